@@ -1,0 +1,5 @@
+import sys
+
+from lpbot.cli import main
+
+sys.exit(main())

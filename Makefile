@@ -8,7 +8,7 @@ NODE_BIN := node_modules/.bin
 
 .PHONY: demo test test-python test-contracts nightly bench lint typecheck setup clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed contracts/out/.built
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+contracts/out/.built: node_modules/.installed foundry.toml $(wildcard contracts/src/*.sol)
+	$(NODE_BIN)/forge build --offline
 	touch $@
 
 demo: setup

@@ -1,0 +1,1 @@
+"""The EVM world: artifacts, RPC connection, readers, chain registry, gas and nonces."""

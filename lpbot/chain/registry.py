@@ -1,0 +1,119 @@
+"""The chains lpbot knows: Uniswap V3, Multicall3, Safe and token addresses, and chain facts.
+
+Addresses are the published deployments (Uniswap's "deployments" pages per chain; Safe's
+safe-deployments for v1.3.0/v1.4.1; each token's own documentation). The local devnet's come
+from its manifest instead (``lpbot.devnet.manifest``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lpbot.errors import ConfigError
+
+EVM_POOL_INIT_CODE_HASH = "0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54"
+# zkSync Era derives CREATE2 addresses from the bytecode hash, not the init code hash
+ZKSYNC_POOL_BYTECODE_HASH = "0x010013f177ea1fcbc4520f9a3ca7cd2d1d77959e05aa66484027cb38e712aeed"
+
+# Safe v1.4.1 singleton factory deployments: the same addresses on every EVM chain
+_SAFE_141 = {
+    "Safe": "0x41675C099F32341bf84BFc5382aF534df5C7461a",
+    "SafeL2": "0x29fcB43b46531BcA003ddC8FCB67FFE91900C762",
+    "SafeProxyFactory": "0x4e1DCf7AD4e460CfD30791CCC4F9c8a4f820ec67",
+    "MultiSend": "0x38869bf66a61cF6bDB996A6aE40D5853Fd43B526",
+    "MultiSendCallOnly": "0x9641d764fc13c8B624c04430C7356C1C7C8102e2",
+    "CompatibilityFallbackHandler": "0xfd0732Dc9E303f09fCEf3a7388Ad10A83459Ec99",
+}
+# Uniswap V3 on Ethereum and Arbitrum One (the same addresses on both)
+_UNISWAP_L1 = {
+    "UniswapV3Factory": "0x1F98431c8aD98523631AE4a59f267346ea31F984",
+    "NonfungiblePositionManager": "0xC36442b4a4522E871399CD717aBDD847Ab11FE88",
+    "SwapRouter02": "0x68b3465833fb72A70ecDF485E0e4C7bD8665Fc45",
+    "QuoterV2": "0x61fFE014bA17989E743c5F6cB21bF9697530B21e",
+    "TickLens": "0xbfd8137f7d1516D3ea5cA83523914859ec47F573",
+    "Multicall3": "0xcA11bde05977b3631167028862bE2a173976CA11",
+}
+
+
+@dataclass(frozen=True)
+class TokenRef:
+    symbol: str
+    address: str
+    decimals: int
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    chain_id: int
+    name: str
+    contracts: dict[str, str]
+    tokens: dict[str, TokenRef]
+    pool_init_code_hash: str
+    zksync_create2: bool = False
+    block_time_s: float = 12.0
+    confirmations: int = 2
+    anvil_fork_supported: bool = True
+    well_known_pools: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)
+
+
+CHAINS: dict[int, ChainInfo] = {
+    1: ChainInfo(
+        chain_id=1,
+        name="ethereum",
+        contracts={**_UNISWAP_L1, **_SAFE_141},
+        tokens={
+            "WETH": TokenRef("WETH", "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", 18),
+            "USDC": TokenRef("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+            "WBTC": TokenRef("WBTC", "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599", 8),
+        },
+        pool_init_code_hash=EVM_POOL_INIT_CODE_HASH,
+        block_time_s=12.0,
+        confirmations=2,
+        well_known_pools=(("USDC", "WETH", 500), ("USDC", "WETH", 3000), ("WBTC", "WETH", 3000)),
+    ),
+    42161: ChainInfo(
+        chain_id=42161,
+        name="arbitrum",
+        contracts={**_UNISWAP_L1, **_SAFE_141},
+        tokens={
+            "WETH": TokenRef("WETH", "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1", 18),
+            "USDC": TokenRef("USDC", "0xaf88d065e77c8cC2239327C5EDb3A432268e5831", 6),
+            "WBTC": TokenRef("WBTC", "0x2f2a2543B76A4166549F7aaB2e75Bef0aefC5B0f", 8),
+        },
+        pool_init_code_hash=EVM_POOL_INIT_CODE_HASH,
+        block_time_s=0.25,
+        confirmations=1,
+        well_known_pools=(("WETH", "USDC", 500), ("WBTC", "WETH", 500)),
+    ),
+    324: ChainInfo(
+        chain_id=324,
+        name="zksync",
+        contracts={
+            "UniswapV3Factory": "0x8FdA5a7a8dCA67BBcDd10F02Fa0649A937215422",
+            "NonfungiblePositionManager": "0x0616e5762c1E7Dc3723c50663dF10a162D690a86",
+            "SwapRouter02": "0x99c56385daBCE3E81d8499d0b8d0257aBC07E8A3",
+            "QuoterV2": "0x8Cb537fc92E26d8EBBb760E632c95484b6Ea3e28",
+            "TickLens": "0xe10FF11b809f8EE07b056B452c3B2caa7FE24f89",
+            "Multicall3": "0xF9cda624FBC7e059355ce98a31693d299FACd963",
+        },
+        tokens={
+            "WETH": TokenRef("WETH", "0x5AEa5775959fBC2557Cc8789bC1bf90A239D9a91", 18),
+            "USDC": TokenRef("USDC", "0x3355df6D4c9C3035724Fd0e3914dE96A5a83aaf4", 6),
+            "WBTC": TokenRef("WBTC", "0xBBeB516fb02a01611cBBE0453Fe3c580D7281011", 8),
+        },
+        pool_init_code_hash=ZKSYNC_POOL_BYTECODE_HASH,
+        zksync_create2=True,
+        block_time_s=1.0,
+        confirmations=1,
+        anvil_fork_supported=False,
+        well_known_pools=(("WETH", "USDC", 500),),
+    ),
+}
+
+
+def chain(chain_id: int) -> ChainInfo:
+    try:
+        return CHAINS[chain_id]
+    except KeyError:
+        known = ", ".join(f"{c.name} ({c.chain_id})" for c in CHAINS.values())
+        raise ConfigError(f"chain id {chain_id} is not supported; known: {known}") from None

@@ -1,0 +1,1 @@
+"""The local chain: Anvil with the official Uniswap V3 and Safe contracts, pools, a market."""

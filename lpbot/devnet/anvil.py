@@ -1,0 +1,156 @@
+"""Starting and stopping Anvil, from the pinned npm package, on a free loopback port."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from lpbot.chain.artifacts import project_root
+from lpbot.errors import NeedsAttention, RetryLater
+
+log = logging.getLogger(__name__)
+
+CHAIN_ID = 31337
+# Anvil's well-known development mnemonic: its keys are public and fund nothing outside a devnet.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+ACCOUNTS = 12
+BALANCE_ETH = 10_000_000
+
+
+def anvil_binary() -> Path:
+    """The native anvil binary that ``@foundry-rs/anvil`` installs for this platform."""
+    nm = project_root() / "node_modules" / "@foundry-rs"
+    for path in (
+        nm / "anvil-linux-amd64" / "bin" / "anvil",
+        nm / "anvil-linux-arm64" / "bin" / "anvil",
+    ):
+        if path.exists():
+            return path
+    raise NeedsAttention(f"anvil not found under {nm}: run `make setup` (npm ci)")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class AnvilProcess:
+    """A running Anvil: its process, port and RPC URL."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+
+
+def start(
+    *,
+    port: int | None = None,
+    log_path: Path | None = None,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+    detach: bool = False,
+    extra_args: list[str] | None = None,
+    ready_timeout: float = 30.0,
+) -> AnvilProcess:
+    """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC."""
+    port = port or free_port()
+    args = [
+        str(anvil_binary()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--accounts",
+        str(ACCOUNTS),
+        "--balance",
+        str(BALANCE_ETH),
+        "--mnemonic",
+        DEV_MNEMONIC,
+        "--code-size-limit",
+        "100000",  # NonfungiblePositionManager's official bytecode is larger than 24 KiB
+    ]
+    if fork_url:
+        args += ["--fork-url", fork_url]
+        if fork_block is not None:
+            args += ["--fork-block-number", str(fork_block)]
+    else:
+        args += ["--chain-id", str(CHAIN_ID)]
+    args += extra_args or []
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        args,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=detach,
+    )
+    anvil = AnvilProcess(process, port)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise NeedsAttention(
+                f"anvil exited with code {process.returncode} on start"
+                + (f"; see {log_path}" if log_path else "")
+            )
+        try:
+            r = requests.post(
+                anvil.url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                timeout=1,
+            )
+            if r.ok:
+                return anvil
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    anvil.stop()
+    raise RetryLater(f"anvil did not answer on port {port} within {ready_timeout:.0f} s")
+
+
+def is_anvil_pid(pid: int) -> bool:
+    """True when ``pid`` is a live process whose command line is an anvil binary."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmdline) and os.path.basename(cmdline[0].decode(errors="replace")) == "anvil"
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> bool:
+    """Stop the anvil with this pid, and only it; False when no such anvil runs."""
+    if not is_anvil_pid(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and is_anvil_pid(pid):
+        time.sleep(0.05)
+    if is_anvil_pid(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,297 @@
+"""Deploying the official contracts to a fresh Anvil and seeding realistic pools.
+
+Everything is deployed from the official compiled artifacts (see ``lpbot.chain.artifacts``):
+WETH9, UniswapV3Factory, NFTDescriptor linked into NonfungibleTokenPositionDescriptor,
+NonfungiblePositionManager, SwapRouter02, QuoterV2, TickLens, Multicall3, the Safe 1.4.1
+singleton, proxy factory, MultiSend, MultiSendCallOnly and fallback handler; then test tokens
+(USDC with 6 decimals, WBTC with 8), pools at the 0.05%, 0.3% and 1% tiers at realistic prices,
+liquidity from several LP accounts in nested ranges, and a 2-of-3 Safe for the demo.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from lpbot.analytics.prices import sqrt_price_x96_from_price
+from lpbot.chain import artifacts
+from lpbot.devnet.manifest import Accounts, Manifest, PoolInfo, TokenInfo
+from lpbot.errors import Halt
+from lpbot.uniswap.liquidity_amounts import get_liquidity_for_amounts
+from lpbot.uniswap.pool import FEE_TICK_SPACING
+from lpbot.uniswap.tick_math import (
+    MAX_TICK,
+    MIN_TICK,
+    get_sqrt_ratio_at_tick,
+    get_tick_at_sqrt_ratio,
+)
+
+log = logging.getLogger(__name__)
+
+GAS = 15_000_000
+MAX_UINT256 = 2**256 - 1
+ZERO = "0x0000000000000000000000000000000000000000"
+OBSERVATION_CARDINALITY = 200  # enough history for TWAP guards over several minutes
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    base: str
+    quote: str
+    fee: int
+    price: Decimal  # quote tokens per base token
+    usd_depth: int  # notional the seed LPs put in, in USD
+
+
+TOKENS: tuple[tuple[str, str, int], ...] = (
+    ("USDC", "USD Coin (devnet)", 6),
+    ("WBTC", "Wrapped BTC (devnet)", 8),
+)
+USD_PRICES = {"USDC": Decimal(1), "WETH": Decimal(3000), "WBTC": Decimal(90000)}
+POOLS: tuple[PoolSpec, ...] = (
+    PoolSpec("WETH", "USDC", 500, Decimal(3000), 20_000_000),
+    PoolSpec("WETH", "USDC", 3000, Decimal(3000), 6_000_000),
+    PoolSpec("WBTC", "USDC", 3000, Decimal(90000), 10_000_000),
+    PoolSpec("WBTC", "WETH", 10000, Decimal(30), 4_000_000),
+)
+# (lp index, half-width in percent or None for full range, share of the pool's depth)
+SEED_SHAPE: tuple[tuple[int, int | None, Decimal], ...] = (
+    (0, 1, Decimal("0.20")),
+    (1, 3, Decimal("0.30")),
+    (2, 10, Decimal("0.30")),
+    (3, 40, Decimal("0.15")),
+    (0, None, Decimal("0.05")),
+)
+
+
+class Deployer:
+    """Sends the deployment transactions from Anvil's unlocked accounts."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+        self.accounts = [to_checksum_address(a) for a in w3.eth.accounts]
+
+    def wait(self, tx_hash: bytes) -> TxReceipt:
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.01)
+        if receipt["status"] != 1:
+            raise Halt(f"devnet transaction {tx_hash.hex()} reverted")
+        return receipt
+
+    def deploy(self, name: str, *args: Any, libraries: dict[str, str] | None = None) -> Contract:
+        art = artifacts.load(name)
+        code = art.linked(libraries or {}) if art.link_references else art.bytecode
+        factory = self.w3.eth.contract(abi=art.abi, bytecode=code)
+        receipt = self.wait(
+            factory.constructor(*args).transact({"from": self.accounts[0], "gas": GAS})
+        )
+        address = receipt["contractAddress"]
+        assert address is not None
+        log.info("deployed %s at %s", name, address)
+        return self.w3.eth.contract(address=address, abi=art.abi)
+
+    def send(self, fn: ContractFunction, sender: str, value: int = 0) -> TxReceipt:
+        return self.wait(fn.transact({"from": sender, "gas": GAS, "value": value}))
+
+
+def contract(w3: Web3, name: str, address: str) -> Contract:
+    return w3.eth.contract(address=to_checksum_address(address), abi=artifacts.abi(name))
+
+
+def _usable_ticks(spacing: int) -> tuple[int, int]:
+    return -(-MIN_TICK // spacing) * spacing, MAX_TICK // spacing * spacing
+
+
+def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
+    """Deploy and seed everything on a fresh chain; return the manifest (not yet written)."""
+    d = Deployer(w3)
+    acc = d.accounts
+    deployer, lps, traders, bot, owners = acc[0], acc[1:5], acc[5:8], acc[8], acc[9:12]
+
+    weth = d.deploy("WETH9")
+    factory = d.deploy("UniswapV3Factory")
+    nft_lib = d.deploy("NFTDescriptor")
+    descriptor = d.deploy(
+        "NonfungibleTokenPositionDescriptor",
+        weth.address,
+        b"ETH".ljust(32, b"\0"),
+        libraries={"NFTDescriptor": nft_lib.address},
+    )
+    npm = d.deploy("NonfungiblePositionManager", factory.address, weth.address, descriptor.address)
+    router = d.deploy("SwapRouter02", ZERO, factory.address, npm.address, weth.address)
+    quoter = d.deploy("QuoterV2", factory.address, weth.address)
+    tick_lens = d.deploy("TickLens")
+    multicall = d.deploy("Multicall3")
+    safe_singleton = d.deploy("SafeL2")
+    safe_factory = d.deploy("SafeProxyFactory")
+    multisend = d.deploy("MultiSend")
+    multisend_call_only = d.deploy("MultiSendCallOnly")
+    fallback = d.deploy("CompatibilityFallbackHandler")
+    pool_caller = d.deploy("PoolCaller")
+
+    tokens: dict[str, Contract] = {"WETH": weth}
+    decimals = {"WETH": 18}
+    for symbol, name, dec in TOKENS:
+        tokens[symbol] = d.deploy("TestERC20", name, symbol, dec)
+        decimals[symbol] = dec
+
+    # fund LPs and traders: test tokens by mint, WETH by deposit of Anvil's ETH
+    for who in [*lps, *traders, bot, *owners]:
+        for symbol, _name, dec in TOKENS:
+            usd = 200_000_000 if who in lps else 20_000_000
+            amount = int(Decimal(usd) / USD_PRICES[symbol] * 10**dec)
+            d.send(tokens[symbol].functions.mint(who, amount), deployer)
+        weth_amount = (100_000 if who in lps else 20_000) * 10**18
+        d.send(weth.functions.deposit(), who, value=weth_amount)
+        for token in tokens.values():
+            for spender in (npm.address, router.address, pool_caller.address):
+                d.send(token.functions.approve(spender, MAX_UINT256), who)
+
+    pools: list[PoolInfo] = []
+    for spec in POOLS:
+        pools.append(_create_and_seed(d, npm, factory, tokens, decimals, spec, lps))
+
+    safe = _create_safe(d, safe_factory, safe_singleton.address, fallback.address, owners, 2)
+
+    block = w3.eth.get_block("latest")
+    return Manifest(
+        chain_id=w3.eth.chain_id,
+        rpc_url=rpc_url,
+        block=block["number"],
+        timestamp=block["timestamp"],
+        contracts={
+            "WETH9": weth.address,
+            "UniswapV3Factory": factory.address,
+            "NFTDescriptor": nft_lib.address,
+            "NonfungibleTokenPositionDescriptor": descriptor.address,
+            "NonfungiblePositionManager": npm.address,
+            "SwapRouter02": router.address,
+            "QuoterV2": quoter.address,
+            "TickLens": tick_lens.address,
+            "Multicall3": multicall.address,
+            "SafeL2": safe_singleton.address,
+            "SafeProxyFactory": safe_factory.address,
+            "MultiSend": multisend.address,
+            "MultiSendCallOnly": multisend_call_only.address,
+            "CompatibilityFallbackHandler": fallback.address,
+            "PoolCaller": pool_caller.address,
+        },
+        pool_init_code_hash=artifacts.load("UniswapV3Pool").init_code_hash,
+        tokens={
+            s: TokenInfo(symbol=s, address=c.address, decimals=decimals[s])
+            for s, c in tokens.items()
+        },
+        pools=pools,
+        accounts=Accounts(deployer=deployer, lps=lps, traders=traders, bot=bot, safe_owners=owners),
+        safe=safe,
+    )
+
+
+def _create_and_seed(
+    d: Deployer,
+    npm: Contract,
+    factory: Contract,
+    tokens: dict[str, Contract],
+    decimals: dict[str, int],
+    spec: PoolSpec,
+    lps: list[str],
+) -> PoolInfo:
+    base, quote = tokens[spec.base], tokens[spec.quote]
+    base_is_0 = int(base.address, 16) < int(quote.address, 16)
+    sym0, sym1 = (spec.base, spec.quote) if base_is_0 else (spec.quote, spec.base)
+    t0, t1 = tokens[sym0], tokens[sym1]
+    dec0, dec1 = decimals[sym0], decimals[sym1]
+    price1_per_0 = spec.price if base_is_0 else 1 / spec.price
+    sqrt_price = sqrt_price_x96_from_price(price1_per_0, dec0, dec1)
+
+    d.send(
+        npm.functions.createAndInitializePoolIfNecessary(
+            t0.address, t1.address, spec.fee, sqrt_price
+        ),
+        d.accounts[0],
+    )
+    address = factory.functions.getPool(t0.address, t1.address, spec.fee).call()
+    pool = contract(d.w3, "UniswapV3Pool", address)
+    d.send(
+        pool.functions.increaseObservationCardinalityNext(OBSERVATION_CARDINALITY), d.accounts[0]
+    )
+
+    spacing = FEE_TICK_SPACING[spec.fee]
+    lo_usable, hi_usable = _usable_ticks(spacing)
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    usd0, usd1 = USD_PRICES[sym0], USD_PRICES[sym1]
+    for lp_index, half_width, share in SEED_SHAPE:
+        if half_width is None:
+            lower, upper = lo_usable, hi_usable
+        else:
+            # +-half_width% in price is about +-ln(1 + w) / ln(1.0001) ticks
+            span = int((Decimal(1) + Decimal(half_width) / 100).ln() / Decimal("1.0001").ln())
+            lower = max(lo_usable, (tick - span) // spacing * spacing)
+            upper = min(hi_usable, -(-(tick + span) // spacing) * spacing)
+        notional = Decimal(spec.usd_depth) * share
+        amount0 = int(notional / 2 / usd0 * 10**dec0)
+        amount1 = int(notional / 2 / usd1 * 10**dec1)
+        liquidity = get_liquidity_for_amounts(
+            sqrt_price,
+            get_sqrt_ratio_at_tick(lower),
+            get_sqrt_ratio_at_tick(upper),
+            amount0,
+            amount1,
+        )
+        if liquidity == 0:
+            continue
+        params = (
+            t0.address,
+            t1.address,
+            spec.fee,
+            lower,
+            upper,
+            amount0,
+            amount1,
+            0,
+            0,
+            lps[lp_index],
+            2**32,
+        )
+        d.send(npm.functions.mint(params), lps[lp_index])
+
+    pct = Decimal(spec.fee) / 10_000
+    return PoolInfo(
+        name=f"{sym0}/{sym1} {pct.normalize()}%",
+        address=address,
+        token0=sym0,
+        token1=sym1,
+        fee=spec.fee,
+        tick_spacing=spacing,
+        price=f"{spec.price} {spec.quote}/{spec.base}",
+    )
+
+
+def _create_safe(
+    d: Deployer,
+    safe_factory: Contract,
+    singleton: str,
+    fallback: str,
+    owners: list[str],
+    threshold: int,
+) -> str:
+    safe_abi = artifacts.abi("SafeL2")
+    setup = d.w3.eth.contract(abi=safe_abi).encodeABI(
+        fn_name="setup",
+        args=[owners, threshold, ZERO, b"", fallback, ZERO, 0, ZERO],
+    )
+    receipt = d.send(
+        safe_factory.functions.createProxyWithNonce(singleton, setup, 0), d.accounts[0]
+    )
+    events = safe_factory.events.ProxyCreation().process_receipt(receipt, errors=DISCARD)
+    address: str = events[0]["args"]["proxy"]
+    log.info("created a %d-of-%d Safe at %s", threshold, len(owners), address)
+    return address

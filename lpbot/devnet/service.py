@@ -1,0 +1,174 @@
+"""``lpbot devnet up|down|status|reset``: one local chain per data directory.
+
+The running chain is described by ``<home>/devnet.json`` (pid, port, manifest path); ``down`` stops
+that pid and only it. The first ``up`` deploys and seeds everything and keeps Anvil's state next
+to the manifest, keyed by the lock file and the deployment code, so later starts load it instead
+of deploying again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from web3 import Web3
+
+from lpbot.chain.artifacts import project_root
+from lpbot.chain.rpc import connect, redact_url
+from lpbot.devnet import anvil, deploy
+from lpbot.devnet.manifest import Manifest
+from lpbot.errors import NeedsAttention, Refused
+
+log = logging.getLogger(__name__)
+
+# bump when deploy.py changes what a fresh devnet contains
+DEPLOY_VERSION = "3"
+
+
+def default_home() -> Path:
+    return Path.cwd() / ".lpbot" / "devnet"
+
+
+@dataclass(frozen=True)
+class DevnetRecord:
+    pid: int
+    port: int
+    rpc_url: str
+    manifest: str
+    started_at: float
+    fork_url: str | None = None
+
+
+def _record_path(home: Path) -> Path:
+    return home / "devnet.json"
+
+
+def read_record(home: Path) -> DevnetRecord | None:
+    path = _record_path(home)
+    if not path.exists():
+        return None
+    return DevnetRecord(**json.loads(path.read_text()))
+
+
+def _cache_key() -> str:
+    root = project_root()
+    h = hashlib.sha256(DEPLOY_VERSION.encode())
+    for rel in ("package-lock.json", "lpbot/devnet/deploy.py"):
+        h.update((root / rel).read_bytes())
+    for sol in sorted((root / "contracts" / "src").glob("*.sol")):
+        h.update(sol.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_paths(home: Path) -> tuple[Path, Path]:
+    key = _cache_key()
+    return home / "cache" / f"state-{key}.hex", home / "cache" / f"manifest-{key}.json"
+
+
+def load_or_deploy(w3: Web3, rpc_url: str, home: Path) -> tuple[Manifest, bool]:
+    """Bring a fresh Anvil to the seeded devnet state; True when it came from the cache."""
+    state_path, manifest_path = _cache_paths(home)
+    if state_path.exists() and manifest_path.exists():
+        w3.provider.make_request("anvil_loadState", [state_path.read_text()])  # type: ignore[arg-type]
+        manifest = Manifest.read(manifest_path).model_copy(update={"rpc_url": rpc_url})
+        return manifest, True
+    manifest = deploy.deploy_devnet(w3, rpc_url)
+    dump = w3.provider.make_request("anvil_dumpState", [])  # type: ignore[arg-type]
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(dump["result"])
+    manifest.write(manifest_path)
+    return manifest, False
+
+
+def up(
+    home: Path | None = None,
+    *,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+    fresh: bool = False,
+) -> tuple[DevnetRecord, Manifest, float]:
+    """Start the devnet (or a fork) in the background; return its record, manifest and seconds."""
+    home = home or default_home()
+    home.mkdir(parents=True, exist_ok=True)
+    existing = read_record(home)
+    if existing and anvil.is_anvil_pid(existing.pid):
+        raise Refused(
+            f"a devnet already runs here (pid {existing.pid}, {existing.rpc_url}); "
+            "`lpbot devnet down` first, or `lpbot devnet reset`"
+        )
+    if fork_url:
+        from lpbot.devnet.fork import fork_manifest
+
+        t0 = time.monotonic()
+        # no log file: Anvil's banner repeats the fork URL, which may carry an API key
+        proc = anvil.start(fork_url=fork_url, fork_block=fork_block, detach=True)
+        w3 = connect(proc.url)
+        try:
+            manifest = fork_manifest(w3, proc.url, redact_url(fork_url))
+        except BaseException:
+            proc.stop()
+            raise
+    else:
+        if fresh:
+            for p in _cache_paths(home):
+                p.unlink(missing_ok=True)
+        t0 = time.monotonic()
+        proc = anvil.start(log_path=home / "anvil.log", detach=True)
+        w3 = connect(proc.url)
+        try:
+            manifest, _cached = load_or_deploy(w3, proc.url, home)
+        except BaseException:
+            proc.stop()
+            raise
+    manifest_path = home / "manifest.json"
+    manifest.write(manifest_path)
+    record = DevnetRecord(
+        pid=proc.pid,
+        port=proc.port,
+        rpc_url=proc.url,
+        manifest=str(manifest_path),
+        started_at=time.time(),
+        fork_url=redact_url(fork_url) if fork_url else None,
+    )
+    _record_path(home).write_text(json.dumps(asdict(record), indent=2) + "\n")
+    return record, manifest, time.monotonic() - t0
+
+
+def down(home: Path | None = None) -> bool:
+    """Stop the devnet recorded in ``home``; False when none was running."""
+    home = home or default_home()
+    record = read_record(home)
+    if record is None:
+        return False
+    stopped = anvil.stop_pid(record.pid)
+    _record_path(home).unlink(missing_ok=True)
+    return stopped
+
+
+def status(home: Path | None = None) -> tuple[DevnetRecord, Manifest, int] | None:
+    """The running devnet's record, manifest and current block, or None."""
+    home = home or default_home()
+    record = read_record(home)
+    if record is None or not anvil.is_anvil_pid(record.pid):
+        return None
+    w3 = connect(record.rpc_url)
+    return record, Manifest.read(Path(record.manifest)), w3.eth.block_number
+
+
+def reset(home: Path | None = None) -> tuple[DevnetRecord, Manifest, float]:
+    """Stop the devnet and start it again from the seeded state."""
+    home = home or default_home()
+    down(home)
+    return up(home)
+
+
+def require_running(home: Path | None = None) -> tuple[DevnetRecord, Manifest]:
+    found = status(home)
+    if found is None:
+        raise NeedsAttention("no devnet is running here: start one with `lpbot devnet up`")
+    record, manifest, _block = found
+    return record, manifest

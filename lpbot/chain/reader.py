@@ -132,12 +132,12 @@ class PoolReader:
     # ------------------------------------------------------------------------------ encoding
 
     def _pool_call(self, pool: str, fn: str, *args: Any) -> tuple[str, bool, bytes]:
-        data = self._pool_abi.encodeABI(fn_name=fn, args=list(args))
+        data = self._pool_abi.encode_abi(fn_name=fn, args=list(args))
         return (pool, True, bytes.fromhex(data[2:]))
 
     def _aggregate(self, calls: list[tuple[str, bool, bytes]], block: int | str) -> list[Any]:
         """One ``eth_call`` of Multicall3.aggregate3: a list of (success, return data)."""
-        data = self._multicall.encodeABI(fn_name="aggregate3", args=[calls])
+        data = self._multicall.encode_abi(fn_name="aggregate3", args=[calls])
         try:
             raw = self.w3.eth.call(
                 {"to": self._multicall.address, "data": data}, block_identifier=block
@@ -299,16 +299,16 @@ class PoolReader:
     # ------------------------------------------------------------------------------- helpers
 
     def _own_call(self, fn: str) -> tuple[str, bool, bytes]:
-        data = self._multicall.encodeABI(fn_name=fn)
+        data = self._multicall.encode_abi(fn_name=fn)
         return (self._multicall.address, True, bytes.fromhex(data[2:]))
 
     def _lens_call(self, pool: str, word: int) -> tuple[str, bool, bytes]:
-        data = self._lens.encodeABI(fn_name="getPopulatedTicksInWord", args=[pool, word])
+        data = self._lens.encode_abi(fn_name="getPopulatedTicksInWord", args=[pool, word])
         return (self._lens.address, True, bytes.fromhex(data[2:]))
 
     def _npm_call(self, token_id: int) -> tuple[str, bool, bytes]:
         assert self._npm is not None
-        data = self._npm.encodeABI(fn_name="positions", args=[token_id])
+        data = self._npm.encode_abi(fn_name="positions", args=[token_id])
         return (self._npm.address, True, bytes.fromhex(data[2:]))
 
     def _decode_pool(self, fn: str, result: tuple[bool, bytes]) -> tuple[Any, ...]:

@@ -284,7 +284,7 @@ def _create_safe(
     threshold: int,
 ) -> str:
     safe_abi = artifacts.abi("SafeL2")
-    setup = d.w3.eth.contract(abi=safe_abi).encodeABI(
+    setup = d.w3.eth.contract(abi=safe_abi).encode_abi(
         fn_name="setup",
         args=[owners, threshold, ZERO, b"", fallback, ZERO, 0, ZERO],
     )

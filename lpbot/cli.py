@@ -13,10 +13,16 @@ from lpbot.errors import NeedsAttention, Refused, RetryLater
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lpbot import core_demo
+    if args.offline:
+        from lpbot import core_demo
 
-    print("lpbot demo: one USDC/WETH 0.05% position, exact Uniswap V3 math, seeded price path\n")
-    print(core_demo.render(core_demo.run(hours=args.hours, seed=args.seed)))
+        print("lpbot demo (exact core only): one USDC/WETH 0.05% position, seeded price path\n")
+        print(core_demo.render(core_demo.run(hours=args.hours, seed=args.seed)))
+        return 0
+    from lpbot import chain_demo
+
+    print("lpbot demo: a USDC/WETH 0.05% position on a local chain, followed hour by hour\n")
+    chain_demo.run(hours=args.hours, seed=args.seed)
     return 0
 
 
@@ -108,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run lpbot's main job on a local chain and show the result")
     demo.add_argument("--hours", type=int, default=24)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--offline", action="store_true", help="the exact core alone, without a local chain"
+    )
     demo.set_defaults(func=_cmd_demo)
 
     devnet = sub.add_parser("devnet", help="the local chain (Anvil with Uniswap V3 and Safe)")

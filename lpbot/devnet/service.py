@@ -74,6 +74,9 @@ def load_or_deploy(w3: Web3, rpc_url: str, home: Path) -> tuple[Manifest, bool]:
     state_path, manifest_path = _cache_paths(home)
     if state_path.exists() and manifest_path.exists():
         w3.provider.make_request("anvil_loadState", [state_path.read_text()])  # type: ignore[arg-type]
+        # the saved head block is as old as the cache; mine one now so that "latest" (and any
+        # deadline derived from it) is the present, as it is on a live chain
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         manifest = Manifest.read(manifest_path).model_copy(update={"rpc_url": rpc_url})
         return manifest, True
     manifest = deploy.deploy_devnet(w3, rpc_url)

@@ -1,0 +1,1 @@
+"""Signers: who may sign what lpbot sends. One protocol, several implementations."""

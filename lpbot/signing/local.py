@@ -34,7 +34,7 @@ class LocalKeySigner:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"keystore {path} cannot be read: {exc}") from exc
         try:
-            key = Account.decrypt(keystore, password)
+            key = Account.decrypt(keystore, password)  # type: ignore[no-untyped-call]
         except ValueError as exc:
             raise NeedsAttention(f"keystore {path}: wrong password ({password_env})") from exc
         return cls(Account.from_key(key))
@@ -54,17 +54,17 @@ class LocalKeySigner:
             raise ValueError(f"digest must be 32 bytes, got {len(digest)}")
         signed = self._account.unsafe_sign_hash(digest) if hasattr(
             self._account, "unsafe_sign_hash"
-        ) else self._account.signHash(digest)  # fmt: skip
+        ) else self._account.signHash(digest)  # type: ignore[no-untyped-call]  # fmt: skip
         return Signature(r=signed.r, s=signed.s, v=signed.v)
 
     def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
-        signed = self._account.sign_transaction(tx)
+        signed = self._account.sign_transaction(tx)  # type: ignore[no-untyped-call]
         return SignedTransaction(raw=bytes(signed.rawTransaction), hash=bytes(signed.hash))
 
 
 def write_keystore(path: Path, key: bytes, password: str) -> str:
     """Encrypt ``key`` into a keystore at ``path`` (mode 0600); return its address."""
-    keystore = Account.encrypt(key, password)
+    keystore = Account.encrypt(key, password)  # type: ignore[no-untyped-call]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

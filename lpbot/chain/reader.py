@@ -252,9 +252,10 @@ class PoolReader:
                 ticks[t] = info
         visible = [w for w in words if w in wanted] or words
         word_range = (min(visible), max(visible))
-        # keep only ticks of a contiguous word range so that to_pool() has no holes
+        # keep the ticks of a contiguous word range, so that to_pool() quotes exactly within it,
+        # and the positions' own range ticks wherever they are (burning needs them)
         lo, hi = word_range[0] * 256 * spacing, (word_range[1] + 1) * 256 * spacing - 1
-        ticks = {t: i for t, i in ticks.items() if lo <= t <= hi}
+        ticks = {t: i for t, i in ticks.items() if lo <= t <= hi or t in range_infos}
 
         positions: dict[int, NpmPositionState] = {}
         for tid, p in positions_raw.items():

@@ -1,0 +1,342 @@
+"""A rebalance decision becomes a ``RebalancePlan``: the exact calls a Safe makes, with minimums.
+
+The plan closes the position (decreaseLiquidity, collect, burn when emptied), swaps to the new
+range's ratio through SwapRouter02 and mints the new position, all calls from the Safe that owns
+the NFT. Every amount is first computed by the exact core on the pool's snapshot; every minimum is
+that amount less the slippage tolerance; every call carries the deadline. Planning is refused
+when the pool's spot price is too far from its TWAP (a manipulated pool) or from an external
+reference price.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+
+from lpbot.chain import artifacts
+from lpbot.chain.reader import PoolSnapshot
+from lpbot.errors import Refused
+from lpbot.strategy.base import Range
+from lpbot.strategy.open import OpenPlan, plan_open
+from lpbot.uniswap.position import PositionInfo
+from lpbot.uniswap.position_value import fees, get_fee_growth_inside
+
+MAX_UINT128 = 2**128 - 1
+BPS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call the Safe makes: target, calldata, and what it is for."""
+
+    to: str
+    data: bytes
+    label: str
+    value: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanAmounts:
+    """Raw token amounts the plan expects (exact core) and the minimums it enforces."""
+
+    decrease0: int
+    decrease1: int
+    fees0: int
+    fees1: int
+    decrease_min0: int
+    decrease_min1: int
+    swap_zero_for_one: bool | None
+    swap_in: int
+    swap_out: int
+    swap_out_min: int
+    mint0: int
+    mint1: int
+    mint_min0: int
+    mint_min1: int
+    new_liquidity: int
+    dust0: int
+    dust1: int
+
+
+@dataclass(frozen=True, slots=True)
+class RebalancePlan:
+    """Everything the Safe will do for one rebalance, and what it should come to."""
+
+    idempotency_key: str
+    chain_id: int
+    safe: str
+    pool: str
+    position_manager: str
+    router: str
+    token0: str
+    token1: str
+    fee: int
+    token_id: int
+    old_range: tuple[int, int]
+    old_liquidity: int
+    new_range: tuple[int, int]
+    snapshot_block: int
+    snapshot_timestamp: int
+    sqrt_price_x96: int
+    spot_tick: int
+    twap_tick: int | None
+    twap_deviation_bps: float | None
+    deadline: int
+    slippage_bps: int
+    amounts: PlanAmounts
+    calls: tuple[Call, ...] = field(default_factory=tuple)
+
+
+def _deviation_bps(tick_a: int, tick_b: int) -> float:
+    """|price_a / price_b - 1| in basis points, for prices 1.0001**tick (analytics float)."""
+    return abs(math.pow(1.0001, tick_a - tick_b) - 1.0) * BPS
+
+
+def _less(amount: int, bps: int) -> int:
+    return amount * (BPS - bps) // BPS
+
+
+def build_rebalance_plan(
+    snapshot: PoolSnapshot,
+    *,
+    token_id: int,
+    new_range: Range,
+    chain_id: int,
+    safe: str,
+    position_manager: str,
+    router: str,
+    slippage_bps: int = 50,
+    deadline_seconds: int = 1200,
+    max_twap_deviation_bps: int = 100,
+    reference_price: Decimal | None = None,
+    max_reference_deviation_bps: int = 200,
+    allowances: dict[tuple[str, str], int] | None = None,
+) -> RebalancePlan:
+    """Plan the rebalance of NFT ``token_id`` (owned by ``safe``) into ``new_range``.
+
+    ``snapshot`` must hold the position (``fetch_pool_state(token_ids=[token_id])``) and a TWAP
+    window (``twap_seconds``). ``reference_price`` is an external price of token0 in token1
+    (raw units). ``allowances`` maps (token, spender) to the Safe's current allowance; missing
+    entries count as zero, so approvals are planned.
+    """
+    if not 0 <= slippage_bps < BPS:
+        raise Refused(f"slippage must be in [0, {BPS}) bps, got {slippage_bps}")
+    if deadline_seconds <= 0:
+        raise Refused("deadline must be in the future")
+    pos = snapshot.positions.get(token_id)
+    if pos is None:
+        raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
+    if pos.npm.liquidity == 0:
+        raise Refused(f"position {token_id} has no liquidity to rebalance")
+    if new_range.tick_spacing != snapshot.tick_spacing:
+        raise Refused(f"range spacing {new_range.tick_spacing} is not {snapshot.tick_spacing}")
+
+    # manipulation guards
+    spot = snapshot.slot0.tick
+    twap = snapshot.twap_tick()
+    if twap is None:
+        raise Refused(
+            "no TWAP for the pool over the window read (observations too young or "
+            "cardinality too small): refusing to plan against an unverified price"
+        )
+    deviation = _deviation_bps(spot, twap)
+    if deviation > max_twap_deviation_bps:
+        raise Refused(
+            f"spot tick {spot} deviates {deviation:.0f} bps from the TWAP tick {twap} "
+            f"(max {max_twap_deviation_bps}): the pool may be manipulated"
+        )
+    if reference_price is not None:
+        spot_price = (Decimal(snapshot.slot0.sqrt_price_x96) / Decimal(2**96)) ** 2
+        ref_dev = abs(spot_price / reference_price - 1) * BPS
+        if ref_dev > max_reference_deviation_bps:
+            raise Refused(
+                f"spot deviates {ref_dev:.0f} bps from the reference price "
+                f"(max {max_reference_deviation_bps})"
+            )
+
+    # exact simulation on the snapshot: burn our liquidity, collect, then plan the swap and mint
+    lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
+    pool = snapshot.to_pool()
+    inside = get_fee_growth_inside(
+        spot,
+        snapshot.fee_growth_global0_x128,
+        snapshot.fee_growth_global1_x128,
+        pos.lower.fee_growth_outside0_x128,
+        pos.lower.fee_growth_outside1_x128,
+        pos.upper.fee_growth_outside0_x128,
+        pos.upper.fee_growth_outside1_x128,
+        lower,
+        upper,
+    )
+    fees0, fees1 = fees(pos.npm, *inside)
+    owner = position_manager
+    pool.positions[(owner, lower, upper)] = PositionInfo(pos.npm.liquidity, inside[0], inside[1])
+    dec0, dec1 = pool.burn(owner, lower, upper, pos.npm.liquidity)
+    avail0, avail1 = dec0 + fees0, dec1 + fees1
+    try:
+        open_plan: OpenPlan = plan_open(pool, new_range, avail0, avail1)
+    except ValueError as exc:
+        raise Refused(f"cannot open the new range with the position's tokens: {exc}") from exc
+
+    swap = open_plan.swap
+    amounts = PlanAmounts(
+        decrease0=dec0,
+        decrease1=dec1,
+        fees0=fees0,
+        fees1=fees1,
+        decrease_min0=_less(dec0, slippage_bps),
+        decrease_min1=_less(dec1, slippage_bps),
+        swap_zero_for_one=swap.zero_for_one if swap else None,
+        swap_in=swap.amount_in if swap else 0,
+        swap_out=swap.expected_out if swap else 0,
+        swap_out_min=_less(swap.expected_out, slippage_bps) if swap else 0,
+        mint0=open_plan.amount0,
+        mint1=open_plan.amount1,
+        mint_min0=_less(open_plan.amount0, slippage_bps),
+        mint_min1=_less(open_plan.amount1, slippage_bps),
+        new_liquidity=open_plan.liquidity,
+        dust0=open_plan.dust0,
+        dust1=open_plan.dust1,
+    )
+    deadline = snapshot.block_timestamp + deadline_seconds
+    pos_token0 = to_checksum_address(pos.token0)
+    pos_token1 = to_checksum_address(pos.token1)
+    safe = to_checksum_address(safe)
+    calls = _encode_calls(
+        token_id=token_id,
+        liquidity=pos.npm.liquidity,
+        amounts=amounts,
+        new_range=new_range,
+        token0=pos_token0,
+        token1=pos_token1,
+        fee=snapshot.fee,
+        safe=safe,
+        npm=to_checksum_address(position_manager),
+        router=to_checksum_address(router),
+        deadline=deadline,
+        allowances=allowances or {},
+    )
+    key = hashlib.sha256(
+        f"{chain_id}:{safe}:{token_id}:{new_range.tick_lower}:{new_range.tick_upper}:"
+        f"{snapshot.block_number}".encode()
+    ).hexdigest()
+    return RebalancePlan(
+        idempotency_key=key,
+        chain_id=chain_id,
+        safe=safe,
+        pool=snapshot.address,
+        position_manager=to_checksum_address(position_manager),
+        router=to_checksum_address(router),
+        token0=pos_token0,
+        token1=pos_token1,
+        fee=snapshot.fee,
+        token_id=token_id,
+        old_range=(lower, upper),
+        old_liquidity=pos.npm.liquidity,
+        new_range=(new_range.tick_lower, new_range.tick_upper),
+        snapshot_block=snapshot.block_number,
+        snapshot_timestamp=snapshot.block_timestamp,
+        sqrt_price_x96=snapshot.slot0.sqrt_price_x96,
+        spot_tick=spot,
+        twap_tick=twap,
+        twap_deviation_bps=deviation,
+        deadline=deadline,
+        slippage_bps=slippage_bps,
+        amounts=amounts,
+        calls=calls,
+    )
+
+
+def _encode_calls(
+    *,
+    token_id: int,
+    liquidity: int,
+    amounts: PlanAmounts,
+    new_range: Range,
+    token0: str,
+    token1: str,
+    fee: int,
+    safe: str,
+    npm: str,
+    router: str,
+    deadline: int,
+    allowances: dict[tuple[str, str], int],
+) -> tuple[Call, ...]:
+    w3 = Web3()
+    npm_c = w3.eth.contract(address=npm, abi=artifacts.abi("NonfungiblePositionManager"))
+    router_c = w3.eth.contract(address=router, abi=artifacts.abi("SwapRouter02"))
+    erc20 = w3.eth.contract(abi=artifacts.abi("TestERC20"))
+
+    def data(contract: object, fn: str, *args: object) -> bytes:
+        encoded: str = contract.encode_abi(fn_name=fn, args=list(args))  # type: ignore[attr-defined]
+        return bytes.fromhex(encoded[2:])
+
+    calls: list[Call] = []
+    close = [
+        data(
+            npm_c,
+            "decreaseLiquidity",
+            (token_id, liquidity, amounts.decrease_min0, amounts.decrease_min1, deadline),
+        ),
+        data(npm_c, "collect", (token_id, safe, MAX_UINT128, MAX_UINT128)),
+        data(npm_c, "burn", token_id),
+    ]
+    calls.append(
+        Call(
+            npm,
+            data(npm_c, "multicall", close),
+            f"close position {token_id}: decreaseLiquidity({liquidity}), collect all, burn",
+        )
+    )
+
+    def approve(token: str, spender: str, amount: int, what: str) -> None:
+        if amount > 0 and allowances.get((token, spender), 0) < amount:
+            calls.append(
+                Call(token, data(erc20, "approve", spender, amount), f"approve {amount} to {what}")
+            )
+
+    if amounts.swap_zero_for_one is not None:
+        token_in, token_out = (token0, token1) if amounts.swap_zero_for_one else (token1, token0)
+        approve(token_in, router, amounts.swap_in, "SwapRouter02")
+        swap_data = data(
+            router_c,
+            "exactInputSingle",
+            (token_in, token_out, fee, safe, amounts.swap_in, amounts.swap_out_min, 0),
+        )
+        calls.append(
+            Call(
+                router,
+                data(router_c, "multicall", deadline, [swap_data]),
+                f"swap {amounts.swap_in} in for >= {amounts.swap_out_min} out "
+                f"({'token0->token1' if amounts.swap_zero_for_one else 'token1->token0'})",
+            )
+        )
+    approve(token0, npm, amounts.mint0, "NonfungiblePositionManager")
+    approve(token1, npm, amounts.mint1, "NonfungiblePositionManager")
+    mint_params = (
+        token0,
+        token1,
+        fee,
+        new_range.tick_lower,
+        new_range.tick_upper,
+        amounts.mint0,
+        amounts.mint1,
+        amounts.mint_min0,
+        amounts.mint_min1,
+        safe,
+        deadline,
+    )
+    calls.append(
+        Call(
+            npm,
+            data(npm_c, "mint", mint_params),
+            f"mint [{new_range.tick_lower}, {new_range.tick_upper}) liquidity "
+            f"{amounts.new_liquidity}",
+        )
+    )
+    return tuple(calls)

@@ -1,0 +1,191 @@
+"""Safe M-of-N multisig: the plan as one SafeTx, owners' signatures, ``execTransaction``.
+
+A ``SafeTx`` is a value whose EIP-712 hash is derived from its fields (safe-eth-py computes it);
+the dry-run report carries that hash, and nothing is signed unless they match. Several calls go
+through MultiSendCallOnly by DELEGATECALL, so the Safe makes each call itself. Signatures are
+collected from local owner keys (any ``Signer``) and from files for owners on other machines;
+``execTransaction`` is sent once the threshold is met, with the signatures sorted by owner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from safe_eth.safe import SafeTx
+from safe_eth.safe.multi_send import MultiSendOperation, MultiSendTx
+from web3 import Web3
+
+from lpbot.chain import artifacts
+from lpbot.errors import NeedsAttention, Refused
+from lpbot.signing.base import Signature, Signer
+
+SAFE_VERSION = "1.4.1"
+ZERO = "0x0000000000000000000000000000000000000000"
+CALL, DELEGATECALL = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class InnerCall:
+    to: str
+    data: bytes
+    value: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SafeTransaction:
+    """The fields of a SafeTx (no refunds: gas paid by the sender) and its EIP-712 hash."""
+
+    chain_id: int
+    safe: str
+    to: str
+    value: int
+    data: bytes
+    operation: int
+    nonce: int
+
+    @property
+    def safe_tx_hash(self) -> bytes:
+        tx = SafeTx(
+            None,  # type: ignore[arg-type]  # hashing needs no client
+            to_checksum_address(self.safe),
+            to_checksum_address(self.to),
+            self.value,
+            self.data,
+            self.operation,
+            0,
+            0,
+            0,
+            None,
+            None,
+            safe_nonce=self.nonce,
+            safe_version=SAFE_VERSION,
+            chain_id=self.chain_id,
+        )
+        return bytes(tx.safe_tx_hash)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "chain_id": self.chain_id,
+            "safe": self.safe,
+            "to": self.to,
+            "value": str(self.value),
+            "data": "0x" + self.data.hex(),
+            "operation": self.operation,
+            "nonce": self.nonce,
+            "safe_tx_gas": 0,
+            "base_gas": 0,
+            "gas_price": 0,
+            "gas_token": ZERO,
+            "refund_receiver": ZERO,
+            "safe_tx_hash": "0x" + self.safe_tx_hash.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SafeTransaction:
+        tx = cls(
+            chain_id=int(d["chain_id"]),
+            safe=str(d["safe"]),
+            to=str(d["to"]),
+            value=int(d["value"]),
+            data=bytes.fromhex(str(d["data"])[2:]),
+            operation=int(d["operation"]),
+            nonce=int(d["nonce"]),
+        )
+        if "safe_tx_hash" in d and "0x" + tx.safe_tx_hash.hex() != d["safe_tx_hash"]:
+            raise Refused("the SafeTx fields do not hash to the recorded safe_tx_hash")
+        return tx
+
+
+def build_safe_transaction(
+    *, chain_id: int, safe: str, nonce: int, calls: Sequence[InnerCall], multisend_call_only: str
+) -> SafeTransaction:
+    """One SafeTx for ``calls``: a direct CALL for one, MultiSendCallOnly for several."""
+    if not calls:
+        raise Refused("nothing to do: a Safe transaction needs at least one call")
+    if len(calls) == 1:
+        c = calls[0]
+        return SafeTransaction(chain_id, safe, c.to, c.value, c.data, CALL, nonce)
+    packed = b"".join(
+        MultiSendTx(
+            MultiSendOperation.CALL, to_checksum_address(c.to), c.value, c.data
+        ).encoded_data
+        for c in calls
+    )
+    ms = Web3().eth.contract(abi=artifacts.abi("MultiSendCallOnly"))
+    data = bytes.fromhex(ms.encode_abi(fn_name="multiSend", args=[packed])[2:])
+    return SafeTransaction(chain_id, safe, multisend_call_only, 0, data, DELEGATECALL, nonce)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerSignature:
+    owner: str
+    signature: bytes  # 65 bytes r ++ s ++ v
+
+    def to_json(self, safe_tx_hash: bytes) -> str:
+        return json.dumps(
+            {
+                "owner": self.owner,
+                "safe_tx_hash": "0x" + safe_tx_hash.hex(),
+                "signature": "0x" + self.signature.hex(),
+            }
+        )
+
+
+def sign(tx: SafeTransaction, signer: Signer) -> OwnerSignature:
+    """An owner's signature of the SafeTx hash (EIP-712, no prefix), checked by recovery."""
+    digest = tx.safe_tx_hash
+    sig: Signature = signer.sign_digest(digest)
+    recovered = Account._recover_hash(digest, vrs=(sig.v, sig.r, sig.s))
+    if recovered != signer.address:
+        raise NeedsAttention(f"signature recovers to {recovered}, not the signer {signer.address}")
+    return OwnerSignature(signer.address, sig.to_bytes())
+
+
+def read_signature_file(path: Path, tx: SafeTransaction, owners: Sequence[str]) -> OwnerSignature:
+    """A signature made on another machine: it must be for this SafeTx and by an owner."""
+    try:
+        d = json.loads(path.read_text())
+        sig = bytes.fromhex(d["signature"].removeprefix("0x"))
+        claimed = to_checksum_address(d["owner"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise Refused(f"signature file {path} is not readable: {exc}") from exc
+    if d.get("safe_tx_hash") != "0x" + tx.safe_tx_hash.hex():
+        raise Refused(f"signature file {path} is for another Safe transaction")
+    if len(sig) != 65:
+        raise Refused(f"signature in {path} is not 65 bytes")
+    v, r, s = sig[64], int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")
+    recovered = Account._recover_hash(tx.safe_tx_hash, vrs=(v, r, s))
+    if recovered != claimed or claimed not in owners:
+        raise Refused(f"signature in {path} recovers to {recovered}, not an owner of the Safe")
+    return OwnerSignature(claimed, sig)
+
+
+def combine(signatures: Sequence[OwnerSignature], threshold: int) -> bytes:
+    """Concatenate ``threshold`` signatures sorted by owner address, as checkSignatures wants."""
+    unique = {s.owner: s for s in signatures}
+    if len(unique) < threshold:
+        raise NeedsAttention(f"{len(unique)} of {threshold} required owner signatures collected")
+    ordered = sorted(unique.values(), key=lambda s: int(s.owner, 16))[:threshold]
+    return b"".join(s.signature for s in ordered)
+
+
+def prevalidated_signatures(owners: Sequence[str]) -> bytes:
+    """Safe's "approved hash" signatures (v = 1): valid after each owner called approveHash."""
+    ordered = sorted((to_checksum_address(o) for o in owners), key=lambda o: int(o, 16))
+    return b"".join(bytes(12) + bytes.fromhex(o[2:]) + bytes(32) + b"\x01" for o in ordered)
+
+
+def exec_transaction_data(tx: SafeTransaction, signatures: bytes) -> bytes:
+    """Calldata of ``Safe.execTransaction`` for ``tx`` with ``signatures``."""
+    safe = Web3().eth.contract(abi=artifacts.abi("SafeL2"))
+    encoded = safe.encode_abi(
+        fn_name="execTransaction",
+        args=[tx.to, tx.value, tx.data, tx.operation, 0, 0, 0, ZERO, ZERO, signatures],
+    )
+    return bytes.fromhex(encoded[2:])

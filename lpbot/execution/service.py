@@ -1,0 +1,415 @@
+"""Plan, dry-run, approve, sign, send and reconcile one rebalance of a Safe-owned position.
+
+Each function moves the persisted state machine (``state``) by compare-and-set and never takes
+an on-chain step that the chain shows was already taken: the SafeTx nonce makes the Safe execute
+a rebalance at most once, and ``resume`` looks at the chain (receipts, the Safe's nonce and its
+``ExecutionSuccess`` events) before doing anything for a rebalance found unfinished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+from web3.types import TxReceipt
+
+from lpbot.chain import artifacts
+from lpbot.chain.reader import PoolReader
+from lpbot.chain.submit import SentTx, Submitter
+from lpbot.errors import NeedsAttention, Refused
+from lpbot.execution.plan import build_rebalance_plan
+from lpbot.execution.simulate import DryRunResult, _decode, dry_run
+from lpbot.execution.state import RebalanceRecord, RebalanceRepo, RebalanceState
+from lpbot.report.dryrun import approvable, build_report, read_report, write_report
+from lpbot.signing.base import Signer
+from lpbot.signing.safe import (
+    InnerCall,
+    OwnerSignature,
+    SafeTransaction,
+    build_safe_transaction,
+    combine,
+    exec_transaction_data,
+    read_signature_file,
+    sign,
+)
+from lpbot.strategy.base import Range
+
+log = logging.getLogger(__name__)
+S = RebalanceState
+
+
+@dataclass
+class ExecutionContext:
+    """Everything the rebalance steps need, wired by the CLI or the scheduler."""
+
+    w3: Web3
+    chain_id: int
+    safe: str
+    contracts: dict[str, str]  # NonfungiblePositionManager, SwapRouter02, UniswapV3Factory, ...
+    repo: RebalanceRepo
+    reports_dir: Path
+    executor: Signer
+    usd_price: Callable[[str], Decimal]  # token address -> USD (analytics, for the report)
+    symbols: dict[str, tuple[str, int]]  # token address -> (symbol, decimals)
+    native_usd: Decimal
+    slippage_bps: int = 50
+    deadline_seconds: int = 1200
+    twap_seconds: int = 600
+    max_twap_deviation_bps: int = 100
+    report_max_age_seconds: float = 900.0
+    confirmations: int = 1
+    replace_after: float = 60.0
+    checkpoint: Callable[[str], None] = field(default=lambda _name: None)
+
+    def contract(self, name: str, address: str | None = None) -> Any:
+        addr = address or self.contracts[name]
+        return self.w3.eth.contract(address=to_checksum_address(addr), abi=artifacts.abi(name))
+
+    @property
+    def safe_contract(self) -> Any:
+        return self.contract("SafeL2", self.safe)
+
+
+def pool_of_position(ctx: ExecutionContext, token_id: int) -> tuple[str, str, str, int]:
+    """(pool, token0, token1, fee) of an NFT position."""
+    npm = ctx.contract("NonfungiblePositionManager")
+    try:
+        p = npm.functions.positions(token_id).call()
+    except Exception as exc:  # a revert: no such token
+        raise Refused(f"position {token_id} does not exist: {exc}") from exc
+    token0, token1, fee = p[2], p[3], p[4]
+    pool = ctx.contract("UniswapV3Factory").functions.getPool(token0, token1, fee).call()
+    return pool, token0, token1, fee
+
+
+def _safe_owners(ctx: ExecutionContext) -> tuple[list[str], int]:
+    safe = ctx.safe_contract
+    return list(safe.functions.getOwners().call()), safe.functions.getThreshold().call()
+
+
+def plan_rebalance(
+    ctx: ExecutionContext, token_id: int, new_range: Range, reason: str
+) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
+    """Plan and dry-run; write the report. PLANNED -> SIMULATED."""
+    npm = ctx.contract("NonfungiblePositionManager")
+    owner = npm.functions.ownerOf(token_id).call()
+    if owner != to_checksum_address(ctx.safe):
+        raise Refused(f"position {token_id} is owned by {owner}, not the Safe {ctx.safe}")
+    pool, token0, token1, _fee = pool_of_position(ctx, token_id)
+    reader = PoolReader(
+        ctx.w3,
+        multicall=ctx.contracts["Multicall3"],
+        tick_lens=ctx.contracts["TickLens"],
+        position_manager=ctx.contracts["NonfungiblePositionManager"],
+    )
+    snapshot = reader.fetch_pool_state(
+        pool, token_ids=[token_id], twap_seconds=(0, ctx.twap_seconds)
+    )
+    erc20 = ctx.w3.eth.contract(abi=artifacts.abi("TestERC20"))
+    router, npm_addr = ctx.contracts["SwapRouter02"], ctx.contracts["NonfungiblePositionManager"]
+    allowances = {
+        (t, spender): erc20(address=t).functions.allowance(ctx.safe, spender).call()
+        for t in (token0, token1)
+        for spender in (router, npm_addr)
+    }
+    plan = build_rebalance_plan(
+        snapshot,
+        token_id=token_id,
+        new_range=new_range,
+        chain_id=ctx.chain_id,
+        safe=ctx.safe,
+        position_manager=npm_addr,
+        router=router,
+        slippage_bps=ctx.slippage_bps,
+        deadline_seconds=ctx.deadline_seconds,
+        max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        allowances=allowances,
+    )
+    record = ctx.repo.create(
+        idempotency_key=plan.idempotency_key,
+        chain_id=ctx.chain_id,
+        safe=ctx.safe,
+        token_id=token_id,
+    )
+    if record.state != S.PLANNED:
+        assert record.report_id is not None
+        return record, read_report(ctx.reports_dir, record.report_id), {}
+    ctx.checkpoint("planned")
+    owners, threshold = _safe_owners(ctx)
+    safe_tx = build_safe_transaction(
+        chain_id=ctx.chain_id,
+        safe=ctx.safe,
+        nonce=ctx.safe_contract.functions.nonce().call(),
+        calls=[InnerCall(c.to, c.data, c.value) for c in plan.calls],
+        multisend_call_only=ctx.contracts["MultiSendCallOnly"],
+    )
+    dry: DryRunResult = dry_run(
+        ctx.w3,
+        safe_tx,
+        owners=owners,
+        threshold=threshold,
+        executor=ctx.executor.address,
+        tokens=[token0, token1],
+        position_manager=npm_addr,
+        pool=pool,
+    )
+    s0, s1 = ctx.symbols[token0], ctx.symbols[token1]
+    report = build_report(
+        plan=plan,
+        safe_tx=safe_tx,
+        dry=dry,
+        snapshot=snapshot,
+        symbols=(s0[0], s1[0]),
+        decimals=(s0[1], s1[1]),
+        usd_prices=(ctx.usd_price(token0), ctx.usd_price(token1)),
+        native_usd=ctx.native_usd,
+        owners=owners,
+        threshold=threshold,
+        reason=reason,
+    )
+    paths = write_report(report, ctx.reports_dir)
+    record = ctx.repo.transition(
+        record.id,
+        S.PLANNED,
+        S.SIMULATED,
+        report_id=report["report_id"],
+        report_hash=report["report_hash"],
+        safe_tx_hash=report["safe_tx"]["safe_tx_hash"],
+        safe_nonce=safe_tx.nonce,
+    )
+    ctx.checkpoint("simulated")
+    return record, report, paths
+
+
+def _record_for(ctx: ExecutionContext, report_id: str) -> RebalanceRecord:
+    record = ctx.repo.by_report(report_id)
+    if record is None:
+        raise Refused(f"no rebalance has report {report_id}")
+    return record
+
+
+def _fresh(ctx: ExecutionContext, report: dict[str, Any]) -> None:
+    age = time.time() - float(report["created_at"])
+    if age > ctx.report_max_age_seconds:
+        raise Refused(
+            f"report {report['report_id']} is {age:.0f} s old (max "
+            f"{ctx.report_max_age_seconds:.0f}): plan again"
+        )
+
+
+def approve(ctx: ExecutionContext, report_id: str, approver: str) -> RebalanceRecord:
+    """A person approves the report they read. SIMULATED -> APPROVED."""
+    record = _record_for(ctx, report_id)
+    report = read_report(ctx.reports_dir, report_id)
+    if record.report_hash != report["report_hash"]:
+        raise Refused("the report on disk is not the one recorded for this rebalance")
+    if not approvable(report):
+        failed = [c["name"] for c in report["checks"] if not c["ok"]]
+        raise Refused(f"report {report_id} failed its checks ({', '.join(failed)}): not approvable")
+    _fresh(ctx, report)
+    if record.state != S.SIMULATED:
+        raise Refused(f"rebalance {record.id} is {record.state.value}, not awaiting approval")
+    record = ctx.repo.transition(record.id, S.SIMULATED, S.APPROVED, approved_by=approver)
+    ctx.checkpoint("approved")
+    return record
+
+
+def _safe_tx_of(
+    ctx: ExecutionContext, record: RebalanceRecord
+) -> tuple[SafeTransaction, dict[str, Any]]:
+    assert record.report_id is not None
+    report = read_report(ctx.reports_dir, record.report_id)
+    if record.report_hash != report["report_hash"]:
+        raise Refused("the report on disk is not the one recorded for this rebalance")
+    tx = SafeTransaction.from_json(report["safe_tx"])
+    if "0x" + tx.safe_tx_hash.hex() != record.safe_tx_hash:
+        raise Refused("the Safe transaction is not the one the report was approved for")
+    return tx, report
+
+
+def _executed(ctx: ExecutionContext, safe_tx_hash: str, since_block: int) -> TxReceipt | None:
+    """The receipt of the Safe's ExecutionSuccess for ``safe_tx_hash``, if the chain has one."""
+    safe = ctx.safe_contract
+    logs = safe.events.ExecutionSuccess().get_logs(fromBlock=since_block)
+    for entry in logs:
+        if "0x" + bytes(entry["args"]["txHash"]).hex() == safe_tx_hash:
+            return ctx.w3.eth.get_transaction_receipt(entry["transactionHash"])
+    return None
+
+
+def execute(
+    ctx: ExecutionContext,
+    report_id: str,
+    *,
+    signers: Sequence[Signer] = (),
+    signature_files: Sequence[Path] = (),
+) -> RebalanceRecord:
+    """Sign with the owners given, send ``execTransaction`` and reconcile.
+
+    APPROVED -> SIGNED -> SUBMITTED -> CONFIRMED (or FAILED). Refused unless the report was
+    approved, is recent, and its SafeTx hash is exactly what is signed.
+    """
+    record = _record_for(ctx, report_id)
+    if record.state in (S.SIGNED, S.SUBMITTED):
+        return resume_one(ctx, record)
+    if record.state != S.APPROVED:
+        raise Refused(
+            f"rebalance {record.id} is {record.state.value}: only an approved report is executed"
+        )
+    tx, report = _safe_tx_of(ctx, record)
+    _fresh(ctx, report)
+    if ctx.safe_contract.functions.nonce().call() != tx.nonce:
+        ctx.repo.transition(record.id, S.APPROVED, S.EXPIRED, error="Safe nonce moved")
+        raise Refused("the Safe executed another transaction since the dry-run: plan again")
+    owners, threshold = _safe_owners(ctx)
+    collected: list[OwnerSignature] = [sign(tx, s) for s in signers if s.address in owners]
+    collected += [read_signature_file(p, tx, owners) for p in signature_files]
+    combine(collected, threshold)  # refuses below the threshold, before any state change
+    record = ctx.repo.transition(
+        record.id,
+        S.APPROVED,
+        S.SIGNED,
+        signatures=[{"owner": s.owner, "signature": "0x" + s.signature.hex()} for s in collected],
+    )
+    ctx.checkpoint("signed")
+    return _submit(ctx, record, tx, report)
+
+
+def _signatures(record: RebalanceRecord) -> list[OwnerSignature]:
+    return [
+        OwnerSignature(s["owner"], bytes.fromhex(s["signature"][2:])) for s in record.signatures
+    ]
+
+
+def _submit(
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    tx: SafeTransaction,
+    report: dict[str, Any],
+    nonce: int | None = None,
+) -> RebalanceRecord:
+    _owners, threshold = _safe_owners(ctx)
+    data = exec_transaction_data(tx, combine(_signatures(record), threshold))
+    gas = int(report["dry_run"]["gas_used"]) * 13 // 10 + 50_000
+    submitter = Submitter(
+        ctx.w3, ctx.executor, confirmations=ctx.confirmations, replace_after=ctx.replace_after
+    )
+    state = {"record": record}
+
+    def on_sent(sent: SentTx) -> None:
+        current = state["record"]
+        state["record"] = ctx.repo.transition(
+            current.id,
+            current.state,
+            S.SUBMITTED,
+            tx_hashes=[*current.tx_hashes, sent.hash],
+        )
+        ctx.checkpoint("submitted")
+
+    receipt = submitter.send_and_confirm(tx.safe, data, gas, on_sent=on_sent, nonce=nonce)
+    return reconcile(ctx, state["record"], receipt, report)
+
+
+def reconcile(
+    ctx: ExecutionContext, record: RebalanceRecord, receipt: TxReceipt, report: dict[str, Any]
+) -> RebalanceRecord:
+    """Decode the receipt into the amounts that moved; CONFIRMED or FAILED."""
+    tokens = [t["address"] for t in report["tokens"]]
+    result = _decode(
+        ctx.w3,
+        receipt,
+        {t: 0 for t in tokens},
+        {t: 0 for t in tokens},
+        ctx.contracts["NonfungiblePositionManager"],
+        report["pool"],
+        ctx.safe,
+    )
+    outcome = {
+        "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
+        "block": receipt["blockNumber"],
+        "gas_used": receipt["gasUsed"],
+        "decreased": [str(x) for x in result.decreased],
+        "collected": [str(x) for x in result.collected],
+        "swap": [str(x) for x in result.swap] if result.swap else None,
+        "minted": [str(x) for x in result.minted],
+        "new_token_id": result.new_token_id,
+        "new_liquidity": str(result.new_liquidity),
+        "matches_report": (
+            result.success
+            and [str(x) for x in result.collected] == report["dry_run"]["collected"]
+            and [str(x) for x in result.minted] == report["dry_run"]["minted"]
+        ),
+    }
+    new = S.CONFIRMED if result.success else S.FAILED
+    record = ctx.repo.transition(
+        record.id,
+        record.state,
+        new,
+        result=outcome,
+        error=None if result.success else "execTransaction reverted",
+    )
+    ctx.checkpoint("confirmed" if result.success else "failed")
+    log.info("rebalance %d %s: %s", record.id, new.value, json.dumps(outcome))
+    return record
+
+
+def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
+    """Finish or safely abandon one unfinished rebalance, checking the chain first."""
+    if record.state == S.PLANNED:
+        # no report was written: nothing was signed; abandon (a new plan starts afresh)
+        return ctx.repo.transition(record.id, S.PLANNED, S.EXPIRED, error="interrupted")
+    if record.state in (S.SIMULATED, S.APPROVED):
+        assert record.report_id is not None
+        report = read_report(ctx.reports_dir, record.report_id)
+        age = time.time() - float(report["created_at"])
+        if age > ctx.report_max_age_seconds or (
+            record.safe_nonce is not None
+            and ctx.safe_contract.functions.nonce().call() != record.safe_nonce
+        ):
+            return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="stale")
+        return record  # still waiting for approval or for the signers
+    tx, report = _safe_tx_of(ctx, record)
+    done = _executed(ctx, "0x" + tx.safe_tx_hash.hex(), int(report["snapshot"]["block"]))
+    if done is not None:
+        return reconcile(ctx, record, done, report)
+    pending_nonce: int | None = None
+    for h in reversed(record.tx_hashes):
+        try:
+            receipt = ctx.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            # still in the mempool? replace it (same nonce) rather than send another
+            with contextlib.suppress(TransactionNotFound):
+                pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
+            continue
+        return reconcile(ctx, record, receipt, report)
+    if ctx.safe_contract.functions.nonce().call() != tx.nonce:
+        return ctx.repo.transition(
+            record.id, record.state, S.FAILED, error="Safe nonce moved; this SafeTx can't run"
+        )
+    if time.time() > int(report["deadline"]) and ctx.w3.eth.get_block("latest")["timestamp"] > int(
+        report["deadline"]
+    ):
+        return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="deadline passed")
+    # signed but not mined (or never sent): send the same signed Safe transaction
+    return _submit(ctx, record, tx, report, nonce=pending_nonce)
+
+
+def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:
+    """Resume every unfinished rebalance."""
+    done = []
+    for record in ctx.repo.unfinished():
+        try:
+            done.append(resume_one(ctx, record))
+        except (Refused, NeedsAttention) as exc:
+            log.error("rebalance %d could not be resumed: %s", record.id, exc)
+    return done

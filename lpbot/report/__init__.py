@@ -1,0 +1,1 @@
+"""Reports a person reads: dry-runs before signing, positions, performance."""

@@ -1,0 +1,385 @@
+"""The dry-run report: what a rebalance will do, read by a person before anything is signed.
+
+``build_report`` puts the plan, the exact Safe transaction and the dry-run's outcome side by side,
+with checks that the chain did what the exact core predicted and the minimums hold. The report's
+hash (SHA-256 of its canonical JSON) covers the SafeTx hash, which covers the exact calldata and
+the Safe nonce: approving the report approves that transaction and no other. Written as
+``reports/<id>.json``, ``.md`` and ``.html``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from lpbot.analytics.prices import to_units
+from lpbot.chain.reader import PoolSnapshot
+from lpbot.errors import Halt, Refused
+from lpbot.execution.plan import RebalancePlan
+from lpbot.execution.simulate import DryRunResult
+from lpbot.report.svg import liquidity_profile, range_chart
+from lpbot.signing.safe import SafeTransaction
+
+REPORT_VERSION = 1
+
+
+def canonical_hash(body: dict[str, Any]) -> str:
+    """SHA-256 of the JSON with sorted keys and no spaces: the report's identity."""
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return "0x" + hashlib.sha256(raw).hexdigest()
+
+
+def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "ok": ok, "detail": detail}
+
+
+def build_report(
+    *,
+    plan: RebalancePlan,
+    safe_tx: SafeTransaction,
+    dry: DryRunResult,
+    snapshot: PoolSnapshot,
+    symbols: tuple[str, str],
+    decimals: tuple[int, int],
+    usd_prices: tuple[Decimal, Decimal],
+    native_usd: Decimal,
+    owners: list[str],
+    threshold: int,
+    reason: str,
+    entry_amounts: tuple[int, int] | None = None,
+    created_at: float | None = None,
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict, ``report_hash`` and ``report_id`` included."""
+    a = plan.amounts
+    d0, d1 = decimals
+    usd0, usd1 = usd_prices
+    t0, t1 = plan.token0, plan.token1
+
+    def usd(x0: int, x1: int) -> Decimal:
+        return to_units(x0, d0) * usd0 + to_units(x1, d1) * usd1
+
+    checks = [
+        _check("dry-run succeeded", dry.success, dry.revert_reason or "ExecutionSuccess"),
+        _check(
+            "decrease as computed",
+            dry.decreased == (a.decrease0, a.decrease1),
+            f"chain {dry.decreased}, exact core {(a.decrease0, a.decrease1)}",
+        ),
+        _check(
+            "collect = decrease + fees owed",
+            dry.collected == (a.decrease0 + a.fees0, a.decrease1 + a.fees1),
+            f"chain {dry.collected}",
+        ),
+        _check(
+            "mint as computed",
+            dry.minted == (a.mint0, a.mint1) and dry.new_liquidity == a.new_liquidity,
+            f"chain {dry.minted} L={dry.new_liquidity}",
+        ),
+        _check(
+            "new position owned by the Safe",
+            dry.nft_owner_after == plan.safe,
+            f"owner {dry.nft_owner_after}",
+        ),
+        _check(
+            "minimums below the simulated amounts",
+            a.decrease_min0 <= a.decrease0
+            and a.decrease_min1 <= a.decrease1
+            and a.swap_out_min <= a.swap_out
+            and a.mint_min0 <= a.mint0
+            and a.mint_min1 <= a.mint1,
+            f"slippage {plan.slippage_bps} bps",
+        ),
+    ]
+    price_impact_bps: float | None = None
+    if dry.swap is not None:
+        swap0, swap1 = dry.swap
+        expected = (a.swap_in, -a.swap_out) if a.swap_zero_for_one else (-a.swap_out, a.swap_in)
+        checks.append(_check("swap as computed", (swap0, swap1) == expected, f"chain {dry.swap}"))
+        # execution price against spot before the swap, fee included (analytics float)
+        spot = (plan.sqrt_price_x96 / 2**96) ** 2  # token1 per token0, raw
+        execution = -swap1 / swap0 if a.swap_zero_for_one else swap1 / -swap0
+        price_impact_bps = abs(execution / spot - 1) * 10_000
+    gas_cost_wei = dry.gas_used * dry.effective_gas_price
+    gas_usd = Decimal(gas_cost_wei) / Decimal(10**18) * native_usd
+
+    principal_value = usd(a.decrease0, a.decrease1)
+    il_usd = None
+    if entry_amounts is not None:
+        il_usd = str(principal_value - usd(*entry_amounts))
+
+    ticks_net = {t: info.liquidity_net for t, info in snapshot.ticks.items()}
+    body: dict[str, Any] = {
+        "version": REPORT_VERSION,
+        "kind": "rebalance-dry-run",
+        "created_at": created_at if created_at is not None else time.time(),
+        "chain_id": plan.chain_id,
+        "safe": plan.safe,
+        "owners": owners,
+        "threshold": threshold,
+        "pool": plan.pool,
+        "fee": plan.fee,
+        "tokens": [
+            {"symbol": symbols[0], "address": t0, "decimals": d0, "usd": str(usd0)},
+            {"symbol": symbols[1], "address": t1, "decimals": d1, "usd": str(usd1)},
+        ],
+        "reason": reason,
+        "idempotency_key": plan.idempotency_key,
+        "snapshot": {"block": plan.snapshot_block, "timestamp": plan.snapshot_timestamp},
+        "price": {
+            "sqrt_price_x96": str(plan.sqrt_price_x96),
+            "spot_tick": plan.spot_tick,
+            "twap_tick": plan.twap_tick,
+            "twap_deviation_bps": plan.twap_deviation_bps,
+        },
+        "position": {
+            "token_id": plan.token_id,
+            "old_range": list(plan.old_range),
+            "old_liquidity": str(plan.old_liquidity),
+            "new_range": list(plan.new_range),
+            "new_liquidity": str(a.new_liquidity),
+        },
+        "plan": {
+            k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+            for k, v in asdict(a).items()
+        },
+        "deadline": plan.deadline,
+        "slippage_bps": plan.slippage_bps,
+        "calls": [{"label": c.label, "to": c.to, "data": "0x" + c.data.hex()} for c in plan.calls],
+        "safe_tx": safe_tx.to_json(),
+        "dry_run": {
+            "success": dry.success,
+            "revert_reason": dry.revert_reason,
+            "block": dry.block,
+            "gas_used": dry.gas_used,
+            "gas_cost_wei": str(gas_cost_wei),
+            "gas_cost_usd": f"{gas_usd:.4f}",
+            "balance_change": {t: str(dry.delta(t)) for t in dry.balance_before},
+            "decreased": [str(x) for x in dry.decreased],
+            "collected": [str(x) for x in dry.collected],
+            "fees_collected": [str(a.fees0), str(a.fees1)],
+            "fees_collected_usd": f"{usd(a.fees0, a.fees1):.4f}",
+            "swap": [str(x) for x in dry.swap] if dry.swap else None,
+            "price_impact_bps": price_impact_bps,
+            "tick_after": dry.tick_after,
+            "new_token_id": dry.new_token_id,
+            "new_liquidity": str(dry.new_liquidity),
+            "minted": [str(x) for x in dry.minted],
+            "value_usd": f"{principal_value + usd(a.fees0, a.fees1):.4f}",
+            "il_crystallised_usd": il_usd,
+        },
+        "checks": checks,
+        "chart": {
+            "profile": [
+                [t, str(liq)]
+                for t, liq in liquidity_profile(ticks_net, snapshot.liquidity, snapshot.slot0.tick)
+            ],
+        },
+    }
+    digest = canonical_hash(body)
+    body["report_hash"] = digest
+    body["report_id"] = digest[2:14]
+    return body
+
+
+def approvable(report: dict[str, Any]) -> bool:
+    return all(c["ok"] for c in report["checks"])
+
+
+def verify(report: dict[str, Any]) -> None:
+    """Refuse a report whose content no longer hashes to its recorded hash."""
+    body = {k: v for k, v in report.items() if k not in ("report_hash", "report_id")}
+    if canonical_hash(body) != report.get("report_hash"):
+        raise Halt(f"report {report.get('report_id')} was changed after it was written")
+
+
+def write_report(report: dict[str, Any], directory: Path) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    rid = report["report_id"]
+    paths = {
+        "json": directory / f"{rid}.json",
+        "md": directory / f"{rid}.md",
+        "html": directory / f"{rid}.html",
+    }
+    paths["json"].write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    paths["md"].write_text(render_markdown(report))
+    paths["html"].write_text(render_html(report))
+    return paths
+
+
+def read_report(directory: Path, report_id: str) -> dict[str, Any]:
+    path = directory / f"{report_id}.json"
+    if not path.exists():
+        raise Refused(f"no dry-run report {report_id} in {directory}")
+    report: dict[str, Any] = json.loads(path.read_text())
+    verify(report)
+    return report
+
+
+def _amt(report: dict[str, Any], i: int, raw: str | int) -> str:
+    tok = report["tokens"][i]
+    return f"{to_units(int(raw), tok['decimals']):,.6f} {tok['symbol']}"
+
+
+def _tick_price(report: dict[str, Any], tick: int) -> str:
+    t0, t1 = report["tokens"]
+    p = Decimal("1.0001") ** tick * Decimal(10) ** (t0["decimals"] - t1["decimals"])
+    # show the volatile token in the stable one when token0 is a stablecoin
+    if t0["symbol"] in ("USDC", "USDT", "DAI"):
+        return f"{1 / p:,.2f} {t0['symbol']}/{t1['symbol']}"
+    return f"{p:,.6g} {t1['symbol']}/{t0['symbol']}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    d = report["dry_run"]
+    p = report["plan"]
+    pos = report["position"]
+    s0, s1 = (t["symbol"] for t in report["tokens"])
+    ok = approvable(report)
+    lines = [
+        f"# Rebalance dry-run {report['report_id']}",
+        "",
+        f"**{'READY FOR APPROVAL' if ok else 'DO NOT APPROVE: a check failed'}** — "
+        f"Safe `{report['safe']}` ({report['threshold']} of {len(report['owners'])}), "
+        f"chain {report['chain_id']}, pool `{report['pool']}` ({s0}/{s1}, "
+        f"fee {report['fee'] / 10_000:g}%).",
+        "",
+        f"Why: {report['reason']}",
+        "",
+        "## What changes",
+        "",
+        "| | old | new |",
+        "|---|---|---|",
+        f"| range | {_tick_price(report, pos['old_range'][0])} to "
+        f"{_tick_price(report, pos['old_range'][1])} | "
+        f"{_tick_price(report, pos['new_range'][0])} to "
+        f"{_tick_price(report, pos['new_range'][1])} |",
+        f"| ticks | {pos['old_range']} | {pos['new_range']} |",
+        f"| liquidity | {pos['old_liquidity']} | {pos['new_liquidity']} |",
+        f"| NFT | #{pos['token_id']} (burned) | #{d['new_token_id']} |",
+        "",
+        f"Price now: {_tick_price(report, report['price']['spot_tick'])} (tick "
+        f"{report['price']['spot_tick']}; TWAP tick {report['price']['twap_tick']}, "
+        f"{report['price']['twap_deviation_bps']:.1f} bps apart).",
+        "",
+        "## Money",
+        "",
+        f"- Removed from the old range: {_amt(report, 0, d['decreased'][0])} + "
+        f"{_amt(report, 1, d['decreased'][1])}",
+        f"- Fees collected: {_amt(report, 0, p['fees0'])} + {_amt(report, 1, p['fees1'])} "
+        f"(${d['fees_collected_usd']})",
+    ]
+    if d["swap"]:
+        lines.append(
+            f"- Swap: pool deltas {_amt(report, 0, d['swap'][0])} / "
+            f"{_amt(report, 1, d['swap'][1])}; minimum out {p['swap_out_min']} raw; "
+            f"price impact incl. fee {d['price_impact_bps']:.1f} bps"
+        )
+    lines += [
+        f"- Deposited in the new range: {_amt(report, 0, d['minted'][0])} + "
+        f"{_amt(report, 1, d['minted'][1])} (minimums {p['mint_min0']} / {p['mint_min1']} raw)",
+        f"- Left in the Safe (dust): {_amt(report, 0, p['dust0'])} + {_amt(report, 1, p['dust1'])}",
+        f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})",
+        "- IL crystallised: "
+        + (f"${d['il_crystallised_usd']}" if d["il_crystallised_usd"] is not None else "n/a"),
+        f"- Deadline: {report['deadline']} (unix), slippage tolerance {report['slippage_bps']} bps",
+        "",
+        "## Checks",
+        "",
+        *[f"- [{'x' if c['ok'] else ' '}] {c['name']}: {c['detail']}" for c in report["checks"]],
+        "",
+        "## Transaction to sign",
+        "",
+        f"SafeTx hash `{report['safe_tx']['safe_tx_hash']}` (nonce {report['safe_tx']['nonce']}):",
+        "",
+        *[f"{i + 1}. {c['label']} → `{c['to']}`" for i, c in enumerate(report["calls"])],
+        "",
+        f"Report hash `{report['report_hash']}`. Approve with "
+        f"`lpbot rebalance approve {report['report_id']}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _inline(text: str) -> str:
+    out = escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def _markdown_to_html(md: str) -> str:
+    """The few Markdown forms the reports use: headings, lists, tables, paragraphs."""
+    html: list[str] = []
+    in_list: str | None = None
+    table: list[list[str]] = []
+
+    def close() -> None:
+        nonlocal in_list, table
+        if in_list:
+            html.append(f"</{in_list}>")
+            in_list = None
+        if table:
+            head, *rows = [r for r in table if not set("".join(r)) <= set("-")]
+            html.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>")
+            for r in rows:
+                html.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>")
+            html.append("</table>")
+            table = []
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append([c.strip() for c in line.strip("|").split("|")])
+            continue
+        m = re.match(r"^(#+) (.*)", line)
+        item = re.match(r"^(- |\d+\. )(.*)", line)
+        if m:
+            close()
+            html.append(f"<h{len(m.group(1))}>{_inline(m.group(2))}</h{len(m.group(1))}>")
+        elif item:
+            kind = "ul" if item.group(1) == "- " else "ol"
+            if in_list != kind:
+                close()
+                html.append(f"<{kind}>")
+                in_list = kind
+            html.append(f"<li>{_inline(item.group(2))}</li>")
+        elif line.strip():
+            close()
+            html.append(f"<p>{_inline(line)}</p>")
+        else:
+            close()
+    close()
+    return "\n".join(html)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The Markdown report as a self-contained page, with the range chart."""
+    profile = [(t, int(liq)) for t, liq in report["chart"]["profile"]]
+    chart = range_chart(
+        profile=profile,
+        current_tick=report["price"]["spot_tick"],
+        old_range=tuple(report["position"]["old_range"]),
+        new_range=tuple(report["position"]["new_range"]),
+        price_label=lambda t: _tick_price(report, t),
+    )
+    body = _markdown_to_html(render_markdown(report))
+    colour = "#2e8b57" if approvable(report) else "#d9534f"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Rebalance dry-run {escape(report["report_id"])}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 860px; margin: 2em auto; color: #222; }}
+h1 {{ border-bottom: 4px solid {colour}; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
+code {{ font-size: 90%; word-break: break-all; }}
+</style></head><body>
+{body}
+<h2>Liquidity around the price</h2>
+{chart}
+</body></html>
+"""

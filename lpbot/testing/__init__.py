@@ -1,0 +1,1 @@
+"""Hand-written fakes and factories for tests (no mocks)."""

@@ -1,0 +1,65 @@
+"""In-memory implementations of lpbot's ports, for unit tests."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from lpbot.execution.state import (
+    RebalanceRecord,
+    RebalanceState,
+    StateConflict,
+    check_transition,
+)
+
+
+class MemoryRebalanceRepo:
+    """``RebalanceRepo`` in a dict; copies in and out, as a database would."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, RebalanceRecord] = {}
+
+    def create(
+        self, *, idempotency_key: str, chain_id: int, safe: str, token_id: int
+    ) -> RebalanceRecord:
+        for row in self._rows.values():
+            if row.idempotency_key == idempotency_key:
+                return copy.deepcopy(row)
+        row = RebalanceRecord(
+            id=len(self._rows) + 1,
+            idempotency_key=idempotency_key,
+            state=RebalanceState.PLANNED,
+            chain_id=chain_id,
+            safe=safe,
+            token_id=token_id,
+            history=[(RebalanceState.PLANNED.value, time.time())],
+        )
+        self._rows[row.id] = row
+        return copy.deepcopy(row)
+
+    def get(self, rebalance_id: int) -> RebalanceRecord | None:
+        row = self._rows.get(rebalance_id)
+        return copy.deepcopy(row) if row else None
+
+    def by_report(self, report_id: str) -> RebalanceRecord | None:
+        for row in self._rows.values():
+            if row.report_id == report_id:
+                return copy.deepcopy(row)
+        return None
+
+    def unfinished(self) -> list[RebalanceRecord]:
+        return [copy.deepcopy(r) for r in self._rows.values() if not r.state.terminal]
+
+    def transition(
+        self, rebalance_id: int, expected: RebalanceState, new: RebalanceState, **fields: Any
+    ) -> RebalanceRecord:
+        row = self._rows[rebalance_id]
+        if row.state != expected:
+            raise StateConflict(f"rebalance {rebalance_id} is {row.state.value}, not {expected}")
+        check_transition(expected, new)
+        for k, v in fields.items():
+            setattr(row, k, copy.deepcopy(v))
+        row.state = new
+        row.history.append((new.value, time.time()))
+        return copy.deepcopy(row)

@@ -141,8 +141,17 @@ def plan_rebalance(
         safe=ctx.safe,
         token_id=token_id,
     )
+    while record.state in (S.EXPIRED, S.FAILED):
+        # the same plan was abandoned or failed before: this is a new attempt
+        record = ctx.repo.create(
+            idempotency_key=f"{plan.idempotency_key}:after-{record.id}",
+            chain_id=ctx.chain_id,
+            safe=ctx.safe,
+            token_id=token_id,
+        )
     if record.state != S.PLANNED:
-        assert record.report_id is not None
+        if record.report_id is None:
+            raise Refused(f"rebalance {record.id} is being planned by another process")
         return record, read_report(ctx.reports_dir, record.report_id), {}
     ctx.checkpoint("planned")
     owners, threshold = _safe_owners(ctx)

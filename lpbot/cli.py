@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -107,6 +108,13 @@ def _cmd_devnet_market(args: argparse.Namespace) -> int:
     return 0
 
 
+# each module adds its own top-level commands with register(subparsers)
+COMMAND_MODULES = (
+    "lpbot.config_commands",
+    "lpbot.store.commands",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpbot", description="Uniswap V3 LP management")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     d_mk.add_argument("--seed", type=int, default=1)
     d_mk.add_argument("--step-seconds", type=int, default=3600)
     d_mk.set_defaults(func=_cmd_devnet_market)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -1,0 +1,1025 @@
+"""lpbot's configuration: one TOML file (``lpbot.toml``), validated into frozen models.
+
+``load_config(path)`` reads the file with ``tomllib`` and validates it; any problem raises
+``ConfigError`` listing every bad key by its path (``positions[0].strategy.k: must be > 0``).
+The file path is ``--config``, else ``$LPBOT_CONFIG``, else ``./lpbot.toml``
+(``resolve_config_path``). Relative paths in the file are relative to the file's directory.
+
+Secrets never appear in the file, only references to them: the name of an environment variable
+(``*_env`` keys: RPC URLs with API keys, keystore passwords, exchange API keys, a database URL
+with a password) or a keystore path. Values that look like secrets are refused.
+
+Money: capital to open a position is given in whole tokens as decimal strings (``"1.5"``,
+never a float) and converted exactly to raw ints with the token's decimals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from lpbot.chain.registry import CHAINS
+from lpbot.devnet.manifest import Manifest
+from lpbot.errors import ConfigError
+from lpbot.strategy import FixedWidth, FullRange, RebalancePolicy, SkewedBand, VolatilityBand
+from lpbot.strategy.base import RangeStrategy
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_NAME",
+    "EXAMPLE_TOML",
+    "AutoExecuteConfig",
+    "ChainConfig",
+    "Config",
+    "FixedStrategyConfig",
+    "FullRangeStrategyConfig",
+    "HedgeConfig",
+    "KeystoreRef",
+    "ModuleConfig",
+    "MpcConfig",
+    "MpcParty",
+    "OpenConfig",
+    "PolicyConfig",
+    "PositionConfig",
+    "ResolvedChain",
+    "SafeConfig",
+    "SafeOwner",
+    "ScheduleConfig",
+    "SignerConfig",
+    "SkewedStrategyConfig",
+    "StrategyConfig",
+    "VolBandStrategyConfig",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
+    "write_example",
+]
+
+CONFIG_ENV = "LPBOT_CONFIG"
+DEFAULT_CONFIG_NAME = "lpbot.toml"
+DEVNET = "devnet"  # the Safe or module address "devnet": read it from the devnet manifest
+
+# ------------------------------------------------------------------------------ value types
+
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_SECRETISH_PARAM = re.compile(r"key|token|secret|pass|auth", re.IGNORECASE)
+_SECRETISH_SEGMENT = re.compile(r"^[A-Za-z0-9_\-]{24,}$")
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError("must be the name of an environment variable (A-Z, 0-9, _), not its value")
+    return value
+
+
+def _address(value: str) -> str:
+    """A 0x address; mixed case must be a valid EIP-55 checksum. Returned checksummed."""
+    from eth_utils.address import is_checksum_address, to_checksum_address
+
+    if not _ADDRESS.match(value):
+        raise ValueError(f"must be a 0x address of 40 hex digits, got {value!r}")
+    if value[2:] not in (value[2:].lower(), value[2:].upper()) and not is_checksum_address(value):
+        raise ValueError(f"{value} has a bad EIP-55 checksum")
+    return str(to_checksum_address(value))
+
+
+def _address_or_devnet(value: str) -> str:
+    return value if value == DEVNET else _address(value)
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            "must be 1-64 letters, digits, '_', '.', '-', starting with a letter/digit"
+        )
+    return value
+
+
+def _relative_path(value: Path, info: ValidationInfo) -> Path:
+    """Expand ``~``; resolve relative paths against the config file's directory when known."""
+    value = value.expanduser()
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+def _no_float_amount(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError(f'write amounts as strings (e.g. "{value}"): a float is not exact')
+    return value
+
+
+def _exact_decimal(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+Address = Annotated[str, AfterValidator(_address)]
+AddressOrDevnet = Annotated[str, AfterValidator(_address_or_devnet)]
+Name = Annotated[str, AfterValidator(_name)]
+RelPath = Annotated[Path, AfterValidator(_relative_path)]
+TokenAmount = Annotated[
+    Decimal, BeforeValidator(_no_float_amount), AfterValidator(_exact_decimal), Field(ge=0)
+]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _check_url_has_no_secret(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        raise ValueError(f"must be an http(s) or ws(s) URL, got {url!r}")
+    if parts.password or parts.username:
+        raise ValueError("carries credentials; put the URL in an environment variable")
+    for key, _value in parse_qsl(parts.query):
+        if _SECRETISH_PARAM.search(key):
+            raise ValueError(f"has a {key!r} parameter; put the URL in an environment variable")
+    if any(_SECRETISH_SEGMENT.match(seg) for seg in parts.path.split("/")):
+        raise ValueError(
+            "looks like it carries an API key; put the URL in an environment variable and "
+            "name it with rpc_url_env"
+        )
+
+
+def _dataclass_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of dataclass ``cls``: the strategy classes stay the source."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+    raise AttributeError(f"{cls.__name__} has no default for {name}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ----------------------------------------------------------------------------------- chains
+
+
+class ChainConfig(_Frozen):
+    """A chain to connect to. Its key in ``[chains]`` is its name.
+
+    Known chains (``ethereum``, ``arbitrum``, ``zksync``) need only an RPC URL; any other name
+    needs ``chain_id`` of a chain lpbot supports. The devnet gives ``manifest`` instead: its
+    chain id, RPC URL and addresses come from the running devnet.
+    """
+
+    chain_id: int | None = Field(default=None, gt=0)
+    rpc_url: str | None = None
+    rpc_url_env: EnvName | None = None
+    manifest: RelPath | None = None
+    confirmations: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_rpc_source(self) -> ChainConfig:
+        if self.rpc_url is not None and self.rpc_url_env is not None:
+            raise ValueError("rpc_url: give rpc_url or rpc_url_env, not both")
+        if self.manifest is None and self.rpc_url is None and self.rpc_url_env is None:
+            raise ValueError("rpc_url_env: required (or rpc_url; or manifest for the devnet)")
+        if self.manifest is not None and self.chain_id is not None:
+            raise ValueError("chain_id: the devnet's comes from its manifest; remove it")
+        if self.rpc_url is not None:
+            try:
+                _check_url_has_no_secret(self.rpc_url)
+            except ValueError as exc:
+                raise ValueError(f"rpc_url: {exc}") from None
+        return self
+
+    @property
+    def is_devnet(self) -> bool:
+        return self.manifest is not None
+
+
+class ResolvedChain(_Frozen):
+    """A chain ready to connect to: the URL read from the environment or the manifest."""
+
+    name: str
+    chain_id: int
+    rpc_url: str
+    manifest: Manifest | None = None
+
+
+# -------------------------------------------------------------------------------- strategies
+
+
+class FixedStrategyConfig(_Frozen):
+    """``lpbot.strategy.FixedWidth``: give exactly one of the two half-widths."""
+
+    kind: Literal["fixed"]
+    half_width_ticks: int | None = Field(default=None, gt=0)
+    half_width_pct: float | None = Field(default=None, gt=0, lt=100, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _build(self) -> FixedStrategyConfig:
+        self.build()
+        return self
+
+    def build(self) -> FixedWidth:
+        return FixedWidth(
+            half_width_ticks=self.half_width_ticks, half_width_pct=self.half_width_pct
+        )
+
+
+_VB = VolatilityBand
+
+
+class VolBandStrategyConfig(_Frozen):
+    """``lpbot.strategy.VolatilityBand``: ``ln P +- k * sigma * sqrt(horizon_seconds)``."""
+
+    kind: Literal["vol_band"]
+    k: PositiveFloat = _dataclass_default(_VB, "k")
+    horizon_seconds: PositiveFloat = _dataclass_default(_VB, "horizon_seconds")
+    halflife_seconds: PositiveFloat = _dataclass_default(_VB, "halflife_seconds")
+    min_half_width_ticks: int = Field(default=_dataclass_default(_VB, "min_half_width_ticks"), ge=1)
+    max_half_width_ticks: int = Field(default=_dataclass_default(_VB, "max_half_width_ticks"), ge=1)
+
+    @model_validator(mode="after")
+    def _build(self) -> VolBandStrategyConfig:
+        self.build()
+        return self
+
+    def build(self) -> VolatilityBand:
+        return VolatilityBand(
+            k=self.k,
+            horizon_seconds=self.horizon_seconds,
+            halflife_seconds=self.halflife_seconds,
+            min_half_width_ticks=self.min_half_width_ticks,
+            max_half_width_ticks=self.max_half_width_ticks,
+        )
+
+
+_SB = SkewedBand
+
+
+class SkewedStrategyConfig(_Frozen):
+    """``lpbot.strategy.SkewedBand``: a volatility band (same keys) shifted toward the trend."""
+
+    kind: Literal["skewed"]
+    k: PositiveFloat = _dataclass_default(_VB, "k")
+    horizon_seconds: PositiveFloat = _dataclass_default(_VB, "horizon_seconds")
+    halflife_seconds: PositiveFloat = _dataclass_default(_VB, "halflife_seconds")
+    min_half_width_ticks: int = Field(default=_dataclass_default(_VB, "min_half_width_ticks"), ge=1)
+    max_half_width_ticks: int = Field(default=_dataclass_default(_VB, "max_half_width_ticks"), ge=1)
+    drift_halflife_seconds: PositiveFloat = _dataclass_default(_SB, "drift_halflife_seconds")
+    drift_weight: NonNegativeFloat = _dataclass_default(_SB, "drift_weight")
+    max_shift: float = Field(default=_dataclass_default(_SB, "max_shift"), ge=0, lt=1)
+    static_skew: float = Field(default=_dataclass_default(_SB, "static_skew"), gt=-1, lt=1)
+
+    @model_validator(mode="after")
+    def _build(self) -> SkewedStrategyConfig:
+        self.build()
+        return self
+
+    def build(self) -> SkewedBand:
+        band = VolatilityBand(
+            k=self.k,
+            horizon_seconds=self.horizon_seconds,
+            halflife_seconds=self.halflife_seconds,
+            min_half_width_ticks=self.min_half_width_ticks,
+            max_half_width_ticks=self.max_half_width_ticks,
+        )
+        return SkewedBand(
+            band=band,
+            drift_halflife_seconds=self.drift_halflife_seconds,
+            drift_weight=self.drift_weight,
+            max_shift=self.max_shift,
+            static_skew=self.static_skew,
+        )
+
+
+class FullRangeStrategyConfig(_Frozen):
+    """``lpbot.strategy.FullRange``: every usable tick; no parameters."""
+
+    kind: Literal["full_range"]
+
+    def build(self) -> FullRange:
+        return FullRange()
+
+
+StrategyConfig = Annotated[
+    FixedStrategyConfig | VolBandStrategyConfig | SkewedStrategyConfig | FullRangeStrategyConfig,
+    Field(discriminator="kind"),
+]
+
+_RP = RebalancePolicy
+
+
+def _off_is_none(value: Any) -> Any:
+    return None if value == "off" else value
+
+
+# a trigger's threshold, or "off" (read as None: TOML has no null)
+Above0OrOff = Annotated[
+    Annotated[float, Field(gt=0, allow_inf_nan=False)] | None, BeforeValidator(_off_is_none)
+]
+Above1OrOff = Annotated[
+    Annotated[float, Field(gt=1, allow_inf_nan=False)] | None, BeforeValidator(_off_is_none)
+]
+
+
+class PolicyConfig(_Frozen):
+    """``lpbot.strategy.RebalancePolicy``'s parameters; ``"off"`` disables a trigger."""
+
+    edge_pct: Above0OrOff = _dataclass_default(_RP, "edge_pct")
+    max_age_seconds: Above0OrOff = _dataclass_default(_RP, "max_age_seconds")
+    vol_ratio_trigger: Above1OrOff = _dataclass_default(_RP, "vol_ratio_trigger")
+    vol_short_halflife_seconds: PositiveFloat = _dataclass_default(
+        _RP, "vol_short_halflife_seconds"
+    )
+    vol_long_halflife_seconds: PositiveFloat = _dataclass_default(_RP, "vol_long_halflife_seconds")
+    horizon_seconds: PositiveFloat = _dataclass_default(_RP, "horizon_seconds")
+    slippage_bps: NonNegativeFloat = _dataclass_default(_RP, "slippage_bps")
+    min_gain_over_cost: NonNegativeFloat = _dataclass_default(_RP, "min_gain_over_cost")
+    compound_margin: NonNegativeFloat = _dataclass_default(_RP, "compound_margin")
+
+    @model_validator(mode="after")
+    def _build(self) -> PolicyConfig:
+        self.build(FullRange())
+        return self
+
+    def build(self, strategy: RangeStrategy) -> RebalancePolicy:
+        return RebalancePolicy(
+            strategy=strategy,
+            edge_pct=self.edge_pct,
+            max_age_seconds=self.max_age_seconds,
+            vol_ratio_trigger=self.vol_ratio_trigger,
+            vol_short_halflife_seconds=self.vol_short_halflife_seconds,
+            vol_long_halflife_seconds=self.vol_long_halflife_seconds,
+            horizon_seconds=self.horizon_seconds,
+            slippage_bps=self.slippage_bps,
+            min_gain_over_cost=self.min_gain_over_cost,
+            compound_margin=self.compound_margin,
+        )
+
+
+# --------------------------------------------------------------------------------- positions
+
+
+class OpenConfig(_Frozen):
+    """Open a new position with this capital: whole tokens by symbol, as decimal strings."""
+
+    capital: dict[str, TokenAmount] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _some_capital(self) -> OpenConfig:
+        if not any(amount > 0 for amount in self.capital.values()):
+            raise ValueError("capital: at least one amount must be > 0")
+        return self
+
+    def raw_amount(self, symbol: str, decimals: int) -> int:
+        """The capital in ``symbol`` as a raw int (0 if none is given); exact or refused."""
+        amount = self.capital.get(symbol, Decimal(0))
+        try:
+            raw = amount.scaleb(decimals)
+            exact = raw == raw.to_integral_value()
+        except InvalidOperation:
+            exact = False
+        if not exact:
+            raise ConfigError(f"capital {symbol} = {amount} has more than {decimals} decimals")
+        return int(raw)
+
+
+class PositionConfig(_Frozen):
+    """A position to manage: an existing NFT (``token_id``) or a new one (``[open]``)."""
+
+    name: Name
+    chain: str
+    pool: str = Field(min_length=1)
+    token_id: int | None = Field(default=None, gt=0)
+    open: OpenConfig | None = None
+    enabled: bool = True
+    strategy: StrategyConfig
+    policy: PolicyConfig = PolicyConfig()
+
+    @model_validator(mode="after")
+    def _token_or_open(self) -> PositionConfig:
+        if (self.token_id is None) == (self.open is None):
+            raise ValueError("give token_id (an existing position) or [open] (a new one)")
+        return self
+
+    def build_policy(self) -> RebalancePolicy:
+        """The rebalance policy with its range strategy, as lpbot.strategy builds them."""
+        return self.policy.build(self.strategy.build())
+
+
+# ---------------------------------------------------------------------------------- signers
+
+
+class KeystoreRef(_Frozen):
+    """An encrypted keystore file (EIP-2335/Web3 secret storage) and where its password is."""
+
+    path: RelPath
+    password_env: EnvName
+    address: Address | None = None  # when given, checked against the keystore when unlocked
+
+
+class SafeOwner(_Frozen):
+    """A Safe owner. Signs with a keystore of ``[signer.keystores]``, or as the MPC group, or
+    (neither) elsewhere: a hardware wallet or the Safe app, so a person approves."""
+
+    address: Address
+    keystore: str | None = None
+    mpc: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SafeOwner:
+        if self.keystore is not None and self.mpc:
+            raise ValueError("mpc: an owner signs with a keystore or the MPC group, not both")
+        return self
+
+    @property
+    def bot_signs(self) -> bool:
+        return self.keystore is not None or self.mpc
+
+
+class SafeConfig(_Frozen):
+    """The Safe holding the positions; ``address = "devnet"`` takes the devnet's Safe."""
+
+    address: AddressOrDevnet
+    owners: tuple[SafeOwner, ...] = Field(min_length=1)
+    threshold: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _threshold(self) -> SafeConfig:
+        if self.threshold > len(self.owners):
+            raise ValueError(f"threshold: {self.threshold} exceeds the {len(self.owners)} owners")
+        addresses = [o.address for o in self.owners]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError("owners: an address is listed twice")
+        return self
+
+
+class MpcParty(_Frozen):
+    """One party of the threshold-ECDSA key: its key-share directory and its endpoint."""
+
+    id: int = Field(ge=1)
+    dir: RelPath
+    endpoint: str
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> MpcParty:
+        if urlsplit(self.endpoint).scheme not in ("http", "https"):
+            raise ValueError(f"endpoint: must be an http(s) URL, got {self.endpoint!r}")
+        return self
+
+
+class MpcConfig(_Frozen):
+    """A threshold-ECDSA key shared by ``parties``; ``threshold`` of them sign together."""
+
+    parties: tuple[MpcParty, ...] = Field(min_length=2)
+    threshold: int = Field(ge=2)
+    address: Address | None = None
+    share_password_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _threshold(self) -> MpcConfig:
+        if self.threshold > len(self.parties):
+            raise ValueError(f"threshold: {self.threshold} exceeds the {len(self.parties)} parties")
+        ids = [p.id for p in self.parties]
+        if len(set(ids)) != len(ids):
+            raise ValueError("parties: an id is listed twice")
+        return self
+
+
+class ModuleConfig(_Frozen):
+    """The Safe module that lets the bot's operator key rebalance within limits."""
+
+    address: AddressOrDevnet
+    operator: str  # a keystore name in [signer.keystores]
+
+
+class SignerConfig(_Frozen):
+    """Keys and who signs: named keystores, the Safe, the MPC group and the module.
+
+    ``sender`` is the keystore that sends transactions and pays their gas.
+    """
+
+    sender: str | None = None
+    keystores: dict[str, KeystoreRef] = Field(default_factory=dict)
+    safe: SafeConfig | None = None
+    mpc: MpcConfig | None = None
+    module: ModuleConfig | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> SignerConfig:
+        problems: list[str] = []
+
+        def known(ref: str | None, where: str) -> None:
+            if ref is not None and ref not in self.keystores:
+                names = ", ".join(sorted(self.keystores)) or "none"
+                problems.append(f"{where}: no keystore {ref!r} in [signer.keystores] ({names})")
+
+        for name in self.keystores:
+            try:
+                _name(name)
+            except ValueError as exc:
+                problems.append(f"keystores.{name}: {exc}")
+        known(self.sender, "sender")
+        if self.module is not None:
+            known(self.module.operator, "module.operator")
+        if self.safe is not None:
+            for i, owner in enumerate(self.safe.owners):
+                known(owner.keystore, f"safe.owners[{i}].keystore")
+                if owner.mpc and self.mpc is None:
+                    problems.append(f"safe.owners[{i}].mpc: there is no [signer.mpc]")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+# ------------------------------------------------------------------------------------ hedge
+
+Exchange = Literal["paper", "binanceusdm", "okx", "bybit"]
+
+
+class HedgeConfig(_Frozen):
+    """Keep a perp short against the positions' delta, inside a band.
+
+    ``band_abs`` (base-asset units) and ``band_pct`` (percent of the target) widen the band;
+    the larger applies. API keys are environment variable names; ``paper`` needs none.
+    """
+
+    exchange: Exchange
+    symbol: str = Field(min_length=1)
+    positions: tuple[str, ...] = ()  # names in [[positions]]; empty: all of them
+    api_key_env: EnvName | None = None
+    api_secret_env: EnvName | None = None
+    api_password_env: EnvName | None = None
+    testnet: bool = False
+    band_abs: Annotated[Decimal, AfterValidator(_exact_decimal), Field(ge=0)] = Decimal(0)
+    band_pct: NonNegativeFloat = 0.0
+    max_leverage: Annotated[float, Field(gt=0, le=125, allow_inf_nan=False)] = 3.0
+    max_funding_apr_pct: Annotated[float, Field(allow_inf_nan=False)] = 50.0
+
+    @model_validator(mode="after")
+    def _keys_and_band(self) -> HedgeConfig:
+        problems = []
+        if self.exchange != "paper":
+            for key in ("api_key_env", "api_secret_env"):
+                if getattr(self, key) is None:
+                    problems.append(f"{key}: required for {self.exchange}")
+            if self.exchange == "okx" and self.api_password_env is None:
+                problems.append("api_password_env: required for okx (the API passphrase)")
+        if self.band_abs == 0 and self.band_pct == 0:
+            problems.append("band_pct: band_abs or band_pct must be > 0, or every tick trades")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+# ----------------------------------------------------------------------- schedule, policy
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+class ScheduleConfig(_Frozen):
+    """How often the jobs run (seconds) and when the daily report is written."""
+
+    monitor_seconds: int = Field(default=60, gt=0)
+    rebalance_check_seconds: int = Field(default=300, gt=0)
+    hedge_sync_seconds: int = Field(default=60, gt=0)
+    daily_report_time: time = time(0, 5)
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+
+
+class AutoExecuteConfig(_Frozen):
+    """Rebalances lpbot may execute without a person: up to ``max_value_usd`` each, ``via`` the
+    module (the operator key) or the multisig (the bot holds enough owner keys)."""
+
+    enabled: bool = False
+    max_value_usd: Annotated[Decimal, AfterValidator(_exact_decimal), Field(ge=0)] = Decimal(0)
+    via: Literal["module", "multisig"] = "module"
+
+
+# ----------------------------------------------------------------------------------- config
+
+
+class Config(_Frozen):
+    """The whole configuration. Build it with ``load_config``."""
+
+    version: Literal[1] = 1
+    data_dir: RelPath = Path(".lpbot")
+    report_dir: RelPath | None = None
+    database_url: str | None = None
+    database_url_env: EnvName | None = None
+    chains: dict[str, ChainConfig] = Field(min_length=1)
+    positions: tuple[PositionConfig, ...] = ()
+    signer: SignerConfig = SignerConfig()
+    hedge: HedgeConfig | None = None
+    schedule: ScheduleConfig = ScheduleConfig()
+    auto_execute: AutoExecuteConfig = AutoExecuteConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        problems: list[str] = []
+        by_name = {c.name: c.chain_id for c in CHAINS.values()}
+        for name, chain in self.chains.items():
+            if chain.is_devnet:
+                continue
+            if chain.chain_id is None and name not in by_name:
+                problems.append(
+                    f"chains.{name}: unknown chain name; set chain_id "
+                    f"(known: {', '.join(sorted(by_name))}) or manifest for the devnet"
+                )
+            elif chain.chain_id is not None and chain.chain_id not in CHAINS:
+                known = ", ".join(f"{c.name} ({c.chain_id})" for c in CHAINS.values())
+                problems.append(
+                    f"chains.{name}.chain_id: {chain.chain_id} is not supported; known: {known}"
+                )
+        seen: set[str] = set()
+        for i, position in enumerate(self.positions):
+            where = f"positions[{i}]"
+            if position.name in seen:
+                problems.append(f"{where}.name: {position.name!r} is used twice")
+            seen.add(position.name)
+            on = self.chains.get(position.chain)
+            if on is None:
+                problems.append(
+                    f"{where}.chain: no chain {position.chain!r} in [chains] "
+                    f"(have: {', '.join(sorted(self.chains))})"
+                )
+            elif not on.is_devnet:
+                try:
+                    _address(position.pool)
+                except ValueError as exc:
+                    problems.append(f"{where}.pool: {exc} (pool names work on the devnet only)")
+        if self.hedge is not None:
+            for j, name in enumerate(self.hedge.positions):
+                if name not in seen:
+                    problems.append(f"hedge.positions[{j}]: no position named {name!r}")
+        if self.database_url is not None and self.database_url_env is not None:
+            problems.append("database_url: give database_url or database_url_env, not both")
+        if self.database_url is not None and _url_password(self.database_url):
+            problems.append(
+                "database_url: contains a password; put the URL in an environment variable and "
+                "name it with database_url_env"
+            )
+        problems.extend(self._auto_execute_problems())
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _auto_execute_problems(self) -> list[str]:
+        auto, signer = self.auto_execute, self.signer
+        if not auto.enabled:
+            return []
+        if auto.via == "module":
+            if signer.module is None:
+                return ["auto_execute.via: 'module' needs [signer.module]"]
+            return []
+        if signer.safe is None:
+            return ["auto_execute.via: 'multisig' needs [signer.safe]"]
+        signable = sum(1 for owner in signer.safe.owners if owner.bot_signs)
+        if signable < signer.safe.threshold:
+            return [
+                f"auto_execute.via: 'multisig' needs the bot to sign for {signer.safe.threshold} "
+                f"owners; it holds keys for {signable} (keystore or mpc)"
+            ]
+        return []
+
+    # -------------------------------------------------------------------------- accessors
+
+    @property
+    def reports_path(self) -> Path:
+        return self.report_dir if self.report_dir is not None else self.data_dir / "reports"
+
+    def resolve_database_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The database URL: from ``database_url_env``, ``database_url``, else SQLite in
+        ``data_dir`` (``<data_dir>/lpbot.db``)."""
+        env = os.environ if environ is None else environ
+        if self.database_url_env is not None:
+            value = env.get(self.database_url_env)
+            if not value:
+                raise ConfigError(
+                    f"database_url_env: environment variable {self.database_url_env} is not set"
+                )
+            return value
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'lpbot.db'}"
+
+    def position(self, name: str) -> PositionConfig:
+        for position in self.positions:
+            if position.name == name:
+                return position
+        known = ", ".join(p.name for p in self.positions) or "none"
+        raise ConfigError(f"no position {name!r} in the configuration (have: {known})")
+
+    def resolve_chain(self, name: str, environ: Mapping[str, str] | None = None) -> ResolvedChain:
+        """Chain ``name`` with its RPC URL read from the environment or the devnet manifest."""
+        env = os.environ if environ is None else environ
+        chain = self.chains.get(name)
+        if chain is None:
+            raise ConfigError(f"no chain {name!r} in [chains] (have: {', '.join(self.chains)})")
+        manifest = None
+        if chain.manifest is not None:
+            try:
+                manifest = Manifest.read(chain.manifest)
+            except FileNotFoundError:
+                raise ConfigError(
+                    f"chains.{name}.manifest: {chain.manifest} does not exist; start the devnet "
+                    "with `lpbot devnet up`"
+                ) from None
+            except (ValueError, OSError) as exc:
+                raise ConfigError(
+                    f"chains.{name}.manifest: cannot read {chain.manifest}: {exc}"
+                ) from exc
+        if chain.rpc_url_env is not None:
+            url = env.get(chain.rpc_url_env)
+            if not url:
+                raise ConfigError(
+                    f"chains.{name}.rpc_url_env: environment variable {chain.rpc_url_env} is "
+                    "not set"
+                )
+        elif chain.rpc_url is not None:
+            url = chain.rpc_url
+        else:
+            assert manifest is not None
+            url = manifest.rpc_url
+        if manifest is not None:
+            chain_id = manifest.chain_id
+        elif chain.chain_id is not None:
+            chain_id = chain.chain_id
+        else:
+            chain_id = next(c.chain_id for c in CHAINS.values() if c.name == name)
+        return ResolvedChain(name=name, chain_id=chain_id, rpc_url=url, manifest=manifest)
+
+
+def _url_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password is not None
+    except (ArgumentError, ValueError):
+        return False
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def resolve_config_path(
+    arg: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The config file: ``arg`` (``--config``), else ``$LPBOT_CONFIG``, else ``./lpbot.toml``."""
+    env = os.environ if environ is None else environ
+    if arg:
+        return Path(arg).expanduser()
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
+    return Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the TOML file at ``path``; ``ConfigError`` names every bad key."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no configuration at {path}; write an example with `lpbot init`"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc}") from None
+    return parse_config(text, base_dir=path.resolve().parent, source=str(path))
+
+
+def parse_config(text: str, *, base_dir: Path | None = None, source: str = "<config>") -> Config:
+    """Validate TOML ``text``; relative paths resolve against ``base_dir`` when given."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+    context = {"base_dir": base_dir} if base_dir is not None else None
+    try:
+        return Config.model_validate(data, context=context)
+    except ValidationError as exc:
+        lines = _error_lines(exc, data)
+        raise ConfigError(
+            f"invalid configuration {source}:\n" + "\n".join(f"  {line}" for line in lines)
+        ) from None
+
+
+def _error_lines(exc: ValidationError, data: Any) -> list[str]:
+    """Each error as ``key.path[0].leaf: rule``; union tags (``vol_band``...) left out."""
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        path = _key_path(error["loc"], data, missing=error["type"] == "missing")
+        message = _message(error)
+        for line in message.splitlines():
+            # errors raised by a validator that checks several keys carry their own paths
+            own_path = re.match(r"^[A-Za-z_][\w.\[\]]*: ", line) is not None
+            if own_path and path:
+                lines.append(f"{path}.{line}")
+            elif own_path or not path:
+                lines.append(line)
+            else:
+                lines.append(f"{path}: {line}")
+    return lines
+
+
+def _key_path(loc: tuple[int | str, ...], data: Any, *, missing: bool) -> str:
+    parts: list[str] = []
+    node = data
+    for i, key in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            continue
+        if isinstance(node, Mapping) and key not in node and not (last and missing):
+            continue  # a tagged union's tag or a type's name: not a key in the file
+        parts.append(f".{key}" if parts else key)
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return "".join(parts)
+
+
+_RULES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "missing": "required",
+    "extra_forbidden": "unknown key",
+    "too_short": "must have at least {min_length} entries",
+    "finite_number": "must be a finite number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "tuple_type": "must be an array",
+    "list_type": "must be an array",
+}
+
+
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _RULES:
+        return _RULES[kind].format(**{k: _fmt(v) for k, v in ctx.items()})
+    if kind == "union_tag_invalid":
+        return f"kind: must be one of {ctx.get('expected_tags')}, got {ctx.get('tag')!r}"
+    if kind == "union_tag_not_found":
+        return "kind: required (one of fixed, vol_band, skewed, full_range)"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return str(int(value))
+    return str(value)
+
+
+# ------------------------------------------------------------------------------- example
+
+EXAMPLE_TOML = """\
+# lpbot configuration: the local devnet (`lpbot devnet up`), one position, paper hedging.
+# Relative paths are relative to this file. Secrets never go in this file: keys named *_env
+# hold the NAME of an environment variable, keystores are encrypted files.
+version = 1
+data_dir = ".lpbot"                  # state, keys and the default database
+# report_dir = ".lpbot/reports"      # default: <data_dir>/reports
+# database_url = "sqlite:///.lpbot/lpbot.db"  # default: SQLite in data_dir
+# database_url_env = "LPBOT_DATABASE_URL"     # a PostgreSQL URL with a password: keep it here
+
+[chains.devnet]
+manifest = ".lpbot/devnet/manifest.json"     # written by `lpbot devnet up`: chain id, RPC URL
+
+# [chains.arbitrum]
+# rpc_url_env = "LPBOT_ARBITRUM_RPC"        # the URL (with its API key) is in the environment
+
+[[positions]]
+name = "eth-usdc"
+chain = "devnet"
+pool = "USDC/WETH-500"               # a devnet pool name, or a pool address on any chain
+# token_id = 1234                    # manage an existing position NFT instead of opening one
+
+[positions.open]                     # open a new position with this capital (whole tokens)
+capital = { USDC = "3000", WETH = "1" }
+
+[positions.strategy]
+kind = "vol_band"                    # fixed | vol_band | skewed | full_range
+k = 2.0                              # half-width = k * sigma * sqrt(horizon)
+horizon_seconds = 86400
+halflife_seconds = 21600
+min_half_width_ticks = 10
+# fixed:   half_width_ticks = 600  or  half_width_pct = 5
+# skewed:  the vol_band keys, and drift_halflife_seconds, drift_weight, max_shift, static_skew
+
+[positions.policy]
+edge_pct = 1.0                       # rebalance when the price is within 1% of an edge
+max_age_seconds = "off"              # or a number: rebalance ranges older than this
+vol_ratio_trigger = 2.0              # short/long volatility ratio that triggers a rebalance
+horizon_seconds = 86400              # expected fee gain is counted over this horizon
+slippage_bps = 10
+min_gain_over_cost = 1.0             # rebalance when expected gain > 1.0 x cost
+compound_margin = 2.0                # compound when fees > 2 x the gas
+
+[signer]
+sender = "bot"                       # the key that sends transactions and pays gas
+
+[signer.keystores.bot]
+path = ".lpbot/keys/bot.json"
+password_env = "LPBOT_BOT_KEY_PASSWORD"
+
+[signer.keystores.owner1]
+path = ".lpbot/keys/owner1.json"
+password_env = "LPBOT_OWNER1_KEY_PASSWORD"
+
+[signer.safe]
+address = "devnet"                   # the devnet's Safe; elsewhere its 0x address
+threshold = 2
+owners = [
+    { address = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720", keystore = "owner1" },
+    { address = "0xBcd4042DE499D14e55001CcbB24a551F3b954096" },  # signs in the Safe app
+    { address = "0x71bE63f3384f5fb98995898A86B02Fb2426c5788" },  # signs in the Safe app
+]
+
+[signer.module]
+address = "devnet"                   # the rebalance module enabled on the Safe
+operator = "bot"                     # the keystore allowed to call it
+
+# [signer.mpc]                       # a threshold-ECDSA owner (set mpc = true on that owner)
+# threshold = 2
+# parties = [
+#     { id = 1, dir = ".lpbot/mpc/party1", endpoint = "http://127.0.0.1:7401" },
+#     { id = 2, dir = ".lpbot/mpc/party2", endpoint = "http://127.0.0.1:7402" },
+#     { id = 3, dir = ".lpbot/mpc/party3", endpoint = "http://127.0.0.1:7403" },
+# ]
+
+[hedge]
+exchange = "paper"                   # paper | binanceusdm | okx | bybit
+symbol = "ETH/USDC:USDC"
+# api_key_env = "LPBOT_EXCHANGE_KEY"         # required for a real exchange
+# api_secret_env = "LPBOT_EXCHANGE_SECRET"
+# api_password_env = "LPBOT_EXCHANGE_PASSPHRASE"  # okx only
+band_abs = "0.05"                    # no trade while |short - target| <= max(0.05 ETH, 5%)
+band_pct = 5.0
+max_leverage = 3.0
+max_funding_apr_pct = 50.0           # stop hedging when paying more funding than this
+
+[schedule]
+monitor_seconds = 60
+rebalance_check_seconds = 300
+hedge_sync_seconds = 60
+daily_report_time = 00:05:00
+timezone = "UTC"
+
+[auto_execute]
+enabled = true                       # false: every rebalance waits for a person
+max_value_usd = "10000"              # larger rebalances wait for a person
+via = "module"                       # module (operator key) | multisig (bot-held owner keys)
+"""
+
+
+def write_example(path: str | Path, *, force: bool = False) -> Path:
+    """Write ``EXAMPLE_TOML`` to ``path``; refuses to overwrite unless ``force``."""
+    path = Path(path).expanduser()
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE_TOML, encoding="utf-8")
+    return path

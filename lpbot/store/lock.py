@@ -1,0 +1,283 @@
+"""One lpbot instance per database: ``acquire_instance_lock(engine, name)``.
+
+PostgreSQL: a session-level advisory lock (keyed by name and schema) held on a connection kept
+open for the lock's life; the server drops it when that connection ends, so a crashed process
+frees it as soon as the server sees its socket close.
+SQLite: a lease row in ``instance_locks`` (owner pid@hostname, a random token, an expiry),
+taken by a conditional write: an insert when there is no row, else an update that only matches
+when the lease has expired or its owner, on this host, is no longer running. The holder renews
+it with ``refresh()`` well within ``lease_seconds``; ``release()`` deletes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Protocol, Self
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    delete,
+    false,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from lpbot.store.models import InstanceLockRow
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "acquire_instance_lock"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 60.0
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Lock(Protocol):
+    """A held instance lock. ``refresh`` renews it (False when it was lost); ``release`` frees."""
+
+    name: str
+    owner: str
+
+    def refresh(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+def _owner() -> tuple[str, str, int]:
+    hostname, pid = socket.gethostname(), os.getpid()
+    return f"{pid}@{hostname}", hostname, pid
+
+
+def acquire_instance_lock(
+    engine: Engine,
+    name: str,
+    *,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    clock: Clock = _utcnow,
+) -> Lock | None:
+    """The lock ``name`` on this database, or None when another instance holds it."""
+    if engine.dialect.name == "postgresql":
+        return _AdvisoryLock.try_acquire(engine, name)
+    return _LeaseLock.try_acquire(engine, name, lease_seconds, clock)
+
+
+class _LockBase:
+    name: str
+    owner: str
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def advisory_key(name: str, schema: str) -> int:
+    """The signed 64-bit advisory lock key for ``name`` in ``schema`` (SHA-256's first 8 bytes).
+
+    Advisory locks are per database; the schema in the key makes lpbot's tables the scope, so
+    two deployments in two schemas of one database do not exclude each other.
+    """
+    digest = hashlib.sha256(f"lpbot:{schema}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# a bigint advisory lock shows in pg_locks as classid (high 32 bits), objid (low), objsubid 1
+_HELD = text(
+    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = pg_backend_pid() AND objsubid = 1"
+    " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
+)
+
+
+class _AdvisoryLock(_LockBase):
+    def __init__(self, name: str, connection: Connection, key: int) -> None:
+        self.name = name
+        self.owner = _owner()[0]
+        self._connection: Connection | None = connection
+        self._key = key
+
+    @classmethod
+    def try_acquire(cls, engine: Engine, name: str) -> _AdvisoryLock | None:
+        connection = engine.connect()
+        try:
+            schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+            key = advisory_key(name, str(schema))
+            got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            connection.commit()  # the lock is the session's; keep no transaction open
+        except BaseException:
+            connection.close()
+            raise
+        if not got:
+            connection.close()
+            return None
+        return cls(name, connection, key)
+
+    def refresh(self) -> bool:
+        """True while this session still holds the lock (it goes with its connection)."""
+        if self._connection is None:
+            return False
+        unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
+        try:
+            held = self._connection.execute(
+                _HELD, {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
+            ).scalar()
+            self._connection.commit()
+        except DBAPIError:
+            log.error("lost the connection holding instance lock %r", self.name, exc_info=True)
+            held = False
+        if not held:
+            log.error("instance lock %r is no longer held", self.name)
+            self._drop()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._connection is None:
+            return
+        try:
+            self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            self._connection.commit()
+        except DBAPIError:
+            log.warning("could not unlock %r; closing its connection frees it", self.name)
+            self._connection.invalidate()
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _LeaseLock(_LockBase):
+    def __init__(
+        self, engine: Engine, name: str, token: str, owner: str, lease: timedelta, clock: Clock
+    ) -> None:
+        self.name = name
+        self.owner = owner
+        self._engine = engine
+        self._token: str | None = token
+        self._lease = lease
+        self._clock = clock
+
+    @classmethod
+    def try_acquire(
+        cls, engine: Engine, name: str, lease_seconds: float, clock: Clock
+    ) -> _LeaseLock | None:
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+        lease = timedelta(seconds=lease_seconds)
+        owner, hostname, pid = _owner()
+        token = uuid.uuid4().hex
+        now = clock()
+        values = {
+            "token": token,
+            "owner": owner,
+            "hostname": hostname,
+            "pid": pid,
+            "acquired_at": now,
+            "heartbeat_at": now,
+            "expires_at": now + lease,
+        }
+        table = _TABLE
+        with engine.begin() as conn:
+            holder = conn.execute(select(table).where(table.c.name == name)).one_or_none()
+            if holder is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(table).values(name=name, **values))
+                except IntegrityError:
+                    return None  # another process inserted it first
+                return cls(engine, name, token, owner, lease, clock)
+            stale = holder.hostname == hostname and holder.pid != pid and not _alive(holder.pid)
+            taken = conn.execute(
+                update(table)
+                .where(
+                    table.c.name == name,
+                    table.c.token == holder.token,
+                    or_(table.c.expires_at <= now, true() if stale else false()),
+                )
+                .values(**values)
+            ).rowcount
+        if taken != 1:
+            return None
+        reason = "its owner is gone" if stale else "its lease expired"
+        log.warning("took instance lock %r from %s: %s", name, holder.owner, reason)
+        return cls(engine, name, token, owner, lease, clock)
+
+    def refresh(self) -> bool:
+        """Extend the lease from now; False when another instance has taken it."""
+        if self._token is None:
+            return False
+        now = self._clock()
+        table = _TABLE
+        with self._engine.begin() as conn:
+            renewed = conn.execute(
+                update(table)
+                .where(table.c.name == self.name, table.c.token == self._token)
+                .values(heartbeat_at=now, expires_at=now + self._lease)
+            ).rowcount
+        if renewed != 1:
+            log.error("instance lock %r was taken by another instance", self.name)
+            self._token = None
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._token is None:
+            return
+        table = _TABLE
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(table).where(table.c.name == self.name, table.c.token == self._token)
+            )
+        self._token = None
+
+
+_TABLE: Table = InstanceLockRow.__table__  # type: ignore[assignment]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a process we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,1 @@
+"""Alembic scripts for lpbot's store; run them through ``lpbot.store.migrate``."""

@@ -1,0 +1,124 @@
+"""One instance per database: the second acquirer gets None until the first lets go."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, text, update
+
+from lpbot.store.lock import acquire_instance_lock
+from lpbot.store.models import InstanceLockRow
+from lpbot.store.session import make_engine
+
+from .conftest import T0, postgres_schema
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_second_acquirer_gets_none_until_release(engine: Engine, db_url: str) -> None:
+    other = make_engine(db_url)  # another process's engine
+    try:
+        first = acquire_instance_lock(engine, "lpbot-run")
+        assert first is not None
+        assert acquire_instance_lock(other, "lpbot-run") is None
+        assert acquire_instance_lock(engine, "lpbot-run") is None  # also from the same engine
+        assert first.refresh()
+        other_name = acquire_instance_lock(other, "backtest")  # locks are per name
+        assert other_name is not None
+        other_name.release()
+        first.release()
+        first.release()  # twice is harmless
+        assert not first.refresh()
+        second = acquire_instance_lock(other, "lpbot-run")
+        assert second is not None
+        with second:  # released on leaving the block
+            assert acquire_instance_lock(engine, "lpbot-run") is None
+        third = acquire_instance_lock(engine, "lpbot-run")
+        assert third is not None
+        third.release()
+    finally:
+        other.dispose()
+
+
+def test_postgresql_lock_goes_with_its_connection(
+    postgres_engine: Engine, postgres_url: str
+) -> None:
+    other = make_engine(postgres_url)
+    try:
+        first = acquire_instance_lock(other, "lpbot-run")
+        assert first is not None
+        assert acquire_instance_lock(postgres_engine, "lpbot-run") is None
+        first._connection.invalidate()  # type: ignore[attr-defined]  # as if the process died
+        second = None
+        for _ in range(100):  # the server ends the session once it sees the socket closed
+            second = acquire_instance_lock(postgres_engine, "lpbot-run")
+            if second is not None:
+                break
+            time.sleep(0.05)
+        assert second is not None
+        assert not first.refresh()
+        second.release()
+    finally:
+        other.dispose()
+
+
+def test_postgresql_locks_are_per_schema(postgres_engine: Engine) -> None:
+    with postgres_schema() as other_url:
+        other = make_engine(other_url)
+        try:
+            mine = acquire_instance_lock(postgres_engine, "lpbot-run")
+            theirs = acquire_instance_lock(other, "lpbot-run")
+            assert mine is not None and theirs is not None
+            mine.release()
+            theirs.release()
+        finally:
+            other.dispose()
+
+
+def test_sqlite_lease_expires_and_refresh_extends_it(sqlite_engine: Engine) -> None:
+    clock_a, clock_b = Clock(T0), Clock(T0)
+    holder = acquire_instance_lock(sqlite_engine, "lpbot-run", lease_seconds=60, clock=clock_a)
+    assert holder is not None
+    clock_a.now = clock_b.now = T0 + timedelta(seconds=50)
+    assert holder.refresh()  # now it expires at T0 + 110 s
+    clock_b.now = T0 + timedelta(seconds=100)
+    assert acquire_instance_lock(sqlite_engine, "lpbot-run", clock=clock_b) is None
+    # make the holder look like another live process, so that only the lease decides
+    with sqlite_engine.begin() as conn:
+        conn.execute(update(InstanceLockRow).values(pid=1))
+    clock_b.now = T0 + timedelta(seconds=111)
+    taker = acquire_instance_lock(sqlite_engine, "lpbot-run", clock=clock_b)
+    assert taker is not None
+    clock_a.now = T0 + timedelta(seconds=112)
+    assert not holder.refresh()  # it lost the lock and knows it
+    holder.release()  # and does not free the taker's
+    assert acquire_instance_lock(sqlite_engine, "lpbot-run", clock=clock_b) is None
+    taker.release()
+
+
+def test_sqlite_lock_of_a_dead_process_on_this_host_is_taken(sqlite_engine: Engine) -> None:
+    holder = acquire_instance_lock(sqlite_engine, "lpbot-run", lease_seconds=3600)
+    assert holder is not None
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with sqlite_engine.begin() as conn:
+        conn.execute(update(InstanceLockRow).values(pid=int(dead.stdout)))
+    taker = acquire_instance_lock(sqlite_engine, "lpbot-run")
+    assert taker is not None
+    with sqlite_engine.connect() as conn:
+        owner = conn.execute(text("SELECT owner FROM instance_locks")).scalar_one()
+    assert owner == taker.owner
+    taker.release()

@@ -1,0 +1,471 @@
+"""The configuration: the example loads, and every mistake is named by its key path."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from lpbot import config_commands
+from lpbot.config import (
+    EXAMPLE_TOML,
+    Config,
+    load_config,
+    parse_config,
+    resolve_config_path,
+    write_example,
+)
+from lpbot.errors import ConfigError
+from lpbot.strategy import FixedWidth, FullRange, RebalancePolicy, SkewedBand, VolatilityBand
+
+ARB_POOL = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
+MINIMAL = """
+[chains.arbitrum]
+rpc_url_env = "LPBOT_ARB_RPC"
+
+[[positions]]
+name = "p"
+chain = "arbitrum"
+pool = "{pool}"
+token_id = 42
+[positions.strategy]
+kind = "full_range"
+"""
+
+
+def _parse(text: str = MINIMAL, **fmt: str) -> Config:
+    return parse_config(textwrap.dedent(text).format(pool=ARB_POOL, **fmt))
+
+
+def _errors(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text))
+    return str(info.value)
+
+
+def _with(extra: str, base: str = MINIMAL) -> str:
+    return base.format(pool=ARB_POOL) + textwrap.dedent(extra)
+
+
+# ------------------------------------------------------------------------------ the example
+
+
+def test_the_example_loads_and_validates(tmp_path: Path) -> None:
+    path = write_example(tmp_path / "lpbot.toml")
+    config = load_config(path)
+    assert list(config.chains) == ["devnet"]
+    assert config.chains["devnet"].manifest == tmp_path / ".lpbot/devnet/manifest.json"
+    assert config.data_dir == tmp_path / ".lpbot"
+    assert config.reports_path == tmp_path / ".lpbot/reports"
+    assert config.resolve_database_url() == f"sqlite:///{tmp_path / '.lpbot' / 'lpbot.db'}"
+    (position,) = config.positions
+    assert position.open is not None
+    assert position.open.raw_amount("USDC", 6) == 3_000 * 10**6
+    assert position.open.raw_amount("WETH", 18) == 10**18
+    assert position.open.raw_amount("WBTC", 8) == 0
+    policy = position.build_policy()
+    assert isinstance(policy, RebalancePolicy)
+    assert policy.strategy == VolatilityBand(k=2.0, horizon_seconds=86_400, halflife_seconds=21_600)
+    assert (policy.edge_pct, policy.max_age_seconds, policy.vol_ratio_trigger) == (1.0, None, 2.0)
+    assert config.signer.safe is not None and config.signer.safe.address == "devnet"
+    assert config.signer.keystores["bot"].path == tmp_path / ".lpbot/keys/bot.json"
+    assert config.hedge is not None and config.hedge.band_abs == Decimal("0.05")
+    assert config.schedule.daily_report_time == time(0, 5)
+    assert config.auto_execute.enabled and config.auto_execute.max_value_usd == Decimal(10_000)
+    with pytest.raises(ConfigError, match="exists"):
+        write_example(path)
+    write_example(path, force=True)
+
+
+def test_models_are_frozen() -> None:
+    config = _parse()
+    with pytest.raises(ValueError, match="frozen"):
+        config.data_dir = Path("/elsewhere")
+
+
+# ---------------------------------------------------------------------------- strategies
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('kind = "fixed"\nhalf_width_ticks = 600', FixedWidth(half_width_ticks=600)),
+        ('kind = "fixed"\nhalf_width_pct = 5', FixedWidth(half_width_pct=5.0)),
+        ('kind = "vol_band"\nk = 3', VolatilityBand(k=3.0)),
+        (
+            'kind = "skewed"\nk = 1.5\nmax_shift = 0.3\nstatic_skew = 0.2',
+            SkewedBand(band=VolatilityBand(k=1.5), max_shift=0.3, static_skew=0.2),
+        ),
+        ('kind = "full_range"', FullRange()),
+    ],
+)
+def test_strategies_map_onto_the_strategy_classes(table: str, expected: object) -> None:
+    text = MINIMAL.replace('kind = "full_range"', table)
+    assert _parse(text).positions[0].strategy.build() == expected
+
+
+def test_policy_maps_onto_rebalance_policy() -> None:
+    config = parse_config(
+        _with("""
+        [positions.policy]
+        edge_pct = "off"
+        max_age_seconds = 604800
+        vol_ratio_trigger = 3
+        horizon_seconds = 43200
+        slippage_bps = 25
+        min_gain_over_cost = 1.5
+        compound_margin = 4
+        """)
+    )
+    policy = config.positions[0].build_policy()
+    assert policy == RebalancePolicy(
+        strategy=FullRange(),
+        edge_pct=None,
+        max_age_seconds=604_800,
+        vol_ratio_trigger=3,
+        horizon_seconds=43_200,
+        slippage_bps=25,
+        min_gain_over_cost=1.5,
+        compound_margin=4,
+    )
+
+
+def test_policy_defaults_are_the_strategy_packages() -> None:
+    policy = _parse().positions[0].build_policy()
+    assert policy == RebalancePolicy(strategy=FullRange())
+
+
+# -------------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ('kind = "full_range"', 'kind = "vol_band"\nk = 0'),
+            "positions[0].strategy.k: must be > 0",
+        ),
+        (
+            ('kind = "full_range"', 'kind = "vol_band"\nk = -1\nhorizon_seconds = 0'),
+            "positions[0].strategy.horizon_seconds: must be > 0",
+        ),
+        (
+            ('kind = "full_range"', 'kind = "fixed"\nhalf_width_pct = 100'),
+            "positions[0].strategy.half_width_pct: must be < 100",
+        ),
+        (
+            ('kind = "full_range"', 'kind = "fixed"'),
+            "positions[0].strategy: give exactly one of half_width_ticks and half_width_pct",
+        ),
+        (
+            (
+                'kind = "full_range"',
+                'kind = "vol_band"\nmin_half_width_ticks = 50\nmax_half_width_ticks = 20',
+            ),
+            "positions[0].strategy: max_half_width_ticks 20 must be >= min_half_width_ticks 50",
+        ),
+        (
+            ('kind = "full_range"', 'kind = "skewed"\nmax_shift = 0.6\nstatic_skew = 0.5'),
+            "positions[0].strategy: |static_skew| + max_shift must be < 1",
+        ),
+        (
+            ('kind = "full_range"', 'kind = "wide"'),
+            "positions[0].strategy.kind: must be one of 'fixed', 'vol_band', 'skewed', "
+            "'full_range'",
+        ),
+        (('kind = "full_range"', "k = 2"), "positions[0].strategy.kind: required"),
+        (
+            ('kind = "full_range"', 'kind = "full_range"\nk = 2'),
+            "positions[0].strategy.k: unknown key",
+        ),
+        (("token_id = 42", ""), "positions[0]: give token_id (an existing position) or [open]"),
+        (("token_id = 42", "token_id = 0"), "positions[0].token_id: must be > 0"),
+        (
+            ('chain = "arbitrum"', 'chain = "base"'),
+            "positions[0].chain: no chain 'base' in [chains]",
+        ),
+        ((ARB_POOL, "USDC/WETH-500"), "positions[0].pool: must be a 0x address"),
+        ((ARB_POOL, ARB_POOL.replace("C6", "c6")), "positions[0].pool: "),
+        (
+            ('rpc_url_env = "LPBOT_ARB_RPC"', 'rpc_url_env = "sk-live-abc123"'),
+            "chains.arbitrum.rpc_url_env: must be the name of an environment variable",
+        ),
+        (
+            (
+                'rpc_url_env = "LPBOT_ARB_RPC"',
+                'rpc_url = "https://arb-mainnet.example/v2/Abc123Def456Ghi789Jkl012Mno"',
+            ),
+            "chains.arbitrum.rpc_url: looks like it carries an API key",
+        ),
+        (
+            ('rpc_url_env = "LPBOT_ARB_RPC"', 'rpc_url = "https://rpc.example/?apikey=x"'),
+            "chains.arbitrum.rpc_url: has a 'apikey' parameter",
+        ),
+        (('rpc_url_env = "LPBOT_ARB_RPC"', ""), "chains.arbitrum.rpc_url_env: required"),
+        (("[chains.arbitrum]", "[chains.mainnet]"), "chains.mainnet: unknown chain name"),
+        (
+            ('rpc_url_env = "LPBOT_ARB_RPC"', 'rpc_url_env = "X"\nchain_id = 10'),
+            "chains.arbitrum.chain_id: 10 is not supported",
+        ),
+    ],
+)
+def test_errors_name_the_key_path(change: tuple[str, str], message: str) -> None:
+    text = MINIMAL.format(pool=ARB_POOL).replace(*change)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="lpbot.toml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("invalid configuration lpbot.toml:")
+
+
+def test_every_error_is_listed_at_once() -> None:
+    text = _with("""
+    [schedule]
+    monitor_seconds = 0
+    daily_report_time = "25:00"
+    timezone = "Mars/Olympus"
+    surprise = 1
+    """)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    message = str(info.value)
+    for line in (
+        "schedule.monitor_seconds: must be > 0",
+        "schedule.daily_report_time: ",
+        "schedule.timezone: unknown time zone 'Mars/Olympus'",
+        "schedule.surprise: unknown key",
+    ):
+        assert line in message
+
+
+def test_policy_errors() -> None:
+    bad = {
+        "edge_pct = -1": "positions[0].policy.edge_pct: must be > 0",
+        "vol_ratio_trigger = 1": "positions[0].policy.vol_ratio_trigger: must be > 1",
+        'edge_pct = "of"': "positions[0].policy.edge_pct: must be a number",
+        "slippage_bps = -5": "positions[0].policy.slippage_bps: must be >= 0",
+        "vol_long_halflife_seconds = 60": "positions[0].policy: vol_long_halflife_seconds 60.0 "
+        "must exceed",
+    }
+    for line, message in bad.items():
+        assert message in _errors(_with(f"[positions.policy]\n{line}\n")), line
+
+
+def test_capital_is_exact() -> None:
+    base = MINIMAL.format(pool=ARB_POOL).replace("token_id = 42", "")
+    config = parse_config(base + '[positions.open]\ncapital = { WETH = "0.123456789012345678" }\n')
+    opening = config.positions[0].open
+    assert opening is not None
+    assert opening.raw_amount("WETH", 18) == 123_456_789_012_345_678
+    with pytest.raises(ConfigError, match="more than 6 decimals"):
+        opening.raw_amount("WETH", 6)
+    assert "write amounts as strings" in _errors(
+        base + "[positions.open]\ncapital = { WETH = 0.1 }\n"
+    )
+    assert "positions[0].open.capital: at least one amount must be > 0" in _errors(
+        base + '[positions.open]\ncapital = { WETH = "0" }\n'
+    )
+    assert "positions[0].open.capital.USDC: must be >= 0" in _errors(
+        base + '[positions.open]\ncapital = { USDC = "-1" }\n'
+    )
+
+
+def test_signer_references_and_thresholds() -> None:
+    owner = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+    message = _errors(
+        _with(f"""
+        [signer]
+        sender = "hot"
+        [signer.keystores.bot]
+        path = "k.json"
+        password_env = "PW"
+        [signer.safe]
+        address = "{ARB_POOL}"
+        threshold = 3
+        owners = [
+            {{ address = "{owner}", keystore = "cold" }},
+            {{ address = "{owner}", mpc = true }},
+        ]
+        [signer.module]
+        address = "{ARB_POOL}"
+        operator = "bot"
+        """)
+    )
+    assert "signer.safe.threshold: 3 exceeds the 2 owners" in message
+    message = _errors(
+        _with(f"""
+        [signer]
+        sender = "hot"
+        [signer.keystores.bot]
+        path = "k.json"
+        password_env = "PW"
+        [signer.safe]
+        address = "{ARB_POOL}"
+        threshold = 1
+        owners = [{{ address = "{owner}", keystore = "cold" }}]
+        """)
+    )
+    assert "signer.sender: no keystore 'hot' in [signer.keystores] (bot)" in message
+    assert "signer.safe.owners[0].keystore: no keystore 'cold'" in message
+    mpc = _errors(
+        _with("""
+        [signer.mpc]
+        threshold = 3
+        parties = [{ id = 1, dir = "p1", endpoint = "http://127.0.0.1:1" },
+                   { id = 1, dir = "p2", endpoint = "ftp://x" }]
+        """)
+    )
+    assert "signer.mpc.parties[1].endpoint: must be an http(s) URL" in mpc
+
+
+def test_auto_execute_needs_a_way_to_sign() -> None:
+    assert "auto_execute.via: 'module' needs [signer.module]" in _errors(
+        _with("[auto_execute]\nenabled = true\nmax_value_usd = 100\n")
+    )
+    owner = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+    two_of_two = f"""
+    [signer.keystores.a]
+    path = "a.json"
+    password_env = "A_PW"
+    [signer.safe]
+    address = "{ARB_POOL}"
+    threshold = 2
+    owners = [{{ address = "{owner}", keystore = "a" }}, {{ address = "{ARB_POOL}" }}]
+    [auto_execute]
+    enabled = true
+    via = "multisig"
+    """
+    assert "needs the bot to sign for 2 owners; it holds keys for 1" in _errors(_with(two_of_two))
+
+
+def test_hedge_requires_key_names_for_real_exchanges() -> None:
+    hedge = '[hedge]\nexchange = "okx"\nsymbol = "ETH/USDT:USDT"\nband_pct = 5\n'
+    message = _errors(_with(hedge))
+    for key in ("api_key_env", "api_secret_env", "api_password_env"):
+        assert f"hedge.{key}: required" in message
+    assert "hedge.band_pct: band_abs or band_pct must be > 0" in _errors(
+        _with('[hedge]\nexchange = "paper"\nsymbol = "ETH/USDC:USDC"\n')
+    )
+    assert "hedge.exchange: must be " in _errors(
+        _with('[hedge]\nexchange = "ftx"\nsymbol = "x"\nband_pct = 1\n')
+    )
+    assert "hedge.positions[0]: no position named 'q'" in _errors(
+        _with('[hedge]\nexchange = "paper"\nsymbol = "x"\nband_pct = 1\npositions = ["q"]\n')
+    )
+
+
+def test_database_url_secrets_stay_in_the_environment() -> None:
+    assert "database_url: contains a password" in _errors(
+        'database_url = "postgresql://bot:hunter2@db/lpbot"\n' + MINIMAL.format(pool=ARB_POOL)
+    )
+    config = parse_config('database_url_env = "LPBOT_DB"\n' + MINIMAL.format(pool=ARB_POOL))
+    assert config.resolve_database_url({"LPBOT_DB": "postgresql://u:p@h/d"}) == (
+        "postgresql://u:p@h/d"
+    )
+    with pytest.raises(ConfigError, match="LPBOT_DB is not set"):
+        config.resolve_database_url({})
+
+
+def test_unknown_top_level_key_and_bad_toml(tmp_path: Path) -> None:
+    assert "colour: unknown key" in _errors("colour = 'blue'\n" + MINIMAL.format(pool=ARB_POOL))
+    assert "chains: required" in _errors("")
+    path = tmp_path / "lpbot.toml"
+    path.write_text("[chains\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="lpbot init"):
+        load_config(tmp_path / "missing.toml")
+
+
+# ------------------------------------------------------------------------- chains, paths
+
+
+def test_resolve_chains(tmp_path: Path) -> None:
+    text = """
+    [chains.devnet]
+    manifest = "devnet/manifest.json"
+    [chains.arbitrum]
+    rpc_url_env = "LPBOT_ARB_RPC"
+    [chains.local]
+    chain_id = 1
+    rpc_url = "http://127.0.0.1:8545"
+    """
+    path = tmp_path / "lpbot.toml"
+    path.write_text(textwrap.dedent(text))
+    config = load_config(path)
+    arb = config.resolve_chain("arbitrum", {"LPBOT_ARB_RPC": "https://arb.example/key"})
+    assert (arb.chain_id, arb.rpc_url) == (42161, "https://arb.example/key")
+    local = config.resolve_chain("local", {})
+    assert (local.chain_id, local.rpc_url) == (1, "http://127.0.0.1:8545")
+    with pytest.raises(ConfigError, match="LPBOT_ARB_RPC is not set"):
+        config.resolve_chain("arbitrum", {})
+    with pytest.raises(ConfigError, match="lpbot devnet up"):
+        config.resolve_chain("devnet", {})
+    _write_manifest(tmp_path / "devnet" / "manifest.json")
+    devnet = config.resolve_chain("devnet", {})
+    assert (devnet.chain_id, devnet.rpc_url) == (31337, "http://127.0.0.1:8545")
+    assert devnet.manifest is not None and devnet.manifest.pool("USDC/WETH-500").fee == 500
+
+
+def _write_manifest(path: Path) -> None:
+    from lpbot.devnet.manifest import Accounts, Manifest, PoolInfo, TokenInfo
+
+    Manifest(
+        chain_id=31337,
+        rpc_url="http://127.0.0.1:8545",
+        block=1,
+        timestamp=0,
+        contracts={},
+        pool_init_code_hash="0x" + "00" * 32,
+        tokens={"USDC": TokenInfo(symbol="USDC", address=ARB_POOL, decimals=6)},
+        pools=[
+            PoolInfo(
+                name="USDC/WETH 0.05%",
+                address=ARB_POOL,
+                token0="USDC",
+                token1="WETH",
+                fee=500,
+                tick_spacing=10,
+                price="3000 USDC/WETH",
+            )
+        ],
+        accounts=Accounts(deployer=ARB_POOL, lps=[], traders=[], bot=ARB_POOL, safe_owners=[]),
+    ).write(path)
+
+
+def test_config_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path(None, {}) == tmp_path / "lpbot.toml"
+    assert resolve_config_path(None, {"LPBOT_CONFIG": "/etc/lpbot.toml"}) == Path("/etc/lpbot.toml")
+    assert resolve_config_path("my.toml", {"LPBOT_CONFIG": "/etc/lpbot.toml"}) == Path("my.toml")
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def _cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="lpbot")
+    config_commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def test_init_then_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    assert _cli("init") == 0
+    assert (tmp_path / "lpbot.toml").read_text() == EXAMPLE_TOML
+    with pytest.raises(ConfigError, match="--force"):
+        _cli("init")
+    assert _cli("init", "--force") == 0
+    capsys.readouterr()
+    assert _cli("config", "check") == 0
+    out = capsys.readouterr().out
+    assert "valid" in out and "position eth-usdc: devnet USDC/WETH-500, open new" in out
+    assert "auto-execute: up to $10000 per rebalance via module" in out

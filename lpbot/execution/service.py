@@ -140,6 +140,9 @@ def plan_rebalance(
         chain_id=ctx.chain_id,
         safe=ctx.safe,
         token_id=token_id,
+        pool=pool,
+        tick_range=plan.old_range,
+        reason=reason,
     )
     while record.state in (S.EXPIRED, S.FAILED):
         # the same plan was abandoned or failed before: this is a new attempt
@@ -148,6 +151,9 @@ def plan_rebalance(
             chain_id=ctx.chain_id,
             safe=ctx.safe,
             token_id=token_id,
+            pool=pool,
+            tick_range=plan.old_range,
+            reason=reason,
         )
     if record.state != S.PLANNED:
         if record.report_id is None:

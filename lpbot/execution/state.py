@@ -76,7 +76,15 @@ class RebalanceRepo(Protocol):
     """What the execution needs from storage."""
 
     def create(
-        self, *, idempotency_key: str, chain_id: int, safe: str, token_id: int
+        self,
+        *,
+        idempotency_key: str,
+        chain_id: int,
+        safe: str,
+        token_id: int,
+        pool: str = "",
+        tick_range: tuple[int, int] = (0, 0),
+        reason: str = "",
     ) -> RebalanceRecord:
         """Create in PLANNED, or return the existing row with the same key."""
         ...

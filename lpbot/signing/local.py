@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,12 @@ class LocalKeySigner:
     def sign_digest(self, digest: bytes) -> Signature:
         if len(digest) != 32:
             raise ValueError(f"digest must be 32 bytes, got {len(digest)}")
-        signed = self._account.unsafe_sign_hash(digest) if hasattr(
-            self._account, "unsafe_sign_hash"
-        ) else self._account.signHash(digest)  # type: ignore[no-untyped-call]  # fmt: skip
+        if hasattr(self._account, "unsafe_sign_hash"):  # eth-account >= 0.13
+            signed = self._account.unsafe_sign_hash(digest)
+        else:  # eth-account 0.11/0.12 (web3 6): the same function under its old name
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                signed = self._account.signHash(digest)  # type: ignore[no-untyped-call]
         return Signature(r=signed.r, s=signed.s, v=signed.v)
 
     def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:

@@ -21,7 +21,15 @@ class MemoryRebalanceRepo:
         self._rows: dict[int, RebalanceRecord] = {}
 
     def create(
-        self, *, idempotency_key: str, chain_id: int, safe: str, token_id: int
+        self,
+        *,
+        idempotency_key: str,
+        chain_id: int,
+        safe: str,
+        token_id: int,
+        pool: str = "",
+        tick_range: tuple[int, int] = (0, 0),
+        reason: str = "",
     ) -> RebalanceRecord:
         for row in self._rows.values():
             if row.idempotency_key == idempotency_key:

@@ -19,7 +19,10 @@ from lpbot.devnet.market import run_market
 from lpbot.errors import NeedsAttention, Refused
 from lpbot.execution import service
 from lpbot.execution.service import ExecutionContext
-from lpbot.execution.state import RebalanceState
+from lpbot.execution.state import RebalanceRepo, RebalanceState
+from lpbot.store import migrate
+from lpbot.store.rebalances import SqlRebalanceRepo
+from lpbot.store.session import make_engine, session_factory
 from lpbot.strategy.base import Range
 from lpbot.testing.fakes import MemoryRebalanceRepo
 from tests.conftest import Devnet
@@ -53,8 +56,18 @@ class Setup:
         return self.ctx.safe_contract.functions.nonce().call()
 
 
+@pytest.fixture(params=["sqlite", "memory"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> RebalanceRepo:
+    """The store the CLI uses (SQLite, migrated), and the in-memory fake."""
+    if request.param == "memory":
+        return MemoryRebalanceRepo()
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    return SqlRebalanceRepo(session_factory(engine))
+
+
 @pytest.fixture
-def setup(chain: Devnet, tmp_path: Path) -> Iterator[Setup]:
+def setup(chain: Devnet, tmp_path: Path, repo: RebalanceRepo) -> Iterator[Setup]:
     m = chain.manifest
     w3 = chain.w3
     info = m.pool("USDC/WETH-500")
@@ -74,7 +87,7 @@ def setup(chain: Devnet, tmp_path: Path) -> Iterator[Setup]:
     run_market(w3, m, info, steps=12, vol=1.2, seed=4, step_seconds=600)
     tick = pool.functions.slot0().call()[1]
     centre = tick // 10 * 10
-    ctx = devnet_context(w3, m, MemoryRebalanceRepo(), tmp_path / "reports", replace_after=5.0)
+    ctx = devnet_context(w3, m, repo, tmp_path / "reports", replace_after=5.0)
     yield Setup(chain, ctx, token_id, Range(centre - 400, centre + 400, 10), info.address, (t0, t1))
 
 

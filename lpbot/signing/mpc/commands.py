@@ -1,0 +1,168 @@
+"""The MPC commands: ``lpbot mpc keygen|address|sign-test`` and ``lpbot cosigner serve``.
+
+``register(subparsers)`` adds them to lpbot's parser; ``main`` runs them alone
+(``python -m lpbot.signing.mpc.commands ...``). Thin: parse, call one function, print. Nothing
+printed here is secret: addresses, public keys, identity keys, timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_hash.auto import keccak
+
+from lpbot.errors import ConfigError, NeedsAttention, Refused, RetryLater
+
+DEFAULT_CONFIG = Path(".lpbot") / "mpc" / "mpc.json"
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config) if args.config else Path.cwd() / DEFAULT_CONFIG
+
+
+def _signers(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--signers takes party indices like 1,3; got {text!r}") from exc
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from lpbot.signing.mpc.config import LocalParty, MpcConfig, local_parties
+    from lpbot.signing.mpc.coordinator import Coordinator
+
+    path = _config_path(args)
+    if path.exists():
+        config = MpcConfig.read(path)
+        if config.address:
+            raise Refused(f"{path} already describes key {config.address}; use another --config")
+        if (config.share_count, config.threshold) != (args.parties, args.threshold):
+            raise ConfigError(
+                f"{path} is {config.threshold}-of-{config.share_count}; "
+                f"--threshold {args.threshold} --parties {args.parties} disagree"
+            )
+    else:
+        config = local_parties(path.parent, args.parties, args.threshold)
+    missing = [
+        p.passphrase_env
+        for p in config.parties
+        if isinstance(p, LocalParty) and not os.environ.get(p.passphrase_env)
+    ]
+    if missing:
+        raise NeedsAttention(
+            "set a passphrase (12+ characters) for each local party: " + ", ".join(missing)
+        )
+    print(f"generating a {config.threshold}-of-{config.share_count} key ...")
+    t0 = time.monotonic()
+    with Coordinator.open(config) as coordinator:
+        info = coordinator.keygen()
+        statuses = coordinator.statuses()
+    config = config.model_copy(update={"address": info.address})
+    config.write(path)
+    print(f"address     {info.address}")
+    print(f"public key  {info.public_key}")
+    print(f"key id      {info.key_id}")
+    print(f"config      {path}")
+    for p in config.parties:
+        st = statuses[p.index]
+        identity = st.get("identity") if isinstance(st, dict) else None
+        where = p.dir if isinstance(p, LocalParty) else p.url
+        print(f"party {p.index}     {where}  (identity {identity})")
+    print(f"done in {time.monotonic() - t0:.1f} s; no machine ever held the whole key")
+    return 0
+
+
+def _cmd_address(args: argparse.Namespace) -> int:
+    from lpbot.signing.mpc.config import MpcConfig
+    from lpbot.signing.mpc.coordinator import Coordinator
+
+    config = MpcConfig.read(_config_path(args))
+    if not config.address:
+        raise NeedsAttention("no key yet: run `lpbot mpc keygen`")
+    print(config.address)
+    if args.check:
+        with Coordinator.open(config) as coordinator:
+            for i, st in coordinator.statuses().items():
+                line: Any = st if not isinstance(st, dict) else st.get("address")
+                print(f"party {i}: {line}")
+    return 0
+
+
+def _cmd_sign_test(args: argparse.Namespace) -> int:
+    from lpbot.signing.mpc.config import MpcConfig
+    from lpbot.signing.mpc.signer import MpcSigner
+
+    config = MpcConfig.read(_config_path(args))
+    digest = keccak(f"lpbot mpc sign-test {time.time_ns()}".encode())
+    with MpcSigner.open(config, signers=_signers(args.signers)) as signer:
+        t0 = time.monotonic()
+        sig = signer.sign_digest(digest)
+        seconds = time.monotonic() - t0
+    recovered = Account._recover_hash(digest, vrs=(sig.v, sig.r, sig.s))
+    print(f"digest    0x{digest.hex()}")
+    print(f"signature 0x{sig.to_bytes().hex()}")
+    print(f"recovers  {recovered} ({'ok' if recovered == config.address else 'MISMATCH'})")
+    print(f"signed in {seconds:.2f} s")
+    return 0 if recovered == config.address else 1
+
+
+def _cmd_cosigner_serve(args: argparse.Namespace) -> int:
+    from lpbot.signing.mpc.cosigner import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(Path(args.config))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``mpc`` and ``cosigner`` to lpbot's sub-commands (``argparse`` subparsers)."""
+    mpc = subparsers.add_parser("mpc", help="threshold ECDSA key (no machine holds all of it)")
+    mpc.add_argument("--config", help=f"MPC config (default ./{DEFAULT_CONFIG})")
+    msub = mpc.add_subparsers(dest="mpc_command", required=True)
+    keygen = msub.add_parser("keygen", help="distributed key generation among the parties")
+    keygen.add_argument("--parties", type=int, default=3, help="share count n")
+    keygen.add_argument("--threshold", type=int, default=2, help="parties needed to sign, t")
+    keygen.set_defaults(func=_cmd_keygen)
+    address = msub.add_parser("address", help="the key's Ethereum address")
+    address.add_argument("--check", action="store_true", help="ask every party too")
+    address.set_defaults(func=_cmd_address)
+    test = msub.add_parser("sign-test", help="sign a throw-away digest and check it recovers")
+    test.add_argument("--signers", help="party indices, e.g. 1,3 (default: first available)")
+    test.set_defaults(func=_cmd_sign_test)
+
+    cosigner = subparsers.add_parser("cosigner", help="run one MPC party behind its own policy")
+    csub = cosigner.add_subparsers(dest="cosigner_command", required=True)
+    serve = csub.add_parser("serve", help="serve the party on 127.0.0.1 until interrupted")
+    serve.add_argument("--config", required=True, help="the co-signer's config (JSON)")
+    serve.set_defaults(func=_cmd_cosigner_serve)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lpbot")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LPBOT_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.func(args)
+    except (NeedsAttention, Refused, RetryLater) as exc:
+        print(f"lpbot: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Configuration of an MPC key and its parties. Frozen; no secrets, only their names.
+
+An ``MpcConfig`` (``mpc.json``) lists the parties of one threshold key: a local party is a
+directory that a sidecar process on this machine opens with the passphrase in the environment
+variable ``passphrase_env``; a remote party is a co-signer reached over HTTP on 127.0.0.1 (or a
+tunnel ending there). The address is public and is written after key generation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from lpbot.errors import ConfigError
+
+MAX_PARTIES = 16
+
+
+def _loopback_url(url: str) -> str:
+    if not url.startswith(("http://127.0.0.1:", "http://[::1]:", "http://localhost:")):
+        raise ValueError(
+            "a remote party is reached on the loopback interface (http://127.0.0.1:PORT)"
+        )
+    return url.rstrip("/")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LocalParty(_Frozen):
+    """A party whose sidecar runs on this machine, with its share in ``dir``."""
+
+    kind: Literal["local"] = "local"
+    index: Annotated[int, Field(ge=1, le=MAX_PARTIES)]
+    dir: Path
+    passphrase_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+
+class RemoteParty(_Frozen):
+    """A party served by ``lpbot cosigner serve``, which applies its own policy before signing."""
+
+    kind: Literal["remote"] = "remote"
+    index: Annotated[int, Field(ge=1, le=MAX_PARTIES)]
+    url: Annotated[str, AfterValidator(_loopback_url)]
+
+
+Party = Annotated[LocalParty | RemoteParty, Field(discriminator="kind")]
+
+
+class MpcConfig(_Frozen):
+    """One threshold key: ``threshold`` of ``share_count`` parties sign."""
+
+    threshold: Annotated[int, Field(ge=2, le=MAX_PARTIES)]
+    share_count: Annotated[int, Field(ge=2, le=MAX_PARTIES)]
+    parties: tuple[Party, ...]
+    address: str | None = None
+    # the parties asked to sign, in order of preference; empty: the first reachable ones
+    signers: tuple[int, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> MpcConfig:
+        if self.threshold > self.share_count:
+            raise ValueError("threshold exceeds share_count")
+        indices = sorted(p.index for p in self.parties)
+        if indices != list(range(1, self.share_count + 1)):
+            raise ValueError(f"parties must be numbered 1..{self.share_count} once each")
+        if any(s not in indices for s in self.signers) or len(set(self.signers)) != len(
+            self.signers
+        ):
+            raise ValueError("signers must be distinct party indices")
+        return self
+
+    def party(self, index: int) -> LocalParty | RemoteParty:
+        for p in self.parties:
+            if p.index == index:
+                return p
+        raise KeyError(index)
+
+    @classmethod
+    def read(cls, path: Path) -> MpcConfig:
+        try:
+            return cls.model_validate_json(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"MPC config {path}: {exc}") from exc
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+
+
+def local_parties(
+    home: Path, count: int, threshold: int, env_prefix: str = "LPBOT_MPC_PASSPHRASE_"
+) -> MpcConfig:
+    """``count`` local parties in ``home/party-<i>``, passphrases in ``<env_prefix><i>``."""
+    return MpcConfig(
+        threshold=threshold,
+        share_count=count,
+        parties=tuple(
+            LocalParty(index=i, dir=home / f"party-{i}", passphrase_env=f"{env_prefix}{i}")
+            for i in range(1, count + 1)
+        ),
+    )

@@ -1,0 +1,232 @@
+"""Links from the coordinator to the parties: a sidecar on stdin/stdout, or a co-signer over HTTP.
+
+Both carry the same JSON requests (``{"op": ..., ...}``) and replies (``{"ok": true, "result":
+...}`` or ``{"ok": false, "error": {"code", "message"}}``); see ``sidecar/mpc/README.md``. A
+link never sees a share: replies hold public data (status, addresses) or sealed envelopes.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+
+from lpbot.chain.artifacts import project_root
+from lpbot.errors import Halt, LpbotError, NeedsAttention
+from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
+
+log = logging.getLogger(__name__)
+
+_UNAVAILABLE = {
+    "no_passphrase",
+    "wrong_passphrase",
+    "weak_passphrase",
+    "no_state",
+    "bad_state",
+    "no_share",
+    "locked",
+    "wrong_key",
+    "has_share",
+    "unavailable",
+}
+_ABORTED = {"aborted", "auth_failed", "internal"}
+
+
+def translate(index: int, code: str, message: str) -> LpbotError:
+    """Map a party's error reply to lpbot's error for what happens next."""
+    if code == "refused":
+        return CosignerRefused(index, message)
+    if code in _ABORTED:
+        return MpcAborted(index, message)
+    if code in _UNAVAILABLE:
+        return PartyUnavailable(index, message)
+    return Halt(f"MPC party {index} rejected a request ({code}): {message}")
+
+
+def party_script() -> Path:
+    return project_root() / "sidecar" / "mpc" / "party.js"
+
+
+def node_binary() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise NeedsAttention("node (>= 20) is not on PATH; the MPC parties run on Node")
+    return node
+
+
+class PartyLink(Protocol):
+    """A connection to one party."""
+
+    @property
+    def index(self) -> int: ...
+
+    def request(self, op: str, timeout: float, **fields: Any) -> dict[str, Any]:
+        """Send one request; return its result, or raise the translated error."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _result(index: int, reply: dict[str, Any]) -> dict[str, Any]:
+    if reply.get("ok") is True:
+        result: dict[str, Any] = reply.get("result") or {}
+        return result
+    err = reply.get("error") or {}
+    raise translate(index, str(err.get("code", "unknown")), str(err.get("message", "")))
+
+
+class SidecarLink:
+    """A party sidecar started here: ``node party.js --dir D --passphrase-env NAME``.
+
+    The passphrase reaches the sidecar only through the environment it inherits; the link writes
+    requests to its stdin and reads replies from its stdout. Its stderr (diagnostics, no secrets)
+    goes to this module's logger at debug level.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        directory: Path,
+        passphrase_env: str,
+        *,
+        script: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self._index = index
+        self._lock = threading.Lock()
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self._next_id = 0
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cmd = [
+            node_binary(),
+            str(script or party_script()),
+            "--dir",
+            str(directory),
+            "--passphrase-env",
+            passphrase_env,
+        ]
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env if env is not None else dict(os.environ),
+            cwd=project_root(),
+        )
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def __repr__(self) -> str:
+        return f"SidecarLink(party {self._index}, pid {self._proc.pid})"
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _read_stdout(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                self._replies.put(json.loads(line))
+            except ValueError:
+                log.warning("party %d wrote a line that is not JSON", self._index)
+        self._replies.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._stderr.append(line)
+            log.debug("party %d: %s", self._index, line)
+
+    def _gone(self, why: str) -> PartyUnavailable:
+        tail = " | ".join(self._stderr)
+        return PartyUnavailable(self._index, f"{why}{f' ({tail})' if tail else ''}")
+
+    def request(self, op: str, timeout: float, **fields: Any) -> dict[str, Any]:
+        return _result(self._index, self.call(op, timeout, **fields))
+
+    def call(self, op: str, timeout: float, **fields: Any) -> dict[str, Any]:
+        """Send one request; return the raw reply (``ok`` and ``result`` or ``error``)."""
+        with self._lock:
+            if self._proc.poll() is not None:
+                raise self._gone(f"sidecar exited with status {self._proc.returncode}")
+            self._next_id += 1
+            rid = self._next_id
+            line = json.dumps({"id": rid, "op": op, **fields}, separators=(",", ":")) + "\n"
+            assert self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(line.encode())
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError) as exc:
+                raise self._gone(f"sidecar closed its input: {exc}") from exc
+            while True:
+                try:
+                    reply = self._replies.get(timeout=timeout)
+                except queue.Empty:
+                    self._kill()
+                    raise self._gone(f"no reply to {op!r} in {timeout:.0f} s; stopped it") from None
+                if reply is None:
+                    self._proc.wait(timeout=5)
+                    raise self._gone(f"sidecar exited with status {self._proc.returncode}")
+                if reply.get("id") == rid:
+                    return reply
+
+    def _kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()
+                self._proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+
+
+class HttpLink:
+    """A co-signer served by ``lpbot cosigner serve`` on the loopback interface."""
+
+    def __init__(self, index: int, url: str) -> None:
+        self._index = index
+        self._url = url.rstrip("/") + "/v1/party"
+        self._http = requests.Session()
+
+    def __repr__(self) -> str:
+        return f"HttpLink(party {self._index}, {self._url})"
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    def request(self, op: str, timeout: float, **fields: Any) -> dict[str, Any]:
+        try:
+            resp = self._http.post(self._url, json={"op": op, **fields}, timeout=timeout)
+            reply = resp.json()
+        except requests.RequestException as exc:
+            raise PartyUnavailable(self._index, f"co-signer at {self._url}: {exc}") from exc
+        except ValueError as exc:
+            raise PartyUnavailable(
+                self._index, f"co-signer at {self._url} did not reply JSON"
+            ) from exc
+        return _result(self._index, reply)
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,168 @@
+"""The execution's ``RebalanceRepo`` on the SQL store.
+
+Rebalance rows, their compare-and-set transitions and audit entries are the store's
+(``lpbot.store.repo``); what the execution adds along the way (the Safe nonce, the collected
+signatures, the sent transaction hashes, the reconciled result) is kept in the row's ``plan``
+JSON, and signatures and transactions also in their own tables. Each call is one short
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from lpbot.execution.state import RebalanceRecord, StateConflict, check_transition
+from lpbot.execution.state import RebalanceState as ES
+from lpbot.store import repo
+from lpbot.store.models import Rebalance
+from lpbot.store.models import RebalanceState as DS
+
+_EXTRA = ("safe_nonce", "signatures", "tx_hashes", "result")
+
+
+def _record(row: Rebalance, safe: str, chain_id: int, token_id: int) -> RebalanceRecord:
+    extra = dict(row.plan or {})
+    return RebalanceRecord(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        state=ES(row.state.value),
+        chain_id=chain_id,
+        safe=safe,
+        token_id=token_id,
+        report_id=row.report_id,
+        report_hash=row.report_hash,
+        safe_tx_hash=row.safe_tx_hash,
+        safe_nonce=extra.get("safe_nonce"),
+        approved_by=row.approved_by,
+        signatures=list(extra.get("signatures", [])),
+        tx_hashes=list(extra.get("tx_hashes", [])),
+        result=extra.get("result"),
+        error=row.error,
+    )
+
+
+class SqlRebalanceRepo:
+    """``RebalanceRepo`` backed by the store; ``actor`` is written to the audit log."""
+
+    def __init__(self, sessions: sessionmaker[Session], actor: str = "lpbot") -> None:
+        self.sessions = sessions
+        self.actor = actor
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def _to_record(self, session: Session, row: Rebalance) -> RebalanceRecord:
+        position = row.position if hasattr(row, "position") else None
+        if position is None:
+            from lpbot.store.models import Position
+
+            position = session.get(Position, row.position_id)
+        assert position is not None
+        return _record(row, position.owner_address, position.chain_id, int(position.token_id))
+
+    def create(
+        self,
+        *,
+        idempotency_key: str,
+        chain_id: int,
+        safe: str,
+        token_id: int,
+        pool: str = "",
+        tick_range: tuple[int, int] = (0, 0),
+        reason: str = "",
+    ) -> RebalanceRecord:
+        with self._tx() as s:
+            position = repo.record_position(
+                s,
+                label=f"{chain_id}:{token_id}",
+                chain_id=chain_id,
+                pool_address=pool,
+                token_id=token_id,
+                owner_address=safe,
+                tick_lower=tick_range[0],
+                tick_upper=tick_range[1],
+            )
+            row, _created = repo.create_rebalance(
+                s,
+                idempotency_key=idempotency_key,
+                position_id=position.id,
+                reason=reason or "rebalance",
+                decision={"token_id": token_id, "reason": reason},
+                actor=self.actor,
+            )
+            return self._to_record(s, row)
+
+    def get(self, rebalance_id: int) -> RebalanceRecord | None:
+        with self._tx() as s:
+            row = repo.get_rebalance(s, rebalance_id)
+            return self._to_record(s, row) if row else None
+
+    def by_report(self, report_id: str) -> RebalanceRecord | None:
+        from sqlalchemy import select
+
+        with self._tx() as s:
+            row = s.scalars(select(Rebalance).where(Rebalance.report_id == report_id)).first()
+            return self._to_record(s, row) if row else None
+
+    def unfinished(self) -> list[RebalanceRecord]:
+        with self._tx() as s:
+            return [self._to_record(s, r) for r in repo.unfinished_rebalances(s)]
+
+    def transition(
+        self, rebalance_id: int, expected: ES, new: ES, **fields: Any
+    ) -> RebalanceRecord:
+        check_transition(expected, new)
+        with self._tx() as s:
+            row = repo.get_rebalance(s, rebalance_id)
+            if row is None or row.state.value != expected.value:
+                raise StateConflict(f"rebalance {rebalance_id} is not {expected.value}")
+            extra = dict(row.plan or {})
+            columns: dict[str, Any] = {}
+            for key, value in fields.items():
+                if key in _EXTRA:
+                    extra[key] = value
+                else:
+                    columns[key] = value
+            reason = fields.get("error") or f"{expected.value} -> {new.value}"
+            steps = [new]
+            if expected == ES.SIGNED and new == ES.CONFIRMED:
+                steps = [ES.SUBMITTED, ES.CONFIRMED]  # found executed on chain by someone
+            current = expected
+            if new == expected:  # a replacement transaction: same state, more data
+                row.plan = extra
+                for k, v in columns.items():
+                    setattr(row, k, v)
+            for step in steps if new != expected else []:
+                moved = repo.transition(
+                    s,
+                    rebalance_id,
+                    DS(current.value),
+                    DS(step.value),
+                    reason=str(reason),
+                    actor=self.actor,
+                    plan=extra,
+                    **columns,
+                )
+                if not moved:
+                    raise StateConflict(f"rebalance {rebalance_id} moved under us")
+                current = step
+            s.flush()
+            if "signatures" in fields and row.safe_tx_hash:
+                for sig in fields["signatures"]:
+                    repo.record_signature(
+                        s,
+                        safe_address=self._to_record(s, row).safe,
+                        safe_tx_hash=row.safe_tx_hash,
+                        signer_address=sig["owner"],
+                        signature=bytes.fromhex(sig["signature"][2:]),
+                        rebalance_id=rebalance_id,
+                    )
+            refreshed = repo.get_rebalance(s, rebalance_id)
+            assert refreshed is not None
+            return self._to_record(s, refreshed)

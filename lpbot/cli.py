@@ -112,6 +112,7 @@ def _cmd_devnet_market(args: argparse.Namespace) -> int:
 COMMAND_MODULES = (
     "lpbot.config_commands",
     "lpbot.store.commands",
+    "lpbot.execution.commands",
 )
 
 

@@ -160,6 +160,7 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
         pools.append(_create_and_seed(d, npm, factory, tokens, decimals, spec, lps))
 
     safe = _create_safe(d, safe_factory, safe_singleton.address, fallback.address, owners, 2)
+    safe_position = _mint_for_safe(d, npm, tokens, pools[0], safe, bot)
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -192,7 +193,29 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
         pools=pools,
         accounts=Accounts(deployer=deployer, lps=lps, traders=traders, bot=bot, safe_owners=owners),
         safe=safe,
+        safe_position=safe_position,
     )
+
+
+def _mint_for_safe(
+    d: Deployer, npm: Contract, tokens: dict[str, Contract], pool: PoolInfo, safe: str, payer: str
+) -> int:
+    """A position of about $10,000 in +-3% around the price, owned by the Safe (paid by
+    ``payer``): what the demo and the rebalance commands manage."""
+    c = contract(d.w3, "UniswapV3Pool", pool.address)
+    tick = c.functions.slot0().call()[1]
+    spacing = pool.tick_spacing
+    lower, upper = (tick - 300) // spacing * spacing, -(-(tick + 300) // spacing) * spacing
+    t0, t1 = tokens[pool.token0], tokens[pool.token1]
+    usd0, usd1 = USD_PRICES[pool.token0], USD_PRICES[pool.token1]
+    d0, d1 = t0.functions.decimals().call(), t1.functions.decimals().call()
+    amount0 = int(Decimal(5000) / usd0 * 10**d0)
+    amount1 = int(Decimal(5000) / usd1 * 10**d1)
+    params = (t0.address, t1.address, pool.fee, lower, upper, amount0, amount1, 0, 0, safe, 2**32)
+    receipt = d.send(npm.functions.mint(params), payer)
+    events = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)
+    token_id: int = events[0]["args"]["tokenId"]
+    return token_id
 
 
 def _create_and_seed(

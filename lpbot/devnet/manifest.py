@@ -48,6 +48,7 @@ class Manifest(_Frozen):
     pools: list[PoolInfo]
     accounts: Accounts
     safe: str | None = None
+    safe_position: int | None = None  # an NFT position owned by the Safe, for the demo
 
     def pool(self, name_or_address: str) -> PoolInfo:
         """A pool by address, name ("USDC/WETH 0.05%") or short name ("USDC/WETH-500")."""

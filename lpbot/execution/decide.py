@@ -1,0 +1,81 @@
+"""The position manager's decision for one position, with its inputs read from the chain.
+
+The pure policy (``lpbot.strategy.rebalance``) gets: the pool and position snapshot now, the
+pool's fee rate over the last ``lookback_blocks`` blocks (two snapshots), a price history from
+the pool's own oracle, token prices in USD and the chain's gas cost of a rebalance and of a
+compounding in USD. The same code decides in the CLI, the scheduler and the demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from web3 import Web3
+
+from lpbot.analytics.fees import FeeRate, fee_rate
+from lpbot.analytics.types import PriceHistory
+from lpbot.chain.history import fetch_oracle_history
+from lpbot.chain.reader import PoolReader, PoolSnapshot
+from lpbot.chain.submit import fetch_fees
+from lpbot.execution.snapshots import pool_snapshot, position_snapshot
+from lpbot.strategy.decision import Decision
+from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
+
+# gas units of a whole rebalance through a Safe (measured on the devnet: about 730k) and of a
+# compounding (collect + increaseLiquidity), with headroom
+REBALANCE_GAS = 800_000
+COMPOUND_GAS = 300_000
+
+
+@dataclass(frozen=True)
+class PositionView:
+    snapshot: PoolSnapshot
+    history: PriceHistory
+    market: MarketInputs
+    decision: Decision
+
+
+def decide_position(
+    w3: Web3,
+    reader: PoolReader,
+    pool: str,
+    token_id: int,
+    policy: RebalancePolicy,
+    *,
+    decimals: tuple[int, int],
+    usd: tuple[Decimal, Decimal],
+    native_usd: Decimal,
+    lookback_blocks: int = 50,
+    history_window_seconds: int = 24 * 3600,
+    history_step_seconds: int = 300,
+    twap_seconds: int = 600,
+    opened_at: int = 0,
+    gas_price_wei: Callable[[Web3], int] | None = None,
+) -> PositionView:
+    snap = reader.fetch_pool_state(pool, token_ids=[token_id], twap_seconds=(0, twap_seconds))
+    earlier_block = max(snap.block_number - lookback_blocks, 0)
+    earlier = reader.fetch_pool_state(pool, twap_seconds=(0,), block=earlier_block)
+    now_s = pool_snapshot(snap, *decimals)
+    before_s = pool_snapshot(earlier, *decimals)
+    rate = (
+        fee_rate(before_s, now_s)
+        if now_s.timestamp > before_s.timestamp
+        else FeeRate(0.0, 0.0, 0.0)
+    )
+    history = fetch_oracle_history(
+        w3, pool, window_seconds=history_window_seconds, step_seconds=history_step_seconds
+    )
+    price = gas_price_wei(w3) if gas_price_wei else fetch_fees(w3).max_fee_per_gas
+    wei_usd = float(native_usd) / 1e18  # analytics float
+    market = MarketInputs(
+        token0_usd=float(usd[0]),
+        token1_usd=float(usd[1]),
+        rebalance_gas_usd=REBALANCE_GAS * price * wei_usd,
+        compound_gas_usd=COMPOUND_GAS * price * wei_usd,
+        fee_rate=rate,
+    )
+    position = position_snapshot(snap.positions[token_id], opened_at=opened_at)
+    decision = policy.decide(now_s, position, history, market)
+    return PositionView(snap, history, market, decision)

@@ -113,6 +113,7 @@ COMMAND_MODULES = (
     "lpbot.config_commands",
     "lpbot.store.commands",
     "lpbot.execution.commands",
+    "lpbot.backtest.commands",
 )
 
 

@@ -1,0 +1,302 @@
+"""``lpbot data fetch|import-csv`` and ``lpbot backtest run|sweep``: parse, call, print.
+
+``register(subparsers)`` adds both command groups to the CLI's subparsers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from lpbot.errors import ConfigError
+
+
+def _value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = _value(value)
+    return out
+
+
+def _series_csv(path: str | None) -> tuple[tuple[float, float], ...] | None:
+    """A two-column CSV (unix timestamp, value), with or without a header."""
+    if not path:
+        return None
+    rows: list[tuple[float, float]] = []
+    with open(path, newline="") as f:
+        for row in csv.reader(f):
+            try:
+                rows.append((float(row[0]), float(row[1])))
+            except (ValueError, IndexError):
+                continue  # the header
+    if not rows:
+        raise ConfigError(f"{path}: no (timestamp, value) rows")
+    return tuple(rows)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from lpbot.backtest.config import BacktestConfig
+
+    data: dict[str, Any] = {}
+    if args.config:
+        data = json.loads(Path(args.config).read_text())
+    config = BacktestConfig.model_validate(data) if data else BacktestConfig()
+    overrides: dict[str, Any] = {}
+    if args.strategy:
+        overrides["strategy.kind"] = args.strategy
+    overrides.update({f"strategy.{k}": v for k, v in _pairs(args.param, "--param").items()})
+    overrides.update({f"policy.{k}": v for k, v in _pairs(args.policy, "--policy").items()})
+    for name in (
+        "capital_usd", "volatile_share", "quote_token", "quote_usd", "chain", "gas_price_gwei",
+        "native_usd", "slippage_bps", "hedge_ratio", "hedge_band", "hedge_fee_bps",
+        "funding_rate_8h", "label",
+    ):  # fmt: skip
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    if args.interval is not None:
+        overrides["decision_interval_seconds"] = args.interval
+    if args.start is not None:
+        overrides["start_timestamp"] = args.start
+    if args.end is not None:
+        overrides["end_timestamp"] = args.end
+    gas = _series_csv(args.gas_price_csv)
+    if gas:
+        overrides["gas_price_series"] = gas
+    funding = _series_csv(args.funding_csv)
+    if funding:
+        overrides["funding_series"] = funding
+    return config.with_overrides(overrides)
+
+
+# ------------------------------------------------------------------------------- commands
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from lpbot.backtest.fetch import fetch_pool_events
+    from lpbot.chain.rpc import connect, redact_url
+
+    out = Path(args.out or Path.cwd() / ".lpbot" / "data" / f"{args.pool}-{args.from_block}.sqlite")
+    w3 = connect(args.rpc)
+    where = redact_url(args.rpc)
+    print(f"fetching {args.pool} blocks {args.from_block}..{args.to_block} from {where}")
+    r = fetch_pool_events(
+        w3, args.pool, args.from_block, args.to_block, out, multicall=args.multicall,
+        creation_block=args.creation_block, max_range=args.max_range,
+    )  # fmt: skip
+    state = (
+        "empty (from the pool's creation)"
+        if r.start_state_empty
+        else f"block {r.start_state_block}"
+    )
+    print(
+        f"{r.events_total} events ({r.events_new} new) in {r.log_requests} eth_getLogs "
+        f"({r.halvings} halvings, {r.retries} retries), {r.round_trips} round trips, "
+        f"{r.seconds:.1f} s"
+    )
+    print(f"pool created at block {r.creation_block}; start state {state}")
+    print(f"dataset: {out}")
+    return 0
+
+
+def _cmd_import_csv(args: argparse.Namespace) -> int:
+    from lpbot.backtest.bars import import_csv, save_bars
+
+    bars = import_csv(
+        args.paths, fee=args.fee, decimals0=args.decimals0, decimals1=args.decimals1,
+        tick_spacing=args.tick_spacing, fee_protocol=args.fee_protocol, fmt=args.format,
+        symbol0=args.symbol0, symbol1=args.symbol1,
+    )  # fmt: skip
+    save_bars(bars, args.out)
+    print(f"{len(bars)} bars of {bars.interval} s ({bars.source}) written to {args.out}")
+    return 0
+
+
+def _print_result(result: Any) -> None:
+    m, b = result.metrics, result.breakdown
+    print(
+        f"[{result.engine}] {m.days:.2f} days: ${b.initial_usd:,.2f} -> ${b.final_usd:,.2f} "
+        f"({m.net_return:+.3%}, APR {m.apr:+.2%}); max drawdown {m.max_drawdown:.2%}, "
+        f"Sharpe {m.sharpe:.2f}, in range {m.time_in_range:.1%}, "
+        f"{m.rebalances} rebalances, {m.compounds} compounds"
+    )
+    print(
+        f"  price {b.price:+,.2f}  IL {b.impermanent_loss:+,.2f}  fees {b.fees:+,.2f}  "
+        f"hedge {b.hedge_pnl:+,.2f}  funding {b.funding:+,.2f}  hedge fees {-b.hedge_fees:+,.2f}  "
+        f"gas {-b.gas:+,.2f}  slippage {-b.slippage:+,.2f}"
+    )
+    print(
+        f"  vs hold {m.hold_return:+.3%}, 50/50 {m.fifty_return:+.3%}, "
+        f"volatile {m.volatile_return:+.3%}, full range {m.full_range_return:+.3%}"
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lpbot.backtest.report import write_report
+
+    config = _config(args)
+    comparison: dict[str, Any] | None = None
+    if args.engine == "both":
+        from lpbot.backtest.dataset import load_dataset
+        from lpbot.backtest.validate import compare_engines
+
+        exact, approx, diff = compare_engines(
+            load_dataset(args.data), config, bar_interval=args.bar_interval
+        )
+        _print_result(exact)
+        _print_result(approx)
+        comparison = diff.as_dict()
+        print(
+            f"  bars vs exact: fees {diff.fees_diff:+.2%}, value {diff.value_diff:+.3%} of "
+            f"capital ({'within' if diff.within_tolerance else 'OUTSIDE'} tolerance)"
+        )
+        result = exact
+    elif args.engine == "exact":
+        from lpbot.backtest.dataset import load_dataset
+        from lpbot.backtest.exact import run_exact
+
+        result = run_exact(load_dataset(args.data), config)
+        _print_result(result)
+    else:
+        from lpbot.backtest.bars import load_bars
+        from lpbot.backtest.vector import run_bars
+
+        result = run_bars(load_bars(args.data, interval=args.bar_interval), config)
+        _print_result(result)
+    write_report(result, args.html, args.json, comparison)
+    for path in (args.html, args.json):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from lpbot.backtest.sweep import sweep
+
+    grid: dict[str, list[Any]] = {}
+    for item in args.grid or []:
+        key, sep, values = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--grid {item!r}: expected KEY=V1,V2,...")
+        grid[key.strip()] = [_value(v) for v in values.split(",")]
+    if not grid:
+        raise ConfigError("give at least one --grid KEY=V1,V2,...")
+    rows = sweep(
+        grid, args.data, _config(args), engine=args.engine, workers=args.workers,
+        bar_interval=args.bar_interval,
+    )  # fmt: skip
+    for row in rows:
+        params = ", ".join(f"{k}={v}" for k, v in row.params.items())
+        if row.error:
+            print(f"{params}: refused: {row.error}")
+        else:
+            m = row.metrics
+            print(
+                f"{params}: APR {m['apr']:+.2%}, fees ${row.breakdown['fees']:,.2f}, "
+                f"gas ${row.breakdown['gas']:,.2f}, {m['rebalances']} rebalances, "
+                f"drawdown {m['max_drawdown']:.2%}, in range {m['time_in_range']:.1%}"
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+# ------------------------------------------------------------------------------- parsers
+
+
+def _config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="a dataset from `data fetch` or `data import-csv`")
+    p.add_argument("--config", help="a JSON file of BacktestConfig fields (options override it)")
+    p.add_argument("--strategy", choices=["fixed", "vol_band", "skewed", "full_range"])
+    p.add_argument("--param", action="append", help="strategy parameter KEY=VALUE (repeatable)")
+    p.add_argument("--policy", action="append", help="RebalancePolicy field KEY=VALUE")
+    p.add_argument("--capital-usd", dest="capital_usd", type=float)
+    p.add_argument("--volatile-share", dest="volatile_share", type=float)
+    p.add_argument("--quote-token", dest="quote_token", type=int, choices=[0, 1],
+                   help="the token worth --quote-usd (a USD stablecoin)")  # fmt: skip
+    p.add_argument("--quote-usd", dest="quote_usd", type=float)
+    p.add_argument("--interval", type=int, help="seconds between decisions (default 3600)")
+    p.add_argument("--bar-interval", dest="bar_interval", type=int, default=60,
+                   help="bar length when bars are aggregated from events")  # fmt: skip
+    p.add_argument("--start", type=int, help="unix time to open the position")
+    p.add_argument("--end", type=int, help="unix time to stop")
+    p.add_argument("--chain", choices=["ethereum", "arbitrum", "zksync", "devnet"])
+    p.add_argument("--gas-price-gwei", dest="gas_price_gwei", type=float)
+    p.add_argument("--gas-price-csv", dest="gas_price_csv", help="CSV: unix time, gwei")
+    p.add_argument("--native-usd", dest="native_usd", type=float)
+    p.add_argument("--slippage-bps", dest="slippage_bps", type=float)
+    p.add_argument("--hedge-ratio", dest="hedge_ratio", type=float)
+    p.add_argument("--hedge-band", dest="hedge_band", type=float)
+    p.add_argument("--hedge-fee-bps", dest="hedge_fee_bps", type=float)
+    p.add_argument("--funding-rate-8h", dest="funding_rate_8h", type=float)
+    p.add_argument("--funding-csv", dest="funding_csv", help="CSV: unix time, rate per 8 h")
+    p.add_argument("--label")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``data`` and ``backtest`` to the CLI's subparsers."""
+    data = subparsers.add_parser("data", help="pool history for backtests: fetch or import")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="pool events and start state from an RPC node")
+    f.add_argument("--rpc", required=True, help="JSON-RPC URL (an archive node for past state)")
+    f.add_argument("--pool", required=True, help="the pool's address")
+    f.add_argument("--from-block", dest="from_block", type=int, required=True)
+    f.add_argument("--to-block", dest="to_block", type=int, required=True)
+    f.add_argument("--out", help="SQLite file (default ./.lpbot/data/POOL-FROM.sqlite)")
+    f.add_argument("--multicall", help="Multicall3 address if not the canonical one")
+    f.add_argument("--creation-block", dest="creation_block", type=int)
+    f.add_argument("--max-range", dest="max_range", type=int, default=10_000,
+                   help="largest eth_getLogs block range")  # fmt: skip
+    f.set_defaults(func=_cmd_fetch)
+    c = dsub.add_parser("import-csv", help="minute or hour bars from CSV files")
+    c.add_argument("paths", nargs="+", help="demeter-fetch .minute.csv or subgraph poolHourData")
+    c.add_argument("--out", required=True, help="SQLite file to write the bars to")
+    c.add_argument("--fee", type=int, required=True, help="fee tier in pips (500 = 0.05%%)")
+    c.add_argument("--decimals0", type=int, required=True)
+    c.add_argument("--decimals1", type=int, required=True)
+    c.add_argument("--tick-spacing", dest="tick_spacing", type=int)
+    c.add_argument("--fee-protocol", dest="fee_protocol", type=int, default=0)
+    c.add_argument("--format", choices=["auto", "demeter", "subgraph"], default="auto")
+    c.add_argument("--symbol0", default="")
+    c.add_argument("--symbol1", default="")
+    c.set_defaults(func=_cmd_import_csv)
+
+    bt = subparsers.add_parser("backtest", help="replay history through the strategy code")
+    bsub = bt.add_subparsers(dest="backtest_command", required=True)
+    r = bsub.add_parser("run", help="one backtest; HTML and JSON reports")
+    _config_options(r)
+    r.add_argument("--engine", choices=["exact", "bars", "both"], default="bars")
+    r.add_argument("--html", help="write the HTML report here")
+    r.add_argument("--json", help="write the JSON summary here")
+    r.set_defaults(func=_cmd_run)
+    s = bsub.add_parser("sweep", help="a grid of parameters in parallel processes")
+    _config_options(s)
+    s.add_argument("--grid", action="append",
+                   help="KEY=V1,V2,... e.g. strategy.half_width_pct=2,5 (repeatable)")  # fmt: skip
+    s.add_argument("--engine", choices=["exact", "bars"], default="bars")
+    s.add_argument("--workers", type=int)
+    s.add_argument("--json", help="write all rows here")
+    s.set_defaults(func=_cmd_sweep)

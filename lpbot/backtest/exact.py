@@ -1,0 +1,351 @@
+"""Engine (a): exact event replay with the bot's own position inside the pool.
+
+Every logged swap, mint, burn, collect and flash is applied to an ``lpbot.uniswap.Pool`` started
+from the pool's real state (``replay.EventReplayer``; its docstring says how swaps are replayed
+and how the bot's liquidity changes them). At each decision time (multiples of
+``decision_interval_seconds``) the bot, first in the block of the next event, reads the pool as
+the live reader would (``PoolSnapshot.from_pool`` with every initialized tick, its position, a
+price history of per-``history_step_seconds`` closes over ``history_seconds``, the pool's fee
+rate over ``fee_window_seconds``) and calls the same ``RebalancePolicy.decide`` the live bot
+calls. Its actions are real pool calls: ``burn`` and ``collect`` of the position, the planned
+exact-input ``swap`` (its fee and price impact are exactly the pool's, and it moves the price)
+and ``mint``. Its fees are what ``collect`` pays, to the wei.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+import numpy as np
+
+from lpbot.analytics.fees import FeeRate
+from lpbot.analytics.types import PoolSnapshot, PositionSnapshot, PriceHistory, TokenAmounts
+from lpbot.analytics.value import position_amounts
+from lpbot.backtest.config import BacktestConfig
+from lpbot.backtest.dataset import Dataset
+from lpbot.backtest.events import EventKind
+from lpbot.backtest.ledger import OWNER, Accountant, Action, BacktestResult
+from lpbot.backtest.replay import EventReplayer
+from lpbot.errors import Halt, Refused
+from lpbot.strategy import (
+    Compound,
+    MarketInputs,
+    OpenPlan,
+    Rebalance,
+    RebalancePolicy,
+    plan_open,
+)
+from lpbot.uniswap.constants import MOD_128, MOD_256, Q96, Q128
+from lpbot.uniswap.pool import Pool
+from lpbot.uniswap.position import fees_owed
+from lpbot.uniswap.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
+
+log = logging.getLogger(__name__)
+
+MAX_U128 = 2**128 - 1
+
+
+def raw_price(sqrt_price_x96: int) -> float:
+    """Raw token1 per raw token0 (float, analytics)."""
+    root = sqrt_price_x96 / Q96
+    return root * root
+
+
+class _Bot:
+    """The bot's position, wallet and decisions inside the replayed pool."""
+
+    def __init__(
+        self, config: BacktestConfig, dataset: Dataset, replayer: EventReplayer, acc: Accountant
+    ) -> None:
+        self.config = config
+        self.meta = dataset.meta
+        self.replayer = replayer
+        self.acc = acc
+        self.policy: RebalancePolicy = config.build_policy()
+        self.range: tuple[int, int] | None = None
+        self.liquidity = 0
+        self.opened_at = 0
+        self.wallet = (0, 0)
+        self.decisions = 0
+        self.hist_t: list[float] = []
+        self.hist_p: list[float] = []
+        self.growth: deque[tuple[int, int, int]] = deque()
+        self.fr_growth0 = (0, 0)
+        self.waiting_reason = ""
+
+    @property
+    def pool(self) -> Pool:
+        pool = self.replayer.pool
+        if pool is None:
+            raise Refused("the pool is not initialized at the backtest's start")
+        return pool
+
+    # -------------------------------------------------------------------------------- inputs
+
+    def observe_price(self, t: int, price: float) -> None:
+        step = self.config.history_step_seconds
+        close = (t // step + 1) * step  # the close of the step the price belongs to
+        if self.hist_t and self.hist_t[-1] == close:
+            self.hist_p[-1] = price
+        else:
+            self.hist_t.append(close)
+            self.hist_p.append(price)
+
+    def history(self, now: int) -> PriceHistory:
+        """Closes every ``history_step_seconds`` over ``history_seconds`` up to ``now``, each the
+        last price observed before it (forward-filled: the bars engine sees the same grid)."""
+        step = self.config.history_step_seconds
+        t = np.asarray(self.hist_t)
+        if t.size == 0:
+            return PriceHistory([], [])
+        first = max(now - self.config.history_seconds, int(t[0]))
+        grid = np.arange(-(-first // step) * step, now + 1, step, dtype=np.float64)
+        idx = np.searchsorted(t, grid, side="right") - 1
+        keep = idx >= 0
+        return PriceHistory(grid[keep], np.asarray(self.hist_p)[idx[keep]])
+
+    def fee_rate(self, now: int) -> FeeRate:
+        pool = self.pool
+        g = self.growth
+        g.append((now, pool.fee_growth_global0_x128, pool.fee_growth_global1_x128))
+        while len(g) > 1 and g[1][0] <= now - self.config.fee_window_seconds:
+            g.popleft()
+        t0, a0, a1 = g[0]
+        if now <= t0:
+            return FeeRate(0.0, 0.0, 0.0)
+        dt = now - t0
+        return FeeRate(
+            ((pool.fee_growth_global0_x128 - a0) % MOD_256) / Q128 / dt,
+            ((pool.fee_growth_global1_x128 - a1) % MOD_256) / Q128 / dt,
+            float(dt),
+        )
+
+    def snapshot(self, now: int) -> PoolSnapshot:
+        return PoolSnapshot.from_pool(
+            self.pool, decimals0=self.meta.decimals0, decimals1=self.meta.decimals1, timestamp=now
+        )
+
+    # ------------------------------------------------------------------------------- actions
+
+    def _execute(self, plan: OpenPlan, now: int, kind: str, reason: str) -> None:
+        pool = self.pool
+        price_before = raw_price(pool.sqrt_price_x96)
+        w0, w1 = self.wallet
+        fee_usd = impact = slip = 0.0
+        swap = plan.swap
+        if swap is not None:
+            limit = MIN_SQRT_RATIO + 1 if swap.zero_for_one else MAX_SQRT_RATIO - 1
+            r = pool.swap(swap.zero_for_one, swap.amount_in, limit)
+            w0, w1 = w0 - r.amount0, w1 - r.amount1
+            out = -(r.amount1 if swap.zero_for_one else r.amount0)
+            paid = r.amount0 if swap.zero_for_one else r.amount1
+            fee_usd, impact, slip = self.acc.charge_swap(
+                swap.zero_for_one, paid, out, r.fee_amount, price_before
+            )
+        rng = plan.range
+        m0, m1 = pool.mint(OWNER, rng.tick_lower, rng.tick_upper, plan.liquidity)
+        w0, w1 = w0 - m0, w1 - m1
+        if w0 < 0 or w1 < 0:
+            raise Halt(f"the {kind} plan overspent the wallet: {w0}, {w1}")
+        self.wallet = (w0, w1)
+        if self.range != (rng.tick_lower, rng.tick_upper):
+            self.range = (rng.tick_lower, rng.tick_upper)
+            self.liquidity = 0
+            self.opened_at = now
+        self.liquidity += plan.liquidity
+        self.replayer.bot_range = self.range
+        self.replayer.in_history = False
+        gas = self.acc.charge_gas(kind, swap is not None, now, price_before)
+        self.acc.actions.append(
+            Action(
+                timestamp=now,
+                kind=kind,
+                tick_lower=rng.tick_lower,
+                tick_upper=rng.tick_upper,
+                liquidity=plan.liquidity,
+                swap_zero_for_one=None if swap is None else swap.zero_for_one,
+                swap_amount_in=0 if swap is None else swap.amount_in,
+                swap_fee_usd=fee_usd,
+                price_impact_usd=impact,
+                slippage_usd=slip,
+                gas_usd=gas,
+                reason=reason,
+            )
+        )
+
+    def _withdraw(self, amount: int) -> tuple[int, int]:
+        """Burn ``amount`` of the position and collect everything owed; return the fees."""
+        assert self.range is not None
+        lo, hi = self.range
+        b0, b1 = self.pool.burn(OWNER, lo, hi, amount)
+        c0, c1 = self.pool.collect(OWNER, lo, hi, MAX_U128, MAX_U128)
+        self.acc.collected_fees(c0 - b0, c1 - b1)
+        self.wallet = (self.wallet[0] + c0, self.wallet[1] + c1)
+        self.liquidity -= amount
+        return c0 - b0, c1 - b1
+
+    def decide(self, now: int) -> None:
+        """One decision at ``now`` (the pool's own clock is the acting block's)."""
+        self.decisions += 1
+        pool = self.pool
+        snap = self.snapshot(now)
+        history = self.history(now)
+        if self.range is None:
+            price = raw_price(pool.sqrt_price_x96)
+            amounts = self.acc.initial_amounts(price)
+            try:
+                target = self.policy.strategy.range_for(snap, history)
+                plan = plan_open(pool, target, *amounts)
+            except ValueError as exc:
+                self.waiting_reason = str(exc)
+                return
+            self.acc.start(price, pool.sqrt_price_x96, amounts)
+            self.wallet = amounts
+            self.fr_growth0 = (pool.fee_growth_global0_x128, pool.fee_growth_global1_x128)
+            self._execute(plan, now, "open", "opening position")
+            return
+        price = raw_price(pool.sqrt_price_x96)
+        t0_usd, t1_usd = self.acc.token_usd(price)
+        market = MarketInputs(
+            token0_usd=t0_usd,
+            token1_usd=t1_usd,
+            rebalance_gas_usd=self.acc.gas_estimate("rebalance", now, price),
+            compound_gas_usd=self.acc.gas_estimate("compound", now, price),
+            fee_rate=self.fee_rate(now),
+        )
+        lo, hi = self.range
+        position = PositionSnapshot.from_pool(pool, OWNER, lo, hi, opened_at=self.opened_at)
+        idle = TokenAmounts(*self.wallet)  # type: ignore[arg-type]
+        decision = self.policy.decide(snap, position, history, market, idle=idle)
+        if isinstance(decision, Rebalance):
+            self._withdraw(self.liquidity)
+            self._execute(decision.plan, now, "rebalance", decision.reason)
+        elif isinstance(decision, Compound) and decision.plan is not None:
+            self._withdraw(0)
+            self._execute(decision.plan, now, "compound", decision.reason)
+
+    # ------------------------------------------------------------------------------- samples
+
+    def held_and_owed(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(principal + wallet, fees owed) as ``burn`` and ``collect`` would pay them now."""
+        w0, w1 = self.wallet
+        if self.range is None or self.liquidity == 0:
+            return (w0, w1), (0, 0)
+        lo, hi = self.range
+        pool = self.pool
+        principal = position_amounts(pool.sqrt_price_x96, lo, hi, self.liquidity)
+        info = pool.position(OWNER, lo, hi)
+        inside0, inside1 = pool.fee_growth_inside(lo, hi)
+        new0, new1 = fees_owed(
+            info.liquidity,
+            inside0,
+            inside1,
+            info.fee_growth_inside0_last_x128,
+            info.fee_growth_inside1_last_x128,
+        )
+        owed = ((info.tokens_owed0 + new0) % MOD_128, (info.tokens_owed1 + new1) % MOD_128)
+        return (principal.amount0 + w0, principal.amount1 + w1), owed
+
+    def sample(self, now: int) -> None:
+        pool = self.pool
+        held, owed = self.held_and_owed()
+        g0 = (pool.fee_growth_global0_x128 - self.fr_growth0[0]) % MOD_256
+        g1 = (pool.fee_growth_global1_x128 - self.fr_growth0[1]) % MOD_256
+        fr_fees = (self.acc.fr_liquidity * g0 / Q128, self.acc.fr_liquidity * g1 / Q128)
+        in_range = self.range is not None and self.range[0] <= pool.tick < self.range[1]
+        self.acc.sample(
+            now, raw_price(pool.sqrt_price_x96), pool.sqrt_price_x96, held, owed, fr_fees,
+            self.range, in_range,
+        )  # fmt: skip
+
+
+def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
+    """Backtest ``config`` on ``dataset`` by exact event replay (module docstring)."""
+    t_start = time.perf_counter()
+    meta = dataset.meta
+    replayer = EventReplayer(dataset.start.to_pool(), meta.fee, meta.tick_spacing)
+    acc = Accountant(
+        config,
+        decimals0=meta.decimals0,
+        decimals1=meta.decimals1,
+        tick_spacing=meta.tick_spacing,
+        pool_info=_pool_info(dataset),
+    )
+    bot = _Bot(config, dataset, replayer, acc)
+    interval = config.decision_interval_seconds
+    start = (
+        config.start_timestamp if config.start_timestamp is not None else dataset.first_timestamp
+    )
+    end = config.end_timestamp if config.end_timestamp is not None else dataset.last_timestamp
+    next_decision = -(-start // interval) * interval
+    timestamps = dataset.timestamps
+    apply = replayer.apply
+    in_range_seconds = 0.0
+    live_seconds = 0.0
+    last_t: int | None = None
+    for event in dataset.events:
+        t = timestamps[event.block_number]
+        if t > end:
+            break
+        pool = replayer.pool
+        if pool is not None:
+            if bot.range is not None and last_t is not None and t > last_t:
+                live_seconds += t - last_t
+                if bot.range[0] <= pool.slot0.tick < bot.range[1]:
+                    in_range_seconds += t - last_t
+            while next_decision <= t and next_decision <= end:
+                pool.block_timestamp = t  # the bot's transactions go first in this block
+                bot.decide(next_decision)
+                if bot.range is not None:
+                    bot.sample(next_decision)
+                next_decision += interval
+        last_t = t
+        apply(event, t)
+        if event.kind is EventKind.SWAP and replayer.pool is not None:
+            bot.observe_price(t, raw_price(replayer.pool.slot0.sqrt_price_x96))
+    if replayer.pool is None or bot.range is None:
+        raise Refused(
+            "the bot never opened a position in this period"
+            + (f": {bot.waiting_reason}" if bot.waiting_reason else "")
+        )
+    final_t = min(end, last_t if last_t is not None else end)
+    if not acc.rows or acc.rows[-1][0] < final_t:
+        bot.sample(final_t)
+    held, owed = bot.held_and_owed()
+    stats = replayer.stats
+    notes = {
+        "events": stats.events,
+        "swaps_exact_input": stats.swaps_exact_input,
+        "swaps_price_limit": stats.swaps_price_limit,
+        "swaps_price_target": stats.swaps_price_target,
+        "replay_mismatches": stats.mismatches,
+        "seconds": time.perf_counter() - t_start,
+        "decide_calls": bot.decisions,
+    }
+    return acc.finish(
+        "exact",
+        final_held=held,
+        final_owed=owed,
+        final_price_raw=raw_price(replayer.pool.sqrt_price_x96),
+        time_in_range=in_range_seconds / live_seconds if live_seconds > 0 else 0.0,
+        decisions=bot.decisions,
+        notes=notes,
+    )
+
+
+def _pool_info(dataset: Dataset) -> dict[str, object]:
+    m = dataset.meta
+    return {
+        "address": m.address,
+        "chain_id": m.chain_id,
+        "symbol0": m.symbol0,
+        "symbol1": m.symbol1,
+        "decimals0": m.decimals0,
+        "decimals1": m.decimals1,
+        "fee": m.fee,
+        "tick_spacing": m.tick_spacing,
+        "from_block": dataset.from_block,
+        "to_block": dataset.to_block,
+    }

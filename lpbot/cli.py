@@ -114,6 +114,7 @@ COMMAND_MODULES = (
     "lpbot.store.commands",
     "lpbot.execution.commands",
     "lpbot.backtest.commands",
+    "lpbot.hedge.commands",
 )
 
 

@@ -1,0 +1,266 @@
+"""``lpbot hedge status|sync|flatten``: the delta hedge of one devnet LP position, from the CLI.
+
+Each command builds its objects from its arguments: the running devnet (``lpbot devnet up``),
+the pool and NFT position, and the venue. The default venue is paper: its account is kept in
+``<home>/paper-<BASE>-<SETTLE>.json`` so that successive calls continue it, and its clock is the
+chain's (the block timestamp), so funding accrues with devnet time. The controller's state
+(step, order in flight, PnL ledger, alerts, kill switch) is kept in
+``<home>/hedge-<venue>-<chain>-<token id>.json``.
+``sync --dry-run`` runs the same controller against a ``DryRunExchange`` and an in-memory copy of
+the state: reads are real, nothing is sent or saved.
+
+Live venues (``--exchange binanceusdm|okx|bybit``) take their keys from the environment variables
+``LPBOT_<VENUE>_KEY``/``_SECRET`` (and ``LPBOT_OKX_PASSWORD``) and use the wall clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from lpbot.errors import ConfigError
+from lpbot.hedge.base import Clock, Exchange, ManualClock, SystemClock
+from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
+from lpbot.hedge.delta import lp_delta, perp_symbol, risky_index, risky_price
+from lpbot.hedge.dry import DryRunExchange
+from lpbot.hedge.paper import (
+    PAPER_MARKETS,
+    FundingSeries,
+    PaperAccount,
+    PaperExchange,
+)
+from lpbot.hedge.plan import HedgeAction, HedgeConfig
+from lpbot.hedge.state import (
+    AlertKind,
+    JsonStateStore,
+    MemoryStateStore,
+    StateStore,
+    write_json_atomic,
+)
+
+__all__ = ["register"]
+
+EXCHANGES = ("paper", "binanceusdm", "okx", "bybit")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``hedge`` with ``status``, ``sync [--dry-run] [--resume]`` and ``flatten``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--pool", required=True, help='address, "USDC/WETH-500" or the pool name')
+    common.add_argument("--token-id", type=int, required=True, help="the NFT position's id")
+    common.add_argument("--exchange", choices=EXCHANGES, default="paper")
+    common.add_argument("--hedge-token", help="pool token to hedge (default: the non-stablecoin)")
+    common.add_argument("--symbol", help="perp symbol (default: e.g. ETH/USDT:USDT for WETH)")
+    common.add_argument("--band", type=Decimal, help="band in tokens (default: 10 min. sizes)")
+    common.add_argument("--band-pct", type=Decimal, default=Decimal(5), help="band, %% of delta")
+    common.add_argument("--max-leverage", type=Decimal, default=Decimal(3))
+    common.add_argument(
+        "--max-funding-apr", type=Decimal, default=Decimal("0.20"), help="as a fraction a year"
+    )
+    common.add_argument("--home", help="state directory (default ./.lpbot/hedge)")
+    common.add_argument("--devnet-home", help="the devnet's directory (default ./.lpbot/devnet)")
+    paper = common.add_argument_group("paper venue (first use only; then the saved account)")
+    paper.add_argument("--paper-balance", type=Decimal, default=Decimal(100_000))
+    paper.add_argument("--paper-funding-rate", type=Decimal, default=Decimal("0.0001"))
+    paper.add_argument("--seed", type=int, default=0)
+
+    hedge = subparsers.add_parser("hedge", help="delta hedge of an LP position on a perp")
+    hsub = hedge.add_subparsers(dest="hedge_command", required=True)
+    hsub.add_parser(
+        "status", parents=[common], help="LP delta, hedge, net, funding, margin, liquidation"
+    ).set_defaults(func=_cmd_status)
+    sync = hsub.add_parser("sync", parents=[common], help="trade the hedge back into its band")
+    sync.add_argument("--dry-run", action="store_true", help="simulate orders; save nothing")
+    sync.add_argument("--resume", action="store_true", help="release the kill switch first")
+    sync.set_defaults(func=_cmd_sync)
+    hsub.add_parser(
+        "flatten", parents=[common], help="kill switch: close the hedge, stop syncing"
+    ).set_defaults(func=_cmd_flatten)
+
+
+@dataclass
+class _Session:
+    controller: HedgeController
+    lp_delta: Decimal
+    venue: str
+    save: Callable[[], None]
+
+
+def _nothing() -> None:
+    pass
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home) if args.home else Path.cwd() / ".lpbot" / "hedge"
+
+
+def _session(args: argparse.Namespace, *, dry_run: bool = False) -> _Session:
+    from lpbot.chain.reader import PoolReader
+    from lpbot.chain.rpc import connect
+    from lpbot.devnet import service
+
+    record, manifest = service.require_running(Path(args.devnet_home) if args.devnet_home else None)
+    w3 = connect(record.rpc_url)
+    pool = manifest.pool(args.pool)
+    npm = manifest.contracts["NonfungiblePositionManager"]
+    reader = PoolReader(
+        w3,
+        multicall=manifest.contracts["Multicall3"],
+        tick_lens=manifest.contracts["TickLens"],
+        position_manager=npm,
+    )
+    snapshot = reader.fetch_pool_state(pool.address, token_ids=[args.token_id])
+    risky = risky_index(pool.token0, pool.token1, args.hedge_token)
+    d0, d1 = manifest.token(pool.token0).decimals, manifest.token(pool.token1).decimals
+    delta = lp_delta(snapshot, args.token_id, decimals0=d0, decimals1=d1, risky=risky)
+    price = risky_price(snapshot, decimals0=d0, decimals1=d1, risky=risky)
+    symbol = args.symbol or perp_symbol((pool.token0, pool.token1)[risky])
+    home = _home(args)
+
+    clock: Clock
+    exchange: Exchange
+    save: Callable[[], None] = _nothing
+    if args.exchange == "paper":
+        clock = ManualClock(snapshot.block_timestamp * 1000)
+        paper = _paper(args, home, symbol, price, clock)
+        exchange = paper
+        path = _paper_path(home, symbol)
+
+        def save() -> None:
+            write_json_atomic(path, paper.account().model_dump(mode="json"))
+    else:
+        from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
+
+        clock = SystemClock()
+        exchange = CcxtExchange(CcxtConfig.for_exchange(args.exchange))
+    market = exchange.load_market(symbol)
+    band = args.band or max(10 * market.min_amount, 2 * market.min_notional / price)
+    config = HedgeConfig(
+        symbol=symbol,
+        band_abs=market.round_amount(band) or market.amount_step,
+        band_pct=args.band_pct,
+        max_leverage=args.max_leverage,
+        max_funding_cost_apr=args.max_funding_apr,
+    )
+    state_path = home / f"hedge-{args.exchange}-{manifest.chain_id}-{args.token_id}.json"
+    store: StateStore = JsonStateStore(state_path)
+    if dry_run:
+        exchange = DryRunExchange(exchange, clock)
+        store = MemoryStateStore(store.load())
+        save = _nothing
+    controller = HedgeController(
+        exchange,
+        config,
+        store,
+        position_id=f"{manifest.chain_id}:{npm}:{args.token_id}",
+        clock=clock,
+    )
+    return _Session(controller, delta, exchange.name, save)
+
+
+def _paper_path(home: Path, symbol: str) -> Path:
+    base, settle = symbol.split(":")[0].split("/")
+    return home / f"paper-{base}-{settle}.json"
+
+
+def _paper(
+    args: argparse.Namespace, home: Path, symbol: str, price: Decimal, clock: ManualClock
+) -> PaperExchange:
+    path = _paper_path(home, symbol)
+    if path.exists():
+        account = PaperAccount.model_validate_json(path.read_text())
+        if account.spec.symbol != symbol:
+            raise ConfigError(f"{path} holds a {account.spec.symbol} account, not {symbol}")
+        return PaperExchange.from_account(account, reference_price=lambda: price, clock=clock)
+    if symbol not in PAPER_MARKETS:
+        known = ", ".join(PAPER_MARKETS)
+        raise ConfigError(f"no paper market for {symbol}; known: {known}")
+    spec, book = PAPER_MARKETS[symbol]
+    return PaperExchange(
+        reference_price=lambda: price,
+        clock=clock,
+        spec=spec,
+        book=book,
+        funding=FundingSeries.constant(args.paper_funding_rate),
+        seed=args.seed,
+        initial_balance=args.paper_balance,
+    )
+
+
+def _fmt(x: Decimal | None, places: int = 4) -> str:
+    return "-" if x is None else f"{x:,.{places}f}"
+
+
+def render_status(s: HedgeStatus, venue: str, symbol: str) -> list[str]:
+    distance = "-" if s.liquidation_distance is None else f"{s.liquidation_distance:.1%}"
+    lines = [
+        f"hedge of the LP position on {venue} {symbol}"
+        + ("  [KILL SWITCH ENGAGED]" if s.killed else ""),
+        f"  LP delta     {_fmt(s.lp_delta)}",
+        f"  hedge        {_fmt(s.hedge)}",
+        f"  net          {_fmt(s.net)}   (band +/-{_fmt(s.band)})",
+        f"  mark         {_fmt(s.mark_price, 2)}",
+        f"  funding      {s.funding_rate:.4%} next; last 24 h costs {s.funding_apr:.2%} a year",
+        f"  margin       {_fmt(s.isolated_margin, 2)} isolated; equity {_fmt(s.equity, 2)}",
+        f"  liquidation  {_fmt(s.liquidation_price, 2)} ({distance} from the mark)",
+        f"  PnL          realised {_fmt(s.pnl.realised, 2)}, unrealised {_fmt(s.pnl.unrealised, 2)}"
+        f", fees -{_fmt(s.pnl.fees, 2)}, funding {_fmt(s.pnl.funding, 2)}"
+        f" = {_fmt(s.pnl.total, 2)}",
+    ]
+    if s.pending is not None:
+        lines.append(f"  in flight    {s.pending.client_order_id} (resolved on the next sync)")
+    lines += [f"  alert        {a.kind.value}: {a.message}" for a in s.alerts]
+    return lines
+
+
+def render_sync(result: SyncResult, *, dry_run: bool = False, flatten: bool = False) -> list[str]:
+    prefix = "[dry run] " if dry_run else ""
+    d = result.decision
+    if isinstance(d, HedgeAction):
+        lines = [prefix + "; ".join(d.reasons)]
+    else:
+        lines = [prefix + f"no trade: {d.reason}"]
+    for o in result.orders:
+        lines.append(
+            f"{prefix}{o.side.value} {o.filled}/{o.amount} at {_fmt(o.average_price, 2)} "
+            f"(fee {_fmt(o.fee, 4)}, {o.status.value}, {o.client_order_id})"
+        )
+    if flatten:
+        lines.append(f"hedge {_fmt(result.hedge)}; syncing is off until `hedge sync --resume`")
+    else:
+        lines.append(
+            f"{prefix}LP delta {_fmt(result.lp_delta)}, hedge {_fmt(result.hedge)}, "
+            f"net {_fmt(result.net)}"
+        )
+    lines += [f"ALERT {a.kind.value}: {a.message}" for a in result.alerts]
+    return lines
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    s = _session(args)
+    status = s.controller.status(s.lp_delta)
+    s.save()
+    print("\n".join(render_status(status, s.venue, s.controller.config.symbol)))
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    s = _session(args, dry_run=args.dry_run)
+    if args.resume:
+        s.controller.resume()
+    result = s.controller.sync(s.lp_delta)
+    s.save()
+    print("\n".join(render_sync(result, dry_run=args.dry_run)))
+    return 1 if result.alerts else 0
+
+
+def _cmd_flatten(args: argparse.Namespace) -> int:
+    s = _session(args)
+    result = s.controller.flatten()
+    s.save()
+    print("\n".join(render_sync(result, flatten=True)))
+    alerts = [a for a in result.alerts if a.kind is not AlertKind.KILL_SWITCH]
+    return 1 if alerts else 0

@@ -18,12 +18,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         from lpbot import core_demo
 
         print("lpbot demo (exact core only): one USDC/WETH 0.05% position, seeded price path\n")
-        print(core_demo.render(core_demo.run(hours=args.hours, seed=args.seed)))
+        print(core_demo.render(core_demo.run(hours=args.hours, seed=7)))
         return 0
-    from lpbot import chain_demo
+    from lpbot import demo
 
-    print("lpbot demo: a USDC/WETH 0.05% position on a local chain, followed hour by hour\n")
-    chain_demo.run(hours=args.hours, seed=args.seed)
+    print("lpbot demo: a Safe-owned USDC/WETH position managed on a local chain\n")
+    demo.run(days=args.days, seed=args.seed)
     return 0
 
 
@@ -115,6 +115,7 @@ COMMAND_MODULES = (
     "lpbot.execution.commands",
     "lpbot.backtest.commands",
     "lpbot.hedge.commands",
+    "lpbot.signing.mpc.commands",
 )
 
 
@@ -123,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run lpbot's main job on a local chain and show the result")
-    demo.add_argument("--hours", type=int, default=24)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--days", type=int, default=3, help="simulated days of market")
+    demo.add_argument("--hours", type=int, default=24, help="with --offline: hours to simulate")
+    demo.add_argument("--seed", type=int, default=11)
     demo.add_argument(
         "--offline", action="store_true", help="the exact core alone, without a local chain"
     )

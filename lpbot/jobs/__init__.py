@@ -1,0 +1,1 @@
+"""Scheduled work: which job calls which step, when (APScheduler)."""

@@ -1,0 +1,293 @@
+"""The jobs' bodies: monitor, rebalance check, hedge sync. The scheduler and the demo call these.
+
+Each task reads the chain, calls the pure layers for numbers and decisions, and does what the
+decision and the configured policy allow, writing what it did to the store's audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from lpbot.analytics.prices import price0_per_1, to_units
+from lpbot.chain.reader import PoolReader, PoolSnapshot
+from lpbot.errors import LpbotError, Refused
+from lpbot.execution import service
+from lpbot.execution.decide import decide_position
+from lpbot.execution.service import ExecutionContext
+from lpbot.hedge.controller import HedgeController
+from lpbot.hedge.delta import lp_delta
+from lpbot.jobs.alerts import Alert, Notifier
+from lpbot.signing.base import Signer
+from lpbot.store import repo
+from lpbot.strategy.decision import Compound, Hold, Rebalance
+from lpbot.strategy.rebalance import RebalancePolicy
+from lpbot.uniswap.position_value import fees, get_fee_growth_inside, principal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tally:
+    """What the position's management has cost and earned so far (raw amounts, and USD)."""
+
+    fees_collected0: int = 0
+    fees_collected1: int = 0
+    gas_wei: int = 0
+    rebalances: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ManagedPosition:
+    """One position the bot looks after, with everything its jobs need."""
+
+    name: str
+    ctx: ExecutionContext
+    sessions: sessionmaker[Session]
+    policy: RebalancePolicy
+    token_id: int
+    pool: str
+    token0: str
+    token1: str
+    notifier: Notifier
+    owner_signers: Sequence[Signer] = ()
+    auto_execute_max_usd: Decimal | None = None
+    hedge: HedgeController | None = None
+    hedge_risky: int = 1
+    entry: tuple[int, int] | None = None  # token amounts when the position was opened
+    opened_at: int = 0
+    tally: Tally = field(default_factory=Tally)
+    out: Callable[[str], None] = print
+    was_in_range: bool = True
+    _reader: PoolReader | None = None
+
+    @property
+    def reader(self) -> PoolReader:
+        if self._reader is None:
+            self._reader = PoolReader(
+                self.ctx.w3,
+                multicall=self.ctx.contracts["Multicall3"],
+                tick_lens=self.ctx.contracts["TickLens"],
+                position_manager=self.ctx.contracts["NonfungiblePositionManager"],
+            )
+        return self._reader
+
+    @property
+    def decimals(self) -> tuple[int, int]:
+        return self.ctx.symbols[self.token0][1], self.ctx.symbols[self.token1][1]
+
+    @property
+    def symbols(self) -> tuple[str, str]:
+        return self.ctx.symbols[self.token0][0], self.ctx.symbols[self.token1][0]
+
+    def usd(self, amount0: int, amount1: int) -> Decimal:
+        d0, d1 = self.decimals
+        return to_units(amount0, d0) * self.ctx.usd_price(self.token0) + to_units(
+            amount1, d1
+        ) * self.ctx.usd_price(self.token1)
+
+
+@dataclass(frozen=True)
+class PositionState:
+    """The numbers the monitor shows and stores (raw ints; USD analytics)."""
+
+    block: int
+    timestamp: int
+    tick: int
+    in_range: bool
+    tick_lower: int
+    tick_upper: int
+    amount0: int
+    amount1: int
+    fees0: int
+    fees1: int
+    value_usd: Decimal
+    hold_usd: Decimal | None
+    delta: Decimal
+    price: Decimal  # token1 whole units... shown as the volatile token's price
+
+
+def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
+    pos = snap.positions[mp.token_id]
+    n = pos.npm
+    a0, a1 = principal(n, snap.slot0.sqrt_price_x96)
+    inside = get_fee_growth_inside(
+        snap.slot0.tick,
+        snap.fee_growth_global0_x128,
+        snap.fee_growth_global1_x128,
+        pos.lower.fee_growth_outside0_x128,
+        pos.lower.fee_growth_outside1_x128,
+        pos.upper.fee_growth_outside0_x128,
+        pos.upper.fee_growth_outside1_x128,
+        n.tick_lower,
+        n.tick_upper,
+    )
+    f0, f1 = fees(n, *inside)
+    d0, d1 = mp.decimals
+    delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
+    return PositionState(
+        block=snap.block_number,
+        timestamp=snap.block_timestamp,
+        tick=snap.slot0.tick,
+        in_range=n.tick_lower <= snap.slot0.tick < n.tick_upper,
+        tick_lower=n.tick_lower,
+        tick_upper=n.tick_upper,
+        amount0=a0,
+        amount1=a1,
+        fees0=f0,
+        fees1=f1,
+        value_usd=mp.usd(a0 + f0, a1 + f1),
+        hold_usd=mp.usd(*mp.entry) if mp.entry else None,
+        delta=delta,
+        price=price0_per_1(snap.slot0.sqrt_price_x96, d0, d1),
+    )
+
+
+def monitor(mp: ManagedPosition) -> PositionState:
+    """Read the position, store a snapshot, alert on a range exit."""
+    snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
+    state = _state(mp, snap)
+    with mp.sessions() as s, s.begin():
+        position = repo.record_position(
+            s,
+            label=mp.name,
+            chain_id=mp.ctx.chain_id,
+            pool_address=mp.pool,
+            token_id=mp.token_id,
+            owner_address=mp.ctx.safe,
+            tick_lower=state.tick_lower,
+            tick_upper=state.tick_upper,
+        )
+        repo.save_snapshot(
+            s,
+            position.id,
+            taken_at=datetime.fromtimestamp(state.timestamp, UTC),
+            block_number=state.block,
+            sqrt_price_x96=snap.slot0.sqrt_price_x96,
+            tick=state.tick,
+            liquidity=snap.positions[mp.token_id].npm.liquidity,
+            amount0=state.amount0,
+            amount1=state.amount1,
+            fees0=state.fees0,
+            fees1=state.fees1,
+            token0_usd=float(mp.ctx.usd_price(mp.token0)),
+            token1_usd=float(mp.ctx.usd_price(mp.token1)),
+            value_usd=float(state.value_usd),
+            il_usd=float(state.value_usd - state.hold_usd) if state.hold_usd is not None else None,
+            delta=float(state.delta),
+        )
+    if not state.in_range and mp.was_in_range:
+        mp.notifier.notify(
+            Alert("range_exit", f"{mp.name}: price left the range", f"tick {state.tick}")
+        )
+    mp.was_in_range = state.in_range
+    return state
+
+
+def rebalance_check(mp: ManagedPosition) -> str:
+    """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
+    view = decide_position(
+        mp.ctx.w3,
+        mp.reader,
+        mp.pool,
+        mp.token_id,
+        mp.policy,
+        decimals=mp.decimals,
+        usd=(mp.ctx.usd_price(mp.token0), mp.ctx.usd_price(mp.token1)),
+        native_usd=mp.ctx.native_usd,
+        opened_at=mp.opened_at,
+    )
+    decision = view.decision
+    with mp.sessions() as s, s.begin():
+        repo.append_audit(
+            s,
+            "decision",
+            list(decision.reasons) or [decision.reason],
+            subject=f"position:{mp.name}:{mp.token_id}",
+            decision=type(decision).__name__,
+        )
+    if isinstance(decision, Hold | Compound):
+        return f"{type(decision).__name__.lower()}: {decision.reason}"
+    assert isinstance(decision, Rebalance)
+    record, report, paths = service.plan_rebalance(
+        mp.ctx, mp.token_id, decision.new_range, decision.reason
+    )
+    value = Decimal(report["dry_run"]["value_usd"])
+    ready = all(c["ok"] for c in report["checks"])
+    auto = (
+        ready
+        and mp.auto_execute_max_usd is not None
+        and value <= mp.auto_execute_max_usd
+        and len(mp.owner_signers) > 0
+    )
+    if not auto:
+        mp.notifier.notify(
+            Alert(
+                "approval_needed",
+                f"{mp.name}: rebalance {report['report_id']} awaits approval",
+                f"{decision.reason}; report {paths.get('html', '')}",
+            )
+        )
+        return f"rebalance planned: report {report['report_id']} awaits approval"
+    approver = f"policy: auto-execute up to ${mp.auto_execute_max_usd}"
+    service.approve(mp.ctx, report["report_id"], approver=approver)
+    record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
+    if record.result is None or record.state.value != "CONFIRMED":
+        mp.notifier.notify(Alert("failure", f"{mp.name}: rebalance {record.id} {record.state}"))
+        raise Refused(f"rebalance {record.id} ended {record.state.value}: {record.error}")
+    result = record.result
+    fees0, fees1 = (int(x) for x in report["dry_run"]["fees_collected"])
+    mp.tally.fees_collected0 += fees0
+    mp.tally.fees_collected1 += fees1
+    receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
+    mp.tally.gas_wei += int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    mp.tally.rebalances += 1
+    mp.token_id = int(result["new_token_id"])
+    mp.opened_at = view.snapshot.block_timestamp
+    event = (
+        f"rebalanced into [{decision.new_range.tick_lower}, {decision.new_range.tick_upper}) "
+        f"as #{mp.token_id}: report {report['report_id']}, 2 Safe signatures, "
+        f"gas {result['gas_used']:,}"
+    )
+    mp.tally.events.append(event)
+    mp.notifier.notify(Alert("rebalanced", f"{mp.name}: {event}"))
+    return event
+
+
+def hedge_sync(mp: ManagedPosition) -> str:
+    """Keep the perp short within the band of the position's delta."""
+    if mp.hedge is None:
+        return "no hedge configured"
+    snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
+    d0, d1 = mp.decimals
+    delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
+    try:
+        result = mp.hedge.sync(delta)
+    except LpbotError as exc:
+        mp.notifier.notify(Alert("failure", f"{mp.name}: hedge sync failed", str(exc)))
+        raise
+    for alert in result.alerts:
+        mp.notifier.notify(Alert("hedge_margin", f"{mp.name}: {alert}"))
+    if result.orders:
+        return f"hedge {result.hedge:+.4f} vs LP delta {result.lp_delta:.4f} (traded)"
+    return f"hedge {result.hedge:+.4f} vs LP delta {result.lp_delta:.4f}"
+
+
+def run_safely(name: str, fn: Callable[[], Any], notifier: Notifier) -> Any:
+    """Run a job body: lpbot's own errors become an alert and a logged error, not a crash."""
+    try:
+        return fn()
+    except Refused as exc:  # a guard or a policy said no: expected, nothing was changed
+        log.warning("job %s: refused: %s", name, exc)
+        return f"refused: {exc}"
+    except LpbotError as exc:
+        log.error("job %s failed: %s", name, exc, exc_info=True)
+        notifier.notify(Alert("failure", f"job {name} failed", str(exc)))
+        return None

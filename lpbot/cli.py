@@ -116,6 +116,8 @@ COMMAND_MODULES = (
     "lpbot.backtest.commands",
     "lpbot.hedge.commands",
     "lpbot.signing.mpc.commands",
+    "lpbot.jobs.commands",
+    "lpbot.position_commands",
 )
 
 

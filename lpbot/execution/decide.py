@@ -19,6 +19,7 @@ from lpbot.analytics.types import PriceHistory
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.chain.submit import fetch_fees
+from lpbot.errors import RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
 from lpbot.strategy.decision import Decision
 from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
@@ -55,15 +56,23 @@ def decide_position(
     gas_price_wei: Callable[[Web3], int] | None = None,
 ) -> PositionView:
     snap = reader.fetch_pool_state(pool, token_ids=[token_id], twap_seconds=(0, twap_seconds))
-    earlier_block = max(snap.block_number - lookback_blocks, 0)
-    earlier = reader.fetch_pool_state(pool, twap_seconds=(0,), block=earlier_block)
     now_s = pool_snapshot(snap, *decimals)
-    before_s = pool_snapshot(earlier, *decimals)
-    rate = (
-        fee_rate(before_s, now_s)
-        if now_s.timestamp > before_s.timestamp
-        else FeeRate(0.0, 0.0, 0.0)
-    )
+    rate = FeeRate(0.0, 0.0, 0.0)
+    lookback = lookback_blocks
+    while lookback >= 1:
+        # a node may not serve old state (a devnet loaded from a saved state, a pruned node):
+        # then measure over fewer blocks
+        try:
+            earlier = reader.fetch_pool_state(
+                pool, twap_seconds=(0,), block=max(snap.block_number - lookback, 0)
+            )
+        except RetryLater:
+            lookback //= 2
+            continue
+        before_s = pool_snapshot(earlier, *decimals)
+        if now_s.timestamp > before_s.timestamp:
+            rate = fee_rate(before_s, now_s)
+        break
     history = fetch_oracle_history(
         w3, pool, window_seconds=history_window_seconds, step_seconds=history_step_seconds
     )

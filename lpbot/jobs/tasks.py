@@ -249,7 +249,32 @@ def rebalance_check(mp: ManagedPosition) -> str:
     receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
     mp.tally.gas_wei += int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
     mp.tally.rebalances += 1
+    old_token = mp.token_id
     mp.token_id = int(result["new_token_id"])
+    with mp.sessions() as s, s.begin():
+        # the new NFT replaces the old one under the position's name
+        old = repo.record_position(
+            s,
+            label=mp.name,
+            chain_id=mp.ctx.chain_id,
+            pool_address=mp.pool,
+            token_id=old_token,
+            owner_address=mp.ctx.safe,
+            tick_lower=view.snapshot.positions[old_token].npm.tick_lower,
+            tick_upper=view.snapshot.positions[old_token].npm.tick_upper,
+        )
+        repo.close_position(s, old.id)
+        repo.record_position(
+            s,
+            label=mp.name,
+            chain_id=mp.ctx.chain_id,
+            pool_address=mp.pool,
+            token_id=mp.token_id,
+            owner_address=mp.ctx.safe,
+            tick_lower=decision.new_range.tick_lower,
+            tick_upper=decision.new_range.tick_upper,
+            replaces_id=old.id,
+        )
     mp.opened_at = view.snapshot.block_timestamp
     event = (
         f"rebalanced into [{decision.new_range.tick_lower}, {decision.new_range.tick_upper}) "

@@ -1,0 +1,178 @@
+"""``lpbot run`` (the daemon), ``lpbot status`` (one screen) and ``lpbot report`` (HTML)."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from lpbot.config import load_config, resolve_config_path
+
+    return load_config(resolve_config_path(args.config, os.environ))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lpbot.jobs import scheduler
+    from lpbot.jobs.runtime import build_runtime
+    from lpbot.store import migrate
+    from lpbot.store.session import make_engine
+
+    config = _config(args)
+    engine = make_engine(config.resolve_database_url())
+    migrate.upgrade(engine)
+    lock = scheduler.take_lock(engine)  # before anything else: one instance per database
+    try:
+        runtime = build_runtime(config, engine=engine)
+    except BaseException:
+        lock.release()
+        raise
+    scheduler.start(runtime, lock, run_for_seconds=args.seconds)
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from lpbot.store import repo
+    from lpbot.store.models import AuditEntry, Position
+    from lpbot.store.session import make_engine, session_factory
+
+    config = _config(args)
+    engine = make_engine(config.resolve_database_url())
+    sessions = session_factory(engine)
+    now = datetime.now(UTC)
+    print(f"lpbot status at {now:%Y-%m-%d %H:%M:%S} UTC")
+    with sessions() as s:
+        latest = repo.latest_snapshots(s)
+        print("\npositions")
+        for position in s.scalars(select(Position).order_by(Position.id)):
+            snap = latest.get(position.id)
+            state = "closed" if position.closed_at else "open"
+            line = (
+                f"  {position.label:<16} #{position.token_id} [{position.tick_lower}, "
+                f"{position.tick_upper}) {state}"
+            )
+            if snap is not None:
+                in_range = position.tick_lower <= snap.tick < position.tick_upper
+                line += (
+                    f"  tick {snap.tick} {'in range' if in_range else 'OUT'}"
+                    f"  value ${snap.value_usd or 0:,.2f}  IL ${snap.il_usd or 0:,.2f}"
+                    f"  delta {snap.delta or 0:.4f}  at {snap.taken_at:%H:%M:%S}"
+                )
+            print(line)
+        print("\npending approvals")
+        pending = repo.pending_approvals(s)
+        for r in pending:
+            print(f"  rebalance {r.id}: report {r.report_id} - {r.reason}")
+        if not pending:
+            print("  none")
+        print("\nunfinished rebalances")
+        unfinished = [r for r in repo.unfinished_rebalances(s) if r.state.value != "SIMULATED"]
+        for r in unfinished:
+            print(f"  rebalance {r.id}: {r.state.value}")
+        if not unfinished:
+            print("  none")
+        print("\nnext jobs")
+        try:
+            rows = s.execute(
+                text("SELECT id, next_run_time FROM apscheduler_jobs ORDER BY next_run_time")
+            ).all()
+        except Exception:  # no job table until `lpbot run` first started
+            rows = []
+        for job_id, next_run in rows:
+            when = datetime.fromtimestamp(next_run, UTC) if next_run else None
+            print(f"  {job_id:<32} {when:%H:%M:%S} UTC" if when else f"  {job_id:<32} paused")
+        if not rows:
+            print("  none scheduled (start `lpbot run`)")
+        print("\nlast decisions")
+        entries = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(5)).all()
+        for e in entries:
+            print(f"  {e.at:%H:%M:%S} {e.kind:<22} {e.decision or '':<10} {e.subject or ''}")
+    return 0
+
+
+def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> str:
+    height, pad = 220, 30
+    values = [v for _, vs, _ in series for v in vs]
+    if not values:
+        return "<p>no data yet</p>"
+    lo, hi = min(values), max(values)
+    hi = hi if hi > lo else lo + 1
+    n = max(len(vs) for _, vs, _ in series)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">']
+    for label, vs, colour in series:
+        pts = " ".join(
+            f"{pad + i / max(n - 1, 1) * (width - 2 * pad):.1f},"
+            f"{height - pad - (v - lo) / (hi - lo) * (height - 2 * pad):.1f}"
+            for i, v in enumerate(vs)
+        )
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
+        parts.append(f'<text x="{pad}" y="{14 + 14 * len(parts) // 2}" fill="{colour}">'
+                     f"{html.escape(label)}</text>")  # fmt: skip
+    parts.append(f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{hi:,.2f} max, '
+                 f"{lo:,.2f} min</text></svg>")  # fmt: skip
+    return "".join(parts)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lpbot.store import repo
+    from lpbot.store.models import Position
+    from lpbot.store.session import make_engine, session_factory
+
+    config = _config(args)
+    sessions = session_factory(make_engine(config.resolve_database_url()))
+    sections = []
+    with sessions() as s:
+        for position in s.scalars(select(Position).order_by(Position.id)):
+            snaps = repo.snapshots(s, position.id)
+            if not snaps:
+                continue
+            ticks = [float(x.tick) for x in snaps]
+            value = [x.value_usd or 0.0 for x in snaps]
+            hold = [(x.value_usd or 0.0) - (x.il_usd or 0.0) for x in snaps]
+            fees = [float(x.fees0) for x in snaps]
+            sections.append(
+                f"<h2>{html.escape(position.label)} #{position.token_id}</h2>"
+                "<h3>price (tick) against the range</h3>"
+                + _svg_lines(
+                    [
+                        ("tick", ticks, "black"),
+                        ("lower", [float(position.tick_lower)] * len(ticks), "#d9534f"),
+                        ("upper", [float(position.tick_upper)] * len(ticks), "#2e8b57"),
+                    ]
+                )
+                + "<h3>value against holding (USD)</h3>"
+                + _svg_lines([("LP value", value, "#1f77b4"), ("hold", hold, "#ff7f0e")])
+                + "<h3>uncollected fees, token0 (raw)</h3>"
+                + _svg_lines([("fees", fees, "#2ca02c")])
+            )
+    out = Path(args.out) if args.out else config.reports_path / "performance.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>lpbot report</title></head>"
+        "<body style='font-family:sans-serif;max-width:820px;margin:2em auto'>"
+        f"<h1>lpbot performance</h1>{''.join(sections) or '<p>no snapshots yet</p>'}"
+        "</body></html>\n"
+    )
+    print(f"report written to {out}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    for name, func, text_ in (
+        ("run", _cmd_run, "the daemon: monitor, rebalance checks, hedge, on a schedule"),
+        ("status", _cmd_status, "one screen: positions, approvals, next jobs, last decisions"),
+        ("report", _cmd_report, "an HTML performance report from the stored snapshots"),
+    ):
+        p = sub.add_parser(name, help=text_)
+        p.add_argument("--config", help="lpbot.toml (default: $LPBOT_CONFIG or ./lpbot.toml)")
+        if name == "run":
+            p.add_argument("--seconds", type=float, help="stop after this long (tests, demos)")
+        if name == "report":
+            p.add_argument("--out", help="output file (default <reports>/performance.html)")
+        p.set_defaults(func=func)

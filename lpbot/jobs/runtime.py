@@ -1,0 +1,108 @@
+"""From a validated configuration to the live objects the jobs use (the one place that wires
+concrete adapters together, with ``lpbot.cli``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from lpbot.chain.rpc import connect
+from lpbot.config import Config
+from lpbot.devnet.context import devnet_context
+from lpbot.errors import ConfigError
+from lpbot.execution import service
+from lpbot.jobs.alerts import Notifier, WebhookNotifier
+from lpbot.jobs.tasks import ManagedPosition
+from lpbot.signing.base import Signer
+from lpbot.signing.local import LocalKeySigner
+from lpbot.store import migrate
+from lpbot.store.rebalances import SqlRebalanceRepo
+from lpbot.store.session import make_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    positions: dict[str, ManagedPosition] = field(default_factory=dict)
+    notifier: Notifier = field(default_factory=WebhookNotifier)
+
+
+def _keystore_signer(config: Config, name: str) -> Signer:
+    ref = config.signer.keystores.get(name)
+    if ref is None:
+        raise ConfigError(f"signer: no keystore named {name!r} in [signer.keystores]")
+    signer = LocalKeySigner.from_keystore(Path(ref.path), ref.password_env)
+    if ref.address is not None and signer.address != ref.address:
+        raise ConfigError(f"signer.keystores.{name}: holds {signer.address}, not {ref.address}")
+    return signer
+
+
+def _current_token(sessions: sessionmaker[Session], name: str) -> int | None:
+    from lpbot.store import repo
+
+    with sessions() as s:
+        positions = repo.open_positions(s, label=name)
+        return int(positions[-1].token_id) if positions else None
+
+
+def build_runtime(
+    config: Config, *, engine: Engine | None = None, notifier: Notifier | None = None
+) -> Runtime:
+    """Open the database (migrated), unlock the keys, and build every enabled position."""
+    engine = engine or make_engine(config.resolve_database_url())
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    runtime = Runtime(config, engine, sessions, notifier=notifier or WebhookNotifier())
+    if config.signer.sender is None:
+        raise ConfigError("signer.sender: name the keystore that sends transactions")
+    executor = _keystore_signer(config, config.signer.sender)
+    owners: list[Signer] = []
+    if config.signer.safe is not None:
+        owners = [
+            _keystore_signer(config, o.keystore)
+            for o in config.signer.safe.owners
+            if o.keystore is not None
+        ]
+    auto = config.auto_execute
+    auto_max = auto.max_value_usd if auto.enabled and auto.via == "multisig" else None
+    for pos in config.positions:
+        if not pos.enabled:
+            continue
+        chain = config.resolve_chain(pos.chain)
+        if chain.manifest is None:
+            raise ConfigError(
+                f"positions.{pos.name}: only devnet chains (with a manifest) are wired for "
+                "`lpbot run` so far"
+            )
+        manifest = chain.manifest
+        w3 = connect(chain.rpc_url)
+        repo = SqlRebalanceRepo(sessions, actor=f"lpbot run ({pos.name})")
+        ctx = devnet_context(w3, manifest, repo, config.reports_path, executor=executor)
+        # after a rebalance the position lives on in a new NFT: the store knows which
+        token_id = _current_token(sessions, pos.name) or pos.token_id or manifest.safe_position
+        if token_id is None:
+            raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
+        pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
+        runtime.positions[pos.name] = ManagedPosition(
+            name=pos.name,
+            ctx=ctx,
+            sessions=sessions,
+            policy=pos.build_policy(),
+            token_id=token_id,
+            pool=pool,
+            token0=token0,
+            token1=token1,
+            notifier=runtime.notifier,
+            owner_signers=owners,
+            auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
+        )
+    return runtime

@@ -1,0 +1,141 @@
+"""``lpbot run``: APScheduler runs the jobs on a schedule that survives restarts.
+
+Jobs live in APScheduler's SQLAlchemy job store in lpbot's own database; misfires are coalesced
+and one instance of a job runs at a time. One ``lpbot run`` per database: it holds the store's
+instance lock (renewed by a job; lost lock -> stop). On start, unfinished rebalances are resumed
+(checked against the chain first). SIGINT/SIGTERM stop the scheduler after the running job
+finishes; a rebalance interrupted harder is resumed on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine
+
+from lpbot.errors import Refused
+from lpbot.execution import service
+from lpbot.jobs import tasks
+from lpbot.jobs.runtime import Runtime
+from lpbot.store import repo
+from lpbot.store.lock import Lock, acquire_instance_lock
+from lpbot.store.models import JobStatus
+
+log = logging.getLogger(__name__)
+
+_RUNTIME: Runtime | None = None  # the process's runtime, for the job store's function refs
+LOCK_NAME = "lpbot-run"
+
+
+def _line(job: str, position: str, message: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{stamp} {job:<16} {position:<16} {message}", flush=True)
+
+
+def run_job(kind: str, name: str) -> None:
+    """A job as the job store records it: ``kind`` on position ``name``."""
+    runtime = _RUNTIME
+    if runtime is None:
+        raise RuntimeError("lpbot run is not started")
+    mp = runtime.positions[name]
+    bodies: dict[str, Callable[[], Any]] = {
+        "monitor": lambda: tasks.monitor(mp),
+        "rebalance_check": lambda: tasks.rebalance_check(mp),
+        "hedge_sync": lambda: tasks.hedge_sync(mp),
+    }
+    with runtime.sessions() as s, s.begin():
+        run = repo.start_job_run(s, f"{kind}:{name}", instance=_instance())
+        run_id = run.id
+    result = tasks.run_safely(kind, bodies[kind], runtime.notifier)
+    status = JobStatus.SUCCEEDED if result is not None else JobStatus.FAILED
+    with runtime.sessions() as s, s.begin():
+        repo.finish_job_run(s, run_id, status, details={"result": str(result)[:500]})
+    if isinstance(result, tasks.PositionState):
+        message = (
+            f"tick {result.tick} {'in range' if result.in_range else 'OUT OF RANGE'} "
+            f"value ${result.value_usd:,.2f} fees ${mp.usd(result.fees0, result.fees1):,.2f} "
+            f"delta {result.delta:.4f}"
+        )
+    else:
+        message = str(result)
+    _line(kind, name, message)
+
+
+def _instance() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def take_lock(engine: Engine) -> Lock:
+    """This database's instance lock, or Refused: one ``lpbot run`` per database."""
+    lock = acquire_instance_lock(engine, LOCK_NAME)
+    if lock is None:
+        raise Refused("another `lpbot run` holds this database's instance lock; not starting")
+    return lock
+
+
+def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None) -> None:
+    """With the lock held: resume unfinished work, schedule the jobs and run until stopped."""
+    global _RUNTIME
+    _RUNTIME = runtime
+    sched = runtime.config.schedule
+    scheduler = BlockingScheduler(
+        # the jobs in lpbot's database (they survive restarts); process-local ones in memory
+        jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine), "local": MemoryJobStore()},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        timezone=sched.timezone,
+    )
+    try:
+        for name, mp in runtime.positions.items():
+            for record in service.resume(mp.ctx):
+                _line("resume", name, f"rebalance {record.id}: {record.state.value}")
+        for name in runtime.positions:
+            for kind, seconds in (
+                ("monitor", sched.monitor_seconds),
+                ("rebalance_check", sched.rebalance_check_seconds),
+                ("hedge_sync", sched.hedge_sync_seconds),
+            ):
+                if kind == "hedge_sync" and runtime.positions[name].hedge is None:
+                    continue
+                scheduler.add_job(
+                    run_job,
+                    "interval",
+                    seconds=seconds,
+                    args=[kind, name],
+                    id=f"{kind}:{name}",
+                    name=f"{kind} {name}",
+                    replace_existing=True,
+                    next_run_time=datetime.now(UTC),
+                )
+
+        def refresh_lock() -> None:
+            if not lock.refresh():
+                _line("lock", "-", "instance lock lost: stopping")
+                scheduler.shutdown(wait=False)
+
+        scheduler.add_job(refresh_lock, "interval", seconds=15, id="lock", jobstore="local")
+        if run_for_seconds is not None:
+            timer = threading.Timer(run_for_seconds, lambda: scheduler.shutdown(wait=True))
+            timer.daemon = True
+            timer.start()
+
+        def stop(signum: int, _frame: object) -> None:
+            _line("signal", "-", f"{signal.Signals(signum).name}: finishing the current job")
+            scheduler.shutdown(wait=True)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        _line("start", "-", f"{len(runtime.positions)} position(s); jobs scheduled")
+        scheduler.start()
+    finally:
+        lock.release()
+        _RUNTIME = None

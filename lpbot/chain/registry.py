@@ -1,8 +1,9 @@
 """The chains lpbot knows: Uniswap V3, Multicall3, Safe and token addresses, and chain facts.
 
 Addresses are the published deployments (Uniswap's "deployments" pages per chain; Safe's
-safe-deployments for v1.3.0/v1.4.1; each token's own documentation). The local devnet's come
-from its manifest instead (``lpbot.devnet.manifest``).
+safe-deployments for v1.3.0/v1.4.1; each token's own documentation), each checked against its
+source in ``tests/chain/test_registry.py``. The local devnet's come from its manifest instead
+(``lpbot.devnet.manifest``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ EVM_POOL_INIT_CODE_HASH = "0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea8932
 ZKSYNC_POOL_BYTECODE_HASH = "0x010013f177ea1fcbc4520f9a3ca7cd2d1d77959e05aa66484027cb38e712aeed"
 
 # Safe v1.4.1 singleton factory deployments: the same addresses on every EVM chain
+# (safe-deployments "canonical"; zkSync Era has no v1.4.1 deployment)
 _SAFE_141 = {
     "Safe": "0x41675C099F32341bf84BFc5382aF534df5C7461a",
     "SafeL2": "0x29fcB43b46531BcA003ddC8FCB67FFE91900C762",
@@ -32,6 +34,16 @@ _UNISWAP_L1 = {
     "QuoterV2": "0x61fFE014bA17989E743c5F6cB21bF9697530B21e",
     "TickLens": "0xbfd8137f7d1516D3ea5cA83523914859ec47F573",
     "Multicall3": "0xcA11bde05977b3631167028862bE2a173976CA11",
+}
+# Safe v1.3.0 on zkSync Era: safe-deployments' "zksync" deployment (EraVM bytecode, so its own
+# addresses), under the same keys as the v1.4.1 contracts above
+_SAFE_130_ZKSYNC = {
+    "Safe": "0xB00ce5CCcdEf57e539ddcEd01DF43a13855d9910",
+    "SafeL2": "0x1727c2c531cf966f902E5927b98490fDFb3b2b70",
+    "SafeProxyFactory": "0xDAec33641865E4651fB43181C6DB6f7232Ee91c2",
+    "MultiSend": "0x0dFcccB95225ffB03c6FBB2559B530C2B7C8A912",
+    "MultiSendCallOnly": "0xf220D3b4DFb23C4ade8C88E526C1353AbAcbC38F",
+    "CompatibilityFallbackHandler": "0x2f870a80647BbC554F3a0EBD093f11B4d2a7492A",
 }
 
 
@@ -54,6 +66,11 @@ class ChainInfo:
     confirmations: int = 2
     anvil_fork_supported: bool = True
     well_known_pools: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)
+    # the Safe version whose contracts ``contracts`` lists
+    safe_version: str = "1.4.1"
+    # how a transaction's cost is estimated (``lpbot.chain.gas.gas_model_for``):
+    # "eip1559" | "arbitrum" (L2 + L1 data component) | "zksync" (zks_estimateFee)
+    gas_model: str = "eip1559"
 
 
 CHAINS: dict[int, ChainInfo] = {
@@ -84,6 +101,7 @@ CHAINS: dict[int, ChainInfo] = {
         block_time_s=0.25,
         confirmations=1,
         well_known_pools=(("WETH", "USDC", 500), ("WBTC", "WETH", 500)),
+        gas_model="arbitrum",
     ),
     324: ChainInfo(
         chain_id=324,
@@ -95,10 +113,13 @@ CHAINS: dict[int, ChainInfo] = {
             "QuoterV2": "0x8Cb537fc92E26d8EBBb760E632c95484b6Ea3e28",
             "TickLens": "0xe10FF11b809f8EE07b056B452c3B2caa7FE24f89",
             "Multicall3": "0xF9cda624FBC7e059355ce98a31693d299FACd963",
+            **_SAFE_130_ZKSYNC,
         },
         tokens={
             "WETH": TokenRef("WETH", "0x5AEa5775959fBC2557Cc8789bC1bf90A239D9a91", 18),
-            "USDC": TokenRef("USDC", "0x3355df6D4c9C3035724Fd0e3914dE96A5a83aaf4", 6),
+            # Circle's native USDC; the bridged one is USDC.e
+            "USDC": TokenRef("USDC", "0x1d17CBcF0D6D143135aE902365D2E5e2A16538D4", 6),
+            "USDC.e": TokenRef("USDC.e", "0x3355df6D4c9C3035724Fd0e3914dE96A5a83aaf4", 6),
             "WBTC": TokenRef("WBTC", "0xBBeB516fb02a01611cBBE0453Fe3c580D7281011", 8),
         },
         pool_init_code_hash=ZKSYNC_POOL_BYTECODE_HASH,
@@ -106,7 +127,9 @@ CHAINS: dict[int, ChainInfo] = {
         block_time_s=1.0,
         confirmations=1,
         anvil_fork_supported=False,
-        well_known_pools=(("WETH", "USDC", 500),),
+        well_known_pools=(("USDC.e", "WETH", 3000),),
+        safe_version="1.3.0",
+        gas_model="zksync",
     ),
 }
 

@@ -28,6 +28,9 @@ from lpbot.uniswap.tick import TickInfo
 
 log = logging.getLogger(__name__)
 
+# keccak256("IncreaseLiquidity(uint256,uint128,uint256,uint256)"), NonfungiblePositionManager
+INCREASE_LIQUIDITY_TOPIC = "0x3067048beee31b25b2f1681f88dac838c8bba36af25bfb2b7cf7473a5847e35f"
+
 
 @dataclass(frozen=True)
 class NpmPositionState:
@@ -296,6 +299,24 @@ class PoolReader:
             positions=positions,
             round_trips=trips,
         )
+
+    def fetch_opened_at(self, token_id: int, from_block: int = 0) -> int | None:
+        """The timestamp of the position's first ``IncreaseLiquidity`` (its mint), or None."""
+        if self._npm is None:
+            return None
+        topic = "0x" + token_id.to_bytes(32, "big").hex()
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self._npm.address,
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": [INCREASE_LIQUIDITY_TOPIC, topic],  # type: ignore[list-item]
+            }
+        )
+        if not logs:
+            return None
+        block = self.w3.eth.get_block(logs[0]["blockNumber"])
+        return int(block["timestamp"])
 
     # ------------------------------------------------------------------------------- helpers
 

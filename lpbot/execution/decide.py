@@ -85,6 +85,8 @@ def decide_position(
         compound_gas_usd=COMPOUND_GAS * price * wei_usd,
         fee_rate=rate,
     )
+    if not opened_at:
+        opened_at = reader.fetch_opened_at(token_id) or snap.block_timestamp
     position = position_snapshot(snap.positions[token_id], opened_at=opened_at)
     decision = policy.decide(now_s, position, history, market)
     return PositionView(snap, history, market, decision)

@@ -163,11 +163,52 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    """Every action and fill as CSV rows, for the LP's own accounting."""
+    import csv
+    import json
+
+    from lpbot.store.models import AuditEntry, HedgeFill, HedgeOrder, Rebalance
+    from lpbot.store.session import make_engine, session_factory
+
+    config = _config(args)
+    sessions = session_factory(make_engine(config.resolve_database_url()))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with sessions() as s, out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["at", "kind", "subject", "decision", "details"])
+        for r in s.scalars(select(Rebalance).order_by(Rebalance.id)):
+            result = (r.plan or {}).get("result") or {}
+            w.writerow([
+                (r.confirmed_at or r.updated_at).isoformat(), "rebalance", f"rebalance:{r.id}",
+                r.state.value, json.dumps({"report": r.report_id, **result}, sort_keys=True),
+            ])  # fmt: skip
+            rows += 1
+        fills = s.execute(
+            select(HedgeFill, HedgeOrder).join(HedgeOrder, HedgeFill.order_id == HedgeOrder.id)
+        ).all()
+        for fill, order in fills:
+            w.writerow([
+                fill.filled_at.isoformat(), "hedge_fill", order.client_order_id,
+                order.side.value, json.dumps({"amount": str(fill.amount), "price": str(fill.price),
+                                              "fee": str(fill.fee), "currency": fill.fee_currency}),
+            ])  # fmt: skip
+            rows += 1
+        for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+            w.writerow([e.at.isoformat(), e.kind, e.subject, e.decision, json.dumps(e.reasons)])
+            rows += 1
+    print(f"{rows} rows written to {out}")
+    return 0
+
+
 def register(sub: Any) -> None:
     for name, func, text_ in (
         ("run", _cmd_run, "the daemon: monitor, rebalance checks, hedge, on a schedule"),
         ("status", _cmd_status, "one screen: positions, approvals, next jobs, last decisions"),
         ("report", _cmd_report, "an HTML performance report from the stored snapshots"),
+        ("export", _cmd_export, "every action and fill as CSV, for your own accounting"),
     ):
         p = sub.add_parser(name, help=text_)
         p.add_argument("--config", help="lpbot.toml (default: $LPBOT_CONFIG or ./lpbot.toml)")
@@ -175,4 +216,6 @@ def register(sub: Any) -> None:
             p.add_argument("--seconds", type=float, help="stop after this long (tests, demos)")
         if name == "report":
             p.add_argument("--out", help="output file (default <reports>/performance.html)")
+        if name == "export":
+            p.add_argument("--out", default="lpbot-actions.csv")
         p.set_defaults(func=func)

@@ -175,13 +175,13 @@ def run(
                 if outcome and outcome.startswith("rebalanced"):
                     event = outcome
                     state = tasks.monitor(mp)
-                elif outcome and outcome.startswith(("refused", "rebalance planned")):
-                    event = outcome
+                elif outcome:
+                    event = outcome if len(outcome) < 90 else outcome[:87] + "..."
             tasks.run_safely("hedge_sync", lambda: tasks.hedge_sync(mp), notifier)
             status = hedge.status(state.delta)
             max_net = max(max_net, abs(status.net))
             fees_usd = mp.usd(state.fees0, state.fees1)
-            if event or hour % 6 == 0 or not state.in_range:
+            if event or hour % 6 == 0:
                 out(
                     f"   {hour:>4} {state.price:>9.2f} {'in' if state.in_range else 'OUT':>5} "
                     f"{state.value_usd:>10.2f} {state.hold_usd or 0:>10.2f} {fees_usd:>7.2f} "

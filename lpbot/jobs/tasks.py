@@ -213,8 +213,12 @@ def rebalance_check(mp: ManagedPosition) -> str:
             subject=f"position:{mp.name}:{mp.token_id}",
             decision=type(decision).__name__,
         )
-    if isinstance(decision, Hold | Compound):
-        return f"{type(decision).__name__.lower()}: {decision.reason}"
+    if isinstance(decision, Compound):
+        # compounding is advised and recorded; carrying it out is not automated yet, and the
+        # fees are reinvested at the next rebalance
+        return f"hold (compounding advised: fees ${decision.fees_usd:,.2f} > margin x gas)"
+    if isinstance(decision, Hold):
+        return f"hold: {decision.reason}"
     assert isinstance(decision, Rebalance)
     record, report, paths = service.plan_rebalance(
         mp.ctx, mp.token_id, decision.new_range, decision.reason

@@ -13,9 +13,9 @@ import pytest
 from lpbot.chain.artifacts import project_root
 from lpbot.chain.reader import PoolReader
 from lpbot.chain.rpc import connect
-from lpbot.chain_demo import open_position
 from lpbot.devnet import service
 from lpbot.devnet.market import run_market
+from lpbot.devnet.positions import open_position
 from lpbot.hedge.commands import register
 from lpbot.hedge.paper import PaperAccount
 from lpbot.hedge.state import HedgeState

@@ -17,10 +17,10 @@ from web3 import Web3
 
 from lpbot.analytics.prices import sqrt_price_x96_from_price
 from lpbot.chain.reader import PoolReader
-from lpbot.chain_demo import open_position
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.manifest import Manifest, PoolInfo
 from lpbot.devnet.market import SECONDS_PER_YEAR, run_market
+from lpbot.devnet.positions import open_position
 from lpbot.hedge.base import ManualClock
 from lpbot.hedge.controller import HedgeController
 from lpbot.hedge.delta import lp_delta, perp_symbol, risky_index, risky_price

@@ -26,7 +26,7 @@ contracts/out/.built: node_modules/.installed foundry.toml $(wildcard contracts/
 demo: setup
 	$(VENV)/bin/lpbot demo
 
-test: setup test-contracts test-python
+test: setup lint typecheck test-contracts test-python
 
 test-python: setup
 	$(PY) -m pytest

@@ -61,11 +61,11 @@ def run(hours: int = 24, seed: int = 7, vol: float = 0.8) -> list[Row]:
     spacing = pool.tick_spacing
 
     # market makers: nested ranges, more liquidity near the price
-    for width_pct, usd in ((2, 4_000_000), (5, 6_000_000), (15, 8_000_000), (50, 5_000_000)):
+    for width_pct, depth_usd in ((2, 4_000_000), (5, 6_000_000), (15, 8_000_000), (50, 5_000_000)):
         lower = _snap(_tick_for_usd_price(start_price * (1 + Decimal(width_pct) / 100)), spacing)
         upper = _snap(_tick_for_usd_price(start_price * (1 - Decimal(width_pct) / 100)), spacing)
-        amount0 = usd // 2 * 10**USDC_DECIMALS
-        amount1 = int(Decimal(usd // 2) / start_price * 10**WETH_DECIMALS)
+        amount0 = depth_usd // 2 * 10**USDC_DECIMALS
+        amount1 = int(Decimal(depth_usd // 2) / start_price * 10**WETH_DECIMALS)
         liquidity = get_liquidity_for_amounts(
             pool.sqrt_price_x96,
             get_sqrt_ratio_at_tick(lower),
@@ -89,7 +89,7 @@ def run(hours: int = 24, seed: int = 7, vol: float = 0.8) -> list[Row]:
     held0, held1 = pool.mint(LP, lp_lower, lp_upper, lp_liquidity)
 
     rows: list[Row] = []
-    price = float(start_price)
+    price: float = float(start_price)
     sigma_hour = vol / (365 * 24) ** 0.5
     for hour in range(hours + 1):
         if hour > 0:

@@ -30,9 +30,11 @@ from lpbot.devnet import anvil
 from lpbot.devnet.context import SAFE_OWNER_INDEXES, devnet_context
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.manifest import Manifest, PoolInfo
 from lpbot.devnet.market import run_market
 from lpbot.devnet.service import load_or_deploy
 from lpbot.errors import Halt
+from lpbot.execution.service import ExecutionContext
 from lpbot.execution.snapshots import pool_snapshot
 from lpbot.hedge.base import ManualClock
 from lpbot.hedge.controller import HedgeController
@@ -202,27 +204,27 @@ def run(
 
 
 def _open(
-    ctx: object,
-    manifest: object,
-    info: object,
+    ctx: ExecutionContext,
+    manifest: Manifest,
+    info: PoolInfo,
     strategy: VolatilityBand,
     capital_usd: int,
     out: Callable[[str], None],
 ) -> tuple[int, tuple[int, int]]:
     from lpbot.chain.reader import PoolReader
 
-    c = ctx  # type: ignore[assignment]
+    c = ctx
     m = manifest
-    w3 = c.w3  # type: ignore[attr-defined]
+    w3 = c.w3
     reader = PoolReader(
         w3,
-        multicall=m.contracts["Multicall3"],  # type: ignore[attr-defined]
-        tick_lens=m.contracts["TickLens"],  # type: ignore[attr-defined]
+        multicall=m.contracts["Multicall3"],
+        tick_lens=m.contracts["TickLens"],
     )
-    pool_addr = info.address  # type: ignore[attr-defined]
+    pool_addr = info.address
     snap = reader.fetch_pool_state(pool_addr, twap_seconds=(0,))
-    usdc = m.token(info.token0)  # type: ignore[attr-defined]
-    weth = m.token(info.token1)  # type: ignore[attr-defined]
+    usdc = m.token(info.token0)
+    weth = m.token(info.token1)
     history = fetch_oracle_history(w3, pool_addr, window_seconds=12 * HOUR, step_seconds=HOUR)
     rng = strategy.range_for(pool_snapshot(snap, usdc.decimals, weth.decimals), history)
     sqrt = snap.slot0.sqrt_price_x96
@@ -239,19 +241,19 @@ def _open(
         amount1,
     )
     need0, need1 = snap.to_pool().mint("bot", rng.tick_lower, rng.tick_upper, liquidity)
-    npm = contract(w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"])  # type: ignore[attr-defined]
-    bot = m.accounts.bot  # type: ignore[attr-defined]
+    npm = contract(w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"])
+    bot = m.accounts.bot
     params = (
         usdc.address,
         weth.address,
-        info.fee,  # type: ignore[attr-defined]
+        info.fee,
         rng.tick_lower,
         rng.tick_upper,
         need0,
         need1,
         need0 * 995 // 1000,
         need1 * 995 // 1000,
-        m.safe,  # type: ignore[attr-defined]
+        m.safe,
         snap.block_timestamp + 600,
     )
     tx = npm.functions.mint(params).transact({"from": bot, "gas": GAS})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from eth_utils.address import to_checksum_address
 from web3 import Web3
+from web3.types import BlockIdentifier
 
 from lpbot.analytics.types import PriceHistory
 from lpbot.chain import artifacts
@@ -17,7 +18,12 @@ from lpbot.errors import RetryLater
 
 
 def fetch_oracle_history(
-    w3: Web3, pool: str, *, window_seconds: int, step_seconds: int, block: int | str = "latest"
+    w3: Web3,
+    pool: str,
+    *,
+    window_seconds: int,
+    step_seconds: int,
+    block: BlockIdentifier = "latest",
 ) -> PriceHistory:
     """Interval mean prices (token1 per token0, raw; float analytics) over ``window_seconds``."""
     if step_seconds <= 0 or window_seconds < step_seconds:

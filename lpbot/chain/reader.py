@@ -18,7 +18,8 @@ from typing import Any
 from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.contract import Contract
+from web3.contract.contract import Contract
+from web3.types import BlockIdentifier
 
 from lpbot.chain import artifacts
 from lpbot.errors import Refused, RetryLater
@@ -138,7 +139,7 @@ class PoolReader:
         data = self._pool_abi.encode_abi(fn_name=fn, args=list(args))
         return (pool, True, bytes.fromhex(data[2:]))
 
-    def _aggregate(self, calls: list[tuple[str, bool, bytes]], block: int | str) -> list[Any]:
+    def _aggregate(self, calls: list[tuple[str, bool, bytes]], block: BlockIdentifier) -> list[Any]:
         """One ``eth_call`` of Multicall3.aggregate3: a list of (success, return data)."""
         data = self._multicall.encode_abi(fn_name="aggregate3", args=[calls])
         try:
@@ -158,7 +159,7 @@ class PoolReader:
         *,
         token_ids: Sequence[int] = (),
         twap_seconds: Sequence[int] = (0, 300),
-        block: int | str = "latest",
+        block: BlockIdentifier = "latest",
     ) -> PoolSnapshot:
         """Read ``pool`` (and the NFT positions ``token_ids``) at ``block``."""
         pool = to_checksum_address(pool)
@@ -215,7 +216,15 @@ class PoolReader:
             )
             self._static[pool] = static
         fee, spacing, token0, token1 = static
-        slot0 = Slot0(*slot0_raw[:6], unlocked=slot0_raw[6])
+        slot0 = Slot0(
+            sqrt_price_x96=slot0_raw[0],
+            tick=slot0_raw[1],
+            observation_index=slot0_raw[2],
+            observation_cardinality=slot0_raw[3],
+            observation_cardinality_next=slot0_raw[4],
+            fee_protocol=slot0_raw[5],
+            unlocked=slot0_raw[6],
+        )
         ticks: dict[int, TickInfo] = {}
         for _w in words:
             self._merge_lens(ticks, next(it))

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from web3 import HTTPProvider, Web3
-from web3.middleware import construct_simple_cache_middleware
+from web3.middleware.cache import construct_simple_cache_middleware
 from web3.types import RPCEndpoint, RPCResponse
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.contract import Contract
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import Contract, ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -78,9 +77,9 @@ class Deployer:
 
     def __init__(self, w3: Web3) -> None:
         self.w3 = w3
-        self.accounts = [to_checksum_address(a) for a in w3.eth.accounts]
+        self.accounts: list[str] = [str(to_checksum_address(a)) for a in w3.eth.accounts]
 
-    def wait(self, tx_hash: bytes) -> TxReceipt:
+    def wait(self, tx_hash: Any) -> TxReceipt:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.01)
         if receipt["status"] != 1:
             raise Halt(f"devnet transaction {tx_hash.hex()} reverted")
@@ -99,7 +98,8 @@ class Deployer:
         return self.w3.eth.contract(address=address, abi=art.abi)
 
     def send(self, fn: ContractFunction, sender: str, value: int = 0) -> TxReceipt:
-        return self.wait(fn.transact({"from": sender, "gas": GAS, "value": value}))
+        tx: Any = {"from": sender, "gas": GAS, "value": value}
+        return self.wait(fn.transact(tx))
 
 
 def contract(w3: Web3, name: str, address: str) -> Contract:

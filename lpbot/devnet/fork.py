@@ -41,7 +41,7 @@ def fork_manifest(w3: Web3, rpc_url: str, fork_url: str) -> Manifest:
                 price="as forked",
             )
         )
-    accounts = [Web3.to_checksum_address(a) for a in w3.eth.accounts]
+    accounts = [str(Web3.to_checksum_address(a)) for a in w3.eth.accounts]
     block = w3.eth.get_block("latest")
     return Manifest(
         chain_id=chain_id,

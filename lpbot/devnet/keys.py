@@ -15,7 +15,5 @@ from lpbot.signing.local import LocalKeySigner
 def dev_signer(index: int) -> LocalKeySigner:
     """The signer of Anvil development account ``index`` (m/44'/60'/0'/0/index)."""
     Account.enable_unaudited_hdwallet_features()  # type: ignore[no-untyped-call]
-    account = Account.from_mnemonic(  # type: ignore[no-untyped-call]
-        DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}"
-    )
+    account = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
     return LocalKeySigner(account)

@@ -268,8 +268,12 @@ def _encode_calls(
     allowances: dict[tuple[str, str], int],
 ) -> tuple[Call, ...]:
     w3 = Web3()
-    npm_c = w3.eth.contract(address=npm, abi=artifacts.abi("NonfungiblePositionManager"))
-    router_c = w3.eth.contract(address=router, abi=artifacts.abi("SwapRouter02"))
+    npm_c = w3.eth.contract(
+        address=to_checksum_address(npm), abi=artifacts.abi("NonfungiblePositionManager")
+    )
+    router_c = w3.eth.contract(
+        address=to_checksum_address(router), abi=artifacts.abi("SwapRouter02")
+    )
     erc20 = w3.eth.contract(abi=artifacts.abi("TestERC20"))
 
     def data(contract: object, fn: str, *args: object) -> bytes:

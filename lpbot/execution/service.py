@@ -118,7 +118,9 @@ def plan_rebalance(
     erc20 = ctx.w3.eth.contract(abi=artifacts.abi("TestERC20"))
     router, npm_addr = ctx.contracts["SwapRouter02"], ctx.contracts["NonfungiblePositionManager"]
     allowances = {
-        (t, spender): erc20(address=t).functions.allowance(ctx.safe, spender).call()
+        (t, spender): erc20(address=to_checksum_address(t))
+        .functions.allowance(ctx.safe, spender)
+        .call()
         for t in (token0, token1)
         for spender in (router, npm_addr)
     }

@@ -16,7 +16,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.logs import DISCARD
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, TxReceipt
 
 from lpbot.chain import artifacts
 from lpbot.errors import Halt, Refused
@@ -59,7 +59,7 @@ def _rpc(w3: Web3, method: str, params: list[Any]) -> Any:
     return response["result"]
 
 
-def _balances(w3: Web3, tokens: list[str], holder: str, block: int | str) -> dict[str, int]:
+def _balances(w3: Web3, tokens: list[str], holder: str, block: BlockIdentifier) -> dict[str, int]:
     erc20 = w3.eth.contract(abi=artifacts.abi("TestERC20"))
     out = {}
     for t in tokens:

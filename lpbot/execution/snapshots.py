@@ -8,36 +8,16 @@ from lpbot.analytics.types import (
     PoolSnapshot,
     PositionSnapshot,
     RawAmount,
-    SqrtPriceX96,
     Tick,
-    TickSnapshot,
 )
 from lpbot.chain.reader import NpmPositionState
 from lpbot.chain.reader import PoolSnapshot as ChainPoolSnapshot
 
 
 def pool_snapshot(snap: ChainPoolSnapshot, decimals0: int, decimals1: int) -> PoolSnapshot:
-    return PoolSnapshot(
-        sqrt_price_x96=SqrtPriceX96(snap.slot0.sqrt_price_x96),
-        tick=Tick(snap.slot0.tick),
-        liquidity=Liquidity(snap.liquidity),
-        fee=snap.fee,
-        tick_spacing=snap.tick_spacing,
-        fee_growth_global0_x128=FeeGrowthX128(snap.fee_growth_global0_x128),
-        fee_growth_global1_x128=FeeGrowthX128(snap.fee_growth_global1_x128),
-        decimals0=decimals0,
-        decimals1=decimals1,
-        timestamp=snap.block_timestamp,
-        ticks=tuple(
-            TickSnapshot(
-                Tick(t),
-                Liquidity(info.liquidity_gross),
-                info.liquidity_net,
-                FeeGrowthX128(info.fee_growth_outside0_x128),
-                FeeGrowthX128(info.fee_growth_outside1_x128),
-            )
-            for t, info in sorted(snap.ticks.items())
-        ),
+    """The pool as the pure layers see it (its known initialized ticks included)."""
+    return PoolSnapshot.from_pool(
+        snap.to_pool(), decimals0=decimals0, decimals1=decimals1, timestamp=snap.block_timestamp
     )
 
 

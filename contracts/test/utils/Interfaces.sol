@@ -40,6 +40,26 @@ interface IUniswapV3Pool {
             uint128 tokensOwed0,
             uint128 tokensOwed1
         );
+    function feeGrowthGlobal0X128() external view returns (uint256);
+    function feeGrowthGlobal1X128() external view returns (uint256);
+    function ticks(int24 tick)
+        external
+        view
+        returns (
+            uint128 liquidityGross,
+            int128 liquidityNet,
+            uint256 feeGrowthOutside0X128,
+            uint256 feeGrowthOutside1X128,
+            int56 tickCumulativeOutside,
+            uint160 secondsPerLiquidityOutsideX128,
+            uint32 secondsOutside,
+            bool initialized
+        );
+    function observe(uint32[] calldata secondsAgos)
+        external
+        view
+        returns (int56[] memory tickCumulatives, uint160[] memory secondsPerLiquidityCumulativeX128s);
+    function increaseObservationCardinalityNext(uint16 observationCardinalityNext) external;
     function initialize(uint160 sqrtPriceX96) external;
     function burn(int24 tickLower, int24 tickUpper, uint128 amount) external returns (uint256 amount0, uint256 amount1);
     function collect(
@@ -69,6 +89,26 @@ interface INonfungiblePositionManager {
     function factory() external view returns (address);
     function WETH9() external view returns (address);
     function ownerOf(uint256 tokenId) external view returns (address);
+    function balanceOf(address owner) external view returns (uint256);
+    function tokenOfOwnerByIndex(address owner, uint256 index) external view returns (uint256);
+    function getApproved(uint256 tokenId) external view returns (address);
+    function positions(uint256 tokenId)
+        external
+        view
+        returns (
+            uint96 nonce,
+            address operator,
+            address token0,
+            address token1,
+            uint24 fee,
+            int24 tickLower,
+            int24 tickUpper,
+            uint128 liquidity,
+            uint256 feeGrowthInside0LastX128,
+            uint256 feeGrowthInside1LastX128,
+            uint128 tokensOwed0,
+            uint128 tokensOwed1
+        );
     function tokenURI(uint256 tokenId) external view returns (string memory);
     function createAndInitializePoolIfNecessary(address token0, address token1, uint24 fee, uint160 sqrtPriceX96)
         external
@@ -132,6 +172,9 @@ interface ISafe {
     function getOwners() external view returns (address[] memory);
     function getThreshold() external view returns (uint256);
     function nonce() external view returns (uint256);
+    function enableModule(address module) external;
+    function disableModule(address prevModule, address module) external;
+    function isModuleEnabled(address module) external view returns (bool);
     function VERSION() external view returns (string memory);
     function getTransactionHash(
         address to,

@@ -56,6 +56,7 @@ interface Vm {
     function expectRevert() external;
     function expectRevert(bytes4 revertData) external;
     function expectRevert(bytes calldata revertData) external;
+    function expectPartialRevert(bytes4 revertData) external;
     function expectEmit() external;
     function expectEmit(address emitter) external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
@@ -82,6 +83,15 @@ interface Vm {
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256 value);
     function envOr(string calldata name, bool defaultValue) external view returns (bool value);
+    function getBlockTimestamp() external view returns (uint256 timestamp);
+
+    // ---- state snapshots and gas snapshots ---------------------------------
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
+    /// @dev Gas snapshots are written to `<snapshots dir>/<group>.json` (foundry.toml `snapshots`).
+    function startSnapshotGas(string calldata group, string calldata name) external;
+    function stopSnapshotGas(string calldata group, string calldata name) external returns (uint256 gasUsed);
+    function snapshotValue(string calldata group, string calldata name, uint256 value) external;
 
     // ---- artifacts and files -----------------------------------------------
     /// @dev `artifactPath` is "Contract.sol:Contract", "Contract.sol" or a path to a

@@ -60,6 +60,7 @@ ARTIFACT_PATHS: dict[str, str] = {
     "Multicall3": f"{_OUT}/Multicall3.sol/Multicall3.json",
     "TestERC20": f"{_OUT}/TestERC20.sol/TestERC20.json",
     "PoolCaller": f"{_OUT}/PoolCaller.sol/PoolCaller.json",
+    "LPRebalanceModule": f"{_OUT}/LPRebalanceModule.sol/LPRebalanceModule.json",
 }
 
 

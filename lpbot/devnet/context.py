@@ -36,6 +36,8 @@ def devnet_context(
         usd_price=lambda token: USD_PRICES.get(by_address[token].symbol, Decimal(0)),
         symbols={t.address: (t.symbol, t.decimals) for t in manifest.tokens.values()},
         native_usd=USD_PRICES["WETH"],
+        # the module's operator on the devnet is the bot account (deploy.py sets it)
+        operator=dev_signer(BOT_ACCOUNT_INDEX),
     )
     for k, v in overrides.items():
         setattr(ctx, k, v)

@@ -161,6 +161,9 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
 
     safe = _create_safe(d, safe_factory, safe_singleton.address, fallback.address, owners, 2)
     safe_position = _mint_for_safe(d, npm, tokens, pools[0], safe, bot)
+    module = _enable_module(
+        d, safe, npm.address, router.address, multisend_call_only.address, pools, tokens, bot
+    )
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -184,6 +187,7 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
             "MultiSendCallOnly": multisend_call_only.address,
             "CompatibilityFallbackHandler": fallback.address,
             "PoolCaller": pool_caller.address,
+            "LPRebalanceModule": module,
         },
         pool_init_code_hash=artifacts.load("UniswapV3Pool").init_code_hash,
         tokens={
@@ -216,6 +220,72 @@ def _mint_for_safe(
     events = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)
     token_id: int = events[0]["args"]["tokenId"]
     return token_id
+
+
+# the demo module's limits: 6 rebalances a day, 10 minutes apart, swaps of at most 60% of the
+# Safe's holdings of the pool's tokens, spot within 150 ticks (about 1.5%) of a 10-minute TWAP
+MODULE_LIMITS = (6, 600, 6000)
+MODULE_PRICE_CHECK = (600, 150)
+
+
+def _enable_module(
+    d: Deployer,
+    safe: str,
+    npm: str,
+    router: str,
+    multisend_call_only: str,
+    pools: list[PoolInfo],
+    tokens: dict[str, Contract],
+    operator: str,
+) -> str:
+    """Deploy LPRebalanceModule for the Safe, and have 2 of its 3 owners enable and configure
+    it in one Safe transaction (MultiSendCallOnly): operator, allowed pools, limits, TWAP check."""
+    from lpbot.devnet.keys import dev_signer
+    from lpbot.signing.safe import (
+        InnerCall,
+        build_safe_transaction,
+        combine,
+        exec_transaction_data,
+        sign,
+    )
+
+    module = d.deploy("LPRebalanceModule", safe, npm, router)
+    safe_c = contract(d.w3, "SafeL2", safe)
+
+    def data(c: Contract, fn: str, *args: Any) -> bytes:
+        return bytes.fromhex(c.encode_abi(fn_name=fn, args=list(args))[2:])
+
+    calls = [
+        InnerCall(safe, data(safe_c, "enableModule", module.address)),
+        InnerCall(module.address, data(module, "setOperator", operator)),
+        InnerCall(module.address, data(module, "setLimits", *MODULE_LIMITS)),
+        InnerCall(module.address, data(module, "setPriceCheck", *MODULE_PRICE_CHECK)),
+    ]
+    for p in pools:
+        a, b = tokens[p.token0].address, tokens[p.token1].address
+        calls.append(InnerCall(module.address, data(module, "allowPool", a, b, p.fee)))
+    tx = build_safe_transaction(
+        chain_id=d.w3.eth.chain_id,
+        safe=safe,
+        nonce=safe_c.functions.nonce().call(),
+        calls=calls,
+        multisend_call_only=multisend_call_only,
+    )
+    signatures = combine([sign(tx, dev_signer(i)) for i in (9, 10)], 2)
+    d.wait(
+        d.w3.eth.send_transaction(
+            {
+                "from": d.accounts[0],
+                "to": safe,
+                "data": exec_transaction_data(tx, signatures),
+                "gas": GAS,
+            }
+        )
+    )
+    if not safe_c.functions.isModuleEnabled(module.address).call():
+        raise Halt("the Safe did not enable the rebalance module")
+    address: str = module.address
+    return address
 
 
 def _create_and_seed(

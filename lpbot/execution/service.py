@@ -28,10 +28,11 @@ from lpbot.chain.reader import PoolReader
 from lpbot.chain.submit import SentTx, Submitter
 from lpbot.errors import NeedsAttention, Refused
 from lpbot.execution.plan import build_rebalance_plan
-from lpbot.execution.simulate import DryRunResult, _decode, dry_run
+from lpbot.execution.simulate import DryRunResult, _decode, dry_run, dry_run_module
 from lpbot.execution.state import RebalanceRecord, RebalanceRepo, RebalanceState
 from lpbot.report.dryrun import approvable, build_report, read_report, write_report
 from lpbot.signing.base import Signer
+from lpbot.signing.module import ModuleTransaction, build_module_transaction
 from lpbot.signing.safe import (
     InnerCall,
     OwnerSignature,
@@ -67,6 +68,8 @@ class ExecutionContext:
     twap_seconds: int = 600
     max_twap_deviation_bps: int = 100
     report_max_age_seconds: float = 900.0
+    via: str = "multisig"  # or "module": the operator key through LPRebalanceModule
+    operator: Signer | None = None
     confirmations: int = 1
     replace_after: float = 60.0
     checkpoint: Callable[[str], None] = field(default=lambda _name: None)
@@ -163,23 +166,42 @@ def plan_rebalance(
         return record, read_report(ctx.reports_dir, record.report_id), {}
     ctx.checkpoint("planned")
     owners, threshold = _safe_owners(ctx)
-    safe_tx = build_safe_transaction(
-        chain_id=ctx.chain_id,
-        safe=ctx.safe,
-        nonce=ctx.safe_contract.functions.nonce().call(),
-        calls=[InnerCall(c.to, c.data, c.value) for c in plan.calls],
-        multisend_call_only=ctx.contracts["MultiSendCallOnly"],
-    )
-    dry: DryRunResult = dry_run(
-        ctx.w3,
-        safe_tx,
-        owners=owners,
-        threshold=threshold,
-        executor=ctx.executor.address,
-        tokens=[token0, token1],
-        position_manager=npm_addr,
-        pool=pool,
-    )
+    safe_tx: SafeTransaction | None = None
+    module_tx: ModuleTransaction | None = None
+    if ctx.via == "module":
+        if ctx.operator is None:
+            raise Refused("rebalancing through the module needs the operator key")
+        module_tx = build_module_transaction(
+            plan, module=ctx.contracts["LPRebalanceModule"], operator=ctx.operator.address
+        )
+        dry: DryRunResult = dry_run_module(
+            ctx.w3,
+            module_tx,
+            safe=ctx.safe,
+            tokens=[token0, token1],
+            position_manager=npm_addr,
+            pool=pool,
+        )
+        binding, nonce = "0x" + module_tx.tx_hash.hex(), None
+    else:
+        safe_tx = build_safe_transaction(
+            chain_id=ctx.chain_id,
+            safe=ctx.safe,
+            nonce=ctx.safe_contract.functions.nonce().call(),
+            calls=[InnerCall(c.to, c.data, c.value) for c in plan.calls],
+            multisend_call_only=ctx.contracts["MultiSendCallOnly"],
+        )
+        dry = dry_run(
+            ctx.w3,
+            safe_tx,
+            owners=owners,
+            threshold=threshold,
+            executor=ctx.executor.address,
+            tokens=[token0, token1],
+            position_manager=npm_addr,
+            pool=pool,
+        )
+        binding, nonce = "0x" + safe_tx.safe_tx_hash.hex(), safe_tx.nonce
     s0, s1 = ctx.symbols[token0], ctx.symbols[token1]
     report = build_report(
         plan=plan,
@@ -193,6 +215,7 @@ def plan_rebalance(
         owners=owners,
         threshold=threshold,
         reason=reason,
+        module_tx=module_tx,
     )
     paths = write_report(report, ctx.reports_dir)
     record = ctx.repo.transition(
@@ -201,8 +224,8 @@ def plan_rebalance(
         S.SIMULATED,
         report_id=report["report_id"],
         report_hash=report["report_hash"],
-        safe_tx_hash=report["safe_tx"]["safe_tx_hash"],
-        safe_nonce=safe_tx.nonce,
+        safe_tx_hash=binding,  # the SafeTx hash, or the module call's hash
+        safe_nonce=nonce,
     )
     ctx.checkpoint("simulated")
     return record, report, paths
@@ -283,6 +306,9 @@ def execute(
         raise Refused(
             f"rebalance {record.id} is {record.state.value}: only an approved report is executed"
         )
+    assert record.report_id is not None
+    if "module_tx" in read_report(ctx.reports_dir, record.report_id):
+        return _execute_module(ctx, record)
     tx, report = _safe_tx_of(ctx, record)
     _fresh(ctx, report)
     if ctx.safe_contract.functions.nonce().call() != tx.nonce:
@@ -338,7 +364,12 @@ def _submit(
 
 
 def reconcile(
-    ctx: ExecutionContext, record: RebalanceRecord, receipt: TxReceipt, report: dict[str, Any]
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    receipt: TxReceipt,
+    report: dict[str, Any],
+    *,
+    via_module: bool = False,
 ) -> RebalanceRecord:
     """Decode the receipt into the amounts that moved; CONFIRMED or FAILED."""
     tokens = [t["address"] for t in report["tokens"]]
@@ -350,6 +381,7 @@ def reconcile(
         ctx.contracts["NonfungiblePositionManager"],
         report["pool"],
         ctx.safe,
+        via_module=via_module,
     )
     outcome = {
         "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
@@ -380,6 +412,58 @@ def reconcile(
     return record
 
 
+def _module_tx_of(
+    ctx: ExecutionContext, record: RebalanceRecord
+) -> tuple[ModuleTransaction, dict[str, Any]]:
+    assert record.report_id is not None
+    report = read_report(ctx.reports_dir, record.report_id)
+    if record.report_hash != report["report_hash"]:
+        raise Refused("the report on disk is not the one recorded for this rebalance")
+    tx = ModuleTransaction.from_json(report["module_tx"])
+    if "0x" + tx.tx_hash.hex() != record.safe_tx_hash:
+        raise Refused("the module call is not the one the report was approved for")
+    return tx, report
+
+
+def _module_executed(ctx: ExecutionContext, token_id: int, since_block: int) -> TxReceipt | None:
+    """The receipt that burned ``token_id`` through the module, if the chain has one: the plan
+    burns the old position, so it cannot have happened twice."""
+    module = ctx.contract("LPRebalanceModule")
+    for entry in module.events.PositionBurned().get_logs(fromBlock=since_block):
+        if entry["args"]["tokenId"] == token_id:
+            return ctx.w3.eth.get_transaction_receipt(entry["transactionHash"])
+    return None
+
+
+def _execute_module(
+    ctx: ExecutionContext, record: RebalanceRecord, *, nonce: int | None = None
+) -> RebalanceRecord:
+    """The operator signs and sends the module call (no owner signatures). APPROVED or SIGNED
+    -> SUBMITTED -> CONFIRMED or FAILED."""
+    tx, report = _module_tx_of(ctx, record)
+    if ctx.operator is None or ctx.operator.address != tx.operator:
+        raise NeedsAttention(f"the module call must be signed by the operator {tx.operator}")
+    if record.state == S.APPROVED:
+        _fresh(ctx, report)
+        record = ctx.repo.transition(record.id, S.APPROVED, S.SIGNED, signatures=[])
+        ctx.checkpoint("signed")
+    gas = int(report["dry_run"]["gas_used"]) * 13 // 10 + 50_000
+    submitter = Submitter(
+        ctx.w3, ctx.operator, confirmations=ctx.confirmations, replace_after=ctx.replace_after
+    )
+    state = {"record": record}
+
+    def on_sent(sent: SentTx) -> None:
+        current = state["record"]
+        state["record"] = ctx.repo.transition(
+            current.id, current.state, S.SUBMITTED, tx_hashes=[*current.tx_hashes, sent.hash]
+        )
+        ctx.checkpoint("submitted")
+
+    receipt = submitter.send_and_confirm(tx.module, tx.data, gas, on_sent=on_sent, nonce=nonce)
+    return reconcile(ctx, state["record"], receipt, report, via_module=True)
+
+
 def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
     """Finish or safely abandon one unfinished rebalance, checking the chain first."""
     if record.state == S.PLANNED:
@@ -395,6 +479,9 @@ def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecor
         ):
             return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="stale")
         return record  # still waiting for approval or for the signers
+    assert record.report_id is not None
+    if "module_tx" in read_report(ctx.reports_dir, record.report_id):
+        return _resume_module(ctx, record)
     tx, report = _safe_tx_of(ctx, record)
     done = _executed(ctx, "0x" + tx.safe_tx_hash.hex(), int(report["snapshot"]["block"]))
     if done is not None:
@@ -419,6 +506,25 @@ def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecor
         return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="deadline passed")
     # signed but not mined (or never sent): send the same signed Safe transaction
     return _submit(ctx, record, tx, report, nonce=pending_nonce)
+
+
+def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
+    _tx, report = _module_tx_of(ctx, record)
+    done = _module_executed(ctx, record.token_id, int(report["snapshot"]["block"]))
+    if done is not None:
+        return reconcile(ctx, record, done, report, via_module=True)
+    pending_nonce: int | None = None
+    for h in reversed(record.tx_hashes):
+        try:
+            receipt = ctx.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            with contextlib.suppress(TransactionNotFound):
+                pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
+            continue
+        return reconcile(ctx, record, receipt, report, via_module=True)
+    if ctx.w3.eth.get_block("latest")["timestamp"] > int(report["deadline"]):
+        return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="deadline passed")
+    return _execute_module(ctx, record, nonce=pending_nonce)
 
 
 def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:

@@ -108,6 +108,41 @@ def dry_run(
         _rpc(w3, "evm_revert", [snapshot_id])
 
 
+def dry_run_module(
+    w3: Web3,
+    module_tx: Any,
+    *,
+    safe: str,
+    tokens: list[str],
+    position_manager: str,
+    pool: str,
+) -> DryRunResult:
+    """Run the operator's module call on a snapshot and revert (the operator impersonated)."""
+    snapshot_id = _rpc(w3, "evm_snapshot", [])
+    try:
+        block = w3.eth.block_number
+        before = _balances(w3, tokens, safe, block)
+        _rpc(w3, "anvil_impersonateAccount", [module_tx.operator])
+        sent = w3.eth.send_transaction(
+            {
+                "from": module_tx.operator,
+                "to": module_tx.module,
+                "data": module_tx.data,
+                "gas": GAS_LIMIT,
+            }
+        )
+        receipt = w3.eth.wait_for_transaction_receipt(sent, poll_latency=0.01)
+        _rpc(w3, "anvil_stopImpersonatingAccount", [module_tx.operator])
+        after = _balances(w3, tokens, safe, "latest")
+        result = _decode(w3, receipt, before, after, position_manager, pool, safe, via_module=True)
+        if not result.success:
+            reason = _revert_reason(w3, module_tx.operator, module_tx.module, module_tx.data, block)
+            result = _with_reason(result, reason)
+        return result
+    finally:
+        _rpc(w3, "evm_revert", [snapshot_id])
+
+
 def _revert_reason(w3: Web3, sender: str, to: str, data: bytes, block: int) -> str:
     try:
         w3.eth.call({"from": sender, "to": to, "data": data}, block_identifier="latest")
@@ -130,6 +165,8 @@ def _decode(
     position_manager: str,
     pool: str,
     safe: str,
+    *,
+    via_module: bool = False,
 ) -> DryRunResult:
     npm = w3.eth.contract(
         address=to_checksum_address(position_manager),
@@ -137,8 +174,10 @@ def _decode(
     )
     pool_c = w3.eth.contract(address=to_checksum_address(pool), abi=artifacts.abi("UniswapV3Pool"))
     safe_c = w3.eth.contract(address=to_checksum_address(safe), abi=artifacts.abi("SafeL2"))
-    success = receipt["status"] == 1 and bool(
-        safe_c.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
+    # a Safe transaction reports its inner result in ExecutionSuccess; a module call reverts
+    success = receipt["status"] == 1 and (
+        via_module
+        or bool(safe_c.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD))
     )
     dec = npm.events.DecreaseLiquidity().process_receipt(receipt, errors=DISCARD)
     col = npm.events.Collect().process_receipt(receipt, errors=DISCARD)

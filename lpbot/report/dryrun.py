@@ -43,7 +43,7 @@ def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
 def build_report(
     *,
     plan: RebalancePlan,
-    safe_tx: SafeTransaction,
+    safe_tx: SafeTransaction | None,
     dry: DryRunResult,
     snapshot: PoolSnapshot,
     symbols: tuple[str, str],
@@ -55,6 +55,7 @@ def build_report(
     reason: str,
     entry_amounts: tuple[int, int] | None = None,
     created_at: float | None = None,
+    module_tx: Any = None,
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict, ``report_hash`` and ``report_id`` included."""
     a = plan.amounts
@@ -152,7 +153,10 @@ def build_report(
         "deadline": plan.deadline,
         "slippage_bps": plan.slippage_bps,
         "calls": [{"label": c.label, "to": c.to, "data": "0x" + c.data.hex()} for c in plan.calls],
-        "safe_tx": safe_tx.to_json(),
+        # what will be signed: a Safe transaction (owners sign its hash) or the operator's call
+        # to the rebalance module
+        **({"safe_tx": safe_tx.to_json()} if safe_tx is not None else {}),
+        **({"module_tx": module_tx.to_json()} if module_tx is not None else {}),
         "dry_run": {
             "success": dry.success,
             "revert_reason": dry.revert_reason,
@@ -296,7 +300,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## Transaction to sign",
         "",
-        f"SafeTx hash `{report['safe_tx']['safe_tx_hash']}` (nonce {report['safe_tx']['nonce']}):",
+        (
+            f"SafeTx hash `{report['safe_tx']['safe_tx_hash']}` "
+            f"(nonce {report['safe_tx']['nonce']}), signed by {report['threshold']} owners:"
+            if "safe_tx" in report
+            else f"Operator call to the rebalance module `{report['module_tx']['module']}` "
+            f"(hash `{report['module_tx']['module_tx_hash']}`), signed by the operator key "
+            f"`{report['module_tx']['operator']}` alone, within the module's limits:"
+        ),
         "",
         *[f"{i + 1}. {c['label']} → `{c['to']}`" for i, c in enumerate(report["calls"])],
         "",

@@ -73,7 +73,10 @@ def build_runtime(
             if o.keystore is not None
         ]
     auto = config.auto_execute
-    auto_max = auto.max_value_usd if auto.enabled and auto.via == "multisig" else None
+    auto_max = auto.max_value_usd if auto.enabled else None
+    operator: Signer | None = None
+    if config.signer.module is not None:
+        operator = _keystore_signer(config, config.signer.module.operator)
     for pos in config.positions:
         if not pos.enabled:
             continue
@@ -86,7 +89,9 @@ def build_runtime(
         manifest = chain.manifest
         w3 = connect(chain.rpc_url)
         repo = SqlRebalanceRepo(sessions, actor=f"lpbot run ({pos.name})")
-        ctx = devnet_context(w3, manifest, repo, config.reports_path, executor=executor)
+        ctx = devnet_context(
+            w3, manifest, repo, config.reports_path, executor=executor, operator=operator
+        )
         # after a rebalance the position lives on in a new NFT: the store knows which
         token_id = _current_token(sessions, pos.name) or pos.token_id or manifest.safe_position
         if token_id is None:
@@ -104,5 +109,6 @@ def build_runtime(
             notifier=runtime.notifier,
             owner_signers=owners,
             auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
+            auto_via=auto.via,
         )
     return runtime

@@ -59,6 +59,7 @@ class ManagedPosition:
     notifier: Notifier
     owner_signers: Sequence[Signer] = ()
     auto_execute_max_usd: Decimal | None = None
+    auto_via: str = "multisig"  # small rebalances: "module" (operator key) or "multisig"
     hedge: HedgeController | None = None
     hedge_risky: int = 1
     entry: tuple[int, int] | None = None  # token amounts when the position was opened
@@ -220,16 +221,29 @@ def rebalance_check(mp: ManagedPosition) -> str:
     if isinstance(decision, Hold):
         return f"hold: {decision.reason}"
     assert isinstance(decision, Rebalance)
+    # small moves may go through the module (operator key alone, the chain enforcing its
+    # limits); larger ones, or any the module's dry-run refuses, through the full multisig
+    state = _state(mp, view.snapshot)
+    small = mp.auto_execute_max_usd is not None and state.value_usd <= mp.auto_execute_max_usd
+    mp.ctx.via = "module" if small and mp.auto_via == "module" else "multisig"
     record, report, paths = service.plan_rebalance(
         mp.ctx, mp.token_id, decision.new_range, decision.reason
     )
-    value = Decimal(report["dry_run"]["value_usd"])
     ready = all(c["ok"] for c in report["checks"])
+    if not ready and mp.ctx.via == "module":
+        # the module would refuse it (a limit, the TWAP check): ask the owners instead
+        mp.ctx.via = "multisig"
+        record, report, paths = service.plan_rebalance(
+            mp.ctx, mp.token_id, decision.new_range, decision.reason + " (module refused)"
+        )
+        ready = all(c["ok"] for c in report["checks"])
+    value = Decimal(report["dry_run"]["value_usd"])
+    can_sign = mp.ctx.via == "module" or len(mp.owner_signers) > 0
     auto = (
         ready
         and mp.auto_execute_max_usd is not None
         and value <= mp.auto_execute_max_usd
-        and len(mp.owner_signers) > 0
+        and can_sign
     )
     if not auto:
         mp.notifier.notify(
@@ -280,9 +294,10 @@ def rebalance_check(mp: ManagedPosition) -> str:
             replaces_id=old.id,
         )
     mp.opened_at = view.snapshot.block_timestamp
+    how = "the module's operator key" if mp.ctx.via == "module" else "2 Safe signatures"
     event = (
         f"rebalanced into [{decision.new_range.tick_lower}, {decision.new_range.tick_upper}) "
-        f"as #{mp.token_id}: report {report['report_id']}, 2 Safe signatures, "
+        f"as #{mp.token_id}: report {report['report_id']}, {how}, "
         f"gas {result['gas_used']:,}"
     )
     mp.tally.events.append(event)

@@ -95,10 +95,12 @@ def dry_run(
             w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01)
             _rpc(w3, "anvil_stopImpersonatingAccount", [owner])
         data = exec_transaction_data(tx, prevalidated_signatures(approvers))
+        _rpc(w3, "anvil_impersonateAccount", [executor])  # any key: a keystore, MPC, remote
         sent = w3.eth.send_transaction(
             {"from": executor, "to": tx.safe, "data": data, "gas": GAS_LIMIT}
         )
         receipt = w3.eth.wait_for_transaction_receipt(sent, poll_latency=0.01)
+        _rpc(w3, "anvil_stopImpersonatingAccount", [executor])
         after = _balances(w3, tokens, tx.safe, "latest")
         result = _decode(w3, receipt, before, after, position_manager, pool, tx.safe)
         if not result.success:

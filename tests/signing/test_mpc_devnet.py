@@ -151,3 +151,34 @@ def test_mpc_key_cosigns_a_safe_transaction(chain: Devnet, signer3: MpcSigner) -
     success = safe.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
     assert [bytes(e["args"]["txHash"]) for e in success] == [pay.hash()]
     assert w3.eth.get_balance(recipient) - before == 3 * 10**17
+
+
+def test_an_mpc_owned_account_executes_a_rebalance(
+    chain: Devnet, signer3: MpcSigner, tmp_path: Any
+) -> None:
+    """The MPC address sends the Safe's rebalance: threshold ECDSA signs the EIP-1559 tx."""
+    from lpbot.devnet.context import devnet_context
+    from lpbot.devnet.keys import dev_signer
+    from lpbot.devnet.market import run_market
+    from lpbot.execution import service
+    from lpbot.strategy.base import Range
+    from lpbot.testing.fakes import MemoryRebalanceRepo
+
+    m = chain.manifest
+    assert m.safe_position is not None
+    run_market(chain.w3, m, m.pool("USDC/WETH-500"), steps=4, vol=0.8, seed=2, step_seconds=600)
+    fund(chain, signer3.address, 10**18)
+    ctx = devnet_context(chain.w3, m, MemoryRebalanceRepo(), tmp_path, executor=signer3)
+    pool = chain.w3.eth.contract(
+        address=m.pool("USDC/WETH-500").address, abi=artifacts.abi("UniswapV3Pool")
+    )
+    centre = pool.functions.slot0().call()[1] // 10 * 10
+    _, report, _ = service.plan_rebalance(
+        ctx, m.safe_position, Range(centre - 500, centre + 500, 10), "mpc executor"
+    )
+    service.approve(ctx, report["report_id"], approver="alice")
+    record = service.execute(ctx, report["report_id"], signers=[dev_signer(9), dev_signer(10)])
+    assert record.state.value == "CONFIRMED"
+    assert record.result is not None
+    sent = chain.w3.eth.get_transaction(record.result["tx_hash"])
+    assert sent["from"] == signer3.address

@@ -23,7 +23,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from lpbot import demo
 
     print("lpbot demo: a Safe-owned USDC/WETH position managed on a local chain\n")
-    demo.run(days=args.days, seed=args.seed)
+    demo.run(days=args.days, seed=args.seed, via=args.via)
     return 0
 
 
@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=3, help="simulated days of market")
     demo.add_argument("--hours", type=int, default=24, help="with --offline: hours to simulate")
     demo.add_argument("--seed", type=int, default=11)
+    demo.add_argument(
+        "--via",
+        choices=("multisig", "module"),
+        default="multisig",
+        help="rebalance with 2 of 3 owner signatures, or through the module's operator key",
+    )
     demo.add_argument(
         "--offline", action="store_true", help="the exact core alone, without a local chain"
     )

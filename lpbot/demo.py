@@ -75,6 +75,7 @@ def run(
     capital_usd: int = 10_000,
     out: Callable[[str], None] = print,
     workdir: Path | None = None,
+    via: str = "multisig",
 ) -> DemoResult:
     work = workdir or Path(tempfile.mkdtemp(prefix="lpbot-demo-"))
     cache = Path(tempfile.gettempdir()) / "lpbot-demo-cache"
@@ -150,6 +151,7 @@ def run(
             notifier=notifier,
             owner_signers=[dev_signer(i) for i in SAFE_OWNER_INDEXES[:2]],
             auto_execute_max_usd=Decimal(capital_usd * 2),
+            auto_via=via,
             hedge=hedge,
             hedge_risky=1,
             entry=entry,

@@ -24,3 +24,10 @@ def test_the_demo_rebalances_through_the_safe_and_keeps_the_hedge_in_its_band(
     assert result.max_abs_net_delta <= 0.25
     assert any("2 Safe signatures" in line for line in lines)
     assert (tmp_path / "lpbot.db").exists()
+
+
+def test_the_demo_can_rebalance_through_the_module(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = demo.run(days=2, seed=11, out=lines.append, workdir=tmp_path, via="module")
+    assert result.rebalances >= 1
+    assert any("the module's operator key" in line for line in lines)

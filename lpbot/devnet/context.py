@@ -17,25 +17,55 @@ BOT_ACCOUNT_INDEX = 8
 SAFE_OWNER_INDEXES = (9, 10, 11)
 
 
+def pool_usd_prices(w3: Web3, manifest: Manifest) -> dict[str, Decimal]:
+    """USD prices read from the manifest's pools against USDC (analytics, for reports and the
+    cost gate): what a fork of a real chain must use instead of the devnet's seeded prices."""
+    from lpbot.analytics.prices import price0_per_1, price1_per_0
+    from lpbot.devnet.deploy import contract
+
+    prices = {"USDC": Decimal(1)}
+    for p in manifest.pools:
+        if "USDC" not in (p.token0, p.token1):
+            continue
+        sqrt = contract(w3, "UniswapV3Pool", p.address).functions.slot0().call()[0]
+        d0, d1 = manifest.token(p.token0).decimals, manifest.token(p.token1).decimals
+        if p.token0 == "USDC":
+            prices.setdefault(p.token1, price0_per_1(sqrt, d0, d1))
+        else:
+            prices.setdefault(p.token0, price1_per_0(sqrt, d0, d1))
+    return prices
+
+
 def devnet_context(
     w3: Web3, manifest: Manifest, repo: RebalanceRepo, reports_dir: Path, **overrides: object
 ) -> ExecutionContext:
-    """A context whose executor is the devnet's bot account and whose Safe is the demo Safe."""
-    if manifest.safe is None:
-        raise ValueError("this devnet has no Safe (a fork?)")
+    """A context for the manifest's chain: by default the devnet's bot account sends and the
+    demo Safe owns the positions; on a fork, pass ``safe=`` (the LP's own Safe) and the keys."""
+    safe = overrides.pop("safe", None) or manifest.safe
+    if safe is None:
+        raise ValueError("this chain (a fork?) has no demo Safe: configure the Safe's address")
     by_address = {t.address: t for t in manifest.tokens.values()}
     ctx = ExecutionContext(
         w3=w3,
         chain_id=manifest.chain_id,
-        safe=manifest.safe,
+        safe=str(safe),
         contracts=dict(manifest.contracts),
         repo=repo,
         reports_dir=reports_dir,
         executor=dev_signer(BOT_ACCOUNT_INDEX),
-        # devnet prices for the report's USD figures (analytics): the seeded reference prices
-        usd_price=lambda token: USD_PRICES.get(by_address[token].symbol, Decimal(0)),
+        # USD figures (analytics): the devnet's seeded reference prices, or on a fork the
+        # pools' own prices against USDC
+        usd_price=(
+            (lambda token: pool_usd_prices(w3, manifest).get(by_address[token].symbol, Decimal(0)))
+            if manifest.fork_url
+            else (lambda token: USD_PRICES.get(by_address[token].symbol, Decimal(0)))
+        ),
         symbols={t.address: (t.symbol, t.decimals) for t in manifest.tokens.values()},
-        native_usd=USD_PRICES["WETH"],
+        native_usd=(
+            pool_usd_prices(w3, manifest).get("WETH", USD_PRICES["WETH"])
+            if manifest.fork_url
+            else USD_PRICES["WETH"]
+        ),
         # the module's operator on the devnet is the bot account (deploy.py sets it)
         operator=dev_signer(BOT_ACCOUNT_INDEX),
     )

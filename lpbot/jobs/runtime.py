@@ -89,8 +89,10 @@ def build_runtime(
         manifest = chain.manifest
         w3 = connect(chain.rpc_url)
         repo = SqlRebalanceRepo(sessions, actor=f"lpbot run ({pos.name})")
+        safe_cfg = config.signer.safe
+        safe = safe_cfg.address if safe_cfg is not None and safe_cfg.address != "devnet" else None
         ctx = devnet_context(
-            w3, manifest, repo, config.reports_path, executor=executor, operator=operator
+            w3, manifest, repo, config.reports_path, executor=executor, operator=operator, safe=safe
         )
         # after a rebalance the position lives on in a new NFT: the store knows which
         token_id = _current_token(sessions, pos.name) or pos.token_id or manifest.safe_position

@@ -177,3 +177,15 @@ def test_artifacts_are_the_official_packages() -> None:
     assert pool.init_code_hash == (
         "0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54"
     )
+
+
+def test_usd_prices_from_the_pools_match_the_seeded_prices(devnet: Devnet) -> None:
+    from decimal import Decimal
+
+    from lpbot.devnet.context import pool_usd_prices
+
+    prices = pool_usd_prices(devnet.w3, devnet.manifest)
+    assert prices["USDC"] == 1
+    # seeded at 3,000 and 90,000 USDC; the sqrt price rounds down by less than a millionth
+    assert abs(prices["WETH"] - 3000) < Decimal("0.01")
+    assert abs(prices["WBTC"] - 90000) < Decimal("0.1")

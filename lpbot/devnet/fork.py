@@ -11,16 +11,28 @@ from lpbot.uniswap.pool import FEE_TICK_SPACING
 from lpbot.uniswap.pool_address import compute_pool_address, sort_tokens
 
 
+def registry_manifest(w3: Web3, rpc_url: str) -> Manifest:
+    """A live chain described by the registry (no local accounts): what ``lpbot run`` uses for
+    a chain configured by its RPC URL."""
+    return _manifest(w3, rpc_url, fork_url=None, accounts=[])
+
+
 def fork_manifest(w3: Web3, rpc_url: str, fork_url: str) -> Manifest:
     """Describe a forked chain with the registry's addresses; zkSync Era is refused clearly."""
-    chain_id = w3.eth.chain_id
-    info = chain(chain_id)
+    info = chain(w3.eth.chain_id)
     if not info.anvil_fork_supported:
         raise Refused(
-            f"{info.name} ({chain_id}) cannot be forked by Anvil: zkSync Era runs EraVM bytecode "
-            "and its own system contracts, which Anvil does not execute. Use its own RPC "
+            f"{info.name} ({info.chain_id}) cannot be forked by Anvil: zkSync Era runs EraVM "
+            "bytecode and its own system contracts, which Anvil does not execute. Use its own RPC "
             "directly, or a fork of Ethereum or Arbitrum One."
         )
+    accounts = [str(Web3.to_checksum_address(a)) for a in w3.eth.accounts]
+    return _manifest(w3, rpc_url, fork_url=fork_url, accounts=accounts)
+
+
+def _manifest(w3: Web3, rpc_url: str, *, fork_url: str | None, accounts: list[str]) -> Manifest:
+    chain_id = w3.eth.chain_id
+    info = chain(chain_id)
     c = info.contracts
     pools = []
     for a, b, fee in info.well_known_pools:
@@ -41,7 +53,6 @@ def fork_manifest(w3: Web3, rpc_url: str, fork_url: str) -> Manifest:
                 price="as forked",
             )
         )
-    accounts = [str(Web3.to_checksum_address(a)) for a in w3.eth.accounts]
     block = w3.eth.get_block("latest")
     return Manifest(
         chain_id=chain_id,
@@ -57,10 +68,10 @@ def fork_manifest(w3: Web3, rpc_url: str, fork_url: str) -> Manifest:
         },
         pools=pools,
         accounts=Accounts(
-            deployer=accounts[0],
+            deployer=accounts[0] if accounts else "",
             lps=accounts[1:5],
             traders=accounts[5:8],
-            bot=accounts[8],
+            bot=accounts[8] if len(accounts) > 8 else "",
             safe_owners=accounts[9:12],
         ),
         safe=None,

@@ -73,6 +73,9 @@ class ExecutionContext:
     confirmations: int = 1
     replace_after: float = 60.0
     checkpoint: Callable[[str], None] = field(default=lambda _name: None)
+    # where dry-runs run: None = this chain itself, snapshotted and reverted (a devnet); on a live
+    # chain, a fresh local fork of it (``lpbot.chain.forksim.ForkSimulator.fresh``)
+    simulator: Callable[[], Web3] | None = None
 
     def contract(self, name: str, address: str | None = None) -> Any:
         addr = address or self.contracts[name]
@@ -166,6 +169,7 @@ def plan_rebalance(
         return record, read_report(ctx.reports_dir, record.report_id), {}
     ctx.checkpoint("planned")
     owners, threshold = _safe_owners(ctx)
+    sim_w3 = ctx.simulator() if ctx.simulator is not None else ctx.w3
     safe_tx: SafeTransaction | None = None
     module_tx: ModuleTransaction | None = None
     if ctx.via == "module":
@@ -175,7 +179,7 @@ def plan_rebalance(
             plan, module=ctx.contracts["LPRebalanceModule"], operator=ctx.operator.address
         )
         dry: DryRunResult = dry_run_module(
-            ctx.w3,
+            sim_w3,
             module_tx,
             safe=ctx.safe,
             tokens=[token0, token1],
@@ -192,7 +196,7 @@ def plan_rebalance(
             multisend_call_only=ctx.contracts["MultiSendCallOnly"],
         )
         dry = dry_run(
-            ctx.w3,
+            sim_w3,
             safe_tx,
             owners=owners,
             threshold=threshold,

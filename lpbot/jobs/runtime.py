@@ -11,9 +11,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lpbot.chain.forksim import ForkSimulator
+from lpbot.chain.registry import chain as registry_chain
 from lpbot.chain.rpc import connect
 from lpbot.config import Config
 from lpbot.devnet.context import devnet_context
+from lpbot.devnet.fork import registry_manifest
 from lpbot.errors import ConfigError
 from lpbot.execution import service
 from lpbot.jobs.alerts import Notifier, WebhookNotifier
@@ -34,6 +37,11 @@ class Runtime:
     sessions: sessionmaker[Session]
     positions: dict[str, ManagedPosition] = field(default_factory=dict)
     notifier: Notifier = field(default_factory=WebhookNotifier)
+    simulators: list[ForkSimulator] = field(default_factory=list)
+
+    def close(self) -> None:
+        for sim in self.simulators:
+            sim.close()
 
 
 def _keystore_signer(config: Config, name: str) -> Signer:
@@ -81,18 +89,34 @@ def build_runtime(
         if not pos.enabled:
             continue
         chain = config.resolve_chain(pos.chain)
-        if chain.manifest is None:
-            raise ConfigError(
-                f"positions.{pos.name}: only devnet chains (with a manifest) are wired for "
-                "`lpbot run` so far"
-            )
-        manifest = chain.manifest
         w3 = connect(chain.rpc_url)
+        simulator = None
+        if chain.manifest is not None:  # the devnet, or a fork started by `lpbot devnet up`
+            manifest = chain.manifest
+        else:  # a live chain: the registry's addresses, dry-runs on a local fork of it
+            if not registry_chain(chain.chain_id).anvil_fork_supported:
+                raise ConfigError(
+                    f"positions.{pos.name}: chain {chain.chain_id} cannot be forked by Anvil, "
+                    "and nothing is signed without a dry-run; lpbot cannot manage it yet"
+                )
+            manifest = registry_manifest(w3, chain.rpc_url)
+            sim = ForkSimulator(chain.rpc_url)
+            runtime.simulators.append(sim)
+            simulator = sim.fresh
+            if pos.token_id is None:
+                raise ConfigError(f"positions.{pos.name}.token_id: required on a live chain")
         repo = SqlRebalanceRepo(sessions, actor=f"lpbot run ({pos.name})")
         safe_cfg = config.signer.safe
         safe = safe_cfg.address if safe_cfg is not None and safe_cfg.address != "devnet" else None
         ctx = devnet_context(
-            w3, manifest, repo, config.reports_path, executor=executor, operator=operator, safe=safe
+            w3,
+            manifest,
+            repo,
+            config.reports_path,
+            executor=executor,
+            operator=operator,
+            safe=safe,
+            simulator=simulator,
         )
         # after a rebalance the position lives on in a new NFT: the store knows which
         token_id = _current_token(sessions, pos.name) or pos.token_id or manifest.safe_position

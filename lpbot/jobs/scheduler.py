@@ -137,5 +137,6 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         _line("start", "-", f"{len(runtime.positions)} position(s); jobs scheduled")
         scheduler.start()
     finally:
+        runtime.close()
         lock.release()
         _RUNTIME = None

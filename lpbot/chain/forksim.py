@@ -1,0 +1,47 @@
+"""Dry-runs against a live chain: a local Anvil fork, reset to the chain's latest block each time.
+
+On the devnet the dry-run snapshots and reverts the chain itself. On a live chain that is not
+possible (and must not be tried), so ``ForkSimulator`` keeps an Anvil forking the chain's RPC
+and resets it to the newest block before each simulation: the exact transaction runs against
+the exact live state, and nothing reaches the live chain.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from web3 import Web3
+
+from lpbot.chain.rpc import connect, redact_url
+from lpbot.devnet import anvil
+from lpbot.errors import RetryLater
+
+log = logging.getLogger(__name__)
+
+
+class ForkSimulator:
+    """A local fork of ``rpc_url`` for dry-runs; started on first use, stopped by ``close``."""
+
+    def __init__(self, rpc_url: str) -> None:
+        self._rpc_url = rpc_url
+        self._proc: anvil.AnvilProcess | None = None
+        self._w3: Web3 | None = None
+
+    def fresh(self) -> Web3:
+        """A client of the fork, reset to the live chain's latest block."""
+        if self._proc is None or self._proc.process.poll() is not None:
+            self._proc = anvil.start(fork_url=self._rpc_url)  # no log: the URL may hold a key
+            self._w3 = connect(self._proc.url)
+            log.info("dry-run fork of %s on %s", redact_url(self._rpc_url), self._proc.url)
+        assert self._w3 is not None
+        reset: Any = "anvil_reset"
+        result = self._w3.provider.make_request(reset, [{"forking": {"jsonRpcUrl": self._rpc_url}}])
+        if "error" in result:
+            raise RetryLater(f"could not reset the dry-run fork: {result['error']}")
+        return self._w3
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None

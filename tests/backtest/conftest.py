@@ -23,6 +23,15 @@ def market_path(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Ite
     info = m.pool("USDC/WETH-500")
     snap = devnet.snapshot()
     try:
+        # start half an hour after a UTC midnight, so that bars, hourly decisions and 8-hour
+        # funding fall the same way on every run, whenever the devnet was deployed. The market
+        # jumps on the full hour; decisions fall between jumps, where both engines see the same
+        # price (at the instant of a jump, engine (b) sees the bar's close and engine (a) the
+        # events, and their rebalance counts can differ by one)
+        latest = devnet.w3.eth.get_block("latest")["timestamp"]
+        midnight = (latest // 86400 + 1) * 86400 + 1800
+        devnet.w3.provider.make_request("evm_setNextBlockTimestamp", [midnight])  # type: ignore[arg-type]
+        devnet.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         run_market(devnet.w3, m, info, steps=48, vol=0.9, seed=17)
         path = tmp_path_factory.mktemp("market") / "usdc-weth-500.sqlite"
         fetch_pool_events(

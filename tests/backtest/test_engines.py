@@ -24,7 +24,9 @@ pytestmark = pytest.mark.devnet
 # USDC is token0 of the devnet's USDC/WETH pool; a small LP beside $20M of depth
 CONFIG = BacktestConfig(
     strategy=StrategyConfig(kind="fixed", params={"half_width_pct": 2.0}),
-    policy={"edge_pct": None},
+    # rebalance whenever out of range: the engines are compared on the same decisions, not on
+    # how each would estimate a volatility regime or the cost gate's gain
+    policy={"edge_pct": None, "vol_ratio_trigger": None, "min_gain_over_cost": 0.0},
     quote_token=0,
     chain="arbitrum",
     capital_usd=10_000.0,

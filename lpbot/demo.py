@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from web3.logs import DISCARD
 
@@ -92,6 +93,13 @@ def run(
         )
         info = manifest.pool("USDC/WETH-500")
         usdc, weth = manifest.token(info.token0), manifest.token(info.token1)
+
+        # start the chain's clock at the next UTC midnight (+30 min): the same seed then gives
+        # the same story whenever the demo runs
+        latest = w3.eth.get_block("latest")["timestamp"]
+        set_time: Any = "evm_setNextBlockTimestamp"
+        w3.provider.make_request(set_time, [(latest // 86400 + 1) * 86400 + 1800])
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
         out("2. the market trades for 12 hours (oracle history)")
         run_market(w3, manifest, info, steps=12, vol=vol, seed=seed, step_seconds=HOUR)

@@ -268,13 +268,19 @@ def approve(ctx: ExecutionContext, report_id: str, approver: str) -> RebalanceRe
     return record
 
 
-def _safe_tx_of(
-    ctx: ExecutionContext, record: RebalanceRecord
-) -> tuple[SafeTransaction, dict[str, Any]]:
+def _report_of(ctx: ExecutionContext, record: RebalanceRecord) -> dict[str, Any]:
+    """The rebalance's report, checked to be the one recorded (hash) when it was simulated."""
     assert record.report_id is not None
     report = read_report(ctx.reports_dir, record.report_id)
     if record.report_hash != report["report_hash"]:
         raise Refused("the report on disk is not the one recorded for this rebalance")
+    return report
+
+
+def _safe_tx_of(
+    ctx: ExecutionContext, record: RebalanceRecord
+) -> tuple[SafeTransaction, dict[str, Any]]:
+    report = _report_of(ctx, record)
     tx = SafeTransaction.from_json(report["safe_tx"])
     if "0x" + tx.safe_tx_hash.hex() != record.safe_tx_hash:
         raise Refused("the Safe transaction is not the one the report was approved for")
@@ -347,24 +353,35 @@ def _submit(
 ) -> RebalanceRecord:
     _owners, threshold = _safe_owners(ctx)
     data = exec_transaction_data(tx, combine(_signatures(record), threshold))
+    record, receipt = _send_recorded(ctx, record, ctx.executor, tx.safe, data, report, nonce)
+    return reconcile(ctx, record, receipt, report)
+
+
+def _send_recorded(
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    signer: Signer,
+    to: str,
+    data: bytes,
+    report: dict[str, Any],
+    nonce: int | None,
+) -> tuple[RebalanceRecord, TxReceipt]:
+    """Send (and replace while stuck) with every hash recorded as SUBMITTED before waiting."""
     gas = int(report["dry_run"]["gas_used"]) * 13 // 10 + 50_000
     submitter = Submitter(
-        ctx.w3, ctx.executor, confirmations=ctx.confirmations, replace_after=ctx.replace_after
+        ctx.w3, signer, confirmations=ctx.confirmations, replace_after=ctx.replace_after
     )
     state = {"record": record}
 
     def on_sent(sent: SentTx) -> None:
         current = state["record"]
         state["record"] = ctx.repo.transition(
-            current.id,
-            current.state,
-            S.SUBMITTED,
-            tx_hashes=[*current.tx_hashes, sent.hash],
+            current.id, current.state, S.SUBMITTED, tx_hashes=[*current.tx_hashes, sent.hash]
         )
         ctx.checkpoint("submitted")
 
-    receipt = submitter.send_and_confirm(tx.safe, data, gas, on_sent=on_sent, nonce=nonce)
-    return reconcile(ctx, state["record"], receipt, report)
+    receipt = submitter.send_and_confirm(to, data, gas, on_sent=on_sent, nonce=nonce)
+    return state["record"], receipt
 
 
 def reconcile(
@@ -419,10 +436,7 @@ def reconcile(
 def _module_tx_of(
     ctx: ExecutionContext, record: RebalanceRecord
 ) -> tuple[ModuleTransaction, dict[str, Any]]:
-    assert record.report_id is not None
-    report = read_report(ctx.reports_dir, record.report_id)
-    if record.report_hash != report["report_hash"]:
-        raise Refused("the report on disk is not the one recorded for this rebalance")
+    report = _report_of(ctx, record)
     tx = ModuleTransaction.from_json(report["module_tx"])
     if "0x" + tx.tx_hash.hex() != record.safe_tx_hash:
         raise Refused("the module call is not the one the report was approved for")
@@ -451,21 +465,23 @@ def _execute_module(
         _fresh(ctx, report)
         record = ctx.repo.transition(record.id, S.APPROVED, S.SIGNED, signatures=[])
         ctx.checkpoint("signed")
-    gas = int(report["dry_run"]["gas_used"]) * 13 // 10 + 50_000
-    submitter = Submitter(
-        ctx.w3, ctx.operator, confirmations=ctx.confirmations, replace_after=ctx.replace_after
-    )
-    state = {"record": record}
+    record, receipt = _send_recorded(ctx, record, ctx.operator, tx.module, tx.data, report, nonce)
+    return reconcile(ctx, record, receipt, report, via_module=True)
 
-    def on_sent(sent: SentTx) -> None:
-        current = state["record"]
-        state["record"] = ctx.repo.transition(
-            current.id, current.state, S.SUBMITTED, tx_hashes=[*current.tx_hashes, sent.hash]
-        )
-        ctx.checkpoint("submitted")
 
-    receipt = submitter.send_and_confirm(tx.module, tx.data, gas, on_sent=on_sent, nonce=nonce)
-    return reconcile(ctx, state["record"], receipt, report, via_module=True)
+def _sent_outcome(
+    ctx: ExecutionContext, record: RebalanceRecord
+) -> tuple[TxReceipt | None, int | None]:
+    """The receipt of whichever recorded transaction was mined; else the nonce of one still in
+    the mempool (to replace it rather than send another), or None when none is known."""
+    pending_nonce: int | None = None
+    for h in reversed(record.tx_hashes):
+        try:
+            return ctx.w3.eth.get_transaction_receipt(h), None  # type: ignore[arg-type]
+        except TransactionNotFound:
+            with contextlib.suppress(TransactionNotFound):
+                pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
+    return None, pending_nonce
 
 
 def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
@@ -490,15 +506,8 @@ def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecor
     done = _executed(ctx, "0x" + tx.safe_tx_hash.hex(), int(report["snapshot"]["block"]))
     if done is not None:
         return reconcile(ctx, record, done, report)
-    pending_nonce: int | None = None
-    for h in reversed(record.tx_hashes):
-        try:
-            receipt = ctx.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            # still in the mempool? replace it (same nonce) rather than send another
-            with contextlib.suppress(TransactionNotFound):
-                pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
-            continue
+    receipt, pending_nonce = _sent_outcome(ctx, record)
+    if receipt is not None:
         return reconcile(ctx, record, receipt, report)
     if ctx.safe_contract.functions.nonce().call() != tx.nonce:
         return ctx.repo.transition(
@@ -517,14 +526,8 @@ def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceR
     done = _module_executed(ctx, record.token_id, int(report["snapshot"]["block"]))
     if done is not None:
         return reconcile(ctx, record, done, report, via_module=True)
-    pending_nonce: int | None = None
-    for h in reversed(record.tx_hashes):
-        try:
-            receipt = ctx.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            with contextlib.suppress(TransactionNotFound):
-                pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
-            continue
+    receipt, pending_nonce = _sent_outcome(ctx, record)
+    if receipt is not None:
         return reconcile(ctx, record, receipt, report, via_module=True)
     if ctx.w3.eth.get_block("latest")["timestamp"] > int(report["deadline"]):
         return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="deadline passed")

@@ -26,7 +26,7 @@ from lpbot.analytics.value import position_amounts
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.dataset import Dataset
 from lpbot.backtest.events import EventKind
-from lpbot.backtest.ledger import OWNER, Accountant, Action, BacktestResult
+from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult
 from lpbot.backtest.replay import EventReplayer
 from lpbot.errors import Halt, Refused
 from lpbot.strategy import (
@@ -157,22 +157,14 @@ class _Bot:
         self.liquidity += plan.liquidity
         self.replayer.bot_range = self.range
         self.replayer.in_history = False
-        gas = self.acc.charge_gas(kind, swap is not None, now, price_before)
-        self.acc.actions.append(
-            Action(
-                timestamp=now,
-                kind=kind,
-                tick_lower=rng.tick_lower,
-                tick_upper=rng.tick_upper,
-                liquidity=plan.liquidity,
-                swap_zero_for_one=None if swap is None else swap.zero_for_one,
-                swap_amount_in=0 if swap is None else swap.amount_in,
-                swap_fee_usd=fee_usd,
-                price_impact_usd=impact,
-                slippage_usd=slip,
-                gas_usd=gas,
-                reason=reason,
-            )
+        self.acc.record_open(
+            now=now,
+            kind=kind,
+            rng=rng,
+            plan=plan,
+            costs=(fee_usd, impact, slip),
+            price_raw=price_before,
+            reason=reason,
         )
 
     def _withdraw(self, amount: int) -> tuple[int, int]:

@@ -31,7 +31,8 @@ from lpbot.analytics.value import position_amounts
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.costs import GasModel, HedgeBook
 from lpbot.errors import Refused
-from lpbot.strategy.base import max_usable_tick, min_usable_tick
+from lpbot.strategy.base import Range, max_usable_tick, min_usable_tick
+from lpbot.strategy.open import OpenPlan
 from lpbot.uniswap.liquidity_amounts import get_liquidity_for_amounts
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 
@@ -259,6 +260,41 @@ class Accountant:
         cost = self.gas.cost_usd(action, with_swap, t, self.native_usd(price_raw))
         self.gas_usd += cost
         return cost
+
+    def record_open(
+        self,
+        *,
+        now: int,
+        kind: str,
+        rng: Range,
+        plan: OpenPlan,
+        costs: tuple[float, float, float],
+        price_raw: float,
+        reason: str,
+    ) -> None:
+        """Charge the gas of an open/rebalance/compound and log it as an ``Action``.
+
+        ``costs`` are the swap's fee, price impact and slippage in USD (``charge_swap``).
+        """
+        swap = plan.swap
+        fee_usd, impact, slip = costs
+        gas = self.charge_gas(kind, swap is not None, now, price_raw)
+        self.actions.append(
+            Action(
+                timestamp=now,
+                kind=kind,
+                tick_lower=rng.tick_lower,
+                tick_upper=rng.tick_upper,
+                liquidity=plan.liquidity,
+                swap_zero_for_one=None if swap is None else swap.zero_for_one,
+                swap_amount_in=0 if swap is None else swap.amount_in,
+                swap_fee_usd=fee_usd,
+                price_impact_usd=impact,
+                slippage_usd=slip,
+                gas_usd=gas,
+                reason=reason,
+            )
+        )
 
     def gas_estimate(self, action: str, t: float, price_raw: float) -> float:
         return self.gas.cost_usd(action, True, t, self.native_usd(price_raw))

@@ -47,7 +47,7 @@ from lpbot.analytics.types import (
 )
 from lpbot.backtest.bars import Bars
 from lpbot.backtest.config import BacktestConfig
-from lpbot.backtest.ledger import OWNER, Accountant, Action, BacktestResult
+from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult
 from lpbot.errors import ConfigError, Halt, Refused
 from lpbot.strategy import Compound, MarketInputs, OpenPlan, Rebalance, plan_open
 from lpbot.uniswap.constants import Q96
@@ -233,22 +233,14 @@ class _Engine:
             self.liquidity = 0
             self.opened_at = now
         self.liquidity += plan.liquidity
-        gas = self.acc.charge_gas(kind, swap is not None, now, price)
-        self.acc.actions.append(
-            Action(
-                timestamp=now,
-                kind=kind,
-                tick_lower=rng.tick_lower,
-                tick_upper=rng.tick_upper,
-                liquidity=plan.liquidity,
-                swap_zero_for_one=None if swap is None else swap.zero_for_one,
-                swap_amount_in=0 if swap is None else swap.amount_in,
-                swap_fee_usd=fee_usd,
-                price_impact_usd=impact,
-                slippage_usd=slip,
-                gas_usd=gas,
-                reason=reason,
-            )
+        self.acc.record_open(
+            now=now,
+            kind=kind,
+            rng=rng,
+            plan=plan,
+            costs=(fee_usd, impact, slip),
+            price_raw=price,
+            reason=reason,
         )
 
     def _collect(self, snap: PoolSnapshot, burn: bool) -> None:

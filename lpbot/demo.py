@@ -22,19 +22,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from web3.logs import DISCARD
-
 from lpbot.analytics.prices import to_units
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.rpc import connect
 from lpbot.devnet import anvil
 from lpbot.devnet.context import SAFE_OWNER_INDEXES, devnet_context
-from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.manifest import Manifest, PoolInfo
 from lpbot.devnet.market import run_market
+from lpbot.devnet.positions import mint_usdc_weth
 from lpbot.devnet.service import load_or_deploy
-from lpbot.errors import Halt
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.snapshots import pool_snapshot
 from lpbot.hedge.base import ManualClock
@@ -49,8 +46,6 @@ from lpbot.store.rebalances import SqlRebalanceRepo
 from lpbot.store.session import make_engine, session_factory
 from lpbot.strategy.rebalance import RebalancePolicy
 from lpbot.strategy.vol_band import VolatilityBand
-from lpbot.uniswap.liquidity_amounts import get_liquidity_for_amounts
-from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 
 HOUR = 3600
 
@@ -223,9 +218,8 @@ def _open(
 ) -> tuple[int, tuple[int, int]]:
     from lpbot.chain.reader import PoolReader
 
-    c = ctx
     m = manifest
-    w3 = c.w3
+    w3 = ctx.w3
     reader = PoolReader(
         w3,
         multicall=m.contracts["Multicall3"],
@@ -237,52 +231,18 @@ def _open(
     weth = m.token(info.token1)
     history = fetch_oracle_history(w3, pool_addr, window_seconds=12 * HOUR, step_seconds=HOUR)
     rng = strategy.range_for(pool_snapshot(snap, usdc.decimals, weth.decimals), history)
-    sqrt = snap.slot0.sqrt_price_x96
-    from lpbot.analytics.prices import price0_per_1
-
-    eth_usd = price0_per_1(sqrt, usdc.decimals, weth.decimals)
-    amount0 = capital_usd // 2 * 10**usdc.decimals
-    amount1 = int(Decimal(capital_usd // 2) / eth_usd * 10**weth.decimals)
-    liquidity = get_liquidity_for_amounts(
-        sqrt,
-        get_sqrt_ratio_at_tick(rng.tick_lower),
-        get_sqrt_ratio_at_tick(rng.tick_upper),
-        amount0,
-        amount1,
+    token_id, need0, need1 = mint_usdc_weth(
+        w3, m, snap, rng.tick_lower, rng.tick_upper, usdc=capital_usd // 2, recipient=m.safe or ""
     )
-    need0, need1 = snap.to_pool().mint("bot", rng.tick_lower, rng.tick_upper, liquidity)
-    npm = contract(w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"])
-    bot = m.accounts.bot
-    params = (
-        usdc.address,
-        weth.address,
-        info.fee,
-        rng.tick_lower,
-        rng.tick_upper,
-        need0,
-        need1,
-        need0 * 995 // 1000,
-        need1 * 995 // 1000,
-        m.safe,
-        snap.block_timestamp + 600,
-    )
-    tx = npm.functions.mint(params).transact({"from": bot, "gas": GAS})
-    receipt = w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)
-    events = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)
-    if receipt["status"] != 1 or not events:
-        raise Halt("the demo's opening mint failed")
-    args = events[0]["args"]
-    if (args["amount0"], args["amount1"]) != (need0, need1):
-        raise Halt("the chain took other amounts than the exact core computed")
     lo_price = Decimal("1.0001") ** -rng.tick_upper * Decimal(10) ** 12
     hi_price = Decimal("1.0001") ** -rng.tick_lower * Decimal(10) ** 12
     out(
-        f"   #{args['tokenId']} for the Safe: ETH {lo_price:,.0f} to {hi_price:,.0f} USD "
+        f"   #{token_id} for the Safe: ETH {lo_price:,.0f} to {hi_price:,.0f} USD "
         f"(ticks [{rng.tick_lower}, {rng.tick_upper}) from {len(history)} hourly oracle prices); "
         f"paid {to_units(need0, usdc.decimals):,.2f} USDC + {to_units(need1, weth.decimals):.4f} "
         "WETH, exactly as computed"
     )
-    return int(args["tokenId"]), (need0, need1)
+    return token_id, (need0, need1)
 
 
 def _summary(

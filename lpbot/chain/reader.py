@@ -24,7 +24,7 @@ from web3.types import BlockIdentifier
 from lpbot.chain import artifacts
 from lpbot.errors import Refused, RetryLater
 from lpbot.uniswap.pool import Pool, Slot0
-from lpbot.uniswap.position_value import NpmPosition
+from lpbot.uniswap.position_value import NpmPosition, fees, get_fee_growth_inside
 from lpbot.uniswap.tick import TickInfo
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,25 @@ class PoolSnapshot:
         if delta < 0 and delta % window != 0:
             mean -= 1
         return mean
+
+    def fee_growth_inside(self, token_id: int) -> tuple[int, int]:
+        """Fee growth inside NFT ``token_id``'s range now (PositionValue._getFeeGrowthInside)."""
+        pos = self.positions[token_id]
+        return get_fee_growth_inside(
+            self.slot0.tick,
+            self.fee_growth_global0_x128,
+            self.fee_growth_global1_x128,
+            pos.lower.fee_growth_outside0_x128,
+            pos.lower.fee_growth_outside1_x128,
+            pos.upper.fee_growth_outside0_x128,
+            pos.upper.fee_growth_outside1_x128,
+            pos.npm.tick_lower,
+            pos.npm.tick_upper,
+        )
+
+    def uncollected_fees(self, token_id: int) -> tuple[int, int]:
+        """What ``collect`` would pay NFT ``token_id`` now: fees accrued plus tokens owed."""
+        return fees(self.positions[token_id].npm, *self.fee_growth_inside(token_id))
 
     def to_pool(self) -> Pool:
         """A ``Pool`` that quotes exactly like the contract within ``tick_range_known``."""

@@ -24,7 +24,6 @@ from lpbot.errors import Refused
 from lpbot.strategy.base import Range
 from lpbot.strategy.open import OpenPlan, plan_open
 from lpbot.uniswap.position import PositionInfo
-from lpbot.uniswap.position_value import fees, get_fee_growth_inside
 
 MAX_UINT128 = 2**128 - 1
 BPS = 10_000
@@ -162,18 +161,8 @@ def build_rebalance_plan(
     # exact simulation on the snapshot: burn our liquidity, collect, then plan the swap and mint
     lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
     pool = snapshot.to_pool()
-    inside = get_fee_growth_inside(
-        spot,
-        snapshot.fee_growth_global0_x128,
-        snapshot.fee_growth_global1_x128,
-        pos.lower.fee_growth_outside0_x128,
-        pos.lower.fee_growth_outside1_x128,
-        pos.upper.fee_growth_outside0_x128,
-        pos.upper.fee_growth_outside1_x128,
-        lower,
-        upper,
-    )
-    fees0, fees1 = fees(pos.npm, *inside)
+    inside = snapshot.fee_growth_inside(token_id)
+    fees0, fees1 = snapshot.uncollected_fees(token_id)
     owner = position_manager
     pool.positions[(owner, lower, upper)] = PositionInfo(pos.npm.liquidity, inside[0], inside[1])
     dec0, dec1 = pool.burn(owner, lower, upper, pos.npm.liquidity)

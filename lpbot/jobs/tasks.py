@@ -28,7 +28,7 @@ from lpbot.signing.base import Signer
 from lpbot.store import repo
 from lpbot.strategy.decision import Compound, Hold, Rebalance
 from lpbot.strategy.rebalance import RebalancePolicy
-from lpbot.uniswap.position_value import fees, get_fee_growth_inside, principal
+from lpbot.uniswap.position_value import principal
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +119,7 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
     pos = snap.positions[mp.token_id]
     n = pos.npm
     a0, a1 = principal(n, snap.slot0.sqrt_price_x96)
-    inside = get_fee_growth_inside(
-        snap.slot0.tick,
-        snap.fee_growth_global0_x128,
-        snap.fee_growth_global1_x128,
-        pos.lower.fee_growth_outside0_x128,
-        pos.lower.fee_growth_outside1_x128,
-        pos.upper.fee_growth_outside0_x128,
-        pos.upper.fee_growth_outside1_x128,
-        n.tick_lower,
-        n.tick_upper,
-    )
-    f0, f1 = fees(n, *inside)
+    f0, f1 = snap.uncollected_fees(mp.token_id)
     d0, d1 = mp.decimals
     delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
     return PositionState(

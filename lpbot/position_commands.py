@@ -33,7 +33,7 @@ from lpbot.analytics.greeks import Greeks, position_greeks
 from lpbot.analytics.prices import price0_per_1, price1_per_0, raw_price, to_units
 from lpbot.analytics.types import PriceHistory, RawAmount, TokenAmounts
 from lpbot.analytics.value import position_amounts, value_in_token0, value_in_token1
-from lpbot.analytics.var import VarEstimate, position_var
+from lpbot.analytics.var import DEFAULT_MIN_WINDOWS, VarEstimate, position_var
 from lpbot.chain import artifacts
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.reader import PoolReader
@@ -804,7 +804,7 @@ def report_json(r: PositionReport) -> dict[str, Any]:
             "delta": g.delta,
             "gamma": g.gamma,
             "delta_usd": g.delta_usd,
-            "gamma_usd_per_pct": g.gamma_usd,
+            "dollar_gamma_usd_per_pct": g.dollar_gamma,
         },
         "var": [
             {
@@ -814,6 +814,7 @@ def report_json(r: PositionReport) -> dict[str, Any]:
                 "parametric_usd": _finite(v.parametric_usd),
                 "delta_normal_usd": _finite(v.delta_normal_usd),
                 "historical_scenarios": v.historical_scenarios,
+                "price_basis": v.price_basis,
             }
             for v in r.var
         ],
@@ -891,7 +892,8 @@ def render_report(r: PositionReport) -> str:
             ("delta", f"{g.delta:,.6f} {risky}  ({g.delta_usd:,.2f} USD)"),
             (
                 "gamma",
-                f"{g.gamma:.6g} {risky} per {quote}  ({g.gamma_usd:,.2f} USD of delta per +1 %)",
+                f"{g.gamma:.6g} {risky} per {quote}  (dollar gamma {g.dollar_gamma:,.2f} USD "
+                "per +1 %: the delta change, at today's price)",
             ),
         ]
     )
@@ -899,11 +901,14 @@ def render_report(r: PositionReport) -> str:
     if r.var:
         lines.append(f"  VaR {r.var[0].confidence:.0%}    historical    parametric  delta-normal")
         for v in r.var:
-            hist = "n/a" if v.historical_usd is None else f"{v.historical_usd:,.2f}"
+            hist = "short hist" if v.historical_usd is None else f"{v.historical_usd:,.2f}"
             lines.append(
                 f"  {v.horizon_seconds / 60:>4g} min  {hist:>12}  {v.parametric_usd:>12,.2f}  "
-                f"{v.delta_normal_usd:>12,.2f}  USD ({v.historical_scenarios} scenarios)"
+                f"{v.delta_normal_usd:>12,.2f}  USD ({v.historical_scenarios} independent windows)"
             )
+        lines.append(
+            f"  VaR from {r.var[0].price_basis}; historical needs {DEFAULT_MIN_WINDOWS} windows"
+        )
     if r.var_note:
         lines.append(f"  VaR: {r.var_note}")
     return "\n".join(lines)

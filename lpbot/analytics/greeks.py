@@ -8,8 +8,11 @@ and gamma is 0 outside. With ``quote=0`` the same holds for ``S = 1/P`` (liquidi
 under inverting the price): delta is the token1 held.
 
 USD: ``delta_usd = delta * S * quote_usd`` is the USD exposure to the risky token (what a perp
-short of that notional hedges); ``gamma_usd = gamma * S**2 * 0.01 * quote_usd`` is how much that
-exposure changes, in USD, for a +1% move of ``S``.
+short of that notional hedges). ``dollar_gamma = gamma * S**2 / 100 * quote_usd`` is the dollar
+gamma (per 1%): the change of delta for a +1% move of ``S``, in risky tokens, valued at today's
+price. It is what a hedge must trade, in USD, to stay delta-neutral after the move; it is not the
+whole change of ``delta_usd``, which also revalues the delta already held: to first order,
+``delta_usd(1.01 S) - delta_usd(S) = dollar_gamma + delta_usd / 100``.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ class Greeks:
     """A position's price sensitivities at one price (float, analytics).
 
     ``price``: whole quote per whole risky token. ``value``: the position in whole quote tokens.
-    ``delta``: risky tokens. ``gamma``: risky tokens per unit of ``price``. ``*_usd``: see module.
+    ``delta``: risky tokens. ``gamma``: risky tokens per unit of ``price``. ``delta_usd``: USD
+    exposure to the risky token. ``dollar_gamma``: USD per +1% move of ``price``, the change of
+    delta valued at ``price`` (see module).
     """
 
     quote: QuoteToken
@@ -60,7 +65,7 @@ class Greeks:
     delta: float
     gamma: float
     delta_usd: float
-    gamma_usd: float
+    dollar_gamma: float
 
 
 def greeks_at(
@@ -79,7 +84,7 @@ def greeks_at(
         delta=delta,
         gamma=gamma,
         delta_usd=delta * price * quote_usd,
-        gamma_usd=gamma * price * price * 0.01 * quote_usd,
+        dollar_gamma=gamma * price * price / 100.0 * quote_usd,
     )
 
 

@@ -8,6 +8,7 @@ are used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NewType
@@ -238,12 +239,22 @@ class PriceHistory:
 
     Any fixed scaling of the price works (raw units or whole tokens): only ratios are used. The
     arrays are copied and made read-only.
+
+    ``averaging_seconds`` says what each price is: 0 for a point price (the price in force at its
+    timestamp), ``A > 0`` for the time-weighted mean over the ``A`` seconds ending at it. Returns
+    between means carry less variance than the price's (two thirds of it between adjacent means
+    of a diffusion); ``analytics.volatility`` and ``analytics.var`` correct for it.
     """
 
     timestamps: FloatArray = field(repr=False)
     prices: FloatArray = field(repr=False)
+    averaging_seconds: float
 
-    def __init__(self, timestamps: ArrayLike, prices: ArrayLike) -> None:
+    def __init__(
+        self, timestamps: ArrayLike, prices: ArrayLike, *, averaging_seconds: float = 0.0
+    ) -> None:
+        if not (math.isfinite(averaging_seconds) and averaging_seconds >= 0):
+            raise ValueError(f"averaging_seconds must be finite and >= 0, got {averaging_seconds}")
         ts = _readonly(timestamps)
         ps = _readonly(prices)
         if ts.ndim != 1 or ps.ndim != 1 or ts.shape != ps.shape:
@@ -258,6 +269,14 @@ class PriceHistory:
             raise ValueError("prices must be finite and > 0")
         object.__setattr__(self, "timestamps", ts)
         object.__setattr__(self, "prices", ps)
+        object.__setattr__(self, "averaging_seconds", float(averaging_seconds))
+
+    @property
+    def basis(self) -> str:
+        """What the prices are, for labels: point prices, or means over an interval."""
+        if self.averaging_seconds == 0:
+            return "point prices"
+        return f"{self.averaging_seconds:g} s mean prices (variance corrected for averaging)"
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[float, float]]) -> PriceHistory:
@@ -272,11 +291,15 @@ class PriceHistory:
         if not len(self):
             return "PriceHistory(empty)"
         return (
-            f"PriceHistory({len(self)} prices, t=[{self.timestamps[0]:.0f}, "
+            f"PriceHistory({len(self)} {self.basis}, t=[{self.timestamps[0]:.0f}, "
             f"{self.timestamps[-1]:.0f}])"
         )
 
     def since(self, timestamp: float) -> PriceHistory:
         """The observations at or after ``timestamp``."""
         start = int(np.searchsorted(self.timestamps, timestamp, side="left"))
-        return PriceHistory(self.timestamps[start:], self.prices[start:])
+        return PriceHistory(
+            self.timestamps[start:],
+            self.prices[start:],
+            averaging_seconds=self.averaging_seconds,
+        )

@@ -1,12 +1,23 @@
 """Value at risk of a position (and its hedge) by full revaluation (float64, analytics).
 
-Each scenario moves the risky token's price ``S`` to ``S * exp(r)`` and revalues the position
-on its curve, so the loss includes gamma (a hedged LP loses on both sides; delta-only VaR misses
-that). VaR is the loss not exceeded with probability ``confidence``, in USD, >= 0.
-- historical: ``r`` are the overlapping ``horizon``-second log-returns of the price history;
-- parametric: ``r ~ N(-sigma**2 h / 2, sigma**2 h)`` with ``sigma`` the history's EWMA volatility
-  (``volatility.ewma_volatility``), drawn as ``n_scenarios`` equiprobable normal quantiles
-  (deterministic, no random numbers).
+Each scenario moves the risky token's price ``S`` (in the quote token) to ``S * exp(r)`` and, when
+the quote token's own USD price ``Q`` is given as a history, ``Q`` to ``Q * exp(q)``; the position
+is revalued on its curve, so the loss includes gamma (a hedged LP loses on both sides; delta-only
+VaR misses that). The USD P&L is ``Q' (V(S') + hedge S') - Q (V(S) + hedge S)``: the hedge is a
+linear position in the risky token, marked in USD (a USD-margined perp). VaR is the loss not
+exceeded with probability ``confidence``, in USD, >= 0.
+
+- historical: ``r`` (and ``q``) over independent, non-overlapping ``horizon``-second windows of
+  the price history, counted back from its last price. Fewer than ``min_windows`` windows is not
+  enough history: ``historical_usd`` is None, never a figure from a handful of windows.
+- parametric: ``r ~ N(-sigma**2 h / 2, sigma**2 h)`` with ``sigma`` the history's EWMA
+  volatility (``volatility.ewma_volatility``), drawn as equiprobable normal quantiles
+  (deterministic, no random numbers); with a quote history, ``(r, q)`` jointly normal with the
+  EWMA correlation of their returns, on a product grid of quantiles.
+
+A history of interval means (``PriceHistory.averaging_seconds > 0``) has its volatility corrected
+for averaging (``volatility.variance_time``) and its historical returns scaled by the same factor;
+each estimate names the basis it used (``price_basis``).
 """
 
 from __future__ import annotations
@@ -22,15 +33,24 @@ import numpy as np
 from lpbot.analytics.greeks import QuoteToken, risky_curve
 from lpbot.analytics.types import FloatArray, PoolSnapshot, PositionSnapshot, PriceHistory
 from lpbot.analytics.value import PositionCurve, price_from_sqrt_x96
-from lpbot.analytics.volatility import ewma_volatility
+from lpbot.analytics.volatility import ewma_volatility, ewma_weights, variance_time
 
 DEFAULT_HORIZONS = (60.0, 300.0, 1800.0)  # 1, 5 and 30 minutes
+DEFAULT_MIN_WINDOWS = 30
+QUOTE_FIXED = "quote token's USD price held fixed"
 
 
 @dataclass(frozen=True, slots=True)
 class VarEstimate:
-    """VaR over one horizon, in USD (>= 0); ``historical_usd`` is None when the history holds
-    fewer than ``min_scenarios`` returns of that horizon."""
+    """VaR over one horizon, in USD (>= 0).
+
+    ``historical_usd`` is None (not enough history) when the history holds fewer than the
+    configured minimum of independent windows of that horizon; ``historical_scenarios`` is the
+    number of independent windows it had. ``price_basis`` says what the history's prices were
+    (point prices, or interval means corrected for averaging) and whether the quote token's USD
+    price moved in the scenarios; ``quote_sigma_per_sqrt_second`` and ``correlation`` are None
+    when it was held fixed.
+    """
 
     horizon_seconds: float
     confidence: float
@@ -39,6 +59,9 @@ class VarEstimate:
     delta_normal_usd: float  # linear approximation, for comparison only
     historical_scenarios: int
     sigma_per_sqrt_second: float
+    price_basis: str = "point prices; " + QUOTE_FIXED
+    quote_sigma_per_sqrt_second: float | None = None
+    correlation: float | None = None
 
 
 @lru_cache(maxsize=8)
@@ -49,21 +72,84 @@ def _normal_grid(n: int) -> FloatArray:
     return grid
 
 
-def historical_returns(history: PriceHistory, horizon_seconds: float) -> FloatArray:
-    """Overlapping log-returns of token0's price over ``horizon_seconds``.
+def window_ends(history: PriceHistory, horizon_seconds: float) -> tuple[FloatArray, FloatArray]:
+    """Boundaries of the independent ``horizon_seconds`` windows, newest last: ``(starts, ends)``.
 
-    From each observation, to the last observation at or before ``horizon_seconds`` later; starts
-    whose horizon runs past the end of the history are dropped.
+    Counted back from the last price: ``[t_last - (j + 1) h, t_last - j h]`` for every whole
+    window inside the history.
     """
     if not horizon_seconds > 0:
         raise ValueError(f"horizon_seconds must be > 0, got {horizon_seconds}")
-    ts, ps = history.timestamps, history.prices
+    ts = history.timestamps
     if ts.size < 2:
-        return np.empty(0, dtype=np.float64)
-    starts = np.nonzero(ts + horizon_seconds <= ts[-1])[0]
-    ends = np.searchsorted(ts, ts[starts] + horizon_seconds, side="right") - 1
-    returns: FloatArray = np.log(ps[ends] / ps[starts])
+        empty = np.empty(0, dtype=np.float64)
+        return empty, empty
+    n = math.floor((ts[-1] - ts[0]) / horizon_seconds + 1e-9)
+    ends = ts[-1] - horizon_seconds * np.arange(n - 1, -1, -1, dtype=np.float64)
+    return ends - horizon_seconds, ends
+
+
+def _price_index(history: PriceHistory, times: FloatArray) -> np.ndarray:
+    """Index of the last price at or before each time (-1 before the first)."""
+    idx: np.ndarray = np.searchsorted(history.timestamps, times + 1e-9, side="right") - 1
+    return idx
+
+
+def _averaging_scale(history: PriceHistory, horizon_seconds: float) -> float:
+    """Factor that gives returns between means the variance of returns between points."""
+    tau = float(variance_time(horizon_seconds, history.averaging_seconds))
+    return math.sqrt(horizon_seconds / tau) if tau > 0 else math.nan
+
+
+def historical_returns(history: PriceHistory, horizon_seconds: float) -> FloatArray:
+    """Log-returns of token0's price over independent (non-overlapping) ``horizon``-second windows.
+
+    Each window's return is between the last prices at or before its two ends (``window_ends``);
+    a window whose ends fall on the same price (a gap in the history) is dropped. Returns between
+    interval means are scaled up to the variance of point returns (``_averaging_scale``).
+    """
+    starts, ends = window_ends(history, horizon_seconds)
+    i0, i1 = _price_index(history, starts), _price_index(history, ends)
+    keep = (i0 >= 0) & (i1 > i0)
+    ps = history.prices
+    returns: FloatArray = np.log(ps[i1[keep]] / ps[i0[keep]])
+    if history.averaging_seconds > 0:
+        returns = returns * _averaging_scale(history, horizon_seconds)
     return returns
+
+
+def _joint_historical_returns(
+    history: PriceHistory, quote_history: PriceHistory, horizon_seconds: float
+) -> tuple[FloatArray, FloatArray]:
+    """``historical_returns`` of both series over the same windows (those both cover)."""
+    starts, ends = window_ends(history, horizon_seconds)
+    i0, i1 = _price_index(history, starts), _price_index(history, ends)
+    j0, j1 = _price_index(quote_history, starts), _price_index(quote_history, ends)
+    keep = (i0 >= 0) & (i1 > i0) & (j0 >= 0) & (j1 > j0)
+    r: FloatArray = np.log(history.prices[i1[keep]] / history.prices[i0[keep]])
+    q: FloatArray = np.log(quote_history.prices[j1[keep]] / quote_history.prices[j0[keep]])
+    if history.averaging_seconds > 0:
+        r = r * _averaging_scale(history, horizon_seconds)
+    if quote_history.averaging_seconds > 0:
+        q = q * _averaging_scale(quote_history, horizon_seconds)
+    return r, q
+
+
+def ewma_correlation(a: PriceHistory, b: PriceHistory, halflife_seconds: float) -> float:
+    """EWMA correlation of the log-returns of two series, over ``a``'s steps (``b`` sampled at
+    ``a``'s times, last price at or before); 0 when they share fewer than two returns."""
+    ts = a.timestamps
+    jb = _price_index(b, ts)
+    ok = jb >= 0
+    ts, pa, pb = ts[ok], a.prices[ok], b.prices[jb[ok]]
+    if ts.size < 3:
+        return 0.0
+    ra, rb = np.diff(np.log(pa)), np.diff(np.log(pb))
+    w = ewma_weights(ts[1:], halflife_seconds)
+    saa, sbb, sab = np.sum(w * ra * ra), np.sum(w * rb * rb), np.sum(w * ra * rb)
+    if not (saa > 0 and sbb > 0):
+        return 0.0
+    return float(np.clip(sab / math.sqrt(saa * sbb), -1.0, 1.0))
 
 
 def _loss_quantile(pnl: FloatArray, confidence: float) -> float:
@@ -79,24 +165,32 @@ def value_at_risk(
     confidence: float = 0.99,
     quote: QuoteToken = 1,
     quote_usd: float = 1.0,
+    quote_usd_history: PriceHistory | None = None,
     hedge: float = 0.0,
     halflife_seconds: float = 3600.0,
     sigma_per_sqrt_second: float | None = None,
     n_scenarios: int = 20_000,
-    min_scenarios: int = 30,
+    min_windows: int = DEFAULT_MIN_WINDOWS,
 ) -> tuple[VarEstimate, ...]:
     """VaR of ``curve`` (token0-in-token1 coordinates) plus a linear ``hedge`` at ``price``.
 
     ``price`` is whole quote per whole risky token (``S``); ``hedge`` is a position in the risky
-    token (negative: short), its P&L ``hedge * dS``; ``quote_usd`` the quote's USD price. The
-    history is token0's price in token1; for ``quote=0`` its returns are negated.
+    token (negative: short); ``quote_usd`` the quote's USD price now. The history is token0's price
+    in token1; for ``quote=0`` its returns are negated. ``quote_usd_history`` is the quote token's
+    USD price over time: give it when the quote is not a stablecoin, so that its price risk is in
+    the scenarios (None holds it fixed, and the estimates say so). ``min_windows``: the fewest
+    independent windows a historical VaR is computed from.
     """
     if not 0.5 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
     if not price > 0:
         raise ValueError(f"price must be > 0, got {price}")
+    if not (math.isfinite(quote_usd) and quote_usd > 0):
+        raise ValueError(f"quote_usd must be > 0, got {quote_usd}")
     if n_scenarios < 100:
         raise ValueError(f"n_scenarios must be >= 100, got {n_scenarios}")
+    if min_windows < 1:
+        raise ValueError(f"min_windows must be >= 1, got {min_windows}")
     risky = risky_curve(curve, quote)
     sigma = (
         ewma_volatility(history, halflife_seconds)
@@ -105,38 +199,70 @@ def value_at_risk(
     )
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
+    sign = 1.0 if quote == 1 else -1.0
+    sigma_q: float | None = None
+    rho: float | None = None
+    basis = history.basis
+    if quote_usd_history is not None:
+        sigma_q = ewma_volatility(quote_usd_history, halflife_seconds)
+        rho = sign * ewma_correlation(history, quote_usd_history, halflife_seconds)
+        basis += f"; joint with the quote token's USD price ({quote_usd_history.basis})"
+    else:
+        basis += "; " + QUOTE_FIXED
     v0 = risky.value(price)
     delta0 = risky.amounts_at(price)[0]  # risky tokens held: dV/dS
-    sign = 1.0 if quote == 1 else -1.0
+    book0 = (v0 + hedge * price) * quote_usd  # USD value of position and hedge notional
     z_conf = NormalDist().inv_cdf(confidence)
 
-    def pnl_usd(returns: FloatArray) -> FloatArray:
-        moved = price * np.exp(returns)
-        pnl: FloatArray = (risky.values(moved) - v0 + hedge * (moved - price)) * quote_usd
-        return pnl
+    def pnl_usd(r: FloatArray, q: FloatArray | None = None) -> FloatArray:
+        moved = price * np.exp(r)
+        book = risky.values(moved) + hedge * moved
+        if q is None:
+            out: FloatArray = book * quote_usd - book0
+        else:
+            out = book * (quote_usd * np.exp(q)) - book0
+        return out
 
+    m = max(math.ceil(math.sqrt(n_scenarios)), 10)
     estimates = []
     for horizon in horizons:
         if not horizon > 0:
             raise ValueError(f"horizons must be > 0, got {horizon}")
-        hist = sign * historical_returns(history, horizon)
-        historical = (
-            _loss_quantile(pnl_usd(hist), confidence) if hist.size >= min_scenarios else None
-        )
         sd = sigma * math.sqrt(horizon)
-        parametric = _loss_quantile(
-            pnl_usd(-0.5 * sd * sd + sd * _normal_grid(n_scenarios)), confidence
-        )
-        delta_normal = abs(delta0 + hedge) * price * quote_usd * sd * z_conf
+        if quote_usd_history is None or sigma_q is None or rho is None:
+            hist = sign * historical_returns(history, horizon)
+            hist_pnl = pnl_usd(hist)
+            parametric = _loss_quantile(
+                pnl_usd(-0.5 * sd * sd + sd * _normal_grid(n_scenarios)), confidence
+            )
+            linear_sd = abs(delta0 + hedge) * price * quote_usd * sd
+        else:
+            r_hist, q_hist = _joint_historical_returns(history, quote_usd_history, horizon)
+            hist = sign * r_hist
+            hist_pnl = pnl_usd(hist, q_hist)
+            sdq = sigma_q * math.sqrt(horizon)
+            z = _normal_grid(m)
+            r = (-0.5 * sd * sd + sd * z)[:, None]
+            q = -0.5 * sdq * sdq + sdq * (rho * z[:, None] + math.sqrt(1.0 - rho * rho) * z)
+            parametric = _loss_quantile(pnl_usd(r, q).ravel(), confidence)
+            a = (delta0 + hedge) * price * quote_usd  # USD per unit r
+            b = book0  # USD per unit q
+            linear_sd = math.sqrt(
+                max((a * sd) ** 2 + (b * sdq) ** 2 + 2 * rho * a * b * sd * sdq, 0.0)
+            )
+        historical = _loss_quantile(hist_pnl, confidence) if hist.size >= min_windows else None
         estimates.append(
             VarEstimate(
                 horizon_seconds=float(horizon),
                 confidence=confidence,
                 historical_usd=historical,
                 parametric_usd=parametric,
-                delta_normal_usd=delta_normal,
+                delta_normal_usd=linear_sd * z_conf,
                 historical_scenarios=int(hist.size),
                 sigma_per_sqrt_second=sigma,
+                price_basis=basis,
+                quote_sigma_per_sqrt_second=sigma_q,
+                correlation=rho,
             )
         )
     return tuple(estimates)
@@ -149,10 +275,12 @@ def position_var(
     *,
     quote: QuoteToken = 1,
     quote_usd: float = 1.0,
+    quote_usd_history: PriceHistory | None = None,
     hedge: float = 0.0,
     horizons: Sequence[float] = DEFAULT_HORIZONS,
     confidence: float = 0.99,
     halflife_seconds: float = 3600.0,
+    min_windows: int = DEFAULT_MIN_WINDOWS,
 ) -> tuple[VarEstimate, ...]:
     """``value_at_risk`` of a position at the pool's current price."""
     curve = PositionCurve.from_position(position, pool.decimals0, pool.decimals1)
@@ -165,6 +293,8 @@ def position_var(
         confidence=confidence,
         quote=quote,
         quote_usd=quote_usd,
+        quote_usd_history=quote_usd_history,
         hedge=hedge,
         halflife_seconds=halflife_seconds,
+        min_windows=min_windows,
     )

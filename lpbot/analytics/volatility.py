@@ -4,7 +4,11 @@ Units: log-returns; ``sigma`` is per square root of a second and ``drift`` per s
 horizon of ``h`` seconds has standard deviation ``sigma * sqrt(h)`` and mean ``drift * h``.
 Irregular sampling is handled by weighting in time: with ``w_i = 2**(-(t_n - t_i) / halflife)``
 for the return ``r_i`` over ``dt_i`` seconds ending at ``t_i``,
-``variance rate = sum(w_i r_i**2) / sum(w_i dt_i)`` and ``drift = sum(w_i r_i) / sum(w_i dt_i)``.
+``variance rate = sum(w_i r_i**2) / sum(w_i tau_i)`` and ``drift = sum(w_i r_i) / sum(w_i dt_i)``.
+``tau_i`` is the time the return's variance is worth (``variance_time``): ``dt_i`` between point
+prices; between means over ``A`` seconds (``PriceHistory.averaging_seconds``) less, ``dt - A/3``
+for ``dt >= A``, so ``k``-step returns of adjacent means are corrected by ``1 / (1 - 1/(3k))``
+(a return between adjacent means carries two thirds of the variance). Point prices need no model.
 Sums are elementwise numpy (not BLAS ``dot``, whose threads stall on a busy machine).
 """
 
@@ -25,7 +29,23 @@ def log_returns(history: PriceHistory) -> tuple[FloatArray, FloatArray, FloatArr
     return ts[1:], np.diff(ts), np.diff(np.log(history.prices))
 
 
-def _weights(end_times: FloatArray, halflife_seconds: float) -> FloatArray:
+def variance_time(dt: FloatArray | float, averaging_seconds: float) -> FloatArray:
+    """The variance of a return over ``dt`` seconds, in units of the variance rate (seconds).
+
+    Between point prices, ``dt``. Between means over the ``A`` seconds ending at each price
+    (Brownian log-price): ``dt - A/3`` when the windows do not overlap (``dt >= A``), else
+    ``dt**2 / A - dt**3 / (3 A**2)``.
+    """
+    d = np.asarray(dt, dtype=np.float64)
+    a = float(averaging_seconds)
+    if a == 0:
+        return d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau: FloatArray = np.where(d >= a, d - a / 3.0, d * d / a - d**3 / (3.0 * a * a))
+    return tau
+
+
+def ewma_weights(end_times: FloatArray, halflife_seconds: float) -> FloatArray:
     if not (math.isfinite(halflife_seconds) and halflife_seconds > 0):
         raise ValueError(f"halflife_seconds must be > 0, got {halflife_seconds}")
     age = end_times[-1] - end_times
@@ -34,10 +54,12 @@ def _weights(end_times: FloatArray, halflife_seconds: float) -> FloatArray:
 
 
 def ewma_variance_rate(history: PriceHistory, halflife_seconds: float) -> float:
-    """Exponentially weighted variance of log-returns per second."""
+    """Exponentially weighted variance of log-returns per second (of the price itself, also when
+    the history holds means: see ``variance_time``)."""
     end_times, dt, r = log_returns(history)
-    w = _weights(end_times, halflife_seconds)
-    return float(np.sum(w * r * r) / np.sum(w * dt))
+    w = ewma_weights(end_times, halflife_seconds)
+    tau = variance_time(dt, history.averaging_seconds)
+    return float(np.sum(w * r * r) / np.sum(w * tau))
 
 
 def ewma_volatility(history: PriceHistory, halflife_seconds: float) -> float:
@@ -48,7 +70,7 @@ def ewma_volatility(history: PriceHistory, halflife_seconds: float) -> float:
 def ewma_drift(history: PriceHistory, halflife_seconds: float) -> float:
     """Exponentially weighted mean log-return per second (the trend)."""
     end_times, dt, r = log_returns(history)
-    w = _weights(end_times, halflife_seconds)
+    w = ewma_weights(end_times, halflife_seconds)
     return float(np.sum(w * r) / np.sum(w * dt))
 
 

@@ -63,9 +63,12 @@ def test_quote_token0_inverts_the_price() -> None:
 def test_usd_figures() -> None:
     g = greeks_at(CURVE, 3_000.0, quote=1, quote_usd=1.0)
     assert g.delta_usd == pytest.approx(g.delta * 3_000)
-    # +1% move: the dollar delta changes by about gamma * S * 1% * S
+    # dollar gamma: the delta change for a +1% move, valued at today's price (the hedge to add)
     up = greeks_at(CURVE, 3_030.0)
-    assert up.delta * 3_000 - g.delta * 3_000 == pytest.approx(g.gamma_usd, rel=0.02)
+    assert (up.delta - g.delta) * 3_000 == pytest.approx(g.dollar_gamma, rel=0.02)
+    # not the whole change of the USD exposure, which also revalues the delta held
+    assert up.delta_usd - g.delta_usd == pytest.approx(g.dollar_gamma + g.delta_usd / 100, rel=0.02)
+    assert abs(up.delta_usd - g.delta_usd - g.dollar_gamma) > 0.15 * abs(g.dollar_gamma)
 
 
 def test_position_greeks_from_snapshots() -> None:

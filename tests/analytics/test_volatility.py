@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lpbot.analytics.types import PriceHistory
+from lpbot.analytics.types import FloatArray, PriceHistory
 from lpbot.analytics.volatility import (
     annualised,
     ewma_drift,
@@ -15,6 +15,7 @@ from lpbot.analytics.volatility import (
     expected_time_in_range,
     log_returns,
     per_sqrt_second,
+    variance_time,
 )
 
 from .helpers import YEAR, gbm_history
@@ -62,3 +63,36 @@ def test_needs_two_prices() -> None:
     with pytest.raises(ValueError, match="halflife"):
         ewma_volatility(gbm_history(10), 0)
     assert math.isfinite(ewma_volatility(gbm_history(3), 60))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 30])
+def test_k_step_returns_of_means_carry_1_minus_1_over_3k_of_the_variance(k: int) -> None:
+    assert float(variance_time(60.0 * k, 60.0)) / (60.0 * k) == pytest.approx(1 - 1 / (3 * k))
+    assert float(variance_time(60.0 * k, 0.0)) == 60.0 * k  # point prices: no correction
+
+
+def test_variance_time_of_means_matches_simulation() -> None:
+    # Brownian paths on a 1/60 s grid; means over the last A = 1 s before each end time
+    rng = np.random.default_rng(21)
+    fine = 60
+    paths = np.cumsum(rng.standard_normal((20_000, 4 * fine)), axis=1) / math.sqrt(fine)
+
+    def mean_ending(t: float) -> FloatArray:
+        end = round(t * fine)
+        window: FloatArray = paths[:, end - fine : end].mean(axis=1)
+        return window
+
+    for dt in (0.25, 0.5, 1.0, 2.0):
+        r = mean_ending(1.0 + dt) - mean_ending(1.0)
+        assert float(np.var(r)) == pytest.approx(float(variance_time(dt, 1.0)), rel=0.04)
+
+
+def test_volatility_of_interval_means_is_corrected() -> None:
+    history = gbm_history(5_000, step_seconds=60, sigma_annual=0.5, seed=9)
+    as_means = PriceHistory(history.timestamps, history.prices, averaging_seconds=60.0)
+    assert ewma_volatility(as_means, 86_400) == pytest.approx(
+        ewma_volatility(history, 86_400) / math.sqrt(2 / 3)
+    )
+    assert as_means.since(history.timestamps[10]).averaging_seconds == 60.0
+    with pytest.raises(ValueError, match="averaging_seconds"):
+        PriceHistory([0, 1], [1, 1], averaging_seconds=-1)

@@ -901,13 +901,14 @@ def render_report(r: PositionReport) -> str:
     if r.var:
         lines.append(f"  VaR {r.var[0].confidence:.0%}    historical    parametric  delta-normal")
         for v in r.var:
-            hist = "short hist" if v.historical_usd is None else f"{v.historical_usd:,.2f}"
+            hist = "not enough" if v.historical_usd is None else f"{v.historical_usd:,.2f}"
             lines.append(
                 f"  {v.horizon_seconds / 60:>4g} min  {hist:>12}  {v.parametric_usd:>12,.2f}  "
                 f"{v.delta_normal_usd:>12,.2f}  USD ({v.historical_scenarios} independent windows)"
             )
         lines.append(
-            f"  VaR from {r.var[0].price_basis}; historical needs {DEFAULT_MIN_WINDOWS} windows"
+            f"  VaR from {r.var[0].price_basis}; historical: at least {DEFAULT_MIN_WINDOWS} "
+            "independent windows"
         )
     if r.var_note:
         lines.append(f"  VaR: {r.var_note}")

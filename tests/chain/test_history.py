@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web3 import Web3
 
 from lpbot.analytics.greeks import risky_curve
@@ -69,6 +71,35 @@ def test_point_ticks_are_the_ticks_in_force_at_each_sample_time() -> None:
     assert list(means.timestamps) == [1004.0, 1007.0, 1010.0]
     mean_ticks = [math.log(p) / math.log(1.0001) for p in means.prices]
     assert mean_ticks == pytest.approx([(100 + 105 + 90) / 3, 100, (80 + 80 + 77) / 3])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ticks=st.lists(st.integers(-887_271, 887_271), min_size=3, max_size=80),
+    step=st.integers(1, 9),
+    cardinality=st.integers(2, 100),
+)
+def test_read_oracle_history_returns_the_ticks_in_force_and_the_step_means(
+    ticks: list[int], step: int, cardinality: int
+) -> None:
+    """Against the exact core's Oracle: point ticks are the path's ticks at the sample times and
+    means are the step's average tick, whatever the path, step and ring size."""
+    oracle = PathOracle(ticks, start=5_000, cardinality=cardinality)
+    now, covered = 5_000 + len(ticks) - 1, min(len(ticks), cardinality) - 1
+    window = covered // step * step
+    if window < 2 * step:
+        with pytest.raises(RetryLater):
+            read_oracle_history(oracle, window_seconds=10**6, step_seconds=step)
+        return
+    points = read_oracle_history(oracle, window_seconds=10**6, step_seconds=step)
+    times = list(range(now - window, now + 1, step))
+    assert list(points.timestamps) == [float(t) for t in times]
+    got = [math.log(p) / math.log(1.0001) for p in points.prices]
+    assert got == pytest.approx([ticks[t - 5_000] for t in times], abs=1e-6)
+    means = read_oracle_history(oracle, window_seconds=10**6, step_seconds=step, sampling="mean")
+    expected = [sum(ticks[t - 5_000 - step : t - 5_000]) / step for t in times[1:]]
+    got = [math.log(p) / math.log(1.0001) for p in means.prices]
+    assert got == pytest.approx(expected, abs=1e-6)
 
 
 def test_window_is_what_the_oracle_covers() -> None:

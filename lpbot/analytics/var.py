@@ -101,16 +101,29 @@ def _averaging_scale(history: PriceHistory, horizon_seconds: float) -> float:
     return math.sqrt(horizon_seconds / tau) if tau > 0 else math.nan
 
 
+def _spans_the_horizon(
+    history: PriceHistory, i0: np.ndarray, i1: np.ndarray, horizon_seconds: float
+) -> np.ndarray:
+    """Windows whose two prices are distinct and between 0.5 and 1.5 horizons apart: a history
+    sampled more coarsely than the horizon has no return of that horizon."""
+    ok = (i0 >= 0) & (i1 > i0)
+    ts = history.timestamps
+    span = ts[np.where(ok, i1, 0)] - ts[np.where(ok, i0, 0)]
+    keep: np.ndarray = ok & (np.abs(span - horizon_seconds) <= 0.5 * horizon_seconds)
+    return keep
+
+
 def historical_returns(history: PriceHistory, horizon_seconds: float) -> FloatArray:
     """Log-returns of token0's price over independent (non-overlapping) ``horizon``-second windows.
 
     Each window's return is between the last prices at or before its two ends (``window_ends``);
-    a window whose ends fall on the same price (a gap in the history) is dropped. Returns between
+    a window without two prices about a horizon apart (a gap, or sampling coarser than the
+    horizon) is dropped. Returns between
     interval means are scaled up to the variance of point returns (``_averaging_scale``).
     """
     starts, ends = window_ends(history, horizon_seconds)
     i0, i1 = _price_index(history, starts), _price_index(history, ends)
-    keep = (i0 >= 0) & (i1 > i0)
+    keep = _spans_the_horizon(history, i0, i1, horizon_seconds)
     ps = history.prices
     returns: FloatArray = np.log(ps[i1[keep]] / ps[i0[keep]])
     if history.averaging_seconds > 0:
@@ -125,7 +138,9 @@ def _joint_historical_returns(
     starts, ends = window_ends(history, horizon_seconds)
     i0, i1 = _price_index(history, starts), _price_index(history, ends)
     j0, j1 = _price_index(quote_history, starts), _price_index(quote_history, ends)
-    keep = (i0 >= 0) & (i1 > i0) & (j0 >= 0) & (j1 > j0)
+    keep = _spans_the_horizon(history, i0, i1, horizon_seconds) & _spans_the_horizon(
+        quote_history, j0, j1, horizon_seconds
+    )
     r: FloatArray = np.log(history.prices[i1[keep]] / history.prices[i0[keep]])
     q: FloatArray = np.log(quote_history.prices[j1[keep]] / quote_history.prices[j0[keep]])
     if history.averaging_seconds > 0:

@@ -77,6 +77,14 @@ def test_historical_returns_are_independent_windows() -> None:
     assert float(np.sum(returns)) == pytest.approx(math.log(p[-1] / p[-1 - 5 * returns.size]))
 
 
+def test_a_history_coarser_than_the_horizon_has_no_returns_of_it() -> None:
+    hourly = gbm_history(200, step_seconds=3600, seed=3)
+    assert historical_returns(hourly, 60).size == 0
+    assert historical_returns(hourly, 7200).size == 99
+    (e,) = value_at_risk(CURVE, 3_000.0, hourly, horizons=[60])
+    assert e.historical_usd is None and e.historical_scenarios == 0
+
+
 def test_overlapping_windows_are_not_enough_history() -> None:
     # 90 minutes of minutes: 60 overlapping 30-minute windows, but 3 independent ones
     rising = gbm_history(91, sigma_annual=0.8, mu_annual=40.0, seed=2)

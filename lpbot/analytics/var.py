@@ -151,14 +151,19 @@ def _joint_historical_returns(
 
 
 def ewma_correlation(a: PriceHistory, b: PriceHistory, halflife_seconds: float) -> float:
-    """EWMA correlation of the log-returns of two series, over ``a``'s steps (``b`` sampled at
-    ``a``'s times, last price at or before); 0 when they share fewer than two returns."""
-    ts = a.timestamps
-    jb = _price_index(b, ts)
-    ok = jb >= 0
-    ts, pa, pb = ts[ok], a.prices[ok], b.prices[jb[ok]]
+    """EWMA correlation of the log-returns of two series; 0 when they share fewer than two returns.
+
+    Both are sampled (last price at or before) on the coarser one's times within the span both
+    cover, so a sparse series does not read as many zero returns and one jump (which would pull
+    the correlation towards 0).
+    """
+    lo = max(a.timestamps[0], b.timestamps[0]) if len(a) and len(b) else 0.0
+    hi = min(a.timestamps[-1], b.timestamps[-1]) if len(a) and len(b) else -1.0
+    grids = [h.timestamps[(h.timestamps >= lo) & (h.timestamps <= hi)] for h in (a, b)]
+    ts = min(grids, key=lambda g: g.size)
     if ts.size < 3:
         return 0.0
+    pa, pb = a.prices[_price_index(a, ts)], b.prices[_price_index(b, ts)]
     ra, rb = np.diff(np.log(pa)), np.diff(np.log(pb))
     w = ewma_weights(ts[1:], halflife_seconds)
     saa, sbb, sab = np.sum(w * ra * ra), np.sum(w * rb * rb), np.sum(w * ra * rb)

@@ -10,7 +10,12 @@ import pytest
 from lpbot.analytics.greeks import greeks_at
 from lpbot.analytics.types import PoolSnapshot, PositionSnapshot, PriceHistory
 from lpbot.analytics.value import PositionCurve
-from lpbot.analytics.var import historical_returns, position_var, value_at_risk
+from lpbot.analytics.var import (
+    ewma_correlation,
+    historical_returns,
+    position_var,
+    value_at_risk,
+)
 from lpbot.analytics.volatility import per_sqrt_second
 from lpbot.uniswap import Pool
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
@@ -196,6 +201,10 @@ def test_usd_var_of_a_pool_quoted_in_a_volatile_token_includes_its_price_risk() 
         mc = -float(np.quantile(pnl, 0.01))
         assert j.parametric_usd == pytest.approx(mc, rel=0.02)
         assert j.historical_usd == pytest.approx(mc, rel=0.15)
+    # a quote mark ten times sparser gives the same correlation, not one diluted by zero returns
+    sparse = PriceHistory(q_hist.timestamps[::10], q_hist.prices[::10])
+    assert ewma_correlation(s_hist, sparse, 1e12) == pytest.approx(0.4, abs=0.04)
+    assert ewma_correlation(sparse, s_hist, 1e12) == ewma_correlation(s_hist, sparse, 1e12)
     # the same position seen from the other token's side (quote = token0) has the same VaR
     inverted = PriceHistory(s_hist.timestamps, 1 / s_hist.prices)
     flipped = PositionCurve(curve.liquidity, 1 / curve.price_upper, 1 / curve.price_lower)

@@ -173,7 +173,9 @@ def test_devnet_market_volatility_and_var(chain: Devnet) -> None:
 
 
 def test_dead_rpc_and_a_pool_without_an_oracle_are_retried_later() -> None:
-    dead = Web3(Web3.HTTPProvider("http://127.0.0.1:9"))  # nothing listens there
+    provider = Web3.HTTPProvider("http://127.0.0.1:9")  # nothing listens there
+    provider.middlewares = ()  # no retries with back-off: the first refusal is the answer
+    dead = Web3(provider)
     with pytest.raises(RetryLater, match="cannot read block"):
         fetch_oracle_history(dead, "0x" + "11" * 20, window_seconds=600, step_seconds=60)
     fresh = PathOracle([5])  # initialized this second: no history yet

@@ -14,6 +14,7 @@ from lpbot.hedge.base import (
     FundingPayment,
     FundingRate,
     ManualClock,
+    MarginTier,
     MarketInfo,
     Order,
     OrderRequest,
@@ -121,10 +122,14 @@ class FlakyExchange:
             "fetch_funding_payments", lambda: self.inner.fetch_funding_payments(symbol, since_ms)
         )
 
-    def set_isolated_leverage(self, symbol: str, leverage: int) -> None:
-        self._run(
-            "set_isolated_leverage", lambda: self.inner.set_isolated_leverage(symbol, leverage)
-        )
+    def fetch_margin_tiers(self, symbol: str) -> tuple[MarginTier, ...]:
+        return self._run("fetch_margin_tiers", lambda: self.inner.fetch_margin_tiers(symbol))
+
+    def prepare_isolated(self, symbol: str, leverage: int) -> tuple[str, ...]:
+        return self._run("prepare_isolated", lambda: self.inner.prepare_isolated(symbol, leverage))
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        self._run("add_margin", lambda: self.inner.add_margin(symbol, amount))
 
     def create_order(self, request: OrderRequest) -> Order:
         return self._run("create_order", lambda: self.inner.create_order(request))

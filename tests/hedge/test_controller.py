@@ -19,7 +19,9 @@ from tests.hedge.fakes import BTC, T0, FlakyExchange, Sleeps, paper
 D = Decimal
 HOUR = 3_600_000
 MIDNIGHT = T0 + 6_400_000
-RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.5, max_delay_s=4, max_rejects=2)
+RETRY = RetryPolicy(
+    max_attempts=4, base_delay_s=0.5, max_delay_s=4, max_rejects=2, lookup_seconds=3
+)
 CONFIG = HedgeConfig(symbol=BTC, band_abs=D("0.05"), band_pct=D(2), retry=RETRY)
 POSITION = "31337:npm:7"
 
@@ -109,9 +111,26 @@ def test_a_partial_fill_left_outside_the_band_raises_an_alert() -> None:
     assert [a.kind for a in result.alerts] == [AlertKind.OUTSIDE_BAND]
 
 
+def test_a_capped_hedge_is_a_smaller_order_the_venue_accepts() -> None:
+    # 3x of 1,000 USDT caps the hedge at 0.05 BTC, whose margin (1,000) plus the fee is more than
+    # the free balance: the order is capped at what the free balance holds at 3x plus 20 bps,
+    # floor(1000 / (60000 * (1/3 + 0.002)) / 0.001) * 0.001 = 0.049 BTC, and it fills
+    ex, _, _ = paper(balance=D(1_000))
+    c, _, _ = controller(ex)
+    result = c.sync(D(5))
+    decision = result.decision
+    assert isinstance(decision, HedgeAction) and decision.partial
+    assert [o.filled for o in result.orders] == [D("0.049")]
+    assert [a.kind for a in result.alerts] == [AlertKind.HEDGE_PARTIAL]
+    assert ex.fetch_position(BTC).size == D("-0.049")
+    assert ex.fetch_balance("USDT").free > 0
+
+
 def test_a_refused_order_is_retried_then_alerts_and_leaves_nothing_in_flight() -> None:
-    ex, _, _ = paper(balance=D(1_000))  # 3x of 1,000 caps the hedge at 0.05 BTC; its margin
-    c, _, sleeps = controller(ex)  # of 1,000 plus the fee is more than the free balance
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex)
+    flaky.fail("create_order", Refused("Margin is insufficient."), times=2)
+    c, _, sleeps = controller(flaky)
     result = c.sync(D(5))
     assert [a.kind for a in result.alerts] == [AlertKind.REJECTED]
     assert "insufficient" in result.alerts[0].message.lower()
@@ -128,7 +147,9 @@ def test_downtime_backs_off_then_alerts_and_the_next_sync_resolves_the_order() -
     c, store, sleeps = controller(flaky)
     result = c.sync(D(5))
     assert [a.kind for a in result.alerts] == [AlertKind.RETRIES_EXHAUSTED]
-    assert sleeps.delays == [0.5, 1.0, 2.0]  # 4 attempts, exponential backoff
+    # 4 attempts with exponential backoff; before each re-send the client id is looked up
+    # for lookup_seconds (3 s: waits of 0.5 and 1)
+    assert sleeps.delays == [0.5, 0.5, 1.0, 1.0, 0.5, 1.0, 2.0, 0.5, 1.0]
     assert flaky.calls["create_order"] == 4 and ex.state.orders == []
     # the outcome of the timeouts is unknown: the order stays in flight, in the stored state
     pending = store.load().pending  # type: ignore[union-attr]
@@ -165,7 +186,7 @@ def test_reconcile_on_start_adopts_the_venue_position() -> None:
 def test_reconcile_on_start_books_an_order_left_in_flight_by_a_crash() -> None:
     ex, _, _ = paper()
     cid = client_order_id(POSITION, 1, D(-5))
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     ex.create_order(OrderRequest(BTC, OrderSide.SELL, D(5), cid))  # it landed, then the crash
     crashed = HedgeState(
         position_id=POSITION,
@@ -283,7 +304,10 @@ def test_dry_run_decides_as_live_and_sends_nothing() -> None:
     ]
     assert dry.fetch_position(BTC).size == D(-5)
     assert ex.fetch_position(BTC).size == D(-2) and len(ex.state.orders) == 1
-    assert dry.leverage == {} and c.state.step == 0
+    # the set-up and the margin the 20x manual position needs are simulated too
+    assert dry.leverage == {BTC: 3} and dry.margin_added[BTC] > 0
+    assert ex.state.leverage == 20 and ex.state.isolated_margin == D("5999.7")
+    assert c.state.step == 0
 
 
 def test_a_band_narrower_than_the_minimum_order_is_a_config_error() -> None:

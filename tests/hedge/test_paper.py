@@ -106,18 +106,24 @@ def test_reduce_only_never_increases_and_is_capped_at_the_position() -> None:
     assert o.filled == D(1) and ex.fetch_position(BTC).size == 0
 
 
-def test_duplicate_client_order_id_is_refused() -> None:
+def test_a_client_order_id_is_refused_again_only_while_its_order_is_open() -> None:
+    # Binance (-4116) and OKX refuse a duplicate client id among *open* orders only: a filled
+    # order's id can be sent again and becomes a second order
     ex, _, _ = paper()
-    ex.create_order(order(OrderSide.SELL, "1", "dup"))
+    limit = {"type": OrderType.LIMIT, "price": D(59_000)}
+    ex.create_order(order(OrderSide.BUY, "1", "dup", **limit))
     with pytest.raises(PaperRejection) as err:
-        ex.create_order(order(OrderSide.SELL, "1", "dup"))
+        ex.create_order(order(OrderSide.BUY, "1", "dup", **limit))
     assert err.value.code is RejectCode.DUPLICATE_CLIENT_ID
-    assert len(ex.state.orders) == 1
+    ex.create_order(order(OrderSide.SELL, "1", "done"))
+    again = ex.create_order(order(OrderSide.SELL, "1", "done"))
+    assert again.filled == D(1) and ex.fetch_position(BTC).size == D(-2)
+    assert len(ex.state.orders) == 3
 
 
 def test_isolated_margin_and_liquidation_price_hand_computed() -> None:
     ex, price, clock = paper()
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     ex.create_order(order(OrderSide.SELL, "2", "i1"))  # 2 BTC at the best bid, 59997.0
     p = ex.fetch_position(BTC)
     assert (p.size, p.entry_price) == (D(-2), D("59997.0"))
@@ -141,7 +147,7 @@ def test_isolated_margin_and_liquidation_price_hand_computed() -> None:
 
 def test_margin_is_insufficient_beyond_the_free_balance() -> None:
     ex, _, _ = paper(balance=D(10_000))
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     with pytest.raises(PaperRejection) as err:
         ex.create_order(order(OrderSide.SELL, "0.5", "big"))  # needs 9999.5 + 15 fee
     assert err.value.code is RejectCode.MARGIN_INSUFFICIENT
@@ -160,7 +166,7 @@ def test_funding_accrues_at_the_marks_with_its_sign() -> None:
     # +0.01 % until just after midnight, then -0.02 %
     series = FundingSeries(points=((0, D("0.0001")), (MIDNIGHT + 1, D("-0.0002"))))
     ex, _, clock = paper(funding=series)
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     ex.create_order(order(OrderSide.SELL, "2", "f1"))
     before = ex.fetch_position(BTC)
     clock.set(MIDNIGHT - 1)

@@ -489,7 +489,9 @@ class HedgeController:
             free_balance=balance.free,
         )
 
-    def _keep_leverage(self, step: int) -> tuple[list[Order], list[Alert], Decimal]:
+    def _keep_leverage(
+        self, step: int, tag: str = "margin"
+    ) -> tuple[list[Order], list[Alert], Decimal]:
         """Bring the position's own leverage under the cap (``plan_margin``): add isolated
         margin, or reduce the hedge first when the free balance cannot. Returns the reduce
         orders, the alerts and the margin added."""
@@ -504,7 +506,12 @@ class HedgeController:
                 "fetch balance", lambda: self.exchange.fetch_balance(market.settle)
             )
             action = plan_margin(
-                position, balance.free, self.config, market.taker_fee, market.amount_step
+                position,
+                balance.free,
+                self.config,
+                market.taker_fee,
+                market.amount_step,
+                allow_reduce=attempt == 0,
             )
             if action is None:
                 break
@@ -527,14 +534,12 @@ class HedgeController:
                     break
                 added += amount
                 break
-            if attempt > 0:
-                break  # a second reduction in one sync: left to the next
             request = OrderRequest(
                 symbol=symbol,
                 side=OrderSide.of(-position.size),
                 amount=action.amount,
                 client_order_id=client_order_id(
-                    f"{self.position_id}|margin", step, action.amount, 0
+                    f"{self.position_id}|{tag}", step, action.amount, 0
                 ),
                 type=OrderType.MARKET,
                 reduce_only=True,
@@ -615,6 +620,13 @@ class HedgeController:
                 orders.append(order)
                 if order.filled == order.amount:
                     break
+            if len(orders) > len(kept):
+                # a fill below the mark posts a little less margin than the mark needs
+                after, after_alerts, added_after = self._keep_leverage(step, "margin-after")
+                kept += after
+                orders += after
+                alerts += after_alerts
+                added += added_after
             if orders:
                 self._save(self._state.model_copy(update={"step": step}))
             position = self._call(

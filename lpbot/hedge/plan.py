@@ -11,12 +11,12 @@ Rules, in order:
 
 1. The target hedge is minus the LP delta. Net delta = LP delta + hedge size.
 2. The band is ``max(band_abs, band_pct / 100 * |LP delta|)`` tokens; inside it, nothing is done.
-3. The target's notional is capped at ``max_leverage * equity`` (equity: the settle-currency
-   margin balance of the account, unrealised PnL included, the same on every venue). What the
-   order *opens* is capped so that its initial margin at the venue leverage (``venue_leverage``)
-   plus a fee and slippage buffer (``fee_buffer_bps`` of its notional) fits in the free balance:
-   a capped hedge is a smaller order the venue accepts, never one it must reject. The cap is a
-   reason ("partial hedge"), not a failure.
+3. The target's notional is capped at ``target_leverage * equity`` (``max_leverage`` less the
+   ``leverage_headroom``; equity: the settle-currency margin balance of the account, unrealised
+   PnL included, the same on every venue). What the order *opens* is capped so that margin for
+   it at ``target_leverage`` plus a fee and slippage buffer (``fee_buffer_bps`` of its notional)
+   fits in the free balance: a capped hedge is a smaller order the venue accepts, never one it
+   must reject. The cap is a reason ("partial hedge"), not a failure.
 4. Funding gate: if the trade opens or increases exposure and the funding of the last 24 h,
    annualised (``sum(rates) * 365``), would cost the target's side more than
    ``max_funding_cost_apr``, the increase is refused: a short *receives* positive funding and pays
@@ -41,7 +41,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,6 +102,12 @@ class HedgeConfig(BaseModel):
     fee_buffer_bps: Decimal = Field(default=Decimal(20), ge=0)  # fees + slippage, of notional
     leverage_headroom: Decimal = Field(default=Decimal("0.1"), ge=0, lt=1)
     retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def target_leverage(self) -> Decimal:
+        """What margin is sized for: ``max_leverage * (1 - leverage_headroom)``, so that a fill
+        away from the mark or a small move does not cross the cap at once."""
+        return self.max_leverage * (1 - self.leverage_headroom)
 
     @property
     def venue_leverage(self) -> int:
@@ -183,28 +189,40 @@ def funding_cost_apr(side: int, rates: Sequence[Decimal], interval_hours: int = 
 
 
 def plan_margin(
-    position: PerpPosition, free: Decimal, config: HedgeConfig, taker_fee: Decimal, step: Decimal
+    position: PerpPosition,
+    free: Decimal,
+    config: HedgeConfig,
+    taker_fee: Decimal,
+    step: Decimal,
+    *,
+    allow_reduce: bool = True,
 ) -> AddMargin | ReduceForMargin | None:
     """Keep the position's own leverage at or under the cap (module docstring); ``step`` is the
-    venue's amount step (a reduction rounds up to it)."""
+    venue's amount step (a reduction rounds up to it). The reduction's cost is the larger of
+    ``taker_fee`` and ``fee_buffer_bps`` (fees and slippage). Without ``allow_reduce`` (just
+    after a reduction) the whole free balance is added instead."""
     lev = position.margin_leverage
     if lev is None or lev <= config.max_leverage:
         return None
-    target_lev = config.max_leverage * (1 - config.leverage_headroom)
+    target_lev = config.target_leverage
     notional = position.notional
     balance = position.margin_balance
     need = notional / target_lev - balance
     usable = max(free, _ZERO)
     cents = Decimal("0.01")
-    if usable >= need:
-        amount = need.quantize(cents, rounding=ROUND_CEILING)
+    if usable >= need or (not allow_reduce and usable > 0):
+        amount = min(need, usable).quantize(cents, rounding=ROUND_CEILING)
+        amount = min(amount, usable.quantize(cents, rounding=ROUND_DOWN))
         return AddMargin(
             amount,
             lev,
             f"position leverage {lev:.2f}x above {config.max_leverage}x: adding {amount} margin",
         )
+    if not allow_reduce:
+        return None
+    cost = max(taker_fee, config.fee_buffer_bps / _BPS)
     fraction = (notional - target_lev * (max(balance, _ZERO) + usable)) / (
-        notional * (1 - target_lev * taker_fee)
+        notional * (1 - target_lev * cost)
     )
     fraction = min(max(fraction, _ZERO), Decimal(1))
     size = abs(position.size)
@@ -239,12 +257,12 @@ def plan_hedge(inputs: HedgeInputs, config: HedgeConfig) -> HedgeAction | NoActi
     reasons = [f"net delta {net:.6f} outside the band of {band:.6f}"]
 
     target = -inputs.lp_delta
-    max_notional = config.max_leverage * max(inputs.equity, _ZERO)
+    max_notional = config.target_leverage * max(inputs.equity, _ZERO)
     if abs(target) * inputs.mark_price > max_notional:
         capped = market.floor_amount(max_notional / inputs.mark_price)
         reasons.append(
-            f"target {target:.6f} capped to {_sign(target) * capped} by {config.max_leverage}x "
-            f"leverage on equity {inputs.equity:.2f}: partial hedge"
+            f"target {target:.6f} capped to {_sign(target) * capped} by "
+            f"{config.target_leverage}x leverage on equity {inputs.equity:.2f}: partial hedge"
         )
         target = _sign(target) * capped
     free_capped = False
@@ -252,15 +270,13 @@ def plan_hedge(inputs: HedgeInputs, config: HedgeConfig) -> HedgeAction | NoActi
         # what the trade opens (beyond the part of the hedge already on the target's side)
         kept = abs(hedge) if _sign(hedge) == _sign(target) else _ZERO
         opening = abs(target) - kept
-        per_token = inputs.mark_price * (
-            1 / Decimal(config.venue_leverage) + config.fee_buffer_bps / _BPS
-        )
+        per_token = inputs.mark_price * (1 / config.target_leverage + config.fee_buffer_bps / _BPS)
         room = market.floor_amount(max(inputs.free_balance, _ZERO) / per_token)
         if opening > room:
             capped = kept + room if _sign(hedge) == _sign(target) else room
             reasons.append(
                 f"target {target:.6f} capped to {_sign(target) * capped} by the free balance "
-                f"{inputs.free_balance:.2f} at {config.venue_leverage}x plus "
+                f"{inputs.free_balance:.2f} at {config.target_leverage}x plus "
                 f"{config.fee_buffer_bps} bps for fees: partial hedge"
             )
             target = _sign(target) * capped

@@ -75,6 +75,7 @@ class FlakyExchange:
     inner: Any
     calls: Counter[str] = field(default_factory=Counter)
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
+    lookup_misses: int = 0  # look-ups by client id that answer "no such order" (index lag)
 
     def fail(self, method: str, error: LpbotError, *, times: int = 1, after: bool = False) -> None:
         self._faults.setdefault(method, []).append(_Fault(error, after, times))
@@ -140,6 +141,10 @@ class FlakyExchange:
     def fetch_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
     ) -> Order | None:
+        if client_order_id is not None and self.lookup_misses > 0:
+            self.calls["fetch_order"] += 1
+            self.lookup_misses -= 1
+            return None
         return self._run(
             "fetch_order",
             lambda: self.inner.fetch_order(

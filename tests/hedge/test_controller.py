@@ -112,17 +112,19 @@ def test_a_partial_fill_left_outside_the_band_raises_an_alert() -> None:
 
 
 def test_a_capped_hedge_is_a_smaller_order_the_venue_accepts() -> None:
-    # 3x of 1,000 USDT caps the hedge at 0.05 BTC, whose margin (1,000) plus the fee is more than
-    # the free balance: the order is capped at what the free balance holds at 3x plus 20 bps,
-    # floor(1000 / (60000 * (1/3 + 0.002)) / 0.001) * 0.001 = 0.049 BTC, and it fills
+    # 3x of 1,000 USDT would be 0.05 BTC, whose margin (1,000) plus the fee is more than the
+    # free balance (and was refused whole): the order is capped at what the free balance holds
+    # at the 2.7x target plus 20 bps, floor(1000 / (60000 * (1/2.7 + 0.002)) / 0.001) * 0.001
+    # = 0.044 BTC, and it fills
     ex, _, _ = paper(balance=D(1_000))
     c, _, _ = controller(ex)
     result = c.sync(D(5))
     decision = result.decision
     assert isinstance(decision, HedgeAction) and decision.partial
-    assert [o.filled for o in result.orders] == [D("0.049")]
+    assert [o.filled for o in result.orders] == [D("0.044")]
     assert [a.kind for a in result.alerts] == [AlertKind.HEDGE_PARTIAL]
-    assert ex.fetch_position(BTC).size == D("-0.049")
+    assert ex.fetch_position(BTC).size == D("-0.044")
+    assert result.leverage is not None and result.leverage <= 3
     assert ex.fetch_balance("USDT").free > 0
 
 
@@ -316,3 +318,85 @@ def test_a_band_narrower_than_the_minimum_order_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         c.sync(D(5))
     assert ex.state.orders == []
+
+
+def test_an_order_booked_at_start_up_advances_the_step_so_the_next_order_has_a_new_id() -> None:
+    # the order in flight sold 5 of which the book held 3, then the process died; on restart it
+    # is booked, and the top-up to -5 must not reuse its client id (Binance accepts a closed
+    # order's id again, and a look-up by that id could then book the old order a second time)
+    ex, _, _ = paper(book=BookModel(levels=1, depth_per_level=D(3), depth_jitter=D(0)))
+    cid = client_order_id(POSITION, 1, D(-5))
+    ex.prepare_isolated(BTC, 3)
+    ex.create_order(OrderRequest(BTC, OrderSide.SELL, D(5), cid))  # filled 3, then the crash
+    crashed = HedgeState(
+        position_id=POSITION,
+        symbol=BTC,
+        created_ms=T0,
+        pending=PendingOrder(
+            symbol=BTC,
+            side=OrderSide.SELL,
+            amount=D(5),
+            client_order_id=cid,
+            reduce_only=False,
+            step=1,
+            top_up=0,
+            sent_ms=T0,
+        ),
+    )
+    c, _, _ = controller(ex, store=MemoryStateStore(crashed))
+    result = c.sync(D(5))
+    assert [o.filled for o in result.orders] == [D(2)]
+    assert result.orders[0].client_order_id != cid
+    assert c.state.step == 2
+    assert c.state.ledger.size == ex.fetch_position(BTC).size == D(-5)
+    assert c.state.ledger.fees == ex.state.fees_paid
+    assert len(ex.state.orders) == 2
+
+
+def test_a_lagging_look_up_after_a_timeout_is_retried_not_taken_as_absent() -> None:
+    # the market order filled, the answer was lost, and the venue's look-up by client id misses
+    # it twice: one miss must not mean "send again" (a second short of 5)
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex, lookup_misses=2)
+    flaky.fail("create_order", RetryLater("read timed out"), after=True)
+    c, _, sleeps = controller(flaky)
+    result = c.sync(D(5))
+    assert flaky.calls["create_order"] == 1 and len(ex.state.orders) == 1
+    assert ex.fetch_position(BTC).size == D(-5) and c.state.ledger.size == D(-5)
+    assert not result.alerts and sleeps.delays == [0.5, 0.5, 1.0]
+
+
+def test_when_the_venue_cannot_say_the_order_is_not_sent_again() -> None:
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex)
+    flaky.fail("create_order", RetryLater("read timed out"))  # did it land? nobody knows
+    flaky.fail("fetch_order", RetryLater("503"), times=100)
+    c, store, _ = controller(flaky)
+    result = c.sync(D(5))
+    assert flaky.calls["create_order"] == 1
+    assert [a.kind for a in result.alerts] == [AlertKind.ORDER_STATE_UNKNOWN]
+    assert store.load().pending is not None  # type: ignore[union-attr]
+    # a restart while the venue still cannot say: nothing is sent, the order stays in flight
+    restarted, _, _ = controller(flaky, store=store)
+    again = restarted.sync(D(5))
+    assert [a.kind for a in again.alerts] == [AlertKind.ORDER_STATE_UNKNOWN]
+    assert flaky.calls["create_order"] == 1 and restarted.state.pending is not None
+
+
+def test_leverage_setting_rounds_down() -> None:
+    ex, _, _ = paper()
+    config = CONFIG.model_copy(update={"max_leverage": D("2.5")})
+    assert config.venue_leverage == 2
+    c, _, _ = controller(ex, config=config)
+    c.sync(D(1))
+    assert ex.state.leverage == 2  # ceil would post margin for 3x: above the 2.5x cap
+
+
+def test_restarting_while_flat_keeps_hedging() -> None:
+    ex, _, _ = paper()
+    store = MemoryStateStore()
+    for delta in (D(5), D(0), D(3)):  # open, flatten by the band logic, re-open: each a restart
+        c, _, _ = controller(ex, store=store)
+        result = c.sync(delta)
+        assert not result.alerts
+        assert ex.fetch_position(BTC).size == -delta

@@ -80,13 +80,12 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     },
     "okx": {
         "defaultType": "swap",
-        "fetchCurrencies": False,
         "fetchMarkets": {"types": ["swap"]},
+        "createOrder": "privatePostTradeOrder",  # one order: POST /api/v5/trade/order
     },
     "bybit": {
         "defaultType": "swap",
         "defaultSubType": "linear",
-        "fetchCurrencies": False,
         "fetchMarkets": {"types": ["linear"]},
     },
 }
@@ -193,6 +192,9 @@ class CcxtExchange:
                 "options": dict(_OPTIONS[config.exchange_id]),
             }
         )
+        # the hedge needs markets, not the wallet's currency list (a private asset API call on
+        # Binance and OKX on every load_markets)
+        self._client.has["fetchCurrencies"] = False
         if config.sandbox:
             self._client.set_sandbox_mode(True)
         if config.api_urls:
@@ -501,7 +503,11 @@ class CcxtExchange:
                     }
                 )
             elif self._id == "okx":
-                self._client.add_margin(symbol, float(amount), {"posSide": "net"})
+                # POST /api/v5/account/position/margin-balance; ccxt 4.5.90's okx.add_margin
+                # sends it, then fails parsing the answer (``type['type']`` on a string)
+                self._client.privatePostAccountPositionMarginBalance(
+                    {"instId": market["id"], "posSide": "net", "type": "add", "amt": str(amount)}
+                )
             else:
                 self._client.add_margin(symbol, float(amount))
 
@@ -528,6 +534,12 @@ class CcxtExchange:
                 price,
                 params,
             )
+        if raw.get("status") is None and raw.get("id"):
+            # OKX and Bybit acknowledge an order with its ids only: read it back once
+            with translate_ccxt_errors(f"{self._id} fetch order {request.client_order_id}"):
+                fetched = self._fetch_raw_order(request.symbol, str(raw["id"]), None)
+            if fetched is not None:
+                raw = fetched
         return self._order(raw, market, request)
 
     def cancel_order(self, symbol: str, order_id: str) -> Order:

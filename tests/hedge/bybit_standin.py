@@ -180,7 +180,7 @@ class BybitStandIn(VenueStandIn):
                         "symbol": self._sym,
                         "lastPrice": dec((r.mark_price or Decimal(0)) + 1),  # not the mark
                         "indexPrice": mark,
-                        "markPrice": mark,
+                        "markPrice": "" if self.omit_mark else mark,
                         "prevPrice24h": mark,
                         "price24hPcnt": "0",
                         "highPrice24h": mark,

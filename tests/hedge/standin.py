@@ -87,6 +87,7 @@ class VenueStandIn:
     faults: list[Fault] = field(default_factory=list)
     # a lag of the venue's look-up by client id: it answers "no such order" this many times
     lookup_misses: int = 0
+    omit_mark: bool = False  # answer tickers without a mark price (last price only)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 

@@ -260,3 +260,27 @@ def test_the_controller_hedges_restarts_flat_and_hedges_again(
     again = start().sync(D("1.5"))
     assert not again.alerts and server.paper.fetch_position(BTC).size == D("-1.5")
     assert again.leverage is not None and again.leverage <= 3
+
+
+def test_no_mark_price_is_retry_later_not_the_last_trade() -> None:
+    v = next(v for v in VENUES if v.id == "bybit")  # its ticker carries a last price as well
+    ex_paper, _price, clock = paper()
+    standin = v.standin(ex_paper, clock, omit_mark=True)
+    with standin.running() as server, pytest.raises(RetryLater, match="mark price"):
+        client(v, server).fetch_mark_price(BTC)
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "marker"),
+    [("binanceusdm", "testnet"), ("bybit", "testnet"), ("okx", "x-simulated-trading")],
+)
+def test_sandbox_uses_the_venues_testnet(exchange_id: ExchangeId, marker: str) -> None:
+    config = CcxtConfig.for_exchange(exchange_id, sandbox=True)
+    env = {config.key_env: "k", config.secret_env: "s"}
+    if config.password_env:
+        env[config.password_env] = "p"
+    ex = CcxtExchange(config, env=env)
+    urls = str(ex._client.urls["api"]) + str(ex._client.headers)
+    assert marker in urls
+    live = CcxtExchange(CcxtConfig.for_exchange(exchange_id), env=env)
+    assert marker not in str(live._client.urls["api"]) + str(live._client.headers)

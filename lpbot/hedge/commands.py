@@ -209,7 +209,8 @@ def render_status(s: HedgeStatus, venue: str, symbol: str) -> list[str]:
         f"  net          {_fmt(s.net)}   (band +/-{_fmt(s.band)})",
         f"  mark         {_fmt(s.mark_price, 2)}",
         f"  funding      {s.funding_rate:.4%} next; last 24 h costs {s.funding_apr:.2%} a year",
-        f"  margin       {_fmt(s.isolated_margin, 2)} isolated; equity {_fmt(s.equity, 2)}",
+        f"  margin       {_fmt(s.isolated_margin, 2)} isolated; equity {_fmt(s.equity, 2)}; "
+        f"position leverage {_fmt(s.leverage, 2)}x",
         f"  liquidation  {_fmt(s.liquidation_price, 2)} ({distance} from the mark)",
         f"  PnL          realised {_fmt(s.pnl.realised, 2)}, unrealised {_fmt(s.pnl.unrealised, 2)}"
         f", fees -{_fmt(s.pnl.fees, 2)}, funding {_fmt(s.pnl.funding, 2)}"

@@ -294,6 +294,7 @@ class HedgeStatus:
     killed: bool
     pending: PendingOrder | None
     alerts: tuple[Alert, ...] = field(default=())
+    leverage: Decimal | None = None  # the position's own: notional / (margin + unrealised PnL)
 
     @property
     def net(self) -> Decimal:
@@ -775,6 +776,7 @@ class HedgeController:
             killed=self._state.killed,
             pending=self._state.pending,
             alerts=self._state.alerts[-5:],
+            leverage=position.margin_leverage,
         )
 
 

@@ -588,11 +588,24 @@ class HedgeController:
             if not self._reconciled:
                 return SyncResult(NoAction("venue unavailable"), alerts=tuple(alerts))
         if self._state.killed:
+            # no hedging, but a position the flatten could not close keeps its margin
+            kept: list[Order] = []
+            added = _ZERO
+            try:
+                self._resolve_pending()
+                kept, kept_alerts, added = self._keep_leverage(self._state.step + 1)
+                alerts += kept_alerts
+                if kept:
+                    self._save(self._state.model_copy(update={"step": self._state.step + 1}))
+            except _Unavailable as exc:
+                alerts.append(self._alert(exc.alert))
             return SyncResult(
                 NoAction("kill switch engaged: resume before hedging again"),
+                orders=tuple(kept),
                 alerts=tuple(alerts),
                 lp_delta=lp_delta,
                 hedge=self._state.ledger.size,
+                margin_added=added,
             )
         orders: list[Order] = []
         first: HedgeAction | NoAction | None = None

@@ -98,3 +98,25 @@ def test_an_opened_hedge_starts_under_its_cap(leverage: Decimal) -> None:
     )
     result = c.sync(D(50))
     assert result.leverage is not None and result.leverage <= leverage
+
+
+def test_with_the_kill_switch_engaged_a_position_left_open_keeps_its_margin() -> None:
+    # the flatten was refused (the venue down for orders): the short stays open, syncing is off,
+    # and a rally must still not run it into liquidation
+    from lpbot.errors import Refused
+    from tests.hedge.fakes import FlakyExchange
+
+    ex, price, _ = eth_venue(D(200_000))
+    flaky = FlakyExchange(ex)
+    c = HedgeController(
+        flaky, CONFIG, MemoryStateStore(), position_id="1:npm:1", clock=ex.clock, sleep=Sleeps()
+    )
+    c.sync(D(100))
+    flaky.fail("create_order", Refused("trading halted"), times=10)
+    c.flatten()
+    assert c.state.killed and ex.fetch_position(ETH).size == D(-100)
+    price.value = D(3_600)  # +20 %: 9x unmanaged
+    result = c.sync(D(100))
+    assert result.orders == () and result.margin_added > 0
+    lev = ex.fetch_position(ETH).margin_leverage
+    assert lev is not None and lev <= 3

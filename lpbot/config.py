@@ -995,7 +995,7 @@ operator = "bot"                     # the keystore allowed to call it
 
 [hedge]
 exchange = "paper"                   # paper | binanceusdm | okx | bybit
-symbol = "ETH/USDC:USDC"
+symbol = "ETH/USDT:USDT"             # paper markets: ETH/USDT:USDT, BTC/USDT:USDT
 # api_key_env = "LPBOT_EXCHANGE_KEY"         # required for a real exchange
 # api_secret_env = "LPBOT_EXCHANGE_SECRET"
 # api_password_env = "LPBOT_EXCHANGE_PASSPHRASE"  # okx only

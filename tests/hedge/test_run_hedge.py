@@ -44,7 +44,7 @@ def test_lpbot_run_hedges_the_configured_position(chain: Devnet, tmp_path: Path)
     config.write_text(text.replace("[schedule]", HEDGE + "[schedule]"))
     env["LPBOT_CONFIG"] = str(config)
     run = subprocess.run(
-        [sys.executable, "-m", "lpbot", "run", "--seconds", "6"],
+        [sys.executable, "-m", "lpbot", "run", "--seconds", "3"],
         env=env,
         capture_output=True,
         text=True,

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -572,7 +573,9 @@ class HedgeConfig(_Frozen):
     api_key_env: EnvName | None = None
     api_secret_env: EnvName | None = None
     api_password_env: EnvName | None = None
-    testnet: bool = False
+    # the venue's testnet through ccxt's set_sandbox_mode ("testnet" accepted as the old name)
+    sandbox: bool = Field(default=False, validation_alias=AliasChoices("sandbox", "testnet"))
+    include_uncollected_fees: bool = True  # the LP delta counts fees earned, not yet collected
     band_abs: Annotated[Decimal, AfterValidator(_exact_decimal), Field(ge=0)] = Decimal(0)
     band_pct: NonNegativeFloat = 0.0
     max_leverage: Annotated[float, Field(gt=0, le=125, allow_inf_nan=False)] = 3.0
@@ -992,10 +995,11 @@ operator = "bot"                     # the keystore allowed to call it
 
 [hedge]
 exchange = "paper"                   # paper | binanceusdm | okx | bybit
-symbol = "ETH/USDC:USDC"
+symbol = "ETH/USDT:USDT"             # paper markets: ETH/USDT:USDT, BTC/USDT:USDT
 # api_key_env = "LPBOT_EXCHANGE_KEY"         # required for a real exchange
 # api_secret_env = "LPBOT_EXCHANGE_SECRET"
 # api_password_env = "LPBOT_EXCHANGE_PASSPHRASE"  # okx only
+# sandbox = true                     # the exchange's testnet (its own API keys)
 band_abs = "0.05"                    # no trade while |short - target| <= max(0.05 ETH, 5%)
 band_pct = 5.0
 max_leverage = 3.0

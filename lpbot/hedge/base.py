@@ -18,6 +18,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from lpbot.hedge.margin import MarginTier, position_leverage
+
 __all__ = [
     "Balance",
     "Clock",
@@ -25,6 +27,7 @@ __all__ = [
     "FundingPayment",
     "FundingRate",
     "ManualClock",
+    "MarginTier",
     "MarketInfo",
     "Order",
     "OrderRequest",
@@ -142,6 +145,16 @@ class PerpPosition:
     def notional(self) -> Decimal:
         """``|size| * mark``, settle currency."""
         return abs(self.size) * self.mark_price
+
+    @property
+    def margin_balance(self) -> Decimal:
+        """Isolated wallet plus unrealised PnL at the mark, settle currency."""
+        return self.isolated_margin + self.size * (self.mark_price - self.entry_price)
+
+    @property
+    def margin_leverage(self) -> Decimal | None:
+        """The position's own leverage at the mark: notional over margin balance (None flat)."""
+        return position_leverage(self.size, self.entry_price, self.mark_price, self.isolated_margin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,8 +306,20 @@ class Exchange(Protocol):
         """This account's funding settlements at or after ``since_ms``, oldest first."""
         ...
 
-    def set_isolated_leverage(self, symbol: str, leverage: int) -> None:
-        """Use isolated margin at ``leverage`` for new positions in ``symbol``."""
+    def fetch_margin_tiers(self, symbol: str) -> tuple[MarginTier, ...]:
+        """The venue's maintenance-margin tiers of ``symbol``, ascending by notional."""
+        ...
+
+    def prepare_isolated(self, symbol: str, leverage: int) -> tuple[str, ...]:
+        """Make ``symbol`` one-way position mode, isolated margin, at ``leverage``: read what the
+        venue has and change only what differs ("already set" / "not modified" answers are no
+        change). Returns what was changed (empty: nothing). Raises ``NeedsAttention`` when the
+        account is in hedge (two-sided) mode with positions or orders open."""
+        ...
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        """Move ``amount`` settle currency from the free balance into the position's isolated
+        margin (``Refused`` when there is no position or not enough free balance)."""
         ...
 
     def create_order(self, request: OrderRequest) -> Order: ...

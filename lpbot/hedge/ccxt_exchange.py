@@ -11,6 +11,24 @@ order is looked up by client id with ``origClientOrderId`` (Binance ``GET /fapi/
 ``clOrdId`` (OKX ``GET /api/v5/trade/order``) or by listing orders filtered on ``orderLinkId``
 (Bybit: ccxt's ``fetch_order`` there takes only the venue id).
 
+Set-up is idempotent (``prepare_isolated``): each venue's position mode, margin mode and leverage
+are read first and changed only when they differ; the venues' "already set" answers (Binance
+-4046 with ccxt's ``throwMarginModeAlreadySet: False``, Bybit 110025/110026/110043) count as no
+change. Binance: ``GET /fapi/v1/positionSide/dual`` and ``/fapi/v1/symbolConfig``; OKX:
+``GET /api/v5/account/config`` (``posMode``) and ``/api/v5/account/leverage-info``; Bybit:
+``GET /v5/account/info`` (``marginMode``, unified account) and ``/v5/position/list``
+(``positionIdx``, ``leverage``). A two-sided (hedge) position mode is switched to one-way only
+while the account is flat; otherwise ``NeedsAttention``. Orders carry the one-way position side:
+``positionSide=BOTH`` (Binance), ``posSide=net`` with ``tdMode=isolated`` (OKX), ``positionIdx=0``
+(Bybit).
+
+Venue truth: equity is the margin balance including unrealised PnL on every venue (Binance
+``marginBalance``, OKX ``eq``, Bybit ``equity``; Bybit's ``walletBalance``, which ccxt reports as
+the total, leaves unrealised PnL out); the mark price is required (no fall-back to the last
+trade); maintenance tiers come from ccxt's leverage tiers (OKX counts its tiers in contracts:
+they are converted to notional at the mark when read). ``sandbox`` uses the venue's testnet
+through ccxt's ``set_sandbox_mode``.
+
 ccxt's errors are translated here and nowhere else: network errors, timeouts, downtime, DDoS
 protection and rate limits -> ``RetryLater``; insufficient funds and invalid orders ->
 ``Refused``; authentication and permission errors -> ``NeedsAttention``. API keys are read from the
@@ -22,7 +40,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -35,6 +53,7 @@ from lpbot.hedge.base import (
     Balance,
     FundingPayment,
     FundingRate,
+    MarginTier,
     MarketInfo,
     Order,
     OrderRequest,
@@ -43,6 +62,7 @@ from lpbot.hedge.base import (
     OrderType,
     PerpPosition,
 )
+from lpbot.hedge.margin import tiers_from_rates
 
 __all__ = ["CcxtConfig", "CcxtExchange", "ExchangeId", "translate_ccxt_errors"]
 
@@ -52,10 +72,28 @@ ExchangeId = Literal["binanceusdm", "okx", "bybit"]
 
 _ENV_PREFIX: dict[str, str] = {"binanceusdm": "BINANCE", "okx": "OKX", "bybit": "BYBIT"}
 _OPTIONS: dict[str, dict[str, Any]] = {
-    # fetchCurrencies would call Binance's spot wallet API (sapi) on every load_markets
-    "binanceusdm": {"fetchCurrencies": False},
-    "okx": {"defaultType": "swap"},
-    "bybit": {"defaultType": "swap", "defaultSubType": "linear"},
+    # fetchCurrencies would call Binance's spot wallet API (sapi) on every load_markets;
+    # "No need to change margin type" (-4046) is an answer, not an error
+    "binanceusdm": {
+        "fetchCurrencies": False,
+        "setMarginMode": {"throwMarginModeAlreadySet": False},
+    },
+    "okx": {
+        "defaultType": "swap",
+        "fetchMarkets": {"types": ["swap"]},
+        "createOrder": "privatePostTradeOrder",  # one order: POST /api/v5/trade/order
+    },
+    "bybit": {
+        "defaultType": "swap",
+        "defaultSubType": "linear",
+        "fetchMarkets": {"types": ["linear"]},
+    },
+}
+# one-way position side, per venue
+_POSITION_SIDE: dict[str, dict[str, Any]] = {
+    "binanceusdm": {"positionSide": "BOTH"},
+    "okx": {"posSide": "net"},
+    "bybit": {"positionIdx": 0},
 }
 _STATUSES = {s.value: s for s in OrderStatus}
 
@@ -71,7 +109,8 @@ class CcxtConfig(BaseModel):
     password_env: str | None = None  # OKX's API passphrase
     timeout_ms: int = Field(default=10_000, gt=0)
     enable_rate_limit: bool = True
-    # replaces entries of ccxt's ``urls['api']`` (a testnet, a local stand-in)
+    sandbox: bool = False  # the venue's testnet (ccxt ``set_sandbox_mode``)
+    # replaces entries of ccxt's ``urls['api']`` (a local stand-in)
     api_urls: dict[str, str] | None = None
 
     @classmethod
@@ -153,6 +192,11 @@ class CcxtExchange:
                 "options": dict(_OPTIONS[config.exchange_id]),
             }
         )
+        # the hedge needs markets, not the wallet's currency list (a private asset API call on
+        # Binance and OKX on every load_markets)
+        self._client.has["fetchCurrencies"] = False
+        if config.sandbox:
+            self._client.set_sandbox_mode(True)
         if config.api_urls:
             self._client.urls["api"] = {**self._client.urls["api"], **config.api_urls}
             if config.exchange_id == "binanceusdm":
@@ -215,45 +259,77 @@ class CcxtExchange:
 
     def fetch_position(self, symbol: str) -> PerpPosition:
         market = self.load_market(symbol)
-        with translate_ccxt_errors(f"{self._id} fetch positions"):
-            raw = self._client.fetch_positions([symbol])
-        for p in raw:
+        for p in self._raw_positions(symbol):
             contracts = _dec0(p.get("contracts"))
             if p.get("symbol") != symbol or contracts == 0:
                 continue
+            info = p.get("info") or {}
             sign = -1 if p.get("side") == "short" else 1
-            mark = _dec(p.get("markPrice")) or self.fetch_mark_price(symbol)
-            margin = _dec(p.get("positionMargin")) or _dec(p.get("collateral"))
+            mark = _dec(p.get("markPrice"))
+            if mark is None or not mark > 0:
+                mark = self.fetch_mark_price(symbol)
             return PerpPosition(
                 symbol=symbol,
                 size=sign * contracts * market.contract_size,
                 entry_price=_dec0(p.get("entryPrice")),
                 mark_price=mark,
                 unrealized_pnl=_dec0(p.get("unrealizedPnl")),
-                isolated_margin=margin if margin is not None else _dec0(p.get("initialMargin")),
+                isolated_margin=self._isolated_wallet(p, info),
                 liquidation_price=_dec(p.get("liquidationPrice")),
                 leverage=_dec(p.get("leverage")),
             )
         return PerpPosition.flat(symbol, self.fetch_mark_price(symbol))
 
+    def _raw_positions(self, symbol: str) -> list[dict[str, Any]]:
+        with translate_ccxt_errors(f"{self._id} fetch positions"):
+            raw: list[dict[str, Any]] = self._client.fetch_positions([symbol])
+        return raw
+
+    def _isolated_wallet(self, p: dict[str, Any], info: dict[str, Any]) -> Decimal:
+        """The position's isolated wallet (margin posted plus funding, before unrealised PnL):
+        Binance ``isolatedWallet``, OKX ``margin``, Bybit ``positionBalance``."""
+        key = {"binanceusdm": "isolatedWallet", "okx": "margin", "bybit": "positionBalance"}
+        wallet = _dec(info.get(key[self._id]) or None)
+        if wallet is not None:
+            return wallet
+        return _dec0(p.get("collateral") or p.get("initialMargin"))
+
     def fetch_balance(self, currency: str) -> Balance:
         with translate_ccxt_errors(f"{self._id} fetch balance"):
             raw = self._client.fetch_balance()
         entry = raw.get(currency) or {}
-        return Balance(
-            currency, _dec0(entry.get("total")), _dec0(entry.get("free")), _dec0(entry.get("used"))
-        )
+        info = raw.get("info") or {}
+        equity = self._equity(info, currency)
+        total = equity if equity is not None else _dec0(entry.get("total"))
+        free, used = _dec0(entry.get("free")), _dec0(entry.get("used"))
+        return Balance(currency, total, free, used)
+
+    def _equity(self, info: Any, currency: str) -> Decimal | None:
+        """The margin balance with unrealised PnL from the venue's own fields (module)."""
+        try:
+            if self._id == "binanceusdm":
+                rows, key, name = info["assets"], "asset", "marginBalance"
+            elif self._id == "okx":
+                rows, key, name = info["data"][0]["details"], "ccy", "eq"
+            else:
+                rows, key, name = info["result"]["list"][0]["coin"], "coin", "equity"
+        except (KeyError, IndexError, TypeError):
+            return None
+        for row in rows:
+            if row.get(key) == currency:
+                return _dec(row.get(name) or None)
+        return Decimal(0)
 
     def fetch_mark_price(self, symbol: str) -> Decimal:
         self.load_market(symbol)
         with translate_ccxt_errors(f"{self._id} fetch mark price"):
             if self._client.has.get("fetchMarkPrice"):
                 ticker = self._client.fetch_mark_price(symbol)
-            else:
+            else:  # Bybit: the linear ticker carries the mark
                 ticker = self._client.fetch_ticker(symbol)
-        price = _dec(ticker.get("markPrice")) or _dec(ticker.get("last"))
+        price = _dec(ticker.get("markPrice"))
         if price is None or not price > 0:
-            raise RetryLater(f"{self._id}: no mark price for {symbol}")
+            raise RetryLater(f"{self._id}: the venue gave no mark price for {symbol}")
         return price
 
     def fetch_funding_rate(self, symbol: str) -> FundingRate:
@@ -297,24 +373,153 @@ class CcxtExchange:
 
     # ----------------------------------------------------------------------------- writes
 
-    def set_isolated_leverage(self, symbol: str, leverage: int) -> None:
-        self.load_market(symbol)
-        with translate_ccxt_errors(f"{self._id} set leverage"):
+    def fetch_margin_tiers(self, symbol: str) -> tuple[MarginTier, ...]:
+        market = self.load_market(symbol)
+        with translate_ccxt_errors(f"{self._id} fetch leverage tiers"):
             if self._id == "binanceusdm":
-                self._client.set_margin_mode("isolated", symbol)  # "no need to change" is fine
-                self._client.set_leverage(leverage, symbol)
-            elif self._id == "okx":
-                self._client.set_leverage(leverage, symbol, {"marginMode": "isolated"})
+                raw = self._client.fetch_leverage_tiers([symbol])[symbol]
             else:
-                # Bybit's unified account sets isolated margin account-wide: left to a person
-                self._client.set_leverage(leverage, symbol)
+                raw = self._client.fetch_market_leverage_tiers(symbol)
+        scale = Decimal(1)
+        if self._id == "okx":  # tiers in contracts: to notional at the mark
+            scale = market.contract_size * self.fetch_mark_price(symbol)
+        rows = [
+            (
+                _dec0(t.get("minNotional")) * scale,
+                _dec0(t.get("maxNotional")) * scale,
+                _dec0(t.get("maintenanceMarginRate")),
+                _dec0(t.get("maxLeverage")),
+            )
+            for t in raw
+        ]
+        if not rows:
+            raise RetryLater(f"{self._id}: no leverage tiers for {symbol}")
+        return tiers_from_rates(rows)
+
+    def prepare_isolated(self, symbol: str, leverage: int) -> tuple[str, ...]:
+        market = self._market(symbol)
+        self.load_market(symbol)
+        changed: list[str] = []
+        with translate_ccxt_errors(f"{self._id} prepare {symbol}"):
+            hedged, busy = self._position_mode(symbol, market)
+            if hedged:
+                if busy:
+                    raise NeedsAttention(
+                        f"{self._id}: the account is in hedge (two-sided) position mode with "
+                        f"positions or orders open; lpbot needs one-way mode: close them, or "
+                        f"switch the mode by hand"
+                    )
+                self._set_one_way(symbol)
+                changed.append("position mode: one-way")
+            mode, current = self._margin_setup(symbol, market)
+            if mode != "isolated":
+                self._set_isolated(symbol, leverage)
+                changed.append("margin mode: isolated")
+                mode, current = self._margin_setup(symbol, market)
+            if current is None or current != leverage:
+                self._set_leverage(symbol, leverage)
+                changed.append(f"leverage: {leverage}")
+        return tuple(changed)
+
+    def _position_mode(self, symbol: str, market: dict[str, Any]) -> tuple[bool, bool]:
+        """(hedge mode?, positions or open orders?) as the venue reports them."""
+        c = self._client
+        if self._id == "binanceusdm":
+            hedged = bool(c.fetch_position_mode(symbol).get("hedged"))
+        elif self._id == "okx":
+            config = c.privateGetAccountConfig()["data"][0]
+            hedged = config.get("posMode") == "long_short_mode"
+        else:
+            raw = c.privateGetV5PositionList({"category": "linear", "symbol": market["id"]})
+            rows = raw["result"]["list"]
+            hedged = any(str(r.get("positionIdx", "0")) != "0" for r in rows)
+        if not hedged:
+            return False, False
+        busy = any(_dec0(p.get("contracts")) != 0 for p in c.fetch_positions([symbol]))
+        busy = busy or bool(c.fetch_open_orders(symbol))
+        return True, busy
+
+    def _set_one_way(self, symbol: str) -> None:
+        c = self._client
+        if self._id == "bybit":
+            with suppress(ccxt.NoChange):  # 110025 "Position mode is not modified"
+                c.set_position_mode(False, symbol)
+        else:
+            c.set_position_mode(False, symbol)
+
+    def _margin_setup(self, symbol: str, market: dict[str, Any]) -> tuple[str, int | None]:
+        """(margin mode, leverage) of ``symbol`` as the venue reports them."""
+        c = self._client
+        if self._id == "binanceusdm":
+            rows = c.fapiPrivateGetSymbolConfig({"symbol": market["id"]})
+            row = rows[0] if rows else {}
+            mode = "isolated" if row.get("marginType") == "ISOLATED" else "cross"
+            lev = row.get("leverage")
+        elif self._id == "okx":
+            rows = c.privateGetAccountLeverageInfo({"instId": market["id"], "mgnMode": "isolated"})
+            data = rows.get("data") or []
+            mode = "isolated"  # OKX: per order (tdMode); the isolated leverage is what matters
+            lev = data[0].get("lever") if data else None
+        else:
+            info = c.privateGetV5AccountInfo()["result"]
+            mode = "isolated" if info.get("marginMode") == "ISOLATED_MARGIN" else "cross"
+            raw = c.privateGetV5PositionList({"category": "linear", "symbol": market["id"]})
+            rows = raw["result"]["list"]
+            lev = rows[0].get("leverage") if rows else None
+        value = _dec(lev or None)
+        return mode, (int(value) if value is not None and value == int(value) else None)
+
+    def _set_isolated(self, symbol: str, leverage: int) -> None:
+        c = self._client
+        if self._id == "binanceusdm":
+            c.set_margin_mode("isolated", symbol)  # -4046: ccxt answers it, no error
+        elif self._id == "bybit":
+            # unified account: account-wide; 110026 "margin mode is not modified"
+            with suppress(ccxt.MarginModeAlreadySet):
+                c.set_margin_mode("isolated", symbol)
+
+    def _set_leverage(self, symbol: str, leverage: int) -> None:
+        c = self._client
+        if self._id == "okx":
+            c.set_leverage(leverage, symbol, {"marginMode": "isolated", "posSide": "net"})
+            return
+        try:
+            c.set_leverage(leverage, symbol)
+        except ccxt.BadRequest as exc:
+            if self._id == "bybit" and "110043" in str(exc):
+                return  # "Set leverage not modified"
+            raise
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        market = self._market(symbol)
+        with translate_ccxt_errors(f"{self._id} add margin {amount}"):
+            if self._id == "bybit":
+                self._client.privatePostV5PositionAddMargin(
+                    {
+                        "category": "linear",
+                        "symbol": market["id"],
+                        "margin": str(amount),
+                        "positionIdx": 0,
+                    }
+                )
+            elif self._id == "okx":
+                # POST /api/v5/account/position/margin-balance; ccxt 4.5.90's okx.add_margin
+                # sends it, then fails parsing the answer (``type['type']`` on a string)
+                self._client.privatePostAccountPositionMarginBalance(
+                    {"instId": market["id"], "posSide": "net", "type": "add", "amt": str(amount)}
+                )
+            else:
+                self._client.add_margin(symbol, float(amount))
 
     def create_order(self, request: OrderRequest) -> Order:
         market = self.load_market(request.symbol)
         contracts = request.amount / market.contract_size
         if contracts % (market.amount_step / market.contract_size) != 0:
             raise Refused(f"{request.amount} is not a multiple of {market.amount_step}")
-        params: dict[str, Any] = {"clientOrderId": request.client_order_id}
+        params: dict[str, Any] = {
+            "clientOrderId": request.client_order_id,
+            **_POSITION_SIDE[self._id],
+        }
         if request.reduce_only:
             params["reduceOnly"] = True
         if self._id == "okx":
@@ -329,6 +534,12 @@ class CcxtExchange:
                 price,
                 params,
             )
+        if raw.get("status") is None and raw.get("id"):
+            # OKX and Bybit acknowledge an order with its ids only: read it back once
+            with translate_ccxt_errors(f"{self._id} fetch order {request.client_order_id}"):
+                fetched = self._fetch_raw_order(request.symbol, str(raw["id"]), None)
+            if fetched is not None:
+                raw = fetched
         return self._order(raw, market, request)
 
     def cancel_order(self, symbol: str, order_id: str) -> Order:
@@ -344,13 +555,17 @@ class CcxtExchange:
             raise ValueError("give exactly one of order_id and client_order_id")
         market = self.load_market(symbol)
         what = f"{self._id} fetch order {order_id or client_order_id}"
+        raw: dict[str, Any] | None
         try:
             with translate_ccxt_errors(what):
                 raw = self._fetch_raw_order(symbol, order_id, client_order_id)
         except Refused as exc:
-            if isinstance(exc.__cause__, ccxt.OrderNotFound):
-                return None
-            raise
+            if not isinstance(exc.__cause__, ccxt.OrderNotFound):
+                raise
+            raw = None
+        if raw is None and client_order_id is not None:
+            with translate_ccxt_errors(what):
+                raw = self._scan_for_client_id(symbol, client_order_id)
         return None if raw is None else self._order(raw, market)
 
     def _fetch_raw_order(
@@ -373,6 +588,26 @@ class CcxtExchange:
                 if o.get("clientOrderId") == client_order_id:
                     found: dict[str, Any] = o
                     return found
+        return None
+
+    def _scan_for_client_id(self, symbol: str, cid: str) -> dict[str, Any] | None:
+        """The order with client id ``cid`` among the open and recent closed orders, then among
+        the recent trades (OKX ``clOrdId``, Bybit ``orderLinkId``; Binance's trades carry none):
+        a venue's look-up by client id can miss an order its other lists already show."""
+        c = self._client
+        bybit = self._id == "bybit"
+        closed = c.fetch_canceled_and_closed_orders if bybit else c.fetch_closed_orders
+        for fetch in (c.fetch_open_orders, closed):
+            for o in fetch(symbol):
+                if o.get("clientOrderId") == cid:
+                    found: dict[str, Any] = o
+                    return found
+        key = {"okx": "clOrdId", "bybit": "orderLinkId"}.get(self._id)
+        if key is None:
+            return None
+        for t in c.fetch_my_trades(symbol):
+            if (t.get("info") or {}).get(key) == cid and t.get("order"):
+                return self._fetch_raw_order(symbol, str(t["order"]), None)
         return None
 
     # ----------------------------------------------------------------------------- parsing

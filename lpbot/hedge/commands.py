@@ -9,8 +9,10 @@ chain's (the block timestamp), so funding accrues with devnet time. The controll
 ``sync --dry-run`` runs the same controller against a ``DryRunExchange`` and an in-memory copy of
 the state: reads are real, nothing is sent or saved.
 
-Live venues (``--exchange binanceusdm|okx|bybit``) take their keys from the environment variables
-``LPBOT_<VENUE>_KEY``/``_SECRET`` (and ``LPBOT_OKX_PASSWORD``) and use the wall clock.
+Live venues (``--exchange binanceusdm|okx|bybit``, ``--sandbox`` for their testnet) take their
+keys from the environment variables ``LPBOT_<VENUE>_KEY``/``_SECRET`` (and
+``LPBOT_OKX_PASSWORD``) and use the wall clock. The LP delta counts the position's uncollected
+fees in the hedged token.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     common.add_argument("--pool", required=True, help='address, "USDC/WETH-500" or the pool name')
     common.add_argument("--token-id", type=int, required=True, help="the NFT position's id")
     common.add_argument("--exchange", choices=EXCHANGES, default="paper")
+    common.add_argument("--sandbox", action="store_true", help="the exchange's testnet")
     common.add_argument("--hedge-token", help="pool token to hedge (default: the non-stablecoin)")
     common.add_argument("--symbol", help="perp symbol (default: e.g. ETH/USDT:USDT for WETH)")
     common.add_argument("--band", type=Decimal, help="band in tokens (default: 10 min. sizes)")
@@ -115,7 +118,9 @@ def _session(args: argparse.Namespace, *, dry_run: bool = False) -> _Session:
     snapshot = reader.fetch_pool_state(pool.address, token_ids=[args.token_id])
     risky = risky_index(pool.token0, pool.token1, args.hedge_token)
     d0, d1 = manifest.token(pool.token0).decimals, manifest.token(pool.token1).decimals
-    delta = lp_delta(snapshot, args.token_id, decimals0=d0, decimals1=d1, risky=risky)
+    delta = lp_delta(
+        snapshot, args.token_id, decimals0=d0, decimals1=d1, risky=risky, include_fees=True
+    )
     price = risky_price(snapshot, decimals0=d0, decimals1=d1, risky=risky)
     symbol = args.symbol or perp_symbol((pool.token0, pool.token1)[risky])
     home = _home(args)
@@ -135,7 +140,7 @@ def _session(args: argparse.Namespace, *, dry_run: bool = False) -> _Session:
         from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
 
         clock = SystemClock()
-        exchange = CcxtExchange(CcxtConfig.for_exchange(args.exchange))
+        exchange = CcxtExchange(CcxtConfig.for_exchange(args.exchange, sandbox=args.sandbox))
     market = exchange.load_market(symbol)
     band = args.band or max(10 * market.min_amount, 2 * market.min_notional / price)
     config = HedgeConfig(
@@ -204,7 +209,8 @@ def render_status(s: HedgeStatus, venue: str, symbol: str) -> list[str]:
         f"  net          {_fmt(s.net)}   (band +/-{_fmt(s.band)})",
         f"  mark         {_fmt(s.mark_price, 2)}",
         f"  funding      {s.funding_rate:.4%} next; last 24 h costs {s.funding_apr:.2%} a year",
-        f"  margin       {_fmt(s.isolated_margin, 2)} isolated; equity {_fmt(s.equity, 2)}",
+        f"  margin       {_fmt(s.isolated_margin, 2)} isolated; equity {_fmt(s.equity, 2)}; "
+        f"position leverage {_fmt(s.leverage, 2)}x",
         f"  liquidation  {_fmt(s.liquidation_price, 2)} ({distance} from the mark)",
         f"  PnL          realised {_fmt(s.pnl.realised, 2)}, unrealised {_fmt(s.pnl.unrealised, 2)}"
         f", fees -{_fmt(s.pnl.fees, 2)}, funding {_fmt(s.pnl.funding, 2)}"

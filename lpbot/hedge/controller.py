@@ -1,23 +1,31 @@
 """Doing the hedge: the executor sends one order idempotently; the controller runs the steps.
 
 ``HedgeExecutor.submit`` sends an order under its deterministic client order id. Before any
-re-send it looks the order up by that id and, if the venue has it, uses it: a retry after a
-timeout never opens a second position. Transient failures (``RetryLater``: network, timeout,
-rate limit, downtime) are retried with exponential backoff up to ``RetryPolicy.max_attempts``;
-refused orders up to ``max_rejects``; then the result is an ``Alert``, never an exception.
+re-send it looks the order up by that id (``find``): again and again with backoff, for up to
+``RetryPolicy.lookup_seconds``, because a venue's order index can lag its matching engine and
+Binance and OKX refuse a duplicate client id only while the first order is *open*: a filled
+market order sent again would be a second position. Only when the venue has answered, for that
+whole time, that it has no such order is the order sent again; when it could not answer, nothing
+is sent and the result is an ``ORDER_STATE_UNKNOWN`` alert with the order kept in flight.
+Transient failures (``RetryLater``: network, timeout, rate limit, downtime) are retried with
+exponential backoff up to ``RetryPolicy.max_attempts``; refused orders up to ``max_rejects``; then
+the result is an ``Alert``, never an exception.
 
 ``HedgeController`` owns the persisted ``HedgeState``. On start it reconciles: it resolves any
-order left in flight, compares the venue's position with its ledger (the venue wins, with an
-alert) and sets isolated leverage. ``sync(lp_delta)`` then plans (``plan_hedge``), writes the order
-down, sends it, books the fill, and tops up a partial fill (at most ``max_top_ups`` more orders)
-while net delta is outside the band. ``flatten`` is the kill switch: a reduce-only market order
-for the whole hedge; syncing stays off until ``resume``.
+order left in flight (booking it advances the step counter, so the next order has a new client
+id), compares the venue's position with its ledger (the venue wins, with an alert) and prepares
+the venue: one-way mode, isolated margin, leverage ``HedgeConfig.venue_leverage``, each changed
+only when the venue reports something else. ``sync(lp_delta)`` then keeps the position's own
+leverage under the cap (``plan_margin``: add isolated margin, or reduce the hedge when the free
+balance cannot), plans (``plan_hedge``), writes the order down, sends it, books the fill, and
+tops up a partial fill (at most ``max_top_ups`` more orders) while net delta is outside the band.
+``flatten`` is the kill switch: a reduce-only market order for the whole hedge; syncing stays off
+until ``resume``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +44,7 @@ from lpbot.hedge.base import (
     PerpPosition,
 )
 from lpbot.hedge.plan import (
+    AddMargin,
     HedgeAction,
     HedgeConfig,
     HedgeInputs,
@@ -45,6 +54,7 @@ from lpbot.hedge.plan import (
     client_order_id,
     funding_cost_apr,
     plan_hedge,
+    plan_margin,
 )
 from lpbot.hedge.state import (
     Alert,
@@ -125,13 +135,37 @@ class HedgeExecutor:
                 self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def lookup(self, symbol: str, cid: str) -> Order | None:
-        """The order with client id ``cid``, settled (``settle``), or None; retried."""
-        found = self.call(
-            f"fetch order {cid}",
-            lambda: self.exchange.fetch_order(symbol, client_order_id=cid),
+    def find(self, symbol: str, cid: str) -> tuple[Order | None, bool]:
+        """Look the client id ``cid`` up with backoff for up to ``lookup_seconds``: the order,
+        settled, and True; or None and True when the venue answered "no such order" throughout
+        (the last answer included); or None and False when the venue could not tell."""
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                found = self.exchange.fetch_order(symbol, client_order_id=cid)
+                known = True
+            except RetryLater as exc:
+                log.warning("looking up order %s: %s", cid, exc)
+                found, known = None, False
+            if found is not None:
+                return self.settle(found), True
+            delay = self.retry.delay(attempt)
+            if waited + delay > self.retry.lookup_seconds:
+                return None, known
+            log.info("order %s not found yet; looking again in %.2f s", cid, delay)
+            self.sleep(delay)
+            waited += delay
+
+    def unknown(self, cid: str, why: str) -> Alert:
+        return Alert(
+            kind=AlertKind.ORDER_STATE_UNKNOWN,
+            message=f"order {cid}: {why}; it may exist at the venue, so it is not sent again "
+            f"until the venue can say",
+            at_ms=self.clock.now_ms(),
+            client_order_id=cid,
         )
-        return self.settle(found) if found is not None else None
 
     def settle(self, order: Order) -> Order:
         """A final order: poll an open one a few times, then cancel what is left of it."""
@@ -164,17 +198,25 @@ class HedgeExecutor:
         """Send ``request`` once (module docstring). ``may_exist``: an earlier send's outcome is
         unknown, so look the order up first."""
         cid = request.client_order_id
+        uncertain = may_exist  # an earlier send may have landed
         attempts = rejects = 0
         while True:
             attempts += 1
             try:
-                if may_exist:
-                    found = self.exchange.fetch_order(request.symbol, client_order_id=cid)
+                if uncertain:
+                    found, known = self.find(request.symbol, cid)
                     if found is not None:
                         log.info("order %s found at the venue; not sending it again", cid)
-                        return SubmitResult(self.settle(found))
-                may_exist = True  # from here on, a failure leaves the outcome unknown
-                order = self.exchange.create_order(request)
+                        return SubmitResult(found)
+                    if not known:
+                        alert = self.unknown(cid, "the venue could not be asked")
+                        return SubmitResult(None, alert, may_exist=True)
+                    uncertain = False  # the venue said, throughout, that it has none
+                try:
+                    order = self.exchange.create_order(request)
+                except RetryLater:
+                    uncertain = True
+                    raise
                 return SubmitResult(self.settle(order))
             except _Unavailable as exc:
                 return SubmitResult(None, exc.alert, may_exist=True)
@@ -189,7 +231,7 @@ class HedgeExecutor:
                             at_ms=self.clock.now_ms(),
                             client_order_id=cid,
                         ),
-                        may_exist=may_exist,
+                        may_exist=uncertain,
                     )
                 delay = self.retry.delay(attempts)
                 log.warning("order %s: %s; retry %d in %.2f s", cid, exc, attempts, delay)
@@ -206,7 +248,7 @@ class HedgeExecutor:
                             at_ms=self.clock.now_ms(),
                             client_order_id=cid,
                         ),
-                        may_exist=attempts > rejects,  # an earlier attempt may have landed
+                        may_exist=False,
                     )
                 delay = self.retry.delay(attempts)
                 log.warning("order %s refused (%s); retry in %.2f s", cid, exc, delay)
@@ -224,6 +266,8 @@ class SyncResult:
     lp_delta: Decimal = _ZERO
     hedge: Decimal = _ZERO
     band: Decimal = _ZERO
+    margin_added: Decimal = _ZERO  # isolated margin added to keep the leverage cap
+    leverage: Decimal | None = None  # the position's own leverage at the mark, after the sync
 
     @property
     def net(self) -> Decimal:
@@ -250,6 +294,7 @@ class HedgeStatus:
     killed: bool
     pending: PendingOrder | None
     alerts: tuple[Alert, ...] = field(default=())
+    leverage: Decimal | None = None  # the position's own: notional / (margin + unrealised PnL)
 
     @property
     def net(self) -> Decimal:
@@ -350,34 +395,51 @@ class HedgeController:
                         update={"ledger": ledger.adopt(position.size, position.entry_price)}
                     )
                 )
-            if position.size == 0:
-                leverage = math.ceil(self.config.max_leverage)
-                self._call(
-                    "set leverage",
-                    lambda: self.exchange.set_isolated_leverage(self.config.symbol, leverage),
-                )
+            leverage = self.config.venue_leverage
+            changed = self._call(
+                "prepare the venue",
+                lambda: self.exchange.prepare_isolated(self.config.symbol, leverage),
+            )
+            for change in changed:
+                log.info("%s: %s", self.exchange.name, change)
         except _Unavailable as exc:
             return (self._alert(exc.alert),)
+        except Refused as exc:  # e.g. margin mode cannot change with a position open
+            alert = Alert(
+                kind=AlertKind.REJECTED,
+                message=f"{self.exchange.name} refused the set-up (one-way, isolated, "
+                f"{self.config.venue_leverage}x): {exc}",
+                at_ms=self.clock.now_ms(),
+            )
+            return (self._alert(alert),)
         self._reconciled = True
         return tuple(alerts)
 
     def _resolve_pending(self) -> None:
-        """Look the order in flight up by client id; book it if it exists, forget it if not."""
+        """Look the order in flight up by client id (``HedgeExecutor.find``); book it if it
+        exists, forget it if the venue says throughout that it has none; when the venue cannot
+        say, stop here (``_Unavailable``): nothing else is done until it can."""
         pending = self._state.pending
         if pending is None:
             return
-        found = self.executor.lookup(pending.symbol, pending.client_order_id)
-        if found is None:
-            log.info("order %s never reached the venue", pending.client_order_id)
+        cid = pending.client_order_id
+        found, known = self.executor.find(pending.symbol, cid)
+        if found is not None:
+            self._book(found)
+        elif known:
+            log.info("order %s never reached the venue", cid)
             self._save(self._state.model_copy(update={"pending": None}))
         else:
-            self._book(found)
+            raise _Unavailable(self.executor.unknown(cid, "in flight, and the venue cannot say"))
 
     def _book(self, order: Order) -> None:
-        """Book a final order into the ledger and clear it from flight (one save)."""
+        """Book a final order into the ledger and clear it from flight (one save). The step
+        counter moves past the order's step: the next order gets a new client id."""
+        s = self._state
+        step = max(s.step, s.pending.step) if s.pending is not None else s.step
         self._save(
-            self._state.model_copy(
-                update={"ledger": self._state.ledger.apply_fill(order), "pending": None}
+            s.model_copy(
+                update={"ledger": s.ledger.apply_fill(order), "pending": None, "step": step}
             )
         )
 
@@ -425,7 +487,80 @@ class HedgeController:
             position_id=self.position_id,
             step=self._state.step + 1,
             top_up=top_up,
+            free_balance=balance.free,
         )
+
+    def _keep_leverage(
+        self, step: int, tag: str = "margin"
+    ) -> tuple[list[Order], list[Alert], Decimal]:
+        """Bring the position's own leverage under the cap (``plan_margin``): add isolated
+        margin, or reduce the hedge first when the free balance cannot. Returns the reduce
+        orders, the alerts and the margin added."""
+        symbol = self.config.symbol
+        market = self.market
+        orders: list[Order] = []
+        alerts: list[Alert] = []
+        added = _ZERO
+        for attempt in range(2):  # at most: reduce, then add what the reduction freed
+            position = self._call("fetch position", lambda: self.exchange.fetch_position(symbol))
+            balance = self._call(
+                "fetch balance", lambda: self.exchange.fetch_balance(market.settle)
+            )
+            action = plan_margin(
+                position,
+                balance.free,
+                self.config,
+                market.taker_fee,
+                market.amount_step,
+                allow_reduce=attempt == 0,
+            )
+            if action is None:
+                break
+            log.warning("hedge: %s", action.reason)
+            if isinstance(action, AddMargin):
+                amount = action.amount
+                try:
+                    self.exchange.add_margin(symbol, amount)
+                except (RetryLater, Refused) as exc:
+                    # not retried blind: the next sync reads the margin again and decides anew
+                    alerts.append(
+                        self._alert(
+                            Alert(
+                                kind=AlertKind.MARGIN_NOT_ADDED,
+                                message=f"adding {amount} margin failed: {exc}",
+                                at_ms=self.clock.now_ms(),
+                            )
+                        )
+                    )
+                    break
+                added += amount
+                break
+            request = OrderRequest(
+                symbol=symbol,
+                side=OrderSide.of(-position.size),
+                amount=action.amount,
+                client_order_id=client_order_id(
+                    f"{self.position_id}|{tag}", step, action.amount, 0
+                ),
+                type=OrderType.MARKET,
+                reduce_only=True,
+            )
+            alerts.append(
+                self._alert(
+                    Alert(
+                        kind=AlertKind.HEDGE_PARTIAL,
+                        message=action.reason,
+                        at_ms=self.clock.now_ms(),
+                    )
+                )
+            )
+            order, alert = self._send(request, step, 0)
+            if alert is not None:
+                alerts.append(alert)
+                break
+            assert order is not None
+            orders.append(order)
+        return orders, alerts, added
 
     def _send(
         self, request: OrderRequest, step: int, top_up: int
@@ -453,11 +588,24 @@ class HedgeController:
             if not self._reconciled:
                 return SyncResult(NoAction("venue unavailable"), alerts=tuple(alerts))
         if self._state.killed:
+            # no hedging, but a position the flatten could not close keeps its margin
+            kept: list[Order] = []
+            added = _ZERO
+            try:
+                self._resolve_pending()
+                kept, kept_alerts, added = self._keep_leverage(self._state.step + 1)
+                alerts += kept_alerts
+                if kept:
+                    self._save(self._state.model_copy(update={"step": self._state.step + 1}))
+            except _Unavailable as exc:
+                alerts.append(self._alert(exc.alert))
             return SyncResult(
                 NoAction("kill switch engaged: resume before hedging again"),
+                orders=tuple(kept),
                 alerts=tuple(alerts),
                 lp_delta=lp_delta,
                 hedge=self._state.ledger.size,
+                margin_added=added,
             )
         orders: list[Order] = []
         first: HedgeAction | NoAction | None = None
@@ -465,6 +613,12 @@ class HedgeController:
             self._resolve_pending()
             self._collect_funding()
             step = self._state.step + 1
+            kept, kept_alerts, added = self._keep_leverage(step)
+            orders += kept
+            alerts += kept_alerts
+            if kept:
+                self._save(self._state.model_copy(update={"step": step}))
+                step += 1
             for top_up in range(self.config.max_top_ups + 1):
                 inputs = self._inputs(lp_delta, top_up)
                 decision = plan_hedge(inputs, self.config)
@@ -480,6 +634,13 @@ class HedgeController:
                 orders.append(order)
                 if order.filled == order.amount:
                     break
+            if len(orders) > len(kept):
+                # a fill below the mark posts a little less margin than the mark needs
+                after, after_alerts, added_after = self._keep_leverage(step, "margin-after")
+                kept += after
+                orders += after
+                alerts += after_alerts
+                added += added_after
             if orders:
                 self._save(self._state.model_copy(update={"step": step}))
             position = self._call(
@@ -494,22 +655,33 @@ class HedgeController:
                 lp_delta,
                 self._state.ledger.size,
             )
+        hedge_orders = [o for o in orders if o not in kept]
         band = band_width(lp_delta, self.config)
         net = lp_delta + position.size
-        if orders and abs(net) > band and not alerts:
+        if hedge_orders and abs(net) > band and not alerts:
+            partial = isinstance(first, HedgeAction) and first.partial
             alerts.append(
                 self._alert(
                     Alert(
-                        kind=AlertKind.OUTSIDE_BAND,
+                        kind=AlertKind.HEDGE_PARTIAL if partial else AlertKind.OUTSIDE_BAND,
                         message=f"net delta {net} still outside the band {band} after "
-                        f"{len(orders)} order(s)",
+                        f"{len(hedge_orders)} order(s)",
                         at_ms=self.clock.now_ms(),
                     )
                 )
             )
         alerts += self._check_liquidation(position)
         assert first is not None
-        return SyncResult(first, tuple(orders), tuple(alerts), lp_delta, position.size, band)
+        return SyncResult(
+            first,
+            tuple(orders),
+            tuple(alerts),
+            lp_delta,
+            position.size,
+            band,
+            margin_added=added,
+            leverage=position.margin_leverage,
+        )
 
     def _check_liquidation(self, position: PerpPosition) -> list[Alert]:
         distance = _liquidation_distance(position)
@@ -617,6 +789,7 @@ class HedgeController:
             killed=self._state.killed,
             pending=self._state.pending,
             alerts=self._state.alerts[-5:],
+            leverage=position.margin_leverage,
         )
 
 

@@ -68,11 +68,23 @@ def lp_greeks(
 
 
 def lp_delta(
-    snapshot: PoolSnapshot, token_id: int, *, decimals0: int, decimals1: int, risky: Literal[0, 1]
+    snapshot: PoolSnapshot,
+    token_id: int,
+    *,
+    decimals0: int,
+    decimals1: int,
+    risky: Literal[0, 1],
+    include_fees: bool = False,
 ) -> Decimal:
-    """The position's delta: whole risky tokens held per unit of its price (>= 0)."""
+    """The position's delta: whole risky tokens held per unit of its price (>= 0). With
+    ``include_fees``, plus the uncollected fees in the risky token (``collect`` would pay them:
+    they move with its price like the principal), exact from the snapshot's fee growth."""
     greeks = lp_greeks(snapshot, token_id, decimals0=decimals0, decimals1=decimals1, risky=risky)
-    return to_decimal(greeks.delta)
+    delta = to_decimal(greeks.delta)
+    if include_fees:
+        owed = snapshot.uncollected_fees(token_id)[risky]
+        delta += Decimal(owed).scaleb(-(decimals0, decimals1)[risky])
+    return delta
 
 
 def risky_price(

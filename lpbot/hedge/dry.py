@@ -17,6 +17,7 @@ from lpbot.hedge.base import (
     Exchange,
     FundingPayment,
     FundingRate,
+    MarginTier,
     MarketInfo,
     Order,
     OrderRequest,
@@ -36,6 +37,7 @@ class DryRunExchange:
         self.clock = clock
         self.orders: list[Order] = []
         self.leverage: dict[str, int] = {}
+        self.margin_added: dict[str, Decimal] = {}
 
     def __repr__(self) -> str:
         return f"DryRunExchange({self.inner!r})"
@@ -82,8 +84,15 @@ class DryRunExchange:
     def fetch_funding_payments(self, symbol: str, since_ms: int) -> list[FundingPayment]:
         return self.inner.fetch_funding_payments(symbol, since_ms)
 
-    def set_isolated_leverage(self, symbol: str, leverage: int) -> None:
+    def fetch_margin_tiers(self, symbol: str) -> tuple[MarginTier, ...]:
+        return self.inner.fetch_margin_tiers(symbol)
+
+    def prepare_isolated(self, symbol: str, leverage: int) -> tuple[str, ...]:
         self.leverage[symbol] = leverage
+        return ()
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        self.margin_added[symbol] = self.margin_added.get(symbol, Decimal(0)) + amount
 
     def create_order(self, request: OrderRequest) -> Order:
         market = self.inner.load_market(request.symbol)

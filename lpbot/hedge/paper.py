@@ -19,15 +19,20 @@ not reserved while it rests.
 Margin: isolated, one-way mode. Opening posts ``notional / leverage`` from the free balance to the
 position's isolated wallet; reducing releases it pro rata and books the realised PnL to the free
 balance; fees are paid from the free balance. An order whose fills would leave the free balance
-negative is rejected whole ("Margin is insufficient", Binance -2019). The liquidation price and
-maintenance margin follow ``lpbot.hedge.margin`` (Binance's isolated formula, one maintenance
-rate and amount). When the mark reaches the liquidation price the position is closed and its
-isolated wallet is lost.
+negative is rejected whole ("Margin is insufficient", Binance -2019). ``add_margin`` moves free
+balance into the isolated wallet. The liquidation price and maintenance margin follow
+``lpbot.hedge.margin`` with the market's maintenance tiers (``PaperMarketSpec.margin_tiers``).
+When the mark reaches the liquidation price the position is closed and its isolated wallet is
+lost. The account is in one-way position mode unless ``PaperState.hedge_mode`` says otherwise;
+``prepare_isolated`` switches it only while flat, and sets leverage only when it differs.
 
-Funding: at every 8 h settlement (00:00, 08:00, 16:00 UTC) in the time passed since the account
-was last touched, ``-size * mark * rate`` is added to the isolated wallet (a short receives a
-positive rate). The mark used is the reference price when the account is touched: call the
-exchange at least once per settlement for settlement-time marks.
+Client order ids: like Binance and OKX, a duplicate is refused only while the first order is
+open; a closed order's id can be sent again (and then names two orders: the newest is found).
+
+Funding: at every 8 h settlement (00:00, 08:00, 16:00 UTC) ``-size * mark * rate`` is added to
+the isolated wallet (a short receives a positive rate), with the mark *at the settlement*: from
+``price_at(t)`` when given (a price history), else the last mark the venue saw at or before the
+settlement (the price stays where it was last seen until it is seen again).
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lpbot.errors import Refused
+from lpbot.errors import NeedsAttention, Refused
 from lpbot.hedge import margin
 from lpbot.hedge.base import (
     Balance,
@@ -79,10 +85,37 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+TierRow = tuple[Decimal, Decimal, Decimal, Decimal]  # floor, cap, MMR, max leverage
+
+# Tables in the shape of Binance's leverage brackets (notional floor and cap in USDT, maintenance
+# margin rate, maximum leverage); the maintenance amounts follow (``margin.tiers_from_rates``).
+BTC_TIERS: tuple[TierRow, ...] = tuple(
+    (Decimal(a), Decimal(b), Decimal(m), Decimal(lev))
+    for a, b, m, lev in (
+        (0, 300_000, "0.004", 125),
+        (300_000, 800_000, "0.005", 100),
+        (800_000, 3_000_000, "0.0065", 75),
+        (3_000_000, 12_000_000, "0.01", 50),
+        (12_000_000, 70_000_000, "0.02", 25),
+        (70_000_000, 1_000_000_000, "0.05", 10),
+    )
+)
+ETH_TIERS: tuple[TierRow, ...] = tuple(
+    (Decimal(a), Decimal(b), Decimal(m), Decimal(lev))
+    for a, b, m, lev in (
+        (0, 100_000, "0.005", 100),
+        (100_000, 500_000, "0.0065", 75),
+        (500_000, 1_000_000, "0.01", 50),
+        (1_000_000, 10_000_000, "0.02", 25),
+        (10_000_000, 1_000_000_000, "0.05", 10),
+    )
+)
+
+
 class PaperMarketSpec(_Frozen):
     """A perpetual's rules. Defaults: Binance USD-M BTCUSDT (step and minimum 0.001 BTC, minimum
-    notional 100 USDT, tick 0.1, VIP 0 fees 0.05 % taker / 0.02 % maker, first maintenance bracket
-    0.4 % with amount 0)."""
+    notional 100 USDT, tick 0.1, VIP 0 fees 0.05 % taker / 0.02 % maker, maintenance tiers from
+    0.4 % under 300,000 USDT of notional)."""
 
     symbol: str = "BTC/USDT:USDT"
     base: str = "BTC"
@@ -94,8 +127,22 @@ class PaperMarketSpec(_Frozen):
     taker_fee: Decimal = Decimal("0.0005")
     maker_fee: Decimal = Decimal("0.0002")
     max_leverage: int = 125
-    maintenance_margin_rate: Decimal = Decimal("0.004")
-    maintenance_amount: Decimal = _ZERO
+    margin_tiers: tuple[TierRow, ...] = BTC_TIERS
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_rate(cls, data: Any) -> Any:
+        """Accounts saved with one maintenance rate and amount: that rate as a single tier."""
+        if isinstance(data, dict) and "maintenance_margin_rate" in data:
+            data = dict(data)
+            rate = Decimal(str(data.pop("maintenance_margin_rate")))
+            data.pop("maintenance_amount", None)
+            lev = Decimal(str(data.get("max_leverage", 125)))
+            data["margin_tiers"] = ((_ZERO, Decimal(10) ** 12, rate, lev),)
+        return data
+
+    def tiers(self) -> tuple[margin.MarginTier, ...]:
+        return margin.tiers_from_rates(self.margin_tiers)
 
     def market_info(self) -> MarketInfo:
         return MarketInfo(
@@ -130,7 +177,7 @@ PAPER_MARKETS: dict[str, tuple[PaperMarketSpec, BookModel]] = {
             base="ETH",
             min_notional=Decimal(20),
             price_tick=Decimal("0.01"),
-            maintenance_margin_rate=Decimal("0.005"),
+            margin_tiers=ETH_TIERS,
         ),
         BookModel(depth_per_level=Decimal(40)),
     ),
@@ -251,6 +298,9 @@ class PaperState(BaseModel):
     entry_price: Decimal = _ZERO
     isolated_margin: Decimal = _ZERO
     leverage: int = 20  # Binance's default for a new symbol
+    margin_mode: str = "isolated"  # the paper venue models isolated margin only
+    hedge_mode: bool = False
+    last_mark: Decimal | None = None  # the mark last seen, for settlements until the next touch
     realized_pnl: Decimal = _ZERO
     fees_paid: Decimal = _ZERO
     funding_received: Decimal = _ZERO
@@ -374,6 +424,7 @@ class PaperExchange:
         seed: int = 0,
         initial_balance: Decimal = Decimal(100_000),
         state: PaperState | None = None,
+        price_at: Callable[[int], Decimal] | None = None,
     ) -> None:
         if spec is None:
             spec = PaperMarketSpec()
@@ -384,7 +435,9 @@ class PaperExchange:
         self.funding = funding if funding is not None else FundingSeries()
         self.seed = seed
         self._reference = reference_price
+        self._price_at = price_at
         self._clock = clock
+        self._tiers = spec.tiers()
         self._state = state or PaperState(cash=initial_balance, settled_until_ms=clock.now_ms())
         self._market = spec.market_info()
 
@@ -402,11 +455,17 @@ class PaperExchange:
 
     @classmethod
     def from_account(
-        cls, account: PaperAccount, *, reference_price: Callable[[], Decimal], clock: Clock
+        cls,
+        account: PaperAccount,
+        *,
+        reference_price: Callable[[], Decimal],
+        clock: Clock,
+        price_at: Callable[[int], Decimal] | None = None,
     ) -> PaperExchange:
         return cls(
             reference_price=reference_price,
             clock=clock,
+            price_at=price_at,
             spec=account.spec,
             book=account.book,
             funding=account.funding,
@@ -490,20 +549,70 @@ class PaperExchange:
             if f.timestamp_ms >= since_ms
         ]
 
-    def set_isolated_leverage(self, symbol: str, leverage: int) -> None:
+    def fetch_margin_tiers(self, symbol: str) -> tuple[margin.MarginTier, ...]:
+        self._check_symbol(symbol)
+        return self._tiers
+
+    def prepare_isolated(self, symbol: str, leverage: int) -> tuple[str, ...]:
         self._check_symbol(symbol)
         self._touch()
+        s = self._state
+        if not 1 <= leverage <= self.spec.max_leverage:
+            raise PaperRejection(
+                RejectCode.BAD_LEVERAGE, f"leverage {leverage} not in [1, {self.spec.max_leverage}]"
+            )
+        changed: list[str] = []
+        busy = s.size != 0 or any(o.status is OrderStatus.OPEN for o in s.orders)
+        if s.hedge_mode:
+            if busy:
+                raise NeedsAttention(
+                    "paper: the account is in hedge position mode with a position or orders "
+                    "open; close them or switch to one-way mode by hand"
+                )
+            s.hedge_mode = False
+            changed.append("position mode: one-way")
+        if s.margin_mode != "isolated":
+            if busy:
+                raise PaperRejection(
+                    RejectCode.BAD_LEVERAGE, "margin type cannot be changed with a position open"
+                )
+            s.margin_mode = "isolated"
+            changed.append("margin mode: isolated")
+        if s.leverage != leverage:
+            self.set_leverage(symbol, leverage)
+            changed.append(f"leverage: {leverage}")
+        return tuple(changed)
+
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        """The venue operation behind ``prepare_isolated``'s leverage (stand-ins call it)."""
+        self._check_symbol(symbol)
         if not 1 <= leverage <= self.spec.max_leverage:
             raise PaperRejection(
                 RejectCode.BAD_LEVERAGE, f"leverage {leverage} not in [1, {self.spec.max_leverage}]"
             )
         self._state.leverage = leverage
 
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        self._check_symbol(symbol)
+        self._touch()
+        s = self._state
+        if not amount > 0:
+            raise PaperRejection(RejectCode.MARGIN_INSUFFICIENT, f"margin {amount} must be > 0")
+        if s.size == 0:
+            raise PaperRejection(RejectCode.REDUCE_ONLY_REJECTED, "no position to add margin to")
+        if amount > s.cash:
+            raise PaperRejection(RejectCode.MARGIN_INSUFFICIENT, "Margin is insufficient.")
+        s.cash -= amount
+        s.isolated_margin += amount
+
     def create_order(self, request: OrderRequest) -> Order:
         self._check_symbol(request.symbol)
         mark = self._touch()
         s = self._state
-        if any(o.client_order_id == request.client_order_id for o in s.orders):
+        if any(
+            o.client_order_id == request.client_order_id and o.status is OrderStatus.OPEN
+            for o in s.orders
+        ):
             raise PaperRejection(
                 RejectCode.DUPLICATE_CLIENT_ID,
                 f"client order id {request.client_order_id} is duplicated",
@@ -581,7 +690,7 @@ class PaperExchange:
         if (order_id is None) == (client_order_id is None):
             raise ValueError("give exactly one of order_id and client_order_id")
         self._touch()
-        for o in self._state.orders:
+        for o in reversed(self._state.orders):
             if (order_id is not None and o.id == order_id) or (
                 client_order_id is not None and o.client_order_id == client_order_id
             ):
@@ -609,12 +718,8 @@ class PaperExchange:
 
     def _liquidation_price(self, state: PaperState | None = None) -> Decimal | None:
         s = state or self._state
-        return margin.liquidation_price(
-            s.size,
-            s.entry_price,
-            s.isolated_margin,
-            self.spec.maintenance_margin_rate,
-            self.spec.maintenance_amount,
+        return margin.liquidation_price_tiered(
+            s.size, s.entry_price, s.isolated_margin, self._tiers
         )
 
     def _touch(self) -> Decimal:
@@ -628,16 +733,28 @@ class PaperExchange:
         for t in settlement_times(s.settled_until_ms, now):
             rate = self.funding.rate_at(t)
             if s.size != 0:
-                amount = margin.funding_payment(s.size, mark, rate)
+                at = self._settlement_mark(t, now, mark)
+                amount = margin.funding_payment(s.size, at, rate)
                 s.isolated_margin += amount
                 s.funding_received += amount
                 s.funding.append(
-                    PaperFunding(id=f"F{t}", timestamp_ms=t, rate=rate, mark=mark, amount=amount)
+                    PaperFunding(id=f"F{t}", timestamp_ms=t, rate=rate, mark=at, amount=amount)
                 )
+                # a settlement can liquidate: check at its own mark before going on
+                self._check_liquidation(at, t)
         s.settled_until_ms = max(s.settled_until_ms, now)
+        s.last_mark = mark
         self._fill_resting(mark, now)
         self._check_liquidation(mark, now)
         return mark
+
+    def _settlement_mark(self, t: int, now: int, mark: Decimal) -> Decimal:
+        """The mark at settlement ``t`` (module docstring)."""
+        if self._price_at is not None:
+            return Decimal(self._price_at(t))
+        if t == now or self._state.last_mark is None:
+            return mark
+        return self._state.last_mark
 
     def _fill_resting(self, mark: Decimal, now: int) -> None:
         s = self._state
@@ -672,9 +789,7 @@ class PaperExchange:
         if s.size == 0:
             return
         balance = margin.margin_balance(s.size, s.entry_price, mark, s.isolated_margin)
-        needed = margin.maintenance_margin(
-            s.size, mark, self.spec.maintenance_margin_rate, self.spec.maintenance_amount
-        )
+        needed = margin.maintenance_margin_tiered(s.size, mark, self._tiers)
         if balance > needed:
             return
         log.warning("paper position of %s liquidated at mark %s", s.size, mark)

@@ -11,41 +11,59 @@ Rules, in order:
 
 1. The target hedge is minus the LP delta. Net delta = LP delta + hedge size.
 2. The band is ``max(band_abs, band_pct / 100 * |LP delta|)`` tokens; inside it, nothing is done.
-3. The target's notional is capped at ``max_leverage * equity`` (equity: the settle-currency
-   margin balance of the account); the cap is a reason, not a failure.
+3. The target's notional is capped at ``target_leverage * equity`` (``max_leverage`` less the
+   ``leverage_headroom``; equity: the settle-currency margin balance of the account, unrealised
+   PnL included, the same on every venue). What the order *opens* is capped so that margin for
+   it at ``target_leverage`` plus a fee and slippage buffer (``fee_buffer_bps`` of its notional)
+   fits in the free balance: a capped hedge is a smaller order the venue accepts, never one it
+   must reject. The cap is a reason ("partial hedge"), not a failure.
 4. Funding gate: if the trade opens or increases exposure and the funding of the last 24 h,
    annualised (``sum(rates) * 365``), would cost the target's side more than
    ``max_funding_cost_apr``, the increase is refused: a short *receives* positive funding and pays
    negative funding (cost ``-sum * 365``); a long the opposite (cost ``+sum * 365``). Reductions
    are always allowed.
-5. The trade is rounded to the venue's step (nearest); below the minimum size, or below the
-   minimum notional unless reduce-only, nothing is sent.
+5. The trade is rounded to the venue's step (nearest; an opening trade capped by the free
+   balance rounds down); below the minimum size, or below the minimum notional unless
+   reduce-only, nothing is sent.
+
+``plan_margin(position, free, config, taker_fee)`` keeps the position's own leverage (notional at
+the mark over isolated wallet plus unrealised PnL) at or under ``max_leverage``: above it, add
+isolated margin from the free balance to bring it to ``max_leverage * (1 - leverage_headroom)``;
+when the free balance cannot, first reduce the position (reduce-only) by the fraction that,
+with the released margin and the free balance added back, reaches that leverage:
+``f = (N - T * (MB + free)) / (N * (1 - T * fee))`` for notional N, margin balance MB and target
+leverage T (a reduction releases its share of MB to the free balance, less the fee).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpbot.hedge.base import MarketInfo, OrderRequest, OrderSide, OrderType, PerpPosition
 
 __all__ = [
+    "AddMargin",
     "HedgeAction",
     "HedgeConfig",
     "HedgeInputs",
     "NoAction",
+    "ReduceForMargin",
     "RetryPolicy",
     "band_width",
     "client_order_id",
     "funding_cost_apr",
     "plan_hedge",
+    "plan_margin",
 ]
 
 _ZERO = Decimal(0)
+_BPS = Decimal(10_000)
 DAYS_PER_YEAR = 365
 
 
@@ -59,6 +77,9 @@ class RetryPolicy(BaseModel):
     base_delay_s: float = Field(default=0.5, ge=0)
     max_delay_s: float = Field(default=30.0, ge=0)
     max_rejects: int = Field(default=2, ge=1)
+    # after a send whose outcome is unknown, how long (seconds of backoff) to keep looking the
+    # client order id up before concluding the order never landed
+    lookup_seconds: float = Field(default=20.0, ge=0)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""
@@ -78,7 +99,21 @@ class HedgeConfig(BaseModel):
     funding_lookback_hours: int = Field(default=24, gt=0)
     max_top_ups: int = Field(default=2, ge=0)  # extra orders after a partial fill
     min_liquidation_distance: Decimal = Decimal("0.15")  # alert below, fraction of mark
+    fee_buffer_bps: Decimal = Field(default=Decimal(20), ge=0)  # fees + slippage, of notional
+    leverage_headroom: Decimal = Field(default=Decimal("0.1"), ge=0, lt=1)
     retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def target_leverage(self) -> Decimal:
+        """What margin is sized for: ``max_leverage * (1 - leverage_headroom)``, so that a fill
+        away from the mark or a small move does not cross the cap at once."""
+        return self.max_leverage * (1 - self.leverage_headroom)
+
+    @property
+    def venue_leverage(self) -> int:
+        """The leverage set at the venue: ``max_leverage`` rounded *down* to an integer (>= 1),
+        so that margin posted for an order is never less than ``max_leverage`` requires."""
+        return max(1, math.floor(self.max_leverage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +131,26 @@ class HedgeInputs:
     position_id: str
     step: int
     top_up: int = 0
+    free_balance: Decimal | None = None  # settle currency; None: not limited by it
+
+
+@dataclass(frozen=True, slots=True)
+class AddMargin:
+    """Move ``amount`` settle currency into the position's isolated margin."""
+
+    amount: Decimal
+    leverage_before: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReduceForMargin:
+    """Reduce the position by ``amount`` base tokens (reduce-only), then add margin: the free
+    balance cannot hold the position at the leverage cap (the hedge becomes partial)."""
+
+    amount: Decimal
+    leverage_before: Decimal
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +163,7 @@ class HedgeAction:
     net_before: Decimal
     band: Decimal
     reasons: tuple[str, ...]
+    partial: bool = False  # the target was capped (leverage or free balance)
 
     @property
     def signed_amount(self) -> Decimal:
@@ -132,6 +188,53 @@ def funding_cost_apr(side: int, rates: Sequence[Decimal], interval_hours: int = 
     return side * sum(rates, _ZERO) * DAYS_PER_YEAR * 24 / interval_hours
 
 
+def plan_margin(
+    position: PerpPosition,
+    free: Decimal,
+    config: HedgeConfig,
+    taker_fee: Decimal,
+    step: Decimal,
+    *,
+    allow_reduce: bool = True,
+) -> AddMargin | ReduceForMargin | None:
+    """Keep the position's own leverage at or under the cap (module docstring); ``step`` is the
+    venue's amount step (a reduction rounds up to it). The reduction's cost is the larger of
+    ``taker_fee`` and ``fee_buffer_bps`` (fees and slippage). Without ``allow_reduce`` (just
+    after a reduction) the whole free balance is added instead."""
+    lev = position.margin_leverage
+    if lev is None or lev <= config.max_leverage:
+        return None
+    target_lev = config.target_leverage
+    notional = position.notional
+    balance = position.margin_balance
+    need = notional / target_lev - balance
+    usable = max(free, _ZERO)
+    cents = Decimal("0.01")
+    if usable >= need or (not allow_reduce and usable > 0):
+        amount = min(need, usable).quantize(cents, rounding=ROUND_CEILING)
+        amount = min(amount, usable.quantize(cents, rounding=ROUND_DOWN))
+        return AddMargin(
+            amount,
+            lev,
+            f"position leverage {lev:.2f}x above {config.max_leverage}x: adding {amount} margin",
+        )
+    if not allow_reduce:
+        return None
+    cost = max(taker_fee, config.fee_buffer_bps / _BPS)
+    fraction = (notional - target_lev * (max(balance, _ZERO) + usable)) / (
+        notional * (1 - target_lev * cost)
+    )
+    fraction = min(max(fraction, _ZERO), Decimal(1))
+    size = abs(position.size)
+    amount = min(size, (size * fraction / step).to_integral_value(rounding=ROUND_CEILING) * step)
+    return ReduceForMargin(
+        amount,
+        lev,
+        f"position leverage {lev:.2f}x above {config.max_leverage}x and the free balance "
+        f"{usable:.2f} cannot hold it: reducing the hedge by {amount} (partial hedge)",
+    )
+
+
 def client_order_id(position_id: str, step: int, target: Decimal, top_up: int = 0) -> str:
     """``lpb`` + 29 hex digits of SHA-256 over the step: 32 letters and digits, valid as a
     Binance ``newClientOrderId``, an OKX ``clOrdId`` and a Bybit ``orderLinkId``."""
@@ -154,14 +257,30 @@ def plan_hedge(inputs: HedgeInputs, config: HedgeConfig) -> HedgeAction | NoActi
     reasons = [f"net delta {net:.6f} outside the band of {band:.6f}"]
 
     target = -inputs.lp_delta
-    max_notional = config.max_leverage * max(inputs.equity, _ZERO)
+    max_notional = config.target_leverage * max(inputs.equity, _ZERO)
     if abs(target) * inputs.mark_price > max_notional:
         capped = market.floor_amount(max_notional / inputs.mark_price)
         reasons.append(
-            f"target {target:.6f} capped to {_sign(target) * capped} by {config.max_leverage}x "
-            f"leverage on equity {inputs.equity:.2f}"
+            f"target {target:.6f} capped to {_sign(target) * capped} by "
+            f"{config.target_leverage}x leverage on equity {inputs.equity:.2f}: partial hedge"
         )
         target = _sign(target) * capped
+    free_capped = False
+    if inputs.free_balance is not None and target != 0:
+        # what the trade opens (beyond the part of the hedge already on the target's side)
+        kept = abs(hedge) if _sign(hedge) == _sign(target) else _ZERO
+        opening = abs(target) - kept
+        per_token = inputs.mark_price * (1 / config.target_leverage + config.fee_buffer_bps / _BPS)
+        room = market.floor_amount(max(inputs.free_balance, _ZERO) / per_token)
+        if opening > room:
+            capped = kept + room if _sign(hedge) == _sign(target) else room
+            reasons.append(
+                f"target {target:.6f} capped to {_sign(target) * capped} by the free balance "
+                f"{inputs.free_balance:.2f} at {config.target_leverage}x plus "
+                f"{config.fee_buffer_bps} bps for fees: partial hedge"
+            )
+            target = _sign(target) * capped
+            free_capped = True
 
     increases = abs(target) > abs(hedge) or _sign(target) * _sign(hedge) < 0
     if increases and target != 0:
@@ -179,6 +298,8 @@ def plan_hedge(inputs: HedgeInputs, config: HedgeConfig) -> HedgeAction | NoActi
 
     trade = target - hedge
     amount = market.round_amount(abs(trade))
+    if free_capped:
+        amount = market.floor_amount(abs(trade))
     if amount == 0:
         return NoAction(f"trade {trade:.6f} rounds to zero at step {market.amount_step}", net, band)
     side = OrderSide.of(trade)
@@ -207,4 +328,5 @@ def plan_hedge(inputs: HedgeInputs, config: HedgeConfig) -> HedgeAction | NoActi
         net_before=net,
         band=band,
         reasons=tuple(reasons),
+        partial=target != -inputs.lp_delta,
     )

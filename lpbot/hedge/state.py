@@ -47,6 +47,9 @@ class AlertKind(StrEnum):
     OUTSIDE_BAND = "outside_band"  # orders were sent but net delta is still outside the band
     LIQUIDATION_NEAR = "liquidation_near"
     KILL_SWITCH = "kill_switch"
+    ORDER_STATE_UNKNOWN = "order_state_unknown"  # an order may exist; not re-sent until known
+    HEDGE_PARTIAL = "hedge_partial"  # reduced to keep the position's leverage under the cap
+    MARGIN_NOT_ADDED = "margin_not_added"  # adding isolated margin failed; re-read next sync
 
 
 class Alert(_Frozen):

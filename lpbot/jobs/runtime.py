@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
 
 from lpbot.chain.forksim import ForkSimulator
 from lpbot.chain.registry import chain as registry_chain
@@ -137,4 +138,28 @@ def build_runtime(
             auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
             auto_via=auto.via,
         )
+        if config.hedge is not None and (
+            not config.hedge.positions or pos.name in config.hedge.positions
+        ):
+            _attach_hedge(config, runtime.positions[pos.name], w3, manifest.chain_id)
     return runtime
+
+
+def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) -> None:
+    """The ``[hedge]`` job of this position (``lpbot.hedge.wiring``)."""
+    from lpbot.hedge.delta import risky_index
+    from lpbot.hedge.wiring import build_hedge_runner
+
+    assert config.hedge is not None
+    risky = risky_index(*mp.symbols)
+    npm = mp.ctx.contracts["NonfungiblePositionManager"]
+    runner = build_hedge_runner(
+        config.hedge,
+        data_dir=config.data_dir,
+        position_id=f"{chain_id}:{npm}:{mp.token_id}",
+        token_id=mp.token_id,
+        decimals=mp.decimals,
+        risky=risky,
+        now_ms=int(w3.eth.get_block("latest")["timestamp"]) * 1000,
+    )
+    mp.hedge, mp.hedge_runner, mp.hedge_risky = runner.controller, runner, risky

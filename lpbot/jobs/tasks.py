@@ -23,6 +23,7 @@ from lpbot.execution.decide import decide_position
 from lpbot.execution.service import ExecutionContext
 from lpbot.hedge.controller import HedgeController
 from lpbot.hedge.delta import lp_delta
+from lpbot.hedge.wiring import HedgeRunner
 from lpbot.jobs.alerts import Alert, Notifier
 from lpbot.signing.base import Signer
 from lpbot.store import repo
@@ -62,6 +63,7 @@ class ManagedPosition:
     auto_via: str = "multisig"  # small rebalances: "module" (operator key) or "multisig"
     hedge: HedgeController | None = None
     hedge_risky: int = 1
+    hedge_runner: HedgeRunner | None = None  # lpbot run: the configured hedge (lpbot.hedge.wiring)
     entry: tuple[int, int] | None = None  # token amounts when the position was opened
     opened_at: int = 0
     tally: Tally = field(default_factory=Tally)
@@ -302,7 +304,7 @@ def hedge_sync(mp: ManagedPosition) -> str:
     d0, d1 = mp.decimals
     delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
     try:
-        result = mp.hedge.sync(delta)
+        result = mp.hedge_runner.sync(snap) if mp.hedge_runner else mp.hedge.sync(delta)
     except LpbotError as exc:
         mp.notifier.notify(Alert("failure", f"{mp.name}: hedge sync failed", str(exc)))
         raise

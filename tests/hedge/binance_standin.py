@@ -5,34 +5,33 @@ Binance's JSON shapes and error codes (developers.binance.com, "USDⓈ-M Futures
 
 public   GET  /fapi/v1/exchangeInfo, /fapi/v1/time, /fapi/v1/premiumIndex, /fapi/v1/fundingRate
 signed   GET  /fapi/v1/leverageBracket, /fapi/v3/positionRisk, /fapi/v3/account, /fapi/v2/balance,
-              /fapi/v1/income, /fapi/v1/userTrades, /fapi/v1/order
-         POST /fapi/v1/order, /fapi/v1/leverage, /fapi/v1/marginType
+              /fapi/v1/income, /fapi/v1/userTrades, /fapi/v1/order, /fapi/v1/openOrders,
+              /fapi/v1/allOrders, /fapi/v1/symbolConfig, /fapi/v1/positionSide/dual
+         POST /fapi/v1/order, /fapi/v1/leverage, /fapi/v1/marginType, /fapi/v1/positionMargin,
+              /fapi/v1/positionSide/dual
          DELETE /fapi/v1/order
 
 Signed requests are checked as Binance checks them: the ``X-MBX-APIKEY`` header names the key,
 and ``signature`` is the hex HMAC-SHA256, under the secret, of the query string (GET, DELETE) or
-form body (POST) that precedes it. Every request is recorded. Faults can be queued per endpoint:
-an HTTP status (429, 418, 503), a Binance error code, or a delay before or after the request is
-executed (the client times out; with "after", the order exists nonetheless).
+form body (POST) that precedes it. "No need to change margin type" is -4046, a margin type
+change with a position open -4048, a position mode change with a position open -4068; orders
+in one-way mode must say ``positionSide=BOTH`` if they name a side (-4061 otherwise).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, ClassVar
 
-from lpbot.hedge.base import ManualClock, OrderRequest, OrderSide, OrderStatus, OrderType
-from lpbot.hedge.paper import PaperExchange, PaperOrder, PaperRejection, RejectCode
+from lpbot.hedge.base import OrderRequest, OrderSide, OrderStatus, OrderType
+from lpbot.hedge.paper import PaperOrder, RejectCode
+from tests.hedge.standin import ApiError, Fault, Recorded, Request, VenueStandIn
+from tests.hedge.standin import dec as _s
+
+__all__ = ["API_KEY", "API_SECRET", "BinanceStandIn", "Fault", "Recorded"]
 
 API_KEY = "standin-test-key"
 API_SECRET = "standin-test-secret"
@@ -57,66 +56,20 @@ _STATUS = {
     OrderStatus.EXPIRED: "EXPIRED",
     OrderStatus.REJECTED: "REJECTED",
 }
-
-FaultKind = Literal["status", "error", "delay_before", "delay_after"]
-
-
-@dataclass
-class Fault:
-    """What to do instead of (or around) the next matching request."""
-
-    method: str
-    path: str
-    kind: FaultKind
-    status: int = 503
-    code: int = 0
-    msg: str = ""
-    delay_s: float = 0.0
-    times: int = 1
-
-
-@dataclass(frozen=True)
-class Recorded:
-    method: str
-    path: str
-    params: dict[str, str]
-    api_key: str | None
-    signature_valid: bool | None  # None: an unsigned (public) endpoint
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
-
-
-def _s(value: Decimal | None, places: int = 8) -> str:
-    if value is None:
-        return "0"
-    return f"{value:.{places}f}"
+_ApiError = ApiError
 
 
 @dataclass
-class BinanceStandIn:
-    """The server and its paper venue; ``url`` is its base (``http://127.0.0.1:<port>``)."""
+class BinanceStandIn(VenueStandIn):
+    """Binance USD-M on a paper venue (module docstring)."""
 
-    paper: PaperExchange
-    clock: ManualClock
     api_key: str = API_KEY
     secret: str = API_SECRET
-    requests: list[Recorded] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
-    margin_type: str = "CROSSED"
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
-    # ----------------------------------------------------------------------------- control
+    REJECTIONS: ClassVar[dict[RejectCode, tuple[int, str]]] = _REJECTIONS
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def __post_init__(self) -> None:
+        self.paper._state.margin_mode = "cross"  # a new Binance account's default
 
     def api_urls(self) -> dict[str, str]:
         """What to put in ccxt's ``urls['api']`` for the USD-M endpoints."""
@@ -131,115 +84,27 @@ class BinanceStandIn:
             "fapiData": f"{base}/futures/data",
         }
 
-    def inject(self, fault: Fault) -> None:
-        with self._lock:
-            self.faults.append(fault)
+    def authenticate(self, r: Request) -> tuple[str | None, bool | None]:
+        raw = r.body if r.method == "POST" else r.query
+        key = r.headers.get("X-MBX-APIKEY")
+        if "signature" not in r.params:
+            return key, None
+        payload = raw.rsplit("&signature=", 1)[0]
+        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        return key, hmac.compare_digest(expected, str(r.params["signature"]))
 
-    def calls(self, method: str, path: str) -> list[Recorded]:
-        return [r for r in self.requests if (r.method, r.path) == (method, path)]
+    def check_auth(self, r: Request, key: str | None, valid: bool | None) -> None:
+        if key != self.api_key:
+            raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        if not valid:
+            raise ApiError(400, -1022, "Signature for this request is not valid.")
+        if "timestamp" not in r.params:
+            raise ApiError(400, -1102, "Mandatory parameter 'timestamp' was not sent.")
 
-    @contextmanager
-    def running(self) -> Iterator[BinanceStandIn]:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                standin._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                standin._handle(self, "POST")
-
-            def do_DELETE(self) -> None:
-                standin._handle(self, "DELETE")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
-            self._server = None
-
-    # ----------------------------------------------------------------------------- plumbing
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if (fault.method, fault.path) == (method, path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
-
-    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
-        parts = urlsplit(h.path)
-        raw = parts.query
-        if method == "POST":
-            length = int(h.headers.get("Content-Length") or 0)
-            raw = h.rfile.read(length).decode()
-        params = dict(parse_qsl(raw, keep_blank_values=True))
-        path = parts.path
-        signed = "signature" in params
-        valid: bool | None = None
-        if signed:
-            payload = raw.rsplit("&signature=", 1)[0]
-            expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-            valid = hmac.compare_digest(expected, params["signature"])
-        key = h.headers.get("X-MBX-APIKEY")
-        with self._lock:
-            self.requests.append(Recorded(method, path, params, key, valid))
-        fault = self._take_fault(method, path)
-        status, body = 200, None
-        try:
-            if fault is not None and fault.kind == "status":
-                if fault.status >= 500:  # a gateway's page, not Binance's JSON
-                    self._reply(h, fault.status, b"<html>Service Unavailable</html>", "text/html")
-                    return
-                raise _ApiError(fault.status, -1003, "Too many requests; IP banned until later.")
-            if fault is not None and fault.kind == "error":
-                raise _ApiError(fault.status if fault.status < 500 else 400, fault.code, fault.msg)
-            if fault is not None and fault.kind == "delay_before":
-                time.sleep(fault.delay_s)
-            if signed or path in _PRIVATE:
-                if key != self.api_key:
-                    raise _ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
-                if not valid:
-                    raise _ApiError(400, -1022, "Signature for this request is not valid.")
-                if "timestamp" not in params:
-                    raise _ApiError(400, -1102, "Mandatory parameter 'timestamp' was not sent.")
-            route = _ROUTES.get((method, path))
-            if route is None:
-                raise _ApiError(404, -5000, f"Path {path} not found")
-            with self._lock:
-                body = route(self, params)
-        except _ApiError as exc:
-            status, body = exc.status, {"code": exc.code, "msg": exc.msg}
-        except PaperRejection as exc:
-            code, msg = _REJECTIONS[exc.code]
-            status, body = 400, {"code": code, "msg": msg}
-        if fault is not None and fault.kind == "delay_after":
-            time.sleep(fault.delay_s)
-        self._reply(h, status, json.dumps(body).encode(), "application/json")
-
-    @staticmethod
-    def _reply(h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str) -> None:
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", content_type)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
-        except OSError:
-            pass  # the client gave up (timed out) before the answer
+    def error_body(self, status: int, code: int, msg: str) -> tuple[int, object]:
+        if status == 400 and code == -1003:
+            status = 429
+        return status, {"code": code, "msg": msg}
 
     # ----------------------------------------------------------------------------- venue
 
@@ -252,9 +117,6 @@ class BinanceStandIn:
         if params.get("symbol") != self._spec_id:
             raise _ApiError(400, -1121, "Invalid symbol.")
         return self.paper.spec.symbol
-
-    def _now(self) -> int:
-        return self.clock.now_ms()
 
     def exchange_info(self, _params: dict[str, str]) -> object:
         spec = self.paper.spec
@@ -375,23 +237,73 @@ class BinanceStandIn:
         ]
 
     def leverage_bracket(self, _params: dict[str, str]) -> object:
-        spec = self.paper.spec
+        tiers = self.paper.fetch_margin_tiers(self.paper.spec.symbol)
         return [
             {
                 "symbol": self._spec_id,
                 "notionalCoef": 1.0,
                 "brackets": [
                     {
-                        "bracket": 1,
-                        "initialLeverage": spec.max_leverage,
-                        "notionalCap": 50_000_000,
-                        "notionalFloor": 0,
-                        "maintMarginRatio": float(spec.maintenance_margin_rate),
-                        "cum": float(spec.maintenance_amount),
-                    },
+                        "bracket": i + 1,
+                        "initialLeverage": int(t.max_leverage),
+                        "notionalCap": float(t.cap),
+                        "notionalFloor": float(t.floor),
+                        "maintMarginRatio": float(t.mmr),
+                        "cum": float(t.cum),
+                    }
+                    for i, t in enumerate(tiers)
                 ],
             }
         ]
+
+    def symbol_config(self, params: dict[str, str]) -> object:
+        self._symbol(params)
+        st = self.paper._state
+        return [
+            {
+                "symbol": self._spec_id,
+                "marginType": "ISOLATED" if st.margin_mode == "isolated" else "CROSSED",
+                "isAutoAddMargin": False,
+                "leverage": st.leverage,
+                "maxNotionalValue": "50000000",
+            }
+        ]
+
+    def get_dual(self, _params: dict[str, str]) -> object:
+        return {"dualSidePosition": self.paper._state.hedge_mode}
+
+    def set_dual(self, params: dict[str, str]) -> object:
+        st = self.paper._state
+        wanted = params["dualSidePosition"] == "true"
+        if wanted == st.hedge_mode:
+            raise _ApiError(400, -4059, "No need to change position side.")
+        if st.size != 0 or any(o.status is OrderStatus.OPEN for o in st.orders):
+            raise _ApiError(400, -4068, "Position side cannot be changed if there exists position.")
+        st.hedge_mode = wanted
+        return {"code": 200, "msg": "success"}
+
+    def position_margin(self, params: dict[str, str]) -> object:
+        symbol = self._symbol(params)
+        if params.get("type") != "1":
+            raise _ApiError(400, -1102, "only adding margin (type 1) is served here")
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise _ApiError(400, -4061, "Order's position side does not match user's setting.")
+        amount = Decimal(params["amount"])
+        self.paper.add_margin(symbol, amount)
+        return {"amount": float(amount), "code": 200, "msg": "Successfully modify position margin.",
+                "type": 1}  # fmt: skip
+
+    def open_orders(self, params: dict[str, str]) -> object:
+        self._symbol(params)
+        self.paper.fetch_position(self.paper.spec.symbol)
+        return [
+            self._order_json(o) for o in self.paper.state.orders if o.status is OrderStatus.OPEN
+        ]
+
+    def all_orders(self, params: dict[str, str]) -> object:
+        self._symbol(params)
+        self.paper.fetch_position(self.paper.spec.symbol)
+        return [self._order_json(o) for o in self.paper.state.orders]
 
     def _position_json(self) -> dict[str, Any] | None:
         symbol = self.paper.spec.symbol
@@ -413,7 +325,7 @@ class BinanceStandIn:
             "marginAsset": self.paper.spec.settle,
             "isolatedWallet": _s(p.isolated_margin),
             "initialMargin": _s(abs(notional) / (p.leverage or 1)),
-            "maintMargin": _s(abs(notional) * self.paper.spec.maintenance_margin_rate),
+            "maintMargin": _s(self._maint(p.size, p.mark_price)),
             "positionInitialMargin": _s(abs(notional) / (p.leverage or 1)),
             "openOrderInitialMargin": "0",
             "adl": 1,
@@ -421,6 +333,12 @@ class BinanceStandIn:
             "askNotional": "0",
             "updateTime": self._now(),
         }
+
+    def _maint(self, size: Decimal, mark: Decimal) -> Decimal:
+        from lpbot.hedge import margin
+
+        return margin.maintenance_margin_tiered(size, mark, self.paper.fetch_margin_tiers(
+            self.paper.spec.symbol))  # fmt: skip
 
     def position_risk(self, params: dict[str, str]) -> object:
         if "symbol" in params:
@@ -573,6 +491,9 @@ class BinanceStandIn:
 
     def new_order(self, params: dict[str, str]) -> object:
         symbol = self._symbol(params)
+        side = params.get("positionSide", "BOTH")
+        if (side == "BOTH") == self.paper._state.hedge_mode:
+            raise _ApiError(400, -4061, "Order's position side does not match user's setting.")
         kind = OrderType(params["type"].lower())
         request = OrderRequest(
             symbol=symbol,
@@ -588,6 +509,8 @@ class BinanceStandIn:
 
     def get_order(self, params: dict[str, str]) -> object:
         self._symbol(params)
+        if "origClientOrderId" in params and self._miss_lookup():
+            raise _ApiError(400, -2013, "Order does not exist.")
         self.paper.fetch_position(self.paper.spec.symbol)  # bring the account up to date
         return self._order_json(self._find(params))
 
@@ -599,7 +522,7 @@ class BinanceStandIn:
 
     def leverage(self, params: dict[str, str]) -> object:
         symbol = self._symbol(params)
-        self.paper.set_isolated_leverage(symbol, int(params["leverage"]))
+        self.paper.set_leverage(symbol, int(params["leverage"]))
         return {
             "leverage": int(params["leverage"]),
             "maxNotionalValue": "50000000",
@@ -608,19 +531,25 @@ class BinanceStandIn:
 
     def set_margin_type(self, params: dict[str, str]) -> object:
         self._symbol(params)
-        if params["marginType"] == self.margin_type:
+        st = self.paper._state
+        wanted = "isolated" if params["marginType"] == "ISOLATED" else "cross"
+        if wanted == st.margin_mode:
             raise _ApiError(400, -4046, "No need to change margin type.")
-        self.margin_type = params["marginType"]
+        if st.size != 0:
+            raise _ApiError(400, -4048, "Margin type cannot be changed if there exists position.")
+        st.margin_mode = wanted
         return {"code": 200, "msg": "success"}
 
 
-Route = Callable[[BinanceStandIn, dict[str, str]], object]
-_ROUTES: dict[tuple[str, str], Route] = {
+BinanceStandIn.ROUTES = {
     ("GET", "/fapi/v1/exchangeInfo"): BinanceStandIn.exchange_info,
     ("GET", "/fapi/v1/time"): BinanceStandIn.server_time,
     ("GET", "/fapi/v1/premiumIndex"): BinanceStandIn.premium_index,
     ("GET", "/fapi/v1/fundingRate"): BinanceStandIn.funding_rate,
     ("GET", "/fapi/v1/leverageBracket"): BinanceStandIn.leverage_bracket,
+    ("GET", "/fapi/v1/symbolConfig"): BinanceStandIn.symbol_config,
+    ("GET", "/fapi/v1/positionSide/dual"): BinanceStandIn.get_dual,
+    ("POST", "/fapi/v1/positionSide/dual"): BinanceStandIn.set_dual,
     ("GET", "/fapi/v3/positionRisk"): BinanceStandIn.position_risk,
     ("GET", "/fapi/v2/positionRisk"): BinanceStandIn.position_risk,
     ("GET", "/fapi/v3/account"): BinanceStandIn.account_v3,
@@ -628,14 +557,14 @@ _ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/fapi/v1/income"): BinanceStandIn.income,
     ("GET", "/fapi/v1/userTrades"): BinanceStandIn.user_trades,
     ("GET", "/fapi/v1/order"): BinanceStandIn.get_order,
+    ("GET", "/fapi/v1/openOrders"): BinanceStandIn.open_orders,
+    ("GET", "/fapi/v1/allOrders"): BinanceStandIn.all_orders,
     ("POST", "/fapi/v1/order"): BinanceStandIn.new_order,
     ("DELETE", "/fapi/v1/order"): BinanceStandIn.cancel,
     ("POST", "/fapi/v1/leverage"): BinanceStandIn.leverage,
     ("POST", "/fapi/v1/marginType"): BinanceStandIn.set_margin_type,
+    ("POST", "/fapi/v1/positionMargin"): BinanceStandIn.position_margin,
 }
-_PRIVATE = {path for (_m, path) in _ROUTES} - {
-    "/fapi/v1/exchangeInfo",
-    "/fapi/v1/time",
-    "/fapi/v1/premiumIndex",
-    "/fapi/v1/fundingRate",
-}
+BinanceStandIn.PUBLIC = frozenset(
+    {"/fapi/v1/exchangeInfo", "/fapi/v1/time", "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate"}
+)

@@ -14,6 +14,7 @@ from lpbot.hedge.base import (
     FundingPayment,
     FundingRate,
     ManualClock,
+    MarginTier,
     MarketInfo,
     Order,
     OrderRequest,
@@ -74,6 +75,7 @@ class FlakyExchange:
     inner: Any
     calls: Counter[str] = field(default_factory=Counter)
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
+    lookup_misses: int = 0  # look-ups by client id that answer "no such order" (index lag)
 
     def fail(self, method: str, error: LpbotError, *, times: int = 1, after: bool = False) -> None:
         self._faults.setdefault(method, []).append(_Fault(error, after, times))
@@ -121,10 +123,14 @@ class FlakyExchange:
             "fetch_funding_payments", lambda: self.inner.fetch_funding_payments(symbol, since_ms)
         )
 
-    def set_isolated_leverage(self, symbol: str, leverage: int) -> None:
-        self._run(
-            "set_isolated_leverage", lambda: self.inner.set_isolated_leverage(symbol, leverage)
-        )
+    def fetch_margin_tiers(self, symbol: str) -> tuple[MarginTier, ...]:
+        return self._run("fetch_margin_tiers", lambda: self.inner.fetch_margin_tiers(symbol))
+
+    def prepare_isolated(self, symbol: str, leverage: int) -> tuple[str, ...]:
+        return self._run("prepare_isolated", lambda: self.inner.prepare_isolated(symbol, leverage))
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        self._run("add_margin", lambda: self.inner.add_margin(symbol, amount))
 
     def create_order(self, request: OrderRequest) -> Order:
         return self._run("create_order", lambda: self.inner.create_order(request))
@@ -135,6 +141,10 @@ class FlakyExchange:
     def fetch_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
     ) -> Order | None:
+        if client_order_id is not None and self.lookup_misses > 0:
+            self.calls["fetch_order"] += 1
+            self.lookup_misses -= 1
+            return None
         return self._run(
             "fetch_order",
             lambda: self.inner.fetch_order(

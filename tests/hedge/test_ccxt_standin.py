@@ -70,7 +70,7 @@ def test_markets_and_reads_parse_binance_json(standin: BinanceStandIn) -> None:
 
 def test_orders_are_signed_and_carry_the_client_order_id(standin: BinanceStandIn) -> None:
     ex = venue(standin)
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     order = ex.create_order(OrderRequest(BTC, OrderSide.SELL, D("1.5"), "lpbsigned1"))
     assert (order.status, order.filled, order.average_price) == (
         OrderStatus.CLOSED,
@@ -143,7 +143,7 @@ def test_a_timeout_is_retry_later(standin: BinanceStandIn) -> None:
 
 def test_margin_insufficient_is_refused(standin: BinanceStandIn) -> None:
     ex = venue(standin)
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     with pytest.raises(Refused) as err:  # 100 BTC at 3x needs 2,000,000 USDT of margin
         ex.create_order(OrderRequest(BTC, OrderSide.SELL, D(100), "lpbtoobig"))
     assert isinstance(err.value.__cause__, ccxt.InsufficientFunds)

@@ -19,7 +19,9 @@ from tests.hedge.fakes import BTC, T0, FlakyExchange, Sleeps, paper
 D = Decimal
 HOUR = 3_600_000
 MIDNIGHT = T0 + 6_400_000
-RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.5, max_delay_s=4, max_rejects=2)
+RETRY = RetryPolicy(
+    max_attempts=4, base_delay_s=0.5, max_delay_s=4, max_rejects=2, lookup_seconds=3
+)
 CONFIG = HedgeConfig(symbol=BTC, band_abs=D("0.05"), band_pct=D(2), retry=RETRY)
 POSITION = "31337:npm:7"
 
@@ -109,9 +111,28 @@ def test_a_partial_fill_left_outside_the_band_raises_an_alert() -> None:
     assert [a.kind for a in result.alerts] == [AlertKind.OUTSIDE_BAND]
 
 
+def test_a_capped_hedge_is_a_smaller_order_the_venue_accepts() -> None:
+    # 3x of 1,000 USDT would be 0.05 BTC, whose margin (1,000) plus the fee is more than the
+    # free balance (and was refused whole): the order is capped at what the free balance holds
+    # at the 2.7x target plus 20 bps, floor(1000 / (60000 * (1/2.7 + 0.002)) / 0.001) * 0.001
+    # = 0.044 BTC, and it fills
+    ex, _, _ = paper(balance=D(1_000))
+    c, _, _ = controller(ex)
+    result = c.sync(D(5))
+    decision = result.decision
+    assert isinstance(decision, HedgeAction) and decision.partial
+    assert [o.filled for o in result.orders] == [D("0.044")]
+    assert [a.kind for a in result.alerts] == [AlertKind.HEDGE_PARTIAL]
+    assert ex.fetch_position(BTC).size == D("-0.044")
+    assert result.leverage is not None and result.leverage <= 3
+    assert ex.fetch_balance("USDT").free > 0
+
+
 def test_a_refused_order_is_retried_then_alerts_and_leaves_nothing_in_flight() -> None:
-    ex, _, _ = paper(balance=D(1_000))  # 3x of 1,000 caps the hedge at 0.05 BTC; its margin
-    c, _, sleeps = controller(ex)  # of 1,000 plus the fee is more than the free balance
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex)
+    flaky.fail("create_order", Refused("Margin is insufficient."), times=2)
+    c, _, sleeps = controller(flaky)
     result = c.sync(D(5))
     assert [a.kind for a in result.alerts] == [AlertKind.REJECTED]
     assert "insufficient" in result.alerts[0].message.lower()
@@ -128,7 +149,9 @@ def test_downtime_backs_off_then_alerts_and_the_next_sync_resolves_the_order() -
     c, store, sleeps = controller(flaky)
     result = c.sync(D(5))
     assert [a.kind for a in result.alerts] == [AlertKind.RETRIES_EXHAUSTED]
-    assert sleeps.delays == [0.5, 1.0, 2.0]  # 4 attempts, exponential backoff
+    # 4 attempts with exponential backoff; before each re-send the client id is looked up
+    # for lookup_seconds (3 s: waits of 0.5 and 1)
+    assert sleeps.delays == [0.5, 0.5, 1.0, 1.0, 0.5, 1.0, 2.0, 0.5, 1.0]
     assert flaky.calls["create_order"] == 4 and ex.state.orders == []
     # the outcome of the timeouts is unknown: the order stays in flight, in the stored state
     pending = store.load().pending  # type: ignore[union-attr]
@@ -165,7 +188,7 @@ def test_reconcile_on_start_adopts_the_venue_position() -> None:
 def test_reconcile_on_start_books_an_order_left_in_flight_by_a_crash() -> None:
     ex, _, _ = paper()
     cid = client_order_id(POSITION, 1, D(-5))
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     ex.create_order(OrderRequest(BTC, OrderSide.SELL, D(5), cid))  # it landed, then the crash
     crashed = HedgeState(
         position_id=POSITION,
@@ -283,7 +306,10 @@ def test_dry_run_decides_as_live_and_sends_nothing() -> None:
     ]
     assert dry.fetch_position(BTC).size == D(-5)
     assert ex.fetch_position(BTC).size == D(-2) and len(ex.state.orders) == 1
-    assert dry.leverage == {} and c.state.step == 0
+    # the set-up and the margin the 20x manual position needs are simulated too
+    assert dry.leverage == {BTC: 3} and dry.margin_added[BTC] > 0
+    assert ex.state.leverage == 20 and ex.state.isolated_margin == D("5999.7")
+    assert c.state.step == 0
 
 
 def test_a_band_narrower_than_the_minimum_order_is_a_config_error() -> None:
@@ -292,3 +318,85 @@ def test_a_band_narrower_than_the_minimum_order_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         c.sync(D(5))
     assert ex.state.orders == []
+
+
+def test_an_order_booked_at_start_up_advances_the_step_so_the_next_order_has_a_new_id() -> None:
+    # the order in flight sold 5 of which the book held 3, then the process died; on restart it
+    # is booked, and the top-up to -5 must not reuse its client id (Binance accepts a closed
+    # order's id again, and a look-up by that id could then book the old order a second time)
+    ex, _, _ = paper(book=BookModel(levels=1, depth_per_level=D(3), depth_jitter=D(0)))
+    cid = client_order_id(POSITION, 1, D(-5))
+    ex.prepare_isolated(BTC, 3)
+    ex.create_order(OrderRequest(BTC, OrderSide.SELL, D(5), cid))  # filled 3, then the crash
+    crashed = HedgeState(
+        position_id=POSITION,
+        symbol=BTC,
+        created_ms=T0,
+        pending=PendingOrder(
+            symbol=BTC,
+            side=OrderSide.SELL,
+            amount=D(5),
+            client_order_id=cid,
+            reduce_only=False,
+            step=1,
+            top_up=0,
+            sent_ms=T0,
+        ),
+    )
+    c, _, _ = controller(ex, store=MemoryStateStore(crashed))
+    result = c.sync(D(5))
+    assert [o.filled for o in result.orders] == [D(2)]
+    assert result.orders[0].client_order_id != cid
+    assert c.state.step == 2
+    assert c.state.ledger.size == ex.fetch_position(BTC).size == D(-5)
+    assert c.state.ledger.fees == ex.state.fees_paid
+    assert len(ex.state.orders) == 2
+
+
+def test_a_lagging_look_up_after_a_timeout_is_retried_not_taken_as_absent() -> None:
+    # the market order filled, the answer was lost, and the venue's look-up by client id misses
+    # it twice: one miss must not mean "send again" (a second short of 5)
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex, lookup_misses=2)
+    flaky.fail("create_order", RetryLater("read timed out"), after=True)
+    c, _, sleeps = controller(flaky)
+    result = c.sync(D(5))
+    assert flaky.calls["create_order"] == 1 and len(ex.state.orders) == 1
+    assert ex.fetch_position(BTC).size == D(-5) and c.state.ledger.size == D(-5)
+    assert not result.alerts and sleeps.delays == [0.5, 0.5, 1.0]
+
+
+def test_when_the_venue_cannot_say_the_order_is_not_sent_again() -> None:
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex)
+    flaky.fail("create_order", RetryLater("read timed out"))  # did it land? nobody knows
+    flaky.fail("fetch_order", RetryLater("503"), times=100)
+    c, store, _ = controller(flaky)
+    result = c.sync(D(5))
+    assert flaky.calls["create_order"] == 1
+    assert [a.kind for a in result.alerts] == [AlertKind.ORDER_STATE_UNKNOWN]
+    assert store.load().pending is not None  # type: ignore[union-attr]
+    # a restart while the venue still cannot say: nothing is sent, the order stays in flight
+    restarted, _, _ = controller(flaky, store=store)
+    again = restarted.sync(D(5))
+    assert [a.kind for a in again.alerts] == [AlertKind.ORDER_STATE_UNKNOWN]
+    assert flaky.calls["create_order"] == 1 and restarted.state.pending is not None
+
+
+def test_leverage_setting_rounds_down() -> None:
+    ex, _, _ = paper()
+    config = CONFIG.model_copy(update={"max_leverage": D("2.5")})
+    assert config.venue_leverage == 2
+    c, _, _ = controller(ex, config=config)
+    c.sync(D(1))
+    assert ex.state.leverage == 2  # ceil would post margin for 3x: above the 2.5x cap
+
+
+def test_restarting_while_flat_keeps_hedging() -> None:
+    ex, _, _ = paper()
+    store = MemoryStateStore()
+    for delta in (D(5), D(0), D(3)):  # open, flatten by the band logic, re-open: each a restart
+        c, _, _ = controller(ex, store=store)
+        result = c.sync(delta)
+        assert not result.alerts
+        assert ex.fetch_position(BTC).size == -delta

@@ -148,3 +148,7 @@ def test_net_delta_stays_in_the_band_over_a_500_step_market(chain: Devnet) -> No
     assert pnl.funding > 0  # a short receives +0.01 % every 8 h of devnet time
     assert pnl.fees == venue.state.fees_paid > 0
     assert elapsed < 60, f"{STEPS} steps took {elapsed:.0f} s"
+    # the hedge's delta counts the WETH fees the position has earned and not collected
+    owed = snap.uncollected_fees(token_id)[risky]
+    with_fees = lp_delta(snap, token_id, decimals0=d0, decimals1=d1, risky=risky, include_fees=True)
+    assert owed > 0 and with_fees - deltas[-1] == D(owed).scaleb(-d1)

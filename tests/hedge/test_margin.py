@@ -68,3 +68,49 @@ def test_funding_sign_positive_rate_short_receives_long_pays() -> None:
     # a negative rate: shorts pay longs
     assert margin.funding_payment(D(-2), D(60_000), D("-0.0001")) == D(-12)
     assert margin.funding_payment(D(2), D(60_000), D("-0.0001")) == D(12)
+
+
+TIERS = margin.tiers_from_rates(
+    [
+        (D(0), D(50_000), D("0.004"), D(125)),
+        (D(50_000), D(600_000), D("0.005"), D(100)),
+        (D(600_000), D(3_000_000), D("0.01"), D(50)),
+    ]
+)
+
+
+def test_tier_amounts_keep_the_maintenance_margin_continuous() -> None:
+    # Binance BTCUSDT's published cums for these rates: 0, 50, 3,050
+    assert [t.cum for t in TIERS] == [D(0), D(50), D(3_050)]
+    for t in TIERS[1:]:
+        below = margin.maintenance_margin_tiered(D(1), t.floor - D("0.0001"), TIERS)
+        at = margin.maintenance_margin_tiered(D(1), t.floor, TIERS)
+        assert abs(at - below) < D("0.001")
+
+
+@given(
+    size=st.decimals("0.01", "60", places=2),
+    short=st.booleans(),
+    entry=st.decimals("1000", "100000", places=1),
+    leverage=st.integers(1, 20),
+)
+def test_at_the_tiered_liquidation_price_margin_balance_equals_tiered_maintenance(
+    size: Decimal, short: bool, entry: Decimal, leverage: int
+) -> None:
+    signed = -size if short else size
+    wallet = size * entry / leverage
+    lp = margin.liquidation_price_tiered(signed, entry, wallet, TIERS)
+    if lp is None:
+        return
+    balance = margin.margin_balance(signed, entry, lp, wallet)
+    needed = margin.maintenance_margin_tiered(signed, lp, TIERS)
+    assert abs(balance - needed) <= D("1e-9") * size * entry
+
+
+def test_position_leverage_is_notional_over_margin_balance() -> None:
+    # the case: 100 ETH short at 3,000 posting 100,000: 4.7x at +10 %, 9x at +20 %
+    lev10 = margin.position_leverage(D(-100), D(3_000), D(3_300), D(100_000))
+    lev20 = margin.position_leverage(D(-100), D(3_000), D(3_600), D(100_000))
+    assert lev10 is not None and lev10.quantize(D("0.01")) == D("4.71")
+    assert lev20 == D(9)
+    assert margin.position_leverage(D(-100), D(3_000), D(4_000), D(100_000)) == D("Infinity")

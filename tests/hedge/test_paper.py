@@ -9,18 +9,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lpbot.errors import Refused
+from lpbot.errors import NeedsAttention, Refused
 from lpbot.hedge import margin
-from lpbot.hedge.base import OrderRequest, OrderSide, OrderStatus, OrderType, settlement_times
+from lpbot.hedge.base import (
+    ManualClock,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    settlement_times,
+)
 from lpbot.hedge.paper import (
     BookModel,
     FundingSeries,
     PaperAccount,
     PaperExchange,
+    PaperMarketSpec,
     PaperRejection,
     RejectCode,
 )
-from tests.hedge.fakes import BTC, T0, paper
+from tests.hedge.fakes import BTC, T0, Price, paper
 
 D = Decimal
 HOUR = 3_600_000
@@ -106,18 +114,24 @@ def test_reduce_only_never_increases_and_is_capped_at_the_position() -> None:
     assert o.filled == D(1) and ex.fetch_position(BTC).size == 0
 
 
-def test_duplicate_client_order_id_is_refused() -> None:
+def test_a_client_order_id_is_refused_again_only_while_its_order_is_open() -> None:
+    # Binance (-4116) and OKX refuse a duplicate client id among *open* orders only: a filled
+    # order's id can be sent again and becomes a second order
     ex, _, _ = paper()
-    ex.create_order(order(OrderSide.SELL, "1", "dup"))
+    limit = {"type": OrderType.LIMIT, "price": D(59_000)}
+    ex.create_order(order(OrderSide.BUY, "1", "dup", **limit))
     with pytest.raises(PaperRejection) as err:
-        ex.create_order(order(OrderSide.SELL, "1", "dup"))
+        ex.create_order(order(OrderSide.BUY, "1", "dup", **limit))
     assert err.value.code is RejectCode.DUPLICATE_CLIENT_ID
-    assert len(ex.state.orders) == 1
+    ex.create_order(order(OrderSide.SELL, "1", "done"))
+    again = ex.create_order(order(OrderSide.SELL, "1", "done"))
+    assert again.filled == D(1) and ex.fetch_position(BTC).size == D(-2)
+    assert len(ex.state.orders) == 3
 
 
 def test_isolated_margin_and_liquidation_price_hand_computed() -> None:
     ex, price, clock = paper()
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     ex.create_order(order(OrderSide.SELL, "2", "i1"))  # 2 BTC at the best bid, 59997.0
     p = ex.fetch_position(BTC)
     assert (p.size, p.entry_price) == (D(-2), D("59997.0"))
@@ -141,7 +155,7 @@ def test_isolated_margin_and_liquidation_price_hand_computed() -> None:
 
 def test_margin_is_insufficient_beyond_the_free_balance() -> None:
     ex, _, _ = paper(balance=D(10_000))
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     with pytest.raises(PaperRejection) as err:
         ex.create_order(order(OrderSide.SELL, "0.5", "big"))  # needs 9999.5 + 15 fee
     assert err.value.code is RejectCode.MARGIN_INSUFFICIENT
@@ -160,7 +174,7 @@ def test_funding_accrues_at_the_marks_with_its_sign() -> None:
     # +0.01 % until just after midnight, then -0.02 %
     series = FundingSeries(points=((0, D("0.0001")), (MIDNIGHT + 1, D("-0.0002"))))
     ex, _, clock = paper(funding=series)
-    ex.set_isolated_leverage(BTC, 3)
+    ex.prepare_isolated(BTC, 3)
     ex.create_order(order(OrderSide.SELL, "2", "f1"))
     before = ex.fetch_position(BTC)
     clock.set(MIDNIGHT - 1)
@@ -251,3 +265,84 @@ def test_every_dollar_of_equity_is_pnl_fees_or_funding(
     explained = D(500_000) + s.realized_pnl + upnl - s.fees_paid + s.funding_received
     assert abs(b.total - explained) < D("1e-12")  # Decimal's 28 digits: average entry prices
     assert b.free >= 0 and b.used == s.isolated_margin
+
+
+def test_funding_is_settled_at_the_mark_of_the_settlement_not_of_the_next_touch() -> None:
+    ex, price, clock = paper()
+    ex.prepare_isolated(BTC, 3)
+    ex.create_order(order(OrderSide.SELL, "2", "s1"))
+    clock.set(MIDNIGHT - 1)
+    ex.fetch_mark_price(BTC)  # last seen before midnight: 60,000
+    price.value = D(70_000)
+    clock.set(MIDNIGHT + HOUR)  # first touched after the rally, an hour after the settlement
+    (payment,) = ex.fetch_funding_payments(BTC, 0)
+    assert payment.amount == D(12)  # 2 * 60,000 * 0.01 %, not 2 * 70,000 * 0.01 % = 14
+
+
+def test_funding_marks_from_a_price_history_when_given() -> None:
+    price, clock = Price(), ManualClock(T0)
+    history = {MIDNIGHT: D(65_000)}
+    ex = PaperExchange(
+        reference_price=price,
+        clock=clock,
+        book=BookModel(depth_jitter=D(0)),
+        funding=FundingSeries.constant(D("0.0001")),
+        initial_balance=D(1_000_000),
+        price_at=lambda t: history[t],
+    )
+    ex.create_order(order(OrderSide.SELL, "2", "s2"))
+    clock.set(MIDNIGHT + HOUR)
+    (payment,) = ex.fetch_funding_payments(BTC, 0)
+    assert payment.amount == D(13)  # at the history's 65,000
+
+
+def test_maintenance_tiers_set_the_liquidation_price() -> None:
+    # short 10 BTC at 60,000 with 200,000 isolated: at the liquidation price the notional is
+    # ~790,000, the second tier (MMR 0.5 %, cum 300,000 * 0.001 = 300):
+    # LP = (200,000 + 300 + 600,000) / (10 * 1.005) = 79,631.84
+    ex, _, _ = paper()
+    ex.prepare_isolated(BTC, 3)
+    tiers = ex.fetch_margin_tiers(BTC)
+    assert (tiers[1].mmr, tiers[1].cum) == (D("0.005"), D(300))
+    lp = margin.liquidation_price_tiered(D(-10), D(60_000), D(200_000), tiers)
+    assert lp is not None and lp.quantize(D("0.01")) == D("79631.84")
+    assert margin.tier_for(10 * lp, tiers) is tiers[1]
+    one_rate = margin.liquidation_price(D(-10), D(60_000), D(200_000), D("0.004"), D(0))
+    assert one_rate is not None and one_rate > lp  # one flat rate understates the risk
+
+
+def test_an_account_saved_with_one_maintenance_rate_still_loads() -> None:
+    spec = PaperMarketSpec.model_validate(
+        {"maintenance_margin_rate": "0.004", "maintenance_amount": "0"}
+    )
+    assert [(t.mmr, t.cum) for t in spec.tiers()] == [(D("0.004"), D(0))]
+
+
+def test_set_up_changes_only_what_differs_and_refuses_hedge_mode_with_a_position() -> None:
+    ex, _, _ = paper()
+    assert ex.prepare_isolated(BTC, 3) == ("leverage: 3",)
+    assert ex.prepare_isolated(BTC, 3) == ()  # a restart: nothing to change
+    ex._state.hedge_mode = True
+    assert ex.prepare_isolated(BTC, 3) == ("position mode: one-way",)  # flat: switched
+    ex.create_order(order(OrderSide.SELL, "1", "hm"))
+    ex._state.hedge_mode = True
+    with pytest.raises(NeedsAttention):
+        ex.prepare_isolated(BTC, 3)
+
+
+def test_add_margin_moves_free_balance_into_the_isolated_wallet() -> None:
+    ex, _, _ = paper()
+    ex.prepare_isolated(BTC, 3)
+    with pytest.raises(PaperRejection):
+        ex.add_margin(BTC, D(100))  # no position
+    ex.create_order(order(OrderSide.SELL, "2", "am"))
+    before = ex.fetch_position(BTC)
+    free = ex.fetch_balance("USDT").free
+    ex.add_margin(BTC, D(10_000))
+    after = ex.fetch_position(BTC)
+    assert after.isolated_margin == before.isolated_margin + 10_000
+    assert ex.fetch_balance("USDT").free == free - 10_000
+    assert after.liquidation_price is not None and before.liquidation_price is not None
+    assert after.liquidation_price > before.liquidation_price
+    with pytest.raises(PaperRejection):
+        ex.add_margin(BTC, D(10_000_000))

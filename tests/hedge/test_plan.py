@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from hypothesis import given
@@ -103,12 +104,24 @@ def test_minimum_size_and_notional() -> None:
 
 
 def test_leverage_caps_the_target() -> None:
-    # 3x on 100,000 USDT of equity is 300,000 USDT of notional: 5 BTC at 60,000
+    # 3x less 10 % headroom, 2.7x on 100,000 USDT of equity: 270,000 USDT, 4.5 BTC at 60,000
     a = action(plan_hedge(inputs("8", "0", equity="100000"), CONFIG))
-    assert (a.target, a.request.amount) == (D(-5), D(5))
+    assert (a.target, a.request.amount, a.partial) == (D("-4.5"), D("4.5"), True)
     assert any("capped" in r for r in a.reasons)
-    result = plan_hedge(inputs("8", "-5", equity="100000"), CONFIG)
+    result = plan_hedge(inputs("8", "-4.5", equity="100000"), CONFIG)
     assert isinstance(result, NoAction)
+
+
+def test_a_capped_order_fits_the_free_balance_with_its_fees() -> None:
+    # 100,000 of equity, all of it free: the order's margin at 2.7x plus 20 bps must fit, so
+    # floor(100,000 / (60,000 * (1/2.7 + 0.002)) / 0.001) * 0.001 = 4.475 BTC, not 4.5 (whose
+    # margin of 100,000 plus the fee the venue refuses)
+    i = inputs("8", "0", equity="100000")
+    a = action(plan_hedge(replace(i, free_balance=D(100_000)), CONFIG))
+    assert a.request.amount == D("4.475") and a.partial
+    margin = a.request.amount * MARK / D("2.7")
+    fee = a.request.amount * MARK * MARKET.taker_fee
+    assert margin + fee < D(100_000)
 
 
 def test_funding_cost_sign() -> None:

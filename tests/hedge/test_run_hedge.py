@@ -1,0 +1,61 @@
+"""``lpbot run`` with a ``[hedge]`` section runs the hedge job: a real process on the devnet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from lpbot.devnet.keys import dev_signer
+from lpbot.signing.local import write_keystore
+from tests.conftest import Devnet
+from tests.jobs.test_run import CONFIG
+
+pytestmark = pytest.mark.devnet
+
+HEDGE = """
+[hedge]
+exchange = "paper"
+symbol = "ETH/USDT:USDT"
+band_abs = "0.05"
+band_pct = 5.0
+"""
+
+
+def test_lpbot_run_hedges_the_configured_position(chain: Devnet, tmp_path: Path) -> None:
+    m = chain.manifest
+    data = tmp_path / "data"
+    env = dict(os.environ)
+    for name, index in (("bot", 8), ("owner1", 9), ("owner2", 10)):
+        write_keystore(data / "keys" / f"{name}.json", bytes(dev_signer(index)._account.key),
+                       f"pw-{name}")  # fmt: skip
+        env[f"LPBOT_TEST_{name.upper()}_PW"] = f"pw-{name}"
+    manifest_path = tmp_path / "manifest.json"
+    m.write(manifest_path)
+    owners = [dev_signer(i).address for i in (9, 10, 11)]
+    config = tmp_path / "lpbot.toml"
+    text = CONFIG.format(data=data, manifest=manifest_path, token_id=m.safe_position,
+                         o1=owners[0], o2=owners[1], o3=owners[2])  # fmt: skip
+    config.write_text(text.replace("[schedule]", HEDGE + "[schedule]"))
+    env["LPBOT_CONFIG"] = str(config)
+    run = subprocess.run(
+        [sys.executable, "-m", "lpbot", "run", "--seconds", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "hedge_sync" in run.stdout, run.stdout
+    (state_file,) = (data / "hedge").glob("hedge-paper-*.json")
+    (paper_file,) = (data / "hedge").glob("paper-*.json")
+    state = json.loads(state_file.read_text())
+    paper = json.loads(paper_file.read_text())
+    assert Decimal(state["ledger"]["size"]) < 0  # a short against the position's WETH
+    assert Decimal(state["ledger"]["size"]) == Decimal(paper["state"]["size"])
+    assert state["step"] == 1 and state["pending"] is None

@@ -11,7 +11,10 @@ CSV layouts read:
   Data"): ``timestamp`` (UTC, ``YYYY-mm-dd HH:MM:SS``), ``netAmount0``, ``netAmount1``,
   ``closeTick``, ``openTick``, ``lowestTick``, ``highestTick``, ``inAmount0``, ``inAmount1``,
   ``currentLiquidity``. ``inAmountN`` is the raw amount of token N swapped into the pool (fee
-  included), so the bar's fee is ``inAmountN * fee / 1e6``; prices are ``1.0001 ** tick``.
+  included), so the bar's fee is ``inAmountN * fee / 1e6``; prices are those at the start of
+  each tick, from ``get_sqrt_ratio_at_tick`` (exact), and the close's tick is kept, so that a bar
+  closing at tick ``t`` is seen at tick ``t`` (``1.0001 ** t`` read back through a truncating
+  square root gives ``t - 1`` for many ticks).
 - Uniswap v3 subgraph ``PoolHourData`` (Uniswap/v3-subgraph, ``schema.graphql``):
   ``periodStartUnix``, ``liquidity``, ``sqrtPrice``, ``tick``, ``token0Price``, ``token1Price``,
   ``volumeToken0``, ``volumeToken1``, ``volumeUSD``, ``feesUSD``, ``open``, ``high``, ``low``,
@@ -25,6 +28,7 @@ CSV layouts read:
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -41,6 +45,7 @@ from lpbot.backtest.events import EventKind
 from lpbot.backtest.store import BarRow, EventStore
 from lpbot.errors import ConfigError, NeedsAttention
 from lpbot.uniswap.constants import Q96
+from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 
 DEMETER_COLUMNS = (
     "timestamp",
@@ -77,6 +82,7 @@ class Bars:
     symbol0: str = ""
     symbol1: str = ""
     source: str = ""
+    tick: NDArray[np.int64] | None = None  # each close's tick, when the source gives it
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -101,8 +107,10 @@ class Bars:
     def rows(self) -> Iterable[BarRow]:
         cols = (self.open, self.high, self.low, self.close, self.liquidity, self.fee0, self.fee1,
                 self.volume0, self.volume1)  # fmt: skip
+        ticks = self.tick
         for i in range(len(self)):
-            yield (int(self.ts[i]), *(float(c[i]) for c in cols))  # type: ignore[misc]
+            tick = None if ticks is None else int(ticks[i])
+            yield (int(self.ts[i]), *(float(c[i]) for c in cols), tick)  # type: ignore[misc]
 
     def between(self, start: int | None, end: int | None) -> Bars:
         lo = 0 if start is None else int(np.searchsorted(self.ts, start, side="left"))
@@ -127,6 +135,7 @@ def _slice(b: Bars, lo: int, hi: int) -> Bars:
         fee1=b.fee1[lo:hi],
         volume0=b.volume0[lo:hi],
         volume1=b.volume1[lo:hi],
+        tick=None if b.tick is None else b.tick[lo:hi],
     )
 
 
@@ -141,16 +150,41 @@ def regular(rows: Sequence[BarRow], interval: int, **info: Any) -> Bars:
     n = (last - first) // interval + 1
     ts = first + interval * np.arange(n, dtype=np.int64)
     data = np.zeros((9, n), dtype=np.float64)
+    ticks = np.zeros(n, dtype=np.int64)
+    has_ticks = all(len(row) > 10 and row[10] is not None for row in by_ts.values())
     filled = np.zeros(n, dtype=bool)
     for t, row in by_ts.items():
         i = (t - first) // interval
-        data[:, i] = row[1:]
+        data[:, i] = row[1:10]
+        if has_ticks:
+            ticks[i] = int(row[10] or 0)
         filled[i] = True
     for gap in np.flatnonzero(~filled):  # forward-fill prices and liquidity; no volume
         prev = data[:, gap - 1]
         data[0:4, gap] = prev[3]
         data[4, gap] = prev[4]
+        ticks[gap] = ticks[gap - 1]
+    info = {**info, "tick": ticks if has_ticks else None}
     return Bars(ts, interval, *data, **info)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def tick_price(tick: int) -> float:
+    """The raw price at the start of ``tick``, from its exact sqrt ratio (float, analytics).
+
+    ``1.0001 ** tick`` is not used: its square root, truncated to Q64.96, can fall just below
+    ``get_sqrt_ratio_at_tick(tick)`` and read back as ``tick - 1``.
+    """
+    root = get_sqrt_ratio_at_tick(tick) / Q96
+    return root * root
+
+
+def _tick(text: str) -> int:
+    """A tick column's value (written as an int, or a float such as ``200010.0``)."""
+    value = float(text)
+    if not value.is_integer():
+        raise ConfigError(f"tick {text!r} is not an integer")
+    return int(value)
 
 
 def _utc(text: str) -> int:
@@ -211,25 +245,31 @@ def import_csv(
             for r in reader:
                 if kind == "demeter":
                     in0, in1 = float(r["inAmount0"]), float(r["inAmount1"])
+                    demeter_tick = _tick(r["closeTick"])
                     rows.append(
                         (
                             _utc(r["timestamp"]),
-                            1.0001 ** float(r["openTick"]),
-                            1.0001 ** float(r["highestTick"]),
-                            1.0001 ** float(r["lowestTick"]),
-                            1.0001 ** float(r["closeTick"]),
+                            tick_price(_tick(r["openTick"])),
+                            tick_price(_tick(r["highestTick"])),
+                            tick_price(_tick(r["lowestTick"])),
+                            tick_price(demeter_tick),
                             float(r["currentLiquidity"]),
                             in0 * rate,
                             in1 * rate,
                             in0,
                             in1,
+                            demeter_tick,
                         )
                     )
                 elif kind == "subgraph":
+                    close_tick: int | None = None
                     if r.get("sqrtPrice"):
-                        close = (int(r["sqrtPrice"]) / Q96) ** 2
+                        sqrt_price = int(r["sqrtPrice"])
+                        close = (sqrt_price / Q96) ** 2
+                        close_tick = get_tick_at_sqrt_ratio(sqrt_price)
                     elif r.get("tick"):
-                        close = 1.0001 ** float(r["tick"])
+                        close_tick = _tick(r["tick"])
+                        close = tick_price(close_tick)
                     else:
                         close = scale / float(r["token0Price"])
 
@@ -253,6 +293,7 @@ def import_csv(
                             v1 * rate,
                             v0,
                             v1,
+                            close_tick,
                         )
                     )
                 else:
@@ -299,7 +340,7 @@ def bars_from_events(dataset: Dataset, interval: int = 60) -> Bars:
         if cur_ts is None:
             return
         eff = fee_weight / fee_over_l if fee_over_l > 0 else float(liquidity)
-        rows.append((cur_ts, o, h, lo, c, eff, f0, f1, v0, v1))
+        rows.append((cur_ts, o, h, lo, c, eff, f0, f1, v0, v1, tick))
 
     for event in dataset.events:
         a = event.args

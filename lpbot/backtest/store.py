@@ -39,11 +39,13 @@ CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, timestamp INTEGER
 CREATE TABLE IF NOT EXISTS bars (
     ts INTEGER PRIMARY KEY, open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL,
     close REAL NOT NULL, liquidity REAL NOT NULL, fee0 REAL NOT NULL, fee1 REAL NOT NULL,
-    volume0 REAL NOT NULL, volume1 REAL NOT NULL
+    volume0 REAL NOT NULL, volume1 REAL NOT NULL, tick INTEGER
 );
 """
 
-BarRow = tuple[int, float, float, float, float, float, float, float, float, float]
+# ts, open, high, low, close, liquidity, fee0, fee1, volume0, volume1, and the close's tick
+# (None when the source gives none)
+BarRow = tuple[int, float, float, float, float, float, float, float, float, float, int | None]
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -82,6 +84,10 @@ class EventStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path))
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(bars)")}
+        if "tick" not in columns:  # bars written before the close's tick was kept
+            self._db.execute("ALTER TABLE bars ADD COLUMN tick INTEGER")
+            self._db.commit()
         version = self._get("schema_version")
         if version is None:
             self._set("schema_version", SCHEMA_VERSION)
@@ -232,10 +238,13 @@ class EventStore:
         """Replace the bars and their description (interval, source, decimals, fee)."""
         with self._db:
             self._db.execute("DELETE FROM bars")
-            self._db.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._set("bars", json.dumps(dict(info)))
 
     def bars(self) -> tuple[list[BarRow], dict[str, Any] | None]:
         info = self._get("bars")
-        rows = self._db.execute("SELECT * FROM bars ORDER BY ts").fetchall()
+        rows = self._db.execute(
+            "SELECT ts, open, high, low, close, liquidity, fee0, fee1, volume0, volume1, tick "
+            "FROM bars ORDER BY ts"
+        ).fetchall()
         return rows, (None if info is None else json.loads(info))

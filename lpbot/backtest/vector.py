@@ -52,7 +52,13 @@ from lpbot.errors import ConfigError, Halt, Refused
 from lpbot.strategy import Compound, MarketInputs, OpenPlan, Rebalance, plan_open
 from lpbot.uniswap.constants import Q96
 from lpbot.uniswap.position import PositionInfo
-from lpbot.uniswap.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO, get_tick_at_sqrt_ratio
+from lpbot.uniswap.tick_math import (
+    MAX_SQRT_RATIO,
+    MAX_TICK,
+    MIN_SQRT_RATIO,
+    MIN_TICK,
+    get_sqrt_ratio_at_tick,
+)
 
 GATE_MARGIN = 0.10
 LOG_TICK = math.log(1.0001)
@@ -87,12 +93,12 @@ def ewma_sum(t: FloatArray, x: FloatArray, halflife: float) -> FloatArray:
 
 
 def _overlap(
-    low: FloatArray, high: FloatArray, close: FloatArray, a: float, b: float
+    low: FloatArray, high: FloatArray, flat: NDArray[np.bool_], a: float, b: float
 ) -> FloatArray:
-    """Share of each bar's log-price span ``[low, high]`` inside ``[a, b)`` (log-prices)."""
+    """Share of each bar's log-price span ``[low, high]`` inside ``[a, b)`` (log-prices);
+    ``flat``: whether the close is in range, for bars that did not move."""
     width = high - low
     inside = np.clip(np.minimum(high, b) - np.maximum(low, a), 0.0, None)
-    flat = (close >= a) & (close < b)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac: FloatArray = np.where(width > 1e-12, inside / width, flat.astype(np.float64))
     return frac
@@ -101,6 +107,22 @@ def _overlap(
 def _sqrt_price(price: float) -> int:
     s = int(math.sqrt(price) * Q96)
     return min(max(s, MIN_SQRT_RATIO), MAX_SQRT_RATIO - 1)
+
+
+def sqrt_price_in_tick(price: float, tick: int) -> int:
+    """The sqrt price of ``price`` kept inside ``tick`` (the float's rounding can leave it one
+    tick off, below or above)."""
+    low = get_sqrt_ratio_at_tick(tick)
+    high = get_sqrt_ratio_at_tick(tick + 1) - 1 if tick < MAX_TICK else MAX_SQRT_RATIO - 1
+    return min(max(_sqrt_price(price), low), high)
+
+
+def close_ticks(bars: Bars) -> NDArray[np.int64]:
+    """Each bar's close tick: the source's when it gave one, else from the close price."""
+    if bars.tick is not None:
+        return bars.tick
+    ticks = np.floor(np.log(bars.close) / LOG_TICK).astype(np.int64)
+    return np.clip(ticks, MIN_TICK, MAX_TICK - 1)
 
 
 class _Engine:
@@ -119,6 +141,7 @@ class _Engine:
         self.n = n
         self.end_t = bars.end.astype(np.float64)
         self.ln_close = np.log(bars.close)
+        self.tick = close_ticks(bars)
         self.ln_low = np.log(np.minimum(bars.low, bars.close))
         self.ln_high = np.log(np.maximum(bars.high, bars.close))
         liq = np.maximum(bars.liquidity, 1.0)
@@ -182,8 +205,8 @@ class _Engine:
 
     def _snapshot(self, j: int) -> tuple[PoolSnapshot, int, int]:
         price = float(self.b.close[j])
-        sqrt = _sqrt_price(price)
-        tick = get_tick_at_sqrt_ratio(sqrt)
+        tick = int(self.tick[j])
+        sqrt = sqrt_price_in_tick(price, tick)
         liq = int(self.b.liquidity[j])
         ticks: tuple[TickSnapshot, ...] = ()
         if self.range is not None and self.liquidity > 0:
@@ -335,14 +358,15 @@ class _Engine:
         from lpbot.analytics.value import position_amounts
 
         price = float(self.b.close[j])
-        sqrt = _sqrt_price(price)
+        tick = int(self.tick[j])
+        sqrt = sqrt_price_in_tick(price, tick)
         held = self.wallet
         in_range = False
         if self.range is not None and self.liquidity > 0:
             lo, hi = self.range
             a = position_amounts(sqrt, lo, hi, self.liquidity)
             held = (held[0] + a.amount0, held[1] + a.amount1)
-            in_range = lo * LOG_TICK <= self.ln_close[j] < hi * LOG_TICK
+            in_range = lo <= tick < hi
         fr = self.fr_fees[:, j + 1] - self.fr_fees[:, self.fr_origin + 1]
         self.acc.sample(
             float(self.end_t[j]), price, sqrt, held, (int(self.owed[0]), int(self.owed[1])),
@@ -355,8 +379,10 @@ class _Engine:
         assert self.range is not None
         lo, hi = self.range
         ln_p = self.ln_close[j_idx]
+        ticks = self.tick[j_idx]
         a, b = lo * LOG_TICK, hi * LOG_TICK
-        fire = (ln_p < a) | (ln_p >= b)
+        in_range = (ticks >= lo) & (ticks < hi)
+        fire = ~in_range
         if p.edge_pct is not None:
             edge = 100.0 * np.minimum(1.0 - np.exp(a - ln_p), np.exp(b - ln_p) - 1.0)
             fire |= edge < p.edge_pct * (1.0 + GATE_MARGIN)
@@ -368,7 +394,6 @@ class _Engine:
             with np.errstate(invalid="ignore"):
                 fire |= (r > k) | (r < 1.0 / k)
         gas = self._compound_gas_usd(j_idx)
-        in_range = (ln_p >= a) & (ln_p < b)
         fire |= in_range & (fees_usd > p.compound_margin * gas * (1.0 - GATE_MARGIN))
         return fire
 
@@ -403,7 +428,8 @@ class _Engine:
             hi = min(self.n, i + chunk)
             lo_t, hi_t = self.range
             a, c = lo_t * LOG_TICK, hi_t * LOG_TICK
-            frac = _overlap(self.ln_low[i:hi], self.ln_high[i:hi], self.ln_close[i:hi], a, c)
+            flat = (self.tick[i:hi] >= lo_t) & (self.tick[i:hi] < hi_t)
+            frac = _overlap(self.ln_low[i:hi], self.ln_high[i:hi], flat, a, c)
             pos_share = self.liquidity / (b.liquidity[i:hi] + self.liquidity)
             f0 = np.cumsum(b.fee0[i:hi] * frac * pos_share)
             f1 = np.cumsum(b.fee1[i:hi] * frac * pos_share)
@@ -440,9 +466,8 @@ class _Engine:
         if self.liquidity > 0 and self.range is not None:
             from lpbot.analytics.value import position_amounts
 
-            a_ = position_amounts(
-                _sqrt_price(float(b.close[last])), self.range[0], self.range[1], self.liquidity
-            )
+            sqrt_last = sqrt_price_in_tick(float(b.close[last]), int(self.tick[last]))
+            a_ = position_amounts(sqrt_last, self.range[0], self.range[1], self.liquidity)
             held = (held[0] + a_.amount0, held[1] + a_.amount1)
         return self.acc.finish(
             "bars",

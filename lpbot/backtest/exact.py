@@ -15,22 +15,32 @@ and ``mint``. Its fees are what ``collect`` pays, to the wei.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 
 import numpy as np
 
 from lpbot.analytics.fees import FeeRate
-from lpbot.analytics.types import PoolSnapshot, PositionSnapshot, PriceHistory, TokenAmounts
+from lpbot.analytics.types import (
+    PoolSnapshot,
+    PositionSnapshot,
+    PriceHistory,
+    RawAmount,
+    TokenAmounts,
+)
 from lpbot.analytics.value import position_amounts
+from lpbot.analytics.volatility import ewma_volatility
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.dataset import Dataset
 from lpbot.backtest.events import EventKind
+from lpbot.backtest.gate import Refusal, refusal, trigger_key
 from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult
 from lpbot.backtest.replay import EventReplayer
 from lpbot.errors import Halt, Refused
 from lpbot.strategy import (
     Compound,
+    Hold,
     MarketInputs,
     OpenPlan,
     Rebalance,
@@ -40,7 +50,7 @@ from lpbot.strategy import (
 from lpbot.uniswap.constants import MOD_128, MOD_256, Q96, Q128
 from lpbot.uniswap.pool import Pool
 from lpbot.uniswap.position import fees_owed
-from lpbot.uniswap.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
+from lpbot.uniswap.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO, get_sqrt_ratio_at_tick
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +84,8 @@ class _Bot:
         self.growth: deque[tuple[int, int, int]] = deque()
         self.fr_growth0 = (0, 0)
         self.waiting_reason = ""
+        self.refusal: Refusal | None = None
+        self.skipped = 0
 
     @property
     def pool(self) -> Pool:
@@ -180,11 +192,11 @@ class _Bot:
 
     def decide(self, now: int) -> None:
         """One decision at ``now`` (the pool's own clock is the acting block's)."""
-        self.decisions += 1
         pool = self.pool
-        snap = self.snapshot(now)
-        history = self.history(now)
         if self.range is None:
+            self.decisions += 1
+            snap = self.snapshot(now)
+            history = self.history(now)
             price = raw_price(pool.sqrt_price_x96)
             amounts = self.acc.initial_amounts(price)
             try:
@@ -207,16 +219,79 @@ class _Bot:
             compound_gas_usd=self.acc.gas_estimate("compound", now, price),
             fee_rate=self.fee_rate(now),
         )
+        history = self.history(now)
+        if self.refusal is not None and self._still_refused(now, market, history):
+            self.skipped += 1
+            return
+        self.decisions += 1
+        snap = self.snapshot(now)
         lo, hi = self.range
         position = PositionSnapshot.from_pool(pool, OWNER, lo, hi, opened_at=self.opened_at)
         idle = TokenAmounts(*self.wallet)  # type: ignore[arg-type]
         decision = self.policy.decide(snap, position, history, market, idle=idle)
+        self.refusal = None
         if isinstance(decision, Rebalance):
             self._withdraw(self.liquidity)
             self._execute(decision.plan, now, "rebalance", decision.reason)
         elif isinstance(decision, Compound) and decision.plan is not None:
             self._withdraw(0)
             self._execute(decision.plan, now, "compound", decision.reason)
+        elif isinstance(decision, Hold) and decision.triggers:
+            held, owed = self.held_and_owed()
+            holdings = TokenAmounts(RawAmount(held[0] + owed[0]), RawAmount(held[1] + owed[1]))
+            self.refusal = refusal(
+                self.policy,
+                self._trigger_key(now, history),
+                snap,
+                market,
+                holdings,
+                log_price=math.log(price),
+            )
+
+    def _trigger_key(self, now: int, history: PriceHistory) -> tuple[bool, ...]:
+        """The triggers that fire now (``gate.trigger_key`` on the policy's own signals)."""
+        assert self.range is not None
+        pool, p = self.pool, self.policy
+        lo, hi = self.range
+        in_range = lo <= pool.tick < hi
+        edge = 0.0
+        if in_range and p.edge_pct is not None:
+            sqrt_p = pool.sqrt_price_x96 / Q96
+            pa = (get_sqrt_ratio_at_tick(lo) / Q96 / sqrt_p) ** 2
+            pb = (get_sqrt_ratio_at_tick(hi) / Q96 / sqrt_p) ** 2
+            edge = 100.0 * max(min(1.0 - pa, pb - 1.0), 0.0)
+        ratio = math.nan
+        if p.vol_ratio_trigger is not None and len(history) >= 2:
+            short = ewma_volatility(history, p.vol_short_halflife_seconds)
+            long = ewma_volatility(history, p.vol_long_halflife_seconds)
+            ratio = short / long if long > 0 else math.nan
+        return trigger_key(
+            p, in_range=in_range, edge_pct=edge, age=now - self.opened_at, vol_ratio=ratio
+        )
+
+    def _still_refused(self, now: int, market: MarketInputs, history: PriceHistory) -> bool:
+        """The last refusal holds and compounding is not due (``gate`` module docstring)."""
+        assert self.refusal is not None and self.range is not None
+        pool = self.pool
+        lo, hi = self.range
+        if lo <= pool.tick < hi:
+            _held, owed = self.held_and_owed()
+            u0, u1 = self.acc.unit_usd(raw_price(pool.sqrt_price_x96))
+            fees_usd = owed[0] * u0 + owed[1] * u1
+            if fees_usd > self.policy.compound_margin * market.compound_gas_usd:
+                return False
+        r = market.fee_rate
+        d0, d1 = self.meta.decimals0, self.meta.decimals1
+        rate = (
+            r.token0_per_second / 10.0**d0 * market.token0_usd
+            + r.token1_per_second / 10.0**d1 * market.token1_usd
+        )
+        return self.refusal.holds(
+            self._trigger_key(now, history),
+            rate,
+            market.rebalance_gas_usd,
+            math.log(raw_price(pool.sqrt_price_x96)),
+        )
 
     # ------------------------------------------------------------------------------- samples
 
@@ -315,6 +390,7 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
         "replay_mismatches": stats.mismatches,
         "seconds": time.perf_counter() - t_start,
         "decide_calls": bot.decisions,
+        "decisions_skipped_unchanged": bot.skipped,
     }
     return acc.finish(
         "exact",

@@ -26,6 +26,7 @@ bot's impact is taken back by the market, as in engine (a)).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -47,9 +48,10 @@ from lpbot.analytics.types import (
 )
 from lpbot.backtest.bars import Bars
 from lpbot.backtest.config import BacktestConfig
+from lpbot.backtest.gate import MARGIN, Refusal, refusal
 from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult
 from lpbot.errors import ConfigError, Halt, Refused
-from lpbot.strategy import Compound, MarketInputs, OpenPlan, Rebalance, plan_open
+from lpbot.strategy import Compound, Hold, MarketInputs, OpenPlan, Rebalance, plan_open
 from lpbot.uniswap.constants import Q96
 from lpbot.uniswap.position import PositionInfo
 from lpbot.uniswap.tick_math import (
@@ -109,11 +111,14 @@ def _sqrt_price(price: float) -> int:
     return min(max(s, MIN_SQRT_RATIO), MAX_SQRT_RATIO - 1)
 
 
+_sqrt_at = functools.lru_cache(maxsize=1 << 16)(get_sqrt_ratio_at_tick)
+
+
 def sqrt_price_in_tick(price: float, tick: int) -> int:
     """The sqrt price of ``price`` kept inside ``tick`` (the float's rounding can leave it one
     tick off, below or above)."""
-    low = get_sqrt_ratio_at_tick(tick)
-    high = get_sqrt_ratio_at_tick(tick + 1) - 1 if tick < MAX_TICK else MAX_SQRT_RATIO - 1
+    low = _sqrt_at(tick)
+    high = _sqrt_at(tick + 1) - 1 if tick < MAX_TICK else MAX_SQRT_RATIO - 1
     return min(max(_sqrt_price(price), low), high)
 
 
@@ -152,6 +157,10 @@ class _Engine:
         step = config.history_step_seconds
         ends = bars.end
         self.hist_idx = np.flatnonzero(ends % step == 0) if step > bars.interval else np.arange(n)
+        self.hist_end = self.end_t[self.hist_idx]
+        self.hist_close = bars.close[self.hist_idx]
+        self.refusal: Refusal | None = None
+        self.skipped = 0
         self.range: tuple[int, int] | None = None
         self.liquidity = 0
         self.opened_at = 0
@@ -187,12 +196,10 @@ class _Engine:
         """Closes at multiples of ``history_step_seconds`` over ``history_seconds`` up to bar
         ``j`` (every bar when the bars are coarser), and bar ``j``'s own close."""
         now = self.end_t[j]
-        grid = self.hist_idx
-        lo = int(np.searchsorted(self.end_t[grid], now - self.config.history_seconds, "left"))
-        hi = int(np.searchsorted(grid, j, side="left"))
-        idx = grid[lo:hi]
-        t = np.append(self.end_t[idx], now)
-        p = np.append(self.b.close[idx], self.b.close[j])
+        lo = int(np.searchsorted(self.hist_end, now - self.config.history_seconds, "left"))
+        hi = int(np.searchsorted(self.hist_idx, j, side="left"))
+        t = np.append(self.hist_end[lo:hi], now)
+        p = np.append(self.hist_close[lo:hi], self.b.close[j])
         return PriceHistory(t, p)
 
     def _fee_rate(self, j: int) -> FeeRate:
@@ -318,12 +325,25 @@ class _Engine:
         )
         idle = TokenAmounts(RawAmount(self.wallet[0]), RawAmount(self.wallet[1]))
         decision = self.policy.decide(snap, position, history, market, idle=idle)
+        self.refusal = None
         if isinstance(decision, Rebalance):
             self._collect(snap, burn=True)
             self._execute(decision.plan, now, price, "rebalance", decision.reason)
         elif isinstance(decision, Compound) and decision.plan is not None:
             self._collect(snap, burn=False)
             self._execute(decision.plan, now, price, "compound", decision.reason)
+        elif isinstance(decision, Hold) and decision.triggers:
+            from lpbot.analytics.value import position_amounts
+
+            key = tuple(bool(k) for k in self._trigger_keys(np.array([j]))[0])
+            principal = position_amounts(sqrt, lo, hi, self.liquidity)
+            holdings = TokenAmounts(
+                RawAmount(principal.amount0 + int(self.owed[0]) + self.wallet[0]),
+                RawAmount(principal.amount1 + int(self.owed[1]) + self.wallet[1]),
+            )
+            self.refusal = refusal(
+                self.policy, key, snap, market, holdings, log_price=float(self.ln_close[j])
+            )
 
     def _unit_usd(self, price: FloatArray) -> tuple[FloatArray, FloatArray]:
         """USD per raw unit of token0 and token1 at raw prices (``Accountant.unit_usd``)."""
@@ -333,9 +353,9 @@ class _Engine:
             return whole * q / 10.0**b.decimals0, np.full_like(whole, q / 10.0**b.decimals1)
         return np.full_like(whole, q / 10.0**b.decimals0), q / whole / 10.0**b.decimals1
 
-    def _compound_gas_usd(self, j_idx: NDArray[np.int64]) -> FloatArray:
+    def _gas_usd(self, action: str, j_idx: NDArray[np.int64]) -> FloatArray:
         gas = self.acc.gas
-        units = gas.units_for("compound", True)
+        units = gas.units_for(action, True)
         if gas.gas_price_series is None:
             gwei = np.full(j_idx.size, gas.price_gwei(0.0))
         else:
@@ -351,6 +371,62 @@ class _Engine:
             )
         cost: FloatArray = units * gwei * 1e-9 * native
         return cost
+
+    def _trigger_keys(self, j_idx: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """The triggers that fire at each bar (``gate.trigger_key``, vectorised): rows of
+        (out of range, near an edge, volatility regime, age)."""
+        p = self.policy
+        assert self.range is not None
+        lo, hi = self.range
+        ticks = self.tick[j_idx]
+        in_range = (ticks >= lo) & (ticks < hi)
+        ln_p = self.ln_close[j_idx]
+        keys = np.zeros((j_idx.size, 4), dtype=bool)
+        keys[:, 0] = ~in_range
+        if p.edge_pct is not None:
+            a, b = lo * LOG_TICK, hi * LOG_TICK
+            edge = 100.0 * np.minimum(1.0 - np.exp(a - ln_p), np.exp(b - ln_p) - 1.0)
+            keys[:, 1] = in_range & (edge < p.edge_pct)
+        if p.vol_ratio_trigger is not None:
+            r = self.vol_ratio[j_idx]
+            k = p.vol_ratio_trigger
+            with np.errstate(invalid="ignore"):
+                keys[:, 2] = np.isfinite(r) & ((r > k) | (r < 1.0 / k))
+        if p.max_age_seconds is not None:
+            keys[:, 3] = (self.end_t[j_idx] - self.opened_at) > p.max_age_seconds
+        return keys
+
+    def _fee_rate_usd(self, j_idx: NDArray[np.int64]) -> FloatArray:
+        """The pool's fees per unit of in-range liquidity over the fee window, USD a second
+        (``_fee_rate`` valued at each bar's close)."""
+        now = self.end_t[j_idx]
+        lo = np.searchsorted(self.end_t, now - self.config.fee_window_seconds, side="left")
+        seconds = now - (self.end_t[lo] - self.b.interval)
+        g0 = np.maximum(self.growth0[j_idx + 1] - self.growth0[lo], 0.0)
+        g1 = np.maximum(self.growth1[j_idx + 1] - self.growth1[lo], 0.0)
+        u0, u1 = self._unit_usd(self.b.close[j_idx])
+        rate: FloatArray = (g0 * u0 + g1 * u1) / seconds
+        return rate
+
+    def _still_refused(
+        self, j_idx: NDArray[np.int64], compound: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
+        """Decision bars where the last refusal still holds (``gate`` module docstring)."""
+        r = self.refusal
+        if r is None or j_idx.size == 0:
+            return np.zeros(j_idx.size, dtype=bool)
+        same = np.all(self._trigger_keys(j_idx) == np.array(r.key), axis=1)
+        rate = self._fee_rate_usd(j_idx)
+        gas = self._gas_usd("rebalance", j_idx)
+        moved = np.abs(self.ln_close[j_idx] - r.log_price)
+        still: NDArray[np.bool_] = (
+            same
+            & ~compound
+            & (rate <= r.rate_usd * (1.0 + MARGIN))
+            & (gas >= r.gas_usd * (1.0 - MARGIN))
+            & (moved <= math.log1p(MARGIN))
+        )
+        return still
 
     # --------------------------------------------------------------------------- the sweep
 
@@ -373,8 +449,10 @@ class _Engine:
             (float(fr[0]), float(fr[1])), self.range, in_range,
         )  # fmt: skip
 
-    def _gates(self, j_idx: NDArray[np.int64], fees_usd: FloatArray) -> NDArray[np.bool_]:
-        """Which decision bars may trigger (module docstring)."""
+    def _gates(
+        self, j_idx: NDArray[np.int64], fees_usd: FloatArray
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Which decision bars may trigger (module docstring), and which may compound."""
         p = self.policy
         assert self.range is not None
         lo, hi = self.range
@@ -393,9 +471,9 @@ class _Engine:
             k = p.vol_ratio_trigger / (1.0 + GATE_MARGIN)
             with np.errstate(invalid="ignore"):
                 fire |= (r > k) | (r < 1.0 / k)
-        gas = self._compound_gas_usd(j_idx)
-        fire |= in_range & (fees_usd > p.compound_margin * gas * (1.0 - GATE_MARGIN))
-        return fire
+        gas = self._gas_usd("compound", j_idx)
+        compound = in_range & (fees_usd > p.compound_margin * gas * (1.0 - GATE_MARGIN))
+        return fire | compound, compound
 
     def run(self) -> BacktestResult:
         b = self.b
@@ -439,7 +517,13 @@ class _Engine:
                 rel = in_seg - i
                 usd0, usd1 = self._unit_usd(b.close[in_seg])
                 fees_usd = (self.owed[0] + f0[rel]) * usd0 + (self.owed[1] + f1[rel]) * usd1
-                hits = np.flatnonzero(self._gates(in_seg, fees_usd))
+                fire, compound = self._gates(in_seg, fees_usd)
+                hits = np.flatnonzero(fire)
+                if hits.size and self.refusal is not None:
+                    still = self._still_refused(in_seg[hits], compound[hits])
+                    first = int(np.argmin(still)) if not still.all() else still.size
+                    self.skipped += first  # the rest are looked at again after the decision
+                    hits = hits[~still]
                 if hits.size:
                     fire_at = int(in_seg[hits[0]])
             stop = fire_at if fire_at >= 0 else hi - 1
@@ -476,7 +560,11 @@ class _Engine:
             final_price_raw=float(b.close[last]),
             time_in_range=self.in_range_seconds / self.live_seconds if self.live_seconds else 0.0,
             decisions=self.decisions,
-            notes={"bars": self.n, "bar_interval": b.interval},
+            notes={
+                "bars": self.n,
+                "bar_interval": b.interval,
+                "decisions_skipped_unchanged": self.skipped,
+            },
         )
 
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lpbot.errors import ConfigError
+from lpbot.errors import ConfigError, Refused
 
 
 def _value(text: str) -> Any:
@@ -54,6 +54,9 @@ def _series_csv(path: str | None) -> tuple[tuple[float, float], ...] | None:
     return tuple(rows)
 
 
+_SERIES_OPTIONS = (("gas_price_series", "gas_price_csv"), ("native_usd_series", "native_usd_csv"))
+
+
 def _config(args: argparse.Namespace) -> Any:
     from lpbot.backtest.config import BacktestConfig
 
@@ -80,9 +83,18 @@ def _config(args: argparse.Namespace) -> Any:
         overrides["start_timestamp"] = args.start
     if args.end is not None:
         overrides["end_timestamp"] = args.end
-    gas = _series_csv(args.gas_price_csv)
-    if gas:
-        overrides["gas_price_series"] = gas
+    if args.no_costs:
+        overrides["no_costs"] = True
+    from lpbot.backtest.store import data_series
+
+    stored = data_series(args.data) if getattr(args, "data", None) else {}
+    for key, option in (
+        ("gas_price_series", "gas_price_csv"),
+        ("native_usd_series", "native_usd_csv"),
+    ):
+        series = _series_csv(getattr(args, option)) or stored.get(key)
+        if series:
+            overrides[key] = series
     funding = _series_csv(args.funding_csv)
     if funding:
         overrides["funding_series"] = funding
@@ -129,6 +141,16 @@ def _cmd_import_csv(args: argparse.Namespace) -> int:
     )  # fmt: skip
     save_bars(bars, args.out)
     print(f"{len(bars)} bars of {bars.interval} s ({bars.source}) written to {args.out}")
+    from lpbot.backtest.store import save_data_series
+
+    for key, option in (
+        ("gas_price_series", "gas_price_csv"),
+        ("native_usd_series", "native_usd_csv"),
+    ):
+        series = _series_csv(getattr(args, option))
+        if series:
+            save_data_series(args.out, key, series)
+            print(f"{key.replace('_', ' ')}: {len(series)} points kept with the bars")
     return 0
 
 
@@ -149,6 +171,8 @@ def _print_result(result: Any) -> None:
         f"  vs hold {m.hold_return:+.3%}, 50/50 {m.fifty_return:+.3%}, "
         f"volatile {m.volatile_return:+.3%}, full range {m.full_range_return:+.3%}"
     )
+    for key, source in result.notes.get("defaults", {}).items():
+        print(f"  {key.replace('_', ' ')}: {source}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -170,6 +194,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"  bars vs exact: fees {diff.fees_diff:+.2%}, value {diff.value_diff:+.3%} of "
             f"capital ({'within' if diff.within_tolerance else 'OUTSIDE'} tolerance)"
         )
+        if diff.why:
+            print(f"  why: {diff.why}")
         result = exact
     elif args.engine == "exact":
         from lpbot.backtest.dataset import load_dataset
@@ -187,6 +213,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for path in (args.html, args.json):
         if path:
             print(f"wrote {path}")
+    if comparison is not None and not comparison["within_tolerance"] and not args.allow_divergence:
+        raise Refused(
+            "the bars and exact engines disagree beyond the stated tolerance (see 'why' above); "
+            "rerun with --allow-divergence to accept the numbers"
+        )
     return 0
 
 
@@ -247,7 +278,11 @@ def _config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gas-price-gwei", dest="gas_price_gwei", type=float)
     p.add_argument("--gas-price-csv", dest="gas_price_csv", help="CSV: unix time, gwei")
     p.add_argument("--native-usd", dest="native_usd", type=float)
-    p.add_argument("--slippage-bps", dest="slippage_bps", type=float)
+    p.add_argument("--native-usd-csv", dest="native_usd_csv", help="CSV: unix time, USD")
+    p.add_argument("--slippage-bps", dest="slippage_bps", type=float,
+                   help="default: the pool's realised volatility over one block")  # fmt: skip
+    p.add_argument("--no-costs", dest="no_costs", action="store_true",
+                   help="zero gas, slippage and hedge fees (a study, not a forecast)")  # fmt: skip
     p.add_argument("--hedge-ratio", dest="hedge_ratio", type=float)
     p.add_argument("--hedge-band", dest="hedge_band", type=float)
     p.add_argument("--hedge-fee-bps", dest="hedge_fee_bps", type=float)
@@ -282,6 +317,10 @@ def register(subparsers: Any) -> None:
     c.add_argument("--format", choices=["auto", "demeter", "subgraph"], default="auto")
     c.add_argument("--symbol0", default="")
     c.add_argument("--symbol1", default="")
+    c.add_argument("--gas-price-csv", dest="gas_price_csv",
+                   help="CSV: unix time, gwei; kept with the bars for backtests")  # fmt: skip
+    c.add_argument("--native-usd-csv", dest="native_usd_csv",
+                   help="CSV: unix time, USD a native token; kept with the bars")  # fmt: skip
     c.set_defaults(func=_cmd_import_csv)
 
     bt = subparsers.add_parser("backtest", help="replay history through the strategy code")
@@ -291,6 +330,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("--engine", choices=["exact", "bars", "both"], default="bars")
     r.add_argument("--html", help="write the HTML report here")
     r.add_argument("--json", help="write the JSON summary here")
+    r.add_argument("--allow-divergence", dest="allow_divergence", action="store_true",
+                   help="with --engine both: exit 0 even when the engines disagree")  # fmt: skip
     r.set_defaults(func=_cmd_run)
     s = bsub.add_parser("sweep", help="a grid of parameters in parallel processes")
     _config_options(s)

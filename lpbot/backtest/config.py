@@ -13,7 +13,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from lpbot.backtest.costs import GAS_UNITS, GasModel, HedgeModel, series_from_pairs
+from lpbot.backtest.costs import (
+    BLOCK_SECONDS,
+    DEFAULT_GAS_PRICE_GWEI,
+    GAS_UNITS,
+    MIN_SLIPPAGE_BPS,
+    TYPICAL_NATIVE_USD,
+    GasModel,
+    HedgeModel,
+    StepSeries,
+    series_from_pairs,
+)
 from lpbot.errors import ConfigError
 from lpbot.strategy import (
     FixedWidth,
@@ -28,6 +38,15 @@ StrategyKind = Literal["fixed", "vol_band", "skewed", "full_range"]
 _BAND_FIELDS = {f.name for f in dataclasses.fields(VolatilityBand)}
 _INT_FIELDS = {"half_width_ticks", "min_half_width_ticks", "max_half_width_ticks"}
 _POLICY_FIELDS = {f.name for f in dataclasses.fields(RebalancePolicy)} - {"strategy"}
+
+
+STABLECOINS = frozenset({"USDC", "USDC.E", "USDBC", "USDT", "USDT0", "DAI", "FRAX", "LUSD", "TUSD",
+                         "USDP", "GUSD", "PYUSD", "USDE", "CRVUSD", "GHO"})  # fmt: skip
+_ETH_SYMBOLS = frozenset({"WETH", "ETH"})
+
+
+def _stable(symbol: str) -> bool:
+    return symbol.upper() in STABLECOINS
 
 
 class _Frozen(BaseModel):
@@ -71,13 +90,20 @@ class BacktestConfig(_Frozen):
     WETH pools on Ethereum, Arbitrum and zkSync, whose gas token is ETH). ``slippage_bps`` is
     charged on the notional of the bot's own swaps beyond the pool's exact price impact (latency,
     MEV).
+
+    Fields left None are filled from the data and the chain by ``resolve`` before a run (and the
+    report says where each came from): ``quote_token`` from the pool's symbols (the USD
+    stablecoin), the gas price from ``gas_price_series`` or the chain's typical price, the native
+    token's price from ``native_usd_series``, the pool's WETH price or a typical ETH price,
+    ``slippage_bps`` from the pool's realised volatility over one block. No cost is zero unless
+    ``no_costs`` says so (for studies).
     """
 
     strategy: StrategyConfig = StrategyConfig(kind="fixed", params={"half_width_pct": 5.0})
     policy: dict[str, float | None] = {}
     capital_usd: float = 10_000.0
     volatile_share: float = 0.5
-    quote_token: Literal[0, 1] = 1
+    quote_token: Literal[0, 1] | None = None
     quote_usd: float = 1.0
     decision_interval_seconds: int = 3600
     history_seconds: int = 14 * 86_400
@@ -90,7 +116,10 @@ class BacktestConfig(_Frozen):
     gas_price_series: tuple[tuple[float, float], ...] | None = None
     gas_units: dict[str, int] = {}
     native_usd: float | None = None
-    slippage_bps: float = 0.0
+    native_usd_series: tuple[tuple[float, float], ...] | None = None
+    slippage_bps: float | None = None
+    no_costs: bool = False
+    sources: dict[str, str] = {}  # set by ``resolve``: where each default came from
     hedge_ratio: float = 0.0
     hedge_band: float = 0.1
     hedge_fee_bps: float = 5.0
@@ -98,6 +127,13 @@ class BacktestConfig(_Frozen):
     funding_rate_8h: float = 0.0001
     funding_series: tuple[tuple[float, float], ...] | None = None
     label: str = ""
+
+    @field_validator("slippage_bps", "gas_price_gwei")
+    @classmethod
+    def _not_negative(cls, v: float | None) -> float | None:
+        if v is not None and not v >= 0:
+            raise ValueError(f"must be >= 0, got {v}")
+        return v
 
     @field_validator("capital_usd", "quote_usd")
     @classmethod
@@ -137,11 +173,92 @@ class BacktestConfig(_Frozen):
             )
         return v
 
+    def resolve(
+        self, *, symbol0: str, symbol1: str, sigma_per_sqrt_second: float
+    ) -> BacktestConfig:
+        """This configuration with every None default filled (class docstring) and ``sources``
+        saying where each value came from, for the report; a resolved one is returned as it is.
+        Refused when a cost would be zero without ``no_costs``, or when no token is a known USD
+        stablecoin and ``quote_token`` is unset."""
+        if self.sources:
+            return self
+        update: dict[str, Any] = {}
+        src: dict[str, str] = {}
+        update["sources"] = src
+        quote = self.quote_token
+        if quote is None:
+            stable0, stable1 = _stable(symbol0), _stable(symbol1)
+            if stable0 == stable1:
+                raise ConfigError(
+                    f"cannot tell which token is the USD quote ({symbol0 or '?'}/"
+                    f"{symbol1 or '?'}): give --quote-token 0 or 1 (and --quote-usd)"
+                )
+            quote = 1 if stable1 else 0
+            update["quote_token"] = quote
+            src["quote_token"] = (
+                f"token{quote} ({symbol1 if quote else symbol0}), a USD stablecoin by its symbol"
+            )
+        else:
+            src["quote_token"] = f"token{quote}, given"
+        volatile = symbol0 if quote == 1 else symbol1
+        if self.no_costs:
+            update.update(gas_price_gwei=0.0, gas_price_series=None, slippage_bps=0.0,
+                          hedge_fee_bps=0.0, hedge_slippage_bps=0.0)  # fmt: skip
+            src["costs"] = "off (--no-costs): gas, slippage and hedge fees are zero"
+            return self.model_copy(update=update)
+        if self.gas_price_series:
+            gas = [g for _, g in self.gas_price_series]
+            src["gas_price"] = (
+                f"series of {len(gas)} points, {min(gas):g}..{max(gas):g} gwei, from the data"
+            )
+            low = min(gas)
+        elif self.gas_price_gwei is not None:
+            src["gas_price"] = f"{self.gas_price_gwei:g} gwei, given"
+            low = self.gas_price_gwei
+        else:
+            low = DEFAULT_GAS_PRICE_GWEI[self.chain]
+            update["gas_price_gwei"] = low
+            src["gas_price"] = f"{low:g} gwei, typical for {self.chain} (no series in the data)"
+        if not low > 0:
+            raise ConfigError(
+                f"the gas price is {low:g} gwei: give a positive price, or --no-costs to study "
+                "the strategy without costs"
+            )
+        if self.native_usd_series:
+            src["native_usd"] = f"series of {len(self.native_usd_series)} points, from the data"
+        elif self.native_usd is not None:
+            if not self.native_usd > 0:
+                raise ConfigError(f"native_usd must be > 0, got {self.native_usd}")
+            src["native_usd"] = f"${self.native_usd:,.2f}, given"
+        elif volatile.upper() in _ETH_SYMBOLS:
+            src["native_usd"] = f"the pool's {volatile} price"
+        else:
+            update["native_usd"] = TYPICAL_NATIVE_USD
+            src["native_usd"] = (
+                f"${TYPICAL_NATIVE_USD:,.0f}, a typical ETH price (no WETH in this pool, "
+                "no series in the data)"
+            )
+        if self.slippage_bps is None:
+            block = BLOCK_SECONDS[self.chain]
+            bps = max(sigma_per_sqrt_second * block**0.5 * 10_000, MIN_SLIPPAGE_BPS)
+            update["slippage_bps"] = bps
+            src["slippage"] = (
+                f"{bps:.2f} bps: the pool's realised volatility over one {block:g} s block "
+                f"(at least {MIN_SLIPPAGE_BPS:g} bps); price impact is the pool's own, from its "
+                "liquidity"
+            )
+        else:
+            src["slippage"] = f"{self.slippage_bps:g} bps, given"
+        return self.model_copy(update=update)
+
     def build_policy(self) -> RebalancePolicy:
         try:
             return RebalancePolicy(strategy=self.strategy.build(), **self.policy)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"policy: {exc}") from exc
+
+    def native_series(self) -> StepSeries | None:
+        return series_from_pairs(self.native_usd_series)
 
     def gas_model(self) -> GasModel:
         return GasModel(

@@ -29,6 +29,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lpbot.chain.registry import CHAINS
+
 GWEI = 1e-9
 
 ETHEREUM_UNITS: dict[str, int] = {
@@ -50,6 +52,16 @@ DEFAULT_GAS_PRICE_GWEI: dict[str, float] = {
     "arbitrum": 0.02,
     "zksync": 0.05,
 }
+
+# seconds between blocks: how long a sent swap waits, for the default slippage (the chain
+# registry's block times; the devnet stands for Ethereum)
+BLOCK_SECONDS: dict[str, float] = {
+    **{c.name: c.block_time_s for c in CHAINS.values()},
+    "devnet": CHAINS[1].block_time_s,
+}
+MIN_SLIPPAGE_BPS = 0.5
+# the native token's price when neither the data nor the pool gives it (USD a whole ETH)
+TYPICAL_NATIVE_USD = 3_000.0
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     "open": ("mint",),

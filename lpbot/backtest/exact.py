@@ -332,6 +332,9 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
     """Backtest ``config`` on ``dataset`` by exact event replay (module docstring)."""
     t_start = time.perf_counter()
     meta = dataset.meta
+    config = config.resolve(
+        symbol0=meta.symbol0, symbol1=meta.symbol1, sigma_per_sqrt_second=realised_sigma(dataset)
+    )
     replayer = EventReplayer(dataset.start.to_pool(), meta.fee, meta.tick_spacing)
     acc = Accountant(
         config,
@@ -391,6 +394,7 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
         "seconds": time.perf_counter() - t_start,
         "decide_calls": bot.decisions,
         "decisions_skipped_unchanged": bot.skipped,
+        "defaults": config.sources,
     }
     return acc.finish(
         "exact",
@@ -401,6 +405,25 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
         decisions=bot.decisions,
         notes=notes,
     )
+
+
+def realised_sigma(dataset: Dataset) -> float:
+    """The pool's realised volatility from swap to swap, per sqrt(second) (float)."""
+    total = 0.0
+    last: float | None = None
+    first_t = last_t = 0
+    for event in dataset.events:
+        if event.kind is not EventKind.SWAP:
+            continue
+        ln_p = 2.0 * math.log(event.args[2] / Q96)
+        t = dataset.timestamps[event.block_number]
+        if last is None:
+            first_t = t
+        else:
+            total += (ln_p - last) ** 2
+        last, last_t = ln_p, t
+    span = last_t - first_t
+    return math.sqrt(total / span) if span > 0 else 0.0
 
 
 def _pool_info(dataset: Dataset) -> dict[str, object]:

@@ -192,6 +192,7 @@ class Accountant:
         self.pool_info = pool_info
         self.gas: GasModel = config.gas_model()
         self.hedge = HedgeBook(config.hedge_model())
+        self.native = config.native_series()
         self.rows: list[tuple[float, ...]] = []
         self.actions: list[Action] = []
         self.fees0 = 0  # collected fees, raw
@@ -226,7 +227,10 @@ class Accountant:
         t0, t1 = self.token_usd(price_raw)
         return t1 if self.config.quote_token == 0 else t0
 
-    def native_usd(self, price_raw: float) -> float:
+    def native_usd(self, price_raw: float, t: float) -> float:
+        """USD a whole native token at ``t``: the series, the given price, else the pool's."""
+        if self.native is not None:
+            return self.native.at(t)
         return self.config.native_usd or self.volatile_usd(price_raw)
 
     # ---------------------------------------------------------------------------- the start
@@ -257,7 +261,7 @@ class Accountant:
     # ---------------------------------------------------------------------------------- costs
 
     def charge_gas(self, action: str, with_swap: bool, t: float, price_raw: float) -> float:
-        cost = self.gas.cost_usd(action, with_swap, t, self.native_usd(price_raw))
+        cost = self.gas.cost_usd(action, with_swap, t, self.native_usd(price_raw, t))
         self.gas_usd += cost
         return cost
 
@@ -297,7 +301,7 @@ class Accountant:
         )
 
     def gas_estimate(self, action: str, t: float, price_raw: float) -> float:
-        return self.gas.cost_usd(action, True, t, self.native_usd(price_raw))
+        return self.gas.cost_usd(action, True, t, self.native_usd(price_raw, t))
 
     def charge_swap(
         self, zero_for_one: bool, amount_in: int, amount_out: int, fee_amount: int, price_raw: float
@@ -311,7 +315,7 @@ class Accountant:
         else:
             fee_usd, in_usd = fee_amount * u1, amount_in * u1
             impact = (net_in / price_raw - amount_out) * u0
-        slip = in_usd * self.config.slippage_bps / 10_000
+        slip = in_usd * (self.config.slippage_bps or 0.0) / 10_000
         self.swap_fee_usd += fee_usd
         self.impact_usd += max(impact, 0.0)
         self.slippage_usd += slip

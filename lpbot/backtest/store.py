@@ -248,3 +248,27 @@ class EventStore:
             "FROM bars ORDER BY ts"
         ).fetchall()
         return rows, (None if info is None else json.loads(info))
+
+
+DATA_SERIES = ("gas_price_series", "native_usd_series")
+
+
+def data_series(path: str | Path) -> dict[str, tuple[tuple[float, float], ...]]:
+    """Gas price and native-token price series kept with a dataset (empty when none or no
+    file)."""
+    if not Path(path).exists():
+        return {}
+    with EventStore(path) as store:
+        out = {}
+        for key in DATA_SERIES:
+            rows = store.get_json(key)
+            if rows:
+                out[key] = tuple((float(t), float(v)) for t, v in rows)
+        return out
+
+
+def save_data_series(path: str | Path, key: str, series: Iterable[tuple[float, float]]) -> None:
+    if key not in DATA_SERIES:
+        raise ValueError(f"unknown series {key!r}")
+    with EventStore(path) as store:
+        store.set_json(key, [list(p) for p in series])

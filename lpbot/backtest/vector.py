@@ -360,7 +360,10 @@ class _Engine:
             gwei = np.full(j_idx.size, gas.price_gwei(0.0))
         else:
             gwei = np.array([gas.price_gwei(float(t)) for t in self.end_t[j_idx]])
-        if self.config.native_usd is not None:
+        series = self.acc.native
+        if series is not None:
+            native = np.array([series.at(float(t)) for t in self.end_t[j_idx]])
+        elif self.config.native_usd is not None:
             native = np.full(j_idx.size, self.config.native_usd)
         else:
             u0, u1 = self._unit_usd(self.b.close[j_idx])
@@ -574,6 +577,13 @@ def run_bars(bars: Bars, config: BacktestConfig) -> BacktestResult:
     window = bars.between(config.start_timestamp, config.end_timestamp)
     if len(window) < 2:
         raise Refused("fewer than two bars in the chosen period")
+    ln_close = np.log(window.close)
+    span = float(window.end[-1] - window.ts[0])
+    sigma = math.sqrt(float(np.sum(np.diff(ln_close) ** 2)) / span) if span > 0 else 0.0
+    config = config.resolve(
+        symbol0=window.symbol0, symbol1=window.symbol1, sigma_per_sqrt_second=sigma
+    )
     result = _Engine(window, config).run()
     result.notes["seconds"] = time.perf_counter() - t0
+    result.notes["defaults"] = config.sources
     return result

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_BIN := node_modules/.bin
 
-.PHONY: demo test test-python test-contracts nightly bench lint typecheck setup clean
+.PHONY: demo test test-python test-contracts nightly bench lint typecheck setup clean compare-demeter
 
 setup: $(VENV)/.installed node_modules/.installed contracts/out/.built
 
@@ -40,6 +40,14 @@ nightly: setup
 
 bench: setup
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+
+# lpbot's bars engine beside zelos-demeter (the `compare` extra) on one synthetic dataset
+$(VENV)/.compare: $(VENV)/.installed pyproject.toml
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e ".[dev,compare]"
+	touch $@
+
+compare-demeter: setup $(VENV)/.compare
+	$(PY) -m lpbot.backtest.compare_demeter --dir .lpbot/compare-demeter
 
 lint: setup
 	$(VENV)/bin/ruff check lpbot tests benchmarks scripts

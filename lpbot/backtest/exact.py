@@ -157,6 +157,7 @@ class _Bot:
                 swap.zero_for_one, paid, out, r.fee_amount, price_before
             )
         rng = plan.range
+        after_swap = (w0, w1)
         m0, m1 = pool.mint(OWNER, rng.tick_lower, rng.tick_upper, plan.liquidity)
         w0, w1 = w0 - m0, w1 - m1
         if w0 < 0 or w1 < 0:
@@ -177,6 +178,7 @@ class _Bot:
             costs=(fee_usd, impact, slip),
             price_raw=price_before,
             reason=reason,
+            wallet=after_swap,
         )
 
     def _withdraw(self, amount: int) -> tuple[int, int]:

@@ -56,6 +56,8 @@ class Action:
     slippage_usd: float
     gas_usd: float
     reason: str
+    amount0: int = 0  # raw amounts the plan put into the position
+    amount1: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class Accountant:
         self.fr_ticks = (min_usable_tick(tick_spacing), max_usable_tick(tick_spacing))
         self.fr_liquidity = 0
         self.fr_cash = (0, 0)
+        self.opening_wallet = (0, 0)
 
     # --------------------------------------------------------------------------------- prices
 
@@ -275,11 +278,16 @@ class Accountant:
         costs: tuple[float, float, float],
         price_raw: float,
         reason: str,
+        wallet: tuple[int, int] | None = None,
     ) -> None:
         """Charge the gas of an open/rebalance/compound and log it as an ``Action``.
 
-        ``costs`` are the swap's fee, price impact and slippage in USD (``charge_swap``).
+        ``costs`` are the swap's fee, price impact and slippage in USD (``charge_swap``);
+        ``wallet`` what the bot held after the swap, before adding liquidity (kept for the
+        opening).
         """
+        if kind == "open" and wallet is not None:
+            self.opening_wallet = wallet
         swap = plan.swap
         fee_usd, impact, slip = costs
         gas = self.charge_gas(kind, swap is not None, now, price_raw)
@@ -297,6 +305,8 @@ class Accountant:
                 slippage_usd=slip,
                 gas_usd=gas,
                 reason=reason,
+                amount0=plan.amount0,
+                amount1=plan.amount1,
             )
         )
 
@@ -447,7 +457,7 @@ class Accountant:
             volatile_return=ret(series.volatile),
             full_range_return=ret(series.full_range),
         )
-        notes = {**notes, "hedge_trades": h.trades}
+        notes = {**notes, "hedge_trades": h.trades, "opening_wallet": list(self.opening_wallet)}
         return BacktestResult(
             engine=engine,
             label=self.config.label,

@@ -34,8 +34,8 @@ class MinuteHistory:
     high_tick: NDArray[np.int64]
     low_tick: NDArray[np.int64]
     close_tick: NDArray[np.int64]
-    in0: NDArray[np.int64]
-    in1: NDArray[np.int64]
+    in0: NDArray[np.float64]  # whole raw units, as floats (token1's exceed int64)
+    in1: NDArray[np.float64]
     liquidity: int
 
     def __len__(self) -> int:
@@ -50,14 +50,14 @@ def synthetic_minutes(
     tick0: int = 200_000,
     vol: float = 0.7,
     liquidity: int = 2 * 10**18,
-    median_volume1: float = 2e10,
+    median_volume1: float = 1e19,
     decimals_ratio: float = 1e-12,
 ) -> MinuteHistory:
     """``days`` of minute bars (module docstring). ``vol`` is annualised; the drift is zero.
 
-    ``median_volume1`` is a minute's median raw token1 volume; token0's is converted at the
-    minute's price times ``decimals_ratio`` (the defaults suit USDC (6) / WETH (18) as token0 /
-    token1 around tick 200,000).
+    ``median_volume1`` is a minute's median raw token1 volume (10 WETH); token0's is converted
+    at the minute's price times ``decimals_ratio`` (the defaults suit USDC (6) / WETH (18)
+    as token0 / token1 around tick 200,000).
     """
     if days <= 0:
         raise ValueError(f"days must be > 0, got {days}")
@@ -80,8 +80,8 @@ def synthetic_minutes(
         high_tick=high,
         low_tick=low,
         close_tick=close,
-        in0=in0.astype(np.int64),
-        in1=in1.astype(np.int64),
+        in0=np.floor(in0),
+        in1=np.floor(in1),
         liquidity=liquidity,
     )
 
@@ -101,7 +101,7 @@ def write_demeter_csv(
         lines = [DEMETER_HEADER]
         for i in idx:
             stamp = datetime.fromtimestamp(int(history.ts[i]), tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-            in0, in1 = int(history.in0[i]), int(history.in1[i])
+            in0, in1 = int(history.in0[i]), int(history.in1[i])  # exact: floats of whole units
             price = 1.0001 ** int(history.close_tick[i])
             net0 = in0 if in0 else -round(in1 / price)
             net1 = in1 if in1 else -round(in0 * price)

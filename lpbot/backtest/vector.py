@@ -253,6 +253,7 @@ class _Engine:
             fee_usd, impact, slip = self.acc.charge_swap(
                 swap.zero_for_one, swap.amount_in, swap.expected_out, swap.fee_amount, price
             )
+        after_swap = (w0, w1)
         w0, w1 = w0 - plan.amount0, w1 - plan.amount1
         if w0 < 0 or w1 < 0:
             raise Halt(f"the {kind} plan overspent the wallet: {w0}, {w1}")
@@ -271,6 +272,7 @@ class _Engine:
             costs=(fee_usd, impact, slip),
             price_raw=price,
             reason=reason,
+            wallet=after_swap,
         )
 
     def _collect(self, snap: PoolSnapshot, burn: bool) -> None:

@@ -57,12 +57,31 @@ def _series_csv(path: str | None) -> tuple[tuple[float, float], ...] | None:
 _SERIES_OPTIONS = (("gas_price_series", "gas_price_csv"), ("native_usd_series", "native_usd_csv"))
 
 
+def _config_file(args: argparse.Namespace) -> dict[str, Any]:
+    """The --config JSON file: BacktestConfig fields and an optional "sweep" section."""
+    if not args.config:
+        return {}
+    data = json.loads(Path(args.config).read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"{args.config}: expected a JSON object")
+    return data
+
+
+def sweep_executor(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The sweep's executor and Ray address: the options, else the config file's "sweep"
+    section (``{"executor": "ray", "ray_address": "ray://head:10001"}``), else processes."""
+    section = _config_file(args).get("sweep") or {}
+    executor = args.executor or section.get("executor") or "process"
+    address = args.ray_address or section.get("ray_address")
+    if executor not in ("process", "ray"):
+        raise ConfigError(f"sweep executor {executor!r}: process or ray")
+    return executor, address
+
+
 def _config(args: argparse.Namespace) -> Any:
     from lpbot.backtest.config import BacktestConfig
 
-    data: dict[str, Any] = {}
-    if args.config:
-        data = json.loads(Path(args.config).read_text())
+    data = {k: v for k, v in _config_file(args).items() if k != "sweep"}
     config = BacktestConfig.model_validate(data) if data else BacktestConfig()
     overrides: dict[str, Any] = {}
     if args.strategy:
@@ -234,9 +253,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         grid[key.strip()] = [_value(v) for v in values.split(",")]
     if not grid:
         raise ConfigError("give at least one --grid KEY=V1,V2,...")
+    executor, address = sweep_executor(args)
     rows = sweep(
         grid, args.data, _config(args), engine=args.engine, workers=args.workers,
-        bar_interval=args.bar_interval,
+        bar_interval=args.bar_interval, executor=executor, ray_address=address,
     )  # fmt: skip
     for row in rows:
         params = ", ".join(f"{k}={v}" for k, v in row.params.items())
@@ -339,5 +359,11 @@ def register(subparsers: Any) -> None:
                    help="KEY=V1,V2,... e.g. strategy.half_width_pct=2,5 (repeatable)")  # fmt: skip
     s.add_argument("--engine", choices=["exact", "bars"], default="bars")
     s.add_argument("--workers", type=int)
+    s.add_argument("--executor", choices=["process", "ray"],
+                   help="process pool here (default) or Ray (the ray extra)")  # fmt: skip
+    s.add_argument(
+        "--ray-address", dest="ray_address",
+        help="a Ray cluster (default: sweep.ray_address in --config, else a local one)",
+    )  # fmt: skip
     s.add_argument("--json", help="write all rows here")
     s.set_defaults(func=_cmd_sweep)

@@ -1,8 +1,12 @@
-"""Parameter sweeps: one backtest per point of a grid, in parallel processes on one machine.
+"""Parameter sweeps: one backtest per point of a grid, in parallel processes or on Ray.
 
-Each worker process loads the data once (from a path, or from the object sent to it once) and
-runs its share of the grid; results come back in the grid's order. A point whose configuration
-is refused is reported with its error rather than stopping the sweep.
+``executor="process"`` (the default): worker processes on this machine, each loading the data
+once (from a path, or from the object sent to it once). ``executor="ray"``: tasks on a Ray
+cluster (the ``ray`` extra): a local one started for the sweep and stopped after it, or the
+cluster at ``ray_address`` (``ray://host:10001`` or ``host:6379``; its workers need lpbot
+installed); the data is loaded here and shared through Ray's object store once. Results come
+back in the grid's order either way. A point whose configuration is refused is reported with
+its error rather than stopping the sweep.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from lpbot.backtest.bars import Bars, load_bars
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.dataset import Dataset, load_dataset
-from lpbot.errors import LpbotError
+from lpbot.errors import ConfigError, LpbotError
 
 Data = Bars | Dataset | str | Path
 
@@ -55,6 +59,14 @@ def _init(data: Data, engine: str, bar_interval: int) -> None:
 
 
 def _run_one(base: BacktestConfig, params: dict[str, Any], engine: str) -> SweepRow:
+    assert _DATA is not None
+    return run_point(_DATA, base, params, engine)
+
+
+def run_point(
+    data: Bars | Dataset, base: BacktestConfig, params: dict[str, Any], engine: str
+) -> SweepRow:
+    """One grid point on loaded data (what each worker runs)."""
     from dataclasses import asdict
 
     from lpbot.backtest.exact import run_exact
@@ -63,11 +75,11 @@ def _run_one(base: BacktestConfig, params: dict[str, Any], engine: str) -> Sweep
     try:
         config = base.with_overrides(params)
         if engine == "exact":
-            assert isinstance(_DATA, Dataset)
-            result = run_exact(_DATA, config)
+            assert isinstance(data, Dataset)
+            result = run_exact(data, config)
         else:
-            assert isinstance(_DATA, Bars)
-            result = run_bars(_DATA, config)
+            assert isinstance(data, Bars)
+            result = run_bars(data, config)
     except (LpbotError, ValueError) as exc:
         return SweepRow(params, {}, {}, error=str(exc))
     b = asdict(result.breakdown)
@@ -83,20 +95,27 @@ def sweep(
     engine: str = "bars",
     workers: int | None = None,
     bar_interval: int = 60,
+    executor: str = "process",
+    ray_address: str | None = None,
 ) -> list[SweepRow]:
     """Run ``base`` with each grid point's overrides on ``data`` (bars or a fetched dataset).
 
     ``engine`` is ``"bars"`` (vectorised) or ``"exact"`` (event replay); ``workers`` defaults to
-    the machine's CPU count; ``workers=1`` runs in this process.
+    the machine's CPU count (for Ray: the CPUs of the local instance it starts); ``workers=1``
+    with the process executor runs in this process. ``executor``: module docstring.
     """
     if engine not in ("bars", "exact"):
         raise ValueError(f"engine must be 'bars' or 'exact', got {engine!r}")
+    if executor not in ("process", "ray"):
+        raise ValueError(f"executor must be 'process' or 'ray', got {executor!r}")
     base = base or BacktestConfig()
     points = expand(grid)
     if isinstance(data, Dataset) and engine == "bars":
         from lpbot.backtest.bars import bars_from_events
 
         data = bars_from_events(data, bar_interval)
+    if executor == "ray":
+        return _ray_sweep(points, data, base, engine, bar_interval, workers, ray_address)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(points) == 1:
         _init(data, engine, bar_interval)
@@ -108,3 +127,40 @@ def sweep(
     ) as pool:
         futures = [pool.submit(_run_one, base, p, engine) for p in points]
         return [f.result() for f in futures]
+
+
+def _ray_sweep(
+    points: list[dict[str, Any]],
+    data: Data,
+    base: BacktestConfig,
+    engine: str,
+    bar_interval: int,
+    workers: int | None,
+    address: str | None,
+) -> list[SweepRow]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            'the Ray executor needs Ray: pip install -e ".[ray]" (or use --executor process)'
+        ) from None
+    if isinstance(data, str | Path):
+        loaded: Bars | Dataset = (
+            load_dataset(data) if engine == "exact" else load_bars(data, interval=bar_interval)
+        )
+    else:
+        loaded = data
+    started = not ray.is_initialized()
+    if started:
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
+    try:
+        shared = ray.put(loaded)
+        task = ray.remote(run_point)
+        return list(ray.get([task.remote(shared, base, p, engine) for p in points]))
+    finally:
+        if started:
+            ray.shutdown()

@@ -173,13 +173,21 @@ def _cmd_import_csv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _print_result(result: Any) -> None:
     m, b = result.metrics, result.breakdown
+    period = (
+        f"{m.period_seconds / 3600:g} h" if m.period_seconds >= 3600 else f"{m.period_seconds:g} s"
+    )
     print(
         f"[{result.engine}] {m.days:.2f} days: ${b.initial_usd:,.2f} -> ${b.final_usd:,.2f} "
         f"({m.net_return:+.3%}, APR {m.apr:+.2%}); max drawdown {m.max_drawdown:.2%}, "
-        f"Sharpe {m.sharpe:.2f}, in range {m.time_in_range:.1%}, "
-        f"{m.rebalances} rebalances, {m.compounds} compounds"
+        f"Sharpe {_ratio(m.sharpe)}, Sortino {_ratio(m.sortino)} ({period} log returns), "
+        f"in range {m.time_in_range:.1%}, {m.rebalances} rebalances, {m.compounds} compounds, "
+        f"turnover {m.turnover:.2f}x"
     )
     print(
         f"  price {b.price:+,.2f}  IL {b.impermanent_loss:+,.2f}  fees {b.fees:+,.2f}  "
@@ -187,9 +195,11 @@ def _print_result(result: Any) -> None:
         f"gas {-b.gas:+,.2f}  slippage {-b.slippage:+,.2f}"
     )
     print(
-        f"  vs hold {m.hold_return:+.3%}, 50/50 {m.fifty_return:+.3%}, "
-        f"volatile {m.volatile_return:+.3%}, full range {m.full_range_return:+.3%}"
+        f"  LP minus hold {m.lp_vs_hold:+.3%} (hold {m.hold_return:+.3%}), minus 50/50 "
+        f"{m.lp_vs_fifty:+.3%}, minus passive full range {m.lp_vs_full_range:+.3%}, net of costs"
     )
+    costs = ", ".join(f"{k.replace('_', ' ')} ${v:,.2f}" for k, v in m.costs_usd.items() if v)
+    print(f"  costs: {costs or 'none'}")
     for key, source in result.notes.get("defaults", {}).items():
         print(f"  {key.replace('_', ' ')}: {source}")
 
@@ -265,7 +275,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         else:
             m = row.metrics
             print(
-                f"{params}: APR {m['apr']:+.2%}, fees ${row.breakdown['fees']:,.2f}, "
+                f"{params}: APR {m['apr']:+.2%}, LP minus hold {m['lp_vs_hold']:+.2%}, "
+                f"fees ${row.breakdown['fees']:,.2f}, "
                 f"gas ${row.breakdown['gas']:,.2f}, {m['rebalances']} rebalances, "
                 f"drawdown {m['max_drawdown']:.2%}, in range {m['time_in_range']:.1%}"
             )

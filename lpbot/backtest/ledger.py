@@ -30,13 +30,13 @@ from lpbot.analytics.types import FloatArray
 from lpbot.analytics.value import position_amounts
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.costs import GasModel, HedgeBook
+from lpbot.backtest.metrics import SECONDS_PER_YEAR, max_drawdown, sharpe_sortino
 from lpbot.errors import Refused
 from lpbot.strategy.base import Range, max_usable_tick, min_usable_tick
 from lpbot.strategy.open import OpenPlan
 from lpbot.uniswap.liquidity_amounts import get_liquidity_for_amounts
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 
-SECONDS_PER_YEAR = 365 * 86_400
 OWNER = "lpbot-backtest"
 
 
@@ -113,11 +113,15 @@ class Breakdown:
 
 @dataclass(frozen=True)
 class Metrics:
+    """``backtest.metrics`` says how each is computed. Returns are fractions of the capital."""
+
     days: float
     net_return: float
     apr: float
     max_drawdown: float
-    sharpe: float
+    sharpe: float | None
+    sortino: float | None
+    period_seconds: float  # what Sharpe and Sortino's returns are per
     time_in_range: float
     rebalances: int
     compounds: int
@@ -125,7 +129,12 @@ class Metrics:
     hold_return: float
     fifty_return: float
     volatile_return: float
-    full_range_return: float
+    full_range_return: float  # net of its opening gas
+    lp_vs_hold: float  # net_return - hold_return
+    lp_vs_fifty: float
+    lp_vs_full_range: float
+    turnover: float  # the bot's swap notional / capital
+    costs_usd: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,26 +165,6 @@ class BacktestResult:
         }
 
 
-def max_drawdown(values: FloatArray) -> float:
-    """Largest fall from a running peak, as a fraction of the peak (0 when none)."""
-    if values.size == 0:
-        return 0.0
-    peaks = np.maximum.accumulate(values)
-    return float(np.max(1.0 - values / np.where(peaks > 0, peaks, 1.0)))
-
-
-def sharpe(values: FloatArray, times: FloatArray) -> float:
-    """Annualised mean over standard deviation of step returns (risk-free rate 0)."""
-    if values.size < 3:
-        return 0.0
-    r = np.diff(values) / values[:-1]
-    sd = float(np.std(r, ddof=1))
-    step = float(np.mean(np.diff(times)))
-    if sd == 0 or step <= 0:
-        return 0.0
-    return float(np.mean(r)) / sd * math.sqrt(SECONDS_PER_YEAR / step)
-
-
 class Accountant:
     """Values, costs, benchmarks and the hedge for one run (module docstring)."""
 
@@ -203,6 +192,7 @@ class Accountant:
         self.swap_fee_usd = 0.0
         self.impact_usd = 0.0
         self.slippage_usd = 0.0
+        self.swap_notional_usd = 0.0
         self.initial: tuple[int, int] | None = None
         self.initial_usd = 0.0
         self.fifty = (0.0, 0.0)
@@ -329,6 +319,7 @@ class Accountant:
         self.swap_fee_usd += fee_usd
         self.impact_usd += max(impact, 0.0)
         self.slippage_usd += slip
+        self.swap_notional_usd += in_usd
         return fee_usd, max(impact, 0.0), slip
 
     def collected_fees(self, fees0: int, fees1: int) -> None:
@@ -442,20 +433,39 @@ class Accountant:
         def ret(col: FloatArray) -> float:
             return float(col[-1] / v0 - 1.0)
 
+        period = float(self.config.decision_interval_seconds)
+        sharpe, sortino = sharpe_sortino(v0, series.value, period)
+        opening_gas = self.actions[0].gas_usd if self.actions else 0.0
+        hold_r, fifty_r = ret(series.hold), ret(series.fifty)
+        full_r = float((series.full_range[-1] - opening_gas) / v0 - 1.0)
         metrics = Metrics(
             days=span / 86_400,
             net_return=net,
             apr=net * SECONDS_PER_YEAR / span if span > 0 else 0.0,
-            max_drawdown=max_drawdown(series.value),
-            sharpe=sharpe(series.value, series.t),
+            max_drawdown=max_drawdown(v0, series.value),
+            sharpe=sharpe,
+            sortino=sortino,
+            period_seconds=period,
             time_in_range=time_in_range,
             rebalances=sum(1 for a in self.actions if a.kind == "rebalance"),
             compounds=sum(1 for a in self.actions if a.kind == "compound"),
             decisions=decisions,
-            hold_return=ret(series.hold),
-            fifty_return=ret(series.fifty),
+            hold_return=hold_r,
+            fifty_return=fifty_r,
             volatile_return=ret(series.volatile),
-            full_range_return=ret(series.full_range),
+            full_range_return=full_r,
+            lp_vs_hold=net - hold_r,
+            lp_vs_fifty=net - fifty_r,
+            lp_vs_full_range=net - full_r,
+            turnover=self.swap_notional_usd / v0,
+            costs_usd={
+                "gas": self.gas_usd,
+                "swap_fees": self.swap_fee_usd,
+                "price_impact": self.impact_usd,
+                "slippage": self.slippage_usd,
+                "hedge_fees": h.fees_usd,
+                "funding_paid": max(-h.funding_usd, 0.0),
+            },
         )
         notes = {**notes, "hedge_trades": h.trades, "opening_wallet": list(self.opening_wallet)}
         return BacktestResult(

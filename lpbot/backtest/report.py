@@ -47,8 +47,11 @@ def line_chart(
     lines: Sequence[tuple[str, FloatArray]],
     band: tuple[FloatArray, FloatArray] | None = None,
     unit: str = "",
+    marks: Sequence[tuple[float, str]] = (),
+    y_label: str = "",
 ) -> str:
-    """An SVG line chart over time; ``band`` shades a (lower, upper) range."""
+    """An SVG line chart over time with labelled axes; ``band`` shades a (lower, upper) range,
+    ``marks`` are (time, label) vertical lines (the bot's actions)."""
     values = [v[np.isfinite(v)] for _, v in lines]
     if band is not None:
         values += [b[np.isfinite(b)] for b in band]
@@ -74,10 +77,32 @@ def line_chart(
             f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">'
             f"{v:,.4g}{html.escape(unit)}</text>"
         )
-    for i, tt in enumerate((float(t[0]), float(t[-1]))):
+    for i in range(5):  # the time axis: five labelled ticks
+        tt = float(t[0]) + (float(t[-1]) - float(t[0])) * i / 4
+        x = kx * tt + bx
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
         out.append(
-            f'<text x="{kx * tt + bx:.1f}" y="{H - 12}" font-size="11" '
-            f'text-anchor="{"start" if i == 0 else "end"}">{_fmt_time(tt)}</text>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{H - PAD_B}" y2="{H - PAD_B + 4}" '
+            f'stroke="#333"/><text x="{x:.1f}" y="{H - PAD_B + 16}" font-size="11" '
+            f'text-anchor="{anchor}">{_fmt_time(tt)}</text>'
+        )
+    out.append(
+        f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{H - PAD_B}" y2="{H - PAD_B}" stroke="#333"/>'
+        f'<line x1="{PAD_L}" x2="{PAD_L}" y1="{PAD_T}" y2="{H - PAD_B}" stroke="#333"/>'
+        f'<text x="{(PAD_L + W - PAD_R) / 2:.0f}" y="{H - 4}" font-size="11" '
+        'text-anchor="middle">time (UTC)</text>'
+    )
+    if y_label:
+        out.append(
+            f'<text x="12" y="{(PAD_T + H - PAD_B) / 2:.0f}" font-size="11" '
+            f'text-anchor="middle" transform="rotate(-90 12 {(PAD_T + H - PAD_B) / 2:.0f})">'
+            f"{html.escape(y_label)}</text>"
+        )
+    for when, label in marks:
+        x = kx * when + bx
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{PAD_T}" y2="{H - PAD_B}" stroke="#d62728" '
+            f'stroke-dasharray="3,3" stroke-width="1"><title>{html.escape(label)}</title></line>'
         )
     if band is not None:
         lower, upper = band
@@ -97,6 +122,13 @@ def line_chart(
             f'<rect x="{W - PAD_R + 10}" y="{PAD_T + 18 * i}" width="12" height="3" '
             f'fill="{color}"/><text x="{W - PAD_R + 26}" y="{PAD_T + 18 * i + 5}" '
             f'font-size="11">{html.escape(name)}</text>'
+        )
+    if marks:
+        y = PAD_T + 18 * (len(lines) + (band is not None))
+        out.append(
+            f'<line x1="{W - PAD_R + 10}" x2="{W - PAD_R + 22}" y1="{y + 1}" y2="{y + 1}" '
+            f'stroke="#d62728" stroke-dasharray="3,3"/><text x="{W - PAD_R + 26}" y="{y + 5}" '
+            'font-size="11">rebalance</text>'
         )
     if band is not None:
         y = PAD_T + 18 * len(lines)
@@ -150,23 +182,37 @@ def render_html(result: BacktestResult, comparison: dict[str, Any] | None = None
     name = f"{pool.get('symbol0') or 'token0'}/{pool.get('symbol1') or 'token1'}"
     fee = pool.get("fee", 0)
     title = f"lpbot backtest: {name} {fee / 10_000:g}% ({result.engine} engine)"
+    quote = pool.get("symbol1") if result.config.get("quote_token") == 1 else pool.get("symbol0")
+    volatile = pool.get("symbol0") if result.config.get("quote_token") == 1 else pool.get("symbol1")
+    vol_name, quote_name = volatile or "volatile token", quote or "quote token"
+    quote_is_1 = result.config.get("quote_token") == 1
+    price, lower, upper = s.price, s.lower, s.upper
+    if not quote_is_1:  # show the volatile token's price in the quote token
+        with np.errstate(divide="ignore"):
+            price, lower, upper = 1.0 / s.price, 1.0 / s.upper, 1.0 / s.lower
+    marks = [(float(a.timestamp), f"{a.kind} {_fmt_time(a.timestamp)}: {a.reason}")
+             for a in result.actions if a.kind == "rebalance"]  # fmt: skip
+    costs = [(k.replace("_", " "), -v) for k, v in m.costs_usd.items()]
     charts = [
         line_chart(
-            "Price (token1 per token0) and the bot's range",
+            f"Price of {vol_name} in {quote_name}, the bot's range and its rebalances",
             s.t,
-            [("price", s.price)],
-            band=(s.lower, s.upper),
+            [("price", price)],
+            band=(lower, upper),
+            marks=marks,
+            y_label=f"{quote_name} per {vol_name}",
         ),
         line_chart(
-            "Net value against the benchmarks (USD)",
+            "Net value against holding and a passive full-range position (USD)",
             s.t,
             [
-                ("lpbot (net)", s.value),
+                ("lpbot (net of costs)", s.value),
                 ("hold initial tokens", s.hold),
                 ("hold 50/50", s.fifty),
-                ("all volatile", s.volatile),
                 ("passive full range", s.full_range),
             ],
+            marks=marks,
+            y_label="USD",
         ),
         bar_chart(
             "P&L breakdown (USD)",
@@ -182,7 +228,17 @@ def render_html(result: BacktestResult, comparison: dict[str, Any] | None = None
                 ("total", b.total),
             ],
         ),
+        bar_chart("Costs by kind (USD; swap fees and impact are inside IL)", costs),
     ]
+
+    def ratio(v: float | None) -> str:
+        return "n/a (too few periods or no variation)" if v is None else f"{v:.2f}"
+
+    period = (
+        f"{m.period_seconds / 3600:g} h"
+        if m.period_seconds >= 3600
+        else (f"{m.period_seconds:g} s")
+    )
     metrics = _table(
         [
             (
@@ -191,20 +247,26 @@ def render_html(result: BacktestResult, comparison: dict[str, Any] | None = None
             ),
             ("initial / final value", f"${b.initial_usd:,.2f} / ${b.final_usd:,.2f}"),
             ("net return / APR", f"{m.net_return:+.3%} / {m.apr:+.2%}"),
+            ("LP minus hold (net of costs)", f"{m.lp_vs_hold:+.3%} (hold {m.hold_return:+.3%})"),
+            ("LP minus 50/50", f"{m.lp_vs_fifty:+.3%} (50/50 {m.fifty_return:+.3%})"),
+            (
+                "LP minus passive full range",
+                f"{m.lp_vs_full_range:+.3%} (full range {m.full_range_return:+.3%}, after its "
+                "opening gas)",
+            ),
             ("max drawdown", f"{m.max_drawdown:.2%}"),
-            ("Sharpe (annualised)", f"{m.sharpe:.2f}"),
+            (f"Sharpe (annualised, {period} log returns)", ratio(m.sharpe)),
+            (f"Sortino (annualised, {period} log returns)", ratio(m.sortino)),
             ("time in range", f"{m.time_in_range:.1%}"),
             (
                 "rebalances / compounds / decisions",
                 f"{m.rebalances} / {m.compounds} / {m.decisions}",
             ),
-            ("hold initial tokens", f"{m.hold_return:+.3%}"),
-            ("hold 50/50", f"{m.fifty_return:+.3%}"),
-            ("all in the volatile token", f"{m.volatile_return:+.3%}"),
-            ("passive full range", f"{m.full_range_return:+.3%}"),
-            (
-                "swap fees / price impact paid (in IL)",
-                f"${b.swap_fees:,.2f} / ${b.price_impact:,.2f}",
+            ("turnover (swap notional / capital)", f"{m.turnover:.2f}x"),
+            *((f"cost: {k.replace('_', ' ')}", f"${v:,.2f}") for k, v in m.costs_usd.items()),
+            *(
+                (f"default: {k.replace('_', ' ')}", str(v))
+                for k, v in result.notes.get("defaults", {}).items()
             ),
         ]
     )

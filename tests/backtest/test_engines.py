@@ -107,7 +107,7 @@ def test_reports_are_self_contained(market: Dataset, tmp_path: Path) -> None:
     html_path, json_path = tmp_path / "r.html", tmp_path / "r.json"
     write_report(exact, html_path, json_path, diff.as_dict())
     page = html_path.read_text()
-    assert page.count("<svg") == 3 and "bot&#x27;s range" in page
+    assert page.count("<svg") == 4 and "bot&#x27;s range" in page
     assert "<script" not in page and "src=" not in page and "href=" not in page
     summary = json.loads(json_path.read_text())
     assert summary["engine"] == "exact"

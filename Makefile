@@ -46,7 +46,7 @@ $(VENV)/.compare: $(VENV)/.installed pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e ".[dev,compare]"
 	touch $@
 
-compare-demeter: setup $(VENV)/.compare
+compare-demeter: $(VENV)/.compare
 	$(PY) -m lpbot.backtest.compare_demeter --dir .lpbot/compare-demeter
 
 lint: setup

@@ -14,9 +14,10 @@ between are numpy expressions (float64, analytics):
 
 Decisions happen at the same times as in engine (a): multiples of ``decision_interval_seconds``
 (a bar end). ``RebalancePolicy.decide`` itself is called only where a cheap vectorised gate says a
-trigger may fire or compounding may pay: out of range, within ``edge_pct`` (+10%) of an edge,
-older than ``max_age_seconds``, a volatility ratio within 10% of ``vol_ratio_trigger`` (EWMA
-over all bars so far, recursively), or fees owed within 10% of the compounding threshold.
+trigger may fire or compounding may pay: out of range, within ``edge_pct`` of an edge, older
+than ``max_age_seconds``, a volatility ratio within 10% of ``vol_ratio_trigger`` (EWMA over all
+bars so far, recursively), or fees owed above the compounding threshold (edge and fees are the
+numbers ``decide`` computes, up to float rounding: a margin of 1e-6).
 Elsewhere ``decide`` would hold. The snapshot it sees is synthetic: the bar's close as the
 price, the bar's liquidity plus the position's as the in-range liquidity, and the position's two
 ticks; plans are quoted against that constant-liquidity pool, so a rebalancing swap's fee and
@@ -62,7 +63,8 @@ from lpbot.uniswap.tick_math import (
     get_sqrt_ratio_at_tick,
 )
 
-GATE_MARGIN = 0.10
+GATE_MARGIN = 0.10  # the volatility ratio: the engine's EWMA is not the policy's
+EXACT_MARGIN = 1e-6  # edge distance and compounding: the same numbers decide() computes
 LOG_TICK = math.log(1.0001)
 _MAX_BLOCK_HALFLIVES = 400.0
 
@@ -468,7 +470,7 @@ class _Engine:
         fire = ~in_range
         if p.edge_pct is not None:
             edge = 100.0 * np.minimum(1.0 - np.exp(a - ln_p), np.exp(b - ln_p) - 1.0)
-            fire |= edge < p.edge_pct * (1.0 + GATE_MARGIN)
+            fire |= edge < p.edge_pct * (1.0 + EXACT_MARGIN)
         if p.max_age_seconds is not None:
             fire |= (self.end_t[j_idx] - self.opened_at) > p.max_age_seconds
         if p.vol_ratio_trigger is not None:
@@ -477,7 +479,7 @@ class _Engine:
             with np.errstate(invalid="ignore"):
                 fire |= (r > k) | (r < 1.0 / k)
         gas = self._gas_usd("compound", j_idx)
-        compound = in_range & (fees_usd > p.compound_margin * gas * (1.0 - GATE_MARGIN))
+        compound = in_range & (fees_usd > p.compound_margin * gas * (1.0 - EXACT_MARGIN))
         return fire | compound, compound
 
     def run(self) -> BacktestResult:

@@ -407,6 +407,8 @@ def save_bars(bars: Bars, path: str | Path) -> None:
 
 def load_bars(path: str | Path, *, interval: int = 60) -> Bars:
     """Bars stored in ``path``; a file with fetched events only gets them aggregated."""
+    if not Path(path).is_file():
+        raise NeedsAttention(f"{path}: no such dataset (lpbot data fetch or import-csv writes one)")
     with EventStore(path) as store:
         rows, info = store.bars()
         has_events = store.event_count() > 0

@@ -61,7 +61,10 @@ def _config_file(args: argparse.Namespace) -> dict[str, Any]:
     """The --config JSON file: BacktestConfig fields and an optional "sweep" section."""
     if not args.config:
         return {}
-    data = json.loads(Path(args.config).read_text())
+    try:
+        data = json.loads(Path(args.config).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--config {args.config}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{args.config}: expected a JSON object")
     return data
@@ -82,7 +85,7 @@ def _config(args: argparse.Namespace) -> Any:
     from lpbot.backtest.config import BacktestConfig
 
     data = {k: v for k, v in _config_file(args).items() if k != "sweep"}
-    config = BacktestConfig.model_validate(data) if data else BacktestConfig()
+    config = BacktestConfig().with_overrides(data)
     overrides: dict[str, Any] = {}
     if args.strategy:
         overrides["strategy.kind"] = args.strategy

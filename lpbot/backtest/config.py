@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lpbot.backtest.costs import (
     BLOCK_SECONDS,
@@ -298,5 +298,9 @@ class BacktestConfig(_Frozen):
                 raise ConfigError(f"unknown setting {key!r}")
         try:
             return BacktestConfig.model_validate(data)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        except ValidationError as exc:
+            problems = (
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
+            raise ConfigError("; ".join(problems)) from exc

@@ -42,6 +42,8 @@ class Dataset:
 
 def load_dataset(path: str | Path) -> Dataset:
     """Read a dataset written by ``fetch_pool_events``; refused when incomplete."""
+    if not Path(path).is_file():
+        raise NeedsAttention(f"{path}: no such dataset (lpbot data fetch writes one)")
     with EventStore(path) as store:
         meta = store.meta()
         start = store.start_state()

@@ -10,6 +10,7 @@ import pytest
 from lpbot.backtest import gate, vector
 from lpbot.backtest.bars import Bars
 from lpbot.backtest.config import BacktestConfig, StrategyConfig
+from lpbot.backtest.dataset import Dataset
 from lpbot.backtest.vector import run_bars
 
 
@@ -68,3 +69,23 @@ def test_a_refusal_lapses_when_the_cost_falls_or_the_fees_rise() -> None:
     assert not r.holds(key, 1e-20, 8.0, 0.0)  # gas down 20%
     assert not r.holds(key, 1e-20, 10.0, math.log(1.2))  # price up 20%
     assert r.holds(key, 1.05e-20, 9.5, math.log(1.05))
+
+
+@pytest.mark.devnet
+def test_the_exact_engine_skips_the_same_refusals_without_changing_the_result(
+    market: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lpbot.backtest import exact
+    from lpbot.backtest.exact import run_exact
+
+    config = CONFIG.model_copy(update={"capital_usd": 300.0, "gas_price_gwei": 50.0})
+    result = run_exact(market, config)
+    assert result.notes["decisions_skipped_unchanged"] > 10
+    monkeypatch.setattr(exact, "refusal", lambda *a, **k: None)
+    hourly = run_exact(market, config)
+    assert hourly.notes["decisions_skipped_unchanged"] == 0
+    assert hourly.metrics.decisions > result.metrics.decisions
+    assert [(a.timestamp, a.kind) for a in hourly.actions] == [
+        (a.timestamp, a.kind) for a in result.actions
+    ]
+    assert hourly.breakdown.final_usd == pytest.approx(result.breakdown.final_usd, rel=1e-12)

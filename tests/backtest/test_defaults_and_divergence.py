@@ -108,3 +108,26 @@ def test_disagreeing_engines_say_why_and_fail_the_run(
     assert "why: the position reaches" in err.out and "--allow-divergence" in err.err
     assert (tmp_path / "r.json").exists()
     assert main([*argv, "--allow-divergence"]) == 0
+
+
+def test_bad_input_gets_one_line_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.sqlite"
+    assert main(["backtest", "run", "--data", str(missing)]) == 2
+    assert "no such dataset" in capsys.readouterr().err and not missing.exists()
+    data = tmp_path / "b.sqlite"
+    from lpbot.backtest.bars import save_bars
+
+    save_bars(_synthetic_bars(1440), data)
+    argv = ["backtest", "run", "--data", str(data)]
+    assert main([*argv, "--slippage-bps", "-1", "--capital-usd", "-5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "capital_usd: must be > 0" in err and "slippage_bps" in err
+    bad = tmp_path / "c.json"
+    bad.write_text("{not json")
+    assert main([*argv, "--config", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"lpbot: --config {bad}")
+    bad.write_text('{"capital_usd": 5000, "nonsense": 1}')
+    assert main([*argv, "--config", str(bad)]) == 2
+    assert "unknown setting 'nonsense'" in capsys.readouterr().err

@@ -464,7 +464,7 @@ class Accountant:
                 "price_impact": self.impact_usd,
                 "slippage": self.slippage_usd,
                 "hedge_fees": h.fees_usd,
-                "funding_paid": max(-h.funding_usd, 0.0),
+                "funding_paid": abs(min(h.funding_usd, 0.0)),
             },
         )
         notes = {**notes, "hedge_trades": h.trades, "opening_wallet": list(self.opening_wallet)}

@@ -7,9 +7,10 @@ and how the bot's liquidity changes them). At each decision time (multiples of
 the live reader would (``PoolSnapshot.from_pool`` with every initialized tick, its position, a
 price history of per-``history_step_seconds`` closes over ``history_seconds``, the pool's fee
 rate over ``fee_window_seconds``) and calls the same ``RebalancePolicy.decide`` the live bot
-calls. Its actions are real pool calls: ``burn`` and ``collect`` of the position, the planned
-exact-input ``swap`` (its fee and price impact are exactly the pool's, and it moves the price)
-and ``mint``. Its fees are what ``collect`` pays, to the wei.
+calls (skipped after a refused rebalance while nothing it depends on has changed,
+``backtest.gate``). Its actions are real pool calls: ``burn`` and ``collect`` of the position,
+the planned exact-input ``swap`` (its fee and price impact are exactly the pool's, and it moves
+the price) and ``mint``. Its fees are what ``collect`` pays, to the wei.
 """
 
 from __future__ import annotations

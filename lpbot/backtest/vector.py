@@ -17,7 +17,8 @@ Decisions happen at the same times as in engine (a): multiples of ``decision_int
 trigger may fire or compounding may pay: out of range, within ``edge_pct`` of an edge, older
 than ``max_age_seconds``, a volatility ratio within 10% of ``vol_ratio_trigger`` (EWMA over all
 bars so far, recursively), or fees owed above the compounding threshold (edge and fees are the
-numbers ``decide`` computes, up to float rounding: a margin of 1e-6).
+numbers ``decide`` computes, up to float rounding: a margin of 1e-6). After a refused
+rebalance, decisions are skipped while nothing it depends on has changed (``backtest.gate``).
 Elsewhere ``decide`` would hold. The snapshot it sees is synthetic: the bar's close as the
 price, the bar's liquidity plus the position's as the in-range liquidity, and the position's two
 ticks; plans are quoted against that constant-liquidity pool, so a rebalancing swap's fee and

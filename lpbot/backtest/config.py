@@ -120,6 +120,7 @@ class BacktestConfig(_Frozen):
     slippage_bps: float | None = None
     no_costs: bool = False
     sources: dict[str, str] = {}  # set by ``resolve``: where each default came from
+    unresolved: dict[str, Any] = {}  # set by ``resolve``: the fields it changed, as they were
     hedge_ratio: float = 0.0
     hedge_band: float = 0.1
     hedge_fee_bps: float = 5.0
@@ -185,6 +186,11 @@ class BacktestConfig(_Frozen):
         update: dict[str, Any] = {}
         src: dict[str, str] = {}
         update["sources"] = src
+
+        def done() -> BacktestConfig:
+            before = {k: getattr(self, k) for k in update if k != "sources"}
+            return self.model_copy(update={**update, "unresolved": before})
+
         quote = self.quote_token
         if quote is None:
             stable0, stable1 = _stable(symbol0), _stable(symbol1)
@@ -205,7 +211,7 @@ class BacktestConfig(_Frozen):
             update.update(gas_price_gwei=0.0, gas_price_series=None, slippage_bps=0.0,
                           hedge_fee_bps=0.0, hedge_slippage_bps=0.0)  # fmt: skip
             src["costs"] = "off (--no-costs): gas, slippage and hedge fees are zero"
-            return self.model_copy(update=update)
+            return done()
         if self.gas_price_series:
             gas = [g for _, g in self.gas_price_series]
             src["gas_price"] = (
@@ -249,7 +255,7 @@ class BacktestConfig(_Frozen):
             )
         else:
             src["slippage"] = f"{self.slippage_bps:g} bps, given"
-        return self.model_copy(update=update)
+        return done()
 
     def build_policy(self) -> RebalancePolicy:
         try:
@@ -282,6 +288,7 @@ class BacktestConfig(_Frozen):
         """A copy with dotted keys replaced (``strategy.kind``, ``strategy.<param>``,
         ``policy.<field>``, or a top-level field)."""
         data = self.model_dump()
+        data.update(data.pop("unresolved"), sources={}, unresolved={})  # defaults resolve again
         # the kind first: setting it clears the previous kind's parameters
         for key, value in sorted(overrides.items(), key=lambda kv: kv[0] != "strategy.kind"):
             head, _, rest = key.partition(".")

@@ -131,3 +131,17 @@ def test_bad_input_gets_one_line_and_changes_nothing(
     bad.write_text('{"capital_usd": 5000, "nonsense": 1}')
     assert main([*argv, "--config", str(bad)]) == 2
     assert "unknown setting 'nonsense'" in capsys.readouterr().err
+
+
+def test_a_resolved_configuration_resolves_again_after_an_override() -> None:
+    """A sweep over chains from a resolved base must not keep the first chain's gas price."""
+    eth = BacktestConfig().resolve(symbol0="WETH", symbol1="USDC", sigma_per_sqrt_second=SIGMA)
+    arb = eth.with_overrides({"chain": "arbitrum"})
+    assert arb.sources == {} and arb.gas_price_gwei is None
+    again = arb.resolve(symbol0="WETH", symbol1="USDC", sigma_per_sqrt_second=SIGMA)
+    assert again.gas_price_gwei == 0.02
+    off = BacktestConfig(no_costs=True, gas_price_series=((0.0, 5.0),)).resolve(
+        symbol0="WETH", symbol1="USDC", sigma_per_sqrt_second=SIGMA
+    )
+    on = off.with_overrides({"no_costs": False})
+    assert on.gas_price_series == ((0.0, 5.0),) and on.hedge_fee_bps == 5.0

@@ -43,12 +43,15 @@ def _series_csv(path: str | None) -> tuple[tuple[float, float], ...] | None:
     if not path:
         return None
     rows: list[tuple[float, float]] = []
-    with open(path, newline="") as f:
-        for row in csv.reader(f):
-            try:
-                rows.append((float(row[0]), float(row[1])))
-            except (ValueError, IndexError):
-                continue  # the header
+    try:
+        with open(path, newline="") as f:
+            for row in csv.reader(f):
+                try:
+                    rows.append((float(row[0]), float(row[1])))
+                except (ValueError, IndexError):
+                    continue  # the header
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     if not rows:
         raise ConfigError(f"{path}: no (timestamp, value) rows")
     return tuple(rows)
@@ -161,18 +164,15 @@ def _cmd_import_csv(args: argparse.Namespace) -> int:
         tick_spacing=args.tick_spacing, fee_protocol=args.fee_protocol, fmt=args.format,
         symbol0=args.symbol0, symbol1=args.symbol1,
     )  # fmt: skip
-    save_bars(bars, args.out)
-    print(f"{len(bars)} bars of {bars.interval} s ({bars.source}) written to {args.out}")
     from lpbot.backtest.store import save_data_series
 
-    for key, option in (
-        ("gas_price_series", "gas_price_csv"),
-        ("native_usd_series", "native_usd_csv"),
-    ):
-        series = _series_csv(getattr(args, option))
-        if series:
-            save_data_series(args.out, key, series)
-            print(f"{key.replace('_', ' ')}: {len(series)} points kept with the bars")
+    series = {key: _series_csv(getattr(args, option)) for key, option in _SERIES_OPTIONS}
+    save_bars(bars, args.out)  # every input read and checked first
+    print(f"{len(bars)} bars of {bars.interval} s ({bars.source}) written to {args.out}")
+    for key, rows in series.items():
+        if rows:
+            save_data_series(args.out, key, rows)
+            print(f"{key.replace('_', ' ')}: {len(rows)} points kept with the bars")
     return 0
 
 

@@ -231,6 +231,8 @@ class BacktestConfig(_Frozen):
                 "the strategy without costs"
             )
         if self.native_usd_series:
+            if not min(v for _, v in self.native_usd_series) > 0:
+                raise ConfigError("the native token's price series holds a price <= 0")
             src["native_usd"] = f"series of {len(self.native_usd_series)} points, from the data"
         elif self.native_usd is not None:
             if not self.native_usd > 0:

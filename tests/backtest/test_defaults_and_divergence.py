@@ -145,3 +145,20 @@ def test_a_resolved_configuration_resolves_again_after_an_override() -> None:
     )
     on = off.with_overrides({"no_costs": False})
     assert on.gas_price_series == ((0.0, 5.0),) and on.hedge_fee_bps == 5.0
+
+
+def test_a_bad_series_file_stops_the_import_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.backtest.test_exact_ticks import MID, _hourly_demeter_csv
+
+    csv = _hourly_demeter_csv(tmp_path / "p.minute.csv", [MID] * 3)
+    out = tmp_path / "bars.sqlite"
+    base = ["data", "import-csv", str(csv), "--out", str(out), "--fee", "500",
+            "--decimals0", "6", "--decimals1", "18"]  # fmt: skip
+    assert main([*base, "--gas-price-csv", str(tmp_path / "missing.csv")]) == 2
+    assert "missing.csv" in capsys.readouterr().err and not out.exists()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("timestamp,gwei\n")
+    assert main([*base, "--native-usd-csv", str(empty)]) == 2
+    assert "no (timestamp, value) rows" in capsys.readouterr().err and not out.exists()

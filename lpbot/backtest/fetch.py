@@ -37,8 +37,8 @@ and the pool's exact state at the end of block ``from_block - 1``:
 
 Reading state at a past block needs an archive node (or, on Anvil, a block mined in this run).
 The creation block is found by bisecting ``eth_getCode`` over block numbers (about 28 calls for
-300M blocks) and confirmed by the factory's ``PoolCreated`` log in that block; where past state
-cannot be read, by the factory's ``PoolCreated`` log searched backwards from ``to_block``.
+300M blocks) and confirmed by the factory's ``PoolCreated`` log in that block; where the node has
+pruned older state, by that log searched backwards from the oldest state it keeps.
 Progress (blocks done, requests, ETA) goes to ``progress`` and to the log every few seconds.
 """
 
@@ -583,8 +583,9 @@ def find_creation_block(
     latest: int,
 ) -> int:
     """The block the pool was created in: ``eth_getCode`` bisected over block numbers, confirmed
-    by the factory's ``PoolCreated`` log in that block; where past state cannot be read, that
-    log searched backwards from ``latest`` (the newest ranges first, stopping at the first)."""
+    by the factory's ``PoolCreated`` log in that block; where the node has pruned the state of
+    older blocks, that log searched backwards from the oldest state it keeps (the newest ranges
+    first, stopping at the first match)."""
     topics = [
         abi.POOL_CREATED_TOPIC,
         "0x" + bytes.fromhex(meta.token0[2:]).rjust(32, b"\0").hex(),
@@ -601,32 +602,36 @@ def find_creation_block(
             if to_checksum_address(pool_address) == meta.address:
                 found.append(entry.block_number)
 
-    try:
-        lo, hi = 0, latest
-        while lo < hi:
-            mid = (lo + hi) // 2
+    # bisect eth_getCode; a block whose state the node no longer has counts as "no code yet"
+    lo, hi = 0, latest
+    pruned = False
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
             code = retry.run(
                 f"eth_getCode at {mid}", functools.partial(src.get_code, meta.address, mid)
             )
-            if code:
-                hi = mid
-            else:
-                lo = mid + 1
-    except FAILURES as exc:
-        log.info(
-            "past state unreadable (%s); looking for the factory's PoolCreated log",
-            classify_rpc_error(exc).message,
-        )
-    else:
-        logs.plan(1)
-        logs.fetch(factory, topics, lo, lo, on_range)
-        if not found:
-            raise NeedsAttention(
-                f"{meta.address} has code from block {lo}, but factory {factory} logged no "
-                "PoolCreated for it there: not a pool of this factory"
-            )
+        except FAILURES as exc:
+            if classify_rpc_error(exc).fault is not Fault.BAD_REQUEST:
+                raise
+            code, pruned = b"", True
+        if code:
+            hi = mid
+        else:
+            lo = mid + 1
+    logs.plan(1)
+    logs.fetch(factory, topics, lo, lo, on_range)
+    if found:
         return lo
-    end = latest
+    if not pruned:
+        raise NeedsAttention(
+            f"{meta.address} has code from block {lo}, but factory {factory} logged no "
+            "PoolCreated for it there: not a pool of this factory"
+        )
+    # the pool is older than the oldest state the node keeps: its PoolCreated log, searched
+    # backwards from there, newest ranges first
+    log.info("state before block %d is pruned; looking for the factory's PoolCreated log", lo)
+    end = lo - 1
     while end >= 0 and not found:
         start = max(0, end - logs.ceiling * 8 + 1)
         logs.plan(end - start + 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     print(f"fetching {args.pool} blocks {args.from_block}..{args.to_block} from {where}")
     r = fetch_pool_events(
         w3, args.pool, args.from_block, args.to_block, out, multicall=args.multicall,
-        creation_block=args.creation_block, max_range=args.max_range,
+        creation_block=args.creation_block, max_range=args.max_range, progress=_progress,
     )  # fmt: skip
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     state = (
         "empty (from the pool's creation)"
         if r.start_state_empty
@@ -117,6 +120,18 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     print(f"pool created at block {r.creation_block}; start state {state}")
     print(f"dataset: {out}")
     return 0
+
+
+def _progress(p: Any) -> None:
+    """One line on a terminal: blocks of logs fetched, requests, the time left."""
+    if not sys.stderr.isatty() or not p.blocks_total:
+        return
+    eta = "?" if p.eta_seconds is None else f"{p.eta_seconds:,.0f} s"
+    print(
+        f"\r{p.blocks_done:,}/{p.blocks_total:,} blocks ({p.blocks_done / p.blocks_total:.0%}), "
+        f"{p.requests} requests, ETA {eta}   ",
+        end="", file=sys.stderr, flush=True,
+    )  # fmt: skip
 
 
 def _cmd_import_csv(args: argparse.Namespace) -> int:

@@ -923,6 +923,11 @@ def fetch_pool_events(
         )
         log.info("fetched %s: %s", pool, report)
         return report
+    except FAILURES as exc:  # what no retry or adaptation can answer, in one line
+        failure = classify_rpc_error(exc)
+        raise NeedsAttention(
+            f"the node refused a request ({failure.fault.value}): {failure.message}"
+        ) from None
     finally:
         if own_store:
             db.close()

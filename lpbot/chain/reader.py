@@ -29,6 +29,7 @@ from web3.types import BlockIdentifier
 
 from lpbot.chain import artifacts
 from lpbot.chain.registry import ARBSYS, block_number_source
+from lpbot.chain.rpc import classify_rpc_error
 from lpbot.errors import Refused, RetryLater
 from lpbot.uniswap.pool import Pool, Slot0
 from lpbot.uniswap.position_value import NpmPosition, fees, get_fee_growth_inside
@@ -176,7 +177,10 @@ class PoolReader:
                 {"to": self._multicall.address, "data": data}, block_identifier=block
             )
         except Exception as exc:  # web3 raises many types for transport failures
-            raise RetryLater(f"multicall of {len(calls)} calls failed: {exc}") from exc
+            failure = classify_rpc_error(exc)
+            raise RetryLater(
+                f"multicall of {len(calls)} calls failed ({failure.fault.value}): {failure.message}"
+            ) from None
         (results,) = decode(["(bool,bytes)[]"], bytes(raw))
         return list(results)
 

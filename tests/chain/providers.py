@@ -24,8 +24,8 @@ SPARSE = 97
 DENSE = range(30_000, 30_400)
 
 
-def log_blocks(lo: int, hi: int) -> list[int]:
-    return [b for b in range(lo, hi + 1) if b % SPARSE == 0 or b in DENSE]
+def log_blocks(lo: int, hi: int, every: int = SPARSE, dense: range = DENSE) -> list[int]:
+    return [b for b in range(lo, hi + 1) if b % every == 0 or b in dense]
 
 
 def block_hash(number: int, fork: int = 0) -> str:
@@ -302,7 +302,12 @@ QUOTAS: tuple[tuple[str, RpcError], ...] = (
 
 
 def chain_standin(
-    refuse: Refusal, *, head: int = 60_000, fork_from: int | None = None
+    refuse: Refusal,
+    *,
+    head: int = 60_000,
+    fork_from: int | None = None,
+    every: int = SPARSE,
+    dense: range = DENSE,
 ) -> RpcStandIn:
     """A stand-in for a chain of ``head`` blocks with the module's logs, refusing as ``refuse``.
 
@@ -312,7 +317,7 @@ def chain_standin(
     def get_logs(params: list[Any]) -> list[dict[str, Any]]:
         query = params[0]
         lo, hi = int(query["fromBlock"], 16), int(query["toBlock"], 16)
-        blocks = log_blocks(lo, min(hi, head))
+        blocks = log_blocks(lo, min(hi, head), every, dense)
         error = refuse(lo, hi, len(blocks))
         if error is not None:
             raise error

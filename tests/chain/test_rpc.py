@@ -106,3 +106,25 @@ def test_the_default_multicall_is_the_registrys_for_the_chain() -> None:
         retry = _Retry(0, 0.0, lambda _s: None)
         assert _multicall_at(src, retry, None, 100, src.chain_id()) == zksync
         assert _multicall_at(src, retry, None, 100, 31337) is None  # the devnet: none known
+
+
+def test_a_refused_key_is_one_clear_error(tmp_path: Path) -> None:
+    """Alchemy's answer to a wrong key: HTTP 401, nothing retried, no traceback of web3's."""
+    standin = RpcStandIn()
+
+    def refuse(_params: list[Any]) -> Any:
+        raise RpcError(-32600, "Must be authenticated!", status=401)
+
+    standin.answer("eth_chainId", refuse)
+    with serve(standin):
+        url = f"{standin.url}/v2/{KEY}"
+        with pytest.raises(LpbotError, match=r"bad request.*Must be authenticated") as raised:
+            fetch_pool_events(
+                connect(url), "0x" + "ab" * 20, 0, 10, tmp_path / "x.sqlite", sleep=_no_sleep
+            )
+        assert len(standin.calls) == 1
+    _no_key(str(raised.value))
+
+
+def _no_sleep(_seconds: float) -> None:
+    raise AssertionError("a refused key is not retried")

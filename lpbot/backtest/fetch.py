@@ -61,7 +61,13 @@ from lpbot.backtest import abi
 from lpbot.backtest.events import EventKind, PoolEvent, PoolMeta, StartState
 from lpbot.backtest.store import EventStore, missing_ranges
 from lpbot.chain import registry
-from lpbot.chain.rpc import CountingHTTPProvider, Fault, classify_rpc_error, round_trips
+from lpbot.chain.rpc import (
+    BatchRefused,
+    CountingHTTPProvider,
+    Fault,
+    classify_rpc_error,
+    round_trips,
+)
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.uniswap.oracle import Observation
 from lpbot.uniswap.pool import PositionKey, Slot0
@@ -169,9 +175,14 @@ class Web3Source:
             "fromBlock": hex(from_block),
             "toBlock": hex(to_block),
         }
-        logs_answer, header_answer = self._batch.make_batch(
-            [("eth_getLogs", [query]), ("eth_getBlockByNumber", [hex(to_block), False])]
-        )
+        try:
+            logs_answer, header_answer = self._batch.make_batch(
+                [("eth_getLogs", [query]), ("eth_getBlockByNumber", [hex(to_block), False])]
+            )
+        except BatchRefused:
+            log.info("the node does not take JSON-RPC batches: one request per call")
+            self._batch = None
+            return self.get_logs_and_end_hash(address, topics, from_block, to_block)
         if "error" in logs_answer:
             raise ValueError(logs_answer["error"])
         if "error" in header_answer or not header_answer.get("result"):
@@ -201,9 +212,14 @@ class Web3Source:
             return out
         for i in range(0, len(blocks), self.header_batch):
             part = list(blocks[i : i + self.header_batch])
-            answers = self._batch.make_batch(
-                [("eth_getBlockByNumber", [hex(b), False]) for b in part]
-            )
+            try:
+                answers = self._batch.make_batch(
+                    [("eth_getBlockByNumber", [hex(b), False]) for b in part]
+                )
+            except BatchRefused:
+                log.info("the node does not take JSON-RPC batches: one request per header")
+                self._batch = None
+                return {**out, **self.block_headers(blocks[i:])}
             for b, answer in zip(part, answers, strict=True):
                 if "error" in answer or not answer.get("result"):
                     raise ValueError(answer.get("error", f"no block {b}"))

@@ -147,6 +147,10 @@ def _error_object(body: str) -> dict[str, Any] | None:
     return None
 
 
+class BatchRefused(ValueError):
+    """The node answered a JSON-RPC batch with a single error: it does not take batches."""
+
+
 class CountingHTTPProvider(HTTPProvider):
     """An HTTP provider that counts JSON-RPC round trips (one HTTP request each), never logs
     its URL and raises ``RpcTransportError`` (redacted) for HTTP failures."""
@@ -201,8 +205,8 @@ class CountingHTTPProvider(HTTPProvider):
         ]
         raw = self._post(json.dumps(payload).encode(), f"batch of {len(calls)} {calls[0][0]}")
         answers = json.loads(raw)
-        if isinstance(answers, dict):  # a provider that refuses batches answers one error
-            raise ValueError(answers.get("error", answers))
+        if not isinstance(answers, list):  # a provider that refuses batches answers one error
+            raise BatchRefused(answers.get("error", answers) if isinstance(answers, dict) else raw)
         by_id = {a.get("id"): a for a in answers}
         missing: RPCResponse = {"error": {"code": -32603, "message": "no answer in the batch"}}
         return [by_id.get(i, missing) for i in range(len(calls))]

@@ -18,6 +18,7 @@ from tests.chain.providers import (
     RATE_LIMITS,
     TOPIC,
     Provider,
+    block_hash,
     chain_standin,
     log_blocks,
 )
@@ -130,3 +131,15 @@ def test_minus_32005_is_read_by_its_message() -> None:
     assert classify_rpc_error(
         ValueError({"code": -32000, "message": "execution reverted"})
     ).fault is (Fault.BAD_REQUEST)
+
+
+def test_a_node_without_batches_is_asked_one_call_at_a_time() -> None:
+    standin = chain_standin(lambda _lo, _hi, _n: None)
+    standin.batches = False
+    sleeps: list[float] = []
+    with serve(standin):
+        fetcher, out = _fetch(standin.url, 10_000, sleeps)
+        headers = fetcher.src.block_headers(out.blocks[:5])
+    assert out.blocks == log_blocks(*SPAN) and not sleeps
+    assert [h for h, _ts in headers.values()] == [block_hash(b) for b in out.blocks[:5]]
+    assert out.hashes[-1] == block_hash(SPAN[1])

@@ -53,6 +53,7 @@ class RpcStandIn:
     handlers: dict[str, Handler] = field(default_factory=dict)
     calls: list[tuple[str, list[Any]]] = field(default_factory=list)
     forward_to: str | None = None
+    batches: bool = True  # False: a JSON-RPC batch is answered with one error, as some nodes do
     # the HTTP answer of the request being served, set by a failing handler
     _http: list[RpcError] = field(default_factory=list)
 
@@ -106,8 +107,13 @@ def serve(standin: RpcStandIn) -> Iterator[RpcStandIn]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:
                 standin._http.clear()
-                if isinstance(body, list):
-                    out: Any = [standin._respond(r) for r in body]
+                if isinstance(body, list) and not standin.batches:
+                    out: Any = {
+                        "jsonrpc": "2.0", "id": None,
+                        "error": {"code": -32600, "message": "batch requests are not supported"},
+                    }  # fmt: skip
+                elif isinstance(body, list):
+                    out = [standin._respond(r) for r in body]
                 else:
                     out = standin._respond(body)
                 http = standin._http[0] if standin._http else None

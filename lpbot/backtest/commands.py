@@ -281,7 +281,7 @@ def register(subparsers: Any) -> None:
     f.add_argument("--from-block", dest="from_block", type=int, required=True)
     f.add_argument("--to-block", dest="to_block", type=int, required=True)
     f.add_argument("--out", help="SQLite file (default ./.lpbot/data/POOL-FROM.sqlite)")
-    f.add_argument("--multicall", help="Multicall3 address if not the canonical one")
+    f.add_argument("--multicall", help="Multicall3 address if not the registry's for the chain")
     f.add_argument("--creation-block", dest="creation_block", type=int)
     f.add_argument("--max-range", dest="max_range", type=int, default=10_000,
                    help="largest eth_getLogs block range")  # fmt: skip

@@ -283,7 +283,10 @@ class _Retry:
                 attempt += 1
                 self.count += 1
                 if attempt > self.retries:
-                    log.error("%s: giving up after %d retries: %s", what, self.retries, failure)
+                    log.error(
+                        "%s: giving up after %d retries (%s): %s",
+                        what, self.retries, failure.fault.value, failure.message,
+                    )  # fmt: skip
                     raise RetryLater(
                         f"{what} failed {attempt} times ({failure.fault.value}): {failure.message}"
                     ) from None

@@ -471,6 +471,7 @@ class _LogFetcher:
                 self.ceiling = min(self.ceiling, size - 1)
                 self.chunk = max(1, min(self.ceiling, max(self.floor, size // 2)))
                 self.searching = True
+            self.floor = min(self.floor, self.ceiling)
         else:  # dense blocks: smaller ranges here, the cap unchanged
             self.chunk = suggested if suggested is not None else max(1, size // 2)
             self.results_refused = True
@@ -915,7 +916,10 @@ def fetch_pool_events(
             headers = retry.run(
                 f"{len(part)} block headers", functools.partial(src.block_headers, part)
             )
-            header_requests += -(-len(part) // getattr(src, "header_batch", 1))
+            if isinstance(src, Web3Source) and src._batch is not None:
+                header_requests += -(-len(part) // src.header_batch)
+            else:
+                header_requests += len(part)
             db.add_timestamps({b: ts for b, (_h, ts) in headers.items()})
 
         trips = (round_trips(w3) - trips_before) if isinstance(w3, Web3) else -1

@@ -121,6 +121,11 @@ class RpcTransportError(OSError):
         self.timeout = timeout
 
 
+class RpcConnectionError(RpcTransportError, requests.ConnectionError):
+    """No answer (refused, dropped, timed out): also a ``requests.ConnectionError``, so that
+    web3's retry middleware retries it as before; an HTTP error status is not retried there."""
+
+
 def _retry_after(value: str | None) -> float | None:
     """``Retry-After`` in seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
     if not value:
@@ -173,7 +178,7 @@ class CountingHTTPProvider(HTTPProvider):
                 URI(url), data=data, **self.get_request_kwargs()
             )
         except requests.RequestException as exc:
-            raise RpcTransportError(
+            raise RpcConnectionError(
                 f"{what} to {self.where}: {redact_text(str(exc), url)}",
                 timeout=isinstance(exc, requests.Timeout),
             ) from None

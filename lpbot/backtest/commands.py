@@ -117,7 +117,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         f"({r.halvings} halvings, {r.retries} retries), {r.round_trips} round trips, "
         f"{r.seconds:.1f} s"
     )
-    print(f"pool created at block {r.creation_block}; start state {state}")
+    print(
+        f"pool created at block {r.creation_block}; start state {state}; events up to block "
+        f"{r.to_block} ({r.confirmations} confirmations behind the head)"
+    )
     print(f"dataset: {out}")
     return 0
 

@@ -56,6 +56,7 @@ import requests
 from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from lpbot.backtest import abi
 from lpbot.backtest.events import EventKind, PoolEvent, PoolMeta, StartState
@@ -200,14 +201,20 @@ class Web3Source:
         ]
         return logs, str(header_answer["result"]["hash"])
 
+    def _header(self, block: int) -> Any:
+        try:
+            return self.w3.eth.get_block(block)
+        except BlockNotFound:
+            raise ValueError(f"no block {block}") from None
+
     def block_hash(self, block: int) -> str:
-        return "0x" + bytes(self.w3.eth.get_block(block)["hash"]).hex()
+        return "0x" + bytes(self._header(block)["hash"]).hex()
 
     def block_headers(self, blocks: Sequence[int]) -> dict[int, tuple[str, int]]:
         out: dict[int, tuple[str, int]] = {}
         if self._batch is None:
             for b in blocks:
-                header = self.w3.eth.get_block(b)
+                header = self._header(b)
                 out[b] = ("0x" + bytes(header["hash"]).hex(), int(header["timestamp"]))
             return out
         for i in range(0, len(blocks), self.header_batch):
@@ -235,7 +242,7 @@ class Web3Source:
         return bytes(self.w3.eth.get_code(to_checksum_address(address), block_identifier=block))
 
     def block_timestamp(self, block: int) -> int:
-        return int(self.w3.eth.get_block(block)["timestamp"])
+        return int(self._header(block)["timestamp"])
 
 
 def _hex_topic(topic: Any) -> Any:

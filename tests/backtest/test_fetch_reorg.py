@@ -131,3 +131,33 @@ def test_logs_marked_removed_are_not_kept(chain: Devnet, tmp_path: Path) -> None
     src = MarksRemoved(Web3Source(w3), blocks[-1])
     fetch_pool_events(src, info.address, start, head, path, **kwargs)
     assert _events(path) == [e for e in _events(full) if e[0] != blocks[-1]]
+
+
+@pytest.mark.parametrize("batches", [True, False])
+def test_a_reorg_to_a_shorter_chain_drops_the_ranges_past_its_head(
+    chain: Devnet, tmp_path: Path, batches: bool
+) -> None:
+    w3, m = chain.w3, chain.manifest
+    info = m.pool("USDC/WETH-500")
+    run_market(w3, m, info, steps=1, vol=0.9, seed=71)
+    fork_point = chain.snapshot()
+    run_market(w3, m, info, steps=3, vol=0.9, seed=72)
+    path = tmp_path / "pool.sqlite"
+    src = Web3Source(w3)
+    if not batches:
+        src._batch = None
+    kwargs: dict[str, Any] = {"multicall": m.contracts["Multicall3"], "max_range": 8}
+    fetch_pool_events(src, info.address, 0, w3.eth.block_number, path, **kwargs)
+    old_head = w3.eth.block_number
+
+    chain.revert(fork_point)
+    run_market(w3, m, info, steps=1, vol=1.1, seed=73)
+    new_head = w3.eth.block_number
+    assert new_head < old_head
+    resumed = fetch_pool_events(src, info.address, 0, new_head, path, **kwargs)
+    assert resumed.refetched_ranges > 0
+    fresh = tmp_path / "fresh.sqlite"
+    fetch_pool_events(src, info.address, 0, new_head, fresh, **kwargs)
+    assert _events(path) == _events(fresh)
+    with EventStore(path) as store:
+        assert max(b for _a, b in store.fetched_ranges("events")) <= new_head

@@ -269,6 +269,8 @@ RATE_LIMITS: tuple[tuple[str, RpcError, float], ...] = (
     ),
     # BSC's and other public endpoints: -32005 "limit exceeded", HTTP 200 (bnb-chain/bsc#1215)
     ("public", RpcError(-32005, "limit exceeded"), 0.5),
+    # geth (and Nitro) behind a load balancer, asked about a block the node has not seen yet
+    ("geth", RpcError(-32000, "header not found"), 0.5),
     # a load balancer's HTML page
     (
         "gateway",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import traceback
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 
 from lpbot.backtest.fetch import Web3Source, _multicall_at, _Retry, fetch_pool_events
 from lpbot.chain import registry
-from lpbot.chain.rpc import connect, redact_text, redact_url
+from lpbot.chain.rpc import _retry_after, connect, redact_text, redact_url
 from lpbot.devnet.market import run_market
 from lpbot.errors import LpbotError
 from tests.chain.rpc_standin import RpcError, RpcStandIn, serve
@@ -128,3 +130,11 @@ def test_a_refused_key_is_one_clear_error(tmp_path: Path) -> None:
 
 def _no_sleep(_seconds: float) -> None:
     raise AssertionError("a refused key is not retried")
+
+
+def test_retry_after_is_read_in_seconds_or_as_a_date() -> None:
+    assert _retry_after("7") == 7.0
+    assert _retry_after(None) is None and _retry_after("soon") is None
+    later = formatdate(time.time() + 120, usegmt=True)
+    wait = _retry_after(later)
+    assert wait is not None and 100 < wait <= 120

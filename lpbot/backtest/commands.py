@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +140,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     print(f"fetching {args.pool} blocks {args.from_block}..{args.to_block} from {where}")
     r = fetch_pool_events(
         w3, args.pool, args.from_block, args.to_block, out, multicall=args.multicall,
-        creation_block=args.creation_block, max_range=args.max_range,
+        creation_block=args.creation_block, max_range=args.max_range, progress=_progress,
     )  # fmt: skip
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     state = (
         "empty (from the pool's creation)"
         if r.start_state_empty
@@ -151,9 +154,24 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         f"({r.halvings} halvings, {r.retries} retries), {r.round_trips} round trips, "
         f"{r.seconds:.1f} s"
     )
-    print(f"pool created at block {r.creation_block}; start state {state}")
+    print(
+        f"pool created at block {r.creation_block}; start state {state}; events up to block "
+        f"{r.to_block} ({r.confirmations} confirmations behind the head)"
+    )
     print(f"dataset: {out}")
     return 0
+
+
+def _progress(p: Any) -> None:
+    """One line on a terminal: blocks of logs fetched, requests, the time left."""
+    if not sys.stderr.isatty() or not p.blocks_total:
+        return
+    eta = "?" if p.eta_seconds is None else f"{p.eta_seconds:,.0f} s"
+    print(
+        f"\r{p.blocks_done:,}/{p.blocks_total:,} blocks ({p.blocks_done / p.blocks_total:.0%}), "
+        f"{p.requests} requests, ETA {eta}   ",
+        end="", file=sys.stderr, flush=True,
+    )  # fmt: skip
 
 
 def _cmd_import_csv(args: argparse.Namespace) -> int:
@@ -335,7 +353,7 @@ def register(subparsers: Any) -> None:
     f.add_argument("--from-block", dest="from_block", type=int, required=True)
     f.add_argument("--to-block", dest="to_block", type=int, required=True)
     f.add_argument("--out", help="SQLite file (default ./.lpbot/data/POOL-FROM.sqlite)")
-    f.add_argument("--multicall", help="Multicall3 address if not the canonical one")
+    f.add_argument("--multicall", help="Multicall3 address if not the registry's for the chain")
     f.add_argument("--creation-block", dest="creation_block", type=int)
     f.add_argument("--max-range", dest="max_range", type=int, default=10_000,
                    help="largest eth_getLogs block range")  # fmt: skip

@@ -96,6 +96,10 @@ class EventStore:
             raise Refused(
                 f"{self.path}: dataset schema {version}, this lpbot reads {SCHEMA_VERSION}"
             )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(ranges)")}
+        if "end_hash" not in columns:  # a dataset from before reorg checks: its ranges unhashed
+            with self._db:
+                self._db.execute("ALTER TABLE ranges ADD COLUMN end_hash TEXT")
 
     def __enter__(self) -> EventStore:
         return self
@@ -162,6 +166,32 @@ class EventStore:
         ).fetchall()
         return merge_ranges((int(a), int(b)) for a, b in rows)
 
+    def range_rows(self, stream: str) -> list[tuple[int, int, str | None]]:
+        """The ranges recorded for ``stream`` as written (not merged), newest end first, each
+        with the hash of its end block (None for ranges recorded before hashes were kept)."""
+        rows = self._db.execute(
+            "SELECT from_block, to_block, end_hash FROM ranges WHERE stream = ? "
+            "ORDER BY to_block DESC, from_block DESC",
+            (stream,),
+        ).fetchall()
+        return [(int(a), int(b), None if h is None else str(h)) for a, b, h in rows]
+
+    def drop_range(self, stream: str, from_block: int, to_block: int) -> None:
+        """Forget a recorded range (the chain no longer holds it): its rows, and for the events
+        stream its events and block timestamps, so that it is fetched again."""
+        with self._db:
+            self._db.execute(
+                "DELETE FROM ranges WHERE stream = ? AND from_block >= ? AND to_block <= ?",
+                (stream, from_block, to_block),
+            )
+            if stream == "events":
+                self._db.execute(
+                    "DELETE FROM events WHERE block BETWEEN ? AND ?", (from_block, to_block)
+                )
+                self._db.execute(
+                    "DELETE FROM blocks WHERE number BETWEEN ? AND ?", (from_block, to_block)
+                )
+
     def add_range(
         self,
         stream: str,
@@ -169,9 +199,16 @@ class EventStore:
         to_block: int,
         events: Iterable[PoolEvent] = (),
         positions: Iterable[tuple[str, int, int]] = (),
+        end_hash: str | None = None,
+        removed: Iterable[tuple[int, int]] = (),
     ) -> None:
-        """Record a fetched range with its events (or position keys), in one transaction."""
+        """Record a fetched range with its events (or position keys) and its end block's hash,
+        in one transaction; ``removed`` (block, log index) are logs the node marked
+        ``removed: true``, deleted if an earlier fetch stored them."""
         with self._db:
+            self._db.executemany(
+                "DELETE FROM events WHERE block = ? AND log_index = ?", list(removed)
+            )
             self._db.executemany(
                 "INSERT OR IGNORE INTO events (block, log_index, kind, tx_hash, args) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -185,8 +222,8 @@ class EventStore:
                 positions,
             )
             self._db.execute(
-                "INSERT INTO ranges (stream, from_block, to_block) VALUES (?, ?, ?)",
-                (stream, from_block, to_block),
+                "INSERT INTO ranges (stream, from_block, to_block, end_hash) VALUES (?, ?, ?, ?)",
+                (stream, from_block, to_block, end_hash),
             )
 
     # --------------------------------------------------------------------------------- events

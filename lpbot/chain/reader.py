@@ -6,6 +6,12 @@ the initialized ticks of the bitmap words around the price (TickLens
 The words read are those around a tick hint (the last tick this reader saw); when the price has
 left them, or a position's ticks were not known yet, a second round trip completes the picture.
 Round trips are counted on the snapshot and logged.
+
+The block a read ran at comes from where the chain's registry entry says
+(``ChainInfo.block_number_source``): Multicall3 ``getBlockNumber`` (Solidity ``block.number``)
+where that is the chain's block; ArbSys ``arbBlockNumber()`` in the same batch on Arbitrum, where
+``block.number`` is the L1 block; otherwise the node's ``eth_getBlockByNumber``, to which the read
+is then pinned (one more round trip). A read at a given block number takes that number.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from web3.contract.contract import Contract
 from web3.types import BlockIdentifier
 
 from lpbot.chain import artifacts
+from lpbot.chain.registry import ARBSYS, block_number_source
+from lpbot.chain.rpc import classify_rpc_error
 from lpbot.errors import Refused, RetryLater
 from lpbot.uniswap.pool import Pool, Slot0
 from lpbot.uniswap.position_value import NpmPosition, fees, get_fee_growth_inside
@@ -130,9 +138,12 @@ class PoolReader:
         tick_lens: str,
         position_manager: str | None = None,
         word_radius: int = 2,
+        block_source: str | None = None,
     ) -> None:
         self.w3 = w3
         self.word_radius = word_radius
+        # "evm" | "arbsys" | "node" (registry ``block_number_source``); None: by the chain id
+        self._block_source = block_source
         self._multicall = w3.eth.contract(
             address=to_checksum_address(multicall), abi=artifacts.abi("Multicall3")
         )
@@ -166,7 +177,10 @@ class PoolReader:
                 {"to": self._multicall.address, "data": data}, block_identifier=block
             )
         except Exception as exc:  # web3 raises many types for transport failures
-            raise RetryLater(f"multicall of {len(calls)} calls failed: {exc}") from exc
+            failure = classify_rpc_error(exc)
+            raise RetryLater(
+                f"multicall of {len(calls)} calls failed ({failure.fault.value}): {failure.message}"
+            ) from None
         (results,) = decode(["(bool,bytes)[]"], bytes(raw))
         return list(results)
 
@@ -185,6 +199,12 @@ class PoolReader:
         trips = 0
         static = self._static.get(pool)
         hint = self._hints.get(pool)
+        source = self.block_source()
+        pinned: int | None = block if isinstance(block, int) else None
+        if pinned is None and source == "node":
+            pinned = int(self.w3.eth.get_block(block)["number"])
+            trips += 1
+        at: BlockIdentifier = pinned if pinned is not None else block
 
         calls: list[tuple[str, bool, bytes]] = [
             self._pool_call(pool, "slot0"),
@@ -193,7 +213,7 @@ class PoolReader:
             self._pool_call(pool, "feeGrowthGlobal1X128"),
             self._pool_call(pool, "observe", list(twap_seconds)),
             self._own_call("getCurrentBlockTimestamp"),
-            self._own_call("getBlockNumber"),
+            self._block_number_call(source),
         ]
         if static is None:
             calls += [
@@ -215,7 +235,7 @@ class PoolReader:
         range_ticks = sorted({t for r in known_ranges.values() for t in r})
         calls += [self._pool_call(pool, "ticks", t) for t in range_ticks]
 
-        results = self._aggregate(calls, block)
+        results = self._aggregate(calls, at)
         trips += 1
         it = iter(results)
         slot0_raw = self._decode_pool("slot0", next(it))
@@ -225,7 +245,17 @@ class PoolReader:
         ok, observe_data = next(it)
         tick_cumulatives = tuple(decode(["int56[]", "uint160[]"], observe_data)[0]) if ok else None
         block_timestamp = decode(["uint256"], next(it)[1])[0]
-        block_number = decode(["uint256"], next(it)[1])[0]
+        number_ok, number_data = next(it)
+        if pinned is not None:
+            block_number = pinned
+        elif number_ok and len(number_data) == 32:
+            block_number = decode(["uint256"], number_data)[0]
+        else:  # no ArbSys here (an Anvil fork of Arbitrum): ask the node, and read again there
+            log.info("ArbSys.arbBlockNumber() unavailable; block numbers from the node")
+            self._block_source = "node"
+            return self.fetch_pool_state(
+                pool, token_ids=token_ids, twap_seconds=twap_seconds, block=block
+            )
         if static is None:
             static = (
                 self._decode_pool("fee", next(it))[0],
@@ -347,6 +377,17 @@ class PoolReader:
         return int(block["timestamp"])
 
     # ------------------------------------------------------------------------------- helpers
+
+    def block_source(self) -> str:
+        """Where block numbers come from: the constructor's, else the registry's for the chain."""
+        if self._block_source is None:
+            self._block_source = block_number_source(int(self.w3.eth.chain_id))
+        return self._block_source
+
+    def _block_number_call(self, source: str) -> tuple[str, bool, bytes]:
+        if source == "arbsys":  # arbBlockNumber(); may fail where the precompile is absent
+            return (to_checksum_address(ARBSYS), True, Web3.keccak(text="arbBlockNumber()")[:4])
+        return self._own_call("getBlockNumber")
 
     def _own_call(self, fn: str) -> tuple[str, bool, bytes]:
         data = self._multicall.encode_abi(fn_name=fn)

@@ -45,6 +45,12 @@ _SAFE_130_ZKSYNC = {
     "MultiSendCallOnly": "0xf220D3b4DFb23C4ade8C88E526C1353AbAcbC38F",
     "CompatibilityFallbackHandler": "0x2f870a80647BbC554F3a0EBD093f11B4d2a7492A",
 }
+# Arbitrum's ArbSys precompile: ``arbBlockNumber()`` is the Arbitrum block number, where Solidity's
+# ``block.number`` is an estimate of the L1 block (Arbitrum docs, "Block numbers and time")
+ARBSYS = "0x0000000000000000000000000000000000000064"
+# what a chain lpbot does not know (the local devnet) is assumed to be: an Ethereum-like chain
+# whose ``block.number`` is its own block number, reorg-free
+_UNKNOWN_BLOCK_NUMBER_SOURCE = "evm"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,11 @@ class ChainInfo:
     # how a transaction's cost is estimated (``lpbot.chain.gas.gas_model_for``):
     # "eip1559" | "arbitrum" (L2 + L1 data component) | "zksync" (zks_estimateFee)
     gas_model: str = "eip1559"
+    # where the number of the block a read ran at comes from (``lpbot.chain.reader``):
+    # "evm": Solidity ``block.number`` (Multicall3 ``getBlockNumber``) is the chain's block;
+    # "arbsys": ``block.number`` is the L1 block, the chain's own is ArbSys ``arbBlockNumber()``;
+    # "node": only the node's ``eth_getBlockByNumber`` is trusted (the read is pinned to it)
+    block_number_source: str = "evm"
 
 
 CHAINS: dict[int, ChainInfo] = {
@@ -102,6 +113,7 @@ CHAINS: dict[int, ChainInfo] = {
         confirmations=1,
         well_known_pools=(("WETH", "USDC", 500), ("WBTC", "WETH", 500)),
         gas_model="arbitrum",
+        block_number_source="arbsys",
     ),
     324: ChainInfo(
         chain_id=324,
@@ -130,6 +142,9 @@ CHAINS: dict[int, ChainInfo] = {
         well_known_pools=(("USDC.e", "WETH", 3000),),
         safe_version="1.3.0",
         gas_model="zksync",
+        # zkSync Era's ``block.number`` was the L1 batch number before its virtual-blocks
+        # upgrade; the node's answer is right before and after
+        block_number_source="node",
     ),
 }
 
@@ -140,3 +155,22 @@ def chain(chain_id: int) -> ChainInfo:
     except KeyError:
         known = ", ".join(f"{c.name} ({c.chain_id})" for c in CHAINS.values())
         raise ConfigError(f"chain id {chain_id} is not supported; known: {known}") from None
+
+
+def block_number_source(chain_id: int) -> str:
+    """``ChainInfo.block_number_source`` of ``chain_id``; "evm" for a chain not in the registry."""
+    info = CHAINS.get(chain_id)
+    return info.block_number_source if info is not None else _UNKNOWN_BLOCK_NUMBER_SOURCE
+
+
+def confirmations(chain_id: int) -> int:
+    """Blocks behind the head that a fetch stays (``ChainInfo.confirmations``); 0 for a chain
+    not in the registry (the local devnet, which does not reorganise)."""
+    info = CHAINS.get(chain_id)
+    return info.confirmations if info is not None else 0
+
+
+def default_contract(chain_id: int, name: str) -> str | None:
+    """The registry's address of contract ``name`` on ``chain_id`` (None where it has none)."""
+    info = CHAINS.get(chain_id)
+    return None if info is None else info.contracts.get(name)

@@ -56,6 +56,16 @@ class FlakySource:
         self.served += 1
         return logs
 
+    def get_logs_and_end_hash(
+        self, address: str, topics: Sequence[Any], from_block: int, to_block: int
+    ) -> tuple[list[RawLog], str]:
+        logs = self.get_logs(address, topics, from_block, to_block)
+        return logs, self.inner.block_headers([to_block])[to_block][0]
+
+    def block_headers(self, blocks: Sequence[int]) -> dict[int, tuple[str, int]]:
+        self._maybe_drop()
+        return self.inner.block_headers(blocks)
+
     def call(self, to: str, data: bytes, block: int) -> bytes:
         self._maybe_drop()
         return self.inner.call(to, data, block)

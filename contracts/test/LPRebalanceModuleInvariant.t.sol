@@ -67,6 +67,6 @@ contract LPRebalanceModuleInvariantTest is RebalanceFixture {
     function _assertLimitsHoldAndRefusalsAreNamed() internal view {
         vm.assertEq(handler.ghost_limitViolations(), 0, "a rebalance beyond the rate limits");
         vm.assertEq(handler.ghost_unnamedReverts(), 0, "a refusal without a named error");
-        vm.assertLe(uint256(module.rebalancesOnDay()), uint256(module.maxRebalancesPerDay()));
+        vm.assertLe(uint256(_inWindow()), uint256(module.maxRebalancesPerDay()));
     }
 }

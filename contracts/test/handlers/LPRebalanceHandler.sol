@@ -105,7 +105,7 @@ contract LPRebalanceHandler is Test {
         }
         (uint256 h0, uint256 h1) = _holdingsAfterWithdrawal(tokenId, haveId);
         IV3SwapRouter.ExactInputSingleParams memory s = _swapParams(seed >> 16, h0, h1);
-        calls[i++] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (s));
+        calls[i++] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (s, block.timestamp));
         // Desired amounts up to half of what the Safe holds after the swap (out: 99% of in).
         if (s.tokenIn == address(token0)) (h0, h1) = (h0 - s.amountIn, h1 + s.amountIn * 99 / 100);
         else (h0, h1) = (h0 + s.amountIn * 99 / 100, h1 - s.amountIn);
@@ -125,7 +125,7 @@ contract LPRebalanceHandler is Test {
         _beforeAction(seed, push);
         (uint256 idle0, uint256 idle1) = _idle();
         IV3SwapRouter.ExactInputSingleParams memory s = _swapParams(seed, idle0, idle1);
-        (bool ok,) = _run(abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (s)), true);
+        (bool ok,) = _run(abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (s, block.timestamp)), true);
         if (ok) {
             _credit(_swapAllowance(s.amountIn) + 10, 0);
             ++ghost_swaps;
@@ -324,7 +324,11 @@ contract LPRebalanceHandler is Test {
             || s == LPRebalanceModule.TooSoon.selector || s == LPRebalanceModule.SwapTooLarge.selector
             || s == LPRebalanceModule.ZeroAmountIn.selector || s == LPRebalanceModule.CallFailed.selector
             || s == LPRebalanceModule.SpenderNotAllowed.selector
-            || s == LPRebalanceModule.PositionNotOwnedBySafe.selector || s == LPRebalanceModule.TwapUnavailable.selector;
+            || s == LPRebalanceModule.PositionNotOwnedBySafe.selector || s == LPRebalanceModule.TwapUnavailable.selector
+            || s == LPRebalanceModule.DeadlineTooFar.selector || s == LPRebalanceModule.RangeOffTwap.selector
+            || s == LPRebalanceModule.RangeTooNarrow.selector || s == LPRebalanceModule.MinimumTooLow.selector
+            || s == LPRebalanceModule.CallLossBudgetExceeded.selector
+            || s == LPRebalanceModule.DayLossBudgetExceeded.selector;
     }
 
     /// @dev Fees a position manager poke of `tokenId` credits now (both tokens,

@@ -113,7 +113,9 @@ contract LPRebalanceModule {
     event LimitsSet(
         uint16 indexed maxRebalancesPerDay, uint32 indexed minRebalanceInterval, uint16 indexed maxSwapShareBps
     );
-    event PriceCheckSet(uint32 indexed twapWindow, uint16 indexed maxPriceDeviationBps, uint32 indexed maxObservationAge);
+    event PriceCheckSet(
+        uint32 indexed twapWindow, uint16 indexed maxPriceDeviationBps, uint32 indexed maxObservationAge
+    );
     event LossBudgetSet(uint16 indexed perCallBps, uint16 indexed perDayBps);
     event BoundsSet(uint16 indexed slippageBps, uint24 indexed minRangeWidth, uint32 indexed maxDeadlineHorizon);
 
@@ -519,10 +521,7 @@ contract LPRebalanceModule {
         emit LiquidityDecreased(p.tokenId, p.liquidity, amount0, amount1);
     }
 
-    function _collect(IPositionManager.CollectParams memory p)
-        internal
-        returns (uint256 amount0, uint256 amount1)
-    {
+    function _collect(IPositionManager.CollectParams memory p) internal returns (uint256 amount0, uint256 amount1) {
         if (p.recipient != safe) revert RecipientNotSafe(p.recipient);
         _safePosition(p.tokenId);
         // Collect moves only what is already owed to the position (fees, and the
@@ -594,7 +593,8 @@ contract LPRebalanceModule {
         {
             uint256 holdings = _holdingsIn(p.tokenIn, p.tokenOut, twapTick);
             // More than all holdings reads as an unbounded share.
-            share = p.amountIn > holdings ? type(uint256).max : RebalanceMath.mulDivRoundingUp(p.amountIn, BPS, holdings);
+            share =
+                p.amountIn > holdings ? type(uint256).max : RebalanceMath.mulDivRoundingUp(p.amountIn, BPS, holdings);
             uint256 used = share > BPS ? type(uint256).max : batch.swapShareBps + share;
             if (used > maxSwapShareBps) revert SwapTooLarge(used, maxSwapShareBps);
             batch.swapShareBps = used;
@@ -744,9 +744,12 @@ contract LPRebalanceModule {
         batch.twapTick = twapTick;
         (,, uint16 index,,,,) = IV3Pool(pool).slot0();
         (uint32 observedAt,,,) = IV3Pool(pool).observations(index);
-        // The pool stores timestamps mod 2**32.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        uint32 age = uint32(block.timestamp) - observedAt;
+        uint32 age;
+        // The pool stores timestamps mod 2**32: the difference wraps the same way.
+        unchecked {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            age = uint32(block.timestamp) - observedAt;
+        }
         batch.stale = age > maxObservationAge;
         // The Safe's balances of the pool's tokens plus the position touched, in token1.
         uint256 v0 = IERC20Balance(pos.token0).balanceOf(safe) + pos.owed0;
@@ -791,7 +794,8 @@ contract LPRebalanceModule {
         (uint256 l0, uint256 l1) = RebalanceMath.getAmountsForLiquidity(
             RebalanceMath.getSqrtRatioAtTick(tick), pos.tickLower, pos.tickUpper, liquidity
         );
-        return deposit ? _shortfall(tick, pos, amount0, amount1, l0, l1) : _shortfall(tick, pos, l0, l1, amount0, amount1);
+        return
+            deposit ? _shortfall(tick, pos, amount0, amount1, l0, l1) : _shortfall(tick, pos, l0, l1, amount0, amount1);
     }
 
     /// @dev Value (in token1 at `tick`) given less value got, or 0.

@@ -541,9 +541,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         vm.prank(address(safe));
         module.setLimits(0, 0, MAX_SWAP_SHARE);
         token0.mint(address(safe), 10e18);
-        vm.expectRevert(
-            abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, 0, 0)
-        );
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, 0, 0));
         vm.prank(operator);
         module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
     }

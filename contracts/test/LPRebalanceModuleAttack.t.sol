@@ -42,9 +42,14 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
     }
 
     /// @dev Minimums no lower than the module requires (what an honest bot sends).
-    function _honestSwap(bool zeroForOne, uint256 amountIn) internal view returns (IV3SwapRouter.ExactInputSingleParams memory p) {
+    function _honestSwap(bool zeroForOne, uint256 amountIn)
+        internal
+        view
+        returns (IV3SwapRouter.ExactInputSingleParams memory p)
+    {
         p = _swapParams(zeroForOne, amountIn);
-        (address base, address quote) = zeroForOne ? (address(token0), address(token1)) : (address(token1), address(token0));
+        (address base, address quote) =
+            zeroForOne ? (address(token0), address(token1)) : (address(token1), address(token0));
         uint256 expected = RebalanceMath.getQuoteAtTick(_twapTick(), uint128(amountIn), base, quote);
         p.amountOutMinimum = expected - expected * SLIPPAGE / 10_000;
     }
@@ -63,13 +68,17 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         _pushTo(145);
         vm.assertEq(int256(_twapTick()), 0);
         IPositionManager.MintParams memory p = _moduleMintParams(60, 120, 0, token1.balanceOf(address(safe)));
-        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.RangeOffTwap.selector, int24(60), int24(120), int24(0)));
+        vm.expectRevert(
+            abi.encodeWithSelector(LPRebalanceModule.RangeOffTwap.selector, int24(60), int24(120), int24(0))
+        );
         vm.prank(operator);
         module.mint(p);
 
         // Even with minimums left loose by the owners, the range must hold the TWAP.
         _looseMinimums();
-        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.RangeOffTwap.selector, int24(60), int24(120), int24(0)));
+        vm.expectRevert(
+            abi.encodeWithSelector(LPRebalanceModule.RangeOffTwap.selector, int24(60), int24(120), int24(0))
+        );
         vm.prank(operator);
         module.mint(p);
         vm.assertEq(npm.balanceOf(address(safe)), 1);
@@ -78,9 +87,8 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
     function test_attack_zeroMinimumMint_reverts() public {
         vm.expectPartialRevert(LPRebalanceModule.MinimumTooLow.selector);
         vm.prank(operator);
-        (bool ok,) = address(module).call(
-            abi.encodeCall(LPRebalanceModule.mint, (_moduleMintParams(-600, 600, 500e18, 500e18)))
-        );
+        (bool ok,) =
+            address(module).call(abi.encodeCall(LPRebalanceModule.mint, (_moduleMintParams(-600, 600, 500e18, 500e18))));
         ok;
     }
 
@@ -101,9 +109,10 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         _pushTo(-145);
         vm.expectPartialRevert(LPRebalanceModule.MinimumTooLow.selector);
         vm.prank(operator);
-        (bool ok,) = address(module).call(
-            abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 1_200e18), block.timestamp))
-        );
+        (bool ok,) = address(module)
+            .call(
+                abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 1_200e18), block.timestamp))
+            );
         ok;
     }
 
@@ -112,9 +121,10 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         _pushTo(-145);
         vm.expectPartialRevert(LPRebalanceModule.CallLossBudgetExceeded.selector);
         vm.prank(operator);
-        (bool ok,) = address(module).call(
-            abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 1_200e18), block.timestamp))
-        );
+        (bool ok,) = address(module)
+            .call(
+                abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 1_200e18), block.timestamp))
+            );
         ok;
         (uint256 count, uint256 loss) = module.window();
         vm.assertEq(count, 0);
@@ -169,8 +179,9 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
     }
 
     function test_attack_zeroMinimumDecrease_reverts() public {
-        bytes memory data =
-            abi.encodeCall(LPRebalanceModule.decreaseLiquidity, (_decreaseParams(safeTokenId, _liquidity(safeTokenId))));
+        bytes memory data = abi.encodeCall(
+            LPRebalanceModule.decreaseLiquidity, (_decreaseParams(safeTokenId, _liquidity(safeTokenId)))
+        );
         vm.expectPartialRevert(LPRebalanceModule.MinimumTooLow.selector);
         vm.prank(operator);
         (bool ok,) = address(module).call(data);

@@ -45,10 +45,12 @@ import {IPositionManager, IV3SwapRouter, IV3Factory, IV3Pool, IERC20Balance} fro
 ///
 ///         Shape checks: a mint or increase must be on a range that contains
 ///         the TWAP tick (tickLower <= TWAP < tickUpper) and is at least
-///         `minRangeWidth` ticks wide; every minimum (`amountOutMinimum`,
-///         `amount0Min`, `amount1Min`) must be at least what the TWAP price
-///         gives less `slippageBps`; every deadline (a swap carries one too)
-///         must lie in [now, now + maxDeadlineHorizon].
+///         `minRangeWidth` ticks wide; a swap's `amountOutMinimum` must be at
+///         least its input's worth at the TWAP less `slippageBps`, and the
+///         minimums of a mint, increase or decrease (`amount0Min`, `amount1Min`),
+///         valued together at the TWAP, at least the worth of the amounts the
+///         TWAP price gives less `slippageBps`; every deadline (a swap carries
+///         one too) must lie in [now, now + maxDeadlineHorizon].
 ///
 ///         What counts as a rebalance: one operator transaction (a single
 ///         entry-point call or one `execute` batch) that contains at least one
@@ -512,8 +514,7 @@ contract LPRebalanceModule {
         uint160 sqrtTwap = RebalanceMath.getSqrtRatioAtTick(batch.twapTick);
         (uint256 e0, uint256 e1) =
             RebalanceMath.getAmountsForLiquidity(sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
-        _checkMinimum(p.amount0Min, e0);
-        _checkMinimum(p.amount1Min, e1);
+        _checkMinimums(pos, p.amount0Min, p.amount1Min, e0, e1, batch.twapTick);
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.decreaseLiquidity, (p)));
         (amount0, amount1) = abi.decode(ret, (uint256, uint256));
         // Given: the liquidity removed; got: the amounts it returned.
@@ -686,8 +687,19 @@ contract LPRebalanceModule {
             RebalanceMath.getLiquidityForAmounts(sqrtTwap, pos.tickLower, pos.tickUpper, desired0, desired1);
         (uint256 e0, uint256 e1) =
             RebalanceMath.getAmountsForLiquidity(sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
-        _checkMinimum(min0, e0);
-        _checkMinimum(min1, e1);
+        _checkMinimums(pos, min0, min1, e0, e1, twapTick);
+    }
+
+    /// @dev The minimums, valued at the TWAP, must be worth at least the TWAP-derived
+    ///      amounts less `slippageBps` (by value, not token by token: a spot inside the
+    ///      deviation bound changes a position's mix more than its value).
+    function _checkMinimums(Position memory pos, uint256 min0, uint256 min1, uint256 e0, uint256 e1, int24 twapTick)
+        internal
+        view
+    {
+        uint256 minimum = min1 + _quote(twapTick, min0, pos.token0, pos.token1);
+        uint256 expected = e1 + _quote(twapTick, e0, pos.token0, pos.token1);
+        _checkMinimum(minimum, expected);
     }
 
     /// @dev The allow-listed pool of (token0, token1, fee) (sorted), or PoolNotAllowed.

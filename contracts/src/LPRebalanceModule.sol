@@ -186,8 +186,10 @@ contract LPRebalanceModule {
     uint40 public lastRebalanceAt;
     /// @notice Number of rebalances counted so far.
     uint64 public rebalanceCount;
-    /// @dev Rebalance index => (block.timestamp << 216) | loss units charged to it.
-    mapping(uint256 index => uint256 packed) internal _rebalances;
+    /// @dev Ring of the last MAX_REBALANCES_PER_DAY rebalances, by index mod its size:
+    ///      (block.timestamp << 216) | loss units charged. At most that many start in
+    ///      any 24 hours, so an entry is overwritten only once it is out of the window.
+    uint256[MAX_REBALANCES_PER_DAY] internal _rebalances;
 
     /// @notice Allow-listed pool by (token0, token1, fee), tokens sorted; 0 if not allowed.
     mapping(address token0 => mapping(address token1 => mapping(uint24 fee => address pool))) public allowedPool;
@@ -203,11 +205,28 @@ contract LPRebalanceModule {
         uint256 swapShareBps;
         address pool;
         int24 twapTick;
+        uint160 sqrtTwap;
         bool stale;
         uint256 value;
     }
 
-    /// @dev A position as the position manager reports it.
+    /// @dev NonfungiblePositionManager.positions' return values.
+    struct PositionData {
+        uint96 nonce;
+        address operator;
+        address token0;
+        address token1;
+        uint24 fee;
+        int24 tickLower;
+        int24 tickUpper;
+        uint128 liquidity;
+        uint256 feeGrowthInside0LastX128;
+        uint256 feeGrowthInside1LastX128;
+        uint128 tokensOwed0;
+        uint128 tokensOwed1;
+    }
+
+    /// @dev A position of the Safe (or one being minted) and its allow-listed pool.
     struct Position {
         address pool;
         address token0;
@@ -361,10 +380,11 @@ contract LPRebalanceModule {
     /// @notice Rebalances started in the last 24 hours and the loss units charged to them.
     function window() public view returns (uint256 count, uint256 loss) {
         uint256 n = rebalanceCount;
+        uint256 oldest = n > MAX_REBALANCES_PER_DAY ? n - MAX_REBALANCES_PER_DAY : 0;
         // forge-lint: disable-next-line(block-timestamp)
         uint256 since = block.timestamp > 1 days ? block.timestamp - 1 days : 0;
-        while (n > 0) {
-            uint256 packed = _rebalances[n - 1];
+        while (n > oldest) {
+            uint256 packed = _rebalances[(n - 1) % MAX_REBALANCES_PER_DAY];
             if (packed >> 216 <= since) break;
             ++count;
             loss += packed & type(uint216).max;
@@ -511,9 +531,8 @@ contract LPRebalanceModule {
         _loadPool(pos.pool, pos, batch);
         _checkSpot(pos.pool, batch.twapTick);
         uint128 liquidity = p.liquidity > pos.liquidity ? pos.liquidity : p.liquidity;
-        uint160 sqrtTwap = RebalanceMath.getSqrtRatioAtTick(batch.twapTick);
         (uint256 e0, uint256 e1) =
-            RebalanceMath.getAmountsForLiquidity(sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
+            RebalanceMath.getAmountsForLiquidity(batch.sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
         _checkMinimums(pos, p.amount0Min, p.amount1Min, e0, e1, batch.twapTick);
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.decreaseLiquidity, (p)));
         (amount0, amount1) = abi.decode(ret, (uint256, uint256));
@@ -552,7 +571,7 @@ contract LPRebalanceModule {
         pos.tickUpper = p.tickUpper;
         _countRebalance(batch);
         _loadPool(pos.pool, pos, batch);
-        _checkDeposit(pos, p.amount0Desired, p.amount1Desired, p.amount0Min, p.amount1Min, batch.twapTick);
+        _checkDeposit(pos, p.amount0Desired, p.amount1Desired, p.amount0Min, p.amount1Min, batch);
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.mint, (p)));
         (tokenId, liquidity, amount0, amount1) = abi.decode(ret, (uint256, uint128, uint256, uint256));
         _chargePosition(pos, liquidity, amount0, amount1, true, batch);
@@ -567,7 +586,7 @@ contract LPRebalanceModule {
         Position memory pos = _safePosition(p.tokenId);
         _countRebalance(batch);
         _loadPool(pos.pool, pos, batch);
-        _checkDeposit(pos, p.amount0Desired, p.amount1Desired, p.amount0Min, p.amount1Min, batch.twapTick);
+        _checkDeposit(pos, p.amount0Desired, p.amount1Desired, p.amount0Min, p.amount1Min, batch);
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.increaseLiquidity, (p)));
         (liquidity, amount0, amount1) = abi.decode(ret, (uint128, uint256, uint256));
         _chargePosition(pos, liquidity, amount0, amount1, true, batch);
@@ -673,8 +692,9 @@ contract LPRebalanceModule {
         uint256 desired1,
         uint256 min0,
         uint256 min1,
-        int24 twapTick
+        Batch memory batch
     ) internal view {
+        int24 twapTick = batch.twapTick;
         if (pos.tickLower > twapTick || twapTick >= pos.tickUpper) {
             revert RangeOffTwap(pos.tickLower, pos.tickUpper, twapTick);
         }
@@ -682,11 +702,10 @@ contract LPRebalanceModule {
             revert RangeTooNarrow(pos.tickLower, pos.tickUpper, minRangeWidth);
         }
         _checkSpot(pos.pool, twapTick);
-        uint160 sqrtTwap = RebalanceMath.getSqrtRatioAtTick(twapTick);
         uint128 liquidity =
-            RebalanceMath.getLiquidityForAmounts(sqrtTwap, pos.tickLower, pos.tickUpper, desired0, desired1);
+            RebalanceMath.getLiquidityForAmounts(batch.sqrtTwap, pos.tickLower, pos.tickUpper, desired0, desired1);
         (uint256 e0, uint256 e1) =
-            RebalanceMath.getAmountsForLiquidity(sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
+            RebalanceMath.getAmountsForLiquidity(batch.sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
         _checkMinimums(pos, min0, min1, e0, e1, twapTick);
     }
 
@@ -715,11 +734,24 @@ contract LPRebalanceModule {
             owner = o;
         } catch {}
         if (owner != safe) revert PositionNotOwnedBySafe(tokenId, owner);
-        uint24 fee;
-        (,, pos.token0, pos.token1, fee, pos.tickLower, pos.tickUpper, pos.liquidity,,,,) =
-            positionManager.positions(tokenId);
-        (,,,,,,,,,, pos.owed0, pos.owed1) = positionManager.positions(tokenId);
-        pos.pool = _pool(pos.token0, pos.token1, fee);
+        PositionData memory d = abi.decode(
+            _staticcall(address(positionManager), abi.encodeCall(IPositionManager.positions, (tokenId))), (PositionData)
+        );
+        pos.token0 = d.token0;
+        pos.token1 = d.token1;
+        pos.tickLower = d.tickLower;
+        pos.tickUpper = d.tickUpper;
+        pos.liquidity = d.liquidity;
+        pos.owed0 = d.tokensOwed0;
+        pos.owed1 = d.tokensOwed1;
+        pos.pool = _pool(d.token0, d.token1, d.fee);
+    }
+
+    /// @dev A view call that bubbles the callee's revert as CallFailed.
+    function _staticcall(address to, bytes memory data) internal view returns (bytes memory ret) {
+        bool ok;
+        (ok, ret) = to.staticcall(data);
+        if (!ok) revert CallFailed(ret);
     }
 
     /// @dev Counts the batch as one rebalance the first time a counted step runs:
@@ -741,7 +773,7 @@ contract LPRebalanceModule {
         lastRebalanceAt = uint40(block.timestamp);
         // forge-lint: disable-next-line(unsafe-typecast)
         rebalanceCount = uint64(index + 1);
-        _rebalances[index] = block.timestamp << 216;
+        _rebalances[index % MAX_REBALANCES_PER_DAY] = block.timestamp << 216;
         batch.index = index;
         batch.dayLoss = dayLoss;
         emit RebalanceCounted(index, count + 1);
@@ -752,8 +784,10 @@ contract LPRebalanceModule {
     function _loadPool(address pool, Position memory pos, Batch memory batch) internal view {
         if (batch.pool == pool) return;
         int24 twapTick = _twapTick(pool);
+        uint160 sqrtTwap = RebalanceMath.getSqrtRatioAtTick(twapTick);
         batch.pool = pool;
         batch.twapTick = twapTick;
+        batch.sqrtTwap = sqrtTwap;
         (,, uint16 index,,,,) = IV3Pool(pool).slot0();
         (uint32 observedAt,,,) = IV3Pool(pool).observations(index);
         uint32 age;
@@ -767,9 +801,8 @@ contract LPRebalanceModule {
         uint256 v0 = IERC20Balance(pos.token0).balanceOf(safe) + pos.owed0;
         uint256 v1 = IERC20Balance(pos.token1).balanceOf(safe) + pos.owed1;
         if (pos.liquidity > 0) {
-            (uint256 a0, uint256 a1) = RebalanceMath.getAmountsForLiquidity(
-                RebalanceMath.getSqrtRatioAtTick(twapTick), pos.tickLower, pos.tickUpper, pos.liquidity
-            );
+            (uint256 a0, uint256 a1) =
+                RebalanceMath.getAmountsForLiquidity(sqrtTwap, pos.tickLower, pos.tickUpper, pos.liquidity);
             v0 += a0;
             v1 += a1;
         }
@@ -786,10 +819,12 @@ contract LPRebalanceModule {
         bool deposit,
         Batch memory batch
     ) internal {
-        uint256 loss = _positionShortfall(batch.twapTick, pos, liquidity, amount0, amount1, deposit);
+        uint256 loss = _positionShortfall(batch.twapTick, batch.sqrtTwap, pos, liquidity, amount0, amount1, deposit);
         if (batch.stale) {
             (, int24 spotTick,,,,,) = IV3Pool(pos.pool).slot0();
-            uint256 atSpot = _positionShortfall(spotTick, pos, liquidity, amount0, amount1, deposit);
+            uint256 atSpot = _positionShortfall(
+                spotTick, RebalanceMath.getSqrtRatioAtTick(spotTick), pos, liquidity, amount0, amount1, deposit
+            );
             if (atSpot > loss) loss = atSpot;
         }
         _charge(pos.pool, loss, batch);
@@ -797,15 +832,14 @@ contract LPRebalanceModule {
 
     function _positionShortfall(
         int24 tick,
+        uint160 sqrtP,
         Position memory pos,
         uint128 liquidity,
         uint256 amount0,
         uint256 amount1,
         bool deposit
     ) internal pure returns (uint256) {
-        (uint256 l0, uint256 l1) = RebalanceMath.getAmountsForLiquidity(
-            RebalanceMath.getSqrtRatioAtTick(tick), pos.tickLower, pos.tickUpper, liquidity
-        );
+        (uint256 l0, uint256 l1) = RebalanceMath.getAmountsForLiquidity(sqrtP, pos.tickLower, pos.tickUpper, liquidity);
         return
             deposit ? _shortfall(tick, pos, amount0, amount1, l0, l1) : _shortfall(tick, pos, l0, l1, amount0, amount1);
     }
@@ -834,7 +868,7 @@ contract LPRebalanceModule {
         if (callLoss > callBudget) revert CallLossBudgetExceeded(callLoss, callBudget);
         uint256 dayBudget = uint256(lossBudgetPerDayBps) * LOSS_UNITS_PER_BPS;
         if (batch.dayLoss + callLoss > dayBudget) revert DayLossBudgetExceeded(batch.dayLoss + callLoss, dayBudget);
-        _rebalances[batch.index] = (block.timestamp << 216) | callLoss;
+        _rebalances[batch.index % MAX_REBALANCES_PER_DAY] = (block.timestamp << 216) | callLoss;
         emit LossCharged(batch.index, pool, units, callLoss);
     }
 

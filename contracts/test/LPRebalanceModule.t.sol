@@ -537,6 +537,34 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
     }
 
+    /// @dev The 24-hour record is a ring of MAX_REBALANCES_PER_DAY entries: it wraps
+    ///      without losing an entry that is still in the window.
+    function test_rebalanceRecord_wrapsAroundItsRing() public {
+        uint16 max = module.MAX_REBALANCES_PER_DAY();
+        vm.prank(address(safe));
+        module.setLimits(max, 0, MAX_SWAP_SHARE);
+        token0.mint(address(safe), 1_000e18);
+        token1.mint(address(safe), 1_000e18);
+        for (uint256 i = 0; i < 3 * uint256(max); ++i) {
+            vm.warp(block.timestamp + 31 minutes); // 46.4 fit in 24 hours, 48 allowed
+            vm.prank(operator);
+            module.swapExactInputSingle(_swapParams(i % 2 == 0, 1e18), block.timestamp);
+        }
+        vm.assertEq(uint256(module.rebalanceCount()), 3 * uint256(max));
+        vm.assertEq(_inWindow(), uint256(1 days) / 31 minutes + 1);
+        // Packed as fast as allowed: the 49th in 24 hours is refused.
+        vm.warp(block.timestamp + 2 days);
+        for (uint256 i = 0; i < max; ++i) {
+            vm.warp(block.timestamp + 1);
+            vm.prank(operator);
+            module.swapExactInputSingle(_swapParams(i % 2 == 0, 1e18), block.timestamp);
+        }
+        vm.warp(block.timestamp + 1);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, max, max));
+        vm.prank(operator);
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
+    }
+
     function test_RevertWhen_NoRebalancesAllowed() public {
         vm.prank(address(safe));
         module.setLimits(0, 0, MAX_SWAP_SHARE);

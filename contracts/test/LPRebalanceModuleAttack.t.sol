@@ -84,6 +84,26 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         vm.assertEq(npm.balanceOf(address(safe)), 1);
     }
 
+    /// @dev A mint is a trade too: a range that holds the TWAP but is filled at a
+    ///      pushed spot is charged its loss at the TWAP, and refused over budget.
+    function test_attack_mintAtPushedSpot_isChargedToTheBudget() public {
+        _looseMinimums();
+        _pushTo(140);
+        IPositionManager.MintParams memory p = _moduleMintParams(-60, 180, 1_000e18, 1_000e18);
+        uint256 snap = vm.snapshotState();
+        vm.prank(operator);
+        module.mint(p);
+        (, uint256 charged) = module.window();
+        vm.assertGt(charged, 0, "the deposit at a pushed spot is charged");
+        vm.revertToState(snap);
+        uint16 below = uint16(charged / module.LOSS_UNITS_PER_BPS()); // whole bps, under the charge
+        vm.prank(address(safe));
+        module.setLossBudget(below, DAY_BUDGET);
+        vm.expectPartialRevert(LPRebalanceModule.CallLossBudgetExceeded.selector);
+        vm.prank(operator);
+        module.mint(p);
+    }
+
     function test_attack_zeroMinimumMint_reverts() public {
         vm.expectPartialRevert(LPRebalanceModule.MinimumTooLow.selector);
         vm.prank(operator);

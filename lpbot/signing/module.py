@@ -235,7 +235,7 @@ class ModuleBounds:
         ]
 
 
-def read_module_bounds(w3: Web3, module: str) -> ModuleBounds:
+def fetch_module_bounds(w3: Web3, module: str) -> ModuleBounds:
     c = w3.eth.contract(address=to_checksum_address(module), abi=artifacts.abi("LPRebalanceModule"))
     f = c.functions
     count, loss = f.window().call()

@@ -11,7 +11,7 @@ from lpbot.devnet.keys import dev_signer
 from lpbot.errors import Refused
 from lpbot.execution import service
 from lpbot.execution.state import RebalanceState
-from lpbot.signing.module import budget_mismatches, read_module_bounds
+from lpbot.signing.module import budget_mismatches, fetch_module_bounds
 from tests.execution.conftest import Crash, Setup
 
 pytestmark = pytest.mark.devnet
@@ -112,7 +112,7 @@ def _refused_by_dry_run(setup: Setup, name: str) -> None:
 
 
 def test_the_devnet_module_carries_the_owners_budget(setup: Setup) -> None:
-    bounds = read_module_bounds(setup.chain.w3, setup.ctx.contracts["LPRebalanceModule"])
+    bounds = fetch_module_bounds(setup.chain.w3, setup.ctx.contracts["LPRebalanceModule"])
     assert (bounds.loss_budget_per_call_bps, bounds.loss_budget_per_day_bps) == MODULE_LOSS_BUDGET
     assert (bounds.slippage_bps, bounds.min_range_width, bounds.max_deadline_horizon) == (
         MODULE_BOUNDS
@@ -136,5 +136,5 @@ def test_a_plan_beyond_the_loss_budget_is_refused_in_the_dry_run(setup: Setup) -
 def test_any_single_owner_pauses_the_operator(setup: Setup) -> None:
     setup.ctx.via = "module"
     _as(setup, dev_signer(9).address, "pause")
-    assert read_module_bounds(setup.chain.w3, setup.ctx.contracts["LPRebalanceModule"]).paused
+    assert fetch_module_bounds(setup.chain.w3, setup.ctx.contracts["LPRebalanceModule"]).paused
     _refused_by_dry_run(setup, "IsPaused()")

@@ -12,6 +12,7 @@ from lpbot.errors import Refused
 from lpbot.execution import service
 from lpbot.execution.state import RebalanceState
 from lpbot.signing.module import budget_mismatches, fetch_module_bounds
+from tests.conftest import Devnet
 from tests.execution.conftest import Crash, Setup
 
 pytestmark = pytest.mark.devnet
@@ -111,8 +112,8 @@ def _refused_by_dry_run(setup: Setup, name: str) -> None:
     assert setup.balances() == before and setup.safe_nonce() == nonce
 
 
-def test_the_devnet_module_carries_the_owners_budget(setup: Setup) -> None:
-    bounds = fetch_module_bounds(setup.chain.w3, setup.ctx.contracts["LPRebalanceModule"])
+def test_the_devnet_module_carries_the_owners_budget(chain: Devnet) -> None:
+    bounds = fetch_module_bounds(chain.w3, chain.manifest.contracts["LPRebalanceModule"])
     assert (bounds.loss_budget_per_call_bps, bounds.loss_budget_per_day_bps) == MODULE_LOSS_BUDGET
     assert (bounds.slippage_bps, bounds.min_range_width, bounds.max_deadline_horizon) == (
         MODULE_BOUNDS
@@ -126,6 +127,8 @@ def test_the_devnet_module_carries_the_owners_budget(setup: Setup) -> None:
     ]
 
 
+# the store plays no part in a refusal: one of its two kinds is enough
+@pytest.mark.parametrize("repo", ["memory"], indirect=True)
 def test_a_plan_beyond_the_loss_budget_is_refused_in_the_dry_run(setup: Setup) -> None:
     setup.ctx.via = "module"
     # the owners allow no loss at all: the rebalance's swap fee alone is over budget
@@ -133,6 +136,7 @@ def test_a_plan_beyond_the_loss_budget_is_refused_in_the_dry_run(setup: Setup) -
     _refused_by_dry_run(setup, "CallLossBudgetExceeded(loss=")
 
 
+@pytest.mark.parametrize("repo", ["memory"], indirect=True)
 def test_any_single_owner_pauses_the_operator(setup: Setup) -> None:
     setup.ctx.via = "module"
     _as(setup, dev_signer(9).address, "pause")

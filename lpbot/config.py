@@ -510,10 +510,23 @@ class MpcConfig(_Frozen):
 
 
 class ModuleConfig(_Frozen):
-    """The Safe module that lets the bot's operator key rebalance within limits."""
+    """The Safe module that lets the bot's operator key rebalance within limits.
+
+    The loss budget is the owners' setting on chain (``setLossBudget``): what one operator call,
+    and all of them in any 24 hours, may lose at the pool's TWAP, in bps of the Safe's value in
+    the pool. Stating it here lets lpbot say when chain and file disagree."""
 
     address: AddressOrDevnet
     operator: str  # a keystore name in [signer.keystores]
+    loss_budget_per_call_bps: int | None = Field(default=None, ge=0, le=10_000)
+    loss_budget_per_day_bps: int | None = Field(default=None, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _budgets(self) -> ModuleConfig:
+        call, day = self.loss_budget_per_call_bps, self.loss_budget_per_day_bps
+        if call is not None and day is not None and call > day:
+            raise ValueError("loss_budget_per_call_bps is above loss_budget_per_day_bps")
+        return self
 
 
 class SignerConfig(_Frozen):
@@ -984,6 +997,8 @@ owners = [
 [signer.module]
 address = "devnet"                   # the rebalance module enabled on the Safe
 operator = "bot"                     # the keystore allowed to call it
+loss_budget_per_call_bps = 100       # the owners' on-chain loss budget at the TWAP, in bps of
+loss_budget_per_day_bps = 300        # the Safe's value in the pool: per call, per 24 hours
 
 # [signer.mpc]                       # a threshold-ECDSA owner (set mpc = true on that owner)
 # threshold = 2

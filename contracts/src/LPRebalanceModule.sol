@@ -6,7 +6,8 @@ import {IPositionManager, IV3SwapRouter, IV3Factory, IV3Pool, IERC20Balance} fro
 
 /// @title LPRebalanceModule
 /// @notice A Safe (1.4.1) module through which one operator key makes the Safe
-///         manage its Uniswap V3 positions, and nothing else.
+///         manage its Uniswap V3 positions, and nothing else, within a loss
+///         budget the Safe's owners set.
 ///
 ///         The operator calls typed entry points (or `execute`, a batch of
 ///         them); the module checks each one and has the Safe make exactly one
@@ -16,53 +17,68 @@ import {IPositionManager, IV3SwapRouter, IV3Factory, IV3Pool, IERC20Balance} fro
 ///         (`exactInputSingle`) or to a token (`approve`):
 ///         - positions must be owned by the Safe and their pool allow-listed;
 ///           minted positions, collected tokens and swap output go to the Safe;
-///         - swaps and mints use allow-listed pools only;
 ///         - `approve` only names the position manager or the router as
-///           spender, and only for a token of an allow-listed pool;
-///         - mint, increaseLiquidity and decreaseLiquidity require the pool's
-///           spot tick to be within `maxPriceDeviationBps` ticks of its TWAP
-///           over `twapWindow` seconds before the call; a swap requires it
-///           after the swap;
-///         - rate and size limits, below.
+///           spender, and only for a token of an allow-listed pool.
+///
+///         The reference price is the pool's TWAP tick over `twapWindow`
+///         seconds (30 minutes unless the Safe sets another), the arithmetic
+///         mean of OracleLibrary.consult rounded toward negative infinity.
+///         The spot tick must be within `maxPriceDeviationBps` ticks of it
+///         (1 tick = 1 bp of price) before mint, increase and decrease, and
+///         both before and after a swap. If the pool's latest observation is
+///         older than `maxObservationAge`, losses are valued at both the
+///         spot and the TWAP tick and the larger is charged.
+///
+///         Loss budget: each call that moves value (decrease, swap, mint,
+///         increase) is valued at the reference price: a swap's output
+///         against its input; a deposit against the position's value for
+///         the liquidity it bought; a decrease's returned amounts against the
+///         value of the liquidity removed. A shortfall is charged, in units of
+///         1e-8 of the Safe's value in that pool (its balances of the pool's
+///         two tokens plus the position the call touches, at the reference
+///         price, taken once per pool and operator transaction: a lower bound
+///         of its value in the listed pools, so the charge errs high). One
+///         operator transaction may lose at most `lossBudgetPerCallBps`, and
+///         all operator transactions of the last 24 hours (a sliding window)
+///         at most `lossBudgetPerDayBps`; else `CallLossBudgetExceeded` /
+///         `DayLossBudgetExceeded`.
+///
+///         Shape checks: a mint or increase must be on a range that contains
+///         the TWAP tick (tickLower <= TWAP < tickUpper) and is at least
+///         `minRangeWidth` ticks wide; a swap's `amountOutMinimum` must be at
+///         least its input's worth at the TWAP less `slippageBps`, and the
+///         minimums of a mint, increase or decrease (`amount0Min`, `amount1Min`),
+///         valued together at the TWAP, at least the worth of the amounts the
+///         TWAP price gives less `slippageBps`; every deadline (a swap carries
+///         one too) must lie in [now, now + maxDeadlineHorizon].
 ///
 ///         What counts as a rebalance: one operator transaction (a single
 ///         entry-point call or one `execute` batch) that contains at least one
-///         swap, mint or increaseLiquidity. It counts once, however many such
-///         steps it holds. Decrease, collect, burn and approve alone do not
-///         count. Per rebalance: at most `maxRebalancesPerDay` per UTC day
-///         (block.timestamp / 1 days) and at least `minRebalanceInterval`
-///         seconds after the previous rebalance started.
+///         decrease, swap, mint or increase. It counts once, however many such
+///         steps it holds; collect (it only moves what a position already owes
+///         into the Safe), burn and approve alone do not count, so liquidity
+///         cannot be pulled out more often than the rebalance limits allow. At
+///         most `maxRebalancesPerDay` rebalances start in any 24 hours (a
+///         sliding window, not a UTC day), each at least `minRebalanceInterval`
+///         seconds after the previous one. The swap share of one rebalance
+///         (ceil(amountIn * 10_000 / holdings), holdings being the Safe's
+///         balances of the pool's two tokens in tokenIn at the TWAP) adds up to
+///         at most `maxSwapShareBps`.
 ///
-///         Swap size: before each swap, the Safe's holdings of the pool's two
-///         tokens (its balance of tokenIn, plus its balance of tokenOut
-///         converted into tokenIn at the TWAP tick) stand in for the position
-///         value: a rebalance first decreases and collects the position into
-///         the Safe, so at swap time the withdrawn position is held as tokens.
-///         Liquidity still inside positions is not counted (stricter); idle
-///         reserves of the two tokens are. The swap's share is
-///         ceil(amountIn * 10_000 / holdings) bps; the shares of all swaps in
-///         one rebalance add up and may not exceed `maxSwapShareBps`.
-///
-///         Price deviation is compared in ticks: |spot tick - TWAP tick| <=
-///         maxPriceDeviationBps, one tick being a 1.0001x price step (1 bp),
-///         so a bound of b allows a price ratio within 1.0001^b of the TWAP
-///         (b = 100: +1.005% / -0.995%). The TWAP tick is the arithmetic mean
-///         over [now - twapWindow, now], rounded toward negative infinity
-///         (OracleLibrary.consult); the pool needs enough observation history
-///         (`increaseObservationCardinalityNext`), else `TwapUnavailable`.
-///
-///         Only the Safe configures the module; every setting starts at zero,
-///         which allows nothing until the Safe sets an operator, pools,
-///         limits and the price check.
-/// @dev One module instance serves one Safe. Deadlines are checked here as
-///      well as in the position manager; amount minimums and the swap's price
-///      limit pass through unchanged. Malformed ABI encoding (e.g. an address
-///      with dirty upper bits) is rejected by Solidity's decoder without data.
+///         Owner controls: only the Safe (its threshold) configures the
+///         module, rotates or removes the operator and unpauses; any single
+///         owner of the Safe can `pause` it at once with a plain transaction,
+///         which stops every operator entry point. Every setting but the TWAP
+///         window starts at zero, which allows nothing.
+/// @dev One module instance serves one Safe. Malformed ABI encoding (e.g. an
+///      address with dirty upper bits) is rejected by Solidity's decoder without data.
 contract LPRebalanceModule {
     // ------------------------------------------------------------- errors --
 
     error NotOperator();
     error NotSafe();
+    error NotSafeOrOwner(address caller);
+    error IsPaused();
     error InvalidConfig();
     error SelectorNotAllowed(bytes4 selector);
     error InvalidCalldataLength(bytes4 selector, uint256 length);
@@ -75,23 +91,38 @@ contract LPRebalanceModule {
     error PriceCheckNotConfigured();
     error TwapUnavailable(address pool);
     error PriceDeviates(address pool, int24 spotTick, int24 twapTick);
-    error TooManyRebalances(uint256 day, uint256 maxPerDay);
+    error TooManyRebalances(uint256 inWindow, uint256 maxPerDay);
     error TooSoon(uint256 earliest);
     error SwapTooLarge(uint256 shareBps, uint256 maxShareBps);
     error ZeroAmountIn();
     error DeadlineExpired(uint256 deadline);
+    error DeadlineTooFar(uint256 deadline, uint256 latest);
+    error RangeOffTwap(int24 tickLower, int24 tickUpper, int24 twapTick);
+    error RangeTooNarrow(int24 tickLower, int24 tickUpper, uint256 minWidth);
+    error MinimumTooLow(uint256 minimum, uint256 required);
+    error CallLossBudgetExceeded(uint256 loss, uint256 budget);
+    error DayLossBudgetExceeded(uint256 loss, uint256 budget);
     error CallFailed(bytes returnData);
 
     // ------------------------------------------------------------- events --
 
     event OperatorSet(address indexed previousOperator, address indexed newOperator);
     event OperatorRemoved(address indexed previousOperator);
+    event Paused(address indexed by);
+    event Unpaused(address indexed by);
     event PoolAllowed(address indexed pool, address indexed token0, address indexed token1, uint24 fee);
     event PoolDisallowed(address indexed pool, address indexed token0, address indexed token1, uint24 fee);
-    event LimitsSet(uint16 maxRebalancesPerDay, uint32 minRebalanceInterval, uint16 maxSwapShareBps);
-    event PriceCheckSet(uint32 twapWindow, uint16 maxPriceDeviationBps);
+    event LimitsSet(
+        uint16 indexed maxRebalancesPerDay, uint32 indexed minRebalanceInterval, uint16 indexed maxSwapShareBps
+    );
+    event PriceCheckSet(
+        uint32 indexed twapWindow, uint16 indexed maxPriceDeviationBps, uint32 indexed maxObservationAge
+    );
+    event LossBudgetSet(uint16 indexed perCallBps, uint16 indexed perDayBps);
+    event BoundsSet(uint16 indexed slippageBps, uint24 indexed minRangeWidth, uint32 indexed maxDeadlineHorizon);
 
-    event RebalanceCounted(uint256 indexed day, uint256 countOnDay);
+    event RebalanceCounted(uint256 indexed index, uint256 indexed inWindow);
+    event LossCharged(uint256 indexed index, address indexed pool, uint256 loss, uint256 callLoss);
     event LiquidityDecreased(uint256 indexed tokenId, uint128 liquidity, uint256 amount0, uint256 amount1);
     event Collected(uint256 indexed tokenId, uint256 amount0, uint256 amount1);
     event PositionBurned(uint256 indexed tokenId);
@@ -105,6 +136,12 @@ contract LPRebalanceModule {
     // ---------------------------------------------------------- constants --
 
     uint256 internal constant BPS = 10_000;
+    /// @notice Loss is counted in units of 1e-8 of value: one bp is 10_000 units.
+    uint256 public constant LOSS_UNITS_PER_BPS = 10_000;
+    uint256 internal constant LOSS_SCALE = BPS * LOSS_UNITS_PER_BPS;
+    /// @notice The largest `maxRebalancesPerDay` (it bounds the 24-hour scan).
+    uint16 public constant MAX_REBALANCES_PER_DAY = 48;
+    uint32 public constant DEFAULT_TWAP_WINDOW = 30 minutes;
     uint8 internal constant CALL = 0;
 
     // ---------------------------------------------------------- immutables --
@@ -120,23 +157,39 @@ contract LPRebalanceModule {
 
     /// @notice The one key allowed to call the operator entry points (0: none).
     address public operator;
-    /// @notice TWAP window in seconds for the price check (0: not configured).
+    /// @notice Set by any owner (or the Safe): every operator entry point reverts.
+    bool public paused;
+    /// @notice TWAP window in seconds of the reference price.
     uint32 public twapWindow;
     /// @notice Largest |spot tick - TWAP tick| allowed (1 tick = 1 bp of price).
     uint16 public maxPriceDeviationBps;
+    /// @notice Age (s) of the pool's latest observation beyond which spot is valued too (0: always).
+    uint32 public maxObservationAge;
     /// @notice Largest summed share (bps of holdings) swapped per rebalance.
     uint16 public maxSwapShareBps;
-
     uint16 public maxRebalancesPerDay;
     uint32 public minRebalanceInterval;
+    /// @notice Largest loss at the reference price of one operator transaction, bps of value.
+    uint16 public lossBudgetPerCallBps;
+    /// @notice Largest summed loss of the operator transactions of any 24 hours, bps of value.
+    uint16 public lossBudgetPerDayBps;
+    /// @notice How far below the TWAP-derived amount a minimum may be, in bps.
+    uint16 public slippageBps;
+    /// @notice Narrowest range (tickUpper - tickLower) a mint may open.
+    uint24 public minRangeWidth;
+    /// @notice Latest deadline allowed, in seconds from now.
+    uint32 public maxDeadlineHorizon;
 
     // ---------------------------------------------------------- rate state --
 
     /// @notice block.timestamp of the last counted rebalance (0: none yet).
     uint40 public lastRebalanceAt;
-    /// @notice UTC day (timestamp / 1 days) that `rebalancesOnDay` refers to.
-    uint32 public rebalanceDay;
-    uint16 public rebalancesOnDay;
+    /// @notice Number of rebalances counted so far.
+    uint64 public rebalanceCount;
+    /// @dev Ring of the last MAX_REBALANCES_PER_DAY rebalances, by index mod its size:
+    ///      (block.timestamp << 216) | loss units charged. At most that many start in
+    ///      any 24 hours, so an entry is overwritten only once it is out of the window.
+    uint256[MAX_REBALANCES_PER_DAY] internal _rebalances;
 
     /// @notice Allow-listed pool by (token0, token1, fee), tokens sorted; 0 if not allowed.
     mapping(address token0 => mapping(address token1 => mapping(uint24 fee => address pool))) public allowedPool;
@@ -146,9 +199,43 @@ contract LPRebalanceModule {
     /// @dev Per-transaction state of one operator call or batch.
     struct Batch {
         bool counted;
+        uint256 index;
+        uint256 dayLoss;
+        uint256 loss;
         uint256 swapShareBps;
-        address twapPool;
+        address pool;
         int24 twapTick;
+        uint160 sqrtTwap;
+        bool stale;
+        uint256 value;
+    }
+
+    /// @dev NonfungiblePositionManager.positions' return values.
+    struct PositionData {
+        uint96 nonce;
+        address operator;
+        address token0;
+        address token1;
+        uint24 fee;
+        int24 tickLower;
+        int24 tickUpper;
+        uint128 liquidity;
+        uint256 feeGrowthInside0LastX128;
+        uint256 feeGrowthInside1LastX128;
+        uint128 tokensOwed0;
+        uint128 tokensOwed1;
+    }
+
+    /// @dev A position of the Safe (or one being minted) and its allow-listed pool.
+    struct Position {
+        address pool;
+        address token0;
+        address token1;
+        int24 tickLower;
+        int24 tickUpper;
+        uint128 liquidity;
+        uint128 owed0;
+        uint128 owed1;
     }
 
     modifier onlySafe() {
@@ -158,6 +245,7 @@ contract LPRebalanceModule {
 
     modifier onlyOperator() {
         if (msg.sender != operator) revert NotOperator();
+        if (paused) revert IsPaused();
         _;
     }
 
@@ -173,6 +261,7 @@ contract LPRebalanceModule {
         positionManager = positionManager_;
         swapRouter = swapRouter_;
         factory = IV3Factory(factory_);
+        twapWindow = DEFAULT_TWAP_WINDOW;
     }
 
     /// @dev Unknown selectors revert by name; ether is refused.
@@ -193,6 +282,20 @@ contract LPRebalanceModule {
     function removeOperator() external onlySafe {
         emit OperatorRemoved(operator);
         operator = address(0);
+    }
+
+    /// @notice Stops every operator entry point at once. Any single owner of the
+    ///         Safe may call it directly (no threshold), or the Safe itself.
+    function pause() external {
+        if (msg.sender != safe && !ISafeModuleManager(safe).isOwner(msg.sender)) revert NotSafeOrOwner(msg.sender);
+        paused = true;
+        emit Paused(msg.sender);
+    }
+
+    /// @notice Lets the operator act again. Only the Safe (its threshold).
+    function unpause() external onlySafe {
+        paused = false;
+        emit Unpaused(msg.sender);
     }
 
     /// @notice Allow-lists the factory's pool for (tokenA, tokenB, fee); idempotent.
@@ -221,26 +324,51 @@ contract LPRebalanceModule {
     }
 
     /// @notice Sets the rebalance limits (see the contract notice for what counts).
-    /// @param maxRebalancesPerDay_ Rebalances per UTC day (0: none).
+    /// @param maxRebalancesPerDay_ Rebalances in any 24 hours (0: none; <= MAX_REBALANCES_PER_DAY).
     /// @param minRebalanceInterval_ Seconds between the starts of two rebalances.
     /// @param maxSwapShareBps_ Summed swap share per rebalance, in bps of holdings (<= 10_000).
     function setLimits(uint16 maxRebalancesPerDay_, uint32 minRebalanceInterval_, uint16 maxSwapShareBps_)
         external
         onlySafe
     {
-        if (maxSwapShareBps_ > BPS) revert InvalidConfig();
+        if (maxSwapShareBps_ > BPS || maxRebalancesPerDay_ > MAX_REBALANCES_PER_DAY) revert InvalidConfig();
         maxRebalancesPerDay = maxRebalancesPerDay_;
         minRebalanceInterval = minRebalanceInterval_;
         maxSwapShareBps = maxSwapShareBps_;
         emit LimitsSet(maxRebalancesPerDay_, minRebalanceInterval_, maxSwapShareBps_);
     }
 
-    /// @notice Sets the TWAP window (seconds, > 0) and the largest spot/TWAP deviation in ticks (bps).
-    function setPriceCheck(uint32 twapWindow_, uint16 maxPriceDeviationBps_) external onlySafe {
+    /// @notice Sets the TWAP window (seconds, > 0), the largest spot/TWAP deviation in
+    ///         ticks (bps) and the age of the latest observation beyond which spot is valued too.
+    function setPriceCheck(uint32 twapWindow_, uint16 maxPriceDeviationBps_, uint32 maxObservationAge_)
+        external
+        onlySafe
+    {
         if (twapWindow_ == 0) revert InvalidConfig();
         twapWindow = twapWindow_;
         maxPriceDeviationBps = maxPriceDeviationBps_;
-        emit PriceCheckSet(twapWindow_, maxPriceDeviationBps_);
+        maxObservationAge = maxObservationAge_;
+        emit PriceCheckSet(twapWindow_, maxPriceDeviationBps_, maxObservationAge_);
+    }
+
+    /// @notice Sets the loss budget at the reference price, in bps of the Safe's value in the pool.
+    /// @param perCallBps Largest loss of one operator transaction.
+    /// @param perDayBps Largest summed loss of the operator transactions of any 24 hours.
+    function setLossBudget(uint16 perCallBps, uint16 perDayBps) external onlySafe {
+        if (perCallBps > perDayBps || perDayBps > BPS) revert InvalidConfig();
+        lossBudgetPerCallBps = perCallBps;
+        lossBudgetPerDayBps = perDayBps;
+        emit LossBudgetSet(perCallBps, perDayBps);
+    }
+
+    /// @notice Sets the shape checks: minimums' slippage below the TWAP-derived
+    ///         amounts (bps), narrowest range (ticks), latest deadline (s from now).
+    function setBounds(uint16 slippageBps_, uint24 minRangeWidth_, uint32 maxDeadlineHorizon_) external onlySafe {
+        if (slippageBps_ > BPS) revert InvalidConfig();
+        slippageBps = slippageBps_;
+        minRangeWidth = minRangeWidth_;
+        maxDeadlineHorizon = maxDeadlineHorizon_;
+        emit BoundsSet(slippageBps_, minRangeWidth_, maxDeadlineHorizon_);
     }
 
     /// @notice The allow-listed pool for (tokenA, tokenB, fee) in any token order; 0 if none.
@@ -249,9 +377,24 @@ contract LPRebalanceModule {
         return allowedPool[token0][token1][fee];
     }
 
+    /// @notice Rebalances started in the last 24 hours and the loss units charged to them.
+    function window() public view returns (uint256 count, uint256 loss) {
+        uint256 n = rebalanceCount;
+        uint256 oldest = n > MAX_REBALANCES_PER_DAY ? n - MAX_REBALANCES_PER_DAY : 0;
+        // forge-lint: disable-next-line(block-timestamp)
+        uint256 since = block.timestamp > 1 days ? block.timestamp - 1 days : 0;
+        while (n > oldest) {
+            uint256 packed = _rebalances[(n - 1) % MAX_REBALANCES_PER_DAY];
+            if (packed >> 216 <= since) break;
+            ++count;
+            loss += packed & type(uint216).max;
+            --n;
+        }
+    }
+
     // ========================================================== operator ==
 
-    /// @notice NonfungiblePositionManager.decreaseLiquidity on a Safe-owned position.
+    /// @notice NonfungiblePositionManager.decreaseLiquidity on a Safe-owned position. Counts as a rebalance.
     function decreaseLiquidity(IPositionManager.DecreaseLiquidityParams calldata params)
         external
         onlyOperator
@@ -295,14 +438,15 @@ contract LPRebalanceModule {
         return _increaseLiquidity(params, batch);
     }
 
-    /// @notice SwapRouter02.exactInputSingle on an allow-listed pool, to the Safe. Counts as a rebalance.
-    function swapExactInputSingle(IV3SwapRouter.ExactInputSingleParams calldata params)
+    /// @notice SwapRouter02.exactInputSingle on an allow-listed pool, to the Safe,
+    ///         by `deadline` (the router's params carry none). Counts as a rebalance.
+    function swapExactInputSingle(IV3SwapRouter.ExactInputSingleParams calldata params, uint256 deadline)
         external
         onlyOperator
         returns (uint256 amountOut)
     {
         Batch memory batch;
-        return _swap(params, batch);
+        return _swap(params, deadline, batch);
     }
 
     /// @notice ERC-20 approve by the Safe of `spender` (the position manager or the router only).
@@ -341,8 +485,10 @@ contract LPRebalanceModule {
             return abi.encode(a0, a1);
         }
         if (selector == this.swapExactInputSingle.selector) {
-            _checkLength(selector, args, 7);
-            return abi.encode(_swap(abi.decode(args, (IV3SwapRouter.ExactInputSingleParams)), batch));
+            _checkLength(selector, args, 8);
+            (IV3SwapRouter.ExactInputSingleParams memory p, uint256 deadline) =
+                abi.decode(args, (IV3SwapRouter.ExactInputSingleParams, uint256));
+            return abi.encode(_swap(p, deadline, batch));
         }
         if (selector == this.mint.selector) {
             _checkLength(selector, args, 11);
@@ -380,23 +526,33 @@ contract LPRebalanceModule {
         returns (uint256 amount0, uint256 amount1)
     {
         _checkDeadline(p.deadline);
-        address pool = _safePositionPool(p.tokenId);
-        _checkPrice(pool, batch);
+        Position memory pos = _safePosition(p.tokenId);
+        _countRebalance(batch);
+        _loadPool(pos.pool, pos, batch);
+        _checkSpot(pos.pool, batch.twapTick);
+        uint128 liquidity = p.liquidity > pos.liquidity ? pos.liquidity : p.liquidity;
+        (uint256 e0, uint256 e1) =
+            RebalanceMath.getAmountsForLiquidity(batch.sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
+        _checkMinimums(pos, p.amount0Min, p.amount1Min, e0, e1, batch.twapTick);
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.decreaseLiquidity, (p)));
         (amount0, amount1) = abi.decode(ret, (uint256, uint256));
+        // Given: the liquidity removed; got: the amounts it returned.
+        _chargePosition(pos, liquidity, amount0, amount1, false, batch);
         emit LiquidityDecreased(p.tokenId, p.liquidity, amount0, amount1);
     }
 
     function _collect(IPositionManager.CollectParams memory p) internal returns (uint256 amount0, uint256 amount1) {
         if (p.recipient != safe) revert RecipientNotSafe(p.recipient);
-        _safePositionPool(p.tokenId);
+        _safePosition(p.tokenId);
+        // Collect moves only what is already owed to the position (fees, and the
+        // amounts of a counted decrease) into the Safe: no loss, no count.
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.collect, (p)));
         (amount0, amount1) = abi.decode(ret, (uint256, uint256));
         emit Collected(p.tokenId, amount0, amount1);
     }
 
     function _burn(uint256 tokenId) internal {
-        _safePositionPool(tokenId);
+        _safePosition(tokenId);
         _exec(address(positionManager), abi.encodeCall(IPositionManager.burn, (tokenId)));
         emit PositionBurned(tokenId);
     }
@@ -407,12 +563,19 @@ contract LPRebalanceModule {
     {
         _checkDeadline(p.deadline);
         if (p.recipient != safe) revert RecipientNotSafe(p.recipient);
-        address pool = _pool(p.token0, p.token1, p.fee);
+        Position memory pos;
+        pos.pool = _pool(p.token0, p.token1, p.fee);
+        pos.token0 = p.token0;
+        pos.token1 = p.token1;
+        pos.tickLower = p.tickLower;
+        pos.tickUpper = p.tickUpper;
         _countRebalance(batch);
-        _checkPrice(pool, batch);
+        _loadPool(pos.pool, pos, batch);
+        _checkDeposit(pos, p.amount0Desired, p.amount1Desired, p.amount0Min, p.amount1Min, batch);
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.mint, (p)));
         (tokenId, liquidity, amount0, amount1) = abi.decode(ret, (uint256, uint128, uint256, uint256));
-        emit PositionMinted(tokenId, pool, liquidity, amount0, amount1);
+        _chargePosition(pos, liquidity, amount0, amount1, true, batch);
+        emit PositionMinted(tokenId, pos.pool, liquidity, amount0, amount1);
     }
 
     function _increaseLiquidity(IPositionManager.IncreaseLiquidityParams memory p, Batch memory batch)
@@ -420,39 +583,70 @@ contract LPRebalanceModule {
         returns (uint128 liquidity, uint256 amount0, uint256 amount1)
     {
         _checkDeadline(p.deadline);
-        address pool = _safePositionPool(p.tokenId);
+        Position memory pos = _safePosition(p.tokenId);
         _countRebalance(batch);
-        _checkPrice(pool, batch);
+        _loadPool(pos.pool, pos, batch);
+        _checkDeposit(pos, p.amount0Desired, p.amount1Desired, p.amount0Min, p.amount1Min, batch);
         bytes memory ret = _exec(address(positionManager), abi.encodeCall(IPositionManager.increaseLiquidity, (p)));
         (liquidity, amount0, amount1) = abi.decode(ret, (uint128, uint256, uint256));
+        _chargePosition(pos, liquidity, amount0, amount1, true, batch);
         emit LiquidityIncreased(p.tokenId, liquidity, amount0, amount1);
     }
 
-    function _swap(IV3SwapRouter.ExactInputSingleParams memory p, Batch memory batch)
+    function _swap(IV3SwapRouter.ExactInputSingleParams memory p, uint256 deadline, Batch memory batch)
         internal
         returns (uint256 amountOut)
     {
+        _checkDeadline(deadline);
         if (p.recipient != safe) revert RecipientNotSafe(p.recipient);
         // SwapRouter02 reads amountIn == 0 as "swap the router's own balance".
         if (p.amountIn == 0) revert ZeroAmountIn();
-        (address token0, address token1) = _sort(p.tokenIn, p.tokenOut);
-        address pool = _pool(token0, token1, p.fee);
+        Position memory pos;
+        (pos.token0, pos.token1) = _sort(p.tokenIn, p.tokenOut);
+        pos.pool = _pool(pos.token0, pos.token1, p.fee);
         _countRebalance(batch);
+        _loadPool(pos.pool, pos, batch);
+        int24 twapTick = batch.twapTick;
+        int24 spotBefore = _checkSpot(pos.pool, twapTick);
 
-        int24 twapTick = _twapTick(pool, batch);
-        uint256 holdings = _holdingsIn(p.tokenIn, p.tokenOut, twapTick);
-        // More than all holdings reads as an unbounded share.
-        uint256 share =
-            p.amountIn > holdings ? type(uint256).max : RebalanceMath.mulDivRoundingUp(p.amountIn, BPS, holdings);
-        uint256 used = share > BPS ? type(uint256).max : batch.swapShareBps + share;
-        if (used > maxSwapShareBps) revert SwapTooLarge(used, maxSwapShareBps);
-        batch.swapShareBps = used;
+        uint256 share;
+        {
+            uint256 holdings = _holdingsIn(p.tokenIn, p.tokenOut, twapTick);
+            // More than all holdings reads as an unbounded share.
+            share =
+                p.amountIn > holdings ? type(uint256).max : RebalanceMath.mulDivRoundingUp(p.amountIn, BPS, holdings);
+            uint256 used = share > BPS ? type(uint256).max : batch.swapShareBps + share;
+            if (used > maxSwapShareBps) revert SwapTooLarge(used, maxSwapShareBps);
+            batch.swapShareBps = used;
+        }
+        _checkMinimum(p.amountOutMinimum, _quote(twapTick, p.amountIn, p.tokenIn, p.tokenOut));
 
         bytes memory ret = _exec(address(swapRouter), abi.encodeCall(IV3SwapRouter.exactInputSingle, (p)));
         amountOut = abi.decode(ret, (uint256));
-        (, int24 spotTick,,,,,) = IV3Pool(pool).slot0();
-        _checkDeviation(pool, spotTick, twapTick);
-        emit Swapped(pool, p.tokenIn, p.amountIn, amountOut, share);
+        _checkSpot(pos.pool, twapTick);
+
+        _chargeSwap(pos, p.tokenIn == pos.token0, p.amountIn, amountOut, spotBefore, batch);
+        emit Swapped(pos.pool, p.tokenIn, p.amountIn, amountOut, share);
+    }
+
+    /// @dev Charges a swap's output short of its input's value (at the TWAP, and at
+    ///      the spot before the swap too if the pool's oracle is stale).
+    function _chargeSwap(
+        Position memory pos,
+        bool zeroForOne,
+        uint256 amountIn,
+        uint256 amountOut,
+        int24 spotBefore,
+        Batch memory batch
+    ) internal {
+        (uint256 g0, uint256 g1) = zeroForOne ? (amountIn, uint256(0)) : (uint256(0), amountIn);
+        (uint256 r0, uint256 r1) = zeroForOne ? (uint256(0), amountOut) : (amountOut, uint256(0));
+        uint256 loss = _shortfall(batch.twapTick, pos, g0, g1, r0, r1);
+        if (batch.stale) {
+            uint256 atSpot = _shortfall(spotBefore, pos, g0, g1, r0, r1);
+            if (atSpot > loss) loss = atSpot;
+        }
+        _charge(pos.pool, loss, batch);
     }
 
     function _approve(address token, address spender, uint256 amount) internal {
@@ -476,9 +670,55 @@ contract LPRebalanceModule {
         }
     }
 
+    /// @dev now <= deadline <= now + maxDeadlineHorizon.
     function _checkDeadline(uint256 deadline) internal view {
         // forge-lint: disable-next-line(block-timestamp)
         if (deadline < block.timestamp) revert DeadlineExpired(deadline);
+        uint256 latest = block.timestamp + maxDeadlineHorizon;
+        if (deadline > latest) revert DeadlineTooFar(deadline, latest);
+    }
+
+    /// @dev `minimum` must be at least `expected` less `slippageBps`.
+    function _checkMinimum(uint256 minimum, uint256 expected) internal view {
+        uint256 required = expected - RebalanceMath.mulDiv(expected, slippageBps, BPS);
+        if (minimum < required) revert MinimumTooLow(minimum, required);
+    }
+
+    /// @dev A deposit into [tickLower, tickUpper): the range holds the TWAP tick and
+    ///      is wide enough; the minimums are the TWAP-derived amounts less slippage.
+    function _checkDeposit(
+        Position memory pos,
+        uint256 desired0,
+        uint256 desired1,
+        uint256 min0,
+        uint256 min1,
+        Batch memory batch
+    ) internal view {
+        int24 twapTick = batch.twapTick;
+        if (pos.tickLower > twapTick || twapTick >= pos.tickUpper) {
+            revert RangeOffTwap(pos.tickLower, pos.tickUpper, twapTick);
+        }
+        if (int256(pos.tickUpper) - int256(pos.tickLower) < int256(uint256(minRangeWidth))) {
+            revert RangeTooNarrow(pos.tickLower, pos.tickUpper, minRangeWidth);
+        }
+        _checkSpot(pos.pool, twapTick);
+        uint128 liquidity =
+            RebalanceMath.getLiquidityForAmounts(batch.sqrtTwap, pos.tickLower, pos.tickUpper, desired0, desired1);
+        (uint256 e0, uint256 e1) =
+            RebalanceMath.getAmountsForLiquidity(batch.sqrtTwap, pos.tickLower, pos.tickUpper, liquidity);
+        _checkMinimums(pos, min0, min1, e0, e1, twapTick);
+    }
+
+    /// @dev The minimums, valued at the TWAP, must be worth at least the TWAP-derived
+    ///      amounts less `slippageBps` (by value, not token by token: a spot inside the
+    ///      deviation bound changes a position's mix more than its value).
+    function _checkMinimums(Position memory pos, uint256 min0, uint256 min1, uint256 e0, uint256 e1, int24 twapTick)
+        internal
+        view
+    {
+        uint256 minimum = min1 + _quote(twapTick, min0, pos.token0, pos.token1);
+        uint256 expected = e1 + _quote(twapTick, e0, pos.token0, pos.token1);
+        _checkMinimum(minimum, expected);
     }
 
     /// @dev The allow-listed pool of (token0, token1, fee) (sorted), or PoolNotAllowed.
@@ -487,18 +727,35 @@ contract LPRebalanceModule {
         if (pool == address(0)) revert PoolNotAllowed(factory.getPool(token0, token1, fee));
     }
 
-    /// @dev Requires `tokenId` to be owned by the Safe and returns its allow-listed pool.
-    function _safePositionPool(uint256 tokenId) internal view returns (address) {
+    /// @dev Requires `tokenId` to be owned by the Safe and returns it with its allow-listed pool.
+    function _safePosition(uint256 tokenId) internal view returns (Position memory pos) {
         address owner;
         try positionManager.ownerOf(tokenId) returns (address o) {
             owner = o;
         } catch {}
         if (owner != safe) revert PositionNotOwnedBySafe(tokenId, owner);
-        (,, address token0, address token1, uint24 fee,,,,,,,) = positionManager.positions(tokenId);
-        return _pool(token0, token1, fee);
+        PositionData memory d = abi.decode(
+            _staticcall(address(positionManager), abi.encodeCall(IPositionManager.positions, (tokenId))), (PositionData)
+        );
+        pos.token0 = d.token0;
+        pos.token1 = d.token1;
+        pos.tickLower = d.tickLower;
+        pos.tickUpper = d.tickUpper;
+        pos.liquidity = d.liquidity;
+        pos.owed0 = d.tokensOwed0;
+        pos.owed1 = d.tokensOwed1;
+        pos.pool = _pool(d.token0, d.token1, d.fee);
     }
 
-    /// @dev Counts the batch as one rebalance the first time a counted step runs.
+    /// @dev A view call that bubbles the callee's revert as CallFailed.
+    function _staticcall(address to, bytes memory data) internal view returns (bytes memory ret) {
+        bool ok;
+        (ok, ret) = to.staticcall(data);
+        if (!ok) revert CallFailed(ret);
+    }
+
+    /// @dev Counts the batch as one rebalance the first time a counted step runs:
+    ///      at most maxRebalancesPerDay in any 24 hours, minRebalanceInterval apart.
     function _countRebalance(Batch memory batch) internal {
         if (batch.counted) return;
         batch.counted = true;
@@ -508,29 +765,116 @@ contract LPRebalanceModule {
             // forge-lint: disable-next-line(block-timestamp)
             if (block.timestamp < earliest) revert TooSoon(earliest);
         }
-        uint256 day = block.timestamp / 1 days;
-        uint256 count = day == rebalanceDay ? rebalancesOnDay : 0;
-        if (count >= maxRebalancesPerDay) revert TooManyRebalances(day, maxRebalancesPerDay);
-        unchecked {
-            ++count;
-        }
-        // casting is safe: timestamps fit 40 bits and days 32 bits until the
-        // year 36812, and count <= maxRebalancesPerDay (a uint16)
+        (uint256 count, uint256 dayLoss) = window();
+        if (count >= maxRebalancesPerDay) revert TooManyRebalances(count, maxRebalancesPerDay);
+        uint256 index = rebalanceCount;
+        // casting is safe: timestamps fit 40 bits until the year 36812, and
+        // the count grows by one per transaction
         lastRebalanceAt = uint40(block.timestamp);
         // forge-lint: disable-next-line(unsafe-typecast)
-        rebalanceDay = uint32(day);
-        // forge-lint: disable-next-line(unsafe-typecast)
-        rebalancesOnDay = uint16(count);
-        emit RebalanceCounted(day, count);
+        rebalanceCount = uint64(index + 1);
+        _rebalances[index % MAX_REBALANCES_PER_DAY] = block.timestamp << 216;
+        batch.index = index;
+        batch.dayLoss = dayLoss;
+        emit RebalanceCounted(index, count + 1);
     }
 
-    function _checkPrice(address pool, Batch memory batch) internal view {
-        int24 twapTick = _twapTick(pool, batch);
-        (, int24 spotTick,,,,,) = IV3Pool(pool).slot0();
-        _checkDeviation(pool, spotTick, twapTick);
+    /// @dev Reads the pool's reference (TWAP tick and staleness) and the Safe's
+    ///      value in it, once per pool and batch.
+    function _loadPool(address pool, Position memory pos, Batch memory batch) internal view {
+        if (batch.pool == pool) return;
+        int24 twapTick = _twapTick(pool);
+        uint160 sqrtTwap = RebalanceMath.getSqrtRatioAtTick(twapTick);
+        batch.pool = pool;
+        batch.twapTick = twapTick;
+        batch.sqrtTwap = sqrtTwap;
+        (,, uint16 index,,,,) = IV3Pool(pool).slot0();
+        (uint32 observedAt,,,) = IV3Pool(pool).observations(index);
+        uint32 age;
+        // The pool stores timestamps mod 2**32: the difference wraps the same way.
+        unchecked {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            age = uint32(block.timestamp) - observedAt;
+        }
+        batch.stale = age > maxObservationAge;
+        // The Safe's balances of the pool's tokens plus the position touched, in token1.
+        uint256 v0 = IERC20Balance(pos.token0).balanceOf(safe) + pos.owed0;
+        uint256 v1 = IERC20Balance(pos.token1).balanceOf(safe) + pos.owed1;
+        if (pos.liquidity > 0) {
+            (uint256 a0, uint256 a1) =
+                RebalanceMath.getAmountsForLiquidity(sqrtTwap, pos.tickLower, pos.tickUpper, pos.liquidity);
+            v0 += a0;
+            v1 += a1;
+        }
+        batch.value = v1 + _quote(twapTick, v0, pos.token0, pos.token1);
     }
 
-    function _checkDeviation(address pool, int24 spotTick, int24 twapTick) internal view {
+    /// @dev Charges the shortfall of a deposit (`deposit`: liquidity bought for
+    ///      amount0/amount1) or a withdrawal (liquidity given for amount0/amount1).
+    function _chargePosition(
+        Position memory pos,
+        uint128 liquidity,
+        uint256 amount0,
+        uint256 amount1,
+        bool deposit,
+        Batch memory batch
+    ) internal {
+        uint256 loss = _positionShortfall(batch.twapTick, batch.sqrtTwap, pos, liquidity, amount0, amount1, deposit);
+        if (batch.stale) {
+            (, int24 spotTick,,,,,) = IV3Pool(pos.pool).slot0();
+            uint256 atSpot = _positionShortfall(
+                spotTick, RebalanceMath.getSqrtRatioAtTick(spotTick), pos, liquidity, amount0, amount1, deposit
+            );
+            if (atSpot > loss) loss = atSpot;
+        }
+        _charge(pos.pool, loss, batch);
+    }
+
+    function _positionShortfall(
+        int24 tick,
+        uint160 sqrtP,
+        Position memory pos,
+        uint128 liquidity,
+        uint256 amount0,
+        uint256 amount1,
+        bool deposit
+    ) internal pure returns (uint256) {
+        (uint256 l0, uint256 l1) = RebalanceMath.getAmountsForLiquidity(sqrtP, pos.tickLower, pos.tickUpper, liquidity);
+        return
+            deposit ? _shortfall(tick, pos, amount0, amount1, l0, l1) : _shortfall(tick, pos, l0, l1, amount0, amount1);
+    }
+
+    /// @dev Value (in token1 at `tick`) given less value got, or 0.
+    function _shortfall(int24 tick, Position memory pos, uint256 g0, uint256 g1, uint256 r0, uint256 r1)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 given = g1 + _quote(tick, g0, pos.token0, pos.token1);
+        uint256 got = r1 + _quote(tick, r0, pos.token0, pos.token1);
+        return given > got ? given - got : 0;
+    }
+
+    /// @dev Adds `loss` (token1 of `pool`) to the batch as a share of the Safe's
+    ///      value in the pool, and enforces the per-call and 24-hour budgets.
+    function _charge(address pool, uint256 loss, Batch memory batch) internal {
+        if (loss == 0) return;
+        uint256 units = batch.value == 0 || loss >= batch.value
+            ? LOSS_SCALE
+            : RebalanceMath.mulDivRoundingUp(loss, LOSS_SCALE, batch.value);
+        uint256 callLoss = batch.loss + units;
+        batch.loss = callLoss;
+        uint256 callBudget = uint256(lossBudgetPerCallBps) * LOSS_UNITS_PER_BPS;
+        if (callLoss > callBudget) revert CallLossBudgetExceeded(callLoss, callBudget);
+        uint256 dayBudget = uint256(lossBudgetPerDayBps) * LOSS_UNITS_PER_BPS;
+        if (batch.dayLoss + callLoss > dayBudget) revert DayLossBudgetExceeded(batch.dayLoss + callLoss, dayBudget);
+        _rebalances[batch.index % MAX_REBALANCES_PER_DAY] = (block.timestamp << 216) | callLoss;
+        emit LossCharged(batch.index, pool, units, callLoss);
+    }
+
+    /// @dev The spot tick, within maxPriceDeviationBps of `twapTick`, or PriceDeviates.
+    function _checkSpot(address pool, int24 twapTick) internal view returns (int24 spotTick) {
+        (, spotTick,,,,,) = IV3Pool(pool).slot0();
         int256 diff = int256(spotTick) - int256(twapTick);
         if (diff < 0) diff = -diff;
         // casting to 'uint256' is safe because diff >= 0
@@ -541,12 +885,11 @@ contract LPRebalanceModule {
     /// @dev Arithmetic-mean tick over the last `twapWindow` seconds (OracleLibrary.consult).
     ///      Within one transaction it cannot change (the pool's cumulatives for "now"
     ///      only advance with the timestamp), so it is read once per pool and batch.
-    function _twapTick(address pool, Batch memory batch) internal view returns (int24 tick) {
-        if (batch.twapPool == pool) return batch.twapTick;
-        uint32 window = twapWindow;
-        if (window == 0) revert PriceCheckNotConfigured();
+    function _twapTick(address pool) internal view returns (int24 tick) {
+        uint32 window_ = twapWindow;
+        if (window_ == 0) revert PriceCheckNotConfigured();
         uint32[] memory secondsAgos = new uint32[](2);
-        secondsAgos[0] = window;
+        secondsAgos[0] = window_;
         int56[] memory cumulatives;
         try IV3Pool(pool).observe(secondsAgos) returns (int56[] memory c, uint160[] memory) {
             cumulatives = c;
@@ -554,25 +897,27 @@ contract LPRebalanceModule {
             revert TwapUnavailable(pool);
         }
         int56 delta = cumulatives[1] - cumulatives[0];
-        int56 w = int56(uint56(window));
+        int56 w = int56(uint56(window_));
         // casting to 'int24' is safe: a mean of ticks is a tick
         // forge-lint: disable-next-line(unsafe-typecast)
         tick = int24(delta / w);
         if (delta < 0 && delta % w != 0) --tick;
-        batch.twapPool = pool;
-        batch.twapTick = tick;
+    }
+
+    /// @dev `amount` of `base` in `quote` at `tick` (amounts above uint128 are capped).
+    function _quote(int24 tick, uint256 amount, address base, address quote) internal pure returns (uint256) {
+        if (amount == 0) return 0;
+        if (amount > type(uint128).max) amount = type(uint128).max;
+        // casting to 'uint128' is safe because amount was capped above
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return RebalanceMath.getQuoteAtTick(tick, uint128(amount), base, quote);
     }
 
     /// @dev The Safe's balance of tokenIn plus its balance of tokenOut valued in
-    ///      tokenIn at `tick` (OracleLibrary.getQuoteAtTick; balances above
-    ///      uint128 are capped there); saturates at type(uint256).max.
+    ///      tokenIn at `tick`; saturates at type(uint256).max.
     function _holdingsIn(address tokenIn, address tokenOut, int24 tick) internal view returns (uint256) {
         uint256 balanceIn = IERC20Balance(tokenIn).balanceOf(safe);
-        uint256 balanceOut = IERC20Balance(tokenOut).balanceOf(safe);
-        if (balanceOut > type(uint128).max) balanceOut = type(uint128).max;
-        // casting to 'uint128' is safe because balanceOut was capped above
-        // forge-lint: disable-next-line(unsafe-typecast)
-        uint256 quoted = RebalanceMath.getQuoteAtTick(tick, uint128(balanceOut), tokenOut, tokenIn);
+        uint256 quoted = _quote(tick, IERC20Balance(tokenOut).balanceOf(safe), tokenOut, tokenIn);
         unchecked {
             uint256 sum = balanceIn + quoted;
             return sum < balanceIn ? type(uint256).max : sum;
@@ -592,7 +937,7 @@ interface IERC20Approve {
 /// @title RebalanceMath
 /// @notice The Uniswap V3 math LPRebalanceModule needs, ported to Solidity 0.8
 ///         with the same results: FullMath (v3-core 1.0.0), TickMath.getSqrtRatioAtTick
-///         (v3-core 1.0.0) and OracleLibrary.getQuoteAtTick (v3-periphery 1.x).
+///         (v3-core 1.0.0) and OracleLibrary.getQuoteAtTick and LiquidityAmounts (v3-periphery 1.x).
 library RebalanceMath {
     int24 internal constant MIN_TICK = -887272;
     int24 internal constant MAX_TICK = 887272;
@@ -708,5 +1053,70 @@ library RebalanceMath {
                 ? mulDiv(ratioX128, baseAmount, 1 << 128)
                 : mulDiv(1 << 128, baseAmount, ratioX128);
         }
+    }
+
+    uint256 internal constant Q96 = 0x1000000000000000000000000;
+
+    /// @notice LiquidityAmounts.getAmountsForLiquidity: the amounts `liquidity` on
+    ///         [tickLower, tickUpper) is worth at `sqrtP`, rounded down.
+    function getAmountsForLiquidity(uint160 sqrtP, int24 tickLower, int24 tickUpper, uint128 liquidity)
+        internal
+        pure
+        returns (uint256 amount0, uint256 amount1)
+    {
+        uint160 sqrtA = getSqrtRatioAtTick(tickLower);
+        uint160 sqrtB = getSqrtRatioAtTick(tickUpper);
+        if (sqrtA > sqrtB) (sqrtA, sqrtB) = (sqrtB, sqrtA);
+        if (sqrtP <= sqrtA) {
+            amount0 = _amount0(sqrtA, sqrtB, liquidity);
+        } else if (sqrtP < sqrtB) {
+            amount0 = _amount0(sqrtP, sqrtB, liquidity);
+            amount1 = _amount1(sqrtA, sqrtP, liquidity);
+        } else {
+            amount1 = _amount1(sqrtA, sqrtB, liquidity);
+        }
+    }
+
+    /// @notice LiquidityAmounts.getLiquidityForAmounts at `sqrtP`, capped at uint128.
+    function getLiquidityForAmounts(uint160 sqrtP, int24 tickLower, int24 tickUpper, uint256 amount0, uint256 amount1)
+        internal
+        pure
+        returns (uint128)
+    {
+        uint160 sqrtA = getSqrtRatioAtTick(tickLower);
+        uint160 sqrtB = getSqrtRatioAtTick(tickUpper);
+        if (sqrtA > sqrtB) (sqrtA, sqrtB) = (sqrtB, sqrtA);
+        uint256 liquidity;
+        if (sqrtP <= sqrtA) {
+            liquidity = _liquidity0(sqrtA, sqrtB, amount0);
+        } else if (sqrtP < sqrtB) {
+            uint256 l0 = _liquidity0(sqrtP, sqrtB, amount0);
+            uint256 l1 = _liquidity1(sqrtA, sqrtP, amount1);
+            liquidity = l0 < l1 ? l0 : l1;
+        } else {
+            liquidity = _liquidity1(sqrtA, sqrtB, amount1);
+        }
+        // casting to 'uint128' is safe: capped first
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return liquidity > type(uint128).max ? type(uint128).max : uint128(liquidity);
+    }
+
+    function _amount0(uint160 sqrtA, uint160 sqrtB, uint128 liquidity) private pure returns (uint256) {
+        return mulDiv(uint256(liquidity) << 96, sqrtB - sqrtA, sqrtB) / sqrtA;
+    }
+
+    function _amount1(uint160 sqrtA, uint160 sqrtB, uint128 liquidity) private pure returns (uint256) {
+        return mulDiv(liquidity, sqrtB - sqrtA, Q96);
+    }
+
+    /// @dev Amounts above 2**128 are capped (liquidity saturates anyway).
+    function _liquidity0(uint160 sqrtA, uint160 sqrtB, uint256 amount0) private pure returns (uint256) {
+        if (amount0 > type(uint128).max) amount0 = type(uint128).max;
+        return mulDiv(amount0, mulDiv(sqrtA, sqrtB, Q96), sqrtB - sqrtA);
+    }
+
+    function _liquidity1(uint160 sqrtA, uint160 sqrtB, uint256 amount1) private pure returns (uint256) {
+        if (amount1 > type(uint128).max) amount1 = type(uint128).max;
+        return mulDiv(amount1, Q96, sqrtB - sqrtA);
     }
 }

@@ -75,7 +75,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
             vm.expectRevert(LPRebalanceModule.NotSafe.selector);
             module.setLimits(100, 0, 10_000);
             vm.expectRevert(LPRebalanceModule.NotSafe.selector);
-            module.setPriceCheck(1, 10_000);
+            module.setPriceCheck(1, 10_000, 0);
             vm.stopPrank();
         }
         vm.assertEq(module.operator(), operator);
@@ -164,8 +164,8 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         emit LPRebalanceModule.LimitsSet(2, 600, 10_000);
         module.setLimits(2, 600, 10_000);
         vm.expectEmit(false, false, false, true, address(module));
-        emit LPRebalanceModule.PriceCheckSet(600, 20);
-        module.setPriceCheck(600, 20);
+        emit LPRebalanceModule.PriceCheckSet(600, 20, 60);
+        module.setPriceCheck(600, 20, 60);
         vm.stopPrank();
         vm.assertEq(uint256(module.maxRebalancesPerDay()), 2);
         vm.assertEq(uint256(module.minRebalanceInterval()), 600);
@@ -183,7 +183,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
     function test_RevertWhen_TwapWindowZero() public {
         vm.expectRevert(LPRebalanceModule.InvalidConfig.selector);
         vm.prank(address(safe));
-        module.setPriceCheck(0, 50);
+        module.setPriceCheck(0, 50, 0);
     }
 
     // ---------------------------------------------------- allowed: single --
@@ -199,7 +199,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         vm.assertEq(uint256(owed0), amount0);
         vm.assertEq(uint256(owed1), amount1);
         vm.assertEq(token0.balanceOf(address(safe)), 0);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 0, "decrease is not a rebalance");
+        vm.assertEq(uint256(_inWindow()), 1, "decrease counts as a rebalance");
     }
 
     function test_collect_sendsTokensToSafe() public {
@@ -236,7 +236,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         vm.assertEq(uint256(_liquidity(tokenId)), liquidity);
         vm.assertEq(token0.balanceOf(address(safe)), 100e18 - a0);
         vm.assertEq(token1.balanceOf(address(safe)), 100e18 - a1);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 1);
+        vm.assertEq(uint256(_inWindow()), 1);
         vm.assertEq(uint256(module.lastRebalanceAt()), block.timestamp);
     }
 
@@ -248,19 +248,19 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         (uint128 added,,) = module.increaseLiquidity(_increaseParams(safeTokenId, 10e18, 10e18));
         vm.assertGt(uint256(added), 0);
         vm.assertEq(uint256(_liquidity(safeTokenId)), uint256(before) + added);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 1);
+        vm.assertEq(uint256(_inWindow()), 1);
     }
 
     function test_swapExactInputSingle_outputToSafe() public {
         token0.mint(address(safe), 100e18);
         token1.mint(address(safe), 100e18);
         vm.prank(operator);
-        uint256 out = module.swapExactInputSingle(_swapParams(true, 100e18));
+        uint256 out = module.swapExactInputSingle(_swapParams(true, 100e18), block.timestamp);
         vm.assertGt(out, 99e18);
         vm.assertEq(token0.balanceOf(address(safe)), 0);
         vm.assertEq(token1.balanceOf(address(safe)), 100e18 + out);
         vm.assertEq(token1.balanceOf(address(router)), 0);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 1);
+        vm.assertEq(uint256(_inWindow()), 1);
     }
 
     function test_approve_positionManagerAndRouter() public {
@@ -272,7 +272,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         vm.stopPrank();
         vm.assertEq(token0.allowance(address(safe), address(router)), 5);
         vm.assertEq(token1.allowance(address(safe), address(npm)), 0);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 0, "approve is not a rebalance");
+        vm.assertEq(uint256(_inWindow()), 0, "approve is not a rebalance");
     }
 
     // ----------------------------------------------------- allowed: batch --
@@ -287,7 +287,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         vm.assertEq(npm.ownerOf(tokenId), address(safe));
         vm.assertEq(uint256(_liquidity(tokenId)), liquidity);
         vm.assertEq(uint256(_liquidity(safeTokenId)), 0);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 1);
+        vm.assertEq(uint256(_inWindow()), 1);
 
         uint256 counted = 0;
         Vm.Log[] memory logs = vm.getRecordedLogs();
@@ -304,10 +304,10 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         vm.prank(operator);
         bytes[] memory results = module.execute(new bytes[](0));
         vm.assertEq(results.length, 0);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 0);
+        vm.assertEq(uint256(_inWindow()), 0);
     }
 
-    function test_execute_decreaseCollectBurnAlone_isNotARebalance() public {
+    function test_execute_decreaseCollectBurn_countsOnce() public {
         bytes[] memory calls = new bytes[](3);
         calls[0] = abi.encodeCall(
             LPRebalanceModule.decreaseLiquidity, (_decreaseParams(safeTokenId, _liquidity(safeTokenId)))
@@ -316,8 +316,8 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         calls[2] = abi.encodeCall(LPRebalanceModule.burn, (safeTokenId));
         vm.prank(operator);
         module.execute(calls);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 0);
-        vm.assertEq(uint256(module.lastRebalanceAt()), 0);
+        vm.assertEq(uint256(_inWindow()), 1);
+        vm.assertEq(uint256(module.lastRebalanceAt()), block.timestamp);
         vm.assertGt(token0.balanceOf(address(safe)), 999e18);
     }
 
@@ -338,7 +338,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
             vm.expectRevert(LPRebalanceModule.NotOperator.selector);
             module.increaseLiquidity(_increaseParams(safeTokenId, 1, 1));
             vm.expectRevert(LPRebalanceModule.NotOperator.selector);
-            module.swapExactInputSingle(_swapParams(true, 1));
+            module.swapExactInputSingle(_swapParams(true, 1), block.timestamp);
             vm.expectRevert(LPRebalanceModule.NotOperator.selector);
             module.approve(address(token0), address(router), 1);
             vm.expectRevert(LPRebalanceModule.NotOperator.selector);
@@ -379,7 +379,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
             p.recipient = recipients[i];
             vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.RecipientNotSafe.selector, recipients[i]));
             vm.prank(operator);
-            module.swapExactInputSingle(p);
+            module.swapExactInputSingle(p, block.timestamp);
         }
     }
 
@@ -410,12 +410,12 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         p.tokenOut = address(other);
         vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.PoolNotAllowed.selector, otherPool));
         vm.prank(operator);
-        module.swapExactInputSingle(p);
+        module.swapExactInputSingle(p, block.timestamp);
 
         p.tokenOut = address(token0); // tokenIn == tokenOut: no such pool
         vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.PoolNotAllowed.selector, address(0)));
         vm.prank(operator);
-        module.swapExactInputSingle(p);
+        module.swapExactInputSingle(p, block.timestamp);
     }
 
     function test_RevertWhen_PositionPoolWasDisallowed() public {
@@ -486,7 +486,7 @@ contract LPRebalanceModuleTest is RebalanceFixture {
     function _oneSwap() internal {
         token0.mint(address(safe), 10e18);
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 1e18));
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
     }
 
     function test_RevertWhen_RebalanceTooSoon() public {
@@ -494,40 +494,84 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         vm.warp(block.timestamp + MIN_INTERVAL - 1);
         vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooSoon.selector, block.timestamp + 1));
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 1e18));
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
         vm.warp(block.timestamp + 1);
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 1e18));
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
     }
 
-    function test_RevertWhen_TooManyRebalancesPerDay() public {
-        vm.warp((block.timestamp / 1 days + 1) * 1 days); // start of a UTC day
+    function test_RevertWhen_TooManyRebalancesIn24Hours() public {
         for (uint256 i = 0; i < MAX_PER_DAY; ++i) {
             _oneSwap();
             vm.warp(block.timestamp + MIN_INTERVAL);
         }
-        vm.assertEq(uint256(module.rebalancesOnDay()), MAX_PER_DAY);
-        uint256 day = block.timestamp / 1 days;
-        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, day, MAX_PER_DAY));
+        vm.assertEq(uint256(_inWindow()), MAX_PER_DAY);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, MAX_PER_DAY, MAX_PER_DAY));
         vm.prank(operator);
         module.mint(_moduleMintParams(-60, 60, 1e18, 1e18));
 
-        // The count starts again on the next UTC day.
-        vm.warp((day + 1) * 1 days);
+        // The window slides: one more fits exactly 24 hours after the first.
+        uint256 first = block.timestamp - MAX_PER_DAY * MIN_INTERVAL;
+        vm.warp(first + 1 days - 1);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, MAX_PER_DAY, MAX_PER_DAY));
+        vm.prank(operator);
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
+        vm.warp(first + 1 days);
         _oneSwap();
-        vm.assertEq(uint256(module.rebalancesOnDay()), 1);
-        vm.assertEq(uint256(module.rebalanceDay()), day + 1);
+        vm.assertEq(uint256(_inWindow()), MAX_PER_DAY);
+    }
+
+    /// @dev Around midnight UTC the old per-day count allowed twice the limit in a few hours.
+    function test_RevertWhen_BatchesAroundMidnight() public {
+        vm.prank(address(safe));
+        module.setLimits(MAX_PER_DAY, 10 minutes, MAX_SWAP_SHARE);
+        vm.warp((block.timestamp / 1 days + 1) * 1 days - 30 minutes);
+        for (uint256 i = 0; i < MAX_PER_DAY; ++i) {
+            _oneSwap();
+            vm.warp(block.timestamp + 10 minutes);
+        }
+        vm.assertGt(block.timestamp % 1 days, 0);
+        vm.assertLt(block.timestamp % 1 days, 1 hours); // a new UTC day
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, MAX_PER_DAY, MAX_PER_DAY));
+        vm.prank(operator);
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
+    }
+
+    /// @dev The 24-hour record is a ring of MAX_REBALANCES_PER_DAY entries: it wraps
+    ///      without losing an entry that is still in the window.
+    function test_rebalanceRecord_wrapsAroundItsRing() public {
+        uint16 max = module.MAX_REBALANCES_PER_DAY();
+        vm.prank(address(safe));
+        module.setLimits(max, 0, MAX_SWAP_SHARE);
+        token0.mint(address(safe), 1_000e18);
+        token1.mint(address(safe), 1_000e18);
+        for (uint256 i = 0; i < 3 * uint256(max); ++i) {
+            vm.warp(block.timestamp + 31 minutes); // 46.4 fit in 24 hours, 48 allowed
+            vm.prank(operator);
+            module.swapExactInputSingle(_swapParams(i % 2 == 0, 1e18), block.timestamp);
+        }
+        vm.assertEq(uint256(module.rebalanceCount()), 3 * uint256(max));
+        vm.assertEq(_inWindow(), uint256(1 days) / 31 minutes + 1);
+        // Packed as fast as allowed: the 49th in 24 hours is refused.
+        vm.warp(block.timestamp + 2 days);
+        for (uint256 i = 0; i < max; ++i) {
+            vm.warp(block.timestamp + 1);
+            vm.prank(operator);
+            module.swapExactInputSingle(_swapParams(i % 2 == 0, 1e18), block.timestamp);
+        }
+        vm.warp(block.timestamp + 1);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, max, max));
+        vm.prank(operator);
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
     }
 
     function test_RevertWhen_NoRebalancesAllowed() public {
         vm.prank(address(safe));
         module.setLimits(0, 0, MAX_SWAP_SHARE);
         token0.mint(address(safe), 10e18);
-        vm.expectRevert(
-            abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, block.timestamp / 1 days, 0)
-        );
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, 0, 0));
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 1e18));
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
     }
 
     function test_revertedRebalance_isNotCounted() public {
@@ -536,8 +580,8 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         p.amountOutMinimum = 2e18; // the router refuses
         _expectRevertCallFailed("Too little received");
         vm.prank(operator);
-        module.swapExactInputSingle(p);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 0);
+        module.swapExactInputSingle(p, block.timestamp);
+        vm.assertEq(uint256(_inWindow()), 0);
         vm.assertEq(uint256(module.lastRebalanceAt()), 0);
     }
 
@@ -547,9 +591,9 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         token1.mint(address(safe), 100e18);
         vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.SwapTooLarge.selector, 5001, MAX_SWAP_SHARE));
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 100.02e18));
+        module.swapExactInputSingle(_swapParams(true, 100.02e18), block.timestamp);
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 100e18));
+        module.swapExactInputSingle(_swapParams(true, 100e18), block.timestamp);
     }
 
     function test_RevertWhen_SwapExceedsAllHoldings() public {
@@ -558,29 +602,29 @@ contract LPRebalanceModuleTest is RebalanceFixture {
             abi.encodeWithSelector(LPRebalanceModule.SwapTooLarge.selector, type(uint256).max, MAX_SWAP_SHARE)
         );
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 2e18));
+        module.swapExactInputSingle(_swapParams(true, 2e18), block.timestamp);
     }
 
     function test_RevertWhen_BatchSwapsExceedShareTogether() public {
         token0.mint(address(safe), 100e18);
         token1.mint(address(safe), 100e18);
         bytes[] memory calls = new bytes[](2);
-        calls[0] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 60e18))); // 3000 bps
-        calls[1] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(false, 50e18))); // ~2500 bps
+        calls[0] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 60e18), block.timestamp)); // 3000 bps
+        calls[1] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(false, 50e18), block.timestamp)); // ~2500 bps
         vm.expectPartialRevert(LPRebalanceModule.SwapTooLarge.selector);
         vm.prank(operator);
         module.execute(calls);
 
-        calls[1] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(false, 30e18)));
+        calls[1] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(false, 30e18), block.timestamp));
         vm.prank(operator);
         module.execute(calls);
-        vm.assertEq(uint256(module.rebalancesOnDay()), 1);
+        vm.assertEq(uint256(_inWindow()), 1);
     }
 
     function test_RevertWhen_SwapAmountInZero() public {
         vm.expectRevert(LPRebalanceModule.ZeroAmountIn.selector);
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 0));
+        module.swapExactInputSingle(_swapParams(true, 0), block.timestamp);
     }
 
     function test_RevertWhen_DeadlineExpired() public {
@@ -595,17 +639,17 @@ contract LPRebalanceModuleTest is RebalanceFixture {
 
     function test_RevertWhen_OperatorSwapMovesPriceBeyondDeviation() public {
         vm.prank(address(safe));
-        module.setPriceCheck(TWAP_WINDOW, 5);
+        module.setPriceCheck(TWAP_WINDOW, 5, MAX_OBSERVATION_AGE);
         token0.mint(address(safe), 1_000e18);
         token1.mint(address(safe), 1_000e18);
         // About 1.03e24 of liquidity in range: 700 token0 move the price 14 ticks down.
         vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.PriceDeviates.selector, address(pool), -14, 0));
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 700e18));
+        module.swapExactInputSingle(_swapParams(true, 700e18), block.timestamp);
         vm.assertEq(int256(_spotTick()), 0);
 
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 200e18));
+        module.swapExactInputSingle(_swapParams(true, 200e18), block.timestamp);
         vm.assertLe(-int256(_spotTick()), 5);
     }
 
@@ -638,17 +682,20 @@ contract LPRebalanceModuleTest is RebalanceFixture {
         _traderSwap(false, 20_000e18); // price up ~4%
         vm.expectPartialRevert(LPRebalanceModule.PriceDeviates.selector);
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 1e18));
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
     }
 
-    function test_swap_allowedWhenItBringsPriceBackToTwap() public {
+    /// @dev The price is checked before a swap too: a pushed price is refused
+    ///      even if the swap would bring it back.
+    function test_RevertWhen_SwapStartsAwayFromTwap() public {
         token0.mint(address(safe), 10_000e18);
         token1.mint(address(safe), 10_000e18);
         _traderSwap(false, 5_000e18); // price up ~1%
-        vm.assertGt(int256(_spotTick()), int256(uint256(MAX_DEVIATION)));
+        int24 spot = _spotTick();
+        vm.assertGt(int256(spot), int256(uint256(MAX_DEVIATION)));
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.PriceDeviates.selector, address(pool), spot, 0));
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 5_000e18));
-        vm.assertLe(int256(_spotTick()), int256(uint256(MAX_DEVIATION)));
+        module.swapExactInputSingle(_swapParams(true, 5_000e18), block.timestamp);
     }
 
     function test_priceCheck_usesTwapNotTheLatestPrice() public {
@@ -663,21 +710,22 @@ contract LPRebalanceModuleTest is RebalanceFixture {
 
     function test_RevertWhen_TwapWindowLongerThanHistory() public {
         vm.prank(address(safe));
-        module.setPriceCheck(30 days, MAX_DEVIATION);
+        module.setPriceCheck(30 days, MAX_DEVIATION, MAX_OBSERVATION_AGE);
         vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TwapUnavailable.selector, address(pool)));
         vm.prank(operator);
         module.decreaseLiquidity(_decreaseParams(safeTokenId, 1));
     }
 
-    function test_RevertWhen_PriceCheckNotConfigured() public {
+    function test_freshModule_twapWindowDefaultsTo30Minutes_andAllowsNothing() public {
         LPRebalanceModule fresh =
             new LPRebalanceModule(address(safe), IPositionManager(address(npm)), IV3SwapRouter(address(router)));
+        vm.assertEq(uint256(fresh.twapWindow()), 30 minutes);
         vm.startPrank(address(safe));
         safe.enableModule(address(fresh));
         fresh.setOperator(operator);
         fresh.allowPool(address(token0), address(token1), FEE);
         vm.stopPrank();
-        vm.expectRevert(LPRebalanceModule.PriceCheckNotConfigured.selector);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, 0, 0));
         vm.prank(operator);
         fresh.decreaseLiquidity(_decreaseParams(safeTokenId, 1));
     }

@@ -30,7 +30,7 @@ contract LPRebalanceModuleGasTest is RebalanceFixture {
         token0.mint(address(safe), 2e18);
         token1.mint(address(safe), 2e18);
         vm.prank(operator);
-        module.swapExactInputSingle(_swapParams(true, 1e18));
+        module.swapExactInputSingle(_swapParams(true, 1e18), block.timestamp);
         vm.warp(block.timestamp + 2 hours);
 
         uint256 tokenId = safeTokenId;

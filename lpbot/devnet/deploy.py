@@ -222,10 +222,18 @@ def _mint_for_safe(
     return token_id
 
 
-# the demo module's limits: 6 rebalances a day, 10 minutes apart, swaps of at most 60% of the
-# Safe's holdings of the pool's tokens, spot within 150 ticks (about 1.5%) of a 10-minute TWAP
+# the devnet module's limits: 6 rebalances in any 24 hours, 10 minutes apart, swaps of at most
+# 60% of the Safe's holdings of the pool's tokens; spot within 150 ticks (about 1.5%) of a
+# 30-minute TWAP, valued at spot too when the pool has not been observed for 10 minutes
 MODULE_LIMITS = (6, 600, 6000)
-MODULE_PRICE_CHECK = (600, 150)
+MODULE_PRICE_CHECK = (1800, 150, 600)
+# the owners' loss budget at the TWAP, in bps of the Safe's value in the pool: 1% per call
+# (a 60% swap in the 1% WBTC/WETH tier pays 0.6% in fees alone), 3% in any 24 hours
+MODULE_LOSS_BUDGET = (100, 300)
+# minimums within 2% of what the TWAP price gives (the bot asks for 0.5% below its expected
+# amounts; the 1% fee tier and the pool's price impact sit in between), ranges at least 60
+# ticks wide around the TWAP, deadlines at most one hour ahead (the planner uses 20 minutes)
+MODULE_BOUNDS = (200, 60, 3600)
 
 
 def _enable_module(
@@ -239,7 +247,8 @@ def _enable_module(
     operator: str,
 ) -> str:
     """Deploy LPRebalanceModule for the Safe, and have 2 of its 3 owners enable and configure
-    it in one Safe transaction (MultiSendCallOnly): operator, allowed pools, limits, TWAP check."""
+    it in one Safe transaction (MultiSendCallOnly): operator, allowed pools, limits, TWAP check,
+    loss budget and bounds."""
     from lpbot.devnet.keys import dev_signer
     from lpbot.signing.safe import (
         InnerCall,
@@ -260,6 +269,8 @@ def _enable_module(
         InnerCall(module.address, data(module, "setOperator", operator)),
         InnerCall(module.address, data(module, "setLimits", *MODULE_LIMITS)),
         InnerCall(module.address, data(module, "setPriceCheck", *MODULE_PRICE_CHECK)),
+        InnerCall(module.address, data(module, "setLossBudget", *MODULE_LOSS_BUDGET)),
+        InnerCall(module.address, data(module, "setBounds", *MODULE_BOUNDS)),
     ]
     for p in pools:
         a, b = tokens[p.token0].address, tokens[p.token1].address

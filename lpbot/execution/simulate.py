@@ -20,6 +20,7 @@ from web3.types import BlockIdentifier, TxReceipt
 
 from lpbot.chain import artifacts
 from lpbot.errors import Halt, Refused
+from lpbot.signing.module import module_revert_reason
 from lpbot.signing.safe import SafeTransaction, exec_transaction_data, prevalidated_signatures
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,7 @@ def dry_run_module(
         after = _balances(w3, tokens, safe, "latest")
         result = _decode(w3, receipt, before, after, position_manager, pool, safe, via_module=True)
         if not result.success:
-            reason = _revert_reason(w3, module_tx.operator, module_tx.module, module_tx.data, block)
-            result = _with_reason(result, reason)
+            result = _with_reason(result, module_revert_reason(w3, module_tx))
         return result
     finally:
         _rpc(w3, "evm_revert", [snapshot_id])

@@ -1,14 +1,18 @@
-"""Rebalancing through LPRebalanceModule on the devnet: the operator key alone, within limits;
-what the module refuses is caught by the dry-run, before anything is signed."""
+"""Rebalancing through LPRebalanceModule on the devnet: the operator key alone, within limits
+and the owners' loss budget; what the module refuses is caught by the dry-run, by its decoded
+name, before anything is signed."""
 
 from __future__ import annotations
 
 import pytest
 
-from lpbot.devnet.deploy import contract
+from lpbot.devnet.deploy import MODULE_BOUNDS, MODULE_LOSS_BUDGET, MODULE_PRICE_CHECK, contract
+from lpbot.devnet.keys import dev_signer
 from lpbot.errors import Refused
 from lpbot.execution import service
 from lpbot.execution.state import RebalanceState
+from lpbot.signing.module import budget_mismatches, fetch_module_bounds
+from tests.conftest import Devnet
 from tests.execution.conftest import Crash, Setup
 
 pytestmark = pytest.mark.devnet
@@ -55,6 +59,7 @@ def test_the_dry_run_catches_what_the_module_refuses(setup: Setup) -> None:
     _, second, _ = service.plan_rebalance(ctx, new_id, shifted, "second")
     failed = [c for c in second["checks"] if not c["ok"]]
     assert failed and failed[0]["name"] == "dry-run succeeded"
+    assert "the module refused: TooSoon(earliest=" in failed[0]["detail"]
     with pytest.raises(Refused, match="failed its checks"):
         service.approve(ctx, second["report_id"], approver="alice")
     assert setup.balances() == before and setup.safe_nonce() == nonce
@@ -80,5 +85,60 @@ def test_kill_after_submitting_a_module_call_and_resume_executes_once(setup: Set
     assert record.state == S.CONFIRMED
     # the module counted exactly one rebalance: one call went through
     assert module.functions.lastRebalanceAt().call() > last_before
-    assert module.functions.rebalancesOnDay().call() == 1
+    assert module.functions.window().call()[0] == 1
     assert service.resume(ctx) == []
+
+
+def _as(setup: Setup, sender: str, fn: str, *args: object) -> None:
+    """Send a module call from ``sender`` (impersonated on the devnet)."""
+    w3 = setup.chain.w3
+    module = contract(w3, "LPRebalanceModule", setup.ctx.contracts["LPRebalanceModule"])
+    w3.provider.make_request("anvil_impersonateAccount", [sender])  # type: ignore[arg-type]
+    w3.provider.make_request("anvil_setBalance", [sender, hex(10**18)])  # type: ignore[arg-type]
+    tx = getattr(module.functions, fn)(*args).transact({"from": sender, "gas": 200_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    w3.provider.make_request("anvil_stopImpersonatingAccount", [sender])  # type: ignore[arg-type]
+
+
+def _refused_by_dry_run(setup: Setup, name: str) -> None:
+    ctx = setup.ctx
+    before, nonce = setup.balances(), setup.safe_nonce()
+    _, report, _ = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert failed and failed[0]["name"] == "dry-run succeeded"
+    assert f"the module refused: {name}" in failed[0]["detail"], failed[0]["detail"]
+    with pytest.raises(Refused, match="failed its checks"):
+        service.approve(ctx, report["report_id"], approver="alice")
+    assert setup.balances() == before and setup.safe_nonce() == nonce
+
+
+def test_the_devnet_module_carries_the_owners_budget(chain: Devnet) -> None:
+    bounds = fetch_module_bounds(chain.w3, chain.manifest.contracts["LPRebalanceModule"])
+    assert (bounds.loss_budget_per_call_bps, bounds.loss_budget_per_day_bps) == MODULE_LOSS_BUDGET
+    assert (bounds.slippage_bps, bounds.min_range_width, bounds.max_deadline_horizon) == (
+        MODULE_BOUNDS
+    )
+    assert bounds.twap_window == MODULE_PRICE_CHECK[0] == 30 * 60
+    assert not bounds.paused and bounds.rebalances_in_window == 0
+    assert "loss budget: 100 bps per call, 300 bps per 24 h" in bounds.lines()[0]
+    assert budget_mismatches(bounds, per_call_bps=100, per_day_bps=300) == []
+    assert budget_mismatches(bounds, per_call_bps=50, per_day_bps=None) == [
+        "signer.module.loss_budget_per_call_bps = 50, but the module's owners set 100"
+    ]
+
+
+# the store plays no part in a refusal: one of its two kinds is enough
+@pytest.mark.parametrize("repo", ["memory"], indirect=True)
+def test_a_plan_beyond_the_loss_budget_is_refused_in_the_dry_run(setup: Setup) -> None:
+    setup.ctx.via = "module"
+    # the owners allow no loss at all: the rebalance's swap fee alone is over budget
+    _as(setup, setup.ctx.safe, "setLossBudget", 0, 0)
+    _refused_by_dry_run(setup, "CallLossBudgetExceeded(loss=")
+
+
+@pytest.mark.parametrize("repo", ["memory"], indirect=True)
+def test_any_single_owner_pauses_the_operator(setup: Setup) -> None:
+    setup.ctx.via = "module"
+    _as(setup, dev_signer(9).address, "pause")
+    assert fetch_module_bounds(setup.chain.w3, setup.ctx.contracts["LPRebalanceModule"]).paused
+    _refused_by_dry_run(setup, "IsPaused()")

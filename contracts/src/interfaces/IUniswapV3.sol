@@ -119,6 +119,16 @@ interface IV3Pool {
             bool unlocked
         );
 
+    function observations(uint256 index)
+        external
+        view
+        returns (
+            uint32 blockTimestamp,
+            int56 tickCumulative,
+            uint160 secondsPerLiquidityCumulativeX128,
+            bool initialized
+        );
+
     function observe(uint32[] calldata secondsAgos)
         external
         view

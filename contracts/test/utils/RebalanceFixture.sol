@@ -47,6 +47,14 @@ abstract contract RebalanceFixture is Test {
     uint16 internal constant MAX_SWAP_SHARE = 5_000;
     uint16 internal constant MAX_PER_DAY = 4;
     uint32 internal constant MIN_INTERVAL = 1 hours;
+    uint32 internal constant MAX_OBSERVATION_AGE = 10 minutes;
+    /// @dev Loss budget at the TWAP, bps of the Safe's value in the pool.
+    uint16 internal constant LOSS_PER_CALL = 100;
+    uint16 internal constant LOSS_PER_DAY = 300;
+    /// @dev The general tests leave minimums free (10_000 bps) and ranges any
+    ///      width; LPRebalanceModuleAttack tightens them.
+    uint16 internal constant FIXTURE_SLIPPAGE = 10_000;
+    uint32 internal constant DEADLINE_HORIZON = 1 hours;
 
     uint256 internal constant START = 1_750_000_000;
     uint256 internal constant SAFE_AMOUNT = 1_000e18;
@@ -179,8 +187,8 @@ abstract contract RebalanceFixture is Test {
 
     /// @dev MultiSendCallOnly batch the Safe delegatecalls: enable the module and configure it.
     function _configureModuleBatch() internal view returns (bytes memory) {
-        address[] memory to = new address[](5);
-        bytes[] memory data = new bytes[](5);
+        address[] memory to = new address[](7);
+        bytes[] memory data = new bytes[](7);
         to[0] = address(safe);
         data[0] = abi.encodeCall(ISafe.enableModule, (address(module)));
         to[1] = address(module);
@@ -190,7 +198,11 @@ abstract contract RebalanceFixture is Test {
         to[3] = address(module);
         data[3] = abi.encodeCall(LPRebalanceModule.setLimits, (MAX_PER_DAY, MIN_INTERVAL, MAX_SWAP_SHARE));
         to[4] = address(module);
-        data[4] = abi.encodeCall(LPRebalanceModule.setPriceCheck, (TWAP_WINDOW, MAX_DEVIATION));
+        data[4] = abi.encodeCall(LPRebalanceModule.setPriceCheck, (TWAP_WINDOW, MAX_DEVIATION, MAX_OBSERVATION_AGE));
+        to[5] = address(module);
+        data[5] = abi.encodeCall(LPRebalanceModule.setLossBudget, (LOSS_PER_CALL, LOSS_PER_DAY));
+        to[6] = address(module);
+        data[6] = abi.encodeCall(LPRebalanceModule.setBounds, (FIXTURE_SLIPPAGE, 0, DEADLINE_HORIZON));
         return abi.encodeCall(IMultiSendCallOnly.multiSend, (_packMultiSend(to, data)));
     }
 
@@ -336,7 +348,7 @@ abstract contract RebalanceFixture is Test {
         calls = new bytes[](4);
         calls[0] = abi.encodeCall(LPRebalanceModule.decreaseLiquidity, (_decreaseParams(tokenId, _liquidity(tokenId))));
         calls[1] = abi.encodeCall(LPRebalanceModule.collect, (_collectParams(tokenId)));
-        calls[2] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, swapIn)));
+        calls[2] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, swapIn), block.timestamp));
         calls[3] = abi.encodeCall(LPRebalanceModule.mint, (_moduleMintParams(lower, upper, a0, a1)));
     }
 
@@ -344,6 +356,11 @@ abstract contract RebalanceFixture is Test {
 
     function _liquidity(uint256 tokenId) internal view returns (uint128 liquidity) {
         (,,,,,,, liquidity,,,,) = npm.positions(tokenId);
+    }
+
+    /// @dev Rebalances the module counts in the last 24 hours.
+    function _inWindow() internal view returns (uint256 count) {
+        (count,) = module.window();
     }
 
     function _spotTick() internal view returns (int24 tick) {

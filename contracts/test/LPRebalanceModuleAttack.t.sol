@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {RebalanceFixture} from "./utils/RebalanceFixture.sol";
+import {ISafe} from "./utils/Interfaces.sol";
+import {LPRebalanceModule, RebalanceMath} from "../src/LPRebalanceModule.sol";
+import {IPositionManager, IV3SwapRouter} from "../src/interfaces/IUniswapV3.sol";
+
+/// @notice The ways a stolen or colluding operator key, working with a trader
+///         who moves the pool, could take value from the Safe through the
+///         module, each written as the attack and shown to revert by name.
+///         The module is configured as the devnet configures it: 6 rebalances
+///         in any 24 hours, 10 minutes apart, swaps of at most 60%, spot within
+///         150 ticks of a 30-minute TWAP, a loss budget of 50 bps per call and
+///         150 bps per 24 hours, minimums within 1% of the TWAP amounts, ranges
+///         at least 120 ticks wide, deadlines at most 1 hour ahead.
+contract LPRebalanceModuleAttackTest is RebalanceFixture {
+    uint16 internal constant PER_DAY = 6;
+    uint32 internal constant INTERVAL = 10 minutes;
+    uint16 internal constant DEVIATION = 150;
+    uint16 internal constant CALL_BUDGET = 50;
+    uint16 internal constant DAY_BUDGET = 150;
+    uint16 internal constant SLIPPAGE = 100;
+    uint24 internal constant MIN_WIDTH = 120;
+
+    function setUp() public {
+        _setUpRebalance();
+        vm.startPrank(address(safe));
+        module.setLimits(PER_DAY, INTERVAL, 6_000);
+        module.setPriceCheck(TWAP_WINDOW, DEVIATION, MAX_OBSERVATION_AGE);
+        module.setLossBudget(CALL_BUDGET, DAY_BUDGET);
+        module.setBounds(SLIPPAGE, MIN_WIDTH, DEADLINE_HORIZON);
+        vm.stopPrank();
+        token0.mint(address(safe), 1_000e18);
+        token1.mint(address(safe), 1_000e18);
+    }
+
+    // ------------------------------------------------------------ helpers --
+
+    function _pushTo(int24 tick) internal {
+        _traderMovePriceTo(RebalanceMath.getSqrtRatioAtTick(tick));
+    }
+
+    /// @dev Minimums no lower than the module requires (what an honest bot sends).
+    function _honestSwap(bool zeroForOne, uint256 amountIn)
+        internal
+        view
+        returns (IV3SwapRouter.ExactInputSingleParams memory p)
+    {
+        p = _swapParams(zeroForOne, amountIn);
+        (address base, address quote) =
+            zeroForOne ? (address(token0), address(token1)) : (address(token1), address(token0));
+        uint256 expected = RebalanceMath.getQuoteAtTick(_twapTick(), uint128(amountIn), base, quote);
+        p.amountOutMinimum = expected - expected * SLIPPAGE / 10_000;
+    }
+
+    function _looseMinimums() internal {
+        vm.prank(address(safe));
+        module.setBounds(10_000, MIN_WIDTH, DEADLINE_HORIZON);
+    }
+
+    // ------------------------------------------------ one-sided mint (1) --
+
+    /// @dev The trader pushes the price to TWAP+145 ticks; the operator mints a
+    ///      one-sided range between the TWAP and the spot with all of the Safe's
+    ///      token1 and zero minimums, for the trader to sell back through.
+    function test_attack_oneSidedMintAboveTwap_reverts() public {
+        _pushTo(145);
+        vm.assertEq(int256(_twapTick()), 0);
+        IPositionManager.MintParams memory p = _moduleMintParams(60, 120, 0, token1.balanceOf(address(safe)));
+        vm.expectRevert(
+            abi.encodeWithSelector(LPRebalanceModule.RangeOffTwap.selector, int24(60), int24(120), int24(0))
+        );
+        vm.prank(operator);
+        module.mint(p);
+
+        // Even with minimums left loose by the owners, the range must hold the TWAP.
+        _looseMinimums();
+        vm.expectRevert(
+            abi.encodeWithSelector(LPRebalanceModule.RangeOffTwap.selector, int24(60), int24(120), int24(0))
+        );
+        vm.prank(operator);
+        module.mint(p);
+        vm.assertEq(npm.balanceOf(address(safe)), 1);
+    }
+
+    /// @dev A mint is a trade too: a range that holds the TWAP but is filled at a
+    ///      pushed spot is charged its loss at the TWAP, and refused over budget.
+    function test_attack_mintAtPushedSpot_isChargedToTheBudget() public {
+        _looseMinimums();
+        _pushTo(140);
+        IPositionManager.MintParams memory p = _moduleMintParams(-60, 180, 1_000e18, 1_000e18);
+        uint256 snap = vm.snapshotState();
+        vm.prank(operator);
+        module.mint(p);
+        (, uint256 charged) = module.window();
+        vm.assertGt(charged, 0, "the deposit at a pushed spot is charged");
+        vm.revertToState(snap);
+        uint16 below = uint16(charged / module.LOSS_UNITS_PER_BPS()); // whole bps, under the charge
+        vm.prank(address(safe));
+        module.setLossBudget(below, DAY_BUDGET);
+        vm.expectPartialRevert(LPRebalanceModule.CallLossBudgetExceeded.selector);
+        vm.prank(operator);
+        module.mint(p);
+    }
+
+    function test_attack_zeroMinimumMint_reverts() public {
+        vm.expectPartialRevert(LPRebalanceModule.MinimumTooLow.selector);
+        vm.prank(operator);
+        (bool ok,) =
+            address(module).call(abi.encodeCall(LPRebalanceModule.mint, (_moduleMintParams(-600, 600, 500e18, 500e18))));
+        ok;
+    }
+
+    function test_attack_narrowRange_reverts() public {
+        _looseMinimums();
+        vm.expectRevert(
+            abi.encodeWithSelector(LPRebalanceModule.RangeTooNarrow.selector, int24(0), int24(60), uint256(MIN_WIDTH))
+        );
+        vm.prank(operator);
+        module.mint(_moduleMintParams(0, 60, 100e18, 100e18));
+    }
+
+    // --------------------------------------------- swaps off the TWAP (2) --
+
+    /// @dev The trader pushes token0 down 145 ticks (inside the 150-tick
+    ///      deviation bound); the operator sells 60% of holdings into it.
+    function test_attack_swapAtPushedPrice_zeroMinimum_reverts() public {
+        _pushTo(-145);
+        vm.expectPartialRevert(LPRebalanceModule.MinimumTooLow.selector);
+        vm.prank(operator);
+        (bool ok,) = address(module)
+            .call(
+                abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 1_200e18), block.timestamp))
+            );
+        ok;
+    }
+
+    function test_attack_swapAtPushedPrice_exceedsCallBudget() public {
+        _looseMinimums();
+        _pushTo(-145);
+        vm.expectPartialRevert(LPRebalanceModule.CallLossBudgetExceeded.selector);
+        vm.prank(operator);
+        (bool ok,) = address(module)
+            .call(
+                abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_swapParams(true, 1_200e18), block.timestamp))
+            );
+        ok;
+        (uint256 count, uint256 loss) = module.window();
+        vm.assertEq(count, 0);
+        vm.assertEq(loss, 0);
+    }
+
+    /// @dev Rebalance after rebalance, each within the per-call budget, stop at the 24-hour budget.
+    function test_attack_repeatedLossyRebalances_stopAtDayBudget() public {
+        _looseMinimums();
+        uint256 start = block.timestamp;
+        uint256 before = token0.balanceOf(address(safe)) + token1.balanceOf(address(safe));
+        bool stopped = false;
+        for (uint256 i = 0; i < PER_DAY; ++i) {
+            bool zeroForOne = i % 2 == 0;
+            _pushTo(zeroForOne ? int24(-100) : int24(100));
+            vm.prank(operator);
+            try module.swapExactInputSingle(_swapParams(zeroForOne, 500e18), block.timestamp) {}
+            catch (bytes memory err) {
+                vm.assertEq(bytes4(err), LPRebalanceModule.DayLossBudgetExceeded.selector);
+                stopped = true;
+                break;
+            }
+            _pushTo(0);
+            vm.warp(block.timestamp + INTERVAL);
+            _pushTo(0);
+        }
+        vm.assertTrue(stopped, "the day budget never stopped the drain");
+        (, uint256 loss) = module.window();
+        vm.assertLe(loss, uint256(DAY_BUDGET) * module.LOSS_UNITS_PER_BPS());
+        // At price 1 the Safe lost no more than the budget (of ~2000 held, ~3000 counted with the position).
+        uint256 after_ = token0.balanceOf(address(safe)) + token1.balanceOf(address(safe));
+        vm.assertLe(before - after_, 2_000e18 * uint256(DAY_BUDGET) / 10_000 + 1e18);
+        // 24 hours after the first loss the budget is free again.
+        vm.warp(start + 1 days + uint256(PER_DAY) * INTERVAL);
+        (, loss) = module.window();
+        vm.assertEq(loss, 0);
+    }
+
+    // ----------------------------------------- decrease / collect (2, 3) --
+
+    function test_attack_pullLiquidityRepeatedly_rateLimited() public {
+        _looseMinimums();
+        IPositionManager.DecreaseLiquidityParams memory d = _decreaseParams(safeTokenId, _liquidity(safeTokenId) / 4);
+        vm.prank(operator);
+        module.decreaseLiquidity(d);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooSoon.selector, block.timestamp + INTERVAL));
+        vm.prank(operator);
+        module.decreaseLiquidity(d);
+        // Collect moves only what is owed into the Safe; it is never refused for rate.
+        vm.prank(operator);
+        module.collect(_collectParams(safeTokenId));
+    }
+
+    function test_attack_zeroMinimumDecrease_reverts() public {
+        bytes memory data = abi.encodeCall(
+            LPRebalanceModule.decreaseLiquidity, (_decreaseParams(safeTokenId, _liquidity(safeTokenId)))
+        );
+        vm.expectPartialRevert(LPRebalanceModule.MinimumTooLow.selector);
+        vm.prank(operator);
+        (bool ok,) = address(module).call(data);
+        ok;
+    }
+
+    /// @dev The devnet's old limits fitted 12 rebalances in 110 minutes around midnight UTC.
+    function test_attack_twelveRebalancesAroundMidnight_reverts() public {
+        vm.warp((block.timestamp / 1 days + 1) * 1 days - 55 minutes);
+        for (uint256 i = 0; i < PER_DAY; ++i) {
+            IV3SwapRouter.ExactInputSingleParams memory s = _honestSwap(i % 2 == 0, 10e18);
+            vm.prank(operator);
+            module.swapExactInputSingle(s, block.timestamp);
+            vm.warp(block.timestamp + INTERVAL);
+        }
+        vm.assertLt(block.timestamp % 1 days, 1 hours); // past midnight
+        IV3SwapRouter.ExactInputSingleParams memory p = _honestSwap(true, 10e18);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.TooManyRebalances.selector, PER_DAY, PER_DAY));
+        vm.prank(operator);
+        module.swapExactInputSingle(p, block.timestamp);
+    }
+
+    // ------------------------------------------------ deadlines, oracle (3) --
+
+    function test_attack_swapWithoutUsefulDeadline_reverts() public {
+        // (parameters are built before each prank: building them reads the pool)
+        IV3SwapRouter.ExactInputSingleParams memory p = _honestSwap(true, 10e18);
+        uint256 latest = block.timestamp + DEADLINE_HORIZON;
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.DeadlineTooFar.selector, type(uint256).max, latest));
+        vm.prank(operator);
+        module.swapExactInputSingle(p, type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.DeadlineExpired.selector, block.timestamp - 1));
+        vm.prank(operator);
+        module.swapExactInputSingle(p, block.timestamp - 1);
+        vm.prank(operator);
+        module.swapExactInputSingle(p, latest);
+    }
+
+    /// @dev A stale oracle (no observation for longer than maxObservationAge):
+    ///      the loss is valued at spot as well, and the larger is charged.
+    function test_staleOracle_chargesTheLargerOfSpotAndTwap() public {
+        _looseMinimums();
+        _pushTo(100);
+        vm.warp(block.timestamp + 20 minutes); // TWAP ~ 66, latest observation 20 minutes old
+        int24 twap = _twapTick();
+        vm.assertGt(int256(twap), 50);
+        // Selling token0 at a spot above the TWAP: a gain at the TWAP, a loss (fee) at spot.
+        uint256 snap = vm.snapshotState();
+        vm.prank(address(safe));
+        module.setPriceCheck(TWAP_WINDOW, DEVIATION, 1 hours); // fresh enough
+        vm.prank(operator);
+        module.swapExactInputSingle(_swapParams(true, 100e18), block.timestamp);
+        (, uint256 freshLoss) = module.window();
+        vm.assertEq(freshLoss, 0);
+        vm.revertToState(snap);
+        vm.prank(operator);
+        module.swapExactInputSingle(_swapParams(true, 100e18), block.timestamp);
+        (, uint256 staleLoss) = module.window();
+        vm.assertGt(staleLoss, 0, "a stale oracle is valued at spot too");
+    }
+
+    // ----------------------------------------------------- owner controls (4) --
+
+    function test_anySingleOwnerPausesAtOnce_onlyTheSafeUnpauses() public {
+        address ownerA = vm.addr(OWNER_KEY_A);
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.NotSafeOrOwner.selector, outsider));
+        vm.prank(outsider);
+        module.pause();
+        vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.NotSafeOrOwner.selector, operator));
+        vm.prank(operator);
+        module.pause();
+
+        vm.expectEmit(true, false, false, false, address(module));
+        emit LPRebalanceModule.Paused(ownerA);
+        vm.prank(ownerA);
+        module.pause();
+        vm.assertTrue(module.paused());
+        IV3SwapRouter.ExactInputSingleParams memory p = _honestSwap(true, 10e18);
+        vm.expectRevert(LPRebalanceModule.IsPaused.selector);
+        vm.prank(operator);
+        module.swapExactInputSingle(p, block.timestamp);
+        vm.expectRevert(LPRebalanceModule.IsPaused.selector);
+        vm.prank(operator);
+        module.approve(address(token0), address(router), 0);
+
+        // One owner cannot undo it; the Safe's threshold can.
+        vm.expectRevert(LPRebalanceModule.NotSafe.selector);
+        vm.prank(ownerA);
+        module.unpause();
+        vm.assertTrue(_execSafeTx(address(module), abi.encodeCall(LPRebalanceModule.unpause, ()), OP_CALL));
+        vm.assertFalse(module.paused());
+        vm.prank(operator);
+        module.swapExactInputSingle(p, block.timestamp);
+    }
+
+    function test_ownersSetBudgets_andRotateOperator() public {
+        vm.expectRevert(LPRebalanceModule.InvalidConfig.selector);
+        vm.prank(address(safe));
+        module.setLossBudget(200, 100); // per call above per day
+        vm.expectEmit(true, true, false, false, address(module));
+        emit LPRebalanceModule.LossBudgetSet(10, 20);
+        vm.prank(address(safe));
+        module.setLossBudget(10, 20);
+        vm.assertEq(uint256(module.lossBudgetPerCallBps()), 10);
+        vm.assertEq(uint256(module.lossBudgetPerDayBps()), 20);
+
+        address next = makeAddr("nextOperator");
+        vm.assertTrue(_execSafeTx(address(module), abi.encodeCall(LPRebalanceModule.setOperator, (next)), OP_CALL));
+        IV3SwapRouter.ExactInputSingleParams memory p = _honestSwap(true, 10e18);
+        vm.expectRevert(LPRebalanceModule.NotOperator.selector);
+        vm.prank(operator);
+        module.swapExactInputSingle(p, block.timestamp);
+        vm.prank(next);
+        module.swapExactInputSingle(p, block.timestamp);
+    }
+
+    /// @dev An honest rebalance at the TWAP fits the budget: decrease, collect, swap, mint, burn.
+    function test_honestRebalance_fitsTheBudget() public {
+        uint128 liquidity = _liquidity(safeTokenId);
+        IPositionManager.DecreaseLiquidityParams memory d = _decreaseParams(safeTokenId, liquidity);
+        (uint256 e0, uint256 e1) = _amountsAtTwap(SAFE_LOWER, SAFE_UPPER, liquidity);
+        d.amount0Min = e0 - e0 * SLIPPAGE / 10_000;
+        d.amount1Min = e1 - e1 * SLIPPAGE / 10_000;
+        IPositionManager.MintParams memory m = _moduleMintParams(-1200, 1200, 1_500e18, 1_500e18);
+        m.amount0Min = 1_485e18;
+        m.amount1Min = 1_485e18;
+        bytes[] memory calls = new bytes[](5);
+        calls[0] = abi.encodeCall(LPRebalanceModule.decreaseLiquidity, (d));
+        calls[1] = abi.encodeCall(LPRebalanceModule.collect, (_collectParams(safeTokenId)));
+        calls[2] = abi.encodeCall(LPRebalanceModule.swapExactInputSingle, (_honestSwap(true, 20e18), block.timestamp));
+        calls[3] = abi.encodeCall(LPRebalanceModule.mint, (m));
+        calls[4] = abi.encodeCall(LPRebalanceModule.burn, (safeTokenId));
+        vm.prank(operator);
+        module.execute(calls);
+        (uint256 count, uint256 loss) = module.window();
+        vm.assertEq(count, 1);
+        vm.assertGt(loss, 0); // the swap fee
+        vm.assertLe(loss, 40 * module.LOSS_UNITS_PER_BPS());
+    }
+
+    function _amountsAtTwap(int24 lower, int24 upper, uint128 liquidity) internal view returns (uint256, uint256) {
+        (uint256 a0, uint256 a1) = _amountsAt(RebalanceMath.getSqrtRatioAtTick(_twapTick()), lower, upper, liquidity);
+        return (a0, a1);
+    }
+
+    function _amountsAt(uint160 sqrtP, int24 lower, int24 upper, uint128 liquidity)
+        internal
+        pure
+        returns (uint256 a0, uint256 a1)
+    {
+        uint160 sa = RebalanceMath.getSqrtRatioAtTick(lower);
+        uint160 sb = RebalanceMath.getSqrtRatioAtTick(upper);
+        if (sqrtP <= sa) {
+            a0 = RebalanceMath.mulDiv(uint256(liquidity) << 96, sb - sa, sb) / sa;
+        } else if (sqrtP < sb) {
+            a0 = RebalanceMath.mulDiv(uint256(liquidity) << 96, sb - sqrtP, sb) / sqrtP;
+            a1 = RebalanceMath.mulDiv(liquidity, sqrtP - sa, 1 << 96);
+        } else {
+            a1 = RebalanceMath.mulDiv(liquidity, sb - sa, 1 << 96);
+        }
+    }
+}

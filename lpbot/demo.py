@@ -22,11 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from lpbot.analytics.ledger import Ledger
 from lpbot.analytics.prices import to_units
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.rpc import connect
 from lpbot.devnet import anvil
-from lpbot.devnet.context import SAFE_OWNER_INDEXES, devnet_context
+from lpbot.devnet.context import SAFE_OWNER_INDEXES, devnet_context, manifest_pricer
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.manifest import Manifest, PoolInfo
 from lpbot.devnet.market import run_market
@@ -61,6 +62,9 @@ class DemoResult:
     rebalances: int
     reports: list[Path]
     max_abs_net_delta: Decimal
+    ledger: Ledger
+    database: Path
+    alerts: int
 
 
 def run(
@@ -122,7 +126,9 @@ def run(
         token_id, entry = _open(ctx, manifest, info, strategy, capital_usd, out)
 
         clock = ManualClock(w3.eth.get_block("latest")["timestamp"] * 1000)
-        price_box: list[Decimal] = [Decimal(3000)]
+        pricer = manifest_pricer(w3, manifest)
+        opened = pricer.fetch_marks(["USDC", "WETH"], w3.eth.block_number)
+        price_box: list[Decimal] = [opened.usd("WETH")]
         spec, book = PAPER_MARKETS["ETH/USDT:USDT"]
         paper = PaperExchange(
             reference_price=lambda: price_box[0],
@@ -160,7 +166,9 @@ def run(
             entry=entry,
             opened_at=w3.eth.get_block("latest")["timestamp"],
             out=out,
+            pricer=pricer,
         )
+        mp.entry_marks = mp.prices(opened)
 
         out(f"4. {days} days of market; monitor and hedge hourly, rebalance check every 4 h")
         out(
@@ -187,7 +195,8 @@ def run(
             tasks.run_safely("hedge_sync", lambda: tasks.hedge_sync(mp), notifier)
             status = hedge.status(state.delta)
             max_net = max(max_net, abs(status.net))
-            fees_usd = mp.usd(state.fees0, state.fees1)
+            assert state.marks is not None
+            fees_usd = mp.prices(state.marks).usd((state.fees0, state.fees1), mp.decimals)
             if event or hour % 6 == 0:
                 out(
                     f"   {hour:>4} {state.price:>9.2f} {'in' if state.in_range else 'OUT':>5} "
@@ -197,11 +206,17 @@ def run(
         assert state is not None
 
         out("5. summary")
-        result = _summary(mp, state, hedge, max_net, out)
+        # a last snapshot after the hedge's last sync: the summary is the ledger at it, as
+        # stored (``lpbot export`` recomputes the same numbers from the database)
+        state = tasks.monitor(mp)
+        result = _summary(mp, state, hedge, max_net, out, work / "lpbot.db", len(notifier.alerts))
         out(f"   reports: {len(result.reports)} dry-run report(s) in {work / 'reports'}")
         for path in result.reports:
             out(f"     {path}")
         out(f"   database: {work / 'lpbot.db'}; alerts raised: {len(notifier.alerts)}")
+        for a in notifier.alerts:
+            if a.kind.startswith("price_"):
+                out(f"     {a.kind}: {a.title}")
         out(f"   done in {time.monotonic() - t0:.0f} s")
         return result
     finally:
@@ -251,36 +266,53 @@ def _summary(
     hedge: HedgeController,
     max_net: Decimal,
     out: Callable[[str], None],
+    database: Path,
+    alerts: int,
 ) -> DemoResult:
     t = mp.tally
-    fees_usd = mp.usd(t.fees_collected0 + state.fees0, t.fees_collected1 + state.fees1)
-    hold = state.hold_usd or Decimal(0)
-    principal_usd = mp.usd(state.amount0, state.amount1)
-    # the position's principal now includes what rebalances collected (fees were reinvested)
-    il_usd = principal_usd - hold - mp.usd(t.fees_collected0, t.fees_collected1)
     status = hedge.status(state.delta)
-    hedge_pnl = status.pnl.total
-    gas_usd = Decimal(t.gas_wei) / Decimal(10**18) * mp.ctx.native_usd
-    net = state.value_usd + hedge_pnl - gas_usd - hold
+    ledger = state.ledger
+    assert ledger is not None
+    u = ledger.usd
+    marks = state.marks
+    assert marks is not None
     reports = sorted(mp.ctx.reports_dir.glob("*.html")) if mp.ctx.reports_dir.exists() else []
-    out(f"   fees earned        ${fees_usd:>10.2f}  ({t.rebalances} rebalance(s))")
-    out(f"   IL vs holding      ${il_usd:>10.2f}")
     out(
-        f"   hedge PnL          ${hedge_pnl:>10.2f}  (funding ${status.pnl.funding:.2f}, "
-        f"fees ${status.pnl.fees:.2f}); max |net delta| {max_net:.4f} ETH"
+        f"   marks at block {ledger.block}: "
+        + "; ".join(
+            f"{t} {m.usd:,.4f} USD ({m.source})" for t, m in marks.marks.items() if t != "WBTC"
+        )
     )
-    out(f"   gas                ${gas_usd:>10.2f}")
-    out(f"   net vs holding     ${net:>10.2f}  (value ${state.value_usd:.2f} vs ${hold:.2f})")
+    out(
+        f"   value now          ${u.value:>10.2f}  (hold the deposit ${u.hold:.2f}; "
+        f"50/50 ${u.hold_5050:.2f}; all USD ${u.hold_numeraire:.2f})"
+    )
+    out(f"   fees earned        ${u.fees:>10.2f}  ({t.rebalances} rebalance(s))")
+    out(f"   IL vs holding      ${u.il:>10.2f}")
+    out(
+        f"   hedge PnL          ${u.hedge_pnl:>10.2f}  (trading fees ${status.pnl.fees:.2f}); "
+        f"max |net delta| {max_net:.4f} ETH"
+    )
+    out(f"   funding            ${u.funding:>10.2f}")
+    out(f"   gas                ${-u.gas:>10.2f}  ({len(t.gas)} transaction(s))")
+    out(f"   swap fee + impact  ${-u.swap_costs:>10.2f}")
+    out(
+        f"   net vs holding     ${u.net:>10.2f}  (= the lines above; in ETH "
+        f"{ledger.lines('ETH').net:+.6f})"
+    )
     for e in t.events:
         out(f"   - {e}")
     return DemoResult(
-        fees_usd=fees_usd,
-        il_usd=il_usd,
-        hedge_pnl_usd=hedge_pnl,
-        funding_usd=status.pnl.funding,
-        gas_usd=gas_usd,
-        net_vs_hold_usd=net,
+        fees_usd=u.fees,
+        il_usd=u.il,
+        hedge_pnl_usd=u.hedge_pnl,
+        funding_usd=u.funding,
+        gas_usd=u.gas,
+        net_vs_hold_usd=u.net,
         rebalances=t.rebalances,
         reports=reports,
         max_abs_net_delta=max_net,
+        ledger=ledger,
+        database=database,
+        alerts=alerts,
     )

@@ -61,6 +61,7 @@ ARTIFACT_PATHS: dict[str, str] = {
     "TestERC20": f"{_OUT}/TestERC20.sol/TestERC20.json",
     "PoolCaller": f"{_OUT}/PoolCaller.sol/PoolCaller.json",
     "LPRebalanceModule": f"{_OUT}/LPRebalanceModule.sol/LPRebalanceModule.json",
+    "PriceFeed": f"{_OUT}/PriceFeed.sol/PriceFeed.json",
 }
 
 

@@ -82,6 +82,9 @@ class ChainInfo:
     # "arbsys": ``block.number`` is the L1 block, the chain's own is ArbSys ``arbBlockNumber()``;
     # "node": only the node's ``eth_getBlockByNumber`` is trusted (the read is pinned to it)
     block_number_source: str = "evm"
+    # Chainlink USD price feeds (AggregatorV3Interface) by the token they mark
+    # (data.chain.link: ETH / USD for WETH, BTC / USD for WBTC, USDC / USD)
+    price_feeds: dict[str, str] = field(default_factory=dict)
 
 
 CHAINS: dict[int, ChainInfo] = {
@@ -98,6 +101,11 @@ CHAINS: dict[int, ChainInfo] = {
         block_time_s=12.0,
         confirmations=2,
         well_known_pools=(("USDC", "WETH", 500), ("USDC", "WETH", 3000), ("WBTC", "WETH", 3000)),
+        price_feeds={
+            "WETH": "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419",
+            "WBTC": "0xF4030086522a5bEEa4988F8cA5B36dbC97BeE88c",
+            "USDC": "0x8fFfFfd4AfB6115b954Bd326cbe7B4BA576818f6",
+        },
     ),
     42161: ChainInfo(
         chain_id=42161,
@@ -114,6 +122,11 @@ CHAINS: dict[int, ChainInfo] = {
         well_known_pools=(("WETH", "USDC", 500), ("WBTC", "WETH", 500)),
         gas_model="arbitrum",
         block_number_source="arbsys",
+        price_feeds={
+            "WETH": "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612",
+            "WBTC": "0x6ce185860a4963106506C203335A2910413708e9",
+            "USDC": "0x50834F3163758fcC1Df9973b6e91f0F0F0434aD3",
+        },
     ),
     324: ChainInfo(
         chain_id=324,

@@ -2,38 +2,42 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 from web3 import Web3
 
-from lpbot.devnet.deploy import USD_PRICES
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.manifest import Manifest
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.state import RebalanceRepo
+from lpbot.pricing.base import PricingConfig
+from lpbot.pricing.chainlink import ChainlinkFeeds
+from lpbot.pricing.marks import Pricer
+from lpbot.pricing.pools import PoolPrices, PoolRef
 
 BOT_ACCOUNT_INDEX = 8
 SAFE_OWNER_INDEXES = (9, 10, 11)
 
 
-def pool_usd_prices(w3: Web3, manifest: Manifest) -> dict[str, Decimal]:
-    """USD prices read from the manifest's pools against USDC (analytics, for reports and the
-    cost gate): what a fork of a real chain must use instead of the devnet's seeded prices."""
-    from lpbot.analytics.prices import price0_per_1, price1_per_0
-    from lpbot.devnet.deploy import contract
+def manifest_pricer(w3: Web3, manifest: Manifest, config: PricingConfig | None = None) -> Pricer:
+    """Marks for the manifest's chain from its own pools and price feeds, like any chain's."""
+    config = config or PricingConfig()
+    from lpbot.chain.registry import CHAINS
 
-    prices = {"USDC": Decimal(1)}
-    for p in manifest.pools:
-        if "USDC" not in (p.token0, p.token1):
-            continue
-        sqrt = contract(w3, "UniswapV3Pool", p.address).functions.slot0().call()[0]
-        d0, d1 = manifest.token(p.token0).decimals, manifest.token(p.token1).decimals
-        if p.token0 == "USDC":
-            prices.setdefault(p.token1, price0_per_1(sqrt, d0, d1))
-        else:
-            prices.setdefault(p.token0, price1_per_0(sqrt, d0, d1))
-    return prices
+    known = CHAINS.get(manifest.chain_id)
+    name = known.name if known else "devnet"
+    feeds = (
+        ChainlinkFeeds(w3, chain=name, feeds=manifest.price_feeds) if manifest.price_feeds else None
+    )
+    pools = PoolPrices(
+        w3,
+        chain=name,
+        tokens={s: t.decimals for s, t in manifest.tokens.items()},
+        pools=[PoolRef(p.address, p.token0, p.token1, p.fee) for p in manifest.pools],
+        config=config,
+        anchor=feeds,
+    )
+    return Pricer(pools, feeds)
 
 
 def devnet_context(
@@ -45,6 +49,7 @@ def devnet_context(
     if safe is None:
         raise ValueError("this chain (a fork?) has no demo Safe: configure the Safe's address")
     by_address = {t.address: t for t in manifest.tokens.values()}
+    pricer = manifest_pricer(w3, manifest)
     ctx = ExecutionContext(
         w3=w3,
         chain_id=manifest.chain_id,
@@ -53,19 +58,13 @@ def devnet_context(
         repo=repo,
         reports_dir=reports_dir,
         executor=dev_signer(BOT_ACCOUNT_INDEX),
-        # USD figures (analytics): the devnet's seeded reference prices, or on a fork the
-        # pools' own prices against USDC
-        usd_price=(
-            (lambda token: pool_usd_prices(w3, manifest).get(by_address[token].symbol, Decimal(0)))
-            if manifest.fork_url
-            else (lambda token: USD_PRICES.get(by_address[token].symbol, Decimal(0)))
+        # USD figures (analytics): marks from the chain's own pools and feeds at the latest
+        # block, as on any chain
+        usd_price=lambda token: (
+            pricer.fetch_mark(by_address[token].symbol, w3.eth.block_number).usd
         ),
         symbols={t.address: (t.symbol, t.decimals) for t in manifest.tokens.values()},
-        native_usd=(
-            pool_usd_prices(w3, manifest).get("WETH", USD_PRICES["WETH"])
-            if manifest.fork_url
-            else USD_PRICES["WETH"]
-        ),
+        native_usd=pricer.fetch_mark("WETH", w3.eth.block_number).usd,
         # the module's operator on the devnet is the bot account (deploy.py sets it)
         operator=dev_signer(BOT_ACCOUNT_INDEX),
     )

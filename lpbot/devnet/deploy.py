@@ -62,6 +62,8 @@ POOLS: tuple[PoolSpec, ...] = (
     PoolSpec("WBTC", "USDC", 3000, Decimal(90000), 10_000_000),
     PoolSpec("WBTC", "WETH", 10000, Decimal(30), 4_000_000),
 )
+# the tokens the devnet has a USD price feed for, and the feed's asset name
+FEEDS = {"WETH": "ETH", "WBTC": "BTC"}
 # (lp index, half-width in percent or None for full range, share of the pool's depth)
 SEED_SHAPE: tuple[tuple[int, int | None, Decimal], ...] = (
     (0, 1, Decimal("0.20")),
@@ -165,6 +167,15 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
         d, safe, npm.address, router.address, multisend_call_only.address, pools, tokens, bot
     )
 
+    # Chainlink-style USD feeds for ETH and BTC (8 decimals, like Chainlink's), written by the
+    # deployer as the market's keeper; USDC has none, so its mark comes through ETH's
+    feeds: dict[str, str] = {
+        symbol: str(
+            d.deploy("PriceFeed", 8, f"{usd_name} / USD", int(USD_PRICES[symbol] * 10**8)).address
+        )
+        for symbol, usd_name in FEEDS.items()
+    }
+
     block = w3.eth.get_block("latest")
     return Manifest(
         chain_id=w3.eth.chain_id,
@@ -198,6 +209,7 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
         accounts=Accounts(deployer=deployer, lps=lps, traders=traders, bot=bot, safe_owners=owners),
         safe=safe,
         safe_position=safe_position,
+        price_feeds=feeds,
     )
 
 

@@ -75,4 +75,5 @@ def _manifest(w3: Web3, rpc_url: str, *, fork_url: str | None, accounts: list[st
             safe_owners=accounts[9:12],
         ),
         safe=None,
+        price_feeds=dict(info.price_feeds),
     )

@@ -49,6 +49,9 @@ class Manifest(_Frozen):
     accounts: Accounts
     safe: str | None = None
     safe_position: int | None = None  # an NFT position owned by the Safe, for the demo
+    # AggregatorV3 USD feeds by the token they mark (contracts/src/PriceFeed.sol stand-ins,
+    # updated by the market's keeper; on a fork, Chainlink's own from the registry)
+    price_feeds: dict[str, str] = {}
 
     def pool(self, name_or_address: str) -> PoolInfo:
         """A pool by address, name ("USDC/WETH 0.05%") or short name ("USDC/WETH-500")."""

@@ -54,8 +54,10 @@ def run_market(
     step_seconds: int = 3600,
     trades_per_step: int = 4,
     median_trade_usd: float = 20_000.0,
+    keeper: bool = True,
 ) -> MarketResult:
-    """Trade ``steps`` steps on the pool; return what happened."""
+    """Trade ``steps`` steps on the pool; return what happened. With ``keeper`` the devnet's
+    USD price feeds are updated after each step (``push_feeds``), as Chainlink's are."""
     if steps <= 0 or vol < 0 or step_seconds <= 0 or trades_per_step < 0:
         raise Refused("market: steps and step seconds must be > 0, vol and trades >= 0")
     rng = random.Random(seed)
@@ -75,9 +77,17 @@ def run_market(
     trades = 0
     volume = Decimal(0)
 
-    def swap(sender: str, zero_for_one: bool, amount_in: int, limit: int) -> None:
+    tiers = [pool_info] + [
+        p
+        for p in manifest.pools
+        if (p.token0, p.token1) == (pool_info.token0, pool_info.token1)
+        and p.address != pool_info.address
+    ]
+
+    def swap(sender: str, zero_for_one: bool, amount_in: int, limit: int, fee: int = 0) -> None:
         token_in, token_out = (t0, t1) if zero_for_one else (t1, t0)
-        params = (token_in.address, token_out.address, pool_info.fee, sender, amount_in, 0, limit)
+        fee = fee or pool_info.fee
+        params = (token_in.address, token_out.address, fee, sender, amount_in, 0, limit)
         tx = router.functions.exactInputSingle(params).transact({"from": sender, "gas": GAS})
         receipt = w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)
         if receipt["status"] != 1:
@@ -103,14 +113,18 @@ def run_market(
             trades += 1
             volume += Decimal(str(round(usd, 2)))
         target = sqrt_price_x96_from_price(Decimal(price), t0.decimals, t1.decimals)
-        sqrt_now = pool.functions.slot0().call()[0]
-        if target != sqrt_now:
-            zero_for_one = target < sqrt_now
-            token = t0 if zero_for_one else t1
-            # enough input to reach the target: the router only pulls what the pool takes
-            swap(arbitrageur, zero_for_one, 10**9 * 10**token.decimals, target)
-            trades += 1
+        # the arbitrageur brings this pool, and the pair's other fee tiers, to the path's price
+        for tier in tiers:
+            sqrt_now = contract(w3, "UniswapV3Pool", tier.address).functions.slot0().call()[0]
+            if target != sqrt_now:
+                zero_for_one = target < sqrt_now
+                token = t0 if zero_for_one else t1
+                # enough input to reach the target: the router only pulls what the pool takes
+                swap(arbitrageur, zero_for_one, 10**9 * 10**token.decimals, target, tier.fee)
+                trades += 1
         _rpc(w3, "evm_mine", [])
+        if keeper:
+            push_feeds(w3, manifest)
 
     end_price = price1_per_0(pool.functions.slot0().call()[0], t0.decimals, t1.decimals)
     return MarketResult(
@@ -123,3 +137,35 @@ def run_market(
         start_block=start_block,
         end_block=w3.eth.block_number,
     )
+
+
+def push_feeds(w3: Web3, manifest: Manifest) -> dict[str, Decimal]:
+    """The devnet's feed keeper: write each price feed's answer from the token's most liquid
+    pool against USDC (the devnet's dollar; 8 decimals), in one block. Returns the answers."""
+    answers: dict[str, Decimal] = {}
+    if not manifest.price_feeds:
+        return answers
+    usdc = manifest.token("USDC")
+    for symbol, feed in manifest.price_feeds.items():
+        best: tuple[int, Decimal] | None = None
+        for p in manifest.pools:
+            if {p.token0, p.token1} != {symbol, "USDC"}:
+                continue
+            c = contract(w3, "UniswapV3Pool", p.address)
+            liquidity = c.functions.liquidity().call()
+            sqrt = c.functions.slot0().call()[0]
+            token = manifest.token(symbol)
+            price = (
+                price1_per_0(sqrt, token.decimals, usdc.decimals)
+                if p.token0 == symbol
+                else 1 / price1_per_0(sqrt, usdc.decimals, token.decimals)
+            )
+            if best is None or liquidity > best[0]:
+                best = (liquidity, price)
+        if best is None:
+            continue
+        answers[symbol] = best[1]
+        fn = contract(w3, "PriceFeed", feed).functions.updateAnswer(int(best[1] * 10**8))
+        tx = fn.transact({"from": manifest.accounts.deployer, "gas": GAS})
+        w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)
+    return answers

@@ -26,7 +26,7 @@ from lpbot.errors import NeedsAttention, Refused
 log = logging.getLogger(__name__)
 
 # bump when deploy.py changes what a fresh devnet contains
-DEPLOY_VERSION = "5"
+DEPLOY_VERSION = "6"
 
 
 def default_home() -> Path:

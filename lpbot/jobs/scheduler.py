@@ -16,6 +16,7 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -61,9 +62,14 @@ def run_job(kind: str, name: str) -> None:
     with runtime.sessions() as s, s.begin():
         repo.finish_job_run(s, run_id, status, details={"result": str(result)[:500]})
     if isinstance(result, tasks.PositionState):
+        fees = (
+            mp.prices(result.marks).usd((result.fees0, result.fees1), mp.decimals)
+            if result.marks is not None
+            else Decimal(0)
+        )
         message = (
             f"tick {result.tick} {'in range' if result.in_range else 'OUT OF RANGE'} "
-            f"value ${result.value_usd:,.2f} fees ${mp.usd(result.fees0, result.fees1):,.2f} "
+            f"value ${result.value_usd:,.2f} fees ${fees:,.2f} "
             f"delta {result.delta:.4f}"
         )
     else:

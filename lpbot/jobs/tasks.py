@@ -15,7 +15,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from lpbot.analytics.prices import price0_per_1, to_units
+from lpbot.analytics.ledger import (
+    GasPaid,
+    HedgeFigures,
+    Ledger,
+    Prices,
+    RebalanceFlow,
+    compute_ledger,
+)
+from lpbot.analytics.prices import price0_per_1
 from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.errors import LpbotError, Refused
 from lpbot.execution import service
@@ -24,7 +32,10 @@ from lpbot.execution.service import ExecutionContext
 from lpbot.hedge.controller import HedgeController
 from lpbot.hedge.delta import lp_delta
 from lpbot.hedge.wiring import HedgeRunner
+from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs.alerts import Alert, Notifier
+from lpbot.pricing.base import Marks
+from lpbot.pricing.marks import Pricer
 from lpbot.signing.base import Signer
 from lpbot.store import repo
 from lpbot.strategy.decision import Compound, Hold, Rebalance
@@ -43,6 +54,8 @@ class Tally:
     gas_wei: int = 0
     rebalances: int = 0
     events: list[str] = field(default_factory=list)
+    flows: list[RebalanceFlow] = field(default_factory=list)  # for the ledger
+    gas: list[GasPaid] = field(default_factory=list)
 
 
 @dataclass
@@ -69,7 +82,11 @@ class ManagedPosition:
     tally: Tally = field(default_factory=Tally)
     out: Callable[[str], None] = print
     was_in_range: bool = True
+    pricer: Pricer | None = None  # marks from the chain's pools and feeds (``pricing``)
+    entry_marks: Prices | None = None  # the marks when the position was opened
     _reader: PoolReader | None = None
+    deposit_recorded: bool = False
+    _alerted: set[str] = field(default_factory=set)
 
     @property
     def reader(self) -> PoolReader:
@@ -90,11 +107,31 @@ class ManagedPosition:
     def symbols(self) -> tuple[str, str]:
         return self.ctx.symbols[self.token0][0], self.ctx.symbols[self.token1][0]
 
-    def usd(self, amount0: int, amount1: int) -> Decimal:
-        d0, d1 = self.decimals
-        return to_units(amount0, d0) * self.ctx.usd_price(self.token0) + to_units(
-            amount1, d1
-        ) * self.ctx.usd_price(self.token1)
+    def fetch_marks(self, block: int) -> Marks:
+        """The marks of the pool's tokens (and ETH, BTC) at ``block``; their alerts raised once
+        per kind and token until they clear."""
+        if self.pricer is None:
+            raise LpbotError(f"{self.name}: no price source configured")
+        s0, s1 = self.symbols
+        marks = self.pricer.fetch_marks([s0, s1], block)
+        now = {f"{a.kind}:{a.token}" for a in marks.alerts}
+        for a in marks.alerts:
+            key = f"{a.kind}:{a.token}"
+            if key not in self._alerted:
+                self.notifier.notify(Alert(f"price_{a.kind}", f"{self.name}: {a.message}"))
+        self._alerted = now
+        return marks
+
+    def prices(self, marks: Marks) -> Prices:
+        s0, s1 = self.symbols
+        btc = marks.marks.get("WBTC")
+        return Prices(
+            marks.usd(s0),
+            marks.usd(s1),
+            marks.usd("WETH"),
+            btc.usd if btc else None,
+            block=marks.block,
+        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +152,32 @@ class PositionState:
     hold_usd: Decimal | None
     delta: Decimal
     price: Decimal  # token1 whole units... shown as the volatile token's price
+    marks: Marks | None = None
+    ledger: Ledger | None = None
+
+
+def ledger_of(mp: ManagedPosition, state: PositionState, hedge: HedgeFigures) -> Ledger:
+    """The position's ledger at the state's block, from its marks (``analytics.ledger``)."""
+    if state.marks is None or mp.entry is None or mp.entry_marks is None:
+        raise LpbotError(f"{mp.name}: no entry or marks to build a ledger from")
+    return compute_ledger(
+        decimals=mp.decimals,
+        deposit=mp.entry,
+        entry=mp.entry_marks,
+        rebalances=mp.tally.flows,
+        principal=(state.amount0, state.amount1),
+        uncollected=(state.fees0, state.fees1),
+        marks=mp.prices(state.marks),
+        gas=mp.tally.gas,
+        hedge=hedge,
+    )
+
+
+def hedge_figures(mp: ManagedPosition, delta: Decimal) -> HedgeFigures:
+    if mp.hedge is None:
+        return HedgeFigures()
+    pnl = mp.hedge.status(delta).pnl
+    return HedgeFigures(pnl.realised, pnl.unrealised, pnl.fees, pnl.funding)
 
 
 def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
@@ -124,7 +187,13 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
     f0, f1 = snap.uncollected_fees(mp.token_id)
     d0, d1 = mp.decimals
     delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
-    return PositionState(
+    marks = mp.fetch_marks(snap.block_number)
+    prices = mp.prices(marks)
+    if mp.entry is not None and mp.entry_marks is None:
+        mp.entry_marks = prices
+    # the native coin's mark for gas figures follows the market too
+    mp.ctx.native_usd = prices.eth
+    state = PositionState(
         block=snap.block_number,
         timestamp=snap.block_timestamp,
         tick=snap.slot0.tick,
@@ -135,10 +204,23 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
         amount1=a1,
         fees0=f0,
         fees1=f1,
-        value_usd=mp.usd(a0 + f0, a1 + f1),
-        hold_usd=mp.usd(*mp.entry) if mp.entry else None,
+        value_usd=prices.usd((a0 + f0, a1 + f1), mp.decimals),
+        hold_usd=prices.usd(mp.entry, mp.decimals) if mp.entry else None,
         delta=delta,
         price=price0_per_1(snap.slot0.sqrt_price_x96, d0, d1),
+        marks=marks,
+    )
+    if mp.entry is None:
+        return state
+    led = ledger_of(mp, state, hedge_figures(mp, delta))
+    # what the table shows is the ledger's: value with idle leftovers, hold at today's marks
+    return PositionState(
+        **{
+            **{k: getattr(state, k) for k in state.__dataclass_fields__},
+            "value_usd": led.usd.value,
+            "hold_usd": led.usd.hold,
+            "ledger": led,
+        }
     )
 
 
@@ -146,6 +228,9 @@ def monitor(mp: ManagedPosition) -> PositionState:
     """Read the position, store a snapshot, alert on a range exit."""
     snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
     state = _state(mp, snap)
+    marks = state.marks
+    assert marks is not None
+    s0, s1 = mp.symbols
     with mp.sessions() as s, s.begin():
         position = repo.record_position(
             s,
@@ -157,6 +242,16 @@ def monitor(mp: ManagedPosition) -> PositionState:
             tick_lower=state.tick_lower,
             tick_upper=state.tick_upper,
         )
+        if mp.entry is not None and mp.entry_marks is not None and not mp.deposit_recorded:
+            ledger_store.record_deposit(
+                s,
+                mp.name,
+                deposit=mp.entry,
+                decimals=mp.decimals,
+                symbols=mp.symbols,
+                marks=mp.entry_marks,
+            )
+            mp.deposit_recorded = True
         repo.save_snapshot(
             s,
             position.id,
@@ -169,10 +264,14 @@ def monitor(mp: ManagedPosition) -> PositionState:
             amount1=state.amount1,
             fees0=state.fees0,
             fees1=state.fees1,
-            token0_usd=float(mp.ctx.usd_price(mp.token0)),
-            token1_usd=float(mp.ctx.usd_price(mp.token1)),
+            token0_usd=float(marks.usd(s0)),
+            token1_usd=float(marks.usd(s1)),
+            eth_usd=float(marks.usd("WETH")),
+            btc_usd=float(marks.marks["WBTC"].usd) if "WBTC" in marks.marks else None,
+            mark_sources=ledger_store.mark_sources_json(mp.prices(marks), marks),
+            hedge=ledger_store.hedge_json(hedge_figures(mp, state.delta)),
             value_usd=float(state.value_usd),
-            il_usd=float(state.value_usd - state.hold_usd) if state.hold_usd is not None else None,
+            il_usd=float(state.ledger.usd.il) if state.ledger is not None else None,
             delta=float(state.delta),
         )
     if not state.in_range and mp.was_in_range:
@@ -185,6 +284,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
 
 def rebalance_check(mp: ManagedPosition) -> str:
     """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
+    prices = mp.prices(mp.fetch_marks(mp.ctx.w3.eth.block_number))
     view = decide_position(
         mp.ctx.w3,
         mp.reader,
@@ -192,8 +292,8 @@ def rebalance_check(mp: ManagedPosition) -> str:
         mp.token_id,
         mp.policy,
         decimals=mp.decimals,
-        usd=(mp.ctx.usd_price(mp.token0), mp.ctx.usd_price(mp.token1)),
-        native_usd=mp.ctx.native_usd,
+        usd=(prices.token0, prices.token1),
+        native_usd=prices.eth,
         opened_at=mp.opened_at,
     )
     decision = view.decision
@@ -249,6 +349,9 @@ def rebalance_check(mp: ManagedPosition) -> str:
     service.approve(mp.ctx, report["report_id"], approver=approver)
     record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
     if record.result is None or record.state.value != "CONFIRMED":
+        if record.result is not None and record.result.get("tx_hash"):
+            # a reverted transaction still paid its gas: the ledger counts it
+            _record_failed_gas(mp, record.result)
         mp.notifier.notify(Alert("failure", f"{mp.name}: rebalance {record.id} {record.state}"))
         raise Refused(f"rebalance {record.id} ended {record.state.value}: {record.error}")
     result = record.result
@@ -256,7 +359,14 @@ def rebalance_check(mp: ManagedPosition) -> str:
     mp.tally.fees_collected0 += fees0
     mp.tally.fees_collected1 += fees1
     receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
-    mp.tally.gas_wei += int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    mp.tally.gas_wei += wei
+    # the marks just before the rebalance's block: its swap's fee and impact are against them
+    at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
+    gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=False)
+    flow = _flow(result, at)
+    mp.tally.gas.append(gas)
+    mp.tally.flows.append(flow)
     mp.tally.rebalances += 1
     old_token = mp.token_id
     mp.token_id = int(result["new_token_id"])
@@ -284,6 +394,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
             tick_upper=decision.new_range.tick_upper,
             replaces_id=old.id,
         )
+        ledger_store.record_rebalance(s, mp.name, flow, gas, int(result["block"]))
     mp.opened_at = view.snapshot.block_timestamp
     how = "the module's operator key" if mp.ctx.via == "module" else "2 Safe signatures"
     event = (
@@ -294,6 +405,33 @@ def rebalance_check(mp: ManagedPosition) -> str:
     mp.tally.events.append(event)
     mp.notifier.notify(Alert("rebalanced", f"{mp.name}: {event}"))
     return event
+
+
+def _record_failed_gas(mp: ManagedPosition, result: dict[str, Any]) -> None:
+    receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
+    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    at = mp.prices(mp.fetch_marks(int(receipt["blockNumber"]) - 1))
+    gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=True)
+    mp.tally.gas_wei += wei
+    mp.tally.gas.append(gas)
+    with mp.sessions() as s, s.begin():
+        ledger_store.record_gas(s, mp.name, gas, int(receipt["blockNumber"]))
+
+
+def _flow(result: dict[str, Any], marks: Prices) -> RebalanceFlow:
+    """A reconciled rebalance's token flows (``execution.service`` result) for the ledger."""
+    burned = tuple(int(x) for x in result["decreased"])
+    collected = tuple(int(x) for x in result["collected"])
+    deltas = tuple(int(x) for x in result["swap"]) if result["swap"] else (0, 0)
+    minted = tuple(int(x) for x in result["minted"])
+    return RebalanceFlow(
+        burned=(burned[0], burned[1]),
+        fees=(collected[0] - burned[0], collected[1] - burned[1]),
+        swap_in=(max(deltas[0], 0), max(deltas[1], 0)),
+        swap_out=(max(-deltas[0], 0), max(-deltas[1], 0)),
+        minted=(minted[0], minted[1]),
+        marks=marks,
+    )
 
 
 def hedge_sync(mp: ManagedPosition) -> str:

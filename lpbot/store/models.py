@@ -175,6 +175,14 @@ class PositionSnapshot(Base):
     fees1: Mapped[int] = mapped_column(Amount, comment="raw token1 fees owed")
     token0_usd: Mapped[float | None] = mapped_column(Double, comment="analytics float: USD/token0")
     token1_usd: Mapped[float | None] = mapped_column(Double, comment="analytics float: USD/token1")
+    eth_usd: Mapped[float | None] = mapped_column(Double, comment="analytics float: USD/ETH")
+    btc_usd: Mapped[float | None] = mapped_column(Double, comment="analytics float: USD/BTC")
+    mark_sources: Mapped[str | None] = mapped_column(
+        Text, comment="JSON: token -> [source, route, block, time] of each mark"
+    )
+    hedge: Mapped[str | None] = mapped_column(
+        Text, comment="JSON: the hedge's realised, unrealised, fees, funding (decimal strings)"
+    )
     value_usd: Mapped[float | None] = mapped_column(
         Double, comment="analytics float: position value incl. fees, USD"
     )

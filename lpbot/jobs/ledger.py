@@ -1,0 +1,255 @@
+"""The ledger from the store: every surface (demo, status, report, export) reads it here.
+
+What the monitor stores is enough to derive every figure again: each snapshot's raw amounts,
+uncollected fees, marks (with their sources) and hedge figures; the deposit and its marks
+(audit entry ``ledger_deposit``); each rebalance's token flows, the marks before its block and
+its gas by transaction hash (``ledger_rebalance``). ``history`` recomputes the ledger
+(``analytics.ledger.compute_ledger``) at every snapshot of a position, across the NFTs that
+replaced each other under its name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lpbot.analytics.ledger import (
+    GasPaid,
+    HedgeFigures,
+    Ledger,
+    Prices,
+    RebalanceFlow,
+    compute_ledger,
+)
+from lpbot.errors import NeedsAttention
+from lpbot.pricing.base import Marks
+from lpbot.store import repo
+from lpbot.store.models import AuditEntry, Position, PositionSnapshot
+
+DEPOSIT = "ledger_deposit"
+REBALANCE = "ledger_rebalance"
+GAS = "ledger_gas"  # a transaction that paid gas but moved nothing (a failed one)
+
+
+def _subject(label: str) -> str:
+    return f"ledger:{label}"
+
+
+def _prices_json(p: Prices) -> dict[str, Any]:
+    return {
+        "token0": str(p.token0),
+        "token1": str(p.token1),
+        "eth": str(p.eth),
+        "btc": None if p.btc is None else str(p.btc),
+        "block": p.block,
+    }
+
+
+def _prices(d: dict[str, Any]) -> Prices:
+    btc = d.get("btc")
+    return Prices(
+        Decimal(d["token0"]),
+        Decimal(d["token1"]),
+        Decimal(d["eth"]),
+        None if btc is None else Decimal(btc),
+        block=int(d["block"]),
+    )
+
+
+def _pair(x: Sequence[Any]) -> tuple[int, int]:
+    return int(x[0]), int(x[1])
+
+
+def hedge_json(h: HedgeFigures) -> str:
+    return json.dumps(
+        {k: str(getattr(h, k)) for k in ("realised", "unrealised", "fees", "funding")}
+    )
+
+
+def record_deposit(
+    session: Session,
+    label: str,
+    *,
+    deposit: tuple[int, int],
+    decimals: tuple[int, int],
+    symbols: tuple[str, str],
+    marks: Prices,
+) -> None:
+    repo.append_audit(
+        session,
+        DEPOSIT,
+        [f"deposit {deposit[0]} {symbols[0]} + {deposit[1]} {symbols[1]} (raw)"],
+        subject=_subject(label),
+        data={
+            "deposit": [str(a) for a in deposit],
+            "decimals": list(decimals),
+            "symbols": list(symbols),
+            "marks": _prices_json(marks),
+        },
+    )
+
+
+def record_rebalance(
+    session: Session, label: str, flow: RebalanceFlow, gas: GasPaid, block: int
+) -> None:
+    repo.append_audit(
+        session,
+        REBALANCE,
+        [f"rebalance in {gas.tx_hash}"],
+        subject=_subject(label),
+        data={
+            "block": block,
+            "burned": [str(a) for a in flow.burned],
+            "fees": [str(a) for a in flow.fees],
+            "swap_in": [str(a) for a in flow.swap_in],
+            "swap_out": [str(a) for a in flow.swap_out],
+            "minted": [str(a) for a in flow.minted],
+            "marks": _prices_json(flow.marks),
+            "gas": _gas_json(gas),
+        },
+    )
+
+
+def _gas_json(gas: GasPaid) -> dict[str, Any]:
+    return {
+        "tx_hash": gas.tx_hash,
+        "wei": str(gas.wei),
+        "eth_usd": str(gas.eth_usd),
+        "failed": gas.failed,
+    }
+
+
+def record_gas(session: Session, label: str, gas: GasPaid, block: int) -> None:
+    repo.append_audit(
+        session,
+        GAS,
+        [f"{'failed ' if gas.failed else ''}transaction {gas.tx_hash} paid {gas.wei} wei"],
+        subject=_subject(label),
+        data={"block": block, "gas": _gas_json(gas)},
+    )
+
+
+@dataclass(frozen=True)
+class LedgerPoint:
+    snapshot: PositionSnapshot
+    token_id: int
+    tick_lower: int
+    tick_upper: int
+    ledger: Ledger
+
+    @property
+    def in_range(self) -> bool:
+        return self.tick_lower <= self.snapshot.tick < self.tick_upper
+
+
+@dataclass(frozen=True)
+class LedgerHistory:
+    label: str
+    symbols: tuple[str, str]
+    decimals: tuple[int, int]
+    deposit: tuple[int, int]
+    points: list[LedgerPoint]
+    rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]]  # (block, flow, gas)
+
+    @property
+    def last(self) -> Ledger | None:
+        return self.points[-1].ledger if self.points else None
+
+
+def mark_sources_json(prices: Prices, marks: Marks) -> str:
+    """What a snapshot keeps of its marks: the exact USD prices used, and each mark's source,
+    route, block and time."""
+    return json.dumps(
+        {
+            "prices": _prices_json(prices),
+            "sources": {
+                t: [m.source, m.route_text, m.block, m.timestamp] for t, m in marks.marks.items()
+            },
+        }
+    )
+
+
+def snapshot_prices(snap: PositionSnapshot) -> Prices:
+    """The exact marks a snapshot was valued at."""
+    stored = json.loads(snap.mark_sources) if snap.mark_sources else None
+    if not stored or "prices" not in stored:
+        raise NeedsAttention(f"snapshot {snap.id} has no marks (taken before marks were stored)")
+    return _prices(stored["prices"])
+
+
+def history(session: Session, label: str) -> LedgerHistory:
+    """The ledger at every stored snapshot of the position named ``label``."""
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.subject == _subject(label)).order_by(AuditEntry.id)
+    ).all()
+    deposit = next((e for e in entries if e.kind == DEPOSIT), None)
+    if deposit is None:
+        raise NeedsAttention(f"position {label}: no deposit recorded, so no ledger")
+    d: dict[str, Any] = deposit.data or {}
+    decimals = _pair(d["decimals"])
+    symbols = (str(d["symbols"][0]), str(d["symbols"][1]))
+    entry = _prices(d["marks"])
+    rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]] = []
+    for e in entries:
+        if e.kind not in (REBALANCE, GAS):
+            continue
+        r: dict[str, Any] = e.data or {}
+        g = r["gas"]
+        flow = (
+            RebalanceFlow(
+                _pair(r["burned"]),
+                _pair(r["fees"]),
+                _pair(r["swap_in"]),
+                _pair(r["swap_out"]),
+                _pair(r["minted"]),
+                _prices(r["marks"]),
+            )
+            if e.kind == REBALANCE
+            else None
+        )
+        gas = GasPaid(g["tx_hash"], int(g["wei"]), Decimal(g["eth_usd"]), bool(g["failed"]))
+        rebalances.append((int(r["block"]), flow, gas))
+    positions = session.scalars(
+        select(Position).where(Position.label == label).order_by(Position.id)
+    ).all()
+    token_of = {p.id: p.token_id for p in positions}
+    ranges = {p.id: (p.tick_lower, p.tick_upper) for p in positions}
+    snaps = session.scalars(
+        select(PositionSnapshot)
+        .where(PositionSnapshot.position_id.in_(list(token_of)))
+        .order_by(PositionSnapshot.block_number, PositionSnapshot.id)
+    ).all()
+    points = []
+    for snap in snaps:
+        block = int(snap.block_number or 0)
+        done = [x for x in rebalances if x[0] <= block]
+        h = json.loads(snap.hedge) if snap.hedge else {}
+        hedge = HedgeFigures(**{k: Decimal(v) for k, v in h.items()})
+        led = compute_ledger(
+            decimals=decimals,
+            deposit=_pair(d["deposit"]),
+            entry=entry,
+            rebalances=[f for _, f, _ in done if f is not None],
+            principal=(snap.amount0, snap.amount1),
+            uncollected=(snap.fees0, snap.fees1),
+            marks=snapshot_prices(snap),
+            gas=[g for _, _, g in done],
+            hedge=hedge,
+        )
+        lo, hi = ranges[snap.position_id]
+        points.append(LedgerPoint(snap, token_of[snap.position_id], lo, hi, led))
+    return LedgerHistory(label, symbols, decimals, _pair(d["deposit"]), points, rebalances)
+
+
+def labels(session: Session) -> list[str]:
+    """The names of positions with a recorded deposit."""
+    rows = session.scalars(
+        select(AuditEntry.subject).where(AuditEntry.kind == DEPOSIT).order_by(AuditEntry.id)
+    ).all()
+    return [str(r).removeprefix("ledger:") for r in dict.fromkeys(rows) if r]

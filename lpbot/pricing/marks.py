@@ -1,0 +1,88 @@
+"""One set of marks per block: pools first, Chainlink as the second opinion, checks applied.
+
+``Pricer.fetch_marks`` marks each token through the chain's pools (the market the position
+trades in) and, where a Chainlink feed exists, reads the feed too: the two must agree within
+``max_deviation_bps``. A token only a feed prices is marked by the feed. Every alert of
+``pricing.base.check`` is on the returned ``Marks``; the caller raises it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from web3 import Web3
+
+from lpbot.chain.registry import ChainInfo
+from lpbot.pricing.base import Mark, Marks, NoPriceRoute, PricingConfig, check
+from lpbot.pricing.chainlink import ChainlinkFeeds
+from lpbot.pricing.pools import PoolPrices, PoolRef
+from lpbot.uniswap.pool_address import compute_pool_address
+
+# the numeraires' tokens are marked with every set, so ETH and BTC figures and gas can be read
+ALWAYS = ("WETH", "WBTC")
+
+
+class Pricer:
+    def __init__(self, pools: PoolPrices, feeds: ChainlinkFeeds | None = None) -> None:
+        self.pools = pools
+        self.feeds = feeds
+        self.chain = pools.chain
+        self.config = pools.config
+
+    def fetch_mark(self, token: str, block: int) -> Mark:
+        if self.pools.has_route(token):
+            return self.pools.fetch_mark(token, block)
+        if self.feeds is not None and self.feeds.has_route(token):
+            return self.feeds.fetch_mark(token, block)
+        raise NoPriceRoute(token, self.chain)
+
+    def fetch_marks(self, tokens: Iterable[str], block: int) -> Marks:
+        """Marks of ``tokens`` (and of WETH and WBTC where routable) at ``block``."""
+        wanted = list(dict.fromkeys([*tokens, *ALWAYS]))
+        marks: dict[str, Mark] = {}
+        checks: dict[str, Mark] = {}
+        for token in wanted:
+            routable = self.pools.has_route(token) or (
+                self.feeds is not None and self.feeds.has_route(token)
+            )
+            if not routable:
+                if token in ALWAYS:
+                    continue
+                raise NoPriceRoute(token, self.chain)
+            marks[token] = self.fetch_mark(token, block)
+            if (
+                self.feeds is not None
+                and self.feeds.has_route(token)
+                and marks[token].source != self.feeds.source
+            ):
+                checks[token] = self.feeds.fetch_mark(token, block)
+        timestamp = int(self.pools.w3.eth.get_block(block)["timestamp"])
+        alerts = check(marks, checks, timestamp=timestamp, config=self.config)
+        return Marks(self.chain, block, timestamp, marks, checks, alerts)
+
+
+def registry_pricer(w3: Web3, info: ChainInfo, config: PricingConfig | None = None) -> Pricer:
+    """A pricer over the registry's well-known pools and Chainlink feeds of a live chain."""
+    config = config or PricingConfig()
+    tokens = {t.symbol: t.decimals for t in info.tokens.values()}
+    by_symbol = {t.symbol: t for t in info.tokens.values()}
+    pools = []
+    for a, b, fee in info.well_known_pools:
+        ta, tb = by_symbol[a], by_symbol[b]
+        t0, t1 = (ta, tb) if ta.address.lower() < tb.address.lower() else (tb, ta)
+        address = compute_pool_address(
+            info.contracts["UniswapV3Factory"],
+            t0.address,
+            t1.address,
+            fee,
+            info.pool_init_code_hash,
+            zksync=info.zksync_create2,
+        )
+        pools.append(PoolRef(address, t0.symbol, t1.symbol, fee))
+    feeds = (
+        ChainlinkFeeds(w3, chain=info.name, feeds=info.price_feeds) if info.price_feeds else None
+    )
+    return Pricer(
+        PoolPrices(w3, chain=info.name, tokens=tokens, pools=pools, config=config, anchor=feeds),
+        feeds,
+    )

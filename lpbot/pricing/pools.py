@@ -1,0 +1,197 @@
+"""Marks from Uniswap V3 pools: a token's price against the configured stablecoin.
+
+A token is priced through its most liquid pool against the stablecoin (the largest in-range
+``liquidity()`` among the pair's fee tiers), or, when it has none, through its most liquid pool
+against WETH and WETH's own mark. The price is the pool's spot (``slot0``) or, with
+``twap_seconds``, its arithmetic-mean tick over that window (``OracleLibrary.consult``,
+v3-periphery 1.0.0, rounded toward negative infinity). Conversions are ``Decimal`` (analytics).
+
+The stablecoin itself is not taken as 1 USD: it is marked by the anchor source (a Chainlink
+feed of the stablecoin where one exists; otherwise the ETH/USD feed divided by WETH's price in
+the stablecoin in its most liquid pool). So a stablecoin off its peg on this chain shows in its
+mark, and ``pricing.base.check`` raises the depeg alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+
+from lpbot.analytics.prices import price1_per_0
+from lpbot.chain import artifacts
+from lpbot.errors import RetryLater
+from lpbot.pricing.base import Mark, NoPriceRoute, PriceSource, PricingConfig
+from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRef:
+    address: str
+    token0: str  # symbol
+    token1: str
+    fee: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.token0}/{self.token1}-{self.fee}"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolQuote:
+    """One pool read at one block: its price of token0 in token1 (whole units) and depth."""
+
+    pool: PoolRef
+    price1_per_0: Decimal
+    liquidity: int
+    timestamp: int
+
+
+def mean_tick(cumulative_old: int, cumulative_new: int, seconds: int) -> int:
+    """OracleLibrary.consult's arithmetic-mean tick, rounded toward negative infinity."""
+    delta = cumulative_new - cumulative_old
+    tick = abs(delta) // seconds * (1 if delta >= 0 else -1)
+    if delta < 0 and delta % seconds != 0:
+        tick -= 1
+    return tick
+
+
+class PoolPrices:
+    """USD marks from a chain's Uniswap V3 pools (a ``PriceSource``)."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        *,
+        chain: str,
+        tokens: Mapping[str, int],  # symbol -> decimals
+        pools: Sequence[PoolRef],
+        config: PricingConfig,
+        anchor: PriceSource | None = None,
+    ) -> None:
+        self.w3 = w3
+        self.chain = chain
+        self.tokens = dict(tokens)
+        self.pools = list(pools)
+        self.config = config
+        self.anchor = anchor
+        self._abi = artifacts.abi("UniswapV3Pool")
+        self._quotes: dict[tuple[str, int], PoolQuote] = {}
+        self._contracts: dict[str, Any] = {}
+
+    @property
+    def source(self) -> str:
+        tw = self.config.twap_seconds
+        return f"pool:twap{tw}" if tw else "pool:spot"
+
+    def _pairs(self, a: str, b: str) -> list[PoolRef]:
+        return [p for p in self.pools if {p.token0, p.token1} == {a, b}]
+
+    def has_route(self, token: str) -> bool:
+        stable = self.config.stable
+        if token == stable:
+            return self.anchor is not None and (
+                self.anchor.has_route(stable)
+                or (self.anchor.has_route("WETH") and bool(self._pairs("WETH", stable)))
+            )
+        if not self.has_route(stable) or token not in self.tokens:
+            return False
+        if self._pairs(token, stable):
+            return True
+        return token != "WETH" and bool(self._pairs(token, "WETH")) and self.has_route("WETH")
+
+    def fetch_quote(self, pool: PoolRef, block: int) -> PoolQuote:
+        """The pool's price (spot or TWAP per the config) and in-range liquidity at ``block``."""
+        key = (pool.address, block)
+        if key in self._quotes:
+            return self._quotes[key]
+        c = self._contracts.get(pool.address)
+        if c is None:
+            c = self.w3.eth.contract(address=to_checksum_address(pool.address), abi=self._abi)
+            self._contracts[pool.address] = c
+        tw = self.config.twap_seconds
+        try:
+            sqrt_price = c.functions.slot0().call(block_identifier=block)[0]
+            liquidity = c.functions.liquidity().call(block_identifier=block)
+            if tw:
+                cum, _ = c.functions.observe([tw, 0]).call(block_identifier=block)
+                sqrt_price = get_sqrt_ratio_at_tick(mean_tick(cum[0], cum[1], tw))
+            timestamp = self.w3.eth.get_block(block)["timestamp"]
+        except ContractLogicError as exc:  # 'OLD': the oracle does not reach back that far
+            raise NoPriceRoute(
+                pool.token0, self.chain, f"pool {pool.name} cannot be read: {exc}"
+            ) from exc
+        except (BadFunctionCallOutput, OSError) as exc:
+            raise RetryLater(f"pool {pool.name} on {self.chain} at block {block}: {exc}") from exc
+        d0, d1 = self.tokens[pool.token0], self.tokens[pool.token1]
+        quote = PoolQuote(pool, price1_per_0(sqrt_price, d0, d1), liquidity, timestamp)
+        self._quotes[key] = quote
+        if len(self._quotes) > 256:
+            self._quotes.pop(next(iter(self._quotes)))
+        return quote
+
+    def _best(self, token: str, against: str, block: int) -> tuple[Decimal, PoolQuote]:
+        """``token``'s price in ``against`` through the most liquid pool of the pair."""
+        quotes = [self.fetch_quote(p, block) for p in self._pairs(token, against)]
+        quotes = [q for q in quotes if q.liquidity > 0]
+        if not quotes:
+            raise NoPriceRoute(token, self.chain, f"no pool against {against} has liquidity")
+        best = max(quotes, key=lambda q: q.liquidity)
+        with localcontext() as ctx:
+            ctx.prec = 40
+            price = best.price1_per_0 if best.pool.token0 == token else 1 / best.price1_per_0
+        return price, best
+
+    def fetch_mark(self, token: str, block: int) -> Mark:
+        stable = self.config.stable
+        if token == stable:
+            return self._stable_mark(block)
+        if token not in self.tokens:
+            raise NoPriceRoute(token, self.chain, "not a token of this chain's registry")
+        if self._pairs(token, stable):
+            price, q = self._best(token, stable, block)
+            s = self._stable_mark(block)
+            return Mark(
+                token,
+                price * s.usd,
+                self.source,
+                (f"{q.pool.name} {q.pool.address}", f"{stable} {s.usd:.6f} USD"),
+                block,
+                q.timestamp,
+            )
+        if token != "WETH" and self._pairs(token, "WETH"):
+            price, q = self._best(token, "WETH", block)
+            eth = self.fetch_mark("WETH", block)
+            return Mark(
+                token,
+                price * eth.usd,
+                self.source,
+                (f"{q.pool.name} {q.pool.address}", *eth.route),
+                block,
+                q.timestamp,
+            )
+        raise NoPriceRoute(token, self.chain, f"no pool against {stable} or WETH")
+
+    def _stable_mark(self, block: int) -> Mark:
+        stable = self.config.stable
+        if self.anchor is None:
+            raise NoPriceRoute(stable, self.chain, "no feed anchors the stablecoin to USD")
+        if self.anchor.has_route(stable):
+            return self.anchor.fetch_mark(stable, block)
+        if self.anchor.has_route("WETH") and self._pairs("WETH", stable):
+            eth_usd = self.anchor.fetch_mark("WETH", block)
+            eth_in_stable, q = self._best("WETH", stable, block)
+            return Mark(
+                stable,
+                eth_usd.usd / eth_in_stable,
+                f"{eth_usd.source}/{self.source}",
+                (*eth_usd.route, f"/ {q.pool.name} {q.pool.address}"),
+                block,
+                min(eth_usd.timestamp, q.timestamp),
+            )
+        raise NoPriceRoute(stable, self.chain, "no feed for it or for ETH to anchor it to USD")

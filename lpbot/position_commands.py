@@ -6,10 +6,11 @@ reports its amounts, fees owed, value, impermanent loss, greeks and VaR; ``plan`
 rebalance policy on it (``execution.decide.decide_position``).
 
 The chain and its addresses come from the running devnet (``lpbot devnet up``), or from
-``--rpc URL --manifest PATH``. USD figures use the devnet's reference price of the pool's quote
-token (``devnet.deploy.USD_PRICES``; float or Decimal, analytics); token amounts are exact raw
-ints. ``--json`` prints one JSON object: raw amounts, liquidity and square-root prices as strings
-of decimal digits, human prices and amounts as decimal strings, analytics as numbers.
+``--rpc URL --manifest PATH``. USD figures use the marks of both tokens at the block read
+(``pricing``: the chain's pools against USDC, anchored by its price feeds; Decimal),
+the same marks and formula as the monitor and the ledger; token amounts are exact raw ints.
+``--json`` prints one JSON object: raw amounts, liquidity and square-root prices as strings of
+decimal digits, human prices and amounts as decimal strings, analytics as numbers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from lpbot.analytics.fees import uncollected_fees
 from lpbot.analytics.greeks import Greeks, position_greeks
+from lpbot.analytics.ledger import Prices
 from lpbot.analytics.prices import price0_per_1, price1_per_0, raw_price, to_units
 from lpbot.analytics.types import PriceHistory, RawAmount, TokenAmounts
 from lpbot.analytics.value import position_amounts, value_in_token0, value_in_token1
@@ -38,11 +40,12 @@ from lpbot.chain import artifacts
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.reader import PoolReader
 from lpbot.chain.reader import PoolSnapshot as ChainSnapshot
-from lpbot.devnet.deploy import USD_PRICES
 from lpbot.devnet.manifest import Manifest, PoolInfo, TokenInfo
 from lpbot.devnet.summary import STABLES
-from lpbot.errors import ConfigError, NeedsAttention, Refused, RetryLater
+from lpbot.errors import ConfigError, Refused, RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
+from lpbot.pricing.base import Marks
+from lpbot.pricing.marks import Pricer
 from lpbot.strategy.base import RangeStrategy
 from lpbot.strategy.decision import Compound, Decision, Rebalance
 from lpbot.strategy.fixed import FixedWidth
@@ -192,10 +195,12 @@ class Chain:
     w3: Web3
     manifest: Manifest
     reader: PoolReader
+    pricer: Pricer
 
     @classmethod
     def connect(cls, rpc_url: str, manifest: Manifest) -> Chain:
         from lpbot.chain.rpc import connect
+        from lpbot.devnet.context import manifest_pricer
 
         w3 = connect(rpc_url)
         c = manifest.contracts
@@ -205,7 +210,12 @@ class Chain:
             tick_lens=c["TickLens"],
             position_manager=c["NonfungiblePositionManager"],
         )
-        return cls(w3, manifest, reader)
+        return cls(w3, manifest, reader, manifest_pricer(w3, manifest))
+
+    def marks(self, pool: PoolTokens, block: int) -> PoolTokens:
+        """``pool`` with its tokens' marks at ``block``."""
+        found = self.pricer.fetch_marks([pool.token0.symbol, pool.token1.symbol], block)
+        return replace(pool, marks=found)
 
     def contract(self, name: str, address: str | None = None) -> Any:
         addr = address or self.manifest.contracts[name]
@@ -234,6 +244,7 @@ class PoolTokens:
     token0: TokenInfo
     token1: TokenInfo
     quote: Literal[0, 1]
+    marks: Marks | None = None  # the USD marks every USD figure of a read uses
 
     @classmethod
     def of(cls, manifest: Manifest, info: PoolInfo) -> PoolTokens:
@@ -259,10 +270,9 @@ class PoolTokens:
         return f"{self.info.token0}/{self.info.token1}-{self.info.fee}"
 
     def usd(self, symbol: str) -> Decimal:
-        price = USD_PRICES.get(symbol)
-        if price is None:
-            raise NeedsAttention(f"no USD reference price for {symbol} on this devnet")
-        return price
+        if self.marks is None:
+            raise RuntimeError("USD figures need the pool's marks (Chain.marks)")
+        return self.marks.usd(symbol)
 
     def price(self, sqrt_price_x96: int) -> Decimal:
         """Whole quote tokens per whole risky token."""
@@ -291,10 +301,10 @@ class PoolTokens:
         return value_in_token1(sqrt_price_x96, amounts)
 
     def value_usd(self, sqrt_price_x96: int, amounts: TokenAmounts) -> Decimal:
-        q = self.quote_token
-        return to_units(self.value_in_quote(sqrt_price_x96, amounts), q.decimals) * self.usd(
-            q.symbol
-        )
+        """Each token at its own mark (``analytics.ledger.Prices.usd``), as every surface does;
+        ``sqrt_price_x96`` is not used (kept for the callers' symmetry with value_in_quote)."""
+        prices = Prices(self.usd(self.token0.symbol), self.usd(self.token1.symbol), Decimal(1))
+        return prices.usd((amounts.amount0, amounts.amount1), self.decimals)
 
 
 def _pool_by_name(manifest: Manifest, name: str) -> PoolTokens:
@@ -355,6 +365,7 @@ def quote_position(
     pool = _pool_by_name(chain.manifest, pool_name)
     amount0, amount1 = capital_amounts(capital, pool.token0, pool.token1)
     snap = chain.reader.fetch_pool_state(pool.info.address, twap_seconds=(0,))
+    pool = chain.marks(pool, snap.block_number)
     analytics = pool_snapshot(snap, *pool.decimals)
     history = PriceHistory([], [])
     if isinstance(strategy, VolatilityBand | SkewedBand):
@@ -450,6 +461,27 @@ def _pool_json(pool: PoolTokens, snap: ChainSnapshot) -> dict[str, Any]:
         "sqrt_price_x96": str(snap.slot0.sqrt_price_x96),
         "price": _price_json(pool.price(snap.slot0.sqrt_price_x96)),
         "price_unit": pool.price_unit,
+        "marks": _marks_json(pool.marks),
+    }
+
+
+def _marks_text(marks: Marks | None) -> str:
+    if marks is None:
+        return "none"
+    text = "; ".join(
+        f"{t} {m.usd:,.4f} USD ({m.source})" for t, m in marks.marks.items() if t != "WBTC"
+    )
+    return text + "".join(f"\n  ALERT: {a.message}" for a in marks.alerts)
+
+
+def _marks_json(marks: Marks | None) -> dict[str, Any] | None:
+    if marks is None:
+        return None
+    return {
+        "block": marks.block,
+        "usd": {t: str(m.usd) for t, m in marks.marks.items()},
+        "sources": {t: f"{m.source} {m.route_text}" for t, m in marks.marks.items()},
+        "alerts": [a.message for a in marks.alerts],
     }
 
 
@@ -699,6 +731,7 @@ def show_position(
     """
     pool, owner = _position_pool(chain, token_id)
     snap = chain.reader.fetch_pool_state(pool.info.address, token_ids=[token_id], twap_seconds=(0,))
+    pool = chain.marks(pool, snap.block_number)
     analytics = pool_snapshot(snap, *pool.decimals)
     position = position_snapshot(snap.positions[token_id])
     npm = snap.positions[token_id].npm
@@ -851,6 +884,7 @@ def render_report(r: PositionReport) -> str:
                     f"{pool.price_text(sp)} (tick {snap.slot0.tick}): "
                     f"{'in range' if r.in_range else 'OUT OF RANGE'}",
                 ),
+                ("marks", _marks_text(pool.marks)),
                 (
                     "to the edges",
                     f"low {_pct(to_low)}, high {_pct(to_high)}; tick - lower {ticks_low}, "
@@ -945,6 +979,9 @@ def plan_position(
         from_block=from_block,
     )  # fmt: skip
     opened_at = chain.w3.eth.get_block(events[0].block_number)["timestamp"] if events else 0
+    # the marks of the block the decision reads (the latest), like ``show``
+    block = chain.w3.eth.block_number
+    pool = chain.marks(pool, block)
     try:
         view = decide_position(
             chain.w3,
@@ -954,7 +991,7 @@ def plan_position(
             RebalancePolicy(strategy=strategy),
             decimals=pool.decimals,
             usd=(pool.usd(pool.token0.symbol), pool.usd(pool.token1.symbol)),
-            native_usd=USD_PRICES["WETH"],
+            native_usd=pool.marks.usd("WETH") if pool.marks else Decimal(0),
             opened_at=opened_at,
             lookback_blocks=LOOKBACK_BLOCKS,
         )
@@ -1021,6 +1058,7 @@ def render_decision(p: PositionPlan) -> str:
         f"decision: {type(d).__name__}: {d.reason}",
     ]
     lines += [f"  - {r}" for r in d.reasons]
+    lines += _rows([("marks", _marks_text(p.pool.marks))])
     if isinstance(d, Rebalance):
         c = d.costs
         lines += _rows(

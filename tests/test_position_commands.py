@@ -325,3 +325,29 @@ def test_strategy_options_are_checked() -> None:
             build_strategy("fixed", **kwargs)
     with pytest.raises(ConfigError, match="apply to --strategy fixed"):
         build_strategy("vol_band", width_pct=5.0, width_ticks=None, k=None)
+
+
+@pytest.mark.devnet
+def test_show_and_plan_agree_to_the_cent_at_the_same_block(
+    lpbot: Cli, traded: dict[str, int]
+) -> None:
+    token_id = str(traded["safe"])
+    shown = lpbot("position", "show", token_id, "--json").json()
+    planned = lpbot("position", "plan", token_id, "--json").json()
+    assert shown["pool"]["block"] == planned["pool"]["block"]
+    # one marking: the same marks at the same block, from the chain's pools and feeds
+    assert shown["pool"]["marks"] == planned["pool"]["marks"]
+    marks = shown["pool"]["marks"]
+    assert set(marks["usd"]) >= {"USDC", "WETH"}
+    assert "pool:spot" in marks["sources"]["WETH"]
+    # the fees a person reads in `show` are the fees the policy weighed in `plan`
+    fees = Decimal(shown["value"]["fees_usd"])
+    assert fees > 0
+    assert fees == Decimal(repr(planned["signals"]["fees_usd"])).quantize(Decimal("0.01"))
+    # and both value the tokens at the marks, not at a constant
+    weth = Decimal(marks["usd"]["WETH"])
+    assert weth != 3000
+    usdc = Decimal(marks["usd"]["USDC"])
+    f = shown["fees"]
+    expect = Decimal(f["amount0"]) / 10**6 * usdc + Decimal(f["amount1"]) / 10**18 * weth
+    assert fees == expect.quantize(Decimal("0.01"))

@@ -1,0 +1,158 @@
+"""Marks on the devnet: from its pools (spot and TWAP) against a known pool state, the feed
+stand-in (``contracts/src/PriceFeed.sol``) against the pool, a depegged USDC, a stale feed, and a
+token with no route."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from lpbot.analytics.prices import price0_per_1, price1_per_0, sqrt_price_x96_from_price
+from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.deploy import GAS, contract
+from lpbot.devnet.market import push_feeds, run_market
+from lpbot.jobs import tasks
+from lpbot.jobs.alerts import MemoryNotifier
+from lpbot.pricing.base import NoPriceRoute, PricingConfig
+from lpbot.pricing.pools import mean_tick
+from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
+from tests.conftest import Devnet
+
+pytestmark = pytest.mark.devnet
+
+
+def _weth_pools(chain: Devnet) -> list[tuple[str, int, int]]:
+    """(address, sqrt price, in-range liquidity) of the devnet's USDC/WETH pools."""
+    out = []
+    for p in chain.manifest.pools:
+        if {p.token0, p.token1} == {"USDC", "WETH"}:
+            c = contract(chain.w3, "UniswapV3Pool", p.address)
+            out.append((p.address, c.functions.slot0().call()[0], c.functions.liquidity().call()))
+    return out
+
+
+def _feed(chain: Devnet, symbol: str) -> Decimal:
+    feed = contract(chain.w3, "PriceFeed", chain.manifest.price_feeds[symbol])
+    return Decimal(feed.functions.latestRoundData().call()[1]) / 10**8
+
+
+def test_pool_marks_equal_the_most_liquid_pool_and_the_feed(chain: Devnet) -> None:
+    run_market(chain.w3, chain.manifest, chain.manifest.pool("USDC/WETH-500"), steps=3, vol=1.0,
+               seed=3)  # fmt: skip
+    block = chain.w3.eth.block_number
+    marks = manifest_pricer(chain.w3, chain.manifest).fetch_marks(["USDC", "WETH"], block)
+    address, sqrt, _ = max(_weth_pools(chain), key=lambda p: p[2])
+    in_usdc = price0_per_1(sqrt, 6, 18)  # USDC per WETH, USDC is token0
+    feed = _feed(chain, "WETH")
+    # USDC is anchored to USD by the ETH feed through the most liquid WETH pool
+    usdc = marks.marks["USDC"]
+    assert usdc.usd == pytest.approx(feed / in_usdc, rel=Decimal("1e-30"))
+    assert address in usdc.route_text
+    # WETH: the pool's price of WETH in USDC, times the USDC mark
+    weth = marks.marks["WETH"]
+    assert weth.usd == pytest.approx(in_usdc * usdc.usd, rel=Decimal("1e-30"))
+    assert weth.source == "pool:spot" and address in weth.route_text
+    assert weth.block == block
+    # the keeper wrote the pool's price into the feed (8 decimals): they agree, no alert
+    assert abs(feed - in_usdc) < Decimal("0.00000001") * 2
+    assert marks.checks["WETH"].usd == feed
+    assert marks.alerts == ()
+    assert marks.price("WETH", "ETH") == 1
+    assert marks.price("USDC", "BTC") == marks.usd("USDC") / marks.usd("WBTC")
+
+
+def test_twap_marks_use_the_oracle_mean_tick(chain: Devnet) -> None:
+    info = chain.manifest.pool("USDC/WETH-500")
+    run_market(chain.w3, chain.manifest, info, steps=4, vol=2.0, seed=8, step_seconds=300)
+    block = chain.w3.eth.block_number
+    pricer = manifest_pricer(chain.w3, chain.manifest, PricingConfig(twap_seconds=600))
+    quote = pricer.pools.fetch_quote(pricer.pools.pools[0], block)
+    pool = contract(chain.w3, "UniswapV3Pool", info.address)
+    cum, _ = pool.functions.observe([600, 0]).call(block_identifier=block)
+    tick = mean_tick(cum[0], cum[1], 600)
+    assert quote.price1_per_0 == price1_per_0(get_sqrt_ratio_at_tick(tick), 6, 18)
+    assert pricer.fetch_marks(["WETH"], block).marks["WETH"].source == "pool:twap600"
+
+
+def _push_weth_price(chain: Devnet, usdc_per_weth: Decimal) -> None:
+    """A trader moves every USDC/WETH pool to ``usdc_per_weth``; the feeds are left alone."""
+    m = chain.manifest
+    router = contract(chain.w3, "SwapRouter02", m.contracts["SwapRouter02"])
+    usdc, weth = m.token("USDC"), m.token("WETH")
+    trader = m.accounts.traders[1]
+    target = sqrt_price_x96_from_price(1 / usdc_per_weth, 6, 18)
+    for p in m.pools:
+        if {p.token0, p.token1} != {"USDC", "WETH"}:
+            continue
+        now = contract(chain.w3, "UniswapV3Pool", p.address).functions.slot0().call()[0]
+        zero_for_one = target < now  # selling USDC (token0) lowers the price of USDC
+        t_in, t_out = (usdc, weth) if zero_for_one else (weth, usdc)
+        params = (t_in.address, t_out.address, p.fee, trader, 10**9 * 10**t_in.decimals, 0, target)
+        tx = router.functions.exactInputSingle(params).transact({"from": trader, "gas": GAS})
+        assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+
+
+def test_a_depegged_usdc_changes_the_marks_and_raises_the_alert(chain: Devnet) -> None:
+    pricer = manifest_pricer(chain.w3, chain.manifest)
+    push_feeds(chain.w3, chain.manifest)
+    before = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
+    assert before.alerts == ()
+    # ETH/USD stays 3000 on the feed while the USDC pools pay 3300 USDC per WETH: a USDC is
+    # worth 3000/3300 USD on this chain
+    _push_weth_price(chain, Decimal(3300))
+    after = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
+    assert after.usd("USDC") == pytest.approx(Decimal(3000) / 3300, rel=Decimal("1e-4"))
+    assert after.usd("WETH") == pytest.approx(before.usd("WETH"), rel=Decimal("1e-4"))
+    # WBTC's pool still says 90,000 USDC: at the USDC mark, 81,818 USD against its feed's 90,000
+    assert after.usd("WBTC") == pytest.approx(Decimal(90000) * 3000 / 3300, rel=Decimal("1e-3"))
+    kinds = {(a.kind, a.token) for a in after.alerts}
+    assert ("depeg", "USDC") in kinds
+    assert ("disagree", "WBTC") in kinds
+    assert any("off its peg" in a.message for a in after.alerts)
+    # the monitor's marks raise it as an alert, once while it lasts
+    mp = _managed(chain)
+    mp.fetch_marks(chain.w3.eth.block_number)
+    mp.fetch_marks(chain.w3.eth.block_number)
+    raised = [a.kind for a in mp.notifier.alerts]  # type: ignore[attr-defined]
+    assert raised.count("price_depeg") == 1 and "price_disagree" in raised
+
+
+def _managed(chain: Devnet) -> tasks.ManagedPosition:
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    ctx = devnet_context(chain.w3, m, None, Path("/nonexistent"))  # type: ignore[arg-type]
+    return tasks.ManagedPosition(
+        name="p",
+        ctx=ctx,
+        sessions=None,  # type: ignore[arg-type]
+        policy=None,  # type: ignore[arg-type]
+        token_id=0,
+        pool=info.address,
+        token0=m.token(info.token0).address,
+        token1=m.token(info.token1).address,
+        notifier=MemoryNotifier(),
+        pricer=manifest_pricer(chain.w3, m),
+    )
+
+
+def test_a_feed_that_stopped_updating_is_a_stale_alert(chain: Devnet) -> None:
+    config = PricingConfig(max_age_seconds=3600)
+    pricer = manifest_pricer(chain.w3, chain.manifest, config)
+    push_feeds(chain.w3, chain.manifest)
+    chain.increase_time(2 * 3600)
+    marks = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
+    stale = {a.token for a in marks.alerts if a.kind == "stale"}
+    assert {"USDC", "WETH", "WBTC"} <= stale  # every mark that leans on the ETH or BTC feed
+
+
+def test_a_token_with_no_route_is_named_with_its_chain(chain: Devnet) -> None:
+    pricer = manifest_pricer(chain.w3, chain.manifest)
+    block = chain.w3.eth.block_number
+    with pytest.raises(NoPriceRoute, match=r"no price route for DAI on devnet"):
+        pricer.fetch_marks(["USDC", "DAI"], block)
+    # a chain without feeds cannot anchor its stablecoin: refused, not assumed 1 USD
+    bare = manifest_pricer(chain.w3, chain.manifest.model_copy(update={"price_feeds": {}}))
+    with pytest.raises(NoPriceRoute, match=r"no price route for USDC on devnet"):
+        bare.fetch_marks(["USDC", "WETH"], block)

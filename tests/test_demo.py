@@ -9,6 +9,7 @@ import pytest
 
 from lpbot import demo
 from lpbot.jobs import ledger as ledger_store
+from lpbot.jobs.commands import ledger_lines
 from lpbot.store.session import make_engine, session_factory
 
 pytestmark = pytest.mark.devnet
@@ -58,3 +59,18 @@ def _summary_is_the_ledger_in_the_database(result: demo.DemoResult, lines: list[
     assert out
     by_price = {ledger_store.snapshot_prices(p.snapshot).token1: p.ledger.usd.value for p in out}
     assert len(set(by_price.values())) == len(by_price)
+    # `lpbot export` and `lpbot status` read the same ledger
+    with session_factory(engine)() as s:
+        rows = ledger_store.export_rows(s)
+        status = dict(ledger_lines(s))
+    snaps = [r for r in rows if r["kind"] == "snapshot"]
+    assert len(snaps) == len(h.points)
+    assert snaps[-1]["net_usd"] == str(u.net) and snaps[-1]["il_usd"] == str(u.il)
+    assert Decimal(snaps[-1]["amount1"]) == Decimal(h.points[-1].snapshot.amount1) / 10**18
+    rebalances = [r for r in rows if r["kind"] == "rebalance"]
+    assert len(rebalances) == result.rebalances
+    assert all(r["tx_hash"].startswith("0x") and int(r["gas_wei"]) > 0 for r in rebalances)
+    assert abs(sum(Decimal(r["gas_usd"]) for r in rebalances) - u.gas) <= Decimal("0.01") * len(
+        rebalances
+    )
+    assert f"net ${u.net:,.2f}" in status["demo-usdc-weth"]

@@ -61,10 +61,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 in_range = position.tick_lower <= snap.tick < position.tick_upper
                 line += (
                     f"  tick {snap.tick} {'in range' if in_range else 'OUT'}"
-                    f"  value ${snap.value_usd or 0:,.2f}  IL ${snap.il_usd or 0:,.2f}"
+                    f"  value ${snap.value_usd or 0:,.2f}"
                     f"  delta {snap.delta or 0:.4f}  at {snap.taken_at:%H:%M:%S}"
                 )
             print(line)
+        print("\nvalue against holding (the ledger at each position's last snapshot)")
+        for label, text_ in ledger_lines(s):
+            print(f"  {label:<16} {text_}")
         print("\npending approvals")
         pending = repo.pending_approvals(s)
         for r in pending:
@@ -96,6 +99,34 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def ledger_lines(session: Any) -> list[tuple[str, str]]:
+    """One line per position with a recorded deposit: its ledger at the last snapshot."""
+    from lpbot.errors import NeedsAttention
+    from lpbot.jobs.ledger import history, labels
+
+    out = []
+    for label in labels(session):
+        try:
+            last = history(session, label).last
+        except NeedsAttention as exc:
+            out.append((label, str(exc)))
+            continue
+        if last is None:
+            out.append((label, "no snapshot yet"))
+            continue
+        u = last.usd
+        out.append(
+            (
+                label,
+                f"block {last.block}: value ${u.value:,.2f} vs hold ${u.hold:,.2f}; fees "
+                f"${u.fees:,.2f}, IL ${u.il:,.2f}, hedge ${u.hedge_pnl:,.2f}, funding "
+                f"${u.funding:,.2f}, gas ${u.gas:,.2f}, swaps ${u.swap_costs:,.2f}: net "
+                f"${u.net:,.2f}",
+            )
+        )
+    return out
+
+
 def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> str:
     height, pad = 220, 30
     values = [v for _, vs, _ in series for v in vs]
@@ -120,36 +151,50 @@ def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> 
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from lpbot.store import repo
-    from lpbot.store.models import Position
+    from lpbot.jobs.ledger import history as ledger_history
+    from lpbot.jobs.ledger import labels as ledger_labels
     from lpbot.store.session import make_engine, session_factory
 
     config = _config(args)
     sessions = session_factory(make_engine(config.resolve_database_url()))
     sections = []
     with sessions() as s:
-        for position in s.scalars(select(Position).order_by(Position.id)):
-            snaps = repo.snapshots(s, position.id)
-            if not snaps:
+        for label in ledger_labels(s):
+            h = ledger_history(s, label)
+            if not h.points:
                 continue
-            ticks = [float(x.tick) for x in snaps]
-            value = [x.value_usd or 0.0 for x in snaps]
-            hold = [(x.value_usd or 0.0) - (x.il_usd or 0.0) for x in snaps]
-            fees = [float(x.fees0) for x in snaps]
+            ticks = [float(p.snapshot.tick) for p in h.points]
+            value = [float(p.ledger.usd.value) for p in h.points]
+            hold = [float(p.ledger.usd.hold) for p in h.points]
+            net = [float(p.ledger.usd.net) for p in h.points]
+            fees = [float(p.ledger.usd.fees) for p in h.points]
+            last = h.points[-1]
+            u = last.ledger.usd
+            table = "".join(
+                f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{v:,.2f}</td></tr>"
+                for k, v in (
+                    ("value", u.value), ("hold the deposit", u.hold), ("fees", u.fees),
+                    ("IL", u.il), ("hedge PnL", u.hedge_pnl), ("funding", u.funding),
+                    ("gas", -u.gas), ("swap fee + impact", -u.swap_costs),
+                    ("net vs holding", u.net),
+                )
+            )  # fmt: skip
             sections.append(
-                f"<h2>{html.escape(position.label)} #{position.token_id}</h2>"
+                f"<h2>{html.escape(label)} #{last.token_id}</h2>"
+                f"<p>ledger at block {last.ledger.block} (USD, at that block's marks)</p>"
+                f"<table>{table}</table>"
                 "<h3>price (tick) against the range</h3>"
                 + _svg_lines(
                     [
                         ("tick", ticks, "black"),
-                        ("lower", [float(position.tick_lower)] * len(ticks), "#d9534f"),
-                        ("upper", [float(position.tick_upper)] * len(ticks), "#2e8b57"),
+                        ("lower", [float(p.tick_lower) for p in h.points], "#d9534f"),
+                        ("upper", [float(p.tick_upper) for p in h.points], "#2e8b57"),
                     ]
                 )
-                + "<h3>value against holding (USD)</h3>"
+                + "<h3>value against holding (USD, marked to the market)</h3>"
                 + _svg_lines([("LP value", value, "#1f77b4"), ("hold", hold, "#ff7f0e")])
-                + "<h3>uncollected fees, token0 (raw)</h3>"
-                + _svg_lines([("fees", fees, "#2ca02c")])
+                + "<h3>net against holding and fees earned (USD)</h3>"
+                + _svg_lines([("net", net, "#9467bd"), ("fees", fees, "#2ca02c")])
             )
     out = Path(args.out) if args.out else config.reports_path / "performance.html"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -164,42 +209,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    """Every action and fill as CSV rows, for the LP's own accounting."""
+    """The ledger as CSV or JSON rows: one per snapshot and per action (``jobs.ledger``)."""
     import csv
     import json
 
-    from lpbot.store.models import AuditEntry, HedgeFill, HedgeOrder, Rebalance
+    from lpbot.jobs.ledger import EXPORT_COLUMNS, export_rows
     from lpbot.store.session import make_engine, session_factory
 
     config = _config(args)
     sessions = session_factory(make_engine(config.resolve_database_url()))
-    out = Path(args.out)
+    with sessions() as s:
+        rows = export_rows(s)
+    out = Path(args.out or f"lpbot-ledger.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = 0
-    with sessions() as s, out.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["at", "kind", "subject", "decision", "details"])
-        for r in s.scalars(select(Rebalance).order_by(Rebalance.id)):
-            result = (r.plan or {}).get("result") or {}
-            w.writerow([
-                (r.confirmed_at or r.updated_at).isoformat(), "rebalance", f"rebalance:{r.id}",
-                r.state.value, json.dumps({"report": r.report_id, **result}, sort_keys=True),
-            ])  # fmt: skip
-            rows += 1
-        fills = s.execute(
-            select(HedgeFill, HedgeOrder).join(HedgeOrder, HedgeFill.order_id == HedgeOrder.id)
-        ).all()
-        for fill, order in fills:
-            w.writerow([
-                fill.filled_at.isoformat(), "hedge_fill", order.client_order_id,
-                order.side.value, json.dumps({"amount": str(fill.amount), "price": str(fill.price),
-                                              "fee": str(fill.fee), "currency": fill.fee_currency}),
-            ])  # fmt: skip
-            rows += 1
-        for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
-            w.writerow([e.at.isoformat(), e.kind, e.subject, e.decision, json.dumps(e.reasons)])
-            rows += 1
-    print(f"{rows} rows written to {out}")
+    with out.open("w", newline="") as f:
+        if args.format == "json":
+            json.dump(rows, f, indent=1)
+            f.write("\n")
+        else:
+            w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    print(f"{len(rows)} rows written to {out}")
     return 0
 
 
@@ -208,7 +239,7 @@ def register(sub: Any) -> None:
         ("run", _cmd_run, "the daemon: monitor, rebalance checks, hedge, on a schedule"),
         ("status", _cmd_status, "one screen: positions, approvals, next jobs, last decisions"),
         ("report", _cmd_report, "an HTML performance report from the stored snapshots"),
-        ("export", _cmd_export, "every action and fill as CSV, for your own accounting"),
+        ("export", _cmd_export, "the ledger, one row per snapshot and action (CSV or JSON)"),
     ):
         p = sub.add_parser(name, help=text_)
         p.add_argument("--config", help="lpbot.toml (default: $LPBOT_CONFIG or ./lpbot.toml)")
@@ -217,5 +248,6 @@ def register(sub: Any) -> None:
         if name == "report":
             p.add_argument("--out", help="output file (default <reports>/performance.html)")
         if name == "export":
-            p.add_argument("--out", default="lpbot-actions.csv")
+            p.add_argument("--out", help="output file (default lpbot-ledger.csv or .json)")
+            p.add_argument("--format", choices=("csv", "json"), default="csv")
         p.set_defaults(func=func)

@@ -253,3 +253,109 @@ def labels(session: Session) -> list[str]:
         select(AuditEntry.subject).where(AuditEntry.kind == DEPOSIT).order_by(AuditEntry.id)
     ).all()
     return [str(r).removeprefix("ledger:") for r in dict.fromkeys(rows) if r]
+
+
+EXPORT_COLUMNS = (
+    "at", "kind", "position", "token_id", "block", "tx_hash", "token0", "token1",
+    "amount0", "amount1", "fees0", "fees1", "token0_usd", "token1_usd", "eth_usd", "btc_usd",
+    "mark_sources", "value_usd", "hold_usd", "hold_5050_usd", "hold_usd_only", "fees_usd",
+    "il_usd", "hedge_pnl_usd", "funding_usd", "gas_usd", "swap_costs_usd", "net_usd",
+    "value_eth", "hold_eth", "net_eth", "value_btc", "hold_btc", "net_btc", "gas_wei", "failed",
+)  # fmt: skip
+
+
+def _units(raw: int, decimals: int) -> str:
+    return str(Decimal(raw).scaleb(-decimals))
+
+
+def export_rows(session: Session) -> list[dict[str, Any]]:
+    """The ledger as rows: one per snapshot (its amounts in token units, marks and sources,
+    every ledger line in USD, ETH and BTC) and one per transaction that paid gas (its flows in
+    units, the marks before its block, gas by hash). Hedge fills follow, one row each."""
+    from lpbot.store.models import HedgeFill, HedgeOrder
+
+    rows: list[dict[str, Any]] = []
+    for label in labels(session):
+        h = history(session, label)
+        d0, d1 = h.decimals
+        for p in h.points:
+            snap = p.snapshot
+            m = snapshot_prices(snap)
+            stored = json.loads(snap.mark_sources or "{}").get("sources", {})
+            row: dict[str, Any] = {
+                "at": snap.taken_at.isoformat(),
+                "kind": "snapshot",
+                "position": label,
+                "token_id": p.token_id,
+                "block": snap.block_number,
+                "token0": h.symbols[0],
+                "token1": h.symbols[1],
+                "amount0": _units(snap.amount0, d0),
+                "amount1": _units(snap.amount1, d1),
+                "fees0": _units(snap.fees0, d0),
+                "fees1": _units(snap.fees1, d1),
+                "token0_usd": str(m.token0),
+                "token1_usd": str(m.token1),
+                "eth_usd": str(m.eth),
+                "btc_usd": None if m.btc is None else str(m.btc),
+                "mark_sources": "; ".join(f"{t}: {v[0]} {v[1]}" for t, v in stored.items()),
+            }
+            u = p.ledger.usd
+            row.update(
+                value_usd=str(u.value), hold_usd=str(u.hold), hold_5050_usd=str(u.hold_5050),
+                hold_usd_only=str(u.hold_numeraire), fees_usd=str(u.fees), il_usd=str(u.il),
+                hedge_pnl_usd=str(u.hedge_pnl), funding_usd=str(u.funding), gas_usd=str(u.gas),
+                swap_costs_usd=str(u.swap_costs), net_usd=str(u.net),
+            )  # fmt: skip
+            for unit, lines in (("eth", p.ledger.eth), ("btc", p.ledger.btc)):
+                if lines is not None:
+                    row[f"value_{unit}"] = str(lines.value)
+                    row[f"hold_{unit}"] = str(lines.hold)
+                    row[f"net_{unit}"] = str(lines.net)
+            rows.append(row)
+        for block, flow, gas in h.rebalances:
+            row = {
+                "kind": "rebalance" if flow is not None else "failed transaction",
+                "position": label,
+                "block": block,
+                "tx_hash": gas.tx_hash,
+                "token0": h.symbols[0],
+                "token1": h.symbols[1],
+                "eth_usd": str(gas.eth_usd),
+                "gas_wei": str(gas.wei),
+                "gas_usd": str(gas.usd.quantize(Decimal("0.01"))),
+                "failed": gas.failed,
+            }
+            if flow is not None:
+                # the position's net flow: out of the old position and its fees, through the
+                # swap, into the new one (token units; what stayed idle is the remainder)
+                row.update(
+                    amount0=_units(flow.minted[0], d0),
+                    amount1=_units(flow.minted[1], d1),
+                    fees0=_units(flow.fees[0], d0),
+                    fees1=_units(flow.fees[1], d1),
+                    token0_usd=str(flow.marks.token0),
+                    token1_usd=str(flow.marks.token1),
+                    swap_costs_usd=str(
+                        (
+                            flow.marks.usd(flow.swap_in, h.decimals)
+                            - flow.marks.usd(flow.swap_out, h.decimals)
+                        ).quantize(Decimal("0.01"))
+                    ),
+                )
+            rows.append(row)
+    fills = session.execute(
+        select(HedgeFill, HedgeOrder).join(HedgeOrder, HedgeFill.order_id == HedgeOrder.id)
+    ).all()
+    for fill, order in fills:
+        rows.append(
+            {
+                "at": fill.filled_at.isoformat(),
+                "kind": f"hedge {order.side.value}",
+                "position": order.client_order_id,
+                "amount1": str(fill.amount),
+                "token1_usd": str(fill.price),
+                "fees_usd": str(fill.fee),
+            }
+        )
+    return [{c: r.get(c) for c in EXPORT_COLUMNS} for r in rows]

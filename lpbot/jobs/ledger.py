@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +97,7 @@ def record_deposit(
 
 
 def record_rebalance(
-    session: Session, label: str, flow: RebalanceFlow, gas: GasPaid, block: int
+    session: Session, label: str, flow: RebalanceFlow, gas: GasPaid, block: int, timestamp: int
 ) -> None:
     repo.append_audit(
         session,
@@ -105,6 +106,7 @@ def record_rebalance(
         subject=_subject(label),
         data={
             "block": block,
+            "timestamp": timestamp,
             "burned": [str(a) for a in flow.burned],
             "fees": [str(a) for a in flow.fees],
             "swap_in": [str(a) for a in flow.swap_in],
@@ -125,13 +127,13 @@ def _gas_json(gas: GasPaid) -> dict[str, Any]:
     }
 
 
-def record_gas(session: Session, label: str, gas: GasPaid, block: int) -> None:
+def record_gas(session: Session, label: str, gas: GasPaid, block: int, timestamp: int) -> None:
     repo.append_audit(
         session,
         GAS,
         [f"{'failed ' if gas.failed else ''}transaction {gas.tx_hash} paid {gas.wei} wei"],
         subject=_subject(label),
-        data={"block": block, "gas": _gas_json(gas)},
+        data={"block": block, "timestamp": timestamp, "gas": _gas_json(gas)},
     )
 
 
@@ -156,6 +158,7 @@ class LedgerHistory:
     deposit: tuple[int, int]
     points: list[LedgerPoint]
     rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]]  # (block, flow, gas)
+    times: list[int]  # each rebalance's block time (unix seconds)
 
     @property
     def last(self) -> Ledger | None:
@@ -196,6 +199,7 @@ def history(session: Session, label: str) -> LedgerHistory:
     symbols = (str(d["symbols"][0]), str(d["symbols"][1]))
     entry = _prices(d["marks"])
     rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]] = []
+    times: list[int] = []
     for e in entries:
         if e.kind not in (REBALANCE, GAS):
             continue
@@ -215,6 +219,7 @@ def history(session: Session, label: str) -> LedgerHistory:
         )
         gas = GasPaid(g["tx_hash"], int(g["wei"]), Decimal(g["eth_usd"]), bool(g["failed"]))
         rebalances.append((int(r["block"]), flow, gas))
+        times.append(int(r.get("timestamp", 0)))
     positions = session.scalars(
         select(Position).where(Position.label == label).order_by(Position.id)
     ).all()
@@ -244,7 +249,7 @@ def history(session: Session, label: str) -> LedgerHistory:
         )
         lo, hi = ranges[snap.position_id]
         points.append(LedgerPoint(snap, token_of[snap.position_id], lo, hi, led))
-    return LedgerHistory(label, symbols, decimals, _pair(d["deposit"]), points, rebalances)
+    return LedgerHistory(label, symbols, decimals, _pair(d["deposit"]), points, rebalances, times)
 
 
 def labels(session: Session) -> list[str]:
@@ -313,8 +318,9 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
                     row[f"hold_{unit}"] = str(lines.hold)
                     row[f"net_{unit}"] = str(lines.net)
             rows.append(row)
-        for block, flow, gas in h.rebalances:
+        for (block, flow, gas), when in zip(h.rebalances, h.times, strict=True):
             row = {
+                "at": datetime.fromtimestamp(when, UTC).isoformat(),
                 "kind": "rebalance" if flow is not None else "failed transaction",
                 "position": label,
                 "block": block,

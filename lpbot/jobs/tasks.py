@@ -365,6 +365,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
     at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
     gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=False)
     flow = _flow(result, at)
+    receipt_block = mp.ctx.w3.eth.get_block(int(result["block"]))
     mp.tally.gas.append(gas)
     mp.tally.flows.append(flow)
     mp.tally.rebalances += 1
@@ -394,7 +395,9 @@ def rebalance_check(mp: ManagedPosition) -> str:
             tick_upper=decision.new_range.tick_upper,
             replaces_id=old.id,
         )
-        ledger_store.record_rebalance(s, mp.name, flow, gas, int(result["block"]))
+        ledger_store.record_rebalance(
+            s, mp.name, flow, gas, int(result["block"]), int(receipt_block["timestamp"])
+        )
     mp.opened_at = view.snapshot.block_timestamp
     how = "the module's operator key" if mp.ctx.via == "module" else "2 Safe signatures"
     event = (
@@ -415,7 +418,9 @@ def _record_failed_gas(mp: ManagedPosition, result: dict[str, Any]) -> None:
     mp.tally.gas_wei += wei
     mp.tally.gas.append(gas)
     with mp.sessions() as s, s.begin():
-        ledger_store.record_gas(s, mp.name, gas, int(receipt["blockNumber"]))
+        block = int(receipt["blockNumber"])
+        timestamp = int(mp.ctx.w3.eth.get_block(block)["timestamp"])
+        ledger_store.record_gas(s, mp.name, gas, block, timestamp)
 
 
 def _flow(result: dict[str, Any], marks: Prices) -> RebalanceFlow:

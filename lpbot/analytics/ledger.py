@@ -27,7 +27,7 @@ printed lines add up exactly. ETH and BTC figures are the USD ones at today's ET
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 CENT = Decimal("0.01")
@@ -123,14 +123,56 @@ class LedgerLines:
     net: Decimal
 
 
+# what each unit's lines are rounded to
+QUANTUM = {"USD": CENT, "ETH": Decimal("0.000001"), "BTC": Decimal("0.00000001")}
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The ledger's exact USD figures (unrounded)."""
+
+    value: Decimal
+    hold: Decimal
+    hold_5050: Decimal
+    entry: Decimal
+    fees: Decimal
+    il: Decimal
+    hedge_pnl: Decimal
+    funding: Decimal
+    gas: Decimal
+    swap_costs: Decimal
+
+
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    usd: LedgerLines
-    eth: LedgerLines | None
-    btc: LedgerLines | None
-    entry_usd: Decimal
-    block: int
-    gas: tuple[GasPaid, ...] = field(default_factory=tuple)
+    """The exact figures at one block; ``usd``, ``eth`` and ``btc`` round them into lines."""
+
+    exact: Figures
+    marks: Prices
+    entry_marks: Prices
+    gas: tuple[GasPaid, ...] = ()
+
+    @property
+    def usd(self) -> LedgerLines:
+        return _lines(self.exact, "USD", Decimal(1), Decimal(1))
+
+    @property
+    def block(self) -> int:
+        return self.marks.block
+
+    @property
+    def entry_usd(self) -> Decimal:
+        return self.exact.entry
+
+    @property
+    def eth(self) -> LedgerLines:
+        return _lines(self.exact, "ETH", self.marks.eth, self.entry_marks.eth)
+
+    @property
+    def btc(self) -> LedgerLines | None:
+        if self.marks.btc is None or self.entry_marks.btc is None:
+            return None
+        return _lines(self.exact, "BTC", self.marks.btc, self.entry_marks.btc)
 
     def lines(self, unit: str) -> LedgerLines:
         got = {"USD": self.usd, "ETH": self.eth, "BTC": self.btc}.get(unit)
@@ -139,8 +181,70 @@ class Ledger:
         return got
 
 
-# what each unit's lines are rounded to
-QUANTUM = {"USD": CENT, "ETH": Decimal("0.000001"), "BTC": Decimal("0.00000001")}
+def _lines(f: Figures, unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLines:
+    """``f`` in ``unit`` (USD figures over today's mark of it), rounded; IL absorbs the
+    rounding so that the lines add up exactly."""
+    q = QUANTUM[unit]
+    one = n_now == 1
+
+    def c(x: Decimal) -> Decimal:
+        return (x if one else x / n_now).quantize(q, rounding=ROUND_HALF_EVEN)
+
+    value_c, hold_c = c(f.value), c(f.hold)
+    pnl_c, funding_c, gas_c = c(f.hedge_pnl), c(f.funding), c(f.gas)
+    fees_c, swap_c = c(f.fees), c(f.swap_costs)
+    net_c = value_c + pnl_c + funding_c - gas_c - hold_c
+    il_c = net_c - (fees_c + pnl_c + funding_c - gas_c - swap_c)
+    if abs(il_c - (f.il if one else f.il / n_now)) > q * 4:
+        raise LedgerMismatch(f"IL {f.il / n_now} {unit} rounds to {il_c}")
+    return LedgerLines(
+        unit=unit,
+        value=value_c,
+        hold=hold_c,
+        hold_5050=c(f.hold_5050),
+        hold_numeraire=c(f.entry if one else f.entry / n_entry * n_now),
+        fees=fees_c,
+        il=il_c,
+        hedge_pnl=pnl_c,
+        funding=funding_c,
+        gas=gas_c,
+        swap_costs=swap_c,
+        net=net_c,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PathSums:
+    """What the rebalances so far reduce to (exact token sums), folded one at a time
+    (``fold``), so a series of ledgers costs one step per snapshot and per rebalance."""
+
+    start: tuple[int, int]  # S_k: what the current position was opened with
+    closed: tuple[int, int] = (0, 0)  # sum(E_k - S_k) over the closed positions
+    fees: tuple[int, int] = (0, 0)
+    idle: tuple[int, int] = (0, 0)
+    swapped: tuple[int, int] = (0, 0)  # sum(in_k - out_k)
+    swap_usd: Decimal = Decimal(0)  # sum P_k.(in_k - out_k)
+    gas: tuple[GasPaid, ...] = ()
+    gas_usd: Decimal = Decimal(0)
+
+    def fold(self, r: RebalanceFlow, decimals: tuple[int, int]) -> PathSums:
+        net_in = (r.swap_in[0] - r.swap_out[0], r.swap_in[1] - r.swap_out[1])
+        idle = r.idle
+        return replace(
+            self,
+            start=r.minted,
+            closed=(
+                self.closed[0] + r.burned[0] - self.start[0],
+                self.closed[1] + r.burned[1] - self.start[1],
+            ),
+            fees=(self.fees[0] + r.fees[0], self.fees[1] + r.fees[1]),
+            idle=(self.idle[0] + idle[0], self.idle[1] + idle[1]),
+            swapped=(self.swapped[0] + net_in[0], self.swapped[1] + net_in[1]),
+            swap_usd=self.swap_usd + r.marks.usd(net_in, decimals),
+        )
+
+    def pay(self, g: GasPaid) -> PathSums:
+        return replace(self, gas=(*self.gas, g), gas_usd=self.gas_usd + g.usd)
 
 
 def compute_ledger(
@@ -157,69 +261,62 @@ def compute_ledger(
 ) -> Ledger:
     """The ledger of a position now (``principal``, ``uncollected`` at ``marks``) against
     holding ``deposit`` since ``entry``; raw amounts in, USD/ETH/BTC lines out."""
+    sums = PathSums(start=deposit)
+    for r in rebalances:
+        sums = sums.fold(r, decimals)
+    for g in gas:
+        sums = sums.pay(g)
+    return ledger_at(
+        sums,
+        decimals=decimals,
+        deposit=deposit,
+        entry=entry,
+        principal=principal,
+        uncollected=uncollected,
+        marks=marks,
+        hedge=hedge,
+    )
+
+
+def ledger_at(
+    sums: PathSums,
+    *,
+    decimals: tuple[int, int],
+    deposit: tuple[int, int],
+    entry: Prices,
+    principal: tuple[int, int],
+    uncollected: tuple[int, int],
+    marks: Prices,
+    hedge: HedgeFigures = HedgeFigures(),
+) -> Ledger:
+    """``compute_ledger`` with the rebalances and gas already folded into ``sums``."""
     P = marks
+    u0 = Decimal(1).scaleb(-decimals[0]) * P.token0
+    u1 = Decimal(1).scaleb(-decimals[1]) * P.token1
 
-    def v(a: tuple[int, int]) -> Decimal:
-        return P.usd(a, decimals)
+    def v(a0: int, a1: int) -> Decimal:
+        return a0 * u0 + a1 * u1
 
-    starts = [deposit, *(r.minted for r in rebalances)]
-    ends = [*(r.burned for r in rebalances), principal]
-    idle = [r.idle for r in rebalances]
-    value = v(principal) + v(uncollected) + sum((v(i) for i in idle), Decimal(0))
-    hold = v(deposit)
+    closed = (
+        sums.closed[0] + principal[0] - sums.start[0],
+        sums.closed[1] + principal[1] - sums.start[1],
+    )
+    value = v(
+        principal[0] + uncollected[0] + sums.idle[0], principal[1] + uncollected[1] + sums.idle[1]
+    )
+    hold = v(*deposit)
     entry_usd = entry.usd(deposit, decimals)
     # 50/50: the deposit's entry value split equally between the two tokens at entry
     half = entry_usd / 2
     hold_5050 = half / entry.token0 * P.token0 + half / entry.token1 * P.token1
-    fees = sum((v(r.fees) for r in rebalances), Decimal(0)) + v(uncollected)
-    swap = sum(
-        (r.marks.usd(r.swap_in, decimals) - r.marks.usd(r.swap_out, decimals) for r in rebalances),
-        Decimal(0),
-    )
-    il = sum((v(e) - v(s) for s, e in zip(starts, ends, strict=True)), Decimal(0)) - sum(
-        (
-            (v(r.swap_in) - v(r.swap_out))
-            - (r.marks.usd(r.swap_in, decimals) - r.marks.usd(r.swap_out, decimals))
-            for r in rebalances
-        ),
-        Decimal(0),
-    )
-    gas_usd = sum((g.usd for g in gas), Decimal(0))
-    lhs = value + hedge.pnl + hedge.funding - gas_usd - hold
-    rhs = fees + il + hedge.pnl + hedge.funding - gas_usd - swap
+    fees = v(sums.fees[0] + uncollected[0], sums.fees[1] + uncollected[1])
+    swap = sums.swap_usd
+    il = v(*closed) - (v(*sums.swapped) - swap)
+    gas_usd = sums.gas_usd
+    pnl, funding = hedge.pnl, hedge.funding
+    lhs = value + pnl + funding - gas_usd - hold
+    rhs = fees + il + pnl + funding - gas_usd - swap
     if abs(lhs - rhs) >= CENT / 100:
         raise LedgerMismatch(f"value vs hold {lhs} != explained {rhs}")
-
-    def lines(unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLines:
-        q = QUANTUM[unit]
-
-        def c(x: Decimal) -> Decimal:
-            return (x / n_now).quantize(q, rounding=ROUND_HALF_EVEN)
-
-        value_c, hold_c = c(value), c(hold)
-        pnl_c, funding_c, gas_c = c(hedge.pnl), c(hedge.funding), c(gas_usd)
-        fees_c, swap_c = c(fees), c(swap)
-        net_c = value_c + pnl_c + funding_c - gas_c - hold_c
-        il_c = net_c - (fees_c + pnl_c + funding_c - gas_c - swap_c)  # absorbs the rounding
-        if abs(il_c - il / n_now) > q * 4:
-            raise LedgerMismatch(f"IL {il / n_now} {unit} rounds to {il_c}")
-        return LedgerLines(
-            unit=unit,
-            value=value_c,
-            hold=hold_c,
-            hold_5050=c(hold_5050),
-            hold_numeraire=c(entry_usd / n_entry * n_now),
-            fees=fees_c,
-            il=il_c,
-            hedge_pnl=pnl_c,
-            funding=funding_c,
-            gas=gas_c,
-            swap_costs=swap_c,
-            net=net_c,
-        )
-
-    one = Decimal(1)
-    usd = lines("USD", one, one)
-    eth = lines("ETH", P.eth, entry.eth)
-    btc = lines("BTC", P.btc, entry.btc) if P.btc and entry.btc else None
-    return Ledger(usd, eth, btc, entry_usd, P.block, tuple(gas))
+    exact = Figures(value, hold, hold_5050, entry_usd, fees, il, pnl, funding, gas_usd, swap)
+    return Ledger(exact, P, entry, sums.gas)

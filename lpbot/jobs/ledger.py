@@ -24,9 +24,10 @@ from lpbot.analytics.ledger import (
     GasPaid,
     HedgeFigures,
     Ledger,
+    PathSums,
     Prices,
     RebalanceFlow,
-    compute_ledger,
+    ledger_at,
 )
 from lpbot.errors import NeedsAttention
 from lpbot.pricing.base import Marks
@@ -231,20 +232,25 @@ def history(session: Session, label: str) -> LedgerHistory:
         .order_by(PositionSnapshot.block_number, PositionSnapshot.id)
     ).all()
     points = []
+    deposit_amounts = _pair(d["deposit"])
+    sums = PathSums(start=deposit_amounts)
+    k = 0
     for snap in snaps:
         block = int(snap.block_number or 0)
-        done = [x for x in rebalances if x[0] <= block]
+        while k < len(rebalances) and rebalances[k][0] <= block:
+            _, flow, gas = rebalances[k]
+            sums = (sums.fold(flow, decimals) if flow is not None else sums).pay(gas)
+            k += 1
         h = json.loads(snap.hedge) if snap.hedge else {}
-        hedge = HedgeFigures(**{k: Decimal(v) for k, v in h.items()})
-        led = compute_ledger(
+        hedge = HedgeFigures(**{key: Decimal(v) for key, v in h.items()})
+        led = ledger_at(
+            sums,
             decimals=decimals,
-            deposit=_pair(d["deposit"]),
+            deposit=deposit_amounts,
             entry=entry,
-            rebalances=[f for _, f, _ in done if f is not None],
             principal=(snap.amount0, snap.amount1),
             uncollected=(snap.fees0, snap.fees1),
             marks=snapshot_prices(snap),
-            gas=[g for _, _, g in done],
             hedge=hedge,
         )
         lo, hi = ranges[snap.position_id]

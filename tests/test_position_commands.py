@@ -351,3 +351,19 @@ def test_show_and_plan_agree_to_the_cent_at_the_same_block(
     f = shown["fees"]
     expect = Decimal(f["amount0"]) / 10**6 * usdc + Decimal(f["amount1"]) / 10**18 * weth
     assert fees == expect.quantize(Decimal("0.01"))
+
+
+@pytest.mark.devnet
+def test_show_without_a_price_route_names_token_and_chain(
+    devnet: Devnet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a chain whose stablecoin nothing anchors to USD: refused, not valued at a made-up 1.0
+    path = tmp_path / "no-feeds.json"
+    devnet.manifest.model_copy(update={"price_feeds": {}}).write(path)
+    assert devnet.manifest.safe_position is not None
+    argv = ["position", "show", str(devnet.manifest.safe_position), "--rpc", devnet.url]
+    code = cli.main([*argv, "--manifest", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no price route for USDC on devnet" in err
+    assert "Traceback" not in err

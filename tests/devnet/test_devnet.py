@@ -179,13 +179,17 @@ def test_artifacts_are_the_official_packages() -> None:
     )
 
 
-def test_usd_prices_from_the_pools_match_the_seeded_prices(devnet: Devnet) -> None:
+def test_marks_from_the_pools_and_feeds_match_the_seeded_prices(devnet: Devnet) -> None:
     from decimal import Decimal
 
-    from lpbot.devnet.context import pool_usd_prices
+    from lpbot.devnet.context import manifest_pricer
 
-    prices = pool_usd_prices(devnet.w3, devnet.manifest)
-    assert prices["USDC"] == 1
-    # seeded at 3,000 and 90,000 USDC; the sqrt price rounds down by less than a millionth
-    assert abs(prices["WETH"] - 3000) < Decimal("0.01")
-    assert abs(prices["WBTC"] - 90000) < Decimal("0.1")
+    marks = manifest_pricer(devnet.w3, devnet.manifest).fetch_marks(
+        ["USDC", "WETH", "WBTC"], devnet.w3.eth.block_number
+    )
+    # seeded at 3,000 and 90,000 USDC with feeds at 3,000 and 90,000 USD; the sqrt price
+    # rounds down by less than a millionth
+    assert abs(marks.usd("USDC") - 1) < Decimal("0.000001")
+    assert abs(marks.usd("WETH") - 3000) < Decimal("0.01")
+    assert abs(marks.usd("WBTC") - 90000) < Decimal("0.1")
+    assert marks.alerts == () or all(a.kind == "stale" for a in marks.alerts)

@@ -67,6 +67,7 @@ def devnet_context(
         native_usd=pricer.fetch_mark("WETH", w3.eth.block_number).usd,
         # the module's operator on the devnet is the bot account (deploy.py sets it)
         operator=dev_signer(BOT_ACCOUNT_INDEX),
+        pricer=pricer,
     )
     for k, v in overrides.items():
         setattr(ctx, k, v)

@@ -73,6 +73,8 @@ class ExecutionContext:
     confirmations: int = 1
     replace_after: float = 60.0
     checkpoint: Callable[[str], None] = field(default=lambda _name: None)
+    # the chain's price source (``pricing.marks.Pricer``): the marks behind ``usd_price``
+    pricer: Any = None
     # where dry-runs run: None = this chain itself, snapshotted and reverted (a devnet); on a live
     # chain, a fresh local fork of it (``lpbot.chain.forksim.ForkSimulator.fresh``)
     simulator: Callable[[], Web3] | None = None

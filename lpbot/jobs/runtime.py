@@ -16,7 +16,7 @@ from lpbot.chain.forksim import ForkSimulator
 from lpbot.chain.registry import chain as registry_chain
 from lpbot.chain.rpc import connect
 from lpbot.config import Config
-from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.context import devnet_context
 from lpbot.devnet.fork import registry_manifest
 from lpbot.errors import ConfigError
 from lpbot.execution import service
@@ -137,7 +137,6 @@ def build_runtime(
             owner_signers=owners,
             auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
             auto_via=auto.via,
-            pricer=manifest_pricer(w3, manifest),
         )
         if config.hedge is not None and (
             not config.hedge.positions or pos.name in config.hedge.positions

@@ -110,10 +110,11 @@ class ManagedPosition:
     def fetch_marks(self, block: int) -> Marks:
         """The marks of the pool's tokens (and ETH, BTC) at ``block``; their alerts raised once
         per kind and token until they clear."""
-        if self.pricer is None:
+        pricer: Pricer | None = self.pricer or self.ctx.pricer
+        if pricer is None:
             raise LpbotError(f"{self.name}: no price source configured")
         s0, s1 = self.symbols
-        marks = self.pricer.fetch_marks([s0, s1], block)
+        marks = pricer.fetch_marks([s0, s1], block)
         now = {f"{a.kind}:{a.token}" for a in marks.alerts}
         for a in marks.alerts:
             key = f"{a.kind}:{a.token}"

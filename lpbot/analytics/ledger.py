@@ -258,9 +258,13 @@ def compute_ledger(
     marks: Prices,
     gas: Sequence[GasPaid] = (),
     hedge: HedgeFigures = HedgeFigures(),
+    fees_at_start: tuple[int, int] = (0, 0),
 ) -> Ledger:
     """The ledger of a position now (``principal``, ``uncollected`` at ``marks``) against
-    holding ``deposit`` since ``entry``; raw amounts in, USD/ETH/BTC lines out."""
+    holding ``deposit`` since ``entry``; raw amounts in, USD/ETH/BTC lines out.
+
+    A ledger started on a position that was already open takes its principal then as
+    ``deposit`` and its uncollected fees then as ``fees_at_start``: they are held, not earned."""
     sums = PathSums(start=deposit)
     for r in rebalances:
         sums = sums.fold(r, decimals)
@@ -275,6 +279,7 @@ def compute_ledger(
         uncollected=uncollected,
         marks=marks,
         hedge=hedge,
+        fees_at_start=fees_at_start,
     )
 
 
@@ -288,6 +293,7 @@ def ledger_at(
     uncollected: tuple[int, int],
     marks: Prices,
     hedge: HedgeFigures = HedgeFigures(),
+    fees_at_start: tuple[int, int] = (0, 0),
 ) -> Ledger:
     """``compute_ledger`` with the rebalances and gas already folded into ``sums``."""
     P = marks
@@ -304,12 +310,16 @@ def ledger_at(
     value = v(
         principal[0] + uncollected[0] + sums.idle[0], principal[1] + uncollected[1] + sums.idle[1]
     )
-    hold = v(*deposit)
-    entry_usd = entry.usd(deposit, decimals)
+    held = (deposit[0] + fees_at_start[0], deposit[1] + fees_at_start[1])
+    hold = v(*held)
+    entry_usd = entry.usd(held, decimals)
     # 50/50: the deposit's entry value split equally between the two tokens at entry
     half = entry_usd / 2
     hold_5050 = half / entry.token0 * P.token0 + half / entry.token1 * P.token1
-    fees = v(sums.fees[0] + uncollected[0], sums.fees[1] + uncollected[1])
+    fees = v(
+        sums.fees[0] + uncollected[0] - fees_at_start[0],
+        sums.fees[1] + uncollected[1] - fees_at_start[1],
+    )
     swap = sums.swap_usd
     il = v(*closed) - (v(*sums.swapped) - swap)
     gas_usd = sums.gas_usd

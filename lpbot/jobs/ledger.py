@@ -82,6 +82,7 @@ def record_deposit(
     decimals: tuple[int, int],
     symbols: tuple[str, str],
     marks: Prices,
+    fees_at_start: tuple[int, int] = (0, 0),
 ) -> None:
     repo.append_audit(
         session,
@@ -90,6 +91,7 @@ def record_deposit(
         subject=_subject(label),
         data={
             "deposit": [str(a) for a in deposit],
+            "fees_at_start": [str(a) for a in fees_at_start],
             "decimals": list(decimals),
             "symbols": list(symbols),
             "marks": _prices_json(marks),
@@ -187,18 +189,28 @@ def snapshot_prices(snap: PositionSnapshot) -> Prices:
     return _prices(stored["prices"])
 
 
-def history(session: Session, label: str) -> LedgerHistory:
-    """The ledger at every stored snapshot of the position named ``label``."""
+@dataclass(frozen=True)
+class LedgerStart:
+    """What the store knows of a position's ledger apart from its snapshots."""
+
+    deposit: tuple[int, int]
+    fees_at_start: tuple[int, int]
+    decimals: tuple[int, int]
+    symbols: tuple[str, str]
+    entry: Prices
+    rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]]  # (block, flow, gas)
+    times: list[int]
+
+
+def load(session: Session, label: str) -> LedgerStart | None:
+    """The deposit, its marks and every recorded rebalance and gas payment of ``label``."""
     entries = session.scalars(
         select(AuditEntry).where(AuditEntry.subject == _subject(label)).order_by(AuditEntry.id)
     ).all()
     deposit = next((e for e in entries if e.kind == DEPOSIT), None)
     if deposit is None:
-        raise NeedsAttention(f"position {label}: no deposit recorded, so no ledger")
+        return None
     d: dict[str, Any] = deposit.data or {}
-    decimals = _pair(d["decimals"])
-    symbols = (str(d["symbols"][0]), str(d["symbols"][1]))
-    entry = _prices(d["marks"])
     rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]] = []
     times: list[int] = []
     for e in entries:
@@ -221,6 +233,24 @@ def history(session: Session, label: str) -> LedgerHistory:
         gas = GasPaid(g["tx_hash"], int(g["wei"]), Decimal(g["eth_usd"]), bool(g["failed"]))
         rebalances.append((int(r["block"]), flow, gas))
         times.append(int(r.get("timestamp", 0)))
+    return LedgerStart(
+        deposit=_pair(d["deposit"]),
+        fees_at_start=_pair(d.get("fees_at_start", (0, 0))),
+        decimals=_pair(d["decimals"]),
+        symbols=(str(d["symbols"][0]), str(d["symbols"][1])),
+        entry=_prices(d["marks"]),
+        rebalances=rebalances,
+        times=times,
+    )
+
+
+def history(session: Session, label: str) -> LedgerHistory:
+    """The ledger at every stored snapshot of the position named ``label``."""
+    start = load(session, label)
+    if start is None:
+        raise NeedsAttention(f"position {label}: no deposit recorded, so no ledger")
+    decimals, symbols, entry = start.decimals, start.symbols, start.entry
+    rebalances, times = start.rebalances, start.times
     positions = session.scalars(
         select(Position).where(Position.label == label).order_by(Position.id)
     ).all()
@@ -232,7 +262,7 @@ def history(session: Session, label: str) -> LedgerHistory:
         .order_by(PositionSnapshot.block_number, PositionSnapshot.id)
     ).all()
     points = []
-    deposit_amounts = _pair(d["deposit"])
+    deposit_amounts = start.deposit
     sums = PathSums(start=deposit_amounts)
     k = 0
     for snap in snaps:
@@ -252,10 +282,11 @@ def history(session: Session, label: str) -> LedgerHistory:
             uncollected=(snap.fees0, snap.fees1),
             marks=snapshot_prices(snap),
             hedge=hedge,
+            fees_at_start=start.fees_at_start,
         )
         lo, hi = ranges[snap.position_id]
         points.append(LedgerPoint(snap, token_of[snap.position_id], lo, hi, led))
-    return LedgerHistory(label, symbols, decimals, _pair(d["deposit"]), points, rebalances, times)
+    return LedgerHistory(label, symbols, decimals, start.deposit, points, rebalances, times)
 
 
 def labels(session: Session) -> list[str]:

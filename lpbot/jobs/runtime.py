@@ -137,6 +137,7 @@ def build_runtime(
             owner_signers=owners,
             auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
             auto_via=auto.via,
+            ledger_from_first_snapshot=True,
         )
         if config.hedge is not None and (
             not config.hedge.positions or pos.name in config.hedge.positions

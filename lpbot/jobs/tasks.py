@@ -84,6 +84,10 @@ class ManagedPosition:
     was_in_range: bool = True
     pricer: Pricer | None = None  # marks from the chain's pools and feeds (``pricing``)
     entry_marks: Prices | None = None  # the marks when the position was opened
+    # without ``entry``: start the ledger at the first snapshot (the principal then is the
+    # deposit, its uncollected fees are held, not earned), or resume the one in the store
+    ledger_from_first_snapshot: bool = False
+    fees_at_start: tuple[int, int] = (0, 0)
     _reader: PoolReader | None = None
     deposit_recorded: bool = False
     _alerted: set[str] = field(default_factory=set)
@@ -171,7 +175,20 @@ def ledger_of(mp: ManagedPosition, state: PositionState, hedge: HedgeFigures) ->
         marks=mp.prices(state.marks),
         gas=mp.tally.gas,
         hedge=hedge,
+        fees_at_start=mp.fees_at_start,
     )
+
+
+def _resume_ledger(mp: ManagedPosition) -> None:
+    """Take the deposit, its marks and the recorded rebalances from the store (a restart)."""
+    with mp.sessions() as s:
+        start = ledger_store.load(s, mp.name)
+    if start is None:
+        return
+    mp.entry, mp.fees_at_start, mp.entry_marks = start.deposit, start.fees_at_start, start.entry
+    mp.tally.flows = [f for _, f, _ in start.rebalances if f is not None]
+    mp.tally.gas = [g for _, _, g in start.rebalances]
+    mp.deposit_recorded = True
 
 
 def hedge_figures(mp: ManagedPosition, delta: Decimal) -> HedgeFigures:
@@ -190,6 +207,8 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
     delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
     marks = mp.fetch_marks(snap.block_number)
     prices = mp.prices(marks)
+    if mp.entry is None and mp.ledger_from_first_snapshot:
+        mp.entry, mp.fees_at_start = (a0, a1), (f0, f1)
     if mp.entry is not None and mp.entry_marks is None:
         mp.entry_marks = prices
     # the native coin's mark for gas figures follows the market too
@@ -227,6 +246,8 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
 
 def monitor(mp: ManagedPosition) -> PositionState:
     """Read the position, store a snapshot, alert on a range exit."""
+    if mp.entry is None and not mp.deposit_recorded:
+        _resume_ledger(mp)
     snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
     state = _state(mp, snap)
     marks = state.marks
@@ -251,6 +272,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
                 decimals=mp.decimals,
                 symbols=mp.symbols,
                 marks=mp.entry_marks,
+                fees_at_start=mp.fees_at_start,
             )
             mp.deposit_recorded = True
         repo.save_snapshot(

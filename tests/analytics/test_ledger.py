@@ -61,9 +61,20 @@ def rebalance(draw: st.DrawFn) -> RebalanceFlow:
     hedge=st.tuples(*[st.decimals(Decimal(-5000), Decimal(5000), places=4)] * 2),
     hedge_fees=st.decimals(Decimal(0), Decimal(100), places=4),
     funding=st.decimals(Decimal(-100), Decimal(100), places=4),
+    fees_at_start=st.tuples(st.integers(0, 10**9), st.integers(0, 10**17)),
 )
 def test_identity_to_the_cent_over_random_paths(
-    deposit, entry, now, path, principal, uncollected, gas, hedge, hedge_fees, funding
+    deposit,
+    entry,
+    now,
+    path,
+    principal,
+    uncollected,
+    gas,
+    hedge,
+    hedge_fees,
+    funding,
+    fees_at_start,
 ) -> None:
     paid = [GasPaid(f"0x{i:064x}", w, p, failed) for i, (w, p, failed) in enumerate(gas)]
     h = HedgeFigures(hedge[0], hedge[1], hedge_fees, funding)
@@ -77,6 +88,7 @@ def test_identity_to_the_cent_over_random_paths(
         marks=now,
         gas=paid,
         hedge=h,
+        fees_at_start=fees_at_start,
     )
     for lines in (led.usd, led.eth, led.btc):
         assert lines is not None
@@ -92,9 +104,10 @@ def test_identity_to_the_cent_over_random_paths(
         return Decimal(a[0]) / 10**6 * p.token0 + Decimal(a[1]) / 10**18 * p.token1
 
     idle = [r.idle for r in path]
-    assert u.hold == round(usd(deposit), 2)
+    assert u.hold == round(usd(deposit) + usd(fees_at_start), 2)
     assert u.value == round(usd(principal) + usd(uncollected) + sum(usd(i) for i in idle), 2)
-    assert u.fees == round(sum(usd(r.fees) for r in path) + usd(uncollected), 2)
+    earned = sum(usd(r.fees) for r in path) + usd(uncollected) - usd(fees_at_start)
+    assert u.fees == round(earned, 2)
     assert u.gas == round(sum(Decimal(w) / 10**18 * p for w, p, _ in gas), 2)
     assert u.swap_costs == round(
         sum(usd(r.swap_in, r.marks) - usd(r.swap_out, r.marks) for r in path), 2

@@ -176,3 +176,26 @@ def test_run_survives_a_kill_and_never_repeats_a_rebalance(
     # every confirmed rebalance is one Safe execution, and nothing executed twice
     assert safe.functions.nonce().call() == nonce + len(confirmed)
     assert "rebalanced into" in out or any(r.report_id for r in confirmed)
+    _ledger_started_once_and_adds_up(data)
+
+
+def _ledger_started_once_and_adds_up(data: Path) -> None:
+    """The daemon starts a position's ledger at its first snapshot and resumes it after the
+    kill: one deposit in the store, and every stored snapshot's lines add up."""
+    from lpbot.jobs import ledger as ledger_store
+    from lpbot.store.models import AuditEntry
+
+    sessions = session_factory(make_engine(f"sqlite:///{data / 'lpbot.db'}"))
+    with sessions() as s:
+        deposits = s.scalars(select(AuditEntry).where(AuditEntry.kind == "ledger_deposit")).all()
+        assert len(deposits) == 1
+        (label,) = ledger_store.labels(s)
+        h = ledger_store.history(s, label)
+    assert h.points
+    for p in h.points:
+        u = p.ledger.usd
+        assert u.net == u.fees + u.il + u.hedge_pnl + u.funding - u.gas - u.swap_costs
+        assert u.net == u.value + u.hedge_pnl + u.funding - u.gas - u.hold
+    # the first snapshot is the start: nothing earned or lost yet
+    first = h.points[0].ledger.usd
+    assert (first.fees, first.il, first.net) == (0, 0, 0)

@@ -9,7 +9,9 @@
    the rebalance job asks the policy. When the price leaves the range and the gain beats the
    cost, it plans the rebalance, dry-runs it into a report, two of the Safe's three owners sign
    (the policy allows small moves to execute without a person), and it is sent and reconciled.
-5. The summary: fees, IL, hedge PnL and funding, gas, net against holding, and the reports.
+5. The summary: the ledger at the last snapshot, every figure at the market's marks (the pools
+   against USDC, USDC through the ETH/USD feed): value against holding, explained by fees, IL,
+   hedge PnL, funding, gas and swap costs, to the cent; and the reports.
 """
 
 from __future__ import annotations
@@ -290,8 +292,8 @@ def _summary(
     out(f"   fees earned        ${u.fees:>10.2f}  ({t.rebalances} rebalance(s))")
     out(f"   IL vs holding      ${u.il:>10.2f}")
     out(
-        f"   hedge PnL          ${u.hedge_pnl:>10.2f}  (trading fees ${status.pnl.fees:.2f}); "
-        f"max |net delta| {max_net:.4f} ETH"
+        f"   hedge PnL          ${u.hedge_pnl:>10.2f}  (after ${status.pnl.fees:.2f} trading "
+        f"fees); max |net delta| {max_net:.4f} ETH"
     )
     out(f"   funding            ${u.funding:>10.2f}")
     out(f"   gas                ${-u.gas:>10.2f}  ({len(t.gas)} transaction(s))")

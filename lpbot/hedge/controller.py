@@ -240,6 +240,9 @@ class HedgeExecutor:
                 rejects += 1
                 if rejects >= self.retry.max_rejects or attempts >= self.retry.max_attempts:
                     log.error("order %s refused %d times", cid, rejects, exc_info=True)
+                    if uncertain:  # the look-up was refused: an earlier send may have landed
+                        alert = self.unknown(cid, f"looking it up was refused: {exc}")
+                        return SubmitResult(None, alert, may_exist=True)
                     return SubmitResult(
                         None,
                         Alert(

@@ -400,3 +400,20 @@ def test_restarting_while_flat_keeps_hedging() -> None:
         result = c.sync(delta)
         assert not result.alerts
         assert ex.fetch_position(BTC).size == -delta
+
+
+def test_a_refused_look_up_after_a_lost_answer_keeps_the_order_in_flight() -> None:
+    # the order filled and its answer was lost; the look-ups by client id then fail with a
+    # venue error (not a timeout): the order may exist, so it is neither forgotten nor re-sent
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex)
+    flaky.fail("create_order", RetryLater("read timed out"), after=True)
+    flaky.fail("fetch_order", Refused("unexpected answer"), times=2)
+    c, store, _ = controller(flaky)
+    result = c.sync(D(5))
+    assert flaky.calls["create_order"] == 1 and ex.fetch_position(BTC).size == D(-5)
+    assert result.alerts and store.load().pending is not None  # type: ignore[union-attr]
+    restarted, _, _ = controller(flaky, store=store)
+    restarted.sync(D(5))
+    assert flaky.calls["create_order"] == 1 and len(ex.state.orders) == 1
+    assert restarted.state.pending is None and restarted.state.ledger.size == D(-5)

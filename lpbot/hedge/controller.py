@@ -192,6 +192,14 @@ class HedgeExecutor:
                     lambda: self.exchange.fetch_order(symbol, order_id=order_id),
                 )
                 order = final or order
+        if not order.status.is_final:
+            # neither found nor cancelled: it may have filled; it stays in flight until the
+            # venue can say, never booked as unfilled
+            raise _Unavailable(
+                self.unknown(
+                    order.client_order_id or order_id, "open, and the venue cannot find it"
+                )
+            )
         return order
 
     def submit(self, request: OrderRequest, *, may_exist: bool = False) -> SubmitResult:

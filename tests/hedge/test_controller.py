@@ -417,3 +417,36 @@ def test_a_refused_look_up_after_a_lost_answer_keeps_the_order_in_flight() -> No
     restarted.sync(D(5))
     assert flaky.calls["create_order"] == 1 and len(ex.state.orders) == 1
     assert restarted.state.pending is None and restarted.state.ledger.size == D(-5)
+
+
+def test_an_acknowledged_order_the_venue_cannot_find_yet_is_not_booked_as_unfilled() -> None:
+    # Binance answers a market order with its acknowledgment (open, nothing filled); its order
+    # index then lags: the polls find nothing and the cancel says "unknown order". The order
+    # filled meanwhile, so booking it as unfilled would leave its fill and fee out of the ledger
+    from dataclasses import replace
+
+    ex, _, _ = paper()
+
+    class Lagging(FlakyExchange):
+        lagging = True
+
+        def create_order(self, request: OrderRequest):  # type: ignore[no-untyped-def]
+            order = super().create_order(request)
+            return replace(order, status=OrderStatus.OPEN, filled=D(0), average_price=None)
+
+        def fetch_order(self, symbol, *, order_id=None, client_order_id=None):  # type: ignore[no-untyped-def]
+            if self.lagging:
+                return None
+            return super().fetch_order(symbol, order_id=order_id, client_order_id=client_order_id)
+
+    lagging = Lagging(ex)
+    lagging.fail("cancel_order", Refused("Unknown order sent."))
+    c, store, _ = controller(lagging)
+    result = c.sync(D(5))
+    assert ex.fetch_position(BTC).size == D(-5) and len(ex.state.orders) == 1
+    assert result.alerts and store.load().pending is not None  # type: ignore[union-attr]
+    lagging.lagging = False  # the index caught up: the next sync books the fill
+    again = c.sync(D(5))
+    assert len(ex.state.orders) == 1 and not again.orders
+    assert c.state.pending is None and c.state.ledger.size == D(-5)
+    assert c.state.ledger.fees > 0

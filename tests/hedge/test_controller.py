@@ -450,3 +450,27 @@ def test_an_acknowledged_order_the_venue_cannot_find_yet_is_not_booked_as_unfill
     assert len(ex.state.orders) == 1 and not again.orders
     assert c.state.pending is None and c.state.ledger.size == D(-5)
     assert c.state.ledger.fees > 0
+
+
+def test_a_refused_set_up_at_restart_still_keeps_the_open_hedges_margin() -> None:
+    # Binance refuses to lower an isolated position's leverage while it is open (-4161): after
+    # a restart with a lower cap, the set-up fails on every sync. The short must still get the
+    # margin that keeps it under the cap as the price rises, not be left to liquidation
+    ex, price, _ = paper(balance=D(400_000))
+    store = MemoryStateStore()
+    c, _, _ = controller(ex, store=store)
+    c.sync(D(5))
+    flaky = FlakyExchange(ex)
+    flaky.fail(
+        "prepare_isolated",
+        Refused("-4161 Leverage reduction is not supported in Isolated Margin Mode"),
+        times=100,
+    )
+    config = CONFIG.model_copy(update={"max_leverage": D(2)})
+    restarted, _, _ = controller(flaky, store=store, config=config)
+    price.value = D(66_000)  # +10 % against the short
+    result = restarted.sync(D(5))
+    assert any(a.kind is AlertKind.REJECTED for a in result.alerts)
+    assert result.margin_added > 0 and not any(o for o in result.orders if not o.reduce_only)
+    position = ex.fetch_position(BTC)
+    assert position.size == D(-5) and position.margin_leverage <= 2  # type: ignore[operator]

@@ -332,6 +332,33 @@ def _history(
         return None, str(exc)
 
 
+def _quote_usd_history(
+    chain: Chain, pool: PoolTokens, window_seconds: int, step_seconds: int
+) -> PriceHistory | None:
+    """The quote token's USD price over time from the oracle of its pool against a stablecoin
+    in the manifest (the first one listed), or None when the quote is a stablecoin or has no
+    such pool or its history is too short yet (then VaR holds the quote's USD price fixed, and
+    says so)."""
+    quote = pool.quote_token.symbol
+    if quote in STABLES:
+        return None
+    for info in chain.manifest.pools:
+        pair = (info.token0, info.token1)
+        if quote not in pair or not any(t in STABLES for t in pair if t != quote):
+            continue
+        history, _why = _history(chain, info.address, window_seconds, step_seconds)
+        if history is None:
+            return None
+        if info.token1 == quote:  # the history is the stablecoin's price in the quote token
+            return PriceHistory(
+                history.timestamps,
+                1.0 / history.prices,
+                averaging_seconds=history.averaging_seconds,
+            )
+        return history
+    return None
+
+
 # ------------------------------------------------------------------------------------ quote
 
 
@@ -748,10 +775,11 @@ def show_position(
     history, note = _history(chain, pool.info.address, history_seconds, history_step_seconds)
     var: tuple[VarEstimate, ...] = ()
     if history is not None:
+        quote_history = _quote_usd_history(chain, pool, history_seconds, history_step_seconds)
         try:
             var = position_var(
                 analytics, position, history, quote=pool.quote, quote_usd=quote_usd,
-                horizons=VAR_HORIZONS,
+                quote_usd_history=quote_history, horizons=VAR_HORIZONS,
             )  # fmt: skip
         except ValueError as exc:  # too few prices for a volatility
             note = f"no VaR: {exc}"

@@ -367,3 +367,41 @@ def test_show_without_a_price_route_names_token_and_chain(
     assert code == 2
     assert "no price route for USDC on devnet" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.devnet
+def test_var_of_a_weth_quoted_position_includes_weths_own_usd_price_risk(
+    chain: Devnet, lpbot: Cli
+) -> None:
+    # WBTC/WETH is quoted in WETH: its USD value moves with WETH's USD price as well
+    from lpbot.analytics.var import position_var
+    from lpbot.chain.history import fetch_oracle_history
+    from lpbot.chain.reader import PoolReader
+    from lpbot.execution.snapshots import pool_snapshot, position_snapshot
+
+    m = chain.manifest
+    btc_pool = next(p for p in m.pools if {p.token0, p.token1} == {"WETH", "WBTC"})
+    for info, vol in ((m.pool(POOL), 1.0), (btc_pool, 0.5)):
+        run_market(chain.w3, m, info, steps=20, vol=vol, seed=7, step_seconds=60,
+                   trades_per_step=1)  # fmt: skip
+    npm = contract(
+        chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+    )
+    token_id = next(i for i in range(1, 40) if npm.functions.positions(i).call()[4] == btc_pool.fee)
+    shown = lpbot("position", "show", str(token_id), "--json")
+    assert shown.code == 0, shown.err
+    var = shown.json()["var"]
+    assert all("joint with the quote token's USD price" in v["price_basis"] for v in var)
+    reader = PoolReader(
+        chain.w3, multicall=m.contracts["Multicall3"], tick_lens=m.contracts["TickLens"],
+        position_manager=m.contracts["NonfungiblePositionManager"],
+    )  # fmt: skip
+    snap = reader.fetch_pool_state(btc_pool.address, token_ids=[token_id], twap_seconds=(0,))
+    d0, d1 = m.token(btc_pool.token0).decimals, m.token(btc_pool.token1).decimals
+    history = fetch_oracle_history(chain.w3, btc_pool.address, window_seconds=6 * 3600,
+                                   step_seconds=60)  # fmt: skip
+    fixed = position_var(
+        pool_snapshot(snap, d0, d1), position_snapshot(snap.positions[token_id]), history,
+        quote=0, quote_usd=3000.0, horizons=(60.0,),
+    )  # fmt: skip
+    assert var[0]["parametric_usd"] > 1.2 * fixed[0].parametric_usd

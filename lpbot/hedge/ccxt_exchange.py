@@ -535,9 +535,15 @@ class CcxtExchange:
                 params,
             )
         if raw.get("status") is None and raw.get("id"):
-            # OKX and Bybit acknowledge an order with its ids only: read it back once
-            with translate_ccxt_errors(f"{self._id} fetch order {request.client_order_id}"):
-                fetched = self._fetch_raw_order(request.symbol, str(raw["id"]), None)
+            # OKX and Bybit acknowledge an order with its ids only: read it back once. The
+            # venue has the order now: a read-back that fails or lags leaves it open (the
+            # caller polls it by id), never an error that would send it again
+            fetched = None
+            try:
+                with translate_ccxt_errors(f"{self._id} fetch order {request.client_order_id}"):
+                    fetched = self._fetch_raw_order(request.symbol, str(raw["id"]), None)
+            except (Refused, RetryLater) as exc:
+                log.warning("order %s acknowledged; reading it back: %s", raw["id"], exc)
             if fetched is not None:
                 raw = fetched
         return self._order(raw, market, request)

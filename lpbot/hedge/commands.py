@@ -48,6 +48,28 @@ __all__ = ["register"]
 EXCHANGES = ("paper", "binanceusdm", "okx", "bybit")
 
 
+def _decimal_in(
+    low: Decimal, high: Decimal | None = None, *, strict: bool = True
+) -> Callable[[str], Decimal]:
+    """An argparse type: a finite decimal above ``low`` (or at it, unless ``strict``) and at
+    most ``high``, so that a bad value is one usage line before anything is read or sent."""
+
+    def parse(text: str) -> Decimal:
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        below = value <= low if strict else value < low
+        if not value.is_finite() or below or (high is not None and value > high):
+            bound = f"> {low}" if strict else f">= {low}"
+            if high is not None:
+                bound += f" and <= {high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    return parse
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``hedge`` with ``status``, ``sync [--dry-run] [--resume]`` and ``flatten``."""
     common = argparse.ArgumentParser(add_help=False)
@@ -57,16 +79,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     common.add_argument("--sandbox", action="store_true", help="the exchange's testnet")
     common.add_argument("--hedge-token", help="pool token to hedge (default: the non-stablecoin)")
     common.add_argument("--symbol", help="perp symbol (default: e.g. ETH/USDT:USDT for WETH)")
-    common.add_argument("--band", type=Decimal, help="band in tokens (default: 10 min. sizes)")
-    common.add_argument("--band-pct", type=Decimal, default=Decimal(5), help="band, %% of delta")
-    common.add_argument("--max-leverage", type=Decimal, default=Decimal(3))
+    common.add_argument(
+        "--band", type=_decimal_in(Decimal(0)), help="band in tokens (default: 10 min. sizes)"
+    )
+    common.add_argument(
+        "--band-pct",
+        type=_decimal_in(Decimal(0), strict=False),
+        default=Decimal(5),
+        help="band, %% of delta",
+    )
+    common.add_argument(
+        "--max-leverage", type=_decimal_in(Decimal(0), Decimal(125)), default=Decimal(3)
+    )
     common.add_argument(
         "--max-funding-apr", type=Decimal, default=Decimal("0.20"), help="as a fraction a year"
     )
     common.add_argument("--home", help="state directory (default ./.lpbot/hedge)")
     common.add_argument("--devnet-home", help="the devnet's directory (default ./.lpbot/devnet)")
     paper = common.add_argument_group("paper venue (first use only; then the saved account)")
-    paper.add_argument("--paper-balance", type=Decimal, default=Decimal(100_000))
+    paper.add_argument("--paper-balance", type=_decimal_in(Decimal(0)), default=Decimal(100_000))
     paper.add_argument("--paper-funding-rate", type=Decimal, default=Decimal("0.0001"))
     paper.add_argument("--seed", type=int, default=0)
 

@@ -192,6 +192,14 @@ class HedgeExecutor:
                     lambda: self.exchange.fetch_order(symbol, order_id=order_id),
                 )
                 order = final or order
+        if not order.status.is_final:
+            # neither found nor cancelled: it may have filled; it stays in flight until the
+            # venue can say, never booked as unfilled
+            raise _Unavailable(
+                self.unknown(
+                    order.client_order_id or order_id, "open, and the venue cannot find it"
+                )
+            )
         return order
 
     def submit(self, request: OrderRequest, *, may_exist: bool = False) -> SubmitResult:
@@ -240,6 +248,9 @@ class HedgeExecutor:
                 rejects += 1
                 if rejects >= self.retry.max_rejects or attempts >= self.retry.max_attempts:
                     log.error("order %s refused %d times", cid, rejects, exc_info=True)
+                    if uncertain:  # the look-up was refused: an earlier send may have landed
+                        alert = self.unknown(cid, f"looking it up was refused: {exc}")
+                        return SubmitResult(None, alert, may_exist=True)
                     return SubmitResult(
                         None,
                         Alert(
@@ -333,6 +344,7 @@ class HedgeController:
         self._state = state
         self._market: MarketInfo | None = None
         self._reconciled = False
+        self._setup_refused = False  # the orders are resolved, only the venue's set-up failed
 
     # ----------------------------------------------------------------------------- state
 
@@ -372,6 +384,7 @@ class HedgeController:
 
     def reconcile(self) -> tuple[Alert, ...]:
         """Resolve the order in flight, adopt the venue's position, set leverage (on start)."""
+        self._setup_refused = False
         try:
             alerts: list[Alert] = []
             self._resolve_pending()
@@ -405,6 +418,7 @@ class HedgeController:
         except _Unavailable as exc:
             return (self._alert(exc.alert),)
         except Refused as exc:  # e.g. margin mode cannot change with a position open
+            self._setup_refused = self._state.pending is None
             alert = Alert(
                 kind=AlertKind.REJECTED,
                 message=f"{self.exchange.name} refused the set-up (one-way, isolated, "
@@ -585,10 +599,17 @@ class HedgeController:
         alerts: list[Alert] = []
         if not self._reconciled:
             alerts += self.reconcile()
-            if not self._reconciled:
+            if not self._reconciled and not self._setup_refused:
                 return SyncResult(NoAction("venue unavailable"), alerts=tuple(alerts))
-        if self._state.killed:
-            # no hedging, but a position the flatten could not close keeps its margin
+        if self._state.killed or not self._reconciled:
+            # no hedging, but a position the flatten could not close, or one open while the
+            # venue refuses the set-up (e.g. a lower leverage with a position open), keeps its
+            # margin
+            reason = (
+                "kill switch engaged: resume before hedging again"
+                if self._state.killed
+                else "the venue refused the set-up: only the margin is kept until it accepts it"
+            )
             kept: list[Order] = []
             added = _ZERO
             try:
@@ -600,7 +621,7 @@ class HedgeController:
             except _Unavailable as exc:
                 alerts.append(self._alert(exc.alert))
             return SyncResult(
-                NoAction("kill switch engaged: resume before hedging again"),
+                NoAction(reason),
                 orders=tuple(kept),
                 alerts=tuple(alerts),
                 lp_delta=lp_delta,

@@ -400,3 +400,77 @@ def test_restarting_while_flat_keeps_hedging() -> None:
         result = c.sync(delta)
         assert not result.alerts
         assert ex.fetch_position(BTC).size == -delta
+
+
+def test_a_refused_look_up_after_a_lost_answer_keeps_the_order_in_flight() -> None:
+    # the order filled and its answer was lost; the look-ups by client id then fail with a
+    # venue error (not a timeout): the order may exist, so it is neither forgotten nor re-sent
+    ex, _, _ = paper()
+    flaky = FlakyExchange(ex)
+    flaky.fail("create_order", RetryLater("read timed out"), after=True)
+    flaky.fail("fetch_order", Refused("unexpected answer"), times=2)
+    c, store, _ = controller(flaky)
+    result = c.sync(D(5))
+    assert flaky.calls["create_order"] == 1 and ex.fetch_position(BTC).size == D(-5)
+    assert result.alerts and store.load().pending is not None  # type: ignore[union-attr]
+    restarted, _, _ = controller(flaky, store=store)
+    restarted.sync(D(5))
+    assert flaky.calls["create_order"] == 1 and len(ex.state.orders) == 1
+    assert restarted.state.pending is None and restarted.state.ledger.size == D(-5)
+
+
+def test_an_acknowledged_order_the_venue_cannot_find_yet_is_not_booked_as_unfilled() -> None:
+    # Binance answers a market order with its acknowledgment (open, nothing filled); its order
+    # index then lags: the polls find nothing and the cancel says "unknown order". The order
+    # filled meanwhile, so booking it as unfilled would leave its fill and fee out of the ledger
+    from dataclasses import replace
+
+    ex, _, _ = paper()
+
+    class Lagging(FlakyExchange):
+        lagging = True
+
+        def create_order(self, request: OrderRequest):  # type: ignore[no-untyped-def]
+            order = super().create_order(request)
+            return replace(order, status=OrderStatus.OPEN, filled=D(0), average_price=None)
+
+        def fetch_order(self, symbol, *, order_id=None, client_order_id=None):  # type: ignore[no-untyped-def]
+            if self.lagging:
+                return None
+            return super().fetch_order(symbol, order_id=order_id, client_order_id=client_order_id)
+
+    lagging = Lagging(ex)
+    lagging.fail("cancel_order", Refused("Unknown order sent."))
+    c, store, _ = controller(lagging)
+    result = c.sync(D(5))
+    assert ex.fetch_position(BTC).size == D(-5) and len(ex.state.orders) == 1
+    assert result.alerts and store.load().pending is not None  # type: ignore[union-attr]
+    lagging.lagging = False  # the index caught up: the next sync books the fill
+    again = c.sync(D(5))
+    assert len(ex.state.orders) == 1 and not again.orders
+    assert c.state.pending is None and c.state.ledger.size == D(-5)
+    assert c.state.ledger.fees > 0
+
+
+def test_a_refused_set_up_at_restart_still_keeps_the_open_hedges_margin() -> None:
+    # Binance refuses to lower an isolated position's leverage while it is open (-4161): after
+    # a restart with a lower cap, the set-up fails on every sync. The short must still get the
+    # margin that keeps it under the cap as the price rises, not be left to liquidation
+    ex, price, _ = paper(balance=D(400_000))
+    store = MemoryStateStore()
+    c, _, _ = controller(ex, store=store)
+    c.sync(D(5))
+    flaky = FlakyExchange(ex)
+    flaky.fail(
+        "prepare_isolated",
+        Refused("-4161 Leverage reduction is not supported in Isolated Margin Mode"),
+        times=100,
+    )
+    config = CONFIG.model_copy(update={"max_leverage": D(2)})
+    restarted, _, _ = controller(flaky, store=store, config=config)
+    price.value = D(66_000)  # +10 % against the short
+    result = restarted.sync(D(5))
+    assert any(a.kind is AlertKind.REJECTED for a in result.alerts)
+    assert result.margin_added > 0 and not any(o for o in result.orders if not o.reduce_only)
+    position = ex.fetch_position(BTC)
+    assert position.size == D(-5) and position.margin_leverage <= 2  # type: ignore[operator]

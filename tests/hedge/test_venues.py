@@ -284,3 +284,26 @@ def test_sandbox_uses_the_venues_testnet(exchange_id: ExchangeId, marker: str) -
     assert marker in urls
     live = CcxtExchange(CcxtConfig.for_exchange(exchange_id), env=env)
     assert marker not in str(live._client.urls["api"]) + str(live._client.headers)
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "path", "code"),
+    [("okx", "/api/v5/trade/order", 51603), ("bybit", "/v5/order/realtime", 110001)],
+)
+def test_an_acknowledged_order_whose_read_back_misses_is_not_sent_again(
+    exchange_id: ExchangeId, path: str, code: int
+) -> None:
+    # the venue acknowledged the order (its id came back), then its look-up lagged once:
+    # the order exists, so sending it again would open a second position
+    v = next(v for v in VENUES if v.id == exchange_id)
+    ex_paper, _price, clock = paper()
+    with v.standin(ex_paper, clock).running() as server:
+        ex = client(v, server)
+        ex.load_market(BTC)
+        server.inject(Fault("GET", path, "error", status=400, code=code, msg="no such order"))
+        executor = HedgeExecutor(ex, retry=RetryPolicy(max_attempts=3), clock=server.clock,
+                                 sleep=Sleeps())  # fmt: skip
+        result = executor.submit(OrderRequest(BTC, OrderSide.SELL, D(2), "lpbackmiss1"))
+        assert len(server.calls("POST", v.order_path)) == 1
+        assert server.paper.fetch_position(BTC).size == D(-2)
+        assert result.order is not None and result.order.filled == D(2)

@@ -406,6 +406,10 @@ class PoolReader:
         ok, data = result
         if not ok:
             raise RetryLater(f"pool call {fn} reverted")
+        if not data:
+            # no code at that block (a node that does not serve the state, a devnet loaded from a
+            # saved state): the call succeeds with nothing to decode
+            raise RetryLater(f"pool call {fn} returned no data (no pool state at that block)")
         types = [o["type"] for o in self._pool_abi.get_function_by_name(fn).abi["outputs"]]
         return tuple(decode(types, data))
 

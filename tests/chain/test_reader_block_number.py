@@ -133,3 +133,16 @@ def test_a_read_at_a_given_block_reports_that_block(chain: Devnet) -> None:
     )  # fmt: skip
     snap = reader.fetch_pool_state(m.pool("USDC/WETH-500").address, block=head - 1)
     assert snap.block_number == head - 1 != l1_block
+
+
+def test_a_read_where_the_pool_has_no_state_is_retried_later(devnet: Devnet) -> None:
+    # a call to an address without code (as at a block a node does not serve, or before the pool
+    # existed) succeeds with no data: that is "retry later", not an ABI decoding crash
+    from lpbot.errors import RetryLater
+
+    m = devnet.manifest
+    reader = PoolReader(
+        devnet.w3, multicall=m.contracts["Multicall3"], tick_lens=m.contracts["TickLens"]
+    )
+    with pytest.raises(RetryLater, match="no pool state"):
+        reader.fetch_pool_state("0x" + "42" * 20)

@@ -25,9 +25,11 @@ import {IPositionManager, IV3SwapRouter, IV3Factory, IV3Pool, IERC20Balance} fro
 ///         mean of OracleLibrary.consult rounded toward negative infinity.
 ///         The spot tick must be within `maxPriceDeviationBps` ticks of it
 ///         (1 tick = 1 bp of price) before mint, increase and decrease, and
-///         both before and after a swap. If the pool's latest observation is
-///         older than `maxObservationAge`, losses are valued at both the
-///         spot and the TWAP tick and the larger is charged.
+///         both before and after a swap. Losses are valued at the TWAP tick
+///         and at the tick the pool held before the call's block (read from its
+///         observations, so a trader's push earlier in the same block does not
+///         move it), and the larger is charged; if the pool's latest
+///         observation is older than `maxObservationAge`, at the spot too.
 ///
 ///         Loss budget: each call that moves value (decrease, swap, mint,
 ///         increase) is valued at the reference price: a swap's output
@@ -206,6 +208,7 @@ contract LPRebalanceModule {
         address pool;
         int24 twapTick;
         uint160 sqrtTwap;
+        int24 blockTick;
         bool stale;
         uint256 value;
     }
@@ -642,6 +645,10 @@ contract LPRebalanceModule {
         (uint256 g0, uint256 g1) = zeroForOne ? (amountIn, uint256(0)) : (uint256(0), amountIn);
         (uint256 r0, uint256 r1) = zeroForOne ? (uint256(0), amountOut) : (amountOut, uint256(0));
         uint256 loss = _shortfall(batch.twapTick, pos, g0, g1, r0, r1);
+        if (batch.blockTick != batch.twapTick) {
+            uint256 atBlock = _shortfall(batch.blockTick, pos, g0, g1, r0, r1);
+            if (atBlock > loss) loss = atBlock;
+        }
         if (batch.stale) {
             uint256 atSpot = _shortfall(spotBefore, pos, g0, g1, r0, r1);
             if (atSpot > loss) loss = atSpot;
@@ -788,8 +795,8 @@ contract LPRebalanceModule {
         batch.pool = pool;
         batch.twapTick = twapTick;
         batch.sqrtTwap = sqrtTwap;
-        (,, uint16 index,,,,) = IV3Pool(pool).slot0();
-        (uint32 observedAt,,,) = IV3Pool(pool).observations(index);
+        uint32 observedAt;
+        (batch.blockTick, observedAt) = _blockTick(pool);
         uint32 age;
         // The pool stores timestamps mod 2**32: the difference wraps the same way.
         unchecked {
@@ -809,6 +816,30 @@ contract LPRebalanceModule {
         batch.value = v1 + _quote(twapTick, v0, pos.token0, pos.token1);
     }
 
+    /// @dev The tick the pool held before this block's first price move (its spot if
+    ///      it has not moved in this block: an in-block push does not change it), and
+    ///      the time of its latest observation.
+    function _blockTick(address pool) internal view returns (int24 tick, uint32 observedAt) {
+        (, int24 spotTick, uint16 index, uint16 cardinality,,,) = IV3Pool(pool).slot0();
+        int56 cumulative;
+        (observedAt, cumulative,,) = IV3Pool(pool).observations(index);
+        tick = spotTick;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (observedAt != uint32(block.timestamp) || cardinality < 2) return (tick, observedAt);
+        // The price moved in this block: the pool wrote this observation with the
+        // tick it held before the block's first move, since the previous one.
+        (uint32 prevAt, int56 prevCumulative,, bool initialized) =
+            IV3Pool(pool).observations((uint256(index) + cardinality - 1) % cardinality);
+        if (!initialized || prevAt == observedAt) return (tick, observedAt);
+        int56 dt;
+        unchecked {
+            dt = int56(uint56(observedAt - prevAt));
+        }
+        // casting to 'int24' is safe: the cumulative grew by one tick times dt
+        // forge-lint: disable-next-line(unsafe-typecast)
+        tick = int24((cumulative - prevCumulative) / dt);
+    }
+
     /// @dev Charges the shortfall of a deposit (`deposit`: liquidity bought for
     ///      amount0/amount1) or a withdrawal (liquidity given for amount0/amount1).
     function _chargePosition(
@@ -820,6 +851,12 @@ contract LPRebalanceModule {
         Batch memory batch
     ) internal {
         uint256 loss = _positionShortfall(batch.twapTick, batch.sqrtTwap, pos, liquidity, amount0, amount1, deposit);
+        if (batch.blockTick != batch.twapTick) {
+            int24 t = batch.blockTick;
+            uint256 atBlock =
+                _positionShortfall(t, RebalanceMath.getSqrtRatioAtTick(t), pos, liquidity, amount0, amount1, deposit);
+            if (atBlock > loss) loss = atBlock;
+        }
         if (batch.stale) {
             (, int24 spotTick,,,,,) = IV3Pool(pos.pool).slot0();
             uint256 atSpot = _positionShortfall(

@@ -183,6 +183,59 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         vm.assertEq(loss, 0);
     }
 
+    // ------------------------------------- a push against a lagging TWAP --
+
+    /// @dev The market moves and the pool follows to +140 ticks; a minute later
+    ///      the 30-minute TWAP still lags near 0. In the operator's block the
+    ///      trader pushes spot to -10 (within the deviation bound of the TWAP),
+    ///      the operator sells token0 there, and the trader trades the pool back
+    ///      to the market: at the TWAP the swap looks nearly fair, at the price
+    ///      the pool held before the push it loses ~150 bps of what it sells.
+    function test_attack_inBlockPushAgainstLaggingTwap_swapIsCharged() public {
+        _looseMinimums();
+        _pushTo(140);
+        vm.warp(block.timestamp + 1 minutes);
+        int24 twap = _twapTick();
+        vm.assertTrue(twap < 10, "the TWAP lags the market");
+        _pushTo(-10);
+        uint256 value = token1.balanceOf(address(safe))
+            + RebalanceMath.getQuoteAtTick(
+                twap, uint128(token0.balanceOf(address(safe))), address(token0), address(token1)
+            );
+        uint256 amountIn = 400e18;
+        vm.prank(operator);
+        uint256 out = module.swapExactInputSingle(_swapParams(true, amountIn), block.timestamp);
+        (, uint256 units) = module.window();
+        uint256 atMarket = RebalanceMath.getQuoteAtTick(140, uint128(amountIn), address(token0), address(token1));
+        vm.assertGt(atMarket - out, amountIn / 100, "sold >1% under the market");
+        vm.assertGe(units * value / 1e8, atMarket - out, "the loss at the pre-push price is charged");
+    }
+
+    /// @dev The same push, then a mint of the Safe's tokens on a range around
+    ///      the lagging TWAP (no swap-share cap applies): the trader's trade back
+    ///      to the market sells the position's token0 far under it.
+    function test_attack_inBlockPushAgainstLaggingTwap_mintIsCharged() public {
+        _looseMinimums();
+        _pushTo(140);
+        vm.warp(block.timestamp + 1 minutes);
+        int24 twap = _twapTick();
+        _pushTo(-10);
+        uint256 value = token1.balanceOf(address(safe))
+            + RebalanceMath.getQuoteAtTick(
+                twap, uint128(token0.balanceOf(address(safe))), address(token0), address(token1)
+            );
+        vm.prank(operator);
+        (, uint128 liquidity, uint256 used0, uint256 used1) = module.mint(_moduleMintParams(-60, 60, 500e18, 500e18));
+        (, uint256 units) = module.window();
+        // The trader's trade back to the market leaves the position all in token1.
+        (uint256 back0, uint256 back1) =
+            RebalanceMath.getAmountsForLiquidity(RebalanceMath.getSqrtRatioAtTick(140), -60, 60, liquidity);
+        uint256 given = used1 + RebalanceMath.getQuoteAtTick(140, uint128(used0), address(token0), address(token1));
+        uint256 got = back1 + RebalanceMath.getQuoteAtTick(140, uint128(back0), address(token0), address(token1));
+        vm.assertGt(given - got, 2e18, "the position sold under the market");
+        vm.assertGe(units * value / 1e8, given - got, "the loss at the pre-push price is charged");
+    }
+
     // ----------------------------------------- decrease / collect (2, 3) --
 
     function test_attack_pullLiquidityRepeatedly_rateLimited() public {
@@ -240,27 +293,28 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         module.swapExactInputSingle(p, latest);
     }
 
-    /// @dev A stale oracle (no observation for longer than maxObservationAge):
-    ///      the loss is valued at spot as well, and the larger is charged.
+    /// @dev Selling token0 at a spot above the TWAP is a gain at the TWAP but a
+    ///      loss (the fee) at the price the pool holds: the larger is charged,
+    ///      whether the oracle is fresh or stale (no observation for longer than
+    ///      maxObservationAge, where that price is the spot too).
     function test_staleOracle_chargesTheLargerOfSpotAndTwap() public {
         _looseMinimums();
         _pushTo(100);
         vm.warp(block.timestamp + 20 minutes); // TWAP ~ 66, latest observation 20 minutes old
         int24 twap = _twapTick();
         vm.assertGt(int256(twap), 50);
-        // Selling token0 at a spot above the TWAP: a gain at the TWAP, a loss (fee) at spot.
         uint256 snap = vm.snapshotState();
         vm.prank(address(safe));
         module.setPriceCheck(TWAP_WINDOW, DEVIATION, 1 hours); // fresh enough
         vm.prank(operator);
         module.swapExactInputSingle(_swapParams(true, 100e18), block.timestamp);
         (, uint256 freshLoss) = module.window();
-        vm.assertEq(freshLoss, 0);
+        vm.assertGt(freshLoss, 0, "valued at the pool's price too");
         vm.revertToState(snap);
         vm.prank(operator);
         module.swapExactInputSingle(_swapParams(true, 100e18), block.timestamp);
         (, uint256 staleLoss) = module.window();
-        vm.assertGt(staleLoss, 0, "a stale oracle is valued at spot too");
+        vm.assertEq(staleLoss, freshLoss, "a stale oracle is valued at spot too");
     }
 
     // ----------------------------------------------------- owner controls (4) --

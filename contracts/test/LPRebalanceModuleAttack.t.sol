@@ -236,6 +236,31 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         vm.assertGe(units * value / 1e8, given - got, "the loss at the pre-push price is charged");
     }
 
+    /// @dev What remains (README): a price held off the market for a TWAP window
+    ///      moves both references. The trader holds the pool 1,000 ticks up for
+    ///      30 minutes; the operator mints 1,000 of the Safe's token1 on a range
+    ///      just holding the held TWAP, charged under 1 bp, and the trader's trade
+    ///      back to the market buys it all for token0 at ~9.6% under its worth:
+    ///      7.7% of the deposit, about 90 of the Safe's ~4,000 (most of a 3% day
+    ///      budget) in one uncharged call, repeatable at every rebalance.
+    function test_heldPrice_movesTheReference_lossBeyondTheBudget() public {
+        _looseMinimums();
+        _pushTo(1_000);
+        vm.warp(block.timestamp + TWAP_WINDOW);
+        vm.assertEq(int256(_twapTick()), 1_000);
+        vm.prank(operator);
+        (, uint128 liquidity, uint256 used0, uint256 used1) =
+            module.mint(_moduleMintParams(900, 1_020, 1_000e18, 1_000e18));
+        (, uint256 units) = module.window();
+        vm.assertLe(units, module.LOSS_UNITS_PER_BPS(), "under 1 bp: a fair deposit at the held price");
+        // Back at the market (tick 0) the position holds only token0.
+        (uint256 back0, uint256 back1) =
+            RebalanceMath.getAmountsForLiquidity(RebalanceMath.getSqrtRatioAtTick(0), 900, 1_020, liquidity);
+        vm.assertEq(back1, 0);
+        uint256 lost = used0 + used1 - back0; // at price 1
+        vm.assertGt(lost * 10_000 / (used0 + used1), 750, "over 7.5% of the deposit, uncharged");
+    }
+
     // ----------------------------------------- decrease / collect (2, 3) --
 
     function test_attack_pullLiquidityRepeatedly_rateLimited() public {

@@ -471,6 +471,8 @@ class _LogFetcher:
                 suggested = b - a + 1
         if failure.fault is Fault.RANGE_TOO_LARGE:
             cap = failure.limit if failure.limit is not None else suggested
+            if cap is not None and cap > size:
+                cap = None  # it refused less than it says it allows: the stated limit is wrong
             if cap is not None:
                 self.ceiling = max(1, min(self.ceiling, cap, size - 1))
                 self.chunk = self.ceiling

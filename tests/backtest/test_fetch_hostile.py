@@ -1,0 +1,42 @@
+"""A provider whose refusals misstate its own limit does not make the fetch crawl."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lpbot.backtest.fetch import RawLog, _LogFetcher, _Retry
+
+
+class UnderstatedCapSource:
+    """Refuses ranges over ``cap`` blocks while its message claims ``stated`` (QuickNode's)."""
+
+    def __init__(self, cap: int, stated: int) -> None:
+        self.cap, self.stated = cap, stated
+        self.requests = 0
+
+    def get_logs_and_end_hash(
+        self, address: str, topics: Sequence[Any], from_block: int, to_block: int
+    ) -> tuple[list[RawLog], str]:
+        self.requests += 1
+        if to_block - from_block + 1 > self.cap:
+            raise ValueError(
+                {"code": -32614, "message": f"eth_getLogs is limited to a {self.stated:,} range"}
+            )
+        return [], "0x" + "00" * 32
+
+
+def test_a_stated_limit_the_provider_does_not_honour_is_searched_not_stepped_down_by_one() -> None:
+    src = UnderstatedCapSource(cap=5_000, stated=10_000)
+    fetcher = _LogFetcher(src, _Retry(3, 0.0, lambda _s: None), max_range=10_000)  # type: ignore[arg-type]
+    fetcher.fetch("0x" + "11" * 20, [], 0, 999_999, lambda *_a: None)
+    assert fetcher.ceiling == 5_000
+    assert fetcher.halvings <= 20  # was 5,000 refusals: the cap lowered one block at a time
+    assert src.requests <= 1_000_000 // 5_000 + 20
+
+
+def test_a_stated_limit_counted_one_high_costs_one_refusal() -> None:
+    src = UnderstatedCapSource(cap=9_999, stated=10_000)
+    fetcher = _LogFetcher(src, _Retry(3, 0.0, lambda _s: None), max_range=10_000)  # type: ignore[arg-type]
+    fetcher.fetch("0x" + "11" * 20, [], 0, 999_999, lambda *_a: None)
+    assert (fetcher.ceiling, fetcher.halvings) == (9_999, 1)

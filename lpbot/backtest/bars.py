@@ -235,6 +235,7 @@ def import_csv(
     lp_cut = 1.0 - (1.0 / fee_protocol if fee_protocol else 0.0)
     rate = fee / 1e6 * lp_cut
     rows: list[BarRow] = []
+    seen: dict[int, BarRow] = {}
     formats: set[str] = set()
     scale = 10.0 ** (decimals1 - decimals0)
     for path in paths:
@@ -243,61 +244,19 @@ def import_csv(
             kind = detect_format(reader.fieldnames or []) if fmt == "auto" else fmt
             formats.add(kind)
             for r in reader:
-                if kind == "demeter":
-                    in0, in1 = float(r["inAmount0"]), float(r["inAmount1"])
-                    demeter_tick = _tick(r["closeTick"])
-                    rows.append(
-                        (
-                            _utc(r["timestamp"]),
-                            tick_price(_tick(r["openTick"])),
-                            tick_price(_tick(r["highestTick"])),
-                            tick_price(_tick(r["lowestTick"])),
-                            tick_price(demeter_tick),
-                            float(r["currentLiquidity"]),
-                            in0 * rate,
-                            in1 * rate,
-                            in0,
-                            in1,
-                            demeter_tick,
-                        )
+                try:
+                    row = _csv_row(kind, r, rate, scale, decimals0, decimals1)
+                except (ValueError, TypeError, KeyError) as exc:
+                    why = str(exc) if isinstance(exc, ValueError) else "a value is missing"
+                    raise ConfigError(f"{path}, line {reader.line_num}: {why}") from None
+                earlier = seen.setdefault(row[0], row)
+                if earlier != row:
+                    raise ConfigError(
+                        f"{path}, line {reader.line_num}: a different bar for "
+                        f"{datetime.fromtimestamp(row[0], tz=UTC):%Y-%m-%d %H:%M} was read "
+                        "before (files of two pools, or overlapping exports?)"
                     )
-                elif kind == "subgraph":
-                    close_tick: int | None = None
-                    if r.get("sqrtPrice"):
-                        sqrt_price = int(r["sqrtPrice"])
-                        close = (sqrt_price / Q96) ** 2
-                        close_tick = get_tick_at_sqrt_ratio(sqrt_price)
-                    elif r.get("tick"):
-                        close_tick = _tick(r["tick"])
-                        close = tick_price(close_tick)
-                    else:
-                        close = scale / float(r["token0Price"])
-
-                    def inverted(
-                        name: str, row: dict[str, str] = r, default: float = close
-                    ) -> float:
-                        value = float(row.get(name) or 0.0)
-                        return scale / value if value > 0 else default
-
-                    v0 = float(r["volumeToken0"]) * 10.0**decimals0 / 2
-                    v1 = float(r["volumeToken1"]) * 10.0**decimals1 / 2
-                    rows.append(
-                        (
-                            _utc(r["periodStartUnix"]),
-                            inverted("open"),
-                            max(inverted("low"), close),
-                            min(inverted("high"), close),
-                            close,
-                            float(r["liquidity"]),
-                            v0 * rate,
-                            v1 * rate,
-                            v0,
-                            v1,
-                            close_tick,
-                        )
-                    )
-                else:
-                    raise ConfigError(f"unknown CSV format {kind!r}: demeter or subgraph")
+                rows.append(row)
     if len(formats) > 1:
         raise ConfigError(f"mixed CSV layouts: {sorted(formats)}")
     kind = formats.pop() if formats else fmt
@@ -313,6 +272,67 @@ def import_csv(
         symbol1=symbol1,
         source=f"csv:{kind}",
     )
+
+
+def _csv_row(
+    kind: str, r: dict[str, str], rate: float, scale: float, decimals0: int, decimals1: int
+) -> BarRow:
+    """One CSV row as a bar (``import_csv``); ValueError, TypeError or KeyError if malformed."""
+    if kind == "demeter":
+        in0, in1 = float(r["inAmount0"]), float(r["inAmount1"])
+        demeter_tick = _tick(r["closeTick"])
+        row: BarRow = (
+            _utc(r["timestamp"]),
+            tick_price(_tick(r["openTick"])),
+            tick_price(_tick(r["highestTick"])),
+            tick_price(_tick(r["lowestTick"])),
+            tick_price(demeter_tick),
+            float(r["currentLiquidity"]),
+            in0 * rate,
+            in1 * rate,
+            in0,
+            in1,
+            demeter_tick,
+        )
+    elif kind == "subgraph":
+        close_tick: int | None = None
+        if r.get("sqrtPrice"):
+            sqrt_price = int(r["sqrtPrice"])
+            close = (sqrt_price / Q96) ** 2
+            close_tick = get_tick_at_sqrt_ratio(sqrt_price)
+        elif r.get("tick"):
+            close_tick = _tick(r["tick"])
+            close = tick_price(close_tick)
+        else:
+            close = scale / float(r["token0Price"])
+
+        def inverted(name: str) -> float:
+            value = float(r.get(name) or 0.0)
+            return scale / value if value > 0 else close
+
+        v0 = float(r["volumeToken0"]) * 10.0**decimals0 / 2
+        v1 = float(r["volumeToken1"]) * 10.0**decimals1 / 2
+        row = (
+            _utc(r["periodStartUnix"]),
+            inverted("open"),
+            max(inverted("low"), close),
+            min(inverted("high"), close),
+            close,
+            float(r["liquidity"]),
+            v0 * rate,
+            v1 * rate,
+            v0,
+            v1,
+            close_tick,
+        )
+    else:
+        raise ConfigError(f"unknown CSV format {kind!r}: demeter or subgraph")
+    values = row[1:10]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("a value is not a finite number")
+    if min(row[1:5]) <= 0 or min(row[5:10]) < 0:
+        raise ValueError("a price is not positive, or a liquidity or an amount is negative")
+    return row
 
 
 def bars_from_events(dataset: Dataset, interval: int = 60) -> Bars:

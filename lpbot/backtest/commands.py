@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ def _config(args: argparse.Namespace) -> Any:
         overrides["end_timestamp"] = args.end
     if args.no_costs:
         overrides["no_costs"] = True
+    _check_chain(getattr(args, "data", None), overrides, data.get("chain"))
     from lpbot.backtest.store import data_series
 
     stored = data_series(args.data) if getattr(args, "data", None) else {}
@@ -125,6 +127,47 @@ def _config(args: argparse.Namespace) -> Any:
     if funding:
         overrides["funding_series"] = funding
     return config.with_overrides(overrides)
+
+
+def _data_chain(path: str | None) -> tuple[str, int | None] | None:
+    """The chain a dataset comes from (its name, and its id when fetched), when it says."""
+    from lpbot.backtest.store import EventStore
+    from lpbot.chain.registry import CHAINS
+
+    if not path or not Path(path).is_file():
+        return None
+    with EventStore(path) as store:
+        meta = store.meta()
+        named = store.get_json("chain")
+    if meta is not None:
+        known = CHAINS.get(meta.chain_id)
+        name = known.name if known else ("devnet" if meta.chain_id == 31337 else "")
+        return name, meta.chain_id
+    return (str(named), None) if named else None
+
+
+def _check_chain(path: str | None, overrides: dict[str, Any], configured: Any) -> None:
+    """Costs are the data's chain's: ``chain`` from the dataset unless given; refused when
+    given as another live chain, or when the data's chain has no typical costs here."""
+    from lpbot.backtest.costs import GAS_UNITS
+
+    found = _data_chain(path)
+    if found is None:
+        return
+    name, chain_id = found
+    given = overrides.get("chain", configured)
+    where = f"chain {chain_id}" if chain_id is not None else "its file names"
+    if given is None:
+        if name not in GAS_UNITS:
+            raise ConfigError(
+                f"{path} is from {name or 'a chain'} ({where}), which has no typical costs "
+                "here: give --chain (whose gas units to use) and --gas-price-gwei"
+            )
+        overrides["chain"] = name
+    elif name in GAS_UNITS and name != "devnet" and given != name:
+        raise ConfigError(
+            f"{path} is from {name} ({where}), not {given}: leave --chain out, or give {name}"
+        )
 
 
 # ------------------------------------------------------------------------------- commands
@@ -174,8 +217,13 @@ def _progress(p: Any) -> None:
     )  # fmt: skip
 
 
+# demeter-fetch's file names: {chain}-{pool}-{date}.minute.csv
+_DEMETER_NAME = re.compile(r"^([a-z]+)-0x[0-9a-fA-F]{40}-")
+
+
 def _cmd_import_csv(args: argparse.Namespace) -> int:
     from lpbot.backtest.bars import import_csv, save_bars
+    from lpbot.backtest.store import EventStore
 
     bars = import_csv(
         args.paths, fee=args.fee, decimals0=args.decimals0, decimals1=args.decimals1,
@@ -185,7 +233,12 @@ def _cmd_import_csv(args: argparse.Namespace) -> int:
     from lpbot.backtest.store import save_data_series
 
     series = {key: _series_csv(getattr(args, option)) for key, option in _SERIES_OPTIONS}
+    chains = {m.group(1) for m in (_DEMETER_NAME.match(Path(p).name) for p in args.paths) if m}
+    if len(chains) > 1:
+        raise ConfigError(f"files of several chains: {', '.join(sorted(chains))}")
     save_bars(bars, args.out)  # every input read and checked first
+    with EventStore(args.out) as store:
+        store.set_json("chain", chains.pop() if chains else None)
     print(f"{len(bars)} bars of {bars.interval} s ({bars.source}) written to {args.out}")
     for key, rows in series.items():
         if rows:

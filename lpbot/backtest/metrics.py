@@ -9,8 +9,8 @@ so the opening's costs count. Benchmarks start with the same capital at the same
 - ``sharpe`` and ``sortino``: mean over standard deviation (Sortino: downside deviation, the
   root mean square of the negative returns) of log returns per ``period_seconds`` (the decision
   interval, the samples' spacing), annualised by ``sqrt(year / period)``, risk-free rate 0;
-  None when fewer than ``MIN_PERIODS`` periods or when the deviation is nil (a flat series has no
-  ratio, it does not have an infinite one);
+  None when fewer than ``MIN_PERIODS`` periods, when the deviation is nil (a flat series has no
+  ratio, it does not have an infinite one) or when the value falls to zero or below (ruin);
 - ``max_drawdown``: the largest fall from a running peak, as a fraction of the peak;
 - ``turnover``: the notional of the bot's own swaps over the capital;
 - ``costs_usd``: what acting cost, by kind.
@@ -40,6 +40,8 @@ def sharpe_sortino(
     initial: float, values: FloatArray, period_seconds: float
 ) -> tuple[float | None, float | None]:
     """Annualised Sharpe and Sortino ratios of per-period log returns (module docstring)."""
+    if not (initial > 0 and np.all(values > 0)):
+        return None, None  # ruined (value at or below zero): log returns do not exist
     r = period_log_returns(initial, values)
     if r.size < MIN_PERIODS or period_seconds <= 0:
         return None, None

@@ -12,6 +12,7 @@ volume needed to move them (fees scale with ``(L_pool + L) / L_pool``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -73,9 +74,12 @@ class EngineComparison:
             )
         return "; ".join(reasons)
 
-    def as_dict(self) -> dict[str, float | int | bool | str]:
+    def as_dict(self) -> dict[str, float | int | bool | str | None]:
+        fields = asdict(self)
+        if not math.isfinite(self.fees_diff):  # fees in one engine only: no ratio (JSON null)
+            fields["fees_diff"] = None
         return {
-            **asdict(self),
+            **fields,
             "fee_tolerance": FEE_TOLERANCE,
             "value_tolerance": VALUE_TOLERANCE,
             "within_tolerance": self.within_tolerance,
@@ -100,7 +104,7 @@ def compare(exact: BacktestResult, bars: BacktestResult, share: float = 0.0) -> 
     return EngineComparison(
         fees_exact_usd=fa,
         fees_bars_usd=fb,
-        fees_diff=fb / fa - 1.0 if fa else 0.0,
+        fees_diff=fb / fa - 1.0 if fa else (0.0 if fb == 0 else math.inf),  # none vs some
         value_exact_usd=exact.breakdown.final_usd,
         value_bars_usd=bars.breakdown.final_usd,
         value_diff=(bars.breakdown.final_usd - exact.breakdown.final_usd)

@@ -32,6 +32,8 @@ from web3._utils.request import get_response_from_post_request
 from web3.middleware.cache import construct_simple_cache_middleware
 from web3.types import RPCEndpoint, RPCResponse
 
+from lpbot.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -223,6 +225,11 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     Answers that cannot change while connected (``eth_chainId``, ``net_version``) are cached,
     so that a read is one round trip rather than two.
     """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(  # the URL itself is not shown: it may hold a key
+            "the RPC URL must start with http:// or https:// and name a host"
+        )
     w3 = Web3(CountingHTTPProvider(url, timeout=timeout))
     w3.middleware_onion.add(construct_simple_cache_middleware(), name="static_answers_cache")
     return w3

@@ -1,11 +1,17 @@
-"""A provider whose refusals misstate its own limit does not make the fetch crawl."""
+"""A provider whose refusals misstate its own limit, or a malformed RPC URL, does not make the
+fetch crawl."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lpbot.backtest.fetch import RawLog, _LogFetcher, _Retry
+from lpbot.cli import main
 
 
 class UnderstatedCapSource:
@@ -40,3 +46,19 @@ def test_a_stated_limit_counted_one_high_costs_one_refusal() -> None:
     fetcher = _LogFetcher(src, _Retry(3, 0.0, lambda _s: None), max_range=10_000)  # type: ignore[arg-type]
     fetcher.fetch("0x" + "11" * 20, [], 0, 999_999, lambda *_a: None)
     assert (fetcher.ceiling, fetcher.halvings) == (9_999, 1)
+
+
+@pytest.mark.parametrize(
+    "url", ["eth-mainnet.g.alchemy.com/v2/abcSECRETxyz", "ftp://host/v2/abcSECRETxyz", "https:///x"]
+)
+def test_an_rpc_url_without_scheme_or_host_is_one_line_at_once_without_the_key(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "d.sqlite"
+    argv = ["data", "fetch", "--rpc", url, "--pool", "0x" + "11" * 20, "--from-block", "1"]
+    started = time.monotonic()
+    assert main([*argv, "--to-block", "10", "--out", str(out)]) == 2
+    assert time.monotonic() - started < 5  # was 6 retries over 30 s of backoff
+    err = capsys.readouterr().err
+    assert "http:// or https://" in err and "SECRET" not in err
+    assert not out.exists()

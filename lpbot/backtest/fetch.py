@@ -15,7 +15,8 @@ and the pool's exact state at the end of block ``from_block - 1``:
   under it; a range with too many results is split (at the suggested range when the message
   gives one) and the next grows again up to the cap. Rate limits wait for ``Retry-After`` (or
   the provider's ``backoff_seconds``, else exponential backoff) and repeat the same request;
-  timeouts, dropped connections and 5xx are retried with exponential backoff; after ``retries``
+  dropped connections and 5xx are retried with exponential backoff (a log range that times out
+  is split like one with too many results; other timeouts are retried); after ``retries``
   the fetch stops with ``RetryLater``. An exhausted quota or a bad request stops it at once with
   ``NeedsAttention``.
 - Reorgs: each range is written with its logs and its end block's hash in one transaction, so an
@@ -267,6 +268,16 @@ def classify(exc: BaseException) -> str:
     return "fatal"
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """The node (or a gateway before it) gave up on the request for the time it took."""
+    if isinstance(exc, requests.Timeout) or getattr(exc, "timeout", False):
+        return True
+    if getattr(exc, "status", None) in (408, 504):
+        return True
+    text = str(exc).lower()
+    return any(k in text for k in ("timeout", "timed out", "deadline exceeded"))
+
+
 @dataclass
 class _Retry:
     retries: int
@@ -276,9 +287,9 @@ class _Retry:
     rate_limited: int = 0
     max_wait: float = 300.0
 
-    def run(self, what: str, fn: Callable[[], Any]) -> Any:
+    def run(self, what: str, fn: Callable[[], Any], *, timeouts_retried: bool = True) -> Any:
         """Call ``fn``; wait out rate limits (``Retry-After``) and retry transient failures with
-        exponential backoff; re-raise the rest."""
+        exponential backoff; re-raise the rest (and timeouts, unless ``timeouts_retried``)."""
         attempt = 0
         while True:
             try:
@@ -286,6 +297,8 @@ class _Retry:
             except FAILURES as exc:
                 failure = classify_rpc_error(exc)
                 if failure.fault not in (Fault.RATE_LIMITED, Fault.TRANSIENT):
+                    raise
+                if not timeouts_retried and _timed_out(exc):
                     raise
                 attempt += 1
                 self.count += 1
@@ -418,6 +431,7 @@ class _LogFetcher:
                 logs, end_hash = self.retry.run(
                     f"eth_getLogs {start}-{end}",
                     functools.partial(self.src.get_logs_and_end_hash, address, topics, start, end),
+                    timeouts_retried=end == start,  # a range that takes too long is split
                 )
             except FAILURES as exc:
                 self._refused(start, end, exc)
@@ -456,7 +470,8 @@ class _LogFetcher:
                 f"the provider's quota is exhausted ({failure.message}); raise the plan or "
                 "wait for it to renew, then run the fetch again: it resumes where it stopped"
             ) from None
-        if failure.fault not in (Fault.RANGE_TOO_LARGE, Fault.TOO_MANY_RESULTS):
+        timed_out = failure.fault is Fault.TRANSIENT and _timed_out(exc)
+        if failure.fault not in (Fault.RANGE_TOO_LARGE, Fault.TOO_MANY_RESULTS) and not timed_out:
             raise NeedsAttention(
                 f"eth_getLogs {start}-{end} failed ({failure.fault.value}): {failure.message}"
             ) from None

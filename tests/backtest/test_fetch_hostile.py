@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from lpbot.backtest.fetch import RawLog, _LogFetcher, _Retry
+from lpbot.chain.rpc import RpcTransportError
 from lpbot.cli import main
 
 
@@ -62,3 +64,37 @@ def test_an_rpc_url_without_scheme_or_host_is_one_line_at_once_without_the_key(
     err = capsys.readouterr().err
     assert "http:// or https://" in err and "SECRET" not in err
     assert not out.exists()
+
+
+class SlowRangeSource(UnderstatedCapSource):
+    """Times out (the client's read timeout, or a gateway's 504) on ranges over ``cap`` blocks."""
+
+    def __init__(self, cap: int, error: Exception) -> None:
+        super().__init__(cap, cap)
+        self.error = error
+
+    def get_logs_and_end_hash(
+        self, address: str, topics: Sequence[Any], from_block: int, to_block: int
+    ) -> tuple[list[RawLog], str]:
+        self.requests += 1
+        if to_block - from_block + 1 > self.cap:
+            raise self.error
+        return [], "0x" + "00" * 32
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.ReadTimeout("HTTPSConnectionPool(host='x', port=443): Read timed out."),
+        RpcTransportError("eth_getLogs to https://x: HTTP 504 Gateway Timeout", status=504),
+    ],
+)
+def test_a_log_range_that_times_out_is_split_not_retried_until_the_fetch_gives_up(
+    error: Exception,
+) -> None:
+    src = SlowRangeSource(cap=1_500, error=error)
+    waits: list[float] = []
+    fetcher = _LogFetcher(src, _Retry(6, 0.5, waits.append), max_range=10_000)  # type: ignore[arg-type]
+    fetcher.fetch("0x" + "11" * 20, [], 0, 99_999, lambda *_a: None)  # was RetryLater
+    assert fetcher.blocks_done == 100_000
+    assert sum(waits) == 0.0

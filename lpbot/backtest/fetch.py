@@ -863,11 +863,12 @@ def fetch_pool_events(
             to_block = safe_head
 
         meta = db.meta()
-        if (
-            meta is None
-            or meta.address != pool
-            or (creation_block is not None and meta.creation_block != creation_block)
-        ):
+        if meta is not None and (meta.address != pool or meta.chain_id != chain_id):
+            raise Refused(
+                f"{db.path} holds pool {meta.address} of chain {meta.chain_id}, not {pool} of "
+                f"chain {chain_id}: give another --out"
+            )
+        if meta is None or (creation_block is not None and meta.creation_block != creation_block):
             mc = _multicall_at(src, retry, multicall, to_block, chain_id)
             meta, factory = fetch_meta(src, retry, pool, to_block, mc)
             created = (

@@ -10,10 +10,14 @@ from typing import Any
 
 import pytest
 import requests
+from eth_utils.address import to_checksum_address
 
-from lpbot.backtest.fetch import RawLog, _LogFetcher, _Retry
+from lpbot.backtest.events import PoolMeta
+from lpbot.backtest.fetch import RawLog, _LogFetcher, _Retry, fetch_pool_events
+from lpbot.backtest.store import EventStore
 from lpbot.chain.rpc import RpcTransportError
 from lpbot.cli import main
+from lpbot.errors import Refused
 
 
 class UnderstatedCapSource:
@@ -98,3 +102,31 @@ def test_a_log_range_that_times_out_is_split_not_retried_until_the_fetch_gives_u
     fetcher.fetch("0x" + "11" * 20, [], 0, 99_999, lambda *_a: None)  # was RetryLater
     assert fetcher.blocks_done == 100_000
     assert sum(waits) == 0.0
+
+
+class HeadOnly:
+    """Answers the chain id and the head; the fetch must stop before asking anything else."""
+
+    def __init__(self, chain_id: int) -> None:
+        self.id = chain_id
+
+    def chain_id(self) -> int:
+        return self.id
+
+    def block_number(self) -> int:
+        return 1_000
+
+
+@pytest.mark.parametrize(("pool", "chain_id"), [("0x" + "22" * 20, 1), ("0x" + "11" * 20, 42161)])
+def test_a_dataset_of_another_pool_or_chain_is_refused_and_left_as_it_was(
+    tmp_path: Path, pool: str, chain_id: int
+) -> None:
+    path = tmp_path / "d.sqlite"
+    a = "0x" + "11" * 20
+    with EventStore(path) as store:
+        store.set_meta(PoolMeta(1, to_checksum_address(a), a, a, 6, 18, 500, 10, 5))
+        store.add_range("events", 5, 900, end_hash="0x" + "33" * 32)
+    with pytest.raises(Refused, match="give another --out"):
+        fetch_pool_events(HeadOnly(chain_id), pool, 5, 900, path)  # type: ignore[arg-type]
+    with EventStore(path) as store:  # was: pool A's ranges taken as pool B's, nothing fetched
+        assert store.meta().address == to_checksum_address(a)  # type: ignore[union-attr]

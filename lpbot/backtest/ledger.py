@@ -281,6 +281,12 @@ class Accountant:
         swap = plan.swap
         fee_usd, impact, slip = costs
         gas = self.charge_gas(kind, swap is not None, now, price_raw)
+        if kind == "open" and gas + slip >= self.initial_usd:
+            raise Refused(
+                f"opening the position costs ${gas + slip:,.2f} (gas and slippage), all of the "
+                f"capital ${self.initial_usd:,.2f}: give more --capital-usd, a gas price "
+                "(--gas-price-gwei) or --no-costs"
+            )
         self.actions.append(
             Action(
                 timestamp=now,

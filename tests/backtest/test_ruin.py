@@ -1,14 +1,17 @@
-"""A run whose value falls to zero or below has no Sharpe or Sortino ratio."""
+"""A run whose value falls to zero or below has no Sharpe or Sortino ratio; a capital that
+cannot pay for its opening is refused."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lpbot.backtest.bars import Bars, regular
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.metrics import sharpe_sortino
 from lpbot.backtest.synthetic import synthetic_minutes
 from lpbot.backtest.vector import run_bars
+from lpbot.errors import Refused
 
 
 def test_a_series_that_goes_below_zero_has_no_ratio() -> None:
@@ -29,8 +32,8 @@ def _bars(days: int) -> Bars:
                    symbol0="USDC", symbol1="WETH", source="test")  # fmt: skip
 
 
-def test_capital_eaten_by_gas_reports_no_ratio_rather_than_a_number() -> None:
+def test_capital_that_cannot_pay_the_opening_is_refused_not_run_to_a_negative_value() -> None:
     config = BacktestConfig().with_overrides({"capital_usd": 5.0})  # opening gas is ~$12
-    result = run_bars(_bars(2), config)
-    assert result.breakdown.final_usd < 0
-    assert result.metrics.sharpe is None and result.metrics.sortino is None
+    with pytest.raises(Refused, match="all of the capital"):  # was: -$7.46, drawdown 255%
+        run_bars(_bars(2), config)
+    assert run_bars(_bars(2), config.with_overrides({"capital_usd": 50.0})).metrics.sharpe

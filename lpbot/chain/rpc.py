@@ -70,6 +70,15 @@ def redact_text(text: str, url: str | None = None) -> str:
     return out
 
 
+def _scrub(text: str) -> str:
+    """``text`` redacted, also of the secret parts of every URL connected to (a node's error
+    message may quote the request's path)."""
+    out = redact_text(text)
+    for url in _REDACT.urls:
+        out = redact_text(out, url)
+    return out
+
+
 class _RedactingFilter(logging.Filter):
     """Rewrites records of libraries that log request URLs (urllib3 logs each request's path,
     web3 its provider's URL at debug level) without the secret parts of the URLs in use."""
@@ -397,12 +406,12 @@ def classify_rpc_error(exc: BaseException) -> RpcFailure:
     for rate limits, so the message decides; alone, it is taken as a rate limit.
     """
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
-        return RpcFailure(Fault.TRANSIENT, redact_text(str(exc)))
+        return RpcFailure(Fault.TRANSIENT, _scrub(str(exc)))
     if isinstance(exc, RpcTransportError) and exc.status is None:
-        return RpcFailure(Fault.TRANSIENT, str(exc))
+        return RpcFailure(Fault.TRANSIENT, _scrub(str(exc)))
     status, code, message, _data, retry_after = _error_parts(exc)
     text = message.lower()
-    safe = redact_text(message)
+    safe = _scrub(message)
 
     def failure(fault: Fault, **kw: Any) -> RpcFailure:
         return RpcFailure(fault, safe, code, status, retry_after=retry_after, **kw)

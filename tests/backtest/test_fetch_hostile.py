@@ -130,3 +130,13 @@ def test_a_dataset_of_another_pool_or_chain_is_refused_and_left_as_it_was(
         fetch_pool_events(HeadOnly(chain_id), pool, 5, 900, path)  # type: ignore[arg-type]
     with EventStore(path) as store:  # was: pool A's ranges taken as pool B's, nothing fetched
         assert store.meta().address == to_checksum_address(a)  # type: ignore[union-attr]
+
+
+def test_a_node_error_that_quotes_the_request_path_never_shows_the_key() -> None:
+    from lpbot.chain.rpc import classify_rpc_error, connect
+
+    connect("http://127.0.0.1:9/v2/MYKEYabcdef123")  # the URL the fetch was given
+    error = {"code": -32000, "message": "upstream failed for POST /v2/MYKEYabcdef123"}
+    failure = classify_rpc_error(ValueError(error))
+    assert "MYKEY" not in failure.message  # was quoted as it came
+    assert failure.message.startswith("upstream failed for POST")

@@ -839,6 +839,7 @@ def fetch_pool_events(
         raise Refused(f"from block {from_block} is after to block {to_block}")
     src: ChainSource = Web3Source(w3) if isinstance(w3, Web3) else w3
     own_store = not isinstance(store, EventStore)
+    new_file = own_store and not Path(str(store)).exists()
     db = EventStore(store) if not isinstance(store, EventStore) else store
     trips_before = round_trips(w3) if isinstance(w3, Web3) else 0
     t0 = time.monotonic()
@@ -978,7 +979,10 @@ def fetch_pool_events(
         ) from None
     finally:
         if own_store:
+            empty = db.meta() is None
             db.close()
+            if new_file and empty:  # failed before learning anything: leave no empty dataset
+                Path(str(store)).unlink(missing_ok=True)
 
 
 def _fields(meta: PoolMeta) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from lpbot.backtest.fetch import RawLog, _LogFetcher, _Retry, fetch_pool_events
 from lpbot.backtest.store import EventStore
 from lpbot.chain.rpc import RpcTransportError
 from lpbot.cli import main
-from lpbot.errors import Refused
+from lpbot.errors import Refused, RetryLater
 
 
 class UnderstatedCapSource:
@@ -140,3 +140,17 @@ def test_a_node_error_that_quotes_the_request_path_never_shows_the_key() -> None
     failure = classify_rpc_error(ValueError(error))
     assert "MYKEY" not in failure.message  # was quoted as it came
     assert failure.message.startswith("upstream failed for POST")
+
+
+class DeadNode(HeadOnly):
+    def chain_id(self) -> int:
+        raise requests.ConnectionError("connection refused")
+
+
+def test_a_fetch_that_fails_before_reading_anything_leaves_no_empty_dataset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "d.sqlite"
+    with pytest.raises(RetryLater):
+        fetch_pool_events(DeadNode(1), "0x" + "11" * 20, 1, 10, path, retries=0)  # type: ignore[arg-type]
+    assert not path.exists()  # was an empty 40 kB file that `backtest run` then refused

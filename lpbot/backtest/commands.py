@@ -274,6 +274,15 @@ def _print_result(result: Any) -> None:
     )
     costs = ", ".join(f"{k.replace('_', ' ')} ${v:,.2f}" for k, v in m.costs_usd.items() if v)
     print(f"  costs: {costs or 'none'}")
+    from lpbot.backtest.validate import SMALL_SHARE
+
+    share = result.notes.get("position_share", 0.0)
+    if share > SMALL_SHARE:
+        print(
+            f"  warning: the position reaches {share:.1%} of the pool's in-range liquidity; the "
+            f"bars engine is checked below {SMALL_SHARE:.0%} (it keeps history's volume): "
+            "compare with --engine both, or use a smaller --capital-usd"
+        )
     for key, source in result.notes.get("defaults", {}).items():
         print(f"  {key.replace('_', ' ')}: {source}")
 

@@ -589,6 +589,9 @@ def run_bars(bars: Bars, config: BacktestConfig) -> BacktestResult:
         symbol0=window.symbol0, symbol1=window.symbol1, sigma_per_sqrt_second=sigma
     )
     result = _Engine(window, config).run()
+    from lpbot.backtest.validate import position_share
+
+    result.notes["position_share"] = position_share(result, window)
     result.notes["seconds"] = time.perf_counter() - t0
     result.notes["defaults"] = config.sources
     return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from lpbot.backtest.validate import compare
 
 
@@ -30,3 +32,19 @@ def test_the_json_of_such_a_gap_stays_json() -> None:
 
     diff = compare(_result(0.0, 10_000.0), _result(20.0, 10_020.0)).as_dict()
     assert json.loads(json.dumps(diff, allow_nan=False))["fees_diff"] is None
+
+
+def test_a_bars_run_by_a_position_that_dominates_the_pool_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lpbot.backtest.commands import _print_result
+    from lpbot.backtest.config import BacktestConfig
+    from lpbot.backtest.vector import run_bars
+    from tests.backtest.test_ruin import _bars
+
+    big = run_bars(_bars(2), BacktestConfig().with_overrides({"capital_usd": 1e12}))
+    _print_result(big)
+    assert "warning: the position reaches 100.0% of the pool" in capsys.readouterr().out
+    small = run_bars(_bars(2), BacktestConfig())
+    _print_result(small)
+    assert "warning" not in capsys.readouterr().out

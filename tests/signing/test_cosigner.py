@@ -20,8 +20,10 @@ from lpbot.devnet.anvil import free_port
 from lpbot.signing.mpc import CosignerRefused, MpcConfig, MpcSigner, RemoteParty
 from lpbot.signing.mpc.signer import tx_digest
 from tests.conftest import Devnet
-from tests.signing.conftest import MpcKey
+from tests.signing.conftest import MpcKey, needs_backend
 from tests.signing.test_mpc_devnet import eip1559, fund
+
+pytestmark = needs_backend
 
 RECIPIENT = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # Anvil account 3
 

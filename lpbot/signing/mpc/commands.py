@@ -39,7 +39,12 @@ def _signers(text: str | None) -> tuple[int, ...]:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    from lpbot.signing.mpc.config import LocalParty, MpcConfig, local_parties
+    from lpbot.signing.mpc.config import (
+        SINGLE_HOST_WARNING,
+        LocalParty,
+        MpcConfig,
+        local_parties,
+    )
     from lpbot.signing.mpc.coordinator import Coordinator
 
     path = _config_path(args)
@@ -52,8 +57,18 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
                 f"{path} is {config.threshold}-of-{config.share_count}; "
                 f"--threshold {args.threshold} --parties {args.parties} disagree"
             )
+        if args.insecure_single_host and not config.insecure_single_host:
+            config = config.model_copy(update={"insecure_single_host": True})
+    elif args.insecure_single_host:
+        config = local_parties(path.parent, args.parties, args.threshold, insecure_single_host=True)
     else:
-        config = local_parties(path.parent, args.parties, args.threshold)
+        raise NeedsAttention(
+            f"no MPC config at {path}: write one that places each party on its own host (this "
+            "host's party local, the co-signer and the recovery party remote; README, Custody "
+            "with MPC), or pass --insecure-single-host for a demo key whose shares all stay here"
+        )
+    if config.insecure_single_host:
+        print(f"WARNING: {SINGLE_HOST_WARNING}", file=sys.stderr)
     missing = [
         p.passphrase_env
         for p in config.parties
@@ -79,7 +94,12 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
         identity = st.get("identity") if isinstance(st, dict) else None
         where = p.dir if isinstance(p, LocalParty) else p.url
         print(f"party {p.index}     {where}  (identity {identity})")
-    print(f"done in {time.monotonic() - t0:.1f} s; no machine ever held the whole key")
+    where = (
+        "every share is on this host (insecure: demo only)"
+        if config.insecure_single_host
+        else f"this host holds {config.local_count()} share; no machine ever held the whole key"
+    )
+    print(f"done in {time.monotonic() - t0:.1f} s; {where}")
     return 0
 
 
@@ -133,6 +153,11 @@ def register(subparsers: Any) -> None:
     keygen = msub.add_parser("keygen", help="distributed key generation among the parties")
     keygen.add_argument("--parties", type=int, default=3, help="share count n")
     keygen.add_argument("--threshold", type=int, default=2, help="parties needed to sign, t")
+    keygen.add_argument(
+        "--insecure-single-host",
+        action="store_true",
+        help="put every party's share on this host (demo and tests only: this host can sign alone)",
+    )
     keygen.set_defaults(func=_cmd_keygen)
     address = msub.add_parser("address", help="the key's Ethereum address")
     address.add_argument("--check", action="store_true", help="ask every party too")

@@ -25,9 +25,9 @@ from typing import Any
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from lpbot.errors import Halt, LpbotError, NeedsAttention
+from lpbot.errors import Halt, LpbotError, NeedsAttention, Refused
 from lpbot.signing.base import SECP256K1_N, Signature
-from lpbot.signing.mpc.config import LocalParty, MpcConfig
+from lpbot.signing.mpc.config import SINGLE_HOST_WARNING, LocalParty, MpcConfig
 from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
 from lpbot.signing.mpc.links import HttpLink, PartyLink, SidecarLink
 
@@ -88,7 +88,11 @@ class Coordinator:
         env: dict[str, str] | None = None,
     ) -> Coordinator:
         """Start a sidecar for each local party and connect to each remote one (nothing unlocked
-        yet). ``scripts`` replaces a party's sidecar script (tests run a cheating party)."""
+        yet). ``scripts`` replaces a party's sidecar script (tests run a cheating party).
+
+        Refuses a config that puts more than one party's share on this host unless it says
+        ``insecure_single_host``: one host must never hold two shares, let alone a quorum."""
+        check_placement(config)
         links: dict[int, PartyLink] = {}
         try:
             for p in config.parties:
@@ -234,6 +238,9 @@ class Coordinator:
         """The first ``threshold`` parties (config order of preference) that can sign now."""
         order = list(self.config.signers) or [p.index for p in self.config.parties]
         order += [p.index for p in self.config.parties if p.index not in order]
+        required = self.config.required_party
+        if required is not None:  # asked first, and never replaced by another party
+            order = [required] + [i for i in order if i != required]
         statuses = self.statuses(order)
         ready: list[int] = []
         reasons: list[str] = []
@@ -247,6 +254,11 @@ class Coordinator:
                 problem = self._status_problem(i, st)
             if problem is None:
                 ready.append(i)
+            elif i == required:
+                raise NeedsAttention(
+                    f"the co-signer (party {i}) cannot sign, and no signature is made without it: "
+                    f"{problem}"
+                )
             else:
                 reasons.append(f"party {i}: {problem}")
             if len(ready) == self.config.threshold:
@@ -371,6 +383,12 @@ class Coordinator:
             )
         if len(signers) > cfg.threshold:
             raise ValueError(f"sign with exactly {cfg.threshold} parties, not {len(signers)}")
+        required = cfg.required_party
+        if required is not None and required not in signers:
+            raise Refused(
+                f"signers {signers} leave out the co-signer (party {required}); every signature "
+                "of this key needs it"
+            )
         results = self._run(
             signers,
             SIGN_TIMEOUT_S,
@@ -385,6 +403,19 @@ class Coordinator:
             raise Halt("MPC parties finished with different signatures")
         r_hex, s_hex, rec = outputs.pop()
         return assemble(digest, int(r_hex, 16), int(s_hex, 16), int(rec), cfg.address)
+
+
+def check_placement(config: MpcConfig) -> None:
+    """Refuse two or more local parties (shares on this host) unless explicitly insecure."""
+    local = config.local_count()
+    if local > 1:
+        if not config.insecure_single_host:
+            raise Refused(
+                f"this MPC config puts {local} parties' shares on this host; each party belongs on "
+                "its own host (the bot's party here, the co-signer and the recovery party "
+                "elsewhere). For a demo or a test only: --insecure-single-host"
+            )
+        log.warning(SINGLE_HOST_WARNING)
 
 
 def _step_fields(

@@ -15,6 +15,7 @@ import queue
 import shutil
 import subprocess
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +57,31 @@ def party_script() -> Path:
     return project_root() / "sidecar" / "mpc" / "party.js"
 
 
+BACKEND_PACKAGE = "@0xcarbon/dkls23-wasm"
+BACKEND_FILES = ("dkls23_wasm.js", "dkls23_wasm_bg.wasm")
+
+
+def backend_dir() -> Path:
+    """Where the sidecar loads the DKLs23 build from (the same rule as ``sidecar/mpc/dkls.js``):
+    ``LPBOT_MPC_BACKEND`` if set, else what ``make mpc`` installed."""
+    named = os.environ.get("LPBOT_MPC_BACKEND")
+    if named:
+        return Path(named)
+    return project_root() / "sidecar" / "mpc" / "backend" / "node_modules" / BACKEND_PACKAGE
+
+
+def backend_missing() -> str | None:
+    """Why the optional MPC backend cannot be loaded, or ``None`` when it can."""
+    where = backend_dir()
+    for name in BACKEND_FILES:
+        if not (where / name).is_file():
+            return (
+                f"the MPC backend is not installed ({where / name} is missing): run `make mpc` "
+                "or set LPBOT_MPC_BACKEND to a licensed DKLs23 build (README, Custody with MPC)"
+            )
+    return None
+
+
 def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
@@ -84,10 +110,24 @@ def _result(index: int, reply: dict[str, Any]) -> dict[str, Any]:
     raise translate(index, str(err.get("code", "unknown")), str(err.get("message", "")))
 
 
+# what a sidecar inherits from the process that starts it, besides its own passphrase
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT", "LPBOT_MPC_BACKEND")
+
+
+def sidecar_env(passphrase_env: str, source: Mapping[str, str]) -> dict[str, str]:
+    """The environment of one party's sidecar: a few neutral variables and that party's own
+    passphrase, never another party's (nor any other secret of the starting process)."""
+    env = {k: source[k] for k in _INHERITED if k in source}
+    if passphrase_env in source:
+        env[passphrase_env] = source[passphrase_env]
+    return env
+
+
 class SidecarLink:
     """A party sidecar started here: ``node party.js --dir D --passphrase-env NAME``.
 
-    The passphrase reaches the sidecar only through the environment it inherits; the link writes
+    The passphrase reaches the sidecar through its environment, which holds that one variable
+    and a few neutral ones (``sidecar_env``), never another party's passphrase; the link writes
     requests to its stdin and reads replies from its stdout. Its stderr (diagnostics, no secrets)
     goes to this module's logger at debug level.
     """
@@ -106,6 +146,9 @@ class SidecarLink:
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._next_id = 0
+        missing = backend_missing()
+        if missing is not None:
+            raise NeedsAttention(missing)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         cmd = [
             node_binary(),
@@ -120,7 +163,7 @@ class SidecarLink:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env if env is not None else dict(os.environ),
+            env=sidecar_env(passphrase_env, env if env is not None else os.environ),
             cwd=project_root(),
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()

@@ -43,6 +43,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
         SINGLE_HOST_WARNING,
         LocalParty,
         MpcConfig,
+        fingerprint,
         local_parties,
     )
     from lpbot.signing.mpc.coordinator import Coordinator
@@ -89,11 +90,13 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     print(f"public key  {info.public_key}")
     print(f"key id      {info.key_id}")
     print(f"config      {path}")
+    print("compare each fingerprint with the one that party shows itself (out of band):")
     for p in config.parties:
         st = statuses[p.index]
         identity = st.get("identity") if isinstance(st, dict) else None
         where = p.dir if isinstance(p, LocalParty) else p.url
-        print(f"party {p.index}     {where}  (identity {identity})")
+        shown = fingerprint(identity) if identity else "unknown"
+        print(f"party {p.index}     {where}  (identity fingerprint {shown})")
     where = (
         "every share is on this host (insecure: demo only)"
         if config.insecure_single_host
@@ -141,7 +144,53 @@ def _cmd_cosigner_serve(args: argparse.Namespace) -> int:
     from lpbot.signing.mpc.cosigner import serve
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(Path(args.config))
+        serve(Path(args.config), out=sys.stdout)
+    return 0
+
+
+def _cmd_cosigner_unban(args: argparse.Namespace) -> int:
+    from lpbot.signing.mpc.cosigner import read_for_unban
+
+    ledger = read_for_unban(Path(args.config))
+    if not ledger.unban(args.party):
+        print(f"party {args.party} was not banned")
+        return 1
+    print(f"party {args.party} may take part again")
+    return 0
+
+
+def _cmd_cosigner_approve(args: argparse.Namespace) -> int:
+    import json
+
+    from lpbot.report.dryrun import verify
+    from lpbot.signing.local import LocalKeySigner
+    from lpbot.signing.mpc.approval import sign_approval
+
+    try:
+        report = json.loads(Path(args.report).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"report {args.report}: {exc}") from exc
+    verify(report)
+    digest = args.digest
+    if digest is None:
+        safe_tx = report.get("safe_tx") or {}
+        digest = safe_tx.get("safe_tx_hash")
+        if not digest:
+            raise ConfigError("the report names no SafeTx hash; pass --digest")
+    if args.ttl <= 0:
+        raise ConfigError("--ttl must be positive seconds")
+    signer = LocalKeySigner.from_keystore(Path(args.keystore), args.password_env)
+    approval = sign_approval(
+        signer,
+        report_hash=report["report_hash"],
+        digest=digest,
+        chain_id=int(report["chain_id"]),
+        expires_at=int(time.time()) + args.ttl,
+    )
+    out = Path(args.out) if args.out else Path(args.report).with_suffix(".approval.json")
+    out.write_text(approval.model_dump_json(indent=2) + "\n")
+    print(f"approved report {report['report_hash']} digest {digest} as {approval.approver}")
+    print(f"approval    {out} (valid {args.ttl} s)")
     return 0
 
 
@@ -171,6 +220,20 @@ def register(subparsers: Any) -> None:
     serve = csub.add_parser("serve", help="serve the party on 127.0.0.1 until interrupted")
     serve.add_argument("--config", required=True, help="the co-signer's config (JSON)")
     serve.set_defaults(func=_cmd_cosigner_serve)
+    unban = csub.add_parser("unban", help="let a banned party take part again")
+    unban.add_argument("--config", required=True, help="the co-signer's config (JSON)")
+    unban.add_argument("--party", type=int, required=True, help="the banned party's index")
+    unban.set_defaults(func=_cmd_cosigner_unban)
+    approve = csub.add_parser("approve", help="sign an approval of a dry-run report (EIP-712)")
+    approve.add_argument("--report", required=True, help="the dry-run report (JSON)")
+    approve.add_argument("--digest", help="the SafeTx hash or tx digest (default: the report's)")
+    approve.add_argument("--keystore", required=True, help="the approver's keystore")
+    approve.add_argument(
+        "--password-env", default="LPBOT_APPROVER_PASSWORD", help="env var with its password"
+    )
+    approve.add_argument("--ttl", type=int, default=3600, help="valid for this many seconds")
+    approve.add_argument("--out", help="where to write the approval (default: next to the report)")
+    approve.set_defaults(func=_cmd_cosigner_approve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

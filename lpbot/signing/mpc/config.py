@@ -8,6 +8,7 @@ tunnel ending there). The address is public and is written after key generation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -42,11 +43,22 @@ class LocalParty(_Frozen):
 
 
 class RemoteParty(_Frozen):
-    """A party served by ``lpbot cosigner serve``, which applies its own policy before signing."""
+    """A party served by ``lpbot cosigner serve``, which applies its own policy before signing.
+
+    Requests are signed with the API key in ``api_key_env``; ``identity`` pins the party's
+    identity key (or its fingerprint, as the party shows it) for key generation."""
 
     kind: Literal["remote"] = "remote"
     index: Annotated[int, Field(ge=1, le=MAX_PARTIES)]
     url: Annotated[str, AfterValidator(_loopback_url)]
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "LPBOT_COSIGNER_API_KEY"
+    identity: str | None = None
+
+
+def fingerprint(identity: str) -> str:
+    """A party identity key's fingerprint to compare out of band: SHA-256, 20 bytes, grouped."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
+    return ":".join(digest[i : i + 4] for i in range(0, 40, 4))
 
 
 Party = Annotated[LocalParty | RemoteParty, Field(discriminator="kind")]

@@ -27,7 +27,8 @@ from eth_utils.address import to_checksum_address
 
 from lpbot.errors import Halt, LpbotError, NeedsAttention, Refused
 from lpbot.signing.base import SECP256K1_N, Signature
-from lpbot.signing.mpc.config import SINGLE_HOST_WARNING, LocalParty, MpcConfig
+from lpbot.signing.mpc.auth import load_key
+from lpbot.signing.mpc.config import SINGLE_HOST_WARNING, LocalParty, MpcConfig, fingerprint
 from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
 from lpbot.signing.mpc.links import HttpLink, PartyLink, SidecarLink
 
@@ -102,7 +103,7 @@ class Coordinator:
                         p.index, p.dir, p.passphrase_env, script=script, env=env
                     )
                 else:
-                    links[p.index] = HttpLink(p.index, p.url)
+                    links[p.index] = HttpLink(p.index, p.url, load_key(p.api_key_env))
         except BaseException:
             for link in links.values():
                 link.close()
@@ -336,6 +337,13 @@ class Coordinator:
                 raise PartyUnavailable(i, "not initialised as this party, or locked")
             if st.get("has_share"):
                 raise PartyUnavailable(i, f"already holds a share of {st.get('address')}")
+        for p in cfg.parties:
+            pin = getattr(p, "identity", None)
+            got = str(statuses[p.index].get("identity"))
+            if pin is not None and pin not in (got, fingerprint(got)):
+                raise Halt(
+                    f"party {p.index} presents identity {fingerprint(got)}, not the pinned {pin}"
+                )
         identities = {str(i): statuses[i]["identity"] for i in everyone}
         t0 = time.monotonic()
         results = self._run(

@@ -23,6 +23,7 @@ import requests
 
 from lpbot.chain.artifacts import project_root
 from lpbot.errors import Halt, LpbotError, NeedsAttention
+from lpbot.signing.mpc.auth import HEADER, sign_request
 from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
 
 log = logging.getLogger(__name__)
@@ -245,11 +246,14 @@ class SidecarLink:
 
 
 class HttpLink:
-    """A co-signer served by ``lpbot cosigner serve`` on the loopback interface."""
+    """A co-signer served by ``lpbot cosigner serve`` on the loopback interface; every request
+    is signed with the deployment's API key (``lpbot.signing.mpc.auth``)."""
 
-    def __init__(self, index: int, url: str) -> None:
+    def __init__(self, index: int, url: str, api_key: bytes, path: str = "/v1/party") -> None:
         self._index = index
-        self._url = url.rstrip("/") + "/v1/party"
+        self._path = path
+        self._url = url.rstrip("/") + path
+        self._key = api_key
         self._http = requests.Session()
 
     def __repr__(self) -> str:
@@ -261,7 +265,12 @@ class HttpLink:
 
     def request(self, op: str, timeout: float, **fields: Any) -> dict[str, Any]:
         try:
-            resp = self._http.post(self._url, json={"op": op, **fields}, timeout=timeout)
+            body = json.dumps({"op": op, **fields}, separators=(",", ":")).encode()
+            headers = {
+                "Content-Type": "application/json",
+                HEADER: sign_request(self._key, "POST", self._path, body),
+            }
+            resp = self._http.post(self._url, data=body, headers=headers, timeout=timeout)
             reply = resp.json()
         except requests.RequestException as exc:
             raise PartyUnavailable(self._index, f"co-signer at {self._url}: {exc}") from exc

@@ -234,6 +234,14 @@ def test_substituted_identity_at_keygen_is_detected(
         assert reply["ok"] is False and "not its own" in reply["error"]["message"]
         reply = cosigner.handle({**start, "identities": {"1": identity_1, "2": cosigner.identity}})
         assert reply["ok"] is True, reply  # the pinned identities: the session starts
-        cosigner.handle({"op": "abort", "session": start["session"]})
+        # one session at a time: another start waits until this one ends or goes idle
+        other = {**start, "session": secrets.token_hex(32)}
+        busy = cosigner.handle({**other, "identities": {"1": identity_1, "2": cosigner.identity}})
+        assert busy["ok"] is False and busy["error"]["code"] == "busy"
+        assert cosigner.handle({"op": "abort", "session": other["session"]})["ok"] is False
+        assert cosigner.handle({"op": "abort", "session": start["session"]})["ok"] is True
+        again = cosigner.handle({**other, "identities": {"1": identity_1, "2": cosigner.identity}})
+        assert again["ok"] is True, again
+        cosigner.handle({"op": "abort", "session": other["session"]})
     finally:
         cosigner.close()

@@ -166,3 +166,49 @@ def test_keystore_and_config_are_checked(tmp_path: Path) -> None:
     path.write_text(json.dumps({"mode": "key", "port": 4000, "ledger": "x.sqlite"}))
     with pytest.raises(ConfigError, match="needs keystore"):
         CosignerConfig.read(path)
+
+
+def test_cli_approve_then_cosign_gives_a_signature_rebalance_execute_reads(
+    cosigner_url: str, owner: CosignerOwner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lpbot.report.dryrun import canonical_hash
+    from lpbot.signing.mpc import commands
+    from lpbot.signing.safe import InnerCall, build_safe_transaction, read_signature_file
+
+    calls = _calls()
+    safe_tx = build_safe_transaction(
+        chain_id=31337,
+        safe=_report(calls)["safe"],
+        nonce=13,
+        calls=[InnerCall(c.to, c.data) for c in calls],
+        multisend_call_only=MULTISEND,
+    )
+    body = {k: v for k, v in _report(calls).items() if k != "report_hash"}
+    body["safe_tx"] = safe_tx.to_json()
+    report = {**body, "report_hash": canonical_hash(body), "report_id": "r13"}
+    (tmp_path / "r13.json").write_text(json.dumps(report))
+    monkeypatch.setenv("LPBOT_TEST_APPROVER_PASSWORD", "approver keystore password")
+    write_keystore(
+        tmp_path / "approver.json", bytes.fromhex(APPROVER_KEY[2:]), "approver keystore password"
+    )
+
+    approve = ["cosigner", "approve", "--report", str(tmp_path / "r13.json")]
+    approve += ["--keystore", str(tmp_path / "approver.json")]
+    approve += ["--password-env", "LPBOT_TEST_APPROVER_PASSWORD", "--ttl", "300"]
+    assert commands.main(approve) == 0
+    sign = ["cosigner", "sign", "--url", cosigner_url, "--api-key-env", API_KEY_ENV]
+    sign += [
+        "--report",
+        str(tmp_path / "r13.json"),
+        "--approval",
+        str(tmp_path / "r13.approval.json"),
+    ]
+    sign += ["--out", str(tmp_path / "sig.json")]
+    assert commands.main(sign) == 0
+    sig = read_signature_file(tmp_path / "sig.json", safe_tx, [owner.address])
+    assert sig.owner == owner.address
+
+    # the report edited after approval: nothing is signed
+    report["deadline"] -= 1
+    (tmp_path / "r13.json").write_text(json.dumps(report))
+    assert commands.main(sign) == 2

@@ -20,7 +20,7 @@ from typing import Any
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from lpbot.errors import ConfigError, NeedsAttention, Refused, RetryLater
+from lpbot.errors import ConfigError, LpbotError, NeedsAttention, Refused
 
 DEFAULT_CONFIG = Path(".lpbot") / "mpc" / "mpc.json"
 
@@ -159,6 +159,18 @@ def _cmd_cosigner_unban(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cosigner_sign(args: argparse.Namespace) -> int:
+    from lpbot.signing.mpc.owner import cosign_report_file
+
+    out = Path(args.out)
+    owner, digest = cosign_report_file(
+        args.url, args.api_key_env, Path(args.report), Path(args.approval), out
+    )
+    print(f"co-signer {owner} signed SafeTx {digest}; signature written to {out}")
+    print("next: lpbot rebalance execute REPORT_ID --signature " + str(out) + " ...")
+    return 0
+
+
 def _cmd_cosigner_approve(args: argparse.Namespace) -> int:
     import json
 
@@ -234,6 +246,15 @@ def register(subparsers: Any) -> None:
     approve.add_argument("--ttl", type=int, default=3600, help="valid for this many seconds")
     approve.add_argument("--out", help="where to write the approval (default: next to the report)")
     approve.set_defaults(func=_cmd_cosigner_approve)
+    csign = csub.add_parser("sign", help="have the co-signer sign an approved report's SafeTx")
+    csign.add_argument("--url", required=True, help="the co-signer, e.g. http://127.0.0.1:7410")
+    csign.add_argument("--report", required=True, help="the dry-run report (JSON)")
+    csign.add_argument("--approval", required=True, help="its signed approval (JSON)")
+    csign.add_argument("--out", required=True, help="where to write the owner signature")
+    csign.add_argument(
+        "--api-key-env", default="LPBOT_COSIGNER_API_KEY", help="env var with the API key"
+    )
+    csign.set_defaults(func=_cmd_cosigner_sign)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -246,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result: int = args.func(args)
-    except (NeedsAttention, Refused, RetryLater) as exc:
+    except LpbotError as exc:
         print(f"lpbot: {exc}", file=sys.stderr)
         return 2
     return result

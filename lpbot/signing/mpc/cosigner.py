@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 FORWARD_TIMEOUT_S = 300.0
-SESSION_TTL_S = 600.0  # a session idle this long is dropped and another may start
+SESSION_IDLE_S = 60.0  # a session with no request for this long is dropped for a new one
 READ_TIMEOUT_S = 10.0  # per connection: an idle or slow client is cut off
 MAX_BODY = 4 * 1024 * 1024
 _ENV = r"^[A-Z_][A-Z0-9_]*$"
@@ -200,8 +200,8 @@ class Cosigner:
             if op != "start":
                 return _error("bad_request", f"op {op!r} is not served to the network")
             if self._session is not None:
-                session, started, _ = self._session
-                if time.monotonic() - started < SESSION_TTL_S:
+                session, last, _ = self._session
+                if time.monotonic() - last < SESSION_IDLE_S:
                     return _error("busy", f"in session {session[:12]}; abort it first")
                 self._link.call("abort", 10.0, session=session)
                 self._session = None
@@ -214,8 +214,8 @@ class Cosigner:
                 return _error("refused", f"policy could not be evaluated: {exc}")
             reply = self._link.call("start", FORWARD_TIMEOUT_S, **fields)
             if reply.get("ok"):
-                signers = fields.get("signers") or list(range(1, MAX_PARTIES + 1))
-                self._session = (str(fields.get("session")), time.monotonic(), tuple(signers))
+                parties = fields.get("signers") or [int(k) for k in fields.get("identities", {})]
+                self._session = (str(fields.get("session")), time.monotonic(), tuple(parties))
             return reply
 
     def _forward(self, op: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +223,7 @@ class Cosigner:
         if current is None or fields.get("session") != current[0]:
             return _error("bad_request", "not the session this co-signer is in")
         reply = self._link.call(op, FORWARD_TIMEOUT_S, **fields)  # type: ignore[union-attr]
+        self._session = (current[0], time.monotonic(), current[2])
         if op == "abort" or not reply.get("ok") or (reply.get("result") or {}).get("done"):
             self._session = None
         if not reply.get("ok"):

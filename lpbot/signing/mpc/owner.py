@@ -8,12 +8,14 @@ deployment's API key, and checks that the signature recovers to the co-signer's 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 
-from lpbot.errors import Halt, Refused
+from lpbot.errors import ConfigError, Halt, Refused
 from lpbot.signing.base import Signature
 from lpbot.signing.mpc.approval import SignedApproval
 from lpbot.signing.mpc.auth import load_key
@@ -67,3 +69,37 @@ class CosignerOwner:
         if recovered.lower() != self._address.lower():
             raise Halt(f"the co-signer's signature recovers to {recovered}, not {self._address}")
         return sig
+
+
+def cosign_report_file(
+    url: str, api_key_env: str, report_path: Path, approval_path: Path, out: Path
+) -> tuple[str, str]:
+    """Ask the co-signer to sign the report's SafeTx with the approval in ``approval_path``;
+    write the owner signature file that ``lpbot rebalance execute --signature`` reads. Returns
+    (owner, SafeTx hash)."""
+    from lpbot.report.dryrun import verify as verify_report
+
+    try:
+        report = json.loads(report_path.read_text())
+        approval = SignedApproval.model_validate_json(approval_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"report or approval unreadable: {exc}") from exc
+    verify_report(report)
+    if "safe_tx" not in report:
+        raise ConfigError(f"report {report_path} has no SafeTx to sign")
+    safe_tx = SafeTx.from_json(report["safe_tx"])
+    digest = "0x" + safe_tx.hash().hex()
+    if report["safe_tx"].get("safe_tx_hash", digest) != digest:
+        raise Halt("the report's SafeTx fields do not hash to its recorded safe_tx_hash")
+    owner = CosignerOwner(url, api_key_env)
+    try:
+        sig = owner.sign_safe_tx(safe_tx, report=report, approval=approval)
+    finally:
+        owner.close()
+    body = {
+        "owner": owner.address,
+        "safe_tx_hash": digest,
+        "signature": "0x" + sig.to_bytes().hex(),
+    }
+    out.write_text(json.dumps(body) + "\n")
+    return owner.address, digest

@@ -29,7 +29,7 @@ function backendDir() {
     if (!fs.existsSync(path.join(dir, f))) {
       throw new BackendMissing(
         `the MPC backend is not installed (${path.join(dir, f)} is missing): run \`make mpc\` ` +
-          'or set LPBOT_MPC_BACKEND to a licensed DKLs23 build; see the README, Custody with MPC',
+          'or set LPBOT_MPC_BACKEND to a licensed DKLs23 build; see the README, Custody',
       );
     }
   }

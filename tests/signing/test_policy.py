@@ -358,6 +358,9 @@ def test_a_forged_approval_is_refused(ledger: Ledger) -> None:
     forged = _approve(report, digest, STRANGER).model_copy(update={"approver": APPROVER.address})
     with pytest.raises(Refused, match=f"recovers to {STRANGER.address}, not to the approver"):
         check(POLICY, ledger, digest, _ctx_safe(st, report, forged), now=NOW)
+    garbage = forged.model_copy(update={"signature": "0x" + "ff" * 65})
+    with pytest.raises(Refused, match="approval signature is malformed"):
+        check(POLICY, ledger, digest, _ctx_safe(st, report, garbage), now=NOW)
     # a genuine signature over other fields (expiry moved) does not carry over
     moved = _approve(report, digest).model_copy(update={"expires_at": T + 1200})
     with pytest.raises(Refused, match="recovers to"):

@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import is_address, to_checksum_address
+from eth_utils.exceptions import ValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from lpbot.errors import Refused
@@ -141,7 +143,7 @@ def verify(
             ),
             vrs=(raw[64], int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big")),
         )
-    except Exception as exc:  # eth-keys raises several kinds for a malformed signature
+    except (BadSignature, ValidationError, ValueError) as exc:
         raise Refused(f"approval signature is malformed: {exc}") from exc
     if recovered.lower() != approval.approver.lower():
         raise Refused(

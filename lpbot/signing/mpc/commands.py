@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -65,8 +66,8 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     else:
         raise NeedsAttention(
             f"no MPC config at {path}: write one that places each party on its own host (this "
-            "host's party local, the co-signer and the recovery party remote; README, Custody "
-            "with MPC), or pass --insecure-single-host for a demo key whose shares all stay here"
+            "host's party local, the co-signer and the recovery party remote; README, Custody), "
+            "or pass --insecure-single-host for a demo key whose shares all stay here"
         )
     if config.insecure_single_host:
         print(f"WARNING: {SINGLE_HOST_WARNING}", file=sys.stderr)
@@ -171,6 +172,20 @@ def _cmd_cosigner_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cosigner_new_key(args: argparse.Namespace) -> int:
+    from lpbot.signing.local import write_keystore
+
+    path = Path(args.keystore)
+    if path.exists():
+        raise Refused(f"{path} exists; a key is never overwritten")
+    password = os.environ.get(args.password_env, "")
+    if len(password) < 12:
+        raise NeedsAttention(f"set {args.password_env} to the keystore's password (12+ characters)")
+    address = write_keystore(path, secrets.token_bytes(32), password)
+    print(f"new key {address} in {path}")
+    return 0
+
+
 def _cmd_cosigner_approve(args: argparse.Namespace) -> int:
     import json
 
@@ -236,6 +251,10 @@ def register(subparsers: Any) -> None:
     unban.add_argument("--config", required=True, help="the co-signer's config (JSON)")
     unban.add_argument("--party", type=int, required=True, help="the banned party's index")
     unban.set_defaults(func=_cmd_cosigner_unban)
+    new_key = csub.add_parser("new-key", help="create a key in a keystore (co-signer, approver)")
+    new_key.add_argument("--keystore", required=True, help="the keystore file to create")
+    new_key.add_argument("--password-env", required=True, help="env var with its password")
+    new_key.set_defaults(func=_cmd_cosigner_new_key)
     approve = csub.add_parser("approve", help="sign an approval of a dry-run report (EIP-712)")
     approve.add_argument("--report", required=True, help="the dry-run report (JSON)")
     approve.add_argument("--digest", help="the SafeTx hash or tx digest (default: the report's)")

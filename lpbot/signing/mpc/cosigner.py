@@ -296,7 +296,12 @@ class Cosigner:
 
     def serve(self, ready: threading.Event | None = None) -> None:
         """Serve until interrupted."""
-        server = ThreadingHTTPServer((HOST, self.config.port), _handler(self))
+        try:
+            server = ThreadingHTTPServer((HOST, self.config.port), _handler(self))
+        except OSError as exc:
+            raise NeedsAttention(
+                f"co-signer cannot listen on {HOST}:{self.config.port}: {exc}"
+            ) from exc
         server.daemon_threads = True
         log.info("co-signer (%s) on http://%s:%d", self.config.mode, HOST, server.server_port)
         if ready is not None:

@@ -78,7 +78,7 @@ def backend_missing() -> str | None:
         if not (where / name).is_file():
             return (
                 f"the MPC backend is not installed ({where / name} is missing): run `make mpc` "
-                "or set LPBOT_MPC_BACKEND to a licensed DKLs23 build (README, Custody with MPC)"
+                "or set LPBOT_MPC_BACKEND to a licensed DKLs23 build (README, Custody)"
             )
     return None
 

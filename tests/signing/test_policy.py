@@ -295,15 +295,11 @@ def test_module_calls_are_read(ledger: Ledger) -> None:
         return keccak(sig.encode())[:4]
 
     swap = (TOKEN1, TOKEN0, 500, SAFE, AMOUNTS.swap_in, AMOUNTS.swap_out_min, 0)
-    good = sel(
-        "swapExactInputSingle((address,address,uint24,address,uint256,uint256,uint160))"
-    ) + encode(["(address,address,uint24,address,uint256,uint256,uint160)"], [swap])
-    bad = sel(
-        "swapExactInputSingle((address,address,uint24,address,uint256,uint256,uint160))"
-    ) + encode(
-        ["(address,address,uint24,address,uint256,uint256,uint160)"],
-        [(*swap[:3], ATTACKER, *swap[4:])],
-    )
+    fn = "swapExactInputSingle((address,address,uint24,address,uint256,uint256,uint160),uint256)"
+    types = ["(address,address,uint24,address,uint256,uint256,uint160)", "uint256"]
+    good = sel(fn) + encode(types, [swap, DEADLINE])
+    bad = sel(fn) + encode(types, [(*swap[:3], ATTACKER, *swap[4:]), DEADLINE])
+    late = sel(fn) + encode(types, [swap, DEADLINE + 1])
     report = _report(_calls())
 
     def execute(inner: list[bytes], nonce: int) -> str:
@@ -330,6 +326,35 @@ def test_module_calls_are_read(ledger: Ledger) -> None:
         Refused, match=rf"call 1\.2 \(swapExactInputSingle\): recipient is {ATTACKER}"
     ):
         execute([good, bad], 1)
+    with pytest.raises(Refused, match=r"call 1\.1 \(swapExactInputSingle\): deadline"):
+        execute([late], 2)
+
+
+def test_every_decoded_function_is_in_the_compiled_abis() -> None:
+    """The co-signer's signatures are the contracts' own (official artifacts, forge output)."""
+    from eth_utils import function_abi_to_4byte_selector, function_signature_to_4byte_selector
+
+    from lpbot.chain import artifacts
+    from lpbot.signing.mpc.decode import _FUNCTIONS
+
+    sources = {
+        "position_manager": ["NonfungiblePositionManager"],
+        "router": ["SwapRouter02"],
+        "token": ["TestERC20"],
+        "module": ["LPRebalanceModule"],
+        "multisend": ["MultiSendCallOnly"],
+    }
+    for role, functions in _FUNCTIONS.items():
+        known = {
+            function_abi_to_4byte_selector(f)
+            for name in sources[role]
+            for f in artifacts.abi(name)
+            if f.get("type") == "function"
+        }
+        for signature in functions.values():
+            if role == "token" and signature.startswith("increaseAllowance"):
+                continue  # not in every ERC-20; decoded so that it is refused by name
+            assert function_signature_to_4byte_selector(signature) in known, (role, signature)
 
 
 # ---- signed approvals --------------------------------------------------------------------

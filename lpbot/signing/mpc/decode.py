@@ -13,7 +13,7 @@ report lists, in order. A refusal names the call (1-based, ``2.1`` inside a mult
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,12 +64,13 @@ _FUNCTIONS: dict[str, dict[str, str]] = {
         "burn": "burn(uint256)",
         "mint": f"mint({_MINT})",
         "increaseLiquidity": f"increaseLiquidity({_INCREASE})",
-        "swapExactInputSingle": f"swapExactInputSingle({_SWAP})",
+        "swapExactInputSingle": f"swapExactInputSingle({_SWAP},uint256)",
         "approve": "approve(address,address,uint256)",
         "execute": "execute(bytes[])",
     },
     "multisend": {"multiSend": "multiSend(bytes)"},
 }
+# each signature is checked against the compiled ABIs by tests/signing/test_policy.py
 _BY_SELECTOR: dict[str, dict[bytes, tuple[str, list[str]]]] = {}
 for _role, _fns in _FUNCTIONS.items():
     for _name, _sig in _fns.items():
@@ -366,6 +367,7 @@ def check_calls(
                 module_call(sub, iname, iargs)
         elif name == "swapExactInputSingle":
             checker.swap(label, name, args[0])
+            checker.deadline(label, name, args[1])
         elif name == "approve":
             checker.approve(label, args[0], args[1], args[2])
         else:
@@ -405,6 +407,3 @@ def calls_of_safe_tx(
         del name
         return unpack_multisend(args[0])
     return [InnerCall(CALL, to, value, data)]
-
-
-Decoder = Callable[[Sequence[InnerCall]], int]

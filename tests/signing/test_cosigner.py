@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 
 from lpbot.devnet.anvil import free_port
-from lpbot.errors import Refused
+from lpbot.errors import Halt, Refused
 from lpbot.report.dryrun import canonical_hash
 from lpbot.signing.local import LocalKeySigner
 from lpbot.signing.mpc import (
+    Coordinator,
     CosignerRefused,
+    LocalParty,
     MpcAborted,
     MpcConfig,
     MpcSigner,
@@ -29,7 +32,7 @@ from lpbot.signing.mpc import (
 from lpbot.signing.mpc.approval import SignedApproval, sign_approval
 from lpbot.signing.mpc.config import fingerprint
 from lpbot.signing.mpc.cosigner import Cosigner, CosignerConfig
-from lpbot.signing.mpc.links import HttpLink
+from lpbot.signing.mpc.links import HttpLink, SidecarLink
 from lpbot.signing.mpc.signer import tx_digest
 from tests.conftest import Devnet
 from tests.signing.conftest import (
@@ -245,3 +248,49 @@ def test_substituted_identity_at_keygen_is_detected(
         cosigner.handle({"op": "abort", "session": other["session"]})
     finally:
         cosigner.close()
+
+
+def test_keygen_across_hosts_with_pinned_identities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The topology of the README: the bot's party here, the co-signer a process of its own. Each
+    pins the other's identity fingerprint, which each party shows itself."""
+    monkeypatch.setenv("LPBOT_TEST_KG_1", "passphrase of the bot's party")
+    monkeypatch.setenv("LPBOT_TEST_KG_2", "passphrase of the co-signer's party")
+    bot_party = SidecarLink(1, tmp_path / "party-1", "LPBOT_TEST_KG_1")
+    try:
+        identity_1 = bot_party.request("init", 60, index=1)["identity"]
+    finally:
+        bot_party.close()
+    config = {
+        "mode": "mpc",
+        "index": 2,
+        "party_dir": str(tmp_path / "party-2"),
+        "passphrase_env": "LPBOT_TEST_KG_2",
+        "port": free_port(),
+        "ledger": str(tmp_path / "cosigner.sqlite"),
+        "allow_keygen": True,
+        "peer_identities": {"1": fingerprint(identity_1)},
+        "policy": _policy(),
+    }
+    with running_cosigner(config, tmp_path) as url:
+        shown = HttpLink(2, url, bytes.fromhex(os.environ[API_KEY_ENV])).request("status", 5)
+        parties = (
+            LocalParty(index=1, dir=tmp_path / "party-1", passphrase_env="LPBOT_TEST_KG_1"),
+            RemoteParty(index=2, url=url, api_key_env=API_KEY_ENV, identity="0000:" * 9 + "0000"),
+        )
+        mpc = MpcConfig(threshold=2, share_count=2, parties=parties)
+        assert mpc.required_party == 2 and mpc.local_count() == 1
+        with Coordinator.open(mpc) as coordinator, pytest.raises(Halt, match="not the pinned"):
+            coordinator.keygen()  # a co-signer that is not the one pinned on the bot's side
+        pinned = (parties[0], parties[1].model_copy(update={"identity": shown["fingerprint"]}))
+        mpc = mpc.model_copy(update={"parties": pinned})
+        with Coordinator.open(mpc) as coordinator:
+            info = coordinator.keygen()
+        assert shown["fingerprint"] == fingerprint(str(shown["identity"]))
+        mpc = mpc.model_copy(update={"address": info.address})
+        tx = _tx(nonce=0)
+        report, approval = _approved(tx)
+        with MpcSigner.open(mpc) as signer:
+            signed = signer.sign_transaction(tx, report=report, approval=approval)
+        assert Account.recover_transaction(signed.raw) == info.address

@@ -275,7 +275,10 @@ class Cosigner:
             raise Refused("key generation without identity keys")
         pins = self.config.peer_identities
         for k, identity in identities.items():
-            index = int(k)
+            try:
+                index = int(k)
+            except ValueError:
+                raise Refused(f"identity for {k!r}, which is not a party index") from None
             if index == self.config.index:
                 if identity != self.identity:
                     raise Refused("the identity given for this co-signer is not its own")

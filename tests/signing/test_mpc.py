@@ -24,10 +24,11 @@ from lpbot.signing.mpc import (
     MpcConfig,
     MpcSigner,
     PartyUnavailable,
+    RemoteParty,
     SafeTx,
     commands,
 )
-from lpbot.signing.mpc.config import local_parties
+from lpbot.signing.mpc.config import fingerprint, local_parties
 from lpbot.signing.mpc.coordinator import Envelope
 from tests.signing.conftest import MpcKey, needs_backend
 
@@ -408,3 +409,41 @@ def _json_in_clear(data: bytes) -> bool:
     except ValueError:
         pass
     return re.search(rb"[\x20-\x7e]{24}", data) is not None
+
+
+def test_an_offline_party_is_never_asked(key3: MpcKey) -> None:
+    parties = tuple(
+        RemoteParty(index=3, url="http://127.0.0.1:9", offline=True) if p.index == 3 else p
+        for p in key3.config.parties
+    )
+    config = key3.config.model_copy(update={"parties": parties})
+    with MpcSigner.open(config) as signer:
+        digest = os.urandom(32)
+        sig = signer.sign_digest(digest)
+        assert Account._recover_hash(digest, vrs=(sig.v, sig.r, sig.s)) == key3.info.address
+        with pytest.raises(NeedsAttention, match=r"\[3\] are offline"):
+            signer._coordinator.sign(digest, [1, 3])
+        with pytest.raises(NeedsAttention, match="key generation needs every party online"):
+            signer._coordinator.keygen()
+
+
+def test_cli_identity_shows_this_hosts_party(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LPBOT_TEST_IDENTITY_1", "passphrase of this host's party")
+    config = MpcConfig(
+        threshold=2,
+        share_count=2,
+        parties=(
+            LocalParty(index=1, dir=tmp_path / "party-1", passphrase_env="LPBOT_TEST_IDENTITY_1"),
+            RemoteParty(index=2, url="http://127.0.0.1:9", offline=True),
+        ),
+    )
+    config.write(tmp_path / "mpc.json")
+    argv = ["mpc", "--config", str(tmp_path / "mpc.json"), "identity"]
+    assert commands.main(argv) == 0
+    shown = capsys.readouterr().out.split()[-1]
+    identity = json.loads((tmp_path / "party-1" / "party.json").read_text())["identity"]
+    assert shown == fingerprint(identity)
+    assert commands.main(argv) == 0  # the same identity the second time
+    assert capsys.readouterr().out.split()[-1] == shown

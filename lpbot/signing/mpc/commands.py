@@ -107,6 +107,32 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_identity(args: argparse.Namespace) -> int:
+    from lpbot.signing.mpc.config import LocalParty, MpcConfig, fingerprint
+    from lpbot.signing.mpc.coordinator import check_placement
+    from lpbot.signing.mpc.links import SidecarLink
+
+    config = MpcConfig.read(_config_path(args))
+    check_placement(config)
+    for p in config.parties:
+        if not isinstance(p, LocalParty):
+            continue
+        if not os.environ.get(p.passphrase_env):
+            raise NeedsAttention(f"set {p.passphrase_env} to party {p.index}'s passphrase")
+        link = SidecarLink(p.index, p.dir, p.passphrase_env)
+        try:
+            status = link.request("status", 30.0)
+            if not status.get("initialized"):
+                status = link.request("init", 60.0, index=p.index)
+        finally:
+            link.close()
+        identity = status.get("identity")
+        if not identity:
+            raise NeedsAttention(f"party {p.index} shows no identity key")
+        print(f"party {p.index} identity fingerprint {fingerprint(str(identity))}")
+    return 0
+
+
 def _cmd_address(args: argparse.Namespace) -> int:
     from lpbot.signing.mpc.config import MpcConfig
     from lpbot.signing.mpc.coordinator import Coordinator
@@ -235,6 +261,10 @@ def register(subparsers: Any) -> None:
         help="put every party's share on this host (demo and tests only: this host can sign alone)",
     )
     keygen.set_defaults(func=_cmd_keygen)
+    identity = msub.add_parser(
+        "identity", help="this host's party: create its identity key, show its fingerprint"
+    )
+    identity.set_defaults(func=_cmd_identity)
     address = msub.add_parser("address", help="the key's Ethereum address")
     address.add_argument("--check", action="store_true", help="ask every party too")
     address.set_defaults(func=_cmd_address)

@@ -53,6 +53,8 @@ class RemoteParty(_Frozen):
     url: Annotated[str, AfterValidator(_loopback_url)]
     api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "LPBOT_COSIGNER_API_KEY"
     identity: str | None = None
+    # kept offline (the recovery party after key generation): never contacted
+    offline: bool = False
 
 
 def fingerprint(identity: str) -> str:
@@ -101,7 +103,7 @@ class MpcConfig(_Frozen):
         """The party without which nothing is signed (the co-signer), or ``None``."""
         if self.cosigner is not None:
             return self.cosigner or None
-        remote = [p.index for p in self.parties if isinstance(p, RemoteParty)]
+        remote = [p.index for p in self.parties if isinstance(p, RemoteParty) and not p.offline]
         return remote[0] if len(remote) == 1 else None
 
     def local_count(self) -> int:

@@ -102,7 +102,7 @@ class Coordinator:
                     links[p.index] = SidecarLink(
                         p.index, p.dir, p.passphrase_env, script=script, env=env
                     )
-                else:
+                elif not p.offline:
                     links[p.index] = HttpLink(p.index, p.url, load_key(p.api_key_env))
         except BaseException:
             for link in links.values():
@@ -139,14 +139,18 @@ class Coordinator:
         fields: Callable[[int], dict[str, Any]] | None = None,
     ) -> tuple[dict[int, dict[str, Any]], dict[int, LpbotError]]:
         """Send ``op`` to every party in parallel; return the results and the errors."""
+        parties = list(parties)
+        errors: dict[int, LpbotError] = {
+            i: PartyUnavailable(i, "it is marked offline") for i in parties if i not in self._links
+        }
         futures = {
             i: self._pool.submit(
                 self._links[i].request, op, timeout, **(fields(i) if fields else {})
             )
             for i in parties
+            if i in self._links
         }
         results: dict[int, dict[str, Any]] = {}
-        errors: dict[int, LpbotError] = {}
         for i, fut in futures.items():
             try:
                 results[i] = fut.result()
@@ -239,6 +243,7 @@ class Coordinator:
         """The first ``threshold`` parties (config order of preference) that can sign now."""
         order = list(self.config.signers) or [p.index for p in self.config.parties]
         order += [p.index for p in self.config.parties if p.index not in order]
+        order = [i for i in order if i in self._links]  # offline parties are never asked
         required = self.config.required_party
         if required is not None:  # asked first, and never replaced by another party
             order = [required] + [i for i in order if i != required]
@@ -328,6 +333,11 @@ class Coordinator:
         """
         cfg = self.config
         everyone = [p.index for p in cfg.parties]
+        offline = [i for i in everyone if i not in self._links]
+        if offline:
+            raise NeedsAttention(
+                f"parties {offline} are marked offline; key generation needs every party online"
+            )
         local = [p.index for p in cfg.parties if isinstance(p, LocalParty)]
         remote = [i for i in everyone if i not in local]
         statuses = self._all(local, "init", UNLOCK_TIMEOUT_S, lambda i: {"index": i})
@@ -397,6 +407,9 @@ class Coordinator:
                 f"signers {signers} leave out the co-signer (party {required}); every signature "
                 "of this key needs it"
             )
+        offline = [i for i in signers if i not in self._links]
+        if offline:
+            raise NeedsAttention(f"parties {offline} are offline and cannot sign")
         results = self._run(
             signers,
             SIGN_TIMEOUT_S,

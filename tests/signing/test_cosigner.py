@@ -16,7 +16,7 @@ import pytest
 from eth_account import Account
 
 from lpbot.devnet.anvil import free_port
-from lpbot.errors import Halt, Refused
+from lpbot.errors import Refused
 from lpbot.report.dryrun import canonical_hash
 from lpbot.signing.local import LocalKeySigner
 from lpbot.signing.mpc import (
@@ -281,7 +281,7 @@ def test_keygen_across_hosts_with_pinned_identities(
         )
         mpc = MpcConfig(threshold=2, share_count=2, parties=parties)
         assert mpc.required_party == 2 and mpc.local_count() == 1
-        with Coordinator.open(mpc) as coordinator, pytest.raises(Halt, match="not the pinned"):
+        with Coordinator.open(mpc) as coordinator, pytest.raises(Refused, match="not the pinned"):
             coordinator.keygen()  # a co-signer that is not the one pinned on the bot's side
         pinned = (parties[0], parties[1].model_copy(update={"identity": shown["fingerprint"]}))
         mpc = mpc.model_copy(update={"parties": pinned})

@@ -212,3 +212,8 @@ def test_cli_approve_then_cosign_gives_a_signature_rebalance_execute_reads(
     report["deadline"] -= 1
     (tmp_path / "r13.json").write_text(json.dumps(report))
     assert commands.main(sign) == 2
+    assert commands.main(approve) == 2
+    # through lpbot's own entry point too: one line, no traceback
+    from lpbot.cli import main as lpbot_main
+
+    assert lpbot_main(sign) == 2

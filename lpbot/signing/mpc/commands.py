@@ -21,7 +21,7 @@ from typing import Any
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from lpbot.errors import ConfigError, LpbotError, NeedsAttention, Refused
+from lpbot.errors import ConfigError, Halt, LpbotError, NeedsAttention, Refused
 
 DEFAULT_CONFIG = Path(".lpbot") / "mpc" / "mpc.json"
 
@@ -223,7 +223,10 @@ def _cmd_cosigner_approve(args: argparse.Namespace) -> int:
         report = json.loads(Path(args.report).read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"report {args.report}: {exc}") from exc
-    verify(report)
+    try:
+        verify(report)
+    except Halt as exc:  # an edited report is refused, not a crash
+        raise Refused(f"{args.report}: {exc}; not approved") from exc
     digest = args.digest
     if digest is None:
         safe_tx = report.get("safe_tx") or {}

@@ -351,7 +351,7 @@ class Coordinator:
             pin = getattr(p, "identity", None)
             got = str(statuses[p.index].get("identity"))
             if pin is not None and pin not in (got, fingerprint(got)):
-                raise Halt(
+                raise Refused(
                     f"party {p.index} presents identity {fingerprint(got)}, not the pinned {pin}"
                 )
         identities = {str(i): statuses[i]["identity"] for i in everyone}

@@ -84,7 +84,10 @@ def cosign_report_file(
         approval = SignedApproval.model_validate_json(approval_path.read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"report or approval unreadable: {exc}") from exc
-    verify_report(report)
+    try:
+        verify_report(report)
+    except Halt as exc:  # an edited report is refused, not a crash
+        raise Refused(f"{report_path}: {exc}; nothing is signed") from exc
     if "safe_tx" not in report:
         raise ConfigError(f"report {report_path} has no SafeTx to sign")
     safe_tx = SafeTx.from_json(report["safe_tx"])

@@ -16,7 +16,7 @@ import pytest
 from eth_account import Account
 
 from lpbot.devnet.anvil import free_port
-from lpbot.errors import Refused
+from lpbot.errors import Halt, Refused
 from lpbot.report.dryrun import canonical_hash
 from lpbot.signing.local import LocalKeySigner
 from lpbot.signing.mpc import (
@@ -52,7 +52,7 @@ APPROVER = LocalKeySigner.from_key(APPROVER_KEY)
 
 
 @dataclass(frozen=True)
-class Cosigner_:
+class CosignerProcess:
     url: str
     home: Path
     config: MpcConfig  # party 1 and 3 local, party 2 this co-signer (required in every quorum)
@@ -69,7 +69,7 @@ def _policy() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def cosigner(key3: MpcKey, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cosigner_]:
+def cosigner(key3: MpcKey, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosignerProcess]:
     home = tmp_path_factory.mktemp("cosigner")
     party2 = key3.config.party(2)
     config = {
@@ -90,11 +90,11 @@ def cosigner(key3: MpcKey, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             update={"parties": parties, "signers": (1, 2), "cosigner": None}
         )
         assert mpc.required_party == 2  # the one remote party is the co-signer
-        yield Cosigner_(url=url, home=home, config=mpc)
+        yield CosignerProcess(url=url, home=home, config=mpc)
 
 
 @pytest.fixture(scope="module")
-def cosigned(cosigner: Cosigner_) -> Iterator[MpcSigner]:
+def cosigned(cosigner: CosignerProcess) -> Iterator[MpcSigner]:
     """Parties 1 (local) and 2 (the co-signer) sign."""
     with MpcSigner.open(cosigner.config) as signer:
         yield signer
@@ -147,7 +147,7 @@ def test_cosigner_refuses_a_bare_digest(cosigned: MpcSigner) -> None:
         cosigned.sign_digest(bytes(range(32)))
 
 
-def test_a_quorum_without_the_cosigner_is_refused(cosigner: Cosigner_) -> None:
+def test_a_quorum_without_the_cosigner_is_refused(cosigner: CosignerProcess) -> None:
     with (
         MpcSigner.open(cosigner.config, signers=(1, 3)) as signer,
         pytest.raises(Refused, match="leave out the co-signer"),
@@ -155,13 +155,13 @@ def test_a_quorum_without_the_cosigner_is_refused(cosigner: Cosigner_) -> None:
         signer.sign_digest(os.urandom(32))
 
 
-def test_cosigner_takes_no_unlock_or_init_from_the_network(cosigner: Cosigner_) -> None:
+def test_cosigner_takes_no_unlock_or_init_from_the_network(cosigner: CosignerProcess) -> None:
     link = HttpLink(2, cosigner.url, bytes.fromhex(os.environ[API_KEY_ENV]))
     for op in ("unlock", "init", "shutdown"):
-        with pytest.raises(Exception, match="is not served"):
+        with pytest.raises(Halt, match="is not served"):
             link.request(op, 5)
     # nor a step or abort of a session it is not in
-    with pytest.raises(Exception, match="not the session"):
+    with pytest.raises(Halt, match="not the session"):
         link.request("abort", 5, session="00" * 32)
     assert link.request("status", 5)["fingerprint"].count(":") == 9
     link.close()
@@ -169,7 +169,7 @@ def test_cosigner_takes_no_unlock_or_init_from_the_network(cosigner: Cosigner_) 
 
 @pytest.mark.devnet
 def test_cosigner_signs_an_approved_transaction(
-    chain: Devnet, cosigner: Cosigner_, cosigned: MpcSigner
+    chain: Devnet, cosigner: CosignerProcess, cosigned: MpcSigner
 ) -> None:
     w3 = chain.w3
     address = cosigner.config.address
@@ -182,7 +182,7 @@ def test_cosigner_signs_an_approved_transaction(
     assert receipt["status"] == 1 and receipt["from"] == address
 
 
-def test_a_cheating_peer_is_banned_until_cleared(cosigner: Cosigner_) -> None:
+def test_a_cheating_peer_is_banned_until_cleared(cosigner: CosignerProcess) -> None:
     tx = _tx(nonce=950)
     report, approval = _approved(tx)
     with (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import requests
 from eth_account import Account
 
 from lpbot.devnet.anvil import free_port
+from lpbot.errors import Refused
 from lpbot.signing.local import LocalKeySigner, write_keystore
-from lpbot.signing.mpc.approval import sign_approval
+from lpbot.signing.mpc.approval import SignedApproval, sign_approval
 from lpbot.signing.mpc.auth import HEADER, sign_request
 from lpbot.signing.mpc.errors import CosignerRefused
 from lpbot.signing.mpc.owner import CosignerOwner
@@ -70,9 +72,7 @@ def owner(cosigner_url: str) -> Iterator[CosignerOwner]:
     o.close()
 
 
-def _approval(report: dict[str, object], digest: bytes) -> object:
-    import time
-
+def _approval(report: dict[str, object], digest: bytes) -> SignedApproval:
     return sign_approval(
         APPROVER,
         report_hash=str(report["report_hash"]),
@@ -87,7 +87,7 @@ def test_cosigner_owner_signs_an_approved_rebalance(owner: CosignerOwner) -> Non
     calls = _calls()
     st = _safe_tx(calls, nonce=10)
     report = _report(calls)
-    sig = owner.sign_safe_tx(st, report=report, approval=_approval(report, st.hash()))  # type: ignore[arg-type]
+    sig = owner.sign_safe_tx(st, report=report, approval=_approval(report, st.hash()))
     assert Account._recover_hash(st.hash(), vrs=(sig.v, sig.r, sig.s)) == owner.address
 
 
@@ -97,24 +97,24 @@ def test_cosigner_owner_refuses_a_tampered_batch_even_when_approved(owner: Cosig
     calls[-1] = _encode_calls_with(safe_for_mint=ATTACKER)[-1]  # the mint now pays someone else
     st = _safe_tx(calls, nonce=11)
     with pytest.raises(CosignerRefused, match=r"\(mint\): recipient is " + ATTACKER):
-        owner.sign_safe_tx(st, report=report, approval=_approval(report, st.hash()))  # type: ignore[arg-type]
+        owner.sign_safe_tx(st, report=report, approval=_approval(report, st.hash()))
 
 
 def test_cosigner_owner_signs_nothing_without_an_approval(owner: CosignerOwner) -> None:
-    with pytest.raises(Exception, match="signed approval"):
+    with pytest.raises(Refused, match="signed approval"):
         owner.sign_digest(bytes(32))
     calls = _calls()
     st = _safe_tx(calls, nonce=12)
     forged = _approval(_report(calls), st.hash())
     other = LocalKeySigner.from_key("0x" + "c3" * 32)
-    forged = forged.model_copy(  # type: ignore[attr-defined]
+    forged = forged.model_copy(
         update={
             "signature": sign_approval(
                 other,
-                report_hash=forged.report_hash,  # type: ignore[attr-defined]
-                digest=forged.digest,  # type: ignore[attr-defined]
+                report_hash=forged.report_hash,
+                digest=forged.digest,
                 chain_id=31337,
-                expires_at=forged.expires_at,  # type: ignore[attr-defined]
+                expires_at=forged.expires_at,
             ).signature
         }
     )

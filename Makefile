@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_BIN := node_modules/.bin
 
-.PHONY: demo test test-python test-contracts nightly bench lint typecheck setup clean compare-demeter
+.PHONY: demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter
 
 setup: $(VENV)/.installed node_modules/.installed contracts/out/.built
 
@@ -19,6 +19,17 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The MPC backend is optional and installed only on request: `@0xcarbon/dkls23-wasm` carries no
+# licence grant (README, Custody). `make test` installs it to test the MPC code (MPC=0
+# leaves it out and those tests are skipped); `make setup`, `make demo` and `npm ci` never do.
+MPC ?= 1
+MPC_BACKEND := sidecar/mpc/backend/node_modules/.installed
+mpc: $(MPC_BACKEND)
+
+$(MPC_BACKEND): sidecar/mpc/backend/package.json sidecar/mpc/backend/package-lock.json
+	npm ci --prefix sidecar/mpc/backend --no-audit --no-fund --loglevel=error
+	touch $@
+
 contracts/out/.built: node_modules/.installed foundry.toml $(wildcard contracts/src/*.sol)
 	$(NODE_BIN)/forge build --offline
 	touch $@
@@ -28,8 +39,13 @@ demo: setup
 
 test: setup lint typecheck test-contracts test-python
 
+ifeq ($(MPC),1)
+test-python: setup mpc
+	LPBOT_REQUIRE_MPC=1 $(PY) -m pytest
+else
 test-python: setup
 	$(PY) -m pytest
+endif
 
 test-contracts: setup
 	$(NODE_BIN)/forge test --offline
@@ -57,4 +73,4 @@ typecheck: setup
 	$(VENV)/bin/mypy lpbot
 
 clean:
-	rm -rf $(VENV) node_modules contracts/out contracts/cache .pytest_cache .benchmarks
+	rm -rf $(VENV) node_modules sidecar/mpc/backend/node_modules contracts/out contracts/cache .pytest_cache .benchmarks

@@ -1,5 +1,9 @@
 'use strict';
-// Loads 0xCarbon's DKLs23 (wasm-bindgen "web" target) into Node.
+// Loads a DKLs23 build (wasm-bindgen "web" target, the interface of `@0xcarbon/dkls23-wasm`)
+// into Node. The backend is optional and installed explicitly: `make mpc` puts
+// `@0xcarbon/dkls23-wasm` 1.0.2 under sidecar/mpc/backend/node_modules (that package carries no
+// licence grant; see the README). LPBOT_MPC_BACKEND names the directory of another build with the
+// same exports (dkls23_wasm.js, dkls23_wasm_bg.wasm) instead.
 //
 // The package ships ES-module glue without "type": "module", so Node cannot `require` it; the
 // glue is imported from a data: URL (always an ES module) and the .wasm bytes are given to
@@ -10,6 +14,27 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const PACKAGE = '@0xcarbon/dkls23-wasm';
+const INSTALLED = path.join(__dirname, 'backend', 'node_modules', ...PACKAGE.split('/'));
+
+class BackendMissing extends Error {
+  constructor(message) {
+    super(message);
+    this.code = 'no_backend';
+  }
+}
+
+function backendDir() {
+  const dir = process.env.LPBOT_MPC_BACKEND || INSTALLED;
+  for (const f of ['dkls23_wasm.js', 'dkls23_wasm_bg.wasm']) {
+    if (!fs.existsSync(path.join(dir, f))) {
+      throw new BackendMissing(
+        `the MPC backend is not installed (${path.join(dir, f)} is missing): run \`make mpc\` ` +
+          'or set LPBOT_MPC_BACKEND to a licensed DKLs23 build; see the README, Custody',
+      );
+    }
+  }
+  return dir;
+}
 
 let lastPanic = '';
 
@@ -33,8 +58,8 @@ async function instantiate(glue, compiled, generation) {
 }
 
 async function loadDkls() {
+  const dir = backendDir();
   silenceWasmConsole();
-  const dir = path.dirname(require.resolve(`${PACKAGE}/package.json`));
   const glue = fs.readFileSync(path.join(dir, 'dkls23_wasm.js'));
   const compiled = new WebAssembly.Module(fs.readFileSync(path.join(dir, 'dkls23_wasm_bg.wasm')));
   let generation = 0;
@@ -59,4 +84,4 @@ async function loadDkls() {
   };
 }
 
-module.exports = { loadDkls };
+module.exports = { loadDkls, backendDir, BackendMissing };

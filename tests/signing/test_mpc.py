@@ -15,19 +15,24 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_keys import keys
 
-from lpbot.errors import Halt, NeedsAttention
+from lpbot.errors import Halt, NeedsAttention, Refused
 from lpbot.signing.base import SECP256K1_N, Signer
 from lpbot.signing.mpc import (
     Coordinator,
     LocalParty,
     MpcAborted,
+    MpcConfig,
     MpcSigner,
     PartyUnavailable,
+    RemoteParty,
     SafeTx,
     commands,
 )
+from lpbot.signing.mpc.config import fingerprint, local_parties
 from lpbot.signing.mpc.coordinator import Envelope
-from tests.signing.conftest import MpcKey
+from tests.signing.conftest import MpcKey, needs_backend
+
+pytestmark = needs_backend
 
 EVIL_PARTY = Path(__file__).with_name("evil_party.js")
 MAIL = {
@@ -324,10 +329,74 @@ def test_cli_address_and_sign_test(key3: MpcKey, capsys: pytest.CaptureFixture[s
     assert f"recovers  {key3.info.address} (ok)" in out
 
 
-def test_cli_keygen_needs_passphrases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_keygen_needs_passphrases(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in (1, 2, 3):
+        monkeypatch.delenv(f"LPBOT_MPC_PASSPHRASE_{i}", raising=False)
     config = str(tmp_path / "mpc.json")
-    assert commands.main(["mpc", "--config", config, "keygen", "--parties", "3"]) == 2
-    assert "LPBOT_MPC_PASSPHRASE_1" in capsys.readouterr().err
+    argv = ["mpc", "--config", config, "keygen", "--parties", "3", "--insecure-single-host"]
+    assert commands.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "INSECURE" in err and "LPBOT_MPC_PASSPHRASE_1" in err
+
+
+def test_cli_keygen_refuses_every_share_on_one_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mpc.json"
+    assert commands.main(["mpc", "--config", str(config), "keygen"]) == 2
+    assert "--insecure-single-host" in capsys.readouterr().err
+    assert not config.exists() and not (tmp_path / "party-1").exists()
+
+
+def test_coordinator_refuses_two_local_shares_without_the_flag(tmp_path: Path) -> None:
+    config = local_parties(tmp_path, 3, 2)  # all three on this host, not marked insecure
+    with pytest.raises(Refused, match="3 parties' shares on this host"):
+        Coordinator.open(config)
+    assert not (tmp_path / "party-1").exists()  # no sidecar was started
+
+
+def test_quorum_without_the_cosigner_is_refused(key3: MpcKey) -> None:
+    config = key3.config.model_copy(update={"cosigner": 2})
+    digest = os.urandom(32)
+    coordinator = Coordinator(config, links={})  # refused before any party is asked
+    with pytest.raises(Refused, match="leave out the co-signer"):
+        coordinator.sign(digest, [1, 3])
+    coordinator.close()
+    assert commands_refuse_signers(key3, config, "1,3")
+
+
+def commands_refuse_signers(key3: MpcKey, config: MpcConfig, signers: str) -> bool:
+    path = key3.home / "mpc-cosigner-2.json"
+    config.write(path)
+    return commands.main(["mpc", "--config", str(path), "sign-test", "--signers", signers]) == 2
+
+
+def test_unavailable_cosigner_is_not_replaced(
+    key3: MpcKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = key3.config.model_copy(update={"cosigner": 2})
+    monkeypatch.delenv("LPBOT_TEST_MPC3_2")  # the co-signer's share cannot be opened
+    with Coordinator.open(config) as coordinator:
+        coordinator.unlock(strict=False)
+        with pytest.raises(NeedsAttention, match="co-signer \\(party 2\\) cannot sign"):
+            coordinator.available_signers()
+
+
+def test_sidecar_sees_only_its_own_passphrase(signer3: MpcSigner) -> None:
+    for i in (1, 2, 3):
+        link = signer3._coordinator.link(i)
+        environ = Path(f"/proc/{link.pid}/environ").read_bytes().split(b"\0")  # type: ignore[attr-defined]
+        names = {e.split(b"=", 1)[0].decode() for e in environ if e}
+        assert f"LPBOT_TEST_MPC3_{i}" in names
+        others = {f"LPBOT_TEST_MPC3_{j}" for j in (1, 2, 3) if j != i}
+        assert not names & others, names
+        assert not any(
+            b"test passphrase of party" in e
+            for e in environ
+            if not e.startswith(f"LPBOT_TEST_MPC3_{i}=".encode())
+        )
 
 
 def _json_in_clear(data: bytes) -> bool:
@@ -340,3 +409,41 @@ def _json_in_clear(data: bytes) -> bool:
     except ValueError:
         pass
     return re.search(rb"[\x20-\x7e]{24}", data) is not None
+
+
+def test_an_offline_party_is_never_asked(key3: MpcKey) -> None:
+    parties = tuple(
+        RemoteParty(index=3, url="http://127.0.0.1:9", offline=True) if p.index == 3 else p
+        for p in key3.config.parties
+    )
+    config = key3.config.model_copy(update={"parties": parties})
+    with MpcSigner.open(config) as signer:
+        digest = os.urandom(32)
+        sig = signer.sign_digest(digest)
+        assert Account._recover_hash(digest, vrs=(sig.v, sig.r, sig.s)) == key3.info.address
+        with pytest.raises(NeedsAttention, match=r"\[3\] are offline"):
+            signer._coordinator.sign(digest, [1, 3])
+        with pytest.raises(NeedsAttention, match="key generation needs every party online"):
+            signer._coordinator.keygen()
+
+
+def test_cli_identity_shows_this_hosts_party(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LPBOT_TEST_IDENTITY_1", "passphrase of this host's party")
+    config = MpcConfig(
+        threshold=2,
+        share_count=2,
+        parties=(
+            LocalParty(index=1, dir=tmp_path / "party-1", passphrase_env="LPBOT_TEST_IDENTITY_1"),
+            RemoteParty(index=2, url="http://127.0.0.1:9", offline=True),
+        ),
+    )
+    config.write(tmp_path / "mpc.json")
+    argv = ["mpc", "--config", str(tmp_path / "mpc.json"), "identity"]
+    assert commands.main(argv) == 0
+    shown = capsys.readouterr().out.split()[-1]
+    identity = json.loads((tmp_path / "party-1" / "party.json").read_text())["identity"]
+    assert shown == fingerprint(identity)
+    assert commands.main(argv) == 0  # the same identity the second time
+    assert capsys.readouterr().out.split()[-1] == shown

@@ -16,8 +16,9 @@ from lpbot.signing.base import Signature
 from lpbot.signing.local import LocalKeySigner
 from lpbot.signing.mpc import MpcSigner, SafeTx
 from tests.conftest import Devnet
+from tests.signing.conftest import needs_backend
 
-pytestmark = pytest.mark.devnet
+pytestmark = [pytest.mark.devnet, needs_backend]
 
 SENTINEL = "0x0000000000000000000000000000000000000001"
 ZERO = "0x0000000000000000000000000000000000000000"

@@ -1,11 +1,14 @@
-"""Threshold ECDSA (t-of-n, secp256k1) where no machine ever holds the whole key.
+"""The policy co-signer, and threshold ECDSA (t-of-n, secp256k1) with one share per host.
 
-Key generation and signing are 0xCarbon's DKLs23 (``@0xcarbon/dkls23-wasm``), run by one Node
-sidecar per party (``sidecar/mpc/party.js``); each party keeps its share sealed in its own
-directory (scrypt + AES-256-GCM). The coordinator relays the parties' messages, sealed
-party-to-party (X25519 + AES-256-GCM), and learns only the public key and the signatures.
-``MpcSigner`` is the ``Signer``; a co-signer party (``lpbot cosigner serve``) signs only digests
-that an approved dry-run report covers, within its limits. See ``sidecar/mpc/README.md``.
+The co-signer (``lpbot cosigner serve``, ``cosigner.py``) signs only what a signed approval of a
+dry-run report covers, after decoding every call against the report (``policy.py``,
+``approval.py``, ``decode.py``); by default it holds its own Safe owner key (``owner.py`` is the
+bot's client). Optionally it is one MPC party instead: key generation and signing are 0xCarbon's
+DKLs23 (an optional backend, ``make mpc``), run by one Node sidecar per party
+(``sidecar/mpc/party.js``); each party keeps its share sealed in its own directory (scrypt +
+AES-256-GCM). The coordinator relays the parties' messages, sealed party-to-party (X25519 +
+AES-256-GCM), never signs without the co-signer, and learns only the public key and the
+signatures. ``MpcSigner`` is the ``Signer``. See ``sidecar/mpc/README.md``.
 """
 
 from lpbot.signing.mpc.config import LocalParty, MpcConfig, RemoteParty

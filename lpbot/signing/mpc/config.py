@@ -8,6 +8,7 @@ tunnel ending there). The address is public and is written after key generation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -42,11 +43,24 @@ class LocalParty(_Frozen):
 
 
 class RemoteParty(_Frozen):
-    """A party served by ``lpbot cosigner serve``, which applies its own policy before signing."""
+    """A party served by ``lpbot cosigner serve``, which applies its own policy before signing.
+
+    Requests are signed with the API key in ``api_key_env``; ``identity`` pins the party's
+    identity key (or its fingerprint, as the party shows it) for key generation."""
 
     kind: Literal["remote"] = "remote"
     index: Annotated[int, Field(ge=1, le=MAX_PARTIES)]
     url: Annotated[str, AfterValidator(_loopback_url)]
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "LPBOT_COSIGNER_API_KEY"
+    identity: str | None = None
+    # kept offline (the recovery party after key generation): never contacted
+    offline: bool = False
+
+
+def fingerprint(identity: str) -> str:
+    """A party identity key's fingerprint to compare out of band: SHA-256, 20 bytes, grouped."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
+    return ":".join(digest[i : i + 4] for i in range(0, 40, 4))
 
 
 Party = Annotated[LocalParty | RemoteParty, Field(discriminator="kind")]
@@ -61,6 +75,13 @@ class MpcConfig(_Frozen):
     address: str | None = None
     # the parties asked to sign, in order of preference; empty: the first reachable ones
     signers: tuple[int, ...] = ()
+    # the co-signer: the party every signature must include (its policy is never skipped). Unset,
+    # it is the one remote party if there is exactly one; 0 says explicitly that there is none
+    # (an all-local key on one host: the demo and the tests)
+    cosigner: Annotated[int, Field(ge=0, le=MAX_PARTIES)] | None = None
+    # more than one party's share on this host: anyone who reads this host's files and
+    # environment holds a quorum. Only for the demo and the tests (`--insecure-single-host`).
+    insecure_single_host: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> MpcConfig:
@@ -73,7 +94,21 @@ class MpcConfig(_Frozen):
             self.signers
         ):
             raise ValueError("signers must be distinct party indices")
+        if self.cosigner and self.cosigner not in indices:
+            raise ValueError(f"cosigner {self.cosigner} is not one of the parties")
         return self
+
+    @property
+    def required_party(self) -> int | None:
+        """The party without which nothing is signed (the co-signer), or ``None``."""
+        if self.cosigner is not None:
+            return self.cosigner or None
+        remote = [p.index for p in self.parties if isinstance(p, RemoteParty) and not p.offline]
+        return remote[0] if len(remote) == 1 else None
+
+    def local_count(self) -> int:
+        """How many parties' shares this host would hold."""
+        return sum(1 for p in self.parties if isinstance(p, LocalParty))
 
     def party(self, index: int) -> LocalParty | RemoteParty:
         for p in self.parties:
@@ -96,13 +131,27 @@ class MpcConfig(_Frozen):
             f.write(text)
 
 
+SINGLE_HOST_WARNING = (
+    "INSECURE: every share of this key is on this one host; whoever can read this host's files "
+    "and processes as this user can sign anything. For the demo and tests only."
+)
+
+
 def local_parties(
-    home: Path, count: int, threshold: int, env_prefix: str = "LPBOT_MPC_PASSPHRASE_"
+    home: Path,
+    count: int,
+    threshold: int,
+    env_prefix: str = "LPBOT_MPC_PASSPHRASE_",
+    *,
+    insecure_single_host: bool = False,
 ) -> MpcConfig:
-    """``count`` local parties in ``home/party-<i>``, passphrases in ``<env_prefix><i>``."""
+    """``count`` local parties in ``home/party-<i>``, passphrases in ``<env_prefix><i>``: all on
+    one host, hence ``insecure_single_host`` (the demo and the tests)."""
     return MpcConfig(
         threshold=threshold,
         share_count=count,
+        cosigner=0,
+        insecure_single_host=insecure_single_host,
         parties=tuple(
             LocalParty(index=i, dir=home / f"party-{i}", passphrase_env=f"{env_prefix}{i}")
             for i in range(1, count + 1)

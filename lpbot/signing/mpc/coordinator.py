@@ -25,9 +25,10 @@ from typing import Any
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from lpbot.errors import Halt, LpbotError, NeedsAttention
+from lpbot.errors import Halt, LpbotError, NeedsAttention, Refused
 from lpbot.signing.base import SECP256K1_N, Signature
-from lpbot.signing.mpc.config import LocalParty, MpcConfig
+from lpbot.signing.mpc.auth import load_key
+from lpbot.signing.mpc.config import SINGLE_HOST_WARNING, LocalParty, MpcConfig, fingerprint
 from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
 from lpbot.signing.mpc.links import HttpLink, PartyLink, SidecarLink
 
@@ -88,7 +89,11 @@ class Coordinator:
         env: dict[str, str] | None = None,
     ) -> Coordinator:
         """Start a sidecar for each local party and connect to each remote one (nothing unlocked
-        yet). ``scripts`` replaces a party's sidecar script (tests run a cheating party)."""
+        yet). ``scripts`` replaces a party's sidecar script (tests run a cheating party).
+
+        Refuses a config that puts more than one party's share on this host unless it says
+        ``insecure_single_host``: one host must never hold two shares, let alone a quorum."""
+        check_placement(config)
         links: dict[int, PartyLink] = {}
         try:
             for p in config.parties:
@@ -97,8 +102,8 @@ class Coordinator:
                     links[p.index] = SidecarLink(
                         p.index, p.dir, p.passphrase_env, script=script, env=env
                     )
-                else:
-                    links[p.index] = HttpLink(p.index, p.url)
+                elif not p.offline:
+                    links[p.index] = HttpLink(p.index, p.url, load_key(p.api_key_env))
         except BaseException:
             for link in links.values():
                 link.close()
@@ -134,14 +139,18 @@ class Coordinator:
         fields: Callable[[int], dict[str, Any]] | None = None,
     ) -> tuple[dict[int, dict[str, Any]], dict[int, LpbotError]]:
         """Send ``op`` to every party in parallel; return the results and the errors."""
+        parties = list(parties)
+        errors: dict[int, LpbotError] = {
+            i: PartyUnavailable(i, "it is marked offline") for i in parties if i not in self._links
+        }
         futures = {
             i: self._pool.submit(
                 self._links[i].request, op, timeout, **(fields(i) if fields else {})
             )
             for i in parties
+            if i in self._links
         }
         results: dict[int, dict[str, Any]] = {}
-        errors: dict[int, LpbotError] = {}
         for i, fut in futures.items():
             try:
                 results[i] = fut.result()
@@ -234,6 +243,10 @@ class Coordinator:
         """The first ``threshold`` parties (config order of preference) that can sign now."""
         order = list(self.config.signers) or [p.index for p in self.config.parties]
         order += [p.index for p in self.config.parties if p.index not in order]
+        order = [i for i in order if i in self._links]  # offline parties are never asked
+        required = self.config.required_party
+        if required is not None:  # asked first, and never replaced by another party
+            order = [required] + [i for i in order if i != required]
         statuses = self.statuses(order)
         ready: list[int] = []
         reasons: list[str] = []
@@ -247,6 +260,11 @@ class Coordinator:
                 problem = self._status_problem(i, st)
             if problem is None:
                 ready.append(i)
+            elif i == required:
+                raise NeedsAttention(
+                    f"the co-signer (party {i}) cannot sign, and no signature is made without it: "
+                    f"{problem}"
+                )
             else:
                 reasons.append(f"party {i}: {problem}")
             if len(ready) == self.config.threshold:
@@ -315,6 +333,11 @@ class Coordinator:
         """
         cfg = self.config
         everyone = [p.index for p in cfg.parties]
+        offline = [i for i in everyone if i not in self._links]
+        if offline:
+            raise NeedsAttention(
+                f"parties {offline} are marked offline; key generation needs every party online"
+            )
         local = [p.index for p in cfg.parties if isinstance(p, LocalParty)]
         remote = [i for i in everyone if i not in local]
         statuses = self._all(local, "init", UNLOCK_TIMEOUT_S, lambda i: {"index": i})
@@ -324,6 +347,13 @@ class Coordinator:
                 raise PartyUnavailable(i, "not initialised as this party, or locked")
             if st.get("has_share"):
                 raise PartyUnavailable(i, f"already holds a share of {st.get('address')}")
+        for p in cfg.parties:
+            pin = getattr(p, "identity", None)
+            got = str(statuses[p.index].get("identity"))
+            if pin is not None and pin not in (got, fingerprint(got)):
+                raise Refused(
+                    f"party {p.index} presents identity {fingerprint(got)}, not the pinned {pin}"
+                )
         identities = {str(i): statuses[i]["identity"] for i in everyone}
         t0 = time.monotonic()
         results = self._run(
@@ -371,6 +401,15 @@ class Coordinator:
             )
         if len(signers) > cfg.threshold:
             raise ValueError(f"sign with exactly {cfg.threshold} parties, not {len(signers)}")
+        required = cfg.required_party
+        if required is not None and required not in signers:
+            raise Refused(
+                f"signers {signers} leave out the co-signer (party {required}); every signature "
+                "of this key needs it"
+            )
+        offline = [i for i in signers if i not in self._links]
+        if offline:
+            raise NeedsAttention(f"parties {offline} are offline and cannot sign")
         results = self._run(
             signers,
             SIGN_TIMEOUT_S,
@@ -385,6 +424,19 @@ class Coordinator:
             raise Halt("MPC parties finished with different signatures")
         r_hex, s_hex, rec = outputs.pop()
         return assemble(digest, int(r_hex, 16), int(s_hex, 16), int(rec), cfg.address)
+
+
+def check_placement(config: MpcConfig) -> None:
+    """Refuse two or more local parties (shares on this host) unless explicitly insecure."""
+    local = config.local_count()
+    if local > 1:
+        if not config.insecure_single_host:
+            raise Refused(
+                f"this MPC config puts {local} parties' shares on this host; each party belongs on "
+                "its own host (the bot's party here, the co-signer and the recovery party "
+                "elsewhere). For a demo or a test only: --insecure-single-host"
+            )
+        log.warning(SINGLE_HOST_WARNING)
 
 
 def _step_fields(

@@ -15,6 +15,7 @@ import queue
 import shutil
 import subprocess
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ import requests
 
 from lpbot.chain.artifacts import project_root
 from lpbot.errors import Halt, LpbotError, NeedsAttention
+from lpbot.signing.mpc.auth import HEADER, sign_request
 from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,31 @@ def party_script() -> Path:
     return project_root() / "sidecar" / "mpc" / "party.js"
 
 
+BACKEND_PACKAGE = "@0xcarbon/dkls23-wasm"
+BACKEND_FILES = ("dkls23_wasm.js", "dkls23_wasm_bg.wasm")
+
+
+def backend_dir() -> Path:
+    """Where the sidecar loads the DKLs23 build from (the same rule as ``sidecar/mpc/dkls.js``):
+    ``LPBOT_MPC_BACKEND`` if set, else what ``make mpc`` installed."""
+    named = os.environ.get("LPBOT_MPC_BACKEND")
+    if named:
+        return Path(named)
+    return project_root() / "sidecar" / "mpc" / "backend" / "node_modules" / BACKEND_PACKAGE
+
+
+def backend_missing() -> str | None:
+    """Why the optional MPC backend cannot be loaded, or ``None`` when it can."""
+    where = backend_dir()
+    for name in BACKEND_FILES:
+        if not (where / name).is_file():
+            return (
+                f"the MPC backend is not installed ({where / name} is missing): run `make mpc` "
+                "or set LPBOT_MPC_BACKEND to a licensed DKLs23 build (README, Custody)"
+            )
+    return None
+
+
 def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
@@ -84,10 +111,24 @@ def _result(index: int, reply: dict[str, Any]) -> dict[str, Any]:
     raise translate(index, str(err.get("code", "unknown")), str(err.get("message", "")))
 
 
+# what a sidecar inherits from the process that starts it, besides its own passphrase
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT", "LPBOT_MPC_BACKEND")
+
+
+def sidecar_env(passphrase_env: str, source: Mapping[str, str]) -> dict[str, str]:
+    """The environment of one party's sidecar: a few neutral variables and that party's own
+    passphrase, never another party's (nor any other secret of the starting process)."""
+    env = {k: source[k] for k in _INHERITED if k in source}
+    if passphrase_env in source:
+        env[passphrase_env] = source[passphrase_env]
+    return env
+
+
 class SidecarLink:
     """A party sidecar started here: ``node party.js --dir D --passphrase-env NAME``.
 
-    The passphrase reaches the sidecar only through the environment it inherits; the link writes
+    The passphrase reaches the sidecar through its environment, which holds that one variable
+    and a few neutral ones (``sidecar_env``), never another party's passphrase; the link writes
     requests to its stdin and reads replies from its stdout. Its stderr (diagnostics, no secrets)
     goes to this module's logger at debug level.
     """
@@ -106,6 +147,9 @@ class SidecarLink:
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._next_id = 0
+        missing = backend_missing()
+        if missing is not None:
+            raise NeedsAttention(missing)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         cmd = [
             node_binary(),
@@ -120,7 +164,7 @@ class SidecarLink:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env if env is not None else dict(os.environ),
+            env=sidecar_env(passphrase_env, env if env is not None else os.environ),
             cwd=project_root(),
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -202,11 +246,14 @@ class SidecarLink:
 
 
 class HttpLink:
-    """A co-signer served by ``lpbot cosigner serve`` on the loopback interface."""
+    """A co-signer served by ``lpbot cosigner serve`` on the loopback interface; every request
+    is signed with the deployment's API key (``lpbot.signing.mpc.auth``)."""
 
-    def __init__(self, index: int, url: str) -> None:
+    def __init__(self, index: int, url: str, api_key: bytes, path: str = "/v1/party") -> None:
         self._index = index
-        self._url = url.rstrip("/") + "/v1/party"
+        self._path = path
+        self._url = url.rstrip("/") + path
+        self._key = api_key
         self._http = requests.Session()
 
     def __repr__(self) -> str:
@@ -218,7 +265,12 @@ class HttpLink:
 
     def request(self, op: str, timeout: float, **fields: Any) -> dict[str, Any]:
         try:
-            resp = self._http.post(self._url, json={"op": op, **fields}, timeout=timeout)
+            body = json.dumps({"op": op, **fields}, separators=(",", ":")).encode()
+            headers = {
+                "Content-Type": "application/json",
+                HEADER: sign_request(self._key, "POST", self._path, body),
+            }
+            resp = self._http.post(self._url, data=body, headers=headers, timeout=timeout)
             reply = resp.json()
         except requests.RequestException as exc:
             raise PartyUnavailable(self._index, f"co-signer at {self._url}: {exc}") from exc

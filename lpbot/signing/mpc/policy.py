@@ -1,44 +1,43 @@
-"""The co-signer's policy: sign only what an approved dry-run report covers, within limits.
+"""The co-signer's policy: sign only what a signed approval of a dry-run report covers.
 
-Approvals are files in a directory, one per approved dry-run report, read with ``ApprovalRecord``
-(JSON, pydantic v2, frozen, extra keys forbidden)::
+Each signing request carries, besides the digest, the transaction or SafeTx it is the hash of,
+the dry-run report (its JSON, which must hash to its ``report_hash``) and a ``SignedApproval``
+(EIP-712, ``lpbot.signing.mpc.approval``) by one of the approver addresses in this co-signer's
+own config. Before its party sends any protocol message (or its key signs), ``check`` requires:
 
-    {
-      "version": 1,
-      "report_hash": "0x<64 hex>",         # the dry-run report's hash (binds report and calldata)
-      "approved": true,                    # false or missing: the report is not approved
-      "chain_id": 31337,                   # optional: the chain the digests are for
-      "tx_digests": ["0x<64 hex>", ...],   # EIP-1559 signing digests the report covers
-      "safe_tx_hashes": ["0x<64 hex>", ...],  # SafeTx EIP-712 hashes the report covers
-      "approved_by": "alice",              # optional, informational
-      "approved_at": "2025-01-01T00:00:00Z",  # optional
-      "expires_at": "2025-01-02T00:00:00Z"    # optional: not valid after this instant
-    }
+- the digest is the hash of the transaction (or SafeTx) sent with it;
+- the approval is signed by a configured approver, is for this digest and chain, has not expired
+  and is not valid for longer than ``max_approval_ttl_s``;
+- the report hashes to the approved ``report_hash`` and is for the same chain (and Safe);
+- every call the transaction makes is one the report lists: MultiSendCallOnly's packed calls and
+  each NonfungiblePositionManager, SwapRouter02, ERC-20 and rebalance-module call are decoded and
+  compared field by field (``lpbot.signing.mpc.decode``); a call to any other contract must be
+  in ``allowed_calls`` and move no more than ``max_value_wei``;
+- today's count, kept in the co-signer's own SQLite store, is under its limits (approvals by an
+  ``auto_approvers`` key, the bot's policy key, have their own lower limit).
 
-The execution code writes one such file next to each report it approves; the co-signer never
-writes there. Before its party sends any protocol message, ``check`` requires: the digest is the
-hash of the transaction (or SafeTx) sent with it; an approved, unexpired record lists it; the call
-is to an allowed contract and selector, moves no more than ``max_value_wei``, is not a
-delegatecall (unless allowed); and today's count is under ``max_signatures_per_day``. Any miss is
-a ``Refused`` that names the reason.
+Any miss is a ``Refused`` that names the reason (the call and the field, for a decoded call).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from lpbot.errors import ConfigError, Refused
-from lpbot.signing.mpc.safe_tx import DELEGATECALL, SafeTx
+from lpbot.report.dryrun import canonical_hash
+from lpbot.signing.mpc.approval import Address, SignedApproval, verify
+from lpbot.signing.mpc.decode import CALL, DELEGATECALL, InnerCall, calls_of_safe_tx, check_calls
+from lpbot.signing.mpc.safe_tx import SafeTx
 from lpbot.signing.mpc.signer import tx_digest
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,6 @@ def _selector(v: str) -> str:
     return v
 
 
-Hash32 = Annotated[str, AfterValidator(_hash32)]
 Selector = Annotated[str, AfterValidator(_selector)]
 
 
@@ -66,29 +64,26 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ApprovalRecord(_Frozen):
-    """An approved dry-run report, as far as the co-signer needs to know it."""
-
-    version: Literal[1] = 1
-    report_hash: Hash32
-    approved: bool = False
-    chain_id: int | None = None
-    tx_digests: tuple[Hash32, ...] = ()
-    safe_tx_hashes: tuple[Hash32, ...] = ()
-    approved_by: str | None = None
-    approved_at: datetime | None = None
-    expires_at: datetime | None = None
-
-
 class CosignerPolicy(_Frozen):
-    """Limits the co-signer applies on top of the approvals."""
+    """The co-signer's own limits and the addresses it trusts (never taken from a request)."""
 
+    # who may approve: EIP-712 approval signers (people's keys, and the bot's policy key)
+    approvers: tuple[Address, ...] = ()
+    # approvers whose approvals are automatic (the bot's policy key): their own daily limit
+    auto_approvers: tuple[Address, ...] = ()
+    max_auto_signatures_per_day: Annotated[int, Field(ge=0)] = 4
+    max_approval_ttl_s: Annotated[int, Field(ge=1)] = 24 * 3600
+    max_deadline_s: Annotated[int, Field(ge=1)] = 3600
     max_value_wei: Annotated[int, Field(ge=0)] = 0
-    # contract address -> the selectors it may be called with ("0x" = plain transfer, no data)
+    # the contracts whose calls are decoded and checked against the report
+    position_manager: Address | None = None
+    swap_router: Address | None = None
+    multisend_call_only: Address | None = None
+    rebalance_module: Address | None = None
+    # any other contract -> the selectors it may be called with ("0x" = plain transfer, no data)
     allowed_calls: dict[str, tuple[Selector, ...]] = Field(default_factory=dict)
     max_signatures_per_day: Annotated[int, Field(ge=0)] = 20
     chain_ids: tuple[int, ...] = ()  # empty: any chain
-    allow_delegatecall: bool = False
 
     def allowed(self, to: str) -> tuple[str, ...] | None:
         for contract, selectors in self.allowed_calls.items():
@@ -96,54 +91,132 @@ class CosignerPolicy(_Frozen):
                 return selectors
         return None
 
-
-def load_approvals(directory: Path) -> list[ApprovalRecord]:
-    """Every valid record in ``directory`` (``*.json``); invalid files are skipped (warning)."""
-    records: list[ApprovalRecord] = []
-    for path in sorted(directory.glob("*.json")):
-        try:
-            records.append(ApprovalRecord.model_validate_json(path.read_bytes()))
-        except (OSError, ValidationError) as exc:
-            log.warning("approval file %s skipped: %s", path.name, str(exc).splitlines()[0])
-    return records
+    def decoded(self) -> set[str]:
+        return {
+            to_checksum_address(a)
+            for a in (
+                self.position_manager,
+                self.swap_router,
+                self.multisend_call_only,
+                self.rebalance_module,
+            )
+            if a
+        }
 
 
 class Ledger:
-    """Signatures the co-signer agreed to, per UTC day (a small JSON file, mode 0600)."""
+    """Signatures the co-signer agreed to: a SQLite file of its own (mode 0600), counted per UTC
+    day and kind, each with its digest, report and approver."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    def _read(self) -> dict[str, Any]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        db = self._db()
         try:
-            data: dict[str, Any] = json.loads(self.path.read_text())
-            return data
-        except FileNotFoundError:
-            return {"days": {}}
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"co-signer ledger {self.path} is unreadable: {exc}") from exc
+            with db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS signatures (day TEXT NOT NULL, kind TEXT NOT NULL,"
+                    " at TEXT NOT NULL, digest TEXT NOT NULL, report_hash TEXT NOT NULL,"
+                    " approver TEXT NOT NULL)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS bans (party INTEGER PRIMARY KEY,"
+                    " since TEXT NOT NULL, reason TEXT NOT NULL)"
+                )
+        except sqlite3.Error as exc:
+            raise ConfigError(f"co-signer ledger {path} is unusable: {exc}") from exc
+        finally:
+            db.close()
 
-    def count(self, day: str) -> int:
-        return int(self._read()["days"].get(day, 0))
+    def ban(self, party: int, reason: str) -> None:
+        """Ban ``party`` (its message failed a check) until a person clears it."""
+        db = self._db()
+        try:
+            with db:
+                db.execute(
+                    "INSERT OR IGNORE INTO bans VALUES (?, ?, ?)",
+                    (party, datetime.now(UTC).isoformat(timespec="seconds"), reason[:500]),
+                )
+        finally:
+            db.close()
 
-    def record(self, day: str) -> None:
-        data = self._read()
-        data["days"][day] = int(data["days"].get(day, 0)) + 1
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        tmp.replace(self.path)
+    def bans(self) -> dict[int, tuple[str, str]]:
+        db = self._db()
+        try:
+            rows = db.execute("SELECT party, since, reason FROM bans").fetchall()
+        finally:
+            db.close()
+        return {int(p): (str(since), str(reason)) for p, since, reason in rows}
+
+    def unban(self, party: int) -> bool:
+        db = self._db()
+        try:
+            with db:
+                n = db.execute("DELETE FROM bans WHERE party = ?", (party,)).rowcount
+        finally:
+            db.close()
+        return bool(n)
+
+    def _db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10, isolation_level="IMMEDIATE")
+
+    def count(self, day: str, kind: str | None = None) -> int:
+        db = self._db()
+        try:
+            if kind is None:
+                row = db.execute("SELECT COUNT(*) FROM signatures WHERE day = ?", (day,)).fetchone()
+            else:
+                row = db.execute(
+                    "SELECT COUNT(*) FROM signatures WHERE day = ? AND kind = ?", (day, kind)
+                ).fetchone()
+        finally:
+            db.close()
+        return int(row[0])
+
+    def admit(
+        self,
+        now: datetime,
+        *,
+        kind: str,
+        digest: str,
+        report_hash: str,
+        approver: str,
+        limits: Mapping[str | None, int],
+    ) -> None:
+        """Record one signature if every limit (``None``: all kinds) leaves room, atomically."""
+        day = now.date().isoformat()
+        db = self._db()
+        try:
+            with db:
+                for k, limit in limits.items():
+                    if k is None:
+                        q = "SELECT COUNT(*) FROM signatures WHERE day = ?"
+                        n = db.execute(q, (day,)).fetchone()[0]
+                    else:
+                        q = "SELECT COUNT(*) FROM signatures WHERE day = ? AND kind = ?"
+                        n = db.execute(q, (day, k)).fetchone()[0]
+                    if n >= limit:
+                        what = "signatures" if k is None else f"{k} signatures"
+                        raise Refused(f"daily limit of {limit} {what} reached")
+                db.execute(
+                    "INSERT INTO signatures VALUES (?, ?, ?, ?, ?, ?)",
+                    (day, kind, now.isoformat(), digest, report_hash, approver),
+                )
+        finally:
+            db.close()
 
 
 @dataclass(frozen=True, slots=True)
 class Approved:
-    """What the policy let through: the digest, its kind and the report that covers it."""
+    """What the policy let through: the digest, its kind, the report and who approved it."""
 
     digest: str
     kind: str
     report_hash: str
+    approver: str
+    calls: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +226,7 @@ class _Call:
     value: int
     data: bytes
     delegatecall: bool
+    sender: str | None = None  # the Safe, for a SafeTx
 
 
 def _hexbytes(v: Any) -> bytes:
@@ -195,6 +269,7 @@ def _call_of(digest: str, context: Mapping[str, Any]) -> tuple[str, _Call]:
             value=safe_tx.value,
             data=safe_tx.data,
             delegatecall=safe_tx.operation == DELEGATECALL,
+            sender=safe_tx.safe,
         )
         return "safe_tx", call
     raise Refused(
@@ -205,13 +280,12 @@ def _call_of(digest: str, context: Mapping[str, Any]) -> tuple[str, _Call]:
 
 def check(
     policy: CosignerPolicy,
-    approvals: list[ApprovalRecord],
     ledger: Ledger,
     digest: str,
     context: Mapping[str, Any],
     now: datetime | None = None,
 ) -> Approved:
-    """Decide whether the co-signer takes part in signing ``digest``; raise ``Refused`` if not.
+    """Decide whether the co-signer signs ``digest``; raise ``Refused`` if not.
 
     On success the signature is counted in the ledger (an aborted run still counts).
     """
@@ -221,46 +295,115 @@ def check(
     except ValueError as exc:
         raise Refused(f"malformed digest: {exc}") from exc
     kind, call = _call_of(digest, context)
-
     if policy.chain_ids and call.chain_id not in policy.chain_ids:
         raise Refused(f"chain {call.chain_id} is not one this co-signer signs for")
-    if call.delegatecall and not policy.allow_delegatecall:
-        raise Refused("delegatecall is not allowed")
+
+    if not policy.approvers:
+        raise Refused("this co-signer has no approvers configured")
+    try:
+        approval = SignedApproval.model_validate(context.get("approval") or {})
+    except ValidationError as exc:
+        raise Refused(
+            f"no valid signed approval came with the digest: {exc.errors()[0]['msg']}"
+        ) from exc
+    approver = verify(
+        approval,
+        approvers=policy.approvers,
+        digest=digest,
+        chain_id=call.chain_id,
+        now=int(now.timestamp()),
+        max_ttl_s=policy.max_approval_ttl_s,
+    )
+    report = context.get("report")
+    if not isinstance(report, dict):
+        raise Refused("the dry-run report did not come with the digest")
+    body = {k: v for k, v in report.items() if k not in ("report_hash", "report_id")}
+    if canonical_hash(body) != approval.report_hash:
+        raise Refused(f"the report sent does not hash to the approved {approval.report_hash}")
+    if report.get("chain_id") != call.chain_id:
+        raise Refused(f"the report is for chain {report.get('chain_id')}, not {call.chain_id}")
+    if kind == "safe_tx" and str(report.get("safe", "")).lower() != str(call.sender).lower():
+        raise Refused(f"the report is for Safe {report.get('safe')}, not {call.sender}")
+
+    calls = _check_calls(policy, call, report, now)
+
+    auto = approver.lower() in {a.lower() for a in policy.auto_approvers}
+    limits: dict[str | None, int] = {None: policy.max_signatures_per_day}
+    if auto:
+        limits["auto"] = policy.max_auto_signatures_per_day
+    ledger.admit(
+        now,
+        kind="auto" if auto else "approved",
+        digest=digest,
+        report_hash=approval.report_hash,
+        approver=approver,
+        limits=limits,
+    )
+    log.info(
+        "co-signing %s %s (report %s, approver %s)", kind, digest, approval.report_hash, approver
+    )
+    return Approved(digest, kind, approval.report_hash, approver, calls)
+
+
+def _check_calls(
+    policy: CosignerPolicy, call: _Call, report: Mapping[str, Any], now: datetime
+) -> int:
+    """Every call the transaction makes against the report (decoded) or the allow-list."""
     if call.to is None:
         raise Refused("contract creation is not allowed")
-    selectors = policy.allowed(call.to)
-    if selectors is None:
-        raise Refused(f"calls to {to_checksum_address(call.to)} are not allowed")
-    if 0 < len(call.data) < 4:
-        raise Refused("calldata shorter than a selector")
-    selector = "0x" + call.data[:4].hex()
-    if selector not in selectors:
-        raise Refused(f"selector {selector} is not allowed on {to_checksum_address(call.to)}")
-    if call.value > policy.max_value_wei:
-        raise Refused(f"value {call.value} wei exceeds the limit of {policy.max_value_wei} wei")
-
-    field = "tx_digests" if kind == "transaction" else "safe_tx_hashes"
-    covering = [r for r in approvals if digest in getattr(r, field)]
-    if not covering:
-        raise Refused(f"no dry-run report covers {field[:-1].replace('_', ' ')} {digest}")
-    reasons: list[str] = []
-    record: ApprovalRecord | None = None
-    for r in covering:
-        if not r.approved:
-            reasons.append(f"report {r.report_hash} is not approved")
-        elif r.expires_at is not None and r.expires_at <= now:
-            reasons.append(f"approval of report {r.report_hash} expired at {r.expires_at}")
-        elif r.chain_id is not None and r.chain_id != call.chain_id:
-            reasons.append(f"report {r.report_hash} is for chain {r.chain_id}")
-        else:
-            record = r
-            break
-    if record is None:
-        raise Refused("; ".join(reasons))
-
-    day = now.date().isoformat()
-    if ledger.count(day) >= policy.max_signatures_per_day:
-        raise Refused(f"daily limit of {policy.max_signatures_per_day} signatures reached")
-    ledger.record(day)
-    log.info("co-signing %s %s (report %s)", kind, digest, record.report_hash)
-    return Approved(digest=digest, kind=kind, report_hash=record.report_hash)
+    if call.delegatecall:
+        inner = calls_of_safe_tx(
+            call.to, call.data, call.value, DELEGATECALL, policy.multisend_call_only
+        )
+    else:
+        inner = [InnerCall(CALL, call.to, call.value, call.data)]
+    decoded = policy.decoded()
+    tokens = {
+        to_checksum_address(str(t.get("address")))
+        for t in report.get("tokens", [])
+        if isinstance(t, dict) and t.get("address")
+    }
+    module = to_checksum_address(policy.rebalance_module) if policy.rebalance_module else None
+    if any(to_checksum_address(c.to) in decoded | tokens for c in inner):
+        if not (policy.position_manager and policy.swap_router):
+            raise Refused("this co-signer has no position_manager / swap_router configured")
+        is_module = module is not None and [to_checksum_address(c.to) for c in inner] == [module]
+        listed = report.get("calls")
+        if not is_module and not isinstance(listed, list):
+            raise Refused("the report lists no calls")
+        return check_calls(
+            inner,
+            report,
+            position_manager=policy.position_manager,
+            router=policy.swap_router,
+            module=policy.rebalance_module,
+            max_deadline=int(now.timestamp()) + policy.max_deadline_s,
+            listed=None if is_module else listed,
+        )
+    for i, c in enumerate(inner, 1):
+        selectors = policy.allowed(c.to)
+        if selectors is None:
+            raise Refused(f"call {i}: calls to {to_checksum_address(c.to)} are not allowed")
+        if 0 < len(c.data) < 4:
+            raise Refused(f"call {i}: calldata shorter than a selector")
+        selector = "0x" + c.data[:4].hex()
+        if selector not in selectors:
+            raise Refused(
+                f"call {i}: selector {selector} is not allowed on {to_checksum_address(c.to)}"
+            )
+        if c.value > policy.max_value_wei:
+            raise Refused(
+                f"call {i}: value {c.value} wei exceeds the limit of {policy.max_value_wei} wei"
+            )
+    listed = report.get("calls")
+    if not isinstance(listed, list) or len(listed) != len(inner):
+        raise Refused(f"the transaction makes {len(inner)} calls, the report lists another set")
+    for i, (c, want) in enumerate(zip(inner, listed, strict=True), 1):
+        data = str(want.get("data", "0x"))
+        if (
+            to_checksum_address(c.to) != to_checksum_address(str(want.get("to")))
+            or c.data != bytes.fromhex(data[2:] if data.startswith("0x") else data)
+            or c.value != int(want.get("value", 0))
+        ):
+            raise Refused(f"call {i}: differs from the report's call {i}")
+    return len(inner)

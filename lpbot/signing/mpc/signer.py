@@ -19,6 +19,7 @@ from eth_utils.address import to_checksum_address
 
 from lpbot.errors import ConfigError, Halt, NeedsAttention
 from lpbot.signing.base import Signature, SignedTransaction
+from lpbot.signing.mpc.approval import SignedApproval
 from lpbot.signing.mpc.config import MpcConfig
 from lpbot.signing.mpc.coordinator import Coordinator, RelayHook
 from lpbot.signing.mpc.safe_tx import SafeTx
@@ -129,21 +130,51 @@ class MpcSigner:
             raise ValueError(f"digest must be 32 bytes, got {len(digest)}")
         return self._coordinator.sign(digest, self._signers_now(), context=context)
 
-    def sign_safe_tx(self, safe_tx: SafeTx) -> Signature:
-        """Sign a SafeTx's EIP-712 hash, with the SafeTx as the co-signer's context."""
+    def sign_safe_tx(
+        self,
+        safe_tx: SafeTx,
+        *,
+        report: Mapping[str, Any] | None = None,
+        approval: SignedApproval | None = None,
+    ) -> Signature:
+        """Sign a SafeTx's EIP-712 hash, with the SafeTx, the dry-run report and its signed
+        approval as the co-signer's context."""
         return self.sign_digest(
-            safe_tx.hash(), context={"kind": "safe_tx", "safe_tx": safe_tx.to_json()}
+            safe_tx.hash(), context=_context("safe_tx", safe_tx.to_json(), report, approval)
         )
 
-    def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
+    def sign_transaction(
+        self,
+        tx: dict[str, Any],
+        *,
+        report: Mapping[str, Any] | None = None,
+        approval: SignedApproval | None = None,
+    ) -> SignedTransaction:
         if "from" in tx and str(tx["from"]).lower() != self._address.lower():
             raise ConfigError(f"transaction is from {tx['from']}, this signer is {self._address}")
         unsigned = unsigned_eip1559(tx)
         digest = bytes(unsigned.hash())
-        sig = self.sign_digest(digest, context={"kind": "transaction", "tx": jsonable_tx(tx)})
+        sig = self.sign_digest(
+            digest, context=_context("transaction", jsonable_tx(tx), report, approval)
+        )
         # typed transactions carry the y-parity (0/1), not 27/28
         raw = bytes(encode_transaction(unsigned, vrs=(sig.v - 27, sig.r, sig.s)))  # type: ignore[no-untyped-call]
         sender = Account.recover_transaction(raw)
         if sender.lower() != self._address.lower():
             raise Halt(f"MPC-signed transaction recovers to {sender}, not {self._address}")
         return SignedTransaction(raw=raw, hash=keccak(raw))
+
+
+def _context(
+    kind: str,
+    body: Mapping[str, Any],
+    report: Mapping[str, Any] | None,
+    approval: SignedApproval | None,
+) -> dict[str, Any]:
+    key = "safe_tx" if kind == "safe_tx" else "tx"
+    context: dict[str, Any] = {"kind": kind, key: dict(body)}
+    if report is not None:
+        context["report"] = dict(report)
+    if approval is not None:
+        context["approval"] = approval.model_dump()
+    return context

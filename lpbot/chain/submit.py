@@ -1,10 +1,12 @@
-"""Sending transactions: nonces, EIP-1559 fees, replacement of stuck transactions, confirmations.
+"""Sending transactions: pre-flight, nonces, EIP-1559 fees, private submission, replacement and
+cancellation of stuck transactions, confirmations.
 
-Fees come from ``eth_feeHistory`` (max fee = 2 x the next base fee + the median priority fee of
-recent blocks). A transaction not mined within ``replace_after`` seconds is replaced: same nonce,
-both fee fields raised by at least 12.5% (nodes refuse smaller bumps). The sent hash is handed to
-``on_sent`` before any waiting, so a crash after sending is resumed by looking the hash up, never
-by sending something new with another nonce.
+Fees come from the caller (the chain's gas model) or ``eth_feeHistory`` (max fee = 2 x the next
+base fee + the median priority fee of recent blocks). A transaction not mined within
+``replace_after`` seconds is replaced: same nonce, both fee fields raised by at least 12.5% (nodes
+refuse smaller bumps); after ``max_replacements`` it is cancelled by a zero-value self-transfer
+at the same nonce. Every hash is handed to ``on_sent`` before any waiting, so a crash after
+sending is resumed by looking the hash up, never by sending something new with another nonce.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound
-from web3.types import TxReceipt
+from web3.exceptions import TransactionNotFound
+from web3.types import TxReceipt, Wei
 
-from lpbot.errors import RetryLater
+from lpbot.errors import Refused, RetryLater
 from lpbot.signing.base import Signer
 
 log = logging.getLogger(__name__)
@@ -71,41 +73,75 @@ class SentTx:
     hash: str
     nonce: int
     fees: Fees
+    to: str = ""
+    gas: int = 0
+    kind: str = "send"  # "send", "replacement" or "cancel"
+
+
+Check = Callable[[dict[str, Any]], None]
 
 
 class Submitter:
-    """Signs with ``signer`` and sends, replaces and confirms transactions."""
+    """Signs with ``signer`` and sends, replaces, cancels and confirms transactions.
+
+    ``preflight`` is called with the exact transaction fields right before it is signed and
+    again right before the signed bytes are sent, for every transaction (replacements and the
+    cancelling self-transfer too); it raises to stop the send. The raw transaction goes to
+    ``submit_w3`` (a private endpoint: Flashbots Protect-like, or an L2 sequencer) when given,
+    else to ``w3``; if the private endpoint cannot be reached it falls back to ``w3`` only when
+    ``public_fallback`` is set. Receipts and blocks are read from ``w3``. While waiting,
+    ``on_progress`` gets one line per new block and per replacement; after ``max_replacements``
+    it sends a zero-value self-transfer at the same nonce (the cancel) and waits for it.
+    """
 
     def __init__(
         self,
         w3: Web3,
         signer: Signer,
         *,
+        preflight: Check,
         confirmations: int = 1,
         replace_after: float = 60.0,
         max_replacements: int = 3,
         poll: float = 0.05,
         nonces: NonceManager | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        submit_w3: Web3 | None = None,
+        public_fallback: bool = False,
+        fees: Callable[[], Fees] | None = None,
+        on_progress: Callable[[str], None] | None = None,
     ) -> None:
         self.w3 = w3
         self.signer = signer
+        self.preflight = preflight
         self.confirmations = confirmations
         self.replace_after = replace_after
         self.max_replacements = max_replacements
         self.poll = poll
         self.nonces = nonces or NonceManager(w3)
         self.sleep = sleep
+        self.submit_w3 = submit_w3
+        self.public_fallback = public_fallback
+        self.fees = fees or (lambda: fetch_fees(self.w3))
+        self.on_progress = on_progress or (lambda line: log.info("%s", line))
 
     def send(
-        self, to: str, data: bytes, gas: int, *, nonce: int | None = None, fees: Fees | None = None
+        self,
+        to: str,
+        data: bytes,
+        gas: int,
+        *,
+        nonce: int | None = None,
+        fees: Fees | None = None,
+        kind: str = "send",
     ) -> SentTx:
         nonce = self.nonces.next(self.signer.address) if nonce is None else nonce
-        fees = fees or fetch_fees(self.w3)
+        fees = fees or self.fees()
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.w3.eth.chain_id,
             "nonce": nonce,
+            "from": self.signer.address,
             "to": Web3.to_checksum_address(to),
             "value": 0,
             "data": data,
@@ -113,13 +149,31 @@ class Submitter:
             "maxFeePerGas": fees.max_fee_per_gas,
             "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
         }
-        signed = self.signer.sign_transaction(tx)
+        self.preflight(tx)  # right before signing
+        unsigned = {k: v for k, v in tx.items() if k != "from"}
+        signed = self.signer.sign_transaction(unsigned)
+        self.preflight(tx)  # and again right before sending: signing can take a while (MPC)
+        h = self._broadcast(signed.raw, nonce)
+        log.info("sent %s nonce %d max fee %d", h.hex(), nonce, fees.max_fee_per_gas)
+        return SentTx("0x" + bytes(h).hex(), nonce, fees, tx["to"], gas, kind)
+
+    def _broadcast(self, raw: bytes, nonce: int) -> bytes:
+        if self.submit_w3 is not None:
+            try:
+                return bytes(self.submit_w3.eth.send_raw_transaction(raw))
+            except ValueError as exc:  # the endpoint's JSON-RPC error
+                raise RetryLater(f"the submit endpoint refused nonce {nonce}: {exc}") from exc
+            except OSError as exc:  # unreachable (requests' errors are OSErrors)
+                if not self.public_fallback:
+                    raise RetryLater(
+                        f"the submit endpoint is unreachable ({type(exc).__name__}); the public "
+                        "mempool is not allowed as a fallback for this chain"
+                    ) from exc
+                log.warning("submit endpoint unreachable: sending to the public mempool")
         try:
-            h = self.w3.eth.send_raw_transaction(signed.raw)
+            return bytes(self.w3.eth.send_raw_transaction(raw))
         except ValueError as exc:  # the node's JSON-RPC error
             raise RetryLater(f"node refused transaction (nonce {nonce}): {exc}") from exc
-        log.info("sent %s nonce %d max fee %d", h.hex(), nonce, fees.max_fee_per_gas)
-        return SentTx("0x" + bytes(h).hex(), nonce, fees)
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         try:
@@ -127,19 +181,32 @@ class Submitter:
         except TransactionNotFound:
             return None
 
-    def wait_confirmed(self, tx_hash: str, timeout: float) -> TxReceipt | None:
-        """The receipt once it has ``confirmations``; None if not mined within ``timeout``."""
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash,  # type: ignore[arg-type]
-                timeout=timeout,
-                poll_latency=self.poll,
-            )
-        except TimeExhausted:
-            return None
-        while self.w3.eth.block_number < receipt["blockNumber"] + self.confirmations - 1:
+    def _wait_any(self, sent: list[SentTx], timeout: float) -> tuple[TxReceipt, SentTx] | None:
+        """The first of ``sent`` mined (with ``confirmations``) within ``timeout``, showing a
+        line per new block; None if none was."""
+        deadline = time.monotonic() + timeout
+        seen = self.w3.eth.block_number
+        first = seen
+        while True:
+            for tx in reversed(sent):
+                receipt = self.receipt(tx.hash)
+                if receipt is not None:
+                    last_needed = receipt["blockNumber"] + self.confirmations - 1
+                    while self.w3.eth.block_number < last_needed:
+                        self.sleep(self.poll)
+                    return receipt, tx
+            block = self.w3.eth.block_number
+            if block != seen:
+                seen = block
+                last = sent[-1]
+                self.on_progress(
+                    f"waiting for {last.hash[:12]} (nonce {last.nonce}, max fee "
+                    f"{last.fees.max_fee_per_gas:,} wei): block {block}, "
+                    f"{block - first} block(s) seen"
+                )
+            if time.monotonic() >= deadline:
+                return None
             self.sleep(self.poll)
-        return receipt
 
     def send_and_confirm(
         self,
@@ -149,30 +216,57 @@ class Submitter:
         *,
         on_sent: Callable[[SentTx], None],
         nonce: int | None = None,
-    ) -> TxReceipt:
-        """Send, replace with bumped fees while stuck, and return the mined receipt.
+        fees: Fees | None = None,
+    ) -> tuple[TxReceipt, SentTx]:
+        """Send, replace with bumped fees while stuck, cancel after ``max_replacements``; return
+        the receipt of whichever was mined and which one it was (``kind == "cancel"``: the
+        cancelling self-transfer took the nonce, the transaction itself can never run).
 
-        Every transaction sent (replacements too) is passed to ``on_sent`` first. Whichever of
-        them is mined is returned; the others can no longer be (same nonce).
+        Every transaction sent (replacements and the cancel too) is passed to ``on_sent``
+        first. A replacement whose pre-flight fails (``Refused``) is not sent: the
+        pending one is cancelled instead.
         """
-        sent = self.send(to, data, gas, nonce=nonce)
+        sent = self.send(to, data, gas, nonce=nonce, fees=fees)
         on_sent(sent)
         all_sent = [sent]
-        for attempt in range(self.max_replacements + 1):
-            receipt = self.wait_confirmed(sent.hash, self.replace_after)
-            if receipt is not None:
-                return receipt
-            for earlier in all_sent[:-1]:
-                found = self.receipt(earlier.hash)
-                if found is not None:
-                    return found
-            if attempt == self.max_replacements:
+        for _attempt in range(self.max_replacements):
+            found = self._wait_any(all_sent, self.replace_after)
+            if found is not None:
+                return found
+            bumped = sent.fees.bumped()
+            try:
+                replacement = self.send(
+                    to, data, gas, nonce=sent.nonce, fees=bumped, kind="replacement"
+                )
+            except Refused as exc:  # the pre-flight: it would revert now
+                self.on_progress(f"not replacing nonce {sent.nonce}: {exc}; cancelling it")
                 break
-            log.warning("tx %s not mined after %.0f s: replacing", sent.hash, self.replace_after)
-            sent = self.send(to, data, gas, nonce=sent.nonce, fees=sent.fees.bumped())
+            self.on_progress(
+                f"not mined after {self.replace_after:.0f} s: replaced nonce {sent.nonce} "
+                f"with max fee {bumped.max_fee_per_gas:,} wei (priority "
+                f"{bumped.max_priority_fee_per_gas:,}): {replacement.hash}"
+            )
+            sent = replacement
             on_sent(sent)
             all_sent.append(sent)
+        else:
+            found = self._wait_any(all_sent, self.replace_after)
+            if found is not None:
+                return found
+        cancel_fees = sent.fees.bumped()
+        me = self.signer.address
+        cancel_gas = int(self.w3.eth.estimate_gas({"from": me, "to": me, "value": Wei(0)}))
+        cancel = self.send(me, b"", cancel_gas, nonce=sent.nonce, fees=cancel_fees, kind="cancel")
+        self.on_progress(
+            f"cancelling nonce {sent.nonce}: a zero-value self-transfer with max fee "
+            f"{cancel_fees.max_fee_per_gas:,} wei: {cancel.hash}"
+        )
+        on_sent(cancel)
+        all_sent.append(cancel)
+        found = self._wait_any(all_sent, self.replace_after * 2)
+        if found is not None:
+            return found
         raise RetryLater(
-            f"transaction nonce {sent.nonce} not mined after {len(all_sent)} attempts; "
-            "resume will look for it"
+            f"transaction nonce {sent.nonce} not mined after {len(all_sent)} attempts, the "
+            "cancel included; resume will look for them"
         )

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,22 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import TxReceipt
 
+from lpbot.analytics.types import Tick
 from lpbot.chain import artifacts
+from lpbot.chain.gas import GasModel, gas_model_for
 from lpbot.chain.reader import PoolReader
-from lpbot.chain.submit import SentTx, Submitter
-from lpbot.errors import NeedsAttention, Refused
+from lpbot.chain.submit import Fees, SentTx, Submitter
+from lpbot.errors import NeedsAttention, Refused, RetryLater
+from lpbot.execution import preflight as pf
 from lpbot.execution.plan import build_rebalance_plan
 from lpbot.execution.simulate import DryRunResult, _decode, dry_run, dry_run_module
-from lpbot.execution.state import RebalanceRecord, RebalanceRepo, RebalanceState
+from lpbot.execution.state import (
+    RebalanceRecord,
+    RebalanceRepo,
+    RebalanceState,
+    TxRecord,
+    wasted_gas_wei,
+)
 from lpbot.report.dryrun import approvable, build_report, read_report, write_report
 from lpbot.signing.base import Signer
 from lpbot.signing.module import ModuleTransaction, build_module_transaction
@@ -78,6 +88,25 @@ class ExecutionContext:
     # where dry-runs run: None = this chain itself, snapshotted and reverted (a devnet); on a live
     # chain, a fresh local fork of it (``lpbot.chain.forksim.ForkSimulator.fresh``)
     simulator: Callable[[], Web3] | None = None
+    # the pre-flight's staleness bound: the price may move at most this share (bps) of the
+    # slippage tolerance between the report and the send
+    max_price_move_share_bps: int = 5_000
+    # gas limit = max(live eth_estimateGas, the dry-run's gas used) x (1 + margin)
+    gas_margin_bps: int = 2_000
+    # the most one rebalance may cost in gas (expected fee, USD); above it, wait and alert
+    max_fee_usd: Decimal | None = None
+    # the gas token's USD price (a mark from pricing/, or the pools'); None: ``native_usd``
+    gas_token_usd: Callable[[], Decimal] | None = None
+    gas_model: GasModel | None = None  # None: the chain's, from the registry
+    # where signed transactions go: a private endpoint (Flashbots Protect-like, a sequencer);
+    # None sends to the public mempool through ``w3``
+    submit_w3: Web3 | None = None
+    public_fallback: bool = False  # the private endpoint down: fall back to the public mempool
+    max_replacements: int = 3  # then a zero-value self-transfer cancels the stuck transaction
+    progress: Callable[[str], None] = field(default=lambda line: log.info("%s", line))
+    alert: Callable[[str, str], None] = field(
+        default=lambda kind, text: log.warning("alert %s: %s", kind, text)
+    )
 
     def contract(self, name: str, address: str | None = None) -> Any:
         addr = address or self.contracts[name]
@@ -154,7 +183,7 @@ def plan_rebalance(
         tick_range=plan.old_range,
         reason=reason,
     )
-    while record.state in (S.EXPIRED, S.FAILED):
+    while record.state in (S.EXPIRED, S.FAILED, S.STALE, S.CANCELLED):
         # the same plan was abandoned or failed before: this is a new attempt
         record = ctx.repo.create(
             idempotency_key=f"{plan.idempotency_key}:after-{record.id}",
@@ -237,6 +266,38 @@ def plan_rebalance(
     return record, report, paths
 
 
+def replan(
+    ctx: ExecutionContext, rebalance_id: int
+) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
+    """Plan a stale, cancelled or expired rebalance again from the chain's latest state: the
+    same position, new range and route (Safe or module); a new dry-run and a new report, to be
+    approved again. A report not yet executed is first made STALE, so it can never run."""
+    record = ctx.repo.get(rebalance_id)
+    if record is None:
+        raise Refused(f"no rebalance {rebalance_id}")
+    if record.state in (S.SIMULATED, S.APPROVED):
+        record = ctx.repo.transition(record.id, record.state, S.STALE, error="re-planned")
+    if record.state not in (S.STALE, S.CANCELLED, S.EXPIRED) or record.report_id is None:
+        raise Refused(
+            f"rebalance {rebalance_id} is {record.state.value}: only a stale, cancelled or "
+            "expired rebalance is re-planned"
+        )
+    old = read_report(ctx.reports_dir, record.report_id)
+    lower, upper = old["position"]["new_range"]
+    pool = ctx.w3.eth.contract(
+        address=to_checksum_address(old["pool"]), abi=artifacts.abi("UniswapV3Pool")
+    )
+    spacing = int(pool.functions.tickSpacing().call())
+    ctx.via = "module" if "module_tx" in old else "multisig"
+    reason = old["reason"].split(" (re-planned after ")[0]
+    return plan_rebalance(
+        ctx,
+        int(old["position"]["token_id"]),
+        Range(Tick(int(lower)), Tick(int(upper)), spacing),
+        f"{reason} (re-planned after rebalance {rebalance_id})",
+    )
+
+
 def _record_for(ctx: ExecutionContext, report_id: str) -> RebalanceRecord:
     record = ctx.repo.by_report(report_id)
     if record is None:
@@ -251,6 +312,92 @@ def _fresh(ctx: ExecutionContext, report: dict[str, Any]) -> None:
             f"report {report['report_id']} is {age:.0f} s old (max "
             f"{ctx.report_max_age_seconds:.0f}): plan again"
         )
+
+
+def _balances_now(ctx: ExecutionContext, tokens: list[str]) -> dict[str, int]:
+    erc20 = ctx.w3.eth.contract(abi=artifacts.abi("TestERC20"))
+    return {
+        t: erc20(address=to_checksum_address(t)).functions.balanceOf(ctx.safe).call()
+        for t in tokens
+    }
+
+
+def check_drift(ctx: ExecutionContext, report: dict[str, Any]) -> pf.Drift:
+    """What changed since the report; refused (``PreflightRefused``) when the price moved past
+    the policy's bound: ``max_price_move_share_bps`` of the report's slippage tolerance."""
+    now = pf.fetch_pool_now(ctx.w3, report["pool"], ctx.twap_seconds)
+    price = report["price"]
+    tokens = [t["address"] for t in report["tokens"]]
+    then_balances = report["dry_run"].get("balance_before") or {}
+    nonce_now = None
+    if "safe_tx" in report:
+        nonce_now = ctx.safe_contract.functions.nonce().call()
+    drift = pf.Drift(
+        report_block=int(report["snapshot"]["block"]),
+        block=now.block,
+        price_move_bps=pf.price_move_bps(int(price["sqrt_price_x96"]), now.sqrt_price_x96),
+        bound_bps=Fraction(int(report["slippage_bps"]) * ctx.max_price_move_share_bps, 10_000),
+        tick_then=int(price["spot_tick"]),
+        tick_now=now.tick,
+        twap_deviation_then_bps=pf.twap_deviation_bps(
+            int(price["spot_tick"]), price.get("twap_tick")
+        ),
+        twap_deviation_now_bps=pf.twap_deviation_bps(now.tick, now.twap_tick),
+        liquidity_then=(int(price["pool_liquidity"]) if "pool_liquidity" in price else None),
+        liquidity_now=now.liquidity,
+        balances_then={t: int(v) for t, v in then_balances.items()},
+        balances_now=_balances_now(ctx, tokens),
+        nonce_then=report["safe_tx"]["nonce"] if "safe_tx" in report else None,
+        nonce_now=nonce_now,
+    )
+    if drift.price_move_bps > drift.bound_bps:
+        raise pf.PreflightRefused(
+            f"the report is stale: the price moved {float(drift.price_move_bps):.2f} bps since "
+            f"it, more than {ctx.max_price_move_share_bps / 100:g}% of its "
+            f"{report['slippage_bps']} bps slippage tolerance",
+            drift,
+            _lines(ctx, drift),
+        )
+    return drift
+
+
+def _lines(ctx: ExecutionContext, drift: pf.Drift | None) -> list[str]:
+    if drift is None:
+        return []
+    return drift.lines({t: sym for t, (sym, _d) in ctx.symbols.items()})
+
+
+def _traced_reason(
+    ctx: ExecutionContext, tx: SafeTransaction, report: dict[str, Any]
+) -> str | None:
+    """The inner call's own revert reason (MultiSendCallOnly drops it), from a trace of the
+    Safe's ``simulateAndRevert``, naming the plan's call that failed."""
+    safe_c = ctx.safe_contract
+    call = bytes.fromhex(safe_c.encode_abi(fn_name="simulateAndRevert", args=[tx.to, tx.data])[2:])
+    failed = pf.fetch_inner_reason(ctx.w3, ctx.executor.address, tx.safe, call)
+    if failed is None:
+        return None
+    for c in report["calls"]:
+        if c["to"].lower() == failed.to.lower() and c["data"] == "0x" + failed.input.hex():
+            return f"{failed.reason} in call '{c['label']}'"
+    return f"{failed.reason} in a call to {failed.to}"
+
+
+@contextlib.contextmanager
+def _stale_on_refusal(ctx: ExecutionContext, record: RebalanceRecord) -> Any:
+    """A pre-flight refusal moves the rebalance to STALE (never executable again) and alerts."""
+    try:
+        yield
+    except pf.PreflightRefused as exc:
+        current = ctx.repo.get(record.id)
+        state = current.state if current is not None else record.state
+        if not state.terminal:
+            ctx.repo.transition(record.id, state, S.STALE, error=str(exc))
+        ctx.alert(
+            "rebalance_stale",
+            f"rebalance {record.id} not sent: {exc}\nnext: lpbot rebalance replan {record.id}",
+        )
+        raise
 
 
 def approve(ctx: ExecutionContext, report_id: str, approver: str) -> RebalanceRecord:
@@ -326,6 +473,16 @@ def execute(
     if ctx.safe_contract.functions.nonce().call() != tx.nonce:
         ctx.repo.transition(record.id, S.APPROVED, S.EXPIRED, error="Safe nonce moved")
         raise Refused("the Safe executed another transaction since the dry-run: plan again")
+    with _stale_on_refusal(ctx, record):
+        drift = check_drift(ctx, report)
+        inner = pf.simulate_safe_calls(ctx.w3, tx.safe, tx.to, tx.data, ctx.executor.address)
+        if not inner.ok:
+            reason = inner.reason
+            if not inner.revert_data:
+                reason = _traced_reason(ctx, tx, report) or reason
+            raise pf.PreflightRefused(
+                f"the Safe transaction would revert now: {reason}", drift, _lines(ctx, drift)
+            )
     owners, threshold = _safe_owners(ctx)
     collected: list[OwnerSignature] = [sign(tx, s) for s in signers if s.address in owners]
     collected += [read_signature_file(p, tx, owners) for p in signature_files]
@@ -356,6 +513,8 @@ def _submit(
     _owners, threshold = _safe_owners(ctx)
     data = exec_transaction_data(tx, combine(_signatures(record), threshold))
     record, receipt = _send_recorded(ctx, record, ctx.executor, tx.safe, data, report, nonce)
+    if receipt is None:
+        return record
     return reconcile(ctx, record, receipt, report)
 
 
@@ -367,23 +526,143 @@ def _send_recorded(
     data: bytes,
     report: dict[str, Any],
     nonce: int | None,
-) -> tuple[RebalanceRecord, TxReceipt]:
-    """Send (and replace while stuck) with every hash recorded as SUBMITTED before waiting."""
-    gas = int(report["dry_run"]["gas_used"]) * 13 // 10 + 50_000
+) -> tuple[RebalanceRecord, TxReceipt | None]:
+    """Pre-flight, price the gas, then send (replace while stuck, cancel after the last
+    replacement) with every transaction recorded before waiting.
+
+    The receipt is None when the cancelling self-transfer took the nonce (CANCELLED).
+    """
+    with _stale_on_refusal(ctx, record):
+        drift = check_drift(ctx, report)
+        outcome = pf.fetch_call_outcome(ctx.w3, signer.address, to, data)
+        if not outcome.ok:
+            reason = outcome.reason
+            if "safe_tx" in report and "GS013" in reason:
+                tx = SafeTransaction.from_json(report["safe_tx"])
+                reason = f"{reason}: {_traced_reason(ctx, tx, report) or 'inner reason unknown'}"
+            raise pf.PreflightRefused(
+                f"the transaction would revert now: {reason}", drift, _lines(ctx, drift)
+            )
+    assert outcome.gas_estimate is not None
+    model = ctx.gas_model or gas_model_for(ctx.chain_id)
+    cost = model.fetch_cost(ctx.w3, {"from": signer.address, "to": to, "data": data})
+    estimate = max(cost.gas_units, outcome.gas_estimate)
+    gas = pf.gas_limit(estimate, int(report["dry_run"]["gas_used"]), ctx.gas_margin_bps)
+    usd = ctx.gas_token_usd() if ctx.gas_token_usd is not None else ctx.native_usd
+    fee_usd = Decimal(cost.total_wei) * usd / Decimal(10**18)
+    if ctx.max_fee_usd is not None and fee_usd > ctx.max_fee_usd:
+        ctx.alert(
+            "gas_too_high",
+            f"rebalance {record.id} waits: gas would cost ${fee_usd:.2f} (limit "
+            f"${ctx.max_fee_usd}); it is retried on the next resume",
+        )
+        raise RetryLater(
+            f"gas would cost ${fee_usd:.2f}, above the ${ctx.max_fee_usd} limit per rebalance: "
+            "waiting"
+        )
+    ctx.progress(
+        f"gas: estimate {estimate:,}, dry-run {int(report['dry_run']['gas_used']):,}, limit "
+        f"{gas:,}; expected fee ${fee_usd:.4f}, max fee {cost.max_fee_per_gas:,} wei/gas"
+    )
+
+    def check(tx: dict[str, Any]) -> None:
+        if tx["to"].lower() == signer.address.lower() and not tx["data"]:
+            # the cancelling self-transfer: no report to compare with, only the call itself
+            plain = pf.fetch_call_outcome(
+                ctx.w3, tx["from"], tx["to"], b"", gas=int(tx["gas"]), estimate=False
+            )
+            if not plain.ok:
+                raise RetryLater(f"the cancelling self-transfer would fail: {plain.reason}")
+            return
+        with _stale_on_refusal(ctx, state["record"]):
+            drift = check_drift(ctx, report)
+            exact = pf.fetch_call_outcome(
+                ctx.w3, tx["from"], tx["to"], bytes(tx["data"]), gas=int(tx["gas"]), estimate=False
+            )
+            if not exact.ok:
+                raise pf.PreflightRefused(
+                    f"the signed transaction would revert now: {exact.reason}",
+                    drift,
+                    _lines(ctx, drift),
+                )
+
     submitter = Submitter(
-        ctx.w3, signer, confirmations=ctx.confirmations, replace_after=ctx.replace_after
+        ctx.w3,
+        signer,
+        preflight=check,
+        confirmations=ctx.confirmations,
+        replace_after=ctx.replace_after,
+        max_replacements=ctx.max_replacements,
+        submit_w3=ctx.submit_w3,
+        public_fallback=ctx.public_fallback,
+        fees=lambda: Fees(cost.max_fee_per_gas, cost.max_priority_fee_per_gas),
+        on_progress=ctx.progress,
     )
     state = {"record": record}
 
     def on_sent(sent: SentTx) -> None:
         current = state["record"]
+        ctx.repo.record_transaction(
+            current.id,
+            TxRecord(
+                tx_hash=sent.hash,
+                nonce=sent.nonce,
+                sender=signer.address,
+                to=sent.to,
+                gas_limit=sent.gas,
+                max_fee_per_gas=sent.fees.max_fee_per_gas,
+                max_priority_fee_per_gas=sent.fees.max_priority_fee_per_gas,
+            ),
+        )
         state["record"] = ctx.repo.transition(
             current.id, current.state, S.SUBMITTED, tx_hashes=[*current.tx_hashes, sent.hash]
         )
         ctx.checkpoint("submitted")
 
-    receipt = submitter.send_and_confirm(to, data, gas, on_sent=on_sent, nonce=nonce)
-    return state["record"], receipt
+    receipt, mined = submitter.send_and_confirm(to, data, gas, on_sent=on_sent, nonce=nonce)
+    record = state["record"]
+    record_costs(ctx, record, receipt)
+    if mined.kind == "cancel":
+        record = _cancelled(ctx, record)
+        return record, None
+    return record, receipt
+
+
+def record_costs(ctx: ExecutionContext, record: RebalanceRecord, receipt: TxReceipt) -> None:
+    """The mined transaction's gas (a cost whether it rebalanced, reverted or cancelled), and
+    the others at its nonce marked REPLACED."""
+    mined = "0x" + bytes(receipt["transactionHash"]).hex()
+    for tx in ctx.repo.transactions(record.id):
+        if tx.tx_hash == mined:
+            tx.status = "CONFIRMED" if receipt["status"] == 1 else "REVERTED"
+            tx.block = int(receipt["blockNumber"])
+            tx.gas_used = int(receipt["gasUsed"])
+            tx.effective_gas_price = int(receipt.get("effectiveGasPrice", 0))
+        elif tx.status == "PENDING":
+            tx.status = "REPLACED"
+        else:
+            continue
+        ctx.repo.update_transaction(record.id, tx)
+
+
+def _cancelled(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
+    txs = ctx.repo.transactions(record.id)
+    wasted = wasted_gas_wei(txs)
+    record = ctx.repo.transition(
+        record.id,
+        record.state,
+        S.CANCELLED,
+        error=(
+            f"stuck after {ctx.max_replacements} replacement(s), cancelled at its nonce "
+            f"(gas {wasted:,} wei): needs attention; lpbot rebalance replan {record.id}"
+        ),
+    )
+    ctx.alert(
+        "rebalance_cancelled",
+        f"rebalance {record.id} was not mined and has been cancelled; it needs attention",
+    )
+    ctx.checkpoint("cancelled")
+    return record
 
 
 def reconcile(
@@ -465,9 +744,20 @@ def _execute_module(
         raise NeedsAttention(f"the module call must be signed by the operator {tx.operator}")
     if record.state == S.APPROVED:
         _fresh(ctx, report)
+        with _stale_on_refusal(ctx, record):
+            drift = check_drift(ctx, report)
+            outcome = pf.fetch_call_outcome(ctx.w3, tx.operator, tx.module, tx.data, estimate=False)
+            if not outcome.ok:
+                raise pf.PreflightRefused(
+                    f"the module call would revert now: {outcome.reason}",
+                    drift,
+                    _lines(ctx, drift),
+                )
         record = ctx.repo.transition(record.id, S.APPROVED, S.SIGNED, signatures=[])
         ctx.checkpoint("signed")
     record, receipt = _send_recorded(ctx, record, ctx.operator, tx.module, tx.data, report, nonce)
+    if receipt is None:
+        return record
     return reconcile(ctx, record, receipt, report, via_module=True)
 
 

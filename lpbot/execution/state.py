@@ -1,6 +1,9 @@
 """The rebalance state machine, persisted through a small repository port.
 
-PLANNED -> SIMULATED -> APPROVED -> SIGNED -> SUBMITTED -> CONFIRMED, or FAILED / EXPIRED.
+PLANNED -> SIMULATED -> APPROVED -> SIGNED -> SUBMITTED -> CONFIRMED, or FAILED / EXPIRED, or
+STALE (the pre-flight found that it would revert now, or that the price moved past the policy's
+bound since the report: nothing was sent; ``replan`` writes a new report) or CANCELLED (stuck,
+replaced, then cancelled by a zero-value self-transfer at its nonce: needs a person).
 Each rebalance has an idempotency key (a second plan of the same thing returns the same row);
 each move is a compare-and-set on the current state, so two processes cannot both take a step.
 The store (``lpbot.store``) implements ``RebalanceRepo``; ``lpbot.testing.fakes`` has an
@@ -23,30 +26,50 @@ class RebalanceState(StrEnum):
     CONFIRMED = "CONFIRMED"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
+    STALE = "STALE"
+    CANCELLED = "CANCELLED"
 
     @property
     def terminal(self) -> bool:
-        return self in (RebalanceState.CONFIRMED, RebalanceState.FAILED, RebalanceState.EXPIRED)
+        return self in (
+            RebalanceState.CONFIRMED,
+            RebalanceState.FAILED,
+            RebalanceState.EXPIRED,
+            RebalanceState.STALE,
+            RebalanceState.CANCELLED,
+        )
 
 
 ALLOWED: dict[RebalanceState, frozenset[RebalanceState]] = {
     RebalanceState.PLANNED: frozenset({RebalanceState.SIMULATED, RebalanceState.EXPIRED}),
-    RebalanceState.SIMULATED: frozenset({RebalanceState.APPROVED, RebalanceState.EXPIRED}),
-    RebalanceState.APPROVED: frozenset({RebalanceState.SIGNED, RebalanceState.EXPIRED}),
+    RebalanceState.SIMULATED: frozenset(
+        {RebalanceState.APPROVED, RebalanceState.EXPIRED, RebalanceState.STALE}
+    ),
+    RebalanceState.APPROVED: frozenset(
+        {RebalanceState.SIGNED, RebalanceState.EXPIRED, RebalanceState.STALE}
+    ),
     RebalanceState.SIGNED: frozenset(
         {
             RebalanceState.SUBMITTED,
             RebalanceState.CONFIRMED,
             RebalanceState.EXPIRED,
             RebalanceState.FAILED,
+            RebalanceState.STALE,
         }
     ),
     RebalanceState.SUBMITTED: frozenset(
-        {RebalanceState.SUBMITTED, RebalanceState.CONFIRMED, RebalanceState.FAILED}
+        {
+            RebalanceState.SUBMITTED,
+            RebalanceState.CONFIRMED,
+            RebalanceState.FAILED,
+            RebalanceState.CANCELLED,
+        }
     ),
     RebalanceState.CONFIRMED: frozenset(),
     RebalanceState.FAILED: frozenset(),
     RebalanceState.EXPIRED: frozenset(),
+    RebalanceState.STALE: frozenset(),
+    RebalanceState.CANCELLED: frozenset(),
 }
 
 
@@ -70,6 +93,55 @@ class RebalanceRecord:
     result: dict[str, Any] | None = None
     error: str | None = None
     history: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class TxRecord:
+    """One transaction sent for a rebalance (the rebalance itself, a replacement, or the
+    cancelling self-transfer) and, once mined, what it cost. Wei amounts are exact integers."""
+
+    tx_hash: str
+    nonce: int
+    sender: str
+    to: str
+    gas_limit: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    status: str = "PENDING"  # PENDING, CONFIRMED, REVERTED, REPLACED (another took the nonce)
+    block: int | None = None
+    gas_used: int | None = None
+    effective_gas_price: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "cancel" if self.to.lower() == self.sender.lower() else "rebalance"
+
+    @property
+    def fee_wei(self) -> int:
+        """What the sender paid: gas used x effective gas price (0 until mined)."""
+        return (self.gas_used or 0) * (self.effective_gas_price or 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tx_hash": self.tx_hash,
+            "kind": self.kind,
+            "nonce": self.nonce,
+            "status": self.status,
+            "gas_limit": self.gas_limit,
+            "max_fee_per_gas": str(self.max_fee_per_gas),
+            "block": self.block,
+            "gas_used": self.gas_used,
+            "effective_gas_price": (
+                None if self.effective_gas_price is None else str(self.effective_gas_price)
+            ),
+            "fee_wei": str(self.fee_wei),
+        }
+
+
+def wasted_gas_wei(transactions: list[TxRecord]) -> int:
+    """The fees of a rebalance's transactions that did not rebalance: reverted ones and the
+    cancelling self-transfer (a cost to the ledger, with nothing to show for it)."""
+    return sum(t.fee_wei for t in transactions if t.status == "REVERTED" or t.kind == "cancel")
 
 
 class RebalanceRepo(Protocol):
@@ -104,6 +176,18 @@ class RebalanceRepo(Protocol):
     ) -> RebalanceRecord:
         """Move from ``expected`` to ``new`` and set ``fields`` atomically; raise
         ``StateConflict`` if the row is no longer in ``expected``."""
+        ...
+
+    def record_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
+        """Keep a sent transaction (once per hash), before anything waits for it."""
+        ...
+
+    def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
+        """Record what the chain says of it: mined (gas used, price), reverted or replaced."""
+        ...
+
+    def transactions(self, rebalance_id: int) -> list[TxRecord]:
+        """The rebalance's transactions, in the order they were sent."""
         ...
 
 

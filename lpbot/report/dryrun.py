@@ -138,6 +138,7 @@ def build_report(
             "spot_tick": plan.spot_tick,
             "twap_tick": plan.twap_tick,
             "twap_deviation_bps": plan.twap_deviation_bps,
+            "pool_liquidity": str(snapshot.liquidity),  # the pre-flight shows what changed
         },
         "position": {
             "token_id": plan.token_id,
@@ -164,6 +165,7 @@ def build_report(
             "gas_used": dry.gas_used,
             "gas_cost_wei": str(gas_cost_wei),
             "gas_cost_usd": f"{gas_usd:.4f}",
+            "balance_before": {t: str(v) for t, v in dry.balance_before.items()},
             "balance_change": {t: str(dry.delta(t)) for t in dry.balance_before},
             "decreased": [str(x) for x in dry.decreased],
             "collected": [str(x) for x in dry.collected],

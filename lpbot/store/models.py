@@ -87,7 +87,8 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
 
 
 class RebalanceState(enum.Enum):
-    """A rebalance's steps, in order; FAILED and EXPIRED end it early (``repo.TRANSITIONS``)."""
+    """A rebalance's steps, in order; FAILED, EXPIRED, STALE and CANCELLED end it early
+    (``repo.TRANSITIONS``)."""
 
     PLANNED = "PLANNED"
     SIMULATED = "SIMULATED"
@@ -97,10 +98,18 @@ class RebalanceState(enum.Enum):
     CONFIRMED = "CONFIRMED"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
+    STALE = "STALE"  # the pre-flight refused it (would revert, or the price moved): re-plan
+    CANCELLED = "CANCELLED"  # stuck, then cancelled by a self-transfer at its nonce
 
     @property
     def finished(self) -> bool:
-        return self in (RebalanceState.CONFIRMED, RebalanceState.FAILED, RebalanceState.EXPIRED)
+        return self in (
+            RebalanceState.CONFIRMED,
+            RebalanceState.FAILED,
+            RebalanceState.EXPIRED,
+            RebalanceState.STALE,
+            RebalanceState.CANCELLED,
+        )
 
 
 class TxStatus(enum.Enum):
@@ -231,6 +240,8 @@ class Rebalance(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stale_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     transactions: Mapped[list[Transaction]] = relationship(
         back_populates="rebalance", order_by="Transaction.id", viewonly=True

@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from lpbot.execution.state import RebalanceRecord, StateConflict, check_transition
+from lpbot.execution.state import RebalanceRecord, StateConflict, TxRecord, check_transition
 from lpbot.execution.state import RebalanceState as ES
 from lpbot.store import repo
-from lpbot.store.models import Rebalance
+from lpbot.store.models import Rebalance, Transaction, TxStatus
 from lpbot.store.models import RebalanceState as DS
 
 _EXTRA = ("safe_nonce", "signatures", "tx_hashes", "result")
@@ -166,3 +166,66 @@ class SqlRebalanceRepo:
             refreshed = repo.get_rebalance(s, rebalance_id)
             assert refreshed is not None
             return self._to_record(s, refreshed)
+
+    def _tx_row(self, s: Session, rebalance_id: int, tx_hash: str) -> Transaction | None:
+        from sqlalchemy import select
+
+        query = select(Transaction).where(
+            Transaction.rebalance_id == rebalance_id, Transaction.tx_hash == tx_hash
+        )
+        return s.scalars(query).first()
+
+    def record_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
+        with self._tx() as s:
+            row = repo.get_rebalance(s, rebalance_id)
+            assert row is not None
+            repo.record_transaction(
+                s,
+                chain_id=self._to_record(s, row).chain_id,
+                tx_hash=tx.tx_hash,
+                nonce=tx.nonce,
+                from_address=tx.sender,
+                to_address=tx.to,
+                gas_limit=tx.gas_limit,
+                max_fee_per_gas=tx.max_fee_per_gas,
+                max_priority_fee_per_gas=tx.max_priority_fee_per_gas,
+                rebalance_id=rebalance_id,
+            )
+
+    def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
+        with self._tx() as s:
+            row = self._tx_row(s, rebalance_id, tx.tx_hash)
+            if row is None:
+                raise StateConflict(f"transaction {tx.tx_hash} was never recorded")
+            repo.update_transaction(
+                s,
+                row.id,
+                status=TxStatus(tx.status),
+                block_number=tx.block,
+                gas_used=tx.gas_used,
+                effective_gas_price=tx.effective_gas_price,
+            )
+
+    def transactions(self, rebalance_id: int) -> list[TxRecord]:
+        from sqlalchemy import select
+
+        with self._tx() as s:
+            query = select(Transaction).where(Transaction.rebalance_id == rebalance_id)
+            return [
+                TxRecord(
+                    tx_hash=r.tx_hash,
+                    nonce=int(r.nonce),
+                    sender=r.from_address,
+                    to=r.to_address or "",
+                    gas_limit=int(r.gas_limit or 0),
+                    max_fee_per_gas=int(r.max_fee_per_gas or 0),
+                    max_priority_fee_per_gas=int(r.max_priority_fee_per_gas or 0),
+                    status=r.status.value,
+                    block=r.block_number,
+                    gas_used=r.gas_used,
+                    effective_gas_price=(
+                        None if r.effective_gas_price is None else int(r.effective_gas_price)
+                    ),
+                )
+                for r in s.scalars(query.order_by(Transaction.id))
+            ]

@@ -73,7 +73,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 S = RebalanceState
-_END = frozenset({S.FAILED, S.EXPIRED})
+_END = frozenset({S.FAILED, S.EXPIRED, S.STALE, S.CANCELLED})
 # each state's successors: one step forward, or an early end
 TRANSITIONS: Mapping[RebalanceState, frozenset[RebalanceState]] = {
     S.PLANNED: frozenset({S.SIMULATED}) | _END,
@@ -84,6 +84,8 @@ TRANSITIONS: Mapping[RebalanceState, frozenset[RebalanceState]] = {
     S.CONFIRMED: frozenset(),
     S.FAILED: frozenset(),
     S.EXPIRED: frozenset(),
+    S.STALE: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 UNFINISHED = tuple(s for s in RebalanceState if not s.finished)
 

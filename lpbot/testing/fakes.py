@@ -10,6 +10,7 @@ from lpbot.execution.state import (
     RebalanceRecord,
     RebalanceState,
     StateConflict,
+    TxRecord,
     check_transition,
 )
 
@@ -19,6 +20,7 @@ class MemoryRebalanceRepo:
 
     def __init__(self) -> None:
         self._rows: dict[int, RebalanceRecord] = {}
+        self._txs: dict[int, list[TxRecord]] = {}
 
     def create(
         self,
@@ -71,3 +73,19 @@ class MemoryRebalanceRepo:
         row.state = new
         row.history.append((new.value, time.time()))
         return copy.deepcopy(row)
+
+    def record_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
+        txs = self._txs.setdefault(rebalance_id, [])
+        if all(t.tx_hash != tx.tx_hash for t in txs):
+            txs.append(copy.deepcopy(tx))
+
+    def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
+        txs = self._txs.setdefault(rebalance_id, [])
+        for i, t in enumerate(txs):
+            if t.tx_hash == tx.tx_hash:
+                txs[i] = copy.deepcopy(tx)
+                return
+        txs.append(copy.deepcopy(tx))
+
+    def transactions(self, rebalance_id: int) -> list[TxRecord]:
+        return copy.deepcopy(self._txs.get(rebalance_id, []))

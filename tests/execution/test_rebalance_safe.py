@@ -12,6 +12,7 @@ from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.errors import NeedsAttention, Refused
 from lpbot.execution import service
+from lpbot.execution.preflight import PreflightRefused
 from lpbot.execution.state import RebalanceState
 from tests.conftest import Devnet
 from tests.execution.conftest import Crash, Setup
@@ -78,7 +79,7 @@ def test_one_signature_is_not_enough(setup: Setup) -> None:
     assert ctx.repo.by_report(report["report_id"]).state == S.APPROVED  # type: ignore[union-attr]
 
 
-def test_a_price_move_after_the_dry_run_trips_the_minimums_and_loses_nothing(setup: Setup) -> None:
+def test_a_price_move_after_the_dry_run_is_not_sent_and_loses_nothing(setup: Setup) -> None:
     ctx = setup.ctx
     m = setup.chain.manifest
     npm = ctx.contract("NonfungiblePositionManager")
@@ -95,10 +96,13 @@ def test_a_price_move_after_the_dry_run_trips_the_minimums_and_loses_nothing(set
     before, nonce = setup.balances(), setup.safe_nonce()
     liquidity_before = npm.functions.positions(setup.token_id).call()[7]
 
-    record = service.execute(ctx, report["report_id"], signers=_owners()[:2])
-    assert record.state == S.FAILED
+    sent_before = setup.chain.w3.eth.get_transaction_count(ctx.executor.address)
+    with pytest.raises(PreflightRefused, match="price moved"):
+        service.execute(ctx, report["report_id"], signers=_owners()[:2])
+    assert ctx.repo.by_report(report["report_id"]).state == S.STALE  # type: ignore[union-attr]
+    assert setup.chain.w3.eth.get_transaction_count(ctx.executor.address) == sent_before
     assert setup.balances() == before
-    assert setup.safe_nonce() == nonce  # the Safe transaction reverted as a whole
+    assert setup.safe_nonce() == nonce
     assert npm.functions.positions(setup.token_id).call()[7] == liquidity_before
 
 
@@ -175,8 +179,11 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees(chain: Devnet) -> None
                     lambda: w3.provider.make_request("evm_mine", []),  # type: ignore[arg-type]
                 ).start()
 
-        submitter = Submitter(w3, sender, replace_after=0.5, max_replacements=2, poll=0.05)
-        receipt = submitter.send_and_confirm(token.address, data, 100_000, on_sent=on_sent)
+        checked: list[dict] = []
+        submitter = Submitter(
+            w3, sender, preflight=checked.append, replace_after=0.5, max_replacements=2, poll=0.05
+        )
+        receipt, mined = submitter.send_and_confirm(token.address, data, 100_000, on_sent=on_sent)
     finally:
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     assert len(sent) == 2
@@ -184,5 +191,6 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees(chain: Devnet) -> None
     assert first.nonce == second.nonce
     assert second.fees.max_fee_per_gas * 1000 >= first.fees.max_fee_per_gas * 1125
     assert second.fees.max_priority_fee_per_gas * 1000 >= first.fees.max_priority_fee_per_gas * 1125
-    assert "0x" + bytes(receipt["transactionHash"]).hex() == second.hash
+    assert "0x" + bytes(receipt["transactionHash"]).hex() == second.hash == mined.hash
     assert receipt["status"] == 1
+    assert len(checked) == 4  # each transaction checked before signing and before sending

@@ -1,0 +1,315 @@
+"""The pre-flight on the devnet: a rebalance that would revert at the latest block is never sent;
+the price bound refuses before simulating; stale reports are re-planned; gas from the live
+estimate; stuck transactions cancelled; private submission; and every path checked by counting
+``eth_sendRawTransaction`` on a recording provider."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from lpbot.devnet.deploy import GAS, contract
+from lpbot.devnet.keys import dev_signer
+from lpbot.errors import Refused, RetryLater
+from lpbot.execution import service
+from lpbot.execution.preflight import PreflightRefused, gas_limit
+from lpbot.execution.state import RebalanceRepo, RebalanceState, wasted_gas_wei
+from lpbot.signing.base import SignedTransaction
+from lpbot.store import migrate
+from lpbot.store.rebalances import SqlRebalanceRepo
+from lpbot.store.session import make_engine, session_factory
+from lpbot.testing.rpc import RecordingProvider, SubmitEndpoint, decode_raw
+from tests.execution.conftest import Crash, Setup
+
+pytestmark = pytest.mark.devnet
+S = RebalanceState
+OWNERS = (9, 10, 11)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> RebalanceRepo:
+    """The SQL store only (the conftest also runs the in-memory one; once is enough here)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    return SqlRebalanceRepo(session_factory(engine))
+
+
+def _owners() -> list[Any]:
+    return [dev_signer(i) for i in OWNERS[:2]]
+
+
+def _recording(setup: Setup) -> RecordingProvider:
+    """Route the context's chain client through a provider that records every request."""
+    provider = RecordingProvider(setup.chain.url)
+    setup.ctx.w3 = Web3(provider)
+    return provider
+
+
+def _alerts(setup: Setup) -> list[tuple[str, str]]:
+    alerts: list[tuple[str, str]] = []
+    setup.ctx.alert = lambda kind, text: alerts.append((kind, text))
+    return alerts
+
+
+def move_price(setup: Setup, price_bps: float) -> None:
+    """A trader moves the pool's price by ``price_bps`` (signed; price = token1 per token0)."""
+    w3, m = setup.chain.w3, setup.chain.manifest
+    pool = contract(w3, "UniswapV3Pool", setup.pool)
+    sqrt = pool.functions.slot0().call()[0]
+    # sqrt price target: sqrt(1 + bps/1e4), to 1e-12
+    target = sqrt * int((1 + Decimal(str(price_bps)) / 10_000).sqrt() * 10**12) // 10**12
+    router = contract(w3, "SwapRouter02", m.contracts["SwapRouter02"])
+    trader = m.accounts.traders[1]
+    t0, t1 = setup.tokens
+    path = (t0, t1) if target < sqrt else (t1, t0)
+    amount = 10**15 if target < sqrt else 10**24
+    router.functions.exactInputSingle((*path, 500, trader, amount, 0, target)).transact(
+        {"from": trader, "gas": GAS}
+    )
+
+
+def _planned_and_approved(setup: Setup) -> dict[str, Any]:
+    _, report, _ = service.plan_rebalance(setup.ctx, setup.token_id, setup.new_range, "test")
+    service.approve(setup.ctx, report["report_id"], approver="alice")
+    return report
+
+
+def _sends(provider: RecordingProvider) -> list[int]:
+    return [i for i, (m, _) in enumerate(provider.requests) if m == "eth_sendRawTransaction"]
+
+
+def assert_every_send_was_preflighted(provider: RecordingProvider) -> int:
+    """Each eth_sendRawTransaction was preceded, since the previous one, by two ``eth_call``s
+    at ``latest`` of exactly its sender, target, calldata and gas limit: one before it was
+    signed and one after. Returns how many were sent."""
+    previous = -1
+    sends = _sends(provider)
+    for index in sends:
+        tx = decode_raw(provider.requests[index][1][0])
+        exact = [
+            p
+            for m, p in provider.requests[previous + 1 : index]
+            if m == "eth_call"
+            and p[1] == "latest"
+            and p[0].get("from", "").lower() == tx.sender.lower()
+            and p[0]["to"].lower() == tx.to.lower()
+            and p[0]["data"] == "0x" + tx.data.hex()
+            and int(p[0].get("gas", "0x0"), 16) == tx.gas
+        ]
+        assert len(exact) >= 2, f"send #{index} of {tx.to} was not checked twice"
+        previous = index
+    return len(sends)
+
+
+def test_the_market_moves_inside_the_bound_and_the_mint_would_revert(setup: Setup) -> None:
+    """The case: approved, the market moves a little, the mint's minimums would fail. Nothing is
+    sent; the reason and the move are shown; the report is STALE for good; replan executes."""
+    ctx = setup.ctx
+    report = _planned_and_approved(setup)
+    move_price(setup, -7)  # 0.07%: inside the bound (25 bps), past what the mint allows
+    provider = _recording(setup)
+    alerts = _alerts(setup)
+    before, nonce = setup.balances(), setup.safe_nonce()
+    npm = ctx.contract("NonfungiblePositionManager")
+    liquidity = npm.functions.positions(setup.token_id).call()[7]
+
+    with pytest.raises(PreflightRefused) as refused:
+        service.execute(ctx, report["report_id"], signers=_owners())
+    text = str(refused.value)
+    assert "'Price slippage check'" in text and "mint" in text
+    assert "price moved 7.0" in text and "Safe nonce 1 -> 1" in text
+    assert _sends(provider) == []
+    assert setup.balances() == before and setup.safe_nonce() == nonce
+    assert npm.functions.positions(setup.token_id).call()[7] == liquidity
+    record = ctx.repo.by_report(report["report_id"])
+    assert record is not None and record.state == S.STALE
+    assert [k for k, _ in alerts] == ["rebalance_stale"]
+    with pytest.raises(Refused, match="STALE"):
+        service.execute(ctx, report["report_id"], signers=_owners())
+
+    new, new_report, _ = service.replan(ctx, record.id)
+    assert new.id != record.id and new_report["report_id"] != report["report_id"]
+    assert all(c["ok"] for c in new_report["checks"])
+    service.approve(ctx, new_report["report_id"], approver="alice")
+    done = service.execute(ctx, new_report["report_id"], signers=_owners())
+    assert done.state == S.CONFIRMED
+    assert setup.safe_nonce() == nonce + 1
+    assert assert_every_send_was_preflighted(provider) == 1
+
+
+def test_a_move_past_the_bound_is_refused_before_simulating(setup: Setup) -> None:
+    ctx = setup.ctx
+    report = _planned_and_approved(setup)
+    move_price(setup, 30)  # 0.30% > 50% of the 0.50% tolerance
+    provider = _recording(setup)
+    with pytest.raises(PreflightRefused, match=r"stale: the price moved 30\.\d\d bps"):
+        service.execute(ctx, report["report_id"], signers=_owners())
+    assert "eth_estimateGas" not in provider.methods() and _sends(provider) == []
+    assert ctx.repo.by_report(report["report_id"]).state == S.STALE  # type: ignore[union-attr]
+
+
+def test_a_move_inside_the_tolerance_executes_with_a_gas_limit_from_the_estimate(
+    setup: Setup,
+) -> None:
+    ctx = setup.ctx
+    report = _planned_and_approved(setup)
+    move_price(setup, 0.2)  # the mint's minimums on a +-4% range allow about 1 bps
+    provider = _recording(setup)
+    record = service.execute(ctx, report["report_id"], signers=_owners())
+    assert record.state == S.CONFIRMED
+    [index] = _sends(provider)
+    sent = decode_raw(provider.requests[index][1][0])
+    [estimate] = [
+        int(r["result"], 16)
+        for (m, p), r in zip(provider.requests, provider.responses, strict=True)
+        if m == "eth_estimateGas" and p[0]["data"] == "0x" + sent.data.hex()
+    ][-1:]
+    assert sent.gas == gas_limit(estimate, int(report["dry_run"]["gas_used"]), ctx.gas_margin_bps)
+    [tx] = ctx.repo.transactions(record.id)
+    assert tx.status == "CONFIRMED" and tx.gas_limit == sent.gas and tx.fee_wei > 0
+    assert assert_every_send_was_preflighted(provider) == 1
+
+
+def test_gas_above_the_usd_limit_waits_and_alerts_then_sends(setup: Setup) -> None:
+    ctx = setup.ctx
+    report = _planned_and_approved(setup)
+    alerts = _alerts(setup)
+    provider = _recording(setup)
+    ctx.max_fee_usd = Decimal("0.0001")
+    with pytest.raises(RetryLater, match="above the"):
+        service.execute(ctx, report["report_id"], signers=_owners())
+    assert [k for k, _ in alerts] == ["gas_too_high"] and _sends(provider) == []
+    assert ctx.repo.by_report(report["report_id"]).state == S.SIGNED  # type: ignore[union-attr]
+    ctx.max_fee_usd = Decimal(100)
+    [record] = service.resume(ctx)
+    assert record.state == S.CONFIRMED
+    assert assert_every_send_was_preflighted(provider) == 1
+
+
+class MarketMovesWhileSigning:
+    """A signer that takes its time (as an MPC round does) while the market moves."""
+
+    def __init__(self, setup: Setup, price_bps: int) -> None:
+        self.inner = dev_signer(8)
+        self.setup = setup
+        self.price_bps = price_bps
+
+    @property
+    def address(self) -> str:
+        return self.inner.address
+
+    def sign_digest(self, digest: bytes) -> Any:
+        return self.inner.sign_digest(digest)
+
+    def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
+        move_price(self.setup, self.price_bps)
+        return self.inner.sign_transaction(tx)
+
+
+@pytest.mark.parametrize("via", ["multisig", "module"])
+def test_every_path_checks_before_signing_and_before_sending(setup: Setup, via: str) -> None:
+    """Counts eth_sendRawTransaction on a recording provider: the Safe and module paths, a
+    resume after a crash between signing and sending, and an executor whose signing lets the
+    market move (the check after signing stops it)."""
+    ctx = setup.ctx
+    ctx.via = via
+    provider = _recording(setup)
+
+    def crash(name: str) -> None:
+        if name == "signed":
+            raise Crash(name)
+
+    report = _planned_and_approved(setup)
+    ctx.checkpoint = crash
+    with pytest.raises(Crash):
+        service.execute(ctx, report["report_id"], signers=_owners())
+    ctx.checkpoint = lambda _name: None
+    assert _sends(provider) == []
+    [record] = service.resume(ctx)
+    assert record.state == S.CONFIRMED
+    assert assert_every_send_was_preflighted(provider) == 1
+
+    # the next rebalance's executor signs while the market moves 0.4%
+    new_id = int(record.result["new_token_id"])  # type: ignore[index]
+    setup.chain.increase_time(3600)  # past the module's minimum interval
+    shifted = type(setup.new_range)(
+        setup.new_range.tick_lower - 100, setup.new_range.tick_upper - 100, 10
+    )
+    _, second, _ = service.plan_rebalance(ctx, new_id, shifted, "second")
+    service.approve(ctx, second["report_id"], approver="alice")
+    slow = MarketMovesWhileSigning(setup, -40)
+    ctx.max_price_move_share_bps = 10_000
+    if via == "module":
+        ctx.operator = slow
+    else:
+        ctx.executor = slow
+    with pytest.raises(PreflightRefused):
+        service.execute(ctx, second["report_id"], signers=_owners())
+    assert ctx.repo.by_report(second["report_id"]).state == S.STALE  # type: ignore[union-attr]
+    assert assert_every_send_was_preflighted(provider) == 1  # still only the first rebalance
+
+
+def test_a_stuck_rebalance_is_replaced_then_cancelled(setup: Setup) -> None:
+    """Automine off: the rebalance and its replacement sit in the mempool; the cancel (a
+    zero-value self-transfer at the same nonce) is mined; CANCELLED, its gas recorded."""
+    ctx = setup.ctx
+    ctx.via = "module"
+    ctx.replace_after = 0.3
+    ctx.max_replacements = 1
+    alerts = _alerts(setup)
+    lines: list[str] = []
+    w3 = setup.chain.w3
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if line.startswith("cancelling"):
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    ctx.progress = progress
+    report = _planned_and_approved(setup)
+    before = setup.balances()
+    npm = ctx.contract("NonfungiblePositionManager")
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        record = service.execute(ctx, report["report_id"])
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert record.state == S.CANCELLED and "needs attention" in (record.error or "")
+    assert [k for k, _ in alerts] == ["rebalance_cancelled"]
+    assert any(line.startswith("not mined after") and "max fee" in line for line in lines)
+    txs = ctx.repo.transactions(record.id)
+    assert [(t.kind, t.status) for t in txs] == [
+        ("rebalance", "REPLACED"),
+        ("rebalance", "REPLACED"),
+        ("cancel", "CONFIRMED"),
+    ]
+    assert txs[2].gas_used == 21_000 and wasted_gas_wei(txs) == txs[2].fee_wei > 0
+    assert txs[1].max_fee_per_gas * 1000 >= txs[0].max_fee_per_gas * 1125
+    assert setup.balances() == before
+    assert npm.functions.ownerOf(setup.token_id).call() == ctx.safe  # nothing rebalanced
+    assert service.resume(ctx) == []
+
+
+def test_the_private_endpoint_gets_the_raw_transaction_and_the_public_one_does_not(
+    setup: Setup,
+) -> None:
+    ctx = setup.ctx
+    report = _planned_and_approved(setup)
+    provider = _recording(setup)
+    ctx.submit_w3 = Web3(HTTPProvider("http://127.0.0.1:9"))  # nothing listens: refused
+    with pytest.raises(RetryLater, match="submit endpoint is unreachable"):
+        service.execute(ctx, report["report_id"], signers=_owners())
+    assert _sends(provider) == []
+    with SubmitEndpoint(setup.chain.url) as endpoint:
+        ctx.submit_w3 = Web3(HTTPProvider(endpoint.url))
+        [record] = service.resume(ctx)
+    assert record.state == S.CONFIRMED
+    [raw] = endpoint.raw_transactions()
+    sent = decode_raw(raw)
+    assert sent.sender == ctx.executor.address and sent.to.lower() == ctx.safe.lower()
+    assert record.tx_hashes == [record.result["tx_hash"]]  # type: ignore[index]
+    assert _sends(provider) == []  # the public node never saw it

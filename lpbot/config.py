@@ -197,6 +197,10 @@ class ChainConfig(_Frozen):
     rpc_url_env: EnvName | None = None
     manifest: RelPath | None = None
     confirmations: int | None = Field(default=None, ge=0)
+    # where signed transactions are sent: a protected RPC (Flashbots Protect-like) on Ethereum,
+    # the sequencer on an L2; the URL may hold a key, so only the variable's name is written
+    submit_url_env: EnvName | None = None
+    public_fallback: bool = False  # the submit endpoint down: send to the public mempool
 
     @model_validator(mode="after")
     def _one_rpc_source(self) -> ChainConfig:
@@ -225,6 +229,8 @@ class ResolvedChain(_Frozen):
     chain_id: int
     rpc_url: str
     manifest: Manifest | None = None
+    submit_url: str | None = None
+    public_fallback: bool = False
 
 
 # -------------------------------------------------------------------------------- strategies
@@ -640,6 +646,23 @@ class AutoExecuteConfig(_Frozen):
     via: Literal["module", "multisig"] = "module"
 
 
+class ExecutionConfig(_Frozen):
+    """The pre-flight and sending policy of every rebalance.
+
+    ``max_price_move_share_pct``: execution refuses (STALE) when the price moved more than this
+    share of the report's slippage tolerance since the report, before simulating.
+    ``gas_margin_pct``: gas limit = max(live estimate, dry-run gas used) x (1 + margin).
+    ``max_fee_usd``: above this expected fee a rebalance waits (alert) instead of sending.
+    ``max_replacements``: then a stuck transaction is cancelled (zero-value self-transfer).
+    """
+
+    max_price_move_share_pct: float = Field(default=50.0, gt=0, le=100)
+    gas_margin_pct: float = Field(default=20.0, ge=0, le=500)
+    max_fee_usd: Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)] | None = None
+    replace_after_seconds: float = Field(default=60.0, gt=0)
+    max_replacements: int = Field(default=3, ge=0, le=20)
+
+
 # ----------------------------------------------------------------------------------- config
 
 
@@ -657,6 +680,7 @@ class Config(_Frozen):
     hedge: HedgeConfig | None = None
     schedule: ScheduleConfig = ScheduleConfig()
     auto_execute: AutoExecuteConfig = AutoExecuteConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -791,7 +815,22 @@ class Config(_Frozen):
             chain_id = chain.chain_id
         else:
             chain_id = next(c.chain_id for c in CHAINS.values() if c.name == name)
-        return ResolvedChain(name=name, chain_id=chain_id, rpc_url=url, manifest=manifest)
+        submit_url = None
+        if chain.submit_url_env is not None:
+            submit_url = env.get(chain.submit_url_env)
+            if not submit_url:
+                raise ConfigError(
+                    f"chains.{name}.submit_url_env: environment variable {chain.submit_url_env} "
+                    "is not set"
+                )
+        return ResolvedChain(
+            name=name,
+            chain_id=chain_id,
+            rpc_url=url,
+            manifest=manifest,
+            submit_url=submit_url,
+            public_fallback=chain.public_fallback,
+        )
 
 
 def _url_password(url: str) -> bool:
@@ -1031,6 +1070,13 @@ timezone = "UTC"
 enabled = true                       # false: every rebalance waits for a person
 max_value_usd = "10000"              # larger rebalances wait for a person
 via = "module"                       # module (operator key) | multisig (bot-held owner keys)
+
+[execution]                          # right before signing and sending, every rebalance is
+max_price_move_share_pct = 50        # re-checked: a price move past 50% of the slippage
+gas_margin_pct = 20                  # tolerance, or a simulated revert, makes it STALE
+# max_fee_usd = "25"                 # above this gas fee a rebalance waits (alert)
+replace_after_seconds = 60
+max_replacements = 3                 # then the stuck transaction is cancelled (alert)
 """
 
 

@@ -253,20 +253,28 @@ class Submitter:
             found = self._wait_any(all_sent, self.replace_after)
             if found is not None:
                 return found
-        cancel_fees = sent.fees.bumped()
+        return self.cancel(all_sent, on_sent=on_sent)
+
+    def cancel(
+        self, pending: list[SentTx], *, on_sent: Callable[[SentTx], None]
+    ) -> tuple[TxReceipt, SentTx]:
+        """Cancel ``pending`` (sent at one nonce, the last with the highest fees): a zero-value
+        self-transfer at that nonce, fees bumped over the last; wait for whichever is mined."""
+        last = pending[-1]
+        cancel_fees = last.fees.bumped()
         me = self.signer.address
         cancel_gas = int(self.w3.eth.estimate_gas({"from": me, "to": me, "value": Wei(0)}))
-        cancel = self.send(me, b"", cancel_gas, nonce=sent.nonce, fees=cancel_fees, kind="cancel")
+        cancel = self.send(me, b"", cancel_gas, nonce=last.nonce, fees=cancel_fees, kind="cancel")
         self.on_progress(
-            f"cancelling nonce {sent.nonce}: a zero-value self-transfer with max fee "
+            f"cancelling nonce {last.nonce}: a zero-value self-transfer with max fee "
             f"{cancel_fees.max_fee_per_gas:,} wei: {cancel.hash}"
         )
         on_sent(cancel)
-        all_sent.append(cancel)
+        all_sent = [*pending, cancel]
         found = self._wait_any(all_sent, self.replace_after * 2)
         if found is not None:
             return found
         raise RetryLater(
-            f"transaction nonce {sent.nonce} not mined after {len(all_sent)} attempts, the "
+            f"transaction nonce {last.nonce} not mined after {len(all_sent)} attempts, the "
             "cancel included; resume will look for them"
         )

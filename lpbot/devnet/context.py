@@ -68,6 +68,8 @@ def devnet_context(
         # the module's operator on the devnet is the bot account (deploy.py sets it)
         operator=dev_signer(BOT_ACCOUNT_INDEX),
         pricer=pricer,
+        # the gas token's USD price for the fee cap: its mark when the rebalance is sent
+        gas_token_usd=lambda: pricer.fetch_mark("WETH", w3.eth.block_number).usd,
     )
     for k, v in overrides.items():
         setattr(ctx, k, v)

@@ -1,4 +1,4 @@
-"""``lpbot rebalance plan|approve|execute|sign|resume|show`` for a Safe-owned position.
+"""``lpbot rebalance plan|approve|execute|sign|resume|replan|show`` for a Safe-owned position.
 
 The chain, the Safe and the executor come from the running devnet (``lpbot devnet up``); the
 rebalances live in the database (``--db``, default ``.lpbot/lpbot.db``, migrated on first use)
@@ -40,6 +40,9 @@ def _context(args: argparse.Namespace) -> Any:
         _repo(args),
         Path(args.reports),
         slippage_bps=args.slippage_bps,
+        # the waiting is shown as it happens; a refusal is printed once, as the error
+        progress=lambda line: print(line, flush=True),
+        alert=lambda _kind, _text: None,
     ), manifest
 
 
@@ -168,14 +171,33 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replan(args: argparse.Namespace) -> int:
+    from lpbot.execution import service
+
+    ctx, _ = _context(args)
+    record, report, paths = service.replan(ctx, args.id)
+    print(f"rebalance {args.id} re-planned as {record.id}: {record.state.value}")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
+    ok = all(c["ok"] for c in report["checks"])
+    print(f"checks: {'all passed' if ok else 'FAILED - do not approve'}")
+    print(f"next: lpbot rebalance approve {report['report_id']}")
+    return 0 if ok else 1
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
+    from lpbot.execution.state import wasted_gas_wei
+
     ctx, _ = _context(args)
     key = args.id
     record = ctx.repo.get(int(key)) if key.isdigit() else ctx.repo.by_report(key)
     if record is None:
         raise Refused(f"no rebalance {key}")
-    print(json.dumps({k: v for k, v in vars(record).items() if k != "history"}, indent=2,
-                     default=str))  # fmt: skip
+    shown = {k: v for k, v in vars(record).items() if k != "history"}
+    txs = ctx.repo.transactions(record.id)
+    shown["transactions"] = [t.to_json() for t in txs]
+    shown["gas_lost_wei"] = str(wasted_gas_wei(txs))  # reverted or cancelled: a cost
+    print(json.dumps(shown, indent=2, default=str))
     return 0
 
 
@@ -217,6 +239,9 @@ def register(sub: Any) -> None:
     rs.add_parser("resume", help="finish or abandon unfinished rebalances").set_defaults(
         func=_cmd_resume
     )
+    replan = rs.add_parser("replan", help="plan a stale or cancelled rebalance again (new report)")
+    replan.add_argument("id", type=int)
+    replan.set_defaults(func=_cmd_replan)
     show = rs.add_parser("show", help="a rebalance by id or report id")
     show.add_argument("id")
     show.set_defaults(func=_cmd_show)

@@ -384,13 +384,19 @@ def _traced_reason(
 
 
 @contextlib.contextmanager
-def _stale_on_refusal(ctx: ExecutionContext, record: RebalanceRecord) -> Any:
-    """A pre-flight refusal moves the rebalance to STALE (never executable again) and alerts."""
+def _stale_on_refusal(
+    ctx: ExecutionContext, record: RebalanceRecord, *, pending: bool = False
+) -> Any:
+    """A pre-flight refusal moves the rebalance to STALE (never executable again) and alerts.
+
+    Not while a transaction of it is ``pending``: the caller cancels that one first."""
     try:
         yield
     except pf.PreflightRefused as exc:
         current = ctx.repo.get(record.id)
         state = current.state if current is not None else record.state
+        if pending and state == S.SUBMITTED:
+            raise
         if not state.terminal:
             ctx.repo.transition(record.id, state, S.STALE, error=str(exc))
         ctx.alert(
@@ -532,17 +538,24 @@ def _send_recorded(
 
     The receipt is None when the cancelling self-transfer took the nonce (CANCELLED).
     """
-    with _stale_on_refusal(ctx, record):
-        drift = check_drift(ctx, report)
-        outcome = pf.fetch_call_outcome(ctx.w3, signer.address, to, data)
-        if not outcome.ok:
-            reason = outcome.reason
-            if "safe_tx" in report and "GS013" in reason:
-                tx = SafeTransaction.from_json(report["safe_tx"])
-                reason = f"{reason}: {_traced_reason(ctx, tx, report) or 'inner reason unknown'}"
-            raise pf.PreflightRefused(
-                f"the transaction would revert now: {reason}", drift, _lines(ctx, drift)
-            )
+    try:
+        with _stale_on_refusal(ctx, record, pending=nonce is not None):
+            drift = check_drift(ctx, report)
+            outcome = pf.fetch_call_outcome(ctx.w3, signer.address, to, data)
+            if not outcome.ok:
+                reason = outcome.reason
+                if "safe_tx" in report and "GS013" in reason:
+                    tx = SafeTransaction.from_json(report["safe_tx"])
+                    traced = _traced_reason(ctx, tx, report) or "inner reason unknown"
+                    reason = f"{reason}: {traced}"
+                raise pf.PreflightRefused(
+                    f"the transaction would revert now: {reason}", drift, _lines(ctx, drift)
+                )
+    except pf.PreflightRefused as exc:
+        if nonce is None:
+            raise
+        # one of ours is pending at ``nonce`` and would revert if mined: cancel it instead
+        return _cancel_pending(ctx, ctx.repo.get(record.id) or record, signer, nonce, exc)
     assert outcome.gas_estimate is not None
     model = ctx.gas_model or gas_model_for(ctx.chain_id)
     cost = model.fetch_cost(ctx.w3, {"from": signer.address, "to": to, "data": data})
@@ -565,6 +578,8 @@ def _send_recorded(
         f"{gas:,}; expected fee ${fee_usd:.4f}, max fee {cost.max_fee_per_gas:,} wei/gas"
     )
 
+    state = {"record": record}
+
     def check(tx: dict[str, Any]) -> None:
         if tx["to"].lower() == signer.address.lower() and not tx["data"]:
             # the cancelling self-transfer: no report to compare with, only the call itself
@@ -574,7 +589,7 @@ def _send_recorded(
             if not plain.ok:
                 raise RetryLater(f"the cancelling self-transfer would fail: {plain.reason}")
             return
-        with _stale_on_refusal(ctx, state["record"]):
+        with _stale_on_refusal(ctx, state["record"], pending=True):
             drift = check_drift(ctx, report)
             exact = pf.fetch_call_outcome(
                 ctx.w3, tx["from"], tx["to"], bytes(tx["data"]), gas=int(tx["gas"]), estimate=False
@@ -598,8 +613,20 @@ def _send_recorded(
         fees=lambda: Fees(cost.max_fee_per_gas, cost.max_priority_fee_per_gas),
         on_progress=ctx.progress,
     )
-    state = {"record": record}
+    receipt, mined = submitter.send_and_confirm(
+        to, data, gas, on_sent=_recorder(ctx, state, signer), nonce=nonce
+    )
+    record = state["record"]
+    record_costs(ctx, record, receipt)
+    if mined.kind == "cancel":
+        why = f"stuck after {ctx.max_replacements} replacement(s)"
+        return _cancelled(ctx, record, why), None
+    return record, receipt
 
+
+def _recorder(
+    ctx: ExecutionContext, state: dict[str, RebalanceRecord], signer: Signer
+) -> Callable[[SentTx], None]:
     def on_sent(sent: SentTx) -> None:
         current = state["record"]
         ctx.repo.record_transaction(
@@ -619,12 +646,49 @@ def _send_recorded(
         )
         ctx.checkpoint("submitted")
 
-    receipt, mined = submitter.send_and_confirm(to, data, gas, on_sent=on_sent, nonce=nonce)
+    return on_sent
+
+
+def _cancel_pending(
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    signer: Signer,
+    nonce: int,
+    why: pf.PreflightRefused,
+) -> tuple[RebalanceRecord, TxReceipt | None]:
+    """A pending transaction of this rebalance would revert now: replace it with a zero-value
+    self-transfer at its nonce (a revert would burn the whole gas limit; this costs 21,000)."""
+    pending = [
+        SentTx(
+            t.tx_hash,
+            t.nonce,
+            Fees(t.max_fee_per_gas, t.max_priority_fee_per_gas),
+            t.to,
+            t.gas_limit,
+        )
+        for t in ctx.repo.transactions(record.id)
+        if t.nonce == nonce and t.status == "PENDING"
+    ]
+    if not pending:
+        raise why
+    pending.sort(key=lambda t: t.fees.max_fee_per_gas)
+    ctx.progress(f"rebalance {record.id}: the pending transaction would revert now: {why.reason}")
+    submitter = Submitter(
+        ctx.w3,
+        signer,
+        preflight=lambda _tx: None,  # a plain self-transfer: checked by its own estimate
+        confirmations=ctx.confirmations,
+        replace_after=ctx.replace_after,
+        submit_w3=ctx.submit_w3,
+        public_fallback=ctx.public_fallback,
+        on_progress=ctx.progress,
+    )
+    state = {"record": record}
+    receipt, mined = submitter.cancel(pending, on_sent=_recorder(ctx, state, signer))
     record = state["record"]
     record_costs(ctx, record, receipt)
     if mined.kind == "cancel":
-        record = _cancelled(ctx, record)
-        return record, None
+        return _cancelled(ctx, record, f"it would revert now ({why.reason})"), None
     return record, receipt
 
 
@@ -645,7 +709,7 @@ def record_costs(ctx: ExecutionContext, record: RebalanceRecord, receipt: TxRece
         ctx.repo.update_transaction(record.id, tx)
 
 
-def _cancelled(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
+def _cancelled(ctx: ExecutionContext, record: RebalanceRecord, why: str) -> RebalanceRecord:
     txs = ctx.repo.transactions(record.id)
     wasted = wasted_gas_wei(txs)
     record = ctx.repo.transition(
@@ -653,8 +717,8 @@ def _cancelled(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecor
         record.state,
         S.CANCELLED,
         error=(
-            f"stuck after {ctx.max_replacements} replacement(s), cancelled at its nonce "
-            f"(gas {wasted:,} wei): needs attention; lpbot rebalance replan {record.id}"
+            f"{why}: cancelled at its nonce (gas {wasted:,} wei): needs attention; "
+            f"lpbot rebalance replan {record.id}"
         ),
     )
     ctx.alert(

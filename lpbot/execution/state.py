@@ -63,6 +63,7 @@ ALLOWED: dict[RebalanceState, frozenset[RebalanceState]] = {
             RebalanceState.CONFIRMED,
             RebalanceState.FAILED,
             RebalanceState.CANCELLED,
+            RebalanceState.STALE,  # sent, then dropped from every mempool, and now it would revert
         }
     ),
     RebalanceState.CONFIRMED: frozenset(),

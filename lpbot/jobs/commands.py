@@ -80,6 +80,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  rebalance {r.id}: {r.state.value}")
         if not unfinished:
             print("  none")
+        _print_gas_lost(s)
         print("\nnext jobs")
         try:
             rows = s.execute(
@@ -124,6 +125,53 @@ def ledger_lines(session: Any) -> list[tuple[str, str]]:
                 f"${u.net:,.2f}",
             )
         )
+    return out
+
+
+def _print_gas_lost(s: Any) -> None:
+    """Gas paid for transactions that did not rebalance (reverted, cancelled), per rebalance."""
+    from lpbot.store import repo
+    from lpbot.store.models import Rebalance
+
+    txs = repo.rebalance_transactions(s)
+    print("\ngas lost to reverted or cancelled transactions")
+    by_rebalance: dict[int, list[Any]] = {}
+    for t in txs:
+        by_rebalance.setdefault(t.rebalance_id or 0, []).append(t)
+    lost = {rid: repo.wasted_gas(ts) for rid, ts in by_rebalance.items()}
+    for rid, wei in lost.items():
+        if wei:
+            r = s.get(Rebalance, rid)
+            print(f"  rebalance {rid} ({r.state.value}): {wei / 10**18:.8f} ETH ({wei:,} wei)")
+    total = sum(lost.values())
+    print(f"  total {total / 10**18:.8f} ETH" if total else "  none")
+    needs = [r for r in s.scalars(select(Rebalance)) if r.state.value in ("STALE", "CANCELLED")]
+    for r in needs:
+        print(f"  rebalance {r.id} {r.state.value}: lpbot rebalance replan {r.id}")
+
+
+def _transaction_rows(s: Any) -> list[dict[str, Any]]:
+    """The gas of every rebalance transaction that did not rebalance: reverted, cancelled
+    (the zero-value self-transfer) and replaced ones (0 if never mined), in the ledger's
+    columns; the confirmed ones are the ledger's own rebalance rows."""
+    from lpbot.jobs.ledger import EXPORT_COLUMNS
+    from lpbot.store import repo
+
+    out = []
+    for t in repo.rebalance_transactions(s):
+        cancel = (t.to_address or "").lower() == t.from_address.lower()
+        if t.status.value == "CONFIRMED" and not cancel:
+            continue
+        row = {
+            "at": t.updated_at.isoformat(),
+            "kind": f"{'cancel' if cancel else 'rebalance'} transaction {t.status.value}",
+            "position": f"rebalance:{t.rebalance_id}",
+            "block": t.block_number,
+            "tx_hash": t.tx_hash,
+            "gas_wei": str(int(t.gas_used or 0) * int(t.effective_gas_price or 0)),
+            "failed": True,
+        }
+        out.append({c: row.get(c) for c in EXPORT_COLUMNS})
     return out
 
 
@@ -219,7 +267,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     config = _config(args)
     sessions = session_factory(make_engine(config.resolve_database_url()))
     with sessions() as s:
-        rows = export_rows(s)
+        rows = export_rows(s) + _transaction_rows(s)
     out = Path(args.out or f"lpbot-ledger.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:

@@ -20,7 +20,7 @@ from lpbot.devnet.context import devnet_context
 from lpbot.devnet.fork import registry_manifest
 from lpbot.errors import ConfigError
 from lpbot.execution import service
-from lpbot.jobs.alerts import Notifier, WebhookNotifier
+from lpbot.jobs.alerts import Alert, Notifier, WebhookNotifier
 from lpbot.jobs.tasks import ManagedPosition
 from lpbot.signing.base import Signer
 from lpbot.signing.local import LocalKeySigner
@@ -109,6 +109,8 @@ def build_runtime(
         repo = SqlRebalanceRepo(sessions, actor=f"lpbot run ({pos.name})")
         safe_cfg = config.signer.safe
         safe = safe_cfg.address if safe_cfg is not None and safe_cfg.address != "devnet" else None
+        ex = config.execution
+        notifier_ = runtime.notifier
         ctx = devnet_context(
             w3,
             manifest,
@@ -118,6 +120,14 @@ def build_runtime(
             operator=operator,
             safe=safe,
             simulator=simulator,
+            max_price_move_share_bps=round(ex.max_price_move_share_pct * 100),
+            gas_margin_bps=round(ex.gas_margin_pct * 100),
+            max_fee_usd=ex.max_fee_usd,
+            replace_after=ex.replace_after_seconds,
+            max_replacements=ex.max_replacements,
+            submit_w3=connect(chain.submit_url) if chain.submit_url else None,
+            public_fallback=chain.public_fallback,
+            alert=lambda kind, text, n=notifier_: n.notify(Alert(kind, text.split("\n")[0], text)),
         )
         # after a rebalance the position lives on in a new NFT: the store knows which
         token_id = _current_token(sessions, pos.name) or pos.token_id or manifest.safe_position

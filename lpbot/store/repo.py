@@ -54,6 +54,7 @@ __all__ = [
     "open_positions",
     "pending_approvals",
     "rebalance_by_key",
+    "rebalance_transactions",
     "record_fill",
     "record_funding",
     "record_hedge_order",
@@ -503,6 +504,26 @@ def record_transaction(
         ),
     )
     return row
+
+
+def rebalance_transactions(session: Session) -> list[Transaction]:
+    """Every transaction sent for a rebalance (replacements and cancels too), in order."""
+    query = select(Transaction).where(Transaction.rebalance_id.is_not(None))
+    return list(session.scalars(query.order_by(Transaction.id)))
+
+
+def wasted_gas(transactions: list[Transaction]) -> int:
+    """Wei paid for transactions that did not rebalance: reverted ones and cancelling
+    self-transfers (to == from)."""
+    return sum(
+        int(t.gas_used or 0) * int(t.effective_gas_price or 0)
+        for t in transactions
+        if t.status == TxStatus.REVERTED
+        or (
+            t.status == TxStatus.CONFIRMED
+            and (t.to_address or "").lower() == t.from_address.lower()
+        )
+    )
 
 
 def update_transaction(

@@ -313,3 +313,79 @@ def test_the_private_endpoint_gets_the_raw_transaction_and_the_public_one_does_n
     assert sent.sender == ctx.executor.address and sent.to.lower() == ctx.safe.lower()
     assert record.tx_hashes == [record.result["tx_hash"]]  # type: ignore[index]
     assert _sends(provider) == []  # the public node never saw it
+
+
+def test_status_and_export_show_the_gas_of_a_cancelled_rebalance(
+    setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stuck-and-cancelled rebalance's cancel fee, read back from the store by the CLI."""
+    from lpbot.cli import main
+
+    test_a_stuck_rebalance_is_replaced_then_cancelled(setup)
+    [record] = [r for r in (setup.ctx.repo.get(i) for i in range(1, 5)) if r is not None]
+    lost = wasted_gas_wei(setup.ctx.repo.transactions(record.id))
+    db = setup.ctx.repo.sessions.kw["bind"].url  # type: ignore[attr-defined]
+    config = tmp_path / "lpbot.toml"
+    config.write_text(f'database_url = "{db}"\n[chains.ethereum]\nrpc_url = "http://127.0.0.1:1"\n')
+    capsys.readouterr()
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"rebalance {record.id} (CANCELLED): " in out and f"({lost:,} wei)" in out
+    assert f"lpbot rebalance replan {record.id}" in out
+    csv_path = tmp_path / "actions.csv"
+    assert main(["export", "--config", str(config), "--out", str(csv_path)]) == 0
+    rows = [line for line in csv_path.read_text().splitlines() if ",transaction," in line]
+    assert len(rows) == 3 and sum('"kind"": ""cancel""' in r for r in rows) == 1
+    assert f'""fee_wei"": ""{lost}""' in next(r for r in rows if "cancel" in r)
+
+
+def test_a_pending_rebalance_that_would_now_revert_is_cancelled_on_resume(setup: Setup) -> None:
+    """Sent, not mined, the process dies; meanwhile the market moves. Resume does not replace
+    it (it would revert and burn its gas limit): it cancels it at its nonce."""
+    ctx = setup.ctx
+    ctx.via = "module"
+    w3 = setup.chain.w3
+    alerts = _alerts(setup)
+    report = _planned_and_approved(setup)
+    before = setup.balances()
+
+    def crash(name: str) -> None:
+        if name == "submitted":
+            raise Crash(name)
+
+    ctx.checkpoint = crash
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        with pytest.raises(Crash):
+            service.execute(ctx, report["report_id"])
+        ctx.checkpoint = lambda _name: None
+        # a block with room for the trader's swap but not for the rebalance
+        w3.provider.make_request("evm_setBlockGasLimit", [hex(400_000)])  # type: ignore[arg-type]
+        m = setup.chain.manifest
+        pool = contract(w3, "UniswapV3Pool", setup.pool)
+        sqrt = pool.functions.slot0().call()[0]
+        router = contract(w3, "SwapRouter02", m.contracts["SwapRouter02"])
+        trader = m.accounts.traders[1]
+        router.functions.exactInputSingle(
+            (*setup.tokens, 500, trader, 10**15, 0, sqrt * 99_965 // 100_000)
+        ).transact({"from": trader, "gas": 300_000, "maxPriorityFeePerGas": 10**11,
+                    "maxFeePerGas": 10**12})  # fmt: skip
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        assert pool.functions.slot0().call()[0] < sqrt  # the swap is in, the rebalance is not
+        w3.provider.make_request("evm_setBlockGasLimit", [hex(30_000_000)])  # type: ignore[arg-type]
+        ctx.progress = lambda line: (
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            if line.startswith("cancelling")
+            else None
+        )
+        [record] = service.resume(ctx)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_setBlockGasLimit", [hex(30_000_000)])  # type: ignore[arg-type]
+    assert record.state == S.CANCELLED and "would revert now" in (record.error or "")
+    assert [(t.kind, t.status) for t in ctx.repo.transactions(record.id)] == [
+        ("rebalance", "REPLACED"),
+        ("cancel", "CONFIRMED"),
+    ]
+    assert [k for k, _ in alerts] == ["rebalance_cancelled"]
+    assert setup.balances() == before

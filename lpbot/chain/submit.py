@@ -17,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import TxReceipt, Wei
 
-from lpbot.errors import Refused, RetryLater
+from lpbot.errors import Halt, Refused, RetryLater
 from lpbot.signing.base import Signer
 
 log = logging.getLogger(__name__)
@@ -134,7 +136,10 @@ class Submitter:
         nonce: int | None = None,
         fees: Fees | None = None,
         kind: str = "send",
+        on_signed: Callable[[SentTx], None] | None = None,
     ) -> SentTx:
+        """Pre-flight, sign, pre-flight again, hand the hash to ``on_signed`` (it is derived
+        from the signed bytes, so it is known before the endpoint answers), then broadcast."""
         nonce = self.nonces.next(self.signer.address) if nonce is None else nonce
         fees = fees or self.fees()
         tx: dict[str, Any] = {
@@ -153,9 +158,14 @@ class Submitter:
         unsigned = {k: v for k, v in tx.items() if k != "from"}
         signed = self.signer.sign_transaction(unsigned)
         self.preflight(tx)  # and again right before sending: signing can take a while (MPC)
+        sent = SentTx("0x" + keccak(bytes(signed.raw)).hex(), nonce, fees, tx["to"], gas, kind)
+        if on_signed is not None:
+            on_signed(sent)  # recorded before broadcasting: a timeout cannot lose it
         h = self._broadcast(signed.raw, nonce)
-        log.info("sent %s nonce %d max fee %d", h.hex(), nonce, fees.max_fee_per_gas)
-        return SentTx("0x" + bytes(h).hex(), nonce, fees, tx["to"], gas, kind)
+        if "0x" + bytes(h).hex() != sent.hash:
+            raise Halt(f"the node answered hash 0x{bytes(h).hex()} for {sent.hash}")
+        log.info("sent %s nonce %d max fee %d", sent.hash, nonce, fees.max_fee_per_gas)
+        return sent
 
     def _broadcast(self, raw: bytes, nonce: int) -> bytes:
         if self.submit_w3 is not None:
@@ -163,13 +173,18 @@ class Submitter:
                 return bytes(self.submit_w3.eth.send_raw_transaction(raw))
             except ValueError as exc:  # the endpoint's JSON-RPC error
                 raise RetryLater(f"the submit endpoint refused nonce {nonce}: {exc}") from exc
-            except OSError as exc:  # unreachable (requests' errors are OSErrors)
+            except requests.ConnectionError as exc:  # nothing reached it: safe to go elsewhere
                 if not self.public_fallback:
                     raise RetryLater(
                         f"the submit endpoint is unreachable ({type(exc).__name__}); the public "
                         "mempool is not allowed as a fallback for this chain"
                     ) from exc
                 log.warning("submit endpoint unreachable: sending to the public mempool")
+            except OSError as exc:  # no answer: it may have been accepted, so never re-sent
+                raise RetryLater(
+                    f"the submit endpoint did not answer ({type(exc).__name__}); resume looks "
+                    "the transaction up by its hash"
+                ) from exc
         try:
             return bytes(self.w3.eth.send_raw_transaction(raw))
         except ValueError as exc:  # the node's JSON-RPC error
@@ -226,8 +241,7 @@ class Submitter:
         first. A replacement whose pre-flight fails (``Refused``) is not sent: the
         pending one is cancelled instead.
         """
-        sent = self.send(to, data, gas, nonce=nonce, fees=fees)
-        on_sent(sent)
+        sent = self.send(to, data, gas, nonce=nonce, fees=fees, on_signed=on_sent)
         all_sent = [sent]
         for _attempt in range(self.max_replacements):
             found = self._wait_any(all_sent, self.replace_after)
@@ -236,7 +250,13 @@ class Submitter:
             bumped = sent.fees.bumped()
             try:
                 replacement = self.send(
-                    to, data, gas, nonce=sent.nonce, fees=bumped, kind="replacement"
+                    to,
+                    data,
+                    gas,
+                    nonce=sent.nonce,
+                    fees=bumped,
+                    kind="replacement",
+                    on_signed=on_sent,
                 )
             except Refused as exc:  # the pre-flight: it would revert now
                 self.on_progress(f"not replacing nonce {sent.nonce}: {exc}; cancelling it")
@@ -247,7 +267,6 @@ class Submitter:
                 f"{bumped.max_priority_fee_per_gas:,}): {replacement.hash}"
             )
             sent = replacement
-            on_sent(sent)
             all_sent.append(sent)
         else:
             found = self._wait_any(all_sent, self.replace_after)
@@ -264,12 +283,19 @@ class Submitter:
         cancel_fees = last.fees.bumped()
         me = self.signer.address
         cancel_gas = int(self.w3.eth.estimate_gas({"from": me, "to": me, "value": Wei(0)}))
-        cancel = self.send(me, b"", cancel_gas, nonce=last.nonce, fees=cancel_fees, kind="cancel")
+        cancel = self.send(
+            me,
+            b"",
+            cancel_gas,
+            nonce=last.nonce,
+            fees=cancel_fees,
+            kind="cancel",
+            on_signed=on_sent,
+        )
         self.on_progress(
             f"cancelling nonce {last.nonce}: a zero-value self-transfer with max fee "
             f"{cancel_fees.max_fee_per_gas:,} wei: {cancel.hash}"
         )
-        on_sent(cancel)
         all_sent = [*pending, cancel]
         found = self._wait_any(all_sent, self.replace_after * 2)
         if found is not None:

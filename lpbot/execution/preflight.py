@@ -73,7 +73,8 @@ SAFE_ERRORS = {
 
 # v3-core and v3-periphery reason strings
 UNISWAP_REASONS = {
-    "Price slippage check": "the mint's or increase's minimum amounts were not met",
+    "Price slippage check": "a liquidity change's minimum amounts were not met (decrease, mint "
+    "or increase)",
     "Too little received": "the swap's minimum output was not met",
     "Too much requested": "the swap's maximum input was exceeded",
     "Transaction too old": "the deadline has passed",

@@ -21,7 +21,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import TxReceipt
 
 from lpbot.analytics.types import Tick
@@ -139,7 +139,10 @@ def plan_rebalance(
 ) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
     """Plan and dry-run; write the report. PLANNED -> SIMULATED."""
     npm = ctx.contract("NonfungiblePositionManager")
-    owner = npm.functions.ownerOf(token_id).call()
+    try:
+        owner = npm.functions.ownerOf(token_id).call()
+    except ContractLogicError as exc:
+        raise Refused(f"position {token_id} does not exist (a later rebalance burned it?)") from exc
     if owner != to_checksum_address(ctx.safe):
         raise Refused(f"position {token_id} is owned by {owner}, not the Safe {ctx.safe}")
     pool, token0, token1, _fee = pool_of_position(ctx, token_id)
@@ -378,7 +381,12 @@ def _traced_reason(
     if failed is None:
         return None
     for c in report["calls"]:
-        if c["to"].lower() == failed.to.lower() and c["data"] == "0x" + failed.input.hex():
+        # the call itself, or one inside its multicall (the position manager's close)
+        if (
+            c["to"].lower() == failed.to.lower()
+            and failed.input
+            and failed.input.hex() in c["data"]
+        ):
             return f"{failed.reason} in call '{c['label']}'"
     return f"{failed.reason} in a call to {failed.to}"
 
@@ -563,6 +571,8 @@ def _send_recorded(
     gas = pf.gas_limit(estimate, int(report["dry_run"]["gas_used"]), ctx.gas_margin_bps)
     usd = ctx.gas_token_usd() if ctx.gas_token_usd is not None else ctx.native_usd
     fee_usd = Decimal(cost.total_wei) * usd / Decimal(10**18)
+    if ctx.max_fee_usd is not None and not usd > 0:
+        raise RetryLater("no USD price for the gas token: the fee limit cannot be checked")
     if ctx.max_fee_usd is not None and fee_usd > ctx.max_fee_usd:
         ctx.alert(
             "gas_too_high",
@@ -641,8 +651,9 @@ def _recorder(
                 max_priority_fee_per_gas=sent.fees.max_priority_fee_per_gas,
             ),
         )
+        hashes = [h for h in current.tx_hashes if h != sent.hash] + [sent.hash]
         state["record"] = ctx.repo.transition(
-            current.id, current.state, S.SUBMITTED, tx_hashes=[*current.tx_hashes, sent.hash]
+            current.id, current.state, S.SUBMITTED, tx_hashes=hashes
         )
         ctx.checkpoint("submitted")
 

@@ -28,7 +28,7 @@ def _custom(signature: str, types: list[str], args: list[object]) -> bytes:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (_error("Price slippage check"), "'Price slippage check' (the mint's or increase's"),
+        (_error("Price slippage check"), "'Price slippage check' (a liquidity change's minimum"),
         (_error("Too little received"), "'Too little received' (the swap's minimum output"),
         (_error("GS026"), "'GS026' (invalid owner provided"),
         (_error("GS013"), "'GS013' (the Safe transaction failed"),

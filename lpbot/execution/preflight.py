@@ -197,8 +197,8 @@ def _call_object(sender: str, to: str, data: bytes, gas: int | None = None) -> d
 def _request(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
     try:
         response: Any = w3.provider.make_request(RPCEndpoint(method), params)
-    except (OSError, Web3Exception) as exc:
-        raise RetryLater(f"{method} failed: {exc}") from exc
+    except (OSError, Web3Exception) as exc:  # the type only: the text may hold the RPC URL
+        raise RetryLater(f"{method} failed ({type(exc).__name__}); retry later") from exc
     return dict(response)
 
 

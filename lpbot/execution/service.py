@@ -21,7 +21,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.types import TxReceipt
 
 from lpbot.analytics.types import Tick
@@ -328,7 +328,11 @@ def _balances_now(ctx: ExecutionContext, tokens: list[str]) -> dict[str, int]:
 def check_drift(ctx: ExecutionContext, report: dict[str, Any]) -> pf.Drift:
     """What changed since the report; refused (``PreflightRefused``) when the price moved past
     the policy's bound: ``max_price_move_share_bps`` of the report's slippage tolerance."""
-    now = pf.fetch_pool_now(ctx.w3, report["pool"], ctx.twap_seconds)
+    try:
+        now = pf.fetch_pool_now(ctx.w3, report["pool"], ctx.twap_seconds)
+    except (OSError, Web3Exception) as exc:  # the node is down or answered nonsense
+        # the type only: a request error's text holds the RPC URL, and with it any API key
+        raise RetryLater(f"cannot read the pool for the pre-flight ({type(exc).__name__})") from exc
     price = report["price"]
     tokens = [t["address"] for t in report["tokens"]]
     then_balances = report["dry_run"].get("balance_before") or {}

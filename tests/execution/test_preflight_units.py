@@ -4,6 +4,7 @@ and the sender's behaviour against a local JSON-RPC stand-in (no chain)."""
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from eth_abi.abi import encode
@@ -107,3 +108,28 @@ def test_only_reverted_and_cancelling_transactions_are_gas_lost() -> None:
     ]
     assert wasted_gas_wei(txs) == (805_691 + 21_000) * 7
     assert [t.kind for t in txs] == ["rebalance", "rebalance", "cancel", "rebalance"]
+
+
+def test_the_submit_endpoint_and_the_execution_policy_come_from_the_config(
+    tmp_path: Path,
+) -> None:
+    from decimal import Decimal
+
+    from lpbot.config import load_config
+    from lpbot.errors import ConfigError
+
+    path = tmp_path / "lpbot.toml"
+    path.write_text(
+        '[chains.ethereum]\nrpc_url_env = "RPC"\nsubmit_url_env = "PROTECT"\n'
+        '[execution]\nmax_fee_usd = "25"\nmax_price_move_share_pct = 30\n'
+    )
+    config = load_config(path)
+    assert config.execution.max_fee_usd == Decimal(25)
+    assert config.execution.max_price_move_share_pct == 30
+    chain = config.resolve_chain("ethereum", {"RPC": "http://a", "PROTECT": "http://b/k"})
+    assert chain.submit_url == "http://b/k" and chain.public_fallback is False
+    with pytest.raises(ConfigError, match="PROTECT is not set"):
+        config.resolve_chain("ethereum", {"RPC": "http://a"})
+    path.write_text('[chains.ethereum]\nrpc_url_env = "RPC"\n[execution]\ngas_margin_pct = -1\n')
+    with pytest.raises(ConfigError, match="gas_margin_pct"):
+        load_config(path)

@@ -260,7 +260,7 @@ def test_every_path_checks_before_signing_and_before_sending(setup: Setup, via: 
     assert assert_every_send_was_preflighted(provider) == 1  # still only the first rebalance
 
 
-def test_a_stuck_rebalance_is_replaced_then_cancelled(setup: Setup) -> None:
+def stuck_then_cancelled(setup: Setup) -> None:
     """Automine off: the rebalance and its replacement sit in the mempool; the cancel (a
     zero-value self-transfer at the same nonce) is mined; CANCELLED, its gas recorded."""
     ctx = setup.ctx
@@ -323,13 +323,13 @@ def test_the_private_endpoint_gets_the_raw_transaction_and_the_public_one_does_n
     assert _sends(provider) == []  # the public node never saw it
 
 
-def test_status_and_export_show_the_gas_of_a_cancelled_rebalance(
+def test_a_stuck_rebalance_is_cancelled_and_status_and_export_show_its_gas(
     setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The stuck-and-cancelled rebalance's cancel fee, read back from the store by the CLI."""
+    """Stuck, replaced, cancelled; the cancel's fee read back from the store by the CLI."""
     from lpbot.cli import main
 
-    test_a_stuck_rebalance_is_replaced_then_cancelled(setup)
+    stuck_then_cancelled(setup)
     [record] = [r for r in (setup.ctx.repo.get(i) for i in range(1, 5)) if r is not None]
     lost = wasted_gas_wei(setup.ctx.repo.transactions(record.id))
     db = setup.ctx.repo.sessions.kw["bind"].url  # type: ignore[attr-defined]

@@ -596,12 +596,7 @@ def _send_recorded(
 
     def check(tx: dict[str, Any]) -> None:
         if tx["to"].lower() == signer.address.lower() and not tx["data"]:
-            # the cancelling self-transfer: no report to compare with, only the call itself
-            plain = pf.fetch_call_outcome(
-                ctx.w3, tx["from"], tx["to"], b"", gas=int(tx["gas"]), estimate=False
-            )
-            if not plain.ok:
-                raise RetryLater(f"the cancelling self-transfer would fail: {plain.reason}")
+            _check_cancel(ctx, tx)  # no report to compare with, only the call itself
             return
         with _stale_on_refusal(ctx, state["record"], pending=True):
             drift = check_drift(ctx, report)
@@ -636,6 +631,15 @@ def _send_recorded(
         why = f"stuck after {ctx.max_replacements} replacement(s)"
         return _cancelled(ctx, record, why), None
     return record, receipt
+
+
+def _check_cancel(ctx: ExecutionContext, tx: dict[str, Any]) -> None:
+    """The cancelling self-transfer's pre-flight: the exact call at ``latest``."""
+    plain = pf.fetch_call_outcome(
+        ctx.w3, tx["from"], tx["to"], b"", gas=int(tx["gas"]), estimate=False
+    )
+    if not plain.ok:
+        raise RetryLater(f"the cancelling self-transfer would fail: {plain.reason}")
 
 
 def _recorder(
@@ -691,7 +695,7 @@ def _cancel_pending(
     submitter = Submitter(
         ctx.w3,
         signer,
-        preflight=lambda _tx: None,  # a plain self-transfer: checked by its own estimate
+        preflight=lambda tx: _check_cancel(ctx, tx),
         confirmations=ctx.confirmations,
         replace_after=ctx.replace_after,
         submit_w3=ctx.submit_w3,

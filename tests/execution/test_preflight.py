@@ -278,6 +278,7 @@ def stuck_then_cancelled(setup: Setup) -> None:
 
     ctx.progress = progress
     report = _planned_and_approved(setup)
+    provider = _recording(setup)
     before = setup.balances()
     npm = ctx.contract("NonfungiblePositionManager")
     w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
@@ -299,6 +300,8 @@ def stuck_then_cancelled(setup: Setup) -> None:
     assert setup.balances() == before
     assert npm.functions.ownerOf(setup.token_id).call() == ctx.safe  # nothing rebalanced
     assert service.resume(ctx) == []
+    # the rebalance, its replacement and the cancel: each checked before signing and sending
+    assert assert_every_send_was_preflighted(provider) == 3
 
 
 def test_the_private_endpoint_gets_the_raw_transaction_and_the_public_one_does_not(

@@ -619,7 +619,9 @@ def _send_recorded(
         max_replacements=ctx.max_replacements,
         submit_w3=ctx.submit_w3,
         public_fallback=ctx.public_fallback,
-        fees=lambda: Fees(cost.max_fee_per_gas, cost.max_priority_fee_per_gas),
+        fees=lambda: _fees_over_pending(
+            ctx, record, nonce, cost.max_fee_per_gas, cost.max_priority_fee_per_gas
+        ),
         on_progress=ctx.progress,
     )
     receipt, mined = submitter.send_and_confirm(
@@ -631,6 +633,24 @@ def _send_recorded(
         why = f"stuck after {ctx.max_replacements} replacement(s)"
         return _cancelled(ctx, record, why), None
     return record, receipt
+
+
+def _fees_over_pending(
+    ctx: ExecutionContext, record: RebalanceRecord, nonce: int | None, max_fee: int, priority: int
+) -> Fees:
+    """The gas model's fees, raised over any transaction of ours pending at ``nonce`` (a node
+    refuses a replacement that does not bump both fields by 12.5%)."""
+    fees = Fees(max_fee, priority)
+    if nonce is None:
+        return fees
+    for t in ctx.repo.transactions(record.id):
+        if t.nonce == nonce and t.status == "PENDING":
+            floor = Fees(t.max_fee_per_gas, t.max_priority_fee_per_gas).bumped()
+            fees = Fees(
+                max(fees.max_fee_per_gas, floor.max_fee_per_gas),
+                max(fees.max_priority_fee_per_gas, floor.max_priority_fee_per_gas),
+            )
+    return fees
 
 
 def _check_cancel(ctx: ExecutionContext, tx: dict[str, Any]) -> None:

@@ -345,9 +345,17 @@ def test_a_stuck_rebalance_is_cancelled_and_status_and_export_show_its_gas(
     assert f"lpbot rebalance replan {record.id}" in out
     csv_path = tmp_path / "actions.csv"
     assert main(["export", "--config", str(config), "--out", str(csv_path)]) == 0
-    rows = [line for line in csv_path.read_text().splitlines() if ",transaction," in line]
-    assert len(rows) == 3 and sum('"kind"": ""cancel""' in r for r in rows) == 1
-    assert f'""fee_wei"": ""{lost}""' in next(r for r in rows if "cancel" in r)
+    import csv
+
+    rows = [r for r in csv.DictReader(csv_path.open()) if " transaction " in r["kind"]]
+    kinds = sorted(r["kind"] for r in rows)
+    assert kinds == [
+        "cancel transaction CONFIRMED",
+        "rebalance transaction REPLACED",
+        "rebalance transaction REPLACED",
+    ]
+    cancel = next(r for r in rows if r["kind"].startswith("cancel"))
+    assert int(cancel["gas_wei"]) == lost and cancel["position"] == f"rebalance:{record.id}"
 
 
 def test_a_pending_rebalance_that_would_now_revert_is_cancelled_on_resume(setup: Setup) -> None:

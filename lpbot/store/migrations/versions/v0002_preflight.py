@@ -2,7 +2,7 @@
 the policy's bound: re-plan) and CANCELLED (stuck, replaced, then cancelled at its nonce).
 
 Revision ID: v0002_preflight
-Revises: 0001
+Revises: v0002_ledger
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "v0002_preflight"
-down_revision: str | None = "0001"
+down_revision: str | None = "v0002_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

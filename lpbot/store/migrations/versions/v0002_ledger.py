@@ -21,10 +21,28 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("position_snapshots") as batch:
-        batch.add_column(sa.Column("eth_usd", sa.Double(), nullable=True))
-        batch.add_column(sa.Column("btc_usd", sa.Double(), nullable=True))
-        batch.add_column(sa.Column("mark_sources", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("hedge", sa.Text(), nullable=True))
+        batch.add_column(
+            sa.Column("eth_usd", sa.Double(), nullable=True, comment="analytics float: USD/ETH")
+        )
+        batch.add_column(
+            sa.Column("btc_usd", sa.Double(), nullable=True, comment="analytics float: USD/BTC")
+        )
+        batch.add_column(
+            sa.Column(
+                "mark_sources",
+                sa.Text(),
+                nullable=True,
+                comment="JSON: token -> [source, route, block, time] of each mark",
+            )
+        )
+        batch.add_column(
+            sa.Column(
+                "hedge",
+                sa.Text(),
+                nullable=True,
+                comment="JSON: the hedge's realised, unrealised, fees, funding (decimal strings)",
+            )
+        )
 
 
 def downgrade() -> None:

@@ -53,6 +53,7 @@ from lpbot.hedge.plan import (
     band_width,
     client_order_id,
     funding_cost_apr,
+    min_band,
     plan_hedge,
     plan_margin,
 )
@@ -352,6 +353,19 @@ class HedgeController:
     def state(self) -> HedgeState:
         return self._state
 
+    def reload(self) -> None:
+        """Read the state again (another process, e.g. ``lpbot hedge flatten``, may have
+        changed it): call under the hedge's lock before each use."""
+        state = self.store.load()
+        if state is None:
+            return
+        if (state.position_id, state.symbol) != (self.position_id, self.config.symbol):
+            raise Refused(
+                f"the hedge state is for position {state.position_id} on {state.symbol}, "
+                f"not {self.position_id} on {self.config.symbol}"
+            )
+        self._state = state
+
     def _save(self, state: HedgeState) -> None:
         self._state = state
         self.store.save(state)
@@ -366,11 +380,17 @@ class HedgeController:
 
     @property
     def market(self) -> MarketInfo:
-        """The venue's rules, loaded once; the band must be holdable with its minimum order."""
+        """The venue's rules, loaded once; the band must be holdable with its minimum order.
+        Without an absolute band (``band_abs`` 0), the band is the narrowest the venue can hold
+        (``min_band`` at the mark then)."""
         if self._market is None:
-            market = self._call(
-                "load market", lambda: self.exchange.load_market(self.config.symbol)
-            )
+            symbol = self.config.symbol
+            market = self._call("load market", lambda: self.exchange.load_market(symbol))
+            if self.config.band_abs == 0:
+                mark = self._call("fetch mark", lambda: self.exchange.fetch_mark_price(symbol))
+                band = min_band(market, mark)
+                log.info("hedge band: %s %s, the venue's minimum order", band, market.base)
+                self.config = self.config.model_copy(update={"band_abs": band})
             if self.config.band_abs < market.min_amount:
                 raise ConfigError(
                     f"band_abs {self.config.band_abs} is below the minimum order of "

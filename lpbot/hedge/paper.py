@@ -47,7 +47,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lpbot.errors import NeedsAttention, Refused
+from lpbot.errors import ConfigError, NeedsAttention, Refused
 from lpbot.hedge import margin
 from lpbot.hedge.base import (
     Balance,
@@ -452,6 +452,22 @@ class PaperExchange:
             seed=self.seed,
             state=self._state.model_copy(deep=True),
         )
+
+    def restore(self, account: PaperAccount) -> None:
+        """Continue from ``account`` in place (another process may have traded since)."""
+        if account.spec.symbol != self.spec.symbol:
+            raise ConfigError(
+                f"the paper account is for {account.spec.symbol}, not {self.spec.symbol}"
+            )
+        self.spec, self.book, self.funding, self.seed = (
+            account.spec,
+            account.book,
+            account.funding,
+            account.seed,
+        )
+        self._tiers = self.spec.tiers()
+        self._market = self.spec.market_info()
+        self._state = account.state.model_copy(deep=True)
 
     @classmethod
     def from_account(

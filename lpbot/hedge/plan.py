@@ -58,6 +58,7 @@ __all__ = [
     "band_width",
     "client_order_id",
     "funding_cost_apr",
+    "min_band",
     "plan_hedge",
     "plan_margin",
 ]
@@ -92,7 +93,8 @@ class HedgeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     symbol: str  # unified perp symbol, e.g. "ETH/USDT:USDT"
-    band_abs: Decimal = Field(gt=0)  # base tokens
+    # base tokens; 0: the venue's narrowest (``min_band``), set when its market is loaded
+    band_abs: Decimal = Field(default=_ZERO, ge=0)
     band_pct: Decimal = Field(default=Decimal(5), ge=0)  # percent of |LP delta|
     max_leverage: Decimal = Field(default=Decimal(3), gt=0, le=125)
     max_funding_cost_apr: Decimal = Decimal("0.20")  # fraction per year; 0.20 = 20 % APR
@@ -175,6 +177,16 @@ class NoAction:
     reason: str
     net: Decimal = _ZERO
     band: Decimal = _ZERO
+
+
+def min_band(market: MarketInfo, mark: Decimal) -> Decimal:
+    """The narrowest band the venue can hold: its minimum order, in amount and in notional at
+    ``mark`` (settle per base token), rounded up to its amount step (base tokens)."""
+    least = market.min_amount
+    if mark > 0:
+        least = max(least, market.min_notional / mark)
+    steps = (least / market.amount_step).to_integral_value(rounding=ROUND_CEILING)
+    return steps * market.amount_step
 
 
 def band_width(lp_delta: Decimal, config: HedgeConfig) -> Decimal:

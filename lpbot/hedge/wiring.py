@@ -1,25 +1,38 @@
 """The hedge job of ``lpbot run``: one controller per position, built from the ``[hedge]``
 configuration, with its state and (on paper) its venue account kept under ``data_dir/hedge``.
 
-``build_hedge_runner`` is called by the runtime for each position the hedge covers;
-``HedgeRunner.sync(snapshot)`` is the job body: it marks the paper venue at the pool price and
-clock of the snapshot, computes the LP delta (with uncollected fees unless configured otherwise),
-syncs, and saves the paper account. Live venues (``binanceusdm``, ``okx``, ``bybit``) take their
-keys from the environment variables the configuration names, use the wall clock, and their
-testnet with ``sandbox = true``.
+``build_hedge_runner`` is called by the runtime for each position the hedge covers; it does not
+reach the venue (an unreachable venue is an alert of the first sync, retried at the next, not a
+daemon that cannot start). ``HedgeRunner.sync(snapshot)`` is the job body: it marks the paper
+venue at the pool price and clock of the snapshot, computes the LP delta (with uncollected fees
+unless configured otherwise), syncs, and saves the paper account. Live venues (``binanceusdm``,
+``okx``, ``bybit``) take their keys from the environment variables the configuration names, use
+the wall clock, and their testnet with ``sandbox = true``.
+
+One hedge, one set of files (``hedge_files``), whoever runs it: ``lpbot run`` and
+``lpbot hedge status|sync|flatten`` name them by venue and position id
+(``<chain>:<position manager>:<token id>``): ``hedge-<venue>-<chain>-<npm>-<token>.json`` (the
+controller's state, with the kill switch) and ``paper-<chain>-<npm>-<token>.json`` (the paper
+account). Every use holds the hedge's lock file (``hedge-<venue>-...lock``, an OS file lock
+through ``filelock``, released by the OS if the process dies) from reading those files to
+writing them back, and re-reads them under it: a flatten from the CLI while the daemon runs is
+seen by the daemon's next sync and never overwritten by it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lpbot.errors import ConfigError
+from filelock import FileLock, Timeout
+
+from lpbot.errors import ConfigError, RetryLater
 from lpbot.hedge.base import Clock, Exchange, ManualClock, SystemClock
-from lpbot.hedge.controller import HedgeController, SyncResult
+from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
 from lpbot.hedge.delta import lp_delta, risky_price
 from lpbot.hedge.paper import PAPER_MARKETS, PaperAccount, PaperExchange
 from lpbot.hedge.plan import HedgeConfig
@@ -29,7 +42,69 @@ if TYPE_CHECKING:
     from lpbot.chain.reader import PoolSnapshot
     from lpbot.config import HedgeConfig as HedgeSection
 
-__all__ = ["HedgeRunner", "build_hedge_runner"]
+__all__ = [
+    "HedgeFiles",
+    "HedgeRunner",
+    "build_hedge_runner",
+    "default_setting",
+    "delta_includes_fees",
+    "hedge_files",
+    "hedge_lock",
+]
+
+LOCK_TIMEOUT_S = 60.0  # the longest a sync or flatten with its retries is expected to hold it
+
+
+def default_setting(name: str) -> Any:
+    """The default of a ``[hedge]`` setting (``lpbot.config.HedgeConfig``): the one place the
+    daemon, the monitor and ``lpbot hedge`` take it from."""
+    from lpbot.config import HedgeConfig as HedgeSection
+
+    return HedgeSection.model_fields[name].default
+
+
+def delta_includes_fees(runner: HedgeRunner | None) -> bool:
+    """Whether a position's LP delta counts its uncollected fees: as its hedge does, else the
+    configuration's default; the monitor, ``lpbot status`` and the hedge show one figure."""
+    if runner is not None:
+        return runner.include_fees
+    return bool(default_setting("include_uncollected_fees"))
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeFiles:
+    """Where one hedge lives (module docstring)."""
+
+    state: Path
+    paper: Path
+    lock: Path
+
+
+def hedge_files(home: Path, venue: str, position_id: str) -> HedgeFiles:
+    """The files of the hedge of ``position_id`` (``chain:npm:token``) on ``venue``."""
+    key = position_id.replace(":", "-")
+    return HedgeFiles(
+        state=home / f"hedge-{venue}-{key}.json",
+        paper=home / f"paper-{key}.json",
+        lock=home / f"hedge-{venue}-{key}.lock",
+    )
+
+
+@contextmanager
+def hedge_lock(files: HedgeFiles, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the hedge's lock; ``RetryLater`` if another process holds it for ``timeout_s``."""
+    files.lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(files.lock, timeout=timeout_s)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RetryLater(
+            f"the hedge is busy in another process (lock {files.lock} held for {timeout_s} s)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -51,9 +126,27 @@ class HedgeRunner:
     decimals: tuple[int, int]
     risky: Literal[0, 1]
     include_fees: bool
+    files: HedgeFiles
     price: _Price | None = None  # paper: the pool price the venue marks at
     clock: ManualClock | None = None  # paper: the chain's clock
-    save: Callable[[], None] = field(default=lambda: None)
+    paper: PaperExchange | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[HedgeController]:
+        """The controller, under the hedge's lock, with its state and paper account as the
+        files hold them now; the paper account is written back on the way out."""
+        with hedge_lock(self.files):
+            self.controller.reload()
+            if self.paper is not None and self.files.paper.exists():
+                account = PaperAccount.model_validate_json(self.files.paper.read_text())
+                self.paper.restore(account)
+            try:
+                yield self.controller
+            finally:
+                if self.paper is not None:
+                    write_json_atomic(
+                        self.files.paper, self.paper.account().model_dump(mode="json")
+                    )
 
     def sync(self, snapshot: PoolSnapshot) -> SyncResult:
         d0, d1 = self.decimals
@@ -68,10 +161,26 @@ class HedgeRunner:
             risky=self.risky,
             include_fees=self.include_fees,
         )
-        try:
-            return self.controller.sync(delta)
-        finally:
-            self.save()
+        with self.session() as controller:
+            return controller.sync(delta)
+
+    def status(self, lp_delta: Decimal) -> HedgeStatus:
+        """``HedgeController.status`` under the lock, from the state as it is now."""
+        with self.session() as controller:
+            return controller.status(lp_delta)
+
+
+def plan_config(section: HedgeSection) -> HedgeConfig:
+    """The controller's configuration from a ``[hedge]`` section (the CLI builds one from its
+    flags, whose defaults are the section's): ``band_abs`` 0 is the venue's narrowest band, set
+    when its market is first loaded (``HedgeController.market``)."""
+    return HedgeConfig(
+        symbol=section.symbol,
+        band_abs=section.band_abs,
+        band_pct=Decimal(repr(section.band_pct)),
+        max_leverage=Decimal(repr(section.max_leverage)),
+        max_funding_cost_apr=Decimal(repr(section.max_funding_apr_pct)) / 100,
+    )
 
 
 def build_hedge_runner(
@@ -83,13 +192,15 @@ def build_hedge_runner(
     decimals: tuple[int, int],
     risky: Literal[0, 1],
     now_ms: int,
+    api_urls: dict[str, str] | None = None,
 ) -> HedgeRunner:
-    """The runner of one position's hedge (module docstring). ``now_ms``: the chain's time."""
-    home = data_dir / "hedge"
-    safe_id = position_id.replace(":", "-")
-    save: Callable[[], None] = lambda: None  # noqa: E731
+    """The runner of one position's hedge (module docstring); nothing is sent or read from the
+    venue. ``now_ms``: the chain's time; ``api_urls``: a local stand-in in place of the venue's
+    hosts (``CcxtConfig.api_urls``)."""
+    files = hedge_files(data_dir / "hedge", section.exchange, position_id)
     price: _Price | None = None
     manual: ManualClock | None = None
+    paper: PaperExchange | None = None
     clock: Clock
     exchange: Exchange
     if section.exchange == "paper":
@@ -98,18 +209,9 @@ def build_hedge_runner(
             raise ConfigError(f"hedge.symbol: no paper market for {section.symbol}; known: {known}")
         price, manual = _Price(), ManualClock(now_ms)
         clock = manual
-        path = home / f"paper-{safe_id}.json"
-        paper: PaperExchange
-        if path.exists():
-            account = PaperAccount.model_validate_json(path.read_text())
-            paper = PaperExchange.from_account(account, reference_price=price, clock=manual)
-        else:
-            spec, book = PAPER_MARKETS[section.symbol]
-            paper = PaperExchange(reference_price=price, clock=manual, spec=spec, book=book)
-        exchange = paper
-
-        def save() -> None:
-            write_json_atomic(path, paper.account().model_dump(mode="json"))
+        spec, book = PAPER_MARKETS[section.symbol]
+        paper = PaperExchange(reference_price=price, clock=manual, spec=spec, book=book)
+        exchange = paper  # its account is read from ``files.paper`` at each use
     else:
         from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
 
@@ -122,21 +224,13 @@ def build_hedge_runner(
                 secret_env=section.api_secret_env,
                 password_env=section.api_password_env,
                 sandbox=section.sandbox,
+                api_urls=api_urls,
             )
         )
-    # no absolute band configured: the venue's minimum order (the narrowest band it can hold)
-    band_abs = section.band_abs or exchange.load_market(section.symbol).min_amount
-    config = HedgeConfig(
-        symbol=section.symbol,
-        band_abs=band_abs,
-        band_pct=Decimal(repr(section.band_pct)),
-        max_leverage=Decimal(repr(section.max_leverage)),
-        max_funding_cost_apr=Decimal(repr(section.max_funding_apr_pct)) / 100,
-    )
     controller = HedgeController(
         exchange,
-        config,
-        JsonStateStore(home / f"hedge-{section.exchange}-{safe_id}.json"),
+        plan_config(section),
+        JsonStateStore(files.state),
         position_id=position_id,
         clock=clock,
     )
@@ -146,7 +240,8 @@ def build_hedge_runner(
         decimals,
         risky,
         section.include_uncollected_fees,
+        files,
         price,
         manual,
-        save,
+        paper,
     )

@@ -31,7 +31,7 @@ from lpbot.execution.decide import decide_position
 from lpbot.execution.service import ExecutionContext
 from lpbot.hedge.controller import HedgeController
 from lpbot.hedge.delta import lp_delta
-from lpbot.hedge.wiring import HedgeRunner
+from lpbot.hedge.wiring import HedgeRunner, delta_includes_fees
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs.alerts import Alert, Notifier
 from lpbot.pricing.base import Marks
@@ -194,7 +194,8 @@ def _resume_ledger(mp: ManagedPosition) -> None:
 def hedge_figures(mp: ManagedPosition, delta: Decimal) -> HedgeFigures:
     if mp.hedge is None:
         return HedgeFigures()
-    pnl = mp.hedge.status(delta).pnl
+    # the runner reads the hedge's files under its lock: another process may have changed them
+    pnl = (mp.hedge_runner or mp.hedge).status(delta).pnl
     return HedgeFigures(pnl.realised, pnl.unrealised, pnl.fees, pnl.funding)
 
 
@@ -204,7 +205,14 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
     a0, a1 = principal(n, snap.slot0.sqrt_price_x96)
     f0, f1 = snap.uncollected_fees(mp.token_id)
     d0, d1 = mp.decimals
-    delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
+    delta = lp_delta(
+        snap,
+        mp.token_id,
+        decimals0=d0,
+        decimals1=d1,
+        risky=mp.hedge_risky,  # type: ignore[arg-type]
+        include_fees=delta_includes_fees(mp.hedge_runner),
+    )
     marks = mp.fetch_marks(snap.block_number)
     prices = mp.prices(marks)
     if mp.entry is None and mp.ledger_from_first_snapshot:
@@ -468,7 +476,14 @@ def hedge_sync(mp: ManagedPosition) -> str:
         return "no hedge configured"
     snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
     d0, d1 = mp.decimals
-    delta = lp_delta(snap, mp.token_id, decimals0=d0, decimals1=d1, risky=mp.hedge_risky)  # type: ignore[arg-type]
+    delta = lp_delta(
+        snap,
+        mp.token_id,
+        decimals0=d0,
+        decimals1=d1,
+        risky=mp.hedge_risky,  # type: ignore[arg-type]
+        include_fees=delta_includes_fees(mp.hedge_runner),
+    )
     try:
         result = mp.hedge_runner.sync(snap) if mp.hedge_runner else mp.hedge.sync(delta)
     except LpbotError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,9 +11,13 @@ import pytest
 from lpbot.config import HedgeConfig as HedgeSection
 from lpbot.errors import ConfigError
 from lpbot.hedge.ccxt_exchange import CcxtExchange
+from lpbot.hedge.commands import _plan_config, register
 from lpbot.hedge.paper import PaperExchange
-from lpbot.hedge.wiring import build_hedge_runner
-from tests.hedge.fakes import T0
+from lpbot.hedge.state import AlertKind
+from lpbot.hedge.wiring import build_hedge_runner, delta_includes_fees, plan_config
+from tests.hedge import binance_standin
+from tests.hedge.fakes import BTC, T0, Sleeps, paper
+from tests.hedge.standin import Fault
 
 
 def _build(section: HedgeSection, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -54,6 +59,81 @@ def test_paper_without_a_band_uses_the_minimum_order_and_refuses_unknown_markets
 ) -> None:
     runner = _build(HedgeSection(exchange="paper", symbol="ETH/USDT:USDT", band_pct=5), tmp_path)
     assert isinstance(runner.controller.exchange, PaperExchange)
-    assert runner.controller.config.band_abs == Decimal("0.001")
+    assert runner.controller.config.band_abs == 0  # the venue's, when its market is loaded
+    assert runner.price is not None
+    runner.price.value = Decimal(2_000)
+    status = runner.status(Decimal(0))
+    # ETH paper market: 0.001 ETH and 20 USDT at least, so 0.01 ETH at 2,000
+    assert runner.controller.config.band_abs == Decimal("0.010") == status.band
     with pytest.raises(ConfigError, match="no paper market"):
         _build(HedgeSection(exchange="paper", symbol="ETH/USDC:USDC", band_pct=5), tmp_path)
+
+
+def test_an_unreachable_venue_is_an_alert_of_the_first_sync_and_retried_at_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex, _price, clock = paper()
+    standin = binance_standin.BinanceStandIn(ex, clock)
+    for k, v in {
+        "MY_KEY": binance_standin.API_KEY,
+        "MY_SECRET": binance_standin.API_SECRET,
+    }.items():
+        monkeypatch.setenv(k, v)
+    section = HedgeSection(
+        exchange="binanceusdm",
+        symbol=BTC,
+        api_key_env="MY_KEY",
+        api_secret_env="MY_SECRET",
+        band_pct=5,
+    )
+    with standin.running():
+        standin.inject(Fault("GET", "/fapi/v1/exchangeInfo", "status", status=503, times=99))
+        runner = build_hedge_runner(
+            section,
+            data_dir=tmp_path,
+            position_id="31337:0xnpm:7",
+            token_id=7,
+            decimals=(6, 18),
+            risky=1,
+            now_ms=T0,
+            api_urls=standin.api_urls(),
+        )  # no band configured, the venue down: the daemon still starts
+        assert standin.requests == []
+        runner.controller.executor.sleep = Sleeps()
+        with runner.session() as controller:
+            result = controller.sync(Decimal(2))
+        assert [a.kind for a in result.alerts] == [AlertKind.RETRIES_EXHAUSTED]
+        assert result.orders == () and ex.fetch_position(BTC).size == 0
+        standin.faults.clear()  # the venue is back: the next run hedges
+        with runner.session() as controller:
+            result = controller.sync(Decimal(2))
+        assert result.alerts == () and ex.fetch_position(BTC).size == Decimal(-2)
+        # BTC paper market: 0.001 BTC and 100 USDT at least, so 0.002 BTC at 60,000
+        assert controller.config.band_abs == Decimal("0.002")
+
+
+def test_cli_and_daemon_defaults_are_the_configuration_s(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser(prog="lpbot")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["hedge", "sync", "--pool", "USDC/WETH-500", "--token-id", "1"])
+    # the daemon's [hedge] left at its defaults (only the venue and symbol named)
+    section = HedgeSection.model_construct(exchange="paper", symbol="ETH/USDT:USDT")
+    cli = _plan_config(args, None, "ETH/USDT:USDT")
+    assert cli == plan_config(section)
+    assert cli.max_funding_cost_apr == Decimal("0.5") and cli.band_abs == 0
+    # and both take a configured section's values the same way
+    configured = HedgeSection(
+        exchange="paper", symbol="ETH/USDT:USDT", band_abs=Decimal("0.3"), max_funding_apr_pct=12.5
+    )
+    assert _plan_config(args, configured, "ETH/USDT:USDT") == plan_config(configured)
+    # the monitor's and `lpbot status`'s LP delta counts uncollected fees as the hedge does
+    assert (
+        delta_includes_fees(None) is HedgeSection.model_fields["include_uncollected_fees"].default
+    )
+    runner = _build(
+        HedgeSection(
+            exchange="paper", symbol="ETH/USDT:USDT", band_pct=5, include_uncollected_fees=False
+        ),
+        tmp_path,
+    )
+    assert delta_includes_fees(runner) is False

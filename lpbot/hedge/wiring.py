@@ -21,6 +21,7 @@ seen by the daemon's next sync and never overwritten by it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
 from lpbot.hedge.delta import lp_delta, risky_price
 from lpbot.hedge.paper import PAPER_MARKETS, PaperAccount, PaperExchange
 from lpbot.hedge.plan import HedgeConfig
-from lpbot.hedge.state import JsonStateStore, write_json_atomic
+from lpbot.hedge.state import HedgePnl, JsonStateStore, write_json_atomic
 
 if TYPE_CHECKING:
     from lpbot.chain.reader import PoolSnapshot
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 LOCK_TIMEOUT_S = 60.0  # the longest a sync or flatten with its retries is expected to hold it
+MONITOR_LOCK_TIMEOUT_S = 2.0  # the monitor does not wait for a sync: it uses the last figures
+log = logging.getLogger(__name__)
 
 
 def default_setting(name: str) -> Any:
@@ -130,12 +133,13 @@ class HedgeRunner:
     price: _Price | None = None  # paper: the pool price the venue marks at
     clock: ManualClock | None = None  # paper: the chain's clock
     paper: PaperExchange | None = None
+    last_mark: Decimal | None = None  # the venue's mark at the last status read
 
     @contextmanager
-    def session(self) -> Iterator[HedgeController]:
+    def session(self, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[HedgeController]:
         """The controller, under the hedge's lock, with its state and paper account as the
         files hold them now; the paper account is written back on the way out."""
-        with hedge_lock(self.files):
+        with hedge_lock(self.files, timeout_s):
             self.controller.reload()
             if self.paper is not None and self.files.paper.exists():
                 account = PaperAccount.model_validate_json(self.files.paper.read_text())
@@ -164,10 +168,23 @@ class HedgeRunner:
         with self.session() as controller:
             return controller.sync(delta)
 
-    def status(self, lp_delta: Decimal) -> HedgeStatus:
+    def status(self, lp_delta: Decimal, *, timeout_s: float = LOCK_TIMEOUT_S) -> HedgeStatus:
         """``HedgeController.status`` under the lock, from the state as it is now."""
-        with self.session() as controller:
-            return controller.status(lp_delta)
+        with self.session(timeout_s) as controller:
+            status = controller.status(lp_delta)
+        self.last_mark = status.mark_price
+        return status
+
+    def pnl(self, lp_delta: Decimal) -> HedgePnl:
+        """The hedge's PnL for the monitor, which must go on while the venue is down or the
+        hedge busy: at the venue's mark, else the booked ledger at the last mark read (its
+        unrealised part 0 before any), with a warning."""
+        try:
+            return self.status(lp_delta, timeout_s=MONITOR_LOCK_TIMEOUT_S).pnl
+        except (RetryLater, ConfigError) as exc:  # down, busy, or paper before its first price
+            ledger = self.controller.state.ledger
+            log.warning("hedge PnL from the ledger at the last mark %s: %s", self.last_mark, exc)
+            return ledger.pnl(self.last_mark if self.last_mark is not None else ledger.entry_price)
 
 
 def plan_config(section: HedgeSection) -> HedgeConfig:

@@ -194,8 +194,9 @@ def _resume_ledger(mp: ManagedPosition) -> None:
 def hedge_figures(mp: ManagedPosition, delta: Decimal) -> HedgeFigures:
     if mp.hedge is None:
         return HedgeFigures()
-    # the runner reads the hedge's files under its lock: another process may have changed them
-    pnl = (mp.hedge_runner or mp.hedge).status(delta).pnl
+    # the runner reads the hedge's files under its lock (another process may have changed
+    # them), and keeps the monitor going while the venue is down
+    pnl = mp.hedge_runner.pnl(delta) if mp.hedge_runner else mp.hedge.status(delta).pnl
     return HedgeFigures(pnl.realised, pnl.unrealised, pnl.fees, pnl.funding)
 
 

@@ -19,6 +19,8 @@ from tests.hedge import binance_standin
 from tests.hedge.fakes import BTC, T0, Sleeps, paper
 from tests.hedge.standin import Fault
 
+D60K = Decimal(60_000)
+
 
 def _build(section: HedgeSection, tmp_path: Path):  # type: ignore[no-untyped-def]
     return build_hedge_runner(
@@ -72,7 +74,7 @@ def test_paper_without_a_band_uses_the_minimum_order_and_refuses_unknown_markets
 def test_an_unreachable_venue_is_an_alert_of_the_first_sync_and_retried_at_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ex, _price, clock = paper()
+    ex, price, clock = paper()
     standin = binance_standin.BinanceStandIn(ex, clock)
     for k, v in {
         "MY_KEY": binance_standin.API_KEY,
@@ -100,16 +102,25 @@ def test_an_unreachable_venue_is_an_alert_of_the_first_sync_and_retried_at_the_n
         )  # no band configured, the venue down: the daemon still starts
         assert standin.requests == []
         runner.controller.executor.sleep = Sleeps()
+        client = runner.controller.exchange
+        assert isinstance(client, CcxtExchange)
+        client._client.enableRateLimit = False  # the stand-in has no rate limit to respect
         with runner.session() as controller:
             result = controller.sync(Decimal(2))
         assert [a.kind for a in result.alerts] == [AlertKind.RETRIES_EXHAUSTED]
         assert result.orders == () and ex.fetch_position(BTC).size == 0
+        assert runner.pnl(Decimal(2)).total == 0  # the monitor goes on: nothing booked yet
         standin.faults.clear()  # the venue is back: the next run hedges
         with runner.session() as controller:
             result = controller.sync(Decimal(2))
         assert result.alerts == () and ex.fetch_position(BTC).size == Decimal(-2)
         # BTC paper market: 0.001 BTC and 100 USDT at least, so 0.002 BTC at 60,000
         assert controller.config.band_abs == Decimal("0.002")
+        read = runner.pnl(Decimal(2))
+        assert read.unrealised == 2 * (controller.state.ledger.entry_price - D60K) and read.fees > 0
+        price.value = Decimal(61_000)
+        standin.inject(Fault("GET", "/fapi/v3/positionRisk", "status", status=503, times=99))
+        assert runner.pnl(Decimal(2)) == read  # venue down again: the booked ledger, last mark
 
 
 def test_cli_and_daemon_defaults_are_the_configuration_s(tmp_path: Path) -> None:

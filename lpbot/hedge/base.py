@@ -18,6 +18,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from lpbot.errors import RetryLater
 from lpbot.hedge.margin import MarginTier, position_leverage
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "MarginTier",
     "MarketInfo",
     "Order",
+    "OrderExists",
     "OrderRequest",
     "OrderSide",
     "OrderStatus",
@@ -39,6 +41,12 @@ __all__ = [
 ]
 
 HOUR_MS = 3_600_000
+
+
+class OrderExists(RetryLater):
+    """The venue refused an order because one with its client order id exists (Binance
+    -4116, OKX 51016, Bybit 110072): an earlier send landed. Look it up again; never a
+    rejection."""
 
 
 class OrderSide(StrEnum):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -56,6 +57,7 @@ from lpbot.hedge.base import (
     MarginTier,
     MarketInfo,
     Order,
+    OrderExists,
     OrderRequest,
     OrderSide,
     OrderStatus,
@@ -90,6 +92,14 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 # one-way position side, per venue
+# "an order with this client id exists": OKX and Bybit (in ccxt's tables as InvalidOrder) and
+# Binance USD-M (not in them) answer a duplicate this way; the order is looked up again
+_ORDER_EXISTS = {
+    "binanceusdm": re.compile(r"(?<![\w-])-4116(?!\d)"),
+    "okx": re.compile(r"(?<![\w-])51016(?!\d)"),
+    "bybit": re.compile(r"(?<![\w-])110072(?!\d)"),
+}
+
 _POSITION_SIDE: dict[str, dict[str, Any]] = {
     "binanceusdm": {"positionSide": "BOTH"},
     "okx": {"posSide": "net"},
@@ -525,15 +535,23 @@ class CcxtExchange:
         if self._id == "okx":
             params["marginMode"] = "isolated"  # OKX tdMode
         price = float(request.price) if request.price is not None else None
-        with translate_ccxt_errors(f"{self._id} create order {request.client_order_id}"):
-            raw = self._client.create_order(
-                request.symbol,
-                request.type.value,
-                request.side.value,
-                float(contracts),
-                price,
-                params,
-            )
+        what = f"{self._id} create order {request.client_order_id}"
+        with translate_ccxt_errors(what):
+            try:
+                raw = self._client.create_order(
+                    request.symbol,
+                    request.type.value,
+                    request.side.value,
+                    float(contracts),
+                    price,
+                    params,
+                )
+            except ccxt.ExchangeError as exc:
+                if isinstance(exc, ccxt.DuplicateOrderId) or _ORDER_EXISTS[self._id].search(
+                    str(exc)
+                ):
+                    raise OrderExists(f"{what}: the order exists: {exc}") from exc
+                raise
         if raw.get("status") is None and raw.get("id"):
             # OKX and Bybit acknowledge an order with its ids only: read it back once. The
             # venue has the order now: a read-back that fails or lags leaves it open (the

@@ -7,6 +7,8 @@ Binance and OKX refuse a duplicate client id only while the first order is *open
 market order sent again would be a second position. Only when the venue has answered, for that
 whole time, that it has no such order is the order sent again; when it could not answer, nothing
 is sent and the result is an ``ORDER_STATE_UNKNOWN`` alert with the order kept in flight.
+A send the venue refuses because an order with that client id exists (``OrderExists``) means
+an earlier send landed: the order is looked up again, never booked as refused.
 Transient failures (``RetryLater``: network, timeout, rate limit, downtime) are retried with
 exponential backoff up to ``RetryPolicy.max_attempts``; refused orders up to ``max_rejects``; then
 the result is an ``Alert``, never an exception.
@@ -223,7 +225,7 @@ class HedgeExecutor:
                     uncertain = False  # the venue said, throughout, that it has none
                 try:
                     order = self.exchange.create_order(request)
-                except RetryLater:
+                except RetryLater:  # ``OrderExists`` too: look the order up before anything
                     uncertain = True
                     raise
                 return SubmitResult(self.settle(order))

@@ -56,6 +56,7 @@ from lpbot.hedge.base import (
     FundingRate,
     MarketInfo,
     Order,
+    OrderExists,
     OrderRequest,
     OrderSide,
     OrderStatus,
@@ -231,6 +232,10 @@ class PaperRejection(Refused):
     def __init__(self, code: RejectCode, message: str) -> None:
         super().__init__(f"paper: {message}")
         self.code = code
+
+
+class PaperOrderExists(PaperRejection, OrderExists):
+    """An open order has this client order id (``OrderExists``)."""
 
 
 class PaperOrder(BaseModel):
@@ -629,7 +634,7 @@ class PaperExchange:
             o.client_order_id == request.client_order_id and o.status is OrderStatus.OPEN
             for o in s.orders
         ):
-            raise PaperRejection(
+            raise PaperOrderExists(
                 RejectCode.DUPLICATE_CLIENT_ID,
                 f"client order id {request.client_order_id} is duplicated",
             )

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lpbot.errors import NeedsAttention, RetryLater
-from lpbot.hedge.base import OrderRequest, OrderSide
+from lpbot.hedge.base import OrderExists, OrderRequest, OrderSide, OrderType
 from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange, ExchangeId
 from lpbot.hedge.controller import HedgeController, HedgeExecutor
 from lpbot.hedge.plan import HedgeConfig, RetryPolicy
@@ -307,3 +307,23 @@ def test_an_acknowledged_order_whose_read_back_misses_is_not_sent_again(
         assert len(server.calls("POST", v.order_path)) == 1
         assert server.paper.fetch_position(BTC).size == D(-2)
         assert result.order is not None and result.order.filled == D(2)
+
+
+def test_a_duplicate_client_id_is_the_order_looked_up_again_not_a_rejection(
+    venue: tuple[Venue, VenueStandIn],
+) -> None:
+    """Binance -4116, OKX 51016, Bybit 110072: an order with this client id is open."""
+    v, server = venue
+    ex = client(v, server)
+    ex.prepare_isolated(BTC, 3)
+    resting = OrderRequest(BTC, OrderSide.SELL, D(1), "lpbdup1", OrderType.LIMIT, D(70_000))
+    first = ex.create_order(resting)  # above the market: it rests
+    with pytest.raises(OrderExists):
+        ex.create_order(resting)
+    executor = HedgeExecutor(ex, retry=RetryPolicy(max_attempts=3), clock=server.clock,
+                             sleep=Sleeps())  # fmt: skip
+    result = executor.submit(resting)  # e.g. sent again after a lost answer
+    assert result.alert is None and result.order is not None
+    assert result.order.id == first.id and result.order.filled == 0  # found, then cancelled
+    assert [o.client_order_id for o in server.paper.state.orders] == ["lpbdup1"]
+    assert len(server.calls("POST", v.order_path)) == 3  # first, duplicate, executor: no more

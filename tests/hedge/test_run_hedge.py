@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from lpbot.chain.reader import PoolReader
 from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import run_market
+from lpbot.hedge.delta import lp_delta
 from lpbot.signing.local import write_keystore
 from tests.conftest import Devnet
 from tests.jobs.test_run import CONFIG
@@ -43,6 +47,7 @@ def test_lpbot_run_hedges_the_configured_position(chain: Devnet, tmp_path: Path)
                          o1=owners[0], o2=owners[1], o3=owners[2])  # fmt: skip
     config.write_text(text.replace("[schedule]", HEDGE + "[schedule]"))
     env["LPBOT_CONFIG"] = str(config)
+    run_market(chain.w3, m, m.pool("USDC/WETH-500"), steps=2, vol=0.5, seed=3)  # fees to count
     run = subprocess.run(
         [sys.executable, "-m", "lpbot", "run", "--seconds", "3"],
         env=env,
@@ -59,3 +64,24 @@ def test_lpbot_run_hedges_the_configured_position(chain: Devnet, tmp_path: Path)
     assert Decimal(state["ledger"]["size"]) < 0  # a short against the position's WETH
     assert Decimal(state["ledger"]["size"]) == Decimal(paper["state"]["size"])
     assert state["step"] == 1 and state["pending"] is None
+    # the monitor (and so `lpbot status`) shows the LP delta the hedge trades on: with fees
+    with sqlite3.connect(data / "lpbot.db") as db:
+        block, delta = db.execute(
+            "SELECT block_number, delta FROM position_snapshots ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    reader = PoolReader(
+        chain.w3,
+        multicall=m.contracts["Multicall3"],
+        tick_lens=m.contracts["TickLens"],
+        position_manager=m.contracts["NonfungiblePositionManager"],
+    )
+    assert m.safe_position is not None
+    snap = reader.fetch_pool_state(
+        m.pool("USDC/WETH-500").address, token_ids=[m.safe_position], block=block
+    )
+    assert snap.uncollected_fees(m.safe_position)[1] > 0
+    with_fees, without = (
+        lp_delta(snap, m.safe_position, decimals0=6, decimals1=18, risky=1, include_fees=fees)
+        for fees in (True, False)
+    )
+    assert delta == float(with_fees) != float(without)

@@ -80,7 +80,11 @@ def registry_pricer(w3: Web3, info: ChainInfo, config: PricingConfig | None = No
         )
         pools.append(PoolRef(address, t0.symbol, t1.symbol, fee))
     feeds = (
-        ChainlinkFeeds(w3, chain=info.name, feeds=info.price_feeds) if info.price_feeds else None
+        ChainlinkFeeds(
+            w3, chain=info.name, feeds=info.price_feeds, heartbeats=info.price_feed_heartbeats
+        )
+        if info.price_feeds
+        else None
     )
     return Pricer(
         PoolPrices(w3, chain=info.name, tokens=tokens, pools=pools, config=config, anchor=feeds),

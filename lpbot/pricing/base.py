@@ -83,7 +83,7 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class PriceAlert:
-    kind: str  # "stale" | "disagree" | "depeg"
+    kind: str  # "stale" | "disagree" | "depeg" | "unpriced"
     token: str
     message: str
 

@@ -267,6 +267,8 @@ def history(session: Session, label: str) -> LedgerHistory:
     k = 0
     for snap in snaps:
         block = int(snap.block_number or 0)
+        if block < entry.block:
+            continue  # taken before the ledger started (the deposit's marks are at its block)
         while k < len(rebalances) and rebalances[k][0] <= block:
             _, flow, gas = rebalances[k]
             sums = (sums.fold(flow, decimals) if flow is not None else sums).pay(gas)

@@ -1,0 +1,51 @@
+"""The ledger read back from the store (``jobs.ledger``), on a database the daemon used before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from lpbot.analytics.ledger import HedgeFigures, Prices
+from lpbot.jobs import ledger as ledger_store
+from lpbot.jobs.commands import ledger_lines
+from lpbot.pricing.base import Marks
+from lpbot.store import migrate, repo
+from lpbot.store.session import make_engine, session_factory
+
+
+def test_snapshots_from_before_the_ledger_started_are_not_read(tmp_path: Path) -> None:
+    # a position monitored before this version (its snapshots carry no marks), then by `lpbot
+    # run`, which starts the ledger at its first snapshot with marks: the ledger begins there
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    amounts = (3_000_000_000, 10**18)
+    with sessions() as s, s.begin():
+        pos = repo.record_position(
+            s, label="p", chain_id=31337, pool_address="0x" + "11" * 20, token_id=7,
+            owner_address="0x" + "22" * 20, tick_lower=-600, tick_upper=600,
+        )  # fmt: skip
+        common = dict(sqrt_price_x96=2**96, tick=0, liquidity=10**12, amount0=amounts[0],
+                      amount1=amounts[1], fees0=0, fees1=0)  # fmt: skip
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        repo.save_snapshot(s, pos.id, taken_at=at, block_number=10, **common)  # type: ignore[arg-type]
+        ledger_store.record_deposit(
+            s, "p", deposit=amounts, decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        repo.save_snapshot(
+            s, pos.id, taken_at=at, block_number=20,
+            mark_sources=ledger_store.mark_sources_json(marks, _marks(marks)),
+            hedge=ledger_store.hedge_json(HedgeFigures()), **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+    with sessions() as s:
+        h = ledger_store.history(s, "p")
+        assert [p.snapshot.block_number for p in h.points] == [20]
+        assert h.points[0].ledger.usd.value == h.points[0].ledger.usd.hold == Decimal("6000.00")
+        assert len([r for r in ledger_store.export_rows(s) if r["kind"] == "snapshot"]) == 1
+        assert "net $0.00" in dict(ledger_lines(s))["p"]
+
+
+def _marks(p: Prices) -> Marks:
+    return Marks("devnet", p.block, 0, {})

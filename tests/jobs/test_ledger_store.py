@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from lpbot.analytics.ledger import HedgeFigures, Prices
+from lpbot.errors import NeedsAttention
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs.commands import ledger_lines
 from lpbot.pricing.base import Marks
@@ -45,6 +48,38 @@ def test_snapshots_from_before_the_ledger_started_are_not_read(tmp_path: Path) -
         assert h.points[0].ledger.usd.value == h.points[0].ledger.usd.hold == Decimal("6000.00")
         assert len([r for r in ledger_store.export_rows(s) if r["kind"] == "snapshot"]) == 1
         assert "net $0.00" in dict(ledger_lines(s))["p"]
+
+
+def test_liquidity_added_outside_lpbot_is_refused_not_counted_as_il(tmp_path: Path) -> None:
+    # the owner adds as much again to the NFT the daemon watches: value doubles while the
+    # deposit held does not; counted, it would read as IL of +$6,000; the ledger refuses
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    deposit = (3_000_000_000, 10**18)
+    with sessions() as s, s.begin():
+        pos = repo.record_position(
+            s, label="p", chain_id=31337, pool_address="0x" + "11" * 20, token_id=7,
+            owner_address="0x" + "22" * 20, tick_lower=-600, tick_upper=600,
+        )  # fmt: skip
+        ledger_store.record_deposit(
+            s, "p", deposit=deposit, decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        for block, k in ((20, 1), (30, 1), (40, 2)):
+            repo.save_snapshot(
+                s, pos.id, taken_at=at, block_number=block, sqrt_price_x96=2**96, tick=0,
+                liquidity=10**12 * k, amount0=deposit[0] * k, amount1=deposit[1] * k,
+                fees0=0, fees1=0, mark_sources=ledger_store.mark_sources_json(marks, _marks(marks)),
+                hedge=ledger_store.hedge_json(HedgeFigures()),
+            )  # fmt: skip
+    with sessions() as s:
+        with pytest.raises(
+            NeedsAttention, match=r"#7 changed outside lpbot between blocks 30 and 40"
+        ):
+            ledger_store.history(s, "p")
+        assert "changed outside lpbot" in dict(ledger_lines(s))["p"]
 
 
 def _marks(p: Prices) -> Marks:

@@ -9,12 +9,17 @@ from pathlib import Path
 import pytest
 
 from lpbot.analytics.ledger import HedgeFigures, Prices
+from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.deploy import GAS, contract
 from lpbot.errors import NeedsAttention
 from lpbot.jobs import ledger as ledger_store
+from lpbot.jobs import tasks
+from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.commands import ledger_lines
 from lpbot.pricing.base import Marks
 from lpbot.store import migrate, repo
 from lpbot.store.session import make_engine, session_factory
+from tests.conftest import Devnet
 
 
 def test_snapshots_from_before_the_ledger_started_are_not_read(tmp_path: Path) -> None:
@@ -84,3 +89,45 @@ def test_liquidity_added_outside_lpbot_is_refused_not_counted_as_il(tmp_path: Pa
 
 def _marks(p: Prices) -> Marks:
     return Marks("devnet", p.block, 0, {})
+
+
+@pytest.mark.devnet
+def test_the_monitor_alerts_when_someone_else_adds_to_the_position(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    # NonfungiblePositionManager lets anyone add to any NFT: the bot account adds to the Safe's
+    # position between two monitor runs; the monitor says so, and the stored ledger refuses
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    assert m.safe_position is not None
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    notifier = MemoryNotifier()
+    mp = tasks.ManagedPosition(
+        name="p",
+        ctx=devnet_context(chain.w3, m, None, tmp_path),  # type: ignore[arg-type]
+        sessions=session_factory(engine),
+        policy=None,  # type: ignore[arg-type]
+        token_id=m.safe_position,
+        pool=info.address,
+        token0=m.token(info.token0).address,
+        token1=m.token(info.token1).address,
+        notifier=notifier,
+        pricer=manifest_pricer(chain.w3, m),
+        ledger_from_first_snapshot=True,
+    )
+    tasks.monitor(mp)
+    tasks.monitor(mp)
+    assert not [a for a in notifier.alerts if a.kind == "ledger_outside_change"]
+    npm = contract(
+        chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+    )
+    deadline = chain.w3.eth.get_block("latest")["timestamp"] + 600
+    params = (m.safe_position, 1_000 * 10**6, 10**18, 0, 0, deadline)
+    tx = npm.functions.increaseLiquidity(params).transact({"from": m.accounts.bot, "gas": GAS})
+    assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    tasks.monitor(mp)
+    (alert,) = [a for a in notifier.alerts if a.kind == "ledger_outside_change"]
+    assert f"#{m.safe_position} changed outside lpbot" in alert.title
+    with session_factory(engine)() as s:
+        assert "changed outside lpbot" in dict(ledger_lines(s))["p"]

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from lpbot.analytics.ledger import Ledger
-from lpbot.analytics.prices import to_units
+from lpbot.analytics.prices import price0_per_1, to_units
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.rpc import connect
 from lpbot.devnet import anvil
 from lpbot.devnet.context import SAFE_OWNER_INDEXES, devnet_context, manifest_pricer
+from lpbot.devnet.deploy import contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.manifest import Manifest, PoolInfo
 from lpbot.devnet.market import run_market
@@ -179,11 +180,20 @@ def run(
         )
         max_net = Decimal(0)
         state = None
+        pool_c = contract(w3, "UniswapV3Pool", info.address)
+
+        def follow_chain() -> None:
+            # the paper perp's mark and clock are the chain's latest block, before the monitor
+            # values the hedge with the position: every snapshot's hedge PnL and funding are
+            # at the same block (and price) as its position's value
+            clock.set(int(w3.eth.get_block("latest")["timestamp"]) * 1000)
+            sqrt_price = pool_c.functions.slot0().call()[0]
+            price_box[0] = price0_per_1(sqrt_price, usdc.decimals, weth.decimals)
+
         for hour in range(1, days * 24 + 1):
             run_market(w3, manifest, info, steps=1, vol=vol, seed=seed * 1000 + hour)
+            follow_chain()
             state = tasks.monitor(mp)
-            price_box[0] = state.price
-            clock.set(state.timestamp * 1000)
             event = ""
             if hour % 4 == 0:
                 outcome = tasks.run_safely(
@@ -191,6 +201,7 @@ def run(
                 )
                 if outcome and outcome.startswith("rebalanced"):
                     event = outcome
+                    follow_chain()
                     state = tasks.monitor(mp)
                 elif outcome:
                     event = outcome if len(outcome) < 90 else outcome[:87] + "..."
@@ -210,6 +221,7 @@ def run(
         out("5. summary")
         # a last snapshot after the hedge's last sync: the summary is the ledger at it, as
         # stored (``lpbot export`` recomputes the same numbers from the database)
+        follow_chain()
         state = tasks.monitor(mp)
         result = _summary(mp, state, hedge, max_net, out, work / "lpbot.db", len(notifier.alerts))
         out(f"   reports: {len(result.reports)} dry-run report(s) in {work / 'reports'}")

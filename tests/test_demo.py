@@ -54,6 +54,14 @@ def _summary_is_the_ledger_in_the_database(result: demo.DemoResult, lines: list[
         hold = Decimal(h.deposit[0]) / 10**6 * m.token0 + Decimal(h.deposit[1]) / 10**18 * m.token1
         assert p.ledger.usd.hold == hold.quantize(Decimal("0.01"))
     assert len({p.ledger.usd.hold for p in h.points}) > len(h.points) // 2
+    # the hedge is valued at the same block as the position: two snapshots of one block (the
+    # last hour's and the summary's) have the same hedge figures and the same net
+    by_block: dict[int, set[tuple[str | None, Decimal]]] = {}
+    for p in h.points:
+        by_block.setdefault(p.snapshot.block_number or 0, set()).add(
+            (p.snapshot.hedge, p.ledger.usd.net)
+        )
+    assert max(len(v) for v in by_block.values()) == 1, by_block
     # an out-of-range position's value moves with the price too (its tokens are marked)
     out = [p for p in h.points if not p.in_range]
     assert out

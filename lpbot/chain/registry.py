@@ -85,6 +85,10 @@ class ChainInfo:
     # Chainlink USD price feeds (AggregatorV3Interface) by the token they mark
     # (data.chain.link: ETH / USD for WETH, BTC / USD for WBTC, USDC / USD)
     price_feeds: dict[str, str] = field(default_factory=dict)
+    # each feed's heartbeat in seconds (data.chain.link): the longest it goes without an
+    # update while the price stays within its deviation threshold, so a mark that old is not
+    # stale (Ethereum's USDC / USD and every Arbitrum feed: 24 h)
+    price_feed_heartbeats: dict[str, int] = field(default_factory=dict)
 
 
 CHAINS: dict[int, ChainInfo] = {
@@ -106,6 +110,7 @@ CHAINS: dict[int, ChainInfo] = {
             "WBTC": "0xF4030086522a5bEEa4988F8cA5B36dbC97BeE88c",
             "USDC": "0x8fFfFfd4AfB6115b954Bd326cbe7B4BA576818f6",
         },
+        price_feed_heartbeats={"WETH": 3600, "WBTC": 3600, "USDC": 86400},
     ),
     42161: ChainInfo(
         chain_id=42161,
@@ -127,6 +132,7 @@ CHAINS: dict[int, ChainInfo] = {
             "WBTC": "0x6ce185860a4963106506C203335A2910413708e9",
             "USDC": "0x50834F3163758fcC1Df9973b6e91f0F0F0434aD3",
         },
+        price_feed_heartbeats={"WETH": 86400, "WBTC": 86400, "USDC": 86400},
     ),
     324: ChainInfo(
         chain_id=324,

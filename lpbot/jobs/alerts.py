@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    kind: str  # approval_needed | failure | range_exit | hedge_margin | rebalanced
+    # approval_needed | failure | range_exit | hedge_margin | rebalanced | price_* (stale,
+    # disagree, depeg, unpriced) | ledger_outside_change
+    kind: str
     title: str
     body: str = ""
 

@@ -265,8 +265,28 @@ def history(session: Session, label: str) -> LedgerHistory:
     deposit_amounts = start.deposit
     sums = PathSums(start=deposit_amounts)
     k = 0
+    seen: dict[int, PositionSnapshot] = {}
     for snap in snaps:
         block = int(snap.block_number or 0)
+        if block < entry.block:
+            continue  # taken before the ledger started (the deposit's marks are at its block)
+        before = seen.get(snap.position_id)
+        seen[snap.position_id] = snap
+        if before is not None and (
+            int(snap.liquidity) != int(before.liquidity)
+            or snap.fees0 < before.fees0
+            or snap.fees1 < before.fees1
+        ):
+            # lpbot never adds to, takes from or collects an NFT it keeps (a rebalance mints a
+            # new one): liquidity added or removed, or fees collected, by someone else would be
+            # counted as IL or lost fees; refuse rather than print a wrong ledger
+            raise NeedsAttention(
+                f"position {label}: #{token_of[snap.position_id]} changed outside lpbot between "
+                f"blocks {before.block_number} and {block} (liquidity {before.liquidity} -> "
+                f"{snap.liquidity}, fees owed {before.fees0}/{before.fees1} -> "
+                f"{snap.fees0}/{snap.fees1}): the ledger cannot explain value against holding "
+                "past that"
+            )
         while k < len(rebalances) and rebalances[k][0] <= block:
             _, flow, gas = rebalances[k]
             sums = (sums.fold(flow, decimals) if flow is not None else sums).pay(gas)

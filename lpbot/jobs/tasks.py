@@ -91,6 +91,8 @@ class ManagedPosition:
     _reader: PoolReader | None = None
     deposit_recorded: bool = False
     _alerted: set[str] = field(default_factory=set)
+    # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
+    _last_seen: tuple[int, int, int, int] | None = None
 
     @property
     def reader(self) -> PoolReader:
@@ -306,6 +308,24 @@ def monitor(mp: ManagedPosition) -> PositionState:
             il_usd=float(state.ledger.usd.il) if state.ledger is not None else None,
             delta=float(state.delta),
         )
+    liquidity = snap.positions[mp.token_id].npm.liquidity
+    last = mp._last_seen
+    if (
+        last is not None
+        and last[0] == mp.token_id
+        and (last[1] != liquidity or state.fees0 < last[2] or state.fees1 < last[3])
+    ):
+        # lpbot never adds to, takes from or collects the NFT it keeps: someone else did, and
+        # the ledger (status, report, export) refuses to explain value against holding past it
+        mp.notifier.notify(
+            Alert(
+                "ledger_outside_change",
+                f"{mp.name}: #{mp.token_id} changed outside lpbot",
+                f"liquidity {last[1]} -> {liquidity}, fees owed {last[2]}/{last[3]} -> "
+                f"{state.fees0}/{state.fees1} at block {state.block}",
+            )
+        )
+    mp._last_seen = (mp.token_id, liquidity, state.fees0, state.fees1)
     if not state.in_range and mp.was_in_range:
         mp.notifier.notify(
             Alert("range_exit", f"{mp.name}: price left the range", f"tick {state.tick}")

@@ -69,6 +69,8 @@ class Mark:
     route: tuple[str, ...]
     block: int
     timestamp: int  # the time the price is from (a feed's ``updatedAt``; a pool's block time)
+    # a feed's heartbeat (seconds): it may go that long without an update and still be current
+    heartbeat: int = 0
 
     def __post_init__(self) -> None:
         if not self.usd > 0:
@@ -81,7 +83,7 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class PriceAlert:
-    kind: str  # "stale" | "disagree" | "depeg"
+    kind: str  # "stale" | "disagree" | "depeg" | "unpriced"
     token: str
     message: str
 
@@ -136,13 +138,15 @@ def check(
     for group in (marks, checks):
         for token, m in sorted(group.items()):
             age = timestamp - m.timestamp
-            if age > config.max_age_seconds:
+            # a feed is stale past its heartbeat (and a tenth of it for the update to land),
+            # never sooner than the configured age
+            limit = max(config.max_age_seconds, m.heartbeat + m.heartbeat // 10)
+            if age > limit:
                 alerts.append(
                     PriceAlert(
                         "stale",
                         token,
-                        f"{token} mark from {m.source} is {age} s old "
-                        f"(limit {config.max_age_seconds} s)",
+                        f"{token} mark from {m.source} is {age} s old (limit {limit} s)",
                     )
                 )
     bound = Decimal(config.max_deviation_bps) / Decimal(10_000)

@@ -54,10 +54,18 @@ class ChainlinkFeeds:
 
     source = "chainlink"
 
-    def __init__(self, w3: Web3, *, chain: str, feeds: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        *,
+        chain: str,
+        feeds: Mapping[str, str],
+        heartbeats: Mapping[str, int] | None = None,
+    ) -> None:
         self.w3 = w3
         self.chain = chain
         self.feeds = {t: to_checksum_address(a) for t, a in feeds.items()}
+        self.heartbeats = dict(heartbeats or {})
         self._decimals: dict[str, int] = {}
 
     def has_route(self, token: str) -> bool:
@@ -81,4 +89,12 @@ class ChainlinkFeeds:
         if answer <= 0:
             raise NoPriceRoute(token, self.chain, f"feed {address} answered {answer}")
         usd = Decimal(answer).scaleb(-self._decimals[token])
-        return Mark(token, usd, self.source, (f"feed {address}",), block, int(updated_at))
+        return Mark(
+            token,
+            usd,
+            self.source,
+            (f"feed {address}",),
+            block,
+            int(updated_at),
+            self.heartbeats.get(token, 0),
+        )

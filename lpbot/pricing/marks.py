@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from web3 import Web3
 
 from lpbot.chain.registry import ChainInfo
-from lpbot.pricing.base import Mark, Marks, NoPriceRoute, PricingConfig, check
+from lpbot.pricing.base import Mark, Marks, NoPriceRoute, PriceAlert, PricingConfig, check
 from lpbot.pricing.chainlink import ChainlinkFeeds
 from lpbot.pricing.pools import PoolPrices, PoolRef
 from lpbot.uniswap.pool_address import compute_pool_address
@@ -39,17 +39,27 @@ class Pricer:
     def fetch_marks(self, tokens: Iterable[str], block: int) -> Marks:
         """Marks of ``tokens`` (and of WETH and WBTC where routable) at ``block``."""
         wanted = list(dict.fromkeys([*tokens, *ALWAYS]))
+        asked = set(tokens)
         marks: dict[str, Mark] = {}
         checks: dict[str, Mark] = {}
+        unpriced: list[PriceAlert] = []
         for token in wanted:
             routable = self.pools.has_route(token) or (
                 self.feeds is not None and self.feeds.has_route(token)
             )
             if not routable:
-                if token in ALWAYS:
+                if token in ALWAYS and token not in asked:
                     continue
                 raise NoPriceRoute(token, self.chain)
-            marks[token] = self.fetch_mark(token, block)
+            try:
+                marks[token] = self.fetch_mark(token, block)
+            except NoPriceRoute as exc:
+                if token in asked or token == "WETH":
+                    raise
+                # a numeraire's token no asked-for mark leans on (WBTC, for BTC figures):
+                # its figures are left out, with an alert, and the USD marks stand
+                unpriced.append(PriceAlert("unpriced", token, str(exc)))
+                continue
             if (
                 self.feeds is not None
                 and self.feeds.has_route(token)
@@ -58,7 +68,7 @@ class Pricer:
                 checks[token] = self.feeds.fetch_mark(token, block)
         timestamp = int(self.pools.w3.eth.get_block(block)["timestamp"])
         alerts = check(marks, checks, timestamp=timestamp, config=self.config)
-        return Marks(self.chain, block, timestamp, marks, checks, alerts)
+        return Marks(self.chain, block, timestamp, marks, checks, (*unpriced, *alerts))
 
 
 def registry_pricer(w3: Web3, info: ChainInfo, config: PricingConfig | None = None) -> Pricer:
@@ -80,7 +90,11 @@ def registry_pricer(w3: Web3, info: ChainInfo, config: PricingConfig | None = No
         )
         pools.append(PoolRef(address, t0.symbol, t1.symbol, fee))
     feeds = (
-        ChainlinkFeeds(w3, chain=info.name, feeds=info.price_feeds) if info.price_feeds else None
+        ChainlinkFeeds(
+            w3, chain=info.name, feeds=info.price_feeds, heartbeats=info.price_feed_heartbeats
+        )
+        if info.price_feeds
+        else None
     )
     return Pricer(
         PoolPrices(w3, chain=info.name, tokens=tokens, pools=pools, config=config, anchor=feeds),

@@ -193,5 +193,6 @@ class PoolPrices:
                 (*eth_usd.route, f"/ {q.pool.name} {q.pool.address}"),
                 block,
                 min(eth_usd.timestamp, q.timestamp),
+                eth_usd.heartbeat,
             )
         raise NoPriceRoute(stable, self.chain, "no feed for it or for ETH to anchor it to USD")

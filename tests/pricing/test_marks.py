@@ -156,3 +156,29 @@ def test_a_token_with_no_route_is_named_with_its_chain(chain: Devnet) -> None:
     bare = manifest_pricer(chain.w3, chain.manifest.model_copy(update={"price_feeds": {}}))
     with pytest.raises(NoPriceRoute, match=r"no price route for USDC on devnet"):
         bare.fetch_marks(["USDC", "WETH"], block)
+
+
+def test_a_btc_mark_the_chain_cannot_give_leaves_the_usd_marks(chain: Devnet) -> None:
+    # WBTC is marked only for BTC figures; its pools have no liquidity: a USDC/WETH position is
+    # still marked in USD and ETH, and the missing BTC mark is an alert, not a made-up price
+    m = chain.manifest
+    factory = contract(chain.w3, "UniswapV3Factory", m.contracts["UniswapV3Factory"])
+    pools = []
+    for p in m.pools:
+        if "WBTC" not in (p.token0, p.token1):
+            pools.append(p)
+            continue
+        t0, t1 = sorted([m.token(p.token0).address, m.token(p.token1).address], key=str.lower)
+        fee = next(f for f in (500, 3000, 10_000) if f != p.fee)
+        tx = factory.functions.createPool(t0, t1, fee).transact({"from": m.accounts.deployer})
+        assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        empty = factory.functions.getPool(t0, t1, fee).call()
+        pools.append(p.model_copy(update={"address": empty, "fee": fee}))
+    pricer = manifest_pricer(chain.w3, m.model_copy(update={"pools": pools}))
+    marks = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
+    assert set(marks.marks) == {"USDC", "WETH"}
+    assert [(a.kind, a.token) for a in marks.alerts] == [("unpriced", "WBTC")]
+    assert "no price route for WBTC on devnet" in marks.alerts[0].message
+    # asked for by name, it is still refused
+    with pytest.raises(NoPriceRoute, match="no price route for WBTC on devnet"):
+        pricer.fetch_marks(["WBTC", "WETH"], chain.w3.eth.block_number)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from lpbot.chain.registry import CHAINS
-from lpbot.pricing.base import NoPriceRoute
+from lpbot.pricing.base import Mark, NoPriceRoute, PricingConfig, check
 from lpbot.pricing.marks import registry_pricer
 
 
@@ -29,3 +31,25 @@ def test_zksync_has_no_feed_so_its_stablecoin_has_no_route() -> None:
     assert not pricer.pools.has_route("USDC.e")
     with pytest.raises(NoPriceRoute, match="no price route for WETH on zksync"):
         pricer.fetch_mark("WETH", 1)
+
+
+@pytest.mark.parametrize("chain_id", [1, 42161])
+def test_a_feed_within_its_heartbeat_is_not_stale(chain_id: int) -> None:
+    # Chainlink's USDC / USD on Ethereum (and every feed on Arbitrum) updates once a day while
+    # the price holds: a 20-hour-old answer is current, a 27-hour-old one is stale
+    info = CHAINS[chain_id]
+    assert set(info.price_feed_heartbeats) == set(info.price_feeds)
+    feeds = registry_pricer(Web3(), info).feeds
+    assert feeds is not None and feeds.heartbeats["USDC"] == 86_400
+    now = 1_800_000_000
+    config = PricingConfig()  # 3 h by default
+
+    def usdc(age: int) -> Mark:
+        return Mark("USDC", Decimal("0.9999"), "chainlink", ("feed",), 1, now - age, 86_400)
+
+    assert check({"USDC": usdc(20 * 3600)}, {}, timestamp=now, config=config) == ()
+    stale = check({"USDC": usdc(27 * 3600)}, {}, timestamp=now, config=config)
+    assert [(a.kind, a.token) for a in stale] == [("stale", "USDC")]
+    # a mark without a heartbeat (a pool, the devnet's feed) keeps the configured age
+    pool = Mark("WETH", Decimal(3000), "pool:spot", ("pool",), 1, now - 4 * 3600)
+    assert [a.kind for a in check({"WETH": pool}, {}, timestamp=now, config=config)] == ["stale"]

@@ -1,0 +1,133 @@
+"""The ledger read back from the store (``jobs.ledger``), on a database the daemon used before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from lpbot.analytics.ledger import HedgeFigures, Prices
+from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.deploy import GAS, contract
+from lpbot.errors import NeedsAttention
+from lpbot.jobs import ledger as ledger_store
+from lpbot.jobs import tasks
+from lpbot.jobs.alerts import MemoryNotifier
+from lpbot.jobs.commands import ledger_lines
+from lpbot.pricing.base import Marks
+from lpbot.store import migrate, repo
+from lpbot.store.session import make_engine, session_factory
+from tests.conftest import Devnet
+
+
+def test_snapshots_from_before_the_ledger_started_are_not_read(tmp_path: Path) -> None:
+    # a position monitored before this version (its snapshots carry no marks), then by `lpbot
+    # run`, which starts the ledger at its first snapshot with marks: the ledger begins there
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    amounts = (3_000_000_000, 10**18)
+    with sessions() as s, s.begin():
+        pos = repo.record_position(
+            s, label="p", chain_id=31337, pool_address="0x" + "11" * 20, token_id=7,
+            owner_address="0x" + "22" * 20, tick_lower=-600, tick_upper=600,
+        )  # fmt: skip
+        common = dict(sqrt_price_x96=2**96, tick=0, liquidity=10**12, amount0=amounts[0],
+                      amount1=amounts[1], fees0=0, fees1=0)  # fmt: skip
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        repo.save_snapshot(s, pos.id, taken_at=at, block_number=10, **common)  # type: ignore[arg-type]
+        ledger_store.record_deposit(
+            s, "p", deposit=amounts, decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        repo.save_snapshot(
+            s, pos.id, taken_at=at, block_number=20,
+            mark_sources=ledger_store.mark_sources_json(marks, _marks(marks)),
+            hedge=ledger_store.hedge_json(HedgeFigures()), **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+    with sessions() as s:
+        h = ledger_store.history(s, "p")
+        assert [p.snapshot.block_number for p in h.points] == [20]
+        assert h.points[0].ledger.usd.value == h.points[0].ledger.usd.hold == Decimal("6000.00")
+        assert len([r for r in ledger_store.export_rows(s) if r["kind"] == "snapshot"]) == 1
+        assert "net $0.00" in dict(ledger_lines(s))["p"]
+
+
+def test_liquidity_added_outside_lpbot_is_refused_not_counted_as_il(tmp_path: Path) -> None:
+    # the owner adds as much again to the NFT the daemon watches: value doubles while the
+    # deposit held does not; counted, it would read as IL of +$6,000; the ledger refuses
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    deposit = (3_000_000_000, 10**18)
+    with sessions() as s, s.begin():
+        pos = repo.record_position(
+            s, label="p", chain_id=31337, pool_address="0x" + "11" * 20, token_id=7,
+            owner_address="0x" + "22" * 20, tick_lower=-600, tick_upper=600,
+        )  # fmt: skip
+        ledger_store.record_deposit(
+            s, "p", deposit=deposit, decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        for block, k in ((20, 1), (30, 1), (40, 2)):
+            repo.save_snapshot(
+                s, pos.id, taken_at=at, block_number=block, sqrt_price_x96=2**96, tick=0,
+                liquidity=10**12 * k, amount0=deposit[0] * k, amount1=deposit[1] * k,
+                fees0=0, fees1=0, mark_sources=ledger_store.mark_sources_json(marks, _marks(marks)),
+                hedge=ledger_store.hedge_json(HedgeFigures()),
+            )  # fmt: skip
+    with sessions() as s:
+        with pytest.raises(
+            NeedsAttention, match=r"#7 changed outside lpbot between blocks 30 and 40"
+        ):
+            ledger_store.history(s, "p")
+        assert "changed outside lpbot" in dict(ledger_lines(s))["p"]
+
+
+def _marks(p: Prices) -> Marks:
+    return Marks("devnet", p.block, 0, {})
+
+
+@pytest.mark.devnet
+def test_the_monitor_alerts_when_someone_else_adds_to_the_position(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    # NonfungiblePositionManager lets anyone add to any NFT: the bot account adds to the Safe's
+    # position between two monitor runs; the monitor says so, and the stored ledger refuses
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    assert m.safe_position is not None
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    notifier = MemoryNotifier()
+    mp = tasks.ManagedPosition(
+        name="p",
+        ctx=devnet_context(chain.w3, m, None, tmp_path),  # type: ignore[arg-type]
+        sessions=session_factory(engine),
+        policy=None,  # type: ignore[arg-type]
+        token_id=m.safe_position,
+        pool=info.address,
+        token0=m.token(info.token0).address,
+        token1=m.token(info.token1).address,
+        notifier=notifier,
+        pricer=manifest_pricer(chain.w3, m),
+        ledger_from_first_snapshot=True,
+    )
+    tasks.monitor(mp)
+    tasks.monitor(mp)
+    assert not [a for a in notifier.alerts if a.kind == "ledger_outside_change"]
+    npm = contract(
+        chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+    )
+    deadline = chain.w3.eth.get_block("latest")["timestamp"] + 600
+    params = (m.safe_position, 1_000 * 10**6, 10**18, 0, 0, deadline)
+    tx = npm.functions.increaseLiquidity(params).transact({"from": m.accounts.bot, "gas": GAS})
+    assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    tasks.monitor(mp)
+    (alert,) = [a for a in notifier.alerts if a.kind == "ledger_outside_change"]
+    assert f"#{m.safe_position} changed outside lpbot" in alert.title
+    with session_factory(engine)() as s:
+        assert "changed outside lpbot" in dict(ledger_lines(s))["p"]

@@ -39,13 +39,27 @@ demo: setup
 
 test: setup lint typecheck test-contracts test-python
 
+# `make test` also installs the optional extras it tests (the MPC backend, zelos-demeter for the
+# side-by-side, Ray for distributed sweeps) and requires them, so their tests cannot be skipped
+# silently; MPC=0 or EXTRAS=0 leaves them out.
+EXTRAS ?= 1
+TEST_DEPS := setup
+TEST_ENV :=
 ifeq ($(MPC),1)
-test-python: setup mpc
-	LPBOT_REQUIRE_MPC=1 $(PY) -m pytest
-else
-test-python: setup
-	$(PY) -m pytest
+TEST_DEPS += mpc
+TEST_ENV += LPBOT_REQUIRE_MPC=1
 endif
+ifeq ($(EXTRAS),1)
+TEST_DEPS += $(VENV)/.extras
+TEST_ENV += LPBOT_REQUIRE_EXTRAS=1
+endif
+
+test-python: $(TEST_DEPS)
+	$(TEST_ENV) $(PY) -m pytest
+
+$(VENV)/.extras: $(VENV)/.installed pyproject.toml
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e ".[dev,compare,ray]"
+	touch $(VENV)/.compare $@
 
 test-contracts: setup
 	$(NODE_BIN)/forge test --offline

@@ -46,3 +46,19 @@ def market_path(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="session")
 def market(market_path: Path) -> Dataset:
     return load_dataset(market_path)
+
+
+def _require_extras() -> None:
+    """`make test` installs the optional extras and sets LPBOT_REQUIRE_EXTRAS: then a missing
+    one is an error, not a silent skip of the tests that need it."""
+    import importlib.util
+    import os
+
+    if not os.environ.get("LPBOT_REQUIRE_EXTRAS"):
+        return
+    missing = [m for m in ("demeter", "ray") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeError(f"LPBOT_REQUIRE_EXTRAS is set but {', '.join(missing)} not installed")
+
+
+_require_extras()

@@ -105,6 +105,9 @@ contract LPRebalanceModule {
     error CallLossBudgetExceeded(uint256 loss, uint256 budget);
     error DayLossBudgetExceeded(uint256 loss, uint256 budget);
     error CallFailed(bytes returnData);
+    error FeedStale(address feed, uint256 updatedAt, uint256 maxAge);
+    error FeedAnswerInvalid(address feed, int256 answer);
+    error AnchorDeviates(address pool, int24 anchorTick, int24 twapTick, int24 blockTick);
 
     // ------------------------------------------------------------- events --
 
@@ -121,6 +124,9 @@ contract LPRebalanceModule {
         uint32 indexed twapWindow, uint16 indexed maxPriceDeviationBps, uint32 indexed maxObservationAge
     );
     event LossBudgetSet(uint16 indexed perCallBps, uint16 indexed perDayBps);
+    event AnchorSet(
+        address indexed pool, address indexed feed0, address indexed feed1, uint32 maxAge, uint24 maxDeviationTicks
+    );
     event BoundsSet(uint16 indexed slippageBps, uint24 indexed minRangeWidth, uint32 indexed maxDeadlineHorizon);
 
     event RebalanceCounted(uint256 indexed index, uint256 indexed inWindow);
@@ -198,6 +204,22 @@ contract LPRebalanceModule {
     /// @notice Number of allow-listed pools that hold `token` (approvable if > 0).
     mapping(address token => uint256 pools) public allowedPoolsWithToken;
 
+    /// @notice An external price anchor of a pool: USD feeds of its two tokens.
+    /// @dev `feed0`/`feed1` are Chainlink AggregatorV3 feeds of token0/USD and
+    ///      token1/USD (address 0: that token is worth exactly 1 USD). `exp` is
+    ///      decimals(token1) + decimals(feed1) - decimals(token0) - decimals(feed0),
+    ///      read when the anchor is set. maxAge 0: no anchor.
+    struct Anchor {
+        address feed0;
+        uint32 maxAge;
+        uint24 maxDeviation;
+        int8 exp;
+        address feed1;
+    }
+
+    /// @notice The price anchor of each pool (see `setAnchor`).
+    mapping(address pool => Anchor) public anchorOf;
+
     /// @dev Per-transaction state of one operator call or batch.
     struct Batch {
         bool counted;
@@ -210,6 +232,8 @@ contract LPRebalanceModule {
         uint160 sqrtTwap;
         int24 blockTick;
         bool stale;
+        bool anchored;
+        int24 anchorTick;
         uint256 value;
     }
 
@@ -362,6 +386,56 @@ contract LPRebalanceModule {
         lossBudgetPerCallBps = perCallBps;
         lossBudgetPerDayBps = perDayBps;
         emit LossBudgetSet(perCallBps, perDayBps);
+    }
+
+    /// @notice Anchors the pool of (tokenA, tokenB, fee) to USD price feeds, or
+    ///         removes its anchor (both feeds 0). On an anchored pool every
+    ///         decrease, mint, increase and swap refuses (AnchorDeviates) when the
+    ///         TWAP tick or the pre-block tick is more than `maxDeviationTicks`
+    ///         from the feeds' tick, and (FeedStale, FeedAnswerInvalid) when a
+    ///         feed's answer is older than `maxAge` seconds or not positive; its
+    ///         losses are also valued at the feeds' tick, and the largest charged.
+    /// @param feedA The USD feed of tokenA (0: tokenA is worth exactly 1 USD).
+    /// @param feedB The USD feed of tokenB (0: likewise).
+    /// @param maxAge Oldest feed answer accepted, in seconds (> 0).
+    /// @param maxDeviationTicks Largest distance of the pool's references from the feeds' tick.
+    function setAnchor(
+        address tokenA,
+        address tokenB,
+        uint24 fee,
+        address feedA,
+        address feedB,
+        uint32 maxAge,
+        uint24 maxDeviationTicks
+    ) external onlySafe {
+        (address token0, address token1) = _sort(tokenA, tokenB);
+        (address feed0, address feed1) = tokenA == token0 ? (feedA, feedB) : (feedB, feedA);
+        address pool = factory.getPool(token0, token1, fee);
+        if (pool == address(0)) revert UnknownPool(tokenA, tokenB, fee);
+        if (feed0 == address(0) && feed1 == address(0)) {
+            delete anchorOf[pool];
+            emit AnchorSet(pool, address(0), address(0), 0, 0);
+            return;
+        }
+        if (maxAge == 0 || maxDeviationTicks > uint24(RebalanceMath.MAX_TICK)) revert InvalidConfig();
+        int256 exp = int256(_decimals(token1)) + _feedDecimals(feed1) - int256(_decimals(token0)) - _feedDecimals(feed0);
+        // 10**38 < 2**127: the feeds' price (answers below 2**128) then fits 256 bits.
+        if (exp > 38 || exp < -38) revert InvalidConfig();
+        // casting to 'int8' is safe: |exp| <= 38
+        // forge-lint: disable-next-line(unsafe-typecast)
+        anchorOf[pool] = Anchor(feed0, maxAge, maxDeviationTicks, int8(exp), feed1);
+        emit AnchorSet(pool, feed0, feed1, maxAge, maxDeviationTicks);
+    }
+
+    /// @notice The feeds' tick of an anchored pool now: the largest tick whose
+    ///         price does not exceed the feeds' price of token0 in token1
+    ///         (see `_anchorTick`). Reverts as an operator call would on a stale
+    ///         or non-positive answer.
+    function anchorTick(address pool) external view returns (int24) {
+        Anchor memory a = anchorOf[pool];
+        if (a.maxAge == 0) revert InvalidConfig();
+        (uint256 num, uint256 den) = _anchorPrice(a);
+        return _anchorTick(num, den, RebalanceMath.MIN_TICK, RebalanceMath.MAX_TICK - 1);
     }
 
     /// @notice Sets the shape checks: minimums' slippage below the TWAP-derived
@@ -653,6 +727,10 @@ contract LPRebalanceModule {
             uint256 atSpot = _shortfall(spotBefore, pos, g0, g1, r0, r1);
             if (atSpot > loss) loss = atSpot;
         }
+        if (batch.anchored) {
+            uint256 atAnchor = _shortfall(batch.anchorTick, pos, g0, g1, r0, r1);
+            if (atAnchor > loss) loss = atAnchor;
+        }
         _charge(pos.pool, loss, batch);
     }
 
@@ -804,6 +882,7 @@ contract LPRebalanceModule {
             age = uint32(block.timestamp) - observedAt;
         }
         batch.stale = age > maxObservationAge;
+        _checkAnchor(pool, batch);
         // The Safe's balances of the pool's tokens plus the position touched, in token1.
         uint256 v0 = IERC20Balance(pos.token0).balanceOf(safe) + pos.owed0;
         uint256 v1 = IERC20Balance(pos.token1).balanceOf(safe) + pos.owed1;
@@ -863,6 +942,12 @@ contract LPRebalanceModule {
                 spotTick, RebalanceMath.getSqrtRatioAtTick(spotTick), pos, liquidity, amount0, amount1, deposit
             );
             if (atSpot > loss) loss = atSpot;
+        }
+        if (batch.anchored) {
+            int24 t = batch.anchorTick;
+            uint256 atAnchor =
+                _positionShortfall(t, RebalanceMath.getSqrtRatioAtTick(t), pos, liquidity, amount0, amount1, deposit);
+            if (atAnchor > loss) loss = atAnchor;
         }
         _charge(pos.pool, loss, batch);
     }
@@ -961,9 +1046,112 @@ contract LPRebalanceModule {
         }
     }
 
+    /// @dev On an anchored pool: the feeds' tick, which both the TWAP tick and the
+    ///      pre-block tick must lie within maxDeviation ticks of (else AnchorDeviates).
+    function _checkAnchor(address pool, Batch memory batch) internal view {
+        // An unanchored pool costs one storage read (maxAge shares feed0's slot).
+        if (anchorOf[pool].maxAge == 0) return;
+        Anchor memory a = anchorOf[pool];
+        batch.anchored = true;
+        (uint256 num, uint256 den) = _anchorPrice(a);
+        int24 twapTick = batch.twapTick;
+        int24 blockTick = batch.blockTick;
+        int256 dev = int256(uint256(a.maxDeviation));
+        // The feeds' tick must lie in [max(twap, block) - dev, min(twap, block) + dev].
+        int256 lo = (twapTick > blockTick ? int256(twapTick) : int256(blockTick)) - dev;
+        int256 hi = (twapTick < blockTick ? int256(twapTick) : int256(blockTick)) + dev;
+        if (lo < RebalanceMath.MIN_TICK) lo = RebalanceMath.MIN_TICK;
+        if (hi > RebalanceMath.MAX_TICK - 1) hi = RebalanceMath.MAX_TICK - 1;
+        // casting to 'int24' is safe: lo and hi were clamped to ticks
+        // forge-lint: disable-next-line(unsafe-typecast)
+        (int24 lo24, int24 hi24) = (int24(lo), int24(hi));
+        if (
+            lo > hi || !_priceAtOrBelow(lo24, num, den)
+                || (hi24 < RebalanceMath.MAX_TICK - 1 && _priceAtOrBelow(hi24 + 1, num, den))
+        ) {
+            revert AnchorDeviates(
+                pool, _anchorTick(num, den, RebalanceMath.MIN_TICK, RebalanceMath.MAX_TICK - 1), twapTick, blockTick
+            );
+        }
+        batch.anchorTick = _anchorTick(num, den, lo24, hi24);
+    }
+
+    /// @dev The feeds' price of one unit of token0 in units of token1, num/den:
+    ///      (answer0 / 10**dec(feed0)) / (answer1 / 10**dec(feed1)) * 10**dec(token1) / 10**dec(token0).
+    function _anchorPrice(Anchor memory a) internal view returns (uint256 num, uint256 den) {
+        num = _feedAnswer(a.feed0, a.maxAge);
+        den = _feedAnswer(a.feed1, a.maxAge);
+        if (a.exp >= 0) num *= 10 ** uint256(int256(a.exp));
+        // casting to 'uint256' is safe: -exp > 0
+        // forge-lint: disable-next-line(unsafe-typecast)
+        else den *= 10 ** uint256(-int256(a.exp));
+    }
+
+    /// @dev A feed's latest answer (1 for feed 0), or FeedStale / FeedAnswerInvalid.
+    function _feedAnswer(address feed, uint32 maxAge) internal view returns (uint256) {
+        if (feed == address(0)) return 1;
+        (, int256 answer,, uint256 updatedAt,) = IAggregatorV3(feed).latestRoundData();
+        if (answer <= 0 || answer >= int256(uint256(type(uint128).max))) revert FeedAnswerInvalid(feed, answer);
+        // forge-lint: disable-next-line(block-timestamp)
+        if (updatedAt + maxAge < block.timestamp) revert FeedStale(feed, updatedAt, maxAge);
+        // casting to 'uint256' is safe because answer > 0
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint256(answer);
+    }
+
+    /// @dev The largest tick t in [lo, hi] with price(t) <= num/den (lo if none), where
+    ///      price(t) = floor(getSqrtRatioAtTick(t)**2 / 2**64) / 2**128 (OracleLibrary's
+    ///      X128 ratio): the feeds' tick, rounded toward negative infinity. Bisection.
+    function _anchorTick(uint256 num, uint256 den, int24 lo, int24 hi) internal pure returns (int24) {
+        while (lo < hi) {
+            int24 mid = int24((int256(lo) + int256(hi) + 1) >> 1);
+            if (_priceAtOrBelow(mid, num, den)) lo = mid;
+            else hi = mid - 1;
+        }
+        return lo;
+    }
+
+    /// @dev floor(sqrtRatio(t)**2 / 2**64) * den <= num * 2**128, in 512 bits.
+    function _priceAtOrBelow(int24 tick, uint256 num, uint256 den) internal pure returns (bool) {
+        uint256 sqrtP = RebalanceMath.getSqrtRatioAtTick(tick);
+        uint256 ratioX128 = RebalanceMath.mulDiv(sqrtP, sqrtP, 1 << 64);
+        (uint256 lHi, uint256 lLo) = _mul512(ratioX128, den);
+        (uint256 rHi, uint256 rLo) = (num >> 128, num << 128);
+        return lHi < rHi || (lHi == rHi && lLo <= rLo);
+    }
+
+    function _mul512(uint256 a, uint256 b) internal pure returns (uint256 hi, uint256 lo) {
+        assembly ("memory-safe") {
+            let mm := mulmod(a, b, not(0))
+            lo := mul(a, b)
+            hi := sub(sub(mm, lo), lt(mm, lo))
+        }
+    }
+
+    function _decimals(address token) internal view returns (uint256) {
+        return abi.decode(_staticcall(token, abi.encodeCall(IDecimals.decimals, ())), (uint8));
+    }
+
+    function _feedDecimals(address feed) internal view returns (int256) {
+        return feed == address(0) ? int256(0) : int256(_decimals(feed));
+    }
+
     function _sort(address a, address b) internal pure returns (address, address) {
         return a < b ? (a, b) : (b, a);
     }
+}
+
+/// @dev Chainlink's AggregatorV3Interface, the part the anchor reads.
+interface IAggregatorV3 {
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound);
+}
+
+/// @dev ERC-20's and AggregatorV3's decimals().
+interface IDecimals {
+    function decimals() external view returns (uint8);
 }
 
 /// @dev ERC-20 approve, for its selector (the same as ERC-721 approve).

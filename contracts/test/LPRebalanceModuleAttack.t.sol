@@ -5,6 +5,12 @@ import {RebalanceFixture} from "./utils/RebalanceFixture.sol";
 import {ISafe} from "./utils/Interfaces.sol";
 import {LPRebalanceModule, RebalanceMath} from "../src/LPRebalanceModule.sol";
 import {IPositionManager, IV3SwapRouter} from "../src/interfaces/IUniswapV3.sol";
+import {PriceFeed} from "../src/PriceFeed.sol";
+import {TestERC20} from "../src/TestERC20.sol";
+
+interface IPriceFeedUpdate {
+    function updateAnswer(int256 answer) external;
+}
 
 /// @notice The ways a stolen or colluding operator key, working with a trader
 ///         who moves the pool, could take value from the Safe through the
@@ -243,7 +249,10 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
     ///      back to the market buys it all for token0 at ~9.6% under its worth:
     ///      7.7% of the deposit, about 90 of the Safe's ~4,000 (most of a 3% day
     ///      budget) in one uncharged call, repeatable at every rebalance.
-    function test_heldPrice_movesTheReference_lossBeyondTheBudget() public {
+    /// @dev On a pool without an anchor a price held off the market for a whole
+    ///      TWAP window moves the reference: the module sees a fair deposit
+    ///      where it loses over 7.5% (the README's "What remains").
+    function test_heldPrice_unanchoredPool_movesTheReference_lossBeyondTheBudget() public {
         _looseMinimums();
         _pushTo(1_000);
         vm.warp(block.timestamp + TWAP_WINDOW);
@@ -259,6 +268,221 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         vm.assertEq(back1, 0);
         uint256 lost = used0 + used1 - back0; // at price 1
         vm.assertGt(lost * 10_000 / (used0 + used1), 750, "over 7.5% of the deposit, uncharged");
+    }
+
+    // ------------------------------------------- held price: the anchor --
+
+    uint32 internal constant FEED_MAX_AGE = 1 hours;
+    uint24 internal constant ANCHOR_DEVIATION = 50;
+
+    /// @dev USD feeds (8 decimals, as Chainlink's) of both tokens at 1 USD, the
+    ///      market price; the pool anchored to them.
+    function _anchor() internal returns (PriceFeed feed0, PriceFeed feed1) {
+        feed0 = new PriceFeed(8, "TKA / USD", 1e8);
+        feed1 = new PriceFeed(8, "TKB / USD", 1e8);
+        vm.expectEmit(true, true, true, true, address(module));
+        emit LPRebalanceModule.AnchorSet(address(pool), address(feed0), address(feed1), FEED_MAX_AGE, ANCHOR_DEVIATION);
+        vm.prank(address(safe));
+        module.setAnchor(
+            address(token1), address(token0), FEE, address(feed1), address(feed0), FEED_MAX_AGE, ANCHOR_DEVIATION
+        );
+        (address f0, uint32 maxAge, uint24 maxDeviation, int8 exp, address f1) = module.anchorOf(address(pool));
+        vm.assertEq(f0, address(feed0), "feeds sorted with the tokens");
+        vm.assertEq(f1, address(feed1));
+        vm.assertEq(uint256(maxAge), FEED_MAX_AGE);
+        vm.assertEq(uint256(maxDeviation), ANCHOR_DEVIATION);
+        vm.assertEq(int256(exp), 0);
+    }
+
+    /// @dev The held-price attack above, on a pool anchored to feeds that track
+    ///      the market: the TWAP (and the pre-block tick) sit 1_000 ticks off
+    ///      the feeds' tick 0, so the mint, a swap and an increase are refused.
+    function test_attack_heldPrice_anchoredPool_reverts() public {
+        (PriceFeed feed0, PriceFeed feed1) = _anchor();
+        _looseMinimums();
+        _pushTo(1_000);
+        vm.warp(block.timestamp + TWAP_WINDOW);
+        feed0.updateAnswer(1e8);
+        feed1.updateAnswer(1e8);
+        vm.assertEq(int256(_twapTick()), 1_000);
+        IPositionManager.MintParams memory m = _moduleMintParams(900, 1_020, 1_000e18, 1_000e18);
+        bytes memory deviates = abi.encodeWithSelector(
+            LPRebalanceModule.AnchorDeviates.selector, address(pool), int24(0), int24(1_000), int24(1_000)
+        );
+        vm.expectRevert(deviates);
+        vm.prank(operator);
+        module.mint(m);
+        IV3SwapRouter.ExactInputSingleParams memory s = _swapParams(false, 100e18);
+        vm.expectRevert(deviates);
+        vm.prank(operator);
+        module.swapExactInputSingle(s, block.timestamp);
+        IPositionManager.IncreaseLiquidityParams memory inc = _increaseParams(safeTokenId, 100e18, 100e18);
+        vm.expectRevert(deviates);
+        vm.prank(operator);
+        module.increaseLiquidity(inc);
+        (uint256 count, uint256 units) = module.window();
+        vm.assertEq(count, 0);
+        vm.assertEq(units, 0);
+    }
+
+    /// @dev Pushing one block earlier moves the pre-block tick with the spot;
+    ///      the feeds do not move, so the push is refused all the same.
+    function test_attack_pushOneBlockEarlier_anchoredPool_reverts() public {
+        _anchor();
+        _pushTo(140);
+        vm.roll(block.number + 1);
+        vm.warp(block.timestamp + 12);
+        IV3SwapRouter.ExactInputSingleParams memory s = _swapParams(false, 100e18);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                LPRebalanceModule.AnchorDeviates.selector, address(pool), int24(0), _twapTick(), int24(140)
+            )
+        );
+        vm.prank(operator);
+        module.swapExactInputSingle(s, block.timestamp);
+    }
+
+    /// @dev A price held within the anchor's deviation: the deposit is valued at
+    ///      the feeds' price too, and the larger shortfall is charged, exactly.
+    function test_heldPrice_withinTheAnchor_chargedAtTheFeedsPrice() public {
+        (PriceFeed feed0, PriceFeed feed1) = _anchor();
+        _looseMinimums();
+        _pushTo(40);
+        vm.warp(block.timestamp + TWAP_WINDOW);
+        feed0.updateAnswer(1e8);
+        feed1.updateAnswer(1e8);
+        vm.assertEq(int256(_twapTick()), 40);
+        uint256 value = token1.balanceOf(address(safe))
+            + RebalanceMath.getQuoteAtTick(
+                40, uint128(token0.balanceOf(address(safe))), address(token0), address(token1)
+            );
+        vm.prank(operator);
+        (, uint128 liquidity, uint256 used0, uint256 used1) =
+            module.mint(_moduleMintParams(-60, 120, 1_000e18, 1_000e18));
+        (uint256 back0, uint256 back1) =
+            RebalanceMath.getAmountsForLiquidity(RebalanceMath.getSqrtRatioAtTick(0), -60, 120, liquidity);
+        uint256 lost = used0 + used1 - back0 - back1; // at the feeds' price 1 (tick 0)
+        vm.assertGt(lost, 0);
+        (, uint256 units) = module.window();
+        vm.assertEq(units, RebalanceMath.mulDivRoundingUp(lost, 1e8, value), "charged at the feeds' price");
+        vm.assertLe(units, uint256(CALL_BUDGET) * module.LOSS_UNITS_PER_BPS());
+    }
+
+    /// @dev The deviation bound is inclusive: 50 ticks off the feeds' tick pass, 51 do not.
+    function test_anchorDeviation_exactAtTheBoundary() public {
+        _anchor();
+        IV3SwapRouter.ExactInputSingleParams memory s = _honestSwap(true, 1e18);
+        int24[4] memory ticks = [int24(50), int24(-50), int24(51), int24(-51)];
+        for (uint256 i = 0; i < 4; ++i) {
+            uint256 snap = vm.snapshotState();
+            _pushTo(ticks[i]);
+            vm.warp(block.timestamp + TWAP_WINDOW);
+            vm.roll(block.number + 1);
+            IPriceFeedUpdate(_feedOf(0)).updateAnswer(1e8);
+            IPriceFeedUpdate(_feedOf(1)).updateAnswer(1e8);
+            vm.assertEq(int256(_twapTick()), ticks[i]);
+            s.amountOutMinimum = 0;
+            vm.prank(address(safe));
+            module.setBounds(10_000, MIN_WIDTH, DEADLINE_HORIZON);
+            if (i >= 2) {
+                vm.expectRevert(
+                    abi.encodeWithSelector(
+                        LPRebalanceModule.AnchorDeviates.selector, address(pool), int24(0), ticks[i], ticks[i]
+                    )
+                );
+            }
+            vm.prank(operator);
+            module.swapExactInputSingle(s, block.timestamp);
+            vm.revertToState(snap);
+        }
+    }
+
+    function _feedOf(uint256 i) internal view returns (address f) {
+        (address f0,,,, address f1) = module.anchorOf(address(pool));
+        return i == 0 ? f0 : f1;
+    }
+
+    function test_anchor_staleOrNonPositiveFeed_refused() public {
+        (PriceFeed feed0, PriceFeed feed1) = _anchor();
+        uint256 updatedAt = block.timestamp;
+        vm.warp(block.timestamp + FEED_MAX_AGE);
+        feed1.updateAnswer(1e8);
+        // Exactly maxAge old is still fresh; one second more is stale.
+        uint256 snap = vm.snapshotState();
+        IV3SwapRouter.ExactInputSingleParams memory s = _honestSwap(true, 1e18);
+        vm.prank(operator);
+        module.swapExactInputSingle(s, block.timestamp);
+        vm.revertToState(snap);
+        vm.warp(block.timestamp + 1);
+        s = _honestSwap(true, 1e18);
+        vm.expectRevert(
+            abi.encodeWithSelector(LPRebalanceModule.FeedStale.selector, address(feed0), updatedAt, FEED_MAX_AGE)
+        );
+        vm.prank(operator);
+        module.swapExactInputSingle(s, block.timestamp);
+        // A real aggregator may answer 0 or less (PriceFeed refuses to record
+        // it, so the test writes its storage).
+        feed0.updateAnswer(1e8);
+        // Round storage of PriceFeed: mapping `rounds` at slot 2, answer first.
+        bytes32 slot = keccak256(abi.encode(uint256(feed1.latestRound()), uint256(2)));
+        for (uint256 k = 0; k < 2; ++k) {
+            int256 bad = k == 0 ? int256(0) : int256(-1);
+            vm.store(address(feed1), slot, bytes32(uint256(bad)));
+            vm.expectRevert(abi.encodeWithSelector(LPRebalanceModule.FeedAnswerInvalid.selector, address(feed1), bad));
+            vm.prank(operator);
+            module.swapExactInputSingle(s, block.timestamp);
+        }
+        feed1.updateAnswer(1e8);
+        vm.prank(operator);
+        module.swapExactInputSingle(s, block.timestamp);
+    }
+
+    function test_setAnchor_onlySafe_removable_andChecked() public {
+        PriceFeed feed = new PriceFeed(8, "TKA / USD", 1e8);
+        vm.expectRevert(LPRebalanceModule.NotSafe.selector);
+        vm.prank(operator);
+        module.setAnchor(address(token0), address(token1), FEE, address(feed), address(0), 1 hours, 50);
+        vm.startPrank(address(safe));
+        vm.expectRevert(LPRebalanceModule.InvalidConfig.selector);
+        module.setAnchor(address(token0), address(token1), FEE, address(feed), address(0), 0, 50);
+        vm.expectRevert(
+            abi.encodeWithSelector(LPRebalanceModule.UnknownPool.selector, address(token0), address(token1), uint24(1))
+        );
+        module.setAnchor(address(token0), address(token1), 1, address(feed), address(0), 1 hours, 50);
+        // token1 is "the unit" (1 USD): no feed.
+        module.setAnchor(address(token0), address(token1), FEE, address(feed), address(0), 1 hours, 50);
+        vm.assertEq(int256(module.anchorTick(address(pool))), 0);
+        vm.expectEmit(true, true, true, true, address(module));
+        emit LPRebalanceModule.AnchorSet(address(pool), address(0), address(0), 0, 0);
+        module.setAnchor(address(token0), address(token1), FEE, address(0), address(0), 0, 0);
+        vm.stopPrank();
+        (, uint32 maxAge,,,) = module.anchorOf(address(pool));
+        vm.assertEq(uint256(maxAge), 0, "removed: the pool behaves as without an anchor");
+    }
+
+    /// @dev A real market's decimals: USDC (6) and WETH (18), Chainlink-style
+    ///      feeds of 8 decimals at 1 USD and 3000 USD. The feeds' tick is
+    ///      floor(log_1.0001(price)), computed to 60 digits: 196256 (USDC as
+    ///      token0) or -196257 (WETH as token0).
+    function test_anchorTick_usdcWeth_decimals() public {
+        TestERC20 usdc = new TestERC20("USD Coin", "USDC", 6);
+        TestERC20 wethT = new TestERC20("Wrapped Ether", "WETH", 18);
+        address p = factory.createPool(address(usdc), address(wethT), 500);
+        PriceFeed usdcFeed = new PriceFeed(8, "USDC / USD", 1e8);
+        PriceFeed ethFeed = new PriceFeed(8, "ETH / USD", 3000e8);
+        vm.prank(address(safe));
+        module.setAnchor(address(usdc), address(wethT), 500, address(usdcFeed), address(ethFeed), 1 hours, 50);
+        int24 expected = address(usdc) < address(wethT) ? int24(196256) : int24(-196257);
+        vm.assertEq(int256(module.anchorTick(p)), int256(expected));
+        // The same price from feeds of other decimals gives the same tick.
+        PriceFeed usdcFeed18 = new PriceFeed(18, "USDC / USD", 1e18);
+        vm.prank(address(safe));
+        module.setAnchor(address(usdc), address(wethT), 500, address(usdcFeed18), address(ethFeed), 1 hours, 50);
+        vm.assertEq(int256(module.anchorTick(p)), int256(expected));
+        // USDC as the unit (no feed): the same.
+        vm.prank(address(safe));
+        module.setAnchor(address(usdc), address(wethT), 500, address(0), address(ethFeed), 1 hours, 50);
+        vm.assertEq(int256(module.anchorTick(p)), int256(expected));
     }
 
     // ----------------------------------------- decrease / collect (2, 3) --

@@ -5,6 +5,7 @@ import {RebalanceFixture, IMultiSendCallOnly} from "./utils/RebalanceFixture.sol
 import {INonfungiblePositionManager, ISwapRouter02} from "./utils/Interfaces.sol";
 import {LPRebalanceModule} from "../src/LPRebalanceModule.sol";
 import {IPositionManager} from "../src/interfaces/IUniswapV3.sol";
+import {PriceFeed} from "../src/PriceFeed.sol";
 
 /// @notice Gas of the same full rebalance (decrease all, collect, swap 100
 ///         token0, mint [-1200, 1200]) from the same state:
@@ -98,6 +99,18 @@ contract LPRebalanceModuleGasTest is RebalanceFixture {
     function test_gas_fullRebalance_module() public {
         bytes memory data = moduleCalldata;
         _measure(address(module), operator, data, "fullRebalance_module");
+        _assertRebalanced();
+    }
+
+    /// @dev The same rebalance on a pool anchored to two USD feeds (both tokens
+    ///      priced by a feed, the costlier case).
+    function test_gas_fullRebalance_module_anchored() public {
+        PriceFeed feed0 = new PriceFeed(8, "TKA / USD", 1e8);
+        PriceFeed feed1 = new PriceFeed(8, "TKB / USD", 1e8);
+        vm.prank(address(safe));
+        module.setAnchor(address(token0), address(token1), FEE, address(feed0), address(feed1), 1 hours, 100);
+        bytes memory data = moduleCalldata;
+        _measure(address(module), operator, data, "fullRebalance_module_anchored");
         _assertRebalanced();
     }
 

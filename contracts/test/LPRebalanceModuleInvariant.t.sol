@@ -15,6 +15,8 @@ import {LPRebalanceModule} from "../src/LPRebalanceModule.sol";
 ///         causes, which the handler accounts for explicitly), and not at all
 ///         through decrease, collect, burn or approve; tokens and positions
 ///         never leave it; every refusal is named; the rate limits hold.
+///         On the pool anchored to USD feeds (pool 0) the loss is bounded by
+///         the budget alone, a held price included: no oracle error is allowed.
 contract LPRebalanceModuleInvariantTest is RebalanceFixture {
     uint24 internal constant FEE_LOW = 500;
 
@@ -57,6 +59,11 @@ contract LPRebalanceModuleInvariantTest is RebalanceFixture {
         vm.stopPrank();
 
         handler = new LPRebalanceHandler(module, npm, router, [pool, poolLow], [FEE, FEE_LOW], token0, token1, trader);
+        // Pool 0 is anchored to feeds that track the fair price (the handler
+        // writes them before every action), 100 ticks; pool 1 is not.
+        (address feed0, address feed1) = (address(handler.feed0()), address(handler.feed1()));
+        vm.prank(address(safe));
+        module.setAnchor(address(token0), address(token1), FEE, feed0, feed1, 1 hours, 100);
         targetContract(address(handler));
     }
 
@@ -78,6 +85,8 @@ contract LPRebalanceModuleInvariantTest is RebalanceFixture {
         _assertTokensAndPositionsStayWithSafe();
         vm.assertEq(handler.ghost_limitViolations(), 0, "a rebalance beyond the rate limits");
         vm.assertEq(handler.ghost_unnamedReverts(), 0, "a refusal without a named error");
+        (, uint32 maxAge,,,) = module.anchorOf(address(pool));
+        vm.assertGt(uint256(maxAge), 0, "pool 0 stays anchored");
     }
 
     function _assertTokensAndPositionsStayWithSafe() internal view {

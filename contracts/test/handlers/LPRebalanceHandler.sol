@@ -5,6 +5,7 @@ import {Test} from "../utils/Test.sol";
 import {LiquidityAmounts} from "../utils/LiquidityAmounts.sol";
 import {INonfungiblePositionManager, ISwapRouter02, IUniswapV3Pool} from "../utils/Interfaces.sol";
 import {TestERC20} from "../../src/TestERC20.sol";
+import {PriceFeed} from "../../src/PriceFeed.sol";
 import {LPRebalanceModule, RebalanceMath} from "../../src/LPRebalanceModule.sol";
 import {IPositionManager, IV3SwapRouter} from "../../src/interfaces/IUniswapV3.sol";
 
@@ -30,6 +31,11 @@ import {IPositionManager, IV3SwapRouter} from "../../src/interfaces/IUniswapV3.s
 ///         the module values at the TWAP, which a held price moves off 1, by
 ///         |1.0001^twapTick - 1| per unit of value moved (swap input, or twice
 ///         a deposit). Decrease, collect, burn and approve lose nothing.
+///
+///         Pool 0 is anchored (the test sets it) to USD feeds of both tokens
+///         that track the fair price: the handler writes 1 USD to both before
+///         every operator action. There the module also values at the feeds'
+///         price, so its loss is bounded by the charge alone (no oracle error).
 contract LPRebalanceHandler is Test {
     uint160 internal constant PRICE_ONE = 2 ** 96;
     uint160 internal constant MIN_SQRT_PRICE_LIMIT = 4295128739 + 1;
@@ -46,6 +52,9 @@ contract LPRebalanceHandler is Test {
     address public immutable trader;
     IUniswapV3Pool[2] internal pools;
     uint24[2] internal fees;
+    /// @notice USD feeds of token0 and token1 (8 decimals, always 1 USD), anchoring pool 0.
+    PriceFeed public immutable feed0;
+    PriceFeed public immutable feed1;
 
     /// @notice Per-action excess of the fair-value loss over its charge and oracle error.
     uint256 public ghost_stepViolations;
@@ -56,6 +65,7 @@ contract LPRebalanceHandler is Test {
     uint256 public ghost_windowViolations;
     uint256 public ghost_unnamedReverts;
     uint256 public ghost_limitViolations;
+    uint256 public ghost_anchorRefusals;
     uint256 public ghost_succeeded;
     uint256 public ghost_refused;
     uint256 public ghost_budgetRefusals;
@@ -100,6 +110,8 @@ contract LPRebalanceHandler is Test {
         safe = module_.safe();
         operator = module_.operator();
         trader = trader_;
+        feed0 = new PriceFeed(8, "TKA / USD", 1e8);
+        feed1 = new PriceFeed(8, "TKB / USD", 1e8);
     }
 
     // ============================================================ actions ==
@@ -270,6 +282,8 @@ contract LPRebalanceHandler is Test {
             vm.warp(block.timestamp + bound(seed >> 200, 0, 2 hours));
             if (push % 2 == 1) _push(p, push >> 1);
         }
+        feed0.updateAnswer(1e8);
+        feed1.updateAnswer(1e8);
         valueBefore = safeValue();
         (, unitsBefore) = module.window();
         oracleErr = 0;
@@ -316,6 +330,8 @@ contract LPRebalanceHandler is Test {
     }
 
     function _oracleErr(uint256 p, uint256 amount, uint256 times) internal {
+        // The anchored pool is valued at the feeds' (fair) price too.
+        if (p == 0) return;
         int24 t = _twapTick(pools[p]);
         uint256 q = RebalanceMath.getQuoteAtTick(
             t < 0 ? -t : t,
@@ -395,6 +411,7 @@ contract LPRebalanceHandler is Test {
             ++ghost_refused;
             if (!_isNamed(ret)) ++ghost_unnamedReverts;
             bytes4 s = bytes4(ret);
+            if (s == LPRebalanceModule.AnchorDeviates.selector) ++ghost_anchorRefusals;
             if (
                 s == LPRebalanceModule.CallLossBudgetExceeded.selector
                     || s == LPRebalanceModule.DayLossBudgetExceeded.selector
@@ -426,7 +443,7 @@ contract LPRebalanceHandler is Test {
             || s == LPRebalanceModule.DeadlineTooFar.selector || s == LPRebalanceModule.RangeOffTwap.selector
             || s == LPRebalanceModule.RangeTooNarrow.selector || s == LPRebalanceModule.MinimumTooLow.selector
             || s == LPRebalanceModule.CallLossBudgetExceeded.selector
-            || s == LPRebalanceModule.DayLossBudgetExceeded.selector;
+            || s == LPRebalanceModule.DayLossBudgetExceeded.selector || s == LPRebalanceModule.AnchorDeviates.selector;
     }
 
     /// @dev Fees a position manager poke of `tokenId` credits now (both tokens, at

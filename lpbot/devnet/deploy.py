@@ -62,6 +62,7 @@ POOLS: tuple[PoolSpec, ...] = (
     PoolSpec("WBTC", "USDC", 3000, Decimal(90000), 10_000_000),
     PoolSpec("WBTC", "WETH", 10000, Decimal(30), 4_000_000),
 )
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 # the tokens the devnet has a USD price feed for, and the feed's asset name
 FEEDS = {"WETH": "ETH", "WBTC": "BTC"}
 # (lp index, half-width in percent or None for full range, share of the pool's depth)
@@ -163,9 +164,6 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
 
     safe = _create_safe(d, safe_factory, safe_singleton.address, fallback.address, owners, 2)
     safe_position = _mint_for_safe(d, npm, tokens, pools[0], safe, bot)
-    module = _enable_module(
-        d, safe, npm.address, router.address, multisend_call_only.address, pools, tokens, bot
-    )
 
     # Chainlink-style USD feeds for ETH and BTC (8 decimals, like Chainlink's), written by the
     # deployer as the market's keeper; USDC has none, so its mark comes through ETH's
@@ -175,6 +173,9 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
         )
         for symbol, usd_name in FEEDS.items()
     }
+    module = _enable_module(
+        d, safe, npm.address, router.address, multisend_call_only.address, pools, tokens, bot, feeds
+    )
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -246,6 +247,20 @@ MODULE_LOSS_BUDGET = (100, 300)
 # amounts; the 1% fee tier and the pool's price impact sit in between), ranges at least 60
 # ticks wide around the TWAP, deadlines at most one hour ahead (the planner uses 20 minutes)
 MODULE_BOUNDS = (200, 60, 3600)
+# every listed pool is anchored to the feeds (USDC, the devnet's dollar, is the unit: it has
+# no feed): answers at most 1 hour old (Chainlink's ETH/USD heartbeat), the pool's TWAP and
+# pre-block tick within 300 ticks (about 3%) of the feeds' tick
+MODULE_ANCHOR = (3600, 300)
+ANCHOR_UNIT = "USDC"
+
+
+def _anchor_feed(feeds: dict[str, str], symbol: str) -> str:
+    """The USD feed anchoring ``symbol`` in the module; the zero address for the unit (USDC)."""
+    if symbol == ANCHOR_UNIT:
+        return ZERO_ADDRESS
+    if symbol not in feeds:
+        raise ValueError(f"no USD feed for {symbol}: the module cannot anchor its pools")
+    return feeds[symbol]
 
 
 def _enable_module(
@@ -257,10 +272,11 @@ def _enable_module(
     pools: list[PoolInfo],
     tokens: dict[str, Contract],
     operator: str,
+    feeds: dict[str, str],
 ) -> str:
     """Deploy LPRebalanceModule for the Safe, and have 2 of its 3 owners enable and configure
     it in one Safe transaction (MultiSendCallOnly): operator, allowed pools, limits, TWAP check,
-    loss budget and bounds."""
+    loss budget, bounds and each pool's price anchor (its tokens' USD feeds)."""
     from lpbot.devnet.keys import dev_signer
     from lpbot.signing.safe import (
         InnerCall,
@@ -287,6 +303,13 @@ def _enable_module(
     for p in pools:
         a, b = tokens[p.token0].address, tokens[p.token1].address
         calls.append(InnerCall(module.address, data(module, "allowPool", a, b, p.fee)))
+        feed_a, feed_b = _anchor_feed(feeds, p.token0), _anchor_feed(feeds, p.token1)
+        calls.append(
+            InnerCall(
+                module.address,
+                data(module, "setAnchor", a, b, p.fee, feed_a, feed_b, *MODULE_ANCHOR),
+            )
+        )
     tx = build_safe_transaction(
         chain_id=d.w3.eth.chain_id,
         safe=safe,

@@ -143,6 +143,7 @@ def _error_signatures() -> dict[bytes, tuple[str, list[str], list[str]]]:
 
 def decode_module_error(data: bytes) -> str | None:
     """The module's named error in ``data`` as ``Name(arg=value, ...)``; None if it is not one.
+    Addresses are shown checksummed (``AnchorDeviates(pool=0x1B8d…, anchorTick=…)``).
 
     ``CallFailed`` carries the inner call's revert data; an ``Error(string)`` in it is shown
     as its text (the position manager's ``Price slippage check``, the router's ``Too little
@@ -159,6 +160,8 @@ def decode_module_error(data: bytes) -> str | None:
     for n, t, v in zip(names, types, values, strict=True):
         if t == "bytes":
             v = _inner_reason(v)
+        elif t == "address":
+            v = to_checksum_address(v)
         shown.append(f"{n}={v}")
     return f"{name}({', '.join(shown)})"
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from lpbot.devnet.deploy import MODULE_BOUNDS, MODULE_LOSS_BUDGET, MODULE_PRICE_CHECK, contract
+from lpbot.devnet.deploy import (
+    MODULE_ANCHOR,
+    MODULE_BOUNDS,
+    MODULE_LOSS_BUDGET,
+    MODULE_PRICE_CHECK,
+    ZERO_ADDRESS,
+    contract,
+)
 from lpbot.devnet.keys import dev_signer
 from lpbot.errors import Refused
 from lpbot.execution import service
@@ -142,3 +149,31 @@ def test_any_single_owner_pauses_the_operator(setup: Setup) -> None:
     _as(setup, dev_signer(9).address, "pause")
     assert fetch_module_bounds(setup.chain.w3, setup.ctx.contracts["LPRebalanceModule"]).paused
     _refused_by_dry_run(setup, "IsPaused()")
+
+
+def test_the_devnet_anchors_every_listed_pool_to_its_feeds(chain: Devnet) -> None:
+    m, w3 = chain.manifest, chain.w3
+    module = contract(w3, "LPRebalanceModule", m.contracts["LPRebalanceModule"])
+    assert m.pools
+    for p in m.pools:
+        feed0, max_age, max_deviation, _exp, feed1 = module.functions.anchorOf(p.address).call()
+        assert (max_age, max_deviation) == MODULE_ANCHOR
+        for feed, symbol in ((feed0, p.token0), (feed1, p.token1)):
+            # USDC is the unit (no feed); the others are priced by the devnet's feeds
+            assert feed == (ZERO_ADDRESS if symbol == "USDC" else m.price_feeds[symbol])
+        # the feeds start at the pools' prices: the anchor admits the pool as deployed
+        tick = contract(w3, "UniswapV3Pool", p.address).functions.slot0().call()[1]
+        assert abs(module.functions.anchorTick(p.address).call() - tick) <= 5
+
+
+@pytest.mark.parametrize("repo", ["memory"], indirect=True)
+def test_a_pool_off_its_feeds_is_refused_in_the_dry_run(setup: Setup) -> None:
+    """The feeds say ETH is worth twice what the pool (its TWAP) says: the module refuses the
+    rebalance by name, before anything is signed."""
+    setup.ctx.via = "module"
+    m, w3 = setup.chain.manifest, setup.chain.w3
+    feed = contract(w3, "PriceFeed", m.price_feeds["WETH"])
+    answer = feed.functions.latestAnswer().call()
+    tx = feed.functions.updateAnswer(answer * 2).transact({"from": m.accounts.deployer})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    _refused_by_dry_run(setup, f"AnchorDeviates(pool={setup.pool}")

@@ -20,6 +20,24 @@ def test_a_budget_refusal_is_named_with_its_numbers() -> None:
     assert decode_module_error(data) == "CallLossBudgetExceeded(loss=601, budget=500)"
 
 
+def test_the_anchor_s_refusals_are_named_with_their_numbers() -> None:
+    pool = "0x1B8d837dcd03b2dC9CE5B5CBd62949410FC2699C"
+    data = _error(
+        "AnchorDeviates(address,int24,int24,int24)",
+        ["address", "int24", "int24", "int24"],
+        [pool, 189277, 196236, 196199],
+    )
+    assert decode_module_error(data) == (
+        f"AnchorDeviates(pool={pool}, anchorTick=189277, twapTick=196236, blockTick=196199)"
+    )
+    data = _error(
+        "FeedStale(address,uint256,uint256)", ["address", "uint256", "uint256"], [pool, 7, 3600]
+    )
+    assert decode_module_error(data) == f"FeedStale(feed={pool}, updatedAt=7, maxAge=3600)"
+    data = _error("FeedAnswerInvalid(address,int256)", ["address", "int256"], [pool, -1])
+    assert decode_module_error(data) == f"FeedAnswerInvalid(feed={pool}, answer=-1)"
+
+
 def test_an_inner_failure_shows_the_callee_s_reason() -> None:
     inner = keccak(b"Error(string)")[:4] + encode(["string"], ["Too little received"])
     data = _error("CallFailed(bytes)", ["bytes"], [inner])

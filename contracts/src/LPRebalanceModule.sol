@@ -67,6 +67,14 @@ import {IPositionManager, IV3SwapRouter, IV3Factory, IV3Pool, IERC20Balance} fro
 ///         balances of the pool's two tokens in tokenIn at the TWAP) adds up to
 ///         at most `maxSwapShareBps`.
 ///
+///         Price anchor (per pool, optional, `setAnchor`): Chainlink USD feeds
+///         of both tokens give the feeds' tick; on an anchored pool the TWAP tick
+///         and the pre-block tick must lie within `maxDeviation` ticks of it
+///         (else AnchorDeviates), each feed's answer must be positive and at
+///         most `maxAge` old (else FeedAnswerInvalid / FeedStale), and losses are
+///         valued at the feeds' tick too. Only anchored pools are bounded against
+///         a price a trader holds off the market for a whole TWAP window.
+///
 ///         Owner controls: only the Safe (its threshold) configures the
 ///         module, rotates or removes the operator and unpauses; any single
 ///         owner of the Safe can `pause` it at once with a plain transaction,

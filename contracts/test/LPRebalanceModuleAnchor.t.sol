@@ -52,7 +52,6 @@ contract LPRebalanceModuleAnchorTest is RebalanceFixture {
         return t;
     }
 
-    /// forge-config: default.fuzz.runs = 256
     function testFuzz_anchorTick_matchesReference(uint256 num, uint256 den) public view {
         num = bound(num, 1, type(uint128).max * uint256(1e38));
         den = bound(den, 1, type(uint128).max * uint256(1e38));

@@ -426,6 +426,10 @@ contract LPRebalanceModule {
             return;
         }
         if (maxAge == 0 || maxDeviationTicks > uint24(RebalanceMath.MAX_TICK)) revert InvalidConfig();
+        // A feed must be a contract (a typo'd address would otherwise read as no answer).
+        if ((feed0 != address(0) && feed0.code.length == 0) || (feed1 != address(0) && feed1.code.length == 0)) {
+            revert InvalidConfig();
+        }
         int256 exp = int256(_decimals(token1)) + _feedDecimals(feed1) - int256(_decimals(token0)) - _feedDecimals(feed0);
         // 10**38 < 2**127: the feeds' price (answers below 2**128) then fits 256 bits.
         if (exp > 38 || exp < -38) revert InvalidConfig();

@@ -445,6 +445,8 @@ contract LPRebalanceModuleAttackTest is RebalanceFixture {
         vm.startPrank(address(safe));
         vm.expectRevert(LPRebalanceModule.InvalidConfig.selector);
         module.setAnchor(address(token0), address(token1), FEE, address(feed), address(0), 0, 50);
+        vm.expectRevert(LPRebalanceModule.InvalidConfig.selector);
+        module.setAnchor(address(token0), address(token1), FEE, outsider, address(0), 1 hours, 50);
         vm.expectRevert(
             abi.encodeWithSelector(LPRebalanceModule.UnknownPool.selector, address(token0), address(token1), uint24(1))
         );

@@ -1,0 +1,380 @@
+"""``lpbot hedge status|sync|flatten``: the delta hedge of one devnet LP position, from the CLI.
+
+Each command builds its objects from its arguments: the running devnet (``lpbot devnet up``),
+the pool and NFT position, and the venue. The default venue is paper: its account is kept in
+``<home>/paper-<BASE>-<SETTLE>.json`` so that successive calls continue it, and its clock is the
+chain's (the block timestamp), so funding accrues with devnet time. The controller's state
+(step, order in flight, PnL ledger, alerts, kill switch) is kept in
+``<home>/hedge-<venue>-<chain>-<token id>.json``.
+``sync --dry-run`` runs the same controller against a ``DryRunExchange`` and an in-memory copy of
+the state: reads are real, nothing is sent or saved.
+
+Live venues (``--exchange binanceusdm|okx|bybit``, ``--sandbox`` for their testnet) take their
+keys from the environment variables ``LPBOT_<VENUE>_KEY``/``_SECRET`` (and
+``LPBOT_OKX_PASSWORD``) and use the wall clock. The LP delta counts the position's uncollected
+fees in the hedged token.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lpbot.cli.common import app, config_option, emit_json, json_option
+from lpbot.errors import ConfigError
+from lpbot.hedge.base import Clock, Exchange, ManualClock, SystemClock
+from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
+from lpbot.hedge.delta import lp_delta, perp_symbol, risky_index, risky_price
+from lpbot.hedge.dry import DryRunExchange
+from lpbot.hedge.paper import (
+    PAPER_MARKETS,
+    FundingSeries,
+    PaperAccount,
+    PaperExchange,
+)
+from lpbot.hedge.plan import HedgeAction, HedgeConfig
+from lpbot.hedge.state import (
+    AlertKind,
+    JsonStateStore,
+    MemoryStateStore,
+    StateStore,
+    write_json_atomic,
+)
+
+__all__ = ["hedge"]
+
+EXCHANGES = ("paper", "binanceusdm", "okx", "bybit")
+
+
+@dataclass
+class _Session:
+    controller: HedgeController
+    lp_delta: Decimal
+    venue: str
+    save: Callable[[], None]
+
+
+def _nothing() -> None:
+    pass
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home)
+
+
+def _session(args: argparse.Namespace, *, dry_run: bool = False) -> _Session:
+    from lpbot.chain.reader import PoolReader
+
+    a = app()
+    w3, manifest = a.w3(args.chain), a.manifest(args.chain)
+    pool = manifest.pool(args.pool)
+    npm = manifest.contracts["NonfungiblePositionManager"]
+    reader = PoolReader(
+        w3,
+        multicall=manifest.contracts["Multicall3"],
+        tick_lens=manifest.contracts["TickLens"],
+        position_manager=npm,
+    )
+    snapshot = reader.fetch_pool_state(pool.address, token_ids=[args.token_id])
+    risky = risky_index(pool.token0, pool.token1, args.hedge_token)
+    d0, d1 = manifest.token(pool.token0).decimals, manifest.token(pool.token1).decimals
+    delta = lp_delta(
+        snapshot, args.token_id, decimals0=d0, decimals1=d1, risky=risky, include_fees=True
+    )
+    price = risky_price(snapshot, decimals0=d0, decimals1=d1, risky=risky)
+    symbol = args.symbol or perp_symbol((pool.token0, pool.token1)[risky])
+    home = _home(args)
+
+    clock: Clock
+    exchange: Exchange
+    save: Callable[[], None] = _nothing
+    if args.exchange == "paper":
+        clock = ManualClock(snapshot.block_timestamp * 1000)
+        paper = _paper(args, home, symbol, price, clock)
+        exchange = paper
+        path = _paper_path(home, symbol)
+
+        def save() -> None:
+            write_json_atomic(path, paper.account().model_dump(mode="json"))
+    else:
+        from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
+
+        clock = SystemClock()
+        exchange = CcxtExchange(CcxtConfig.for_exchange(args.exchange, sandbox=args.sandbox))
+    market = exchange.load_market(symbol)
+    band = args.band or max(10 * market.min_amount, 2 * market.min_notional / price)
+    config = HedgeConfig(
+        symbol=symbol,
+        band_abs=market.round_amount(band) or market.amount_step,
+        band_pct=args.band_pct,
+        max_leverage=args.max_leverage,
+        max_funding_cost_apr=args.max_funding_apr,
+    )
+    state_path = home / f"hedge-{args.exchange}-{manifest.chain_id}-{args.token_id}.json"
+    store: StateStore = JsonStateStore(state_path)
+    if dry_run:
+        exchange = DryRunExchange(exchange, clock)
+        store = MemoryStateStore(store.load())
+        save = _nothing
+    controller = HedgeController(
+        exchange,
+        config,
+        store,
+        position_id=f"{manifest.chain_id}:{npm}:{args.token_id}",
+        clock=clock,
+    )
+    return _Session(controller, delta, exchange.name, save)
+
+
+def _paper_path(home: Path, symbol: str) -> Path:
+    base, settle = symbol.split(":")[0].split("/")
+    return home / f"paper-{base}-{settle}.json"
+
+
+def _paper(
+    args: argparse.Namespace, home: Path, symbol: str, price: Decimal, clock: ManualClock
+) -> PaperExchange:
+    path = _paper_path(home, symbol)
+    if path.exists():
+        account = PaperAccount.model_validate_json(path.read_text())
+        if account.spec.symbol != symbol:
+            raise ConfigError(f"{path} holds a {account.spec.symbol} account, not {symbol}")
+        return PaperExchange.from_account(account, reference_price=lambda: price, clock=clock)
+    if symbol not in PAPER_MARKETS:
+        known = ", ".join(PAPER_MARKETS)
+        raise ConfigError(f"no paper market for {symbol}; known: {known}")
+    spec, book = PAPER_MARKETS[symbol]
+    return PaperExchange(
+        reference_price=lambda: price,
+        clock=clock,
+        spec=spec,
+        book=book,
+        funding=FundingSeries.constant(args.paper_funding_rate),
+        seed=args.seed,
+        initial_balance=args.paper_balance,
+    )
+
+
+def _fmt(x: Decimal | None, places: int = 4) -> str:
+    return "-" if x is None else f"{x:,.{places}f}"
+
+
+def render_status(s: HedgeStatus, venue: str, symbol: str) -> list[str]:
+    distance = "-" if s.liquidation_distance is None else f"{s.liquidation_distance:.1%}"
+    lines = [
+        f"hedge of the LP position on {venue} {symbol}"
+        + ("  [KILL SWITCH ENGAGED]" if s.killed else ""),
+        f"  LP delta     {_fmt(s.lp_delta)}",
+        f"  hedge        {_fmt(s.hedge)}",
+        f"  net          {_fmt(s.net)}   (band +/-{_fmt(s.band)})",
+        f"  mark         {_fmt(s.mark_price, 2)}",
+        f"  funding      {s.funding_rate:.4%} next; last 24 h costs {s.funding_apr:.2%} a year",
+        f"  margin       {_fmt(s.isolated_margin, 2)} isolated; equity {_fmt(s.equity, 2)}; "
+        f"position leverage {_fmt(s.leverage, 2)}x",
+        f"  liquidation  {_fmt(s.liquidation_price, 2)} ({distance} from the mark)",
+        f"  PnL          realised {_fmt(s.pnl.realised, 2)}, unrealised {_fmt(s.pnl.unrealised, 2)}"
+        f", fees -{_fmt(s.pnl.fees, 2)}, funding {_fmt(s.pnl.funding, 2)}"
+        f" = {_fmt(s.pnl.total, 2)}",
+    ]
+    if s.pending is not None:
+        lines.append(f"  in flight    {s.pending.client_order_id} (resolved on the next sync)")
+    lines += [f"  alert        {a.kind.value}: {a.message}" for a in s.alerts]
+    return lines
+
+
+def render_sync(result: SyncResult, *, dry_run: bool = False, flatten: bool = False) -> list[str]:
+    prefix = "[dry run] " if dry_run else ""
+    d = result.decision
+    if isinstance(d, HedgeAction):
+        lines = [prefix + "; ".join(d.reasons)]
+    else:
+        lines = [prefix + f"no trade: {d.reason}"]
+    for o in result.orders:
+        lines.append(
+            f"{prefix}{o.side.value} {o.filled}/{o.amount} at {_fmt(o.average_price, 2)} "
+            f"(fee {_fmt(o.fee, 4)}, {o.status.value}, {o.client_order_id})"
+        )
+    if flatten:
+        lines.append(f"hedge {_fmt(result.hedge)}; syncing is off until `hedge sync --resume`")
+    else:
+        lines.append(
+            f"{prefix}LP delta {_fmt(result.lp_delta)}, hedge {_fmt(result.hedge)}, "
+            f"net {_fmt(result.net)}"
+        )
+    lines += [f"ALERT {a.kind.value}: {a.message}" for a in result.alerts]
+    return lines
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    s = _session(args)
+    status = s.controller.status(s.lp_delta)
+    s.save()
+    print("\n".join(render_status(status, s.venue, s.controller.config.symbol)))
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    s = _session(args, dry_run=args.dry_run)
+    if args.resume:
+        s.controller.resume()
+    result = s.controller.sync(s.lp_delta)
+    s.save()
+    print("\n".join(render_sync(result, dry_run=args.dry_run)))
+    return 1 if result.alerts else 0
+
+
+def _cmd_flatten(args: argparse.Namespace) -> int:
+    s = _session(args)
+    result = s.controller.flatten()
+    s.save()
+    print("\n".join(render_sync(result, flatten=True)))
+    alerts = [a for a in result.alerts if a.kind is not AlertKind.KILL_SWITCH]
+    return 1 if alerts else 0
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def _args(**given: Any) -> argparse.Namespace:
+    """The command's options over the configuration's: the position (``--position``, else the
+    first hedged one) gives the pool and NFT, ``[hedge]`` the venue, symbol, band, leverage
+    and funding limit."""
+    a = app()
+    c = a.config
+    h = c.hedge
+    names = [p.name for p in c.positions]
+    if h is not None and h.positions:
+        names = list(h.positions)
+    name = given.pop("position") or (names[0] if names else None)
+    pos = a.position(name) if name is not None else None
+    token_id = given["token_id"]
+    if token_id is None and pos is not None:
+        from lpbot.jobs.runtime import current_token
+
+        token_id = current_token(a.sessions, pos.name) or pos.token_id
+    if given["pool"] is None and pos is not None:
+        given["pool"] = pos.pool
+    if given["pool"] is None or token_id is None:
+        raise ConfigError(
+            "which position? give --pool and --token-id, or configure [[positions]] with token_id"
+        )
+    given["token_id"] = token_id
+    defaults: dict[str, Any] = {
+        "exchange": "paper",
+        "sandbox": False,
+        "band_pct": Decimal(5),
+        "max_leverage": Decimal(3),
+        "max_funding_apr": Decimal("0.20"),
+    }
+    if h is not None:
+        defaults.update(
+            exchange=h.exchange,
+            sandbox=h.testnet,
+            symbol=h.symbol,
+            band=h.band_abs or None,
+            band_pct=Decimal(str(h.band_pct)),
+            max_leverage=Decimal(str(h.max_leverage)),
+            max_funding_apr=Decimal(str(h.max_funding_apr_pct)) / 100,
+        )
+    for key, value in defaults.items():
+        if given.get(key) is None:
+            given[key] = value
+    given["chain"] = pos.chain if pos is not None else None
+    given["home"] = given["home"] or str(c.data_dir / "hedge")
+    return argparse.Namespace(**given)
+
+
+def _common(f: Any) -> Any:
+    options = [
+        config_option,
+        click.option("--position", help="the configured position (default: the first hedged)"),
+        click.option("--pool", help="pool name or address (overrides positions.pool)"),
+        click.option("--token-id", type=int, help="the NFT (default: the position's current one)"),
+        click.option("--exchange", type=click.Choice(EXCHANGES), help="overrides hedge.exchange"),
+        click.option(
+            "--sandbox/--no-sandbox",
+            default=None,
+            help="the exchange's testnet (overrides hedge.testnet)",
+        ),
+        click.option("--hedge-token", help="pool token to hedge (default: the non-stablecoin)"),
+        click.option("--symbol", help="perp symbol (overrides hedge.symbol)"),
+        click.option("--band", type=Decimal, help="band in tokens (overrides hedge.band_abs)"),
+        click.option(
+            "--band-pct", type=Decimal, help="band, % of delta (overrides hedge.band_pct)"
+        ),
+        click.option("--max-leverage", type=Decimal, help="overrides hedge.max_leverage"),
+        click.option(
+            "--max-funding-apr",
+            type=Decimal,
+            help="as a fraction a year (overrides hedge.max_funding_apr_pct / 100)",
+        ),
+        click.option("--home", help="hedge state directory (default <data_dir>/hedge)"),
+        click.option(
+            "--paper-balance",
+            type=Decimal,
+            default=Decimal(100_000),
+            show_default=True,
+            help="paper venue, first use only",
+        ),
+        click.option(
+            "--paper-funding-rate",
+            type=Decimal,
+            default=Decimal("0.0001"),
+            show_default=True,
+            help="paper venue, first use only",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group()
+@config_option
+def hedge() -> None:
+    """The perp hedge of a position: status, sync, flatten (from [hedge] and the position)."""
+
+
+def _status_json(s: HedgeStatus, venue: str, symbol: str) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    body = asdict(s) if is_dataclass(s) else dict(vars(s))
+    return {"venue": venue, "symbol": symbol, **body}
+
+
+@hedge.command()
+@_common
+@json_option
+def status(as_json: bool, **given: Any) -> int:
+    """LP delta, hedge, net, funding, margin, liquidation."""
+    args = _args(**given)
+    if not as_json:
+        return _cmd_status(args)
+    s = _session(args)
+    st = s.controller.status(s.lp_delta)
+    s.save()
+    emit_json(_status_json(st, s.venue, s.controller.config.symbol))
+    return 0
+
+
+@hedge.command()
+@_common
+@click.option("--dry-run", is_flag=True, help="simulate orders; save nothing")
+@click.option("--resume", is_flag=True, help="release the kill switch first")
+def sync(dry_run: bool, resume: bool, **given: Any) -> int:
+    """Trade the hedge back into its band."""
+    return _cmd_sync(_args(dry_run=dry_run, resume=resume, **given))
+
+
+@hedge.command()
+@_common
+def flatten(**given: Any) -> int:
+    """Kill switch: close the hedge, stop syncing."""
+    return _cmd_flatten(_args(**given))

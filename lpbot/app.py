@@ -147,6 +147,41 @@ manifest = {json.dumps(str(manifest_path))}
 {position}"""
 
 
+def _head_revision() -> str | None:
+    """The newest migration's revision id, read from the versions directory's files (Alembic
+    itself takes a fifth of a second to load)."""
+    import re
+
+    versions = Path(__file__).parent / "store" / "migrations" / "versions"
+    revisions: dict[str, str | None] = {}
+    for f in versions.glob("*.py"):
+        text = f.read_text()
+        rev = re.search(r"^revision(?:: str)? = ['\"]([^'\"]+)['\"]", text, re.M)
+        down = re.search(r"^down_revision[^=]*= ['\"]([^'\"]+)['\"]", text, re.M)
+        if rev:
+            revisions[rev.group(1)] = down.group(1) if down else None
+    heads = set(revisions) - {d for d in revisions.values() if d}
+    return heads.pop() if len(heads) == 1 else None
+
+
+def running_devnet(home: Path) -> tuple[Path, int | None] | None:
+    """The manifest path and Safe position of the devnet running from ``home``, or None.
+
+    Read from its record and manifest files without connecting (``lpbot.devnet.service``
+    connects; this stays cheap for every command's start)."""
+    try:
+        record = json.loads((home / "devnet.json").read_text())
+        cmdline = Path(f"/proc/{int(record['pid'])}/cmdline").read_bytes().split(b"\0")
+        manifest_path = Path(record["manifest"])
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if os.path.basename(cmdline[0].decode(errors="replace")) != "anvil":
+        return None
+    position = manifest.get("safe_position")
+    return manifest_path, int(position) if isinstance(position, int) else None
+
+
 # ------------------------------------------------------------------------------------ App
 
 
@@ -186,17 +221,15 @@ class App:
         path = cwd / DEFAULT_CONFIG_NAME
         if path.exists():
             return cls(load_config(path), str(path), overrides, env)
-        from lpbot.devnet import service
-
-        found = service.status(cwd / DEVNET_HOME)
+        found = running_devnet(cwd / DEVNET_HOME)
         if found is None:
             raise ConfigError(
                 f"no configuration: pass --config PATH, set ${CONFIG_ENV}, or write "
                 f"{DEFAULT_CONFIG_NAME} here with `lpbot init` (or start a devnet with "
                 "`lpbot devnet up` to use its own)"
             )
-        record, manifest, _block = found
-        text = devnet_config_text(Path(record.manifest), manifest.safe_position)
+        manifest_path, safe_position = found
+        text = devnet_config_text(manifest_path, safe_position)
         config = parse_config(text, base_dir=cwd, source="the running devnet's configuration")
         return cls(config, "the running devnet", overrides, env, devnet_defaults=True)
 
@@ -253,6 +286,30 @@ class App:
             if not os.access(db, os.R_OK):
                 raise NeedsAttention(f"database {db} cannot be read by this user")
         return make_engine(url)
+
+    def read_sessions(self) -> sessionmaker[Session] | None:
+        """Sessions on the database as it is, for commands that only read: no migration when
+        it is already at lpbot's schema (cheap), migrated when not; None when no database
+        exists yet."""
+        if "sessions" in self._cache:
+            return self.sessions
+        from sqlalchemy import text
+        from sqlalchemy.exc import DatabaseError
+
+        from lpbot.store.session import session_factory
+
+        engine = self.open_engine_readonly()
+        if engine is None:
+            return None
+        try:
+            with engine.connect() as c:
+                revision = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DatabaseError:
+            revision = None
+        if revision is None or revision != _head_revision():
+            engine.dispose()
+            return self.sessions
+        return session_factory(engine)
 
     @property
     def sessions(self) -> sessionmaker[Session]:

@@ -33,6 +33,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _empty_sessions() -> Any:
+    """Sessions on an empty in-memory database of lpbot's schema (status before any run)."""
+    from sqlalchemy import create_engine
+
+    from lpbot.store.models import Base
+    from lpbot.store.session import session_factory
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    return session_factory(engine)
+
+
 def status_data(a: Any) -> dict[str, Any]:
     """What ``lpbot status`` shows: positions with their last snapshot, approvals waiting,
     unfinished rebalances, every configured job with its next run, the last decisions."""
@@ -52,7 +64,11 @@ def status_data(a: Any) -> dict[str, Any]:
         "last_decisions": [],
     }
     scheduled: dict[str, float | None] = {}
-    with a.sessions() as s:
+    sessions = a.read_sessions()
+    if sessions is None:  # no database yet: the configured jobs, nothing recorded
+        out["database"] = "not created yet (the first `lpbot run` or rebalance creates it)"
+        sessions = _empty_sessions()
+    with sessions() as s:
         positions = list(s.scalars(select(Position).order_by(Position.id)))
         for position in positions:
             snap = s.execute(

@@ -49,9 +49,10 @@ def _print(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None
 def _strategy(args: argparse.Namespace) -> RangeStrategy:
     from lpbot.position_commands import build_strategy
 
+    if args.strategy is None and not app().config.positions:
+        args.strategy = "vol_band"
     if args.strategy is None:  # the configured position's strategy
-        a = app()
-        pos = a.position(args.position)
+        pos = app().position(args.position)
         args.strategy = {"full_range": "full"}.get(pos.strategy.kind, pos.strategy.kind)
         if args.width_pct is None and args.width_ticks is None and args.k is None:
             return pos.strategy.build()

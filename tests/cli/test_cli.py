@@ -106,21 +106,33 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     yield run
 
 
-def _keystores(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def keystore_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bot's and two owners' keystores, encrypted once (scrypt takes a second each)."""
+    keys = tmp_path_factory.mktemp("keys")
     for name, index in (("bot", 8), ("owner1", 9), ("owner2", 10)):
-        write_keystore(data / "keys" / f"{name}.json", bytes(dev_signer(index)._account.key), name)
+        write_keystore(keys / f"{name}.json", bytes(dev_signer(index)._account.key), name)
+    return keys
+
+
+def _keystores(data: Path, keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    (data / "keys").mkdir(parents=True)
+    for name in ("bot", "owner1", "owner2"):
+        shutil.copy(keys / f"{name}.json", data / "keys" / f"{name}.json")
         monkeypatch.setenv(f"LPBOT_T_{name.upper()}_PW", name)
 
 
 @pytest.fixture
-def env(chain: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+def env(chain: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keystore_dir: Path) -> Env:
     """A configuration for the devnet's Safe position, with keystores for the bot and two of
     the three owners; the working directory is an empty one."""
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "data"
     manifest_path = tmp_path / "manifest.json"
     chain.manifest.write(manifest_path)
-    _keystores(data, monkeypatch)
+    _keystores(data, keystore_dir, monkeypatch)
     owners = [dev_signer(i).address for i in (9, 10, 11)]
     values = {
         "data": data,

@@ -75,9 +75,13 @@ def emit_json(payload: Any) -> None:
 
 
 def console() -> Console:
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # a pipe or a file gets whole lines, never columns cut to a terminal's width
+    width = None if sys.stdout.isatty() else 240
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def table(

@@ -97,7 +97,7 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
 
     from lpbot.errors import Refused
     from lpbot.execution import service
-    from lpbot.jobs.runtime import _pool_address, current_token
+    from lpbot.jobs.runtime import _pool_address, current_token, record_successor
     from lpbot.store import repo
 
     a = app()
@@ -122,22 +122,17 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
     if old == args.token_id:
         click.echo(f"{pos.name} already manages #{args.token_id}")
         return 0
+    record_successor(
+        a.sessions,
+        pos.name,
+        chain_id=ctx.chain_id,
+        pool=pool,
+        owner=ctx.safe,
+        token_id=args.token_id,
+        ticks=(tick_lower, tick_upper),
+        replaces=old,
+    )
     with a.sessions() as s, s.begin():
-        replaces = None
-        for row in repo.open_positions(s, label=pos.name):
-            repo.close_position(s, row.id)
-            replaces = row.id
-        repo.record_position(
-            s,
-            label=pos.name,
-            chain_id=ctx.chain_id,
-            pool_address=pool,
-            token_id=args.token_id,
-            owner_address=ctx.safe,
-            tick_lower=tick_lower,
-            tick_upper=tick_upper,
-            replaces_id=replaces,
-        )
         repo.append_audit(
             s,
             "position_adopted",

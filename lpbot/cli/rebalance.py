@@ -175,6 +175,38 @@ def _signers(args: argparse.Namespace) -> list[Any]:
     return signers
 
 
+def _record_successor(args: argparse.Namespace, ctx: Any, record: Any) -> None:
+    """After a confirmed rebalance, the configured position lives on in the new NFT: record
+    it under the position's name, so the daemon and `status` follow it."""
+    from lpbot.jobs.runtime import known_tokens, record_successor
+
+    if record.state.value != "CONFIRMED" or not record.result:
+        return
+    new = record.result.get("new_token_id")
+    if new is None:
+        return
+    a = _app(args)
+    old = int(record.token_id)
+    names = [args.position] if args.position else [p.name for p in a.config.positions]
+    for name in names:
+        pos = a.position(name)
+        if old == pos.token_id or old in known_tokens(a.sessions, name):
+            npm = ctx.contract("NonfungiblePositionManager").functions.positions(int(new)).call()
+            pool = ctx.contract("UniswapV3Factory").functions.getPool(npm[2], npm[3], npm[4]).call()
+            record_successor(
+                a.sessions,
+                name,
+                chain_id=ctx.chain_id,
+                pool=pool,
+                owner=ctx.safe,
+                token_id=int(new),
+                ticks=(int(npm[5]), int(npm[6])),
+                replaces=old,
+            )
+            print(f"position {name} is now NFT #{new}")
+            return
+
+
 def _cmd_execute(args: argparse.Namespace) -> int:
     from lpbot.execution import service
 
@@ -189,6 +221,7 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     print(f"rebalance {record.id}: {record.state.value}")
     if record.result:
         print(json.dumps(record.result, indent=2))
+    _record_successor(args, ctx, record)
     return 0 if record.state.value == "CONFIRMED" else 1
 
 
@@ -225,6 +258,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     records = service.resume(ctx)
     for record in records:
         print(f"rebalance {record.id}: {record.state.value}")
+        _record_successor(args, ctx, record)
     if not records:
         print("nothing to resume")
     return 0

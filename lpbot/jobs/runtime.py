@@ -65,6 +65,58 @@ def known_tokens(sessions: sessionmaker[Session], name: str) -> set[int]:
         return {int(t) for t in s.scalars(select(Position.token_id).where(Position.label == name))}
 
 
+def record_successor(
+    sessions: sessionmaker[Session],
+    name: str,
+    *,
+    chain_id: int,
+    pool: str,
+    owner: str,
+    token_id: int,
+    ticks: tuple[int, int],
+    replaces: int | None,
+) -> None:
+    """From now on position ``name`` is NFT ``token_id``: the store's open NFTs under that
+    name (and ``replaces``, whatever its label) are closed, the new one recorded after them."""
+    from sqlalchemy import select
+
+    from lpbot.store import repo
+    from lpbot.store.models import Position
+
+    with sessions() as s, s.begin():
+        previous = None
+        rows = repo.open_positions(s, label=name)
+        if replaces is not None:
+            rows += list(
+                s.scalars(
+                    select(Position).where(
+                        Position.chain_id == chain_id,
+                        Position.token_id == replaces,
+                        Position.closed_at.is_(None),
+                    )
+                )
+            )
+        for row in rows:
+            if int(row.token_id) == token_id:
+                continue
+            repo.close_position(s, row.id)
+            row.label = name  # the replaced NFT is this position's past
+            previous = row.id
+        new = repo.record_position(
+            s,
+            label=name,
+            chain_id=chain_id,
+            pool_address=pool,
+            token_id=token_id,
+            owner_address=owner,
+            tick_lower=ticks[0],
+            tick_upper=ticks[1],
+            replaces_id=previous,
+        )
+        new.label = name
+        new.closed_at = None
+
+
 def _pool_address(manifest: Manifest, pool: str) -> str:
     """The configured pool as an address: a devnet pool name, or an address."""
     from eth_utils.address import is_address, to_checksum_address

@@ -402,6 +402,12 @@ def test_sign_then_execute_with_the_configured_keys(env: Env, cli: Any, approved
     assert "CONFIRMED" in run.out
     rows = json.loads(cli(*c, "list", "--json").out)
     assert [r["state"] for r in rows] == ["CONFIRMED"]
+    # the configured position lives on in the new NFT: the store follows it
+    new = json.loads(run.out[run.out.index("{") : run.out.rindex("}") + 1])["new_token_id"]
+    assert f"position eth-usdc is now NFT #{new}" in run.out
+    status = json.loads(cli("--config", str(env.config), "status", "--json").out)
+    states = {(p["name"], p["token_id"]): p["state"] for p in status["positions"]}
+    assert states == {("eth-usdc", env.values["token_id"]): "closed", ("eth-usdc", new): "open"}
 
 
 @pytest.mark.devnet

@@ -273,10 +273,14 @@ class App:
             ) from None
         return engine
 
-    def open_engine_readonly(self) -> Engine | None:
-        """The database as it is, without creating or migrating it; None when it does not
-        exist yet (a SQLite file never written)."""
-        from lpbot.store.session import make_engine
+    def read_engine(self) -> Engine | None:
+        """The database as it is, for commands that only read (``status``): opened with
+        SQLAlchemy Core alone, and migrated first only when it is not at lpbot's schema; None
+        when no database exists yet."""
+        if "engine" in self._cache:
+            return self.engine
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import DatabaseError
 
         url = self.database_url
         if url.startswith("sqlite:///"):
@@ -285,22 +289,7 @@ class App:
                 return None
             if not os.access(db, os.R_OK):
                 raise NeedsAttention(f"database {db} cannot be read by this user")
-        return make_engine(url)
-
-    def read_sessions(self) -> sessionmaker[Session] | None:
-        """Sessions on the database as it is, for commands that only read: no migration when
-        it is already at lpbot's schema (cheap), migrated when not; None when no database
-        exists yet."""
-        if "sessions" in self._cache:
-            return self.sessions
-        from sqlalchemy import text
-        from sqlalchemy.exc import DatabaseError
-
-        from lpbot.store.session import session_factory
-
-        engine = self.open_engine_readonly()
-        if engine is None:
-            return None
+        engine = create_engine(url)
         try:
             with engine.connect() as c:
                 revision = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -308,8 +297,8 @@ class App:
             revision = None
         if revision is None or revision != _head_revision():
             engine.dispose()
-            return self.sessions
-        return session_factory(engine)
+            return self.engine
+        return engine
 
     @property
     def sessions(self) -> sessionmaker[Session]:

@@ -33,30 +33,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _empty_sessions() -> Any:
-    """Sessions on an empty in-memory database of lpbot's schema (status before any run)."""
-    from sqlalchemy import create_engine
+_UNFINISHED = ("PLANNED", "APPROVED", "SIGNED", "SUBMITTED")  # SIMULATED: awaits approval
 
-    from lpbot.store.models import Base
-    from lpbot.store.session import session_factory
 
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    return session_factory(engine)
+def _at(value: Any) -> str:
+    """A stored time as ``YYYY-MM-DD HH:MM:SS`` (SQLite returns text, others datetimes)."""
+    return str(value)[:19].replace("T", " ") if value is not None else ""
 
 
 def status_data(a: Any) -> dict[str, Any]:
     """What ``lpbot status`` shows: positions with their last snapshot, approvals waiting,
-    unfinished rebalances, every configured job with its next run, the last decisions."""
-    from sqlalchemy import select, text
-    from sqlalchemy.exc import DatabaseError
+    unfinished rebalances, every configured job with its next run, the last decisions.
 
-    from lpbot.store.models import AuditEntry, Position, Rebalance, RebalanceState
+    Read with SQLAlchemy Core and plain queries (no ORM, no Alembic): ``status`` starts in
+    well under half a second."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
 
     now = datetime.now(UTC)
     out: dict[str, Any] = {
         "at": now.isoformat(),
         "config": a.source,
+        "database": "ok",
         "positions": [],
         "pending_approvals": [],
         "unfinished_rebalances": [],
@@ -64,69 +62,69 @@ def status_data(a: Any) -> dict[str, Any]:
         "last_decisions": [],
     }
     scheduled: dict[str, float | None] = {}
-    sessions = a.read_sessions()
-    if sessions is None:  # no database yet: the configured jobs, nothing recorded
+    engine = a.read_engine()
+    if engine is None:
         out["database"] = "not created yet (the first `lpbot run` or rebalance creates it)"
-        sessions = _empty_sessions()
-    with sessions() as s:
-        positions = list(s.scalars(select(Position).order_by(Position.id)))
-        for position in positions:
-            snap = s.execute(
+    else:
+        with engine.connect() as c:
+            q = c.execute
+            for pid, label, token, low, high, closed in q(
                 text(
-                    "SELECT tick, value_usd, il_usd, delta, taken_at FROM position_snapshots "
-                    "WHERE position_id = :p ORDER BY taken_at DESC, id DESC LIMIT 1"
-                ),
-                {"p": position.id},
-            ).first()
-            item: dict[str, Any] = {
-                "name": position.label,
-                "token_id": int(position.token_id),
-                "tick_lower": position.tick_lower,
-                "tick_upper": position.tick_upper,
-                "state": "closed" if position.closed_at else "open",
-                "last": None,
-            }
-            if snap is not None:
-                tick, value, il, delta, taken = snap
-                item["last"] = {
-                    "tick": tick,
-                    "in_range": position.tick_lower <= tick < position.tick_upper,
-                    "value_usd": value,
-                    "il_usd": il,
-                    "delta": delta,
-                    "taken_at": str(taken),
+                    "SELECT id, label, token_id, tick_lower, tick_upper, closed_at "
+                    "FROM positions ORDER BY id"
+                )
+            ).all():
+                snap = q(
+                    text(
+                        "SELECT tick, value_usd, il_usd, delta, taken_at FROM position_snapshots "
+                        "WHERE position_id = :p ORDER BY taken_at DESC, id DESC LIMIT 1"
+                    ),
+                    {"p": pid},
+                ).first()
+                item: dict[str, Any] = {
+                    "name": label,
+                    "token_id": int(token),
+                    "tick_lower": low,
+                    "tick_upper": high,
+                    "state": "closed" if closed else "open",
+                    "last": None,
                 }
-            out["positions"].append(item)
-        for r in s.scalars(
-            select(Rebalance)
-            .where(Rebalance.state == RebalanceState.SIMULATED)
-            .order_by(Rebalance.id)
-        ):
-            out["pending_approvals"].append(
-                {"id": r.id, "report_id": r.report_id, "reason": r.reason}
-            )
-        open_states = [
-            st for st in RebalanceState if not st.finished and st is not RebalanceState.SIMULATED
-        ]
-        for r in s.scalars(
-            select(Rebalance).where(Rebalance.state.in_(open_states)).order_by(Rebalance.id)
-        ):
-            out["unfinished_rebalances"].append({"id": r.id, "state": r.state.value})
-        try:
-            with s.begin_nested():
-                rows = s.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).all()
-            scheduled = {str(job_id): next_run for job_id, next_run in rows}
-        except DatabaseError:  # no job table until `lpbot run` first started
-            scheduled = {}
-        for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(5)):
-            out["last_decisions"].append(
-                {
-                    "at": e.at.isoformat(),
-                    "kind": e.kind,
-                    "decision": e.decision,
-                    "subject": e.subject,
-                }
-            )
+                if snap is not None:
+                    tick, value, il, delta, taken = snap
+                    item["last"] = {
+                        "tick": tick,
+                        "in_range": low <= tick < high,
+                        "value_usd": value,
+                        "il_usd": il,
+                        "delta": delta,
+                        "taken_at": _at(taken),
+                    }
+                out["positions"].append(item)
+            for rid, report, reason in q(
+                text(
+                    "SELECT id, report_id, reason FROM rebalances WHERE state = 'SIMULATED' "
+                    "ORDER BY id"
+                )
+            ).all():
+                out["pending_approvals"].append({"id": rid, "report_id": report, "reason": reason})
+            marks = ", ".join(f"'{st}'" for st in _UNFINISHED)
+            for rid, state in q(
+                text(f"SELECT id, state FROM rebalances WHERE state IN ({marks}) ORDER BY id")
+            ).all():
+                out["unfinished_rebalances"].append({"id": rid, "state": state})
+            try:
+                with c.begin_nested():
+                    rows = q(text("SELECT id, next_run_time FROM apscheduler_jobs")).all()
+                scheduled = {str(job_id): next_run for job_id, next_run in rows}
+            except DatabaseError:  # no job table until `lpbot run` first started
+                scheduled = {}
+            for at, kind, decision, subject in q(
+                text("SELECT at, kind, decision, subject FROM audit_log ORDER BY id DESC LIMIT 5")
+            ).all():
+                out["last_decisions"].append(
+                    {"at": _at(at), "kind": kind, "decision": decision, "subject": subject}
+                )
+        engine.dispose()
     configured = a.jobs()
     known = {job_id for job_id, _w, _s in configured}
     for job_id, what, seconds in configured:

@@ -94,7 +94,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         if not isinstance(decision, Rebalance):
             return 0
         new_range, reason = decision.new_range, decision.reason
-    record, report, paths = service.plan_rebalance(ctx, args.token_id, new_range, reason)
+    from lpbot.cli.common import progress
+
+    with progress("planning and dry-running the rebalance"):
+        record, report, paths = service.plan_rebalance(ctx, args.token_id, new_range, reason)
     print(f"rebalance {record.id}: {record.state.value}; report {report['report_id']}")
     for kind, path in paths.items():
         print(f"  {kind}: {path}")
@@ -212,12 +215,16 @@ def _cmd_execute(args: argparse.Namespace) -> int:
 
     ctx, _ = _context(args)
     resume_hint(RESUME)
-    record = service.execute(
-        ctx,
-        args.report_id,
-        signers=_signers(args),
-        signature_files=[Path(p) for p in args.signature or []],
-    )
+    from lpbot.cli.common import progress
+
+    signers = _signers(args)
+    with progress("signing, sending and waiting for the receipt"):
+        record = service.execute(
+            ctx,
+            args.report_id,
+            signers=signers,
+            signature_files=[Path(p) for p in args.signature or []],
+        )
     print(f"rebalance {record.id}: {record.state.value}")
     if record.result:
         print(json.dumps(record.result, indent=2))

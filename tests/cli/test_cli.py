@@ -436,6 +436,16 @@ def test_rpc_unreachable_is_one_line(env: Env, cli: Any) -> None:
     assert "lpbot devnet up" in run.err
 
 
+def test_run_with_the_rpc_down_is_one_line(env: Env, cli: Any) -> None:
+    """Before: `lpbot run` said "position 23 does not exist" when the RPC was down."""
+    data = json.loads(env.manifest_path.read_text())
+    data["rpc_url"] = "http://127.0.0.1:9"
+    env.manifest_path.write_text(json.dumps(data))
+    run = cli("--config", str(env.config), "run", "--seconds", "1")
+    assert run.code == 2 and run.err.count("\n") == 1
+    assert "does not answer" in run.err and "does not exist" not in run.err
+
+
 def test_wrong_chain_id_is_one_line(env: Env, cli: Any) -> None:
     data = json.loads(env.manifest_path.read_text())
     data["chain_id"] = 42161

@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
         hint = ctx_meta.get("lpbot.resume") or _resume_hint()
-        _err(f"interrupted. {hint}")
+        _err(f"interrupted. {hint}".rstrip())
         return 130
     except BrokenPipeError:
         _quiet_stdout()
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _resume_hint() -> str:
     from lpbot.cli.common import RESUME
 
-    return RESUME.get() or "Nothing was left half done."
+    return RESUME.get() or ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -79,9 +79,13 @@ def console() -> Console:
 
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError  # lpbot.cli.main ends quietly, as for any other output
+
     # a pipe or a file gets whole lines, never columns cut to a terminal's width
     width = None if sys.stdout.isatty() else 240
-    return Console(highlight=False, soft_wrap=False, width=width)
+    return _Console(highlight=False, soft_wrap=False, width=width)
 
 
 def table(

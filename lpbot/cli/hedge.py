@@ -1,11 +1,12 @@
-"""``lpbot hedge status|sync|flatten``: the delta hedge of one devnet LP position, from the CLI.
+"""``lpbot hedge status|sync|flatten``: the delta hedge of one LP position, from the CLI.
 
-Each command builds its objects from its arguments: the running devnet (``lpbot devnet up``),
-the pool and NFT position, and the venue. The default venue is paper: its account is kept in
-``<home>/paper-<BASE>-<SETTLE>.json`` so that successive calls continue it, and its clock is the
+Each command builds its objects from the application context: the chain, the configured
+position (its pool and current NFT) and ``[hedge]`` (venue, symbol, band, leverage, funding
+limit); an option overrides one value. The default venue is paper: its account is kept in
+``<state dir>/paper-<BASE>-<SETTLE>.json`` (``<data_dir>/hedge``) so that successive calls continue it, and its clock is the
 chain's (the block timestamp), so funding accrues with devnet time. The controller's state
 (step, order in flight, PnL ledger, alerts, kill switch) is kept in
-``<home>/hedge-<venue>-<chain>-<token id>.json``.
+``<state dir>/hedge-<venue>-<chain>-<token id>.json``.
 ``sync --dry-run`` runs the same controller against a ``DryRunExchange`` and an in-memory copy of
 the state: reads are real, nothing is sent or saved.
 
@@ -314,7 +315,9 @@ def _common(f: Any) -> Any:
             type=Decimal,
             help="as a fraction a year (overrides hedge.max_funding_apr_pct / 100)",
         ),
-        click.option("--home", help="hedge state directory (default <data_dir>/hedge)"),
+        click.option(
+            "--state-dir", "home", help="hedge state directory (overrides <data_dir>/hedge)"
+        ),
         click.option(
             "--paper-balance",
             type=Decimal,

@@ -474,10 +474,11 @@ def test_missing_configuration_is_one_line(tmp_path: Path, cli: Any, monkeypatch
     assert run.code == 2 and "nope.toml" in run.err
 
 
-def test_a_closed_pipe_ends_quietly(env: Env) -> None:
+@pytest.mark.parametrize("command", [("rebalance", "--help"), ("status",)])
+def test_a_closed_pipe_ends_quietly(env: Env, command: tuple[str, ...]) -> None:
     """Before: `lpbot position show | head` raised BrokenPipeError."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lpbot", "--config", str(env.config), "rebalance", "--help"],
+        [sys.executable, "-m", "lpbot", "--config", str(env.config), *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "COLUMNS": "80"},

@@ -66,7 +66,7 @@ def test_status_sync_dry_run_flatten_resume(devnet_home: Path, tmp_path: Path) -
         POOL,
         "--token-id",
         str(token_id),
-        "--home",
+        "--state-dir",
         str(home),
         "--devnet-home",
         str(devnet_home),

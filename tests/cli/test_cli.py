@@ -500,3 +500,18 @@ def test_debug_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         env={k: v for k, v in os.environ.items() if k != "LPBOT_CONFIG"},
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_help_loads_no_command_family() -> None:
+    """`lpbot --help` imports Click and the command table only (it took 3.5 s before)."""
+    code = (
+        "import sys, io, contextlib; from lpbot.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out: main(['--help'])\n"
+        "heavy = ('web3', 'sqlalchemy', 'numpy', 'pydantic', 'lpbot.config', 'rich')\n"
+        "print(sorted(m for m in heavy if m in sys.modules)); print('rebalance' in out.getvalue())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"]
+    for argv in (["-m", "lpbot", "--help"], ["-m", "lpbot", "status", "--help"]):
+        run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0 and "--config" in run.stdout

@@ -3,9 +3,9 @@
 Each command builds its objects from the application context: the chain, the configured
 position (its pool and current NFT) and ``[hedge]`` (venue, symbol, band, leverage, funding
 limit); an option overrides one value. The default venue is paper: its account is kept in
-``<state dir>/paper-<BASE>-<SETTLE>.json`` (``<data_dir>/hedge``) so that successive calls continue it, and its clock is the
-chain's (the block timestamp), so funding accrues with devnet time. The controller's state
-(step, order in flight, PnL ledger, alerts, kill switch) is kept in
+``<state dir>/paper-<BASE>-<SETTLE>.json`` (``<data_dir>/hedge``) so that successive calls
+continue it, and its clock is the chain's (the block timestamp), so funding accrues with devnet
+time. The controller's state (step, order in flight, PnL ledger, alerts, kill switch) is kept in
 ``<state dir>/hedge-<venue>-<chain>-<token id>.json``.
 ``sync --dry-run`` runs the same controller against a ``DryRunExchange`` and an in-memory copy of
 the state: reads are real, nothing is sent or saved.

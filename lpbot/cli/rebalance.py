@@ -249,6 +249,9 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         raise ConfigError("one owner per signature file: give one --keystore (or --dev-owner)")
     if out.exists():
         raise Refused(f"{out} exists; lpbot never overwrites a signature: choose another --out")
+    owners = {o.lower() for o in ctx.safe_contract.functions.getOwners().call()}
+    if signers[0].address.lower() not in owners:
+        raise Refused(f"{signers[0].address} is not an owner of the Safe {ctx.safe}: not signing")
     sig = sign(tx, signers[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("x") as f:

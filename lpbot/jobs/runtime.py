@@ -117,6 +117,32 @@ def record_successor(
         new.closed_at = None
 
 
+def confirmed_successor(
+    sessions: sessionmaker[Session], chain_id: int, token_id: int
+) -> int | None:
+    """The NFT a confirmed rebalance of ``token_id`` minted, if the store has one."""
+    from sqlalchemy import select
+
+    from lpbot.store.models import Position, Rebalance, RebalanceState
+
+    with sessions() as s:
+        rows = s.scalars(
+            select(Rebalance)
+            .join(Position, Rebalance.position_id == Position.id)
+            .where(
+                Position.chain_id == chain_id,
+                Position.token_id == token_id,
+                Rebalance.state == RebalanceState.CONFIRMED,
+            )
+            .order_by(Rebalance.id.desc())
+        ).all()
+        for row in rows:
+            new = ((row.plan or {}).get("result") or {}).get("new_token_id")
+            if new is not None:
+                return int(new)
+    return None
+
+
 def _pool_address(manifest: Manifest, pool: str) -> str:
     """The configured pool as an address: a devnet pool name, or an address."""
     from eth_utils.address import is_address, to_checksum_address
@@ -186,11 +212,26 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
         ctx = app.execution_context(pos.name, actor=f"lpbot run ({pos.name})")
         runtime.simulators.extend(app._cache.pop("simulators", []))
         manifest = app.manifest(pos.chain)
-        # after a rebalance the position lives on in a new NFT: the store knows which
+        # after a rebalance the position lives on in a new NFT: the store knows which (and a
+        # rebalance confirmed just before a crash is followed to its NFT here)
         db_token = current_token(sessions, pos.name)
         token_id = db_token or pos.token_id or manifest.safe_position
         if token_id is None:
             raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
+        while (new := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
+            npm = ctx.contract("NonfungiblePositionManager").functions.positions(new).call()
+            pool_now, *_ = service.pool_of_position(ctx, new)
+            record_successor(
+                sessions,
+                pos.name,
+                chain_id=ctx.chain_id,
+                pool=pool_now,
+                owner=ctx.safe,
+                token_id=new,
+                ticks=(int(npm[5]), int(npm[6])),
+                replaces=token_id,
+            )
+            db_token = token_id = new
         pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
         check_position(pos, pool, token_id, db_token, known_tokens(sessions, pos.name), manifest)
         runtime.positions[pos.name] = ManagedPosition(

@@ -390,6 +390,10 @@ def test_sign_is_loud_without_a_password_or_with_a_wrong_one(
     run = cli(*c, "--keystore", "owner2", "--out", str(out))
     assert run.code == 2 and "never overwrites" in run.err
     assert out.read_text() == first
+    # a key that is not an owner's signs nothing
+    run = cli(*c, "--keystore", "bot", "--out", str(env.tmp / "bot.sig.json"))
+    assert run.code == 2 and "not an owner" in run.err
+    assert not (env.tmp / "bot.sig.json").exists()
 
 
 @pytest.mark.devnet
@@ -408,6 +412,30 @@ def test_sign_then_execute_with_the_configured_keys(env: Env, cli: Any, approved
     status = json.loads(cli("--config", str(env.config), "status", "--json").out)
     states = {(p["name"], p["token_id"]): p["state"] for p in status["positions"]}
     assert states == {("eth-usdc", env.values["token_id"]): "closed", ("eth-usdc", new): "open"}
+
+
+@pytest.mark.devnet
+def test_run_follows_a_rebalance_confirmed_before_a_crash(
+    env: Env, cli: Any, approved: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the rebalance confirmed but before the store recorded the new NFT: the
+    daemon's start finds it and manages the new NFT (not the burned one)."""
+    from lpbot.cli import rebalance as rebalance_cli
+    from lpbot.jobs.runtime import build_runtime
+
+    monkeypatch.setattr(rebalance_cli, "_record_successor", lambda *_a: None)
+    c = ("--config", str(env.config), "rebalance", "execute", approved)
+    run = cli(*c, "--keystore", "owner1", "--keystore", "owner2")
+    assert run.code == 0, run.err + run.out
+    new = json.loads(run.out[run.out.index("{") : run.out.rindex("}") + 1])["new_token_id"]
+    from lpbot.app import App
+
+    app = App.load(env.config)
+    try:
+        runtime = build_runtime(app)
+        assert runtime.positions["eth-usdc"].token_id == new
+    finally:
+        app.close()
 
 
 @pytest.mark.devnet

@@ -299,11 +299,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lpbot.backtest.report import write_report
 
     if args.print_json:  # the summary on stdout, nothing else
-        with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory() as tmp:
-            path = str(Path(tmp) / "summary.json")
-            args.print_json, args.json = False, path
-            _cmd_run(args)
-            click.echo(Path(path).read_text().rstrip())
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "summary.json"
+            args.print_json, args.json = False, str(path)
+            with contextlib.redirect_stdout(io.StringIO()):
+                _cmd_run(args)
+            click.echo(path.read_text().rstrip())
         return 0
     config = _config(args)
     comparison: dict[str, Any] | None = None
@@ -369,6 +370,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         grid, args.data, _config(args), engine=args.engine, workers=args.workers,
         bar_interval=args.bar_interval, executor=executor, ray_address=address,
     )  # fmt: skip
+    if args.print_json:
+        emit_json([asdict(r) for r in rows])
+        return 0
     for row in rows:
         params = ", ".join(f"{k}={v}" for k, v in row.params.items())
         if row.error:
@@ -383,7 +387,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             )
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
-        print(f"wrote {args.json}")
+        if not args.print_json:
+            print(f"wrote {args.json}")
     return 0
 
 
@@ -514,7 +519,8 @@ def run(**kw: Any) -> int:
     "--ray-address",
     help="a Ray cluster (default: sweep.ray_address in --backtest-config, else local)",
 )
-@click.option("--json", help="write all rows here")
+@click.option("--json-out", "json", help="write all rows here")
+@click.option("--json", "print_json", is_flag=True, help="print all rows as JSON instead of text")
 def sweep(**kw: Any) -> int:
     """A grid of parameters in parallel processes."""
     return _cmd_sweep(_ns(kw))

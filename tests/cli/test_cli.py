@@ -440,7 +440,7 @@ def test_run_follows_a_rebalance_confirmed_before_a_crash(
 
 @pytest.mark.devnet
 def test_ctrl_c_during_execute_says_how_to_resume(
-    env: Env, cli: Any, approved: str, monkeypatch: pytest.MonkeyPatch
+    env: Env, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lpbot.execution import service
 
@@ -448,7 +448,7 @@ def test_ctrl_c_during_execute_says_how_to_resume(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(service, "execute", interrupted)
-    run = cli("--config", str(env.config), "rebalance", "execute", approved, "--dev-owner", "9")
+    run = cli("--config", str(env.config), "rebalance", "execute", "abc123", "--dev-owner", "9")
     assert run.code == 130
     assert "lpbot rebalance resume" in run.err and "Traceback" not in run.err
 

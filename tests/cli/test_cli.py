@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ operator = "bot"
 [hedge]
 exchange = "paper"
 symbol = "ETH/USDT:USDT"
+band_abs = "0.7"
 band_pct = 5.0
 [schedule]
 monitor_seconds = 30
@@ -186,6 +188,17 @@ def test_rebalance_reads_the_configuration(env: Env, cli: Any) -> None:
     assert rows[0]["report_id"] == report["report_id"]
     shown = cli("--config", str(env.config), "rebalance", "show", report["report_id"], "--json")
     assert json.loads(shown.out)["state"] == "SIMULATED"
+
+
+@pytest.mark.devnet
+def test_hedge_reads_the_configuration(env: Env, cli: Any) -> None:
+    """Before: `lpbot hedge` ignored [hedge] (its own band, symbol and state directory)."""
+    run = cli("--config", str(env.config), "hedge", "status", "--json")
+    assert run.code == 0, run.err
+    shown = json.loads(run.out)
+    assert shown["venue"] == "paper" and shown["symbol"] == "ETH/USDT:USDT"
+    assert Decimal(shown["band"]) == Decimal("0.7")  # band_abs: above 5% of the LP delta
+    assert (env.data / "hedge" / "paper-ETH-USDT.json").exists()
 
 
 # --------------------------------------------------------------------------------- keys

@@ -276,7 +276,7 @@ def _args(**given: Any) -> argparse.Namespace:
     if h is not None:
         defaults.update(
             exchange=h.exchange,
-            sandbox=h.testnet,
+            sandbox=h.sandbox,
             symbol=h.symbol,
             band=h.band_abs or None,
             band_pct=Decimal(str(h.band_pct)),

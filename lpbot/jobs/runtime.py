@@ -252,7 +252,7 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
         if config.hedge is not None and (
             not config.hedge.positions or pos.name in config.hedge.positions
         ):
-            _attach_hedge(config, runtime.positions[pos.name], w3, manifest.chain_id)
+            _attach_hedge(config, runtime.positions[pos.name], ctx.w3, manifest.chain_id)
     return runtime
 
 

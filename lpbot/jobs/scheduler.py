@@ -9,6 +9,7 @@ finishes; a rebalance interrupted harder is resumed on the next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -89,6 +90,15 @@ def take_lock(engine: Engine) -> Lock:
     return lock
 
 
+def _stop(scheduler: BlockingScheduler) -> None:
+    """Stop after the running jobs finish. Paused first, so the scheduler's loop submits
+    nothing more to the executor being shut down (APScheduler would log an error for it)."""
+    with contextlib.suppress(Exception):  # already stopped, or not yet started
+        scheduler.pause()
+    with contextlib.suppress(Exception):
+        scheduler.shutdown(wait=True)
+
+
 def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None) -> None:
     """With the lock held: resume unfinished work, schedule the jobs and run until stopped."""
     global _RUNTIME
@@ -130,13 +140,13 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
 
         scheduler.add_job(refresh_lock, "interval", seconds=15, id="lock", jobstore="local")
         if run_for_seconds is not None:
-            timer = threading.Timer(run_for_seconds, lambda: scheduler.shutdown(wait=True))
+            timer = threading.Timer(run_for_seconds, lambda: _stop(scheduler))
             timer.daemon = True
             timer.start()
 
         def stop(signum: int, _frame: object) -> None:
             _line("signal", "-", f"{signal.Signals(signum).name}: finishing the current job")
-            scheduler.shutdown(wait=True)
+            _stop(scheduler)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

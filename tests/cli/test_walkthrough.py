@@ -39,5 +39,10 @@ def test_readme_walkthrough_runs(devnet: Devnet, tmp_path: Path) -> None:
     assert "rebalance 1: CONFIRMED" in out
     assert "position eth-usdc is now NFT #" in out
     assert "monitor          eth-usdc" in out
-    assert out.rstrip().endswith("== done")
-    assert "Traceback" not in out
+    assert "hedge_sync       eth-usdc" in out  # [hedge] runs as a job of `lpbot run`
+    status = out[out.index("lpbot status at") :]
+    for job in ("monitor", "rebalance_check", "hedge_sync"):  # every configured job, scheduled
+        line = next(x for x in status.splitlines() if x.startswith(f"{job}:eth-usdc"))
+        assert "scheduled" in line, line
+    assert proc.stdout.rstrip().endswith("== done")
+    assert "Traceback" not in out and "Error" not in proc.stderr

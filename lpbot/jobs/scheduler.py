@@ -22,6 +22,7 @@ from typing import Any
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
@@ -93,9 +94,8 @@ def take_lock(engine: Engine) -> Lock:
 def _stop(scheduler: BlockingScheduler) -> None:
     """Stop after the running jobs finish. Paused first, so the scheduler's loop submits
     nothing more to the executor being shut down (APScheduler would log an error for it)."""
-    with contextlib.suppress(Exception):  # already stopped, or not yet started
+    with contextlib.suppress(SchedulerNotRunningError):  # stopped already, or not started
         scheduler.pause()
-    with contextlib.suppress(Exception):
         scheduler.shutdown(wait=True)
 
 

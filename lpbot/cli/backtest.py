@@ -67,13 +67,13 @@ _SERIES_OPTIONS = (("gas_price_series", "gas_price_csv"), ("native_usd_series", 
 
 
 def _config_file(args: argparse.Namespace) -> dict[str, Any]:
-    """The --config JSON file: BacktestConfig fields and an optional "sweep" section."""
+    """The --backtest-config JSON file: BacktestConfig fields and an optional "sweep" section."""
     if not args.config:
         return {}
     try:
         data = json.loads(Path(args.config).read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--config {args.config}: {exc}") from None
+        raise ConfigError(f"--backtest-config {args.config}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{args.config}: expected a JSON object")
     return data
@@ -439,6 +439,13 @@ def _config_options(f: Any) -> Any:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def parse(command: click.Command, argv: list[str]) -> argparse.Namespace:
+    """The arguments ``command`` (``run``, ``sweep``) would get from ``argv``, as its body
+    reads them (for tests and tools)."""
+    with command.make_context(command.name or "", argv) as ctx:
+        return _ns(dict(ctx.params))
 
 
 def _ns(kw: dict[str, Any]) -> argparse.Namespace:

@@ -96,6 +96,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         new_range, reason = decision.new_range, decision.reason
     from lpbot.cli.common import progress
 
+    resume_hint(
+        "Nothing was signed or sent; a plan left half made is closed by `lpbot rebalance "
+        "resume`, and `lpbot rebalance plan` makes a fresh one."
+    )
     with progress("planning and dry-running the rebalance"):
         record, report, paths = service.plan_rebalance(ctx, args.token_id, new_range, reason)
     print(f"rebalance {record.id}: {record.state.value}; report {report['report_id']}")

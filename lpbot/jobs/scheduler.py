@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -107,6 +108,9 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
     scheduler = BlockingScheduler(
         # the jobs in lpbot's database (they survive restarts); process-local ones in memory
         jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine), "local": MemoryJobStore()},
+        # one job at a time: a position's jobs share its chain reader (which caches ticks and
+        # hints between reads) and its execution context; run together they raced
+        executors={"default": ThreadPoolExecutor(max_workers=1), "lock": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone=sched.timezone,
     )
@@ -138,7 +142,9 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
                 _line("lock", "-", "instance lock lost: stopping")
                 scheduler.shutdown(wait=False)
 
-        scheduler.add_job(refresh_lock, "interval", seconds=15, id="lock", jobstore="local")
+        scheduler.add_job(
+            refresh_lock, "interval", seconds=15, id="lock", jobstore="local", executor="lock"
+        )
         if run_for_seconds is not None:
             timer = threading.Timer(run_for_seconds, lambda: _stop(scheduler))
             timer.daemon = True

@@ -19,7 +19,6 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -443,19 +442,15 @@ class App:
 
     # ------------------------------------------------------------------------------ prices
 
-    def usd_price(self, chain: str | None = None) -> Callable[[str], Decimal]:
-        """Token address -> USD (analytics). The seam for ``lpbot.pricing``: today the devnet's
-        seeded reference prices, or on a fork or live chain the pools' prices against USDC."""
-        from lpbot.devnet.context import pool_usd_prices
-        from lpbot.devnet.deploy import USD_PRICES
+    def pricer(self, chain: str | None = None) -> Any:
+        """The chain's price source (``lpbot.pricing``): marks from its pools against USDC,
+        anchored by its price feeds; the same marks every surface uses."""
+        from lpbot.devnet.context import manifest_pricer
 
-        w3, manifest = self.w3(chain), self.manifest(chain)
-        by_address = {t.address: t.symbol for t in manifest.tokens.values()}
-        if manifest.fork_url or self.chain(chain).manifest is None:
-            return lambda token: pool_usd_prices(w3, manifest).get(
-                by_address.get(token, ""), Decimal(0)
-            )
-        return lambda token: USD_PRICES.get(by_address.get(token, ""), Decimal(0))
+        name = chain or self.chain_name()
+        return self._cached(
+            f"pricer:{name}", lambda: manifest_pricer(self.w3(name), self.manifest(name))
+        )
 
     # --------------------------------------------------------------------------- execution
 
@@ -494,7 +489,6 @@ class App:
             sim = ForkSimulator(chain.rpc_url)
             self._cache.setdefault("simulators", []).append(sim)
             overrides["simulator"] = sim.fresh
-            overrides["usd_price"] = self.usd_price(chain_name)
         return devnet_context(
             w3, manifest, self.rebalance_repo(actor), self.reports_dir, **overrides
         )

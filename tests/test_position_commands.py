@@ -360,8 +360,10 @@ def test_show_without_a_price_route_names_token_and_chain(
     path = tmp_path / "no-feeds.json"
     devnet.manifest.model_copy(update={"price_feeds": {}}).write(path)
     assert devnet.manifest.safe_position is not None
+    config = tmp_path / "lpbot.toml"
+    config.write_text(f'version = 1\n[chains.devnet]\nmanifest = "{path}"\n')
     argv = ["position", "show", str(devnet.manifest.safe_position), "--rpc", devnet.url]
-    code = cli.main([*argv, "--manifest", str(path)])
+    code = cli.main(["--config", str(config), *argv])
     err = capsys.readouterr().err
     assert code == 2
     assert "no price route for USDC on devnet" in err

@@ -60,6 +60,7 @@ def status_data(a: Any) -> dict[str, Any]:
         "unfinished_rebalances": [],
         "jobs": [],
         "last_decisions": [],
+        "ledger": [],
     }
     scheduled: dict[str, float | None] = {}
     engine = a.read_engine()
@@ -125,6 +126,12 @@ def status_data(a: Any) -> dict[str, Any]:
                     {"at": _at(at), "kind": kind, "decision": decision, "subject": subject}
                 )
         engine.dispose()
+        if any(p["last"] for p in out["positions"]):
+            # value against holding: the ledger at each position's last snapshot
+            with a.sessions() as session:
+                out["ledger"] = [
+                    {"position": label, "line": line} for label, line in ledger_lines(session)
+                ]
     configured = a.jobs()
     known = {job_id for job_id, _w, _s in configured}
     for job_id, what, seconds in configured:
@@ -175,18 +182,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 p["state"],
                 "" if not last else f"{last['tick']} {'in' if last['in_range'] else 'OUT'}",
                 "" if not last else f"{last['value_usd'] or 0:,.2f}",
-                "" if not last else f"{last['il_usd'] or 0:,.2f}",
                 "" if not last else f"{last['delta'] or 0:.4f}",
                 "" if not last else str(last["taken_at"])[11:19],
             )
         )
     table(
         "positions",
-        ["name", "NFT", "range", "state", "tick", "value $", "IL $", "delta", "at"],
+        ["name", "NFT", "range", "state", "tick", "value $", "delta", "at"],
         rows,
         empty="none recorded yet (the monitor records them: `lpbot run`)",
-        right=["value $", "IL $", "delta"],
+        right=["value $", "delta"],
     )
+    if data["ledger"]:
+        table(
+            "value against holding (the ledger at each position's last snapshot)",
+            ["position", "ledger"],
+            [(x["position"], x["line"]) for x in data["ledger"]],
+        )
     table(
         "pending approvals",
         ["rebalance", "report", "reason"],
@@ -223,6 +235,34 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def ledger_lines(session: Any) -> list[tuple[str, str]]:
+    """One line per position with a recorded deposit: its ledger at the last snapshot."""
+    from lpbot.errors import NeedsAttention
+    from lpbot.jobs.ledger import history, labels
+
+    out = []
+    for label in labels(session):
+        try:
+            last = history(session, label).last
+        except NeedsAttention as exc:
+            out.append((label, str(exc)))
+            continue
+        if last is None:
+            out.append((label, "no snapshot yet"))
+            continue
+        u = last.usd
+        out.append(
+            (
+                label,
+                f"block {last.block}: value ${u.value:,.2f} vs hold ${u.hold:,.2f}; fees "
+                f"${u.fees:,.2f}, IL ${u.il:,.2f}, hedge ${u.hedge_pnl:,.2f}, funding "
+                f"${u.funding:,.2f}, gas ${u.gas:,.2f}, swaps ${u.swap_costs:,.2f}: net "
+                f"${u.net:,.2f}",
+            )
+        )
+    return out
+
+
 def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> str:
     height, pad = 220, 30
     values = [v for _, vs, _ in series for v in vs]
@@ -247,37 +287,49 @@ def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> 
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from lpbot.store import repo
-    from lpbot.store.models import Position
+    from lpbot.jobs.ledger import history as ledger_history
+    from lpbot.jobs.ledger import labels as ledger_labels
 
     a = app()
     sessions = a.sessions
     sections = []
     with sessions() as s:
-        for position in s.scalars(select(Position).order_by(Position.id)):
-            snaps = repo.snapshots(s, position.id)
-            if not snaps:
+        for label in ledger_labels(s):
+            h = ledger_history(s, label)
+            if not h.points:
                 continue
-            ticks = [float(x.tick) for x in snaps]
-            value = [x.value_usd or 0.0 for x in snaps]
-            hold = [(x.value_usd or 0.0) - (x.il_usd or 0.0) for x in snaps]
-            fees = [float(x.fees0) for x in snaps]
+            ticks = [float(p.snapshot.tick) for p in h.points]
+            value = [float(p.ledger.usd.value) for p in h.points]
+            hold = [float(p.ledger.usd.hold) for p in h.points]
+            net = [float(p.ledger.usd.net) for p in h.points]
+            fees = [float(p.ledger.usd.fees) for p in h.points]
+            last = h.points[-1]
+            u = last.ledger.usd
+            table = "".join(
+                f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{v:,.2f}</td></tr>"
+                for k, v in (
+                    ("value", u.value), ("hold the deposit", u.hold), ("fees", u.fees),
+                    ("IL", u.il), ("hedge PnL", u.hedge_pnl), ("funding", u.funding),
+                    ("gas", -u.gas), ("swap fee + impact", -u.swap_costs),
+                    ("net vs holding", u.net),
+                )
+            )  # fmt: skip
             sections.append(
-                f"<h2>{html.escape(position.label)} #{position.token_id}</h2>"
+                f"<h2>{html.escape(label)} #{last.token_id}</h2>"
+                f"<p>ledger at block {last.ledger.block} (USD, at that block's marks)</p>"
+                f"<table>{table}</table>"
                 "<h3>price (tick) against the range</h3>"
                 + _svg_lines(
                     [
                         ("tick", ticks, "black"),
-                        ("lower", [float(position.tick_lower)] * len(ticks), "#d9534f"),
-                        ("upper", [float(position.tick_upper)] * len(ticks), "#2e8b57"),
+                        ("lower", [float(p.tick_lower) for p in h.points], "#d9534f"),
+                        ("upper", [float(p.tick_upper) for p in h.points], "#2e8b57"),
                     ]
                 )
-                + "<h3>value against holding (USD)</h3>"
+                + "<h3>value against holding (USD, marked to the market)</h3>"
                 + _svg_lines([("LP value", value, "#1f77b4"), ("hold", hold, "#ff7f0e")])
-                + "<h3>uncollected fees, token0 (raw)</h3>"
-                + _svg_lines([("fees", fees, "#2ca02c")])
+                + "<h3>net against holding and fees earned (USD)</h3>"
+                + _svg_lines([("net", net, "#9467bd"), ("fees", fees, "#2ca02c")])
             )
     out = Path(args.out) if args.out else a.reports_dir / "performance.html"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -292,42 +344,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    """Every action and fill as CSV rows, for the LP's own accounting."""
+    """The ledger as CSV or JSON rows: one per snapshot and per action (``jobs.ledger``)."""
     import csv
     import json
 
-    from sqlalchemy import select
+    from lpbot.jobs.ledger import EXPORT_COLUMNS, export_rows
 
-    from lpbot.store.models import AuditEntry, HedgeFill, HedgeOrder, Rebalance
-
-    sessions = app().sessions
-    out = Path(args.out)
+    with app().sessions() as s:
+        rows = export_rows(s)
+    out = Path(args.out or f"lpbot-ledger.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = 0
-    with sessions() as s, out.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["at", "kind", "subject", "decision", "details"])
-        for r in s.scalars(select(Rebalance).order_by(Rebalance.id)):
-            result = (r.plan or {}).get("result") or {}
-            w.writerow([
-                (r.confirmed_at or r.updated_at).isoformat(), "rebalance", f"rebalance:{r.id}",
-                r.state.value, json.dumps({"report": r.report_id, **result}, sort_keys=True),
-            ])  # fmt: skip
-            rows += 1
-        fills = s.execute(
-            select(HedgeFill, HedgeOrder).join(HedgeOrder, HedgeFill.order_id == HedgeOrder.id)
-        ).all()
-        for fill, order in fills:
-            w.writerow([
-                fill.filled_at.isoformat(), "hedge_fill", order.client_order_id,
-                order.side.value, json.dumps({"amount": str(fill.amount), "price": str(fill.price),
-                                              "fee": str(fill.fee), "currency": fill.fee_currency}),
-            ])  # fmt: skip
-            rows += 1
-        for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
-            w.writerow([e.at.isoformat(), e.kind, e.subject, e.decision, json.dumps(e.reasons)])
-            rows += 1
-    print(f"{rows} rows written to {out}")
+    with out.open("w", newline="") as f:
+        if args.format == "json":
+            json.dump(rows, f, indent=1)
+            f.write("\n")
+        else:
+            w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    print(f"{len(rows)} rows written to {out}")
     return 0
 
 
@@ -357,7 +392,9 @@ def report(out: str | None) -> int:
 
 @click.command()
 @config_option
-@click.option("--out", default="lpbot-actions.csv", show_default=True)
-def export(out: str) -> int:
-    """Every action and fill as CSV, for your own accounting."""
-    return _cmd_export(argparse.Namespace(out=out))
+@click.option("--out", help="output file (default lpbot-ledger.csv or .json)")
+@click.option("--format", "format_", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)  # fmt: skip
+def export(out: str | None, format_: str) -> int:
+    """The ledger, one row per snapshot and action (CSV or JSON), for your own accounting."""
+    return _cmd_export(argparse.Namespace(out=out, format=format_))

@@ -291,6 +291,31 @@ def _args(**given: Any) -> argparse.Namespace:
     return argparse.Namespace(**given)
 
 
+class _DecimalIn(click.ParamType):  # type: ignore[type-arg]
+    """A finite decimal above ``low`` (or at it, unless ``strict``) and at most ``high``, so
+    that a bad value is one usage line before anything is read or sent."""
+
+    name = "decimal"
+
+    def __init__(self, low: Decimal, high: Decimal | None = None, *, strict: bool = True):
+        self.low, self.high, self.strict = low, high, strict
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            self.fail(f"not a number: {value!r}", param, ctx)
+        below = number <= self.low if self.strict else number < self.low
+        if not number.is_finite() or below or (self.high is not None and number > self.high):
+            bound = f"> {self.low}" if self.strict else f">= {self.low}"
+            if self.high is not None:
+                bound += f" and <= {self.high}"
+            self.fail(f"must be {bound}, got {value}", param, ctx)
+        return number
+
+
 def _common(f: Any) -> Any:
     options = [
         config_option,
@@ -305,11 +330,19 @@ def _common(f: Any) -> Any:
         ),
         click.option("--hedge-token", help="pool token to hedge (default: the non-stablecoin)"),
         click.option("--symbol", help="perp symbol (overrides hedge.symbol)"),
-        click.option("--band", type=Decimal, help="band in tokens (overrides hedge.band_abs)"),
         click.option(
-            "--band-pct", type=Decimal, help="band, % of delta (overrides hedge.band_pct)"
+            "--band", type=_DecimalIn(Decimal(0)), help="band in tokens (overrides hedge.band_abs)"
         ),
-        click.option("--max-leverage", type=Decimal, help="overrides hedge.max_leverage"),
+        click.option(
+            "--band-pct",
+            type=_DecimalIn(Decimal(0), strict=False),
+            help="band, % of delta (overrides hedge.band_pct)",
+        ),
+        click.option(
+            "--max-leverage",
+            type=_DecimalIn(Decimal(0), Decimal(125)),
+            help="overrides hedge.max_leverage",
+        ),
         click.option(
             "--max-funding-apr",
             type=Decimal,
@@ -320,7 +353,7 @@ def _common(f: Any) -> Any:
         ),
         click.option(
             "--paper-balance",
-            type=Decimal,
+            type=_DecimalIn(Decimal(0)),
             default=Decimal(100_000),
             show_default=True,
             help="paper venue, first use only",

@@ -39,7 +39,7 @@ def _chain(args: argparse.Namespace) -> Chain:
         tick_lens=c["TickLens"],
         position_manager=c["NonfungiblePositionManager"],
     )
-    return Chain(w3, manifest, reader)
+    return Chain(w3, manifest, reader, a.pricer(name))
 
 
 def _print(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:

@@ -118,10 +118,8 @@ def test_status_sync_dry_run_flatten_resume(devnet_home: Path, tmp_path: Path) -
 def test_a_bad_number_is_one_usage_line_before_anything_is_read(
     flag: str, value: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    argv = ["hedge", "sync", "--pool", POOL, "--token-id", "1", "--home", str(tmp_path)]
-    with pytest.raises(SystemExit) as exit_:
-        run(*argv, "--devnet-home", str(tmp_path / "none"), flag, value)
-    assert exit_.value.code == 2
+    argv = ["hedge", "sync", "--pool", POOL, "--token-id", "1", "--state-dir", str(tmp_path)]
+    assert run(*argv, "--config", str(tmp_path / "none.toml"), flag, value) == 2
     err = capsys.readouterr().err
     assert flag in err and "must be" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []

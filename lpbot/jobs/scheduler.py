@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -118,11 +118,16 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         for name, mp in runtime.positions.items():
             for record in service.resume(mp.ctx):
                 _line("resume", name, f"rebalance {record.id}: {record.state.value}")
+        first = datetime.now(UTC)
         for name in runtime.positions:
-            for kind, seconds in (
-                ("monitor", sched.monitor_seconds),
-                ("rebalance_check", sched.rebalance_check_seconds),
-                ("hedge_sync", sched.hedge_sync_seconds),
+            # the hedge first: the monitor's ledger reads the hedge, whose paper venue is
+            # priced by its sync; then the monitor, then the rebalance check (one at a time)
+            for order, (kind, seconds) in enumerate(
+                (
+                    ("hedge_sync", sched.hedge_sync_seconds),
+                    ("monitor", sched.monitor_seconds),
+                    ("rebalance_check", sched.rebalance_check_seconds),
+                )
             ):
                 if kind == "hedge_sync" and runtime.positions[name].hedge is None:
                     continue
@@ -134,7 +139,7 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
                     id=f"{kind}:{name}",
                     name=f"{kind} {name}",
                     replace_existing=True,
-                    next_run_time=datetime.now(UTC),
+                    next_run_time=first + timedelta(milliseconds=order),
                 )
 
         def refresh_lock() -> None:

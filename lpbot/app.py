@@ -459,6 +459,7 @@ class App:
         Safe, the configured sender and operator keys (unlocked on first use), the reports
         directory and the policy's slippage."""
         from lpbot.devnet.context import devnet_context
+        from lpbot.jobs.alerts import Alert
 
         chain_name = self.chain_name(position) if position else self.chain_name()
         chain = self.chain(chain_name)
@@ -471,6 +472,23 @@ class App:
         safe_cfg = self.config.signer.safe
         if safe_cfg is not None and safe_cfg.address != "devnet":
             overrides["safe"] = safe_cfg.address
+        # the execution policy ([execution]) and the chain's submit endpoint
+        ex = self.config.execution
+        notifier = self.notifier
+        chain_cfg = self.config.chains[chain_name]
+        overrides.update(
+            max_price_move_share_bps=round(ex.max_price_move_share_pct * 100),
+            gas_margin_bps=round(ex.gas_margin_pct * 100),
+            max_fee_usd=ex.max_fee_usd,
+            replace_after=ex.replace_after_seconds,
+            max_replacements=ex.max_replacements,
+            public_fallback=chain_cfg.public_fallback,
+            alert=lambda kind, text: notifier.notify(Alert(kind, text.split("\n")[0], text)),
+        )
+        if chain.submit_url:
+            from lpbot.chain.rpc import connect
+
+            overrides["submit_w3"] = connect(chain.submit_url)
         if not self.devnet_defaults:
             sender, operator = self.sender(), self.operator()
             if sender is not None:

@@ -61,6 +61,8 @@ def status_data(a: Any) -> dict[str, Any]:
         "jobs": [],
         "last_decisions": [],
         "ledger": [],
+        "gas_lost": [],
+        "to_replan": [],
     }
     scheduled: dict[str, float | None] = {}
     engine = a.read_engine()
@@ -108,6 +110,7 @@ def status_data(a: Any) -> dict[str, Any]:
                 )
             ).all():
                 out["pending_approvals"].append({"id": rid, "report_id": report, "reason": reason})
+            has_rebalances = bool(q(text("SELECT count(*) FROM rebalances")).scalar())
             marks = ", ".join(f"'{st}'" for st in _UNFINISHED)
             for rid, state in q(
                 text(f"SELECT id, state FROM rebalances WHERE state IN ({marks}) ORDER BY id")
@@ -126,6 +129,9 @@ def status_data(a: Any) -> dict[str, Any]:
                     {"at": _at(at), "kind": kind, "decision": decision, "subject": subject}
                 )
         engine.dispose()
+        if has_rebalances:
+            with a.sessions() as session:
+                out["gas_lost"], out["to_replan"] = gas_lost(session)
         if any(p["last"] for p in out["positions"]):
             # value against holding: the ledger at each position's last snapshot
             with a.sessions() as session:
@@ -210,6 +216,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
         [(r["id"], r["state"]) for r in data["unfinished_rebalances"]],
         empty="none",
     )
+    if data["gas_lost"] or data["to_replan"]:
+        lost_rows = [
+            (f"rebalance {g['id']} ({g['state']})", f"{int(g['wei']) / 10**18:.8f} ETH")
+            for g in data["gas_lost"]
+        ]
+        lost_rows += [
+            (f"rebalance {r['id']} {r['state']}", f"lpbot rebalance replan {r['id']}")
+            for r in data["to_replan"]
+        ]
+        table(
+            "gas lost to reverted or cancelled transactions", ["rebalance", "gas / next"], lost_rows
+        )
     table(
         "jobs",
         ["job", "every", "next run (UTC)", "state"],
@@ -343,6 +361,56 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transaction_rows(s: Any) -> list[dict[str, Any]]:
+    """The gas of every rebalance transaction that did not rebalance: reverted, cancelled
+    (the zero-value self-transfer) and replaced ones (0 if never mined), in the ledger's
+    columns; the confirmed ones are the ledger's own rebalance rows."""
+    from lpbot.jobs.ledger import EXPORT_COLUMNS
+    from lpbot.store import repo
+
+    out = []
+    for t in repo.rebalance_transactions(s):
+        cancel = (t.to_address or "").lower() == t.from_address.lower()
+        if t.status.value == "CONFIRMED" and not cancel:
+            continue
+        row = {
+            "at": t.updated_at.isoformat(),
+            "kind": f"{'cancel' if cancel else 'rebalance'} transaction {t.status.value}",
+            "position": f"rebalance:{t.rebalance_id}",
+            "block": t.block_number,
+            "tx_hash": t.tx_hash,
+            "gas_wei": str(int(t.gas_used or 0) * int(t.effective_gas_price or 0)),
+            "failed": True,
+        }
+        out.append({c: row.get(c) for c in EXPORT_COLUMNS})
+    return out
+
+
+def gas_lost(session: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Gas paid for transactions that did not rebalance (reverted, cancelled), per rebalance;
+    and the STALE or CANCELLED rebalances to re-plan."""
+    from sqlalchemy import select
+
+    from lpbot.store import repo
+    from lpbot.store.models import Rebalance
+
+    by_rebalance: dict[int, list[Any]] = {}
+    for t in repo.rebalance_transactions(session):
+        by_rebalance.setdefault(t.rebalance_id or 0, []).append(t)
+    lost = []
+    for rid, ts in by_rebalance.items():
+        wei = repo.wasted_gas(ts)
+        if wei:
+            r = session.get(Rebalance, rid)
+            lost.append({"id": rid, "state": r.state.value if r else "", "wei": str(wei)})
+    replan = [
+        {"id": r.id, "state": r.state.value}
+        for r in session.scalars(select(Rebalance))
+        if r.state.value in ("STALE", "CANCELLED")
+    ]
+    return lost, replan
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     """The ledger as CSV or JSON rows: one per snapshot and per action (``jobs.ledger``)."""
     import csv
@@ -351,7 +419,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lpbot.jobs.ledger import EXPORT_COLUMNS, export_rows
 
     with app().sessions() as s:
-        rows = export_rows(s)
+        rows = export_rows(s) + _transaction_rows(s)
     out = Path(args.out or f"lpbot-ledger.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:

@@ -1,29 +1,34 @@
 """``lpbot hedge status|sync|flatten``: the delta hedge of one LP position, from the CLI.
 
-Each command builds its objects from the application context: the chain, the configured
-position (its pool and current NFT) and ``[hedge]`` (venue, symbol, band, leverage, funding
-limit); an option overrides one value. The default venue is paper: its account is kept in
-``<state dir>/paper-<BASE>-<SETTLE>.json`` (``<data_dir>/hedge``) so that successive calls
-continue it, and its clock is the chain's (the block timestamp), so funding accrues with devnet
-time. The controller's state (step, order in flight, PnL ledger, alerts, kill switch) is kept in
-``<state dir>/hedge-<venue>-<chain>-<token id>.json``.
+Each command builds its objects from the one application context: the chain, the configured
+position (its pool and current NFT; ``--position``, ``--pool``, ``--token-id`` override) and the
+venue. Unset flags take the ``[hedge]`` section of the configuration when there is one, else
+its defaults, and
+the state directory is its ``data_dir/hedge``: the hedge ``lpbot run`` keeps is the one these
+commands show, flatten and resume, through the same files and lock
+(``lpbot.hedge.wiring.hedge_files``). The default venue is paper: its account
+(``paper-<chain>-<npm>-<token id>.json``) continues from call to call, and its clock is the
+chain's (the block timestamp), so funding accrues with devnet time. The controller's state
+(step, order in flight, PnL ledger, alerts, kill switch) is
+``hedge-<venue>-<chain>-<npm>-<token id>.json``.
 ``sync --dry-run`` runs the same controller against a ``DryRunExchange`` and an in-memory copy of
 the state: reads are real, nothing is sent or saved.
 
 Live venues (``--exchange binanceusdm|okx|bybit``, ``--sandbox`` for their testnet) take their
 keys from the environment variables ``LPBOT_<VENUE>_KEY``/``_SECRET`` (and
-``LPBOT_OKX_PASSWORD``) and use the wall clock. The LP delta counts the position's uncollected
-fees in the hedged token.
+``LPBOT_OKX_PASSWORD``, or those the configuration names) and use the wall clock. The LP delta
+counts the position's uncollected fees in the hedged token unless the configuration says not.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -47,6 +52,12 @@ from lpbot.hedge.state import (
     StateStore,
     write_json_atomic,
 )
+from lpbot.hedge.wiring import HedgeFiles, default_setting, hedge_files, hedge_lock
+
+if TYPE_CHECKING:
+    from lpbot.chain.reader import PoolReader
+    from lpbot.config import HedgeConfig as HedgeSection
+    from lpbot.devnet.manifest import Manifest, PoolInfo
 
 __all__ = ["hedge"]
 
@@ -65,15 +76,32 @@ def _nothing() -> None:
     pass
 
 
-def _home(args: argparse.Namespace) -> Path:
-    return Path(args.home)
+def _configured() -> tuple[Path, HedgeSection | None]:
+    """The configuration's ``data_dir/hedge`` and ``[hedge]`` (the one application context)."""
+    config = app().config
+    return config.data_dir / "hedge", config.hedge
 
 
-def _session(args: argparse.Namespace, *, dry_run: bool = False) -> _Session:
+def _default(section: HedgeSection | None, name: str) -> Any:
+    """A ``[hedge]`` setting: the configuration's, else the section's default (one place)."""
+    return getattr(section, name) if section is not None else default_setting(name)
+
+
+def _exact(value: object) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(repr(value))
+
+
+@contextmanager
+def _session(args: argparse.Namespace, *, dry_run: bool = False) -> Iterator[_Session]:
+    """The hedge, under its lock from reading its files to ``save`` (``hedge_files``)."""
     from lpbot.chain.reader import PoolReader
 
-    a = app()
-    w3, manifest = a.w3(args.chain), a.manifest(args.chain)
+    home, section = _configured()
+    home = Path(args.home) if args.home else home
+    venue = args.exchange or (section.exchange if section is not None else "paper")
+    if section is not None and section.exchange != venue:
+        section = None  # the configuration's hedge is on another venue: defaults only
+    w3, manifest = app().w3(args.chain), app().manifest(args.chain)
     pool = manifest.pool(args.pool)
     npm = manifest.contracts["NonfungiblePositionManager"]
     reader = PoolReader(
@@ -82,66 +110,90 @@ def _session(args: argparse.Namespace, *, dry_run: bool = False) -> _Session:
         tick_lens=manifest.contracts["TickLens"],
         position_manager=npm,
     )
+    position_id = f"{manifest.chain_id}:{npm}:{args.token_id}"
+    files = hedge_files(home, venue, position_id)
+    with hedge_lock(files):
+        yield _open(args, reader, pool, manifest, section, venue, position_id, files, dry_run)
+
+
+def _open(
+    args: argparse.Namespace,
+    reader: PoolReader,
+    pool: PoolInfo,
+    manifest: Manifest,
+    section: HedgeSection | None,
+    venue: str,
+    position_id: str,
+    files: HedgeFiles,
+    dry_run: bool,
+) -> _Session:
     snapshot = reader.fetch_pool_state(pool.address, token_ids=[args.token_id])
     risky = risky_index(pool.token0, pool.token1, args.hedge_token)
     d0, d1 = manifest.token(pool.token0).decimals, manifest.token(pool.token1).decimals
+    include_fees = bool(_default(section, "include_uncollected_fees"))
     delta = lp_delta(
-        snapshot, args.token_id, decimals0=d0, decimals1=d1, risky=risky, include_fees=True
+        snapshot, args.token_id, decimals0=d0, decimals1=d1, risky=risky, include_fees=include_fees
     )
     price = risky_price(snapshot, decimals0=d0, decimals1=d1, risky=risky)
-    symbol = args.symbol or perp_symbol((pool.token0, pool.token1)[risky])
-    home = _home(args)
+    symbol = args.symbol or (
+        section.symbol if section is not None else perp_symbol((pool.token0, pool.token1)[risky])
+    )
 
     clock: Clock
     exchange: Exchange
     save: Callable[[], None] = _nothing
-    if args.exchange == "paper":
+    if venue == "paper":
         clock = ManualClock(snapshot.block_timestamp * 1000)
-        paper = _paper(args, home, symbol, price, clock)
+        paper = _paper(args, files.paper, symbol, price, clock)
         exchange = paper
-        path = _paper_path(home, symbol)
 
         def save() -> None:
-            write_json_atomic(path, paper.account().model_dump(mode="json"))
+            write_json_atomic(files.paper, paper.account().model_dump(mode="json"))
     else:
-        from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
+        from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange, ExchangeId
 
         clock = SystemClock()
-        exchange = CcxtExchange(CcxtConfig.for_exchange(args.exchange, sandbox=args.sandbox))
-    market = exchange.load_market(symbol)
-    band = args.band or max(10 * market.min_amount, 2 * market.min_notional / price)
-    config = HedgeConfig(
-        symbol=symbol,
-        band_abs=market.round_amount(band) or market.amount_step,
-        band_pct=args.band_pct,
-        max_leverage=args.max_leverage,
-        max_funding_cost_apr=args.max_funding_apr,
-    )
-    state_path = home / f"hedge-{args.exchange}-{manifest.chain_id}-{args.token_id}.json"
-    store: StateStore = JsonStateStore(state_path)
+        keys: dict[str, Any] = {}
+        if section is not None:  # the environment variables the configuration names
+            keys = {"key_env": section.api_key_env, "secret_env": section.api_secret_env}
+            keys["password_env"] = section.api_password_env
+        sandbox = args.sandbox or (section is not None and section.sandbox)
+        live: ExchangeId = venue  # type: ignore[assignment]  # one of EXCHANGES, not paper
+        exchange = CcxtExchange(CcxtConfig.for_exchange(live, sandbox=sandbox, **keys))
+    config = _plan_config(args, section, symbol)
+    store: StateStore = JsonStateStore(files.state)
     if dry_run:
         exchange = DryRunExchange(exchange, clock)
         store = MemoryStateStore(store.load())
         save = _nothing
-    controller = HedgeController(
-        exchange,
-        config,
-        store,
-        position_id=f"{manifest.chain_id}:{npm}:{args.token_id}",
-        clock=clock,
-    )
+    controller = HedgeController(exchange, config, store, position_id=position_id, clock=clock)
     return _Session(controller, delta, exchange.name, save)
 
 
-def _paper_path(home: Path, symbol: str) -> Path:
-    base, settle = symbol.split(":")[0].split("/")
-    return home / f"paper-{base}-{settle}.json"
+def _plan_config(
+    args: argparse.Namespace, section: HedgeSection | None, symbol: str
+) -> HedgeConfig:
+    """The controller's configuration: each flag, else the configuration's ``[hedge]``, else
+    its default (as ``lpbot run`` has it: ``lpbot.hedge.wiring.plan_config``)."""
+
+    def pick(flag: Decimal | None, name: str) -> Decimal:
+        return flag if flag is not None else _exact(_default(section, name))
+
+    funding = args.max_funding_apr
+    return HedgeConfig(
+        symbol=symbol,
+        band_abs=pick(args.band, "band_abs"),
+        band_pct=pick(args.band_pct, "band_pct"),
+        max_leverage=pick(args.max_leverage, "max_leverage"),
+        max_funding_cost_apr=funding
+        if funding is not None
+        else _exact(_default(section, "max_funding_apr_pct")) / 100,
+    )
 
 
 def _paper(
-    args: argparse.Namespace, home: Path, symbol: str, price: Decimal, clock: ManualClock
+    args: argparse.Namespace, path: Path, symbol: str, price: Decimal, clock: ManualClock
 ) -> PaperExchange:
-    path = _paper_path(home, symbol)
     if path.exists():
         account = PaperAccount.model_validate_json(path.read_text())
         if account.spec.symbol != symbol:
@@ -213,27 +265,27 @@ def render_sync(result: SyncResult, *, dry_run: bool = False, flatten: bool = Fa
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    s = _session(args)
-    status = s.controller.status(s.lp_delta)
-    s.save()
+    with _session(args) as s:
+        status = s.controller.status(s.lp_delta)
+        s.save()
     print("\n".join(render_status(status, s.venue, s.controller.config.symbol)))
     return 0
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    s = _session(args, dry_run=args.dry_run)
-    if args.resume:
-        s.controller.resume()
-    result = s.controller.sync(s.lp_delta)
-    s.save()
+    with _session(args, dry_run=args.dry_run) as s:
+        if args.resume:
+            s.controller.resume()
+        result = s.controller.sync(s.lp_delta)
+        s.save()
     print("\n".join(render_sync(result, dry_run=args.dry_run)))
     return 1 if result.alerts else 0
 
 
 def _cmd_flatten(args: argparse.Namespace) -> int:
-    s = _session(args)
-    result = s.controller.flatten()
-    s.save()
+    with _session(args) as s:
+        result = s.controller.flatten()
+        s.save()
     print("\n".join(render_sync(result, flatten=True)))
     alerts = [a for a in result.alerts if a.kind is not AlertKind.KILL_SWITCH]
     return 1 if alerts else 0
@@ -243,51 +295,27 @@ def _cmd_flatten(args: argparse.Namespace) -> int:
 
 
 def _args(**given: Any) -> argparse.Namespace:
-    """The command's options over the configuration's: the position (``--position``, else the
-    first hedged one) gives the pool and NFT, ``[hedge]`` the venue, symbol, band, leverage
-    and funding limit."""
+    """The command's options; the position (``--position``, else the first hedged one) gives
+    the chain, pool and current NFT when they are not given. Everything else unset is taken
+    from ``[hedge]`` (or its defaults) by ``_session``."""
     a = app()
     c = a.config
-    h = c.hedge
     names = [p.name for p in c.positions]
-    if h is not None and h.positions:
-        names = list(h.positions)
+    if c.hedge is not None and c.hedge.positions:
+        names = list(c.hedge.positions)
     name = given.pop("position") or (names[0] if names else None)
     pos = a.position(name) if name is not None else None
-    token_id = given["token_id"]
-    if token_id is None and pos is not None:
+    if given["token_id"] is None and pos is not None:
         from lpbot.jobs.runtime import current_token
 
-        token_id = current_token(a.sessions, pos.name) or pos.token_id
+        given["token_id"] = current_token(a.sessions, pos.name) or pos.token_id
     if given["pool"] is None and pos is not None:
         given["pool"] = pos.pool
-    if given["pool"] is None or token_id is None:
+    if given["pool"] is None or given["token_id"] is None:
         raise ConfigError(
             "which position? give --pool and --token-id, or configure [[positions]] with token_id"
         )
-    given["token_id"] = token_id
-    defaults: dict[str, Any] = {
-        "exchange": "paper",
-        "sandbox": False,
-        "band_pct": Decimal(5),
-        "max_leverage": Decimal(3),
-        "max_funding_apr": Decimal("0.20"),
-    }
-    if h is not None:
-        defaults.update(
-            exchange=h.exchange,
-            sandbox=h.sandbox,
-            symbol=h.symbol,
-            band=h.band_abs or None,
-            band_pct=Decimal(str(h.band_pct)),
-            max_leverage=Decimal(str(h.max_leverage)),
-            max_funding_apr=Decimal(str(h.max_funding_apr_pct)) / 100,
-        )
-    for key, value in defaults.items():
-        if given.get(key) is None:
-            given[key] = value
     given["chain"] = pos.chain if pos is not None else None
-    given["home"] = given["home"] or str(c.data_dir / "hedge")
     return argparse.Namespace(**given)
 
 
@@ -393,9 +421,9 @@ def status(as_json: bool, **given: Any) -> int:
     args = _args(**given)
     if not as_json:
         return _cmd_status(args)
-    s = _session(args)
-    st = s.controller.status(s.lp_delta)
-    s.save()
+    with _session(args) as s:
+        st = s.controller.status(s.lp_delta)
+        s.save()
     emit_json(_status_json(st, s.venue, s.controller.config.symbol))
     return 0
 

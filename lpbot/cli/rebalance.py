@@ -1,4 +1,5 @@
-"""``lpbot rebalance plan|approve|sign|execute|resume|show|list`` for a Safe-owned position.
+"""``lpbot rebalance plan|approve|sign|execute|resume|replan|show|list`` for a Safe-owned
+position.
 
 Everything comes from the one application context (``lpbot.app``): the chain, the Safe, the
 sender, the database (migrated on first use), the reports directory and the position's policy
@@ -42,6 +43,9 @@ def _context(args: argparse.Namespace) -> Any:
     a = _app(args)
     position = args.position if args.position or a.config.positions else None
     ctx = a.execution_context(position, actor=getpass.getuser())
+    # the waiting is shown as it happens; a refusal is printed once, as the error
+    ctx.progress = lambda line: print(line, flush=True)
+    ctx.alert = lambda _kind, _text: None
     return ctx, a.manifest(a.chain_name(position))
 
 
@@ -278,20 +282,47 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replan(args: argparse.Namespace) -> int:
+    from lpbot.execution import service
+
+    ctx, _ = _context(args)
+    record, report, paths = service.replan(ctx, args.id)
+    print(f"rebalance {args.id} re-planned as {record.id}: {record.state.value}")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
+    ok = all(c["ok"] for c in report["checks"])
+    print(f"checks: {'all passed' if ok else 'FAILED - do not approve'}")
+    print(f"next: lpbot rebalance approve {report['report_id']}")
+    return 0 if ok else 1
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     repo = _app(args).rebalance_repo(getpass.getuser())
     key = args.id
     record = repo.get(int(key)) if key.isdigit() else repo.by_report(key)
     if record is None:
         raise Refused(f"no rebalance {key}; `lpbot rebalance list` shows them all")
+    from lpbot.execution.state import wasted_gas_wei
+
+    txs = repo.transactions(record.id)
+    shown = {k: v for k, v in vars(record).items()}
+    shown["transactions"] = [t.to_json() for t in txs]
+    shown["gas_lost_wei"] = str(wasted_gas_wei(txs))  # reverted or cancelled: a cost
     if args.json:
-        emit_json({k: v for k, v in vars(record).items()})
+        emit_json(shown)
         return 0
     table(
         f"rebalance {record.id}: {record.state.value}",
         ["field", "value"],
-        [(k, v) for k, v in vars(record).items() if k not in ("history", "signatures") and v],
+        [(k, v) for k, v in vars(record).items() if k not in ("history", "signatures") and v]
+        + [("gas lost (reverted or cancelled)", f"{shown['gas_lost_wei']} wei")],
     )
+    if txs:
+        table(
+            "transactions",
+            ["transaction", "details"],
+            [(i + 1, json.dumps(t.to_json(), default=str)) for i, t in enumerate(txs)],
+        )
     if record.history:
         from datetime import UTC, datetime
 
@@ -503,6 +534,14 @@ def sign(
 def resume() -> int:
     """Finish or abandon unfinished rebalances (checked against the chain first)."""
     return _cmd_resume(_defaults())
+
+
+@rebalance.command()
+@_common
+@click.argument("id", type=int)
+def replan(id: int) -> int:
+    """Plan a stale or cancelled rebalance again from the latest block (a new report)."""
+    return _cmd_replan(_defaults(id=id))
 
 
 @rebalance.command()

@@ -15,7 +15,6 @@ never a float) and converted exactly to raw ints with the token's decimals.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import re
@@ -24,7 +23,7 @@ from collections.abc import Mapping
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,8 +42,10 @@ from pydantic import (
 from lpbot.chain.registry import CHAINS
 from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError
-from lpbot.strategy import FixedWidth, FullRange, RebalancePolicy, SkewedBand, VolatilityBand
-from lpbot.strategy.base import RangeStrategy
+
+if TYPE_CHECKING:
+    from lpbot.strategy import FixedWidth, FullRange, RebalancePolicy, SkewedBand, VolatilityBand
+    from lpbot.strategy.base import RangeStrategy
 
 __all__ = [
     "CONFIG_ENV",
@@ -166,15 +167,41 @@ def _check_url_has_no_secret(url: str) -> None:
         )
 
 
-def _dataclass_default(cls: type, name: str) -> Any:
-    """The default of field ``name`` of dataclass ``cls``: the strategy classes stay the source."""
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            if f.default is not dataclasses.MISSING:
-                return f.default
-            if f.default_factory is not dataclasses.MISSING:
-                return f.default_factory()
-    raise AttributeError(f"{cls.__name__} has no default for {name}")
+# The strategy classes' defaults (lpbot.strategy), written out so that reading a configuration
+# does not load the strategies and numpy (every command reads one; `lpbot status` must start in
+# under half a second). tests/test_config.py checks they equal the dataclasses' defaults, and
+# that these models accept exactly the parameters the classes accept.
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "VolatilityBand": {
+        "k": 2.0,
+        "horizon_seconds": 86400.0,
+        "halflife_seconds": 21600.0,
+        "min_half_width_ticks": 10,
+        "max_half_width_ticks": 200000,
+    },
+    "SkewedBand": {
+        "drift_halflife_seconds": 86400.0,
+        "drift_weight": 1.0,
+        "max_shift": 0.5,
+        "static_skew": 0.0,
+    },
+    "RebalancePolicy": {
+        "edge_pct": 1.0,
+        "max_age_seconds": None,
+        "vol_ratio_trigger": 2.0,
+        "vol_short_halflife_seconds": 3600.0,
+        "vol_long_halflife_seconds": 604800.0,
+        "horizon_seconds": 86400.0,
+        "slippage_bps": 10.0,
+        "min_gain_over_cost": 1.0,
+        "compound_margin": 2.0,
+    },
+}
+
+
+def _dataclass_default(cls: str, name: str) -> Any:
+    """The default of field ``name`` of the strategy class named ``cls``."""
+    return _DEFAULTS[cls][name]
 
 
 class _Frozen(BaseModel):
@@ -236,6 +263,11 @@ class ResolvedChain(_Frozen):
 # -------------------------------------------------------------------------------- strategies
 
 
+def _check_widths(low: int, high: int) -> None:
+    if high < low:
+        raise ValueError(f"max_half_width_ticks {high} must be >= min_half_width_ticks {low}")
+
+
 class FixedStrategyConfig(_Frozen):
     """``lpbot.strategy.FixedWidth``: give exactly one of the two half-widths."""
 
@@ -244,17 +276,20 @@ class FixedStrategyConfig(_Frozen):
     half_width_pct: float | None = Field(default=None, gt=0, lt=100, allow_inf_nan=False)
 
     @model_validator(mode="after")
-    def _build(self) -> FixedStrategyConfig:
-        self.build()
+    def _one_width(self) -> FixedStrategyConfig:
+        if (self.half_width_ticks is None) == (self.half_width_pct is None):
+            raise ValueError("give exactly one of half_width_ticks and half_width_pct")
         return self
 
     def build(self) -> FixedWidth:
+        from lpbot.strategy import FixedWidth
+
         return FixedWidth(
             half_width_ticks=self.half_width_ticks, half_width_pct=self.half_width_pct
         )
 
 
-_VB = VolatilityBand
+_VB = "VolatilityBand"
 
 
 class VolBandStrategyConfig(_Frozen):
@@ -268,11 +303,13 @@ class VolBandStrategyConfig(_Frozen):
     max_half_width_ticks: int = Field(default=_dataclass_default(_VB, "max_half_width_ticks"), ge=1)
 
     @model_validator(mode="after")
-    def _build(self) -> VolBandStrategyConfig:
-        self.build()
+    def _widths(self) -> VolBandStrategyConfig:
+        _check_widths(self.min_half_width_ticks, self.max_half_width_ticks)
         return self
 
     def build(self) -> VolatilityBand:
+        from lpbot.strategy import VolatilityBand
+
         return VolatilityBand(
             k=self.k,
             horizon_seconds=self.horizon_seconds,
@@ -282,7 +319,7 @@ class VolBandStrategyConfig(_Frozen):
         )
 
 
-_SB = SkewedBand
+_SB = "SkewedBand"
 
 
 class SkewedStrategyConfig(_Frozen):
@@ -300,11 +337,18 @@ class SkewedStrategyConfig(_Frozen):
     static_skew: float = Field(default=_dataclass_default(_SB, "static_skew"), gt=-1, lt=1)
 
     @model_validator(mode="after")
-    def _build(self) -> SkewedStrategyConfig:
-        self.build()
+    def _widths_and_shift(self) -> SkewedStrategyConfig:
+        _check_widths(self.min_half_width_ticks, self.max_half_width_ticks)
+        if abs(self.static_skew) + self.max_shift >= 1:
+            raise ValueError(
+                f"|static_skew| + max_shift must be < 1 to keep the price inside, got "
+                f"{abs(self.static_skew)} + {self.max_shift}"
+            )
         return self
 
     def build(self) -> SkewedBand:
+        from lpbot.strategy import SkewedBand, VolatilityBand
+
         band = VolatilityBand(
             k=self.k,
             horizon_seconds=self.horizon_seconds,
@@ -327,6 +371,8 @@ class FullRangeStrategyConfig(_Frozen):
     kind: Literal["full_range"]
 
     def build(self) -> FullRange:
+        from lpbot.strategy import FullRange
+
         return FullRange()
 
 
@@ -335,7 +381,7 @@ StrategyConfig = Annotated[
     Field(discriminator="kind"),
 ]
 
-_RP = RebalancePolicy
+_RP = "RebalancePolicy"
 
 
 def _off_is_none(value: Any) -> Any:
@@ -367,11 +413,17 @@ class PolicyConfig(_Frozen):
     compound_margin: NonNegativeFloat = _dataclass_default(_RP, "compound_margin")
 
     @model_validator(mode="after")
-    def _build(self) -> PolicyConfig:
-        self.build(FullRange())
+    def _halflives(self) -> PolicyConfig:
+        if not self.vol_long_halflife_seconds > self.vol_short_halflife_seconds:
+            raise ValueError(
+                f"vol_long_halflife_seconds {self.vol_long_halflife_seconds} must exceed "
+                f"vol_short_halflife_seconds {self.vol_short_halflife_seconds}"
+            )
         return self
 
     def build(self, strategy: RangeStrategy) -> RebalancePolicy:
+        from lpbot.strategy import RebalancePolicy
+
         return RebalancePolicy(
             strategy=strategy,
             edge_pct=self.edge_pct,

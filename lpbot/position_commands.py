@@ -1,27 +1,24 @@
-"""``lpbot position quote|show|plan``: open, inspect and decide on one position, from the CLI.
+"""Quote, show and plan one position: the services behind ``lpbot position`` (``lpbot.cli``).
 
 ``quote`` plans a new position for some capital with ``plan_open`` on the pool as read now (its
 swap quoted through the pool's initialized ticks, to the wei); ``show`` reads an NFT position and
 reports its amounts, fees owed, value, impermanent loss, greeks and VaR; ``plan`` runs the
 rebalance policy on it (``execution.decide.decide_position``).
 
-The chain and its addresses come from the running devnet (``lpbot devnet up``), or from
-``--rpc URL --manifest PATH``. USD figures use the marks of both tokens at the block read
-(``pricing``: the chain's pools against USDC, anchored by its price feeds; Decimal),
-the same marks and formula as the monitor and the ledger; token amounts are exact raw ints.
-``--json`` prints one JSON object: raw amounts, liquidity and square-root prices as strings of
-decimal digits, human prices and amounts as decimal strings, analytics as numbers.
+The chain and its addresses come from the application context (``lpbot.app``). USD figures use
+the marks of both tokens at the block read (``pricing``: the chain's pools against USDC,
+anchored by its price feeds; Decimal), the same marks and formula as the monitor and the ledger;
+token amounts are exact raw ints. ``--json`` prints one JSON object: raw amounts, liquidity and
+square-root prices as strings of decimal digits, human prices and amounts as decimal strings,
+analytics as numbers.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation, localcontext
-from pathlib import Path
 from typing import Any, Literal
 
 from eth_abi.exceptions import DecodingError
@@ -67,7 +64,6 @@ __all__ = [
     "fetch_liquidity_events",
     "parse_capital",
     "quote_position",
-    "register",
     "show_position",
 ]
 
@@ -220,19 +216,6 @@ class Chain:
     def contract(self, name: str, address: str | None = None) -> Any:
         addr = address or self.manifest.contracts[name]
         return self.w3.eth.contract(address=to_checksum_address(addr), abi=artifacts.abi(name))
-
-
-def _chain(args: argparse.Namespace) -> Chain:
-    from lpbot.devnet import service
-
-    if args.manifest:
-        path = Path(args.manifest)
-        if not path.exists():
-            raise ConfigError(f"--manifest {path}: no such file")
-        manifest = Manifest.read(path)
-        return Chain.connect(args.rpc or manifest.rpc_url, manifest)
-    record, manifest = service.require_running(Path(args.home) if args.home else None)
-    return Chain.connect(args.rpc or record.rpc_url, manifest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1117,87 +1100,3 @@ def render_decision(p: PositionPlan) -> str:
             lines.append("  added to the position:")
             lines += ["  " + line for line in _plan_lines(p.pool, d.plan)]
     return "\n".join(lines)
-
-
-# -------------------------------------------------------------------------------------- CLI
-
-
-def _print(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
-    print(json.dumps(payload, indent=2) if args.json else text)
-
-
-def _strategy(args: argparse.Namespace) -> RangeStrategy:
-    return build_strategy(
-        args.strategy, width_pct=args.width_pct, width_ticks=args.width_ticks, k=args.k
-    )
-
-
-def _cmd_quote(args: argparse.Namespace) -> int:
-    strategy = _strategy(args)
-    q = quote_position(_chain(args), args.pool, args.capital, args.strategy, strategy)
-    _print(args, quote_json(q), render_quote(q))
-    return 0
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    r = show_position(_chain(args), args.token_id, from_block=args.from_block)
-    _print(args, report_json(r), render_report(r))
-    return 0
-
-
-def _cmd_plan(args: argparse.Namespace) -> int:
-    strategy = _strategy(args)
-    p = plan_position(
-        _chain(args), args.token_id, args.strategy, strategy, from_block=args.from_block
-    )
-    _print(args, decision_json(p), render_decision(p))
-    return 0
-
-
-def register(sub: Any) -> None:
-    """Add ``position`` with ``quote``, ``show`` and ``plan``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="devnet data directory (default ./.lpbot/devnet)")
-    common.add_argument("--rpc", help="RPC URL (default: the running devnet's)")
-    common.add_argument("--manifest", help="devnet manifest file (default: the running devnet's)")
-    common.add_argument("--json", action="store_true", help="one JSON object instead of text")
-
-    strategy = argparse.ArgumentParser(add_help=False)
-    strategy.add_argument("--width-pct", type=float, help="fixed: price x (1 -+ P/100)")
-    strategy.add_argument("--width-ticks", type=int, help="fixed: current tick +- N")
-    strategy.add_argument("--k", type=float, help="vol_band, skewed: half-width in sigmas (2)")
-
-    p = sub.add_parser("position", help="quote a new position; show or plan an NFT position")
-    ps = p.add_subparsers(dest="position_command", required=True)
-
-    quote = ps.add_parser(
-        "quote",
-        parents=[common, strategy],
-        help="what opening a position with this capital would deposit, swap and leave",
-    )
-    quote.add_argument("--pool", required=True, help='address, "USDC/WETH-500" or the pool name')
-    quote.add_argument(
-        "--capital",
-        action="append",
-        required=True,
-        help='"AMOUNT SYMBOL", e.g. "5000 USDC"; once per token',
-    )
-    quote.add_argument("--strategy", choices=STRATEGIES, required=True)
-    quote.set_defaults(func=_cmd_quote)
-
-    show = ps.add_parser(
-        "show",
-        parents=[common],
-        help="value, fees owed, IL, greeks, VaR and range of an NFT position",
-    )
-    show.add_argument("token_id", type=int)
-    show.add_argument("--from-block", type=int, default=0, help="first block to search logs")
-    show.set_defaults(func=_cmd_show)
-
-    plan = ps.add_parser(
-        "plan", parents=[common, strategy], help="the policy's decision: hold, rebalance, compound"
-    )
-    plan.add_argument("token_id", type=int)
-    plan.add_argument("--strategy", choices=STRATEGIES, default="vol_band")
-    plan.add_argument("--from-block", type=int, default=0, help="first block to search logs")
-    plan.set_defaults(func=_cmd_plan)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import textwrap
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lpbot import config_commands
+from lpbot.cli import main
 from lpbot.config import (
     EXAMPLE_TOML,
     Config,
@@ -447,11 +448,7 @@ def test_config_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="lpbot")
-    config_commands.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return main(list(argv))
 
 
 def test_init_then_check(
@@ -461,11 +458,124 @@ def test_init_then_check(
     monkeypatch.delenv("LPBOT_CONFIG", raising=False)
     assert _cli("init") == 0
     assert (tmp_path / "lpbot.toml").read_text() == EXAMPLE_TOML
-    with pytest.raises(ConfigError, match="--force"):
-        _cli("init")
+    capsys.readouterr()
+    assert _cli("init") == 2
+    assert "--force" in capsys.readouterr().err
     assert _cli("init", "--force") == 0
     capsys.readouterr()
-    assert _cli("config", "check") == 0
+    # the example names keystores that do not exist yet: not ready, and it says so
+    assert _cli("config", "check") == 1
     out = capsys.readouterr().out
-    assert "valid" in out and "position eth-usdc: devnet USDC/WETH-500, open new" in out
+    assert "NOT ready" in out and "position eth-usdc: devnet USDC/WETH-500, open new" in out
+    assert "lpbot keys new" in out
     assert "auto-execute: up to $10000 per rebalance via module" in out
+
+
+# ---------------------------------------------------- the strategies' rules, without loading them
+
+
+def test_written_out_defaults_are_the_strategy_classes() -> None:
+    """config.py writes the strategies' defaults out (reading a configuration must not load
+    numpy); they must stay the dataclasses' own."""
+    import dataclasses
+
+    from lpbot.config import _DEFAULTS
+    from lpbot.strategy import RebalancePolicy, SkewedBand, VolatilityBand
+
+    for cls in (VolatilityBand, SkewedBand, RebalancePolicy):
+        defaults = {
+            f.name: f.default
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING and f.name in _DEFAULTS[cls.__name__]
+        }
+        assert defaults == _DEFAULTS[cls.__name__], cls.__name__
+
+
+def test_reading_a_configuration_loads_no_strategy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lpbot.config import parse_config, EXAMPLE_TOML; "
+        "parse_config(EXAMPLE_TOML); "
+        "print(sorted(m for m in ('numpy', 'lpbot.strategy', 'web3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+_WIDTHS = st.one_of(st.none(), st.integers(-5, 400))
+_FLOATS = st.one_of(st.none(), st.floats(-2.0, 200.0, allow_nan=False))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(["fixed", "vol_band", "skewed"]),
+    ticks=_WIDTHS,
+    pct=_FLOATS,
+    low=_WIDTHS,
+    high=_WIDTHS,
+    shift=st.one_of(st.none(), st.floats(-0.5, 1.2, allow_nan=False)),
+    skew=st.one_of(st.none(), st.floats(-1.2, 1.2, allow_nan=False)),
+    short=st.one_of(st.none(), st.floats(1.0, 2e6, allow_nan=False)),
+    long=st.one_of(st.none(), st.floats(1.0, 2e6, allow_nan=False)),
+)
+def test_configuration_accepts_exactly_what_the_strategies_accept(
+    kind: str,
+    ticks: int | None,
+    pct: float | None,
+    low: int | None,
+    high: int | None,
+    shift: float | None,
+    skew: float | None,
+    short: float | None,
+    long: float | None,
+) -> None:
+    strategy: dict[str, object] = {"kind": kind}
+    if kind == "fixed":
+        strategy.update(half_width_ticks=ticks, half_width_pct=pct)
+    else:
+        strategy.update(min_half_width_ticks=low, max_half_width_ticks=high)
+        if kind == "skewed":
+            strategy.update(max_shift=shift, static_skew=skew)
+    policy = {"vol_short_halflife_seconds": short, "vol_long_halflife_seconds": long}
+    strategy = {k: v for k, v in strategy.items() if v is not None}
+    policy = {k: v for k, v in policy.items() if v is not None}
+    from pydantic import ValidationError
+
+    from lpbot.config import PositionConfig
+
+    data = {"name": "p", "chain": "devnet", "pool": "USDC/WETH-500", "token_id": 1,
+            "strategy": strategy, "policy": policy}  # fmt: skip
+    try:
+        position = PositionConfig.model_validate(data)
+    except ValidationError:
+        config_ok = False
+    else:
+        config_ok = True
+    try:
+        if config_ok:
+            position.build_policy()
+        else:
+            _build_directly(strategy, policy)
+        classes_ok = True
+    except (ValueError, TypeError):
+        classes_ok = False
+    assert config_ok == classes_ok, (strategy, policy)
+
+
+def _build_directly(strategy: dict[str, object], policy: dict[str, object]) -> None:
+    from lpbot.strategy import FixedWidth, RebalancePolicy, SkewedBand, VolatilityBand
+
+    s = dict(strategy)
+    kind = s.pop("kind")
+    built: object
+    if kind == "fixed":
+        built = FixedWidth(**s)  # type: ignore[arg-type]
+    else:
+        band_keys = {"min_half_width_ticks", "max_half_width_ticks"}
+        band = VolatilityBand(**{k: v for k, v in s.items() if k in band_keys})  # type: ignore[arg-type]
+        built = band
+        if kind == "skewed":
+            built = SkewedBand(band=band, **{k: v for k, v in s.items() if k not in band_keys})  # type: ignore[arg-type]
+    RebalancePolicy(strategy=built, **policy)  # type: ignore[arg-type]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lpbot import demo
+from lpbot.cli.daemon import ledger_lines
 from lpbot.jobs import ledger as ledger_store
-from lpbot.jobs.commands import ledger_lines
 from lpbot.store.session import make_engine, session_factory
 
 pytestmark = pytest.mark.devnet

@@ -28,7 +28,6 @@ from lpbot.strategy.fixed import FixedWidth
 from lpbot.uniswap.constants import MAX_UINT128
 from tests.conftest import Devnet
 
-MODULE = "lpbot.position_commands"
 POOL = "USDC/WETH-500"
 USDC = TokenInfo(symbol="USDC", address="0x" + "11" * 20, decimals=6)
 WETH = TokenInfo(symbol="WETH", address="0x" + "22" * 20, decimals=18)
@@ -54,15 +53,15 @@ def lpbot(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
-    """``lpbot ARGS --rpc URL --manifest PATH`` on the session devnet: exit code, out, err."""
-    if MODULE not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, MODULE))
+    """``lpbot --config C ARGS --rpc URL`` on the session devnet: exit code, out, err."""
     path = tmp_path / "manifest.json"
     devnet.manifest.write(path)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(f'version = 1\n[chains.devnet]\nmanifest = "{path}"\n')
 
     def run(*argv: str) -> Run:
         capsys.readouterr()
-        code = cli.main([*argv, "--rpc", devnet.url, "--manifest", str(path)])
+        code = cli.main(["--config", str(config), *argv, "--rpc", devnet.url])
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
 
@@ -361,8 +360,10 @@ def test_show_without_a_price_route_names_token_and_chain(
     path = tmp_path / "no-feeds.json"
     devnet.manifest.model_copy(update={"price_feeds": {}}).write(path)
     assert devnet.manifest.safe_position is not None
+    config = tmp_path / "lpbot.toml"
+    config.write_text(f'version = 1\n[chains.devnet]\nmanifest = "{path}"\n')
     argv = ["position", "show", str(devnet.manifest.safe_position), "--rpc", devnet.url]
-    code = cli.main([*argv, "--manifest", str(path)])
+    code = cli.main(["--config", str(config), *argv])
     err = capsys.readouterr().err
     assert code == 2
     assert "no price route for USDC on devnet" in err

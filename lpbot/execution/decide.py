@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from eth_abi.exceptions import DecodingError
 from web3 import Web3
 
 from lpbot.analytics.fees import FeeRate, fee_rate
@@ -66,7 +67,7 @@ def decide_position(
             earlier = reader.fetch_pool_state(
                 pool, twap_seconds=(0,), block=max(snap.block_number - lookback, 0)
             )
-        except RetryLater:
+        except (RetryLater, DecodingError):  # Anvil answers a call on a state it lacks empty
             lookback //= 2
             continue
         before_s = pool_snapshot(earlier, *decimals)

@@ -1,32 +1,31 @@
-"""From a validated configuration to the live objects the jobs use (the one place that wires
-concrete adapters together, with ``lpbot.cli``)."""
+"""From the application context (``lpbot.app``) to the live objects the daemon's jobs use.
+
+``build_runtime`` refuses to start, saying why, when the configuration and the chain or the
+store disagree: a ``pool`` that is not the NFT's pool, a ``token_id`` other than the one the
+database manages (``lpbot position adopt`` switches), ``[positions.open]`` with no position yet.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from lpbot.chain.forksim import ForkSimulator
-from lpbot.chain.registry import chain as registry_chain
-from lpbot.chain.rpc import connect
-from lpbot.config import Config
-from lpbot.devnet.context import devnet_context
-from lpbot.devnet.fork import registry_manifest
+from lpbot.config import Config, PositionConfig
+from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError
 from lpbot.execution import service
-from lpbot.jobs.alerts import Alert, Notifier, WebhookNotifier
+from lpbot.jobs.alerts import Notifier, WebhookNotifier
 from lpbot.jobs.tasks import ManagedPosition
-from lpbot.signing.base import Signer
-from lpbot.signing.local import LocalKeySigner
-from lpbot.store import migrate
-from lpbot.store.rebalances import SqlRebalanceRepo
-from lpbot.store.session import make_engine, session_factory
+
+if TYPE_CHECKING:
+    from lpbot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +38,15 @@ class Runtime:
     positions: dict[str, ManagedPosition] = field(default_factory=dict)
     notifier: Notifier = field(default_factory=WebhookNotifier)
     simulators: list[ForkSimulator] = field(default_factory=list)
+    app: Any = None  # the lpbot.app.App it was built from
 
     def close(self) -> None:
         for sim in self.simulators:
             sim.close()
 
 
-def _keystore_signer(config: Config, name: str) -> Signer:
-    ref = config.signer.keystores.get(name)
-    if ref is None:
-        raise ConfigError(f"signer: no keystore named {name!r} in [signer.keystores]")
-    signer = LocalKeySigner.from_keystore(Path(ref.path), ref.password_env)
-    if ref.address is not None and signer.address != ref.address:
-        raise ConfigError(f"signer.keystores.{name}: holds {signer.address}, not {ref.address}")
-    return signer
-
-
-def _current_token(sessions: sessionmaker[Session], name: str) -> int | None:
+def current_token(sessions: sessionmaker[Session], name: str) -> int | None:
+    """The NFT the store manages under position ``name`` now (after rebalances, the newest)."""
     from lpbot.store import repo
 
     with sessions() as s:
@@ -63,82 +54,191 @@ def _current_token(sessions: sessionmaker[Session], name: str) -> int | None:
         return int(positions[-1].token_id) if positions else None
 
 
-def build_runtime(
-    config: Config, *, engine: Engine | None = None, notifier: Notifier | None = None
-) -> Runtime:
-    """Open the database (migrated), unlock the keys, and build every enabled position."""
-    engine = engine or make_engine(config.resolve_database_url())
-    migrate.upgrade(engine)
-    sessions = session_factory(engine)
-    runtime = Runtime(config, engine, sessions, notifier=notifier or WebhookNotifier())
-    if config.signer.sender is None:
+def known_tokens(sessions: sessionmaker[Session], name: str) -> set[int]:
+    """Every NFT the store has managed under position ``name`` (the current one and those
+    rebalances replaced)."""
+    from sqlalchemy import select
+
+    from lpbot.store.models import Position
+
+    with sessions() as s:
+        return {int(t) for t in s.scalars(select(Position.token_id).where(Position.label == name))}
+
+
+def record_successor(
+    sessions: sessionmaker[Session],
+    name: str,
+    *,
+    chain_id: int,
+    pool: str,
+    owner: str,
+    token_id: int,
+    ticks: tuple[int, int],
+    replaces: int | None,
+) -> None:
+    """From now on position ``name`` is NFT ``token_id``: the store's open NFTs under that
+    name (and ``replaces``, whatever its label) are closed, the new one recorded after them."""
+    from sqlalchemy import select
+
+    from lpbot.store import repo
+    from lpbot.store.models import Position
+
+    with sessions() as s, s.begin():
+        previous = None
+        rows = repo.open_positions(s, label=name)
+        if replaces is not None:
+            rows += list(
+                s.scalars(
+                    select(Position).where(
+                        Position.chain_id == chain_id,
+                        Position.token_id == replaces,
+                        Position.closed_at.is_(None),
+                    )
+                )
+            )
+        for row in rows:
+            if int(row.token_id) == token_id:
+                continue
+            repo.close_position(s, row.id)
+            row.label = name  # the replaced NFT is this position's past
+            previous = row.id
+        new = repo.record_position(
+            s,
+            label=name,
+            chain_id=chain_id,
+            pool_address=pool,
+            token_id=token_id,
+            owner_address=owner,
+            tick_lower=ticks[0],
+            tick_upper=ticks[1],
+            replaces_id=previous,
+        )
+        new.label = name
+        new.closed_at = None
+
+
+def confirmed_successor(
+    sessions: sessionmaker[Session], chain_id: int, token_id: int
+) -> int | None:
+    """The NFT a confirmed rebalance of ``token_id`` minted, if the store has one."""
+    from sqlalchemy import select
+
+    from lpbot.store.models import Position, Rebalance, RebalanceState
+
+    with sessions() as s:
+        rows = s.scalars(
+            select(Rebalance)
+            .join(Position, Rebalance.position_id == Position.id)
+            .where(
+                Position.chain_id == chain_id,
+                Position.token_id == token_id,
+                Rebalance.state == RebalanceState.CONFIRMED,
+            )
+            .order_by(Rebalance.id.desc())
+        ).all()
+        for row in rows:
+            new = ((row.plan or {}).get("result") or {}).get("new_token_id")
+            if new is not None:
+                return int(new)
+    return None
+
+
+def _pool_address(manifest: Manifest, pool: str) -> str:
+    """The configured pool as an address: a devnet pool name, or an address."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    if is_address(pool):
+        return str(to_checksum_address(pool))
+    try:
+        return str(to_checksum_address(manifest.pool(pool).address))
+    except KeyError:
+        raise ConfigError(f"pool {pool!r} is not a pool of this chain's manifest") from None
+
+
+def check_position(
+    pos: PositionConfig, token_pool: str, token_id: int, db_token: int | None, known: set[int],
+    manifest: Manifest,
+) -> None:  # fmt: skip
+    """Refuse to manage a position the configuration and the chain or store disagree on."""
+    configured = _pool_address(manifest, pos.pool)
+    if configured.lower() != token_pool.lower():
+        raise ConfigError(
+            f"positions.{pos.name}: pool is {pos.pool} ({configured}), but NFT #{token_id} is in "
+            f"pool {token_pool}; fix pool in the configuration, or manage another NFT with "
+            f"`lpbot position adopt TOKEN_ID --position {pos.name}`"
+        )
+    if pos.token_id is not None and db_token is not None and pos.token_id not in known:
+        raise ConfigError(
+            f"positions.{pos.name}: token_id is {pos.token_id}, but the database manages "
+            f"#{db_token} under {pos.name!r}; to manage #{pos.token_id} instead run "
+            f"`lpbot position adopt {pos.token_id} --position {pos.name}` (or set token_id = "
+            f"{db_token})"
+        )
+
+
+def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
+    """Open the database (migrated), unlock the keys, and build every enabled position; refuse
+    (``ConfigError``, naming both sides and the command that fixes it) when the configuration
+    and the chain or the database disagree."""
+    config = app.config
+    sessions = app.sessions
+    runtime = Runtime(config, app.engine, sessions, notifier=notifier or app.notifier)
+    runtime.app = app
+    for pos in config.positions:
+        if pos.enabled and pos.open is not None and current_token(sessions, pos.name) is None:
+            capital = ", ".join(f"{v} {k}" for k, v in pos.open.capital.items())
+            raise ConfigError(
+                f"positions.{pos.name}: [positions.open] asks for a new position ({capital}); "
+                "`lpbot run` does not open positions itself. Open it with the Safe, then "
+                f"`lpbot position adopt TOKEN_ID --position {pos.name}` (or set token_id)"
+            )
+    if config.signer.sender is None and not app.devnet_defaults:
         raise ConfigError("signer.sender: name the keystore that sends transactions")
-    executor = _keystore_signer(config, config.signer.sender)
-    owners: list[Signer] = []
-    if config.signer.safe is not None:
-        owners = [
-            _keystore_signer(config, o.keystore)
-            for o in config.signer.safe.owners
-            if o.keystore is not None
-        ]
+    # unlocked now, so a missing or wrong password stops the start, not the first rebalance
+    executor = app.sender()
+    owners = app.owner_signers()
+    operator = app.operator()
+    for signer in (executor, operator, *owners):
+        if signer is not None and hasattr(signer, "unlock"):
+            signer.unlock()
     auto = config.auto_execute
     auto_max = auto.max_value_usd if auto.enabled else None
-    operator: Signer | None = None
-    if config.signer.module is not None:
-        operator = _keystore_signer(config, config.signer.module.operator)
     for pos in config.positions:
         if not pos.enabled:
             continue
-        chain = config.resolve_chain(pos.chain)
-        w3 = connect(chain.rpc_url)
-        simulator = None
-        if chain.manifest is not None:  # the devnet, or a fork started by `lpbot devnet up`
-            manifest = chain.manifest
-        else:  # a live chain: the registry's addresses, dry-runs on a local fork of it
-            if not registry_chain(chain.chain_id).anvil_fork_supported:
-                raise ConfigError(
-                    f"positions.{pos.name}: chain {chain.chain_id} cannot be forked by Anvil, "
-                    "and nothing is signed without a dry-run; lpbot cannot manage it yet"
-                )
-            manifest = registry_manifest(w3, chain.rpc_url)
-            sim = ForkSimulator(chain.rpc_url)
-            runtime.simulators.append(sim)
-            simulator = sim.fresh
-            if pos.token_id is None:
-                raise ConfigError(f"positions.{pos.name}.token_id: required on a live chain")
-        repo = SqlRebalanceRepo(sessions, actor=f"lpbot run ({pos.name})")
-        safe_cfg = config.signer.safe
-        safe = safe_cfg.address if safe_cfg is not None and safe_cfg.address != "devnet" else None
-        ex = config.execution
-        notifier_ = runtime.notifier
-        ctx = devnet_context(
-            w3,
-            manifest,
-            repo,
-            config.reports_path,
-            executor=executor,
-            operator=operator,
-            safe=safe,
-            simulator=simulator,
-            max_price_move_share_bps=round(ex.max_price_move_share_pct * 100),
-            gas_margin_bps=round(ex.gas_margin_pct * 100),
-            max_fee_usd=ex.max_fee_usd,
-            replace_after=ex.replace_after_seconds,
-            max_replacements=ex.max_replacements,
-            submit_w3=connect(chain.submit_url) if chain.submit_url else None,
-            public_fallback=chain.public_fallback,
-            alert=lambda kind, text, n=notifier_: n.notify(Alert(kind, text.split("\n")[0], text)),
-        )
-        # after a rebalance the position lives on in a new NFT: the store knows which
-        token_id = _current_token(sessions, pos.name) or pos.token_id or manifest.safe_position
+        chain = app.chain(pos.chain)
+        if chain.manifest is None and pos.token_id is None:
+            raise ConfigError(f"positions.{pos.name}.token_id: required on a live chain")
+        ctx = app.execution_context(pos.name, actor=f"lpbot run ({pos.name})")
+        runtime.simulators.extend(app._cache.pop("simulators", []))
+        manifest = app.manifest(pos.chain)
+        # after a rebalance the position lives on in a new NFT: the store knows which (and a
+        # rebalance confirmed just before a crash is followed to its NFT here)
+        db_token = current_token(sessions, pos.name)
+        token_id = db_token or pos.token_id or manifest.safe_position
         if token_id is None:
             raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
+        while (new := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
+            npm = ctx.contract("NonfungiblePositionManager").functions.positions(new).call()
+            pool_now, *_ = service.pool_of_position(ctx, new)
+            record_successor(
+                sessions,
+                pos.name,
+                chain_id=ctx.chain_id,
+                pool=pool_now,
+                owner=ctx.safe,
+                token_id=new,
+                ticks=(int(npm[5]), int(npm[6])),
+                replaces=token_id,
+            )
+            db_token = token_id = new
         pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
+        check_position(pos, pool, token_id, db_token, known_tokens(sessions, pos.name), manifest)
         runtime.positions[pos.name] = ManagedPosition(
             name=pos.name,
             ctx=ctx,
             sessions=sessions,
-            policy=pos.build_policy(),
+            policy=app.policy(pos.name),
             token_id=token_id,
             pool=pool,
             token0=token0,
@@ -152,7 +252,7 @@ def build_runtime(
         if config.hedge is not None and (
             not config.hedge.positions or pos.name in config.hedge.positions
         ):
-            _attach_hedge(config, runtime.positions[pos.name], w3, manifest.chain_id)
+            _attach_hedge(config, runtime.positions[pos.name], ctx.w3, manifest.chain_id)
     return runtime
 
 

@@ -9,18 +9,21 @@ finishes; a rebalance interrupted harder is resumed on the next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
@@ -89,6 +92,14 @@ def take_lock(engine: Engine) -> Lock:
     return lock
 
 
+def _stop(scheduler: BlockingScheduler) -> None:
+    """Stop after the running jobs finish. Paused first, so the scheduler's loop submits
+    nothing more to the executor being shut down (APScheduler would log an error for it)."""
+    with contextlib.suppress(SchedulerNotRunningError):  # stopped already, or not started
+        scheduler.pause()
+        scheduler.shutdown(wait=True)
+
+
 def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None) -> None:
     """With the lock held: resume unfinished work, schedule the jobs and run until stopped."""
     global _RUNTIME
@@ -97,6 +108,9 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
     scheduler = BlockingScheduler(
         # the jobs in lpbot's database (they survive restarts); process-local ones in memory
         jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine), "local": MemoryJobStore()},
+        # one job at a time: a position's jobs share its chain reader (which caches ticks and
+        # hints between reads) and its execution context; run together they raced
+        executors={"default": ThreadPoolExecutor(max_workers=1), "lock": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone=sched.timezone,
     )
@@ -104,11 +118,16 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         for name, mp in runtime.positions.items():
             for record in service.resume(mp.ctx):
                 _line("resume", name, f"rebalance {record.id}: {record.state.value}")
+        first = datetime.now(UTC)
         for name in runtime.positions:
-            for kind, seconds in (
-                ("monitor", sched.monitor_seconds),
-                ("rebalance_check", sched.rebalance_check_seconds),
-                ("hedge_sync", sched.hedge_sync_seconds),
+            # the hedge first: the monitor's ledger reads the hedge, whose paper venue is
+            # priced by its sync; then the monitor, then the rebalance check (one at a time)
+            for order, (kind, seconds) in enumerate(
+                (
+                    ("hedge_sync", sched.hedge_sync_seconds),
+                    ("monitor", sched.monitor_seconds),
+                    ("rebalance_check", sched.rebalance_check_seconds),
+                )
             ):
                 if kind == "hedge_sync" and runtime.positions[name].hedge is None:
                     continue
@@ -120,7 +139,7 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
                     id=f"{kind}:{name}",
                     name=f"{kind} {name}",
                     replace_existing=True,
-                    next_run_time=datetime.now(UTC),
+                    next_run_time=first + timedelta(milliseconds=order),
                 )
 
         def refresh_lock() -> None:
@@ -128,15 +147,17 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
                 _line("lock", "-", "instance lock lost: stopping")
                 scheduler.shutdown(wait=False)
 
-        scheduler.add_job(refresh_lock, "interval", seconds=15, id="lock", jobstore="local")
+        scheduler.add_job(
+            refresh_lock, "interval", seconds=15, id="lock", jobstore="local", executor="lock"
+        )
         if run_for_seconds is not None:
-            timer = threading.Timer(run_for_seconds, lambda: scheduler.shutdown(wait=True))
+            timer = threading.Timer(run_for_seconds, lambda: _stop(scheduler))
             timer.daemon = True
             timer.start()
 
         def stop(signum: int, _frame: object) -> None:
             _line("signal", "-", f"{signal.Signals(signum).name}: finishing the current job")
-            scheduler.shutdown(wait=True)
+            _stop(scheduler)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

@@ -3,18 +3,17 @@ or say why, failing the run when they disagree."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from lpbot.backtest import commands
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.costs import TYPICAL_NATIVE_USD
 from lpbot.backtest.dataset import Dataset
 from lpbot.backtest.store import data_series
 from lpbot.backtest.validate import compare_engines
 from lpbot.backtest.vector import run_bars
+from lpbot.cli import backtest as commands
 from lpbot.cli import main
 from lpbot.errors import ConfigError
 from tests.backtest.test_bars_and_costs import _synthetic_bars
@@ -75,10 +74,7 @@ def test_series_kept_with_imported_bars_price_the_gas(tmp_path: Path) -> None:
                  "WETH", "--gas-price-csv", str(gas)])  # fmt: skip
     assert code == 0
     assert data_series(out)["gas_price_series"] == ((1704067200.0, 25.0), (1704100000.0, 40.0))
-    parser = argparse.ArgumentParser()
-    commands.register(parser.add_subparsers())
-    args = parser.parse_args(["backtest", "run", "--data", str(out)])
-    config = commands._config(args)
+    config = commands._config(commands.parse(commands.run, ["--data", str(out)]))
     assert config.gas_price_series == ((1704067200.0, 25.0), (1704100000.0, 40.0))
 
 
@@ -102,7 +98,7 @@ def test_disagreeing_engines_say_why_and_fail_the_run(
     assert not diff.within_tolerance
     assert diff.position_share > 0.1 and "in-range liquidity" in diff.why
     argv = ["backtest", "run", "--data", str(market_path), "--engine", "both",
-            "--capital-usd", "50000000", "--json", str(tmp_path / "r.json")]  # fmt: skip
+            "--capital-usd", "50000000", "--json-out", str(tmp_path / "r.json")]  # fmt: skip
     assert main(argv) == 2  # refused, after writing the report
     err = capsys.readouterr()
     assert "why: the position reaches" in err.out and "--allow-divergence" in err.err
@@ -126,10 +122,10 @@ def test_bad_input_gets_one_line_and_changes_nothing(
     assert err.count("\n") == 1 and "capital_usd: must be > 0" in err and "slippage_bps" in err
     bad = tmp_path / "c.json"
     bad.write_text("{not json")
-    assert main([*argv, "--config", str(bad)]) == 2
-    assert capsys.readouterr().err.startswith(f"lpbot: --config {bad}")
+    assert main([*argv, "--backtest-config", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"lpbot: --backtest-config {bad}")
     bad.write_text('{"capital_usd": 5000, "nonsense": 1}')
-    assert main([*argv, "--config", str(bad)]) == 2
+    assert main([*argv, "--backtest-config", str(bad)]) == 2
     assert "unknown setting 'nonsense'" in capsys.readouterr().err
 
 

@@ -37,9 +37,9 @@ def test_the_json_of_such_a_gap_stays_json() -> None:
 def test_a_bars_run_by_a_position_that_dominates_the_pool_says_so(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from lpbot.backtest.commands import _print_result
     from lpbot.backtest.config import BacktestConfig
     from lpbot.backtest.vector import run_bars
+    from lpbot.cli.backtest import _print_result
     from tests.backtest.test_ruin import _bars
 
     big = run_bars(_bars(2), BacktestConfig().with_overrides({"capital_usd": 1e12}))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lpbot.backtest import commands
 from lpbot.backtest.bars import bars_from_events
 from lpbot.backtest.config import BacktestConfig, StrategyConfig
 from lpbot.backtest.dataset import Dataset
@@ -18,6 +16,7 @@ from lpbot.backtest.report import write_report
 from lpbot.backtest.sweep import sweep
 from lpbot.backtest.validate import FEE_TOLERANCE, VALUE_TOLERANCE, compare_engines
 from lpbot.backtest.vector import run_bars
+from lpbot.cli import main
 
 pytestmark = pytest.mark.devnet
 
@@ -137,21 +136,17 @@ def test_sweep_runs_the_grid_in_parallel_processes(market: Dataset, market_path:
 def test_cli_runs_and_sweeps(
     market_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parser = argparse.ArgumentParser(prog="lpbot")
-    sub = parser.add_subparsers(dest="command", required=True)
-    commands.register(sub)
     common = ["--data", str(market_path), "--quote-token", "0", "--chain", "arbitrum"]
-    args = parser.parse_args(
-        ["backtest", "run", *common, "--engine", "both", "--strategy", "fixed",
-         "--param", "half_width_pct=2", "--policy", "edge_pct=none",
-         "--json", str(tmp_path / "s.json"), "--html", str(tmp_path / "s.html")]
-    )  # fmt: skip
-    assert args.func(args) == 0
+    run = ["backtest", "run", *common, "--strategy", "fixed", "--param", "half_width_pct=2",
+           "--policy", "edge_pct=none"]  # fmt: skip
+    assert main([*run, "--engine", "both", "--json-out", str(tmp_path / "s.json"),
+                 "--html", str(tmp_path / "s.html")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "[exact]" in out and "[bars]" in out and "within tolerance" in out
-    args = parser.parse_args(
-        ["backtest", "sweep", *common, "--grid", "strategy.half_width_pct=1,3",
-         "--workers", "1", "--json", str(tmp_path / "sweep.json")]
-    )  # fmt: skip
-    assert args.func(args) == 0
+    assert main([*run, "--engine", "exact", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)  # stdout is the JSON summary alone
+    written = json.loads((tmp_path / "s.json").read_text())
+    assert summary["engine"] == "exact" and set(written) - set(summary) == {"comparison"}
+    assert main(["backtest", "sweep", *common, "--grid", "strategy.half_width_pct=1,3",
+                 "--workers", "1", "--json-out", str(tmp_path / "sweep.json")]) == 0  # fmt: skip
     assert len(json.loads((tmp_path / "sweep.json").read_text())) == 2

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-from lpbot.backtest import commands
 from lpbot.backtest.bars import save_bars
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.sweep import sweep
+from lpbot.cli import backtest as commands
 from tests.backtest.test_bars_and_costs import _synthetic_bars
 
 needs_ray = pytest.mark.skipif(
@@ -35,15 +34,15 @@ def test_a_sweep_on_local_ray_matches_the_process_pool(tmp_path: Path) -> None:
 
 
 def test_the_executor_comes_from_the_options_or_the_config_file(tmp_path: Path) -> None:
-    parser = argparse.ArgumentParser()
-    commands.register(parser.add_subparsers())
     conf = tmp_path / "c.json"
     conf.write_text(json.dumps({"capital_usd": 5000, "sweep": {"executor": "ray",
                                 "ray_address": "ray://head:10001"}}))  # fmt: skip
-    common = ["backtest", "sweep", "--data", "x.sqlite", "--grid", "strategy.half_width_pct=2"]
-    args = parser.parse_args([*common, "--config", str(conf)])
+    common = ["--data", "x.sqlite", "--grid", "strategy.half_width_pct=2"]
+    args = commands.parse(commands.sweep, [*common, "--backtest-config", str(conf)])
     assert commands.sweep_executor(args) == ("ray", "ray://head:10001")
     assert commands._config(args).capital_usd == 5000  # the section is not a config field
-    args = parser.parse_args([*common, "--config", str(conf), "--executor", "process"])
+    args = commands.parse(
+        commands.sweep, [*common, "--backtest-config", str(conf), "--executor", "process"]
+    )
     assert commands.sweep_executor(args)[0] == "process"
-    assert commands.sweep_executor(parser.parse_args(common)) == ("process", None)
+    assert commands.sweep_executor(commands.parse(commands.sweep, common)) == ("process", None)

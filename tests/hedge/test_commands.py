@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,11 +14,11 @@ import pytest
 from lpbot.chain.artifacts import project_root
 from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.chain.rpc import connect
+from lpbot.cli import main
 from lpbot.config import HedgeConfig as HedgeSection
 from lpbot.devnet import service
 from lpbot.devnet.market import run_market
 from lpbot.devnet.positions import open_position
-from lpbot.hedge.commands import register
 from lpbot.hedge.delta import lp_delta
 from lpbot.hedge.paper import PaperAccount
 from lpbot.hedge.state import HedgeState
@@ -43,11 +43,16 @@ def devnet_home(devnet: Devnet, tmp_path: Path) -> Iterator[Path]:
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="lpbot")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    """``lpbot ARGV``; ``--devnet-home D`` stands for a configuration of that devnet's chain."""
+    args = list(argv)
+    if "--devnet-home" in args:
+        i = args.index("--devnet-home")
+        manifest = Path(args[i + 1]) / "manifest.json"
+        config = Path(tempfile.mkdtemp()) / "lpbot.toml"
+        config.write_text(f'version = 1\n[chains.devnet]\nmanifest = "{manifest}"\n')
+        args[i : i + 2] = ["--config", str(config)]
+    args = ["--state-dir" if a == "--home" else a for a in args]
+    return main(args)
 
 
 def test_status_sync_dry_run_flatten_resume(devnet_home: Path, tmp_path: Path) -> None:
@@ -66,7 +71,7 @@ def test_status_sync_dry_run_flatten_resume(devnet_home: Path, tmp_path: Path) -
         POOL,
         "--token-id",
         str(token_id),
-        "--home",
+        "--state-dir",
         str(home),
         "--devnet-home",
         str(devnet_home),
@@ -118,10 +123,8 @@ def test_status_sync_dry_run_flatten_resume(devnet_home: Path, tmp_path: Path) -
 def test_a_bad_number_is_one_usage_line_before_anything_is_read(
     flag: str, value: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    argv = ["hedge", "sync", "--pool", POOL, "--token-id", "1", "--home", str(tmp_path)]
-    with pytest.raises(SystemExit) as exit_:
-        run(*argv, "--devnet-home", str(tmp_path / "none"), flag, value)
-    assert exit_.value.code == 2
+    argv = ["hedge", "sync", "--pool", POOL, "--token-id", "1", "--state-dir", str(tmp_path)]
+    assert run(*argv, "--config", str(tmp_path / "none.toml"), flag, value) == 2
     err = capsys.readouterr().err
     assert flag in err and "must be" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []

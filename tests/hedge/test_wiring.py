@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from lpbot.cli import hedge as hedge_cli
+from lpbot.cli.hedge import _plan_config
 from lpbot.config import HedgeConfig as HedgeSection
 from lpbot.errors import ConfigError
 from lpbot.hedge.ccxt_exchange import CcxtExchange
-from lpbot.hedge.commands import _plan_config, register
 from lpbot.hedge.paper import PaperExchange
 from lpbot.hedge.state import AlertKind
 from lpbot.hedge.wiring import build_hedge_runner, delta_includes_fees, plan_config
@@ -124,9 +125,10 @@ def test_an_unreachable_venue_is_an_alert_of_the_first_sync_and_retried_at_the_n
 
 
 def test_cli_and_daemon_defaults_are_the_configuration_s(tmp_path: Path) -> None:
-    parser = argparse.ArgumentParser(prog="lpbot")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["hedge", "sync", "--pool", "USDC/WETH-500", "--token-id", "1"])
+    with hedge_cli.sync.make_context(
+        "sync", ["--pool", "USDC/WETH-500", "--token-id", "1"]
+    ) as ctx:  # the options as `lpbot hedge sync` parses them
+        args = argparse.Namespace(**ctx.params)
     # the daemon's [hedge] left at its defaults (only the venue and symbol named)
     section = HedgeSection.model_construct(exchange="paper", symbol="ETH/USDT:USDT")
     cli = _plan_config(args, None, "ETH/USDT:USDT")

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from lpbot.analytics.ledger import HedgeFigures, Prices
+from lpbot.cli.daemon import ledger_lines
 from lpbot.devnet.context import devnet_context, manifest_pricer
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.errors import NeedsAttention
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
-from lpbot.jobs.commands import ledger_lines
 from lpbot.pricing.base import Marks
 from lpbot.store import migrate, repo
 from lpbot.store.session import make_engine, session_factory

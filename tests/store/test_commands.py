@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from lpbot.store import commands, migrate
+from lpbot.cli import main
+from lpbot.store import migrate
 from lpbot.store.session import make_engine
 
 
 def _run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="lpbot")
-    commands.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return main(list(argv))
 
 
 def _config(tmp_path: Path) -> Path:

@@ -1,6 +1,7 @@
 """``lpbot data fetch|import-csv`` and ``lpbot backtest run|sweep``: parse, call, print.
 
-``register(subparsers)`` adds both command groups to the CLI's subparsers.
+A backtest's parameters come from ``--backtest-config`` (a JSON file of ``BacktestConfig``
+fields) and the options, which override single fields.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
+
+from lpbot.cli.common import emit_json, progress
 from lpbot.errors import ConfigError, Refused
 
 
@@ -63,13 +67,13 @@ _SERIES_OPTIONS = (("gas_price_series", "gas_price_csv"), ("native_usd_series", 
 
 
 def _config_file(args: argparse.Namespace) -> dict[str, Any]:
-    """The --config JSON file: BacktestConfig fields and an optional "sweep" section."""
+    """The --backtest-config JSON file: BacktestConfig fields and an optional "sweep" section."""
     if not args.config:
         return {}
     try:
         data = json.loads(Path(args.config).read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--config {args.config}: {exc}") from None
+        raise ConfigError(f"--backtest-config {args.config}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{args.config}: expected a JSON object")
     return data
@@ -288,17 +292,30 @@ def _print_result(result: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
+    import tempfile
+
     from lpbot.backtest.report import write_report
 
+    if args.print_json:  # the summary on stdout, nothing else
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "summary.json"
+            args.print_json, args.json = False, str(path)
+            with contextlib.redirect_stdout(io.StringIO()):
+                _cmd_run(args)
+            click.echo(path.read_text().rstrip())
+        return 0
     config = _config(args)
     comparison: dict[str, Any] | None = None
     if args.engine == "both":
         from lpbot.backtest.dataset import load_dataset
         from lpbot.backtest.validate import compare_engines
 
-        exact, approx, diff = compare_engines(
-            load_dataset(args.data), config, bar_interval=args.bar_interval
-        )
+        with progress("backtest: both engines"):
+            exact, approx, diff = compare_engines(
+                load_dataset(args.data), config, bar_interval=args.bar_interval
+            )
         _print_result(exact)
         _print_result(approx)
         comparison = diff.as_dict()
@@ -313,13 +330,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from lpbot.backtest.dataset import load_dataset
         from lpbot.backtest.exact import run_exact
 
-        result = run_exact(load_dataset(args.data), config)
+        with progress("backtest: exact replay"):
+            result = run_exact(load_dataset(args.data), config)
         _print_result(result)
     else:
         from lpbot.backtest.bars import load_bars
         from lpbot.backtest.vector import run_bars
 
-        result = run_bars(load_bars(args.data, interval=args.bar_interval), config)
+        with progress("backtest: bars"):
+            result = run_bars(load_bars(args.data, interval=args.bar_interval), config)
         _print_result(result)
     write_report(result, args.html, args.json, comparison)
     for path in (args.html, args.json):
@@ -351,6 +370,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         grid, args.data, _config(args), engine=args.engine, workers=args.workers,
         bar_interval=args.bar_interval, executor=executor, ray_address=address,
     )  # fmt: skip
+    if args.print_json:
+        emit_json([asdict(r) for r in rows])
+        return 0
     for row in rows:
         params = ", ".join(f"{k}={v}" for k, v in row.params.items())
         if row.error:
@@ -365,99 +387,150 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             )
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
-        print(f"wrote {args.json}")
+        if not args.print_json:
+            print(f"wrote {args.json}")
     return 0
 
 
-# ------------------------------------------------------------------------------- parsers
+# ----------------------------------------------------------------------------- commands
 
 
-def _config_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="a dataset from `data fetch` or `data import-csv`")
-    p.add_argument("--config", help="a JSON file of BacktestConfig fields (options override it)")
-    p.add_argument("--strategy", choices=["fixed", "vol_band", "skewed", "full_range"])
-    p.add_argument("--param", action="append", help="strategy parameter KEY=VALUE (repeatable)")
-    p.add_argument("--policy", action="append", help="RebalancePolicy field KEY=VALUE")
-    p.add_argument("--capital-usd", dest="capital_usd", type=float)
-    p.add_argument("--volatile-share", dest="volatile_share", type=float)
-    p.add_argument("--quote-token", dest="quote_token", type=int, choices=[0, 1],
-                   help="the token worth --quote-usd (a USD stablecoin)")  # fmt: skip
-    p.add_argument("--quote-usd", dest="quote_usd", type=float)
-    p.add_argument("--interval", type=int, help="seconds between decisions (default 3600)")
-    p.add_argument("--bar-interval", dest="bar_interval", type=int, default=60,
-                   help="bar length when bars are aggregated from events")  # fmt: skip
-    p.add_argument("--start", type=int, help="unix time to open the position")
-    p.add_argument("--end", type=int, help="unix time to stop")
-    p.add_argument("--chain", choices=["ethereum", "arbitrum", "zksync", "devnet"])
-    p.add_argument("--gas-price-gwei", dest="gas_price_gwei", type=float)
-    p.add_argument("--gas-price-csv", dest="gas_price_csv", help="CSV: unix time, gwei")
-    p.add_argument("--native-usd", dest="native_usd", type=float)
-    p.add_argument("--native-usd-csv", dest="native_usd_csv", help="CSV: unix time, USD")
-    p.add_argument("--slippage-bps", dest="slippage_bps", type=float,
-                   help="default: the pool's realised volatility over one block")  # fmt: skip
-    p.add_argument("--no-costs", dest="no_costs", action="store_true",
-                   help="zero gas, slippage and hedge fees (a study, not a forecast)")  # fmt: skip
-    p.add_argument("--hedge-ratio", dest="hedge_ratio", type=float)
-    p.add_argument("--hedge-band", dest="hedge_band", type=float)
-    p.add_argument("--hedge-fee-bps", dest="hedge_fee_bps", type=float)
-    p.add_argument("--funding-rate-8h", dest="funding_rate_8h", type=float)
-    p.add_argument("--funding-csv", dest="funding_csv", help="CSV: unix time, rate per 8 h")
-    p.add_argument("--label")
+def _config_options(f: Any) -> Any:
+    """The options of ``BacktestConfig``; each overrides one field of --backtest-config."""
+    options = [
+        click.option("--data", required=True,
+                     help="a dataset from `data fetch` or `data import-csv`"),
+        click.option(
+            "--backtest-config",
+            "config",
+            help="a JSON file of BacktestConfig fields (and a \"sweep\" section); options "
+            "override it",
+        ),
+        click.option("--strategy",
+                     type=click.Choice(["fixed", "vol_band", "skewed", "full_range"])),
+        click.option("--param", multiple=True, help="strategy parameter KEY=VALUE (repeatable)"),
+        click.option("--policy", multiple=True, help="RebalancePolicy field KEY=VALUE"),
+        click.option("--capital-usd", type=float),
+        click.option("--volatile-share", type=float),
+        click.option("--quote-token", type=click.IntRange(0, 1),
+                     help="the token worth --quote-usd (a USD stablecoin)"),
+        click.option("--quote-usd", type=float),
+        click.option("--interval", type=int, help="seconds between decisions (default 3600)"),
+        click.option("--bar-interval", type=int, default=60, show_default=True,
+                     help="bar length when bars are aggregated from events"),
+        click.option("--start", type=int, help="unix time to open the position"),
+        click.option("--end", type=int, help="unix time to stop"),
+        click.option("--chain", type=click.Choice(["ethereum", "arbitrum", "zksync", "devnet"])),
+        click.option("--gas-price-gwei", type=float),
+        click.option("--gas-price-csv", help="CSV: unix time, gwei"),
+        click.option("--native-usd", type=float),
+        click.option("--native-usd-csv", help="CSV: unix time, USD"),
+        click.option("--slippage-bps", type=float,
+                     help="default: the pool's realised volatility over one block"),
+        click.option("--no-costs", is_flag=True,
+                     help="zero gas, slippage and hedge fees (a study, not a forecast)"),
+        click.option("--hedge-ratio", type=float),
+        click.option("--hedge-band", type=float),
+        click.option("--hedge-fee-bps", type=float),
+        click.option("--funding-rate-8h", type=float),
+        click.option("--funding-csv", help="CSV: unix time, rate per 8 h"),
+        click.option("--label"),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
-def register(subparsers: Any) -> None:
-    """Add ``data`` and ``backtest`` to the CLI's subparsers."""
-    data = subparsers.add_parser("data", help="pool history for backtests: fetch or import")
-    dsub = data.add_subparsers(dest="data_command", required=True)
-    f = dsub.add_parser("fetch", help="pool events and start state from an RPC node")
-    f.add_argument("--rpc", required=True, help="JSON-RPC URL (an archive node for past state)")
-    f.add_argument("--pool", required=True, help="the pool's address")
-    f.add_argument("--from-block", dest="from_block", type=int, required=True)
-    f.add_argument("--to-block", dest="to_block", type=int, required=True)
-    f.add_argument("--out", help="SQLite file (default ./.lpbot/data/POOL-FROM.sqlite)")
-    f.add_argument("--multicall", help="Multicall3 address if not the registry's for the chain")
-    f.add_argument("--creation-block", dest="creation_block", type=int)
-    f.add_argument("--max-range", dest="max_range", type=int, default=10_000,
-                   help="largest eth_getLogs block range")  # fmt: skip
-    f.set_defaults(func=_cmd_fetch)
-    c = dsub.add_parser("import-csv", help="minute or hour bars from CSV files")
-    c.add_argument("paths", nargs="+", help="demeter-fetch .minute.csv or subgraph poolHourData")
-    c.add_argument("--out", required=True, help="SQLite file to write the bars to")
-    c.add_argument("--fee", type=int, required=True, help="fee tier in pips (500 = 0.05%%)")
-    c.add_argument("--decimals0", type=int, required=True)
-    c.add_argument("--decimals1", type=int, required=True)
-    c.add_argument("--tick-spacing", dest="tick_spacing", type=int)
-    c.add_argument("--fee-protocol", dest="fee_protocol", type=int, default=0)
-    c.add_argument("--format", choices=["auto", "demeter", "subgraph"], default="auto")
-    c.add_argument("--symbol0", default="")
-    c.add_argument("--symbol1", default="")
-    c.add_argument("--gas-price-csv", dest="gas_price_csv",
-                   help="CSV: unix time, gwei; kept with the bars for backtests")  # fmt: skip
-    c.add_argument("--native-usd-csv", dest="native_usd_csv",
-                   help="CSV: unix time, USD a native token; kept with the bars")  # fmt: skip
-    c.set_defaults(func=_cmd_import_csv)
+def parse(command: click.Command, argv: list[str]) -> argparse.Namespace:
+    """The arguments ``command`` (``run``, ``sweep``) would get from ``argv``, as its body
+    reads them (for tests and tools)."""
+    with command.make_context(command.name or "", argv) as ctx:
+        return _ns(dict(ctx.params))
 
-    bt = subparsers.add_parser("backtest", help="replay history through the strategy code")
-    bsub = bt.add_subparsers(dest="backtest_command", required=True)
-    r = bsub.add_parser("run", help="one backtest; HTML and JSON reports")
-    _config_options(r)
-    r.add_argument("--engine", choices=["exact", "bars", "both"], default="bars")
-    r.add_argument("--html", help="write the HTML report here")
-    r.add_argument("--json", help="write the JSON summary here")
-    r.add_argument("--allow-divergence", dest="allow_divergence", action="store_true",
-                   help="with --engine both: exit 0 even when the engines disagree")  # fmt: skip
-    r.set_defaults(func=_cmd_run)
-    s = bsub.add_parser("sweep", help="a grid of parameters in parallel processes")
-    _config_options(s)
-    s.add_argument("--grid", action="append",
-                   help="KEY=V1,V2,... e.g. strategy.half_width_pct=2,5 (repeatable)")  # fmt: skip
-    s.add_argument("--engine", choices=["exact", "bars"], default="bars")
-    s.add_argument("--workers", type=int)
-    s.add_argument("--executor", choices=["process", "ray"],
-                   help="process pool here (default) or Ray (the ray extra)")  # fmt: skip
-    s.add_argument(
-        "--ray-address", dest="ray_address",
-        help="a Ray cluster (default: sweep.ray_address in --config, else a local one)",
-    )  # fmt: skip
-    s.add_argument("--json", help="write all rows here")
-    s.set_defaults(func=_cmd_sweep)
+
+def _ns(kw: dict[str, Any]) -> argparse.Namespace:
+    for key in ("param", "policy", "grid"):
+        if key in kw:
+            kw[key] = list(kw[key])
+    return argparse.Namespace(**kw)
+
+
+@click.group()
+def data() -> None:
+    """Pool history for backtests: fetch or import."""
+
+
+@data.command()
+@click.option("--rpc", required=True, help="JSON-RPC URL (an archive node for past state)")
+@click.option("--pool", required=True, help="the pool's address")
+@click.option("--from-block", type=int, required=True)
+@click.option("--to-block", type=int, required=True)
+@click.option("--out", help="SQLite file (default ./.lpbot/data/POOL-FROM.sqlite)")
+@click.option("--multicall", help="Multicall3 address if not the registry's for the chain")
+@click.option("--creation-block", type=int)
+@click.option("--max-range", type=int, default=10_000, show_default=True,
+              help="largest eth_getLogs block range")  # fmt: skip
+def fetch(**kw: Any) -> int:
+    """Pool events and start state from an RPC node."""
+    return _cmd_fetch(_ns(kw))
+
+
+@data.command("import-csv")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--out", required=True, help="SQLite file to write the bars to")
+@click.option("--fee", type=int, required=True, help="fee tier in pips (500 = 0.05%)")
+@click.option("--decimals0", type=int, required=True)
+@click.option("--decimals1", type=int, required=True)
+@click.option("--tick-spacing", type=int)
+@click.option("--fee-protocol", type=int, default=0)
+@click.option("--format", "format", type=click.Choice(["auto", "demeter", "subgraph"]),
+              default="auto")  # fmt: skip
+@click.option("--symbol0", default="")
+@click.option("--symbol1", default="")
+@click.option("--gas-price-csv", help="CSV: unix time, gwei; kept with the bars for backtests")
+@click.option("--native-usd-csv", help="CSV: unix time, USD a native token; kept with the bars")
+def import_csv(**kw: Any) -> int:
+    """Minute or hour bars from CSV files (demeter-fetch .minute.csv or subgraph poolHourData)."""
+    kw["paths"] = list(kw["paths"])
+    return _cmd_import_csv(_ns(kw))
+
+
+@click.group()
+def backtest() -> None:
+    """Replay history through the strategy code."""
+
+
+@backtest.command()
+@_config_options
+@click.option("--engine", type=click.Choice(["exact", "bars", "both"]), default="bars",
+              show_default=True)  # fmt: skip
+@click.option("--html", help="write the HTML report here")
+@click.option("--json-out", "json", help="write the JSON summary here")
+@click.option("--json", "print_json", is_flag=True, help="print the JSON summary instead of text")
+@click.option("--allow-divergence", is_flag=True,
+              help="with --engine both: exit 0 even when the engines disagree")  # fmt: skip
+def run(**kw: Any) -> int:
+    """One backtest; HTML and JSON reports."""
+    return _cmd_run(_ns(kw))
+
+
+@backtest.command()
+@_config_options
+@click.option("--grid", multiple=True,
+              help="KEY=V1,V2,... e.g. strategy.half_width_pct=2,5 (repeatable)")  # fmt: skip
+@click.option("--engine", type=click.Choice(["exact", "bars"]), default="bars", show_default=True)
+@click.option("--workers", type=int)
+@click.option("--executor", type=click.Choice(["process", "ray"]),
+              help="process pool here (default) or Ray (the ray extra)")  # fmt: skip
+@click.option(
+    "--ray-address",
+    help="a Ray cluster (default: sweep.ray_address in --backtest-config, else local)",
+)
+@click.option("--json-out", "json", help="write all rows here")
+@click.option("--json", "print_json", is_flag=True, help="print all rows as JSON instead of text")
+def sweep(**kw: Any) -> int:
+    """A grid of parameters in parallel processes."""
+    return _cmd_sweep(_ns(kw))
+
+
+__all__ = ["backtest", "data", "emit_json"]

@@ -1,39 +1,29 @@
 """``lpbot db upgrade|current|check``: migrate the configured database and show its revision.
 
-``register(subparsers)`` adds the ``db`` command to lpbot's argument parser.
+Every command migrates the database itself when it opens it; ``db upgrade`` is for choosing a
+revision, ``current`` and ``check`` look without changing anything.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from lpbot.config import load_config, resolve_config_path
+import click
+
+from lpbot.cli.common import app, config_option
 from lpbot.errors import Halt
-from lpbot.store import migrate
-from lpbot.store.session import make_engine, redact_url
 
-__all__ = ["register"]
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``db`` and its subcommands to ``subparsers``."""
-    db = subparsers.add_parser("db", help="the database: migrate it, show its revision")
-    db.add_argument("--config", help="config file (default $LPBOT_CONFIG or ./lpbot.toml)")
-    sub = db.add_subparsers(dest="db_command", required=True)
-    up = sub.add_parser("upgrade", help="migrate the database to the newest schema")
-    up.add_argument("--revision", default="head", help="migrate to this revision (default head)")
-    up.set_defaults(func=_cmd_upgrade)
-    sub.add_parser("current", help="the database's schema revision").set_defaults(func=_cmd_current)
-    sub.add_parser("check", help="compare the database's schema with lpbot's").set_defaults(
-        func=_cmd_check
-    )
+__all__ = ["db"]
 
 
 def _database_url(args: argparse.Namespace) -> str:
-    return load_config(resolve_config_path(args.config)).resolve_database_url()
+    return app().database_url
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from lpbot.store import migrate
+    from lpbot.store.session import make_engine, redact_url
+
     url = _database_url(args)
     engine = make_engine(url)
     try:
@@ -50,6 +40,9 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_current(args: argparse.Namespace) -> int:
+    from lpbot.store import migrate
+    from lpbot.store.session import make_engine, redact_url
+
     url = _database_url(args)
     engine = make_engine(url)
     try:
@@ -66,6 +59,9 @@ def _cmd_current(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from lpbot.store import migrate
+    from lpbot.store.session import make_engine, redact_url
+
     url = _database_url(args)
     engine = make_engine(url)
     try:
@@ -77,3 +73,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise Halt(f"{redact_url(url)}: the schema differs from lpbot's models:\n{lines}")
     print(f"{redact_url(url)}: the schema matches lpbot's models")
     return 0
+
+
+@click.group()
+@config_option
+def db() -> None:
+    """The database: migrate it, show its revision."""
+
+
+@db.command()
+@config_option
+@click.option("--revision", default="head", show_default=True, help="migrate to this revision")
+def upgrade(revision: str) -> int:
+    """Migrate the database to the newest schema (or --revision)."""
+    return _cmd_upgrade(argparse.Namespace(revision=revision))
+
+
+@db.command()
+@config_option
+def current() -> int:
+    """The database's schema revision."""
+    return _cmd_current(argparse.Namespace())
+
+
+@db.command()
+@config_option
+def check() -> int:
+    """Compare the database's schema with lpbot's."""
+    return _cmd_check(argparse.Namespace())

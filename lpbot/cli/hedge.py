@@ -1,8 +1,9 @@
-"""``lpbot hedge status|sync|flatten``: the delta hedge of one devnet LP position, from the CLI.
+"""``lpbot hedge status|sync|flatten``: the delta hedge of one LP position, from the CLI.
 
-Each command builds its objects from its arguments: the running devnet (``lpbot devnet up``),
-the pool and NFT position, and the venue. Unset flags take the ``[hedge]`` section of the
-configuration (``$LPBOT_CONFIG`` or ``./lpbot.toml``) when there is one, else its defaults, and
+Each command builds its objects from the one application context: the chain, the configured
+position (its pool and current NFT; ``--position``, ``--pool``, ``--token-id`` override) and the
+venue. Unset flags take the ``[hedge]`` section of the configuration when there is one, else
+its defaults, and
 the state directory is its ``data_dir/hedge``: the hedge ``lpbot run`` keeps is the one these
 commands show, flatten and resume, through the same files and lock
 (``lpbot.hedge.wiring.hedge_files``). The default venue is paper: its account
@@ -22,7 +23,6 @@ counts the position's uncollected fees in the hedged token unless the configurat
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
+
+from lpbot.cli.common import app, config_option, emit_json, json_option
 from lpbot.errors import ConfigError
 from lpbot.hedge.base import Clock, Exchange, ManualClock, SystemClock
 from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
@@ -56,71 +59,9 @@ if TYPE_CHECKING:
     from lpbot.config import HedgeConfig as HedgeSection
     from lpbot.devnet.manifest import Manifest, PoolInfo
 
-__all__ = ["register"]
+__all__ = ["hedge"]
 
 EXCHANGES = ("paper", "binanceusdm", "okx", "bybit")
-
-
-def _decimal_in(
-    low: Decimal, high: Decimal | None = None, *, strict: bool = True
-) -> Callable[[str], Decimal]:
-    """An argparse type: a finite decimal above ``low`` (or at it, unless ``strict``) and at
-    most ``high``, so that a bad value is one usage line before anything is read or sent."""
-
-    def parse(text: str) -> Decimal:
-        try:
-            value = Decimal(text)
-        except ArithmeticError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        below = value <= low if strict else value < low
-        if not value.is_finite() or below or (high is not None and value > high):
-            bound = f"> {low}" if strict else f">= {low}"
-            if high is not None:
-                bound += f" and <= {high}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-        return value
-
-    return parse
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``hedge`` with ``status``, ``sync [--dry-run] [--resume]`` and ``flatten``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--pool", required=True, help='address, "USDC/WETH-500" or the pool name')
-    common.add_argument("--token-id", type=int, required=True, help="the NFT position's id")
-    common.add_argument("--exchange", choices=EXCHANGES, help="default: [hedge] or paper")
-    common.add_argument("--sandbox", action="store_true", help="the exchange's testnet")
-    common.add_argument("--hedge-token", help="pool token to hedge (default: the non-stablecoin)")
-    common.add_argument("--symbol", help="perp symbol (default: e.g. ETH/USDT:USDT for WETH)")
-    common.add_argument(
-        "--band", type=_decimal_in(Decimal(0)), help="band in tokens (default: the venue's minimum)"
-    )
-    common.add_argument(
-        "--band-pct",
-        type=_decimal_in(Decimal(0), strict=False),
-        help="band, %% of delta",
-    )
-    common.add_argument("--max-leverage", type=_decimal_in(Decimal(0), Decimal(125)))
-    common.add_argument("--max-funding-apr", type=Decimal, help="as a fraction a year")
-    common.add_argument("--home", help="state directory (default: data_dir/hedge)")
-    common.add_argument("--devnet-home", help="the devnet's directory (default ./.lpbot/devnet)")
-    paper = common.add_argument_group("paper venue (first use only; then the saved account)")
-    paper.add_argument("--paper-balance", type=_decimal_in(Decimal(0)), default=Decimal(100_000))
-    paper.add_argument("--paper-funding-rate", type=Decimal, default=Decimal("0.0001"))
-    paper.add_argument("--seed", type=int, default=0)
-
-    hedge = subparsers.add_parser("hedge", help="delta hedge of an LP position on a perp")
-    hsub = hedge.add_subparsers(dest="hedge_command", required=True)
-    hsub.add_parser(
-        "status", parents=[common], help="LP delta, hedge, net, funding, margin, liquidation"
-    ).set_defaults(func=_cmd_status)
-    sync = hsub.add_parser("sync", parents=[common], help="trade the hedge back into its band")
-    sync.add_argument("--dry-run", action="store_true", help="simulate orders; save nothing")
-    sync.add_argument("--resume", action="store_true", help="release the kill switch first")
-    sync.set_defaults(func=_cmd_sync)
-    hsub.add_parser(
-        "flatten", parents=[common], help="kill switch: close the hedge, stop syncing"
-    ).set_defaults(func=_cmd_flatten)
 
 
 @dataclass
@@ -136,13 +77,8 @@ def _nothing() -> None:
 
 
 def _configured() -> tuple[Path, HedgeSection | None]:
-    """The configuration's ``data_dir/hedge`` and ``[hedge]``; ``./.lpbot/hedge`` without one."""
-    from lpbot.config import load_config, resolve_config_path
-
-    path = resolve_config_path(None, os.environ)
-    if not path.exists():
-        return Path.cwd() / ".lpbot" / "hedge", None
-    config = load_config(path)
+    """The configuration's ``data_dir/hedge`` and ``[hedge]`` (the one application context)."""
+    config = app().config
     return config.data_dir / "hedge", config.hedge
 
 
@@ -159,16 +95,13 @@ def _exact(value: object) -> Decimal:
 def _session(args: argparse.Namespace, *, dry_run: bool = False) -> Iterator[_Session]:
     """The hedge, under its lock from reading its files to ``save`` (``hedge_files``)."""
     from lpbot.chain.reader import PoolReader
-    from lpbot.chain.rpc import connect
-    from lpbot.devnet import service
 
     home, section = _configured()
     home = Path(args.home) if args.home else home
     venue = args.exchange or (section.exchange if section is not None else "paper")
     if section is not None and section.exchange != venue:
         section = None  # the configuration's hedge is on another venue: defaults only
-    record, manifest = service.require_running(Path(args.devnet_home) if args.devnet_home else None)
-    w3 = connect(record.rpc_url)
+    w3, manifest = app().w3(args.chain), app().manifest(args.chain)
     pool = manifest.pool(args.pool)
     npm = manifest.contracts["NonfungiblePositionManager"]
     reader = PoolReader(
@@ -356,3 +289,156 @@ def _cmd_flatten(args: argparse.Namespace) -> int:
     print("\n".join(render_sync(result, flatten=True)))
     alerts = [a for a in result.alerts if a.kind is not AlertKind.KILL_SWITCH]
     return 1 if alerts else 0
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def _args(**given: Any) -> argparse.Namespace:
+    """The command's options; the position (``--position``, else the first hedged one) gives
+    the chain, pool and current NFT when they are not given. Everything else unset is taken
+    from ``[hedge]`` (or its defaults) by ``_session``."""
+    a = app()
+    c = a.config
+    names = [p.name for p in c.positions]
+    if c.hedge is not None and c.hedge.positions:
+        names = list(c.hedge.positions)
+    name = given.pop("position") or (names[0] if names else None)
+    pos = a.position(name) if name is not None else None
+    if given["token_id"] is None and pos is not None:
+        from lpbot.jobs.runtime import current_token
+
+        given["token_id"] = current_token(a.sessions, pos.name) or pos.token_id
+    if given["pool"] is None and pos is not None:
+        given["pool"] = pos.pool
+    if given["pool"] is None or given["token_id"] is None:
+        raise ConfigError(
+            "which position? give --pool and --token-id, or configure [[positions]] with token_id"
+        )
+    given["chain"] = pos.chain if pos is not None else None
+    return argparse.Namespace(**given)
+
+
+class _DecimalIn(click.ParamType):  # type: ignore[type-arg]
+    """A finite decimal above ``low`` (or at it, unless ``strict``) and at most ``high``, so
+    that a bad value is one usage line before anything is read or sent."""
+
+    name = "decimal"
+
+    def __init__(self, low: Decimal, high: Decimal | None = None, *, strict: bool = True):
+        self.low, self.high, self.strict = low, high, strict
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            self.fail(f"not a number: {value!r}", param, ctx)
+        below = number <= self.low if self.strict else number < self.low
+        if not number.is_finite() or below or (self.high is not None and number > self.high):
+            bound = f"> {self.low}" if self.strict else f">= {self.low}"
+            if self.high is not None:
+                bound += f" and <= {self.high}"
+            self.fail(f"must be {bound}, got {value}", param, ctx)
+        return number
+
+
+def _common(f: Any) -> Any:
+    options = [
+        config_option,
+        click.option("--position", help="the configured position (default: the first hedged)"),
+        click.option("--pool", help="pool name or address (overrides positions.pool)"),
+        click.option("--token-id", type=int, help="the NFT (default: the position's current one)"),
+        click.option("--exchange", type=click.Choice(EXCHANGES), help="overrides hedge.exchange"),
+        click.option(
+            "--sandbox/--no-sandbox",
+            default=None,
+            help="the exchange's testnet (overrides hedge.testnet)",
+        ),
+        click.option("--hedge-token", help="pool token to hedge (default: the non-stablecoin)"),
+        click.option("--symbol", help="perp symbol (overrides hedge.symbol)"),
+        click.option(
+            "--band", type=_DecimalIn(Decimal(0)), help="band in tokens (overrides hedge.band_abs)"
+        ),
+        click.option(
+            "--band-pct",
+            type=_DecimalIn(Decimal(0), strict=False),
+            help="band, % of delta (overrides hedge.band_pct)",
+        ),
+        click.option(
+            "--max-leverage",
+            type=_DecimalIn(Decimal(0), Decimal(125)),
+            help="overrides hedge.max_leverage",
+        ),
+        click.option(
+            "--max-funding-apr",
+            type=Decimal,
+            help="as a fraction a year (overrides hedge.max_funding_apr_pct / 100)",
+        ),
+        click.option(
+            "--state-dir", "home", help="hedge state directory (overrides <data_dir>/hedge)"
+        ),
+        click.option(
+            "--paper-balance",
+            type=_DecimalIn(Decimal(0)),
+            default=Decimal(100_000),
+            show_default=True,
+            help="paper venue, first use only",
+        ),
+        click.option(
+            "--paper-funding-rate",
+            type=Decimal,
+            default=Decimal("0.0001"),
+            show_default=True,
+            help="paper venue, first use only",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group()
+@config_option
+def hedge() -> None:
+    """The perp hedge of a position: status, sync, flatten (from [hedge] and the position)."""
+
+
+def _status_json(s: HedgeStatus, venue: str, symbol: str) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    body = asdict(s) if is_dataclass(s) else dict(vars(s))
+    return {"venue": venue, "symbol": symbol, **body}
+
+
+@hedge.command()
+@_common
+@json_option
+def status(as_json: bool, **given: Any) -> int:
+    """LP delta, hedge, net, funding, margin, liquidation."""
+    args = _args(**given)
+    if not as_json:
+        return _cmd_status(args)
+    with _session(args) as s:
+        st = s.controller.status(s.lp_delta)
+        s.save()
+    emit_json(_status_json(st, s.venue, s.controller.config.symbol))
+    return 0
+
+
+@hedge.command()
+@_common
+@click.option("--dry-run", is_flag=True, help="simulate orders; save nothing")
+@click.option("--resume", is_flag=True, help="release the kill switch first")
+def sync(dry_run: bool, resume: bool, **given: Any) -> int:
+    """Trade the hedge back into its band."""
+    return _cmd_sync(_args(dry_run=dry_run, resume=resume, **given))
+
+
+@hedge.command()
+@_common
+def flatten(**given: Any) -> int:
+    """Kill switch: close the hedge, stop syncing."""
+    return _cmd_flatten(_args(**given))

@@ -1,0 +1,547 @@
+"""The one application context, built from the one validated configuration.
+
+Every command, job and page gets its chain, store, signers, prices, strategy, policy, hedge,
+schedule and alerts from an ``App``; this is the only place that wires concrete adapters
+together. ``App.load`` finds the configuration the same way for everyone: ``--config PATH``, else
+``$LPBOT_CONFIG``, else ``./lpbot.toml``, else (when none exists and a devnet runs in
+``./.lpbot/devnet``) the devnet's own configuration. A flag may override one value
+(``Overrides``); the command's ``--help`` says which key it replaces.
+
+Everything is built on first use and kept: a command that only reads the database never connects
+to a chain, and one that never signs never asks for a password. The database migrates itself
+the first time it is opened. The chain is checked when first connected: it must answer, with the
+configured chain id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lpbot.config import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_NAME,
+    Config,
+    KeystoreRef,
+    PositionConfig,
+    ResolvedChain,
+    load_config,
+    parse_config,
+)
+from lpbot.errors import ConfigError, NeedsAttention, RetryLater
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+    from web3 import Web3
+
+    from lpbot.devnet.manifest import Manifest
+    from lpbot.execution.service import ExecutionContext
+    from lpbot.jobs.alerts import Notifier
+    from lpbot.signing.base import Signature, SignedTransaction, Signer
+    from lpbot.store.rebalances import SqlRebalanceRepo
+    from lpbot.strategy.rebalance import RebalancePolicy
+
+__all__ = ["App", "KeystoreSigner", "Overrides", "devnet_config_text", "keystore_address"]
+
+DEVNET_HOME = Path(".lpbot") / "devnet"
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Single values a command-line flag replaces; None keeps the configuration's."""
+
+    rpc_url: str | None = None  # the chain's RPC URL (rpc_url / rpc_url_env / the manifest's)
+    database_url: str | None = None  # database_url
+    report_dir: Path | None = None  # report_dir
+    slippage_bps: float | None = None  # positions.policy.slippage_bps
+
+
+# ------------------------------------------------------------------------------- keystores
+
+
+def keystore_address(path: Path) -> str:
+    """The checksummed address a V3 keystore declares, read without decrypting it.
+
+    ``ConfigError`` when the file is missing, unreadable, not JSON or not a keystore."""
+    from eth_utils.address import to_checksum_address
+
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"keystore {path} does not exist; create it with `lpbot keys new`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"keystore {path} cannot be read: {exc}") from None
+    if not isinstance(data, dict) or ("crypto" not in data and "Crypto" not in data):
+        raise ConfigError(f"{path} is not a V3 keystore (no 'crypto' section)")
+    address = data.get("address")
+    if not isinstance(address, str) or len(address.removeprefix("0x")) != 40:
+        raise ConfigError(f"keystore {path} declares no address")
+    return str(to_checksum_address("0x" + address.removeprefix("0x")))
+
+
+class KeystoreSigner:
+    """A keystore's signer, decrypted on its first signature (the password from the
+    environment variable the configuration names). Its address is known without decrypting."""
+
+    def __init__(self, name: str, ref: KeystoreRef) -> None:
+        self.name, self.ref = name, ref
+        self._address = ref.address or keystore_address(ref.path)
+        self._signer: Signer | None = None
+
+    def __repr__(self) -> str:
+        return f"KeystoreSigner({self.name}, {self._address})"
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def unlock(self) -> Signer:
+        if self._signer is None:
+            from lpbot.signing.local import LocalKeySigner
+
+            signer = LocalKeySigner.from_keystore(self.ref.path, self.ref.password_env)
+            if signer.address != self._address:
+                raise ConfigError(
+                    f"signer.keystores.{self.name}: {self.ref.path} holds {signer.address}, "
+                    f"not {self._address}"
+                )
+            self._signer = signer
+        return self._signer
+
+    def sign_digest(self, digest: bytes) -> Signature:
+        return self.unlock().sign_digest(digest)
+
+    def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
+        return self.unlock().sign_transaction(tx)
+
+
+# ----------------------------------------------------------------------- the devnet's own
+
+
+def devnet_config_text(manifest_path: Path, token_id: int | None) -> str:
+    """The configuration used when there is no lpbot.toml and a devnet runs: its chain, its
+    Safe's position (if it has one), the devnet's development accounts signing."""
+    position = ""
+    if token_id is not None:
+        position = f"""
+[[positions]]
+name = "devnet"
+chain = "devnet"
+pool = "USDC/WETH-500"
+token_id = {token_id}
+[positions.strategy]
+kind = "vol_band"
+"""
+    return f"""version = 1
+data_dir = ".lpbot"
+[chains.devnet]
+manifest = {json.dumps(str(manifest_path))}
+{position}"""
+
+
+def _head_revision() -> str | None:
+    """The newest migration's revision id, read from the versions directory's files (Alembic
+    itself takes a fifth of a second to load)."""
+    import re
+
+    versions = Path(__file__).parent / "store" / "migrations" / "versions"
+    revisions: dict[str, str | None] = {}
+    for f in versions.glob("*.py"):
+        text = f.read_text()
+        rev = re.search(r"^revision(?:: str)? = ['\"]([^'\"]+)['\"]", text, re.M)
+        down = re.search(r"^down_revision[^=]*= ['\"]([^'\"]+)['\"]", text, re.M)
+        if rev:
+            revisions[rev.group(1)] = down.group(1) if down else None
+    heads = set(revisions) - {d for d in revisions.values() if d}
+    return heads.pop() if len(heads) == 1 else None
+
+
+def running_devnet(home: Path) -> tuple[Path, int | None] | None:
+    """The manifest path and Safe position of the devnet running from ``home``, or None.
+
+    Read from its record and manifest files without connecting (``lpbot.devnet.service``
+    connects; this stays cheap for every command's start)."""
+    try:
+        record = json.loads((home / "devnet.json").read_text())
+        cmdline = Path(f"/proc/{int(record['pid'])}/cmdline").read_bytes().split(b"\0")
+        manifest_path = Path(record["manifest"])
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if os.path.basename(cmdline[0].decode(errors="replace")) != "anvil":
+        return None
+    position = manifest.get("safe_position")
+    return manifest_path, int(position) if isinstance(position, int) else None
+
+
+# ------------------------------------------------------------------------------------ App
+
+
+@dataclass
+class App:
+    """Everything a command or job needs, built on first use from one ``Config``."""
+
+    config: Config
+    source: str  # the file it came from, or "the running devnet"
+    overrides: Overrides = field(default_factory=Overrides)
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    devnet_defaults: bool = False  # the devnet's own config: its development accounts sign
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ----------------------------------------------------------------------------- loading
+
+    @classmethod
+    def load(
+        cls,
+        config_arg: str | Path | None = None,
+        *,
+        overrides: Overrides | None = None,
+        environ: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> App:
+        """The configuration from ``--config``, ``$LPBOT_CONFIG``, ``./lpbot.toml`` or the
+        running devnet, in that order; ``ConfigError`` says which was tried."""
+        env = os.environ if environ is None else environ
+        cwd = cwd or Path.cwd()
+        overrides = overrides or Overrides()
+        explicit = config_arg or env.get(CONFIG_ENV)
+        if explicit:
+            path = Path(explicit).expanduser()
+            if not path.is_absolute():
+                path = cwd / path
+            return cls(load_config(path), str(path), overrides, env)
+        path = cwd / DEFAULT_CONFIG_NAME
+        if path.exists():
+            return cls(load_config(path), str(path), overrides, env)
+        found = running_devnet(cwd / DEVNET_HOME)
+        if found is None:
+            raise ConfigError(
+                f"no configuration: pass --config PATH, set ${CONFIG_ENV}, or write "
+                f"{DEFAULT_CONFIG_NAME} here with `lpbot init` (or start a devnet with "
+                "`lpbot devnet up` to use its own)"
+            )
+        manifest_path, safe_position = found
+        text = devnet_config_text(manifest_path, safe_position)
+        config = parse_config(text, base_dir=cwd, source="the running devnet's configuration")
+        return cls(config, "the running devnet", overrides, env, devnet_defaults=True)
+
+    def _cached(self, key: str, build: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    # ------------------------------------------------------------------------------- store
+
+    @property
+    def database_url(self) -> str:
+        return self.overrides.database_url or self.config.resolve_database_url(self.environ)
+
+    @property
+    def engine(self) -> Engine:
+        """The database, migrated to the newest schema the first time it is opened."""
+        return self._cached("engine", self._open_engine)  # type: ignore[no-any-return]
+
+    def _open_engine(self) -> Engine:
+        from sqlalchemy.exc import DatabaseError, OperationalError
+
+        from lpbot.store import migrate
+        from lpbot.store.session import make_engine, redact_url
+
+        url = self.database_url
+        if url.startswith("sqlite:///"):
+            db = Path(url.removeprefix("sqlite:///"))
+            if db.exists() and not os.access(db, os.R_OK | os.W_OK):
+                raise NeedsAttention(f"database {db} cannot be read and written by this user")
+            db.parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+        except (OperationalError, DatabaseError) as exc:
+            engine.dispose()
+            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+            raise NeedsAttention(
+                f"database {redact_url(url)} cannot be opened: {reason}; check database_url "
+                "in the configuration (or the file's permissions)"
+            ) from None
+        return engine
+
+    def read_engine(self) -> Engine | None:
+        """The database as it is, for commands that only read (``status``): opened with
+        SQLAlchemy Core alone, and migrated first only when it is not at lpbot's schema; None
+        when no database exists yet."""
+        if "engine" in self._cache:
+            return self.engine
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import DatabaseError
+
+        url = self.database_url
+        if url.startswith("sqlite:///"):
+            db = Path(url.removeprefix("sqlite:///"))
+            if not db.exists():
+                return None
+            if not os.access(db, os.R_OK):
+                raise NeedsAttention(f"database {db} cannot be read by this user")
+        engine = create_engine(url)
+        try:
+            with engine.connect() as c:
+                revision = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DatabaseError:
+            revision = None
+        if revision is None or revision != _head_revision():
+            engine.dispose()
+            return self.engine
+        return engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        from lpbot.store.session import session_factory
+
+        return self._cached("sessions", lambda: session_factory(self.engine))  # type: ignore[no-any-return]
+
+    def rebalance_repo(self, actor: str) -> SqlRebalanceRepo:
+        from lpbot.store.rebalances import SqlRebalanceRepo
+
+        return SqlRebalanceRepo(self.sessions, actor=actor)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.overrides.report_dir or self.config.reports_path
+
+    # ------------------------------------------------------------------------------ chains
+
+    def chain_name(self, position: str | None = None) -> str:
+        if position is not None:
+            return self.config.position(position).chain
+        if self.config.positions:
+            return self.config.positions[0].chain
+        return next(iter(self.config.chains))
+
+    def chain(self, name: str | None = None) -> ResolvedChain:
+        name = name or self.chain_name()
+        chain = self.config.resolve_chain(name, self.environ)
+        if self.overrides.rpc_url:
+            chain = chain.model_copy(update={"rpc_url": self.overrides.rpc_url})
+        return chain
+
+    def w3(self, name: str | None = None) -> Web3:
+        """A connection to the chain, checked: it answers, with the configured chain id."""
+        name = name or self.chain_name()
+        return self._cached(f"w3:{name}", lambda: self._connect(name))  # type: ignore[no-any-return]
+
+    def _connect(self, name: str) -> Web3:
+        from lpbot.chain.rpc import connect, redact_url
+
+        chain = self.chain(name)
+        w3 = connect(chain.rpc_url)
+        where = redact_url(chain.rpc_url)
+        try:
+            answered = int(w3.eth.chain_id)
+        except Exception as exc:
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            hint = (
+                "start it with `lpbot devnet up`"
+                if chain.manifest is not None
+                else f"check chains.{name} in {self.source}"
+            )
+            raise RetryLater(
+                f"the RPC of chain {name} at {where} does not answer ({reason}); {hint}"
+            ) from None
+        if answered != chain.chain_id:
+            raise NeedsAttention(
+                f"the RPC of chain {name} at {where} serves chain id {answered}, not the "
+                f"configured {chain.chain_id}; point chains.{name} at the right node"
+            )
+        return w3
+
+    def manifest(self, name: str | None = None) -> Manifest:
+        """The chain's addresses: the devnet's manifest, or the registry's for a live chain."""
+        name = name or self.chain_name()
+
+        def build() -> Manifest:
+            chain = self.chain(name)
+            if chain.manifest is not None:
+                if self.overrides.rpc_url:
+                    return chain.manifest.model_copy(update={"rpc_url": chain.rpc_url})
+                return chain.manifest
+            from lpbot.devnet.fork import registry_manifest
+
+            return registry_manifest(self.w3(name), chain.rpc_url)
+
+        return self._cached(f"manifest:{name}", build)  # type: ignore[no-any-return]
+
+    # --------------------------------------------------------------------------- positions
+
+    def position(self, name: str | None = None) -> PositionConfig:
+        """Position ``name``, or the only (first) one when no name is given."""
+        if name is not None:
+            return self.config.position(name)
+        if not self.config.positions:
+            raise ConfigError(f"no [[positions]] in {self.source}")
+        return self.config.positions[0]
+
+    def policy(self, position: str | None = None) -> RebalancePolicy:
+        """The position's rebalance policy and strategy, with any slippage override."""
+        import dataclasses
+
+        policy = self.position(position).build_policy()
+        if self.overrides.slippage_bps is not None:
+            policy = dataclasses.replace(policy, slippage_bps=self.overrides.slippage_bps)
+        return policy
+
+    def slippage_bps(self, position: str | None = None) -> float:
+        if self.overrides.slippage_bps is not None:
+            return self.overrides.slippage_bps
+        if not self.config.positions:
+            return PositionConfig.model_fields["policy"].default.slippage_bps  # type: ignore[no-any-return]
+        return self.position(position).policy.slippage_bps
+
+    # ----------------------------------------------------------------------------- signers
+
+    def keystore(self, name: str) -> KeystoreRef:
+        ref = self.config.signer.keystores.get(name)
+        if ref is None:
+            known = ", ".join(sorted(self.config.signer.keystores)) or "none"
+            raise ConfigError(f"no keystore {name!r} in [signer.keystores] (have: {known})")
+        return ref
+
+    def signer(self, name: str) -> KeystoreSigner:
+        """Keystore ``name``'s signer; decrypted on its first signature."""
+        return self._cached(  # type: ignore[no-any-return]
+            f"signer:{name}", lambda: KeystoreSigner(name, self.keystore(name))
+        )
+
+    def expected_addresses(self) -> dict[str, str]:
+        """Keystore name -> the address the configuration expects it to hold."""
+        out = {n: r.address for n, r in self.config.signer.keystores.items() if r.address}
+        if self.config.signer.safe is not None:
+            for owner in self.config.signer.safe.owners:
+                if owner.keystore is not None:
+                    out.setdefault(owner.keystore, owner.address)
+        return out
+
+    def sender(self) -> Signer | None:
+        name = self.config.signer.sender
+        return self.signer(name) if name else None
+
+    def owner_signers(self) -> list[Signer]:
+        safe = self.config.signer.safe
+        if safe is None:
+            return []
+        return [self.signer(o.keystore) for o in safe.owners if o.keystore is not None]
+
+    def operator(self) -> Signer | None:
+        module = self.config.signer.module
+        return self.signer(module.operator) if module is not None else None
+
+    # ------------------------------------------------------------------------------ prices
+
+    def pricer(self, chain: str | None = None) -> Any:
+        """The chain's price source (``lpbot.pricing``): marks from its pools against USDC,
+        anchored by its price feeds; the same marks every surface uses."""
+        from lpbot.devnet.context import manifest_pricer
+
+        name = chain or self.chain_name()
+        return self._cached(
+            f"pricer:{name}", lambda: manifest_pricer(self.w3(name), self.manifest(name))
+        )
+
+    # --------------------------------------------------------------------------- execution
+
+    def execution_context(self, position: str | None = None, *, actor: str) -> ExecutionContext:
+        """The rebalance steps' context for ``position``'s chain (or the first chain): its
+        Safe, the configured sender and operator keys (unlocked on first use), the reports
+        directory and the policy's slippage."""
+        from lpbot.devnet.context import devnet_context
+        from lpbot.jobs.alerts import Alert
+
+        chain_name = self.chain_name(position) if position else self.chain_name()
+        chain = self.chain(chain_name)
+        w3, manifest = self.w3(chain_name), self.manifest(chain_name)
+        overrides: dict[str, object] = {
+            "slippage_bps": round(
+                self.slippage_bps(position if position or self.config.positions else None)
+            )
+        }
+        safe_cfg = self.config.signer.safe
+        if safe_cfg is not None and safe_cfg.address != "devnet":
+            overrides["safe"] = safe_cfg.address
+        # the execution policy ([execution]) and the chain's submit endpoint
+        ex = self.config.execution
+        notifier = self.notifier
+        chain_cfg = self.config.chains[chain_name]
+        overrides.update(
+            max_price_move_share_bps=round(ex.max_price_move_share_pct * 100),
+            gas_margin_bps=round(ex.gas_margin_pct * 100),
+            max_fee_usd=ex.max_fee_usd,
+            replace_after=ex.replace_after_seconds,
+            max_replacements=ex.max_replacements,
+            public_fallback=chain_cfg.public_fallback,
+            alert=lambda kind, text: notifier.notify(Alert(kind, text.split("\n")[0], text)),
+        )
+        if chain.submit_url:
+            from lpbot.chain.rpc import connect
+
+            overrides["submit_w3"] = connect(chain.submit_url)
+        if not self.devnet_defaults:
+            sender, operator = self.sender(), self.operator()
+            if sender is not None:
+                overrides["executor"] = sender
+            if operator is not None:
+                overrides["operator"] = operator
+        if chain.manifest is None:
+            from lpbot.chain.forksim import ForkSimulator
+            from lpbot.chain.registry import chain as registry_chain
+
+            if not registry_chain(chain.chain_id).anvil_fork_supported:
+                raise ConfigError(
+                    f"chain {chain.chain_id} cannot be forked by Anvil, and nothing is signed "
+                    "without a dry-run; lpbot cannot manage it yet"
+                )
+            sim = ForkSimulator(chain.rpc_url)
+            self._cache.setdefault("simulators", []).append(sim)
+            overrides["simulator"] = sim.fresh
+        return devnet_context(
+            w3, manifest, self.rebalance_repo(actor), self.reports_dir, **overrides
+        )
+
+    # ------------------------------------------------------------------------ hedge, jobs
+
+    @property
+    def notifier(self) -> Notifier:
+        from lpbot.jobs.alerts import WebhookNotifier
+
+        return self._cached("notifier", WebhookNotifier)  # type: ignore[no-any-return]
+
+    def jobs(self) -> list[tuple[str, str, int]]:
+        """Every job the configuration schedules: (job id, what, every N seconds)."""
+        sched = self.config.schedule
+        out: list[tuple[str, str, int]] = []
+        hedged = (
+            set(self.config.hedge.positions or [p.name for p in self.config.positions])
+            if (self.config.hedge is not None)
+            else set()
+        )
+        for p in self.config.positions:
+            if not p.enabled:
+                continue
+            out.append((f"monitor:{p.name}", "monitor", sched.monitor_seconds))
+            out.append(
+                (f"rebalance_check:{p.name}", "rebalance check", sched.rebalance_check_seconds)
+            )
+            if p.name in hedged:
+                out.append((f"hedge_sync:{p.name}", "hedge sync", sched.hedge_sync_seconds))
+        return out
+
+    def close(self) -> None:
+        for sim in self._cache.pop("simulators", []):
+            sim.close()
+        engine = self._cache.pop("engine", None)
+        if engine is not None:
+            engine.dispose()

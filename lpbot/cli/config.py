@@ -1,0 +1,249 @@
+"""``lpbot init`` and ``lpbot config check [--online]``: write an example configuration, check
+one.
+
+``check`` decrypts nothing: each keystore must exist, parse as a V3 keystore and declare the
+address the configuration expects. ``--online`` also asks the chain: the RPC answers with the
+configured chain id, the Safe exists with the configured owners and threshold, the module (if
+configured) is enabled on it, and each configured position belongs to the Safe.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lpbot.cli.common import app, config_option, emit_json, json_option, table
+
+if TYPE_CHECKING:
+    from lpbot.app import App
+
+__all__ = ["check_keystores", "check_online", "config", "init"]
+
+
+@click.command()
+@config_option
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+@click.option(
+    "--token-id",
+    type=int,
+    help="manage this existing position NFT instead of opening one with [positions.open]",
+)
+def init(force: bool, token_id: int | None) -> int:
+    """Write a commented lpbot.toml (where --config points, else $LPBOT_CONFIG or ./lpbot.toml)."""
+    from lpbot.config import EXAMPLE_TOML, resolve_config_path, write_example
+
+    ctx = click.get_current_context()
+    path = resolve_config_path(ctx.meta.get("lpbot.config"))
+    write_example(path, force=force)
+    if token_id is not None:
+        text = EXAMPLE_TOML.replace("# token_id = 1234  ", f"token_id = {token_id}", 1)
+        start = text.index("[positions.open]")
+        end = text.index("[positions.strategy]")
+        text = text[:start] + text[end:]
+        path.write_text(text, encoding="utf-8")
+    what = f"position #{token_id}" if token_id is not None else "one new position"
+    click.echo(f"wrote {path}: the devnet, {what}, paper hedging")
+    click.echo("next: `lpbot keys new NAME` for each keystore it names, then `lpbot config check`")
+    return 0
+
+
+@click.group()
+@config_option
+def config() -> None:
+    """The configuration file."""
+
+
+def check_keystores(a: App) -> list[tuple[str, str, str, bool]]:
+    """(name, path, what was found, ok) for each keystore: exists, parses, expected address."""
+    from lpbot.app import keystore_address
+    from lpbot.errors import ConfigError
+
+    expected = a.expected_addresses()
+    rows: list[tuple[str, str, str, bool]] = []
+    for name, ref in a.config.signer.keystores.items():
+        try:
+            found = keystore_address(ref.path)
+        except ConfigError as exc:
+            rows.append((name, str(ref.path), str(exc), False))
+            continue
+        want = expected.get(name)
+        if want is not None and found != want:
+            rows.append(
+                (name, str(ref.path), f"holds {found}, the configuration expects {want}", False)
+            )
+        else:
+            rows.append((name, str(ref.path), found, True))
+    return rows
+
+
+def check_online(a: App) -> list[tuple[str, str, bool]]:
+    """(what, finding, ok) for each thing the chain must confirm."""
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.chain import artifacts
+    from lpbot.errors import LpbotError
+
+    rows: list[tuple[str, str, bool]] = []
+    for name in a.config.chains:
+        try:
+            a.w3(name)
+            rows.append((f"chain {name}", f"answers with chain id {a.chain(name).chain_id}", True))
+        except LpbotError as exc:
+            rows.append((f"chain {name}", str(exc), False))
+    chain = a.chain_name()
+    try:
+        w3, manifest = a.w3(chain), a.manifest(chain)
+    except LpbotError:
+        return rows
+    safe_cfg = a.config.signer.safe
+    safe_addr: str | None = None
+    if safe_cfg is not None:
+        safe_addr = manifest.safe if safe_cfg.address == "devnet" else safe_cfg.address
+    if safe_cfg is not None and safe_addr is None:
+        rows.append(("Safe", 'address = "devnet" but this chain has no devnet Safe', False))
+    elif safe_cfg is not None and safe_addr is not None:
+        safe_addr = to_checksum_address(safe_addr)
+        if not w3.eth.get_code(safe_addr):
+            rows.append(("Safe", f"no contract at {safe_addr}", False))
+            safe_addr = None
+        else:
+            safe = w3.eth.contract(address=safe_addr, abi=artifacts.abi("SafeL2"))
+            owners = {to_checksum_address(o) for o in safe.functions.getOwners().call()}
+            threshold = int(safe.functions.getThreshold().call())
+            want = {o.address for o in safe_cfg.owners}
+            ok = owners == want and threshold == safe_cfg.threshold
+            finding = f"{safe_addr}: {threshold} of {len(owners)} owners"
+            if owners != want:
+                missing, extra = sorted(want - owners), sorted(owners - want)
+                finding += (
+                    f"; not owners: {', '.join(missing) or '-'}"
+                    f"; unlisted: {', '.join(extra) or '-'}"
+                )
+            if threshold != safe_cfg.threshold:
+                finding += f"; the configuration says threshold {safe_cfg.threshold}"
+            rows.append(("Safe", finding, ok))
+            module_cfg = a.config.signer.module
+            if module_cfg is not None:
+                module = (
+                    manifest.contracts.get("LPRebalanceModule")
+                    if module_cfg.address == "devnet"
+                    else module_cfg.address
+                )
+                if module is None:
+                    rows.append(("module", 'address = "devnet" but none is deployed', False))
+                else:
+                    enabled = bool(
+                        safe.functions.isModuleEnabled(to_checksum_address(module)).call()
+                    )
+                    rows.append(
+                        (
+                            "module",
+                            f"{module} {'enabled' if enabled else 'NOT enabled'} on the Safe",
+                            enabled,
+                        )
+                    )
+    npm = w3.eth.contract(
+        address=to_checksum_address(manifest.contracts["NonfungiblePositionManager"]),
+        abi=artifacts.abi("NonfungiblePositionManager"),
+    )
+    for p in a.config.positions:
+        if p.token_id is None or p.chain != chain:
+            continue
+        try:
+            owner = to_checksum_address(npm.functions.ownerOf(p.token_id).call())
+        except Exception:
+            rows.append((f"position {p.name}", f"#{p.token_id} does not exist", False))
+            continue
+        if safe_addr is None:
+            rows.append((f"position {p.name}", f"#{p.token_id} owned by {owner}", True))
+        else:
+            ok = owner == safe_addr
+            rows.append(
+                (
+                    f"position {p.name}",
+                    f"#{p.token_id} owned by {owner}" + ("" if ok else ", not the Safe"),
+                    ok,
+                )
+            )
+    return rows
+
+
+@config.command()
+@config_option
+@click.option("--online", is_flag=True, help="also ask the chain: RPC, Safe, module, positions")
+@json_option
+def check(online: bool, as_json: bool) -> int:
+    """Validate the configuration and its keystores (decrypting nothing); summarise it."""
+    from lpbot.store.session import redact_url
+
+    a = app()
+    c = a.config
+    keystores = check_keystores(a)
+    chain_rows = check_online(a) if online else []
+    ok = all(k[3] for k in keystores) and all(r[2] for r in chain_rows)
+    summary: dict[str, Any] = {
+        "source": a.source,
+        "valid": ok,
+        "chains": list(c.chains),
+        "positions": [
+            {
+                "name": p.name,
+                "chain": p.chain,
+                "pool": p.pool,
+                "token_id": p.token_id,
+                "open": None if p.open is None else {k: str(v) for k, v in p.open.capital.items()},
+                "strategy": p.strategy.kind,
+            }
+            for p in c.positions
+        ],
+        "keystores": [
+            {"name": n, "path": path, "found": f, "ok": good} for n, path, f, good in keystores
+        ],
+        "online": [{"check": w, "finding": f, "ok": good} for w, f, good in chain_rows],
+        "hedge": None
+        if c.hedge is None
+        else {"exchange": c.hedge.exchange, "symbol": c.hedge.symbol},
+        "auto_execute": c.auto_execute.model_dump(mode="json"),
+        "database": (
+            f"${c.database_url_env}" if c.database_url_env else redact_url(c.resolve_database_url())
+        ),
+        "data_dir": str(c.data_dir),
+        "reports": str(c.reports_path),
+    }
+    if as_json:
+        emit_json(summary)
+        return 0 if ok else 1
+    click.echo(f"{a.source}: {'valid' if ok else 'NOT ready'}")
+    click.echo(f"  chains: {', '.join(c.chains)}")
+    for p in c.positions:
+        what = f"token {p.token_id}" if p.token_id is not None else "open new"
+        click.echo(f"  position {p.name}: {p.chain} {p.pool}, {what}, strategy {p.strategy.kind}")
+    if c.hedge is not None:
+        click.echo(f"  hedge: {c.hedge.exchange} {c.hedge.symbol}")
+    auto = c.auto_execute
+    if auto.enabled:
+        click.echo(f"  auto-execute: up to ${auto.max_value_usd} per rebalance via {auto.via}")
+    else:
+        click.echo("  auto-execute: off (every rebalance waits for a person)")
+    click.echo(f"  database: {summary['database']}")
+    click.echo(f"  data: {c.data_dir}, reports: {c.reports_path}")
+    if keystores:
+        table(
+            "keystores",
+            ["", "name", "path", "address"],
+            [("ok" if good else "BAD", n, path, f) for n, path, f, good in keystores],
+        )
+    if chain_rows:
+        table(
+            "on chain",
+            ["", "check", "finding"],
+            [("ok" if g else "BAD", w, f) for w, f, g in chain_rows],
+        )
+    if not ok:
+        bad = [n for n, _p, _f, good in keystores if not good]
+        if bad:
+            click.echo(
+                f"fix: `lpbot keys new NAME` (or `lpbot keys import NAME`) for: {', '.join(bad)}"
+            )
+    return 0 if ok else 1

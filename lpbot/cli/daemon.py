@@ -1,0 +1,468 @@
+"""``lpbot run`` (the daemon), ``lpbot status`` (one screen), ``lpbot report`` (HTML) and
+``lpbot export`` (CSV), all from the one application context."""
+
+from __future__ import annotations
+
+import argparse
+import html
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lpbot.cli.common import app, config_option, emit_json, json_option, resume_hint, table
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lpbot.jobs import scheduler
+    from lpbot.jobs.runtime import build_runtime
+
+    a = app()
+    resume_hint(
+        "The daemon stopped after its current job; an interrupted rebalance is resumed by the "
+        "next `lpbot run` (or `lpbot rebalance resume`)."
+    )
+    lock = scheduler.take_lock(a.engine)  # before anything else: one instance per database
+    try:
+        runtime = build_runtime(a)
+    except BaseException:
+        lock.release()
+        raise
+    scheduler.start(runtime, lock, run_for_seconds=args.seconds)
+    return 0
+
+
+_UNFINISHED = ("PLANNED", "APPROVED", "SIGNED", "SUBMITTED")  # SIMULATED: awaits approval
+
+
+def _at(value: Any) -> str:
+    """A stored time as ``YYYY-MM-DD HH:MM:SS`` (SQLite returns text, others datetimes)."""
+    return str(value)[:19].replace("T", " ") if value is not None else ""
+
+
+def status_data(a: Any) -> dict[str, Any]:
+    """What ``lpbot status`` shows: positions with their last snapshot, approvals waiting,
+    unfinished rebalances, every configured job with its next run, the last decisions.
+
+    Read with SQLAlchemy Core and plain queries (no ORM, no Alembic): ``status`` starts in
+    well under half a second."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    now = datetime.now(UTC)
+    out: dict[str, Any] = {
+        "at": now.isoformat(),
+        "config": a.source,
+        "database": "ok",
+        "positions": [],
+        "pending_approvals": [],
+        "unfinished_rebalances": [],
+        "jobs": [],
+        "last_decisions": [],
+        "ledger": [],
+        "gas_lost": [],
+        "to_replan": [],
+    }
+    scheduled: dict[str, float | None] = {}
+    engine = a.read_engine()
+    if engine is None:
+        out["database"] = "not created yet (the first `lpbot run` or rebalance creates it)"
+    else:
+        with engine.connect() as c:
+            q = c.execute
+            for pid, label, token, low, high, closed in q(
+                text(
+                    "SELECT id, label, token_id, tick_lower, tick_upper, closed_at "
+                    "FROM positions ORDER BY id"
+                )
+            ).all():
+                snap = q(
+                    text(
+                        "SELECT tick, value_usd, il_usd, delta, taken_at FROM position_snapshots "
+                        "WHERE position_id = :p ORDER BY taken_at DESC, id DESC LIMIT 1"
+                    ),
+                    {"p": pid},
+                ).first()
+                item: dict[str, Any] = {
+                    "name": label,
+                    "token_id": int(token),
+                    "tick_lower": low,
+                    "tick_upper": high,
+                    "state": "closed" if closed else "open",
+                    "last": None,
+                }
+                if snap is not None:
+                    tick, value, il, delta, taken = snap
+                    item["last"] = {
+                        "tick": tick,
+                        "in_range": low <= tick < high,
+                        "value_usd": value,
+                        "il_usd": il,
+                        "delta": delta,
+                        "taken_at": _at(taken),
+                    }
+                out["positions"].append(item)
+            for rid, report, reason in q(
+                text(
+                    "SELECT id, report_id, reason FROM rebalances WHERE state = 'SIMULATED' "
+                    "ORDER BY id"
+                )
+            ).all():
+                out["pending_approvals"].append({"id": rid, "report_id": report, "reason": reason})
+            has_rebalances = bool(q(text("SELECT count(*) FROM rebalances")).scalar())
+            marks = ", ".join(f"'{st}'" for st in _UNFINISHED)
+            for rid, state in q(
+                text(f"SELECT id, state FROM rebalances WHERE state IN ({marks}) ORDER BY id")
+            ).all():
+                out["unfinished_rebalances"].append({"id": rid, "state": state})
+            try:
+                with c.begin_nested():
+                    rows = q(text("SELECT id, next_run_time FROM apscheduler_jobs")).all()
+                scheduled = {str(job_id): next_run for job_id, next_run in rows}
+            except DatabaseError:  # no job table until `lpbot run` first started
+                scheduled = {}
+            for at, kind, decision, subject in q(
+                text("SELECT at, kind, decision, subject FROM audit_log ORDER BY id DESC LIMIT 5")
+            ).all():
+                out["last_decisions"].append(
+                    {"at": _at(at), "kind": kind, "decision": decision, "subject": subject}
+                )
+        engine.dispose()
+        if has_rebalances:
+            with a.sessions() as session:
+                out["gas_lost"], out["to_replan"] = gas_lost(session)
+        if any(p["last"] for p in out["positions"]):
+            # value against holding: the ledger at each position's last snapshot
+            with a.sessions() as session:
+                out["ledger"] = [
+                    {"position": label, "line": line} for label, line in ledger_lines(session)
+                ]
+    configured = a.jobs()
+    known = {job_id for job_id, _w, _s in configured}
+    for job_id, what, seconds in configured:
+        next_run = scheduled.get(job_id)
+        out["jobs"].append(
+            {
+                "id": job_id,
+                "what": what,
+                "every_seconds": seconds,
+                "next_run": (
+                    datetime.fromtimestamp(next_run, UTC).isoformat() if next_run else None
+                ),
+                "state": (
+                    "scheduled" if next_run else "paused" if job_id in scheduled else "not started"
+                ),
+            }
+        )
+    for job_id, next_run in sorted(scheduled.items()):
+        if job_id not in known:  # scheduled by `lpbot run`, no longer (or not) configured
+            out["jobs"].append(
+                {
+                    "id": job_id,
+                    "what": job_id.split(":")[0].replace("_", " "),
+                    "every_seconds": None,
+                    "next_run": (
+                        datetime.fromtimestamp(next_run, UTC).isoformat() if next_run else None
+                    ),
+                    "state": "scheduled" if next_run else "paused",
+                }
+            )
+    return out
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    data = status_data(app())
+    if args.json:
+        emit_json(data)
+        return 0
+    click.echo(f"lpbot status at {data['at'][:19].replace('T', ' ')} UTC ({data['config']})")
+    rows = []
+    for p in data["positions"]:
+        last = p["last"] or {}
+        rows.append(
+            (
+                p["name"],
+                f"#{p['token_id']}",
+                f"[{p['tick_lower']}, {p['tick_upper']})",
+                p["state"],
+                "" if not last else f"{last['tick']} {'in' if last['in_range'] else 'OUT'}",
+                "" if not last else f"{last['value_usd'] or 0:,.2f}",
+                "" if not last else f"{last['delta'] or 0:.4f}",
+                "" if not last else str(last["taken_at"])[11:19],
+            )
+        )
+    table(
+        "positions",
+        ["name", "NFT", "range", "state", "tick", "value $", "delta", "at"],
+        rows,
+        empty="none recorded yet (the monitor records them: `lpbot run`)",
+        right=["value $", "delta"],
+    )
+    if data["ledger"]:
+        table(
+            "value against holding (the ledger at each position's last snapshot)",
+            ["position", "ledger"],
+            [(x["position"], x["line"]) for x in data["ledger"]],
+        )
+    table(
+        "pending approvals",
+        ["rebalance", "report", "reason"],
+        [(r["id"], r["report_id"], r["reason"]) for r in data["pending_approvals"]],
+    )
+    table(
+        "unfinished rebalances",
+        ["rebalance", "state"],
+        [(r["id"], r["state"]) for r in data["unfinished_rebalances"]],
+        empty="none",
+    )
+    if data["gas_lost"] or data["to_replan"]:
+        lost_rows = [
+            (f"rebalance {g['id']} ({g['state']})", f"{int(g['wei']) / 10**18:.8f} ETH")
+            for g in data["gas_lost"]
+        ]
+        lost_rows += [
+            (f"rebalance {r['id']} {r['state']}", f"lpbot rebalance replan {r['id']}")
+            for r in data["to_replan"]
+        ]
+        table(
+            "gas lost to reverted or cancelled transactions", ["rebalance", "gas / next"], lost_rows
+        )
+    table(
+        "jobs",
+        ["job", "every", "next run (UTC)", "state"],
+        [
+            (
+                j["id"],
+                f"{j['every_seconds']} s" if j["every_seconds"] else "-",
+                (j["next_run"] or "")[:19].replace("T", " ") or "-",
+                j["state"] if j["state"] != "not started" else "not started (`lpbot run`)",
+            )
+            for j in data["jobs"]
+        ],
+        empty="none configured ([[positions]] and [schedule])",
+    )
+    table(
+        "last decisions",
+        ["at", "kind", "decision", "subject"],
+        [
+            (d["at"][11:19], d["kind"], d["decision"] or "", d["subject"] or "")
+            for d in data["last_decisions"]
+        ],
+    )
+    return 0
+
+
+def ledger_lines(session: Any) -> list[tuple[str, str]]:
+    """One line per position with a recorded deposit: its ledger at the last snapshot."""
+    from lpbot.errors import NeedsAttention
+    from lpbot.jobs.ledger import history, labels
+
+    out = []
+    for label in labels(session):
+        try:
+            last = history(session, label).last
+        except NeedsAttention as exc:
+            out.append((label, str(exc)))
+            continue
+        if last is None:
+            out.append((label, "no snapshot yet"))
+            continue
+        u = last.usd
+        out.append(
+            (
+                label,
+                f"block {last.block}: value ${u.value:,.2f} vs hold ${u.hold:,.2f}; fees "
+                f"${u.fees:,.2f}, IL ${u.il:,.2f}, hedge ${u.hedge_pnl:,.2f}, funding "
+                f"${u.funding:,.2f}, gas ${u.gas:,.2f}, swaps ${u.swap_costs:,.2f}: net "
+                f"${u.net:,.2f}",
+            )
+        )
+    return out
+
+
+def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> str:
+    height, pad = 220, 30
+    values = [v for _, vs, _ in series for v in vs]
+    if not values:
+        return "<p>no data yet</p>"
+    lo, hi = min(values), max(values)
+    hi = hi if hi > lo else lo + 1
+    n = max(len(vs) for _, vs, _ in series)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">']
+    for label, vs, colour in series:
+        pts = " ".join(
+            f"{pad + i / max(n - 1, 1) * (width - 2 * pad):.1f},"
+            f"{height - pad - (v - lo) / (hi - lo) * (height - 2 * pad):.1f}"
+            for i, v in enumerate(vs)
+        )
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
+        parts.append(f'<text x="{pad}" y="{14 + 14 * len(parts) // 2}" fill="{colour}">'
+                     f"{html.escape(label)}</text>")  # fmt: skip
+    parts.append(f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{hi:,.2f} max, '
+                 f"{lo:,.2f} min</text></svg>")  # fmt: skip
+    return "".join(parts)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lpbot.jobs.ledger import history as ledger_history
+    from lpbot.jobs.ledger import labels as ledger_labels
+
+    a = app()
+    sessions = a.sessions
+    sections = []
+    with sessions() as s:
+        for label in ledger_labels(s):
+            h = ledger_history(s, label)
+            if not h.points:
+                continue
+            ticks = [float(p.snapshot.tick) for p in h.points]
+            value = [float(p.ledger.usd.value) for p in h.points]
+            hold = [float(p.ledger.usd.hold) for p in h.points]
+            net = [float(p.ledger.usd.net) for p in h.points]
+            fees = [float(p.ledger.usd.fees) for p in h.points]
+            last = h.points[-1]
+            u = last.ledger.usd
+            table = "".join(
+                f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{v:,.2f}</td></tr>"
+                for k, v in (
+                    ("value", u.value), ("hold the deposit", u.hold), ("fees", u.fees),
+                    ("IL", u.il), ("hedge PnL", u.hedge_pnl), ("funding", u.funding),
+                    ("gas", -u.gas), ("swap fee + impact", -u.swap_costs),
+                    ("net vs holding", u.net),
+                )
+            )  # fmt: skip
+            sections.append(
+                f"<h2>{html.escape(label)} #{last.token_id}</h2>"
+                f"<p>ledger at block {last.ledger.block} (USD, at that block's marks)</p>"
+                f"<table>{table}</table>"
+                "<h3>price (tick) against the range</h3>"
+                + _svg_lines(
+                    [
+                        ("tick", ticks, "black"),
+                        ("lower", [float(p.tick_lower) for p in h.points], "#d9534f"),
+                        ("upper", [float(p.tick_upper) for p in h.points], "#2e8b57"),
+                    ]
+                )
+                + "<h3>value against holding (USD, marked to the market)</h3>"
+                + _svg_lines([("LP value", value, "#1f77b4"), ("hold", hold, "#ff7f0e")])
+                + "<h3>net against holding and fees earned (USD)</h3>"
+                + _svg_lines([("net", net, "#9467bd"), ("fees", fees, "#2ca02c")])
+            )
+    out = Path(args.out) if args.out else a.reports_dir / "performance.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>lpbot report</title></head>"
+        "<body style='font-family:sans-serif;max-width:820px;margin:2em auto'>"
+        f"<h1>lpbot performance</h1>{''.join(sections) or '<p>no snapshots yet</p>'}"
+        "</body></html>\n"
+    )
+    print(f"report written to {out}")
+    return 0
+
+
+def _transaction_rows(s: Any) -> list[dict[str, Any]]:
+    """The gas of every rebalance transaction that did not rebalance: reverted, cancelled
+    (the zero-value self-transfer) and replaced ones (0 if never mined), in the ledger's
+    columns; the confirmed ones are the ledger's own rebalance rows."""
+    from lpbot.jobs.ledger import EXPORT_COLUMNS
+    from lpbot.store import repo
+
+    out = []
+    for t in repo.rebalance_transactions(s):
+        cancel = (t.to_address or "").lower() == t.from_address.lower()
+        if t.status.value == "CONFIRMED" and not cancel:
+            continue
+        row = {
+            "at": t.updated_at.isoformat(),
+            "kind": f"{'cancel' if cancel else 'rebalance'} transaction {t.status.value}",
+            "position": f"rebalance:{t.rebalance_id}",
+            "block": t.block_number,
+            "tx_hash": t.tx_hash,
+            "gas_wei": str(int(t.gas_used or 0) * int(t.effective_gas_price or 0)),
+            "failed": True,
+        }
+        out.append({c: row.get(c) for c in EXPORT_COLUMNS})
+    return out
+
+
+def gas_lost(session: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Gas paid for transactions that did not rebalance (reverted, cancelled), per rebalance;
+    and the STALE or CANCELLED rebalances to re-plan."""
+    from sqlalchemy import select
+
+    from lpbot.store import repo
+    from lpbot.store.models import Rebalance
+
+    by_rebalance: dict[int, list[Any]] = {}
+    for t in repo.rebalance_transactions(session):
+        by_rebalance.setdefault(t.rebalance_id or 0, []).append(t)
+    lost = []
+    for rid, ts in by_rebalance.items():
+        wei = repo.wasted_gas(ts)
+        if wei:
+            r = session.get(Rebalance, rid)
+            lost.append({"id": rid, "state": r.state.value if r else "", "wei": str(wei)})
+    replan = [
+        {"id": r.id, "state": r.state.value}
+        for r in session.scalars(select(Rebalance))
+        if r.state.value in ("STALE", "CANCELLED")
+    ]
+    return lost, replan
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """The ledger as CSV or JSON rows: one per snapshot and per action (``jobs.ledger``)."""
+    import csv
+    import json
+
+    from lpbot.jobs.ledger import EXPORT_COLUMNS, export_rows
+
+    with app().sessions() as s:
+        rows = export_rows(s) + _transaction_rows(s)
+    out = Path(args.out or f"lpbot-ledger.{args.format}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        if args.format == "json":
+            json.dump(rows, f, indent=1)
+            f.write("\n")
+        else:
+            w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    print(f"{len(rows)} rows written to {out}")
+    return 0
+
+
+@click.command()
+@config_option
+@click.option("--seconds", type=float, help="stop after this long (tests, demos)")
+def run(seconds: float | None) -> int:
+    """The daemon: the configured jobs on their schedule, until Ctrl-C or SIGTERM."""
+    return _cmd_run(argparse.Namespace(seconds=seconds))
+
+
+@click.command()
+@config_option
+@json_option
+def status(as_json: bool) -> int:
+    """One screen: positions, approvals, unfinished rebalances, every job's next run."""
+    return _cmd_status(argparse.Namespace(json=as_json))
+
+
+@click.command()
+@config_option
+@click.option("--out", help="output file (default <report_dir>/performance.html)")
+def report(out: str | None) -> int:
+    """An HTML performance report from the stored snapshots."""
+    return _cmd_report(argparse.Namespace(out=out))
+
+
+@click.command()
+@config_option
+@click.option("--out", help="output file (default lpbot-ledger.csv or .json)")
+@click.option("--format", "format_", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)  # fmt: skip
+def export(out: str | None, format_: str) -> int:
+    """The ledger, one row per snapshot and action (CSV or JSON), for your own accounting."""
+    return _cmd_export(argparse.Namespace(out=out, format=format_))

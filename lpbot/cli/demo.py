@@ -1,0 +1,40 @@
+"""``lpbot demo``: lpbot's main job on a local chain, or the exact core alone."""
+
+from __future__ import annotations
+
+import argparse
+
+import click
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.offline:
+        from lpbot import core_demo
+
+        print("lpbot demo (exact core only): one USDC/WETH 0.05% position, seeded price path\n")
+        print(core_demo.render(core_demo.run(hours=args.hours, seed=7)))
+        return 0
+    from lpbot import demo
+
+    print("lpbot demo: a Safe-owned USDC/WETH position managed on a local chain\n")
+    demo.run(days=args.days, seed=args.seed, via=args.via)
+    return 0
+
+
+@click.command()
+@click.option("--days", type=int, default=3, show_default=True, help="simulated days of market")
+@click.option("--hours", type=int, default=24, show_default=True, help="--offline: hours")
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option(
+    "--via",
+    type=click.Choice(["multisig", "module"]),
+    default="multisig",
+    show_default=True,
+    help="rebalance with 2 of 3 owner signatures, or through the module's operator key",
+)
+@click.option("--offline", is_flag=True, help="the exact core alone, without a local chain")
+def demo(days: int, hours: int, seed: int, via: str, offline: bool) -> int:
+    """Run lpbot's main job on a local chain and show the result."""
+    return _cmd_demo(
+        argparse.Namespace(days=days, hours=hours, seed=seed, via=via, offline=offline)
+    )

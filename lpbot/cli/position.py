@@ -1,0 +1,220 @@
+"""``lpbot position quote|show|plan|adopt``: open, inspect, decide on and adopt a position.
+
+Thin: the chain comes from the application context, the numbers from
+``lpbot.position_commands`` (quote, show, plan), and each command prints text or ``--json``.
+``adopt`` makes the store manage another NFT under a configured position's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lpbot.cli.common import app, config_option, json_option
+
+if TYPE_CHECKING:
+    from lpbot.position_commands import Chain
+    from lpbot.strategy.base import RangeStrategy
+
+STRATEGIES = ("fixed", "vol_band", "skewed", "full")
+
+__all__ = ["position"]
+
+
+def _chain(args: argparse.Namespace) -> Chain:
+    from lpbot.app import Overrides
+    from lpbot.chain.reader import PoolReader
+    from lpbot.position_commands import Chain
+
+    a = app(Overrides(rpc_url=args.rpc))
+    name = a.chain_name(args.position) if args.position else None
+    w3, manifest = a.w3(name), a.manifest(name)
+    c = manifest.contracts
+    reader = PoolReader(
+        w3,
+        multicall=c["Multicall3"],
+        tick_lens=c["TickLens"],
+        position_manager=c["NonfungiblePositionManager"],
+    )
+    return Chain(w3, manifest, reader, a.pricer(name))
+
+
+def _print(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(payload, indent=2) if args.json else text)
+
+
+def _strategy(args: argparse.Namespace) -> RangeStrategy:
+    from lpbot.position_commands import build_strategy
+
+    if args.strategy is None and not app().config.positions:
+        args.strategy = "vol_band"
+    if args.strategy is None:  # the configured position's strategy
+        pos = app().position(args.position)
+        args.strategy = {"full_range": "full"}.get(pos.strategy.kind, pos.strategy.kind)
+        if args.width_pct is None and args.width_ticks is None and args.k is None:
+            return pos.strategy.build()
+    return build_strategy(
+        args.strategy, width_pct=args.width_pct, width_ticks=args.width_ticks, k=args.k
+    )
+
+
+def _cmd_quote(args: argparse.Namespace) -> int:
+    from lpbot.position_commands import quote_json, quote_position, render_quote
+
+    strategy = _strategy(args)
+    pool = args.pool or app().position(args.position).pool
+    q = quote_position(_chain(args), pool, args.capital, args.strategy, strategy)
+    _print(args, quote_json(q), render_quote(q))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from lpbot.position_commands import render_report, report_json, show_position
+
+    r = show_position(_chain(args), args.token_id, from_block=args.from_block)
+    _print(args, report_json(r), render_report(r))
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from lpbot.position_commands import decision_json, plan_position, render_decision
+
+    strategy = _strategy(args)
+    p = plan_position(
+        _chain(args), args.token_id, args.strategy, strategy, from_block=args.from_block
+    )
+    _print(args, decision_json(p), render_decision(p))
+    return 0
+
+
+def _cmd_adopt(args: argparse.Namespace) -> int:
+    """Manage NFT ``token_id`` under a configured position's name from now on: checked to be
+    the Safe's and in the configured pool; the store's current NFT for that name is closed."""
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.errors import Refused
+    from lpbot.execution import service
+    from lpbot.jobs.runtime import _pool_address, current_token, record_successor
+    from lpbot.store import repo
+
+    a = app()
+    pos = a.position(args.position)
+    ctx = a.execution_context(pos.name, actor="lpbot position adopt")
+    try:
+        owner = ctx.contract("NonfungiblePositionManager").functions.ownerOf(args.token_id).call()
+    except Exception:
+        raise Refused(f"NFT #{args.token_id} does not exist on chain {pos.chain}") from None
+    if to_checksum_address(owner) != to_checksum_address(ctx.safe):
+        raise Refused(f"NFT #{args.token_id} is owned by {owner}, not the Safe {ctx.safe}")
+    pool, *_ = service.pool_of_position(ctx, args.token_id)
+    configured = _pool_address(a.manifest(pos.chain), pos.pool)
+    if pool.lower() != configured.lower():
+        raise Refused(
+            f"NFT #{args.token_id} is in pool {pool}, but positions.{pos.name}.pool is "
+            f"{pos.pool} ({configured}); change pool in the configuration first"
+        )
+    npm = ctx.contract("NonfungiblePositionManager").functions.positions(args.token_id).call()
+    tick_lower, tick_upper = int(npm[5]), int(npm[6])
+    old = current_token(a.sessions, pos.name)
+    if old == args.token_id:
+        click.echo(f"{pos.name} already manages #{args.token_id}")
+        return 0
+    record_successor(
+        a.sessions,
+        pos.name,
+        chain_id=ctx.chain_id,
+        pool=pool,
+        owner=ctx.safe,
+        token_id=args.token_id,
+        ticks=(tick_lower, tick_upper),
+        replaces=old,
+    )
+    with a.sessions() as s, s.begin():
+        repo.append_audit(
+            s,
+            "position_adopted",
+            [f"#{args.token_id} replaces #{old}" if old else f"#{args.token_id} adopted"],
+            subject=f"position:{pos.name}:{args.token_id}",
+            decision="adopt",
+        )
+    was = f" (was #{old})" if old else ""
+    click.echo(f"{pos.name} now manages #{args.token_id}{was}")
+    if pos.token_id is not None and pos.token_id != args.token_id:
+        click.echo(f"set token_id = {args.token_id} in [[positions]] {pos.name} to match")
+    return 0
+
+
+# ------------------------------------------------------------------------------- commands
+
+
+def _common(f: Any) -> Any:
+    f = json_option(f)
+    f = click.option("--rpc", help="RPC URL (overrides the chain's rpc_url / manifest)")(f)
+    f = click.option(
+        "--position", help="the configured position (chain, pool, strategy); default the first"
+    )(f)
+    return config_option(f)
+
+
+def _strategy_options(f: Any) -> Any:
+    f = click.option("--k", type=float, help="vol_band, skewed: half-width in sigmas (2)")(f)
+    f = click.option("--width-ticks", type=int, help="fixed: current tick +- N")(f)
+    f = click.option("--width-pct", type=float, help="fixed: price x (1 -+ P/100)")(f)
+    return click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        help="overrides the configured position's strategy",
+    )(f)
+
+
+@click.group()
+@config_option
+def position() -> None:
+    """Quote a new position; show, plan or adopt an NFT position."""
+
+
+@position.command()
+@_common
+@_strategy_options
+@click.option("--pool", help='"USDC/WETH-500" or an address (default: the position\'s pool)')
+@click.option(
+    "--capital", multiple=True, required=True, help='"AMOUNT SYMBOL", e.g. "5000 USDC"; per token'
+)
+def quote(**kw: Any) -> int:
+    """What opening a position with this capital would deposit, swap and leave."""
+    kw["capital"] = list(kw["capital"])
+    kw["json"] = kw.pop("as_json")
+    return _cmd_quote(argparse.Namespace(**kw))
+
+
+@position.command()
+@_common
+@click.argument("token_id", type=int)
+@click.option("--from-block", type=int, default=0, help="first block to search logs")
+def show(**kw: Any) -> int:
+    """Value, fees owed, IL, greeks, VaR and range of an NFT position."""
+    kw["json"] = kw.pop("as_json")
+    return _cmd_show(argparse.Namespace(**kw))
+
+
+@position.command()
+@_common
+@_strategy_options
+@click.argument("token_id", type=int)
+@click.option("--from-block", type=int, default=0, help="first block to search logs")
+def plan(**kw: Any) -> int:
+    """The policy's decision on an NFT: hold, rebalance or compound."""
+    kw["json"] = kw.pop("as_json")
+    return _cmd_plan(argparse.Namespace(**kw))
+
+
+@position.command()
+@config_option
+@click.argument("token_id", type=int)
+@click.option("--position", help="the configured position to move to it (default the first)")
+def adopt(token_id: int, position: str | None) -> int:
+    """Manage NFT TOKEN_ID under a configured position from now on (after checking it)."""
+    return _cmd_adopt(argparse.Namespace(token_id=token_id, position=position))

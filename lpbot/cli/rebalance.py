@@ -1,0 +1,561 @@
+"""``lpbot rebalance plan|approve|sign|execute|resume|replan|show|list`` for a Safe-owned
+position.
+
+Everything comes from the one application context (``lpbot.app``): the chain, the Safe, the
+sender, the database (migrated on first use), the reports directory and the position's policy
+(its slippage). ``sign`` refuses to run without a password, to sign with a wrong one, or to
+overwrite a signature file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lpbot.cli.common import app, config_option, emit_json, json_option, resume_hint, table
+from lpbot.errors import ConfigError, NeedsAttention, Refused
+
+RESUME = (
+    "The rebalance's state is saved in the database; `lpbot rebalance resume` checks the chain "
+    "and finishes or abandons it."
+)
+
+
+def _app(args: argparse.Namespace) -> Any:
+    from lpbot.app import Overrides
+
+    return app(
+        Overrides(
+            rpc_url=args.rpc,
+            report_dir=Path(args.reports) if args.reports else None,
+            slippage_bps=args.slippage_bps,
+        )
+    )
+
+
+def _context(args: argparse.Namespace) -> Any:
+    a = _app(args)
+    position = args.position if args.position or a.config.positions else None
+    ctx = a.execution_context(position, actor=getpass.getuser())
+    # the waiting is shown as it happens; a refusal is printed once, as the error
+    ctx.progress = lambda line: print(line, flush=True)
+    ctx.alert = lambda _kind, _text: None
+    return ctx, a.manifest(a.chain_name(position))
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from lpbot.execution import service
+    from lpbot.execution.decide import decide_position
+    from lpbot.strategy.base import Range
+    from lpbot.strategy.decision import Rebalance
+    from lpbot.strategy.rebalance import RebalancePolicy
+    from lpbot.strategy.vol_band import VolatilityBand
+
+    ctx, _manifest = _context(args)
+    pool, token0, token1, _fee = service.pool_of_position(ctx, args.token_id)
+    from lpbot.chain.reader import PoolReader
+
+    reader = PoolReader(
+        ctx.w3,
+        multicall=ctx.contracts["Multicall3"],
+        tick_lens=ctx.contracts["TickLens"],
+        position_manager=ctx.contracts["NonfungiblePositionManager"],
+    )
+    if args.width_ticks:
+        snap = reader.fetch_pool_state(pool, twap_seconds=(0,))
+        spacing = snap.tick_spacing
+        centre = snap.slot0.tick // spacing * spacing
+        half = -(-args.width_ticks // spacing) * spacing
+        new_range = Range(centre - half, centre + half, spacing)
+        reason = f"manual: +-{half} ticks around the price"
+    else:
+        if args.k is not None:
+            policy = RebalancePolicy(
+                strategy=VolatilityBand(k=args.k), slippage_bps=float(ctx.slippage_bps)
+            )
+        else:
+            policy = _app(args).policy(args.position)
+        view = decide_position(
+            ctx.w3,
+            reader,
+            pool,
+            args.token_id,
+            policy,
+            decimals=(ctx.symbols[token0][1], ctx.symbols[token1][1]),
+            usd=(ctx.usd_price(token0), ctx.usd_price(token1)),
+            native_usd=ctx.native_usd,
+        )
+        decision = view.decision
+        print(f"decision: {type(decision).__name__}: {decision.reason}")
+        for r in decision.reasons:
+            print(f"  - {r}")
+        if not isinstance(decision, Rebalance):
+            return 0
+        new_range, reason = decision.new_range, decision.reason
+    from lpbot.cli.common import progress
+
+    resume_hint(
+        "Nothing was signed or sent; a plan left half made is closed by `lpbot rebalance "
+        "resume`, and `lpbot rebalance plan` makes a fresh one."
+    )
+    with progress("planning and dry-running the rebalance"):
+        record, report, paths = service.plan_rebalance(ctx, args.token_id, new_range, reason)
+    print(f"rebalance {record.id}: {record.state.value}; report {report['report_id']}")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
+    ok = all(c["ok"] for c in report["checks"])
+    print(f"checks: {'all passed' if ok else 'FAILED - do not approve'}")
+    print(f"next: lpbot rebalance approve {report['report_id']}")
+    return 0 if ok else 1
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    from lpbot.execution import service
+    from lpbot.report.dryrun import read_report, render_markdown
+
+    ctx, _ = _context(args)
+    report = read_report(ctx.reports_dir, args.report_id)
+    if not args.yes:
+        print(render_markdown(report))
+        if not sys.stdin.isatty():
+            raise Refused("approval needs a person: run in a terminal, or pass --yes")
+        answer = input(f"Approve rebalance report {args.report_id}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not approved")
+            return 1
+    record = service.approve(ctx, args.report_id, approver=args.approver or getpass.getuser())
+    print(f"rebalance {record.id}: {record.state.value} by {record.approved_by}")
+    return 0
+
+
+def _unlock(path: Path, env_name: str | None, label: str) -> Any:
+    """Decrypt keystore ``path``: the password from ``env_name``, else a prompt in a terminal;
+    loud when there is none or it is wrong."""
+    import os
+
+    from eth_account import Account
+
+    from lpbot.signing.local import LocalKeySigner
+
+    if env_name is not None:
+        if not os.environ.get(env_name):
+            raise NeedsAttention(f"keystore {label}: set {env_name} to its password")
+        return LocalKeySigner.from_keystore(path, env_name)
+    if not sys.stdin.isatty():
+        raise NeedsAttention(
+            f"keystore {label}: no password; pass --password-env VAR (the variable that holds "
+            "it) or run in a terminal to be asked"
+        )
+    try:
+        keystore = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"keystore {path} cannot be read: {exc}") from None
+    password = click.prompt(f"password of keystore {label}", hide_input=True)
+    try:
+        key = Account.decrypt(keystore, password)  # type: ignore[no-untyped-call]
+    except ValueError:
+        raise NeedsAttention(f"keystore {label}: wrong password") from None
+    return LocalKeySigner.from_key(key)
+
+
+def _signers(args: argparse.Namespace) -> list[Any]:
+    """The owners' signers: ``--keystore NAME`` (from the configuration, its password_env) or
+    ``--keystore PATH`` (with the matching ``--password-env``, else a prompt), and
+    ``--dev-owner N`` on the devnet."""
+    from lpbot.devnet.keys import dev_signer
+
+    signers: list[Any] = [dev_signer(i) for i in args.dev_owner or []]
+    envs = list(args.password_env or [])
+    for i, given in enumerate(args.keystore or []):
+        env_name = envs[i] if i < len(envs) else None
+        path = Path(given)
+        label = given
+        if not path.exists() and "/" not in given and not given.endswith(".json"):
+            a = _app(args)
+            ref = a.keystore(given)  # a name from [signer.keystores]
+            path, env_name, label = ref.path, env_name or ref.password_env, given
+        if not path.exists():
+            raise ConfigError(f"keystore {given}: {path} does not exist")
+        signers.append(_unlock(path, env_name, label))
+    return signers
+
+
+def _record_successor(args: argparse.Namespace, ctx: Any, record: Any) -> None:
+    """After a confirmed rebalance, the configured position lives on in the new NFT: record
+    it under the position's name, so the daemon and `status` follow it."""
+    from lpbot.jobs.runtime import known_tokens, record_successor
+
+    if record.state.value != "CONFIRMED" or not record.result:
+        return
+    new = record.result.get("new_token_id")
+    if new is None:
+        return
+    a = _app(args)
+    old = int(record.token_id)
+    names = [args.position] if args.position else [p.name for p in a.config.positions]
+    for name in names:
+        pos = a.position(name)
+        if old == pos.token_id or old in known_tokens(a.sessions, name):
+            npm = ctx.contract("NonfungiblePositionManager").functions.positions(int(new)).call()
+            pool = ctx.contract("UniswapV3Factory").functions.getPool(npm[2], npm[3], npm[4]).call()
+            record_successor(
+                a.sessions,
+                name,
+                chain_id=ctx.chain_id,
+                pool=pool,
+                owner=ctx.safe,
+                token_id=int(new),
+                ticks=(int(npm[5]), int(npm[6])),
+                replaces=old,
+            )
+            print(f"position {name} is now NFT #{new}")
+            return
+
+
+def _cmd_execute(args: argparse.Namespace) -> int:
+    from lpbot.execution import service
+
+    ctx, _ = _context(args)
+    resume_hint(RESUME)
+    from lpbot.cli.common import progress
+
+    signers = _signers(args)
+    with progress("signing, sending and waiting for the receipt"):
+        record = service.execute(
+            ctx,
+            args.report_id,
+            signers=signers,
+            signature_files=[Path(p) for p in args.signature or []],
+        )
+    print(f"rebalance {record.id}: {record.state.value}")
+    if record.result:
+        print(json.dumps(record.result, indent=2))
+    _record_successor(args, ctx, record)
+    return 0 if record.state.value == "CONFIRMED" else 1
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    from lpbot.execution.service import _record_for, _safe_tx_of
+    from lpbot.signing.safe import sign
+
+    ctx, _ = _context(args)
+    record = _record_for(ctx, args.report_id)
+    if record.state.value != "APPROVED":
+        raise Refused(f"rebalance {record.id} is {record.state.value}: sign approved reports only")
+    tx, _report = _safe_tx_of(ctx, record)
+    out = Path(args.out)
+    signers = _signers(args)
+    if not signers:
+        raise ConfigError("nothing to sign with: pass --keystore NAME (or --dev-owner N)")
+    if len(signers) > 1:
+        raise ConfigError("one owner per signature file: give one --keystore (or --dev-owner)")
+    if out.exists():
+        raise Refused(f"{out} exists; lpbot never overwrites a signature: choose another --out")
+    owners = {o.lower() for o in ctx.safe_contract.functions.getOwners().call()}
+    if signers[0].address.lower() not in owners:
+        raise Refused(f"{signers[0].address} is not an owner of the Safe {ctx.safe}: not signing")
+    sig = sign(tx, signers[0])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("x") as f:
+        f.write(sig.to_json(tx.safe_tx_hash) + "\n")
+    print(f"signature of {sig.owner} for SafeTx 0x{tx.safe_tx_hash.hex()} written to {out}")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from lpbot.execution import service
+
+    ctx, _ = _context(args)
+    resume_hint(RESUME)
+    records = service.resume(ctx)
+    for record in records:
+        print(f"rebalance {record.id}: {record.state.value}")
+        _record_successor(args, ctx, record)
+    if not records:
+        print("nothing to resume")
+    return 0
+
+
+def _cmd_replan(args: argparse.Namespace) -> int:
+    from lpbot.execution import service
+
+    ctx, _ = _context(args)
+    record, report, paths = service.replan(ctx, args.id)
+    print(f"rebalance {args.id} re-planned as {record.id}: {record.state.value}")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
+    ok = all(c["ok"] for c in report["checks"])
+    print(f"checks: {'all passed' if ok else 'FAILED - do not approve'}")
+    print(f"next: lpbot rebalance approve {report['report_id']}")
+    return 0 if ok else 1
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    repo = _app(args).rebalance_repo(getpass.getuser())
+    key = args.id
+    record = repo.get(int(key)) if key.isdigit() else repo.by_report(key)
+    if record is None:
+        raise Refused(f"no rebalance {key}; `lpbot rebalance list` shows them all")
+    from lpbot.execution.state import wasted_gas_wei
+
+    txs = repo.transactions(record.id)
+    shown = {k: v for k, v in vars(record).items()}
+    shown["transactions"] = [t.to_json() for t in txs]
+    shown["gas_lost_wei"] = str(wasted_gas_wei(txs))  # reverted or cancelled: a cost
+    if args.json:
+        emit_json(shown)
+        return 0
+    table(
+        f"rebalance {record.id}: {record.state.value}",
+        ["field", "value"],
+        [(k, v) for k, v in vars(record).items() if k not in ("history", "signatures") and v]
+        + [("gas lost (reverted or cancelled)", f"{shown['gas_lost_wei']} wei")],
+    )
+    if txs:
+        table(
+            "transactions",
+            ["transaction", "details"],
+            [(i + 1, json.dumps(t.to_json(), default=str)) for i, t in enumerate(txs)],
+        )
+    if record.history:
+        from datetime import UTC, datetime
+
+        table(
+            "history",
+            ["state", "at (UTC)"],
+            [
+                (st, f"{datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M:%S}")
+                for st, t in record.history
+            ],
+        )
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from lpbot.store.models import Position, Rebalance
+
+    a = _app(args)
+    with a.sessions() as s:
+        rows = s.execute(
+            select(Rebalance, Position)
+            .join(Position, Rebalance.position_id == Position.id)
+            .order_by(Rebalance.id)
+        ).all()
+        items = [
+            {
+                "id": r.id,
+                "state": r.state.value,
+                "position": p.label,
+                "token_id": int(p.token_id),
+                "report_id": r.report_id,
+                "reason": r.reason,
+                "approved_by": r.approved_by,
+                "updated_at": r.updated_at.isoformat(),
+            }
+            for r, p in rows
+        ]
+    if args.json:
+        emit_json(items)
+        return 0
+    table(
+        "rebalances",
+        ["id", "state", "position", "report", "updated (UTC)", "reason"],
+        [
+            (
+                i["id"],
+                i["state"],
+                f"#{i['token_id']}" if i["token_id"] is not None else "-",
+                i["report_id"] or "-",
+                i["updated_at"][:19].replace("T", " "),
+                (i["reason"] or "")[:60],
+            )
+            for i in items
+        ],
+        empty="none yet (`lpbot rebalance plan TOKEN_ID`)",
+    )
+    return 0
+
+
+def _ns(**kw: Any) -> argparse.Namespace:
+    root = click.get_current_context().find_root().meta
+    opts = root.get("lpbot.rebalance", {})
+    return argparse.Namespace(**{**opts, **kw})
+
+
+def _group_options(ctx: click.Context, _p: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.find_root().meta.setdefault("lpbot.rebalance", {})[_p.name] = value
+
+
+def _common(f: Any) -> Any:
+    """Options every rebalance command takes, before or after its name."""
+    for option in reversed(
+        [
+            config_option,
+            click.option(
+                "--position",
+                expose_value=False,
+                callback=_group_options,
+                help="the configured position whose policy and chain apply (default: the first)",
+            ),
+            click.option(
+                "--rpc",
+                expose_value=False,
+                callback=_group_options,
+                help="RPC URL (overrides the chain's rpc_url / manifest)",
+            ),
+            click.option(
+                "--reports",
+                expose_value=False,
+                callback=_group_options,
+                help="dry-run report directory (overrides report_dir)",
+            ),
+            click.option(
+                "--slippage-bps",
+                type=float,
+                expose_value=False,
+                callback=_group_options,
+                help="slippage bound (overrides positions.policy.slippage_bps)",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _defaults(**kw: Any) -> argparse.Namespace:
+    base = {"position": None, "rpc": None, "reports": None, "slippage_bps": None}
+    ns = _ns(**kw)
+    for k, v in base.items():
+        if not hasattr(ns, k):
+            setattr(ns, k, v)
+    return ns
+
+
+@click.group()
+@_common
+def rebalance() -> None:
+    """Plan, approve, sign and execute a Safe-owned rebalance; resume, show, list."""
+
+
+@rebalance.command()
+@_common
+@click.argument("token_id", type=int)
+@click.option("--width-ticks", type=int, help="a manual range: +-N ticks around the price")
+@click.option("--k", type=float, help="a volatility band of k sigmas (overrides the strategy)")
+def plan(token_id: int, width_ticks: int | None, k: float | None) -> int:
+    """Decide, plan and dry-run; write the report."""
+    return _cmd_plan(_defaults(token_id=token_id, width_ticks=width_ticks, k=k))
+
+
+@rebalance.command()
+@_common
+@click.argument("report_id")
+@click.option("--yes", is_flag=True, help="approve without the prompt")
+@click.option("--approver", help="name recorded with the approval")
+def approve(report_id: str, yes: bool, approver: str | None) -> int:
+    """Approve a dry-run report you have read."""
+    return _cmd_approve(_defaults(report_id=report_id, yes=yes, approver=approver))
+
+
+def _signing(f: Any) -> Any:
+    f = click.option(
+        "--password-env",
+        multiple=True,
+        help="environment variable holding the password of the --keystore at the same place",
+    )(f)
+    f = click.option(
+        "--keystore",
+        multiple=True,
+        help="an owner's keystore: a name in [signer.keystores] or a file",
+    )(f)
+    f = click.option("--dev-owner", type=int, multiple=True, help="devnet owner account index")(f)
+    return f
+
+
+@rebalance.command()
+@_common
+@click.argument("report_id")
+@_signing
+@click.option("--signature", multiple=True, help="a signature file from `rebalance sign`")
+def execute(
+    report_id: str,
+    dev_owner: tuple[int, ...],
+    keystore: tuple[str, ...],
+    password_env: tuple[str, ...],
+    signature: tuple[str, ...],
+) -> int:
+    """Sign with the owners given, add signature files, and execute."""
+    return _cmd_execute(
+        _defaults(
+            report_id=report_id,
+            dev_owner=list(dev_owner),
+            keystore=list(keystore),
+            password_env=list(password_env),
+            signature=list(signature),
+        )
+    )
+
+
+@rebalance.command()
+@_common
+@click.argument("report_id")
+@_signing
+@click.option("--out", required=True, help="the signature file to write (never overwritten)")
+def sign(
+    report_id: str,
+    dev_owner: tuple[int, ...],
+    keystore: tuple[str, ...],
+    password_env: tuple[str, ...],
+    out: str,
+) -> int:
+    """Write one owner's signature to a file (an owner on another machine)."""
+    return _cmd_sign(
+        _defaults(
+            report_id=report_id,
+            dev_owner=list(dev_owner),
+            keystore=list(keystore),
+            password_env=list(password_env),
+            out=out,
+        )
+    )
+
+
+@rebalance.command()
+@_common
+def resume() -> int:
+    """Finish or abandon unfinished rebalances (checked against the chain first)."""
+    return _cmd_resume(_defaults())
+
+
+@rebalance.command()
+@_common
+@click.argument("id", type=int)
+def replan(id: int) -> int:
+    """Plan a stale or cancelled rebalance again from the latest block (a new report)."""
+    return _cmd_replan(_defaults(id=id))
+
+
+@rebalance.command()
+@_common
+@click.argument("id")
+@json_option
+def show(id: str, as_json: bool) -> int:
+    """A rebalance by id or report id."""
+    return _cmd_show(_defaults(id=id, json=as_json))
+
+
+@rebalance.command("list")
+@_common
+@json_option
+def list_(as_json: bool) -> int:
+    """Every rebalance with its state."""
+    return _cmd_list(_defaults(json=as_json))

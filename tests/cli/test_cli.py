@@ -1,0 +1,558 @@
+"""The command line as a user meets it: one configuration for every command, keys lpbot makes
+itself, a daemon that refuses what it will not do, loud signing, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3.logs import DISCARD
+
+from lpbot.cli import main
+from lpbot.devnet.deploy import GAS, contract
+from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import run_market
+from lpbot.signing.local import write_keystore
+from tests.conftest import Devnet
+
+CONFIG = """
+version = 1
+data_dir = "{data}"
+report_dir = "{data}/my-reports"
+[chains.devnet]
+manifest = "{manifest}"
+[[positions]]
+name = "eth-usdc"
+chain = "devnet"
+pool = "{pool}"
+token_id = {token_id}
+[positions.strategy]
+kind = "fixed"
+half_width_ticks = 600
+[positions.policy]
+slippage_bps = 10
+[signer]
+sender = "bot"
+[signer.keystores.bot]
+path = "{data}/keys/bot.json"
+password_env = "LPBOT_T_BOT_PW"
+[signer.keystores.owner1]
+path = "{data}/keys/owner1.json"
+password_env = "LPBOT_T_OWNER1_PW"
+[signer.keystores.owner2]
+path = "{data}/keys/owner2.json"
+password_env = "LPBOT_T_OWNER2_PW"
+[signer.safe]
+address = "devnet"
+threshold = 2
+owners = [
+    {{ address = "{o1}", keystore = "owner1" }},
+    {{ address = "{o2}", keystore = "owner2" }},
+    {{ address = "{o3}" }},
+]
+[signer.module]
+address = "devnet"
+operator = "bot"
+[hedge]
+exchange = "paper"
+symbol = "ETH/USDT:USDT"
+band_abs = "0.7"
+band_pct = 5.0
+[schedule]
+monitor_seconds = 30
+rebalance_check_seconds = 120
+hedge_sync_seconds = 45
+"""
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Env:
+    tmp: Path
+    data: Path
+    config: Path
+    chain: Devnet
+    manifest_path: Path
+    values: dict[str, Any]
+
+    def write(self, **changes: Any) -> None:
+        self.config.write_text(CONFIG.format(**{**self.values, **changes}))
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+
+    def run(*argv: str) -> Run:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    yield run
+
+
+@pytest.fixture(scope="module")
+def keystore_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bot's and two owners' keystores, encrypted once (scrypt takes a second each)."""
+    keys = tmp_path_factory.mktemp("keys")
+    for name, index in (("bot", 8), ("owner1", 9), ("owner2", 10)):
+        write_keystore(keys / f"{name}.json", bytes(dev_signer(index)._account.key), name)
+    return keys
+
+
+def _keystores(data: Path, keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    (data / "keys").mkdir(parents=True)
+    for name in ("bot", "owner1", "owner2"):
+        shutil.copy(keys / f"{name}.json", data / "keys" / f"{name}.json")
+        monkeypatch.setenv(f"LPBOT_T_{name.upper()}_PW", name)
+
+
+@pytest.fixture
+def env(chain: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keystore_dir: Path) -> Env:
+    """A configuration for the devnet's Safe position, with keystores for the bot and two of
+    the three owners; the working directory is an empty one."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    manifest_path = tmp_path / "manifest.json"
+    chain.manifest.write(manifest_path)
+    _keystores(data, keystore_dir, monkeypatch)
+    owners = [dev_signer(i).address for i in (9, 10, 11)]
+    values = {
+        "data": data,
+        "manifest": manifest_path,
+        "pool": "USDC/WETH-500",
+        "token_id": chain.manifest.safe_position,
+        "o1": owners[0],
+        "o2": owners[1],
+        "o3": owners[2],
+    }
+    e = Env(tmp_path, data, tmp_path / "lpbot.toml", chain, manifest_path, values)
+    e.write()
+    return e
+
+
+def _market(chain: Devnet) -> None:
+    m = chain.manifest
+    run_market(chain.w3, m, m.pool("USDC/WETH-500"), steps=6, vol=0.8, seed=3, step_seconds=600)
+
+
+# ------------------------------------------------------------------- one configuration
+
+
+def test_config_check_takes_config_after_the_command(env: Env, cli: Any) -> None:
+    run = cli("config", "check", "--config", str(env.config))
+    assert run.code == 0, run.err + run.out
+    assert f"{env.config}: valid" in run.out
+    assert cli("--config", str(env.config), "config", "check").code == 0
+
+
+@pytest.mark.devnet
+def test_rebalance_reads_the_configuration(env: Env, cli: Any) -> None:
+    """The report goes to the configured report_dir, with the configured 10 bps of slippage
+    (before: ./reports and 50 bps, whatever the file said)."""
+    _market(env.chain)
+    token = env.values["token_id"]
+    run = cli("--config", str(env.config), "rebalance", "plan", str(token), "--width-ticks", "600")
+    assert run.code == 0, run.err + run.out
+    reports = list((env.data / "my-reports").glob("*.json"))
+    assert len(reports) == 1 and not (env.tmp / "reports").exists()
+    report = json.loads(reports[0].read_text())
+    assert report["slippage_bps"] == 10
+    # a flag overrides one value, and says so in --help
+    help_text = " ".join(cli("rebalance", "--help").out.split())
+    assert "(overrides positions.policy.slippage_bps)" in help_text
+
+    listed = cli("--config", str(env.config), "rebalance", "list", "--json")
+    assert listed.code == 0
+    rows = json.loads(listed.out)
+    assert [(r["state"], r["token_id"]) for r in rows] == [("SIMULATED", token)]
+    assert rows[0]["report_id"] == report["report_id"]
+    shown = cli("--config", str(env.config), "rebalance", "show", report["report_id"], "--json")
+    assert json.loads(shown.out)["state"] == "SIMULATED"
+
+
+@pytest.mark.devnet
+def test_hedge_reads_the_configuration(env: Env, cli: Any) -> None:
+    """Before: `lpbot hedge` ignored [hedge] (its own band, symbol and state directory)."""
+    run = cli("--config", str(env.config), "hedge", "status", "--json")
+    assert run.code == 0, run.err
+    shown = json.loads(run.out)
+    assert shown["venue"] == "paper" and shown["symbol"] == "ETH/USDT:USDT"
+    assert Decimal(shown["band"]) == Decimal("0.7")  # band_abs: above 5% of the LP delta
+    assert len(list((env.data / "hedge").glob("paper-*.json"))) == 1  # the daemon's files
+
+
+# --------------------------------------------------------------------------------- keys
+
+
+def test_keys_new_writes_an_encrypted_keystore(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        'version = 1\n[chains.devnet]\nmanifest = "m.json"\n'
+        '[signer.keystores.bot]\npath = "keys/bot.json"\npassword_env = "LPBOT_T_PW"\n'
+    )
+    monkeypatch.setenv("LPBOT_T_PW", "correct horse")
+    run = cli("keys", "new", "bot")
+    assert run.code == 0, run.err
+    path = tmp_path / "keys" / "bot.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    keystore = json.loads(path.read_text())
+    assert keystore["crypto"]["kdf"] == "scrypt"
+    address = Account.from_key(Account.decrypt(keystore, "correct horse")).address
+    assert address in run.out and "correct horse" not in run.out + run.err
+    assert cli("keys", "address", "bot").out.strip() == address
+    listed = json.loads(cli("keys", "list", "--json").out)
+    assert listed == [
+        {
+            "name": "bot",
+            "path": str(path),
+            "address": address,
+            "problem": None,
+            "password_env": "LPBOT_T_PW",
+            "roles": [],
+        }
+    ]
+    # never overwritten
+    before = path.read_bytes()
+    again = cli("keys", "new", "bot")
+    assert again.code == 2 and "never overwrites" in again.err
+    assert path.read_bytes() == before
+
+
+def test_keys_import_reads_the_key_from_stdin(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lpbot.toml").write_text(
+        'version = 1\n[chains.devnet]\nmanifest = "m.json"\n'
+        '[signer.keystores.owner1]\npath = "k/o1.json"\npassword_env = "LPBOT_T_PW"\n'
+    )
+    monkeypatch.setenv("LPBOT_T_PW", "pw")
+    key = bytes(dev_signer(9)._account.key).hex()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(key + "\n"))
+    run = cli("keys", "import", "owner1")
+    assert run.code == 0, run.err
+    assert dev_signer(9).address in run.out and key not in run.out + run.err
+
+
+def test_config_check_verifies_keystores_without_decrypting(env: Env, cli: Any) -> None:
+    """Before: `config check` called a configuration valid although its keystores did not
+    exist."""
+    (env.data / "keys" / "owner2.json").unlink()
+    # owner1's file holds another account than the Safe owner the configuration names
+    (env.data / "keys" / "owner1.json").unlink()
+    write_keystore(env.data / "keys" / "owner1.json", bytes(dev_signer(12)._account.key), "x")
+    run = cli("--config", str(env.config), "config", "check", "--json")
+    assert run.code == 1
+    result = json.loads(run.out)
+    by_name = {k["name"]: k for k in result["keystores"]}
+    assert by_name["bot"]["ok"] and by_name["bot"]["found"] == dev_signer(8).address
+    assert not by_name["owner2"]["ok"] and "does not exist" in by_name["owner2"]["found"]
+    assert not by_name["owner1"]["ok"]
+    assert f"holds {dev_signer(12).address}" in by_name["owner1"]["found"]
+
+
+@pytest.mark.devnet
+def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
+    run = cli("--config", str(env.config), "config", "check", "--online", "--json")
+    assert run.code == 0, run.out + run.err
+    online = {r["check"]: r for r in json.loads(run.out)["online"]}
+    assert all(r["ok"] for r in online.values()), online
+    assert "2 of 3 owners" in online["Safe"]["finding"]
+    assert "enabled" in online["module"]["finding"]
+    assert set(online) == {"chain devnet", "Safe", "module", "position eth-usdc"}
+    # a wrong threshold and a position the Safe does not own are both named
+    text = env.config.read_text().replace("threshold = 2", "threshold = 3")
+    env.config.write_text(text.replace(f"token_id = {env.values['token_id']}", "token_id = 1"))
+    bad = cli("--config", str(env.config), "config", "check", "--online", "--json")
+    assert bad.code == 1
+    online = {r["check"]: r for r in json.loads(bad.out)["online"]}
+    assert not online["Safe"]["ok"] and "threshold 3" in online["Safe"]["finding"]
+    assert not online["position eth-usdc"]["ok"]
+    assert "not the Safe" in online["position eth-usdc"]["finding"]
+
+
+# ------------------------------------------------------------------------------- daemon
+
+
+@pytest.mark.devnet
+def test_run_refuses_a_pool_that_is_not_the_tokens(env: Env, cli: Any) -> None:
+    env.write(pool="USDC/WETH-3000")
+    run = cli("--config", str(env.config), "run", "--seconds", "1")
+    assert run.code == 2
+    pool_500 = env.chain.manifest.pool("USDC/WETH-500").address
+    assert "USDC/WETH-3000" in run.err and pool_500 in run.err
+    assert "lpbot position adopt" in run.err and "Traceback" not in run.err
+
+
+@pytest.mark.devnet
+def test_run_refuses_a_token_id_other_than_the_databases(env: Env, cli: Any) -> None:
+    """Before: a changed token_id was ignored once a database existed."""
+    m = env.chain.manifest
+    other = _mint_for_safe(env.chain)
+    token = env.values["token_id"]
+    assert cli("--config", str(env.config), "position", "adopt", str(token)).code == 0
+    env.write(token_id=other)
+    run = cli("--config", str(env.config), "run", "--seconds", "1")
+    assert run.code == 2
+    assert f"token_id is {other}" in run.err and f"#{token}" in run.err
+    assert f"lpbot position adopt {other}" in run.err
+    adopted = cli("--config", str(env.config), "position", "adopt", str(other))
+    assert adopted.code == 0, adopted.err
+    assert f"now manages #{other} (was #{token})" in adopted.out
+    assert m.safe is not None
+
+
+def _mint_for_safe(chain: Devnet) -> int:
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    npm = contract(
+        chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+    )
+    tick = contract(chain.w3, "UniswapV3Pool", info.address).functions.slot0().call()[1]
+    t0, t1 = m.token(info.token0).address, m.token(info.token1).address
+    lower, upper = (tick - 500) // 10 * 10, (tick + 500) // 10 * 10
+    tx = npm.functions.mint(
+        (t0, t1, 500, lower, upper, 1_000 * 10**6, 10**17, 0, 0, m.safe, 2**40)
+    ).transact({"from": m.accounts.bot, "gas": GAS})
+    receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
+    events = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)
+    return int(events[0]["args"]["tokenId"])
+
+
+def test_run_refuses_to_ignore_positions_open(env: Env, cli: Any) -> None:
+    """Before: [positions.open] was ignored and the devnet's position managed instead."""
+    text = env.config.read_text().replace(
+        f"token_id = {env.values['token_id']}",
+        '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }',
+    )
+    env.config.write_text(text)
+    run = cli("--config", str(env.config), "run", "--seconds", "1")
+    assert run.code == 2
+    assert "3000 USDC" in run.err and "lpbot position adopt" in run.err
+
+
+def test_status_lists_every_configured_job(env: Env, cli: Any) -> None:
+    run = cli("--config", str(env.config), "status", "--json")
+    assert run.code == 0, run.err
+    jobs = {j["id"]: j for j in json.loads(run.out)["jobs"]}
+    assert set(jobs) == {"monitor:eth-usdc", "rebalance_check:eth-usdc", "hedge_sync:eth-usdc"}
+    assert jobs["hedge_sync:eth-usdc"]["every_seconds"] == 45
+    assert {j["state"] for j in jobs.values()} == {"not started"}
+    text = cli("--config", str(env.config), "status")
+    assert "hedge_sync:eth-usdc" in text.out and "45 s" in text.out
+
+
+# ----------------------------------------------------------------------------- signing
+
+
+@pytest.fixture
+def approved(env: Env, cli: Any) -> str:
+    _market(env.chain)
+    token = env.values["token_id"]
+    run = cli("--config", str(env.config), "rebalance", "plan", str(token), "--width-ticks", "600")
+    assert run.code == 0, run.err + run.out
+    report_id = json.loads(next((env.data / "my-reports").glob("*.json")).read_text())["report_id"]
+    assert cli("--config", str(env.config), "rebalance", "approve", report_id, "--yes").code == 0
+    return str(report_id)
+
+
+@pytest.mark.devnet
+def test_sign_is_loud_without_a_password_or_with_a_wrong_one(
+    env: Env, cli: Any, approved: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `rebalance sign --keystore K` without a password printed nothing, exited 0
+    and wrote nothing."""
+    c = ("--config", str(env.config), "rebalance", "sign", approved)
+    out = env.tmp / "sig1.json"
+    keyfile = str(env.data / "keys" / "owner1.json")
+    run = cli(*c, "--keystore", keyfile, "--out", str(out))
+    assert run.code == 2 and "no password" in run.err and not out.exists()
+    monkeypatch.setenv("LPBOT_T_OWNER1_PW", "wrong")
+    run = cli(*c, "--keystore", "owner1", "--out", str(out))
+    assert run.code == 2 and "wrong password" in run.err and not out.exists()
+    monkeypatch.setenv("LPBOT_T_OWNER1_PW", "owner1")
+    assert cli(*c, "--keystore", "owner1", "--out", str(out)).code == 0
+    first = out.read_text()
+    assert json.loads(first)["owner"] == dev_signer(9).address
+    # a second owner with the same --out does not overwrite the first signature
+    run = cli(*c, "--keystore", "owner2", "--out", str(out))
+    assert run.code == 2 and "never overwrites" in run.err
+    assert out.read_text() == first
+    # a key that is not an owner's signs nothing
+    run = cli(*c, "--keystore", "bot", "--out", str(env.tmp / "bot.sig.json"))
+    assert run.code == 2 and "not an owner" in run.err
+    assert not (env.tmp / "bot.sig.json").exists()
+
+
+@pytest.mark.devnet
+def test_sign_then_execute_with_the_configured_keys(env: Env, cli: Any, approved: str) -> None:
+    c = ("--config", str(env.config), "rebalance")
+    sig = env.tmp / "owner1.sig.json"
+    assert cli(*c, "sign", approved, "--keystore", "owner1", "--out", str(sig)).code == 0
+    run = cli(*c, "execute", approved, "--keystore", "owner2", "--signature", str(sig))
+    assert run.code == 0, run.err + run.out
+    assert "CONFIRMED" in run.out
+    rows = json.loads(cli(*c, "list", "--json").out)
+    assert [r["state"] for r in rows] == ["CONFIRMED"]
+    # the configured position lives on in the new NFT: the store follows it
+    new = json.loads(run.out[run.out.index("{") : run.out.rindex("}") + 1])["new_token_id"]
+    assert f"position eth-usdc is now NFT #{new}" in run.out
+    status = json.loads(cli("--config", str(env.config), "status", "--json").out)
+    states = {(p["name"], p["token_id"]): p["state"] for p in status["positions"]}
+    assert states == {("eth-usdc", env.values["token_id"]): "closed", ("eth-usdc", new): "open"}
+
+
+@pytest.mark.devnet
+def test_run_follows_a_rebalance_confirmed_before_a_crash(
+    env: Env, cli: Any, approved: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the rebalance confirmed but before the store recorded the new NFT: the
+    daemon's start finds it and manages the new NFT (not the burned one)."""
+    from lpbot.cli import rebalance as rebalance_cli
+    from lpbot.jobs.runtime import build_runtime
+
+    monkeypatch.setattr(rebalance_cli, "_record_successor", lambda *_a: None)
+    c = ("--config", str(env.config), "rebalance", "execute", approved)
+    run = cli(*c, "--keystore", "owner1", "--keystore", "owner2")
+    assert run.code == 0, run.err + run.out
+    new = json.loads(run.out[run.out.index("{") : run.out.rindex("}") + 1])["new_token_id"]
+    from lpbot.app import App
+
+    app = App.load(env.config)
+    try:
+        runtime = build_runtime(app)
+        assert runtime.positions["eth-usdc"].token_id == new
+    finally:
+        app.close()
+
+
+@pytest.mark.devnet
+def test_ctrl_c_during_execute_says_how_to_resume(
+    env: Env, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lpbot.execution import service
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(service, "execute", interrupted)
+    run = cli("--config", str(env.config), "rebalance", "execute", "abc123", "--dev-owner", "9")
+    assert run.code == 130
+    assert "lpbot rebalance resume" in run.err and "Traceback" not in run.err
+
+
+# ------------------------------------------------------------------------------- errors
+
+
+def test_rpc_unreachable_is_one_line(env: Env, cli: Any) -> None:
+    """Before: a 100-line stack trace in `position show`."""
+    run = cli("--config", str(env.config), "position", "show", "21", "--rpc", "http://127.0.0.1:9")
+    assert run.code == 2
+    assert run.err.count("\n") == 1 and "does not answer" in run.err
+    assert "lpbot devnet up" in run.err
+
+
+def test_run_with_the_rpc_down_is_one_line(env: Env, cli: Any) -> None:
+    """Before: `lpbot run` said "position 23 does not exist" when the RPC was down."""
+    data = json.loads(env.manifest_path.read_text())
+    data["rpc_url"] = "http://127.0.0.1:9"
+    env.manifest_path.write_text(json.dumps(data))
+    run = cli("--config", str(env.config), "run", "--seconds", "1")
+    assert run.code == 2 and run.err.count("\n") == 1
+    assert "does not answer" in run.err and "does not exist" not in run.err
+
+
+def test_wrong_chain_id_is_one_line(env: Env, cli: Any) -> None:
+    data = json.loads(env.manifest_path.read_text())
+    data["chain_id"] = 42161
+    env.manifest_path.write_text(json.dumps(data))
+    run = cli("--config", str(env.config), "position", "show", "21")
+    assert run.code == 2 and run.err.count("\n") == 1
+    assert "serves chain id 31337, not the configured 42161" in run.err
+
+
+def test_unopenable_database_is_one_line(env: Env, cli: Any) -> None:
+    (env.tmp / "db-is-a-dir").mkdir()
+    text = env.config.read_text().replace(
+        "report_dir", f'database_url = "sqlite:///{env.tmp / "db-is-a-dir"}"\nreport_dir', 1
+    )
+    env.config.write_text(text)
+    run = cli("--config", str(env.config), "rebalance", "list")
+    assert run.code == 2 and run.err.count("\n") == 1
+    assert "cannot be opened" in run.err and "Traceback" not in run.err
+
+
+def test_missing_configuration_is_one_line(tmp_path: Path, cli: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = cli("status")
+    assert run.code == 2 and run.err.count("\n") == 1 and "lpbot init" in run.err
+    run = cli("--config", str(tmp_path / "nope.toml"), "status")
+    assert run.code == 2 and "nope.toml" in run.err
+
+
+@pytest.mark.parametrize("command", [("rebalance", "--help"), ("status",)])
+def test_a_closed_pipe_ends_quietly(env: Env, command: tuple[str, ...]) -> None:
+    """Before: `lpbot position show | head` raised BrokenPipeError."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lpbot", "--config", str(env.config), *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before lpbot writes: like `| head` that has read all it wants
+    err = proc.stderr.read().decode()
+    assert proc.wait(30) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lpbot", "--debug", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "LPBOT_CONFIG"},
+    )
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_help_loads_no_command_family() -> None:
+    """`lpbot --help` imports Click and the command table only (it took 3.5 s before)."""
+    code = (
+        "import sys, io, contextlib; from lpbot.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out: main(['--help'])\n"
+        "heavy = ('web3', 'sqlalchemy', 'numpy', 'pydantic', 'lpbot.config', 'rich')\n"
+        "print(sorted(m for m in heavy if m in sys.modules)); print('rebalance' in out.getvalue())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"]
+    for argv in (["-m", "lpbot", "--help"], ["-m", "lpbot", "status", "--help"]):
+        run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0 and "--config" in run.stdout

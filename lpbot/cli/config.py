@@ -77,6 +77,20 @@ def check_keystores(a: App) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
+def _module_budget_row(w3: Any, module: str, module_cfg: Any) -> tuple[str, str, bool]:
+    """The limits the Safe's owners set on the module, as read from chain, and whether the
+    configuration's budgets are the same numbers."""
+    from lpbot.signing.module import budget_mismatches, fetch_module_bounds
+
+    bounds = fetch_module_bounds(w3, module)
+    mismatches = budget_mismatches(
+        bounds,
+        per_call_bps=module_cfg.loss_budget_per_call_bps,
+        per_day_bps=module_cfg.loss_budget_per_day_bps,
+    )
+    return ("module budget", "; ".join(bounds.lines() + mismatches), not mismatches)
+
+
 def check_online(a: App) -> list[tuple[str, str, bool]]:
     """(what, finding, ok) for each thing the chain must confirm."""
     from eth_utils.address import to_checksum_address
@@ -143,6 +157,7 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                             enabled,
                         )
                     )
+                    rows.append(_module_budget_row(w3, module, module_cfg))
     npm = w3.eth.contract(
         address=to_checksum_address(manifest.contracts["NonfungiblePositionManager"]),
         abi=artifacts.abi("NonfungiblePositionManager"),

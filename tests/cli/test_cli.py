@@ -284,7 +284,9 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
     assert all(r["ok"] for r in online.values()), online
     assert "2 of 3 owners" in online["Safe"]["finding"]
     assert "enabled" in online["module"]["finding"]
-    assert set(online) == {"chain devnet", "Safe", "module", "position eth-usdc"}
+    assert set(online) == {"chain devnet", "Safe", "module", "module budget", "position eth-usdc"}
+    # the owners' on-chain limits are shown as read from the module
+    assert "loss budget: 100 bps per call, 300 bps per 24 h" in online["module budget"]["finding"]
     # a wrong threshold and a position the Safe does not own are both named
     text = env.config.read_text().replace("threshold = 2", "threshold = 3")
     env.config.write_text(text.replace(f"token_id = {env.values['token_id']}", "token_id = 1"))
@@ -294,6 +296,19 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
     assert not online["Safe"]["ok"] and "threshold 3" in online["Safe"]["finding"]
     assert not online["position eth-usdc"]["ok"]
     assert "not the Safe" in online["position eth-usdc"]["finding"]
+    # a budget in the file that is not the one the owners set on chain is named
+    module_budget = (
+        'operator = "bot"\nloss_budget_per_call_bps = 50\nloss_budget_per_day_bps = 300\n'
+    )
+    env.config.write_text(env.config.read_text().replace('operator = "bot"\n', module_budget))
+    mismatch = cli("--config", str(env.config), "config", "check", "--online", "--json")
+    assert mismatch.code == 1
+    online = {r["check"]: r for r in json.loads(mismatch.out)["online"]}
+    assert not online["module budget"]["ok"]
+    assert (
+        "loss_budget_per_call_bps = 50, but the module's owners set 100"
+        in (online["module budget"]["finding"])
+    )
 
 
 # ------------------------------------------------------------------------------- daemon

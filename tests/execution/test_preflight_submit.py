@@ -1,0 +1,69 @@
+"""Private submission when the endpoint took the transaction but gave no answer: the transaction
+never also goes to the public mempool, and a resume never abandons it as STALE while it can
+still be mined privately."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from lpbot.chain.submit import Submitter
+from lpbot.devnet.keys import dev_signer
+from lpbot.errors import RetryLater
+from lpbot.testing.rpc import RecordingProvider
+from tests.conftest import Devnet
+
+pytestmark = pytest.mark.devnet
+
+
+@contextmanager
+def taking_endpoint(mode: str) -> Iterator[tuple[str, list[bytes]]]:
+    """An endpoint that reads each request in full and then either drops the connection
+    (``drop``) or never answers in time (``hang``): it got the transaction, said nothing."""
+    received: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            if mode == "hang":
+                time.sleep(1.5)
+            self.close_connection = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_endpoint_that_took_the_transaction_and_dropped_the_line_gets_no_public_copy(
+    chain: Devnet,
+) -> None:
+    public = RecordingProvider(chain.url)
+    w3 = Web3(public)
+    signer = dev_signer(9)
+    with taking_endpoint("drop") as (url, received):
+        submitter = Submitter(
+            w3,
+            signer,
+            preflight=lambda tx: None,
+            submit_w3=Web3(HTTPProvider(url, request_kwargs={"timeout": 5})),
+            public_fallback=True,
+        )
+        with pytest.raises(RetryLater, match="did not answer"):
+            submitter.send(signer.address, b"", 21_000)
+    assert len(received) == 1  # it reached the endpoint once
+    assert "eth_sendRawTransaction" not in public.methods()  # and never the public mempool

@@ -876,6 +876,14 @@ def _sent_outcome(
         except TransactionNotFound:
             with contextlib.suppress(TransactionNotFound):
                 pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
+    if pending_nonce is None:
+        # not in this node's mempool, yet a private endpoint (or another node) may hold it:
+        # while its nonce is unused it can still be mined, so it is treated as pending there
+        for t in ctx.repo.transactions(record.id):
+            if t.status == "PENDING" and t.nonce >= ctx.w3.eth.get_transaction_count(
+                to_checksum_address(t.sender), "latest"
+            ):
+                pending_nonce = t.nonce
     return None, pending_nonce
 
 

@@ -4,6 +4,7 @@ still be mined privately."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,10 +18,15 @@ from web3 import HTTPProvider, Web3
 from lpbot.chain.submit import Submitter
 from lpbot.devnet.keys import dev_signer
 from lpbot.errors import RetryLater
+from lpbot.execution import service
+from lpbot.execution.state import RebalanceState
 from lpbot.testing.rpc import RecordingProvider
 from tests.conftest import Devnet
+from tests.execution.conftest import Setup
+from tests.execution.test_preflight import _planned_and_approved, move_price
 
 pytestmark = pytest.mark.devnet
+S = RebalanceState
 
 
 @contextmanager
@@ -67,3 +73,30 @@ def test_an_endpoint_that_took_the_transaction_and_dropped_the_line_gets_no_publ
             submitter.send(signer.address, b"", 21_000)
     assert len(received) == 1  # it reached the endpoint once
     assert "eth_sendRawTransaction" not in public.methods()  # and never the public mempool
+
+
+def test_a_privately_held_rebalance_is_cancelled_not_left_stale_when_the_market_moves(
+    setup: Setup,
+) -> None:
+    """The endpoint took the transaction and timed out; the public node never saw it. The
+    market then moves past the bound. Resume must make the held transaction unminable (a
+    cancel at its nonce), not mark it STALE while it can still land."""
+    ctx = setup.ctx
+    ctx.via = "module"
+    report = _planned_and_approved(setup)
+    with taking_endpoint("hang") as (url, received):
+        ctx.submit_w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 0.5}))
+        with pytest.raises(RetryLater):
+            service.execute(ctx, report["report_id"])
+    held = received[0]
+    raw = json.loads(held)["params"][0]
+    record = ctx.repo.by_report(report["report_id"])
+    assert record is not None and record.state == S.SUBMITTED
+    move_price(setup, 60)  # past the bound: the pre-flight refuses it now
+    ctx.submit_w3 = None
+    service.resume(ctx)
+    record = ctx.repo.by_report(report["report_id"])
+    assert record is not None and record.state == S.CANCELLED
+    # the privately held transaction can never be mined now
+    with pytest.raises(ValueError, match="nonce"):
+        setup.chain.w3.eth.send_raw_transaction(raw)

@@ -57,14 +57,20 @@ def fetch_fees(w3: Web3, blocks: int = 5, percentile: float = 50.0) -> Fees:
     return Fees(max_fee_per_gas=2 * next_base + priority, max_priority_fee_per_gas=priority)
 
 
-def _never_reached(exc: requests.ConnectionError) -> bool:
+def _never_reached(exc: BaseException) -> bool:
     """True when the connection itself failed (refused, unresolvable, connect timeout), so the
-    request never left; False when it went out and the line dropped before the answer."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    cause = exc.args[0] if exc.args else None
-    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the cause
-    return isinstance(cause, NewConnectionError)
+    request never left; False when it went out and the line dropped before the answer. The
+    chain is walked: ``lpbot.chain.rpc`` re-raises requests' error without its URL."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.ConnectTimeout | NewConnectionError):
+            return True
+        if isinstance(seen, requests.ConnectionError) and seen.args:
+            cause = getattr(seen.args[0], "reason", seen.args[0])  # urllib3's MaxRetryError
+            if isinstance(cause, NewConnectionError):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class NonceManager:

@@ -13,8 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 
+from lpbot.chain.rpc import connect
 from lpbot.chain.submit import Submitter
 from lpbot.devnet.keys import dev_signer
 from lpbot.errors import RetryLater
@@ -23,7 +24,7 @@ from lpbot.execution.state import RebalanceState
 from lpbot.testing.rpc import RecordingProvider
 from tests.conftest import Devnet
 from tests.execution.conftest import Setup
-from tests.execution.test_preflight import _planned_and_approved, move_price
+from tests.execution.test_preflight import _planned_and_approved, _sends, move_price
 
 pytestmark = pytest.mark.devnet
 S = RebalanceState
@@ -66,13 +67,17 @@ def test_an_endpoint_that_took_the_transaction_and_dropped_the_line_gets_no_publ
             w3,
             signer,
             preflight=lambda tx: None,
-            submit_w3=Web3(HTTPProvider(url, request_kwargs={"timeout": 5})),
+            submit_w3=connect(url, timeout=5),
             public_fallback=True,
         )
         with pytest.raises(RetryLater, match="did not answer"):
             submitter.send(signer.address, b"", 21_000)
     assert len(received) == 1  # it reached the endpoint once
     assert "eth_sendRawTransaction" not in public.methods()  # and never the public mempool
+    # an endpoint where nothing listens was never reached: the public fallback is taken
+    submitter.submit_w3 = connect("http://127.0.0.1:9", timeout=5)
+    sent = submitter.send(signer.address, b"", 21_000)
+    assert len(_sends(public)) == 1 and chain.w3.eth.wait_for_transaction_receipt(sent.hash)
 
 
 def test_a_privately_held_rebalance_is_cancelled_not_left_stale_when_the_market_moves(
@@ -85,7 +90,7 @@ def test_a_privately_held_rebalance_is_cancelled_not_left_stale_when_the_market_
     ctx.via = "module"
     report = _planned_and_approved(setup)
     with taking_endpoint("hang") as (url, received):
-        ctx.submit_w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 0.5}))
+        ctx.submit_w3 = connect(url, timeout=0.5)
         with pytest.raises(RetryLater):
             service.execute(ctx, report["report_id"])
     held = received[0]

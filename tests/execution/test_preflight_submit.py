@@ -24,7 +24,7 @@ from lpbot.execution.state import RebalanceState
 from lpbot.testing.rpc import RecordingProvider
 from tests.conftest import Devnet
 from tests.execution.conftest import Setup
-from tests.execution.test_preflight import _planned_and_approved, _sends, move_price
+from tests.execution.test_preflight import _owners, _planned_and_approved, _sends, move_price
 
 pytestmark = pytest.mark.devnet
 S = RebalanceState
@@ -75,7 +75,13 @@ def test_an_endpoint_that_took_the_transaction_and_dropped_the_line_gets_no_publ
     assert len(received) == 1  # it reached the endpoint once
     assert "eth_sendRawTransaction" not in public.methods()  # and never the public mempool
     # an endpoint where nothing listens was never reached: the public fallback is taken
-    submitter.submit_w3 = connect("http://127.0.0.1:9", timeout=5)
+    submitter = Submitter(
+        w3,
+        signer,
+        preflight=lambda tx: None,
+        submit_w3=connect("http://127.0.0.1:9", timeout=5),
+        public_fallback=True,
+    )
     sent = submitter.send(signer.address, b"", 21_000)
     assert len(_sends(public)) == 1 and chain.w3.eth.wait_for_transaction_receipt(sent.hash)
 
@@ -105,3 +111,18 @@ def test_a_privately_held_rebalance_is_cancelled_not_left_stale_when_the_market_
     # the privately held transaction can never be mined now
     with pytest.raises(ValueError, match="nonce"):
         setup.chain.w3.eth.send_raw_transaction(raw)
+
+
+@pytest.mark.parametrize("via", ["multisig", "module"])
+def test_a_dead_node_before_the_pre_flight_is_one_line_and_changes_nothing(
+    setup: Setup, via: str
+) -> None:
+    ctx = setup.ctx
+    ctx.via = via
+    report = _planned_and_approved(setup)
+    ctx.w3 = connect("http://127.0.0.1:9/v2/SECRETKEY", timeout=2)
+    with pytest.raises(RetryLater) as refused:
+        service.execute(ctx, report["report_id"], signers=_owners())
+    assert "SECRETKEY" not in str(refused.value) and "127.0.0.1" not in str(refused.value)
+    record = ctx.repo.by_report(report["report_id"])
+    assert record is not None and record.state == S.APPROVED and record.tx_hashes == []

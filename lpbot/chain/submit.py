@@ -19,9 +19,10 @@ from typing import Any
 
 import requests
 from eth_utils.crypto import keccak
+from urllib3.exceptions import NewConnectionError
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
-from web3.types import TxReceipt, Wei
+from web3.types import RPCEndpoint, TxReceipt, Wei
 
 from lpbot.errors import Halt, Refused, RetryLater
 from lpbot.signing.base import Signer
@@ -54,6 +55,22 @@ def fetch_fees(w3: Web3, blocks: int = 5, percentile: float = 50.0) -> Fees:
     priority = rewards[len(rewards) // 2] if rewards else 0
     priority = max(priority, 1)
     return Fees(max_fee_per_gas=2 * next_base + priority, max_priority_fee_per_gas=priority)
+
+
+def _never_reached(exc: BaseException) -> bool:
+    """True when the connection itself failed (refused, unresolvable, connect timeout), so the
+    request never left; False when it went out and the line dropped before the answer. The
+    chain is walked: ``lpbot.chain.rpc`` re-raises requests' error without its URL."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.ConnectTimeout | NewConnectionError):
+            return True
+        if isinstance(seen, requests.ConnectionError) and seen.args:
+            cause = getattr(seen.args[0], "reason", seen.args[0])  # urllib3's MaxRetryError
+            if isinstance(cause, NewConnectionError):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class NonceManager:
@@ -170,10 +187,17 @@ class Submitter:
     def _broadcast(self, raw: bytes, nonce: int) -> bytes:
         if self.submit_w3 is not None:
             try:
-                return bytes(self.submit_w3.eth.send_raw_transaction(raw))
-            except ValueError as exc:  # the endpoint's JSON-RPC error
-                raise RetryLater(f"the submit endpoint refused nonce {nonce}: {exc}") from exc
-            except requests.ConnectionError as exc:  # nothing reached it: safe to go elsewhere
+                # straight to the provider: web3's retry middleware would re-send on errors,
+                # hiding whether an earlier attempt reached the endpoint
+                answer = self.submit_w3.provider.make_request(
+                    RPCEndpoint("eth_sendRawTransaction"), ["0x" + bytes(raw).hex()]
+                )
+            except requests.ConnectionError as exc:
+                if not _never_reached(exc):  # the request went out, the line dropped after
+                    raise RetryLater(
+                        f"the submit endpoint did not answer ({type(exc).__name__}); resume "
+                        "looks the transaction up by its hash"
+                    ) from exc
                 if not self.public_fallback:
                     raise RetryLater(
                         f"the submit endpoint is unreachable ({type(exc).__name__}); the public "
@@ -185,6 +209,12 @@ class Submitter:
                     f"the submit endpoint did not answer ({type(exc).__name__}); resume looks "
                     "the transaction up by its hash"
                 ) from exc
+            else:
+                if "error" in answer:  # the endpoint's JSON-RPC error
+                    raise RetryLater(
+                        f"the submit endpoint refused nonce {nonce}: {answer['error']}"
+                    )
+                return bytes.fromhex(str(answer["result"]).removeprefix("0x"))
         try:
             return bytes(self.w3.eth.send_raw_transaction(raw))
         except ValueError as exc:  # the node's JSON-RPC error

@@ -9,6 +9,7 @@ a rebalance at most once, and ``resume`` looks at the chain (receipts, the Safe'
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+import requests
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
@@ -57,6 +59,26 @@ from lpbot.strategy.base import Range
 
 log = logging.getLogger(__name__)
 S = RebalanceState
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _node_down_is_retry_later(step: Callable[P, R]) -> Callable[P, R]:
+    """A node that cannot be reached mid-step is one line, retry-later, without its URL (the
+    error's text may hold it, and with it an API key); every step taken was recorded, so
+    running the command again, or resume, goes on from there."""
+
+    @functools.wraps(step)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return step(*args, **kwargs)
+        except requests.RequestException as exc:
+            raise RetryLater(
+                f"the node cannot be reached ({type(exc).__name__}): nothing more was done; "
+                "run it again later, it goes on from the last recorded step"
+            ) from exc
+
+    return wrapped
 
 
 @dataclass
@@ -269,6 +291,7 @@ def plan_rebalance(
     return record, report, paths
 
 
+@_node_down_is_retry_later
 def replan(
     ctx: ExecutionContext, rebalance_id: int
 ) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
@@ -464,6 +487,7 @@ def _executed(ctx: ExecutionContext, safe_tx_hash: str, since_block: int) -> TxR
     return None
 
 
+@_node_down_is_retry_later
 def execute(
     ctx: ExecutionContext,
     report_id: str,
@@ -876,9 +900,18 @@ def _sent_outcome(
         except TransactionNotFound:
             with contextlib.suppress(TransactionNotFound):
                 pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
+    if pending_nonce is None:
+        # not in this node's mempool, yet a private endpoint (or another node) may hold it:
+        # while its nonce is unused it can still be mined, so it is treated as pending there
+        for t in ctx.repo.transactions(record.id):
+            if t.status == "PENDING" and t.nonce >= ctx.w3.eth.get_transaction_count(
+                to_checksum_address(t.sender), "latest"
+            ):
+                pending_nonce = t.nonce
     return None, pending_nonce
 
 
+@_node_down_is_retry_later
 def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
     """Finish or safely abandon one unfinished rebalance, checking the chain first."""
     if record.state == S.PLANNED:

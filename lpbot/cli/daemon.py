@@ -218,7 +218,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     )
     if data["gas_lost"] or data["to_replan"]:
         lost_rows = [
-            (f"rebalance {g['id']} ({g['state']})", f"{int(g['wei']) / 10**18:.8f} ETH")
+            (
+                f"rebalance {g['id']} ({g['state']})",
+                f"{int(g['wei']) / 10**18:.8f} ETH ({int(g['wei']):,} wei)",
+            )
             for g in data["gas_lost"]
         ]
         lost_rows += [

@@ -341,7 +341,7 @@ def test_a_stuck_rebalance_is_cancelled_and_status_and_export_show_its_gas(
     capsys.readouterr()
     assert main(["status", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert f"rebalance {record.id} (CANCELLED): " in out and f"({lost:,} wei)" in out
+    assert f"rebalance {record.id} (CANCELLED)" in out and f"({lost:,} wei)" in out
     assert f"lpbot rebalance replan {record.id}" in out
     csv_path = tmp_path / "actions.csv"
     assert main(["export", "--config", str(config), "--out", str(csv_path)]) == 0

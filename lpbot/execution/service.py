@@ -42,6 +42,7 @@ from lpbot.execution.state import (
     TxRecord,
     wasted_gas_wei,
 )
+from lpbot.pricing.base import Marks
 from lpbot.report.dryrun import approvable, build_report, read_report, write_report
 from lpbot.signing.base import Signer
 from lpbot.signing.module import ModuleTransaction, build_module_transaction
@@ -92,7 +93,7 @@ class ExecutionContext:
     repo: RebalanceRepo
     reports_dir: Path
     executor: Signer
-    usd_price: Callable[[str], Decimal]  # token address -> USD (analytics, for the report)
+    usd_price: Callable[[str], Decimal]  # token address -> USD (analytics, the CLI's decision)
     symbols: dict[str, tuple[str, int]]  # token address -> (symbol, decimals)
     native_usd: Decimal
     slippage_bps: int = 50
@@ -105,7 +106,8 @@ class ExecutionContext:
     confirmations: int = 1
     replace_after: float = 60.0
     checkpoint: Callable[[str], None] = field(default=lambda _name: None)
-    # the chain's price source (``pricing.marks.Pricer``): the marks behind ``usd_price``
+    # the chain's price source (``pricing.marks.Pricer``): the marks behind ``usd_price`` and
+    # every USD figure of the dry-run report, taken at the plan's block
     pricer: Any = None
     # where dry-runs run: None = this chain itself, snapshotted and reverted (a devnet); on a live
     # chain, a fresh local fork of it (``lpbot.chain.forksim.ForkSimulator.fresh``)
@@ -137,6 +139,15 @@ class ExecutionContext:
     @property
     def safe_contract(self) -> Any:
         return self.contract("SafeL2", self.safe)
+
+
+def report_marks(ctx: ExecutionContext, symbols: tuple[str, str], block: int) -> Marks:
+    """The price source's marks of a plan's tokens (and WETH, for gas) at the plan's block,
+    checks applied: the dry-run report's USD figures, and the auto-execute limit's."""
+    if ctx.pricer is None:
+        raise Refused("no price source configured: the dry-run report's USD figures need marks")
+    marks: Marks = ctx.pricer.fetch_marks(list(symbols), block)
+    return marks
 
 
 def pool_of_position(ctx: ExecutionContext, token_id: int) -> tuple[str, str, str, int]:
@@ -176,6 +187,11 @@ def plan_rebalance(
     )
     snapshot = reader.fetch_pool_state(
         pool, token_ids=[token_id], twap_seconds=(0, ctx.twap_seconds)
+    )
+    # the report's USD figures: the marks at the snapshot's block, taken before anything is
+    # recorded (no price source, or no route: refused, nothing written)
+    marks = report_marks(
+        ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
     erc20 = ctx.w3.eth.contract(abi=artifacts.abi("TestERC20"))
     router, npm_addr = ctx.contracts["SwapRouter02"], ctx.contracts["NonfungiblePositionManager"]
@@ -270,8 +286,7 @@ def plan_rebalance(
         snapshot=snapshot,
         symbols=(s0[0], s1[0]),
         decimals=(s0[1], s1[1]),
-        usd_prices=(ctx.usd_price(token0), ctx.usd_price(token1)),
-        native_usd=ctx.native_usd,
+        marks=marks,
         owners=owners,
         threshold=threshold,
         reason=reason,

@@ -334,6 +334,33 @@ def monitor(mp: ManagedPosition) -> PositionState:
     return state
 
 
+def auto_execute_reasons(
+    report: dict[str, Any], limit: Decimal | None, ready: bool, can_sign: bool
+) -> list[str]:
+    """Why a planned rebalance runs on its own or waits for a person: its value against the
+    limit, naming the marks (source, route, block) the value is at."""
+    value = Decimal(report["dry_run"]["value_usd"])
+    marks = report.get("marks") or {"used": [], "block": report["snapshot"]["block"]}
+    at = "; ".join(
+        f"{m['token']} ${Decimal(m['usd']):,.6g} from {m['source']} {' -> '.join(m['route'])}"
+        for m in marks["used"]
+    )
+    if limit is None:
+        head = f"value ${value:,.2f}: auto-execute is off"
+    else:
+        head = (
+            f"value ${value:,.2f} {'<=' if value <= limit else '>'} "
+            f"auto-execute limit ${limit:,.2f}"
+        )
+    reasons = [f"{head}, at marks of block {marks['block']}: {at}"]
+    if not ready:
+        failed = [c["name"] for c in report["checks"] if not c["ok"]]
+        reasons.append(f"report failed its checks: {', '.join(failed)}")
+    if not can_sign:
+        reasons.append("no owner keys to sign with")
+    return reasons
+
+
 def rebalance_check(mp: ManagedPosition) -> str:
     """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
     prices = mp.prices(mp.fetch_marks(mp.ctx.w3.eth.block_number))
@@ -380,6 +407,8 @@ def rebalance_check(mp: ManagedPosition) -> str:
             mp.ctx, mp.token_id, decision.new_range, decision.reason + " (module refused)"
         )
         ready = all(c["ok"] for c in report["checks"])
+    # the limit is read against the report's value: the price source's marks at the plan's
+    # block, checks applied (a flagged mark fails the report, so it is never auto-executed)
     value = Decimal(report["dry_run"]["value_usd"])
     can_sign = mp.ctx.via == "module" or len(mp.owner_signers) > 0
     auto = (
@@ -388,12 +417,21 @@ def rebalance_check(mp: ManagedPosition) -> str:
         and value <= mp.auto_execute_max_usd
         and can_sign
     )
+    why = auto_execute_reasons(report, mp.auto_execute_max_usd, ready, can_sign)
+    with mp.sessions() as s, s.begin():
+        repo.append_audit(
+            s,
+            "auto-execute",
+            why,
+            subject=f"position:{mp.name}:{mp.token_id}",
+            decision="execute" if auto else "ask",
+        )
     if not auto:
         mp.notifier.notify(
             Alert(
                 "approval_needed",
                 f"{mp.name}: rebalance {report['report_id']} awaits approval",
-                f"{decision.reason}; report {paths.get('html', '')}",
+                f"{decision.reason}; {'; '.join(why)}; report {paths.get('html', '')}",
             )
         )
         return f"rebalance planned: report {report['report_id']} awaits approval"

@@ -24,6 +24,7 @@ from lpbot.chain.reader import PoolSnapshot
 from lpbot.errors import Halt, Refused
 from lpbot.execution.plan import RebalancePlan
 from lpbot.execution.simulate import DryRunResult
+from lpbot.pricing.base import Mark, Marks
 from lpbot.report.svg import liquidity_profile, range_chart
 from lpbot.signing.safe import SafeTransaction
 
@@ -48,8 +49,7 @@ def build_report(
     snapshot: PoolSnapshot,
     symbols: tuple[str, str],
     decimals: tuple[int, int],
-    usd_prices: tuple[Decimal, Decimal],
-    native_usd: Decimal,
+    marks: Marks,
     owners: list[str],
     threshold: int,
     reason: str,
@@ -57,10 +57,17 @@ def build_report(
     created_at: float | None = None,
     module_tx: Any = None,
 ) -> dict[str, Any]:
-    """The report as a JSON-ready dict, ``report_hash`` and ``report_id`` included."""
+    """The report as a JSON-ready dict, ``report_hash`` and ``report_id`` included.
+
+    Every USD figure is from ``marks`` (the price source's, at the plan's block, checks applied):
+    the report records each mark with its source, route and block, and a mark the checks flag
+    (stale, disagreeing with its second source, a stablecoin off its peg) fails the report's
+    "marks" check, so it cannot be approved on a price nobody can trust.
+    """
     a = plan.amounts
     d0, d1 = decimals
-    usd0, usd1 = usd_prices
+    usd0, usd1 = marks.usd(symbols[0]), marks.usd(symbols[1])
+    native_usd = marks.usd("WETH")  # the gas token's mark
     t0, t1 = plan.token0, plan.token1
 
     def usd(x0: int, x1: int) -> Decimal:
@@ -98,6 +105,19 @@ def build_report(
             f"slippage {plan.slippage_bps} bps",
         ),
     ]
+    used = (symbols[0], symbols[1], "WETH")
+    flagged = [x for x in marks.alerts if x.kind != "unpriced" and x.token in used]
+    checks.append(
+        _check(
+            "marks current and consistent",
+            marks.block == plan.snapshot_block and not flagged,
+            "; ".join(x.message for x in flagged)
+            if flagged
+            else f"block {marks.block}, the plan's {plan.snapshot_block}"
+            if marks.block != plan.snapshot_block
+            else f"{', '.join(used)} at block {marks.block}",
+        )
+    )
     price_impact_bps: float | None = None
     if dry.swap is not None:
         swap0, swap1 = dry.swap
@@ -130,6 +150,7 @@ def build_report(
             {"symbol": symbols[0], "address": t0, "decimals": d0, "usd": str(usd0)},
             {"symbol": symbols[1], "address": t1, "decimals": d1, "usd": str(usd1)},
         ],
+        "marks": _marks_json(marks, used),
         "reason": reason,
         "idempotency_key": plan.idempotency_key,
         "snapshot": {"block": plan.snapshot_block, "timestamp": plan.snapshot_timestamp},
@@ -192,6 +213,29 @@ def build_report(
     body["report_hash"] = digest
     body["report_id"] = digest[2:14]
     return body
+
+
+def _mark_json(m: Mark) -> dict[str, Any]:
+    return {
+        "token": m.token,
+        "usd": str(m.usd),
+        "source": m.source,
+        "route": list(m.route),
+        "block": m.block,
+        "timestamp": m.timestamp,
+    }
+
+
+def _marks_json(marks: Marks, used: tuple[str, ...]) -> dict[str, Any]:
+    """The marks behind the report's USD figures, their second opinions and alerts."""
+    return {
+        "chain": marks.chain,
+        "block": marks.block,
+        "timestamp": marks.timestamp,
+        "used": [_mark_json(marks.marks[t]) for t in dict.fromkeys(used)],
+        "checks": [_mark_json(marks.checks[t]) for t in dict.fromkeys(used) if t in marks.checks],
+        "alerts": [{"kind": x.kind, "token": x.token, "message": x.message} for x in marks.alerts],
+    }
 
 
 def approvable(report: dict[str, Any]) -> bool:
@@ -296,6 +340,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         + (f"${d['il_crystallised_usd']}" if d["il_crystallised_usd"] is not None else "n/a"),
         f"- Deadline: {report['deadline']} (unix), slippage tolerance {report['slippage_bps']} bps",
         "",
+        *_marks_markdown(report),
         "## Checks",
         "",
         *[f"- [{'x' if c['ok'] else ' '}] {c['name']}: {c['detail']}" for c in report["checks"]],
@@ -318,6 +363,31 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _marks_markdown(report: dict[str, Any]) -> list[str]:
+    """The marks section: each USD price with its source, route and block."""
+    marks = report.get("marks")
+    if marks is None:  # a report written before marks were recorded
+        return []
+    lines = [
+        "## Marks",
+        "",
+        f"USD figures above are at these marks, block {marks['block']} on {marks['chain']}:",
+        "",
+        "| token | USD | source | route | block |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, group in (("", marks["used"]), (" (check)", marks["checks"])):
+        lines += [
+            f"| {m['token']}{kind} | {Decimal(m['usd']):,.6g} | {m['source']} | "
+            f"{' -> '.join(m['route'])} | {m['block']} |"
+            for m in group
+        ]
+    lines.append("")
+    if marks["alerts"]:
+        lines += [f"- ALERT {x['kind']}: {x['message']}" for x in marks["alerts"]] + [""]
+    return lines
 
 
 def _inline(text: str) -> str:

@@ -13,7 +13,7 @@ from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
-from lpbot.store import migrate
+from lpbot.store import migrate, repo
 from lpbot.store.session import make_engine, session_factory
 from lpbot.strategy.fixed import FixedWidth
 from lpbot.strategy.rebalance import RebalancePolicy
@@ -86,6 +86,9 @@ def test_a_small_rebalance_goes_through_the_module(setup: Setup, engine: Engine)
     outcome = tasks.rebalance_check(mp)
     assert outcome.startswith("rebalanced") and "module's operator key" in outcome
     assert setup.safe_nonce() == nonce  # no Safe transaction was needed
+    with session_factory(engine)() as s:
+        (entry,) = [e for e in repo.audit_entries(s) if e.kind == "auto-execute"]
+    assert entry.decision == "execute" and "<= auto-execute limit $1,000,000.00" in entry.reasons[0]
 
 
 def test_above_the_limit_the_owners_must_approve(setup: Setup, engine: Engine) -> None:
@@ -99,3 +102,11 @@ def test_above_the_limit_the_owners_must_approve(setup: Setup, engine: Engine) -
     # (the pool alone was pushed off the other pools, so the marks also alert on it)
     kinds = [a.kind for a in mp.notifier.alerts]
     assert kinds.count("approval_needed") == 1 and "failure" not in kinds
+    # the limit is read at the report's marks, and the decision names them
+    with session_factory(engine)() as s:
+        (entry,) = [e for e in repo.audit_entries(s) if e.kind == "auto-execute"]
+    assert entry.decision == "ask"
+    assert "> auto-execute limit $10.00" in entry.reasons[0]
+    assert "WETH $" in entry.reasons[0] and "from pool:" in entry.reasons[0]
+    (asked,) = [a for a in mp.notifier.alerts if a.kind == "approval_needed"]
+    assert "from pool:" in asked.body

@@ -292,6 +292,8 @@ th {{ background: #f6f6f6; }}
 pre {{ background: #f6f6f6; padding: 8px; font-size: 12px; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
+<h2>Assumed marks</h2>
+<ul>{"".join(f"<li>{html.escape(a)}</li>" for a in assumptions(result))}</ul>
 {metrics}
 {"".join(f"<div>{c}</div>" for c in charts)}
 {extra}
@@ -301,6 +303,25 @@ pre {{ background: #f6f6f6; padding: 8px; font-size: 12px; }}
 <h2>Configuration</h2><pre>{config}</pre>
 </body></html>
 """
+
+
+def assumptions(result: BacktestResult) -> list[str]:
+    """The USD marks the run assumed rather than read from its data: the quote token's (the
+    data has pool prices only, no USD mark of either token) and a typical native-token price
+    where the pool holds no WETH and the data no series."""
+    pool, cfg = result.pool, result.config
+    quote_is_1 = cfg.get("quote_token") == 1
+    quote = (pool.get("symbol1") if quote_is_1 else pool.get("symbol0")) or "the quote token"
+    q = float(cfg.get("quote_usd", 1.0))
+    out = [
+        f"{quote} marked at ${q:,.4g} for the whole run (quote_usd"
+        f"{', the default' if q == 1.0 else ', given'}): the data holds no USD mark for it, so "
+        f"every USD figure assumes it; a depeg of {quote} is not in these numbers"
+    ]
+    native = result.notes.get("defaults", {}).get("native_usd", "")
+    if "typical" in native:
+        out.append(f"gas priced with the native token at {native}")
+    return out
 
 
 def write_report(
@@ -314,6 +335,7 @@ def write_report(
         Path(html_path).write_text(render_html(result, comparison))
     if json_path is not None:
         summary = result.summary()
+        summary["assumptions"] = assumptions(result)
         if comparison:
             summary["comparison"] = comparison
         Path(json_path).write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -71,3 +71,16 @@ def test_lp_minus_benchmarks_costs_and_report(tmp_path: Path) -> None:
     assert summary["metrics"]["lp_vs_hold"] == pytest.approx(m.lp_vs_hold)
     # the hold line is its own series, not the value line
     assert not np.allclose(result.series.hold, result.series.value)
+
+
+def test_the_report_says_which_usd_marks_it_assumed(tmp_path: Path) -> None:
+    # the bars hold pool prices only: USDC's USD mark is an assumption, said in both outputs
+    bars = _synthetic_bars(2 * 1440, seed=5)
+    config = BacktestConfig(strategy=StrategyConfig(kind="fixed", params={"half_width_pct": 1.0}))
+    result = run_bars(bars, config)
+    html_path, json_path = tmp_path / "r.html", tmp_path / "r.json"
+    write_report(result, html_path, json_path)
+    (said,) = json.loads(json_path.read_text())["assumptions"]
+    assert said.startswith("USDC marked at $1 for the whole run (quote_usd, the default)")
+    assert "no USD mark" in said
+    assert "Assumed marks" in html_path.read_text() and "no USD mark" in html_path.read_text()

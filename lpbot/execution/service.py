@@ -42,7 +42,7 @@ from lpbot.execution.state import (
     TxRecord,
     wasted_gas_wei,
 )
-from lpbot.pricing.base import Marks
+from lpbot.pricing.base import Marks, NoPriceRoute
 from lpbot.report.dryrun import approvable, build_report, read_report, write_report
 from lpbot.signing.base import Signer
 from lpbot.signing.module import ModuleTransaction, build_module_transaction
@@ -147,6 +147,8 @@ def report_marks(ctx: ExecutionContext, symbols: tuple[str, str], block: int) ->
     if ctx.pricer is None:
         raise Refused("no price source configured: the dry-run report's USD figures need marks")
     marks: Marks = ctx.pricer.fetch_marks(list(symbols), block)
+    if "WETH" not in marks.marks:  # the gas figures' mark: refused before anything is recorded
+        raise NoPriceRoute("WETH", marks.chain, "the gas cost's mark")
     return marks
 
 

@@ -10,11 +10,19 @@ import pytest
 from lpbot.devnet.context import manifest_pricer
 from lpbot.errors import Refused
 from lpbot.execution import service
+from lpbot.execution.state import RebalanceRepo
 from lpbot.pricing.base import PricingConfig
 from lpbot.report.dryrun import approvable
+from lpbot.testing.fakes import MemoryRebalanceRepo
 from tests.execution.conftest import Setup
 
 pytestmark = pytest.mark.devnet
+
+
+@pytest.fixture
+def repo() -> RebalanceRepo:
+    """One store is enough here: the report's marks do not depend on it."""
+    return MemoryRebalanceRepo()
 
 
 def test_the_report_is_valued_at_the_marks_of_the_plans_block(setup: Setup) -> None:
@@ -67,3 +75,4 @@ def test_without_a_price_source_no_report_is_written(setup: Setup) -> None:
     with pytest.raises(Refused, match="no price source configured"):
         service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
     assert list(ctx.reports_dir.glob("*.json")) == []
+    assert ctx.repo.get(1) is None  # nothing recorded either

@@ -15,6 +15,7 @@ from web3 import HTTPProvider, Web3
 from lpbot.chain.gas import Eip1559GasModel, GasCost
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import push_feeds
 from lpbot.errors import Refused, RetryLater
 from lpbot.execution import service
 from lpbot.execution.preflight import PreflightRefused, gas_limit
@@ -243,6 +244,7 @@ def test_every_path_checks_before_signing_and_before_sending(setup: Setup, via: 
     # the next rebalance's executor signs while the market moves 0.4%
     new_id = int(record.result["new_token_id"])  # type: ignore[index]
     setup.chain.increase_time(3600)  # past the module's minimum interval
+    push_feeds(setup.chain.w3, setup.chain.manifest)  # the feed keeper runs, as on the devnet
     shifted = type(setup.new_range)(
         setup.new_range.tick_lower - 100, setup.new_range.tick_upper - 100, 10
     )

@@ -107,6 +107,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     with progress("planning and dry-running the rebalance"):
         record, report, paths = service.plan_rebalance(ctx, args.token_id, new_range, reason)
     print(f"rebalance {record.id}: {record.state.value}; report {report['report_id']}")
+    return _print_planned(report, paths)
+
+
+def _print_planned(report: dict[str, Any], paths: dict[str, Any]) -> int:
+    """The report's files, its checks and the next step; 1 when a check failed."""
     for kind, path in paths.items():
         print(f"  {kind}: {path}")
     ok = all(c["ok"] for c in report["checks"])
@@ -288,12 +293,7 @@ def _cmd_replan(args: argparse.Namespace) -> int:
     ctx, _ = _context(args)
     record, report, paths = service.replan(ctx, args.id)
     print(f"rebalance {args.id} re-planned as {record.id}: {record.state.value}")
-    for kind, path in paths.items():
-        print(f"  {kind}: {path}")
-    ok = all(c["ok"] for c in report["checks"])
-    print(f"checks: {'all passed' if ok else 'FAILED - do not approve'}")
-    print(f"next: lpbot rebalance approve {report['report_id']}")
-    return 0 if ok else 1
+    return _print_planned(report, paths)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:

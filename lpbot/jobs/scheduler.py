@@ -97,6 +97,11 @@ def _stop(scheduler: BlockingScheduler) -> None:
     nothing more to the executor being shut down (APScheduler would log an error for it)."""
     with contextlib.suppress(SchedulerNotRunningError):  # stopped already, or not started
         scheduler.pause()
+        # a pass of the scheduler's loop that began before the pause submits its due jobs while
+        # holding the job stores' lock: wait it out, later passes see the pause and submit
+        # nothing, so no job reaches an executor that is shutting down
+        with scheduler._jobstores_lock:
+            pass
         scheduler.shutdown(wait=True)
 
 

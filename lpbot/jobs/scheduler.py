@@ -92,7 +92,7 @@ def take_lock(engine: Engine) -> Lock:
     return lock
 
 
-def _stop(scheduler: BlockingScheduler) -> None:
+def _stop(scheduler: BlockingScheduler, *, wait: bool = True) -> None:
     """Stop after the running jobs finish. Paused first, so the scheduler's loop submits
     nothing more to the executor being shut down (APScheduler would log an error for it)."""
     with contextlib.suppress(SchedulerNotRunningError):  # stopped already, or not started
@@ -102,7 +102,7 @@ def _stop(scheduler: BlockingScheduler) -> None:
         # nothing, so no job reaches an executor that is shutting down
         with scheduler._jobstores_lock:
             pass
-        scheduler.shutdown(wait=True)
+        scheduler.shutdown(wait=wait)
 
 
 def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None) -> None:
@@ -150,7 +150,8 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         def refresh_lock() -> None:
             if not lock.refresh():
                 _line("lock", "-", "instance lock lost: stopping")
-                scheduler.shutdown(wait=False)
+                # from the lock's own executor: do not wait for it to finish this job
+                _stop(scheduler, wait=False)
 
         scheduler.add_job(
             refresh_lock, "interval", seconds=15, id="lock", jobstore="local", executor="lock"

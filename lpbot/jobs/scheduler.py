@@ -24,6 +24,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
@@ -92,6 +93,16 @@ def take_lock(engine: Engine) -> Lock:
     return lock
 
 
+class _Scheduler(BlockingScheduler):  # type: ignore[misc]
+    """APScheduler's blocking scheduler, whose loop makes no pass once it is paused or stopped:
+    its loop wakes from shutdown and would otherwise submit due jobs to stopped executors."""
+
+    def _process_jobs(self) -> float | None:
+        if self.state != STATE_RUNNING:
+            return None
+        return super()._process_jobs()  # type: ignore[no-any-return]
+
+
 def _stop(scheduler: BlockingScheduler, *, wait: bool = True) -> None:
     """Stop after the running jobs finish. Paused first, so the scheduler's loop submits
     nothing more to the executor being shut down (APScheduler would log an error for it)."""
@@ -110,7 +121,7 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
     global _RUNTIME
     _RUNTIME = runtime
     sched = runtime.config.schedule
-    scheduler = BlockingScheduler(
+    scheduler = _Scheduler(
         # the jobs in lpbot's database (they survive restarts); process-local ones in memory
         jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine), "local": MemoryJobStore()},
         # one job at a time: a position's jobs share its chain reader (which caches ticks and
@@ -163,7 +174,9 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
 
         def stop(signum: int, _frame: object) -> None:
             _line("signal", "-", f"{signal.Signals(signum).name}: finishing the current job")
-            _stop(scheduler)
+            # not inline: the handler runs on the scheduler's own thread, possibly in the middle
+            # of a pass that submits jobs; a stopping thread waits that pass out first
+            threading.Thread(target=_stop, args=(scheduler,), daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

@@ -68,10 +68,15 @@ def move_price(setup: Setup, price_bps: float) -> None:
     trader = m.accounts.traders[1]
     t0, t1 = setup.tokens
     path = (t0, t1) if target < sqrt else (t1, t0)
-    amount = 10**15 if target < sqrt else 10**24
-    router.functions.exactInputSingle((*path, 500, trader, amount, 0, target)).transact(
+    # everything the trader holds, bounded by the price limit: the move is exact whatever
+    # liquidity earlier tests left in the pool
+    amount = contract(w3, "TestERC20", path[0]).functions.balanceOf(trader).call()
+    tx = router.functions.exactInputSingle((*path, 500, trader, amount, 0, target)).transact(
         {"from": trader, "gas": GAS}
     )
+    # mined before the caller reads the pool (the test reads it right after)
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    assert pool.functions.slot0().call()[0] == target, "the trader could not move the price"
 
 
 def _planned_and_approved(setup: Setup) -> dict[str, Any]:

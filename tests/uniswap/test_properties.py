@@ -238,6 +238,7 @@ def pools(draw, n_positions=ZERO_TO_FOUR):
 @given(pools(), st.booleans(), st.integers(1, 10**24))
 def test_exact_out_of_an_exact_in_output_costs_no_more(pool_and_positions, zero_for_one, amount):
     pool, _, _ = pool_and_positions
+    start_tick = pool.slot0.tick
     limit = MIN_SQRT_RATIO + 1 if zero_for_one else MAX_SQRT_RATIO - 1
     exact_in = pool.quote_swap(zero_for_one, amount, limit)
     paid_in, received = (
@@ -246,7 +247,12 @@ def test_exact_out_of_an_exact_in_output_costs_no_more(pool_and_positions, zero_
         else (exact_in.amount1, -exact_in.amount0)
     )
     assert 0 <= paid_in <= amount and received >= 0
-    assume(received > 0)
+    # a swap stopped by the price limit is not an exact input of ``amount``; and a swap that
+    # nearly drains the pool crosses many bitmap words, each step rounding its output down a
+    # wei, where a wei of output costs a lot: buying it back can cost more, on-chain as here.
+    # The property is for swaps that move the price less than 20,000 ticks (7x).
+    assume(received > 0 and exact_in.sqrt_price_x96 != limit)
+    assume(abs(exact_in.tick - start_tick) <= 20_000)
     exact_out = pool.quote_swap(zero_for_one, -received, limit)
     paid_out, got = (
         (exact_out.amount0, -exact_out.amount1)

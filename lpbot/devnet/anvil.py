@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,7 @@ class AnvilProcess:
 
     process: subprocess.Popen[bytes]
     port: int
+    states: Path | None = None  # where Anvil spills old states; removed when it stops
 
     @property
     def url(self) -> str:
@@ -67,6 +70,8 @@ class AnvilProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout)
+        if self.states is not None:
+            shutil.rmtree(self.states, ignore_errors=True)
 
 
 def start(
@@ -102,6 +107,16 @@ def start(
             args += ["--fork-block-number", str(fork_block)]
     else:
         args += ["--chain-id", str(CHAIN_ID)]
+    # Anvil spills old block states to disk and leaves them behind when it is stopped: give
+    # each process its own folder, emptied here at start and (when stopped through this
+    # handle) removed at stop, so that killed test chains and forks never fill the disk
+    if log_path is not None:
+        states = log_path.parent / f"{log_path.stem}-states"
+        shutil.rmtree(states, ignore_errors=True)
+        states.mkdir(parents=True, exist_ok=True)
+    else:
+        states = Path(tempfile.mkdtemp(prefix="lpbot-anvil-"))
+    args += ["--cache-path", str(states)]
     args += extra_args or []
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
@@ -111,7 +126,7 @@ def start(
         stdin=subprocess.DEVNULL,
         start_new_session=detach,
     )
-    anvil = AnvilProcess(process, port)
+    anvil = AnvilProcess(process, port, None if detach else states)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -114,14 +114,17 @@ def _rebalances(data: Path) -> list[Rebalance]:
         return list(s.scalars(select(Rebalance).order_by(Rebalance.id)))
 
 
-def _start(env: dict[str, str], seconds: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "lpbot", "run", "--seconds", str(seconds)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def _start(env: dict[str, str], seconds: float, out: Path) -> subprocess.Popen[str]:
+    """``lpbot run`` in the background, its output to a file (a pipe nobody reads while it
+    runs could fill and stall it)."""
+    with out.open("w") as f:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lpbot", "run", "--seconds", str(seconds)],
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 def _wait(predicate: object, timeout: float) -> bool:
@@ -140,10 +143,12 @@ def test_run_survives_a_kill_and_never_repeats_a_rebalance(
     safe = contract(chain.w3, "SafeL2", chain.manifest.safe or "")
     nonce = safe.functions.nonce().call()
 
-    first = _start(env, 60)
+    # generous waits: each returns as soon as its condition holds, and a loaded machine is slow
+    first_out, second_out = data / "first.out", data / "second.out"
+    first = _start(env, 180, first_out)
     try:
-        assert _wait(lambda: (data / "lpbot.db").exists() and _rebalances(data), 45), (
-            first.stdout.read() if first.stdout else ""
+        assert _wait(lambda: (data / "lpbot.db").exists() and _rebalances(data), 150), (
+            first_out.read_text()
         )
         os.kill(first.pid, signal.SIGKILL)  # killed as soon as a rebalance exists
         first.wait(10)
@@ -151,11 +156,11 @@ def test_run_survives_a_kill_and_never_repeats_a_rebalance(
         if first.poll() is None:
             first.kill()
 
-    second = _start(env, 20)
+    second = _start(env, 180, second_out)
     try:
         assert _wait(
-            lambda: any(r.state == RebalanceState.CONFIRMED for r in _rebalances(data)), 40
-        )
+            lambda: any(r.state == RebalanceState.CONFIRMED for r in _rebalances(data)), 150
+        ), second_out.read_text()
         # while it runs, a second `lpbot run` on the same database refuses to start
         third = subprocess.run(
             [sys.executable, "-m", "lpbot", "run", "--seconds", "5"],
@@ -168,7 +173,8 @@ def test_run_survives_a_kill_and_never_repeats_a_rebalance(
         assert "instance lock" in third.stderr
     finally:
         second.send_signal(signal.SIGTERM)
-        out, _ = second.communicate(timeout=60)
+        second.wait(60)
+    out = second_out.read_text()
     assert second.returncode == 0, out
 
     confirmed = [r for r in _rebalances(data) if r.state == RebalanceState.CONFIRMED]

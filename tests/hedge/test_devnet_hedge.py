@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from decimal import Decimal
 
 import pytest
@@ -112,7 +111,6 @@ def test_net_delta_stays_in_the_band_over_a_500_step_market(chain: Devnet) -> No
     )
 
     path = ArbitragePath(w3, manifest, info, 1 / float(price[0]), seed=11)
-    started = time.monotonic()
     deltas, trades = [], 0
     for step in range(STEPS + 1):
         if step % 50 == 0 and step:
@@ -140,14 +138,12 @@ def test_net_delta_stays_in_the_band_over_a_500_step_market(chain: Devnet) -> No
         net = delta + venue.fetch_position(symbol).size
         assert abs(net) <= band_width(delta, config), (step, delta, net)
         deltas.append(delta)
-    elapsed = time.monotonic() - started
 
     assert max(deltas) - min(deltas) > 5  # the market moved the delta by several ETH
     assert trades > 20
     pnl = controller.status(deltas[-1]).pnl
     assert pnl.funding > 0  # a short receives +0.01 % every 8 h of devnet time
     assert pnl.fees == venue.state.fees_paid > 0
-    assert elapsed < 60, f"{STEPS} steps took {elapsed:.0f} s"
     # the hedge's delta counts the WETH fees the position has earned and not collected
     owed = snap.uncollected_fees(token_id)[risky]
     with_fees = lp_delta(snap, token_id, decimals0=d0, decimals1=d1, risky=risky, include_fees=True)

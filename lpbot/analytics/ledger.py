@@ -14,10 +14,18 @@ with the owner and counts in the value)::
     IL       = sum P.(E_k - S_k) - sum (P - P_k).(in_k - out_k)
     hedge    = realised + unrealised - trading fees;  funding as paid or received
     gas      = every transaction's fee (failed ones too), at the ETH mark of its block
+    slippage = a swap's modelled cost beyond the pool's own price, at its marks (a backtest's
+               assumption, paid outside the tokens; 0 live, where a swap's output shows it)
 
 and the identity, asserted on every ledger to the cent::
 
-    value + hedge + funding - gas - hold = fees + IL + hedge + funding - gas - swap
+    value + hedge + funding - gas - slippage - hold
+        = fees + IL + hedge + funding - gas - swap - slippage
+
+A rebalance may spend tokens an earlier one left idle (its own ``idle`` is then negative); what
+all of them left together never is. A backtest and a live run feed the same flows: the opening
+is a rebalance out of the deposit (``burned`` = the deposit, so its swap is a swap cost), a
+compound one whose ``burned`` and ``minted`` both carry the position's principal.
 
 Lines are rounded to the cent (ETH to 1e-6, BTC to 1e-8) and IL absorbs the rounding (at
 most half a unit per line), so the
@@ -65,17 +73,15 @@ class RebalanceFlow:
     swap_out: tuple[int, int]  # bought
     minted: tuple[int, int]  # into the new position
     marks: Prices
+    slippage_usd: Decimal = Decimal(0)  # the swap's modelled cost beyond the pool (a backtest)
 
     @property
     def idle(self) -> tuple[int, int]:
-        """What the rebalance left with the owner (never negative)."""
-        left = tuple(
-            self.burned[i] + self.fees[i] - self.swap_in[i] + self.swap_out[i] - self.minted[i]
-            for i in (0, 1)
+        """What the rebalance left with the owner (negative where it spent earlier idle tokens)."""
+        return (
+            self.burned[0] + self.fees[0] - self.swap_in[0] + self.swap_out[0] - self.minted[0],
+            self.burned[1] + self.fees[1] - self.swap_in[1] + self.swap_out[1] - self.minted[1],
         )
-        if min(left) < 0:
-            raise LedgerMismatch(f"rebalance minted more than it had: left {left}")
-        return left[0], left[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +113,8 @@ class HedgeFigures:
 @dataclass(frozen=True, slots=True)
 class LedgerLines:
     """One ledger in one unit; the lines add up: ``net == fees + il + hedge_pnl + funding -
-    gas - swap_costs`` and ``net == value + hedge_pnl + funding - gas - hold``."""
+    gas - swap_costs - slippage`` and ``net == value + hedge_pnl + funding - gas - slippage -
+    hold``."""
 
     unit: str
     value: Decimal
@@ -121,6 +128,7 @@ class LedgerLines:
     gas: Decimal
     swap_costs: Decimal
     net: Decimal
+    slippage: Decimal = Decimal(0)
 
 
 # what each unit's lines are rounded to
@@ -141,6 +149,12 @@ class Figures:
     funding: Decimal
     gas: Decimal
     swap_costs: Decimal
+    slippage: Decimal = Decimal(0)
+
+    @property
+    def net(self) -> Decimal:
+        """Value against holding, exact: ``value + hedge + funding - gas - slippage - hold``."""
+        return self.value + self.hedge_pnl + self.funding - self.gas - self.slippage - self.hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +206,9 @@ def _lines(f: Figures, unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLin
 
     value_c, hold_c = c(f.value), c(f.hold)
     pnl_c, funding_c, gas_c = c(f.hedge_pnl), c(f.funding), c(f.gas)
-    fees_c, swap_c = c(f.fees), c(f.swap_costs)
-    net_c = value_c + pnl_c + funding_c - gas_c - hold_c
-    il_c = net_c - (fees_c + pnl_c + funding_c - gas_c - swap_c)
+    fees_c, swap_c, slip_c = c(f.fees), c(f.swap_costs), c(f.slippage)
+    net_c = value_c + pnl_c + funding_c - gas_c - slip_c - hold_c
+    il_c = net_c - (fees_c + pnl_c + funding_c - gas_c - swap_c - slip_c)
     if abs(il_c - (f.il if one else f.il / n_now)) > q * 4:
         raise LedgerMismatch(f"IL {f.il / n_now} {unit} rounds to {il_c}")
     return LedgerLines(
@@ -210,6 +224,7 @@ def _lines(f: Figures, unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLin
         gas=gas_c,
         swap_costs=swap_c,
         net=net_c,
+        slippage=slip_c,
     )
 
 
@@ -226,10 +241,14 @@ class PathSums:
     swap_usd: Decimal = Decimal(0)  # sum P_k.(in_k - out_k)
     gas: tuple[GasPaid, ...] = ()
     gas_usd: Decimal = Decimal(0)
+    slippage_usd: Decimal = Decimal(0)
 
     def fold(self, r: RebalanceFlow, decimals: tuple[int, int]) -> PathSums:
         net_in = (r.swap_in[0] - r.swap_out[0], r.swap_in[1] - r.swap_out[1])
         idle = r.idle
+        left = (self.idle[0] + idle[0], self.idle[1] + idle[1])
+        if min(left) < 0:
+            raise LedgerMismatch(f"rebalance minted more than it had: idle left {left}")
         return replace(
             self,
             start=r.minted,
@@ -238,9 +257,10 @@ class PathSums:
                 self.closed[1] + r.burned[1] - self.start[1],
             ),
             fees=(self.fees[0] + r.fees[0], self.fees[1] + r.fees[1]),
-            idle=(self.idle[0] + idle[0], self.idle[1] + idle[1]),
+            idle=left,
             swapped=(self.swapped[0] + net_in[0], self.swapped[1] + net_in[1]),
             swap_usd=self.swap_usd + r.marks.usd(net_in, decimals),
+            slippage_usd=self.slippage_usd + r.slippage_usd,
         )
 
     def pay(self, g: GasPaid) -> PathSums:
@@ -322,11 +342,11 @@ def ledger_at(
     )
     swap = sums.swap_usd
     il = v(*closed) - (v(*sums.swapped) - swap)
-    gas_usd = sums.gas_usd
+    gas_usd, slip = sums.gas_usd, sums.slippage_usd
     pnl, funding = hedge.pnl, hedge.funding
-    lhs = value + pnl + funding - gas_usd - hold
-    rhs = fees + il + pnl + funding - gas_usd - swap
+    lhs = value + pnl + funding - gas_usd - slip - hold
+    rhs = fees + il + pnl + funding - gas_usd - swap - slip
     if abs(lhs - rhs) >= CENT / 100:
         raise LedgerMismatch(f"value vs hold {lhs} != explained {rhs}")
-    exact = Figures(value, hold, hold_5050, entry_usd, fees, il, pnl, funding, gas_usd, swap)
+    exact = Figures(value, hold, hold_5050, entry_usd, fees, il, pnl, funding, gas_usd, swap, slip)
     return Ledger(exact, P, entry, sums.gas)

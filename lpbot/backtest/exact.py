@@ -36,7 +36,7 @@ from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.dataset import Dataset
 from lpbot.backtest.events import EventKind
 from lpbot.backtest.gate import Refusal, refusal, trigger_key
-from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult
+from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult, SwapFill
 from lpbot.backtest.replay import EventReplayer
 from lpbot.errors import Halt, Refused
 from lpbot.strategy import (
@@ -142,21 +142,31 @@ class _Bot:
 
     # ------------------------------------------------------------------------------- actions
 
-    def _execute(self, plan: OpenPlan, now: int, kind: str, reason: str) -> None:
+    def _execute(
+        self,
+        plan: OpenPlan,
+        now: int,
+        kind: str,
+        reason: str,
+        *,
+        burned: tuple[int, int],
+        fees: tuple[int, int],
+        kept: tuple[int, int] = (0, 0),
+    ) -> None:
+        """Swap and mint ``plan`` in the pool from the wallet, and record the flow (``burned``,
+        ``fees``: out of the old position, or the deposit; ``kept``: a compound's principal)."""
         pool = self.pool
         price_before = raw_price(pool.sqrt_price_x96)
         w0, w1 = self.wallet
-        fee_usd = impact = slip = 0.0
         swap = plan.swap
+        fill = None
         if swap is not None:
             limit = MIN_SQRT_RATIO + 1 if swap.zero_for_one else MAX_SQRT_RATIO - 1
             r = pool.swap(swap.zero_for_one, swap.amount_in, limit)
             w0, w1 = w0 - r.amount0, w1 - r.amount1
             out = -(r.amount1 if swap.zero_for_one else r.amount0)
             paid = r.amount0 if swap.zero_for_one else r.amount1
-            fee_usd, impact, slip = self.acc.charge_swap(
-                swap.zero_for_one, paid, out, r.fee_amount, price_before
-            )
+            fill = SwapFill(swap.zero_for_one, paid, out, r.fee_amount)
         rng = plan.range
         after_swap = (w0, w1)
         m0, m1 = pool.mint(OWNER, rng.tick_lower, rng.tick_upper, plan.liquidity)
@@ -176,22 +186,25 @@ class _Bot:
             kind=kind,
             rng=rng,
             plan=plan,
-            costs=(fee_usd, impact, slip),
             price_raw=price_before,
             reason=reason,
+            burned=burned,
+            fees=fees,
+            swap=fill,
+            minted=(kept[0] + m0, kept[1] + m1),
             wallet=after_swap,
         )
 
-    def _withdraw(self, amount: int) -> tuple[int, int]:
-        """Burn ``amount`` of the position and collect everything owed; return the fees."""
+    def _withdraw(self, amount: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Burn ``amount`` of the position and collect everything owed; return (principal
+        burned, fees)."""
         assert self.range is not None
         lo, hi = self.range
         b0, b1 = self.pool.burn(OWNER, lo, hi, amount)
         c0, c1 = self.pool.collect(OWNER, lo, hi, MAX_U128, MAX_U128)
-        self.acc.collected_fees(c0 - b0, c1 - b1)
         self.wallet = (self.wallet[0] + c0, self.wallet[1] + c1)
         self.liquidity -= amount
-        return c0 - b0, c1 - b1
+        return (b0, b1), (c0 - b0, c1 - b1)
 
     def decide(self, now: int) -> None:
         """One decision at ``now`` (the pool's own clock is the acting block's)."""
@@ -208,10 +221,10 @@ class _Bot:
             except ValueError as exc:
                 self.waiting_reason = str(exc)
                 return
-            self.acc.start(price, pool.sqrt_price_x96, amounts)
+            self.acc.start(price, pool.sqrt_price_x96, amounts, now)
             self.wallet = amounts
             self.fr_growth0 = (pool.fee_growth_global0_x128, pool.fee_growth_global1_x128)
-            self._execute(plan, now, "open", "opening position")
+            self._execute(plan, now, "open", "opening position", burned=amounts, fees=(0, 0))
             return
         price = raw_price(pool.sqrt_price_x96)
         t0_usd, t1_usd = self.acc.token_usd(price)
@@ -234,11 +247,17 @@ class _Bot:
         decision = self.policy.decide(snap, position, history, market, idle=idle)
         self.refusal = None
         if isinstance(decision, Rebalance):
-            self._withdraw(self.liquidity)
-            self._execute(decision.plan, now, "rebalance", decision.reason)
+            burned, fees = self._withdraw(self.liquidity)
+            self._execute(
+                decision.plan, now, "rebalance", decision.reason, burned=burned, fees=fees
+            )
         elif isinstance(decision, Compound) and decision.plan is not None:
-            self._withdraw(0)
-            self._execute(decision.plan, now, "compound", decision.reason)
+            a = position_amounts(pool.sqrt_price_x96, lo, hi, self.liquidity)
+            kept = (a.amount0, a.amount1)
+            _none, fees = self._withdraw(0)
+            self._execute(
+                decision.plan, now, "compound", decision.reason, burned=kept, fees=fees, kept=kept
+            )
         elif isinstance(decision, Hold) and decision.triggers:
             held, owed = self.held_and_owed()
             holdings = TokenAmounts(RawAmount(held[0] + owed[0]), RawAmount(held[1] + owed[1]))
@@ -387,6 +406,7 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
     if not acc.rows or acc.rows[-1][0] < final_t:
         bot.sample(final_t)
     held, owed = bot.held_and_owed()
+    principal = (held[0] - bot.wallet[0], held[1] - bot.wallet[1])
     stats = replayer.stats
     notes = {
         "events": stats.events,
@@ -401,7 +421,8 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
     }
     return acc.finish(
         "exact",
-        final_held=held,
+        final_principal=principal,
+        final_wallet=bot.wallet,
         final_owed=owed,
         final_price_raw=raw_price(replayer.pool.sqrt_price_x96),
         time_in_range=in_range_seconds / live_seconds if live_seconds > 0 else 0.0,

@@ -1,35 +1,52 @@
-"""The bookkeeping both engines share: what the bot holds, what it paid, what it earned.
+"""The bookkeeping both engines share: the flows a run makes, and the ledger that explains them.
 
-Token amounts are raw ints while they move; values are USD floats (analytics). The breakdown is
-an identity over the run, with ``hold`` the initial tokens held and ``F`` every fee earned (the
-collected ones and those owed at the end), all valued at the final prices:
+The engines move raw token amounts; the ``Accountant`` records every flow as the live bot's
+records are kept: the deposit, each open, rebalance and compound as an
+``analytics.ledger.RebalanceFlow`` (principal out, fees collected, the swap's input and output
+and its modelled slippage, what went into the new position, the marks at that time), every
+transaction's gas as a ``GasPaid`` (wei at the native token's mark), and the hedge's result as
+``HedgeFigures``. The breakdown is ``analytics.ledger``'s, the same code the live ledger runs
+(its docstring defines each line), in exact ``Decimal``s from those flows:
 
-    price            = hold(end) - initial value            (the tokens' own move)
-    impermanent_loss = LP tokens(end) - F - hold(end)       (incl. rebalancing and own swaps)
-    fees             = F
-    hedge, funding, hedge fees, gas, slippage as accrued
-    total            = final value - initial value = the sum of the above
+    value + hedge + funding - gas - slippage - hold
+        = fees + IL + hedge + funding - gas - swap costs - slippage
 
-``swap_fees`` and ``price_impact`` (what the bot's own rebalancing swaps paid the pool) are shown
-for information; they are inside ``impermanent_loss``. Benchmarks start with the same capital:
-holding the initial tokens, a 50/50 split held, all in the volatile token, and a passive
-full-range position (50/50, minted once, its fees those of a position of its liquidity that
-never moves: ``L x fee growth`` in the exact engine, its liquidity share of the bars' fees in the
-bars engine).
+and the backtest adds the tokens' own move, ``price = hold(end) - initial value``, so that
+``final - initial`` is the sum of the lines. The opening is a rebalance out of the deposit: its
+swap's fee and impact are a swap cost, not IL. ``Breakdown`` carries the exact figures as floats
+(analytics: they add up to 1e-9 of the capital); ``BacktestResult.ledger`` holds the ledger
+itself (its ``usd`` lines add up to the cent).
+
+The value series (``sample``) is the same sum in float (analytics) at each decision time.
+Benchmarks start with the same capital: holding the initial tokens, a 50/50 split held, all in
+the volatile token, and a passive full-range position (50/50, minted once, its fees those of a
+position of its liquidity that never moves: ``L x fee growth`` in the exact engine, its
+liquidity share of the bars' fees in the bars engine).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
+from lpbot.analytics.ledger import (
+    GasPaid,
+    HedgeFigures,
+    Ledger,
+    LedgerMismatch,
+    PathSums,
+    Prices,
+    RebalanceFlow,
+    compute_ledger,
+)
 from lpbot.analytics.types import FloatArray
 from lpbot.analytics.value import position_amounts
 from lpbot.backtest.config import BacktestConfig
-from lpbot.backtest.costs import GasModel, HedgeBook
+from lpbot.backtest.costs import GWEI, GasModel, HedgeBook
 from lpbot.backtest.metrics import SECONDS_PER_YEAR, max_drawdown, sharpe_sortino
 from lpbot.errors import Refused
 from lpbot.strategy.base import Range, max_usable_tick, min_usable_tick
@@ -38,6 +55,7 @@ from lpbot.uniswap.liquidity_amounts import get_liquidity_for_amounts
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 
 OWNER = "lpbot-backtest"
+WEI_PER_ETH = 10**18
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +76,23 @@ class Action:
     reason: str
     amount0: int = 0  # raw amounts the plan put into the position
     amount1: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SwapFill:
+    """A swap as the pool filled it: raw amounts, and the pool's fee (in the input token)."""
+
+    zero_for_one: bool
+    amount_in: int
+    amount_out: int
+    fee_amount: int
+
+    @property
+    def flows(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(sold to the pool, bought) as (token0, token1) pairs."""
+        if self.zero_for_one:
+            return (self.amount_in, 0), (0, self.amount_out)
+        return (0, self.amount_in), (self.amount_out, 0)
 
 
 @dataclass(frozen=True)
@@ -82,16 +117,24 @@ class Series:
 
 @dataclass(frozen=True)
 class Breakdown:
+    """The ledger's exact USD figures as floats (analytics), and the tokens' own move.
+
+    ``total = price + impermanent_loss + fees - swap_costs + hedge_pnl + funding - gas -
+    slippage = final_usd - initial_usd``; ``hedge_pnl`` is net of ``hedge_fees``, and
+    ``swap_fees`` and ``price_impact`` are the two parts of ``swap_costs`` (information)."""
+
     initial_usd: float
     final_usd: float
+    hold_usd: float
     price: float
     impermanent_loss: float
     fees: float
+    swap_costs: float
     hedge_pnl: float
     funding: float
-    hedge_fees: float
     gas: float
     slippage: float
+    hedge_fees: float
     swap_fees: float
     price_impact: float
     fees0_raw: int
@@ -103,11 +146,36 @@ class Breakdown:
             self.price
             + self.impermanent_loss
             + self.fees
+            - self.swap_costs
             + self.hedge_pnl
             + self.funding
-            - self.hedge_fees
             - self.gas
             - self.slippage
+        )
+
+    @classmethod
+    def from_ledger(
+        cls, ledger: Ledger, *, info: dict[str, float], fees_raw: tuple[int, int]
+    ) -> Breakdown:
+        """The breakdown of ``ledger`` (its exact figures); ``info`` the information lines."""
+        f = ledger.exact
+        return cls(
+            initial_usd=float(f.entry),
+            final_usd=float(f.value + f.hedge_pnl + f.funding - f.gas - f.slippage),
+            hold_usd=float(f.hold),
+            price=float(f.hold - f.entry),
+            impermanent_loss=float(f.il),
+            fees=float(f.fees),
+            swap_costs=float(f.swap_costs),
+            hedge_pnl=float(f.hedge_pnl),
+            funding=float(f.funding),
+            gas=float(f.gas),
+            slippage=float(f.slippage),
+            hedge_fees=info["hedge_fees"],
+            swap_fees=info["swap_fees"],
+            price_impact=info["price_impact"],
+            fees0_raw=fees_raw[0],
+            fees1_raw=fees_raw[1],
         )
 
 
@@ -138,6 +206,42 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class RecordedFlows:
+    """Everything a run's ledger is computed from, as the live bot records it: the deposit and
+    its marks, each action's flow and gas (one transaction each), the position and its fees
+    owed at the end with the marks then, and the hedge's result."""
+
+    decimals: tuple[int, int]
+    deposit: tuple[int, int]
+    entry: Prices
+    rebalances: tuple[RebalanceFlow, ...]
+    gas: tuple[GasPaid, ...]
+    principal: tuple[int, int]
+    uncollected: tuple[int, int]
+    marks: Prices
+    hedge: HedgeFigures
+
+    def ledger(self) -> Ledger:
+        """The ledger, by the code the live monitor runs (``analytics.ledger.compute_ledger``)."""
+        return compute_ledger(
+            decimals=self.decimals,
+            deposit=self.deposit,
+            entry=self.entry,
+            rebalances=self.rebalances,
+            principal=self.principal,
+            uncollected=self.uncollected,
+            marks=self.marks,
+            gas=self.gas,
+            hedge=self.hedge,
+        )
+
+
+def ledger_lines(ledger: Ledger) -> dict[str, str]:
+    """The ledger's USD lines (to the cent; they add up exactly), as strings for JSON."""
+    return {k: str(v) for k, v in asdict(ledger.usd).items() if k != "unit"}
+
+
+@dataclass(frozen=True)
 class BacktestResult:
     engine: str
     label: str
@@ -148,9 +252,11 @@ class BacktestResult:
     breakdown: Breakdown
     metrics: Metrics
     notes: dict[str, Any] = field(default_factory=dict)
+    ledger: Ledger | None = None  # the analytics ledger the breakdown comes from
+    flows: RecordedFlows | None = None  # what the ledger was computed from
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready: pool, config, metrics, breakdown, actions and notes (no series)."""
+        """JSON-ready: pool, config, metrics, breakdown, ledger, actions and notes (no series)."""
         b = asdict(self.breakdown)
         b["total"] = self.breakdown.total
         return {
@@ -160,13 +266,14 @@ class BacktestResult:
             "config": self.config,
             "metrics": asdict(self.metrics),
             "breakdown_usd": b,
+            "ledger_usd": ledger_lines(self.ledger) if self.ledger is not None else None,
             "actions": [asdict(a) for a in self.actions],
             "notes": self.notes,
         }
 
 
 class Accountant:
-    """Values, costs, benchmarks and the hedge for one run (module docstring)."""
+    """The run's flows, costs, benchmarks and hedge, and its ledger (module docstring)."""
 
     def __init__(
         self,
@@ -186,12 +293,15 @@ class Accountant:
         self.native = config.native_series()
         self.rows: list[tuple[float, ...]] = []
         self.actions: list[Action] = []
-        self.fees0 = 0  # collected fees, raw
-        self.fees1 = 0
-        self.gas_usd = 0.0
+        # the flows, as the ledger folds them
+        self.sums: PathSums | None = None
+        self.entry: Prices | None = None
+        self.flows: list[RebalanceFlow] = []
+        self.gas_txs: list[GasPaid] = []
+        self.gas_usd = 0.0  # float twins of the ledger's sums, for the value series
+        self.slippage_usd = 0.0
         self.swap_fee_usd = 0.0
         self.impact_usd = 0.0
-        self.slippage_usd = 0.0
         self.swap_notional_usd = 0.0
         self.initial: tuple[int, int] | None = None
         self.initial_usd = 0.0
@@ -226,6 +336,14 @@ class Accountant:
             return self.native.at(t)
         return self.config.native_usd or self.volatile_usd(price_raw)
 
+    def marks(self, price_raw: float, t: float) -> Prices:
+        """The run's marks at ``t`` for the ledger: the two tokens and the native token (the
+        floats the run prices with, converted exactly)."""
+        t0, t1 = self.token_usd(price_raw)
+        return Prices(
+            Decimal(t0), Decimal(t1), Decimal(self.native_usd(price_raw, t)), block=int(t)
+        )
+
     # ---------------------------------------------------------------------------- the start
 
     def initial_amounts(self, price_raw: float) -> tuple[int, int]:
@@ -236,8 +354,13 @@ class Accountant:
         share0 = vol if self.config.quote_token == 1 else 1.0 - vol
         return int(cap * share0 / u0), int(cap * (1.0 - share0) / u1)
 
-    def start(self, price_raw: float, sqrt_price_x96: int, amounts: tuple[int, int]) -> None:
+    def start(
+        self, price_raw: float, sqrt_price_x96: int, amounts: tuple[int, int], t: float = 0.0
+    ) -> None:
+        """The deposit: ``amounts`` at ``t``, the benchmarks' starting tokens."""
         self.initial = amounts
+        self.sums = PathSums(start=amounts)
+        self.entry = self.marks(price_raw, t)
         u0, u1 = self.unit_usd(price_raw)
         self.initial_usd = amounts[0] * u0 + amounts[1] * u1
         v = self.initial_usd
@@ -251,12 +374,30 @@ class Accountant:
         used = position_amounts(sqrt_price_x96, lo, hi, self.fr_liquidity)
         self.fr_cash = (half0 - used.amount0, half1 - used.amount1)
 
-    # ---------------------------------------------------------------------------------- costs
+    # ---------------------------------------------------------------------------------- flows
 
-    def charge_gas(self, action: str, with_swap: bool, t: float, price_raw: float) -> float:
-        cost = self.gas.cost_usd(action, with_swap, t, self.native_usd(price_raw, t))
-        self.gas_usd += cost
-        return cost
+    def gas_paid(self, action: str, with_swap: bool, t: float, price_raw: float) -> GasPaid:
+        """The gas of ``action`` at ``t``: wei (units x gas price), at the native token's mark."""
+        wei = round(self.gas.units_for(action, with_swap) * self.gas.price_gwei(t) / GWEI)
+        native = Decimal(self.native_usd(price_raw, t))
+        return GasPaid(f"backtest:{action}@{int(t)}", int(wei), native)
+
+    def gas_estimate(self, action: str, t: float, price_raw: float) -> float:
+        return self.gas.cost_usd(action, True, t, self.native_usd(price_raw, t))
+
+    def swap_costs(self, fill: SwapFill, price_raw: float) -> tuple[float, float, float]:
+        """Fee, price impact and slippage (USD) of the bot's swap at the pre-swap raw price;
+        fee + impact is the ledger's swap cost, ``P.(in - out)``."""
+        u0, u1 = self.unit_usd(price_raw)
+        net_in = fill.amount_in - fill.fee_amount
+        if fill.zero_for_one:
+            fee_usd, in_usd = fill.fee_amount * u0, fill.amount_in * u0
+            impact = (net_in * price_raw - fill.amount_out) * u1
+        else:
+            fee_usd, in_usd = fill.fee_amount * u1, fill.amount_in * u1
+            impact = (net_in / price_raw - fill.amount_out) * u0
+        slip = in_usd * (self.config.slippage_bps or 0.0) / 10_000
+        return fee_usd, impact, slip
 
     def record_open(
         self,
@@ -265,28 +406,49 @@ class Accountant:
         kind: str,
         rng: Range,
         plan: OpenPlan,
-        costs: tuple[float, float, float],
         price_raw: float,
         reason: str,
+        burned: tuple[int, int],
+        fees: tuple[int, int],
+        swap: SwapFill | None,
+        minted: tuple[int, int],
         wallet: tuple[int, int] | None = None,
     ) -> None:
-        """Charge the gas of an open/rebalance/compound and log it as an ``Action``.
+        """Record an open, rebalance or compound: its flow (``burned`` principal out, ``fees``
+        collected, the ``swap`` as filled, ``minted`` into the position, at the marks of
+        ``price_raw``, the pre-swap price), its gas, and an ``Action``.
 
-        ``costs`` are the swap's fee, price impact and slippage in USD (``charge_swap``);
-        ``wallet`` what the bot held after the swap, before adding liquidity (kept for the
-        opening).
-        """
+        The opening ``burned`` the deposit; a compound ``burned`` and ``minted`` the
+        position's principal (with what it added). ``wallet``: what the bot held after the
+        swap, before adding liquidity (kept for the opening)."""
+        assert self.sums is not None, "start() first"
         if kind == "open" and wallet is not None:
             self.opening_wallet = wallet
-        swap = plan.swap
-        fee_usd, impact, slip = costs
-        gas = self.charge_gas(kind, swap is not None, now, price_raw)
-        if kind == "open" and gas + slip >= self.initial_usd:
+        fee_usd = impact = slip = 0.0
+        sold, bought = ((0, 0), (0, 0)) if swap is None else swap.flows
+        if swap is not None:
+            fee_usd, impact, slip = self.swap_costs(swap, price_raw)
+            u0, u1 = self.unit_usd(price_raw)
+            self.swap_notional_usd += sold[0] * u0 + sold[1] * u1
+        gas = self.gas_paid(kind, swap is not None, now, price_raw)
+        gas_usd = float(gas.usd)
+        if kind == "open" and gas_usd + slip >= self.initial_usd:
             raise Refused(
-                f"opening the position costs ${gas + slip:,.2f} (gas and slippage), all of the "
-                f"capital ${self.initial_usd:,.2f}: give more --capital-usd, a gas price "
+                f"opening the position costs ${gas_usd + slip:,.2f} (gas and slippage), all of "
+                f"the capital ${self.initial_usd:,.2f}: give more --capital-usd, a gas price "
                 "(--gas-price-gwei) or --no-costs"
             )
+        flow = RebalanceFlow(
+            burned, fees, sold, bought, minted, self.marks(price_raw, now), Decimal(slip)
+        )
+        decimals = (self.d0, self.d1)
+        self.sums = self.sums.fold(flow, decimals).pay(gas)
+        self.flows.append(flow)
+        self.gas_txs.append(gas)
+        self.gas_usd += gas_usd
+        self.slippage_usd += slip
+        self.swap_fee_usd += fee_usd
+        self.impact_usd += impact
         self.actions.append(
             Action(
                 timestamp=now,
@@ -299,38 +461,19 @@ class Accountant:
                 swap_fee_usd=fee_usd,
                 price_impact_usd=impact,
                 slippage_usd=slip,
-                gas_usd=gas,
+                gas_usd=gas_usd,
                 reason=reason,
                 amount0=plan.amount0,
                 amount1=plan.amount1,
             )
         )
 
-    def gas_estimate(self, action: str, t: float, price_raw: float) -> float:
-        return self.gas.cost_usd(action, True, t, self.native_usd(price_raw, t))
-
-    def charge_swap(
-        self, zero_for_one: bool, amount_in: int, amount_out: int, fee_amount: int, price_raw: float
-    ) -> tuple[float, float, float]:
-        """Fee, price impact and slippage (USD) of the bot's swap at the pre-swap raw price."""
-        u0, u1 = self.unit_usd(price_raw)
-        net_in = amount_in - fee_amount
-        if zero_for_one:
-            fee_usd, in_usd = fee_amount * u0, amount_in * u0
-            impact = (net_in * price_raw - amount_out) * u1
-        else:
-            fee_usd, in_usd = fee_amount * u1, amount_in * u1
-            impact = (net_in / price_raw - amount_out) * u0
-        slip = in_usd * (self.config.slippage_bps or 0.0) / 10_000
-        self.swap_fee_usd += fee_usd
-        self.impact_usd += max(impact, 0.0)
-        self.slippage_usd += slip
-        self.swap_notional_usd += in_usd
-        return fee_usd, max(impact, 0.0), slip
-
-    def collected_fees(self, fees0: int, fees1: int) -> None:
-        self.fees0 += fees0
-        self.fees1 += fees1
+    def hedge_figures(self) -> HedgeFigures:
+        """The hedge's result so far, as the ledger takes it (the model's floats, exactly)."""
+        h = self.hedge
+        return HedgeFigures(
+            realised=Decimal(h.pnl_usd), fees=Decimal(h.fees_usd), funding=Decimal(h.funding_usd)
+        )
 
     # -------------------------------------------------------------------------------- samples
 
@@ -356,7 +499,7 @@ class Accountant:
         in_range: bool,
     ) -> None:
         """Record one sample; ``held`` = position principal + wallet, ``owed`` = fees owed."""
-        assert self.initial is not None
+        assert self.initial is not None and self.sums is not None
         u0, u1 = self.unit_usd(price_raw)
         a0, a1 = held[0] + owed[0], held[1] + owed[1]
         lp = a0 * u0 + a1 * u1
@@ -364,7 +507,8 @@ class Accountant:
         self.hedge.step(t, self.volatile_usd(price_raw), exposure)
         hedge_total = self.hedge.pnl_usd + self.hedge.funding_usd - self.hedge.fees_usd
         value = lp + hedge_total - self.gas_usd - self.slippage_usd
-        fees = (self.fees0 + owed[0]) * u0 + (self.fees1 + owed[1]) * u1
+        f = self.sums.fees
+        fees = (f[0] + owed[0]) * u0 + (f[1] + owed[1]) * u1
         scale = 10.0 ** (self.d0 - self.d1)
         lower = upper = math.nan
         if ticks is not None:
@@ -391,47 +535,74 @@ class Accountant:
 
     # -------------------------------------------------------------------------------- the end
 
+    def recorded(
+        self,
+        *,
+        principal: tuple[int, int],
+        wallet: tuple[int, int],
+        owed: tuple[int, int],
+        price_raw: float,
+        t: float,
+    ) -> RecordedFlows:
+        """The run's flows so far and the position's ``principal`` and ``owed`` fees at ``t``.
+        ``wallet`` (what the engine holds besides the position) must be what the flows left."""
+        assert self.sums is not None and self.initial is not None and self.entry is not None
+        if wallet != self.sums.idle:
+            raise LedgerMismatch(
+                f"the engine's wallet {wallet} is not what the recorded flows left "
+                f"{self.sums.idle}: a flow is missing"
+            )
+        return RecordedFlows(
+            decimals=(self.d0, self.d1),
+            deposit=self.initial,
+            entry=self.entry,
+            rebalances=tuple(self.flows),
+            gas=tuple(self.gas_txs),
+            principal=principal,
+            uncollected=owed,
+            marks=self.marks(price_raw, t),
+            hedge=self.hedge_figures(),
+        )
+
     def finish(
         self,
         engine: str,
         *,
-        final_held: tuple[int, int],
+        final_principal: tuple[int, int],
+        final_wallet: tuple[int, int],
         final_owed: tuple[int, int],
         final_price_raw: float,
         time_in_range: float,
         decisions: int,
         notes: dict[str, Any],
     ) -> BacktestResult:
-        if self.initial is None or not self.rows:
+        if self.initial is None or self.sums is None or not self.rows:
             raise Refused(
                 "the bot never opened a position in this period (not enough history, or the "
                 "capital cannot pay for any liquidity)"
             )
         cols = np.array(self.rows, dtype=np.float64).T
         series = Series(*cols)
-        u0, u1 = self.unit_usd(final_price_raw)
-        lp_end = (final_held[0] + final_owed[0]) * u0 + (final_held[1] + final_owed[1]) * u1
-        f0, f1 = self.fees0 + final_owed[0], self.fees1 + final_owed[1]
-        fees_usd = f0 * u0 + f1 * u1
-        hold_end = self.initial[0] * u0 + self.initial[1] * u1
         h = self.hedge
-        final = lp_end + h.pnl_usd + h.funding_usd - h.fees_usd - self.gas_usd - self.slippage_usd
-        breakdown = Breakdown(
-            initial_usd=self.initial_usd,
-            final_usd=final,
-            price=hold_end - self.initial_usd,
-            impermanent_loss=lp_end - fees_usd - hold_end,
-            fees=fees_usd,
-            hedge_pnl=h.pnl_usd,
-            funding=h.funding_usd,
-            hedge_fees=h.fees_usd,
-            gas=self.gas_usd,
-            slippage=self.slippage_usd,
-            swap_fees=self.swap_fee_usd,
-            price_impact=self.impact_usd,
-            fees0_raw=f0,
-            fees1_raw=f1,
+        flows = self.recorded(
+            principal=final_principal,
+            wallet=final_wallet,
+            owed=final_owed,
+            price_raw=final_price_raw,
+            t=float(series.t[-1]),
         )
+        led = flows.ledger()
+        f = self.sums.fees
+        breakdown = Breakdown.from_ledger(
+            led,
+            info={
+                "hedge_fees": h.fees_usd,
+                "swap_fees": self.swap_fee_usd,
+                "price_impact": self.impact_usd,
+            },
+            fees_raw=(f[0] + final_owed[0], f[1] + final_owed[1]),
+        )
+        final = breakdown.final_usd
         span = float(series.t[-1] - series.t[0])
         v0 = self.initial_usd
         net = final / v0 - 1.0
@@ -465,10 +636,10 @@ class Accountant:
             lp_vs_full_range=net - full_r,
             turnover=self.swap_notional_usd / v0,
             costs_usd={
-                "gas": self.gas_usd,
+                "gas": breakdown.gas,
                 "swap_fees": self.swap_fee_usd,
                 "price_impact": self.impact_usd,
-                "slippage": self.slippage_usd,
+                "slippage": breakdown.slippage,
                 "hedge_fees": h.fees_usd,
                 "funding_paid": abs(min(h.funding_usd, 0.0)),
             },
@@ -484,4 +655,6 @@ class Accountant:
             breakdown=breakdown,
             metrics=metrics,
             notes=notes,
+            ledger=led,
+            flows=flows,
         )

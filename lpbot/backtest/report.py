@@ -220,15 +220,15 @@ def render_html(result: BacktestResult, comparison: dict[str, Any] | None = None
                 ("price move", b.price),
                 ("impermanent loss", b.impermanent_loss),
                 ("fees", b.fees),
-                ("hedge P&L", b.hedge_pnl),
+                ("swap fees and impact", -b.swap_costs),
+                ("hedge P&L (net of its fees)", b.hedge_pnl),
                 ("funding", b.funding),
-                ("hedge fees", -b.hedge_fees),
                 ("gas", -b.gas),
                 ("slippage", -b.slippage),
                 ("total", b.total),
             ],
         ),
-        bar_chart("Costs by kind (USD; swap fees and impact are inside IL)", costs),
+        bar_chart("Costs by kind (USD)", costs),
     ]
 
     def ratio(v: float | None) -> str:

@@ -51,7 +51,7 @@ from lpbot.analytics.types import (
 from lpbot.backtest.bars import Bars
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.gate import MARGIN, Refusal, refusal
-from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult
+from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult, SwapFill
 from lpbot.errors import ConfigError, Halt, Refused
 from lpbot.strategy import Compound, Hold, MarketInputs, OpenPlan, Rebalance, plan_open
 from lpbot.uniswap.constants import Q96
@@ -244,18 +244,30 @@ class _Engine:
 
     # ------------------------------------------------------------------------------ actions
 
-    def _execute(self, plan: OpenPlan, now: int, price: float, kind: str, reason: str) -> None:
+    def _execute(
+        self,
+        plan: OpenPlan,
+        now: int,
+        price: float,
+        kind: str,
+        reason: str,
+        *,
+        burned: tuple[int, int],
+        fees: tuple[int, int],
+        kept: tuple[int, int] = (0, 0),
+    ) -> None:
+        """Swap and add ``plan``'s liquidity from the wallet, and record the flow: ``burned``
+        and ``fees`` came out of the old position (the deposit, for the opening), ``kept`` is
+        the principal a compound leaves in place."""
         w0, w1 = self.wallet
-        fee_usd = impact = slip = 0.0
         swap = plan.swap
+        fill = None
         if swap is not None:
             if swap.zero_for_one:
                 w0, w1 = w0 - swap.amount_in, w1 + swap.expected_out
             else:
                 w0, w1 = w0 + swap.expected_out, w1 - swap.amount_in
-            fee_usd, impact, slip = self.acc.charge_swap(
-                swap.zero_for_one, swap.amount_in, swap.expected_out, swap.fee_amount, price
-            )
+            fill = SwapFill(swap.zero_for_one, swap.amount_in, swap.expected_out, swap.fee_amount)
         after_swap = (w0, w1)
         w0, w1 = w0 - plan.amount0, w1 - plan.amount1
         if w0 < 0 or w1 < 0:
@@ -272,17 +284,20 @@ class _Engine:
             kind=kind,
             rng=rng,
             plan=plan,
-            costs=(fee_usd, impact, slip),
             price_raw=price,
             reason=reason,
+            burned=burned,
+            fees=fees,
+            swap=fill,
+            minted=(kept[0] + plan.amount0, kept[1] + plan.amount1),
             wallet=after_swap,
         )
 
-    def _collect(self, snap: PoolSnapshot, burn: bool) -> None:
-        """Burn the position (``burn``) and collect: principal as the pool pays it, fees owed."""
+    def _collect(self, snap: PoolSnapshot, burn: bool) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Burn the position (``burn``) and collect: principal as the pool pays it, fees owed;
+        return (principal, fees)."""
         assert self.range is not None
         o0, o1 = int(self.owed[0]), int(self.owed[1])
-        self.acc.collected_fees(o0, o1)
         self.owed = [0.0, 0.0]
         p0 = p1 = 0
         if burn and self.liquidity > 0:
@@ -291,6 +306,7 @@ class _Engine:
             p0, p1 = pool.burn(OWNER, lo, hi, self.liquidity)
             self.liquidity = 0
         self.wallet = (self.wallet[0] + p0 + o0, self.wallet[1] + p1 + o1)
+        return (p0, p1), (o0, o1)
 
     def _decide(self, j: int) -> None:
         self.decisions += 1
@@ -306,10 +322,10 @@ class _Engine:
             except ValueError as exc:
                 self.waiting_reason = str(exc)
                 return
-            self.acc.start(price, sqrt, amounts)
+            self.acc.start(price, sqrt, amounts, now)
             self.wallet = amounts
             self.fr_origin = j
-            self._execute(plan, now, price, "open", "opening position")
+            self._execute(plan, now, price, "open", "opening position", burned=amounts, fees=(0, 0))
             return
         lo, hi = self.range
         t0_usd, t1_usd = self.acc.token_usd(price)
@@ -332,11 +348,20 @@ class _Engine:
         decision = self.policy.decide(snap, position, history, market, idle=idle)
         self.refusal = None
         if isinstance(decision, Rebalance):
-            self._collect(snap, burn=True)
-            self._execute(decision.plan, now, price, "rebalance", decision.reason)
+            burned, fees = self._collect(snap, burn=True)
+            self._execute(
+                decision.plan, now, price, "rebalance", decision.reason, burned=burned, fees=fees
+            )
         elif isinstance(decision, Compound) and decision.plan is not None:
-            self._collect(snap, burn=False)
-            self._execute(decision.plan, now, price, "compound", decision.reason)
+            from lpbot.analytics.value import position_amounts
+
+            a = position_amounts(sqrt, lo, hi, self.liquidity)
+            kept = (a.amount0, a.amount1)
+            _none, fees = self._collect(snap, burn=False)
+            self._execute(
+                decision.plan, now, price, "compound", decision.reason,
+                burned=kept, fees=fees, kept=kept,
+            )  # fmt: skip
         elif isinstance(decision, Hold) and decision.triggers:
             from lpbot.analytics.value import position_amounts
 
@@ -554,16 +579,17 @@ class _Engine:
         last = self.n - 1
         if self.acc.rows[-1][0] < self.end_t[last]:
             self._sample(last)
-        held = self.wallet
+        principal = (0, 0)
         if self.liquidity > 0 and self.range is not None:
             from lpbot.analytics.value import position_amounts
 
             sqrt_last = sqrt_price_in_tick(float(b.close[last]), int(self.tick[last]))
             a_ = position_amounts(sqrt_last, self.range[0], self.range[1], self.liquidity)
-            held = (held[0] + a_.amount0, held[1] + a_.amount1)
+            principal = (a_.amount0, a_.amount1)
         return self.acc.finish(
             "bars",
-            final_held=held,
+            final_principal=principal,
+            final_wallet=self.wallet,
             final_owed=(int(self.owed[0]), int(self.owed[1])),
             final_price_raw=float(b.close[last]),
             time_in_range=self.in_range_seconds / self.live_seconds if self.live_seconds else 0.0,

@@ -269,8 +269,9 @@ def _print_result(result: Any) -> None:
     )
     print(
         f"  price {b.price:+,.2f}  IL {b.impermanent_loss:+,.2f}  fees {b.fees:+,.2f}  "
-        f"hedge {b.hedge_pnl:+,.2f}  funding {b.funding:+,.2f}  hedge fees {-b.hedge_fees:+,.2f}  "
-        f"gas {-b.gas:+,.2f}  slippage {-b.slippage:+,.2f}"
+        f"swap fees and impact {-b.swap_costs:+,.2f}  hedge {b.hedge_pnl:+,.2f} (after its fees "
+        f"{b.hedge_fees:,.2f})  funding {b.funding:+,.2f}  gas {-b.gas:+,.2f}  "
+        f"slippage {-b.slippage:+,.2f}"
     )
     print(
         f"  LP minus hold {m.lp_vs_hold:+.3%} (hold {m.hold_return:+.3%}), minus 50/50 "

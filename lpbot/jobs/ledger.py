@@ -117,6 +117,7 @@ def record_rebalance(
             "minted": [str(a) for a in flow.minted],
             "marks": _prices_json(flow.marks),
             "gas": _gas_json(gas),
+            **({"slippage_usd": str(flow.slippage_usd)} if flow.slippage_usd else {}),
         },
     )
 
@@ -226,6 +227,7 @@ def load(session: Session, label: str) -> LedgerStart | None:
                 _pair(r["swap_out"]),
                 _pair(r["minted"]),
                 _prices(r["marks"]),
+                Decimal(r.get("slippage_usd", 0)),
             )
             if e.kind == REBALANCE
             else None

@@ -443,13 +443,16 @@ class App:
     # ------------------------------------------------------------------------------ prices
 
     def pricer(self, chain: str | None = None) -> Any:
-        """The chain's price source (``lpbot.pricing``): marks from its pools against USDC,
-        anchored by its price feeds; the same marks every surface uses."""
+        """The chain's price source (``lpbot.pricing``) as ``[pricing]`` configures it: its
+        pools, its Chainlink feeds, or (the devnet only) fixed marks; the same marks every
+        surface uses."""
         from lpbot.devnet.context import manifest_pricer
 
         name = chain or self.chain_name()
+        settings = self.config.pricing.pricing_config()
         return self._cached(
-            f"pricer:{name}", lambda: manifest_pricer(self.w3(name), self.manifest(name))
+            f"pricer:{name}",
+            lambda: manifest_pricer(self.w3(name), self.manifest(name), settings),
         )
 
     # --------------------------------------------------------------------------- execution
@@ -465,9 +468,10 @@ class App:
         chain = self.chain(chain_name)
         w3, manifest = self.w3(chain_name), self.manifest(chain_name)
         overrides: dict[str, object] = {
+            "pricer": self.pricer(chain_name),
             "slippage_bps": round(
                 self.slippage_bps(position if position or self.config.positions else None)
-            )
+            ),
         }
         safe_cfg = self.config.signer.safe
         if safe_cfg is not None and safe_cfg.address != "devnet":

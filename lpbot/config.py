@@ -42,6 +42,7 @@ from pydantic import (
 from lpbot.chain.registry import CHAINS
 from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError
+from lpbot.pricing.base import PricingConfig
 
 if TYPE_CHECKING:
     from lpbot.strategy import FixedWidth, FullRange, RebalancePolicy, SkewedBand, VolatilityBand
@@ -668,6 +669,51 @@ class HedgeConfig(_Frozen):
         return self
 
 
+# -------------------------------------------------------------------------------- pricing
+
+
+class PricingSection(_Frozen):
+    """Where every USD, ETH and BTC figure's marks come from (``lpbot.pricing``).
+
+    ``source``: ``pools`` (the chain's Uniswap pools against ``stable``, at spot or a
+    ``twap_seconds`` TWAP, checked against its Chainlink feeds), ``chainlink`` (the feeds alone)
+    or ``fixed`` (the constant USD marks in ``fixed``: the devnet only). A mark older than
+    ``max_age_seconds``, two sources ``max_deviation_bps`` apart or a stablecoin ``depeg_bps``
+    off its peg raises an alert.
+    """
+
+    source: Literal["pools", "chainlink", "fixed"] = "pools"
+    stable: str = Field(default="USDC", min_length=1)
+    twap_seconds: int = Field(default=0, ge=0, le=7 * 86_400)
+    max_age_seconds: int = Field(default=3 * 3600, gt=0)
+    max_deviation_bps: int = Field(default=100, gt=0, le=10_000)
+    depeg_bps: int = Field(default=50, gt=0, le=10_000)
+    fixed: dict[str, Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)]] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _source_fits(self) -> PricingSection:
+        if self.source == "fixed" and not self.fixed:
+            raise ValueError("fixed: source 'fixed' needs the marks, e.g. { WETH = \"3000\" }")
+        if self.source != "fixed" and self.fixed:
+            raise ValueError(f"fixed: only for source = 'fixed' (source is {self.source!r})")
+        if self.source != "pools" and self.twap_seconds:
+            raise ValueError("twap_seconds: only for source = 'pools' (a pool TWAP)")
+        return self
+
+    def pricing_config(self) -> PricingConfig:
+        return PricingConfig(
+            stable=self.stable,
+            twap_seconds=self.twap_seconds,
+            max_age_seconds=self.max_age_seconds,
+            max_deviation_bps=self.max_deviation_bps,
+            depeg_bps=self.depeg_bps,
+            source=self.source,
+            fixed=tuple(sorted(self.fixed.items())),
+        )
+
+
 # ----------------------------------------------------------------------- schedule, policy
 
 
@@ -733,6 +779,7 @@ class Config(_Frozen):
     schedule: ScheduleConfig = ScheduleConfig()
     auto_execute: AutoExecuteConfig = AutoExecuteConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    pricing: PricingSection = PricingSection()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -779,6 +826,13 @@ class Config(_Frozen):
                 "database_url: contains a password; put the URL in an environment variable and "
                 "name it with database_url_env"
             )
+        if self.pricing.source == "fixed":
+            live = [n for n, c in self.chains.items() if not c.is_devnet]
+            if live:
+                problems.append(
+                    f"pricing.source: 'fixed' marks are for the devnet only; chains.{live[0]} "
+                    "is a live chain (use 'pools' or 'chainlink')"
+                )
         problems.extend(self._auto_execute_problems())
         if problems:
             raise ValueError("\n".join(problems))
@@ -1122,6 +1176,15 @@ timezone = "UTC"
 enabled = true                       # false: every rebalance waits for a person
 max_value_usd = "10000"              # larger rebalances wait for a person
 via = "module"                       # module (operator key) | multisig (bot-held owner keys)
+
+[pricing]                            # every USD figure's marks: decisions, reports, ledger
+source = "pools"                     # pools (checked against Chainlink) | chainlink | fixed
+stable = "USDC"                      # pools are quoted against this stablecoin
+twap_seconds = 0                     # 0: the pools' spot price; else their TWAP over this
+max_age_seconds = 10800              # an older mark raises an alert
+max_deviation_bps = 100              # pools and feeds further apart raise an alert
+depeg_bps = 50                       # a stablecoin further off 1 USD raises an alert
+# fixed = { USDC = "1", WETH = "3000" }  # with source = "fixed": the devnet only
 
 [execution]                          # right before signing and sending, every rebalance is
 max_price_move_share_pct = 50        # re-checked: a price move past 50% of the slippage

@@ -220,6 +220,7 @@ def check(online: bool, as_json: bool) -> int:
         if c.hedge is None
         else {"exchange": c.hedge.exchange, "symbol": c.hedge.symbol},
         "auto_execute": c.auto_execute.model_dump(mode="json"),
+        "pricing": c.pricing.model_dump(mode="json"),
         "database": (
             f"${c.database_url_env}" if c.database_url_env else redact_url(c.resolve_database_url())
         ),
@@ -236,6 +237,18 @@ def check(online: bool, as_json: bool) -> int:
         click.echo(f"  position {p.name}: {p.chain} {p.pool}, {what}, strategy {p.strategy.kind}")
     if c.hedge is not None:
         click.echo(f"  hedge: {c.hedge.exchange} {c.hedge.symbol}")
+    pr = c.pricing
+    how = {
+        "pools": f"the pools against {pr.stable} at "
+        + (f"a {pr.twap_seconds} s TWAP" if pr.twap_seconds else "spot")
+        + ", checked against Chainlink",
+        "chainlink": "Chainlink feeds",
+        "fixed": "fixed marks (" + ", ".join(f"{t} ${v}" for t, v in pr.fixed.items()) + ")",
+    }[pr.source]
+    click.echo(
+        f"  pricing: {how}; alerts past {pr.max_age_seconds} s, {pr.max_deviation_bps} bps "
+        f"apart, {pr.depeg_bps} bps off peg"
+    )
     auto = c.auto_execute
     if auto.enabled:
         click.echo(f"  auto-execute: up to ${auto.max_value_usd} per rebalance via {auto.via}")

@@ -49,16 +49,36 @@ def _context(args: argparse.Namespace) -> Any:
     return ctx, a.manifest(a.chain_name(position))
 
 
+def decide(ctx: Any, reader: Any, pool: str, token_id: int, policy: Any) -> tuple[Any, Any]:
+    """The policy's decision on ``token_id``, every USD figure (token values, gas) from the
+    context's price source at the block the pool is read at; (view, marks)."""
+    from lpbot.execution import service
+    from lpbot.execution.decide import decide_at_marks
+
+    _pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
+    if ctx.pricer is None:
+        raise Refused("no price source configured: the decision's USD figures need marks")
+    return decide_at_marks(
+        ctx.w3,
+        reader,
+        pool,
+        token_id,
+        policy,
+        pricer=ctx.pricer,
+        symbols=(ctx.symbols[token0][0], ctx.symbols[token1][0]),
+        decimals=(ctx.symbols[token0][1], ctx.symbols[token1][1]),
+    )
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from lpbot.execution import service
-    from lpbot.execution.decide import decide_position
     from lpbot.strategy.base import Range
     from lpbot.strategy.decision import Rebalance
     from lpbot.strategy.rebalance import RebalancePolicy
     from lpbot.strategy.vol_band import VolatilityBand
 
     ctx, _manifest = _context(args)
-    pool, token0, token1, _fee = service.pool_of_position(ctx, args.token_id)
+    pool, _t0, _t1, _fee = service.pool_of_position(ctx, args.token_id)
     from lpbot.chain.reader import PoolReader
 
     reader = PoolReader(
@@ -81,17 +101,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             )
         else:
             policy = _app(args).policy(args.position)
-        view = decide_position(
-            ctx.w3,
-            reader,
-            pool,
-            args.token_id,
-            policy,
-            decimals=(ctx.symbols[token0][1], ctx.symbols[token1][1]),
-            usd=(ctx.usd_price(token0), ctx.usd_price(token1)),
-            native_usd=ctx.native_usd,
-        )
+        view, marks = decide(ctx, reader, pool, args.token_id, policy)
         decision = view.decision
+        sources = "; ".join(f"{t} ${m.usd:,.6g} ({m.source})" for t, m in marks.marks.items())
+        print(f"marks at block {marks.block}: {sources}")
+        for alert in marks.alerts:
+            print(f"  price alert ({alert.kind}): {alert.message}")
         print(f"decision: {type(decision).__name__}: {decision.reason}")
         for r in decision.reasons:
             print(f"  - {r}")

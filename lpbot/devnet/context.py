@@ -11,33 +11,27 @@ from lpbot.devnet.manifest import Manifest
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.state import RebalanceRepo
 from lpbot.pricing.base import PricingConfig
-from lpbot.pricing.chainlink import ChainlinkFeeds
-from lpbot.pricing.marks import Pricer
-from lpbot.pricing.pools import PoolPrices, PoolRef
+from lpbot.pricing.marks import Pricer, build_pricer
+from lpbot.pricing.pools import PoolRef
 
 BOT_ACCOUNT_INDEX = 8
 SAFE_OWNER_INDEXES = (9, 10, 11)
 
 
 def manifest_pricer(w3: Web3, manifest: Manifest, config: PricingConfig | None = None) -> Pricer:
-    """Marks for the manifest's chain from its own pools and price feeds, like any chain's."""
-    config = config or PricingConfig()
+    """Marks for the manifest's chain from its own pools and price feeds, like any chain's
+    (``config.source`` says which: ``pricing.marks.build_pricer``)."""
     from lpbot.chain.registry import CHAINS
 
     known = CHAINS.get(manifest.chain_id)
-    name = known.name if known else "devnet"
-    feeds = (
-        ChainlinkFeeds(w3, chain=name, feeds=manifest.price_feeds) if manifest.price_feeds else None
-    )
-    pools = PoolPrices(
+    return build_pricer(
         w3,
-        chain=name,
+        chain=known.name if known else "devnet",
         tokens={s: t.decimals for s, t in manifest.tokens.items()},
         pools=[PoolRef(p.address, p.token0, p.token1, p.fee) for p in manifest.pools],
+        feeds=manifest.price_feeds,
         config=config,
-        anchor=feeds,
     )
-    return Pricer(pools, feeds)
 
 
 def devnet_context(
@@ -48,8 +42,8 @@ def devnet_context(
     safe = overrides.pop("safe", None) or manifest.safe
     if safe is None:
         raise ValueError("this chain (a fork?) has no demo Safe: configure the Safe's address")
-    by_address = {t.address: t for t in manifest.tokens.values()}
-    pricer = manifest_pricer(w3, manifest)
+    pricer = overrides.pop("pricer", None) or manifest_pricer(w3, manifest)
+    assert isinstance(pricer, Pricer)
     ctx = ExecutionContext(
         w3=w3,
         chain_id=manifest.chain_id,
@@ -58,11 +52,6 @@ def devnet_context(
         repo=repo,
         reports_dir=reports_dir,
         executor=dev_signer(BOT_ACCOUNT_INDEX),
-        # USD figures (analytics): marks from the chain's own pools and feeds at the latest
-        # block, as on any chain
-        usd_price=lambda token: (
-            pricer.fetch_mark(by_address[token].symbol, w3.eth.block_number).usd
-        ),
         symbols={t.address: (t.symbol, t.decimals) for t in manifest.tokens.values()},
         native_usd=pricer.fetch_mark("WETH", w3.eth.block_number).usd,
         # the module's operator on the devnet is the bot account (deploy.py sets it)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from eth_abi.exceptions import DecodingError
 from web3 import Web3
@@ -22,6 +23,7 @@ from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.chain.submit import fetch_fees
 from lpbot.errors import RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
+from lpbot.pricing.base import Marks, NoPriceRoute
 from lpbot.strategy.decision import Decision
 from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
 
@@ -55,8 +57,17 @@ def decide_position(
     twap_seconds: int = 600,
     opened_at: int = 0,
     gas_price_wei: Callable[[Web3], int] | None = None,
+    block: int | None = None,
 ) -> PositionView:
-    snap = reader.fetch_pool_state(pool, token_ids=[token_id], twap_seconds=(0, twap_seconds))
+    """The policy's decision on ``token_id`` with the pool read at ``block`` (the latest when
+    None); ``usd`` and ``native_usd`` are the marks of the two tokens and of the gas token at
+    that block (``decide_at_marks`` takes them from the price source)."""
+    snap = reader.fetch_pool_state(
+        pool,
+        token_ids=[token_id],
+        twap_seconds=(0, twap_seconds),
+        block=block if block is not None else "latest",
+    )
     now_s = pool_snapshot(snap, *decimals)
     rate = FeeRate(0.0, 0.0, 0.0)
     lookback = lookback_blocks
@@ -91,3 +102,37 @@ def decide_position(
     position = position_snapshot(snap.positions[token_id], opened_at=opened_at)
     decision = policy.decide(now_s, position, history, market)
     return PositionView(snap, history, market, decision)
+
+
+def decide_at_marks(
+    w3: Web3,
+    reader: PoolReader,
+    pool: str,
+    token_id: int,
+    policy: RebalancePolicy,
+    *,
+    pricer: Any,
+    symbols: tuple[str, str],
+    decimals: tuple[int, int],
+    block: int | None = None,
+    opened_at: int = 0,
+) -> tuple[PositionView, Marks]:
+    """``decide_position`` with every USD figure from the price source (``pricing``): the two
+    tokens' and WETH's marks at the block the pool is read at; the marks come back with it."""
+    at = w3.eth.block_number if block is None else block
+    marks: Marks = pricer.fetch_marks(list(symbols), at)
+    if "WETH" not in marks.marks:  # the gas cost's mark
+        raise NoPriceRoute("WETH", marks.chain, "the gas cost's mark")
+    view = decide_position(
+        w3,
+        reader,
+        pool,
+        token_id,
+        policy,
+        decimals=decimals,
+        usd=(marks.usd(symbols[0]), marks.usd(symbols[1])),
+        native_usd=marks.usd("WETH"),
+        opened_at=opened_at,
+        block=at,
+    )
+    return view, marks

@@ -93,7 +93,6 @@ class ExecutionContext:
     repo: RebalanceRepo
     reports_dir: Path
     executor: Signer
-    usd_price: Callable[[str], Decimal]  # token address -> USD (analytics, the CLI's decision)
     symbols: dict[str, tuple[str, int]]  # token address -> (symbol, decimals)
     native_usd: Decimal
     slippage_bps: int = 50
@@ -106,8 +105,8 @@ class ExecutionContext:
     confirmations: int = 1
     replace_after: float = 60.0
     checkpoint: Callable[[str], None] = field(default=lambda _name: None)
-    # the chain's price source (``pricing.marks.Pricer``): the marks behind ``usd_price`` and
-    # every USD figure of the dry-run report, taken at the plan's block
+    # the chain's price source (``pricing.marks.Pricer``, built from ``[pricing]``): the marks
+    # behind every USD figure of a decision and of the dry-run report, taken at their block
     pricer: Any = None
     # where dry-runs run: None = this chain itself, snapshotted and reverted (a devnet); on a live
     # chain, a fresh local fork of it (``lpbot.chain.forksim.ForkSimulator.fresh``)

@@ -363,7 +363,8 @@ def auto_execute_reasons(
 
 def rebalance_check(mp: ManagedPosition) -> str:
     """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
-    prices = mp.prices(mp.fetch_marks(mp.ctx.w3.eth.block_number))
+    marks = mp.fetch_marks(mp.ctx.w3.eth.block_number)
+    prices = mp.prices(marks)
     view = decide_position(
         mp.ctx.w3,
         mp.reader,
@@ -374,6 +375,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
         usd=(prices.token0, prices.token1),
         native_usd=prices.eth,
         opened_at=mp.opened_at,
+        block=marks.block,  # the pool read at the marks' block
     )
     decision = view.decision
     with mp.sessions() as s, s.begin():

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from lpbot.errors import NeedsAttention
 
+SOURCES = ("pools", "chainlink", "fixed")
 STABLECOINS = frozenset({"USDC", "USDC.e", "USDT", "DAI"})
 # the numeraires a ledger can be read in besides USD: their mark is that of these tokens
 NUMERAIRE_TOKENS = {"ETH": "WETH", "BTC": "WBTC"}
@@ -44,6 +45,8 @@ class PricingConfig:
 
     ``stable`` is the stablecoin pools are quoted against; ``twap_seconds`` 0 marks at the pool's
     spot price, otherwise at its time-weighted mean over that window (``OracleLibrary.consult``).
+    ``source``: ``pools`` (the chain's pools, checked against its Chainlink feeds), ``chainlink``
+    (the feeds alone) or ``fixed`` (``fixed``'s constant marks: the devnet only).
     """
 
     stable: str = "USDC"
@@ -51,8 +54,14 @@ class PricingConfig:
     max_age_seconds: int = 3 * 3600
     max_deviation_bps: int = 100
     depeg_bps: int = 50
+    source: str = "pools"
+    fixed: tuple[tuple[str, Decimal], ...] = ()  # (token, USD) for source "fixed"
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"pricing: source must be one of {', '.join(SOURCES)}")
+        if (self.source == "fixed") != bool(self.fixed):
+            raise ValueError("pricing: fixed prices go with source 'fixed', and it needs them")
         if self.twap_seconds < 0 or self.max_age_seconds <= 0:
             raise ValueError("pricing: twap_seconds must be >= 0 and max_age_seconds > 0")
         if self.max_deviation_bps <= 0 or self.depeg_bps <= 0:
@@ -116,9 +125,13 @@ class Marks:
 
 
 class PriceSource(Protocol):
-    """A source of USD marks (``pools.PoolPrices``, ``chainlink.ChainlinkFeeds``)."""
+    """A source of USD marks (``pools.PoolPrices``, ``chainlink.ChainlinkFeeds``,
+    ``fixed.FixedPrices``)."""
 
     chain: str
+
+    @property
+    def source(self) -> str: ...
 
     def has_route(self, token: str) -> bool: ...
 

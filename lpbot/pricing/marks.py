@@ -8,13 +8,22 @@ trades in) and, where a Chainlink feed exists, reads the feed too: the two must 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from web3 import Web3
 
 from lpbot.chain.registry import ChainInfo
-from lpbot.pricing.base import Mark, Marks, NoPriceRoute, PriceAlert, PricingConfig, check
+from lpbot.pricing.base import (
+    Mark,
+    Marks,
+    NoPriceRoute,
+    PriceAlert,
+    PriceSource,
+    PricingConfig,
+    check,
+)
 from lpbot.pricing.chainlink import ChainlinkFeeds
+from lpbot.pricing.fixed import FixedPrices
 from lpbot.pricing.pools import PoolPrices, PoolRef
 from lpbot.uniswap.pool_address import compute_pool_address
 
@@ -23,7 +32,7 @@ ALWAYS = ("WETH", "WBTC")
 
 
 class Pricer:
-    def __init__(self, pools: PoolPrices, feeds: ChainlinkFeeds | None = None) -> None:
+    def __init__(self, pools: PoolPrices, feeds: PriceSource | None = None) -> None:
         self.pools = pools
         self.feeds = feeds
         self.chain = pools.chain
@@ -69,6 +78,34 @@ class Pricer:
         timestamp = int(self.pools.w3.eth.get_block(block)["timestamp"])
         alerts = check(marks, checks, timestamp=timestamp, config=self.config)
         return Marks(self.chain, block, timestamp, marks, checks, (*unpriced, *alerts))
+
+
+def build_pricer(
+    w3: Web3,
+    *,
+    chain: str,
+    tokens: Mapping[str, int],
+    pools: Sequence[PoolRef],
+    feeds: Mapping[str, str],
+    heartbeats: Mapping[str, int] | None = None,
+    config: PricingConfig | None = None,
+) -> Pricer:
+    """The price source ``config.source`` names, over a chain's pools and Chainlink feeds:
+    ``pools`` (marks from the pools, the feeds anchoring the stablecoin and checking them),
+    ``chainlink`` (the feeds alone) or ``fixed`` (its constant marks)."""
+    config = config or PricingConfig()
+    if config.source == "fixed":
+        fixed = FixedPrices(w3, chain=chain, prices=dict(config.fixed))
+        return Pricer(PoolPrices(w3, chain=chain, tokens=tokens, pools=[], config=config,
+                                 anchor=fixed), fixed)  # fmt: skip
+    cl = ChainlinkFeeds(w3, chain=chain, feeds=feeds, heartbeats=heartbeats) if feeds else None
+    if config.source == "chainlink":
+        if cl is None:
+            raise NoPriceRoute("any token", chain, "[pricing] source 'chainlink': no feeds listed")
+        pools = []
+    return Pricer(
+        PoolPrices(w3, chain=chain, tokens=tokens, pools=pools, config=config, anchor=cl), cl
+    )
 
 
 def registry_pricer(w3: Web3, info: ChainInfo, config: PricingConfig | None = None) -> Pricer:

@@ -1,0 +1,127 @@
+"""``[pricing]`` in lpbot.toml: the app builds the source it names, a bad one is refused naming
+its key, and `lpbot rebalance`'s decision is priced by that source at the block it reads."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lpbot.app import App
+from lpbot.chain.reader import PoolReader
+from lpbot.cli import main
+from lpbot.cli.rebalance import decide
+from lpbot.config import EXAMPLE_TOML, parse_config
+from lpbot.errors import ConfigError
+from lpbot.execution import service
+from lpbot.pricing.base import NoPriceRoute
+from lpbot.strategy.rebalance import RebalancePolicy
+from lpbot.strategy.vol_band import VolatilityBand
+from tests.conftest import Devnet
+
+BASE = """
+version = 1
+data_dir = "{data}"
+[chains.devnet]
+manifest = "{manifest}"
+"""
+
+
+def _write(tmp_path: Path, chain: Devnet, pricing: str) -> Path:
+    manifest = tmp_path / "manifest.json"
+    chain.manifest.write(manifest)
+    path = tmp_path / "lpbot.toml"
+    path.write_text(BASE.format(data=tmp_path / "data", manifest=manifest) + pricing)
+    return path
+
+
+def test_the_example_configuration_names_the_pricing_source() -> None:
+    config = parse_config(EXAMPLE_TOML, base_dir=Path("/tmp"))
+    assert config.pricing.source == "pools" and config.pricing.max_age_seconds == 10_800
+    assert "[pricing]" in EXAMPLE_TOML
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ('[pricing]\nsource = "oracle"\n', "pricing.source"),
+        ("[pricing]\nmax_age_seconds = 0\n", "pricing.max_age_seconds"),
+        ("[pricing]\nmax_deviation_bps = -5\n", "pricing.max_deviation_bps"),
+        ('[pricing]\nsource = "chainlink"\ntwap_seconds = 600\n', "twap_seconds"),
+        ('[pricing]\nsource = "fixed"\n', "fixed"),
+        ('[pricing]\nfixed = { WETH = "3000" }\n', "fixed"),
+        ('[pricing]\nsource = "fixed"\nfixed = { WETH = "-1" }\n', "pricing.fixed.WETH"),
+        ("[pricing]\nmax_age = 60\n", "pricing.max_age"),
+    ],
+)
+def test_a_bad_pricing_section_fails_config_check_naming_the_key(
+    section: str, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "lpbot.toml"
+    path.write_text(BASE.format(data=tmp_path, manifest=tmp_path / "m.json") + section)
+    assert main(["config", "check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert key in err, err
+
+
+def test_fixed_marks_are_refused_on_a_live_chain() -> None:
+    text = (
+        'version = 1\n[chains.arbitrum]\nrpc_url_env = "X_RPC"\n'
+        '[pricing]\nsource = "fixed"\nfixed = { WETH = "3000" }\n'
+    )
+    with pytest.raises(ConfigError, match=r"pricing.source: 'fixed' marks are for the devnet"):
+        parse_config(text, base_dir=Path("/tmp"))
+
+
+@pytest.mark.devnet
+def test_the_app_builds_the_configured_source(chain: Devnet, tmp_path: Path) -> None:
+    block = chain.w3.eth.block_number
+    feeds = App.load(_write(tmp_path, chain, '[pricing]\nsource = "chainlink"\n'))
+    marks = feeds.pricer().fetch_marks(["WETH"], block)
+    assert {m.source for m in marks.marks.values()} == {"chainlink"}
+    with pytest.raises(NoPriceRoute, match="USDC"):  # the devnet lists no USDC feed
+        feeds.pricer().fetch_marks(["USDC"], block)
+    twap = App.load(_write(tmp_path, chain, "[pricing]\ntwap_seconds = 60\n"))
+    assert twap.pricer().fetch_marks(["WETH"], block).marks["WETH"].source == "pool:twap60"
+    pricing = '[pricing]\nsource = "fixed"\nfixed = { USDC = "1", WETH = "2500" }\n'
+    fixed = App.load(_write(tmp_path, chain, pricing))
+    got = fixed.pricer().fetch_marks(["USDC", "WETH"], block)
+    assert got.usd("WETH") == Decimal(2500) and got.marks["WETH"].source == "fixed"
+    spot = App.load(_write(tmp_path, chain, ""))  # no section: the pools at spot
+    assert spot.pricer().fetch_marks(["WETH"], block).marks["WETH"].source == "pool:spot"
+
+
+def _decision(app: App, chain: Devnet) -> tuple[Any, Any]:
+    ctx = app.execution_context(None, actor="test")
+    m = chain.manifest
+    reader = PoolReader(
+        ctx.w3,
+        multicall=m.contracts["Multicall3"],
+        tick_lens=m.contracts["TickLens"],
+        position_manager=m.contracts["NonfungiblePositionManager"],
+    )
+    policy = RebalancePolicy(strategy=VolatilityBand(k=2.0))
+    token_id = m.safe_position
+    assert token_id is not None
+    pool, _t0, _t1, _fee = service.pool_of_position(ctx, token_id)
+    return decide(ctx, reader, pool, token_id, policy)
+
+
+@pytest.mark.devnet
+def test_the_rebalance_decision_is_priced_by_the_source_at_its_block(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    # marks far from the pools' (WETH ~3000 USDC there): the decision must carry these
+    pricing = '[pricing]\nsource = "fixed"\nfixed = { USDC = "0.99", WETH = "2500" }\n'
+    view, marks = _decision(App.load(_write(tmp_path, chain, pricing)), chain)
+    assert (view.market.token0_usd, view.market.token1_usd) == (0.99, 2500.0)  # USDC, WETH
+    assert marks.block == view.snapshot.block_number
+    # the pools' marks: the decision's USD figures are the price source's at the pool's block
+    app = App.load(_write(tmp_path, chain, ""))
+    view, marks = _decision(app, chain)
+    again = app.pricer().fetch_marks(["USDC", "WETH"], view.snapshot.block_number)
+    assert view.market.token0_usd == float(again.usd("USDC")) == float(marks.usd("USDC"))
+    assert view.market.token1_usd == float(again.usd("WETH")) == float(marks.usd("WETH"))
+    assert 2_000 < view.market.token1_usd < 4_000

@@ -64,6 +64,7 @@ MIN_SLIPPAGE_BPS = 0.5
 TYPICAL_NATIVE_USD = 3_000.0
 
 ACTIONS: dict[str, tuple[str, ...]] = {
+    "swap": (),  # a swap alone (with_swap): a benchmark's own rebalancing into its split
     "open": ("mint",),
     "rebalance": ("decrease_liquidity", "collect", "mint"),
     "compound": ("collect", "increase_liquidity"),

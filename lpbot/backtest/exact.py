@@ -387,12 +387,14 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
                 live_seconds += t - last_t
                 if bot.range[0] <= pool.slot0.tick < bot.range[1]:
                     in_range_seconds += t - last_t
-            while next_decision <= t and next_decision <= end:
+            while next_decision <= t and next_decision <= end and not acc.ruined:
                 pool.block_timestamp = t  # the bot's transactions go first in this block
                 bot.decide(next_decision)
                 if bot.range is not None:
                     bot.sample(next_decision)
                 next_decision += interval
+        if acc.ruined:  # zero equity: nothing more is done (``Accountant``)
+            break
         last_t = t
         apply(event, t)
         if event.kind is EventKind.SWAP and replayer.pool is not None:
@@ -403,7 +405,7 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
             + (f": {bot.waiting_reason}" if bot.waiting_reason else "")
         )
     final_t = min(end, last_t if last_t is not None else end)
-    if not acc.rows or acc.rows[-1][0] < final_t:
+    if not acc.ruined and (not acc.rows or acc.rows[-1][0] < final_t):
         bot.sample(final_t)
     held, owed = bot.held_and_owed()
     principal = (held[0] - bot.wallet[0], held[1] - bot.wallet[1])

@@ -17,11 +17,20 @@ swap's fee and impact are a swap cost, not IL. ``Breakdown`` carries the exact f
 (analytics: they add up to 1e-9 of the capital); ``BacktestResult.ledger`` holds the ledger
 itself (its ``usd`` lines add up to the cent).
 
-The value series (``sample``) is the same sum in float (analytics) at each decision time.
-Benchmarks start with the same capital: holding the initial tokens, a 50/50 split held, all in
-the volatile token, and a passive full-range position (50/50, minted once, its fees those of a
-position of its liquidity that never moves: ``L x fee growth`` in the exact engine, its
-liquidity share of the bars' fees in the bars engine).
+The value series (``sample``) is the same sum in float (analytics) at each decision time. It
+starts from the first dollar: its first point is the capital at the opening's time, before any
+cost, so the opening's gas, swap and slippage fall in the first period. A run stops at zero
+equity: once a sample's value is at or below zero (costs have taken everything) the bot does
+nothing more, the series and the ledger end there and the result reports the ruin
+(``Metrics.ruined_at``; the return is -100%).
+
+Benchmarks start with the same capital at the same time, and pay their own way in: holding the
+initial tokens (no transaction), a 50/50 split held and all in the volatile token (each one
+swap from the initial tokens: its gas, the pool's fee and the slippage on what it sells), and a
+passive full-range position (50/50, minted once: the gas of a mint, with a swap when the
+initial tokens are not 50/50, the pool's fee and the slippage; its fees those of a position of
+its liquidity that never moves: ``L x fee growth`` in the exact engine, its liquidity share of
+the bars' fees in the bars engine). The benchmarks' swaps are charged no price impact.
 """
 
 from __future__ import annotations
@@ -197,12 +206,13 @@ class Metrics:
     hold_return: float
     fifty_return: float
     volatile_return: float
-    full_range_return: float  # net of its opening gas
+    full_range_return: float  # net of its own opening costs
     lp_vs_hold: float  # net_return - hold_return
     lp_vs_fifty: float
     lp_vs_full_range: float
     turnover: float  # the bot's swap notional / capital
     costs_usd: dict[str, float] = field(default_factory=dict)
+    ruined_at: float | None = None  # when the value fell to zero or below (the run stopped)
 
 
 @dataclass(frozen=True)
@@ -311,6 +321,13 @@ class Accountant:
         self.fr_liquidity = 0
         self.fr_cash = (0, 0)
         self.opening_wallet = (0, 0)
+        self.benchmark_costs: dict[str, float] = {}
+        self.ruined_at: float | None = None
+
+    @property
+    def ruined(self) -> bool:
+        """The value fell to zero or below: the bot acts no more (module docstring)."""
+        return self.ruined_at is not None
 
     # --------------------------------------------------------------------------------- prices
 
@@ -357,22 +374,47 @@ class Accountant:
     def start(
         self, price_raw: float, sqrt_price_x96: int, amounts: tuple[int, int], t: float = 0.0
     ) -> None:
-        """The deposit: ``amounts`` at ``t``, the benchmarks' starting tokens."""
+        """The deposit: ``amounts`` at ``t``, the benchmarks bought with the same capital (each
+        paying its own way in), and the series' first point: the capital, before any cost."""
         self.initial = amounts
         self.sums = PathSums(start=amounts)
         self.entry = self.marks(price_raw, t)
         u0, u1 = self.unit_usd(price_raw)
         self.initial_usd = amounts[0] * u0 + amounts[1] * u1
         v = self.initial_usd
-        self.fifty = (v / 2 / u0, v / 2 / u1)
-        self.all_volatile = (v / u0, 0.0) if self.config.quote_token == 1 else (0.0, v / u1)
-        half0, half1 = int(v / 2 / u0), int(v / 2 / u1)
+        held0 = amounts[0] * u0  # USD of token0 among the initial tokens
+        vol0 = self.config.quote_token == 1  # token0 is the volatile one
+        fifty_v = v - self._way_in("fifty", held0, v / 2, "swap", t, price_raw)
+        self.fifty = (fifty_v / 2 / u0, fifty_v / 2 / u1)
+        vol_v = v - self._way_in("volatile", held0, v if vol0 else 0.0, "swap", t, price_raw)
+        self.all_volatile = (vol_v / u0, 0.0) if vol0 else (0.0, vol_v / u1)
+        fr_v = v - self._way_in("full_range", held0, v / 2, "open", t, price_raw)
+        half0, half1 = int(fr_v / 2 / u0), int(fr_v / 2 / u1)
         lo, hi = self.fr_ticks
         self.fr_liquidity = get_liquidity_for_amounts(
             sqrt_price_x96, get_sqrt_ratio_at_tick(lo), get_sqrt_ratio_at_tick(hi), half0, half1
         )
         used = position_amounts(sqrt_price_x96, lo, hi, self.fr_liquidity)
         self.fr_cash = (half0 - used.amount0, half1 - used.amount1)
+        scale = 10.0 ** (self.d0 - self.d1)
+        self.rows.append(
+            (t, price_raw * scale, math.nan, math.nan, v, v, v, v, v, v, 0.0, 0.0, 0.0, 1.0)
+        )
+
+    def _way_in(
+        self, name: str, held0: float, want0: float, action: str, t: float, price_raw: float
+    ) -> float:
+        """What a benchmark pays (USD) to turn the initial tokens, ``held0`` USD of them
+        token0, into ``want0`` USD of token0: one ``action``'s gas (with a swap when it must
+        sell), the pool's fee and the slippage on what it sells (no price impact)."""
+        sold = abs(want0 - held0)
+        swaps = sold > 1e-9 * self.initial_usd
+        rate = (self.pool_info.get("fee") or 0) / 1_000_000 + (self.config.slippage_bps or 0) / 1e4
+        cost = sold * rate if swaps else 0.0
+        if swaps or action != "swap":
+            cost += self.gas.cost_usd(action, swaps, t, self.native_usd(price_raw, t))
+        self.benchmark_costs[name] = cost
+        return cost
 
     # ---------------------------------------------------------------------------------- flows
 
@@ -498,8 +540,13 @@ class Accountant:
         ticks: tuple[int, int] | None,
         in_range: bool,
     ) -> None:
-        """Record one sample; ``held`` = position principal + wallet, ``owed`` = fees owed."""
+        """Record one sample; ``held`` = position principal + wallet, ``owed`` = fees owed.
+
+        A sample at the time of the last one (right after the opening) steps the hedge but
+        leaves that point (the capital) standing. A value at or below zero is the ruin."""
         assert self.initial is not None and self.sums is not None
+        if self.ruined:
+            return
         u0, u1 = self.unit_usd(price_raw)
         a0, a1 = held[0] + owed[0], held[1] + owed[1]
         lp = a0 * u0 + a1 * u1
@@ -507,6 +554,10 @@ class Accountant:
         self.hedge.step(t, self.volatile_usd(price_raw), exposure)
         hedge_total = self.hedge.pnl_usd + self.hedge.funding_usd - self.hedge.fees_usd
         value = lp + hedge_total - self.gas_usd - self.slippage_usd
+        if value <= 0.0:
+            self.ruined_at = t
+        if self.rows and self.rows[-1][0] >= t:
+            return
         f = self.sums.fees
         fees = (f[0] + owed[0]) * u0 + (f[1] + owed[1]) * u1
         scale = 10.0 ** (self.d0 - self.d1)
@@ -582,6 +633,11 @@ class Accountant:
                 "capital cannot pay for any liquidity)"
             )
         cols = np.array(self.rows, dtype=np.float64).T
+        if self.actions:  # the first point's range: the opening's
+            first = self.actions[0]
+            scale = 10.0 ** (self.d0 - self.d1)
+            cols[2, 0] = 1.0001**first.tick_lower * scale
+            cols[3, 0] = 1.0001**first.tick_upper * scale
         series = Series(*cols)
         h = self.hedge
         flows = self.recorded(
@@ -603,23 +659,28 @@ class Accountant:
             fees_raw=(f[0] + final_owed[0], f[1] + final_owed[1]),
         )
         final = breakdown.final_usd
+        if len(self.rows) > 1 and abs(series.value[-1] - final) > 1e-9 * self.initial_usd:
+            raise LedgerMismatch(  # the float twin of the ledger's sum left it: a bug
+                f"the value series ends at {series.value[-1]!r}, the ledger at {final!r}"
+            )
         span = float(series.t[-1] - series.t[0])
         v0 = self.initial_usd
-        net = final / v0 - 1.0
+        # ruined: the equity is gone (what the costs took beyond it is in the breakdown)
+        net = -1.0 if self.ruined else final / v0 - 1.0
 
         def ret(col: FloatArray) -> float:
             return float(col[-1] / v0 - 1.0)
 
         period = float(self.config.decision_interval_seconds)
-        sharpe, sortino = sharpe_sortino(v0, series.value, period)
-        opening_gas = self.actions[0].gas_usd if self.actions else 0.0
+        # the series starts at the capital (its first point): returns from there
+        sharpe, sortino = sharpe_sortino(v0, series.value[1:], period)
         hold_r, fifty_r = ret(series.hold), ret(series.fifty)
-        full_r = float((series.full_range[-1] - opening_gas) / v0 - 1.0)
+        full_r = ret(series.full_range)
         metrics = Metrics(
             days=span / 86_400,
             net_return=net,
             apr=net * SECONDS_PER_YEAR / span if span > 0 else 0.0,
-            max_drawdown=max_drawdown(v0, series.value),
+            max_drawdown=min(max_drawdown(v0, series.value[1:]), 1.0),
             sharpe=sharpe,
             sortino=sortino,
             period_seconds=period,
@@ -643,8 +704,14 @@ class Accountant:
                 "hedge_fees": h.fees_usd,
                 "funding_paid": abs(min(h.funding_usd, 0.0)),
             },
+            ruined_at=self.ruined_at,
         )
-        notes = {**notes, "hedge_trades": h.trades, "opening_wallet": list(self.opening_wallet)}
+        notes = {
+            **notes,
+            "hedge_trades": h.trades,
+            "opening_wallet": list(self.opening_wallet),
+            "benchmark_opening_costs_usd": dict(self.benchmark_costs),
+        }
         return BacktestResult(
             engine=engine,
             label=self.config.label,

@@ -247,12 +247,23 @@ def render_html(result: BacktestResult, comparison: dict[str, Any] | None = None
             ),
             ("initial / final value", f"${b.initial_usd:,.2f} / ${b.final_usd:,.2f}"),
             ("net return / APR", f"{m.net_return:+.3%} / {m.apr:+.2%}"),
+            *(
+                [
+                    (
+                        "RUINED",
+                        f"the value fell to zero at {_fmt_time(m.ruined_at)}; the run "
+                        "stopped there",
+                    )
+                ]
+                if m.ruined_at is not None
+                else []
+            ),
             ("LP minus hold (net of costs)", f"{m.lp_vs_hold:+.3%} (hold {m.hold_return:+.3%})"),
             ("LP minus 50/50", f"{m.lp_vs_fifty:+.3%} (50/50 {m.fifty_return:+.3%})"),
             (
                 "LP minus passive full range",
                 f"{m.lp_vs_full_range:+.3%} (full range {m.full_range_return:+.3%}, after its "
-                "opening gas)",
+                "own opening costs)",
             ),
             ("max drawdown", f"{m.max_drawdown:.2%}"),
             (f"Sharpe (annualised, {period} log returns)", ratio(m.sharpe)),

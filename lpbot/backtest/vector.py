@@ -175,6 +175,7 @@ class _Engine:
         self.fr_fees = np.zeros((2, n + 1))
         self.fr_origin = 0
         self.waiting_reason = ""
+        self.ruin_bar: int | None = None  # the bar where the value fell to zero or below
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -534,6 +535,9 @@ class _Engine:
         self.fr_fees[1, 1:] = np.cumsum(b.fee1 * share)
         i = int(decision_bars[k - 1]) + 1  # first bar after the opening decision
         self._sample(i - 1)
+        if self.acc.ruined:
+            self.ruin_bar = i - 1
+            i = self.n
         chunk = 1024
         while i < self.n:
             hi = min(self.n, i + chunk)
@@ -568,16 +572,24 @@ class _Engine:
                 rj = int(j) - i
                 self.owed = [base0 + float(f0[rj]), base1 + float(f1[rj])]
                 self._sample(int(j))
+                if self.acc.ruined:  # zero equity: nothing more is done (``Accountant``)
+                    self.ruin_bar = int(j)
+                    break
+            if self.ruin_bar is not None:
+                break
             self.owed = [base0 + float(f0[m]), base1 + float(f1[m])]
             if fire_at >= 0:
                 self._decide(fire_at)
                 self._sample(fire_at)
+                if self.acc.ruined:
+                    self.ruin_bar = fire_at
+                    break
                 chunk = 1024
             else:
                 chunk = min(chunk * 2, 1 << 20)
             i = stop + 1
-        last = self.n - 1
-        if self.acc.rows[-1][0] < self.end_t[last]:
+        last = self.n - 1 if self.ruin_bar is None else self.ruin_bar
+        if self.ruin_bar is None and self.acc.rows[-1][0] < self.end_t[last]:
             self._sample(last)
         principal = (0, 0)
         if self.liquidity > 0 and self.range is not None:

@@ -267,6 +267,11 @@ def _print_result(result: Any) -> None:
         f"in range {m.time_in_range:.1%}, {m.rebalances} rebalances, {m.compounds} compounds, "
         f"turnover {m.turnover:.2f}x"
     )
+    if m.ruined_at is not None:
+        from datetime import UTC, datetime
+
+        at = datetime.fromtimestamp(m.ruined_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        print(f"  RUINED: the value fell to zero at {at}; the bot stopped there (return -100%)")
     print(
         f"  price {b.price:+,.2f}  IL {b.impermanent_loss:+,.2f}  fees {b.fees:+,.2f}  "
         f"swap fees and impact {-b.swap_costs:+,.2f}  hedge {b.hedge_pnl:+,.2f} (after its fees "

@@ -150,3 +150,16 @@ def test_cli_runs_and_sweeps(
     assert main(["backtest", "sweep", *common, "--grid", "strategy.half_width_pct=1,3",
                  "--workers", "1", "--json-out", str(tmp_path / "sweep.json")]) == 0  # fmt: skip
     assert len(json.loads((tmp_path / "sweep.json").read_text())) == 2
+
+
+def test_both_engines_stop_at_zero_equity(market: Dataset) -> None:
+    # ~$7 to open and ~$11 a rebalance at this gas price, on $25: ruined by the third
+    config = CONFIG.model_copy(update={"capital_usd": 25.0, "gas_price_gwei": 2.0})
+    for result in (run_exact(market, config), run_bars(bars_from_events(market), config)):
+        m, s = result.metrics, result.series
+        assert m.ruined_at is not None and s.t[-1] == m.ruined_at, result.engine
+        assert s.value[-1] <= 0 < s.value[-2] and s.value[0] == config.capital_usd
+        assert all(a.timestamp <= m.ruined_at for a in result.actions)
+        assert m.net_return == -1.0 and m.sharpe is None
+        b = result.breakdown
+        assert b.final_usd - b.initial_usd == pytest.approx(b.total, abs=1e-9 * b.initial_usd)

@@ -1005,6 +1005,7 @@ def plan_position(
             native_usd=pool.marks.usd("WETH") if pool.marks else Decimal(0),
             opened_at=opened_at,
             lookback_blocks=LOOKBACK_BLOCKS,
+            block=block,  # the pool read at the marks' block
         )
     except ValueError as exc:
         raise Refused(f"no decision on position {token_id}: {exc}") from exc

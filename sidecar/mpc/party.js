@@ -2,7 +2,12 @@
 // One MPC party: holds one share of a threshold ECDSA key and runs DKLs23 key generation and
 // signing with its peers through a coordinator that only relays sealed messages.
 //
-//   node sidecar/mpc/party.js --dir <party dir> --passphrase-env <ENV NAME>
+//   node sidecar/mpc/party.js --dir <party dir> --passphrase-env <ENV NAME> [--passphrase-fd <N>]
+//
+// The passphrase is read once, at start, from file descriptor N (a pipe the starting process
+// wrote it to and closed), so it is in no process's environment or argv; the variable's name is
+// only named in messages. Without --passphrase-fd (a party started by hand) it is read from the
+// environment variable.
 //
 // Protocol: newline-delimited JSON on stdin (requests) and stdout (replies); diagnostics, never
 // secrets, on stderr. See sidecar/mpc/README.md for the messages and the custody model.
@@ -57,9 +62,10 @@ function unwrap(result, what) {
 }
 
 class Party {
-  constructor(dir, passphraseEnv, dkls) {
+  constructor(dir, passphraseEnv, dkls, passphrase) {
     this.dir = path.resolve(dir);
     this.passphraseEnv = passphraseEnv;
+    this.secret = passphrase;
     this.dkls = dkls;
     this.store = new SealedStore(this.dir);
     this.publicFile = path.join(this.dir, 'party.json');
@@ -68,7 +74,7 @@ class Party {
   }
 
   passphrase() {
-    const value = this.passphraseEnv ? process.env[this.passphraseEnv] : undefined;
+    const value = this.secret;
     if (!value) fail('no_passphrase', `set ${this.passphraseEnv} to the passphrase of ${this.dir}`);
     return value;
   }
@@ -454,17 +460,37 @@ function parseArgs(argv) {
   for (let k = 2; k < argv.length; k += 2) {
     if (argv[k] === '--dir') out.dir = argv[k + 1];
     else if (argv[k] === '--passphrase-env') out.passphraseEnv = argv[k + 1];
+    else if (argv[k] === '--passphrase-fd') out.passphraseFd = argv[k + 1];
     else throw new Error(`unknown argument ${argv[k]}`);
   }
-  if (!out.dir || !out.passphraseEnv) throw new Error('usage: party.js --dir DIR --passphrase-env NAME');
+  if (!out.dir || !out.passphraseEnv) {
+    throw new Error('usage: party.js --dir DIR --passphrase-env NAME [--passphrase-fd N]');
+  }
   return out;
+}
+
+// The passphrase: read to the end of its pipe and the pipe closed; else the named variable.
+function readPassphrase(args) {
+  if (args.passphraseFd === undefined) return process.env[args.passphraseEnv] || undefined;
+  const fd = Number(args.passphraseFd);
+  if (!Number.isInteger(fd) || fd < 3) throw new Error('--passphrase-fd takes a descriptor >= 3');
+  const chunks = [];
+  const buf = Buffer.alloc(4096);
+  for (;;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  fs.closeSync(fd);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text || undefined;
 }
 
 const OPS = new Set(['status', 'init', 'unlock', 'start', 'step', 'abort']);
 
 async function main({ dkls } = {}) {
   const args = parseArgs(process.argv);
-  const party = new Party(args.dir, args.passphraseEnv, dkls || (await loadDkls()));
+  const party = new Party(args.dir, args.passphraseEnv, dkls || (await loadDkls()), readPassphrase(args));
   const reply = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   let chain = Promise.resolve();

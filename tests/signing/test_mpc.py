@@ -384,19 +384,29 @@ def test_unavailable_cosigner_is_not_replaced(
             coordinator.available_signers()
 
 
-def test_sidecar_sees_only_its_own_passphrase(signer3: MpcSigner) -> None:
+def test_no_sidecar_holds_a_passphrase_in_its_environment_or_argv(signer3: MpcSigner) -> None:
+    """Each party's passphrase reaches its sidecar through a pipe read once at start: no
+    sidecar's /proc/<pid>/environ or cmdline holds any party's passphrase (its own included),
+    and yet each sidecar opened its share."""
+    secrets = [os.environ[f"LPBOT_TEST_MPC3_{j}"].encode() for j in (1, 2, 3)]
+    assert all(b"test passphrase of party" in p for p in secrets)
     for i in (1, 2, 3):
         link = signer3._coordinator.link(i)
-        environ = Path(f"/proc/{link.pid}/environ").read_bytes().split(b"\0")  # type: ignore[attr-defined]
-        names = {e.split(b"=", 1)[0].decode() for e in environ if e}
-        assert f"LPBOT_TEST_MPC3_{i}" in names
-        others = {f"LPBOT_TEST_MPC3_{j}" for j in (1, 2, 3) if j != i}
-        assert not names & others, names
-        assert not any(
-            b"test passphrase of party" in e
-            for e in environ
-            if not e.startswith(f"LPBOT_TEST_MPC3_{i}=".encode())
-        )
+        assert link.request("status", 30)["unlocked"]
+        proc = Path(f"/proc/{link.pid}")  # type: ignore[attr-defined]
+        environ = (proc / "environ").read_bytes()
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+        names = {e.split(b"=", 1)[0].decode() for e in environ.split(b"\0") if e}
+        assert not {n for n in names if n.startswith("LPBOT_TEST_MPC3_")}, names
+        for secret in secrets:
+            assert secret not in environ
+            assert not any(secret in arg for arg in argv)
+        # argv names the variable (for messages) and the descriptor, never the value
+        assert argv[argv.index(b"--passphrase-env") + 1] == f"LPBOT_TEST_MPC3_{i}".encode()
+        assert b"--passphrase-fd" in argv
+        # the pipe was read to its end and closed: the descriptor is gone
+        fd = argv[argv.index(b"--passphrase-fd") + 1].decode()
+        assert not (proc / "fd" / fd).exists() or "pipe:" not in os.readlink(proc / "fd" / fd)
 
 
 def _json_in_clear(data: bytes) -> bool:

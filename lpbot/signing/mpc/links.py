@@ -111,26 +111,42 @@ def _result(index: int, reply: dict[str, Any]) -> dict[str, Any]:
     raise translate(index, str(err.get("code", "unknown")), str(err.get("message", "")))
 
 
-# what a sidecar inherits from the process that starts it, besides its own passphrase
+# what a sidecar inherits from the process that starts it: a few neutral variables, no secret
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT", "LPBOT_MPC_BACKEND")
+MAX_PASSPHRASE_BYTES = 4096  # it is written to a pipe before the sidecar starts
 
 
-def sidecar_env(passphrase_env: str, source: Mapping[str, str]) -> dict[str, str]:
-    """The environment of one party's sidecar: a few neutral variables and that party's own
-    passphrase, never another party's (nor any other secret of the starting process)."""
-    env = {k: source[k] for k in _INHERITED if k in source}
-    if passphrase_env in source:
-        env[passphrase_env] = source[passphrase_env]
-    return env
+def sidecar_env(source: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a party's sidecar: a few neutral variables, and no passphrase (its
+    own comes through a pipe, see ``SidecarLink``), nor any other secret of the starting
+    process."""
+    return {k: source[k] for k in _INHERITED if k in source}
+
+
+def passphrase_pipe(passphrase: str) -> int:
+    """A pipe holding ``passphrase`` and then its end: returns the read end, for the sidecar to
+    inherit (``pass_fds``) and read once; the write end is already closed."""
+    data = passphrase.encode()
+    if len(data) > MAX_PASSPHRASE_BYTES:
+        raise NeedsAttention(f"a party's passphrase is longer than {MAX_PASSPHRASE_BYTES} bytes")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)
+    finally:
+        os.close(write_end)
+    return read_end
 
 
 class SidecarLink:
-    """A party sidecar started here: ``node party.js --dir D --passphrase-env NAME``.
+    """A party sidecar started here: ``node party.js --dir D --passphrase-env NAME
+    --passphrase-fd N``.
 
-    The passphrase reaches the sidecar through its environment, which holds that one variable
-    and a few neutral ones (``sidecar_env``), never another party's passphrase; the link writes
-    requests to its stdin and reads replies from its stdout. Its stderr (diagnostics, no secrets)
-    goes to this module's logger at debug level.
+    The passphrase (the value of ``passphrase_env`` in this process's environment, or in
+    ``env``) reaches the sidecar through a pipe it inherits as descriptor N and reads once: it
+    is in no sidecar's environment or argv (``/proc/<pid>/environ``, ``cmdline``), and a sidecar
+    never sees another party's. Its environment holds a few neutral variables (``sidecar_env``).
+    The link writes requests to its stdin and reads replies from its stdout; its stderr
+    (diagnostics, no secrets) goes to this module's logger at debug level.
     """
 
     def __init__(
@@ -151,22 +167,33 @@ class SidecarLink:
         if missing is not None:
             raise NeedsAttention(missing)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        source = env if env is not None else os.environ
         cmd = [
             node_binary(),
             str(script or party_script()),
             "--dir",
             str(directory),
             "--passphrase-env",
-            passphrase_env,
+            passphrase_env,  # its name, for messages; the value comes through the pipe
         ]
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=sidecar_env(passphrase_env, env if env is not None else os.environ),
-            cwd=project_root(),
-        )
+        passphrase = source.get(passphrase_env)
+        fds: tuple[int, ...] = ()
+        if passphrase:
+            fds = (passphrase_pipe(passphrase),)
+            cmd += ["--passphrase-fd", str(fds[0])]
+        try:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=sidecar_env(source),
+                cwd=project_root(),
+                pass_fds=fds,
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 

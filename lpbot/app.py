@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from lpbot.execution.service import ExecutionContext
     from lpbot.jobs.alerts import Notifier
     from lpbot.signing.base import Signature, SignedTransaction, Signer
+    from lpbot.signing.mpc.approval import SignedApproval
+    from lpbot.signing.mpc.safe_owner import MpcSafeOwner
     from lpbot.store.rebalances import SqlRebalanceRepo
     from lpbot.strategy.rebalance import RebalancePolicy
 
@@ -430,11 +432,42 @@ class App:
         name = self.config.signer.sender
         return self.signer(name) if name else None
 
-    def owner_signers(self) -> list[Signer]:
+    def owner_signers(self, approval: SignedApproval | None = None) -> list[Signer]:
+        """The Safe owners the bot signs for: each keystore owner, and the MPC owner (this
+        host's party and the co-signer) with ``approval`` (a person's) or, without it, the
+        approvals of the bot's policy key (``auto_execute.approver``)."""
         safe = self.config.signer.safe
         if safe is None:
             return []
-        return [self.signer(o.keystore) for o in safe.owners if o.keystore is not None]
+        out: list[Signer] = []
+        for o in safe.owners:
+            if o.keystore is not None:
+                out.append(self.signer(o.keystore))
+            elif o.mpc:
+                out.append(self.mpc_owner(approval))
+        return out
+
+    def mpc_owner(self, approval: SignedApproval | None = None) -> MpcSafeOwner:
+        """The MPC Safe owner of ``[signer.mpc]``. Its co-signer signs only an approved report:
+        ``approval`` (a person's, for that report alone), else approvals signed by the bot's
+        policy key (``auto_execute.approver``), else none (signing then says what is missing)."""
+        from lpbot.signing.mpc.safe_owner import (
+            MpcSafeOwner,
+            given_approval,
+            no_approval,
+            policy_approvals,
+        )
+
+        mpc = self.config.signer.mpc
+        if mpc is None:
+            raise ConfigError(f"no [signer.mpc] in {self.source}")
+        auto = self.config.auto_execute
+        if approval is not None:
+            return MpcSafeOwner(mpc, given_approval(approval))
+        if auto.approver is not None:
+            key = self.signer(auto.approver)
+            return MpcSafeOwner(mpc, policy_approvals(key, auto.approval_ttl_seconds))
+        return MpcSafeOwner(mpc, no_approval)
 
     def operator(self) -> Signer | None:
         module = self.config.signer.module

@@ -43,6 +43,7 @@ from lpbot.chain.registry import CHAINS
 from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError
 from lpbot.pricing.base import PricingConfig
+from lpbot.signing.mpc.config import MpcConfig
 
 if TYPE_CHECKING:
     from lpbot.strategy import FixedWidth, FullRange, RebalancePolicy, SkewedBand, VolatilityBand
@@ -61,7 +62,6 @@ __all__ = [
     "KeystoreRef",
     "ModuleConfig",
     "MpcConfig",
-    "MpcParty",
     "OpenConfig",
     "PolicyConfig",
     "PositionConfig",
@@ -536,38 +536,6 @@ class SafeConfig(_Frozen):
         return self
 
 
-class MpcParty(_Frozen):
-    """One party of the threshold-ECDSA key: its key-share directory and its endpoint."""
-
-    id: int = Field(ge=1)
-    dir: RelPath
-    endpoint: str
-
-    @model_validator(mode="after")
-    def _endpoint(self) -> MpcParty:
-        if urlsplit(self.endpoint).scheme not in ("http", "https"):
-            raise ValueError(f"endpoint: must be an http(s) URL, got {self.endpoint!r}")
-        return self
-
-
-class MpcConfig(_Frozen):
-    """A threshold-ECDSA key shared by ``parties``; ``threshold`` of them sign together."""
-
-    parties: tuple[MpcParty, ...] = Field(min_length=2)
-    threshold: int = Field(ge=2)
-    address: Address | None = None
-    share_password_env: EnvName | None = None
-
-    @model_validator(mode="after")
-    def _threshold(self) -> MpcConfig:
-        if self.threshold > len(self.parties):
-            raise ValueError(f"threshold: {self.threshold} exceeds the {len(self.parties)} parties")
-        ids = [p.id for p in self.parties]
-        if len(set(ids)) != len(ids):
-            raise ValueError("parties: an id is listed twice")
-        return self
-
-
 class ModuleConfig(_Frozen):
     """The Safe module that lets the bot's operator key rebalance within limits.
 
@@ -589,9 +557,12 @@ class ModuleConfig(_Frozen):
 
 
 class SignerConfig(_Frozen):
-    """Keys and who signs: named keystores, the Safe, the MPC group and the module.
+    """Keys and who signs: named keystores, the Safe, the MPC owner and the module.
 
-    ``sender`` is the keystore that sends transactions and pays their gas.
+    ``sender`` is the keystore that sends transactions and pays their gas. ``mpc`` is the
+    threshold-ECDSA key of the Safe owner marked ``mpc = true``, in the schema of ``mpc.json``
+    (``lpbot.signing.mpc.config.MpcConfig``): this host's party (``kind = "local"``), the
+    co-signer (``kind = "remote"``, its URL) and the recovery party (``offline = true``).
     """
 
     sender: str | None = None
@@ -622,9 +593,46 @@ class SignerConfig(_Frozen):
                 known(owner.keystore, f"safe.owners[{i}].keystore")
                 if owner.mpc and self.mpc is None:
                     problems.append(f"safe.owners[{i}].mpc: there is no [signer.mpc]")
+                elif (
+                    owner.mpc
+                    and self.mpc is not None
+                    and self.mpc.address is not None
+                    and owner.address.lower() != self.mpc.address.lower()
+                ):
+                    problems.append(
+                        f"safe.owners[{i}].address: {owner.address} is not the MPC key's "
+                        f"address {self.mpc.address} ([signer.mpc] address)"
+                    )
+        if self.mpc is not None:
+            problems.extend(_mpc_problems(self.mpc))
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+def _mpc_problems(mpc: MpcConfig) -> list[str]:
+    """What makes an MPC owner unusable by the bot: no address yet, shares of two parties on
+    this host (unless the demo's ``insecure_single_host``), no co-signer that every signature
+    needs, or no party of this host."""
+    problems: list[str] = []
+    if mpc.address is None:
+        problems.append(
+            "mpc.address: no address yet; run `lpbot mpc keygen` and copy the address it prints"
+        )
+    local = mpc.local_count()
+    if local > 1 and not mpc.insecure_single_host:
+        problems.append(
+            f"mpc.parties: {local} parties' shares on this host; each party belongs on its own "
+            "host (this host's party local, the co-signer and the recovery party remote)"
+        )
+    if local == 0:
+        problems.append('mpc.parties: no party of this host (kind = "local")')
+    if mpc.required_party is None and not mpc.insecure_single_host:
+        problems.append(
+            "mpc.cosigner: no co-signer; name the remote party every signature needs "
+            "(one remote party that is not offline, or cosigner = its index)"
+        )
+    return problems
 
 
 # ------------------------------------------------------------------------------------ hedge
@@ -737,11 +745,18 @@ class ScheduleConfig(_Frozen):
 
 class AutoExecuteConfig(_Frozen):
     """Rebalances lpbot may execute without a person: up to ``max_value_usd`` each, ``via`` the
-    module (the operator key) or the multisig (the bot holds enough owner keys)."""
+    module (the operator key) or the multisig (the bot holds enough owner keys).
+
+    ``approver`` is the keystore of the bot's policy key: it signs the EIP-712 approval of each
+    report the policy allows, which the co-signer (an MPC owner's co-signing party) verifies
+    against its own approvers and limits before it signs; ``approval_ttl_seconds`` is how long
+    such an approval is valid."""
 
     enabled: bool = False
     max_value_usd: Annotated[Decimal, AfterValidator(_exact_decimal), Field(ge=0)] = Decimal(0)
     via: Literal["module", "multisig"] = "module"
+    approver: str | None = None
+    approval_ttl_seconds: int = Field(default=600, gt=0, le=86_400)
 
 
 class ExecutionConfig(_Frozen):
@@ -834,6 +849,12 @@ class Config(_Frozen):
                     "is a live chain (use 'pools' or 'chainlink')"
                 )
         problems.extend(self._auto_execute_problems())
+        approver = self.auto_execute.approver
+        if approver is not None and approver not in self.signer.keystores:
+            names = ", ".join(sorted(self.signer.keystores)) or "none"
+            problems.append(
+                f"auto_execute.approver: no keystore {approver!r} in [signer.keystores] ({names})"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -853,6 +874,11 @@ class Config(_Frozen):
             return [
                 f"auto_execute.via: 'multisig' needs the bot to sign for {signer.safe.threshold} "
                 f"owners; it holds keys for {signable} (keystore or mpc)"
+            ]
+        if any(owner.mpc for owner in signer.safe.owners) and auto.approver is None:
+            return [
+                "auto_execute.approver: an MPC owner's co-signer signs only an approved report; "
+                "name the keystore of the bot's policy key that signs the approvals"
             ]
         return []
 
@@ -1145,12 +1171,14 @@ operator = "bot"                     # the keystore allowed to call it
 loss_budget_per_call_bps = 100       # the owners' on-chain loss budget at the TWAP, in bps of
 loss_budget_per_day_bps = 300        # the Safe's value in the pool: per call, per 24 hours
 
-# [signer.mpc]                       # a threshold-ECDSA owner (set mpc = true on that owner)
-# threshold = 2
-# parties = [
-#     { id = 1, dir = ".lpbot/mpc/party1", endpoint = "http://127.0.0.1:7401" },
-#     { id = 2, dir = ".lpbot/mpc/party2", endpoint = "http://127.0.0.1:7402" },
-#     { id = 3, dir = ".lpbot/mpc/party3", endpoint = "http://127.0.0.1:7403" },
+# [signer.mpc]                       # a threshold-ECDSA Safe owner (mpc = true on that owner):
+# threshold = 2                      # this host's party + the co-signer sign (README, Custody)
+# share_count = 3
+# address = "0x..."                  # printed by `lpbot mpc keygen`
+# parties = [                        # this host's party, the co-signer, the recovery party
+#   { kind = "local", index = 1, dir = ".lpbot/mpc/party-1", passphrase_env = "LPBOT_MPC_PW" },
+#   { kind = "remote", index = 2, url = "http://127.0.0.1:7410" },  # lpbot cosigner serve
+#   { kind = "remote", index = 3, url = "http://127.0.0.1:7411", offline = true },
 # ]
 
 [hedge]
@@ -1176,6 +1204,8 @@ timezone = "UTC"
 enabled = true                       # false: every rebalance waits for a person
 max_value_usd = "10000"              # larger rebalances wait for a person
 via = "module"                       # module (operator key) | multisig (bot-held owner keys)
+# approver = "policy"                # multisig with an MPC owner: the keystore of the bot's
+                                     # policy key, whose EIP-712 approvals the co-signer checks
 
 [pricing]                            # every USD figure's marks: decisions, reports, ledger
 source = "pools"                     # pools (checked against Chainlink) | chainlink | fixed

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable
@@ -79,12 +80,14 @@ def run(
     out: Callable[[str], None] = print,
     workdir: Path | None = None,
     via: str = "multisig",
+    signer: str = "keys",
 ) -> DemoResult:
     work = workdir or Path(tempfile.mkdtemp(prefix="lpbot-demo-"))
     cache = Path(tempfile.gettempdir()) / "lpbot-demo-cache"
     t0 = time.monotonic()
     out("1. local chain")
     proc = anvil.start(log_path=work / "anvil.log")
+    stack = contextlib.ExitStack()
     try:
         w3 = connect(proc.url)
         manifest, cached = load_or_deploy(w3, proc.url, cache)
@@ -115,6 +118,14 @@ def run(
         ctx = devnet_context(
             w3, manifest, SqlRebalanceRepo(sessions), work / "reports", max_twap_deviation_bps=250
         )
+        owners: list[Any] = [dev_signer(i) for i in SAFE_OWNER_INDEXES[:2]]
+        if signer == "mpc":
+            from lpbot.devnet.mpc_owner import demo_mpc_owner
+
+            out("   MPC owner: this host's party + the co-signer (its own process and policy)")
+            mpc_owner = stack.enter_context(demo_mpc_owner(w3, manifest, work, out))
+            # the Safe's 2 of 3: owner 1's key, and the MPC owner (party 1 + the co-signer)
+            owners = [dev_signer(SAFE_OWNER_INDEXES[0]), mpc_owner]
         strategy = VolatilityBand(k=1.5, horizon_seconds=6 * HOUR, halflife_seconds=6 * HOUR)
         policy = RebalancePolicy(
             strategy=strategy,
@@ -161,7 +172,7 @@ def run(
             token0=usdc.address,
             token1=weth.address,
             notifier=notifier,
-            owner_signers=[dev_signer(i) for i in SAFE_OWNER_INDEXES[:2]],
+            owner_signers=owners,
             auto_execute_max_usd=Decimal(capital_usd * 2),
             auto_via=via,
             hedge=hedge,
@@ -234,6 +245,7 @@ def run(
         out(f"   done in {time.monotonic() - t0:.0f} s")
         return result
     finally:
+        stack.close()
         proc.stop()
 
 

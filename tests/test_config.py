@@ -315,11 +315,115 @@ def test_signer_references_and_thresholds() -> None:
         _with("""
         [signer.mpc]
         threshold = 3
-        parties = [{ id = 1, dir = "p1", endpoint = "http://127.0.0.1:1" },
-                   { id = 1, dir = "p2", endpoint = "ftp://x" }]
+        share_count = 2
+        parties = [{ kind = "local", index = 1, dir = "p1", passphrase_env = "P1" },
+                   { kind = "remote", index = 2, url = "ftp://x" }]
         """)
     )
-    assert "signer.mpc.parties[1].endpoint: must be an http(s) URL" in mpc
+    assert "signer.mpc.parties[1].url: a remote party is reached on the loopback" in mpc
+
+
+MPC_OWNER = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+OTHER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+MPC_TOML = """
+[signer.keystores.owner1]
+path = "owner1.json"
+password_env = "OWNER1_PW"
+[signer.keystores.policy]
+path = "policy.json"
+password_env = "POLICY_PW"
+[signer.safe]
+address = "{pool}"
+threshold = 2
+owners = [{{ address = "{pool}", keystore = "owner1" }}, {{ address = "{owner}", mpc = true }}]
+[signer.mpc]
+threshold = 2
+share_count = 3
+address = "{mpc_owner}"
+parties = [
+    {{ kind = "local", index = 1, dir = "mpc/party-1", passphrase_env = "LPBOT_MPC_PW" }},
+    {{ kind = "{kind2}", index = 2, url = "http://127.0.0.1:7410" }},
+    {{ kind = "remote", index = 3, url = "http://127.0.0.1:7411", offline = true }},
+]
+[auto_execute]
+enabled = true
+via = "multisig"
+max_value_usd = "1000"
+{approver}
+"""
+
+
+def _mpc(
+    owner: str = MPC_OWNER, kind2: str = "remote", approver: str = 'approver = "policy"'
+) -> str:
+    extra = MPC_TOML.format(
+        pool=ARB_POOL, owner=owner, mpc_owner=MPC_OWNER, kind2=kind2, approver=approver
+    )
+    return _with(extra)
+
+
+def test_signer_mpc_is_the_mpc_json_schema(tmp_path: Path) -> None:
+    """[signer.mpc] is the one MPC schema (lpbot.signing.mpc.config.MpcConfig): this host's
+    party, the co-signer every signature needs, the recovery party offline."""
+    from lpbot.signing.mpc.config import LocalParty
+    from lpbot.signing.mpc.config import MpcConfig as KeySchema
+
+    config = parse_config(_mpc(), base_dir=tmp_path)
+    mpc = config.signer.mpc
+    assert isinstance(mpc, KeySchema)
+    assert mpc.required_party == 2  # the co-signer, never replaced by party 3
+    local = mpc.party(1)
+    assert isinstance(local, LocalParty) and local.dir == tmp_path / "mpc" / "party-1"
+    assert config.signer.safe is not None and config.signer.safe.owners[1].bot_signs
+    # the same document is an mpc.json for the lpbot mpc commands
+    path = tmp_path / "mpc.json"
+    mpc.write(path)
+    assert KeySchema.read(path) == mpc
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"owner": OTHER},
+            f"signer.safe.owners[1].address: {OTHER} is not the MPC key's address",
+        ),
+        (
+            {"kind2": "local"},
+            "signer.mpc.parties[1].dir: required",
+        ),
+        (
+            {"approver": ""},
+            "auto_execute.approver: an MPC owner's co-signer signs only an approved report",
+        ),
+        (
+            {"approver": 'approver = "nobody"'},
+            "auto_execute.approver: no keystore 'nobody' in [signer.keystores]",
+        ),
+    ],
+)
+def test_signer_mpc_errors_name_the_key(change: dict[str, str], message: str) -> None:
+    assert message in _errors(_mpc(**change))
+
+
+def test_signer_mpc_refuses_two_shares_on_this_host_and_no_cosigner() -> None:
+    two_local = _mpc().replace(
+        '{ kind = "remote", index = 2, url = "http://127.0.0.1:7410" }',
+        '{ kind = "local", index = 2, dir = "p2", passphrase_env = "P2" }',
+    )
+    errors = _errors(two_local)
+    assert "signer.mpc.parties: 2 parties' shares on this host" in errors
+    assert "signer.mpc.cosigner: no co-signer" in errors
+    no_address = _mpc().replace(f'address = "{MPC_OWNER}"\nparties', "parties")
+    assert "signer.mpc.address: no address yet; run `lpbot mpc keygen`" in _errors(no_address)
+
+
+def test_config_check_names_the_mpc_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "lpbot.toml"
+    path.write_text(_mpc(owner=OTHER))
+    assert _cli("config", "check", "--config", str(path)) != 0
+    err = capsys.readouterr().err
+    assert "signer.safe.owners[1].address" in err and "MPC key's address" in err
 
 
 def test_auto_execute_needs_a_way_to_sign() -> None:

@@ -17,7 +17,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from lpbot import demo
 
     print("lpbot demo: a Safe-owned USDC/WETH position managed on a local chain\n")
-    demo.run(days=args.days, seed=args.seed, via=args.via)
+    demo.run(days=args.days, seed=args.seed, via=args.via, signer=args.signer)
     return 0
 
 
@@ -32,9 +32,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     show_default=True,
     help="rebalance with 2 of 3 owner signatures, or through the module's operator key",
 )
+@click.option(
+    "--signer",
+    type=click.Choice(["keys", "mpc"]),
+    default="keys",
+    show_default=True,
+    help="the Safe's second signature: an owner key, or an MPC owner (this host's party and a "
+    "co-signer process with its own policy; needs `make mpc`)",
+)
 @click.option("--offline", is_flag=True, help="the exact core alone, without a local chain")
-def demo(days: int, hours: int, seed: int, via: str, offline: bool) -> int:
+def demo(days: int, hours: int, seed: int, via: str, signer: str, offline: bool) -> int:
     """Run lpbot's main job on a local chain and show the result."""
     return _cmd_demo(
-        argparse.Namespace(days=days, hours=hours, seed=seed, via=via, offline=offline)
+        argparse.Namespace(
+            days=days, hours=hours, seed=seed, via=via, signer=signer, offline=offline
+        )
     )

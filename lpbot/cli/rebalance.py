@@ -191,6 +191,10 @@ def _signers(args: argparse.Namespace) -> list[Any]:
     from lpbot.devnet.keys import dev_signer
 
     signers: list[Any] = [dev_signer(i) for i in args.dev_owner or []]
+    if getattr(args, "mpc", False):
+        signers.append(_mpc_owner(args))
+    elif getattr(args, "approval", None):
+        raise ConfigError("--approval is the MPC owner's: pass it with --mpc")
     envs = list(args.password_env or [])
     for i, given in enumerate(args.keystore or []):
         env_name = envs[i] if i < len(envs) else None
@@ -204,6 +208,21 @@ def _signers(args: argparse.Namespace) -> list[Any]:
             raise ConfigError(f"keystore {given}: {path} does not exist")
         signers.append(_unlock(path, env_name, label))
     return signers
+
+
+def _mpc_owner(args: argparse.Namespace) -> Any:
+    """The MPC Safe owner of [signer.mpc]: this host's party and the co-signer, which signs
+    only with the report and the signed approval in ``--approval`` (``lpbot cosigner
+    approve``)."""
+    from lpbot.signing.mpc.approval import SignedApproval
+
+    approval = None
+    if args.approval:
+        try:
+            approval = SignedApproval.model_validate_json(Path(args.approval).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--approval {args.approval}: {exc}") from None
+    return _app(args).mpc_owner(approval)
 
 
 def _record_successor(args: argparse.Namespace, ctx: Any, record: Any) -> None:
@@ -268,19 +287,21 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     record = _record_for(ctx, args.report_id)
     if record.state.value != "APPROVED":
         raise Refused(f"rebalance {record.id} is {record.state.value}: sign approved reports only")
-    tx, _report = _safe_tx_of(ctx, record)
+    tx, report = _safe_tx_of(ctx, record)
     out = Path(args.out)
     signers = _signers(args)
     if not signers:
-        raise ConfigError("nothing to sign with: pass --keystore NAME (or --dev-owner N)")
+        raise ConfigError("nothing to sign with: pass --keystore NAME, --mpc (or --dev-owner N)")
     if len(signers) > 1:
-        raise ConfigError("one owner per signature file: give one --keystore (or --dev-owner)")
+        raise ConfigError(
+            "one owner per signature file: give one --keystore, --mpc (or --dev-owner)"
+        )
     if out.exists():
         raise Refused(f"{out} exists; lpbot never overwrites a signature: choose another --out")
     owners = {o.lower() for o in ctx.safe_contract.functions.getOwners().call()}
     if signers[0].address.lower() not in owners:
         raise Refused(f"{signers[0].address} is not an owner of the Safe {ctx.safe}: not signing")
-    sig = sign(tx, signers[0])
+    sig = sign(tx, signers[0], report)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("x") as f:
         f.write(sig.to_json(tx.safe_tx_hash) + "\n")
@@ -493,6 +514,15 @@ def _signing(f: Any) -> Any:
         help="an owner's keystore: a name in [signer.keystores] or a file",
     )(f)
     f = click.option("--dev-owner", type=int, multiple=True, help="devnet owner account index")(f)
+    f = click.option(
+        "--mpc",
+        is_flag=True,
+        help="sign as the MPC owner of [signer.mpc] (this host's party and the co-signer)",
+    )(f)
+    f = click.option(
+        "--approval",
+        help="--mpc: the report's signed approval for the co-signer (lpbot cosigner approve)",
+    )(f)
     return f
 
 
@@ -504,6 +534,8 @@ def _signing(f: Any) -> Any:
 def execute(
     report_id: str,
     dev_owner: tuple[int, ...],
+    mpc: bool,
+    approval: str | None,
     keystore: tuple[str, ...],
     password_env: tuple[str, ...],
     signature: tuple[str, ...],
@@ -513,6 +545,8 @@ def execute(
         _defaults(
             report_id=report_id,
             dev_owner=list(dev_owner),
+            mpc=mpc,
+            approval=approval,
             keystore=list(keystore),
             password_env=list(password_env),
             signature=list(signature),
@@ -528,6 +562,8 @@ def execute(
 def sign(
     report_id: str,
     dev_owner: tuple[int, ...],
+    mpc: bool,
+    approval: str | None,
     keystore: tuple[str, ...],
     password_env: tuple[str, ...],
     out: str,
@@ -537,6 +573,8 @@ def sign(
         _defaults(
             report_id=report_id,
             dev_owner=list(dev_owner),
+            mpc=mpc,
+            approval=approval,
             keystore=list(keystore),
             password_env=list(password_env),
             out=out,

@@ -49,6 +49,7 @@ from lpbot.signing.module import ModuleTransaction, build_module_transaction
 from lpbot.signing.safe import (
     InnerCall,
     OwnerSignature,
+    ReportSigner,
     SafeTransaction,
     build_safe_transaction,
     combine,
@@ -542,7 +543,10 @@ def execute(
                 f"the Safe transaction would revert now: {reason}", drift, _lines(ctx, drift)
             )
     owners, threshold = _safe_owners(ctx)
-    collected: list[OwnerSignature] = [sign(tx, s) for s in signers if s.address in owners]
+    # owners that need a co-signer (MPC) sign first: if it is down or refuses, no other key
+    # has signed anything
+    ordered = sorted(signers, key=lambda s: not isinstance(s, ReportSigner))
+    collected: list[OwnerSignature] = [sign(tx, s, report) for s in ordered if s.address in owners]
     collected += [read_signature_file(p, tx, owners) for p in signature_files]
     combine(collected, threshold)  # refuses below the threshold, before any state change
     record = ctx.repo.transition(

@@ -198,9 +198,13 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
     executor = app.sender()
     owners = app.owner_signers()
     operator = app.operator()
-    for signer in (executor, operator, *owners):
+    approver = config.auto_execute.approver
+    policy_key = app.signer(approver) if approver is not None else None
+    for signer in (executor, operator, policy_key, *owners):
         if signer is not None and hasattr(signer, "unlock"):
             signer.unlock()
+        elif signer is not None and hasattr(signer, "check"):
+            signer.check()  # the MPC owner: this host's party can open (the co-signer later)
     auto = config.auto_execute
     auto_max = auto.max_value_usd if auto.enabled else None
     for pos in config.positions:

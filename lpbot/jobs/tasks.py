@@ -439,7 +439,22 @@ def rebalance_check(mp: ManagedPosition) -> str:
         return f"rebalance planned: report {report['report_id']} awaits approval"
     approver = f"policy: auto-execute up to ${mp.auto_execute_max_usd}"
     service.approve(mp.ctx, report["report_id"], approver=approver)
-    record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
+    try:
+        record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
+    except LpbotError as exc:
+        # the co-signer down or refusing, a key that cannot open: say why; nothing signs in
+        # its place, and an approved rebalance that was not signed is left as it is
+        now = mp.ctx.repo.get(record.id)
+        unsigned = now is not None and now.state.value == "APPROVED"
+        mp.notifier.notify(
+            Alert(
+                "not_signed" if unsigned else "failure",
+                f"{mp.name}: rebalance {report['report_id']} "
+                + ("not signed" if unsigned else "not executed"),
+                f"{exc}" + ("; nothing was signed or sent" if unsigned else ""),
+            )
+        )
+        raise
     if record.result is None or record.state.value != "CONFIRMED":
         if record.result is not None and record.result.get("tx_hash"):
             # a reverted transaction still paid its gas: the ledger counts it

@@ -10,10 +10,10 @@ collected from local owner keys (any ``Signer``) and from files for owners on ot
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from eth_account import Account
 from eth_utils.address import to_checksum_address
@@ -24,6 +24,7 @@ from web3 import Web3
 from lpbot.chain import artifacts
 from lpbot.errors import NeedsAttention, Refused
 from lpbot.signing.base import Signature, Signer
+from lpbot.signing.mpc.safe_tx import SafeTx as SignedFields
 
 SAFE_VERSION = "1.4.1"
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -137,10 +138,34 @@ class OwnerSignature:
         )
 
 
-def sign(tx: SafeTransaction, signer: Signer) -> OwnerSignature:
-    """An owner's signature of the SafeTx hash (EIP-712, no prefix), checked by recovery."""
+@runtime_checkable
+class ReportSigner(Protocol):
+    """A Safe owner that signs only with the transaction's dry-run report, which goes to a
+    co-signer with its approval (``lpbot.signing.mpc.safe_owner.MpcSafeOwner``)."""
+
+    @property
+    def address(self) -> str: ...
+
+    def sign_safe_transaction(self, safe_tx: SignedFields, report: Mapping[str, Any]) -> Signature:
+        """The owner's signature of ``safe_tx``'s hash, or an error: nothing partial."""
+        ...
+
+
+def sign(
+    tx: SafeTransaction, signer: Signer, report: Mapping[str, Any] | None = None
+) -> OwnerSignature:
+    """An owner's signature of the SafeTx hash (EIP-712, no prefix), checked by recovery. An
+    owner that signs only with the report (``ReportSigner``) gets it; without it, refused."""
     digest = tx.safe_tx_hash
-    sig: Signature = signer.sign_digest(digest)
+    if isinstance(signer, ReportSigner):
+        if report is None:
+            raise Refused(f"owner {signer.address} signs only with the dry-run report")
+        fields = SignedFields.from_json(tx.to_json())
+        if fields.hash() != digest:
+            raise Refused("the SafeTx fields do not hash to the SafeTx hash")
+        sig: Signature = signer.sign_safe_transaction(fields, report)
+    else:
+        sig = signer.sign_digest(digest)
     recovered = Account._recover_hash(digest, vrs=(sig.v, sig.r, sig.s))
     if recovered != signer.address:
         raise NeedsAttention(f"signature recovers to {recovered}, not the signer {signer.address}")

@@ -11,12 +11,31 @@ AES-256-GCM), never signs without the co-signer, and learns only the public key 
 signatures. ``MpcSigner`` is the ``Signer``. See ``sidecar/mpc/README.md``.
 """
 
-from lpbot.signing.mpc.config import LocalParty, MpcConfig, RemoteParty
-from lpbot.signing.mpc.coordinator import Coordinator, KeyInfo
-from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
-from lpbot.signing.mpc.safe_tx import SafeTx
-from lpbot.signing.mpc.signer import MpcSigner
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lpbot.signing.mpc.config import LocalParty, MpcConfig, RemoteParty
+    from lpbot.signing.mpc.coordinator import Coordinator, KeyInfo
+    from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
+    from lpbot.signing.mpc.safe_tx import SafeTx
+    from lpbot.signing.mpc.signer import MpcSigner
+
+# loaded on first use: lpbot.config reads the key's schema (``config``) without the rest
+_WHERE = {
+    "Coordinator": "coordinator",
+    "CosignerRefused": "errors",
+    "KeyInfo": "coordinator",
+    "LocalParty": "config",
+    "MpcAborted": "errors",
+    "MpcConfig": "config",
+    "MpcSigner": "signer",
+    "PartyUnavailable": "errors",
+    "RemoteParty": "config",
+    "SafeTx": "safe_tx",
+}
 __all__ = [
     "Coordinator",
     "CosignerRefused",
@@ -29,3 +48,9 @@ __all__ = [
     "RemoteParty",
     "SafeTx",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,9 +1,12 @@
 """Configuration of an MPC key and its parties. Frozen; no secrets, only their names.
 
-An ``MpcConfig`` (``mpc.json``) lists the parties of one threshold key: a local party is a
-directory that a sidecar process on this machine opens with the passphrase in the environment
-variable ``passphrase_env``; a remote party is a co-signer reached over HTTP on 127.0.0.1 (or a
-tunnel ending there). The address is public and is written after key generation.
+An ``MpcConfig`` lists the parties of one threshold key: a local party is a directory that a
+sidecar process on this machine opens with the passphrase in the environment variable
+``passphrase_env``; a remote party is a co-signer reached over HTTP on 127.0.0.1 (or a tunnel
+ending there). The address is public and is written after key generation. The one schema is
+used twice: ``mpc.json`` (the ``lpbot mpc`` commands) and ``[signer.mpc]`` in lpbot.toml (the
+MPC Safe owner of ``lpbot run``, ``rebalance`` and ``mpc rotate``); there, a relative ``dir``
+is relative to lpbot.toml's directory.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from lpbot.errors import ConfigError
 
@@ -40,6 +51,14 @@ class LocalParty(_Frozen):
     index: Annotated[int, Field(ge=1, le=MAX_PARTIES)]
     dir: Path
     passphrase_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+    @field_validator("dir")
+    @classmethod
+    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+        """``~`` expanded; relative to the configuration file's directory when it is known."""
+        value = value.expanduser()
+        base = (info.context or {}).get("base_dir")
+        return value if value.is_absolute() or base is None else Path(base) / value
 
 
 class RemoteParty(_Frozen):

@@ -4,6 +4,10 @@ Their commands and options are ``lpbot.signing.mpc.commands`` (the co-signer run
 process, on its own host, from that module alone); here they join the one command line, with
 lpbot's error handling. ``--config`` after ``mpc`` or ``cosigner serve`` is that component's own
 JSON file, not lpbot.toml.
+
+``lpbot mpc rotate plan|execute`` works on the Safe, so it reads lpbot.toml (``lpbot --config
+lpbot.toml mpc rotate ...``, else ``$LPBOT_CONFIG`` or ``./lpbot.toml``): its ``[signer.mpc]``
+is the key being retired (``lpbot.signing.mpc.rotate``).
 """
 
 from __future__ import annotations
@@ -35,8 +39,138 @@ def _run(family: str, args: list[str]) -> int:
 @click.command(context_settings=_SETTINGS, add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def mpc(args: tuple[str, ...], **_: Any) -> int:
-    """Threshold ECDSA key (no machine holds all of it): keygen, address, sign-test, identity."""
+    """Threshold ECDSA key (no machine holds all of it): keygen, address, sign-test, identity,
+    rotate (a new key and the Safe's owner swapped to it)."""
+    if args and args[0] == "rotate":
+        return _rotate(list(args[1:]))
     return _run("mpc", list(args))
+
+
+def _rotate_parser() -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="lpbot mpc rotate",
+        description="Retire the MPC key of [signer.mpc]: generate a new key and swap the Safe's "
+        "owner from the old address to the new one (a Safe transaction with its own dry-run "
+        "report, approval and signatures). The DKLs23 build has no share refresh.",
+    )
+    sub = parser.add_subparsers(dest="step", required=True)
+    plan = sub.add_parser("plan", help="generate the new key; dry-run the owner swap; report")
+    plan.add_argument("--new-key", required=True, help="the new key's mpc.json (its parties)")
+    plan.add_argument(
+        "--insecure-single-host",
+        action="store_true",
+        help="no --new-key file yet: put every new share on this host (demo and tests only)",
+    )
+    execute = sub.add_parser("execute", help="sign the approved swap, send it, check the owners")
+    execute.add_argument("report_id")
+    execute.add_argument("--mpc", action="store_true", help="sign as the old MPC owner")
+    execute.add_argument("--approval", help="--mpc: the report's approval (cosigner approve)")
+    execute.add_argument("--keystore", action="append", default=[], help="an owner's keystore")
+    execute.add_argument("--password-env", action="append", default=[], help="its password")
+    execute.add_argument("--dev-owner", type=int, action="append", default=[], help="devnet")
+    execute.add_argument("--signature", action="append", default=[], help="a signature file")
+    return parser
+
+
+def _rotate(argv: list[str]) -> int:
+    import getpass
+    from pathlib import Path
+
+    from lpbot.cli.common import app
+    from lpbot.errors import ConfigError
+    from lpbot.signing.mpc import rotate
+
+    parser = _rotate_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    a = app()
+    mpc = a.config.signer.mpc
+    if mpc is None or mpc.address is None:
+        raise ConfigError(f"no [signer.mpc] key with an address in {a.source} to rotate")
+    ctx = a.execution_context(actor=getpass.getuser())
+    if args.step == "plan":
+        new = _new_key(Path(args.new_key), args.insecure_single_host, mpc.threshold)
+        report = rotate.plan_rotation(
+            ctx.w3,
+            chain_id=ctx.chain_id,
+            safe=ctx.safe,
+            old=mpc.address,
+            new=new,
+            reports_dir=a.reports_dir,
+        )
+        print(f"owner swap {report['old_owner']} -> {report['new_owner']} on Safe {ctx.safe}")
+        print(f"dry-run: {report['checks'][0]['detail']}")
+        print(f"report  {report['report_id']} ({a.reports_dir / report['report_id']}.json)")
+        print(f"SafeTx  {report['safe_tx']['safe_tx_hash']}")
+        print(
+            "next: approve it (lpbot cosigner approve --report ...), then "
+            f"lpbot mpc rotate execute {report['report_id']} --mpc --approval ... (and owners)"
+        )
+        return 0
+    from lpbot.cli.rebalance import _defaults, _signers
+
+    report = rotate.read_rotation(a.reports_dir, args.report_id)
+    if report["old_owner"].lower() != mpc.address.lower():
+        raise ConfigError(
+            f"report {args.report_id} retires {report['old_owner']}, not {mpc.address}"
+        )
+    signers = _signers(
+        _defaults(
+            dev_owner=args.dev_owner,
+            mpc=args.mpc,
+            approval=args.approval,
+            keystore=args.keystore,
+            password_env=args.password_env,
+        )
+    )
+    done = rotate.execute_rotation(
+        ctx.w3,
+        report,
+        sender=ctx.executor,
+        signers=signers,
+        signature_files=[Path(p) for p in args.signature],
+    )
+    print(f"owner swap sent in {done['tx_hash']} (block {done['block']})")
+    print(f"signed by {', '.join(done['signed_by'])}")
+    print(f"the Safe's owners: {', '.join(done['owners'])}")
+    print(
+        f"the old key {report['old_owner']} is no owner: its signatures are refused (GS026). "
+        f"Now set [signer.mpc] to the new key {report['new_owner']} (its parties and address) "
+        "and mark that owner mpc = true"
+    )
+    return 0
+
+
+def _new_key(path: Any, insecure_single_host: bool, threshold: int) -> str:
+    """The new key's address: generated now (``lpbot mpc keygen``'s rules) unless the file
+    already names one."""
+    import argparse
+
+    from lpbot.signing.mpc import commands
+    from lpbot.signing.mpc.config import MpcConfig
+
+    if path.exists():
+        config = MpcConfig.read(path)
+        if config.address:
+            return config.address
+        parties, threshold = config.share_count, config.threshold
+    else:
+        parties = 3
+    commands._cmd_keygen(
+        argparse.Namespace(
+            config=str(path),
+            parties=parties,
+            threshold=threshold,
+            insecure_single_host=insecure_single_host,
+        )
+    )
+    address = MpcConfig.read(path).address
+    assert address is not None
+    return address
 
 
 @click.command(context_settings=_SETTINGS, add_help_option=False)

@@ -37,6 +37,7 @@ from lpbot.signing.mpc.config import LocalParty, MpcConfig, RemoteParty, local_p
 from lpbot.signing.mpc.coordinator import Coordinator
 from lpbot.signing.mpc.errors import PartyUnavailable
 from lpbot.signing.mpc.links import HttpLink, backend_missing
+from lpbot.signing.mpc.rotate import prev_owner
 from lpbot.signing.mpc.safe_owner import MpcSafeOwner, policy_approvals
 from lpbot.signing.safe import (
     InnerCall,
@@ -46,17 +47,8 @@ from lpbot.signing.safe import (
     sign,
 )
 
-SENTINEL_OWNERS = "0x0000000000000000000000000000000000000001"
 PASSPHRASE_ENV = "LPBOT_DEMO_MPC_PASSPHRASE_"
 API_KEY_ENV = "LPBOT_DEMO_COSIGNER_API_KEY"
-
-
-def prev_owner(owners: list[str], owner: str) -> str:
-    """The owner before ``owner`` in the Safe's linked list (``OwnerManager.swapOwner``'s
-    ``prevOwner``): the sentinel for the first."""
-    lowered = [o.lower() for o in owners]
-    i = lowered.index(owner.lower())
-    return SENTINEL_OWNERS if i == 0 else owners[i - 1]
 
 
 def _swap_owner(w3: Web3, manifest: Manifest, old: str, new: str) -> None:

@@ -167,6 +167,12 @@ def _cmd_sign_test(args: argparse.Namespace) -> int:
     return 0 if recovered == config.address else 1
 
 
+def _cmd_rotate_elsewhere(args: argparse.Namespace) -> int:
+    raise ConfigError(
+        "lpbot mpc rotate works on the Safe of lpbot.toml: run it as `lpbot mpc rotate ...`"
+    )
+
+
 def _cmd_cosigner_serve(args: argparse.Namespace) -> int:
     from lpbot.signing.mpc.cosigner import serve
 
@@ -271,6 +277,13 @@ def register(subparsers: Any) -> None:
     address = msub.add_parser("address", help="the key's Ethereum address")
     address.add_argument("--check", action="store_true", help="ask every party too")
     address.set_defaults(func=_cmd_address)
+    rotate = msub.add_parser(
+        "rotate",
+        help="plan|execute: a new key, and the Safe's owner swapped to it (reads lpbot.toml; "
+        "`lpbot mpc rotate --help`)",
+    )
+    rotate.add_argument("rest", nargs=argparse.REMAINDER)
+    rotate.set_defaults(func=_cmd_rotate_elsewhere)
     test = msub.add_parser("sign-test", help="sign a throw-away digest and check it recovers")
     test.add_argument("--signers", help="party indices, e.g. 1,3 (default: first available)")
     test.set_defaults(func=_cmd_sign_test)

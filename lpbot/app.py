@@ -447,10 +447,13 @@ class App:
                 out.append(self.mpc_owner(approval))
         return out
 
-    def mpc_owner(self, approval: SignedApproval | None = None) -> MpcSafeOwner:
+    def mpc_owner(
+        self, approval: SignedApproval | None = None, *, policy: bool = True
+    ) -> MpcSafeOwner:
         """The MPC Safe owner of ``[signer.mpc]``. Its co-signer signs only an approved report:
-        ``approval`` (a person's, for that report alone), else approvals signed by the bot's
-        policy key (``auto_execute.approver``), else none (signing then says what is missing)."""
+        ``approval`` (a person's, for that report alone), else (with ``policy``, the daemon)
+        approvals signed by the bot's policy key (``auto_execute.approver``), else none
+        (signing then says what is missing)."""
         from lpbot.signing.mpc.safe_owner import (
             MpcSafeOwner,
             given_approval,
@@ -464,7 +467,7 @@ class App:
         auto = self.config.auto_execute
         if approval is not None:
             return MpcSafeOwner(mpc, given_approval(approval))
-        if auto.approver is not None:
+        if policy and auto.approver is not None:
             key = self.signer(auto.approver)
             return MpcSafeOwner(mpc, policy_approvals(key, auto.approval_ttl_seconds))
         return MpcSafeOwner(mpc, no_approval)

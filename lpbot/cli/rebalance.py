@@ -222,7 +222,8 @@ def _mpc_owner(args: argparse.Namespace) -> Any:
             approval = SignedApproval.model_validate_json(Path(args.approval).read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--approval {args.approval}: {exc}") from None
-    return _app(args).mpc_owner(approval)
+    # a person at the command line: their approval, never the bot's policy key
+    return _app(args).mpc_owner(approval, policy=False)
 
 
 def _record_successor(args: argparse.Namespace, ctx: Any, record: Any) -> None:

@@ -289,3 +289,62 @@ def test_with_the_cosigner_down_nothing_is_signed_and_an_alert_says_why(
     assert record.signatures == []
     assert owned.safe.functions.nonce().call() == nonce
     assert owned.mpc in owned.safe.functions.getOwners().call()
+
+
+def test_rebalance_sign_and_execute_as_the_mpc_owner_with_a_persons_approval(
+    chain: Devnet,
+    key3: MpcKey,
+    tmp_path: Path,
+    keystores: Path,
+    cosigner: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """By hand: plan, approve, a person's EIP-712 approval for the co-signer, then `rebalance
+    sign --mpc` (a signature file) and `rebalance execute --mpc` with owner 1's keystore."""
+    import json
+
+    from lpbot.cli import main
+    from lpbot.signing.safe import SafeTransaction, read_signature_file
+
+    url, ledger = cosigner
+    owned = _setup(chain, key3, tmp_path, keystores, url, monkeypatch)
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    lpbot = ("--config", str(owned.config), "rebalance")
+    token = chain.manifest.safe_position
+    assert main([*lpbot, "plan", str(token), "--width-ticks", "600"]) == 0, capsys.readouterr()
+    reports = tmp_path / "data" / "reports"
+    (path,) = reports.glob("*.json")
+    report_id = path.stem
+    assert main([*lpbot, "approve", report_id, "--yes"]) == 0
+    capsys.readouterr()
+
+    # without a person's approval the MPC owner signs nothing, and says what is missing
+    assert main([*lpbot, "sign", report_id, "--mpc", "--out", str(tmp_path / "x.json")]) == 2
+    assert "pass --approval FILE" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+    monkeypatch.setenv("LPBOT_TEST_RUN_APPROVER_PW", "approver password")
+    write_keystore(tmp_path / "approver.json", bytes.fromhex(APPROVER_KEY[2:]), "approver password")
+    approve = ["cosigner", "approve", "--report", str(path), "--ttl", "600"]
+    approve += ["--keystore", str(tmp_path / "approver.json")]
+    assert main([*approve, "--password-env", "LPBOT_TEST_RUN_APPROVER_PW"]) == 0
+    approval = str(path.with_suffix(".approval.json"))
+
+    out = tmp_path / "mpc-sig.json"
+    assert (
+        main([*lpbot, "sign", report_id, "--mpc", "--approval", approval, "--out", str(out)]) == 0
+    )
+    report = json.loads(path.read_text())
+    tx = SafeTransaction.from_json(report["safe_tx"])
+    owners = owned.safe.functions.getOwners().call()
+    assert read_signature_file(out, tx, owners).owner == owned.mpc
+
+    execute = [*lpbot, "execute", report_id, "--mpc", "--approval", approval]
+    assert main([*execute, "--keystore", "owner1"]) == 0, capsys.readouterr().err
+    assert "CONFIRMED" in capsys.readouterr().out
+    # the co-signer signed twice for this report (the file, then execute), both on the
+    # person's approval
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute("SELECT digest, report_hash FROM signatures").fetchall()
+    assert rows == [(report["safe_tx"]["safe_tx_hash"], report["report_hash"])] * 2

@@ -37,6 +37,7 @@ from lpbot.jobs.alerts import Alert, Notifier
 from lpbot.pricing.base import Marks
 from lpbot.pricing.marks import Pricer
 from lpbot.signing.base import Signer
+from lpbot.signing.safe import ReportSigner
 from lpbot.store import repo
 from lpbot.strategy.decision import Compound, Hold, Rebalance
 from lpbot.strategy.rebalance import RebalancePolicy
@@ -506,7 +507,13 @@ def rebalance_check(mp: ManagedPosition) -> str:
             s, mp.name, flow, gas, int(result["block"]), int(receipt_block["timestamp"])
         )
     mp.opened_at = view.snapshot.block_timestamp
-    how = "the module's operator key" if mp.ctx.via == "module" else "2 Safe signatures"
+    how = "the module's operator key"
+    if mp.ctx.via != "module":
+        cosigned = {s.address for s in mp.owner_signers if isinstance(s, ReportSigner)}
+        signed_by = [str(s["owner"]) for s in record.signatures]
+        how = f"{len(signed_by)} Safe signatures"
+        if cosigned & set(signed_by):
+            how += " (one by the MPC owner: this host's party and the co-signer)"
     event = (
         f"rebalanced into [{decision.new_range.tick_lower}, {decision.new_range.tick_upper}) "
         f"as #{mp.token_id}: report {report['report_id']}, {how}, "

@@ -228,6 +228,7 @@ def test_the_daemons_rebalance_is_signed_by_the_bots_party_and_the_cosigner(
         old_token = mp.token_id
         event = tasks.rebalance_check(mp)
         assert event.startswith("rebalanced into"), event
+        assert "2 Safe signatures (one by the MPC owner" in event
         record = _last(mp)
     finally:
         app.close()

@@ -1,8 +1,9 @@
-"""The MPC commands: ``lpbot mpc keygen|address|sign-test`` and ``lpbot cosigner serve``.
+"""The MPC commands: ``lpbot mpc keygen|identity|address|sign-test`` and ``lpbot cosigner ...``.
 
 ``register(subparsers)`` adds them to lpbot's parser; ``main`` runs them alone
 (``python -m lpbot.signing.mpc.commands ...``). Thin: parse, call one function, print. Nothing
-printed here is secret: addresses, public keys, identity keys, timings.
+printed here is secret: addresses, public keys, identity keys, timings. ``lpbot mpc rotate``
+reads lpbot.toml and so runs from lpbot's command line only (``lpbot.cli.mpc``).
 """
 
 from __future__ import annotations

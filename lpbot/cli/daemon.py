@@ -77,6 +77,8 @@ def status_data(a: Any) -> dict[str, Any]:
                     "FROM positions ORDER BY id"
                 )
             ).all():
+                if int(token) == 0:  # the rows of opens not minted yet
+                    continue
                 snap = q(
                     text(
                         "SELECT tick, value_usd, il_usd, delta, taken_at FROM position_snapshots "

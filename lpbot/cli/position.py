@@ -1,8 +1,11 @@
-"""``lpbot position quote|show|plan|adopt``: open, inspect, decide on and adopt a position.
+"""``lpbot position quote|show|plan|open|adopt``: quote, inspect, decide on, open and adopt a
+position.
 
 Thin: the chain comes from the application context, the numbers from
 ``lpbot.position_commands`` (quote, show, plan), and each command prints text or ``--json``.
-``adopt`` makes the store manage another NFT under a configured position's name.
+``open`` plans and dry-runs opening a configured position's ``[positions.open]`` capital
+(``lpbot rebalance approve`` and ``execute`` take it on, as for a rebalance); ``adopt`` makes the
+store manage another NFT under a configured position's name.
 """
 
 from __future__ import annotations
@@ -147,6 +150,43 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_open(args: argparse.Namespace) -> int:
+    """Plan and dry-run the opening of a configured position (``[positions.open]``)."""
+    from lpbot.cli.common import progress
+    from lpbot.cli.rebalance import _print_planned
+    from lpbot.errors import Refused
+    from lpbot.execution.decide import open_range
+    from lpbot.execution.service import plan_open
+    from lpbot.jobs.runtime import current_token, pending_open
+
+    a = app()
+    pos = a.position(args.position)
+    if pos.open is None:
+        raise Refused(f"positions.{pos.name} has no [positions.open]: nothing to open")
+    held = current_token(a.sessions, pos.name)
+    if held is not None:
+        click.echo(f"{pos.name} already manages #{held}: nothing to open")
+        return 0
+    ctx = a.execution_context(pos.name, actor="lpbot position open")
+    po = pending_open(pos, ctx, a.manifest(pos.chain), a.policy(pos.name), a.notifier, a.sessions)
+    with progress("planning and dry-running the open"):
+        record, report, paths = plan_open(
+            ctx,
+            po.name,
+            po.pool,
+            po.capital,
+            lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals),
+            f"open {po.name} with {po.capital_text} ([positions.open])",
+        )
+    click.echo(f"open {record.id}: {record.state.value}")
+    if report is None or record.state.value != "SIMULATED":
+        if record.state.value == "CONFIRMED":
+            click.echo("already opened: `lpbot rebalance execute` recorded it, or `lpbot run` will")
+        return 0
+    click.echo(f"report {report['report_id']}")
+    return _print_planned(report, paths)
+
+
 # ------------------------------------------------------------------------------- commands
 
 
@@ -209,6 +249,14 @@ def plan(**kw: Any) -> int:
     """The policy's decision on an NFT: hold, rebalance or compound."""
     kw["json"] = kw.pop("as_json")
     return _cmd_plan(argparse.Namespace(**kw))
+
+
+@position.command("open")
+@config_option
+@click.option("--position", help="the configured position to open (default the first)")
+def open_(position: str | None) -> int:
+    """Plan and dry-run opening a configured position's [positions.open] capital."""
+    return _cmd_open(argparse.Namespace(position=position))
 
 
 @position.command()

@@ -237,6 +237,14 @@ def _record_successor(args: argparse.Namespace, ctx: Any, record: Any) -> None:
     if new is None:
         return
     a = _app(args)
+    if record.kind == "open" and record.label is not None:
+        from lpbot.jobs.runtime import adopt_opened
+
+        token = adopt_opened(a.sessions, ctx, record.label, record)
+        print(f"position {record.label} is now NFT #{token}")
+        return
+    if record.kind != "rebalance":
+        return
     old = int(record.token_id)
     names = [args.position] if args.position else [p.name for p in a.config.positions]
     for name in names:
@@ -389,9 +397,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         items = [
             {
                 "id": r.id,
+                "kind": (r.decision or {}).get("kind", "rebalance"),
                 "state": r.state.value,
-                "position": p.label,
-                "token_id": int(p.token_id),
+                "position": (r.decision or {}).get("label") or p.label,
+                "token_id": int(p.token_id) or None,  # an open's NFT is not minted yet
                 "report_id": r.report_id,
                 "reason": r.reason,
                 "approved_by": r.approved_by,
@@ -404,12 +413,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return 0
     table(
         "rebalances",
-        ["id", "state", "position", "report", "updated (UTC)", "reason"],
+        ["id", "kind", "state", "position", "report", "updated (UTC)", "reason"],
         [
             (
                 i["id"],
+                i["kind"],
                 i["state"],
-                f"#{i['token_id']}" if i["token_id"] is not None else "-",
+                f"#{i['token_id']}" if i["token_id"] is not None else i["position"],
                 i["report_id"] or "-",
                 i["updated_at"][:19].replace("T", " "),
                 (i["reason"] or "")[:60],

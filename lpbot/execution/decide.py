@@ -24,6 +24,7 @@ from lpbot.chain.submit import fetch_fees
 from lpbot.errors import RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
 from lpbot.pricing.base import Marks, NoPriceRoute
+from lpbot.strategy.base import Range, RangeStrategy
 from lpbot.strategy.decision import Decision
 from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
 
@@ -136,3 +137,23 @@ def decide_at_marks(
         block=at,
     )
     return view, marks
+
+
+def open_range(
+    w3: Web3,
+    snapshot: PoolSnapshot,
+    strategy: RangeStrategy,
+    *,
+    decimals: tuple[int, int],
+    history_window_seconds: int = 24 * 3600,
+    history_step_seconds: int = 300,
+) -> Range:
+    """The range a new position opens in: the position's strategy on the pool's snapshot and
+    its oracle's price history, as a rebalance would choose it."""
+    history = fetch_oracle_history(
+        w3,
+        snapshot.address,
+        window_seconds=history_window_seconds,
+        step_seconds=history_step_seconds,
+    )
+    return strategy.range_for(pool_snapshot(snapshot, *decimals), history)

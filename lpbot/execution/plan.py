@@ -2,8 +2,11 @@
 
 The plan closes the position (decreaseLiquidity, collect, burn when emptied), swaps to the new
 range's ratio through SwapRouter02 and mints the new position, all calls from the Safe that owns
-the NFT. Every amount is first computed by the exact core on the pool's snapshot; every minimum is
-that amount less the slippage tolerance; every call carries the deadline. Planning is refused
+the NFT. Two more kinds go the same way: ``open`` (no position yet: the Safe's capital is
+swapped to the range's ratio and minted to the Safe) and ``compound`` (the fees owed are
+collected, swapped to the range's ratio and added to the same NFT with increaseLiquidity).
+Every amount is first computed by the exact core on the pool's snapshot; every minimum is that
+amount less the slippage tolerance; every call carries the deadline. Planning is refused
 when the pool's spot price is too far from its TWAP (a manipulated pool) or from an external
 reference price.
 """
@@ -89,6 +92,8 @@ class RebalancePlan:
     slippage_bps: int
     amounts: PlanAmounts
     calls: tuple[Call, ...] = field(default_factory=tuple)
+    kind: str = "rebalance"  # "rebalance", "open" or "compound"
+    capital: tuple[int, int] | None = None  # an open's capital (raw), taken from the Safe
 
 
 def _deviation_bps(tick_a: int, tick_b: int) -> float:
@@ -98,6 +103,157 @@ def _deviation_bps(tick_a: int, tick_b: int) -> float:
 
 def _less(amount: int, bps: int) -> int:
     return amount * (BPS - bps) // BPS
+
+
+def _check_bounds(slippage_bps: int, deadline_seconds: int) -> None:
+    if not 0 <= slippage_bps < BPS:
+        raise Refused(f"slippage must be in [0, {BPS}) bps, got {slippage_bps}")
+    if deadline_seconds <= 0:
+        raise Refused("deadline must be in the future")
+
+
+def _price_guards(
+    snapshot: PoolSnapshot,
+    max_twap_deviation_bps: int,
+    reference_price: Decimal | None,
+    max_reference_deviation_bps: int,
+) -> tuple[int, int, float]:
+    """(spot tick, TWAP tick, their deviation in bps); refused on a manipulated-looking pool."""
+    spot = snapshot.slot0.tick
+    twap = snapshot.twap_tick()
+    if twap is None:
+        raise Refused(
+            "no TWAP for the pool over the window read (observations too young or "
+            "cardinality too small): refusing to plan against an unverified price"
+        )
+    deviation = _deviation_bps(spot, twap)
+    if deviation > max_twap_deviation_bps:
+        raise Refused(
+            f"spot tick {spot} deviates {deviation:.0f} bps from the TWAP tick {twap} "
+            f"(max {max_twap_deviation_bps}): the pool may be manipulated"
+        )
+    if reference_price is not None:
+        spot_price = (Decimal(snapshot.slot0.sqrt_price_x96) / Decimal(2**96)) ** 2
+        ref_dev = abs(spot_price / reference_price - 1) * BPS
+        if ref_dev > max_reference_deviation_bps:
+            raise Refused(
+                f"spot deviates {ref_dev:.0f} bps from the reference price "
+                f"(max {max_reference_deviation_bps})"
+            )
+    return spot, twap, deviation
+
+
+def _amounts(
+    open_plan: OpenPlan,
+    slippage_bps: int,
+    *,
+    decrease: tuple[int, int] = (0, 0),
+    fees: tuple[int, int] = (0, 0),
+) -> PlanAmounts:
+    swap = open_plan.swap
+    return PlanAmounts(
+        decrease0=decrease[0],
+        decrease1=decrease[1],
+        fees0=fees[0],
+        fees1=fees[1],
+        decrease_min0=_less(decrease[0], slippage_bps),
+        decrease_min1=_less(decrease[1], slippage_bps),
+        swap_zero_for_one=swap.zero_for_one if swap else None,
+        swap_in=swap.amount_in if swap else 0,
+        swap_out=swap.expected_out if swap else 0,
+        swap_out_min=_less(swap.expected_out, slippage_bps) if swap else 0,
+        mint0=open_plan.amount0,
+        mint1=open_plan.amount1,
+        mint_min0=_less(open_plan.amount0, slippage_bps),
+        mint_min1=_less(open_plan.amount1, slippage_bps),
+        new_liquidity=open_plan.liquidity,
+        dust0=open_plan.dust0,
+        dust1=open_plan.dust1,
+    )
+
+
+def open_idempotency_key(chain_id: int, safe: str, label: str) -> str:
+    """One open per (chain, Safe, configured position): a second plan finds the first."""
+    return hashlib.sha256(
+        f"{chain_id}:{to_checksum_address(safe)}:open:{label}".encode()
+    ).hexdigest()
+
+
+def build_open_plan(
+    snapshot: PoolSnapshot,
+    *,
+    label: str,
+    new_range: Range,
+    capital: tuple[int, int],
+    tokens: tuple[str, str],
+    chain_id: int,
+    safe: str,
+    position_manager: str,
+    router: str,
+    slippage_bps: int = 50,
+    deadline_seconds: int = 1200,
+    max_twap_deviation_bps: int = 100,
+    allowances: dict[tuple[str, str], int] | None = None,
+) -> RebalancePlan:
+    """Plan a new Safe-owned position in ``new_range`` of the pool of ``snapshot`` (whose
+    ``tokens`` are token0, token1) with ``capital`` (raw token0, token1) from the Safe: the
+    swap to the range's ratio through the pool itself (exact core), exact approvals, and the
+    mint to the Safe with minimums and the deadline."""
+    _check_bounds(slippage_bps, deadline_seconds)
+    if new_range.tick_spacing != snapshot.tick_spacing:
+        raise Refused(f"range spacing {new_range.tick_spacing} is not {snapshot.tick_spacing}")
+    if capital[0] < 0 or capital[1] < 0 or capital == (0, 0):
+        raise Refused(f"capital must be positive, got {capital[0]} and {capital[1]} (raw)")
+    spot, twap, deviation = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
+    try:
+        open_plan = plan_open(snapshot.to_pool(), new_range, capital[0], capital[1])
+    except ValueError as exc:
+        raise Refused(f"cannot open the range with this capital: {exc}") from exc
+    amounts = _amounts(open_plan, slippage_bps)
+    deadline = snapshot.block_timestamp + deadline_seconds
+    token0, token1 = to_checksum_address(tokens[0]), to_checksum_address(tokens[1])
+    safe = to_checksum_address(safe)
+    calls = _encode_calls(
+        token_id=None,
+        liquidity=0,
+        amounts=amounts,
+        new_range=new_range,
+        token0=token0,
+        token1=token1,
+        fee=snapshot.fee,
+        safe=safe,
+        npm=to_checksum_address(position_manager),
+        router=to_checksum_address(router),
+        deadline=deadline,
+        allowances=allowances or {},
+    )
+    return RebalancePlan(
+        idempotency_key=open_idempotency_key(chain_id, safe, label),
+        chain_id=chain_id,
+        safe=safe,
+        pool=snapshot.address,
+        position_manager=to_checksum_address(position_manager),
+        router=to_checksum_address(router),
+        token0=token0,
+        token1=token1,
+        fee=snapshot.fee,
+        token_id=0,
+        old_range=(0, 0),
+        old_liquidity=0,
+        new_range=(new_range.tick_lower, new_range.tick_upper),
+        snapshot_block=snapshot.block_number,
+        snapshot_timestamp=snapshot.block_timestamp,
+        sqrt_price_x96=snapshot.slot0.sqrt_price_x96,
+        spot_tick=spot,
+        twap_tick=twap,
+        twap_deviation_bps=deviation,
+        deadline=deadline,
+        slippage_bps=slippage_bps,
+        amounts=amounts,
+        calls=calls,
+        kind="open",
+        capital=capital,
+    )
 
 
 def build_rebalance_plan(
@@ -123,10 +279,7 @@ def build_rebalance_plan(
     (raw units). ``allowances`` maps (token, spender) to the Safe's current allowance; missing
     entries count as zero, so approvals are planned.
     """
-    if not 0 <= slippage_bps < BPS:
-        raise Refused(f"slippage must be in [0, {BPS}) bps, got {slippage_bps}")
-    if deadline_seconds <= 0:
-        raise Refused("deadline must be in the future")
+    _check_bounds(slippage_bps, deadline_seconds)
     pos = snapshot.positions.get(token_id)
     if pos is None:
         raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
@@ -135,28 +288,9 @@ def build_rebalance_plan(
     if new_range.tick_spacing != snapshot.tick_spacing:
         raise Refused(f"range spacing {new_range.tick_spacing} is not {snapshot.tick_spacing}")
 
-    # manipulation guards
-    spot = snapshot.slot0.tick
-    twap = snapshot.twap_tick()
-    if twap is None:
-        raise Refused(
-            "no TWAP for the pool over the window read (observations too young or "
-            "cardinality too small): refusing to plan against an unverified price"
-        )
-    deviation = _deviation_bps(spot, twap)
-    if deviation > max_twap_deviation_bps:
-        raise Refused(
-            f"spot tick {spot} deviates {deviation:.0f} bps from the TWAP tick {twap} "
-            f"(max {max_twap_deviation_bps}): the pool may be manipulated"
-        )
-    if reference_price is not None:
-        spot_price = (Decimal(snapshot.slot0.sqrt_price_x96) / Decimal(2**96)) ** 2
-        ref_dev = abs(spot_price / reference_price - 1) * BPS
-        if ref_dev > max_reference_deviation_bps:
-            raise Refused(
-                f"spot deviates {ref_dev:.0f} bps from the reference price "
-                f"(max {max_reference_deviation_bps})"
-            )
+    spot, twap, deviation = _price_guards(
+        snapshot, max_twap_deviation_bps, reference_price, max_reference_deviation_bps
+    )
 
     # exact simulation on the snapshot: burn our liquidity, collect, then plan the swap and mint
     lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
@@ -172,26 +306,7 @@ def build_rebalance_plan(
     except ValueError as exc:
         raise Refused(f"cannot open the new range with the position's tokens: {exc}") from exc
 
-    swap = open_plan.swap
-    amounts = PlanAmounts(
-        decrease0=dec0,
-        decrease1=dec1,
-        fees0=fees0,
-        fees1=fees1,
-        decrease_min0=_less(dec0, slippage_bps),
-        decrease_min1=_less(dec1, slippage_bps),
-        swap_zero_for_one=swap.zero_for_one if swap else None,
-        swap_in=swap.amount_in if swap else 0,
-        swap_out=swap.expected_out if swap else 0,
-        swap_out_min=_less(swap.expected_out, slippage_bps) if swap else 0,
-        mint0=open_plan.amount0,
-        mint1=open_plan.amount1,
-        mint_min0=_less(open_plan.amount0, slippage_bps),
-        mint_min1=_less(open_plan.amount1, slippage_bps),
-        new_liquidity=open_plan.liquidity,
-        dust0=open_plan.dust0,
-        dust1=open_plan.dust1,
-    )
+    amounts = _amounts(open_plan, slippage_bps, decrease=(dec0, dec1), fees=(fees0, fees1))
     deadline = snapshot.block_timestamp + deadline_seconds
     pos_token0 = to_checksum_address(pos.token0)
     pos_token1 = to_checksum_address(pos.token1)
@@ -243,7 +358,7 @@ def build_rebalance_plan(
 
 def _encode_calls(
     *,
-    token_id: int,
+    token_id: int | None,
     liquidity: int,
     amounts: PlanAmounts,
     new_range: Range,
@@ -270,22 +385,31 @@ def _encode_calls(
         return bytes.fromhex(encoded[2:])
 
     calls: list[Call] = []
-    close = [
-        data(
-            npm_c,
-            "decreaseLiquidity",
-            (token_id, liquidity, amounts.decrease_min0, amounts.decrease_min1, deadline),
-        ),
-        data(npm_c, "collect", (token_id, safe, MAX_UINT128, MAX_UINT128)),
-        data(npm_c, "burn", token_id),
-    ]
-    calls.append(
-        Call(
-            npm,
-            data(npm_c, "multicall", close),
-            f"close position {token_id}: decreaseLiquidity({liquidity}), collect all, burn",
+    if token_id is not None and liquidity > 0:
+        close = [
+            data(
+                npm_c,
+                "decreaseLiquidity",
+                (token_id, liquidity, amounts.decrease_min0, amounts.decrease_min1, deadline),
+            ),
+            data(npm_c, "collect", (token_id, safe, MAX_UINT128, MAX_UINT128)),
+            data(npm_c, "burn", token_id),
+        ]
+        calls.append(
+            Call(
+                npm,
+                data(npm_c, "multicall", close),
+                f"close position {token_id}: decreaseLiquidity({liquidity}), collect all, burn",
+            )
         )
-    )
+    elif token_id is not None:  # compound: the fees owed only, into the Safe
+        calls.append(
+            Call(
+                npm,
+                data(npm_c, "collect", (token_id, safe, MAX_UINT128, MAX_UINT128)),
+                f"collect the fees of position {token_id}",
+            )
+        )
 
     def approve(token: str, spender: str, amount: int, what: str) -> None:
         if amount > 0 and allowances.get((token, spender), 0) < amount:
@@ -311,6 +435,23 @@ def _encode_calls(
         )
     approve(token0, npm, amounts.mint0, "NonfungiblePositionManager")
     approve(token1, npm, amounts.mint1, "NonfungiblePositionManager")
+    if token_id is not None and liquidity == 0:
+        increase = (
+            token_id,
+            amounts.mint0,
+            amounts.mint1,
+            amounts.mint_min0,
+            amounts.mint_min1,
+            deadline,
+        )
+        calls.append(
+            Call(
+                npm,
+                data(npm_c, "increaseLiquidity", increase),
+                f"increaseLiquidity of position {token_id} by {amounts.new_liquidity}",
+            )
+        )
+        return tuple(calls)
     mint_params = (
         token0,
         token1,

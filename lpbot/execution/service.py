@@ -29,11 +29,16 @@ from web3.types import TxReceipt
 from lpbot.analytics.types import Tick
 from lpbot.chain import artifacts
 from lpbot.chain.gas import GasModel, gas_model_for
-from lpbot.chain.reader import PoolReader
+from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.chain.submit import Fees, SentTx, Submitter
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
-from lpbot.execution.plan import build_rebalance_plan
+from lpbot.execution.plan import (
+    RebalancePlan,
+    build_open_plan,
+    build_rebalance_plan,
+    open_idempotency_key,
+)
 from lpbot.execution.simulate import DryRunResult, _decode, dry_run, dry_run_module
 from lpbot.execution.state import (
     RebalanceRecord,
@@ -169,6 +174,27 @@ def _safe_owners(ctx: ExecutionContext) -> tuple[list[str], int]:
     return list(safe.functions.getOwners().call()), safe.functions.getThreshold().call()
 
 
+def _reader(ctx: ExecutionContext) -> PoolReader:
+    return PoolReader(
+        ctx.w3,
+        multicall=ctx.contracts["Multicall3"],
+        tick_lens=ctx.contracts["TickLens"],
+        position_manager=ctx.contracts["NonfungiblePositionManager"],
+    )
+
+
+def _allowances(ctx: ExecutionContext, token0: str, token1: str) -> dict[tuple[str, str], int]:
+    erc20 = ctx.w3.eth.contract(abi=artifacts.abi("TestERC20"))
+    router, npm_addr = ctx.contracts["SwapRouter02"], ctx.contracts["NonfungiblePositionManager"]
+    return {
+        (t, spender): erc20(address=to_checksum_address(t))
+        .functions.allowance(ctx.safe, spender)
+        .call()
+        for t in (token0, token1)
+        for spender in (router, npm_addr)
+    }
+
+
 def plan_rebalance(
     ctx: ExecutionContext, token_id: int, new_range: Range, reason: str
 ) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
@@ -181,13 +207,7 @@ def plan_rebalance(
     if owner != to_checksum_address(ctx.safe):
         raise Refused(f"position {token_id} is owned by {owner}, not the Safe {ctx.safe}")
     pool, token0, token1, _fee = pool_of_position(ctx, token_id)
-    reader = PoolReader(
-        ctx.w3,
-        multicall=ctx.contracts["Multicall3"],
-        tick_lens=ctx.contracts["TickLens"],
-        position_manager=ctx.contracts["NonfungiblePositionManager"],
-    )
-    snapshot = reader.fetch_pool_state(
+    snapshot = _reader(ctx).fetch_pool_state(
         pool, token_ids=[token_id], twap_seconds=(0, ctx.twap_seconds)
     )
     # the report's USD figures: the marks at the snapshot's block, taken before anything is
@@ -195,58 +215,66 @@ def plan_rebalance(
     marks = report_marks(
         ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
-    erc20 = ctx.w3.eth.contract(abi=artifacts.abi("TestERC20"))
-    router, npm_addr = ctx.contracts["SwapRouter02"], ctx.contracts["NonfungiblePositionManager"]
-    allowances = {
-        (t, spender): erc20(address=to_checksum_address(t))
-        .functions.allowance(ctx.safe, spender)
-        .call()
-        for t in (token0, token1)
-        for spender in (router, npm_addr)
-    }
     plan = build_rebalance_plan(
         snapshot,
         token_id=token_id,
         new_range=new_range,
         chain_id=ctx.chain_id,
         safe=ctx.safe,
-        position_manager=npm_addr,
-        router=router,
+        position_manager=ctx.contracts["NonfungiblePositionManager"],
+        router=ctx.contracts["SwapRouter02"],
         slippage_bps=ctx.slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=ctx.max_twap_deviation_bps,
-        allowances=allowances,
+        allowances=_allowances(ctx, token0, token1),
     )
-    record = ctx.repo.create(
-        idempotency_key=plan.idempotency_key,
-        chain_id=ctx.chain_id,
-        safe=ctx.safe,
-        token_id=token_id,
-        pool=pool,
-        tick_range=plan.old_range,
-        reason=reason,
-    )
-    while record.state in (S.EXPIRED, S.FAILED, S.STALE, S.CANCELLED):
-        # the same plan was abandoned or failed before: this is a new attempt
-        record = ctx.repo.create(
-            idempotency_key=f"{plan.idempotency_key}:after-{record.id}",
+    return _record_and_simulate(ctx, plan, snapshot, marks, reason)
+
+
+_ABANDONED = (S.EXPIRED, S.FAILED, S.STALE, S.CANCELLED)
+
+
+def _record_and_simulate(
+    ctx: ExecutionContext,
+    plan: RebalancePlan,
+    snapshot: PoolSnapshot,
+    marks: Marks,
+    reason: str,
+    *,
+    label: str | None = None,
+) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
+    """Record the plan (PLANNED, by its idempotency key), dry-run it, write the report.
+    PLANNED -> SIMULATED; a plan recorded before is returned as it is."""
+    token0, token1, pool = plan.token0, plan.token1, plan.pool
+    npm_addr = ctx.contracts["NonfungiblePositionManager"]
+
+    def create(key: str) -> RebalanceRecord:
+        return ctx.repo.create(
+            idempotency_key=key,
             chain_id=ctx.chain_id,
             safe=ctx.safe,
-            token_id=token_id,
+            token_id=plan.token_id,
             pool=pool,
-            tick_range=plan.old_range,
+            tick_range=plan.old_range if plan.kind != "open" else plan.new_range,
             reason=reason,
+            kind=plan.kind,
+            label=label,
         )
+
+    record = create(plan.idempotency_key)
+    while record.state in _ABANDONED:
+        # the same plan was abandoned or failed before: this is a new attempt
+        record = create(f"{plan.idempotency_key}:after-{record.id}")
     if record.state != S.PLANNED:
         if record.report_id is None:
-            raise Refused(f"rebalance {record.id} is being planned by another process")
+            raise Refused(f"{plan.kind} {record.id} is being planned by another process")
         return record, read_report(ctx.reports_dir, record.report_id), {}
     ctx.checkpoint("planned")
     owners, threshold = _safe_owners(ctx)
     sim_w3 = ctx.simulator() if ctx.simulator is not None else ctx.w3
     safe_tx: SafeTransaction | None = None
     module_tx: ModuleTransaction | None = None
-    if ctx.via == "module":
+    if ctx.via == "module" and plan.kind == "rebalance":
         if ctx.operator is None:
             raise Refused("rebalancing through the module needs the operator key")
         module_tx = build_module_transaction(
@@ -306,6 +334,98 @@ def plan_rebalance(
     )
     ctx.checkpoint("simulated")
     return record, report, paths
+
+
+def latest_open(ctx: ExecutionContext, label: str) -> RebalanceRecord | None:
+    """The newest attempt to open configured position ``label`` (its idempotency key and the
+    attempts that followed abandoned ones), or None when none was ever planned."""
+    key = open_idempotency_key(ctx.chain_id, ctx.safe, label)
+    record = ctx.repo.by_key(key)
+    while record is not None and record.state in _ABANDONED:
+        after = ctx.repo.by_key(f"{key}:after-{record.id}")
+        if after is None:
+            break
+        record = after
+    return record
+
+
+def check_pool(ctx: ExecutionContext, pool: str) -> tuple[str, str, int]:
+    """(token0, token1, fee) of ``pool``; refused unless it is a pool of this chain's factory."""
+    pool = to_checksum_address(pool)
+    if not ctx.w3.eth.get_code(pool):
+        raise Refused(f"no contract at pool address {pool} on chain {ctx.chain_id}")
+    c = ctx.contract("UniswapV3Pool", pool)
+    try:
+        token0, token1, fee = (
+            c.functions.token0().call(),
+            c.functions.token1().call(),
+            int(c.functions.fee().call()),
+        )
+    except (ContractLogicError, Web3Exception) as exc:
+        raise Refused(f"{pool} is not a Uniswap V3 pool") from exc
+    factory = ctx.contract("UniswapV3Factory")
+    if factory.functions.getPool(token0, token1, fee).call() != pool:
+        raise Refused(f"{pool} is not a pool of this chain's Uniswap V3 factory")
+    return to_checksum_address(token0), to_checksum_address(token1), fee
+
+
+@_node_down_is_retry_later
+def plan_open(
+    ctx: ExecutionContext,
+    label: str,
+    pool: str,
+    capital: tuple[int, int],
+    choose_range: Callable[[PoolSnapshot], Range],
+    reason: str,
+) -> tuple[RebalanceRecord, dict[str, Any] | None, dict[str, Path]]:
+    """Plan and dry-run opening configured position ``label`` in ``pool`` with ``capital``
+    (raw token0, token1) from the Safe, in the range ``choose_range`` picks on the pool's
+    snapshot; write the report. PLANNED -> SIMULATED.
+
+    At most one open per (chain, Safe, label): an open already planned, waiting, under way or
+    confirmed is returned as it is (a waiting one whose report went stale is expired first,
+    then planned afresh). Refused before anything is recorded: an unknown pool, no capital,
+    capital above the Safe's balance.
+    """
+    latest = latest_open(ctx, label)
+    if latest is not None and latest.state in (S.SIMULATED, S.APPROVED):
+        latest = resume_one(ctx, latest)  # expired when its report or Safe nonce is stale
+    if latest is not None and latest.state not in _ABANDONED:
+        report = read_report(ctx.reports_dir, latest.report_id) if latest.report_id else None
+        return latest, report, {}
+    token0, token1, _fee = check_pool(ctx, pool)
+    if capital[0] < 0 or capital[1] < 0 or capital == (0, 0):
+        raise Refused(f"{label}: no capital to open a position with")
+    have = _balances_now(ctx, [token0, token1])
+    for token, amount in zip((token0, token1), capital, strict=True):
+        sym, dec = ctx.symbols.get(token, (token, 0))
+        if amount > have[token]:
+            raise Refused(
+                f"{label}: capital {Decimal(amount).scaleb(-dec)} {sym} is more than the Safe "
+                f"{ctx.safe} holds ({Decimal(have[token]).scaleb(-dec)} {sym})"
+            )
+    snapshot = _reader(ctx).fetch_pool_state(
+        to_checksum_address(pool), twap_seconds=(0, ctx.twap_seconds)
+    )
+    marks = report_marks(
+        ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
+    )
+    plan = build_open_plan(
+        snapshot,
+        label=label,
+        new_range=choose_range(snapshot),
+        capital=capital,
+        tokens=(token0, token1),
+        chain_id=ctx.chain_id,
+        safe=ctx.safe,
+        position_manager=ctx.contracts["NonfungiblePositionManager"],
+        router=ctx.contracts["SwapRouter02"],
+        slippage_bps=ctx.slippage_bps,
+        deadline_seconds=ctx.deadline_seconds,
+        max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        allowances=_allowances(ctx, token0, token1),
+    )
+    return _record_and_simulate(ctx, plan, snapshot, marks, reason, label=label)
 
 
 @_node_down_is_retry_later

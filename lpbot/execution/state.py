@@ -4,6 +4,10 @@ PLANNED -> SIMULATED -> APPROVED -> SIGNED -> SUBMITTED -> CONFIRMED, or FAILED 
 STALE (the pre-flight found that it would revert now, or that the price moved past the policy's
 bound since the report: nothing was sent; ``replan`` writes a new report) or CANCELLED (stuck,
 replaced, then cancelled by a zero-value self-transfer at its nonce: needs a person).
+The same machine carries the other plans that move a Safe's tokens in and out of positions:
+each record has a ``kind`` ("rebalance", "open": a new position from the Safe's capital,
+"compound": the fees owed added to the same NFT) and, for an open, the ``label`` of the
+configured position it opens.
 Each rebalance has an idempotency key (a second plan of the same thing returns the same row);
 each move is a compare-and-set on the current state, so two processes cannot both take a step.
 The store (``lpbot.store``) implements ``RebalanceRepo``; ``lpbot.testing.fakes`` has an
@@ -94,6 +98,8 @@ class RebalanceRecord:
     result: dict[str, Any] | None = None
     error: str | None = None
     history: list[tuple[str, float]] = field(default_factory=list)
+    kind: str = "rebalance"  # "rebalance", "open" or "compound"
+    label: str | None = None  # an open's configured position name
 
 
 @dataclass
@@ -158,6 +164,8 @@ class RebalanceRepo(Protocol):
         pool: str = "",
         tick_range: tuple[int, int] = (0, 0),
         reason: str = "",
+        kind: str = "rebalance",
+        label: str | None = None,
     ) -> RebalanceRecord:
         """Create in PLANNED, or return the existing row with the same key."""
         ...
@@ -165,6 +173,8 @@ class RebalanceRepo(Protocol):
     def get(self, rebalance_id: int) -> RebalanceRecord | None: ...
 
     def by_report(self, report_id: str) -> RebalanceRecord | None: ...
+
+    def by_key(self, idempotency_key: str) -> RebalanceRecord | None: ...
 
     def unfinished(self) -> list[RebalanceRecord]: ...
 

@@ -2,7 +2,10 @@
 
 ``build_runtime`` refuses to start, saying why, when the configuration and the chain or the
 store disagree: a ``pool`` that is not the NFT's pool, a ``token_id`` other than the one the
-database manages (``lpbot position adopt`` switches), ``[positions.open]`` with no position yet.
+database manages (``lpbot position adopt`` switches), a ``[positions.open]`` capital in a token
+that is not the pool's. A position with ``[positions.open]`` and no NFT yet becomes a
+``PendingOpen``: its job opens it (``tasks.open_position``) and from then on it is managed
+like any other; an open confirmed before a crash is found in the store and managed.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from web3 import Web3
 from lpbot.chain.forksim import ForkSimulator
 from lpbot.config import Config, PositionConfig
 from lpbot.devnet.manifest import Manifest
-from lpbot.errors import ConfigError
+from lpbot.errors import ConfigError, Refused
 from lpbot.execution import service
 from lpbot.jobs.alerts import Notifier, WebhookNotifier
-from lpbot.jobs.tasks import ManagedPosition
+from lpbot.jobs.tasks import ManagedPosition, PendingOpen
 
 if TYPE_CHECKING:
     from lpbot.app import App
@@ -39,6 +42,7 @@ class Runtime:
     notifier: Notifier = field(default_factory=WebhookNotifier)
     simulators: list[ForkSimulator] = field(default_factory=list)
     app: Any = None  # the lpbot.app.App it was built from
+    opens: dict[str, PendingOpen] = field(default_factory=dict)  # [positions.open], no NFT yet
 
     def close(self) -> None:
         for sim in self.simulators:
@@ -184,14 +188,6 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
     sessions = app.sessions
     runtime = Runtime(config, app.engine, sessions, notifier=notifier or app.notifier)
     runtime.app = app
-    for pos in config.positions:
-        if pos.enabled and pos.open is not None and current_token(sessions, pos.name) is None:
-            capital = ", ".join(f"{v} {k}" for k, v in pos.open.capital.items())
-            raise ConfigError(
-                f"positions.{pos.name}: [positions.open] asks for a new position ({capital}); "
-                "`lpbot run` does not open positions itself. Open it with the Safe, then "
-                f"`lpbot position adopt TOKEN_ID --position {pos.name}` (or set token_id)"
-            )
     if config.signer.sender is None and not app.devnet_defaults:
         raise ConfigError("signer.sender: name the keystore that sends transactions")
     # unlocked now, so a missing or wrong password stops the start, not the first rebalance
@@ -211,52 +207,165 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
         if not pos.enabled:
             continue
         chain = app.chain(pos.chain)
-        if chain.manifest is None and pos.token_id is None:
+        if chain.manifest is None and pos.token_id is None and pos.open is None:
             raise ConfigError(f"positions.{pos.name}.token_id: required on a live chain")
         ctx = app.execution_context(pos.name, actor=f"lpbot run ({pos.name})")
         runtime.simulators.extend(app._cache.pop("simulators", []))
         manifest = app.manifest(pos.chain)
-        # after a rebalance the position lives on in a new NFT: the store knows which (and a
-        # rebalance confirmed just before a crash is followed to its NFT here)
-        db_token = current_token(sessions, pos.name)
-        token_id = db_token or pos.token_id or manifest.safe_position
-        if token_id is None:
-            raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
-        while (new := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
-            npm = ctx.contract("NonfungiblePositionManager").functions.positions(new).call()
-            pool_now, *_ = service.pool_of_position(ctx, new)
-            record_successor(
-                sessions,
-                pos.name,
-                chain_id=ctx.chain_id,
-                pool=pool_now,
-                owner=ctx.safe,
-                token_id=new,
-                ticks=(int(npm[5]), int(npm[6])),
-                replaces=token_id,
+        if pos.open is not None and current_token(sessions, pos.name) is None:
+            pending = pending_open(
+                pos, ctx, manifest, app.policy(pos.name), runtime.notifier, sessions
             )
-            db_token = token_id = new
-        pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
-        check_position(pos, pool, token_id, db_token, known_tokens(sessions, pos.name), manifest)
-        runtime.positions[pos.name] = ManagedPosition(
-            name=pos.name,
-            ctx=ctx,
-            sessions=sessions,
-            policy=app.policy(pos.name),
-            token_id=token_id,
-            pool=pool,
-            token0=token0,
-            token1=token1,
-            notifier=runtime.notifier,
-            owner_signers=owners,
-            auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
-            auto_via=auto.via,
-            ledger_from_first_snapshot=True,
+            pending.owner_signers = owners
+            pending.auto_execute_max_usd = Decimal(auto_max) if auto_max is not None else None
+            opened = service.latest_open(ctx, pos.name)
+            if opened is None or opened.state.value != "CONFIRMED":
+                runtime.opens[pos.name] = pending
+                continue
+            adopt_opened(sessions, ctx, pos.name, opened)  # confirmed just before a crash
+        manage(runtime, pos.name, ctx)
+    return runtime
+
+
+def open_capital(
+    pos: PositionConfig, symbols: tuple[str, str], decimals: tuple[int, int]
+) -> tuple[int, int]:
+    """``[positions.open]`` capital as raw (token0, token1) amounts of the pool's tokens; a
+    token that is not the pool's, or more decimals than the token has, is a ConfigError."""
+    assert pos.open is not None
+    for symbol in pos.open.capital:
+        if symbol not in symbols:
+            raise ConfigError(
+                f"positions.{pos.name}.open.capital.{symbol}: not a token of pool {pos.pool} "
+                f"({symbols[0]}/{symbols[1]})"
+            )
+    try:
+        raw = (
+            pos.open.raw_amount(symbols[0], decimals[0]),
+            pos.open.raw_amount(symbols[1], decimals[1]),
         )
-        if config.hedge is not None and (
-            not config.hedge.positions or pos.name in config.hedge.positions
-        ):
-            _attach_hedge(config, runtime.positions[pos.name], ctx.w3, manifest.chain_id)
+    except ConfigError as exc:
+        raise ConfigError(f"positions.{pos.name}.open.{exc}") from None
+    if raw == (0, 0):
+        raise ConfigError(f"positions.{pos.name}.open.capital: no amount above 0")
+    return raw
+
+
+def pending_open(
+    pos: PositionConfig,
+    ctx: service.ExecutionContext,
+    manifest: Manifest,
+    policy: Any,
+    notifier: Notifier,
+    sessions: sessionmaker[Session],
+) -> PendingOpen:
+    """What opening ``pos`` needs: its pool (checked to be the chain's), its capital (raw)."""
+    pool = _pool_address(manifest, pos.pool)
+    try:
+        token0, token1, _fee = service.check_pool(ctx, pool)
+    except Refused as exc:
+        raise ConfigError(f"positions.{pos.name}.pool: {exc}") from None
+    symbols = (ctx.symbols[token0][0], ctx.symbols[token1][0])
+    decimals = (ctx.symbols[token0][1], ctx.symbols[token1][1])
+    return PendingOpen(
+        name=pos.name,
+        ctx=ctx,
+        sessions=sessions,
+        pool=pool,
+        capital=open_capital(pos, symbols, decimals),
+        symbols=symbols,
+        decimals=decimals,
+        strategy=policy.strategy,
+        notifier=notifier,
+    )
+
+
+def adopt_opened(
+    sessions: sessionmaker[Session],
+    ctx: service.ExecutionContext,
+    name: str,
+    record: Any,
+) -> int:
+    """From a confirmed open's receipt (its reconciled result), record the new NFT as the one
+    position ``name`` manages; returns its token id."""
+    from lpbot.store import repo
+
+    token_id = int(record.result["new_token_id"])
+    npm = ctx.contract("NonfungiblePositionManager").functions.positions(token_id).call()
+    pool, *_ = service.pool_of_position(ctx, token_id)
+    record_successor(
+        sessions,
+        name,
+        chain_id=ctx.chain_id,
+        pool=pool,
+        owner=ctx.safe,
+        token_id=token_id,
+        ticks=(int(npm[5]), int(npm[6])),
+        replaces=None,
+    )
+    with sessions() as s, s.begin():
+        repo.append_audit(
+            s,
+            "position_opened",
+            [f"#{token_id} opened by open {record.id} (tx {record.result.get('tx_hash')})"],
+            subject=f"position:{name}:{token_id}",
+            decision="open",
+        )
+    return token_id
+
+
+def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> ManagedPosition:
+    """Build position ``name``'s ``ManagedPosition`` on the NFT the store (or the config)
+    names, following confirmed rebalances to their NFTs; refused when they disagree."""
+    app, config, sessions = runtime.app, runtime.config, runtime.sessions
+    pos = app.position(name)
+    manifest = app.manifest(pos.chain)
+    auto = config.auto_execute
+    auto_max = auto.max_value_usd if auto.enabled else None
+    # after a rebalance the position lives on in a new NFT: the store knows which (and a
+    # rebalance confirmed just before a crash is followed to its NFT here)
+    db_token = current_token(sessions, pos.name)
+    token_id = db_token or pos.token_id or manifest.safe_position
+    if token_id is None:
+        raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
+    while (new := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
+        npm = ctx.contract("NonfungiblePositionManager").functions.positions(new).call()
+        pool_now, *_ = service.pool_of_position(ctx, new)
+        record_successor(
+            sessions,
+            pos.name,
+            chain_id=ctx.chain_id,
+            pool=pool_now,
+            owner=ctx.safe,
+            token_id=new,
+            ticks=(int(npm[5]), int(npm[6])),
+            replaces=token_id,
+        )
+        db_token = token_id = new
+    pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
+    check_position(pos, pool, token_id, db_token, known_tokens(sessions, pos.name), manifest)
+    mp = ManagedPosition(
+        name=pos.name,
+        ctx=ctx,
+        sessions=sessions,
+        policy=app.policy(pos.name),
+        token_id=token_id,
+        pool=pool,
+        token0=token0,
+        token1=token1,
+        notifier=runtime.notifier,
+        owner_signers=app.owner_signers(),
+        auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
+        auto_via=auto.via,
+        ledger_from_first_snapshot=True,
+    )
+    runtime.positions[pos.name] = mp
+    if config.hedge is not None and (
+        not config.hedge.positions or pos.name in config.hedge.positions
+    ):
+        _attach_hedge(config, mp, ctx.w3, manifest.chain_id)
+    return mp
+
     return runtime
 
 

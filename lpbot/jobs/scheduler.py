@@ -2,9 +2,11 @@
 
 Jobs live in APScheduler's SQLAlchemy job store in lpbot's own database; misfires are coalesced
 and one instance of a job runs at a time. One ``lpbot run`` per database: it holds the store's
-instance lock (renewed by a job; lost lock -> stop). On start, unfinished rebalances are resumed
-(checked against the chain first). SIGINT/SIGTERM stop the scheduler after the running job
-finishes; a rebalance interrupted harder is resumed on the next start.
+instance lock (renewed by a job; lost lock -> stop). On start, unfinished rebalances (and opens)
+are resumed (checked against the chain first). A configured position still to open has an
+``open`` job (process-local) until its NFT is minted; then its own jobs are scheduled.
+SIGINT/SIGTERM stop the scheduler after the running job finishes; a rebalance interrupted
+harder is resumed on the next start.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from lpbot.store.models import JobStatus
 log = logging.getLogger(__name__)
 
 _RUNTIME: Runtime | None = None  # the process's runtime, for the job store's function refs
+_SCHEDULER: BlockingScheduler | None = None  # to schedule a position's jobs once it is opened
 LOCK_NAME = "lpbot-run"
 
 
@@ -52,6 +55,9 @@ def run_job(kind: str, name: str) -> None:
     runtime = _RUNTIME
     if runtime is None:
         raise RuntimeError("lpbot run is not started")
+    if kind == "open":
+        _run_open(runtime, name)
+        return
     mp = runtime.positions[name]
     bodies: dict[str, Callable[[], Any]] = {
         "monitor": lambda: tasks.monitor(mp),
@@ -79,6 +85,58 @@ def run_job(kind: str, name: str) -> None:
     else:
         message = str(result)
     _line(kind, name, message)
+
+
+def _run_open(runtime: Runtime, name: str) -> None:
+    """The open job: open the configured position; once its NFT is minted, manage it."""
+    from lpbot.jobs.runtime import manage
+
+    po = runtime.opens.get(name)
+    if po is None:
+        return
+    with runtime.sessions() as s, s.begin():
+        run = repo.start_job_run(s, f"open:{name}", instance=_instance())
+        run_id = run.id
+    result = tasks.run_safely("open", lambda: tasks.open_position(po), runtime.notifier)
+    status = JobStatus.SUCCEEDED if result is not None else JobStatus.FAILED
+    with runtime.sessions() as s, s.begin():
+        repo.finish_job_run(s, run_id, status, details={"result": str(result)[:500]})
+    _line("open", name, str(result))
+    if po.token_id is None:
+        return
+    del runtime.opens[name]
+    manage(runtime, name, po.ctx)
+    if _SCHEDULER is not None:
+        with contextlib.suppress(Exception):  # the job is removed at most once
+            _SCHEDULER.remove_job(f"open:{name}", jobstore="local")
+        _schedule_position(_SCHEDULER, runtime, name, datetime.now(UTC))
+
+
+def _schedule_position(
+    scheduler: BlockingScheduler, runtime: Runtime, name: str, first: datetime
+) -> None:
+    """Position ``name``'s jobs: the hedge first (the monitor's ledger reads the hedge, whose
+    paper venue is priced by its sync), then the monitor, then the rebalance check."""
+    sched = runtime.config.schedule
+    for order, (kind, seconds) in enumerate(
+        (
+            ("hedge_sync", sched.hedge_sync_seconds),
+            ("monitor", sched.monitor_seconds),
+            ("rebalance_check", sched.rebalance_check_seconds),
+        )
+    ):
+        if kind == "hedge_sync" and runtime.positions[name].hedge is None:
+            continue
+        scheduler.add_job(
+            run_job,
+            "interval",
+            seconds=seconds,
+            args=[kind, name],
+            id=f"{kind}:{name}",
+            name=f"{kind} {name}",
+            replace_existing=True,
+            next_run_time=first + timedelta(milliseconds=order),
+        )
 
 
 def _instance() -> str:
@@ -118,7 +176,7 @@ def _stop(scheduler: BlockingScheduler, *, wait: bool = True) -> None:
 
 def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None) -> None:
     """With the lock held: resume unfinished work, schedule the jobs and run until stopped."""
-    global _RUNTIME
+    global _RUNTIME, _SCHEDULER
     _RUNTIME = runtime
     sched = runtime.config.schedule
     scheduler = _Scheduler(
@@ -130,33 +188,31 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone=sched.timezone,
     )
+    _SCHEDULER = scheduler
     try:
-        for name, mp in runtime.positions.items():
-            for record in service.resume(mp.ctx):
-                _line("resume", name, f"rebalance {record.id}: {record.state.value}")
+        contexts = [mp.ctx for mp in runtime.positions.values()]
+        contexts += [po.ctx for po in runtime.opens.values()]
+        names = [*runtime.positions, *runtime.opens]
+        for name, ctx in zip(names, contexts, strict=True):
+            for record in service.resume(ctx):
+                _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
         first = datetime.now(UTC)
         for name in runtime.positions:
-            # the hedge first: the monitor's ledger reads the hedge, whose paper venue is
-            # priced by its sync; then the monitor, then the rebalance check (one at a time)
-            for order, (kind, seconds) in enumerate(
-                (
-                    ("hedge_sync", sched.hedge_sync_seconds),
-                    ("monitor", sched.monitor_seconds),
-                    ("rebalance_check", sched.rebalance_check_seconds),
-                )
-            ):
-                if kind == "hedge_sync" and runtime.positions[name].hedge is None:
-                    continue
-                scheduler.add_job(
-                    run_job,
-                    "interval",
-                    seconds=seconds,
-                    args=[kind, name],
-                    id=f"{kind}:{name}",
-                    name=f"{kind} {name}",
-                    replace_existing=True,
-                    next_run_time=first + timedelta(milliseconds=order),
-                )
+            # one at a time: a position's jobs share its chain reader and execution context
+            _schedule_position(scheduler, runtime, name, first)
+        for name in runtime.opens:
+            # process-local: a restart finds the open in the store, not in the job store
+            scheduler.add_job(
+                run_job,
+                "interval",
+                seconds=sched.rebalance_check_seconds,
+                args=["open", name],
+                id=f"open:{name}",
+                name=f"open {name}",
+                jobstore="local",
+                replace_existing=True,
+                next_run_time=first,
+            )
 
         def refresh_lock() -> None:
             if not lock.refresh():
@@ -180,9 +236,11 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        _line("start", "-", f"{len(runtime.positions)} position(s); jobs scheduled")
+        opening = f", {len(runtime.opens)} to open" if runtime.opens else ""
+        _line("start", "-", f"{len(runtime.positions)} position(s){opening}; jobs scheduled")
         scheduler.start()
     finally:
         runtime.close()
         lock.release()
         _RUNTIME = None
+        _SCHEDULER = None

@@ -1,4 +1,5 @@
-"""The jobs' bodies: monitor, rebalance check, hedge sync. The scheduler and the demo call these.
+"""The jobs' bodies: monitor, rebalance check, hedge sync, and the opening of a configured
+position (``[positions.open]``). The scheduler and the demo call these.
 
 Each task reads the chain, calls the pure layers for numbers and decisions, and does what the
 decision and the configured policy allow, writing what it did to the store's audit log.
@@ -39,6 +40,7 @@ from lpbot.pricing.marks import Pricer
 from lpbot.signing.base import Signer
 from lpbot.signing.safe import ReportSigner
 from lpbot.store import repo
+from lpbot.strategy.base import RangeStrategy
 from lpbot.strategy.decision import Compound, Hold, Rebalance
 from lpbot.strategy.rebalance import RebalancePolicy
 from lpbot.uniswap.position_value import principal
@@ -57,6 +59,32 @@ class Tally:
     events: list[str] = field(default_factory=list)
     flows: list[RebalanceFlow] = field(default_factory=list)  # for the ledger
     gas: list[GasPaid] = field(default_factory=list)
+
+
+@dataclass
+class PendingOpen:
+    """A configured position to open (``[positions.open]``): its capital from the Safe, raw."""
+
+    name: str
+    ctx: ExecutionContext
+    sessions: sessionmaker[Session]
+    pool: str
+    capital: tuple[int, int]  # raw token0, token1
+    symbols: tuple[str, str]
+    decimals: tuple[int, int]
+    strategy: RangeStrategy
+    notifier: Notifier
+    owner_signers: Sequence[Signer] = ()
+    auto_execute_max_usd: Decimal | None = None
+    token_id: int | None = None  # once opened: the NFT minted to the Safe
+
+    @property
+    def capital_text(self) -> str:
+        return " + ".join(
+            f"{Decimal(a).scaleb(-d)} {sym}"
+            for a, d, sym in zip(self.capital, self.decimals, self.symbols, strict=True)
+            if a
+        )
 
 
 @dataclass
@@ -362,6 +390,30 @@ def auto_execute_reasons(
     return reasons
 
 
+def policy_approves(
+    sessions: sessionmaker[Session],
+    report: dict[str, Any],
+    limit: Decimal | None,
+    *,
+    can_sign: bool,
+    subject: str,
+) -> tuple[bool, list[str]]:
+    """Whether the auto-execute policy runs a planned report on its own (every check passed,
+    its value within the limit, keys to sign with), with its reasons, written to the audit log.
+
+    The limit is read against the report's value: the price source's marks at the plan's
+    block, checks applied (a flagged mark fails the report, so it is never auto-executed)."""
+    ready = all(c["ok"] for c in report["checks"])
+    value = Decimal(report["dry_run"]["value_usd"])
+    auto = ready and limit is not None and value <= limit and can_sign
+    why = auto_execute_reasons(report, limit, ready, can_sign)
+    with sessions() as s, s.begin():
+        repo.append_audit(
+            s, "auto-execute", why, subject=subject, decision="execute" if auto else "ask"
+        )
+    return auto, why
+
+
 def rebalance_check(mp: ManagedPosition) -> str:
     """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
     marks = mp.fetch_marks(mp.ctx.w3.eth.block_number)
@@ -409,26 +461,13 @@ def rebalance_check(mp: ManagedPosition) -> str:
         record, report, paths = service.plan_rebalance(
             mp.ctx, mp.token_id, decision.new_range, decision.reason + " (module refused)"
         )
-        ready = all(c["ok"] for c in report["checks"])
-    # the limit is read against the report's value: the price source's marks at the plan's
-    # block, checks applied (a flagged mark fails the report, so it is never auto-executed)
-    value = Decimal(report["dry_run"]["value_usd"])
-    can_sign = mp.ctx.via == "module" or len(mp.owner_signers) > 0
-    auto = (
-        ready
-        and mp.auto_execute_max_usd is not None
-        and value <= mp.auto_execute_max_usd
-        and can_sign
+    auto, why = policy_approves(
+        mp.sessions,
+        report,
+        mp.auto_execute_max_usd,
+        can_sign=mp.ctx.via == "module" or len(mp.owner_signers) > 0,
+        subject=f"position:{mp.name}:{mp.token_id}",
     )
-    why = auto_execute_reasons(report, mp.auto_execute_max_usd, ready, can_sign)
-    with mp.sessions() as s, s.begin():
-        repo.append_audit(
-            s,
-            "auto-execute",
-            why,
-            subject=f"position:{mp.name}:{mp.token_id}",
-            decision="execute" if auto else "ask",
-        )
     if not auto:
         mp.notifier.notify(
             Alert(
@@ -522,6 +561,73 @@ def rebalance_check(mp: ManagedPosition) -> str:
     mp.tally.events.append(event)
     mp.notifier.notify(Alert("rebalanced", f"{mp.name}: {event}"))
     return event
+
+
+def open_position(po: PendingOpen) -> str:
+    """Open ``po``'s position: plan and dry-run (once: a second call finds the first open),
+    then execute where the auto-execute policy allows it, else ask the owners; on
+    confirmation record the NFT from the receipt as the position's (``po.token_id``)."""
+    from lpbot.execution.decide import open_range
+    from lpbot.execution.state import RebalanceState as S
+    from lpbot.jobs.runtime import adopt_opened
+
+    ctx = po.ctx
+    ctx.via = "multisig"  # opening new capital is the owners' (or their policy's) decision
+    record, report, paths = service.plan_open(
+        ctx,
+        po.name,
+        po.pool,
+        po.capital,
+        lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals),
+        f"open {po.name} with {po.capital_text} ([positions.open])",
+    )
+    subject = f"position:{po.name}:open"
+    if record.state in (S.SIGNED, S.SUBMITTED):
+        record = service.resume_one(ctx, record)
+    elif record.state == S.PLANNED:
+        return f"open {record.id} is being planned"
+    elif record.state in (S.SIMULATED, S.APPROVED):
+        assert report is not None
+        if record.state == S.SIMULATED:
+            auto, why = policy_approves(
+                po.sessions,
+                report,
+                po.auto_execute_max_usd,
+                can_sign=len(po.owner_signers) > 0,
+                subject=subject,
+            )
+            if not auto:
+                if paths:  # newly planned: ask once
+                    po.notifier.notify(
+                        Alert(
+                            "approval_needed",
+                            f"{po.name}: open {report['report_id']} awaits approval",
+                            f"{'; '.join(why)}; report {paths.get('html', '')}",
+                        )
+                    )
+                return f"open planned: report {report['report_id']} awaits approval"
+            service.approve(
+                ctx,
+                report["report_id"],
+                approver=f"policy: auto-execute up to ${po.auto_execute_max_usd}",
+            )
+        if not po.owner_signers:
+            return f"open {record.id} approved: awaits the owners' signatures"
+        record = service.execute(ctx, report["report_id"], signers=po.owner_signers)
+    if record.state == S.CONFIRMED:
+        assert record.result is not None
+        po.token_id = adopt_opened(po.sessions, ctx, po.name, record)
+        npm = ctx.contract("NonfungiblePositionManager").functions.positions(po.token_id).call()
+        event = (
+            f"opened #{po.token_id} in [{npm[5]}, {npm[6]}) with liquidity {npm[7]} from "
+            f"{po.capital_text}: open {record.id}, gas {record.result['gas_used']:,}"
+        )
+        po.notifier.notify(Alert("opened", f"{po.name}: {event}"))
+        return event
+    if record.state.terminal:
+        po.notifier.notify(Alert("failure", f"{po.name}: open {record.id} {record.state.value}"))
+        raise Refused(f"open {record.id} ended {record.state.value}: {record.error}")
+    return f"open {record.id}: {record.state.value}"
 
 
 def _record_failed_gas(mp: ManagedPosition, result: dict[str, Any]) -> None:

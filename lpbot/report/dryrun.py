@@ -73,25 +73,34 @@ def build_report(
     def usd(x0: int, x1: int) -> Decimal:
         return to_units(x0, d0) * usd0 + to_units(x1, d1) * usd1
 
-    checks = [
-        _check("dry-run succeeded", dry.success, dry.revert_reason or "ExecutionSuccess"),
+    checks = [_check("dry-run succeeded", dry.success, dry.revert_reason or "ExecutionSuccess")]
+    if plan.kind == "rebalance":
+        checks.append(
+            _check(
+                "decrease as computed",
+                dry.decreased == (a.decrease0, a.decrease1),
+                f"chain {dry.decreased}, exact core {(a.decrease0, a.decrease1)}",
+            )
+        )
+    if plan.kind in ("rebalance", "compound"):
+        checks.append(
+            _check(
+                "collect = decrease + fees owed",
+                dry.collected == (a.decrease0 + a.fees0, a.decrease1 + a.fees1),
+                f"chain {dry.collected}",
+            )
+        )
+    added = "increase" if plan.kind == "compound" else "mint"
+    checks += [
         _check(
-            "decrease as computed",
-            dry.decreased == (a.decrease0, a.decrease1),
-            f"chain {dry.decreased}, exact core {(a.decrease0, a.decrease1)}",
-        ),
-        _check(
-            "collect = decrease + fees owed",
-            dry.collected == (a.decrease0 + a.fees0, a.decrease1 + a.fees1),
-            f"chain {dry.collected}",
-        ),
-        _check(
-            "mint as computed",
+            f"{added} as computed",
             dry.minted == (a.mint0, a.mint1) and dry.new_liquidity == a.new_liquidity,
             f"chain {dry.minted} L={dry.new_liquidity}",
         ),
         _check(
-            "new position owned by the Safe",
+            "position owned by the Safe"
+            if plan.kind == "compound"
+            else "new position owned by the Safe",
             dry.nft_owner_after == plan.safe,
             f"owner {dry.nft_owner_after}",
         ),
@@ -105,6 +114,26 @@ def build_report(
             f"slippage {plan.slippage_bps} bps",
         ),
     ]
+    if plan.kind == "open":
+        assert plan.capital is not None
+        spent = tuple(-dry.delta(t) for t in (t0, t1))
+        checks.append(
+            _check(
+                "no more than the capital taken from the Safe",
+                all(0 <= x <= c for x, c in zip(spent, plan.capital, strict=True)),
+                f"taken {spent}, capital {plan.capital}",
+            )
+        )
+    if plan.kind == "compound":
+        # the fees are reinvested, never more: the Safe's own tokens stay where they are
+        gained = tuple(dry.delta(t) for t in (t0, t1))
+        checks.append(
+            _check(
+                "only the fees reinvested",
+                all(x >= 0 for x in gained),
+                f"Safe balance change {gained}",
+            )
+        )
     used = (symbols[0], symbols[1], "WETH")
     flagged = [x for x in marks.alerts if x.kind != "unpriced" and x.token in used]
     checks.append(
@@ -131,6 +160,9 @@ def build_report(
     gas_usd = Decimal(gas_cost_wei) / Decimal(10**18) * native_usd
 
     principal_value = usd(a.decrease0, a.decrease1)
+    if plan.kind == "open":
+        assert plan.capital is not None
+        principal_value = usd(*plan.capital)  # the capital put to work
     il_usd = None
     if entry_amounts is not None:
         il_usd = str(principal_value - usd(*entry_amounts))
@@ -139,6 +171,7 @@ def build_report(
     body: dict[str, Any] = {
         "version": REPORT_VERSION,
         "kind": "rebalance-dry-run",
+        "operation": plan.kind,
         "created_at": created_at if created_at is not None else time.time(),
         "chain_id": plan.chain_id,
         "safe": plan.safe,
@@ -167,6 +200,7 @@ def build_report(
             "old_liquidity": str(plan.old_liquidity),
             "new_range": list(plan.new_range),
             "new_liquidity": str(a.new_liquidity),
+            **({"capital": [str(x) for x in plan.capital]} if plan.capital else {}),
         },
         "plan": {
             k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
@@ -292,8 +326,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     pos = report["position"]
     s0, s1 = (t["symbol"] for t in report["tokens"])
     ok = approvable(report)
+    kind = report.get("operation", "rebalance")
+    rng = pos["new_range"]
     lines = [
-        f"# Rebalance dry-run {report['report_id']}",
+        f"# {kind.capitalize()} dry-run {report['report_id']}",
         "",
         f"**{'READY FOR APPROVAL' if ok else 'DO NOT APPROVE: a check failed'}** — "
         f"Safe `{report['safe']}` ({report['threshold']} of {len(report['owners'])}), "
@@ -304,15 +340,40 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## What changes",
         "",
-        "| | old | new |",
-        "|---|---|---|",
-        f"| range | {_tick_price(report, pos['old_range'][0])} to "
-        f"{_tick_price(report, pos['old_range'][1])} | "
-        f"{_tick_price(report, pos['new_range'][0])} to "
-        f"{_tick_price(report, pos['new_range'][1])} |",
-        f"| ticks | {pos['old_range']} | {pos['new_range']} |",
-        f"| liquidity | {pos['old_liquidity']} | {pos['new_liquidity']} |",
-        f"| NFT | #{pos['token_id']} (burned) | #{d['new_token_id']} |",
+    ]
+    if kind == "rebalance":
+        lines += [
+            "| | old | new |",
+            "|---|---|---|",
+            f"| range | {_tick_price(report, pos['old_range'][0])} to "
+            f"{_tick_price(report, pos['old_range'][1])} | "
+            f"{_tick_price(report, rng[0])} to {_tick_price(report, rng[1])} |",
+            f"| ticks | {pos['old_range']} | {rng} |",
+            f"| liquidity | {pos['old_liquidity']} | {pos['new_liquidity']} |",
+            f"| NFT | #{pos['token_id']} (burned) | #{d['new_token_id']} |",
+        ]
+    elif kind == "open":
+        capital = pos.get("capital", ["0", "0"])
+        lines += [
+            "| | new position |",
+            "|---|---|",
+            f"| capital from the Safe | {_amt(report, 0, capital[0])} + "
+            f"{_amt(report, 1, capital[1])} |",
+            f"| range | {_tick_price(report, rng[0])} to {_tick_price(report, rng[1])} |",
+            f"| ticks | {rng} |",
+            f"| liquidity | {pos['new_liquidity']} |",
+            f"| NFT | #{d['new_token_id']} (minted to the Safe) |",
+        ]
+    else:
+        lines += [
+            "| | before | after |",
+            "|---|---|---|",
+            f"| ticks | {rng} | {rng} (unchanged) |",
+            f"| liquidity | {pos['old_liquidity']} | {pos['old_liquidity']} + "
+            f"{pos['new_liquidity']} |",
+            f"| NFT | #{pos['token_id']} | #{pos['token_id']} (fees reinvested) |",
+        ]
+    lines += [
         "",
         f"Price now: {_tick_price(report, report['price']['spot_tick'])} (tick "
         f"{report['price']['spot_tick']}; TWAP tick {report['price']['twap_tick']}, "
@@ -320,11 +381,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## Money",
         "",
-        f"- Removed from the old range: {_amt(report, 0, d['decreased'][0])} + "
-        f"{_amt(report, 1, d['decreased'][1])}",
-        f"- Fees collected: {_amt(report, 0, p['fees0'])} + {_amt(report, 1, p['fees1'])} "
-        f"(${d['fees_collected_usd']})",
     ]
+    if kind == "rebalance":
+        lines.append(
+            f"- Removed from the old range: {_amt(report, 0, d['decreased'][0])} + "
+            f"{_amt(report, 1, d['decreased'][1])}"
+        )
+    if kind != "open":
+        lines.append(
+            f"- Fees collected: {_amt(report, 0, p['fees0'])} + {_amt(report, 1, p['fees1'])} "
+            f"(${d['fees_collected_usd']})"
+        )
     if d["swap"]:
         lines.append(
             f"- Swap: pool deltas {_amt(report, 0, d['swap'][0])} / "
@@ -332,7 +399,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"price impact incl. fee {d['price_impact_bps']:.1f} bps"
         )
     lines += [
-        f"- Deposited in the new range: {_amt(report, 0, d['minted'][0])} + "
+        f"- Deposited in {'the position' if kind == 'compound' else 'the new range'}: "
+        f"{_amt(report, 0, d['minted'][0])} + "
         f"{_amt(report, 1, d['minted'][1])} (minimums {p['mint_min0']} / {p['mint_min1']} raw)",
         f"- Left in the Safe (dust): {_amt(report, 0, p['dust0'])} + {_amt(report, 1, p['dust1'])}",
         f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})",

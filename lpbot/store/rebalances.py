@@ -26,6 +26,7 @@ _EXTRA = ("safe_nonce", "signatures", "tx_hashes", "result")
 
 def _record(row: Rebalance, safe: str, chain_id: int, token_id: int) -> RebalanceRecord:
     extra = dict(row.plan or {})
+    decision = dict(row.decision or {})
     return RebalanceRecord(
         id=row.id,
         idempotency_key=row.idempotency_key,
@@ -42,6 +43,8 @@ def _record(row: Rebalance, safe: str, chain_id: int, token_id: int) -> Rebalanc
         tx_hashes=list(extra.get("tx_hashes", [])),
         result=extra.get("result"),
         error=row.error,
+        kind=str(decision.get("kind", "rebalance")),
+        label=decision.get("label"),
     )
 
 
@@ -76,8 +79,12 @@ class SqlRebalanceRepo:
         pool: str = "",
         tick_range: tuple[int, int] = (0, 0),
         reason: str = "",
+        kind: str = "rebalance",
+        label: str | None = None,
     ) -> RebalanceRecord:
         with self._tx() as s:
+            # an open has no NFT yet: its row points at the chain's "not minted" position
+            # (token 0, which no position manager issues), closed so nothing lists it as held
             position = repo.record_position(
                 s,
                 label=f"{chain_id}:{token_id}",
@@ -88,12 +95,17 @@ class SqlRebalanceRepo:
                 tick_lower=tick_range[0],
                 tick_upper=tick_range[1],
             )
+            if token_id == 0:
+                repo.close_position(s, position.id)
+            decision: dict[str, Any] = {"token_id": token_id, "reason": reason, "kind": kind}
+            if label is not None:
+                decision["label"] = label
             row, _created = repo.create_rebalance(
                 s,
                 idempotency_key=idempotency_key,
                 position_id=position.id,
-                reason=reason or "rebalance",
-                decision={"token_id": token_id, "reason": reason},
+                reason=reason or kind,
+                decision=decision,
                 actor=self.actor,
             )
             return self._to_record(s, row)
@@ -108,6 +120,11 @@ class SqlRebalanceRepo:
 
         with self._tx() as s:
             row = s.scalars(select(Rebalance).where(Rebalance.report_id == report_id)).first()
+            return self._to_record(s, row) if row else None
+
+    def by_key(self, idempotency_key: str) -> RebalanceRecord | None:
+        with self._tx() as s:
+            row = repo.rebalance_by_key(s, idempotency_key)
             return self._to_record(s, row) if row else None
 
     def unfinished(self) -> list[RebalanceRecord]:

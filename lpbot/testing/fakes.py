@@ -32,6 +32,8 @@ class MemoryRebalanceRepo:
         pool: str = "",
         tick_range: tuple[int, int] = (0, 0),
         reason: str = "",
+        kind: str = "rebalance",
+        label: str | None = None,
     ) -> RebalanceRecord:
         for row in self._rows.values():
             if row.idempotency_key == idempotency_key:
@@ -44,6 +46,8 @@ class MemoryRebalanceRepo:
             safe=safe,
             token_id=token_id,
             history=[(RebalanceState.PLANNED.value, time.time())],
+            kind=kind,
+            label=label,
         )
         self._rows[row.id] = row
         return copy.deepcopy(row)
@@ -55,6 +59,12 @@ class MemoryRebalanceRepo:
     def by_report(self, report_id: str) -> RebalanceRecord | None:
         for row in self._rows.values():
             if row.report_id == report_id:
+                return copy.deepcopy(row)
+        return None
+
+    def by_key(self, idempotency_key: str) -> RebalanceRecord | None:
+        for row in self._rows.values():
+            if row.idempotency_key == idempotency_key:
                 return copy.deepcopy(row)
         return None
 

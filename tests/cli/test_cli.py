@@ -359,16 +359,44 @@ def _mint_for_safe(chain: Devnet) -> int:
     return int(events[0]["args"]["tokenId"])
 
 
-def test_run_refuses_to_ignore_positions_open(env: Env, cli: Any) -> None:
-    """Before: [positions.open] was ignored and the devnet's position managed instead."""
+@pytest.mark.devnet
+def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> None:
+    """Before: `lpbot run` refused [positions.open] (and, earlier, ignored it and managed the
+    devnet's position). Now the run's open job opens it, and `position open` plans it for
+    `rebalance approve` and `execute`, which record the new NFT as the position's."""
     text = env.config.read_text().replace(
         f"token_id = {env.values['token_id']}",
         '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }',
     )
     env.config.write_text(text)
-    run = cli("--config", str(env.config), "run", "--seconds", "1")
-    assert run.code == 2
-    assert "3000 USDC" in run.err and "lpbot position adopt" in run.err
+    c = ("--config", str(env.config))
+    _market(env.chain)
+    m = env.chain.manifest
+    for symbol, amount in (("USDC", 3000 * 10**6), ("WETH", 10**18)):
+        token = contract(env.chain.w3, "TestERC20", m.token(symbol).address)
+        tx = token.functions.transfer(m.safe, amount).transact(
+            {"from": m.accounts.traders[0], "gas": GAS}
+        )
+        env.chain.w3.eth.wait_for_transaction_receipt(tx)
+    # no auto-execute configured: the run plans the open and waits for the owners
+    run = cli(*c, "run", "--seconds", "3")
+    assert run.code == 0, run.err
+    assert "awaits approval" in run.out and "monitor" not in run.out
+    planned = cli(*c, "position", "open")
+    assert planned.code == 0, planned.err
+    assert "SIMULATED" in planned.out and "next: lpbot rebalance approve" in planned.out
+    report_id = planned.out.split("report ")[1].split()[0]
+    assert cli(*c, "rebalance", "approve", report_id, "--yes").code == 0
+    run = cli(*c, "rebalance", "execute", report_id, "--keystore", "owner1", "--keystore", "owner2")
+    assert run.code == 0, run.err + run.out
+    new = json.loads(run.out[run.out.index("{") : run.out.rindex("}") + 1])["new_token_id"]
+    assert f"position eth-usdc is now NFT #{new}" in run.out
+    status = json.loads(cli(*c, "status", "--json").out)
+    assert [(p["name"], p["token_id"], p["state"]) for p in status["positions"]] == [
+        ("eth-usdc", new, "open")
+    ]
+    again = cli(*c, "position", "open")
+    assert again.code == 0 and f"already manages #{new}" in again.out
 
 
 def test_status_lists_every_configured_job(env: Env, cli: Any) -> None:

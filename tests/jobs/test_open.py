@@ -1,0 +1,285 @@
+"""``[positions.open]``: the daemon opens the configured capital as one Safe-owned position, through
+the rebalance machinery (plan, dry-run report, policy, 2-of-3 signatures, pre-flight, state
+machine), and never opens a second one: not on the next start, not after a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lpbot.app import App
+from lpbot.devnet.deploy import GAS, contract
+from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import run_market
+from lpbot.errors import ConfigError, Refused
+from lpbot.execution import service
+from lpbot.execution.state import RebalanceState as S
+from lpbot.jobs import tasks
+from lpbot.jobs.runtime import build_runtime
+from lpbot.report.dryrun import read_report
+from lpbot.signing.local import write_keystore
+from tests.conftest import Devnet
+from tests.execution.conftest import Crash
+
+pytestmark = pytest.mark.devnet
+
+NAME = "eth-usdc"
+CONFIG = """
+version = 1
+data_dir = "{data}"
+[chains.devnet]
+manifest = "{manifest}"
+[[positions]]
+name = "{name}"
+chain = "devnet"
+pool = "{pool}"
+[positions.open]
+capital = {{ {capital} }}
+[positions.strategy]
+kind = "fixed"
+half_width_ticks = 600
+[signer]
+sender = "bot"
+[signer.keystores.bot]
+path = "{keys}/bot.json"
+password_env = "LPBOT_TEST_BOT_PW"
+[signer.keystores.owner1]
+path = "{keys}/owner1.json"
+password_env = "LPBOT_TEST_OWNER1_PW"
+[signer.keystores.owner2]
+path = "{keys}/owner2.json"
+password_env = "LPBOT_TEST_OWNER2_PW"
+[signer.safe]
+address = "devnet"
+threshold = 2
+owners = [
+    {{ address = "{o1}", keystore = "owner1" }},
+    {{ address = "{o2}", keystore = "owner2" }},
+    {{ address = "{o3}" }},
+]
+[auto_execute]
+enabled = {auto}
+max_value_usd = "100000"
+via = "multisig"
+"""
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bot's and two owners' keystores, encrypted once (scrypt takes a second each)."""
+    path = tmp_path_factory.mktemp("keys")
+    for name, index in (("bot", 8), ("owner1", 9), ("owner2", 10)):
+        write_keystore(path / f"{name}.json", bytes(dev_signer(index)._account.key), f"pw-{name}")
+    return path
+
+
+@dataclass
+class Env:
+    chain: Devnet
+    tmp: Path
+    keys: Path
+
+    def config(self, *, capital: str = 'USDC = "3000", WETH = "1"', **kw: str) -> Path:
+        m = self.chain.manifest
+        owners = [dev_signer(i).address for i in (9, 10, 11)]
+        manifest = self.tmp / "manifest.json"
+        m.write(manifest)
+        values = {
+            "data": self.tmp / "data",
+            "manifest": manifest,
+            "name": NAME,
+            "pool": "USDC/WETH-500",
+            "capital": capital,
+            "keys": self.keys,
+            "o1": owners[0],
+            "o2": owners[1],
+            "o3": owners[2],
+            "auto": "true",
+            **kw,
+        }
+        path = self.tmp / "lpbot.toml"
+        path.write_text(CONFIG.format(**values))
+        return path
+
+    def balances(self) -> tuple[int, int]:
+        m = self.chain.manifest
+        return tuple(  # type: ignore[return-value]
+            contract(self.chain.w3, "TestERC20", m.token(s).address)
+            .functions.balanceOf(m.safe)
+            .call()
+            for s in ("USDC", "WETH")
+        )
+
+    def nfts(self) -> int:
+        m = self.chain.manifest
+        npm = contract(
+            self.chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+        )
+        return int(npm.functions.balanceOf(m.safe).call())
+
+    def safe_nonce(self) -> int:
+        m = self.chain.manifest
+        return int(contract(self.chain.w3, "SafeL2", m.safe or "").functions.nonce().call())
+
+
+@pytest.fixture
+def env(
+    chain: Devnet, tmp_path: Path, keys: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Env]:
+    for name in ("bot", "owner1", "owner2"):
+        monkeypatch.setenv(f"LPBOT_TEST_{name.upper()}_PW", f"pw-{name}")
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    # the market trades for an hour: the pool's TWAP has history
+    run_market(chain.w3, m, info, steps=6, vol=0.8, seed=3, step_seconds=600)
+    # the Safe is funded with more than the capital: the open takes only what is configured
+    trader = m.accounts.traders[0]
+    for symbol, amount in (("USDC", 5_000 * 10**6), ("WETH", 2 * 10**18)):
+        token = contract(chain.w3, "TestERC20", m.token(symbol).address)
+        tx = token.functions.transfer(m.safe, amount).transact({"from": trader, "gas": GAS})
+        chain.w3.eth.wait_for_transaction_receipt(tx)
+    yield Env(chain, tmp_path, keys)
+
+
+def _open(config: Path) -> tuple[App, tasks.PendingOpen]:
+    app = App.load(config)
+    runtime = build_runtime(app)
+    assert NAME not in runtime.positions
+    return app, runtime.opens[NAME]
+
+
+def test_run_opens_the_configured_capital_as_one_safe_position(env: Env) -> None:
+    m = env.chain.manifest
+    config = env.config()
+    before, nonce, nfts = env.balances(), env.safe_nonce(), env.nfts()
+    app, po = _open(config)
+    try:
+        event = tasks.open_position(po)
+        assert event.startswith("opened #"), event
+        record = service.latest_open(po.ctx, NAME)
+        assert record is not None and record.state == S.CONFIRMED and record.kind == "open"
+        assert record.result is not None and record.result["matches_report"] is True
+        report = read_report(po.ctx.reports_dir, record.report_id or "")
+        assert report["operation"] == "open" and all(c["ok"] for c in report["checks"])
+        assert report["position"]["capital"] == [str(3000 * 10**6), str(10**18)]
+        token_id = po.token_id
+        assert token_id == record.result["new_token_id"]
+    finally:
+        app.close()
+
+    npm = contract(
+        env.chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+    )
+    assert npm.functions.ownerOf(token_id).call() == m.safe
+    p = npm.functions.positions(token_id).call()
+    assert [p[5], p[6]] == report["position"]["new_range"]
+    assert str(p[7]) == report["position"]["new_liquidity"] == report["dry_run"]["new_liquidity"]
+    # the Safe's balances moved exactly as the report said, to the wei, within the capital
+    after = env.balances()
+    change = report["dry_run"]["balance_change"]
+    usdc, weth = m.token("USDC").address, m.token("WETH").address
+    assert after[0] - before[0] == int(change[usdc])
+    assert after[1] - before[1] == int(change[weth])
+    assert 0 < before[0] - after[0] <= 3000 * 10**6 and 0 < before[1] - after[1] <= 10**18
+    assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1
+
+    # the next start manages the new NFT and opens nothing
+    app = App.load(config)
+    try:
+        runtime = build_runtime(app)
+        assert runtime.opens == {}
+        assert runtime.positions[NAME].token_id == token_id
+        assert tasks.monitor(runtime.positions[NAME]).tick_lower == p[5]
+    finally:
+        app.close()
+    # and the open job run again (a second daemon, a replayed job) finds the first open
+    app, _ = App.load(config), None
+    try:
+        ctx = app.execution_context(NAME, actor="test")
+        assert service.latest_open(ctx, NAME).state == S.CONFIRMED  # type: ignore[union-attr]
+    finally:
+        app.close()
+    assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1 and env.balances() == after
+
+
+@pytest.mark.parametrize("crash_at", ["signed", "submitted"])
+def test_a_crash_after_signing_or_sending_resumes_to_one_position(env: Env, crash_at: str) -> None:
+    config = env.config()
+    nonce, nfts = env.safe_nonce(), env.nfts()
+    app, po = _open(config)
+
+    def checkpoint(name: str) -> None:
+        if name == crash_at:
+            raise Crash(name)
+
+    po.ctx.checkpoint = checkpoint
+    try:
+        with pytest.raises(Crash):
+            tasks.open_position(po)
+    finally:
+        app.close()
+    record = service.latest_open(po.ctx, NAME)
+    assert record is not None and record.state.value == crash_at.upper()
+
+    # the restarted daemon: resume (as `lpbot run` starts), then the open job
+    app, po = _open(config)
+    try:
+        resumed = service.resume(po.ctx)
+        assert [(r.kind, r.state) for r in resumed] == [("open", S.CONFIRMED)]
+        event = tasks.open_position(po)
+        assert event.startswith(f"opened #{po.token_id}")
+    finally:
+        app.close()
+    assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1
+    app = App.load(config)
+    try:
+        runtime = build_runtime(app)
+        assert runtime.opens == {} and runtime.positions[NAME].token_id == po.token_id
+    finally:
+        app.close()
+    assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1
+
+
+def test_without_the_policy_the_open_waits_for_approval(env: Env) -> None:
+    config = env.config(auto="false")
+    nonce, before = env.safe_nonce(), env.balances()
+    app, po = _open(config)
+    try:
+        first = tasks.open_position(po)
+        assert "awaits approval" in first
+        again = tasks.open_position(po)  # the next tick: the same report, no second plan
+        assert again == first
+        assert env.safe_nonce() == nonce and env.balances() == before
+        record = service.latest_open(po.ctx, NAME)
+        assert record is not None and record.state == S.SIMULATED
+        # a person approves; the daemon's next tick signs with the owners' keys and sends
+        service.approve(po.ctx, record.report_id or "", approver="alice")
+        assert tasks.open_position(po).startswith("opened #")
+    finally:
+        app.close()
+    assert env.safe_nonce() == nonce + 1
+
+
+def test_bad_input_is_one_error_and_changes_nothing(env: Env) -> None:
+    nonce, before = env.safe_nonce(), env.balances()
+    # more than the Safe holds
+    app, po = _open(env.config(capital='USDC = "3000", WETH = "50"'))
+    try:
+        with pytest.raises(Refused, match=r"more than the Safe .* holds"):
+            tasks.open_position(po)
+        assert service.latest_open(po.ctx, NAME) is None and po.ctx.repo.unfinished() == []
+    finally:
+        app.close()
+    # a pool the chain does not have
+    with pytest.raises(ConfigError, match="not a pool of this chain"):
+        _open(env.config(pool="USDC/WETH-777"))
+    # a token that is not the pool's
+    with pytest.raises(ConfigError, match=r"open.capital.WBTC: not a token of pool"):
+        _open(env.config(capital='USDC = "3000", WBTC = "1"'))
+    # zero capital
+    with pytest.raises(ConfigError, match="at least one amount must be > 0"):
+        App.load(env.config(capital='USDC = "0"'))
+    assert env.safe_nonce() == nonce and env.balances() == before

@@ -64,6 +64,7 @@ class DemoResult:
     gas_usd: Decimal
     net_vs_hold_usd: Decimal
     rebalances: int
+    compounds: int
     reports: list[Path]
     max_abs_net_delta: Decimal
     ledger: Ledger
@@ -134,6 +135,8 @@ def run(
             horizon_seconds=24 * HOUR,
             vol_short_halflife_seconds=2 * HOUR,
             vol_long_halflife_seconds=24 * HOUR,
+            # compound when the fees are worth 10 x what compounding costs (gas and swap)
+            compound_margin=10.0,
         )
 
         out("3. open a Safe-owned position in a volatility band")
@@ -210,7 +213,7 @@ def run(
                 outcome = tasks.run_safely(
                     "rebalance_check", lambda: tasks.rebalance_check(mp), notifier
                 )
-                if outcome and outcome.startswith("rebalanced"):
+                if outcome and outcome.startswith(("rebalanced", "compounded")):
                     event = outcome
                     follow_chain()
                     state = tasks.monitor(mp)
@@ -313,7 +316,10 @@ def _summary(
         f"   value now          ${u.value:>10.2f}  (hold the deposit ${u.hold:.2f}; "
         f"50/50 ${u.hold_5050:.2f}; kept in USD ${u.hold_numeraire:.2f})"
     )
-    out(f"   fees earned        ${u.fees:>10.2f}  ({t.rebalances} rebalance(s))")
+    out(
+        f"   fees earned        ${u.fees:>10.2f}  ({t.rebalances} rebalance(s), "
+        f"{t.compounds} compound(s))"
+    )
     out(f"   IL vs holding      ${u.il:>10.2f}")
     out(
         f"   hedge PnL          ${u.hedge_pnl:>10.2f}  (after ${status.pnl.fees:.2f} trading "
@@ -336,6 +342,7 @@ def _summary(
         gas_usd=u.gas,
         net_vs_hold_usd=u.net,
         rebalances=t.rebalances,
+        compounds=t.compounds,
         reports=reports,
         max_abs_net_delta=max_net,
         ledger=ledger,

@@ -21,7 +21,8 @@ def test_the_demo_rebalances_through_the_safe_and_keeps_the_hedge_in_its_band(
     lines: list[str] = []
     result = demo.run(days=2, seed=11, out=lines.append, workdir=tmp_path)
     assert result.rebalances >= 1
-    assert len(result.reports) == result.rebalances  # every execution had its dry-run report
+    # every execution (rebalance or compound) had its dry-run report
+    assert len(result.reports) == result.rebalances + result.compounds
     assert result.fees_usd > 0
     assert result.gas_usd > 0
     # the hedge stays within its band (0.1 ETH, or 5% of the LP delta) after every sync
@@ -77,6 +78,7 @@ def _summary_is_the_ledger_in_the_database(result: demo.DemoResult, lines: list[
     assert Decimal(snaps[-1]["amount1"]) == Decimal(h.points[-1].snapshot.amount1) / 10**18
     rebalances = [r for r in rows if r["kind"] == "rebalance"]
     assert len(rebalances) == result.rebalances
+    assert len([r for r in rows if r["kind"] == "compound"]) == result.compounds
     assert all(r["tx_hash"].startswith("0x") and int(r["gas_wei"]) > 0 for r in rebalances)
     assert abs(sum(Decimal(r["gas_usd"]) for r in rebalances) - u.gas) <= Decimal("0.01") * len(
         rebalances

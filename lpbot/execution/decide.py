@@ -29,9 +29,10 @@ from lpbot.strategy.decision import Decision
 from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
 
 # gas units of a whole rebalance through a Safe (measured on the devnet: about 730k) and of a
-# compounding (collect + increaseLiquidity), with headroom
+# compounding through a Safe (collect, swap, approvals, increaseLiquidity: 350k-435k measured
+# on the devnet), with headroom
 REBALANCE_GAS = 800_000
-COMPOUND_GAS = 300_000
+COMPOUND_GAS = 450_000
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
+from lpbot.analytics.types import Tick
 from lpbot.chain import artifacts
 from lpbot.chain.reader import PoolSnapshot
 from lpbot.errors import Refused
@@ -256,6 +257,89 @@ def build_open_plan(
     )
 
 
+def build_compound_plan(
+    snapshot: PoolSnapshot,
+    *,
+    token_id: int,
+    chain_id: int,
+    safe: str,
+    position_manager: str,
+    router: str,
+    slippage_bps: int = 50,
+    deadline_seconds: int = 1200,
+    max_twap_deviation_bps: int = 100,
+    allowances: dict[tuple[str, str], int] | None = None,
+) -> RebalancePlan:
+    """Plan compounding NFT ``token_id`` (owned by ``safe``): collect its fees owed into the
+    Safe, swap the part that does not fit the range's ratio through the pool itself (exact
+    core, the ticks it crosses included), and add the rest to the same NFT with
+    increaseLiquidity; minimums are the simulated amounts less the slippage, with the deadline.
+
+    Only the fees are reinvested: the Safe's own balances are never drawn on."""
+    _check_bounds(slippage_bps, deadline_seconds)
+    pos = snapshot.positions.get(token_id)
+    if pos is None:
+        raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
+    if pos.npm.liquidity == 0:
+        raise Refused(f"position {token_id} has no liquidity to compound into")
+    spot, twap, deviation = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
+    lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
+    rng = Range(Tick(lower), Tick(upper), snapshot.tick_spacing)
+    fees0, fees1 = snapshot.uncollected_fees(token_id)
+    try:
+        open_plan = plan_open(snapshot.to_pool(), rng, fees0, fees1)
+    except ValueError as exc:
+        raise Refused(f"the fees owed cannot be added to the position: {exc}") from exc
+    amounts = _amounts(open_plan, slippage_bps, fees=(fees0, fees1))
+    deadline = snapshot.block_timestamp + deadline_seconds
+    token0, token1 = to_checksum_address(pos.token0), to_checksum_address(pos.token1)
+    safe = to_checksum_address(safe)
+    calls = _encode_calls(
+        token_id=token_id,
+        liquidity=pos.npm.liquidity,
+        compound=True,
+        amounts=amounts,
+        new_range=rng,
+        token0=token0,
+        token1=token1,
+        fee=snapshot.fee,
+        safe=safe,
+        npm=to_checksum_address(position_manager),
+        router=to_checksum_address(router),
+        deadline=deadline,
+        allowances=allowances or {},
+    )
+    key = hashlib.sha256(
+        f"{chain_id}:{safe}:{token_id}:compound:{snapshot.block_number}".encode()
+    ).hexdigest()
+    return RebalancePlan(
+        idempotency_key=key,
+        chain_id=chain_id,
+        safe=safe,
+        pool=snapshot.address,
+        position_manager=to_checksum_address(position_manager),
+        router=to_checksum_address(router),
+        token0=token0,
+        token1=token1,
+        fee=snapshot.fee,
+        token_id=token_id,
+        old_range=(lower, upper),
+        old_liquidity=pos.npm.liquidity,
+        new_range=(lower, upper),
+        snapshot_block=snapshot.block_number,
+        snapshot_timestamp=snapshot.block_timestamp,
+        sqrt_price_x96=snapshot.slot0.sqrt_price_x96,
+        spot_tick=spot,
+        twap_tick=twap,
+        twap_deviation_bps=deviation,
+        deadline=deadline,
+        slippage_bps=slippage_bps,
+        amounts=amounts,
+        calls=calls,
+        kind="compound",
+    )
+
+
 def build_rebalance_plan(
     snapshot: PoolSnapshot,
     *,
@@ -360,6 +444,7 @@ def _encode_calls(
     *,
     token_id: int | None,
     liquidity: int,
+    compound: bool = False,
     amounts: PlanAmounts,
     new_range: Range,
     token0: str,
@@ -385,7 +470,7 @@ def _encode_calls(
         return bytes.fromhex(encoded[2:])
 
     calls: list[Call] = []
-    if token_id is not None and liquidity > 0:
+    if token_id is not None and not compound:
         close = [
             data(
                 npm_c,
@@ -435,7 +520,7 @@ def _encode_calls(
         )
     approve(token0, npm, amounts.mint0, "NonfungiblePositionManager")
     approve(token1, npm, amounts.mint1, "NonfungiblePositionManager")
-    if token_id is not None and liquidity == 0:
+    if token_id is not None and compound:
         increase = (
             token_id,
             amounts.mint0,

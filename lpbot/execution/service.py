@@ -35,6 +35,7 @@ from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
 from lpbot.execution.plan import (
     RebalancePlan,
+    build_compound_plan,
     build_open_plan,
     build_rebalance_plan,
     open_idempotency_key,
@@ -274,7 +275,7 @@ def _record_and_simulate(
     sim_w3 = ctx.simulator() if ctx.simulator is not None else ctx.w3
     safe_tx: SafeTransaction | None = None
     module_tx: ModuleTransaction | None = None
-    if ctx.via == "module" and plan.kind == "rebalance":
+    if ctx.via == "module" and plan.kind != "open":
         if ctx.operator is None:
             raise Refused("rebalancing through the module needs the operator key")
         module_tx = build_module_transaction(
@@ -334,6 +335,41 @@ def _record_and_simulate(
     )
     ctx.checkpoint("simulated")
     return record, report, paths
+
+
+@_node_down_is_retry_later
+def plan_compound(
+    ctx: ExecutionContext, token_id: int, reason: str
+) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
+    """Plan and dry-run compounding NFT ``token_id``: collect its fees, swap the part that does
+    not fit its range's ratio, increaseLiquidity; write the report. PLANNED -> SIMULATED."""
+    npm = ctx.contract("NonfungiblePositionManager")
+    try:
+        owner = npm.functions.ownerOf(token_id).call()
+    except ContractLogicError as exc:
+        raise Refused(f"position {token_id} does not exist (a rebalance burned it?)") from exc
+    if owner != to_checksum_address(ctx.safe):
+        raise Refused(f"position {token_id} is owned by {owner}, not the Safe {ctx.safe}")
+    pool, token0, token1, _fee = pool_of_position(ctx, token_id)
+    snapshot = _reader(ctx).fetch_pool_state(
+        pool, token_ids=[token_id], twap_seconds=(0, ctx.twap_seconds)
+    )
+    marks = report_marks(
+        ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
+    )
+    plan = build_compound_plan(
+        snapshot,
+        token_id=token_id,
+        chain_id=ctx.chain_id,
+        safe=ctx.safe,
+        position_manager=ctx.contracts["NonfungiblePositionManager"],
+        router=ctx.contracts["SwapRouter02"],
+        slippage_bps=ctx.slippage_bps,
+        deadline_seconds=ctx.deadline_seconds,
+        max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        allowances=_allowances(ctx, token0, token1),
+    )
+    return _record_and_simulate(ctx, plan, snapshot, marks, reason)
 
 
 def latest_open(ctx: ExecutionContext, label: str) -> RebalanceRecord | None:
@@ -991,12 +1027,24 @@ def _module_tx_of(
     return tx, report
 
 
-def _module_executed(ctx: ExecutionContext, token_id: int, since_block: int) -> TxReceipt | None:
-    """The receipt that burned ``token_id`` through the module, if the chain has one: the plan
-    burns the old position, so it cannot have happened twice."""
+def _module_executed(
+    ctx: ExecutionContext, record: RebalanceRecord, tx: ModuleTransaction, since_block: int
+) -> TxReceipt | None:
+    """The receipt of the module call ``tx``, if the chain has one: a rebalance burns its old
+    position (so it cannot have happened twice); a compound is found by its
+    ``LiquidityIncreased`` event in a transaction carrying exactly ``tx``'s calldata."""
     module = ctx.contract("LPRebalanceModule")
-    for entry in module.events.PositionBurned().get_logs(fromBlock=since_block):
-        if entry["args"]["tokenId"] == token_id:
+    event = module.events.LiquidityIncreased if record.kind == "compound" else None
+    if event is None:
+        for entry in module.events.PositionBurned().get_logs(fromBlock=since_block):
+            if entry["args"]["tokenId"] == record.token_id:
+                return ctx.w3.eth.get_transaction_receipt(entry["transactionHash"])
+        return None
+    for entry in event().get_logs(fromBlock=since_block):
+        if entry["args"]["tokenId"] != record.token_id:
+            continue
+        sent = ctx.w3.eth.get_transaction(entry["transactionHash"])
+        if bytes(sent["input"]) == tx.data:
             return ctx.w3.eth.get_transaction_receipt(entry["transactionHash"])
     return None
 
@@ -1090,8 +1138,8 @@ def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecor
 
 
 def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
-    _tx, report = _module_tx_of(ctx, record)
-    done = _module_executed(ctx, record.token_id, int(report["snapshot"]["block"]))
+    tx, report = _module_tx_of(ctx, record)
+    done = _module_executed(ctx, record, tx, int(report["snapshot"]["block"]))
     if done is not None:
         return reconcile(ctx, record, done, report, via_module=True)
     receipt, pending_nonce = _sent_outcome(ctx, record)

@@ -100,14 +100,24 @@ def record_deposit(
 
 
 def record_rebalance(
-    session: Session, label: str, flow: RebalanceFlow, gas: GasPaid, block: int, timestamp: int
+    session: Session,
+    label: str,
+    flow: RebalanceFlow,
+    gas: GasPaid,
+    block: int,
+    timestamp: int,
+    *,
+    what: str = "rebalance",
 ) -> None:
+    """A rebalance's flows, or a compound's (``what="compound"``: nothing burned, the fees
+    collected and reinvested in the same NFT as ``minted``; never a deposit)."""
     repo.append_audit(
         session,
         REBALANCE,
-        [f"rebalance in {gas.tx_hash}"],
+        [f"{what} in {gas.tx_hash}"],
         subject=_subject(label),
         data={
+            "what": what,
             "block": block,
             "timestamp": timestamp,
             "burned": [str(a) for a in flow.burned],
@@ -380,7 +390,14 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
         for (block, flow, gas), when in zip(h.rebalances, h.times, strict=True):
             row = {
                 "at": datetime.fromtimestamp(when, UTC).isoformat(),
-                "kind": "rebalance" if flow is not None else "failed transaction",
+                # a compound burns nothing: it collects the fees and adds them to the same NFT
+                "kind": (
+                    "failed transaction"
+                    if flow is None
+                    else "compound"
+                    if flow.burned == (0, 0)
+                    else "rebalance"
+                ),
                 "position": label,
                 "block": block,
                 "tx_hash": gas.tx_hash,

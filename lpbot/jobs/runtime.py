@@ -141,8 +141,10 @@ def confirmed_successor(
             .order_by(Rebalance.id.desc())
         ).all()
         for row in rows:
+            if (row.decision or {}).get("kind", "rebalance") != "rebalance":
+                continue  # a compound adds to the same NFT; it has no successor
             new = ((row.plan or {}).get("result") or {}).get("new_token_id")
-            if new is not None:
+            if new is not None and int(new) != token_id:
                 return int(new)
     return None
 

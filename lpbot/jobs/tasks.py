@@ -56,6 +56,7 @@ class Tally:
     fees_collected1: int = 0
     gas_wei: int = 0
     rebalances: int = 0
+    compounds: int = 0
     events: list[str] = field(default_factory=list)
     flows: list[RebalanceFlow] = field(default_factory=list)  # for the ledger
     gas: list[GasPaid] = field(default_factory=list)
@@ -440,9 +441,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
             decision=type(decision).__name__,
         )
     if isinstance(decision, Compound):
-        # compounding is advised and recorded; carrying it out is not automated yet, and the
-        # fees are reinvested at the next rebalance
-        return f"hold (compounding advised: fees ${decision.fees_usd:,.2f} > margin x gas)"
+        return compound(mp, decision)
     if isinstance(decision, Hold):
         return f"hold: {decision.reason}"
     assert isinstance(decision, Rebalance)
@@ -560,6 +559,95 @@ def rebalance_check(mp: ManagedPosition) -> str:
     )
     mp.tally.events.append(event)
     mp.notifier.notify(Alert("rebalanced", f"{mp.name}: {event}"))
+    return event
+
+
+def compound(mp: ManagedPosition, decision: Compound) -> str:
+    """Collect the fees, swap what does not fit the range's ratio, increaseLiquidity: planned
+    and dry-run, then executed where the auto-execute policy allows it, else asked for; the
+    reinvested fees go to the ledger as fees collected and put back (never a deposit)."""
+    from lpbot.execution.state import RebalanceState as S
+
+    if decision.plan is None:
+        return "hold (compounding advised, but the fees cannot pay for any liquidity)"
+    waiting = [
+        r
+        for r in mp.ctx.repo.unfinished()
+        if r.kind == "compound"
+        and r.token_id == mp.token_id
+        and r.state in (S.SIMULATED, S.APPROVED)
+    ]
+    for r in waiting:
+        r = service.resume_one(mp.ctx, r)  # expired when its report is stale
+        if not r.state.terminal:
+            return f"compound {r.id} (report {r.report_id}) awaits approval"
+    small = (
+        mp.auto_execute_max_usd is not None
+        and Decimal(str(decision.fees_usd)) <= mp.auto_execute_max_usd
+    )
+    mp.ctx.via = "module" if small and mp.auto_via == "module" else "multisig"
+    why_text = f"{decision.reason}: {decision.reasons[-1] if decision.reasons else ''}"
+    record, report, paths = service.plan_compound(mp.ctx, mp.token_id, why_text)
+    if not all(c["ok"] for c in report["checks"]) and mp.ctx.via == "module":
+        mp.ctx.via = "multisig"  # the module would refuse it: ask the owners instead
+        record, report, paths = service.plan_compound(
+            mp.ctx, mp.token_id, why_text + " (module refused)"
+        )
+    subject = f"position:{mp.name}:{mp.token_id}"
+    auto, why = policy_approves(
+        mp.sessions,
+        report,
+        mp.auto_execute_max_usd,
+        can_sign=mp.ctx.via == "module" or len(mp.owner_signers) > 0,
+        subject=subject,
+    )
+    if not auto:
+        mp.notifier.notify(
+            Alert(
+                "approval_needed",
+                f"{mp.name}: compound {report['report_id']} awaits approval",
+                f"{decision.reason}; {'; '.join(why)}; report {paths.get('html', '')}",
+            )
+        )
+        return f"compound planned: report {report['report_id']} awaits approval"
+    service.approve(
+        mp.ctx,
+        report["report_id"],
+        approver=f"policy: auto-execute up to ${mp.auto_execute_max_usd}",
+    )
+    record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
+    if record.result is None or record.state != S.CONFIRMED:
+        if record.result is not None and record.result.get("tx_hash"):
+            _record_failed_gas(mp, record.result)
+        mp.notifier.notify(Alert("failure", f"{mp.name}: compound {record.id} {record.state}"))
+        raise Refused(f"compound {record.id} ended {record.state.value}: {record.error}")
+    result = record.result
+    collected = tuple(int(x) for x in result["collected"])
+    mp.tally.fees_collected0 += collected[0]
+    mp.tally.fees_collected1 += collected[1]
+    receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
+    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    mp.tally.gas_wei += wei
+    at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
+    gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=False)
+    flow = _flow(result, at)  # nothing burned: the fees collected are all it moved
+    mp.tally.gas.append(gas)
+    mp.tally.flows.append(flow)
+    mp.tally.compounds += 1
+    block = mp.ctx.w3.eth.get_block(int(result["block"]))
+    with mp.sessions() as s, s.begin():
+        ledger_store.record_rebalance(
+            s, mp.name, flow, gas, int(result["block"]), int(block["timestamp"]), what="compound"
+        )
+    mp._last_seen = None  # the liquidity lpbot just added is not an outside change
+    how = "the module's operator key" if mp.ctx.via == "module" else "2 Safe signatures"
+    event = (
+        f"compounded fees {collected[0]}/{collected[1]} (raw) into #{mp.token_id}: liquidity "
+        f"+{result['new_liquidity']}, report {report['report_id']}, {how}, "
+        f"gas {result['gas_used']:,}"
+    )
+    mp.tally.events.append(event)
+    mp.notifier.notify(Alert("compounded", f"{mp.name}: {event}"))
     return event
 
 

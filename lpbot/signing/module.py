@@ -63,21 +63,33 @@ class ModuleTransaction:
 
 
 def module_calls(plan: RebalancePlan) -> list[bytes]:
-    """The plan as the module's entry points: decrease, collect, burn, approvals, swap, mint."""
+    """The plan as the module's entry points: decrease, collect, burn, approvals, swap, mint;
+    for a compound: collect, approvals, swap, increaseLiquidity. An open is refused here: new
+    capital goes in through the owners' Safe transaction."""
+    if plan.kind == "open":
+        raise Refused("opening a position goes through the owners' Safe, not the module")
     module = Web3().eth.contract(abi=artifacts.abi("LPRebalanceModule"))
     a = plan.amounts
 
     def call(fn: str, *args: Any) -> bytes:
         return bytes.fromhex(module.encode_abi(fn_name=fn, args=list(args))[2:])
 
-    calls = [
-        call(
-            "decreaseLiquidity",
-            (plan.token_id, plan.old_liquidity, a.decrease_min0, a.decrease_min1, plan.deadline),
-        ),
-        call("collect", (plan.token_id, plan.safe, MAX_UINT128, MAX_UINT128)),
-        call("burn", plan.token_id),
-    ]
+    calls = [call("collect", (plan.token_id, plan.safe, MAX_UINT128, MAX_UINT128))]
+    if plan.kind == "rebalance":
+        calls = [
+            call(
+                "decreaseLiquidity",
+                (
+                    plan.token_id,
+                    plan.old_liquidity,
+                    a.decrease_min0,
+                    a.decrease_min1,
+                    plan.deadline,
+                ),
+            ),
+            *calls,
+            call("burn", plan.token_id),
+        ]
     if a.swap_zero_for_one is not None:
         token_in, token_out = (
             (plan.token0, plan.token1) if a.swap_zero_for_one else (plan.token1, plan.token0)
@@ -92,6 +104,10 @@ def module_calls(plan: RebalancePlan) -> list[bytes]:
         )
     calls.append(call("approve", plan.token0, plan.position_manager, a.mint0))
     calls.append(call("approve", plan.token1, plan.position_manager, a.mint1))
+    if plan.kind == "compound":
+        increase = (plan.token_id, a.mint0, a.mint1, a.mint_min0, a.mint_min1, plan.deadline)
+        calls.append(call("increaseLiquidity", increase))
+        return calls
     calls.append(
         call(
             "mint",

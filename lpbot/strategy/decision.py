@@ -93,6 +93,7 @@ class Compound:
     plan: OpenPlan | None
     signals: Signals
     reasons: tuple[str, ...] = ()
+    swap_cost_usd: float = 0.0  # the swap's fee and price impact, at the marks
 
 
 Decision = Hold | Rebalance | Compound

@@ -15,7 +15,9 @@ volatility). The gain is that for the new range minus that for the current one. 
 from the current tick is taken as deep as here.
 
 Compound: when no rebalance is chosen, the price is in range and the fees owed are worth more than
-``compound_margin`` times the gas of collecting and adding them.
+``compound_margin`` times the cost of compounding them: the gas of collecting and adding them,
+and the cost (fee and price impact, at the marks) of the swap that brings them to the range's
+ratio.
 """
 
 from __future__ import annotations
@@ -317,8 +319,9 @@ class RebalancePolicy:
         signals: Signals,
         reasons: list[str],
     ) -> Compound | None:
-        threshold = self.compound_margin * market.compound_gas_usd
-        if not signals.in_range or signals.fees_usd <= threshold:
+        if not signals.in_range or signals.fees_usd <= self.compound_margin * (
+            market.compound_gas_usd
+        ):
             return None
         plan: OpenPlan | None
         try:
@@ -326,19 +329,39 @@ class RebalancePolicy:
         except ValueError as exc:  # fees too small to pay for one unit of liquidity
             plan = None
             reasons.append(f"no compounding plan: {exc}")
+        # the swap that brings the fees to the range's ratio costs its fee and price impact:
+        # what it pays in, less what it gets out, at the marks
+        swap_cost = 0.0
+        if plan is not None and plan.swap is not None:
+            sw = plan.swap
+            paid = (
+                _usd(sw.amount_in, 0, pool, market)
+                if sw.zero_for_one
+                else _usd(0, sw.amount_in, pool, market)
+            )
+            got = (
+                _usd(0, sw.expected_out, pool, market)
+                if sw.zero_for_one
+                else _usd(sw.expected_out, 0, pool, market)
+            )
+            swap_cost = max(paid - got, 0.0)
+        cost = market.compound_gas_usd + swap_cost
+        if signals.fees_usd <= self.compound_margin * cost:
+            return None
         reasons.append(
-            f"fees ${signals.fees_usd:,.2f} > {self.compound_margin:g} x gas "
-            f"${market.compound_gas_usd:,.2f}"
+            f"fees ${signals.fees_usd:,.2f} > {self.compound_margin:g} x (gas "
+            f"${market.compound_gas_usd:,.2f} + swap ${swap_cost:,.2f})"
         )
         return Compound(
             fees0=fees.amount0,
             fees1=fees.amount1,
             fees_usd=signals.fees_usd,
             gas_usd=market.compound_gas_usd,
-            reason="fees owed exceed the gas of compounding by the margin",
+            reason="fees owed exceed the cost of compounding (gas and swap) by the margin",
             plan=plan,
             signals=signals,
             reasons=tuple(reasons),
+            swap_cost_usd=swap_cost,
         )
 
 

@@ -1143,7 +1143,7 @@ vol_ratio_trigger = 2.0              # short/long volatility ratio that triggers
 horizon_seconds = 86400              # expected fee gain is counted over this horizon
 slippage_bps = 10
 min_gain_over_cost = 1.0             # rebalance when expected gain > 1.0 x cost
-compound_margin = 2.0                # compound when fees > 2 x the gas
+compound_margin = 2.0                # compound when fees > 2 x (gas + swap cost)
 
 [signer]
 sender = "bot"                       # the key that sends transactions and pays gas

@@ -29,10 +29,10 @@ from lpbot.strategy.decision import Decision
 from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
 
 # gas units of a whole rebalance through a Safe (measured on the devnet: about 730k) and of a
-# compounding through a Safe (collect, swap, approvals, increaseLiquidity: 350k-435k measured
+# compounding through a Safe (collect, swap, approvals, increaseLiquidity: 350k-460k measured
 # on the devnet), with headroom
 REBALANCE_GAS = 800_000
-COMPOUND_GAS = 450_000
+COMPOUND_GAS = 500_000
 
 
 @dataclass(frozen=True)

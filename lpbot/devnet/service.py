@@ -21,6 +21,7 @@ from lpbot.chain.artifacts import project_root
 from lpbot.chain.rpc import connect, redact_url
 from lpbot.devnet import anvil, deploy
 from lpbot.devnet.manifest import Manifest
+from lpbot.devnet.market import push_feeds
 from lpbot.errors import NeedsAttention, Refused
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ def load_or_deploy(w3: Web3, rpc_url: str, home: Path) -> tuple[Manifest, bool]:
         # deadline derived from it) is the present, as it is on a live chain
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         manifest = Manifest.read(manifest_path).model_copy(update={"rpc_url": rpc_url})
+        # the feeds' answers are as old as the cache too: the keeper writes them now, so a
+        # devnet brought up from an old cache does not start with stale feeds
+        push_feeds(w3, manifest)
         return manifest, True
     manifest = deploy.deploy_devnet(w3, rpc_url)
     dump = w3.provider.make_request("anvil_dumpState", [])  # type: ignore[arg-type]

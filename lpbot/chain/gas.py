@@ -143,8 +143,10 @@ def fetch_fee_quote(w3: Web3, blocks: int = 5, percentile: float = 50.0) -> FeeQ
 
 
 def fetch_gas_estimate(w3: Web3, tx: TxParams) -> int:
-    """``eth_estimateGas`` for ``tx``; a transaction that would revert is refused."""
-    return int(_rpc("eth_estimateGas", lambda: w3.eth.estimate_gas(tx)))
+    """``eth_estimateGas`` for ``tx`` at ``latest`` (not over our own pending transactions,
+    which a node's default ``pending`` block includes); a transaction that would revert is
+    refused."""
+    return int(_rpc("eth_estimateGas", lambda: w3.eth.estimate_gas(tx, "latest")))
 
 
 @dataclass(frozen=True, slots=True)

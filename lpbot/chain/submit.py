@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import rlp
 from eth_utils.crypto import keccak
 from urllib3.exceptions import NewConnectionError
 from web3 import Web3
@@ -89,12 +90,55 @@ class NonceManager:
 
 @dataclass(frozen=True, slots=True)
 class SentTx:
+    """A signed transaction: its hash (keccak of ``raw``), nonce, fees and fields."""
+
     hash: str
     nonce: int
     fees: Fees
     to: str = ""
     gas: int = 0
     kind: str = "send"  # "send", "replacement" or "cancel"
+    data: bytes = b""
+    raw: bytes = b""
+
+
+def decode_signed(raw: bytes) -> dict[str, Any]:
+    """The fields of a signed EIP-1559 transaction: ``0x02 || rlp([chainId, nonce,
+    maxPriorityFeePerGas, maxFeePerGas, gas, to, value, data, accessList, yParity, r, s])``
+    (EIP-2718, EIP-1559)."""
+    if not raw or raw[0] != 2:
+        raise Halt("a recorded transaction is not an EIP-1559 (type 2) transaction")
+    f = rlp.decode(bytes(raw[1:]))
+
+    def num(x: bytes) -> int:
+        return int.from_bytes(bytes(x), "big")
+
+    return {
+        "type": 2,
+        "chainId": num(f[0]),
+        "nonce": num(f[1]),
+        "maxPriorityFeePerGas": num(f[2]),
+        "maxFeePerGas": num(f[3]),
+        "gas": num(f[4]),
+        "to": Web3.to_checksum_address(bytes(f[5])),
+        "value": num(f[6]),
+        "data": bytes(f[7]),
+    }
+
+
+def sent_from_raw(raw: bytes, kind: str = "send") -> SentTx:
+    """A recorded signed transaction as sent: its hash is derived from the bytes."""
+    tx = decode_signed(raw)
+    return SentTx(
+        "0x" + keccak(bytes(raw)).hex(),
+        tx["nonce"],
+        Fees(tx["maxFeePerGas"], tx["maxPriorityFeePerGas"]),
+        tx["to"],
+        tx["gas"],
+        kind,
+        tx["data"],
+        bytes(raw),
+    )
 
 
 Check = Callable[[dict[str, Any]], None]
@@ -175,14 +219,28 @@ class Submitter:
         unsigned = {k: v for k, v in tx.items() if k != "from"}
         signed = self.signer.sign_transaction(unsigned)
         self.preflight(tx)  # and again right before sending: signing can take a while (MPC)
-        sent = SentTx("0x" + keccak(bytes(signed.raw)).hex(), nonce, fees, tx["to"], gas, kind)
+        raw = bytes(signed.raw)
+        sent = SentTx("0x" + keccak(raw).hex(), nonce, fees, tx["to"], gas, kind, data, raw)
         if on_signed is not None:
             on_signed(sent)  # recorded before broadcasting: a timeout cannot lose it
-        h = self._broadcast(signed.raw, nonce)
-        if "0x" + bytes(h).hex() != sent.hash:
-            raise Halt(f"the node answered hash 0x{bytes(h).hex()} for {sent.hash}")
+        self._broadcast_checked(sent)
         log.info("sent %s nonce %d max fee %d", sent.hash, nonce, fees.max_fee_per_gas)
         return sent
+
+    def rebroadcast(self, sent: SentTx) -> None:
+        """Send ``sent``'s recorded signed bytes again, unchanged (after a crash between
+        recording and the node's answer): pre-flighted first, as every send is."""
+        if not sent.raw:
+            raise Halt(f"transaction {sent.hash} was recorded without its signed bytes")
+        fields = decode_signed(sent.raw)
+        self.preflight({**fields, "from": self.signer.address})
+        self._broadcast_checked(sent)
+        log.info("sent again %s nonce %d", sent.hash, sent.nonce)
+
+    def _broadcast_checked(self, sent: SentTx) -> None:
+        h = self._broadcast(sent.raw, sent.nonce)
+        if "0x" + bytes(h).hex() != sent.hash:
+            raise Halt(f"the node answered hash 0x{bytes(h).hex()} for {sent.hash}")
 
     def _broadcast(self, raw: bytes, nonce: int) -> bytes:
         if self.submit_w3 is not None:
@@ -262,26 +320,94 @@ class Submitter:
         on_sent: Callable[[SentTx], None],
         nonce: int | None = None,
         fees: Fees | None = None,
+        regas: Callable[[], int] | None = None,
     ) -> tuple[TxReceipt, SentTx]:
         """Send, replace with bumped fees while stuck, cancel after ``max_replacements``; return
         the receipt of whichever was mined and which one it was (``kind == "cancel"``: the
         cancelling self-transfer took the nonce, the transaction itself can never run).
 
         Every transaction sent (replacements and the cancel too) is passed to ``on_sent``
-        first. A replacement whose pre-flight fails (``Refused``) is not sent: the
+        first. A replacement's gas limit is ``regas()`` (estimated again at the latest block)
+        when given. A replacement whose pre-flight fails (``Refused``) is not sent: the
         pending one is cancelled instead.
         """
         sent = self.send(to, data, gas, nonce=nonce, fees=fees, on_signed=on_sent)
-        all_sent = [sent]
+        return self._confirm([sent], on_sent=on_sent, regas=regas)
+
+    def resume_and_confirm(
+        self,
+        pending: list[SentTx],
+        *,
+        on_sent: Callable[[SentTx], None],
+        replace_gas: int | None = None,
+        regas: Callable[[], int] | None = None,
+    ) -> tuple[TxReceipt, SentTx]:
+        """Go on with transactions recorded at one nonce (oldest first) and not yet mined: the
+        newest is sent again as it was signed (never a second signature for a nonce merely
+        because the process stopped), then waited for, replaced and cancelled as
+        ``send_and_confirm`` does. When the newest is a cancel, only the cancel is followed:
+        the cancelled transaction is never sent again.
+
+        ``replace_gas``: the newest would now run out of gas with its signed limit; a
+        replacement with this limit (and bumped fees) is sent instead of the same bytes."""
+        last = pending[-1]
+        if last.kind == "cancel":
+            if last.raw:
+                self.rebroadcast(last)
+                found = self._wait_any(pending, self.replace_after * 2)
+                if found is not None:
+                    return found
+            return self.cancel(pending, on_sent=on_sent)
+        if replace_gas is None and last.raw:
+            self.rebroadcast(last)
+            return self._confirm(pending, on_sent=on_sent, regas=regas)
+        gas = replace_gas if replace_gas is not None else last.gas
+        self.on_progress(
+            f"nonce {last.nonce}: the recorded transaction {last.hash[:12]} is replaced "
+            f"(gas limit {last.gas:,} -> {gas:,})"
+        )
+        try:
+            replacement = self.send(
+                last.to,
+                last.data,
+                gas,
+                nonce=last.nonce,
+                fees=self._replacement_fees(last),
+                kind="replacement",
+                on_signed=on_sent,
+            )
+        except Refused as exc:
+            self.on_progress(f"not replacing nonce {last.nonce}: {exc}; cancelling it")
+            return self.cancel(pending, on_sent=on_sent)
+        return self._confirm([*pending, replacement], on_sent=on_sent, regas=regas)
+
+    def _replacement_fees(self, last: SentTx) -> Fees:
+        """Fees for a transaction replacing ``last``: the current fee market's, and at least
+        ``last``'s bumped by 15% (nodes refuse less than 12.5%)."""
+        floor, market = last.fees.bumped(), self.fees()
+        return Fees(
+            max(floor.max_fee_per_gas, market.max_fee_per_gas),
+            max(floor.max_priority_fee_per_gas, market.max_priority_fee_per_gas),
+        )
+
+    def _confirm(
+        self,
+        all_sent: list[SentTx],
+        *,
+        on_sent: Callable[[SentTx], None],
+        regas: Callable[[], int] | None = None,
+    ) -> tuple[TxReceipt, SentTx]:
+        sent = all_sent[-1]
         for _attempt in range(self.max_replacements):
             found = self._wait_any(all_sent, self.replace_after)
             if found is not None:
                 return found
             bumped = sent.fees.bumped()
             try:
+                gas = regas() if regas is not None else sent.gas
                 replacement = self.send(
-                    to,
-                    data,
+                    sent.to,
+                    sent.data,
                     gas,
                     nonce=sent.nonce,
                     fees=bumped,
@@ -297,7 +423,7 @@ class Submitter:
                 f"{bumped.max_priority_fee_per_gas:,}): {replacement.hash}"
             )
             sent = replacement
-            all_sent.append(sent)
+            all_sent = [*all_sent, sent]
         else:
             found = self._wait_any(all_sent, self.replace_after)
             if found is not None:

@@ -221,7 +221,9 @@ def fetch_call_outcome(
     output = _hex(response.get("result"))
     if not estimate:
         return CallOutcome(True, output=output)
-    response = _request(w3, "eth_estimateGas", [{k: v for k, v in call.items() if k != "gas"}])
+    # at ``latest`` too: a node's default (``pending``) would include our own pending one
+    estimate_call = {k: v for k, v in call.items() if k != "gas"}
+    response = _request(w3, "eth_estimateGas", [estimate_call, "latest"])
     error = response.get("error")
     if error:
         if not _is_revert(error):

@@ -30,7 +30,7 @@ from lpbot.analytics.types import Tick
 from lpbot.chain import artifacts
 from lpbot.chain.gas import GasModel, gas_model_for
 from lpbot.chain.reader import PoolReader, PoolSnapshot
-from lpbot.chain.submit import Fees, SentTx, Submitter
+from lpbot.chain.submit import Fees, SentTx, Submitter, sent_from_raw
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
 from lpbot.execution.plan import (
@@ -726,11 +726,11 @@ def _submit(
     record: RebalanceRecord,
     tx: SafeTransaction,
     report: dict[str, Any],
-    nonce: int | None = None,
+    pending: Sequence[TxRecord] = (),
 ) -> RebalanceRecord:
     _owners, threshold = _safe_owners(ctx)
     data = exec_transaction_data(tx, combine(_signatures(record), threshold))
-    record, receipt = _send_recorded(ctx, record, ctx.executor, tx.safe, data, report, nonce)
+    record, receipt = _send_recorded(ctx, record, ctx.executor, tx.safe, data, report, pending)
     if receipt is None:
         return record
     return reconcile(ctx, record, receipt, report)
@@ -743,15 +743,18 @@ def _send_recorded(
     to: str,
     data: bytes,
     report: dict[str, Any],
-    nonce: int | None,
+    pending: Sequence[TxRecord] = (),
 ) -> tuple[RebalanceRecord, TxReceipt | None]:
     """Pre-flight, price the gas, then send (replace while stuck, cancel after the last
-    replacement) with every transaction recorded before waiting.
+    replacement) with every transaction recorded, signed bytes and all, before it is broadcast.
 
-    The receipt is None when the cancelling self-transfer took the nonce (CANCELLED).
+    ``pending``: this rebalance's transactions recorded at one nonce and not mined (a resume);
+    the newest is sent again as signed, or, if its gas limit would now run out, replaced with
+    a new limit; if the call would revert now, cancelled. The receipt is None when the
+    cancelling self-transfer took the nonce (CANCELLED).
     """
     try:
-        with _stale_on_refusal(ctx, record, pending=nonce is not None):
+        with _stale_on_refusal(ctx, record, pending=bool(pending)):
             drift = check_drift(ctx, report)
             outcome = pf.fetch_call_outcome(ctx.w3, signer.address, to, data)
             if not outcome.ok:
@@ -764,14 +767,85 @@ def _send_recorded(
                     f"the transaction would revert now: {reason}", drift, _lines(ctx, drift)
                 )
     except pf.PreflightRefused as exc:
-        if nonce is None:
+        if not pending:
             raise
-        # one of ours is pending at ``nonce`` and would revert if mined: cancel it instead
-        return _cancel_pending(ctx, ctx.repo.get(record.id) or record, signer, nonce, exc)
+        # one of ours is pending and would revert if mined: cancel it instead
+        return _cancel_pending(ctx, ctx.repo.get(record.id) or record, signer, pending, exc)
     assert outcome.gas_estimate is not None
+    gas, cost = _priced_gas(ctx, record, signer, to, data, report, outcome.gas_estimate)
+    state = {"record": record}
+
+    def check(tx: dict[str, Any]) -> None:
+        if tx["to"].lower() == signer.address.lower() and not tx["data"]:
+            _check_cancel(ctx, tx)  # no report to compare with, only the call itself
+            return
+        with _stale_on_refusal(ctx, state["record"], pending=True):
+            drift = check_drift(ctx, report)
+            exact = pf.fetch_call_outcome(
+                ctx.w3, tx["from"], tx["to"], bytes(tx["data"]), gas=int(tx["gas"]), estimate=False
+            )
+            if not exact.ok:
+                raise pf.PreflightRefused(
+                    f"the signed transaction would revert now: {exact.reason}",
+                    drift,
+                    _lines(ctx, drift),
+                )
+
+    def regas() -> int:
+        """A replacement's gas limit, estimated again at the latest block."""
+        again = pf.fetch_call_outcome(ctx.w3, signer.address, to, data)
+        if not again.ok or again.gas_estimate is None:
+            raise pf.PreflightRefused(f"it would revert now: {again.reason}", None)
+        return _priced_gas(ctx, record, signer, to, data, report, again.gas_estimate)[0]
+
+    submitter = _submitter(
+        ctx,
+        signer,
+        check,
+        fees=lambda: Fees(cost.max_fee_per_gas, cost.max_priority_fee_per_gas),
+        max_replacements=ctx.max_replacements,
+    )
+    on_sent = _recorder(ctx, state, signer)
+    if pending:
+        sents = [_sent_of(t) for t in pending]
+        last = sents[-1]
+        replace_gas: int | None = None
+        if last.gas < gas:
+            # signed under an older state: would its limit run out now?
+            fits = pf.fetch_call_outcome(ctx.w3, signer.address, to, data, gas=last.gas)
+            if not fits.ok:
+                ctx.progress(
+                    f"rebalance {record.id}: the recorded transaction's gas limit {last.gas:,} "
+                    f"would run out now ({fits.reason}); replacing it with limit {gas:,}"
+                )
+                replace_gas = gas
+        receipt, mined = submitter.resume_and_confirm(
+            sents, on_sent=on_sent, replace_gas=replace_gas, regas=regas
+        )
+    else:
+        receipt, mined = submitter.send_and_confirm(to, data, gas, on_sent=on_sent, regas=regas)
+    record = state["record"]
+    record_costs(ctx, record, receipt)
+    if mined.kind == "cancel":
+        why = f"stuck after {ctx.max_replacements} replacement(s)"
+        return _cancelled(ctx, record, why), None
+    return record, receipt
+
+
+def _priced_gas(
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    signer: Signer,
+    to: str,
+    data: bytes,
+    report: dict[str, Any],
+    preflight_estimate: int,
+) -> tuple[int, Any]:
+    """The gas limit (the larger of the live estimates and the dry-run's gas, plus the
+    margin) and the chain gas model's cost; waits (RetryLater) above the USD fee limit."""
     model = ctx.gas_model or gas_model_for(ctx.chain_id)
     cost = model.fetch_cost(ctx.w3, {"from": signer.address, "to": to, "data": data})
-    estimate = max(cost.gas_units, outcome.gas_estimate)
+    estimate = max(cost.gas_units, preflight_estimate)
     gas = pf.gas_limit(estimate, int(report["dry_run"]["gas_used"]), ctx.gas_margin_bps)
     usd = ctx.gas_token_usd() if ctx.gas_token_usd is not None else ctx.native_usd
     fee_usd = Decimal(cost.total_wei) * usd / Decimal(10**18)
@@ -791,66 +865,38 @@ def _send_recorded(
         f"gas: estimate {estimate:,}, dry-run {int(report['dry_run']['gas_used']):,}, limit "
         f"{gas:,}; expected fee ${fee_usd:.4f}, max fee {cost.max_fee_per_gas:,} wei/gas"
     )
+    return gas, cost
 
-    state = {"record": record}
 
-    def check(tx: dict[str, Any]) -> None:
-        if tx["to"].lower() == signer.address.lower() and not tx["data"]:
-            _check_cancel(ctx, tx)  # no report to compare with, only the call itself
-            return
-        with _stale_on_refusal(ctx, state["record"], pending=True):
-            drift = check_drift(ctx, report)
-            exact = pf.fetch_call_outcome(
-                ctx.w3, tx["from"], tx["to"], bytes(tx["data"]), gas=int(tx["gas"]), estimate=False
-            )
-            if not exact.ok:
-                raise pf.PreflightRefused(
-                    f"the signed transaction would revert now: {exact.reason}",
-                    drift,
-                    _lines(ctx, drift),
-                )
-
-    submitter = Submitter(
+def _submitter(
+    ctx: ExecutionContext,
+    signer: Signer,
+    check: Callable[[dict[str, Any]], None],
+    *,
+    fees: Callable[[], Fees] | None = None,
+    max_replacements: int = 3,
+) -> Submitter:
+    return Submitter(
         ctx.w3,
         signer,
         preflight=check,
         confirmations=ctx.confirmations,
         replace_after=ctx.replace_after,
-        max_replacements=ctx.max_replacements,
+        max_replacements=max_replacements,
         submit_w3=ctx.submit_w3,
         public_fallback=ctx.public_fallback,
-        fees=lambda: _fees_over_pending(
-            ctx, record, nonce, cost.max_fee_per_gas, cost.max_priority_fee_per_gas
-        ),
+        fees=fees,
         on_progress=ctx.progress,
     )
-    receipt, mined = submitter.send_and_confirm(
-        to, data, gas, on_sent=_recorder(ctx, state, signer), nonce=nonce
-    )
-    record = state["record"]
-    record_costs(ctx, record, receipt)
-    if mined.kind == "cancel":
-        why = f"stuck after {ctx.max_replacements} replacement(s)"
-        return _cancelled(ctx, record, why), None
-    return record, receipt
 
 
-def _fees_over_pending(
-    ctx: ExecutionContext, record: RebalanceRecord, nonce: int | None, max_fee: int, priority: int
-) -> Fees:
-    """The gas model's fees, raised over any transaction of ours pending at ``nonce`` (a node
-    refuses a replacement that does not bump both fields by 12.5%)."""
-    fees = Fees(max_fee, priority)
-    if nonce is None:
-        return fees
-    for t in ctx.repo.transactions(record.id):
-        if t.nonce == nonce and t.status == "PENDING":
-            floor = Fees(t.max_fee_per_gas, t.max_priority_fee_per_gas).bumped()
-            fees = Fees(
-                max(fees.max_fee_per_gas, floor.max_fee_per_gas),
-                max(fees.max_priority_fee_per_gas, floor.max_priority_fee_per_gas),
-            )
-    return fees
+def _sent_of(t: TxRecord) -> SentTx:
+    """A recorded transaction as the submitter knows it (its signed bytes when recorded)."""
+    kind = "cancel" if t.kind == "cancel" else t.sent_as
+    if t.raw:
+        return sent_from_raw(t.raw, kind)
+    fees = Fees(t.max_fee_per_gas, t.max_priority_fee_per_gas)
+    return SentTx(t.tx_hash, t.nonce, fees, t.to, t.gas_limit, kind)
 
 
 def _check_cancel(ctx: ExecutionContext, tx: dict[str, Any]) -> None:
@@ -877,6 +923,8 @@ def _recorder(
                 gas_limit=sent.gas,
                 max_fee_per_gas=sent.fees.max_fee_per_gas,
                 max_priority_fee_per_gas=sent.fees.max_priority_fee_per_gas,
+                raw=sent.raw,
+                sent_as=sent.kind,
             ),
         )
         hashes = [h for h in current.tx_hashes if h != sent.hash] + [sent.hash]
@@ -892,43 +940,59 @@ def _cancel_pending(
     ctx: ExecutionContext,
     record: RebalanceRecord,
     signer: Signer,
-    nonce: int,
+    pending: Sequence[TxRecord],
     why: pf.PreflightRefused,
 ) -> tuple[RebalanceRecord, TxReceipt | None]:
     """A pending transaction of this rebalance would revert now: replace it with a zero-value
     self-transfer at its nonce (a revert would burn the whole gas limit; this costs 21,000)."""
-    pending = [
-        SentTx(
-            t.tx_hash,
-            t.nonce,
-            Fees(t.max_fee_per_gas, t.max_priority_fee_per_gas),
-            t.to,
-            t.gas_limit,
-        )
-        for t in ctx.repo.transactions(record.id)
-        if t.nonce == nonce and t.status == "PENDING"
-    ]
-    if not pending:
-        raise why
-    pending.sort(key=lambda t: t.fees.max_fee_per_gas)
+    sents = sorted((_sent_of(t) for t in pending), key=lambda t: t.fees.max_fee_per_gas)
     ctx.progress(f"rebalance {record.id}: the pending transaction would revert now: {why.reason}")
-    submitter = Submitter(
-        ctx.w3,
-        signer,
-        preflight=lambda tx: _check_cancel(ctx, tx),
-        confirmations=ctx.confirmations,
-        replace_after=ctx.replace_after,
-        submit_w3=ctx.submit_w3,
-        public_fallback=ctx.public_fallback,
-        on_progress=ctx.progress,
-    )
+    submitter = _submitter(ctx, signer, lambda tx: _check_cancel(ctx, tx))
     state = {"record": record}
-    receipt, mined = submitter.cancel(pending, on_sent=_recorder(ctx, state, signer))
+    receipt, mined = submitter.cancel(sents, on_sent=_recorder(ctx, state, signer))
     record = state["record"]
     record_costs(ctx, record, receipt)
     if mined.kind == "cancel":
         return _cancelled(ctx, record, f"it would revert now ({why.reason})"), None
     return record, receipt
+
+
+def _resume_cancel(
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    signer: Signer,
+    pending: Sequence[TxRecord],
+    report: dict[str, Any],
+    *,
+    via_module: bool,
+) -> RebalanceRecord:
+    """A cancel was sent and neither it nor what it cancels is mined yet: only the cancel is
+    followed (sent again as signed, re-priced if still stuck); the cancelled transaction is
+    never sent again. Whichever takes the nonce decides: the cancel, CANCELLED for good; the
+    rebalance itself, reconciled."""
+    submitter = _submitter(ctx, signer, lambda tx: _check_cancel(ctx, tx))
+    state = {"record": record}
+    receipt, mined = submitter.resume_and_confirm(
+        [_sent_of(t) for t in pending], on_sent=_recorder(ctx, state, signer)
+    )
+    return _settle(ctx, state["record"], receipt, mined.kind, report, via_module=via_module)
+
+
+def _settle(
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    receipt: TxReceipt,
+    kind: str,
+    report: dict[str, Any],
+    *,
+    via_module: bool,
+) -> RebalanceRecord:
+    """A mined transaction of this rebalance: its gas recorded; the cancel ends the rebalance
+    CANCELLED for good, the rebalance itself is reconciled."""
+    record_costs(ctx, record, receipt)
+    if kind == "cancel":
+        return _cancelled(ctx, record, "the cancelling self-transfer took its nonce")
+    return reconcile(ctx, record, receipt, report, via_module=via_module)
 
 
 def record_costs(ctx: ExecutionContext, record: RebalanceRecord, receipt: TxReceipt) -> None:
@@ -938,6 +1002,7 @@ def record_costs(ctx: ExecutionContext, record: RebalanceRecord, receipt: TxRece
     for tx in ctx.repo.transactions(record.id):
         if tx.tx_hash == mined:
             tx.status = "CONFIRMED" if receipt["status"] == 1 else "REVERTED"
+            tx.receipt_status = int(receipt["status"])
             tx.block = int(receipt["blockNumber"])
             tx.gas_used = int(receipt["gasUsed"])
             tx.effective_gas_price = int(receipt.get("effectiveGasPrice", 0))
@@ -1050,7 +1115,7 @@ def _module_executed(
 
 
 def _execute_module(
-    ctx: ExecutionContext, record: RebalanceRecord, *, nonce: int | None = None
+    ctx: ExecutionContext, record: RebalanceRecord, *, pending: Sequence[TxRecord] = ()
 ) -> RebalanceRecord:
     """The operator signs and sends the module call (no owner signatures). APPROVED or SIGNED
     -> SUBMITTED -> CONFIRMED or FAILED."""
@@ -1070,33 +1135,61 @@ def _execute_module(
                 )
         record = ctx.repo.transition(record.id, S.APPROVED, S.SIGNED, signatures=[])
         ctx.checkpoint("signed")
-    record, receipt = _send_recorded(ctx, record, ctx.operator, tx.module, tx.data, report, nonce)
+    record, receipt = _send_recorded(ctx, record, ctx.operator, tx.module, tx.data, report, pending)
     if receipt is None:
         return record
     return reconcile(ctx, record, receipt, report, via_module=True)
 
 
-def _sent_outcome(
-    ctx: ExecutionContext, record: RebalanceRecord
-) -> tuple[TxReceipt | None, int | None]:
-    """The receipt of whichever recorded transaction was mined; else the nonce of one still in
-    the mempool (to replace it rather than send another), or None when none is known."""
-    pending_nonce: int | None = None
-    for h in reversed(record.tx_hashes):
+@dataclass(frozen=True, slots=True)
+class SentOutcome:
+    """What the chain says of a rebalance's recorded transactions."""
+
+    receipt: TxReceipt | None = None  # the one mined
+    kind: str = ""  # the mined one's: "cancel" or "rebalance"
+    pending: tuple[TxRecord, ...] = ()  # recorded at the newest nonce, none mined (oldest first)
+    taken: bool = False  # that nonce was used by a transaction that is not one of ours
+
+
+def _sent_outcome(ctx: ExecutionContext, record: RebalanceRecord) -> SentOutcome:
+    """The receipt of whichever recorded transaction was mined; else those recorded at the
+    newest nonce, to send again as signed (a private endpoint or another node may hold them,
+    and while their nonce is unused they can still be mined)."""
+    txs = ctx.repo.transactions(record.id)
+    for t in reversed(txs):
         try:
-            return ctx.w3.eth.get_transaction_receipt(h), None  # type: ignore[arg-type]
+            receipt = ctx.w3.eth.get_transaction_receipt(t.tx_hash)  # type: ignore[arg-type]
         except TransactionNotFound:
-            with contextlib.suppress(TransactionNotFound):
-                pending_nonce = ctx.w3.eth.get_transaction(h)["nonce"]  # type: ignore[arg-type]
-    if pending_nonce is None:
-        # not in this node's mempool, yet a private endpoint (or another node) may hold it:
-        # while its nonce is unused it can still be mined, so it is treated as pending there
-        for t in ctx.repo.transactions(record.id):
-            if t.status == "PENDING" and t.nonce >= ctx.w3.eth.get_transaction_count(
-                to_checksum_address(t.sender), "latest"
-            ):
-                pending_nonce = t.nonce
-    return None, pending_nonce
+            continue
+        return SentOutcome(receipt, t.kind)
+    pending = [t for t in txs if t.status == "PENDING"]
+    if not pending:
+        return SentOutcome()
+    nonce = max(t.nonce for t in pending)
+    at_nonce = tuple(t for t in pending if t.nonce == nonce)
+    used = ctx.w3.eth.get_transaction_count(to_checksum_address(at_nonce[0].sender), "latest")
+    if nonce < used:  # the nonce was used, and by none of ours
+        for t in pending:
+            t.status = "DROPPED"
+            ctx.repo.update_transaction(record.id, t)
+        return SentOutcome(pending=at_nonce, taken=True)
+    return SentOutcome(pending=at_nonce)
+
+
+def _nonce_taken(
+    ctx: ExecutionContext, record: RebalanceRecord, outcome: SentOutcome
+) -> RebalanceRecord:
+    """Another transaction used the nonce of ours: a cancelled rebalance stays CANCELLED; any
+    other is a person's matter (someone else sends from this account): alert and stop."""
+    nonce = outcome.pending[0].nonce
+    if any(t.kind == "cancel" for t in outcome.pending):
+        return _cancelled(ctx, record, f"nonce {nonce} was taken by another transaction")
+    text = (
+        f"rebalance {record.id}: nonce {nonce} of {outcome.pending[0].sender} was used by a "
+        "transaction lpbot did not send; nothing more is sent for it"
+    )
+    ctx.alert("nonce_taken", text)
+    raise NeedsAttention(text)
 
 
 @_node_down_is_retry_later
@@ -1119,12 +1212,16 @@ def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecor
     if "module_tx" in read_report(ctx.reports_dir, record.report_id):
         return _resume_module(ctx, record)
     tx, report = _safe_tx_of(ctx, record)
+    outcome = _sent_outcome(ctx, record)
+    if outcome.receipt is not None:
+        return _settle(ctx, record, outcome.receipt, outcome.kind, report, via_module=False)
     done = _executed(ctx, "0x" + tx.safe_tx_hash.hex(), int(report["snapshot"]["block"]))
     if done is not None:
         return reconcile(ctx, record, done, report)
-    receipt, pending_nonce = _sent_outcome(ctx, record)
-    if receipt is not None:
-        return reconcile(ctx, record, receipt, report)
+    if outcome.taken:
+        return _nonce_taken(ctx, record, outcome)
+    if any(t.kind == "cancel" for t in outcome.pending):
+        return _resume_cancel(ctx, record, ctx.executor, outcome.pending, report, via_module=False)
     if ctx.safe_contract.functions.nonce().call() != tx.nonce:
         return ctx.repo.transition(
             record.id, record.state, S.FAILED, error="Safe nonce moved; this SafeTx can't run"
@@ -1134,20 +1231,25 @@ def resume_one(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecor
     ):
         return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="deadline passed")
     # signed but not mined (or never sent): send the same signed Safe transaction
-    return _submit(ctx, record, tx, report, nonce=pending_nonce)
+    return _submit(ctx, record, tx, report, pending=outcome.pending)
 
 
 def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceRecord:
     tx, report = _module_tx_of(ctx, record)
+    outcome = _sent_outcome(ctx, record)
+    if outcome.receipt is not None:
+        return _settle(ctx, record, outcome.receipt, outcome.kind, report, via_module=True)
     done = _module_executed(ctx, record, tx, int(report["snapshot"]["block"]))
     if done is not None:
         return reconcile(ctx, record, done, report, via_module=True)
-    receipt, pending_nonce = _sent_outcome(ctx, record)
-    if receipt is not None:
-        return reconcile(ctx, record, receipt, report, via_module=True)
+    if outcome.taken:
+        return _nonce_taken(ctx, record, outcome)
+    if any(t.kind == "cancel" for t in outcome.pending):
+        assert ctx.operator is not None
+        return _resume_cancel(ctx, record, ctx.operator, outcome.pending, report, via_module=True)
     if ctx.w3.eth.get_block("latest")["timestamp"] > int(report["deadline"]):
         return ctx.repo.transition(record.id, record.state, S.EXPIRED, error="deadline passed")
-    return _execute_module(ctx, record, nonce=pending_nonce)
+    return _execute_module(ctx, record, pending=outcome.pending)
 
 
 def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:

@@ -118,6 +118,9 @@ class TxRecord:
     block: int | None = None
     gas_used: int | None = None
     effective_gas_price: int | None = None
+    raw: bytes = b""  # the signed transaction, kept before it is broadcast
+    sent_as: str = "send"  # "send", "replacement" or "cancel"
+    receipt_status: int | None = None  # 1 success, 0 reverted; None until mined
 
     @property
     def kind(self) -> str:
@@ -127,6 +130,10 @@ class TxRecord:
     def fee_wei(self) -> int:
         """What the sender paid: gas used x effective gas price (0 until mined)."""
         return (self.gas_used or 0) * (self.effective_gas_price or 0)
+
+    @property
+    def mined(self) -> bool:
+        return self.status in ("CONFIRMED", "REVERTED")
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -497,15 +497,14 @@ def rebalance_check(mp: ManagedPosition) -> str:
     if record.result is None or record.state.value != "CONFIRMED":
         if record.result is not None and record.result.get("tx_hash"):
             # a reverted transaction still paid its gas: the ledger counts it
-            _record_failed_gas(mp, record.result)
+            _record_failed_gas(mp, record.id, record.result)
         mp.notifier.notify(Alert("failure", f"{mp.name}: rebalance {record.id} {record.state}"))
         raise Refused(f"rebalance {record.id} ended {record.state.value}: {record.error}")
     result = record.result
     fees0, fees1 = (int(x) for x in report["dry_run"]["fees_collected"])
     mp.tally.fees_collected0 += fees0
     mp.tally.fees_collected1 += fees1
-    receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
-    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    wei = _gas_paid(mp, record.id, str(result["tx_hash"]))
     mp.tally.gas_wei += wei
     # the marks just before the rebalance's block: its swap's fee and impact are against them
     at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
@@ -618,15 +617,14 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
     if record.result is None or record.state != S.CONFIRMED:
         if record.result is not None and record.result.get("tx_hash"):
-            _record_failed_gas(mp, record.result)
+            _record_failed_gas(mp, record.id, record.result)
         mp.notifier.notify(Alert("failure", f"{mp.name}: compound {record.id} {record.state}"))
         raise Refused(f"compound {record.id} ended {record.state.value}: {record.error}")
     result = record.result
     collected = tuple(int(x) for x in result["collected"])
     mp.tally.fees_collected0 += collected[0]
     mp.tally.fees_collected1 += collected[1]
-    receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
-    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    wei = _gas_paid(mp, record.id, str(result["tx_hash"]))
     mp.tally.gas_wei += wei
     at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
     gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=False)
@@ -718,9 +716,20 @@ def open_position(po: PendingOpen) -> str:
     return f"open {record.id}: {record.state.value}"
 
 
-def _record_failed_gas(mp: ManagedPosition, result: dict[str, Any]) -> None:
+def _gas_paid(mp: ManagedPosition, rebalance_id: int, tx_hash: str) -> int:
+    """The wei a mined transaction of the rebalance paid, as the store's transactions table
+    recorded it from its receipt; the receipt itself only for one lpbot did not send (the
+    Safe transaction executed by someone else)."""
+    for t in mp.ctx.repo.transactions(rebalance_id):
+        if t.tx_hash == tx_hash and t.gas_used is not None:
+            return t.fee_wei
+    receipt = mp.ctx.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
+
+def _record_failed_gas(mp: ManagedPosition, rebalance_id: int, result: dict[str, Any]) -> None:
     receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
-    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    wei = _gas_paid(mp, rebalance_id, str(result["tx_hash"]))
     at = mp.prices(mp.fetch_marks(int(receipt["blockNumber"]) - 1))
     gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=True)
     mp.tally.gas_wei += wei

@@ -250,7 +250,12 @@ class Rebalance(Base):
 
 
 class Transaction(Base):
-    """A transaction lpbot sent (or prepared with a fixed nonce); wei amounts are exact."""
+    """A transaction lpbot signed: recorded with its signed bytes before it is broadcast, so a
+    crash before the node answered is resumed by sending the same bytes again (or finding them
+    mined), never by signing another transaction for its nonce. ``kind`` is ``send``,
+    ``replacement`` (same nonce, higher fees) or ``cancel`` (a zero-value self-transfer at the
+    nonce). CONFIRMED and REVERTED are the mined states (receipt status 1 and 0); ``gas_paid``
+    is gas used x effective gas price, in wei, exact."""
 
     __tablename__ = "transactions"
     __table_args__ = (
@@ -275,6 +280,12 @@ class Transaction(Base):
     effective_gas_price: Mapped[int | None] = mapped_column(Amount, comment="wei")
     replaced_by_id: Mapped[int | None] = mapped_column(ID, ForeignKey("transactions.id"))
     error: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(16), comment="send, replacement or cancel")
+    raw_tx: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the signed transaction (public once broadcast; no key material)"
+    )
+    receipt_status: Mapped[int | None] = mapped_column(Integer, comment="1 success, 0 reverted")
+    gas_paid: Mapped[int | None] = mapped_column(Amount, comment="wei: gas used x price")
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

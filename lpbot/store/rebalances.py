@@ -207,6 +207,8 @@ class SqlRebalanceRepo:
                 max_fee_per_gas=tx.max_fee_per_gas,
                 max_priority_fee_per_gas=tx.max_priority_fee_per_gas,
                 rebalance_id=rebalance_id,
+                kind=tx.sent_as,
+                raw_tx=tx.raw or None,
             )
 
     def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
@@ -221,6 +223,7 @@ class SqlRebalanceRepo:
                 block_number=tx.block,
                 gas_used=tx.gas_used,
                 effective_gas_price=tx.effective_gas_price,
+                receipt_status=tx.receipt_status,
             )
 
     def transactions(self, rebalance_id: int) -> list[TxRecord]:
@@ -243,6 +246,9 @@ class SqlRebalanceRepo:
                     effective_gas_price=(
                         None if r.effective_gas_price is None else int(r.effective_gas_price)
                     ),
+                    raw=bytes(r.raw_tx or b""),
+                    sent_as=r.kind or "send",
+                    receipt_status=r.receipt_status,
                 )
                 for r in s.scalars(query.order_by(Transaction.id))
             ]

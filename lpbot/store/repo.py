@@ -39,6 +39,7 @@ from lpbot.store.models import (
     Transaction,
     TxStatus,
 )
+from lpbot.store.types import MAX_DIGITS
 
 __all__ = [
     "TRANSITIONS",
@@ -479,9 +480,12 @@ def record_transaction(
     max_fee_per_gas: int | None = None,
     max_priority_fee_per_gas: int | None = None,
     rebalance_id: int | None = None,
+    kind: str | None = None,
+    raw_tx: bytes | None = None,
     now: datetime | None = None,
 ) -> Transaction:
-    """A PENDING transaction, recorded once per (chain, hash)."""
+    """A PENDING transaction, recorded once per (chain, hash), with its signed bytes when
+    given (recorded before it is broadcast)."""
     at = _now(now)
     row, _created = _get_or_create(
         session,
@@ -499,6 +503,8 @@ def record_transaction(
             max_priority_fee_per_gas=max_priority_fee_per_gas,
             status=TxStatus.PENDING,
             rebalance_id=rebalance_id,
+            kind=kind,
+            raw_tx=raw_tx,
             submitted_at=at,
             updated_at=at,
         ),
@@ -536,9 +542,11 @@ def update_transaction(
     effective_gas_price: int | None = None,
     replaced_by_id: int | None = None,
     error: str | None = None,
+    receipt_status: int | None = None,
     now: datetime | None = None,
 ) -> Transaction:
-    """Record what the chain says of a transaction: its receipt, or its replacement."""
+    """Record what the chain says of a transaction: its receipt (gas paid = gas used x
+    effective gas price, exact), or its replacement."""
     row = session.get(Transaction, tx_id)
     if row is None:
         raise Halt(f"no transaction {tx_id} in the store")
@@ -549,9 +557,14 @@ def update_transaction(
         ("effective_gas_price", effective_gas_price),
         ("replaced_by_id", replaced_by_id),
         ("error", error),
+        ("receipt_status", receipt_status),
     ):
         if value is not None:
             setattr(row, name, value)
+    if row.gas_used is not None and row.effective_gas_price is not None:
+        paid = int(row.gas_used) * int(row.effective_gas_price)
+        if paid < 10**MAX_DIGITS:  # any fee a chain can charge; past uint256 is not one
+            row.gas_paid = paid
     row.updated_at = _now(now)
     session.flush()
     return row

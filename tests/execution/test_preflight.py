@@ -295,7 +295,7 @@ def stuck_then_cancelled(setup: Setup) -> None:
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     assert record.state == S.CANCELLED and "needs attention" in (record.error or "")
     assert [k for k, _ in alerts] == ["rebalance_cancelled"]
-    assert any(line.startswith("not mined after") and "max fee" in line for line in lines)
+    assert any(line.startswith("not mined after") and "max fee" in line for line in lines), lines
     txs = ctx.repo.transactions(record.id)
     assert [(t.kind, t.status) for t in txs] == [
         ("rebalance", "REPLACED"),

@@ -189,7 +189,7 @@ def _ledger_started_once_and_adds_up(data: Path) -> None:
     """The daemon starts a position's ledger at its first snapshot and resumes it after the
     kill: one deposit in the store, and every stored snapshot's lines add up."""
     from lpbot.jobs import ledger as ledger_store
-    from lpbot.store.models import AuditEntry
+    from lpbot.store.models import AuditEntry, Transaction
 
     sessions = session_factory(make_engine(f"sqlite:///{data / 'lpbot.db'}"))
     with sessions() as s:
@@ -197,6 +197,12 @@ def _ledger_started_once_and_adds_up(data: Path) -> None:
         assert len(deposits) == 1
         (label,) = ledger_store.labels(s)
         h = ledger_store.history(s, label)
+        start = ledger_store.load(s, label)
+        assert start is not None
+        # the ledger's gas is what the transactions table recorded from each receipt
+        paid = {t.tx_hash: t.gas_paid for t in s.scalars(select(Transaction))}
+        for _block, _flow, gas in start.rebalances:
+            assert gas.wei == paid[gas.tx_hash] > 0
     assert h.points
     for p in h.points:
         u = p.ledger.usd

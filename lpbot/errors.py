@@ -16,6 +16,7 @@ __all__ = [
     "Halt",
     "LpbotError",
     "NeedsAttention",
+    "NonceTaken",
     "Refused",
     "RetryLater",
     "UniswapRevert",
@@ -36,6 +37,11 @@ class ConfigError(NeedsAttention, ValueError):
 
 class RetryLater(LpbotError):
     """A transient failure (RPC, exchange, rate limit): nothing changed; retry the step later."""
+
+
+class NonceTaken(RetryLater):
+    """Another send (another thread or process) recorded a transaction at this nonce first:
+    the transaction signed for it is never broadcast; choose the next nonce and sign again."""
 
 
 class Refused(LpbotError):

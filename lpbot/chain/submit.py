@@ -11,11 +11,12 @@ sending is resumed by looking the hash up, never by sending something new with a
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import rlp
@@ -25,13 +26,15 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint, TxReceipt, Wei
 
-from lpbot.errors import Halt, Refused, RetryLater
+from lpbot.errors import Halt, NeedsAttention, NonceTaken, Refused, RetryLater
 from lpbot.signing.base import Signer
 
 log = logging.getLogger(__name__)
 
 MIN_BUMP_NUM, MIN_BUMP_DEN = 1125, 1000  # +12.5%
 BUMP_NUM, BUMP_DEN = 115, 100  # we bump by 15%
+NONCE_ATTEMPTS = 5  # a fresh nonce taken by another send this many times in a row: retry later
+REPRICE_ATTEMPTS = 3  # fees refused this many times after re-pricing: retry later
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +77,101 @@ def _never_reached(exc: BaseException) -> bool:
     return False
 
 
-class NonceManager:
-    """Nonces per account: the chain's pending count, or further if we sent more since."""
+class SendFault(enum.Enum):
+    """What a node's refusal of ``eth_sendRawTransaction`` means for the transaction."""
 
-    def __init__(self, w3: Web3) -> None:
+    ALREADY_KNOWN = "already known"  # it is in the pool already: pending, keep waiting on it
+    NONCE_TOO_LOW = "nonce too low"  # the nonce was used: by ours (mined) or someone else's
+    UNDERPRICED = "underpriced"  # fees below the replacement rule or the market: re-price
+    OTHER = "other"  # anything else: retry later
+
+
+# the wording of geth, Erigon, Nethermind, Besu, reth, Anvil and the L2 sequencers built on them
+_SEND_FAULTS: tuple[tuple[SendFault, tuple[str, ...]], ...] = (
+    (
+        SendFault.ALREADY_KNOWN,
+        (
+            "already known",  # geth, reth, Anvil
+            "known transaction",  # older geth, Besu
+            "alreadyknown",  # Nethermind
+            "already imported",  # Parity/OpenEthereum, Anvil
+            "already in the pool",
+            "already exists",
+        ),
+    ),
+    (
+        SendFault.NONCE_TOO_LOW,
+        ("nonce too low", "nonce is too low", "oldnonce", "nonce has already been used"),
+    ),
+    (
+        SendFault.UNDERPRICED,
+        (
+            "underpriced",  # "replacement transaction underpriced", "transaction underpriced"
+            "replacement fee too low",  # Besu
+            "feetoolowtocompete",  # Nethermind
+            "fee cap less than block base fee",
+            "max fee per gas less than block base fee",
+            "fee too low",
+        ),
+    ),
+)
+
+
+def classify_send_error(message: str) -> SendFault:
+    """What a node's error message for ``eth_sendRawTransaction`` means (``SendFault``)."""
+    text = message.lower().replace(" ", "").replace("_", "")
+    for fault, phrases in _SEND_FAULTS:
+        if any(p.replace(" ", "") in text for p in phrases):
+            return fault
+    return SendFault.OTHER
+
+
+class NonceTooLow(RetryLater):
+    """The node says the transaction's nonce was already used."""
+
+    def __init__(self, nonce: int, message: str) -> None:
+        super().__init__(f"nonce {nonce} was already used: {message}")
+        self.nonce = nonce
+        self.sent: SentTx | None = None  # the transaction refused, set by the submitter
+
+
+class Underpriced(RetryLater):
+    """The node refused the transaction's fees (a replacement bump too small, or the market)."""
+
+
+class NonceUsedElsewhere(NeedsAttention):
+    """A nonce of ours was used by a transaction lpbot did not send: nothing more is sent."""
+
+
+class NonceStore(Protocol):
+    """Where the nonces held by recorded, not yet mined transactions are kept (the store)."""
+
+    def next_nonce(self, chain_id: int, address: str) -> int:
+        """One past the highest nonce of ``address`` a pending transaction holds (0 if none)."""
+        ...
+
+
+class NonceManager:
+    """The next nonce of an account: the chain's pending count, or past every nonce the store
+    says a pending transaction of ours holds (one sent privately, or signed and recorded but
+    not yet broadcast), whichever is higher.
+
+    With a ``store`` this is one manager per (chain, account) for every thread and process:
+    the nonce it gives is only taken when the signed transaction is recorded with ``claim``
+    (``RebalanceRepo.record_transaction``), which is serialised in the store and refused
+    (``NonceTaken``) if another send claimed it first; the send then signs again with the
+    next one. Without a store (tests of the submitter alone) it remembers its own sends.
+    """
+
+    def __init__(self, w3: Web3, store: NonceStore | None = None) -> None:
         self.w3 = w3
+        self.store = store
         self._next: dict[str, int] = {}
 
     def next(self, address: str) -> int:
         chain = self.w3.eth.get_transaction_count(address, "pending")  # type: ignore[arg-type]
+        if self.store is not None:
+            return max(chain, self.store.next_nonce(self.w3.eth.chain_id, address))
         nonce = max(chain, self._next.get(address, 0))
         self._next[address] = nonce + 1
         return nonce
@@ -100,6 +189,7 @@ class SentTx:
     kind: str = "send"  # "send", "replacement" or "cancel"
     data: bytes = b""
     raw: bytes = b""
+    fresh: bool = False  # its nonce came from the nonce manager: recording it claims the nonce
 
 
 def decode_signed(raw: bytes) -> dict[str, Any]:
@@ -172,6 +262,7 @@ class Submitter:
         submit_w3: Web3 | None = None,
         public_fallback: bool = False,
         fees: Callable[[], Fees] | None = None,
+        market: Callable[[], Fees] | None = None,
         on_progress: Callable[[str], None] | None = None,
     ) -> None:
         self.w3 = w3
@@ -186,6 +277,8 @@ class Submitter:
         self.submit_w3 = submit_w3
         self.public_fallback = public_fallback
         self.fees = fees or (lambda: fetch_fees(self.w3))
+        # the fee market now: what a refused ("underpriced") transaction is re-priced from
+        self.market = market or (lambda: fetch_fees(self.w3))
         self.on_progress = on_progress or (lambda line: log.info("%s", line))
 
     def send(
@@ -199,10 +292,36 @@ class Submitter:
         kind: str = "send",
         on_signed: Callable[[SentTx], None] | None = None,
     ) -> SentTx:
-        """Pre-flight, sign, pre-flight again, hand the hash to ``on_signed`` (it is derived
-        from the signed bytes, so it is known before the endpoint answers), then broadcast."""
-        nonce = self.nonces.next(self.signer.address) if nonce is None else nonce
-        fees = fees or self.fees()
+        """Pre-flight, sign, pre-flight again, hand the signed transaction to ``on_signed`` (its
+        hash is derived from the signed bytes, so it is known before the endpoint answers),
+        then broadcast.
+
+        Without ``nonce`` the nonce manager gives one, and ``on_signed`` records the
+        transaction claiming it: if another send claimed it first (``NonceTaken``), what was
+        signed is dropped unsent and the send starts again with the next nonce."""
+        for _attempt in range(NONCE_ATTEMPTS):
+            fresh = nonce is None
+            n = self.nonces.next(self.signer.address) if nonce is None else nonce
+            sent = self._sign(to, data, gas, n, fees or self.fees(), kind, fresh)
+            if on_signed is not None:
+                try:
+                    on_signed(sent)  # recorded before broadcasting: a timeout cannot lose it
+                except NonceTaken as exc:
+                    if not fresh:
+                        raise
+                    log.warning("%s: signing again with the next nonce", exc)
+                    continue
+            sent = self._broadcast_repricing(sent, on_signed)
+            log.info("sent %s nonce %d max fee %d", sent.hash, n, sent.fees.max_fee_per_gas)
+            return sent
+        raise RetryLater(
+            f"no nonce of {self.signer.address} could be claimed in {NONCE_ATTEMPTS} attempts: "
+            "other sends keep taking them"
+        )
+
+    def _sign(
+        self, to: str, data: bytes, gas: int, nonce: int, fees: Fees, kind: str, fresh: bool
+    ) -> SentTx:
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.w3.eth.chain_id,
@@ -220,22 +339,68 @@ class Submitter:
         signed = self.signer.sign_transaction(unsigned)
         self.preflight(tx)  # and again right before sending: signing can take a while (MPC)
         raw = bytes(signed.raw)
-        sent = SentTx("0x" + keccak(raw).hex(), nonce, fees, tx["to"], gas, kind, data, raw)
-        if on_signed is not None:
-            on_signed(sent)  # recorded before broadcasting: a timeout cannot lose it
-        self._broadcast_checked(sent)
-        log.info("sent %s nonce %d max fee %d", sent.hash, nonce, fees.max_fee_per_gas)
-        return sent
+        return SentTx("0x" + keccak(raw).hex(), nonce, fees, tx["to"], gas, kind, data, raw, fresh)
 
-    def rebroadcast(self, sent: SentTx) -> None:
+    def rebroadcast(
+        self, sent: SentTx, on_signed: Callable[[SentTx], None] | None = None
+    ) -> SentTx:
         """Send ``sent``'s recorded signed bytes again, unchanged (after a crash between
-        recording and the node's answer): pre-flighted first, as every send is."""
+        recording and the node's answer): pre-flighted first, as every send is. Returns what
+        is in flight: ``sent``, or its re-priced replacement if the node refused its fees."""
         if not sent.raw:
             raise Halt(f"transaction {sent.hash} was recorded without its signed bytes")
         fields = decode_signed(sent.raw)
         self.preflight({**fields, "from": self.signer.address})
-        self._broadcast_checked(sent)
+        in_flight = self._broadcast_repricing(sent, on_signed)
         log.info("sent again %s nonce %d", sent.hash, sent.nonce)
+        return in_flight
+
+    def _broadcast_repricing(
+        self, sent: SentTx, on_signed: Callable[[SentTx], None] | None
+    ) -> SentTx:
+        """Broadcast; a refusal of the fees ("replacement transaction underpriced", or below
+        the market) re-prices from the current fee market, at least 15% over the refused
+        fees, and signs again at the same nonce (recorded first, like every transaction)."""
+        for _attempt in range(REPRICE_ATTEMPTS):
+            try:
+                self._broadcast_checked(sent)
+                return sent
+            except NonceTooLow as exc:
+                exc.sent = sent
+                raise
+            except Underpriced as exc:
+                fees = self._repriced(sent.fees)
+                self.on_progress(
+                    f"{exc}: re-priced from the fee market to max fee "
+                    f"{fees.max_fee_per_gas:,} wei (priority {fees.max_priority_fee_per_gas:,})"
+                )
+                kind = "cancel" if sent.kind == "cancel" else "replacement"
+                sent = self._sign(sent.to, sent.data, sent.gas, sent.nonce, fees, kind, False)
+                if on_signed is not None:
+                    on_signed(sent)
+        self._broadcast_checked(sent)  # the last re-price: its refusal is final for now
+        return sent
+
+    def _repriced(self, refused: Fees) -> Fees:
+        """The current fee market's fees, and at least ``refused``'s bumped by 15%."""
+        floor, market = refused.bumped(), self.market()
+        return Fees(
+            max(floor.max_fee_per_gas, market.max_fee_per_gas),
+            max(floor.max_priority_fee_per_gas, market.max_priority_fee_per_gas),
+        )
+
+    def _nonce_used(self, ours: list[SentTx], exc: NonceTooLow) -> tuple[TxReceipt, SentTx]:
+        """The node says the nonce was used: by one of ``ours`` (its receipt, to reconcile),
+        or by a transaction lpbot did not send (``NonceUsedElsewhere``: alert and stop)."""
+        if exc.sent is not None and exc.sent not in ours:
+            ours = [*ours, exc.sent]
+        found = self._wait_any(ours, 0.0)
+        if found is not None:
+            return found
+        raise NonceUsedElsewhere(
+            f"nonce {exc.nonce} of {self.signer.address} was used by a transaction lpbot did "
+            f"not send ({exc}); nothing more is sent for it"
+        ) from exc
 
     def _broadcast_checked(self, sent: SentTx) -> None:
         h = self._broadcast(sent.raw, sent.nonce)
@@ -269,14 +434,29 @@ class Submitter:
                 ) from exc
             else:
                 if "error" in answer:  # the endpoint's JSON-RPC error
-                    raise RetryLater(
-                        f"the submit endpoint refused nonce {nonce}: {answer['error']}"
-                    )
+                    err = answer["error"]
+                    said = str(err.get("message", err) if isinstance(err, dict) else err)
+                    return self._refused(raw, nonce, said, "the submit endpoint")
                 return bytes.fromhex(str(answer["result"]).removeprefix("0x"))
         try:
             return bytes(self.w3.eth.send_raw_transaction(raw))
-        except ValueError as exc:  # the node's JSON-RPC error
-            raise RetryLater(f"node refused transaction (nonce {nonce}): {exc}") from exc
+        except ValueError as exc:  # the node's JSON-RPC error (web3 6: the error object)
+            error: Any = exc.args[0] if exc.args else exc
+            message = str(error.get("message", error) if isinstance(error, dict) else error)
+            return self._refused(raw, nonce, message, "the node")
+
+    def _refused(self, raw: bytes, nonce: int, message: str, who: str) -> bytes:
+        """A refusal read by its meaning: already known is pending (its hash is returned, to
+        wait on); a used nonce and refused fees raise for the caller to act on."""
+        fault = classify_send_error(message)
+        if fault is SendFault.ALREADY_KNOWN:
+            log.info("%s already has the transaction at nonce %d: waiting on it", who, nonce)
+            return keccak(bytes(raw))
+        if fault is SendFault.NONCE_TOO_LOW:
+            raise NonceTooLow(nonce, message)
+        if fault is SendFault.UNDERPRICED:
+            raise Underpriced(f"{who} refused the fees of nonce {nonce}: {message}")
+        raise RetryLater(f"{who} refused transaction (nonce {nonce}): {message}")
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         try:
@@ -331,7 +511,10 @@ class Submitter:
         when given. A replacement whose pre-flight fails (``Refused``) is not sent: the
         pending one is cancelled instead.
         """
-        sent = self.send(to, data, gas, nonce=nonce, fees=fees, on_signed=on_sent)
+        try:
+            sent = self.send(to, data, gas, nonce=nonce, fees=fees, on_signed=on_sent)
+        except NonceTooLow as exc:
+            return self._nonce_used([], exc)
         return self._confirm([sent], on_sent=on_sent, regas=regas)
 
     def resume_and_confirm(
@@ -353,13 +536,21 @@ class Submitter:
         last = pending[-1]
         if last.kind == "cancel":
             if last.raw:
-                self.rebroadcast(last)
+                try:
+                    in_flight = self.rebroadcast(last, on_sent)
+                except NonceTooLow as exc:
+                    return self._nonce_used(pending, exc)
+                pending = pending if in_flight is last else [*pending, in_flight]
                 found = self._wait_any(pending, self.replace_after * 2)
                 if found is not None:
                     return found
             return self.cancel(pending, on_sent=on_sent)
         if replace_gas is None and last.raw:
-            self.rebroadcast(last)
+            try:
+                in_flight = self.rebroadcast(last, on_sent)
+            except NonceTooLow as exc:
+                return self._nonce_used(pending, exc)
+            pending = pending if in_flight is last else [*pending, in_flight]
             return self._confirm(pending, on_sent=on_sent, regas=regas)
         gas = replace_gas if replace_gas is not None else last.gas
         self.on_progress(
@@ -379,12 +570,14 @@ class Submitter:
         except Refused as exc:
             self.on_progress(f"not replacing nonce {last.nonce}: {exc}; cancelling it")
             return self.cancel(pending, on_sent=on_sent)
+        except NonceTooLow as exc:
+            return self._nonce_used(pending, exc)
         return self._confirm([*pending, replacement], on_sent=on_sent, regas=regas)
 
     def _replacement_fees(self, last: SentTx) -> Fees:
         """Fees for a transaction replacing ``last``: the current fee market's, and at least
         ``last``'s bumped by 15% (nodes refuse less than 12.5%)."""
-        floor, market = last.fees.bumped(), self.fees()
+        floor, market = last.fees.bumped(), self.market()
         return Fees(
             max(floor.max_fee_per_gas, market.max_fee_per_gas),
             max(floor.max_priority_fee_per_gas, market.max_priority_fee_per_gas),
@@ -417,6 +610,8 @@ class Submitter:
             except Refused as exc:  # the pre-flight: it would revert now
                 self.on_progress(f"not replacing nonce {sent.nonce}: {exc}; cancelling it")
                 break
+            except NonceTooLow as exc:  # mined meanwhile: ours, or someone else's
+                return self._nonce_used(all_sent, exc)
             self.on_progress(
                 f"not mined after {self.replace_after:.0f} s: replaced nonce {sent.nonce} "
                 f"with max fee {bumped.max_fee_per_gas:,} wei (priority "
@@ -439,18 +634,21 @@ class Submitter:
         cancel_fees = last.fees.bumped()
         me = self.signer.address
         cancel_gas = int(self.w3.eth.estimate_gas({"from": me, "to": me, "value": Wei(0)}))
-        cancel = self.send(
-            me,
-            b"",
-            cancel_gas,
-            nonce=last.nonce,
-            fees=cancel_fees,
-            kind="cancel",
-            on_signed=on_sent,
-        )
+        try:
+            cancel = self.send(
+                me,
+                b"",
+                cancel_gas,
+                nonce=last.nonce,
+                fees=cancel_fees,
+                kind="cancel",
+                on_signed=on_sent,
+            )
+        except NonceTooLow as exc:  # mined meanwhile: ours, or someone else's
+            return self._nonce_used(pending, exc)
         self.on_progress(
             f"cancelling nonce {last.nonce}: a zero-value self-transfer with max fee "
-            f"{cancel_fees.max_fee_per_gas:,} wei: {cancel.hash}"
+            f"{cancel.fees.max_fee_per_gas:,} wei: {cancel.hash}"
         )
         all_sent = [*pending, cancel]
         found = self._wait_any(all_sent, self.replace_after * 2)

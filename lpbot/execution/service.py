@@ -30,7 +30,14 @@ from lpbot.analytics.types import Tick
 from lpbot.chain import artifacts
 from lpbot.chain.gas import GasModel, gas_model_for
 from lpbot.chain.reader import PoolReader, PoolSnapshot
-from lpbot.chain.submit import Fees, SentTx, Submitter, sent_from_raw
+from lpbot.chain.submit import (
+    Fees,
+    NonceManager,
+    NonceUsedElsewhere,
+    SentTx,
+    Submitter,
+    sent_from_raw,
+)
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
 from lpbot.execution.plan import (
@@ -798,14 +805,56 @@ def _send_recorded(
             raise pf.PreflightRefused(f"it would revert now: {again.reason}", None)
         return _priced_gas(ctx, record, signer, to, data, report, again.gas_estimate)[0]
 
+    def market() -> Fees:
+        """The chain gas model's fees now: what a refused ("underpriced") one is re-priced to."""
+        model = ctx.gas_model or gas_model_for(ctx.chain_id)
+        now = model.fetch_cost(ctx.w3, {"from": signer.address, "to": to, "data": data})
+        return Fees(now.max_fee_per_gas, now.max_priority_fee_per_gas)
+
     submitter = _submitter(
         ctx,
         signer,
         check,
         fees=lambda: Fees(cost.max_fee_per_gas, cost.max_priority_fee_per_gas),
+        market=market,
         max_replacements=ctx.max_replacements,
     )
     on_sent = _recorder(ctx, state, signer)
+    with _alert_on_foreign_nonce(ctx, record):
+        receipt, mined = _send_or_resume(
+            ctx, record, submitter, signer, to, data, gas, pending, on_sent, regas
+        )
+    record = state["record"]
+    record_costs(ctx, record, receipt)
+    if mined.kind == "cancel":
+        why = f"stuck after {ctx.max_replacements} replacement(s)"
+        return _cancelled(ctx, record, why), None
+    return record, receipt
+
+
+@contextlib.contextmanager
+def _alert_on_foreign_nonce(ctx: ExecutionContext, record: RebalanceRecord) -> Any:
+    """A nonce of ours used by a transaction lpbot did not send: alert, and stop (resume finds
+    the nonce taken and sends nothing more for this rebalance)."""
+    try:
+        yield
+    except NonceUsedElsewhere as exc:
+        ctx.alert("nonce_taken", f"rebalance {record.id}: {exc}")
+        raise
+
+
+def _send_or_resume(
+    ctx: ExecutionContext,
+    record: RebalanceRecord,
+    submitter: Submitter,
+    signer: Signer,
+    to: str,
+    data: bytes,
+    gas: int,
+    pending: Sequence[TxRecord],
+    on_sent: Callable[[SentTx], None],
+    regas: Callable[[], int],
+) -> tuple[TxReceipt, SentTx]:
     if pending:
         sents = [_sent_of(t) for t in pending]
         last = sents[-1]
@@ -819,17 +868,10 @@ def _send_recorded(
                     f"would run out now ({fits.reason}); replacing it with limit {gas:,}"
                 )
                 replace_gas = gas
-        receipt, mined = submitter.resume_and_confirm(
+        return submitter.resume_and_confirm(
             sents, on_sent=on_sent, replace_gas=replace_gas, regas=regas
         )
-    else:
-        receipt, mined = submitter.send_and_confirm(to, data, gas, on_sent=on_sent, regas=regas)
-    record = state["record"]
-    record_costs(ctx, record, receipt)
-    if mined.kind == "cancel":
-        why = f"stuck after {ctx.max_replacements} replacement(s)"
-        return _cancelled(ctx, record, why), None
-    return record, receipt
+    return submitter.send_and_confirm(to, data, gas, on_sent=on_sent, regas=regas)
 
 
 def _priced_gas(
@@ -874,18 +916,21 @@ def _submitter(
     check: Callable[[dict[str, Any]], None],
     *,
     fees: Callable[[], Fees] | None = None,
+    market: Callable[[], Fees] | None = None,
     max_replacements: int = 3,
 ) -> Submitter:
     return Submitter(
         ctx.w3,
         signer,
         preflight=check,
+        nonces=NonceManager(ctx.w3, ctx.repo),  # the store's: shared by every sender
         confirmations=ctx.confirmations,
         replace_after=ctx.replace_after,
         max_replacements=max_replacements,
         submit_w3=ctx.submit_w3,
         public_fallback=ctx.public_fallback,
         fees=fees,
+        market=market,
         on_progress=ctx.progress,
     )
 
@@ -926,6 +971,7 @@ def _recorder(
                 raw=sent.raw,
                 sent_as=sent.kind,
             ),
+            claim=sent.fresh,
         )
         hashes = [h for h in current.tx_hashes if h != sent.hash] + [sent.hash]
         state["record"] = ctx.repo.transition(
@@ -949,7 +995,8 @@ def _cancel_pending(
     ctx.progress(f"rebalance {record.id}: the pending transaction would revert now: {why.reason}")
     submitter = _submitter(ctx, signer, lambda tx: _check_cancel(ctx, tx))
     state = {"record": record}
-    receipt, mined = submitter.cancel(sents, on_sent=_recorder(ctx, state, signer))
+    with _alert_on_foreign_nonce(ctx, record):
+        receipt, mined = submitter.cancel(sents, on_sent=_recorder(ctx, state, signer))
     record = state["record"]
     record_costs(ctx, record, receipt)
     if mined.kind == "cancel":
@@ -972,9 +1019,10 @@ def _resume_cancel(
     rebalance itself, reconciled."""
     submitter = _submitter(ctx, signer, lambda tx: _check_cancel(ctx, tx))
     state = {"record": record}
-    receipt, mined = submitter.resume_and_confirm(
-        [_sent_of(t) for t in pending], on_sent=_recorder(ctx, state, signer)
-    )
+    with _alert_on_foreign_nonce(ctx, record):
+        receipt, mined = submitter.resume_and_confirm(
+            [_sent_of(t) for t in pending], on_sent=_recorder(ctx, state, signer)
+        )
     return _settle(ctx, state["record"], receipt, mined.kind, report, via_module=via_module)
 
 
@@ -1179,17 +1227,19 @@ def _sent_outcome(ctx: ExecutionContext, record: RebalanceRecord) -> SentOutcome
 def _nonce_taken(
     ctx: ExecutionContext, record: RebalanceRecord, outcome: SentOutcome
 ) -> RebalanceRecord:
-    """Another transaction used the nonce of ours: a cancelled rebalance stays CANCELLED; any
-    other is a person's matter (someone else sends from this account): alert and stop."""
+    """Another transaction used the nonce of ours, and ours never ran: a cancelled rebalance
+    stays CANCELLED; any other ends FAILED and alerts, since someone else sends from this
+    account (a person's matter): nothing more is sent for it."""
     nonce = outcome.pending[0].nonce
     if any(t.kind == "cancel" for t in outcome.pending):
         return _cancelled(ctx, record, f"nonce {nonce} was taken by another transaction")
     text = (
-        f"rebalance {record.id}: nonce {nonce} of {outcome.pending[0].sender} was used by a "
-        "transaction lpbot did not send; nothing more is sent for it"
+        f"nonce {nonce} of {outcome.pending[0].sender} was used by a transaction lpbot did "
+        "not send; nothing more is sent for this rebalance: needs attention"
     )
-    ctx.alert("nonce_taken", text)
-    raise NeedsAttention(text)
+    record = ctx.repo.transition(record.id, record.state, S.FAILED, error=text)
+    ctx.alert("nonce_taken", f"rebalance {record.id}: {text}")
+    return record
 
 
 @_node_down_is_retry_later

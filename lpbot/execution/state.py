@@ -196,8 +196,15 @@ class RebalanceRepo(Protocol):
         ``StateConflict`` if the row is no longer in ``expected``."""
         ...
 
-    def record_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
-        """Keep a sent transaction (once per hash), before anything waits for it."""
+    def record_transaction(self, rebalance_id: int, tx: TxRecord, *, claim: bool = False) -> None:
+        """Keep a signed transaction (once per hash), before it is broadcast. ``claim``: its
+        nonce is a fresh one, claimed for (chain, sender) atomically with the row; raise
+        ``NonceTaken`` when another send holds that nonce or a later one."""
+        ...
+
+    def next_nonce(self, chain_id: int, address: str) -> int:
+        """One past the highest nonce of ``address`` that a pending transaction holds (0 if
+        none): the store's side of the nonce manager, shared by every thread and process."""
         ...
 
     def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:

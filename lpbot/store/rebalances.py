@@ -4,7 +4,10 @@ Rebalance rows, their compare-and-set transitions and audit entries are the stor
 (``lpbot.store.repo``); what the execution adds along the way (the Safe nonce, the collected
 signatures, the sent transaction hashes, the reconciled result) is kept in the row's ``plan``
 JSON, and signatures and transactions also in their own tables. Each call is one short
-transaction.
+transaction. A transaction recorded with ``claim`` takes a fresh nonce: the claim and the row are
+one store transaction, serialised per (chain, account) across threads and processes
+(``repo.lock_account_nonces``), and refused (``NonceTaken``) when another send holds that nonce
+or a later one.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from lpbot.errors import NonceTaken
 from lpbot.execution.state import RebalanceRecord, StateConflict, TxRecord, check_transition
 from lpbot.execution.state import RebalanceState as ES
 from lpbot.store import repo
@@ -192,13 +196,18 @@ class SqlRebalanceRepo:
         )
         return s.scalars(query).first()
 
-    def record_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
+    def record_transaction(self, rebalance_id: int, tx: TxRecord, *, claim: bool = False) -> None:
         with self._tx() as s:
             row = repo.get_rebalance(s, rebalance_id)
             assert row is not None
+            chain_id = self._to_record(s, row).chain_id
+            if claim:
+                repo.lock_account_nonces(s, chain_id, tx.sender)
+                if repo.next_nonce(s, chain_id, tx.sender) > tx.nonce:
+                    raise NonceTaken(f"nonce {tx.nonce} of {tx.sender} was taken by another send")
             repo.record_transaction(
                 s,
-                chain_id=self._to_record(s, row).chain_id,
+                chain_id=chain_id,
                 tx_hash=tx.tx_hash,
                 nonce=tx.nonce,
                 from_address=tx.sender,
@@ -210,6 +219,10 @@ class SqlRebalanceRepo:
                 kind=tx.sent_as,
                 raw_tx=tx.raw or None,
             )
+
+    def next_nonce(self, chain_id: int, address: str) -> int:
+        with self._tx() as s:
+            return repo.next_nonce(s, chain_id, address)
 
     def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
         with self._tx() as s:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,8 @@ __all__ = [
     "get_rebalance",
     "latest_snapshot",
     "latest_snapshots",
+    "lock_account_nonces",
+    "next_nonce",
     "open_positions",
     "pending_approvals",
     "rebalance_by_key",
@@ -510,6 +512,33 @@ def record_transaction(
         ),
     )
     return row
+
+
+def lock_account_nonces(session: Session, chain_id: int, address: str) -> None:
+    """Serialise, until this store transaction ends, every claim of a nonce of ``address`` on
+    ``chain_id``. SQLite: each transaction already holds the database's write lock from its
+    start (``BEGIN IMMEDIATE``). PostgreSQL: a transaction-level advisory lock keyed by the
+    schema, chain and address (released at commit or rollback)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    from lpbot.store.lock import advisory_key
+
+    schema = session.execute(text("SELECT current_schema()")).scalar_one()
+    key = advisory_key(f"nonce:{chain_id}:{address.lower()}", str(schema))
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def next_nonce(session: Session, chain_id: int, address: str) -> int:
+    """One past the highest nonce of ``address`` held by a PENDING transaction (0 if none): a
+    nonce at or below it is some send's, mined or not."""
+    highest = session.scalar(
+        select(func.max(Transaction.nonce)).where(
+            Transaction.chain_id == chain_id,
+            func.lower(Transaction.from_address) == address.lower(),
+            Transaction.status == TxStatus.PENDING,
+        )
+    )
+    return 0 if highest is None else int(highest) + 1
 
 
 def rebalance_transactions(session: Session) -> list[Transaction]:

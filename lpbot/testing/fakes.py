@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from typing import Any
 
+from lpbot.errors import NonceTaken
 from lpbot.execution.state import (
     RebalanceRecord,
     RebalanceState,
@@ -21,6 +23,7 @@ class MemoryRebalanceRepo:
     def __init__(self) -> None:
         self._rows: dict[int, RebalanceRecord] = {}
         self._txs: dict[int, list[TxRecord]] = {}
+        self._lock = threading.Lock()  # the nonce claim: one send at a time, as the store's
 
     def create(
         self,
@@ -84,10 +87,28 @@ class MemoryRebalanceRepo:
         row.history.append((new.value, time.time()))
         return copy.deepcopy(row)
 
-    def record_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
-        txs = self._txs.setdefault(rebalance_id, [])
-        if all(t.tx_hash != tx.tx_hash for t in txs):
-            txs.append(copy.deepcopy(tx))
+    def record_transaction(self, rebalance_id: int, tx: TxRecord, *, claim: bool = False) -> None:
+        with self._lock:
+            chain_id = self._rows[rebalance_id].chain_id
+            if claim and self._next_nonce(chain_id, tx.sender) > tx.nonce:
+                raise NonceTaken(f"nonce {tx.nonce} of {tx.sender} was taken by another send")
+            txs = self._txs.setdefault(rebalance_id, [])
+            if all(t.tx_hash != tx.tx_hash for t in txs):
+                txs.append(copy.deepcopy(tx))
+
+    def next_nonce(self, chain_id: int, address: str) -> int:
+        with self._lock:
+            return self._next_nonce(chain_id, address)
+
+    def _next_nonce(self, chain_id: int, address: str) -> int:
+        held = [
+            t.nonce
+            for rid, txs in self._txs.items()
+            if self._rows[rid].chain_id == chain_id
+            for t in txs
+            if t.status == "PENDING" and t.sender.lower() == address.lower()
+        ]
+        return max(held) + 1 if held else 0
 
     def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
         txs = self._txs.setdefault(rebalance_id, [])

@@ -5,8 +5,15 @@ Fees come from the caller (the chain's gas model) or ``eth_feeHistory`` (max fee
 base fee + the median priority fee of recent blocks). A transaction not mined within
 ``replace_after`` seconds is replaced: same nonce, both fee fields raised by at least 12.5% (nodes
 refuse smaller bumps); after ``max_replacements`` it is cancelled by a zero-value self-transfer
-at the same nonce. Every hash is handed to ``on_sent`` before any waiting, so a crash after
-sending is resumed by looking the hash up, never by sending something new with another nonce.
+at the same nonce. Every signed transaction is handed to ``on_sent`` (which records it, signed
+bytes and all) before it is broadcast, so a crash is resumed by sending the same bytes again
+(``resume_and_confirm``) or finding them mined, never by signing another transaction for the
+nonce. Fresh nonces come from one ``NonceManager`` per account, backed by the store.
+
+A node's refusal is read by its meaning (``classify_send_error``): "already known" is pending
+(waited on); "nonce too low" is checked against our receipts at that nonce (ours mined: its
+receipt; else ``NonceUsedElsewhere``, a person's matter); "underpriced" is re-priced from the
+current fee market (at least +15%) and signed again at the same nonce.
 """
 
 from __future__ import annotations

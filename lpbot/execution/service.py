@@ -1204,18 +1204,27 @@ def _sent_outcome(ctx: ExecutionContext, record: RebalanceRecord) -> SentOutcome
     newest nonce, to send again as signed (a private endpoint or another node may hold them,
     and while their nonce is unused they can still be mined)."""
     txs = ctx.repo.transactions(record.id)
-    for t in reversed(txs):
-        try:
-            receipt = ctx.w3.eth.get_transaction_receipt(t.tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            continue
-        return SentOutcome(receipt, t.kind)
+
+    def mined() -> SentOutcome | None:
+        for t in reversed(txs):
+            try:
+                receipt = ctx.w3.eth.get_transaction_receipt(t.tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                continue
+            return SentOutcome(receipt, t.kind)
+        return None
+
+    found = mined()
+    if found is not None:
+        return found
     pending = [t for t in txs if t.status == "PENDING"]
     if not pending:
         return SentOutcome()
     nonce = max(t.nonce for t in pending)
     at_nonce = tuple(t for t in pending if t.nonce == nonce)
     used = ctx.w3.eth.get_transaction_count(to_checksum_address(at_nonce[0].sender), "latest")
+    if nonce < used and (found := mined()) is not None:  # mined since the first look
+        return found
     if nonce < used:  # the nonce was used, and by none of ours
         for t in pending:
             t.status = "DROPPED"

@@ -183,9 +183,10 @@ def test_a_gas_limit_from_the_old_state_is_never_sent_when_it_would_run_out(
     [signed] = ctx.repo.transactions(record.id)
     old = decode_raw(signed.raw)
     # the LP leaves: its liquidity out, both ticks uninitialised again
-    npm.functions.decreaseLiquidity((event["tokenId"], event["liquidity"], 0, 0, 2**40)).transact(
-        {"from": lp, "gas": GAS}
-    )
+    left = npm.functions.decreaseLiquidity(
+        (event["tokenId"], event["liquidity"], 0, 0, 2**40)
+    ).transact({"from": lp, "gas": GAS})
+    assert w3.eth.wait_for_transaction_receipt(left)["status"] == 1  # mined before reading
     assert pool.functions.ticks(lower).call()[0] == 0
     assert ctx.operator is not None
     would = pf.fetch_call_outcome(w3, ctx.operator.address, old.to, old.data, gas=old.gas)

@@ -127,12 +127,17 @@ def _rotate(argv: list[str]) -> int:
             password_env=args.password_env,
         )
     )
+    from lpbot.execution.service import send_recorded_call
+    from lpbot.store.rebalances import SqlTransactionLog
+
+    log = SqlTransactionLog(a.sessions, ctx.chain_id)
     done = rotate.execute_rotation(
         ctx.w3,
         report,
         sender=ctx.executor,
         signers=signers,
         signature_files=[Path(p) for p in args.signature],
+        send=lambda to, data: send_recorded_call(ctx, log, ctx.executor, to, data),
     )
     print(f"owner swap sent in {done['tx_hash']} (block {done['block']})")
     print(f"signed by {', '.join(done['signed_by'])}")

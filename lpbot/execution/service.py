@@ -1320,3 +1320,63 @@ def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:
         except (Refused, NeedsAttention) as exc:
             log.error("rebalance %d could not be resumed: %s", record.id, exc)
     return done
+
+
+def send_recorded_call(
+    ctx: ExecutionContext, log: Any, signer: Signer, to: str, data: bytes
+) -> TxReceipt:
+    """Send one call outside a rebalance (a Safe owner rotation) the way a rebalance's is
+    sent: pre-flighted at ``latest`` before signing and before sending, the gas limit from a
+    live estimate plus the margin, a fresh nonce from the store's nonce manager, recorded in
+    ``log`` (``SqlTransactionLog``) with its signed bytes before broadcast, replaced while
+    stuck, refusals read by meaning. A cancel taking its nonce is a person's matter."""
+    outcome = pf.fetch_call_outcome(ctx.w3, signer.address, to, data)
+    if not outcome.ok or outcome.gas_estimate is None:
+        raise Refused(f"the transaction would revert now: {outcome.reason}")
+    gas = pf.gas_limit(outcome.gas_estimate, 0, ctx.gas_margin_bps)
+
+    def check(tx: dict[str, Any]) -> None:
+        exact = pf.fetch_call_outcome(
+            ctx.w3, tx["from"], tx["to"], bytes(tx["data"]), gas=int(tx["gas"]), estimate=False
+        )
+        if not exact.ok:
+            raise Refused(f"the signed transaction would revert now: {exact.reason}")
+
+    submitter = Submitter(
+        ctx.w3,
+        signer,
+        preflight=check,
+        nonces=NonceManager(ctx.w3, log),
+        confirmations=ctx.confirmations,
+        replace_after=ctx.replace_after,
+        max_replacements=ctx.max_replacements,
+        submit_w3=ctx.submit_w3,
+        public_fallback=ctx.public_fallback,
+        on_progress=ctx.progress,
+    )
+    sent: list[str] = []
+
+    def on_sent(tx: SentTx) -> None:
+        log.record(
+            TxRecord(
+                tx_hash=tx.hash,
+                nonce=tx.nonce,
+                sender=signer.address,
+                to=tx.to,
+                gas_limit=tx.gas,
+                max_fee_per_gas=tx.fees.max_fee_per_gas,
+                max_priority_fee_per_gas=tx.fees.max_priority_fee_per_gas,
+                raw=tx.raw,
+                sent_as=tx.kind,
+            ),
+            claim=tx.fresh,
+        )
+        sent.append(tx.hash)
+
+    receipt, mined = submitter.send_and_confirm(to, data, gas, on_sent=on_sent)
+    log.settle(sent, mined.hash, dict(receipt))
+    if mined.kind == "cancel":
+        raise NeedsAttention(
+            f"the transaction was stuck and cancelled at nonce {mined.nonce}: nothing ran"
+        )
+    return receipt

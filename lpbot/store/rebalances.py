@@ -265,3 +265,62 @@ class SqlRebalanceRepo:
                 )
                 for r in s.scalars(query.order_by(Transaction.id))
             ]
+
+
+class SqlTransactionLog:
+    """Transactions lpbot sends outside a rebalance (a Safe owner rotation): rows of the same
+    ``transactions`` table (no rebalance), recorded with their signed bytes before broadcast,
+    their fresh nonces claimed through the same per-account nonce manager."""
+
+    def __init__(self, sessions: sessionmaker[Session], chain_id: int) -> None:
+        self.sessions = sessions
+        self.chain_id = chain_id
+
+    def next_nonce(self, chain_id: int, address: str) -> int:
+        with self.sessions() as s, s.begin():
+            return repo.next_nonce(s, chain_id, address)
+
+    def record(self, tx: TxRecord, *, claim: bool = False) -> None:
+        with self.sessions() as s, s.begin():
+            if claim:
+                repo.lock_account_nonces(s, self.chain_id, tx.sender)
+                if repo.next_nonce(s, self.chain_id, tx.sender) > tx.nonce:
+                    raise NonceTaken(f"nonce {tx.nonce} of {tx.sender} was taken by another send")
+            repo.record_transaction(
+                s,
+                chain_id=self.chain_id,
+                tx_hash=tx.tx_hash,
+                nonce=tx.nonce,
+                from_address=tx.sender,
+                to_address=tx.to,
+                gas_limit=tx.gas_limit,
+                max_fee_per_gas=tx.max_fee_per_gas,
+                max_priority_fee_per_gas=tx.max_priority_fee_per_gas,
+                kind=tx.sent_as,
+                raw_tx=tx.raw or None,
+            )
+
+    def settle(self, hashes: list[str], mined: str, receipt: dict[str, Any]) -> None:
+        """The mined one of ``hashes`` (sent at one nonce) with its receipt; the rest REPLACED."""
+        from sqlalchemy import select
+
+        with self.sessions() as s, s.begin():
+            rows = s.scalars(
+                select(Transaction).where(
+                    Transaction.chain_id == self.chain_id, Transaction.tx_hash.in_(hashes)
+                )
+            ).all()
+            for row in rows:
+                if row.tx_hash == mined:
+                    ok = int(receipt["status"]) == 1
+                    repo.update_transaction(
+                        s,
+                        row.id,
+                        status=TxStatus.CONFIRMED if ok else TxStatus.REVERTED,
+                        block_number=int(receipt["blockNumber"]),
+                        gas_used=int(receipt["gasUsed"]),
+                        effective_gas_price=int(receipt.get("effectiveGasPrice", 0)),
+                        receipt_status=int(receipt["status"]),
+                    )
+                elif row.status == TxStatus.PENDING:
+                    repo.update_transaction(s, row.id, status=TxStatus.REPLACED)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from web3.exceptions import ContractLogicError
 
 from lpbot.cli import main
@@ -21,6 +22,8 @@ from lpbot.signing.local import write_keystore
 from lpbot.signing.mpc import MpcSigner
 from lpbot.signing.mpc.rotate import SWAP_OWNER_SELECTOR
 from lpbot.signing.safe import CALL, SafeTransaction, exec_transaction_data, sign
+from lpbot.store.models import Transaction, TxStatus
+from lpbot.store.session import make_engine, session_factory
 from tests.conftest import Devnet
 from tests.signing.conftest import APPROVER_KEY, MpcKey, needs_backend, running_cosigner
 from tests.signing.test_mpc_run import POLICY, _cosigner_config, _setup, keystores
@@ -86,6 +89,14 @@ def test_rotation_swaps_the_owner_and_the_old_key_is_refused(
         assert main([*execute, "--keystore", "owner1"]) == 0, capsys.readouterr().err
         done = capsys.readouterr().out
         assert f"signed by {', '.join(sorted([old, dev_signer(9).address]))}" in done
+        # the swap was recorded before it was broadcast, and settled from its receipt
+        sent = done.split("owner swap sent in ")[1].split()[0]
+        db = make_engine(f"sqlite:///{tmp_path / 'data' / 'lpbot.db'}")
+        with session_factory(db)() as s:
+            [row] = s.scalars(select(Transaction).where(Transaction.rebalance_id.is_(None)))
+        receipt = w3.eth.get_transaction_receipt(sent)  # type: ignore[arg-type]
+        assert row.tx_hash == sent and row.status == TxStatus.CONFIRMED and row.raw_tx
+        assert row.gas_paid == receipt["gasUsed"] * receipt["effectiveGasPrice"]
 
     owners = owned.safe.functions.getOwners().call()
     assert new in owners and old not in owners

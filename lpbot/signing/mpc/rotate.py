@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +144,13 @@ def execute_rotation(
     sender: Signer,
     signers: Sequence[Signer] = (),
     signature_files: Sequence[Path] = (),
+    send: Callable[[str, bytes], Any] | None = None,
 ) -> dict[str, Any]:
     """Sign (the old MPC owner first, through its co-signer), send ``execTransaction`` and
-    check the owners. Refused when the Safe moved since the report (nonce or owners)."""
+    check the owners. Refused when the Safe moved since the report (nonce or owners).
+
+    ``send(to, data)`` sends and returns the receipt: the CLI's records the transaction and
+    takes its nonce from the store's nonce manager (``service.send_recorded_call``)."""
     tx = SafeTransaction.from_json(report["safe_tx"])
     contract = _safe(w3, tx.safe)
     owners = [to_checksum_address(o) for o in contract.functions.getOwners().call()]
@@ -158,6 +162,9 @@ def execute_rotation(
     collected += [read_signature_file(p, tx, owners) for p in signature_files]
     signatures = combine(collected, threshold)
     data = exec_transaction_data(tx, signatures)
+    if send is not None:
+        receipt = send(tx.safe, data)
+        return _swapped(contract, report, receipt, collected)
     call = {"from": sender.address, "to": tx.safe, "data": "0x" + data.hex()}
     gas = int(w3.eth.estimate_gas(call))  # type: ignore[arg-type]
     base = int(w3.eth.get_block("latest")["baseFeePerGas"])
@@ -177,6 +184,14 @@ def execute_rotation(
     )
     tx_hash = w3.eth.send_raw_transaction(signed.raw)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=300)
+    return _swapped(contract, report, receipt, collected)
+
+
+def _swapped(
+    contract: Any, report: dict[str, Any], receipt: Any, collected: list[OwnerSignature]
+) -> dict[str, Any]:
+    """The swap's outcome, checked against the Safe's owners now."""
+    tx_hash = bytes(receipt["transactionHash"])
     now = [to_checksum_address(o) for o in contract.functions.getOwners().call()]
     if receipt["status"] != 1 or report["new_owner"] not in now or report["old_owner"] in now:
         raise NeedsAttention(

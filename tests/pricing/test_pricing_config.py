@@ -81,8 +81,11 @@ def test_the_app_builds_the_configured_source(chain: Devnet, tmp_path: Path) -> 
     feeds = App.load(_write(tmp_path, chain, '[pricing]\nsource = "chainlink"\n'))
     marks = feeds.pricer().fetch_marks(["WETH"], block)
     assert {m.source for m in marks.marks.values()} == {"chainlink"}
-    with pytest.raises(NoPriceRoute, match="USDC"):  # the devnet lists no USDC feed
-        feeds.pricer().fetch_marks(["USDC"], block)
+    # USDC has its own USD feed on the devnet; WBTC (marked for BTC figures) too
+    got = feeds.pricer().fetch_marks(["USDC"], block)
+    assert got.usd("USDC") == 1 and set(got.marks) == {"USDC", "WETH", "WBTC"}
+    with pytest.raises(NoPriceRoute, match="DAI"):  # no feed for it
+        feeds.pricer().fetch_marks(["DAI"], block)
     twap = App.load(_write(tmp_path, chain, "[pricing]\ntwap_seconds = 60\n"))
     assert twap.pricer().fetch_marks(["WETH"], block).marks["WETH"].source == "pool:twap60"
     pricing = '[pricing]\nsource = "fixed"\nfixed = { USDC = "1", WETH = "2500" }\n'

@@ -491,6 +491,81 @@ class App:
             lambda: manifest_pricer(self.w3(name), self.manifest(name), settings),
         )
 
+    def chain_tokens(self, name: str) -> list[str]:
+        """The token symbols of chain ``name``: the devnet manifest's, or the registry's (no
+        RPC is asked)."""
+        from lpbot.chain.registry import CHAINS
+
+        chain = self.chain(name)
+        if chain.manifest is not None:
+            return sorted(chain.manifest.tokens)
+        info = CHAINS.get(chain.chain_id)
+        return sorted(t.symbol for t in info.tokens.values()) if info else []
+
+    def pricing_problems(self, *, online: bool = False) -> list[str]:
+        """What ``[pricing]`` cannot do here, each naming its key: ``pricing.stable`` that is
+        not a token of a configured chain; with ``online``, an enabled position's token the
+        configured source has no price route for (the chain is asked for the pool's tokens)."""
+        pricing = self.config.pricing
+        problems: list[str] = []
+        stable_ok: set[str] = set()
+        for name in self.config.chains:
+            try:
+                tokens = self.chain_tokens(name)
+            except ConfigError:
+                continue  # the chain's own check says why
+            if pricing.source != "fixed" and pricing.stable not in tokens:
+                problems.append(
+                    f"pricing.stable: {pricing.stable!r} is not a token of chain {name} "
+                    f"(its tokens: {', '.join(tokens)})"
+                )
+            else:
+                stable_ok.add(name)
+        if not online:
+            return problems
+        for pos in self.config.positions:
+            if not pos.enabled or pos.chain not in stable_ok:
+                continue
+            pricer = self.pricer(pos.chain)
+            for symbol in self.position_symbols(pos.name):
+                routed = pricer.pools.has_route(symbol) or (
+                    pricer.feeds is not None and pricer.feeds.has_route(symbol)
+                )
+                if routed:
+                    continue
+                key = "pricing.source" if pricing.source != "pools" else "pricing.stable"
+                value = pricing.source if key == "pricing.source" else pricing.stable
+                problems.append(
+                    f"{key} = {value!r}: no price route for {symbol} on {pos.chain}, a token of "
+                    f"position {pos.name} (its marks could not be taken)"
+                )
+        return problems
+
+    def position_symbols(self, position: str) -> tuple[str, ...]:
+        """The symbols of ``position``'s pool tokens (an address where the chain's tokens do not
+        name it): the devnet pool's name, else the pool's ``token0()`` and ``token1()``."""
+        from eth_utils.address import to_checksum_address
+
+        from lpbot.chain import artifacts
+
+        pos = self.position(position)
+        manifest = self.manifest(pos.chain)
+        try:
+            info = manifest.pool(pos.pool)
+            return info.token0, info.token1
+        except KeyError:
+            pass
+        w3 = self.w3(pos.chain)
+        pool = w3.eth.contract(
+            address=to_checksum_address(pos.pool), abi=artifacts.abi("UniswapV3Pool")
+        )
+        by_address = {t.address.lower(): s for s, t in manifest.tokens.items()}
+        out = []
+        for fn in (pool.functions.token0, pool.functions.token1):
+            address = str(fn().call())
+            out.append(by_address.get(address.lower(), address))
+        return tuple(out)
+
     # --------------------------------------------------------------------------- execution
 
     def execution_context(self, position: str | None = None, *, actor: str) -> ExecutionContext:

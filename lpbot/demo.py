@@ -314,7 +314,7 @@ def _summary(
     )
     out(
         f"   value now          ${u.value:>10.2f}  (hold the deposit ${u.hold:.2f}; "
-        f"50/50 ${u.hold_5050:.2f}; kept in USD ${u.hold_numeraire:.2f})"
+        f"50/50 at the deposit, no costs ${u.hold_5050:.2f}; kept in USD ${u.hold_numeraire:.2f})"
     )
     out(
         f"   fees earned        ${u.fees:>10.2f}  ({t.rebalances} rebalance(s), "

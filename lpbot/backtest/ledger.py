@@ -246,9 +246,17 @@ class RecordedFlows:
         )
 
 
+# the ledger's 50/50 is the deposit's value split at the deposit's marks, with no transaction;
+# ``Metrics.fifty_return`` is the 50/50 benchmark that pays its way in (swap, pool fee, gas)
+LEDGER_JSON_NAMES = {"hold_5050": "hold_5050_no_costs"}
+
+
 def ledger_lines(ledger: Ledger) -> dict[str, str]:
-    """The ledger's USD lines (to the cent; they add up exactly), as strings for JSON."""
-    return {k: str(v) for k, v in asdict(ledger.usd).items() if k != "unit"}
+    """The ledger's USD lines (to the cent; they add up exactly), as strings for JSON; the
+    50/50 is ``hold_5050_no_costs``, not the costed benchmark of ``metrics.fifty_return``."""
+    return {
+        LEDGER_JSON_NAMES.get(k, k): str(v) for k, v in asdict(ledger.usd).items() if k != "unit"
+    }
 
 
 @dataclass(frozen=True)

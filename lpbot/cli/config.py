@@ -4,7 +4,9 @@ one.
 ``check`` decrypts nothing: each keystore must exist, parse as a V3 keystore and declare the
 address the configuration expects. ``--online`` also asks the chain: the RPC answers with the
 configured chain id, the Safe exists with the configured owners and threshold, the module (if
-configured) is enabled on it, and each configured position belongs to the Safe.
+configured) is enabled on it, each configured position belongs to the Safe, and the price
+source (``[pricing]``) has a route for each position's tokens. ``pricing.stable`` must be a token
+of every configured chain (checked offline too).
 """
 
 from __future__ import annotations
@@ -110,6 +112,13 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
         w3, manifest = a.w3(chain), a.manifest(chain)
     except LpbotError:
         return rows
+    try:
+        unpriced = a.pricing_problems(online=True)
+    except LpbotError as exc:
+        unpriced = [str(exc)]
+    rows.append(
+        ("pricing", "; ".join(unpriced) or "every position token has a route", not unpriced)
+    )
     safe_cfg = a.config.signer.safe
     safe_addr: str | None = None
     if safe_cfg is not None:
@@ -190,10 +199,14 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
 @json_option
 def check(online: bool, as_json: bool) -> int:
     """Validate the configuration and its keystores (decrypting nothing); summarise it."""
+    from lpbot.errors import ConfigError
     from lpbot.store.session import redact_url
 
     a = app()
     c = a.config
+    problems = a.pricing_problems()
+    if problems:  # a bad key, like any the configuration's own validation finds
+        raise ConfigError("; ".join(problems))
     keystores = check_keystores(a)
     chain_rows = check_online(a) if online else []
     ok = all(k[3] for k in keystores) and all(r[2] for r in chain_rows)

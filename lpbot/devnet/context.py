@@ -20,16 +20,29 @@ SAFE_OWNER_INDEXES = (9, 10, 11)
 
 def manifest_pricer(w3: Web3, manifest: Manifest, config: PricingConfig | None = None) -> Pricer:
     """Marks for the manifest's chain from its own pools and price feeds, like any chain's
-    (``config.source`` says which: ``pricing.marks.build_pricer``)."""
+    (``config.source`` says which: ``pricing.marks.build_pricer``). On a chain of the registry
+    (live, or a fork of it) the feeds are the registry's, each with its heartbeat: a feed that
+    updates once a day is current for a day, not ``max_age_seconds``."""
     from lpbot.chain.registry import CHAINS
 
     known = CHAINS.get(manifest.chain_id)
+    feeds = dict(manifest.price_feeds)
+    heartbeats: dict[str, int] = {}
+    if known is not None:
+        feeds = feeds or dict(known.price_feeds)
+        # a heartbeat is the registry feed's: it holds only where the manifest lists that feed
+        heartbeats = {
+            t: hb
+            for t, hb in known.price_feed_heartbeats.items()
+            if feeds.get(t, "").lower() == known.price_feeds.get(t, "").lower()
+        }
     return build_pricer(
         w3,
         chain=known.name if known else "devnet",
         tokens={s: t.decimals for s, t in manifest.tokens.items()},
         pools=[PoolRef(p.address, p.token0, p.token1, p.fee) for p in manifest.pools],
-        feeds=manifest.price_feeds,
+        feeds=feeds,
+        heartbeats=heartbeats,
         config=config,
     )
 

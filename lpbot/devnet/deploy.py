@@ -166,7 +166,7 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
     safe_position = _mint_for_safe(d, npm, tokens, pools[0], safe, bot)
 
     # Chainlink-style USD feeds for ETH and BTC (8 decimals, like Chainlink's), written by the
-    # deployer as the market's keeper; USDC has none, so its mark comes through ETH's
+    # deployer as the market's keeper
     feeds: dict[str, str] = {
         symbol: str(
             d.deploy("PriceFeed", 8, f"{usd_name} / USD", int(USD_PRICES[symbol] * 10**8)).address
@@ -176,6 +176,10 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
     module = _enable_module(
         d, safe, npm.address, router.address, multisend_call_only.address, pools, tokens, bot, feeds
     )
+    # USDC's own USD feed (Ethereum and Arbitrum have one): the stablecoin's mark is independent
+    # of the pools, so a pool off the ETH feed, or USDC off its peg, shows as an alert
+    one_usd = int(USD_PRICES[ANCHOR_UNIT] * 10**8)
+    feeds[ANCHOR_UNIT] = str(d.deploy("PriceFeed", 8, f"{ANCHOR_UNIT} / USD", one_usd).address)
 
     block = w3.eth.get_block("latest")
     return Manifest(

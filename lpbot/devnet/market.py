@@ -140,15 +140,17 @@ def run_market(
 
 
 def push_feeds(w3: Web3, manifest: Manifest) -> dict[str, Decimal]:
-    """The devnet's feed keeper: write each price feed's answer from the token's most liquid
-    pool against USDC (the devnet's dollar; 8 decimals), in one block. Returns the answers."""
+    """The devnet's feed keeper: write each price feed's answer (8 decimals) from the token's
+    most liquid pool against USDC; USDC's own feed stays at its 1 USD, as Chainlink's USDC / USD
+    does while USDC holds its peg, never taken from the pools. Returns the answers."""
     answers: dict[str, Decimal] = {}
     if not manifest.price_feeds:
         return answers
     usdc = manifest.token("USDC")
     for symbol, feed in manifest.price_feeds.items():
-        best: tuple[int, Decimal] | None = None
-        for p in manifest.pools:
+        # USDC's feed is not read off the pools: a keeper of its own would move it
+        best: tuple[int, Decimal] | None = (0, USD_PRICES["USDC"]) if symbol == "USDC" else None
+        for p in manifest.pools if symbol != "USDC" else ():
             if {p.token0, p.token1} != {symbol, "USDC"}:
                 continue
             c = contract(w3, "UniswapV3Pool", p.address)

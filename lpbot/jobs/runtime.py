@@ -190,6 +190,10 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
     sessions = app.sessions
     runtime = Runtime(config, app.engine, sessions, notifier=notifier or app.notifier)
     runtime.app = app
+    # a position the price source cannot value is neither monitored nor hedged: refuse to start
+    unpriced = app.pricing_problems(online=True)
+    if unpriced:
+        raise ConfigError("; ".join(unpriced))
     if config.signer.sender is None and not app.devnet_defaults:
         raise ConfigError("signer.sender: name the keystore that sends transactions")
     # unlocked now, so a missing or wrong password stops the start, not the first rebalance

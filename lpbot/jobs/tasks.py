@@ -35,7 +35,7 @@ from lpbot.hedge.delta import lp_delta
 from lpbot.hedge.wiring import HedgeRunner, delta_includes_fees
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs.alerts import Alert, Notifier
-from lpbot.pricing.base import Marks
+from lpbot.pricing.base import Marks, NoPriceRoute
 from lpbot.pricing.marks import Pricer
 from lpbot.signing.base import Signer
 from lpbot.signing.safe import ReportSigner
@@ -761,6 +761,16 @@ def hedge_sync(mp: ManagedPosition) -> str:
     if mp.hedge is None:
         return "no hedge configured"
     snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
+    try:
+        mp.fetch_marks(snap.block_number)
+    except NoPriceRoute as exc:
+        # a position that cannot be valued is not hedged: a trade would be blind to its value
+        mp.notifier.notify(
+            Alert(
+                "failure", f"{mp.name}: hedge not synced, the position cannot be valued", str(exc)
+            )
+        )
+        return f"not traded: {exc}"
     d0, d1 = mp.decimals
     delta = lp_delta(
         snap,
@@ -790,6 +800,9 @@ def run_safely(name: str, fn: Callable[[], Any], notifier: Notifier) -> Any:
         log.warning("job %s: refused: %s", name, exc)
         return f"refused: {exc}"
     except LpbotError as exc:
-        log.error("job %s failed: %s", name, exc, exc_info=True)
+        # lpbot's own error says what happened and what next: one line, not a traceback
+        # (``--debug`` logs keep it at debug level); anything else is a bug and propagates
+        log.error("job %s failed: %s", name, exc)
+        log.debug("job %s failed", name, exc_info=True)
         notifier.notify(Alert("failure", f"job {name} failed", str(exc)))
         return None

@@ -109,7 +109,8 @@ def build_pricer(
 
 
 def registry_pricer(w3: Web3, info: ChainInfo, config: PricingConfig | None = None) -> Pricer:
-    """A pricer over the registry's well-known pools and Chainlink feeds of a live chain."""
+    """A pricer over the registry's well-known pools and Chainlink feeds (with their heartbeats)
+    of a live chain, as ``config.source`` says (``build_pricer``)."""
     config = config or PricingConfig()
     tokens = {t.symbol: t.decimals for t in info.tokens.values()}
     by_symbol = {t.symbol: t for t in info.tokens.values()}
@@ -126,14 +127,12 @@ def registry_pricer(w3: Web3, info: ChainInfo, config: PricingConfig | None = No
             zksync=info.zksync_create2,
         )
         pools.append(PoolRef(address, t0.symbol, t1.symbol, fee))
-    feeds = (
-        ChainlinkFeeds(
-            w3, chain=info.name, feeds=info.price_feeds, heartbeats=info.price_feed_heartbeats
-        )
-        if info.price_feeds
-        else None
-    )
-    return Pricer(
-        PoolPrices(w3, chain=info.name, tokens=tokens, pools=pools, config=config, anchor=feeds),
-        feeds,
+    return build_pricer(
+        w3,
+        chain=info.name,
+        tokens=tokens,
+        pools=pools,
+        feeds=info.price_feeds,
+        heartbeats=info.price_feed_heartbeats,
+        config=config,
     )

@@ -6,10 +6,16 @@ against WETH and WETH's own mark. The price is the pool's spot (``slot0``) or, w
 ``twap_seconds``, its arithmetic-mean tick over that window (``OracleLibrary.consult``,
 v3-periphery 1.0.0, rounded toward negative infinity). Conversions are ``Decimal`` (analytics).
 
-The stablecoin itself is not taken as 1 USD: it is marked by the anchor source (a Chainlink
-feed of the stablecoin where one exists; otherwise the ETH/USD feed divided by WETH's price in
-the stablecoin in its most liquid pool). So a stablecoin off its peg on this chain shows in its
-mark, and ``pricing.base.check`` raises the depeg alert.
+The stablecoin itself is not taken as 1 USD: it is marked by the anchor source's feed of the
+stablecoin (USDC / USD on Ethereum and Arbitrum; the devnet's stand-in), independent of the pools.
+So a stablecoin off its peg shows in its mark (``pricing.base.check``'s depeg alert), and a WETH
+pool off the ETH / USD feed shows as WETH's marks disagreeing.
+
+Where the anchor has no feed of the stablecoin, the stablecoin's mark is derived: the ETH / USD
+feed divided by WETH's price in its most liquid stablecoin pool (source ``chainlink/pool:spot``).
+WETH priced through that same pool would be the feed again, so WETH's mark is then the feed's
+own (source ``chainlink``, the route saying why) and is not claimed as a pool mark checked
+against it.
 """
 
 from __future__ import annotations
@@ -156,6 +162,12 @@ class PoolPrices:
         if self._pairs(token, stable):
             price, q = self._best(token, stable, block)
             s = self._stable_mark(block)
+            if token == "WETH" and not self._stable_has_feed():
+                # the stablecoin's mark is the ETH feed over this very pool: WETH's is the feed
+                eth = self._anchor().fetch_mark("WETH", block)
+                why = f"{q.pool.name} {q.pool.address} unchecked: no {stable} / USD feed"
+                return Mark(token, eth.usd, eth.source, (*eth.route, why), block,
+                            eth.timestamp, eth.heartbeat)  # fmt: skip
             return Mark(
                 token,
                 price * s.usd,
@@ -177,14 +189,22 @@ class PoolPrices:
             )
         raise NoPriceRoute(token, self.chain, f"no pool against {stable} or WETH")
 
+    def _anchor(self) -> PriceSource:
+        if self.anchor is None:
+            raise NoPriceRoute(self.config.stable, self.chain, "no feed anchors it to USD")
+        return self.anchor
+
+    def _stable_has_feed(self) -> bool:
+        """Whether the stablecoin has a USD mark of its own (not derived from the pools)."""
+        return self.anchor is not None and self.anchor.has_route(self.config.stable)
+
     def _stable_mark(self, block: int) -> Mark:
         stable = self.config.stable
-        if self.anchor is None:
-            raise NoPriceRoute(stable, self.chain, "no feed anchors the stablecoin to USD")
-        if self.anchor.has_route(stable):
-            return self.anchor.fetch_mark(stable, block)
-        if self.anchor.has_route("WETH") and self._pairs("WETH", stable):
-            eth_usd = self.anchor.fetch_mark("WETH", block)
+        anchor = self._anchor()
+        if anchor.has_route(stable):
+            return anchor.fetch_mark(stable, block)
+        if anchor.has_route("WETH") and self._pairs("WETH", stable):
+            eth_usd = anchor.fetch_mark("WETH", block)
             eth_in_stable, q = self._best("WETH", stable, block)
             return Mark(
                 stable,

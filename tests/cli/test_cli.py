@@ -284,7 +284,15 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
     assert all(r["ok"] for r in online.values()), online
     assert "2 of 3 owners" in online["Safe"]["finding"]
     assert "enabled" in online["module"]["finding"]
-    assert set(online) == {"chain devnet", "Safe", "module", "module budget", "position eth-usdc"}
+    assert set(online) == {
+        "chain devnet",
+        "pricing",
+        "Safe",
+        "module",
+        "module budget",
+        "position eth-usdc",
+    }
+    assert online["pricing"]["finding"] == "every position token has a route"
     # the owners' on-chain limits are shown as read from the module
     assert "loss budget: 100 bps per call, 300 bps per 24 h" in online["module budget"]["finding"]
     # a wrong threshold and a position the Safe does not own are both named

@@ -1,6 +1,7 @@
 """Marks on the devnet: from its pools (spot and TWAP) against a known pool state, the feed
-stand-in (``contracts/src/PriceFeed.sol``) against the pool, a depegged USDC, a stale feed, and a
-token with no route."""
+stand-ins (``contracts/src/PriceFeed.sol``) against the pool, a WETH pool off the ETH feed, a
+depegged USDC (its own USD feed), a chain with no stablecoin feed, a stale feed, and a token with
+no route."""
 
 from __future__ import annotations
 
@@ -46,21 +47,41 @@ def test_pool_marks_equal_the_most_liquid_pool_and_the_feed(chain: Devnet) -> No
     address, sqrt, _ = max(_weth_pools(chain), key=lambda p: p[2])
     in_usdc = price0_per_1(sqrt, 6, 18)  # USDC per WETH, USDC is token0
     feed = _feed(chain, "WETH")
-    # USDC is anchored to USD by the ETH feed through the most liquid WETH pool
+    # USDC is marked by its own USD feed, which the keeper holds at 1 USD
     usdc = marks.marks["USDC"]
-    assert usdc.usd == pytest.approx(feed / in_usdc, rel=Decimal("1e-30"))
-    assert address in usdc.route_text
+    assert usdc.usd == 1 and _feed(chain, "USDC") == 1
+    assert usdc.source == "chainlink" and chain.manifest.price_feeds["USDC"] in usdc.route_text
     # WETH: the pool's price of WETH in USDC, times the USDC mark
     weth = marks.marks["WETH"]
-    assert weth.usd == pytest.approx(in_usdc * usdc.usd, rel=Decimal("1e-30"))
+    assert weth.usd == pytest.approx(in_usdc, rel=Decimal("1e-27"))
     assert weth.source == "pool:spot" and address in weth.route_text
     assert weth.block == block
-    # the keeper wrote the pool's price into the feed (8 decimals): they agree, no alert
+    # the keeper wrote the pool's price into the ETH feed (8 decimals): they agree, no alert
     assert abs(feed - in_usdc) < Decimal("0.00000001") * 2
     assert marks.checks["WETH"].usd == feed
     assert marks.alerts == ()
     assert marks.price("WETH", "ETH") == 1
     assert marks.price("USDC", "BTC") == marks.usd("USDC") / marks.usd("WBTC")
+
+
+def test_without_a_stablecoin_feed_weth_is_the_feed_and_not_checked_against_it(
+    chain: Devnet,
+) -> None:
+    # a chain with no USDC / USD feed: USDC is derived from the ETH feed over the WETH pool,
+    # so a WETH pool mark would be the feed again: WETH is marked by the feed, and says so
+    m = chain.manifest
+    feeds = {s: a for s, a in m.price_feeds.items() if s != "USDC"}
+    pricer = manifest_pricer(chain.w3, m.model_copy(update={"price_feeds": feeds}))
+    _push_weth_price(chain, Decimal(3300))
+    marks = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
+    weth, usdc = marks.marks["WETH"], marks.marks["USDC"]
+    assert weth.usd == 3000 and weth.source == "chainlink"
+    assert "unchecked: no USDC / USD feed" in weth.route_text
+    assert "WETH" not in marks.checks
+    assert usdc.source == "chainlink/pool:spot"
+    assert usdc.usd == pytest.approx(Decimal(3000) / 3300, rel=Decimal("1e-4"))
+    assert {(a.kind, a.token) for a in marks.alerts} >= {("depeg", "USDC")}
+    assert not any(a.kind == "disagree" and a.token == "WETH" for a in marks.alerts)
 
 
 def test_twap_marks_use_the_oracle_mean_tick(chain: Devnet) -> None:
@@ -94,22 +115,37 @@ def _push_weth_price(chain: Devnet, usdc_per_weth: Decimal) -> None:
         assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
 
-def test_a_depegged_usdc_changes_the_marks_and_raises_the_alert(chain: Devnet) -> None:
+def test_a_weth_pool_off_the_eth_feed_is_a_disagreement_on_weth(chain: Devnet) -> None:
     pricer = manifest_pricer(chain.w3, chain.manifest)
     push_feeds(chain.w3, chain.manifest)
     before = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
     assert before.alerts == ()
-    # ETH/USD stays 3000 on the feed while the USDC pools pay 3300 USDC per WETH: a USDC is
-    # worth 3000/3300 USD on this chain
+    # ETH/USD stays 3000 on the feed while the USDC pools pay 3300 USDC per WETH
     _push_weth_price(chain, Decimal(3300))
     after = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
-    assert after.usd("USDC") == pytest.approx(Decimal(3000) / 3300, rel=Decimal("1e-4"))
-    assert after.usd("WETH") == pytest.approx(before.usd("WETH"), rel=Decimal("1e-4"))
-    # WBTC's pool still says 90,000 USDC: at the USDC mark, 81,818 USD against its feed's 90,000
-    assert after.usd("WBTC") == pytest.approx(Decimal(90000) * 3000 / 3300, rel=Decimal("1e-3"))
+    assert after.usd("USDC") == 1
+    assert after.usd("WETH") == pytest.approx(Decimal(3300), rel=Decimal("1e-4"))
+    assert after.checks["WETH"].usd == 3000
+    assert after.usd("WBTC") == before.usd("WBTC")
+    assert [(a.kind, a.token) for a in after.alerts] == [("disagree", "WETH")]
+    assert after.alerts[0].message.startswith("WETH: pool:spot 3300")
+
+
+def test_a_depegged_usdc_changes_the_marks_and_raises_the_alert(chain: Devnet) -> None:
+    pricer = manifest_pricer(chain.w3, chain.manifest)
+    push_feeds(chain.w3, chain.manifest)
+    # USDC / USD falls to 0.97 while the pools still pay 3000 USDC per WETH
+    m = chain.manifest
+    feed = contract(chain.w3, "PriceFeed", m.price_feeds["USDC"])
+    tx = feed.functions.updateAnswer(97_000_000).transact({"from": m.accounts.deployer})
+    assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    after = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
+    assert after.usd("USDC") == Decimal("0.97")
+    # a WETH is 3000 USDC, 2910 USD: 300 bps below the ETH feed; so is WBTC against its feed
+    assert after.usd("WETH") == pytest.approx(Decimal(2910), rel=Decimal("1e-4"))
+    assert after.usd("WBTC") == pytest.approx(Decimal(90000) * Decimal("0.97"), rel=Decimal("1e-3"))
     kinds = {(a.kind, a.token) for a in after.alerts}
-    assert ("depeg", "USDC") in kinds
-    assert ("disagree", "WBTC") in kinds
+    assert kinds == {("depeg", "USDC"), ("disagree", "WETH"), ("disagree", "WBTC")}
     assert any("off its peg" in a.message for a in after.alerts)
     # the monitor's marks raise it as an alert, once while it lasts
     mp = _managed(chain)
@@ -144,7 +180,7 @@ def test_a_feed_that_stopped_updating_is_a_stale_alert(chain: Devnet) -> None:
     chain.increase_time(2 * 3600)
     marks = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
     stale = {a.token for a in marks.alerts if a.kind == "stale"}
-    assert {"USDC", "WETH", "WBTC"} <= stale  # every mark that leans on the ETH or BTC feed
+    assert {"USDC", "WETH", "WBTC"} <= stale  # every mark that leans on a feed
 
 
 def test_a_token_with_no_route_is_named_with_its_chain(chain: Devnet) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
+from lpbot.app import App
 from lpbot.chain.registry import CHAINS
 from lpbot.pricing.base import Mark, NoPriceRoute, PricingConfig, check
 from lpbot.pricing.marks import registry_pricer
+from tests.conftest import Devnet
 
 
 @pytest.mark.parametrize("chain_id", [1, 42161])
@@ -53,3 +56,26 @@ def test_a_feed_within_its_heartbeat_is_not_stale(chain_id: int) -> None:
     # a mark without a heartbeat (a pool, the devnet's feed) keeps the configured age
     pool = Mark("WETH", Decimal(3000), "pool:spot", ("pool",), 1, now - 4 * 3600)
     assert [a.kind for a in check({"WETH": pool}, {}, timestamp=now, config=config)] == ["stale"]
+
+
+@pytest.mark.devnet
+def test_the_app_on_ethereum_prices_with_the_registry_feeds_and_their_heartbeats(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    # an RPC answering as Ethereum (the devnet with chain id 1): the app's pricer reads the
+    # registry's Chainlink feeds, each current for its heartbeat (USDC / USD: a day), not 3 h
+    info = CHAINS[1]
+    path = tmp_path / "lpbot.toml"
+    path.write_text(f'version = 1\ndata_dir = "{tmp_path}"\n[chains.ethereum]\nrpc_url_env = "R"\n')
+    chain.w3.provider.make_request("anvil_setChainId", [1])  # type: ignore[arg-type]
+    try:
+        pricer = App.load(path, environ={"R": chain.url}).pricer("ethereum")
+    finally:
+        chain.w3.provider.make_request("anvil_setChainId", [31337])  # type: ignore[arg-type]
+    assert pricer.chain == "ethereum"
+    assert pricer.feeds is not None and pricer.feeds.feeds == info.price_feeds
+    assert pricer.feeds.heartbeats == {"WETH": 3600, "WBTC": 3600, "USDC": 86_400}
+    assert pricer.pools.anchor is pricer.feeds
+    assert {p.address for p in pricer.pools.pools} == {
+        p.address for p in registry_pricer(Web3(), info).pools.pools
+    }

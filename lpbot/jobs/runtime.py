@@ -301,7 +301,10 @@ def build_runtime(
         if chain.manifest is None and pos.token_id is None and pos.open is None:
             raise ConfigError(f"positions.{pos.name}.token_id: required on a live chain")
         ctx = app.execution_context(pos.name, actor=f"lpbot run ({pos.name})")
-        runtime.simulators.extend(app._cache.pop("simulators", []))
+        # the runtime's and the app's: closing either stops the dry-run forks
+        for sim in app._cache.get("simulators", []):
+            if sim not in runtime.simulators:
+                runtime.simulators.append(sim)
         if lock is not None and isinstance(ctx.repo, SqlRebalanceRepo):
             ctx.repo.fence = lock.fence  # every recorded step checks the lock is still ours
         contexts[pos.name] = ctx

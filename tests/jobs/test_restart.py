@@ -8,6 +8,7 @@ An NFT burned by a transaction the store never recorded is followed on the chain
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -198,7 +199,8 @@ def test_lpbot_run_killed_after_sending_restarts_on_the_new_nft(
 
 
 def _fork_anvils(url: str) -> list[int]:
-    """The pids of Anvil processes forking ``url`` (the dry-run forks)."""
+    """The pids of Anvil processes forking ``url`` (the dry-run forks) not started by this
+    test process (an orphan of a killed lpbot run is the kernel's, or init's, child)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -208,7 +210,12 @@ def _fork_anvils(url: str) -> list[int]:
         except OSError:
             continue
         if args and args[0].endswith(b"anvil") and url.encode() in args:
-            pids.append(int(proc.name))
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:  # it ended meanwhile
+                continue
+            if ppid != os.getpid():
+                pids.append(int(proc.name))
     return pids
 
 

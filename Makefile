@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_BIN := node_modules/.bin
 
-.PHONY: demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter
+.PHONY: demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos
 
 setup: $(VENV)/.installed node_modules/.installed contracts/out/.built
 
@@ -67,6 +67,13 @@ test-contracts: setup
 nightly: setup
 	LPBOT_DIFF_OPS=20000 $(PY) -m pytest -m "differential or slow"
 	FOUNDRY_PROFILE=ci $(NODE_BIN)/forge test --offline
+	$(MAKE) chaos
+
+# the crash harness: `lpbot run` SIGKILLed at every rebalance checkpoint and at random moments,
+# restarted, then the chain and the store compared (scripts/chaos.py); ROUNDS=30 by default
+ROUNDS ?= 30
+chaos: setup
+	$(PY) scripts/chaos.py --rounds $(ROUNDS)
 
 bench: setup
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds

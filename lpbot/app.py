@@ -51,6 +51,22 @@ if TYPE_CHECKING:
 __all__ = ["App", "KeystoreSigner", "Overrides", "devnet_config_text", "keystore_address"]
 
 DEVNET_HOME = Path(".lpbot") / "devnet"
+# crash tests (``make chaos``): the process SIGKILLs itself when a rebalance reaches this
+# checkpoint ("dry-run", "simulated", "approved", "signed", "submitted", "confirmed", ...)
+KILL_AT_ENV = "LPBOT_KILL_AT"
+
+
+def _killer(names: str) -> Callable[[str], None]:
+    """A checkpoint that kills this process, as hard as a power cut, at one of ``names``."""
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+
+    def checkpoint(name: str) -> None:
+        if name in wanted:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return checkpoint
 
 
 @dataclass(frozen=True)
@@ -611,7 +627,6 @@ class App:
             if operator is not None:
                 overrides["operator"] = operator
         if chain.manifest is None:
-            from lpbot.chain.forksim import ForkSimulator
             from lpbot.chain.registry import chain as registry_chain
 
             if not registry_chain(chain.chain_id).anvil_fork_supported:
@@ -619,9 +634,17 @@ class App:
                     f"chain {chain.chain_id} cannot be forked by Anvil, and nothing is signed "
                     "without a dry-run; lpbot cannot manage it yet"
                 )
-            sim = ForkSimulator(chain.rpc_url)
-            self._cache.setdefault("simulators", []).append(sim)
-            overrides["simulator"] = sim.fresh
+        # every dry-run runs on a disposable Anvil forking the managed chain (the devnet too):
+        # the impersonated approvals and the execution it makes can never land on the chain
+        # itself, whatever is killed when; one fork process per context, reset per dry-run
+        from lpbot.chain.forksim import ForkSimulator
+
+        sim = ForkSimulator(chain.rpc_url)
+        self._cache.setdefault("simulators", []).append(sim)
+        overrides["simulator"] = sim.fresh
+        kill_at = self.environ.get(KILL_AT_ENV)
+        if kill_at:
+            overrides["checkpoint"] = _killer(kill_at)
         return devnet_context(
             w3, manifest, self.rebalance_repo(actor), self.reports_dir, **overrides
         )

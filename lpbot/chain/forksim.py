@@ -1,9 +1,10 @@
-"""Dry-runs against a live chain: a local Anvil fork, reset to the chain's latest block each time.
+"""Dry-runs on a local Anvil fork of the managed chain, reset to its latest block each time.
 
-On the devnet the dry-run snapshots and reverts the chain itself. On a live chain that is not
-possible (and must not be tried), so ``ForkSimulator`` keeps an Anvil forking the chain's RPC
-and resets it to the newest block before each simulation: the exact transaction runs against
-the exact live state, and nothing reaches the live chain.
+A dry-run impersonates the Safe's owners, approves the hash and executes: on the managed chain
+itself, a process killed before its revert would leave all that there for good. So every
+chain lpbot manages, the devnet included, is dry-run on ``ForkSimulator``: one Anvil forking the
+chain's RPC, started on first use and reset to the newest block before each simulation (the
+exact transaction against the exact state), killed by the kernel if lpbot dies.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class ForkSimulator:
     def fresh(self) -> Web3:
         """A client of the fork, reset to the live chain's latest block."""
         if self._proc is None or self._proc.process.poll() is not None:
-            self._proc = anvil.start(fork_url=self._rpc_url)  # no log: the URL may hold a key
+            # no log: the URL may hold a key; the fork dies with this process, however it ends
+            self._proc = anvil.start(fork_url=self._rpc_url, die_with_parent=True)
             self._w3 = connect(self._proc.url)
             log.info("dry-run fork of %s on %s", redact_url(self._rpc_url), self._proc.url)
         assert self._w3 is not None

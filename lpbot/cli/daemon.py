@@ -25,7 +25,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     lock = scheduler.take_lock(a.engine)  # before anything else: one instance per database
     try:
-        runtime = build_runtime(a)
+        runtime = build_runtime(a, lock=lock)
     except BaseException:
         lock.release()
         raise

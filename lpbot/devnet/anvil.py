@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +84,10 @@ def start(
     detach: bool = False,
     extra_args: list[str] | None = None,
     ready_timeout: float = 30.0,
+    die_with_parent: bool = False,
 ) -> AnvilProcess:
-    """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC."""
+    """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC; ``die_with_parent``: the
+    kernel kills it when this process dies, even by SIGKILL (Linux; a disposable fork)."""
     port = port or free_port()
     args = [
         str(anvil_binary()),
@@ -125,6 +128,7 @@ def start(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=detach,
+        preexec_fn=_pdeathsig_hook() if die_with_parent else None,
     )
     anvil = AnvilProcess(process, port, None if detach else states)
     deadline = time.monotonic() + ready_timeout
@@ -147,6 +151,25 @@ def start(
         time.sleep(0.05)
     anvil.stop()
     raise RetryLater(f"anvil did not answer on port {port} within {ready_timeout:.0f} s")
+
+
+def _pdeathsig_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel SIGKILL the child when its parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), or None elsewhere. libc is loaded here, in the parent: the
+    hook itself runs between fork and exec, where an import or a dlopen could deadlock on a
+    lock another thread held at the fork."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    kill = int(signal.SIGKILL)
+
+    def hook() -> None:
+        prctl(1, kill)  # PR_SET_PDEATHSIG
+
+    return hook
 
 
 def is_anvil_pid(pid: int) -> bool:

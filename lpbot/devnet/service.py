@@ -4,6 +4,11 @@ The running chain is described by ``<home>/devnet.json`` (pid, port, manifest pa
 that pid and only it. The first ``up`` deploys and seeds everything and keeps Anvil's state next
 to the manifest, keyed by the lock file and the deployment code, so later starts load it instead
 of deploying again.
+
+The chain outlives ``down``: it dumps Anvil's state (accounts, contracts, storage, blocks) to
+``<home>/state.json`` first, and the next ``up`` loads it, on the same port when that is still
+free, so a bot restarted against it finds the rebalances it made. ``reset`` and ``up --fresh``
+start from the seeded state again.
 """
 
 from __future__ import annotations
@@ -53,6 +58,40 @@ def read_record(home: Path) -> DevnetRecord | None:
     if not path.exists():
         return None
     return DevnetRecord(**json.loads(path.read_text()))
+
+
+def _saved_paths(home: Path) -> tuple[Path, Path]:
+    """The chain's state at the last ``down``, and its port and manifest then."""
+    return home / "state.json", home / "saved.json"
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as Anvil binds: the last run's connections in TIME_WAIT do not make it busy
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_freed(port: int, wait: float = 3.0) -> bool:
+    """Whether ``port`` is free, or becomes free within ``wait`` seconds (a stopped Anvil
+    closes its socket a moment after its process looks gone)."""
+    deadline = time.monotonic() + wait
+    while not _port_free(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _forget_saved(home: Path) -> None:
+    for p in _saved_paths(home):
+        p.unlink(missing_ok=True)
 
 
 def _cache_key() -> str:
@@ -123,11 +162,31 @@ def up(
         if fresh:
             for p in _cache_paths(home):
                 p.unlink(missing_ok=True)
+            _forget_saved(home)
+        state_path, saved_path = _saved_paths(home)
+        saved = json.loads(saved_path.read_text()) if saved_path.exists() else None
+        port = None
+        if saved is not None and state_path.exists() and _port_freed(int(saved["port"])):
+            port = int(saved["port"])  # where a bot's configuration still points
         t0 = time.monotonic()
-        proc = anvil.start(log_path=home / "anvil.log", detach=True)
+        proc = anvil.start(port=port, log_path=home / "anvil.log", detach=True)
         w3 = connect(proc.url)
         try:
-            manifest, _cached = load_or_deploy(w3, proc.url, home)
+            if saved is not None and state_path.exists():
+                answer = w3.provider.make_request(
+                    "anvil_loadState",  # type: ignore[arg-type]
+                    [state_path.read_text()],
+                )
+                if "error" in answer:
+                    raise NeedsAttention(
+                        f"the devnet's saved state {state_path} cannot be loaded "
+                        f"({answer['error']}); `lpbot devnet up --fresh` starts from the seed"
+                    )
+                manifest = Manifest.read(Path(saved["manifest"])).model_copy(
+                    update={"rpc_url": proc.url}
+                )
+            else:
+                manifest, _cached = load_or_deploy(w3, proc.url, home)
         except BaseException:
             proc.stop()
             raise
@@ -151,9 +210,34 @@ def down(home: Path | None = None) -> bool:
     record = read_record(home)
     if record is None:
         return False
+    if record.fork_url is None and anvil.is_anvil_pid(record.pid):
+        save(home, record)
     stopped = anvil.stop_pid(record.pid)
     _record_path(home).unlink(missing_ok=True)
     return stopped
+
+
+def save(home: Path, record: DevnetRecord) -> None:
+    """Dump the running devnet's state (and its port and manifest) for the next ``up``."""
+    state_path, saved_path = _saved_paths(home)
+    try:
+        dump = connect(record.rpc_url).provider.make_request(
+            "anvil_dumpState",  # type: ignore[arg-type]
+            [],
+        )
+    except OSError as exc:  # it does not answer: stopped without its state
+        log.warning("devnet state not saved: %s", type(exc).__name__)
+        return
+    if "result" not in dump:
+        log.warning("devnet state not saved: %s", dump.get("error"))
+        return
+    tmp = state_path.with_suffix(".tmp")
+    tmp.write_text(dump["result"])
+    tmp.replace(state_path)  # whole or not at all
+    saved_path.write_text(
+        json.dumps({"port": record.port, "manifest": record.manifest, "saved_at": time.time()})
+        + "\n"
+    )
 
 
 def status(home: Path | None = None) -> tuple[DevnetRecord, Manifest, int] | None:
@@ -170,6 +254,7 @@ def reset(home: Path | None = None) -> tuple[DevnetRecord, Manifest, float]:
     """Stop the devnet and start it again from the seeded state."""
     home = home or default_home()
     down(home)
+    _forget_saved(home)
     return up(home)
 
 

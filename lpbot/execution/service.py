@@ -24,6 +24,7 @@ import requests
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
+from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from lpbot.analytics.types import Tick
@@ -295,6 +296,7 @@ def _record_and_simulate(
             tokens=[token0, token1],
             position_manager=npm_addr,
             pool=pool,
+            checkpoint=ctx.checkpoint,
         )
         binding, nonce = "0x" + module_tx.tx_hash.hex(), None
     else:
@@ -314,6 +316,7 @@ def _record_and_simulate(
             tokens=[token0, token1],
             position_manager=npm_addr,
             pool=pool,
+            checkpoint=ctx.checkpoint,
         )
         binding, nonce = "0x" + safe_tx.safe_tx_hash.hex(), safe_tx.nonce
     s0, s1 = ctx.symbols[token0], ctx.symbols[token1]
@@ -824,6 +827,7 @@ def _send_recorded(
         receipt, mined = _send_or_resume(
             ctx, record, submitter, signer, to, data, gas, pending, on_sent, regas
         )
+    ctx.checkpoint("mined")  # sent and mined, nothing of it reconciled yet
     record = state["record"]
     record_costs(ctx, record, receipt)
     if mined.kind == "cancel":
@@ -1089,7 +1093,10 @@ def reconcile(
     *,
     via_module: bool = False,
 ) -> RebalanceRecord:
-    """Decode the receipt into the amounts that moved; CONFIRMED or FAILED."""
+    """Decode the receipt into the amounts that moved; CONFIRMED or FAILED.
+
+    The store records CONFIRMED in the same database transaction as the old position closed
+    and the minted one (``new_token_id``, ``new_range``) opened in its place."""
     tokens = [t["address"] for t in report["tokens"]]
     result = _decode(
         ctx.w3,
@@ -1110,6 +1117,7 @@ def reconcile(
         "swap": [str(x) for x in result.swap] if result.swap else None,
         "minted": [str(x) for x in result.minted],
         "new_token_id": result.new_token_id,
+        "new_range": list(result.new_ticks) if result.new_ticks else None,
         "new_liquidity": str(result.new_liquidity),
         "matches_report": (
             result.success
@@ -1312,9 +1320,11 @@ def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceR
 
 
 def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:
-    """Resume every unfinished rebalance."""
+    """Resume every unfinished rebalance of this context's chain and Safe."""
     done = []
     for record in ctx.repo.unfinished():
+        if record.chain_id != ctx.chain_id or record.safe.lower() != ctx.safe.lower():
+            continue  # another chain's or Safe's: its own context resumes it
         try:
             done.append(resume_one(ctx, record))
         except (Refused, NeedsAttention) as exc:
@@ -1380,3 +1390,52 @@ def send_recorded_call(
             f"the transaction was stuck and cancelled at nonce {mined.nonce}: nothing ran"
         )
     return receipt
+
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def nft_exists(ctx: ExecutionContext, token_id: int) -> bool:
+    """Whether the position manager still has NFT ``token_id`` (a burned one reverts)."""
+    npm = ctx.contract("NonfungiblePositionManager")
+    try:
+        npm.functions.ownerOf(token_id).call()
+    except ContractLogicError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Successor:
+    """What the chain says became of a burned NFT: the transaction that burned it, and the
+    NFT that transaction minted to the Safe (None: closed without a successor)."""
+
+    burned_in: str
+    block: int
+    token_id: int | None
+    ticks: tuple[int, int] | None
+
+
+def fetch_successor(ctx: ExecutionContext, token_id: int, since_block: int = 0) -> Successor | None:
+    """The burn of ``token_id`` and the NFT its transaction minted to the Safe, read from the
+    position manager's ``Transfer`` events; None when the chain shows no burn."""
+    npm = ctx.contract("NonfungiblePositionManager")
+    transfers = npm.events.Transfer().get_logs(
+        fromBlock=since_block, argument_filters={"tokenId": token_id}
+    )
+    burns = [e for e in transfers if e["args"]["to"] == ZERO_ADDRESS]
+    if not burns:
+        return None
+    tx_hash = burns[-1]["transactionHash"]
+    receipt = ctx.w3.eth.get_transaction_receipt(tx_hash)
+    minted = [
+        e
+        for e in npm.events.Transfer().process_receipt(receipt, errors=DISCARD)
+        if e["args"]["from"] == ZERO_ADDRESS and e["args"]["to"].lower() == ctx.safe.lower()
+    ]
+    new = int(minted[0]["args"]["tokenId"]) if minted else None
+    ticks = None
+    if new is not None:
+        p = npm.functions.positions(new).call()
+        ticks = (int(p[5]), int(p[6]))
+    return Successor("0x" + bytes(tx_hash).hex(), int(receipt["blockNumber"]), new, ticks)

@@ -10,6 +10,7 @@ nothing is signed and nothing stays changed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,8 @@ class DryRunResult:
     new_liquidity: int
     minted: tuple[int, int]
     nft_owner_after: str | None
+    # the minted position's range, from the pool's Mint event
+    new_ticks: tuple[int, int] | None = None
 
     def delta(self, token: str) -> int:
         return self.balance_after[token] - self.balance_before[token]
@@ -79,8 +82,12 @@ def dry_run(
     tokens: list[str],
     position_manager: str,
     pool: str,
+    checkpoint: Callable[[str], None] = lambda _name: None,
 ) -> DryRunResult:
-    """Run ``tx`` on a snapshot and revert; ``owners`` are the Safe's, ``executor`` sends it."""
+    """Run ``tx`` on a snapshot and revert; ``owners`` are the Safe's, ``executor`` sends it.
+
+    ``w3`` must be a disposable chain (a fork): a process killed before the revert leaves the
+    owners' approvals and the execution on it (``checkpoint("dry-run")`` marks that moment)."""
     safe_c = w3.eth.contract(address=to_checksum_address(tx.safe), abi=artifacts.abi("SafeL2"))
     if safe_c.functions.nonce().call() != tx.nonce:
         raise Refused("the Safe's nonce moved since the plan: plan again")
@@ -101,6 +108,7 @@ def dry_run(
             {"from": executor, "to": tx.safe, "data": data, "gas": GAS_LIMIT}
         )
         receipt = w3.eth.wait_for_transaction_receipt(sent, poll_latency=0.01)
+        checkpoint("dry-run")
         _rpc(w3, "anvil_stopImpersonatingAccount", [executor])
         after = _balances(w3, tokens, tx.safe, "latest")
         result = _decode(w3, receipt, before, after, position_manager, pool, tx.safe)
@@ -119,6 +127,7 @@ def dry_run_module(
     tokens: list[str],
     position_manager: str,
     pool: str,
+    checkpoint: Callable[[str], None] = lambda _name: None,
 ) -> DryRunResult:
     """Run the operator's module call on a snapshot and revert (the operator impersonated)."""
     snapshot_id = _rpc(w3, "evm_snapshot", [])
@@ -135,6 +144,7 @@ def dry_run_module(
             }
         )
         receipt = w3.eth.wait_for_transaction_receipt(sent, poll_latency=0.01)
+        checkpoint("dry-run")
         _rpc(w3, "anvil_stopImpersonatingAccount", [module_tx.operator])
         after = _balances(w3, tokens, safe, "latest")
         result = _decode(w3, receipt, before, after, position_manager, pool, safe, via_module=True)
@@ -189,6 +199,11 @@ def _decode(
         for e in pool_c.events.Swap().process_receipt(receipt, errors=DISCARD)
         if e["address"] == pool_c.address
     ]
+    mints = [
+        e
+        for e in pool_c.events.Mint().process_receipt(receipt, errors=DISCARD)
+        if e["address"] == pool_c.address
+    ]
     slot0 = pool_c.functions.slot0().call()
     new_id = inc[0]["args"]["tokenId"] if inc else None
     owner = npm.functions.ownerOf(new_id).call() if new_id is not None else None
@@ -211,4 +226,9 @@ def _decode(
         new_liquidity=inc[0]["args"]["liquidity"] if inc else 0,
         minted=(inc[0]["args"]["amount0"], inc[0]["args"]["amount1"]) if inc else (0, 0),
         nft_owner_after=owner,
+        new_ticks=(
+            (int(mints[0]["args"]["tickLower"]), int(mints[0]["args"]["tickUpper"]))
+            if mints
+            else None
+        ),
     )

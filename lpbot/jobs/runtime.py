@@ -24,11 +24,16 @@ from lpbot.config import Config, PositionConfig
 from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError, Refused
 from lpbot.execution import service
-from lpbot.jobs.alerts import Notifier, WebhookNotifier
+from lpbot.execution.service import ExecutionContext
+from lpbot.execution.state import RebalanceRecord
+from lpbot.jobs import tasks
+from lpbot.jobs.alerts import Alert, Notifier, WebhookNotifier
 from lpbot.jobs.tasks import ManagedPosition, PendingOpen
+from lpbot.store.rebalances import SqlRebalanceRepo
 
 if TYPE_CHECKING:
     from lpbot.app import App
+    from lpbot.store.lock import Lock
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,9 @@ class Runtime:
     positions: dict[str, ManagedPosition] = field(default_factory=dict)
     notifier: Notifier = field(default_factory=WebhookNotifier)
     simulators: list[ForkSimulator] = field(default_factory=list)
+    # the rebalances the start-up resumed against the chain: (position, record)
+    resumed: list[tuple[str, RebalanceRecord]] = field(default_factory=list)
+    guard: Any = None  # the scheduler's lpbot.jobs.guard.JobGuard, once started
     app: Any = None  # the lpbot.app.App it was built from
     opens: dict[str, PendingOpen] = field(default_factory=dict)  # [positions.open], no NFT yet
 
@@ -58,6 +66,14 @@ def current_token(sessions: sessionmaker[Session], name: str) -> int | None:
         return int(positions[-1].token_id) if positions else None
 
 
+def ledger_recorded(sessions: sessionmaker[Session], name: str) -> bool:
+    """Whether position ``name``'s ledger has started (its deposit recorded)."""
+    from lpbot.jobs import ledger as ledger_store
+
+    with sessions() as s:
+        return ledger_store.load(s, name) is not None
+
+
 def known_tokens(sessions: sessionmaker[Session], name: str) -> set[int]:
     """Every NFT the store has managed under position ``name`` (the current one and those
     rebalances replaced)."""
@@ -66,7 +82,22 @@ def known_tokens(sessions: sessionmaker[Session], name: str) -> set[int]:
     from lpbot.store.models import Position
 
     with sessions() as s:
-        return {int(t) for t in s.scalars(select(Position.token_id).where(Position.label == name))}
+        rows = list(s.scalars(select(Position).where(Position.label == name)))
+        tokens = {int(r.token_id) for r in rows}
+        # and the NFTs they replaced, whatever those rows are named
+        todo = [r.replaces_id for r in rows if r.replaces_id is not None]
+        seen: set[int] = set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            row = s.get(Position, pid)
+            if row is not None:
+                tokens.add(int(row.token_id))
+                if row.replaces_id is not None:
+                    todo.append(row.replaces_id)
+        return tokens
 
 
 def record_successor(
@@ -90,13 +121,11 @@ def record_successor(
     with sessions() as s, s.begin():
         previous = None
         rows = repo.open_positions(s, label=name)
-        if replaces is not None:
+        if replaces is not None:  # open, or closed already with its rebalance's CONFIRMED
             rows += list(
                 s.scalars(
                     select(Position).where(
-                        Position.chain_id == chain_id,
-                        Position.token_id == replaces,
-                        Position.closed_at.is_(None),
+                        Position.chain_id == chain_id, Position.token_id == replaces
                     )
                 )
             )
@@ -123,15 +152,16 @@ def record_successor(
 
 def confirmed_successor(
     sessions: sessionmaker[Session], chain_id: int, token_id: int
-) -> int | None:
-    """The NFT a confirmed rebalance of ``token_id`` minted, if the store has one."""
+) -> tuple[int, str, tuple[int, int]] | None:
+    """The NFT a confirmed rebalance of ``token_id`` minted (with its pool and range), if the
+    store has one."""
     from sqlalchemy import select
 
     from lpbot.store.models import Position, Rebalance, RebalanceState
 
     with sessions() as s:
-        rows = s.scalars(
-            select(Rebalance)
+        rows = s.execute(
+            select(Rebalance, Position)
             .join(Position, Rebalance.position_id == Position.id)
             .where(
                 Position.chain_id == chain_id,
@@ -140,13 +170,66 @@ def confirmed_successor(
             )
             .order_by(Rebalance.id.desc())
         ).all()
-        for row in rows:
+        for row, position in rows:
             if (row.decision or {}).get("kind", "rebalance") != "rebalance":
                 continue  # a compound adds to the same NFT; it has no successor
-            new = ((row.plan or {}).get("result") or {}).get("new_token_id")
+            result = (row.plan or {}).get("result") or {}
+            new = result.get("new_token_id")
             if new is not None and int(new) != token_id:
-                return int(new)
+                ticks = result.get("new_range") or (position.tick_lower, position.tick_upper)
+                return int(new), position.pool_address, (int(ticks[0]), int(ticks[1]))
     return None
+
+
+def follow_chain(
+    ctx: ExecutionContext,
+    sessions: sessionmaker[Session],
+    name: str,
+    token_id: int,
+    notifier: Notifier,
+) -> int | None:
+    """The NFT position ``name`` is on the chain, starting from ``token_id``: while the chain
+    shows it burned, its successor (minted to the Safe in the same transaction) is recorded in
+    its place and followed; None (the store's row closed) when it was closed without one."""
+    while not service.nft_exists(ctx, token_id):
+        found = service.fetch_successor(ctx, token_id)
+        if found is None or found.token_id is None or found.ticks is None:
+            with sessions() as s, s.begin():
+                from lpbot.store import repo
+
+                for row in repo.open_positions(s, label=name):
+                    if int(row.token_id) == token_id:
+                        repo.close_position(s, row.id)
+            notifier.notify(
+                Alert(
+                    "position_closed",
+                    f"{name}: NFT #{token_id} was burned with no successor; not managed",
+                    f"burned in {found.burned_in}" if found else "no burn found on the chain",
+                )
+            )
+            log.error("position %s: NFT #%d no longer exists and has no successor", name, token_id)
+            return None
+        pool_now, *_ = service.pool_of_position(ctx, found.token_id)
+        record_successor(
+            sessions,
+            name,
+            chain_id=ctx.chain_id,
+            pool=pool_now,
+            owner=ctx.safe,
+            token_id=found.token_id,
+            ticks=found.ticks,
+            replaces=token_id,
+        )
+        notifier.notify(
+            Alert(
+                "position_reconciled",
+                f"{name}: NFT #{token_id} was replaced by #{found.token_id} on the chain",
+                f"in {found.burned_in} (block {found.block}), a transaction no rebalance of "
+                "the store recorded as confirmed; the store follows the chain",
+            )
+        )
+        token_id = found.token_id
+    return token_id
 
 
 def _pool_address(manifest: Manifest, pool: str) -> str:
@@ -182,7 +265,9 @@ def check_position(
         )
 
 
-def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
+def build_runtime(
+    app: App, *, notifier: Notifier | None = None, lock: Lock | None = None
+) -> Runtime:
     """Open the database (migrated), unlock the keys, and build every enabled position; refuse
     (``ConfigError``, naming both sides and the command that fixes it) when the configuration
     and the chain or the database disagree."""
@@ -209,6 +294,10 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
             signer.check()  # the MPC owner: this host's party can open (the co-signer later)
     auto = config.auto_execute
     auto_max = auto.max_value_usd if auto.enabled else None
+    contexts: dict[str, ExecutionContext] = {}
+    # the chain's truth first: every unfinished rebalance is finished or abandoned against the
+    # chain (its CONFIRMED recorded with the position it minted) before anything reads which
+    # NFT a position is now
     for pos in config.positions:
         if not pos.enabled:
             continue
@@ -216,7 +305,19 @@ def build_runtime(app: App, *, notifier: Notifier | None = None) -> Runtime:
         if chain.manifest is None and pos.token_id is None and pos.open is None:
             raise ConfigError(f"positions.{pos.name}.token_id: required on a live chain")
         ctx = app.execution_context(pos.name, actor=f"lpbot run ({pos.name})")
-        runtime.simulators.extend(app._cache.pop("simulators", []))
+        # the runtime's and the app's: closing either stops the dry-run forks
+        for sim in app._cache.get("simulators", []):
+            if sim not in runtime.simulators:
+                runtime.simulators.append(sim)
+        if lock is not None and isinstance(ctx.repo, SqlRebalanceRepo):
+            ctx.repo.fence = lock.fence  # every recorded step checks the lock is still ours
+        contexts[pos.name] = ctx
+        for record in service.resume(ctx):
+            runtime.resumed.append((pos.name, record))
+    for pos in config.positions:
+        if not pos.enabled:
+            continue
+        ctx = contexts[pos.name]
         manifest = app.manifest(pos.chain)
         if pos.open is not None and current_token(sessions, pos.name) is None:
             pending = pending_open(
@@ -320,7 +421,7 @@ def adopt_opened(
     return token_id
 
 
-def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> ManagedPosition:
+def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> ManagedPosition | None:
     """Build position ``name``'s ``ManagedPosition`` on the NFT the store (or the config)
     names, following confirmed rebalances to their NFTs; refused when they disagree."""
     app, config, sessions = runtime.app, runtime.config, runtime.sessions
@@ -334,9 +435,8 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     token_id = db_token or pos.token_id or manifest.safe_position
     if token_id is None:
         raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
-    while (new := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
-        npm = ctx.contract("NonfungiblePositionManager").functions.positions(new).call()
-        pool_now, *_ = service.pool_of_position(ctx, new)
+    while (found := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
+        new, pool_now, ticks = found
         record_successor(
             sessions,
             pos.name,
@@ -344,10 +444,17 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
             pool=pool_now,
             owner=ctx.safe,
             token_id=new,
-            ticks=(int(npm[5]), int(npm[6])),
+            ticks=ticks,
             replaces=token_id,
         )
         db_token = token_id = new
+    # an NFT the chain burned in a transaction the store never recorded (a crash, another
+    # tool): the chain's burn and the NFT minted with it say what the position is now
+    followed = follow_chain(ctx, sessions, pos.name, token_id, runtime.notifier)
+    if followed is None:
+        return None  # closed on chain without a successor: nothing left to manage
+    if followed != token_id:
+        db_token = token_id = followed
     pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
     check_position(pos, pool, token_id, db_token, known_tokens(sessions, pos.name), manifest)
     mp = ManagedPosition(
@@ -366,6 +473,18 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
         ledger_from_first_snapshot=True,
     )
     runtime.positions[pos.name] = mp
+    mine = known_tokens(sessions, pos.name)
+    for resumed_name, record in runtime.resumed:
+        # a rebalance this start found confirmed: its flows and gas join the ledger too
+        if (
+            resumed_name == pos.name
+            and record.kind == "rebalance"
+            and record.state.value == "CONFIRMED"
+            and record.result
+            and record.token_id in mine
+            and ledger_recorded(sessions, pos.name)
+        ):
+            tasks.record_confirmed(mp, record.result)
     if config.hedge is not None and (
         not config.hedge.positions or pos.name in config.hedge.positions
     ):

@@ -29,14 +29,13 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from lpbot.errors import Refused
-from lpbot.execution import service
 from lpbot.jobs import tasks
+from lpbot.jobs.guard import JobGuard, close_interrupted
 from lpbot.jobs.runtime import Runtime
-from lpbot.store import repo
 from lpbot.store.lock import Lock, acquire_instance_lock
-from lpbot.store.models import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def _line(job: str, position: str, message: str) -> None:
 def run_job(kind: str, name: str) -> None:
     """A job as the job store records it: ``kind`` on position ``name``."""
     runtime = _RUNTIME
-    if runtime is None:
+    if runtime is None or runtime.guard is None:
         raise RuntimeError("lpbot run is not started")
     if kind == "open":
         _run_open(runtime, name)
@@ -64,13 +63,13 @@ def run_job(kind: str, name: str) -> None:
         "rebalance_check": lambda: tasks.rebalance_check(mp),
         "hedge_sync": lambda: tasks.hedge_sync(mp),
     }
-    with runtime.sessions() as s, s.begin():
-        run = repo.start_job_run(s, f"{kind}:{name}", instance=_instance())
-        run_id = run.id
-    result = tasks.run_safely(kind, bodies[kind], runtime.notifier)
-    status = JobStatus.SUCCEEDED if result is not None else JobStatus.FAILED
-    with runtime.sessions() as s, s.begin():
-        repo.finish_job_run(s, run_id, status, details={"result": str(result)[:500]})
+    guard = runtime.guard
+    rpc_was_down = guard.rpc_down
+    result = guard.run(f"{kind}:{name}", bodies[kind])
+    if result is None:
+        if guard.rpc_down and not rpc_was_down:
+            _line(kind, name, "the node cannot be reached: retrying with a backoff")
+        return
     if isinstance(result, tasks.PositionState):
         fees = (
             mp.prices(result.marks).usd((result.fees0, result.fees1), mp.decimals)
@@ -92,20 +91,16 @@ def _run_open(runtime: Runtime, name: str) -> None:
     from lpbot.jobs.runtime import manage
 
     po = runtime.opens.get(name)
-    if po is None:
+    if po is None or runtime.guard is None:
         return
-    with runtime.sessions() as s, s.begin():
-        run = repo.start_job_run(s, f"open:{name}", instance=_instance())
-        run_id = run.id
-    result = tasks.run_safely("open", lambda: tasks.open_position(po), runtime.notifier)
-    status = JobStatus.SUCCEEDED if result is not None else JobStatus.FAILED
-    with runtime.sessions() as s, s.begin():
-        repo.finish_job_run(s, run_id, status, details={"result": str(result)[:500]})
-    _line("open", name, str(result))
+    result = runtime.guard.run(f"open:{name}", lambda: tasks.open_position(po))
+    if result is not None:
+        _line("open", name, str(result))
     if po.token_id is None:
         return
     del runtime.opens[name]
-    manage(runtime, name, po.ctx)
+    if manage(runtime, name, po.ctx) is None:
+        return
     if _SCHEDULER is not None:
         with contextlib.suppress(Exception):  # the job is removed at most once
             _SCHEDULER.remove_job(f"open:{name}", jobstore="local")
@@ -155,10 +150,18 @@ class _Scheduler(BlockingScheduler):  # type: ignore[misc]
     """APScheduler's blocking scheduler, whose loop makes no pass once it is paused or stopped:
     its loop wakes from shutdown and would otherwise submit due jobs to stopped executors."""
 
+    guard: JobGuard | None = None
+
     def _process_jobs(self) -> float | None:
         if self.state != STATE_RUNNING:
             return None
-        return super()._process_jobs()  # type: ignore[no-any-return]
+        try:
+            return super()._process_jobs()  # type: ignore[no-any-return]
+        except SQLAlchemyError as exc:  # the job store's own write (its next run time)
+            if self.guard is None:
+                raise
+            self.guard.database_failed(exc)
+            return None
 
 
 def _stop(scheduler: BlockingScheduler, *, wait: bool = True) -> None:
@@ -179,6 +182,7 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
     global _RUNTIME, _SCHEDULER
     _RUNTIME = runtime
     sched = runtime.config.schedule
+    stopping = threading.Event()
     scheduler = _Scheduler(
         # the jobs in lpbot's database (they survive restarts); process-local ones in memory
         jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine), "local": MemoryJobStore()},
@@ -189,13 +193,21 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         timezone=sched.timezone,
     )
     _SCHEDULER = scheduler
+
+    def stop_soon() -> None:
+        # from the thread that noticed (a job's, the scheduler's): another thread stops it
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=_stop, args=(scheduler,), kwargs={"wait": False}).start()
+
+    guard = JobGuard(runtime.sessions, runtime.notifier, _instance(), stop=stop_soon)
+    runtime.guard = scheduler.guard = guard
     try:
-        contexts = [mp.ctx for mp in runtime.positions.values()]
-        contexts += [po.ctx for po in runtime.opens.values()]
-        names = [*runtime.positions, *runtime.opens]
-        for name, ctx in zip(names, contexts, strict=True):
-            for record in service.resume(ctx):
-                _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
+        closed = close_interrupted(runtime.sessions, _instance())
+        if closed:
+            _line("start", "-", f"{closed} job run(s) of a stopped process marked interrupted")
+        for name, record in runtime.resumed:  # resumed against the chain by build_runtime
+            _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
         first = datetime.now(UTC)
         for name in runtime.positions:
             # one at a time: a position's jobs share its chain reader and execution context
@@ -215,7 +227,12 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
             )
 
         def refresh_lock() -> None:
-            if not lock.refresh():
+            try:
+                held = lock.refresh()
+            except SQLAlchemyError as exc:
+                guard.database_failed(exc)
+                return
+            if not held:
                 _line("lock", "-", "instance lock lost: stopping")
                 # from the lock's own executor: do not wait for it to finish this job
                 _stop(scheduler, wait=False)
@@ -239,8 +256,19 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         opening = f", {len(runtime.opens)} to open" if runtime.opens else ""
         _line("start", "-", f"{len(runtime.positions)} position(s){opening}; jobs scheduled")
         scheduler.start()
+    except SQLAlchemyError as exc:  # writing the jobs or closing old runs: no database
+        guard.database_failed(exc)
     finally:
+        # the scheduler's loop ends as soon as it is told to stop, the running job may not have:
+        # the lock is held until it has finished (released under it, the job would record its
+        # step for nobody, and the fence refuses exactly that)
+        for executor in list(getattr(scheduler, "_executors", {}).values()):
+            with contextlib.suppress(Exception):  # an executor never started
+                executor.shutdown(wait=True)
         runtime.close()
-        lock.release()
+        with contextlib.suppress(SQLAlchemyError):  # an unwritable database: the lease expires
+            lock.release()
         _RUNTIME = None
         _SCHEDULER = None
+    if guard.fatal is not None:
+        raise guard.fatal_error(guard.fatal)

@@ -417,6 +417,20 @@ def policy_approves(
 
 def rebalance_check(mp: ManagedPosition) -> str:
     """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
+    # unfinished rebalances first, checked against the chain (a step left by an error or a
+    # kill): one found executed moves the position to the NFT it minted; a report the Safe's
+    # nonce has left behind expires
+    for done in service.resume(mp.ctx):
+        new = (done.result or {}).get("new_token_id")
+        if (
+            done.kind == "rebalance"
+            and done.state.value == "CONFIRMED"
+            and done.token_id == mp.token_id
+            and new
+        ):
+            mp.token_id = int(new)
+            if mp.deposit_recorded:
+                record_confirmed(mp, done.result or {})
     marks = mp.fetch_marks(mp.ctx.w3.eth.block_number)
     prices = mp.prices(marks)
     view = decide_position(
@@ -477,7 +491,8 @@ def rebalance_check(mp: ManagedPosition) -> str:
         )
         return f"rebalance planned: report {report['report_id']} awaits approval"
     approver = f"policy: auto-execute up to ${mp.auto_execute_max_usd}"
-    service.approve(mp.ctx, report["report_id"], approver=approver)
+    if record.state.value == "SIMULATED":  # not when an earlier run approved it already
+        service.approve(mp.ctx, report["report_id"], approver=approver)
     try:
         record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
     except LpbotError as exc:
@@ -504,45 +519,8 @@ def rebalance_check(mp: ManagedPosition) -> str:
     fees0, fees1 = (int(x) for x in report["dry_run"]["fees_collected"])
     mp.tally.fees_collected0 += fees0
     mp.tally.fees_collected1 += fees1
-    wei = _gas_paid(mp, record.id, str(result["tx_hash"]))
-    mp.tally.gas_wei += wei
-    # the marks just before the rebalance's block: its swap's fee and impact are against them
-    at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
-    gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=False)
-    flow = _flow(result, at)
-    receipt_block = mp.ctx.w3.eth.get_block(int(result["block"]))
-    mp.tally.gas.append(gas)
-    mp.tally.flows.append(flow)
-    mp.tally.rebalances += 1
-    old_token = mp.token_id
-    mp.token_id = int(result["new_token_id"])
-    with mp.sessions() as s, s.begin():
-        # the new NFT replaces the old one under the position's name
-        old = repo.record_position(
-            s,
-            label=mp.name,
-            chain_id=mp.ctx.chain_id,
-            pool_address=mp.pool,
-            token_id=old_token,
-            owner_address=mp.ctx.safe,
-            tick_lower=view.snapshot.positions[old_token].npm.tick_lower,
-            tick_upper=view.snapshot.positions[old_token].npm.tick_upper,
-        )
-        repo.close_position(s, old.id)
-        repo.record_position(
-            s,
-            label=mp.name,
-            chain_id=mp.ctx.chain_id,
-            pool_address=mp.pool,
-            token_id=mp.token_id,
-            owner_address=mp.ctx.safe,
-            tick_lower=decision.new_range.tick_lower,
-            tick_upper=decision.new_range.tick_upper,
-            replaces_id=old.id,
-        )
-        ledger_store.record_rebalance(
-            s, mp.name, flow, gas, int(result["block"]), int(receipt_block["timestamp"])
-        )
+    record_confirmed(mp, result)
+    mp.token_id = int(result["new_token_id"])  # the store made the same move with CONFIRMED
     mp.opened_at = view.snapshot.block_timestamp
     how = "the module's operator key"
     if mp.ctx.via != "module":
@@ -725,6 +703,32 @@ def _gas_paid(mp: ManagedPosition, rebalance_id: int, tx_hash: str) -> int:
             return t.fee_wei
     receipt = mp.ctx.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
     return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
+
+def record_confirmed(mp: ManagedPosition, result: dict[str, Any]) -> None:
+    """A confirmed rebalance's flows and gas in the position's ledger (at the marks just before
+    its block), once: a rebalance a restart found confirmed is recorded like one just made."""
+    tx_hash = str(result["tx_hash"])
+    with mp.sessions() as s:
+        start = ledger_store.load(s, mp.name)
+    if start is not None and any(g.tx_hash == tx_hash for _b, _f, g in start.rebalances):
+        return
+    receipt = mp.ctx.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    mp.tally.gas_wei += wei
+    # the marks just before the rebalance's block: its swap's fee and impact are against them
+    at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
+    gas = GasPaid(tx_hash, wei, at.eth, failed=False)
+    flow = _flow(result, at)
+    receipt_block = mp.ctx.w3.eth.get_block(int(result["block"]))
+    mp.tally.gas.append(gas)
+    mp.tally.flows.append(flow)
+    mp.tally.rebalances += 1
+    with mp.sessions() as s, s.begin():
+        # the store closed the old NFT and recorded the new one with CONFIRMED (one transaction)
+        ledger_store.record_rebalance(
+            s, mp.name, flow, gas, int(result["block"]), int(receipt_block["timestamp"])
+        )
 
 
 def _record_failed_gas(mp: ManagedPosition, rebalance_id: int, result: dict[str, Any]) -> None:

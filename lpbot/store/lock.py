@@ -7,6 +7,15 @@ SQLite: a lease row in ``instance_locks`` (owner pid@hostname, a random token, a
 taken by a conditional write: an insert when there is no row, else an update that only matches
 when the lease has expired or its owner, on this host, is no longer running. The holder renews
 it with ``refresh()`` well within ``lease_seconds``; ``release()`` deletes it.
+
+Fencing: ``fence(session)`` checks, inside the caller's database transaction, that this process
+still holds the lock, and raises ``LockLost`` otherwise; the step that transaction records (a
+rebalance's move, a transaction about to be sent) then rolls back. A holder paused past its
+lease (SIGSTOP, a long GC, a suspended VM) can therefore never record a step, and so never send,
+after another instance took the lock, even before its own ``refresh()`` notices. On SQLite the
+check reads the lease row's token under the transaction's write lock (``BEGIN IMMEDIATE``): no
+one can take the lease between the check and the commit. On PostgreSQL it asks ``pg_locks``
+whether the backend that took the advisory lock still holds it.
 """
 
 from __future__ import annotations
@@ -35,10 +44,17 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
+from lpbot.errors import Halt
 from lpbot.store.models import InstanceLockRow
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "acquire_instance_lock"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "LockLost", "acquire_instance_lock"]
+
+
+class LockLost(Halt):
+    """This process no longer holds the instance lock: it must not record or send anything."""
+
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +73,8 @@ class Lock(Protocol):
     owner: str
 
     def refresh(self) -> bool: ...
+
+    def fence(self, session: Session) -> None: ...
 
     def release(self) -> None: ...
 
@@ -124,13 +142,20 @@ _HELD = text(
     " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
 )
 
+_HELD_BY = text(
+    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = :pid AND objsubid = 1"
+    " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
+)
+
 
 class _AdvisoryLock(_LockBase):
-    def __init__(self, name: str, connection: Connection, key: int) -> None:
+    def __init__(self, name: str, connection: Connection, key: int, backend: int) -> None:
         self.name = name
         self.owner = _owner()[0]
         self._connection: Connection | None = connection
         self._key = key
+        self._backend = backend  # pg_backend_pid() of the connection holding the lock
 
     @classmethod
     def try_acquire(cls, engine: Engine, name: str) -> _AdvisoryLock | None:
@@ -139,6 +164,7 @@ class _AdvisoryLock(_LockBase):
             schema = connection.execute(text("SELECT current_schema()")).scalar_one()
             key = advisory_key(name, str(schema))
             got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
             connection.commit()  # the lock is the session's; keep no transaction open
         except BaseException:
             connection.close()
@@ -146,7 +172,21 @@ class _AdvisoryLock(_LockBase):
         if not got:
             connection.close()
             return None
-        return cls(name, connection, key)
+        return cls(name, connection, key, backend)
+
+    def fence(self, session: Session) -> None:
+        """``LockLost`` unless the backend that took the lock still holds it (checked in the
+        caller's transaction)."""
+        unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
+        held = (
+            self._connection is not None
+            and session.execute(
+                _HELD_BY,
+                {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF, "pid": self._backend},
+            ).scalar()
+        )
+        if not held:
+            raise LockLost(f"instance lock {self.name!r} is no longer held by this process")
 
     def refresh(self) -> bool:
         """True while this session still holds the lock (it goes with its connection)."""
@@ -239,6 +279,14 @@ class _LeaseLock(_LockBase):
         reason = "its owner is gone" if stale else "its lease expired"
         log.warning("took instance lock %r from %s: %s", name, holder.owner, reason)
         return cls(engine, name, token, owner, lease, clock)
+
+    def fence(self, session: Session) -> None:
+        """``LockLost`` unless the lease row still carries this holder's token (read in the
+        caller's transaction, which holds SQLite's write lock until it commits)."""
+        token = session.execute(select(_TABLE.c.token).where(_TABLE.c.name == self.name)).scalar()
+        if self._token is None or token != self._token:
+            self._token = None
+            raise LockLost(f"instance lock {self.name!r} was taken by another instance")
 
     def refresh(self) -> bool:
         """Extend the lease from now; False when another instance has taken it."""

@@ -1,7 +1,9 @@
 """The execution's ``RebalanceRepo`` on the SQL store.
 
 Rebalance rows, their compare-and-set transitions and audit entries are the store's
-(``lpbot.store.repo``); what the execution adds along the way (the Safe nonce, the collected
+(``lpbot.store.repo``); the move to CONFIRMED closes the rebalanced position and records the
+minted one in the same transaction, so the store never shows a confirmed rebalance whose old
+NFT is still the managed one; what the execution adds along the way (the Safe nonce, the collected
 signatures, the sent transaction hashes, the reconciled result) is kept in the row's ``plan``
 JSON, and signatures and transactions also in their own tables. Each call is one short
 transaction. A transaction recorded with ``claim`` takes a fresh nonce: the claim and the row are
@@ -12,7 +14,7 @@ or a later one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,17 +54,58 @@ def _record(row: Rebalance, safe: str, chain_id: int, token_id: int) -> Rebalanc
     )
 
 
+def _succeed(s: Session, position_id: int, result: dict[str, Any]) -> None:
+    """In the confirming transaction: the rebalanced NFT is closed and the one it minted is
+    recorded in its place, under the same name (so a restart manages the new one)."""
+    from lpbot.store.models import Position
+
+    old = s.get(Position, position_id)
+    assert old is not None
+    repo.close_position(s, old.id)
+    ticks = result.get("new_range") or (old.tick_lower, old.tick_upper)
+    new = repo.record_position(
+        s,
+        label=old.label,
+        chain_id=old.chain_id,
+        pool_address=old.pool_address,
+        token_id=int(result["new_token_id"]),
+        owner_address=old.owner_address,
+        tick_lower=int(ticks[0]),
+        tick_upper=int(ticks[1]),
+        replaces_id=old.id,
+    )
+    new.label, new.closed_at = old.label, None
+    if new.replaces_id is None:
+        new.replaces_id = old.id
+
+
 class SqlRebalanceRepo:
     """``RebalanceRepo`` backed by the store; ``actor`` is written to the audit log."""
 
-    def __init__(self, sessions: sessionmaker[Session], actor: str = "lpbot") -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        actor: str = "lpbot",
+        fence: Callable[[Session], None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.actor = actor
+        # ``lpbot run``: the instance lock's fence, checked in every transaction that records a
+        # step (``lpbot.store.lock``), so a process that lost the lock records and sends nothing
+        self.fence = fence
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
+    def _tx(self, *, fenced: bool = False) -> Iterator[Session]:
         with self.sessions() as session, session.begin():
+            if fenced and self.fence is not None:
+                self.fence(session)
             yield session
+
+    def check_fence(self) -> None:
+        """``LockLost`` when this process no longer holds the instance lock (no-op without)."""
+        if self.fence is not None:
+            with self._tx(fenced=True):
+                pass
 
     def _to_record(self, session: Session, row: Rebalance) -> RebalanceRecord:
         position = row.position if hasattr(row, "position") else None
@@ -86,7 +129,7 @@ class SqlRebalanceRepo:
         kind: str = "rebalance",
         label: str | None = None,
     ) -> RebalanceRecord:
-        with self._tx() as s:
+        with self._tx(fenced=True) as s:
             # an open has no NFT yet: its row points at the chain's "not minted" position
             # (token 0, which no position manager issues), closed so nothing lists it as held
             position = repo.record_position(
@@ -139,7 +182,7 @@ class SqlRebalanceRepo:
         self, rebalance_id: int, expected: ES, new: ES, **fields: Any
     ) -> RebalanceRecord:
         check_transition(expected, new)
-        with self._tx() as s:
+        with self._tx(fenced=True) as s:
             row = repo.get_rebalance(s, rebalance_id)
             if row is None or row.state.value != expected.value:
                 raise StateConflict(f"rebalance {rebalance_id} is not {expected.value}")
@@ -174,6 +217,14 @@ class SqlRebalanceRepo:
                     raise StateConflict(f"rebalance {rebalance_id} moved under us")
                 current = step
             s.flush()
+            result = fields.get("result")
+            if (
+                new == ES.CONFIRMED
+                and isinstance(result, dict)
+                and result.get("new_token_id")
+                and (row.decision or {}).get("kind", "rebalance") == "rebalance"
+            ):  # an open's NFT is adopted by name, a compound keeps its NFT
+                _succeed(s, row.position_id, result)
             if "signatures" in fields and row.safe_tx_hash:
                 for sig in fields["signatures"]:
                     repo.record_signature(
@@ -197,7 +248,7 @@ class SqlRebalanceRepo:
         return s.scalars(query).first()
 
     def record_transaction(self, rebalance_id: int, tx: TxRecord, *, claim: bool = False) -> None:
-        with self._tx() as s:
+        with self._tx(fenced=True) as s:
             row = repo.get_rebalance(s, rebalance_id)
             assert row is not None
             chain_id = self._to_record(s, row).chain_id
@@ -225,7 +276,7 @@ class SqlRebalanceRepo:
             return repo.next_nonce(s, chain_id, address)
 
     def update_transaction(self, rebalance_id: int, tx: TxRecord) -> None:
-        with self._tx() as s:
+        with self._tx(fenced=True) as s:
             row = self._tx_row(s, rebalance_id, tx.tx_hash)
             if row is None:
                 raise StateConflict(f"transaction {tx.tx_hash} was never recorded")

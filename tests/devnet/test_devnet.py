@@ -39,6 +39,48 @@ def test_up_status_down_stops_only_its_own_anvil(tmp_path: Path) -> None:
         bystander.stop()
 
 
+def test_down_then_up_keeps_the_chain_and_its_port(tmp_path: Path) -> None:
+    """What happened on the devnet outlives `down`: the next `up` loads it, on the same port
+    (where a bot's configuration points); `reset` goes back to the seeded state."""
+    import requests
+    from web3 import HTTPProvider, Web3
+
+    record, manifest, _seconds = service.up(tmp_path)
+    try:
+        # a client that hangs up before `down`, as a finished command does (a connection kept
+        # open to the old Anvil would keep its port busy for a while)
+        session = requests.Session()
+        w3 = Web3(HTTPProvider(record.rpc_url, session=session))
+        safe = contract(w3, "SafeL2", manifest.safe or "")
+        npm = contract(
+            w3, "NonfungiblePositionManager", manifest.contracts["NonfungiblePositionManager"]
+        )
+        a, b = manifest.accounts.traders[0], manifest.accounts.traders[1]
+        sent = w3.eth.send_transaction({"from": a, "to": b, "value": 12345})
+        w3.eth.wait_for_transaction_receipt(sent)
+        balance, block = w3.eth.get_balance(b), w3.eth.block_number
+        nfts = npm.functions.balanceOf(manifest.safe).call()
+        nonce = safe.functions.nonce().call()
+        session.close()
+        assert service.down(tmp_path) is True
+
+        again, manifest2, _seconds = service.up(tmp_path)
+        assert again.port == record.port and again.pid != record.pid
+        w3 = connect(again.rpc_url)
+        assert w3.eth.get_balance(b) == balance
+        assert w3.eth.block_number >= block
+        assert w3.eth.get_transaction_receipt(sent)["status"] == 1
+        assert contract(w3, "SafeL2", manifest2.safe or "").functions.nonce().call() == nonce
+        assert manifest2.contracts == manifest.contracts and manifest2.rpc_url == again.rpc_url
+        npm2 = contract(w3, "NonfungiblePositionManager", npm.address)
+        assert npm2.functions.balanceOf(manifest.safe).call() == nfts
+
+        reset, _m, _s = service.reset(tmp_path)  # the seeded state again
+        assert connect(reset.rpc_url).eth.get_balance(b) == balance - 12345
+    finally:
+        service.down(tmp_path)
+
+
 def test_manifest_lists_real_contracts_and_pools(devnet: Devnet) -> None:
     m = devnet.manifest
     w3 = devnet.w3

@@ -224,20 +224,22 @@ def test_a_crash_after_signing_or_sending_resumes_to_one_position(env: Env, cras
     record = service.latest_open(po.ctx, NAME)
     assert record is not None and record.state.value == crash_at.upper()
 
-    # the restarted daemon: resume (as `lpbot run` starts), then the open job
-    app, po = _open(config)
+    # the restarted daemon: its start resumes the open against the chain first, and manages
+    # the NFT it minted
+    app = App.load(config)
     try:
-        resumed = service.resume(po.ctx)
-        assert [(r.kind, r.state) for r in resumed] == [("open", S.CONFIRMED)]
-        event = tasks.open_position(po)
-        assert event.startswith(f"opened #{po.token_id}")
+        runtime = build_runtime(app)
+        assert [(r.kind, r.state) for _n, r in runtime.resumed] == [("open", S.CONFIRMED)]
+        assert runtime.opens == {}
+        token = runtime.positions[NAME].token_id
     finally:
         app.close()
     assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1
     app = App.load(config)
     try:
         runtime = build_runtime(app)
-        assert runtime.opens == {} and runtime.positions[NAME].token_id == po.token_id
+        assert runtime.opens == {} and runtime.positions[NAME].token_id == token
+        assert runtime.resumed == []
     finally:
         app.close()
     assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1

@@ -1,0 +1,259 @@
+"""Every job of ``lpbot run`` runs under one ``JobGuard``: what happens on each way a job can end.
+
+- The run's ``job_runs`` row is opened before the body and closed on every exit path: SUCCEEDED,
+  FAILED with the error, or FAILED "interrupted" when the process is being stopped under it.
+  Rows a killed process left RUNNING are closed as interrupted on the next start
+  (``close_interrupted``).
+- Any exception of a job, lpbot's or a library's, is recorded on its row and alerted once per
+  distinct error (the same job, type and message, digits aside); while it repeats, a reminder
+  goes out after 10 minutes, then 20, 40... (at most daily). The job runs again at its next
+  time; a success clears its errors.
+- The RPC lost (the node refuses or drops connections, times out): one ``rpc_down`` alert, then
+  the jobs wait an exponential backoff (5 s doubling to 5 min) before trying the node again
+  (the HTTP client reconnects by itself); the first success after that sends one
+  ``rpc_recovered`` alert.
+- The database cannot be written (a write fails, and a probe write fails too): an alert is
+  attempted, ``stop`` is called once and ``fatal`` holds the one line ``lpbot run`` exits with
+  (non-zero, so a supervisor restarts it once the database is back).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lpbot.errors import LpbotError, NeedsAttention, Refused
+from lpbot.jobs.alerts import Alert, Notifier
+from lpbot.store import repo
+from lpbot.store.lock import LockLost
+from lpbot.store.models import JobRun, JobStatus
+
+log = logging.getLogger(__name__)
+
+REMIND_FIRST = 600.0  # seconds until a still-repeating error is alerted again
+REMIND_MAX = 86_400.0
+RPC_BACKOFF_FIRST = 5.0
+RPC_BACKOFF_MAX = 300.0
+
+
+class DatabaseUnwritable(NeedsAttention):
+    """The database refuses writes: the daemon stops (a person frees disk, fixes permissions)."""
+
+
+def rpc_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the node could not be reached or timed out."""
+    import requests
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, requests.ConnectionError | requests.Timeout | ConnectionError):
+            return True
+        if isinstance(e, TimeoutError):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def error_key(job: str, exc: BaseException) -> str:
+    """What makes two errors the same one: the job, the type, the message with digits masked."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{job}|{type(exc).__name__}|{re.sub(r'[0-9]+', '#', text)[:200]}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+@dataclass
+class _Seen:
+    count: int
+    remind_at: float
+    delay: float
+
+
+@dataclass
+class JobGuard:
+    """Runs job bodies with their ``job_runs`` row, alerts and backoffs (module docstring)."""
+
+    sessions: sessionmaker[Session]
+    notifier: Notifier
+    instance: str
+    stop: Callable[[], None] = lambda: None
+    clock: Callable[[], float] = time.monotonic
+    fatal: str | None = None
+    fatal_error: type[LpbotError] = NeedsAttention  # what ``lpbot run`` raises with ``fatal``
+    _errors: dict[str, _Seen] = field(default_factory=dict)
+    _rpc_down: bool = False
+    _rpc_retry_at: float = 0.0
+    _rpc_delay: float = RPC_BACKOFF_FIRST
+
+    @property
+    def rpc_down(self) -> bool:
+        return self._rpc_down
+
+    def run(self, job: str, body: Callable[[], Any]) -> Any:
+        """Run ``body`` as job ``job``; its result, or None when it failed or did not run."""
+        if self.fatal is not None:
+            return None
+        if self._rpc_down and self.clock() < self._rpc_retry_at:
+            return None  # the node is down: wait the backoff out, record nothing
+        try:
+            with self.sessions() as s, s.begin():
+                run_id = repo.start_job_run(s, job, instance=self.instance).id
+        except SQLAlchemyError as exc:
+            self.database_failed(exc)
+            return None
+        status, result = JobStatus.FAILED, None
+        error: str | None = "interrupted: the process was stopped"
+        try:
+            result = body()
+            status, error = JobStatus.SUCCEEDED, None
+            self._succeeded(job)
+        except LockLost as exc:  # another instance took over: record nothing more, stop
+            error = _one_line(exc)
+            self.lock_lost(exc)
+        except Refused as exc:  # a guard or a policy said no: expected, nothing was changed
+            log.warning("job %s: refused: %s", job, exc)
+            result = f"refused: {exc}"
+            status, error = JobStatus.SUCCEEDED, None
+            self._succeeded(job)
+        except SQLAlchemyError as exc:
+            error = _one_line(exc)
+            if not self._writable():
+                self.database_failed(exc)
+                return None
+            self._failed(job, exc)
+        except Exception as exc:  # a library's error as much as lpbot's: recorded, alerted
+            error = _one_line(exc)
+            self._failed(job, exc)
+        finally:
+            self._close(run_id, status, error, result)
+        return result
+
+    def _close(self, run_id: int, status: JobStatus, error: str | None, result: Any) -> None:
+        if self.fatal is not None and self.fatal_error is DatabaseUnwritable:
+            return
+        try:
+            with self.sessions() as s, s.begin():
+                details = {"result": str(result)[:500]} if result is not None else None
+                repo.finish_job_run(s, run_id, status, error=error, details=details)
+        except SQLAlchemyError as exc:
+            self.database_failed(exc)
+
+    def _succeeded(self, job: str) -> None:
+        for key in [k for k in self._errors if k.startswith(f"{job}|")]:
+            del self._errors[key]
+        if self._rpc_down:
+            down_for = self._rpc_delay
+            self._rpc_down, self._rpc_delay = False, RPC_BACKOFF_FIRST
+            self.notifier.notify(
+                Alert("rpc_recovered", "the node answers again", f"job {job} succeeded")
+            )
+            log.warning("the node answers again (last backoff %.0f s)", down_for)
+
+    def _failed(self, job: str, exc: Exception) -> None:
+        if rpc_lost(exc):
+            self._rpc_failed(job, exc)
+            return
+        now = self.clock()
+        key = error_key(job, exc)
+        seen = self._errors.get(key)
+        if seen is None:
+            log.error("job %s failed: %s", job, exc, exc_info=exc)
+            self._errors[key] = _Seen(1, now + REMIND_FIRST, REMIND_FIRST)
+            self.notifier.notify(Alert("failure", f"job {job} failed", _one_line(exc)))
+            return
+        seen.count += 1
+        log.warning("job %s failed again (%d times): %s", job, seen.count, _one_line(exc))
+        if now >= seen.remind_at:
+            seen.delay = min(seen.delay * 2, REMIND_MAX)
+            seen.remind_at = now + seen.delay
+            self.notifier.notify(
+                Alert(
+                    "failure",
+                    f"job {job} still fails ({seen.count} times)",
+                    _one_line(exc),
+                )
+            )
+
+    def _rpc_failed(self, job: str, exc: Exception) -> None:
+        now = self.clock()
+        if not self._rpc_down:
+            self._rpc_down, self._rpc_delay = True, RPC_BACKOFF_FIRST
+            log.error("job %s: the node cannot be reached: %s", job, type(exc).__name__)
+            self.notifier.notify(
+                Alert(
+                    "rpc_down",
+                    "the node cannot be reached",
+                    f"job {job}: {type(exc).__name__}; the jobs retry with a backoff",
+                )
+            )
+        else:
+            self._rpc_delay = min(self._rpc_delay * 2, RPC_BACKOFF_MAX)
+        self._rpc_retry_at = now + self._rpc_delay
+
+    def _writable(self) -> bool:
+        """A probe write (rolled back): whether the database still takes writes."""
+        try:
+            with self.sessions() as s:
+                s.execute(update(JobRun).where(JobRun.id == -1).values(error=None))
+                s.rollback()
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def database_failed(self, exc: BaseException) -> None:
+        """The database refused a write: alert (attempted), stop once, keep the one line."""
+        if self.fatal is not None:
+            return
+        reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        text = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+        self.fatal_error = DatabaseUnwritable
+        self.fatal = (
+            f"the database cannot be written ({text}): lpbot run stops; free the disk or fix "
+            "the database, then start it again"
+        )
+        log.error("%s", self.fatal)
+        try:
+            self.notifier.notify(Alert("database_unwritable", "lpbot run stops", self.fatal))
+        except Exception:  # the alert is an attempt; the stop must happen regardless
+            log.exception("the database alert could not be sent")
+        self.stop()
+
+    def lock_lost(self, exc: BaseException) -> None:
+        """Another instance holds the lock now: alert once and stop; nothing more is recorded."""
+        if self.fatal is not None:
+            return
+        self.fatal_error = LockLost
+        self.fatal = f"{exc}: lpbot run stops (another instance acts for this database now)"
+        log.error("%s", self.fatal)
+        self.notifier.notify(Alert("lock_lost", "lpbot run stops: instance lock lost", str(exc)))
+        self.stop()
+
+
+def close_interrupted(sessions: sessionmaker[Session], instance: str) -> int:
+    """Close the job runs a dead process left RUNNING (with the instance lock held, every
+    RUNNING row is such); how many."""
+    with sessions() as s, s.begin():
+        result = s.execute(
+            update(JobRun)
+            .where(JobRun.status == JobStatus.RUNNING)
+            .values(
+                status=JobStatus.FAILED,
+                finished_at=datetime.now(UTC),
+                error=f"interrupted: its process ended without closing it (noticed by {instance})",
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,298 @@
+"""A restart after a crash at any moment of a rebalance: the chain's truth first.
+
+Killed right after the Safe transaction is sent (the row SUBMITTED, the transaction mined), the
+next start finishes the rebalance against the chain before it reads which NFT it manages: the
+row CONFIRMED, the burned NFT closed and the minted one managed, in one database transaction.
+An NFT burned by a transaction the store never recorded is followed on the chain, not fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from lpbot.app import App
+from lpbot.devnet.deploy import contract
+from lpbot.devnet.keys import dev_signer
+from lpbot.execution import service
+from lpbot.jobs import tasks
+from lpbot.jobs.alerts import MemoryNotifier
+from lpbot.jobs.runtime import build_runtime
+from lpbot.store.models import Position, RebalanceState
+from lpbot.store.session import make_engine, session_factory
+from lpbot.testing.fakes import MemoryRebalanceRepo
+from tests.conftest import Devnet
+from tests.jobs.conftest import rebalances
+
+pytestmark = pytest.mark.devnet
+
+
+class Crash(BaseException):
+    """Stands for the process dying at a checkpoint (nothing after it runs)."""
+
+
+def _positions(data: Path) -> list[Position]:
+    sessions = session_factory(make_engine(f"sqlite:///{data / 'lpbot.db'}"))
+    with sessions() as s:
+        return list(s.scalars(select(Position).order_by(Position.id)))
+
+
+def _load(env: dict[str, str]) -> App:
+    return App.load(env["LPBOT_CONFIG"], environ=env)
+
+
+def test_killed_after_the_safe_transaction_is_sent_the_restart_manages_the_new_nft(
+    setup: tuple[Path, dict[str, str], Devnet], passwords: None
+) -> None:
+    data, env, chain = setup
+    m = chain.manifest
+    safe = contract(chain.w3, "SafeL2", m.safe or "")
+    npm = contract(
+        chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+    )
+    nonce = safe.functions.nonce().call()
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    mp = runtime.positions["eth-usdc"]
+    old = mp.token_id
+    tasks.monitor(mp)  # the store knows the position under its name
+
+    def crash(name: str) -> None:
+        if name == "mined":  # the Safe transaction sent and mined, the row SUBMITTED
+            raise Crash(name)
+
+    mp.ctx.checkpoint = crash
+    with pytest.raises(Crash):
+        tasks.rebalance_check(mp)
+    runtime.close()
+    app.close()
+    # the chain executed it; the store stopped at SUBMITTED with the old NFT still open
+    (row,) = rebalances(data)
+    assert row.state == RebalanceState.SUBMITTED
+    (sent,) = row.plan["tx_hashes"]
+    chain.w3.eth.wait_for_transaction_receipt(sent)  # Anvil answers before it mines
+    assert safe.functions.nonce().call() == nonce + 1
+    assert [int(p.token_id) for p in _positions(data) if p.closed_at is None] == [old]
+
+    notifier = MemoryNotifier()
+    app = _load(env)
+    runtime = build_runtime(app, notifier=notifier)
+    try:
+        mp = runtime.positions["eth-usdc"]
+        (row,) = rebalances(data)
+        assert row.state == RebalanceState.CONFIRMED
+        new = int(row.plan["result"]["new_token_id"])
+        assert mp.token_id == new != old
+        assert npm.functions.ownerOf(new).call() == m.safe
+        assert [r.state.value for _name, r in runtime.resumed] == ["CONFIRMED"]
+        positions = {int(p.token_id): p for p in _positions(data)}
+        assert positions[old].closed_at is not None
+        assert positions[new].closed_at is None and positions[new].label == "eth-usdc"
+        assert positions[new].replaces_id == positions[old].id
+        lower, upper = npm.functions.positions(new).call()[5:7]
+        assert (positions[new].tick_lower, positions[new].tick_upper) == (lower, upper)
+        # the ledger has the rebalance's flows and gas, as if it had not been interrupted
+        from lpbot.jobs import ledger as ledger_store
+
+        with mp.sessions() as s:
+            start = ledger_store.load(s, "eth-usdc")
+        assert start is not None
+        assert [g.tx_hash for _b, _f, g in start.rebalances] == [row.plan["result"]["tx_hash"]]
+        state = tasks.monitor(mp)  # and it is managed: the monitor reads the new NFT
+        assert (state.tick_lower, state.tick_upper) == (lower, upper)
+        assert safe.functions.nonce().call() == nonce + 1  # nothing executed twice
+    finally:
+        runtime.close()
+        app.close()
+
+
+def test_an_nft_burned_outside_the_store_is_followed_on_the_chain(
+    setup: tuple[Path, dict[str, str], Devnet], passwords: None
+) -> None:
+    data, env, chain = setup
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    mp = runtime.positions["eth-usdc"]
+    old = mp.token_id
+    tasks.monitor(mp)
+    # another process (its store lost) rebalances the Safe's NFT: the chain is all that knows
+    ctx = mp.ctx
+    ctx.repo = MemoryRebalanceRepo()
+    pool = contract(chain.w3, "UniswapV3Pool", mp.pool)
+    tick = pool.functions.slot0().call()[1]
+    from lpbot.strategy.base import Range
+
+    new_range = Range(tick // 10 * 10 - 600, tick // 10 * 10 + 600, 10)
+    _, report, _ = service.plan_rebalance(ctx, old, new_range, "elsewhere")
+    service.approve(ctx, report["report_id"], approver="someone")
+    record = service.execute(ctx, report["report_id"], signers=[dev_signer(9), dev_signer(10)])
+    assert record.state == "CONFIRMED" and record.result is not None
+    new = int(record.result["new_token_id"])
+    runtime.close()
+    app.close()
+
+    notifier = MemoryNotifier()
+    app = _load(env)
+    runtime = build_runtime(app, notifier=notifier)  # not "position does not exist"
+    try:
+        assert runtime.positions["eth-usdc"].token_id == new
+        positions = {int(p.token_id): p for p in _positions(data)}
+        assert positions[old].closed_at is not None
+        assert positions[new].closed_at is None and positions[new].label == "eth-usdc"
+        assert (positions[new].tick_lower, positions[new].tick_upper) == (
+            new_range.tick_lower,
+            new_range.tick_upper,
+        )
+        assert [a.kind for a in notifier.alerts] == ["position_reconciled"]
+    finally:
+        runtime.close()
+        app.close()
+
+
+def test_lpbot_run_killed_after_sending_restarts_on_the_new_nft(
+    setup: tuple[Path, dict[str, str], Devnet],
+) -> None:
+    """The issue's case with a real SIGKILL: the process dies the moment the Safe transaction
+    is recorded as sent; the next ``lpbot run`` starts (no exit 2) and manages the new NFT."""
+    data, env, chain = setup
+    m = chain.manifest
+    safe = contract(chain.w3, "SafeL2", m.safe or "")
+    nonce = safe.functions.nonce().call()
+    killed = subprocess.run(
+        [sys.executable, "-m", "lpbot", "run", "--seconds", "60"],
+        env={**env, "LPBOT_KILL_AT": "mined"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    (row,) = rebalances(data)
+    assert row.state == RebalanceState.SUBMITTED
+    (sent,) = row.plan["tx_hashes"]
+    chain.w3.eth.wait_for_transaction_receipt(sent)  # Anvil answers before it mines
+    assert safe.functions.nonce().call() == nonce + 1
+
+    again = subprocess.run(
+        [sys.executable, "-m", "lpbot", "run", "--seconds", "4"],
+        env={k: v for k, v in env.items() if k != "LPBOT_KILL_AT"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    states = [r.state for r in rebalances(data)]
+    assert states[0] == RebalanceState.CONFIRMED
+    new = int(rebalances(data)[0].plan["result"]["new_token_id"])
+    assert f"#{new}" in again.stdout or "monitor" in again.stdout
+    open_rows = [p for p in _positions(data) if p.closed_at is None]
+    assert [int(p.token_id) for p in open_rows if p.label == "eth-usdc"] == [new]
+    # every confirmed rebalance is one Safe execution
+    confirmed = sum(s == RebalanceState.CONFIRMED for s in states)
+    assert safe.functions.nonce().call() == nonce + confirmed
+
+
+def _fork_anvils(url: str) -> list[int]:
+    """The pids of Anvil processes forking ``url`` (the dry-run forks) not started by this
+    test process (an orphan of a killed lpbot run is the kernel's, or init's, child)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"anvil") and url.encode() in args:
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:  # it ended meanwhile
+                continue
+            if ppid != os.getpid():
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_killed_during_a_dry_run_the_managed_chain_is_unchanged(
+    setup: tuple[Path, dict[str, str], Devnet],
+) -> None:
+    """The dry-run impersonates the owners, approves and executes on a disposable fork: killed
+    right after that execution, the devnet itself shows no approval, no execution, no new NFT;
+    and the fork died with the process."""
+    data, env, chain = setup
+    m = chain.manifest
+    w3 = chain.w3
+    safe = contract(w3, "SafeL2", m.safe or "")
+    npm = contract(w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"])
+    token = m.safe_position
+    assert token is not None
+    nonce, block = safe.functions.nonce().call(), w3.eth.block_number
+    balance = npm.functions.balanceOf(m.safe).call()
+    killed = subprocess.run(
+        [sys.executable, "-m", "lpbot", "run", "--seconds", "60"],
+        env={**env, "LPBOT_KILL_AT": "dry-run"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    (row,) = rebalances(data)
+    assert row.state == RebalanceState.PLANNED  # killed inside its dry-run
+    assert safe.functions.nonce().call() == nonce
+    assert w3.eth.block_number == block  # not one transaction on the managed chain
+    assert list(safe.events.ApproveHash().get_logs(fromBlock=block)) == []
+    assert list(safe.events.ExecutionSuccess().get_logs(fromBlock=block)) == []
+    assert npm.functions.ownerOf(token).call() == m.safe
+    assert npm.functions.balanceOf(m.safe).call() == balance
+    deadline = time.monotonic() + 10
+    while _fork_anvils(chain.url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _fork_anvils(chain.url) == []
+
+
+def test_rebalance_resume_reads_the_configuration_and_brings_the_store_to_the_chain(
+    setup: tuple[Path, dict[str, str], Devnet],
+    passwords: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`lpbot rebalance resume --config lpbot.toml` (the README's remedy) finishes the rebalance
+    a kill left SUBMITTED with its transaction mined, and the next start manages the new NFT."""
+    from lpbot.cli import main
+
+    data, env, _chain = setup
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    mp = runtime.positions["eth-usdc"]
+    old = mp.token_id
+    tasks.monitor(mp)
+
+    def crash(name: str) -> None:
+        if name == "mined":
+            raise Crash(name)
+
+    mp.ctx.checkpoint = crash
+    with pytest.raises(Crash):
+        tasks.rebalance_check(mp)
+    runtime.close()
+    app.close()
+
+    assert main(["rebalance", "resume", "--config", env["LPBOT_CONFIG"]]) == 0
+    (row,) = rebalances(data)
+    assert row.state == RebalanceState.CONFIRMED
+    new = int(row.plan["result"]["new_token_id"])
+    assert f"rebalance {row.id}: CONFIRMED" in capsys.readouterr().out
+    assert [int(p.token_id) for p in _positions(data) if p.closed_at is None] == [new]
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    try:
+        assert runtime.positions["eth-usdc"].token_id == new != old
+        assert runtime.resumed == []  # nothing left to resume
+    finally:
+        runtime.close()
+        app.close()

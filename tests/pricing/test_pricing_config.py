@@ -18,6 +18,7 @@ from lpbot.cli.rebalance import decide
 from lpbot.config import EXAMPLE_TOML, parse_config
 from lpbot.devnet.context import devnet_context, manifest_pricer
 from lpbot.devnet.manifest import Manifest
+from lpbot.devnet.market import run_market
 from lpbot.errors import ConfigError
 from lpbot.execution import service
 from lpbot.hedge.controller import HedgeController
@@ -126,6 +127,10 @@ def _decision(app: App, chain: Devnet) -> tuple[Any, Any]:
 def test_the_rebalance_decision_is_priced_by_the_source_at_its_block(
     chain: Devnet, tmp_path: Path
 ) -> None:
+    # a few hours of market, so the pool's oracle covers the volatility window on a devnet
+    # deployed a moment ago (CI's) as on an older one
+    info = chain.manifest.pool("USDC/WETH-500")
+    run_market(chain.w3, chain.manifest, info, steps=4, vol=0.5, seed=3)
     # marks far from the pools' (WETH ~3000 USDC there): the decision must carry these
     pricing = '[pricing]\nsource = "fixed"\nfixed = { USDC = "0.99", WETH = "2500" }\n'
     view, marks = _decision(App.load(_write(tmp_path, chain, pricing)), chain)

@@ -19,7 +19,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -570,6 +570,9 @@ class SignerConfig(_Frozen):
     safe: SafeConfig | None = None
     mpc: MpcConfig | None = None
     module: ModuleConfig | None = None
+    # the bot's process may hold (or unlock) as many Safe owner keys as the threshold: the
+    # multisig is then a hot wallet whose only limit is this process. Off unless set.
+    allow_hot_quorum: bool = False
 
     @model_validator(mode="after")
     def _references(self) -> SignerConfig:
@@ -605,9 +608,38 @@ class SignerConfig(_Frozen):
                     )
         if self.mpc is not None:
             problems.extend(_mpc_problems(self.mpc))
+        if self.safe is not None:
+            hot = self.hot_owner_keystores()
+            if len(hot) >= self.safe.threshold and not self.allow_hot_quorum:
+                problems.append(
+                    f"safe: the bot holds keystores ({', '.join(hot)}) for {len(hot)} Safe "
+                    f"owners, the threshold is {self.safe.threshold}: its process alone could "
+                    "move everything the Safe holds. Give the bot at most "
+                    f"{self.safe.threshold - 1} owner key(s) and rebalance through "
+                    "[signer.module], or set signer.allow_hot_quorum = true to accept it"
+                )
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def hot_owner_keystores(self, owner_addresses: Iterable[str] | None = None) -> list[str]:
+        """The keystores in ``[signer.keystores]`` that sign for a Safe owner: the owners whose
+        entry names one, and any keystore declaring an owner's address (``owner_addresses``,
+        e.g. the owners read from chain; default the configured ones). Every configured
+        keystore counts: the process is given its password's environment variable."""
+        if self.safe is None:
+            return []
+        owners = {a.lower() for a in owner_addresses} if owner_addresses is not None else None
+        configured = {o.address.lower(): o.keystore for o in self.safe.owners}
+        if owners is None:
+            owners = set(configured)
+        held = {ks for a, ks in configured.items() if ks is not None and a in owners}
+        held |= {
+            name
+            for name, ref in self.keystores.items()
+            if ref.address is not None and ref.address.lower() in owners
+        }
+        return sorted(held)
 
 
 def _mpc_problems(mpc: MpcConfig) -> list[str]:
@@ -745,7 +777,10 @@ class ScheduleConfig(_Frozen):
 
 class AutoExecuteConfig(_Frozen):
     """Rebalances lpbot may execute without a person: up to ``max_value_usd`` each, ``via`` the
-    module (the operator key) or the multisig (the bot holds enough owner keys).
+    module (the operator key, within the limits the owners set on chain) or the multisig (the
+    bot holds enough owner keys: only with ``signer.allow_hot_quorum``, or an MPC owner whose
+    co-signer applies its own policy). A rebalance the module refuses is never executed
+    through the multisig without a person.
 
     ``approver`` is the keystore of the bot's policy key: it signs the EIP-712 approval of each
     report the policy allows, which the co-signer (an MPC owner's co-signing party) verifies
@@ -1147,6 +1182,10 @@ compound_margin = 2.0                # compound when fees > 2 x (gas + swap cost
 
 [signer]
 sender = "bot"                       # the key that sends transactions and pays gas
+# The bot holds ONE owner key (owner1) of a 2-of-3 Safe: it can propose and co-sign, never move
+# the Safe's funds alone; small rebalances run through the module's operator key, whose limits
+# the chain enforces. lpbot refuses a configuration giving it a threshold of owner keys unless
+# allow_hot_quorum = true (the multisig is then a hot wallet).
 
 [signer.keystores.bot]
 path = ".lpbot/keys/bot.json"
@@ -1203,7 +1242,8 @@ timezone = "UTC"
 [auto_execute]
 enabled = true                       # false: every rebalance waits for a person
 max_value_usd = "10000"              # larger rebalances wait for a person
-via = "module"                       # module (operator key) | multisig (bot-held owner keys)
+via = "module"                       # module (operator key, on-chain limits) | multisig
+                                     # (bot-held owner keys need signer.allow_hot_quorum)
 # approver = "policy"                # multisig with an MPC owner: the keystore of the bot's
                                      # policy key, whose EIP-712 approvals the co-signer checks
 

@@ -27,10 +27,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 @click.option("--seed", type=int, default=11, show_default=True)
 @click.option(
     "--via",
-    type=click.Choice(["multisig", "module"]),
-    default="multisig",
+    type=click.Choice(["module", "multisig"]),
+    default="module",
     show_default=True,
-    help="rebalance with 2 of 3 owner signatures, or through the module's operator key",
+    help="rebalance through the module's operator key (on-chain limits), or with 2 of 3 owner "
+    "keys held by the bot (a hot quorum, accepted for the demo only)",
 )
 @click.option(
     "--signer",

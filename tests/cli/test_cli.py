@@ -43,6 +43,8 @@ half_width_ticks = 600
 slippage_bps = 10
 [signer]
 sender = "bot"
+# the test's two owners sign from this one process: a hot quorum, accepted explicitly
+allow_hot_quorum = true
 [signer.keystores.bot]
 path = "{data}/keys/bot.json"
 password_env = "LPBOT_T_BOT_PW"

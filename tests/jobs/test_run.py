@@ -41,6 +41,8 @@ vol_ratio_trigger = "off"
 min_gain_over_cost = 0.0
 [signer]
 sender = "bot"
+# the test's two owners sign from this one process: a hot quorum, accepted explicitly
+allow_hot_quorum = true
 [signer.keystores.bot]
 path = "{data}/keys/bot.json"
 password_env = "LPBOT_TEST_BOT_PW"

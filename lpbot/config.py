@@ -409,7 +409,11 @@ class PolicyConfig(_Frozen):
     )
     vol_long_halflife_seconds: PositiveFloat = _dataclass_default(_RP, "vol_long_halflife_seconds")
     horizon_seconds: PositiveFloat = _dataclass_default(_RP, "horizon_seconds")
-    slippage_bps: NonNegativeFloat = _dataclass_default(_RP, "slippage_bps")
+    # the cost model's slippage and the execution's tolerance: every minimum is the simulated
+    # amount less this; above 300 bps only a --force on the command line plans
+    slippage_bps: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] = _dataclass_default(
+        _RP, "slippage_bps"
+    )
     min_gain_over_cost: NonNegativeFloat = _dataclass_default(_RP, "min_gain_over_cost")
     compound_margin: NonNegativeFloat = _dataclass_default(_RP, "compound_margin")
 

@@ -248,6 +248,8 @@ def test_policy_errors() -> None:
         "vol_ratio_trigger = 1": "positions[0].policy.vol_ratio_trigger: must be > 1",
         'edge_pct = "of"': "positions[0].policy.edge_pct: must be a number",
         "slippage_bps = -5": "positions[0].policy.slippage_bps: must be >= 0",
+        # the execution's minimums use it: wider than 300 bps only with --force, per command
+        "slippage_bps = 301": "positions[0].policy.slippage_bps: must be <= 300",
         "vol_long_halflife_seconds = 60": "positions[0].policy: vol_long_halflife_seconds 60.0 "
         "must exceed",
     }

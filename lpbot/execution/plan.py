@@ -31,6 +31,9 @@ from lpbot.uniswap.position import PositionInfo
 
 MAX_UINT128 = 2**128 - 1
 BPS = 10_000
+# the widest slippage tolerance planned without ``--force``: beyond it a sandwich's take is
+# larger than any honest price move between the plan and the send
+MAX_SLIPPAGE_BPS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +353,7 @@ def build_rebalance_plan(
     position_manager: str,
     router: str,
     slippage_bps: int = 50,
+    max_slippage_bps: int = MAX_SLIPPAGE_BPS,
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
     reference_price: Decimal | None = None,
@@ -364,6 +368,11 @@ def build_rebalance_plan(
     entries count as zero, so approvals are planned.
     """
     _check_bounds(slippage_bps, deadline_seconds)
+    if slippage_bps > max_slippage_bps:
+        raise Refused(
+            f"slippage {slippage_bps} bps is above {max_slippage_bps} bps: minimums that loose "
+            "let a sandwich take that much; pass --force to plan with it anyway"
+        )
     pos = snapshot.positions.get(token_id)
     if pos is None:
         raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")

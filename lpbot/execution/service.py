@@ -41,6 +41,7 @@ from lpbot.chain.submit import (
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
 from lpbot.execution.plan import (
+    MAX_SLIPPAGE_BPS,
     RebalancePlan,
     build_compound_plan,
     build_open_plan,
@@ -110,6 +111,7 @@ class ExecutionContext:
     symbols: dict[str, tuple[str, int]]  # token address -> (symbol, decimals)
     native_usd: Decimal
     slippage_bps: int = 50
+    max_slippage_bps: int = MAX_SLIPPAGE_BPS  # --force: up to 9,999
     deadline_seconds: int = 1200
     twap_seconds: int = 600
     max_twap_deviation_bps: int = 100
@@ -232,6 +234,7 @@ def plan_rebalance(
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
         slippage_bps=ctx.slippage_bps,
+        max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=ctx.max_twap_deviation_bps,
         allowances=_allowances(ctx, token0, token1),

@@ -806,9 +806,14 @@ class ExecutionConfig(_Frozen):
     ``gas_margin_pct``: gas limit = max(live estimate, dry-run gas used) x (1 + margin).
     ``max_fee_usd``: above this expected fee a rebalance waits (alert) instead of sending.
     ``max_replacements``: then a stuck transaction is cancelled (zero-value self-transfer).
+    ``max_twap_deviation_bps``: spot vs TWAP bound, at most each position's slippage.
     """
 
     max_price_move_share_pct: float = Field(default=50.0, gt=0, le=100)
+    # spot vs the pool's TWAP, checked when planning and again right before sending; default
+    # (unset) the position's slippage, and never looser than it: a pool held off-price within
+    # a looser bound would set the price the minimums are computed from
+    max_twap_deviation_bps: int | None = Field(default=None, ge=0, le=300)
     gas_margin_pct: float = Field(default=20.0, ge=0, le=500)
     max_fee_usd: Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)] | None = None
     replace_after_seconds: float = Field(default=60.0, gt=0)
@@ -886,6 +891,15 @@ class Config(_Frozen):
                 problems.append(
                     f"pricing.source: 'fixed' marks are for the devnet only; chains.{live[0]} "
                     "is a live chain (use 'pools' or 'chainlink')"
+                )
+        twap = self.execution.max_twap_deviation_bps
+        for i, position in enumerate(self.positions):
+            if twap is not None and twap > position.policy.slippage_bps:
+                problems.append(
+                    f"execution.max_twap_deviation_bps: {twap} is looser than "
+                    f"positions[{i}].policy.slippage_bps {position.policy.slippage_bps:g}: a pool "
+                    "held that far off its TWAP would set the price every minimum is computed "
+                    "from; keep it at most the slippage"
                 )
         problems.extend(self._auto_execute_problems())
         approver = self.auto_execute.approver

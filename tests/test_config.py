@@ -529,6 +529,16 @@ def test_config_check_counts_a_keystore_holding_an_owner_key_under_another_name(
     assert "owner keys: the bot can unlock 1 of the 2 owner keys the Safe needs (a)" in out
 
 
+def test_the_twap_bound_is_never_looser_than_the_slippage() -> None:
+    looser = "[positions.policy]\nslippage_bps = 10\n[execution]\nmax_twap_deviation_bps = 30\n"
+    message = _errors(_with(looser))
+    assert "execution.max_twap_deviation_bps: 30 is looser than positions[0].policy." in message
+    config = parse_config(_with(looser.replace("= 30", "= 10")))
+    assert config.execution.max_twap_deviation_bps == 10
+    # unset, it is the slippage itself (the execution context's bound, lpbot.app)
+    assert parse_config(_with("")).execution.max_twap_deviation_bps is None
+
+
 def test_hedge_requires_key_names_for_real_exchanges() -> None:
     hedge = '[hedge]\nexchange = "okx"\nsymbol = "ETH/USDT:USDT"\nband_pct = 5\n'
     message = _errors(_with(hedge))

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -167,6 +167,28 @@ def report_marks(ctx: ExecutionContext, symbols: tuple[str, str], block: int) ->
     return marks
 
 
+def fetch_reference(
+    ctx: ExecutionContext, tokens: tuple[str, str], pool: str, block: int
+) -> tuple[Decimal, str] | None:
+    """A second source's price of the pool's token0 in token1, raw units, and where it is from
+    (the price source's feeds or another pool of the pair, never ``pool``): the planner refuses
+    a spot that far from it. Refused when the price source has none for the pair."""
+    if ctx.pricer is None:
+        raise Refused("no price source configured: a plan needs a reference price")
+    (s0, d0), (s1, d1) = ctx.symbols[tokens[0]], ctx.symbols[tokens[1]]
+    ref = ctx.pricer.fetch_reference(s0, s1, block, exclude_pool=pool)
+    if ref is None:
+        raise Refused(
+            f"no second price source for {s0}/{s1} on this chain (Chainlink feeds of both "
+            "tokens, or another pool of the pair): refusing to plan against the pool's own "
+            "price alone"
+        )
+    with localcontext() as dc:
+        dc.prec = 60
+        raw = ref.price1_per_0 * Decimal(10) ** (d1 - d0)
+    return raw, ref.text
+
+
 def pool_of_position(ctx: ExecutionContext, token_id: int) -> tuple[str, str, str, int]:
     """(pool, token0, token1, fee) of an NFT position."""
     npm = ctx.contract("NonfungiblePositionManager")
@@ -225,6 +247,7 @@ def plan_rebalance(
     marks = report_marks(
         ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
+    reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     plan = build_rebalance_plan(
         snapshot,
         token_id=token_id,
@@ -237,7 +260,11 @@ def plan_rebalance(
         max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        reference_price=reference[0] if reference else None,
+        reference_source=reference[1] if reference else "",
+        max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
         allowances=_allowances(ctx, token0, token1),
+        route=ctx.via,
     )
     return _record_and_simulate(ctx, plan, snapshot, marks, reason)
 
@@ -568,6 +595,17 @@ def check_drift(ctx: ExecutionContext, report: dict[str, Any]) -> pf.Drift:
             f"the report is stale: the price moved {float(drift.price_move_bps):.2f} bps since "
             f"it, more than {ctx.max_price_move_share_bps / 100:g}% of its "
             f"{report['slippage_bps']} bps slippage tolerance",
+            drift,
+            _lines(ctx, drift),
+        )
+    # the planner's spot-vs-TWAP guard again, in the block the transaction is sent in: a pool
+    # pushed off-price after the plan (and held there) is refused here too
+    deviation = drift.twap_deviation_now_bps
+    if deviation is None or deviation > ctx.max_twap_deviation_bps:
+        now_text = "cannot be read" if deviation is None else f"is {deviation:.1f} bps"
+        raise pf.PreflightRefused(
+            f"the pool's spot vs its {ctx.twap_seconds} s TWAP {now_text} at block "
+            f"{drift.block} (max {ctx.max_twap_deviation_bps}): the pool may be manipulated",
             drift,
             _lines(ctx, drift),
         )

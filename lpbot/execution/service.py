@@ -66,6 +66,7 @@ from lpbot.signing.safe import (
     ReportSigner,
     SafeTransaction,
     build_safe_transaction,
+    check_multisend_code,
     combine,
     exec_transaction_data,
     read_signature_file,
@@ -285,6 +286,9 @@ def _record_and_simulate(
     PLANNED -> SIMULATED; a plan recorded before is returned as it is."""
     token0, token1, pool = plan.token0, plan.token1, plan.pool
     npm_addr = ctx.contracts["NonfungiblePositionManager"]
+    if ctx.via != "module":
+        # the SafeTx DELEGATECALLs it: its code is checked before anything is recorded
+        check_multisend_code(ctx.w3, ctx.contracts["MultiSendCallOnly"])
 
     def create(key: str) -> RebalanceRecord:
         return ctx.repo.create(
@@ -1353,13 +1357,18 @@ def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceR
 
 
 def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:
-    """Resume every unfinished rebalance."""
+    """Resume every unfinished rebalance. One that must wait (retry later: gas above the
+    limit, the node away) or is refused is said so, and the others are still resumed."""
     done = []
     for record in ctx.repo.unfinished():
         try:
             done.append(resume_one(ctx, record))
+        except RetryLater as exc:
+            log.warning("rebalance %d waits: %s", record.id, exc)
+            ctx.progress(f"rebalance {record.id}: waits ({exc}); resume again later")
         except (Refused, NeedsAttention) as exc:
             log.error("rebalance %d could not be resumed: %s", record.id, exc)
+            ctx.progress(f"rebalance {record.id}: not resumed: {exc}")
     return done
 
 

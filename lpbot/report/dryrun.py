@@ -433,7 +433,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         (
             f"SafeTx hash `{report['safe_tx']['safe_tx_hash']}` "
-            f"(nonce {report['safe_tx']['nonce']}), signed by {report['threshold']} owners:"
+            f"(nonce {report['safe_tx']['nonce']}): {_safe_tx_target(report['safe_tx'])}; "
+            f"signed by {report['threshold']} owners:"
             if "safe_tx" in report
             else f"Operator call to the rebalance module `{report['module_tx']['module']}` "
             f"(hash `{report['module_tx']['module_tx_hash']}`), signed by the operator key "
@@ -447,6 +448,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _safe_tx_target(safe_tx: dict[str, Any]) -> str:
+    """What the Safe itself calls, and how: the fields an owner's wallet shows when signing."""
+    op = int(safe_tx["operation"])
+    how = (
+        "DELEGATECALL (operation 1) to MultiSendCallOnly, which makes each call below as "
+        "the Safe (its code checked against Safe 1.4.1's)"
+        if op == 1
+        else "CALL (operation 0)"
+    )
+    return f"to `{safe_tx['to']}` by {how}, value {safe_tx['value']} wei"
 
 
 def _marks_markdown(report: dict[str, Any]) -> list[str]:

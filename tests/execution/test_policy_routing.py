@@ -4,12 +4,13 @@ and a plan the owners approve: never one the bot signs with owner keys it holds.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
 
-from lpbot.devnet.deploy import GAS, contract
+from lpbot.devnet.deploy import GAS, USD_PRICES, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.market import push_feeds
 from lpbot.execution.state import RebalanceState
@@ -120,6 +121,12 @@ def test_above_the_limit_the_owners_must_approve(setup: Setup, engine: Engine) -
     assert entry.decision == "ask"
     assert "> auto-execute limit $10.00" in entry.reasons[0]
     assert "WETH $" in entry.reasons[0] and "from pool:" in entry.reasons[0]
+    # the value is at the price source's mark of the plan's block, not a devnet constant
+    found = re.search(r"at marks of block (\d+): .*WETH \$([\d,.]+) from", entry.reasons[0])
+    assert found is not None
+    block, weth = int(found[1]), Decimal(found[2].replace(",", ""))
+    assert weth == Decimal(f"{setup.ctx.pricer.fetch_mark('WETH', block).usd:.6g}")
+    assert weth != USD_PRICES["WETH"]
     (asked,) = [a for a in mp.notifier.alerts if a.kind == "approval_needed"]
     assert "from pool:" in asked.body
 

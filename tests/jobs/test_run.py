@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import push_feeds
 from lpbot.signing.local import write_keystore
 from lpbot.store.models import Rebalance, RebalanceState
 from lpbot.store.session import make_engine, session_factory
@@ -112,6 +113,7 @@ def setup(chain: Devnet, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str],
                  10**24, 0, target)
             ).transact({"from": trader, "gas": GAS})  # fmt: skip
         chain.increase_time(600)
+    push_feeds(chain.w3, m)  # the devnet's keeper: the feeds follow, the marks agree
     env["LPBOT_CONFIG"] = str(config)
     yield data, env, chain
 

@@ -38,8 +38,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     type=click.Choice(["keys", "mpc"]),
     default="keys",
     show_default=True,
-    help="the Safe's second signature: an owner key, or an MPC owner (this host's party and a "
-    "co-signer process with its own policy; needs `make mpc`)",
+    help="--via multisig: the Safe's second signature, an owner key, or an MPC owner (this "
+    "host's party and a co-signer process with its own policy; needs `make mpc`)",
 )
 @click.option("--offline", is_flag=True, help="the exact core alone, without a local chain")
 def demo(days: int, hours: int, seed: int, via: str, signer: str, offline: bool) -> int:

@@ -594,11 +594,13 @@ class App:
         chain_name = self.chain_name(position) if position else self.chain_name()
         chain = self.chain(chain_name)
         w3, manifest = self.w3(chain_name), self.manifest(chain_name)
+        slippage = round(self.slippage_bps(position if position or self.config.positions else None))
+        twap = self.config.execution.max_twap_deviation_bps
         overrides: dict[str, object] = {
             "pricer": self.pricer(chain_name),
-            "slippage_bps": round(
-                self.slippage_bps(position if position or self.config.positions else None)
-            ),
+            "slippage_bps": slippage,
+            # spot vs TWAP, at plan time and right before sending: never looser than slippage
+            "max_twap_deviation_bps": slippage if twap is None else min(twap, slippage),
         }
         safe_cfg = self.config.signer.safe
         if safe_cfg is not None and safe_cfg.address != "devnet":

@@ -19,7 +19,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -409,7 +409,11 @@ class PolicyConfig(_Frozen):
     )
     vol_long_halflife_seconds: PositiveFloat = _dataclass_default(_RP, "vol_long_halflife_seconds")
     horizon_seconds: PositiveFloat = _dataclass_default(_RP, "horizon_seconds")
-    slippage_bps: NonNegativeFloat = _dataclass_default(_RP, "slippage_bps")
+    # the cost model's slippage and the execution's tolerance: every minimum is the simulated
+    # amount less this; above 300 bps only a --force on the command line plans
+    slippage_bps: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] = _dataclass_default(
+        _RP, "slippage_bps"
+    )
     min_gain_over_cost: NonNegativeFloat = _dataclass_default(_RP, "min_gain_over_cost")
     compound_margin: NonNegativeFloat = _dataclass_default(_RP, "compound_margin")
 
@@ -570,6 +574,9 @@ class SignerConfig(_Frozen):
     safe: SafeConfig | None = None
     mpc: MpcConfig | None = None
     module: ModuleConfig | None = None
+    # the bot's process may hold (or unlock) as many Safe owner keys as the threshold: the
+    # multisig is then a hot wallet whose only limit is this process. Off unless set.
+    allow_hot_quorum: bool = False
 
     @model_validator(mode="after")
     def _references(self) -> SignerConfig:
@@ -605,9 +612,38 @@ class SignerConfig(_Frozen):
                     )
         if self.mpc is not None:
             problems.extend(_mpc_problems(self.mpc))
+        if self.safe is not None:
+            hot = self.hot_owner_keystores()
+            if len(hot) >= self.safe.threshold and not self.allow_hot_quorum:
+                problems.append(
+                    f"safe: the bot holds keystores ({', '.join(hot)}) for {len(hot)} Safe "
+                    f"owners, the threshold is {self.safe.threshold}: its process alone could "
+                    "move everything the Safe holds. Give the bot at most "
+                    f"{self.safe.threshold - 1} owner key(s) and rebalance through "
+                    "[signer.module], or set signer.allow_hot_quorum = true to accept it"
+                )
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def hot_owner_keystores(self, owner_addresses: Iterable[str] | None = None) -> list[str]:
+        """The keystores in ``[signer.keystores]`` that sign for a Safe owner: the owners whose
+        entry names one, and any keystore declaring an owner's address (``owner_addresses``,
+        e.g. the owners read from chain; default the configured ones). Every configured
+        keystore counts: the process is given its password's environment variable."""
+        if self.safe is None:
+            return []
+        owners = {a.lower() for a in owner_addresses} if owner_addresses is not None else None
+        configured = {o.address.lower(): o.keystore for o in self.safe.owners}
+        if owners is None:
+            owners = set(configured)
+        held = {ks for a, ks in configured.items() if ks is not None and a in owners}
+        held |= {
+            name
+            for name, ref in self.keystores.items()
+            if ref.address is not None and ref.address.lower() in owners
+        }
+        return sorted(held)
 
 
 def _mpc_problems(mpc: MpcConfig) -> list[str]:
@@ -745,7 +781,10 @@ class ScheduleConfig(_Frozen):
 
 class AutoExecuteConfig(_Frozen):
     """Rebalances lpbot may execute without a person: up to ``max_value_usd`` each, ``via`` the
-    module (the operator key) or the multisig (the bot holds enough owner keys).
+    module (the operator key, within the limits the owners set on chain) or the multisig (the
+    bot holds enough owner keys: only with ``signer.allow_hot_quorum``, or an MPC owner whose
+    co-signer applies its own policy). A rebalance the module refuses is never executed
+    through the multisig without a person.
 
     ``approver`` is the keystore of the bot's policy key: it signs the EIP-712 approval of each
     report the policy allows, which the co-signer (an MPC owner's co-signing party) verifies
@@ -767,9 +806,14 @@ class ExecutionConfig(_Frozen):
     ``gas_margin_pct``: gas limit = max(live estimate, dry-run gas used) x (1 + margin).
     ``max_fee_usd``: above this expected fee a rebalance waits (alert) instead of sending.
     ``max_replacements``: then a stuck transaction is cancelled (zero-value self-transfer).
+    ``max_twap_deviation_bps``: spot vs TWAP bound, at most each position's slippage.
     """
 
     max_price_move_share_pct: float = Field(default=50.0, gt=0, le=100)
+    # spot vs the pool's TWAP, checked when planning and again right before sending; default
+    # (unset) the position's slippage, and never looser than it: a pool held off-price within
+    # a looser bound would set the price the minimums are computed from
+    max_twap_deviation_bps: int | None = Field(default=None, ge=0, le=300)
     gas_margin_pct: float = Field(default=20.0, ge=0, le=500)
     max_fee_usd: Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)] | None = None
     replace_after_seconds: float = Field(default=60.0, gt=0)
@@ -847,6 +891,15 @@ class Config(_Frozen):
                 problems.append(
                     f"pricing.source: 'fixed' marks are for the devnet only; chains.{live[0]} "
                     "is a live chain (use 'pools' or 'chainlink')"
+                )
+        twap = self.execution.max_twap_deviation_bps
+        for i, position in enumerate(self.positions):
+            if twap is not None and twap > position.policy.slippage_bps:
+                problems.append(
+                    f"execution.max_twap_deviation_bps: {twap} is looser than "
+                    f"positions[{i}].policy.slippage_bps {position.policy.slippage_bps:g}: a pool "
+                    "held that far off its TWAP would set the price every minimum is computed "
+                    "from; keep it at most the slippage"
                 )
         problems.extend(self._auto_execute_problems())
         approver = self.auto_execute.approver
@@ -1147,6 +1200,10 @@ compound_margin = 2.0                # compound when fees > 2 x (gas + swap cost
 
 [signer]
 sender = "bot"                       # the key that sends transactions and pays gas
+# The bot holds ONE owner key (owner1) of a 2-of-3 Safe: it can propose and co-sign, never move
+# the Safe's funds alone; small rebalances run through the module's operator key, whose limits
+# the chain enforces. lpbot refuses a configuration giving it a threshold of owner keys unless
+# allow_hot_quorum = true (the multisig is then a hot wallet).
 
 [signer.keystores.bot]
 path = ".lpbot/keys/bot.json"
@@ -1203,7 +1260,8 @@ timezone = "UTC"
 [auto_execute]
 enabled = true                       # false: every rebalance waits for a person
 max_value_usd = "10000"              # larger rebalances wait for a person
-via = "module"                       # module (operator key) | multisig (bot-held owner keys)
+via = "module"                       # module (operator key, on-chain limits) | multisig
+                                     # (bot-held owner keys need signer.allow_hot_quorum)
 # approver = "policy"                # multisig with an MPC owner: the keystore of the bot's
                                      # policy key, whose EIP-712 approvals the co-signer checks
 

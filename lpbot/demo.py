@@ -7,8 +7,10 @@
 4. Simulated days pass (Anvil's clock is advanced, not waited for). Every hour the monitor job
    reads the position and the hedge job keeps a paper perp short delta-neutral; every few hours
    the rebalance job asks the policy. When the price leaves the range and the gain beats the
-   cost, it plans the rebalance, dry-runs it into a report, two of the Safe's three owners sign
-   (the policy allows small moves to execute without a person), and it is sent and reconciled.
+   cost, it plans the rebalance, dry-runs it into a report, and the bot's one key, the rebalance
+   module's operator, sends it (the policy lets small moves execute without a person; the
+   module's limits, set by the Safe's owners, are enforced on chain); it is reconciled. The bot
+   holds no Safe owner key: a rebalance the module refuses waits for the owners.
 5. The summary: the ledger at the last snapshot, every figure at the market's marks (the pools
    against USDC, USDC through the ETH/USD feed): value against holding, explained by fees, IL,
    hedge PnL, funding, gas and swap costs, to the cent; and the reports.
@@ -80,7 +82,7 @@ def run(
     capital_usd: int = 10_000,
     out: Callable[[str], None] = print,
     workdir: Path | None = None,
-    via: str = "multisig",
+    via: str = "module",
     signer: str = "keys",
 ) -> DemoResult:
     work = workdir or Path(tempfile.mkdtemp(prefix="lpbot-demo-"))
@@ -165,6 +167,24 @@ def run(
             clock=clock,
         )
         assert market_info.min_amount > 0
+        if via == "multisig" and signer == "keys":
+            # two of the Safe's three owner keys in this process: the multisig is a hot wallet,
+            # which lpbot only accepts when told (signer.allow_hot_quorum); the demo says so
+            out(
+                "   --via multisig: the bot holds 2 of the Safe's 3 owner keys "
+                "(allow_hot_quorum, for this demo only: the multisig is then a hot wallet)"
+            )
+        elif via == "multisig":
+            out(
+                "   --via multisig: the bot holds one owner key; the MPC owner signs only what "
+                "its co-signer's own policy allows"
+            )
+        else:
+            out(
+                "   the bot holds the module's operator key only: the Safe's owners set its "
+                "limits on chain, and sign anything beyond them"
+            )
+            owners = []
         mp = tasks.ManagedPosition(
             name="demo-usdc-weth",
             ctx=ctx,
@@ -178,6 +198,7 @@ def run(
             owner_signers=owners,
             auto_execute_max_usd=Decimal(capital_usd * 2),
             auto_via=via,
+            allow_hot_quorum=via == "multisig" and signer == "keys",
             hedge=hedge,
             hedge_risky=1,
             entry=entry,

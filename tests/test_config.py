@@ -248,6 +248,8 @@ def test_policy_errors() -> None:
         "vol_ratio_trigger = 1": "positions[0].policy.vol_ratio_trigger: must be > 1",
         'edge_pct = "of"': "positions[0].policy.edge_pct: must be a number",
         "slippage_bps = -5": "positions[0].policy.slippage_bps: must be >= 0",
+        # the execution's minimums use it: wider than 300 bps only with --force, per command
+        "slippage_bps = 301": "positions[0].policy.slippage_bps: must be <= 300",
         "vol_long_halflife_seconds = 60": "positions[0].policy: vol_long_halflife_seconds 60.0 "
         "must exceed",
     }
@@ -446,6 +448,97 @@ def test_auto_execute_needs_a_way_to_sign() -> None:
     assert "needs the bot to sign for 2 owners; it holds keys for 1" in _errors(_with(two_of_two))
 
 
+HOT = """
+[signer.keystores.a]
+path = "a.json"
+password_env = "A_PW"
+[signer.keystores.b]
+path = "b.json"
+password_env = "B_PW"
+[signer.safe]
+address = "{pool}"
+threshold = 2
+owners = [
+    {{ address = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720", keystore = "a" }},
+    {{ address = "0xBcd4042DE499D14e55001CcbB24a551F3b954096", keystore = "b" }},
+    {{ address = "0x71bE63f3384f5fb98995898A86B02Fb2426c5788" }},
+]
+"""
+
+
+def test_a_hot_quorum_is_refused_unless_allowed_explicitly() -> None:
+    hot = HOT.format(pool=ARB_POOL)
+    message = _errors(_with(hot))
+    assert "signer.safe: the bot holds keystores (a, b) for 2 Safe owners" in message
+    assert "signer.allow_hot_quorum = true" in message
+    # said explicitly, it is accepted (the multisig is then a hot wallet, as the check says)
+    allowed = parse_config(_with("[signer]\nallow_hot_quorum = true\n" + hot))
+    assert allowed.signer.allow_hot_quorum
+    assert allowed.signer.hot_owner_keystores() == ["a", "b"]
+    # one owner key is the safe arrangement
+    one = parse_config(_with(hot.replace(', keystore = "b"', "")))
+    assert one.signer.hot_owner_keystores() == ["a"]
+
+
+def test_config_check_counts_a_keystore_holding_an_owner_key_under_another_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eth_account import Account
+
+    from lpbot.signing.local import write_keystore
+
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    keys = [Account.create() for _ in range(3)]
+    for name, key in zip(("a", "b"), keys[:2], strict=True):
+        write_keystore(tmp_path / f"{name}.json", bytes(key.key), "pw")
+
+    # owner a is named; the sender "b" is not listed as an owner's keystore, yet it holds the
+    # second owner's key: the process can unlock two of the two owner keys the Safe needs
+    def config_text(second_owner: str) -> str:
+        return textwrap.dedent(f"""
+        [chains.arbitrum]
+        rpc_url_env = "LPBOT_ARB_RPC"
+        [signer]
+        sender = "b"
+        [signer.keystores.a]
+        path = "a.json"
+        password_env = "A_PW"
+        [signer.keystores.b]
+        path = "b.json"
+        password_env = "B_PW"
+        [signer.safe]
+        address = "{ARB_POOL}"
+        threshold = 2
+        owners = [
+            {{ address = "{keys[0].address}", keystore = "a" }},
+            {{ address = "{second_owner}" }},
+            {{ address = "0x71bE63f3384f5fb98995898A86B02Fb2426c5788" }},
+        ]
+        """)
+
+    config = tmp_path / "lpbot.toml"
+    config.write_text(config_text(keys[1].address))
+    assert _cli("--config", str(config), "config", "check") == 1
+    out = capsys.readouterr().out
+    assert "NOT ready" in out
+    assert "owner keys: BAD the bot can unlock 2 of the 2 owner keys the Safe needs (a, b)" in out
+    # the sender's key is no owner's: one owner key, ready
+    config.write_text(config_text(keys[2].address))
+    assert _cli("--config", str(config), "config", "check") == 0
+    out = capsys.readouterr().out
+    assert "owner keys: the bot can unlock 1 of the 2 owner keys the Safe needs (a)" in out
+
+
+def test_the_twap_bound_is_never_looser_than_the_slippage() -> None:
+    looser = "[positions.policy]\nslippage_bps = 10\n[execution]\nmax_twap_deviation_bps = 30\n"
+    message = _errors(_with(looser))
+    assert "execution.max_twap_deviation_bps: 30 is looser than positions[0].policy." in message
+    config = parse_config(_with(looser.replace("= 30", "= 10")))
+    assert config.execution.max_twap_deviation_bps == 10
+    # unset, it is the slippage itself (the execution context's bound, lpbot.app)
+    assert parse_config(_with("")).execution.max_twap_deviation_bps is None
+
+
 def test_hedge_requires_key_names_for_real_exchanges() -> None:
     hedge = '[hedge]\nexchange = "okx"\nsymbol = "ETH/USDT:USDT"\nband_pct = 5\n'
     message = _errors(_with(hedge))
@@ -573,6 +666,8 @@ def test_init_then_check(
     assert "NOT ready" in out and "position eth-usdc: devnet USDC/WETH-500, open new" in out
     assert "lpbot keys new" in out
     assert "auto-execute: up to $10000 per rebalance via module" in out
+    # the example gives the bot one owner key of a 2-of-3 Safe, never a quorum
+    assert "owner keys: the bot can unlock 1 of the 2 owner keys the Safe needs (owner1)" in out
 
 
 # ---------------------------------------------------- the strategies' rules, without loading them

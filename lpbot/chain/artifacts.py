@@ -73,6 +73,7 @@ class Artifact:
     abi: list[dict[str, Any]]
     bytecode: str
     link_references: dict[str, dict[str, list[dict[str, int]]]]
+    deployed_bytecode: str = ""  # the runtime code (hex), where the artifact carries it
 
     def linked(self, libraries: dict[str, str]) -> str:
         """The bytecode with each library placeholder replaced by its deployed address."""
@@ -112,7 +113,18 @@ def load(name: str) -> Artifact:
         link_references = data.get("linkReferences", {})
     if not bytecode.startswith("0x"):
         bytecode = "0x" + bytecode
-    return Artifact(name=name, abi=data["abi"], bytecode=bytecode, link_references=link_references)
+    deployed = data.get("deployedBytecode") or ""
+    if isinstance(deployed, dict):  # forge output
+        deployed = deployed.get("object", "")
+    if deployed and not deployed.startswith("0x"):
+        deployed = "0x" + deployed
+    return Artifact(
+        name=name,
+        abi=data["abi"],
+        bytecode=bytecode,
+        link_references=link_references,
+        deployed_bytecode=deployed,
+    )
 
 
 def abi(name: str) -> list[dict[str, Any]]:

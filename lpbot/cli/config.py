@@ -20,7 +20,7 @@ from lpbot.cli.common import app, config_option, emit_json, json_option, table
 if TYPE_CHECKING:
     from lpbot.app import App
 
-__all__ = ["check_keystores", "check_online", "config", "init"]
+__all__ = ["check_keystores", "check_online", "check_quorum", "config", "init"]
 
 
 @click.command()
@@ -77,6 +77,33 @@ def check_keystores(a: App) -> list[tuple[str, str, str, bool]]:
         else:
             rows.append((name, str(ref.path), found, True))
     return rows
+
+
+def check_quorum(a: App, keystores: list[tuple[str, str, str, bool]]) -> tuple[str, bool] | None:
+    """(finding, ok): how many of the Safe's owner keys the bot's process holds or can unlock
+    (every configured keystore: it is given their passwords' variables), read from the
+    keystore files' addresses as well as the owners' entries. A threshold of them is refused
+    unless ``signer.allow_hot_quorum = true``."""
+    signer = a.config.signer
+    safe = signer.safe
+    if safe is None:
+        return None
+    owners = {o.address.lower() for o in safe.owners}
+    held = set(signer.hot_owner_keystores())
+    held |= {name for name, _path, found, good in keystores if good and found.lower() in owners}
+    n, threshold = len(held), safe.threshold
+    names = f" ({', '.join(sorted(held))})" if held else ""
+    finding = f"the bot can unlock {n} of the {threshold} owner keys the Safe needs{names}"
+    if n < threshold:
+        return finding + ": it cannot move the Safe's funds alone", True
+    if signer.allow_hot_quorum:
+        return finding + ": allow_hot_quorum = true, the multisig is a hot wallet", True
+    return (
+        finding + ": refused, the process alone could move everything the Safe holds; keep at "
+        f"most {threshold - 1} owner key(s) here and rebalance through [signer.module], or set "
+        "signer.allow_hot_quorum = true",
+        False,
+    )
 
 
 def _module_budget_row(w3: Any, module: str, module_cfg: Any) -> tuple[str, str, bool]:
@@ -208,8 +235,13 @@ def check(online: bool, as_json: bool) -> int:
     if problems:  # a bad key, like any the configuration's own validation finds
         raise ConfigError("; ".join(problems))
     keystores = check_keystores(a)
+    quorum = check_quorum(a, keystores)
     chain_rows = check_online(a) if online else []
-    ok = all(k[3] for k in keystores) and all(r[2] for r in chain_rows)
+    ok = (
+        all(k[3] for k in keystores)
+        and all(r[2] for r in chain_rows)
+        and (quorum is None or quorum[1])
+    )
     summary: dict[str, Any] = {
         "source": a.source,
         "valid": ok,
@@ -234,6 +266,7 @@ def check(online: bool, as_json: bool) -> int:
         else {"exchange": c.hedge.exchange, "symbol": c.hedge.symbol},
         "auto_execute": c.auto_execute.model_dump(mode="json"),
         "pricing": c.pricing.model_dump(mode="json"),
+        "owner_keys": None if quorum is None else {"finding": quorum[0], "ok": quorum[1]},
         "database": (
             f"${c.database_url_env}" if c.database_url_env else redact_url(c.resolve_database_url())
         ),
@@ -267,6 +300,8 @@ def check(online: bool, as_json: bool) -> int:
         click.echo(f"  auto-execute: up to ${auto.max_value_usd} per rebalance via {auto.via}")
     else:
         click.echo("  auto-execute: off (every rebalance waits for a person)")
+    if quorum is not None:
+        click.echo(f"  owner keys: {'' if quorum[1] else 'BAD '}{quorum[0]}")
     click.echo(f"  database: {summary['database']}")
     click.echo(f"  data: {c.data_dir}, reports: {c.reports_path}")
     if keystores:

@@ -27,18 +27,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 @click.option("--seed", type=int, default=11, show_default=True)
 @click.option(
     "--via",
-    type=click.Choice(["multisig", "module"]),
-    default="multisig",
+    type=click.Choice(["module", "multisig"]),
+    default="module",
     show_default=True,
-    help="rebalance with 2 of 3 owner signatures, or through the module's operator key",
+    help="rebalance through the module's operator key (on-chain limits), or with 2 of 3 owner "
+    "keys held by the bot (a hot quorum, accepted for the demo only)",
 )
 @click.option(
     "--signer",
     type=click.Choice(["keys", "mpc"]),
     default="keys",
     show_default=True,
-    help="the Safe's second signature: an owner key, or an MPC owner (this host's party and a "
-    "co-signer process with its own policy; needs `make mpc`)",
+    help="--via multisig: the Safe's second signature, an owner key, or an MPC owner (this "
+    "host's party and a co-signer process with its own policy; needs `make mpc`)",
 )
 @click.option("--offline", is_flag=True, help="the exact core alone, without a local chain")
 def demo(days: int, hours: int, seed: int, via: str, signer: str, offline: bool) -> int:

@@ -29,6 +29,16 @@ RESUME = (
 
 def _app(args: argparse.Namespace) -> Any:
     from lpbot.app import Overrides
+    from lpbot.execution.plan import BPS, MAX_SLIPPAGE_BPS
+
+    slippage = args.slippage_bps
+    if slippage is not None and not 0 <= slippage < BPS:
+        raise click.UsageError(f"--slippage-bps must be in [0, {BPS}), got {slippage:g}")
+    if slippage is not None and slippage > MAX_SLIPPAGE_BPS and not getattr(args, "force", False):
+        raise click.UsageError(
+            f"--slippage-bps {slippage:g} is above {MAX_SLIPPAGE_BPS} bps: minimums that loose "
+            "let a sandwich take that much of the swap; add --force to plan with it anyway"
+        )
 
     return app(
         Overrides(
@@ -43,6 +53,10 @@ def _context(args: argparse.Namespace) -> Any:
     a = _app(args)
     position = args.position if args.position or a.config.positions else None
     ctx = a.execution_context(position, actor=getpass.getuser())
+    if getattr(args, "force", False):
+        from lpbot.execution.plan import BPS
+
+        ctx.max_slippage_bps = BPS - 1
     # the waiting is shown as it happens; a refusal is printed once, as the error
     ctx.progress = lambda line: print(line, flush=True)
     ctx.alert = lambda _kind, _text: None
@@ -442,6 +456,11 @@ def _group_options(ctx: click.Context, _p: click.Parameter, value: Any) -> None:
         ctx.find_root().meta.setdefault("lpbot.rebalance", {})[_p.name] = value
 
 
+def _group_flag(ctx: click.Context, _p: click.Parameter, value: bool) -> None:
+    if value:  # given before or after the command name; absent never clears it
+        ctx.find_root().meta.setdefault("lpbot.rebalance", {})[_p.name] = True
+
+
 def _common(f: Any) -> Any:
     """Options every rebalance command takes, before or after its name."""
     for option in reversed(
@@ -470,7 +489,15 @@ def _common(f: Any) -> Any:
                 type=float,
                 expose_value=False,
                 callback=_group_options,
-                help="slippage bound (overrides positions.policy.slippage_bps)",
+                help="slippage bound (overrides positions.policy.slippage_bps); at most 300 "
+                "bps without --force",
+            ),
+            click.option(
+                "--force",
+                is_flag=True,
+                expose_value=False,
+                callback=_group_flag,
+                help="plan with a --slippage-bps above 300",
             ),
         ]
     ):
@@ -479,7 +506,7 @@ def _common(f: Any) -> Any:
 
 
 def _defaults(**kw: Any) -> argparse.Namespace:
-    base = {"position": None, "rpc": None, "reports": None, "slippage_bps": None}
+    base = {"position": None, "rpc": None, "reports": None, "slippage_bps": None, "force": False}
     ns = _ns(**kw)
     for k, v in base.items():
         if not hasattr(ns, k):

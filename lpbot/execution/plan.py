@@ -28,9 +28,13 @@ from lpbot.errors import Refused
 from lpbot.strategy.base import Range
 from lpbot.strategy.open import OpenPlan, plan_open
 from lpbot.uniswap.position import PositionInfo
+from lpbot.uniswap.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
 
 MAX_UINT128 = 2**128 - 1
 BPS = 10_000
+# the widest slippage tolerance planned without ``--force``: beyond it a sandwich's take is
+# larger than any honest price move between the plan and the send
+MAX_SLIPPAGE_BPS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,9 @@ class PlanAmounts:
     new_liquidity: int
     dust0: int
     dust1: int
+    # the swap's sqrtPriceLimitX96: the simulated price after it, moved on by the slippage
+    # (``swap_price_limit``); 0 only when there is no swap
+    swap_sqrt_price_limit_x96: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,12 @@ class RebalancePlan:
     calls: tuple[Call, ...] = field(default_factory=tuple)
     kind: str = "rebalance"  # "rebalance", "open" or "compound"
     capital: tuple[int, int] | None = None  # an open's capital (raw), taken from the Safe
+    # the second source's price of token0 in token1 (raw units), where it is from, and the
+    # spot's distance from it (analytics float)
+    reference_price: Decimal | None = None
+    reference_source: str = ""
+    reference_deviation_bps: float | None = None
+    route: str = "multisig"
 
 
 def _deviation_bps(tick_a: int, tick_b: int) -> float:
@@ -104,6 +117,24 @@ def _deviation_bps(tick_a: int, tick_b: int) -> float:
 
 def _less(amount: int, bps: int) -> int:
     return amount * (BPS - bps) // BPS
+
+
+def swap_price_limit(sqrt_price_after_x96: int, zero_for_one: bool, slippage_bps: int) -> int:
+    """The swap's ``sqrtPriceLimitX96``: the simulated price after the swap moved a further
+    ``slippage_bps`` in the swap's direction (price = sqrt price squared, so the sqrt price
+    moves by the square root of 1 -+ slippage). Exact integers; rounded away from the price
+    (the looser side, by at most one unit), inside (MIN_SQRT_RATIO, MAX_SQRT_RATIO) as
+    ``UniswapV3Pool.swap`` requires. The pool stops there: a price pushed further by others
+    leaves part of the input unswapped, and the minimum out then reverts the swap."""
+    squared = sqrt_price_after_x96 * sqrt_price_after_x96
+    if zero_for_one:  # the price falls
+        limit = math.isqrt(squared * (BPS - slippage_bps) // BPS)
+        return max(limit, MIN_SQRT_RATIO + 1)
+    target = -(-squared * (BPS + slippage_bps) // BPS)
+    limit = math.isqrt(target)
+    if limit * limit < target:
+        limit += 1
+    return min(limit, MAX_SQRT_RATIO - 1)
 
 
 def _check_bounds(slippage_bps: int, deadline_seconds: int) -> None:
@@ -118,8 +149,10 @@ def _price_guards(
     max_twap_deviation_bps: int,
     reference_price: Decimal | None,
     max_reference_deviation_bps: int,
-) -> tuple[int, int, float]:
-    """(spot tick, TWAP tick, their deviation in bps); refused on a manipulated-looking pool."""
+    reference_source: str = "",
+) -> tuple[int, int, float, Decimal | None]:
+    """(spot tick, TWAP tick, their deviation in bps, the spot's from the reference in bps);
+    refused on a manipulated-looking pool."""
     spot = snapshot.slot0.tick
     twap = snapshot.twap_tick()
     if twap is None:
@@ -133,15 +166,19 @@ def _price_guards(
             f"spot tick {spot} deviates {deviation:.0f} bps from the TWAP tick {twap} "
             f"(max {max_twap_deviation_bps}): the pool may be manipulated"
         )
+    ref_dev: Decimal | None = None
     if reference_price is not None:
+        if not reference_price > 0:
+            raise Refused(f"the reference price must be > 0, got {reference_price}")
         spot_price = (Decimal(snapshot.slot0.sqrt_price_x96) / Decimal(2**96)) ** 2
         ref_dev = abs(spot_price / reference_price - 1) * BPS
         if ref_dev > max_reference_deviation_bps:
             raise Refused(
                 f"spot deviates {ref_dev:.0f} bps from the reference price "
-                f"(max {max_reference_deviation_bps})"
+                f"{reference_source or ''} (max {max_reference_deviation_bps}): the pool may be "
+                "held off-price"
             )
-    return spot, twap, deviation
+    return spot, twap, deviation, ref_dev
 
 
 def _amounts(
@@ -170,6 +207,11 @@ def _amounts(
         new_liquidity=open_plan.liquidity,
         dust0=open_plan.dust0,
         dust1=open_plan.dust1,
+        swap_sqrt_price_limit_x96=(
+            swap_price_limit(swap.sqrt_price_after_x96, swap.zero_for_one, slippage_bps)
+            if swap
+            else 0
+        ),
     )
 
 
@@ -205,7 +247,7 @@ def build_open_plan(
         raise Refused(f"range spacing {new_range.tick_spacing} is not {snapshot.tick_spacing}")
     if capital[0] < 0 or capital[1] < 0 or capital == (0, 0):
         raise Refused(f"capital must be positive, got {capital[0]} and {capital[1]} (raw)")
-    spot, twap, deviation = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
+    spot, twap, deviation, _ = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
     try:
         open_plan = plan_open(snapshot.to_pool(), new_range, capital[0], capital[1])
     except ValueError as exc:
@@ -282,7 +324,7 @@ def build_compound_plan(
         raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
     if pos.npm.liquidity == 0:
         raise Refused(f"position {token_id} has no liquidity to compound into")
-    spot, twap, deviation = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
+    spot, twap, deviation, _ = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
     lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
     rng = Range(Tick(lower), Tick(upper), snapshot.tick_spacing)
     fees0, fees1 = snapshot.uncollected_fees(token_id)
@@ -350,20 +392,29 @@ def build_rebalance_plan(
     position_manager: str,
     router: str,
     slippage_bps: int = 50,
+    max_slippage_bps: int = MAX_SLIPPAGE_BPS,
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
     reference_price: Decimal | None = None,
+    reference_source: str = "",
     max_reference_deviation_bps: int = 200,
     allowances: dict[tuple[str, str], int] | None = None,
+    route: str = "multisig",
 ) -> RebalancePlan:
     """Plan the rebalance of NFT ``token_id`` (owned by ``safe``) into ``new_range``.
 
     ``snapshot`` must hold the position (``fetch_pool_state(token_ids=[token_id])``) and a TWAP
     window (``twap_seconds``). ``reference_price`` is an external price of token0 in token1
     (raw units). ``allowances`` maps (token, spender) to the Safe's current allowance; missing
-    entries count as zero, so approvals are planned.
+    entries count as zero, so approvals are planned. ``route`` (``multisig`` or ``module``) is
+    part of the idempotency key: the same rebalance planned both ways in one block is two plans.
     """
     _check_bounds(slippage_bps, deadline_seconds)
+    if slippage_bps > max_slippage_bps:
+        raise Refused(
+            f"slippage {slippage_bps} bps is above {max_slippage_bps} bps: minimums that loose "
+            "let a sandwich take that much; pass --force to plan with it anyway"
+        )
     pos = snapshot.positions.get(token_id)
     if pos is None:
         raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
@@ -372,8 +423,12 @@ def build_rebalance_plan(
     if new_range.tick_spacing != snapshot.tick_spacing:
         raise Refused(f"range spacing {new_range.tick_spacing} is not {snapshot.tick_spacing}")
 
-    spot, twap, deviation = _price_guards(
-        snapshot, max_twap_deviation_bps, reference_price, max_reference_deviation_bps
+    spot, twap, deviation, ref_dev = _price_guards(
+        snapshot,
+        max_twap_deviation_bps,
+        reference_price,
+        max_reference_deviation_bps,
+        reference_source,
     )
 
     # exact simulation on the snapshot: burn our liquidity, collect, then plan the swap and mint
@@ -411,7 +466,7 @@ def build_rebalance_plan(
     )
     key = hashlib.sha256(
         f"{chain_id}:{safe}:{token_id}:{new_range.tick_lower}:{new_range.tick_upper}:"
-        f"{snapshot.block_number}".encode()
+        f"{snapshot.block_number}:{route}:{slippage_bps}".encode()
     ).hexdigest()
     return RebalancePlan(
         idempotency_key=key,
@@ -437,6 +492,10 @@ def build_rebalance_plan(
         slippage_bps=slippage_bps,
         amounts=amounts,
         calls=calls,
+        reference_price=reference_price,
+        reference_source=reference_source,
+        reference_deviation_bps=None if ref_dev is None else float(ref_dev),
+        route=route,
     )
 
 
@@ -508,7 +567,15 @@ def _encode_calls(
         swap_data = data(
             router_c,
             "exactInputSingle",
-            (token_in, token_out, fee, safe, amounts.swap_in, amounts.swap_out_min, 0),
+            (
+                token_in,
+                token_out,
+                fee,
+                safe,
+                amounts.swap_in,
+                amounts.swap_out_min,
+                amounts.swap_sqrt_price_limit_x96,
+            ),
         )
         calls.append(
             Call(

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -42,6 +42,7 @@ from lpbot.chain.submit import (
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
 from lpbot.execution.plan import (
+    MAX_SLIPPAGE_BPS,
     RebalancePlan,
     build_compound_plan,
     build_open_plan,
@@ -66,6 +67,7 @@ from lpbot.signing.safe import (
     ReportSigner,
     SafeTransaction,
     build_safe_transaction,
+    check_multisend_code,
     combine,
     exec_transaction_data,
     read_signature_file,
@@ -111,6 +113,7 @@ class ExecutionContext:
     symbols: dict[str, tuple[str, int]]  # token address -> (symbol, decimals)
     native_usd: Decimal
     slippage_bps: int = 50
+    max_slippage_bps: int = MAX_SLIPPAGE_BPS  # --force: up to 9,999
     deadline_seconds: int = 1200
     twap_seconds: int = 600
     max_twap_deviation_bps: int = 100
@@ -164,6 +167,28 @@ def report_marks(ctx: ExecutionContext, symbols: tuple[str, str], block: int) ->
     if "WETH" not in marks.marks:  # the gas figures' mark: refused before anything is recorded
         raise NoPriceRoute("WETH", marks.chain, "the gas cost's mark")
     return marks
+
+
+def fetch_reference(
+    ctx: ExecutionContext, tokens: tuple[str, str], pool: str, block: int
+) -> tuple[Decimal, str] | None:
+    """A second source's price of the pool's token0 in token1, raw units, and where it is from
+    (the price source's feeds or another pool of the pair, never ``pool``): the planner refuses
+    a spot that far from it. Refused when the price source has none for the pair."""
+    if ctx.pricer is None:
+        raise Refused("no price source configured: a plan needs a reference price")
+    (s0, d0), (s1, d1) = ctx.symbols[tokens[0]], ctx.symbols[tokens[1]]
+    ref = ctx.pricer.fetch_reference(s0, s1, block, exclude_pool=pool)
+    if ref is None:
+        raise Refused(
+            f"no second price source for {s0}/{s1} on this chain (Chainlink feeds of both "
+            "tokens, or another pool of the pair): refusing to plan against the pool's own "
+            "price alone"
+        )
+    with localcontext() as dc:
+        dc.prec = 60
+        raw = ref.price1_per_0 * Decimal(10) ** (d1 - d0)
+    return raw, ref.text
 
 
 def pool_of_position(ctx: ExecutionContext, token_id: int) -> tuple[str, str, str, int]:
@@ -224,6 +249,7 @@ def plan_rebalance(
     marks = report_marks(
         ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
+    reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     plan = build_rebalance_plan(
         snapshot,
         token_id=token_id,
@@ -233,9 +259,14 @@ def plan_rebalance(
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
         slippage_bps=ctx.slippage_bps,
+        max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        reference_price=reference[0] if reference else None,
+        reference_source=reference[1] if reference else "",
+        max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
         allowances=_allowances(ctx, token0, token1),
+        route=ctx.via,
     )
     return _record_and_simulate(ctx, plan, snapshot, marks, reason)
 
@@ -256,6 +287,9 @@ def _record_and_simulate(
     PLANNED -> SIMULATED; a plan recorded before is returned as it is."""
     token0, token1, pool = plan.token0, plan.token1, plan.pool
     npm_addr = ctx.contracts["NonfungiblePositionManager"]
+    if ctx.via != "module":
+        # the SafeTx DELEGATECALLs it: its code is checked before anything is recorded
+        check_multisend_code(ctx.w3, ctx.contracts["MultiSendCallOnly"])
 
     def create(key: str) -> RebalanceRecord:
         return ctx.repo.create(
@@ -568,6 +602,17 @@ def check_drift(ctx: ExecutionContext, report: dict[str, Any]) -> pf.Drift:
             f"the report is stale: the price moved {float(drift.price_move_bps):.2f} bps since "
             f"it, more than {ctx.max_price_move_share_bps / 100:g}% of its "
             f"{report['slippage_bps']} bps slippage tolerance",
+            drift,
+            _lines(ctx, drift),
+        )
+    # the planner's spot-vs-TWAP guard again, in the block the transaction is sent in: a pool
+    # pushed off-price after the plan (and held there) is refused here too
+    deviation = drift.twap_deviation_now_bps
+    if deviation is None or deviation > ctx.max_twap_deviation_bps:
+        now_text = "cannot be read" if deviation is None else f"is {deviation:.1f} bps"
+        raise pf.PreflightRefused(
+            f"the pool's spot vs its {ctx.twap_seconds} s TWAP {now_text} at block "
+            f"{drift.block} (max {ctx.max_twap_deviation_bps}): the pool may be manipulated",
             drift,
             _lines(ctx, drift),
         )
@@ -1320,15 +1365,21 @@ def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceR
 
 
 def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:
-    """Resume every unfinished rebalance of this context's chain and Safe."""
+    """Resume every unfinished rebalance of this context's chain and Safe. One that must wait
+    (retry later: gas above the limit, the node away) or is refused is said so, and the others
+    are still resumed."""
     done = []
     for record in ctx.repo.unfinished():
         if record.chain_id != ctx.chain_id or record.safe.lower() != ctx.safe.lower():
             continue  # another chain's or Safe's: its own context resumes it
         try:
             done.append(resume_one(ctx, record))
+        except RetryLater as exc:
+            log.warning("rebalance %d waits: %s", record.id, exc)
+            ctx.progress(f"rebalance {record.id}: waits ({exc}); resume again later")
         except (Refused, NeedsAttention) as exc:
             log.error("rebalance %d could not be resumed: %s", record.id, exc)
+            ctx.progress(f"rebalance {record.id}: not resumed: {exc}")
     return done
 
 

@@ -325,6 +325,7 @@ def build_runtime(
             )
             pending.owner_signers = owners
             pending.auto_execute_max_usd = Decimal(auto_max) if auto_max is not None else None
+            pending.allow_hot_quorum = config.signer.allow_hot_quorum
             opened = service.latest_open(ctx, pos.name)
             if opened is None or opened.state.value != "CONFIRMED":
                 runtime.opens[pos.name] = pending
@@ -470,6 +471,7 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
         owner_signers=app.owner_signers(),
         auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
         auto_via=auto.via,
+        allow_hot_quorum=config.signer.allow_hot_quorum,
         ledger_from_first_snapshot=True,
     )
     runtime.positions[pos.name] = mp

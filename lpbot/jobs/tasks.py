@@ -77,6 +77,7 @@ class PendingOpen:
     notifier: Notifier
     owner_signers: Sequence[Signer] = ()
     auto_execute_max_usd: Decimal | None = None
+    allow_hot_quorum: bool = False  # signer.allow_hot_quorum (see ``bot_can_sign``)
     token_id: int | None = None  # once opened: the NFT minted to the Safe
 
     @property
@@ -103,7 +104,10 @@ class ManagedPosition:
     notifier: Notifier
     owner_signers: Sequence[Signer] = ()
     auto_execute_max_usd: Decimal | None = None
-    auto_via: str = "multisig"  # small rebalances: "module" (operator key) or "multisig"
+    auto_via: str = "module"  # small rebalances: "module" (operator key) or "multisig"
+    # the multisig path runs on its own only when the configuration accepts that the bot holds
+    # a threshold of owner keys (``signer.allow_hot_quorum``): its limits are then this process
+    allow_hot_quorum: bool = False
     hedge: HedgeController | None = None
     hedge_risky: int = 1
     hedge_runner: HedgeRunner | None = None  # lpbot run: the configured hedge (lpbot.hedge.wiring)
@@ -365,10 +369,16 @@ def monitor(mp: ManagedPosition) -> PositionState:
 
 
 def auto_execute_reasons(
-    report: dict[str, Any], limit: Decimal | None, ready: bool, can_sign: bool
+    report: dict[str, Any],
+    limit: Decimal | None,
+    ready: bool,
+    can_sign: bool,
+    signing: str = "",
+    module_refused: list[str] | None = None,
 ) -> list[str]:
     """Why a planned rebalance runs on its own or waits for a person: its value against the
-    limit, naming the marks (source, route, block) the value is at."""
+    limit, naming the marks (source, route, block) the value is at; who would sign; and a
+    refusal by the module, which only people may overrule."""
     value = Decimal(report["dry_run"]["value_usd"])
     marks = report.get("marks") or {"used": [], "block": report["snapshot"]["block"]}
     at = "; ".join(
@@ -386,9 +396,48 @@ def auto_execute_reasons(
     if not ready:
         failed = [c["name"] for c in report["checks"] if not c["ok"]]
         reasons.append(f"report failed its checks: {', '.join(failed)}")
+    if module_refused:
+        reasons.append(
+            "the module refused it (" + "; ".join(module_refused) + "): its limits are the "
+            "owners' to lift, so the multisig plan waits for a person"
+        )
     if not can_sign:
-        reasons.append("no owner keys to sign with")
+        reasons.append(signing or "no owner keys to sign with")
     return reasons
+
+
+def bot_can_sign(
+    owner_signers: Sequence[Signer], allow_hot_quorum: bool, report: dict[str, Any]
+) -> tuple[bool, str]:
+    """Whether the bot may carry out the report without a person, and why (not).
+
+    Through the module: the operator key, the chain enforcing the owners' limits. Through the
+    multisig: owner keys for the Safe's threshold, where an MPC owner signs only what its
+    co-signer's own policy allows; keys the bot holds itself reaching the threshold only with
+    ``allow_hot_quorum``. Fewer never make a policy approval (the rest would need people)."""
+    if "module_tx" in report:
+        return True, "the module's operator key, within the limits the owners set on chain"
+    owners = {o.lower() for o in report.get("owners", [])}
+    threshold = int(report.get("threshold", 0))
+    signers = [s for s in owner_signers if s.address.lower() in owners]
+    cosigned = {s.address for s in signers if isinstance(s, ReportSigner)}
+    hot = {s.address for s in signers} - cosigned
+    if len(hot) + len(cosigned) < threshold:
+        return False, (
+            f"the bot holds {len(hot) + len(cosigned)} of the {threshold} owner keys the Safe "
+            "needs: the owners sign"
+        )
+    if len(hot) >= threshold and not allow_hot_quorum:
+        return False, (
+            f"the bot holds {len(hot)} owner keys (threshold {threshold}) but "
+            "signer.allow_hot_quorum is off: the owners sign"
+        )
+    if cosigned:
+        return True, (
+            f"{len(hot)} owner key(s) the bot holds and the MPC owner, whose co-signer applies "
+            "its own policy"
+        )
+    return True, f"{len(hot)} owner keys the bot holds (signer.allow_hot_quorum = true)"
 
 
 def policy_approves(
@@ -398,6 +447,8 @@ def policy_approves(
     *,
     can_sign: bool,
     subject: str,
+    signing: str = "",
+    module_refused: list[str] | None = None,
 ) -> tuple[bool, list[str]]:
     """Whether the auto-execute policy runs a planned report on its own (every check passed,
     its value within the limit, keys to sign with), with its reasons, written to the audit log.
@@ -406,13 +457,26 @@ def policy_approves(
     block, checks applied (a flagged mark fails the report, so it is never auto-executed)."""
     ready = all(c["ok"] for c in report["checks"])
     value = Decimal(report["dry_run"]["value_usd"])
-    auto = ready and limit is not None and value <= limit and can_sign
-    why = auto_execute_reasons(report, limit, ready, can_sign)
+    auto = not module_refused and ready and limit is not None and value <= limit and can_sign
+    why = auto_execute_reasons(report, limit, ready, can_sign, signing, module_refused)
     with sessions() as s, s.begin():
         repo.append_audit(
             s, "auto-execute", why, subject=subject, decision="execute" if auto else "ask"
         )
     return auto, why
+
+
+def _module_refused(mp: ManagedPosition, report: dict[str, Any], what: str) -> list[str]:
+    """The module's refusal of a planned report: its failed checks, and an alert."""
+    refused = [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]]
+    mp.notifier.notify(
+        Alert(
+            "module_refused",
+            f"{mp.name}: the module refused {what} {report['report_id']}",
+            "; ".join(refused),
+        )
+    )
+    return refused
 
 
 def rebalance_check(mp: ManagedPosition) -> str:
@@ -468,18 +532,24 @@ def rebalance_check(mp: ManagedPosition) -> str:
         mp.ctx, mp.token_id, decision.new_range, decision.reason
     )
     ready = all(c["ok"] for c in report["checks"])
+    module_refused: list[str] = []
     if not ready and mp.ctx.via == "module":
-        # the module would refuse it (a limit, the TWAP check): ask the owners instead
+        # the module refuses it (a limit the owners set, the TWAP or the anchor check): an
+        # alert, and a multisig plan for the owners to approve; never owner keys the bot holds
+        module_refused = _module_refused(mp, report, "rebalance")
         mp.ctx.via = "multisig"
         record, report, paths = service.plan_rebalance(
             mp.ctx, mp.token_id, decision.new_range, decision.reason + " (module refused)"
         )
+    can_sign, signing = bot_can_sign(mp.owner_signers, mp.allow_hot_quorum, report)
     auto, why = policy_approves(
         mp.sessions,
         report,
         mp.auto_execute_max_usd,
-        can_sign=mp.ctx.via == "module" or len(mp.owner_signers) > 0,
+        can_sign=can_sign,
         subject=f"position:{mp.name}:{mp.token_id}",
+        signing=signing,
+        module_refused=module_refused,
     )
     if not auto:
         mp.notifier.notify(
@@ -565,18 +635,24 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     mp.ctx.via = "module" if small and mp.auto_via == "module" else "multisig"
     why_text = f"{decision.reason}: {decision.reasons[-1] if decision.reasons else ''}"
     record, report, paths = service.plan_compound(mp.ctx, mp.token_id, why_text)
+    module_refused: list[str] = []
     if not all(c["ok"] for c in report["checks"]) and mp.ctx.via == "module":
-        mp.ctx.via = "multisig"  # the module would refuse it: ask the owners instead
+        # the module refuses it: an alert and a plan for the owners, never keys the bot holds
+        module_refused = _module_refused(mp, report, "compound")
+        mp.ctx.via = "multisig"
         record, report, paths = service.plan_compound(
             mp.ctx, mp.token_id, why_text + " (module refused)"
         )
     subject = f"position:{mp.name}:{mp.token_id}"
+    can_sign, signing = bot_can_sign(mp.owner_signers, mp.allow_hot_quorum, report)
     auto, why = policy_approves(
         mp.sessions,
         report,
         mp.auto_execute_max_usd,
-        can_sign=mp.ctx.via == "module" or len(mp.owner_signers) > 0,
+        can_sign=can_sign,
         subject=subject,
+        signing=signing,
+        module_refused=module_refused,
     )
     if not auto:
         mp.notifier.notify(
@@ -657,8 +733,9 @@ def open_position(po: PendingOpen) -> str:
                 po.sessions,
                 report,
                 po.auto_execute_max_usd,
-                can_sign=len(po.owner_signers) > 0,
+                can_sign=bot_can_sign(po.owner_signers, po.allow_hot_quorum, report)[0],
                 subject=subject,
+                signing=bot_can_sign(po.owner_signers, po.allow_hot_quorum, report)[1],
             )
             if not auto:
                 if paths:  # newly planned: ask once

@@ -9,6 +9,8 @@ trades in) and, where a Chainlink feed exists, reads the feed too: the two must 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
 
 from web3 import Web3
 
@@ -31,6 +33,21 @@ from lpbot.uniswap.pool_address import compute_pool_address
 ALWAYS = ("WETH", "WBTC")
 
 
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A second opinion on a pool's price: token0 in token1 (whole units, ``Decimal``), from
+    sources other than the pool itself."""
+
+    price1_per_0: Decimal
+    source: str  # "chainlink", or the pool adapter's mode ("pool:spot")
+    route: tuple[str, ...]
+    block: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.source} {' -> '.join(self.route)}"
+
+
 class Pricer:
     def __init__(self, pools: PoolPrices, feeds: PriceSource | None = None) -> None:
         self.pools = pools
@@ -44,6 +61,36 @@ class Pricer:
         if self.feeds is not None and self.feeds.has_route(token):
             return self.feeds.fetch_mark(token, block)
         raise NoPriceRoute(token, self.chain)
+
+    def fetch_reference(
+        self, token0: str, token1: str, block: int, *, exclude_pool: str
+    ) -> Reference | None:
+        """``token0``'s price in ``token1`` at ``block`` from a second source, never the pool
+        ``exclude_pool`` (the one being traded): both tokens' Chainlink feeds, else the most
+        liquid other pool of the pair; None when there is neither."""
+        feeds = self.feeds
+        if feeds is not None and feeds.has_route(token0) and feeds.has_route(token1):
+            m0, m1 = feeds.fetch_mark(token0, block), feeds.fetch_mark(token1, block)
+            with localcontext() as ctx:
+                ctx.prec = 40
+                price = m0.usd / m1.usd
+            return Reference(price, feeds.source, (*m0.route, *m1.route), block)
+        others = [
+            p
+            for p in self.pools.pools
+            if {p.token0, p.token1} == {token0, token1}
+            and p.address.lower() != exclude_pool.lower()
+        ]
+        quotes = [q for q in (self.pools.fetch_quote(p, block) for p in others) if q.liquidity > 0]
+        if not quotes:
+            return None
+        best = max(quotes, key=lambda q: q.liquidity)
+        with localcontext() as ctx:
+            ctx.prec = 40
+            price = best.price1_per_0 if best.pool.token0 == token0 else 1 / best.price1_per_0
+        return Reference(
+            price, self.pools.source, (f"{best.pool.name} {best.pool.address}",), block
+        )
 
     def fetch_marks(self, tokens: Iterable[str], block: int) -> Marks:
         """Marks of ``tokens`` (and of WETH and WBTC where routable) at ``block``."""

@@ -193,6 +193,12 @@ def build_report(
             "twap_tick": plan.twap_tick,
             "twap_deviation_bps": plan.twap_deviation_bps,
             "pool_liquidity": str(snapshot.liquidity),  # the pre-flight shows what changed
+            # the second source the spot was checked against (raw token1 per token0)
+            "reference_price": (
+                None if plan.reference_price is None else f"{plan.reference_price:.12g}"
+            ),
+            "reference_source": plan.reference_source,
+            "reference_deviation_bps": plan.reference_deviation_bps,
         },
         "position": {
             "token_id": plan.token_id,
@@ -229,6 +235,7 @@ def build_report(
             "swap": [str(x) for x in dry.swap] if dry.swap else None,
             "price_impact_bps": price_impact_bps,
             "tick_after": dry.tick_after,
+            "sqrt_price_after": str(dry.sqrt_price_after_x96),
             "new_token_id": dry.new_token_id,
             "new_liquidity": str(dry.new_liquidity),
             "minted": [str(x) for x in dry.minted],
@@ -377,7 +384,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Price now: {_tick_price(report, report['price']['spot_tick'])} (tick "
         f"{report['price']['spot_tick']}; TWAP tick {report['price']['twap_tick']}, "
-        f"{report['price']['twap_deviation_bps']:.1f} bps apart).",
+        f"{report['price']['twap_deviation_bps']:.1f} bps apart"
+        + (
+            f"; {report['price']['reference_deviation_bps']:.1f} bps from the reference "
+            f"{report['price']['reference_source']}"
+            if report["price"].get("reference_deviation_bps") is not None
+            else ""
+        )
+        + ").",
         "",
         "## Money",
         "",
@@ -396,7 +410,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"- Swap: pool deltas {_amt(report, 0, d['swap'][0])} / "
             f"{_amt(report, 1, d['swap'][1])}; minimum out {p['swap_out_min']} raw; "
-            f"price impact incl. fee {d['price_impact_bps']:.1f} bps"
+            f"price impact incl. fee {d['price_impact_bps']:.1f} bps; the pool stops at "
+            f"sqrtPriceLimitX96 {p.get('swap_sqrt_price_limit_x96', '0')} (the simulated price "
+            f"after the swap, {report['slippage_bps']} bps further)"
         )
     lines += [
         f"- Deposited in {'the position' if kind == 'compound' else 'the new range'}: "
@@ -417,7 +433,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         (
             f"SafeTx hash `{report['safe_tx']['safe_tx_hash']}` "
-            f"(nonce {report['safe_tx']['nonce']}), signed by {report['threshold']} owners:"
+            f"(nonce {report['safe_tx']['nonce']}): {_safe_tx_target(report['safe_tx'])}; "
+            f"signed by {report['threshold']} owners:"
             if "safe_tx" in report
             else f"Operator call to the rebalance module `{report['module_tx']['module']}` "
             f"(hash `{report['module_tx']['module_tx_hash']}`), signed by the operator key "
@@ -431,6 +448,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _safe_tx_target(safe_tx: dict[str, Any]) -> str:
+    """What the Safe itself calls, and how: the fields an owner's wallet shows when signing."""
+    op = int(safe_tx["operation"])
+    how = (
+        "DELEGATECALL (operation 1) to MultiSendCallOnly, which makes each call below as "
+        "the Safe (its code checked against Safe 1.4.1's)"
+        if op == 1
+        else "CALL (operation 0)"
+    )
+    return f"to `{safe_tx['to']}` by {how}, value {safe_tx['value']} wei"
 
 
 def _marks_markdown(report: dict[str, Any]) -> list[str]:

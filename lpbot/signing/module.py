@@ -98,7 +98,15 @@ def module_calls(plan: RebalancePlan) -> list[bytes]:
         calls.append(
             call(
                 "swapExactInputSingle",
-                (token_in, token_out, plan.fee, plan.safe, a.swap_in, a.swap_out_min, 0),
+                (
+                    token_in,
+                    token_out,
+                    plan.fee,
+                    plan.safe,
+                    a.swap_in,
+                    a.swap_out_min,
+                    a.swap_sqrt_price_limit_x96,
+                ),
                 plan.deadline,  # the router's params carry none; the module checks this one
             )
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from eth_account import Account
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from safe_eth.safe import SafeTx
 from safe_eth.safe.multi_send import MultiSendOperation, MultiSendTx
@@ -123,6 +124,32 @@ def build_safe_transaction(
     return SafeTransaction(chain_id, safe, multisend_call_only, 0, data, DELEGATECALL, nonce)
 
 
+def _without_metadata(code: bytes) -> bytes:
+    """Runtime code less solc's CBOR metadata (its last two bytes give its length), which
+    differs between builds of the same source."""
+    if len(code) < 2:
+        return code
+    n = int.from_bytes(code[-2:], "big") + 2
+    return code[:-n] if n < len(code) else code
+
+
+def check_multisend_code(w3: Web3, address: str) -> None:
+    """Refuse (``NeedsAttention``) unless ``address`` holds Safe 1.4.1's MultiSendCallOnly.
+
+    The Safe DELEGATECALLs it with the plan's calls: any other code there would run with the
+    Safe's own storage and funds. Compared with the official artifact's runtime code, metadata
+    aside; the manifest of a devnet or fork names the address, so it is checked, not trusted."""
+    expected = artifacts.load("MultiSendCallOnly").deployed_bytecode
+    code = bytes(w3.eth.get_code(to_checksum_address(address)))
+    want = bytes.fromhex(expected.removeprefix("0x"))
+    if not code or _without_metadata(code) != _without_metadata(want):
+        raise NeedsAttention(
+            f"MultiSendCallOnly at {address} is not Safe {SAFE_VERSION}'s "
+            f"({'no code' if not code else f'{len(code)} bytes of other code'}): the Safe would "
+            "DELEGATECALL it; nothing is planned until the address in the manifest is fixed"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class OwnerSignature:
     owner: str
@@ -185,7 +212,22 @@ def read_signature_file(path: Path, tx: SafeTransaction, owners: Sequence[str]) 
     if len(sig) != 65:
         raise Refused(f"signature in {path} is not 65 bytes")
     v, r, s = sig[64], int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")
-    recovered = Account._recover_hash(tx.safe_tx_hash, vrs=(v, r, s))
+    if v in (0, 1):
+        # a bare recovery id (some wallets and libraries): Safe reads v = 0 as a contract
+        # signature and v = 1 as an approved hash, and would revert (GS0xx); as an ECDSA
+        # signature of the SafeTx hash it is v + 27
+        v += 27
+        sig = sig[:64] + bytes([v])
+    if v not in (27, 28):
+        raise Refused(
+            f"signature in {path} has v = {v}: lpbot takes an owner's ECDSA signature of the "
+            "SafeTx hash itself (v = 27 or 28), not eth_sign, contract or approved-hash forms"
+        )
+    try:
+        Signature(r, s, v)  # r and s in range, s low (EIP-2), as Safe's ecrecover needs
+        recovered = Account._recover_hash(tx.safe_tx_hash, vrs=(v, r, s))
+    except (ValueError, BadSignature) as exc:
+        raise Refused(f"signature in {path} is not a valid signature: {exc}") from exc
     if recovered != claimed or claimed not in owners:
         raise Refused(f"signature in {path} recovers to {recovered}, not an owner of the Safe")
     return OwnerSignature(claimed, sig)

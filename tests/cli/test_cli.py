@@ -43,6 +43,8 @@ half_width_ticks = 600
 slippage_bps = 10
 [signer]
 sender = "bot"
+# the test's two owners sign from this one process: a hot quorum, accepted explicitly
+allow_hot_quorum = true
 [signer.keystores.bot]
 path = "{data}/keys/bot.json"
 password_env = "LPBOT_T_BOT_PW"
@@ -177,6 +179,20 @@ def test_rebalance_reads_the_configuration(env: Env, cli: Any) -> None:
     assert len(reports) == 1 and not (env.tmp / "reports").exists()
     report = json.loads(reports[0].read_text())
     assert report["slippage_bps"] == 10
+    # the configured 10 bps is in every minimum the calls carry: the simulated amounts less 10 bps
+    p, d = report["plan"], report["dry_run"]
+    assert int(p["mint_min0"]) == int(p["mint0"]) * 9_990 // 10_000
+    assert int(p["mint_min1"]) == int(p["mint1"]) * 9_990 // 10_000
+    assert int(p["decrease_min0"]) == int(d["decreased"][0]) * 9_990 // 10_000
+    if p["swap_zero_for_one"] is not None:
+        assert int(p["swap_out_min"]) == int(p["swap_out"]) * 9_990 // 10_000
+    md = next((env.data / "my-reports").glob("*.md")).read_text()
+    assert "slippage tolerance 10 bps" in md
+    # above 300 bps only with --force: a usage error, nothing planned
+    wide = ("rebalance", "plan", str(token), "--width-ticks", "600", "--slippage-bps", "500")
+    run = cli("--config", str(env.config), *wide)
+    assert run.code == 2 and "above 300 bps" in run.err and "--force" in run.err
+    assert len(list((env.data / "my-reports").glob("*.json"))) == 1
     # a flag overrides one value, and says so in --help
     help_text = " ".join(cli("rebalance", "--help").out.split())
     assert "(overrides positions.policy.slippage_bps)" in help_text

@@ -12,6 +12,7 @@ from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.errors import NeedsAttention, Refused
 from lpbot.execution import service
+from lpbot.execution.plan import swap_price_limit
 from lpbot.execution.preflight import PreflightRefused
 from lpbot.execution.state import RebalanceState
 from tests.conftest import Devnet
@@ -36,6 +37,14 @@ def test_full_rebalance_through_a_2_of_3_safe(setup: Setup) -> None:
     assert record.state == S.SIMULATED
     assert all(c["ok"] for c in report["checks"]), report["checks"]
     assert paths["md"].read_text().startswith(f"# Rebalance dry-run {report['report_id']}")
+    # the swap carries a price limit: the simulated price after it, the slippage further
+    plan = report["plan"]
+    assert plan["swap_zero_for_one"] is not None
+    limit = int(plan["swap_sqrt_price_limit_x96"])
+    assert limit == swap_price_limit(
+        int(report["dry_run"]["sqrt_price_after"]), plan["swap_zero_for_one"], ctx.slippage_bps
+    )
+    assert f"{limit:064x}" in next(c["data"] for c in report["calls"] if "swap" in c["label"])
     assert "<svg" in paths["html"].read_text()
     # the dry-run left nothing behind
     assert setup.balances() == before and setup.safe_nonce() == nonce

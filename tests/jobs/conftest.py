@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import push_feeds
 from lpbot.signing.local import write_keystore
 from lpbot.store.models import Rebalance
 from lpbot.store.session import make_engine, session_factory
@@ -31,11 +32,16 @@ token_id = {token_id}
 kind = "fixed"
 half_width_ticks = 600
 [positions.policy]
+# the market below moves 0.4% every ten minutes: the spot stands up to about 80 bps off its
+# TWAP, which a 10 bps slippage (and so TWAP) bound would refuse
+slippage_bps = 100
 edge_pct = "off"
 vol_ratio_trigger = "off"
 min_gain_over_cost = 0.0
 [signer]
 sender = "bot"
+# the test's two owners sign from this one process: a hot quorum, accepted explicitly
+allow_hot_quorum = true
 [signer.keystores.bot]
 path = "{data}/keys/bot.json"
 password_env = "LPBOT_TEST_BOT_PW"
@@ -92,13 +98,17 @@ def setup(chain: Devnet, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str],
     pool = contract(chain.w3, "UniswapV3Pool", info.address)
     router = contract(chain.w3, "SwapRouter02", m.contracts["SwapRouter02"])
     trader = m.accounts.traders[0]
+    # the pair's other pool follows (arbitrage): the planner checks the spot against it
+    others = [p for p in m.pools if {p.token0, p.token1} == {info.token0, info.token1}]
     for _ in range(6):  # in steps, a few minutes apart, so the TWAP follows
-        sqrt = pool.functions.slot0().call()[0]
-        router.functions.exactInputSingle(
-            (m.token(info.token1).address, m.token(info.token0).address, 500, trader,
-             10**24, 0, sqrt * 1004 // 1000)
-        ).transact({"from": trader, "gas": GAS})  # fmt: skip
+        target = pool.functions.slot0().call()[0] * 1004 // 1000
+        for p in others:
+            router.functions.exactInputSingle(
+                (m.token(info.token1).address, m.token(info.token0).address, p.fee, trader,
+                 10**24, 0, target)
+            ).transact({"from": trader, "gas": GAS})  # fmt: skip
         chain.increase_time(600)
+    push_feeds(chain.w3, m)  # the devnet's keeper: the feeds follow, the marks agree
     env["LPBOT_CONFIG"] = str(config)
     yield data, env, chain
 

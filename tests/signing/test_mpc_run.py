@@ -21,6 +21,7 @@ from lpbot.chain import artifacts
 from lpbot.devnet.anvil import free_port
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import push_feeds
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.runtime import build_runtime
@@ -54,6 +55,9 @@ token_id = {token_id}
 kind = "fixed"
 half_width_ticks = 600
 [positions.policy]
+# the market below moves 0.4% every ten minutes: the spot stands up to about 80 bps off its
+# TWAP, which a 10 bps slippage (and so TWAP) bound would refuse
+slippage_bps = 100
 edge_pct = "off"
 vol_ratio_trigger = "off"
 min_gain_over_cost = 0.0
@@ -141,14 +145,19 @@ def _setup(
     pool = contract(w3, "UniswapV3Pool", info.address)
     router = contract(w3, "SwapRouter02", m.contracts["SwapRouter02"])
     trader = m.accounts.traders[0]
+    # the pair's other pool follows (arbitrage): the planner checks the spot against it
+    others = [p for p in m.pools if {p.token0, p.token1} == {info.token0, info.token1}]
     for _ in range(6 if move_price else 0):  # in steps, minutes apart, so the TWAP follows
-        sqrt = pool.functions.slot0().call()[0]
-        tx = router.functions.exactInputSingle(
-            (m.token(info.token1).address, m.token(info.token0).address, 500, trader,
-             10**24, 0, sqrt * 1004 // 1000)
-        ).transact({"from": trader, "gas": GAS})  # fmt: skip
-        w3.eth.wait_for_transaction_receipt(tx)
+        target = pool.functions.slot0().call()[0] * 1004 // 1000
+        for p in others:
+            tx = router.functions.exactInputSingle(
+                (m.token(info.token1).address, m.token(info.token0).address, p.fee, trader,
+                 10**24, 0, target)
+            ).transact({"from": trader, "gas": GAS})  # fmt: skip
+            w3.eth.wait_for_transaction_receipt(tx)
         chain.increase_time(600)
+    if move_price:
+        push_feeds(w3, m)  # the devnet's keeper: the feeds follow, the marks agree
 
     data = tmp_path / "data"
     shutil.copytree(keys, data / "keys")

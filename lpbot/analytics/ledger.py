@@ -27,9 +27,14 @@ all of them left together never is. A backtest and a live run feed the same flow
 is a rebalance out of the deposit (``burned`` = the deposit, so its swap is a swap cost), a
 compound one whose ``burned`` and ``minted`` both carry the position's principal.
 
-Lines are rounded to the cent (ETH to 1e-6, BTC to 1e-8) and IL absorbs the rounding (at
-most half a unit per line), so the
-printed lines add up exactly. ETH and BTC figures are the USD ones at today's ETH and BTC marks.
+Every figure is rounded half-even to the cent (ETH to 1e-6, BTC to 1e-8) from its exact value,
+net too: the printed net is the exact net rounded, never a sum of rounded lines. IL is the
+derived line: it is printed as ``net - (fees + hedge + funding - gas - swap - slippage)`` of the
+rounded figures, so it carries the rounding residue (at most half a unit per line) and the
+explanation adds up exactly to the printed net. Value and hold are each their own exact figure
+rounded, so ``value + hedge + funding - gas - slippage - hold`` of the printed figures may differ
+from the printed net by that rounding (at most half a unit per figure). ETH and BTC figures are
+the USD ones at today's ETH and BTC marks.
 """
 
 from __future__ import annotations
@@ -112,9 +117,10 @@ class HedgeFigures:
 
 @dataclass(frozen=True, slots=True)
 class LedgerLines:
-    """One ledger in one unit; the lines add up: ``net == fees + il + hedge_pnl + funding -
-    gas - swap_costs - slippage`` and ``net == value + hedge_pnl + funding - gas - slippage -
-    hold``."""
+    """One ledger in one unit, each figure its exact value rounded (``net`` too); the
+    explanation adds up exactly: ``net == fees + il + hedge_pnl + funding - gas - swap_costs -
+    slippage`` (IL takes the rounding residue), while ``value + hedge_pnl + funding - gas -
+    slippage - hold`` is within the rounding of those figures of ``net``."""
 
     unit: str
     value: Decimal
@@ -196,8 +202,9 @@ class Ledger:
 
 
 def _lines(f: Figures, unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLines:
-    """``f`` in ``unit`` (USD figures over today's mark of it), rounded; IL absorbs the
-    rounding so that the lines add up exactly."""
+    """``f`` in ``unit`` (USD figures over today's mark of it), each rounded half-even to the
+    unit's quantum; net is the exact net rounded, and IL (the derived line) takes the rounding
+    residue so that ``fees + il + hedge + funding - gas - swap - slippage == net`` exactly."""
     q = QUANTUM[unit]
     one = n_now == 1
 
@@ -207,7 +214,7 @@ def _lines(f: Figures, unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLin
     value_c, hold_c = c(f.value), c(f.hold)
     pnl_c, funding_c, gas_c = c(f.hedge_pnl), c(f.funding), c(f.gas)
     fees_c, swap_c, slip_c = c(f.fees), c(f.swap_costs), c(f.slippage)
-    net_c = value_c + pnl_c + funding_c - gas_c - slip_c - hold_c
+    net_c = c(f.net)
     il_c = net_c - (fees_c + pnl_c + funding_c - gas_c - swap_c - slip_c)
     if abs(il_c - (f.il if one else f.il / n_now)) > q * 4:
         raise LedgerMismatch(f"IL {f.il / n_now} {unit} rounds to {il_c}")

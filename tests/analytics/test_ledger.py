@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lpbot.analytics.ledger import (
+    QUANTUM,
+    Figures,
     GasPaid,
     HedgeFigures,
+    Ledger,
     LedgerMismatch,
     Prices,
     RebalanceFlow,
@@ -90,13 +93,17 @@ def test_identity_to_the_cent_over_random_paths(
         hedge=h,
         fees_at_start=fees_at_start,
     )
-    for lines in (led.usd, led.eth, led.btc):
-        assert lines is not None
-        # the printed lines add up exactly, both ways
-        assert lines.net == lines.value + lines.hedge_pnl + lines.funding - lines.gas - lines.hold
+    for lines, n in ((led.usd, Decimal(1)), (led.eth, now.eth), (led.btc, now.btc)):
+        assert lines is not None and n is not None
+        q = QUANTUM[lines.unit]
+        # the printed net is the exact net rounded; the explanation adds up to it exactly
+        assert lines.net == (led.exact.net / n).quantize(q, rounding=ROUND_HALF_EVEN)
         assert lines.net == (
             lines.fees + lines.il + lines.hedge_pnl + lines.funding - lines.gas - lines.swap_costs
         )
+        # value and hold are rounded on their own: within their rounding of net
+        value_less_hold = lines.value + lines.hedge_pnl + lines.funding - lines.gas - lines.hold
+        assert abs(lines.net - value_less_hold) <= 3 * q
     u = led.usd
 
     # first principles, at the same marks
@@ -164,3 +171,58 @@ def test_refuses_a_rebalance_that_mints_more_than_it_had() -> None:
             uncollected=(0, 0),
             marks=p,
         )
+
+
+def _figures(value: str, hold: str, gas: str = "0", funding: str = "0", fees: str = "0") -> Figures:
+    v, h, g, fu, fe = (Decimal(x) for x in (value, hold, gas, funding, fees))
+    net = v + fu - g - h
+    return Figures(v, h, h, h, fe, net - (fe + fu - g), Decimal(0), fu, g, Decimal(0))
+
+
+@pytest.mark.parametrize(
+    ("figures", "net"),
+    [
+        # 110.0051 - 0.0049 - 99.9507 = 10.0495 exactly; the rounded lines summed gave 10.06
+        (_figures("110.0051", "99.9507", gas="0.0049"), Decimal("10.05")),
+        # 1145.2049 + 0.0028 - 1000 = 145.2077 exactly; the rounded lines summed gave 145.20
+        (_figures("1145.2049", "1000", funding="0.0028"), Decimal("145.21")),
+    ],
+)
+def test_net_is_the_exact_net_rounded_and_il_takes_the_residue(figures: Figures, net) -> None:
+    marks = Prices(Decimal(1), Decimal(2000), Decimal(2000), Decimal(50000))
+    u = Ledger(figures, marks, marks).usd
+    assert u.net == net
+    assert u.net == u.fees + u.il + u.hedge_pnl + u.funding - u.gas - u.swap_costs - u.slippage
+
+
+exact_usd = st.decimals(Decimal(-(10**6)), Decimal(10**6), places=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.decimals(Decimal(0), Decimal(10**6), places=6),
+    hold=st.decimals(Decimal(0), Decimal(10**6), places=6),
+    fees=st.decimals(Decimal(0), Decimal(10**4), places=6),
+    pnl=exact_usd,
+    funding=st.decimals(Decimal(-100), Decimal(100), places=6),
+    gas=st.decimals(Decimal(0), Decimal(100), places=6),
+    swap=st.decimals(Decimal(-100), Decimal(100), places=6),
+    slip=st.decimals(Decimal(0), Decimal(100), places=6),
+    now=marks(),
+)
+def test_rounded_net_is_round_of_exact_net_and_lines_add_up(
+    value, hold, fees, pnl, funding, gas, swap, slip, now
+) -> None:
+    net = value + pnl + funding - gas - slip - hold
+    il = net - (fees + pnl + funding - gas - swap - slip)
+    f = Figures(value, hold, hold, hold, fees, il, pnl, funding, gas, swap, slip)
+    led = Ledger(f, now, now)
+    for lines, n in ((led.usd, Decimal(1)), (led.eth, now.eth), (led.btc, now.btc)):
+        assert lines is not None and n is not None
+        q = QUANTUM[lines.unit]
+        assert lines.net == (f.net / n).quantize(q, rounding=ROUND_HALF_EVEN)
+        explained = (
+            lines.fees + lines.il + lines.hedge_pnl + lines.funding
+            - lines.gas - lines.swap_costs - lines.slippage
+        )  # fmt: skip
+        assert lines.net == explained

@@ -647,9 +647,28 @@ class App:
         kill_at = self.environ.get(KILL_AT_ENV)
         if kill_at:
             overrides["checkpoint"] = _killer(kill_at)
+        overrides["on_reconciled"] = self._ledger_recorder(position, w3, overrides["pricer"])
         return devnet_context(
             w3, manifest, self.rebalance_repo(actor), self.reports_dir, **overrides
         )
+
+    def _ledger_recorder(self, position: str | None, w3: Web3, pricer: Any) -> Any:
+        """Every reconciled rebalance into the store's ledger of the position managing its NFT
+        (``jobs.ledger.reconciled_recorder``), whoever executed it."""
+        from lpbot.jobs import ledger as ledger_store
+        from lpbot.jobs.runtime import known_tokens
+
+        candidates = [position] if position else [p.name for p in self.config.positions]
+
+        def names(token_id: int) -> list[str]:
+            return [
+                n
+                for n in candidates
+                if self.config.position(n).token_id == token_id
+                or token_id in known_tokens(self.sessions, n)
+            ]
+
+        return ledger_store.reconciled_recorder(self.sessions, w3, pricer, names)
 
     # ------------------------------------------------------------------------ hedge, jobs
 

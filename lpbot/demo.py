@@ -37,7 +37,7 @@ from lpbot.devnet.deploy import contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.manifest import Manifest, PoolInfo
 from lpbot.devnet.market import run_market
-from lpbot.devnet.positions import mint_usdc_weth
+from lpbot.devnet.positions import mint_usdc_weth_tx
 from lpbot.devnet.service import load_or_deploy
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.snapshots import pool_snapshot
@@ -142,7 +142,7 @@ def run(
         )
 
         out("3. open a Safe-owned position in a volatility band")
-        token_id, entry = _open(ctx, manifest, info, strategy, capital_usd, out)
+        token_id, entry, mint_tx = _open(ctx, manifest, info, strategy, capital_usd, out)
 
         clock = ManualClock(w3.eth.get_block("latest")["timestamp"] * 1000)
         pricer = manifest_pricer(w3, manifest)
@@ -207,6 +207,7 @@ def run(
             pricer=pricer,
         )
         mp.entry_marks = mp.prices(opened)
+        mp.opened_by([mint_tx])  # the opening's gas: the ledger's first cost
 
         out(f"4. {days} days of market; monitor and hedge hourly, rebalance check every 4 h")
         out(
@@ -280,7 +281,8 @@ def _open(
     strategy: VolatilityBand,
     capital_usd: int,
     out: Callable[[str], None],
-) -> tuple[int, tuple[int, int]]:
+) -> tuple[int, tuple[int, int], str]:
+    """Open the position; (token id, the amounts it took, the mint's transaction hash)."""
     from lpbot.chain.reader import PoolReader
 
     m = manifest
@@ -296,7 +298,7 @@ def _open(
     weth = m.token(info.token1)
     history = fetch_oracle_history(w3, pool_addr, window_seconds=12 * HOUR, step_seconds=HOUR)
     rng = strategy.range_for(pool_snapshot(snap, usdc.decimals, weth.decimals), history)
-    token_id, need0, need1 = mint_usdc_weth(
+    token_id, need0, need1, tx_hash = mint_usdc_weth_tx(
         w3, m, snap, rng.tick_lower, rng.tick_upper, usdc=capital_usd // 2, recipient=m.safe or ""
     )
     lo_price = Decimal("1.0001") ** -rng.tick_upper * Decimal(10) ** 12
@@ -307,7 +309,7 @@ def _open(
         f"paid {to_units(need0, usdc.decimals):,.2f} USDC + {to_units(need1, weth.decimals):.4f} "
         "WETH, exactly as computed"
     )
-    return token_id, (need0, need1)
+    return token_id, (need0, need1), tx_hash
 
 
 def _summary(

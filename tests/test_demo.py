@@ -82,8 +82,12 @@ def _summary_is_the_ledger_in_the_database(result: demo.DemoResult, lines: list[
     rebalances = [r for r in rows if r["kind"] == "rebalance"]
     assert len(rebalances) == result.rebalances
     assert len([r for r in rows if r["kind"] == "compound"]) == result.compounds
+    # the mint that opened the position is the ledger's first gas (from its receipt)
+    [opening] = [r for r in rows if r["kind"] == "opening transaction"]
+    assert int(opening["gas_wei"]) > 0 and final.gas[0].tx_hash == opening["tx_hash"]
+    gas_line = next(line for line in lines if line.lstrip().startswith("gas "))
+    assert f"({result.rebalances + result.compounds + 1} transaction(s))" in gas_line
     assert all(r["tx_hash"].startswith("0x") and int(r["gas_wei"]) > 0 for r in rebalances)
-    assert abs(sum(Decimal(r["gas_usd"]) for r in rebalances) - u.gas) <= Decimal("0.01") * len(
-        rebalances
-    )
+    paid = [*rebalances, *(r for r in rows if r["kind"] == "compound"), opening]
+    assert abs(sum(Decimal(r["gas_usd"]) for r in paid) - u.gas) <= Decimal("0.01") * len(paid)
     assert f"net ${u.net:,.2f}" in status["demo-usdc-weth"]

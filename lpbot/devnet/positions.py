@@ -46,6 +46,24 @@ def mint_usdc_weth(
     """The bot pays for a USDC/WETH 0.05% position in [lower, upper) for ``recipient``, offering
     ``usdc`` USDC and as much in WETH: amounts from the exact core on ``snap``, minimums at
     -0.5%, a deadline; the chain must take exactly what was computed. (token id, a0, a1)."""
+    token_id, amount0, amount1, _tx = mint_usdc_weth_tx(
+        w3, manifest, snap, lower, upper, usdc=usdc, recipient=recipient
+    )
+    return token_id, amount0, amount1
+
+
+def mint_usdc_weth_tx(
+    w3: Web3,
+    manifest: Manifest,
+    snap: PoolSnapshot,
+    lower: int,
+    upper: int,
+    *,
+    usdc: int,
+    recipient: str,
+) -> tuple[int, int, int, str]:
+    """``mint_usdc_weth``, and the mint's transaction hash (its gas is the opening's cost; the
+    bot's token approvals are the devnet's setup). (token id, a0, a1, tx hash)."""
     info = manifest.pool("USDC/WETH-500")
     d0, d1 = manifest.token(info.token0).decimals, manifest.token(info.token1).decimals
     eth_usd = price0_per_1(snap.slot0.sqrt_price_x96, d0, d1)
@@ -86,4 +104,4 @@ def mint_usdc_weth(
     event = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)[0]["args"]
     if (event["amount0"], event["amount1"], event["liquidity"]) != (need0, need1, liquidity):
         raise Halt("the chain took other amounts than the exact core computed")
-    return int(event["tokenId"]), event["amount0"], event["amount1"]
+    return int(event["tokenId"]), event["amount0"], event["amount1"], "0x" + bytes(tx).hex()

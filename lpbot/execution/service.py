@@ -144,6 +144,13 @@ class ExecutionContext:
     submit_w3: Web3 | None = None
     public_fallback: bool = False  # the private endpoint down: fall back to the public mempool
     max_replacements: int = 3  # then a zero-value self-transfer cancels the stuck transaction
+    # the store's ledger entry of a reconciled rebalance (``jobs.ledger.reconciled_recorder``,
+    # wired by ``app`` and the daemon): called with (record, outcome, report, receipt,
+    # confirmed) before the record leaves SUBMITTED, so a crash in between is reconciled, and
+    # recorded, again (the entry is kept once per transaction hash)
+    on_reconciled: (
+        Callable[[RebalanceRecord, dict[str, Any], dict[str, Any], TxReceipt, bool], None] | None
+    ) = None
     progress: Callable[[str], None] = field(default=lambda line: log.info("%s", line))
     alert: Callable[[str, str], None] = field(
         default=lambda kind, text: log.warning("alert %s: %s", kind, text)
@@ -1171,6 +1178,9 @@ def reconcile(
         ),
     }
     new = S.CONFIRMED if result.success else S.FAILED
+    if ctx.on_reconciled is not None:
+        # every route (execute, the module, resume; daemon or command line) comes through here
+        ctx.on_reconciled(record, outcome, report, receipt, result.success)
     record = ctx.repo.transition(
         record.id,
         record.state,

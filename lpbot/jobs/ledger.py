@@ -11,14 +11,14 @@ replaced each other under its name.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from lpbot.analytics.ledger import (
     GasPaid,
@@ -31,12 +31,14 @@ from lpbot.analytics.ledger import (
 )
 from lpbot.errors import NeedsAttention
 from lpbot.pricing.base import Marks
+from lpbot.pricing.marks import Pricer
 from lpbot.store import repo
 from lpbot.store.models import AuditEntry, Position, PositionSnapshot
 
 DEPOSIT = "ledger_deposit"
 REBALANCE = "ledger_rebalance"
 GAS = "ledger_gas"  # a transaction that paid gas but moved nothing (a failed one)
+OPENING = "ledger_opening"  # a transaction of the opening (approvals, the mint): its gas
 
 
 def _subject(label: str) -> str:
@@ -83,7 +85,10 @@ def record_deposit(
     symbols: tuple[str, str],
     marks: Prices,
     fees_at_start: tuple[int, int] = (0, 0),
+    opening: Sequence[tuple[int, int, GasPaid]] = (),
 ) -> None:
+    """The ledger's start: the deposit and its marks, and the gas of the transactions that
+    opened the position (block, block time, gas), when lpbot opened it."""
     repo.append_audit(
         session,
         DEPOSIT,
@@ -97,6 +102,14 @@ def record_deposit(
             "marks": _prices_json(marks),
         },
     )
+    for block, timestamp, gas in opening:
+        repo.append_audit(
+            session,
+            OPENING,
+            [f"opening transaction {gas.tx_hash} paid {gas.wei} wei"],
+            subject=_subject(label),
+            data={"block": block, "timestamp": timestamp, "gas": _gas_json(gas)},
+        )
 
 
 def record_rebalance(
@@ -149,6 +162,109 @@ def record_gas(session: Session, label: str, gas: GasPaid, block: int, timestamp
         subject=_subject(label),
         data={"block": block, "timestamp": timestamp, "gas": _gas_json(gas)},
     )
+
+
+def ledger_prices(marks: Marks, symbols: tuple[str, str]) -> Prices:
+    """The ledger's marks of the pool's two tokens, ETH and BTC (when priced) at their block."""
+    btc = marks.marks.get("WBTC")
+    return Prices(
+        marks.usd(symbols[0]),
+        marks.usd(symbols[1]),
+        marks.usd("WETH"),
+        btc.usd if btc else None,
+        block=marks.block,
+    )
+
+
+def flow_of(result: Mapping[str, Any], marks: Prices) -> RebalanceFlow:
+    """A reconciled rebalance's token flows (``execution.service.reconcile``'s outcome)."""
+    burned = tuple(int(x) for x in result["decreased"])
+    collected = tuple(int(x) for x in result["collected"])
+    deltas = tuple(int(x) for x in result["swap"]) if result["swap"] else (0, 0)
+    minted = tuple(int(x) for x in result["minted"])
+    return RebalanceFlow(
+        burned=(burned[0], burned[1]),
+        fees=(collected[0] - burned[0], collected[1] - burned[1]),
+        swap_in=(max(deltas[0], 0), max(deltas[1], 0)),
+        swap_out=(max(-deltas[0], 0), max(-deltas[1], 0)),
+        minted=(minted[0], minted[1]),
+        marks=marks,
+    )
+
+
+def recorded_hashes(session: Session, label: str) -> set[str]:
+    """The transactions (by hash, lower case) whose gas the ledger of ``label`` already has."""
+    entries = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.subject == _subject(label),
+            AuditEntry.kind.in_((REBALANCE, GAS, OPENING)),
+        )
+    ).all()
+    return {str((e.data or {})["gas"]["tx_hash"]).lower() for e in entries}
+
+
+def record_reconciled(
+    session: Session,
+    label: str,
+    outcome: Mapping[str, Any],
+    *,
+    gas_wei: int,
+    confirmed: bool,
+    marks: Prices,
+    timestamp: int,
+    what: str = "rebalance",
+) -> tuple[RebalanceFlow | None, GasPaid] | None:
+    """The ledger entry of a reconciled rebalance transaction: its flows and gas when it
+    rebalanced, its gas alone when it reverted; ``marks`` are those just before its block (its
+    swap's fee and impact are against them). Once per transaction hash: None when the ledger
+    has it already (a resumed rebalance reconciled again)."""
+    tx_hash = str(outcome["tx_hash"])
+    if tx_hash.lower() in recorded_hashes(session, label):
+        return None
+    gas = GasPaid(tx_hash, gas_wei, marks.eth, failed=not confirmed)
+    block = int(outcome["block"])
+    if not confirmed:
+        record_gas(session, label, gas, block, timestamp)
+        return None, gas
+    flow = flow_of(outcome, marks)
+    record_rebalance(session, label, flow, gas, block, timestamp, what=what)
+    return flow, gas
+
+
+def reconciled_recorder(
+    sessions: sessionmaker[Session],
+    w3: Any,
+    pricer: Pricer,
+    names: Callable[[int], Sequence[str]],
+) -> Callable[[Any, dict[str, Any], dict[str, Any], Any, bool], None]:
+    """``ExecutionContext.on_reconciled``: a reconciled rebalance's ledger entry, whichever
+    route executed it (the daemon, ``lpbot rebalance execute``, ``resume``), under the first of
+    ``names(token_id)`` (the positions that manage the rebalanced NFT) with a recorded deposit;
+    nothing when none has one (no ledger has started, so none can count it)."""
+
+    def on_reconciled(
+        record: Any, outcome: dict[str, Any], report: dict[str, Any], receipt: Any, ok: bool
+    ) -> None:
+        what = str(getattr(record, "kind", "rebalance"))
+        if what not in ("rebalance", "compound"):
+            return  # an open: the ledger of the position it opens starts after it
+        candidates = names(int(record.token_id))
+        with sessions() as s, s.begin():
+            with_deposit = set(labels(s))
+            label = next((n for n in candidates if n in with_deposit), None)
+            if label is None or str(outcome["tx_hash"]).lower() in recorded_hashes(s, label):
+                return
+            symbols = (str(report["tokens"][0]["symbol"]), str(report["tokens"][1]["symbol"]))
+            block = int(receipt["blockNumber"])
+            marks = ledger_prices(pricer.fetch_marks(list(symbols), block - 1), symbols)
+            timestamp = int(w3.eth.get_block(block)["timestamp"])
+            wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+            record_reconciled(
+                s, label, outcome, gas_wei=wei, confirmed=ok, marks=marks, timestamp=timestamp,
+                what=what,
+            )  # fmt: skip
+
+    return on_reconciled
 
 
 @dataclass(frozen=True)
@@ -225,7 +341,7 @@ def load(session: Session, label: str) -> LedgerStart | None:
     rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]] = []
     times: list[int] = []
     for e in entries:
-        if e.kind not in (REBALANCE, GAS):
+        if e.kind not in (REBALANCE, GAS, OPENING):
             continue
         r: dict[str, Any] = e.data or {}
         g = r["gas"]
@@ -392,7 +508,7 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
                 "at": datetime.fromtimestamp(when, UTC).isoformat(),
                 # a compound burns nothing: it collects the fees and adds them to the same NFT
                 "kind": (
-                    "failed transaction"
+                    ("failed transaction" if gas.failed else "opening transaction")
                     if flow is None
                     else "compound"
                     if flow.burned == (0, 0)

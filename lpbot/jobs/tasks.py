@@ -124,6 +124,9 @@ class ManagedPosition:
     fees_at_start: tuple[int, int] = (0, 0)
     _reader: PoolReader | None = None
     deposit_recorded: bool = False
+    # the opening's transactions (block, block time, gas) when lpbot opened the position: the
+    # ledger's first costs, recorded with the deposit
+    opening: list[tuple[int, int, GasPaid]] = field(default_factory=list)
     _alerted: set[str] = field(default_factory=set)
     # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
     _last_seen: tuple[int, int, int, int] | None = None
@@ -164,15 +167,40 @@ class ManagedPosition:
         return marks
 
     def prices(self, marks: Marks) -> Prices:
-        s0, s1 = self.symbols
-        btc = marks.marks.get("WBTC")
-        return Prices(
-            marks.usd(s0),
-            marks.usd(s1),
-            marks.usd("WETH"),
-            btc.usd if btc else None,
-            block=marks.block,
-        )
+        return ledger_store.ledger_prices(marks, self.symbols)
+
+    def __post_init__(self) -> None:
+        if self.ctx.on_reconciled is None:
+            # a context not built by ``app`` (the demo's): its rebalances are this position's
+            pricer = self.pricer or self.ctx.pricer
+            if pricer is not None:
+                self.ctx.on_reconciled = ledger_store.reconciled_recorder(
+                    self.sessions, self.ctx.w3, pricer, lambda _token: [self.name]
+                )
+
+    def opened_by(self, tx_hashes: Sequence[str]) -> None:
+        """lpbot opened this position with ``tx_hashes`` (approvals, the mint): their gas, from
+        the receipts at the ETH mark of each one's block, is the ledger's first cost (recorded
+        with the deposit at the first snapshot)."""
+        self.opening = []
+        for tx_hash in tx_hashes:
+            receipt = self.ctx.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            block = int(receipt["blockNumber"])
+            wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+            eth = self.prices(self.fetch_marks(block)).eth
+            timestamp = int(self.ctx.w3.eth.get_block(block)["timestamp"])
+            self.opening.append((block, timestamp, GasPaid(tx_hash, wei, eth)))
+        self.tally.gas = [gas for *_, gas in self.opening]
+        self.tally.gas_wei += sum(gas.wei for gas in self.tally.gas)
+
+    def reload_ledger(self) -> None:
+        """Take the rebalances and gas from the store's ledger (where every route records
+        them, ``ExecutionContext.on_reconciled``)."""
+        with self.sessions() as s:
+            start = ledger_store.load(s, self.name)
+        if start is not None:
+            self.tally.flows = [f for _, f, _ in start.rebalances if f is not None]
+            self.tally.gas = [g for _, _, g in start.rebalances]
 
 
 @dataclass(frozen=True)
@@ -318,6 +346,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
                 symbols=mp.symbols,
                 marks=mp.entry_marks,
                 fees_at_start=mp.fees_at_start,
+                opening=mp.opening,
             )
             mp.deposit_recorded = True
         repo.save_snapshot(
@@ -581,8 +610,9 @@ def rebalance_check(mp: ManagedPosition) -> str:
         raise
     if record.result is None or record.state.value != "CONFIRMED":
         if record.result is not None and record.result.get("tx_hash"):
-            # a reverted transaction still paid its gas: the ledger counts it
-            _record_failed_gas(mp, record.id, record.result)
+            # a reverted transaction still paid its gas: reconcile recorded it in the ledger
+            mp.tally.gas_wei += _gas_paid(mp, record.id, str(record.result["tx_hash"]))
+            mp.reload_ledger()
         mp.notifier.notify(Alert("failure", f"{mp.name}: rebalance {record.id} {record.state}"))
         raise Refused(f"rebalance {record.id} ended {record.state.value}: {record.error}")
     result = record.result
@@ -671,7 +701,9 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     record = service.execute(mp.ctx, report["report_id"], signers=mp.owner_signers)
     if record.result is None or record.state != S.CONFIRMED:
         if record.result is not None and record.result.get("tx_hash"):
-            _record_failed_gas(mp, record.id, record.result)
+            # a reverted transaction still paid its gas: reconcile recorded it in the ledger
+            mp.tally.gas_wei += _gas_paid(mp, record.id, str(record.result["tx_hash"]))
+            mp.reload_ledger()
         mp.notifier.notify(Alert("failure", f"{mp.name}: compound {record.id} {record.state}"))
         raise Refused(f"compound {record.id} ended {record.state.value}: {record.error}")
     result = record.result
@@ -680,17 +712,10 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     mp.tally.fees_collected1 += collected[1]
     wei = _gas_paid(mp, record.id, str(result["tx_hash"]))
     mp.tally.gas_wei += wei
-    at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
-    gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=False)
-    flow = _flow(result, at)  # nothing burned: the fees collected are all it moved
-    mp.tally.gas.append(gas)
-    mp.tally.flows.append(flow)
+    # its flows (nothing burned: the fees collected are all it moved) and gas were recorded in
+    # the store's ledger when it was reconciled, as every route's are
+    mp.reload_ledger()
     mp.tally.compounds += 1
-    block = mp.ctx.w3.eth.get_block(int(result["block"]))
-    with mp.sessions() as s, s.begin():
-        ledger_store.record_rebalance(
-            s, mp.name, flow, gas, int(result["block"]), int(block["timestamp"]), what="compound"
-        )
     mp._last_seen = None  # the liquidity lpbot just added is not an outside change
     how = "the module's operator key" if mp.ctx.via == "module" else "2 Safe signatures"
     event = (
@@ -786,13 +811,16 @@ def record_confirmed(mp: ManagedPosition, result: dict[str, Any]) -> None:
     """A confirmed rebalance's flows and gas in the position's ledger (at the marks just before
     its block), once: a rebalance a restart found confirmed is recorded like one just made."""
     tx_hash = str(result["tx_hash"])
-    with mp.sessions() as s:
-        start = ledger_store.load(s, mp.name)
-    if start is not None and any(g.tx_hash == tx_hash for _b, _f, g in start.rebalances):
-        return
     receipt = mp.ctx.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
     wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
     mp.tally.gas_wei += wei
+    with mp.sessions() as s:
+        start = ledger_store.load(s, mp.name)
+    if start is not None and any(g.tx_hash == tx_hash for _b, _f, g in start.rebalances):
+        # reconcile recorded it (``ExecutionContext.on_reconciled``, every route): take it
+        mp.reload_ledger()
+        mp.tally.rebalances += 1
+        return
     # the marks just before the rebalance's block: its swap's fee and impact are against them
     at = mp.prices(mp.fetch_marks(int(result["block"]) - 1))
     gas = GasPaid(tx_hash, wei, at.eth, failed=False)
@@ -808,33 +836,8 @@ def record_confirmed(mp: ManagedPosition, result: dict[str, Any]) -> None:
         )
 
 
-def _record_failed_gas(mp: ManagedPosition, rebalance_id: int, result: dict[str, Any]) -> None:
-    receipt = mp.ctx.w3.eth.get_transaction_receipt(result["tx_hash"])
-    wei = _gas_paid(mp, rebalance_id, str(result["tx_hash"]))
-    at = mp.prices(mp.fetch_marks(int(receipt["blockNumber"]) - 1))
-    gas = GasPaid(str(result["tx_hash"]), wei, at.eth, failed=True)
-    mp.tally.gas_wei += wei
-    mp.tally.gas.append(gas)
-    with mp.sessions() as s, s.begin():
-        block = int(receipt["blockNumber"])
-        timestamp = int(mp.ctx.w3.eth.get_block(block)["timestamp"])
-        ledger_store.record_gas(s, mp.name, gas, block, timestamp)
-
-
-def _flow(result: dict[str, Any], marks: Prices) -> RebalanceFlow:
-    """A reconciled rebalance's token flows (``execution.service`` result) for the ledger."""
-    burned = tuple(int(x) for x in result["decreased"])
-    collected = tuple(int(x) for x in result["collected"])
-    deltas = tuple(int(x) for x in result["swap"]) if result["swap"] else (0, 0)
-    minted = tuple(int(x) for x in result["minted"])
-    return RebalanceFlow(
-        burned=(burned[0], burned[1]),
-        fees=(collected[0] - burned[0], collected[1] - burned[1]),
-        swap_in=(max(deltas[0], 0), max(deltas[1], 0)),
-        swap_out=(max(-deltas[0], 0), max(-deltas[1], 0)),
-        minted=(minted[0], minted[1]),
-        marks=marks,
-    )
+# the flows of a reconciled rebalance (kept under this name for the backtest's tests)
+_flow = ledger_store.flow_of
 
 
 def hedge_sync(mp: ManagedPosition) -> str:

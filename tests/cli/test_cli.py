@@ -623,3 +623,72 @@ def test_help_loads_no_command_family() -> None:
     for argv in (["-m", "lpbot", "--help"], ["-m", "lpbot", "status", "--help"]):
         run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0 and "--config" in run.stdout
+
+
+def _monitor_once(env: Env) -> None:
+    """One monitor tick of the configured position, as `lpbot run` does (the ledger's deposit
+    is recorded at its first)."""
+    from lpbot.app import App
+    from lpbot.jobs import tasks
+    from lpbot.jobs.runtime import build_runtime
+
+    app = App.load(env.config)
+    try:
+        tasks.monitor(build_runtime(app).positions["eth-usdc"])
+    finally:
+        app.close()
+
+
+@pytest.mark.devnet
+def test_a_rebalance_by_hand_reaches_the_ledger_once(env: Env, cli: Any) -> None:
+    """Before: `rebalance execute` recorded only the new NFT: status showed fees $-0.92, gas
+    $0.00, swaps $0.00 after it."""
+    from lpbot.jobs import ledger as ledger_store
+
+    _monitor_once(env)  # the ledger starts
+    _market(env.chain)
+    c = ("--config", str(env.config), "rebalance")
+    token = env.values["token_id"]
+    assert cli(*c, "plan", str(token), "--width-ticks", "600").code == 0
+    report_id = json.loads(next((env.data / "my-reports").glob("*.json")).read_text())["report_id"]
+    assert cli(*c, "approve", report_id, "--yes").code == 0
+    run = cli(*c, "execute", report_id, "--keystore", "owner1", "--keystore", "owner2")
+    assert run.code == 0 and "CONFIRMED" in run.out, run.err + run.out
+    result = json.loads(run.out[run.out.index("{") : run.out.rindex("}") + 1])
+    w3 = env.chain.w3
+    receipt = w3.eth.get_transaction_receipt(result["tx_hash"])
+    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    assert cli(*c, "resume").code == 0  # nothing to resume, and nothing recorded twice
+    _monitor_once(env)  # a snapshot of the new NFT
+    from lpbot.app import App
+
+    app = App.load(env.config)
+    with app.sessions() as s:
+        start = ledger_store.load(s, "eth-usdc")
+        assert start is not None
+        [(block, flow, gas)] = start.rebalances
+        assert gas.tx_hash == result["tx_hash"] and gas.wei == wei and not gas.failed
+        assert block == int(result["block"]) and flow is not None
+        assert flow.minted == tuple(int(x) for x in result["minted"])
+        last = ledger_store.history(s, "eth-usdc").last
+        assert last is not None
+        u = last.usd
+        assert u.gas == gas.usd.quantize(Decimal("0.01")) and u.gas > 0
+        swap = flow.marks.usd(flow.swap_in, start.decimals) - flow.marks.usd(
+            flow.swap_out, start.decimals
+        )
+        assert u.swap_costs == swap.quantize(Decimal("0.01")) and u.swap_costs > 0
+        assert u.fees >= 0
+        (env.tmp.parent / "numbers.txt").write_text(
+            f"gas {receipt['gasUsed']} x {receipt['effectiveGasPrice']}: ${u.gas}; swaps "
+            f"${u.swap_costs}, fees ${u.fees}, net ${u.net}\n"
+        )
+    app.close()
+    export = env.tmp / "ledger.json"
+    run = cli("--config", str(env.config), "export", "--out", str(export), "--format", "json")
+    assert run.code == 0, run.err
+    rows = json.loads(export.read_text())
+    [rebalance] = [r for r in rows if r["kind"] == "rebalance"]
+    assert rebalance["tx_hash"] == result["tx_hash"] and rebalance["gas_wei"] == str(wei)
+    status = cli("--config", str(env.config), "status")
+    assert f"gas ${u.gas:,.2f}, swaps ${u.swap_costs:,.2f}" in status.out

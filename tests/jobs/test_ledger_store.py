@@ -131,3 +131,59 @@ def test_the_monitor_alerts_when_someone_else_adds_to_the_position(
     assert f"#{m.safe_position} changed outside lpbot" in alert.title
     with session_factory(engine)() as s:
         assert "changed outside lpbot" in dict(ledger_lines(s))["p"]
+
+
+@pytest.mark.devnet
+def test_the_opening_gas_is_the_ledgers_first_cost_to_the_wei(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    """Before: the demo's ledger left out the mint that opened its position (a 1-day run said
+    gas $0.00 (0))."""
+    from lpbot.chain.reader import PoolReader
+    from lpbot.devnet.positions import mint_usdc_weth_tx
+
+    m, w3 = chain.manifest, chain.w3
+    info = m.pool("USDC/WETH-500")
+    reader = PoolReader(w3, multicall=m.contracts["Multicall3"], tick_lens=m.contracts["TickLens"])
+    snap = reader.fetch_pool_state(info.address, twap_seconds=(0,))
+    lower = (snap.slot0.tick - 1200) // 10 * 10
+    token_id, a0, a1, mint_tx = mint_usdc_weth_tx(
+        w3, m, snap, lower, lower + 2400, usdc=3_000, recipient=m.safe or ""
+    )
+    receipt = w3.eth.get_transaction_receipt(mint_tx)  # type: ignore[arg-type]
+    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    pricer = manifest_pricer(w3, m)
+    mp = tasks.ManagedPosition(
+        name="p",
+        ctx=devnet_context(w3, m, None, tmp_path),  # type: ignore[arg-type]
+        sessions=session_factory(engine),
+        policy=None,  # type: ignore[arg-type]
+        token_id=token_id,
+        pool=info.address,
+        token0=m.token(info.token0).address,
+        token1=m.token(info.token1).address,
+        notifier=MemoryNotifier(),
+        pricer=pricer,
+        entry=(a0, a1),
+    )
+    mp.entry_marks = mp.prices(pricer.fetch_marks(["USDC", "WETH"], w3.eth.block_number))
+    mp.opened_by([mint_tx])
+    first = tasks.monitor(mp)
+    eth = mp.prices(pricer.fetch_marks(["USDC", "WETH"], int(receipt["blockNumber"]))).eth
+    assert first.ledger is not None
+    assert first.ledger.gas[0].wei == wei
+    assert first.ledger.usd.gas == (Decimal(wei) / 10**18 * eth).quantize(Decimal("0.01")) > 0
+    tasks.monitor(mp)
+    with session_factory(engine)() as s:
+        start = ledger_store.load(s, "p")
+        assert start is not None
+        [(block, flow, gas)] = start.rebalances
+        assert (block, flow, gas.tx_hash, gas.wei) == (receipt["blockNumber"], None, mint_tx, wei)
+        assert gas.eth_usd == eth and not gas.failed
+        last = ledger_store.history(s, "p").last
+        assert last is not None and last.usd.gas == first.ledger.usd.gas
+        [row] = [r for r in ledger_store.export_rows(s) if r["tx_hash"] == mint_tx]
+        assert (row["kind"], row["gas_wei"]) == ("opening transaction", str(wei))
+    engine.dispose()

@@ -366,31 +366,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transaction_rows(s: Any) -> list[dict[str, Any]]:
-    """The gas of every rebalance transaction that did not rebalance: reverted, cancelled
-    (the zero-value self-transfer) and replaced ones (0 if never mined), in the ledger's
-    columns; the confirmed ones are the ledger's own rebalance rows."""
-    from lpbot.jobs.ledger import EXPORT_COLUMNS
-    from lpbot.store import repo
-
-    out = []
-    for t in repo.rebalance_transactions(s):
-        cancel = (t.to_address or "").lower() == t.from_address.lower()
-        if t.status.value == "CONFIRMED" and not cancel:
-            continue
-        row = {
-            "at": t.updated_at.isoformat(),
-            "kind": f"{'cancel' if cancel else 'rebalance'} transaction {t.status.value}",
-            "position": f"rebalance:{t.rebalance_id}",
-            "block": t.block_number,
-            "tx_hash": t.tx_hash,
-            "gas_wei": str(int(t.gas_used or 0) * int(t.effective_gas_price or 0)),
-            "failed": True,
-        }
-        out.append({c: row.get(c) for c in EXPORT_COLUMNS})
-    return out
-
-
 def gas_lost(session: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Gas paid for transactions that did not rebalance (reverted, cancelled), per rebalance;
     and the STALE or CANCELLED rebalances to re-plan."""
@@ -424,7 +399,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lpbot.jobs.ledger import EXPORT_COLUMNS, export_rows
 
     with app().sessions() as s:
-        rows = export_rows(s) + _transaction_rows(s)
+        rows = export_rows(s)
     out = Path(args.out or f"lpbot-ledger.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:

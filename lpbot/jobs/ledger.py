@@ -373,7 +373,8 @@ def load(session: Session, label: str) -> LedgerStart | None:
 
 
 def history(session: Session, label: str) -> LedgerHistory:
-    """The ledger at every stored snapshot of the position named ``label``."""
+    """The ledger of the position named ``label`` at every block one of its NFTs was
+    snapshotted at (the block's last snapshot: several at one block hold the same state)."""
     start = load(session, label)
     if start is None:
         raise NeedsAttention(f"position {label}: no deposit recorded, so no ledger")
@@ -389,7 +390,7 @@ def history(session: Session, label: str) -> LedgerHistory:
         .where(PositionSnapshot.position_id.in_(list(token_of)))
         .order_by(PositionSnapshot.block_number, PositionSnapshot.id)
     ).all()
-    points = []
+    points: list[LedgerPoint] = []
     deposit_amounts = start.deposit
     sums = PathSums(start=deposit_amounts)
     k = 0
@@ -433,7 +434,14 @@ def history(session: Session, label: str) -> LedgerHistory:
             fees_at_start=start.fees_at_start,
         )
         lo, hi = ranges[snap.position_id]
-        points.append(LedgerPoint(snap, token_of[snap.position_id], lo, hi, led))
+        point = LedgerPoint(snap, token_of[snap.position_id], lo, hi, led)
+        last = points[-1].snapshot if points else None
+        if last is before is not None and before.block_number == snap.block_number:
+            # a second snapshot of the NFT at the same block (the monitor ran again before the
+            # next block): the same state; the block's last one stands for it
+            points[-1] = point
+        else:
+            points.append(point)
     return LedgerHistory(label, symbols, decimals, start.deposit, points, rebalances, times)
 
 
@@ -458,10 +466,38 @@ def _units(raw: int, decimals: int) -> str:
     return str(Decimal(raw).scaleb(-decimals))
 
 
+def _transaction_rows(session: Session) -> list[dict[str, Any]]:
+    """The gas of every rebalance transaction that did not rebalance: reverted, cancelled
+    (the zero-value self-transfer) and replaced ones (0 if never mined); the confirmed ones are
+    the ledger's own rebalance rows."""
+    from lpbot.store import repo
+
+    out = []
+    for t in repo.rebalance_transactions(session):
+        cancel = (t.to_address or "").lower() == t.from_address.lower()
+        if t.status.value == "CONFIRMED" and not cancel:
+            continue
+        out.append(
+            {
+                "at": t.updated_at.isoformat(),
+                "kind": f"{'cancel' if cancel else 'rebalance'} transaction {t.status.value}",
+                "position": f"rebalance:{t.rebalance_id}",
+                "block": t.block_number,
+                "tx_hash": t.tx_hash,
+                "gas_wei": str(int(t.gas_used or 0) * int(t.effective_gas_price or 0)),
+                "failed": True,
+            }
+        )
+    return out
+
+
 def export_rows(session: Session) -> list[dict[str, Any]]:
-    """The ledger as rows: one per snapshot (its amounts in token units, marks and sources,
-    every ledger line in USD, ETH and BTC) and one per transaction that paid gas (its flows in
-    units, the marks before its block, gas by hash). Hedge fills follow, one row each."""
+    """The ledger as rows: one per block a position's NFT was snapshotted at (its amounts in
+    token units, marks and sources, every ledger line in USD, ETH and BTC; the block's last
+    snapshot, as ``history``) and one per transaction hash that paid gas (a ledger entry, with
+    its flows in units and the marks before its block; else, for a rebalance transaction the
+    ledger does not hold, its gas from the rebalance's records). Hedge fills follow, one row
+    each."""
     from lpbot.store.models import HedgeFill, HedgeOrder
 
     rows: list[dict[str, Any]] = []
@@ -541,6 +577,12 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
                         ).quantize(Decimal("0.01"))
                     ),
                 )
+            rows.append(row)
+    # each transaction once: the ledger's row (with its marks) before the rebalance's record
+    paid = {str(r["tx_hash"]).lower() for r in rows if r.get("tx_hash")}
+    for row in _transaction_rows(session):
+        if str(row["tx_hash"]).lower() not in paid:
+            paid.add(str(row["tx_hash"]).lower())
             rows.append(row)
     fills = session.execute(
         select(HedgeFill, HedgeOrder).join(HedgeOrder, HedgeFill.order_id == HedgeOrder.id)

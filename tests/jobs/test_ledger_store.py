@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lpbot.analytics.ledger import HedgeFigures, Prices
+from lpbot.cli import main
 from lpbot.cli.daemon import ledger_lines
 from lpbot.devnet.context import devnet_context, manifest_pricer
 from lpbot.devnet.deploy import GAS, contract
@@ -186,4 +188,68 @@ def test_the_opening_gas_is_the_ledgers_first_cost_to_the_wei(
         assert last is not None and last.usd.gas == first.ledger.usd.gas
         [row] = [r for r in ledger_store.export_rows(s) if r["tx_hash"] == mint_tx]
         assert (row["kind"], row["gas_wei"]) == ("opening transaction", str(wei))
+    engine.dispose()
+
+
+def test_export_has_one_row_per_snapshot_block_and_per_transaction(tmp_path: Path) -> None:
+    """Before: two snapshots at one block were two rows, and a reverted rebalance transaction
+    was exported twice (the ledger's gas entry and the rebalance's record), its gas counted
+    twice."""
+    from lpbot.analytics.ledger import GasPaid
+    from lpbot.execution.state import TxRecord
+    from lpbot.store.rebalances import SqlRebalanceRepo
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    amounts = (3_000_000_000, 10**18)
+    safe, pool = "0x" + "22" * 20, "0x" + "11" * 20
+    with sessions() as s, s.begin():
+        pos = repo.record_position(
+            s, label="p", chain_id=31337, pool_address=pool, token_id=7,
+            owner_address=safe, tick_lower=-600, tick_upper=600,
+        )  # fmt: skip
+        ledger_store.record_deposit(
+            s, "p", deposit=amounts, decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        for block in (20, 21, 21):  # the monitor ran twice before block 22
+            repo.save_snapshot(
+                s, pos.id, taken_at=at, block_number=block, sqrt_price_x96=2**96, tick=0,
+                liquidity=10**12, amount0=amounts[0], amount1=amounts[1], fees0=0, fees1=0,
+                mark_sources=ledger_store.mark_sources_json(marks, _marks(marks)),
+                hedge=ledger_store.hedge_json(HedgeFigures()),
+            )  # fmt: skip
+    # a rebalance whose transaction reverted at block 21: its record, and the ledger's entry
+    rebalances = SqlRebalanceRepo(sessions)
+    record = rebalances.create(idempotency_key="k", chain_id=31337, safe=safe, token_id=7)
+    tx_hash = "0x" + "ab" * 32
+    sent = TxRecord(tx_hash, 0, "0x" + "33" * 20, safe, 500_000, 2 * 10**9, 10**9)
+    rebalances.record_transaction(record.id, sent)
+    mined = TxRecord(
+        tx_hash, 0, sent.sender, safe, 500_000, 2 * 10**9, 10**9,
+        status="REVERTED", block=21, gas_used=123_456, effective_gas_price=10**9,
+    )  # fmt: skip
+    rebalances.update_transaction(record.id, mined)
+    with sessions() as s, s.begin():
+        gas = GasPaid(tx_hash, 123_456 * 10**9, Decimal(3000), failed=True)
+        ledger_store.record_gas(s, "p", gas, 21, 0)
+    with sessions() as s:
+        h = ledger_store.history(s, "p")
+    # what `lpbot export` writes
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        f'version = 1\ndata_dir = "{tmp_path}"\n[chains.devnet]\nmanifest = "m.json"\n'
+    )
+    out = tmp_path / "ledger.json"
+    assert main(["--config", str(config), "export", "--out", str(out), "--format", "json"]) == 0
+    rows = json.loads(out.read_text())
+    snaps = [r for r in rows if r["kind"] == "snapshot"]
+    assert [r["block"] for r in snaps] == [20, 21] == [p.snapshot.block_number for p in h.points]
+    [paid] = [r for r in rows if r["tx_hash"] == tx_hash]
+    assert (paid["kind"], paid["gas_wei"], paid["failed"]) == (
+        "failed transaction", str(123_456 * 10**9), True,
+    )  # fmt: skip
+    assert sum(int(r["gas_wei"] or 0) for r in rows) == 123_456 * 10**9
     engine.dispose()

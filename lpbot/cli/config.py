@@ -201,23 +201,50 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
     for p in a.config.positions:
         if p.token_id is None or p.chain != chain:
             continue
+        # after a rebalance the store manages the NFT that replaced the configured one
+        token_id = _managed_token(a, p.name, a.chain(chain).chain_id, p.token_id)
+        follows = "" if token_id == p.token_id else f" (follows the configured #{p.token_id})"
         try:
-            owner = to_checksum_address(npm.functions.ownerOf(p.token_id).call())
+            owner = to_checksum_address(npm.functions.ownerOf(token_id).call())
         except Exception:
-            rows.append((f"position {p.name}", f"#{p.token_id} does not exist", False))
+            rows.append((f"position {p.name}", f"#{token_id}{follows} does not exist", False))
             continue
         if safe_addr is None:
-            rows.append((f"position {p.name}", f"#{p.token_id} owned by {owner}", True))
+            rows.append((f"position {p.name}", f"#{token_id}{follows} owned by {owner}", True))
         else:
             ok = owner == safe_addr
             rows.append(
                 (
                     f"position {p.name}",
-                    f"#{p.token_id} owned by {owner}" + ("" if ok else ", not the Safe"),
+                    f"#{token_id}{follows} owned by {owner}" + ("" if ok else ", not the Safe"),
                     ok,
                 )
             )
     return rows
+
+
+def _managed_token(a: App, name: str, chain_id: int, configured: int) -> int:
+    """The NFT the store manages as position ``name``: the newest open one, when the
+    configured ``token_id`` is among those it has managed under that name (rebalances replaced
+    it); else the configured one. The database is only read (none yet: the configured one)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from lpbot.store.models import Position
+
+    engine = a.read_engine()
+    if engine is None:
+        return configured
+    with Session(engine) as s:
+        rows = s.scalars(
+            select(Position)
+            .where(Position.label == name, Position.chain_id == chain_id)
+            .order_by(Position.id)
+        ).all()
+    if configured not in {int(r.token_id) for r in rows}:
+        return configured
+    current = [int(r.token_id) for r in rows if r.closed_at is None]
+    return current[-1] if current else configured
 
 
 @config.command()

@@ -692,3 +692,21 @@ def test_a_rebalance_by_hand_reaches_the_ledger_once(env: Env, cli: Any) -> None
     assert rebalance["tx_hash"] == result["tx_hash"] and rebalance["gas_wei"] == str(wei)
     status = cli("--config", str(env.config), "status")
     assert f"gas ${u.gas:,.2f}, swaps ${u.swap_costs:,.2f}" in status.out
+
+
+@pytest.mark.devnet
+def test_config_check_online_follows_the_rebalanced_position(
+    env: Env, cli: Any, approved: str
+) -> None:
+    """Before: after a rebalance `config check --online` said the configured NFT (burned)
+    does not exist, although the store manages its successor."""
+    c = ("--config", str(env.config))
+    run = cli(*c, "rebalance", "execute", approved, "--keystore", "owner1", "--keystore", "owner2")
+    assert run.code == 0, run.err + run.out
+    new = json.loads(run.out[run.out.index("{") : run.out.rindex("}") + 1])["new_token_id"]
+    check = cli(*c, "config", "check", "--online", "--json")
+    assert check.code == 0, check.out + check.err
+    row = {r["check"]: r for r in json.loads(check.out)["online"]}["position eth-usdc"]
+    old = env.values["token_id"]
+    assert row["ok"], row
+    assert row["finding"].startswith(f"#{new} (follows the configured #{old}) owned by ")

@@ -253,3 +253,31 @@ def test_export_has_one_row_per_snapshot_block_and_per_transaction(tmp_path: Pat
     )  # fmt: skip
     assert sum(int(r["gas_wei"] or 0) for r in rows) == 123_456 * 10**9
     engine.dispose()
+
+
+def test_a_rebalance_reconciled_again_is_recorded_once(tmp_path: Path) -> None:
+    """A resumed rebalance is reconciled again (a crash after its entry, before its state
+    moved): the ledger keeps its flows and gas once, by transaction hash."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    outcome = {
+        "tx_hash": "0x" + "cd" * 32, "block": 30, "decreased": ["100", "200"],
+        "collected": ["110", "210"], "swap": ["5", "-1"], "minted": ["90", "190"],
+    }  # fmt: skip
+    with sessions() as s, s.begin():
+        ledger_store.record_deposit(
+            s, "p", deposit=(100, 200), decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        for _ in range(2):
+            ledger_store.record_reconciled(
+                s, "p", outcome, gas_wei=7 * 10**15, confirmed=True, marks=marks, timestamp=0
+            )
+    with sessions() as s:
+        start = ledger_store.load(s, "p")
+    assert start is not None
+    [(block, flow, gas)] = start.rebalances
+    assert (block, gas.wei) == (30, 7 * 10**15) and flow is not None
+    assert (flow.fees, flow.swap_in, flow.swap_out) == ((10, 10), (5, 0), (0, 1))
+    engine.dispose()

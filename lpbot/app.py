@@ -571,6 +571,13 @@ class App:
             return info.token0, info.token1
         except KeyError:
             pass
+        from eth_utils.address import is_address
+
+        if not is_address(pos.pool):
+            raise ConfigError(
+                f"positions.{pos.name}.pool: {pos.pool!r} is not a pool of this chain "
+                "(neither a pool the chain's manifest names nor an address)"
+            )
         w3 = self.w3(pos.chain)
         pool = w3.eth.contract(
             address=to_checksum_address(pos.pool), abi=artifacts.abi("UniswapV3Pool")

@@ -53,8 +53,8 @@ def test_a_pool_held_off_price_for_several_blocks_is_refused(setup: Setup) -> No
         ctx.via = via
         with pytest.raises(Refused, match="from the reference price") as refused:
             service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
-        # the reference is the pair's other pool (the devnet's USDC has no feed)
-        assert "USDC/WETH-3000" in str(refused.value)
+        # the reference is both tokens' Chainlink feeds (the devnet has USDC/USD and ETH/USD)
+        assert "reference price chainlink feed" in str(refused.value)
     assert ctx.repo.unfinished() == []
     assert setup.balances() == before and setup.safe_nonce() == nonce
 
@@ -64,9 +64,9 @@ def test_the_report_names_its_reference_and_the_swap_its_price_limit(setup: Setu
     ctx = setup.ctx
     _, report, paths = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
     price = report["price"]
-    assert price["reference_source"].startswith("pool:spot USDC/WETH-3000")
+    assert price["reference_source"].startswith("chainlink feed")
     assert price["reference_deviation_bps"] < ctx.pricer.config.max_deviation_bps
-    assert "bps from the reference pool:spot USDC/WETH-3000" in paths["md"].read_text()
+    assert "bps from the reference chainlink feed" in paths["md"].read_text()
     plan = report["plan"]
     limit = int(plan["swap_sqrt_price_limit_x96"])
     assert limit == swap_price_limit(

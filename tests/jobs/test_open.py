@@ -43,6 +43,8 @@ kind = "fixed"
 half_width_ticks = 600
 [signer]
 sender = "bot"
+# the test's two owners sign from this one process: a hot quorum, accepted explicitly
+allow_hot_quorum = true
 [signer.keystores.bot]
 path = "{keys}/bot.json"
 password_env = "LPBOT_TEST_BOT_PW"

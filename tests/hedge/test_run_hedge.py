@@ -18,7 +18,7 @@ from lpbot.devnet.market import run_market
 from lpbot.hedge.delta import lp_delta
 from lpbot.signing.local import write_keystore
 from tests.conftest import Devnet
-from tests.jobs.test_run import CONFIG
+from tests.jobs.conftest import CONFIG
 
 pytestmark = pytest.mark.devnet
 

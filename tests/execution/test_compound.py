@@ -95,6 +95,7 @@ def position(chain: Devnet, tmp_path: Path) -> Iterator[Position]:
         token1=t1,
         notifier=MemoryNotifier(),
         owner_signers=[dev_signer(9), dev_signer(10)],
+        allow_hot_quorum=True,  # the test's two owners sign from this process, accepted
         auto_execute_max_usd=Decimal(1_000_000),
         auto_via="multisig",
         pricer=manifest_pricer(w3, m),

@@ -111,9 +111,10 @@ def start(
     else:
         args += ["--chain-id", str(CHAIN_ID)]
     # Anvil spills old block states to disk and leaves them behind when it is stopped: give
-    # each process its own folder, emptied here at start and (when stopped through this
-    # handle) removed at stop, so that killed test chains and forks never fill the disk
-    if log_path is not None:
+    # each process its own folder (a background devnet's beside its log, emptied here at
+    # start; any other a fresh one, removed when stopped through this handle), so that
+    # stopped test chains and forks never fill the disk
+    if detach and log_path is not None:  # one background devnet per home
         states = log_path.parent / f"{log_path.stem}-states"
         shutil.rmtree(states, ignore_errors=True)
         states.mkdir(parents=True, exist_ok=True)

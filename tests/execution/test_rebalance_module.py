@@ -168,12 +168,17 @@ def test_the_devnet_anchors_every_listed_pool_to_its_feeds(chain: Devnet) -> Non
 
 @pytest.mark.parametrize("repo", ["memory"], indirect=True)
 def test_a_pool_off_its_feeds_is_refused_in_the_dry_run(setup: Setup) -> None:
-    """The feeds say ETH is worth twice what the pool (its TWAP) says: the module refuses the
-    rebalance by name, before anything is signed."""
+    """The feeds say ETH is worth twice what the pool (its TWAP) says: refused before anything
+    is signed. The planner's reference-price guard reads the same feeds and refuses first; the
+    module's own AnchorDeviates refusal is tested on the contract (forge)."""
     setup.ctx.via = "module"
     m, w3 = setup.chain.manifest, setup.chain.w3
     feed = contract(w3, "PriceFeed", m.price_feeds["WETH"])
     answer = feed.functions.latestAnswer().call()
     tx = feed.functions.updateAnswer(answer * 2).transact({"from": m.accounts.deployer})
     assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
-    _refused_by_dry_run(setup, f"AnchorDeviates(pool={setup.pool}")
+    before, nonce = setup.balances(), setup.safe_nonce()
+    with pytest.raises(Refused, match="from the reference price chainlink feed"):
+        service.plan_rebalance(setup.ctx, setup.token_id, setup.new_range, "test")
+    assert setup.ctx.repo.unfinished() == []
+    assert setup.balances() == before and setup.safe_nonce() == nonce

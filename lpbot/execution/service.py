@@ -236,10 +236,13 @@ def _allowances(ctx: ExecutionContext, token0: str, token1: str) -> dict[tuple[s
     }
 
 
-def plan_rebalance(
-    ctx: ExecutionContext, token_id: int, new_range: Range, reason: str
-) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
-    """Plan and dry-run; write the report. PLANNED -> SIMULATED."""
+def _safe_position_now(
+    ctx: ExecutionContext, token_id: int
+) -> tuple[str, str, str, PoolSnapshot, Marks]:
+    """NFT ``token_id`` as a plan starts from it: refused unless it exists and the Safe owns
+    it; its pool and tokens, the pool's state at ``latest`` (with its TWAP), and the report's
+    USD marks at that block, taken before anything is recorded (no price source, or no
+    route: refused, nothing written)."""
     npm = ctx.contract("NonfungiblePositionManager")
     try:
         owner = npm.functions.ownerOf(token_id).call()
@@ -251,11 +254,17 @@ def plan_rebalance(
     snapshot = _reader(ctx).fetch_pool_state(
         pool, token_ids=[token_id], twap_seconds=(0, ctx.twap_seconds)
     )
-    # the report's USD figures: the marks at the snapshot's block, taken before anything is
-    # recorded (no price source, or no route: refused, nothing written)
     marks = report_marks(
         ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
+    return pool, token0, token1, snapshot, marks
+
+
+def plan_rebalance(
+    ctx: ExecutionContext, token_id: int, new_range: Range, reason: str
+) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
+    """Plan and dry-run; write the report. PLANNED -> SIMULATED."""
+    pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     plan = build_rebalance_plan(
         snapshot,
@@ -394,20 +403,7 @@ def plan_compound(
 ) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
     """Plan and dry-run compounding NFT ``token_id``: collect its fees, swap the part that does
     not fit its range's ratio, increaseLiquidity; write the report. PLANNED -> SIMULATED."""
-    npm = ctx.contract("NonfungiblePositionManager")
-    try:
-        owner = npm.functions.ownerOf(token_id).call()
-    except ContractLogicError as exc:
-        raise Refused(f"position {token_id} does not exist (a rebalance burned it?)") from exc
-    if owner != to_checksum_address(ctx.safe):
-        raise Refused(f"position {token_id} is owned by {owner}, not the Safe {ctx.safe}")
-    pool, token0, token1, _fee = pool_of_position(ctx, token_id)
-    snapshot = _reader(ctx).fetch_pool_state(
-        pool, token_ids=[token_id], twap_seconds=(0, ctx.twap_seconds)
-    )
-    marks = report_marks(
-        ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
-    )
+    _pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     plan = build_compound_plan(
         snapshot,
         token_id=token_id,

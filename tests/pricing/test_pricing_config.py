@@ -88,6 +88,7 @@ def test_fixed_marks_are_refused_on_a_live_chain() -> None:
 
 @pytest.mark.devnet
 def test_the_app_builds_the_configured_source(chain: Devnet, tmp_path: Path) -> None:
+    chain.increase_time(120)  # a fresh devnet's pool oracle reaches back only to its deployment
     block = chain.w3.eth.block_number
     feeds = App.load(_write(tmp_path, chain, '[pricing]\nsource = "chainlink"\n'))
     marks = feeds.pricer().fetch_marks(["WETH"], block)

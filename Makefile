@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 NODE_BIN := node_modules/.bin
+ECHARTS := lpbot/web/static/vendor/echarts.min.js
 
 .PHONY: demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos
 
-setup: $(VENV)/.installed node_modules/.installed contracts/out/.built
+setup: $(VENV)/.installed node_modules/.installed contracts/out/.built $(ECHARTS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,11 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# the dashboard's charts: Apache ECharts from its npm package (pinned), never a CDN
+$(ECHARTS): node_modules/.installed
+	mkdir -p $(dir $@)
+	cp node_modules/echarts/dist/echarts.min.js $@
 
 # The MPC backend is optional and installed only on request: `@0xcarbon/dkls23-wasm` carries no
 # licence grant (README, Custody). `make test` installs it to test the MPC code (MPC=0

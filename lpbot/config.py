@@ -56,6 +56,7 @@ __all__ = [
     "AutoExecuteConfig",
     "ChainConfig",
     "Config",
+    "DashboardConfig",
     "FixedStrategyConfig",
     "FullRangeStrategyConfig",
     "HedgeConfig",
@@ -820,6 +821,36 @@ class ExecutionConfig(_Frozen):
     max_replacements: int = Field(default=3, ge=0, le=20)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class DashboardConfig(_Frozen):
+    """The local web dashboard (``lpbot dashboard``, ``lpbot run --dashboard``).
+
+    Bound to ``host`` (loopback by default) on ``port``. Every request needs the access token:
+    the value of the environment variable ``token_env`` names, else a random one printed at
+    start. Any other host is refused unless TLS (``tls_cert`` and ``tls_key``) and ``token_env``
+    are configured. ``poll_seconds``: how often an open page asks whether the store changed."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65_535)
+    token_env: EnvName | None = None
+    tls_cert: RelPath | None = None
+    tls_key: RelPath | None = None
+    poll_seconds: float = Field(default=5.0, gt=0, le=3600, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _exposed_only_with_tls_and_token(self) -> DashboardConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert: give tls_cert and tls_key together, or neither")
+        if self.host not in LOOPBACK_HOSTS and (self.tls_cert is None or self.token_env is None):
+            raise ValueError(
+                f"host: {self.host!r} is not loopback; serving it needs tls_cert, tls_key and "
+                "token_env (the dashboard approves rebalances)"
+            )
+        return self
+
+
 # ----------------------------------------------------------------------------------- config
 
 
@@ -839,6 +870,7 @@ class Config(_Frozen):
     auto_execute: AutoExecuteConfig = AutoExecuteConfig()
     execution: ExecutionConfig = ExecutionConfig()
     pricing: PricingSection = PricingSection()
+    dashboard: DashboardConfig = DashboardConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -1280,6 +1312,13 @@ gas_margin_pct = 20                  # tolerance, or a simulated revert, makes i
 # max_fee_usd = "25"                 # above this gas fee a rebalance waits (alert)
 replace_after_seconds = 60
 max_replacements = 3                 # then the stuck transaction is cancelled (alert)
+
+[dashboard]                          # `lpbot dashboard`: a local web page over the store
+port = 8765                          # bound to 127.0.0.1; any other host needs TLS and a token
+# token_env = "LPBOT_DASHBOARD_TOKEN"  # the access token's variable; default: a random one
+# tls_cert = "cert.pem"              # with tls_key: HTTPS (required for a non-loopback host)
+# tls_key = "key.pem"
+poll_seconds = 5                     # how often an open page checks for new data
 """
 
 

@@ -267,11 +267,30 @@ def run(
         for a in notifier.alerts:
             if a.kind.startswith("price_"):
                 out(f"     {a.kind}: {a.title}")
+        config = _write_config(work, manifest)
         out(f"   done in {time.monotonic() - t0:.0f} s")
+        out(f"   see it in the dashboard: lpbot dashboard --config {config}")
         return result
     finally:
         stack.close()
         proc.stop()
+
+
+DEMO_CONFIG = """\
+# the demo's run, for `lpbot dashboard --config THIS_FILE` (its chain is stopped: read only)
+version = 1
+data_dir = "."
+[chains.devnet]
+manifest = "manifest.json"
+"""
+
+
+def _write_config(work: Path, manifest: Manifest) -> Path:
+    """A configuration over the demo's database and reports, for the dashboard."""
+    manifest.write(work / "manifest.json")
+    path = work / "lpbot.toml"
+    path.write_text(DEMO_CONFIG)
+    return path
 
 
 def _open(

@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("lpbot.cli.daemon", "status", "one screen: positions, approvals, jobs, decisions"),
     "report": ("lpbot.cli.daemon", "report", "an HTML performance report from the snapshots"),
     "export": ("lpbot.cli.daemon", "export", "every action and fill as CSV, for your accounts"),
+    "dashboard": (
+        "lpbot.cli.dashboard",
+        "dashboard",
+        "web page: positions, ledger, approvals",
+    ),
     "data": ("lpbot.cli.backtest", "data", "pool history for backtests: fetch or import"),
     "backtest": ("lpbot.cli.backtest", "backtest", "replay history through the strategy code"),
     "mpc": ("lpbot.cli.mpc", "mpc", "threshold ECDSA key (no machine holds all of it)"),

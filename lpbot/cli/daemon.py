@@ -29,7 +29,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except BaseException:
         lock.release()
         raise
-    scheduler.start(runtime, lock, run_for_seconds=args.seconds)
+    dashboard = getattr(args, "dashboard", False)
+    if dashboard:
+        from lpbot.cli.dashboard import settings, start_in_background
+
+        web = start_in_background(a, settings(a))
+    try:
+        scheduler.start(runtime, lock, run_for_seconds=args.seconds)
+    finally:
+        if dashboard:
+            web.should_exit = True
     return 0
 
 
@@ -417,9 +426,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 @click.command()
 @config_option
 @click.option("--seconds", type=float, help="stop after this long (tests, demos)")
-def run(seconds: float | None) -> int:
+@click.option("--dashboard", is_flag=True, help="serve the web dashboard too ([dashboard])")
+def run(seconds: float | None, dashboard: bool) -> int:
     """The daemon: the configured jobs on their schedule, until Ctrl-C or SIGTERM."""
-    return _cmd_run(argparse.Namespace(seconds=seconds))
+    return _cmd_run(argparse.Namespace(seconds=seconds, dashboard=dashboard))
 
 
 @click.command()

@@ -397,31 +397,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from lpbot.store.rebalances import rebalance_rows
 
-    from lpbot.store.models import Position, Rebalance
-
-    a = _app(args)
-    with a.sessions() as s:
-        rows = s.execute(
-            select(Rebalance, Position)
-            .join(Position, Rebalance.position_id == Position.id)
-            .order_by(Rebalance.id)
-        ).all()
-        items = [
-            {
-                "id": r.id,
-                "kind": (r.decision or {}).get("kind", "rebalance"),
-                "state": r.state.value,
-                "position": (r.decision or {}).get("label") or p.label,
-                "token_id": int(p.token_id) or None,  # an open's NFT is not minted yet
-                "report_id": r.report_id,
-                "reason": r.reason,
-                "approved_by": r.approved_by,
-                "updated_at": r.updated_at.isoformat(),
-            }
-            for r, p in rows
-        ]
+    with _app(args).sessions() as s:
+        items = rebalance_rows(s)
     if args.json:
         emit_json(items)
         return 0

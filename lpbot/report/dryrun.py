@@ -537,8 +537,9 @@ def _markdown_to_html(md: str) -> str:
     return "\n".join(html)
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """The Markdown report as a self-contained page, with the range chart."""
+def render_body(report: dict[str, Any]) -> str:
+    """The report's content as HTML (its Markdown and the range chart), without the page
+    around it: what ``render_html`` writes and the dashboard shows."""
     profile = [(t, int(liq)) for t, liq in report["chart"]["profile"]]
     chart = range_chart(
         profile=profile,
@@ -548,6 +549,11 @@ def render_html(report: dict[str, Any]) -> str:
         price_label=lambda t: _tick_price(report, t),
     )
     body = _markdown_to_html(render_markdown(report))
+    return f"{body}\n<h2>Liquidity around the price</h2>\n{chart}"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The Markdown report as a self-contained page, with the range chart."""
     colour = "#2e8b57" if approvable(report) else "#d9534f"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -558,8 +564,6 @@ h1 {{ border-bottom: 4px solid {colour}; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
 code {{ font-size: 90%; word-break: break-all; }}
 </style></head><body>
-{body}
-<h2>Liquidity around the price</h2>
-{chart}
+{render_body(report)}
 </body></html>
 """

@@ -375,3 +375,31 @@ class SqlTransactionLog:
                     )
                 elif row.status == TxStatus.PENDING:
                     repo.update_transaction(s, row.id, status=TxStatus.REPLACED)
+
+
+def rebalance_rows(session: Session) -> list[dict[str, Any]]:
+    """Every rebalance (open, compound) with its state, position and report, oldest first: what
+    ``lpbot rebalance list`` and the dashboard show."""
+    from sqlalchemy import select
+
+    from lpbot.store.models import Position, Rebalance
+
+    rows = session.execute(
+        select(Rebalance, Position)
+        .join(Position, Rebalance.position_id == Position.id)
+        .order_by(Rebalance.id)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "kind": (r.decision or {}).get("kind", "rebalance"),
+            "state": r.state.value,
+            "position": (r.decision or {}).get("label") or p.label,
+            "token_id": int(p.token_id) or None,  # an open's NFT is not minted yet
+            "report_id": r.report_id,
+            "reason": r.reason,
+            "approved_by": r.approved_by,
+            "updated_at": r.updated_at.isoformat(),
+        }
+        for r, p in rows
+    ]

@@ -1,0 +1,398 @@
+"""What the dashboard's pages show, read from the store and the ledger exactly as the CLI reads
+them: ``lpbot status``'s ``status_data``, the ledger's ``history`` (``lpbot export``), the
+rebalances' ``rebalance_rows`` (``lpbot rebalance list``) and the dry-run reports on disk.
+
+Nothing here computes a figure of its own: every USD amount is a ledger line, passed on as the
+ledger's ``Decimal``; prices drawn from ticks are for display only (labelled floats).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lpbot.analytics.ledger import LedgerLines
+    from lpbot.app import App
+    from lpbot.jobs.ledger import LedgerHistory
+
+__all__ = [
+    "EXPLORERS",
+    "hedge_page",
+    "overview",
+    "position_page",
+    "rebalances_page",
+    "usd",
+    "version",
+]
+
+# a transaction's page per chain id (the devnet has none)
+EXPLORERS: dict[int, str] = {
+    1: "https://etherscan.io/tx/",
+    42161: "https://arbiscan.io/tx/",
+    324: "https://explorer.zksync.io/tx/",
+}
+_STABLES = ("USDC", "USDT", "DAI", "USDC.e")
+LEDGER_LINES = (
+    ("value", "value"),
+    ("hold", "hold the deposit"),
+    ("fees", "fees"),
+    ("il", "IL"),
+    ("hedge_pnl", "hedge PnL"),
+    ("funding", "funding"),
+    ("gas", "gas"),
+    ("swap_costs", "swap fee + impact"),
+    ("net", "net vs holding"),
+)
+
+
+def usd(value: Decimal | float | None) -> str:
+    """A USD figure as every surface prints it (``lpbot status``: ``1,234.56``)."""
+    return "" if value is None else f"{value:,.2f}"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """How a pool's price is shown: ``base`` in ``quote`` (a stablecoin quotes when there is
+    one), from a tick. Display only: a float."""
+
+    base: str
+    quote: str
+    invert: bool  # True: token1 in token0
+    decimals: tuple[int, int]
+
+    def price(self, tick: int) -> float:
+        d0, d1 = self.decimals
+        p1_per_0 = 1.0001**tick * 10.0 ** (d0 - d1)  # token1 per token0, whole tokens
+        return 1 / p1_per_0 if self.invert else p1_per_0
+
+
+def quote_of(symbols: tuple[str, str], decimals: tuple[int, int]) -> Quote:
+    if symbols[1] in _STABLES and symbols[0] not in _STABLES:
+        return Quote(symbols[0], symbols[1], False, decimals)
+    return Quote(symbols[1], symbols[0], True, decimals)
+
+
+def _lines(lines: LedgerLines | None) -> dict[str, Decimal] | None:
+    if lines is None:
+        return None
+    return {key: getattr(lines, key) for key, _label in LEDGER_LINES}
+
+
+def _chain_names(a: App) -> dict[int, str]:
+    """Chain id -> its name in the configuration (the registry's name otherwise)."""
+    from lpbot.chain.registry import CHAINS
+    from lpbot.errors import ConfigError
+
+    names = {cid: info.name for cid, info in CHAINS.items()}
+    for name in a.config.chains:
+        try:
+            names[a.config.resolve_chain(name, a.environ).chain_id] = name
+        except ConfigError:
+            continue  # no RPC URL in this environment: the registry's name stands
+    return names
+
+
+def _histories(session: Any) -> dict[str, LedgerHistory | str]:
+    """Each position with a recorded deposit: its ledger history, or why there is none."""
+    from lpbot.errors import NeedsAttention
+    from lpbot.jobs.ledger import history, labels
+
+    out: dict[str, LedgerHistory | str] = {}
+    for label in labels(session):
+        try:
+            out[label] = history(session, label)
+        except NeedsAttention as exc:
+            out[label] = str(exc)
+    return out
+
+
+def overview(a: App) -> dict[str, Any]:
+    """Every position (its current NFT) with its range against the price and the ledger at its
+    last snapshot; the jobs' next runs; the last decisions and alerts (``lpbot status``)."""
+    from sqlalchemy import select
+
+    from lpbot.cli.daemon import status_data
+    from lpbot.store.models import Position
+
+    status = status_data(a)
+    positions: list[dict[str, Any]] = []
+    if status["positions"]:
+        chains = _chain_names(a)
+        with a.sessions() as s:
+            histories = _histories(s)
+            rows = {
+                (p.label, int(p.token_id)): p
+                for p in s.scalars(select(Position).order_by(Position.id))
+            }
+        current: dict[str, dict[str, Any]] = {}
+        for p in status["positions"]:  # a rebalance's new NFT comes after the one it replaced
+            if p["state"] == "open" or p["name"] not in current:
+                current[p["name"]] = p
+        for label, p in current.items():
+            row = rows.get((label, p["token_id"]))
+            h = histories.get(label)
+            item: dict[str, Any] = {
+                "label": label,
+                "token_id": p["token_id"],
+                "state": p["state"],
+                "chain": chains.get(row.chain_id, str(row.chain_id)) if row else "",
+                "pool": row.pool_address if row else "",
+                "tick_lower": p["tick_lower"],
+                "tick_upper": p["tick_upper"],
+                "last": p["last"],
+                "ledger": None,
+                "ledger_problem": h if isinstance(h, str) else None,
+            }
+            if h is not None and not isinstance(h, str) and h.points:
+                q = quote_of(h.symbols, h.decimals)
+                last = h.points[-1]
+                ledger = last.ledger
+                prices = sorted((q.price(p["tick_lower"]), q.price(p["tick_upper"])))
+                item.update(
+                    pair=f"{h.symbols[0]}/{h.symbols[1]}",
+                    quote=f"{q.base} in {q.quote}",
+                    price=q.price(last.snapshot.tick),
+                    price_low=prices[0],
+                    price_high=prices[1],
+                    in_range=last.in_range,
+                    block=ledger.block,
+                    ledger=_lines(ledger.usd),
+                    ledger_eth=_lines(ledger.eth),
+                )
+            positions.append(item)
+    return {
+        "at": status["at"],
+        "config": status["config"],
+        "database": status["database"],
+        "positions": positions,
+        "pending_approvals": status["pending_approvals"],
+        "unfinished_rebalances": status["unfinished_rebalances"],
+        "jobs": status["jobs"],
+        "last_decisions": status["last_decisions"],
+        "alerts": _alerts(a),
+    }
+
+
+def _alerts(a: App, limit: int = 10) -> list[dict[str, Any]]:
+    """The last decisions that asked for a person or refused (the audit log's refusals,
+    failures and waits), newest first."""
+    from sqlalchemy import select
+
+    from lpbot.store.models import AuditEntry
+
+    with a.sessions() as s:
+        rows = s.scalars(
+            select(AuditEntry)
+            .where(~AuditEntry.kind.startswith("ledger_"))
+            .order_by(AuditEntry.id.desc())
+            .limit(limit)
+        ).all()
+        return [
+            {
+                "at": str(e.at)[:19].replace("T", " "),
+                "kind": e.kind,
+                "decision": e.decision or "",
+                "subject": e.subject or "",
+                "reasons": "; ".join(str(r) for r in (e.reasons or []))[:300],
+            }
+            for e in rows
+        ]
+
+
+def position_page(a: App, label: str) -> dict[str, Any]:
+    """One position's ledger over time: price against its range with every rebalance, value
+    against holding, the breakdown at the last snapshot and its transactions."""
+    from sqlalchemy import select
+
+    from lpbot.errors import NeedsAttention, Refused
+    from lpbot.jobs.ledger import history, labels
+    from lpbot.store.models import Position
+
+    with a.sessions() as s:
+        if label not in labels(s):
+            raise Refused(f"no position {label!r} with a ledger")
+        try:
+            h = history(s, label)
+        except NeedsAttention as exc:
+            return {"label": label, "problem": str(exc), "points": []}
+        chain_ids = {
+            int(p.chain_id) for p in s.scalars(select(Position).where(Position.label == label))
+        }
+    q = quote_of(h.symbols, h.decimals)
+    chain_id = next(iter(chain_ids)) if len(chain_ids) == 1 else None
+    explorer = EXPLORERS.get(chain_id or 0)
+    points = []
+    for p in h.points:
+        u = p.ledger.usd
+        low, high = sorted((q.price(p.tick_lower), q.price(p.tick_upper)))
+        points.append(
+            {
+                "at": p.snapshot.taken_at.isoformat(),
+                "block": p.snapshot.block_number,
+                "token_id": p.token_id,
+                "price": q.price(p.snapshot.tick),
+                "low": low,
+                "high": high,
+                "in_range": p.in_range,
+                "value": str(u.value),
+                "hold": str(u.hold),
+                "net": str(u.net),
+                "fees": str(u.fees),
+            }
+        )
+    transactions = []
+    for (block, flow, gas), when in zip(h.rebalances, h.times, strict=True):
+        kind = (
+            ("failed transaction" if gas.failed else "opening transaction")
+            if flow is None
+            else "compound"
+            if flow.burned == (0, 0)
+            else "rebalance"
+        )  # the names ``lpbot export`` gives them
+        transactions.append(
+            {
+                "at": datetime.fromtimestamp(when, UTC).isoformat(),
+                "kind": kind,
+                "block": block,
+                "tx_hash": gas.tx_hash,
+                "link": f"{explorer}{gas.tx_hash}" if explorer else None,
+                "gas_wei": gas.wei,
+                "gas_usd": gas.usd.quantize(Decimal("0.01")),
+            }
+        )
+    last = h.last
+    return {
+        "label": label,
+        "problem": None,
+        "pair": f"{h.symbols[0]}/{h.symbols[1]}",
+        "quote": f"{q.base} in {q.quote}",
+        "chain_id": chain_id,
+        "points": points,
+        "rebalance_blocks": [
+            t["block"] for t in transactions if t["kind"] != "opening transaction"
+        ],
+        "ledger": _lines(last.usd) if last else None,
+        "ledger_eth": _lines(last.eth) if last else None,
+        "block": last.block if last else None,
+        "transactions": transactions,
+    }
+
+
+def rebalances_page(a: App) -> dict[str, Any]:
+    """Every rebalance with its state; each one's dry-run report rendered as its HTML report
+    is, and whether a person may approve it now."""
+    from lpbot.report.dryrun import approvable, read_report, render_body
+    from lpbot.store.rebalances import rebalance_rows
+
+    with a.sessions() as s:
+        items = rebalance_rows(s)
+    for item in items:
+        item["report_html"] = None
+        item["approvable"] = False
+        if not item["report_id"]:
+            continue
+        try:
+            report = read_report(a.reports_dir, item["report_id"])
+        except (OSError, ValueError, KeyError) as exc:
+            item["report_problem"] = f"report not readable: {type(exc).__name__}"
+            continue
+        item["report_html"] = render_body(report)
+        item["approvable"] = item["state"] == "SIMULATED" and approvable(report)
+    items.reverse()  # newest first
+    return {"rebalances": items}
+
+
+def hedge_page(a: App) -> dict[str, Any]:
+    """The hedge: its configuration (market, band), each position's hedge figures at its last
+    snapshot (the ledger's), the orders and fills and funding payments stored."""
+    from sqlalchemy import select
+
+    from lpbot.store.models import FundingPayment, HedgeFill, HedgeOrder
+
+    cfg = a.config.hedge
+    out: dict[str, Any] = {
+        "config": None
+        if cfg is None
+        else {
+            "exchange": cfg.exchange,
+            "symbol": cfg.symbol,
+            "band_abs": cfg.band_abs,
+            "band_pct": cfg.band_pct,
+            "max_leverage": cfg.max_leverage,
+            "max_funding_apr_pct": cfg.max_funding_apr_pct,
+        },
+        "positions": [],
+        "orders": [],
+        "funding": [],
+    }
+    with a.sessions() as s:
+        for label, h in _histories(s).items():
+            if isinstance(h, str) or not h.points:
+                continue
+            last = h.points[-1]
+            figures = json.loads(last.snapshot.hedge) if last.snapshot.hedge else {}
+            out["positions"].append(
+                {
+                    "label": label,
+                    "block": last.ledger.block,
+                    "delta": last.snapshot.delta,
+                    "hedge_pnl": last.ledger.usd.hedge_pnl,
+                    "funding": last.ledger.usd.funding,
+                    "figures": figures,
+                }
+            )
+        for order in s.scalars(select(HedgeOrder).order_by(HedgeOrder.id.desc()).limit(100)):
+            fills = s.scalars(select(HedgeFill).where(HedgeFill.order_id == order.id)).all()
+            out["orders"].append(
+                {
+                    "id": order.client_order_id,
+                    "at": str(order.created_at)[:19],
+                    "side": order.side.value,
+                    "amount": order.amount,
+                    "filled": order.filled,
+                    "price": order.average_price,
+                    "status": order.status.value,
+                    "reason": order.reason or "",
+                    "fills": [
+                        {
+                            "amount": f.amount,
+                            "price": f.price,
+                            "fee": f.fee,
+                            "at": str(f.filled_at)[:19],
+                        }
+                        for f in fills
+                    ],
+                }
+            )
+        for pay in s.scalars(select(FundingPayment).order_by(FundingPayment.id.desc()).limit(100)):
+            out["funding"].append(
+                {
+                    "at": str(pay.paid_at)[:19],
+                    "symbol": pay.symbol,
+                    "amount": pay.amount,
+                    "currency": pay.currency,
+                    "rate": pay.rate,
+                }
+            )
+    return out
+
+
+def version(a: App) -> str:
+    """A fingerprint of what the pages show: it changes when a snapshot, an audit entry (a
+    decision, an alert), a rebalance's state or a hedge fill is stored."""
+    from sqlalchemy import text
+
+    parts = []
+    with a.engine.connect() as c:
+        for query in (
+            "SELECT max(id) FROM position_snapshots",
+            "SELECT max(id) FROM audit_log",
+            "SELECT max(updated_at) FROM rebalances",
+            "SELECT count(*) FROM hedge_fills",
+        ):
+            parts.append(str(c.execute(text(query)).scalar()))
+    return ":".join(parts)

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 NODE_BIN := node_modules/.bin
 ECHARTS := lpbot/web/static/vendor/echarts.min.js
 
-.PHONY: demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos
+.PHONY: browser demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos
 
 setup: $(VENV)/.installed node_modules/.installed contracts/out/.built $(ECHARTS)
 
@@ -45,6 +45,9 @@ demo: setup
 
 test: setup lint typecheck test-contracts test-python
 
+# The dashboard's browser tests drive Debian's chromium (installed here when missing, as root);
+# `make test` requires them (BROWSER=0 leaves them to skip when chromium is absent).
+BROWSER ?= 1
 # `make test` also installs the optional extras it tests (the MPC backend, zelos-demeter for the
 # side-by-side, Ray for distributed sweeps) and requires them, so their tests cannot be skipped
 # silently; MPC=0 or EXTRAS=0 leaves them out.
@@ -54,6 +57,10 @@ TEST_ENV :=
 ifeq ($(MPC),1)
 TEST_DEPS += mpc
 TEST_ENV += LPBOT_REQUIRE_MPC=1
+endif
+ifeq ($(BROWSER),1)
+TEST_DEPS += browser
+TEST_ENV += LPBOT_REQUIRE_BROWSER=1
 endif
 ifeq ($(EXTRAS),1)
 TEST_DEPS += $(VENV)/.extras
@@ -66,6 +73,9 @@ test-python: $(TEST_DEPS)
 $(VENV)/.extras: $(VENV)/.installed pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e ".[dev,compare,ray]"
 	touch $(VENV)/.compare $@
+
+browser:
+	bash scripts/ci-chromium.sh >/dev/null
 
 test-contracts: setup
 	$(NODE_BIN)/forge test --offline

@@ -285,6 +285,7 @@ def position_page(a: App, label: str) -> dict[str, Any]:
 def rebalances_page(a: App) -> dict[str, Any]:
     """Every rebalance with its state; each one's dry-run report rendered as its HTML report
     is, and whether a person may approve it now."""
+    from lpbot.errors import LpbotError
     from lpbot.report.dryrun import approvable, read_report, render_body
     from lpbot.store.rebalances import rebalance_rows
 
@@ -297,8 +298,11 @@ def rebalances_page(a: App) -> dict[str, Any]:
             continue
         try:
             report = read_report(a.reports_dir, item["report_id"])
+        except LpbotError as exc:  # not in this configuration's report_dir
+            item["report_problem"] = str(exc)
+            continue
         except (OSError, ValueError, KeyError) as exc:
-            item["report_problem"] = f"report not readable: {type(exc).__name__}"
+            item["report_problem"] = f"report {item['report_id']} not readable: {exc!r}"
             continue
         item["report_html"] = render_body(report)
         item["approvable"] = item["state"] == "SIMULATED" and approvable(report)

@@ -150,7 +150,7 @@ class Dashboard:
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"  # the Origin of a form post stays
         response.headers["Cache-Control"] = "no-store"
         return response
 

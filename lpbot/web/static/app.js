@@ -3,6 +3,10 @@
 // snapshot, an alert, a state change), replaces the page's content without reloading.
 "use strict";
 
+function line(name, data, color, extra) {
+  return { name, type: "line", data, symbol: "none", color, lineStyle: { color }, ...(extra || {}) };
+}
+
 function drawCharts() {
   const data = document.getElementById("chart-data");
   if (!data || typeof echarts === "undefined") return;
@@ -24,20 +28,25 @@ function drawCharts() {
     ...common,
     yAxis: { type: "value", scale: true, name: d.quote },
     series: [
-      { name: "range low", type: "line", data: d.points.map((p) => p.low), step: "end", symbol: "none", lineStyle: { color: "#7bc48c" } },
-      { name: "range high", type: "line", data: d.points.map((p) => p.high), step: "end", symbol: "none", lineStyle: { color: "#7bc48c" } },
-      { name: "price", type: "line", data: d.points.map((p) => p.price), symbol: "none", lineStyle: { color: "#1d2430" },
-        markLine: { symbol: "none", label: { formatter: "rebalance" }, lineStyle: { color: "#d9534f", type: "dashed" }, data: marks } },
+      line("range low", d.points.map((p) => p.low), "#4f9d63", { step: "end" }),
+      line("range high", d.points.map((p) => p.high), "#4f9d63", { step: "end" }),
+      line("price", d.points.map((p) => p.price), "#1d2430", {
+        markLine: { symbol: "none", label: { formatter: "rebalance" }, lineStyle: { color: "#d9534f", type: "dashed" }, data: marks },
+      }),
     ],
   });
   const value = echarts.init(document.getElementById("value-chart"));
   value.setOption({
     ...common,
-    yAxis: { type: "value", scale: true, name: "USD" },
+    yAxis: [
+      { type: "value", scale: true, name: "USD" },
+      { type: "value", scale: true, name: "net vs holding (USD)", splitLine: { show: false } },
+    ],
+    grid: { left: 70, right: 70, top: 30, bottom: 40 },
     series: [
-      { name: "LP value", type: "line", data: d.points.map((p) => Number(p.value)), symbol: "none" },
-      { name: "hold", type: "line", data: d.points.map((p) => Number(p.hold)), symbol: "none" },
-      { name: "fees", type: "line", data: d.points.map((p) => Number(p.fees)), symbol: "none" },
+      line("LP value", d.points.map((p) => Number(p.value)), "#2f6fd6"),
+      line("hold the deposit", d.points.map((p) => Number(p.hold)), "#e08a2c"),
+      line("net vs holding", d.points.map((p) => Number(p.net)), "#8e44ad", { yAxisIndex: 1, lineStyle: { color: "#8e44ad", type: "dotted" } }),
     ],
   });
   window.addEventListener("resize", () => { price.resize(); value.resize(); });

@@ -217,3 +217,37 @@ def test_approve_is_the_commands_approval_and_needs_the_csrf_token(site: Site) -
         page = c.get(f"/rebalances?approved={site.rebalance_id}", headers=AUTH)
         assert f"rebalance {site.rebalance_id} approved" in page.text
         assert f'action="{url}"' not in page.text
+
+
+@pytest.mark.devnet
+def test_run_with_dashboard_serves_it_beside_the_daemon(env: Any, cli: Any) -> None:
+    """`lpbot run --dashboard`: the jobs run, and the page answers (refusing a request without
+    the token printed at start) until the daemon stops."""
+    import socket
+    import threading
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env.config.write_text(env.config.read_text() + f"[dashboard]\nport = {port}\n")
+    answers: list[int] = []
+
+    def ask() -> None:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/version", timeout=1)
+            except urllib.error.HTTPError as exc:
+                answers.append(exc.code)
+                return
+            except OSError:
+                threading.Event().wait(0.05)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    run = cli("--config", str(env.config), "run", "--dashboard", "--seconds", "4")
+    asker.join()
+    assert run.code == 0, run.err
+    assert f"dashboard: http://127.0.0.1:{port}/?token=" in run.out
+    assert answers == [401]

@@ -16,13 +16,14 @@ from __future__ import annotations
 import getpass
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from lpbot.errors import ConfigError, LpbotError
 
@@ -127,9 +128,9 @@ class Dashboard:
                 return self._headers(PlainTextResponse("wrong access token", status_code=401))
             # the token leaves the address bar (and the history) at once: a cookie holds it
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = request.url.path + (
-                "?" + "&".join(f"{k}={v}" for k, v in rest) if rest else ""
-            )
+            # one leading slash: "//host" would send the browser to another site
+            path = "/" + request.url.path.lstrip("/")
+            target = path + (f"?{urlencode(rest)}" if rest else "")
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(
                 COOKIE, self.token, httponly=True, samesite="strict", secure=self.secure, path="/"
@@ -211,18 +212,10 @@ class Dashboard:
     def api_status(self, request: Request) -> Response:
         from starlette.responses import JSONResponse
 
-        from lpbot.cli.daemon import ledger_lines, status_data
+        from lpbot.cli.daemon import status_data
 
-        # what `lpbot status --json` prints
-        data = status_data(self.a)
-        if any(p["last"] for p in data["positions"]):
-            with self.a.sessions() as session:
-                data["ledger"] = [
-                    {"position": label, "line": line} for label, line in ledger_lines(session)
-                ]
-        import json
-
-        return JSONResponse(json.loads(json.dumps(data, default=str)))
+        # what `lpbot status --json` prints (its JSON: times and decimals as text)
+        return JSONResponse(json.loads(json.dumps(status_data(self.a), default=str)))
 
     def api_version(self, request: Request) -> Response:
         from starlette.responses import JSONResponse

@@ -73,6 +73,9 @@ def test_a_first_visit_with_the_token_sets_a_strict_cookie_and_drops_it_from_the
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
     assert empty.get("/", headers={"X-Lpbot-Token": TOKEN}).status_code == 200
+    # the redirect stays on this site, whatever the path
+    r = empty.get(f"/%2Fevil.example/x?token={TOKEN}&a=1", follow_redirects=False)
+    assert r.headers["location"] == "/evil.example/x?a=1"
     assert empty.get("/api/version", headers=AUTH).json() == {"version": "None:None:None:0"}
 
 

@@ -77,6 +77,16 @@ def test_a_first_visit_with_the_token_sets_a_strict_cookie_and_drops_it_from_the
     r = empty.get(f"/%2Fevil.example/x?token={TOKEN}&a=1", follow_redirects=False)
     assert r.headers["location"] == "/evil.example/x?a=1"
     assert empty.get("/api/version", headers=AUTH).json() == {"version": "None:None:None:0"}
+    # a database with nothing in it yet: every page answers, and says so
+    for path, says in (
+        ("/", "No position recorded yet"),
+        ("/rebalances", "none yet"),
+        ("/hedge", "no [hedge] configured"),
+    ):
+        r = empty.get(path, headers=AUTH)
+        assert r.status_code == 200 and says in r.text, path
+    r = empty.get("/position/nothing", headers=AUTH)
+    assert r.status_code == 404 and "no position 'nothing'" in r.text
 
 
 def test_a_token_from_the_environment_must_be_set_and_long(tmp_path: Path) -> None:

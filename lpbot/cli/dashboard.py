@@ -97,10 +97,11 @@ def _demo_app(days: int, workdir: Path | None) -> tuple[App, Path]:
     "--demo",
     "demo_days",
     type=int,
+    metavar="[DAYS]",
     is_flag=False,
     flag_value=2,
     default=None,
-    help="run `lpbot demo` first (DAYS simulated days, default 2) and serve its run",
+    help="run `lpbot demo` first (DAYS simulated days, default 2), then serve its run",
 )
 def dashboard(host: str | None, port: int | None, demo_days: int | None) -> int:
     """The local web dashboard: positions, ledger, rebalances (approve a report), hedge."""

@@ -269,6 +269,30 @@ def test_a_late_deadline_is_refused(ledger: Ledger) -> None:
         _sign_batch(ledger, calls, report)
 
 
+def test_a_swap_without_a_deadline_is_refused_even_when_the_report_lists_it(
+    ledger: Ledger,
+) -> None:
+    # SwapRouter02's exactInputSingle and multicall(bytes[]) carry no deadline: a signed batch
+    # holding only such a swap could be sent whenever the price suits whoever holds it
+    from eth_abi.abi import encode
+    from eth_hash.auto import keccak
+
+    calls = _calls()
+    i = next(k for k, c in enumerate(calls) if c.to == ROUTER)
+    swap = keccak(b"exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))")[
+        :4
+    ] + encode(
+        ["(address,address,uint24,address,uint256,uint256,uint160)"],
+        [(TOKEN1, TOKEN0, 500, SAFE, AMOUNTS.swap_in, AMOUNTS.swap_out_min, 0)],
+    )
+    no_deadline = keccak(b"multicall(bytes[])")[:4] + encode(["bytes[]"], [[swap]])
+    for data, name in ((swap, "exactInputSingle"), (no_deadline, "multicall_nodeadline")):
+        bare = [*calls[:i], InnerCall(ROUTER, data), *calls[i + 1 :]]
+        with pytest.raises(Refused, match=rf"call {i + 1} \({name}\): deadline is missing"):
+            _sign_batch(ledger, bare, _report(bare))
+    assert ledger.count(NOW.date().isoformat()) == 0
+
+
 def test_a_report_whose_calls_send_elsewhere_is_refused(ledger: Ledger) -> None:
     # a compromised planner writes the bad call into the report itself: the report's own
     # fields (the Safe as recipient) still decide

@@ -328,11 +328,16 @@ def check_calls(
                 checker.liquidity_call(label, name, args)
         elif to == rt:
             name, args = _decode("router", call.data, label)
-            if name == "exactInputSingle":
-                checker.swap(label, name, args[0])
-                return
-            if name == "multicall":
-                checker.deadline(label, name, args[0])
+            if name != "multicall":
+                # SwapRouter02's exactInputSingle and multicall(bytes[]) carry no deadline: such
+                # a swap, once signed, can be sent at any later time and price
+                raise _fail(
+                    label,
+                    name,
+                    "deadline",
+                    "is missing: a swap goes through multicall(deadline, ...)",
+                )
+            checker.deadline(label, name, args[0])
             inner_calls = args[-1]
             for k, inner in enumerate(inner_calls, 1):
                 sub = f"{label}.{k}"

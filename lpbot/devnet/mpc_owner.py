@@ -139,6 +139,14 @@ def demo_mpc_owner(
             "position_manager": manifest.contracts["NonfungiblePositionManager"],
             "swap_router": manifest.contracts["SwapRouter02"],
             "multisend_call_only": manifest.contracts["MultiSendCallOnly"],
+            "pools": [
+                {
+                    "token0": manifest.tokens[p.token0].address,
+                    "token1": manifest.tokens[p.token1].address,
+                    "fee": p.fee,
+                }
+                for p in manifest.pools
+            ],
             "chain_ids": [manifest.chain_id],
             # the demo's chain clock runs days ahead of the wall clock the co-signer reads
             "max_deadline_s": 30 * 86400,

@@ -198,6 +198,14 @@ def _cosigner_config(chain: Devnet, key3: MpcKey, home: Path, **policy: Any) -> 
             "position_manager": m.contracts["NonfungiblePositionManager"],
             "swap_router": m.contracts["SwapRouter02"],
             "multisend_call_only": m.contracts["MultiSendCallOnly"],
+            "pools": [
+                {
+                    "token0": m.tokens[p.token0].address,
+                    "token1": m.tokens[p.token1].address,
+                    "fee": p.fee,
+                }
+                for p in m.pools
+            ],
             "chain_ids": [31337],
             # the devnet's clock runs days ahead of the co-signer's (tests advance it)
             "max_deadline_s": 10**8,

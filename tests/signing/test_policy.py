@@ -18,7 +18,7 @@ from lpbot.execution.plan import PlanAmounts, _encode_calls
 from lpbot.report.dryrun import canonical_hash
 from lpbot.signing.local import LocalKeySigner
 from lpbot.signing.mpc.approval import SignedApproval, sign_approval
-from lpbot.signing.mpc.policy import CosignerPolicy, Ledger, check
+from lpbot.signing.mpc.policy import CosignerPolicy, Ledger, PoolKey, check
 from lpbot.signing.mpc.safe_tx import SafeTx
 from lpbot.signing.mpc.signer import jsonable_tx, tx_digest
 from lpbot.signing.safe import InnerCall, build_safe_transaction
@@ -52,6 +52,7 @@ POLICY = CosignerPolicy(
     multisend_call_only=MULTISEND,
     rebalance_module=MODULE,
     max_value_wei=10**16,
+    pools=(PoolKey(token0=TOKEN0, token1=TOKEN1, fee=500),),
     allowed_calls={TO: ("0x",)},
     max_signatures_per_day=3,
     chain_ids=(31337,),
@@ -300,6 +301,48 @@ def test_a_report_whose_calls_send_elsewhere_is_refused(ledger: Ledger) -> None:
     calls[-1] = _encode_calls_with(safe_for_mint=ATTACKER)[-1]
     with pytest.raises(Refused, match=r"\(mint\): recipient"):
         _sign_batch(ledger, calls, _report(calls))
+
+
+def test_a_pool_the_cosigner_does_not_list_is_refused(ledger: Ledger) -> None:
+    # a compromised planner writes a report of its own pool (the Safe's USDC against a token
+    # it made) and approves it with the bot's policy key: every call matches that report
+    evil = "0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE"
+    calls = [
+        InnerCall(c.to, c.data)
+        for c in _encode_calls(
+            token_id=21,
+            liquidity=10**12,
+            amounts=AMOUNTS,
+            new_range=NEW_RANGE,
+            token0=TOKEN0,
+            token1=evil,
+            fee=10_000,
+            safe=SAFE,
+            npm=NPM,
+            router=ROUTER,
+            deadline=DEADLINE,
+            allowances={},
+        )
+    ]
+    report = _report(calls, fee=10_000, tokens=[{"address": TOKEN0}, {"address": evil}])
+    st = _safe_tx(calls)
+    digest = "0x" + st.hash().hex()
+    for approver in (AUTO, APPROVER):
+        with pytest.raises(Refused, match=r"fee 10000 is not one this co-signer signs for"):
+            check(
+                POLICY,
+                ledger,
+                digest,
+                _ctx_safe(st, report, _approve(report, digest, approver)),
+                now=NOW,
+            )
+    # without its own list of pools, automatic approvals sign nothing it decodes
+    unlisted = POLICY.model_copy(update={"pools": ()})
+    with pytest.raises(Refused, match=r"automatic approval needs .* \(policy\.pools\)"):
+        check(
+            unlisted, ledger, digest, _ctx_safe(st, report, _approve(report, digest, AUTO)), now=NOW
+        )
+    assert ledger.count(NOW.date().isoformat()) == 0
 
 
 def test_delegatecall_elsewhere_is_refused(ledger: Ledger) -> None:

@@ -64,6 +64,18 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class PoolKey(_Frozen):
+    """One Uniswap V3 pool the co-signer signs for: its two tokens (either order) and fee."""
+
+    token0: Address
+    token1: Address
+    fee: Annotated[int, Field(ge=1)]
+
+    def matches(self, token0: str, token1: str, fee: int) -> bool:
+        mine = {self.token0.lower(), self.token1.lower()}
+        return fee == self.fee and mine == {token0.lower(), token1.lower()}
+
+
 class CosignerPolicy(_Frozen):
     """The co-signer's own limits and the addresses it trusts (never taken from a request)."""
 
@@ -80,6 +92,9 @@ class CosignerPolicy(_Frozen):
     swap_router: Address | None = None
     multisend_call_only: Address | None = None
     rebalance_module: Address | None = None
+    # the pools whose positions and swaps it signs for (its own list, never the report's):
+    # required for automatic approvals, enforced on every decoded call when set
+    pools: tuple[PoolKey, ...] = ()
     # any other contract -> the selectors it may be called with ("0x" = plain transfer, no data)
     allowed_calls: dict[str, tuple[Selector, ...]] = Field(default_factory=dict)
     max_signatures_per_day: Annotated[int, Field(ge=0)] = 20
@@ -325,9 +340,9 @@ def check(
     if kind == "safe_tx" and str(report.get("safe", "")).lower() != str(call.sender).lower():
         raise Refused(f"the report is for Safe {report.get('safe')}, not {call.sender}")
 
-    calls = _check_calls(policy, call, report, now)
-
     auto = approver.lower() in {a.lower() for a in policy.auto_approvers}
+    calls = _check_calls(policy, call, report, now, auto=auto)
+
     limits: dict[str | None, int] = {None: policy.max_signatures_per_day}
     if auto:
         limits["auto"] = policy.max_auto_signatures_per_day
@@ -345,8 +360,30 @@ def check(
     return Approved(digest, kind, approval.report_hash, approver, calls)
 
 
+def _check_pool(policy: CosignerPolicy, report: Mapping[str, Any], *, auto: bool) -> None:
+    """The report's pool must be one of the co-signer's own: a report can name any tokens and
+    fee, and the calls are checked against the report."""
+    if not policy.pools:
+        if auto:
+            raise Refused(
+                "an automatic approval needs this co-signer's own list of pools (policy.pools)"
+            )
+        return
+    try:
+        tokens = report["tokens"]
+        token0, token1 = str(tokens[0]["address"]), str(tokens[1]["address"])
+        fee = int(report["fee"])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise Refused(f"the report names no pool: {exc!r}") from exc
+    if not any(p.matches(token0, token1, fee) for p in policy.pools):
+        raise Refused(
+            f"pool {to_checksum_address(token0)}/{to_checksum_address(token1)} fee {fee} is not "
+            "one this co-signer signs for (policy.pools)"
+        )
+
+
 def _check_calls(
-    policy: CosignerPolicy, call: _Call, report: Mapping[str, Any], now: datetime
+    policy: CosignerPolicy, call: _Call, report: Mapping[str, Any], now: datetime, *, auto: bool
 ) -> int:
     """Every call the transaction makes against the report (decoded) or the allow-list."""
     if call.to is None:
@@ -367,6 +404,7 @@ def _check_calls(
     if any(to_checksum_address(c.to) in decoded | tokens for c in inner):
         if not (policy.position_manager and policy.swap_router):
             raise Refused("this co-signer has no position_manager / swap_router configured")
+        _check_pool(policy, report, auto=auto)
         is_module = module is not None and [to_checksum_address(c.to) for c in inner] == [module]
         listed = report.get("calls")
         if not is_module and not isinstance(listed, list):

@@ -311,13 +311,16 @@ def build_compound_plan(
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
     allowances: dict[tuple[str, str], int] | None = None,
+    route: str = "multisig",
 ) -> RebalancePlan:
     """Plan compounding NFT ``token_id`` (owned by ``safe``): collect its fees owed into the
     Safe, swap the part that does not fit the range's ratio through the pool itself (exact
     core, the ticks it crosses included), and add the rest to the same NFT with
     increaseLiquidity; minimums are the simulated amounts less the slippage, with the deadline.
 
-    Only the fees are reinvested: the Safe's own balances are never drawn on."""
+    Only the fees are reinvested: the Safe's own balances are never drawn on. ``route``
+    (``multisig`` or ``module``) is part of the idempotency key: a compound the module refuses
+    is planned again, in the same block, as a Safe transaction for the owners."""
     _check_bounds(slippage_bps, deadline_seconds)
     pos = snapshot.positions.get(token_id)
     if pos is None:
@@ -352,7 +355,7 @@ def build_compound_plan(
         allowances=allowances or {},
     )
     key = hashlib.sha256(
-        f"{chain_id}:{safe}:{token_id}:compound:{snapshot.block_number}".encode()
+        f"{chain_id}:{safe}:{token_id}:compound:{snapshot.block_number}:{route}".encode()
     ).hexdigest()
     return RebalancePlan(
         idempotency_key=key,
@@ -379,6 +382,7 @@ def build_compound_plan(
         amounts=amounts,
         calls=calls,
         kind="compound",
+        route=route,
     )
 
 

@@ -415,6 +415,7 @@ def plan_compound(
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=ctx.max_twap_deviation_bps,
         allowances=_allowances(ctx, token0, token1),
+        route=ctx.via,
     )
     return _record_and_simulate(ctx, plan, snapshot, marks, reason)
 

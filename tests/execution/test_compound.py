@@ -211,3 +211,27 @@ def test_compounding_through_the_module(position: Position) -> None:
     assert "module_tx" in report
     assert position.safe_nonce() == nonce  # no Safe transaction
     assert position.npm()[7] == liquidity + int(report["position"]["new_liquidity"])
+
+
+def test_a_compound_the_module_refuses_waits_for_the_owners_as_a_safe_transaction(
+    position: Position,
+) -> None:
+    """Refused by the module (paused), the compound is planned again for the owners in the
+    same block: that plan is a Safe transaction they can sign, not the module call again."""
+    mp, w3 = position.mp, position.chain.w3
+    module = contract(w3, "LPRebalanceModule", mp.ctx.contracts["LPRebalanceModule"])
+    tx = module.functions.pause().transact({"from": dev_signer(9).address, "gas": 200_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    mp.auto_via = "module"
+    nonce, liquidity = position.safe_nonce(), position.npm()[7]
+    event = tasks.rebalance_check(mp)
+    assert "awaits approval" in event, event
+    assert isinstance(mp.notifier, MemoryNotifier)
+    assert [a.kind for a in mp.notifier.alerts] == ["module_refused", "approval_needed"]
+    waiting = [r for r in mp.ctx.repo.unfinished() if r.kind == "compound"]
+    reports = {r.id: read_report(mp.ctx.reports_dir, r.report_id or "") for r in waiting}
+    (owners_plan,) = [r for r in waiting if "safe_tx" in reports[r.id]]
+    assert owners_plan.state == S.SIMULATED and owners_plan.approved_by is None
+    assert reports[owners_plan.id]["report_id"] in event
+    assert all(c["ok"] for c in reports[owners_plan.id]["checks"])
+    assert position.safe_nonce() == nonce and position.npm()[7] == liquidity

@@ -308,8 +308,12 @@ def build_compound_plan(
     position_manager: str,
     router: str,
     slippage_bps: int = 50,
+    max_slippage_bps: int = MAX_SLIPPAGE_BPS,
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
+    reference_price: Decimal | None = None,
+    reference_source: str = "",
+    max_reference_deviation_bps: int = 200,
     allowances: dict[tuple[str, str], int] | None = None,
     route: str = "multisig",
 ) -> RebalancePlan:
@@ -320,14 +324,26 @@ def build_compound_plan(
 
     Only the fees are reinvested: the Safe's own balances are never drawn on. ``route``
     (``multisig`` or ``module``) is part of the idempotency key: a compound the module refuses
-    is planned again, in the same block, as a Safe transaction for the owners."""
+    is planned again, in the same block, as a Safe transaction for the owners. The price
+    guards and the slippage cap are a rebalance's: its swap goes through the same pool."""
     _check_bounds(slippage_bps, deadline_seconds)
+    if slippage_bps > max_slippage_bps:
+        raise Refused(
+            f"slippage {slippage_bps} bps is above {max_slippage_bps} bps: minimums that loose "
+            "let a sandwich take that much; pass --force to plan with it anyway"
+        )
     pos = snapshot.positions.get(token_id)
     if pos is None:
         raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
     if pos.npm.liquidity == 0:
         raise Refused(f"position {token_id} has no liquidity to compound into")
-    spot, twap, deviation, _ = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
+    spot, twap, deviation, ref_dev = _price_guards(
+        snapshot,
+        max_twap_deviation_bps,
+        reference_price,
+        max_reference_deviation_bps,
+        reference_source,
+    )
     lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
     rng = Range(Tick(lower), Tick(upper), snapshot.tick_spacing)
     fees0, fees1 = snapshot.uncollected_fees(token_id)
@@ -382,6 +398,9 @@ def build_compound_plan(
         amounts=amounts,
         calls=calls,
         kind="compound",
+        reference_price=reference_price,
+        reference_source=reference_source,
+        reference_deviation_bps=None if ref_dev is None else float(ref_dev),
         route=route,
     )
 

@@ -403,7 +403,8 @@ def plan_compound(
 ) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
     """Plan and dry-run compounding NFT ``token_id``: collect its fees, swap the part that does
     not fit its range's ratio, increaseLiquidity; write the report. PLANNED -> SIMULATED."""
-    _pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
+    pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
+    reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     plan = build_compound_plan(
         snapshot,
         token_id=token_id,
@@ -412,8 +413,12 @@ def plan_compound(
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
         slippage_bps=ctx.slippage_bps,
+        max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        reference_price=reference[0] if reference else None,
+        reference_source=reference[1] if reference else "",
+        max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
         allowances=_allowances(ctx, token0, token1),
         route=ctx.via,
     )

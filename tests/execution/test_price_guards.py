@@ -60,6 +60,21 @@ def test_a_pool_held_off_price_for_several_blocks_is_refused(setup: Setup) -> No
 
 
 @pytest.mark.devnet
+def test_a_compound_on_a_pool_held_off_price_is_refused(setup: Setup) -> None:
+    """Compounding swaps part of the fees through the same pool: the same second source."""
+    ctx = setup.ctx
+    before, nonce = setup.balances(), setup.safe_nonce()
+    _hold_off_price(setup, steps=6, step_per_mille=3)
+    for via in ("multisig", "module"):
+        ctx.via = via
+        with pytest.raises(Refused, match="from the reference price") as refused:
+            service.plan_compound(ctx, setup.token_id, "test")
+        assert "reference price chainlink feed" in str(refused.value)
+    assert ctx.repo.unfinished() == []
+    assert setup.balances() == before and setup.safe_nonce() == nonce
+
+
+@pytest.mark.devnet
 def test_the_report_names_its_reference_and_the_swap_its_price_limit(setup: Setup) -> None:
     ctx = setup.ctx
     _, report, paths = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")

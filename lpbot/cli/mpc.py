@@ -139,8 +139,11 @@ def _rotate(argv: list[str]) -> int:
         signature_files=[Path(p) for p in args.signature],
         send=lambda to, data: send_recorded_call(ctx, log, ctx.executor, to, data),
     )
-    print(f"owner swap sent in {done['tx_hash']} (block {done['block']})")
-    print(f"signed by {', '.join(done['signed_by'])}")
+    if done.get("already_done"):
+        print(f"owner swap already done in {done['tx_hash']} (block {done['block']})")
+    else:
+        print(f"owner swap sent in {done['tx_hash']} (block {done['block']})")
+        print(f"signed by {', '.join(done['signed_by'])}")
     print(f"the Safe's owners: {', '.join(done['owners'])}")
     print(
         f"the old key {report['old_owner']} is no owner: its signatures are refused (GS026). "

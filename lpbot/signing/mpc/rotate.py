@@ -12,7 +12,8 @@ library on npm or PyPI refreshes either. So a share that may have leaked is reti
 2. ``execute``: the report unchanged and the Safe's nonce and owners as planned; the owners'
    signatures (the old MPC owner through its co-signer, with a signed approval of this report;
    keystores; signature files) up to the threshold; ``execTransaction`` sent, its receipt waited
-   for, and the owners read back: the new address in, the old one out.
+   for, and the owners read back: the new address in, the old one out. Run again once its
+   swap is mined (after a kill or a lost reply), it reports that swap and sends nothing.
 
 After it, a signature by the old key recovers to an address that is no owner, and the Safe
 refuses it (``GS026``): the old shares are useless for the Safe.
@@ -154,7 +155,13 @@ def execute_rotation(
     tx = SafeTransaction.from_json(report["safe_tx"])
     contract = _safe(w3, tx.safe)
     owners = [to_checksum_address(o) for o in contract.functions.getOwners().call()]
-    if int(contract.functions.nonce().call()) != tx.nonce or owners != report["owners_before"]:
+    nonce = int(contract.functions.nonce().call())
+    if nonce > tx.nonce and owners == report["owners_after"]:
+        # run again after the swap was sent (a kill, a lost reply): it took effect
+        receipt = _executed(w3, contract, tx, int(report["block"]))
+        if receipt is not None:
+            return {**_swapped(contract, report, receipt, []), "already_done": True}
+    if nonce != tx.nonce or owners != report["owners_before"]:
         raise Refused("the Safe changed since the rotation was planned: plan it again")
     threshold = int(contract.functions.getThreshold().call())
     ordered = sorted(signers, key=lambda s: not isinstance(s, ReportSigner))
@@ -185,6 +192,15 @@ def execute_rotation(
     tx_hash = w3.eth.send_raw_transaction(signed.raw)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=300)
     return _swapped(contract, report, receipt, collected)
+
+
+def _executed(w3: Web3, contract: Any, tx: SafeTransaction, since_block: int) -> Any | None:
+    """The receipt of the Safe's execution of ``tx`` (its ``ExecutionSuccess``), if mined."""
+    want = tx.safe_tx_hash
+    for entry in contract.events.ExecutionSuccess().get_logs(fromBlock=since_block):
+        if bytes(entry["args"]["txHash"]) == want:
+            return w3.eth.get_transaction_receipt(entry["transactionHash"])
+    return None
 
 
 def _swapped(

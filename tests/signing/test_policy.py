@@ -345,6 +345,33 @@ def test_a_pool_the_cosigner_does_not_list_is_refused(ledger: Ledger) -> None:
     assert ledger.count(NOW.date().isoformat()) == 0
 
 
+def test_a_safe_tx_paying_a_refund_is_refused(ledger: Ledger) -> None:
+    # the calls are the report's, but the SafeTx's refund fields would have the Safe pay
+    # (gasUsed + baseGas) * gasPrice of its USDC to the attacker when it executes
+    calls = _calls()
+    report = _report(calls)
+    honest = _safe_tx(calls)
+    for field, value in (
+        ("gas_price", 1),
+        ("base_gas", 10**12),
+        ("gas_token", TOKEN0),
+        ("refund_receiver", ATTACKER),
+        ("safe_tx_gas", 500_000),
+    ):
+        st = replace(honest, **{field: value})
+        digest = "0x" + st.hash().hex()
+        for approver in (AUTO, APPROVER):
+            with pytest.raises(Refused, match=rf"SafeTx: {field} is {value}"):
+                check(
+                    POLICY,
+                    ledger,
+                    digest,
+                    _ctx_safe(st, report, _approve(report, digest, approver)),
+                    now=NOW,
+                )
+    assert ledger.count(NOW.date().isoformat()) == 0
+
+
 def test_delegatecall_elsewhere_is_refused(ledger: Ledger) -> None:
     calls = _calls()
     st = replace(_safe_tx(calls), to=ATTACKER)

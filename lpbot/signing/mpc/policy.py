@@ -37,7 +37,7 @@ from lpbot.errors import ConfigError, Refused
 from lpbot.report.dryrun import canonical_hash
 from lpbot.signing.mpc.approval import Address, SignedApproval, verify
 from lpbot.signing.mpc.decode import CALL, DELEGATECALL, InnerCall, calls_of_safe_tx, check_calls
-from lpbot.signing.mpc.safe_tx import SafeTx
+from lpbot.signing.mpc.safe_tx import ZERO_ADDRESS, SafeTx
 from lpbot.signing.mpc.signer import tx_digest
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,17 @@ def _call_of(digest: str, context: Mapping[str, Any]) -> tuple[str, _Call]:
             raise Refused(f"the SafeTx sent with the digest is malformed: {exc}") from exc
         if "0x" + safe_tx.hash().hex() != digest:
             raise Refused("the digest is not the hash of the SafeTx sent with it")
+        # lpbot's SafeTxs pay no refund (the sender pays the gas): a gasPrice, baseGas or gas
+        # token would have the Safe pay (gasUsed + baseGas) * gasPrice to refundReceiver
+        for field, value in (
+            ("safe_tx_gas", safe_tx.safe_tx_gas),
+            ("base_gas", safe_tx.base_gas),
+            ("gas_price", safe_tx.gas_price),
+            ("gas_token", safe_tx.gas_token),
+            ("refund_receiver", safe_tx.refund_receiver),
+        ):
+            if str(value).lower() not in ("0", ZERO_ADDRESS):
+                raise Refused(f"SafeTx: {field} is {value}; this co-signer signs no refunds")
         call = _Call(
             chain_id=safe_tx.chain_id,
             to=safe_tx.to,

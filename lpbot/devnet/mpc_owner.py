@@ -49,6 +49,7 @@ from lpbot.signing.safe import (
 
 PASSPHRASE_ENV = "LPBOT_DEMO_MPC_PASSPHRASE_"
 API_KEY_ENV = "LPBOT_DEMO_COSIGNER_API_KEY"
+RPC_URL_ENV = "LPBOT_DEMO_COSIGNER_RPC_URL"
 
 
 def _swap_owner(w3: Web3, manifest: Manifest, old: str, new: str) -> None:
@@ -148,6 +149,7 @@ def demo_mpc_owner(
                 for p in manifest.pools
             ],
             "chain_ids": [manifest.chain_id],
+            "rpc_url_env": RPC_URL_ENV,
             # the demo's chain clock runs days ahead of the wall clock the co-signer reads
             "max_deadline_s": 30 * 86400,
         },
@@ -158,6 +160,7 @@ def demo_mpc_owner(
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     env[f"{PASSPHRASE_ENV}2"] = os.environ.pop(f"{PASSPHRASE_ENV}2")
     env[API_KEY_ENV] = os.environ[API_KEY_ENV] = key.hex()
+    env[RPC_URL_ENV] = manifest.rpc_url  # it reads who owns an NFT before adding to it
     os.environ.pop(f"{PASSPHRASE_ENV}3")  # the recovery party: offline from now on
     proc = subprocess.Popen(
         [

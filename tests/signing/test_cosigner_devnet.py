@@ -90,3 +90,49 @@ def _multisend_payload(data: bytes) -> bytes:
 
     (payload,) = decode(["bytes"], data[4:])
     return bytes(payload)
+
+
+@pytest.mark.parametrize("repo", ["memory"], indirect=True)
+def test_a_compound_is_signed_automatically_once_the_chain_shows_the_safe_owns_the_nft(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lpbot.signing.mpc.policy import PoolKey
+
+    ctx = setup.ctx
+    m = setup.chain.manifest
+    _, report, _ = service.plan_compound(ctx, setup.token_id, "test")
+    monkeypatch.setenv("LPBOT_TEST_COSIGNER_RPC_URL", m.rpc_url)
+    policy = CosignerPolicy(
+        approvers=(APPROVER.address,),
+        auto_approvers=(APPROVER.address,),  # as the bot's policy key would
+        position_manager=m.contracts["NonfungiblePositionManager"],
+        swap_router=m.contracts["SwapRouter02"],
+        multisend_call_only=m.contracts["MultiSendCallOnly"],
+        pools=(PoolKey(token0=setup.tokens[0], token1=setup.tokens[1], fee=500),),
+        rpc_url_env="LPBOT_TEST_COSIGNER_RPC_URL",
+        chain_ids=(report["chain_id"],),
+    )
+    now = datetime.fromtimestamp(setup.chain.w3.eth.get_block("latest")["timestamp"], UTC)
+    planned = SafeTx.from_json(report["safe_tx"])
+    digest = "0x" + planned.hash().hex()
+    approval = sign_approval(
+        APPROVER,
+        report_hash=report["report_hash"],
+        digest=digest,
+        chain_id=planned.chain_id,
+        expires_at=int(now.timestamp()) + 600,
+    )
+    context = {
+        "kind": "safe_tx",
+        "safe_tx": planned.to_json(),
+        "report": report,
+        "approval": approval.model_dump(),
+    }
+    ledger = Ledger(tmp_path / "cosigner.sqlite")
+    ok = check(policy, ledger, digest, context, now=now)  # ownerOf read from the chain: the Safe
+    assert (ok.kind, ok.calls) == ("safe_tx", len(report["calls"]))
+    # the same approval, with the chain unreachable: refused, nothing counted
+    monkeypatch.setenv("LPBOT_TEST_COSIGNER_RPC_URL", "http://127.0.0.1:9")
+    with pytest.raises(Refused, match=f"cannot read the owner of NFT {setup.token_id}"):
+        check(policy, ledger, digest, context, now=now)
+    assert ledger.count(now.date().isoformat()) == 1

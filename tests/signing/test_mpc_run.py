@@ -6,6 +6,7 @@ nothing is signed and an alert says why (party 3 never stands in)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -184,6 +185,8 @@ def _setup(
 
 def _cosigner_config(chain: Devnet, key3: MpcKey, home: Path, **policy: Any) -> dict[str, Any]:
     m = chain.manifest
+    # the co-signer's process inherits it: the chain it reads NFT owners from
+    os.environ["LPBOT_TEST_COSIGNER_RPC_URL"] = m.rpc_url
     return {
         "mode": "mpc",
         "index": 2,
@@ -207,6 +210,7 @@ def _cosigner_config(chain: Devnet, key3: MpcKey, home: Path, **policy: Any) -> 
                 for p in m.pools
             ],
             "chain_ids": [31337],
+            "rpc_url_env": "LPBOT_TEST_COSIGNER_RPC_URL",
             # the devnet's clock runs days ahead of the co-signer's (tests advance it)
             "max_deadline_s": 10**8,
             **policy,

@@ -372,6 +372,47 @@ def test_a_safe_tx_paying_a_refund_is_refused(ledger: Ledger) -> None:
     assert ledger.count(NOW.date().isoformat()) == 0
 
 
+def test_liquidity_is_added_only_to_an_nft_the_safe_owns(ledger: Ledger) -> None:
+    # the position manager's increaseLiquidity checks no owner: a compound "of" the attacker's
+    # own NFT in a listed pool would put the Safe's tokens into the attacker's position
+    calls = [
+        InnerCall(c.to, c.data)
+        for c in _encode_calls(
+            token_id=21,
+            liquidity=10**12,
+            compound=True,
+            amounts=AMOUNTS,
+            new_range=NEW_RANGE,
+            token0=TOKEN0,
+            token1=TOKEN1,
+            fee=500,
+            safe=SAFE,
+            npm=NPM,
+            router=ROUTER,
+            deadline=DEADLINE,
+            allowances={},
+        )
+    ]
+    report = _report(calls)
+    st = _safe_tx(calls)
+    digest = "0x" + st.hash().hex()
+
+    def ask(approver: LocalKeySigner, owner: str | None) -> None:
+        ctx = _ctx_safe(st, report, _approve(report, digest, approver))
+        check(POLICY, ledger, digest, ctx, now=NOW, owner_of=owner and (lambda _id: owner))
+
+    increase = rf"call {len(calls)} \(increaseLiquidity\): tokenId 21"
+    with pytest.raises(Refused, match=rf"{increase} is owned by {ATTACKER}, not the Safe"):
+        ask(AUTO, ATTACKER)
+    # with no chain to read the owner from, an automatic approval is refused
+    with pytest.raises(Refused, match=rf"{increase}: this co-signer has no chain"):
+        ask(AUTO, None)
+    assert ledger.count(NOW.date().isoformat()) == 0
+    ask(AUTO, SAFE)
+    ask(APPROVER, None)  # a person approved this NFT
+    assert ledger.count(NOW.date().isoformat()) == 2
+
+
 def test_delegatecall_elsewhere_is_refused(ledger: Ledger) -> None:
     calls = _calls()
     st = replace(_safe_tx(calls), to=ATTACKER)

@@ -13,7 +13,7 @@ report lists, in order. A refusal names the call (1-based, ``2.1`` inside a mult
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,8 +185,29 @@ def _fail(label: str, name: str, field: str, detail: str) -> Refused:
 
 
 class _Checker:
-    def __init__(self, x: Expectations) -> None:
+    def __init__(
+        self, x: Expectations, owner_of: Callable[[int], str] | None = None, auto: bool = False
+    ) -> None:
         self.x = x
+        self.owner_of = owner_of
+        self.auto = auto
+
+    def owned_by_the_safe(self, label: str, name: str, token_id: int) -> None:
+        """The position manager adds liquidity to any NFT (it checks no owner): the co-signer
+        reads who owns it, and without a chain to read refuses automatic approvals."""
+        if self.owner_of is None:
+            if self.auto:
+                raise _fail(
+                    label,
+                    name,
+                    "tokenId",
+                    f"{token_id}: this co-signer has no chain to read its owner from "
+                    "(policy.rpc_url_env); an automatic approval adds to no NFT it cannot check",
+                )
+            return
+        owner = to_checksum_address(self.owner_of(token_id))
+        if owner != self.x.safe:
+            raise _fail(label, name, "tokenId", f"{token_id} is owned by {owner}, not the Safe")
 
     def eq(self, label: str, name: str, field: str, got: Any, want: Any) -> None:
         g = to_checksum_address(got) if isinstance(got, str) and got.startswith("0x") else got
@@ -248,6 +269,7 @@ class _Checker:
         elif name == "increaseLiquidity":
             token_id, d0, d1, min0, min1, deadline = args[0]
             self.eq(label, name, "tokenId", token_id, x.token_id)
+            self.owned_by_the_safe(label, name, token_id)
             self.at_most(label, name, "amount0Desired", d0, x.amount("mint0"))
             self.at_most(label, name, "amount1Desired", d1, x.amount("mint1"))
             self.at_least(label, name, "amount0Min", min0, "mint_min0")
@@ -300,6 +322,8 @@ def check_calls(
     module: str | None,
     max_deadline: int,
     listed: Sequence[Mapping[str, Any]] | None,
+    owner_of: Callable[[int], str] | None = None,
+    auto: bool = False,
 ) -> int:
     """Check every call against the report; return how many calls were checked.
 
@@ -308,7 +332,7 @@ def check_calls(
     x = Expectations.of(
         report, position_manager=position_manager, router=router, max_deadline=max_deadline
     )
-    checker = _Checker(x)
+    checker = _Checker(x, owner_of, auto)
     pm = x.position_manager
     rt = x.router
     mod = to_checksum_address(module) if module else None

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,9 @@ class CosignerPolicy(_Frozen):
     # the pools whose positions and swaps it signs for (its own list, never the report's):
     # required for automatic approvals, enforced on every decoded call when set
     pools: tuple[PoolKey, ...] = ()
+    # the environment variable holding an RPC URL of the chain (the co-signer's own node): it
+    # reads who owns an NFT before adding liquidity to it; required for automatic approvals
+    rpc_url_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
     # any other contract -> the selectors it may be called with ("0x" = plain transfer, no data)
     allowed_calls: dict[str, tuple[Selector, ...]] = Field(default_factory=dict)
     max_signatures_per_day: Annotated[int, Field(ge=0)] = 20
@@ -310,9 +313,12 @@ def check(
     digest: str,
     context: Mapping[str, Any],
     now: datetime | None = None,
+    *,
+    owner_of: Callable[[int], str] | None = None,
 ) -> Approved:
     """Decide whether the co-signer signs ``digest``; raise ``Refused`` if not.
 
+    ``owner_of`` reads an NFT's owner (default: through ``policy.rpc_url_env``, when set).
     On success the signature is counted in the ledger (an aborted run still counts).
     """
     now = now or datetime.now(UTC)
@@ -352,7 +358,9 @@ def check(
         raise Refused(f"the report is for Safe {report.get('safe')}, not {call.sender}")
 
     auto = approver.lower() in {a.lower() for a in policy.auto_approvers}
-    calls = _check_calls(policy, call, report, now, auto=auto)
+    if owner_of is None and policy.rpc_url_env and policy.position_manager:
+        owner_of = _chain_owner_of(policy.rpc_url_env, policy.position_manager)
+    calls = _check_calls(policy, call, report, now, auto=auto, owner_of=owner_of)
 
     limits: dict[str | None, int] = {None: policy.max_signatures_per_day}
     if auto:
@@ -393,8 +401,44 @@ def _check_pool(policy: CosignerPolicy, report: Mapping[str, Any], *, auto: bool
         )
 
 
+def _chain_owner_of(env_name: str, position_manager: str) -> Callable[[int], str]:
+    """``ownerOf(tokenId)`` of the position manager, read through the RPC URL in ``env_name``."""
+    from web3 import HTTPProvider, Web3
+    from web3.exceptions import Web3Exception
+
+    url = os.environ.get(env_name)
+    if not url:
+        raise Refused(f"set {env_name} to the co-signer's RPC URL (policy.rpc_url_env)")
+    abi = [
+        {
+            "type": "function",
+            "name": "ownerOf",
+            "stateMutability": "view",
+            "inputs": [{"name": "tokenId", "type": "uint256"}],
+            "outputs": [{"name": "", "type": "address"}],
+        }
+    ]
+    npm = Web3(HTTPProvider(url, request_kwargs={"timeout": 10})).eth.contract(
+        address=to_checksum_address(position_manager), abi=abi
+    )
+
+    def owner_of(token_id: int) -> str:
+        try:
+            return str(npm.functions.ownerOf(token_id).call())
+        except (Web3Exception, OSError, ValueError) as exc:
+            raise Refused(f"cannot read the owner of NFT {token_id}: {exc}") from exc
+
+    return owner_of
+
+
 def _check_calls(
-    policy: CosignerPolicy, call: _Call, report: Mapping[str, Any], now: datetime, *, auto: bool
+    policy: CosignerPolicy,
+    call: _Call,
+    report: Mapping[str, Any],
+    now: datetime,
+    *,
+    auto: bool,
+    owner_of: Callable[[int], str] | None,
 ) -> int:
     """Every call the transaction makes against the report (decoded) or the allow-list."""
     if call.to is None:
@@ -428,6 +472,8 @@ def _check_calls(
             module=policy.rebalance_module,
             max_deadline=int(now.timestamp()) + policy.max_deadline_s,
             listed=None if is_module else listed,
+            owner_of=owner_of,
+            auto=auto,
         )
     for i, c in enumerate(inner, 1):
         selectors = policy.allowed(c.to)

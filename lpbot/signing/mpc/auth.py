@@ -15,6 +15,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 from lpbot.errors import NeedsAttention
 
@@ -60,12 +61,17 @@ def sign_request(key: bytes, method: str, path: str, body: bytes, now: float | N
 
 
 class Verifier:
-    """Checks request headers; remembers nonces for the skew window."""
+    """Checks request headers; remembers nonces for the skew window: in ``remember`` (the
+    co-signer's own store, so a restart opens no window for a replay) or else in memory.
+    ``remember(nonce, now, horizon)`` records a nonce and says whether it was new."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(
+        self, key: bytes, remember: Callable[[str, float, float], bool] | None = None
+    ) -> None:
         self._key = key
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._remember = remember
 
     def check(self, header: str | None, method: str, path: str, body: bytes) -> str | None:
         """``None`` if the request is authentic and fresh, else why not."""
@@ -84,6 +90,10 @@ class Verifier:
         now = time.time()
         if abs(now - sent) > MAX_SKEW_S:
             return f"request time {sent} is more than {MAX_SKEW_S} s from this clock"
+        if self._remember is not None:
+            if not self._remember(nonce, now, 2 * MAX_SKEW_S):
+                return "replayed request (nonce seen before)"
+            return None
         with self._lock:
             for n, at in list(self._seen.items()):
                 if at < now - 2 * MAX_SKEW_S:

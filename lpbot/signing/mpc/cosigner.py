@@ -114,7 +114,7 @@ class Cosigner:
         self._link = link
         self._ledger = Ledger(config.ledger)
         self._lock = threading.Lock()
-        self.verifier = Verifier(api_key)
+        self.verifier = Verifier(api_key, self._ledger.remember_nonce)
         self._session: tuple[str, float, tuple[int, ...]] | None = None
         self.identity: str | None = None
 

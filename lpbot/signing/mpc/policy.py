@@ -143,10 +143,28 @@ class Ledger:
                     "CREATE TABLE IF NOT EXISTS bans (party INTEGER PRIMARY KEY,"
                     " since TEXT NOT NULL, reason TEXT NOT NULL)"
                 )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at REAL NOT NULL)"
+                )
         except sqlite3.Error as exc:
             raise ConfigError(f"co-signer ledger {path} is unusable: {exc}") from exc
         finally:
             db.close()
+
+    def remember_nonce(self, nonce: str, now: float, horizon: float) -> bool:
+        """Record an API request's nonce; ``False`` if it was seen within ``horizon`` seconds
+        (kept here, not in memory, so a restarted co-signer still refuses a replay)."""
+        db = self._db()
+        try:
+            with db:
+                db.execute("DELETE FROM nonces WHERE at < ?", (now - horizon,))
+                try:
+                    db.execute("INSERT INTO nonces VALUES (?, ?)", (nonce, now))
+                except sqlite3.IntegrityError:
+                    return False
+        finally:
+            db.close()
+        return True
 
     def ban(self, party: int, reason: str) -> None:
         """Ban ``party`` (its message failed a check) until a person clears it."""

@@ -18,17 +18,19 @@ from web3.exceptions import ContractLogicError
 from lpbot.cli import main
 from lpbot.devnet.anvil import free_port
 from lpbot.devnet.keys import dev_signer
-from lpbot.signing.local import write_keystore
+from lpbot.signing.local import LocalKeySigner, write_keystore
 from lpbot.signing.mpc import MpcSigner
 from lpbot.signing.mpc.rotate import SWAP_OWNER_SELECTOR
 from lpbot.signing.safe import CALL, SafeTransaction, exec_transaction_data, sign
 from lpbot.store.models import Transaction, TxStatus
 from lpbot.store.session import make_engine, session_factory
 from tests.conftest import Devnet
-from tests.signing.conftest import APPROVER_KEY, MpcKey, needs_backend, running_cosigner
+from tests.signing.conftest import MpcKey, needs_backend, running_cosigner
 from tests.signing.test_mpc_run import POLICY, _cosigner_config, _setup, keystores
 
 pytestmark = [pytest.mark.devnet, needs_backend]
+PERSON_KEY = "0x" + "b2" * 32  # a person's development approver key (never a real one)
+PERSON = LocalKeySigner.from_key(PERSON_KEY)
 keystores = keystores  # the bot's, owner 1's and the policy key's keystores (module fixture)
 
 
@@ -46,7 +48,12 @@ def test_rotation_swaps_the_owner_and_the_old_key_is_refused(
     home.mkdir()
     # the co-signer signs an owner swap on this Safe only: swapOwner, nothing else
     cosigner = _cosigner_config(
-        chain, key3, home, allowed_calls={chain.manifest.safe: [SWAP_OWNER_SELECTOR]}
+        chain,
+        key3,
+        home,
+        allowed_calls={chain.manifest.safe: [SWAP_OWNER_SELECTOR]},
+        # a person's approver key next to the bot's policy key: an owner swap is a person's
+        approvers=[POLICY.address, PERSON.address],
     )
     cosigner["port"] = free_port()
     with running_cosigner(cosigner, home) as url:
@@ -75,14 +82,14 @@ def test_rotation_swaps_the_owner_and_the_old_key_is_refused(
         # 2. a person approves it for the co-signer (EIP-712, the report and SafeTx hashes)
         monkeypatch.setenv("LPBOT_TEST_ROTATE_APPROVER_PW", "approver password")
         write_keystore(
-            tmp_path / "approver.json", bytes.fromhex(APPROVER_KEY[2:]), "approver password"
+            tmp_path / "approver.json", bytes.fromhex(PERSON_KEY[2:]), "approver password"
         )
         approve = ["cosigner", "approve", "--report", str(report_path), "--ttl", "600"]
         approve += ["--keystore", str(tmp_path / "approver.json")]
         approve += ["--password-env", "LPBOT_TEST_ROTATE_APPROVER_PW"]
         assert main(approve) == 0
         approval = report_path.with_suffix(".approval.json")
-        assert json.loads(approval.read_text())["approver"] == POLICY.address
+        assert json.loads(approval.read_text())["approver"] == PERSON.address
 
         # 3. the old MPC owner (party 1 + the co-signer) and owner 1 sign; the swap is sent
         execute = [*lpbot, "execute", report_id, "--mpc", "--approval", str(approval)]

@@ -608,6 +608,36 @@ def test_plain_transfer_needs_the_allow_list_and_the_report(ledger: Ledger) -> N
         ask(tx(10**15, 3), {"to": TO, "data": "0x", "value": 10**14})
 
 
+def test_an_automatic_approval_signs_no_allow_listed_call(ledger: Ledger) -> None:
+    # the README has the MPC owner's co-signer list swapOwner on the Safe for a rotation; the
+    # bot's policy key alone must not swap an owner for its own second key (a quorum)
+    from eth_abi.abi import encode
+    from eth_hash.auto import keccak
+
+    policy = POLICY.model_copy(update={"allowed_calls": {SAFE: ("0xe318b52b",)}})
+    data = keccak(b"swapOwner(address,address,address)")[:4] + encode(
+        ["address", "address", "address"], ["0x" + "00" * 19 + "01", TO, ATTACKER]
+    )
+    st = SafeTx(chain_id=31337, safe=SAFE, to=SAFE, value=0, data=data, operation=0, nonce=4)
+    report = _report([], calls=[{"to": SAFE, "data": "0x" + data.hex(), "value": 0}])
+    digest = "0x" + st.hash().hex()
+
+    def ask(approver: LocalKeySigner) -> None:
+        check(
+            policy,
+            ledger,
+            digest,
+            _ctx_safe(st, report, _approve(report, digest, approver)),
+            now=NOW,
+        )
+
+    with pytest.raises(Refused, match=rf"call 1: .* {SAFE} needs a person's approval"):
+        ask(AUTO)
+    assert ledger.count(NOW.date().isoformat()) == 0
+    ask(APPROVER)
+    assert ledger.count(NOW.date().isoformat()) == 1
+
+
 # ---- limits in the co-signer's own store ---------------------------------------------------
 
 

@@ -497,6 +497,13 @@ def _check_calls(
         selectors = policy.allowed(c.to)
         if selectors is None:
             raise Refused(f"call {i}: calls to {to_checksum_address(c.to)} are not allowed")
+        if auto:
+            # the bot's policy key approves the rebalances and compounds read above; an
+            # allow-listed call (an owner swap, a transfer) is a person's to approve
+            raise Refused(
+                f"call {i}: an automatic approval signs only the calls it decodes; a call to "
+                f"{to_checksum_address(c.to)} needs a person's approval"
+            )
         if 0 < len(c.data) < 4:
             raise Refused(f"call {i}: calldata shorter than a selector")
         selector = "0x" + c.data[:4].hex()

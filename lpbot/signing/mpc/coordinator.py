@@ -28,7 +28,13 @@ from eth_utils.address import to_checksum_address
 from lpbot.errors import Halt, LpbotError, NeedsAttention, Refused
 from lpbot.signing.base import SECP256K1_N, Signature
 from lpbot.signing.mpc.auth import load_key
-from lpbot.signing.mpc.config import SINGLE_HOST_WARNING, LocalParty, MpcConfig, fingerprint
+from lpbot.signing.mpc.config import (
+    SINGLE_HOST_WARNING,
+    LocalParty,
+    MpcConfig,
+    RemoteParty,
+    fingerprint,
+)
 from lpbot.signing.mpc.errors import CosignerRefused, MpcAborted, PartyUnavailable
 from lpbot.signing.mpc.links import HttpLink, PartyLink, SidecarLink
 
@@ -333,6 +339,16 @@ class Coordinator:
         """
         cfg = self.config
         everyone = [p.index for p in cfg.parties]
+        unpinned = [
+            p.index for p in cfg.parties if isinstance(p, RemoteParty) and p.identity is None
+        ]
+        if unpinned and not cfg.insecure_single_host:
+            # whoever answers on a remote party's port could otherwise take its place
+            raise Refused(
+                f"parties {unpinned} have no pinned identity: set `identity` in the MPC config to "
+                "the fingerprint each shows itself (`lpbot cosigner serve` prints it), compared "
+                "out of band"
+            )
         offline = [i for i in everyone if i not in self._links]
         if offline:
             raise NeedsAttention(

@@ -13,7 +13,8 @@ library on npm or PyPI refreshes either. So a share that may have leaked is reti
    signatures (the old MPC owner through its co-signer, with a signed approval of this report;
    keystores; signature files) up to the threshold; ``execTransaction`` sent, its receipt waited
    for, and the owners read back: the new address in, the old one out. Run again once its
-   swap is mined (after a kill or a lost reply), it reports that swap and sends nothing.
+   swap is mined (after a kill or a lost reply), it reports that swap and sends nothing; while
+   a transaction of the sender is pending, it signs nothing.
 
 After it, a signature by the old key recovers to an address that is no owner, and the Safe
 refuses it (``GS026``): the old shares are useless for the Safe.
@@ -163,6 +164,15 @@ def execute_rotation(
             return {**_swapped(contract, report, receipt, []), "already_done": True}
     if nonce != tx.nonce or owners != report["owners_before"]:
         raise Refused("the Safe changed since the rotation was planned: plan it again")
+    executor = to_checksum_address(sender.address)
+    if w3.eth.get_transaction_count(executor, "pending") > w3.eth.get_transaction_count(
+        executor, "latest"
+    ):
+        # the swap sent by a run that was killed may be among them: no second signature
+        raise NeedsAttention(
+            f"a transaction from {executor} is pending (the owner swap sent before?): wait "
+            "until it is mined, then run this again"
+        )
     threshold = int(contract.functions.getThreshold().call())
     ordered = sorted(signers, key=lambda s: not isinstance(s, ReportSigner))
     collected: list[OwnerSignature] = [sign(tx, s, report) for s in ordered if s.address in owners]

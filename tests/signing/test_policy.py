@@ -18,6 +18,7 @@ from lpbot.execution.plan import PlanAmounts, _encode_calls
 from lpbot.report.dryrun import canonical_hash
 from lpbot.signing.local import LocalKeySigner
 from lpbot.signing.mpc.approval import SignedApproval, sign_approval
+from lpbot.signing.mpc.decode import unpack_multisend
 from lpbot.signing.mpc.policy import CosignerPolicy, Ledger, PoolKey, check
 from lpbot.signing.mpc.safe_tx import SafeTx
 from lpbot.signing.mpc.signer import jsonable_tx, tx_digest
@@ -411,6 +412,49 @@ def test_liquidity_is_added_only_to_an_nft_the_safe_owns(ledger: Ledger) -> None
     ask(AUTO, SAFE)
     ask(APPROVER, None)  # a person approved this NFT
     assert ledger.count(NOW.date().isoformat()) == 2
+
+
+def test_hand_packed_batches_are_read_call_by_call(ledger: Ledger) -> None:
+    """MultiSendCallOnly's packing written by hand: an inner delegatecall, a nested MultiSend,
+    an unlisted contract, bytes after the last call; each refused though the report lists it."""
+    from eth_abi.abi import encode
+    from eth_hash.auto import keccak
+
+    def pack(op: int, to: str, data: bytes) -> bytes:
+        head = bytes([op]) + bytes.fromhex(to[2:]) + bytes(32)  # operation, to, value 0
+        return head + len(data).to_bytes(32, "big") + data
+
+    def multisend(payload: bytes) -> bytes:
+        return keccak(b"multiSend(bytes)")[:4] + encode(["bytes"], [payload])
+
+    calls = _calls()
+    honest = b"".join(pack(0, c.to, c.data) for c in calls)
+    cases = [
+        (
+            pack(1, calls[0].to, calls[0].data)
+            + honest[len(pack(0, calls[0].to, calls[0].data)) :],
+            r"call 1 \(call\): operation is a delegatecall",
+        ),
+        (
+            honest + pack(0, MULTISEND, multisend(pack(0, ATTACKER, b""))),
+            rf"call {len(calls) + 1} \(call\): to {MULTISEND} is no contract of the report",
+        ),
+        (
+            honest + pack(0, ATTACKER, b"\x01\x02\x03\x04"),
+            rf"call {len(calls) + 1} \(call\): to {ATTACKER} is no contract",
+        ),
+        (honest + b"\x00" * 40, rf"multiSend: call {len(calls) + 1} is truncated"),
+    ]
+    for payload, refusal in cases:
+        st = replace(_safe_tx(calls), data=multisend(payload))
+        report = _report(calls)
+        if "truncated" not in refusal:  # a compromised planner lists the batch it sends
+            listed = [{"to": c.to, "data": "0x" + c.data.hex()} for c in unpack_multisend(payload)]
+            report = _report(calls, calls=listed)
+        digest = "0x" + st.hash().hex()
+        with pytest.raises(Refused, match=refusal):
+            check(POLICY, ledger, digest, _ctx_safe(st, report, _approve(report, digest)), now=NOW)
+    assert ledger.count(NOW.date().isoformat()) == 0
 
 
 def test_delegatecall_elsewhere_is_refused(ledger: Ledger) -> None:

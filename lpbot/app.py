@@ -413,6 +413,23 @@ class App:
             policy = dataclasses.replace(policy, slippage_bps=self.overrides.slippage_bps)
         return policy
 
+    def slippage_setting(self, position: str | None = None) -> tuple[float | None, str]:
+        """The slippage set for ``position`` and where: ``--slippage-bps``, or the policy's
+        ``slippage_bps`` when written; else (None, why): each plan derives its own from the
+        range's width (``execution.max_sandwich_bps``)."""
+        if self.overrides.slippage_bps is not None:
+            return self.overrides.slippage_bps, "--slippage-bps"
+        if self.config.positions:
+            pos = self.position(position)
+            if "slippage_bps" in pos.policy.model_fields_set:
+                return pos.policy.slippage_bps, f"positions.{pos.name}.policy.slippage_bps"
+        m = self.config.execution.max_sandwich_bps
+        return None, (
+            "no slippage_bps set: derived per plan from the range's width, a sandwich taking at "
+            f"most {m} bps of the position (execution.max_sandwich_bps), at most "
+            "300 bps"
+        )
+
     def slippage_bps(self, position: str | None = None) -> float:
         if self.overrides.slippage_bps is not None:
             return self.overrides.slippage_bps
@@ -601,14 +618,27 @@ class App:
         chain_name = self.chain_name(position) if position else self.chain_name()
         chain = self.chain(chain_name)
         w3, manifest = self.w3(chain_name), self.manifest(chain_name)
-        slippage = round(self.slippage_bps(position if position or self.config.positions else None))
+        from lpbot.execution.plan import MAX_SLIPPAGE_BPS
+
+        which = position if position or self.config.positions else None
+        explicit, source = self.slippage_setting(which)
         twap = self.config.execution.max_twap_deviation_bps
-        overrides: dict[str, object] = {
-            "pricer": self.pricer(chain_name),
-            "slippage_bps": slippage,
-            # spot vs TWAP, at plan time and right before sending: never looser than slippage
-            "max_twap_deviation_bps": slippage if twap is None else min(twap, slippage),
-        }
+        overrides: dict[str, object] = {"pricer": self.pricer(chain_name)}
+        if explicit is None:
+            # each plan's slippage from its range's width; its TWAP bound at most that
+            overrides.update(
+                max_sandwich_bps=self.config.execution.max_sandwich_bps,
+                max_twap_deviation_bps=MAX_SLIPPAGE_BPS if twap is None else twap,
+                slippage_source=source,
+            )
+        else:
+            slippage = round(explicit)
+            overrides.update(
+                slippage_bps=slippage,
+                slippage_source=source,
+                # spot vs TWAP, at plan time and right before sending: never looser than it
+                max_twap_deviation_bps=slippage if twap is None else min(twap, slippage),
+            )
         safe_cfg = self.config.signer.safe
         if safe_cfg is not None and safe_cfg.address != "devnet":
             overrides["safe"] = safe_cfg.address
@@ -623,11 +653,14 @@ class App:
             replace_after=ex.replace_after_seconds,
             max_replacements=ex.max_replacements,
             public_fallback=chain_cfg.public_fallback,
+            private_submission=chain.private_submission,
+            submit_endpoint=chain.submit_endpoint,
             alert=lambda kind, text: notifier.notify(Alert(kind, text.split("\n")[0], text)),
         )
         if chain.submit_url:
             from lpbot.chain.rpc import connect
 
+            # the configured endpoint, or the chain's default private one (Ethereum's)
             overrides["submit_w3"] = connect(chain.submit_url)
         if not self.devnet_defaults:
             sender, operator = self.sender(), self.operator()

@@ -39,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from lpbot.chain.registry import CHAINS
+from lpbot.chain.registry import CHAINS, DEFAULT_PRIVATE_RPC
 from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError
 from lpbot.pricing.base import PricingConfig
@@ -230,6 +230,10 @@ class ChainConfig(_Frozen):
     # the sequencer on an L2; the URL may hold a key, so only the variable's name is written
     submit_url_env: EnvName | None = None
     public_fallback: bool = False  # the submit endpoint down: send to the public mempool
+    # which transactions go to the private endpoint (``lpbot.chain.submit.submission_route``):
+    # "auto" = on Ethereum the swap-bearing ones (to submit_url_env's endpoint, else Flashbots
+    # Protect), elsewhere all of them when submit_url_env is set; "always"; "never"
+    private_submission: Literal["auto", "always", "never"] = "auto"
 
     @model_validator(mode="after")
     def _one_rpc_source(self) -> ChainConfig:
@@ -239,6 +243,11 @@ class ChainConfig(_Frozen):
             raise ValueError("rpc_url_env: required (or rpc_url; or manifest for the devnet)")
         if self.manifest is not None and self.chain_id is not None:
             raise ValueError("chain_id: the devnet's comes from its manifest; remove it")
+        if self.private_submission == "never" and self.submit_url_env is not None:
+            raise ValueError(
+                "submit_url_env: private_submission = 'never' sends every transaction to the "
+                "public mempool; remove submit_url_env or set private_submission"
+            )
         if self.rpc_url is not None:
             try:
                 _check_url_has_no_secret(self.rpc_url)
@@ -250,6 +259,15 @@ class ChainConfig(_Frozen):
     def is_devnet(self) -> bool:
         return self.manifest is not None
 
+    def private_endpoint(self, chain_id: int | None) -> str | None:
+        """The private endpoint as shown to a person: ``submit_url_env``'s name (its URL may
+        hold a key), else the chain's default (Ethereum's), else None."""
+        if self.submit_url_env is not None:
+            return f"${self.submit_url_env}"
+        if self.private_submission != "never" and chain_id in DEFAULT_PRIVATE_RPC:
+            return f"{DEFAULT_PRIVATE_RPC[chain_id]} (Flashbots Protect, the chain's default)"
+        return None
+
 
 class ResolvedChain(_Frozen):
     """A chain ready to connect to: the URL read from the environment or the manifest."""
@@ -260,6 +278,10 @@ class ResolvedChain(_Frozen):
     manifest: Manifest | None = None
     submit_url: str | None = None
     public_fallback: bool = False
+    private_submission: Literal["auto", "always", "never"] = "auto"
+    # the private endpoint as shown in reports and `config check`: the environment variable's
+    # name, or the chain's default endpoint (never a URL read from the environment)
+    submit_endpoint: str | None = None
 
 
 # -------------------------------------------------------------------------------- strategies
@@ -808,6 +830,8 @@ class ExecutionConfig(_Frozen):
     ``max_fee_usd``: above this expected fee a rebalance waits (alert) instead of sending.
     ``max_replacements``: then a stuck transaction is cancelled (zero-value self-transfer).
     ``max_twap_deviation_bps``: spot vs TWAP bound, at most each position's slippage.
+    ``max_sandwich_bps``: a position without ``slippage_bps`` gets the slippage that keeps a
+    sandwich's take under this share of the position, derived from its range's width.
     """
 
     max_price_move_share_pct: float = Field(default=50.0, gt=0, le=100)
@@ -815,6 +839,10 @@ class ExecutionConfig(_Frozen):
     # (unset) the position's slippage, and never looser than it: a pool held off-price within
     # a looser bound would set the price the minimums are computed from
     max_twap_deviation_bps: int | None = Field(default=None, ge=0, le=300)
+    # a position whose policy sets no slippage_bps gets, per plan, the widest slippage under
+    # which a sandwich takes at most this many bps of the position (derived from the range's
+    # width, at most 300 bps: ``lpbot.execution.plan.default_slippage_bps``)
+    max_sandwich_bps: int = Field(default=5, ge=1, le=150)
     gas_margin_pct: float = Field(default=20.0, ge=0, le=500)
     max_fee_usd: Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)] | None = None
     replace_after_seconds: float = Field(default=60.0, gt=0)
@@ -889,6 +917,16 @@ class Config(_Frozen):
                 problems.append(
                     f"chains.{name}.chain_id: {chain.chain_id} is not supported; known: {known}"
                 )
+            configured = chain.chain_id if chain.chain_id is not None else by_name.get(name)
+            if (
+                chain.private_submission == "always"
+                and chain.submit_url_env is None
+                and configured not in DEFAULT_PRIVATE_RPC
+            ):
+                problems.append(
+                    f"chains.{name}.private_submission: 'always' needs a private endpoint and "
+                    "this chain has no default one; name it with submit_url_env"
+                )
         seen: set[str] = set()
         for i, position in enumerate(self.positions):
             where = f"positions[{i}]"
@@ -926,7 +964,9 @@ class Config(_Frozen):
                 )
         twap = self.execution.max_twap_deviation_bps
         for i, position in enumerate(self.positions):
-            if twap is not None and twap > position.policy.slippage_bps:
+            explicit = "slippage_bps" in position.policy.model_fields_set
+            # a derived slippage (none set) is bounded by the TWAP bound when it is planned
+            if explicit and twap is not None and twap > position.policy.slippage_bps:
                 problems.append(
                     f"execution.max_twap_deviation_bps: {twap} is looser than "
                     f"positions[{i}].policy.slippage_bps {position.policy.slippage_bps:g}: a pool "
@@ -1032,7 +1072,7 @@ class Config(_Frozen):
             chain_id = chain.chain_id
         else:
             chain_id = next(c.chain_id for c in CHAINS.values() if c.name == name)
-        submit_url = None
+        submit_url, endpoint = None, None
         if chain.submit_url_env is not None:
             submit_url = env.get(chain.submit_url_env)
             if not submit_url:
@@ -1040,6 +1080,9 @@ class Config(_Frozen):
                     f"chains.{name}.submit_url_env: environment variable {chain.submit_url_env} "
                     "is not set"
                 )
+        elif chain.private_submission != "never":
+            submit_url = DEFAULT_PRIVATE_RPC.get(chain_id)
+        endpoint = chain.private_endpoint(chain_id)
         return ResolvedChain(
             name=name,
             chain_id=chain_id,
@@ -1047,6 +1090,8 @@ class Config(_Frozen):
             manifest=manifest,
             submit_url=submit_url,
             public_fallback=chain.public_fallback,
+            private_submission=chain.private_submission,
+            submit_endpoint=endpoint,
         )
 
 

@@ -778,3 +778,90 @@ def _build_directly(strategy: dict[str, object], policy: dict[str, object]) -> N
         if kind == "skewed":
             built = SkewedBand(band=band, **{k: v for k, v in s.items() if k not in band_keys})  # type: ignore[arg-type]
     RebalancePolicy(strategy=built, **policy)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------- submission route and slippage
+
+ETH_POOL = "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"
+ROUTED = """
+[chains.ethereum]
+rpc_url_env = "RPC"
+{extra}
+[[positions]]
+name = "wide"
+chain = "ethereum"
+pool = "{pool}"
+token_id = 1
+[positions.strategy]
+kind = "full_range"
+
+[[positions]]
+name = "narrow"
+chain = "ethereum"
+pool = "{pool}"
+token_id = 2
+[positions.strategy]
+kind = "fixed"
+half_width_ticks = 2000
+
+[[positions]]
+name = "set"
+chain = "ethereum"
+pool = "{pool}"
+token_id = 3
+[positions.strategy]
+kind = "fixed"
+half_width_ticks = 2000
+[positions.policy]
+slippage_bps = 40
+"""
+
+
+def _routed(extra: str = "") -> str:
+    return textwrap.dedent(ROUTED).format(pool=ETH_POOL, extra=extra)
+
+
+def test_ethereum_sends_privately_by_default_and_the_variable_overrides_the_endpoint() -> None:
+    config = parse_config(_routed())
+    chain = config.resolve_chain("ethereum", {"RPC": "http://a"})
+    assert chain.private_submission == "auto" and chain.public_fallback is False
+    assert chain.submit_url == "https://rpc.flashbots.net"
+    assert "Flashbots Protect" in (chain.submit_endpoint or "")
+    config = parse_config(_routed('submit_url_env = "PROTECT"'))
+    chain = config.resolve_chain("ethereum", {"RPC": "http://a", "PROTECT": "http://b/key"})
+    assert (chain.submit_url, chain.submit_endpoint) == ("http://b/key", "$PROTECT")
+    config = parse_config(_routed('private_submission = "never"'))
+    assert config.resolve_chain("ethereum", {"RPC": "http://a"}).submit_url is None
+
+
+def test_contradictory_private_submission_settings_are_named_by_key() -> None:
+    both = 'private_submission = "never"\nsubmit_url_env = "PROTECT"'
+    assert "chains.ethereum.submit_url_env: private_submission = 'never'" in _errors(_routed(both))
+    always = _with("", MINIMAL).replace(
+        'rpc_url_env = "LPBOT_ARB_RPC"',
+        'rpc_url_env = "LPBOT_ARB_RPC"\nprivate_submission = "always"',
+    )
+    assert "chains.arbitrum.private_submission: 'always' needs a private endpoint" in _errors(
+        always
+    )
+    assert "private_submission" in _errors(_routed('private_submission = "sometimes"'))
+
+
+def test_config_check_explains_the_route_and_each_positions_slippage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "lpbot.toml"
+    path.write_text(_routed())
+    _cli("config", "check", "--config", str(path))
+    out = capsys.readouterr().out
+    assert (
+        "sending on ethereum, a transaction carrying a swap: privately to "
+        "https://rpc.flashbots.net (Flashbots Protect, the chain's default) (carries a swap on "
+        "Ethereum; private_submission = 'auto'); if it cannot be reached, nothing is sent"
+    ) in out
+    assert "sending on ethereum, a transaction carrying none: the public mempool" in out
+    # a full range's derived slippage is the tightest; the narrower range's looser; a set
+    # value is the policy's own
+    assert "slippage wide: 10 bps (derived from the range's half-width of 887272 ticks" in out
+    assert "slippage narrow: 105 bps (derived from the range's half-width of 2000 ticks" in out
+    assert "slippage set: 40 bps (positions.set.policy.slippage_bps)" in out

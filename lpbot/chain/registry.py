@@ -45,6 +45,11 @@ _SAFE_130_ZKSYNC = {
     "MultiSendCallOnly": "0xf220D3b4DFb23C4ade8C88E526C1353AbAcbC38F",
     "CompatibilityFallbackHandler": "0x2f870a80647BbC554F3a0EBD093f11B4d2a7492A",
 }
+ETHEREUM_CHAIN_ID = 1
+# the private endpoint a swap-bearing transaction goes to by default (``chains.NAME.
+# private_submission = "auto"``): Flashbots Protect never puts it in the public mempool, so it
+# cannot be seen and sandwiched before it is mined (docs.flashbots.net, "Flashbots Protect")
+DEFAULT_PRIVATE_RPC = {ETHEREUM_CHAIN_ID: "https://rpc.flashbots.net"}
 # Arbitrum's ArbSys precompile: ``arbBlockNumber()`` is the Arbitrum block number, where Solidity's
 # ``block.number`` is an estimate of the L1 block (Arbitrum docs, "Block numbers and time")
 ARBSYS = "0x0000000000000000000000000000000000000064"

@@ -1,6 +1,11 @@
 """Sending transactions: pre-flight, nonces, EIP-1559 fees, private submission, replacement and
 cancellation of stuck transactions, confirmations.
 
+Each transaction's route (``submission_route``) is the private endpoint or the public mempool:
+on Ethereum a transaction carrying a swap goes privately by default (Flashbots Protect, or the
+configured endpoint), since a swap seen in the public mempool can be sandwiched; an endpoint
+that cannot be reached never leads to a public copy unless ``public_fallback`` allows it.
+
 Fees come from the caller (the chain's gas model) or ``eth_feeHistory`` (max fee = 2 x the next
 base fee + the median priority fee of recent blocks). A transaction not mined within
 ``replace_after`` seconds is replaced: same nonce, both fee fields raised by at least 12.5% (nodes
@@ -33,6 +38,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint, TxReceipt, Wei
 
+from lpbot.chain.registry import ETHEREUM_CHAIN_ID
 from lpbot.errors import Halt, NeedsAttention, NonceTaken, Refused, RetryLater
 from lpbot.signing.base import Signer
 
@@ -66,6 +72,89 @@ def fetch_fees(w3: Web3, blocks: int = 5, percentile: float = 50.0) -> Fees:
     priority = rewards[len(rewards) // 2] if rewards else 0
     priority = max(priority, 1)
     return Fees(max_fee_per_gas=2 * next_base + priority, max_priority_fee_per_gas=priority)
+
+
+PRIVATE_SUBMISSION_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionRoute:
+    """Where one transaction is broadcast: the private endpoint or the public mempool (the
+    chain's RPC), and why. ``endpoint`` names the private endpoint without its URL's secrets
+    (the environment variable, or the chain's default)."""
+
+    private: bool
+    endpoint: str
+    why: str
+    public_fallback: bool = False  # the private endpoint never reached: the public mempool
+
+    def text(self) -> str:
+        if not self.private:
+            return f"the public mempool through the chain's RPC ({self.why})"
+        down = (
+            "if it cannot be reached, the public mempool (public_fallback = true)"
+            if self.public_fallback
+            else "if it cannot be reached, nothing is sent (no public fallback)"
+        )
+        return f"privately to {self.endpoint} ({self.why}); {down}"
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SubmissionRoute:
+        return cls(d["route"] == "private", d["endpoint"], d["why"], bool(d["public_fallback"]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "route": "private" if self.private else "public",
+            "endpoint": self.endpoint if self.private else "",
+            "why": self.why,
+            "public_fallback": self.public_fallback if self.private else False,
+        }
+
+
+def submission_route(
+    chain_id: int,
+    mode: str,
+    *,
+    swap: bool,
+    endpoint: str | None,
+    public_fallback: bool = False,
+) -> SubmissionRoute:
+    """The route of a transaction on chain ``chain_id`` under ``mode`` (a chain's
+    ``private_submission``), ``swap``: whether it carries a swap (a sandwich's target).
+
+    ``auto``: on Ethereum (chain 1) a swap-bearing transaction goes to the private endpoint
+    (``endpoint``: the configured one, else the chain's default) and any other to the public
+    mempool; on other chains every transaction goes to a configured endpoint (a sequencer, a
+    protected RPC), else to the public mempool. ``always``: every transaction goes private.
+    ``never``: every transaction goes public. A private route without an endpoint is refused:
+    a swap never goes public because an endpoint is missing."""
+    if mode not in PRIVATE_SUBMISSION_MODES:
+        raise Refused(f"private_submission must be one of {PRIVATE_SUBMISSION_MODES}, got {mode!r}")
+    what = "carries a swap" if swap else "carries no swap"
+    if mode == "never":
+        return SubmissionRoute(False, "", f"{what}; private_submission = 'never'")
+    if mode == "always":
+        private, why = True, f"{what}; private_submission = 'always'"
+    elif chain_id == ETHEREUM_CHAIN_ID:
+        private = swap
+        why = f"{what} on Ethereum; private_submission = 'auto'"
+    else:
+        private = endpoint is not None
+        why = (
+            f"the chain's configured submit endpoint; private_submission = 'auto' on chain "
+            f"{chain_id}"
+            if private
+            else f"no submit endpoint configured for chain {chain_id}; private_submission = 'auto'"
+        )
+    if not private:
+        return SubmissionRoute(False, "", why)
+    if endpoint is None:
+        raise Refused(
+            f"this transaction must be sent privately ({why}) and chain {chain_id} has no "
+            "private endpoint: set submit_url_env, or private_submission = 'never' to send it "
+            "to the public mempool"
+        )
+    return SubmissionRoute(True, endpoint, why, public_fallback)
 
 
 def _never_reached(exc: BaseException) -> bool:

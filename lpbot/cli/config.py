@@ -120,6 +120,77 @@ def _module_budget_row(w3: Any, module: str, module_cfg: Any) -> tuple[str, str,
     return ("module budget", "; ".join(bounds.lines() + mismatches), not mismatches)
 
 
+def _configured_chain_id(a: App, name: str) -> int | None:
+    """Chain ``name``'s id from the configuration alone (the devnet's from its manifest, None
+    while it is not written)."""
+    from lpbot.chain.registry import CHAINS
+    from lpbot.devnet.manifest import Manifest
+
+    chain = a.config.chains[name]
+    if chain.manifest is not None:
+        try:
+            return Manifest.read(chain.manifest).chain_id
+        except (OSError, ValueError):
+            return None
+    if chain.chain_id is not None:
+        return chain.chain_id
+    return next((c.chain_id for c in CHAINS.values() if c.name == name), None)
+
+
+def check_routes(a: App) -> dict[str, dict[str, Any]]:
+    """Per chain, where a transaction carrying a swap and one carrying none is sent, and why
+    (``chain.submit.submission_route``); a route that cannot be taken is said so."""
+    from lpbot.chain.submit import submission_route
+    from lpbot.errors import Refused
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, chain in a.config.chains.items():
+        chain_id = _configured_chain_id(a, name)
+        endpoint = chain.private_endpoint(chain_id)
+        row: dict[str, Any] = {"private_submission": chain.private_submission}
+        for what, swap in (("swap", True), ("no_swap", False)):
+            try:
+                route = submission_route(
+                    chain_id or 0,
+                    chain.private_submission,
+                    swap=swap,
+                    endpoint=endpoint,
+                    public_fallback=chain.public_fallback,
+                )
+            except Refused as exc:
+                row[what] = {"route": "refused", "why": str(exc)}
+                continue
+            row[what] = {**route.to_json(), "text": route.text()}
+        out[name] = row
+    return out
+
+
+def check_slippage(a: App) -> dict[str, dict[str, Any]]:
+    """Per position, its execution slippage and where it comes from: the policy's value, or
+    derived per plan from the range's width (with the value for the strategy's fixed width,
+    when it has one)."""
+    from lpbot.execution.plan import default_slippage_bps, sandwich_bound_bps
+
+    out: dict[str, dict[str, Any]] = {}
+    m = a.config.execution.max_sandwich_bps
+    for p in a.config.positions:
+        explicit, source = a.slippage_setting(p.name)
+        row: dict[str, Any] = {"bps": explicit, "source": source}
+        half = getattr(p.strategy, "half_width_ticks", None)
+        if p.strategy.kind == "full_range":
+            half = 887272
+        if explicit is None and half is not None:
+            bps = default_slippage_bps(half, m)
+            row["bps"] = bps
+            row["source"] = (
+                f"derived from the range's half-width of {half} ticks: a sandwich takes at "
+                f"most {float(sandwich_bound_bps(bps, half)):.2f} bps of the position "
+                f"(execution.max_sandwich_bps {m}, at most 300 bps)"
+            )
+        out[p.name] = row
+    return out
+
+
 def check_online(a: App) -> list[tuple[str, str, bool]]:
     """(what, finding, ok) for each thing the chain must confirm."""
     from eth_utils.address import to_checksum_address
@@ -299,6 +370,8 @@ def check(online: bool, as_json: bool) -> int:
         ),
         "data_dir": str(c.data_dir),
         "reports": str(c.reports_path),
+        "submission": check_routes(a),
+        "slippage": check_slippage(a),
     }
     if as_json:
         emit_json(summary)
@@ -308,6 +381,14 @@ def check(online: bool, as_json: bool) -> int:
     for p in c.positions:
         what = f"token {p.token_id}" if p.token_id is not None else "open new"
         click.echo(f"  position {p.name}: {p.chain} {p.pool}, {what}, strategy {p.strategy.kind}")
+    for name, slip in summary["slippage"].items():
+        value = "per plan" if slip["bps"] is None else f"{slip['bps']:g} bps"
+        click.echo(f"  slippage {name}: {value} ({slip['source']})")
+    for name, row in summary["submission"].items():
+        for what, label in (("swap", "carrying a swap"), ("no_swap", "carrying none")):
+            r = row[what]
+            where = r["text"] if r["route"] != "refused" else f"REFUSED: {r['why']}"
+            click.echo(f"  sending on {name}, a transaction {label}: {where}")
     if c.hedge is not None:
         click.echo(f"  hedge: {c.hedge.exchange} {c.hedge.symbol}")
     pr = c.pricing

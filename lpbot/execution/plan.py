@@ -17,6 +17,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from eth_utils.address import to_checksum_address
 from web3 import Web3
@@ -27,14 +28,51 @@ from lpbot.chain.reader import PoolSnapshot
 from lpbot.errors import Refused
 from lpbot.strategy.base import Range
 from lpbot.strategy.open import OpenPlan, plan_open
+from lpbot.uniswap.constants import Q96
 from lpbot.uniswap.position import PositionInfo
-from lpbot.uniswap.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
+from lpbot.uniswap.tick_math import (
+    MAX_SQRT_RATIO,
+    MAX_TICK,
+    MIN_SQRT_RATIO,
+    get_sqrt_ratio_at_tick,
+)
 
 MAX_UINT128 = 2**128 - 1
 BPS = 10_000
 # the widest slippage tolerance planned without ``--force``: beyond it a sandwich's take is
 # larger than any honest price move between the plan and the send
 MAX_SLIPPAGE_BPS = 300
+
+
+def sandwich_take_per_bps(half_width_ticks: int) -> Fraction:
+    """What a sandwich can take from a swap-and-mint, per basis point of slippage, as a share
+    of the swap's notional: ``1 - 1.0001**(-h/2)`` for a range of half-width ``h`` ticks
+    (exact, from ``TickMath.getSqrtRatioAtTick(-h)``).
+
+    A price pushed by ``d`` before the batch costs the swap about ``d`` of its notional, and
+    moves the ratio the mint needs by ``d * R / (R - 1)`` (``R = 1.0001**(h/2)``): the mint's
+    minimums, at the same slippage ``s``, refuse the batch once that passes ``s``, so the
+    push, and the take, stop at ``s * (1 - 1/R)``. A narrow range's minimums bind early
+    (about 1.5 bps of the swap at 50 bps slippage for +-600 ticks), a full range's not at all
+    (the swap's minimum binds: all 50)."""
+    h = min(max(half_width_ticks, 1), MAX_TICK)
+    return Fraction(Q96 - get_sqrt_ratio_at_tick(-h), Q96)
+
+
+def sandwich_bound_bps(slippage_bps: int, half_width_ticks: int) -> Fraction:
+    """The most a sandwich can take on a re-centre, in bps of the position's notional: the
+    take on the swap (``sandwich_take_per_bps``) times the swap's share of the position, at
+    most a half (a position wholly in one token swaps half its value to re-centre)."""
+    return slippage_bps * sandwich_take_per_bps(half_width_ticks) / 2
+
+
+def default_slippage_bps(half_width_ticks: int, max_sandwich_bps: int) -> int:
+    """The slippage of a range of half-width ``half_width_ticks`` when the policy sets none:
+    the widest whose ``sandwich_bound_bps`` is at most ``max_sandwich_bps``, never above
+    ``MAX_SLIPPAGE_BPS``. Wide ranges get the tightest (a full range: ``2 * max_sandwich``),
+    narrow ones, whose mint minimums already bind, up to the cap."""
+    widest = Fraction(2 * max_sandwich_bps) / sandwich_take_per_bps(half_width_ticks)
+    return min(math.floor(widest), MAX_SLIPPAGE_BPS)
 
 
 @dataclass(frozen=True, slots=True)

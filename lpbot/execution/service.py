@@ -36,8 +36,10 @@ from lpbot.chain.submit import (
     NonceManager,
     NonceUsedElsewhere,
     SentTx,
+    SubmissionRoute,
     Submitter,
     sent_from_raw,
+    submission_route,
 )
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
@@ -47,7 +49,9 @@ from lpbot.execution.plan import (
     build_compound_plan,
     build_open_plan,
     build_rebalance_plan,
+    default_slippage_bps,
     open_idempotency_key,
+    sandwich_bound_bps,
 )
 from lpbot.execution.simulate import DryRunResult, _decode, dry_run, dry_run_module
 from lpbot.execution.state import (
@@ -114,6 +118,12 @@ class ExecutionContext:
     native_usd: Decimal
     slippage_bps: int = 50
     max_slippage_bps: int = MAX_SLIPPAGE_BPS  # --force: up to 9,999
+    # where ``slippage_bps`` comes from (the policy's key, the command line), in the report
+    slippage_source: str = ""
+    # set when the policy gives no slippage: each plan's is derived from its range's width so
+    # that a sandwich takes at most this many bps of the position (``default_slippage_bps``);
+    # ``slippage_bps`` is then unused
+    max_sandwich_bps: int | None = None
     deadline_seconds: int = 1200
     twap_seconds: int = 600
     max_twap_deviation_bps: int = 100
@@ -143,6 +153,14 @@ class ExecutionContext:
     # None sends to the public mempool through ``w3``
     submit_w3: Web3 | None = None
     public_fallback: bool = False  # the private endpoint down: fall back to the public mempool
+    # which transactions go to ``submit_w3`` (``chain.submit.submission_route``): "auto" (on
+    # Ethereum the swap-bearing ones), "always" or "never"; ``submit_endpoint`` names the
+    # endpoint in reports (an environment variable's name, never a URL that may hold a key)
+    private_submission: str = "auto"
+    submit_endpoint: str | None = None
+    # the chain whose submission rules apply (None: ``chain_id``): a local stand-in of a chain
+    # gives the chain it stands for
+    submission_chain_id: int | None = None
     max_replacements: int = 3  # then a zero-value self-transfer cancels the stuck transaction
     # the store's ledger entry of a reconciled rebalance (``jobs.ledger.reconciled_recorder``,
     # wired by ``app`` and the daemon): called with (record, outcome, report, receipt,
@@ -163,6 +181,45 @@ class ExecutionContext:
     @property
     def safe_contract(self) -> Any:
         return self.contract("SafeL2", self.safe)
+
+
+def plan_slippage(ctx: ExecutionContext, tick_lower: int, tick_upper: int) -> tuple[int, int, str]:
+    """The slippage of a plan minting into ``[tick_lower, tick_upper]``, its spot-vs-TWAP
+    bound, and where the slippage is from: the configured value (with the context's bound,
+    which ``app`` keeps at most the slippage), or derived from the range's width
+    (``max_sandwich_bps``; the bound then at most the derived slippage)."""
+    if ctx.max_sandwich_bps is None:
+        source = ctx.slippage_source or "the execution's setting"
+        return ctx.slippage_bps, ctx.max_twap_deviation_bps, source
+    half = (tick_upper - tick_lower) // 2
+    bps = default_slippage_bps(half, ctx.max_sandwich_bps)
+    source = (
+        f"derived from the range's half-width of {half} ticks: a sandwich takes at most "
+        f"{float(sandwich_bound_bps(bps, half)):.2f} bps of the position "
+        f"(execution.max_sandwich_bps {ctx.max_sandwich_bps})"
+        + (f", capped at {MAX_SLIPPAGE_BPS} bps" if bps == MAX_SLIPPAGE_BPS else "")
+    )
+    return bps, min(ctx.max_twap_deviation_bps, bps), source
+
+
+def route_of(ctx: ExecutionContext, *, swap: bool) -> SubmissionRoute:
+    """Where a transaction of ``ctx``'s chain is sent; ``swap``: it carries a swap. Refused when
+    it must go privately and no private endpoint is configured."""
+    endpoint = None
+    if ctx.submit_w3 is not None:
+        endpoint = ctx.submit_endpoint or "the chain's submit endpoint"
+    return submission_route(
+        ctx.submission_chain_id or ctx.chain_id,
+        ctx.private_submission,
+        swap=swap,
+        endpoint=endpoint,
+        public_fallback=ctx.public_fallback,
+    )
+
+
+def carries_swap(report: dict[str, Any]) -> bool:
+    """Whether a report's transaction swaps (a rebalance, compound or open with a swap)."""
+    return report["plan"].get("swap_zero_for_one") is not None
 
 
 def report_marks(ctx: ExecutionContext, symbols: tuple[str, str], block: int) -> Marks:
@@ -266,6 +323,7 @@ def plan_rebalance(
     """Plan and dry-run; write the report. PLANNED -> SIMULATED."""
     pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
+    slippage, twap, source = plan_slippage(ctx, new_range.tick_lower, new_range.tick_upper)
     plan = build_rebalance_plan(
         snapshot,
         token_id=token_id,
@@ -274,17 +332,17 @@ def plan_rebalance(
         safe=ctx.safe,
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
-        slippage_bps=ctx.slippage_bps,
+        slippage_bps=slippage,
         max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
-        max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        max_twap_deviation_bps=twap,
         reference_price=reference[0] if reference else None,
         reference_source=reference[1] if reference else "",
         max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
         allowances=_allowances(ctx, token0, token1),
         route=ctx.via,
     )
-    return _record_and_simulate(ctx, plan, snapshot, marks, reason)
+    return _record_and_simulate(ctx, plan, snapshot, marks, reason, slippage_source=source)
 
 
 _ABANDONED = (S.EXPIRED, S.FAILED, S.STALE, S.CANCELLED)
@@ -298,6 +356,7 @@ def _record_and_simulate(
     reason: str,
     *,
     label: str | None = None,
+    slippage_source: str = "",
 ) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
     """Record the plan (PLANNED, by its idempotency key), dry-run it, write the report.
     PLANNED -> SIMULATED; a plan recorded before is returned as it is."""
@@ -306,6 +365,9 @@ def _record_and_simulate(
     if ctx.via != "module":
         # the SafeTx DELEGATECALLs it: its code is checked before anything is recorded
         check_multisend_code(ctx.w3, ctx.contracts["MultiSendCallOnly"])
+    # where it will be sent, shown in the report; refused here when it must go privately and
+    # there is no private endpoint
+    route = route_of(ctx, swap=plan.amounts.swap_zero_for_one is not None)
 
     def create(key: str) -> RebalanceRecord:
         return ctx.repo.create(
@@ -382,6 +444,8 @@ def _record_and_simulate(
         threshold=threshold,
         reason=reason,
         module_tx=module_tx,
+        submission=route.to_json(),
+        slippage_source=slippage_source,
     )
     paths = write_report(report, ctx.reports_dir)
     record = ctx.repo.transition(
@@ -405,6 +469,8 @@ def plan_compound(
     not fit its range's ratio, increaseLiquidity; write the report. PLANNED -> SIMULATED."""
     pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
+    npm = snapshot.positions[token_id].npm
+    slippage, twap, source = plan_slippage(ctx, npm.tick_lower, npm.tick_upper)
     plan = build_compound_plan(
         snapshot,
         token_id=token_id,
@@ -412,17 +478,17 @@ def plan_compound(
         safe=ctx.safe,
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
-        slippage_bps=ctx.slippage_bps,
+        slippage_bps=slippage,
         max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
-        max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        max_twap_deviation_bps=twap,
         reference_price=reference[0] if reference else None,
         reference_source=reference[1] if reference else "",
         max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
         allowances=_allowances(ctx, token0, token1),
         route=ctx.via,
     )
-    return _record_and_simulate(ctx, plan, snapshot, marks, reason)
+    return _record_and_simulate(ctx, plan, snapshot, marks, reason, slippage_source=source)
 
 
 def latest_open(ctx: ExecutionContext, label: str) -> RebalanceRecord | None:
@@ -499,22 +565,26 @@ def plan_open(
     marks = report_marks(
         ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
+    new_range = choose_range(snapshot)
+    slippage, twap, source = plan_slippage(ctx, new_range.tick_lower, new_range.tick_upper)
     plan = build_open_plan(
         snapshot,
         label=label,
-        new_range=choose_range(snapshot),
+        new_range=new_range,
         capital=capital,
         tokens=(token0, token1),
         chain_id=ctx.chain_id,
         safe=ctx.safe,
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
-        slippage_bps=ctx.slippage_bps,
+        slippage_bps=slippage,
         deadline_seconds=ctx.deadline_seconds,
-        max_twap_deviation_bps=ctx.max_twap_deviation_bps,
+        max_twap_deviation_bps=twap,
         allowances=_allowances(ctx, token0, token1),
     )
-    return _record_and_simulate(ctx, plan, snapshot, marks, reason, label=label)
+    return _record_and_simulate(
+        ctx, plan, snapshot, marks, reason, label=label, slippage_source=source
+    )
 
 
 @_node_down_is_retry_later
@@ -617,11 +687,14 @@ def check_drift(ctx: ExecutionContext, report: dict[str, Any]) -> pf.Drift:
     # the planner's spot-vs-TWAP guard again, in the block the transaction is sent in: a pool
     # pushed off-price after the plan (and held there) is refused here too
     deviation = drift.twap_deviation_now_bps
-    if deviation is None or deviation > ctx.max_twap_deviation_bps:
+    twap_bound = ctx.max_twap_deviation_bps
+    if ctx.max_sandwich_bps is not None:  # the plan's slippage was derived: its bound too
+        twap_bound = min(twap_bound, int(report["slippage_bps"]))
+    if deviation is None or deviation > twap_bound:
         now_text = "cannot be read" if deviation is None else f"is {deviation:.1f} bps"
         raise pf.PreflightRefused(
             f"the pool's spot vs its {ctx.twap_seconds} s TWAP {now_text} at block "
-            f"{drift.block} (max {ctx.max_twap_deviation_bps}): the pool may be manipulated",
+            f"{drift.block} (max {twap_bound}): the pool may be manipulated",
             drift,
             _lines(ctx, drift),
         )
@@ -817,6 +890,13 @@ def _send_recorded(
     a new limit; if the call would revert now, cancelled. The receipt is None when the
     cancelling self-transfer took the nonce (CANCELLED).
     """
+    route = route_of(ctx, swap=carries_swap(report))
+    said = report.get("submission")
+    if not pending and said is not None and said["route"] != route.to_json()["route"]:
+        raise Refused(
+            f"the report says its transaction goes {said['route']}ly ({said['why']}); the "
+            f"configuration now sends it {route.text()}: plan again"
+        )
     try:
         with _stale_on_refusal(ctx, record, pending=bool(pending)):
             drift = check_drift(ctx, report)
@@ -875,6 +955,7 @@ def _send_recorded(
         fees=lambda: Fees(cost.max_fee_per_gas, cost.max_priority_fee_per_gas),
         market=market,
         max_replacements=ctx.max_replacements,
+        swap=carries_swap(report),
     )
     on_sent = _recorder(ctx, state, signer)
     with _alert_on_foreign_nonce(ctx, record):
@@ -976,7 +1057,11 @@ def _submitter(
     fees: Callable[[], Fees] | None = None,
     market: Callable[[], Fees] | None = None,
     max_replacements: int = 3,
+    swap: bool = False,
 ) -> Submitter:
+    """The submitter of one transaction (its replacements and cancel too) on its route:
+    ``swap``: it carries a swap (a cancelling self-transfer does not)."""
+    route = route_of(ctx, swap=swap)
     return Submitter(
         ctx.w3,
         signer,
@@ -985,8 +1070,8 @@ def _submitter(
         confirmations=ctx.confirmations,
         replace_after=ctx.replace_after,
         max_replacements=max_replacements,
-        submit_w3=ctx.submit_w3,
-        public_fallback=ctx.public_fallback,
+        submit_w3=ctx.submit_w3 if route.private else None,
+        public_fallback=route.public_fallback,
         fees=fees,
         market=market,
         on_progress=ctx.progress,
@@ -1407,6 +1492,7 @@ def send_recorded_call(
     if not outcome.ok or outcome.gas_estimate is None:
         raise Refused(f"the transaction would revert now: {outcome.reason}")
     gas = pf.gas_limit(outcome.gas_estimate, 0, ctx.gas_margin_bps)
+    route = route_of(ctx, swap=False)
 
     def check(tx: dict[str, Any]) -> None:
         exact = pf.fetch_call_outcome(
@@ -1423,8 +1509,8 @@ def send_recorded_call(
         confirmations=ctx.confirmations,
         replace_after=ctx.replace_after,
         max_replacements=ctx.max_replacements,
-        submit_w3=ctx.submit_w3,
-        public_fallback=ctx.public_fallback,
+        submit_w3=ctx.submit_w3 if route.private else None,
+        public_fallback=route.public_fallback,
         on_progress=ctx.progress,
     )
     sent: list[str] = []

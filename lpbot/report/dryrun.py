@@ -21,6 +21,7 @@ from typing import Any
 
 from lpbot.analytics.prices import to_units
 from lpbot.chain.reader import PoolSnapshot
+from lpbot.chain.submit import SubmissionRoute
 from lpbot.errors import Halt, Refused
 from lpbot.execution.plan import RebalancePlan
 from lpbot.execution.simulate import DryRunResult
@@ -56,6 +57,8 @@ def build_report(
     entry_amounts: tuple[int, int] | None = None,
     created_at: float | None = None,
     module_tx: Any = None,
+    submission: dict[str, Any] | None = None,
+    slippage_source: str | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict, ``report_hash`` and ``report_id`` included.
 
@@ -214,6 +217,11 @@ def build_report(
         },
         "deadline": plan.deadline,
         "slippage_bps": plan.slippage_bps,
+        # where the slippage comes from: the policy's key, the command line, or derived from
+        # the range's width (``execution.plan.default_slippage_bps``)
+        **({"slippage_source": slippage_source} if slippage_source else {}),
+        # where the signed transaction will be broadcast (``chain.submit.submission_route``)
+        **({"submission": submission} if submission is not None else {}),
         "calls": [{"label": c.label, "to": c.to, "data": "0x" + c.data.hex()} for c in plan.calls],
         # what will be signed: a Safe transaction (owners sign its hash) or the operator's call
         # to the rebalance module
@@ -422,7 +430,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})",
         "- IL crystallised: "
         + (f"${d['il_crystallised_usd']}" if d["il_crystallised_usd"] is not None else "n/a"),
-        f"- Deadline: {report['deadline']} (unix), slippage tolerance {report['slippage_bps']} bps",
+        f"- Deadline: {report['deadline']} (unix), slippage tolerance {report['slippage_bps']} bps"
+        + (f" ({report['slippage_source']})" if report.get("slippage_source") else ""),
         "",
         *_marks_markdown(report),
         "## Checks",
@@ -443,11 +452,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         *[f"{i + 1}. {c['label']} → `{c['to']}`" for i, c in enumerate(report["calls"])],
         "",
+        *_submission_markdown(report),
         f"Report hash `{report['report_hash']}`. Approve with "
         f"`lpbot rebalance approve {report['report_id']}`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _submission_markdown(report: dict[str, Any]) -> list[str]:
+    """Where the signed transaction will be broadcast, and why."""
+    sub = report.get("submission")
+    if sub is None:  # a report written before the route was recorded
+        return []
+    return [f"Sent {SubmissionRoute.from_json(sub).text()}.", ""]
 
 
 def _safe_tx_target(safe_tx: dict[str, Any]) -> str:

@@ -1,0 +1,71 @@
+"""A swap-bearing rebalance on Ethereum goes to the private endpoint by default: never to the
+public mempool, not even when the endpoint is down. The devnet (chain 31337) stands in for
+chain 1 through ``submission_chain_id``; the endpoint is a local stand-in that records
+``eth_sendRawTransaction`` and forwards it to the devnet."""
+
+from __future__ import annotations
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from lpbot.errors import Refused, RetryLater
+from lpbot.execution import service
+from lpbot.execution.state import RebalanceState
+from lpbot.report.dryrun import render_markdown
+from lpbot.testing.rpc import SubmitEndpoint, decode_raw
+from tests.execution.conftest import Setup
+from tests.execution.test_preflight import _owners, _planned_and_approved, _recording, _sends
+
+pytestmark = pytest.mark.devnet
+S = RebalanceState
+
+
+def test_a_swap_bearing_rebalance_on_ethereum_goes_privately_and_never_leaks(
+    setup: Setup,
+) -> None:
+    ctx = setup.ctx
+    ctx.submission_chain_id = 1  # the devnet stands for Ethereum
+    ctx.private_submission = "auto"
+    ctx.submit_endpoint = "$PROTECT_URL"
+    ctx.submit_w3 = Web3(HTTPProvider("http://127.0.0.1:9"))  # nothing listens: down
+    report = _planned_and_approved(setup)
+    assert report["plan"]["swap_zero_for_one"] is not None  # it carries a swap
+    assert report["submission"] == {
+        "route": "private",
+        "endpoint": "$PROTECT_URL",
+        "why": "carries a swap on Ethereum; private_submission = 'auto'",
+        "public_fallback": False,
+    }
+    assert "Sent privately to $PROTECT_URL (carries a swap on Ethereum" in render_markdown(report)
+    public = _recording(setup)
+    # the configuration changed since the report: it would now go publicly, so nothing is sent
+    ctx.private_submission = "never"
+    with pytest.raises(Refused, match="the report says its transaction goes privately"):
+        service.execute(ctx, report["report_id"], signers=_owners())
+    ctx.private_submission = "auto"
+    # the private endpoint is down: refused, and the public mempool never sees it
+    with pytest.raises(RetryLater, match="submit endpoint is unreachable"):
+        service.execute(ctx, report["report_id"], signers=_owners())
+    assert _sends(public) == []
+    with SubmitEndpoint(setup.chain.url) as endpoint:
+        ctx.submit_w3 = Web3(HTTPProvider(endpoint.url))
+        [record] = service.resume(ctx)
+    assert record.state == S.CONFIRMED
+    [raw] = endpoint.raw_transactions()
+    assert decode_raw(raw).to.lower() == ctx.safe.lower()
+    assert _sends(public) == []
+
+
+def test_without_a_private_endpoint_a_swap_on_ethereum_is_refused_before_anything_is_recorded(
+    setup: Setup,
+) -> None:
+    ctx = setup.ctx
+    ctx.submission_chain_id = 1
+    ctx.submit_w3 = None
+    with pytest.raises(Refused, match="must be sent privately"):
+        service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
+    assert ctx.repo.unfinished() == []
+    # "never": planned to go publicly, and said so
+    ctx.private_submission = "never"
+    _, report, _ = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
+    assert report["submission"]["route"] == "public"

@@ -1248,6 +1248,13 @@ manifest = ".lpbot/devnet/manifest.json"     # written by `lpbot devnet up`: cha
 # [chains.arbitrum]
 # rpc_url_env = "LPBOT_ARBITRUM_RPC"        # the URL (with its API key) is in the environment
 
+# [chains.ethereum]
+# rpc_url_env = "LPBOT_ETHEREUM_RPC"
+# private_submission = "auto"               # a swap goes privately (Flashbots Protect), the rest
+#                                           # publicly; "always" | "never"
+# submit_url_env = "LPBOT_PROTECT_URL"      # another private endpoint than Flashbots Protect
+# public_fallback = false                   # the endpoint down: wait, never the public mempool
+
 [[positions]]
 name = "eth-usdc"
 chain = "devnet"
@@ -1271,7 +1278,7 @@ edge_pct = 1.0                       # rebalance when the price is within 1% of 
 max_age_seconds = "off"              # or a number: rebalance ranges older than this
 vol_ratio_trigger = 2.0              # short/long volatility ratio that triggers a rebalance
 horizon_seconds = 86400              # expected fee gain is counted over this horizon
-slippage_bps = 10
+slippage_bps = 10                    # unset: derived per plan from the range's width
 min_gain_over_cost = 1.0             # rebalance when expected gain > 1.0 x cost
 compound_margin = 2.0                # compound when fees > 2 x (gas + swap cost)
 
@@ -1357,6 +1364,8 @@ gas_margin_pct = 20                  # tolerance, or a simulated revert, makes i
 # max_fee_usd = "25"                 # above this gas fee a rebalance waits (alert)
 replace_after_seconds = 60
 max_replacements = 3                 # then the stuck transaction is cancelled (alert)
+max_sandwich_bps = 5                 # a slippage derived from the range's width lets a
+                                     # sandwich take at most 5 bps of the position
 
 [dashboard]                          # `lpbot dashboard`: a local web page over the store
 port = 8765                          # bound to 127.0.0.1; any other host needs TLS and a token

@@ -143,6 +143,12 @@ def _print_planned(report: dict[str, Any], paths: dict[str, Any]) -> int:
     """The report's files, its checks and the next step; 1 when a check failed."""
     for kind, path in paths.items():
         print(f"  {kind}: {path}")
+    source = report.get("slippage_source")
+    print(f"slippage: {report['slippage_bps']} bps" + (f" ({source})" if source else ""))
+    if "submission" in report:
+        from lpbot.chain.submit import SubmissionRoute
+
+        print(f"sent: {SubmissionRoute.from_json(report['submission']).text()}")
     ok = all(c["ok"] for c in report["checks"])
     print(f"checks: {'all passed' if ok else 'FAILED - do not approve'}")
     print(f"next: lpbot rebalance approve {report['report_id']}")

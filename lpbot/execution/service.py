@@ -183,21 +183,29 @@ class ExecutionContext:
         return self.contract("SafeL2", self.safe)
 
 
-def plan_slippage(ctx: ExecutionContext, tick_lower: int, tick_upper: int) -> tuple[int, int, str]:
+def plan_slippage(
+    ctx: ExecutionContext, tick_lower: int, tick_upper: int, *, module: bool = False
+) -> tuple[int, int, str]:
     """The slippage of a plan minting into ``[tick_lower, tick_upper]``, its spot-vs-TWAP
     bound, and where the slippage is from: the configured value (with the context's bound,
     which ``app`` keeps at most the slippage), or derived from the range's width
-    (``max_sandwich_bps``; the bound then at most the derived slippage)."""
+    (``max_sandwich_bps``; the bound then at most the derived slippage). ``module``: the plan
+    goes through the rebalance module, whose own ``slippageBps`` a derived value never passes
+    (the module would refuse the looser minimums)."""
     if ctx.max_sandwich_bps is None:
         source = ctx.slippage_source or "the execution's setting"
         return ctx.slippage_bps, ctx.max_twap_deviation_bps, source
     half = (tick_upper - tick_lower) // 2
     bps = default_slippage_bps(half, ctx.max_sandwich_bps)
+    capped = f", capped at {MAX_SLIPPAGE_BPS} bps" if bps == MAX_SLIPPAGE_BPS else ""
+    if module:
+        onchain = int(ctx.contract("LPRebalanceModule").functions.slippageBps().call())
+        if onchain < bps:
+            bps, capped = onchain, f", capped at the module's slippageBps {onchain}"
     source = (
         f"derived from the range's half-width of {half} ticks: a sandwich takes at most "
         f"{float(sandwich_bound_bps(bps, half)):.2f} bps of the position "
-        f"(execution.max_sandwich_bps {ctx.max_sandwich_bps})"
-        + (f", capped at {MAX_SLIPPAGE_BPS} bps" if bps == MAX_SLIPPAGE_BPS else "")
+        f"(execution.max_sandwich_bps {ctx.max_sandwich_bps}){capped}"
     )
     return bps, min(ctx.max_twap_deviation_bps, bps), source
 
@@ -323,7 +331,9 @@ def plan_rebalance(
     """Plan and dry-run; write the report. PLANNED -> SIMULATED."""
     pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
-    slippage, twap, source = plan_slippage(ctx, new_range.tick_lower, new_range.tick_upper)
+    slippage, twap, source = plan_slippage(
+        ctx, new_range.tick_lower, new_range.tick_upper, module=ctx.via == "module"
+    )
     plan = build_rebalance_plan(
         snapshot,
         token_id=token_id,
@@ -470,7 +480,9 @@ def plan_compound(
     pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     npm = snapshot.positions[token_id].npm
-    slippage, twap, source = plan_slippage(ctx, npm.tick_lower, npm.tick_upper)
+    slippage, twap, source = plan_slippage(
+        ctx, npm.tick_lower, npm.tick_upper, module=ctx.via == "module"
+    )
     plan = build_compound_plan(
         snapshot,
         token_id=token_id,
@@ -892,10 +904,12 @@ def _send_recorded(
     """
     route = route_of(ctx, swap=carries_swap(report))
     said = report.get("submission")
-    if not pending and said is not None and said["route"] != route.to_json()["route"]:
+    if not pending and said is not None and said["route"] == "private" and not route.private:
+        # never to the public mempool when the report promised otherwise (the reverse, a
+        # private endpoint configured since, is only safer)
         raise Refused(
-            f"the report says its transaction goes {said['route']}ly ({said['why']}); the "
-            f"configuration now sends it {route.text()}: plan again"
+            f"the report says its transaction goes privately ({said['why']}); the "
+            f"configuration now sends it to {route.text()}: plan again"
         )
     try:
         with _stale_on_refusal(ctx, record, pending=bool(pending)):

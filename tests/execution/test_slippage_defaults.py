@@ -81,3 +81,9 @@ def test_a_plan_derives_its_slippage_from_its_range_and_a_set_value_wins(setup: 
     ctx.slippage_bps = 400
     with pytest.raises(Refused, match="above 300 bps"):
         service.plan_rebalance(ctx, setup.token_id, wide, "test")
+    # through the module, a derived value never passes the module's own slippageBps (200 on
+    # the devnet), which would refuse looser minimums
+    ctx.via, ctx.max_sandwich_bps, ctx.max_twap_deviation_bps = "module", 5, MAX_SLIPPAGE_BPS
+    _, by_module, _ = service.plan_rebalance(ctx, setup.token_id, r, "test")
+    assert by_module["slippage_bps"] == 200 and "module_tx" in by_module
+    assert by_module["slippage_source"].endswith("capped at the module's slippageBps 200")

@@ -5,14 +5,19 @@ chain 1 through ``submission_chain_id``; the endpoint is a local stand-in that r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from web3 import HTTPProvider, Web3
 
+from lpbot.devnet.context import devnet_context
 from lpbot.errors import Refused, RetryLater
 from lpbot.execution import service
 from lpbot.execution.state import RebalanceState
 from lpbot.report.dryrun import render_markdown
-from lpbot.testing.rpc import SubmitEndpoint, decode_raw
+from lpbot.testing.fakes import MemoryRebalanceRepo
+from lpbot.testing.rpc import RecordingProvider, SubmitEndpoint, decode_raw
+from tests.conftest import Devnet
 from tests.execution.conftest import Setup
 from tests.execution.test_preflight import _owners, _planned_and_approved, _recording, _sends
 
@@ -69,3 +74,26 @@ def test_without_a_private_endpoint_a_swap_on_ethereum_is_refused_before_anythin
     ctx.private_submission = "never"
     _, report, _ = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
     assert report["submission"]["route"] == "public"
+
+
+@pytest.mark.parametrize(
+    ("mode", "swap", "private"),
+    [("auto", False, False), ("auto", True, True), ("never", True, False)],
+)
+def test_each_send_on_ethereum_takes_its_route(
+    chain: Devnet, tmp_path: Path, mode: str, swap: bool, private: bool
+) -> None:
+    """The service's submitter for one send: on a chain configured as Ethereum a transaction
+    with no swap goes to the public node, one with a swap to the private endpoint, and with
+    "never" every one to the public node."""
+    public = RecordingProvider(chain.url)
+    ctx = devnet_context(Web3(public), chain.manifest, MemoryRebalanceRepo(), tmp_path)
+    ctx.submission_chain_id, ctx.private_submission = 1, mode
+    signer = ctx.executor
+    with SubmitEndpoint(chain.url) as endpoint:
+        ctx.submit_w3 = Web3(HTTPProvider(endpoint.url))
+        submitter = service._submitter(ctx, signer, lambda tx: None, swap=swap)
+        sent = submitter.send(signer.address, b"", 21_000)
+    assert chain.w3.eth.wait_for_transaction_receipt(sent.hash)["status"] == 1
+    assert len(endpoint.raw_transactions()) == (1 if private else 0)
+    assert len(_sends(public)) == (0 if private else 1)

@@ -28,7 +28,6 @@ from lpbot.chain.reader import PoolSnapshot
 from lpbot.errors import Refused
 from lpbot.strategy.base import Range
 from lpbot.strategy.open import OpenPlan, plan_open
-from lpbot.uniswap.constants import Q96
 from lpbot.uniswap.position import PositionInfo
 from lpbot.uniswap.tick_math import (
     MAX_SQRT_RATIO,
@@ -44,35 +43,58 @@ BPS = 10_000
 MAX_SLIPPAGE_BPS = 300
 
 
-def sandwich_take_per_bps(half_width_ticks: int) -> Fraction:
-    """What a sandwich can take from a swap-and-mint, per basis point of slippage, as a share
-    of the swap's notional: ``1 - 1.0001**(-h/2)`` for a range of half-width ``h`` ticks
-    (exact, from ``TickMath.getSqrtRatioAtTick(-h)``).
+def sandwich_exposure(sqrt_price_x96: int, tick_lower: int, tick_upper: int) -> Fraction:
+    """What a sandwich can take from a re-centre into ``[tick_lower, tick_upper]`` at the spot
+    ``sqrt_price_x96``, per basis point of slippage, as a share of the position: the take on
+    the swap's notional times the most of the position's value the swap can be (exact,
+    from ``TickMath.getSqrtRatioAtTick``).
 
     A price pushed by ``d`` before the batch costs the swap about ``d`` of its notional, and
-    moves the ratio the mint needs by ``d * R / (R - 1)`` (``R = 1.0001**(h/2)``): the mint's
-    minimums, at the same slippage ``s``, refuse the batch once that passes ``s``, so the
-    push, and the take, stop at ``s * (1 - 1/R)``. A narrow range's minimums bind early
+    moves the ratio of token1 to token0 the mint needs by ``d * k``, ``k = (x / (x - a) +
+    b / (b - x)) / 2`` (``x``, ``a``, ``b``: the sqrt prices of the spot and the range's
+    ends). The mint's minimums, at the same slippage ``s``, refuse the batch once that passes
+    ``s``: the take stops at ``s / k`` of the swap. A narrow range's minimums bind early
     (about 1.5 bps of the swap at 50 bps slippage for +-600 ticks), a full range's not at all
-    (the swap's minimum binds: all 50)."""
+    (the swap's minimum binds: all 50). The swap is at most the larger of the two tokens'
+    shares of the range's value at the spot (the position arrives wholly in the other token);
+    a spot outside the range needs one token only: all of it swapped, the swap's minimum
+    binding."""
+    a, b = get_sqrt_ratio_at_tick(tick_lower), get_sqrt_ratio_at_tick(tick_upper)
+    x = sqrt_price_x96
+    if not a < x < b:
+        return Fraction(1)
+    k = (Fraction(x, x - a) + Fraction(b, b - x)) / 2
+    value0, value1 = x - Fraction(x * x, b), Fraction(x - a)  # per unit of liquidity, in token1
+    return max(value0, value1) / (value0 + value1) / k
+
+
+def _centred(half_width_ticks: int) -> tuple[int, int, int]:
     h = min(max(half_width_ticks, 1), MAX_TICK)
-    return Fraction(Q96 - get_sqrt_ratio_at_tick(-h), Q96)
+    return get_sqrt_ratio_at_tick(0), -h, h
 
 
 def sandwich_bound_bps(slippage_bps: int, half_width_ticks: int) -> Fraction:
-    """The most a sandwich can take on a re-centre, in bps of the position's notional: the
-    take on the swap (``sandwich_take_per_bps``) times the swap's share of the position, at
-    most a half (a position wholly in one token swaps half its value to re-centre)."""
-    return slippage_bps * sandwich_take_per_bps(half_width_ticks) / 2
+    """The most a sandwich can take from a re-centre into a range of half-width
+    ``half_width_ticks`` around the spot, in bps of the position (``sandwich_exposure``)."""
+    return slippage_bps * sandwich_exposure(*_centred(half_width_ticks))
 
 
 def default_slippage_bps(half_width_ticks: int, max_sandwich_bps: int) -> int:
-    """The slippage of a range of half-width ``half_width_ticks`` when the policy sets none:
-    the widest whose ``sandwich_bound_bps`` is at most ``max_sandwich_bps``, never above
-    ``MAX_SLIPPAGE_BPS``. Wide ranges get the tightest (a full range: ``2 * max_sandwich``),
-    narrow ones, whose mint minimums already bind, up to the cap."""
-    widest = Fraction(2 * max_sandwich_bps) / sandwich_take_per_bps(half_width_ticks)
-    return min(math.floor(widest), MAX_SLIPPAGE_BPS)
+    """``range_slippage_bps`` of a range of half-width ``half_width_ticks`` around the spot."""
+    return range_slippage_bps(*_centred(half_width_ticks), max_sandwich_bps)
+
+
+def range_slippage_bps(
+    sqrt_price_x96: int, tick_lower: int, tick_upper: int, max_sandwich_bps: int
+) -> int:
+    """The slippage of a re-centre into ``[tick_lower, tick_upper]`` at the spot when the
+    policy sets none: the widest under which a sandwich takes at most ``max_sandwich_bps`` of
+    the position (``sandwich_exposure``), never above ``MAX_SLIPPAGE_BPS``. Wide ranges get
+    the tightest (a full range: ``2 * max_sandwich``), narrow ones, whose mint minimums bind
+    first, up to the cap; a spot outside the range (one token, all of it swapped, only the
+    swap's minimum binding) gets ``max_sandwich`` itself."""
+    exposure = sandwich_exposure(sqrt_price_x96, tick_lower, tick_upper)
+    return min(math.floor(max_sandwich_bps / exposure), MAX_SLIPPAGE_BPS)
 
 
 @dataclass(frozen=True, slots=True)

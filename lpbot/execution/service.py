@@ -49,9 +49,9 @@ from lpbot.execution.plan import (
     build_compound_plan,
     build_open_plan,
     build_rebalance_plan,
-    default_slippage_bps,
     open_idempotency_key,
-    sandwich_bound_bps,
+    range_slippage_bps,
+    sandwich_exposure,
 )
 from lpbot.execution.simulate import DryRunResult, _decode, dry_run, dry_run_module
 from lpbot.execution.state import (
@@ -184,9 +184,15 @@ class ExecutionContext:
 
 
 def plan_slippage(
-    ctx: ExecutionContext, tick_lower: int, tick_upper: int, *, module: bool = False
+    ctx: ExecutionContext,
+    snapshot: PoolSnapshot,
+    tick_lower: int,
+    tick_upper: int,
+    *,
+    module: bool = False,
 ) -> tuple[int, int, str]:
-    """The slippage of a plan minting into ``[tick_lower, tick_upper]``, its spot-vs-TWAP
+    """The slippage of a plan minting into ``[tick_lower, tick_upper]`` at the snapshot's
+    spot, its spot-vs-TWAP
     bound, and where the slippage is from: the configured value (with the context's bound,
     which ``app`` keeps at most the slippage), or derived from the range's width
     (``max_sandwich_bps``; the bound then at most the derived slippage). ``module``: the plan
@@ -196,15 +202,17 @@ def plan_slippage(
         source = ctx.slippage_source or "the execution's setting"
         return ctx.slippage_bps, ctx.max_twap_deviation_bps, source
     half = (tick_upper - tick_lower) // 2
-    bps = default_slippage_bps(half, ctx.max_sandwich_bps)
+    spot = snapshot.slot0.sqrt_price_x96
+    bps = range_slippage_bps(spot, tick_lower, tick_upper, ctx.max_sandwich_bps)
     capped = f", capped at {MAX_SLIPPAGE_BPS} bps" if bps == MAX_SLIPPAGE_BPS else ""
     if module:
         onchain = int(ctx.contract("LPRebalanceModule").functions.slippageBps().call())
         if onchain < bps:
             bps, capped = onchain, f", capped at the module's slippageBps {onchain}"
+    bound = bps * sandwich_exposure(spot, tick_lower, tick_upper)
     source = (
         f"derived from the range's half-width of {half} ticks: a sandwich takes at most "
-        f"{float(sandwich_bound_bps(bps, half)):.2f} bps of the position "
+        f"{float(bound):.2f} bps of the position "
         f"(execution.max_sandwich_bps {ctx.max_sandwich_bps}){capped}"
     )
     return bps, min(ctx.max_twap_deviation_bps, bps), source
@@ -332,7 +340,7 @@ def plan_rebalance(
     pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     slippage, twap, source = plan_slippage(
-        ctx, new_range.tick_lower, new_range.tick_upper, module=ctx.via == "module"
+        ctx, snapshot, new_range.tick_lower, new_range.tick_upper, module=ctx.via == "module"
     )
     plan = build_rebalance_plan(
         snapshot,
@@ -481,7 +489,7 @@ def plan_compound(
     reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     npm = snapshot.positions[token_id].npm
     slippage, twap, source = plan_slippage(
-        ctx, npm.tick_lower, npm.tick_upper, module=ctx.via == "module"
+        ctx, snapshot, npm.tick_lower, npm.tick_upper, module=ctx.via == "module"
     )
     plan = build_compound_plan(
         snapshot,
@@ -578,7 +586,9 @@ def plan_open(
         ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
     new_range = choose_range(snapshot)
-    slippage, twap, source = plan_slippage(ctx, new_range.tick_lower, new_range.tick_upper)
+    slippage, twap, source = plan_slippage(
+        ctx, snapshot, new_range.tick_lower, new_range.tick_upper
+    )
     plan = build_open_plan(
         snapshot,
         label=label,

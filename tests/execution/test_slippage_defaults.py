@@ -13,10 +13,12 @@ from lpbot.execution import service
 from lpbot.execution.plan import (
     MAX_SLIPPAGE_BPS,
     default_slippage_bps,
+    range_slippage_bps,
     sandwich_bound_bps,
-    sandwich_take_per_bps,
+    sandwich_exposure,
 )
 from lpbot.strategy.base import Range
+from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 from tests.execution.conftest import Setup
 
 FULL = 887_272
@@ -30,7 +32,8 @@ FULL = 887_272
 def test_the_take_per_bps_of_slippage_follows_the_mint_minimums(
     half_width: int, take_at_50_bps: float
 ) -> None:
-    take = float(50 * sandwich_take_per_bps(half_width))
+    # a centred range's swap is half the position: twice the exposure is the take on the swap
+    take = float(2 * 50 * sandwich_exposure(get_sqrt_ratio_at_tick(0), -half_width, half_width))
     assert take == pytest.approx(take_at_50_bps, rel=0.06)
 
 
@@ -46,6 +49,18 @@ def test_narrow_and_wide_ranges_get_different_defaults_each_within_the_bound() -
     assert default_slippage_bps(20_000, 1) == 3  # a tighter bound, a tighter slippage
 
 
+@pytest.mark.parametrize("spot", [-1_900, -1_000, 0, 700, 1_999, 2_000, 2_500])
+def test_an_off_centre_spot_stays_within_the_bound(spot: int) -> None:
+    """A skewed range: the swap can be most of the position, the minimums bind sooner on the
+    near side; outside the range the swap is all of it and only the swap's minimum binds."""
+    sqrt = get_sqrt_ratio_at_tick(spot)
+    bps = range_slippage_bps(sqrt, -2_000, 2_000, 5)
+    assert 5 <= bps <= MAX_SLIPPAGE_BPS
+    assert bps * sandwich_exposure(sqrt, -2_000, 2_000) <= 5
+    if abs(spot) >= 2_000:
+        assert bps == 5  # all of it swapped, at the swap's minimum: the bound itself
+
+
 @pytest.mark.devnet
 def test_a_plan_derives_its_slippage_from_its_range_and_a_set_value_wins(setup: Setup) -> None:
     ctx = setup.ctx
@@ -54,16 +69,20 @@ def test_a_plan_derives_its_slippage_from_its_range_and_a_set_value_wins(setup: 
     r = setup.new_range
     wide = Range(r.tick_lower - 19_600, r.tick_upper + 19_600, r.tick_spacing)  # +-20,000
     _, report, _ = service.plan_rebalance(ctx, setup.token_id, wide, "test")
-    assert report["slippage_bps"] == default_slippage_bps(20_000, 5) == 15
-    assert report["slippage_source"].startswith(
-        "derived from the range's half-width of 20000 ticks: a sandwich takes at most 4.74 bps "
-        "of the position (execution.max_sandwich_bps 5)"
+    spot = int(report["price"]["sqrt_price_x96"])
+    derived = range_slippage_bps(spot, wide.tick_lower, wide.tick_upper, 5)
+    assert report["slippage_bps"] == derived and 14 <= derived <= 16  # 15 for a centred range
+    bound = derived * sandwich_exposure(spot, wide.tick_lower, wide.tick_upper)
+    assert bound <= 5
+    assert report["slippage_source"] == (
+        "derived from the range's half-width of 20000 ticks: a sandwich takes at most "
+        f"{float(bound):.2f} bps of the position (execution.max_sandwich_bps 5)"
     )
     # every minimum is the simulated amount less the derived slippage
     p = report["plan"]
-    assert int(p["mint_min0"]) == int(p["mint0"]) * 9_985 // 10_000
+    assert int(p["mint_min0"]) == int(p["mint0"]) * (10_000 - derived) // 10_000
     md = (ctx.reports_dir / f"{report['report_id']}.md").read_text()
-    assert "slippage tolerance 15 bps (derived from the range's half-width of 20000" in md
+    assert f"slippage tolerance {derived} bps (derived from the range's half-width of 20000" in md
     # a narrow range (+-400 ticks) gets a looser one, capped at 300 bps
     service.replan(ctx, ctx.repo.by_report(report["report_id"]).id)  # type: ignore[union-attr]
     _, narrow, _ = service.plan_rebalance(ctx, setup.token_id, r, "test")

@@ -170,6 +170,7 @@ def check_slippage(a: App) -> dict[str, dict[str, Any]]:
     derived per plan from the range's width (with the value for the strategy's fixed width,
     when it has one)."""
     from lpbot.execution.plan import default_slippage_bps, sandwich_bound_bps
+    from lpbot.uniswap.tick_math import MAX_TICK
 
     out: dict[str, dict[str, Any]] = {}
     m = a.config.execution.max_sandwich_bps
@@ -178,7 +179,7 @@ def check_slippage(a: App) -> dict[str, dict[str, Any]]:
         row: dict[str, Any] = {"bps": explicit, "source": source}
         half = getattr(p.strategy, "half_width_ticks", None)
         if p.strategy.kind == "full_range":
-            half = 887272
+            half = MAX_TICK
         if explicit is None and half is not None:
             bps = default_slippage_bps(half, m)
             row["bps"] = bps

@@ -4,7 +4,8 @@ one.
 ``check`` decrypts nothing: each keystore must exist, parse as a V3 keystore and declare the
 address the configuration expects. ``--online`` also asks the chain: the RPC answers with the
 configured chain id, the Safe exists with the configured owners and threshold, the module (if
-configured) is enabled on it, each configured position belongs to the Safe, and the price
+configured) is enabled on it, each configured position belongs to the Safe (in the configured
+pool, on the NFT the database manages: what `lpbot run` refuses to start on), and the price
 source (``[pricing]``) has a route for each position's tokens. ``pricing.stable`` must be a token
 of every configured chain (checked offline too).
 """
@@ -198,6 +199,10 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
         address=to_checksum_address(manifest.contracts["NonfungiblePositionManager"]),
         abi=artifacts.abi("NonfungiblePositionManager"),
     )
+    factory = w3.eth.contract(
+        address=to_checksum_address(manifest.contracts["UniswapV3Factory"]),
+        abi=artifacts.abi("UniswapV3Factory"),
+    )
     for p in a.config.positions:
         if p.token_id is None or p.chain != chain:
             continue
@@ -208,6 +213,11 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
             owner = to_checksum_address(npm.functions.ownerOf(token_id).call())
         except Exception:
             rows.append((f"position {p.name}", f"#{token_id}{follows} does not exist", False))
+            continue
+        # what `lpbot run` refuses to start on: another pool, a token_id the store does not know
+        refusal = _start_refusal(a, p, manifest, token_id, npm, factory)
+        if refusal is not None:
+            rows.append((f"position {p.name}", refusal, False))
             continue
         if safe_addr is None:
             rows.append((f"position {p.name}", f"#{token_id}{follows} owned by {owner}", True))
@@ -221,6 +231,32 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                 )
             )
     return rows
+
+
+def _start_refusal(
+    a: App, p: Any, manifest: Any, token_id: int, npm: Any, factory: Any
+) -> str | None:
+    """Why ``lpbot run`` would refuse position ``p`` on NFT ``token_id`` (its pool is not the
+    configured one, or the database manages another NFT under its name), in the daemon's own
+    words; None when it would start. The database is only read."""
+    from sqlalchemy.orm import sessionmaker
+
+    from lpbot.errors import ConfigError
+    from lpbot.jobs.runtime import check_position, current_token, known_tokens
+
+    nft = npm.functions.positions(token_id).call()
+    pool = str(factory.functions.getPool(nft[2], nft[3], nft[4]).call())
+    engine = a.read_engine()
+    db_token: int | None = None
+    known: set[int] = set()
+    if engine is not None:
+        sessions = sessionmaker(engine)
+        db_token, known = current_token(sessions, p.name), known_tokens(sessions, p.name)
+    try:
+        check_position(p, pool, token_id, db_token, known, manifest)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def _managed_token(a: App, name: str, chain_id: int, configured: int) -> int:

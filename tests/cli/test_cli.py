@@ -710,3 +710,33 @@ def test_config_check_online_follows_the_rebalanced_position(
     old = env.values["token_id"]
     assert row["ok"], row
     assert row["finding"].startswith(f"#{new} (follows the configured #{old}) owned by ")
+
+
+@pytest.mark.devnet
+def test_config_check_online_refuses_what_run_refuses(env: Env, cli: Any) -> None:
+    """Before: `config check --online` called a configuration valid whose pool is not the
+    NFT's, or whose token_id is not the one the database manages, while `lpbot run` refused
+    to start on it."""
+    c = ("--config", str(env.config))
+    token = env.values["token_id"]
+    env.write(pool="USDC/WETH-3000")
+    run = cli(*c, "config", "check", "--online", "--json")
+    assert run.code == 1, run.out
+    online = {r["check"]: r for r in json.loads(run.out)["online"]}
+    finding = online["position eth-usdc"]
+    pool_500 = env.chain.manifest.pool("USDC/WETH-500").address
+    assert not finding["ok"]
+    assert "USDC/WETH-3000" in finding["finding"] and pool_500 in finding["finding"]
+    env.write()
+    other = _mint_for_safe(env.chain)
+    assert cli(*c, "position", "adopt", str(token)).code == 0
+    env.write(token_id=other)
+    run = cli(*c, "config", "check", "--online", "--json")
+    assert run.code == 1, run.out
+    finding = {r["check"]: r for r in json.loads(run.out)["online"]}["position eth-usdc"]
+    assert not finding["ok"]
+    assert f"token_id is {other}" in finding["finding"] and f"#{token}" in finding["finding"]
+    assert f"lpbot position adopt {other}" in finding["finding"]
+    # the database's own NFT is fine
+    env.write()
+    assert cli(*c, "config", "check", "--online").code == 0

@@ -204,6 +204,8 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
         abi=artifacts.abi("UniswapV3Factory"),
     )
     for p in a.config.positions:
+        if p.open is not None and p.chain == chain:
+            rows.append(_open_row(a, p, manifest, w3, safe_addr))
         if p.token_id is None or p.chain != chain:
             continue
         # after a rebalance the store manages the NFT that replaced the configured one
@@ -231,6 +233,58 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                 )
             )
     return rows
+
+
+def _open_row(a: App, p: Any, manifest: Any, w3: Any, safe: str | None) -> tuple[str, str, bool]:
+    """``[positions.open]`` as ``lpbot run`` would take it: its capital in the pool's tokens,
+    with no more decimals than they have, and (with a Safe) no more than the Safe holds."""
+    from decimal import Decimal
+
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.chain import artifacts
+    from lpbot.errors import ConfigError
+    from lpbot.jobs.runtime import _pool_address, open_capital
+
+    what = f"open {p.name}"
+    engine = a.read_engine()
+    if engine is not None:
+        from sqlalchemy.orm import sessionmaker
+
+        from lpbot.jobs.runtime import current_token
+
+        held = current_token(sessionmaker(engine), p.name)
+        if held is not None:
+            return what, f"opened: the database manages #{held}", True
+    try:
+        pool = w3.eth.contract(
+            address=to_checksum_address(_pool_address(manifest, p.pool)),
+            abi=artifacts.abi("UniswapV3Pool"),
+        )
+        tokens = [to_checksum_address(pool.functions.token0().call())]
+        tokens.append(to_checksum_address(pool.functions.token1().call()))
+        erc20 = [w3.eth.contract(address=t, abi=artifacts.abi("TestERC20")) for t in tokens]
+        by_address = {to_checksum_address(t.address): t for t in manifest.tokens.values()}
+        symbols = tuple(
+            by_address[t].symbol if t in by_address else str(c.functions.symbol().call())
+            for t, c in zip(tokens, erc20, strict=True)
+        )
+        decimals = tuple(int(c.functions.decimals().call()) for c in erc20)
+        raw = open_capital(p, (symbols[0], symbols[1]), (decimals[0], decimals[1]))
+    except ConfigError as exc:
+        return what, str(exc), False
+    capital = " + ".join(f"{amount} {symbol}" for symbol, amount in p.open.capital.items())
+    if safe is None:
+        return what, f"{capital} into {p.pool}", True
+    short = []
+    for symbol, need, c, d in zip(symbols, raw, erc20, decimals, strict=True):
+        held = int(c.functions.balanceOf(safe).call())
+        if held < need:
+            amounts = [f"{Decimal(x).scaleb(-d).normalize():f}" for x in (need, held)]
+            short.append(f"{amounts[0]} {symbol} (it holds {amounts[1]})")
+    if short:
+        return what, f"the Safe {safe} holds less than the capital: {'; '.join(short)}", False
+    return what, f"{capital} into {p.pool}, held by the Safe", True
 
 
 def _start_refusal(

@@ -740,3 +740,38 @@ def test_config_check_online_refuses_what_run_refuses(env: Env, cli: Any) -> Non
     # the database's own NFT is fine
     env.write()
     assert cli(*c, "config", "check", "--online").code == 0
+
+
+@pytest.mark.devnet
+def test_config_check_online_checks_the_open_capital(env: Env, cli: Any) -> None:
+    """Before: `config check --online` called [positions.open] capital valid in a token that is
+    not the pool's, with more decimals than the token has, or beyond what the Safe holds;
+    `lpbot run` and `position open` refused each."""
+    c = ("--config", str(env.config))
+    template = env.config.read_text().replace(
+        f"token_id = {env.values['token_id']}", "[positions.open]\ncapital = {capital}"
+    )
+
+    def finding(capital: str) -> tuple[int, dict[str, Any]]:
+        env.config.write_text(template.replace("{capital}", capital))
+        run = cli(*c, "config", "check", "--online", "--json")
+        return run.code, {r["check"]: r for r in json.loads(run.out)["online"]}["open eth-usdc"]
+
+    code, row = finding('{ DAI = "5", WETH = "1" }')
+    assert code == 1 and not row["ok"]
+    assert "open.capital.DAI: not a token of pool USDC/WETH-500 (USDC/WETH)" in row["finding"]
+    code, row = finding('{ USDC = "0.0000001", WETH = "1" }')
+    assert code == 1 and not row["ok"] and "more than 6 decimals" in row["finding"]
+    code, row = finding('{ USDC = "3000", WETH = "1" }')  # the devnet's Safe holds only its NFT
+    assert code == 1 and not row["ok"]
+    assert "3000 USDC (it holds 0)" in row["finding"] and "1 WETH (it holds 0)" in row["finding"]
+    m = env.chain.manifest
+    for symbol, amount in (("USDC", 3000 * 10**6), ("WETH", 10**18)):
+        token = contract(env.chain.w3, "TestERC20", m.token(symbol).address)
+        tx = token.functions.transfer(m.safe, amount).transact(
+            {"from": m.accounts.traders[0], "gas": GAS}
+        )
+        env.chain.w3.eth.wait_for_transaction_receipt(tx)
+    code, row = finding('{ USDC = "3000", WETH = "1" }')
+    assert code == 0 and row["ok"], row
+    assert row["finding"] == "3000 USDC + 1 WETH into USDC/WETH-500, held by the Safe"

@@ -275,6 +275,40 @@ def test_keys_import_reads_the_key_from_stdin(
     assert dev_signer(9).address in run.out and key not in run.out + run.err
 
 
+def test_keys_import_refuses_a_key_that_is_not_the_configured_account(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: importing a mistyped or wrong key for a Safe owner wrote its keystore and
+    advised changing the owner's address in the configuration; a second import was then refused
+    because the file existed."""
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lpbot.toml").write_text(
+        'version = 1\n[chains.devnet]\nmanifest = "m.json"\n'
+        '[signer.keystores.owner1]\npath = "k/o1.json"\npassword_env = "LPBOT_T_PW"\n'
+        f'[signer.safe]\naddress = "devnet"\nthreshold = 2\nowners = [\n'
+        f'  {{ address = "{dev_signer(9).address}", keystore = "owner1" }},\n'
+        f'  {{ address = "{dev_signer(10).address}" }},\n]\n'
+    )
+    monkeypatch.setenv("LPBOT_T_PW", "pw")
+    wrong = bytes(dev_signer(12)._account.key).hex()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(wrong + "\n"))
+    run = cli("keys", "import", "owner1")
+    assert run.code == 2
+    assert run.err.count("\n") == 1
+    assert f"this key is {dev_signer(12).address}" in run.err
+    assert f"expects {dev_signer(9).address}" in run.err and "nothing written" in run.err
+    assert wrong not in run.err + run.out
+    assert not (tmp_path / "k" / "o1.json").exists()
+    assert cli("keys", "new", "owner1").code == 2  # a new key cannot be that owner either
+    assert not (tmp_path / "k" / "o1.json").exists()
+    right = bytes(dev_signer(9)._account.key).hex()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(right + "\n"))
+    assert cli("keys", "import", "owner1").code == 0
+    assert cli("keys", "address", "owner1").out.strip() == dev_signer(9).address
+
+
 def test_config_check_verifies_keystores_without_decrypting(env: Env, cli: Any) -> None:
     """Before: `config check` called a configuration valid although its keystores did not
     exist."""

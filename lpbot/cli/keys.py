@@ -160,7 +160,7 @@ def list_(as_json: bool) -> int:
             (
                 n,
                 ", ".join(roles.get(n, [])) or "-",
-                f if ok else f"[missing] {f}",
+                f if ok else f"[not ready] {f}",
                 "$" + a.config.signer.keystores[n].password_env,
                 p,
             )

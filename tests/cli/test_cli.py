@@ -309,6 +309,21 @@ def test_keys_import_refuses_a_key_that_is_not_the_configured_account(
     assert cli("keys", "address", "owner1").out.strip() == dev_signer(9).address
 
 
+def test_keys_list_marks_a_keystore_that_is_not_ready(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the table read "[missing]" as markup and dropped it, so a missing keystore or one
+    holding another account looked like any other row (and a path with brackets lost them)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lpbot.toml").write_text(
+        'version = 1\n[chains.devnet]\nmanifest = "m.json"\n'
+        '[signer.keystores.bot]\npath = "k[1]/bot.json"\npassword_env = "LPBOT_T_PW"\n'
+    )
+    run = cli("keys", "list")
+    assert run.code == 0, run.err
+    assert f"[not ready] keystore {tmp_path}/k[1]/bot.json does not exist" in run.out
+
+
 def test_config_check_verifies_keystores_without_decrypting(env: Env, cli: Any) -> None:
     """Before: `config check` called a configuration valid although its keystores did not
     exist."""

@@ -483,6 +483,34 @@ def test_status_lists_every_configured_job(env: Env, cli: Any) -> None:
     assert "hedge_sync:eth-usdc" in text.out and "45 s" in text.out
 
 
+@pytest.mark.devnet
+def test_status_says_whether_the_daemon_runs(env: Env, cli: Any) -> None:
+    """Before: once `lpbot run` had stopped, `status` still showed its jobs "scheduled" with
+    next runs in the past, as if a daemon were running."""
+    from sqlalchemy import create_engine
+
+    from lpbot.jobs.scheduler import LOCK_NAME
+    from lpbot.store.lock import acquire_instance_lock
+
+    c = ("--config", str(env.config))
+    assert cli(*c, "run", "--seconds", "1").code == 0
+    data = json.loads(cli(*c, "status", "--json").out)
+    assert data["daemon"] is None
+    assert {(j["state"], j["next_run"]) for j in data["jobs"]} == {("not started", None)}
+    assert "daemon: not running (`lpbot run`)" in cli(*c, "status").out
+    engine = create_engine(f"sqlite:///{env.data / 'lpbot.db'}")
+    lock = acquire_instance_lock(engine, LOCK_NAME)  # as a running `lpbot run` holds it
+    assert lock is not None
+    try:
+        data = json.loads(cli(*c, "status", "--json").out)
+        assert data["daemon"] == lock.owner
+        assert {j["state"] for j in data["jobs"]} == {"scheduled"}
+        assert all(j["next_run"] for j in data["jobs"])
+    finally:
+        lock.release()
+        engine.dispose()
+
+
 # ----------------------------------------------------------------------------- signing
 
 

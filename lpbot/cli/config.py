@@ -4,10 +4,11 @@ one.
 ``check`` decrypts nothing: each keystore must exist, parse as a V3 keystore and declare the
 address the configuration expects. ``--online`` also asks the chain: the RPC answers with the
 configured chain id, the Safe exists with the configured owners and threshold, the module (if
-configured) is enabled on it, each configured position belongs to the Safe (in the configured
-pool, on the NFT the database manages: what `lpbot run` refuses to start on), and the price
-source (``[pricing]``) has a route for each position's tokens. ``pricing.stable`` must be a token
-of every configured chain (checked offline too).
+configured) is enabled on it with the operator key the configuration names, each configured
+position belongs to the Safe (in the configured pool, on the NFT the database manages: what
+`lpbot run` refuses to start on), and the price source (``[pricing]``) has a route for each
+position's tokens. ``pricing.stable`` must be a token of every configured chain (checked
+offline too).
 """
 
 from __future__ import annotations
@@ -121,6 +122,37 @@ def _module_budget_row(w3: Any, module: str, module_cfg: Any) -> tuple[str, str,
     return ("module budget", "; ".join(bounds.lines() + mismatches), not mismatches)
 
 
+def _module_operator_row(a: App, w3: Any, module: str, name: str) -> tuple[str, str, bool]:
+    """Whether keystore ``name`` (``signer.module.operator``) holds the key the module lets
+    rebalance (read from the keystore file, nothing decrypted): the module refuses any other
+    key, so a rebalance the configuration auto-executes through it would wait for the owners."""
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.app import keystore_address
+    from lpbot.chain import artifacts
+    from lpbot.errors import ConfigError
+
+    contract = w3.eth.contract(
+        address=to_checksum_address(module), abi=artifacts.abi("LPRebalanceModule")
+    )
+    on_chain = to_checksum_address(contract.functions.operator().call())
+    try:
+        ref = a.keystore(name)
+        mine = keystore_address(ref.path)
+    except ConfigError as exc:
+        return "module operator", f"{on_chain} on chain; keystore {name}: {exc}", False
+    if mine.lower() == on_chain.lower():
+        return "module operator", f"{on_chain}: keystore {name}", True
+    return (
+        "module operator",
+        f"the module's operator is {on_chain}, but keystore {name} (signer.module.operator) "
+        f"holds {mine}: the module refuses it, so every rebalance waits for the owners; the "
+        f"owners make {mine} the operator (a Safe transaction calling setOperator on {module}), "
+        f"or `lpbot keys import {name}` the operator's key",
+        False,
+    )
+
+
 def check_online(a: App) -> list[tuple[str, str, bool]]:
     """(what, finding, ok) for each thing the chain must confirm."""
     from eth_utils.address import to_checksum_address
@@ -194,6 +226,7 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                             enabled,
                         )
                     )
+                    rows.append(_module_operator_row(a, w3, module, module_cfg.operator))
                     rows.append(_module_budget_row(w3, module, module_cfg))
     npm = w3.eth.contract(
         address=to_checksum_address(manifest.contracts["NonfungiblePositionManager"]),

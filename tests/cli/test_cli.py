@@ -354,6 +354,7 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
         "pricing",
         "Safe",
         "module",
+        "module operator",
         "module budget",
         "position eth-usdc",
     }
@@ -382,6 +383,30 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
         "loss_budget_per_call_bps = 50, but the module's owners set 100"
         in (online["module budget"]["finding"])
     )
+
+
+@pytest.mark.devnet
+def test_config_check_online_names_a_module_operator_the_bot_does_not_hold(
+    env: Env, cli: Any
+) -> None:
+    """Before: `config check --online` called the module ready although the key the
+    configuration names as its operator was not the module's operator, so every rebalance the
+    configuration auto-executes through it waited for the owners instead."""
+    c = ("--config", str(env.config), "config", "check", "--online", "--json")
+    operator = dev_signer(8).address  # the devnet module's operator, the bot's keystore
+    row = {r["check"]: r for r in json.loads(cli(*c).out)["online"]}["module operator"]
+    assert row["ok"] and row["finding"] == f"{operator}: keystore bot"
+    (env.data / "keys" / "bot.json").unlink()
+    write_keystore(env.data / "keys" / "bot.json", bytes(dev_signer(12)._account.key), "bot")
+    run = cli(*c)
+    assert run.code == 1
+    row = {r["check"]: r for r in json.loads(run.out)["online"]}["module operator"]
+    assert not row["ok"]
+    assert f"the module's operator is {operator}" in row["finding"]
+    assert (
+        f"keystore bot (signer.module.operator) holds {dev_signer(12).address}" in (row["finding"])
+    )
+    assert "setOperator" in row["finding"]
 
 
 # ------------------------------------------------------------------------------- daemon

@@ -40,6 +40,8 @@ def test_readme_walkthrough_runs(devnet: Devnet, tmp_path: Path) -> None:
     assert "position eth-usdc is now NFT #" in out
     assert "monitor          eth-usdc" in out
     assert "hedge_sync       eth-usdc" in out  # [hedge] runs as a job of `lpbot run`
+    # the new bot key is named as not the module's operator (the owners' setOperator fixes it)
+    assert "the module's operator is" in out and "holds" in out
     status = out[out.index("lpbot status at") :]
     # `lpbot run --seconds 8` has stopped: every configured job is listed, none scheduled
     assert "daemon: not running (`lpbot run`)" in status

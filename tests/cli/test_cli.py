@@ -638,6 +638,17 @@ def test_ctrl_c_during_execute_says_how_to_resume(
 # ------------------------------------------------------------------------------- errors
 
 
+@pytest.mark.devnet
+def test_a_token_id_that_does_not_exist_is_one_plain_line(env: Env, cli: Any) -> None:
+    """Before: the line carried web3's tuple with the raw revert data in hex."""
+    run = cli("--config", str(env.config), "position", "show", "9999")
+    assert run.code == 2
+    assert run.err == (
+        "lpbot: position 9999 does not exist on this chain (execution reverted: Invalid token "
+        "ID); give the NFT's token id\n"
+    )
+
+
 def test_rpc_unreachable_is_one_line(env: Env, cli: Any) -> None:
     """Before: a 100-line stack trace in `position show`."""
     run = cli("--config", str(env.config), "position", "show", "21", "--rpc", "http://127.0.0.1:9")

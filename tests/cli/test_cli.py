@@ -579,6 +579,21 @@ def test_sign_is_loud_without_a_password_or_with_a_wrong_one(
 
 
 @pytest.mark.devnet
+def test_run_with_an_empty_password_variable_asks_for_it(
+    env: Env, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: an empty password variable (`export LPBOT_BOT_KEY_PASSWORD=`) was reported as
+    a wrong password."""
+    monkeypatch.setenv("LPBOT_T_BOT_PW", "")
+    run = cli("--config", str(env.config), "run", "--seconds", "1")
+    assert run.code == 2
+    assert run.err == (
+        f"lpbot: set LPBOT_T_BOT_PW to the password of keystore {env.data}/keys/bot.json "
+        "(it is empty)\n"
+    )
+
+
+@pytest.mark.devnet
 def test_sign_then_execute_with_the_configured_keys(env: Env, cli: Any, approved: str) -> None:
     c = ("--config", str(env.config), "rebalance")
     sig = env.tmp / "owner1.sig.json"

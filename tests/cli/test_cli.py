@@ -594,6 +594,23 @@ def test_run_with_an_empty_password_variable_asks_for_it(
 
 
 @pytest.mark.devnet
+def test_execute_short_of_signatures_says_who_signed_and_how_to_add_one(
+    env: Env, cli: Any, approved: str
+) -> None:
+    """Before: "1 of 2 required owner signatures collected", and nothing on what to do."""
+    c = ("--config", str(env.config), "rebalance")
+    sig = env.tmp / "owner1.sig.json"
+    assert cli(*c, "sign", approved, "--keystore", "owner1", "--out", str(sig)).code == 0
+    run = cli(*c, "execute", approved, "--signature", str(sig))
+    assert run.code == 2 and run.err.count("\n") == 1
+    assert f"1 of 2 required owner signatures collected (signed: {dev_signer(9).address})" in (
+        run.err
+    )
+    assert "lpbot rebalance sign REPORT_ID --keystore NAME --out FILE" in run.err
+    assert "--signature FILE" in run.err
+
+
+@pytest.mark.devnet
 def test_sign_then_execute_with_the_configured_keys(env: Env, cli: Any, approved: str) -> None:
     c = ("--config", str(env.config), "rebalance")
     sig = env.tmp / "owner1.sig.json"

@@ -461,7 +461,8 @@ def _mint_for_safe(chain: Devnet) -> int:
 def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> None:
     """Before: `lpbot run` refused [positions.open] (and, earlier, ignored it and managed the
     devnet's position). Now the run's open job opens it, and `position open` plans it for
-    `rebalance approve` and `execute`, which record the new NFT as the position's."""
+    `rebalance approve` and `execute`, which record the new NFT as the position's. Before, too:
+    `position open` had no --json, so a script had to parse its text for the report id."""
     text = env.config.read_text().replace(
         f"token_id = {env.values['token_id']}",
         '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }',
@@ -484,6 +485,13 @@ def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> N
     assert planned.code == 0, planned.err
     assert "SIMULATED" in planned.out and "next: lpbot rebalance approve" in planned.out
     report_id = planned.out.split("report ")[1].split()[0]
+    # for a script: the same open (one per position), as JSON
+    as_json = cli(*c, "position", "open", "--json")
+    assert as_json.code == 0, as_json.err
+    opened = json.loads(as_json.out)
+    assert opened["position"] == "eth-usdc" and opened["token_id"] is None
+    assert opened["open"]["report_id"] == report_id and opened["open"]["state"] == "SIMULATED"
+    assert opened["open"]["checks_passed"] is True
     assert cli(*c, "rebalance", "approve", report_id, "--yes").code == 0
     run = cli(*c, "rebalance", "execute", report_id, "--keystore", "owner1", "--keystore", "owner2")
     assert run.code == 0, run.err + run.out
@@ -495,6 +503,8 @@ def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> N
     ]
     again = cli(*c, "position", "open")
     assert again.code == 0 and f"already manages #{new}" in again.out
+    again = cli(*c, "position", "open", "--json")
+    assert json.loads(again.out) == {"position": "eth-usdc", "token_id": new, "open": None}
 
 
 def test_status_lists_every_configured_job(env: Env, cli: Any) -> None:

@@ -44,8 +44,9 @@ $lpbot position show "$token" | head -4
 $lpbot position plan "$token"
 
 step "5. a rebalance: plan (dry-run report), approve, one owner signs, another executes"
-$lpbot rebalance plan "$token" --width-ticks 600
-report=$($lpbot rebalance list --json | json 'd[-1]["report_id"]')
+$lpbot rebalance plan "$token" --width-ticks 600 --json > plan.json
+report=$(json 'd["rebalance"]["report_id"]' < plan.json)
+echo "report $report (plan.json)"
 $lpbot rebalance approve "$report" --yes
 $lpbot rebalance sign "$report" --keystore owner1 --out owner1.sig.json
 # the second owner signs elsewhere (the Safe app, a hardware wallet); on the devnet, account 10

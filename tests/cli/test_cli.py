@@ -549,6 +549,31 @@ def test_status_says_whether_the_daemon_runs(env: Env, cli: Any) -> None:
 # ----------------------------------------------------------------------------- signing
 
 
+@pytest.mark.devnet
+def test_rebalance_plan_json_names_its_report(env: Env, cli: Any) -> None:
+    """Before: `rebalance plan` had no --json; a script took the newest row of `rebalance list`
+    for the report to approve, which may be another plan (the daemon's)."""
+    _market(env.chain)
+    c = ("--config", str(env.config), "rebalance", "plan", str(env.values["token_id"]))
+    run = cli(*c, "--json")
+    assert run.code == 0, run.err + run.out
+    data = json.loads(run.out)  # stdout is the JSON document alone
+    decision = data["decision"]
+    assert decision["kind"] in ("Hold", "Rebalance", "Compound") and decision["marks"]["block"]
+    run = cli(*c, "--width-ticks", "600", "--json")
+    assert run.code == 0, run.err + run.out
+    planned = json.loads(run.out)
+    assert planned["decision"] is None
+    rebalance = planned["rebalance"]
+    assert rebalance["state"] == "SIMULATED" and rebalance["checks_passed"] is True
+    listed = json.loads(cli("--config", str(env.config), "rebalance", "list", "--json").out)
+    assert [(r["id"], r["report_id"]) for r in listed] == [
+        (rebalance["id"], rebalance["report_id"])
+    ]
+    report = env.data / "my-reports" / f"{rebalance['report_id']}.json"
+    assert rebalance["files"]["json"] == str(report) and report.exists()
+
+
 @pytest.fixture
 def approved(env: Env, cli: Any) -> str:
     _market(env.chain)

@@ -722,6 +722,8 @@ def test_rpc_unreachable_is_one_line(env: Env, cli: Any) -> None:
     assert run.code == 2
     assert run.err.count("\n") == 1 and "does not answer" in run.err
     assert "lpbot devnet up" in run.err
+    # the socket's own words, not urllib3's repr of its retries
+    assert "does not answer (Connection refused)" in run.err and "HTTPConnection" not in run.err
 
 
 def test_run_with_the_rpc_down_is_one_line(env: Env, cli: Any) -> None:

@@ -370,6 +370,41 @@ def _managed_token(a: App, name: str, chain_id: int, configured: int) -> int:
     return current[-1] if current else configured
 
 
+def _chain_problems(a: App) -> list[str]:
+    """What needs no RPC to be found on a devnet: a manifest that does not exist or cannot be
+    read, and a position's pool that the manifest does not name."""
+    from eth_utils.address import is_address
+
+    from lpbot.errors import ConfigError
+
+    problems: list[str] = []
+    for name, chain in a.config.chains.items():
+        if chain.manifest is None:
+            continue  # its RPC variable may be set only where `lpbot run` runs: --online asks
+        try:
+            a.chain(name)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    for p in a.config.positions:
+        if not p.enabled or is_address(p.pool) or a.config.chains[p.chain].manifest is None:
+            continue
+        try:
+            manifest = a.chain(p.chain).manifest
+        except ConfigError:
+            continue  # said above
+        if manifest is None:
+            continue  # a live chain's pools are asked of the chain (--online)
+        try:
+            manifest.pool(p.pool)
+        except KeyError:
+            pools = ", ".join(f"{x.token0}/{x.token1}-{x.fee}" for x in manifest.pools)
+            problems.append(
+                f"positions.{p.name}.pool: {p.pool!r} is not a pool of chain {p.chain} "
+                f"(its pools: {pools})"
+            )
+    return problems
+
+
 @config.command()
 @config_option
 @click.option("--online", is_flag=True, help="also ask the chain: RPC, Safe, module, positions")
@@ -384,17 +419,20 @@ def check(online: bool, as_json: bool) -> int:
     problems = a.pricing_problems()
     if problems:  # a bad key, like any the configuration's own validation finds
         raise ConfigError("; ".join(problems))
+    devnet_problems = _chain_problems(a)
     keystores = check_keystores(a)
     quorum = check_quorum(a, keystores)
     chain_rows = check_online(a) if online else []
     ok = (
-        all(k[3] for k in keystores)
+        not devnet_problems
+        and all(k[3] for k in keystores)
         and all(r[2] for r in chain_rows)
         and (quorum is None or quorum[1])
     )
     summary: dict[str, Any] = {
         "source": a.source,
         "valid": ok,
+        "problems": devnet_problems,
         "chains": list(c.chains),
         "positions": [
             {
@@ -427,6 +465,8 @@ def check(online: bool, as_json: bool) -> int:
         emit_json(summary)
         return 0 if ok else 1
     click.echo(f"{a.source}: {'valid' if ok else 'NOT ready'}")
+    for problem in devnet_problems:
+        click.echo(f"  BAD {problem}")
     click.echo(f"  chains: {', '.join(c.chains)}")
     for p in c.positions:
         what = f"token {p.token_id}" if p.token_id is not None else "open new"

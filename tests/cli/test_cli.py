@@ -217,6 +217,28 @@ def test_hedge_reads_the_configuration(env: Env, cli: Any) -> None:
     assert len(list((env.data / "hedge").glob("paper-*.json"))) == 1  # the daemon's files
 
 
+def test_config_check_offline_names_a_missing_manifest_and_an_unknown_pool(
+    env: Env, cli: Any
+) -> None:
+    """Before: offline `config check` called a configuration valid whose devnet manifest did
+    not exist, or whose pool the manifest does not name; `lpbot run` refused both."""
+    c = ("--config", str(env.config), "config", "check")
+    env.write(pool="USDC/WETH-50")
+    run = cli(*c)
+    assert run.code == 1 and "NOT ready" in run.out
+    bad = "BAD positions.eth-usdc.pool: 'USDC/WETH-50' is not a pool of chain devnet (its pools: "
+    assert bad in run.out and "USDC/WETH-500" in run.out  # the pools it has
+    env.write(manifest=env.tmp / "nowhere.json")
+    run = cli(*c, "--json")
+    assert run.code == 1
+    problems = json.loads(run.out)["problems"]
+    assert len(problems) == 1
+    assert f"chains.devnet.manifest: {env.tmp / 'nowhere.json'} does not exist" in problems[0]
+    assert "lpbot devnet up" in problems[0]
+    env.write()
+    assert cli(*c).code == 0
+
+
 # --------------------------------------------------------------------------------- keys
 
 

@@ -217,6 +217,25 @@ def test_hedge_reads_the_configuration(env: Env, cli: Any) -> None:
     assert len(list((env.data / "hedge").glob("paper-*.json"))) == 1  # the daemon's files
 
 
+@pytest.mark.devnet
+def test_a_hedge_perp_of_another_asset_is_refused_before_any_trade(env: Env, cli: Any) -> None:
+    """Before: `[hedge] symbol = "BTC/USDT:USDT"` on a USDC/WETH position made `lpbot run`
+    short 1.7 BTC against 1.7 WETH of LP delta (and `hedge sync` would too)."""
+    c = ("--config", str(env.config))
+    env.config.write_text(
+        env.config.read_text().replace('symbol = "ETH/USDT:USDT"', 'symbol = "BTC/USDT:USDT"')
+    )
+    want = (
+        "hedge.symbol = 'BTC/USDT:USDT' is a BTC perp, but the position's volatile token is "
+        "WETH: set hedge.symbol = 'ETH/USDT:USDT' (nothing was traded)"
+    )
+    run = cli(*c, "run", "--seconds", "2")
+    assert run.code == 2 and run.err == f"lpbot: positions.eth-usdc: {want}\n"
+    sync = cli(*c, "hedge", "sync")
+    assert sync.code == 2 and sync.err == f"lpbot: {want}\n"
+    assert not list((env.data / "hedge").glob("*.json"))  # no order, no state
+
+
 def test_config_check_offline_names_a_missing_manifest_and_an_unknown_pool(
     env: Env, cli: Any
 ) -> None:

@@ -228,6 +228,7 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                     )
                     rows.append(_module_operator_row(a, w3, module, module_cfg.operator))
                     rows.append(_module_budget_row(w3, module, module_cfg))
+    rows.extend(_hedge_rows(a))
     npm = w3.eth.contract(
         address=to_checksum_address(manifest.contracts["NonfungiblePositionManager"]),
         abi=artifacts.abi("NonfungiblePositionManager"),
@@ -370,9 +371,10 @@ def _managed_token(a: App, name: str, chain_id: int, configured: int) -> int:
     return current[-1] if current else configured
 
 
-def _chain_problems(a: App) -> list[str]:
-    """What needs no RPC to be found on a devnet: a manifest that does not exist or cannot be
-    read, and a position's pool that the manifest does not name."""
+def _offline_problems(a: App) -> list[str]:
+    """What needs no RPC to be found: on a devnet, a manifest that does not exist or cannot be
+    read, and a position's pool that the manifest does not name; a paper hedge market that does
+    not exist."""
     from eth_utils.address import is_address
 
     from lpbot.errors import ConfigError
@@ -402,7 +404,40 @@ def _chain_problems(a: App) -> list[str]:
                 f"positions.{p.name}.pool: {p.pool!r} is not a pool of chain {p.chain} "
                 f"(its pools: {pools})"
             )
+    hedge = a.config.hedge
+    if hedge is not None and hedge.exchange == "paper":
+        from lpbot.hedge.paper import PAPER_MARKETS
+
+        if hedge.symbol not in PAPER_MARKETS:
+            problems.append(
+                f"hedge.symbol: no paper market for {hedge.symbol}; known: "
+                + ", ".join(PAPER_MARKETS)
+            )
     return problems
+
+
+def _hedge_rows(a: App) -> list[tuple[str, str, bool]]:
+    """The ``[hedge]`` perp against each hedged position's volatile token, as ``lpbot run``
+    checks it before any trade (the pool's tokens are asked of the chain)."""
+    from lpbot.errors import ConfigError
+    from lpbot.hedge.delta import check_perp_symbol, risky_index
+
+    hedge = a.config.hedge
+    rows: list[tuple[str, str, bool]] = []
+    if hedge is None:
+        return rows
+    for p in a.config.positions:
+        if not p.enabled or (hedge.positions and p.name not in hedge.positions):
+            continue
+        try:
+            symbols = a.position_symbols(p.name)
+            token = symbols[risky_index(symbols[0], symbols[1])]
+            check_perp_symbol(hedge.symbol, token)
+        except ConfigError as exc:
+            rows.append((f"hedge {p.name}", str(exc), False))
+            continue
+        rows.append((f"hedge {p.name}", f"{hedge.exchange} {hedge.symbol} against {token}", True))
+    return rows
 
 
 @config.command()
@@ -419,12 +454,12 @@ def check(online: bool, as_json: bool) -> int:
     problems = a.pricing_problems()
     if problems:  # a bad key, like any the configuration's own validation finds
         raise ConfigError("; ".join(problems))
-    devnet_problems = _chain_problems(a)
+    offline_problems = _offline_problems(a)
     keystores = check_keystores(a)
     quorum = check_quorum(a, keystores)
     chain_rows = check_online(a) if online else []
     ok = (
-        not devnet_problems
+        not offline_problems
         and all(k[3] for k in keystores)
         and all(r[2] for r in chain_rows)
         and (quorum is None or quorum[1])
@@ -432,7 +467,7 @@ def check(online: bool, as_json: bool) -> int:
     summary: dict[str, Any] = {
         "source": a.source,
         "valid": ok,
-        "problems": devnet_problems,
+        "problems": offline_problems,
         "chains": list(c.chains),
         "positions": [
             {
@@ -465,7 +500,7 @@ def check(online: bool, as_json: bool) -> int:
         emit_json(summary)
         return 0 if ok else 1
     click.echo(f"{a.source}: {'valid' if ok else 'NOT ready'}")
-    for problem in devnet_problems:
+    for problem in offline_problems:
         click.echo(f"  BAD {problem}")
     click.echo(f"  chains: {', '.join(c.chains)}")
     for p in c.positions:

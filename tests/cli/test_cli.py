@@ -220,7 +220,8 @@ def test_hedge_reads_the_configuration(env: Env, cli: Any) -> None:
 @pytest.mark.devnet
 def test_a_hedge_perp_of_another_asset_is_refused_before_any_trade(env: Env, cli: Any) -> None:
     """Before: `[hedge] symbol = "BTC/USDT:USDT"` on a USDC/WETH position made `lpbot run`
-    short 1.7 BTC against 1.7 WETH of LP delta (and `hedge sync` would too)."""
+    short 1.7 BTC against 1.7 WETH of LP delta (and `hedge sync` would too), and `config check`
+    called it valid, as it did a paper market that does not exist."""
     c = ("--config", str(env.config))
     env.config.write_text(
         env.config.read_text().replace('symbol = "ETH/USDT:USDT"', 'symbol = "BTC/USDT:USDT"')
@@ -229,11 +230,24 @@ def test_a_hedge_perp_of_another_asset_is_refused_before_any_trade(env: Env, cli
         "hedge.symbol = 'BTC/USDT:USDT' is a BTC perp, but the position's volatile token is "
         "WETH: set hedge.symbol = 'ETH/USDT:USDT' (nothing was traded)"
     )
+    check = cli(*c, "config", "check", "--online", "--json")
+    assert check.code == 1
+    row = {r["check"]: r for r in json.loads(check.out)["online"]}["hedge eth-usdc"]
+    assert not row["ok"] and row["finding"] == want
     run = cli(*c, "run", "--seconds", "2")
     assert run.code == 2 and run.err == f"lpbot: positions.eth-usdc: {want}\n"
     sync = cli(*c, "hedge", "sync")
     assert sync.code == 2 and sync.err == f"lpbot: {want}\n"
     assert not list((env.data / "hedge").glob("*.json"))  # no order, no state
+    # a paper market that does not exist is named offline, as `lpbot run` would refuse it
+    env.config.write_text(
+        env.config.read_text().replace('symbol = "BTC/USDT:USDT"', 'symbol = "DOGE/USDT:USDT"')
+    )
+    check = cli(*c, "config", "check", "--json")
+    assert check.code == 1
+    assert json.loads(check.out)["problems"] == [
+        "hedge.symbol: no paper market for DOGE/USDT:USDT; known: BTC/USDT:USDT, ETH/USDT:USDT"
+    ]
 
 
 def test_config_check_offline_names_a_missing_manifest_and_an_unknown_pool(
@@ -397,6 +411,7 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
         "module",
         "module operator",
         "module budget",
+        "hedge eth-usdc",
         "position eth-usdc",
     }
     assert online["pricing"]["finding"] == "every position token has a route"

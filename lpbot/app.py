@@ -104,6 +104,23 @@ def keystore_address(path: Path) -> str:
     return str(to_checksum_address("0x" + address.removeprefix("0x")))
 
 
+def _no_answer_reason(exc: Exception) -> str:
+    """Why an RPC gave no answer, in a few words: the socket's own error ("Connection
+    refused", "Name or service not known"), a timeout, else the error's first line."""
+    import re
+
+    from lpbot.chain.rpc import RpcConnectionError
+
+    text = str(exc)
+    if isinstance(exc, RpcConnectionError):
+        if exc.timeout:
+            return "timed out"
+        found = re.search(r"\[Errno -?\d+\] ([^'\"()]+)", text)
+        if found:
+            return found.group(1).strip().rstrip(".")
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
 class KeystoreSigner:
     """A keystore's signer, decrypted on its first signature (the password from the
     environment variable the configuration names). Its address is known without decrypting."""
@@ -362,7 +379,7 @@ class App:
         try:
             answered = int(w3.eth.chain_id)
         except Exception as exc:
-            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            reason = _no_answer_reason(exc)
             hint = (
                 "start it with `lpbot devnet up`"
                 if chain.manifest is not None

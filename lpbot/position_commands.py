@@ -721,7 +721,12 @@ def _position_pool(chain: Chain, token_id: int) -> tuple[PoolTokens, str]:
         p = npm.functions.positions(token_id).call()
         owner = npm.functions.ownerOf(token_id).call()
     except ContractLogicError as exc:
-        raise Refused(f"position {token_id} does not exist ({exc})") from exc
+        # web3's message is the revert text alone ("execution reverted: Invalid token ID"); its
+        # str() carries the raw revert data too
+        reason = getattr(exc, "message", None) or "reverted"
+        raise Refused(
+            f"position {token_id} does not exist on this chain ({reason}); give the NFT's token id"
+        ) from exc
     return _pool_of_tokens(chain.manifest, p[2], p[3], p[4]), owner
 
 

@@ -31,9 +31,10 @@ echo 0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6 |
     $lpbot keys import owner1
 $lpbot devnet fund "$($lpbot keys address bot)" --eth 10
 $lpbot keys list
-# the bot's key is new: the devnet's module knows another operator, so `lpbot run` cannot
-# rebalance alone through it and asks the owners instead (auto_execute falls back)
-$lpbot config check --online
+# the bot's key is new: the devnet's module knows another operator, so the check says NOT
+# ready (exit 1) and names both keys; until the owners make the new key the module's operator
+# (setOperator), `lpbot run` cannot rebalance alone through it and asks the owners instead
+$lpbot config check --online || test $? -eq 1
 
 step "4. some market; quote a new position; show and plan the Safe's"
 $lpbot devnet market --pool USDC/WETH-500 --steps 6 --step-seconds 600 --vol 0.8 --seed 3
@@ -43,8 +44,9 @@ $lpbot position show "$token" | head -4
 $lpbot position plan "$token"
 
 step "5. a rebalance: plan (dry-run report), approve, one owner signs, another executes"
-$lpbot rebalance plan "$token" --width-ticks 600
-report=$($lpbot rebalance list --json | json 'd[-1]["report_id"]')
+$lpbot rebalance plan "$token" --width-ticks 600 --json > plan.json
+report=$(json 'd["rebalance"]["report_id"]' < plan.json)
+echo "report $report (plan.json)"
 $lpbot rebalance approve "$report" --yes
 $lpbot rebalance sign "$report" --keystore owner1 --out owner1.sig.json
 # the second owner signs elsewhere (the Safe app, a hardware wallet); on the devnet, account 10

@@ -97,19 +97,27 @@ def table(
     right: Sequence[str] = (),
 ) -> None:
     """A table for a person (rich); ``empty`` when there are no rows."""
+    from rich.markup import escape
     from rich.table import Table
 
     out = console()
     if not rows:
         if title:
-            out.print(f"[bold]{title}[/bold]")
-        out.print(f"  {empty}")
+            out.print(f"[bold]{escape(title)}[/bold]")
+        out.print(f"  {escape(empty)}")
         return
-    t = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
+    t = Table(
+        title=escape(title) if title else None,
+        title_justify="left",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
     for c in columns:
         t.add_column(c, justify="right" if c in right else "left")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        # values are text, never markup: "[missing]" or a path with brackets shows as it is
+        t.add_row(*("" if v is None else escape(str(v)) for v in row))
     out.print(t)
 
 

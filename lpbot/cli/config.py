@@ -4,9 +4,11 @@ one.
 ``check`` decrypts nothing: each keystore must exist, parse as a V3 keystore and declare the
 address the configuration expects. ``--online`` also asks the chain: the RPC answers with the
 configured chain id, the Safe exists with the configured owners and threshold, the module (if
-configured) is enabled on it, each configured position belongs to the Safe, and the price
-source (``[pricing]``) has a route for each position's tokens. ``pricing.stable`` must be a token
-of every configured chain (checked offline too).
+configured) is enabled on it with the operator key the configuration names, each configured
+position belongs to the Safe (in the configured pool, on the NFT the database manages: what
+`lpbot run` refuses to start on), and the price source (``[pricing]``) has a route for each
+position's tokens. ``pricing.stable`` must be a token of every configured chain (checked
+offline too).
 """
 
 from __future__ import annotations
@@ -192,6 +194,37 @@ def check_slippage(a: App) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _module_operator_row(a: App, w3: Any, module: str, name: str) -> tuple[str, str, bool]:
+    """Whether keystore ``name`` (``signer.module.operator``) holds the key the module lets
+    rebalance (read from the keystore file, nothing decrypted): the module refuses any other
+    key, so a rebalance the configuration auto-executes through it would wait for the owners."""
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.app import keystore_address
+    from lpbot.chain import artifacts
+    from lpbot.errors import ConfigError
+
+    contract = w3.eth.contract(
+        address=to_checksum_address(module), abi=artifacts.abi("LPRebalanceModule")
+    )
+    on_chain = to_checksum_address(contract.functions.operator().call())
+    try:
+        ref = a.keystore(name)
+        mine = keystore_address(ref.path)
+    except ConfigError as exc:
+        return "module operator", f"{on_chain} on chain; keystore {name}: {exc}", False
+    if mine.lower() == on_chain.lower():
+        return "module operator", f"{on_chain}: keystore {name}", True
+    return (
+        "module operator",
+        f"the module's operator is {on_chain}, but keystore {name} (signer.module.operator) "
+        f"holds {mine}: the module refuses it, so every rebalance waits for the owners; the "
+        f"owners make {mine} the operator (a Safe transaction calling setOperator on {module}), "
+        f"or `lpbot keys import {name}` the operator's key",
+        False,
+    )
+
+
 def check_online(a: App) -> list[tuple[str, str, bool]]:
     """(what, finding, ok) for each thing the chain must confirm."""
     from eth_utils.address import to_checksum_address
@@ -265,12 +298,20 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                             enabled,
                         )
                     )
+                    rows.append(_module_operator_row(a, w3, module, module_cfg.operator))
                     rows.append(_module_budget_row(w3, module, module_cfg))
+    rows.extend(_hedge_rows(a))
     npm = w3.eth.contract(
         address=to_checksum_address(manifest.contracts["NonfungiblePositionManager"]),
         abi=artifacts.abi("NonfungiblePositionManager"),
     )
+    factory = w3.eth.contract(
+        address=to_checksum_address(manifest.contracts["UniswapV3Factory"]),
+        abi=artifacts.abi("UniswapV3Factory"),
+    )
     for p in a.config.positions:
+        if p.open is not None and p.chain == chain:
+            rows.append(_open_row(a, p, manifest, w3, safe_addr))
         if p.token_id is None or p.chain != chain:
             continue
         # after a rebalance the store manages the NFT that replaced the configured one
@@ -280,6 +321,11 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
             owner = to_checksum_address(npm.functions.ownerOf(token_id).call())
         except Exception:
             rows.append((f"position {p.name}", f"#{token_id}{follows} does not exist", False))
+            continue
+        # what `lpbot run` refuses to start on: another pool, a token_id the store does not know
+        refusal = _start_refusal(a, p, manifest, token_id, npm, factory)
+        if refusal is not None:
+            rows.append((f"position {p.name}", refusal, False))
             continue
         if safe_addr is None:
             rows.append((f"position {p.name}", f"#{token_id}{follows} owned by {owner}", True))
@@ -293,6 +339,84 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                 )
             )
     return rows
+
+
+def _open_row(a: App, p: Any, manifest: Any, w3: Any, safe: str | None) -> tuple[str, str, bool]:
+    """``[positions.open]`` as ``lpbot run`` would take it: its capital in the pool's tokens,
+    with no more decimals than they have, and (with a Safe) no more than the Safe holds."""
+    from decimal import Decimal
+
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.chain import artifacts
+    from lpbot.errors import ConfigError
+    from lpbot.jobs.runtime import _pool_address, open_capital
+
+    what = f"open {p.name}"
+    engine = a.read_engine()
+    if engine is not None:
+        from sqlalchemy.orm import sessionmaker
+
+        from lpbot.jobs.runtime import current_token
+
+        held = current_token(sessionmaker(engine), p.name)
+        if held is not None:
+            return what, f"opened: the database manages #{held}", True
+    try:
+        pool = w3.eth.contract(
+            address=to_checksum_address(_pool_address(manifest, p.pool)),
+            abi=artifacts.abi("UniswapV3Pool"),
+        )
+        tokens = [to_checksum_address(pool.functions.token0().call())]
+        tokens.append(to_checksum_address(pool.functions.token1().call()))
+        erc20 = [w3.eth.contract(address=t, abi=artifacts.abi("TestERC20")) for t in tokens]
+        by_address = {to_checksum_address(t.address): t for t in manifest.tokens.values()}
+        symbols = tuple(
+            by_address[t].symbol if t in by_address else str(c.functions.symbol().call())
+            for t, c in zip(tokens, erc20, strict=True)
+        )
+        decimals = tuple(int(c.functions.decimals().call()) for c in erc20)
+        raw = open_capital(p, (symbols[0], symbols[1]), (decimals[0], decimals[1]))
+    except ConfigError as exc:
+        return what, str(exc), False
+    capital = " + ".join(f"{amount} {symbol}" for symbol, amount in p.open.capital.items())
+    if safe is None:
+        return what, f"{capital} into {p.pool}", True
+    short = []
+    for symbol, need, c, d in zip(symbols, raw, erc20, decimals, strict=True):
+        held = int(c.functions.balanceOf(safe).call())
+        if held < need:
+            amounts = [f"{Decimal(x).scaleb(-d).normalize():f}" for x in (need, held)]
+            short.append(f"{amounts[0]} {symbol} (it holds {amounts[1]})")
+    if short:
+        return what, f"the Safe {safe} holds less than the capital: {'; '.join(short)}", False
+    return what, f"{capital} into {p.pool}, held by the Safe", True
+
+
+def _start_refusal(
+    a: App, p: Any, manifest: Any, token_id: int, npm: Any, factory: Any
+) -> str | None:
+    """Why ``lpbot run`` would refuse position ``p`` on NFT ``token_id`` (its pool is not the
+    configured one, or the database manages another NFT under its name), in the daemon's own
+    words; None when it would start. The database is only read."""
+    from sqlalchemy.orm import sessionmaker
+
+    from lpbot.errors import ConfigError
+    from lpbot.jobs.runtime import check_position, current_token, known_tokens
+
+    nft = npm.functions.positions(token_id).call()
+    pool = str(factory.functions.getPool(nft[2], nft[3], nft[4]).call())
+    engine = a.read_engine()
+    db_token: int | None = None
+    known: set[int] = set()
+    if engine is not None:
+        sessions = sessionmaker(engine)
+        db_token, known = current_token(sessions, p.name), known_tokens(sessions, p.name)
+    try:
+        check_position(p, pool, token_id, db_token, known, manifest)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def _managed_token(a: App, name: str, chain_id: int, configured: int) -> int:
@@ -319,6 +443,75 @@ def _managed_token(a: App, name: str, chain_id: int, configured: int) -> int:
     return current[-1] if current else configured
 
 
+def _offline_problems(a: App) -> list[str]:
+    """What needs no RPC to be found: on a devnet, a manifest that does not exist or cannot be
+    read, and a position's pool that the manifest does not name; a paper hedge market that does
+    not exist."""
+    from eth_utils.address import is_address
+
+    from lpbot.errors import ConfigError
+
+    problems: list[str] = []
+    for name, chain in a.config.chains.items():
+        if chain.manifest is None:
+            continue  # its RPC variable may be set only where `lpbot run` runs: --online asks
+        try:
+            a.chain(name)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    for p in a.config.positions:
+        if not p.enabled or is_address(p.pool) or a.config.chains[p.chain].manifest is None:
+            continue
+        try:
+            manifest = a.chain(p.chain).manifest
+        except ConfigError:
+            continue  # said above
+        if manifest is None:
+            continue  # a live chain's pools are asked of the chain (--online)
+        try:
+            manifest.pool(p.pool)
+        except KeyError:
+            pools = ", ".join(f"{x.token0}/{x.token1}-{x.fee}" for x in manifest.pools)
+            problems.append(
+                f"positions.{p.name}.pool: {p.pool!r} is not a pool of chain {p.chain} "
+                f"(its pools: {pools})"
+            )
+    hedge = a.config.hedge
+    if hedge is not None and hedge.exchange == "paper":
+        from lpbot.hedge.paper import PAPER_MARKETS
+
+        if hedge.symbol not in PAPER_MARKETS:
+            problems.append(
+                f"hedge.symbol: no paper market for {hedge.symbol}; known: "
+                + ", ".join(PAPER_MARKETS)
+            )
+    return problems
+
+
+def _hedge_rows(a: App) -> list[tuple[str, str, bool]]:
+    """The ``[hedge]`` perp against each hedged position's volatile token, as ``lpbot run``
+    checks it before any trade (the pool's tokens are asked of the chain)."""
+    from lpbot.errors import ConfigError
+    from lpbot.hedge.delta import check_perp_symbol, risky_index
+
+    hedge = a.config.hedge
+    rows: list[tuple[str, str, bool]] = []
+    if hedge is None:
+        return rows
+    for p in a.config.positions:
+        if not p.enabled or (hedge.positions and p.name not in hedge.positions):
+            continue
+        try:
+            symbols = a.position_symbols(p.name)
+            token = symbols[risky_index(symbols[0], symbols[1])]
+            check_perp_symbol(hedge.symbol, token)
+        except ConfigError as exc:
+            rows.append((f"hedge {p.name}", str(exc), False))
+            continue
+        rows.append((f"hedge {p.name}", f"{hedge.exchange} {hedge.symbol} against {token}", True))
+    return rows
+
+
 @config.command()
 @config_option
 @click.option("--online", is_flag=True, help="also ask the chain: RPC, Safe, module, positions")
@@ -333,17 +526,20 @@ def check(online: bool, as_json: bool) -> int:
     problems = a.pricing_problems()
     if problems:  # a bad key, like any the configuration's own validation finds
         raise ConfigError("; ".join(problems))
+    offline_problems = _offline_problems(a)
     keystores = check_keystores(a)
     quorum = check_quorum(a, keystores)
     chain_rows = check_online(a) if online else []
     ok = (
-        all(k[3] for k in keystores)
+        not offline_problems
+        and all(k[3] for k in keystores)
         and all(r[2] for r in chain_rows)
         and (quorum is None or quorum[1])
     )
     summary: dict[str, Any] = {
         "source": a.source,
         "valid": ok,
+        "problems": offline_problems,
         "chains": list(c.chains),
         "positions": [
             {
@@ -378,6 +574,8 @@ def check(online: bool, as_json: bool) -> int:
         emit_json(summary)
         return 0 if ok else 1
     click.echo(f"{a.source}: {'valid' if ok else 'NOT ready'}")
+    for problem in offline_problems:
+        click.echo(f"  BAD {problem}")
     click.echo(f"  chains: {', '.join(c.chains)}")
     for p in c.positions:
         what = f"token {p.token_id}" if p.token_id is not None else "open new"

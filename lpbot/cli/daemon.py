@@ -64,6 +64,7 @@ def status_data(a: Any) -> dict[str, Any]:
         "at": now.isoformat(),
         "config": a.source,
         "database": "ok",
+        "daemon": None,  # who runs `lpbot run` on this database (pid@host), or None
         "positions": [],
         "pending_approvals": [],
         "unfinished_rebalances": [],
@@ -133,12 +134,21 @@ def status_data(a: Any) -> dict[str, Any]:
                 scheduled = {str(job_id): next_run for job_id, next_run in rows}
             except DatabaseError:  # no job table until `lpbot run` first started
                 scheduled = {}
+            # a daemon holds the instance lock while it runs (no lease row: none runs)
+            leased = engine.dialect.name != "sqlite" or bool(
+                q(text("SELECT count(*) FROM instance_locks")).scalar()
+            )
             for at, kind, decision, subject in q(
                 text("SELECT at, kind, decision, subject FROM audit_log ORDER BY id DESC LIMIT 5")
             ).all():
                 out["last_decisions"].append(
                     {"at": _at(at), "kind": kind, "decision": decision, "subject": subject}
                 )
+        if leased:
+            from lpbot.jobs.scheduler import LOCK_NAME
+            from lpbot.store.lock import lock_holder
+
+            out["daemon"] = lock_holder(engine, LOCK_NAME)
         engine.dispose()
         if has_rebalances:
             with a.sessions() as session:
@@ -149,6 +159,8 @@ def status_data(a: Any) -> dict[str, Any]:
                 out["ledger"] = [
                     {"position": label, "line": line} for label, line in ledger_lines(session)
                 ]
+    if out["daemon"] is None:  # the jobs `lpbot run` left in the database wait for the next
+        scheduled = {job_id: None for job_id in scheduled}
     configured = a.jobs()
     known = {job_id for job_id, _w, _s in configured}
     for job_id, what, seconds in configured:
@@ -162,7 +174,11 @@ def status_data(a: Any) -> dict[str, Any]:
                     datetime.fromtimestamp(next_run, UTC).isoformat() if next_run else None
                 ),
                 "state": (
-                    "scheduled" if next_run else "paused" if job_id in scheduled else "not started"
+                    "scheduled"
+                    if next_run
+                    else "paused"
+                    if job_id in scheduled and out["daemon"] is not None
+                    else "not started"
                 ),
             }
         )
@@ -176,7 +192,9 @@ def status_data(a: Any) -> dict[str, Any]:
                     "next_run": (
                         datetime.fromtimestamp(next_run, UTC).isoformat() if next_run else None
                     ),
-                    "state": "scheduled" if next_run else "paused",
+                    "state": (
+                        "scheduled" if next_run else "paused" if out["daemon"] else "not started"
+                    ),
                 }
             )
     return out
@@ -188,6 +206,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         emit_json(data)
         return 0
     click.echo(f"lpbot status at {data['at'][:19].replace('T', ' ')} UTC ({data['config']})")
+    daemon = data["daemon"]
+    click.echo(f"daemon: running ({daemon})" if daemon else "daemon: not running (`lpbot run`)")
     rows = []
     for p in data["positions"]:
         last = p["last"] or {}

@@ -36,7 +36,13 @@ from lpbot.cli.common import app, config_option, emit_json, json_option
 from lpbot.errors import ConfigError
 from lpbot.hedge.base import Clock, Exchange, ManualClock, SystemClock
 from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
-from lpbot.hedge.delta import lp_delta, perp_symbol, risky_index, risky_price
+from lpbot.hedge.delta import (
+    check_perp_symbol,
+    lp_delta,
+    perp_symbol,
+    risky_index,
+    risky_price,
+)
 from lpbot.hedge.dry import DryRunExchange
 from lpbot.hedge.paper import (
     PAPER_MARKETS,
@@ -137,6 +143,9 @@ def _open(
     price = risky_price(snapshot, decimals0=d0, decimals1=d1, risky=risky)
     symbol = args.symbol or (
         section.symbol if section is not None else perp_symbol((pool.token0, pool.token1)[risky])
+    )
+    check_perp_symbol(
+        symbol, (pool.token0, pool.token1)[risky], key="--symbol" if args.symbol else "hedge.symbol"
     )
 
     clock: Clock

@@ -4,7 +4,8 @@ Keystores are eth-account V3 JSON (scrypt), written with mode 0600, never overwr
 password comes from the environment variable the configuration names for that keystore
 (``password_env``) when it is set, else from a prompt that does not echo (asked twice). A private
 key to import is read from a prompt that does not echo, or from stdin when it is not a terminal.
-No key or password is ever printed or logged.
+A key that is not the account the configuration names for NAME (a Safe owner, the keystore's
+``address``) is refused before anything is written. No key or password is ever printed or logged.
 """
 
 from __future__ import annotations
@@ -60,23 +61,32 @@ def _password(env_name: str | None, *, confirm: bool) -> str:
 
 
 def _write(a: App, name: str, key: bytes) -> None:
+    from eth_account import Account
+
     from lpbot.errors import Refused
     from lpbot.signing.local import write_keystore
 
     path, env_name = _target(a, name)
     if path.exists():
         raise Refused(f"{path} exists; lpbot never overwrites a keystore (move it away first)")
+    # a key that is not the account the configuration names (a Safe owner, a keystore's
+    # address) could never sign for it: refused before anything is written
+    expected = a.expected_addresses().get(name)
+    found = str(Account.from_key(key).address)
+    if expected is not None and expected.lower() != found.lower():
+        raise Refused(
+            f"keystore {name}: this key is {found}, but the configuration expects {expected}; "
+            f"nothing written (`lpbot keys import {name}` with {expected}'s key, or change the "
+            "configuration first)"
+        )
     password = _password(env_name, confirm=True)
     address = write_keystore(path, key, password)
-    expected = a.expected_addresses().get(name)
     click.echo(f"keystore {name}: {address} written to {path} (mode 0600)")
     if name not in a.config.signer.keystores:
         click.echo(
             f'add it to the configuration:\n  [signer.keystores.{name}]\n  path = "{path}"\n'
             f'  password_env = "LPBOT_{name.upper().replace("-", "_").replace(".", "_")}_PASSWORD"'
         )
-    elif expected is not None and expected != address:
-        click.echo(f"note: the configuration expects {expected} for {name}; update it to {address}")
 
 
 @keys.command("new")
@@ -150,7 +160,7 @@ def list_(as_json: bool) -> int:
             (
                 n,
                 ", ".join(roles.get(n, [])) or "-",
-                f if ok else f"[missing] {f}",
+                f if ok else f"[not ready] {f}",
                 "$" + a.config.signer.keystores[n].password_env,
                 p,
             )

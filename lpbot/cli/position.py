@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lpbot.cli.common import app, config_option, json_option
+from lpbot.cli.common import app, config_option, emit_json, json_option
 
 if TYPE_CHECKING:
     from lpbot.position_commands import Chain
@@ -165,6 +165,9 @@ def _cmd_open(args: argparse.Namespace) -> int:
         raise Refused(f"positions.{pos.name} has no [positions.open]: nothing to open")
     held = current_token(a.sessions, pos.name)
     if held is not None:
+        if args.json:
+            emit_json({"position": pos.name, "token_id": held, "open": None})
+            return 0
         click.echo(f"{pos.name} already manages #{held}: nothing to open")
         return 0
     ctx = a.execution_context(pos.name, actor="lpbot position open")
@@ -178,6 +181,22 @@ def _cmd_open(args: argparse.Namespace) -> int:
             lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals),
             f"open {po.name} with {po.capital_text} ([positions.open])",
         )
+    if args.json:
+        ok = report is not None and all(c["ok"] for c in report["checks"])
+        emit_json(
+            {
+                "position": pos.name,
+                "token_id": None,
+                "open": {
+                    "id": record.id,
+                    "state": record.state.value,
+                    "report_id": None if report is None else report["report_id"],
+                    "files": {kind: str(path) for kind, path in paths.items()},
+                    "checks_passed": ok,
+                },
+            }
+        )
+        return 0 if ok or report is None else 1
     click.echo(f"open {record.id}: {record.state.value}")
     if report is None or record.state.value != "SIMULATED":
         if record.state.value == "CONFIRMED":
@@ -253,10 +272,11 @@ def plan(**kw: Any) -> int:
 
 @position.command("open")
 @config_option
+@json_option
 @click.option("--position", help="the configured position to open (default the first)")
-def open_(position: str | None) -> int:
+def open_(position: str | None, as_json: bool) -> int:
     """Plan and dry-run opening a configured position's [positions.open] capital."""
-    return _cmd_open(argparse.Namespace(position=position))
+    return _cmd_open(argparse.Namespace(position=position, json=as_json))
 
 
 @position.command()

@@ -92,6 +92,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from lpbot.strategy.vol_band import VolatilityBand
 
     ctx, _manifest = _context(args)
+    as_json = bool(getattr(args, "json", False))
+    say: Any = (lambda _text: None) if as_json else print
+    if as_json:  # stdout is the one JSON document; the waiting goes to stderr
+        ctx.progress = lambda line: print(line, file=sys.stderr, flush=True)
+    decided: dict[str, Any] | None = None
     pool, _t0, _t1, _fee = service.pool_of_position(ctx, args.token_id)
     from lpbot.chain.reader import PoolReader
 
@@ -118,13 +123,21 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         view, marks = decide(ctx, reader, pool, args.token_id, policy)
         decision = view.decision
         sources = "; ".join(f"{t} ${m.usd:,.6g} ({m.source})" for t, m in marks.marks.items())
-        print(f"marks at block {marks.block}: {sources}")
+        say(f"marks at block {marks.block}: {sources}")
         for alert in marks.alerts:
-            print(f"  price alert ({alert.kind}): {alert.message}")
-        print(f"decision: {type(decision).__name__}: {decision.reason}")
+            say(f"  price alert ({alert.kind}): {alert.message}")
+        say(f"decision: {type(decision).__name__}: {decision.reason}")
         for r in decision.reasons:
-            print(f"  - {r}")
+            say(f"  - {r}")
+        decided = {
+            "kind": type(decision).__name__,
+            "reason": decision.reason,
+            "reasons": list(decision.reasons),
+            "marks": {"block": marks.block, "sources": sources},
+        }
         if not isinstance(decision, Rebalance):
+            if as_json:
+                emit_json({"decision": decided, "rebalance": None})
             return 0
         new_range, reason = decision.new_range, decision.reason
     from lpbot.cli.common import progress
@@ -135,6 +148,21 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     with progress("planning and dry-running the rebalance"):
         record, report, paths = service.plan_rebalance(ctx, args.token_id, new_range, reason)
+    if as_json:
+        ok = all(c["ok"] for c in report["checks"])
+        emit_json(
+            {
+                "decision": decided,
+                "rebalance": {
+                    "id": record.id,
+                    "state": record.state.value,
+                    "report_id": report["report_id"],
+                    "files": {kind: str(path) for kind, path in paths.items()},
+                    "checks_passed": ok,
+                },
+            }
+        )
+        return 0 if ok else 1
     print(f"rebalance {record.id}: {record.state.value}; report {report['report_id']}")
     return _print_planned(report, paths)
 
@@ -510,9 +538,10 @@ def rebalance() -> None:
 @click.argument("token_id", type=int)
 @click.option("--width-ticks", type=int, help="a manual range: +-N ticks around the price")
 @click.option("--k", type=float, help="a volatility band of k sigmas (overrides the strategy)")
-def plan(token_id: int, width_ticks: int | None, k: float | None) -> int:
+@json_option
+def plan(token_id: int, width_ticks: int | None, k: float | None, as_json: bool) -> int:
     """Decide, plan and dry-run; write the report."""
-    return _cmd_plan(_defaults(token_id=token_id, width_ticks=width_ticks, k=k))
+    return _cmd_plan(_defaults(token_id=token_id, width_ticks=width_ticks, k=k, json=as_json))
 
 
 @rebalance.command()

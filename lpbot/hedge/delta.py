@@ -47,6 +47,17 @@ def risky_index(symbol0: str, symbol1: str, hedge_token: str | None = None) -> L
     return 1 if stable0 else 0
 
 
+def check_perp_symbol(symbol: str, token: str, *, key: str = "hedge.symbol") -> None:
+    """Refuse a perp whose base asset is not pool token ``token`` (WETH is hedged with an ETH
+    perp, WBTC with a BTC one): its short would offset another asset's price, at another size."""
+    base = symbol.split("/")[0].upper()
+    if base != _WRAPPED.get(token.upper(), token.upper()):
+        raise ConfigError(
+            f"{key} = {symbol!r} is a {base} perp, but the position's volatile token is "
+            f"{token}: set {key} = {perp_symbol(token)!r} (nothing was traded)"
+        )
+
+
 def perp_symbol(token: str, settle: str = "USDT") -> str:
     """The unified linear perp symbol of a pool token: WETH -> ``ETH/USDT:USDT``."""
     base = _WRAPPED.get(token.upper(), token.upper())

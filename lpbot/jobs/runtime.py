@@ -498,11 +498,15 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
 
 def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) -> None:
     """The ``[hedge]`` job of this position (``lpbot.hedge.wiring``)."""
-    from lpbot.hedge.delta import risky_index
+    from lpbot.hedge.delta import check_perp_symbol, risky_index
     from lpbot.hedge.wiring import build_hedge_runner
 
     assert config.hedge is not None
     risky = risky_index(*mp.symbols)
+    try:
+        check_perp_symbol(config.hedge.symbol, mp.symbols[risky])
+    except ConfigError as exc:
+        raise ConfigError(f"positions.{mp.name}: {exc}") from None
     npm = mp.ctx.contracts["NonfungiblePositionManager"]
     runner = build_hedge_runner(
         config.hedge,

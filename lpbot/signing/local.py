@@ -28,8 +28,9 @@ class LocalKeySigner:
     def from_keystore(cls, path: Path, password_env: str) -> LocalKeySigner:
         """Decrypt ``path`` with the password in the environment variable ``password_env``."""
         password = os.environ.get(password_env)
-        if password is None:
-            raise NeedsAttention(f"set {password_env} to the password of keystore {path}")
+        if not password:  # lpbot never writes a keystore with an empty password
+            empty = " (it is empty)" if password == "" else ""
+            raise NeedsAttention(f"set {password_env} to the password of keystore {path}{empty}")
         try:
             keystore = json.loads(path.read_text())
         except (OSError, ValueError) as exc:

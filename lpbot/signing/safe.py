@@ -237,7 +237,12 @@ def combine(signatures: Sequence[OwnerSignature], threshold: int) -> bytes:
     """Concatenate ``threshold`` signatures sorted by owner address, as checkSignatures wants."""
     unique = {s.owner: s for s in signatures}
     if len(unique) < threshold:
-        raise NeedsAttention(f"{len(unique)} of {threshold} required owner signatures collected")
+        signed = ", ".join(sorted(unique)) or "none"
+        raise NeedsAttention(
+            f"{len(unique)} of {threshold} required owner signatures collected (signed: "
+            f"{signed}); another owner signs with `lpbot rebalance sign REPORT_ID --keystore "
+            "NAME --out FILE` and execute takes each file with --signature FILE"
+        )
     ordered = sorted(unique.values(), key=lambda s: int(s.owner, 16))[:threshold]
     return b"".join(s.signature for s in ordered)
 

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from lpbot.errors import Halt
 from lpbot.store.models import InstanceLockRow
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "LockLost", "acquire_instance_lock"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "LockLost", "acquire_instance_lock", "lock_holder"]
 
 
 class LockLost(Halt):
@@ -106,6 +106,28 @@ def acquire_instance_lock(
     return _LeaseLock.try_acquire(engine, name, lease_seconds, clock)
 
 
+def lock_holder(engine: Engine, name: str, *, clock: Clock = _utcnow) -> str | None:
+    """Who holds the lock ``name`` on this database now (``pid@host``; on PostgreSQL the
+    server's backend pid), or None; only reads. A lease past its expiry, or whose owner on this
+    host is no longer running, is held by no one: the next ``acquire_instance_lock`` takes it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+            unsigned = advisory_key(name, schema) & 0xFFFF_FFFF_FFFF_FFFF
+            pid = conn.execute(
+                _HOLDER, {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
+            ).scalar()
+            return None if pid is None else f"backend {pid}"
+        row = conn.execute(
+            select(_TABLE).where(_TABLE.c.name == name, _TABLE.c.expires_at > clock())
+        ).one_or_none()
+    if row is None:
+        return None
+    if row.hostname == socket.gethostname() and not _alive(row.pid):
+        return None
+    return str(row.owner)
+
+
 class _LockBase:
     name: str
     owner: str
@@ -146,6 +168,12 @@ _HELD_BY = text(
     "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND pid = :pid AND objsubid = 1"
     " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
+)
+
+
+_HOLDER = text(
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+    " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid) LIMIT 1"
 )
 
 

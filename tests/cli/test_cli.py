@@ -217,6 +217,61 @@ def test_hedge_reads_the_configuration(env: Env, cli: Any) -> None:
     assert len(list((env.data / "hedge").glob("paper-*.json"))) == 1  # the daemon's files
 
 
+@pytest.mark.devnet
+def test_a_hedge_perp_of_another_asset_is_refused_before_any_trade(env: Env, cli: Any) -> None:
+    """Before: `[hedge] symbol = "BTC/USDT:USDT"` on a USDC/WETH position made `lpbot run`
+    short 1.7 BTC against 1.7 WETH of LP delta (and `hedge sync` would too), and `config check`
+    called it valid, as it did a paper market that does not exist."""
+    c = ("--config", str(env.config))
+    env.config.write_text(
+        env.config.read_text().replace('symbol = "ETH/USDT:USDT"', 'symbol = "BTC/USDT:USDT"')
+    )
+    want = (
+        "hedge.symbol = 'BTC/USDT:USDT' is a BTC perp, but the position's volatile token is "
+        "WETH: set hedge.symbol = 'ETH/USDT:USDT' (nothing was traded)"
+    )
+    check = cli(*c, "config", "check", "--online", "--json")
+    assert check.code == 1
+    row = {r["check"]: r for r in json.loads(check.out)["online"]}["hedge eth-usdc"]
+    assert not row["ok"] and row["finding"] == want
+    run = cli(*c, "run", "--seconds", "2")
+    assert run.code == 2 and run.err == f"lpbot: positions.eth-usdc: {want}\n"
+    sync = cli(*c, "hedge", "sync")
+    assert sync.code == 2 and sync.err == f"lpbot: {want}\n"
+    assert not list((env.data / "hedge").glob("*.json"))  # no order, no state
+    # a paper market that does not exist is named offline, as `lpbot run` would refuse it
+    env.config.write_text(
+        env.config.read_text().replace('symbol = "BTC/USDT:USDT"', 'symbol = "DOGE/USDT:USDT"')
+    )
+    check = cli(*c, "config", "check", "--json")
+    assert check.code == 1
+    assert json.loads(check.out)["problems"] == [
+        "hedge.symbol: no paper market for DOGE/USDT:USDT; known: BTC/USDT:USDT, ETH/USDT:USDT"
+    ]
+
+
+def test_config_check_offline_names_a_missing_manifest_and_an_unknown_pool(
+    env: Env, cli: Any
+) -> None:
+    """Before: offline `config check` called a configuration valid whose devnet manifest did
+    not exist, or whose pool the manifest does not name; `lpbot run` refused both."""
+    c = ("--config", str(env.config), "config", "check")
+    env.write(pool="USDC/WETH-50")
+    run = cli(*c)
+    assert run.code == 1 and "NOT ready" in run.out
+    bad = "BAD positions.eth-usdc.pool: 'USDC/WETH-50' is not a pool of chain devnet (its pools: "
+    assert bad in run.out and "USDC/WETH-500" in run.out  # the pools it has
+    env.write(manifest=env.tmp / "nowhere.json")
+    run = cli(*c, "--json")
+    assert run.code == 1
+    problems = json.loads(run.out)["problems"]
+    assert len(problems) == 1
+    assert f"chains.devnet.manifest: {env.tmp / 'nowhere.json'} does not exist" in problems[0]
+    assert "lpbot devnet up" in problems[0]
+    env.write()
+    assert cli(*c).code == 0
+
+
 # --------------------------------------------------------------------------------- keys
 
 
@@ -275,6 +330,55 @@ def test_keys_import_reads_the_key_from_stdin(
     assert dev_signer(9).address in run.out and key not in run.out + run.err
 
 
+def test_keys_import_refuses_a_key_that_is_not_the_configured_account(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: importing a mistyped or wrong key for a Safe owner wrote its keystore and
+    advised changing the owner's address in the configuration; a second import was then refused
+    because the file existed."""
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lpbot.toml").write_text(
+        'version = 1\n[chains.devnet]\nmanifest = "m.json"\n'
+        '[signer.keystores.owner1]\npath = "k/o1.json"\npassword_env = "LPBOT_T_PW"\n'
+        f'[signer.safe]\naddress = "devnet"\nthreshold = 2\nowners = [\n'
+        f'  {{ address = "{dev_signer(9).address}", keystore = "owner1" }},\n'
+        f'  {{ address = "{dev_signer(10).address}" }},\n]\n'
+    )
+    monkeypatch.setenv("LPBOT_T_PW", "pw")
+    wrong = bytes(dev_signer(12)._account.key).hex()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(wrong + "\n"))
+    run = cli("keys", "import", "owner1")
+    assert run.code == 2
+    assert run.err.count("\n") == 1
+    assert f"this key is {dev_signer(12).address}" in run.err
+    assert f"expects {dev_signer(9).address}" in run.err and "nothing written" in run.err
+    assert wrong not in run.err + run.out
+    assert not (tmp_path / "k" / "o1.json").exists()
+    assert cli("keys", "new", "owner1").code == 2  # a new key cannot be that owner either
+    assert not (tmp_path / "k" / "o1.json").exists()
+    right = bytes(dev_signer(9)._account.key).hex()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(right + "\n"))
+    assert cli("keys", "import", "owner1").code == 0
+    assert cli("keys", "address", "owner1").out.strip() == dev_signer(9).address
+
+
+def test_keys_list_marks_a_keystore_that_is_not_ready(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the table read "[missing]" as markup and dropped it, so a missing keystore or one
+    holding another account looked like any other row (and a path with brackets lost them)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lpbot.toml").write_text(
+        'version = 1\n[chains.devnet]\nmanifest = "m.json"\n'
+        '[signer.keystores.bot]\npath = "k[1]/bot.json"\npassword_env = "LPBOT_T_PW"\n'
+    )
+    run = cli("keys", "list")
+    assert run.code == 0, run.err
+    assert f"[not ready] keystore {tmp_path}/k[1]/bot.json does not exist" in run.out
+
+
 def test_config_check_verifies_keystores_without_decrypting(env: Env, cli: Any) -> None:
     """Before: `config check` called a configuration valid although its keystores did not
     exist."""
@@ -305,7 +409,9 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
         "pricing",
         "Safe",
         "module",
+        "module operator",
         "module budget",
+        "hedge eth-usdc",
         "position eth-usdc",
     }
     assert online["pricing"]["finding"] == "every position token has a route"
@@ -333,6 +439,30 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
         "loss_budget_per_call_bps = 50, but the module's owners set 100"
         in (online["module budget"]["finding"])
     )
+
+
+@pytest.mark.devnet
+def test_config_check_online_names_a_module_operator_the_bot_does_not_hold(
+    env: Env, cli: Any
+) -> None:
+    """Before: `config check --online` called the module ready although the key the
+    configuration names as its operator was not the module's operator, so every rebalance the
+    configuration auto-executes through it waited for the owners instead."""
+    c = ("--config", str(env.config), "config", "check", "--online", "--json")
+    operator = dev_signer(8).address  # the devnet module's operator, the bot's keystore
+    row = {r["check"]: r for r in json.loads(cli(*c).out)["online"]}["module operator"]
+    assert row["ok"] and row["finding"] == f"{operator}: keystore bot"
+    (env.data / "keys" / "bot.json").unlink()
+    write_keystore(env.data / "keys" / "bot.json", bytes(dev_signer(12)._account.key), "bot")
+    run = cli(*c)
+    assert run.code == 1
+    row = {r["check"]: r for r in json.loads(run.out)["online"]}["module operator"]
+    assert not row["ok"]
+    assert f"the module's operator is {operator}" in row["finding"]
+    assert (
+        f"keystore bot (signer.module.operator) holds {dev_signer(12).address}" in (row["finding"])
+    )
+    assert "setOperator" in row["finding"]
 
 
 # ------------------------------------------------------------------------------- daemon
@@ -387,7 +517,8 @@ def _mint_for_safe(chain: Devnet) -> int:
 def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> None:
     """Before: `lpbot run` refused [positions.open] (and, earlier, ignored it and managed the
     devnet's position). Now the run's open job opens it, and `position open` plans it for
-    `rebalance approve` and `execute`, which record the new NFT as the position's."""
+    `rebalance approve` and `execute`, which record the new NFT as the position's. Before, too:
+    `position open` had no --json, so a script had to parse its text for the report id."""
     text = env.config.read_text().replace(
         f"token_id = {env.values['token_id']}",
         '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }',
@@ -410,6 +541,13 @@ def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> N
     assert planned.code == 0, planned.err
     assert "SIMULATED" in planned.out and "next: lpbot rebalance approve" in planned.out
     report_id = planned.out.split("report ")[1].split()[0]
+    # for a script: the same open (one per position), as JSON
+    as_json = cli(*c, "position", "open", "--json")
+    assert as_json.code == 0, as_json.err
+    opened = json.loads(as_json.out)
+    assert opened["position"] == "eth-usdc" and opened["token_id"] is None
+    assert opened["open"]["report_id"] == report_id and opened["open"]["state"] == "SIMULATED"
+    assert opened["open"]["checks_passed"] is True
     assert cli(*c, "rebalance", "approve", report_id, "--yes").code == 0
     run = cli(*c, "rebalance", "execute", report_id, "--keystore", "owner1", "--keystore", "owner2")
     assert run.code == 0, run.err + run.out
@@ -421,6 +559,8 @@ def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> N
     ]
     again = cli(*c, "position", "open")
     assert again.code == 0 and f"already manages #{new}" in again.out
+    again = cli(*c, "position", "open", "--json")
+    assert json.loads(again.out) == {"position": "eth-usdc", "token_id": new, "open": None}
 
 
 def test_status_lists_every_configured_job(env: Env, cli: Any) -> None:
@@ -434,7 +574,60 @@ def test_status_lists_every_configured_job(env: Env, cli: Any) -> None:
     assert "hedge_sync:eth-usdc" in text.out and "45 s" in text.out
 
 
+@pytest.mark.devnet
+def test_status_says_whether_the_daemon_runs(env: Env, cli: Any) -> None:
+    """Before: once `lpbot run` had stopped, `status` still showed its jobs "scheduled" with
+    next runs in the past, as if a daemon were running."""
+    from sqlalchemy import create_engine
+
+    from lpbot.jobs.scheduler import LOCK_NAME
+    from lpbot.store.lock import acquire_instance_lock
+
+    c = ("--config", str(env.config))
+    assert cli(*c, "run", "--seconds", "1").code == 0
+    data = json.loads(cli(*c, "status", "--json").out)
+    assert data["daemon"] is None
+    assert {(j["state"], j["next_run"]) for j in data["jobs"]} == {("not started", None)}
+    assert "daemon: not running (`lpbot run`)" in cli(*c, "status").out
+    engine = create_engine(f"sqlite:///{env.data / 'lpbot.db'}")
+    lock = acquire_instance_lock(engine, LOCK_NAME)  # as a running `lpbot run` holds it
+    assert lock is not None
+    try:
+        data = json.loads(cli(*c, "status", "--json").out)
+        assert data["daemon"] == lock.owner
+        assert {j["state"] for j in data["jobs"]} == {"scheduled"}
+        assert all(j["next_run"] for j in data["jobs"])
+    finally:
+        lock.release()
+        engine.dispose()
+
+
 # ----------------------------------------------------------------------------- signing
+
+
+@pytest.mark.devnet
+def test_rebalance_plan_json_names_its_report(env: Env, cli: Any) -> None:
+    """Before: `rebalance plan` had no --json; a script took the newest row of `rebalance list`
+    for the report to approve, which may be another plan (the daemon's)."""
+    _market(env.chain)
+    c = ("--config", str(env.config), "rebalance", "plan", str(env.values["token_id"]))
+    run = cli(*c, "--json")
+    assert run.code == 0, run.err + run.out
+    data = json.loads(run.out)  # stdout is the JSON document alone
+    decision = data["decision"]
+    assert decision["kind"] in ("Hold", "Rebalance", "Compound") and decision["marks"]["block"]
+    run = cli(*c, "--width-ticks", "600", "--json")
+    assert run.code == 0, run.err + run.out
+    planned = json.loads(run.out)
+    assert planned["decision"] is None
+    rebalance = planned["rebalance"]
+    assert rebalance["state"] == "SIMULATED" and rebalance["checks_passed"] is True
+    listed = json.loads(cli("--config", str(env.config), "rebalance", "list", "--json").out)
+    assert [(r["id"], r["report_id"]) for r in listed] == [
+        (rebalance["id"], rebalance["report_id"])
+    ]
+    report = env.data / "my-reports" / f"{rebalance['report_id']}.json"
+    assert rebalance["files"]["json"] == str(report) and report.exists()
 
 
 @pytest.fixture
@@ -474,6 +667,38 @@ def test_sign_is_loud_without_a_password_or_with_a_wrong_one(
     run = cli(*c, "--keystore", "bot", "--out", str(env.tmp / "bot.sig.json"))
     assert run.code == 2 and "not an owner" in run.err
     assert not (env.tmp / "bot.sig.json").exists()
+
+
+@pytest.mark.devnet
+def test_run_with_an_empty_password_variable_asks_for_it(
+    env: Env, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: an empty password variable (`export LPBOT_BOT_KEY_PASSWORD=`) was reported as
+    a wrong password."""
+    monkeypatch.setenv("LPBOT_T_BOT_PW", "")
+    run = cli("--config", str(env.config), "run", "--seconds", "1")
+    assert run.code == 2
+    assert run.err == (
+        f"lpbot: set LPBOT_T_BOT_PW to the password of keystore {env.data}/keys/bot.json "
+        "(it is empty)\n"
+    )
+
+
+@pytest.mark.devnet
+def test_execute_short_of_signatures_says_who_signed_and_how_to_add_one(
+    env: Env, cli: Any, approved: str
+) -> None:
+    """Before: "1 of 2 required owner signatures collected", and nothing on what to do."""
+    c = ("--config", str(env.config), "rebalance")
+    sig = env.tmp / "owner1.sig.json"
+    assert cli(*c, "sign", approved, "--keystore", "owner1", "--out", str(sig)).code == 0
+    run = cli(*c, "execute", approved, "--signature", str(sig))
+    assert run.code == 2 and run.err.count("\n") == 1
+    assert f"1 of 2 required owner signatures collected (signed: {dev_signer(9).address})" in (
+        run.err
+    )
+    assert "lpbot rebalance sign REPORT_ID --keystore NAME --out FILE" in run.err
+    assert "--signature FILE" in run.err
 
 
 @pytest.mark.devnet
@@ -536,12 +761,25 @@ def test_ctrl_c_during_execute_says_how_to_resume(
 # ------------------------------------------------------------------------------- errors
 
 
+@pytest.mark.devnet
+def test_a_token_id_that_does_not_exist_is_one_plain_line(env: Env, cli: Any) -> None:
+    """Before: the line carried web3's tuple with the raw revert data in hex."""
+    run = cli("--config", str(env.config), "position", "show", "9999")
+    assert run.code == 2
+    assert run.err == (
+        "lpbot: position 9999 does not exist on this chain (execution reverted: Invalid token "
+        "ID); give the NFT's token id\n"
+    )
+
+
 def test_rpc_unreachable_is_one_line(env: Env, cli: Any) -> None:
     """Before: a 100-line stack trace in `position show`."""
     run = cli("--config", str(env.config), "position", "show", "21", "--rpc", "http://127.0.0.1:9")
     assert run.code == 2
     assert run.err.count("\n") == 1 and "does not answer" in run.err
     assert "lpbot devnet up" in run.err
+    # the socket's own words, not urllib3's repr of its retries
+    assert "does not answer (Connection refused)" in run.err and "HTTPConnection" not in run.err
 
 
 def test_run_with_the_rpc_down_is_one_line(env: Env, cli: Any) -> None:
@@ -710,3 +948,68 @@ def test_config_check_online_follows_the_rebalanced_position(
     old = env.values["token_id"]
     assert row["ok"], row
     assert row["finding"].startswith(f"#{new} (follows the configured #{old}) owned by ")
+
+
+@pytest.mark.devnet
+def test_config_check_online_refuses_what_run_refuses(env: Env, cli: Any) -> None:
+    """Before: `config check --online` called a configuration valid whose pool is not the
+    NFT's, or whose token_id is not the one the database manages, while `lpbot run` refused
+    to start on it."""
+    c = ("--config", str(env.config))
+    token = env.values["token_id"]
+    env.write(pool="USDC/WETH-3000")
+    run = cli(*c, "config", "check", "--online", "--json")
+    assert run.code == 1, run.out
+    online = {r["check"]: r for r in json.loads(run.out)["online"]}
+    finding = online["position eth-usdc"]
+    pool_500 = env.chain.manifest.pool("USDC/WETH-500").address
+    assert not finding["ok"]
+    assert "USDC/WETH-3000" in finding["finding"] and pool_500 in finding["finding"]
+    env.write()
+    other = _mint_for_safe(env.chain)
+    assert cli(*c, "position", "adopt", str(token)).code == 0
+    env.write(token_id=other)
+    run = cli(*c, "config", "check", "--online", "--json")
+    assert run.code == 1, run.out
+    finding = {r["check"]: r for r in json.loads(run.out)["online"]}["position eth-usdc"]
+    assert not finding["ok"]
+    assert f"token_id is {other}" in finding["finding"] and f"#{token}" in finding["finding"]
+    assert f"lpbot position adopt {other}" in finding["finding"]
+    # the database's own NFT is fine
+    env.write()
+    assert cli(*c, "config", "check", "--online").code == 0
+
+
+@pytest.mark.devnet
+def test_config_check_online_checks_the_open_capital(env: Env, cli: Any) -> None:
+    """Before: `config check --online` called [positions.open] capital valid in a token that is
+    not the pool's, with more decimals than the token has, or beyond what the Safe holds;
+    `lpbot run` and `position open` refused each."""
+    c = ("--config", str(env.config))
+    template = env.config.read_text().replace(
+        f"token_id = {env.values['token_id']}", "[positions.open]\ncapital = {capital}"
+    )
+
+    def finding(capital: str) -> tuple[int, dict[str, Any]]:
+        env.config.write_text(template.replace("{capital}", capital))
+        run = cli(*c, "config", "check", "--online", "--json")
+        return run.code, {r["check"]: r for r in json.loads(run.out)["online"]}["open eth-usdc"]
+
+    code, row = finding('{ DAI = "5", WETH = "1" }')
+    assert code == 1 and not row["ok"]
+    assert "open.capital.DAI: not a token of pool USDC/WETH-500 (USDC/WETH)" in row["finding"]
+    code, row = finding('{ USDC = "0.0000001", WETH = "1" }')
+    assert code == 1 and not row["ok"] and "more than 6 decimals" in row["finding"]
+    code, row = finding('{ USDC = "3000", WETH = "1" }')  # the devnet's Safe holds only its NFT
+    assert code == 1 and not row["ok"]
+    assert "3000 USDC (it holds 0)" in row["finding"] and "1 WETH (it holds 0)" in row["finding"]
+    m = env.chain.manifest
+    for symbol, amount in (("USDC", 3000 * 10**6), ("WETH", 10**18)):
+        token = contract(env.chain.w3, "TestERC20", m.token(symbol).address)
+        tx = token.functions.transfer(m.safe, amount).transact(
+            {"from": m.accounts.traders[0], "gas": GAS}
+        )
+        env.chain.w3.eth.wait_for_transaction_receipt(tx)
+    code, row = finding('{ USDC = "3000", WETH = "1" }')
+    assert code == 0 and row["ok"], row
+    assert row["finding"] == "3000 USDC + 1 WETH into USDC/WETH-500, held by the Safe"

@@ -40,9 +40,13 @@ def test_readme_walkthrough_runs(devnet: Devnet, tmp_path: Path) -> None:
     assert "position eth-usdc is now NFT #" in out
     assert "monitor          eth-usdc" in out
     assert "hedge_sync       eth-usdc" in out  # [hedge] runs as a job of `lpbot run`
+    # the new bot key is named as not the module's operator (the owners' setOperator fixes it)
+    assert "the module's operator is" in out and "holds" in out
     status = out[out.index("lpbot status at") :]
-    for job in ("monitor", "rebalance_check", "hedge_sync"):  # every configured job, scheduled
+    # `lpbot run --seconds 8` has stopped: every configured job is listed, none scheduled
+    assert "daemon: not running (`lpbot run`)" in status
+    for job in ("monitor", "rebalance_check", "hedge_sync"):
         line = next(x for x in status.splitlines() if x.startswith(f"{job}:eth-usdc"))
-        assert "scheduled" in line, line
+        assert "not started (`lpbot run`)" in line, line
     assert proc.stdout.rstrip().endswith("== done")
     assert "Traceback" not in out and "Error" not in proc.stderr

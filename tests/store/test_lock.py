@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, text, update
 
-from lpbot.store.lock import acquire_instance_lock
+from lpbot.store.lock import acquire_instance_lock, lock_holder
 from lpbot.store.models import InstanceLockRow
 from lpbot.store.session import make_engine
 
@@ -122,3 +122,34 @@ def test_sqlite_lock_of_a_dead_process_on_this_host_is_taken(sqlite_engine: Engi
         owner = conn.execute(text("SELECT owner FROM instance_locks")).scalar_one()
     assert owner == taker.owner
     taker.release()
+
+
+def test_lock_holder_names_who_holds_it_and_only_reads(engine: Engine, db_url: str) -> None:
+    """``lpbot status`` says whether a daemon runs: the holder while the lock is held, None
+    once it is released (and taking it afterwards still works: the check changed nothing)."""
+    assert lock_holder(engine, "lpbot-run") is None
+    other = make_engine(db_url)  # the daemon's process
+    try:
+        held = acquire_instance_lock(other, "lpbot-run")
+        assert held is not None
+        found = lock_holder(engine, "lpbot-run")
+        if engine.dialect.name == "sqlite":
+            assert found == held.owner
+        else:
+            assert found is not None and found.startswith("backend ")
+        assert lock_holder(engine, "backtest") is None
+        held.release()
+        assert lock_holder(engine, "lpbot-run") is None
+        again = acquire_instance_lock(engine, "lpbot-run")
+        assert again is not None
+        again.release()
+    finally:
+        other.dispose()
+
+
+def test_lock_holder_ignores_an_expired_lease(sqlite_engine: Engine) -> None:
+    holder = acquire_instance_lock(sqlite_engine, "lpbot-run", lease_seconds=60, clock=Clock(T0))
+    assert holder is not None
+    assert lock_holder(sqlite_engine, "lpbot-run", clock=Clock(T0 + timedelta(seconds=59)))
+    assert lock_holder(sqlite_engine, "lpbot-run", clock=Clock(T0 + timedelta(seconds=61))) is None
+    holder.release()

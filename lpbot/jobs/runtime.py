@@ -454,10 +454,12 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     followed = follow_chain(ctx, sessions, pos.name, token_id, runtime.notifier)
     if followed is None:
         return None  # closed on chain without a successor: nothing left to manage
+    known = known_tokens(sessions, pos.name)
     if followed != token_id:
+        known.add(token_id)  # the burned NFT is this position's past, row or not
         db_token = token_id = followed
     pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
-    check_position(pos, pool, token_id, db_token, known_tokens(sessions, pos.name), manifest)
+    check_position(pos, pool, token_id, db_token, known, manifest)
     mp = ManagedPosition(
         name=pos.name,
         ctx=ctx,

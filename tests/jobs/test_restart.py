@@ -156,6 +156,46 @@ def test_an_nft_burned_outside_the_store_is_followed_on_the_chain(
         app.close()
 
 
+def test_a_configured_nft_burned_before_the_store_existed_is_followed_to_its_successor(
+    setup: tuple[Path, dict[str, str], Devnet], passwords: None
+) -> None:
+    """A new database and a configured token_id that was rebalanced elsewhere: the start
+    follows the chain to the NFT that replaced it (the configured one is that position's past),
+    instead of refusing with a suggestion to adopt the burned NFT."""
+    data, env, chain = setup
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    mp = runtime.positions["eth-usdc"]
+    old = mp.token_id
+    assert old == chain.manifest.safe_position  # the configured token_id
+    ctx = mp.ctx
+    ctx.repo = MemoryRebalanceRepo()
+    pool = contract(chain.w3, "UniswapV3Pool", mp.pool)
+    tick = pool.functions.slot0().call()[1]
+    from lpbot.strategy.base import Range
+
+    new_range = Range(tick // 10 * 10 - 600, tick // 10 * 10 + 600, 10)
+    _, report, _ = service.plan_rebalance(ctx, old, new_range, "elsewhere")
+    service.approve(ctx, report["report_id"], approver="someone")
+    record = service.execute(ctx, report["report_id"], signers=[dev_signer(9), dev_signer(10)])
+    assert record.state == "CONFIRMED" and record.result is not None
+    new = int(record.result["new_token_id"])
+    runtime.close()
+    app.close()
+    (data / "lpbot.db").unlink()  # the store is lost; the configuration still names the old NFT
+
+    notifier = MemoryNotifier()
+    app = _load(env)
+    runtime = build_runtime(app, notifier=notifier)
+    try:
+        assert runtime.positions["eth-usdc"].token_id == new
+        assert [a.kind for a in notifier.alerts] == ["position_reconciled"]
+        assert {int(p.token_id) for p in _positions(data) if p.closed_at is None} == {new}
+    finally:
+        runtime.close()
+        app.close()
+
+
 def test_lpbot_run_killed_after_sending_restarts_on_the_new_nft(
     setup: tuple[Path, dict[str, str], Devnet],
 ) -> None:

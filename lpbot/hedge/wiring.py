@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from filelock import FileLock, Timeout
 
 from lpbot.errors import ConfigError, RetryLater
-from lpbot.hedge.base import Clock, Exchange, ManualClock, SystemClock
+from lpbot.hedge.base import Clock, Exchange, ManualClock, OrderJournal, SystemClock
 from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
 from lpbot.hedge.delta import lp_delta, risky_price
 from lpbot.hedge.paper import PAPER_MARKETS, PaperAccount, PaperExchange
@@ -210,10 +210,12 @@ def build_hedge_runner(
     risky: Literal[0, 1],
     now_ms: int,
     api_urls: dict[str, str] | None = None,
+    journal: OrderJournal | None = None,
 ) -> HedgeRunner:
     """The runner of one position's hedge (module docstring); nothing is sent or read from the
     venue. ``now_ms``: the chain's time; ``api_urls``: a local stand-in in place of the venue's
-    hosts (``CcxtConfig.api_urls``)."""
+    hosts (``CcxtConfig.api_urls``); ``journal``: where its orders are recorded (``lpbot run``:
+    the store, fenced by the instance lock)."""
     files = hedge_files(data_dir / "hedge", section.exchange, position_id)
     price: _Price | None = None
     manual: ManualClock | None = None
@@ -229,6 +231,12 @@ def build_hedge_runner(
         spec, book = PAPER_MARKETS[section.symbol]
         paper = PaperExchange(reference_price=price, clock=manual, spec=spec, book=book)
         exchange = paper  # its account is read from ``files.paper`` at each use
+        # and written as soon as it trades: like a real venue, it never forgets a fill because
+        # the process that sent the order was killed before the sync ended
+        account_file = files.paper
+        paper.on_change = lambda account: write_json_atomic(
+            account_file, account.model_dump(mode="json")
+        )
     else:
         from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
 
@@ -250,6 +258,7 @@ def build_hedge_runner(
         JsonStateStore(files.state),
         position_id=position_id,
         clock=clock,
+        journal=journal,
     )
     return HedgeRunner(
         controller,

@@ -500,6 +500,7 @@ def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) 
     """The ``[hedge]`` job of this position (``lpbot.hedge.wiring``)."""
     from lpbot.hedge.delta import check_perp_symbol, risky_index
     from lpbot.hedge.wiring import build_hedge_runner
+    from lpbot.jobs.hedge_orders import StoreOrderJournal
 
     assert config.hedge is not None
     risky = risky_index(*mp.symbols)
@@ -516,5 +517,11 @@ def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) 
         decimals=mp.decimals,
         risky=risky,
         now_ms=int(w3.eth.get_block("latest")["timestamp"]) * 1000,
+        # every order recorded in the store, in a transaction fenced by the instance lock
+        journal=StoreOrderJournal(
+            mp.sessions,
+            exchange=config.hedge.exchange,
+            fence=mp.ctx.repo.fence if isinstance(mp.ctx.repo, SqlRebalanceRepo) else None,
+        ),
     )
     mp.hedge, mp.hedge_runner, mp.hedge_risky = runner.controller, runner, risky

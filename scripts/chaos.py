@@ -150,6 +150,7 @@ class Harness:
         self.sessions = session_factory(make_engine(db_url))
         self.balance_summary = (0, 0)  # (recorded flows, snapshots) the checker compared
         self.hedge_summary = (0, 0)  # (venue orders, store fills)
+        self.start_seconds: list[float] = []  # the clean run's start, to its jobs scheduled
         self.rng = random.Random(seed)
         home = work / "devnet"
         cache = ROOT / ".lpbot" / "test-devnet" / "cache"
@@ -277,6 +278,7 @@ class Harness:
             self.rng.uniform(3.0, timeout) if kill_at == "random" else timeout
         )
         settled: float | None = None
+        launched = time.monotonic()
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
             if kill_at is None and settled is None:
@@ -284,6 +286,7 @@ class Harness:
                     f.seek(started_at)
                     if "jobs scheduled" in f.read():
                         settled = time.monotonic()  # started: resumed what was unfinished
+                        self.start_seconds.append(settled - launched)
             if settled is not None and time.monotonic() > settled + 4:
                 break  # and ran its jobs a couple of times
         if proc.poll() is None:
@@ -519,8 +522,10 @@ def rounds(args: argparse.Namespace, states: list[str], work: Path, db_url: str)
             h.move_market()
             what, code = h.run(state, args.timeout)
             print(f"round {i + 1}: {state}: {what} (exit {code})", flush=True)
-        what, code = h.run(None, args.timeout / 2)  # the clean run: it finishes what is left
-        print(f"clean run: {what} (exit {code})", flush=True)
+        # the clean run finishes what is left (resuming, on a loaded machine, can take a while)
+        what, code = h.run(None, args.timeout)
+        started = f", started in {h.start_seconds[-1]:.1f} s" if h.start_seconds else ""
+        print(f"clean run: {what} (exit {code}{started})", flush=True)
         if code not in (0, None) and code != -signal.SIGTERM:
             problems.append(f"the clean run exited {code} (see {work / 'runs.log'})")
         problems += h.check()

@@ -19,8 +19,9 @@ run finishes whatever is left, then the checker compares the chain with the stor
   minus what its swap paid in, plus what it paid out, minus what it minted), now on the chain and
   at every later snapshot;
 - the paper venue's hedge position is the sum of the fills the store recorded for its orders,
-  every order the venue filled is booked in the store with its fill, and no client order id was
-  sent twice;
+  every order the venue filled is booked in the store with its fill, no client order id was
+  sent twice, and only the current NFT's hedge holds a position (a rebalance takes the hedge
+  with it);
 - no rebalance is left PLANNED, APPROVED, SIGNED or SUBMITTED, and no job run RUNNING.
 
 ``--database postgresql`` runs it on PostgreSQL: a new schema on the server that
@@ -433,6 +434,10 @@ class Harness:
                 )
             )
             orders = {o.client_order_id: o for o in s.scalars(select(HedgeOrder))}
+            current = {
+                int(t)
+                for t in s.scalars(select(Position.token_id).where(Position.closed_at.is_(None)))
+            }
         booked: dict[str, Decimal] = {}
         for cid, side, amount in fills:
             booked[cid] = booked.get(cid, Decimal(0)) + (amount if side.value == "BUY" else -amount)
@@ -447,6 +452,12 @@ class Harness:
                 problems.append(f"{path.name}: client order ids sent twice: {dupes}")
             venue_cids |= set(cids)
             size = sum((booked.get(c, Decimal(0)) for c in set(cids)), Decimal(0))
+            token = int(path.stem.rpartition("-")[2])
+            if token not in current and state.size != 0:
+                problems.append(
+                    f"{path.name}: the hedge of NFT {token}, no longer the position, is still "
+                    f"{state.size} (the hedge did not follow the rebalance)"
+                )
             if state.liquidations:
                 problems.append(f"{path.name}: the hedge was liquidated")
             elif size != state.size:

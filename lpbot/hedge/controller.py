@@ -372,6 +372,18 @@ class HedgeController:
             )
         self._state = state
 
+    def retarget(self, position_id: str, store: StateStore) -> None:
+        """Hedge the position as ``position_id``, its state in ``store`` (the position's NFT
+        changed and its hedge moved there: ``HedgeRunner.follow``); reconciled at next use."""
+        self.position_id, self.store = position_id, store
+        state = store.load()
+        self._state = (
+            state
+            if state is not None
+            else self._state.model_copy(update={"position_id": position_id})
+        )
+        self._reconciled = False
+
     def _save(self, state: HedgeState) -> None:
         self._state = state
         self.store.save(state)

@@ -152,6 +152,47 @@ class HedgeRunner:
                         self.files.paper, self.paper.account().model_dump(mode="json")
                     )
 
+    def follow(self, token_id: int, *, from_token: int | None = None) -> bool:
+        """The position now is NFT ``token_id`` (a rebalance burned this one and minted it): its
+        hedge goes with it. The hedge of ``from_token`` (default: this runner's) moves to the
+        new NFT's files: the paper account first (one rename), then the state under the new
+        position id, then the old state goes; killed in between, the next ``follow`` (the
+        daemon's start) finishes the move. A new NFT that has a hedge already keeps it, and the
+        old one stays where it is. True when a hedge moved."""
+        old_token = self.token_id if from_token is None else from_token
+        base = self.controller.position_id.rpartition(":")[0]
+        old_id, new_id = f"{base}:{old_token}", f"{base}:{token_id}"
+        old_key, new_key = old_id.replace(":", "-"), new_id.replace(":", "-")
+
+        def renamed(path: Path, key: str) -> Path:
+            current = self.controller.position_id.replace(":", "-")
+            return path.with_name(path.name.replace(current, key))
+
+        old = HedgeFiles(*(renamed(p, old_key) for p in (self.files.state, self.files.paper,
+                                                            self.files.lock)))  # fmt: skip
+        new = HedgeFiles(*(renamed(p, new_key) for p in (self.files.state, self.files.paper,
+                                                            self.files.lock)))  # fmt: skip
+        moved = False
+        if old_id != new_id:
+            with hedge_lock(old), hedge_lock(new):
+                state = JsonStateStore(old.state).load()
+                if state is not None and not new.state.exists():
+                    if self.paper is not None and old.paper.exists() and not new.paper.exists():
+                        old.paper.replace(new.paper)
+                    JsonStateStore(new.state).save(state.model_copy(update={"position_id": new_id}))
+                    old.state.unlink()
+                    moved = True
+        if moved:
+            log.info("hedge of NFT %d moved to NFT %d", old_token, token_id)
+        self.token_id, self.files = token_id, new
+        self.controller.retarget(new_id, JsonStateStore(new.state))
+        if self.paper is not None:
+            account_file = new.paper
+            self.paper.on_change = lambda account: write_json_atomic(
+                account_file, account.model_dump(mode="json")
+            )
+        return moved
+
     def sync(self, snapshot: PoolSnapshot) -> SyncResult:
         d0, d1 = self.decimals
         if self.price is not None and self.clock is not None:

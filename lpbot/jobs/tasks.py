@@ -319,6 +319,13 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
     )
 
 
+def follow_nft(mp: ManagedPosition, token_id: int) -> None:
+    """The position is NFT ``token_id`` now (a rebalance minted it): its hedge goes with it."""
+    mp.token_id = token_id
+    if mp.hedge_runner is not None:
+        mp.hedge_runner.follow(token_id)
+
+
 def fetch_owner_balances(mp: ManagedPosition, block: int) -> tuple[int, int]:
     """The raw token0, token1 the position's owner (the Safe) holds outside it at ``block``:
     with the ledger's flows they reconcile its balances to the wei."""
@@ -541,7 +548,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
             and done.token_id == mp.token_id
             and new
         ):
-            mp.token_id = int(new)
+            follow_nft(mp, int(new))
             if mp.deposit_recorded:
                 record_confirmed(mp, done.result or {})
     marks = mp.fetch_marks(mp.ctx.w3.eth.block_number)
@@ -640,7 +647,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
     mp.tally.fees_collected0 += fees0
     mp.tally.fees_collected1 += fees1
     record_confirmed(mp, result)
-    mp.token_id = int(result["new_token_id"])  # the store made the same move with CONFIRMED
+    follow_nft(mp, int(result["new_token_id"]))  # the store made the same move with CONFIRMED
     mp.opened_at = view.snapshot.block_timestamp
     how = "the module's operator key"
     if mp.ctx.via != "module":

@@ -168,10 +168,9 @@ class HedgeRunner:
             current = self.controller.position_id.replace(":", "-")
             return path.with_name(path.name.replace(current, key))
 
-        old = HedgeFiles(*(renamed(p, old_key) for p in (self.files.state, self.files.paper,
-                                                            self.files.lock)))  # fmt: skip
-        new = HedgeFiles(*(renamed(p, new_key) for p in (self.files.state, self.files.paper,
-                                                            self.files.lock)))  # fmt: skip
+        paths = (self.files.state, self.files.paper, self.files.lock)
+        old = HedgeFiles(*(renamed(p, old_key) for p in paths))
+        new = HedgeFiles(*(renamed(p, new_key) for p in paths))
         moved = False
         if old_id != new_id:
             with hedge_lock(old), hedge_lock(new):

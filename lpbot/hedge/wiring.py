@@ -16,7 +16,8 @@ controller's state, with the kill switch) and ``paper-<chain>-<npm>-<token>.json
 account). Every use holds the hedge's lock file (``hedge-<venue>-...lock``, an OS file lock
 through ``filelock``, released by the OS if the process dies) from reading those files to
 writing them back, and re-reads them under it: a flatten from the CLI while the daemon runs is
-seen by the daemon's next sync and never overwritten by it.
+seen by the daemon's next sync and never overwritten by it. A rebalance takes the hedge to the
+NFT it minted (``HedgeRunner.follow``): its files move to the new NFT's names.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 NODE_BIN := node_modules/.bin
 ECHARTS := lpbot/web/static/vendor/echarts.min.js
 
-.PHONY: browser demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos
+.PHONY: browser demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos chaos-postgres
 
 setup: $(VENV)/.installed node_modules/.installed contracts/out/.built $(ECHARTS)
 
@@ -84,12 +84,19 @@ nightly: setup
 	LPBOT_DIFF_OPS=20000 $(PY) -m pytest -m "differential or slow"
 	FOUNDRY_PROFILE=ci $(NODE_BIN)/forge test --offline
 	$(MAKE) chaos
+	$(MAKE) chaos-postgres
 
 # the crash harness: `lpbot run` SIGKILLed at every rebalance checkpoint and at random moments,
-# restarted, then the chain and the store compared (scripts/chaos.py); ROUNDS=30 by default
+# restarted, then the chain and the store compared (scripts/chaos.py); ROUNDS=30 by default.
+# chaos-postgres: the same on a local PostgreSQL server (scripts/ci-postgres.sh starts one).
+# `make test` runs the short version (tests/jobs/test_chaos.py) on SQLite, and on PostgreSQL
+# too when LPBOT_TEST_POSTGRES_URL is set.
 ROUNDS ?= 30
 chaos: setup
 	$(PY) scripts/chaos.py --rounds $(ROUNDS)
+
+chaos-postgres: setup
+	eval "$$(bash scripts/ci-postgres.sh)" && $(PY) scripts/chaos.py --rounds $(ROUNDS) --database postgresql
 
 bench: setup
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds

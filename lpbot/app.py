@@ -16,6 +16,7 @@ configured chain id.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from lpbot.config import (
     parse_config,
 )
 from lpbot.errors import ConfigError, NeedsAttention, RetryLater
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -754,6 +757,36 @@ class App:
             if p.name in hedged:
                 out.append((f"hedge_sync:{p.name}", "hedge sync", sched.hedge_sync_seconds))
         return out
+
+    def follow_manifests(self) -> list[str]:
+        """Point every connected devnet chain at the RPC URL its manifest names now (``lpbot
+        devnet up`` found its port taken and started on another): the clients, and the dry-run
+        forks of the old URL, follow. One line per chain that moved (empty: none did)."""
+        from lpbot.chain.rpc import CountingHTTPProvider, redact_url
+        from lpbot.devnet.manifest import Manifest
+
+        moved = []
+        for name, chain in self.config.chains.items():
+            w3 = self._cache.get(f"w3:{name}")
+            if chain.manifest is None or w3 is None or self.overrides.rpc_url:
+                continue
+            try:
+                url = Manifest.read(chain.manifest).rpc_url
+            except (OSError, ValueError):  # being rewritten, or gone with the devnet: next time
+                continue
+            old = str(getattr(w3.provider, "endpoint_uri", ""))
+            if not url or url == old:
+                continue
+            if isinstance(w3.provider, CountingHTTPProvider):
+                w3.provider.follow(url)
+            else:
+                w3.provider.endpoint_uri = url
+            for sim in self._cache.get("simulators", []):
+                if sim.rpc_url == old:
+                    sim.follow(url)
+            log.warning("chain %s: its manifest moved the node to %s", name, redact_url(url))
+            moved.append(f"chain {name}: {redact_url(old)} -> {redact_url(url)} (its manifest)")
+        return moved
 
     def close(self) -> None:
         for sim in self._cache.pop("simulators", []):

@@ -2,6 +2,7 @@
 """The crash harness: ``lpbot run`` killed again and again, then the chain and the store compared.
 
     python scripts/chaos.py [--rounds 30] [--states dry-run,simulated,...] [--work DIR] [--seed N]
+                            [--database sqlite|postgresql]
 
 On a devnet of its own (``lpbot devnet up`` under WORK), with a Safe position, auto-execution
 and keystores: each round moves the market so that the position leaves its range, starts
@@ -13,7 +14,18 @@ run finishes whatever is left, then the checker compares the chain with the stor
 - the Safe's nonce moved once per executed rebalance (CONFIRMED, or FAILED with a mined one);
 - the Safe's ``ExecutionSuccess`` transactions are exactly the CONFIRMED rows' transactions;
 - the NFTs the Safe owns are exactly the store's open positions;
+- the Safe's balances of the pool's tokens, to the wei, are its balances at the first snapshot
+  plus every flow the ledger recorded since (each rebalance's burned amounts and fees collected,
+  minus what its swap paid in, plus what it paid out, minus what it minted), now on the chain and
+  at every later snapshot;
+- the paper venue's hedge position is the sum of the fills the store recorded for its orders,
+  every order the venue filled is booked in the store with its fill, no client order id was
+  sent twice, and only the current NFT's hedge holds a position (a rebalance takes the hedge
+  with it);
 - no rebalance is left PLANNED, APPROVED, SIGNED or SUBMITTED, and no job run RUNNING.
+
+``--database postgresql`` runs it on PostgreSQL: a new schema on the server that
+``LPBOT_TEST_POSTGRES_URL`` names (``eval "$(bash scripts/ci-postgres.sh)"``), dropped after.
 
 Prints one line per round and every inconsistency; exits 1 if there is any. ``make chaos`` runs
 30 rounds (``make nightly`` too); ``tests/jobs/test_chaos.py`` one targeted kill per state.
@@ -31,13 +43,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from eth_account import Account  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.exc import DBAPIError  # noqa: E402
 from web3.exceptions import ContractLogicError  # noqa: E402
 
 from lpbot.chain.rpc import connect  # noqa: E402
@@ -46,9 +64,21 @@ from lpbot.devnet.deploy import GAS, contract  # noqa: E402
 from lpbot.devnet.keys import dev_signer  # noqa: E402
 from lpbot.devnet.manifest import Manifest  # noqa: E402
 from lpbot.devnet.market import push_feeds  # noqa: E402
-from lpbot.store.models import JobRun, JobStatus, Position, Rebalance  # noqa: E402
+from lpbot.hedge.paper import PaperAccount  # noqa: E402
+from lpbot.jobs import ledger as ledger_store  # noqa: E402
+from lpbot.store.models import (  # noqa: E402
+    AuditEntry,
+    HedgeFill,
+    HedgeOrder,
+    JobRun,
+    JobStatus,
+    Position,
+    PositionSnapshot,
+    Rebalance,
+)
 from lpbot.store.session import make_engine, session_factory  # noqa: E402
 
+POSTGRES_ENV = "LPBOT_TEST_POSTGRES_URL"
 STATES = ("dry-run", "simulated", "approved", "signed", "mined", "confirmed", "random")
 UNFINISHED = ("PLANNED", "APPROVED", "SIGNED", "SUBMITTED")
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -56,6 +86,7 @@ ZERO = "0x0000000000000000000000000000000000000000"
 CONFIG = """
 version = 1
 data_dir = "{data}"
+database_url_env = "LPBOT_CHAOS_DATABASE_URL"
 [chains.devnet]
 manifest = "{manifest}"
 [[positions]]
@@ -95,10 +126,15 @@ owners = [
     {{ address = "{o2}", keystore = "owner2" }},
     {{ address = "{o3}" }},
 ]
+[hedge]
+exchange = "paper"
+symbol = "ETH/USDT:USDT"
+band_abs = "0.05"
+band_pct = 5.0
 [schedule]
 monitor_seconds = 2
 rebalance_check_seconds = 2
-hedge_sync_seconds = 30
+hedge_sync_seconds = 3
 [auto_execute]
 enabled = true
 max_value_usd = "100000000"
@@ -109,8 +145,13 @@ via = "multisig"
 class Harness:
     """A devnet, a configuration of its Safe position, and the chain's state at the start."""
 
-    def __init__(self, work: Path, seed: int) -> None:
+    def __init__(self, work: Path, seed: int, db_url: str) -> None:
         self.work = work
+        self.db_url = db_url
+        self.sessions = session_factory(make_engine(db_url))
+        self.balance_summary = (0, 0)  # (recorded flows, snapshots) the checker compared
+        self.hedge_summary = (0, 0)  # (venue orders, store fills)
+        self.start_seconds: list[float] = []  # the clean run's start, to its jobs scheduled
         self.rng = random.Random(seed)
         home = work / "devnet"
         cache = ROOT / ".lpbot" / "test-devnet" / "cache"
@@ -143,6 +184,7 @@ class Harness:
             )
         )
         self.env["LPBOT_CONFIG"] = str(config)
+        self.env["LPBOT_CHAOS_DATABASE_URL"] = db_url
         self.env.pop("LPBOT_KILL_AT", None)
         self.safe = contract(self.w3, "SafeL2", m.safe or "")
         self.npm = contract(
@@ -155,6 +197,15 @@ class Harness:
     def close(self) -> None:
         service.down(self.home)
 
+    def migrated(self) -> bool:
+        """Whether a run has created the store's tables yet."""
+        with self.sessions() as s:
+            try:
+                s.execute(select(Position.id).limit(1))
+            except DBAPIError:  # no table yet, on either backend
+                return False
+        return True
+
     # ------------------------------------------------------------------------------ market
 
     def move_market(self) -> None:
@@ -162,10 +213,9 @@ class Harness:
         m = self.manifest
         pool = contract(self.w3, "UniswapV3Pool", m.pool("USDC/WETH-500").address)
         tick = pool.functions.slot0().call()[1]
-        sessions = session_factory(make_engine(f"sqlite:///{self.data / 'lpbot.db'}"))
         token = m.safe_position
-        if (self.data / "lpbot.db").exists():
-            with sessions() as s:
+        if self.migrated():
+            with self.sessions() as s:
                 open_ = s.scalars(
                     select(Position).where(
                         Position.label == "eth-usdc", Position.closed_at.is_(None)
@@ -229,6 +279,7 @@ class Harness:
             self.rng.uniform(3.0, timeout) if kill_at == "random" else timeout
         )
         settled: float | None = None
+        launched = time.monotonic()
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
             if kill_at is None and settled is None:
@@ -236,6 +287,7 @@ class Harness:
                     f.seek(started_at)
                     if "jobs scheduled" in f.read():
                         settled = time.monotonic()  # started: resumed what was unfinished
+                        self.start_seconds.append(settled - launched)
             if settled is not None and time.monotonic() > settled + 4:
                 break  # and ran its jobs a couple of times
         if proc.poll() is None:
@@ -260,8 +312,7 @@ class Harness:
     def check(self) -> list[str]:
         """Every way the chain and the store disagree (empty: they agree)."""
         problems: list[str] = []
-        sessions = session_factory(make_engine(f"sqlite:///{self.data / 'lpbot.db'}"))
-        with sessions() as s:
+        with self.sessions() as s:
             rows = list(s.scalars(select(Rebalance).order_by(Rebalance.id)))
             positions = list(s.scalars(select(Position).where(Position.closed_at.is_(None))))
             running = s.scalars(select(JobRun).where(JobRun.status == JobStatus.RUNNING)).all()
@@ -295,6 +346,138 @@ class Harness:
                 problems.append(f"rebalance {r.id} left {r.state.value}")
         if running:
             problems.append(f"{len(running)} job run(s) left RUNNING")
+        problems += self.check_balances()
+        problems += self.check_hedge()
+        return problems
+
+    def balance_of(self, token: str, block: int | str = "latest") -> int:
+        erc20 = contract(self.w3, "TestERC20", token)
+        return int(erc20.functions.balanceOf(self.manifest.safe).call(block_identifier=block))
+
+    def check_balances(self) -> list[str]:
+        """The Safe's balances of the pool's tokens against the first snapshot's plus the
+        ledger's recorded flows since, to the wei: on the chain now and at every snapshot."""
+        m = self.manifest
+        info = m.pool("USDC/WETH-500")
+        tokens = (m.token(info.token0).address, m.token(info.token1).address)
+        with self.sessions() as s:
+            snaps = list(
+                s.scalars(
+                    select(PositionSnapshot)
+                    .where(PositionSnapshot.owner_balance0.is_not(None))
+                    .order_by(PositionSnapshot.block_number, PositionSnapshot.id)
+                )
+            )
+            entries = list(
+                s.scalars(
+                    select(AuditEntry).where(
+                        AuditEntry.kind == ledger_store.REBALANCE,
+                        AuditEntry.subject == "ledger:eth-usdc",
+                    )
+                )
+            )
+        if not snaps:
+            return ["no snapshot recorded the Safe's balances"]
+        base = snaps[0]
+        b0 = int(base.block_number or 0)
+        start = (int(base.owner_balance0 or 0), int(base.owner_balance1 or 0))
+        flows: list[tuple[int, tuple[int, int]]] = []
+        for e in entries:
+            d = e.data or {}
+            delta = tuple(
+                int(d["burned"][i])
+                + int(d["fees"][i])
+                - int(d["swap_in"][i])
+                + int(d["swap_out"][i])
+                - int(d["minted"][i])
+                for i in (0, 1)
+            )
+            flows.append((int(d["block"]), (delta[0], delta[1])))
+
+        def expected(block: int) -> tuple[int, int]:
+            moved = [f for at, f in flows if b0 < at <= block]
+            return (
+                start[0] + sum(f[0] for f in moved),
+                start[1] + sum(f[1] for f in moved),
+            )
+
+        problems = []
+        latest = self.w3.eth.block_number
+        on_chain = (self.balance_of(tokens[0], latest), self.balance_of(tokens[1], latest))
+        if on_chain != expected(latest):
+            problems.append(
+                f"the Safe holds {on_chain} (token0, token1 raw) at block {latest}; its balances "
+                f"at block {b0} plus the {len(flows)} recorded flows since make {expected(latest)}"
+            )
+        for snap in snaps[1:]:
+            held = (int(snap.owner_balance0 or 0), int(snap.owner_balance1 or 0))
+            block = int(snap.block_number or 0)
+            if held != expected(block):
+                problems.append(
+                    f"snapshot {snap.id} at block {block}: the Safe held {held}, the recorded "
+                    f"flows make {expected(block)}"
+                )
+                break  # one is enough to show where it starts
+        self.balance_summary = (len(flows), len(snaps))
+        return problems
+
+    def check_hedge(self) -> list[str]:
+        """The paper venue's position against the store's recorded fills; every filled order
+        booked; no client order id sent twice."""
+        problems = []
+        with self.sessions() as s:
+            fills = list(
+                s.execute(
+                    select(HedgeOrder.client_order_id, HedgeOrder.side, HedgeFill.amount).join(
+                        HedgeFill, HedgeFill.order_id == HedgeOrder.id
+                    )
+                )
+            )
+            orders = {o.client_order_id: o for o in s.scalars(select(HedgeOrder))}
+            current = {
+                int(t)
+                for t in s.scalars(select(Position.token_id).where(Position.closed_at.is_(None)))
+            }
+        booked: dict[str, Decimal] = {}
+        for cid, side, amount in fills:
+            booked[cid] = booked.get(cid, Decimal(0)) + (amount if side.value == "BUY" else -amount)
+        venue_cids: set[str] = set()
+        self.hedge_summary = (0, len(fills))
+        for path in sorted((self.data / "hedge").glob("paper-*.json")):
+            account = PaperAccount.model_validate_json(path.read_text())
+            state = account.state
+            cids = [o.client_order_id for o in state.orders]
+            dupes = sorted({c for c in cids if cids.count(c) > 1})
+            if dupes:
+                problems.append(f"{path.name}: client order ids sent twice: {dupes}")
+            venue_cids |= set(cids)
+            size = sum((booked.get(c, Decimal(0)) for c in set(cids)), Decimal(0))
+            token = int(path.stem.rpartition("-")[2])
+            if token not in current and state.size != 0:
+                problems.append(
+                    f"{path.name}: the hedge of NFT {token}, no longer the position, is still "
+                    f"{state.size} (the hedge did not follow the rebalance)"
+                )
+            if state.liquidations:
+                problems.append(f"{path.name}: the hedge was liquidated")
+            elif size != state.size:
+                problems.append(
+                    f"{path.name}: the venue's position is {state.size}, the store's fills of "
+                    f"its orders add up to {size}"
+                )
+            for o in state.orders:
+                row = orders.get(o.client_order_id)
+                if row is None:
+                    problems.append(f"{path.name}: order {o.client_order_id} not in the store")
+                elif row.filled != o.filled:
+                    problems.append(
+                        f"{path.name}: order {o.client_order_id} filled {o.filled} at the "
+                        f"venue, {row.filled} in the store"
+                    )
+            self.hedge_summary = (self.hedge_summary[0] + len(state.orders), len(fills))
+        for cid in booked:
+            if cid not in venue_cids:
+                problems.append(f"the store has fills of order {cid}, which no venue knows")
         return problems
 
 
@@ -305,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", help="working directory (default: a new temporary one)")
     parser.add_argument("--timeout", type=float, default=45.0, help="seconds per run")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args(argv)
     states = [s for s in args.states.split(",") if s]
     unknown = set(states) - set(STATES)
@@ -312,7 +496,35 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown states {sorted(unknown)}; known: {', '.join(STATES)}")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="lpbot-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
-    h = Harness(work, args.seed)
+    if args.database == "postgresql" and not os.environ.get(POSTGRES_ENV):
+        parser.error(f"--database postgresql: {POSTGRES_ENV} is not set (scripts/ci-postgres.sh)")
+    with database(args.database, work) as db_url:
+        return rounds(args, states, work, db_url)
+
+
+@contextmanager
+def database(backend: str, work: Path) -> Iterator[str]:
+    """The store's URL: a SQLite file under ``work``, or a new PostgreSQL schema (dropped
+    after)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{work / 'data' / 'lpbot.db'}"
+        return
+    base = os.environ[POSTGRES_ENV]
+    schema = f"chaos_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def rounds(args: argparse.Namespace, states: list[str], work: Path, db_url: str) -> int:
+    h = Harness(work, args.seed, db_url)
     t0 = time.monotonic()
     problems: list[str] = []
     try:
@@ -321,16 +533,25 @@ def main(argv: list[str] | None = None) -> int:
             h.move_market()
             what, code = h.run(state, args.timeout)
             print(f"round {i + 1}: {state}: {what} (exit {code})", flush=True)
-        what, code = h.run(None, args.timeout / 2)  # the clean run: it finishes what is left
-        print(f"clean run: {what} (exit {code})", flush=True)
+        # the clean run finishes what is left (resuming, on a loaded machine, can take a while)
+        what, code = h.run(None, args.timeout)
+        started = f", started in {h.start_seconds[-1]:.1f} s" if h.start_seconds else ""
+        print(f"clean run: {what} (exit {code}{started})", flush=True)
         if code not in (0, None) and code != -signal.SIGTERM:
             problems.append(f"the clean run exited {code} (see {work / 'runs.log'})")
         problems += h.check()
     finally:
         h.close()
-    rows = len(session_factory(make_engine(f"sqlite:///{h.data / 'lpbot.db'}"))().scalars(
-        select(Rebalance)).all())  # fmt: skip
-    print(f"{args.rounds} rounds in {time.monotonic() - t0:.0f} s; {rows} rebalances; log {work}")
+    with h.sessions() as s:
+        rows = list(s.scalars(select(Rebalance)))
+    confirmed = sum(1 for r in rows if r.state.value == "CONFIRMED")
+    flows, snaps = h.balance_summary
+    orders, fills = h.hedge_summary
+    print(
+        f"{args.rounds} rounds on {args.database} in {time.monotonic() - t0:.0f} s; "
+        f"{len(rows)} rebalances ({confirmed} confirmed); {flows} recorded flows over {snaps} "
+        f"snapshots; {orders} hedge orders, {fills} fills; log {work}"
+    )
     for p in problems:
         print(f"INCONSISTENT: {p}")
     print("chain and store agree" if not problems else f"{len(problems)} inconsistencies")

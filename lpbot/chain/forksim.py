@@ -29,6 +29,15 @@ class ForkSimulator:
         self._proc: anvil.AnvilProcess | None = None
         self._w3: Web3 | None = None
 
+    @property
+    def rpc_url(self) -> str:
+        return self._rpc_url
+
+    def follow(self, rpc_url: str) -> None:
+        """Fork ``rpc_url`` from the next dry-run on (the chain's node moved): each reset
+        names the URL it forks."""
+        self._rpc_url = rpc_url
+
     def fresh(self) -> Web3:
         """A client of the fork, reset to the live chain's latest block."""
         if self._proc is None or self._proc.process.poll() is not None:

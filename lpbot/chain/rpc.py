@@ -180,6 +180,12 @@ class CountingHTTPProvider(HTTPProvider):
     def __str__(self) -> str:
         return f"RPC connection {self.where}"
 
+    def follow(self, endpoint_uri: str) -> None:
+        """Send every later request to ``endpoint_uri`` (the node moved)."""
+        self.endpoint_uri = URI(endpoint_uri)
+        self.where = redact_url(endpoint_uri)
+        _REDACT.urls.add(endpoint_uri)
+
     def _post(self, data: bytes, what: str) -> bytes:
         self.round_trips += 1
         log.debug("rpc #%d %s", self.round_trips, what)

@@ -32,6 +32,7 @@ __all__ = [
     "MarketInfo",
     "Order",
     "OrderExists",
+    "OrderJournal",
     "OrderRequest",
     "OrderSide",
     "OrderStatus",
@@ -278,6 +279,19 @@ class SystemClock:
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+
+class OrderJournal(Protocol):
+    """Where a hedge's orders are recorded, each step in one database transaction that first
+    checks this process may still act (``lpbot run``'s instance lock: its fencing token).
+
+    ``reserve`` records an order's client id before it is sent: when it raises (``LockLost``),
+    nothing is sent. ``book`` records a final order and its fill; once per client id, so
+    booking again (a resumed order) changes nothing."""
+
+    def reserve(self, request: OrderRequest, reason: str) -> None: ...
+
+    def book(self, order: Order) -> None: ...
 
 
 @runtime_checkable

@@ -40,6 +40,7 @@ from lpbot.hedge.base import (
     Exchange,
     MarketInfo,
     Order,
+    OrderJournal,
     OrderRequest,
     OrderSide,
     OrderType,
@@ -327,10 +328,13 @@ class HedgeController:
         position_id: str,
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
+        journal: OrderJournal | None = None,
     ) -> None:
         self.exchange = exchange
         self.config = config
         self.store = store
+        # lpbot run: the store's record of every order, fenced by the instance lock
+        self.journal = journal
         self.position_id = position_id
         self.clock = clock
         self.executor = HedgeExecutor(exchange, retry=config.retry, clock=clock, sleep=sleep)
@@ -367,6 +371,18 @@ class HedgeController:
                 f"not {self.position_id} on {self.config.symbol}"
             )
         self._state = state
+
+    def retarget(self, position_id: str, store: StateStore) -> None:
+        """Hedge the position as ``position_id``, its state in ``store`` (the position's NFT
+        changed and its hedge moved there: ``HedgeRunner.follow``); reconciled at next use."""
+        self.position_id, self.store = position_id, store
+        state = store.load()
+        self._state = (
+            state
+            if state is not None
+            else self._state.model_copy(update={"position_id": position_id})
+        )
+        self._reconciled = False
 
     def _save(self, state: HedgeState) -> None:
         self._state = state
@@ -471,6 +487,8 @@ class HedgeController:
     def _book(self, order: Order) -> None:
         """Book a final order into the ledger and clear it from flight (one save). The step
         counter moves past the order's step: the next order gets a new client id."""
+        if self.journal is not None:
+            self.journal.book(order)
         s = self._state
         step = max(s.step, s.pending.step) if s.pending is not None else s.step
         self._save(
@@ -601,7 +619,10 @@ class HedgeController:
     def _send(
         self, request: OrderRequest, step: int, top_up: int
     ) -> tuple[Order | None, Alert | None]:
-        """Write the order down, send it, book the outcome."""
+        """Write the order down (first in the journal, which refuses a process that lost the
+        instance lock: then nothing is sent), send it, book the outcome."""
+        if self.journal is not None:
+            self.journal.reserve(request, f"{self.position_id} step {step}.{top_up}")
         self._save(
             self._state.model_copy(
                 update={"pending": PendingOrder.of(request, step, top_up, self.clock.now_ms())}

@@ -445,6 +445,12 @@ class PaperExchange:
         self._tiers = spec.tiers()
         self._state = state or PaperState(cash=initial_balance, settled_until_ms=clock.now_ms())
         self._market = spec.market_info()
+        # called with the account after every order, cancel and margin change (persistence)
+        self.on_change: Callable[[PaperAccount], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.account())
 
     # ----------------------------------------------------------------------------- persistence
 
@@ -602,6 +608,8 @@ class PaperExchange:
         if s.leverage != leverage:
             self.set_leverage(symbol, leverage)
             changed.append(f"leverage: {leverage}")
+        if changed:
+            self._changed()
         return tuple(changed)
 
     def set_leverage(self, symbol: str, leverage: int) -> None:
@@ -625,6 +633,7 @@ class PaperExchange:
             raise PaperRejection(RejectCode.MARGIN_INSUFFICIENT, "Margin is insufficient.")
         s.cash -= amount
         s.isolated_margin += amount
+        self._changed()
 
     def create_order(self, request: OrderRequest) -> Order:
         self._check_symbol(request.symbol)
@@ -692,6 +701,7 @@ class PaperExchange:
             order.average_price,
             order.fee,
         )
+        self._changed()
         return self._to_order(order)
 
     def cancel_order(self, symbol: str, order_id: str) -> Order:
@@ -702,6 +712,7 @@ class PaperExchange:
             raise PaperRejection(RejectCode.UNKNOWN_ORDER, f"unknown open order {order_id}")
         order.status = OrderStatus.CANCELED
         order.updated_ms = self._clock.now_ms()
+        self._changed()
         return self._to_order(order)
 
     def fetch_order(

@@ -16,7 +16,8 @@ controller's state, with the kill switch) and ``paper-<chain>-<npm>-<token>.json
 account). Every use holds the hedge's lock file (``hedge-<venue>-...lock``, an OS file lock
 through ``filelock``, released by the OS if the process dies) from reading those files to
 writing them back, and re-reads them under it: a flatten from the CLI while the daemon runs is
-seen by the daemon's next sync and never overwritten by it.
+seen by the daemon's next sync and never overwritten by it. A rebalance takes the hedge to the
+NFT it minted (``HedgeRunner.follow``): its files move to the new NFT's names.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from filelock import FileLock, Timeout
 
 from lpbot.errors import ConfigError, RetryLater
-from lpbot.hedge.base import Clock, Exchange, ManualClock, SystemClock
+from lpbot.hedge.base import Clock, Exchange, ManualClock, OrderJournal, SystemClock
 from lpbot.hedge.controller import HedgeController, HedgeStatus, SyncResult
 from lpbot.hedge.delta import lp_delta, risky_price
 from lpbot.hedge.paper import PAPER_MARKETS, PaperAccount, PaperExchange
@@ -152,6 +153,46 @@ class HedgeRunner:
                         self.files.paper, self.paper.account().model_dump(mode="json")
                     )
 
+    def follow(self, token_id: int, *, from_token: int | None = None) -> bool:
+        """The position now is NFT ``token_id`` (a rebalance burned this one and minted it): its
+        hedge goes with it. The hedge of ``from_token`` (default: this runner's) moves to the
+        new NFT's files: the paper account first (one rename), then the state under the new
+        position id, then the old state goes; killed in between, the next ``follow`` (the
+        daemon's start) finishes the move. A new NFT that has a hedge already keeps it, and the
+        old one stays where it is. True when a hedge moved."""
+        old_token = self.token_id if from_token is None else from_token
+        base = self.controller.position_id.rpartition(":")[0]
+        old_id, new_id = f"{base}:{old_token}", f"{base}:{token_id}"
+        old_key, new_key = old_id.replace(":", "-"), new_id.replace(":", "-")
+
+        def renamed(path: Path, key: str) -> Path:
+            current = self.controller.position_id.replace(":", "-")
+            return path.with_name(path.name.replace(current, key))
+
+        paths = (self.files.state, self.files.paper, self.files.lock)
+        old = HedgeFiles(*(renamed(p, old_key) for p in paths))
+        new = HedgeFiles(*(renamed(p, new_key) for p in paths))
+        moved = False
+        if old_id != new_id:
+            with hedge_lock(old), hedge_lock(new):
+                state = JsonStateStore(old.state).load()
+                if state is not None and not new.state.exists():
+                    if self.paper is not None and old.paper.exists() and not new.paper.exists():
+                        old.paper.replace(new.paper)
+                    JsonStateStore(new.state).save(state.model_copy(update={"position_id": new_id}))
+                    old.state.unlink()
+                    moved = True
+        if moved:
+            log.info("hedge of NFT %d moved to NFT %d", old_token, token_id)
+        self.token_id, self.files = token_id, new
+        self.controller.retarget(new_id, JsonStateStore(new.state))
+        if self.paper is not None:
+            account_file = new.paper
+            self.paper.on_change = lambda account: write_json_atomic(
+                account_file, account.model_dump(mode="json")
+            )
+        return moved
+
     def sync(self, snapshot: PoolSnapshot) -> SyncResult:
         d0, d1 = self.decimals
         if self.price is not None and self.clock is not None:
@@ -210,10 +251,12 @@ def build_hedge_runner(
     risky: Literal[0, 1],
     now_ms: int,
     api_urls: dict[str, str] | None = None,
+    journal: OrderJournal | None = None,
 ) -> HedgeRunner:
     """The runner of one position's hedge (module docstring); nothing is sent or read from the
     venue. ``now_ms``: the chain's time; ``api_urls``: a local stand-in in place of the venue's
-    hosts (``CcxtConfig.api_urls``)."""
+    hosts (``CcxtConfig.api_urls``); ``journal``: where its orders are recorded (``lpbot run``:
+    the store, fenced by the instance lock)."""
     files = hedge_files(data_dir / "hedge", section.exchange, position_id)
     price: _Price | None = None
     manual: ManualClock | None = None
@@ -229,6 +272,12 @@ def build_hedge_runner(
         spec, book = PAPER_MARKETS[section.symbol]
         paper = PaperExchange(reference_price=price, clock=manual, spec=spec, book=book)
         exchange = paper  # its account is read from ``files.paper`` at each use
+        # and written as soon as it trades: like a real venue, it never forgets a fill because
+        # the process that sent the order was killed before the sync ended
+        account_file = files.paper
+        paper.on_change = lambda account: write_json_atomic(
+            account_file, account.model_dump(mode="json")
+        )
     else:
         from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
 
@@ -250,6 +299,7 @@ def build_hedge_runner(
         JsonStateStore(files.state),
         position_id=position_id,
         clock=clock,
+        journal=journal,
     )
     return HedgeRunner(
         controller,

@@ -11,7 +11,10 @@
 - The RPC lost (the node refuses or drops connections, times out): one ``rpc_down`` alert, then
   the jobs wait an exponential backoff (5 s doubling to 5 min) before trying the node again
   (the HTTP client reconnects by itself); the first success after that sends one
-  ``rpc_recovered`` alert.
+  ``rpc_recovered`` alert. A devnet's node that moved (``lpbot devnet up`` found its port taken
+  and started on another) is followed through its manifest (``follow``): seen at the first
+  failed request, one ``rpc_moved`` alert and no backoff; seen while the node is down, the
+  backoff ends and the one ``rpc_recovered`` alert names the new address.
 - The database cannot be written (a write fails, and a probe write fails too): an alert is
   attempted, ``stop`` is called once and ``fatal`` holds the one line ``lpbot run`` exits with
   (non-zero, so a supervisor restarts it once the database is back).
@@ -94,6 +97,10 @@ class JobGuard:
     clock: Callable[[], float] = time.monotonic
     fatal: str | None = None
     fatal_error: type[LpbotError] = NeedsAttention  # what ``lpbot run`` raises with ``fatal``
+    # re-point the clients at the RPC URL a devnet's manifest names now; what moved (one line
+    # per chain), empty when nothing did (``App.follow_manifests``)
+    follow: Callable[[], list[str]] = lambda: []
+    _moved: list[str] = field(default_factory=list)
     _errors: dict[str, _Seen] = field(default_factory=dict)
     _rpc_down: bool = False
     _rpc_retry_at: float = 0.0
@@ -107,6 +114,10 @@ class JobGuard:
         """Run ``body`` as job ``job``; its result, or None when it failed or did not run."""
         if self.fatal is not None:
             return None
+        if self._rpc_down:
+            moved = self.follow()
+            if moved:  # the node is back at another address: try it now
+                self._moved, self._rpc_retry_at = moved, 0.0
         if self._rpc_down and self.clock() < self._rpc_retry_at:
             return None  # the node is down: wait the backoff out, record nothing
         try:
@@ -158,13 +169,22 @@ class JobGuard:
         if self._rpc_down:
             down_for = self._rpc_delay
             self._rpc_down, self._rpc_delay = False, RPC_BACKOFF_FIRST
+            where = f"; {'; '.join(self._moved)}" if self._moved else ""
+            self._moved = []
             self.notifier.notify(
-                Alert("rpc_recovered", "the node answers again", f"job {job} succeeded")
+                Alert("rpc_recovered", "the node answers again", f"job {job} succeeded{where}")
             )
             log.warning("the node answers again (last backoff %.0f s)", down_for)
 
     def _failed(self, job: str, exc: Exception) -> None:
         if rpc_lost(exc):
+            moved = [] if self._rpc_down else self.follow()
+            if moved:  # not down: moved; the job runs again at its next time, at the new URL
+                log.warning("job %s: the node moved: %s", job, "; ".join(moved))
+                self.notifier.notify(
+                    Alert("rpc_moved", "the node moved; following its manifest", "; ".join(moved))
+                )
+                return
             self._rpc_failed(job, exc)
             return
         now = self.clock()

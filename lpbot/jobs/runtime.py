@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
@@ -502,6 +502,8 @@ def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) 
     """The ``[hedge]`` job of this position (``lpbot.hedge.wiring``)."""
     from lpbot.hedge.delta import check_perp_symbol, risky_index
     from lpbot.hedge.wiring import build_hedge_runner
+    from lpbot.jobs.hedge_orders import StoreOrderJournal
+    from lpbot.store.models import Position
 
     assert config.hedge is not None
     risky = risky_index(*mp.symbols)
@@ -518,5 +520,23 @@ def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) 
         decimals=mp.decimals,
         risky=risky,
         now_ms=int(w3.eth.get_block("latest")["timestamp"]) * 1000,
+        # every order recorded in the store, in a transaction fenced by the instance lock
+        journal=StoreOrderJournal(
+            mp.sessions,
+            exchange=config.hedge.exchange,
+            fence=mp.ctx.repo.fence if isinstance(mp.ctx.repo, SqlRebalanceRepo) else None,
+        ),
     )
+    if not runner.files.state.exists():
+        # the position's earlier NFTs (rebalanced away while no hedge followed them, or a kill
+        # before it did): the newest one's hedge comes to this NFT
+        with mp.sessions() as s:
+            earlier = s.scalars(
+                select(Position.token_id)
+                .where(Position.label == mp.name, Position.token_id != mp.token_id)
+                .order_by(Position.id.desc())
+            ).all()
+        for token in earlier:
+            if runner.follow(mp.token_id, from_token=int(token)):
+                break
     mp.hedge, mp.hedge_runner, mp.hedge_risky = runner.controller, runner, risky

@@ -200,7 +200,14 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
             stopping.set()
             threading.Thread(target=_stop, args=(scheduler,), kwargs={"wait": False}).start()
 
-    guard = JobGuard(runtime.sessions, runtime.notifier, _instance(), stop=stop_soon)
+    follow = getattr(runtime.app, "follow_manifests", None)  # a devnet that changed its port
+    guard = JobGuard(
+        runtime.sessions,
+        runtime.notifier,
+        _instance(),
+        stop=stop_soon,
+        follow=follow if follow is not None else list,
+    )
     runtime.guard = scheduler.guard = guard
     try:
         closed = close_interrupted(runtime.sessions, _instance())

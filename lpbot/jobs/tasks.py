@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from eth_utils.address import to_checksum_address
 from sqlalchemy.orm import Session, sessionmaker
 
 from lpbot.analytics.ledger import (
@@ -25,6 +26,7 @@ from lpbot.analytics.ledger import (
     compute_ledger,
 )
 from lpbot.analytics.prices import price0_per_1
+from lpbot.chain import artifacts
 from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.errors import LpbotError, Refused
 from lpbot.execution import service
@@ -317,6 +319,29 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
     )
 
 
+def follow_nft(mp: ManagedPosition, token_id: int) -> None:
+    """The position is NFT ``token_id`` now (a rebalance minted it): its hedge goes with it."""
+    mp.token_id = token_id
+    if mp.hedge_runner is not None:
+        mp.hedge_runner.follow(token_id)
+
+
+def fetch_owner_balances(mp: ManagedPosition, block: int) -> tuple[int, int]:
+    """The raw token0, token1 the position's owner (the Safe) holds outside it at ``block``:
+    with the ledger's flows they reconcile its balances to the wei."""
+    erc20 = mp.ctx.w3.eth.contract(abi=artifacts.abi("TestERC20"))  # balanceOf is ERC-20's
+    owner = to_checksum_address(mp.ctx.safe)
+    b0, b1 = (
+        int(
+            erc20(address=to_checksum_address(t))
+            .functions.balanceOf(owner)
+            .call(block_identifier=block)
+        )
+        for t in (mp.token0, mp.token1)
+    )
+    return b0, b1
+
+
 def monitor(mp: ManagedPosition) -> PositionState:
     """Read the position, store a snapshot, alert on a range exit."""
     if mp.entry is None and not mp.deposit_recorded:
@@ -326,6 +351,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
     marks = state.marks
     assert marks is not None
     s0, s1 = mp.symbols
+    owner_balances = fetch_owner_balances(mp, snap.block_number)
     with mp.sessions() as s, s.begin():
         position = repo.record_position(
             s,
@@ -370,6 +396,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
             value_usd=float(state.value_usd),
             il_usd=float(state.ledger.usd.il) if state.ledger is not None else None,
             delta=float(state.delta),
+            owner_balances=owner_balances,
         )
     liquidity = snap.positions[mp.token_id].npm.liquidity
     last = mp._last_seen
@@ -521,7 +548,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
             and done.token_id == mp.token_id
             and new
         ):
-            mp.token_id = int(new)
+            follow_nft(mp, int(new))
             if mp.deposit_recorded:
                 record_confirmed(mp, done.result or {})
     marks = mp.fetch_marks(mp.ctx.w3.eth.block_number)
@@ -620,7 +647,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
     mp.tally.fees_collected0 += fees0
     mp.tally.fees_collected1 += fees1
     record_confirmed(mp, result)
-    mp.token_id = int(result["new_token_id"])  # the store made the same move with CONFIRMED
+    follow_nft(mp, int(result["new_token_id"]))  # the store made the same move with CONFIRMED
     mp.opened_at = view.snapshot.block_timestamp
     how = "the module's operator key"
     if mp.ctx.via != "module":

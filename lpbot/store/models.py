@@ -182,6 +182,12 @@ class PositionSnapshot(Base):
     amount1: Mapped[int] = mapped_column(Amount, comment="raw token1 in the position")
     fees0: Mapped[int] = mapped_column(Amount, comment="raw token0 fees owed")
     fees1: Mapped[int] = mapped_column(Amount, comment="raw token1 fees owed")
+    owner_balance0: Mapped[int | None] = mapped_column(
+        Amount, comment="raw token0 the owner holds outside the position"
+    )
+    owner_balance1: Mapped[int | None] = mapped_column(
+        Amount, comment="raw token1 the owner holds outside the position"
+    )
     token0_usd: Mapped[float | None] = mapped_column(Double, comment="analytics float: USD/token0")
     token1_usd: Mapped[float | None] = mapped_column(Double, comment="analytics float: USD/token1")
     eth_usd: Mapped[float | None] = mapped_column(Double, comment="analytics float: USD/ETH")

@@ -259,8 +259,10 @@ def save_snapshot(
     value_usd: float | None = None,
     il_usd: float | None = None,
     delta: float | None = None,
+    owner_balances: tuple[int, int] | None = None,
 ) -> PositionSnapshot:
-    """Store a position's state at ``taken_at``: exact ints, then analytics floats."""
+    """Store a position's state at ``taken_at``: exact ints, then analytics floats.
+    ``owner_balances``: the raw token0, token1 its owner holds outside it at ``block_number``."""
     row = PositionSnapshot(
         position_id=position_id,
         taken_at=taken_at,
@@ -281,6 +283,8 @@ def save_snapshot(
         value_usd=value_usd,
         il_usd=il_usd,
         delta=delta,
+        owner_balance0=None if owner_balances is None else owner_balances[0],
+        owner_balance1=None if owner_balances is None else owner_balances[1],
     )
     session.add(row)
     session.flush()

@@ -150,3 +150,42 @@ def test_cli_and_daemon_defaults_are_the_configuration_s(tmp_path: Path) -> None
         tmp_path,
     )
     assert delta_includes_fees(runner) is False
+
+
+def test_a_rebalanced_position_takes_its_hedge_to_the_new_nft(tmp_path: Path) -> None:
+    """A rebalance burns NFT 7 and mints 8: the hedge (state and paper account) moves to 8, so
+    the new NFT's delta tops up the same short rather than opening a second one."""
+    section = HedgeSection(
+        exchange="paper", symbol="ETH/USDT:USDT", band_abs=Decimal("0.05"), band_pct=5
+    )
+    runner = _build(section, tmp_path)
+    assert runner.price is not None
+    runner.price.value = Decimal(2_000)
+    with runner.session() as hedge:
+        assert [o.filled for o in hedge.sync(Decimal(3)).orders] == [Decimal(3)]
+    old_files = runner.files
+    assert runner.follow(8)
+    assert not old_files.state.exists() and not old_files.paper.exists()
+    assert runner.token_id == 8 and runner.files.state.name.endswith("-8.json")
+    with runner.session() as hedge:
+        result = hedge.sync(Decimal("3.5"))  # the new NFT's delta: 0.5 more, not 3.5
+        assert [o.filled for o in result.orders] == [Decimal("0.5")]
+        assert hedge.exchange.fetch_position("ETH/USDT:USDT").size == Decimal("-3.5")
+
+    # a restart that finds NFT 9 (a rebalance the process was killed after) with no hedge of
+    # its own takes NFT 8's
+    later = build_hedge_runner(
+        section, data_dir=tmp_path, position_id="31337:0xnpm:9", token_id=9,
+        decimals=(6, 18), risky=1, now_ms=T0,
+    )  # fmt: skip
+    assert later.follow(9, from_token=8) and not later.follow(9, from_token=7)
+    assert later.price is not None
+    later.price.value = Decimal(2_000)
+    with later.session() as hedge:
+        assert hedge.state.ledger.size == Decimal("-3.5") and hedge.state.position_id.endswith(":9")
+        assert hedge.exchange.fetch_position("ETH/USDT:USDT").size == Decimal("-3.5")
+        assert not hedge.sync(Decimal("3.5")).orders
+    assert sorted(p.name for p in (tmp_path / "hedge").glob("*.json")) == [
+        "hedge-paper-31337-0xnpm-9.json",
+        "paper-31337-0xnpm-9.json",
+    ]

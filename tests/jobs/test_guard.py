@@ -260,3 +260,37 @@ def test_lpbot_run_stops_with_one_line_when_the_database_refuses_writes(
     assert "\n" not in str(raised.value)
     assert [a.kind for a in notifier.alerts].count("database_unwritable") == 1
     app.close()
+
+
+def test_a_node_that_moved_while_down_is_followed_at_once_and_its_return_alerted_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    w3 = connect(f"http://127.0.0.1:{free_port()}")  # the node is down
+    moved: list[str] = []
+
+    def follow() -> list[str]:  # the devnet's manifest, read again at each try while down
+        if not moved:
+            return []
+        w3.provider.endpoint_uri = moved[0]  # type: ignore[attr-defined]
+        return [f"chain devnet: now {moved.pop()}"]
+
+    guard, notifier, _clock = _guard(sessions, follow=follow)
+
+    def read() -> int:
+        return int(w3.eth.block_number)
+
+    assert guard.run("monitor:a", read) is None
+    assert guard.run("monitor:a", read) is None  # waits out its backoff: no request
+    assert [a.kind for a in notifier.alerts] == ["rpc_down"]
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Node)  # back, at another address
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        moved.append(f"http://127.0.0.1:{port}")
+        assert guard.run("monitor:a", read) == 42  # no backoff left to wait: the manifest moved
+        assert guard.run("monitor:a", read) == 42
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [a.kind for a in notifier.alerts] == ["rpc_down", "rpc_recovered"]
+    assert str(port) in notifier.alerts[1].body and not guard.rpc_down

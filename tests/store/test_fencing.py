@@ -1,20 +1,27 @@
 """Fencing: a holder that lost the instance lock (paused past its lease while another instance
-took it) can record no rebalance step and no transaction, so it can send nothing."""
+took it) can record no rebalance step, no transaction and no hedge order, so it can send
+nothing."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from lpbot.execution.state import RebalanceState, TxRecord
+from lpbot.hedge.controller import HedgeController
+from lpbot.hedge.plan import HedgeConfig
+from lpbot.hedge.state import MemoryStateStore
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.guard import JobGuard
+from lpbot.jobs.hedge_orders import StoreOrderJournal
 from lpbot.store.lock import LockLost, acquire_instance_lock
-from lpbot.store.models import InstanceLockRow
+from lpbot.store.models import HedgeFill, HedgeOrder, InstanceLockRow, OrderStatus
 from lpbot.store.rebalances import SqlRebalanceRepo
 from lpbot.store.session import make_engine, session_factory
+from tests.hedge.fakes import BTC, paper
 
 from .conftest import OWNER, POOL, T0
 from .test_lock import Clock
@@ -93,3 +100,55 @@ def test_a_job_that_finds_the_lock_lost_stops_the_daemon(sqlite_engine: Engine) 
     assert guard.fatal is not None and guard.fatal_error is LockLost
     assert guard.run("rebalance_check:a", lambda: "acts") is None  # it acts no more
     taker.release()
+
+
+def test_a_holder_that_lost_the_lease_cannot_place_a_hedge_order(sqlite_engine: Engine) -> None:
+    clock_a, clock_b = Clock(T0), Clock(T0)
+    paused = acquire_instance_lock(sqlite_engine, "lpbot-run", lease_seconds=60, clock=clock_a)
+    assert paused is not None
+    sessions = session_factory(sqlite_engine)
+    venue, _, venue_clock = paper()
+    state = MemoryStateStore()
+    config = HedgeConfig(symbol=BTC, band_abs=Decimal("0.05"), band_pct=Decimal(2))
+
+    def hedge(fence: object) -> HedgeController:
+        journal = StoreOrderJournal(sessions, exchange="paper", fence=fence)  # type: ignore[arg-type]
+        return HedgeController(
+            venue, config, state, position_id="31337:npm:7", clock=venue_clock, journal=journal
+        )
+
+    mine = hedge(paused.fence)
+    first = mine.sync(Decimal(5))  # while it holds the lock: reserved, sent, booked
+    assert [o.filled for o in first.orders] == [Decimal(5)]
+    with sessions() as s:
+        (order,) = s.scalars(select(HedgeOrder)).all()
+        (fill,) = s.scalars(select(HedgeFill)).all()
+        assert (order.status, order.filled, fill.amount) == (
+            OrderStatus.FILLED, Decimal(5), Decimal(5),
+        )  # fmt: skip
+
+    # paused past its lease while another instance took the lock
+    with sqlite_engine.begin() as conn:
+        conn.execute(update(InstanceLockRow).values(pid=1))
+    clock_b.now = T0 + timedelta(seconds=61)
+    other = make_engine(str(sqlite_engine.url))
+    taker = acquire_instance_lock(other, "lpbot-run", clock=clock_b)
+    assert taker is not None
+
+    # woken up, the LP delta moved: the order it would send is refused before it is sent
+    with pytest.raises(LockLost):
+        mine.sync(Decimal(8))
+    assert len(venue.state.orders) == 1 and venue.fetch_position(BTC).size == Decimal(-5)
+    assert mine.state.pending is None
+    with sessions() as s:
+        assert len(s.scalars(select(HedgeOrder)).all()) == 1
+
+    # the instance that holds the lock hedges the move
+    theirs = hedge(taker.fence)
+    moved = theirs.sync(Decimal(8))
+    assert [o.filled for o in moved.orders] == [Decimal(3)]
+    assert venue.fetch_position(BTC).size == Decimal(-8)
+    with sessions() as s:
+        assert sorted(o.filled for o in s.scalars(select(HedgeOrder))) == [Decimal(3), Decimal(5)]
+    taker.release()
+    other.dispose()

@@ -39,7 +39,10 @@ of a Brownian motion), so a range of log-width ``W`` re-centred (``d = u = W / 2
 ``T sigma**2 / (W**2 / 4)`` times over ``T`` (renewal approximation), each paying
 ``recentre_cost_usd`` and realising the divergence loss accumulated since the last re-centre,
 ``ell * d u / sigma**2 = L sqrt(P) W**2 / 16`` (token1): the expected LVR of one stay in the
-range, which is the loss that re-centring makes permanent.
+range, which is the loss that re-centring makes permanent. A re-centre comes
+``reaction_seconds`` after the exit (half the interval between decisions, on average), out of
+range meanwhile: each cycle lasts ``d u / sigma**2 + reaction_seconds``, of which the first part
+is in range.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ class ExpectedValue:
     """The terms of a range's expected value over ``horizon_seconds`` (USD unless said).
 
     ``net_usd = fees_usd - lvr_usd - costs_now_usd - recentres * recentre_cost_usd``.
-    ``time_in_range`` is the expected fraction of the horizon in range (1 when ``managed``);
+    ``time_in_range`` is the expected fraction of the horizon in range;
     ``realised_loss_usd`` is the divergence loss one re-centre makes permanent (already inside
     ``lvr_usd``: shown, not subtracted again).
     """
@@ -203,14 +206,16 @@ def expected_value(
     price_impact_usd: float = 0.0,
     recentre_cost_usd: float = 0.0,
     managed: bool = False,
+    reaction_seconds: float = 0.0,
 ) -> ExpectedValue:
     """The expected value of ``liquidity`` in ``[sqrt_lower, sqrt_upper)`` (module docstring).
 
     ``fee_flow_usd``: USD per second the pool pays all in-range liquidity (the pool's fee rate
     times its volume); the position earns the share ``L / (others_liquidity + L)`` while in
     range. ``token1_usd``: USD of one raw unit of token1. ``gas_usd``, ``swap_fee_usd`` and
-    ``price_impact_usd`` are paid now (to get into the range); ``managed`` re-centres on every
-    exit at ``recentre_cost_usd`` each, else the liquidity stays put for the horizon.
+    ``price_impact_usd`` are paid now (to get into the range); ``managed`` re-centres
+    ``reaction_seconds`` after every exit at ``recentre_cost_usd`` each, else the liquidity stays
+    put for the horizon.
     """
     for name, value in (("sqrt_price", sqrt_price), ("sqrt_lower", sqrt_lower)):
         _check_positive(name, value)
@@ -222,16 +227,18 @@ def expected_value(
         ("others_liquidity", others_liquidity), ("token1_usd", token1_usd),
         ("gas_usd", gas_usd), ("swap_fee_usd", swap_fee_usd),
         ("price_impact_usd", price_impact_usd), ("recentre_cost_usd", recentre_cost_usd),
+        ("reaction_seconds", reaction_seconds),
     ):  # fmt: skip
         _check_nonneg(name, value)
     down = 2.0 * math.log(sqrt_price / sqrt_lower)
     up = 2.0 * math.log(sqrt_upper / sqrt_price)
     width = 2.0 * math.log(sqrt_upper / sqrt_lower)
     if managed:
-        occupancy = 1.0
         half = width / 2.0
         exit_s = expected_exit_seconds(half, half, sigma)
-        recentres = horizon_seconds / exit_s if exit_s > 0 else 0.0
+        cycle = exit_s + reaction_seconds
+        occupancy = exit_s / cycle if math.isfinite(cycle) and cycle > 0 else 1.0
+        recentres = horizon_seconds / cycle if cycle > 0 else 0.0
         sqrt_in = sqrt_price if down >= 0 and up > 0 else math.sqrt(sqrt_lower * sqrt_upper)
     else:
         occupancy = time_in_range(down, up, sigma, horizon_seconds)

@@ -28,10 +28,13 @@ in-range liquidity now give the flow that in-range liquidity shares; a position 
 ``L`` gets ``L / (others + L)`` of it. Liquidity away from the current tick is taken as deep as
 here.
 
-Compound: when no rebalance is chosen, the price is in range and the fees owed are worth more than
-``compound_margin`` times the cost of compounding them: the gas of collecting and adding them,
-and the cost (fee and price impact, at the marks) of the swap that brings them to the range's
-ratio.
+Compound: when no rebalance is chosen and the price is in range, the fees owed are added to the
+position when the added liquidity's expected fees less LVR over the horizon (staying in the
+range, ``strategy.ev``) beat ``min_gain_over_cost`` times the cost of compounding: the gas of
+collecting and adding them, and the cost (fee and price impact, at the marks) of the swap that
+brings them to the range's ratio, and the fees owed are above ``compound_margin`` times that
+cost. Where fees are below LVR it never compounds. With ``rebalance_rule = "fees"`` only the
+older rule holds: fees owed above ``compound_margin`` times that cost.
 """
 
 from __future__ import annotations
@@ -213,7 +216,7 @@ class RebalancePolicy:
                     )
                 reasons.append("the expected value of moving does not beat staying")
 
-        compound = self._compound(pool, current, market, fees, signals, reasons)
+        compound = self._compound(pool, position, current, market, fees, signals, reasons)
         if compound is not None:
             return compound
         if not triggers:
@@ -465,6 +468,7 @@ class RebalancePolicy:
     def _compound(
         self,
         pool: PoolSnapshot,
+        position: PositionSnapshot,
         current: Range,
         market: MarketInputs,
         fees: TokenAmounts,
@@ -500,16 +504,36 @@ class RebalancePolicy:
         cost = market.compound_gas_usd + swap_cost
         if signals.fees_usd <= self.compound_margin * cost:
             return None
-        reasons.append(
-            f"fees ${signals.fees_usd:,.2f} > {self.compound_margin:g} x (gas "
-            f"${market.compound_gas_usd:,.2f} + swap ${swap_cost:,.2f})"
-        )
+        if self.rebalance_rule == "ev":
+            if plan is None:
+                return None
+            inputs = _EvInputs.of(
+                pool, market, _sigma(signals), others=pool.liquidity - position.liquidity
+            )
+            added = self._ev(inputs, current, plan.liquidity, managed=False)
+            gain = added.fees_usd - added.lvr_usd
+            if gain <= self.min_gain_over_cost * cost:
+                return None
+            reasons.append(
+                f"compounding ${signals.fees_usd:,.2f} of fees: the added liquidity's "
+                f"{added.describe()}; gain ${gain:,.2f} > {self.min_gain_over_cost:g} x cost "
+                f"(gas ${market.compound_gas_usd:,.2f} + swap ${swap_cost:,.2f})"
+            )
+        else:
+            reasons.append(
+                f"fees ${signals.fees_usd:,.2f} > {self.compound_margin:g} x (gas "
+                f"${market.compound_gas_usd:,.2f} + swap ${swap_cost:,.2f})"
+            )
         return Compound(
             fees0=fees.amount0,
             fees1=fees.amount1,
             fees_usd=signals.fees_usd,
             gas_usd=market.compound_gas_usd,
-            reason="fees owed exceed the cost of compounding (gas and swap) by the margin",
+            reason=(
+                "the added liquidity's expected fees less LVR beat the cost of compounding"
+                if self.rebalance_rule == "ev"
+                else "fees owed exceed the cost of compounding (gas and swap) by the margin"
+            ),
             plan=plan,
             signals=signals,
             reasons=tuple(reasons),

@@ -6,7 +6,15 @@ import dataclasses
 
 import pytest
 
-from lpbot.strategy import FixedWidth, Hold, Rebalance, SkewedBand, Trigger, VolatilityBand
+from lpbot.strategy import (
+    Compound,
+    FixedWidth,
+    Hold,
+    Rebalance,
+    SkewedBand,
+    Trigger,
+    VolatilityBand,
+)
 from lpbot.strategy.base import max_usable_tick
 
 from .test_rebalance import ETH_TICK, UPPER, policy, scenario
@@ -62,3 +70,17 @@ def test_out_of_range_stays_where_fees_are_below_lvr_and_moves_where_above() -> 
         assert (move.net_usd > stay.net_usd) == (kind is Rebalance)
         assert any(r.startswith("stay: EV $") for r in d.reasons)
         assert any(r.startswith("move: EV $") for r in d.reasons)
+
+
+def test_compounds_only_where_the_added_liquidity_earns_more_than_its_lvr_and_cost() -> None:
+    for volume, compounds in ((3_000, False), (20_000, True)):  # fee/LVR 0.76 and 5.04
+        s = scenario(volume_eth=volume)
+        d = policy(compound_margin=2.0).decide(
+            s.after, s.position, s.history, s.market(compound_gas=0.01)
+        )
+        assert isinstance(d, Compound) == compounds, d.reasons
+        assert d.signals.fees_usd > 2 * 0.01  # the older rule would compound both
+    assert isinstance(d, Compound) and "the added liquidity's EV $" in d.reasons[-1]
+    # the gain must beat the cost: a gas price that eats it holds
+    held = policy().decide(s.after, s.position, s.history, s.market(compound_gas=50.0))
+    assert isinstance(held, Hold)

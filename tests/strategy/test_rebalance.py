@@ -176,9 +176,9 @@ def test_volatility_regime_trigger() -> None:
     assert decision.signals.vol_ratio > 2.0
 
 
-def test_compounds_when_fees_beat_gas_by_the_margin() -> None:
+def test_compounds_when_fees_beat_gas_by_the_margin_under_the_fees_rule() -> None:
     s = scenario(volume_eth=3_000)
-    decision = policy(compound_margin=2.0).decide(
+    decision = policy(compound_margin=2.0, rebalance_rule="fees").decide(
         s.after, s.position, s.history, s.market(compound_gas=0.01)
     )
     assert isinstance(decision, Compound)

@@ -10,12 +10,12 @@ A triggered move is priced by the expected-value model (``strategy.ev``, its sou
 - stay: the current liquidity left where it is, earning fees and losing LVR for the expected
   time the price spends in its range (an out-of-range position earns and loses nothing until the
   price returns);
-- move: the target range (the strategy's; for an ``"auto"`` width, the one of its shape whose
-  expected value is highest), kept in range by re-centring, so it pays the costs now (gas given
-  in USD for the chain, the swap's fee and price impact quoted on the pool with our own
-  liquidity removed first, a slippage allowance) and the next expected re-centres (each: gas,
-  and the fee and slippage of swapping half the capital), and loses LVR all the time, which is
-  the divergence loss each re-centre realises.
+- move: the target range (the strategy's; for an ``"auto"`` width, the one of its shape, or
+  full range, whose expected value is highest), kept in range by re-centring, so it pays the
+  costs now (gas given in USD for the chain, the swap's fee and price impact quoted on the pool
+  with our own liquidity removed first, a slippage allowance) and the next expected re-centres
+  (each: gas, and the fee and slippage of swapping half the capital), and loses LVR all the
+  time, which is the divergence loss each re-centre realises.
 
 It moves when ``gain > min_gain_over_cost x cost`` with ``gain`` the move's fees less LVR minus
 the stay's, and ``cost`` the costs now and those of the next re-centres: with the default 1.0,
@@ -54,7 +54,14 @@ from lpbot.analytics.types import (
 )
 from lpbot.analytics.value import position_amounts
 from lpbot.analytics.volatility import ewma_volatility
-from lpbot.strategy.base import AutoWidth, Range, RangeStrategy
+from lpbot.strategy.base import (
+    AutoWidth,
+    Range,
+    RangeStrategy,
+    distinct,
+    max_usable_tick,
+    min_usable_tick,
+)
 from lpbot.strategy.decision import Compound, Costs, Decision, Hold, Rebalance, Signals, Trigger
 from lpbot.strategy.ev import ExpectedValue, expected_value, time_in_range, value_per_liquidity
 from lpbot.strategy.open import OpenPlan, plan_open
@@ -381,7 +388,9 @@ class RebalancePolicy:
         capital_usd = _usd(capital0, capital1, pool, market)
         recentre = self._recentre_cost(pool, market, capital_usd)
         best: tuple[float, Range, ExpectedValue] | None = None
-        candidates = strategy.candidates(pool, history)
+        spacing = pool.tick_spacing  # every shape widens to full range, which needs no swap
+        full = Range(min_usable_tick(spacing), max_usable_tick(spacing), spacing)
+        candidates = distinct([*strategy.candidates(pool, history), full])
         for rng in candidates:
             liquidity = inputs.liquidity_for(rng, capital_usd)
             swap = inputs.swap_cost(rng, capital0, capital1, pool.fee, self.slippage_bps)
@@ -479,6 +488,12 @@ class RebalancePolicy:
             market.compound_gas_usd
         ):
             return None
+        if self.rebalance_rule == "ev":  # no plan is needed to see the added liquidity lose
+            inputs = _EvInputs.of(
+                pool, market, _sigma(signals), others=pool.liquidity - position.liquidity
+            )
+            if inputs.fee_to_lvr <= 1.0:
+                return None
         plan: OpenPlan | None
         try:
             plan = plan_open(pool, current, fees.amount0, fees.amount1)
@@ -507,9 +522,6 @@ class RebalancePolicy:
         if self.rebalance_rule == "ev":
             if plan is None:
                 return None
-            inputs = _EvInputs.of(
-                pool, market, _sigma(signals), others=pool.liquidity - position.liquidity
-            )
             added = self._ev(inputs, current, plan.liquidity, managed=False)
             gain = added.fees_usd - added.lvr_usd
             if gain <= self.min_gain_over_cost * cost:

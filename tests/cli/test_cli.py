@@ -537,7 +537,17 @@ def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> N
     run = cli(*c, "run", "--seconds", "3")
     assert run.code == 0, run.err
     assert "awaits approval" in run.out and "monitor" not in run.out
-    planned = cli(*c, "position", "open")
+    # opening where the model expects fees below LVR needs --accept-expected-loss
+    quote = cli(*c, "position", "quote", "--capital", "3000 USDC", "--capital", "1 WETH",
+                "--json")  # fmt: skip
+    assert quote.code == 0, quote.err
+    outlook = json.loads(quote.out)["outlook"]
+    assert outlook is not None
+    if outlook["expects_loss"]:
+        refused = cli(*c, "position", "open")
+        assert refused.code != 0 and "--accept-expected-loss" in refused.err + refused.out
+        assert "do not LP here" in refused.err + refused.out
+    planned = cli(*c, "position", "open", "--accept-expected-loss")
     assert planned.code == 0, planned.err
     assert "SIMULATED" in planned.out and "next: lpbot rebalance approve" in planned.out
     report_id = planned.out.split("report ")[1].split()[0]

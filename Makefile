@@ -88,7 +88,7 @@ nightly: setup
 
 # every strategy over 20 seeds and 12 market regimes at Arbitrum and Ethereum costs (README,
 # "Backtests: the study"); fails when the default strategy misses its target. `make test` runs
-# a small grid of it (tests/backtest/test_study.py). DAYS=14 reproduces the README's table.
+# a small grid of it (tests/backtest/test_study.py). DAYS=7 gives the README's table.
 SEEDS ?= 20
 DAYS ?= 30
 study: setup

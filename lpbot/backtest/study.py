@@ -253,6 +253,28 @@ def render_markdown(summaries: Sequence[Summary]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_wide(summaries: Sequence[Summary]) -> str:
+    """One row per chain and regime, one column per strategy: net vs passive full range in
+    points of the capital, median [q1, q3] and worst, and the runs behind each."""
+    names = list(dict.fromkeys(s.strategy for s in summaries))
+    cells: dict[tuple[str, str], dict[str, Summary]] = {}
+    for s in summaries:
+        cells.setdefault((s.chain, s.regime), {})[s.strategy] = s
+    head = "| chain | regime | runs | " + " | ".join(names) + " |"
+    lines = [head, "|---|---|---|" + "---|" * len(names)]
+    for (chain, regime), row in cells.items():
+        runs = max(s.runs for s in row.values())
+        parts = []
+        for n in names:
+            if n not in row:
+                parts.append("")
+                continue
+            q1, med, q3, worst = (100 * v for v in row[n].vs_full_range)
+            parts.append(f"{med:+.2f} [{q1:+.2f}, {q3:+.2f}] {worst:+.2f}")
+        lines.append(f"| {chain} | {regime} | {runs} | " + " | ".join(parts) + " |")
+    return "\n".join(lines) + "\n"
+
+
 TOLERANCE = 1e-4  # 0.01 points of the capital ($1 on $10,000): float rounding, not a result
 
 

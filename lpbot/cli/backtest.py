@@ -575,13 +575,19 @@ def study(**kw: Any) -> int:
         seeds=kw["seeds"], days=kw["days"], chains=kw["chains"] or ("arbitrum", "ethereum"),
         strategies=names, market=market, workers=kw["workers"],
     )  # fmt: skip
-    table = st.render_markdown(st.summarise(rows))
+    summaries = st.summarise(rows)
+    table = (
+        "net vs passive full range, points of the capital: median [q1, q3] worst\n\n"
+        + st.render_wide(summaries)
+        + "\nper strategy, vs full range and vs hold\n\n"
+        + st.render_markdown(summaries)
+    )
     if kw["json"]:
         Path(kw["json"]).write_text(json.dumps(st.as_json(rows), indent=1))
     if kw["markdown"]:
         Path(kw["markdown"]).write_text(table)
     print(table, end="")
-    misses = st.target_misses(st.summarise(rows)) if st.DEFAULT in names else []
+    misses = st.target_misses(summaries) if st.DEFAULT in names else []
     for miss in misses:
         print(f"target missed: {miss}")
     if kw["check_target"] and st.DEFAULT in names:

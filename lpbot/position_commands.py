@@ -155,7 +155,8 @@ def build_strategy(
     """The range strategy ``name`` (``STRATEGIES``) with its CLI parameters.
 
     ``fixed`` takes exactly one of the half-widths ``width_pct``/``width_ticks``; ``vol_band``
-    and ``skewed`` take ``k`` (sigmas, default 2); ``full`` takes none.
+    and ``skewed`` take ``k`` (sigmas; default "auto": the width by expected value); ``full``
+    takes none.
     """
     if name not in STRATEGIES:
         raise ConfigError(f"--strategy {name!r}: one of {', '.join(STRATEGIES)}")
@@ -172,9 +173,9 @@ def build_strategy(
                 raise ConfigError("--strategy fixed takes one of --width-pct and --width-ticks")
             return FixedWidth(half_width_ticks=width_ticks, half_width_pct=width_pct)
         if name == "vol_band":
-            return VolatilityBand(k=2.0 if k is None else k)
+            return VolatilityBand(k="auto" if k is None else k)
         if name == "skewed":
-            return SkewedBand(band=VolatilityBand(k=2.0 if k is None else k))
+            return SkewedBand(band=VolatilityBand(k="auto" if k is None else k))
         return FullRange()
     except ConfigError:
         raise

@@ -226,7 +226,11 @@ def _common(f: Any) -> Any:
 
 
 def _strategy_options(f: Any) -> Any:
-    f = click.option("--k", type=float, help="vol_band, skewed: half-width in sigmas (2)")(f)
+    f = click.option(
+        "--k",
+        type=float,
+        help="vol_band, skewed: half-width in sigmas (default: by expected value)",
+    )(f)
     f = click.option("--width-ticks", type=int, help="fixed: current tick +- N")(f)
     f = click.option("--width-pct", type=float, help="fixed: price x (1 -+ P/100)")(f)
     return click.option(

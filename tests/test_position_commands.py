@@ -425,3 +425,9 @@ def test_quote_shows_expected_fees_against_lvr_and_a_verdict(chain: Devnet, lpbo
     assert outlook["verdict"].startswith(verdict)
     text = lpbot("position", "quote", "--pool", POOL, *args)
     assert text.code == 0 and "expected LVR" in text.out and verdict in text.out
+    # a volatility band without --k: the width with the highest expected value (full range
+    # where fees are below LVR), with the same verdict
+    band = _quote(lpbot, *args[:4], "--strategy", "vol_band")
+    assert band["outlook"]["expects_loss"] == outlook["expects_loss"]
+    if outlook["expects_loss"]:
+        assert (band["range"]["tick_lower"], band["range"]["tick_upper"]) == (-887270, 887270)

@@ -552,7 +552,7 @@ def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> N
     assert "SIMULATED" in planned.out and "next: lpbot rebalance approve" in planned.out
     report_id = planned.out.split("report ")[1].split()[0]
     # for a script: the same open (one per position), as JSON
-    as_json = cli(*c, "position", "open", "--json")
+    as_json = cli(*c, "position", "open", "--json", "--accept-expected-loss")
     assert as_json.code == 0, as_json.err
     opened = json.loads(as_json.out)
     assert opened["position"] == "eth-usdc" and opened["token_id"] is None

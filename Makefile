@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 NODE_BIN := node_modules/.bin
 ECHARTS := lpbot/web/static/vendor/echarts.min.js
 
-.PHONY: browser demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos chaos-postgres
+.PHONY: browser demo test test-python test-contracts nightly bench lint typecheck setup mpc clean compare-demeter chaos chaos-postgres study
 
 setup: $(VENV)/.installed node_modules/.installed contracts/out/.built $(ECHARTS)
 
@@ -85,6 +85,17 @@ nightly: setup
 	FOUNDRY_PROFILE=ci $(NODE_BIN)/forge test --offline
 	$(MAKE) chaos
 	$(MAKE) chaos-postgres
+	$(MAKE) study
+
+# every strategy over 20 seeds and 12 market regimes at Arbitrum and Ethereum costs (README,
+# "Backtests: the study"); fails when the default strategy misses its target. `make test` runs
+# a small grid of it (tests/backtest/test_study.py). DAYS=7 gives the README's table.
+SEEDS ?= 20
+DAYS ?= 30
+study: setup
+	mkdir -p .lpbot
+	$(VENV)/bin/lpbot backtest study --seeds $(SEEDS) --days $(DAYS) \
+		--json-out .lpbot/study.json --markdown-out .lpbot/study.md --check-target
 
 # the crash harness: `lpbot run` SIGKILLed at every rebalance checkpoint and at random moments,
 # restarted, then the chain and the store compared (scripts/chaos.py); ROUNDS=30 by default.

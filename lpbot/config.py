@@ -38,6 +38,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic.functional_validators import PlainValidator
 
 from lpbot.chain.registry import CHAINS, DEFAULT_PRIVATE_RPC
 from lpbot.devnet.manifest import Manifest
@@ -153,6 +154,29 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
+def _number_or_auto(low: float, high: float | None) -> Any:
+    """A validator: "auto" (a width the policy chooses by expected value, lpbot.strategy.ev) or a
+    number in (low, high); one error naming the rule."""
+
+    def check(value: Any) -> float | str:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f'must be a number or "auto", got {value!r}')
+        number = float(value)
+        if not math.isfinite(number) or number <= low:
+            raise ValueError(f"must be > {low:g}")
+        if high is not None and number >= high:
+            raise ValueError(f"must be < {high:g}")
+        return number
+
+    return PlainValidator(check)
+
+
+PositiveFloatOrAuto = Annotated[float | Literal["auto"], _number_or_auto(0.0, None)]
+PercentOrAuto = Annotated[float | Literal["auto"], _number_or_auto(0.0, 100.0)]
+
+
 def _check_url_has_no_secret(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "ws", "wss"):
@@ -175,7 +199,7 @@ def _check_url_has_no_secret(url: str) -> None:
 # that these models accept exactly the parameters the classes accept.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "VolatilityBand": {
-        "k": 2.0,
+        "k": "auto",
         "horizon_seconds": 86400.0,
         "halflife_seconds": 21600.0,
         "min_half_width_ticks": 10,
@@ -197,6 +221,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "slippage_bps": 10.0,
         "min_gain_over_cost": 1.0,
         "compound_margin": 2.0,
+        "decision_interval_seconds": 3600.0,
+        "rebalance_rule": "ev",
     },
 }
 
@@ -297,7 +323,7 @@ class FixedStrategyConfig(_Frozen):
 
     kind: Literal["fixed"]
     half_width_ticks: int | None = Field(default=None, gt=0)
-    half_width_pct: float | None = Field(default=None, gt=0, lt=100, allow_inf_nan=False)
+    half_width_pct: PercentOrAuto | None = None
 
     @model_validator(mode="after")
     def _one_width(self) -> FixedStrategyConfig:
@@ -317,10 +343,11 @@ _VB = "VolatilityBand"
 
 
 class VolBandStrategyConfig(_Frozen):
-    """``lpbot.strategy.VolatilityBand``: ``ln P +- k * sigma * sqrt(horizon_seconds)``."""
+    """``lpbot.strategy.VolatilityBand``: ``ln P +- k * sigma * sqrt(horizon_seconds)``; ``k =
+    "auto"`` (the default) lets the policy choose the width by expected value."""
 
     kind: Literal["vol_band"]
-    k: PositiveFloat = _dataclass_default(_VB, "k")
+    k: PositiveFloatOrAuto = _dataclass_default(_VB, "k")
     horizon_seconds: PositiveFloat = _dataclass_default(_VB, "horizon_seconds")
     halflife_seconds: PositiveFloat = _dataclass_default(_VB, "halflife_seconds")
     min_half_width_ticks: int = Field(default=_dataclass_default(_VB, "min_half_width_ticks"), ge=1)
@@ -350,7 +377,7 @@ class SkewedStrategyConfig(_Frozen):
     """``lpbot.strategy.SkewedBand``: a volatility band (same keys) shifted toward the trend."""
 
     kind: Literal["skewed"]
-    k: PositiveFloat = _dataclass_default(_VB, "k")
+    k: PositiveFloatOrAuto = _dataclass_default(_VB, "k")
     horizon_seconds: PositiveFloat = _dataclass_default(_VB, "horizon_seconds")
     halflife_seconds: PositiveFloat = _dataclass_default(_VB, "halflife_seconds")
     min_half_width_ticks: int = Field(default=_dataclass_default(_VB, "min_half_width_ticks"), ge=1)
@@ -439,6 +466,12 @@ class PolicyConfig(_Frozen):
     )
     min_gain_over_cost: NonNegativeFloat = _dataclass_default(_RP, "min_gain_over_cost")
     compound_margin: NonNegativeFloat = _dataclass_default(_RP, "compound_margin")
+    # how often the policy is asked: a range left is re-centred half of it later, on average
+    decision_interval_seconds: NonNegativeFloat = _dataclass_default(
+        _RP, "decision_interval_seconds"
+    )
+    # "ev": move when EV(move) > EV(stay) (fees - LVR - costs); "fees": the older fees-vs-costs rule
+    rebalance_rule: Literal["ev", "fees"] = _dataclass_default(_RP, "rebalance_rule")
 
     @model_validator(mode="after")
     def _halflives(self) -> PolicyConfig:
@@ -463,6 +496,8 @@ class PolicyConfig(_Frozen):
             slippage_bps=self.slippage_bps,
             min_gain_over_cost=self.min_gain_over_cost,
             compound_margin=self.compound_margin,
+            decision_interval_seconds=self.decision_interval_seconds,
+            rebalance_rule=self.rebalance_rule,
         )
 
 
@@ -1266,11 +1301,12 @@ capital = { USDC = "3000", WETH = "1" }
 
 [positions.strategy]
 kind = "vol_band"                    # fixed | vol_band | skewed | full_range
-k = 2.0                              # half-width = k * sigma * sqrt(horizon)
+k = "auto"                           # the width with the highest expected value (fees - LVR -
+                                     # costs); or a number: half-width = k * sigma * sqrt(horizon)
 horizon_seconds = 86400
 halflife_seconds = 21600
 min_half_width_ticks = 10
-# fixed:   half_width_ticks = 600  or  half_width_pct = 5
+# fixed:   half_width_ticks = 600  or  half_width_pct = 5  (or "auto")
 # skewed:  the vol_band keys, and drift_halflife_seconds, drift_weight, max_shift, static_skew
 
 [positions.policy]

@@ -139,6 +139,9 @@ def run(
             vol_long_halflife_seconds=24 * HOUR,
             # compound when the fees are worth 10 x what compounding costs (gas and swap)
             compound_margin=10.0,
+            # the demo shows a rebalance through the module: re-centre when the extra fees beat
+            # the costs, whatever the devnet pool's LVR
+            rebalance_rule="fees",
         )
 
         out("3. open a Safe-owned position in a volatility band")

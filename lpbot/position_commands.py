@@ -45,10 +45,11 @@ from lpbot.pricing.base import Marks
 from lpbot.pricing.marks import Pricer
 from lpbot.strategy.base import RangeStrategy
 from lpbot.strategy.decision import Compound, Decision, Rebalance
+from lpbot.strategy.ev import ExpectedValue
 from lpbot.strategy.fixed import FixedWidth
 from lpbot.strategy.full_range import FullRange
 from lpbot.strategy.open import OpenPlan, plan_open
-from lpbot.strategy.rebalance import RebalancePolicy
+from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
 from lpbot.strategy.skewed import SkewedBand
 from lpbot.strategy.vol_band import VolatilityBand
 from lpbot.uniswap.constants import MAX_UINT128
@@ -154,7 +155,8 @@ def build_strategy(
     """The range strategy ``name`` (``STRATEGIES``) with its CLI parameters.
 
     ``fixed`` takes exactly one of the half-widths ``width_pct``/``width_ticks``; ``vol_band``
-    and ``skewed`` take ``k`` (sigmas, default 2); ``full`` takes none.
+    and ``skewed`` take ``k`` (sigmas; default "auto": the width by expected value); ``full``
+    takes none.
     """
     if name not in STRATEGIES:
         raise ConfigError(f"--strategy {name!r}: one of {', '.join(STRATEGIES)}")
@@ -171,9 +173,9 @@ def build_strategy(
                 raise ConfigError("--strategy fixed takes one of --width-pct and --width-ticks")
             return FixedWidth(half_width_ticks=width_ticks, half_width_pct=width_pct)
         if name == "vol_band":
-            return VolatilityBand(k=2.0 if k is None else k)
+            return VolatilityBand(k="auto" if k is None else k)
         if name == "skewed":
-            return SkewedBand(band=VolatilityBand(k=2.0 if k is None else k))
+            return SkewedBand(band=VolatilityBand(k="auto" if k is None else k))
         return FullRange()
     except ConfigError:
         raise
@@ -346,8 +348,34 @@ def _quote_usd_history(
 
 
 @dataclass(frozen=True, slots=True)
+class Outlook:
+    """The expected-value model's view of a quoted range over one day (``strategy.ev``; float):
+    fees from the pool's recent fee rate, LVR at the oracle's volatility, time in range."""
+
+    ev: ExpectedValue
+    fee_to_lvr: float
+    sigma_annual: float
+
+    @property
+    def expects_loss(self) -> bool:
+        return self.ev.fees_usd <= self.ev.lvr_usd
+
+    @property
+    def verdict(self) -> str:
+        ev = self.ev
+        rates = (
+            f"expected fees {ev.fee_apr:.2%}/yr vs expected LVR {ev.lvr_apr:.2%}/yr at "
+            f"{self.sigma_annual:.0%} volatility (fee/LVR {self.fee_to_lvr:.2f})"
+        )
+        if self.expects_loss:
+            return f"do not LP here: {rates}; arbitrage takes more than the fees pay"
+        return f"LP here: {rates}"
+
+
+@dataclass(frozen=True, slots=True)
 class PositionQuote:
-    """What opening a position with ``capital0``/``capital1`` would do, per ``plan``."""
+    """What opening a position with ``capital0``/``capital1`` would do, per ``plan``, and the
+    model's outlook for it (None, and why, when the pool has no fee or price history yet)."""
 
     pool: PoolTokens
     snapshot: ChainSnapshot
@@ -355,6 +383,8 @@ class PositionQuote:
     capital0: int
     capital1: int
     plan: OpenPlan
+    outlook: Outlook | None = None
+    no_outlook: str = ""
 
 
 def quote_position(
@@ -378,16 +408,24 @@ def quote_position(
     pool = chain.marks(pool, snap.block_number)
     analytics = pool_snapshot(snap, *pool.decimals)
     history = PriceHistory([], [])
-    if isinstance(strategy, VolatilityBand | SkewedBand):
-        found, why = _history(chain, pool.info.address, history_seconds, history_step_seconds)
-        if found is None:
-            raise Refused(f"--strategy {strategy_name} needs the pool's price history: {why}")
+    found, why = _history(chain, pool.info.address, history_seconds, history_step_seconds)
+    if found is None and isinstance(strategy, VolatilityBand | SkewedBand):
+        raise Refused(f"--strategy {strategy_name} needs the pool's price history: {why}")
+    if found is not None:
         history = found
+    market, no_outlook = _market(chain, pool, snap, analytics) if found else (None, why or "")
+    policy = RebalancePolicy(strategy=strategy)
     try:
-        rng = strategy.range_for(analytics, history)
+        if market is not None and len(history) >= 2:
+            rng, _ = policy.choose_open_range(analytics, history, market, amount0, amount1)
+        else:
+            rng = strategy.range_for(analytics, history)
         plan = plan_open(snap.to_pool(), rng, amount0, amount1)
     except ValueError as exc:
         raise Refused(f"no plan for this capital in {pool.short_name}: {exc}") from exc
+    outlook = None
+    if market is not None and len(history) >= 2:
+        outlook = _outlook(policy, analytics, history, market, plan)
     if plan.swap is not None:
         low, high = snap.tick_range_known
         if not low <= plan.swap.tick_after <= high:
@@ -395,7 +433,74 @@ def quote_position(
                 f"the swap would move the price to tick {plan.swap.tick_after}, beyond the ticks "
                 f"read [{low}, {high}]: the quote would not be exact"
             )
-    return PositionQuote(pool, snap, strategy_name, amount0, amount1, plan)
+    return PositionQuote(pool, snap, strategy_name, amount0, amount1, plan, outlook, no_outlook)
+
+
+OUTLOOK_LOOKBACK_BLOCKS = 50
+
+
+def _market(
+    chain: Chain, pool: PoolTokens, snap: ChainSnapshot, analytics: Any
+) -> tuple[MarketInputs | None, str]:
+    """The pool's fee rate over the last blocks, the tokens' marks and the gas of a rebalance
+    (``execution.decide``'s units) at the snapshot's block; None and why when there is none."""
+    from lpbot.analytics.fees import fee_rate
+    from lpbot.chain.submit import fetch_fees
+    from lpbot.execution.decide import REBALANCE_GAS
+
+    block = max(snap.block_number - OUTLOOK_LOOKBACK_BLOCKS, 0)
+    try:
+        earlier = chain.reader.fetch_pool_state(pool.info.address, twap_seconds=(0,), block=block)
+    except (RetryLater, DecodingError) as exc:
+        return None, f"no earlier state of the pool to measure its fees: {exc}"
+    before = pool_snapshot(earlier, *pool.decimals)
+    if not analytics.timestamp > before.timestamp:
+        return None, "no time passed in the pool's last blocks to measure its fee rate"
+    marks = pool.marks
+    weth = float(marks.usd("WETH")) if marks is not None and "WETH" in marks.marks else 0.0
+    gas_usd = REBALANCE_GAS * fetch_fees(chain.w3).max_fee_per_gas * weth / 1e18
+    return MarketInputs(
+        token0_usd=float(pool.usd(pool.token0.symbol)),
+        token1_usd=float(pool.usd(pool.token1.symbol)),
+        rebalance_gas_usd=gas_usd,
+        compound_gas_usd=gas_usd / 2,
+        fee_rate=fee_rate(before, analytics),
+    ), ""
+
+
+def _outlook(
+    policy: RebalancePolicy,
+    analytics: Any,
+    history: PriceHistory,
+    market: MarketInputs,
+    plan: OpenPlan,
+) -> Outlook:
+    """The plan's liquidity left in its range for a day (``strategy.ev``)."""
+    from lpbot.analytics.volatility import annualised, ewma_volatility
+    from lpbot.strategy.ev import expected_value, fee_to_lvr_ratio
+    from lpbot.uniswap.constants import Q96
+
+    sigma = max(
+        ewma_volatility(history, policy.vol_short_halflife_seconds),
+        ewma_volatility(history, policy.vol_long_halflife_seconds),
+    )
+    rate = market.fee_rate
+    usd1 = market.token1_usd / 10.0**analytics.decimals1
+    usd0 = market.token0_usd / 10.0**analytics.decimals0
+    per_l_usd = rate.token0_per_second * usd0 + rate.token1_per_second * usd1
+    sqrt_price = analytics.sqrt_price_x96 / Q96
+    ev = expected_value(
+        sqrt_price=sqrt_price,
+        sqrt_lower=get_sqrt_ratio_at_tick(plan.range.tick_lower) / Q96,
+        sqrt_upper=get_sqrt_ratio_at_tick(plan.range.tick_upper) / Q96,
+        liquidity=float(plan.liquidity),
+        sigma=sigma,
+        horizon_seconds=86_400.0,
+        fee_flow_usd=per_l_usd * analytics.liquidity,
+        others_liquidity=float(analytics.liquidity),
+        token1_usd=usd1,
+    )
+    return Outlook(ev, fee_to_lvr_ratio(per_l_usd / usd1, sqrt_price, sigma), annualised(sigma))
 
 
 def _amount(raw: int, token: TokenInfo) -> str:
@@ -503,6 +608,19 @@ def quote_json(q: PositionQuote) -> dict[str, Any]:
         "capital": {"amount0": str(q.capital0), "amount1": str(q.capital1)},
         **_plan_json(q.pool, q.plan),
         "deposit_value_usd": str(q.pool.value_usd(q.plan.sqrt_price_x96, deposit).quantize(_CENT)),
+        "outlook": None
+        if q.outlook is None
+        else {
+            "fee_apr": q.outlook.ev.fee_apr,
+            "lvr_apr": q.outlook.ev.lvr_apr,
+            "fee_to_lvr": q.outlook.fee_to_lvr,
+            "volatility": q.outlook.sigma_annual,
+            "time_in_range_1d": q.outlook.ev.time_in_range,
+            "expected_net_usd_1d": q.outlook.ev.net_usd,
+            "expects_loss": q.outlook.expects_loss,
+            "verdict": q.outlook.verdict,
+        },
+        "no_outlook": q.no_outlook or None,
     }
 
 
@@ -566,6 +684,17 @@ def render_quote(q: PositionQuote) -> str:
         *_plan_lines(pool, q.plan),
         *_rows([("deposit value", f"{q.pool.value_usd(q.plan.sqrt_price_x96, deposit):,.2f} USD")]),
     ]
+    if q.outlook is not None:
+        ev = q.outlook.ev
+        lines += _rows(
+            [
+                ("expected fees", f"{ev.fee_apr:.2%}/yr ({ev.time_in_range:.0%} in range, 1 day)"),
+                ("expected LVR", f"{ev.lvr_apr:.2%}/yr"),
+                ("verdict", q.outlook.verdict),
+            ]
+        )
+    else:
+        lines += _rows([("verdict", f"unknown: {q.no_outlook}")])
     return "\n".join(lines)
 
 

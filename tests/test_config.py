@@ -70,7 +70,9 @@ def test_the_example_loads_and_validates(tmp_path: Path) -> None:
     assert position.open.raw_amount("WBTC", 8) == 0
     policy = position.build_policy()
     assert isinstance(policy, RebalancePolicy)
-    assert policy.strategy == VolatilityBand(k=2.0, horizon_seconds=86_400, halflife_seconds=21_600)
+    assert policy.strategy == VolatilityBand(
+        k="auto", horizon_seconds=86_400, halflife_seconds=21_600
+    )
     assert (policy.edge_pct, policy.max_age_seconds, policy.vol_ratio_trigger) == (1.0, None, 2.0)
     assert config.signer.safe is not None and config.signer.safe.address == "devnet"
     assert config.signer.keystores["bot"].path == tmp_path / ".lpbot/keys/bot.json"

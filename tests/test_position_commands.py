@@ -406,3 +406,28 @@ def test_var_of_a_weth_quoted_position_includes_weths_own_usd_price_risk(
         quote=0, quote_usd=3000.0, horizons=(60.0,),
     )  # fmt: skip
     assert var[0]["parametric_usd"] > 1.2 * fixed[0].parametric_usd
+
+
+@pytest.mark.devnet
+def test_quote_shows_expected_fees_against_lvr_and_a_verdict(chain: Devnet, lpbot: Cli) -> None:
+    run_market(
+        chain.w3, chain.manifest, chain.manifest.pool(POOL),
+        steps=30, vol=1.0, seed=7, step_seconds=120, trades_per_step=2,
+    )  # fmt: skip
+    args = ("--capital", "3000 USDC", "--capital", "1 WETH", "--strategy", "full")
+    outlook = _quote(lpbot, *args)["outlook"]
+    assert outlook is not None
+    assert outlook["fee_apr"] > 0 and outlook["lvr_apr"] > 0 and outlook["volatility"] > 0
+    # fee/LVR is the same ratio as the two rates (full range is in range all day)
+    assert outlook["fee_to_lvr"] == pytest.approx(outlook["fee_apr"] / outlook["lvr_apr"], rel=1e-3)
+    assert outlook["expects_loss"] == (outlook["fee_apr"] <= outlook["lvr_apr"])
+    verdict = "do not LP here" if outlook["expects_loss"] else "LP here"
+    assert outlook["verdict"].startswith(verdict)
+    text = lpbot("position", "quote", "--pool", POOL, *args)
+    assert text.code == 0 and "expected LVR" in text.out and verdict in text.out
+    # a volatility band without --k: the width with the highest expected value (full range
+    # where fees are below LVR), with the same verdict
+    band = _quote(lpbot, *args[:4], "--strategy", "vol_band")
+    assert band["outlook"]["expects_loss"] == outlook["expects_loss"]
+    if outlook["expects_loss"]:
+        assert (band["range"]["tick_lower"], band["range"]["tick_upper"]) == (-887270, 887270)

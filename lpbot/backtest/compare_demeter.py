@@ -117,9 +117,9 @@ def run_lpbot(ds: Dataset, mode: str, width_pct: float) -> tuple[Side, dict[str,
     paths = sorted(Path(ds.directory).glob(f"{CHAIN}-{ds.pool}-*.minute.csv"))
     bars = import_csv(paths, fee=FEE, decimals0=DECIMALS0, decimals1=DECIMALS1,
                       symbol0="USDC", symbol1="WETH")  # fmt: skip
-    policy: dict[str, float | None] = {
+    policy: dict[str, float | str | None] = {
         "edge_pct": None, "vol_ratio_trigger": None, "compound_margin": 1e18,
-        "min_gain_over_cost": 0.0,
+        "min_gain_over_cost": 0.0, "rebalance_rule": "fees",  # re-centre whatever the LVR
     }  # fmt: skip
     if mode == "fixed":
         policy["min_gain_over_cost"] = 1e18  # never rebalance

@@ -57,7 +57,7 @@ class StrategyConfig(_Frozen):
     """A range strategy by kind and its constructor's parameters."""
 
     kind: StrategyKind = "fixed"
-    params: dict[str, float | int | None] = {}
+    params: dict[str, float | int | str | None] = {}  # a width may be "auto"
 
     def build(self) -> RangeStrategy:
         params = {
@@ -100,7 +100,7 @@ class BacktestConfig(_Frozen):
     """
 
     strategy: StrategyConfig = StrategyConfig(kind="fixed", params={"half_width_pct": 5.0})
-    policy: dict[str, float | None] = {}
+    policy: dict[str, float | str | None] = {}
     capital_usd: float = 10_000.0
     volatile_share: float = 0.5
     quote_token: Literal[0, 1] | None = None
@@ -166,7 +166,7 @@ class BacktestConfig(_Frozen):
 
     @field_validator("policy")
     @classmethod
-    def _policy(cls, v: dict[str, float | None]) -> dict[str, float | None]:
+    def _policy(cls, v: dict[str, float | str | None]) -> dict[str, float | str | None]:
         unknown = set(v) - _POLICY_FIELDS
         if unknown:
             raise ValueError(
@@ -261,7 +261,11 @@ class BacktestConfig(_Frozen):
 
     def build_policy(self) -> RebalancePolicy:
         try:
-            return RebalancePolicy(strategy=self.strategy.build(), **self.policy)  # type: ignore[arg-type]
+            policy: dict[str, float | str | None] = {
+                "decision_interval_seconds": float(self.decision_interval_seconds),
+                **self.policy,
+            }
+            return RebalancePolicy(strategy=self.strategy.build(), **policy)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"policy: {exc}") from exc
 

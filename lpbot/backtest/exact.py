@@ -206,6 +206,16 @@ class _Bot:
         self.liquidity -= amount
         return (b0, b1), (c0 - b0, c1 - b1)
 
+    def _market(self, now: int, price: float) -> MarketInputs:
+        t0_usd, t1_usd = self.acc.token_usd(price)
+        return MarketInputs(
+            token0_usd=t0_usd,
+            token1_usd=t1_usd,
+            rebalance_gas_usd=self.acc.gas_estimate("rebalance", now, price),
+            compound_gas_usd=self.acc.gas_estimate("compound", now, price),
+            fee_rate=self.fee_rate(now),
+        )
+
     def decide(self, now: int) -> None:
         """One decision at ``now`` (the pool's own clock is the acting block's)."""
         pool = self.pool
@@ -216,7 +226,8 @@ class _Bot:
             price = raw_price(pool.sqrt_price_x96)
             amounts = self.acc.initial_amounts(price)
             try:
-                target = self.policy.strategy.range_for(snap, history)
+                market = self._market(now, price)
+                target, _why = self.policy.choose_open_range(snap, history, market, *amounts)
                 plan = plan_open(pool, target, *amounts)
             except ValueError as exc:
                 self.waiting_reason = str(exc)
@@ -227,14 +238,7 @@ class _Bot:
             self._execute(plan, now, "open", "opening position", burned=amounts, fees=(0, 0))
             return
         price = raw_price(pool.sqrt_price_x96)
-        t0_usd, t1_usd = self.acc.token_usd(price)
-        market = MarketInputs(
-            token0_usd=t0_usd,
-            token1_usd=t1_usd,
-            rebalance_gas_usd=self.acc.gas_estimate("rebalance", now, price),
-            compound_gas_usd=self.acc.gas_estimate("compound", now, price),
-            fee_rate=self.fee_rate(now),
-        )
+        market = self._market(now, price)
         history = self.history(now)
         if self.refusal is not None and self._still_refused(now, market, history):
             self.skipped += 1
@@ -268,6 +272,7 @@ class _Bot:
                 market,
                 holdings,
                 log_price=math.log(price),
+                stay_lvr_usd=decision.ev_stay.lvr_usd if decision.ev_stay else 0.0,
             )
 
     def _trigger_key(self, now: int, history: PriceHistory) -> tuple[bool, ...]:

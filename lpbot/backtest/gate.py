@@ -1,15 +1,18 @@
 """When a decision can be skipped: a refused rebalance that nothing could have changed.
 
-``RebalancePolicy.decide`` rebalances when the expected fee gain over ``horizon_seconds`` beats
-``min_gain_over_cost`` times the cost. Neither engine calls it at every decision time: when a
-triggered rebalance has just been refused, the engine works out a bound on what any rebalance
-could gain, and skips the following decisions while that bound still cannot pay for the gas:
+``RebalancePolicy.decide`` rebalances when the expected gain over ``horizon_seconds`` (fees less
+LVR, against staying) beats ``min_gain_over_cost`` times the cost. Neither engine calls it at
+every decision time: when a triggered rebalance has just been refused, the engine works out a
+bound on what any rebalance could gain, and skips the following decisions while that bound
+still cannot pay for the gas:
 
 - the gain of a new range is at most the fees of its liquidity in range for the whole horizon,
   ``rate x L_new x horizon`` (``rate``: the pool's recent fees per unit of in-range liquidity, in
   USD a second; the current range's own fees only lower the gain), and ``L_new`` is at most what
   the whole position's value buys in the narrowest range the strategy can choose
   (``narrowest_range``) with no swap cost;
+- plus the LVR the current range is expected to lose over the horizon (``stay_lvr_usd``, the
+  decision's own figure), taken twice, which moving could save;
 - the cost is at least the gas.
 
 The refusal (``Refusal``) holds, and decisions are skipped, while the triggers that fire are the
@@ -62,6 +65,8 @@ def narrowest_range(policy: RebalancePolicy, pool: PoolSnapshot) -> Range | None
     if isinstance(s, FixedWidth | FullRange):
         from lpbot.analytics.types import PriceHistory
 
+        if isinstance(s, FixedWidth) and s.auto:
+            return min(s.candidates(pool, PriceHistory([], [])), key=lambda r: r.width_ticks)
         return s.range_for(pool, PriceHistory([], []))
     band: VolatilityBand | None = None
     shrink = 1.0
@@ -114,6 +119,7 @@ def refusal(
     holdings: TokenAmounts,
     *,
     log_price: float,
+    stay_lvr_usd: float = 0.0,
 ) -> Refusal | None:
     """The refusal to remember after ``decide`` held with triggers firing, or None when a
     rebalance might pay before the conditions change (module docstring). ``holdings``: the
@@ -133,6 +139,8 @@ def refusal(
     # the price may move by MARGIN (value and value per unit of liquidity), the rate may rise
     # by MARGIN and the gas fall by MARGIN before the refusal lapses
     bound = rate * value / per_l * policy.horizon_seconds * (1.0 + MARGIN) ** 3
+    # a move also saves the LVR the current range would lose (twice it: volatility may rise)
+    bound += 2.0 * stay_lvr_usd * (1.0 + MARGIN) ** 3
     if bound > policy.min_gain_over_cost * gas * (1.0 - MARGIN):
         return None
     return Refusal(key, rate, gas, log_price)

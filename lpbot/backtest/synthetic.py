@@ -1,7 +1,8 @@
 """Synthetic pool histories in demeter-fetch's minute CSV layout, for comparisons and tests.
 
 ``synthetic_minutes`` draws a geometric Brownian motion in ticks (one close tick a minute, the
-minute's open, lowest and highest tick around it), lognormal swap volume split between the two
+minute's open, lowest and highest tick around it; optionally with a drift, or mean-reverting
+as an Ornstein-Uhlenbeck log-price), lognormal swap volume split between the two
 tokens and a constant in-range liquidity. ``write_demeter_csv`` writes it as demeter-fetch does:
 one ``{chain}-{pool}-{YYYY-MM-DD}.minute.csv`` a UTC day, columns ``timestamp, netAmount0,
 netAmount1, closeTick, openTick, lowestTick, highestTick, inAmount0, inAmount1,
@@ -52,8 +53,13 @@ def synthetic_minutes(
     liquidity: int = 2 * 10**18,
     median_volume1: float = 1e19,
     decimals_ratio: float = 1e-12,
+    drift: float = 0.0,
+    reversion_halflife_days: float | None = None,
 ) -> MinuteHistory:
-    """``days`` of minute bars (module docstring). ``vol`` is annualised; the drift is zero.
+    """``days`` of minute bars (module docstring). ``vol`` is annualised; ``drift`` is the
+    annual drift of the log-price (0: driftless); ``reversion_halflife_days`` pulls the
+    log-price back to the start with that half-life (an Ornstein-Uhlenbeck process with the
+    same instantaneous volatility).
 
     ``median_volume1`` is a minute's median raw token1 volume (10 WETH); token0's is converted
     at the minute's price times ``decimals_ratio`` (the defaults suit USDC (6) / WETH (18)
@@ -64,7 +70,18 @@ def synthetic_minutes(
     rng = np.random.default_rng(seed)
     n = days * 1440
     sigma_ticks = vol * math.sqrt(60 / (365 * DAY)) / math.log(1.0001)
-    close = tick0 + np.rint(np.cumsum(rng.normal(0.0, sigma_ticks, n))).astype(np.int64)
+    mu_ticks = drift * 60 / (365 * DAY) / math.log(1.0001)
+    steps = rng.normal(mu_ticks, sigma_ticks, n)
+    if reversion_halflife_days is None:
+        path = np.cumsum(steps)
+    else:
+        keep = 0.5 ** (1.0 / (reversion_halflife_days * 1440))  # per minute
+        path = np.empty(n)
+        x = 0.0
+        for i in range(n):  # x_{i+1} = keep * x_i + step_i
+            x = keep * x + steps[i]
+            path[i] = x
+    close = tick0 + np.rint(path).astype(np.int64)
     opened = np.concatenate(([tick0], close[:-1])).astype(np.int64)
     wiggle = np.rint(np.abs(rng.normal(0.0, sigma_ticks / 2, (2, n)))).astype(np.int64)
     high = np.maximum(opened, close) + wiggle[0]

@@ -309,6 +309,16 @@ class _Engine:
         self.wallet = (self.wallet[0] + p0 + o0, self.wallet[1] + p1 + o1)
         return (p0, p1), (o0, o1)
 
+    def _market(self, j: int, now: int, price: float) -> MarketInputs:
+        t0_usd, t1_usd = self.acc.token_usd(price)
+        return MarketInputs(
+            token0_usd=t0_usd,
+            token1_usd=t1_usd,
+            rebalance_gas_usd=self.acc.gas_estimate("rebalance", now, price),
+            compound_gas_usd=self.acc.gas_estimate("compound", now, price),
+            fee_rate=self._fee_rate(j),
+        )
+
     def _decide(self, j: int) -> None:
         self.decisions += 1
         now = int(self.end_t[j])
@@ -318,7 +328,8 @@ class _Engine:
         if self.range is None:
             amounts = self.acc.initial_amounts(price)
             try:
-                target = self.policy.strategy.range_for(snap, history)
+                market = self._market(j, now, price)
+                target, _why = self.policy.choose_open_range(snap, history, market, *amounts)
                 plan = plan_open(snap, target, *amounts)
             except ValueError as exc:
                 self.waiting_reason = str(exc)
@@ -329,14 +340,7 @@ class _Engine:
             self._execute(plan, now, price, "open", "opening position", burned=amounts, fees=(0, 0))
             return
         lo, hi = self.range
-        t0_usd, t1_usd = self.acc.token_usd(price)
-        market = MarketInputs(
-            token0_usd=t0_usd,
-            token1_usd=t1_usd,
-            rebalance_gas_usd=self.acc.gas_estimate("rebalance", now, price),
-            compound_gas_usd=self.acc.gas_estimate("compound", now, price),
-            fee_rate=self._fee_rate(j),
-        )
+        market = self._market(j, now, price)
         position = PositionSnapshot(
             tick_lower=Tick(lo),
             tick_upper=Tick(hi),
@@ -373,8 +377,9 @@ class _Engine:
                 RawAmount(principal.amount1 + int(self.owed[1]) + self.wallet[1]),
             )
             self.refusal = refusal(
-                self.policy, key, snap, market, holdings, log_price=float(self.ln_close[j])
-            )
+                self.policy, key, snap, market, holdings, log_price=float(self.ln_close[j]),
+                stay_lvr_usd=decision.ev_stay.lvr_usd if decision.ev_stay else 0.0,
+            )  # fmt: skip
 
     def _unit_usd(self, price: FloatArray) -> tuple[FloatArray, FloatArray]:
         """USD per raw unit of token0 and token1 at raw prices (``Accountant.unit_usd``)."""

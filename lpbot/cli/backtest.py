@@ -1,4 +1,4 @@
-"""``lpbot data fetch|import-csv`` and ``lpbot backtest run|sweep``: parse, call, print.
+"""``lpbot data fetch|import-csv`` and ``lpbot backtest run|sweep|study``: parse, call, print.
 
 A backtest's parameters come from ``--backtest-config`` (a JSON file of ``BacktestConfig``
 fields) and the options, which override single fields.
@@ -537,6 +537,63 @@ def run(**kw: Any) -> int:
 def sweep(**kw: Any) -> int:
     """A grid of parameters in parallel processes."""
     return _cmd_sweep(_ns(kw))
+
+
+@backtest.command("study")
+@click.option("--seeds", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=14, show_default=True)
+@click.option("--chain", "chains", multiple=True, type=click.Choice(["arbitrum", "ethereum",
+              "zksync"]), help="costs of (repeatable; default arbitrum and ethereum)")  # fmt: skip
+@click.option("--strategy", "strategies", multiple=True,
+              help="a study strategy by name (repeatable; default all)")  # fmt: skip
+@click.option("--vol", "vols", multiple=True, type=float,
+              help="annual volatility (repeatable; default 0.4, 0.8, 1.2)")  # fmt: skip
+@click.option("--fee-to-lvr", "ratios", multiple=True, type=float,
+              help="the pool's fee-to-LVR ratio (repeatable; default 0.5, 2)")  # fmt: skip
+@click.option("--path", "paths", multiple=True,
+              type=click.Choice(["trend", "mean_revert", "driftless"]),
+              help="path shape (repeatable; default trend and mean_revert)")  # fmt: skip
+@click.option("--workers", type=int, help="processes (default: the CPU count)")
+@click.option("--json-out", "json", help="write every run's row here")
+@click.option("--markdown-out", "markdown", help="write the summary table here")
+@click.option("--check-target", is_flag=True,
+              help="exit 1 when the default strategy misses the target")  # fmt: skip
+def study(**kw: Any) -> int:
+    """Each strategy over many seeds and market regimes on synthetic histories: the
+    distribution (median, quartiles, worst) of net vs hold and vs passive full range."""
+    from lpbot.backtest import study as st
+
+    names = kw["strategies"] or tuple(st.STRATEGIES)
+    unknown = [n for n in names if n not in st.STRATEGIES]
+    if unknown:
+        raise ConfigError(f"unknown study strategies {unknown}; known: {list(st.STRATEGIES)}")
+    market = st.regimes(
+        kw["vols"] or (0.4, 0.8, 1.2), kw["ratios"] or (0.5, 2.0),
+        kw["paths"] or ("trend", "mean_revert"),
+    )  # fmt: skip
+    rows = st.study(
+        seeds=kw["seeds"], days=kw["days"], chains=kw["chains"] or ("arbitrum", "ethereum"),
+        strategies=names, market=market, workers=kw["workers"],
+    )  # fmt: skip
+    summaries = st.summarise(rows)
+    table = (
+        "net vs passive full range, points of the capital: median [q1, q3] worst\n\n"
+        + st.render_wide(summaries)
+        + "\nper strategy, vs full range and vs hold\n\n"
+        + st.render_markdown(summaries)
+    )
+    if kw["json"]:
+        Path(kw["json"]).write_text(json.dumps(st.as_json(rows), indent=1))
+    if kw["markdown"]:
+        Path(kw["markdown"]).write_text(table)
+    print(table, end="")
+    misses = st.target_misses(summaries) if st.DEFAULT in names else []
+    for miss in misses:
+        print(f"target missed: {miss}")
+    if kw["check_target"] and st.DEFAULT in names:
+        print("target met" if not misses else f"target missed in {len(misses)} regime(s)")
+        return 1 if misses else 0
+    return 0
 
 
 __all__ = ["backtest", "data", "emit_json"]

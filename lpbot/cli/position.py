@@ -170,6 +170,13 @@ def _cmd_open(args: argparse.Namespace) -> int:
             return 0
         click.echo(f"{pos.name} already manages #{held}: nothing to open")
         return 0
+    if not args.accept_expected_loss:
+        from lpbot.position_commands import quote_position
+
+        capital = [f"{amount} {symbol}" for symbol, amount in pos.open.capital.items()]
+        q = quote_position(_chain(args), pos.pool, capital, pos.strategy.kind, pos.strategy.build())
+        if q.outlook is not None and q.outlook.expects_loss:
+            raise Refused(f"{q.outlook.verdict}: give --accept-expected-loss to open anyway")
     ctx = a.execution_context(pos.name, actor="lpbot position open")
     po = pending_open(pos, ctx, a.manifest(pos.chain), a.policy(pos.name), a.notifier, a.sessions)
     with progress("planning and dry-running the open"):
@@ -219,7 +226,11 @@ def _common(f: Any) -> Any:
 
 
 def _strategy_options(f: Any) -> Any:
-    f = click.option("--k", type=float, help="vol_band, skewed: half-width in sigmas (2)")(f)
+    f = click.option(
+        "--k",
+        type=float,
+        help="vol_band, skewed: half-width in sigmas (default: by expected value)",
+    )(f)
     f = click.option("--width-ticks", type=int, help="fixed: current tick +- N")(f)
     f = click.option("--width-pct", type=float, help="fixed: price x (1 -+ P/100)")(f)
     return click.option(
@@ -274,9 +285,19 @@ def plan(**kw: Any) -> int:
 @config_option
 @json_option
 @click.option("--position", help="the configured position to open (default the first)")
-def open_(position: str | None, as_json: bool) -> int:
-    """Plan and dry-run opening a configured position's [positions.open] capital."""
-    return _cmd_open(argparse.Namespace(position=position, json=as_json))
+@click.option(
+    "--accept-expected-loss",
+    is_flag=True,
+    help="open even where the model expects fees below LVR (`position quote` says)",
+)
+def open_(position: str | None, as_json: bool, accept_expected_loss: bool) -> int:
+    """Plan and dry-run opening a configured position's [positions.open] capital; refused
+    where the model expects a loss (its quote's verdict) unless --accept-expected-loss."""
+    return _cmd_open(
+        argparse.Namespace(
+            position=position, json=as_json, accept_expected_loss=accept_expected_loss, rpc=None
+        )
+    )
 
 
 @position.command()

@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from lpbot.analytics.types import PoolSnapshot, PriceHistory, Tick
 from lpbot.uniswap.tick_math import MAX_TICK, MIN_TICK
 
 LOG_TICK = math.log(1.0001)  # log-price per tick
+Auto = Literal["auto"]  # a width parameter the policy chooses by expected value
+AUTO: Auto = "auto"
+AUTO_CANDIDATES = 28  # widths an "auto" strategy offers the policy
+
+
+def auto_half_widths(min_log: float, max_log: float, count: int = AUTO_CANDIDATES) -> list[float]:
+    """``count`` half-widths in log-price, geometric from ``min_log`` to ``max_log``."""
+    if not 0 < min_log <= max_log:
+        raise ValueError(f"need 0 < min_log <= max_log, got {min_log}, {max_log}")
+    if count < 2 or min_log == max_log:
+        return [min_log]
+    step = (max_log / min_log) ** (1.0 / (count - 1))
+    return [min_log * step**i for i in range(count)]
 
 
 def min_usable_tick(tick_spacing: int) -> Tick:
@@ -88,6 +101,26 @@ def range_around(
     lower = max(low, min(lower, high - tick_spacing))
     upper = min(high, max(upper, lower + tick_spacing))
     return Range(Tick(lower), Tick(upper), tick_spacing)
+
+
+@runtime_checkable
+class AutoWidth(Protocol):
+    """A strategy whose width is ``"auto"``: it offers ranges of its shape and the policy picks
+    the one whose expected value is highest (``strategy.ev``)."""
+
+    @property
+    def auto(self) -> bool:
+        """True when the width is chosen by the policy."""
+        ...
+
+    def candidates(self, snapshot: PoolSnapshot, history: PriceHistory) -> tuple[Range, ...]:
+        """The ranges of this shape to choose from, narrowest first (distinct)."""
+        ...
+
+
+def distinct(ranges: list[Range]) -> tuple[Range, ...]:
+    """``ranges`` without repeats, in order."""
+    return tuple(dict.fromkeys(ranges))
 
 
 class RangeStrategy(Protocol):

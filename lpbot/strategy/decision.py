@@ -10,6 +10,7 @@ from enum import Enum
 
 from lpbot.analytics.types import RawAmount
 from lpbot.strategy.base import Range
+from lpbot.strategy.ev import ExpectedValue
 from lpbot.strategy.open import OpenPlan
 
 
@@ -63,6 +64,8 @@ class Hold:
     expected_gain_usd: float | None = None
     expected_cost_usd: float | None = None
     reasons: tuple[str, ...] = ()
+    ev_stay: ExpectedValue | None = None  # the current range left as it is, over the horizon
+    ev_move: ExpectedValue | None = None  # the best move the policy priced (not taken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class Rebalance:
     costs: Costs
     signals: Signals
     reasons: tuple[str, ...] = ()
+    ev_stay: ExpectedValue | None = None
+    ev_move: ExpectedValue | None = None
 
 
 @dataclass(frozen=True, slots=True)

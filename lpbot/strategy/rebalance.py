@@ -2,28 +2,47 @@
 
 Triggers make a rebalance worth considering: the price is out of range, within ``edge_pct`` of
 an edge, the position is older than ``max_age_seconds``, or short-window volatility has moved
-away from long-window volatility by more than ``vol_ratio_trigger`` either way. A triggered
-rebalance happens only when its expected fee gain over ``horizon_seconds`` beats
-``min_gain_over_cost`` times its cost: gas (given in USD for the chain), the swap's fee and price
-impact (quoted on the pool, our own liquidity removed first) and a slippage allowance.
+away from long-window volatility by more than ``vol_ratio_trigger`` either way.
 
-Expected fees (float, analytics): the pool's recent fees per unit of in-range liquidity
-(``FeeRate``) times the in-range liquidity give the fee flow; a position of liquidity ``L`` gets
-the share ``L / (others + L)`` of it while in range, for the expected fraction of the horizon the
-price spends in its range (``volatility.expected_time_in_range`` with the short-window
-volatility). The gain is that for the new range minus that for the current one. Liquidity away
-from the current tick is taken as deep as here.
+A triggered move is priced by the expected-value model (``strategy.ev``, its sources there) over
+``horizon_seconds`` at the larger of the short- and long-window volatilities:
 
-Compound: when no rebalance is chosen, the price is in range and the fees owed are worth more than
-``compound_margin`` times the cost of compounding them: the gas of collecting and adding them,
-and the cost (fee and price impact, at the marks) of the swap that brings them to the range's
-ratio.
+- stay: the current liquidity left where it is, earning fees and losing LVR for the expected
+  time the price spends in its range (an out-of-range position earns and loses nothing until the
+  price returns);
+- move: the target range (the strategy's; for an ``"auto"`` width, the one of its shape, or
+  full range, whose expected value is highest), kept in range by re-centring, so it pays the
+  costs now (gas given in USD for the chain, the swap's fee and price impact quoted on the pool
+  with our own liquidity removed first, a slippage allowance) and the next expected re-centres
+  (each: gas, and the fee and slippage of swapping half the capital), and loses LVR all the
+  time, which is the divergence loss each re-centre realises.
+
+It moves when ``gain > min_gain_over_cost x cost`` with ``gain`` the move's fees less LVR minus
+the stay's, and ``cost`` the costs now and those of the next re-centres: with the default 1.0,
+when EV(move) - EV(stay) > 0. A wider range is one more move (widening); both values and every
+term are in the decision's reasons, and when both are below what withdrawing costs (its gas)
+the reasons say that the model expects a loss either way.
+
+Expected fees: the pool's recent fees per unit of in-range liquidity (``FeeRate``) times the
+in-range liquidity now give the flow that in-range liquidity shares; a position of liquidity
+``L`` gets ``L / (others + L)`` of it. Liquidity away from the current tick is taken as deep as
+here.
+
+Compound: when no rebalance is chosen and the price is in range, the fees owed are added to the
+position when the added liquidity's expected fees less LVR over the horizon (staying in the
+range, ``strategy.ev``) beat ``min_gain_over_cost`` times the cost of compounding: the gas of
+collecting and adding them, and the cost (fee and price impact, at the marks) of the swap that
+brings them to the range's ratio, and the fees owed are above ``compound_margin`` times that
+cost. Where fees are below LVR it never compounds. With ``rebalance_rule = "fees"`` only the
+older rule holds: fees owed above ``compound_margin`` times that cost.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from lpbot.analytics.fees import FeeRate, uncollected_fees
 from lpbot.analytics.types import (
@@ -34,9 +53,17 @@ from lpbot.analytics.types import (
     TokenAmounts,
 )
 from lpbot.analytics.value import position_amounts
-from lpbot.analytics.volatility import ewma_volatility, expected_time_in_range
-from lpbot.strategy.base import LOG_TICK, Range, RangeStrategy
+from lpbot.analytics.volatility import ewma_volatility
+from lpbot.strategy.base import (
+    AutoWidth,
+    Range,
+    RangeStrategy,
+    distinct,
+    max_usable_tick,
+    min_usable_tick,
+)
 from lpbot.strategy.decision import Compound, Costs, Decision, Hold, Rebalance, Signals, Trigger
+from lpbot.strategy.ev import ExpectedValue, expected_value, time_in_range, value_per_liquidity
 from lpbot.strategy.open import OpenPlan, plan_open
 from lpbot.uniswap.constants import Q96
 from lpbot.uniswap.errors import UniswapRevert
@@ -81,7 +108,14 @@ def _check(name: str, value: float, low: float, *, strict: bool = True) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RebalancePolicy:
-    """Triggers, cost gate and compounding rule (module docstring). ``None`` disables a trigger."""
+    """Triggers, cost gate and compounding rule (module docstring). ``None`` disables a trigger.
+
+    ``decision_interval_seconds``: how often the policy is asked; a range left is re-centred
+    half of it later on average (the model's ``reaction_seconds``). ``rebalance_rule = "fees"``
+    is the rule before the expected-value model, kept to compare with and to study the
+    mechanics of rebalancing: move when the extra expected fees (passive, no LVR) beat the
+    costs now.
+    """
 
     strategy: RangeStrategy
     edge_pct: float | None = 1.0
@@ -93,6 +127,8 @@ class RebalancePolicy:
     slippage_bps: float = 10.0
     min_gain_over_cost: float = 1.0
     compound_margin: float = 2.0
+    decision_interval_seconds: float = 3600.0
+    rebalance_rule: Literal["ev", "fees"] = "ev"
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.strategy, "range_for", None)):
@@ -113,6 +149,9 @@ class RebalancePolicy:
         _check("slippage_bps", self.slippage_bps, 0.0, strict=False)
         _check("min_gain_over_cost", self.min_gain_over_cost, 0.0, strict=False)
         _check("compound_margin", self.compound_margin, 0.0, strict=False)
+        _check("decision_interval_seconds", self.decision_interval_seconds, 0.0, strict=False)
+        if self.rebalance_rule not in ("ev", "fees"):
+            raise ValueError(f'rebalance_rule must be "ev" or "fees", got {self.rebalance_rule!r}')
 
     # --------------------------------------------------------------------------------- decide
 
@@ -133,46 +172,58 @@ class RebalancePolicy:
         reasons: list[str] = [_describe(signals)]
         gain = cost = None
         refused: str | None = None
+        ev_stay = ev_move = None
         if triggers:
             reasons.append("triggers: " + ", ".join(t.value for t in triggers))
             try:
-                target = self.strategy.range_for(pool, history)
-                if target == current:
-                    reasons.append("the strategy keeps the current range")
-                    priced = None
-                else:
-                    priced = self._cost_rebalance(
-                        pool, position, current, target, market, fees, idle, signals
-                    )
+                priced = self._price_move(
+                    pool, position, current, history, market, fees, idle, signals, reasons
+                )
             except ValueError as exc:  # too little history, a pool too thin for the plan...
                 refused = str(exc)
                 reasons.append(f"no rebalance can be planned: {refused}")
                 priced = None
             if priced is not None:
-                plan, costs, gain, note = priced
-                reasons.append(note)
-                cost = costs.total
+                plan, costs, ev_stay, ev_move = priced
+                gain = (ev_move.fees_usd - ev_move.lvr_usd) - (ev_stay.fees_usd - ev_stay.lvr_usd)
+                cost = ev_move.costs_now_usd + ev_move.future_costs_usd
+                if self.rebalance_rule == "fees":  # the rule before the model: fees vs costs now
+                    gain = self._fees_only_gain(pool, position, current, plan, market, signals)
+                    cost = costs.total
+                    reasons.append(f'rule "fees": extra fees ${gain:,.2f} vs costs now')
+                reasons.append(f"stay: {ev_stay.describe()}")
+                reasons.append(f"move: {ev_move.describe()}")
                 reasons.append(
-                    f"expected gain ${gain:,.2f} over {self.horizon_seconds / 3600:g} h vs cost "
-                    f"${cost:,.2f} (gas {costs.gas_usd:.2f}, swap fee {costs.swap_fee_usd:.2f}, "
-                    f"impact {costs.price_impact_usd:.2f}, slippage {costs.slippage_usd:.2f})"
+                    f"EV(move) - EV(stay) = ${gain - cost:,.2f}: gain ${gain:,.2f} over "
+                    f"{self.horizon_seconds / 3600:g} h vs cost ${cost:,.2f} (gas "
+                    f"{costs.gas_usd:.2f}, swap fee {costs.swap_fee_usd:.2f}, impact "
+                    f"{costs.price_impact_usd:.2f}, slippage {costs.slippage_usd:.2f}, next "
+                    f"re-centres {ev_move.future_costs_usd:.2f})"
                 )
+                withdraw = market.rebalance_gas_usd
+                if ev_stay.net_usd < -withdraw and ev_move.net_usd < -withdraw:
+                    reasons.append(
+                        f"the model expects a loss whether it stays or moves; withdrawing "
+                        f"(gas ${withdraw:,.2f}) loses less"
+                    )
                 if gain > self.min_gain_over_cost * cost:
                     return Rebalance(
                         new_range=plan.range,
                         expected_gain_usd=gain,
                         expected_cost_usd=cost,
-                        reason=f"{triggers[0].value}: expected gain beats cost",
+                        reason=f"{triggers[0].value}: expected value of moving beats staying",
                         trigger=triggers[0],
                         triggers=triggers,
                         plan=plan,
                         costs=costs,
                         signals=signals,
                         reasons=tuple(reasons),
+                        ev_stay=ev_stay,
+                        ev_move=ev_move,
                     )
-                reasons.append("expected gain does not beat cost")
+                reasons.append("the expected value of moving does not beat staying")
 
-        compound = self._compound(pool, current, market, fees, signals, reasons)
+        compound = self._compound(pool, position, current, market, fees, signals, reasons)
         if compound is not None:
             return compound
         if not triggers:
@@ -182,7 +233,7 @@ class RebalancePolicy:
         elif gain is None:
             reason = "triggered, but the strategy keeps the current range"
         else:
-            reason = "triggered, but the expected gain does not beat the cost"
+            reason = "triggered, but the expected value of moving does not beat staying"
         return Hold(
             reason=reason,
             signals=signals,
@@ -190,6 +241,8 @@ class RebalancePolicy:
             expected_gain_usd=gain,
             expected_cost_usd=cost,
             reasons=tuple(reasons),
+            ev_stay=ev_stay,
+            ev_move=ev_move,
         )
 
     # -------------------------------------------------------------------------------- signals
@@ -242,28 +295,161 @@ class RebalancePolicy:
 
     # ---------------------------------------------------------------------------------- costs
 
-    def _cost_rebalance(
+    def _price_move(
         self,
         pool: PoolSnapshot,
         position: PositionSnapshot,
         current: Range,
-        target: Range,
+        history: PriceHistory,
         market: MarketInputs,
         fees: TokenAmounts,
         idle: TokenAmounts | None,
         signals: Signals,
-    ) -> tuple[OpenPlan, Costs, float, str]:
+        reasons: list[str],
+    ) -> tuple[OpenPlan, Costs, ExpectedValue, ExpectedValue] | None:
+        """The plan, its costs and the expected values of staying and of moving (module
+        docstring); None when the strategy keeps the current range."""
         sim, principal, note = _without_position(pool, position)
         capital0 = principal.amount0 + fees.amount0 + (idle.amount0 if idle else 0)
         capital1 = principal.amount1 + fees.amount1 + (idle.amount1 if idle else 0)
+        ours = position.liquidity if signals.in_range else 0
+        inputs = _EvInputs.of(pool, market, _sigma(signals), others=pool.liquidity - ours)
+        target, why = self._choose(pool, history, market, inputs, capital0, capital1)
+        if target == current:
+            reasons.append("the strategy keeps the current range" + (f" ({why})" if why else ""))
+            return None
+        if why:
+            reasons.append(why)
         plan = plan_open(sim, target, capital0, capital1)
+        reasons.append(note)
         costs = self._costs(pool, plan, market)
+        capital_usd = _usd(capital0, capital1, pool, market)
+        stay = self._ev(inputs, current, position.liquidity, managed=False)
+        move = self._ev(
+            inputs,
+            target,
+            plan.liquidity,
+            managed=True,
+            costs=costs,
+            recentre_cost=self._recentre_cost(pool, market, capital_usd),
+        )
+        return plan, costs, stay, move
+
+    def _fees_only_gain(
+        self,
+        pool: PoolSnapshot,
+        position: PositionSnapshot,
+        current: Range,
+        plan: OpenPlan,
+        market: MarketInputs,
+        signals: Signals,
+    ) -> float:
+        """The extra fees of ``plan`` over the current range, each left in place for the horizon
+        at the short-window volatility (``rebalance_rule = "fees"``)."""
+        rate = market.fee_rate
+        per_l = _usd(rate.token0_per_second, rate.token1_per_second, pool, market)
         sigma = signals.vol_short if math.isfinite(signals.vol_short) else 0.0
-        others = max(pool.liquidity - (position.liquidity if signals.in_range else 0), 0)
-        gain = self._expected_fees_usd(
-            pool, target, plan.liquidity, others, sigma, market
-        ) - self._expected_fees_usd(pool, current, position.liquidity, others, sigma, market)
-        return plan, costs, gain, note
+        log_price = 2.0 * math.log(pool.sqrt_price_x96 / Q96)
+
+        def fees(rng: Range, liquidity: int) -> float:
+            down = log_price - 2.0 * math.log(_sqrt(rng.tick_lower))
+            up = 2.0 * math.log(_sqrt(rng.tick_upper)) - log_price
+            occupancy = time_in_range(down, up, sigma, self.horizon_seconds)
+            return per_l * liquidity * occupancy * self.horizon_seconds
+
+        return fees(plan.range, plan.liquidity) - fees(current, position.liquidity)
+
+    def choose_open_range(
+        self,
+        pool: PoolSnapshot,
+        history: PriceHistory,
+        market: MarketInputs,
+        amount0: int,
+        amount1: int,
+    ) -> tuple[Range, str]:
+        """The range to open ``amount0``/``amount1`` (raw) in and why: the strategy's, or for an
+        ``"auto"`` width the one whose expected value is highest (module docstring)."""
+        sigma = _sigma_of(history, self)
+        inputs = _EvInputs.of(pool, market, sigma, others=pool.liquidity)
+        return self._choose(pool, history, market, inputs, amount0, amount1)
+
+    def _choose(
+        self,
+        pool: PoolSnapshot,
+        history: PriceHistory,
+        market: MarketInputs,
+        inputs: _EvInputs,
+        capital0: int,
+        capital1: int,
+    ) -> tuple[Range, str]:
+        strategy = self.strategy
+        if not (isinstance(strategy, AutoWidth) and strategy.auto):
+            return strategy.range_for(pool, history), ""
+        capital_usd = _usd(capital0, capital1, pool, market)
+        recentre = self._recentre_cost(pool, market, capital_usd)
+        best: tuple[float, Range, ExpectedValue] | None = None
+        spacing = pool.tick_spacing  # every shape widens to full range, which needs no swap
+        full = Range(min_usable_tick(spacing), max_usable_tick(spacing), spacing)
+        candidates = distinct([*strategy.candidates(pool, history), full])
+        for rng in candidates:
+            liquidity = inputs.liquidity_for(rng, capital_usd)
+            swap = inputs.swap_cost(rng, capital0, capital1, pool.fee, self.slippage_bps)
+            ev = self._ev(
+                inputs,
+                rng,
+                liquidity,
+                managed=True,
+                costs=Costs(market.rebalance_gas_usd, swap, 0.0, 0.0),
+                recentre_cost=recentre,
+            )
+            if best is None or ev.net_usd > best[0]:
+                best = (ev.net_usd, rng, ev)
+        if best is None:
+            raise ValueError("the strategy offers no range")
+        _net, rng, ev = best
+        low = _sqrt(rng.tick_lower) ** 2 / inputs.sqrt_price**2 - 1.0
+        high = _sqrt(rng.tick_upper) ** 2 / inputs.sqrt_price**2 - 1.0
+        return rng, (
+            f"auto width: [{rng.tick_lower}, {rng.tick_upper}) (price {low:+.1%} to "
+            f"{high:+.1%}) has the "
+            f"highest expected value of {len(candidates)} widths, "
+            f"estimated {ev.describe()}; fee/LVR {inputs.fee_to_lvr:.2f}"
+        )
+
+    def _ev(
+        self,
+        inputs: _EvInputs,
+        rng: Range,
+        liquidity: float,
+        *,
+        managed: bool,
+        costs: Costs | None = None,
+        recentre_cost: float = 0.0,
+    ) -> ExpectedValue:
+        lower, upper = _sqrt(rng.tick_lower), _sqrt(rng.tick_upper)
+        return expected_value(
+            sqrt_price=inputs.sqrt_price,
+            sqrt_lower=lower,
+            sqrt_upper=upper,
+            liquidity=float(liquidity),
+            sigma=inputs.sigma,
+            horizon_seconds=self.horizon_seconds,
+            fee_flow_usd=inputs.fee_flow_usd,
+            others_liquidity=inputs.others,
+            token1_usd=inputs.token1_usd,
+            gas_usd=costs.gas_usd if costs else 0.0,
+            swap_fee_usd=costs.swap_fee_usd if costs else 0.0,
+            price_impact_usd=(costs.price_impact_usd + costs.slippage_usd) if costs else 0.0,
+            recentre_cost_usd=recentre_cost,
+            managed=managed,
+            reaction_seconds=self.decision_interval_seconds / 2,
+        )
+
+    def _recentre_cost(self, pool: PoolSnapshot, market: MarketInputs, capital_usd: float) -> float:
+        """One future re-centre: gas, and the fee and slippage of swapping half the capital
+        (from an edge, where the position is all one token, back to the middle)."""
+        rate = pool.fee / 1e6 + self.slippage_bps / 10_000
+        return market.rebalance_gas_usd + capital_usd / 2 * rate
 
     def _costs(self, pool: PoolSnapshot, plan: OpenPlan, market: MarketInputs) -> Costs:
         swap = plan.swap
@@ -286,33 +472,12 @@ class RebalancePolicy:
             slippage_usd=in_usd * self.slippage_bps / 10_000,
         )
 
-    def _expected_fees_usd(
-        self,
-        pool: PoolSnapshot,
-        rng: Range,
-        liquidity: int,
-        others: int,
-        sigma: float,
-        market: MarketInputs,
-    ) -> float:
-        """Expected fees over the horizon of ``liquidity`` in ``rng`` (module docstring)."""
-        if liquidity <= 0 or others + liquidity <= 0:
-            return 0.0
-        rate = market.fee_rate
-        per_liquidity_usd = _usd(rate.token0_per_second, rate.token1_per_second, pool, market)
-        flow_usd = per_liquidity_usd * (others + liquidity)  # what in-range LPs share per second
-        log_price = math.log(pool.sqrt_price_x96 / Q96) * 2
-        down = log_price - rng.tick_lower * LOG_TICK
-        up = rng.tick_upper * LOG_TICK - log_price
-        occupancy = expected_time_in_range(down, up, sigma, self.horizon_seconds)
-        share = liquidity / (others + liquidity)
-        return flow_usd * share * occupancy * self.horizon_seconds
-
     # ------------------------------------------------------------------------------- compound
 
     def _compound(
         self,
         pool: PoolSnapshot,
+        position: PositionSnapshot,
         current: Range,
         market: MarketInputs,
         fees: TokenAmounts,
@@ -323,6 +488,12 @@ class RebalancePolicy:
             market.compound_gas_usd
         ):
             return None
+        if self.rebalance_rule == "ev":  # no plan is needed to see the added liquidity lose
+            inputs = _EvInputs.of(
+                pool, market, _sigma(signals), others=pool.liquidity - position.liquidity
+            )
+            if inputs.fee_to_lvr <= 1.0:
+                return None
         plan: OpenPlan | None
         try:
             plan = plan_open(pool, current, fees.amount0, fees.amount1)
@@ -348,21 +519,111 @@ class RebalancePolicy:
         cost = market.compound_gas_usd + swap_cost
         if signals.fees_usd <= self.compound_margin * cost:
             return None
-        reasons.append(
-            f"fees ${signals.fees_usd:,.2f} > {self.compound_margin:g} x (gas "
-            f"${market.compound_gas_usd:,.2f} + swap ${swap_cost:,.2f})"
-        )
+        if self.rebalance_rule == "ev":
+            if plan is None:
+                return None
+            added = self._ev(inputs, current, plan.liquidity, managed=False)
+            gain = added.fees_usd - added.lvr_usd
+            if gain <= self.min_gain_over_cost * cost:
+                return None
+            reasons.append(
+                f"compounding ${signals.fees_usd:,.2f} of fees: the added liquidity's "
+                f"{added.describe()}; gain ${gain:,.2f} > {self.min_gain_over_cost:g} x cost "
+                f"(gas ${market.compound_gas_usd:,.2f} + swap ${swap_cost:,.2f})"
+            )
+        else:
+            reasons.append(
+                f"fees ${signals.fees_usd:,.2f} > {self.compound_margin:g} x (gas "
+                f"${market.compound_gas_usd:,.2f} + swap ${swap_cost:,.2f})"
+            )
         return Compound(
             fees0=fees.amount0,
             fees1=fees.amount1,
             fees_usd=signals.fees_usd,
             gas_usd=market.compound_gas_usd,
-            reason="fees owed exceed the cost of compounding (gas and swap) by the margin",
+            reason=(
+                "the added liquidity's expected fees less LVR beat the cost of compounding"
+                if self.rebalance_rule == "ev"
+                else "fees owed exceed the cost of compounding (gas and swap) by the margin"
+            ),
             plan=plan,
             signals=signals,
             reasons=tuple(reasons),
             swap_cost_usd=swap_cost,
         )
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _sqrt(tick: int) -> float:
+    return get_sqrt_ratio_at_tick(tick) / Q96
+
+
+def _sigma(signals: Signals) -> float:
+    """The volatility the model prices at: the larger of the two windows' (0 when unknown)."""
+    known = [v for v in (signals.vol_short, signals.vol_long) if math.isfinite(v)]
+    return max(known) if known else 0.0
+
+
+def _sigma_of(history: PriceHistory, policy: RebalancePolicy) -> float:
+    if len(history) < 2:
+        return 0.0
+    return max(
+        ewma_volatility(history, policy.vol_short_halflife_seconds),
+        ewma_volatility(history, policy.vol_long_halflife_seconds),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _EvInputs:
+    """What the expected-value model reads at decision time (float, USD per raw unit)."""
+
+    sqrt_price: float
+    sigma: float
+    fee_flow_usd: float  # USD a second to all in-range liquidity
+    others: float  # in-range liquidity besides ours
+    token0_usd: float  # per raw unit
+    token1_usd: float
+    fee_to_lvr: float
+
+    @classmethod
+    def of(
+        cls, pool: PoolSnapshot, market: MarketInputs, sigma: float, *, others: int
+    ) -> _EvInputs:
+        from lpbot.strategy.ev import fee_to_lvr_ratio
+
+        sqrt_price = pool.sqrt_price_x96 / Q96
+        rate = market.fee_rate
+        per_l_usd = _usd(rate.token0_per_second, rate.token1_per_second, pool, market)
+        t0 = market.token0_usd / 10.0**pool.decimals0
+        t1 = market.token1_usd / 10.0**pool.decimals1
+        per_l_token1 = per_l_usd / t1
+        return cls(
+            sqrt_price=sqrt_price,
+            sigma=sigma,
+            fee_flow_usd=per_l_usd * pool.liquidity,
+            others=float(max(others, 0)),
+            token0_usd=t0,
+            token1_usd=t1,
+            fee_to_lvr=fee_to_lvr_ratio(per_l_token1, sqrt_price, sigma),
+        )
+
+    def liquidity_for(self, rng: Range, capital_usd: float) -> float:
+        """The liquidity ``capital_usd`` buys in ``rng`` (no swap cost)."""
+        per_l = value_per_liquidity(self.sqrt_price, _sqrt(rng.tick_lower), _sqrt(rng.tick_upper))
+        return capital_usd / (per_l * self.token1_usd) if per_l > 0 else 0.0
+
+    def swap_cost(
+        self, rng: Range, amount0: int, amount1: int, fee_pips: int, slippage_bps: float
+    ) -> float:
+        """Estimated fee and slippage of the swap that brings the capital to ``rng``'s ratio."""
+        s, sa, sb = self.sqrt_price, _sqrt(rng.tick_lower), _sqrt(rng.tick_upper)
+        c = min(max(s, sa), sb)
+        unit0 = (1.0 / c - 1.0 / sb) * s * s  # token0 of one unit of L, valued in token1
+        unit1 = c - sa
+        share0 = unit0 / (unit0 + unit1) if unit0 + unit1 > 0 else 0.5
+        have0 = amount0 * self.token0_usd
+        total = have0 + amount1 * self.token1_usd
+        return abs(have0 - share0 * total) * (fee_pips / 1e6 + slippage_bps / 10_000)
 
 
 def _usd(amount0: float, amount1: float, pool: PoolSnapshot, market: MarketInputs) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from lpbot.analytics.types import PoolSnapshot, PriceHistory
 from lpbot.analytics.volatility import ewma_drift
-from lpbot.strategy.base import Range, range_around
+from lpbot.strategy.base import Range, distinct, range_around
 from lpbot.strategy.vol_band import VolatilityBand
 
 
@@ -19,6 +19,8 @@ class SkewedBand:
     where ``mu`` is the EWMA drift of log-returns per second (``analytics.volatility``); the range
     is ``[ln P + shift - w, ln P + shift + w]``. ``static_skew`` in (-1, 1) adds a fixed shift of
     ``static_skew * w`` (positive: more room above). ``max_shift < 1`` keeps the price inside.
+    With the band's ``k = "auto"`` the policy chooses ``w`` by expected value (``candidates``:
+    the band's half-widths, each shifted).
     """
 
     band: VolatilityBand = field(default_factory=VolatilityBand)
@@ -50,6 +52,17 @@ class SkewedBand:
         cap = self.max_shift * half_width
         trend = min(max(self.drift_weight * mu * self.band.horizon_seconds, -cap), cap)
         return trend + self.static_skew * half_width
+
+    @property
+    def auto(self) -> bool:
+        return self.band.auto
+
+    def candidates(self, snapshot: PoolSnapshot, history: PriceHistory) -> tuple[Range, ...]:
+        ranges = []
+        for w in self.band.half_widths():
+            shift = self.shift_log(history, w)
+            ranges.append(range_around(snapshot.tick, w - shift, w + shift, snapshot.tick_spacing))
+        return distinct(ranges)
 
     def range_for(self, snapshot: PoolSnapshot, history: PriceHistory) -> Range:
         width = self.band.half_width_log(history)

@@ -25,7 +25,12 @@ CONFIG = BacktestConfig(
     strategy=StrategyConfig(kind="fixed", params={"half_width_pct": 2.0}),
     # rebalance whenever out of range: the engines are compared on the same decisions, not on
     # how each would estimate a volatility regime or the cost gate's gain
-    policy={"edge_pct": None, "vol_ratio_trigger": None, "min_gain_over_cost": 0.0},
+    policy={
+        "edge_pct": None,
+        "vol_ratio_trigger": None,
+        "min_gain_over_cost": 0.0,
+        "rebalance_rule": "fees",
+    },
     quote_token=0,
     chain="arbitrum",
     capital_usd=10_000.0,
@@ -138,7 +143,7 @@ def test_cli_runs_and_sweeps(
 ) -> None:
     common = ["--data", str(market_path), "--quote-token", "0", "--chain", "arbitrum"]
     run = ["backtest", "run", *common, "--strategy", "fixed", "--param", "half_width_pct=2",
-           "--policy", "edge_pct=none"]  # fmt: skip
+           "--policy", "edge_pct=none", "--policy", "rebalance_rule=fees"]  # fmt: skip
     assert main([*run, "--engine", "both", "--json-out", str(tmp_path / "s.json"),
                  "--html", str(tmp_path / "s.html")]) == 0  # fmt: skip
     out = capsys.readouterr().out

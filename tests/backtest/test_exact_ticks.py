@@ -60,7 +60,8 @@ def test_a_bar_at_tick_t_is_seen_at_tick_t_including_at_range_edges(tmp_path: Pa
     )  # fmt: skip
     config = BacktestConfig(
         strategy=StrategyConfig(kind="fixed", params={"half_width_ticks": 100}),
-        policy={"edge_pct": None, "vol_ratio_trigger": None, "min_gain_over_cost": 0.0},
+        policy={"edge_pct": None, "vol_ratio_trigger": None, "min_gain_over_cost": 0.0,
+            "rebalance_rule": "fees"},
         quote_token=0, history_step_seconds=60,
     )  # fmt: skip
     engine = _Engine(bars, config)

@@ -45,7 +45,8 @@ def test_ratios_are_annualised_log_return_ratios_for_the_stated_period() -> None
 def test_lp_minus_benchmarks_costs_and_report(tmp_path: Path) -> None:
     bars = _synthetic_bars(4 * 1440, seed=4)
     config = BacktestConfig(strategy=StrategyConfig(kind="fixed", params={"half_width_pct": 1.0}),
-                            policy={"min_gain_over_cost": 0.0})  # fmt: skip
+                            policy={"min_gain_over_cost": 0.0,
+            "rebalance_rule": "fees"})  # fmt: skip
     result = run_bars(bars, config)
     m, b = result.metrics, result.breakdown
     assert m.rebalances >= 1

@@ -22,7 +22,7 @@ from tests.backtest.test_bars_and_costs import _synthetic_bars
 def _run(**overrides: object) -> BacktestResult:
     config = BacktestConfig(
         strategy=StrategyConfig(kind="fixed", params={"half_width_pct": 1.0}),
-        policy={"min_gain_over_cost": 0.0},
+        policy={"min_gain_over_cost": 0.0, "rebalance_rule": "fees"},
         hedge_ratio=0.5,
         slippage_bps=3.0,
         **overrides,  # type: ignore[arg-type]

@@ -43,7 +43,12 @@ def test_capital_that_cannot_pay_the_opening_is_refused_not_run_to_a_negative_va
 
 RUINOUS = BacktestConfig(
     strategy=StrategyConfig(kind="fixed", params={"half_width_pct": 0.3}),
-    policy={"min_gain_over_cost": 0.0, "edge_pct": None, "vol_ratio_trigger": None},
+    policy={
+        "min_gain_over_cost": 0.0,
+        "edge_pct": None,
+        "vol_ratio_trigger": None,
+        "rebalance_rule": "fees",
+    },  # re-centre whatever the LVR, to reach the ruin
     capital_usd=60.0,  # Ethereum gas: ~$18 to open, ~$27 a rebalance
 )
 

@@ -537,12 +537,22 @@ def test_run_and_position_open_open_positions_open_once(env: Env, cli: Any) -> N
     run = cli(*c, "run", "--seconds", "3")
     assert run.code == 0, run.err
     assert "awaits approval" in run.out and "monitor" not in run.out
-    planned = cli(*c, "position", "open")
+    # opening where the model expects fees below LVR needs --accept-expected-loss
+    quote = cli(*c, "position", "quote", "--capital", "3000 USDC", "--capital", "1 WETH",
+                "--json")  # fmt: skip
+    assert quote.code == 0, quote.err
+    outlook = json.loads(quote.out)["outlook"]
+    assert outlook is not None
+    if outlook["expects_loss"]:
+        refused = cli(*c, "position", "open")
+        assert refused.code != 0 and "--accept-expected-loss" in refused.err + refused.out
+        assert "do not LP here" in refused.err + refused.out
+    planned = cli(*c, "position", "open", "--accept-expected-loss")
     assert planned.code == 0, planned.err
     assert "SIMULATED" in planned.out and "next: lpbot rebalance approve" in planned.out
     report_id = planned.out.split("report ")[1].split()[0]
     # for a script: the same open (one per position), as JSON
-    as_json = cli(*c, "position", "open", "--json")
+    as_json = cli(*c, "position", "open", "--json", "--accept-expected-loss")
     assert as_json.code == 0, as_json.err
     opened = json.loads(as_json.out)
     assert opened["position"] == "eth-usdc" and opened["token_id"] is None

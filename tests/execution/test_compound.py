@@ -83,6 +83,7 @@ def position(chain: Devnet, tmp_path: Path) -> Iterator[Position]:
         vol_ratio_trigger=None,
         max_age_seconds=None,
         compound_margin=0.01,  # the devnet's gas is cheap next to a test's fees
+        rebalance_rule="fees",  # compound on the fees owed, whatever the devnet pool's LVR
     )
     mp = tasks.ManagedPosition(
         name="compounding",

@@ -73,6 +73,7 @@ def _managed(
             edge_pct=None,
             vol_ratio_trigger=None,
             min_gain_over_cost=0.0,
+            rebalance_rule="fees",  # re-centre whatever the LVR
         ),
         token_id=setup.token_id,
         pool=setup.pool,

@@ -38,6 +38,7 @@ slippage_bps = 100
 edge_pct = "off"
 vol_ratio_trigger = "off"
 min_gain_over_cost = 0.0
+rebalance_rule = "fees"               # re-centre on every exit, whatever the LVR
 [signer]
 sender = "bot"
 # the test's two owners sign from this one process: a hot quorum, accepted explicitly

@@ -62,6 +62,7 @@ slippage_bps = 100
 edge_pct = "off"
 vol_ratio_trigger = "off"
 min_gain_over_cost = 0.0
+rebalance_rule = "fees"               # re-centre on every exit, whatever the LVR
 [signer]
 sender = "bot"
 [signer.keystores.bot]

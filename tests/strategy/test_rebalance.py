@@ -101,7 +101,17 @@ def test_rebalances_out_of_range_when_the_gain_beats_the_cost() -> None:
     costs = decision.costs
     assert costs.gas_usd == 2.0 and costs.swap_fee_usd > 0 and costs.slippage_usd > 0
     assert costs.price_impact_usd >= 0
-    assert costs.total == pytest.approx(decision.expected_cost_usd)
+    # the cost is this move's and the next expected re-centres' (strategy.ev)
+    ev_move, ev_stay = decision.ev_move, decision.ev_stay
+    assert ev_move is not None and ev_stay is not None
+    assert ev_move.recentres > 0 and ev_stay.recentres == 0
+    assert costs.total + ev_move.future_costs_usd == pytest.approx(decision.expected_cost_usd)
+    # moving pays: EV(move) - EV(stay) > 0, every term in the reasons
+    assert ev_move.net_usd > ev_stay.net_usd
+    assert decision.expected_gain_usd == pytest.approx(
+        ev_move.fees_usd - ev_move.lvr_usd - (ev_stay.fees_usd - ev_stay.lvr_usd)
+    )
+    assert any(r.startswith("EV(move) - EV(stay) = $") for r in decision.reasons)
     # the position was all USDC above its range: the plan sells USDC for WETH
     plan = decision.plan
     assert plan.swap is not None and not plan.swap.zero_for_one
@@ -166,9 +176,9 @@ def test_volatility_regime_trigger() -> None:
     assert decision.signals.vol_ratio > 2.0
 
 
-def test_compounds_when_fees_beat_gas_by_the_margin() -> None:
+def test_compounds_when_fees_beat_gas_by_the_margin_under_the_fees_rule() -> None:
     s = scenario(volume_eth=3_000)
-    decision = policy(compound_margin=2.0).decide(
+    decision = policy(compound_margin=2.0, rebalance_rule="fees").decide(
         s.after, s.position, s.history, s.market(compound_gas=0.01)
     )
     assert isinstance(decision, Compound)

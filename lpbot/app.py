@@ -107,6 +107,16 @@ def keystore_address(path: Path) -> str:
     return str(to_checksum_address("0x" + address.removeprefix("0x")))
 
 
+def _chain_id_at(url: str) -> int | None:
+    """The chain id the node at ``url`` serves; None when it does not answer."""
+    from lpbot.chain.rpc import connect
+
+    try:
+        return int(connect(url, timeout=5.0).eth.chain_id)
+    except Exception:  # not answering: not followed
+        return None
+
+
 def _no_answer_reason(exc: Exception) -> str:
     """Why an RPC gave no answer, in a few words: the socket's own error ("Connection
     refused", "Name or service not known"), a timeout, else the error's first line."""
@@ -396,6 +406,7 @@ class App:
                 f"the RPC of chain {name} at {where} serves chain id {answered}, not the "
                 f"configured {chain.chain_id}; point chains.{name} at the right node"
             )
+        self._cache[f"chain_id:{name}"] = answered  # what a moved node must serve too
         return w3
 
     def manifest(self, name: str | None = None) -> Manifest:
@@ -771,11 +782,24 @@ class App:
             if chain.manifest is None or w3 is None or self.overrides.rpc_url:
                 continue
             try:
-                url = Manifest.read(chain.manifest).rpc_url
+                read = Manifest.read(chain.manifest)
             except (OSError, ValueError):  # being rewritten, or gone with the devnet: next time
                 continue
+            url = read.rpc_url
             old = str(getattr(w3.provider, "endpoint_uri", ""))
             if not url or url == old:
+                continue
+            served = self._cache.get(f"chain_id:{name}")
+            answered = read.chain_id if read.chain_id != served else _chain_id_at(url)
+            if answered != served:  # another chain: never followed, the node stays "down"
+                log.error(
+                    "chain %s: its manifest now names %s, which serves chain id %s, not %s: "
+                    "not followed",
+                    name,
+                    redact_url(url),
+                    answered,
+                    served,
+                )
                 continue
             if isinstance(w3.provider, CountingHTTPProvider):
                 w3.provider.follow(url)

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from web3 import Web3
 
 from lpbot.app import App, devnet_config_text
 from lpbot.chain.artifacts import project_root
 from lpbot.devnet import service
+from lpbot.devnet.anvil import anvil_binary, free_port
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.guard import JobGuard
 from lpbot.store import migrate
@@ -81,4 +84,44 @@ def test_a_devnet_back_on_another_port_is_followed_through_its_manifest(tmp_path
         again.close()
     finally:
         taken.close()
+        service.down(home)
+
+
+def test_a_manifest_naming_another_chain_is_not_followed(tmp_path: Path) -> None:
+    """Someone rewrites the manifest to name a node serving another chain (its id in the
+    manifest unchanged, or changed too): the running daemon stays on its chain."""
+    home = tmp_path / "devnet"
+    cache = project_root() / ".lpbot" / "test-devnet" / "cache"
+    if cache.exists():
+        shutil.copytree(cache, home / "cache")
+    record, manifest, _ = service.up(home)
+    port = free_port()
+    other = subprocess.Popen(
+        [str(anvil_binary()), "--port", str(port), "--chain-id", "999", "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        app = App.load(_config(tmp_path, Path(record.manifest)), environ={})
+        w3 = app.w3("devnet")
+        before = str(w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+        elsewhere = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if Web3(Web3.HTTPProvider(elsewhere)).eth.chain_id == 999:
+                    break
+            except Exception:  # still starting
+                time.sleep(0.1)
+        for chain_id in (manifest.chain_id, 999):
+            manifest.model_copy(update={"rpc_url": elsewhere, "chain_id": chain_id}).write(
+                Path(record.manifest)
+            )
+            assert app.follow_manifests() == []
+            assert str(w3.provider.endpoint_uri) == before  # type: ignore[attr-defined]
+            assert w3.eth.chain_id == manifest.chain_id
+        app.close()
+    finally:
+        other.terminate()
+        other.wait(timeout=10)
+        manifest.write(Path(record.manifest))
         service.down(home)

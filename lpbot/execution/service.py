@@ -914,12 +914,18 @@ def _send_recorded(
     """
     route = route_of(ctx, swap=carries_swap(report))
     said = report.get("submission")
-    if not pending and said is not None and said["route"] == "private" and not route.private:
+    if said is not None and said["route"] == "private" and not route.private:
         # never to the public mempool when the report promised otherwise (the reverse, a
-        # private endpoint configured since, is only safer)
+        # private endpoint configured since, is only safer); a resume neither: its signed
+        # bytes, sent again or replaced, would be seen there
+        again = (
+            "restore the private route to resume it (its transaction may be pending there)"
+            if pending
+            else "plan again"
+        )
         raise Refused(
             f"the report says its transaction goes privately ({said['why']}); the "
-            f"configuration now sends it to {route.text()}: plan again"
+            f"configuration now sends it to {route.text()}: {again}"
         )
     try:
         with _stale_on_refusal(ctx, record, pending=bool(pending)):

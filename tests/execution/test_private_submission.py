@@ -97,3 +97,43 @@ def test_each_send_on_ethereum_takes_its_route(
     assert chain.w3.eth.wait_for_transaction_receipt(sent.hash)["status"] == 1
     assert len(endpoint.raw_transactions()) == (1 if private else 0)
     assert len(_sends(public)) == (0 if private else 1)
+
+
+class _Killed(BaseException):
+    """The process killed at a checkpoint."""
+
+
+def test_a_private_transaction_recorded_before_a_crash_is_never_resumed_publicly(
+    setup: Setup,
+) -> None:
+    """Killed after the swap-bearing transaction was signed and recorded for the private
+    endpoint; the configuration then says "never": the resume sends nothing to the public
+    mempool (the report promised a private send), and goes on privately once it says so again."""
+    ctx = setup.ctx
+    ctx.submission_chain_id, ctx.private_submission = 1, "auto"
+    ctx.submit_endpoint = "$PROTECT_URL"
+    with SubmitEndpoint(setup.chain.url) as endpoint:
+        ctx.submit_w3 = Web3(HTTPProvider(endpoint.url))
+        report = _planned_and_approved(setup)
+        assert report["submission"]["route"] == "private"
+
+        def kill(state: str) -> None:
+            if state == "submitted":
+                raise _Killed(state)
+
+        ctx.checkpoint = kill
+        with pytest.raises(_Killed):
+            service.execute(ctx, report["report_id"], signers=_owners())
+        ctx.checkpoint = lambda _state: None
+        public = _recording(setup)
+        ctx.private_submission = "never"
+        assert service.resume(ctx) == []
+        assert _sends(public) == []
+        assert endpoint.raw_transactions() == []
+        [record] = ctx.repo.unfinished()
+        assert record.state == S.SUBMITTED
+        ctx.private_submission = "auto"
+        [record] = service.resume(ctx)
+    assert record.state == S.CONFIRMED
+    assert len(endpoint.raw_transactions()) == 1
+    assert _sends(public) == []

@@ -68,6 +68,36 @@ def sandwich_exposure(sqrt_price_x96: int, tick_lower: int, tick_upper: int) -> 
     return max(value0, value1) / (value0 + value1) / k
 
 
+def mint_exposure(
+    sqrt_price_x96: int, sqrt_price_after_x96: int, tick_lower: int, tick_upper: int
+) -> Fraction:
+    """``sandwich_exposure`` where the mint happens: at the price after the plan's own swap.
+    A swap large against the pool's liquidity moves the price (towards the range's middle,
+    when the range is off-centre), where the mint's minimums bind later; and a push before the
+    swap shifts the price after it by less (by the ratio of the two sqrt prices), so it must
+    go further before they bind. The larger of this and the exposure at the spot."""
+    at_spot = sandwich_exposure(sqrt_price_x96, tick_lower, tick_upper)
+    if sqrt_price_after_x96 <= 0 or sqrt_price_after_x96 == sqrt_price_x96:
+        return at_spot
+    shift = Fraction(
+        min(sqrt_price_x96, sqrt_price_after_x96), max(sqrt_price_x96, sqrt_price_after_x96)
+    )
+    after = sandwich_exposure(sqrt_price_after_x96, tick_lower, tick_upper) / shift
+    return max(at_spot, after)
+
+
+def _after_impact(
+    slippage_bps: int, open_plan: OpenPlan, spot: int, rng: Range, max_sandwich_bps: int | None
+) -> int:
+    """A derived slippage (``max_sandwich_bps`` given) tightened so that the take stays under
+    the bound at the price the mint happens at (``mint_exposure``)."""
+    if max_sandwich_bps is None or open_plan.swap is None:
+        return slippage_bps
+    after = open_plan.swap.sqrt_price_after_x96
+    derived = range_slippage_bps(spot, rng.tick_lower, rng.tick_upper, max_sandwich_bps, after)
+    return min(slippage_bps, derived)
+
+
 def _centred(half_width_ticks: int) -> tuple[int, int, int]:
     h = min(max(half_width_ticks, 1), MAX_TICK)
     return get_sqrt_ratio_at_tick(0), -h, h
@@ -85,15 +115,20 @@ def default_slippage_bps(half_width_ticks: int, max_sandwich_bps: int) -> int:
 
 
 def range_slippage_bps(
-    sqrt_price_x96: int, tick_lower: int, tick_upper: int, max_sandwich_bps: int
+    sqrt_price_x96: int,
+    tick_lower: int,
+    tick_upper: int,
+    max_sandwich_bps: int,
+    sqrt_price_after_x96: int = 0,
 ) -> int:
     """The slippage of a re-centre into ``[tick_lower, tick_upper]`` at the spot when the
     policy sets none: the widest under which a sandwich takes at most ``max_sandwich_bps`` of
     the position (``sandwich_exposure``), never above ``MAX_SLIPPAGE_BPS``. Wide ranges get
     the tightest (a full range: ``2 * max_sandwich``), narrow ones, whose mint minimums bind
     first, up to the cap; a spot outside the range (one token, all of it swapped, only the
-    swap's minimum binding) gets ``max_sandwich`` itself."""
-    exposure = sandwich_exposure(sqrt_price_x96, tick_lower, tick_upper)
+    swap's minimum binding) gets ``max_sandwich`` itself. ``sqrt_price_after_x96``: the price
+    after the plan's own swap, where the mint happens (``mint_exposure``)."""
+    exposure = mint_exposure(sqrt_price_x96, sqrt_price_after_x96, tick_lower, tick_upper)
     return min(math.floor(max_sandwich_bps / exposure), MAX_SLIPPAGE_BPS)
 
 
@@ -294,6 +329,7 @@ def build_open_plan(
     position_manager: str,
     router: str,
     slippage_bps: int = 50,
+    max_sandwich_bps: int | None = None,
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
     allowances: dict[tuple[str, str], int] | None = None,
@@ -312,6 +348,9 @@ def build_open_plan(
         open_plan = plan_open(snapshot.to_pool(), new_range, capital[0], capital[1])
     except ValueError as exc:
         raise Refused(f"cannot open the range with this capital: {exc}") from exc
+    slippage_bps = _after_impact(
+        slippage_bps, open_plan, snapshot.slot0.sqrt_price_x96, new_range, max_sandwich_bps
+    )
     amounts = _amounts(open_plan, slippage_bps)
     deadline = snapshot.block_timestamp + deadline_seconds
     token0, token1 = to_checksum_address(tokens[0]), to_checksum_address(tokens[1])
@@ -368,6 +407,7 @@ def build_compound_plan(
     position_manager: str,
     router: str,
     slippage_bps: int = 50,
+    max_sandwich_bps: int | None = None,
     max_slippage_bps: int = MAX_SLIPPAGE_BPS,
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
@@ -411,6 +451,9 @@ def build_compound_plan(
         open_plan = plan_open(snapshot.to_pool(), rng, fees0, fees1)
     except ValueError as exc:
         raise Refused(f"the fees owed cannot be added to the position: {exc}") from exc
+    slippage_bps = _after_impact(
+        slippage_bps, open_plan, snapshot.slot0.sqrt_price_x96, rng, max_sandwich_bps
+    )
     amounts = _amounts(open_plan, slippage_bps, fees=(fees0, fees1))
     deadline = snapshot.block_timestamp + deadline_seconds
     token0, token1 = to_checksum_address(pos.token0), to_checksum_address(pos.token1)
@@ -475,6 +518,7 @@ def build_rebalance_plan(
     position_manager: str,
     router: str,
     slippage_bps: int = 50,
+    max_sandwich_bps: int | None = None,
     max_slippage_bps: int = MAX_SLIPPAGE_BPS,
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
@@ -528,6 +572,9 @@ def build_rebalance_plan(
     except ValueError as exc:
         raise Refused(f"cannot open the new range with the position's tokens: {exc}") from exc
 
+    slippage_bps = _after_impact(
+        slippage_bps, open_plan, snapshot.slot0.sqrt_price_x96, new_range, max_sandwich_bps
+    )
     amounts = _amounts(open_plan, slippage_bps, decrease=(dec0, dec1), fees=(fees0, fees1))
     deadline = snapshot.block_timestamp + deadline_seconds
     pos_token0 = to_checksum_address(pos.token0)

@@ -218,6 +218,13 @@ def plan_slippage(
     return bps, min(ctx.max_twap_deviation_bps, bps), source
 
 
+def _impact_source(source: str, derived: int, plan: RebalancePlan) -> str:
+    """``source``, and the derived slippage tightened by the plan's swap (``mint_exposure``)."""
+    if plan.slippage_bps >= derived:
+        return source
+    return f"{source}; {plan.slippage_bps} bps for the price after the swap, where the mint happens"
+
+
 def route_of(ctx: ExecutionContext, *, swap: bool) -> SubmissionRoute:
     """Where a transaction of ``ctx``'s chain is sent; ``swap``: it carries a swap. Refused when
     it must go privately and no private endpoint is configured."""
@@ -351,6 +358,7 @@ def plan_rebalance(
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
         slippage_bps=slippage,
+        max_sandwich_bps=ctx.max_sandwich_bps,
         max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=twap,
@@ -360,7 +368,9 @@ def plan_rebalance(
         allowances=_allowances(ctx, token0, token1),
         route=ctx.via,
     )
-    return _record_and_simulate(ctx, plan, snapshot, marks, reason, slippage_source=source)
+    return _record_and_simulate(
+        ctx, plan, snapshot, marks, reason, slippage_source=_impact_source(source, slippage, plan)
+    )
 
 
 _ABANDONED = (S.EXPIRED, S.FAILED, S.STALE, S.CANCELLED)
@@ -499,6 +509,7 @@ def plan_compound(
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
         slippage_bps=slippage,
+        max_sandwich_bps=ctx.max_sandwich_bps,
         max_slippage_bps=ctx.max_slippage_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=twap,
@@ -508,7 +519,9 @@ def plan_compound(
         allowances=_allowances(ctx, token0, token1),
         route=ctx.via,
     )
-    return _record_and_simulate(ctx, plan, snapshot, marks, reason, slippage_source=source)
+    return _record_and_simulate(
+        ctx, plan, snapshot, marks, reason, slippage_source=_impact_source(source, slippage, plan)
+    )
 
 
 def latest_open(ctx: ExecutionContext, label: str) -> RebalanceRecord | None:
@@ -600,12 +613,19 @@ def plan_open(
         position_manager=ctx.contracts["NonfungiblePositionManager"],
         router=ctx.contracts["SwapRouter02"],
         slippage_bps=slippage,
+        max_sandwich_bps=ctx.max_sandwich_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=twap,
         allowances=_allowances(ctx, token0, token1),
     )
     return _record_and_simulate(
-        ctx, plan, snapshot, marks, reason, label=label, slippage_source=source
+        ctx,
+        plan,
+        snapshot,
+        marks,
+        reason,
+        label=label,
+        slippage_source=_impact_source(source, slippage, plan),
     )
 
 

@@ -106,3 +106,79 @@ def test_a_plan_derives_its_slippage_from_its_range_and_a_set_value_wins(setup: 
     _, by_module, _ = service.plan_rebalance(ctx, setup.token_id, r, "test")
     assert by_module["slippage_bps"] == 200 and "module_tx" in by_module
     assert by_module["slippage_source"].endswith("capped at the module's slippageBps 200")
+
+
+def _sqrt(tick: int) -> float:
+    return float(1.0001 ** (tick / 2))
+
+
+def _sell0(sqrt: float, liquidity: float, amount0: float) -> tuple[float, float]:
+    """Token1 out and the sqrt price after selling ``amount0`` into constant liquidity."""
+    after = 1 / (1 / sqrt + amount0 / liquidity)
+    return liquidity * (sqrt - after), after
+
+
+def _sandwich_take(low: int, high: int, pool_liquidity: float, slippage_bps: int) -> float:
+    """From first principles: capital of 1 (token1 units) held in token0 is swapped to the
+    range's ratio through a pool of constant liquidity and minted with minimums at
+    ``slippage_bps``; an attacker sells token0 first and buys it back after. The most the
+    batch loses (valued at the price it would have left) in bps, over the attacker's pushes
+    that the swap's and the mint's minimums let through (the Safe holds 0.05 token1 spare)."""
+    a, b, s, spare = _sqrt(low), _sqrt(high), slippage_bps / 10_000, 0.05
+    lo, hi = 0.0, 1.0
+    for _ in range(200):  # the swap that leaves the range's ratio at the price after it
+        swap = (lo + hi) / 2
+        out, after = _sell0(1.0, pool_liquidity, swap)
+        if out / (1 - swap) < (after - a) / (1 / after - 1 / b):
+            lo = swap
+        else:
+            hi = swap
+    m0, m1 = 1 - swap, out
+
+    def value(liquidity: float, left0: float, left1: float) -> float:
+        held0 = liquidity * (1 / after - 1 / b) + left0
+        return held0 * after * after + liquidity * (after - a) + left1
+
+    minted = min(m0 / (1 / after - 1 / b), m1 / (after - a))
+    base = value(minted, m0 - minted * (1 / after - 1 / b), m1 - minted * (after - a) + spare)
+    worst, push = 0.0, 1e-6
+    while push < 0.2:
+        out2, at = _sell0(1.0 - push / 2, pool_liquidity, swap)
+        push *= 1.002
+        if out2 < m1 * (1 - s) or not a < at < b:
+            continue
+        liq = min(m0 / (1 / at - 1 / b), m1 / (at - a))
+        used0, used1 = liq * (1 / at - 1 / b), liq * (at - a)
+        if used0 < m0 * (1 - s) or used1 < m1 * (1 - s) or used1 > out2 + spare:
+            continue
+        worst = max(worst, (base - value(liq, m0 - used0, out2 - used1 + spare)) / base * 1e4)
+    return worst
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "pool_liquidity"),
+    [(-600, 600, 1e4), (-20_000, 20_000, 1e4), (-FULL, FULL, 1e4), (-7_950, 50, 80.0)],
+)
+def test_the_derived_slippage_holds_the_bound_where_the_mint_happens(
+    low: int, high: int, pool_liquidity: float
+) -> None:
+    """A swap large against the pool (2.3% price impact) into a range whose spot is near its
+    edge: the mint happens at the price after the swap, nearer the range's middle, where its
+    minimums bind later. Derived at the spot alone, 300 bps let a sandwich take 7.7 bps (more
+    than 5); derived where the mint happens, it stays under the bound."""
+    spot = get_sqrt_ratio_at_tick(0)
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        swap = (lo + hi) / 2
+        out, after = _sell0(1.0, pool_liquidity, swap)
+        if out / (1 - swap) < (after - _sqrt(low)) / (1 / after - 1 / _sqrt(high)):
+            lo = swap
+        else:
+            hi = swap
+    after_x96 = int(after * 2**96)
+    derived = range_slippage_bps(spot, low, high, 5, after_x96)
+    assert _sandwich_take(low, high, pool_liquidity, derived) <= 5
+    if pool_liquidity < 100:
+        assert range_slippage_bps(spot, low, high, 5) == MAX_SLIPPAGE_BPS
+        assert _sandwich_take(low, high, pool_liquidity, MAX_SLIPPAGE_BPS) > 7.5
+        assert derived < 200

@@ -173,13 +173,18 @@ class HedgeRunner:
         old = HedgeFiles(*(renamed(p, old_key) for p in paths))
         new = HedgeFiles(*(renamed(p, new_key) for p in paths))
         moved = False
-        if old_id != new_id:
+        if old_id != new_id and old.state.exists():
             with hedge_lock(old), hedge_lock(new):
                 state = JsonStateStore(old.state).load()
                 if state is not None and not new.state.exists():
                     if self.paper is not None and old.paper.exists() and not new.paper.exists():
                         old.paper.replace(new.paper)
                     JsonStateStore(new.state).save(state.model_copy(update={"position_id": new_id}))
+                    old.state.unlink()
+                    moved = True
+                elif state is not None and JsonStateStore(new.state).load() == state.model_copy(
+                    update={"position_id": new_id}
+                ):  # killed after the new state was written: the old one is this move's
                     old.state.unlink()
                     moved = True
         if moved:

@@ -527,16 +527,16 @@ def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) 
             fence=mp.ctx.repo.fence if isinstance(mp.ctx.repo, SqlRebalanceRepo) else None,
         ),
     )
-    if not runner.files.state.exists():
-        # the position's earlier NFTs (rebalanced away while no hedge followed them, or a kill
-        # before it did): the newest one's hedge comes to this NFT
-        with mp.sessions() as s:
-            earlier = s.scalars(
-                select(Position.token_id)
-                .where(Position.label == mp.name, Position.token_id != mp.token_id)
-                .order_by(Position.id.desc())
-            ).all()
-        for token in earlier:
-            if runner.follow(mp.token_id, from_token=int(token)):
-                break
+    # the position's earlier NFTs (rebalanced away while no hedge followed them, or a kill
+    # before or during the move): the newest one's hedge comes to this NFT, or a move
+    # killed after writing this NFT's state is finished
+    with mp.sessions() as s:
+        earlier = s.scalars(
+            select(Position.token_id)
+            .where(Position.label == mp.name, Position.token_id != mp.token_id)
+            .order_by(Position.id.desc())
+        ).all()
+    for token in earlier:
+        if runner.follow(mp.token_id, from_token=int(token)):
+            break
     mp.hedge, mp.hedge_runner, mp.hedge_risky = runner.controller, runner, risky

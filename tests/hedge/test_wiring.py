@@ -189,3 +189,53 @@ def test_a_rebalanced_position_takes_its_hedge_to_the_new_nft(tmp_path: Path) ->
         "hedge-paper-31337-0xnpm-9.json",
         "paper-31337-0xnpm-9.json",
     ]
+
+
+def test_a_move_killed_after_the_new_state_was_written_is_finished_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between writing NFT 8's hedge state and removing NFT 7's: the next start (which
+    finds NFT 8 with a state) finishes the move, so no burned NFT keeps a short of its own."""
+    section = HedgeSection(
+        exchange="paper", symbol="ETH/USDT:USDT", band_abs=Decimal("0.05"), band_pct=5
+    )
+    runner = _build(section, tmp_path)
+    assert runner.price is not None
+    runner.price.value = Decimal(2_000)
+    with runner.session() as hedge:
+        assert [o.filled for o in hedge.sync(Decimal(3)).orders] == [Decimal(3)]
+    old_state = runner.files.state
+
+    class Killed(BaseException):
+        pass
+
+    real_unlink = Path.unlink
+
+    def killed_at_unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == old_state:
+            raise Killed
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", killed_at_unlink)
+    with pytest.raises(Killed):
+        runner.follow(8)
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert old_state.exists()  # the kill left both states: two shorts on paper
+
+    later = build_hedge_runner(
+        section, data_dir=tmp_path, position_id="31337:0xnpm:8", token_id=8,
+        decimals=(6, 18), risky=1, now_ms=T0,
+    )  # fmt: skip
+    assert later.files.state.exists()
+    assert later.follow(8, from_token=7)
+    assert not old_state.exists()
+    assert sorted(p.name for p in (tmp_path / "hedge").glob("*.json")) == [
+        "hedge-paper-31337-0xnpm-8.json",
+        "paper-31337-0xnpm-8.json",
+    ]
+    later.price.value = Decimal(2_000)  # type: ignore[union-attr]
+    with later.session() as hedge:
+        assert hedge.state.ledger.size == Decimal(-3)
+        assert not hedge.sync(Decimal(3)).orders
+    # a hedge of its own on the new NFT is never taken for a half-done move
+    assert not later.follow(8, from_token=7)

@@ -332,6 +332,9 @@ def build_open_plan(
     max_sandwich_bps: int | None = None,
     deadline_seconds: int = 1200,
     max_twap_deviation_bps: int = 100,
+    reference_price: Decimal | None = None,
+    reference_source: str = "",
+    max_reference_deviation_bps: int = 200,
     allowances: dict[tuple[str, str], int] | None = None,
 ) -> RebalancePlan:
     """Plan a new Safe-owned position in ``new_range`` of the pool of ``snapshot`` (whose
@@ -343,7 +346,13 @@ def build_open_plan(
         raise Refused(f"range spacing {new_range.tick_spacing} is not {snapshot.tick_spacing}")
     if capital[0] < 0 or capital[1] < 0 or capital == (0, 0):
         raise Refused(f"capital must be positive, got {capital[0]} and {capital[1]} (raw)")
-    spot, twap, deviation, _ = _price_guards(snapshot, max_twap_deviation_bps, None, 0)
+    spot, twap, deviation, ref_dev = _price_guards(
+        snapshot,
+        max_twap_deviation_bps,
+        reference_price,
+        max_reference_deviation_bps,
+        reference_source,
+    )
     try:
         open_plan = plan_open(snapshot.to_pool(), new_range, capital[0], capital[1])
     except ValueError as exc:
@@ -395,6 +404,9 @@ def build_open_plan(
         calls=calls,
         kind="open",
         capital=capital,
+        reference_price=reference_price,
+        reference_source=reference_source,
+        reference_deviation_bps=float(ref_dev) if ref_dev is not None else None,
     )
 
 

@@ -599,6 +599,8 @@ def plan_open(
         ctx, (ctx.symbols[token0][0], ctx.symbols[token1][0]), snapshot.block_number
     )
     new_range = choose_range(snapshot)
+    # the open's swap trades at this spot: checked against a second source, as a rebalance's
+    reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
     slippage, twap, source = plan_slippage(
         ctx, snapshot, new_range.tick_lower, new_range.tick_upper
     )
@@ -616,6 +618,9 @@ def plan_open(
         max_sandwich_bps=ctx.max_sandwich_bps,
         deadline_seconds=ctx.deadline_seconds,
         max_twap_deviation_bps=twap,
+        reference_price=reference[0] if reference else None,
+        reference_source=reference[1] if reference else "",
+        max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
         allowances=_allowances(ctx, token0, token1),
     )
     return _record_and_simulate(

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 
+from lpbot.devnet.deploy import GAS, contract
 from lpbot.errors import Refused
 from lpbot.execution import service
 from lpbot.execution.plan import (
@@ -20,6 +21,7 @@ from lpbot.execution.plan import (
 from lpbot.strategy.base import Range
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 from tests.execution.conftest import Setup
+from tests.execution.test_preflight import move_price
 
 FULL = 887_272
 
@@ -182,3 +184,23 @@ def test_the_derived_slippage_holds_the_bound_where_the_mint_happens(
         assert range_slippage_bps(spot, low, high, 5) == MAX_SLIPPAGE_BPS
         assert _sandwich_take(low, high, pool_liquidity, MAX_SLIPPAGE_BPS) > 7.5
         assert derived < 200
+
+
+@pytest.mark.devnet
+def test_an_open_is_not_planned_at_a_spot_off_the_second_source(setup: Setup) -> None:
+    """An open swaps the capital at the pool's spot, like a rebalance: a pool pushed 150 bps
+    off (within a narrow range's 300 bps TWAP bound, past the second source's 100 bps) is
+    refused before anything is recorded."""
+    ctx = setup.ctx
+    ctx.max_sandwich_bps = 5
+    ctx.max_twap_deviation_bps = MAX_SLIPPAGE_BPS
+    w3, trader = setup.chain.w3, setup.chain.manifest.accounts.traders[0]
+    t0, _t1 = setup.tokens
+    token = contract(w3, "TestERC20", t0)
+    amount = token.functions.balanceOf(trader).call() // 10
+    tx = token.functions.transfer(ctx.safe, amount).transact({"from": trader, "gas": GAS})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    move_price(setup, 150)
+    with pytest.raises(Refused, match="from the reference price"):
+        service.plan_open(ctx, "fresh", setup.pool, (amount, 0), lambda _s: setup.new_range, "test")
+    assert ctx.repo.unfinished() == []

@@ -16,7 +16,7 @@ analytics as numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Literal
@@ -43,7 +43,7 @@ from lpbot.errors import ConfigError, Refused, RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
 from lpbot.pricing.base import Marks
 from lpbot.pricing.marks import Pricer
-from lpbot.strategy.base import RangeStrategy
+from lpbot.strategy.base import Range, RangeStrategy
 from lpbot.strategy.decision import Compound, Decision, Rebalance
 from lpbot.strategy.ev import ExpectedValue
 from lpbot.strategy.fixed import FixedWidth
@@ -394,10 +394,12 @@ def quote_position(
     strategy_name: str,
     strategy: RangeStrategy,
     *,
+    policy: RebalancePolicy | None = None,
     history_seconds: int = 24 * 3600,
     history_step_seconds: int = 300,
 ) -> PositionQuote:
-    """Plan the swap and mint that put ``capital`` into the range ``strategy`` picks now.
+    """Plan the swap and mint that put ``capital`` into the range ``strategy`` picks now
+    (``policy``'s horizon and costs when given: a configured position's; else the defaults).
 
     Solved by ``plan_open`` on ``Pool`` built from the pool's snapshot (``to_pool``): exact within
     the ticks read. Refused when the swap would leave them, or the plan is impossible.
@@ -406,6 +408,37 @@ def quote_position(
     amount0, amount1 = capital_amounts(capital, pool.token0, pool.token1)
     snap = chain.reader.fetch_pool_state(pool.info.address, twap_seconds=(0,))
     pool = chain.marks(pool, snap.block_number)
+    if policy is None:
+        policy = RebalancePolicy(strategy=strategy)
+    plan, outlook, no_outlook = _choose_open(
+        chain, pool, snap, policy, amount0, amount1, strategy_name,
+        history_seconds=history_seconds, history_step_seconds=history_step_seconds,
+    )  # fmt: skip
+    if plan.swap is not None:
+        low, high = snap.tick_range_known
+        if not low <= plan.swap.tick_after <= high:
+            raise Refused(
+                f"the swap would move the price to tick {plan.swap.tick_after}, beyond the ticks "
+                f"read [{low}, {high}]: the quote would not be exact"
+            )
+    return PositionQuote(pool, snap, strategy_name, amount0, amount1, plan, outlook, no_outlook)
+
+
+def _choose_open(
+    chain: Chain,
+    pool: PoolTokens,
+    snap: ChainSnapshot,
+    policy: RebalancePolicy,
+    amount0: int,
+    amount1: int,
+    strategy_name: str,
+    *,
+    history_seconds: int = 24 * 3600,
+    history_step_seconds: int = 300,
+) -> tuple[OpenPlan, Outlook | None, str]:
+    """The open plan in the range ``policy`` chooses on ``snap`` (the model's width for an
+    ``"auto"`` one), its outlook, or None and why there is none."""
+    strategy = policy.strategy
     analytics = pool_snapshot(snap, *pool.decimals)
     history = PriceHistory([], [])
     found, why = _history(chain, pool.info.address, history_seconds, history_step_seconds)
@@ -414,7 +447,6 @@ def quote_position(
     if found is not None:
         history = found
     market, no_outlook = _market(chain, pool, snap, analytics) if found else (None, why or "")
-    policy = RebalancePolicy(strategy=strategy)
     try:
         if market is not None and len(history) >= 2:
             rng, _ = policy.choose_open_range(analytics, history, market, amount0, amount1)
@@ -426,14 +458,37 @@ def quote_position(
     outlook = None
     if market is not None and len(history) >= 2:
         outlook = _outlook(policy, analytics, history, market, plan)
-    if plan.swap is not None:
-        low, high = snap.tick_range_known
-        if not low <= plan.swap.tick_after <= high:
-            raise Refused(
-                f"the swap would move the price to tick {plan.swap.tick_after}, beyond the ticks "
-                f"read [{low}, {high}]: the quote would not be exact"
+    return plan, outlook, no_outlook
+
+
+class ExpectedLoss(Refused):
+    """The model expects the open to lose (fees below LVR) and no one accepted that."""
+
+
+def open_range_chooser(
+    chain: Chain,
+    pool_name: str,
+    policy: RebalancePolicy,
+    capital: tuple[int, int],
+    *,
+    accept_expected_loss: bool,
+    label: str,
+) -> Callable[[ChainSnapshot], Range]:
+    """The range a configured position opens in, on the snapshot its open is planned at: the
+    same width ``position quote`` chooses (``_choose_open``); ``ExpectedLoss`` where the model
+    expects a loss, unless ``accept_expected_loss``."""
+
+    def choose(snap: ChainSnapshot) -> Range:
+        pool = chain.marks(_pool_by_name(chain.manifest, pool_name), snap.block_number)
+        plan, outlook, _ = _choose_open(chain, pool, snap, policy, *capital, label)
+        if outlook is not None and outlook.expects_loss and not accept_expected_loss:
+            raise ExpectedLoss(
+                f"{label}: {outlook.verdict}; set accept_expected_loss = true in "
+                "[positions.open] (or give --accept-expected-loss) to open anyway"
             )
-    return PositionQuote(pool, snap, strategy_name, amount0, amount1, plan, outlook, no_outlook)
+        return plan.range
+
+    return choose
 
 
 OUTLOOK_LOOKBACK_BLOCKS = 50

@@ -42,7 +42,7 @@ from lpbot.pricing.marks import Pricer
 from lpbot.signing.base import Signer
 from lpbot.signing.safe import ReportSigner
 from lpbot.store import repo
-from lpbot.strategy.base import RangeStrategy
+from lpbot.strategy.base import Range, RangeStrategy
 from lpbot.strategy.decision import Compound, Hold, Rebalance
 from lpbot.strategy.rebalance import RebalancePolicy
 from lpbot.uniswap.position_value import principal
@@ -81,6 +81,10 @@ class PendingOpen:
     auto_execute_max_usd: Decimal | None = None
     allow_hot_quorum: bool = False  # signer.allow_hot_quorum (see ``bot_can_sign``)
     token_id: int | None = None  # once opened: the NFT minted to the Safe
+    # the range on the snapshot the open is planned at: the model's width, as ``position
+    # quote``'s; raises ``ExpectedLoss`` where the model expects a loss and it is not accepted
+    choose_range: Callable[[Any], Range] | None = None
+    loss_alerted: bool = False  # the expected-loss alert went out once; the open waits
 
     @property
     def capital_text(self) -> str:
@@ -762,17 +766,28 @@ def open_position(po: PendingOpen) -> str:
     from lpbot.execution.decide import open_range
     from lpbot.execution.state import RebalanceState as S
     from lpbot.jobs.runtime import adopt_opened
+    from lpbot.position_commands import ExpectedLoss
 
     ctx = po.ctx
     ctx.via = "multisig"  # opening new capital is the owners' (or their policy's) decision
-    record, report, paths = service.plan_open(
-        ctx,
-        po.name,
-        po.pool,
-        po.capital,
-        lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals),
-        f"open {po.name} with {po.capital_text} ([positions.open])",
+    choose = po.choose_range or (
+        lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals)
     )
+    try:
+        record, report, paths = service.plan_open(
+            ctx,
+            po.name,
+            po.pool,
+            po.capital,
+            choose,
+            f"open {po.name} with {po.capital_text} ([positions.open])",
+        )
+    except ExpectedLoss as exc:  # nothing recorded: a person decides, the job asks again later
+        if not po.loss_alerted:
+            po.notifier.notify(Alert("expected_loss", f"{po.name}: open refused", str(exc)))
+            po.loss_alerted = True
+        return f"open waits: {exc}"
+    po.loss_alerted = False
     subject = f"position:{po.name}:open"
     if record.state in (S.SIGNED, S.SUBMITTED):
         record = service.resume_one(ctx, record)

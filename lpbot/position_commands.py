@@ -71,7 +71,6 @@ __all__ = [
 STRATEGIES = ("fixed", "vol_band", "skewed", "full")
 VAR_HORIZONS = (60.0, 300.0, 1800.0)
 LABEL_WIDTH = 14  # text tables: labels padded to this width
-LOOKBACK_BLOCKS = 50  # the fee rate is measured over this many blocks
 _CENT = Decimal("0.01")
 
 
@@ -491,25 +490,16 @@ def open_range_chooser(
     return choose
 
 
-OUTLOOK_LOOKBACK_BLOCKS = 50
-
-
 def _market(
     chain: Chain, pool: PoolTokens, snap: ChainSnapshot, analytics: Any
 ) -> tuple[MarketInputs | None, str]:
     """The pool's fee rate over the last blocks, the tokens' marks and the gas of a rebalance
     (``execution.decide``'s units) at the snapshot's block; None and why when there is none."""
-    from lpbot.analytics.fees import fee_rate
     from lpbot.chain.submit import fetch_fees
-    from lpbot.execution.decide import REBALANCE_GAS
+    from lpbot.execution.decide import REBALANCE_GAS, measure_fee_rate
 
-    block = max(snap.block_number - OUTLOOK_LOOKBACK_BLOCKS, 0)
-    try:
-        earlier = chain.reader.fetch_pool_state(pool.info.address, twap_seconds=(0,), block=block)
-    except (RetryLater, DecodingError) as exc:
-        return None, f"no earlier state of the pool to measure its fees: {exc}"
-    before = pool_snapshot(earlier, *pool.decimals)
-    if not analytics.timestamp > before.timestamp:
+    rate = measure_fee_rate(chain.reader, pool.info.address, snap, pool.decimals)
+    if rate.seconds <= 0:
         return None, "no time passed in the pool's last blocks to measure its fee rate"
     marks = pool.marks
     weth = float(marks.usd("WETH")) if marks is not None and "WETH" in marks.marks else 0.0
@@ -519,7 +509,7 @@ def _market(
         token1_usd=float(pool.usd(pool.token1.symbol)),
         rebalance_gas_usd=gas_usd,
         compound_gas_usd=gas_usd / 2,
-        fee_rate=fee_rate(before, analytics),
+        fee_rate=rate,
     ), ""
 
 
@@ -1193,7 +1183,6 @@ def plan_position(
             usd=(pool.usd(pool.token0.symbol), pool.usd(pool.token1.symbol)),
             native_usd=pool.marks.usd("WETH") if pool.marks else Decimal(0),
             opened_at=opened_at,
-            lookback_blocks=LOOKBACK_BLOCKS,
             block=block,  # the pool read at the marks' block
         )
     except ValueError as exc:
@@ -1201,7 +1190,7 @@ def plan_position(
     except DecodingError as exc:  # an empty answer: the node keeps no state that far back
         raise RetryLater(
             f"no decision on position {token_id}: the pool cannot be read "
-            f"{LOOKBACK_BLOCKS} blocks back for its fee rate (a devnet started from its cache "
+            "back for its fee rate (a devnet started from its cache "
             f"has no older state: let some blocks pass, e.g. `lpbot devnet market`): {exc}"
         ) from exc
     return PositionPlan(token_id, pool, view.snapshot, strategy_name, view.decision)

@@ -96,9 +96,10 @@ def expected_exit_seconds(down_log: float, up_log: float, sigma: float) -> float
     _check_nonneg("sigma", sigma)
     if down_log <= 0 or up_log <= 0:
         return 0.0
-    if sigma == 0:
+    variance = sigma * sigma
+    if variance == 0:  # also a volatility whose square underflows
         return math.inf
-    return down_log * up_log / (sigma * sigma)
+    return down_log * up_log / variance
 
 
 def value_per_liquidity(sqrt_price: float, sqrt_lower: float, sqrt_upper: float) -> float:

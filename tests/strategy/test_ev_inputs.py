@@ -8,7 +8,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lpbot.strategy.ev import expected_value, lvr_rate, value_per_liquidity
+from lpbot.strategy.ev import expected_value, fee_to_lvr_ratio, lvr_rate, value_per_liquidity
 
 finite_nonneg = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 
@@ -59,3 +59,10 @@ def test_lvr_is_half_sigma_squared_p_squared_times_the_holdings_slope(
     second = (value(p + h) - 2 * value(p) + value(p - h)) / (h * h)
     expected = -(sigma**2) * p * p / 2 * second
     assert math.isclose(lvr_rate(1.0, s, sigma), expected, rel_tol=1e-3)
+
+
+def test_no_fees_and_no_volatility_is_no_ratio_of_infinity() -> None:
+    """Before: a pool with no swaps in the window and a flat price read as fee/LVR "inf" next to
+    "do not LP here"."""
+    assert fee_to_lvr_ratio(0.0, 1.0, 0.0) == 0.0
+    assert fee_to_lvr_ratio(1e-9, 1.0, 0.0) == math.inf

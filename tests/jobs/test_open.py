@@ -23,6 +23,7 @@ from lpbot.jobs.runtime import build_runtime
 from lpbot.position_commands import Chain, quote_position
 from lpbot.report.dryrun import read_report
 from lpbot.signing.local import write_keystore
+from lpbot.strategy.base import min_usable_tick
 from tests.conftest import Devnet
 from tests.execution.conftest import Crash
 
@@ -289,6 +290,8 @@ def test_where_the_model_expects_a_loss_the_daemon_alerts_once_and_waits(env: En
         report = read_report(po.ctx.reports_dir, record.report_id or "")
         rng = quote.plan.range
         assert report["position"]["new_range"] == [rng.tick_lower, rng.tick_upper]
+        # fees below LVR: the model's width is full range (before: vol_band's k = 2 fallback)
+        assert rng.tick_lower == min_usable_tick(rng.tick_spacing)
     finally:
         app.close()
     assert env.nfts() == nfts + 1

@@ -30,8 +30,9 @@ from lpbot.chain import artifacts
 from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.errors import LpbotError, Refused
 from lpbot.execution import service
-from lpbot.execution.decide import decide_position
+from lpbot.execution.decide import PositionView, decide_position
 from lpbot.execution.service import ExecutionContext
+from lpbot.execution.snapshots import pool_snapshot
 from lpbot.hedge.controller import HedgeController
 from lpbot.hedge.delta import lp_delta
 from lpbot.hedge.wiring import HedgeRunner, delta_includes_fees
@@ -134,6 +135,7 @@ class ManagedPosition:
     # ledger's first costs, recorded with the deposit
     opening: list[tuple[int, int, GasPaid]] = field(default_factory=list)
     _alerted: set[str] = field(default_factory=set)
+    loss_alerted: bool = False  # the pool's fees are below its LVR: alerted once until they are not
     # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
     _last_seen: tuple[int, int, int, int] | None = None
 
@@ -578,6 +580,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
             subject=f"position:{mp.name}:{mp.token_id}",
             decision=type(decision).__name__,
         )
+    _alert_expected_loss(mp, view)
     if isinstance(decision, Compound):
         return compound(mp, decision)
     if isinstance(decision, Hold):
@@ -757,6 +760,28 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     mp.tally.events.append(event)
     mp.notifier.notify(Alert("compounded", f"{mp.name}: {event}"))
     return event
+
+
+def _alert_expected_loss(mp: ManagedPosition, view: PositionView) -> None:
+    """Once when a managed pool turns negative for the model (its fees below its LVR, rule
+    "ev"): every range there is expected to lose; a person decides whether to withdraw."""
+    if mp.policy.rebalance_rule != "ev":
+        return
+    pool = pool_snapshot(view.snapshot, *mp.decimals)
+    ratio = mp.policy.pool_fee_to_lvr(pool, view.history, view.market)
+    if not ratio < 1:  # nan (no history yet) or fees at or above LVR
+        mp.loss_alerted = False
+        return
+    if not mp.loss_alerted:
+        mp.notifier.notify(
+            Alert(
+                "expected_loss",
+                f"{mp.name}: the model expects #{mp.token_id} to lose (fee/LVR {ratio:.2f})",
+                "the pool's fees are below what arbitrage takes (LVR) at its volatility: every "
+                "range loses there; withdrawing to tokens loses least",
+            )
+        )
+        mp.loss_alerted = True
 
 
 def open_position(po: PendingOpen) -> str:

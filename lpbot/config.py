@@ -508,6 +508,9 @@ class OpenConfig(_Frozen):
     """Open a new position with this capital: whole tokens by symbol, as decimal strings."""
 
     capital: dict[str, TokenAmount] = Field(min_length=1)
+    # open even where the expected-value model expects a loss (fees below LVR); else the
+    # daemon alerts and waits, and ``lpbot position open`` refuses without the flag
+    accept_expected_loss: bool = False
 
     @model_validator(mode="after")
     def _some_capital(self) -> OpenConfig:

@@ -16,7 +16,7 @@ analytics as numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Literal
@@ -43,7 +43,7 @@ from lpbot.errors import ConfigError, Refused, RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
 from lpbot.pricing.base import Marks
 from lpbot.pricing.marks import Pricer
-from lpbot.strategy.base import RangeStrategy
+from lpbot.strategy.base import Range, RangeStrategy
 from lpbot.strategy.decision import Compound, Decision, Rebalance
 from lpbot.strategy.ev import ExpectedValue
 from lpbot.strategy.fixed import FixedWidth
@@ -71,7 +71,6 @@ __all__ = [
 STRATEGIES = ("fixed", "vol_band", "skewed", "full")
 VAR_HORIZONS = (60.0, 300.0, 1800.0)
 LABEL_WIDTH = 14  # text tables: labels padded to this width
-LOOKBACK_BLOCKS = 50  # the fee rate is measured over this many blocks
 _CENT = Decimal("0.01")
 
 
@@ -394,10 +393,12 @@ def quote_position(
     strategy_name: str,
     strategy: RangeStrategy,
     *,
+    policy: RebalancePolicy | None = None,
     history_seconds: int = 24 * 3600,
     history_step_seconds: int = 300,
 ) -> PositionQuote:
-    """Plan the swap and mint that put ``capital`` into the range ``strategy`` picks now.
+    """Plan the swap and mint that put ``capital`` into the range ``strategy`` picks now
+    (``policy``'s horizon and costs when given: a configured position's; else the defaults).
 
     Solved by ``plan_open`` on ``Pool`` built from the pool's snapshot (``to_pool``): exact within
     the ticks read. Refused when the swap would leave them, or the plan is impossible.
@@ -406,6 +407,37 @@ def quote_position(
     amount0, amount1 = capital_amounts(capital, pool.token0, pool.token1)
     snap = chain.reader.fetch_pool_state(pool.info.address, twap_seconds=(0,))
     pool = chain.marks(pool, snap.block_number)
+    if policy is None:
+        policy = RebalancePolicy(strategy=strategy)
+    plan, outlook, no_outlook = _choose_open(
+        chain, pool, snap, policy, amount0, amount1, strategy_name,
+        history_seconds=history_seconds, history_step_seconds=history_step_seconds,
+    )  # fmt: skip
+    if plan.swap is not None:
+        low, high = snap.tick_range_known
+        if not low <= plan.swap.tick_after <= high:
+            raise Refused(
+                f"the swap would move the price to tick {plan.swap.tick_after}, beyond the ticks "
+                f"read [{low}, {high}]: the quote would not be exact"
+            )
+    return PositionQuote(pool, snap, strategy_name, amount0, amount1, plan, outlook, no_outlook)
+
+
+def _choose_open(
+    chain: Chain,
+    pool: PoolTokens,
+    snap: ChainSnapshot,
+    policy: RebalancePolicy,
+    amount0: int,
+    amount1: int,
+    strategy_name: str,
+    *,
+    history_seconds: int = 24 * 3600,
+    history_step_seconds: int = 300,
+) -> tuple[OpenPlan, Outlook | None, str]:
+    """The open plan in the range ``policy`` chooses on ``snap`` (the model's width for an
+    ``"auto"`` one), its outlook, or None and why there is none."""
+    strategy = policy.strategy
     analytics = pool_snapshot(snap, *pool.decimals)
     history = PriceHistory([], [])
     found, why = _history(chain, pool.info.address, history_seconds, history_step_seconds)
@@ -414,7 +446,6 @@ def quote_position(
     if found is not None:
         history = found
     market, no_outlook = _market(chain, pool, snap, analytics) if found else (None, why or "")
-    policy = RebalancePolicy(strategy=strategy)
     try:
         if market is not None and len(history) >= 2:
             rng, _ = policy.choose_open_range(analytics, history, market, amount0, amount1)
@@ -426,17 +457,37 @@ def quote_position(
     outlook = None
     if market is not None and len(history) >= 2:
         outlook = _outlook(policy, analytics, history, market, plan)
-    if plan.swap is not None:
-        low, high = snap.tick_range_known
-        if not low <= plan.swap.tick_after <= high:
-            raise Refused(
-                f"the swap would move the price to tick {plan.swap.tick_after}, beyond the ticks "
-                f"read [{low}, {high}]: the quote would not be exact"
+    return plan, outlook, no_outlook
+
+
+class ExpectedLoss(Refused):
+    """The model expects the open to lose (fees below LVR) and no one accepted that."""
+
+
+def open_range_chooser(
+    chain: Chain,
+    pool_name: str,
+    policy: RebalancePolicy,
+    capital: tuple[int, int],
+    *,
+    accept_expected_loss: bool,
+    label: str,
+) -> Callable[[ChainSnapshot], Range]:
+    """The range a configured position opens in, on the snapshot its open is planned at: the
+    same width ``position quote`` chooses (``_choose_open``); ``ExpectedLoss`` where the model
+    expects a loss, unless ``accept_expected_loss``."""
+
+    def choose(snap: ChainSnapshot) -> Range:
+        pool = chain.marks(_pool_by_name(chain.manifest, pool_name), snap.block_number)
+        plan, outlook, _ = _choose_open(chain, pool, snap, policy, *capital, label)
+        if outlook is not None and outlook.expects_loss and not accept_expected_loss:
+            raise ExpectedLoss(
+                f"{label}: {outlook.verdict}; set accept_expected_loss = true in "
+                "[positions.open] (or give --accept-expected-loss) to open anyway"
             )
-    return PositionQuote(pool, snap, strategy_name, amount0, amount1, plan, outlook, no_outlook)
+        return plan.range
 
-
-OUTLOOK_LOOKBACK_BLOCKS = 50
+    return choose
 
 
 def _market(
@@ -444,17 +495,11 @@ def _market(
 ) -> tuple[MarketInputs | None, str]:
     """The pool's fee rate over the last blocks, the tokens' marks and the gas of a rebalance
     (``execution.decide``'s units) at the snapshot's block; None and why when there is none."""
-    from lpbot.analytics.fees import fee_rate
     from lpbot.chain.submit import fetch_fees
-    from lpbot.execution.decide import REBALANCE_GAS
+    from lpbot.execution.decide import REBALANCE_GAS, measure_fee_rate
 
-    block = max(snap.block_number - OUTLOOK_LOOKBACK_BLOCKS, 0)
-    try:
-        earlier = chain.reader.fetch_pool_state(pool.info.address, twap_seconds=(0,), block=block)
-    except (RetryLater, DecodingError) as exc:
-        return None, f"no earlier state of the pool to measure its fees: {exc}"
-    before = pool_snapshot(earlier, *pool.decimals)
-    if not analytics.timestamp > before.timestamp:
+    rate = measure_fee_rate(chain.reader, pool.info.address, snap, pool.decimals)
+    if rate.seconds <= 0:
         return None, "no time passed in the pool's last blocks to measure its fee rate"
     marks = pool.marks
     weth = float(marks.usd("WETH")) if marks is not None and "WETH" in marks.marks else 0.0
@@ -464,7 +509,7 @@ def _market(
         token1_usd=float(pool.usd(pool.token1.symbol)),
         rebalance_gas_usd=gas_usd,
         compound_gas_usd=gas_usd / 2,
-        fee_rate=fee_rate(before, analytics),
+        fee_rate=rate,
     ), ""
 
 
@@ -1138,7 +1183,6 @@ def plan_position(
             usd=(pool.usd(pool.token0.symbol), pool.usd(pool.token1.symbol)),
             native_usd=pool.marks.usd("WETH") if pool.marks else Decimal(0),
             opened_at=opened_at,
-            lookback_blocks=LOOKBACK_BLOCKS,
             block=block,  # the pool read at the marks' block
         )
     except ValueError as exc:
@@ -1146,7 +1190,7 @@ def plan_position(
     except DecodingError as exc:  # an empty answer: the node keeps no state that far back
         raise RetryLater(
             f"no decision on position {token_id}: the pool cannot be read "
-            f"{LOOKBACK_BLOCKS} blocks back for its fee rate (a devnet started from its cache "
+            "back for its fee rate (a devnet started from its cache "
             f"has no older state: let some blocks pass, e.g. `lpbot devnet market`): {exc}"
         ) from exc
     return PositionPlan(token_id, pool, view.snapshot, strategy_name, view.decision)

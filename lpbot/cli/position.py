@@ -155,9 +155,9 @@ def _cmd_open(args: argparse.Namespace) -> int:
     from lpbot.cli.common import progress
     from lpbot.cli.rebalance import _print_planned
     from lpbot.errors import Refused
-    from lpbot.execution.decide import open_range
     from lpbot.execution.service import plan_open
     from lpbot.jobs.runtime import current_token, pending_open
+    from lpbot.position_commands import open_range_chooser
 
     a = app()
     pos = a.position(args.position)
@@ -170,22 +170,23 @@ def _cmd_open(args: argparse.Namespace) -> int:
             return 0
         click.echo(f"{pos.name} already manages #{held}: nothing to open")
         return 0
-    if not args.accept_expected_loss:
-        from lpbot.position_commands import quote_position
-
-        capital = [f"{amount} {symbol}" for symbol, amount in pos.open.capital.items()]
-        q = quote_position(_chain(args), pos.pool, capital, pos.strategy.kind, pos.strategy.build())
-        if q.outlook is not None and q.outlook.expects_loss:
-            raise Refused(f"{q.outlook.verdict}: give --accept-expected-loss to open anyway")
     ctx = a.execution_context(pos.name, actor="lpbot position open")
     po = pending_open(pos, ctx, a.manifest(pos.chain), a.policy(pos.name), a.notifier, a.sessions)
+    choose = open_range_chooser(
+        _chain(args),
+        pos.pool,
+        a.policy(pos.name),
+        po.capital,
+        accept_expected_loss=args.accept_expected_loss or pos.open.accept_expected_loss,
+        label=pos.name,
+    )
     with progress("planning and dry-running the open"):
         record, report, paths = plan_open(
             ctx,
             po.name,
             po.pool,
             po.capital,
-            lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals),
+            choose,
             f"open {po.name} with {po.capital_text} ([positions.open])",
         )
     if args.json:

@@ -1,13 +1,14 @@
 """The position manager's decision for one position, with its inputs read from the chain.
 
 The pure policy (``lpbot.strategy.rebalance``) gets: the pool and position snapshot now, the
-pool's fee rate over the last ``lookback_blocks`` blocks (two snapshots), a price history from
+pool's fee rate over the last day (``measure_fee_rate``: two snapshots), a price history from
 the pool's own oracle, token prices in USD and the chain's gas cost of a rebalance and of a
 compounding in USD. The same code decides in the CLI, the scheduler and the demo.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any
 
 from eth_abi.exceptions import DecodingError
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from lpbot.analytics.fees import FeeRate, fee_rate
 from lpbot.analytics.types import PriceHistory
@@ -33,6 +35,63 @@ from lpbot.strategy.rebalance import MarketInputs, RebalancePolicy
 # on the devnet), with headroom
 REBALANCE_GAS = 800_000
 COMPOUND_GAS = 500_000
+
+# the pool's fee rate is measured over this long (as the backtests' ``fee_window_seconds``): a
+# few blocks' worth swings from nothing to a burst's hundreds of percent a year
+FEE_WINDOW_SECONDS = 86_400
+
+
+def measure_fee_rate(
+    reader: PoolReader,
+    pool: str,
+    snap: PoolSnapshot,
+    decimals: tuple[int, int],
+    *,
+    window_seconds: int = FEE_WINDOW_SECONDS,
+    lookback_blocks: int | None = None,
+) -> FeeRate:
+    """The pool's fee rate per unit of in-range liquidity from ``snap`` back over about
+    ``window_seconds`` (its blocks estimated from the last 50 blocks' time), or over
+    ``lookback_blocks`` when given; over fewer blocks when the node does not serve the older
+    state (a pruned node, a devnet loaded from a saved state). Zero when no time passed."""
+    now_s = pool_snapshot(snap, *decimals)
+    lookback = lookback_blocks
+    if lookback is None:
+        probe = min(50, snap.block_number)
+        lookback = probe
+        if probe >= 1:
+            try:
+                then = int(reader.w3.eth.get_block(snap.block_number - probe)["timestamp"])
+            except BlockNotFound:  # a block the node lacks: measure over the probe
+                then = snap.block_timestamp
+            if snap.block_timestamp > then:
+                per_block = (snap.block_timestamp - then) / probe
+                lookback = max(probe, math.ceil(window_seconds / per_block))
+    lookback = min(lookback, snap.block_number)
+
+    def read(back: int) -> PoolSnapshot | None:
+        try:
+            return reader.fetch_pool_state(pool, twap_seconds=(0,), block=snap.block_number - back)
+        except (RetryLater, DecodingError):  # Anvil answers a call on a state it lacks empty
+            return None
+
+    earlier, missing = None, 0  # the oldest state read, the nearest lookback the node lacks
+    while lookback >= 1 and earlier is None:
+        earlier = read(lookback)
+        if earlier is None:
+            missing, lookback = lookback, lookback // 2
+    while earlier is not None and missing - lookback > max(1, lookback // 8):
+        mid = (lookback + missing) // 2  # the oldest state the node keeps, to within an eighth
+        found = read(mid)
+        if found is None:
+            missing = mid
+        else:
+            earlier, lookback = found, mid
+    if earlier is not None:
+        before_s = pool_snapshot(earlier, *decimals)
+        if now_s.timestamp > before_s.timestamp:
+            return fee_rate(before_s, now_s)
+    return FeeRate(0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -53,7 +112,7 @@ def decide_position(
     decimals: tuple[int, int],
     usd: tuple[Decimal, Decimal],
     native_usd: Decimal,
-    lookback_blocks: int = 50,
+    lookback_blocks: int | None = None,
     history_window_seconds: int = 24 * 3600,
     history_step_seconds: int = 300,
     twap_seconds: int = 600,
@@ -71,22 +130,7 @@ def decide_position(
         block=block if block is not None else "latest",
     )
     now_s = pool_snapshot(snap, *decimals)
-    rate = FeeRate(0.0, 0.0, 0.0)
-    lookback = lookback_blocks
-    while lookback >= 1:
-        # a node may not serve old state (a devnet loaded from a saved state, a pruned node):
-        # then measure over fewer blocks
-        try:
-            earlier = reader.fetch_pool_state(
-                pool, twap_seconds=(0,), block=max(snap.block_number - lookback, 0)
-            )
-        except (RetryLater, DecodingError):  # Anvil answers a call on a state it lacks empty
-            lookback //= 2
-            continue
-        before_s = pool_snapshot(earlier, *decimals)
-        if now_s.timestamp > before_s.timestamp:
-            rate = fee_rate(before_s, now_s)
-        break
+    rate = measure_fee_rate(reader, pool, snap, decimals, lookback_blocks=lookback_blocks)
     history = fetch_oracle_history(
         w3, pool, window_seconds=history_window_seconds, step_seconds=history_step_seconds
     )

@@ -295,7 +295,8 @@ def _safe_owners(ctx: ExecutionContext) -> tuple[list[str], int]:
     return list(safe.functions.getOwners().call()), safe.functions.getThreshold().call()
 
 
-def _reader(ctx: ExecutionContext) -> PoolReader:
+def pool_reader(ctx: ExecutionContext) -> PoolReader:
+    """A pool reader on ``ctx``'s chain and contracts."""
     return PoolReader(
         ctx.w3,
         multicall=ctx.contracts["Multicall3"],
@@ -331,7 +332,7 @@ def _safe_position_now(
     if owner != to_checksum_address(ctx.safe):
         raise Refused(f"position {token_id} is owned by {owner}, not the Safe {ctx.safe}")
     pool, token0, token1, _fee = pool_of_position(ctx, token_id)
-    snapshot = _reader(ctx).fetch_pool_state(
+    snapshot = pool_reader(ctx).fetch_pool_state(
         pool, token_ids=[token_id], twap_seconds=(0, ctx.twap_seconds)
     )
     marks = report_marks(
@@ -592,7 +593,7 @@ def plan_open(
                 f"{label}: capital {Decimal(amount).scaleb(-dec)} {sym} is more than the Safe "
                 f"{ctx.safe} holds ({Decimal(have[token]).scaleb(-dec)} {sym})"
             )
-    snapshot = _reader(ctx).fetch_pool_state(
+    snapshot = pool_reader(ctx).fetch_pool_state(
         to_checksum_address(pool), twap_seconds=(0, ctx.twap_seconds)
     )
     marks = report_marks(

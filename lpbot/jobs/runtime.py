@@ -375,16 +375,29 @@ def pending_open(
         raise ConfigError(f"positions.{pos.name}.pool: {exc}") from None
     symbols = (ctx.symbols[token0][0], ctx.symbols[token1][0])
     decimals = (ctx.symbols[token0][1], ctx.symbols[token1][1])
+    capital = open_capital(pos, symbols, decimals)
+    from lpbot.position_commands import Chain, open_range_chooser
+
+    assert pos.open is not None
+    chain = Chain(ctx.w3, manifest, service.pool_reader(ctx), ctx.pricer)
     return PendingOpen(
         name=pos.name,
         ctx=ctx,
         sessions=sessions,
         pool=pool,
-        capital=open_capital(pos, symbols, decimals),
+        capital=capital,
         symbols=symbols,
         decimals=decimals,
         strategy=policy.strategy,
         notifier=notifier,
+        choose_range=open_range_chooser(
+            chain,
+            pos.pool,
+            policy,
+            capital,
+            accept_expected_loss=pos.open.accept_expected_loss,
+            label=pos.name,
+        ),
     )
 
 

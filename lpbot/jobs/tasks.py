@@ -30,8 +30,9 @@ from lpbot.chain import artifacts
 from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.errors import LpbotError, Refused
 from lpbot.execution import service
-from lpbot.execution.decide import decide_position
+from lpbot.execution.decide import PositionView, decide_position
 from lpbot.execution.service import ExecutionContext
+from lpbot.execution.snapshots import pool_snapshot
 from lpbot.hedge.controller import HedgeController
 from lpbot.hedge.delta import lp_delta
 from lpbot.hedge.wiring import HedgeRunner, delta_includes_fees
@@ -42,7 +43,7 @@ from lpbot.pricing.marks import Pricer
 from lpbot.signing.base import Signer
 from lpbot.signing.safe import ReportSigner
 from lpbot.store import repo
-from lpbot.strategy.base import RangeStrategy
+from lpbot.strategy.base import Range, RangeStrategy
 from lpbot.strategy.decision import Compound, Hold, Rebalance
 from lpbot.strategy.rebalance import RebalancePolicy
 from lpbot.uniswap.position_value import principal
@@ -81,6 +82,10 @@ class PendingOpen:
     auto_execute_max_usd: Decimal | None = None
     allow_hot_quorum: bool = False  # signer.allow_hot_quorum (see ``bot_can_sign``)
     token_id: int | None = None  # once opened: the NFT minted to the Safe
+    # the range on the snapshot the open is planned at: the model's width, as ``position
+    # quote``'s; raises ``ExpectedLoss`` where the model expects a loss and it is not accepted
+    choose_range: Callable[[Any], Range] | None = None
+    loss_alerted: bool = False  # the expected-loss alert went out once; the open waits
 
     @property
     def capital_text(self) -> str:
@@ -130,6 +135,7 @@ class ManagedPosition:
     # ledger's first costs, recorded with the deposit
     opening: list[tuple[int, int, GasPaid]] = field(default_factory=list)
     _alerted: set[str] = field(default_factory=set)
+    loss_alerted: bool = False  # the pool's fees are below its LVR: alerted once until they are not
     # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
     _last_seen: tuple[int, int, int, int] | None = None
 
@@ -574,6 +580,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
             subject=f"position:{mp.name}:{mp.token_id}",
             decision=type(decision).__name__,
         )
+    _alert_expected_loss(mp, view)
     if isinstance(decision, Compound):
         return compound(mp, decision)
     if isinstance(decision, Hold):
@@ -755,6 +762,28 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     return event
 
 
+def _alert_expected_loss(mp: ManagedPosition, view: PositionView) -> None:
+    """Once when a managed pool turns negative for the model (its fees below its LVR, rule
+    "ev"): every range there is expected to lose; a person decides whether to withdraw."""
+    if mp.policy.rebalance_rule != "ev":
+        return
+    pool = pool_snapshot(view.snapshot, *mp.decimals)
+    ratio = mp.policy.pool_fee_to_lvr(pool, view.history, view.market)
+    if not ratio < 1:  # nan (no history yet) or fees at or above LVR
+        mp.loss_alerted = False
+        return
+    if not mp.loss_alerted:
+        mp.notifier.notify(
+            Alert(
+                "expected_loss",
+                f"{mp.name}: the model expects #{mp.token_id} to lose (fee/LVR {ratio:.2f})",
+                "the pool's fees are below what arbitrage takes (LVR) at its volatility: every "
+                "range loses there; withdrawing to tokens loses least",
+            )
+        )
+        mp.loss_alerted = True
+
+
 def open_position(po: PendingOpen) -> str:
     """Open ``po``'s position: plan and dry-run (once: a second call finds the first open),
     then execute where the auto-execute policy allows it, else ask the owners; on
@@ -762,17 +791,28 @@ def open_position(po: PendingOpen) -> str:
     from lpbot.execution.decide import open_range
     from lpbot.execution.state import RebalanceState as S
     from lpbot.jobs.runtime import adopt_opened
+    from lpbot.position_commands import ExpectedLoss
 
     ctx = po.ctx
     ctx.via = "multisig"  # opening new capital is the owners' (or their policy's) decision
-    record, report, paths = service.plan_open(
-        ctx,
-        po.name,
-        po.pool,
-        po.capital,
-        lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals),
-        f"open {po.name} with {po.capital_text} ([positions.open])",
+    choose = po.choose_range or (
+        lambda snap: open_range(ctx.w3, snap, po.strategy, decimals=po.decimals)
     )
+    try:
+        record, report, paths = service.plan_open(
+            ctx,
+            po.name,
+            po.pool,
+            po.capital,
+            choose,
+            f"open {po.name} with {po.capital_text} ([positions.open])",
+        )
+    except ExpectedLoss as exc:  # nothing recorded: a person decides, the job asks again later
+        if not po.loss_alerted:
+            po.notifier.notify(Alert("expected_loss", f"{po.name}: open refused", str(exc)))
+            po.loss_alerted = True
+        return f"open waits: {exc}"
+    po.loss_alerted = False
     subject = f"position:{po.name}:open"
     if record.state in (S.SIGNED, S.SUBMITTED):
         record = service.resume_one(ctx, record)

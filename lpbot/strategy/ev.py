@@ -96,9 +96,10 @@ def expected_exit_seconds(down_log: float, up_log: float, sigma: float) -> float
     _check_nonneg("sigma", sigma)
     if down_log <= 0 or up_log <= 0:
         return 0.0
-    if sigma == 0:
+    variance = sigma * sigma
+    if variance == 0:  # also a volatility whose square underflows
         return math.inf
-    return down_log * up_log / (sigma * sigma)
+    return down_log * up_log / variance
 
 
 def value_per_liquidity(sqrt_price: float, sqrt_lower: float, sqrt_upper: float) -> float:
@@ -117,8 +118,11 @@ def lvr_rate(liquidity: float, sqrt_price: float, sigma: float) -> float:
 
 def fee_to_lvr_ratio(fees_per_liquidity: float, sqrt_price: float, sigma: float) -> float:
     """The pool's fee rate over its LVR rate, per unit of in-range liquidity (both in token1 per
-    second): above 1 liquidity earns more than arbitrage takes. inf when ``sigma`` is 0."""
+    second): above 1 liquidity earns more than arbitrage takes. inf when ``sigma`` is 0 and
+    there are fees, 0 when there are none."""
     lvr = lvr_rate(1.0, sqrt_price, sigma)
+    if fees_per_liquidity <= 0:
+        return 0.0
     return fees_per_liquidity / lvr if lvr > 0 else math.inf
 
 

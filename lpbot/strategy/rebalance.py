@@ -373,6 +373,16 @@ class RebalancePolicy:
         inputs = _EvInputs.of(pool, market, sigma, others=pool.liquidity)
         return self._choose(pool, history, market, inputs, amount0, amount1)
 
+    def pool_fee_to_lvr(
+        self, pool: PoolSnapshot, history: PriceHistory, market: MarketInputs
+    ) -> float:
+        """The pool's fee rate over its LVR per unit of in-range liquidity at the policy's
+        volatility (``strategy.ev``): below 1 every range is expected to lose. nan without a
+        history to measure the volatility on."""
+        if len(history) < 2:
+            return math.nan
+        return _EvInputs.of(pool, market, _sigma_of(history, self), others=0).fee_to_lvr
+
     def _choose(
         self,
         pool: PoolSnapshot,

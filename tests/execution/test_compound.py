@@ -3,6 +3,7 @@ the auto-execute policy, 2-of-3 signatures, the pre-flight, the ledger, and kill
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -236,3 +237,20 @@ def test_a_compound_the_module_refuses_waits_for_the_owners_as_a_safe_transactio
     assert reports[owners_plan.id]["report_id"] in event
     assert all(c["ok"] for c in reports[owners_plan.id]["checks"])
     assert position.safe_nonce() == nonce and position.npm()[7] == liquidity
+
+
+def test_a_pool_whose_fees_are_below_its_lvr_is_alerted_once(position: Position) -> None:
+    """The devnet pool's fees are below its LVR: the daemon's check says so once (issue: the
+    daemon alerts when a managed pool turns negative), and holds; nothing is sent."""
+    mp = position.mp
+    mp.policy = dataclasses.replace(mp.policy, rebalance_rule="ev")
+    notifier = MemoryNotifier()
+    mp.notifier = notifier
+    nonce = position.safe_nonce()
+    first = tasks.rebalance_check(mp)
+    second = tasks.rebalance_check(mp)
+    assert first.startswith("hold") and second.startswith("hold"), (first, second)
+    kinds = [a.kind for a in notifier.alerts]
+    assert kinds == ["expected_loss"], kinds
+    assert "fee/LVR 0." in notifier.alerts[0].title
+    assert position.safe_nonce() == nonce

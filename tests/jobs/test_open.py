@@ -18,9 +18,12 @@ from lpbot.errors import ConfigError, Refused
 from lpbot.execution import service
 from lpbot.execution.state import RebalanceState as S
 from lpbot.jobs import tasks
+from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.runtime import build_runtime
+from lpbot.position_commands import Chain, quote_position
 from lpbot.report.dryrun import read_report
 from lpbot.signing.local import write_keystore
+from lpbot.strategy.base import min_usable_tick
 from tests.conftest import Devnet
 from tests.execution.conftest import Crash
 
@@ -38,9 +41,9 @@ chain = "devnet"
 pool = "{pool}"
 [positions.open]
 capital = {{ {capital} }}
+accept_expected_loss = {accept}
 [positions.strategy]
-kind = "fixed"
-half_width_ticks = 600
+{strategy}
 [signer]
 sender = "bot"
 # the test's two owners sign from this one process: a hot quorum, accepted explicitly
@@ -100,6 +103,9 @@ class Env:
             "o2": owners[1],
             "o3": owners[2],
             "auto": "true",
+            # the devnet pool's fees are below its LVR: these tests open there on purpose
+            "accept": "true",
+            "strategy": 'kind = "fixed"\nhalf_width_ticks = 600',
             **kw,
         }
         path = self.tmp / "lpbot.toml"
@@ -245,6 +251,50 @@ def test_a_crash_after_signing_or_sending_resumes_to_one_position(env: Env, cras
     finally:
         app.close()
     assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1
+
+
+def test_where_the_model_expects_a_loss_the_daemon_alerts_once_and_waits(env: Env) -> None:
+    """The devnet pool's fees are below its LVR: without ``accept_expected_loss`` the daemon
+    plans nothing, alerts once and asks again on the next tick; accepted, it opens in the width
+    ``position quote`` chooses for the position's policy (``auto``), not a fixed fallback."""
+    nonce, before, nfts = env.safe_nonce(), env.balances(), env.nfts()
+    app, po = _open(env.config(accept="false", strategy='kind = "vol_band"'))
+    notifier = MemoryNotifier()
+    po.notifier = notifier
+    try:
+        first = tasks.open_position(po)
+        assert first.startswith("open waits") and "do not LP here" in first, first
+        assert tasks.open_position(po).startswith("open waits")  # the next tick
+        assert [a.kind for a in notifier.alerts] == ["expected_loss"]
+        assert service.latest_open(po.ctx, NAME) is None  # nothing recorded
+    finally:
+        app.close()
+    assert (env.safe_nonce(), env.balances(), env.nfts()) == (nonce, before, nfts)
+
+    app, po = _open(env.config(strategy='kind = "vol_band"'))
+    try:
+        m = env.chain.manifest
+        reader = service.pool_reader(po.ctx)
+        quote = quote_position(
+            Chain(env.chain.w3, m, reader, po.ctx.pricer),
+            "USDC/WETH-500",
+            ["3000 USDC", "1 WETH"],
+            "vol_band",
+            app.policy(NAME).strategy,
+            policy=app.policy(NAME),
+        )
+        assert quote.outlook is not None and quote.outlook.expects_loss
+        assert tasks.open_position(po).startswith("opened #")
+        record = service.latest_open(po.ctx, NAME)
+        assert record is not None
+        report = read_report(po.ctx.reports_dir, record.report_id or "")
+        rng = quote.plan.range
+        assert report["position"]["new_range"] == [rng.tick_lower, rng.tick_upper]
+        # fees below LVR: the model's width is full range (before: vol_band's k = 2 fallback)
+        assert rng.tick_lower == min_usable_tick(rng.tick_spacing)
+    finally:
+        app.close()
+    assert env.nfts() == nfts + 1
 
 
 def test_without_the_policy_the_open_waits_for_approval(env: Env) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -113,6 +114,23 @@ def test_killed_after_the_safe_transaction_is_sent_the_restart_manages_the_new_n
         app.close()
 
 
+def _rebalance_elsewhere(mp: Any, chain: Devnet) -> tuple[int, Any]:
+    """Another process (its store lost) rebalances the Safe's NFT: the chain is all that knows.
+    Returns the minted NFT and its range."""
+    from lpbot.strategy.base import Range
+
+    ctx = mp.ctx
+    ctx.repo = MemoryRebalanceRepo()
+    pool = contract(chain.w3, "UniswapV3Pool", mp.pool)
+    tick = pool.functions.slot0().call()[1]
+    new_range = Range(tick // 10 * 10 - 600, tick // 10 * 10 + 600, 10)
+    _, report, _ = service.plan_rebalance(ctx, mp.token_id, new_range, "elsewhere")
+    service.approve(ctx, report["report_id"], approver="someone")
+    record = service.execute(ctx, report["report_id"], signers=[dev_signer(9), dev_signer(10)])
+    assert record.state == "CONFIRMED" and record.result is not None
+    return int(record.result["new_token_id"]), new_range
+
+
 def test_an_nft_burned_outside_the_store_is_followed_on_the_chain(
     setup: tuple[Path, dict[str, str], Devnet], passwords: None
 ) -> None:
@@ -122,19 +140,7 @@ def test_an_nft_burned_outside_the_store_is_followed_on_the_chain(
     mp = runtime.positions["eth-usdc"]
     old = mp.token_id
     tasks.monitor(mp)
-    # another process (its store lost) rebalances the Safe's NFT: the chain is all that knows
-    ctx = mp.ctx
-    ctx.repo = MemoryRebalanceRepo()
-    pool = contract(chain.w3, "UniswapV3Pool", mp.pool)
-    tick = pool.functions.slot0().call()[1]
-    from lpbot.strategy.base import Range
-
-    new_range = Range(tick // 10 * 10 - 600, tick // 10 * 10 + 600, 10)
-    _, report, _ = service.plan_rebalance(ctx, old, new_range, "elsewhere")
-    service.approve(ctx, report["report_id"], approver="someone")
-    record = service.execute(ctx, report["report_id"], signers=[dev_signer(9), dev_signer(10)])
-    assert record.state == "CONFIRMED" and record.result is not None
-    new = int(record.result["new_token_id"])
+    new, new_range = _rebalance_elsewhere(mp, chain)
     runtime.close()
     app.close()
 
@@ -166,20 +172,8 @@ def test_a_configured_nft_burned_before_the_store_existed_is_followed_to_its_suc
     app = _load(env)
     runtime = build_runtime(app, notifier=MemoryNotifier())
     mp = runtime.positions["eth-usdc"]
-    old = mp.token_id
-    assert old == chain.manifest.safe_position  # the configured token_id
-    ctx = mp.ctx
-    ctx.repo = MemoryRebalanceRepo()
-    pool = contract(chain.w3, "UniswapV3Pool", mp.pool)
-    tick = pool.functions.slot0().call()[1]
-    from lpbot.strategy.base import Range
-
-    new_range = Range(tick // 10 * 10 - 600, tick // 10 * 10 + 600, 10)
-    _, report, _ = service.plan_rebalance(ctx, old, new_range, "elsewhere")
-    service.approve(ctx, report["report_id"], approver="someone")
-    record = service.execute(ctx, report["report_id"], signers=[dev_signer(9), dev_signer(10)])
-    assert record.state == "CONFIRMED" and record.result is not None
-    new = int(record.result["new_token_id"])
+    assert mp.token_id == chain.manifest.safe_position  # the configured token_id
+    new, _range = _rebalance_elsewhere(mp, chain)
     runtime.close()
     app.close()
     (data / "lpbot.db").unlink()  # the store is lost; the configuration still names the old NFT

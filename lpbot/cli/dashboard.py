@@ -48,7 +48,7 @@ def server(a: App, cfg: DashboardConfig) -> tuple[Any, str]:
     from lpbot.web.server import access_token, create_app
 
     token, random = access_token(cfg, a.environ)
-    web = create_app(a, token, secure=cfg.tls_cert is not None)
+    web = create_app(a, token, secure=cfg.tls_cert is not None, host=cfg.host)
     config = uvicorn.Config(
         web,
         host=cfg.host,

@@ -99,8 +99,15 @@ def _templates() -> Environment:
 class Dashboard:
     """The application with its token and the one ``App`` it reads."""
 
-    def __init__(self, a: App, token: str, *, secure: bool = False) -> None:
+    def __init__(
+        self, a: App, token: str, *, secure: bool = False, host: str = "127.0.0.1"
+    ) -> None:
+        from lpbot.config import LOOPBACK_HOSTS
+
         self.a, self.token, self.secure = a, token, secure
+        # bound to loopback: only loopback names (a page whose own name was made to resolve to
+        # 127.0.0.1, DNS rebinding, is refused); elsewhere TLS's certificate names the host
+        self.names = frozenset(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else None
         self.csrf = hmac.new(token.encode(), b"lpbot-dashboard-csrf", hashlib.sha256).hexdigest()
         self.templates = _templates()
         self._approve_lock = threading.Lock()
@@ -122,6 +129,15 @@ class Dashboard:
     ) -> Response:
         from starlette.responses import PlainTextResponse, RedirectResponse
 
+        if self.names is not None:
+            name = urlsplit("//" + request.headers.get("host", "")).hostname
+            if name not in self.names:
+                return self._headers(
+                    PlainTextResponse(
+                        "not this dashboard's address: open it as 127.0.0.1, localhost or [::1]",
+                        status_code=421,
+                    )
+                )
         query_token = request.query_params.get("token")
         if query_token is not None:
             if not self._valid(query_token):
@@ -264,15 +280,16 @@ class Dashboard:
             return service.approve(ctx, report_id, approver=approver)
 
 
-def create_app(a: App, token: str, *, secure: bool = False) -> Starlette:
-    """The dashboard over ``a``'s store, requiring ``token`` on every request."""
+def create_app(a: App, token: str, *, secure: bool = False, host: str = "127.0.0.1") -> Starlette:
+    """The dashboard over ``a``'s store bound to ``host``, requiring ``token`` on every
+    request."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    d = Dashboard(a, token, secure=secure)
+    d = Dashboard(a, token, secure=secure, host=host)
     app = Starlette(
         routes=[
             Route("/", d.overview),

@@ -264,3 +264,13 @@ def test_run_with_dashboard_serves_it_beside_the_daemon(env: Any, cli: Any) -> N
     assert run.code == 0, run.err
     assert f"dashboard: http://127.0.0.1:{port}/?token=" in run.out
     assert answers == [401]
+
+
+def test_a_page_under_another_name_is_refused_dns_rebinding(empty: TestClient) -> None:
+    # a page on evil.example whose name now resolves to 127.0.0.1 reaches the loopback port
+    for host in ("evil.example:8765", "evil.example", "127.0.0.1.evil.example:8765"):
+        r = empty.get("/api/status", headers={**AUTH, "Host": host})
+        assert r.status_code == 421, host
+        assert "not this dashboard's address" in r.text
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "127.0.0.1"):
+        assert empty.get("/api/version", headers={**AUTH, "Host": host}).status_code == 200, host

@@ -274,3 +274,23 @@ def test_a_page_under_another_name_is_refused_dns_rebinding(empty: TestClient) -
         assert "not this dashboard's address" in r.text
     for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "127.0.0.1"):
         assert empty.get("/api/version", headers={**AUTH, "Host": host}).status_code == 200, host
+
+
+def test_a_port_already_taken_is_one_clear_error_and_no_token_is_printed(
+    tmp_path: Path, cli: Any
+) -> None:
+    """Whoever holds the port would receive the printed address, token and all."""
+    import socket
+
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        'version = 1\ndata_dir = "data"\n[chains.devnet]\nmanifest = "manifest.json"\n'
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = cli("--config", str(config), "dashboard", "--port", str(port))
+    assert run.code != 0
+    assert "token" not in run.out
+    assert f"dashboard: cannot listen on 127.0.0.1:{port}" in run.err

@@ -84,6 +84,15 @@ def server(a: App, cfg: DashboardConfig) -> tuple[Any, str]:
         access_log=False,
         server_header=False,
     )
+    try:
+        config.load()  # the TLS certificate and key, read now: a bad one is not a dead thread
+    except OSError as exc:  # ssl.SSLError included
+        from lpbot.errors import ConfigError
+
+        raise ConfigError(
+            f"dashboard.tls_cert, dashboard.tls_key: cannot use {cfg.tls_cert} and "
+            f"{cfg.tls_key} as a certificate and its key: {exc.strerror or exc}"
+        ) from None
     url = _url(cfg)
     sock = _listen(cfg)
     return Bound(config), (f"{url}?token={token}" if random else url)

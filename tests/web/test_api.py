@@ -294,3 +294,25 @@ def test_a_port_already_taken_is_one_clear_error_and_no_token_is_printed(
     assert run.code != 0
     assert "token" not in run.out
     assert f"dashboard: cannot listen on 127.0.0.1:{port}" in run.err
+
+
+def test_a_bad_tls_certificate_is_one_clear_error_naming_the_key(tmp_path: Path, cli: Any) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        'version = 1\ndata_dir = "data"\n[chains.devnet]\nmanifest = "manifest.json"\n'
+        '[dashboard]\ntls_cert = "cert.pem"\ntls_key = "key.pem"\n'
+    )
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    for missing in (False, True):
+        if missing:
+            (tmp_path / "cert.pem").unlink()
+        run = cli("--config", str(config), "dashboard", "--port", port)
+        assert run.code != 0
+        assert "dashboard:" not in run.out  # no address for a server that never starts
+        assert "dashboard.tls_cert" in run.err and "Traceback" not in run.err

@@ -73,7 +73,7 @@ def server(a: App, cfg: DashboardConfig) -> tuple[Any, str]:
             super().run(sockets=sockets or [sock])
 
     token, random = access_token(cfg, a.environ)
-    web = create_app(a, token, secure=cfg.tls_cert is not None, host=cfg.host)
+    web = create_app(a, token, secure=cfg.tls_cert is not None, host=cfg.host, port=cfg.port)
     config = uvicorn.Config(
         web,
         host=cfg.host,

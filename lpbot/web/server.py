@@ -40,7 +40,7 @@ __all__ = ["COOKIE", "Dashboard", "access_token", "create_app", "echarts_file"]
 
 log = logging.getLogger(__name__)
 
-COOKIE = "lpbot_dashboard"
+COOKIE = "lpbot_dashboard"  # + "_PORT": a browser sends a host's cookies to all its ports
 FRAGMENT_HEADER = "x-lpbot-fragment"
 HERE = Path(__file__).parent
 MIN_TOKEN_LENGTH = 16
@@ -100,11 +100,18 @@ class Dashboard:
     """The application with its token and the one ``App`` it reads."""
 
     def __init__(
-        self, a: App, token: str, *, secure: bool = False, host: str = "127.0.0.1"
+        self,
+        a: App,
+        token: str,
+        *,
+        secure: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 8765,
     ) -> None:
         from lpbot.config import LOOPBACK_HOSTS
 
         self.a, self.token, self.secure = a, token, secure
+        self.cookie = f"{COOKIE}_{port}"  # two dashboards on one host keep their own
         # bound to loopback: only loopback names (a page whose own name was made to resolve to
         # 127.0.0.1, DNS rebinding, is refused); elsewhere TLS's certificate names the host
         self.names = frozenset(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else None
@@ -119,7 +126,7 @@ class Dashboard:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             return header[7:].strip()
-        return request.headers.get("x-lpbot-token") or request.cookies.get(COOKIE)
+        return request.headers.get("x-lpbot-token") or request.cookies.get(self.cookie)
 
     def _valid(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
@@ -149,7 +156,12 @@ class Dashboard:
             target = path + (f"?{urlencode(rest)}" if rest else "")
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(
-                COOKIE, self.token, httponly=True, samesite="strict", secure=self.secure, path="/"
+                self.cookie,
+                self.token,
+                httponly=True,
+                samesite="strict",
+                secure=self.secure,
+                path="/",
             )
             return self._headers(response)
         if not self._valid(self._given_token(request)):
@@ -280,8 +292,10 @@ class Dashboard:
             return service.approve(ctx, report_id, approver=approver)
 
 
-def create_app(a: App, token: str, *, secure: bool = False, host: str = "127.0.0.1") -> Starlette:
-    """The dashboard over ``a``'s store bound to ``host``, requiring ``token`` on every
+def create_app(
+    a: App, token: str, *, secure: bool = False, host: str = "127.0.0.1", port: int = 8765
+) -> Starlette:
+    """The dashboard over ``a``'s store bound to ``host`` and ``port``, requiring ``token`` on every
     request."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -289,7 +303,7 @@ def create_app(a: App, token: str, *, secure: bool = False, host: str = "127.0.0
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    d = Dashboard(a, token, secure=secure, host=host)
+    d = Dashboard(a, token, secure=secure, host=host, port=port)
     app = Starlette(
         routes=[
             Route("/", d.overview),

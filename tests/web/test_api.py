@@ -23,6 +23,7 @@ from lpbot.web.data import LEDGER_LINES, usd
 from lpbot.web.server import COOKIE, create_app
 from tests.web.conftest import DEMO_LABEL, Site
 
+COOKIE_8765 = f"{COOKIE}_8765"  # the cookie of a dashboard on port 8765
 TOKEN = "a-test-token-of-some-length"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -46,7 +47,7 @@ def test_every_request_without_the_token_is_refused(empty: TestClient) -> None:
         assert r.status_code == 401, path
         assert "access token required" in r.text
     assert empty.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    empty.cookies.set(COOKIE, "wrong")
+    empty.cookies.set(COOKIE_8765, "wrong")
     assert empty.get("/").status_code == 401
     empty.cookies.clear()
     assert empty.get("/?token=wrong", follow_redirects=False).status_code == 401
@@ -61,9 +62,9 @@ def test_a_first_visit_with_the_token_sets_a_strict_cookie_and_drops_it_from_the
     assert r.status_code == 303
     assert r.headers["location"] == "/hedge"
     cookie = r.headers["set-cookie"]
-    assert f"{COOKIE}={TOKEN}" in cookie
+    assert f"{COOKIE_8765}={TOKEN}" in cookie
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
-    empty.cookies.set(COOKIE, TOKEN)
+    empty.cookies.set(COOKIE_8765, TOKEN)
     page = empty.get("/hedge")
     empty.cookies.clear()
     assert page.status_code == 200 and "<h1>Hedge</h1>" in page.text
@@ -316,3 +317,27 @@ def test_a_bad_tls_certificate_is_one_clear_error_naming_the_key(tmp_path: Path,
         assert run.code != 0
         assert "dashboard:" not in run.out  # no address for a server that never starts
         assert "dashboard.tls_cert" in run.err and "Traceback" not in run.err
+
+
+def test_two_dashboards_on_one_host_keep_their_own_cookies(tmp_path: Path) -> None:
+    """Cookies are not kept apart by port: a browser sends 127.0.0.1's cookies to every port.
+    Opening a second dashboard (the demo's, say) must not sign the first one out."""
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        'version = 1\ndata_dir = "data"\n[chains.devnet]\nmanifest = "manifest.json"\n'
+    )
+    a = App.load(config)
+    other = "another-token-of-some-length"
+    try:
+        first = TestClient(create_app(a, TOKEN, port=8765), base_url="http://127.0.0.1:8765")
+        second = TestClient(create_app(a, other, port=8766), base_url="http://127.0.0.1:8766")
+        with first, second:
+            assert first.get(f"/?token={TOKEN}").status_code == 200
+            assert second.get(f"/?token={other}").status_code == 200
+            # one browser: both cookies in one jar, keyed by host, name and path (not port)
+            first.cookies.update(second.cookies)
+            second.cookies.update(first.cookies)
+            assert first.get("/").status_code == 200
+            assert second.get("/").status_code == 200
+    finally:
+        a.close()

@@ -44,6 +44,7 @@ COOKIE = "lpbot_dashboard"  # + "_PORT": a browser sends a host's cookies to all
 FRAGMENT_HEADER = "x-lpbot-fragment"
 HERE = Path(__file__).parent
 MIN_TOKEN_LENGTH = 16
+MAX_FORM_BYTES = 4096  # the approve form: its CSRF token
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
@@ -264,12 +265,17 @@ class Dashboard:
 
     async def approve(self, request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
-        from starlette.responses import RedirectResponse
+        from starlette.responses import PlainTextResponse, RedirectResponse
 
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
             return self.rebalances(request, message="cross-origin request refused", status=403)
-        body = (await request.body()).decode("utf-8", errors="replace")
+        raw = b""
+        async for chunk in request.stream():  # the form is one short field: never read more
+            raw += chunk
+            if len(raw) > MAX_FORM_BYTES:
+                return PlainTextResponse("request too large", status_code=413)
+        body = raw.decode("utf-8", errors="replace")
         form = {k: v[0] for k, v in parse_qs(body).items()}
         given = form.get("csrf") or request.headers.get("x-csrf-token") or ""
         if not hmac.compare_digest(given.encode(), self.csrf.encode()):

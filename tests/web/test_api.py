@@ -341,3 +341,8 @@ def test_two_dashboards_on_one_host_keep_their_own_cookies(tmp_path: Path) -> No
             assert second.get("/").status_code == 200
     finally:
         a.close()
+
+
+def test_an_oversized_approve_request_is_refused_unread(empty: TestClient) -> None:
+    r = empty.post("/rebalances/x/approve", headers=AUTH, content=b"csrf=" + b"a" * 5_000_000)
+    assert r.status_code == 413 and "too large" in r.text

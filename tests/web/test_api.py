@@ -346,3 +346,15 @@ def test_two_dashboards_on_one_host_keep_their_own_cookies(tmp_path: Path) -> No
 def test_an_oversized_approve_request_is_refused_unread(empty: TestClient) -> None:
     r = empty.post("/rebalances/x/approve", headers=AUTH, content=b"csrf=" + b"a" * 5_000_000)
     assert r.status_code == 413 and "too large" in r.text
+
+
+@pytest.mark.devnet
+def test_the_hedge_page_shows_a_position_without_a_hedge(site: Site) -> None:
+    """A position with snapshots but no hedge (no [hedge], or before its first order)."""
+    with site.app.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE position_snapshots SET hedge = NULL")
+    with _client(site) as c:
+        r = c.get("/hedge", headers=AUTH)
+    assert r.status_code == 200
+    row = r.text[r.text.index(f'data-position="{DEMO_LABEL}"') :].split("</tr>")[0]
+    assert "hedge_pnl" in _fields(row)  # its ledger's line, the hedge's own figures blank

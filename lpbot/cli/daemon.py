@@ -33,7 +33,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if dashboard:
         from lpbot.cli.dashboard import settings, start_in_background
 
-        web = start_in_background(a, settings(a))
+        try:
+            web = start_in_background(a, settings(a))
+        except BaseException:
+            lock.release()
+            raise
     try:
         scheduler.start(runtime, lock, run_for_seconds=args.seconds)
     finally:

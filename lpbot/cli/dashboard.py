@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,15 +41,39 @@ def _url(cfg: DashboardConfig) -> str:
     return f"{scheme}://{host}:{cfg.port}/"
 
 
+def _listen(cfg: DashboardConfig) -> socket.socket:
+    """The dashboard's socket, bound before its address (and token) is printed: a port taken by
+    another program is one clear error, and that program never receives the token."""
+    from lpbot.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((cfg.host, cfg.port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"dashboard: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc} "
+            "(another program holds the port? choose one with --port or dashboard.port)"
+        ) from None
+    return sock
+
+
 def server(a: App, cfg: DashboardConfig) -> tuple[Any, str]:
-    """The uvicorn server of ``a``'s dashboard (not started) and the address to open: with
-    ``?token=`` when the token is the random one made now (never a configured one)."""
+    """The uvicorn server of ``a``'s dashboard (its socket bound, not started) and the address
+    to open: with ``?token=`` when the token is the random one made now (never a configured
+    one)."""
     import uvicorn
 
     from lpbot.web.server import access_token, create_app
 
+    class Bound(uvicorn.Server):
+        def run(self, sockets: list[socket.socket] | None = None) -> None:
+            super().run(sockets=sockets or [sock])
+
     token, random = access_token(cfg, a.environ)
-    web = create_app(a, token, secure=cfg.tls_cert is not None)
+    web = create_app(a, token, secure=cfg.tls_cert is not None, host=cfg.host, port=cfg.port)
     config = uvicorn.Config(
         web,
         host=cfg.host,
@@ -59,8 +84,18 @@ def server(a: App, cfg: DashboardConfig) -> tuple[Any, str]:
         access_log=False,
         server_header=False,
     )
+    try:
+        config.load()  # the TLS certificate and key, read now: a bad one is not a dead thread
+    except OSError as exc:  # ssl.SSLError included
+        from lpbot.errors import ConfigError
+
+        raise ConfigError(
+            f"dashboard.tls_cert, dashboard.tls_key: cannot use {cfg.tls_cert} and "
+            f"{cfg.tls_key} as a certificate and its key: {exc.strerror or exc}"
+        ) from None
     url = _url(cfg)
-    return uvicorn.Server(config), (f"{url}?token={token}" if random else url)
+    sock = _listen(cfg)
+    return Bound(config), (f"{url}?token={token}" if random else url)
 
 
 def announce(url: str, cfg: DashboardConfig) -> None:

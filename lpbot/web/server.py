@@ -40,10 +40,11 @@ __all__ = ["COOKIE", "Dashboard", "access_token", "create_app", "echarts_file"]
 
 log = logging.getLogger(__name__)
 
-COOKIE = "lpbot_dashboard"
+COOKIE = "lpbot_dashboard"  # + "_PORT": a browser sends a host's cookies to all its ports
 FRAGMENT_HEADER = "x-lpbot-fragment"
 HERE = Path(__file__).parent
 MIN_TOKEN_LENGTH = 16
+MAX_FORM_BYTES = 4096  # the approve form: its CSRF token
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
@@ -99,8 +100,22 @@ def _templates() -> Environment:
 class Dashboard:
     """The application with its token and the one ``App`` it reads."""
 
-    def __init__(self, a: App, token: str, *, secure: bool = False) -> None:
+    def __init__(
+        self,
+        a: App,
+        token: str,
+        *,
+        secure: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+    ) -> None:
+        from lpbot.config import LOOPBACK_HOSTS
+
         self.a, self.token, self.secure = a, token, secure
+        self.cookie = f"{COOKIE}_{port}"  # two dashboards on one host keep their own
+        # bound to loopback: only loopback names (a page whose own name was made to resolve to
+        # 127.0.0.1, DNS rebinding, is refused); elsewhere TLS's certificate names the host
+        self.names = frozenset(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else None
         self.csrf = hmac.new(token.encode(), b"lpbot-dashboard-csrf", hashlib.sha256).hexdigest()
         self.templates = _templates()
         self._approve_lock = threading.Lock()
@@ -112,7 +127,7 @@ class Dashboard:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             return header[7:].strip()
-        return request.headers.get("x-lpbot-token") or request.cookies.get(COOKIE)
+        return request.headers.get("x-lpbot-token") or request.cookies.get(self.cookie)
 
     def _valid(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
@@ -122,6 +137,15 @@ class Dashboard:
     ) -> Response:
         from starlette.responses import PlainTextResponse, RedirectResponse
 
+        if self.names is not None:
+            name = urlsplit("//" + request.headers.get("host", "")).hostname
+            if name not in self.names:
+                return self._headers(
+                    PlainTextResponse(
+                        "not this dashboard's address: open it as 127.0.0.1, localhost or [::1]",
+                        status_code=421,
+                    )
+                )
         query_token = request.query_params.get("token")
         if query_token is not None:
             if not self._valid(query_token):
@@ -133,7 +157,12 @@ class Dashboard:
             target = path + (f"?{urlencode(rest)}" if rest else "")
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(
-                COOKIE, self.token, httponly=True, samesite="strict", secure=self.secure, path="/"
+                self.cookie,
+                self.token,
+                httponly=True,
+                samesite="strict",
+                secure=self.secure,
+                path="/",
             )
             return self._headers(response)
         if not self._valid(self._given_token(request)):
@@ -236,12 +265,17 @@ class Dashboard:
 
     async def approve(self, request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
-        from starlette.responses import RedirectResponse
+        from starlette.responses import PlainTextResponse, RedirectResponse
 
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
             return self.rebalances(request, message="cross-origin request refused", status=403)
-        body = (await request.body()).decode("utf-8", errors="replace")
+        raw = b""
+        async for chunk in request.stream():  # the form is one short field: never read more
+            raw += chunk
+            if len(raw) > MAX_FORM_BYTES:
+                return PlainTextResponse("request too large", status_code=413)
+        body = raw.decode("utf-8", errors="replace")
         form = {k: v[0] for k, v in parse_qs(body).items()}
         given = form.get("csrf") or request.headers.get("x-csrf-token") or ""
         if not hmac.compare_digest(given.encode(), self.csrf.encode()):
@@ -264,15 +298,18 @@ class Dashboard:
             return service.approve(ctx, report_id, approver=approver)
 
 
-def create_app(a: App, token: str, *, secure: bool = False) -> Starlette:
-    """The dashboard over ``a``'s store, requiring ``token`` on every request."""
+def create_app(
+    a: App, token: str, *, secure: bool = False, host: str = "127.0.0.1", port: int = 8765
+) -> Starlette:
+    """The dashboard over ``a``'s store bound to ``host`` and ``port``, requiring ``token`` on every
+    request."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    d = Dashboard(a, token, secure=secure)
+    d = Dashboard(a, token, secure=secure, host=host, port=port)
     app = Starlette(
         routes=[
             Route("/", d.overview),

@@ -23,6 +23,7 @@ from lpbot.web.data import LEDGER_LINES, usd
 from lpbot.web.server import COOKIE, create_app
 from tests.web.conftest import DEMO_LABEL, Site
 
+COOKIE_8765 = f"{COOKIE}_8765"  # the cookie of a dashboard on port 8765
 TOKEN = "a-test-token-of-some-length"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -46,7 +47,7 @@ def test_every_request_without_the_token_is_refused(empty: TestClient) -> None:
         assert r.status_code == 401, path
         assert "access token required" in r.text
     assert empty.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    empty.cookies.set(COOKIE, "wrong")
+    empty.cookies.set(COOKIE_8765, "wrong")
     assert empty.get("/").status_code == 401
     empty.cookies.clear()
     assert empty.get("/?token=wrong", follow_redirects=False).status_code == 401
@@ -61,9 +62,9 @@ def test_a_first_visit_with_the_token_sets_a_strict_cookie_and_drops_it_from_the
     assert r.status_code == 303
     assert r.headers["location"] == "/hedge"
     cookie = r.headers["set-cookie"]
-    assert f"{COOKIE}={TOKEN}" in cookie
+    assert f"{COOKIE_8765}={TOKEN}" in cookie
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
-    empty.cookies.set(COOKIE, TOKEN)
+    empty.cookies.set(COOKIE_8765, TOKEN)
     page = empty.get("/hedge")
     empty.cookies.clear()
     assert page.status_code == 200 and "<h1>Hedge</h1>" in page.text
@@ -264,3 +265,96 @@ def test_run_with_dashboard_serves_it_beside_the_daemon(env: Any, cli: Any) -> N
     assert run.code == 0, run.err
     assert f"dashboard: http://127.0.0.1:{port}/?token=" in run.out
     assert answers == [401]
+
+
+def test_a_page_under_another_name_is_refused_dns_rebinding(empty: TestClient) -> None:
+    # a page on evil.example whose name now resolves to 127.0.0.1 reaches the loopback port
+    for host in ("evil.example:8765", "evil.example", "127.0.0.1.evil.example:8765"):
+        r = empty.get("/api/status", headers={**AUTH, "Host": host})
+        assert r.status_code == 421, host
+        assert "not this dashboard's address" in r.text
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "127.0.0.1"):
+        assert empty.get("/api/version", headers={**AUTH, "Host": host}).status_code == 200, host
+
+
+def test_a_port_already_taken_is_one_clear_error_and_no_token_is_printed(
+    tmp_path: Path, cli: Any
+) -> None:
+    """Whoever holds the port would receive the printed address, token and all."""
+    import socket
+
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        'version = 1\ndata_dir = "data"\n[chains.devnet]\nmanifest = "manifest.json"\n'
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = cli("--config", str(config), "dashboard", "--port", str(port))
+    assert run.code != 0
+    assert "token" not in run.out
+    assert f"dashboard: cannot listen on 127.0.0.1:{port}" in run.err
+
+
+def test_a_bad_tls_certificate_is_one_clear_error_naming_the_key(tmp_path: Path, cli: Any) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        'version = 1\ndata_dir = "data"\n[chains.devnet]\nmanifest = "manifest.json"\n'
+        '[dashboard]\ntls_cert = "cert.pem"\ntls_key = "key.pem"\n'
+    )
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    for missing in (False, True):
+        if missing:
+            (tmp_path / "cert.pem").unlink()
+        run = cli("--config", str(config), "dashboard", "--port", port)
+        assert run.code != 0
+        assert "dashboard:" not in run.out  # no address for a server that never starts
+        assert "dashboard.tls_cert" in run.err and "Traceback" not in run.err
+
+
+def test_two_dashboards_on_one_host_keep_their_own_cookies(tmp_path: Path) -> None:
+    """Cookies are not kept apart by port: a browser sends 127.0.0.1's cookies to every port.
+    Opening a second dashboard (the demo's, say) must not sign the first one out."""
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        'version = 1\ndata_dir = "data"\n[chains.devnet]\nmanifest = "manifest.json"\n'
+    )
+    a = App.load(config)
+    other = "another-token-of-some-length"
+    try:
+        first = TestClient(create_app(a, TOKEN, port=8765), base_url="http://127.0.0.1:8765")
+        second = TestClient(create_app(a, other, port=8766), base_url="http://127.0.0.1:8766")
+        with first, second:
+            assert first.get(f"/?token={TOKEN}").status_code == 200
+            assert second.get(f"/?token={other}").status_code == 200
+            # one browser: both cookies in one jar, keyed by host, name and path (not port)
+            first.cookies.update(second.cookies)
+            second.cookies.update(first.cookies)
+            assert first.get("/").status_code == 200
+            assert second.get("/").status_code == 200
+    finally:
+        a.close()
+
+
+def test_an_oversized_approve_request_is_refused_unread(empty: TestClient) -> None:
+    r = empty.post("/rebalances/x/approve", headers=AUTH, content=b"csrf=" + b"a" * 5_000_000)
+    assert r.status_code == 413 and "too large" in r.text
+
+
+@pytest.mark.devnet
+def test_the_hedge_page_shows_a_position_without_a_hedge(site: Site) -> None:
+    """A position with snapshots but no hedge (no [hedge], or before its first order)."""
+    with site.app.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE position_snapshots SET hedge = NULL")
+    with _client(site) as c:
+        r = c.get("/hedge", headers=AUTH)
+    assert r.status_code == 200
+    row = r.text[r.text.index(f'data-position="{DEMO_LABEL}"') :].split("</tr>")[0]
+    assert "hedge_pnl" in _fields(row)  # its ledger's line, the hedge's own figures blank

@@ -207,14 +207,7 @@ class _Bot:
         return (b0, b1), (c0 - b0, c1 - b1)
 
     def _market(self, now: int, price: float) -> MarketInputs:
-        t0_usd, t1_usd = self.acc.token_usd(price)
-        return MarketInputs(
-            token0_usd=t0_usd,
-            token1_usd=t1_usd,
-            rebalance_gas_usd=self.acc.gas_estimate("rebalance", now, price),
-            compound_gas_usd=self.acc.gas_estimate("compound", now, price),
-            fee_rate=self.fee_rate(now),
-        )
+        return self.acc.market(now, price, self.fee_rate(now))
 
     def decide(self, now: int) -> None:
         """One decision at ``now`` (the pool's own clock is the acting block's)."""

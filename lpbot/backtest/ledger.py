@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from lpbot.analytics.fees import FeeRate
 from lpbot.analytics.ledger import (
     GasPaid,
     HedgeFigures,
@@ -60,6 +61,7 @@ from lpbot.backtest.metrics import SECONDS_PER_YEAR, max_drawdown, sharpe_sortin
 from lpbot.errors import Refused
 from lpbot.strategy.base import Range, max_usable_tick, min_usable_tick
 from lpbot.strategy.open import OpenPlan
+from lpbot.strategy.rebalance import MarketInputs
 from lpbot.uniswap.liquidity_amounts import get_liquidity_for_amounts
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 
@@ -434,6 +436,18 @@ class Accountant:
 
     def gas_estimate(self, action: str, t: float, price_raw: float) -> float:
         return self.gas.cost_usd(action, True, t, self.native_usd(price_raw, t))
+
+    def market(self, t: float, price_raw: float, fee_rate: FeeRate) -> MarketInputs:
+        """What the policy reads at ``t``: the tokens' marks, the gas of a rebalance and of a
+        compound, and the pool's fee rate (the engine's own measure of it)."""
+        t0_usd, t1_usd = self.token_usd(price_raw)
+        return MarketInputs(
+            token0_usd=t0_usd,
+            token1_usd=t1_usd,
+            rebalance_gas_usd=self.gas_estimate("rebalance", t, price_raw),
+            compound_gas_usd=self.gas_estimate("compound", t, price_raw),
+            fee_rate=fee_rate,
+        )
 
     def swap_costs(self, fill: SwapFill, price_raw: float) -> tuple[float, float, float]:
         """Fee, price impact and slippage (USD) of the bot's swap at the pre-swap raw price;

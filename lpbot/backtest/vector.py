@@ -310,14 +310,7 @@ class _Engine:
         return (p0, p1), (o0, o1)
 
     def _market(self, j: int, now: int, price: float) -> MarketInputs:
-        t0_usd, t1_usd = self.acc.token_usd(price)
-        return MarketInputs(
-            token0_usd=t0_usd,
-            token1_usd=t1_usd,
-            rebalance_gas_usd=self.acc.gas_estimate("rebalance", now, price),
-            compound_gas_usd=self.acc.gas_estimate("compound", now, price),
-            fee_rate=self._fee_rate(j),
-        )
+        return self.acc.market(now, price, self._fee_rate(j))
 
     def _decide(self, j: int) -> None:
         self.decisions += 1

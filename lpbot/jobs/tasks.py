@@ -701,8 +701,17 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     record, report, paths = service.plan_compound(mp.ctx, mp.token_id, why_text)
     module_refused: list[str] = []
     if not all(c["ok"] for c in report["checks"]) and mp.ctx.via == "module":
-        # the module refuses it: an alert and a plan for the owners, never keys the bot holds
+        # the module refuses it: an alert and a plan for the owners, never keys the bot holds;
+        # the refused module plan is done with (it can never be approved)
         module_refused = _module_refused(mp, report, "compound")
+        mp.ctx.repo.transition(record.id, S.SIMULATED, S.STALE, error="the module refused it")
+        if any("RangeOffTwap" in r for r in module_refused):
+            # the pool's TWAP is outside the range for now: compounding can wait for it to
+            # come back, so the owners are not asked to sign what the module would take later
+            return (
+                "hold (compounding waits: the pool's TWAP is outside the range, where the "
+                "module refuses deposits)"
+            )
         mp.ctx.via = "multisig"
         record, report, paths = service.plan_compound(
             mp.ctx, mp.token_id, why_text + " (module refused)"

@@ -18,7 +18,7 @@ from lpbot.devnet.market import run_market
 from lpbot.hedge.delta import lp_delta
 from lpbot.signing.local import write_keystore
 from tests.conftest import Devnet
-from tests.jobs.conftest import CONFIG
+from tests.jobs.conftest import CONFIG, HOT_QUORUM_SIGNERS
 
 pytestmark = pytest.mark.devnet
 
@@ -43,8 +43,10 @@ def test_lpbot_run_hedges_the_configured_position(chain: Devnet, tmp_path: Path)
     m.write(manifest_path)
     owners = [dev_signer(i).address for i in (9, 10, 11)]
     config = tmp_path / "lpbot.toml"
+    signers = HOT_QUORUM_SIGNERS.format(keys=data / "keys", o1=owners[0], o2=owners[1],
+                                        o3=owners[2])  # fmt: skip
     text = CONFIG.format(data=data, manifest=manifest_path, token_id=m.safe_position,
-                         o1=owners[0], o2=owners[1], o3=owners[2])  # fmt: skip
+                         signers=signers)  # fmt: skip
     config.write_text(text.replace("[schedule]", HEDGE + "[schedule]"))
     env["LPBOT_CONFIG"] = str(config)
     run_market(chain.w3, m, m.pool("USDC/WETH-500"), steps=2, vol=0.5, seed=3)  # fees to count

@@ -18,6 +18,32 @@ from lpbot.store.models import Rebalance
 from lpbot.store.session import make_engine, session_factory
 from tests.conftest import Devnet
 
+# the daemon's signers in these tests: the bot's sending key and two of the Safe's three owners
+# (format with keys=, o1=, o2=, o3=)
+HOT_QUORUM_SIGNERS = """
+[signer]
+sender = "bot"
+# the test's two owners sign from this one process: a hot quorum, accepted explicitly
+allow_hot_quorum = true
+[signer.keystores.bot]
+path = "{keys}/bot.json"
+password_env = "LPBOT_TEST_BOT_PW"
+[signer.keystores.owner1]
+path = "{keys}/owner1.json"
+password_env = "LPBOT_TEST_OWNER1_PW"
+[signer.keystores.owner2]
+path = "{keys}/owner2.json"
+password_env = "LPBOT_TEST_OWNER2_PW"
+[signer.safe]
+address = "devnet"
+threshold = 2
+owners = [
+    {{ address = "{o1}", keystore = "owner1" }},
+    {{ address = "{o2}", keystore = "owner2" }},
+    {{ address = "{o3}" }},
+]
+"""
+
 CONFIG = """
 version = 1
 data_dir = "{data}"
@@ -39,28 +65,7 @@ edge_pct = "off"
 vol_ratio_trigger = "off"
 min_gain_over_cost = 0.0
 rebalance_rule = "fees"               # re-centre on every exit, whatever the LVR
-[signer]
-sender = "bot"
-# the test's two owners sign from this one process: a hot quorum, accepted explicitly
-allow_hot_quorum = true
-[signer.keystores.bot]
-path = "{data}/keys/bot.json"
-password_env = "LPBOT_TEST_BOT_PW"
-[signer.keystores.owner1]
-path = "{data}/keys/owner1.json"
-password_env = "LPBOT_TEST_OWNER1_PW"
-[signer.keystores.owner2]
-path = "{data}/keys/owner2.json"
-password_env = "LPBOT_TEST_OWNER2_PW"
-[signer.safe]
-address = "devnet"
-threshold = 2
-owners = [
-    {{ address = "{o1}", keystore = "owner1" }},
-    {{ address = "{o2}", keystore = "owner2" }},
-    {{ address = "{o3}" }},
-]
-[schedule]
+{signers}[schedule]
 monitor_seconds = 2
 rebalance_check_seconds = 2
 hedge_sync_seconds = 30
@@ -89,9 +94,9 @@ def setup(chain: Devnet, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str],
             data=data,
             manifest=manifest_path,
             token_id=m.safe_position,
-            o1=owners[0],
-            o2=owners[1],
-            o3=owners[2],
+            signers=HOT_QUORUM_SIGNERS.format(
+                keys=data / "keys", o1=owners[0], o2=owners[1], o3=owners[2]
+            ),
         )
     )
     # the price moves 4% away: the position's +-300 ticks range is far behind

@@ -26,6 +26,7 @@ from lpbot.signing.local import write_keystore
 from lpbot.strategy.base import min_usable_tick
 from tests.conftest import Devnet
 from tests.execution.conftest import Crash
+from tests.jobs.conftest import HOT_QUORUM_SIGNERS
 
 pytestmark = pytest.mark.devnet
 
@@ -44,28 +45,7 @@ capital = {{ {capital} }}
 accept_expected_loss = {accept}
 [positions.strategy]
 {strategy}
-[signer]
-sender = "bot"
-# the test's two owners sign from this one process: a hot quorum, accepted explicitly
-allow_hot_quorum = true
-[signer.keystores.bot]
-path = "{keys}/bot.json"
-password_env = "LPBOT_TEST_BOT_PW"
-[signer.keystores.owner1]
-path = "{keys}/owner1.json"
-password_env = "LPBOT_TEST_OWNER1_PW"
-[signer.keystores.owner2]
-path = "{keys}/owner2.json"
-password_env = "LPBOT_TEST_OWNER2_PW"
-[signer.safe]
-address = "devnet"
-threshold = 2
-owners = [
-    {{ address = "{o1}", keystore = "owner1" }},
-    {{ address = "{o2}", keystore = "owner2" }},
-    {{ address = "{o3}" }},
-]
-[auto_execute]
+{signers}[auto_execute]
 enabled = {auto}
 max_value_usd = "100000"
 via = "multisig"
@@ -98,10 +78,9 @@ class Env:
             "name": NAME,
             "pool": "USDC/WETH-500",
             "capital": capital,
-            "keys": self.keys,
-            "o1": owners[0],
-            "o2": owners[1],
-            "o3": owners[2],
+            "signers": HOT_QUORUM_SIGNERS.format(
+                keys=self.keys, o1=owners[0], o2=owners[1], o3=owners[2]
+            ),
             "auto": "true",
             # the devnet pool's fees are below its LVR: these tests open there on purpose
             "accept": "true",

@@ -350,6 +350,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for path in (args.html, args.json):
         if path:
             print(f"wrote {path}")
+    saved_in = _saved_dir(args)
+    if saved_in is not None:
+        from lpbot.backtest.saved import save_run
+
+        print(f"saved for the dashboard: {save_run(saved_in, result, comparison)}")
     if comparison is not None and not comparison["within_tolerance"] and not args.allow_divergence:
         raise Refused(
             "the bars and exact engines disagree beyond the stated tolerance (see 'why' above); "
@@ -376,26 +381,51 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         grid, args.data, _config(args), engine=args.engine, workers=args.workers,
         bar_interval=args.bar_interval, executor=executor, ray_address=address,
     )  # fmt: skip
+    saved_in = _saved_dir(args)
+    saved = None
+    if saved_in is not None:
+        from lpbot.backtest.saved import save_sweep
+
+        saved = save_sweep(
+            saved_in, rows, grid=grid, data=str(args.data), engine=args.engine, label=args.label
+        )
     if args.print_json:
         emit_json([asdict(r) for r in rows])
         return 0
+    from lpbot.backtest.saved import sweep_line
+
     for row in rows:
-        params = ", ".join(f"{k}={v}" for k, v in row.params.items())
-        if row.error:
-            print(f"{params}: refused: {row.error}")
-        else:
-            m = row.metrics
-            print(
-                f"{params}: APR {m['apr']:+.2%}, LP minus hold {m['lp_vs_hold']:+.2%}, "
-                f"fees ${row.breakdown['fees']:,.2f}, "
-                f"gas ${row.breakdown['gas']:,.2f}, {m['rebalances']} rebalances, "
-                f"drawdown {m['max_drawdown']:.2%}, in range {m['time_in_range']:.1%}"
-            )
+        print(sweep_line(asdict(row)))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
         if not args.print_json:
             print(f"wrote {args.json}")
+    if saved is not None:
+        print(f"saved for the dashboard: {saved}")
     return 0
+
+
+def _saved_dir(args: argparse.Namespace) -> Path | None:
+    """Where a run or sweep is kept for the dashboard: ``<report_dir>/backtests`` of the
+    configuration (``--config``, ``$LPBOT_CONFIG`` or ./lpbot.toml); None without one, or with
+    ``--no-save``."""
+    import os
+
+    from lpbot.app import App
+    from lpbot.backtest.saved import FOLDER
+    from lpbot.config import CONFIG_ENV, DEFAULT_CONFIG_NAME
+
+    if getattr(args, "no_save", False):
+        return None
+    ctx = click.get_current_context(silent=True)
+    given = (ctx.meta.get("lpbot.config") if ctx else None) or os.environ.get(CONFIG_ENV)
+    if not given and not Path(DEFAULT_CONFIG_NAME).exists():
+        return None
+    a = App.load(given)  # the configuration only: no database, no chain
+    try:
+        return a.reports_dir / FOLDER
+    finally:
+        a.close()
 
 
 # ----------------------------------------------------------------------------- commands
@@ -441,6 +471,9 @@ def _config_options(f: Any) -> Any:
         click.option("--funding-rate-8h", type=float),
         click.option("--funding-csv", help="CSV: unix time, rate per 8 h"),
         click.option("--label"),
+        click.option("--no-save", is_flag=True,
+                     help="do not keep it in the configuration's report_dir/backtests (the "
+                     "dashboard's backtests page)"),
     ]  # fmt: skip
     for option in reversed(options):
         f = option(f)

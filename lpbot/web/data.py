@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPLORERS",
+    "backtest_page",
+    "backtests_page",
     "hedge_page",
     "overview",
     "position_page",
     "rebalances_page",
+    "regime_of",
     "usd",
     "version",
 ]
@@ -146,6 +149,7 @@ def overview(a: App) -> dict[str, Any]:
                 "last": p["last"],
                 "ledger": None,
                 "ledger_problem": h if isinstance(h, str) else None,
+                "regime": regime_of(a, label),
             }
             if h is not None and not isinstance(h, str) and h.points:
                 q = quote_of(h.symbols, h.decimals)
@@ -218,7 +222,7 @@ def position_page(a: App, label: str) -> dict[str, Any]:
         try:
             h = history(s, label)
         except NeedsAttention as exc:
-            return {"label": label, "problem": str(exc), "points": []}
+            return {"label": label, "problem": str(exc), "points": [], "regime": None}
         chain_ids = {
             int(p.chain_id) for p in s.scalars(select(Position).where(Position.label == label))
         }
@@ -268,6 +272,7 @@ def position_page(a: App, label: str) -> dict[str, Any]:
     return {
         "label": label,
         "problem": None,
+        "regime": regime_of(a, label),
         "pair": f"{h.symbols[0]}/{h.symbols[1]}",
         "quote": f"{q.base} in {q.quote}",
         "chain_id": chain_id,
@@ -383,6 +388,28 @@ def hedge_page(a: App) -> dict[str, Any]:
                 }
             )
     return out
+
+
+def regime_of(a: App, label: str | None = None) -> dict[str, Any] | None:
+    """The market regime the risk controls last evaluated for position ``label``, as stored:
+    ``{"regime": name, "at": ISO time, "reasons": [text, ...]}``; None while the store holds
+    none (the pages then say "not evaluated"). The one place the pages read it from."""
+    return None
+
+
+def backtests_page(a: App) -> dict[str, Any]:
+    """Every backtest run and sweep kept in ``<report_dir>/backtests``, newest first."""
+    from lpbot.backtest.saved import FOLDER, list_saved
+
+    directory = a.reports_dir / FOLDER
+    return {"directory": str(directory), "backtests": list_saved(directory)}
+
+
+def backtest_page(a: App, backtest_id: str) -> dict[str, Any]:
+    """One kept backtest: a run's report, or a sweep's rows as the command prints them."""
+    from lpbot.backtest.saved import FOLDER, read_saved
+
+    return read_saved(a.reports_dir / FOLDER, backtest_id)
 
 
 def version(a: App) -> str:

@@ -112,6 +112,9 @@ class Dashboard:
         from lpbot.config import LOOPBACK_HOSTS
 
         self.a, self.token, self.secure = a, token, secure
+        self.host, self.port = host, port
+        # who approves here, in the audit record: never the token, only a fingerprint of it
+        self.fingerprint = hashlib.sha256(token.encode()).hexdigest()[:8]
         self.cookie = f"{COOKIE}_{port}"  # two dashboards on one host keep their own
         # bound to loopback: only loopback names (a page whose own name was made to resolve to
         # 127.0.0.1, DNS rebinding, is refused); elsewhere TLS's certificate names the host
@@ -233,6 +236,36 @@ class Dashboard:
             error=status >= 400,
         )
 
+    def backtests(self, request: Request) -> Response:
+        from lpbot.web.data import backtests_page
+
+        return self.render(request, "backtests.html", page="backtests", data=backtests_page(self.a))
+
+    def backtest(self, request: Request) -> Response:
+        from starlette.responses import PlainTextResponse
+
+        from lpbot.errors import Refused
+        from lpbot.web.data import backtest_page
+
+        try:
+            data = backtest_page(self.a, request.path_params["backtest_id"])
+        except Refused as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        return self.render(request, "backtest.html", page="backtests", data=data)
+
+    def backtest_report(self, request: Request) -> Response:
+        """A run's HTML report, the page ``lpbot backtest run --html`` writes."""
+        from starlette.responses import HTMLResponse, PlainTextResponse
+
+        from lpbot.backtest.saved import FOLDER, report_page
+        from lpbot.errors import Refused
+
+        try:
+            page = report_page(self.a.reports_dir / FOLDER, request.path_params["backtest_id"])
+        except Refused as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        return HTMLResponse(page)
+
     def hedge(self, request: Request) -> Response:
         from lpbot.web.data import hedge_page
 
@@ -281,17 +314,28 @@ class Dashboard:
         if not hmac.compare_digest(given.encode(), self.csrf.encode()):
             return self.rebalances(request, message="missing or wrong CSRF token", status=403)
         report_id = request.path_params["report_id"]
+        client = request.client.host if request.client else "unknown"
         try:
-            record = await run_in_threadpool(self._approve, report_id)
+            record = await run_in_threadpool(self._approve, report_id, client)
         except LpbotError as exc:
             return self.rebalances(request, message=f"not approved: {exc}", status=409)
         return RedirectResponse(f"/rebalances?approved={record.id}", status_code=303)
 
-    def _approve(self, report_id: str) -> Any:
+    def approver(self, client: str) -> str:
+        """Who approves through this dashboard: the user running it, as ``lpbot rebalance
+        approve`` records (``alice``), then the dashboard's address, the client's and the access
+        token's fingerprint (``alice via dashboard 127.0.0.1:8765 from 127.0.0.1, token
+        sha256:1a2b3c4d``); never the token."""
+        return (
+            f"{getpass.getuser()} via dashboard {self.host}:{self.port} from {client}, "
+            f"token sha256:{self.fingerprint}"
+        )
+
+    def _approve(self, report_id: str, client: str) -> Any:
         """``lpbot rebalance approve REPORT_ID --yes``: the same context, the same service."""
         from lpbot.execution import service
 
-        approver = f"{getpass.getuser()} (dashboard)"
+        approver = self.approver(client)
         with self._approve_lock:
             position = None  # as the command: the first configured position's chain
             ctx = self.a.execution_context(position, actor=approver)
@@ -317,6 +361,9 @@ def create_app(
             Route("/rebalances", d.rebalances),
             Route("/rebalances/{report_id}/approve", d.approve, methods=["POST"]),
             Route("/hedge", d.hedge),
+            Route("/backtests", d.backtests),
+            Route("/backtests/{backtest_id}", d.backtest),
+            Route("/backtests/{backtest_id}/report.html", d.backtest_report),
             Route("/api/status", d.api_status),
             Route("/api/version", d.api_version),
             Route("/static/vendor/echarts.min.js", d.echarts),

@@ -4,6 +4,8 @@ approve, the same numbers as the ledger and ``lpbot status --json``, and an appr
 
 from __future__ import annotations
 
+import getpass
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -216,7 +218,14 @@ def test_approve_is_the_commands_approval_and_needs_the_csrf_token(site: Site) -
         assert r.headers["location"] == f"/rebalances?approved={site.rebalance_id}"
         record = repo.get(site.rebalance_id)
         assert record is not None and record.state.value == "APPROVED"
-        assert str(record.approved_by).endswith("(dashboard)")
+        # `lpbot rebalance approve` records the OS user; here the same user, then which
+        # dashboard, from where and which token (its fingerprint: never the token itself)
+        fingerprint = hashlib.sha256(TOKEN.encode()).hexdigest()[:8]
+        assert record.approved_by == (
+            f"{getpass.getuser()} via dashboard 127.0.0.1:8765 from testclient, "
+            f"token sha256:{fingerprint}"
+        )
+        assert TOKEN not in str(record.approved_by)
         # the same audit record as `lpbot rebalance approve`: the transition, with its actor
         with site.app.sessions() as s:
             entries = s.scalars(

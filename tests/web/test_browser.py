@@ -7,6 +7,7 @@ Skipped when /usr/bin/chromium is missing, unless LPBOT_REQUIRE_BROWSER is set (
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 import threading
@@ -175,5 +176,6 @@ def test_approve_in_the_browser_moves_the_rebalance_in_the_store(
     assert page.locator(f"#approve-{site.rebalance_id}").count() == 0
     record = rebalances.get(site.rebalance_id)
     assert record is not None and record.state.value == "APPROVED"
-    assert str(record.approved_by).endswith("(dashboard)")
+    assert str(record.approved_by).startswith(f"{getpass.getuser()} via dashboard 127.0.0.1:")
+    assert " from 127.0.0.1, token sha256:" in str(record.approved_by)
     page.close()

@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation, localcontext
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
@@ -54,6 +54,9 @@ from lpbot.strategy.skewed import SkewedBand
 from lpbot.strategy.vol_band import VolatilityBand
 from lpbot.uniswap.constants import MAX_UINT128
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
+
+if TYPE_CHECKING:
+    from lpbot.app import App
 
 __all__ = [
     "Capital",
@@ -208,6 +211,20 @@ class Chain:
             position_manager=c["NonfungiblePositionManager"],
         )
         return cls(w3, manifest, reader, manifest_pricer(w3, manifest))
+
+    @classmethod
+    def of(cls, a: App, name: str | None = None) -> Chain:
+        """Chain ``name`` of the application context (the first position's when None): its
+        checked connection, manifest, pool reader and pricer, as ``lpbot position`` reads."""
+        w3, manifest = a.w3(name), a.manifest(name)
+        c = manifest.contracts
+        reader = PoolReader(
+            w3,
+            multicall=c["Multicall3"],
+            tick_lens=c["TickLens"],
+            position_manager=c["NonfungiblePositionManager"],
+        )
+        return cls(w3, manifest, reader, a.pricer(name))
 
     def marks(self, pool: PoolTokens, block: int) -> PoolTokens:
         """``pool`` with its tokens' marks at ``block``."""

@@ -29,20 +29,10 @@ __all__ = ["position"]
 
 def _chain(args: argparse.Namespace) -> Chain:
     from lpbot.app import Overrides
-    from lpbot.chain.reader import PoolReader
     from lpbot.position_commands import Chain
 
     a = app(Overrides(rpc_url=args.rpc))
-    name = a.chain_name(args.position) if args.position else None
-    w3, manifest = a.w3(name), a.manifest(name)
-    c = manifest.contracts
-    reader = PoolReader(
-        w3,
-        multicall=c["Multicall3"],
-        tick_lens=c["TickLens"],
-        position_manager=c["NonfungiblePositionManager"],
-    )
-    return Chain(w3, manifest, reader, a.pricer(name))
+    return Chain.of(a, a.chain_name(args.position) if args.position else None)
 
 
 def _print(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "backtests_page",
     "hedge_page",
     "overview",
+    "position_market",
     "position_page",
     "rebalances_page",
     "regime_of",
@@ -244,6 +245,7 @@ def position_page(a: App, label: str) -> dict[str, Any]:
                 "in_range": p.in_range,
                 "value": str(u.value),
                 "hold": str(u.hold),
+                "hold_5050": str(u.hold_5050),
                 "net": str(u.net),
                 "fees": str(u.fees),
             }
@@ -285,6 +287,144 @@ def position_page(a: App, label: str) -> dict[str, Any]:
         "block": last.block if last else None,
         "transactions": transactions,
     }
+
+
+MAX_BARS = 120  # the liquidity chart's bars at most (wider bars beyond)
+
+
+def _current_row(a: App, label: str) -> dict[str, Any] | None:
+    """The store's record of position ``label``'s current NFT (the last opened one still
+    open, else the last one): its token id, chain id and pool."""
+    from sqlalchemy import select
+
+    from lpbot.store.models import Position
+
+    with a.sessions() as s:
+        rows = [
+            {
+                "token_id": int(p.token_id),
+                "chain_id": int(p.chain_id),
+                "pool": str(p.pool_address),
+                "open": p.closed_at is None,
+            }
+            for p in s.scalars(
+                select(Position).where(Position.label == label).order_by(Position.id)
+            )
+            if int(p.token_id) != 0
+        ]
+    if not rows:
+        return None
+    return ([r for r in rows if r["open"]] or rows)[-1]
+
+
+def liquidity_bars(
+    ticks_net: dict[int, int], active: int, tick: int, spacing: int, window: tuple[int, int]
+) -> list[tuple[int, int, int]]:
+    """The pool's liquidity over ``window`` (ticks, within the initialized ticks read) in bars
+    of a whole number of tick spacings, at most ``MAX_BARS``: (first tick, end tick, the
+    liquidity in force from the first tick on). Exact: the active liquidity plus the
+    ``liquidityNet`` of every initialized tick crossed from ``tick``."""
+    lo = window[0] // spacing * spacing
+    hi = -(-window[1] // spacing) * spacing
+    n = max((hi - lo) // spacing, 1)
+    width = -(-n // MAX_BARS) * spacing
+    crossed = sorted(ticks_net)
+
+    def at(x: int) -> int:
+        if x > tick:
+            return active + sum(ticks_net[t] for t in crossed if tick < t <= x)
+        return active - sum(ticks_net[t] for t in crossed if x < t <= tick)
+
+    return [(x, min(x + width, hi), at(x)) for x in range(lo, hi, width)]
+
+
+def position_market(a: App, label: str) -> dict[str, Any]:
+    """Position ``label``'s current NFT as the chain shows it now, read as ``lpbot position
+    show`` reads it (``show_position``): its greeks and VaR (``report``: that command's
+    ``--json``), and the pool's liquidity around the price in bars with the range and the
+    price. ``problem`` says why not (the chain does not answer, or is not configured here)."""
+    from web3.exceptions import Web3Exception
+
+    from lpbot.errors import LpbotError, Refused, RetryLater
+    from lpbot.position_commands import Chain, report_json, show_position
+
+    row = _current_row(a, label)
+    if row is None:
+        raise Refused(f"no position {label!r} recorded")
+    out: dict[str, Any] = {"label": label, "token_id": row["token_id"], "problem": None}
+    chain_id = row["chain_id"]
+    name = next((n for n, cid in _configured_chains(a).items() if cid == chain_id), None)
+    if name is None:
+        out["problem"] = (
+            f"chain unreachable: chain {chain_id} is not in this configuration ({a.source})"
+        )
+        return out
+    try:
+        chain = Chain.of(a, name)
+        r = show_position(chain, row["token_id"])
+    except (RetryLater, OSError) as exc:  # no answer (requests' errors are OSErrors)
+        out["problem"] = f"chain unreachable: {exc}"
+        return out
+    except (LpbotError, ValueError, Web3Exception) as exc:
+        out["problem"] = f"chain {name}: NFT #{row['token_id']} could not be read: {exc}"
+        return out
+    if r.pool.info.address.lower() != row["pool"].lower():
+        out["problem"] = (
+            f"NFT #{row['token_id']} on chain {name} is in pool {r.pool.info.address}, not "
+            f"this position's {row['pool']}: the store and the chain disagree"
+        )
+        return out
+    snap = r.snapshot
+    t0, t1 = r.pool.token0, r.pool.token1
+    q = quote_of((t0.symbol, t1.symbol), (t0.decimals, t1.decimals))
+    tick = snap.slot0.tick
+    known_lo, known_hi = snap.tick_range_known
+    lo, hi = min(r.tick_lower, tick), max(r.tick_upper, tick)
+    margin = max((hi - lo) // 2, 10 * snap.tick_spacing)
+    window = (max(lo - margin, known_lo), min(hi + margin, known_hi))
+    bars = liquidity_bars(
+        {t: info.liquidity_net for t, info in snap.ticks.items()},
+        snap.liquidity,
+        tick,
+        snap.tick_spacing,
+        window,
+    )
+    out.update(
+        chain=name,
+        block=snap.block_number,
+        report=report_json(r),
+        risky=r.pool.risky_token.symbol,
+        quote_symbol=r.pool.quote_token.symbol,
+        quote=f"{q.base} in {q.quote}",
+        tick=tick,
+        tick_lower=r.tick_lower,
+        tick_upper=r.tick_upper,
+        active_liquidity=str(snap.liquidity),
+        bars=[
+            {
+                "tick": x,
+                "end": end,
+                "liquidity": str(liquidity),
+                "price": q.price(x),
+                "in_range": r.tick_lower <= x < r.tick_upper,
+            }
+            for x, end, liquidity in bars
+        ],
+    )
+    return out
+
+
+def _configured_chains(a: App) -> dict[str, int]:
+    """Each configured chain's name -> its chain id (those this environment can resolve)."""
+    from lpbot.errors import ConfigError
+
+    out: dict[str, int] = {}
+    for name in a.config.chains:
+        try:
+            out[name] = a.config.resolve_chain(name, a.environ).chain_id
+        except ConfigError:
+            continue
+    return out
 
 
 def rebalances_page(a: App) -> dict[str, Any]:

@@ -220,6 +220,20 @@ class Dashboard:
             return PlainTextResponse(str(exc), status_code=404)
         return self.render(request, "position.html", page="position", data=data)
 
+    def position_market(self, request: Request) -> Response:
+        """The chain's part of a position's page (liquidity, greeks, VaR), loaded after it: a
+        slow or dead RPC never holds the page."""
+        from starlette.responses import PlainTextResponse
+
+        from lpbot.errors import Refused
+        from lpbot.web.data import position_market
+
+        try:
+            data = position_market(self.a, request.path_params["label"])
+        except Refused as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        return self.render(request, "position_market.html", page="position", data=data)
+
     def rebalances(self, request: Request, *, message: str = "", status: int = 200) -> Response:
         from lpbot.web.data import rebalances_page
 
@@ -358,6 +372,7 @@ def create_app(
         routes=[
             Route("/", d.overview),
             Route("/position/{label}", d.position),
+            Route("/position/{label}/market", d.position_market),
             Route("/rebalances", d.rebalances),
             Route("/rebalances/{report_id}/approve", d.approve, methods=["POST"]),
             Route("/hedge", d.hedge),

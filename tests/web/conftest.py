@@ -59,3 +59,38 @@ def site(env: Env, cli: Any, demo_run: demo.DemoResult) -> Iterator[Site]:  # no
         yield Site(a, env, report_id, record.id)
     finally:
         a.close()
+
+
+@pytest.fixture
+def live(site: Site) -> str:
+    """The site, with the devnet's Safe position (the configuration's) snapshotted once by the
+    monitor: a position with a ledger on a chain that answers. Its name."""
+    from sqlalchemy import select
+
+    from lpbot.devnet.context import devnet_context, manifest_pricer
+    from lpbot.jobs import tasks
+    from lpbot.jobs.alerts import MemoryNotifier
+    from lpbot.store.models import Position
+
+    chain, token = site.env.chain, site.env.values["token_id"]
+    m = chain.manifest
+    info = m.pool(site.env.values["pool"])
+    with site.app.sessions() as s:  # `rebalance plan` recorded the NFT under a name of its own
+        name = s.scalars(select(Position.label).where(Position.token_id == token)).first()
+    name = name or site.app.position().name
+    mp = tasks.ManagedPosition(
+        name=name,
+        ctx=devnet_context(chain.w3, m, None, site.env.data),  # type: ignore[arg-type]
+        sessions=site.app.sessions,
+        policy=None,  # type: ignore[arg-type]
+        token_id=token,
+        pool=info.address,
+        token0=m.token(info.token0).address,
+        token1=m.token(info.token1).address,
+        notifier=MemoryNotifier(),
+        pricer=manifest_pricer(chain.w3, m),
+        ledger_from_first_snapshot=True,
+        out=lambda _line: None,
+    )
+    tasks.monitor(mp)
+    return name

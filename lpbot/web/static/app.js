@@ -46,10 +46,57 @@ function drawCharts() {
     series: [
       line("LP value", d.points.map((p) => Number(p.value)), "#2f6fd6"),
       line("hold the deposit", d.points.map((p) => Number(p.hold)), "#e08a2c"),
+      line("hold 50/50", d.points.map((p) => Number(p.hold_5050)), "#b0b7c3", { lineStyle: { color: "#b0b7c3", type: "dashed" } }),
       line("net vs holding", d.points.map((p) => Number(p.net)), "#8e44ad", { yAxisIndex: 1, lineStyle: { color: "#8e44ad", type: "dotted" } }),
     ],
   });
   window.addEventListener("resize", () => { price.resize(); value.resize(); });
+}
+
+function drawLiquidity() {
+  const data = document.getElementById("liquidity-data");
+  const box = document.getElementById("liquidity-chart");
+  if (!data || !box || typeof echarts === "undefined") return;
+  const d = JSON.parse(data.textContent);
+  const digits = (x) => (x >= 1000 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(4));
+  const labels = d.bars.map((b) => digits(b.price));
+  const at = (tick) => {
+    const i = d.bars.findIndex((b) => b.tick <= tick && tick < b.end);
+    return i < 0 ? (tick < d.bars[0].tick ? 0 : d.bars.length - 1) : i;
+  };
+  const chart = echarts.init(box);
+  chart.setOption({
+    animation: false,
+    tooltip: { trigger: "axis" },
+    grid: { left: 90, right: 20, top: 30, bottom: 45 },
+    xAxis: { type: "category", data: labels, name: d.quote, nameLocation: "middle", nameGap: 28 },
+    yAxis: { type: "value", name: "liquidity" },
+    series: [{
+      name: "liquidity",
+      type: "bar",
+      barCategoryGap: "5%",
+      data: d.bars.map((b) => ({ value: Number(b.liquidity), itemStyle: { color: b.in_range ? "#5aa0ff" : "#9db4d6" } })),
+      markArea: { itemStyle: { color: "rgba(79, 157, 99, 0.15)" }, label: { formatter: "range" },
+        data: [[{ xAxis: labels[at(d.tick_lower)] }, { xAxis: labels[at(d.tick_upper - 1)] }]] },
+      markLine: { symbol: "none", label: { formatter: "price" }, lineStyle: { color: "#1d2430", width: 2 },
+        data: [{ xAxis: labels[at(d.tick)] }] },
+    }],
+  });
+  window.addEventListener("resize", () => chart.resize());
+}
+
+async function loadParts() {
+  // the chain's part of a page, read after it (a slow RPC never holds the page)
+  for (const part of document.querySelectorAll("[data-src]")) {
+    try {
+      const r = await fetch(part.dataset.src, { credentials: "same-origin", headers: { "X-Lpbot-Fragment": "1" } });
+      part.innerHTML = r.ok ? await r.text() : '<p class="warn">' + r.status + " " + r.statusText + "</p>";
+    } catch (e) {
+      part.innerHTML = '<p class="warn">the dashboard does not answer</p>';
+    }
+    part.dataset.loaded = "1";
+  }
+  drawLiquidity();
 }
 
 let version = null;
@@ -69,6 +116,7 @@ async function poll() {
         document.getElementById("live").innerHTML = await page.text();
         open.forEach((id) => { const e = document.getElementById(id); if (e) e.open = true; });
         drawCharts();
+        loadParts();
         const state = document.getElementById("live-state");
         state.textContent = "updated " + new Date().toLocaleTimeString();
         state.classList.add("updated");
@@ -82,6 +130,7 @@ async function poll() {
 
 document.addEventListener("DOMContentLoaded", () => {
   drawCharts();
+  loadParts();
   const seconds = Number(document.body.dataset.pollSeconds || "5");
   poll();
   setInterval(poll, seconds * 1000);

@@ -22,6 +22,22 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 POOL = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
 
 
+def backtest_with(config: Path, tmp_path: Path) -> None:
+    """A two-day run (labelled "two days", its page also written to tmp_path/own.html) and a
+    two-point sweep (one refused) on synthetic USDC/WETH bars, made with ``config``."""
+    history = synthetic_minutes(2, seed=5)
+    paths = write_demeter_csv(history, tmp_path / "csv", chain="arbitrum", pool=POOL)
+    data = tmp_path / "bars.sqlite"
+    assert main(["data", "import-csv", *map(str, paths), "--out", str(data), "--fee", "500",
+                 "--decimals0", "6", "--decimals1", "18", "--symbol0", "USDC",
+                 "--symbol1", "WETH"]) == 0  # fmt: skip
+    common = ["--config", str(config), "backtest"]
+    assert main([*common, "run", "--data", str(data), "--label", "two days",
+                 "--html", str(tmp_path / "own.html")]) == 0  # fmt: skip
+    assert main([*common, "sweep", "--data", str(data), "--workers", "1",
+                 "--grid", "strategy.half_width_pct=2,150"]) == 0  # fmt: skip
+
+
 def backtested(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, str, str]:
     """A configuration, a run and a two-point sweep made with it; (config, run's output,
     sweep's output)."""

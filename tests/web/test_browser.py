@@ -179,3 +179,71 @@ def test_approve_in_the_browser_moves_the_rebalance_in_the_store(
     assert str(record.approved_by).startswith(f"{getpass.getuser()} via dashboard 127.0.0.1:")
     assert " from 127.0.0.1, token sha256:" in str(record.approved_by)
     page.close()
+
+
+def test_a_positions_liquidity_greeks_and_var_are_the_commands(
+    browser: Any, served: tuple[str, str], site: Site, live: str, cli: Any
+) -> None:
+    """The chain's part of a position's page, loaded after it: the liquidity chart drawn, the
+    greeks and VaR those of `lpbot position show --json`; the regime slot says not evaluated."""
+    import json
+    from urllib.parse import quote
+
+    url, base = served
+    token = site.env.values["token_id"]
+    run = cli("--config", str(site.env.config), "position", "show", str(token), "--json")
+    assert run.code == 0, run.err
+    shown = json.loads(run.out)
+    g = shown["greeks"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    assert _field(page, ".card", "regime") == "risk regime: not evaluated"
+    page.goto(f"{base}position/{quote(live)}")
+    page.locator("#liquidity-chart canvas").first.wait_for(timeout=30_000)
+    assert _field(page, "main", "regime") == "risk regime: not evaluated"
+    assert _field(page, "#greeks", "delta") == f"{g['delta']:,.6f} {g['risky']}"
+    assert _field(page, "#greeks", "delta_usd") == f"{g['delta_usd']:,.2f}"
+    assert _field(page, "#greeks", "gamma") == f"{g['gamma']:.6g} {g['risky']} per {g['quote']}"
+    for v in shown["var"]:
+        row = f'#var [data-horizon="{v["horizon_seconds"] / 60:g}"]'
+        assert _field(page, row, "parametric") == f"{v['parametric_usd']:,.2f}"
+        assert _field(page, row, "delta_normal") == f"{v['delta_normal_usd']:,.2f}"
+    _shot(page, "position-live")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#market").screenshot(path=str(ARTIFACTS / "position-market.png"))
+
+    # the demo's position: its chain is the demo's own, stopped; the page says so and stands
+    page.goto(f"{base}position/{DEMO_LABEL}")
+    page.locator("#market[data-loaded]").wait_for(timeout=30_000)
+    assert page.locator("#market .warn").count() == 1
+    assert _field(page, "#ledger", "net") != ""
+    page.close()
+
+
+def test_the_backtests_page_shows_each_runs_report(
+    browser: Any, served: tuple[str, str], site: Site, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.web.test_backtests import backtest_with
+
+    backtest_with(site.env.config, tmp_path)
+    kept = site.app.reports_dir / "backtests"
+    run_id = next(p.name for p in kept.iterdir() if "-run-" in p.name)
+    summary = json.loads((kept / run_id / "summary.json").read_text())
+    url, base = served
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.click('nav a[href="/backtests"]')
+    page.wait_for_url(f"{base}backtests")
+    row = f'#backtest-list [data-backtest="{run_id}"]'
+    assert _field(page, row, "apr") == f"{summary['metrics']['apr']:+.2%}"
+    assert page.locator("#backtest-list tr[data-backtest]").count() == 2
+    _shot(page, "backtests")
+    page.click(f'{row} a')
+    page.wait_for_url(f"{base}backtests/{run_id}")
+    report = page.locator("#backtest-report")
+    assert report.locator("svg").count() >= 3  # price and range, value vs benchmarks, P&L
+    assert f"{summary['metrics']['apr']:+.2%}" in report.inner_text()
+    _shot(page, "backtest-run")
+    page.close()

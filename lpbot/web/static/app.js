@@ -69,16 +69,18 @@ function drawLiquidity() {
     animation: false,
     tooltip: { trigger: "axis" },
     grid: { left: 90, right: 20, top: 30, bottom: 45 },
-    xAxis: { type: "category", data: labels, name: d.quote, nameLocation: "middle", nameGap: 28 },
-    yAxis: { type: "value", name: "liquidity" },
+    // prices rise to the right, whichever way the ticks run
+    xAxis: { type: "category", data: labels, name: d.quote, nameLocation: "middle", nameGap: 28,
+      inverse: d.bars.length > 1 && d.bars[1].price < d.bars[0].price },
+    yAxis: { type: "value", name: "liquidity", axisLabel: { formatter: (v) => (v >= 1e6 ? v.toExponential(1) : String(v)) } },
     series: [{
       name: "liquidity",
       type: "bar",
       barCategoryGap: "5%",
       data: d.bars.map((b) => ({ value: Number(b.liquidity), itemStyle: { color: b.in_range ? "#5aa0ff" : "#9db4d6" } })),
-      markArea: { itemStyle: { color: "rgba(79, 157, 99, 0.15)" }, label: { formatter: "range" },
+      markArea: { itemStyle: { color: "rgba(79, 157, 99, 0.15)" }, label: { formatter: "range", position: "insideTopLeft" },
         data: [[{ xAxis: labels[at(d.tick_lower)] }, { xAxis: labels[at(d.tick_upper - 1)] }]] },
-      markLine: { symbol: "none", label: { formatter: "price" }, lineStyle: { color: "#1d2430", width: 2 },
+      markLine: { symbol: "none", label: { formatter: "price", position: "insideEndTop" }, lineStyle: { color: "#1d2430", width: 2 },
         data: [{ xAxis: labels[at(d.tick)] }] },
     }],
   });

@@ -13,11 +13,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lpbot import demo
+from lpbot.app import App
 from lpbot.chain.artifacts import project_root
 from lpbot.jobs import ledger as ledger_store
 from lpbot.store import repo
@@ -75,10 +78,16 @@ def _free_port() -> int:
 @pytest.fixture
 def served(site: Site) -> Iterator[tuple[str, str]]:
     """``lpbot dashboard``'s server over the site; (the printed address, the bare one)."""
+    with _serve(site.app) as addresses:
+        yield addresses
+
+
+@contextmanager
+def _serve(app: App) -> Iterator[tuple[str, str]]:
     from lpbot.cli.dashboard import server, settings
 
-    cfg = settings(site.app, port=_free_port())
-    srv, url = server(site.app, cfg)
+    cfg = settings(app, port=_free_port())
+    srv, url = server(app, cfg)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -240,10 +249,38 @@ def test_the_backtests_page_shows_each_runs_report(
     assert _field(page, row, "apr") == f"{summary['metrics']['apr']:+.2%}"
     assert page.locator("#backtest-list tr[data-backtest]").count() == 2
     _shot(page, "backtests")
-    page.click(f'{row} a')
+    page.click(f"{row} a")
     page.wait_for_url(f"{base}backtests/{run_id}")
     report = page.locator("#backtest-report")
     assert report.locator("svg").count() >= 3  # price and range, value vs benchmarks, P&L
     assert f"{summary['metrics']['apr']:+.2%}" in report.inner_text()
     _shot(page, "backtest-run")
     page.close()
+
+
+def test_the_demos_own_dashboard_reads_its_history_and_says_its_chain_is_stopped(
+    browser: Any, demo_run: demo.DemoResult
+) -> None:
+    """What `make demo` ends with: ``lpbot dashboard --config`` over the demo's run, whose
+    chain has stopped. The README's position screenshot."""
+    config = demo_run.database.parent / "lpbot.toml"
+    assert config.exists()
+    a = App.load(config)
+    try:
+        with a.sessions() as s:
+            last = ledger_store.history(s, DEMO_LABEL).last
+        assert last is not None
+        with _serve(a) as (url, base):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.goto(f"{base}position/{DEMO_LABEL}")
+            page.locator("#price-chart canvas").first.wait_for(timeout=15_000)
+            page.locator("#market[data-loaded]").wait_for(timeout=30_000)
+            problem = _field(page, "#market", "market_problem")
+            assert problem.startswith("chain unreachable: the RPC of chain devnet"), problem
+            for key, _label in LEDGER_LINES:
+                assert _field(page, "#ledger", key) == usd(getattr(last.usd, key)), key
+            _shot(page, "demo-position")
+            page.close()
+    finally:
+        a.close()

@@ -554,8 +554,10 @@ def backtest_page(a: App, backtest_id: str) -> dict[str, Any]:
 
 def version(a: App) -> str:
     """A fingerprint of what the pages show: it changes when a snapshot, an audit entry (a
-    decision, an alert), a rebalance's state or a hedge fill is stored."""
+    decision, an alert), a rebalance's state or a hedge fill is stored, or a backtest kept."""
     from sqlalchemy import text
+
+    from lpbot.backtest.saved import FOLDER
 
     parts = []
     with a.engine.connect() as c:
@@ -566,4 +568,8 @@ def version(a: App) -> str:
             "SELECT count(*) FROM hedge_fills",
         ):
             parts.append(str(c.execute(text(query)).scalar()))
+    kept = a.reports_dir / FOLDER
+    parts.append(
+        str(max((p.name for p in kept.iterdir()), default=None) if kept.is_dir() else None)
+    )
     return ":".join(parts)

@@ -79,7 +79,7 @@ def test_a_first_visit_with_the_token_sets_a_strict_cookie_and_drops_it_from_the
     # the redirect stays on this site, whatever the path
     r = empty.get(f"/%2Fevil.example/x?token={TOKEN}&a=1", follow_redirects=False)
     assert r.headers["location"] == "/evil.example/x?a=1"
-    assert empty.get("/api/version", headers=AUTH).json() == {"version": "None:None:None:0"}
+    assert empty.get("/api/version", headers=AUTH).json() == {"version": "None:None:None:0:None"}
     # a database with nothing in it yet: every page answers, and says so
     for path, says in (
         ("/", "No position recorded yet"),
@@ -169,6 +169,10 @@ def test_the_pages_show_the_ledgers_numbers_and_status_json(site: Site, cli: Any
         )
         assert [p["net"] for p in data["points"]] == [str(p.ledger.usd.net) for p in h.points]
         assert [p["value"] for p in data["points"]] == [str(p.ledger.usd.value) for p in h.points]
+        assert [p["hold"] for p in data["points"]] == [str(p.ledger.usd.hold) for p in h.points]
+        assert [p["hold_5050"] for p in data["points"]] == [
+            str(p.ledger.usd.hold_5050) for p in h.points
+        ]
         # its transactions are `lpbot export`'s, each with its hash
         exported = [r for r in rows if r["position"] == DEMO_LABEL and r["kind"] != "snapshot"]
         for r in exported:

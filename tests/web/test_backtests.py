@@ -82,6 +82,8 @@ def test_runs_and_sweeps_are_kept_and_shown_as_their_reports(
         with TestClient(create_app(a, TOKEN), base_url="http://127.0.0.1:8765") as c:
             for path in ("/backtests", f"/backtests/{run_id}", f"/backtests/{run_id}/report.html"):
                 assert c.get(path).status_code == 401, path  # the token, as everywhere
+            # an open page redraws when a backtest is kept
+            assert c.get("/api/version", headers=AUTH).json()["version"].endswith(max(folders))
             listing = c.get("/backtests", headers=AUTH)
             assert listing.status_code == 200
             row = listing.text[listing.text.index(f'data-backtest="{run_id}"') :].split("</tr>")[0]

@@ -313,6 +313,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             click.echo(path.read_text().rstrip())
         return 0
     config = _config(args)
+    saved_in = _saved_dir(args)  # a bad configuration stops here, before the run
     comparison: dict[str, Any] | None = None
     if args.engine == "both":
         from lpbot.backtest.dataset import load_dataset
@@ -350,7 +351,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for path in (args.html, args.json):
         if path:
             print(f"wrote {path}")
-    saved_in = _saved_dir(args)
     if saved_in is not None:
         from lpbot.backtest.saved import save_run
 
@@ -377,11 +377,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if not grid:
         raise ConfigError("give at least one --grid KEY=V1,V2,...")
     executor, address = sweep_executor(args)
+    saved_in = _saved_dir(args)  # a bad configuration stops here, before the sweep
     rows = sweep(
         grid, args.data, _config(args), engine=args.engine, workers=args.workers,
         bar_interval=args.bar_interval, executor=executor, ray_address=address,
     )  # fmt: skip
-    saved_in = _saved_dir(args)
     saved = None
     if saved_in is not None:
         from lpbot.backtest.saved import save_sweep

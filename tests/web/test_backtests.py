@@ -145,3 +145,9 @@ def test_without_a_configuration_or_with_no_save_nothing_is_kept(
     assert not (tmp_path / "d").exists()
     assert main(["backtest", "run", "--data", str(data)]) == 0  # ./lpbot.toml: kept
     assert len(list((tmp_path / "d" / "reports" / FOLDER).iterdir())) == 1
+    capsys.readouterr()
+    (tmp_path / "lpbot.toml").write_text('version = 1\ndata_dir = "d"\nnot_a_key = 1\n')
+    assert main(["backtest", "run", "--data", str(data)]) == 2  # refused before running
+    captured = capsys.readouterr()
+    assert "not_a_key" in captured.err and "APR" not in captured.out
+    assert len(list((tmp_path / "d" / "reports" / FOLDER).iterdir())) == 1

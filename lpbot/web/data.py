@@ -1,6 +1,8 @@
 """What the dashboard's pages show, read from the store and the ledger exactly as the CLI reads
 them: ``lpbot status``'s ``status_data``, the ledger's ``history`` (``lpbot export``), the
-rebalances' ``rebalance_rows`` (``lpbot rebalance list``) and the dry-run reports on disk.
+rebalances' ``rebalance_rows`` (``lpbot rebalance list``), the dry-run reports and the kept
+backtests on disk; one read of the chain, ``fetch_position_market``, is ``lpbot position
+show``'s (``show_position``), and the liquidity bars are the pool's ticks as read.
 
 Nothing here computes a figure of its own: every USD amount is a ledger line, passed on as the
 ledger's ``Decimal``; prices drawn from ticks are for display only (labelled floats).
@@ -23,9 +25,9 @@ __all__ = [
     "EXPLORERS",
     "backtest_page",
     "backtests_page",
+    "fetch_position_market",
     "hedge_page",
     "overview",
-    "position_market",
     "position_page",
     "rebalances_page",
     "regime_of",
@@ -338,7 +340,7 @@ def liquidity_bars(
     return [(x, min(x + width, hi), at(x)) for x in range(lo, hi, width)]
 
 
-def position_market(a: App, label: str) -> dict[str, Any]:
+def fetch_position_market(a: App, label: str) -> dict[str, Any]:
     """Position ``label``'s current NFT as the chain shows it now, read as ``lpbot position
     show`` reads it (``show_position``): its greeks and VaR (``report``: that command's
     ``--json``), and the pool's liquidity around the price in bars with the range and the

@@ -226,10 +226,10 @@ class Dashboard:
         from starlette.responses import PlainTextResponse
 
         from lpbot.errors import Refused
-        from lpbot.web.data import position_market
+        from lpbot.web.data import fetch_position_market
 
         try:
-            data = position_market(self.a, request.path_params["label"])
+            data = fetch_position_market(self.a, request.path_params["label"])
         except Refused as exc:
             return PlainTextResponse(str(exc), status_code=404)
         return self.render(request, "position_market.html", page="position", data=data)

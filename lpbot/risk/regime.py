@@ -34,11 +34,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from lpbot.analytics.types import FloatArray
+if TYPE_CHECKING:  # reading a configuration loads this module: no numpy at import
+    from lpbot.analytics.types import FloatArray
 
 
 class Level(IntEnum):
@@ -380,6 +379,8 @@ def realised_volatility(
     """Realised volatility of log-returns over the ``window_seconds`` up to ``now``, per
     sqrt(second): ``sqrt(sum r**2 / window)`` over the returns between the prices in the window
     (the last price before it included). None with fewer than two prices."""
+    import numpy as np
+
     lo = int(np.searchsorted(times, now - window_seconds, side="right")) - 1
     hi = int(np.searchsorted(times, now, side="right"))
     lo = max(lo, 0)

@@ -68,6 +68,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "open": ("mint",),
     "rebalance": ("decrease_liquidity", "collect", "mint"),
     "compound": ("collect", "increase_liquidity"),
+    "withdraw": ("decrease_liquidity", "collect"),  # the regime's stressed action
+    "reenter": ("mint",),
 }
 
 

@@ -66,8 +66,9 @@ class RegimePath:
         return Level(int(self.level[j]))
 
 
-class _Signals:
-    """Prefix sums over the bars, so that each evaluation's windows are O(log n)."""
+class MarketSignals:
+    """The regime's market inputs at any bar (``inputs(j)``, module docstring), from prefix sums
+    over the bars so that each evaluation's windows cost O(log n)."""
 
     def __init__(self, bars: Bars, perp: PerpSeries | None, quote_token: int) -> None:
         self.end = bars.end.astype(np.float64)
@@ -160,7 +161,7 @@ def regime_path(
 ) -> RegimePath:
     """The regime over ``bars`` (module docstring); the first ``BASELINE_SECONDS`` build the
     baselines and are evaluated like any other time."""
-    signals = _Signals(bars, perp, quote_token)
+    signals = MarketSignals(bars, perp, quote_token)
     tracker = RegimeTracker(config)
     n = len(bars)
     levels = np.zeros(n, dtype=np.int8)

@@ -427,7 +427,8 @@ class _Engine:
         self.policy = self.policies[level]
         self.refusal = None
         self.regime_log.append(transition.to_dict())
-        reason = f"regime {level.label}: " + "; ".join(transition.reasons)
+        why = "; ".join(transition.reasons) or "every signal calm for the minimum time"
+        reason = f"regime {level.label}: {why}"
         if self.range is None:
             return
         if level is Level.STRESSED and not self.withdrawn and not self.widest:

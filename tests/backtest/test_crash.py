@@ -37,6 +37,18 @@ def test_the_regime_lowers_the_drawdown_of_a_crash_and_comes_back_after_it(crash
     # withdrawn within the crash's first hour, re-entered after it ended
     assert path.crash_start < withdrawals[0] < path.crash_start + 3600
     assert reentries[0] > path.crash_end
+    # elevated (before stressed) widened the next range: twice the configured width
+    opened = with_regime.actions[0]
+    width = opened.tick_upper - opened.tick_lower
+    widened = [
+        a
+        for a in with_regime.actions
+        if a.kind == "rebalance" and withdrawals[0] - 3600 < a.timestamp < withdrawals[0]
+    ]
+    assert widened and all(a.tick_upper - a.tick_lower >= 2 * width - 20 for a in widened)
+    back = next(a for a in with_regime.actions if a.kind == "reenter")
+    assert back.tick_upper - back.tick_lower == width  # normal again: the configured width
+    assert back.reason == "regime normal: every signal calm for the minimum time"
     regime = with_regime.notes["regime"]
     levels = [t["level"] for t in regime["transitions"]]
     assert "stressed" in levels and levels[-1] == "normal"

@@ -38,7 +38,7 @@ from lpbot.backtest.events import EventKind
 from lpbot.backtest.gate import Refusal, refusal, trigger_key
 from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult, SwapFill
 from lpbot.backtest.replay import EventReplayer
-from lpbot.errors import Halt, Refused
+from lpbot.errors import ConfigError, Halt, Refused
 from lpbot.strategy import (
     Compound,
     Hold,
@@ -351,6 +351,11 @@ class _Bot:
 def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
     """Backtest ``config`` on ``dataset`` by exact event replay (module docstring)."""
     t_start = time.perf_counter()
+    if config.risk is not None and config.risk.enabled:
+        raise ConfigError(
+            "risk: the market regime runs in the bars engine only (--engine bars); drop the "
+            "risk section for the exact replay"
+        )
     meta = dataset.meta
     config = config.resolve(
         symbol0=meta.symbol0, symbol1=meta.symbol1, sigma_per_sqrt_second=realised_sigma(dataset)

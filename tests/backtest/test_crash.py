@@ -97,3 +97,34 @@ def test_the_crash_command_reads_risk_from_the_configuration(
                  "--json"]) == 0  # fmt: skip
     out = json.loads(capsys.readouterr().out)
     assert out["runs"]["with_regime"]["regime"] is None
+
+
+def test_a_regime_that_never_changes_leaves_the_run_as_it_was() -> None:
+    from lpbot.backtest.config import BacktestConfig
+    from lpbot.backtest.study import bars_of
+    from lpbot.backtest.synthetic import synthetic_minutes
+    from lpbot.backtest.vector import run_bars
+    from lpbot.config import RiskElevatedConfig
+    from lpbot.risk.regime import SIGNALS
+
+    bars = bars_of(synthetic_minutes(2, seed=3), 60)
+    base = BacktestConfig(decision_interval_seconds=900, chain="arbitrum")
+    off = {s.name: None for s in SIGNALS}
+    silent = RiskConfig(elevated=RiskElevatedConfig(**off), stressed=RiskStressedConfig(**off))
+    plain = run_bars(bars, base)
+    watched = run_bars(bars, base.model_copy(update={"risk": silent}))
+    assert watched.metrics == plain.metrics
+    assert watched.actions == plain.actions
+    assert watched.notes["regime"]["transitions"] == []
+    # the market's own signals (no perp data): a quiet market never withdraws
+    quiet = run_bars(bars, base.model_copy(update={"risk": RiskConfig()}))
+    assert not any(a.kind == "withdraw" for a in quiet.actions)
+
+
+def test_the_exact_engine_refuses_a_regime_it_does_not_run() -> None:
+    from lpbot.backtest.config import BacktestConfig
+    from lpbot.backtest.exact import run_exact
+    from lpbot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="bars engine only"):
+        run_exact(None, BacktestConfig(risk=RiskConfig()))  # type: ignore[arg-type]

@@ -26,6 +26,18 @@ flap the regime:
 The state (``RegimeState``: level, since, reasons, and the calm timer) is plain JSON through
 ``to_dict`` / ``from_dict``, so a daemon can persist it and resume where it was. Reasons are one
 line per signal that drove the level, with its value and threshold. Float, analytics; no I/O.
+
+Use, on each monitor tick (``[risk]`` of lpbot.toml is ``lpbot.config.RiskConfig``)::
+
+    tracker = RegimeTracker(risk.regime_config(), RegimeState.from_dict(saved))  # or no state
+    inputs = measure_inputs(history, now, var=estimates, position_usd=value,
+                            twap=pool_twap, price=pool_price, perp=fetch_perp_stress(...),
+                            hedge_liquidation_distance_pct=hedge_liquidation_distance_pct(...))
+    state = tracker.update(inputs, now)           # state.level, state.since, state.reasons
+    todo = risk.actions().for_level(state.level)  # lpbot.risk.actions: what the level asks for
+    save(state.to_dict())
+
+and run the monitor every ``risk.stress_monitor_seconds`` while ``state.level`` is not normal.
 """
 
 from __future__ import annotations
@@ -37,7 +49,10 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # reading a configuration loads this module: no numpy at import
-    from lpbot.analytics.types import FloatArray
+    from collections.abc import Sequence
+
+    from lpbot.analytics.types import FloatArray, PriceHistory
+    from lpbot.analytics.var import VarEstimate
 
 
 class Level(IntEnum):
@@ -398,3 +413,59 @@ def twap_deviation_bps(price: float, twap: float) -> float:
     if not (price > 0 and twap > 0):
         raise ValueError(f"prices must be > 0, got {price} and {twap}")
     return (price / twap - 1.0) * 1e4
+
+
+def hedge_liquidation_distance_pct(mark: float, liquidation_price: float | None) -> float | None:
+    """How far the mark may move before the hedge's liquidation price, in percent of the mark
+    (``|liquidation - mark| / mark * 100``); None without a position or a liquidation price."""
+    if liquidation_price is None or not liquidation_price > 0 or not mark > 0:
+        return None
+    return abs(liquidation_price - mark) / mark * 100.0
+
+
+def measure_inputs(
+    history: PriceHistory,
+    now: float,
+    *,
+    baseline_seconds: float = 86_400.0,
+    var: Sequence[VarEstimate] = (),
+    position_usd: float | None = None,
+    price: float | None = None,
+    twap: float | None = None,
+    volume_usd: float | None = None,
+    volume_baseline_usd: float | None = None,
+    perp: Any = None,
+    hedge_liquidation_distance_pct: float | None = None,
+) -> RegimeInputs:
+    """``RegimeInputs`` from what a monitor tick has: the pool's price ``history`` (realised
+    volatility over 5 and 30 minutes, and over ``baseline_seconds`` for the baseline, by
+    ``realised_volatility``), the position's VaR estimates (``analytics.var``; per horizon of 1,
+    5 and 30 minutes the larger of the historical and the parametric figure, as a percent of
+    ``position_usd``), the pool's ``price`` and ``twap``, its swap volume and baseline, the perp's
+    ``PerpStress`` (``lpbot.hedge.stress``; anything with its ``regime_inputs()``), and the
+    hedge's liquidation distance. Whatever is not given stays None."""
+    t, p = history.timestamps, history.prices
+    var_pct: dict[float, float] = {}
+    if position_usd is not None and position_usd > 0:
+        for e in var:
+            worst = max(e.parametric_usd, e.historical_usd or 0.0)
+            var_pct[e.horizon_seconds] = worst / position_usd * 100.0
+    perp_fields: dict[str, float | None] = perp.regime_inputs() if perp is not None else {}
+    return RegimeInputs(
+        vol_5m=realised_volatility(t, p, now, 300.0),
+        vol_30m=realised_volatility(t, p, now, 1800.0),
+        vol_baseline=realised_volatility(t, p, now, baseline_seconds),
+        var_1m_pct=var_pct.get(60.0),
+        var_5m_pct=var_pct.get(300.0),
+        var_30m_pct=var_pct.get(1800.0),
+        twap_deviation_bps=(
+            twap_deviation_bps(price, twap) if price is not None and twap is not None else None
+        ),
+        volume_usd=volume_usd,
+        volume_baseline_usd=volume_baseline_usd,
+        funding_rate_8h=perp_fields.get("funding_rate_8h"),
+        open_interest_change_pct=perp_fields.get("open_interest_change_pct"),
+        liquidations_usd=perp_fields.get("liquidations_usd"),
+        liquidations_baseline_usd=perp_fields.get("liquidations_baseline_usd"),
+        hedge_liquidation_distance_pct=hedge_liquidation_distance_pct,
+    )

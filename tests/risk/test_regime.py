@@ -176,3 +176,37 @@ def test_realised_volatility_over_a_window() -> None:
     sigma = realised_volatility(t, p, now=t[-1], window_seconds=300)
     assert sigma == pytest.approx(0.01 / 60**0.5)
     assert realised_volatility(t[:1], p[:1], now=0.0, window_seconds=300) is None
+
+
+def test_measuring_a_monitor_ticks_inputs() -> None:
+    from lpbot.analytics.types import PriceHistory
+    from lpbot.analytics.var import VarEstimate
+    from lpbot.hedge.stress import PerpStress
+    from lpbot.risk.regime import hedge_liquidation_distance_pct, measure_inputs
+
+    t = np.arange(0.0, 86_400.0 + 60, 60.0)
+    moves = np.where(np.arange(t.size) % 2 == 0, 0.001, -0.001)  # +-0.1% a minute all day
+    moves[-5:] = -0.01  # then -1% a minute for the last 5 minutes
+    history = PriceHistory(t, 3000.0 * np.exp(np.cumsum(moves)))
+    var = (
+        VarEstimate(60.0, 0.99, None, 150.0, 140.0, 0, 1e-4),
+        VarEstimate(300.0, 0.99, 420.0, 300.0, 290.0, 40, 1e-4),
+    )
+    perp = PerpStress(0, funding_rate_8h=-0.002, open_interest_change_pct=-9.0,
+                      liquidations_usd=5e6, liquidations_baseline_usd=1e5)  # fmt: skip
+    inputs = measure_inputs(
+        history, float(t[-1]), var=var, position_usd=10_000.0, price=2850.0, twap=3000.0,
+        perp=perp, hedge_liquidation_distance_pct=hedge_liquidation_distance_pct(2850.0, 3420.0),
+    )  # fmt: skip
+    assert inputs.vol_5m == pytest.approx(0.01 / 60**0.5)
+    assert inputs.vol_baseline is not None and inputs.vol_baseline < 0.0015 / 60**0.5
+    assert (inputs.var_1m_pct, inputs.var_5m_pct, inputs.var_30m_pct) == (1.5, 4.2, None)
+    assert inputs.twap_deviation_bps == pytest.approx(-500.0)
+    assert inputs.hedge_liquidation_distance_pct == pytest.approx(20.0)
+    assert inputs.liquidations_usd == 5e6 and inputs.funding_rate_8h == -0.002
+    state = RegimeTracker(CONFIG).update(inputs, float(t[-1]))
+    assert state.level is Level.STRESSED
+    assert (
+        len(state.reasons) == 6
+    )  # 5- and 30-minute vol, 5-minute VaR, TWAP, funding, liquidations
+    assert hedge_liquidation_distance_pct(2850.0, None) is None

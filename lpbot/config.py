@@ -963,7 +963,7 @@ class RiskElevatedConfig(_RegimeThresholds):
 
 class RiskStressedConfig(_RegimeThresholds):
     """Enter stressed at these thresholds; then withdraw (or go to the widest range) and
-    flatten (or re-size) the hedge."""
+    re-size (or flatten) the hedge."""
 
     vol_5m_ratio: Above0OrOff = _threshold("stressed", "vol_5m_ratio")
     vol_30m_ratio: Above0OrOff = _threshold("stressed", "vol_30m_ratio")
@@ -979,7 +979,7 @@ class RiskStressedConfig(_RegimeThresholds):
         "stressed", "hedge_liquidation_distance_pct"
     )
     action: Literal["withdraw", "widest"] = "withdraw"
-    hedge: Literal["flatten", "resize"] = "flatten"
+    hedge: Literal["flatten", "resize"] = "resize"
 
 
 class RiskConfig(_Frozen):
@@ -1551,7 +1551,8 @@ open_interest_change_pct = 12.0
 liquidation_ratio = 20.0
 hedge_liquidation_distance_pct = 15
 action = "withdraw"                  # then: withdraw to the Safe | "widest" (the widest range)
-hedge = "flatten"                    # and close the hedge | "resize" (to the new delta)
+hedge = "resize"                     # and re-size the hedge to the new delta (the tokens
+                                     # withdrawn) at once | "flatten" (close it)
 
 [dashboard]                          # `lpbot dashboard`: a local web page over the store
 port = 8765                          # bound to 127.0.0.1; any other host needs TLS and a token

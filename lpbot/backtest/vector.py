@@ -28,6 +28,7 @@ bot's impact is taken back by the market, as in engine (a)).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -172,6 +173,7 @@ class _Engine:
                 level: policy_for(self.policy, self.regime_actions.for_level(level))
                 for level in Level
             }
+        self.base_hedge = config.hedge_model()  # the configured hedge, before any regime
         transitions = () if self.regime is None else self.regime.transitions
         self.transition_at: dict[int, Transition] = {t.bar: t for t in transitions}
         self.transition_bars = np.array(sorted(self.transition_at), dtype=np.int64)
@@ -426,18 +428,50 @@ class _Engine:
         level = transition.level
         self.policy = self.policies[level]
         self.refusal = None
-        self.regime_log.append(transition.to_dict())
         why = "; ".join(transition.reasons) or "every signal calm for the minimum time"
         reason = f"regime {level.label}: {why}"
-        if self.range is None:
+        if self.range is not None:
+            if level is Level.STRESSED and not self.withdrawn and not self.widest:
+                if self.regime_actions.stressed_action == "withdraw":
+                    self._withdraw(j, reason)
+                else:
+                    self._move(j, "rebalance", reason, widest=True)
+            elif level is Level.NORMAL and (self.withdrawn or self.widest):
+                self._move(j, "reenter" if self.withdrawn else "rebalance", reason, widest=False)
+            self._hedge_for(j, level)
+        self.regime_log.append({**transition.to_dict(), "hedge_size": self.acc.hedge.size})
+
+    def _hedge_for(self, j: int, level: Level) -> None:
+        """The hedge a level asks for (``lpbot.risk.actions``): the band times the level's
+        factor; stressed flattens the perp (and keeps it flat) or re-sizes it to the new delta
+        at once; normal returns to the configured hedge."""
+        book = self.acc.hedge
+        if self.base_hedge.ratio <= 0:
             return
-        if level is Level.STRESSED and not self.withdrawn and not self.widest:
-            if self.regime_actions.stressed_action == "withdraw":
-                self._withdraw(j, reason)
-            else:
-                self._move(j, "rebalance", reason, widest=True)
-        elif level is Level.NORMAL and (self.withdrawn or self.widest):
-            self._move(j, "reenter" if self.withdrawn else "rebalance", reason, widest=False)
+        acts = self.regime_actions.for_level(level)
+        book.model = dataclasses.replace(
+            self.base_hedge, band=self.base_hedge.band * acts.hedge_band_factor
+        )
+        price = self.acc.volatile_usd(float(self.b.close[j]))
+        if acts.hedge == "flatten":
+            book.model = dataclasses.replace(book.model, ratio=0.0)
+            book.trade_to(0.0, price)
+        elif acts.hedge == "resize":
+            book.trade_to(-self.base_hedge.ratio * self._exposure(j), price)
+
+    def _exposure(self, j: int) -> float:
+        """The volatile tokens held now (position, fees owed and wallet), whole tokens."""
+        from lpbot.analytics.value import position_amounts
+
+        held0 = self.wallet[0] + int(self.owed[0])
+        held1 = self.wallet[1] + int(self.owed[1])
+        if self.range is not None and self.liquidity > 0:
+            sqrt = sqrt_price_in_tick(float(self.b.close[j]), int(self.tick[j]))
+            a = position_amounts(sqrt, self.range[0], self.range[1], self.liquidity)
+            held0, held1 = held0 + a.amount0, held1 + a.amount1
+        if self.config.quote_token == 1:
+            return held0 / 10.0**self.b.decimals0
+        return held1 / 10.0**self.b.decimals1
 
     def _withdraw(self, j: int, reason: str) -> None:
         """Burn the position and collect everything to the wallet."""

@@ -54,7 +54,7 @@ class RegimeActions:
     widen_factor: float = 2.0
     hedge_band_factor: float = 0.5
     stressed_action: StressedAction = "withdraw"
-    stressed_hedge: StressedHedge = "flatten"
+    stressed_hedge: StressedHedge = "resize"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.widen_factor) and self.widen_factor >= 1):

@@ -128,3 +128,33 @@ def test_the_exact_engine_refuses_a_regime_it_does_not_run() -> None:
 
     with pytest.raises(ConfigError, match="bars engine only"):
         run_exact(None, BacktestConfig(risk=RiskConfig()))  # type: ignore[arg-type]
+
+
+def test_stressed_resizes_or_flattens_the_hedge() -> None:
+    from lpbot.backtest.config import BacktestConfig
+    from lpbot.backtest.study import bars_of
+    from lpbot.backtest.synthetic import crash_minutes
+    from lpbot.backtest.vector import run_bars
+
+    path = crash_minutes(4, crash_at_hours=36.0)
+    bars = bars_of(path.minutes, 60)
+    base = BacktestConfig(decision_interval_seconds=300, chain="arbitrum", hedge_ratio=1.0)
+    runs = {}
+    for hedge in ("resize", "flatten"):
+        risk = RiskConfig(stressed=RiskStressedConfig(hedge=hedge))
+        runs[hedge] = run_bars(bars, base.model_copy(update={"risk": risk}), perp=path.perp)
+    for hedge, result in runs.items():
+        stressed = next(
+            t for t in result.notes["regime"]["transitions"] if t["level"] == "stressed"
+        )
+        withdrawal = next(a for a in result.actions if a.kind == "withdraw")
+        assert withdrawal.timestamp == stressed["t"]
+        if hedge == "flatten":
+            assert stressed["hedge_size"] == 0.0
+        else:  # short what the withdrawal left in the volatile token (WETH, token1)
+            assert stressed["hedge_size"] < -1.0
+        normal = [t for t in result.notes["regime"]["transitions"] if t["level"] == "normal"]
+        assert normal[-1]["hedge_size"] < -1.0  # back to the configured hedge
+    # the withdrawn tokens stay hedged when re-sized: the crash costs far less than flattened
+    resized, flattened = runs["resize"].metrics, runs["flatten"].metrics
+    assert resized.max_drawdown < 0.05 < 0.15 < flattened.max_drawdown

@@ -24,7 +24,7 @@ def test_the_example_holds_the_regime_defaults() -> None:
     assert (regime.exit_fraction, regime.min_dwell_seconds) == (
         default.exit_fraction, default.min_dwell_seconds,
     )  # fmt: skip
-    assert risk.actions() == RegimeActions(2.0, 0.5, "withdraw", "flatten")
+    assert risk.actions() == RegimeActions(2.0, 0.5, "withdraw", "resize")
     assert risk.stress_monitor_seconds == 60
     assert risk.actions().for_level(Level.STRESSED).liquidity == "withdraw"
 
@@ -50,7 +50,7 @@ def test_a_signal_can_be_switched_off_for_one_level() -> None:
         ("hedge_band_factor = 0.5", "hedge_band_factor = 2",
          "risk.elevated.hedge_band_factor: must be <= 1"),
         ('action = "withdraw"', 'action = "panic"', "risk.stressed.action"),
-        ('hedge = "flatten"', 'hedge = "sell"', "risk.stressed.hedge"),
+        ('hedge = "resize"', 'hedge = "sell"', "risk.stressed.hedge"),
         ("stress_monitor_seconds = 60", "stress_monitor_seconds = 0",
          "risk.stress_monitor_seconds: must be > 0"),
         ("volume_ratio = 3.0", "volume_ratio = -3.0", "risk.elevated.volume_ratio"),

@@ -22,6 +22,7 @@ the path is computed once per run and is the same for every engine and strategy.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -30,7 +31,9 @@ from numpy.typing import NDArray
 
 from lpbot.analytics.types import FloatArray
 from lpbot.backtest.bars import Bars
+from lpbot.backtest.costs import HedgeBook, HedgeModel
 from lpbot.backtest.synthetic import PerpSeries
+from lpbot.risk.actions import LevelActions
 from lpbot.risk.regime import Level, RegimeConfig, RegimeInputs, RegimeTracker
 
 BASELINE_SECONDS = 86_400
@@ -109,7 +112,7 @@ class MarketSignals:
         lo_b = int(np.searchsorted(ends, now - BASELINE_SECONDS, side="right"))
         if hi == 0 or hi - lo_b < 2:
             return None
-        span_b = ends[hi - 1] - ends[lo_b] + (ends[1] - ends[0] if ends.size > 1 else 0.0)
+        span_b = float(ends[hi - 1] - ends[lo_b] + (ends[1] - ends[0] if ends.size > 1 else 0.0))
         if not span_b > 0:
             return None
         window = float(sums[hi] - sums[lo_w])
@@ -123,7 +126,7 @@ class MarketSignals:
         baseline = self._vol(hi, BASELINE_SECONDS)
         lo_twap = self._index(now - TWAP_SECONDS)
         twap_ln = (self.ln_sum[hi] - self.ln_sum[lo_twap]) / (hi - lo_twap)
-        deviation = (math.exp(self.ln[j] - twap_ln) - 1.0) * 1e4
+        deviation = (math.exp(float(self.ln[j] - twap_ln)) - 1.0) * 1e4
         volume = self._window_ratio(self.volume, self.end, now)
         funding = oi_change = None
         liq: tuple[float, float] | None = None
@@ -134,7 +137,7 @@ class MarketSignals:
                 funding = float(p.funding_rate_8h[k])
                 k0 = int(np.searchsorted(self.p_end, now - WINDOW_SECONDS, side="right")) - 1
                 if k0 >= 0 and p.open_interest_usd[k0] > 0:
-                    oi_change = (p.open_interest_usd[k] / p.open_interest_usd[k0] - 1.0) * 100
+                    oi_change = float(p.open_interest_usd[k] / p.open_interest_usd[k0] - 1.0) * 100
                 liq = self._window_ratio(self.liq, self.p_end, now)
         return RegimeInputs(
             vol_5m=short,
@@ -182,3 +185,20 @@ def regime_path(
         levels[j] = level
         seconds[level.label] += bars.interval
     return RegimePath(levels, tuple(transitions), evaluations, seconds)
+
+
+def apply_hedge_actions(
+    book: HedgeBook, base: HedgeModel, actions: LevelActions, price_usd: float, exposure: float
+) -> None:
+    """Set the hedge a level asks for (``lpbot.risk.actions``) on ``book``: the configured
+    hedge ``base`` with its band times the level's factor; stressed ``"flatten"`` closes the perp
+    now and keeps it flat, ``"resize"`` trades it to ``-ratio x exposure`` (volatile tokens
+    held) now. Nothing without a hedge (``base.ratio == 0``)."""
+    if base.ratio <= 0:
+        return
+    book.model = dataclasses.replace(base, band=base.band * actions.hedge_band_factor)
+    if actions.hedge == "flatten":
+        book.model = dataclasses.replace(book.model, ratio=0.0)
+        book.trade_to(0.0, price_usd)
+    elif actions.hedge == "resize":
+        book.trade_to(-base.ratio * exposure, price_usd)

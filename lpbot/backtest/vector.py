@@ -28,7 +28,6 @@ bot's impact is taken back by the market, as in engine (a)).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import time
@@ -53,7 +52,7 @@ from lpbot.backtest.bars import Bars
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.gate import MARGIN, Refusal, refusal
 from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult, SwapFill
-from lpbot.backtest.risk import RegimePath, Transition, regime_path
+from lpbot.backtest.risk import RegimePath, Transition, apply_hedge_actions, regime_path
 from lpbot.backtest.synthetic import PerpSeries
 from lpbot.errors import ConfigError, Halt, Refused
 from lpbot.risk.actions import RegimeActions, policy_for
@@ -445,19 +444,9 @@ class _Engine:
         """The hedge a level asks for (``lpbot.risk.actions``): the band times the level's
         factor; stressed flattens the perp (and keeps it flat) or re-sizes it to the new delta
         at once; normal returns to the configured hedge."""
-        book = self.acc.hedge
-        if self.base_hedge.ratio <= 0:
-            return
-        acts = self.regime_actions.for_level(level)
-        book.model = dataclasses.replace(
-            self.base_hedge, band=self.base_hedge.band * acts.hedge_band_factor
-        )
         price = self.acc.volatile_usd(float(self.b.close[j]))
-        if acts.hedge == "flatten":
-            book.model = dataclasses.replace(book.model, ratio=0.0)
-            book.trade_to(0.0, price)
-        elif acts.hedge == "resize":
-            book.trade_to(-self.base_hedge.ratio * self._exposure(j), price)
+        acts = self.regime_actions.for_level(level)
+        apply_hedge_actions(self.acc.hedge, self.base_hedge, acts, price, self._exposure(j))
 
     def _exposure(self, j: int) -> float:
         """The volatile tokens held now (position, fees owed and wallet), whole tokens."""
@@ -734,8 +723,10 @@ class _Engine:
                 transition = self.transition_at.get(fire_at)
                 if transition is not None:
                     self._on_transition(fire_at, transition)
-                if self.withdrawn and fire_at == policy_fire:
-                    self._move(fire_at, "reenter", "regime normal: re-entering", widest=False)
+                if self.withdrawn:  # a failed re-entry is retried at decisions while normal
+                    normal = self.regime is not None and self.regime.at(fire_at) is Level.NORMAL
+                    if fire_at == policy_fire and normal:
+                        self._move(fire_at, "reenter", "regime normal: re-entering", widest=False)
                 elif fire_at == policy_fire:
                     self._decide(fire_at)
                 self._sample(fire_at)

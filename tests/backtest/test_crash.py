@@ -121,15 +121,6 @@ def test_a_regime_that_never_changes_leaves_the_run_as_it_was() -> None:
     assert not any(a.kind == "withdraw" for a in quiet.actions)
 
 
-def test_the_exact_engine_refuses_a_regime_it_does_not_run() -> None:
-    from lpbot.backtest.config import BacktestConfig
-    from lpbot.backtest.exact import run_exact
-    from lpbot.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="bars engine only"):
-        run_exact(None, BacktestConfig(risk=RiskConfig()))  # type: ignore[arg-type]
-
-
 def test_stressed_resizes_or_flattens_the_hedge() -> None:
     from lpbot.backtest.config import BacktestConfig
     from lpbot.backtest.study import bars_of

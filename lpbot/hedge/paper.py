@@ -39,8 +39,9 @@ interest and liquidations on the devnet: at every price the venue sees, a move o
 log-price since the last one liquidates ``liquidated_per_pct * x`` of the open interest (at most
 half), on top of a background of ``background_base_per_hour``; the open interest loses what was
 liquidated and recovers towards ``open_interest_base`` with ``recovery_halflife_hours``. Both
-are kept for ``keep_hours`` and read as USD at the mark (``fetch_open_interest``,
-``fetch_open_interest_history``, ``fetch_liquidations``). Funding is the configured series.
+are kept for ``keep_hours`` (a row a minute at most) and read as USD at the mark
+(``fetch_open_interest``, ``fetch_open_interest_history``, ``fetch_liquidations``). Funding is
+the configured series.
 """
 
 from __future__ import annotations
@@ -827,8 +828,15 @@ class PaperExchange:
         liquidated = (flushed + model.background_base_per_hour * hours) * price
         cutoff = now - int(model.keep_hours * 3_600_000)
         history = [row for row in m.open_interest if row[0] >= cutoff] or m.open_interest[-1:]
+        liquidations = [row for row in m.liquidations if row[0] >= cutoff]
+        # one row a minute at most (the account is persisted): a later price in the same
+        # minute replaces the open interest and adds to the liquidations
+        if len(history) > 1 and history[-1][0] // 60_000 == now // 60_000:
+            history.pop()
+        if liquidations and liquidations[-1][0] // 60_000 == now // 60_000:
+            liquidated += liquidations.pop()[1]
         m.open_interest = [*history, (now, oi * price)]
-        m.liquidations = [row for row in m.liquidations if row[0] >= cutoff] + [(now, liquidated)]
+        m.liquidations = [*liquidations, (now, liquidated)]
         m.open_interest_base, m.mark, m.timestamp_ms = oi, price, now
 
     def _factors(self) -> list[Decimal]:

@@ -623,11 +623,15 @@ def crash(ctx: click.Context, /, **kw: Any) -> int:
     if kw["interval"] % 60:
         raise ConfigError(f"--interval {kw['interval']} is not a multiple of the 60 s bars")
     risk = _risk_settings(ctx)
-    result = crash_comparison(
-        days=kw["days"], seed=kw["seed"], fall=kw["fall"], crash_hours=kw["crash_hours"],
-        crash_at_hours=min(36.0, kw["days"] * 24 / 2), half_width_pct=kw["half_width_pct"],
-        decision_interval_seconds=kw["interval"], chain=kw["chain"], risk=risk, runs=kw["runs"],
-    )  # fmt: skip
+    try:
+        result = crash_comparison(
+            days=kw["days"], seed=kw["seed"], fall=kw["fall"], crash_hours=kw["crash_hours"],
+            crash_at_hours=min(36.0, kw["days"] * 24 / 2), half_width_pct=kw["half_width_pct"],
+            decision_interval_seconds=kw["interval"], chain=kw["chain"], risk=risk,
+            runs=kw["runs"],
+        )  # fmt: skip
+    except ValueError as exc:  # the scenario's shape: the crash must fit in the days
+        raise ConfigError(f"crash scenario: {exc}") from exc
     if kw["print_json"]:
         emit_json(result.summary())
     else:

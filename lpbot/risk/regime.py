@@ -367,7 +367,10 @@ class RegimeTracker:
             self.state = RegimeState(Level.NORMAL, prev.since, (), None, None, now)
             return self.state
         if held >= level:  # a signal still holds the level: no calm
-            reasons = tuple(exit_lines[level]) or prev.reasons
+            # each signal's line: past its enter threshold, else past its exit one
+            by_signal = {line.split(":")[0]: line for line in exit_lines[level]}
+            by_signal.update({line.split(":")[0]: line for line in enter_lines[level]})
+            reasons = tuple(by_signal.values()) or prev.reasons
             self.state = RegimeState(level, prev.since, reasons, None, None, now)
             return self.state
         calm_since = prev.calm_since if prev.calm_since is not None else now

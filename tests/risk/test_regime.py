@@ -45,6 +45,7 @@ def test_the_regime_leaves_only_after_every_signal_is_below_exit_for_the_dwell()
     # 3.6 is below stressed's enter (5.0) but above its exit (3.5): stays, no calm timer
     s = tracker.update(vol(3.6), 60)
     assert (s.level, s.calm_since) == (Level.STRESSED, None)
+    assert s.reasons == ("5-minute realised volatility / baseline: 3.60x >= 3.50x (exit)",)
     s = tracker.update(vol(3.0), 120)  # below the stressed exit, above elevated's (1.75)
     assert (s.level, s.calm_since, s.calm_target) == (Level.STRESSED, 120, Level.ELEVATED)
     s = tracker.update(vol(3.0), 719)

@@ -11,6 +11,11 @@ calls (skipped after a refused rebalance while nothing it depends on has changed
 ``backtest.gate``). Its actions are real pool calls: ``burn`` and ``collect`` of the position,
 the planned exact-input ``swap`` (its fee and price impact are exactly the pool's, and it moves
 the price) and ``mint``. Its fees are what ``collect`` pays, to the wei.
+
+With ``config.risk``, the market regime runs on the pool's minute bars (``bars_from_events``,
+``backtest.risk.regime_path``: the same path as the bars engine's) and each change acts at its
+time, before a decision due then, as in the bars engine: withdraw (``burn`` and ``collect``),
+full range, re-entry, and the hedge the level asks for.
 """
 
 from __future__ import annotations

@@ -24,6 +24,12 @@ price, the bar's liquidity plus the position's as the in-range liquidity, and th
 ticks; plans are quoted against that constant-liquidity pool, so a rebalancing swap's fee and
 price impact are estimated from the in-range liquidity. The price then follows the bars (the
 bot's impact is taken back by the market, as in engine (a)).
+
+With ``config.risk``, the market regime's path (``backtest.risk.regime_path``) is computed
+first; each of its changes is a decision point too, where the level's actions are applied
+(``lpbot.risk.actions``): the policy decides with the level's widened strategy, stressed
+withdraws to the wallet (no fees, no decisions while out) or moves to the full range, the
+hedge follows the level, and the position re-enters when the regime is normal again.
 """
 
 from __future__ import annotations

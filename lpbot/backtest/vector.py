@@ -671,6 +671,9 @@ class _Engine:
         self.fr_fees[0, 1:] = np.cumsum(b.fee0 * share)
         self.fr_fees[1, 1:] = np.cumsum(b.fee1 * share)
         i = int(decision_bars[k - 1]) + 1  # first bar after the opening decision
+        for early in self.regime.transitions if self.regime is not None else ():
+            if early.bar < i:  # before the opening: nothing to act on, but on the record
+                self.regime_log.append({**early.to_dict(), "hedge_size": 0.0})
         self._sample(i - 1)
         if self.acc.ruined:
             self.ruin_bar = i - 1

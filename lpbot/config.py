@@ -44,9 +44,13 @@ from lpbot.chain.registry import CHAINS, DEFAULT_PRIVATE_RPC
 from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError
 from lpbot.pricing.base import PricingConfig
+from lpbot.risk.regime import SIGNAL_BY_NAME
+from lpbot.risk.regime import config_problems as regime_config_problems
 from lpbot.signing.mpc.config import MpcConfig
 
 if TYPE_CHECKING:
+    from lpbot.risk.actions import RegimeActions
+    from lpbot.risk.regime import RegimeConfig
     from lpbot.strategy import FixedWidth, FullRange, RebalancePolicy, SkewedBand, VolatilityBand
     from lpbot.strategy.base import RangeStrategy
 
@@ -920,6 +924,112 @@ class DashboardConfig(_Frozen):
 # ----------------------------------------------------------------------------------- config
 
 
+# ------------------------------------------------------------------------------------- risk
+
+_SIG = SIGNAL_BY_NAME
+
+
+def _threshold(level: str, name: str) -> Any:
+    return getattr(_SIG[name], level)
+
+
+class _RegimeThresholds(_Frozen):
+    """Enter thresholds per signal (``lpbot.risk.regime.SIGNALS``); ``"off"``: the signal does
+    not drive this level."""
+
+    def thresholds(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in _SIG}
+
+
+class RiskElevatedConfig(_RegimeThresholds):
+    """Enter elevated at these thresholds; then widen the next range and tighten the hedge."""
+
+    vol_5m_ratio: Above0OrOff = _threshold("elevated", "vol_5m_ratio")
+    vol_30m_ratio: Above0OrOff = _threshold("elevated", "vol_30m_ratio")
+    var_1m_pct: Above0OrOff = _threshold("elevated", "var_1m_pct")
+    var_5m_pct: Above0OrOff = _threshold("elevated", "var_5m_pct")
+    var_30m_pct: Above0OrOff = _threshold("elevated", "var_30m_pct")
+    twap_deviation_bps: Above0OrOff = _threshold("elevated", "twap_deviation_bps")
+    volume_ratio: Above0OrOff = _threshold("elevated", "volume_ratio")
+    funding_bps_8h: Above0OrOff = _threshold("elevated", "funding_bps_8h")
+    open_interest_change_pct: Above0OrOff = _threshold("elevated", "open_interest_change_pct")
+    liquidation_ratio: Above0OrOff = _threshold("elevated", "liquidation_ratio")
+    hedge_liquidation_distance_pct: Above0OrOff = _threshold(
+        "elevated", "hedge_liquidation_distance_pct"
+    )
+    widen_factor: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)] = 2.0
+    hedge_band_factor: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.5
+
+
+class RiskStressedConfig(_RegimeThresholds):
+    """Enter stressed at these thresholds; then withdraw (or go to the widest range) and
+    re-size (or flatten) the hedge."""
+
+    vol_5m_ratio: Above0OrOff = _threshold("stressed", "vol_5m_ratio")
+    vol_30m_ratio: Above0OrOff = _threshold("stressed", "vol_30m_ratio")
+    var_1m_pct: Above0OrOff = _threshold("stressed", "var_1m_pct")
+    var_5m_pct: Above0OrOff = _threshold("stressed", "var_5m_pct")
+    var_30m_pct: Above0OrOff = _threshold("stressed", "var_30m_pct")
+    twap_deviation_bps: Above0OrOff = _threshold("stressed", "twap_deviation_bps")
+    volume_ratio: Above0OrOff = _threshold("stressed", "volume_ratio")
+    funding_bps_8h: Above0OrOff = _threshold("stressed", "funding_bps_8h")
+    open_interest_change_pct: Above0OrOff = _threshold("stressed", "open_interest_change_pct")
+    liquidation_ratio: Above0OrOff = _threshold("stressed", "liquidation_ratio")
+    hedge_liquidation_distance_pct: Above0OrOff = _threshold(
+        "stressed", "hedge_liquidation_distance_pct"
+    )
+    action: Literal["withdraw", "widest"] = "withdraw"
+    hedge: Literal["flatten", "resize"] = "resize"
+
+
+class RiskConfig(_Frozen):
+    """The market regime (``lpbot.risk.regime``) and what each level does
+    (``lpbot.risk.actions``). A level is left only when every signal has stayed below
+    ``exit_fraction`` of its threshold for ``min_dwell_seconds``; while not normal, the monitor
+    runs every ``stress_monitor_seconds``."""
+
+    enabled: bool = True
+    exit_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.7
+    min_dwell_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 900.0
+    stress_monitor_seconds: int = Field(default=60, gt=0)
+    elevated: RiskElevatedConfig = RiskElevatedConfig()
+    stressed: RiskStressedConfig = RiskStressedConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskConfig:
+        problems = regime_config_problems(
+            self.elevated.thresholds(),
+            self.stressed.thresholds(),
+            self.exit_fraction,
+            self.min_dwell_seconds,
+        )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def regime_config(self) -> RegimeConfig:
+        """The pure regime's thresholds (``lpbot.risk.regime.RegimeConfig``)."""
+        from lpbot.risk.regime import RegimeConfig
+
+        return RegimeConfig(
+            elevated=self.elevated.thresholds(),
+            stressed=self.stressed.thresholds(),
+            exit_fraction=self.exit_fraction,
+            min_dwell_seconds=self.min_dwell_seconds,
+        )
+
+    def actions(self) -> RegimeActions:
+        """What each level does (``lpbot.risk.actions.RegimeActions``)."""
+        from lpbot.risk.actions import RegimeActions
+
+        return RegimeActions(
+            widen_factor=self.elevated.widen_factor,
+            hedge_band_factor=self.elevated.hedge_band_factor,
+            stressed_action=self.stressed.action,
+            stressed_hedge=self.stressed.hedge,
+        )
+
+
 class Config(_Frozen):
     """The whole configuration. Build it with ``load_config``."""
 
@@ -937,6 +1047,7 @@ class Config(_Frozen):
     execution: ExecutionConfig = ExecutionConfig()
     pricing: PricingSection = PricingSection()
     dashboard: DashboardConfig = DashboardConfig()
+    risk: RiskConfig = RiskConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -1405,6 +1516,43 @@ replace_after_seconds = 60
 max_replacements = 3                 # then the stuck transaction is cancelled (alert)
 max_sandwich_bps = 5                 # a slippage derived from the range's width lets a
                                      # sandwich take at most 5 bps of the position
+
+[risk]                               # the market regime: normal, elevated, stressed
+enabled = true
+exit_fraction = 0.7                  # a level is left when every signal stays below 70% of
+min_dwell_seconds = 900              # its threshold (130% for the liquidation distance) this long
+stress_monitor_seconds = 60          # the monitor's period while the regime is not normal
+
+[risk.elevated]                      # enter elevated at any of these ("off": not this signal)
+vol_5m_ratio = 2.5                   # realised volatility over 5 / 30 minutes vs its baseline
+vol_30m_ratio = 2.0
+var_1m_pct = 1.0                     # 1/5/30-minute VaR, % of the position's value
+var_5m_pct = 2.0
+var_30m_pct = 5.0
+twap_deviation_bps = 100             # the price's distance from the pool's TWAP
+volume_ratio = 3.0                   # the pool's swap volume vs its baseline
+funding_bps_8h = 5.0                 # the perp's funding (either sign), bps per 8 hours
+open_interest_change_pct = 5.0       # the perp's open interest moved (either way)
+liquidation_ratio = 5.0              # the perp's liquidations vs their baseline
+hedge_liquidation_distance_pct = 30  # the hedge this close to its liquidation price
+widen_factor = 2.0                   # then: the next range is twice as wide
+hedge_band_factor = 0.5              # and the hedge band half as wide
+
+[risk.stressed]                      # enter stressed at any of these (at least as severe)
+vol_5m_ratio = 5.0
+vol_30m_ratio = 3.5
+var_1m_pct = 2.0
+var_5m_pct = 4.0
+var_30m_pct = 10.0
+twap_deviation_bps = 300
+volume_ratio = 8.0
+funding_bps_8h = 15.0
+open_interest_change_pct = 12.0
+liquidation_ratio = 20.0
+hedge_liquidation_distance_pct = 15
+action = "withdraw"                  # then: withdraw to the Safe | "widest" (the widest range)
+hedge = "resize"                     # and re-size the hedge to the new delta (the tokens
+                                     # withdrawn) at once | "flatten" (close it)
 
 [dashboard]                          # `lpbot dashboard`: a local web page over the store
 port = 8765                          # bound to 127.0.0.1; any other host needs TLS and a token

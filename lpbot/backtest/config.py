@@ -24,6 +24,7 @@ from lpbot.backtest.costs import (
     StepSeries,
     series_from_pairs,
 )
+from lpbot.config import RiskConfig
 from lpbot.errors import ConfigError
 from lpbot.strategy import (
     FixedWidth,
@@ -97,6 +98,10 @@ class BacktestConfig(_Frozen):
     token's price from ``native_usd_series``, the pool's WETH price or a typical ETH price,
     ``slippage_bps`` from the pool's realised volatility over one block. No cost is zero unless
     ``no_costs`` says so (for studies).
+
+    ``risk`` (the ``[risk]`` section of lpbot.toml) runs the market regime on the run's bars and
+    applies its actions: elevated widens the next range, stressed withdraws the liquidity to
+    tokens (or moves it to the full range) and re-enters when the regime is normal again.
     """
 
     strategy: StrategyConfig = StrategyConfig(kind="fixed", params={"half_width_pct": 5.0})
@@ -128,6 +133,8 @@ class BacktestConfig(_Frozen):
     funding_rate_8h: float = 0.0001
     funding_series: tuple[tuple[float, float], ...] | None = None
     label: str = ""
+    # the market regime (``lpbot.backtest.risk``) and its actions; None: off
+    risk: RiskConfig | None = None
 
     @field_validator("slippage_bps", "gas_price_gwei")
     @classmethod

@@ -68,6 +68,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "open": ("mint",),
     "rebalance": ("decrease_liquidity", "collect", "mint"),
     "compound": ("collect", "increase_liquidity"),
+    "withdraw": ("decrease_liquidity", "collect"),  # the regime's stressed action
+    "reenter": ("mint",),
 }
 
 
@@ -173,6 +175,16 @@ class HedgeBook:
             self.fees_usd += traded * (self.model.fee_bps + self.model.slippage_bps) / 10_000
             self.size = target
             self.trades += 1
+
+    def trade_to(self, size: float, price_usd: float) -> None:
+        """Trade to ``size`` now at ``price_usd`` (paying fees and slippage), whatever the
+        band: the market regime's flatten (0) or re-size (the new delta)."""
+        if size == self.size:
+            return
+        traded = abs(size - self.size) * price_usd
+        self.fees_usd += traded * (self.model.fee_bps + self.model.slippage_bps) / 10_000
+        self.size = size
+        self.trades += 1
 
 
 def series_from_pairs(pairs: Sequence[tuple[float, float]] | None) -> StepSeries | None:

@@ -11,6 +11,11 @@ calls (skipped after a refused rebalance while nothing it depends on has changed
 ``backtest.gate``). Its actions are real pool calls: ``burn`` and ``collect`` of the position,
 the planned exact-input ``swap`` (its fee and price impact are exactly the pool's, and it moves
 the price) and ``mint``. Its fees are what ``collect`` pays, to the wei.
+
+With ``config.risk``, the market regime runs on the pool's minute bars (``bars_from_events``,
+``backtest.risk.regime_path``: the same path as the bars engine's) and each change acts at its
+time, before a decision due then, as in the bars engine: withdraw (``burn`` and ``collect``),
+full range, re-entry, and the hedge the level asks for.
 """
 
 from __future__ import annotations
@@ -38,9 +43,14 @@ from lpbot.backtest.events import EventKind
 from lpbot.backtest.gate import Refusal, refusal, trigger_key
 from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult, SwapFill
 from lpbot.backtest.replay import EventReplayer
+from lpbot.backtest.risk import RegimePath, Transition, apply_hedge_actions, regime_path
+from lpbot.backtest.synthetic import PerpSeries
 from lpbot.errors import Halt, Refused
+from lpbot.risk.actions import RegimeActions, policy_for
+from lpbot.risk.regime import Level
 from lpbot.strategy import (
     Compound,
+    FullRange,
     Hold,
     MarketInputs,
     OpenPlan,
@@ -87,6 +97,102 @@ class _Bot:
         self.waiting_reason = ""
         self.refusal: Refusal | None = None
         self.skipped = 0
+        # the market regime (``backtest.risk``), when the run has one
+        self.regime: RegimePath | None = None
+        self.level = Level.NORMAL
+        self.regime_actions = RegimeActions()
+        self.policies = {level: self.policy for level in Level}
+        self.base_hedge = config.hedge_model()
+        self.withdrawn = False
+        self.widest = False
+        self.regime_log: list[dict[str, object]] = []
+
+    def use_regime(self, path: RegimePath, actions: RegimeActions) -> None:
+        self.regime = path
+        self.regime_actions = actions
+        base = self.policies[Level.NORMAL]
+        self.policies = {lv: policy_for(base, actions.for_level(lv)) for lv in Level}
+
+    def regime_notes(self) -> dict[str, object]:
+        if self.regime is None:
+            return {}
+        return {
+            "regime": {
+                "transitions": self.regime_log,
+                "evaluations": self.regime.evaluations,
+                "seconds_in": self.regime.seconds_in,
+                "withdrawals": sum(1 for a in self.acc.actions if a.kind == "withdraw"),
+                "reentries": sum(1 for a in self.acc.actions if a.kind == "reenter"),
+            }
+        }
+
+    def on_transition(self, transition: Transition) -> None:
+        """Apply what the regime's new level asks for, as the bars engine does
+        (``vector._Engine._on_transition``)."""
+        level = transition.level
+        now = transition.t
+        self.level = level
+        self.policy = self.policies[level]
+        self.refusal = None
+        why = "; ".join(transition.reasons) or "every signal calm for the minimum time"
+        reason = f"regime {level.label}: {why}"
+        if self.range is not None:
+            if level is Level.STRESSED and not self.withdrawn and not self.widest:
+                if self.regime_actions.stressed_action == "withdraw":
+                    assert self.range is not None
+                    rng = self.range
+                    burned, fees = self._withdraw(self.liquidity)
+                    self.acc.record_withdraw(
+                        now=now, rng=rng, price_raw=raw_price(self.pool.sqrt_price_x96),
+                        reason=reason, burned=burned, fees=fees,
+                    )  # fmt: skip
+                    self.replayer.bot_range = None
+                    self.withdrawn = True
+                else:
+                    self.move(now, "rebalance", reason, widest=True)
+            elif level is Level.NORMAL and (self.withdrawn or self.widest):
+                self.move(now, "reenter" if self.withdrawn else "rebalance", reason, widest=False)
+            held, owed = self.held_and_owed()
+            held1 = held[1] + owed[1] if self.config.quote_token == 0 else held[0] + owed[0]
+            decimals = self.meta.decimals1 if self.config.quote_token == 0 else self.meta.decimals0
+            price = self.acc.volatile_usd(raw_price(self.pool.sqrt_price_x96))
+            apply_hedge_actions(
+                self.acc.hedge, self.base_hedge, self.regime_actions.for_level(level), price,
+                held1 / 10.0**decimals,
+            )  # fmt: skip
+        self.regime_log.append({**transition.to_dict(), "hedge_size": self.acc.hedge.size})
+
+    def move(self, now: int, kind: str, reason: str, *, widest: bool) -> None:
+        """Take the position out (if any) and open the full range (``widest``) or the policy's
+        range from the wallet; a plan that cannot be made leaves the bot out until the next
+        decision."""
+        pool = self.pool
+        burned = fees = (0, 0)
+        if self.liquidity > 0:
+            burned, fees = self._withdraw(self.liquidity)
+        snap = self.snapshot(now)
+        history = self.history(now)
+        price = raw_price(pool.sqrt_price_x96)
+        try:
+            if widest:
+                target = FullRange().range_for(snap, history)
+            else:
+                market = self._market(now, price)
+                target, _why = self.policy.choose_open_range(snap, history, market, *self.wallet)
+            plan = plan_open(pool, target, *self.wallet)
+        except ValueError as exc:
+            self.waiting_reason = str(exc)
+            if burned != (0, 0) or fees != (0, 0):
+                assert self.range is not None
+                self.acc.record_withdraw(
+                    now=now, rng=self.range, price_raw=price, reason=reason,
+                    burned=burned, fees=fees,
+                )  # fmt: skip
+            self.replayer.bot_range = None
+            self.withdrawn, self.widest = True, False
+            return
+        self._execute(plan, now, kind, reason, burned=burned, fees=fees)
+        self.withdrawn, self.widest = False, widest
 
     @property
     def pool(self) -> Pool:
@@ -212,6 +318,13 @@ class _Bot:
     def decide(self, now: int) -> None:
         """One decision at ``now`` (the pool's own clock is the acting block's)."""
         pool = self.pool
+        if self.withdrawn:  # out of the pool: re-enter once the regime is normal
+            if self.level is Level.NORMAL:
+                self.move(now, "reenter", "regime normal: re-entering", widest=False)
+            return
+        if self.range is None and self.level is Level.STRESSED:
+            self.waiting_reason = "the market regime is stressed"
+            return
         if self.range is None:
             self.decisions += 1
             snap = self.snapshot(now)
@@ -341,15 +454,22 @@ class _Bot:
         g0 = (pool.fee_growth_global0_x128 - self.fr_growth0[0]) % MOD_256
         g1 = (pool.fee_growth_global1_x128 - self.fr_growth0[1]) % MOD_256
         fr_fees = (self.acc.fr_liquidity * g0 / Q128, self.acc.fr_liquidity * g1 / Q128)
-        in_range = self.range is not None and self.range[0] <= pool.tick < self.range[1]
+        in_range = (
+            self.range is not None
+            and self.liquidity > 0
+            and self.range[0] <= pool.tick < self.range[1]
+        )
         self.acc.sample(
             now, raw_price(pool.sqrt_price_x96), pool.sqrt_price_x96, held, owed, fr_fees,
             self.range, in_range,
         )  # fmt: skip
 
 
-def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
-    """Backtest ``config`` on ``dataset`` by exact event replay (module docstring)."""
+def run_exact(
+    dataset: Dataset, config: BacktestConfig, *, perp: PerpSeries | None = None
+) -> BacktestResult:
+    """Backtest ``config`` on ``dataset`` by exact event replay (module docstring); ``perp``:
+    the perp market's data for the regime (``config.risk``), when there is one."""
     t_start = time.perf_counter()
     meta = dataset.meta
     config = config.resolve(
@@ -365,6 +485,21 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
     )
     bot = _Bot(config, dataset, replayer, acc)
     interval = config.decision_interval_seconds
+    transitions: tuple[Transition, ...] = ()
+    risk = config.risk
+    if risk is not None and risk.enabled:
+        # the regime on the pool's minute bars, as the bars engine computes it (backtest.risk)
+        from lpbot.backtest.bars import bars_from_events
+
+        path = regime_path(
+            bars_from_events(dataset, 60), risk.regime_config(),
+            decision_interval_seconds=interval,
+            stress_monitor_seconds=risk.stress_monitor_seconds, perp=perp,
+            quote_token=config.quote_token if config.quote_token is not None else 1,
+        )  # fmt: skip
+        bot.use_regime(path, risk.actions())
+        transitions = path.transitions
+    k = 0
     start = (
         config.start_timestamp if config.start_timestamp is not None else dataset.first_timestamp
     )
@@ -383,10 +518,20 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
         if pool is not None:
             if bot.range is not None and last_t is not None and t > last_t:
                 live_seconds += t - last_t
-                if bot.range[0] <= pool.slot0.tick < bot.range[1]:
+                if bot.liquidity > 0 and bot.range[0] <= pool.slot0.tick < bot.range[1]:
                     in_range_seconds += t - last_t
-            while next_decision <= t and next_decision <= end and not acc.ruined:
+            while not acc.ruined:
+                td = next_decision if next_decision <= end else math.inf
+                tt = transitions[k].t if k < len(transitions) else math.inf
+                if min(td, tt) > t or min(td, tt) > end:
+                    break
                 pool.block_timestamp = t  # the bot's transactions go first in this block
+                if tt <= td:  # a regime change acts before a decision at the same time
+                    bot.on_transition(transitions[k])
+                    if bot.range is not None:
+                        bot.sample(int(tt))
+                    k += 1
+                    continue
                 bot.decide(next_decision)
                 if bot.range is not None:
                     bot.sample(next_decision)
@@ -418,6 +563,7 @@ def run_exact(dataset: Dataset, config: BacktestConfig) -> BacktestResult:
         "decide_calls": bot.decisions,
         "decisions_skipped_unchanged": bot.skipped,
         "defaults": config.sources,
+        **bot.regime_notes(),
     }
     return acc.finish(
         "exact",

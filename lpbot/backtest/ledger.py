@@ -532,6 +532,44 @@ class Accountant:
             )
         )
 
+    def record_withdraw(
+        self,
+        *,
+        now: int,
+        rng: tuple[int, int],
+        price_raw: float,
+        reason: str,
+        burned: tuple[int, int],
+        fees: tuple[int, int],
+    ) -> None:
+        """Record a withdrawal to tokens (the regime's stressed action): ``burned`` principal
+        and ``fees`` collected to the owner, nothing swapped or minted, one transaction's gas."""
+        assert self.sums is not None, "start() first"
+        flow = RebalanceFlow(
+            burned, fees, (0, 0), (0, 0), (0, 0), self.marks(price_raw, now), Decimal(0)
+        )
+        gas = self.gas_paid("withdraw", False, now, price_raw)
+        self.sums = self.sums.fold(flow, (self.d0, self.d1)).pay(gas)
+        self.flows.append(flow)
+        self.gas_txs.append(gas)
+        self.gas_usd += float(gas.usd)
+        self.actions.append(
+            Action(
+                timestamp=now,
+                kind="withdraw",
+                tick_lower=rng[0],
+                tick_upper=rng[1],
+                liquidity=0,
+                swap_zero_for_one=None,
+                swap_amount_in=0,
+                swap_fee_usd=0.0,
+                price_impact_usd=0.0,
+                slippage_usd=0.0,
+                gas_usd=float(gas.usd),
+                reason=reason,
+            )
+        )
+
     def hedge_figures(self) -> HedgeFigures:
         """The hedge's result so far, as the ledger takes it (the model's floats, exactly)."""
         h = self.hedge

@@ -191,7 +191,8 @@ def render_html(result: BacktestResult, comparison: dict[str, Any] | None = None
         with np.errstate(divide="ignore"):
             price, lower, upper = 1.0 / s.price, 1.0 / s.upper, 1.0 / s.lower
     marks = [(float(a.timestamp), f"{a.kind} {_fmt_time(a.timestamp)}: {a.reason}")
-             for a in result.actions if a.kind == "rebalance"]  # fmt: skip
+             for a in result.actions
+             if a.kind in ("rebalance", "withdraw", "reenter")]  # fmt: skip
     costs = [(k.replace("_", " "), -v) for k, v in m.costs_usd.items()]
     charts = [
         line_chart(

@@ -130,3 +130,125 @@ def write_demeter_csv(
         path.write_text("\n".join(lines) + "\n")
         paths.append(path)
     return paths
+
+
+# ------------------------------------------------------------------- a crash and its cascade
+
+
+@dataclass(frozen=True)
+class PerpSeries:
+    """A perp market's data at regular times (each row at ``ts``, the end of its interval):
+    the funding rate (a fraction per 8 hours), the open interest (USD) and the USD liquidated
+    during the interval. Float, analytics."""
+
+    ts: NDArray[np.int64]
+    funding_rate_8h: NDArray[np.float64]
+    open_interest_usd: NDArray[np.float64]
+    liquidations_usd: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+
+@dataclass(frozen=True)
+class CrashPath:
+    """A pool history with a crash (``crash_minutes``), the perp's data over it, and when the
+    crash started and ended (unix seconds)."""
+
+    minutes: MinuteHistory
+    perp: PerpSeries
+    crash_start: int
+    crash_end: int
+    fall: float
+
+
+def crash_minutes(
+    days: int = 6,
+    *,
+    seed: int = 7,
+    start: int = 1_704_067_200,
+    tick0: int = 200_000,
+    vol: float = 0.6,
+    crash_at_hours: float = 60.0,
+    crash_hours: float = 4.0,
+    fall: float = 0.35,
+    vol_spike: float = 4.0,
+    calm_halflife_hours: float = 3.0,
+    liquidity: int = 2 * 10**18,
+    median_volume1: float = 1e19,
+    open_interest_usd: float = 2e9,
+    oi_flushed: float = 0.25,
+    funding_rate_8h: float = 0.0001,
+    crash_funding_8h: float = -0.003,
+    median_liquidations_usd: float = 20_000.0,
+) -> CrashPath:
+    """Minute bars of a USDC/WETH-like pool whose volatile token (token1, WETH) falls by
+    ``fall`` over ``crash_hours`` starting ``crash_at_hours`` in, with a liquidation cascade.
+
+    Outside the crash the log-price is driftless with annualised volatility ``vol``. In the crash
+    the fall is spread by a ``sin**2`` profile (slow, then fastest mid-way as liquidations feed
+    it, then slowing), on top of noise at ``vol_spike`` times the volatility; after it the
+    volatility decays back with ``calm_halflife_hours``. The tick rises as WETH falls (token1 per
+    token0). Swap volume scales with the volatility. The perp: funding at ``funding_rate_8h``
+    (with noise) driven to ``crash_funding_8h`` at the cascade's fastest, open interest that
+    loses ``oi_flushed`` of itself to liquidations during the crash (each minute's share of the
+    fall liquidates the same share of the flush) and recovers over the calm-down, and a small
+    lognormal background of liquidations (median ``median_liquidations_usd`` a minute).
+    """
+    if not 0 < fall < 1:
+        raise ValueError(f"fall must be in (0, 1), got {fall}")
+    if days <= 0 or crash_hours <= 0 or crash_at_hours < 0:
+        raise ValueError("days and crash_hours must be > 0, crash_at_hours >= 0")
+    n = days * 1440
+    c0 = int(crash_at_hours * 60)
+    c1 = c0 + int(crash_hours * 60)
+    if c1 >= n:
+        raise ValueError(f"the crash ends after the {days} days")
+    rng = np.random.default_rng(seed)
+    minute = np.arange(n)
+    sigma_ticks = vol * math.sqrt(60 / (365 * DAY)) / math.log(1.0001)
+    # the volatility multiplier: vol_spike in the crash, decaying back after it
+    after = np.clip(minute - c1, 0, None) / (calm_halflife_hours * 60)
+    level = np.where(minute < c0, 1.0, 1.0 + (vol_spike - 1.0) * np.exp2(-after))
+    # the fall's profile: sin**2 over the crash, summing to 1
+    phase = np.where((minute >= c0) & (minute < c1), (minute - c0 + 0.5) / (c1 - c0), 0.0)
+    weight = np.where(phase > 0, np.sin(math.pi * phase) ** 2, 0.0)
+    weight /= weight.sum()
+    fall_ticks = -math.log(1.0 - fall) / math.log(1.0001)
+    steps = rng.normal(0.0, 1.0, n) * sigma_ticks * level + fall_ticks * weight
+    close = tick0 + np.rint(np.cumsum(steps)).astype(np.int64)
+    opened = np.concatenate(([tick0], close[:-1])).astype(np.int64)
+    wiggle = np.rint(np.abs(rng.normal(0.0, 1.0, (2, n))) * sigma_ticks * level / 2)
+    high = np.maximum(opened, close) + wiggle[0].astype(np.int64)
+    low = np.minimum(opened, close) - wiggle[1].astype(np.int64)
+    volume1 = rng.lognormal(math.log(median_volume1), 1.0, n) * level
+    price = 1.0001 ** close.astype(np.float64)
+    zero_in = rng.random(n) < np.where(weight > 0, 0.8, 0.5)  # the crash sells WETH: token1 in
+    in1 = np.where(zero_in, 0.0, volume1)
+    in0 = np.where(zero_in, volume1 / price, 0.0)
+    history = MinuteHistory(
+        ts=start + 60 * minute.astype(np.int64),
+        open_tick=opened,
+        high_tick=high,
+        low_tick=low,
+        close_tick=close,
+        in0=np.floor(in0),
+        in1=np.floor(in1),
+        liquidity=liquidity,
+    )
+    flushed = open_interest_usd * oi_flushed * weight  # USD liquidated by the cascade, a minute
+    recovery = np.where(minute >= c1, 1.0 - np.exp2(-after), 0.0)
+    oi = open_interest_usd * (1.0 - oi_flushed * (np.cumsum(weight) * (1.0 - recovery)))
+    oi *= 1.0 + 0.002 * np.cumsum(rng.normal(0.0, 1.0, n)) / math.sqrt(1440)
+    background = rng.lognormal(math.log(median_liquidations_usd), 1.0, n) * level
+    speed = weight / weight.max()
+    funding = funding_rate_8h * (1.0 + 0.2 * rng.normal(0.0, 1.0, n)) + (
+        crash_funding_8h - funding_rate_8h
+    ) * np.maximum(speed, (level - 1.0) / vol_spike * 0.3)
+    perp = PerpSeries(
+        ts=history.ts + 60,
+        funding_rate_8h=funding,
+        open_interest_usd=oi,
+        liquidations_usd=background + flushed,
+    )
+    return CrashPath(history, perp, start + 60 * c0, start + 60 * c1, fall)

@@ -24,6 +24,12 @@ price, the bar's liquidity plus the position's as the in-range liquidity, and th
 ticks; plans are quoted against that constant-liquidity pool, so a rebalancing swap's fee and
 price impact are estimated from the in-range liquidity. The price then follows the bars (the
 bot's impact is taken back by the market, as in engine (a)).
+
+With ``config.risk``, the market regime's path (``backtest.risk.regime_path``) is computed
+first; each of its changes is a decision point too, where the level's actions are applied
+(``lpbot.risk.actions``): the policy decides with the level's widened strategy, stressed
+withdraws to the wallet (no fees, no decisions while out) or moves to the full range, the
+hedge follows the level, and the position re-enters when the regime is normal again.
 """
 
 from __future__ import annotations
@@ -52,8 +58,20 @@ from lpbot.backtest.bars import Bars
 from lpbot.backtest.config import BacktestConfig
 from lpbot.backtest.gate import MARGIN, Refusal, refusal
 from lpbot.backtest.ledger import OWNER, Accountant, BacktestResult, SwapFill
+from lpbot.backtest.risk import RegimePath, Transition, apply_hedge_actions, regime_path
+from lpbot.backtest.synthetic import PerpSeries
 from lpbot.errors import ConfigError, Halt, Refused
-from lpbot.strategy import Compound, Hold, MarketInputs, OpenPlan, Rebalance, plan_open
+from lpbot.risk.actions import RegimeActions, policy_for
+from lpbot.risk.regime import Level
+from lpbot.strategy import (
+    Compound,
+    FullRange,
+    Hold,
+    MarketInputs,
+    OpenPlan,
+    Rebalance,
+    plan_open,
+)
 from lpbot.uniswap.constants import Q96
 from lpbot.uniswap.position import PositionInfo
 from lpbot.uniswap.tick_math import (
@@ -134,10 +152,36 @@ def close_ticks(bars: Bars) -> NDArray[np.int64]:
 
 
 class _Engine:
-    def __init__(self, bars: Bars, config: BacktestConfig) -> None:
+    def __init__(self, bars: Bars, config: BacktestConfig, perp: PerpSeries | None = None) -> None:
         self.b = bars
         self.config = config
         self.policy = config.build_policy()
+        # the market regime (``backtest.risk``): its path, and the policy each level decides with
+        self.regime: RegimePath | None = None
+        self.regime_actions = RegimeActions()
+        self.policies = {level: self.policy for level in Level}
+        self.withdrawn = False  # the stressed regime took the liquidity out to tokens
+        self.widest = False  # the stressed regime moved it to the full range
+        self.regime_log: list[dict[str, object]] = []
+        risk = config.risk
+        if risk is not None and risk.enabled:
+            self.regime = regime_path(
+                bars,
+                risk.regime_config(),
+                decision_interval_seconds=config.decision_interval_seconds,
+                stress_monitor_seconds=risk.stress_monitor_seconds,
+                perp=perp,
+                quote_token=config.quote_token if config.quote_token is not None else 1,
+            )
+            self.regime_actions = risk.actions()
+            self.policies = {
+                level: policy_for(self.policy, self.regime_actions.for_level(level))
+                for level in Level
+            }
+        self.base_hedge = config.hedge_model()  # the configured hedge, before any regime
+        transitions = () if self.regime is None else self.regime.transitions
+        self.transition_at: dict[int, Transition] = {t.bar: t for t in transitions}
+        self.transition_bars = np.array(sorted(self.transition_at), dtype=np.int64)
         self.acc = Accountant(
             config,
             decimals0=bars.decimals0,
@@ -313,6 +357,12 @@ class _Engine:
         return self.acc.market(now, price, self._fee_rate(j))
 
     def _decide(self, j: int) -> None:
+        if self.regime is not None:
+            level = self.regime.at(j)
+            self.policy = self.policies[level]
+            if self.range is None and level is Level.STRESSED:
+                self.waiting_reason = "the market regime is stressed"
+                return
         self.decisions += 1
         now = int(self.end_t[j])
         price = float(self.b.close[j])
@@ -373,6 +423,95 @@ class _Engine:
                 self.policy, key, snap, market, holdings, log_price=float(self.ln_close[j]),
                 stay_lvr_usd=decision.ev_stay.lvr_usd if decision.ev_stay else 0.0,
             )  # fmt: skip
+
+    # ------------------------------------------------------------------------ the regime
+
+    def _on_transition(self, j: int, transition: Transition) -> None:
+        """Apply what the regime's new level asks for (``lpbot.risk.actions``): stressed
+        withdraws (or moves to the full range), back to normal re-enters; elevated only widens
+        the next range (the level's policy, ``policy_for``)."""
+        level = transition.level
+        self.policy = self.policies[level]
+        self.refusal = None
+        why = "; ".join(transition.reasons) or "every signal calm for the minimum time"
+        reason = f"regime {level.label}: {why}"
+        if self.range is not None:
+            if level is Level.STRESSED and not self.withdrawn and not self.widest:
+                if self.regime_actions.stressed_action == "withdraw":
+                    self._withdraw(j, reason)
+                else:
+                    self._move(j, "rebalance", reason, widest=True)
+            elif level is Level.NORMAL and (self.withdrawn or self.widest):
+                self._move(j, "reenter" if self.withdrawn else "rebalance", reason, widest=False)
+            self._hedge_for(j, level)
+        self.regime_log.append({**transition.to_dict(), "hedge_size": self.acc.hedge.size})
+
+    def _hedge_for(self, j: int, level: Level) -> None:
+        """The hedge a level asks for (``lpbot.risk.actions``): the band times the level's
+        factor; stressed flattens the perp (and keeps it flat) or re-sizes it to the new delta
+        at once; normal returns to the configured hedge."""
+        price = self.acc.volatile_usd(float(self.b.close[j]))
+        acts = self.regime_actions.for_level(level)
+        apply_hedge_actions(self.acc.hedge, self.base_hedge, acts, price, self._exposure(j))
+
+    def _exposure(self, j: int) -> float:
+        """The volatile tokens held now (position, fees owed and wallet), whole tokens."""
+        from lpbot.analytics.value import position_amounts
+
+        held0 = self.wallet[0] + int(self.owed[0])
+        held1 = self.wallet[1] + int(self.owed[1])
+        if self.range is not None and self.liquidity > 0:
+            sqrt = sqrt_price_in_tick(float(self.b.close[j]), int(self.tick[j]))
+            a = position_amounts(sqrt, self.range[0], self.range[1], self.liquidity)
+            held0, held1 = held0 + a.amount0, held1 + a.amount1
+        if self.config.quote_token == 1:
+            return held0 / 10.0**self.b.decimals0
+        return held1 / 10.0**self.b.decimals1
+
+    def _withdraw(self, j: int, reason: str) -> None:
+        """Burn the position and collect everything to the wallet."""
+        assert self.range is not None
+        snap, _sqrt, _tick = self._snapshot(j)
+        burned, fees = self._collect(snap, burn=True)
+        self.acc.record_withdraw(
+            now=int(self.end_t[j]), rng=self.range, price_raw=float(self.b.close[j]),
+            reason=reason, burned=burned, fees=fees,
+        )  # fmt: skip
+        self.withdrawn = True
+
+    def _move(self, j: int, kind: str, reason: str, *, widest: bool) -> None:
+        """Take the position out (if any) and open the full range (``widest``) or the
+        policy's range from the wallet; on a plan that cannot be made, stay out and retry at
+        the next decision."""
+        now = int(self.end_t[j])
+        price = float(self.b.close[j])
+        burned = fees = (0, 0)
+        if self.liquidity > 0 or self.owed != [0.0, 0.0]:
+            snap, _sqrt, _tick = self._snapshot(j)
+            burned, fees = self._collect(snap, burn=True)
+        snap, _sqrt, _tick = self._snapshot(j)
+        history = self._history(j)
+        try:
+            if widest:
+                target = FullRange().range_for(snap, history)
+            else:
+                market = self._market(j, now, price)
+                target, _why = self.policy.choose_open_range(snap, history, market, *self.wallet)
+            plan = plan_open(snap, target, *self.wallet)
+        except ValueError as exc:
+            self.waiting_reason = str(exc)
+            if burned != (0, 0) or fees != (0, 0):
+                assert self.range is not None
+                self.acc.record_withdraw(
+                    now=now, rng=self.range, price_raw=price, reason=reason,
+                    burned=burned, fees=fees,
+                )  # fmt: skip
+            self.withdrawn = True
+            self.widest = False
+            return
+        self._execute(plan, now, price, kind, reason, burned=burned, fees=fees)
+        self.withdrawn = False
+        self.widest = widest
 
     def _unit_usd(self, price: FloatArray) -> tuple[FloatArray, FloatArray]:
         """USD per raw unit of token0 and token1 at raw prices (``Accountant.unit_usd``)."""
@@ -532,6 +671,9 @@ class _Engine:
         self.fr_fees[0, 1:] = np.cumsum(b.fee0 * share)
         self.fr_fees[1, 1:] = np.cumsum(b.fee1 * share)
         i = int(decision_bars[k - 1]) + 1  # first bar after the opening decision
+        for early in self.regime.transitions if self.regime is not None else ():
+            if early.bar < i:  # before the opening: nothing to act on, but on the record
+                self.regime_log.append({**early.to_dict(), "hedge_size": 0.0})
         self._sample(i - 1)
         if self.acc.ruined:
             self.ruin_bar = i - 1
@@ -543,12 +685,17 @@ class _Engine:
             a, c = lo_t * LOG_TICK, hi_t * LOG_TICK
             flat = (self.tick[i:hi] >= lo_t) & (self.tick[i:hi] < hi_t)
             frac = _overlap(self.ln_low[i:hi], self.ln_high[i:hi], flat, a, c)
+            if self.liquidity == 0:  # withdrawn: nothing in range
+                frac = np.zeros_like(frac)
             pos_share = self.liquidity / (b.liquidity[i:hi] + self.liquidity)
             f0 = np.cumsum(b.fee0[i:hi] * frac * pos_share)
             f1 = np.cumsum(b.fee1[i:hi] * frac * pos_share)
             in_seg = decision_bars[(decision_bars >= i) & (decision_bars < hi)]
             fire_at = -1
-            if in_seg.size:
+            if in_seg.size and self.withdrawn:  # out of the pool: retry a failed re-entry
+                if self.regime is not None and self.regime.at(int(in_seg[0])) is Level.NORMAL:
+                    fire_at = int(in_seg[0])
+            elif in_seg.size:
                 rel = in_seg - i
                 usd0, usd1 = self._unit_usd(b.close[in_seg])
                 fees_usd = (self.owed[0] + f0[rel]) * usd0 + (self.owed[1] + f1[rel]) * usd1
@@ -561,6 +708,11 @@ class _Engine:
                     hits = hits[~still]
                 if hits.size:
                     fire_at = int(in_seg[hits[0]])
+            policy_fire = fire_at
+            tb = self.transition_bars
+            tb = tb[(tb >= i) & (tb < hi)]
+            if tb.size and (fire_at < 0 or tb[0] < fire_at):
+                fire_at = int(tb[0])
             stop = fire_at if fire_at >= 0 else hi - 1
             m = stop - i  # the last bar accrued in this pass, relative to i
             self.in_range_seconds += float(np.sum(frac[: m + 1])) * b.interval
@@ -577,7 +729,15 @@ class _Engine:
                 break
             self.owed = [base0 + float(f0[m]), base1 + float(f1[m])]
             if fire_at >= 0:
-                self._decide(fire_at)
+                transition = self.transition_at.get(fire_at)
+                if transition is not None:
+                    self._on_transition(fire_at, transition)
+                if self.withdrawn:  # a failed re-entry is retried at decisions while normal
+                    normal = self.regime is not None and self.regime.at(fire_at) is Level.NORMAL
+                    if fire_at == policy_fire and normal:
+                        self._move(fire_at, "reenter", "regime normal: re-entering", widest=False)
+                elif fire_at == policy_fire:
+                    self._decide(fire_at)
                 self._sample(fire_at)
                 if self.acc.ruined:
                     self.ruin_bar = fire_at
@@ -608,12 +768,29 @@ class _Engine:
                 "bars": self.n,
                 "bar_interval": b.interval,
                 "decisions_skipped_unchanged": self.skipped,
+                **self._regime_notes(),
             },
         )
 
+    def _regime_notes(self) -> dict[str, object]:
+        if self.regime is None:
+            return {}
+        return {
+            "regime": {
+                "transitions": self.regime_log,
+                "evaluations": self.regime.evaluations,
+                "seconds_in": self.regime.seconds_in,
+                "withdrawals": sum(1 for a in self.acc.actions if a.kind == "withdraw"),
+                "reentries": sum(1 for a in self.acc.actions if a.kind == "reenter"),
+            }
+        }
 
-def run_bars(bars: Bars, config: BacktestConfig) -> BacktestResult:
-    """Backtest ``config`` on ``bars`` with the vectorised engine (module docstring)."""
+
+def run_bars(
+    bars: Bars, config: BacktestConfig, *, perp: PerpSeries | None = None
+) -> BacktestResult:
+    """Backtest ``config`` on ``bars`` with the vectorised engine (module docstring);
+    ``perp``: the perp market's data for the regime (``config.risk``), when there is one."""
     t0 = time.perf_counter()
     window = bars.between(config.start_timestamp, config.end_timestamp)
     if len(window) < 2:
@@ -624,7 +801,7 @@ def run_bars(bars: Bars, config: BacktestConfig) -> BacktestResult:
     config = config.resolve(
         symbol0=window.symbol0, symbol1=window.symbol1, sigma_per_sqrt_second=sigma
     )
-    result = _Engine(window, config).run()
+    result = _Engine(window, config, perp).run()
     from lpbot.backtest.validate import position_share
 
     result.notes["position_share"] = position_share(result, window)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from lpbot.cli.common import emit_json, progress
+from lpbot.cli.common import config_option, emit_json, progress
 from lpbot.errors import ConfigError, Refused
 
 
@@ -627,6 +627,63 @@ def study(**kw: Any) -> int:
         print("target met" if not misses else f"target missed in {len(misses)} regime(s)")
         return 1 if misses else 0
     return 0
+
+
+@backtest.command("crash")
+@click.option("--risk", "runs", type=click.Choice(["both", "on", "off"]), default="both",
+              show_default=True,
+              help="run with the market regime, without it, or both")  # fmt: skip
+@click.option("--days", type=click.IntRange(2), default=4, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--fall", type=click.FloatRange(0.01, 0.95), default=0.35, show_default=True,
+              help="the volatile token's fall over the crash")  # fmt: skip
+@click.option("--crash-hours", type=click.FloatRange(0.25, 48), default=4.0, show_default=True)
+@click.option("--half-width-pct", type=click.FloatRange(0.1, 99), default=5.0,
+              show_default=True, help="the fixed range's half-width")  # fmt: skip
+@click.option("--interval", type=click.IntRange(60), default=300, show_default=True,
+              help="seconds between decisions (a multiple of 60)")  # fmt: skip
+@click.option("--chain", type=click.Choice(["ethereum", "arbitrum", "zksync"]),
+              default="arbitrum", show_default=True, help="whose gas costs")  # fmt: skip
+@click.option("--json", "print_json", is_flag=True, help="print the JSON summary instead of text")
+@config_option
+@click.pass_context
+def crash(ctx: click.Context, /, **kw: Any) -> int:
+    """LP through a synthetic crash and liquidation cascade, with the market regime ([risk] of
+    lpbot.toml when there is one, else its defaults) and without: max drawdown, fees, net vs
+    hold, and the regime's changes with their reasons."""
+    from lpbot.backtest.crash import crash_comparison, render
+
+    if kw["interval"] % 60:
+        raise ConfigError(f"--interval {kw['interval']} is not a multiple of the 60 s bars")
+    risk = _risk_settings(ctx)
+    try:
+        result = crash_comparison(
+            days=kw["days"], seed=kw["seed"], fall=kw["fall"], crash_hours=kw["crash_hours"],
+            crash_at_hours=min(36.0, kw["days"] * 24 / 2), half_width_pct=kw["half_width_pct"],
+            decision_interval_seconds=kw["interval"], chain=kw["chain"], risk=risk,
+            runs=kw["runs"],
+        )  # fmt: skip
+    except ValueError as exc:  # the scenario's shape: the crash must fit in the days
+        raise ConfigError(f"crash scenario: {exc}") from exc
+    if kw["print_json"]:
+        emit_json(result.summary())
+    else:
+        print(render(result), end="")
+    return 0
+
+
+def _risk_settings(ctx: click.Context) -> Any:
+    """The [risk] section of the configuration the command line names, if it names one that
+    exists; else None (the defaults)."""
+    from lpbot.config import load_config, resolve_config_path
+
+    given = ctx.meta.get("lpbot.config")
+    path = resolve_config_path(given)
+    if not path.exists():
+        if given:
+            raise ConfigError(f"no configuration at {path}")
+        return None
+    return load_config(path).risk
 
 
 __all__ = ["backtest", "data", "emit_json"]

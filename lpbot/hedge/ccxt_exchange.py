@@ -65,6 +65,7 @@ from lpbot.hedge.base import (
     PerpPosition,
 )
 from lpbot.hedge.margin import tiers_from_rates
+from lpbot.hedge.stress import Liquidation, OpenInterest
 
 __all__ = ["CcxtConfig", "CcxtExchange", "ExchangeId", "translate_ccxt_errors"]
 
@@ -380,6 +381,64 @@ class CcxtExchange:
             if p.get("timestamp") is not None and int(p["timestamp"]) >= since_ms
         ]
         return sorted(payments, key=lambda p: p.timestamp_ms)
+
+    # ---------------------------------------------------------- market stress (the regime)
+
+    def fetch_open_interest(self, symbol: str) -> OpenInterest | None:
+        """The perp's open interest now in USD (``hedge.stress``); None when the venue does not
+        serve it (``has['fetchOpenInterest']``). A venue that gives only the base amount
+        (Binance) is valued at the mark."""
+        if not self._client.has.get("fetchOpenInterest"):
+            return None
+        self.load_market(symbol)
+        with translate_ccxt_errors(f"{self._id} fetch open interest"):
+            raw = self._client.fetch_open_interest(symbol)
+        rows = self._open_interest(symbol, [raw])
+        return rows[0] if rows else None
+
+    def fetch_open_interest_history(self, symbol: str, since_ms: int) -> list[OpenInterest] | None:
+        """The perp's open interest every 5 minutes since ``since_ms``, oldest first; None when
+        the venue does not serve it (``has['fetchOpenInterestHistory']``)."""
+        if not self._client.has.get("fetchOpenInterestHistory"):
+            return None
+        self.load_market(symbol)
+        with translate_ccxt_errors(f"{self._id} fetch open interest history"):
+            raw = self._client.fetch_open_interest_history(symbol, "5m", since_ms)
+        return sorted(self._open_interest(symbol, raw), key=lambda r: r.timestamp_ms)
+
+    def fetch_liquidations(self, symbol: str, since_ms: int) -> list[Liquidation] | None:
+        """The market's public liquidations since ``since_ms`` in USD; None when the venue does
+        not serve them over REST (``has['fetchLiquidations']``; Binance gives them only as a
+        websocket stream)."""
+        if not self._client.has.get("fetchLiquidations"):
+            return None
+        self.load_market(symbol)
+        with translate_ccxt_errors(f"{self._id} fetch liquidations"):
+            raw = self._client.fetch_liquidations(symbol, since_ms)
+        out = []
+        for r in raw:
+            usd = r.get("quoteValue")
+            if usd is None and r.get("baseValue") is not None and r.get("price") is not None:
+                usd = float(r["baseValue"]) * float(r["price"])
+            if usd is not None and r.get("timestamp") is not None:
+                out.append(Liquidation(symbol, float(usd), int(r["timestamp"])))
+        return sorted(out, key=lambda r: r.timestamp_ms)
+
+    def _open_interest(self, symbol: str, raw: list[dict[str, Any]]) -> list[OpenInterest]:
+        mark: float | None = None
+        out = []
+        for r in raw:
+            value = r.get("openInterestValue")
+            if value is None:
+                amount = r.get("openInterestAmount")
+                if amount is None:
+                    continue
+                if mark is None:
+                    mark = float(self.fetch_mark_price(symbol))
+                value = float(amount) * mark
+            t = r.get("timestamp")
+            out.append(OpenInterest(symbol, float(value), int(t or self._client.milliseconds())))
+        return out
 
     # ----------------------------------------------------------------------------- writes
 

@@ -33,11 +33,21 @@ Funding: at every 8 h settlement (00:00, 08:00, 16:00 UTC) ``-size * mark * rate
 the isolated wallet (a short receives a positive rate), with the mark *at the settlement*: from
 ``price_at(t)`` when given (a price history), else the last mark the venue saw at or before the
 settlement (the price stays where it was last seen until it is seen again).
+
+Market activity (``MarketModel``, float, analytics), so that the market regime has open
+interest and liquidations on the devnet: at every price the venue sees, a move of ``x`` % in
+log-price since the last one liquidates ``liquidated_per_pct * x`` of the open interest (at most
+half), on top of a background of ``background_base_per_hour``; the open interest loses what was
+liquidated and recovers towards ``open_interest_base`` with ``recovery_halflife_hours``. Both
+are kept for ``keep_hours`` (a row a minute at most) and read as USD at the mark
+(``fetch_open_interest``, ``fetch_open_interest_history``, ``fetch_liquidations``). Funding is
+the configured series.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +74,7 @@ from lpbot.hedge.base import (
     PerpPosition,
     settlement_times,
 )
+from lpbot.hedge.stress import Liquidation, OpenInterest
 
 __all__ = [
     "PAPER_MARKETS",
@@ -113,6 +124,17 @@ ETH_TIERS: tuple[TierRow, ...] = tuple(
 )
 
 
+class MarketModel(_Frozen):
+    """The paper market's open interest and liquidations, driven by the price (float,
+    analytics; module docstring, "Market activity")."""
+
+    open_interest_base: float = Field(default=100_000.0, gt=0)  # base tokens, at rest
+    liquidated_per_pct: float = Field(default=0.004, ge=0, le=0.1)  # of the OI, per 1 % move
+    background_base_per_hour: float = Field(default=50.0, ge=0)  # liquidations with no move
+    recovery_halflife_hours: float = Field(default=6.0, gt=0)
+    keep_hours: float = Field(default=24.0, gt=0)  # history kept for reads
+
+
 class PaperMarketSpec(_Frozen):
     """A perpetual's rules. Defaults: Binance USD-M BTCUSDT (step and minimum 0.001 BTC, minimum
     notional 100 USDT, tick 0.1, VIP 0 fees 0.05 % taker / 0.02 % maker, maintenance tiers from
@@ -129,6 +151,7 @@ class PaperMarketSpec(_Frozen):
     maker_fee: Decimal = Decimal("0.0002")
     max_leverage: int = 125
     margin_tiers: tuple[TierRow, ...] = BTC_TIERS
+    market_model: MarketModel = MarketModel()
 
     @model_validator(mode="before")
     @classmethod
@@ -293,6 +316,19 @@ class PaperLiquidation(BaseModel):
     lost_margin: Decimal
 
 
+class PaperMarketActivity(BaseModel):
+    """The paper market's open interest now and its recent history, and the liquidations of
+    the last ``MarketModel.keep_hours`` (USD, float): ``(timestamp_ms, usd)`` rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    open_interest_base: float
+    mark: float
+    timestamp_ms: int
+    open_interest: list[tuple[int, float]] = Field(default_factory=list)
+    liquidations: list[tuple[int, float]] = Field(default_factory=list)
+
+
 class PaperState(BaseModel):
     """The account: free balance, the one position, orders, fills and funding (mutable)."""
 
@@ -316,6 +352,7 @@ class PaperState(BaseModel):
     trades: list[PaperTrade] = Field(default_factory=list)
     funding: list[PaperFunding] = Field(default_factory=list)
     liquidations: list[PaperLiquidation] = Field(default_factory=list)
+    market: PaperMarketActivity | None = None  # the market's open interest and liquidations
 
 
 class PaperAccount(BaseModel):
@@ -738,6 +775,70 @@ class PaperExchange:
                 f"this paper venue trades only {self.spec.symbol}, not {symbol}",
             )
 
+    def fetch_open_interest(self, symbol: str) -> OpenInterest | None:
+        """The market's open interest now (module docstring, "Market activity")."""
+        self._check_symbol(symbol)
+        self._touch()
+        m = self._state.market
+        assert m is not None
+        return OpenInterest(symbol, m.open_interest_base * m.mark, m.timestamp_ms)
+
+    def fetch_open_interest_history(self, symbol: str, since_ms: int) -> list[OpenInterest] | None:
+        """The open interest at each price the venue saw since ``since_ms`` (the last one before
+        it first, when kept)."""
+        self._check_symbol(symbol)
+        self._touch()
+        m = self._state.market
+        assert m is not None
+        rows = m.open_interest
+        first = max((i for i, (t, _v) in enumerate(rows) if t <= since_ms), default=0)
+        return [OpenInterest(symbol, usd, t) for t, usd in rows[first:]]
+
+    def fetch_liquidations(self, symbol: str, since_ms: int) -> list[Liquidation] | None:
+        """The market's liquidations since ``since_ms`` (USD), one row per price seen."""
+        self._check_symbol(symbol)
+        self._touch()
+        m = self._state.market
+        assert m is not None
+        return [Liquidation(symbol, usd, t) for t, usd in m.liquidations if t > since_ms]
+
+    def _market_step(self, mark: Decimal, now: int) -> None:
+        """Move the market's open interest and liquidations to ``now`` at ``mark`` (module
+        docstring, "Market activity")."""
+        model = self.spec.market_model
+        s = self._state
+        price = float(mark)
+        m = s.market
+        if m is None:
+            oi = model.open_interest_base
+            s.market = PaperMarketActivity(
+                open_interest_base=oi, mark=price, timestamp_ms=now,
+                open_interest=[(now, oi * price)],
+            )  # fmt: skip
+            return
+        if now <= m.timestamp_ms:
+            return
+        hours = (now - m.timestamp_ms) / 3_600_000
+        move_pct = abs(math.log(price / m.mark)) * 100.0
+        flushed = min(m.open_interest_base * model.liquidated_per_pct * move_pct,
+                      0.5 * m.open_interest_base)  # fmt: skip
+        oi = m.open_interest_base - flushed
+        keep = 2.0 ** (-hours / model.recovery_halflife_hours)
+        oi += (model.open_interest_base - oi) * (1.0 - keep)
+        liquidated = (flushed + model.background_base_per_hour * hours) * price
+        cutoff = now - int(model.keep_hours * 3_600_000)
+        history = [row for row in m.open_interest if row[0] >= cutoff] or m.open_interest[-1:]
+        liquidations = [row for row in m.liquidations if row[0] >= cutoff]
+        # one row a minute at most (the account is persisted): a later price in the same
+        # minute replaces the open interest and adds to the liquidations
+        if len(history) > 1 and history[-1][0] // 60_000 == now // 60_000:
+            history.pop()
+        if liquidations and liquidations[-1][0] // 60_000 == now // 60_000:
+            liquidated += liquidations.pop()[1]
+        m.open_interest = [*history, (now, oi * price)]
+        m.liquidations = [*liquidations, (now, liquidated)]
+        m.open_interest_base, m.mark, m.timestamp_ms = oi, price, now
+
     def _factors(self) -> list[Decimal]:
         """Depth factors of the book for the next order, drawn from the seed and a counter."""
         s = self._state
@@ -776,6 +877,7 @@ class PaperExchange:
                 self._check_liquidation(at, t)
         s.settled_until_ms = max(s.settled_until_ms, now)
         s.last_mark = mark
+        self._market_step(mark, now)
         self._fill_resting(mark, now)
         self._check_liquidation(mark, now)
         return mark

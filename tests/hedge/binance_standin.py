@@ -3,7 +3,8 @@
 It serves, on 127.0.0.1, the endpoints ccxt's ``binanceusdm`` calls for lpbot's hedge, with
 Binance's JSON shapes and error codes (developers.binance.com, "USDⓈ-M Futures"):
 
-public   GET  /fapi/v1/exchangeInfo, /fapi/v1/time, /fapi/v1/premiumIndex, /fapi/v1/fundingRate
+public   GET  /fapi/v1/exchangeInfo, /fapi/v1/time, /fapi/v1/premiumIndex, /fapi/v1/fundingRate,
+              /fapi/v1/openInterest, /futures/data/openInterestHist
 signed   GET  /fapi/v1/leverageBracket, /fapi/v3/positionRisk, /fapi/v3/account, /fapi/v2/balance,
               /fapi/v1/income, /fapi/v1/userTrades, /fapi/v1/order, /fapi/v1/openOrders,
               /fapi/v1/allOrders, /fapi/v1/symbolConfig, /fapi/v1/positionSide/dual
@@ -220,6 +221,38 @@ class BinanceStandIn(VenueStandIn):
             "nextFundingTime": rate.next_funding_ms,
             "time": rate.timestamp_ms,
         }
+
+    def open_interest(self, params: dict[str, str]) -> object:
+        symbol = self._symbol(params)
+        oi = self.paper.fetch_open_interest(symbol)
+        assert oi is not None
+        mark = self.paper.fetch_mark_price(symbol)
+        amount = Decimal(repr(oi.usd)) / mark
+        return {"openInterest": _s(amount, 3), "symbol": self._spec_id, "time": oi.timestamp_ms}
+
+    def open_interest_hist(self, params: dict[str, str]) -> object:
+        """``/futures/data/openInterestHist``: at each ``period`` boundary from ``startTime`` to
+        ``endTime``, the last reading at or before it (the paper venue keeps one per price it
+        saw), the first ``limit`` of them; values in USDT."""
+        symbol = self._symbol(params)
+        periods = {"5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "1d": 1440}
+        if params.get("period") not in periods:
+            raise _ApiError(400, -1120, "Invalid period.")
+        step = periods[params["period"]] * 60_000
+        start = int(params.get("startTime", self._now() - 30 * step))
+        end = min(int(params.get("endTime", self._now())), self._now())
+        rows = self.paper.fetch_open_interest_history(symbol, start) or []
+        mark = self.paper.fetch_mark_price(symbol)
+        out: list[dict[str, str]] = []
+        t = -(-start // step) * step
+        while t <= end and len(out) < int(params.get("limit", 30)):
+            seen = [r for r in rows if r.timestamp_ms <= t]
+            if seen:
+                usd = Decimal(repr(seen[-1].usd))
+                out.append({"symbol": self._spec_id, "sumOpenInterest": _s(usd / mark),
+                            "sumOpenInterestValue": _s(usd), "timestamp": str(t)})  # fmt: skip
+            t += step
+        return out
 
     def funding_rate(self, params: dict[str, str]) -> object:
         symbol = self._symbol(params)
@@ -546,6 +579,8 @@ BinanceStandIn.ROUTES = {
     ("GET", "/fapi/v1/time"): BinanceStandIn.server_time,
     ("GET", "/fapi/v1/premiumIndex"): BinanceStandIn.premium_index,
     ("GET", "/fapi/v1/fundingRate"): BinanceStandIn.funding_rate,
+    ("GET", "/fapi/v1/openInterest"): BinanceStandIn.open_interest,
+    ("GET", "/futures/data/openInterestHist"): BinanceStandIn.open_interest_hist,
     ("GET", "/fapi/v1/leverageBracket"): BinanceStandIn.leverage_bracket,
     ("GET", "/fapi/v1/symbolConfig"): BinanceStandIn.symbol_config,
     ("GET", "/fapi/v1/positionSide/dual"): BinanceStandIn.get_dual,
@@ -566,5 +601,12 @@ BinanceStandIn.ROUTES = {
     ("POST", "/fapi/v1/positionMargin"): BinanceStandIn.position_margin,
 }
 BinanceStandIn.PUBLIC = frozenset(
-    {"/fapi/v1/exchangeInfo", "/fapi/v1/time", "/fapi/v1/premiumIndex", "/fapi/v1/fundingRate"}
+    {
+        "/fapi/v1/exchangeInfo",
+        "/fapi/v1/time",
+        "/fapi/v1/premiumIndex",
+        "/fapi/v1/fundingRate",
+        "/fapi/v1/openInterest",
+        "/futures/data/openInterestHist",
+    }
 )

@@ -1,0 +1,1 @@
+"""Risk controls: the market regime and pool health."""

@@ -1,0 +1,151 @@
+"""The market regime in the backtester: through a crash and a liquidation cascade it withdraws
+early, loses less than the same LP without it, and comes back when the market calms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lpbot.backtest.crash import crash_comparison, render
+from lpbot.cli import main
+from lpbot.config import EXAMPLE_TOML, RiskConfig, RiskStressedConfig
+
+
+@pytest.fixture(scope="module")
+def crash() -> object:
+    return crash_comparison(days=4, seed=7)
+
+
+def test_the_regime_lowers_the_drawdown_of_a_crash_and_comes_back_after_it(crash: object) -> None:
+    from lpbot.backtest.crash import CrashComparison
+
+    assert isinstance(crash, CrashComparison)
+    path, without, with_regime = crash.path, crash.without, crash.with_regime
+    assert without is not None and with_regime is not None
+    # the same market: the same hold benchmark
+    assert with_regime.metrics.hold_return == pytest.approx(without.metrics.hold_return)
+    # the LP without the regime rides the crash in its range and out of it, all in the
+    # falling token; with it, the liquidity is out before most of the fall
+    assert without.metrics.max_drawdown > 0.30
+    assert with_regime.metrics.max_drawdown < without.metrics.max_drawdown - 0.10
+    assert with_regime.metrics.net_return > without.metrics.net_return
+    kinds = [(a.kind, a.timestamp) for a in with_regime.actions]
+    withdrawals = [t for k, t in kinds if k == "withdraw"]
+    reentries = [t for k, t in kinds if k == "reenter"]
+    assert len(withdrawals) == 1 and len(reentries) == 1
+    # withdrawn within the crash's first hour, re-entered after it ended
+    assert path.crash_start < withdrawals[0] < path.crash_start + 3600
+    assert reentries[0] > path.crash_end
+    # elevated (before stressed) widened the next range: twice the configured width
+    opened = with_regime.actions[0]
+    width = opened.tick_upper - opened.tick_lower
+    widened = [
+        a
+        for a in with_regime.actions
+        if a.kind == "rebalance" and withdrawals[0] - 3600 < a.timestamp < withdrawals[0]
+    ]
+    assert widened and all(a.tick_upper - a.tick_lower >= 2 * width - 20 for a in widened)
+    back = next(a for a in with_regime.actions if a.kind == "reenter")
+    assert back.tick_upper - back.tick_lower == width  # normal again: the configured width
+    assert back.reason == "regime normal: every signal calm for the minimum time"
+    regime = with_regime.notes["regime"]
+    levels = [t["level"] for t in regime["transitions"]]
+    assert "stressed" in levels and levels[-1] == "normal"
+    stressed = next(t for t in regime["transitions"] if t["level"] == "stressed")
+    assert stressed["reasons"] and all(">=" in r or "<=" in r for r in stressed["reasons"])
+    # no regime before the crash: nothing left normal before it started
+    assert all(t["t"] >= path.crash_start for t in regime["transitions"])
+    # the ledger explains the run with the withdrawal and re-entry in it (finish checks it)
+    assert with_regime.ledger is not None
+    assert with_regime.breakdown.total == pytest.approx(
+        with_regime.breakdown.final_usd - with_regime.breakdown.initial_usd, abs=1e-6
+    )
+    text = render(crash)
+    assert "LP with the regime" in text and "-> withdraw to tokens" in text
+
+
+def test_stressed_may_move_to_the_full_range_instead() -> None:
+    risk = RiskConfig(stressed=RiskStressedConfig(action="widest"))
+    c = crash_comparison(days=4, seed=7, risk=risk, runs="on")
+    assert c.without is None and c.with_regime is not None
+    actions = c.with_regime.actions
+    assert not any(a.kind in ("withdraw", "reenter") for a in actions)
+    full = [a for a in actions if a.reason.startswith("regime stressed")]
+    assert len(full) == 1 and full[0].tick_upper - full[0].tick_lower > 1_700_000
+    back = [a for a in actions if a.reason.startswith("regime normal")]
+    assert back and back[0].tick_upper - back[0].tick_lower < 10_000
+
+
+def test_the_crash_command_reads_risk_from_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    assert main(["backtest", "crash", "--risk", "on", "--days", "3", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["runs"]) == {"with_regime"}
+    assert out["runs"]["with_regime"]["regime"]["withdrawals"] == 1
+    # a [risk] that never stresses: the configuration's settings are the ones run
+    config = tmp_path / "lpbot.toml"
+    off = EXAMPLE_TOML.replace("enabled = true\nexit_fraction", "enabled = false\nexit_fraction")
+    assert off != EXAMPLE_TOML
+    config.write_text(off)
+    assert main(["--config", str(config), "backtest", "crash", "--risk", "on", "--days", "3",
+                 "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["runs"]["with_regime"]["regime"] is None
+
+
+def test_a_regime_that_never_changes_leaves_the_run_as_it_was() -> None:
+    from lpbot.backtest.config import BacktestConfig
+    from lpbot.backtest.study import bars_of
+    from lpbot.backtest.synthetic import synthetic_minutes
+    from lpbot.backtest.vector import run_bars
+    from lpbot.config import RiskElevatedConfig
+    from lpbot.risk.regime import SIGNALS
+
+    bars = bars_of(synthetic_minutes(2, seed=3), 60)
+    base = BacktestConfig(decision_interval_seconds=900, chain="arbitrum")
+    off = {s.name: None for s in SIGNALS}
+    silent = RiskConfig(elevated=RiskElevatedConfig(**off), stressed=RiskStressedConfig(**off))
+    plain = run_bars(bars, base)
+    watched = run_bars(bars, base.model_copy(update={"risk": silent}))
+    assert watched.metrics == plain.metrics
+    assert watched.actions == plain.actions
+    assert watched.notes["regime"]["transitions"] == []
+    # the market's own signals (no perp data): a quiet market never withdraws
+    quiet = run_bars(bars, base.model_copy(update={"risk": RiskConfig()}))
+    assert not any(a.kind == "withdraw" for a in quiet.actions)
+
+
+def test_stressed_resizes_or_flattens_the_hedge() -> None:
+    from lpbot.backtest.config import BacktestConfig
+    from lpbot.backtest.study import bars_of
+    from lpbot.backtest.synthetic import crash_minutes
+    from lpbot.backtest.vector import run_bars
+
+    path = crash_minutes(4, crash_at_hours=36.0)
+    bars = bars_of(path.minutes, 60)
+    base = BacktestConfig(decision_interval_seconds=300, chain="arbitrum", hedge_ratio=1.0)
+    runs = {}
+    for hedge in ("resize", "flatten"):
+        risk = RiskConfig(stressed=RiskStressedConfig(hedge=hedge))
+        runs[hedge] = run_bars(bars, base.model_copy(update={"risk": risk}), perp=path.perp)
+    for hedge, result in runs.items():
+        stressed = next(
+            t for t in result.notes["regime"]["transitions"] if t["level"] == "stressed"
+        )
+        withdrawal = next(a for a in result.actions if a.kind == "withdraw")
+        assert withdrawal.timestamp == stressed["t"]
+        if hedge == "flatten":
+            assert stressed["hedge_size"] == 0.0
+        else:  # short what the withdrawal left in the volatile token (WETH, token1)
+            assert stressed["hedge_size"] < -1.0
+        normal = [t for t in result.notes["regime"]["transitions"] if t["level"] == "normal"]
+        assert normal[-1]["hedge_size"] < -1.0  # back to the configured hedge
+    # the withdrawn tokens stay hedged when re-sized: the crash costs far less than flattened
+    resized, flattened = runs["resize"].metrics, runs["flatten"].metrics
+    assert resized.max_drawdown < 0.05 < 0.15 < flattened.max_drawdown

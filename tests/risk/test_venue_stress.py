@@ -1,0 +1,94 @@
+"""The perp's stress signals for the regime: the paper venue simulates them from its prices,
+ccxt reads them from a venue that serves them (the Binance stand-in), and a venue that does not
+serve one leaves it None."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
+from lpbot.hedge.paper import PaperExchange
+from lpbot.hedge.stress import fetch_perp_stress
+from lpbot.risk.regime import Level, RegimeConfig, RegimeInputs, RegimeTracker
+from tests.hedge.binance_standin import API_KEY, API_SECRET, BinanceStandIn
+from tests.hedge.fakes import BTC, T0, Price, paper
+
+D = Decimal
+MINUTE = 60_000
+
+
+def _walk(ex: PaperExchange, price: Price, clock: object, moves: list[float]) -> None:
+    """One price a minute, each ``moves[i]`` times the last, seen by the venue."""
+    for m in moves:
+        clock.advance(MINUTE)  # type: ignore[attr-defined]
+        price.value = (price.value * D(repr(m))).quantize(D("0.1"))
+        ex.fetch_mark_price(BTC)
+
+
+def test_the_paper_venue_liquidates_on_price_moves_and_the_regime_sees_a_cascade() -> None:
+    ex, price, clock = paper()
+    _walk(ex, price, clock, [1.0] * (24 * 60))  # a quiet day: background liquidations only
+    quiet = fetch_perp_stress(ex, BTC, clock.now_ms())
+    assert quiet.funding_rate_8h == pytest.approx(0.0001)
+    assert quiet.open_interest_usd == pytest.approx(100_000 * 60_000)
+    assert quiet.open_interest_change_pct == pytest.approx(0.0)
+    # 50 base an hour at 60,000: over 30 minutes, $1.5M, as the day's share
+    assert quiet.liquidations_usd == pytest.approx(1.5e6, rel=0.01)
+    assert quiet.liquidations_baseline_usd == pytest.approx(1.5e6, rel=0.01)
+    _walk(ex, price, clock, [0.99] * 20)  # -18% in 20 minutes
+    crash = fetch_perp_stress(ex, BTC, clock.now_ms())
+    # each 1% move liquidates 0.4% of the open interest: about 8% flushed in 20 steps
+    assert crash.open_interest_change_pct is not None
+    assert -25.0 < crash.open_interest_change_pct < -10.0  # the USD value fell with the price
+    assert crash.liquidations_usd is not None and crash.liquidations_baseline_usd is not None
+    assert crash.liquidations_usd / crash.liquidations_baseline_usd > 20.0
+    state = RegimeTracker(RegimeConfig()).update(
+        RegimeInputs(**crash.regime_inputs()), clock.now_ms() / 1000
+    )
+    assert state.level is Level.STRESSED
+    assert any("liquidations" in r for r in state.reasons)
+    # the account persists its market activity with everything else
+    again = PaperExchange.from_account(ex.account(), reference_price=price, clock=clock)
+    assert fetch_perp_stress(again, BTC, clock.now_ms()) == crash
+
+
+@pytest.fixture
+def standin() -> Iterator[BinanceStandIn]:
+    ex, _price, clock = paper()
+    with BinanceStandIn(ex, clock).running() as server:
+        yield server
+
+
+def test_ccxt_reads_open_interest_from_binance_and_no_liquidations(
+    standin: BinanceStandIn,
+) -> None:
+    config = CcxtConfig.for_exchange(
+        "binanceusdm", api_urls=standin.api_urls(), enable_rate_limit=False, timeout_ms=2000
+    )
+    env = {"LPBOT_BINANCE_KEY": API_KEY, "LPBOT_BINANCE_SECRET": API_SECRET}
+    ex = CcxtExchange(config, env=env)
+    price = standin.paper._reference
+    assert isinstance(price, Price)
+    clock = standin.clock
+    oi = ex.fetch_open_interest(BTC)
+    assert oi is not None and oi.usd == pytest.approx(100_000 * 60_000)
+    assert oi.timestamp_ms == T0
+    for _ in range(40):  # the price falls 0.5% a minute for 40 minutes
+        clock.advance(MINUTE)
+        price.value = (price.value * D("0.995")).quantize(D("0.1"))
+        standin.paper.fetch_mark_price(BTC)
+    history = ex.fetch_open_interest_history(BTC, clock.now_ms() - 30 * MINUTE)
+    assert history is not None and len(history) >= 6  # every 5 minutes
+    assert [h.timestamp_ms for h in history] == sorted(h.timestamp_ms for h in history)
+    assert ex.fetch_liquidations(BTC, T0) is None  # Binance: a websocket stream only
+    stress = fetch_perp_stress(ex, BTC, clock.now_ms())
+    assert stress.funding_rate_8h == pytest.approx(0.0001)
+    assert stress.liquidations_usd is None and stress.liquidations_baseline_usd is None
+    assert stress.open_interest_change_pct is not None and stress.open_interest_change_pct < -10
+    paper_oi = standin.paper.fetch_open_interest(BTC)
+    assert paper_oi is not None
+    assert stress.open_interest_usd == pytest.approx(paper_oi.usd, rel=1e-6)
+    assert standin.calls("GET", "/futures/data/openInterestHist")

@@ -699,22 +699,20 @@ class App:
                 overrides["executor"] = sender
             if operator is not None:
                 overrides["operator"] = operator
-        if chain.manifest is None:
-            from lpbot.chain.registry import chain as registry_chain
+        if chain.dry_run == "call":
+            # only eth_call on the chain's node (zkSync Era, which Anvil cannot fork, or a
+            # chain configured so): nothing is executed anywhere, no fork is started
+            overrides["dry_run"] = "call"
+        else:
+            # every fork dry-run runs on a disposable Anvil forking the managed chain (the
+            # devnet too): the impersonated approvals and the execution it makes can never land
+            # on the chain itself, whatever is killed when; one fork process per context,
+            # reset per dry-run
+            from lpbot.chain.forksim import ForkSimulator
 
-            if not registry_chain(chain.chain_id).anvil_fork_supported:
-                raise ConfigError(
-                    f"chain {chain.chain_id} cannot be forked by Anvil, and nothing is signed "
-                    "without a dry-run; lpbot cannot manage it yet"
-                )
-        # every dry-run runs on a disposable Anvil forking the managed chain (the devnet too):
-        # the impersonated approvals and the execution it makes can never land on the chain
-        # itself, whatever is killed when; one fork process per context, reset per dry-run
-        from lpbot.chain.forksim import ForkSimulator
-
-        sim = ForkSimulator(chain.rpc_url)
-        self._cache.setdefault("simulators", []).append(sim)
-        overrides["simulator"] = sim.fresh
+            sim = ForkSimulator(chain.rpc_url)
+            self._cache.setdefault("simulators", []).append(sim)
+            overrides["simulator"] = sim.fresh
         kill_at = self.environ.get(KILL_AT_ENV)
         if kill_at:
             overrides["checkpoint"] = _killer(kill_at)

@@ -264,6 +264,11 @@ class ChainConfig(_Frozen):
     # "auto" = on Ethereum the swap-bearing ones (to submit_url_env's endpoint, else Flashbots
     # Protect), elsewhere all of them when submit_url_env is set; "always"; "never"
     private_submission: Literal["auto", "always", "never"] = "auto"
+    # how a plan is dry-run before anything is signed: "fork" (executed on a local Anvil fork of
+    # the chain) or "call" (only ``eth_call`` on the chain's node: the Safe batch through Safe's
+    # SimulateTxAccessor, its effects read back; ``lpbot.execution.callsim``). Default: "fork"
+    # where Anvil can fork the chain, "call" on zkSync Era (which it cannot)
+    dry_run: Literal["fork", "call"] | None = None
 
     @model_validator(mode="after")
     def _one_rpc_source(self) -> ChainConfig:
@@ -312,6 +317,7 @@ class ResolvedChain(_Frozen):
     # the private endpoint as shown in reports and `config check`: the environment variable's
     # name, or the chain's default endpoint (never a URL read from the environment)
     submit_endpoint: str | None = None
+    dry_run: Literal["fork", "call"] = "fork"
 
 
 # -------------------------------------------------------------------------------- strategies
@@ -1067,6 +1073,12 @@ class Config(_Frozen):
                     f"chains.{name}.chain_id: {chain.chain_id} is not supported; known: {known}"
                 )
             configured = chain.chain_id if chain.chain_id is not None else by_name.get(name)
+            info = CHAINS.get(configured) if configured is not None else None
+            if chain.dry_run == "fork" and info is not None and not info.anvil_fork_supported:
+                problems.append(
+                    f"chains.{name}.dry_run: 'fork' is not possible on {info.name}: Anvil cannot "
+                    "fork it (EraVM); use 'call' (the default there)"
+                )
             if (
                 chain.private_submission == "always"
                 and chain.submit_url_env is None
@@ -1232,6 +1244,10 @@ class Config(_Frozen):
         elif chain.private_submission != "never":
             submit_url = DEFAULT_PRIVATE_RPC.get(chain_id)
         endpoint = chain.private_endpoint(chain_id)
+        dry_run = chain.dry_run
+        if dry_run is None:
+            info = CHAINS.get(chain_id)
+            dry_run = "call" if info is not None and not info.anvil_fork_supported else "fork"
         return ResolvedChain(
             name=name,
             chain_id=chain_id,
@@ -1241,6 +1257,7 @@ class Config(_Frozen):
             public_fallback=chain.public_fallback,
             private_submission=chain.private_submission,
             submit_endpoint=endpoint,
+            dry_run=dry_run,
         )
 
 

@@ -25,6 +25,8 @@ _SAFE_141 = {
     "MultiSend": "0x38869bf66a61cF6bDB996A6aE40D5853Fd43B526",
     "MultiSendCallOnly": "0x9641d764fc13c8B624c04430C7356C1C7C8102e2",
     "CompatibilityFallbackHandler": "0xfd0732Dc9E303f09fCEf3a7388Ad10A83459Ec99",
+    # safe-deployments src/assets/v1.4.1/simulate_tx_accessor.json, "canonical"
+    "SimulateTxAccessor": "0x3d4BA2E0884aa488718476ca2FB8Efc291A46199",
 }
 # Uniswap V3 on Ethereum and Arbitrum One (the same addresses on both)
 _UNISWAP_L1 = {
@@ -44,6 +46,8 @@ _SAFE_130_ZKSYNC = {
     "MultiSend": "0x0dFcccB95225ffB03c6FBB2559B530C2B7C8A912",
     "MultiSendCallOnly": "0xf220D3b4DFb23C4ade8C88E526C1353AbAcbC38F",
     "CompatibilityFallbackHandler": "0x2f870a80647BbC554F3a0EBD093f11B4d2a7492A",
+    # safe-deployments src/assets/v1.3.0/simulate_tx_accessor.json, "zksync" (network 324)
+    "SimulateTxAccessor": "0x4191E2e12E8BC5002424CE0c51f9947b02675a44",
 }
 ETHEREUM_CHAIN_ID = 1
 # the private endpoint a swap-bearing transaction goes to by default (``chains.NAME.

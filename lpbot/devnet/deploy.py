@@ -180,6 +180,9 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
     # of the pools, so a pool off the ETH feed, or USDC off its peg, shows as an alert
     one_usd = int(USD_PRICES[ANCHOR_UNIT] * 10**8)
     feeds[ANCHOR_UNIT] = str(d.deploy("PriceFeed", 8, f"{ANCHOR_UNIT} / USD", one_usd).address)
+    # Safe's SimulateTxAccessor: the call dry-run runs the Safe batch through it (deployed
+    # last, so every address above is unchanged)
+    accessor = d.deploy("SimulateTxAccessor")
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -204,6 +207,7 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
             "CompatibilityFallbackHandler": fallback.address,
             "PoolCaller": pool_caller.address,
             "LPRebalanceModule": module,
+            "SimulateTxAccessor": accessor.address,
         },
         pool_init_code_hash=artifacts.load("UniswapV3Pool").init_code_hash,
         tokens={

@@ -208,11 +208,20 @@ def _is_revert(error: dict[str, Any]) -> bool:
 
 
 def fetch_call_outcome(
-    w3: Web3, sender: str, to: str, data: bytes, *, gas: int | None = None, estimate: bool = True
+    w3: Web3,
+    sender: str,
+    to: str,
+    data: bytes,
+    *,
+    gas: int | None = None,
+    estimate: bool = True,
+    block: int | None = None,
 ) -> CallOutcome:
-    """``eth_call`` at ``latest`` from ``sender``, then ``eth_estimateGas`` if it succeeded."""
+    """``eth_call`` at ``latest`` (or ``block``) from ``sender``, then ``eth_estimateGas`` if it
+    succeeded."""
     call = _call_object(sender, to, data, gas)
-    response = _request(w3, "eth_call", [call, "latest"])
+    at = "latest" if block is None else hex(block)
+    response = _request(w3, "eth_call", [call, at])
     error = response.get("error")
     if error:
         if not _is_revert(error):
@@ -223,7 +232,7 @@ def fetch_call_outcome(
         return CallOutcome(True, output=output)
     # at ``latest`` too: a node's default (``pending``) would include our own pending one
     estimate_call = {k: v for k, v in call.items() if k != "gas"}
-    response = _request(w3, "eth_estimateGas", [estimate_call, "latest"])
+    response = _request(w3, "eth_estimateGas", [estimate_call, at])
     error = response.get("error")
     if error:
         if not _is_revert(error):

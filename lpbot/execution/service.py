@@ -31,6 +31,7 @@ from lpbot.analytics.types import Tick
 from lpbot.chain import artifacts
 from lpbot.chain.gas import GasModel, gas_model_for
 from lpbot.chain.reader import PoolReader, PoolSnapshot
+from lpbot.chain.registry import default_contract
 from lpbot.chain.submit import (
     Fees,
     NonceManager,
@@ -43,6 +44,7 @@ from lpbot.chain.submit import (
 )
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
+from lpbot.execution.callsim import call_dry_run
 from lpbot.execution.plan import (
     MAX_SLIPPAGE_BPS,
     RebalancePlan,
@@ -139,6 +141,9 @@ class ExecutionContext:
     # where dry-runs run: None = this chain itself, snapshotted and reverted (a devnet); on a live
     # chain, a fresh local fork of it (``lpbot.chain.forksim.ForkSimulator.fresh``)
     simulator: Callable[[], Web3] | None = None
+    # how the dry-run runs: "fork" (``simulator``, or this chain snapshotted) or "call" (only
+    # ``eth_call`` on this chain's node: ``lpbot.execution.callsim``)
+    dry_run: str = "fork"
     # the pre-flight's staleness bound: the price may move at most this share (bps) of the
     # slippage tolerance between the report and the send
     max_price_move_share_bps: int = 5_000
@@ -391,6 +396,12 @@ def _record_and_simulate(
     PLANNED -> SIMULATED; a plan recorded before is returned as it is."""
     token0, token1, pool = plan.token0, plan.token1, plan.pool
     npm_addr = ctx.contracts["NonfungiblePositionManager"]
+    by_call = ctx.dry_run == "call"
+    if ctx.via == "module" and plan.kind != "open" and by_call:
+        raise Refused(
+            "the call dry-run judges Safe transactions; a plan through the rebalance module is "
+            'dry-run on a fork (dry_run = "fork")'
+        )
     if ctx.via != "module":
         # the SafeTx DELEGATECALLs it: its code is checked before anything is recorded
         check_multisend_code(ctx.w3, ctx.contracts["MultiSendCallOnly"])
@@ -421,9 +432,9 @@ def _record_and_simulate(
         return record, read_report(ctx.reports_dir, record.report_id), {}
     ctx.checkpoint("planned")
     owners, threshold = _safe_owners(ctx)
-    sim_w3 = ctx.simulator() if ctx.simulator is not None else ctx.w3
     safe_tx: SafeTransaction | None = None
     module_tx: ModuleTransaction | None = None
+    sim_w3 = ctx.w3 if by_call or ctx.simulator is None else ctx.simulator()
     if ctx.via == "module" and plan.kind != "open":
         if ctx.operator is None:
             raise Refused("rebalancing through the module needs the operator key")
@@ -441,23 +452,40 @@ def _record_and_simulate(
         )
         binding, nonce = "0x" + module_tx.tx_hash.hex(), None
     else:
+        inner = [InnerCall(c.to, c.data, c.value) for c in plan.calls]
         safe_tx = build_safe_transaction(
             chain_id=ctx.chain_id,
             safe=ctx.safe,
             nonce=ctx.safe_contract.functions.nonce().call(),
-            calls=[InnerCall(c.to, c.data, c.value) for c in plan.calls],
+            calls=inner,
             multisend_call_only=ctx.contracts["MultiSendCallOnly"],
         )
-        dry = dry_run(
-            sim_w3,
-            safe_tx,
-            owners=owners,
-            threshold=threshold,
-            executor=ctx.executor.address,
-            tokens=[token0, token1],
-            position_manager=npm_addr,
-            pool=pool,
-            checkpoint=ctx.checkpoint,
+        dry = (
+            call_dry_run(
+                ctx.w3,
+                safe_tx,
+                calls=inner,
+                threshold=threshold,
+                executor=ctx.executor.address,
+                tokens=[token0, token1],
+                position_manager=npm_addr,
+                router=ctx.contracts["SwapRouter02"],
+                pool=pool,
+                multicall=ctx.contracts["Multicall3"],
+                accessor=_accessor(ctx),
+            )
+            if by_call
+            else dry_run(
+                sim_w3,
+                safe_tx,
+                owners=owners,
+                threshold=threshold,
+                executor=ctx.executor.address,
+                tokens=[token0, token1],
+                position_manager=npm_addr,
+                pool=pool,
+                checkpoint=ctx.checkpoint,
+            )
         )
         binding, nonce = "0x" + safe_tx.safe_tx_hash.hex(), safe_tx.nonce
     s0, s1 = ctx.symbols[token0], ctx.symbols[token1]
@@ -475,6 +503,7 @@ def _record_and_simulate(
         module_tx=module_tx,
         submission=route.to_json(),
         slippage_source=slippage_source,
+        method="call" if by_call else "fork",
     )
     paths = write_report(report, ctx.reports_dir)
     record = ctx.repo.transition(
@@ -488,6 +517,19 @@ def _record_and_simulate(
     )
     ctx.checkpoint("simulated")
     return record, report, paths
+
+
+def _accessor(ctx: ExecutionContext) -> str:
+    """Safe's SimulateTxAccessor on ``ctx``'s chain: the manifest's, else the registry's."""
+    address = ctx.contracts.get("SimulateTxAccessor") or default_contract(
+        ctx.chain_id, "SimulateTxAccessor"
+    )
+    if address is None:
+        raise Refused(
+            f"no SimulateTxAccessor known on chain {ctx.chain_id}: the call dry-run needs one "
+            '(dry_run = "fork" instead)'
+        )
+    return address
 
 
 @_node_down_is_retry_later

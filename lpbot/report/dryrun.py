@@ -59,6 +59,7 @@ def build_report(
     module_tx: Any = None,
     submission: dict[str, Any] | None = None,
     slippage_source: str | None = None,
+    method: str = "fork",
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict, ``report_hash`` and ``report_id`` included.
 
@@ -228,6 +229,9 @@ def build_report(
         **({"safe_tx": safe_tx.to_json()} if safe_tx is not None else {}),
         **({"module_tx": module_tx.to_json()} if module_tx is not None else {}),
         "dry_run": {
+            # how it ran: "fork" (the transaction executed on a disposable fork) or "call" (the
+            # node's eth_call: ``execution.callsim``); block and gas differ between the two
+            "method": method,
             "success": dry.success,
             "revert_reason": dry.revert_reason,
             "block": dry.block,
@@ -427,7 +431,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{_amt(report, 0, d['minted'][0])} + "
         f"{_amt(report, 1, d['minted'][1])} (minimums {p['mint_min0']} / {p['mint_min1']} raw)",
         f"- Left in the Safe (dust): {_amt(report, 0, p['dust0'])} + {_amt(report, 1, p['dust1'])}",
-        f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})",
+        f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})"
+        + (" (estimated by eth_call, before refunds)" if d.get("method") == "call" else ""),
         "- IL crystallised: "
         + (f"${d['il_crystallised_usd']}" if d["il_crystallised_usd"] is not None else "n/a"),
         f"- Deadline: {report['deadline']} (unix), slippage tolerance {report['slippage_bps']} bps"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from eth_account import Account
+from eth_hash.auto import keccak
 from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from safe_eth.safe import SafeTx
@@ -133,14 +134,35 @@ def _without_metadata(code: bytes) -> bytes:
     return code[:-n] if n < len(code) else code
 
 
+# MultiSendCallOnly deployments whose code is not the npm artifact's, by the keccak of the code
+# the node serves (safe-deployments src/assets/v1.3.0/multi_send_call_only.json, "zksync":
+# zkSync Era's EraVM build of v1.3.0)
+PUBLISHED_MULTISEND_CODE_HASHES = {
+    "0xf220D3b4DFb23C4ade8C88E526C1353AbAcbC38F": (
+        "1.3.0 (zkSync Era)",
+        "0x064ddbf252714bcd4cb79f679e8c12df96d998ce07bbb13b3118c1dbf4a31942",
+    ),
+}
+
+
 def check_multisend_code(w3: Web3, address: str) -> None:
-    """Refuse (``NeedsAttention``) unless ``address`` holds Safe 1.4.1's MultiSendCallOnly.
+    """Refuse (``NeedsAttention``) unless ``address`` holds Safe 1.4.1's MultiSendCallOnly (or,
+    at a published deployment of another build, that deployment's code).
 
     The Safe DELEGATECALLs it with the plan's calls: any other code there would run with the
     Safe's own storage and funds. Compared with the official artifact's runtime code, metadata
     aside; the manifest of a devnet or fork names the address, so it is checked, not trusted."""
-    expected = artifacts.load("MultiSendCallOnly").deployed_bytecode
     code = bytes(w3.eth.get_code(to_checksum_address(address)))
+    published = PUBLISHED_MULTISEND_CODE_HASHES.get(to_checksum_address(address))
+    if published is not None:
+        version, code_hash = published
+        if not code or "0x" + keccak(code).hex() != code_hash:
+            raise NeedsAttention(
+                f"MultiSendCallOnly at {address} is not Safe {version}'s published code "
+                f"(keccak {code_hash}): the Safe would DELEGATECALL it; nothing is planned"
+            )
+        return
+    expected = artifacts.load("MultiSendCallOnly").deployed_bytecode
     want = bytes.fromhex(expected.removeprefix("0x"))
     if not code or _without_metadata(code) != _without_metadata(want):
         raise NeedsAttention(

@@ -50,6 +50,8 @@ SAFE_141 = {
     "MultiSendCallOnly": "0x9641d764fc13c8B624c04430C7356C1C7C8102e2",
     # SAFE141 compatibility_fallback_handler.json
     "CompatibilityFallbackHandler": "0xfd0732Dc9E303f09fCEf3a7388Ad10A83459Ec99",
+    # SAFE141 simulate_tx_accessor.json
+    "SimulateTxAccessor": "0x3d4BA2E0884aa488718476ca2FB8Efc291A46199",
 }
 ZKSYNC_CONTRACTS = {
     "UniswapV3Factory": "0x8FdA5a7a8dCA67BBcDd10F02Fa0649A937215422",  # UNI_ZK
@@ -66,6 +68,8 @@ ZKSYNC_CONTRACTS = {
     "MultiSendCallOnly": "0xf220D3b4DFb23C4ade8C88E526C1353AbAcbC38F",
     # SAFE130 compatibility_fallback_handler.json
     "CompatibilityFallbackHandler": "0x2f870a80647BbC554F3a0EBD093f11B4d2a7492A",
+    # SAFE130 simulate_tx_accessor.json
+    "SimulateTxAccessor": "0x4191E2e12E8BC5002424CE0c51f9947b02675a44",
 }
 
 EXPECTED_CONTRACTS = {

@@ -326,6 +326,13 @@ def fetch_zksync_fee(w3: Web3, tx: TxParams) -> ZkSyncFee | None:
         raise Halt(f"zks_estimateFee answered in an unknown format: {result!r}") from exc
 
 
+# the gas per pubdata byte a type 2 (EIP-1559) transaction carries on zkSync Era: it has no field
+# for it, and the node fills in this default (zksync-era core/lib/constants,
+# DEFAULT_L2_TX_GAS_PER_PUBDATA_BYTE = 50_000: "large enough to fill into any batch regardless of
+# the pubdata price"). Only an EIP-712 (type 113) transaction can sign a higher limit.
+ZKSYNC_TYPE2_GAS_PER_PUBDATA = 50_000
+
+
 @dataclass(frozen=True, slots=True)
 class ZkSyncGasModel:
     """zkSync Era: ``zks_estimateFee``'s gas limit at its max fee per gas.
@@ -333,10 +340,22 @@ class ZkSyncGasModel:
     The gas limit includes the pubdata (L1) cost, so ``l1_fee_wei`` is 0 and the whole fee is
     in ``l2_fee_wei``. It is an upper bound: the operator refunds unused gas, and the node pads
     its estimate. Without ``zks_estimateFee``: ``eth_estimateGas`` at ``eth_gasPrice``.
+
+    lpbot sends type 2 transactions, which zkSync Era accepts: a type 113 (EIP-712) transaction is
+    needed only for a paymaster, factory dependencies, or a gas per pubdata above what a type 2
+    one carries (``ZKSYNC_TYPE2_GAS_PER_PUBDATA``). lpbot uses none of the first two; when the
+    node asks for more gas per pubdata than that, the transaction waits (retry later) rather than
+    go out as one the operator would refuse.
     """
 
     def fetch_cost(self, w3: Web3, tx: TxParams) -> GasCost:
         fee = fetch_zksync_fee(w3, tx)
+        if fee is not None and fee.gas_per_pubdata_limit > ZKSYNC_TYPE2_GAS_PER_PUBDATA:
+            raise RetryLater(
+                f"zkSync Era asks {fee.gas_per_pubdata_limit:,} gas per pubdata byte, more than "
+                f"the {ZKSYNC_TYPE2_GAS_PER_PUBDATA:,} a type 2 transaction carries: waiting "
+                "for the L1 price to fall"
+            )
         if fee is None:
             log.warning("zks_estimateFee not served: eth_estimateGas at eth_gasPrice instead")
             gas = fetch_gas_estimate(w3, tx)

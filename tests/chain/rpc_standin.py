@@ -94,7 +94,8 @@ class RpcStandIn:
             timeout=30,
         ).json()
         if "error" in answer:
-            raise RpcError(answer["error"]["code"], answer["error"]["message"])
+            error = answer["error"]
+            raise RpcError(error["code"], error["message"], error.get("data"))
         return answer["result"]
 
 

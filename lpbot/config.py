@@ -1420,6 +1420,10 @@ manifest = ".lpbot/devnet/manifest.json"     # written by `lpbot devnet up`: cha
 #                                           # publicly; "always" | "never"
 # submit_url_env = "LPBOT_PROTECT_URL"      # another private endpoint than Flashbots Protect
 # public_fallback = false                   # the endpoint down: wait, never the public mempool
+# dry_run = "fork"                          # a local Anvil fork; "call": eth_call on the node
+
+# [chains.zksync]
+# rpc_url_env = "LPBOT_ZKSYNC_RPC"          # dry-run by eth_call (Anvil cannot fork EraVM)
 
 [[positions]]
 name = "eth-usdc"

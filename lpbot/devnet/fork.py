@@ -24,7 +24,7 @@ def fork_manifest(w3: Web3, rpc_url: str, fork_url: str) -> Manifest:
         raise Refused(
             f"{info.name} ({info.chain_id}) cannot be forked by Anvil: zkSync Era runs EraVM "
             "bytecode and its own system contracts, which Anvil does not execute. Use its own RPC "
-            "directly, or a fork of Ethereum or Arbitrum One."
+            "directly (lpbot dry-runs there by eth_call), or a fork of Ethereum or Arbitrum One."
         )
     accounts = [str(Web3.to_checksum_address(a)) for a in w3.eth.accounts]
     return _manifest(w3, rpc_url, fork_url=fork_url, accounts=accounts)

@@ -225,6 +225,24 @@ def _module_operator_row(a: App, w3: Any, module: str, name: str) -> tuple[str, 
     )
 
 
+def _dry_run_row(a: App, chain: str, w3: Any, contracts: dict[str, str]) -> tuple[str, str, bool]:
+    """How the chain's plans are dry-run; for "call", the contracts it needs have code."""
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.chain.registry import default_contract
+
+    resolved = a.chain(chain)
+    if resolved.dry_run == "fork":
+        return ("dry-run", "on a local Anvil fork of the chain", True)
+    missing = []
+    for name in ("SimulateTxAccessor", "Multicall3"):
+        address = contracts.get(name) or default_contract(resolved.chain_id, name)
+        if address is None or not w3.eth.get_code(to_checksum_address(address)):
+            missing.append(f"no {name} at {address}" if address else f"no {name} known")
+    finding = "by eth_call on the chain's node (SimulateTxAccessor, Multicall3)"
+    return ("dry-run", "; ".join(missing) if missing else finding, not missing)
+
+
 def check_online(a: App) -> list[tuple[str, str, bool]]:
     """(what, finding, ok) for each thing the chain must confirm."""
     from eth_utils.address import to_checksum_address
@@ -244,6 +262,7 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
         w3, manifest = a.w3(chain), a.manifest(chain)
     except LpbotError:
         return rows
+    rows.append(_dry_run_row(a, chain, w3, manifest.contracts))
     try:
         unpriced = a.pricing_problems(online=True)
     except LpbotError as exc:

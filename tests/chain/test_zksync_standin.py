@@ -255,6 +255,7 @@ def test_lpbot_manages_a_zksync_chain_by_the_call_dry_run(
     online = {r["check"]: r for r in json.loads(out)["online"]}
     assert online["chain zksync"]["ok"] and "324" in online["chain zksync"]["finding"]
     assert online["Safe"]["ok"] and "2 of 3 owners" in online["Safe"]["finding"]
+    assert online["dry-run"]["ok"] and "eth_call" in online["dry-run"]["finding"]
     assert online["position eth-usdc"]["ok"], online
     assert code == 0, online
 

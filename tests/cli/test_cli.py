@@ -406,6 +406,7 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
     assert "enabled" in online["module"]["finding"]
     assert set(online) == {
         "chain devnet",
+        "dry-run",
         "pricing",
         "Safe",
         "module",

@@ -25,6 +25,10 @@ those checks compare the core with itself. Multicall3 and SimulateTxAccessor are
 every chain lpbot manages (the registry's addresses), so the call dry-run needs nothing but
 ``eth_call``, and the report's checks keep their meaning.
 
+A plan through the rebalance module: the operator's call by ``eth_call`` (the module's own checks)
+and ``eth_estimateGas`` from the operator; its effects replayed as above (the calls the module
+makes the Safe make), checked against the amounts the module itself returns.
+
 What differs from the fork's dry-run, by nature: ``block`` (the block whose state was read, where
 the fork reports the block it mined the transaction in), ``gas_used`` (the accessor's measure
 of the batch plus the ``execTransaction`` around it, before refunds: see ``exec_overhead_gas``)
@@ -218,150 +222,216 @@ def call_dry_run(
     success, used, ret = fetch_batch_outcome(
         w3, tx, accessor=accessor, sender=executor, block=block
     )
-    gas_used = used + exec_overhead_gas(tx, threshold)
-    gas_price = int(w3.eth.gas_price)
-    router_calls = {i for i, c in enumerate(calls) if c.to.lower() == router.lower()}
-    npm_lower = position_manager.lower()
+    reason = None
+    if not success:
+        why = pf.decode_revert(ret) if ret else _traced(w3, tx, executor)
+        reason = f"the Safe batch reverts: {why}"
+    replay = _Replay(
+        w3, tx.safe, executor, multicall, block, tokens, pool, router, position_manager
+    )
+    return replay.result(
+        calls if success else [],
+        revert_reason=reason,
+        gas_used=used + exec_overhead_gas(tx, threshold),
+    )
 
-    def batch(
-        calls: Sequence[InnerCall], token_id: int | None = None
-    ) -> list[tuple[str, bool, bytes]]:
-        return _effects_calls(
+
+def call_dry_run_module(
+    w3: Web3,
+    module_tx: Any,
+    *,
+    safe: str,
+    calls: Sequence[InnerCall],
+    tokens: list[str],
+    position_manager: str,
+    router: str,
+    pool: str,
+    multicall: str,
+) -> DryRunResult:
+    """Judge the operator's call to the rebalance module by ``eth_call`` from the operator (the
+    module's own checks: its limits, the TWAP, the loss budget), its gas by
+    ``eth_estimateGas``; the effects from the plan's calls replayed in the Safe's context (the
+    calls the module makes the Safe make), checked against the module's own results."""
+    block = int(w3.eth.block_number)
+    outcome = pf.fetch_call_outcome(
+        w3, module_tx.operator, module_tx.module, module_tx.data, block=block
+    )
+    replay = _Replay(
+        w3, safe, module_tx.operator, multicall, block, tokens, pool, router, position_manager
+    )
+    if not outcome.ok or outcome.gas_estimate is None:
+        return replay.result(
+            [], revert_reason=f"the module call reverts: {outcome.reason}", gas_used=0
+        )
+    result = replay.result(calls, revert_reason=None, gas_used=outcome.gas_estimate)
+    (results,) = decode(["bytes[]"], outcome.output)
+    mine = _module_amounts([bytes(r) for r in results], module_tx.data)
+    seen = {
+        "decreased": result.decreased,
+        "collected": result.collected,
+        "minted": result.minted,
+    }
+    for name, amounts in mine.items():
+        if amounts != seen[name]:
+            raise Refused(
+                f"the module's own {name} {amounts} differs from the Safe-context replay's "
+                f'{seen[name]}: dry-run this plan on a fork (dry_run = "fork")'
+            )
+    return result
+
+
+def _module_amounts(results: list[bytes], data: bytes) -> dict[str, tuple[int, int]]:
+    """The amounts in the module's ``execute`` results, by the entry point that returned them
+    (``LPRebalanceModule._dispatch``, whose entry points keep the position manager's
+    signatures, so its selectors are the manager's)."""
+    (entries,) = decode(["bytes[]"], data[4:])
+    out: dict[str, tuple[int, int]] = {}
+    for entry, ret in zip(entries, results, strict=True):
+        head = bytes(entry)[:4]
+        if head == SEL_DECREASE:
+            out["decreased"] = _pair(ret)
+        elif head == SEL_COLLECT:
+            out["collected"] = _pair(ret)
+        elif head == SEL_MINT:
+            _id, _liq, a0, a1 = decode(["uint256", "uint128", "uint256", "uint256"], ret)
+            out["minted"] = (int(a0), int(a1))
+        elif head == SEL_INCREASE:
+            _liq, a0, a1 = decode(["uint128", "uint256", "uint256"], ret)
+            out["minted"] = (int(a0), int(a1))
+    return out
+
+
+class _Replay:
+    """The batch's effects, read by replaying its calls in the Safe's context at ``block``."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        safe: str,
+        sender: str,
+        multicall: str,
+        block: int,
+        tokens: list[str],
+        pool: str,
+        router: str,
+        position_manager: str,
+    ) -> None:
+        self.w3, self.safe, self.sender, self.multicall, self.block = (
+            w3,
+            safe,
+            sender,
+            multicall,
+            block,
+        )
+        self.tokens, self.pool, self.router, self.npm = tokens, pool, router, position_manager
+
+    def _fetch(
+        self, calls: Sequence[InnerCall], router_calls: set[int], token_id: int | None = None
+    ) -> list[tuple[bool, bytes]]:
+        batch = _effects_calls(
             calls,
-            safe=tx.safe,
-            tokens=tokens,
-            pool=pool,
+            safe=self.safe,
+            tokens=self.tokens,
+            pool=self.pool,
             router_calls=router_calls,
-            position_manager=position_manager,
+            position_manager=self.npm,
             token_id=token_id,
         )
-
-    if not success:
-        reason = pf.decode_revert(ret) if ret else _traced(w3, tx, executor)
-        effects = _fetch_effects(
-            w3,
-            safe=tx.safe,
-            sender=executor,
-            multicall=multicall,
-            block=block,
-            batch=batch([]),
+        return _fetch_effects(
+            self.w3,
+            safe=self.safe,
+            sender=self.sender,
+            multicall=self.multicall,
+            block=self.block,
+            batch=batch,
         )
-        before = {t: _uint(effects[i][1]) for i, t in enumerate(tokens)}
-        slot0 = decode(["uint160", "int24"], effects[-1][1][:64])
+
+    def result(
+        self, calls: Sequence[InnerCall], *, revert_reason: str | None, gas_used: int
+    ) -> DryRunResult:
+        """The dry-run's result: ``calls``' effects (none when ``revert_reason`` says the
+        batch fails), at the node's gas price."""
+        tokens, n = self.tokens, len(self.tokens)
+        router_calls = {i for i, c in enumerate(calls) if c.to.lower() == self.router.lower()}
+        # first the calls with their reads, then again with the minted (or increased)
+        # position's owner and range after them: the same block, so the same answers
+        effects = self._fetch(calls, router_calls)
+        decreased, collected = (0, 0), (0, 0)
+        minted, new_liquidity = (0, 0), 0
+        token_id: int | None = None
+        swap: tuple[int, int] | None = None
+        i = n
+        for k, c in enumerate(calls):
+            if k in router_calls:
+                pool_before = [_uint(effects[i + j][1]) for j in range(n)]
+                i += n
+            _ok, ret_k = effects[i]
+            i += 1
+            if k in router_calls:
+                pool_after = [_uint(effects[i + j][1]) for j in range(n)]
+                i += n
+                deltas = tuple(a - b for a, b in zip(pool_after, pool_before, strict=True))
+                if any(deltas):
+                    if swap is not None:
+                        raise Halt("a rebalance made more than one swap in the pool")
+                    swap = (deltas[0], deltas[1])
+            if c.to.lower() != self.npm.lower():
+                continue
+            for data, ret in _inner(c.data, ret_k):
+                sel = data[:4]
+                if sel == SEL_DECREASE:
+                    decreased = _pair(ret)
+                elif sel == SEL_COLLECT:
+                    collected = _pair(ret)
+                elif sel == SEL_MINT:
+                    if token_id is not None:
+                        raise Halt("a rebalance made more than one mint in the pool")
+                    new_id, liq, a0, a1 = decode(["uint256", "uint128", "uint256", "uint256"], ret)
+                    token_id, new_liquidity, minted = int(new_id), int(liq), (int(a0), int(a1))
+                elif sel == SEL_INCREASE:
+                    (increased_id,) = decode(["uint256"], data[4:36])
+                    liq, a0, a1 = decode(["uint128", "uint256", "uint256"], ret)
+                    token_id, new_liquidity = int(increased_id), int(liq)
+                    minted = (int(a0), int(a1))
+        before = {t: _uint(effects[j][1]) for j, t in enumerate(tokens)}
+        after = {t: _uint(effects[i + j][1]) for j, t in enumerate(tokens)}
+        slot0 = decode(["uint160", "int24"], effects[i + n][1][:64])
+        owner: str | None = None
+        ticks: tuple[int, int] | None = None
+        if token_id is not None:
+            again = self._fetch(calls, router_calls, token_id)
+            owned, owner_ret = again[-2]
+            listed, position_ret = again[-1]
+            if owned:
+                (raw_owner,) = decode(["address"], owner_ret)
+                owner = to_checksum_address(raw_owner)
+            if listed:
+                fields = decode(
+                    ["uint96", "address", "address", "address", "uint24", "int24", "int24"],
+                    position_ret[: 7 * 32],
+                )
+                ticks = (int(fields[5]), int(fields[6]))
         return DryRunResult(
-            success=False,
-            revert_reason=f"the Safe batch reverts: {reason}",
-            block=block,
+            success=revert_reason is None,
+            revert_reason=revert_reason,
+            block=self.block,
             gas_used=gas_used,
-            effective_gas_price=gas_price,
+            effective_gas_price=int(self.w3.eth.gas_price),
             balance_before=before,
-            balance_after=dict(before),
-            decreased=(0, 0),
-            collected=(0, 0),
-            swap=None,
+            balance_after=after,
+            decreased=decreased,
+            collected=collected,
+            swap=swap,
             sqrt_price_after_x96=int(slot0[0]),
             tick_after=int(slot0[1]),
-            new_token_id=None,
-            new_liquidity=0,
-            minted=(0, 0),
-            nft_owner_after=None,
+            # as the fork's: the IncreaseLiquidity event's id (a compound's is not new)
+            new_token_id=token_id,
+            new_liquidity=new_liquidity,
+            minted=minted,
+            nft_owner_after=owner,
+            # as the fork's: the range of the pool's Mint event, which an increase has too
+            new_ticks=ticks,
         )
-    # first the calls with their reads, then again with the minted (or increased) position's
-    # owner and range after them: the same block, so the same answers
-    effects = _fetch_effects(
-        w3,
-        safe=tx.safe,
-        sender=executor,
-        multicall=multicall,
-        block=block,
-        batch=batch(calls),
-    )
-    decreased, collected = (0, 0), (0, 0)
-    minted, new_liquidity = (0, 0), 0
-    token_id: int | None = None
-    new_token_id: int | None = None
-    swap: tuple[int, int] | None = None
-    n = len(tokens)
-    i = n
-    for k, c in enumerate(calls):
-        if k in router_calls:
-            pool_before = [_uint(effects[i + j][1]) for j in range(n)]
-            i += n
-        _ok, ret_k = effects[i]
-        i += 1
-        if k in router_calls:
-            pool_after = [_uint(effects[i + j][1]) for j in range(n)]
-            i += n
-            deltas = tuple(a - b for a, b in zip(pool_after, pool_before, strict=True))
-            if any(deltas):
-                if swap is not None:
-                    raise Halt("a rebalance made more than one swap in the pool")
-                swap = (deltas[0], deltas[1])
-        if c.to.lower() != npm_lower:
-            continue
-        for data, ret in _inner(c.data, ret_k):
-            sel = data[:4]
-            if sel == SEL_DECREASE:
-                decreased = _pair(ret)
-            elif sel == SEL_COLLECT:
-                collected = _pair(ret)
-            elif sel == SEL_MINT:
-                if new_token_id is not None:
-                    raise Halt("a rebalance made more than one mint in the pool")
-                new_id, liq, a0, a1 = decode(["uint256", "uint128", "uint256", "uint256"], ret)
-                new_token_id, token_id = int(new_id), int(new_id)
-                new_liquidity, minted = int(liq), (int(a0), int(a1))
-            elif sel == SEL_INCREASE:
-                (increased_id,) = decode(["uint256"], data[4:36])
-                liq, a0, a1 = decode(["uint128", "uint256", "uint256"], ret)
-                new_token_id, token_id = int(increased_id), int(increased_id)
-                new_liquidity, minted = int(liq), (int(a0), int(a1))
-    before = {t: _uint(effects[j][1]) for j, t in enumerate(tokens)}
-    after = {t: _uint(effects[i + j][1]) for j, t in enumerate(tokens)}
-    slot0 = decode(["uint160", "int24"], effects[i + n][1][:64])
-    owner: str | None = None
-    ticks: tuple[int, int] | None = None
-    if token_id is not None:
-        again = _fetch_effects(
-            w3,
-            safe=tx.safe,
-            sender=executor,
-            multicall=multicall,
-            block=block,
-            batch=batch(calls, token_id),
-        )
-        owned, owner_ret = again[-2]
-        listed, position_ret = again[-1]
-        if owned:
-            (raw_owner,) = decode(["address"], owner_ret)
-            owner = to_checksum_address(raw_owner)
-        if listed:
-            fields = decode(
-                ["uint96", "address", "address", "address", "uint24", "int24", "int24"],
-                position_ret[: 7 * 32],
-            )
-            ticks = (int(fields[5]), int(fields[6]))
-    return DryRunResult(
-        success=True,
-        revert_reason=None,
-        block=block,
-        gas_used=gas_used,
-        effective_gas_price=gas_price,
-        balance_before=before,
-        balance_after=after,
-        decreased=decreased,
-        collected=collected,
-        swap=swap,
-        sqrt_price_after_x96=int(slot0[0]),
-        tick_after=int(slot0[1]),
-        # a compound's position is not new: the fork's reads its IncreaseLiquidity event's id
-        new_token_id=new_token_id,
-        new_liquidity=new_liquidity,
-        minted=minted,
-        nft_owner_after=owner,
-        # the fork's reads the pool's Mint event, which an increase has too
-        new_ticks=ticks,
-    )
 
 
 def _uint(data: bytes) -> int:

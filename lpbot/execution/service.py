@@ -44,7 +44,7 @@ from lpbot.chain.submit import (
 )
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
-from lpbot.execution.callsim import call_dry_run
+from lpbot.execution.callsim import call_dry_run, call_dry_run_module
 from lpbot.execution.plan import (
     MAX_SLIPPAGE_BPS,
     RebalancePlan,
@@ -397,11 +397,6 @@ def _record_and_simulate(
     token0, token1, pool = plan.token0, plan.token1, plan.pool
     npm_addr = ctx.contracts["NonfungiblePositionManager"]
     by_call = ctx.dry_run == "call"
-    if ctx.via == "module" and plan.kind != "open" and by_call:
-        raise Refused(
-            "the call dry-run judges Safe transactions; a plan through the rebalance module is "
-            'dry-run on a fork (dry_run = "fork")'
-        )
     if ctx.via != "module":
         # the SafeTx DELEGATECALLs it: its code is checked before anything is recorded
         check_multisend_code(ctx.w3, ctx.contracts["MultiSendCallOnly"])
@@ -441,14 +436,28 @@ def _record_and_simulate(
         module_tx = build_module_transaction(
             plan, module=ctx.contracts["LPRebalanceModule"], operator=ctx.operator.address
         )
-        dry: DryRunResult = dry_run_module(
-            sim_w3,
-            module_tx,
-            safe=ctx.safe,
-            tokens=[token0, token1],
-            position_manager=npm_addr,
-            pool=pool,
-            checkpoint=ctx.checkpoint,
+        dry: DryRunResult = (
+            call_dry_run_module(
+                ctx.w3,
+                module_tx,
+                safe=ctx.safe,
+                calls=[InnerCall(c.to, c.data, c.value) for c in plan.calls],
+                tokens=[token0, token1],
+                position_manager=npm_addr,
+                router=ctx.contracts["SwapRouter02"],
+                pool=pool,
+                multicall=ctx.contracts["Multicall3"],
+            )
+            if by_call
+            else dry_run_module(
+                sim_w3,
+                module_tx,
+                safe=ctx.safe,
+                tokens=[token0, token1],
+                position_manager=npm_addr,
+                pool=pool,
+                checkpoint=ctx.checkpoint,
+            )
         )
         binding, nonce = "0x" + module_tx.tx_hash.hex(), None
     else:

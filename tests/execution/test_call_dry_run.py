@@ -239,7 +239,31 @@ def test_a_batch_that_would_revert_is_refused_by_both_dry_runs(
     assert setup.tokens[0].lower() in reason.lower()
 
 
-def test_the_module_route_is_not_dry_run_by_call(setup: Setup, tmp_path: Path) -> None:
-    ctx = dataclasses.replace(setup.ctx, dry_run="call", via="module")
-    with pytest.raises(Refused, match="dry-run on a fork"):
-        service.plan_rebalance(ctx, setup.token_id, setup.new_range, "t")
+def test_a_rebalance_through_the_module_gets_the_same_report_from_the_call_dry_run(
+    setup: Setup, fork: ForkSimulator, tmp_path: Path
+) -> None:
+    """The operator's module call: its success and gas by eth_call and eth_estimateGas from the
+    operator, the effects replayed in the Safe's context and checked against the module's own
+    results."""
+    setup.ctx.via = "module"
+
+    def plan(ctx: ExecutionContext) -> dict[str, Any]:
+        _record, report, _ = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "t")
+        return report
+
+    fork_report, call_report, by_call = _both(setup, fork, tmp_path, plan)
+    assert "module_tx" in call_report and "safe_tx" not in call_report
+    a, b = _flat(fork_report), _flat(call_report)
+    differ = {k for k in a if a[k] != b[k]}
+    assert set(a) == set(b) and differ <= PATH_SPECIFIC, differ - PATH_SPECIFIC
+    assert all(c["ok"] for c in call_report["checks"]), call_report["checks"]
+    # the call's gas is eth_estimateGas of the module call: at least what the fork's receipt
+    # used, and within a fifth and 3% of it (the refunds, EIP-3529)
+    fork_gas, call_gas = fork_report["dry_run"]["gas_used"], call_report["dry_run"]["gas_used"]
+    print(f"module gas: fork {fork_gas:,}, call {call_gas:,}")
+    assert call_gas * 0.8 * 0.97 <= fork_gas <= call_gas
+
+    service.approve(by_call, call_report["report_id"], approver="alice")
+    record = service.execute(by_call, call_report["report_id"])
+    assert record.state == RebalanceState.CONFIRMED
+    assert record.result is not None and record.result["matches_report"] is True

@@ -57,11 +57,14 @@ ARTIFACT_PATHS: dict[str, str] = {
     "CompatibilityFallbackHandler": (
         f"{_SAFE}/handler/CompatibilityFallbackHandler.sol/CompatibilityFallbackHandler.json"
     ),
+    "SimulateTxAccessor": f"{_SAFE}/accessors/SimulateTxAccessor.sol/SimulateTxAccessor.json",
     "Multicall3": f"{_OUT}/Multicall3.sol/Multicall3.json",
     "TestERC20": f"{_OUT}/TestERC20.sol/TestERC20.json",
     "PoolCaller": f"{_OUT}/PoolCaller.sol/PoolCaller.json",
     "LPRebalanceModule": f"{_OUT}/LPRebalanceModule.sol/LPRebalanceModule.json",
     "PriceFeed": f"{_OUT}/PriceFeed.sol/PriceFeed.json",
+    "NodeInterfaceStandIn": f"{_OUT}/ArbitrumStandIns.sol/NodeInterfaceStandIn.json",
+    "ArbSysStandIn": f"{_OUT}/ArbitrumStandIns.sol/ArbSysStandIn.json",
 }
 
 

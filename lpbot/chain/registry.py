@@ -25,6 +25,7 @@ _SAFE_141 = {
     "MultiSend": "0x38869bf66a61cF6bDB996A6aE40D5853Fd43B526",
     "MultiSendCallOnly": "0x9641d764fc13c8B624c04430C7356C1C7C8102e2",
     "CompatibilityFallbackHandler": "0xfd0732Dc9E303f09fCEf3a7388Ad10A83459Ec99",
+    "SimulateTxAccessor": "0x3d4BA2E0884aa488718476ca2FB8Efc291A46199",
 }
 # Uniswap V3 on Ethereum and Arbitrum One (the same addresses on both)
 _UNISWAP_L1 = {
@@ -44,6 +45,7 @@ _SAFE_130_ZKSYNC = {
     "MultiSend": "0x0dFcccB95225ffB03c6FBB2559B530C2B7C8A912",
     "MultiSendCallOnly": "0xf220D3b4DFb23C4ade8C88E526C1353AbAcbC38F",
     "CompatibilityFallbackHandler": "0x2f870a80647BbC554F3a0EBD093f11B4d2a7492A",
+    "SimulateTxAccessor": "0x4191E2e12E8BC5002424CE0c51f9947b02675a44",
 }
 ETHEREUM_CHAIN_ID = 1
 # the private endpoint a swap-bearing transaction goes to by default (``chains.NAME.
@@ -104,6 +106,7 @@ CHAINS: dict[int, ChainInfo] = {
         tokens={
             "WETH": TokenRef("WETH", "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", 18),
             "USDC": TokenRef("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+            "USDT": TokenRef("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
             "WBTC": TokenRef("WBTC", "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599", 8),
         },
         pool_init_code_hash=EVM_POOL_INIT_CODE_HASH,
@@ -124,6 +127,7 @@ CHAINS: dict[int, ChainInfo] = {
         tokens={
             "WETH": TokenRef("WETH", "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1", 18),
             "USDC": TokenRef("USDC", "0xaf88d065e77c8cC2239327C5EDb3A432268e5831", 6),
+            "USDT": TokenRef("USDT", "0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9", 6),
             "WBTC": TokenRef("WBTC", "0x2f2a2543B76A4166549F7aaB2e75Bef0aefC5B0f", 8),
         },
         pool_init_code_hash=EVM_POOL_INIT_CODE_HASH,

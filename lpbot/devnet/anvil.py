@@ -85,8 +85,10 @@ def start(
     extra_args: list[str] | None = None,
     ready_timeout: float = 30.0,
     die_with_parent: bool = False,
+    chain_id: int = CHAIN_ID,
 ) -> AnvilProcess:
-    """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC; ``die_with_parent``: the
+    """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC; ``chain_id`` where it does
+    not fork (a devnet shaped like a real chain takes that chain's); ``die_with_parent``: the
     kernel kills it when this process dies, even by SIGKILL (Linux; a disposable fork)."""
     port = port or free_port()
     args = [
@@ -109,7 +111,7 @@ def start(
         if fork_block is not None:
             args += ["--fork-block-number", str(fork_block)]
     else:
-        args += ["--chain-id", str(CHAIN_ID)]
+        args += ["--chain-id", str(chain_id)]
     # Anvil spills old block states to disk and leaves them behind when it is stopped: give
     # each process its own folder (a background devnet's beside its log, emptied here at
     # start; any other a fresh one, removed when stopped through this handle), so that

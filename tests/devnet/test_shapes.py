@@ -10,7 +10,9 @@ the real chains (src/assets/v1.4.1/<file>.json, "canonical" ``codeHash``, commit
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
@@ -18,10 +20,13 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from lpbot.chain import artifacts
+from lpbot.chain.artifacts import project_root
 from lpbot.chain.gas import ArbitrumGasModel, fetch_arbitrum_l1_component, gas_model_for
 from lpbot.chain.registry import ARBSYS, CHAINS, EVM_POOL_INIT_CODE_HASH
-from lpbot.devnet import shapes
+from lpbot.chain.rpc import connect
+from lpbot.devnet import service, shapes
 from lpbot.devnet.deploy import contract
+from lpbot.errors import ConfigError, Refused
 from lpbot.uniswap.pool_address import compute_pool_address
 from tests.conftest import Devnet, shaped_devnet
 
@@ -257,3 +262,40 @@ def test_the_cli_offers_every_shape() -> None:
     assert sorted(SHAPE_NAMES) == sorted(shapes.SHAPES)
     for name, chain_id in shapes.SHAPES.items():
         assert CHAINS[chain_id].name == name
+
+
+def test_up_down_and_reset_keep_the_shape(tmp_path: Path, shaped: Devnet) -> None:
+    """`lpbot devnet up --shape`: the chain id and addresses of that chain; `down` saves it and
+    the next `up` of that shape loads it; another shape is refused; `reset` keeps the shape."""
+    shape = shaped.manifest.shape
+    assert shape is not None
+    # the seeded state the test devnet cached (no second deployment)
+    for src, dst in zip(
+        service._cache_paths(project_root() / ".lpbot" / "test-devnet", shape),
+        service._cache_paths(tmp_path, shape),
+        strict=True,
+    ):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    other = next(s for s in shapes.SHAPES if s != shape)
+    record, manifest, _seconds = service.up(tmp_path, shape=shape)
+    try:
+        assert (record.shape, manifest.shape) == (shape, shape)
+        assert connect(record.rpc_url).eth.chain_id == shapes.SHAPES[shape]
+        assert (
+            manifest.contracts["UniswapV3Factory"] == shaped.manifest.contracts["UniswapV3Factory"]
+        )
+        assert service.down(tmp_path) is True
+        for wrong in (None, other):
+            with pytest.raises(Refused):
+                service.up(tmp_path, shape=wrong)
+        record, manifest, _seconds = service.up(tmp_path, shape=shape)
+        assert record.shape == shape
+        record, manifest, _seconds = service.reset(tmp_path)
+        assert (record.shape, manifest.chain_id) == (shape, shapes.SHAPES[shape])
+    finally:
+        service.down(tmp_path)
+    with pytest.raises(ConfigError):
+        service.up(tmp_path / "other", shape="zksync")
+    with pytest.raises(Refused):
+        service.up(tmp_path / "other", shape=shape, fork_url="http://127.0.0.1:1")

@@ -218,6 +218,9 @@ def test_the_safe_and_its_position(shaped: Devnet) -> None:
     assert safe.functions.isModuleEnabled(manifest.contracts["LPRebalanceModule"]).call()
     npm = contract(w3, "NonfungiblePositionManager", info.contracts["NonfungiblePositionManager"])
     assert npm.functions.ownerOf(manifest.safe_position).call() == manifest.safe
+    # the token descriptor NonfungiblePositionManager was constructed with answers tokenURI
+    uri = npm.functions.tokenURI(manifest.safe_position).call()
+    assert uri.startswith("data:application/json;base64,")
 
 
 def test_arbitrum_node_interface_and_arbsys_stand_ins(shaped: Devnet) -> None:

@@ -26,6 +26,7 @@ from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.market import push_feeds, run_market
 from lpbot.devnet.shapes import SHAPES
+from lpbot.errors import ConfigError
 from lpbot.signing.local import write_keystore
 from lpbot.store.models import Rebalance, RebalanceState, Transaction, TxStatus
 from lpbot.store.rebalances import SqlRebalanceRepo
@@ -262,3 +263,33 @@ def test_run_opens_hedges_and_rebalances_on_a_chain_named_only_by_its_rpc_url(
     assert Decimal(state["ledger"]["size"]) < 0
     assert Decimal(state["ledger"]["size"]) == Decimal(paper["state"]["size"])
     _ledger_started_once_and_adds_up(data, opened=True)
+
+
+def test_a_chain_named_by_its_rpc_url_never_falls_back_to_devnet_accounts(tmp_path: Path) -> None:
+    """Without ``signer.sender``, or with the devnet's Safe, a chain configured by its RPC URL
+    is refused with the key to set: no development account sends, and no demo Safe owns."""
+    with shaped_devnet("ethereum") as devnet:
+        info = CHAINS[1]
+        pool = compute_pool_address(
+            info.contracts["UniswapV3Factory"],
+            info.tokens["USDC"].address,
+            info.tokens["WETH"].address,
+            500,
+            EVM_POOL_INIT_CODE_HASH,
+        )
+        _data, env = _configure(devnet, "ethereum", pool, tmp_path)
+        config = Path(env["LPBOT_CONFIG"])
+        text = config.read_text()
+        demo_safe = text.replace(f'address = "{devnet.manifest.safe}"', 'address = "devnet"')
+        for key, changed in (
+            ("signer.sender", text.replace('sender = "bot"\n', "")),
+            ("signer.safe.address", demo_safe),
+        ):
+            assert changed != text
+            config.write_text(changed)
+            app = App.load(config, environ=env)
+            try:
+                with pytest.raises(ConfigError, match=key):
+                    app.execution_context("eth-usdc", actor="test")
+            finally:
+                app.close()

@@ -699,6 +699,26 @@ class App:
                 overrides["executor"] = sender
             if operator is not None:
                 overrides["operator"] = operator
+        module_cfg = self.config.signer.module
+        if module_cfg is not None and module_cfg.address != "devnet":
+            overrides["contracts"] = {
+                **manifest.contracts,
+                "LPRebalanceModule": str(module_cfg.address),
+            }
+        if chain.manifest is None:
+            # a chain configured by its RPC URL: only the configured keys send, sign and
+            # operate, never the devnet's development accounts
+            if overrides.get("executor") is None:
+                raise ConfigError(
+                    f"signer.sender: name the keystore that sends transactions on chain "
+                    f"{chain_name}"
+                )
+            overrides["operator"] = self.operator()
+            if safe_cfg is None or safe_cfg.address == "devnet":
+                raise ConfigError(
+                    f"signer.safe.address: chain {chain_name} has no devnet Safe; give the "
+                    "address of the Safe that owns the positions"
+                )
         if chain.dry_run == "call":
             # only eth_call on the chain's node (zkSync Era, which Anvil cannot fork, or a
             # chain configured so): nothing is executed anywhere, no fork is started

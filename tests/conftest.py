@@ -7,6 +7,7 @@ Tests that change the chain use ``chain``, which reverts to a snapshot after eac
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from lpbot.chain.artifacts import project_root
 from lpbot.chain.rpc import connect
 from lpbot.devnet import anvil
 from lpbot.devnet.manifest import Manifest
-from lpbot.devnet.service import load_or_deploy
+from lpbot.devnet.service import anvil_chain_id, load_or_deploy
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,21 @@ def devnet() -> Iterator[Devnet]:
     try:
         w3 = connect(proc.url)
         manifest, _cached = load_or_deploy(w3, proc.url, home)
+        yield Devnet(w3=w3, manifest=manifest, url=proc.url)
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def shaped_devnet(shape: str) -> Iterator[Devnet]:
+    """A devnet shaped like a real chain (``lpbot devnet up --shape``), seeded from the cache
+    the test devnet keeps (one state per shape)."""
+    home = project_root() / ".lpbot" / "test-devnet"
+    home.mkdir(parents=True, exist_ok=True)
+    proc = anvil.start(log_path=home / f"anvil-{shape}.log", chain_id=anvil_chain_id(shape))
+    try:
+        w3 = connect(proc.url)
+        manifest, _cached = load_or_deploy(w3, proc.url, home, shape)
         yield Devnet(w3=w3, manifest=manifest, url=proc.url)
     finally:
         proc.stop()

@@ -63,6 +63,8 @@ ARTIFACT_PATHS: dict[str, str] = {
     "PoolCaller": f"{_OUT}/PoolCaller.sol/PoolCaller.json",
     "LPRebalanceModule": f"{_OUT}/LPRebalanceModule.sol/LPRebalanceModule.json",
     "PriceFeed": f"{_OUT}/PriceFeed.sol/PriceFeed.json",
+    "NodeInterfaceStandIn": f"{_OUT}/ArbitrumStandIns.sol/NodeInterfaceStandIn.json",
+    "ArbSysStandIn": f"{_OUT}/ArbitrumStandIns.sol/ArbSysStandIn.json",
 }
 
 

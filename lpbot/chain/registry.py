@@ -108,6 +108,7 @@ CHAINS: dict[int, ChainInfo] = {
         tokens={
             "WETH": TokenRef("WETH", "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", 18),
             "USDC": TokenRef("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+            "USDT": TokenRef("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
             "WBTC": TokenRef("WBTC", "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599", 8),
         },
         pool_init_code_hash=EVM_POOL_INIT_CODE_HASH,
@@ -128,6 +129,7 @@ CHAINS: dict[int, ChainInfo] = {
         tokens={
             "WETH": TokenRef("WETH", "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1", 18),
             "USDC": TokenRef("USDC", "0xaf88d065e77c8cC2239327C5EDb3A432268e5831", 6),
+            "USDT": TokenRef("USDT", "0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9", 6),
             "WBTC": TokenRef("WBTC", "0x2f2a2543B76A4166549F7aaB2e75Bef0aefC5B0f", 8),
         },
         pool_init_code_hash=EVM_POOL_INIT_CODE_HASH,

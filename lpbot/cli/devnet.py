@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+# the shapes of ``lpbot.devnet.shapes.SHAPES`` (named here so that --help imports no web3)
+SHAPE_NAMES = ("arbitrum", "ethereum")
+
 
 def _devnet_home(args: argparse.Namespace) -> Path:
     return Path(args.home) if args.home else Path.cwd() / ".lpbot" / "devnet"
@@ -18,10 +21,15 @@ def _cmd_devnet_up(args: argparse.Namespace) -> int:
     from lpbot.devnet.summary import pool_lines
 
     record, manifest, seconds = service.up(
-        _devnet_home(args), fork_url=args.fork_url, fork_block=args.fork_block, fresh=args.fresh
+        _devnet_home(args),
+        fork_url=args.fork_url,
+        fork_block=args.fork_block,
+        fresh=args.fresh,
+        shape=args.shape,
     )
     print(f"devnet up in {seconds:.1f} s: {record.rpc_url} (pid {record.pid})")
-    print(f"chain id {manifest.chain_id}, block {manifest.block}")
+    shaped = f", shaped like {manifest.shape} (its real addresses)" if manifest.shape else ""
+    print(f"chain id {manifest.chain_id}, block {manifest.block}{shaped}")
     print(f"manifest: {record.manifest}")
     if manifest.fork_url is None:
         print(f"Safe (2 of 3): {manifest.safe}")
@@ -127,13 +135,27 @@ def devnet() -> None:
 @click.option("--fork-url", help="fork a real chain instead (its RPC URL)")
 @click.option("--fork-block", type=int, help="block to fork at")
 @click.option("--fresh", is_flag=True, help="deploy again instead of loading")
+@click.option(
+    "--shape",
+    type=click.Choice(SHAPE_NAMES),
+    help="shape it like a real chain: its chain id, the official contracts at their real "
+    "addresses (default: Anvil's chain id, fresh addresses)",
+)
 @click.pass_context
-def up(ctx: click.Context, fork_url: str | None, fork_block: int | None, fresh: bool) -> int:
+def up(
+    ctx: click.Context,
+    fork_url: str | None,
+    fork_block: int | None,
+    fresh: bool,
+    shape: str | None,
+) -> int:
     """Start Anvil, deploy and seed (or load the seeded state)."""
     from lpbot.cli.common import progress
 
     with progress("starting the devnet"):
-        return _cmd_devnet_up(_ns(ctx, fork_url=fork_url, fork_block=fork_block, fresh=fresh))
+        return _cmd_devnet_up(
+            _ns(ctx, fork_url=fork_url, fork_block=fork_block, fresh=fresh, shape=shape)
+        )
 
 
 @devnet.command()

@@ -87,7 +87,8 @@ def start(
     die_with_parent: bool = False,
     chain_id: int = CHAIN_ID,
 ) -> AnvilProcess:
-    """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC; ``die_with_parent``: the
+    """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC; ``chain_id`` where it does
+    not fork (a devnet shaped like a real chain takes that chain's); ``die_with_parent``: the
     kernel kills it when this process dies, even by SIGKILL (Linux; a disposable fork)."""
     port = port or free_port()
     args = [

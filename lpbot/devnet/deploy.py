@@ -55,7 +55,12 @@ TOKENS: tuple[tuple[str, str, int], ...] = (
     ("USDC", "USD Coin (devnet)", 6),
     ("WBTC", "Wrapped BTC (devnet)", 8),
 )
-USD_PRICES = {"USDC": Decimal(1), "WETH": Decimal(3000), "WBTC": Decimal(90000)}
+USD_PRICES = {
+    "USDC": Decimal(1),
+    "USDT": Decimal(1),
+    "WETH": Decimal(3000),
+    "WBTC": Decimal(90000),
+}
 POOLS: tuple[PoolSpec, ...] = (
     PoolSpec("WETH", "USDC", 500, Decimal(3000), 20_000_000),
     PoolSpec("WETH", "USDC", 3000, Decimal(3000), 6_000_000),
@@ -113,44 +118,80 @@ def _usable_ticks(spacing: int) -> tuple[int, int]:
     return -(-MIN_TICK // spacing) * spacing, MAX_TICK // spacing * spacing
 
 
-def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
-    """Deploy and seed everything on a fresh chain; return the manifest (not yet written)."""
+def deploy_devnet(w3: Web3, rpc_url: str, shape: str | None = None) -> Manifest:
+    """Deploy and seed everything on a fresh chain; return the manifest (not yet written).
+    ``shape`` ("ethereum", "arbitrum"): the official contracts at that chain's real addresses
+    (``lpbot.devnet.shapes``) on an Anvil with its chain id; None: at fresh addresses."""
     d = Deployer(w3)
     acc = d.accounts
     deployer, lps, traders, bot, owners = acc[0], acc[1:5], acc[5:8], acc[8], acc[9:12]
 
-    weth = d.deploy("WETH9")
-    factory = d.deploy("UniswapV3Factory")
-    nft_lib = d.deploy("NFTDescriptor")
-    descriptor = d.deploy(
-        "NonfungibleTokenPositionDescriptor",
-        weth.address,
-        b"ETH".ljust(32, b"\0"),
-        libraries={"NFTDescriptor": nft_lib.address},
-    )
-    npm = d.deploy("NonfungiblePositionManager", factory.address, weth.address, descriptor.address)
-    router = d.deploy("SwapRouter02", ZERO, factory.address, npm.address, weth.address)
-    quoter = d.deploy("QuoterV2", factory.address, weth.address)
-    tick_lens = d.deploy("TickLens")
-    multicall = d.deploy("Multicall3")
-    safe_singleton = d.deploy("SafeL2")
-    safe_factory = d.deploy("SafeProxyFactory")
-    multisend = d.deploy("MultiSend")
-    multisend_call_only = d.deploy("MultiSendCallOnly")
-    fallback = d.deploy("CompatibilityFallbackHandler")
-    pool_caller = d.deploy("PoolCaller")
+    tokens: dict[str, Contract] = {}
+    decimals: dict[str, int] = {}
+    feeds: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    if shape is None:
+        weth = d.deploy("WETH9")
+        factory = d.deploy("UniswapV3Factory")
+        nft_lib = d.deploy("NFTDescriptor")
+        descriptor = d.deploy(
+            "NonfungibleTokenPositionDescriptor",
+            weth.address,
+            b"ETH".ljust(32, b"\0"),
+            libraries={"NFTDescriptor": nft_lib.address},
+        )
+        npm = d.deploy(
+            "NonfungiblePositionManager", factory.address, weth.address, descriptor.address
+        )
+        router = d.deploy("SwapRouter02", ZERO, factory.address, npm.address, weth.address)
+        quoter = d.deploy("QuoterV2", factory.address, weth.address)
+        tick_lens = d.deploy("TickLens")
+        multicall = d.deploy("Multicall3")
+        safe_singleton = d.deploy("SafeL2")
+        safe_factory = d.deploy("SafeProxyFactory")
+        multisend = d.deploy("MultiSend")
+        multisend_call_only = d.deploy("MultiSendCallOnly")
+        fallback = d.deploy("CompatibilityFallbackHandler")
+        pool_caller = d.deploy("PoolCaller")
+        tokens["WETH"], decimals["WETH"] = weth, 18
+        for symbol, name, dec in TOKENS:
+            tokens[symbol] = d.deploy("TestERC20", name, symbol, dec)
+            decimals[symbol] = dec
+        extra = {
+            "NFTDescriptor": nft_lib.address,
+            "NonfungibleTokenPositionDescriptor": descriptor.address,
+            "QuoterV2": quoter.address,
+            "TickLens": tick_lens.address,
+            "Multicall3": multicall.address,
+            "MultiSend": multisend.address,
+        }
+    else:
+        from lpbot.devnet.shapes import deploy_core, shape_chain
 
-    tokens: dict[str, Contract] = {"WETH": weth}
-    decimals = {"WETH": 18}
-    for symbol, name, dec in TOKENS:
-        tokens[symbol] = d.deploy("TestERC20", name, symbol, dec)
-        decimals[symbol] = dec
+        core = deploy_core(w3, deployer, shape)
+        c = core.contracts
+        weth = contract(w3, "WETH9", core.tokens["WETH"])
+        factory = contract(w3, "UniswapV3Factory", c["UniswapV3Factory"])
+        npm = contract(w3, "NonfungiblePositionManager", c["NonfungiblePositionManager"])
+        router = contract(w3, "SwapRouter02", c["SwapRouter02"])
+        safe_singleton = contract(w3, "SafeL2", c["SafeL2"])
+        safe_factory = contract(w3, "SafeProxyFactory", c["SafeProxyFactory"])
+        multisend_call_only = contract(w3, "MultiSendCallOnly", c["MultiSendCallOnly"])
+        fallback = contract(w3, "CompatibilityFallbackHandler", c["CompatibilityFallbackHandler"])
+        pool_caller = d.deploy("PoolCaller")
+        for symbol, ref in shape_chain(shape).tokens.items():
+            tokens[symbol] = contract(w3, "TestERC20", core.tokens[symbol])
+            decimals[symbol] = ref.decimals
+        feeds = dict(core.feeds)
+        extra = dict(c)
 
     # fund LPs and traders: test tokens by mint, WETH by deposit of Anvil's ETH
     for who in [*lps, *traders, bot, *owners]:
-        for symbol, _name, dec in TOKENS:
+        for symbol in tokens:
+            if symbol == "WETH":
+                continue
             usd = 200_000_000 if who in lps else 20_000_000
-            amount = int(Decimal(usd) / USD_PRICES[symbol] * 10**dec)
+            amount = int(Decimal(usd) / USD_PRICES[symbol] * 10 ** decimals[symbol])
             d.send(tokens[symbol].functions.mint(who, amount), deployer)
         weth_amount = (100_000 if who in lps else 20_000) * 10**18
         d.send(weth.functions.deposit(), who, value=weth_amount)
@@ -159,30 +200,49 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
                 d.send(token.functions.approve(spender, MAX_UINT256), who)
 
     pools: list[PoolInfo] = []
-    for spec in POOLS:
+    for spec in pool_specs(shape):
         pools.append(_create_and_seed(d, npm, factory, tokens, decimals, spec, lps))
 
     safe = _create_safe(d, safe_factory, safe_singleton.address, fallback.address, owners, 2)
     safe_position = _mint_for_safe(d, npm, tokens, pools[0], safe, bot)
 
-    # Chainlink-style USD feeds for ETH and BTC (8 decimals, like Chainlink's), written by the
-    # deployer as the market's keeper
-    feeds: dict[str, str] = {
-        symbol: str(
-            d.deploy("PriceFeed", 8, f"{usd_name} / USD", int(USD_PRICES[symbol] * 10**8)).address
-        )
-        for symbol, usd_name in FEEDS.items()
-    }
+    if shape is None:
+        # Chainlink-style USD feeds for ETH and BTC (8 decimals, like Chainlink's), written by
+        # the deployer as the market's keeper
+        feeds = {
+            symbol: str(
+                d.deploy(
+                    "PriceFeed", 8, f"{usd_name} / USD", int(USD_PRICES[symbol] * 10**8)
+                ).address
+            )
+            for symbol, usd_name in FEEDS.items()
+        }
+    else:  # the keeper writes the shaped chain's feeds (placed at the registry's addresses)
+        from lpbot.devnet.market import write_feeds
+
+        write_feeds(w3, deployer, feeds, {s: USD_PRICES[s] for s in feeds})
+    anchors = {s: f for s, f in feeds.items() if s != ANCHOR_UNIT}
     module = _enable_module(
-        d, safe, npm.address, router.address, multisend_call_only.address, pools, tokens, bot, feeds
+        d,
+        safe,
+        npm.address,
+        router.address,
+        multisend_call_only.address,
+        pools,
+        tokens,
+        bot,
+        anchors,
     )
-    # USDC's own USD feed (Ethereum and Arbitrum have one): the stablecoin's mark is independent
-    # of the pools, so a pool off the ETH feed, or USDC off its peg, shows as an alert
-    one_usd = int(USD_PRICES[ANCHOR_UNIT] * 10**8)
-    feeds[ANCHOR_UNIT] = str(d.deploy("PriceFeed", 8, f"{ANCHOR_UNIT} / USD", one_usd).address)
-    # Safe's SimulateTxAccessor: the call dry-run runs the Safe batch through it (deployed
-    # last, so every address above is unchanged)
-    accessor = d.deploy("SimulateTxAccessor")
+    if shape is None:
+        # USDC's own USD feed (Ethereum and Arbitrum have one): the stablecoin's mark is
+        # independent of the pools, so a pool off the ETH feed, or USDC off its peg, shows as
+        # an alert
+        one_usd = int(USD_PRICES[ANCHOR_UNIT] * 10**8)
+        feeds[ANCHOR_UNIT] = str(d.deploy("PriceFeed", 8, f"{ANCHOR_UNIT} / USD", one_usd).address)
+        # Safe's SimulateTxAccessor: the call dry-run runs the Safe batch through it (deployed
+        # last, so every address above is unchanged); a shaped devnet has it at its canonical
+        # address, from the Safe singleton factory
+        extra["SimulateTxAccessor"] = d.deploy("SimulateTxAccessor").address
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -191,23 +251,17 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
         block=block["number"],
         timestamp=block["timestamp"],
         contracts={
+            **extra,
             "WETH9": weth.address,
             "UniswapV3Factory": factory.address,
-            "NFTDescriptor": nft_lib.address,
-            "NonfungibleTokenPositionDescriptor": descriptor.address,
             "NonfungiblePositionManager": npm.address,
             "SwapRouter02": router.address,
-            "QuoterV2": quoter.address,
-            "TickLens": tick_lens.address,
-            "Multicall3": multicall.address,
             "SafeL2": safe_singleton.address,
             "SafeProxyFactory": safe_factory.address,
-            "MultiSend": multisend.address,
             "MultiSendCallOnly": multisend_call_only.address,
             "CompatibilityFallbackHandler": fallback.address,
             "PoolCaller": pool_caller.address,
             "LPRebalanceModule": module,
-            "SimulateTxAccessor": accessor.address,
         },
         pool_init_code_hash=artifacts.load("UniswapV3Pool").init_code_hash,
         tokens={
@@ -219,7 +273,27 @@ def deploy_devnet(w3: Web3, rpc_url: str) -> Manifest:
         safe=safe,
         safe_position=safe_position,
         price_feeds=feeds,
+        shape=shape,
     )
+
+
+def pool_specs(shape: str | None) -> tuple[PoolSpec, ...]:
+    """The pools a devnet seeds: ``POOLS``, and on a shaped devnet also the registry's
+    well-known pools of that chain (the ones a chain configured by its RPC URL prices from)."""
+    if shape is None:
+        return POOLS
+    from lpbot.devnet.shapes import shape_chain
+
+    specs = list(POOLS)
+    have = {(frozenset((p.base, p.quote)), p.fee) for p in POOLS}
+    for a, b, fee in shape_chain(shape).well_known_pools:
+        if (frozenset((a, b)), fee) in have:
+            continue
+        base, quote = sorted((a, b), key=lambda s: USD_PRICES[s], reverse=True)
+        price = USD_PRICES[base] / USD_PRICES[quote]
+        specs.append(PoolSpec(base, quote, fee, price, 4_000_000))
+        have.add((frozenset((a, b)), fee))
+    return tuple(specs)
 
 
 def _mint_for_safe(

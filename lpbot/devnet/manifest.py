@@ -52,6 +52,8 @@ class Manifest(_Frozen):
     # AggregatorV3 USD feeds by the token they mark (contracts/src/PriceFeed.sol stand-ins,
     # updated by the market's keeper; on a fork, Chainlink's own from the registry)
     price_feeds: dict[str, str] = {}
+    # the real chain a shaped devnet copies ("ethereum", "arbitrum": ``lpbot.devnet.shapes``)
+    shape: str | None = None
 
     def pool(self, name_or_address: str) -> PoolInfo:
         """A pool by address, name ("USDC/WETH 0.05%") or short name ("USDC/WETH-500")."""

@@ -147,7 +147,7 @@ def push_feeds(w3: Web3, manifest: Manifest) -> dict[str, Decimal]:
     if not manifest.price_feeds:
         return answers
     usdc = manifest.token("USDC")
-    for symbol, feed in manifest.price_feeds.items():
+    for symbol in manifest.price_feeds:
         # USDC's feed is not read off the pools: a keeper of its own would move it
         best: tuple[int, Decimal] | None = (0, USD_PRICES["USDC"]) if symbol == "USDC" else None
         for p in manifest.pools if symbol != "USDC" else ():
@@ -167,7 +167,13 @@ def push_feeds(w3: Web3, manifest: Manifest) -> dict[str, Decimal]:
         if best is None:
             continue
         answers[symbol] = best[1]
-        fn = contract(w3, "PriceFeed", feed).functions.updateAnswer(int(best[1] * 10**8))
-        tx = fn.transact({"from": manifest.accounts.deployer, "gas": GAS})
-        w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)
+    write_feeds(w3, manifest.accounts.deployer, manifest.price_feeds, answers)
     return answers
+
+
+def write_feeds(w3: Web3, updater: str, feeds: dict[str, str], answers: dict[str, Decimal]) -> None:
+    """Write each answer (USD, 8 decimals) to its token's feed, as the feeds' ``updater``."""
+    for symbol, answer in answers.items():
+        fn = contract(w3, "PriceFeed", feeds[symbol]).functions.updateAnswer(int(answer * 10**8))
+        tx = fn.transact({"from": updater, "gas": GAS})
+        w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)

@@ -27,12 +27,18 @@ from lpbot.chain.rpc import connect, redact_url
 from lpbot.devnet import anvil, deploy
 from lpbot.devnet.manifest import Manifest
 from lpbot.devnet.market import push_feeds
+from lpbot.devnet.shapes import shape_chain
 from lpbot.errors import NeedsAttention, Refused
 
 log = logging.getLogger(__name__)
 
 # bump when deploy.py changes what a fresh devnet contains
 DEPLOY_VERSION = "6"
+
+
+def anvil_chain_id(shape: str | None) -> int:
+    """The chain id Anvil starts with: the shape's real chain's, else Anvil's own."""
+    return shape_chain(shape).chain_id if shape is not None else anvil.CHAIN_ID
 
 
 def default_home() -> Path:
@@ -47,6 +53,7 @@ class DevnetRecord:
     manifest: str
     started_at: float
     fork_url: str | None = None
+    shape: str | None = None  # the real chain it copies (``lpbot.devnet.shapes``)
 
 
 def _record_path(home: Path) -> Path:
@@ -94,24 +101,31 @@ def _forget_saved(home: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def _cache_key() -> str:
+def _cache_key(shape: str | None = None) -> str:
     root = project_root()
     h = hashlib.sha256(DEPLOY_VERSION.encode())
-    for rel in ("package-lock.json", "lpbot/devnet/deploy.py"):
+    h.update((shape or "").encode())
+    rels = ["package-lock.json", "lpbot/devnet/deploy.py"]
+    if shape is not None:
+        rels += ["lpbot/devnet/shapes.py", "lpbot/chain/registry.py"]
+    for rel in rels:
         h.update((root / rel).read_bytes())
     for sol in sorted((root / "contracts" / "src").glob("*.sol")):
         h.update(sol.read_bytes())
     return h.hexdigest()[:16]
 
 
-def _cache_paths(home: Path) -> tuple[Path, Path]:
-    key = _cache_key()
+def _cache_paths(home: Path, shape: str | None = None) -> tuple[Path, Path]:
+    key = (f"{shape}-" if shape else "") + _cache_key(shape)
     return home / "cache" / f"state-{key}.hex", home / "cache" / f"manifest-{key}.json"
 
 
-def load_or_deploy(w3: Web3, rpc_url: str, home: Path) -> tuple[Manifest, bool]:
-    """Bring a fresh Anvil to the seeded devnet state; True when it came from the cache."""
-    state_path, manifest_path = _cache_paths(home)
+def load_or_deploy(
+    w3: Web3, rpc_url: str, home: Path, shape: str | None = None
+) -> tuple[Manifest, bool]:
+    """Bring a fresh Anvil (with the shape's chain id, ``anvil_chain_id``) to the seeded devnet
+    state; True when it came from the cache."""
+    state_path, manifest_path = _cache_paths(home, shape)
     if state_path.exists() and manifest_path.exists():
         w3.provider.make_request("anvil_loadState", [state_path.read_text()])  # type: ignore[arg-type]
         # the saved head block is as old as the cache; mine one now so that "latest" (and any
@@ -122,7 +136,7 @@ def load_or_deploy(w3: Web3, rpc_url: str, home: Path) -> tuple[Manifest, bool]:
         # devnet brought up from an old cache does not start with stale feeds
         push_feeds(w3, manifest)
         return manifest, True
-    manifest = deploy.deploy_devnet(w3, rpc_url)
+    manifest = deploy.deploy_devnet(w3, rpc_url, shape)
     dump = w3.provider.make_request("anvil_dumpState", [])  # type: ignore[arg-type]
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(dump["result"])
@@ -136,9 +150,15 @@ def up(
     fork_url: str | None = None,
     fork_block: int | None = None,
     fresh: bool = False,
+    shape: str | None = None,
 ) -> tuple[DevnetRecord, Manifest, float]:
-    """Start the devnet (or a fork) in the background; return its record, manifest and seconds."""
+    """Start the devnet (or a fork) in the background; return its record, manifest and seconds.
+    ``shape``: a devnet shaped like that real chain (``lpbot.devnet.shapes``)."""
     home = home or default_home()
+    if shape is not None:
+        if fork_url:
+            raise Refused("--shape and --fork-url exclude each other: a fork is already real")
+        shape_chain(shape)  # an unknown shape is refused before anything starts
     home.mkdir(parents=True, exist_ok=True)
     existing = read_record(home)
     if existing and anvil.is_anvil_pid(existing.pid):
@@ -160,16 +180,25 @@ def up(
             raise
     else:
         if fresh:
-            for p in _cache_paths(home):
+            for p in _cache_paths(home, shape):
                 p.unlink(missing_ok=True)
             _forget_saved(home)
         state_path, saved_path = _saved_paths(home)
         saved = json.loads(saved_path.read_text()) if saved_path.exists() else None
+        if saved is not None and state_path.exists() and saved.get("shape") != shape:
+            was = saved.get("shape") or "the default"
+            raise Refused(
+                f"the devnet saved in {home} has {was} shape, not "
+                f"{shape or 'the default'}: `lpbot devnet up --fresh` drops it, or give "
+                "another --home"
+            )
         port = None
         if saved is not None and state_path.exists() and _port_freed(int(saved["port"])):
             port = int(saved["port"])  # where a bot's configuration still points
         t0 = time.monotonic()
-        proc = anvil.start(port=port, log_path=home / "anvil.log", detach=True)
+        proc = anvil.start(
+            port=port, log_path=home / "anvil.log", detach=True, chain_id=anvil_chain_id(shape)
+        )
         w3 = connect(proc.url)
         try:
             if saved is not None and state_path.exists():
@@ -186,7 +215,7 @@ def up(
                     update={"rpc_url": proc.url}
                 )
             else:
-                manifest, _cached = load_or_deploy(w3, proc.url, home)
+                manifest, _cached = load_or_deploy(w3, proc.url, home, shape)
         except BaseException:
             proc.stop()
             raise
@@ -199,6 +228,7 @@ def up(
         manifest=str(manifest_path),
         started_at=time.time(),
         fork_url=redact_url(fork_url) if fork_url else None,
+        shape=shape,
     )
     _record_path(home).write_text(json.dumps(asdict(record), indent=2) + "\n")
     return record, manifest, time.monotonic() - t0
@@ -235,7 +265,14 @@ def save(home: Path, record: DevnetRecord) -> None:
     tmp.write_text(dump["result"])
     tmp.replace(state_path)  # whole or not at all
     saved_path.write_text(
-        json.dumps({"port": record.port, "manifest": record.manifest, "saved_at": time.time()})
+        json.dumps(
+            {
+                "port": record.port,
+                "manifest": record.manifest,
+                "saved_at": time.time(),
+                "shape": record.shape,
+            }
+        )
         + "\n"
     )
 
@@ -251,11 +288,12 @@ def status(home: Path | None = None) -> tuple[DevnetRecord, Manifest, int] | Non
 
 
 def reset(home: Path | None = None) -> tuple[DevnetRecord, Manifest, float]:
-    """Stop the devnet and start it again from the seeded state."""
+    """Stop the devnet and start it again from the seeded state (of the same shape)."""
     home = home or default_home()
+    record = read_record(home)
     down(home)
     _forget_saved(home)
-    return up(home)
+    return up(home, shape=record.shape if record is not None else None)
 
 
 def require_running(home: Path | None = None) -> tuple[DevnetRecord, Manifest]:

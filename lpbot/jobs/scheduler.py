@@ -164,9 +164,13 @@ class _Scheduler(BlockingScheduler):  # type: ignore[misc]
             return None
 
 
-def _stop(scheduler: BlockingScheduler, *, wait: bool = True) -> None:
-    """Stop after the running jobs finish. Paused first, so the scheduler's loop submits
-    nothing more to the executor being shut down (APScheduler would log an error for it)."""
+def _stop(scheduler: BlockingScheduler) -> None:
+    """Stop the scheduler's loop. Paused first, so the loop submits nothing more to the executor
+    being shut down (APScheduler would log an error for it). The running job is not waited for
+    here but by ``start`` (its ``finally``), outside the scheduler's locks: APScheduler's
+    ``shutdown(wait=True)`` waits for it while holding the job stores' lock, which a job that
+    adds or removes jobs as it finishes (an open scheduling its new position's jobs) waits for,
+    so the two would wait for each other forever."""
     with contextlib.suppress(SchedulerNotRunningError):  # stopped already, or not started
         scheduler.pause()
         # a pass of the scheduler's loop that began before the pause submits its due jobs while
@@ -174,7 +178,7 @@ def _stop(scheduler: BlockingScheduler, *, wait: bool = True) -> None:
         # nothing, so no job reaches an executor that is shutting down
         with scheduler._jobstores_lock:
             pass
-        scheduler.shutdown(wait=wait)
+        scheduler.shutdown(wait=False)
 
 
 def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None) -> None:
@@ -198,7 +202,7 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         # from the thread that noticed (a job's, the scheduler's): another thread stops it
         if not stopping.is_set():
             stopping.set()
-            threading.Thread(target=_stop, args=(scheduler,), kwargs={"wait": False}).start()
+            threading.Thread(target=_stop, args=(scheduler,)).start()
 
     follow = getattr(runtime.app, "follow_manifests", None)  # a devnet that changed its port
     guard = JobGuard(
@@ -242,7 +246,7 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
             if not held:
                 _line("lock", "-", "instance lock lost: stopping")
                 # from the lock's own executor: do not wait for it to finish this job
-                _stop(scheduler, wait=False)
+                _stop(scheduler)
 
         scheduler.add_job(
             refresh_lock, "interval", seconds=15, id="lock", jobstore="local", executor="lock"

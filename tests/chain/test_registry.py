@@ -7,10 +7,11 @@ Sources (repository + path; the commit is the version read):
 - SAFE141  safe-global/safe-deployments src/assets/v1.4.1/<file>.json, "canonical" (000c547);
            its networkAddresses list 1 and 42161, not 324
 - SAFE130  safe-global/safe-deployments src/assets/v1.3.0/<file>.json, "zksync", which
-           networkAddresses maps 324 to (0010f4e)
+           networkAddresses maps 324 to (0010f4e; simulate_tx_accessor.json at d0989c9)
 - MC3      mds1/multicall deployments.json (7b5a5da): "zkSync Era", chainId 324, "address"
 - SOR      Uniswap/smart-order-router src/providers/token-provider.ts (USDC_MAINNET,
-           WBTC_MAINNET, WBTC_ARBITRUM, USDC_NATIVE_ARBITRUM, USDC_ZKSYNC, USDCE_ZKSYNC)
+           USDT_MAINNET, WBTC_MAINNET, WBTC_ARBITRUM, USDC_NATIVE_ARBITRUM, USDT_ARBITRUM,
+           USDC_ZKSYNC, USDCE_ZKSYNC)
 - SDK_ZK   Uniswap/sdks sdks/v3-sdk/src/utils/computePoolAddress.test.ts (4d1c918), "should
            correctly compute zkevm pool address": USDC.e, WETH, factory, bytecode hash, pool
 - DERP_ZK  derpdex-official/token-list zksync.tokenlist.json: "Wrapped BTC", chainId 324
@@ -50,7 +51,7 @@ SAFE_141 = {
     "MultiSendCallOnly": "0x9641d764fc13c8B624c04430C7356C1C7C8102e2",
     # SAFE141 compatibility_fallback_handler.json
     "CompatibilityFallbackHandler": "0xfd0732Dc9E303f09fCEf3a7388Ad10A83459Ec99",
-    # SAFE141 simulate_tx_accessor.json
+    # SAFE141 simulate_tx_accessor.json (d0989c9)
     "SimulateTxAccessor": "0x3d4BA2E0884aa488718476ca2FB8Efc291A46199",
 }
 ZKSYNC_CONTRACTS = {
@@ -81,11 +82,13 @@ EXPECTED_TOKENS = {
     1: {
         "WETH": ("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", 18),  # UNI_ETH wrapped native token
         "USDC": ("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),  # SOR USDC_MAINNET
+        "USDT": ("0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),  # SOR USDT_MAINNET
         "WBTC": ("0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599", 8),  # SOR WBTC_MAINNET
     },
     42161: {
         "WETH": ("0x82aF49447D8a07e3bd95BD0d56f35241523fBab1", 18),  # UNI_ARB wrapped native token
         "USDC": ("0xaf88d065e77c8cC2239327C5EDb3A432268e5831", 6),  # SOR USDC_NATIVE_ARBITRUM
+        "USDT": ("0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9", 6),  # SOR USDT_ARBITRUM
         "WBTC": ("0x2f2a2543B76A4166549F7aaB2e75Bef0aefC5B0f", 8),  # SOR WBTC_ARBITRUM
     },
     324: {

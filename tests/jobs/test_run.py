@@ -93,9 +93,11 @@ def test_run_survives_a_kill_and_never_repeats_a_rebalance(
     _ledger_started_once_and_adds_up(data)
 
 
-def _ledger_started_once_and_adds_up(data: Path) -> None:
+def _ledger_started_once_and_adds_up(data: Path, *, opened: bool = False) -> None:
     """The daemon starts a position's ledger at its first snapshot and resumes it after the
-    kill: one deposit in the store, and every stored snapshot's lines add up."""
+    kill: one deposit in the store, and every stored snapshot's lines add up. ``opened``: the
+    daemon opened the position and hedged it before the first snapshot: the hedge's first
+    trade may already show at the start."""
     from lpbot.jobs import ledger as ledger_store
     from lpbot.store.models import AuditEntry, Transaction
 
@@ -117,6 +119,7 @@ def _ledger_started_once_and_adds_up(data: Path) -> None:
         assert u.net == u.fees + u.il + u.hedge_pnl + u.funding - u.gas - u.swap_costs
         value_less_hold = u.value + u.hedge_pnl + u.funding - u.gas - u.hold
         assert abs(u.net - value_less_hold) <= Decimal("0.02")  # each rounded on its own
-    # the first snapshot is the start: nothing earned or lost yet
+    # the first snapshot is the start: nothing earned or lost yet (but a hedge's first trade)
     first = h.points[0].ledger.usd
-    assert (first.fees, first.il, first.net) == (0, 0, 0)
+    assert (first.fees, first.il, first.gas) == (0, 0, 0)
+    assert first.net == (first.hedge_pnl + first.funding if opened else 0)

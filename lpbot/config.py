@@ -841,11 +841,16 @@ def _timezone(value: str) -> str:
 
 
 class ScheduleConfig(_Frozen):
-    """How often the jobs run (seconds) and when the daily report is written."""
+    """How often the jobs run (seconds) and when the daily report is written.
+
+    ``standby_takeover_seconds``: an ``lpbot run --standby`` takes over within this long of the
+    active instance dying or losing its database; the active renews (and checks) its instance
+    lock, and a standby tries to take it, every third of it."""
 
     monitor_seconds: int = Field(default=60, gt=0)
     rebalance_check_seconds: int = Field(default=300, gt=0)
     hedge_sync_seconds: int = Field(default=60, gt=0)
+    standby_takeover_seconds: int = Field(default=30, ge=3, le=3600)
     daily_report_time: time = time(0, 5)
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
 

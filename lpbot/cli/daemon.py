@@ -23,7 +23,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "The daemon stopped after its current job; an interrupted rebalance is resumed by the "
         "next `lpbot run` (or `lpbot rebalance resume`)."
     )
-    lock = scheduler.take_lock(a.engine)  # before anything else: one instance per database
+    takeover_seconds = a.config.schedule.standby_takeover_seconds
+    takeover = None
+    if getattr(args, "standby", False):
+        # waits (heartbeat recorded, `lpbot status` lists it) until the active one ends
+        lock, takeover = scheduler.wait_for_lock(a.engine, takeover_seconds=takeover_seconds)
+    else:  # before anything else: one instance per database
+        lock = scheduler.take_lock(a.engine, takeover_seconds=takeover_seconds)
     try:
         runtime = build_runtime(a, lock=lock)
     except BaseException:
@@ -39,7 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             lock.release()
             raise
     try:
-        scheduler.start(runtime, lock, run_for_seconds=args.seconds)
+        scheduler.start(runtime, lock, run_for_seconds=args.seconds, takeover=takeover)
     finally:
         if dashboard:
             web.should_exit = True
@@ -69,6 +75,8 @@ def status_data(a: Any) -> dict[str, Any]:
         "config": a.source,
         "database": "ok",
         "daemon": None,  # who runs `lpbot run` on this database (pid@host), or None
+        # every `lpbot run` on it, the active one and those standing by (`--standby`)
+        "instances": [],
         "positions": [],
         "pending_approvals": [],
         "unfinished_rebalances": [],
@@ -153,6 +161,21 @@ def status_data(a: Any) -> dict[str, Any]:
             from lpbot.store.lock import lock_holder
 
             out["daemon"] = lock_holder(engine, LOCK_NAME)
+        from lpbot.jobs.scheduler import lock_interval
+        from lpbot.store.instances import instances
+
+        every = lock_interval(a.config.schedule.standby_takeover_seconds)
+        for i in instances(engine, interval_seconds=every):
+            if i.role == "active" and i.owner != out["daemon"]:
+                continue  # an active that lost the lock and has not stopped yet
+            out["instances"].append(
+                {
+                    "owner": i.owner,
+                    "role": i.role,
+                    "heartbeat_at": i.heartbeat_at.isoformat(),
+                    "since": (i.active_since or i.started_at).isoformat(),
+                }
+            )
         engine.dispose()
         if has_rebalances:
             with a.sessions() as session:
@@ -212,6 +235,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     click.echo(f"lpbot status at {data['at'][:19].replace('T', ' ')} UTC ({data['config']})")
     daemon = data["daemon"]
     click.echo(f"daemon: running ({daemon})" if daemon else "daemon: not running (`lpbot run`)")
+    for i in data["instances"]:
+        if i["role"] == "standby":
+            click.echo(
+                f"standby: {i['owner']} (since {_at(i['since'])}, last heartbeat "
+                f"{_at(i['heartbeat_at'])[11:]})"
+            )
     rows = []
     for p in data["positions"]:
         last = p["last"] or {}
@@ -451,9 +480,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
 @config_option
 @click.option("--seconds", type=float, help="stop after this long (tests, demos)")
 @click.option("--dashboard", is_flag=True, help="serve the web dashboard too ([dashboard])")
-def run(seconds: float | None, dashboard: bool) -> int:
-    """The daemon: the configured jobs on their schedule, until Ctrl-C or SIGTERM."""
-    return _cmd_run(argparse.Namespace(seconds=seconds, dashboard=dashboard))
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="hot standby: wait while another `lpbot run` holds the database's instance lock, "
+    "then take over (within [schedule] standby_takeover_seconds of its end), resume what it "
+    "left unfinished and alert",
+)
+def run(seconds: float | None, dashboard: bool, standby: bool) -> int:
+    """The daemon: the configured jobs on their schedule, until Ctrl-C or SIGTERM.
+
+    One instance acts per database. Without --standby a second one refuses to start; with
+    it, it stands by (shown by `lpbot status`) and takes over when the active one dies or
+    loses its database. An active instance that cannot renew its lock stops acting and exits
+    with code 2. Use PostgreSQL for a standby on another machine; on SQLite a standby works
+    on the same machine only (the database is a local file)."""
+    return _cmd_run(argparse.Namespace(seconds=seconds, dashboard=dashboard, standby=standby))
 
 
 @click.command()

@@ -286,12 +286,18 @@ class OrderJournal(Protocol):
     checks this process may still act (``lpbot run``'s instance lock: its fencing token).
 
     ``reserve`` records an order's client id before it is sent: when it raises (``LockLost``),
-    nothing is sent. ``book`` records a final order and its fill; once per client id, so
-    booking again (a resumed order) changes nothing."""
+    nothing is sent; ``check`` only asks, before the venue's other writes (margin). ``book``
+    records a final order and its fill; once per client id, so booking again (a resumed
+    order) changes nothing."""
 
     def reserve(self, request: OrderRequest, reason: str) -> None: ...
 
     def book(self, order: Order) -> None: ...
+
+    def check(self) -> None:
+        """Raise (``LockLost``) unless this process may still act: before a venue write that
+        is not an order (adding margin)."""
+        ...
 
 
 @runtime_checkable

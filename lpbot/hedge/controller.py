@@ -573,6 +573,8 @@ class HedgeController:
             log.warning("hedge: %s", action.reason)
             if isinstance(action, AddMargin):
                 amount = action.amount
+                if self.journal is not None:
+                    self.journal.check()  # a process that lost the instance lock adds none
                 try:
                     self.exchange.add_margin(symbol, amount)
                 except (RetryLater, Refused) as exc:

@@ -6,7 +6,8 @@ fencing token (``Lock.fence``), so a holder that lost its lease (paused past it,
 nothing and so sends nothing. An order is reserved (NEW, its client order id unique) before it
 is sent; once final it is booked with its fill: filled amount, average price and fee, one fill
 per order (trade id ``order:<venue's order id>``). Booking is idempotent: an order resumed and
-booked again after a crash changes nothing. The checker of the crash harness compares the
+booked again after a crash changes nothing. Adding margin asks the fence first (``check``).
+The checker of the crash harness compares the
 fills with the venue's position.
 """
 
@@ -52,10 +53,19 @@ class StoreOrderJournal:
         *,
         exchange: str,
         fence: Callable[[Session], None] | None,
+        checkpoint: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self.sessions = sessions
         self.exchange = exchange
         self.fence = fence
+        # the crash harness's kill points: "hedge-reserved" (recorded, not sent) and
+        # "hedge-sent" (sent and final at the venue, not booked)
+        self.checkpoint = checkpoint
+
+    def check(self) -> None:
+        """``LockLost`` when this process no longer holds the instance lock."""
+        with self._fenced():
+            pass
 
     @contextmanager
     def _fenced(self) -> Iterator[Session]:
@@ -78,8 +88,10 @@ class StoreOrderJournal:
                 reduce_only=request.reduce_only,
                 reason=reason,
             )
+        self.checkpoint("hedge-reserved")
 
     def book(self, order: Order) -> None:
+        self.checkpoint("hedge-sent")
         cid = order.client_order_id or f"venue-{order.id}"
         with self._fenced() as s:
             row = s.scalars(select(HedgeOrder).where(HedgeOrder.client_order_id == cid)).first()

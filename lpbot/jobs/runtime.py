@@ -538,6 +538,7 @@ def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) 
             mp.sessions,
             exchange=config.hedge.exchange,
             fence=mp.ctx.repo.fence if isinstance(mp.ctx.repo, SqlRebalanceRepo) else None,
+            checkpoint=mp.ctx.checkpoint,
         ),
     )
     # the position's earlier NFTs (rebalanced away while no hedge followed them, or a kill

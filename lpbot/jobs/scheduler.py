@@ -17,7 +17,9 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,9 +35,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lpbot.errors import Refused
 from lpbot.jobs import tasks
+from lpbot.jobs.alerts import Alert
 from lpbot.jobs.guard import JobGuard, close_interrupted
 from lpbot.jobs.runtime import Runtime
-from lpbot.store.lock import Lock, acquire_instance_lock
+from lpbot.store import instances
+from lpbot.store.lock import Lock, LockLost, acquire_instance_lock, lock_holder
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +142,103 @@ def _instance() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
-def take_lock(engine: Engine) -> Lock:
-    """This database's instance lock, or Refused: one ``lpbot run`` per database."""
-    lock = acquire_instance_lock(engine, LOCK_NAME)
+def lock_interval(takeover_seconds: float) -> float:
+    """How often the active renews (and checks) its instance lock and a standby tries to take
+    it: a third of the takeover time, so a standby acts within it of the active's end."""
+    return takeover_seconds / 3
+
+
+def take_lock(engine: Engine, *, takeover_seconds: float = 30.0) -> Lock:
+    """This database's instance lock, or Refused: one ``lpbot run`` per database. On SQLite
+    its lease lasts ``takeover_seconds`` (renewed every third of it)."""
+    lock = acquire_instance_lock(engine, LOCK_NAME, lease_seconds=takeover_seconds)
     if lock is None:
-        raise Refused("another `lpbot run` holds this database's instance lock; not starting")
+        holder = lock_holder(engine, LOCK_NAME)
+        by = f" ({holder})" if holder else ""
+        raise Refused(
+            f"another `lpbot run`{by} holds this database's instance lock; not starting "
+            "(`lpbot run --standby` waits for it and takes over when it ends)"
+        )
     return lock
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """What a standby saw before it took the lock: the active it waited on, how long."""
+
+    previous: str | None  # the last holder seen (pid@hostname), None if it never saw one
+    waited_seconds: float
+    started_at: datetime
+
+
+def wait_for_lock(
+    engine: Engine,
+    *,
+    takeover_seconds: float,
+    say: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Lock, Takeover]:
+    """Stand by: try to take the instance lock every ``lock_interval``, recording this
+    instance's heartbeat as a standby meanwhile, until it is free; then hold it. A database
+    that does not answer is waited out too (the active may be just as cut off)."""
+    say = say or (lambda message: _line("standby", "-", message))
+    me = _instance()
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    interval = lock_interval(takeover_seconds)
+    seen: str | None = None  # the last holder seen
+    said: object = object()  # the holder last announced (none announced yet)
+    down = False
+    while True:
+        try:
+            lock = acquire_instance_lock(engine, LOCK_NAME, lease_seconds=takeover_seconds)
+            if lock is not None:
+                return lock, Takeover(seen, time.monotonic() - clock, started)
+            holder = lock_holder(engine, LOCK_NAME)
+            instances.heartbeat(engine, me, "standby", started_at=started)
+        except SQLAlchemyError as exc:
+            if not down:
+                say(f"the database does not answer ({type(exc).__name__}); still standing by")
+                log.warning("standby: the database does not answer", exc_info=True)
+            down = True
+            sleep(interval)
+            continue
+        down = False
+        if holder is not None:
+            seen = holder
+        if holder != said:
+            active = holder or "none (the lock is being released)"
+            say(
+                f"standing by ({me}): active instance {active}; takeover within "
+                f"{takeover_seconds:g} s of its end"
+            )
+            said = holder
+        sleep(interval)
+
+
+def announce_takeover(runtime: Runtime, takeover: Takeover) -> None:
+    """The alert (and audit entry) that this instance is now the active one, naming the one
+    it took over from."""
+    from lpbot.store import repo
+
+    me = _instance()
+    previous = takeover.previous or "no running instance"
+    title = f"lpbot run: {me} is now active (took over from {previous})"
+    body = (
+        f"standby since {takeover.started_at:%Y-%m-%d %H:%M:%S} UTC, waited "
+        f"{takeover.waited_seconds:.1f} s; unfinished rebalances resumed: {len(runtime.resumed)}"
+    )
+    with runtime.sessions() as s, s.begin():
+        repo.append_audit(
+            s,
+            "instance_takeover",
+            [title, body],
+            subject=f"instance:{me}",
+            decision="takeover",
+            data={"active": me, "previous": takeover.previous, "waited": takeover.waited_seconds},
+        )
+    runtime.notifier.notify(Alert("takeover", title, body))
+    _line("takeover", "-", f"{title}; {body}")
 
 
 class _Scheduler(BlockingScheduler):  # type: ignore[misc]
@@ -181,8 +276,17 @@ def _stop(scheduler: BlockingScheduler) -> None:
         scheduler.shutdown(wait=False)
 
 
-def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None) -> None:
-    """With the lock held: resume unfinished work, schedule the jobs and run until stopped."""
+def start(
+    runtime: Runtime,
+    lock: Lock,
+    *,
+    run_for_seconds: float | None = None,
+    takeover: Takeover | None = None,
+) -> None:
+    """With the lock held: resume unfinished work, schedule the jobs and run until stopped.
+    ``takeover``: this instance stood by and took the lock over (alerted). A lock that cannot
+    be renewed (lost, or its database connection dropped) stops the jobs and raises
+    ``LockLost``: ``lpbot run`` exits non-zero rather than act beside another instance."""
     global _RUNTIME, _SCHEDULER
     _RUNTIME = runtime
     sched = runtime.config.schedule
@@ -219,6 +323,17 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
             _line("start", "-", f"{closed} job run(s) of a stopped process marked interrupted")
         for name, record in runtime.resumed:  # resumed against the chain by build_runtime
             _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
+        if takeover is not None:
+            announce_takeover(runtime, takeover)
+        me, active_since = _instance(), datetime.now(UTC)
+        with contextlib.suppress(SQLAlchemyError):  # shown by `lpbot status`; not essential
+            instances.heartbeat(
+                runtime.engine,
+                me,
+                "active",
+                started_at=takeover.started_at if takeover else active_since,
+                active_since=active_since,
+            )
         first = datetime.now(UTC)
         for name in runtime.positions:
             # one at a time: a position's jobs share its chain reader and execution context
@@ -245,11 +360,33 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
                 return
             if not held:
                 _line("lock", "-", "instance lock lost: stopping")
-                # from the lock's own executor: do not wait for it to finish this job
-                _stop(scheduler)
+                # stops the scheduler from another thread (this job's executor is not waited
+                # for); the running job records nothing more (the fence), and run exits 2
+                guard.lock_lost(
+                    LockLost(
+                        f"instance lock {lock.name!r} could not be renewed (lost, or its "
+                        "database connection dropped)"
+                    )
+                )
+                return
+            try:
+                instances.heartbeat(
+                    runtime.engine,
+                    me,
+                    "active",
+                    started_at=takeover.started_at if takeover else active_since,
+                    active_since=active_since,
+                )
+            except SQLAlchemyError:
+                log.warning("could not record this instance's heartbeat", exc_info=True)
 
         scheduler.add_job(
-            refresh_lock, "interval", seconds=15, id="lock", jobstore="local", executor="lock"
+            refresh_lock,
+            "interval",
+            seconds=lock_interval(sched.standby_takeover_seconds),
+            id="lock",
+            jobstore="local",
+            executor="lock",
         )
         if run_for_seconds is not None:
             timer = threading.Timer(run_for_seconds, lambda: _stop(scheduler))
@@ -279,6 +416,8 @@ def start(runtime: Runtime, lock: Lock, *, run_for_seconds: float | None = None)
         runtime.close()
         with contextlib.suppress(SQLAlchemyError):  # an unwritable database: the lease expires
             lock.release()
+        with contextlib.suppress(SQLAlchemyError):  # its heartbeat goes stale by itself
+            instances.forget(runtime.engine, _instance())
         _RUNTIME = None
         _SCHEDULER = None
     if guard.fatal is not None:

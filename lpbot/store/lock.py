@@ -108,16 +108,22 @@ def acquire_instance_lock(
 
 def lock_holder(engine: Engine, name: str, *, clock: Clock = _utcnow) -> str | None:
     """Who holds the lock ``name`` on this database now (``pid@host``; on PostgreSQL the
-    server's backend pid), or None; only reads. A lease past its expiry, or whose owner on this
-    host is no longer running, is held by no one: the next ``acquire_instance_lock`` takes it."""
+    holder's connection names it, else the server's backend pid), or None; only reads. A
+    lease past its expiry, or whose owner on this host is no longer running, is held by no
+    one: the next ``acquire_instance_lock`` takes it."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
             unsigned = advisory_key(name, schema) & 0xFFFF_FFFF_FFFF_FFFF
-            pid = conn.execute(
+            found = conn.execute(
                 _HOLDER, {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
-            ).scalar()
-            return None if pid is None else f"backend {pid}"
+            ).one_or_none()
+            if found is None:
+                return None
+            pid, application = found
+            if application and str(application).startswith(APPLICATION_PREFIX):
+                return str(application)[len(APPLICATION_PREFIX) :]
+            return f"backend {pid}"
         row = conn.execute(
             select(_TABLE).where(_TABLE.c.name == name, _TABLE.c.expires_at > clock())
         ).one_or_none()
@@ -172,8 +178,21 @@ _HELD_BY = text(
 
 
 _HOLDER = text(
-    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-    " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid) LIMIT 1"
+    "SELECT l.pid, a.application_name FROM pg_locks l"
+    " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.classid = CAST(:hi AS oid) AND l.objid = CAST(:lo AS oid) LIMIT 1"
+)
+
+# the lock's connection names its holder (``pid@hostname``) in ``application_name``
+APPLICATION_PREFIX = "lpbot "
+# the server's TCP keepalives on the lock's connection: a holder whose machine died without
+# closing its socket loses the lock after about idle + interval x count seconds (5 + 2 x 3);
+# a process that dies on a live machine loses it at once (its kernel closes the socket)
+_KEEPALIVES = (
+    ("tcp_keepalives_idle", "5"),
+    ("tcp_keepalives_interval", "2"),
+    ("tcp_keepalives_count", "3"),
 )
 
 
@@ -193,6 +212,17 @@ class _AdvisoryLock(_LockBase):
             key = advisory_key(name, str(schema))
             got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            if got:
+                # who holds it, for ``lock_holder`` (and the standby's takeover alert); and the
+                # server notices a holder whose machine died (no FIN) by TCP keepalives
+                connection.execute(
+                    text("SELECT set_config('application_name', :n, false)"),
+                    {"n": f"{APPLICATION_PREFIX}{_owner()[0]}"[:63]},
+                )
+                for setting, value in _KEEPALIVES:
+                    connection.execute(
+                        text("SELECT set_config(:s, :v, false)"), {"s": setting, "v": value}
+                    )
             connection.commit()  # the lock is the session's; keep no transaction open
         except BaseException:
             connection.close()

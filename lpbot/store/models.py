@@ -415,6 +415,23 @@ class InstanceLockRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class InstanceRow(Base):
+    """An ``lpbot run`` on this database, active or standing by (``--standby``), with its
+    heartbeat; ``lpbot status`` lists them."""
+
+    __tablename__ = "instances"
+
+    owner: Mapped[str] = mapped_column(String(320), primary_key=True, comment="pid@hostname")
+    role: Mapped[str] = mapped_column(String(16), comment="active | standby")
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active_since: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="when it took the instance lock (None while it stands by)"
+    )
+
+
 class AppendOnlyViolation(Halt):
     """Code tried to change or delete an audit entry: a bug."""
 

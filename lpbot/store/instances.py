@@ -1,0 +1,89 @@
+"""Every ``lpbot run`` on a database and its heartbeat (``instances``): who is active, who
+stands by (``lpbot run --standby``).
+
+The instance lock (``lpbot.store.lock``) decides who is active; this table only shows it.
+An instance writes its row when it starts waiting or acting and again at each heartbeat, and
+deletes it when it stops; a row whose heartbeat is older than its instance's own interval
+(times ``STALE_AFTER``) is a process that died without deleting it, and ``standbys`` leaves
+it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, Table, delete, insert, select, update
+
+from lpbot.store.models import InstanceRow
+
+__all__ = ["Instance", "forget", "heartbeat", "instances"]
+
+STALE_AFTER = 3  # heartbeats missed before a row no longer counts
+
+_TABLE: Table = InstanceRow.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    owner: str  # pid@hostname
+    role: str  # active | standby
+    started_at: datetime
+    heartbeat_at: datetime
+    active_since: datetime | None
+
+
+def heartbeat(
+    engine: Engine,
+    owner: str,
+    role: str,
+    *,
+    started_at: datetime,
+    active_since: datetime | None = None,
+) -> None:
+    """Record that ``owner`` (``pid@hostname``) runs now in ``role``."""
+    now = datetime.now(UTC)
+    hostname = owner.partition("@")[2]
+    pid = int(owner.partition("@")[0])
+    values = {"role": role, "heartbeat_at": now, "active_since": active_since}
+    with engine.begin() as conn:
+        updated = conn.execute(update(_TABLE).where(_TABLE.c.owner == owner).values(**values))
+        if updated.rowcount == 0:
+            conn.execute(
+                insert(_TABLE).values(
+                    owner=owner, hostname=hostname, pid=pid, started_at=started_at, **values
+                )
+            )
+
+
+def forget(engine: Engine, owner: str) -> None:
+    """``owner`` stopped: its row goes."""
+    with engine.begin() as conn:
+        conn.execute(delete(_TABLE).where(_TABLE.c.owner == owner))
+
+
+def instances(engine: Engine, *, interval_seconds: float) -> list[Instance]:
+    """The instances whose heartbeat is recent (``STALE_AFTER`` x ``interval_seconds``),
+    the active first, then the standbys by when they started."""
+    since = datetime.now(UTC) - timedelta(seconds=STALE_AFTER * interval_seconds)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(_TABLE).where(_TABLE.c.heartbeat_at >= since).order_by(_TABLE.c.started_at)
+        ).all()
+    found = [
+        Instance(
+            owner=str(r.owner),
+            role=str(r.role),
+            started_at=_aware(r.started_at),
+            heartbeat_at=_aware(r.heartbeat_at),
+            active_since=_aware(r.active_since) if r.active_since is not None else None,
+        )
+        for r in rows
+    ]
+    return sorted(found, key=lambda i: i.role != "active")
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite through Core without the column's type
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -168,7 +168,8 @@ class Takeover:
 
     previous: str | None  # the last holder seen (pid@hostname), None if it never saw one
     waited_seconds: float
-    started_at: datetime
+    started_at: datetime  # when it began to stand by
+    locked_at: datetime  # when it took the lock
 
 
 def wait_for_lock(
@@ -193,7 +194,8 @@ def wait_for_lock(
         try:
             lock = acquire_instance_lock(engine, LOCK_NAME, lease_seconds=takeover_seconds)
             if lock is not None:
-                return lock, Takeover(seen, time.monotonic() - clock, started)
+                took = Takeover(seen, time.monotonic() - clock, started, datetime.now(UTC))
+                return lock, took
             holder = lock_holder(engine, LOCK_NAME)
             instances.heartbeat(engine, me, "standby", started_at=started)
         except SQLAlchemyError as exc:
@@ -235,7 +237,12 @@ def announce_takeover(runtime: Runtime, takeover: Takeover) -> None:
             [title, body],
             subject=f"instance:{me}",
             decision="takeover",
-            data={"active": me, "previous": takeover.previous, "waited": takeover.waited_seconds},
+            data={
+                "active": me,
+                "previous": takeover.previous,
+                "waited_seconds": takeover.waited_seconds,
+                "locked_at": takeover.locked_at.isoformat(),
+            },
         )
     runtime.notifier.notify(Alert("takeover", title, body))
     _line("takeover", "-", f"{title}; {body}")

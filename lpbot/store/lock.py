@@ -16,6 +16,17 @@ after another instance took the lock, even before its own ``refresh()`` notices.
 check reads the lease row's token under the transaction's write lock (``BEGIN IMMEDIATE``): no
 one can take the lease between the check and the commit. On PostgreSQL it asks ``pg_locks``
 whether the backend that took the advisory lock still holds it.
+
+A standby (``lpbot run --standby``) takes the lock the moment it is free. On PostgreSQL that is
+as soon as the holder's lock connection ends (a killed process, a ``pg_terminate_backend``, a
+dead machine once the server's TCP keepalives give up), even while the old holder is in the
+middle of a step. That is safe because of the order every step keeps: the fenced transaction
+that records a transaction (signed bytes, nonce) or reserves a hedge order (its client order
+id) commits before the send. After the lock is lost the old holder's fence refuses every new
+record, so all it can still send is what it recorded while it held the lock, and the standby's
+start finds exactly that: a recorded transaction is looked up on the chain by its nonce (the
+Safe's own nonce lets a Safe transaction execute once, whoever broadcasts it) and a reserved
+order is looked up at the venue by its client order id before anything else is sent.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from sqlalchemy.orm import Session
 
 from lpbot.errors import Halt
 from lpbot.store.models import InstanceLockRow
+from lpbot.store.session import APPLICATION_PREFIX, application_name
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "LockLost", "acquire_instance_lock", "lock_holder"]
 
@@ -183,9 +195,6 @@ _HOLDER = text(
     " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
     " AND l.classid = CAST(:hi AS oid) AND l.objid = CAST(:lo AS oid) LIMIT 1"
 )
-
-# the lock's connection names its holder (``pid@hostname``) in ``application_name``
-APPLICATION_PREFIX = "lpbot "
 # the server's TCP keepalives on the lock's connection: a holder whose machine died without
 # closing its socket loses the lock after about idle + interval x count seconds (5 + 2 x 3);
 # a process that dies on a live machine loses it at once (its kernel closes the socket)
@@ -217,7 +226,7 @@ class _AdvisoryLock(_LockBase):
                 # server notices a holder whose machine died (no FIN) by TCP keepalives
                 connection.execute(
                     text("SELECT set_config('application_name', :n, false)"),
-                    {"n": f"{APPLICATION_PREFIX}{_owner()[0]}"[:63]},
+                    {"n": application_name()},
                 )
                 for setting, value in _KEEPALIVES:
                     connection.execute(

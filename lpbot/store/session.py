@@ -4,11 +4,14 @@ SQLite runs in WAL mode with foreign keys on, and every transaction starts with
 ``BEGIN IMMEDIATE``: it takes the write lock at once (waiting up to ``busy_timeout``), so a
 read-then-write transaction never fails on a snapshot another writer made stale, and SAVEPOINTs
 work (Python's sqlite3 module otherwise opens transactions itself, only before writes).
-PostgreSQL URLs use the psycopg (3) driver: ``postgresql://`` becomes ``postgresql+psycopg://``.
+PostgreSQL URLs use the psycopg (3) driver: ``postgresql://`` becomes ``postgresql+psycopg://``;
+each connection names its process (``application_name``: ``lpbot <pid>@<hostname>``).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lpbot.errors import ConfigError
 
-__all__ = ["make_engine", "normalize_url", "redact_url", "session_factory"]
+__all__ = ["application_name", "make_engine", "normalize_url", "redact_url", "session_factory"]
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -52,7 +55,21 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
+    if "application_name" not in parsed.query:
+        # pg_stat_activity shows which process each connection is (``lpbot status`` names the
+        # instance lock's holder by it; an operator cuts one instance off by it)
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("application_name", application_name())
+        kwargs["connect_args"] = connect_args
     return create_engine(parsed, **kwargs)
+
+
+APPLICATION_PREFIX = "lpbot "
+
+
+def application_name() -> str:
+    """This process's name on a PostgreSQL connection: ``lpbot <pid>@<hostname>``."""
+    return f"{APPLICATION_PREFIX}{os.getpid()}@{socket.gethostname()}"[:63]
 
 
 def session_factory(bind: str | URL | Engine) -> sessionmaker[Session]:

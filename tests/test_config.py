@@ -244,6 +244,15 @@ def test_every_error_is_listed_at_once() -> None:
         assert line in message
 
 
+def test_standby_takeover_seconds_is_bounded() -> None:
+    assert parse_config(_with("[schedule]\n")).schedule.standby_takeover_seconds == 30
+    too_short = _errors(_with("[schedule]\nstandby_takeover_seconds = 2\n"))
+    assert "schedule.standby_takeover_seconds: must be >= 3" in too_short
+    assert "schedule.standby_takeover_seconds: must be <= 3600" in _errors(
+        _with("[schedule]\nstandby_takeover_seconds = 3601\n")
+    )
+
+
 def test_policy_errors() -> None:
     bad = {
         "edge_pct = -1": "positions[0].policy.edge_pct: must be > 0",

@@ -1,0 +1,77 @@
+"""The standby's wait for the instance lock and the instances' heartbeats
+(``jobs.scheduler.wait_for_lock``, ``store.instances``), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, update
+
+from lpbot.errors import Refused
+from lpbot.jobs import scheduler
+from lpbot.store import instances
+from lpbot.store.lock import acquire_instance_lock
+from lpbot.store.models import InstanceRow
+from lpbot.store.session import make_engine
+
+
+def test_a_standby_waits_for_the_lock_then_holds_it_naming_the_one_before(
+    engine: Engine, db_url: str
+) -> None:
+    other = make_engine(db_url)  # the active instance's process
+    active = acquire_instance_lock(other, scheduler.LOCK_NAME)
+    assert active is not None
+    said: list[str] = []
+    slept: list[float] = []
+    seen: list[list[instances.Instance]] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        seen.append(instances.instances(engine, interval_seconds=seconds))
+        if len(slept) == 2:
+            active.release()  # the active one ends while the standby waits
+
+    try:
+        lock, took = scheduler.wait_for_lock(
+            engine, takeover_seconds=6, say=said.append, sleep=sleep
+        )
+    finally:
+        active.release()
+        other.dispose()
+    try:
+        assert slept == [2.0, 2.0]  # a third of the takeover time
+        # one line while the same instance is active; it names the active one
+        assert len(said) == 1 and active.owner in said[0] and "standing by" in said[0]
+        # while it waited, it was listed as a standby
+        assert [(i.role, i.active_since) for i in seen[0]] == [("standby", None)]
+        assert took.previous == active.owner
+        assert took.locked_at >= took.started_at
+        with pytest.raises(Refused) as refused:
+            scheduler.take_lock(make_engine(db_url))
+        assert lock.owner in str(refused.value) and "--standby" in str(refused.value)
+    finally:
+        lock.release()
+
+
+def test_heartbeats_list_the_active_first_and_leave_out_stale_rows(engine: Engine) -> None:
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    instances.heartbeat(engine, "11@b", "standby", started_at=t0)
+    instances.heartbeat(engine, "10@a", "active", started_at=t0, active_since=t0)
+    instances.heartbeat(engine, "12@c", "standby", started_at=t0)
+    instances.heartbeat(engine, "12@c", "standby", started_at=t0)  # again: updated in place
+    listed = instances.instances(engine, interval_seconds=10)
+    assert [(i.owner, i.role) for i in listed] == [
+        ("10@a", "active"),
+        ("11@b", "standby"),
+        ("12@c", "standby"),
+    ]
+    # a standby that died without deleting its row: stale after three missed heartbeats
+    with engine.begin() as conn:
+        conn.execute(
+            update(InstanceRow.__table__)
+            .where(InstanceRow.owner == "11@b")
+            .values(heartbeat_at=datetime.now(UTC) - timedelta(seconds=31))
+        )
+    instances.forget(engine, "12@c")
+    assert [i.owner for i in instances.instances(engine, interval_seconds=10)] == ["10@a"]

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -147,9 +147,12 @@ def settled(h: Any) -> bool:
 
 
 def takeover_entry(h: Any) -> dict[str, Any] | None:
+    """The standby's takeover record, with ``at``: when it had resumed and was about to act."""
     with h.sessions() as s:
         row = s.scalars(select(AuditEntry).where(AuditEntry.kind == "instance_takeover")).first()
-        return dict(row.data) if row is not None and row.data else None
+        if row is None or not row.data:
+            return None
+        return {**row.data, "at": row.at}
 
 
 def standing_by(h: Any, run: Run) -> bool:
@@ -195,7 +198,11 @@ def took_over(h: Any, active: Run, standby: Run) -> float:
     assert entry["previous"] == active.owner
     assert active.ended_at is not None
     seconds = datetime.fromisoformat(entry["locked_at"]).timestamp() - active.ended_at
-    print(f"takeover: lock taken {seconds:.2f} s after the active's end was seen")
+    at = entry["at"] if entry["at"].tzinfo else entry["at"].replace(tzinfo=UTC)
+    print(
+        f"takeover: lock taken {seconds:.2f} s after the active's end was seen, resumed and "
+        f"acting after {at.timestamp() - active.ended_at:.2f} s"
+    )
     return seconds
 
 

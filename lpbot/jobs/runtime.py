@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
@@ -22,7 +23,7 @@ from web3 import Web3
 from lpbot.chain.forksim import ForkSimulator
 from lpbot.config import Config, PositionConfig
 from lpbot.devnet.manifest import Manifest
-from lpbot.errors import ConfigError, Refused
+from lpbot.errors import ConfigError, NeedsAttention, Refused
 from lpbot.execution import service
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.state import RebalanceRecord
@@ -553,4 +554,28 @@ def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) 
     for token in earlier:
         if runner.follow(mp.token_id, from_token=int(token)):
             break
+    _check_hedge_state(mp, runner.files.state, f"{chain_id}:{npm}", config.hedge.exchange)
     mp.hedge, mp.hedge_runner, mp.hedge_risky = runner.controller, runner, risky
+
+
+def _check_hedge_state(mp: ManagedPosition, state: Path, npm_id: str, exchange: str) -> None:
+    """Refuse to hedge from an empty state when the store has this position's orders: the
+    state (its step counter, its order in flight) lives in ``data_dir/hedge`` on the host
+    that ran the hedge, and starting afresh would reuse client order ids (a standby on
+    another machine needs that directory on shared storage)."""
+    from lpbot.store.models import HedgeOrder
+
+    if state.exists():
+        return
+    prefixes = [f"{npm_id}:{token} step " for token in known_tokens(mp.sessions, mp.name)]
+    with mp.sessions() as s:
+        reasons = s.scalars(select(HedgeOrder.reason).where(HedgeOrder.exchange == exchange)).all()
+    recorded = sum(1 for r in reasons if r and r.startswith(tuple(prefixes)))
+    if recorded:
+        raise NeedsAttention(
+            f"positions.{mp.name}: the store has {recorded} order(s) of this position's hedge "
+            f"on {exchange}, but there is no hedge state at {state}: another host ran the "
+            "hedge, or its state was removed. lpbot run does not hedge from an empty state "
+            "(it would reuse client order ids); give this host the data_dir/hedge directory "
+            "the hedge ran with (a standby on another machine: shared storage)"
+        )

@@ -148,10 +148,16 @@ def lock_interval(takeover_seconds: float) -> float:
     return takeover_seconds / 3
 
 
+def lease_seconds(takeover_seconds: float) -> float:
+    """SQLite's lease: two renewals long, so a holder that stopped renewing loses it, and a
+    standby trying every third of the takeover time takes it, within the takeover time."""
+    return 2 * takeover_seconds / 3
+
+
 def take_lock(engine: Engine, *, takeover_seconds: float = 30.0) -> Lock:
     """This database's instance lock, or Refused: one ``lpbot run`` per database. On SQLite
-    its lease lasts ``takeover_seconds`` (renewed every third of it)."""
-    lock = acquire_instance_lock(engine, LOCK_NAME, lease_seconds=takeover_seconds)
+    its lease lasts two thirds of ``takeover_seconds`` (renewed every third)."""
+    lock = acquire_instance_lock(engine, LOCK_NAME, lease_seconds=lease_seconds(takeover_seconds))
     if lock is None:
         holder = lock_holder(engine, LOCK_NAME)
         by = f" ({holder})" if holder else ""
@@ -185,6 +191,22 @@ def wait_for_lock(
     say = say or (lambda message: _line("standby", "-", message))
     me = _instance()
     started = datetime.now(UTC)
+    try:
+        return _stand_by(engine, me, started, takeover_seconds, say, sleep)
+    except BaseException:  # Ctrl-C while standing by: no longer listed as a standby
+        with contextlib.suppress(SQLAlchemyError):
+            instances.forget(engine, me)
+        raise
+
+
+def _stand_by(
+    engine: Engine,
+    me: str,
+    started: datetime,
+    takeover_seconds: float,
+    say: Callable[[str], None],
+    sleep: Callable[[float], None],
+) -> tuple[Lock, Takeover]:
     clock = time.monotonic()
     interval = lock_interval(takeover_seconds)
     seen: str | None = None  # the last holder seen
@@ -192,7 +214,9 @@ def wait_for_lock(
     down = False
     while True:
         try:
-            lock = acquire_instance_lock(engine, LOCK_NAME, lease_seconds=takeover_seconds)
+            lock = acquire_instance_lock(
+                engine, LOCK_NAME, lease_seconds=lease_seconds(takeover_seconds)
+            )
             if lock is not None:
                 took = Takeover(seen, time.monotonic() - clock, started, datetime.now(UTC))
                 return lock, took
@@ -224,8 +248,7 @@ def announce_takeover(runtime: Runtime, takeover: Takeover) -> None:
     from lpbot.store import repo
 
     me = _instance()
-    previous = takeover.previous or "no running instance"
-    title = f"lpbot run: {me} is now active (took over from {previous})"
+    title = f"lpbot run: {me} is now active (took over from {takeover.previous})"
     body = (
         f"standby since {takeover.started_at:%Y-%m-%d %H:%M:%S} UTC, waited "
         f"{takeover.waited_seconds:.1f} s; unfinished rebalances resumed: {len(runtime.resumed)}"
@@ -330,7 +353,7 @@ def start(
             _line("start", "-", f"{closed} job run(s) of a stopped process marked interrupted")
         for name, record in runtime.resumed:  # resumed against the chain by build_runtime
             _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
-        if takeover is not None:
+        if takeover is not None and takeover.previous is not None:
             announce_takeover(runtime, takeover)
         me, active_since = _instance(), datetime.now(UTC)
         with contextlib.suppress(SQLAlchemyError):  # shown by `lpbot status`; not essential

@@ -57,17 +57,24 @@ DEVNET_HOME = Path(".lpbot") / "devnet"
 # crash tests (``make chaos``): the process SIGKILLs itself when a rebalance reaches this
 # checkpoint ("dry-run", "simulated", "approved", "signed", "submitted", "confirmed", ...)
 KILL_AT_ENV = "LPBOT_KILL_AT"
+# standby tests: the process stops itself (SIGSTOP, as a suspended VM) at this checkpoint; a
+# SIGCONT resumes it where it stopped
+PAUSE_AT_ENV = "LPBOT_PAUSE_AT"
 
 
-def _killer(names: str) -> Callable[[str], None]:
-    """A checkpoint that kills this process, as hard as a power cut, at one of ``names``."""
+def _killer(names: str, pause: str = "") -> Callable[[str], None]:
+    """A checkpoint that kills this process, as hard as a power cut, at one of ``names``, or
+    stops it (SIGSTOP) at one of ``pause``."""
     wanted = {n.strip() for n in names.split(",") if n.strip()}
+    paused = {n.strip() for n in pause.split(",") if n.strip()}
 
     def checkpoint(name: str) -> None:
-        if name in wanted:
-            import signal
+        import signal
 
+        if name in wanted:
             os.kill(os.getpid(), signal.SIGKILL)
+        if name in paused:
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     return checkpoint
 
@@ -733,9 +740,9 @@ class App:
             sim = ForkSimulator(chain.rpc_url)
             self._cache.setdefault("simulators", []).append(sim)
             overrides["simulator"] = sim.fresh
-        kill_at = self.environ.get(KILL_AT_ENV)
-        if kill_at:
-            overrides["checkpoint"] = _killer(kill_at)
+        kill_at, pause_at = self.environ.get(KILL_AT_ENV), self.environ.get(PAUSE_AT_ENV)
+        if kill_at or pause_at:
+            overrides["checkpoint"] = _killer(kill_at or "", pause_at or "")
         overrides["on_reconciled"] = self._ledger_recorder(position, w3, overrides["pricer"])
         return devnet_context(
             w3, manifest, self.rebalance_repo(actor), self.reports_dir, **overrides

@@ -30,25 +30,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lock, takeover = scheduler.wait_for_lock(a.engine, takeover_seconds=takeover_seconds)
     else:  # before anything else: one instance per database
         lock = scheduler.take_lock(a.engine, takeover_seconds=takeover_seconds)
-    try:
-        runtime = build_runtime(a, lock=lock)
-    except BaseException:
-        lock.release()
-        raise
-    dashboard = getattr(args, "dashboard", False)
-    if dashboard:
-        from lpbot.cli.dashboard import settings, start_in_background
-
+    started = takeover.started_at if takeover is not None else None
+    with scheduler.active_heartbeat(a.engine, takeover_seconds, started_at=started):
         try:
-            web = start_in_background(a, settings(a))
+            runtime = build_runtime(a, lock=lock)
         except BaseException:
             lock.release()
             raise
-    try:
-        scheduler.start(runtime, lock, run_for_seconds=args.seconds, takeover=takeover)
-    finally:
+        dashboard = getattr(args, "dashboard", False)
         if dashboard:
-            web.should_exit = True
+            from lpbot.cli.dashboard import settings, start_in_background
+
+            try:
+                web = start_in_background(a, settings(a))
+            except BaseException:
+                lock.release()
+                raise
+        try:
+            scheduler.start(runtime, lock, run_for_seconds=args.seconds, takeover=takeover)
+        finally:
+            if dashboard:
+                web.should_exit = True
     return 0
 
 

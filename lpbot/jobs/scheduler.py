@@ -18,7 +18,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -39,7 +39,13 @@ from lpbot.jobs.alerts import Alert
 from lpbot.jobs.guard import JobGuard, close_interrupted
 from lpbot.jobs.runtime import Runtime
 from lpbot.store import instances
-from lpbot.store.lock import Lock, LockLost, acquire_instance_lock, lock_holder
+from lpbot.store.lock import (
+    Lock,
+    LockLost,
+    acquire_instance_lock,
+    end_holder_session,
+    lock_holder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +218,8 @@ def _stand_by(
     seen: str | None = None  # the last holder seen
     said: object = object()  # the holder last announced (none announced yet)
     down = False
+    beat: tuple[str, datetime] | None = None  # the holder's last heartbeat seen
+    beat_seen = time.monotonic()  # when it last changed (this host's clock: no skew)
     while True:
         try:
             lock = acquire_instance_lock(
@@ -222,6 +230,21 @@ def _stand_by(
                 return lock, took
             holder = lock_holder(engine, LOCK_NAME)
             instances.heartbeat(engine, me, "standby", started_at=started)
+            last = instances.heartbeat_of(engine, holder) if holder is not None else None
+            if holder is not None and last is not None:
+                if beat != (holder, last):
+                    beat, beat_seen = (holder, last), time.monotonic()
+                elif time.monotonic() - beat_seen >= takeover_seconds and end_holder_session(
+                    engine, LOCK_NAME
+                ):
+                    # alive to the server (its connection open) but not renewing: paused or
+                    # hung; its session ended, so its lock is free and its fence refuses
+                    say(
+                        f"the active instance {holder} has not renewed its heartbeat for "
+                        f"{time.monotonic() - beat_seen:.0f} s: its database session ended"
+                    )
+                    seen, beat = holder, None
+                    continue  # take the lock now
         except SQLAlchemyError as exc:
             if not down:
                 say(f"the database does not answer ({type(exc).__name__}); still standing by")
@@ -240,6 +263,39 @@ def _stand_by(
             )
             said = holder
         sleep(interval)
+
+
+@contextlib.contextmanager
+def active_heartbeat(
+    engine: Engine, takeover_seconds: float, *, started_at: datetime | None = None
+) -> Iterator[None]:
+    """While the lock is held: this instance's row (role active) renewed every
+    ``lock_interval`` by a thread of its own, from the lock's taking (the start-up's resumes
+    too) to its release; the row goes at the end. A standby ends the lock's session of an
+    active whose heartbeat stops (a paused process, a suspended VM: ``_stand_by``)."""
+    me, since = _instance(), datetime.now(UTC)
+    done = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                instances.heartbeat(
+                    engine, me, "active", started_at=started_at or since, active_since=since
+                )
+            except SQLAlchemyError:
+                log.warning("could not record this instance's heartbeat", exc_info=True)
+            if done.wait(lock_interval(takeover_seconds)):
+                return
+
+    thread = threading.Thread(target=beat, name="lpbot-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(10)
+        with contextlib.suppress(SQLAlchemyError):  # else its heartbeat goes stale by itself
+            instances.forget(engine, me)
 
 
 def announce_takeover(runtime: Runtime, takeover: Takeover) -> None:
@@ -355,15 +411,6 @@ def start(
             _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
         if takeover is not None and takeover.previous is not None:
             announce_takeover(runtime, takeover)
-        me, active_since = _instance(), datetime.now(UTC)
-        with contextlib.suppress(SQLAlchemyError):  # shown by `lpbot status`; not essential
-            instances.heartbeat(
-                runtime.engine,
-                me,
-                "active",
-                started_at=takeover.started_at if takeover else active_since,
-                active_since=active_since,
-            )
         first = datetime.now(UTC)
         for name in runtime.positions:
             # one at a time: a position's jobs share its chain reader and execution context
@@ -399,16 +446,6 @@ def start(
                     )
                 )
                 return
-            try:
-                instances.heartbeat(
-                    runtime.engine,
-                    me,
-                    "active",
-                    started_at=takeover.started_at if takeover else active_since,
-                    active_since=active_since,
-                )
-            except SQLAlchemyError:
-                log.warning("could not record this instance's heartbeat", exc_info=True)
 
         scheduler.add_job(
             refresh_lock,
@@ -446,8 +483,6 @@ def start(
         runtime.close()
         with contextlib.suppress(SQLAlchemyError):  # an unwritable database: the lease expires
             lock.release()
-        with contextlib.suppress(SQLAlchemyError):  # its heartbeat goes stale by itself
-            instances.forget(runtime.engine, _instance())
         _RUNTIME = None
         _SCHEDULER = None
     if guard.fatal is not None:

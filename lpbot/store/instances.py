@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table, delete, insert, select, update
 
 from lpbot.store.models import InstanceRow
 
-__all__ = ["Instance", "forget", "heartbeat", "instances"]
+__all__ = ["Instance", "forget", "heartbeat", "heartbeat_of", "instances"]
 
 STALE_AFTER = 3  # heartbeats missed before a row no longer counts
 
@@ -54,6 +54,15 @@ def heartbeat(
                     owner=owner, hostname=hostname, pid=pid, started_at=started_at, **values
                 )
             )
+
+
+def heartbeat_of(engine: Engine, owner: str) -> datetime | None:
+    """The last heartbeat ``owner`` recorded as the active instance, or None (no such row)."""
+    with engine.connect() as conn:
+        at = conn.execute(
+            select(_TABLE.c.heartbeat_at).where(_TABLE.c.owner == owner, _TABLE.c.role == "active")
+        ).scalar()
+    return _aware(at) if at is not None else None
 
 
 def forget(engine: Engine, owner: str) -> None:

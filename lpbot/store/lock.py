@@ -61,7 +61,14 @@ from lpbot.errors import Halt
 from lpbot.store.models import InstanceLockRow
 from lpbot.store.session import APPLICATION_PREFIX, application_name
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "LockLost", "acquire_instance_lock", "lock_holder"]
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "Lock",
+    "LockLost",
+    "acquire_instance_lock",
+    "end_holder_session",
+    "lock_holder",
+]
 
 
 class LockLost(Halt):
@@ -144,6 +151,30 @@ def lock_holder(engine: Engine, name: str, *, clock: Clock = _utcnow) -> str | N
     if row.hostname == socket.gethostname() and not _alive(row.pid):
         return None
     return str(row.owner)
+
+
+def end_holder_session(engine: Engine, name: str) -> bool:
+    """PostgreSQL: end the session holding the advisory lock ``name`` (``pg_terminate_backend``,
+    allowed on the sessions of one's own role), which frees it; whatever that holder tries to
+    record afterwards its fence refuses. For a holder that stopped renewing (a paused process,
+    a suspended VM) whose connection the server still sees open. SQLite: False (a lease that
+    is not renewed expires by itself)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+        unsigned = advisory_key(name, schema) & 0xFFFF_FFFF_FFFF_FFFF
+        found = conn.execute(
+            _HOLDER, {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
+        ).one_or_none()
+        if found is None:
+            return False
+        ended = bool(
+            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": found[0]}).scalar()
+        )
+        conn.commit()
+    log.warning("ended the session holding instance lock %r (backend %s)", name, found[0])
+    return ended
 
 
 class _LockBase:

@@ -81,10 +81,19 @@ def harness(work: Path, backend: str) -> Iterator[Any]:
 class Run:
     """One ``lpbot run`` process and its output."""
 
-    def __init__(self, h: Any, name: str, *flags: str, kill_at: str | None = None) -> None:
+    def __init__(
+        self,
+        h: Any,
+        name: str,
+        *flags: str,
+        kill_at: str | None = None,
+        pause_at: str | None = None,
+    ) -> None:
         env = dict(h.env)
         if kill_at:
             env["LPBOT_KILL_AT"] = kill_at
+        if pause_at:
+            env["LPBOT_PAUSE_AT"] = pause_at
         self.log = h.work / f"{name}.log"
         self._out = self.log.open("w")
         self.proc = subprocess.Popen(
@@ -96,6 +105,11 @@ class Run:
         )
         self.owner = f"{self.proc.pid}@{socket.gethostname()}"
         self.ended_at: float | None = None  # wall time its end was seen
+
+    def stopped(self) -> bool:
+        """Whether the process stopped itself (SIGSTOP: state T)."""
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] == "T"
 
     def output(self) -> str:
         return self.log.read_text()
@@ -166,9 +180,11 @@ def standing_by(h: Any, run: Run) -> bool:
         engine.dispose()
 
 
-def start_pair(h: Any, *, kill_at: str | None = None) -> tuple[Run, Run]:
+def start_pair(
+    h: Any, *, kill_at: str | None = None, pause_at: str | None = None
+) -> tuple[Run, Run]:
     """The active ``lpbot run`` (its jobs scheduled), then the standby (standing by)."""
-    active = Run(h, "active", kill_at=kill_at)
+    active = Run(h, "active", kill_at=kill_at, pause_at=pause_at)
     active.wait_output("jobs scheduled", 180)
     standby = Run(h, "standby", "--standby")
     until("the standby to stand by", lambda: standing_by(h, standby), 120, active, standby)
@@ -188,20 +204,22 @@ def status_json(h: Any) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
-def took_over(h: Any, active: Run, standby: Run) -> float:
+def took_over(h: Any, active: Run, standby: Run, since: float | None = None) -> float:
     """The standby's takeover was recorded, naming it and the one it took over from; the
-    seconds from the active's end to the standby taking the lock (printed for the README)."""
+    seconds from the active's end (or ``since``) to the standby taking the lock (printed
+    for the README)."""
     until("the takeover", lambda: takeover_entry(h) is not None, 120, active, standby)
     entry = takeover_entry(h)
     assert entry is not None
     assert entry["active"] == standby.owner
     assert entry["previous"] == active.owner
-    assert active.ended_at is not None
-    seconds = datetime.fromisoformat(entry["locked_at"]).timestamp() - active.ended_at
+    start = since if since is not None else active.ended_at
+    assert start is not None
+    seconds = datetime.fromisoformat(entry["locked_at"]).timestamp() - start
     at = entry["at"] if entry["at"].tzinfo else entry["at"].replace(tzinfo=UTC)
     print(
         f"takeover: lock taken {seconds:.2f} s after the active's end was seen, resumed and "
-        f"acting after {at.timestamp() - active.ended_at:.2f} s"
+        f"acting after {at.timestamp() - start:.2f} s"
     )
     return seconds
 
@@ -340,6 +358,30 @@ def test_partition_the_active_stops_and_the_standby_takes_over(
         print(f"partition: the active exited {active.ended_at - cut_at:.2f} s after the cut")
         took_over(h, active, standby)
         finish(h, standby)
+
+
+def test_paused_mid_send_the_standby_ends_its_session_and_nothing_is_doubled(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """The active stops itself (SIGSTOP, a suspended VM) with its Safe transaction recorded
+    and not yet broadcast: its connections stay open, so PostgreSQL keeps its lock; its
+    heartbeat stops, and after ``standby_takeover_seconds`` the standby ends its session,
+    takes over and sends the recorded transaction. Resumed (SIGCONT), the old active
+    broadcasts the same signed bytes, records nothing (the fence) and exits 2: one mint."""
+    del devnet
+    _needs_postgres()
+    with harness(tmp_path, "postgresql") as h:
+        active, standby = start_pair(h, pause_at="submitted")
+        h.move_market()
+        until("the active to stop mid-send", active.stopped, 180, active, standby)
+        paused_at = time.time()
+        seconds = took_over(h, active, standby, since=paused_at)
+        assert TAKEOVER <= seconds < TAKEOVER + TAKEOVER / 3 + 2
+        until("the rebalance to be confirmed", lambda: settled(h), 180, active, standby)
+        active.proc.send_signal(signal.SIGCONT)
+        assert active.wait_end(120) == 2, active.output()
+        finish(h, standby)
+        assert rebalance_states(h).count("CONFIRMED") == 1
 
 
 def test_sqlite_standby_on_the_same_machine_takes_over_the_lease(

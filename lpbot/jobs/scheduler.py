@@ -244,6 +244,7 @@ def _stand_by(
                         f"{time.monotonic() - beat_seen:.0f} s: its database session ended"
                     )
                     seen, beat = holder, None
+                    sleep(min(interval, 0.5))  # the server frees it as its backend exits
                     continue  # take the lock now
         except SQLAlchemyError as exc:
             if not down:

@@ -212,7 +212,7 @@ def _cmd_withdraw(args: argparse.Namespace) -> int:
     from lpbot.cli.rebalance import _context, _print_planned
     from lpbot.errors import Refused
     from lpbot.execution import service
-    from lpbot.jobs.runtime import current_token, withdrawn_token
+    from lpbot.jobs.runtime import current_token, was_withdrawn, withdrawn_token
 
     a = app()
     name = None
@@ -226,13 +226,9 @@ def _cmd_withdraw(args: argparse.Namespace) -> int:
         token_id = current_token(a.sessions, pos.name) or pos.token_id
         if token_id is None:
             raise Refused(f"position {pos.name} has no NFT yet (its open is not confirmed)")
-    else:
-        from lpbot.store import repo
-
-        ctx_chain = a.manifest(a.chain_name(args.position) if args.position else None).chain_id
-        with a.sessions() as s:
-            if repo.withdrawal_of(s, ctx_chain, token_id) is not None:
-                raise Refused(f"position #{token_id} was withdrawn: nothing to withdraw")
+    chain_id = a.manifest(a.chain_name(args.position or name)).chain_id
+    if was_withdrawn(a.sessions, chain_id, token_id):
+        raise Refused(f"position #{token_id} was withdrawn: nothing to withdraw")
     ctx, _manifest = _context(
         argparse.Namespace(
             position=args.position or name,

@@ -86,6 +86,14 @@ def withdrawn_token(sessions: sessionmaker[Session], name: str) -> int | None:
         return None if found is None else int(newest.token_id)
 
 
+def was_withdrawn(sessions: sessionmaker[Session], chain_id: int, token_id: int) -> bool:
+    """Whether NFT ``token_id`` on ``chain_id`` was withdrawn (a confirmed withdraw)."""
+    from lpbot.store import repo
+
+    with sessions() as s:
+        return repo.withdrawal_of(s, chain_id, token_id) is not None
+
+
 def ledger_recorded(sessions: sessionmaker[Session], name: str) -> bool:
     """Whether position ``name``'s ledger has started (its deposit recorded)."""
     from lpbot.jobs import ledger as ledger_store
@@ -464,8 +472,6 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     names, following confirmed rebalances to their NFTs; refused when they disagree."""
     app, config, sessions = runtime.app, runtime.config, runtime.sessions
     pos = app.position(name)
-    if withdrawn_token(sessions, pos.name) is not None:
-        return None  # withdrawn to the Safe: nothing left to manage
     manifest = app.manifest(pos.chain)
     auto = config.auto_execute
     auto_max = auto.max_value_usd if auto.enabled else None
@@ -475,6 +481,11 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     token_id = db_token or pos.token_id or manifest.safe_position
     if token_id is None:
         raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
+    if withdrawn_token(sessions, pos.name) is not None or was_withdrawn(
+        sessions, ctx.chain_id, token_id
+    ):
+        log.info("position %s: #%d was withdrawn to the Safe; not managed", pos.name, token_id)
+        return None  # withdrawn to the Safe: nothing left to manage
     while (found := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
         new, pool_now, ticks = found
         record_successor(

@@ -56,12 +56,35 @@ def _strategy(args: argparse.Namespace) -> RangeStrategy:
     )
 
 
+def _configured(args: argparse.Namespace, *, token_id: int | None = None) -> Any:
+    """The configured position the command is about (``--position``, else the one managing
+    ``token_id``, else the one in ``--pool``), set as ``args.position``; its rebalance policy
+    (the strategy given on the command line in it), or None: the defaults apply."""
+    import dataclasses
+
+    a = app()
+    if not a.config.positions:
+        return None
+    if args.position is None:
+        pool = getattr(args, "pool", None)
+        args.position = a.position_for(token_id=token_id, pool=pool)
+        if args.position is None and pool is None and token_id is None:
+            args.position = a.position().name  # no pool named: the (first) position's
+    if args.position is None:
+        return None
+    strategy = _strategy(args)
+    return dataclasses.replace(a.policy(args.position), strategy=strategy)
+
+
 def _cmd_quote(args: argparse.Namespace) -> int:
+    """The quote of a configured position's pool is made with that position's policy (its
+    horizon, costs, rule and strategy): the verdict and width are those its open takes."""
     from lpbot.position_commands import quote_json, quote_position, render_quote
 
-    strategy = _strategy(args)
+    policy = _configured(args)
+    strategy = policy.strategy if policy is not None else _strategy(args)
     pool = args.pool or app().position(args.position).pool
-    q = quote_position(_chain(args), pool, args.capital, args.strategy, strategy)
+    q = quote_position(_chain(args), pool, args.capital, args.strategy, strategy, policy=policy)
     _print(args, quote_json(q), render_quote(q))
     return 0
 
@@ -77,9 +100,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from lpbot.position_commands import decision_json, plan_position, render_decision
 
-    strategy = _strategy(args)
+    policy = _configured(args, token_id=args.token_id)
+    strategy = policy.strategy if policy is not None else _strategy(args)
     p = plan_position(
-        _chain(args), args.token_id, args.strategy, strategy, from_block=args.from_block
+        _chain(args),
+        args.token_id,
+        args.strategy,
+        strategy,
+        from_block=args.from_block,
+        policy=policy,
     )
     _print(args, decision_json(p), render_decision(p))
     return 0

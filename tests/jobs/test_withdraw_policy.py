@@ -214,3 +214,18 @@ def _reason(app: App, rebalance_id: int) -> str:
         row = s.get(Rebalance, rebalance_id)
         assert row is not None
         return str(row.reason)
+
+
+def test_on_expected_loss_is_validated_and_documented(tmp_path: Path) -> None:
+    from lpbot.config import load_config, parse_config, write_example
+    from tests.test_config import _errors, _with
+
+    assert parse_config(_with("")).positions[0].policy.on_expected_loss == "alert"
+    chosen = parse_config(_with('[positions.policy]\non_expected_loss = "withdraw"\n'))
+    assert chosen.positions[0].policy.on_expected_loss == "withdraw"
+    message = _errors(_with('[positions.policy]\non_expected_loss = "sell"\n'))
+    assert "positions[0].policy.on_expected_loss" in message, message
+    # the commented configuration `lpbot init` writes names the key and its default
+    path = write_example(tmp_path / "lpbot.toml")
+    assert 'on_expected_loss = "alert"' in path.read_text()
+    assert load_config(path).positions[0].policy.on_expected_loss == "alert"

@@ -767,6 +767,14 @@ def replan(
             "expired rebalance is re-planned"
         )
     old = read_report(ctx.reports_dir, record.report_id)
+    if old.get("operation") == "withdraw":  # withdrawn again, never re-centred
+        ctx.via = "module" if "module_tx" in old else "multisig"
+        reason = old["reason"].split(" (re-planned after ")[0]
+        return plan_withdraw(
+            ctx,
+            int(old["position"]["token_id"]),
+            f"{reason} (re-planned after withdraw {rebalance_id})",
+        )
     lower, upper = old["position"]["new_range"]
     pool = ctx.w3.eth.contract(
         address=to_checksum_address(old["pool"]), abi=artifacts.abi("UniswapV3Pool")

@@ -902,7 +902,9 @@ def plan_withdraw(mp: ManagedPosition, reason: str) -> RebalanceRecord:
             signing=signing,
         )
         if not auto:
-            if not mp.withdraw_asked:
+            # asked once: not again for a withdraw planned before (a restart finds it
+            # waiting), nor for the fresh report of one whose report went stale
+            if paths and not mp.withdraw_asked:
                 mp.notifier.notify(
                     Alert(
                         "approval_needed",
@@ -910,7 +912,7 @@ def plan_withdraw(mp: ManagedPosition, reason: str) -> RebalanceRecord:
                         f"{reason}; {'; '.join(why)}; report {paths.get('html', '')}",
                     )
                 )
-                mp.withdraw_asked = True
+            mp.withdraw_asked = True
             return record
         service.approve(
             ctx,

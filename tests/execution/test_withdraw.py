@@ -204,3 +204,13 @@ def test_the_markdown_names_the_withdraw(setup: Setup) -> None:
     assert "Why: stressed market" in md
     assert "(kept, empty, owned by the Safe)" in md
     assert "Deposited in" not in md
+
+
+def test_a_stale_withdraw_is_replanned_as_a_withdraw(setup: Setup) -> None:
+    ctx = setup.ctx
+    first, _, _ = service.plan_withdraw(ctx, setup.token_id, "first")
+    ctx.repo.transition(first.id, S.SIMULATED, S.STALE, error="test")
+    record, again, _ = service.replan(ctx, first.id)
+    assert record.kind == "withdraw" and record.id != first.id
+    assert again["operation"] == "withdraw" and again["plan"]["new_liquidity"] == "0"
+    assert "(re-planned after withdraw" in again["reason"]

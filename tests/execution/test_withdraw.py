@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lpbot.chain.forksim import ForkSimulator
 from lpbot.devnet.keys import dev_signer
 from lpbot.errors import Refused
 from lpbot.execution import service
@@ -17,6 +18,7 @@ from lpbot.report.dryrun import render_markdown
 from lpbot.store import repo as store
 from lpbot.store.rebalances import SqlRebalanceRepo
 from tests.execution.conftest import Crash, Setup
+from tests.execution.test_call_dry_run import fork as fork  # the call dry-run's fork fixture
 
 pytestmark = pytest.mark.devnet
 S = RebalanceState
@@ -214,3 +216,26 @@ def test_a_stale_withdraw_is_replanned_as_a_withdraw(setup: Setup) -> None:
     assert record.kind == "withdraw" and record.id != first.id
     assert again["operation"] == "withdraw" and again["plan"]["new_liquidity"] == "0"
     assert "(re-planned after withdraw" in again["reason"]
+
+
+def test_a_withdraw_gets_the_same_report_from_the_call_dry_run(
+    setup: Setup, fork: ForkSimulator, tmp_path: Path
+) -> None:
+    """Where the chain is dry-run by eth_call (no fork): the same report, the emptied NFT read
+    in the Safe-context replay; then executed as any other."""
+    from tests.execution.test_call_dry_run import _assert_same, _both
+
+    def plan(ctx: service.ExecutionContext) -> dict[str, object]:
+        _record, report, _ = service.plan_withdraw(ctx, setup.token_id, "t")
+        return report
+
+    fork_report, call_report, by_call = _both(setup, fork, tmp_path, plan)
+    _assert_same(fork_report, call_report)
+    assert all(c["ok"] for c in call_report["checks"]), call_report["checks"]
+    assert call_report["dry_run"]["position_after"] == ["0", "0", "0"]
+    before = setup.balances()
+    service.approve(by_call, call_report["report_id"], approver="alice")
+    signers = [dev_signer(i) for i in OWNERS[:2]]
+    record = service.execute(by_call, call_report["report_id"], signers=signers)
+    assert record.state == S.CONFIRMED
+    _check_withdrawn(setup, record, before)

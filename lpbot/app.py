@@ -442,6 +442,25 @@ class App:
             raise ConfigError(f"no [[positions]] in {self.source}")
         return self.config.positions[0]
 
+    def position_for(self, *, token_id: int | None = None, pool: str | None = None) -> str | None:
+        """The configured position that a command about NFT ``token_id`` or ``pool`` (a
+        manifest's pool name, or an address) is about: the one whose ``token_id`` it is or
+        whose NFTs the store has managed, else the one in that pool (on its chain); None when
+        none is (the defaults apply then)."""
+        positions = self.config.positions
+        if token_id is not None:
+            from lpbot.jobs.runtime import known_tokens
+
+            for pos in positions:
+                if pos.token_id == token_id or token_id in known_tokens(self.sessions, pos.name):
+                    return pos.name
+        if pool is not None:
+            for pos in positions:
+                manifest = self.manifest(pos.chain)
+                if _same_pool(manifest, pos.pool, pool):
+                    return pos.name
+        return None
+
     def policy(self, position: str | None = None) -> RebalancePolicy:
         """The position's rebalance policy and strategy, with any slippage override."""
         import dataclasses
@@ -843,3 +862,19 @@ class App:
         engine = self._cache.pop("engine", None)
         if engine is not None:
             engine.dispose()
+
+
+def _same_pool(manifest: Any, a: str, b: str) -> bool:
+    """Whether pool names or addresses ``a`` and ``b`` are one pool of ``manifest``'s chain."""
+    from eth_utils.address import is_address
+
+    def address(pool: str) -> str | None:
+        if is_address(pool):
+            return pool.lower()
+        try:
+            return str(manifest.pool(pool).address).lower()
+        except KeyError:
+            return None
+
+    found = address(a)
+    return found is not None and found == address(b)

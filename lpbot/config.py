@@ -482,6 +482,11 @@ class PolicyConfig(_Frozen):
     )
     # "ev": move when EV(move) > EV(stay) (fees - LVR - costs); "fees": the older fees-vs-costs rule
     rebalance_rule: Literal["ev", "fees"] = _dataclass_default(_RP, "rebalance_rule")
+    # what ``lpbot run`` does when the model expects the managed pool to lose (its fees below
+    # its LVR): "alert" a person once, or "withdraw" all the liquidity and fees to the Safe
+    # (auto-executed where the auto-execute policy or the module allows, else the owners are
+    # asked, once per position)
+    on_expected_loss: Literal["alert", "withdraw"] = "alert"
 
     @model_validator(mode="after")
     def _halflives(self) -> PolicyConfig:
@@ -1457,6 +1462,9 @@ horizon_seconds = 86400              # expected fee gain is counted over this ho
 slippage_bps = 10                    # unset: derived per plan from the range's width
 min_gain_over_cost = 1.0             # rebalance when expected gain > 1.0 x cost
 compound_margin = 2.0                # compound when fees > 2 x (gas + swap cost)
+on_expected_loss = "alert"           # the pool's fees fall below its LVR: "alert" once, or
+                                     # "withdraw" all liquidity and fees to the Safe (asks the
+                                     # owners unless auto-execute or the module allows it)
 
 [signer]
 sender = "bot"                       # the key that sends transactions and pays gas

@@ -1175,9 +1175,11 @@ def plan_position(
     strategy: RangeStrategy,
     *,
     from_block: int = 0,
+    policy: RebalancePolicy | None = None,
 ) -> PositionPlan:
     """The rebalance policy's decision on ``token_id`` (``decide_position``), its age taken from
-    the block of its first deposit."""
+    the block of its first deposit; ``policy``: a configured position's (else the defaults
+    with ``strategy``)."""
     from lpbot.execution.decide import decide_position
 
     pool, _owner = _position_pool(chain, token_id)
@@ -1195,7 +1197,7 @@ def plan_position(
             chain.reader,
             pool.info.address,
             token_id,
-            RebalancePolicy(strategy=strategy),
+            policy if policy is not None else RebalancePolicy(strategy=strategy),
             decimals=pool.decimals,
             usd=(pool.usd(pool.token0.symbol), pool.usd(pool.token1.symbol)),
             native_usd=pool.marks.usd("WETH") if pool.marks else Decimal(0),

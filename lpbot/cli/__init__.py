@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("lpbot.cli.config", "config", "check the configuration (offline or --online)"),
     "keys": ("lpbot.cli.keys", "keys", "encrypted keystores: new, import, list, address"),
     "db": ("lpbot.cli.db", "db", "the database: migrate it, show its revision"),
-    "position": ("lpbot.cli.position", "position", "quote, show, plan or adopt a position"),
+    "position": ("lpbot.cli.position", "position", "quote, show, plan, adopt, withdraw a position"),
     "rebalance": ("lpbot.cli.rebalance", "rebalance", "plan, approve, sign, execute rebalances"),
     "hedge": ("lpbot.cli.hedge", "hedge", "the perp hedge of a position: status, sync, flatten"),
     "run": ("lpbot.cli.daemon", "run", "the daemon: the configured jobs on their schedule"),

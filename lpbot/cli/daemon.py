@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,21 @@ def status_data(a: Any) -> dict[str, Any]:
     else:
         with engine.connect() as c:
             q = c.execute
+            # the positions closed by a confirmed withdraw (their tokens in the Safe), and the
+            # kind of every rebalance awaiting approval (a withdraw is shown first)
+            withdrawn: set[int] = set()
+            kinds: dict[int, str] = {}
+            for rid, pid, state, decision in q(
+                text(
+                    "SELECT id, position_id, state, decision FROM rebalances "
+                    "WHERE state IN ('CONFIRMED', 'SIMULATED')"
+                )
+            ).all():
+                data = json.loads(decision) if isinstance(decision, str) else decision or {}
+                kind = str(data.get("kind", "rebalance"))
+                kinds[rid] = kind
+                if state == "CONFIRMED" and kind == "withdraw":
+                    withdrawn.add(pid)
             for pid, label, token, low, high, closed in q(
                 text(
                     "SELECT id, label, token_id, tick_lower, tick_upper, closed_at "
@@ -115,7 +131,7 @@ def status_data(a: Any) -> dict[str, Any]:
                     "token_id": int(token),
                     "tick_lower": low,
                     "tick_upper": high,
-                    "state": "closed" if closed else "open",
+                    "state": ("withdrawn" if pid in withdrawn else "closed" if closed else "open"),
                     "last": None,
                 }
                 if snap is not None:
@@ -135,7 +151,16 @@ def status_data(a: Any) -> dict[str, Any]:
                     "ORDER BY id"
                 )
             ).all():
-                out["pending_approvals"].append({"id": rid, "report_id": report, "reason": reason})
+                out["pending_approvals"].append(
+                    {
+                        "id": rid,
+                        "kind": kinds.get(rid, "rebalance"),
+                        "report_id": report,
+                        "reason": reason,
+                    }
+                )
+            # a withdraw waiting for the owners is what they should see first
+            out["pending_approvals"].sort(key=lambda r: r["kind"] != "withdraw")
             has_rebalances = bool(q(text("SELECT count(*) FROM rebalances")).scalar())
             marks = ", ".join(f"'{st}'" for st in _UNFINISHED)
             for rid, state in q(
@@ -273,8 +298,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
     table(
         "pending approvals",
-        ["rebalance", "report", "reason"],
-        [(r["id"], r["report_id"], r["reason"]) for r in data["pending_approvals"]],
+        ["rebalance", "kind", "report", "reason"],
+        [(r["id"], r["kind"], r["report_id"], r["reason"]) for r in data["pending_approvals"]],
     )
     table(
         "unfinished rebalances",

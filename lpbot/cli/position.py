@@ -1,11 +1,13 @@
-"""``lpbot position quote|show|plan|open|adopt``: quote, inspect, decide on, open and adopt a
-position.
+"""``lpbot position quote|show|plan|open|adopt|withdraw``: quote, inspect, decide on, open,
+adopt and withdraw a position.
 
 Thin: the chain comes from the application context, the numbers from
 ``lpbot.position_commands`` (quote, show, plan), and each command prints text or ``--json``.
 ``open`` plans and dry-runs opening a configured position's ``[positions.open]`` capital
 (``lpbot rebalance approve`` and ``execute`` take it on, as for a rebalance); ``adopt`` makes the
-store manage another NFT under a configured position's name.
+store manage another NFT under a configured position's name; ``withdraw`` plans and dry-runs
+collecting all of a position's liquidity and fees to the Safe (approved and executed as a
+rebalance is).
 """
 
 from __future__ import annotations
@@ -54,12 +56,35 @@ def _strategy(args: argparse.Namespace) -> RangeStrategy:
     )
 
 
+def _configured(args: argparse.Namespace, *, token_id: int | None = None) -> Any:
+    """The configured position the command is about (``--position``, else the one managing
+    ``token_id``, else the one in ``--pool``), set as ``args.position``; its rebalance policy
+    (the strategy given on the command line in it), or None: the defaults apply."""
+    import dataclasses
+
+    a = app()
+    if not a.config.positions:
+        return None
+    if args.position is None:
+        pool = getattr(args, "pool", None)
+        args.position = a.position_for(token_id=token_id, pool=pool)
+        if args.position is None and pool is None and token_id is None:
+            args.position = a.position().name  # no pool named: the (first) position's
+    if args.position is None:
+        return None
+    strategy = _strategy(args)
+    return dataclasses.replace(a.policy(args.position), strategy=strategy)
+
+
 def _cmd_quote(args: argparse.Namespace) -> int:
+    """The quote of a configured position's pool is made with that position's policy (its
+    horizon, costs, rule and strategy): the verdict and width are those its open takes."""
     from lpbot.position_commands import quote_json, quote_position, render_quote
 
-    strategy = _strategy(args)
+    policy = _configured(args)
+    strategy = policy.strategy if policy is not None else _strategy(args)
     pool = args.pool or app().position(args.position).pool
-    q = quote_position(_chain(args), pool, args.capital, args.strategy, strategy)
+    q = quote_position(_chain(args), pool, args.capital, args.strategy, strategy, policy=policy)
     _print(args, quote_json(q), render_quote(q))
     return 0
 
@@ -75,9 +100,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from lpbot.position_commands import decision_json, plan_position, render_decision
 
-    strategy = _strategy(args)
+    policy = _configured(args, token_id=args.token_id)
+    strategy = policy.strategy if policy is not None else _strategy(args)
     p = plan_position(
-        _chain(args), args.token_id, args.strategy, strategy, from_block=args.from_block
+        _chain(args),
+        args.token_id,
+        args.strategy,
+        strategy,
+        from_block=args.from_block,
+        policy=policy,
     )
     _print(args, decision_json(p), render_decision(p))
     return 0
@@ -204,6 +235,82 @@ def _cmd_open(args: argparse.Namespace) -> int:
     return _print_planned(report, paths)
 
 
+def _cmd_withdraw(args: argparse.Namespace) -> int:
+    """Plan and dry-run withdrawing a position's liquidity and fees to the Safe."""
+    from lpbot.cli.common import progress
+    from lpbot.cli.rebalance import _context, _print_planned
+    from lpbot.errors import Refused
+    from lpbot.execution import service
+    from lpbot.jobs.runtime import current_token, was_withdrawn, withdrawn_token
+
+    a = app()
+    name = None
+    token_id = args.token_id
+    if token_id is None:  # the configured position's NFT now (after rebalances, the newest)
+        pos = a.position(args.position)
+        name = pos.name
+        gone = withdrawn_token(a.sessions, pos.name)
+        if gone is not None:
+            raise Refused(f"position {pos.name} was withdrawn (#{gone}): nothing to withdraw")
+        token_id = current_token(a.sessions, pos.name) or pos.token_id
+        if token_id is None:
+            raise Refused(f"position {pos.name} has no NFT yet (its open is not confirmed)")
+    chain_id = a.manifest(a.chain_name(args.position or name)).chain_id
+    if was_withdrawn(a.sessions, chain_id, token_id):
+        raise Refused(f"position #{token_id} was withdrawn: nothing to withdraw")
+    ctx, _manifest = _context(
+        argparse.Namespace(
+            position=args.position or name,
+            rpc=args.rpc,
+            reports=None,
+            slippage_bps=None,
+            force=False,
+        )
+    )
+    ctx.via = args.via
+    reason = args.reason or "manual: withdraw to the Safe (lpbot position withdraw)"
+    if args.json:
+        import sys
+
+        ctx.progress = lambda line: print(line, file=sys.stderr, flush=True)
+    with progress("planning and dry-running the withdraw"):
+        record, report, paths = service.plan_withdraw(ctx, token_id, reason)
+    ok = all(c["ok"] for c in report["checks"])
+    if args.json:
+        emit_json(
+            {
+                "position": name,
+                "token_id": token_id,
+                "withdraw": {
+                    "id": record.id,
+                    "state": record.state.value,
+                    "report_id": report["report_id"],
+                    "files": {kind: str(path) for kind, path in paths.items()},
+                    "checks_passed": ok,
+                    "receives": {
+                        t["symbol"]: report["dry_run"]["balance_change"][t["address"]]
+                        for t in report["tokens"]
+                    },
+                    "value_usd": report["dry_run"]["value_usd"],
+                },
+            }
+        )
+        return 0 if ok else 1
+    click.echo(f"withdraw {record.id}: {record.state.value}; report {report['report_id']}")
+    change = report["dry_run"]["balance_change"]
+    received = " + ".join(
+        f"{int(change[t['address']]) / 10 ** t['decimals']:,.6f} {t['symbol']}"
+        for t in report["tokens"]
+    )
+    click.echo(
+        f"the Safe receives {received} (${float(report['dry_run']['value_usd']):,.2f}); "
+        f"#{token_id} will hold no liquidity"
+    )
+    if not paths:
+        click.echo("(a withdraw of this position was already planned: its report)")
+    return _print_planned(report, paths)
+
+
 # ------------------------------------------------------------------------------- commands
 
 
@@ -234,7 +341,7 @@ def _strategy_options(f: Any) -> Any:
 @click.group()
 @config_option
 def position() -> None:
-    """Quote a new position; show, plan or adopt an NFT position."""
+    """Quote a new position; show, plan, adopt or withdraw an NFT position."""
 
 
 @position.command()
@@ -298,3 +405,34 @@ def open_(position: str | None, as_json: bool, accept_expected_loss: bool) -> in
 def adopt(token_id: int, position: str | None) -> int:
     """Manage NFT TOKEN_ID under a configured position from now on (after checking it)."""
     return _cmd_adopt(argparse.Namespace(token_id=token_id, position=position))
+
+
+@position.command()
+@config_option
+@json_option
+@click.argument("token_id", type=int, required=False)
+@click.option("--position", help="the configured position to withdraw (default the first)")
+@click.option("--rpc", help="RPC URL (overrides the chain's rpc_url / manifest)")
+@click.option(
+    "--via",
+    type=click.Choice(["multisig", "module"]),
+    default="multisig",
+    show_default=True,
+    help="signed by the Safe's owners, or by the module's operator key within its limits",
+)
+@click.option("--reason", help="why, written in the report")
+def withdraw(
+    token_id: int | None,
+    position: str | None,
+    rpc: str | None,
+    via: str,
+    reason: str | None,
+    as_json: bool,
+) -> int:
+    """Plan and dry-run withdrawing all of a position's liquidity and fees to the Safe (no
+    swap, no mint, the NFT kept); approve and execute it with `lpbot rebalance`."""
+    return _cmd_withdraw(
+        argparse.Namespace(
+            token_id=token_id, position=position, rpc=rpc, via=via, reason=reason, json=as_json
+        )
+    )

@@ -91,7 +91,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from lpbot.strategy.rebalance import RebalancePolicy
     from lpbot.strategy.vol_band import VolatilityBand
 
+    a = _app(args)
+    if args.position is None and a.config.positions:
+        # the configured position managing the NFT (or in its pool): its policy, chain and
+        # slippage, not the first position's
+        args.position = a.position_for(token_id=args.token_id)
     ctx, _manifest = _context(args)
+    if args.position is None and a.config.positions:
+        in_pool = a.position_for(pool=service.pool_of_position(ctx, args.token_id)[0])
+        if in_pool is not None:
+            args.position = in_pool
+            ctx, _manifest = _context(args)
     as_json = bool(getattr(args, "json", False))
     say: Any = (lambda _text: None) if as_json else print
     if as_json:  # stdout is the one JSON document; the waiting goes to stderr

@@ -211,10 +211,12 @@ def call_dry_run(
     pool: str,
     multicall: str,
     accessor: str,
+    keeps: int | None = None,
 ) -> DryRunResult:
     """Judge the SafeTx ``tx`` (whose batch is ``calls``) by ``eth_call`` at the latest block,
     from ``executor``; nothing is sent and nothing changes. The result reads as the fork's
-    ``dry_run``'s (module docstring: what differs by nature)."""
+    ``dry_run``'s (module docstring: what differs by nature); ``keeps``: a position the batch
+    keeps, whose liquidity and tokens owed after it are read."""
     block = int(w3.eth.block_number)
     safe_c = w3.eth.contract(address=to_checksum_address(tx.safe), abi=artifacts.abi("SafeL2"))
     if safe_c.functions.nonce().call(block_identifier=block) != tx.nonce:
@@ -233,6 +235,7 @@ def call_dry_run(
         calls if success else [],
         revert_reason=reason,
         gas_used=used + exec_overhead_gas(tx, threshold),
+        keeps=keeps,
     )
 
 
@@ -247,6 +250,7 @@ def call_dry_run_module(
     router: str,
     pool: str,
     multicall: str,
+    keeps: int | None = None,
 ) -> DryRunResult:
     """Judge the operator's call to the rebalance module by ``eth_call`` from the operator (the
     module's own checks: its limits, the TWAP, the loss budget), its gas by
@@ -263,7 +267,7 @@ def call_dry_run_module(
         return replay.result(
             [], revert_reason=f"the module call reverts: {outcome.reason}", gas_used=0
         )
-    result = replay.result(calls, revert_reason=None, gas_used=outcome.gas_estimate)
+    result = replay.result(calls, revert_reason=None, gas_used=outcome.gas_estimate, keeps=keeps)
     (results,) = decode(["bytes[]"], outcome.output)
     mine = _module_amounts([bytes(r) for r in results], module_tx.data)
     seen = {
@@ -347,10 +351,16 @@ class _Replay:
         )
 
     def result(
-        self, calls: Sequence[InnerCall], *, revert_reason: str | None, gas_used: int
+        self,
+        calls: Sequence[InnerCall],
+        *,
+        revert_reason: str | None,
+        gas_used: int,
+        keeps: int | None = None,
     ) -> DryRunResult:
         """The dry-run's result: ``calls``' effects (none when ``revert_reason`` says the
-        batch fails), at the node's gas price."""
+        batch fails), at the node's gas price; ``keeps``: a kept position (a withdraw's),
+        whose liquidity and tokens owed after the calls are read."""
         tokens, n = self.tokens, len(self.tokens)
         router_calls = {i for i, c in enumerate(calls) if c.to.lower() == self.router.lower()}
         # first the calls with their reads, then again with the minted (or increased)
@@ -411,6 +421,17 @@ class _Replay:
                     position_ret[: 7 * 32],
                 )
                 ticks = (int(fields[5]), int(fields[6]))
+        kept: tuple[int, int, int] | None = None
+        if keeps is not None and revert_reason is None:
+            # the same replay, with the kept position read after the calls (same block)
+            listed, position_ret = self._fetch(calls, router_calls, keeps)[-1]
+            if listed:
+                fields = decode(
+                    ["uint96", "address", "address", "address", "uint24", "int24", "int24",
+                     "uint128", "uint256", "uint256", "uint128", "uint128"],
+                    position_ret[: 12 * 32],
+                )  # fmt: skip
+                kept = (int(fields[7]), int(fields[10]), int(fields[11]))
         return DryRunResult(
             success=revert_reason is None,
             revert_reason=revert_reason,
@@ -431,6 +452,7 @@ class _Replay:
             nft_owner_after=owner,
             # as the fork's: the range of the pool's Mint event, which an increase has too
             new_ticks=ticks,
+            position_after=kept,
         )
 
 

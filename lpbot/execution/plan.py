@@ -2,9 +2,11 @@
 
 The plan closes the position (decreaseLiquidity, collect, burn when emptied), swaps to the new
 range's ratio through SwapRouter02 and mints the new position, all calls from the Safe that owns
-the NFT. Two more kinds go the same way: ``open`` (no position yet: the Safe's capital is
-swapped to the range's ratio and minted to the Safe) and ``compound`` (the fees owed are
-collected, swapped to the range's ratio and added to the same NFT with increaseLiquidity).
+the NFT. Three more kinds go the same way: ``open`` (no position yet: the Safe's capital is
+swapped to the range's ratio and minted to the Safe), ``compound`` (the fees owed are
+collected, swapped to the range's ratio and added to the same NFT with increaseLiquidity) and
+``withdraw`` (all the liquidity decreased and everything owed collected to the Safe: no swap,
+no mint, the emptied NFT kept).
 Every amount is first computed by the exact core on the pool's snapshot; every minimum is that
 amount less the slippage tolerance; every call carries the deadline. Planning is refused
 when the pool's spot price is too far from its TWAP (a manipulated pool) or from an external
@@ -195,7 +197,7 @@ class RebalancePlan:
     slippage_bps: int
     amounts: PlanAmounts
     calls: tuple[Call, ...] = field(default_factory=tuple)
-    kind: str = "rebalance"  # "rebalance", "open" or "compound"
+    kind: str = "rebalance"  # "rebalance", "open", "compound" or "withdraw"
     capital: tuple[int, int] | None = None  # an open's capital (raw), taken from the Safe
     # the second source's price of token0 in token1 (raw units), where it is from, and the
     # spot's distance from it (analytics float)
@@ -513,6 +515,136 @@ def build_compound_plan(
         amounts=amounts,
         calls=calls,
         kind="compound",
+        reference_price=reference_price,
+        reference_source=reference_source,
+        reference_deviation_bps=None if ref_dev is None else float(ref_dev),
+        route=route,
+    )
+
+
+def build_withdraw_plan(
+    snapshot: PoolSnapshot,
+    *,
+    token_id: int,
+    chain_id: int,
+    safe: str,
+    position_manager: str,
+    router: str,
+    slippage_bps: int = 50,
+    max_slippage_bps: int = MAX_SLIPPAGE_BPS,
+    deadline_seconds: int = 1200,
+    max_twap_deviation_bps: int = 100,
+    reference_price: Decimal | None = None,
+    reference_source: str = "",
+    max_reference_deviation_bps: int = 200,
+    route: str = "multisig",
+) -> RebalancePlan:
+    """Plan withdrawing NFT ``token_id`` (owned by ``safe``) to the Safe: decreaseLiquidity of
+    all its liquidity, then collect everything owed (the decreased amounts and the fees) to the
+    Safe. No swap, no mint; the emptied NFT is kept (never burned).
+
+    The decrease's amounts are the exact core's (``UniswapV3Pool.burn`` on the snapshot), its
+    minimums those less the slippage, with the deadline; the price guards are a rebalance's
+    (a decrease at a pushed price hands the pusher the difference). ``route`` is part of the
+    idempotency key, as for a rebalance."""
+    _check_bounds(slippage_bps, deadline_seconds)
+    if slippage_bps > max_slippage_bps:
+        raise Refused(
+            f"slippage {slippage_bps} bps is above {max_slippage_bps} bps: minimums that loose "
+            "let a sandwich take that much; pass --force to plan with it anyway"
+        )
+    pos = snapshot.positions.get(token_id)
+    if pos is None:
+        raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
+    if pos.npm.liquidity == 0:
+        raise Refused(f"position {token_id} has no liquidity to withdraw")
+    spot, twap, deviation, ref_dev = _price_guards(
+        snapshot,
+        max_twap_deviation_bps,
+        reference_price,
+        max_reference_deviation_bps,
+        reference_source,
+    )
+    lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
+    pool = snapshot.to_pool()
+    inside = snapshot.fee_growth_inside(token_id)
+    fees0, fees1 = snapshot.uncollected_fees(token_id)
+    owner = position_manager
+    pool.positions[(owner, lower, upper)] = PositionInfo(pos.npm.liquidity, inside[0], inside[1])
+    dec0, dec1 = pool.burn(owner, lower, upper, pos.npm.liquidity)
+    amounts = PlanAmounts(
+        decrease0=dec0,
+        decrease1=dec1,
+        fees0=fees0,
+        fees1=fees1,
+        decrease_min0=_less(dec0, slippage_bps),
+        decrease_min1=_less(dec1, slippage_bps),
+        swap_zero_for_one=None,
+        swap_in=0,
+        swap_out=0,
+        swap_out_min=0,
+        mint0=0,
+        mint1=0,
+        mint_min0=0,
+        mint_min1=0,
+        new_liquidity=0,
+        dust0=0,
+        dust1=0,
+    )
+    deadline = snapshot.block_timestamp + deadline_seconds
+    token0, token1 = to_checksum_address(pos.token0), to_checksum_address(pos.token1)
+    safe = to_checksum_address(safe)
+    npm = to_checksum_address(position_manager)
+    npm_c = Web3().eth.contract(address=npm, abi=artifacts.abi("NonfungiblePositionManager"))
+
+    def data(fn: str, *args: object) -> bytes:
+        encoded: str = npm_c.encode_abi(fn_name=fn, args=list(args))
+        return bytes.fromhex(encoded[2:])
+
+    liquidity = pos.npm.liquidity
+    withdraw = [
+        data(
+            "decreaseLiquidity",
+            (token_id, liquidity, amounts.decrease_min0, amounts.decrease_min1, deadline),
+        ),
+        data("collect", (token_id, safe, MAX_UINT128, MAX_UINT128)),
+    ]
+    calls = (
+        Call(
+            npm,
+            data("multicall", withdraw),
+            f"withdraw position {token_id}: decreaseLiquidity({liquidity}), collect all to the "
+            "Safe (the NFT is kept)",
+        ),
+    )
+    key = hashlib.sha256(
+        f"{chain_id}:{safe}:{token_id}:withdraw:{snapshot.block_number}:{route}".encode()
+    ).hexdigest()
+    return RebalancePlan(
+        idempotency_key=key,
+        chain_id=chain_id,
+        safe=safe,
+        pool=snapshot.address,
+        position_manager=npm,
+        router=to_checksum_address(router),
+        token0=token0,
+        token1=token1,
+        fee=snapshot.fee,
+        token_id=token_id,
+        old_range=(lower, upper),
+        old_liquidity=liquidity,
+        new_range=(lower, upper),
+        snapshot_block=snapshot.block_number,
+        snapshot_timestamp=snapshot.block_timestamp,
+        sqrt_price_x96=snapshot.slot0.sqrt_price_x96,
+        spot_tick=spot,
+        twap_tick=twap,
+        twap_deviation_bps=deviation,
+        deadline=deadline,
+        slippage_bps=slippage_bps,
+        amounts=amounts,
+        calls=calls,
+        kind="withdraw",
         reference_price=reference_price,
         reference_source=reference_source,
         reference_deviation_bps=None if ref_dev is None else float(ref_dev),

@@ -277,12 +277,18 @@ def fetch_inner_reason(w3: Web3, sender: str, to: str, data: bytes) -> FailedCal
     )
 
 
-def simulate_safe_calls(w3: Web3, safe: str, to: str, data: bytes, sender: str) -> CallOutcome:
+def simulate_safe_calls(
+    w3: Web3, safe: str, to: str, data: bytes, sender: str, *, operation: int = 1
+) -> CallOutcome:
     """The Safe transaction's inner calls, run in the Safe's context by ``simulateAndRevert``.
 
     StorageAccessible.simulateAndRevert(target, payload) delegatecalls ``target`` and always
-    reverts with ``abi.encode(success, returndatasize) ++ returndata`` (Safe 1.4.1).
+    reverts with ``abi.encode(success, returndatasize) ++ returndata`` (Safe 1.4.1). A SafeTx
+    with ``operation`` CALL (0: one call, no MultiSend) is the Safe calling ``to``: an
+    ``eth_call`` from the Safe's address, never a delegatecall of it.
     """
+    if operation == 0:
+        return fetch_call_outcome(w3, safe, to, data, estimate=False)
     safe_c = w3.eth.contract(address=to_checksum_address(safe), abi=artifacts.abi("SafeL2"))
     call = bytes.fromhex(
         safe_c.encode_abi(fn_name="simulateAndRevert", args=[to_checksum_address(to), data])[2:]

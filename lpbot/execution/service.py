@@ -51,6 +51,7 @@ from lpbot.execution.plan import (
     build_compound_plan,
     build_open_plan,
     build_rebalance_plan,
+    build_withdraw_plan,
     open_idempotency_key,
     range_slippage_bps,
     sandwich_exposure,
@@ -430,6 +431,7 @@ def _record_and_simulate(
     safe_tx: SafeTransaction | None = None
     module_tx: ModuleTransaction | None = None
     sim_w3 = ctx.w3 if by_call or ctx.simulator is None else ctx.simulator()
+    keeps = plan.token_id if plan.kind == "withdraw" else None  # its emptied NFT is read after
     if ctx.via == "module" and plan.kind != "open":
         if ctx.operator is None:
             raise Refused("rebalancing through the module needs the operator key")
@@ -447,6 +449,7 @@ def _record_and_simulate(
                 router=ctx.contracts["SwapRouter02"],
                 pool=pool,
                 multicall=ctx.contracts["Multicall3"],
+                keeps=keeps,
             )
             if by_call
             else dry_run_module(
@@ -457,6 +460,7 @@ def _record_and_simulate(
                 position_manager=npm_addr,
                 pool=pool,
                 checkpoint=ctx.checkpoint,
+                keeps=keeps,
             )
         )
         binding, nonce = "0x" + module_tx.tx_hash.hex(), None
@@ -482,6 +486,7 @@ def _record_and_simulate(
                 pool=pool,
                 multicall=ctx.contracts["Multicall3"],
                 accessor=_accessor(ctx),
+                keeps=keeps,
             )
             if by_call
             else dry_run(
@@ -494,6 +499,7 @@ def _record_and_simulate(
                 position_manager=npm_addr,
                 pool=pool,
                 checkpoint=ctx.checkpoint,
+                keeps=keeps,
             )
         )
         binding, nonce = "0x" + safe_tx.safe_tx_hash.hex(), safe_tx.nonce
@@ -574,6 +580,63 @@ def plan_compound(
     return _record_and_simulate(
         ctx, plan, snapshot, marks, reason, slippage_source=_impact_source(source, slippage, plan)
     )
+
+
+def withdraw_under_way(ctx: ExecutionContext, token_id: int) -> RebalanceRecord | None:
+    """The unfinished withdraw of NFT ``token_id`` on this chain and Safe, if any (a second
+    plan while one waits or is under way finds it, never plans another)."""
+    for r in ctx.repo.unfinished():
+        if (
+            r.kind == "withdraw"
+            and r.token_id == token_id
+            and r.chain_id == ctx.chain_id
+            and r.safe.lower() == ctx.safe.lower()
+        ):
+            return r
+    return None
+
+
+@_node_down_is_retry_later
+def plan_withdraw(
+    ctx: ExecutionContext, token_id: int, reason: str
+) -> tuple[RebalanceRecord, dict[str, Any], dict[str, Path]]:
+    """Plan and dry-run withdrawing NFT ``token_id`` to the Safe: decreaseLiquidity of all
+    of it and collect everything owed (no swap, no mint, the NFT kept); write the report.
+    PLANNED -> SIMULATED; then approved, signed and sent as a rebalance is.
+
+    A withdraw of the same NFT already waiting or under way is returned as it is (one whose
+    report went stale is expired first, then planned afresh). Refused before anything is
+    recorded: an NFT that does not exist or is not the Safe's, or that holds no liquidity."""
+    waiting = withdraw_under_way(ctx, token_id)
+    if waiting is not None and waiting.state in (S.SIMULATED, S.APPROVED):
+        waiting = resume_one(ctx, waiting)  # expired when its report or Safe nonce is stale
+    if waiting is not None and not waiting.state.terminal and waiting.report_id is not None:
+        return waiting, read_report(ctx.reports_dir, waiting.report_id), {}
+    pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
+    npm = snapshot.positions[token_id].npm
+    if npm.liquidity == 0:
+        raise Refused(f"position {token_id} holds no liquidity: there is nothing to withdraw")
+    reference = fetch_reference(ctx, (token0, token1), pool, snapshot.block_number)
+    slippage, twap, source = plan_slippage(
+        ctx, snapshot, npm.tick_lower, npm.tick_upper, module=ctx.via == "module"
+    )
+    plan = build_withdraw_plan(
+        snapshot,
+        token_id=token_id,
+        chain_id=ctx.chain_id,
+        safe=ctx.safe,
+        position_manager=ctx.contracts["NonfungiblePositionManager"],
+        router=ctx.contracts["SwapRouter02"],
+        slippage_bps=slippage,
+        max_slippage_bps=ctx.max_slippage_bps,
+        deadline_seconds=ctx.deadline_seconds,
+        max_twap_deviation_bps=twap,
+        reference_price=reference[0] if reference else None,
+        reference_source=reference[1] if reference else "",
+        max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
+        route=ctx.via,
+    )
+    return _record_and_simulate(ctx, plan, snapshot, marks, reason, slippage_source=source)
 
 
 def latest_open(ctx: ExecutionContext, label: str) -> RebalanceRecord | None:
@@ -704,6 +767,14 @@ def replan(
             "expired rebalance is re-planned"
         )
     old = read_report(ctx.reports_dir, record.report_id)
+    if old.get("operation") == "withdraw":  # withdrawn again, never re-centred
+        ctx.via = "module" if "module_tx" in old else "multisig"
+        reason = old["reason"].split(" (re-planned after ")[0]
+        return plan_withdraw(
+            ctx,
+            int(old["position"]["token_id"]),
+            f"{reason} (re-planned after withdraw {rebalance_id})",
+        )
     lower, upper = old["position"]["new_range"]
     pool = ctx.w3.eth.contract(
         address=to_checksum_address(old["pool"]), abi=artifacts.abi("UniswapV3Pool")
@@ -926,7 +997,9 @@ def execute(
         raise Refused("the Safe executed another transaction since the dry-run: plan again")
     with _stale_on_refusal(ctx, record):
         drift = check_drift(ctx, report)
-        inner = pf.simulate_safe_calls(ctx.w3, tx.safe, tx.to, tx.data, ctx.executor.address)
+        inner = pf.simulate_safe_calls(
+            ctx.w3, tx.safe, tx.to, tx.data, ctx.executor.address, operation=tx.operation
+        )
         if not inner.ok:
             reason = inner.reason
             if not inner.revert_data:
@@ -1371,6 +1444,14 @@ def reconcile(
             and [str(x) for x in result.minted] == report["dry_run"]["minted"]
         ),
     }
+    if record.kind == "withdraw" and result.success:
+        # the emptied NFT as the chain holds it right after the withdraw: nothing left in it
+        p = (
+            ctx.contract("NonfungiblePositionManager")
+            .functions.positions(record.token_id)
+            .call(block_identifier=int(receipt["blockNumber"]))
+        )
+        outcome["position_after"] = [str(p[7]), str(p[10]), str(p[11])]
     new = S.CONFIRMED if result.success else S.FAILED
     if ctx.on_reconciled is not None:
         # every route (execute, the module, resume; daemon or command line) comes through here
@@ -1401,10 +1482,14 @@ def _module_executed(
     ctx: ExecutionContext, record: RebalanceRecord, tx: ModuleTransaction, since_block: int
 ) -> TxReceipt | None:
     """The receipt of the module call ``tx``, if the chain has one: a rebalance burns its old
-    position (so it cannot have happened twice); a compound is found by its
-    ``LiquidityIncreased`` event in a transaction carrying exactly ``tx``'s calldata."""
+    position (so it cannot have happened twice); a compound (a withdraw) is found by its
+    ``LiquidityIncreased`` (``LiquidityDecreased``) event in a transaction carrying exactly
+    ``tx``'s calldata."""
     module = ctx.contract("LPRebalanceModule")
-    event = module.events.LiquidityIncreased if record.kind == "compound" else None
+    event = {
+        "compound": module.events.LiquidityIncreased,
+        "withdraw": module.events.LiquidityDecreased,
+    }.get(record.kind)
     if event is None:
         for entry in module.events.PositionBurned().get_logs(fromBlock=since_block):
             if entry["args"]["tokenId"] == record.token_id:

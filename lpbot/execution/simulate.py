@@ -51,6 +51,9 @@ class DryRunResult:
     nft_owner_after: str | None
     # the minted position's range, from the pool's Mint event
     new_ticks: tuple[int, int] | None = None
+    # a kept position's (liquidity, tokensOwed0, tokensOwed1) after the transaction (a
+    # withdraw's: all three 0); None when not read
+    position_after: tuple[int, int, int] | None = None
 
     def delta(self, token: str) -> int:
         return self.balance_after[token] - self.balance_before[token]
@@ -83,8 +86,10 @@ def dry_run(
     position_manager: str,
     pool: str,
     checkpoint: Callable[[str], None] = lambda _name: None,
+    keeps: int | None = None,
 ) -> DryRunResult:
-    """Run ``tx`` on a snapshot and revert; ``owners`` are the Safe's, ``executor`` sends it.
+    """Run ``tx`` on a snapshot and revert; ``owners`` are the Safe's, ``executor`` sends it;
+    ``keeps``: a position the transaction keeps, whose state after it is read.
 
     ``w3`` must be a disposable chain (a fork): a process killed before the revert leaves the
     owners' approvals and the execution on it (``checkpoint("dry-run")`` marks that moment)."""
@@ -111,7 +116,7 @@ def dry_run(
         checkpoint("dry-run")
         _rpc(w3, "anvil_stopImpersonatingAccount", [executor])
         after = _balances(w3, tokens, tx.safe, "latest")
-        result = _decode(w3, receipt, before, after, position_manager, pool, tx.safe)
+        result = _decode(w3, receipt, before, after, position_manager, pool, tx.safe, keeps=keeps)
         if not result.success:
             result = _with_reason(result, _revert_reason(w3, executor, tx.safe, data, block))
         return result
@@ -128,6 +133,7 @@ def dry_run_module(
     position_manager: str,
     pool: str,
     checkpoint: Callable[[str], None] = lambda _name: None,
+    keeps: int | None = None,
 ) -> DryRunResult:
     """Run the operator's module call on a snapshot and revert (the operator impersonated)."""
     snapshot_id = _rpc(w3, "evm_snapshot", [])
@@ -147,7 +153,9 @@ def dry_run_module(
         checkpoint("dry-run")
         _rpc(w3, "anvil_stopImpersonatingAccount", [module_tx.operator])
         after = _balances(w3, tokens, safe, "latest")
-        result = _decode(w3, receipt, before, after, position_manager, pool, safe, via_module=True)
+        result = _decode(
+            w3, receipt, before, after, position_manager, pool, safe, via_module=True, keeps=keeps
+        )
         if not result.success:
             result = _with_reason(result, module_revert_reason(w3, module_tx))
         return result
@@ -179,6 +187,7 @@ def _decode(
     safe: str,
     *,
     via_module: bool = False,
+    keeps: int | None = None,
 ) -> DryRunResult:
     npm = w3.eth.contract(
         address=to_checksum_address(position_manager),
@@ -209,6 +218,10 @@ def _decode(
     owner = npm.functions.ownerOf(new_id).call() if new_id is not None else None
     if len(inc) > 1 or len(swaps) > 1:
         raise Halt("a rebalance made more than one mint or swap in the pool")
+    kept = None
+    if keeps is not None:
+        p = npm.functions.positions(keeps).call()
+        kept = (int(p[7]), int(p[10]), int(p[11]))
     return DryRunResult(
         success=success,
         revert_reason=None,
@@ -231,4 +244,5 @@ def _decode(
             if mints
             else None
         ),
+        position_after=kept,
     )

@@ -6,7 +6,8 @@ bound since the report: nothing was sent; ``replan`` writes a new report) or CAN
 replaced, then cancelled by a zero-value self-transfer at its nonce: needs a person).
 The same machine carries the other plans that move a Safe's tokens in and out of positions:
 each record has a ``kind`` ("rebalance", "open": a new position from the Safe's capital,
-"compound": the fees owed added to the same NFT) and, for an open, the ``label`` of the
+"compound": the fees owed added to the same NFT, "withdraw": all the liquidity and fees
+collected to the Safe, the emptied NFT kept) and, for an open, the ``label`` of the
 configured position it opens.
 Each rebalance has an idempotency key (a second plan of the same thing returns the same row);
 each move is a compare-and-set on the current state, so two processes cannot both take a step.
@@ -98,7 +99,7 @@ class RebalanceRecord:
     result: dict[str, Any] | None = None
     error: str | None = None
     history: list[tuple[str, float]] = field(default_factory=list)
-    kind: str = "rebalance"  # "rebalance", "open" or "compound"
+    kind: str = "rebalance"  # "rebalance", "open", "compound" or "withdraw"
     label: str | None = None  # an open's configured position name
 
 

@@ -246,8 +246,9 @@ def reconciled_recorder(
         record: Any, outcome: dict[str, Any], report: dict[str, Any], receipt: Any, ok: bool
     ) -> None:
         what = str(getattr(record, "kind", "rebalance"))
-        if what not in ("rebalance", "compound"):
+        if what not in ("rebalance", "compound", "withdraw"):
             return  # an open: the ledger of the position it opens starts after it
+        # a withdraw's flows: all burned and collected, nothing minted (idle in the Safe)
         candidates = names(int(record.token_id))
         with sessions() as s, s.begin():
             with_deposit = set(labels(s))

@@ -67,6 +67,34 @@ def current_token(sessions: sessionmaker[Session], name: str) -> int | None:
         return int(positions[-1].token_id) if positions else None
 
 
+def withdrawn_token(sessions: sessionmaker[Session], name: str) -> int | None:
+    """The NFT position ``name`` was withdrawn from (its newest NFT, closed by a confirmed
+    withdraw: liquidity and fees in the Safe), or None while it is managed or never was."""
+    from sqlalchemy import select
+
+    from lpbot.store import repo
+    from lpbot.store.models import Position
+
+    with sessions() as s:
+        newest = s.scalars(
+            select(Position)
+            .where(Position.label == name, Position.token_id != 0)
+            .order_by(Position.id.desc())
+        ).first()
+        if newest is None or newest.closed_at is None:
+            return None
+        found = repo.withdrawal_of(s, newest.chain_id, int(newest.token_id))
+        return None if found is None else int(newest.token_id)
+
+
+def was_withdrawn(sessions: sessionmaker[Session], chain_id: int, token_id: int) -> bool:
+    """Whether NFT ``token_id`` on ``chain_id`` was withdrawn (a confirmed withdraw)."""
+    from lpbot.store import repo
+
+    with sessions() as s:
+        return repo.withdrawal_of(s, chain_id, token_id) is not None
+
+
 def ledger_recorded(sessions: sessionmaker[Session], name: str) -> bool:
     """Whether position ``name``'s ledger has started (its deposit recorded)."""
     from lpbot.jobs import ledger as ledger_store
@@ -320,6 +348,10 @@ def build_runtime(
             continue
         ctx = contexts[pos.name]
         manifest = app.manifest(pos.chain)
+        gone = withdrawn_token(sessions, pos.name)
+        if gone is not None:  # withdrawn to the Safe: neither managed nor opened again
+            log.info("position %s: #%d was withdrawn to the Safe; not managed", pos.name, gone)
+            continue
         if pos.open is not None and current_token(sessions, pos.name) is None:
             pending = pending_open(
                 pos, ctx, manifest, app.policy(pos.name), runtime.notifier, sessions
@@ -450,6 +482,11 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     token_id = db_token or pos.token_id or manifest.safe_position
     if token_id is None:
         raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
+    if withdrawn_token(sessions, pos.name) is not None or was_withdrawn(
+        sessions, ctx.chain_id, token_id
+    ):
+        log.info("position %s: #%d was withdrawn to the Safe; not managed", pos.name, token_id)
+        return None  # withdrawn to the Safe: nothing left to manage
     while (found := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
         new, pool_now, ticks = found
         record_successor(
@@ -489,6 +526,7 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
         auto_via=auto.via,
         allow_hot_quorum=config.signer.allow_hot_quorum,
         ledger_from_first_snapshot=True,
+        on_expected_loss=pos.policy.on_expected_loss,
     )
     runtime.positions[pos.name] = mp
     mine = known_tokens(sessions, pos.name)

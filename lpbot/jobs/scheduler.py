@@ -69,7 +69,7 @@ def run_job(kind: str, name: str) -> None:
         return
     mp = runtime.positions[name]
     bodies: dict[str, Callable[[], Any]] = {
-        "monitor": lambda: tasks.monitor(mp),
+        "monitor": lambda: tasks.withdrawn_note(mp) or tasks.monitor(mp),
         "rebalance_check": lambda: tasks.rebalance_check(mp),
         "hedge_sync": lambda: tasks.hedge_sync(mp),
     }

@@ -33,6 +33,7 @@ from lpbot.execution import service
 from lpbot.execution.decide import PositionView, decide_position
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.snapshots import pool_snapshot
+from lpbot.execution.state import RebalanceRecord
 from lpbot.hedge.controller import HedgeController
 from lpbot.hedge.delta import lp_delta
 from lpbot.hedge.wiring import HedgeRunner, delta_includes_fees
@@ -136,6 +137,10 @@ class ManagedPosition:
     opening: list[tuple[int, int, GasPaid]] = field(default_factory=list)
     _alerted: set[str] = field(default_factory=set)
     loss_alerted: bool = False  # the pool's fees are below its LVR: alerted once until they are not
+    # ``policy.on_expected_loss``: "alert" once, or "withdraw" to the Safe (``plan_withdraw``)
+    on_expected_loss: str = "alert"
+    withdraw_asked: bool = False  # the owners were asked to approve a withdraw: not again
+    withdrawn: bool = False  # its liquidity and fees went to the Safe: no longer managed
     # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
     _last_seen: tuple[int, int, int, int] | None = None
 
@@ -543,10 +548,18 @@ def _module_refused(mp: ManagedPosition, report: dict[str, Any], what: str) -> l
 
 def rebalance_check(mp: ManagedPosition) -> str:
     """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
+    if (note := withdrawn_note(mp)) is not None:
+        return note
     # unfinished rebalances first, checked against the chain (a step left by an error or a
     # kill): one found executed moves the position to the NFT it minted; a report the Safe's
     # nonce has left behind expires
     for done in service.resume(mp.ctx):
+        if done.kind == "withdraw" and done.state.value == "CONFIRMED":
+            if done.token_id == mp.token_id:  # a withdraw sent before a kill, found mined
+                mp.reload_ledger()
+                after_withdraw(mp)
+                return f"withdrawn: #{mp.token_id} (withdraw {done.id}, resumed); not managed"
+            continue
         new = (done.result or {}).get("new_token_id")
         if (
             done.kind == "rebalance"
@@ -580,7 +593,9 @@ def rebalance_check(mp: ManagedPosition) -> str:
             subject=f"position:{mp.name}:{mp.token_id}",
             decision=type(decision).__name__,
         )
-    _alert_expected_loss(mp, view)
+    ratio = _alert_expected_loss(mp, view)
+    if ratio is not None and mp.on_expected_loss == "withdraw":
+        return _withdraw_on_loss(mp, ratio)
     if isinstance(decision, Compound):
         return compound(mp, decision)
     if isinstance(decision, Hold):
@@ -771,16 +786,20 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     return event
 
 
-def _alert_expected_loss(mp: ManagedPosition, view: PositionView) -> None:
+def _alert_expected_loss(mp: ManagedPosition, view: PositionView) -> float | None:
     """Once when a managed pool turns negative for the model (its fees below its LVR, rule
-    "ev"): every range there is expected to lose; a person decides whether to withdraw."""
+    "ev"): every range there is expected to lose; a person decides whether to withdraw, or
+    ``policy.on_expected_loss = "withdraw"`` does (the caller, with the ratio returned).
+    The pool's fee-to-LVR ratio when below 1, else None."""
     if mp.policy.rebalance_rule != "ev":
-        return
+        return None
     pool = pool_snapshot(view.snapshot, *mp.decimals)
     ratio = mp.policy.pool_fee_to_lvr(pool, view.history, view.market)
     if not ratio < 1:  # nan (no history yet) or fees at or above LVR
-        mp.loss_alerted = False
-        return
+        mp.loss_alerted = mp.withdraw_asked = False
+        return None
+    if mp.on_expected_loss == "withdraw":
+        return ratio  # the withdraw's own alerts say it
     if not mp.loss_alerted:
         mp.notifier.notify(
             Alert(
@@ -791,6 +810,147 @@ def _alert_expected_loss(mp: ManagedPosition, view: PositionView) -> None:
             )
         )
         mp.loss_alerted = True
+    return ratio
+
+
+def check_withdrawn(mp: ManagedPosition) -> bool:
+    """Whether ``mp``'s NFT was withdrawn (a confirmed withdraw in the store, by the daemon or
+    ``lpbot rebalance execute``); the first time it is seen, its hedge is brought to the new
+    delta, zero (``after_withdraw``)."""
+    if mp.withdrawn:
+        return True
+    with mp.sessions() as s:
+        found = repo.withdrawal_of(s, mp.ctx.chain_id, mp.token_id)
+    if found is None:
+        return False
+    after_withdraw(mp)
+    return True
+
+
+def withdrawn_note(mp: ManagedPosition) -> str | None:
+    """What a job of a withdrawn position says instead of running; None while it is managed."""
+    if check_withdrawn(mp):
+        return f"withdrawn: #{mp.token_id}'s liquidity and fees are in the Safe; not managed"
+    return None
+
+
+def after_withdraw(mp: ManagedPosition) -> str:
+    """A confirmed withdraw: the position is no longer managed, and its hedge goes to the
+    position's delta now, zero (the hedge path's own sync on the emptied NFT, its orders
+    recorded as any sync's)."""
+    mp.withdrawn = True
+    if mp.hedge is None:
+        return "no hedge"
+    snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
+    try:
+        result = mp.hedge_runner.sync(snap) if mp.hedge_runner else mp.hedge.sync(Decimal(0))
+    except LpbotError as exc:
+        mp.notifier.notify(
+            Alert("failure", f"{mp.name}: the hedge of the withdrawn position not synced", str(exc))
+        )
+        return f"hedge not synced: {exc}"
+    for alert in result.alerts:
+        mp.notifier.notify(Alert("hedge_margin", f"{mp.name}: {alert}"))
+    return f"hedge {result.hedge:+.4f} vs LP delta {result.lp_delta:.4f}"
+
+
+def plan_withdraw(mp: ManagedPosition, reason: str) -> RebalanceRecord:
+    """Withdraw ``mp``'s liquidity and fees to the Safe for ``reason`` (the model's expected
+    loss, a stressed market): planned and dry-run, then executed where the auto-execute policy
+    allows it (through the module when it is the configured route and it accepts the
+    withdraw), else the owners are asked, once (it heads ``lpbot status``'s approvals). A
+    withdraw waiting or under way is returned as it is; one confirmed ends the position's
+    management and flattens its hedge to the new delta. Returns the withdraw's record."""
+    from lpbot.execution.state import RebalanceState as S
+
+    ctx = mp.ctx
+    waiting = service.withdraw_under_way(ctx, mp.token_id)
+    if waiting is not None and waiting.state in (S.SIGNED, S.SUBMITTED):
+        waiting = service.resume_one(ctx, waiting)  # sent: finished, never sent twice
+        if waiting.state == S.CONFIRMED:
+            after_withdraw(mp)
+            return waiting
+    use_module = mp.auto_execute_max_usd is not None and mp.auto_via == "module"
+    ctx.via = "module" if use_module else "multisig"
+    record, report, paths = service.plan_withdraw(ctx, mp.token_id, reason)
+    if "module_tx" in report and record.state == S.SIMULATED:
+        over = Decimal(report["dry_run"]["value_usd"]) > (mp.auto_execute_max_usd or 0)
+        module_refused: list[str] = []
+        if not all(c["ok"] for c in report["checks"]):
+            module_refused = _module_refused(mp, report, "withdraw")
+        if module_refused or over:
+            # refused by the module, or above the auto-execute limit: a Safe transaction for
+            # the owners instead; the module plan is done with
+            ctx.repo.transition(
+                record.id,
+                S.SIMULATED,
+                S.STALE,
+                error="the module refused it" if module_refused else "above the limit",
+            )
+            ctx.via = "multisig"
+            suffix = " (module refused)" if module_refused else ""
+            record, report, paths = service.plan_withdraw(ctx, mp.token_id, reason + suffix)
+    if record.state == S.SIMULATED:
+        subject = f"position:{mp.name}:{mp.token_id}"
+        can_sign, signing = bot_can_sign(mp.owner_signers, mp.allow_hot_quorum, report)
+        auto, why = policy_approves(
+            mp.sessions,
+            report,
+            mp.auto_execute_max_usd,
+            can_sign=can_sign,
+            subject=subject,
+            signing=signing,
+        )
+        if not auto:
+            # asked once: not again for a withdraw planned before (a restart finds it
+            # waiting), nor for the fresh report of one whose report went stale
+            if paths and not mp.withdraw_asked:
+                mp.notifier.notify(
+                    Alert(
+                        "approval_needed",
+                        f"{mp.name}: withdraw {report['report_id']} awaits approval",
+                        f"{reason}; {'; '.join(why)}; report {paths.get('html', '')}",
+                    )
+                )
+            mp.withdraw_asked = True
+            return record
+        service.approve(
+            ctx,
+            report["report_id"],
+            approver=f"policy: auto-execute up to ${mp.auto_execute_max_usd}",
+        )
+        record = ctx.repo.get(record.id) or record
+    if record.state == S.APPROVED and (
+        "module_tx" in report or bot_can_sign(mp.owner_signers, mp.allow_hot_quorum, report)[0]
+    ):
+        record = service.execute(ctx, report["report_id"], signers=mp.owner_signers)
+    if record.state == S.CONFIRMED:
+        assert record.result is not None
+        mp.reload_ledger()
+        hedge = after_withdraw(mp)
+        received = record.result["collected"]
+        event = (
+            f"withdrew #{mp.token_id} to the Safe: {received[0]}/{received[1]} (raw), report "
+            f"{report['report_id']}, gas {record.result['gas_used']:,}; {hedge}"
+        )
+        mp.tally.events.append(event)
+        mp.notifier.notify(Alert("withdrawn", f"{mp.name}: {event}"))
+    elif record.state.terminal:
+        mp.notifier.notify(Alert("failure", f"{mp.name}: withdraw {record.id} {record.state}"))
+    return record
+
+
+def _withdraw_on_loss(mp: ManagedPosition, ratio: float) -> str:
+    """``policy.on_expected_loss = "withdraw"``: the pool's fees are below its LVR."""
+    reason = (
+        f"expected loss: the pool's fees are {ratio:.2f} of its LVR (fee/LVR {ratio:.2f} < 1) "
+        "at its volatility: every range loses there; withdrawing to tokens loses least "
+        "(policy.on_expected_loss = withdraw)"
+    )
+    record = plan_withdraw(mp, reason)
+    if record.state.value == "CONFIRMED":
+        return mp.tally.events[-1] if mp.tally.events else f"withdrew #{mp.token_id}"
+    return f"withdraw {record.id} ({record.state.value}): {reason}"
 
 
 def open_position(po: PendingOpen) -> str:

@@ -78,7 +78,7 @@ def build_report(
         return to_units(x0, d0) * usd0 + to_units(x1, d1) * usd1
 
     checks = [_check("dry-run succeeded", dry.success, dry.revert_reason or "ExecutionSuccess")]
-    if plan.kind == "rebalance":
+    if plan.kind in ("rebalance", "withdraw"):
         checks.append(
             _check(
                 "decrease as computed",
@@ -86,7 +86,7 @@ def build_report(
                 f"chain {dry.decreased}, exact core {(a.decrease0, a.decrease1)}",
             )
         )
-    if plan.kind in ("rebalance", "compound"):
+    if plan.kind in ("rebalance", "compound", "withdraw"):
         checks.append(
             _check(
                 "collect = decrease + fees owed",
@@ -94,20 +94,46 @@ def build_report(
                 f"chain {dry.collected}",
             )
         )
+    if plan.kind == "withdraw":
+        # everything to the Safe, nothing left in the position; no swap, no mint, NFT kept
+        received = tuple(dry.delta(t) for t in (t0, t1))
+        checks += [
+            _check(
+                "the Safe receives what was collected",
+                received == dry.collected,
+                f"Safe balance change {received}, collected {dry.collected}",
+            ),
+            _check(
+                "the position holds no liquidity and owes nothing after",
+                dry.position_after == (0, 0, 0),
+                f"liquidity, tokens owed after: {dry.position_after}",
+            ),
+            _check(
+                "no swap, no mint",
+                dry.swap is None and dry.new_token_id is None,
+                f"swap {dry.swap}, minted NFT {dry.new_token_id}",
+            ),
+        ]
     added = "increase" if plan.kind == "compound" else "mint"
+    checks += (
+        []
+        if plan.kind == "withdraw"
+        else [
+            _check(
+                f"{added} as computed",
+                dry.minted == (a.mint0, a.mint1) and dry.new_liquidity == a.new_liquidity,
+                f"chain {dry.minted} L={dry.new_liquidity}",
+            ),
+            _check(
+                "position owned by the Safe"
+                if plan.kind == "compound"
+                else "new position owned by the Safe",
+                dry.nft_owner_after == plan.safe,
+                f"owner {dry.nft_owner_after}",
+            ),
+        ]
+    )
     checks += [
-        _check(
-            f"{added} as computed",
-            dry.minted == (a.mint0, a.mint1) and dry.new_liquidity == a.new_liquidity,
-            f"chain {dry.minted} L={dry.new_liquidity}",
-        ),
-        _check(
-            "position owned by the Safe"
-            if plan.kind == "compound"
-            else "new position owned by the Safe",
-            dry.nft_owner_after == plan.safe,
-            f"owner {dry.nft_owner_after}",
-        ),
         _check(
             "minimums below the simulated amounts",
             a.decrease_min0 <= a.decrease0
@@ -253,6 +279,12 @@ def build_report(
             "minted": [str(x) for x in dry.minted],
             "value_usd": f"{principal_value + usd(a.fees0, a.fees1):.4f}",
             "il_crystallised_usd": il_usd,
+            # a kept position's (liquidity, tokens owed 0, 1) after: a withdraw's, all 0
+            **(
+                {"position_after": [str(x) for x in dry.position_after]}
+                if dry.position_after is not None
+                else {}
+            ),
         },
         "checks": checks,
         "chart": {
@@ -383,6 +415,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| liquidity | {pos['new_liquidity']} |",
             f"| NFT | #{d['new_token_id']} (minted to the Safe) |",
         ]
+    elif kind == "withdraw":
+        lines += [
+            "| | before | after |",
+            "|---|---|---|",
+            f"| ticks | {pos['old_range']} | {pos['old_range']} (unchanged) |",
+            f"| liquidity | {pos['old_liquidity']} | 0 (the position will hold no liquidity) |",
+            f"| NFT | #{pos['token_id']} | #{pos['token_id']} (kept, empty, owned by the Safe) |",
+        ]
     else:
         lines += [
             "| | before | after |",
@@ -408,6 +448,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## Money",
         "",
     ]
+    if kind == "withdraw":
+        change = [d["balance_change"][t["address"]] for t in report["tokens"]]
+        lines.append(
+            f"- The Safe receives: {_amt(report, 0, change[0])} + {_amt(report, 1, change[1])} "
+            f"(market value ${Decimal(d['value_usd']):,.2f} at the marks below), of which "
+            f"removed from the range {_amt(report, 0, d['decreased'][0])} + "
+            f"{_amt(report, 1, d['decreased'][1])} (minimums {p['decrease_min0']} / "
+            f"{p['decrease_min1']} raw)"
+        )
     if kind == "rebalance":
         lines.append(
             f"- Removed from the old range: {_amt(report, 0, d['decreased'][0])} + "
@@ -426,11 +475,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"sqrtPriceLimitX96 {p.get('swap_sqrt_price_limit_x96', '0')} (the simulated price "
             f"after the swap, {report['slippage_bps']} bps further)"
         )
+    if kind != "withdraw":
+        lines += [
+            f"- Deposited in {'the position' if kind == 'compound' else 'the new range'}: "
+            f"{_amt(report, 0, d['minted'][0])} + {_amt(report, 1, d['minted'][1])} "
+            f"(minimums {p['mint_min0']} / {p['mint_min1']} raw)",
+            f"- Left in the Safe (dust): {_amt(report, 0, p['dust0'])} + "
+            f"{_amt(report, 1, p['dust1'])}",
+        ]
     lines += [
-        f"- Deposited in {'the position' if kind == 'compound' else 'the new range'}: "
-        f"{_amt(report, 0, d['minted'][0])} + "
-        f"{_amt(report, 1, d['minted'][1])} (minimums {p['mint_min0']} / {p['mint_min1']} raw)",
-        f"- Left in the Safe (dust): {_amt(report, 0, p['dust0'])} + {_amt(report, 1, p['dust1'])}",
         f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})"
         + (" (estimated by eth_call, before refunds)" if d.get("method") == "call" else ""),
         "- IL crystallised: "

@@ -64,7 +64,8 @@ class ModuleTransaction:
 
 def module_calls(plan: RebalancePlan) -> list[bytes]:
     """The plan as the module's entry points: decrease, collect, burn, approvals, swap, mint;
-    for a compound: collect, approvals, swap, increaseLiquidity. An open is refused here: new
+    for a compound: collect, approvals, swap, increaseLiquidity; for a withdraw: decrease and
+    collect. An open is refused here: new
     capital goes in through the owners' Safe transaction."""
     if plan.kind == "open":
         raise Refused("opening a position goes through the owners' Safe, not the module")
@@ -75,6 +76,11 @@ def module_calls(plan: RebalancePlan) -> list[bytes]:
         return bytes.fromhex(module.encode_abi(fn_name=fn, args=list(args))[2:])
 
     calls = [call("collect", (plan.token_id, plan.safe, MAX_UINT128, MAX_UINT128))]
+    if plan.kind == "withdraw":
+        # decrease all (counted as a rebalance, its minimums checked, its loss charged at the
+        # reference price) and collect to the Safe; the emptied NFT is kept
+        decrease = (plan.token_id, plan.old_liquidity, a.decrease_min0, a.decrease_min1)
+        return [call("decreaseLiquidity", (*decrease, plan.deadline)), *calls]
     if plan.kind == "rebalance":
         calls = [
             call(

@@ -79,6 +79,16 @@ def _succeed(s: Session, position_id: int, result: dict[str, Any]) -> None:
         new.replaces_id = old.id
 
 
+def _withdrawn(s: Session, position_id: int) -> None:
+    """In the confirming transaction: the withdrawn NFT's row (one per chain and NFT, the one
+    the monitor records under the position's name) is closed."""
+    from lpbot.store.models import Position
+
+    row = s.get(Position, position_id)
+    assert row is not None
+    repo.close_position(s, row.id)
+
+
 class SqlRebalanceRepo:
     """``RebalanceRepo`` backed by the store; ``actor`` is written to the audit log."""
 
@@ -225,6 +235,10 @@ class SqlRebalanceRepo:
                 and (row.decision or {}).get("kind", "rebalance") == "rebalance"
             ):  # an open's NFT is adopted by name, a compound keeps its NFT
                 _succeed(s, row.position_id, result)
+            if new == ES.CONFIRMED and (row.decision or {}).get("kind") == "withdraw":
+                # the withdrawn NFT holds nothing: closed in the confirming transaction, and
+                # so no longer managed (``repo.withdrawn_positions`` tells it from a rebalance)
+                _withdrawn(s, row.position_id)
             if "signatures" in fields and row.safe_tx_hash:
                 for sig in fields["signatures"]:
                     repo.record_signature(

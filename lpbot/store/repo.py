@@ -72,6 +72,7 @@ __all__ = [
     "unfinished_rebalances",
     "update_hedge_order",
     "update_transaction",
+    "withdrawal_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -456,6 +457,23 @@ def transition(
         now=at,
     )
     return True
+
+
+def withdrawal_of(session: Session, chain_id: int, token_id: int) -> Rebalance | None:
+    """The confirmed withdraw of NFT ``token_id`` on ``chain_id`` (its liquidity and fees
+    collected to the Safe, the emptied NFT kept, its row closed), or None: what tells a
+    withdrawn position from one a rebalance replaced."""
+    rows = session.scalars(
+        select(Rebalance)
+        .join(Position, Rebalance.position_id == Position.id)
+        .where(
+            Position.chain_id == chain_id,
+            Position.token_id == token_id,
+            Rebalance.state == RebalanceState.CONFIRMED,
+        )
+        .order_by(Rebalance.id.desc())
+    )
+    return next((r for r in rows if (r.decision or {}).get("kind") == "withdraw"), None)
 
 
 def pending_approvals(session: Session) -> list[Rebalance]:

@@ -84,7 +84,9 @@ def crash_comparison(
     runs: str = "both",
 ) -> CrashComparison:
     """Both runs on one crash path (module docstring); ``runs``: ``"both"``, ``"on"`` (with the
-    regime only) or ``"off"``. ``risk``: the ``[risk]`` settings (default: its defaults)."""
+    regime only) or ``"off"``. ``risk``: the ``[risk]`` settings (default: its defaults); the
+    run with the regime uses its thresholds and actions even when its ``enabled`` is false (that
+    switch is the daemon's)."""
     if runs not in ("both", "on", "off"):
         raise ValueError(f"runs must be both, on or off, got {runs!r}")
     path = crash_minutes(
@@ -102,7 +104,9 @@ def crash_comparison(
     if runs in ("both", "off"):
         without = run_bars(bars, base, perp=path.perp)
     if runs in ("both", "on"):
-        config = base.model_copy(update={"risk": risk if risk is not None else RiskConfig()})
+        settings = risk if risk is not None else RiskConfig()
+        settings = settings.model_copy(update={"enabled": True})
+        config = base.model_copy(update={"risk": settings})
         with_regime = run_bars(bars, config, perp=path.perp)
     return CrashComparison(path, without, with_regime, decision_interval_seconds)
 

@@ -649,8 +649,8 @@ def study(**kw: Any) -> int:
 @click.pass_context
 def crash(ctx: click.Context, /, **kw: Any) -> int:
     """LP through a synthetic crash and liquidation cascade, with the market regime ([risk] of
-    lpbot.toml when there is one, else its defaults) and without: max drawdown, fees, net vs
-    hold, and the regime's changes with their reasons."""
+    lpbot.toml when there is one, even with enabled = false, else its defaults) and without:
+    max drawdown, fees, net vs hold, and the regime's changes with their reasons."""
     from lpbot.backtest.crash import crash_comparison, render
 
     if kw["interval"] % 60:

@@ -90,13 +90,36 @@ def test_the_crash_command_reads_risk_from_the_configuration(
     assert out["runs"]["with_regime"]["regime"]["withdrawals"] == 1
     # a [risk] that never stresses: the configuration's settings are the ones run
     config = tmp_path / "lpbot.toml"
-    off = EXAMPLE_TOML.replace("enabled = true\nexit_fraction", "enabled = false\nexit_fraction")
-    assert off != EXAMPLE_TOML
-    config.write_text(off)
+    calm = EXAMPLE_TOML.replace("vol_5m_ratio = 5.0", 'vol_5m_ratio = "off"')
+    calm = calm.replace("vol_30m_ratio = 3.5", 'vol_30m_ratio = "off"')
+    calm = calm.replace("twap_deviation_bps = 300", 'twap_deviation_bps = "off"')
+    calm = calm.replace("funding_bps_8h = 15.0", 'funding_bps_8h = "off"')
+    calm = calm.replace("open_interest_change_pct = 12.0", 'open_interest_change_pct = "off"')
+    calm = calm.replace("liquidation_ratio = 20.0", 'liquidation_ratio = "off"')
+    calm = calm.replace("volume_ratio = 8.0", 'volume_ratio = "off"')
+    config.write_text(calm)
     assert main(["--config", str(config), "backtest", "crash", "--risk", "on", "--days", "3",
                  "--json"]) == 0  # fmt: skip
     out = json.loads(capsys.readouterr().out)
-    assert out["runs"]["with_regime"]["regime"] is None
+    regime = out["runs"]["with_regime"]["regime"]
+    assert regime["withdrawals"] == 0 and regime["transitions"]
+
+
+def test_the_crash_command_runs_the_regime_even_when_the_daemon_has_it_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `enabled = false` keeps the daemon from acting on the regime; "LP with the regime" must
+    # still be a run with it (its thresholds and actions), not a copy of the run without it
+    import json
+
+    config = tmp_path / "lpbot.toml"
+    off = EXAMPLE_TOML.replace("enabled = true\nexit_fraction", "enabled = false\nexit_fraction")
+    assert off != EXAMPLE_TOML
+    config.write_text(off)
+    assert main(["--config", str(config), "backtest", "crash", "--days", "3", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert runs["with_regime"]["regime"]["withdrawals"] == 1
+    assert runs["with_regime"]["max_drawdown"] < runs["without"]["max_drawdown"] - 0.10
 
 
 def test_a_regime_that_never_changes_leaves_the_run_as_it_was() -> None:

@@ -21,7 +21,10 @@ flap the regime:
   one times ``exit_fraction`` (divided by it for the liquidation distance, whose worse is lower);
   the regime falls to the worst level still held only after every signal has been below the
   current level's exit thresholds for ``min_dwell_seconds`` without a break. A fall to normal
-  from stressed goes straight down when nothing holds elevated either.
+  from stressed goes straight down when nothing holds elevated either;
+- *missing*: a signal that held the level at its last reading and then has none (the venue
+  stops answering in a crash) still holds it: no reading is no evidence of calm. The calm timer
+  starts only once it is read again below its exit threshold.
 
 The state (``RegimeState``: level, since, reasons, and the calm timer) is plain JSON through
 ``to_dict`` / ``from_dict``, so a daemon can persist it and resume where it was. Reasons are one
@@ -275,6 +278,8 @@ class RegimeState:
     it (empty when normal), or the calm timer's progress when none still does. ``calm_since``:
     when every signal fell below the current level's exit thresholds (None: one still holds it);
     ``calm_target``: the worst level a signal held since then, where the regime falls to.
+    ``holding``: the signals past the level's exit threshold at their last reading (a missing
+    one among them still holds the level).
     """
 
     level: Level = Level.NORMAL
@@ -283,6 +288,7 @@ class RegimeState:
     calm_since: float | None = None
     calm_target: Level | None = None
     updated_at: float | None = None
+    holding: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (``from_dict`` reads it back)."""
@@ -293,6 +299,7 @@ class RegimeState:
             "calm_since": self.calm_since,
             "calm_target": None if self.calm_target is None else self.calm_target.label,
             "updated_at": self.updated_at,
+            "holding": list(self.holding),
         }
 
     @classmethod
@@ -309,6 +316,7 @@ class RegimeState:
                 calm_since=None if calm is None else float(calm),
                 calm_target=None if target is None else Level.parse(str(target)),
                 updated_at=None if updated is None else float(updated),
+                holding=tuple(str(n) for n in data.get("holding", ())),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a regime state: {exc}") from exc
@@ -361,24 +369,32 @@ class RegimeTracker:
         level = prev.level
         if entered > level:  # rises at once
             lines = enter_lines[entered]
-            self.state = RegimeState(entered, now, tuple(lines), None, None, now)
+            holding = _holding(self.config, signals, entered)
+            self.state = RegimeState(entered, now, tuple(lines), None, None, now, holding)
             return self.state
         if level is Level.NORMAL:
             self.state = RegimeState(Level.NORMAL, prev.since, (), None, None, now)
             return self.state
-        if held >= level:  # a signal still holds the level: no calm
+        # a signal that held the level at its last reading and has none now still holds it
+        missing = tuple(n for n in prev.holding if n not in signals and n in SIGNAL_BY_NAME)
+        if held >= level or missing:  # a signal still holds the level: no calm
             # each signal's line: past its enter threshold, else past its exit one
             by_signal = {line.split(":")[0]: line for line in exit_lines[level]}
             by_signal.update({line.split(":")[0]: line for line in enter_lines[level]})
+            for name in missing:
+                label = SIGNAL_BY_NAME[name].label
+                by_signal[label] = f"{label}: no reading since it held {level.label}"
             reasons = tuple(by_signal.values()) or prev.reasons
-            self.state = RegimeState(level, prev.since, reasons, None, None, now)
+            holding = _holding(self.config, signals, level) + missing
+            self.state = RegimeState(level, prev.since, reasons, None, None, now, holding)
             return self.state
         calm_since = prev.calm_since if prev.calm_since is not None else now
         target = max(held, prev.calm_target) if prev.calm_target is not None else held
         dwell = self.config.min_dwell_seconds
         if now - calm_since >= dwell:
             lines = exit_lines[target] if target is not Level.NORMAL else []
-            self.state = RegimeState(target, now, tuple(lines), None, None, now)
+            holding = _holding(self.config, signals, target) if target is not Level.NORMAL else ()
+            self.state = RegimeState(target, now, tuple(lines), None, None, now, holding)
             return self.state
         reasons = (
             f"every signal below its {level.label} exit threshold for {now - calm_since:.0f} s "
@@ -386,6 +402,19 @@ class RegimeTracker:
         )
         self.state = RegimeState(level, prev.since, reasons, calm_since, target, now)
         return self.state
+
+
+def _holding(config: RegimeConfig, signals: Mapping[str, float], level: Level) -> tuple[str, ...]:
+    """The signals at or past ``level``'s exit threshold (or a worse level's)."""
+    out = []
+    for name, value in signals.items():
+        spec = SIGNAL_BY_NAME.get(name)
+        if spec is None:
+            continue
+        levels = (lv for lv in Level if lv >= level and lv is not Level.NORMAL)
+        if any(_past(value, config.exit(name, lv), spec.higher_is_worse) for lv in levels):
+            out.append(name)
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------ measuring inputs

@@ -90,6 +90,33 @@ def test_missing_signals_count_for_nothing() -> None:
     assert signals == {"funding_bps_8h": 20.0, "open_interest_change_pct": 15.0}
 
 
+def test_a_signal_that_held_the_level_and_goes_missing_is_not_taken_as_calm() -> None:
+    # stressed by a liquidation cascade; then the venue stops answering (the signal is None,
+    # as in a crash): no reading is no evidence of calm, so the level holds, saying why
+    cascade = RegimeInputs(vol_5m=1.0, vol_baseline=1.0, liquidations_usd=3e6,
+                           liquidations_baseline_usd=1e5)  # fmt: skip
+    tracker = RegimeTracker(CONFIG)
+    assert tracker.update(cascade, 0).level is Level.STRESSED
+    for now in (60, 600, 1200, 3600):
+        s = tracker.update(vol(1.0), now)  # the other signals calm, liquidations unknown
+        assert (s.level, s.calm_since) == (Level.STRESSED, None)
+    assert s.reasons == ("perp liquidations / baseline: no reading since it held stressed",)
+    # the state keeps which signals hold the level, across a restart
+    tracker = RegimeTracker(CONFIG, RegimeState.from_dict(json.loads(json.dumps(s.to_dict()))))
+    assert tracker.update(vol(1.0), 3660).level is Level.STRESSED
+    # read again and calm: the calm timer starts then, and the level falls after the dwell
+    calm = RegimeInputs(vol_5m=1.0, vol_baseline=1.0, liquidations_usd=1e5,
+                        liquidations_baseline_usd=1e5)  # fmt: skip
+    assert tracker.update(calm, 3720).calm_since == 3720
+    assert tracker.update(vol(1.0), 4320).level is Level.NORMAL
+    # a signal whose last reading was calm counts for nothing when missing
+    tracker = RegimeTracker(CONFIG)
+    tracker.update(vol(6.0), 0)
+    assert tracker.update(RegimeInputs(), 60).calm_since is None  # vol held it: unknown
+    assert tracker.update(vol(1.0), 120).calm_since == 120
+    assert tracker.update(RegimeInputs(), 720).level is Level.NORMAL
+
+
 def test_the_state_persists_as_json_and_resumes() -> None:
     a = RegimeTracker(CONFIG)
     a.update(vol(5.5), 0)

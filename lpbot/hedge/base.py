@@ -180,13 +180,15 @@ class Balance:
 @dataclass(frozen=True, slots=True)
 class FundingRate:
     """A funding rate per interval (0.0001 = 0.01% per 8 h). ``timestamp_ms``: the settlement it
-    applies to (history) or the time it was read (current); ``next_funding_ms`` when known."""
+    applies to (history) or the time it was read (current); ``next_funding_ms`` when known;
+    ``interval_hours``: the market's funding interval when the venue says (None: 8 h)."""
 
     symbol: str
     rate: Decimal
     timestamp_ms: int
     mark_price: Decimal | None = None
     next_funding_ms: int | None = None
+    interval_hours: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ environment variables the config names, handed to ccxt, and never logged or show
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -176,6 +177,19 @@ def _clean(value: Decimal) -> Decimal:
 def _dec0(value: Any) -> Decimal:
     d = _dec(value)
     return d if d is not None else Decimal(0)
+
+
+def funding_interval_hours(interval: Any) -> float | None:
+    """A ccxt funding rate's ``interval`` (``"1h"``, ``"4h"``, ``"8h"``) in hours; None when the
+    venue does not give it (Binance's current rate) or it is not in hours."""
+    text = str(interval) if interval is not None else ""
+    if not text.endswith("h"):
+        return None
+    try:
+        hours = float(text[:-1])
+    except ValueError:
+        return None
+    return hours if hours > 0 and math.isfinite(hours) else None
 
 
 class CcxtExchange:
@@ -353,6 +367,7 @@ class CcxtExchange:
             timestamp_ms=int(raw.get("timestamp") or self._client.milliseconds()),
             mark_price=_dec(raw.get("markPrice")),
             next_funding_ms=raw.get("fundingTimestamp"),
+            interval_hours=funding_interval_hours(raw.get("interval")),
         )
 
     def fetch_funding_rate_history(self, symbol: str, since_ms: int) -> list[FundingRate]:

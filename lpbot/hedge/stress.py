@@ -87,7 +87,8 @@ def fetch_perp_stress(
     baseline_ms: int = BASELINE_MS,
 ) -> PerpStress:
     """Read the perp's stress signals (module docstring). The funding rate is the venue's
-    current one (per funding interval, taken as 8 hours); the open interest's change is now
+    current one, per 8 hours (a rate per 1 h interval counts 8 times; 8 h when the venue does
+    not say its interval); the open interest's change is now
     against the last reading at or before ``window_ms`` ago; liquidations over ``window_ms``
     against ``window_ms / baseline_ms`` of those over ``baseline_ms``. A read that fails for a
     while (``RetryLater``) leaves its signal None and is logged: the regime goes on with the
@@ -96,7 +97,9 @@ def fetch_perp_stress(
     fetch_funding = getattr(venue, "fetch_funding_rate", None)
     if fetch_funding is not None:
         try:
-            funding = float(fetch_funding(symbol).rate)
+            rate = fetch_funding(symbol)
+            hours = getattr(rate, "interval_hours", None)
+            funding = float(rate.rate) * (8.0 / hours if hours else 1.0)
         except RetryLater as exc:
             log.warning("funding rate of %s unavailable: %s", symbol, exc)
     oi_now: float | None = None

@@ -119,7 +119,11 @@ def test_reads_in_base_tokens_with_equity_including_unrealised_pnl(
     assert ex.fetch_position(BTC).size == 0
     assert ex.fetch_balance("USDT").total == D(1_000_000)
     assert ex.fetch_mark_price(BTC) == D(60_000)
-    assert ex.fetch_funding_rate(BTC).rate == D("0.0001")
+    funding = ex.fetch_funding_rate(BTC)
+    assert funding.rate == D("0.0001")
+    # the interval where the venue's rate says it (Bybit's market, OKX's settlement times;
+    # Binance's premium index does not: the regime then takes 8 h)
+    assert funding.interval_hours == (None if v.id == "binanceusdm" else 8.0)
     tiers = ex.fetch_margin_tiers(BTC)
     assert [t.mmr for t in tiers] == [t.mmr for t in server.paper.fetch_margin_tiers(BTC)]
     ex.prepare_isolated(BTC, 3)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from lpbot.hedge.base import FundingRate
 from lpbot.hedge.ccxt_exchange import CcxtConfig, CcxtExchange
 from lpbot.hedge.paper import PaperExchange
 from lpbot.hedge.stress import fetch_perp_stress
@@ -92,3 +93,47 @@ def test_ccxt_reads_open_interest_from_binance_and_no_liquidations(
     assert paper_oi is not None
     assert stress.open_interest_usd == pytest.approx(paper_oi.usd, rel=1e-6)
     assert standin.calls("GET", "/futures/data/openInterestHist")
+
+
+class _HourlyFundingVenue:
+    """A venue that settles funding every hour (as Bybit, OKX and Binance do on some markets,
+    and Binance on more of them in a stressed market) and serves nothing else."""
+
+    def __init__(self, rate: str, interval_hours: float | None) -> None:
+        self.rate, self.interval_hours = D(rate), interval_hours
+
+    def fetch_funding_rate(self, symbol: str) -> FundingRate:
+        return FundingRate(symbol, self.rate, 0, interval_hours=self.interval_hours)
+
+    def fetch_open_interest(self, symbol: str) -> None:
+        return None
+
+    def fetch_open_interest_history(self, symbol: str, since_ms: int) -> None:
+        return None
+
+    def fetch_liquidations(self, symbol: str, since_ms: int) -> None:
+        return None
+
+
+def test_a_funding_rate_per_hour_is_compared_per_8_hours() -> None:
+    # 5 bps an hour is 40 bps per 8 h: past the stressed threshold (15), not a calm 5
+    hourly = fetch_perp_stress(_HourlyFundingVenue("0.0005", 1.0), BTC, 0)
+    assert hourly.funding_rate_8h == pytest.approx(0.004)
+    state = RegimeTracker(RegimeConfig()).update(RegimeInputs(**hourly.regime_inputs()), 0)
+    assert state.level is Level.STRESSED
+    # a venue that does not say its interval: the common 8 h
+    assert fetch_perp_stress(_HourlyFundingVenue("0.0005", None), BTC, 0).funding_rate_8h == (
+        pytest.approx(0.0005)
+    )
+    assert fetch_perp_stress(_HourlyFundingVenue("0.0005", 4.0), BTC, 0).funding_rate_8h == (
+        pytest.approx(0.001)
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "hours"), [("1h", 1.0), ("4h", 4.0), ("8h", 8.0), (None, None), ("weird", None)]
+)
+def test_ccxt_funding_interval_is_read_from_the_rate(raw: str | None, hours: float | None) -> None:
+    from lpbot.hedge.ccxt_exchange import funding_interval_hours
+
+    assert funding_interval_hours(raw) == hours

@@ -444,15 +444,16 @@ class CcxtExchange:
         out = []
         for r in raw:
             value = r.get("openInterestValue")
+            amount = r.get("openInterestAmount")  # base tokens (Binance, Bybit), contracts (OKX)
             if value is None:
-                amount = r.get("openInterestAmount")
                 if amount is None:
                     continue
                 if mark is None:
                     mark = float(self.fetch_mark_price(symbol))
                 value = float(amount) * mark
-            t = r.get("timestamp")
-            out.append(OpenInterest(symbol, float(value), int(t or self._client.milliseconds())))
+            t = int(r.get("timestamp") or self._client.milliseconds())
+            base = None if amount is None else float(amount)
+            out.append(OpenInterest(symbol, float(value), t, base))
         return out
 
     # ----------------------------------------------------------------------------- writes

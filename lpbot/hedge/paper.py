@@ -39,9 +39,9 @@ interest and liquidations on the devnet: at every price the venue sees, a move o
 log-price since the last one liquidates ``liquidated_per_pct * x`` of the open interest (at most
 half), on top of a background of ``background_base_per_hour``; the open interest loses what was
 liquidated and recovers towards ``open_interest_base`` with ``recovery_halflife_hours``. Both
-are kept for ``keep_hours`` (a row a minute at most) and read as USD at the mark
-(``fetch_open_interest``, ``fetch_open_interest_history``, ``fetch_liquidations``). Funding is
-the configured series.
+are kept for ``keep_hours`` (a row a minute at most) and read as USD at the mark, the open
+interest also in base tokens (``fetch_open_interest``, ``fetch_open_interest_history``,
+``fetch_liquidations``). Funding is the configured series.
 """
 
 from __future__ import annotations
@@ -318,14 +318,15 @@ class PaperLiquidation(BaseModel):
 
 class PaperMarketActivity(BaseModel):
     """The paper market's open interest now and its recent history, and the liquidations of
-    the last ``MarketModel.keep_hours`` (USD, float): ``(timestamp_ms, usd)`` rows."""
+    the last ``MarketModel.keep_hours`` (USD, float): ``(timestamp_ms, usd)`` rows, the open
+    interest's ``(timestamp_ms, usd, base)`` (an account saved before it kept the base: two)."""
 
     model_config = ConfigDict(extra="forbid")
 
     open_interest_base: float
     mark: float
     timestamp_ms: int
-    open_interest: list[tuple[int, float]] = Field(default_factory=list)
+    open_interest: list[tuple[int, float, float] | tuple[int, float]] = Field(default_factory=list)
     liquidations: list[tuple[int, float]] = Field(default_factory=list)
 
 
@@ -781,7 +782,8 @@ class PaperExchange:
         self._touch()
         m = self._state.market
         assert m is not None
-        return OpenInterest(symbol, m.open_interest_base * m.mark, m.timestamp_ms)
+        base = m.open_interest_base
+        return OpenInterest(symbol, base * m.mark, m.timestamp_ms, base)
 
     def fetch_open_interest_history(self, symbol: str, since_ms: int) -> list[OpenInterest] | None:
         """The open interest at each price the venue saw since ``since_ms`` (the last one before
@@ -791,8 +793,11 @@ class PaperExchange:
         m = self._state.market
         assert m is not None
         rows = m.open_interest
-        first = max((i for i, (t, _v) in enumerate(rows) if t <= since_ms), default=0)
-        return [OpenInterest(symbol, usd, t) for t, usd in rows[first:]]
+        first = max((i for i, row in enumerate(rows) if row[0] <= since_ms), default=0)
+        return [
+            OpenInterest(symbol, row[1], row[0], row[2] if len(row) > 2 else None)
+            for row in rows[first:]
+        ]
 
     def fetch_liquidations(self, symbol: str, since_ms: int) -> list[Liquidation] | None:
         """The market's liquidations since ``since_ms`` (USD), one row per price seen."""
@@ -813,7 +818,7 @@ class PaperExchange:
             oi = model.open_interest_base
             s.market = PaperMarketActivity(
                 open_interest_base=oi, mark=price, timestamp_ms=now,
-                open_interest=[(now, oi * price)],
+                open_interest=[(now, oi * price, oi)],
             )  # fmt: skip
             return
         if now <= m.timestamp_ms:
@@ -835,7 +840,7 @@ class PaperExchange:
             history.pop()
         if liquidations and liquidations[-1][0] // 60_000 == now // 60_000:
             liquidated += liquidations.pop()[1]
-        m.open_interest = [*history, (now, oi * price)]
+        m.open_interest = [*history, (now, oi * price, oi)]
         m.liquidations = [*liquidations, (now, liquidated)]
         m.open_interest_base, m.mark, m.timestamp_ms = oi, price, now
 

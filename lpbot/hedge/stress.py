@@ -1,11 +1,12 @@
 """The perp market's stress signals for the market regime: funding, open interest, liquidations.
 
 A venue gives what it has: ``CcxtExchange`` reads each through ccxt where the venue's ``has``
-says it serves it (Binance USD-M: open interest and its history, no public liquidations over
-REST; the methods return None for what it does not serve), ``PaperExchange`` simulates them
-from its prices (its module docstring, "Market activity"). ``fetch_perp_stress`` reads them all
-and returns ``PerpStress``: the funding rate, the open interest's change over a window and the
-liquidations over that window against their baseline, each None when the venue does not give it.
+says it serves it (Binance USD-M, OKX and Bybit: open interest and its history, no public
+liquidations over REST; the methods return None for what it does not serve), ``PaperExchange``
+simulates them from its prices (its module docstring, "Market activity"). ``fetch_perp_stress``
+reads them all and returns ``PerpStress``: the funding rate, the open interest's change over a
+window and the liquidations over that window against their baseline, each None when the venue
+does not give it.
 Its ``regime_inputs`` fill the perp's fields of ``lpbot.risk.regime.RegimeInputs``.
 
 USD figures are float (analytics): the regime compares ratios.
@@ -27,11 +28,14 @@ BASELINE_MS = 24 * 3_600_000
 
 @dataclass(frozen=True, slots=True)
 class OpenInterest:
-    """A perp's open interest at ``timestamp_ms``, in settle currency (USD)."""
+    """A perp's open interest at ``timestamp_ms``, in settle currency (USD), and ``amount``: in
+    the venue's own unit (base tokens or contracts) when it gives it, which a price move alone
+    does not change."""
 
     symbol: str
     usd: float
     timestamp_ms: int
+    amount: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +92,9 @@ def fetch_perp_stress(
 ) -> PerpStress:
     """Read the perp's stress signals (module docstring). The funding rate is the venue's
     current one, per 8 hours (a rate per 1 h interval counts 8 times; 8 h when the venue does
-    not say its interval); the open interest's change is now
-    against the last reading at or before ``window_ms`` ago; liquidations over ``window_ms``
+    not say its interval); the open interest's change is now against the last reading at or
+    before ``window_ms`` ago, in contracts when both readings have them (a price move alone
+    changes the USD value, not the positions open), else in USD; liquidations over ``window_ms``
     against ``window_ms / baseline_ms`` of those over ``baseline_ms``. A read that fails for a
     while (``RetryLater``) leaves its signal None and is logged: the regime goes on with the
     others."""
@@ -111,8 +116,12 @@ def fetch_perp_stress(
             # from two windows back: the reading at or before one window back is in it
             history = venue.fetch_open_interest_history(symbol, now_ms - 2 * window_ms)
             before = [h for h in history or () if h.timestamp_ms <= now_ms - window_ms]
-            if before and before[-1].usd > 0:
-                change = (oi_now / before[-1].usd - 1.0) * 100.0
+            then = before[-1] if before else None
+            if then is not None and now_oi.amount is not None and then.amount is not None:
+                if then.amount > 0:
+                    change = (now_oi.amount / then.amount - 1.0) * 100.0
+            elif then is not None and then.usd > 0:
+                change = (oi_now / then.usd - 1.0) * 100.0
     except RetryLater as exc:
         log.warning("open interest of %s unavailable: %s", symbol, exc)
     liquidations = baseline = None

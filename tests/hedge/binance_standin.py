@@ -249,7 +249,9 @@ class BinanceStandIn(VenueStandIn):
             seen = [r for r in rows if r.timestamp_ms <= t]
             if seen:
                 usd = Decimal(repr(seen[-1].usd))
-                out.append({"symbol": self._spec_id, "sumOpenInterest": _s(usd / mark),
+                amount = seen[-1].amount
+                base = usd / mark if amount is None else Decimal(repr(amount))
+                out.append({"symbol": self._spec_id, "sumOpenInterest": _s(base),
                             "sumOpenInterestValue": _s(usd), "timestamp": str(t)})  # fmt: skip
             t += step
         return out

@@ -2,7 +2,8 @@
 
 ``regime_path`` runs ``lpbot.risk.regime.RegimeTracker`` (the code the daemon runs) over a run's
 bars as the daemon would: on every decision bar (a multiple of ``decision_interval_seconds``)
-and, while the regime is not normal, on every multiple of ``stress_monitor_seconds``. At each
+and, while the regime is not normal, at every multiple of ``stress_monitor_seconds`` (on the
+first bar ending at or after it: every bar when the period is shorter than the bars). At each
 evaluation it measures, from the bars up to then (nothing later):
 
 - realised volatility over the last 5 and 30 minutes against its baseline over the last
@@ -170,7 +171,9 @@ def regime_path(
     levels = np.zeros(n, dtype=np.int8)
     end = bars.end
     decision = end % decision_interval_seconds == 0
-    monitor = end % stress_monitor_seconds == 0
+    # the monitor's ticks at multiples of its period, each acted on at the first bar ending at
+    # or after it (every bar when the period is shorter than a bar)
+    monitor = end // stress_monitor_seconds != (end - bars.interval) // stress_monitor_seconds
     transitions: list[Transition] = []
     evaluations = 0
     level = Level.NORMAL

@@ -172,3 +172,27 @@ def test_stressed_resizes_or_flattens_the_hedge() -> None:
     # the withdrawn tokens stay hedged when re-sized: the crash costs far less than flattened
     resized, flattened = runs["resize"].metrics, runs["flatten"].metrics
     assert resized.max_drawdown < 0.05 < 0.15 < flattened.max_drawdown
+
+
+def test_the_stress_monitor_runs_at_least_as_often_as_configured_on_any_bars() -> None:
+    # a period that is not a multiple of the 60 s bars: the monitor acts at the first bar at or
+    # after each tick (every bar for 45 s, as for 60 s), not only where both line up (180 s)
+    from lpbot.backtest.risk import regime_path
+    from lpbot.backtest.study import bars_of
+    from lpbot.backtest.synthetic import crash_minutes
+
+    path = crash_minutes(3, crash_at_hours=30.0)
+    bars = bars_of(path.minutes, 60)
+    config = RiskConfig().regime_config()
+    runs = {
+        s: regime_path(
+            bars, config, decision_interval_seconds=300, stress_monitor_seconds=s, perp=path.perp
+        )
+        for s in (45, 60, 90, 180)
+    }
+    assert runs[45].evaluations == runs[60].evaluations
+    assert [(t.t, t.level) for t in runs[45].transitions] == [
+        (t.t, t.level) for t in runs[60].transitions
+    ]
+    # 90 s: between every bar (60) and every third (180)
+    assert runs[180].evaluations < runs[90].evaluations < runs[60].evaluations

@@ -121,6 +121,7 @@ class _Bot:
                 "transitions": self.regime_log,
                 "evaluations": self.regime.evaluations,
                 "seconds_in": self.regime.seconds_in,
+                "signals_unavailable": list(self.regime.unavailable),
                 "withdrawals": sum(1 for a in self.acc.actions if a.kind == "withdraw"),
                 "reentries": sum(1 for a in self.acc.actions if a.kind == "reenter"),
             }

@@ -17,8 +17,11 @@ evaluation it measures, from the bars up to then (nothing later):
   ``WINDOW_SECONDS`` and liquidations over ``WINDOW_SECONDS`` against their baseline share.
 
 The position's VaR and the hedge's liquidation distance depend on the position and are left out
-here (None): the backtest's regime is the market's. The inputs depend on market data only, so
-the path is computed once per run and is the same for every engine and strategy.
+here (None): the backtest's regime is the market's. A window that holds fewer than two bars
+(5-minute volatility on 5-minute bars, anything under an hour on hour bars) gives no reading;
+``RegimePath.unavailable`` lists the market's signals that never had one. The inputs depend on
+market data only, so the path is computed once per run and is the same for every engine and
+strategy.
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ from lpbot.backtest.bars import Bars
 from lpbot.backtest.costs import HedgeBook, HedgeModel
 from lpbot.backtest.synthetic import PerpSeries
 from lpbot.risk.actions import LevelActions
-from lpbot.risk.regime import Level, RegimeConfig, RegimeInputs, RegimeTracker
+from lpbot.risk.regime import SIGNALS, Level, RegimeConfig, RegimeInputs, RegimeTracker
 
 BASELINE_SECONDS = 86_400
 WINDOW_SECONDS = 1_800
 TWAP_SECONDS = 1_800
 VOL_WINDOWS = (300, 1_800)
+# the signals the backtest measures (the position's VaR and the hedge's distance it does not)
+MARKET = frozenset(s.name for s in SIGNALS) - {
+    "var_1m_pct", "var_5m_pct", "var_30m_pct", "hedge_liquidation_distance_pct",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,14 @@ class Transition:
 @dataclass(frozen=True)
 class RegimePath:
     """The regime in force after each bar (``level``, int8 of ``Level``), its transitions,
-    and how many evaluations were made."""
+    how many evaluations were made, and the market's signals never measured (``unavailable``:
+    bars too coarse for their window, or no perp data)."""
 
     level: NDArray[np.int8]
     transitions: tuple[Transition, ...]
     evaluations: int
     seconds_in: dict[str, float] = field(default_factory=dict)
+    unavailable: tuple[str, ...] = ()
 
     def at(self, j: int) -> Level:
         return Level(int(self.level[j]))
@@ -126,8 +135,10 @@ class MarketSignals:
         short, long = (self._vol(hi, w) for w in VOL_WINDOWS)
         baseline = self._vol(hi, BASELINE_SECONDS)
         lo_twap = self._index(now - TWAP_SECONDS)
-        twap_ln = (self.ln_sum[hi] - self.ln_sum[lo_twap]) / (hi - lo_twap)
-        deviation = (math.exp(float(self.ln[j] - twap_ln)) - 1.0) * 1e4
+        deviation = None  # a TWAP of the close alone is no reading
+        if hi - lo_twap >= 2:
+            twap_ln = (self.ln_sum[hi] - self.ln_sum[lo_twap]) / (hi - lo_twap)
+            deviation = (math.exp(float(self.ln[j] - twap_ln)) - 1.0) * 1e4
         volume = self._window_ratio(self.volume, self.end, now)
         funding = oi_change = None
         liq: tuple[float, float] | None = None
@@ -178,16 +189,20 @@ def regime_path(
     evaluations = 0
     level = Level.NORMAL
     seconds = dict.fromkeys((lv.label for lv in Level), 0.0)
+    seen: set[str] = set()
     for j in range(n):
         if decision[j] or (level is not Level.NORMAL and monitor[j]):
             evaluations += 1
-            state = tracker.update(signals.inputs(j), float(end[j]))
+            measured = signals.inputs(j).signals()
+            seen.update(measured)
+            state = tracker.update(measured, float(end[j]))
             if state.level is not level:
                 transitions.append(Transition(j, int(end[j]), state.level, state.reasons))
                 level = state.level
         levels[j] = level
         seconds[level.label] += bars.interval
-    return RegimePath(levels, tuple(transitions), evaluations, seconds)
+    unavailable = tuple(s.name for s in SIGNALS if s.name not in seen and s.name in MARKET)
+    return RegimePath(levels, tuple(transitions), evaluations, seconds, unavailable)
 
 
 def apply_hedge_actions(

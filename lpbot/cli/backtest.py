@@ -284,6 +284,19 @@ def _print_result(result: Any) -> None:
     )
     costs = ", ".join(f"{k.replace('_', ' ')} ${v:,.2f}" for k, v in m.costs_usd.items() if v)
     print(f"  costs: {costs or 'none'}")
+    regime = result.notes.get("regime")
+    if regime:
+        hours = regime.get("seconds_in", {})
+        line = (
+            f"  market regime: {len(regime['transitions'])} changes, elevated "
+            f"{hours.get('elevated', 0.0) / 3600:.1f} h, stressed "
+            f"{hours.get('stressed', 0.0) / 3600:.1f} h, {regime['withdrawals']} withdrawals, "
+            f"{regime['reentries']} re-entries"
+        )
+        missing = regime.get("signals_unavailable") or []
+        if missing:
+            line += f"; never measured on these bars (no reading, not calm): {', '.join(missing)}"
+        print(line)
     from lpbot.backtest.validate import SMALL_SHARE
 
     share = result.notes.get("position_share", 0.0)

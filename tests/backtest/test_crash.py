@@ -196,3 +196,52 @@ def test_the_stress_monitor_runs_at_least_as_often_as_configured_on_any_bars() -
     ]
     # 90 s: between every bar (60) and every third (180)
     assert runs[180].evaluations < runs[90].evaluations < runs[60].evaluations
+
+
+def test_hour_bars_say_which_market_signals_they_cannot_measure() -> None:
+    # 5- and 30-minute volatility and a 30-minute TWAP need bars finer than an hour: on hour
+    # bars they are unavailable (not a calm 0) and the run says so
+    from lpbot.backtest.config import BacktestConfig
+    from lpbot.backtest.study import bars_of
+    from lpbot.backtest.synthetic import crash_minutes
+    from lpbot.backtest.vector import run_bars
+
+    path = crash_minutes(4, crash_at_hours=36.0)
+    base = BacktestConfig(decision_interval_seconds=3600, chain="arbitrum",
+                          risk=RiskConfig())  # fmt: skip
+    hourly = run_bars(bars_of(path.minutes, 3600), base)
+    assert hourly.notes["regime"]["signals_unavailable"] == [
+        "vol_5m_ratio", "vol_30m_ratio", "twap_deviation_bps", "funding_bps_8h",
+        "open_interest_change_pct", "liquidation_ratio",
+    ]  # fmt: skip
+    minutes = run_bars(bars_of(path.minutes, 60), base, perp=path.perp)
+    assert minutes.notes["regime"]["signals_unavailable"] == []
+
+
+def test_backtest_run_prints_the_regime_and_the_signals_it_could_not_measure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from lpbot.backtest.synthetic import crash_minutes, write_demeter_csv
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    files = write_demeter_csv(crash_minutes(3, crash_at_hours=30.0).minutes, tmp_path / "csv",
+                              chain="arbitrum", pool="0xabc")  # fmt: skip
+    data = tmp_path / "crash.sqlite"
+    assert main(["data", "import-csv", *map(str, files), "--out", str(data), "--fee", "500",
+                 "--decimals0", "6", "--decimals1", "18", "--symbol0", "USDC",
+                 "--symbol1", "WETH"]) == 0  # fmt: skip
+    (tmp_path / "bc.json").write_text(json.dumps({"risk": {}}))
+    capsys.readouterr()
+    assert main(["backtest", "run", "--data", str(data), "--backtest-config", "bc.json",
+                 "--chain", "arbitrum", "--interval", "300", "--no-save"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("  market regime:"))
+    assert "1 withdrawals, 1 re-entries" in line
+    # a pool's bars carry no perp market: its three signals are said to be missing
+    assert line.endswith(
+        "never measured on these bars (no reading, not calm): funding_bps_8h, "
+        "open_interest_change_pct, liquidation_ratio"
+    )

@@ -12,7 +12,8 @@ evaluation it measures, from the bars up to then (nothing later):
 - the close's distance from the pool's TWAP over ``TWAP_SECONDS`` (the mean log-price of the
   closes: a geometric mean, as the pool's oracle averages ticks);
 - the pool's swap volume over the last ``WINDOW_SECONDS`` against the same span's share of its
-  volume over ``BASELINE_SECONDS`` (USD, at each bar's close);
+  volume over ``BASELINE_SECONDS`` (USD, at each bar's close; the span the window's bars cover,
+  a whole bar when it is longer than the window);
 - from a ``PerpSeries`` when the run has one: the funding rate, the open interest's change over
   ``WINDOW_SECONDS`` and liquidations over ``WINDOW_SECONDS`` against their baseline share.
 
@@ -122,11 +123,14 @@ class MarketSignals:
         lo_b = int(np.searchsorted(ends, now - BASELINE_SECONDS, side="right"))
         if hi == 0 or hi - lo_b < 2:
             return None
-        span_b = float(ends[hi - 1] - ends[lo_b] + (ends[1] - ends[0] if ends.size > 1 else 0.0))
-        if not span_b > 0:
+        step = float(ends[1] - ends[0]) if ends.size > 1 else 0.0
+        span_b = float(ends[hi - 1] - ends[lo_b]) + step
+        # the time the window's rows cover: a row longer than the window counts whole
+        span_w = float(ends[hi - 1] - ends[lo_w]) + step if hi > lo_w else 0.0
+        if not (span_b > 0 and span_w > 0):
             return None
         window = float(sums[hi] - sums[lo_w])
-        baseline = float(sums[hi] - sums[lo_b]) * WINDOW_SECONDS / span_b
+        baseline = float(sums[hi] - sums[lo_b]) * span_w / span_b
         return window, baseline
 
     def inputs(self, j: int) -> RegimeInputs:

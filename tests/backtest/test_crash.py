@@ -218,6 +218,23 @@ def test_hour_bars_say_which_market_signals_they_cannot_measure() -> None:
     assert minutes.notes["regime"]["signals_unavailable"] == []
 
 
+@pytest.mark.parametrize("interval", [60, 300, 3600])
+def test_the_volume_ratio_of_a_quiet_market_is_about_1_on_any_bars(interval: int) -> None:
+    # the window's volume is compared with the baseline's share for the time the window's bars
+    # cover: an hour bar holds an hour of volume, not the 30 minutes of the window
+    import numpy as np
+
+    from lpbot.backtest.risk import MarketSignals
+    from lpbot.backtest.study import bars_of
+    from lpbot.backtest.synthetic import synthetic_minutes
+
+    bars = bars_of(synthetic_minutes(3, seed=3), interval)
+    signals = MarketSignals(bars, None, 1)
+    n = len(bars)
+    ratios = [signals.inputs(j).signals()["volume_ratio"] for j in range(n // 2, n)]
+    assert float(np.mean(ratios)) == pytest.approx(1.0, abs=0.1)
+
+
 def test_backtest_run_prints_the_regime_and_the_signals_it_could_not_measure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1554,7 +1554,8 @@ max_sandwich_bps = 5                 # a slippage derived from the range's width
 [risk]                               # the market regime: normal, elevated, stressed
 enabled = true
 exit_fraction = 0.7                  # a level is left when every signal stays below 70% of
-min_dwell_seconds = 900              # its threshold (130% for the liquidation distance) this long
+min_dwell_seconds = 900              # its threshold (above 143% for the liquidation distance:
+                                     # the threshold / 0.7) this long
 stress_monitor_seconds = 60          # the monitor's period while the regime is not normal
 
 [risk.elevated]                      # enter elevated at any of these ("off": not this signal)

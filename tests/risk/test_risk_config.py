@@ -82,3 +82,15 @@ def test_config_check_names_the_contradicting_key(
     assert main(["config", "check", "--config", str(path)]) != 0
     err = capsys.readouterr().err
     assert "risk.stressed.liquidation_ratio: 4 is looser than elevated.liquidation_ratio 5" in err
+
+
+def test_the_template_states_the_liquidation_distances_exit_as_the_regime_computes_it() -> None:
+    # the distance is worse when lower: its exit is the enter threshold divided by the
+    # fraction, 15% / 0.7 = 21.4%, i.e. 143% of it (not 130%, which is 1 + (1 - 0.7))
+    import re
+
+    regime = parse_config(EXAMPLE_TOML).risk.regime_config()
+    name = "hedge_liquidation_distance_pct"
+    ratio = regime.exit(name, Level.STRESSED) / regime.enter(name, Level.STRESSED)  # type: ignore[operator]
+    stated = re.search(r"above (\d+)% for the liquidation distance", EXAMPLE_TOML)
+    assert stated is not None and int(stated.group(1)) == round(ratio * 100) == 143

@@ -304,21 +304,36 @@ class RegimeState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RegimeState:
-        """The state ``to_dict`` wrote; ``ValueError`` on anything else."""
+        """The state ``to_dict`` wrote; ``ValueError`` ("not a regime state") on anything else,
+        a time that is not a finite number included."""
+
+        def seconds(value: Any) -> float:
+            t = float(value)
+            if not math.isfinite(t):
+                raise ValueError(f"a time must be a finite number, got {value!r}")
+            return t
+
+        def texts(value: Any) -> tuple[str, ...]:
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected a list, got {value!r}")
+            return tuple(str(v) for v in value)
+
         try:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"expected an object, got {type(data).__name__}")
             target = data.get("calm_target")
             calm = data.get("calm_since")
             updated = data.get("updated_at")
             return cls(
                 level=Level.parse(str(data["level"])),
-                since=float(data["since"]),
-                reasons=tuple(str(r) for r in data.get("reasons", ())),
-                calm_since=None if calm is None else float(calm),
+                since=seconds(data["since"]),
+                reasons=texts(data.get("reasons", ())),
+                calm_since=None if calm is None else seconds(calm),
                 calm_target=None if target is None else Level.parse(str(target)),
-                updated_at=None if updated is None else float(updated),
-                holding=tuple(str(n) for n in data.get("holding", ())),
+                updated_at=None if updated is None else seconds(updated),
+                holding=texts(data.get("holding", ())),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a regime state: {exc}") from exc
 
 

@@ -238,3 +238,21 @@ def test_measuring_a_monitor_ticks_inputs() -> None:
         len(state.reasons) == 6
     )  # 5- and 30-minute vol, 5-minute VaR, TWAP, funding, liquidations
     assert hedge_liquidation_distance_pct(2850.0, None) is None
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        ["stressed", 0],  # not an object
+        "stressed",
+        {"level": "stressed", "since": "nan"},
+        {"level": "stressed", "since": 0, "calm_since": "inf"},
+        {"level": "stressed", "since": 0, "updated_at": "later"},
+        {"level": "stressed", "since": 0, "reasons": 5},
+    ],
+)
+def test_a_saved_state_that_is_not_one_is_a_value_error(saved: object) -> None:
+    # a daemon resuming from a corrupt row gets one error it can report, never a state with
+    # NaN times (which would hold or drop the level for ever) or an AttributeError
+    with pytest.raises(ValueError, match="not a regime state"):
+        RegimeState.from_dict(saved)  # type: ignore[arg-type]

@@ -374,11 +374,15 @@ class RegimeTracker:
 
     def update(self, inputs: RegimeInputs | Mapping[str, float], now: float) -> RegimeState:
         """Evaluate at ``now`` (unix seconds, not before the last update). ``inputs``: the
-        measurements, or the signals themselves by name."""
+        measurements, or the signals themselves by name (a NaN one is no reading)."""
         prev = self.state
+        if not math.isfinite(now):
+            raise ValueError(f"regime update time must be finite, got {now}")
         if prev.updated_at is not None and now < prev.updated_at:
             raise ValueError(f"regime update at {now} is before the last one at {prev.updated_at}")
-        signals = inputs.signals() if isinstance(inputs, RegimeInputs) else dict(inputs)
+        given = inputs.signals() if isinstance(inputs, RegimeInputs) else inputs
+        # a NaN or infinite value is no reading (as a None in ``RegimeInputs``), never calm
+        signals = {k: v for k, v in given.items() if v is not None and math.isfinite(v)}
         entered, enter_lines = classify(self.config, signals)
         held, exit_lines = classify(self.config, signals, exit=True)
         level = prev.level

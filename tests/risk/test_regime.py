@@ -256,3 +256,12 @@ def test_a_saved_state_that_is_not_one_is_a_value_error(saved: object) -> None:
     # NaN times (which would hold or drop the level for ever) or an AttributeError
     with pytest.raises(ValueError, match="not a regime state"):
         RegimeState.from_dict(saved)  # type: ignore[arg-type]
+
+
+def test_a_nan_signal_or_time_is_no_reading_not_calm() -> None:
+    tracker = RegimeTracker(CONFIG)
+    tracker.update({"vol_5m_ratio": 6.0}, 0)
+    for now in (60, 700, 1400):  # a broken feed's NaN: no reading, the level holds
+        assert tracker.update({"vol_5m_ratio": float("nan")}, now).level is Level.STRESSED
+    with pytest.raises(ValueError, match="finite"):
+        tracker.update({"vol_5m_ratio": 1.0}, float("nan"))

@@ -39,16 +39,19 @@ from lpbot.backtest.bars import Bars
 from lpbot.backtest.costs import HedgeBook, HedgeModel
 from lpbot.backtest.synthetic import PerpSeries
 from lpbot.risk.actions import LevelActions
-from lpbot.risk.regime import SIGNALS, Level, RegimeConfig, RegimeInputs, RegimeTracker
+from lpbot.risk.regime import (
+    MARKET_SIGNALS,
+    SIGNALS,
+    Level,
+    RegimeConfig,
+    RegimeInputs,
+    RegimeTracker,
+)
 
 BASELINE_SECONDS = 86_400
 WINDOW_SECONDS = 1_800
 TWAP_SECONDS = 1_800
 VOL_WINDOWS = (300, 1_800)
-# the signals the backtest measures (the position's VaR and the hedge's distance it does not)
-MARKET = frozenset(s.name for s in SIGNALS) - {
-    "var_1m_pct", "var_5m_pct", "var_30m_pct", "hedge_liquidation_distance_pct",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ def regime_path(
                 level = state.level
         levels[j] = level
         seconds[level.label] += bars.interval
-    unavailable = tuple(s.name for s in SIGNALS if s.name not in seen and s.name in MARKET)
+    unavailable = tuple(s.name for s in SIGNALS if s.name not in seen and s.name in MARKET_SIGNALS)
     return RegimePath(levels, tuple(transitions), evaluations, seconds, unavailable)
 
 

@@ -22,9 +22,11 @@ flap the regime:
   the regime falls to the worst level still held only after every signal has been below the
   current level's exit thresholds for ``min_dwell_seconds`` without a break. A fall to normal
   from stressed goes straight down when nothing holds elevated either;
-- *missing*: a signal that held the level at its last reading and then has none (the venue
-  stops answering in a crash) still holds it: no reading is no evidence of calm. The calm timer
-  starts only once it is read again below its exit threshold.
+- *missing*: a market signal that held the level at its last reading and then has none (the
+  venue stops answering in a crash) still holds it: no reading is no evidence of calm. The calm
+  timer starts only once it is read again below its exit threshold. The position's VaR and the
+  hedge's liquidation distance are not held so: without a reading there is no position (it was
+  withdrawn, the hedge flattened) and so no risk to measure.
 
 The state (``RegimeState``: level, since, reasons, and the calm timer) is plain JSON through
 ``to_dict`` / ``from_dict``, so a daemon can persist it and resume where it was. Reasons are one
@@ -110,6 +112,11 @@ SIGNALS: tuple[SignalSpec, ...] = (
                "%", False, 30.0, 15.0),
 )  # fmt: skip
 SIGNAL_BY_NAME: dict[str, SignalSpec] = {s.name: s for s in SIGNALS}
+# the market's signals; the others measure the position and the hedge, and have no reading once
+# the liquidity is withdrawn or the hedge flattened
+POSITION_SIGNALS = frozenset({"var_1m_pct", "var_5m_pct", "var_30m_pct",
+                              "hedge_liquidation_distance_pct"})  # fmt: skip
+MARKET_SIGNALS = frozenset(SIGNAL_BY_NAME) - POSITION_SIGNALS
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,8 +401,9 @@ class RegimeTracker:
         if level is Level.NORMAL:
             self.state = RegimeState(Level.NORMAL, prev.since, (), None, None, now)
             return self.state
-        # a signal that held the level at its last reading and has none now still holds it
-        missing = tuple(n for n in prev.holding if n not in signals and n in SIGNAL_BY_NAME)
+        # a market signal that held the level at its last reading and has none now still holds
+        # it; a position's signal without a reading has no position left to measure
+        missing = tuple(n for n in prev.holding if n not in signals and n in MARKET_SIGNALS)
         if held >= level or missing:  # a signal still holds the level: no calm
             # each signal's line: past its enter threshold, else past its exit one
             by_signal = {line.split(":")[0]: line for line in exit_lines[level]}

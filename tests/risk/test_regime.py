@@ -265,3 +265,14 @@ def test_a_nan_signal_or_time_is_no_reading_not_calm() -> None:
         assert tracker.update({"vol_5m_ratio": float("nan")}, now).level is Level.STRESSED
     with pytest.raises(ValueError, match="finite"):
         tracker.update({"vol_5m_ratio": 1.0}, float("nan"))
+
+
+def test_a_position_signal_gone_with_the_position_is_calm() -> None:
+    # stressed by the position's VaR or the hedge's liquidation distance: the withdrawal or the
+    # flattened hedge takes the position away, and with it the reading; that is the risk gone,
+    # not a feed down, so the regime leaves after the dwell (else it would never re-enter)
+    for held in ({"var_5m_pct": 5.0}, {"hedge_liquidation_distance_pct": 10.0}):
+        tracker = RegimeTracker(CONFIG)
+        assert tracker.update({**held, "vol_5m_ratio": 1.0}, 0).level is Level.STRESSED
+        assert tracker.update({"vol_5m_ratio": 1.0}, 60).calm_since == 60
+        assert tracker.update({"vol_5m_ratio": 1.0}, 660).level is Level.NORMAL

@@ -135,6 +135,9 @@ class BacktestConfig(_Frozen):
     label: str = ""
     # the market regime (``lpbot.backtest.risk``) and its actions; None: off
     risk: RiskConfig | None = None
+    # how often the daemon's monitor evaluates the regime while it is normal ([schedule]
+    # monitor_seconds), whatever the decision interval
+    monitor_seconds: int = 60
 
     @field_validator("slippage_bps", "gas_price_gwei")
     @classmethod
@@ -157,7 +160,9 @@ class BacktestConfig(_Frozen):
             raise ValueError(f"must be in [0, 1], got {v}")
         return v
 
-    @field_validator("decision_interval_seconds", "history_seconds", "history_step_seconds")
+    @field_validator(
+        "decision_interval_seconds", "history_seconds", "history_step_seconds", "monitor_seconds"
+    )
     @classmethod
     def _seconds(cls, v: int) -> int:
         if v <= 0:

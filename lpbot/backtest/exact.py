@@ -495,7 +495,8 @@ def run_exact(
         path = regime_path(
             bars_from_events(dataset, 60), risk.regime_config(),
             decision_interval_seconds=interval,
-            stress_monitor_seconds=risk.stress_monitor_seconds, perp=perp,
+            stress_monitor_seconds=risk.stress_monitor_seconds,
+            monitor_seconds=config.monitor_seconds, perp=perp,
             quote_token=config.quote_token if config.quote_token is not None else 1,
         )  # fmt: skip
         bot.use_regime(path, risk.actions())

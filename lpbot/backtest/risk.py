@@ -1,9 +1,10 @@
 """The market regime in the backtester: the live regime code on the bars' market signals.
 
 ``regime_path`` runs ``lpbot.risk.regime.RegimeTracker`` (the code the daemon runs) over a run's
-bars as the daemon would: on every decision bar (a multiple of ``decision_interval_seconds``)
-and, while the regime is not normal, at every multiple of ``stress_monitor_seconds`` (on the
-first bar ending at or after it: every bar when the period is shorter than the bars). At each
+bars as the daemon would: on every decision bar (a multiple of ``decision_interval_seconds``),
+on every tick of the daemon's monitor (``monitor_seconds``, its ``[schedule] monitor_seconds``)
+and, while the regime is not normal, at every multiple of ``stress_monitor_seconds``; a tick
+acts on the first bar ending at or after it (every bar when the period is shorter). At each
 evaluation it measures, from the bars up to then (nothing later):
 
 - realised volatility over the last 5 and 30 minutes against its baseline over the last
@@ -178,6 +179,7 @@ def regime_path(
     *,
     decision_interval_seconds: int,
     stress_monitor_seconds: int,
+    monitor_seconds: int = 60,
     perp: PerpSeries | None = None,
     quote_token: int = 1,
 ) -> RegimePath:
@@ -192,13 +194,14 @@ def regime_path(
     # the monitor's ticks at multiples of its period, each acted on at the first bar ending at
     # or after it (every bar when the period is shorter than a bar)
     monitor = end // stress_monitor_seconds != (end - bars.interval) // stress_monitor_seconds
+    watch = end // monitor_seconds != (end - bars.interval) // monitor_seconds
     transitions: list[Transition] = []
     evaluations = 0
     level = Level.NORMAL
     seconds = dict.fromkeys((lv.label for lv in Level), 0.0)
     seen: set[str] = set()
     for j in range(n):
-        if decision[j] or (level is not Level.NORMAL and monitor[j]):
+        if decision[j] or watch[j] or (level is not Level.NORMAL and monitor[j]):
             evaluations += 1
             measured = signals.inputs(j).signals()
             seen.update(measured)

@@ -170,6 +170,7 @@ class _Engine:
                 risk.regime_config(),
                 decision_interval_seconds=config.decision_interval_seconds,
                 stress_monitor_seconds=risk.stress_monitor_seconds,
+                monitor_seconds=config.monitor_seconds,
                 perp=perp,
                 quote_token=config.quote_token if config.quote_token is not None else 1,
             )

@@ -186,7 +186,12 @@ def test_the_stress_monitor_runs_at_least_as_often_as_configured_on_any_bars() -
     config = RiskConfig().regime_config()
     runs = {
         s: regime_path(
-            bars, config, decision_interval_seconds=300, stress_monitor_seconds=s, perp=path.perp
+            bars,
+            config,
+            decision_interval_seconds=300,
+            stress_monitor_seconds=s,
+            monitor_seconds=86_400,
+            perp=path.perp,
         )
         for s in (45, 60, 90, 180)
     }
@@ -262,3 +267,14 @@ def test_backtest_run_prints_the_regime_and_the_signals_it_could_not_measure(
         "never measured on these bars (no reading, not calm): funding_bps_8h, "
         "open_interest_change_pct, liquidation_ratio"
     )
+
+
+def test_the_regime_watches_every_monitor_tick_whatever_the_decision_interval() -> None:
+    # the daemon evaluates the regime on every monitor tick ([schedule] monitor_seconds, 60 s),
+    # not only when it decides: with a decision every 4 hours the crash still withdraws the
+    # liquidity within its first hour
+    c = crash_comparison(days=4, seed=7, decision_interval_seconds=14_400)
+    assert c.without is not None and c.with_regime is not None
+    withdrawals = [a.timestamp for a in c.with_regime.actions if a.kind == "withdraw"]
+    assert withdrawals and c.path.crash_start < withdrawals[0] < c.path.crash_start + 3600
+    assert c.with_regime.metrics.max_drawdown < c.without.metrics.max_drawdown - 0.10

@@ -64,6 +64,7 @@ __all__ = [
     "DashboardConfig",
     "FixedStrategyConfig",
     "FullRangeStrategyConfig",
+    "HealthConfig",
     "HedgeConfig",
     "KeystoreRef",
     "ModuleConfig",
@@ -907,6 +908,52 @@ class ExecutionConfig(_Frozen):
     max_replacements: int = Field(default=3, ge=0, le=20)
 
 
+def _usd_or_bps(value: Any) -> Any:
+    """A number (int, a decimal string, or a float read exactly as written) for a Decimal."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return Decimal(repr(value))
+    return value
+
+
+HealthNumber = Annotated[Decimal, BeforeValidator(_usd_or_bps), AfterValidator(_exact_decimal)]
+
+
+class HealthConfig(_Frozen):
+    """The pool health rule (``lpbot.risk.health``): opening and rebalancing into a pool need
+    at least ``min_depth_usd_1pct`` USD of depth within 1% of its price on each side and an
+    effective spread (a buy and a sell of ``spread_trade_usd`` quoted through the pool, fees
+    included) of at most ``max_spread_bps``. A pool's round trip pays its fee twice: at the
+    default 30 bps only the 0.01% and 0.05% tiers can pass.
+
+    ``on_unhealthy``: what a managed pool falling below the rule does besides refusing new
+    opens and rebalances into it: ``"alert"`` (an alert, once, until it recovers) or
+    ``"stressed"`` (the alert, and the position moves to the stressed regime once the market
+    regime runs; until then it alerts as ``"alert"`` does). ``accept_unhealthy``: the
+    positions (names in [[positions]]) a person has accepted to open and rebalance into an
+    unhealthy pool (as ``--accept-unhealthy-pool`` does for one command)."""
+
+    min_depth_usd_1pct: Annotated[HealthNumber, Field(ge=0)] = Decimal(500_000)
+    max_spread_bps: Annotated[HealthNumber, Field(gt=0, le=10_000)] = Decimal(30)
+    spread_trade_usd: Annotated[HealthNumber, Field(gt=0)] = Decimal(10_000)
+    on_unhealthy: Literal["alert", "stressed"] = "alert"
+    accept_unhealthy: tuple[str, ...] = ()
+
+    def rule(self) -> Any:
+        """The rule as ``lpbot.risk.health.HealthRule`` (imported on use)."""
+        from lpbot.risk.health import HealthRule
+
+        return HealthRule(
+            min_depth_usd_1pct=self.min_depth_usd_1pct,
+            max_spread_bps=self.max_spread_bps,
+            spread_trade_usd=self.spread_trade_usd,
+            on_unhealthy=self.on_unhealthy,
+        )
+
+
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
@@ -1064,6 +1111,7 @@ class Config(_Frozen):
     pricing: PricingSection = PricingSection()
     dashboard: DashboardConfig = DashboardConfig()
     risk: RiskConfig = RiskConfig()
+    health: HealthConfig = HealthConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -1115,6 +1163,9 @@ class Config(_Frozen):
                     _address(position.pool)
                 except ValueError as exc:
                     problems.append(f"{where}.pool: {exc} (pool names work on the devnet only)")
+        for j, name in enumerate(self.health.accept_unhealthy):
+            if name not in seen:
+                problems.append(f"health.accept_unhealthy[{j}]: no position named {name!r}")
         if self.hedge is not None:
             for j, name in enumerate(self.hedge.positions):
                 if name not in seen:
@@ -1595,6 +1646,14 @@ port = 8765                          # bound to 127.0.0.1; any other host needs 
 # tls_cert = "cert.pem"              # with tls_key: HTTPS (required for a non-loopback host)
 # tls_key = "key.pem"
 poll_seconds = 5                     # how often an open page checks for new data
+
+[health]                             # pool health: opening and rebalancing need a healthy pool
+min_depth_usd_1pct = 500000          # USD the liquidity holds within 1% of the price, each side
+max_spread_bps = 30                  # a buy and a sell of spread_trade_usd through the pool:
+spread_trade_usd = 10000             # (buy - sell) / mid, fees included (a 0.3% pool: >= 60)
+on_unhealthy = "alert"               # a managed pool below the rule: "alert" | "stressed" (the
+                                     # stressed regime, once it runs; until then an alert)
+# accept_unhealthy = ["eth-usdc"]    # positions that may open and rebalance in any pool
 """
 
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("lpbot.cli.db", "db", "the database: migrate it, show its revision"),
     "position": ("lpbot.cli.position", "position", "quote, show, plan, adopt, withdraw a position"),
     "rebalance": ("lpbot.cli.rebalance", "rebalance", "plan, approve, sign, execute rebalances"),
+    "pools": ("lpbot.cli.pools", "pools", "the configured pools ranked by health (depth, spread)"),
     "hedge": ("lpbot.cli.hedge", "hedge", "the perp hedge of a position: status, sync, flatten"),
     "run": ("lpbot.cli.daemon", "run", "the daemon: the configured jobs on their schedule"),
     "status": ("lpbot.cli.daemon", "status", "one screen: positions, approvals, jobs, decisions"),

@@ -43,6 +43,7 @@ from lpbot.errors import ConfigError, Refused, RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
 from lpbot.pricing.base import Marks
 from lpbot.pricing.marks import Pricer
+from lpbot.risk.health import HealthRule, PoolHealth
 from lpbot.strategy.base import Range, RangeStrategy
 from lpbot.strategy.decision import Compound, Decision, Rebalance
 from lpbot.strategy.ev import ExpectedValue
@@ -401,6 +402,7 @@ class PositionQuote:
     plan: OpenPlan
     outlook: Outlook | None = None
     no_outlook: str = ""
+    health: PoolHealth | None = None  # the pool under the [health] rule at the quote's block
 
 
 def quote_position(
@@ -413,9 +415,11 @@ def quote_position(
     policy: RebalancePolicy | None = None,
     history_seconds: int = 24 * 3600,
     history_step_seconds: int = 300,
+    health_rule: HealthRule | None = None,
 ) -> PositionQuote:
     """Plan the swap and mint that put ``capital`` into the range ``strategy`` picks now
-    (``policy``'s horizon and costs when given: a configured position's; else the defaults).
+    (``policy``'s horizon and costs when given: a configured position's; else the defaults),
+    and the pool's health under ``health_rule`` at the same block and marks.
 
     Solved by ``plan_open`` on ``Pool`` built from the pool's snapshot (``to_pool``): exact within
     the ticks read. Refused when the swap would leave them, or the plan is impossible.
@@ -437,7 +441,21 @@ def quote_position(
                 f"the swap would move the price to tick {plan.swap.tick_after}, beyond the ticks "
                 f"read [{low}, {high}]: the quote would not be exact"
             )
-    return PositionQuote(pool, snap, strategy_name, amount0, amount1, plan, outlook, no_outlook)
+    health = None
+    if health_rule is not None:
+        from lpbot.execution.health import health_at
+
+        assert pool.marks is not None
+        health = health_at(
+            snap,
+            pool.marks,
+            symbols=(pool.token0.symbol, pool.token1.symbol),
+            decimals=pool.decimals,
+            rule=health_rule,
+        )
+    return PositionQuote(
+        pool, snap, strategy_name, amount0, amount1, plan, outlook, no_outlook, health
+    )
 
 
 def _choose_open(
@@ -489,13 +507,31 @@ def open_range_chooser(
     *,
     accept_expected_loss: bool,
     label: str,
+    health_rule: HealthRule | None = None,
+    accept_unhealthy: bool = False,
+    accept_hints: Sequence[str] = (),
 ) -> Callable[[ChainSnapshot], Range]:
     """The range a configured position opens in, on the snapshot its open is planned at: the
-    same width ``position quote`` chooses (``_choose_open``); ``ExpectedLoss`` where the model
-    expects a loss, unless ``accept_expected_loss``."""
+    same width ``position quote`` chooses (``_choose_open``); ``UnhealthyPool`` where the pool
+    is below ``health_rule`` at that snapshot, unless ``accept_unhealthy`` (``accept_hints``:
+    how a person accepts it); ``ExpectedLoss`` where the model expects a loss, unless
+    ``accept_expected_loss``."""
+    from lpbot.execution.health import health_at, refuse_unhealthy
 
     def choose(snap: ChainSnapshot) -> Range:
         pool = chain.marks(_pool_by_name(chain.manifest, pool_name), snap.block_number)
+        if health_rule is not None:
+            assert pool.marks is not None
+            health = health_at(
+                snap,
+                pool.marks,
+                symbols=(pool.token0.symbol, pool.token1.symbol),
+                decimals=pool.decimals,
+                rule=health_rule,
+            )
+            refuse_unhealthy(
+                health, what="opening", label=label, accepted=accept_unhealthy, hints=accept_hints
+            )
         plan, outlook, _ = _choose_open(chain, pool, snap, policy, *capital, label)
         if outlook is not None and outlook.expects_loss and not accept_expected_loss:
             raise ExpectedLoss(
@@ -683,6 +719,7 @@ def quote_json(q: PositionQuote) -> dict[str, Any]:
             "verdict": q.outlook.verdict,
         },
         "no_outlook": q.no_outlook or None,
+        "health": None if q.health is None else q.health.to_json(),
     }
 
 
@@ -757,6 +794,8 @@ def render_quote(q: PositionQuote) -> str:
         )
     else:
         lines += _rows([("verdict", f"unknown: {q.no_outlook}")])
+    if q.health is not None:
+        lines += _rows([("pool health", q.health.line())])
     return "\n".join(lines)
 
 

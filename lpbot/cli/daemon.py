@@ -7,6 +7,7 @@ import argparse
 import html
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,39 @@ _UNFINISHED = ("PLANNED", "APPROVED", "SIGNED", "SUBMITTED")  # SIMULATED: await
 def _at(value: Any) -> str:
     """A stored time as ``YYYY-MM-DD HH:MM:SS`` (SQLite returns text, others datetimes)."""
     return str(value)[:19].replace("T", " ") if value is not None else ""
+
+
+def _health(q: Any, subject: str) -> dict[str, Any] | None:
+    """The pool's health at the monitor's last ``pool_health`` entry for the position (written
+    on a change of verdict and at least hourly), or None."""
+    import json
+
+    from sqlalchemy import text
+
+    row = q(
+        text(
+            "SELECT at, decision, reasons, data FROM audit_log WHERE kind = 'pool_health' "
+            "AND subject = :s ORDER BY id DESC LIMIT 1"
+        ),
+        {"s": subject},
+    ).first()
+    if row is None:
+        return None
+    at, verdict, reasons, data = row
+    reasons = json.loads(reasons) if isinstance(reasons, str) else reasons
+    data = json.loads(data) if isinstance(data, str) else (data or {})
+    depth = (data.get("depth") or {}).get("1pct") or {}
+    spread = data.get("spread") or {}
+    return {
+        "verdict": verdict,
+        "at": _at(at),
+        "block": data.get("block"),
+        "depth_1pct_below_usd": depth.get("down_usd"),
+        "depth_1pct_above_usd": depth.get("up_usd"),
+        "spread_bps": spread.get("bps"),
+        "problems": data.get("problems") or [],
+        "reasons": list(reasons or []),
+    }
 
 
 def status_data(a: Any) -> dict[str, Any]:
@@ -133,6 +167,7 @@ def status_data(a: Any) -> dict[str, Any]:
                     "tick_upper": high,
                     "state": ("withdrawn" if pid in withdrawn else "closed" if closed else "open"),
                     "last": None,
+                    "health": _health(q, f"position:{label}:{int(token)}"),
                 }
                 if snap is not None:
                     tick, value, il, delta, taken = snap
@@ -290,6 +325,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
         empty="none recorded yet (the monitor records them: `lpbot run`)",
         right=["value $", "delta"],
     )
+    checked = [p for p in data["positions"] if p["health"]]
+    if checked:
+        table(
+            "pool health (the monitor's last check; `lpbot pools health` reads it now)",
+            ["position", "health", "depth ±1% $ (below / above)", "spread bps", "at", "why"],
+            [
+                (
+                    p["name"],
+                    h["verdict"],
+                    f"{Decimal(h['depth_1pct_below_usd'] or 0):,.0f} / "
+                    f"{Decimal(h['depth_1pct_above_usd'] or 0):,.0f}",
+                    h["spread_bps"] or "n/a",
+                    h["at"],
+                    "; ".join(h["problems"]),
+                )
+                for p in checked
+                for h in (p["health"],)
+            ],
+        )
     if data["ledger"]:
         table(
             "value against holding (the ledger at each position's last snapshot)",

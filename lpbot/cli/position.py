@@ -84,7 +84,15 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     policy = _configured(args)
     strategy = policy.strategy if policy is not None else _strategy(args)
     pool = args.pool or app().position(args.position).pool
-    q = quote_position(_chain(args), pool, args.capital, args.strategy, strategy, policy=policy)
+    q = quote_position(
+        _chain(args),
+        pool,
+        args.capital,
+        args.strategy,
+        strategy,
+        policy=policy,
+        health_rule=app().config.health.rule(),
+    )
     _print(args, quote_json(q), render_quote(q))
     return 0
 
@@ -200,6 +208,12 @@ def _cmd_open(args: argparse.Namespace) -> int:
         po.capital,
         accept_expected_loss=args.accept_expected_loss or pos.open.accept_expected_loss,
         label=pos.name,
+        health_rule=a.config.health.rule(),
+        accept_unhealthy=args.accept_unhealthy_pool or pos.name in a.config.health.accept_unhealthy,
+        accept_hints=(
+            f"set health.accept_unhealthy = [{pos.name!r}]",
+            "give --accept-unhealthy-pool",
+        ),
     )
     with progress("planning and dry-running the open"):
         record, report, paths = plan_open(
@@ -388,12 +402,24 @@ def plan(**kw: Any) -> int:
     is_flag=True,
     help="open even where the model expects fees below LVR (`position quote` says)",
 )
-def open_(position: str | None, as_json: bool, accept_expected_loss: bool) -> int:
+@click.option(
+    "--accept-unhealthy-pool",
+    is_flag=True,
+    help="open even where the pool is below the [health] rule (`lpbot pools health` says)",
+)
+def open_(
+    position: str | None, as_json: bool, accept_expected_loss: bool, accept_unhealthy_pool: bool
+) -> int:
     """Plan and dry-run opening a configured position's [positions.open] capital; refused
-    where the model expects a loss (its quote's verdict) unless --accept-expected-loss."""
+    where the model expects a loss (its quote's verdict) unless --accept-expected-loss, and
+    where the pool is below the [health] rule unless --accept-unhealthy-pool."""
     return _cmd_open(
         argparse.Namespace(
-            position=position, json=as_json, accept_expected_loss=accept_expected_loss, rpc=None
+            position=position,
+            json=as_json,
+            accept_expected_loss=accept_expected_loss,
+            accept_unhealthy_pool=accept_unhealthy_pool,
+            rpc=None,
         )
     )
 

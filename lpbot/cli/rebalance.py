@@ -107,7 +107,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if as_json:  # stdout is the one JSON document; the waiting goes to stderr
         ctx.progress = lambda line: print(line, file=sys.stderr, flush=True)
     decided: dict[str, Any] | None = None
-    pool, _t0, _t1, _fee = service.pool_of_position(ctx, args.token_id)
+    pool, t0, t1, _fee = service.pool_of_position(ctx, args.token_id)
     from lpbot.chain.reader import PoolReader
 
     reader = PoolReader(
@@ -118,6 +118,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     if args.width_ticks:
         snap = reader.fetch_pool_state(pool, twap_seconds=(0,))
+        if ctx.pricer is None:
+            raise Refused("no price source configured: the pool's health needs marks")
+        gate_marks = ctx.pricer.fetch_marks(
+            [ctx.symbols[t0][0], ctx.symbols[t1][0]], snap.block_number
+        )
         spacing = snap.tick_spacing
         centre = snap.slot0.tick // spacing * spacing
         half = -(-args.width_ticks // spacing) * spacing
@@ -150,6 +155,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 emit_json({"decision": decided, "rebalance": None})
             return 0
         new_range, reason = decision.new_range, decision.reason
+        snap, gate_marks = view.snapshot, marks
+    _health_gate(args, ctx, snap, gate_marks, (t0, t1), say)
     from lpbot.cli.common import progress
 
     resume_hint(
@@ -175,6 +182,38 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     print(f"rebalance {record.id}: {record.state.value}; report {report['report_id']}")
     return _print_planned(report, paths)
+
+
+def _health_gate(
+    args: argparse.Namespace, ctx: Any, snap: Any, marks: Any, tokens: tuple[str, str], say: Any
+) -> None:
+    """Refuse (``UnhealthyPool``) a rebalance into a pool below the [health] rule at the
+    decision's snapshot, unless --accept-unhealthy-pool or health.accept_unhealthy names the
+    position; say the pool's health either way."""
+    from lpbot.execution.health import ACCEPT_FLAG, health_at, refuse_unhealthy
+
+    a = _app(args)
+    health_cfg = a.config.health
+    label = args.position or (a.config.positions[0].name if a.config.positions else "")
+    health = health_at(
+        snap,
+        marks,
+        symbols=(ctx.symbols[tokens[0]][0], ctx.symbols[tokens[1]][0]),
+        decimals=(ctx.symbols[tokens[0]][1], ctx.symbols[tokens[1]][1]),
+        rule=health_cfg.rule(),
+    )
+    say(f"pool health: {health.line()}")
+    refuse_unhealthy(
+        health,
+        what="rebalance",
+        label=label or f"#{args.token_id}",
+        accepted=bool(getattr(args, "accept_unhealthy_pool", False))
+        or (bool(label) and label in health_cfg.accept_unhealthy),
+        hints=(
+            *([f"set health.accept_unhealthy = [{label!r}]"] if label else []),
+            f"give {ACCEPT_FLAG}",
+        ),
+    )
 
 
 def _print_planned(report: dict[str, Any], paths: dict[str, Any]) -> int:
@@ -548,10 +587,30 @@ def rebalance() -> None:
 @click.argument("token_id", type=int)
 @click.option("--width-ticks", type=int, help="a manual range: +-N ticks around the price")
 @click.option("--k", type=float, help="a volatility band of k sigmas (overrides the strategy)")
+@click.option(
+    "--accept-unhealthy-pool",
+    is_flag=True,
+    help="plan even where the pool is below the [health] rule (`lpbot pools health` says)",
+)
 @json_option
-def plan(token_id: int, width_ticks: int | None, k: float | None, as_json: bool) -> int:
-    """Decide, plan and dry-run; write the report."""
-    return _cmd_plan(_defaults(token_id=token_id, width_ticks=width_ticks, k=k, json=as_json))
+def plan(
+    token_id: int,
+    width_ticks: int | None,
+    k: float | None,
+    accept_unhealthy_pool: bool,
+    as_json: bool,
+) -> int:
+    """Decide, plan and dry-run; write the report. Refused where the pool is below the
+    [health] rule, unless --accept-unhealthy-pool."""
+    return _cmd_plan(
+        _defaults(
+            token_id=token_id,
+            width_ticks=width_ticks,
+            k=k,
+            json=as_json,
+            accept_unhealthy_pool=accept_unhealthy_pool,
+        )
+    )
 
 
 @rebalance.command()

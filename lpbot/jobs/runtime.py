@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from lpbot.chain.forksim import ForkSimulator
-from lpbot.config import Config, PositionConfig
+from lpbot.config import Config, HealthConfig, PositionConfig
 from lpbot.devnet.manifest import Manifest
 from lpbot.errors import ConfigError, NeedsAttention, Refused
 from lpbot.execution import service
@@ -354,8 +354,9 @@ def build_runtime(
             continue
         if pos.open is not None and current_token(sessions, pos.name) is None:
             pending = pending_open(
-                pos, ctx, manifest, app.policy(pos.name), runtime.notifier, sessions
-            )
+                pos, ctx, manifest, app.policy(pos.name), runtime.notifier, sessions,
+                config.health,
+            )  # fmt: skip
             pending.owner_signers = owners
             pending.auto_execute_max_usd = Decimal(auto_max) if auto_max is not None else None
             pending.allow_hot_quorum = config.signer.allow_hot_quorum
@@ -399,8 +400,11 @@ def pending_open(
     policy: Any,
     notifier: Notifier,
     sessions: sessionmaker[Session],
+    health: HealthConfig | None = None,
 ) -> PendingOpen:
-    """What opening ``pos`` needs: its pool (checked to be the chain's), its capital (raw)."""
+    """What opening ``pos`` needs: its pool (checked to be the chain's), its capital (raw);
+    with ``health`` (``[health]``) the open waits while the pool is below its rule, unless the
+    position is one it accepts."""
     pool = _pool_address(manifest, pos.pool)
     try:
         token0, token1, _fee = service.check_pool(ctx, pool)
@@ -430,6 +434,8 @@ def pending_open(
             capital,
             accept_expected_loss=pos.open.accept_expected_loss,
             label=pos.name,
+            health_rule=None if health is None else health.rule(),
+            accept_unhealthy=health is not None and pos.name in health.accept_unhealthy,
         ),
     )
 
@@ -527,6 +533,8 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
         allow_hot_quorum=config.signer.allow_hot_quorum,
         ledger_from_first_snapshot=True,
         on_expected_loss=pos.policy.on_expected_loss,
+        health_rule=config.health.rule(),
+        accept_unhealthy=pos.name in config.health.accept_unhealthy,
     )
     runtime.positions[pos.name] = mp
     mine = known_tokens(sessions, pos.name)

@@ -41,6 +41,7 @@ from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs.alerts import Alert, Notifier
 from lpbot.pricing.base import Marks, NoPriceRoute
 from lpbot.pricing.marks import Pricer
+from lpbot.risk.health import HealthRule, PoolHealth
 from lpbot.signing.base import Signer
 from lpbot.signing.safe import ReportSigner
 from lpbot.store import repo
@@ -86,7 +87,8 @@ class PendingOpen:
     # the range on the snapshot the open is planned at: the model's width, as ``position
     # quote``'s; raises ``ExpectedLoss`` where the model expects a loss and it is not accepted
     choose_range: Callable[[Any], Range] | None = None
-    loss_alerted: bool = False  # the expected-loss alert went out once; the open waits
+    # the refusal alerted once ("expected_loss" or "pool_unhealthy"); the open waits
+    loss_alerted: str = ""
 
     @property
     def capital_text(self) -> str:
@@ -141,6 +143,13 @@ class ManagedPosition:
     on_expected_loss: str = "alert"
     withdraw_asked: bool = False  # the owners were asked to approve a withdraw: not again
     withdrawn: bool = False  # its liquidity and fees went to the Safe: no longer managed
+    # the pool health rule ([health]; None: not checked) and whether this position may
+    # rebalance into a pool below it (health.accept_unhealthy)
+    health_rule: HealthRule | None = None
+    accept_unhealthy: bool = False
+    pool_healthy: bool | None = None  # the verdict at the last monitor tick (None: none yet)
+    _health_recorded_at: int = 0  # block time of the last pool_health audit entry
+    _gate_alerted: bool = False  # a rebalance refused for health: alerted once per spell
     # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
     _last_seen: tuple[int, int, int, int] | None = None
 
@@ -432,7 +441,56 @@ def monitor(mp: ManagedPosition) -> PositionState:
             Alert("range_exit", f"{mp.name}: price left the range", f"tick {state.tick}")
         )
     mp.was_in_range = state.in_range
+    if mp.health_rule is not None:
+        watch_health(mp, snap, marks)
     return state
+
+
+HEALTH_RECORD_SECONDS = 3600  # a pool_health audit entry at least this often, and on a change
+
+
+def watch_health(mp: ManagedPosition, snap: PoolSnapshot, marks: Marks) -> PoolHealth:
+    """The pool's health at the monitor's snapshot: an alert once when it falls below the rule
+    (and once when it recovers), and a ``pool_health`` audit entry (what ``lpbot status``
+    shows) on a change and at least hourly."""
+    from lpbot.execution.health import health_at
+
+    assert mp.health_rule is not None
+    health = health_at(snap, marks, symbols=mp.symbols, decimals=mp.decimals, rule=mp.health_rule)
+    was = mp.pool_healthy
+    if not health.healthy and was is not False:
+        then = ""
+        if mp.health_rule.on_unhealthy == "stressed":
+            then = "; health.on_unhealthy = 'stressed': the stressed regime's actions apply"
+        mp.notifier.notify(
+            Alert(
+                "pool_unhealthy",
+                f"{mp.name}: the pool fell below the health rule",
+                "; ".join(health.problems)
+                + f" (rule {mp.health_rule.describe()}); opening and rebalancing into it are "
+                f"refused until it recovers{then}",
+            )
+        )
+    elif health.healthy and was is False:
+        mp._gate_alerted = False
+        mp.notifier.notify(
+            Alert("pool_healthy", f"{mp.name}: the pool is healthy again", health.line())
+        )
+    mp.pool_healthy = health.healthy
+    if was != health.healthy or snap.block_timestamp - mp._health_recorded_at >= (
+        HEALTH_RECORD_SECONDS
+    ):
+        with mp.sessions() as s, s.begin():
+            repo.append_audit(
+                s,
+                "pool_health",
+                list(health.reasons),
+                subject=f"position:{mp.name}:{mp.token_id}",
+                decision=health.verdict,
+                data={"block": snap.block_number, "pool": mp.pool, **health.to_json()},
+            )
+        mp._health_recorded_at = snap.block_timestamp
+    return health
 
 
 def auto_execute_reasons(
@@ -601,6 +659,9 @@ def rebalance_check(mp: ManagedPosition) -> str:
     if isinstance(decision, Hold):
         return f"hold: {decision.reason}"
     assert isinstance(decision, Rebalance)
+    refused = _health_gate(mp, view, marks)
+    if refused:
+        return refused
     # small moves may go through the module (operator key alone, the chain enforcing its
     # limits); larger ones, or any the module's dry-run refuses, through the full multisig
     state = _state(mp, view.snapshot)
@@ -786,6 +847,36 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
     return event
 
 
+def _health_gate(mp: ManagedPosition, view: PositionView, marks: Marks) -> str:
+    """Why a rebalance into the position's pool is refused (it is below the health rule at the
+    decision's snapshot and the position is not accepted), or "" to go on; the refusal is in
+    the audit log each time and alerted once while the pool stays unhealthy."""
+    from lpbot.execution.health import UnhealthyPool, health_at, refuse_unhealthy
+
+    if mp.health_rule is None:
+        return ""
+    health = health_at(
+        view.snapshot, marks, symbols=mp.symbols, decimals=mp.decimals, rule=mp.health_rule
+    )
+    try:
+        refuse_unhealthy(health, what="rebalance", label=mp.name, accepted=mp.accept_unhealthy)
+    except UnhealthyPool as exc:
+        with mp.sessions() as s, s.begin():
+            repo.append_audit(
+                s,
+                "health_gate",
+                list(health.problems),
+                subject=f"position:{mp.name}:{mp.token_id}",
+                decision="refuse",
+                data=health.to_json(),
+            )
+        if not mp._gate_alerted:
+            mp.notifier.notify(Alert("pool_unhealthy", f"{mp.name}: rebalance refused", str(exc)))
+            mp._gate_alerted = True
+        return f"hold: {exc}"
+    return ""
+
+
 def _alert_expected_loss(mp: ManagedPosition, view: PositionView) -> float | None:
     """Once when a managed pool turns negative for the model (its fees below its LVR, rule
     "ev"): every range there is expected to lose; a person decides whether to withdraw, or
@@ -958,6 +1049,7 @@ def open_position(po: PendingOpen) -> str:
     then execute where the auto-execute policy allows it, else ask the owners; on
     confirmation record the NFT from the receipt as the position's (``po.token_id``)."""
     from lpbot.execution.decide import open_range
+    from lpbot.execution.health import UnhealthyPool
     from lpbot.execution.state import RebalanceState as S
     from lpbot.jobs.runtime import adopt_opened
     from lpbot.position_commands import ExpectedLoss
@@ -976,12 +1068,14 @@ def open_position(po: PendingOpen) -> str:
             choose,
             f"open {po.name} with {po.capital_text} ([positions.open])",
         )
-    except ExpectedLoss as exc:  # nothing recorded: a person decides, the job asks again later
-        if not po.loss_alerted:
-            po.notifier.notify(Alert("expected_loss", f"{po.name}: open refused", str(exc)))
-            po.loss_alerted = True
+    except (ExpectedLoss, UnhealthyPool) as exc:
+        # nothing recorded: a person decides (or the pool recovers), the job asks again later
+        kind = "pool_unhealthy" if isinstance(exc, UnhealthyPool) else "expected_loss"
+        if po.loss_alerted != kind:
+            po.notifier.notify(Alert(kind, f"{po.name}: open refused", str(exc)))
+            po.loss_alerted = kind
         return f"open waits: {exc}"
-    po.loss_alerted = False
+    po.loss_alerted = ""
     subject = f"position:{po.name}:open"
     if record.state in (S.SIGNED, S.SUBMITTED):
         record = service.resume_one(ctx, record)

@@ -460,8 +460,8 @@ def watch_health(mp: ManagedPosition, snap: PoolSnapshot, marks: Marks) -> PoolH
     was = mp.pool_healthy
     if not health.healthy and was is not False:
         then = ""
-        if mp.health_rule.on_unhealthy == "stressed":
-            then = "; health.on_unhealthy = 'stressed': the stressed regime's actions apply"
+        if health.wants_stress:
+            then = "; health.on_unhealthy = 'stressed': the market regime treats this as stress"
         mp.notifier.notify(
             Alert(
                 "pool_unhealthy",

@@ -154,6 +154,12 @@ class PoolHealth:
     def verdict(self) -> str:
         return "healthy" if self.healthy else "unhealthy"
 
+    @property
+    def wants_stress(self) -> bool:
+        """Below the rule, and the rule says the position should then move to the stressed
+        regime (``on_unhealthy = "stressed"``): what the market regime reads."""
+        return not self.healthy and self.rule.on_unhealthy == "stressed"
+
     def depth(self, bps: int) -> Depth:
         for d in self.depths:
             if d.bps == bps:

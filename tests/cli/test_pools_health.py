@@ -106,14 +106,10 @@ def test_rebalance_plan_refuses_an_unhealthy_pool_unless_accepted(env: Env, cli:
     assert "pool health: unhealthy" in run.out and "SIMULATED" in run.out
 
 
-def test_position_open_refuses_an_unhealthy_pool_unless_accepted(env: Env, cli: Any) -> None:
+def _fund_safe(env: Env) -> None:
+    """The Safe holds the capital [positions.open] names (a trader sends it)."""
     from lpbot.devnet.deploy import GAS, contract
 
-    text = env.config.read_text().replace(
-        f"token_id = {env.values['token_id']}",
-        '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }\naccept_expected_loss = true',
-    )
-    env.config.write_text(text + STRICT)
     m = env.chain.manifest
     for symbol, amount in (("USDC", 3000 * 10**6), ("WETH", 10**18)):
         token = contract(env.chain.w3, "TestERC20", m.token(symbol).address)
@@ -121,6 +117,15 @@ def test_position_open_refuses_an_unhealthy_pool_unless_accepted(env: Env, cli: 
             {"from": m.accounts.traders[0], "gas": GAS}
         )
         env.chain.w3.eth.wait_for_transaction_receipt(tx)
+
+
+def test_position_open_refuses_an_unhealthy_pool_unless_accepted(env: Env, cli: Any) -> None:
+    text = env.config.read_text().replace(
+        f"token_id = {env.values['token_id']}",
+        '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }\naccept_expected_loss = true',
+    )
+    env.config.write_text(text + STRICT)
+    _fund_safe(env)
     c = ("--config", str(env.config))
     refused = cli(*c, "position", "open")
     assert refused.code == 2
@@ -166,5 +171,59 @@ def test_monitor_alerts_once_when_the_pool_falls_below_the_rule(env: Env, cli: A
         assert "pool health" in text and "unhealthy" in text and "below $100,000,000" in text
         status = json.loads(cli(*c, "status", "--json").out)
         assert status["positions"][0]["health"]["verdict"] == "unhealthy"
+    finally:
+        runtime.close()
+
+
+def test_the_daemon_refuses_a_rebalance_into_an_unhealthy_pool(env: Env, cli: Any) -> None:
+    """The rebalance check holds where the pool is below the rule: the refusal in the audit
+    log each time, one alert while the pool stays unhealthy, and accepted positions go on."""
+    from lpbot.execution.decide import decide_position
+
+    _market(env.chain)
+    _health(env, STRICT)
+    notifier = MemoryNotifier()
+    runtime = build_runtime(App.load(env.config), notifier=notifier)
+    try:
+        mp = runtime.positions["eth-usdc"]
+        marks = mp.fetch_marks(mp.ctx.w3.eth.block_number)
+        prices = mp.prices(marks)
+        view = decide_position(
+            mp.ctx.w3, mp.reader, mp.pool, mp.token_id, mp.policy, decimals=mp.decimals,
+            usd=(prices.token0, prices.token1), native_usd=prices.eth, block=marks.block,
+        )  # fmt: skip
+        first = tasks._health_gate(mp, view, marks)
+        second = tasks._health_gate(mp, view, marks)
+        assert first == second
+        assert first.startswith("hold: eth-usdc: rebalance refused: the pool is unhealthy")
+        assert "below $100,000,000" in first
+        assert [a.kind for a in notifier.alerts] == ["pool_unhealthy"]
+        c = ("--config", str(env.config))
+        decisions = json.loads(cli(*c, "status", "--json").out)["last_decisions"]
+        assert [d["kind"] for d in decisions[:2]] == ["health_gate", "health_gate"]
+        assert decisions[0]["decision"] == "refuse"
+        mp.accept_unhealthy = True
+        assert tasks._health_gate(mp, view, marks) == ""
+    finally:
+        runtime.close()
+
+
+def test_the_daemon_open_waits_while_the_pool_is_unhealthy(env: Env) -> None:
+    text = env.config.read_text().replace(
+        f"token_id = {env.values['token_id']}",
+        '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }\naccept_expected_loss = true',
+    )
+    env.config.write_text(text + STRICT)
+    _fund_safe(env)
+    notifier = MemoryNotifier()
+    runtime = build_runtime(App.load(env.config), notifier=notifier)
+    try:
+        po = runtime.opens["eth-usdc"]
+        po.notifier = notifier
+        first, second = tasks.open_position(po), tasks.open_position(po)
+        assert first == second
+        assert first.startswith("open waits: eth-usdc: opening refused: the pool is unhealthy")
+        assert [a.kind for a in notifier.alerts] == ["pool_unhealthy"]
+        assert po.token_id is None and po.ctx.repo.unfinished() == []
     finally:
         runtime.close()

@@ -924,7 +924,7 @@ HealthNumber = Annotated[Decimal, BeforeValidator(_usd_or_bps), AfterValidator(_
 
 class HealthConfig(_Frozen):
     """The pool health rule (``lpbot.risk.health``): opening and rebalancing into a pool need
-    at least ``min_depth_usd_1pct`` USD of depth within 1% of its price on each side and an
+    at least ``min_depth_usd_1pct`` USD of depth within 1% of its price (both sides) and an
     effective spread (a buy and a sell of ``spread_trade_usd`` quoted through the pool, fees
     included) of at most ``max_spread_bps``. A pool's round trip pays its fee twice: at the
     default 30 bps only the 0.01% and 0.05% tiers can pass.
@@ -1648,7 +1648,7 @@ port = 8765                          # bound to 127.0.0.1; any other host needs 
 poll_seconds = 5                     # how often an open page checks for new data
 
 [health]                             # pool health: opening and rebalancing need a healthy pool
-min_depth_usd_1pct = 500000          # USD the liquidity holds within 1% of the price, each side
+min_depth_usd_1pct = 500000          # USD the liquidity holds within 1% of the price (both sides)
 max_spread_bps = 30                  # a buy and a sell of spread_trade_usd through the pool:
 spread_trade_usd = 10000             # (buy - sell) / mid, fees included (a 0.3% pool: >= 60)
 on_unhealthy = "alert"               # a managed pool below the rule: "alert" | "stressed" (the

@@ -4,7 +4,7 @@ The pools of a chain are those its manifest lists (the devnet's, or the registry
 chain) and those ``[[positions]]`` name on it. Each is read at the latest block with its
 initialized ticks, its tokens' marks from the chain's price source and its fee rate over the
 last day (``lpbot.execution.health``). Ranked: healthy pools first, then by the depth within 1%
-of the thinner side. Thin: the numbers come from the service, this prints them.
+(both sides). Thin: the numbers come from the service, this prints them.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def configured_pools(a: App, chain: str | None) -> list[_Pool]:
 
 
 def rank(a: App, chain: str | None) -> list[tuple[_Pool, PoolRead]]:
-    """Every configured pool's health, healthy first, then by depth within 1% (thinner side)."""
+    """Every configured pool's health, healthy first, then by depth within 1% (both sides)."""
     from lpbot.execution.health import fetch_pool_health
 
     rule = a.config.health.rule()

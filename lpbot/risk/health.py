@@ -11,8 +11,10 @@ The measures (``evaluate_health``):
 - depth within ±x: the tokens the liquidity holds between the price P and P(1+x) (token0, the
   amount a buyer of token0 takes out when pushing the price to P(1+x)) and between P(1-x) and P
   (token1, what a seller of token0 takes out pushing it to P(1-x)). Crossing initialized ticks
-  changes the liquidity as ``swap`` does (``Tick.cross``). The rule reads the thinner side: a
-  trade of that size in either direction moves the price by less than x (fees aside).
+  changes the liquidity as ``swap`` does (``Tick.cross``). The rule reads both sides together
+  (the sum of the two, as the usual "1% market depth" of an order book counts bids and asks
+  within 1% of the mid price); each side is a trade that moves the price by exactly x (fees
+  aside), and both are shown.
 - effective spread for a trade of $N: the pool quotes (``Pool.quote_swap``, exact, fees
   included) a buy of token0 paying $N of token1 and a sell of $N of token0; the spread is
   ``(buy average - sell average) / mid``, in basis points. A pool's round trip pays its fee twice,
@@ -73,9 +75,9 @@ OnUnhealthy = Literal["alert", "stressed"]
 
 @dataclass(frozen=True, slots=True)
 class HealthRule:
-    """The configured health rule (``[health]``): at least ``min_depth_usd_1pct`` on the thinner
-    side within 1% of the price, and an effective spread of at most ``max_spread_bps`` for a
-    trade of ``spread_trade_usd``."""
+    """The configured health rule (``[health]``): at least ``min_depth_usd_1pct`` within 1% of
+    the price (both sides together), and an effective spread of at most ``max_spread_bps`` for
+    a trade of ``spread_trade_usd``."""
 
     min_depth_usd_1pct: Decimal = Decimal(500_000)
     max_spread_bps: Decimal = Decimal(30)
@@ -90,7 +92,7 @@ class HealthRule:
 
     def describe(self) -> str:
         return (
-            f">= ${self.min_depth_usd_1pct:,.0f} within 1% (each side), spread <= "
+            f">= ${self.min_depth_usd_1pct:,.0f} within 1% (both sides), spread <= "
             f"{self.max_spread_bps} bps for ${self.spread_trade_usd:,.0f}"
         )
 
@@ -109,11 +111,7 @@ class Depth:
 
     @property
     def usd(self) -> Decimal:
-        """The thinner side: what the rule reads."""
-        return min(self.up_usd, self.down_usd)
-
-    @property
-    def total_usd(self) -> Decimal:
+        """Both sides together: what the rule reads."""
         return self.up_usd + self.down_usd
 
 
@@ -384,12 +382,15 @@ def evaluate_health(
         unit_value_usd = 2.0 * sqrt_p * float(unit1)  # a full-range unit of liquidity
         apr = per_l_usd * SECONDS_PER_YEAR / unit_value_usd if unit_value_usd > 0 else None
     d1, d2 = depths[0], depths[1]
-    concentration = float(d1.total_usd / d2.total_usd) if d2.total_usd > 0 else None
+    concentration = float(d1.usd / d2.usd) if d2.usd > 0 else None
 
     reasons: list[str] = []
     problems: list[str] = []
     at_least = "" if d1.complete else " (at least: the ticks read end before 1%)"
-    depth_text = f"depth within 1%: ${d1.down_usd:,.0f} below, ${d1.up_usd:,.0f} above{at_least}"
+    depth_text = (
+        f"depth within 1%: ${d1.down_usd:,.0f} below, ${d1.up_usd:,.0f} above "
+        f"(${d1.usd:,.0f} in all){at_least}"
+    )
     if d1.usd >= rule.min_depth_usd_1pct:
         reasons.append(f"{depth_text} >= ${rule.min_depth_usd_1pct:,.0f}")
     else:

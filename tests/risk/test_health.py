@@ -171,7 +171,7 @@ def test_a_deep_five_bps_pool_is_healthy_with_every_check_in_its_reasons() -> No
     )
     assert d1.up_usd == Decimal(d1.up0) / 10**6
     assert d1.down_usd == Decimal(d1.down1) * 3000 / 10**18
-    assert d1.usd == min(d1.up_usd, d1.down_usd) >= Decimal(500_000)
+    assert d1.usd == d1.up_usd + d1.down_usd >= Decimal(500_000)
     assert d2.up0 > d1.up0 and d2.down1 > d1.down1 and d1.complete and d2.complete
     # liquidity flat in sqrt price over ±2%: the first 1% holds about half of the 2%
     assert health.concentration is not None and 0.49 < health.concentration < 0.51

@@ -449,14 +449,21 @@ def monitor(mp: ManagedPosition) -> PositionState:
 HEALTH_RECORD_SECONDS = 3600  # a pool_health audit entry at least this often, and on a change
 
 
-def watch_health(mp: ManagedPosition, snap: PoolSnapshot, marks: Marks) -> PoolHealth:
+def watch_health(mp: ManagedPosition, snap: PoolSnapshot, marks: Marks) -> PoolHealth | None:
     """The pool's health at the monitor's snapshot: an alert once when it falls below the rule
     (and once when it recovers), and a ``pool_health`` audit entry (what ``lpbot status``
-    shows) on a change and at least hourly."""
+    shows) on a change and at least hourly. None (logged) when the ticks read do not add up:
+    the monitor's own work stands, and the gates check the pool again before acting."""
     from lpbot.execution.health import health_at
 
     assert mp.health_rule is not None
-    health = health_at(snap, marks, symbols=mp.symbols, decimals=mp.decimals, rule=mp.health_rule)
+    try:
+        health = health_at(
+            snap, marks, symbols=mp.symbols, decimals=mp.decimals, rule=mp.health_rule
+        )
+    except ValueError as exc:
+        log.warning("%s: no pool health at block %d: %s", mp.name, snap.block_number, exc)
+        return None
     was = mp.pool_healthy
     if not health.healthy and was is not False:
         then = ""

@@ -74,3 +74,36 @@ def test_health_over_200_initialized_ticks(
 
     benchmark.extra_info["initialized_ticks"] = len(snap.ticks)
     benchmark(run)
+
+
+def test_regime_and_health_one_tick(benchmark: pytest.FixtureRequest) -> None:
+    """The issue's budget: one regime evaluation including pool depth over 200 initialized
+    ticks (all within ±2%, the worst case), under 5 ms."""
+    from itertools import count
+
+    from lpbot.risk.regime import RegimeConfig, RegimeInputs, RegimeTracker
+
+    inputs = RegimeInputs(
+        vol_5m=3.1e-4, vol_30m=2.2e-4, vol_baseline=1.0e-4, var_1m_pct=0.8, var_5m_pct=2.1,
+        var_30m_pct=4.0, twap_deviation_bps=-85.0, volume_usd=4.0e6,
+        volume_baseline_usd=1.1e6, funding_rate_8h=-0.0007, open_interest_change_pct=-6.5,
+        liquidations_usd=3.0e6, liquidations_baseline_usd=2.0e5,
+        hedge_liquidation_distance_pct=24.0,
+    )  # fmt: skip
+    tracker = RegimeTracker(RegimeConfig())
+    clock = count(start=1_700_000_000, step=60)
+    snap = _snapshot(100, 1, 2)
+    rule = HealthRule()
+
+    def run() -> bool:
+        health = health_at(
+            snap,
+            _Marks(),
+            symbols=("USDC", "WETH"),
+            decimals=(6, 18),
+            rule=rule,  # type: ignore[arg-type]
+        )
+        tracker.update(inputs, next(clock))
+        return health.healthy
+
+    benchmark(run)

@@ -468,7 +468,7 @@ def watch_health(mp: ManagedPosition, snap: PoolSnapshot, marks: Marks) -> PoolH
     if not health.healthy and was is not False:
         then = ""
         if health.wants_stress:
-            then = "; health.on_unhealthy = 'stressed': the market regime treats this as stress"
+            then = "; health.on_unhealthy = 'stressed' asks for the stressed regime"
         mp.notifier.notify(
             Alert(
                 "pool_unhealthy",

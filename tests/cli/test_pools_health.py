@@ -92,6 +92,7 @@ def test_quote_shows_the_pool_health(env: Env, cli: Any) -> None:
 
 
 def test_rebalance_plan_refuses_an_unhealthy_pool_unless_accepted(env: Env, cli: Any) -> None:
+    _market(env.chain)  # the pool's TWAP has history: the planner checks the spot against it
     _health(env, STRICT)
     c = ("--config", str(env.config))
     token = str(env.values["token_id"])
@@ -125,6 +126,7 @@ def test_position_open_refuses_an_unhealthy_pool_unless_accepted(env: Env, cli: 
         '[positions.open]\ncapital = { USDC = "3000", WETH = "1" }\naccept_expected_loss = true',
     )
     env.config.write_text(text + STRICT)
+    _market(env.chain)
     _fund_safe(env)
     c = ("--config", str(env.config))
     refused = cli(*c, "position", "open")

@@ -142,25 +142,36 @@ def run_cell(
     regime: Regime, seed: int, days: int, chains: Sequence[str], strategies: Sequence[str]
 ) -> list[StudyRow]:
     """Every strategy at every chain's costs on one (regime, seed) history."""
+    bars = bars_of(history_for(regime, seed, days))
+    return _run_strategies(bars, regime.name, regime.fee_to_lvr, seed, chains, strategies)
+
+
+def _run_strategies(
+    bars: Bars,
+    regime: str,
+    fee_to_lvr: float,
+    seed: int,
+    chains: Sequence[str],
+    strategies: Sequence[str],
+) -> list[StudyRow]:
     from lpbot.backtest.vector import run_bars
 
-    bars = bars_of(history_for(regime, seed, days))
     rows: list[StudyRow] = []
     for chain in chains:
         for name in strategies:
             strategy, policy = STRATEGIES[name]
             config = BacktestConfig(
                 strategy=strategy, policy=policy, chain=chain, capital_usd=10_000.0,
-                history_step_seconds=BAR_SECONDS, label=name,
+                history_step_seconds=bars.interval, label=name,
             )  # fmt: skip
             try:
                 m = run_bars(bars, config).metrics
             except LpbotError as exc:
-                rows.append(StudyRow(chain, regime.name, regime.fee_to_lvr, seed, name, math.nan,
+                rows.append(StudyRow(chain, regime, fee_to_lvr, seed, name, math.nan,
                                      math.nan, math.nan, 0, 0.0, False, str(exc)))  # fmt: skip
                 continue
             rows.append(StudyRow(
-                chain, regime.name, regime.fee_to_lvr, seed, name, m.net_return, m.lp_vs_hold,
+                chain, regime, fee_to_lvr, seed, name, m.net_return, m.lp_vs_hold,
                 m.lp_vs_full_range, m.rebalances, m.time_in_range, m.ruined_at is not None,
             ))  # fmt: skip
     return rows
@@ -193,6 +204,79 @@ def study(
         return [row for c in cells for row in _cell(c)]
     with ProcessPoolExecutor(max_workers=min(workers, len(cells))) as pool:
         return [row for rows in pool.map(_cell, cells) for row in rows]
+
+
+def measured_fee_to_lvr(bars: Bars) -> float:
+    """A history's fee-to-LVR ratio (``strategy.ev.fee_to_lvr_ratio``): the fees its swaps paid
+    per unit of in-range liquidity a second, over LVR at its realised volatility (the standard
+    deviation of the bars' log closes, per second) and median price. Float, analytics."""
+    from lpbot.strategy.ev import fee_to_lvr_ratio
+
+    closes = np.asarray(bars.close, dtype=np.float64)
+    liquidity = np.asarray(bars.liquidity, dtype=np.float64)
+    if closes.size < 3 or not np.all(closes > 0) or not np.any(liquidity > 0):
+        return math.nan
+    sigma = float(np.std(np.diff(np.log(closes)))) / math.sqrt(bars.interval)
+    seconds = float(bars.end[-1] - bars.ts[0])
+    fees1 = float(np.sum(bars.fee0 * closes + bars.fee1))  # raw token1
+    per_l = fees1 / float(np.mean(liquidity[liquidity > 0])) / seconds
+    return fee_to_lvr_ratio(per_l, math.sqrt(float(np.median(closes))), sigma)
+
+
+def history_windows(bars: Bars, days: int) -> list[Bars]:
+    """``bars`` cut into consecutive windows of ``days`` (the last, shorter one dropped)."""
+    from dataclasses import replace
+
+    per = days * 86_400 // bars.interval
+    if per < 2 or len(bars) < per:
+        span = (len(bars) * bars.interval) / 86_400
+        raise LpbotError(
+            f"the history covers {span:.2f} days, less than one {days}-day window; "
+            "give a smaller --days or fetch more"
+        )
+    arrays = ("ts", "open", "high", "low", "close", "liquidity", "fee0", "fee1", "volume0",
+              "volume1")  # fmt: skip
+    out = []
+    for start in range(0, len(bars) - per + 1, per):
+        cut = {k: getattr(bars, k)[start : start + per] for k in arrays}
+        if bars.tick is not None:
+            cut["tick"] = bars.tick[start : start + per]
+        out.append(replace(bars, **cut))
+    return out
+
+
+def _history_cell(
+    args: tuple[Bars, str, float, int, tuple[str, ...], tuple[str, ...]],
+) -> list[StudyRow]:
+    return _run_strategies(*args)
+
+
+def study_history(
+    bars: Bars,
+    *,
+    days: int,
+    chains: Sequence[str] = ("arbitrum", "ethereum"),
+    strategies: Sequence[str] = tuple(STRATEGIES),
+    workers: int | None = None,
+) -> list[StudyRow]:
+    """The study on a pool's own history (``lpbot data fetch`` / ``import-csv``): every
+    strategy over each consecutive ``days`` window, the windows in place of seeds. The regime
+    is the history's, with its measured fee-to-LVR ratio (``measured_fee_to_lvr``)."""
+    unknown = set(strategies) - set(STRATEGIES)
+    if unknown:
+        raise ValueError(f"unknown strategies {sorted(unknown)}; known: {list(STRATEGIES)}")
+    ratio = measured_fee_to_lvr(bars)
+    pair = f"{bars.symbol0 or 'token0'}/{bars.symbol1 or 'token1'} {bars.fee / 1e4:g}%"
+    name = f"history {pair} ({bars.source or 'dataset'}), measured fee/LVR {ratio:.2f}"
+    cells = [
+        (w, name, ratio, i, tuple(chains), tuple(strategies))
+        for i, w in enumerate(history_windows(bars, days))
+    ]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        return [row for c in cells for row in _history_cell(c)]
+    with ProcessPoolExecutor(max_workers=min(workers, len(cells))) as pool:
+        return [row for rows in pool.map(_history_cell, cells) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from lpbot.cli.common import config_option, emit_json, progress
-from lpbot.errors import ConfigError, Refused
+from lpbot.errors import ConfigError, LpbotError, Refused
 
 
 def _value(text: str) -> Any:
@@ -599,6 +599,11 @@ def sweep(**kw: Any) -> int:
 @click.option("--path", "paths", multiple=True,
               type=click.Choice(["trend", "mean_revert", "driftless"]),
               help="path shape (repeatable; default trend and mean_revert)")  # fmt: skip
+@click.option("--data", type=click.Path(dir_okay=False),
+              help="a pool's history (lpbot data fetch / import-csv) instead of synthetic "
+              "ones: each consecutive --days window is a sample")  # fmt: skip
+@click.option("--bar-interval", type=click.IntRange(60), default=300, show_default=True,
+              help="seconds per bar for --data")  # fmt: skip
 @click.option("--workers", type=int, help="processes (default: the CPU count)")
 @click.option("--json-out", "json", help="write every run's row here")
 @click.option("--markdown-out", "markdown", help="write the summary table here")
@@ -613,14 +618,31 @@ def study(**kw: Any) -> int:
     unknown = [n for n in names if n not in st.STRATEGIES]
     if unknown:
         raise ConfigError(f"unknown study strategies {unknown}; known: {list(st.STRATEGIES)}")
-    market = st.regimes(
-        kw["vols"] or (0.4, 0.8, 1.2), kw["ratios"] or (0.5, 2.0),
-        kw["paths"] or ("trend", "mean_revert"),
-    )  # fmt: skip
-    rows = st.study(
-        seeds=kw["seeds"], days=kw["days"], chains=kw["chains"] or ("arbitrum", "ethereum"),
-        strategies=names, market=market, workers=kw["workers"],
-    )  # fmt: skip
+    chains = kw["chains"] or ("arbitrum", "ethereum")
+    if kw["data"] is not None:
+        given = [f"--{k}" for k, v in (("vol", kw["vols"]), ("fee-to-lvr", kw["ratios"]),
+                                         ("path", kw["paths"])) if v]  # fmt: skip
+        if given:
+            raise ConfigError(f"{', '.join(given)}: the market of --data is its own history")
+        from lpbot.backtest.bars import load_bars
+
+        bars = load_bars(kw["data"], interval=kw["bar_interval"])
+        try:
+            rows = st.study_history(
+                bars, days=kw["days"], chains=chains, strategies=names, workers=kw["workers"]
+            )
+        except LpbotError as exc:
+            raise ConfigError(f"--data {kw['data']}: {exc}") from None
+        print(f"{len({r.seed for r in rows})} windows of {kw['days']} days from {kw['data']}")
+    else:
+        market = st.regimes(
+            kw["vols"] or (0.4, 0.8, 1.2), kw["ratios"] or (0.5, 2.0),
+            kw["paths"] or ("trend", "mean_revert"),
+        )  # fmt: skip
+        rows = st.study(
+            seeds=kw["seeds"], days=kw["days"], chains=chains,
+            strategies=names, market=market, workers=kw["workers"],
+        )  # fmt: skip
     summaries = st.summarise(rows)
     table = (
         "net vs passive full range, points of the capital: median [q1, q3] worst\n\n"

@@ -64,3 +64,45 @@ def test_the_cli_writes_the_rows_and_the_table(tmp_path: Path) -> None:
     assert abs(row["vs_full_range"]) < TOLERANCE
     assert "| arbitrum | vol 80%, fee/LVR 0.5, trend | full_range |" in table.read_text()
     assert main([*argv[:-4], "--strategy", "nope"]) != 0
+
+
+def test_the_study_runs_on_a_pools_own_history(tmp_path: Path) -> None:
+    """``--data``: a saved history (as ``lpbot data fetch`` or ``import-csv`` leaves one) is cut
+    into consecutive windows, each a sample; its fee-to-LVR ratio is measured from it."""
+    from lpbot.backtest.bars import load_bars, save_bars
+    from lpbot.backtest.study import measured_fee_to_lvr
+
+    bars = bars_of(history_for(Regime(0.8, 2.0, "mean_revert"), 3, 4))
+    assert measured_fee_to_lvr(bars) == pytest.approx(2.0, rel=0.25)
+    data = tmp_path / "pool.sqlite"
+    save_bars(bars, data)
+    out = tmp_path / "rows.json"
+    argv = ["backtest", "study", "--data", str(data), "--days", "2", "--chain", "arbitrum",
+            "--strategy", DEFAULT, "--strategy", "full_range", "--workers", "1",
+            "--json-out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())
+    assert sorted({r["seed"] for r in rows}) == [0, 1]  # two 2-day windows of four days
+    assert len(rows) == 2 * 2 and all(r["error"] is None for r in rows)
+    assert all(r["regime"].startswith("history USDC/WETH 0.05%") for r in rows)
+    loaded = measured_fee_to_lvr(load_bars(data, interval=300))
+    assert loaded == pytest.approx(measured_fee_to_lvr(bars), rel=1e-6)
+    assert all(r["fee_to_lvr"] == pytest.approx(loaded) for r in rows)
+    full = [r for r in rows if r["strategy"] == "full_range"]
+    assert all(abs(r["vs_full_range"]) < TOLERANCE for r in full)
+
+
+def test_a_history_shorter_than_a_window_or_with_a_synthetic_market_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lpbot.backtest.bars import save_bars
+
+    data = tmp_path / "pool.sqlite"
+    save_bars(bars_of(history_for(Regime(0.8, 2.0, "trend"), 1, 1)), data)
+    assert main(["backtest", "study", "--data", str(data), "--days", "3", "--workers", "1"]) != 0
+    assert "less than one 3-day window" in capsys.readouterr().err
+    argv = ["backtest", "study", "--data", str(data), "--days", "1", "--vol", "0.4"]
+    assert main(argv) != 0
+    assert "--vol: the market of --data is its own history" in capsys.readouterr().err
+    assert main(["backtest", "study", "--data", str(tmp_path / "none.sqlite")]) != 0
+    assert "no such dataset" in capsys.readouterr().err

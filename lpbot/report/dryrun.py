@@ -146,12 +146,15 @@ def build_report(
     ]
     if plan.kind == "open":
         assert plan.capital is not None
+        # taken per token, raw; negative: the Safe gained it back (one-sided capital swaps
+        # part to the other token, and what the mint leaves of it stays in the Safe as dust)
         spent = tuple(-dry.delta(t) for t in (t0, t1))
         checks.append(
             _check(
                 "no more than the capital taken from the Safe",
-                all(0 <= x <= c for x, c in zip(spent, plan.capital, strict=True)),
-                f"taken {spent}, capital {plan.capital}",
+                all(x <= c for x, c in zip(spent, plan.capital, strict=True)),
+                f"taken {spent}, capital {plan.capital}"
+                + (" (negative: returned to the Safe)" if min(spent) < 0 else ""),
             )
         )
     if plan.kind == "compound":

@@ -173,13 +173,25 @@ def test_an_open_gets_the_same_report_from_the_call_dry_run(
         assert report is not None
         return report
 
-    fork_report, call_report, _ = _both(setup, fork, tmp_path, plan)
+    fork_report, call_report, by_call = _both(setup, fork, tmp_path, plan)
     _assert_same(fork_report, call_report)
     d = call_report["dry_run"]
-    ok = {c["name"]: c["ok"] for c in call_report["checks"]}
-    assert ok["dry-run succeeded"] and ok["mint as computed"] and ok["swap as computed"]
+    assert all(c["ok"] for c in call_report["checks"]), call_report["checks"]
     assert d["swap"] is not None and int(d["new_liquidity"]) > 0
-    assert -int(d["balance_change"][setup.tokens[0]]) <= amount
+    change = [int(d["balance_change"][t]) for t in setup.tokens]
+    # the capital is token0 alone: no more of it taken, and the swap's dust of token1 comes back
+    assert 0 < -change[0] <= amount and change[1] == int(call_report["plan"]["dust1"]) >= 0
+
+    # approved and executed: the chain moves the Safe's balances as the report said
+    before = setup.balances()
+    service.approve(by_call, call_report["report_id"], approver="alice")
+    record = service.execute(
+        by_call, call_report["report_id"], signers=[dev_signer(9), dev_signer(10)]
+    )
+    assert record.state == RebalanceState.CONFIRMED
+    assert record.result is not None and record.result["matches_report"] is True
+    after = setup.balances()
+    assert [a - b for a, b in zip(after, before, strict=True)] == change
 
 
 def test_a_batch_that_would_revert_is_refused_by_both_dry_runs(

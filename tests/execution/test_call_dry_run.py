@@ -279,3 +279,23 @@ def test_a_rebalance_through_the_module_gets_the_same_report_from_the_call_dry_r
     record = service.execute(by_call, call_report["report_id"])
     assert record.state == RebalanceState.CONFIRMED
     assert record.result is not None and record.result["matches_report"] is True
+
+
+def test_a_simulate_tx_accessor_without_code_is_one_clear_refusal(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """The Safe's delegatecall into an address without code succeeds with nothing returned: the
+    call dry-run says so in one line (and records nothing), not a decoding traceback."""
+    name = "SimulateTxAccessor"
+    empty = "0x000000000000000000000000000000000000dEaD"
+    assert setup.chain.w3.eth.get_code(empty) == b""
+    ctx = dataclasses.replace(
+        setup.ctx,
+        simulator=None,
+        dry_run="call",
+        contracts={**setup.ctx.contracts, name: empty},
+        reports_dir=tmp_path / "call-reports",
+    )
+    with pytest.raises(Refused, match=rf"{name} .*{empty}.* has no code"):
+        service.plan_rebalance(ctx, setup.token_id, setup.new_range, "t")
+    assert ctx.repo.unfinished() == []

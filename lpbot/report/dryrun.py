@@ -487,6 +487,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_amt(report, 1, p['dust1'])}",
         ]
     lines += [
+        _dry_run_line(report),
         f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})"
         + (" (estimated by eth_call, before refunds)" if d.get("method") == "call" else ""),
         "- IL crystallised: "
@@ -519,6 +520,32 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _dry_run_line(report: dict[str, Any]) -> str:
+    """How the dry-run ran (``dry_run.method``), and for the call, what it did not run."""
+    d = report["dry_run"]
+    what = "the operator's module call" if "module_tx" in report else "the exact execTransaction"
+    if d.get("method") != "call":
+        return (
+            f"- Dry-run: executed on a disposable fork of the chain ({what}, mined there in "
+            f"block {d['block']})"
+        )
+    if "module_tx" in report:
+        how = (
+            "the module call judged by eth_call and eth_estimateGas from the operator, its "
+            "effects replayed in the Safe"
+        )
+    else:
+        how = (
+            "the Safe batch run through SimulateTxAccessor, its effects read back through "
+            "Multicall3; execTransaction itself (signatures, nonce, a guard) is first run by the "
+            "pre-flight, after signing and before sending"
+        )
+    return (
+        f"- Dry-run: by eth_call on the chain's node at block {d['block']}, nothing was "
+        f"executed: {how}"
+    )
 
 
 def _submission_markdown(report: dict[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from lpbot.errors import Refused
 from lpbot.execution import service
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.state import RebalanceRepo, RebalanceState
+from lpbot.report.dryrun import render_markdown
 from lpbot.testing.fakes import MemoryRebalanceRepo
 from tests.execution.conftest import Setup
 
@@ -97,6 +98,12 @@ def _assert_same(fork_report: dict[str, Any], call_report: dict[str, Any]) -> No
     differ = {k for k in a if a[k] != b[k]}
     assert differ <= PATH_SPECIFIC, {k: (a[k], b[k]) for k in differ - PATH_SPECIFIC}
     assert (fork_report["dry_run"]["method"], call_report["dry_run"]["method"]) == ("fork", "call")
+    # the person reading the report is told how it was dry-run, and what the call did not run
+    fork_md, call_md = render_markdown(fork_report), render_markdown(call_report)
+    assert "- Dry-run: executed on a disposable fork of the chain" in fork_md
+    assert "eth_call" not in fork_md
+    assert "- Dry-run: by eth_call on the chain's node at block " in call_md
+    assert "nothing was executed" in call_md
     # the call's gas: the batch as the accessor measured it plus execTransaction's overhead,
     # before refunds; the fork's receipt is after them, which take at most a fifth (EIP-3529):
     # within 3% of that window

@@ -44,7 +44,12 @@ from lpbot.chain.submit import (
 )
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
-from lpbot.execution.callsim import call_dry_run, call_dry_run_module, check_helper_code
+from lpbot.execution.callsim import (
+    call_dry_run,
+    call_dry_run_module,
+    check_helper_code,
+    check_no_guard,
+)
 from lpbot.execution.plan import (
     MAX_SLIPPAGE_BPS,
     RebalancePlan,
@@ -406,6 +411,7 @@ def _record_and_simulate(
         helpers = {"Multicall3": ctx.contracts["Multicall3"]}
         if ctx.via != "module" or plan.kind == "open":
             helpers["SimulateTxAccessor"] = _accessor(ctx)
+            check_no_guard(ctx.w3, ctx.safe)  # a guard runs in execTransaction only
         check_helper_code(ctx.w3, helpers)
     # where it will be sent, shown in the report; refused here when it must go privately and
     # there is no private endpoint

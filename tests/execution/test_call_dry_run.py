@@ -306,3 +306,47 @@ def test_a_simulate_tx_accessor_without_code_is_one_clear_refusal(
     with pytest.raises(Refused, match=rf"{name} .*{empty}.* has no code"):
         service.plan_rebalance(ctx, setup.token_id, setup.new_range, "t")
     assert ctx.repo.unfinished() == []
+
+
+def test_a_safe_with_a_guard_is_not_dry_run_by_call(
+    setup: Setup, fork: ForkSimulator, tmp_path: Path
+) -> None:
+    """A Safe guard runs in execTransaction, which the call dry-run does not run: here one that
+    refuses every DELEGATECALL but to another address (Safe's example
+    DelegateCallTransactionGuard), so the batch through MultiSendCallOnly can never execute.
+    The fork's dry-run fails it; the call dry-run refuses to judge it instead of saying the
+    batch succeeds."""
+    import json
+
+    from lpbot.chain.artifacts import project_root
+
+    w3, safe = setup.chain.w3, setup.ctx.safe
+    path = (
+        project_root() / "node_modules/@safe-global/safe-contracts/build/artifacts/contracts/"
+        "examples/guards/DelegateCallTransactionGuard.sol/DelegateCallTransactionGuard.json"
+    )
+    artifact = json.loads(path.read_text())
+    deployer = setup.chain.manifest.accounts.deployer
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    sent = factory.constructor(deployer).transact({"from": deployer, "gas": GAS})
+    guard = w3.eth.wait_for_transaction_receipt(sent)["contractAddress"]
+    w3.provider.make_request("anvil_setBalance", [safe, hex(10**18)])  # type: ignore[arg-type]
+    w3.provider.make_request("anvil_impersonateAccount", [safe])  # type: ignore[arg-type]
+    sent = setup.ctx.safe_contract.functions.setGuard(guard).transact({"from": safe, "gas": GAS})
+    assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+    w3.provider.make_request("anvil_stopImpersonatingAccount", [safe])  # type: ignore[arg-type]
+
+    by_fork = dataclasses.replace(setup.ctx, simulator=fork.fresh, dry_run="fork")
+    _record, fork_report, _ = service.plan_rebalance(by_fork, setup.token_id, setup.new_range, "t")
+    assert fork_report["dry_run"]["success"] is False
+
+    by_call = dataclasses.replace(
+        setup.ctx,
+        simulator=None,
+        dry_run="call",
+        repo=MemoryRebalanceRepo(),
+        reports_dir=tmp_path / "call-reports",
+    )
+    with pytest.raises(Refused, match=rf"guard {guard}.*dry_run = \"fork\""):
+        service.plan_rebalance(by_call, setup.token_id, setup.new_range, "t")
+    assert by_call.repo.unfinished() == []

@@ -350,3 +350,26 @@ def test_a_safe_with_a_guard_is_not_dry_run_by_call(
     with pytest.raises(Refused, match=rf"guard {guard}.*dry_run = \"fork\""):
         service.plan_rebalance(by_call, setup.token_id, setup.new_range, "t")
     assert by_call.repo.unfinished() == []
+
+
+def test_a_withdraw_gets_the_same_report_from_the_call_dry_run(
+    setup: Setup, fork: ForkSimulator, tmp_path: Path
+) -> None:
+    def plan(ctx: ExecutionContext) -> dict[str, Any]:
+        _record, report, _ = service.plan_withdraw(ctx, setup.token_id, "t")
+        return report
+
+    fork_report, call_report, by_call = _both(setup, fork, tmp_path, plan)
+    _assert_same(fork_report, call_report)
+    assert all(c["ok"] for c in call_report["checks"]), call_report["checks"]
+    before = setup.balances()
+    service.approve(by_call, call_report["report_id"], approver="alice")
+    record = service.execute(
+        by_call, call_report["report_id"], signers=[dev_signer(9), dev_signer(10)]
+    )
+    assert record.state == RebalanceState.CONFIRMED
+    change = call_report["dry_run"]["balance_change"]
+    after = setup.balances()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [
+        int(change[t]) for t in setup.tokens
+    ]

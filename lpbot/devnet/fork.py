@@ -40,7 +40,12 @@ def _manifest(w3: Web3, rpc_url: str, *, fork_url: str | None, accounts: list[st
         t0, _t1 = sort_tokens(ta.address, tb.address)
         sym0, sym1 = (a, b) if t0 == ta.address else (b, a)
         address = compute_pool_address(
-            c["UniswapV3Factory"], ta.address, tb.address, fee, info.pool_init_code_hash
+            c["UniswapV3Factory"],
+            ta.address,
+            tb.address,
+            fee,
+            info.pool_init_code_hash,
+            zksync=info.zksync_create2,  # a live zkSync Era chain (never forked)
         )
         pools.append(
             PoolInfo(

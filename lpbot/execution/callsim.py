@@ -42,6 +42,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from eth_abi.abi import decode
+from eth_abi.exceptions import DecodingError
+from eth_typing import BlockNumber
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from web3 import Web3
@@ -95,6 +97,41 @@ def exec_overhead_gas(tx: SafeTransaction, threshold: int) -> int:
     return 21_000 + calldata + threshold * 5_100 + 5_000 + 8 * len(tx.data) + 10_000
 
 
+def check_helper_code(w3: Web3, helpers: dict[str, str]) -> None:
+    """Refuse unless each helper (name -> address) has code: the Safe's delegatecall into an
+    address without code succeeds and returns nothing, which says nothing of the batch."""
+    for name, address in helpers.items():
+        if not bytes(w3.eth.get_code(to_checksum_address(address))):
+            raise Refused(
+                f"{name} at {to_checksum_address(address)} has no code on this chain: the call "
+                'dry-run needs it (check the address, or dry_run = "fork"); nothing is planned'
+            )
+
+
+# Safe's GuardManager: keccak256("guard_manager.guard.address") (Safe 1.3.0 and 1.4.1)
+GUARD_STORAGE_SLOT = 0x4A204F620C8C5CCDCA3FD54D003BADD85BA500436A431F0CBDA4F558C93C34C8
+
+
+def check_no_guard(w3: Web3, safe: str, block: int | None = None) -> None:
+    """Refuse when the Safe has a transaction guard: ``execTransaction`` runs it, the
+    accessor does not, so the call dry-run could call a batch the guard refuses a success."""
+    raw = bytes(
+        w3.eth.get_storage_at(
+            to_checksum_address(safe),
+            GUARD_STORAGE_SLOT,
+            "latest" if block is None else BlockNumber(block),
+        )
+    )
+    guard = int.from_bytes(raw[-20:], "big") if raw else 0
+    if guard:
+        address = to_checksum_address(guard.to_bytes(20, "big"))
+        raise Refused(
+            f"the Safe {to_checksum_address(safe)} has a transaction guard {address}, which "
+            "execTransaction runs and the call dry-run cannot: dry-run it on a fork "
+            '(dry_run = "fork"); nothing is planned'
+        )
+
+
 def _simulate_and_revert(
     w3: Web3, safe: str, sender: str, target: str, payload: bytes, block: int
 ) -> tuple[bool, bytes]:
@@ -124,7 +161,13 @@ def fetch_batch_outcome(
     ok, ret = _simulate_and_revert(w3, tx.safe, sender, accessor, payload, block)
     if not ok:
         raise Refused(f"SimulateTxAccessor at {accessor} failed: {pf.decode_revert(ret)}")
-    estimate, success, data = decode(["uint256", "bool", "bytes"], ret)
+    try:
+        estimate, success, data = decode(["uint256", "bool", "bytes"], ret)
+    except DecodingError as exc:
+        raise Refused(
+            f"SimulateTxAccessor at {accessor} answered in an unknown format ({exc}): is it "
+            "Safe's SimulateTxAccessor?"
+        ) from exc
     return bool(success), int(estimate), bytes(data)
 
 
@@ -180,7 +223,14 @@ def _fetch_effects(
         # the accessor said the batch succeeds: the same calls failing here is the node's or
         # the chain's inconsistency, not the plan's
         raise Refused(f"the batch's effects could not be read: {pf.decode_revert(ret)}")
-    (results,) = decode(["(bool,bytes)[]"], ret)
+    try:
+        (results,) = decode(["(bool,bytes)[]"], ret)
+    except DecodingError as exc:
+        raise Refused(
+            f"Multicall3 at {multicall} answered in an unknown format ({exc}): is it Multicall3?"
+        ) from exc
+    if len(results) != len(batch):
+        raise Refused(f"Multicall3 at {multicall} answered {len(results)} of {len(batch)} calls")
     return [(bool(s), bytes(d)) for s, d in results]
 
 
@@ -221,6 +271,7 @@ def call_dry_run(
     safe_c = w3.eth.contract(address=to_checksum_address(tx.safe), abi=artifacts.abi("SafeL2"))
     if safe_c.functions.nonce().call(block_identifier=block) != tx.nonce:
         raise Refused("the Safe's nonce moved since the plan: plan again")
+    check_no_guard(w3, tx.safe, block)
     success, used, ret = fetch_batch_outcome(
         w3, tx, accessor=accessor, sender=executor, block=block
     )

@@ -44,7 +44,12 @@ from lpbot.chain.submit import (
 )
 from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.execution import preflight as pf
-from lpbot.execution.callsim import call_dry_run, call_dry_run_module
+from lpbot.execution.callsim import (
+    call_dry_run,
+    call_dry_run_module,
+    check_helper_code,
+    check_no_guard,
+)
 from lpbot.execution.plan import (
     MAX_SLIPPAGE_BPS,
     RebalancePlan,
@@ -401,6 +406,13 @@ def _record_and_simulate(
     if ctx.via != "module":
         # the SafeTx DELEGATECALLs it: its code is checked before anything is recorded
         check_multisend_code(ctx.w3, ctx.contracts["MultiSendCallOnly"])
+    if by_call:
+        # the call dry-run's helpers, delegatecalled by the Safe's simulateAndRevert
+        helpers = {"Multicall3": ctx.contracts["Multicall3"]}
+        if ctx.via != "module" or plan.kind == "open":
+            helpers["SimulateTxAccessor"] = _accessor(ctx)
+            check_no_guard(ctx.w3, ctx.safe)  # a guard runs in execTransaction only
+        check_helper_code(ctx.w3, helpers)
     # where it will be sent, shown in the report; refused here when it must go privately and
     # there is no private endpoint
     route = route_of(ctx, swap=plan.amounts.swap_zero_for_one is not None)

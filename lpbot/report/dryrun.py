@@ -146,12 +146,15 @@ def build_report(
     ]
     if plan.kind == "open":
         assert plan.capital is not None
+        # taken per token, raw; negative: the Safe gained it back (one-sided capital swaps
+        # part to the other token, and what the mint leaves of it stays in the Safe as dust)
         spent = tuple(-dry.delta(t) for t in (t0, t1))
         checks.append(
             _check(
                 "no more than the capital taken from the Safe",
-                all(0 <= x <= c for x, c in zip(spent, plan.capital, strict=True)),
-                f"taken {spent}, capital {plan.capital}",
+                all(x <= c for x, c in zip(spent, plan.capital, strict=True)),
+                f"taken {spent}, capital {plan.capital}"
+                + (" (negative: returned to the Safe)" if min(spent) < 0 else ""),
             )
         )
     if plan.kind == "compound":
@@ -484,6 +487,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_amt(report, 1, p['dust1'])}",
         ]
     lines += [
+        _dry_run_line(report),
         f"- Gas: {d['gas_used']:,} (${d['gas_cost_usd']})"
         + (" (estimated by eth_call, before refunds)" if d.get("method") == "call" else ""),
         "- IL crystallised: "
@@ -516,6 +520,32 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _dry_run_line(report: dict[str, Any]) -> str:
+    """How the dry-run ran (``dry_run.method``), and for the call, what it did not run."""
+    d = report["dry_run"]
+    what = "the operator's module call" if "module_tx" in report else "the exact execTransaction"
+    if d.get("method") != "call":
+        return (
+            f"- Dry-run: executed on a disposable fork of the chain ({what}, mined there in "
+            f"block {d['block']})"
+        )
+    if "module_tx" in report:
+        how = (
+            "the module call judged by eth_call and eth_estimateGas from the operator, its "
+            "effects replayed in the Safe"
+        )
+    else:
+        how = (
+            "the Safe batch run through SimulateTxAccessor, its effects read back through "
+            "Multicall3; execTransaction itself (signatures, nonce, a guard) is first run by the "
+            "pre-flight, after signing and before sending"
+        )
+    return (
+        f"- Dry-run: by eth_call on the chain's node at block {d['block']}, nothing was "
+        f"executed: {how}"
+    )
 
 
 def _submission_markdown(report: dict[str, Any]) -> list[str]:

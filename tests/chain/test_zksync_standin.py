@@ -282,3 +282,23 @@ def test_the_dry_run_defaults_to_call_on_zksync_and_a_fork_there_is_refused() ->
         parse_config(live.format(name="zksync") + 'dry_run = "fork"\n')
     with pytest.raises(ConfigError, match=r"chains\.ethereum\.dry_run"):
         parse_config(live.format(name="ethereum") + 'dry_run = "anvil"\n')
+
+
+def test_a_live_zksync_chain_lists_its_pools_at_their_zksync_create2_addresses() -> None:
+    """A zkSync Era chain configured by its RPC URL is described by the registry: its
+    well-known pool is where zkSync's CREATE2 rule puts it (the live USDC.e/WETH 0.3% pool),
+    not where the EVM rule would with Era's bytecode hash."""
+    from lpbot.devnet.fork import registry_manifest
+
+    standin = RpcStandIn(chain_id=ERA)
+    standin.answer(
+        "eth_getBlockByNumber",
+        {"number": hex(50_000_000), "timestamp": hex(1_760_000_000), "hash": "0x" + "11" * 32},
+    )
+    with serve(standin):
+        w3 = connect(standin.url)
+        manifest = registry_manifest(w3, standin.url)
+    assert manifest.chain_id == ERA
+    assert [(p.token0, p.token1, p.fee, p.address) for p in manifest.pools] == [
+        ("USDC.e", "WETH", 3000, "0xff577f0E828a878743Ecc5E2632cbf65ceCf17cF")
+    ]

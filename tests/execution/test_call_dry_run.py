@@ -23,6 +23,7 @@ from lpbot.errors import Refused
 from lpbot.execution import service
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.state import RebalanceRepo, RebalanceState
+from lpbot.report.dryrun import render_markdown
 from lpbot.testing.fakes import MemoryRebalanceRepo
 from tests.execution.conftest import Setup
 
@@ -97,6 +98,12 @@ def _assert_same(fork_report: dict[str, Any], call_report: dict[str, Any]) -> No
     differ = {k for k in a if a[k] != b[k]}
     assert differ <= PATH_SPECIFIC, {k: (a[k], b[k]) for k in differ - PATH_SPECIFIC}
     assert (fork_report["dry_run"]["method"], call_report["dry_run"]["method"]) == ("fork", "call")
+    # the person reading the report is told how it was dry-run, and what the call did not run
+    fork_md, call_md = render_markdown(fork_report), render_markdown(call_report)
+    assert "- Dry-run: executed on a disposable fork of the chain" in fork_md
+    assert "eth_call" not in fork_md
+    assert "- Dry-run: by eth_call on the chain's node at block " in call_md
+    assert "nothing was executed" in call_md
     # the call's gas: the batch as the accessor measured it plus execTransaction's overhead,
     # before refunds; the fork's receipt is after them, which take at most a fifth (EIP-3529):
     # within 3% of that window
@@ -173,13 +180,25 @@ def test_an_open_gets_the_same_report_from_the_call_dry_run(
         assert report is not None
         return report
 
-    fork_report, call_report, _ = _both(setup, fork, tmp_path, plan)
+    fork_report, call_report, by_call = _both(setup, fork, tmp_path, plan)
     _assert_same(fork_report, call_report)
     d = call_report["dry_run"]
-    ok = {c["name"]: c["ok"] for c in call_report["checks"]}
-    assert ok["dry-run succeeded"] and ok["mint as computed"] and ok["swap as computed"]
+    assert all(c["ok"] for c in call_report["checks"]), call_report["checks"]
     assert d["swap"] is not None and int(d["new_liquidity"]) > 0
-    assert -int(d["balance_change"][setup.tokens[0]]) <= amount
+    change = [int(d["balance_change"][t]) for t in setup.tokens]
+    # the capital is token0 alone: no more of it taken, and the swap's dust of token1 comes back
+    assert 0 < -change[0] <= amount and change[1] == int(call_report["plan"]["dust1"]) >= 0
+
+    # approved and executed: the chain moves the Safe's balances as the report said
+    before = setup.balances()
+    service.approve(by_call, call_report["report_id"], approver="alice")
+    record = service.execute(
+        by_call, call_report["report_id"], signers=[dev_signer(9), dev_signer(10)]
+    )
+    assert record.state == RebalanceState.CONFIRMED
+    assert record.result is not None and record.result["matches_report"] is True
+    after = setup.balances()
+    assert [a - b for a, b in zip(after, before, strict=True)] == change
 
 
 def test_a_batch_that_would_revert_is_refused_by_both_dry_runs(
@@ -267,3 +286,90 @@ def test_a_rebalance_through_the_module_gets_the_same_report_from_the_call_dry_r
     record = service.execute(by_call, call_report["report_id"])
     assert record.state == RebalanceState.CONFIRMED
     assert record.result is not None and record.result["matches_report"] is True
+
+
+def test_a_simulate_tx_accessor_without_code_is_one_clear_refusal(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """The Safe's delegatecall into an address without code succeeds with nothing returned: the
+    call dry-run says so in one line (and records nothing), not a decoding traceback."""
+    name = "SimulateTxAccessor"
+    empty = "0x000000000000000000000000000000000000dEaD"
+    assert setup.chain.w3.eth.get_code(empty) == b""
+    ctx = dataclasses.replace(
+        setup.ctx,
+        simulator=None,
+        dry_run="call",
+        contracts={**setup.ctx.contracts, name: empty},
+        reports_dir=tmp_path / "call-reports",
+    )
+    with pytest.raises(Refused, match=rf"{name} .*{empty}.* has no code"):
+        service.plan_rebalance(ctx, setup.token_id, setup.new_range, "t")
+    assert ctx.repo.unfinished() == []
+
+
+def test_a_safe_with_a_guard_is_not_dry_run_by_call(
+    setup: Setup, fork: ForkSimulator, tmp_path: Path
+) -> None:
+    """A Safe guard runs in execTransaction, which the call dry-run does not run: here one that
+    refuses every DELEGATECALL but to another address (Safe's example
+    DelegateCallTransactionGuard), so the batch through MultiSendCallOnly can never execute.
+    The fork's dry-run fails it; the call dry-run refuses to judge it instead of saying the
+    batch succeeds."""
+    import json
+
+    from lpbot.chain.artifacts import project_root
+
+    w3, safe = setup.chain.w3, setup.ctx.safe
+    path = (
+        project_root() / "node_modules/@safe-global/safe-contracts/build/artifacts/contracts/"
+        "examples/guards/DelegateCallTransactionGuard.sol/DelegateCallTransactionGuard.json"
+    )
+    artifact = json.loads(path.read_text())
+    deployer = setup.chain.manifest.accounts.deployer
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    sent = factory.constructor(deployer).transact({"from": deployer, "gas": GAS})
+    guard = w3.eth.wait_for_transaction_receipt(sent)["contractAddress"]
+    w3.provider.make_request("anvil_setBalance", [safe, hex(10**18)])  # type: ignore[arg-type]
+    w3.provider.make_request("anvil_impersonateAccount", [safe])  # type: ignore[arg-type]
+    sent = setup.ctx.safe_contract.functions.setGuard(guard).transact({"from": safe, "gas": GAS})
+    assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+    w3.provider.make_request("anvil_stopImpersonatingAccount", [safe])  # type: ignore[arg-type]
+
+    by_fork = dataclasses.replace(setup.ctx, simulator=fork.fresh, dry_run="fork")
+    _record, fork_report, _ = service.plan_rebalance(by_fork, setup.token_id, setup.new_range, "t")
+    assert fork_report["dry_run"]["success"] is False
+
+    by_call = dataclasses.replace(
+        setup.ctx,
+        simulator=None,
+        dry_run="call",
+        repo=MemoryRebalanceRepo(),
+        reports_dir=tmp_path / "call-reports",
+    )
+    with pytest.raises(Refused, match=rf"guard {guard}.*dry_run = \"fork\""):
+        service.plan_rebalance(by_call, setup.token_id, setup.new_range, "t")
+    assert by_call.repo.unfinished() == []
+
+
+def test_a_withdraw_gets_the_same_report_from_the_call_dry_run(
+    setup: Setup, fork: ForkSimulator, tmp_path: Path
+) -> None:
+    def plan(ctx: ExecutionContext) -> dict[str, Any]:
+        _record, report, _ = service.plan_withdraw(ctx, setup.token_id, "t")
+        return report
+
+    fork_report, call_report, by_call = _both(setup, fork, tmp_path, plan)
+    _assert_same(fork_report, call_report)
+    assert all(c["ok"] for c in call_report["checks"]), call_report["checks"]
+    before = setup.balances()
+    service.approve(by_call, call_report["report_id"], approver="alice")
+    record = service.execute(
+        by_call, call_report["report_id"], signers=[dev_signer(9), dev_signer(10)]
+    )
+    assert record.state == RebalanceState.CONFIRMED
+    change = call_report["dry_run"]["balance_change"]
+    after = setup.balances()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [
+        int(change[t]) for t in setup.tokens
+    ]

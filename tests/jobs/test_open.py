@@ -192,6 +192,47 @@ def test_run_opens_the_configured_capital_as_one_safe_position(env: Env) -> None
     assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1 and env.balances() == after
 
 
+@pytest.mark.parametrize("capital", ['USDC = "3000"', 'WETH = "1"'])
+def test_one_sided_capital_opens_and_the_swap_dust_comes_back_to_the_safe(
+    env: Env, capital: str
+) -> None:
+    """Capital in one token: part of it is swapped to the other, and what the mint leaves of
+    the swap's output stays in the Safe (a gain, not a taking). The report passes its checks, a
+    person approves it, the owners sign and the chain moves the Safe's balances exactly as the
+    report said, never taking more than the capital."""
+    m = env.chain.manifest
+    usdc, weth = m.token("USDC").address, m.token("WETH").address
+    config = env.config(capital=capital, auto="false")
+    before, nonce, nfts = env.balances(), env.safe_nonce(), env.nfts()
+    app, po = _open(config)
+    try:
+        assert "awaits approval" in tasks.open_position(po)
+        record = service.latest_open(po.ctx, NAME)
+        assert record is not None and record.state == S.SIMULATED
+        report = read_report(po.ctx.reports_dir, record.report_id or "")
+        failed = [c for c in report["checks"] if not c["ok"]]
+        assert failed == [], failed
+        cap = [int(x) for x in report["position"]["capital"]]
+        change = report["dry_run"]["balance_change"]
+        taken = [-int(change[usdc]), -int(change[weth])]
+        side = 0 if cap[0] > 0 else 1
+        assert cap[1 - side] == 0 and 0 < taken[side] <= cap[side]
+        # the other token: only what the swap gave and the mint did not use comes back
+        dust = int(report["plan"]["dust1" if side == 0 else "dust0"])
+        assert taken[1 - side] == -dust <= 0
+        service.approve(po.ctx, record.report_id or "", approver="alice")
+        assert tasks.open_position(po).startswith("opened #")
+        record = service.latest_open(po.ctx, NAME)
+        assert record is not None and record.state == S.CONFIRMED
+        assert record.result is not None and record.result["matches_report"] is True
+    finally:
+        app.close()
+    after = env.balances()
+    assert after[0] - before[0] == int(change[usdc])
+    assert after[1] - before[1] == int(change[weth])
+    assert env.safe_nonce() == nonce + 1 and env.nfts() == nfts + 1
+
+
 @pytest.mark.parametrize("crash_at", ["signed", "submitted"])
 def test_a_crash_after_signing_or_sending_resumes_to_one_position(env: Env, crash_at: str) -> None:
     config = env.config()

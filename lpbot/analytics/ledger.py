@@ -22,6 +22,15 @@ and the identity, asserted on every ledger to the cent::
     value + hedge + funding - gas - slippage - hold
         = fees + IL + hedge + funding - gas - swap - slippage
 
+and, beside holding, a passive full-range position (``analytics.full_range``): the same tokens
+swapped to the full range's ratio at the deposit's price (the pool's fee on what it sells) and
+minted there, never touched again; its value is its principal, the fees it would collect (exact,
+from the pool's fee growth) and what its mint left idle, at today's marks, less the gas the real
+position's opening paid::
+
+    full range         = P.(principal_fr + fees_fr + idle_fr) - gas of the opening
+    net vs full range  = value + hedge + funding - gas - slippage - full range
+
 A rebalance may spend tokens an earlier one left idle (its own ``idle`` is then negative); what
 all of them left together never is. A backtest and a live run feed the same flows: the opening
 is a rebalance out of the deposit (``burned`` = the deposit, so its swap is a swap cost), a
@@ -42,6 +51,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
+
+from lpbot.analytics.full_range import FullRangeValue
 
 CENT = Decimal("0.01")
 WEI = Decimal(10) ** 18
@@ -135,10 +146,65 @@ class LedgerLines:
     swap_costs: Decimal
     net: Decimal
     slippage: Decimal = Decimal(0)
+    # the passive full-range benchmark (None where the store has no fee growth for it)
+    full_range: Decimal | None = None
+    full_range_fees: Decimal | None = None
+    net_vs_full_range: Decimal | None = None
 
 
 # what each unit's lines are rounded to
 QUANTUM = {"USD": CENT, "ETH": Decimal("0.000001"), "BTC": Decimal("0.00000001")}
+
+
+@dataclass(frozen=True, slots=True)
+class FullRangeFigures:
+    """The passive full-range benchmark at one block, exact USD: its ``value`` (principal, fees
+    and idle tokens at the block's marks, less ``gas``: the real position's opening gas), its
+    ``fees``, its opening swap's cost (the pool's fee, at the opening's marks), the block it
+    opened at and whether that is later than the deposit (``late``: the store holds no fee
+    growth before it, the deposit's tokens held until then)."""
+
+    value: Decimal
+    fees: Decimal
+    swap_costs: Decimal
+    gas: Decimal
+    since_block: int
+    late: bool = False
+    liquidity: int = 0
+    fee_tokens: tuple[int, int] = (0, 0)  # its fees, raw token0 and token1
+
+    @property
+    def note(self) -> str:
+        """Where the benchmark starts, in words."""
+        if self.late:
+            return (
+                f"full range from block {self.since_block}: snapshots before it carry no fee "
+                "growth, so it opens there with the deposit's tokens"
+            )
+        return f"full range opened at the deposit (block {self.since_block})"
+
+
+def full_range_figures(
+    v: FullRangeValue,
+    *,
+    marks: Prices,
+    opened_at: Prices,
+    decimals: tuple[int, int],
+    gas_usd: Decimal,
+    late: bool = False,
+) -> FullRangeFigures:
+    """The benchmark ``v`` in USD at ``marks``; its opening swap at ``opened_at``'s marks."""
+    o = v.open
+    return FullRangeFigures(
+        value=marks.usd(v.tokens, decimals) - gas_usd,
+        fees=marks.usd(v.fees, decimals),
+        swap_costs=opened_at.usd(o.swap_in, decimals) - opened_at.usd(o.swap_out, decimals),
+        gas=gas_usd,
+        since_block=o.at.block,
+        late=late,
+        liquidity=o.liquidity,
+        fee_tokens=v.fees,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +222,23 @@ class Figures:
     gas: Decimal
     swap_costs: Decimal
     slippage: Decimal = Decimal(0)
+    full_range: Decimal | None = None
+    full_range_fees: Decimal | None = None
 
     @property
     def net(self) -> Decimal:
         """Value against holding, exact: ``value + hedge + funding - gas - slippage - hold``."""
         return self.value + self.hedge_pnl + self.funding - self.gas - self.slippage - self.hold
+
+    @property
+    def net_vs_full_range(self) -> Decimal | None:
+        """Against the full-range benchmark: ``value + hedge + funding - gas - slippage -
+        full range`` (None without one)."""
+        if self.full_range is None:
+            return None
+        return (
+            self.value + self.hedge_pnl + self.funding - self.gas - self.slippage - self.full_range
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +249,7 @@ class Ledger:
     marks: Prices
     entry_marks: Prices
     gas: tuple[GasPaid, ...] = ()
+    full_range: FullRangeFigures | None = None
 
     @property
     def usd(self) -> LedgerLines:
@@ -211,6 +290,9 @@ def _lines(f: Figures, unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLin
     def c(x: Decimal) -> Decimal:
         return (x if one else x / n_now).quantize(q, rounding=ROUND_HALF_EVEN)
 
+    def c_or_none(x: Decimal | None) -> Decimal | None:
+        return None if x is None else c(x)
+
     value_c, hold_c = c(f.value), c(f.hold)
     pnl_c, funding_c, gas_c = c(f.hedge_pnl), c(f.funding), c(f.gas)
     fees_c, swap_c, slip_c = c(f.fees), c(f.swap_costs), c(f.slippage)
@@ -232,6 +314,9 @@ def _lines(f: Figures, unit: str, n_now: Decimal, n_entry: Decimal) -> LedgerLin
         swap_costs=swap_c,
         net=net_c,
         slippage=slip_c,
+        full_range=c_or_none(f.full_range),
+        full_range_fees=c_or_none(f.full_range_fees),
+        net_vs_full_range=c_or_none(f.net_vs_full_range),
     )
 
 
@@ -321,8 +406,10 @@ def ledger_at(
     marks: Prices,
     hedge: HedgeFigures = HedgeFigures(),
     fees_at_start: tuple[int, int] = (0, 0),
+    full_range: FullRangeFigures | None = None,
 ) -> Ledger:
-    """``compute_ledger`` with the rebalances and gas already folded into ``sums``."""
+    """``compute_ledger`` with the rebalances and gas already folded into ``sums``; with the
+    full-range benchmark at the same block when there is one."""
     P = marks
     u0 = Decimal(1).scaleb(-decimals[0]) * P.token0
     u1 = Decimal(1).scaleb(-decimals[1]) * P.token1
@@ -355,5 +442,9 @@ def ledger_at(
     rhs = fees + il + pnl + funding - gas_usd - swap - slip
     if abs(lhs - rhs) >= CENT / 100:
         raise LedgerMismatch(f"value vs hold {lhs} != explained {rhs}")
-    exact = Figures(value, hold, hold_5050, entry_usd, fees, il, pnl, funding, gas_usd, swap, slip)
-    return Ledger(exact, P, entry, sums.gas)
+    exact = Figures(
+        value, hold, hold_5050, entry_usd, fees, il, pnl, funding, gas_usd, swap, slip,
+        full_range=None if full_range is None else full_range.value,
+        full_range_fees=None if full_range is None else full_range.fees,
+    )  # fmt: skip
+    return Ledger(exact, P, entry, sums.gas, full_range)

@@ -207,6 +207,28 @@ class PositionSnapshot(Base):
     delta: Mapped[float | None] = mapped_column(
         Double, comment="analytics float: d value / d price, in whole base-token units"
     )
+    # the pool's fee growth at the snapshot's block, for the passive full-range benchmark
+    # (``analytics.full_range``); None on snapshots taken before they were stored
+    pool_fee: Mapped[int | None] = mapped_column(Integer, comment="the pool's fee, pips")
+    tick_spacing: Mapped[int | None] = mapped_column(Integer, comment="the pool's tick spacing")
+    fee_growth_global0_x128: Mapped[int | None] = mapped_column(
+        Amount, comment="the pool's feeGrowthGlobal0X128"
+    )
+    fee_growth_global1_x128: Mapped[int | None] = mapped_column(
+        Amount, comment="the pool's feeGrowthGlobal1X128"
+    )
+    full_range_lower_outside0_x128: Mapped[int | None] = mapped_column(
+        Amount, comment="feeGrowthOutside0X128 of the lowest usable tick (None: not initialized)"
+    )
+    full_range_lower_outside1_x128: Mapped[int | None] = mapped_column(
+        Amount, comment="feeGrowthOutside1X128 of the lowest usable tick (None: not initialized)"
+    )
+    full_range_upper_outside0_x128: Mapped[int | None] = mapped_column(
+        Amount, comment="feeGrowthOutside0X128 of the highest usable tick (None: not initialized)"
+    )
+    full_range_upper_outside1_x128: Mapped[int | None] = mapped_column(
+        Amount, comment="feeGrowthOutside1X128 of the highest usable tick (None: not initialized)"
+    )
 
 
 class Rebalance(Base):

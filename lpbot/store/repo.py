@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lpbot.analytics.full_range import PoolFeeState
 from lpbot.errors import Halt
 from lpbot.store.models import (
     AuditEntry,
@@ -261,9 +262,11 @@ def save_snapshot(
     il_usd: float | None = None,
     delta: float | None = None,
     owner_balances: tuple[int, int] | None = None,
+    pool_fees: PoolFeeState | None = None,
 ) -> PositionSnapshot:
     """Store a position's state at ``taken_at``: exact ints, then analytics floats.
-    ``owner_balances``: the raw token0, token1 its owner holds outside it at ``block_number``."""
+    ``owner_balances``: the raw token0, token1 its owner holds outside it at ``block_number``;
+    ``pool_fees``: the pool's fee growth there (the full-range benchmark's, same block)."""
     row = PositionSnapshot(
         position_id=position_id,
         taken_at=taken_at,
@@ -287,6 +290,20 @@ def save_snapshot(
         owner_balance0=None if owner_balances is None else owner_balances[0],
         owner_balance1=None if owner_balances is None else owner_balances[1],
     )
+    if pool_fees is not None:
+        if pool_fees.block != block_number:
+            raise ValueError(
+                f"pool fee growth of block {pool_fees.block} on a snapshot of {block_number}"
+            )
+        lower, upper = pool_fees.lower_outside, pool_fees.upper_outside
+        row.pool_fee = pool_fees.fee
+        row.tick_spacing = pool_fees.tick_spacing
+        row.fee_growth_global0_x128 = pool_fees.fee_growth_global0_x128
+        row.fee_growth_global1_x128 = pool_fees.fee_growth_global1_x128
+        row.full_range_lower_outside0_x128 = None if lower is None else lower[0]
+        row.full_range_lower_outside1_x128 = None if lower is None else lower[1]
+        row.full_range_upper_outside0_x128 = None if upper is None else upper[0]
+        row.full_range_upper_outside1_x128 = None if upper is None else upper[1]
     session.add(row)
     session.flush()
     return row

@@ -176,12 +176,17 @@ class FullRangeFigures:
     @property
     def note(self) -> str:
         """Where the benchmark starts, in words."""
-        if self.late:
-            return (
-                f"full range from block {self.since_block}: snapshots before it carry no fee "
-                "growth, so it opens there with the deposit's tokens"
-            )
-        return f"full range opened at the deposit (block {self.since_block})"
+        return full_range_note(self.since_block, self.late)
+
+
+def full_range_note(since_block: int, late: bool) -> str:
+    """Where the full-range benchmark starts, in words."""
+    if late:
+        return (
+            f"full range from block {since_block}: snapshots before it carry no fee growth, "
+            "so it opens there with the deposit's tokens"
+        )
+    return f"full range opened at the deposit (block {since_block})"
 
 
 def full_range_figures(

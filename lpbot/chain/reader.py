@@ -27,6 +27,7 @@ from web3 import Web3
 from web3.contract.contract import Contract
 from web3.types import BlockIdentifier
 
+from lpbot.analytics.full_range import PoolFeeState, full_range_ticks
 from lpbot.chain import artifacts
 from lpbot.chain.registry import ARBSYS, block_number_source
 from lpbot.chain.rpc import classify_rpc_error
@@ -73,6 +74,34 @@ class PoolSnapshot:
     tick_cumulatives: tuple[int, ...] | None  # None when observe reverted (e.g. 'OLD')
     positions: dict[int, NpmPositionState] = field(default_factory=dict)
     round_trips: int = 1
+    # the full range's two ticks as ``ticks(tick)`` returns them, initialized or not (read when
+    # asked: ``fetch_pool_state(full_range=True)``)
+    full_range: dict[int, TickInfo] = field(default_factory=dict)
+
+    def fee_state(self) -> PoolFeeState | None:
+        """The pool's price and fee growth for the full-range benchmark (None: its two ticks
+        were not read)."""
+        lo, hi = full_range_ticks(self.tick_spacing)
+        if lo not in self.full_range or hi not in self.full_range:
+            return None
+
+        def outside(t: int) -> tuple[int, int] | None:
+            info = self.full_range[t]
+            if not info.initialized:
+                return None
+            return info.fee_growth_outside0_x128, info.fee_growth_outside1_x128
+
+        return PoolFeeState(
+            block=self.block_number,
+            sqrt_price_x96=self.slot0.sqrt_price_x96,
+            tick=self.slot0.tick,
+            fee=self.fee,
+            tick_spacing=self.tick_spacing,
+            fee_growth_global0_x128=self.fee_growth_global0_x128,
+            fee_growth_global1_x128=self.fee_growth_global1_x128,
+            lower_outside=outside(lo),
+            upper_outside=outside(hi),
+        )
 
     @property
     def tick_range_known(self) -> tuple[int, int]:
@@ -193,8 +222,10 @@ class PoolReader:
         token_ids: Sequence[int] = (),
         twap_seconds: Sequence[int] = (0, 300),
         block: BlockIdentifier = "latest",
+        full_range: bool = False,
     ) -> PoolSnapshot:
-        """Read ``pool`` (and the NFT positions ``token_ids``) at ``block``."""
+        """Read ``pool`` (and the NFT positions ``token_ids``) at ``block``; with
+        ``full_range``, its lowest and highest usable ticks too (``PoolSnapshot.fee_state``)."""
         pool = to_checksum_address(pool)
         trips = 0
         static = self._static.get(pool)
@@ -234,6 +265,8 @@ class PoolReader:
             calls += [self._npm_call(tid) for tid in token_ids]
         range_ticks = sorted({t for r in known_ranges.values() for t in r})
         calls += [self._pool_call(pool, "ticks", t) for t in range_ticks]
+        extreme_ticks = full_range_ticks(static[1]) if full_range and static else ()
+        calls += [self._pool_call(pool, "ticks", t) for t in extreme_ticks]
 
         results = self._aggregate(calls, at)
         trips += 1
@@ -254,8 +287,9 @@ class PoolReader:
             log.info("ArbSys.arbBlockNumber() unavailable; block numbers from the node")
             self._block_source = "node"
             return self.fetch_pool_state(
-                pool, token_ids=token_ids, twap_seconds=twap_seconds, block=block
-            )
+                pool, token_ids=token_ids, twap_seconds=twap_seconds, block=block,
+                full_range=full_range,
+            )  # fmt: skip
         if static is None:
             static = (
                 self._decode_pool("fee", next(it))[0],
@@ -279,6 +313,7 @@ class PoolReader:
             self._merge_lens(ticks, next(it))
         npm_raw = [next(it) for _ in token_ids] if self._npm is not None else []
         range_infos = {t: self._tick_info(next(it)) for t in range_ticks}
+        extreme = {t: self._tick_info(next(it)) for t in extreme_ticks}
 
         centre = (slot0.tick // spacing) >> 8
         wanted = set(range(centre - self.word_radius, centre + self.word_radius + 1))
@@ -296,9 +331,11 @@ class PoolReader:
         missing_ticks = sorted(
             {t for p in positions_raw.values() for t in (p[5], p[6])} - set(range_infos)
         )
-        if missing_words or missing_ticks:
+        missing_extreme = full_range_ticks(spacing) if full_range and not extreme else ()
+        if missing_words or missing_ticks or missing_extreme:
             calls = [self._lens_call(pool, w) for w in missing_words]
             calls += [self._pool_call(pool, "ticks", t) for t in missing_ticks]
+            calls += [self._pool_call(pool, "ticks", t) for t in missing_extreme]
             results = self._aggregate(calls, block_number)
             trips += 1
             it = iter(results)
@@ -306,6 +343,8 @@ class PoolReader:
                 self._merge_lens(ticks, next(it))
             for t in missing_ticks:
                 range_infos[t] = self._tick_info(next(it))
+            for t in missing_extreme:
+                extreme[t] = self._tick_info(next(it))
             words = sorted(set(words) | set(missing_words))
         # the lens words only give liquidity net/gross; fill in full structs where read
         for t, info in range_infos.items():
@@ -356,6 +395,7 @@ class PoolReader:
             tick_cumulatives=tick_cumulatives,
             positions=positions,
             round_trips=trips,
+            full_range=extreme,
         )
 
     def fetch_opened_at(self, token_id: int, from_block: int = 0) -> int | None:

@@ -6,6 +6,12 @@ uncollected fees, marks (with their sources) and hedge figures; the deposit and 
 its gas by transaction hash (``ledger_rebalance``). ``history`` recomputes the ledger
 (``analytics.ledger.compute_ledger``) at every snapshot of a position, across the NFTs that
 replaced each other under its name.
+
+The passive full-range benchmark (``analytics.full_range``) opens with the deposit's tokens at
+the pool's state recorded with the deposit (its price and fee growth at the deposit's block)
+and is valued at every snapshot from the pool's fee growth stored with it. A deposit recorded
+before the store kept fee growth has none: the benchmark then opens at the first snapshot that
+has it, with the deposit's tokens held until then, and says so (``FullRangeFigures.note``).
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lpbot.analytics.full_range import FullRangeOpen, PoolFeeState, open_full_range, value_at
 from lpbot.analytics.ledger import (
+    FullRangeFigures,
     GasPaid,
     HedgeFigures,
     Ledger,
     PathSums,
     Prices,
     RebalanceFlow,
+    full_range_figures,
+    full_range_note,
     ledger_at,
 )
 from lpbot.errors import NeedsAttention
@@ -76,6 +86,60 @@ def hedge_json(h: HedgeFigures) -> str:
     )
 
 
+def fee_state_json(p: PoolFeeState) -> dict[str, Any]:
+    """A pool's fee state as JSON (the Q128 figures as decimal strings)."""
+    return {
+        "block": p.block,
+        "sqrt_price_x96": str(p.sqrt_price_x96),
+        "tick": p.tick,
+        "fee": p.fee,
+        "tick_spacing": p.tick_spacing,
+        "fee_growth_global": [str(p.fee_growth_global0_x128), str(p.fee_growth_global1_x128)],
+        "lower_outside": None if p.lower_outside is None else [str(x) for x in p.lower_outside],
+        "upper_outside": None if p.upper_outside is None else [str(x) for x in p.upper_outside],
+    }
+
+
+def _fee_state(d: dict[str, Any]) -> PoolFeeState:
+    lower, upper = d.get("lower_outside"), d.get("upper_outside")
+    return PoolFeeState(
+        block=int(d["block"]),
+        sqrt_price_x96=int(d["sqrt_price_x96"]),
+        tick=int(d["tick"]),
+        fee=int(d["fee"]),
+        tick_spacing=int(d["tick_spacing"]),
+        fee_growth_global0_x128=int(d["fee_growth_global"][0]),
+        fee_growth_global1_x128=int(d["fee_growth_global"][1]),
+        lower_outside=None if lower is None else _pair(lower),
+        upper_outside=None if upper is None else _pair(upper),
+    )
+
+
+def snapshot_fee_state(snap: PositionSnapshot) -> PoolFeeState | None:
+    """The pool's price and fee growth a snapshot keeps (None: taken before they were kept)."""
+    if (
+        snap.fee_growth_global0_x128 is None
+        or snap.fee_growth_global1_x128 is None
+        or snap.pool_fee is None
+        or snap.tick_spacing is None
+        or snap.block_number is None
+    ):
+        return None
+    lo0, lo1 = snap.full_range_lower_outside0_x128, snap.full_range_lower_outside1_x128
+    up0, up1 = snap.full_range_upper_outside0_x128, snap.full_range_upper_outside1_x128
+    return PoolFeeState(
+        block=int(snap.block_number),
+        sqrt_price_x96=int(snap.sqrt_price_x96),
+        tick=int(snap.tick),
+        fee=int(snap.pool_fee),
+        tick_spacing=int(snap.tick_spacing),
+        fee_growth_global0_x128=int(snap.fee_growth_global0_x128),
+        fee_growth_global1_x128=int(snap.fee_growth_global1_x128),
+        lower_outside=None if lo0 is None or lo1 is None else (int(lo0), int(lo1)),
+        upper_outside=None if up0 is None or up1 is None else (int(up0), int(up1)),
+    )
+
+
 def record_deposit(
     session: Session,
     label: str,
@@ -86,9 +150,14 @@ def record_deposit(
     marks: Prices,
     fees_at_start: tuple[int, int] = (0, 0),
     opening: Sequence[tuple[int, int, GasPaid]] = (),
+    pool: PoolFeeState | None = None,
 ) -> None:
-    """The ledger's start: the deposit and its marks, and the gas of the transactions that
-    opened the position (block, block time, gas), when lpbot opened it."""
+    """The ledger's start: the deposit and its marks, the pool's price and fee growth at the
+    deposit's block (where the full-range benchmark opens; None when unknown: it opens at the
+    first snapshot that has them), and the gas of the transactions that opened the position
+    (block, block time, gas), when lpbot opened it."""
+    if pool is not None and pool.block != marks.block:
+        raise ValueError(f"pool state of block {pool.block} for a deposit at {marks.block}")
     repo.append_audit(
         session,
         DEPOSIT,
@@ -100,6 +169,7 @@ def record_deposit(
             "decimals": list(decimals),
             "symbols": list(symbols),
             "marks": _prices_json(marks),
+            **({"full_range": fee_state_json(pool)} if pool is not None else {}),
         },
     )
     for block, timestamp, gas in opening:
@@ -290,6 +360,15 @@ class LedgerHistory:
     points: list[LedgerPoint]
     rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]]  # (block, flow, gas)
     times: list[int]  # each rebalance's block time (unix seconds)
+    full_range: FullRangeOpen | None = None  # the benchmark's opening (None: no fee growth)
+    full_range_late: bool = False  # it opens after the deposit (no fee growth before)
+
+    @property
+    def full_range_note(self) -> str:
+        """Where the full-range benchmark starts, or why there is none, in words."""
+        if self.full_range is None:
+            return "no full-range benchmark: no snapshot carries the pool's fee growth"
+        return full_range_note(self.full_range.at.block, self.full_range_late)
 
     @property
     def last(self) -> Ledger | None:
@@ -328,6 +407,8 @@ class LedgerStart:
     entry: Prices
     rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]]  # (block, flow, gas)
     times: list[int]
+    pool: PoolFeeState | None = None  # the pool at the deposit's block (the full range's open)
+    opening_gas: tuple[GasPaid, ...] = ()  # the opening's transactions (lpbot opened it)
 
 
 def load(session: Session, label: str) -> LedgerStart | None:
@@ -341,6 +422,7 @@ def load(session: Session, label: str) -> LedgerStart | None:
     d: dict[str, Any] = deposit.data or {}
     rebalances: list[tuple[int, RebalanceFlow | None, GasPaid]] = []
     times: list[int] = []
+    opening_gas: list[GasPaid] = []
     for e in entries:
         if e.kind not in (REBALANCE, GAS, OPENING):
             continue
@@ -360,6 +442,8 @@ def load(session: Session, label: str) -> LedgerStart | None:
             else None
         )
         gas = GasPaid(g["tx_hash"], int(g["wei"]), Decimal(g["eth_usd"]), bool(g["failed"]))
+        if e.kind == OPENING:
+            opening_gas.append(gas)
         rebalances.append((int(r["block"]), flow, gas))
         times.append(int(r.get("timestamp", 0)))
     return LedgerStart(
@@ -370,6 +454,8 @@ def load(session: Session, label: str) -> LedgerStart | None:
         entry=_prices(d["marks"]),
         rebalances=rebalances,
         times=times,
+        pool=_fee_state(d["full_range"]) if d.get("full_range") else None,
+        opening_gas=tuple(opening_gas),
     )
 
 
@@ -396,6 +482,18 @@ def history(session: Session, label: str) -> LedgerHistory:
     sums = PathSums(start=deposit_amounts)
     k = 0
     seen: dict[int, PositionSnapshot] = {}
+    # the full-range benchmark: the deposit's tokens (those held) at the deposit's pool state,
+    # else at the first snapshot with one; it pays the real opening's gas
+    held = (
+        deposit_amounts[0] + start.fees_at_start[0],
+        deposit_amounts[1] + start.fees_at_start[1],
+    )
+    fr: FullRangeOpen | None = None
+    fr_marks = entry
+    fr_late = False
+    if start.pool is not None and max(held) > 0:
+        fr = open_full_range(held, start.pool)
+    fr_gas = sum((g.usd for g in start.opening_gas), Decimal(0))
     for snap in snaps:
         block = int(snap.block_number or 0)
         if block < entry.block:
@@ -423,6 +521,20 @@ def history(session: Session, label: str) -> LedgerHistory:
             k += 1
         h = json.loads(snap.hedge) if snap.hedge else {}
         hedge = HedgeFigures(**{key: Decimal(v) for key, v in h.items()})
+        marks = snapshot_prices(snap)
+        pool_now = snapshot_fee_state(snap)
+        if fr is None and pool_now is not None and max(held) > 0:
+            fr, fr_marks, fr_late = open_full_range(held, pool_now), marks, block > entry.block
+        benchmark: FullRangeFigures | None = None
+        if fr is not None and pool_now is not None and block >= fr.at.block:
+            benchmark = full_range_figures(
+                value_at(fr, pool_now),
+                marks=marks,
+                opened_at=fr_marks,
+                decimals=decimals,
+                gas_usd=fr_gas,
+                late=fr_late,
+            )
         led = ledger_at(
             sums,
             decimals=decimals,
@@ -430,9 +542,10 @@ def history(session: Session, label: str) -> LedgerHistory:
             entry=entry,
             principal=(snap.amount0, snap.amount1),
             uncollected=(snap.fees0, snap.fees1),
-            marks=snapshot_prices(snap),
+            marks=marks,
             hedge=hedge,
             fees_at_start=start.fees_at_start,
+            full_range=benchmark,
         )
         lo, hi = ranges[snap.position_id]
         point = LedgerPoint(snap, token_of[snap.position_id], lo, hi, led)
@@ -443,7 +556,9 @@ def history(session: Session, label: str) -> LedgerHistory:
             points[-1] = point
         else:
             points.append(point)
-    return LedgerHistory(label, symbols, decimals, start.deposit, points, rebalances, times)
+    return LedgerHistory(
+        label, symbols, decimals, start.deposit, points, rebalances, times, fr, fr_late
+    )
 
 
 def labels(session: Session) -> list[str]:
@@ -460,6 +575,7 @@ EXPORT_COLUMNS = (
     "mark_sources", "value_usd", "hold_usd", "hold_5050_usd", "hold_usd_only", "fees_usd",
     "il_usd", "hedge_pnl_usd", "funding_usd", "gas_usd", "swap_costs_usd", "net_usd",
     "value_eth", "hold_eth", "net_eth", "value_btc", "hold_btc", "net_btc", "gas_wei", "failed",
+    "full_range_usd", "full_range_fees_usd", "net_vs_full_range_usd", "full_range_from_block",
 )  # fmt: skip
 
 
@@ -534,6 +650,16 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
                 hedge_pnl_usd=str(u.hedge_pnl), funding_usd=str(u.funding), gas_usd=str(u.gas),
                 swap_costs_usd=str(u.swap_costs), net_usd=str(u.net),
             )  # fmt: skip
+            fr = p.ledger.full_range
+            if fr is not None and u.full_range is not None:
+                # the passive full-range benchmark (none before the first snapshot with fee
+                # growth: ``full_range_from_block`` says where it opened)
+                row.update(
+                    full_range_usd=str(u.full_range),
+                    full_range_fees_usd=str(u.full_range_fees),
+                    net_vs_full_range_usd=str(u.net_vs_full_range),
+                    full_range_from_block=fr.since_block,
+                )
             for unit, lines in (("eth", p.ledger.eth), ("btc", p.ledger.btc)):
                 if lines is not None:
                     row[f"value_{unit}"] = str(lines.value)

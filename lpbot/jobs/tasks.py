@@ -17,6 +17,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from sqlalchemy.orm import Session, sessionmaker
 
+from lpbot.analytics.full_range import PoolFeeState
 from lpbot.analytics.ledger import (
     GasPaid,
     HedgeFigures,
@@ -28,7 +29,7 @@ from lpbot.analytics.ledger import (
 from lpbot.analytics.prices import price0_per_1
 from lpbot.chain import artifacts
 from lpbot.chain.reader import PoolReader, PoolSnapshot
-from lpbot.errors import LpbotError, Refused
+from lpbot.errors import LpbotError, Refused, RetryLater
 from lpbot.execution import service
 from lpbot.execution.decide import PositionView, decide_position
 from lpbot.execution.service import ExecutionContext
@@ -362,16 +363,35 @@ def fetch_owner_balances(mp: ManagedPosition, block: int) -> tuple[int, int]:
     return b0, b1
 
 
+def fetch_deposit_pool(mp: ManagedPosition, snap: PoolSnapshot, block: int) -> PoolFeeState | None:
+    """The pool's price and fee growth at the deposit's ``block`` (the snapshot's when it is
+    that block): where the ledger's full-range benchmark opens. None when the node no longer
+    serves that block's state: the benchmark then opens at the first snapshot."""
+    if block == snap.block_number:
+        return snap.fee_state()
+    try:
+        at = mp.reader.fetch_pool_state(mp.pool, twap_seconds=(0,), block=block, full_range=True)
+    except RetryLater as exc:
+        log.warning("%s: pool state at the deposit's block %d unreadable: %s", mp.name, block, exc)
+        return None
+    return at.fee_state()
+
+
 def monitor(mp: ManagedPosition) -> PositionState:
     """Read the position, store a snapshot, alert on a range exit."""
     if mp.entry is None and not mp.deposit_recorded:
         _resume_ledger(mp)
-    snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
+    snap = mp.reader.fetch_pool_state(
+        mp.pool, token_ids=[mp.token_id], twap_seconds=(0,), full_range=True
+    )
     state = _state(mp, snap)
     marks = state.marks
     assert marks is not None
     s0, s1 = mp.symbols
     owner_balances = fetch_owner_balances(mp, snap.block_number)
+    deposit_pool = None
+    if mp.entry is not None and mp.entry_marks is not None and not mp.deposit_recorded:
+        deposit_pool = fetch_deposit_pool(mp, snap, mp.entry_marks.block)
     with mp.sessions() as s, s.begin():
         position = repo.record_position(
             s,
@@ -393,6 +413,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
                 marks=mp.entry_marks,
                 fees_at_start=mp.fees_at_start,
                 opening=mp.opening,
+                pool=deposit_pool,
             )
             mp.deposit_recorded = True
         repo.save_snapshot(
@@ -417,6 +438,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
             il_usd=float(state.ledger.usd.il) if state.ledger is not None else None,
             delta=float(state.delta),
             owner_balances=owner_balances,
+            pool_fees=snap.fee_state(),
         )
     liquidity = snap.positions[mp.token_id].npm.liquidity
     last = mp._last_seen

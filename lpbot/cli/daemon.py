@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -245,9 +246,7 @@ def status_data(a: Any) -> dict[str, Any]:
         if any(p["last"] for p in out["positions"]):
             # value against holding: the ledger at each position's last snapshot
             with a.sessions() as session:
-                out["ledger"] = [
-                    {"position": label, "line": line} for label, line in ledger_lines(session)
-                ]
+                out["ledger"] = ledger_items(session)
     if out["daemon"] is None:  # the jobs `lpbot run` left in the database wait for the next
         scheduled = {job_id: None for job_id in scheduled}
     configured = a.jobs()
@@ -401,37 +400,68 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def ledger_lines(session: Any) -> list[tuple[str, str]]:
-    """One line per position with a recorded deposit: its ledger at the last snapshot."""
+def ledger_items(session: Any) -> list[dict[str, Any]]:
+    """Per position with a recorded deposit: its ledger at the last snapshot as one line, and
+    the passive full-range benchmark's figures (USD strings, the ledger's; None without one)
+    with where it starts (``lpbot status --json``'s ``ledger``)."""
     from lpbot.errors import NeedsAttention
     from lpbot.jobs.ledger import history, labels
 
-    out = []
+    out: list[dict[str, Any]] = []
     for label in labels(session):
+        item: dict[str, Any] = {
+            "position": label,
+            "line": "",
+            "block": None,
+            "full_range_usd": None,
+            "full_range_fees_usd": None,
+            "net_vs_full_range_usd": None,
+            "full_range_note": None,
+        }
+        out.append(item)
         try:
-            last = history(session, label).last
+            h = history(session, label)
         except NeedsAttention as exc:
-            out.append((label, str(exc)))
+            item["line"] = str(exc)
             continue
+        last = h.last
         if last is None:
-            out.append((label, "no snapshot yet"))
+            item["line"] = "no snapshot yet"
             continue
         u = last.usd
-        out.append(
-            (
-                label,
-                f"block {last.block}: value ${u.value:,.2f} vs hold ${u.hold:,.2f}; fees "
-                f"${u.fees:,.2f}, IL ${u.il:,.2f}, hedge ${u.hedge_pnl:,.2f}, funding "
-                f"${u.funding:,.2f}, gas ${u.gas:,.2f}, swaps ${u.swap_costs:,.2f}: net "
-                f"${u.net:,.2f}",
-            )
+        line = (
+            f"block {last.block}: value ${u.value:,.2f} vs hold ${u.hold:,.2f}; fees "
+            f"${u.fees:,.2f}, IL ${u.il:,.2f}, hedge ${u.hedge_pnl:,.2f}, funding "
+            f"${u.funding:,.2f}, gas ${u.gas:,.2f}, swaps ${u.swap_costs:,.2f}: net "
+            f"${u.net:,.2f}"
         )
+        item["block"] = last.block
+        item["full_range_note"] = h.full_range_note
+        if u.full_range is not None and u.net_vs_full_range is not None:
+            line += (
+                f"; full range ${u.full_range:,.2f} (fees ${u.full_range_fees or 0:,.2f}): net "
+                f"vs it ${u.net_vs_full_range:,.2f} ({h.full_range_note})"
+            )
+            item.update(
+                full_range_usd=str(u.full_range),
+                full_range_fees_usd=str(u.full_range_fees),
+                net_vs_full_range_usd=str(u.net_vs_full_range),
+            )
+        else:
+            line += f"; {h.full_range_note}"
+        item["line"] = line
     return out
 
 
-def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> str:
+def ledger_lines(session: Any) -> list[tuple[str, str]]:
+    """One line per position with a recorded deposit: its ledger at the last snapshot."""
+    return [(x["position"], x["line"]) for x in ledger_items(session)]
+
+
+def _svg_lines(series: Sequence[tuple[str, Sequence[float | None], str]], width: int = 760) -> str:
+    """Line charts over the points' index; a None is a point the series has no value at."""
     height, pad = 220, 30
-    values = [v for _, vs, _ in series for v in vs]
+    values = [v for _, vs, _ in series for v in vs if v is not None]
     if not values:
         return "<p>no data yet</p>"
     lo, hi = min(values), max(values)
@@ -443,6 +473,7 @@ def _svg_lines(series: list[tuple[str, list[float], str]], width: int = 760) -> 
             f"{pad + i / max(n - 1, 1) * (width - 2 * pad):.1f},"
             f"{height - pad - (v - lo) / (hi - lo) * (height - 2 * pad):.1f}"
             for i, v in enumerate(vs)
+            if v is not None
         )
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
         parts.append(f'<text x="{pad}" y="{14 + 14 * len(parts) // 2}" fill="{colour}">'
@@ -468,6 +499,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
             value = [float(p.ledger.usd.value) for p in h.points]
             hold = [float(p.ledger.usd.hold) for p in h.points]
             net = [float(p.ledger.usd.net) for p in h.points]
+            full: list[float | None] = [
+                None if p.ledger.usd.full_range is None else float(p.ledger.usd.full_range)
+                for p in h.points
+            ]
             fees = [float(p.ledger.usd.fees) for p in h.points]
             last = h.points[-1]
             u = last.ledger.usd
@@ -478,11 +513,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
                     ("IL", u.il), ("hedge PnL", u.hedge_pnl), ("funding", u.funding),
                     ("gas", -u.gas), ("swap fee + impact", -u.swap_costs),
                     ("net vs holding", u.net),
+                    *((("passive full range", u.full_range),
+                       ("its fees", u.full_range_fees or Decimal(0)),
+                       ("net vs full range", u.net_vs_full_range or Decimal(0)))
+                      if u.full_range is not None else ()),
                 )
             )  # fmt: skip
             sections.append(
                 f"<h2>{html.escape(label)} #{last.token_id}</h2>"
-                f"<p>ledger at block {last.ledger.block} (USD, at that block's marks)</p>"
+                f"<p>ledger at block {last.ledger.block} (USD, at that block's marks); "
+                f"{html.escape(h.full_range_note)}</p>"
                 f"<table>{table}</table>"
                 "<h3>price (tick) against the range</h3>"
                 + _svg_lines(
@@ -492,8 +532,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
                         ("upper", [float(p.tick_upper) for p in h.points], "#2e8b57"),
                     ]
                 )
-                + "<h3>value against holding (USD, marked to the market)</h3>"
-                + _svg_lines([("LP value", value, "#1f77b4"), ("hold", hold, "#ff7f0e")])
+                + "<h3>value against holding and a passive full range (USD, marked to the "
+                "market)</h3>"
+                + _svg_lines(
+                    [
+                        ("LP value", value, "#1f77b4"),
+                        ("hold", hold, "#ff7f0e"),
+                        ("full range", full, "#8c564b"),
+                    ]
+                )
                 + "<h3>net against holding and fees earned (USD)</h3>"
                 + _svg_lines([("net", net, "#9467bd"), ("fees", fees, "#2ca02c")])
             )

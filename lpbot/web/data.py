@@ -52,6 +52,8 @@ LEDGER_LINES = (
     ("gas", "gas"),
     ("swap_costs", "swap fee + impact"),
     ("net", "net vs holding"),
+    ("full_range", "passive full range"),
+    ("net_vs_full_range", "net vs full range"),
 )
 
 
@@ -82,7 +84,7 @@ def quote_of(symbols: tuple[str, str], decimals: tuple[int, int]) -> Quote:
     return Quote(symbols[1], symbols[0], True, decimals)
 
 
-def _lines(lines: LedgerLines | None) -> dict[str, Decimal] | None:
+def _lines(lines: LedgerLines | None) -> dict[str, Decimal | None] | None:
     if lines is None:
         return None
     return {key: getattr(lines, key) for key, _label in LEDGER_LINES}
@@ -250,6 +252,8 @@ def position_page(a: App, label: str) -> dict[str, Any]:
                 "hold_5050": str(u.hold_5050),
                 "net": str(u.net),
                 "fees": str(u.fees),
+                # the passive full-range benchmark (None before its first snapshot)
+                "full_range": None if u.full_range is None else str(u.full_range),
             }
         )
     transactions = []
@@ -287,6 +291,7 @@ def position_page(a: App, label: str) -> dict[str, Any]:
         "ledger": _lines(last.usd) if last else None,
         "ledger_eth": _lines(last.eth) if last else None,
         "block": last.block if last else None,
+        "full_range_note": h.full_range_note,
         "transactions": transactions,
     }
 

@@ -173,6 +173,12 @@ def test_the_pages_show_the_ledgers_numbers_and_status_json(site: Site, cli: Any
         assert [p["hold_5050"] for p in data["points"]] == [
             str(p.ledger.usd.hold_5050) for p in h.points
         ]
+        # the third series, the passive full range, opened at the demo's deposit
+        assert u.full_range is not None and not h.full_range_late
+        assert [p["full_range"] for p in data["points"]] == [
+            str(p.ledger.usd.full_range) for p in h.points
+        ]
+        assert h.full_range_note in unescape(position.text)
         # its transactions are `lpbot export`'s, each with its hash
         exported = [r for r in rows if r["position"] == DEMO_LABEL and r["kind"] != "snapshot"]
         for r in exported:
@@ -194,6 +200,14 @@ def test_the_pages_show_the_ledgers_numbers_and_status_json(site: Site, cli: Any
     status = json.loads(run.out)
     for key in ("positions", "ledger", "pending_approvals", "unfinished_rebalances", "jobs"):
         assert api[key] == status[key], key
+    # the full-range figures of `lpbot status --json`, `lpbot export` and the pages are one
+    [item] = [x for x in status["ledger"] if x["position"] == DEMO_LABEL]
+    [row] = [r for r in rows if r["position"] == DEMO_LABEL and r["block"] == last.block
+             and r["kind"] == "snapshot"]  # fmt: skip
+    assert item["full_range_usd"] == row["full_range_usd"] == str(u.full_range)
+    assert item["net_vs_full_range_usd"] == row["net_vs_full_range_usd"] == str(u.net_vs_full_range)
+    assert item["full_range_fees_usd"] == row["full_range_fees_usd"] == str(u.full_range_fees)
+    assert f"full range ${u.full_range:,.2f}" in item["line"]
     assert {"id": site.rebalance_id, "report_id": site.report_id} == {
         k: status["pending_approvals"][0][k] for k in ("id", "report_id")
     }

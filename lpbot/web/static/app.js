@@ -47,6 +47,8 @@ function drawCharts() {
       line("LP value", d.points.map((p) => Number(p.value)), "#2f6fd6"),
       line("hold the deposit", d.points.map((p) => Number(p.hold)), "#e08a2c"),
       line("hold 50/50", d.points.map((p) => Number(p.hold_5050)), "#b0b7c3", { lineStyle: { color: "#b0b7c3", type: "dashed" } }),
+      // the passive full-range benchmark: none before the first snapshot with fee growth
+      line("full range", d.points.map((p) => (p.full_range === null ? null : Number(p.full_range))), "#8c564b"),
       line("net vs holding", d.points.map((p) => Number(p.net)), "#8e44ad", { yAxisIndex: 1, lineStyle: { color: "#8e44ad", type: "dotted" } }),
     ],
   });

@@ -281,3 +281,81 @@ def test_a_rebalance_reconciled_again_is_recorded_once(tmp_path: Path) -> None:
     assert (block, gas.wei) == (30, 7 * 10**15) and flow is not None
     assert (flow.fees, flow.swap_in, flow.swap_out) == ((10, 10), (5, 0), (0, 1))
     engine.dispose()
+
+
+def test_the_full_range_benchmark_starts_at_the_first_snapshot_with_fee_growth(
+    tmp_path: Path,
+) -> None:
+    """A deposit recorded before snapshots kept the pool's fee growth (and a first snapshot
+    without it): the benchmark opens at the first snapshot that has it, with the deposit's
+    tokens, and every surface says so; its fees are L x the fee growth since, exactly."""
+    from math import isqrt
+
+    from lpbot.analytics.full_range import PoolFeeState
+    from lpbot.uniswap.tick_math import get_tick_at_sqrt_ratio
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    deposit = (1_000_000_000, 10**18)  # $1,000 + $3,000: the benchmark sells WETH
+    sqrt_price = isqrt(10**18 * 2**192 // (3000 * 10**6))  # 3000 USDC per WETH, raw
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    g0, g1 = 10**30, 10**20
+
+    def fees_at(block: int, growth: int) -> PoolFeeState:
+        return PoolFeeState(
+            block=block, sqrt_price_x96=sqrt_price, tick=tick, fee=500, tick_spacing=10,
+            fee_growth_global0_x128=g0 + growth, fee_growth_global1_x128=g1 + 3 * growth,
+            lower_outside=(0, 0), upper_outside=(0, 0),
+        )  # fmt: skip
+
+    growth = 2**128 // 10**6  # per unit of liquidity: a millionth of a raw unit
+    with sessions() as s, s.begin():
+        pos = repo.record_position(
+            s, label="p", chain_id=31337, pool_address="0x" + "11" * 20, token_id=7,
+            owner_address="0x" + "22" * 20, tick_lower=tick - 600, tick_upper=tick + 600,
+        )  # fmt: skip
+        ledger_store.record_deposit(
+            s, "p", deposit=deposit, decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        for block, pool in ((20, None), (30, fees_at(30, 0)), (40, fees_at(40, growth))):
+            repo.save_snapshot(
+                s, pos.id, taken_at=at, block_number=block, sqrt_price_x96=sqrt_price, tick=tick,
+                liquidity=10**12, amount0=deposit[0], amount1=deposit[1], fees0=0, fees1=0,
+                mark_sources=ledger_store.mark_sources_json(marks, _marks(marks)),
+                hedge=ledger_store.hedge_json(HedgeFigures()), pool_fees=pool,
+            )  # fmt: skip
+    with sessions() as s:
+        h = ledger_store.history(s, "p")
+        rows = [r for r in ledger_store.export_rows(s) if r["kind"] == "snapshot"]
+        line = dict(ledger_lines(s))["p"]
+    fr = h.full_range
+    assert fr is not None and h.full_range_late and fr.at.block == 30
+    assert fr.capital == deposit
+    first, opened, last = (p.ledger for p in h.points)
+    assert first.full_range is None and first.usd.full_range is None
+    assert opened.full_range is not None and opened.full_range.late
+    assert opened.full_range.fee_tokens == (0, 0)
+    assert last.full_range is not None
+    assert last.full_range.fee_tokens == (
+        growth * fr.liquidity >> 128,
+        3 * growth * fr.liquidity >> 128,
+    )
+    assert min(last.full_range.fee_tokens) > 0
+    # the deposit's tokens, swapped to the full range at the pool's fee, no gas (lpbot did not
+    # open this position): a few cents under holding, all of it the swap's fee and rounding
+    assert opened.full_range.gas == 0 and opened.full_range.swap_costs > 0
+    gap = opened.exact.hold - (opened.exact.full_range or 0)
+    assert abs(gap - opened.full_range.swap_costs) < Decimal("0.00001")  # the mint rounds up
+    assert abs(opened.full_range.swap_costs - Decimal("0.50")) < Decimal("0.01")  # 0.05% of $1,000
+    assert "full range from block 30: snapshots before it carry no fee growth" in line
+    assert f"full range ${last.usd.full_range:,.2f}" in line
+    assert [r["full_range_usd"] for r in rows] == [
+        None,
+        str(opened.usd.full_range),
+        str(last.usd.full_range),
+    ]
+    assert [r["full_range_from_block"] for r in rows] == [None, 30, 30]
+    engine.dispose()

@@ -208,6 +208,16 @@ def test_the_pages_show_the_ledgers_numbers_and_status_json(site: Site, cli: Any
     assert item["net_vs_full_range_usd"] == row["net_vs_full_range_usd"] == str(u.net_vs_full_range)
     assert item["full_range_fees_usd"] == row["full_range_fees_usd"] == str(u.full_range_fees)
     assert f"full range ${u.full_range:,.2f}" in item["line"]
+    # and `lpbot report`'s table and value chart
+    out = site.env.data / "performance.html"
+    run = cli("--config", str(site.env.config), "report", "--out", str(out))
+    assert run.code == 0, run.err
+    report = out.read_text()
+    section = report[report.index(f"<h2>{DEMO_LABEL} ") :].split("<h2>")[1]
+    cells = re.findall(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td></tr>", section)
+    assert ("passive full range", f"{u.full_range:,.2f}") in cells
+    assert ("net vs full range", f"{u.net_vs_full_range:,.2f}") in cells
+    assert "full range</text>" in section and unescape(h.full_range_note) in unescape(section)
     assert {"id": site.rebalance_id, "report_id": site.report_id} == {
         k: status["pending_approvals"][0][k] for k in ("id", "report_id")
     }

@@ -376,6 +376,7 @@ def compute_ledger(
     gas: Sequence[GasPaid] = (),
     hedge: HedgeFigures = HedgeFigures(),
     fees_at_start: tuple[int, int] = (0, 0),
+    full_range: FullRangeFigures | None = None,
 ) -> Ledger:
     """The ledger of a position now (``principal``, ``uncollected`` at ``marks``) against
     holding ``deposit`` since ``entry``; raw amounts in, USD/ETH/BTC lines out.
@@ -397,6 +398,7 @@ def compute_ledger(
         marks=marks,
         hedge=hedge,
         fees_at_start=fees_at_start,
+        full_range=full_range,
     )
 
 

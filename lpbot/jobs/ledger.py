@@ -362,6 +362,7 @@ class LedgerHistory:
     times: list[int]  # each rebalance's block time (unix seconds)
     full_range: FullRangeOpen | None = None  # the benchmark's opening (None: no fee growth)
     full_range_late: bool = False  # it opens after the deposit (no fee growth before)
+    full_range_marks: Prices | None = None  # the marks it opened at
 
     @property
     def full_range_note(self) -> str:
@@ -557,8 +558,9 @@ def history(session: Session, label: str) -> LedgerHistory:
         else:
             points.append(point)
     return LedgerHistory(
-        label, symbols, decimals, start.deposit, points, rebalances, times, fr, fr_late
-    )
+        label, symbols, decimals, start.deposit, points, rebalances, times, fr, fr_late,
+        fr_marks if fr is not None else None,
+    )  # fmt: skip
 
 
 def labels(session: Session) -> list[str]:

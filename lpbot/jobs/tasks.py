@@ -17,7 +17,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from sqlalchemy.orm import Session, sessionmaker
 
-from lpbot.analytics.full_range import PoolFeeState
+from lpbot.analytics.full_range import FullRangeOpen, PoolFeeState, open_full_range, value_at
 from lpbot.analytics.ledger import (
     GasPaid,
     HedgeFigures,
@@ -25,11 +25,12 @@ from lpbot.analytics.ledger import (
     Prices,
     RebalanceFlow,
     compute_ledger,
+    full_range_figures,
 )
 from lpbot.analytics.prices import price0_per_1
 from lpbot.chain import artifacts
 from lpbot.chain.reader import PoolReader, PoolSnapshot
-from lpbot.errors import LpbotError, Refused, RetryLater
+from lpbot.errors import LpbotError, NeedsAttention, Refused, RetryLater
 from lpbot.execution import service
 from lpbot.execution.decide import PositionView, decide_position
 from lpbot.execution.service import ExecutionContext
@@ -153,6 +154,12 @@ class ManagedPosition:
     _gate_alerted: bool = False  # a rebalance refused for health: alerted once per spell
     # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
     _last_seen: tuple[int, int, int, int] | None = None
+    # the ledger's passive full-range benchmark (``jobs.ledger``): its opening, the marks it
+    # opened at and whether that was after the deposit; the pool at the deposit's block (to
+    # record with it); the gas of the real opening, which it pays too
+    full_range: tuple[FullRangeOpen, Prices, bool] | None = None
+    deposit_pool: PoolFeeState | None = None
+    opening_gas_usd: Decimal = Decimal(0)
 
     @property
     def reader(self) -> PoolReader:
@@ -215,6 +222,7 @@ class ManagedPosition:
             self.opening.append((block, timestamp, GasPaid(tx_hash, wei, eth)))
         self.tally.gas = [gas for *_, gas in self.opening]
         self.tally.gas_wei += sum(gas.wei for gas in self.tally.gas)
+        self.opening_gas_usd = sum((gas.usd for gas in self.tally.gas), Decimal(0))
 
     def reload_ledger(self) -> None:
         """Take the rebalances and gas from the store's ledger (where every route records
@@ -248,10 +256,27 @@ class PositionState:
     ledger: Ledger | None = None
 
 
-def ledger_of(mp: ManagedPosition, state: PositionState, hedge: HedgeFigures) -> Ledger:
-    """The position's ledger at the state's block, from its marks (``analytics.ledger``)."""
+def ledger_of(
+    mp: ManagedPosition,
+    state: PositionState,
+    hedge: HedgeFigures,
+    pool: PoolFeeState | None = None,
+) -> Ledger:
+    """The position's ledger at the state's block, from its marks (``analytics.ledger``), with
+    the full-range benchmark valued on ``pool`` (the pool's fee growth at that block)."""
     if state.marks is None or mp.entry is None or mp.entry_marks is None:
         raise LpbotError(f"{mp.name}: no entry or marks to build a ledger from")
+    benchmark = None
+    if mp.full_range is not None and pool is not None and pool.block >= mp.full_range[0].at.block:
+        fr, opened_at, late = mp.full_range
+        benchmark = full_range_figures(
+            value_at(fr, pool),
+            marks=mp.prices(state.marks),
+            opened_at=opened_at,
+            decimals=mp.decimals,
+            gas_usd=mp.opening_gas_usd,
+            late=late,
+        )
     return compute_ledger(
         decimals=mp.decimals,
         deposit=mp.entry,
@@ -263,7 +288,33 @@ def ledger_of(mp: ManagedPosition, state: PositionState, hedge: HedgeFigures) ->
         gas=mp.tally.gas,
         hedge=hedge,
         fees_at_start=mp.fees_at_start,
+        full_range=benchmark,
     )
+
+
+def _held(mp: ManagedPosition) -> tuple[int, int]:
+    """What the hold and full-range benchmarks start with: the deposit and the fees held."""
+    assert mp.entry is not None
+    return mp.entry[0] + mp.fees_at_start[0], mp.entry[1] + mp.fees_at_start[1]
+
+
+def _open_full_range(mp: ManagedPosition, snap: PoolSnapshot, prices: Prices) -> None:
+    """Open the ledger's full-range benchmark as ``jobs.ledger.history`` does: at the pool's
+    state at the deposit's block, else at the first snapshot with fee growth (this one)."""
+    if mp.full_range is not None or mp.entry is None or mp.entry_marks is None:
+        return
+    held = _held(mp)
+    if max(held) <= 0:
+        return
+    if not mp.deposit_recorded and mp.deposit_pool is None:
+        mp.deposit_pool = fetch_deposit_pool(mp, snap, mp.entry_marks.block)
+        if mp.deposit_pool is not None:
+            mp.full_range = (open_full_range(held, mp.deposit_pool), mp.entry_marks, False)
+            return
+    now = snap.fee_state()
+    if now is not None:
+        late = snap.block_number > mp.entry_marks.block
+        mp.full_range = (open_full_range(held, now), prices, late)
 
 
 def _resume_ledger(mp: ManagedPosition) -> None:
@@ -276,6 +327,17 @@ def _resume_ledger(mp: ManagedPosition) -> None:
     mp.tally.flows = [f for _, f, _ in start.rebalances if f is not None]
     mp.tally.gas = [g for _, _, g in start.rebalances]
     mp.deposit_recorded = True
+    mp.opening_gas_usd = sum((g.usd for g in start.opening_gas), Decimal(0))
+    if start.pool is not None and max(_held(mp)) > 0:
+        mp.full_range = (open_full_range(_held(mp), start.pool), start.entry, False)
+        return
+    try:  # it opened at the first stored snapshot with fee growth, if there is one
+        with mp.sessions() as s:
+            h = ledger_store.history(s, mp.name)
+    except NeedsAttention:
+        return  # the stored ledger refuses (and says why): nothing to resume
+    if h.full_range is not None and h.full_range_marks is not None:
+        mp.full_range = (h.full_range, h.full_range_marks, h.full_range_late)
 
 
 def hedge_figures(mp: ManagedPosition, delta: Decimal) -> HedgeFigures:
@@ -307,6 +369,7 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
         mp.entry, mp.fees_at_start = (a0, a1), (f0, f1)
     if mp.entry is not None and mp.entry_marks is None:
         mp.entry_marks = prices
+    _open_full_range(mp, snap, prices)
     # the native coin's mark for gas figures follows the market too
     mp.ctx.native_usd = prices.eth
     state = PositionState(
@@ -328,7 +391,7 @@ def _state(mp: ManagedPosition, snap: PoolSnapshot) -> PositionState:
     )
     if mp.entry is None:
         return state
-    led = ledger_of(mp, state, hedge_figures(mp, delta))
+    led = ledger_of(mp, state, hedge_figures(mp, delta), snap.fee_state())
     # what the table shows is the ledger's: value with idle leftovers, hold at today's marks
     return PositionState(
         **{
@@ -389,9 +452,6 @@ def monitor(mp: ManagedPosition) -> PositionState:
     assert marks is not None
     s0, s1 = mp.symbols
     owner_balances = fetch_owner_balances(mp, snap.block_number)
-    deposit_pool = None
-    if mp.entry is not None and mp.entry_marks is not None and not mp.deposit_recorded:
-        deposit_pool = fetch_deposit_pool(mp, snap, mp.entry_marks.block)
     with mp.sessions() as s, s.begin():
         position = repo.record_position(
             s,
@@ -413,7 +473,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
                 marks=mp.entry_marks,
                 fees_at_start=mp.fees_at_start,
                 opening=mp.opening,
-                pool=deposit_pool,
+                pool=mp.deposit_pool,
             )
             mp.deposit_recorded = True
         repo.save_snapshot(

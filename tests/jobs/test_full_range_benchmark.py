@@ -85,7 +85,7 @@ def test_the_full_range_benchmarks_fees_are_a_real_full_range_positions_to_the_w
     assert fr.liquidity > 0 and min(fr.idle) >= 0
 
     run_market(w3, m, info, steps=4, vol=0.9, seed=19, trades_per_step=5)
-    tasks.monitor(mp)
+    live = tasks.monitor(mp).ledger
     # what the real one would collect now (the manager pokes the pool, burn(0), then collects)
     collect = (real_id, bot, MAX_UINT128, MAX_UINT128)
     owed = tuple(npm.functions.collect(collect).call({"from": bot}))
@@ -99,6 +99,7 @@ def test_the_full_range_benchmarks_fees_are_a_real_full_range_positions_to_the_w
         rows = [r for r in ledger_store.export_rows(s) if r["kind"] == "snapshot"]
     last = h.points[-1].ledger
     bench = last.full_range
+    assert live == last  # the monitor's own ledger is the stored one, benchmark included
     assert bench is not None and bench.since_block == deposit_block and not bench.late
     assert owed[0] > 0 and owed[1] > 0  # the market traded both ways through the full range
     assert bench.fee_tokens == owed

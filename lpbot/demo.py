@@ -361,16 +361,11 @@ def _summary(
         f"   value now          ${u.value:>10.2f}  (hold the deposit ${u.hold:.2f}; "
         f"50/50 at the deposit, no costs ${u.hold_5050:.2f}; kept in USD ${u.hold_numeraire:.2f})"
     )
-    from lpbot.jobs.ledger import history
-
-    with mp.sessions() as s:  # the stored ledger (status, export, dashboard): its benchmark
-        stored = history(s, mp.name)
-    fr = stored.last.usd if stored.last is not None else None
-    if fr is not None and fr.full_range is not None and stored.last is not None:
+    if ledger.full_range is not None and u.full_range is not None:
         out(
-            f"   passive full range ${fr.full_range:>10.2f}  (its fees ${fr.full_range_fees:.2f}, "
-            f"after its opening's gas; net vs it ${fr.net_vs_full_range:.2f}; "
-            f"{stored.full_range_note})"
+            f"   passive full range ${u.full_range:>10.2f}  (its fees ${u.full_range_fees:.2f}, "
+            f"after its opening's gas; net vs it ${u.net_vs_full_range:.2f}; "
+            f"{ledger.full_range.note})"
         )
     out(
         f"   fees earned        ${u.fees:>10.2f}  ({t.rebalances} rebalance(s), "

@@ -52,6 +52,11 @@ def _summary_is_the_ledger_in_the_database(result: demo.DemoResult, lines: list[
     # value and hold are each rounded; net is the exact net rounded
     assert abs(u.net - (u.value + u.hedge_pnl + u.funding - u.gas - u.hold)) <= Decimal("0.02")
     assert f"${u.net:>10.2f}" in next(line for line in lines if "net vs holding" in line)
+    # the passive full-range benchmark, opened at the deposit, as the stored ledger has it
+    assert u.full_range is not None and final.full_range is not None
+    assert not final.full_range.late
+    full_line = next(line for line in lines if "passive full range" in line)
+    assert f"${u.full_range:>10.2f}" in full_line and f"${u.net_vs_full_range:.2f}" in full_line
     # hold is marked to the market: the deposit at each snapshot's own marks
     for p in h.points:
         m = ledger_store.snapshot_prices(p.snapshot)

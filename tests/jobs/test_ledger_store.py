@@ -89,6 +89,57 @@ def test_liquidity_added_outside_lpbot_is_refused_not_counted_as_il(tmp_path: Pa
         assert "changed outside lpbot" in dict(ledger_lines(s))["p"]
 
 
+def test_lpbots_own_compound_is_no_outside_change(tmp_path: Path) -> None:
+    # the fees collected and added back to the same NFT by a recorded compound: the ledger reads
+    # on through it (status, export and the dashboard showed "changed outside lpbot" for every
+    # compounding position); an addition by someone else afterwards is still refused
+    from lpbot.analytics.ledger import GasPaid, RebalanceFlow
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    marks = Prices(Decimal(1), Decimal(3000), Decimal(3000), Decimal(90000), block=20)
+    deposit, fees = (3_000_000_000, 10**18), (1_000_000, 10**15)
+    with sessions() as s, s.begin():
+        pos = repo.record_position(
+            s, label="p", chain_id=31337, pool_address="0x" + "11" * 20, token_id=7,
+            owner_address="0x" + "22" * 20, tick_lower=-600, tick_upper=600,
+        )  # fmt: skip
+        ledger_store.record_deposit(
+            s, "p", deposit=deposit, decimals=(6, 18), symbols=("USDC", "WETH"), marks=marks
+        )
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+
+        def snap(
+            block: int, liquidity: int, amounts: tuple[int, int], owed: tuple[int, int]
+        ) -> None:
+            repo.save_snapshot(
+                s, pos.id, taken_at=at, block_number=block, sqrt_price_x96=2**96, tick=0,
+                liquidity=liquidity, amount0=amounts[0], amount1=amounts[1], fees0=owed[0],
+                fees1=owed[1], mark_sources=ledger_store.mark_sources_json(marks, _marks(marks)),
+                hedge=ledger_store.hedge_json(HedgeFigures()),
+            )  # fmt: skip
+
+        snap(20, 10**12, deposit, (0, 0))
+        snap(30, 10**12, deposit, fees)
+        flow = RebalanceFlow((0, 0), fees, (0, 0), (0, 0), fees, marks)
+        gas = GasPaid("0x" + "ab" * 32, 10**15, Decimal(3000))
+        ledger_store.record_rebalance(s, "p", flow, gas, 35, 0, what="compound")
+        grown = (deposit[0] + fees[0], deposit[1] + fees[1])
+        snap(40, 10**12 + 10**9, grown, (0, 0))
+    with sessions() as s:
+        h = ledger_store.history(s, "p")
+        assert [p.snapshot.block_number for p in h.points] == [20, 30, 40]
+        last = h.points[-1].ledger.usd
+        assert last.value == Decimal("6004.00") and last.hold == Decimal("6000.00")
+        assert last.gas == Decimal("3.00")
+        assert "changed outside lpbot" not in dict(ledger_lines(s))["p"]
+    with sessions() as s, s.begin():
+        snap(50, 2 * 10**12, (2 * grown[0], 2 * grown[1]), (0, 0))
+    with sessions() as s, pytest.raises(NeedsAttention, match=r"between blocks 40 and 50"):
+        ledger_store.history(s, "p")
+
+
 def _marks(p: Prices) -> Marks:
     return Marks("devnet", p.block, 0, {})
 

@@ -152,8 +152,19 @@ def test_the_daemon_withdraws_once_where_fees_are_below_lvr(env: Env) -> None:
         assert [r.id for r in _records(mp) if r.kind == "withdraw"] == [record.id]
         assert env.safe_nonce() == nonce + 1 and env.balances() == after
 
+        # the ledger (status, export, dashboard) has a point at the withdraw: nothing left in
+        # the NFT, the collected tokens idle in the Safe, the withdraw's gas paid
+        from lpbot.jobs.ledger import history
+
+        with app.sessions() as s:
+            last = history(s, NAME).points[-1]
+        assert last.snapshot.block_number >= int(record.result["block"])
+        assert (last.snapshot.amount0, last.snapshot.amount1) == (0, 0)
+        assert last.ledger.usd.gas > 0
+        assert [a.kind for a in notifier.alerts if a.kind == "ledger_outside_change"] == []
         # `lpbot status` shows it withdrawn; a restarted daemon does not manage it
         status = status_data(app)
+        assert f"block {last.snapshot.block_number}:" in status["ledger"][0]["line"]
         (row,) = [x for x in status["positions"] if x["token_id"] == mp.token_id]
         assert row["state"] == "withdrawn"
     finally:

@@ -624,6 +624,13 @@ def plan_withdraw(
         waiting = resume_one(ctx, waiting)  # expired when its report or Safe nonce is stale
     if waiting is not None and not waiting.state.terminal and waiting.report_id is not None:
         return waiting, read_report(ctx.reports_dir, waiting.report_id), {}
+    others = _others_on(ctx, token_id)
+    for other in others:
+        if other.state != S.SIMULATED:  # approved, signed or sent: it may still run
+            raise Refused(
+                f"{other.kind} {other.id} of #{token_id} is {other.state.value}: withdraw "
+                "once it has finished (`lpbot rebalance resume`)"
+            )
     pool, token0, token1, snapshot, marks = _safe_position_now(ctx, token_id)
     npm = snapshot.positions[token_id].npm
     if npm.liquidity == 0:
@@ -648,7 +655,26 @@ def plan_withdraw(
         max_reference_deviation_bps=ctx.pricer.config.max_deviation_bps,
         route=ctx.via,
     )
-    return _record_and_simulate(ctx, plan, snapshot, marks, reason, slippage_source=source)
+    planned = _record_and_simulate(ctx, plan, snapshot, marks, reason, slippage_source=source)
+    for other in others:  # waiting for approval only: the withdraw empties its NFT
+        ctx.repo.transition(
+            other.id, S.SIMULATED, S.STALE, error=f"superseded by withdraw {planned[0].id}"
+        )
+    return planned
+
+
+def _others_on(ctx: ExecutionContext, token_id: int) -> list[RebalanceRecord]:
+    """The unfinished rebalances and compounds of NFT ``token_id`` on this chain and Safe
+    that have a report (planned and dry-run, approved, signed or sent)."""
+    return [
+        r
+        for r in ctx.repo.unfinished()
+        if r.kind in ("rebalance", "compound")
+        and r.token_id == token_id
+        and r.chain_id == ctx.chain_id
+        and r.safe.lower() == ctx.safe.lower()
+        and r.state != S.PLANNED
+    ]
 
 
 def latest_open(ctx: ExecutionContext, label: str) -> RebalanceRecord | None:

@@ -501,10 +501,17 @@ def history(session: Session, label: str) -> LedgerHistory:
             continue  # taken before the ledger started (the deposit's marks are at its block)
         before = seen.get(snap.position_id)
         seen[snap.position_id] = snap
-        if before is not None and (
-            int(snap.liquidity) != int(before.liquidity)
-            or snap.fees0 < before.fees0
-            or snap.fees1 < before.fees1
+        by_lpbot = before is not None and any(
+            int(before.block_number or 0) < b <= block for b, _flow, _gas in rebalances
+        )  # a compound or a withdraw of the NFT in between: its flows are in the ledger
+        if (
+            before is not None
+            and not by_lpbot
+            and (
+                int(snap.liquidity) != int(before.liquidity)
+                or snap.fees0 < before.fees0
+                or snap.fees1 < before.fees1
+            )
         ):
             # lpbot never adds to, takes from or collects an NFT it keeps (a rebalance mints a
             # new one): liquidity added or removed, or fees collected, by someone else would be

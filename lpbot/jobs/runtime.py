@@ -351,6 +351,8 @@ def build_runtime(
         gone = withdrawn_token(sessions, pos.name)
         if gone is not None:  # withdrawn to the Safe: neither managed nor opened again
             log.info("position %s: #%d was withdrawn to the Safe; not managed", pos.name, gone)
+            if _hedged(config, pos.name):
+                manage(runtime, pos.name, ctx)  # its hedge only, kept at the delta, zero
             continue
         if pos.open is not None and current_token(sessions, pos.name) is None:
             pending = pending_open(
@@ -488,11 +490,17 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     token_id = db_token or pos.token_id or manifest.safe_position
     if token_id is None:
         raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
-    if withdrawn_token(sessions, pos.name) is not None or was_withdrawn(
-        sessions, ctx.chain_id, token_id
-    ):
+    gone = withdrawn_token(sessions, pos.name)
+    withdrawn = gone is not None or was_withdrawn(sessions, ctx.chain_id, token_id)
+    if withdrawn and not _hedged(config, pos.name):
         log.info("position %s: #%d was withdrawn to the Safe; not managed", pos.name, token_id)
         return None  # withdrawn to the Safe: nothing left to manage
+    if withdrawn:
+        # withdrawn, but its hedge may still be open (a sync that failed before a stop): the
+        # hedge job alone runs, to the emptied NFT's delta, zero; nothing else is planned
+        token_id = gone if gone is not None else token_id
+        pool, token0, token1, _fee = service.pool_of_position(ctx, token_id)
+        return _hedge_only(runtime, name, ctx, token_id, pool, token0, token1)
     while (found := confirmed_successor(sessions, ctx.chain_id, token_id)) is not None:
         new, pool_now, ticks = found
         record_successor(
@@ -556,6 +564,44 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     return mp
 
     return runtime
+
+
+def _hedged(config: Config, name: str) -> bool:
+    """Whether ``[hedge]`` hedges position ``name``."""
+    return config.hedge is not None and (
+        not config.hedge.positions or name in config.hedge.positions
+    )
+
+
+def _hedge_only(
+    runtime: Runtime,
+    name: str,
+    ctx: service.ExecutionContext,
+    token_id: int,
+    pool: str,
+    token0: str,
+    token1: str,
+) -> ManagedPosition:
+    """Withdrawn position ``name``'s ``ManagedPosition`` on its emptied NFT, for its hedge:
+    marked withdrawn (the monitor and the rebalance check do nothing), the hedge attached."""
+    app, config = runtime.app, runtime.config
+    pos = app.position(name)
+    mp = ManagedPosition(
+        name=pos.name,
+        ctx=ctx,
+        sessions=runtime.sessions,
+        policy=app.policy(pos.name),
+        token_id=token_id,
+        pool=pool,
+        token0=token0,
+        token1=token1,
+        notifier=runtime.notifier,
+        on_expected_loss=pos.policy.on_expected_loss,
+    )
+    mp.withdrawn = True
+    runtime.positions[pos.name] = mp
+    _attach_hedge(config, mp, ctx.w3, app.manifest(pos.chain).chain_id)
+    return mp
 
 
 def _attach_hedge(config: Config, mp: ManagedPosition, w3: Web3, chain_id: int) -> None:

@@ -1020,6 +1020,7 @@ def after_withdraw(mp: ManagedPosition) -> str:
     recorded as any sync's)."""
     mp.withdrawn = True
     if mp.hedge is None:
+        _last_snapshot(mp)
         return "no hedge"
     snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
     try:
@@ -1028,10 +1029,26 @@ def after_withdraw(mp: ManagedPosition) -> str:
         mp.notifier.notify(
             Alert("failure", f"{mp.name}: the hedge of the withdrawn position not synced", str(exc))
         )
+        _last_snapshot(mp)
         return f"hedge not synced: {exc}"
     for alert in result.alerts:
         mp.notifier.notify(Alert("hedge_margin", f"{mp.name}: {alert}"))
+    _last_snapshot(mp)
     return f"hedge {result.hedge:+.4f} vs LP delta {result.lp_delta:.4f}"
+
+
+def _last_snapshot(mp: ManagedPosition) -> None:
+    """The withdrawn NFT's last snapshot (nothing in it, the withdraw's flows and gas in the
+    ledger, the collected tokens idle): the ledger's point after the withdraw, which status,
+    export and the dashboard read. Only where the position's ledger has started."""
+    if not mp.deposit_recorded:
+        return
+    mp._last_seen = None  # emptied by lpbot's withdraw, not by someone else
+    mp.was_in_range = False  # no range exit to report for an empty NFT
+    try:
+        monitor(mp)
+    except LpbotError as exc:
+        log.error("%s: no snapshot after the withdraw: %s", mp.name, exc)
 
 
 def plan_withdraw(mp: ManagedPosition, reason: str) -> RebalanceRecord:

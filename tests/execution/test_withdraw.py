@@ -239,3 +239,27 @@ def test_a_withdraw_gets_the_same_report_from_the_call_dry_run(
     record = service.execute(by_call, call_report["report_id"], signers=signers)
     assert record.state == S.CONFIRMED
     _check_withdrawn(setup, record, before)
+
+
+def test_a_withdraw_is_refused_while_a_rebalance_of_the_nft_is_in_flight(setup: Setup) -> None:
+    """An approved (or sent) rebalance of the same NFT: the withdraw is refused in one line,
+    nothing recorded; one only waiting for approval is superseded (made STALE: it can never
+    run after the withdraw emptied its NFT)."""
+    ctx = setup.ctx
+    before, nonce = setup.balances(), setup.safe_nonce()
+    waiting, report, _ = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "t")
+    service.approve(ctx, report["report_id"], approver="alice")
+    with pytest.raises(Refused, match=f"rebalance {waiting.id} of #{setup.token_id} is APPROVED"):
+        service.plan_withdraw(ctx, setup.token_id, "while a rebalance is in flight")
+    assert [(r.id, r.kind) for r in ctx.repo.unfinished()] == [(waiting.id, "rebalance")]
+    assert setup.balances() == before and setup.safe_nonce() == nonce
+
+    # only waiting for approval: the withdraw supersedes it
+    ctx.repo.transition(waiting.id, S.APPROVED, S.STALE, error="test")
+    again, _, _ = service.replan(ctx, waiting.id)
+    assert again.state == S.SIMULATED
+    record, _, _ = service.plan_withdraw(ctx, setup.token_id, "the owner withdraws instead")
+    assert record.kind == "withdraw" and record.state == S.SIMULATED
+    assert [r.id for r in ctx.repo.unfinished()] == [record.id]
+    superseded = ctx.repo.get(again.id)
+    assert superseded is not None and superseded.state == S.STALE

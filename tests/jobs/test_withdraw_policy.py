@@ -152,15 +152,75 @@ def test_the_daemon_withdraws_once_where_fees_are_below_lvr(env: Env) -> None:
         assert [r.id for r in _records(mp) if r.kind == "withdraw"] == [record.id]
         assert env.safe_nonce() == nonce + 1 and env.balances() == after
 
+        # the ledger (status, export, dashboard) has a point at the withdraw: nothing left in
+        # the NFT, the collected tokens idle in the Safe, the withdraw's gas paid
+        from lpbot.jobs.ledger import history
+
+        with app.sessions() as s:
+            last = history(s, NAME).points[-1]
+        assert last.snapshot.block_number >= int(record.result["block"])
+        assert (last.snapshot.amount0, last.snapshot.amount1) == (0, 0)
+        assert last.ledger.usd.gas > 0
+        assert [a.kind for a in notifier.alerts if a.kind == "ledger_outside_change"] == []
         # `lpbot status` shows it withdrawn; a restarted daemon does not manage it
         status = status_data(app)
+        assert f"block {last.snapshot.block_number}:" in status["ledger"][0]["line"]
         (row,) = [x for x in status["positions"] if x["token_id"] == mp.token_id]
         assert row["state"] == "withdrawn"
     finally:
         app.close()
     app2 = App.load(config)
+    try:  # a restarted daemon keeps only its hedge (flat), and plans nothing for it
+        again = build_runtime(app2).positions[NAME]
+        assert again.withdrawn and tasks.rebalance_check(again).startswith("withdrawn")
+        assert env.safe_nonce() == nonce + 1 and env.balances() == after
+    finally:
+        app2.close()
+    unhedged = env.config(auto=True).read_text().replace(HEDGE, "")
+    config.write_text(unhedged)
+    app3 = App.load(config)
+    try:  # without a hedge, nothing of it is managed
+        assert NAME not in build_runtime(app3).positions
+    finally:
+        app3.close()
+
+
+def test_a_hedge_left_open_by_a_failed_sync_is_flattened_after_a_restart(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The withdraw confirmed but the venue did not answer the hedge's sync, and the daemon
+    stopped: the restarted daemon still hedges the withdrawn position (to its delta, zero),
+    and nothing else is planned or sent for it."""
+    from lpbot.errors import RetryLater
+
+    config = env.config(auto=True)
+    app, mp, notifier = _position(config)
     try:
-        assert NAME not in build_runtime(app2).positions
+        tasks.monitor(mp)
+        tasks.hedge_sync(mp)
+        short = _hedge_size(env.tmp / "data")
+        assert short < 0
+        assert mp.hedge_runner is not None
+
+        def venue_down(*_a: object, **_k: object) -> None:
+            raise RetryLater("the venue does not answer")
+
+        monkeypatch.setattr(mp.hedge_runner, "sync", venue_down)
+        event = tasks.rebalance_check(mp)
+        assert event.startswith(f"withdrew #{mp.token_id}") and "hedge not synced" in event
+        assert _hedge_size(env.tmp / "data") == short  # still short: nothing to hedge
+        assert [a.kind for a in notifier.alerts if "hedge" in a.title] == ["failure", "withdrawn"]
+    finally:
+        app.close()
+    after, nonce = env.balances(), env.safe_nonce()
+    app2 = App.load(config)
+    try:
+        again = build_runtime(app2).positions[NAME]  # kept for its hedge only
+        assert again.withdrawn and again.token_id == mp.token_id
+        tasks.hedge_sync(again)
+        assert _hedge_size(env.tmp / "data") == 0
+        assert tasks.rebalance_check(again).startswith("withdrawn")
+        assert (env.balances(), env.safe_nonce()) == (after, nonce)
     finally:
         app2.close()
 

@@ -5,7 +5,8 @@ The instance lock (``lpbot.store.lock``) decides who is active; this table only 
 An instance writes its row when it starts waiting or acting and again at each heartbeat, and
 deletes it when it stops; a row whose heartbeat is older than its instance's own interval
 (times ``STALE_AFTER``) is a process that died without deleting it, and ``standbys`` leaves
-it out.
+it out. Such rows are deleted by the next heartbeat of any instance once a day stale
+(``FORGET_AFTER``), so the table holds only recent instances however often one is killed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from lpbot.store.models import InstanceRow
 __all__ = ["Instance", "forget", "heartbeat", "heartbeat_of", "instances"]
 
 STALE_AFTER = 3  # heartbeats missed before a row no longer counts
+# a row this stale is an instance that died without deleting it: the next heartbeat deletes it
+# (far beyond the longest heartbeat interval, a third of standby_takeover_seconds <= 3600)
+FORGET_AFTER = timedelta(days=1)
 
 _TABLE: Table = InstanceRow.__table__  # type: ignore[assignment]
 
@@ -47,6 +51,11 @@ def heartbeat(
     pid = int(owner.partition("@")[0])
     values = {"role": role, "heartbeat_at": now, "active_since": active_since}
     with engine.begin() as conn:
+        conn.execute(
+            delete(_TABLE).where(
+                _TABLE.c.owner != owner, _TABLE.c.heartbeat_at < now - FORGET_AFTER
+            )
+        )
         updated = conn.execute(update(_TABLE).where(_TABLE.c.owner == owner).values(**values))
         if updated.rowcount == 0:
             conn.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from lpbot.errors import Refused
 from lpbot.jobs import scheduler
@@ -75,3 +75,27 @@ def test_heartbeats_list_the_active_first_and_leave_out_stale_rows(engine: Engin
         )
     instances.forget(engine, "12@c")
     assert [i.owner for i in instances.instances(engine, interval_seconds=10)] == ["10@a"]
+
+
+def test_rows_of_instances_gone_for_a_day_are_deleted(engine: Engine) -> None:
+    """An instance killed (kill -9, a dead machine) never deletes its row: the next heartbeat
+    of any instance deletes rows stale for a day, so the table does not grow with restarts."""
+    now = datetime.now(UTC)
+    for n in range(3):
+        instances.heartbeat(engine, f"{100 + n}@gone", "active", started_at=now)
+    instances.heartbeat(engine, "200@recent", "standby", started_at=now)
+    with engine.begin() as conn:
+        conn.execute(
+            update(InstanceRow.__table__)
+            .where(InstanceRow.owner.like("%@gone"))
+            .values(heartbeat_at=now - timedelta(days=2))
+        )
+        conn.execute(
+            update(InstanceRow.__table__)
+            .where(InstanceRow.owner == "200@recent")
+            .values(heartbeat_at=now - timedelta(hours=1))
+        )
+    instances.heartbeat(engine, "10@a", "active", started_at=now, active_since=now)
+    with engine.connect() as conn:
+        owners = sorted(conn.execute(select(InstanceRow.owner)).scalars())
+    assert owners == ["10@a", "200@recent"]

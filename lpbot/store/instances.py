@@ -2,7 +2,8 @@
 stands by (``lpbot run --standby``).
 
 The instance lock (``lpbot.store.lock``) decides who is active; this table only shows it.
-An instance writes its row when it starts waiting or acting and again at each heartbeat, and
+An instance writes its row when it starts waiting or acting and again at each heartbeat (the
+database server's time on PostgreSQL, so hosts' clocks may differ), and
 deletes it when it stops; a row whose heartbeat is older than its instance's own interval
 (times ``STALE_AFTER``) is a process that died without deleting it, and ``standbys`` leaves
 it out. Such rows are deleted by the next heartbeat of any instance once a day stale
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, Table, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 
 from lpbot.store.models import InstanceRow
 
@@ -46,11 +47,11 @@ def heartbeat(
     active_since: datetime | None = None,
 ) -> None:
     """Record that ``owner`` (``pid@hostname``) runs now in ``role``."""
-    now = datetime.now(UTC)
     hostname = owner.partition("@")[2]
     pid = int(owner.partition("@")[0])
-    values = {"role": role, "heartbeat_at": now, "active_since": active_since}
     with engine.begin() as conn:
+        now = _now(conn)
+        values = {"role": role, "heartbeat_at": now, "active_since": active_since}
         conn.execute(
             delete(_TABLE).where(
                 _TABLE.c.owner != owner, _TABLE.c.heartbeat_at < now - FORGET_AFTER
@@ -83,8 +84,8 @@ def forget(engine: Engine, owner: str) -> None:
 def instances(engine: Engine, *, interval_seconds: float) -> list[Instance]:
     """The instances whose heartbeat is recent (``STALE_AFTER`` x ``interval_seconds``),
     the active first, then the standbys by when they started."""
-    since = datetime.now(UTC) - timedelta(seconds=STALE_AFTER * interval_seconds)
     with engine.connect() as conn:
+        since = _now(conn) - timedelta(seconds=STALE_AFTER * interval_seconds)
         rows = conn.execute(
             select(_TABLE).where(_TABLE.c.heartbeat_at >= since).order_by(_TABLE.c.started_at)
         ).all()
@@ -99,6 +100,15 @@ def instances(engine: Engine, *, interval_seconds: float) -> list[Instance]:
         for r in rows
     ]
     return sorted(found, key=lambda i: i.role != "active")
+
+
+def _now(conn: Connection) -> datetime:
+    """The time heartbeats are written and judged by: on PostgreSQL the database server's
+    (instances on several hosts, whose clocks may differ), on SQLite this host's (the only
+    one)."""
+    if conn.dialect.name == "postgresql":
+        return _aware(conn.execute(select(func.now())).scalar_one())
+    return datetime.now(UTC)
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -14,6 +14,8 @@ from lpbot.store import instances
 from lpbot.store.lock import acquire_instance_lock
 from lpbot.store.models import InstanceRow
 from lpbot.store.session import make_engine
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_a_standby_waits_for_the_lock_then_holds_it_naming_the_one_before(
@@ -99,3 +101,25 @@ def test_rows_of_instances_gone_for_a_day_are_deleted(engine: Engine) -> None:
     with engine.connect() as conn:
         owners = sorted(conn.execute(select(InstanceRow.owner)).scalars())
     assert owners == ["10@a", "200@recent"]
+
+
+class _HostBehind(datetime):
+    """This host's clock, ten minutes behind the database server's and the other hosts'."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _HostBehind:  # type: ignore[override]
+        t = datetime.now(tz) - timedelta(minutes=10)
+        return cls.fromtimestamp(t.timestamp(), tz)
+
+
+def test_postgresql_heartbeats_are_judged_by_the_database_clock(
+    postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A standby on a host whose clock is behind is still listed (``lpbot status``): its
+    heartbeat is the database server's time, and so is the staleness it is judged by."""
+    with monkeypatch.context() as m:
+        m.setattr(instances, "datetime", _HostBehind)
+        instances.heartbeat(postgres_engine, "7@behind", "standby", started_at=T0)
+    listed = instances.instances(postgres_engine, interval_seconds=10)
+    assert [i.owner for i in listed] == ["7@behind"]
+    assert abs((listed[0].heartbeat_at - datetime.now(UTC)).total_seconds()) < 60

@@ -58,7 +58,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from lpbot.errors import Halt
-from lpbot.store.models import InstanceLockRow
+from lpbot.store.models import InstanceLockRow, InstanceRow
 from lpbot.store.session import APPLICATION_PREFIX, application_name
 
 __all__ = [
@@ -141,7 +141,10 @@ def lock_holder(engine: Engine, name: str, *, clock: Clock = _utcnow) -> str | N
                 return None
             pid, application = found
             if application and str(application).startswith(APPLICATION_PREFIX):
-                return str(application)[len(APPLICATION_PREFIX) :]
+                owner = str(application)[len(APPLICATION_PREFIX) :]
+                if len(str(application)) >= _APPLICATION_MAX:  # cut short by the server
+                    owner = _full_owner(conn, owner)
+                return owner
             return f"backend {pid}"
         row = conn.execute(
             select(_TABLE).where(_TABLE.c.name == name, _TABLE.c.expires_at > clock())
@@ -151,6 +154,31 @@ def lock_holder(engine: Engine, name: str, *, clock: Clock = _utcnow) -> str | N
     if row.hostname == socket.gethostname() and not _alive(row.pid):
         return None
     return str(row.owner)
+
+
+# PostgreSQL keeps 63 bytes of an application_name (NAMEDATALEN - 1)
+_APPLICATION_MAX = 63
+
+
+def _full_owner(conn: Connection, cut: str) -> str:
+    """The instance (``pid@hostname``) whose application_name the server cut to ``cut``: the
+    one heartbeat row that starts with it (the active first), else ``cut`` itself. The
+    standby watches that row's heartbeat, and alerts and ``lpbot status`` name it."""
+    table = InstanceRow.__table__
+    try:
+        with conn.begin_nested():
+            rows = conn.execute(
+                select(table.c.owner, table.c.role).where(
+                    table.c.owner.startswith(cut, autoescape=True)
+                )
+            ).all()
+    except DBAPIError:  # no heartbeat table yet
+        return cut
+    for wanted in ("active", None):
+        found = [str(r.owner) for r in rows if wanted is None or r.role == wanted]
+        if len(found) == 1:
+            return found[0]
+    return cut
 
 
 def end_holder_session(engine: Engine, name: str) -> bool:

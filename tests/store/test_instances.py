@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
@@ -10,8 +11,8 @@ from sqlalchemy import Engine, select, update
 
 from lpbot.errors import Refused
 from lpbot.jobs import scheduler
-from lpbot.store import instances
-from lpbot.store.lock import acquire_instance_lock
+from lpbot.store import instances, migrate
+from lpbot.store.lock import acquire_instance_lock, lock_holder
 from lpbot.store.models import InstanceRow
 from lpbot.store.session import make_engine
 
@@ -123,3 +124,28 @@ def test_postgresql_heartbeats_are_judged_by_the_database_clock(
     listed = instances.instances(postgres_engine, interval_seconds=10)
     assert [i.owner for i in listed] == ["7@behind"]
     assert abs((listed[0].heartbeat_at - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_a_long_hostname_still_names_the_holder_by_its_heartbeat_row(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL cuts application_name to 63 bytes: the holder read back from it is still
+    the instance whose heartbeat the standby watches (else a paused active is never ended)."""
+    host = "lpbot-standby-1.europe-west4-a.c.example-project-123456.internal"
+    monkeypatch.setattr(socket, "gethostname", lambda: host)
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    lock = None
+    try:
+        lock = acquire_instance_lock(engine, scheduler.LOCK_NAME)
+        assert lock is not None
+        me = scheduler._instance()
+        assert lock.owner == me and me.endswith(host)
+        now = datetime.now(UTC)
+        instances.heartbeat(engine, me, "active", started_at=now, active_since=now)
+        assert lock_holder(engine, scheduler.LOCK_NAME) == me
+        assert instances.heartbeat_of(engine, me) is not None
+    finally:
+        if lock is not None:
+            lock.release()
+        engine.dispose()

@@ -15,7 +15,10 @@ lease (SIGSTOP, a long GC, a suspended VM) can therefore never record a step, an
 after another instance took the lock, even before its own ``refresh()`` notices. On SQLite the
 check reads the lease row's token under the transaction's write lock (``BEGIN IMMEDIATE``): no
 one can take the lease between the check and the commit. On PostgreSQL it asks ``pg_locks``
-whether the backend that took the advisory lock still holds it.
+whether the backend that took the advisory lock still holds it, holding a second advisory key
+(the fence key) shared until the transaction ends; a new holder takes that key exclusive once
+before it acts, ending the sessions of the previous holder's transactions still open past
+their fence, so a step fenced before the lock changed hands commits before or never.
 
 A standby (``lpbot run --standby``) takes the lock the moment it is free. On PostgreSQL that is
 as soon as the holder's lock connection ends (a killed process, a ``pg_terminate_backend``, a
@@ -35,6 +38,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -264,12 +268,59 @@ _KEEPALIVES = (
 )
 
 
+# the backends in a transaction that passed a fence of the lock (its shared fence key)
+_FENCED = text(
+    "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid <> pg_backend_pid() AND objsubid = 1"
+    " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
+)
+_DRAIN_SECONDS = 5.0
+
+
+def _split(key: int) -> dict[str, int]:
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
+
+
+def _fence_key(name: str, schema: str) -> int:
+    """The advisory key every fenced transaction takes shared, and a new holder exclusive."""
+    return advisory_key(f"{name}#fence", schema)
+
+
+def _drain_fenced(connection: Connection, name: str, fence_key: int) -> bool:
+    """With the lock just taken: no transaction that passed the previous holder's fence may
+    commit from now on. Each one holds the fence key shared until it ends; take it exclusive
+    once, ending the sessions of those still open (a holder paused between its fence and its
+    commit: its step rolls back, so it records, and sends, nothing the new holder cannot
+    see). Later fences of the previous holder find the lock gone. False when they could not
+    be ended within ``_DRAIN_SECONDS``."""
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    while True:
+        if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": fence_key}).scalar():
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": fence_key})
+            return True
+        if time.monotonic() > deadline:
+            return False
+        for pid in connection.execute(_FENCED, _split(fence_key)).scalars().all():
+            log.warning(
+                "ending a transaction of the previous holder of instance lock %r (backend %s)"
+                " that passed its fence before the lock changed hands",
+                name,
+                pid,
+            )
+            connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        time.sleep(0.05)
+
+
 class _AdvisoryLock(_LockBase):
-    def __init__(self, name: str, connection: Connection, key: int, backend: int) -> None:
+    def __init__(
+        self, name: str, connection: Connection, key: int, backend: int, fence_key: int
+    ) -> None:
         self.name = name
         self.owner = _owner()[0]
         self._connection: Connection | None = connection
         self._key = key
+        self._fence_key = fence_key
         self._backend = backend  # pg_backend_pid() of the connection holding the lock
 
     @classmethod
@@ -280,6 +331,15 @@ class _AdvisoryLock(_LockBase):
             key = advisory_key(name, str(schema))
             got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            fence_key = _fence_key(name, str(schema))
+            if got and not _drain_fenced(connection, name, fence_key):
+                log.error(
+                    "took instance lock %r but could not end the previous holder's fenced "
+                    "transactions; letting it go",
+                    name,
+                )
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                got = False
             if got:
                 # who holds it, for ``lock_holder`` (and the standby's takeover alert); and the
                 # server notices a holder whose machine died (no FIN) by TCP keepalives
@@ -298,11 +358,14 @@ class _AdvisoryLock(_LockBase):
         if not got:
             connection.close()
             return None
-        return cls(name, connection, key, backend)
+        return cls(name, connection, key, backend, fence_key)
 
     def fence(self, session: Session) -> None:
         """``LockLost`` unless the backend that took the lock still holds it (checked in the
-        caller's transaction)."""
+        caller's transaction). The transaction holds the fence key shared until it ends, so
+        the next holder, taking the lock, ends it first if it is still open (``_drain_fenced``):
+        it commits before the lock changes hands or not at all."""
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": self._fence_key})
         unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
         held = (
             self._connection is not None

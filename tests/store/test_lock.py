@@ -7,10 +7,13 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, text, update
+import pytest
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
-from lpbot.store.lock import acquire_instance_lock, lock_holder
-from lpbot.store.models import InstanceLockRow
+from lpbot.store.lock import LockLost, acquire_instance_lock, end_holder_session, lock_holder
+from lpbot.store.models import InstanceLockRow, InstanceRow
 from lpbot.store.session import make_engine
 
 from .conftest import T0, postgres_schema
@@ -150,3 +153,54 @@ def test_lock_holder_ignores_an_expired_lease(sqlite_engine: Engine) -> None:
     assert lock_holder(sqlite_engine, "lpbot-run", clock=Clock(T0 + timedelta(seconds=59)))
     assert lock_holder(sqlite_engine, "lpbot-run", clock=Clock(T0 + timedelta(seconds=61))) is None
     holder.release()
+
+
+def test_postgresql_a_step_fenced_before_a_takeover_never_commits_after_it(
+    postgres_engine: Engine, postgres_url: str
+) -> None:
+    """The old holder checked its fence, then paused before committing (a suspended VM); the
+    standby ends its lock's session and takes the lock. The old holder's step must not commit
+    after the new holder started reading (it would send what the new one never saw)."""
+    old_engine = make_engine(postgres_url)
+    try:
+        old = acquire_instance_lock(old_engine, "lpbot-run")
+        assert old is not None
+        step = Session(old_engine)
+        step.begin()
+        old.fence(step)  # the fence passes: the step is about to be recorded
+        step.add(
+            InstanceRow(
+                owner="1@old", role="active", hostname="old", pid=1, started_at=T0, heartbeat_at=T0
+            )
+        )
+        step.flush()
+        # the old holder pauses here; the standby ends its lock's session and takes over
+        assert end_holder_session(postgres_engine, "lpbot-run")
+        new = None
+        for _ in range(100):
+            new = acquire_instance_lock(postgres_engine, "lpbot-run")
+            if new is not None:
+                break
+            time.sleep(0.05)
+        assert new is not None
+        try:
+            # the old holder wakes up and commits its step
+            committed = True
+            try:
+                step.commit()
+            except DBAPIError:
+                committed = False
+            finally:
+                step.close()
+            assert not committed
+            with postgres_engine.connect() as conn:
+                assert conn.execute(select(InstanceRow.owner)).scalars().all() == []
+            # and every later step of the old holder is refused
+            later = Session(old_engine)
+            with later.begin(), pytest.raises(LockLost):
+                old.fence(later)
+            later.close()
+        finally:
+            new.release()
+    finally:
+        old_engine.dispose()

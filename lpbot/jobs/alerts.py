@@ -62,11 +62,15 @@ class WebhookNotifier:
             log.warning("alert (no %s set): %s", self.url_env, alert.title)
             return
         body = json.dumps(webhook_payload(url, alert, os.environ.get(self.chat_id_env))).encode()
-        request = urllib.request.Request(
-            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
         try:
+            request = urllib.request.Request(
+                url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+            )
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 response.read()
         except OSError as exc:  # the alert is logged either way; the job goes on
             log.error("webhook failed for alert %r: %s", alert.title, exc)
+        except ValueError:  # not a URL urllib posts to (no scheme, say); it holds a token: unsaid
+            log.error(
+                "webhook failed for alert %r: %s is not an http(s) URL", alert.title, self.url_env
+            )

@@ -259,7 +259,12 @@ class JobGuard:
         self.fatal_error = LockLost
         self.fatal = f"{exc}: lpbot run stops (another instance acts for this database now)"
         log.error("%s", self.fatal)
-        self.notifier.notify(Alert("lock_lost", "lpbot run stops: instance lock lost", str(exc)))
+        try:
+            self.notifier.notify(
+                Alert("lock_lost", f"lpbot run {self.instance} stops: instance lock lost", str(exc))
+            )
+        except Exception:  # the alert is an attempt; the stop must happen regardless
+            log.exception("the lost lock's alert could not be sent")
         self.stop()
 
 

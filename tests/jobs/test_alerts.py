@@ -58,3 +58,14 @@ def test_payload_shapes_for_discord_and_telegram() -> None:
 def test_an_unreachable_webhook_does_not_stop_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LPBOT_WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens")
     WebhookNotifier(timeout=1.0).notify(Alert("failure", "x"))  # logged, not raised
+
+
+def test_a_webhook_url_without_a_scheme_is_logged_without_its_token_and_not_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mistyped webhook URL must not break what alerts (a takeover, a lost lock) and must
+    not put the URL's token in the log."""
+    monkeypatch.setenv("LPBOT_WEBHOOK_URL", "hooks.slack.com/services/T000/B000/s3cr3tT0ken")
+    WebhookNotifier().notify(Alert("takeover", "lpbot run: 1@b is now active", "body"))
+    assert "webhook failed" in caplog.text and "LPBOT_WEBHOOK_URL" in caplog.text
+    assert "s3cr3tT0ken" not in caplog.text

@@ -20,6 +20,7 @@ from lpbot.errors import LpbotError, Refused
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.guard import REMIND_FIRST, RPC_BACKOFF_FIRST, JobGuard, close_interrupted
 from lpbot.store import migrate, repo
+from lpbot.store.lock import LockLost
 from lpbot.store.models import JobRun, JobStatus
 from lpbot.store.session import make_engine, session_factory
 
@@ -294,3 +295,23 @@ def test_a_node_that_moved_while_down_is_followed_at_once_and_its_return_alerted
         server.server_close()
     assert [a.kind for a in notifier.alerts] == ["rpc_down", "rpc_recovered"]
     assert str(port) in notifier.alerts[1].body and not guard.rpc_down
+
+
+def test_a_lost_lock_stops_even_when_its_alert_fails_and_the_alert_names_the_instance(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The instance that lost the lock stops whatever the alert channel does; the alert says
+    which instance stopped (two hosts alert to one channel)."""
+    sent: list[Any] = []
+
+    class Failing:
+        def notify(self, alert: Any) -> None:
+            sent.append(alert)
+            raise ValueError("unknown url type")
+
+    stops: list[int] = []
+    guard = JobGuard(sessions, Failing(), "4242@host-b", stop=lambda: stops.append(1))
+    guard.lock_lost(LockLost("instance lock 'lpbot-run' could not be renewed"))
+    assert stops == [1]
+    assert guard.fatal is not None and guard.fatal_error is LockLost
+    assert len(sent) == 1 and "4242@host-b" in sent[0].title

@@ -29,6 +29,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     takeover_seconds = a.config.schedule.standby_takeover_seconds
     takeover = None
     if getattr(args, "standby", False):
+        from lpbot.jobs.runtime import check_start
+
+        # a wrong password or an unreachable price source is found now, not at the takeover
+        check_start(a)
         # waits (heartbeat recorded, `lpbot status` lists it) until the active one ends
         lock, takeover = scheduler.wait_for_lock(a.engine, takeover_seconds=takeover_seconds)
     else:  # before anything else: one instance per database

@@ -34,6 +34,7 @@ from lpbot.store.rebalances import SqlRebalanceRepo
 
 if TYPE_CHECKING:
     from lpbot.app import App
+    from lpbot.signing.base import Signer
     from lpbot.store.lock import Lock
 
 log = logging.getLogger(__name__)
@@ -294,6 +295,28 @@ def check_position(
         )
 
 
+def check_start(app: App) -> list[Signer]:
+    """What ``lpbot run`` needs before it may act, checked without acting: the price source
+    values every position, a sender is named, every key it signs with unlocks. A standby
+    checks it before it stands by: a wrong password or a price source it cannot reach is
+    found at once, not when the active one has died and the standby is the only one left.
+    Returns the Safe owners' signers it checked."""
+    unpriced = app.pricing_problems(online=True)
+    if unpriced:
+        raise ConfigError("; ".join(unpriced))
+    if app.config.signer.sender is None and not app.devnet_defaults:
+        raise ConfigError("signer.sender: name the keystore that sends transactions")
+    approver = app.config.auto_execute.approver
+    policy_key = app.signer(approver) if approver is not None else None
+    owners = app.owner_signers()
+    for signer in (app.sender(), app.operator(), policy_key, *owners):
+        if signer is not None and hasattr(signer, "unlock"):
+            signer.unlock()
+        elif signer is not None and hasattr(signer, "check"):
+            signer.check()  # the MPC owner: this host's party can open (the co-signer later)
+    return owners
+
+
 def build_runtime(
     app: App, *, notifier: Notifier | None = None, lock: Lock | None = None
 ) -> Runtime:
@@ -304,23 +327,9 @@ def build_runtime(
     sessions = app.sessions
     runtime = Runtime(config, app.engine, sessions, notifier=notifier or app.notifier)
     runtime.app = app
-    # a position the price source cannot value is neither monitored nor hedged: refuse to start
-    unpriced = app.pricing_problems(online=True)
-    if unpriced:
-        raise ConfigError("; ".join(unpriced))
-    if config.signer.sender is None and not app.devnet_defaults:
-        raise ConfigError("signer.sender: name the keystore that sends transactions")
-    # unlocked now, so a missing or wrong password stops the start, not the first rebalance
-    executor = app.sender()
-    owners = app.owner_signers()
-    operator = app.operator()
-    approver = config.auto_execute.approver
-    policy_key = app.signer(approver) if approver is not None else None
-    for signer in (executor, operator, policy_key, *owners):
-        if signer is not None and hasattr(signer, "unlock"):
-            signer.unlock()
-        elif signer is not None and hasattr(signer, "check"):
-            signer.check()  # the MPC owner: this host's party can open (the co-signer later)
+    # a position the price source cannot value is neither monitored nor hedged, and the keys
+    # are unlocked now, so a missing or wrong password stops the start, not the first rebalance
+    owners = check_start(app)
     auto = config.auto_execute
     auto_max = auto.max_value_usd if auto.enabled else None
     contexts: dict[str, ExecutionContext] = {}

@@ -88,8 +88,9 @@ class Run:
         *flags: str,
         kill_at: str | None = None,
         pause_at: str | None = None,
+        unset: tuple[str, ...] = (),
     ) -> None:
-        env = dict(h.env)
+        env = {k: v for k, v in h.env.items() if k not in unset}
         if kill_at:
             env["LPBOT_KILL_AT"] = kill_at
         if pause_at:
@@ -409,3 +410,23 @@ def test_a_second_plain_run_is_refused_naming_the_active(devnet: Devnet, tmp_pat
         assert second.wait_end(120) == 2
         assert active.owner in second.output()
         assert active.stop() == 0
+
+
+def test_a_standby_without_its_key_password_refuses_before_standing_by(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """A standby checks its keys when it starts: a missing password is one clear error now,
+    not a failed takeover after the active one has died."""
+    del devnet
+    with harness(tmp_path, "sqlite") as h:
+        active = Run(h, "active")
+        active.wait_output("jobs scheduled", 180)
+        standby = Run(h, "standby", "--standby", unset=("LPBOT_CHAOS_BOT_PW",))
+        try:
+            assert standby.wait_end(60) != 0
+            assert "LPBOT_CHAOS_BOT_PW" in standby.output()
+            assert "standing by" not in standby.output()
+        finally:
+            if standby.proc.poll() is None:
+                standby.proc.kill()
+            assert active.stop() == 0

@@ -235,7 +235,7 @@ def _stand_by(
                 if beat != (holder, last):
                     beat, beat_seen = (holder, last), time.monotonic()
                 elif time.monotonic() - beat_seen >= takeover_seconds and end_holder_session(
-                    engine, LOCK_NAME
+                    engine, LOCK_NAME, owner=holder
                 ):
                     # alive to the server (its connection open) but not renewing: paused or
                     # hung; its session ended, so its lock is free and its fence refuses

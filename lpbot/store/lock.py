@@ -143,13 +143,7 @@ def lock_holder(engine: Engine, name: str, *, clock: Clock = _utcnow) -> str | N
             ).one_or_none()
             if found is None:
                 return None
-            pid, application = found
-            if application and str(application).startswith(APPLICATION_PREFIX):
-                owner = str(application)[len(APPLICATION_PREFIX) :]
-                if len(str(application)) >= _APPLICATION_MAX:  # cut short by the server
-                    owner = _full_owner(conn, owner)
-                return owner
-            return f"backend {pid}"
+            return _holder_name(conn, found[0], found[1])
         row = conn.execute(
             select(_TABLE).where(_TABLE.c.name == name, _TABLE.c.expires_at > clock())
         ).one_or_none()
@@ -162,6 +156,17 @@ def lock_holder(engine: Engine, name: str, *, clock: Clock = _utcnow) -> str | N
 
 # PostgreSQL keeps 63 bytes of an application_name (NAMEDATALEN - 1)
 _APPLICATION_MAX = 63
+
+
+def _holder_name(conn: Connection, pid: int, application: str | None) -> str:
+    """The lock holder's name from its backend: its application_name's ``pid@hostname``, else
+    the backend's pid."""
+    if application and str(application).startswith(APPLICATION_PREFIX):
+        owner = str(application)[len(APPLICATION_PREFIX) :]
+        if len(str(application)) >= _APPLICATION_MAX:  # cut short by the server
+            owner = _full_owner(conn, owner)
+        return owner
+    return f"backend {pid}"
 
 
 def _full_owner(conn: Connection, cut: str) -> str:
@@ -185,12 +190,14 @@ def _full_owner(conn: Connection, cut: str) -> str:
     return cut
 
 
-def end_holder_session(engine: Engine, name: str) -> bool:
+def end_holder_session(engine: Engine, name: str, *, owner: str | None = None) -> bool:
     """PostgreSQL: end the session holding the advisory lock ``name`` (``pg_terminate_backend``,
     allowed on the sessions of one's own role), which frees it; whatever that holder tries to
     record afterwards its fence refuses. For a holder that stopped renewing (a paused process,
-    a suspended VM) whose connection the server still sees open. SQLite: False (a lease that
-    is not renewed expires by itself)."""
+    a suspended VM) whose connection the server still sees open. ``owner``: only when the
+    holder is still that instance (``lock_holder``'s name), not one that took the lock since
+    (another standby's takeover). SQLite: False (a lease that is not renewed expires by
+    itself)."""
     if engine.dialect.name != "postgresql":
         return False
     with engine.connect() as conn:
@@ -200,6 +207,9 @@ def end_holder_session(engine: Engine, name: str) -> bool:
             _HOLDER, {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
         ).one_or_none()
         if found is None:
+            return False
+        if owner is not None and _holder_name(conn, found[0], found[1]) != owner:
+            log.info("instance lock %r changed hands; its new holder is not ended", name)
             return False
         ended = bool(
             conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": found[0]}).scalar()

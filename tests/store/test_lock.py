@@ -204,3 +204,21 @@ def test_postgresql_a_step_fenced_before_a_takeover_never_commits_after_it(
             new.release()
     finally:
         old_engine.dispose()
+
+
+def test_postgresql_a_standby_ends_only_the_holder_it_saw_stale(
+    postgres_engine: Engine, postgres_url: str
+) -> None:
+    """Two standbys saw the same active stop renewing; the first ended its session and took
+    the lock. The second must not end the new holder's session (it would stop the instance
+    that just took over, mid-resume)."""
+    other = make_engine(postgres_url)
+    try:
+        new = acquire_instance_lock(other, "lpbot-run")
+        assert new is not None
+        assert not end_holder_session(postgres_engine, "lpbot-run", owner="4242@paused-host")
+        assert new.refresh()
+        assert end_holder_session(postgres_engine, "lpbot-run", owner=new.owner)
+        assert not new.refresh()
+    finally:
+        other.dispose()

@@ -255,11 +255,15 @@ _HELD = text(
     " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
 )
 
+# the session that took the lock, by its pid and its start (a pid the server reuses for
+# another session, the next holder's say, is not it)
 _HELD_BY = text(
-    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-    " AND pid = :pid AND objsubid = 1"
-    " AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
+    "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.pid = :pid AND l.objsubid = 1"
+    " AND a.backend_start = :start"
+    " AND l.classid = CAST(:hi AS oid) AND l.objid = CAST(:lo AS oid)"
 )
+_STARTED = text("SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()")
 
 
 _HOLDER = text(
@@ -324,7 +328,13 @@ def _drain_fenced(connection: Connection, name: str, fence_key: int) -> bool:
 
 class _AdvisoryLock(_LockBase):
     def __init__(
-        self, name: str, connection: Connection, key: int, backend: int, fence_key: int
+        self,
+        name: str,
+        connection: Connection,
+        key: int,
+        backend: int,
+        fence_key: int,
+        started: object,
     ) -> None:
         self.name = name
         self.owner = _owner()[0]
@@ -332,6 +342,7 @@ class _AdvisoryLock(_LockBase):
         self._key = key
         self._fence_key = fence_key
         self._backend = backend  # pg_backend_pid() of the connection holding the lock
+        self._started = started  # and when that session started
 
     @classmethod
     def try_acquire(cls, engine: Engine, name: str) -> _AdvisoryLock | None:
@@ -341,6 +352,7 @@ class _AdvisoryLock(_LockBase):
             key = advisory_key(name, str(schema))
             got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            started = connection.execute(_STARTED).scalar_one()
             fence_key = _fence_key(name, str(schema))
             if got and not _drain_fenced(connection, name, fence_key):
                 log.error(
@@ -368,7 +380,7 @@ class _AdvisoryLock(_LockBase):
         if not got:
             connection.close()
             return None
-        return cls(name, connection, key, backend, fence_key)
+        return cls(name, connection, key, backend, fence_key, started)
 
     def fence(self, session: Session) -> None:
         """``LockLost`` unless the backend that took the lock still holds it (checked in the
@@ -381,7 +393,12 @@ class _AdvisoryLock(_LockBase):
             self._connection is not None
             and session.execute(
                 _HELD_BY,
-                {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF, "pid": self._backend},
+                {
+                    "hi": unsigned >> 32,
+                    "lo": unsigned & 0xFFFF_FFFF,
+                    "pid": self._backend,
+                    "start": self._started,
+                },
             ).scalar()
         )
         if not held:

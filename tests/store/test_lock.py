@@ -222,3 +222,28 @@ def test_postgresql_a_standby_ends_only_the_holder_it_saw_stale(
         assert not new.refresh()
     finally:
         other.dispose()
+
+
+def test_postgresql_the_fence_knows_its_session_not_only_its_pid(
+    postgres_engine: Engine, postgres_url: str
+) -> None:
+    """Backend pids are reused by the server's operating system: the old holder's fence must
+    not pass because the new holder's lock session got the same pid."""
+    other = make_engine(postgres_url)
+    try:
+        old = acquire_instance_lock(other, "lpbot-run")
+        assert old is not None
+        assert end_holder_session(postgres_engine, "lpbot-run")
+        new = None
+        for _ in range(100):
+            new = acquire_instance_lock(postgres_engine, "lpbot-run")
+            if new is not None:
+                break
+            time.sleep(0.05)
+        assert new is not None
+        old._backend = new._backend  # type: ignore[attr-defined]  # the pid, reused
+        with Session(other) as s, s.begin(), pytest.raises(LockLost):
+            old.fence(s)
+        new.release()
+    finally:
+        other.dispose()

@@ -111,6 +111,8 @@ def status_data(a: Any) -> dict[str, Any]:
     from sqlalchemy import text
     from sqlalchemy.exc import DatabaseError
 
+    from lpbot.jobs.regime_view import regime_view
+
     now = datetime.now(UTC)
     out: dict[str, Any] = {
         "at": now.isoformat(),
@@ -150,6 +152,14 @@ def status_data(a: Any) -> dict[str, Any]:
                 kinds[rid] = kind
                 if state == "CONFIRMED" and kind == "withdraw":
                     withdrawn.add(pid)
+            regimes: dict[str, dict[str, Any] | None] = {}
+            for subject, data, at in q(
+                text(
+                    "SELECT subject, data, at FROM audit_log WHERE id IN (SELECT MAX(id) "
+                    "FROM audit_log WHERE kind = 'risk_regime' GROUP BY subject)"
+                )
+            ).all():
+                regimes[str(subject).removeprefix("regime:")] = regime_view(data, at)
             for pid, label, token, low, high, closed in q(
                 text(
                     "SELECT id, label, token_id, tick_lower, tick_upper, closed_at "
@@ -173,6 +183,8 @@ def status_data(a: Any) -> dict[str, Any]:
                     "state": ("withdrawn" if pid in withdrawn else "closed" if closed else "open"),
                     "last": None,
                     "health": _health(q, f"position:{label}:{int(token)}"),
+                    # the market regime the monitor last stored for this name (lpbot.jobs.regime)
+                    "regime": regimes.get(label),
                 }
                 if snap is not None:
                     tick, value, il, delta, taken = snap
@@ -315,6 +327,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 f"#{p['token_id']}",
                 f"[{p['tick_lower']}, {p['tick_upper']})",
                 p["state"],
+                (p.get("regime") or {}).get("regime", "-"),
                 "" if not last else f"{last['tick']} {'in' if last['in_range'] else 'OUT'}",
                 "" if not last else f"{last['value_usd'] or 0:,.2f}",
                 "" if not last else f"{last['delta'] or 0:.4f}",
@@ -323,7 +336,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
     table(
         "positions",
-        ["name", "NFT", "range", "state", "tick", "value $", "delta", "at"],
+        ["name", "NFT", "range", "state", "regime", "tick", "value $", "delta", "at"],
         rows,
         empty="none recorded yet (the monitor records them: `lpbot run`)",
         right=["value $", "delta"],
@@ -347,6 +360,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 for h in (p["health"],)
             ],
         )
+    seen: set[str] = set()
+    for p in data["positions"]:
+        r = p.get("regime")
+        if r is None or p["name"] in seen or p["state"] != "open":
+            continue
+        seen.add(p["name"])
+        why = "; ".join(r["reasons"]) or "every signal below its thresholds"
+        click.echo(f"regime of {p['name']}: {r['regime']} since {(r['since'] or '')[:19]}: {why}")
     if data["ledger"]:
         table(
             "value against holding (the ledger at each position's last snapshot)",

@@ -95,7 +95,8 @@ def fetch_perp_stress(
     not say its interval); the open interest's change is now against the last reading at or
     before ``window_ms`` ago, in contracts when both readings have them (a price move alone
     changes the USD value, not the positions open), else in USD; liquidations over ``window_ms``
-    against ``window_ms / baseline_ms`` of those over ``baseline_ms``. A read that fails for a
+    against ``window_ms / span`` of those over ``baseline_ms``, where ``span`` is the part of
+    ``baseline_ms`` the venue's rows cover (at least ``window_ms``). A read that fails for a
     while (``RetryLater``) leaves its signal None and is logged: the regime goes on with the
     others."""
     funding: float | None = None
@@ -130,7 +131,11 @@ def fetch_perp_stress(
         if rows is not None:
             liquidations = sum(r.usd for r in rows if r.timestamp_ms > now_ms - window_ms)
             total = sum(r.usd for r in rows)
-            baseline = total * window_ms / baseline_ms
+            # over the span the venue's rows cover (a venue, or a paper account, younger than
+            # the baseline has fewer rows: not a calmer market), at least one window
+            first = min((r.timestamp_ms for r in rows), default=now_ms)
+            span = min(baseline_ms, max(window_ms, now_ms - first))
+            baseline = total * window_ms / span
     except RetryLater as exc:
         log.warning("liquidations of %s unavailable: %s", symbol, exc)
     return PerpStress(

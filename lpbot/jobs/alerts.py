@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Alert:
     # approval_needed | failure | range_exit | hedge_margin | rebalanced | price_* (stale,
-    # disagree, depeg, unpriced) | ledger_outside_change | pool_unhealthy | pool_healthy
+    # disagree, depeg, unpriced) | ledger_outside_change | pool_unhealthy | pool_healthy |
+    # risk_regime (a level change) | risk_action_refused
     kind: str
     title: str
     body: str = ""

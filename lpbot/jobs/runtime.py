@@ -29,6 +29,7 @@ from lpbot.execution.service import ExecutionContext
 from lpbot.execution.state import RebalanceRecord
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import Alert, Notifier, WebhookNotifier
+from lpbot.jobs.regime import RegimeWatch
 from lpbot.jobs.tasks import ManagedPosition, PendingOpen
 from lpbot.store.rebalances import SqlRebalanceRepo
 
@@ -553,6 +554,12 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
         health_rule=config.health.rule(),
         accept_unhealthy=pos.name in config.health.accept_unhealthy,
     )
+    if config.risk.enabled:
+        mp.regime = RegimeWatch(
+            config.risk.regime_config(),
+            config.risk.actions(),
+            config.risk.stress_monitor_seconds,
+        )
     runtime.positions[pos.name] = mp
     mine = known_tokens(sessions, pos.name)
     for resumed_name, record in runtime.resumed:

@@ -41,6 +41,7 @@ from lpbot.hedge.delta import lp_delta
 from lpbot.hedge.wiring import HedgeRunner, delta_includes_fees
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs.alerts import Alert, Notifier
+from lpbot.jobs.regime import RegimeWatch
 from lpbot.pricing.base import Marks, NoPriceRoute
 from lpbot.pricing.marks import Pricer
 from lpbot.risk.health import HealthRule, PoolHealth
@@ -152,6 +153,8 @@ class ManagedPosition:
     pool_healthy: bool | None = None  # the verdict at the last monitor tick (None: none yet)
     _health_recorded_at: int = 0  # block time of the last pool_health audit entry
     _gate_alerted: bool = False  # a rebalance refused for health: alerted once per spell
+    # the market regime (``[risk]``, lpbot.jobs.regime): None when it is off
+    regime: RegimeWatch | None = None
     # (token id, liquidity, fees owed) at the last snapshot: what only lpbot may change
     _last_seen: tuple[int, int, int, int] | None = None
     # the ledger's passive full-range benchmark (``jobs.ledger``): its opening, the marks it
@@ -441,7 +444,8 @@ def fetch_deposit_pool(mp: ManagedPosition, snap: PoolSnapshot, block: int) -> P
 
 
 def monitor(mp: ManagedPosition) -> PositionState:
-    """Read the position, store a snapshot, alert on a range exit."""
+    """Read the position, store a snapshot, alert on a range exit, and evaluate the market
+    regime (``lpbot.jobs.regime``)."""
     if mp.entry is None and not mp.deposit_recorded:
         _resume_ledger(mp)
     snap = mp.reader.fetch_pool_state(
@@ -525,6 +529,10 @@ def monitor(mp: ManagedPosition) -> PositionState:
     mp.was_in_range = state.in_range
     if mp.health_rule is not None:
         watch_health(mp, snap, marks)
+    if mp.regime is not None:
+        from lpbot.jobs import regime
+
+        regime.evaluate(mp, snap, state)
     return state
 
 

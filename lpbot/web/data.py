@@ -541,7 +541,10 @@ def regime_of(a: App, label: str | None = None) -> dict[str, Any] | None:
     """The market regime the risk controls last evaluated for position ``label``, as stored:
     ``{"regime": name, "at": ISO time, "reasons": [text, ...]}``; None while the store holds
     none (the pages then say "not evaluated"). The one place the pages read it from."""
-    return None
+    from lpbot.jobs.regime import stored_regime
+
+    with a.sessions() as s:
+        return stored_regime(s, label)
 
 
 def backtests_page(a: App) -> dict[str, Any]:

@@ -1,0 +1,207 @@
+"""The market regime in the daemon (``lpbot.jobs.regime``): on the devnet, a crash through the
+real pool drives the monitor's regime normal -> elevated -> stressed with its reasons, one alert
+per change; the state is stored in the audit log and a restarted daemon resumes it; a calm
+market stays normal."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from lpbot.app import App
+from lpbot.cli import main
+from lpbot.cli.daemon import status_data
+from lpbot.devnet.deploy import GAS, contract
+from lpbot.devnet.keys import dev_signer
+from lpbot.devnet.market import push_feeds
+from lpbot.jobs import regime, tasks
+from lpbot.jobs.alerts import MemoryNotifier
+from lpbot.jobs.runtime import build_runtime
+from lpbot.risk.regime import Level
+from lpbot.signing.local import write_keystore
+from lpbot.web.data import regime_of
+from tests.conftest import Devnet
+from tests.jobs.conftest import CONFIG, HOT_QUORUM_SIGNERS
+
+pytestmark = pytest.mark.devnet
+
+NAME = "eth-usdc"
+POOL = "USDC/WETH-500"
+HEDGE = """
+[hedge]
+exchange = "paper"
+symbol = "ETH/USDT:USDT"
+band_abs = "0.05"
+band_pct = 5.0
+"""
+RISK = """
+[risk]
+min_dwell_seconds = 600
+stress_monitor_seconds = 60
+"""
+
+
+@dataclass
+class Env:
+    chain: Devnet
+    tmp: Path
+
+    def config(self, extra: str = "") -> Path:
+        m = self.chain.manifest
+        manifest = self.tmp / "manifest.json"
+        m.write(manifest)
+        owners = [dev_signer(i).address for i in (9, 10, 11)]
+        signers = HOT_QUORUM_SIGNERS.format(
+            keys=self.tmp / "keys", o1=owners[0], o2=owners[1], o3=owners[2]
+        )
+        text = CONFIG.format(
+            data=self.tmp / "data", manifest=manifest, token_id=m.safe_position, signers=signers
+        )
+        text = text.replace("[schedule]", HEDGE + RISK + extra + "[schedule]")
+        path = self.tmp / "lpbot.toml"
+        path.write_text(text)
+        return path
+
+    def move(self, factor: float) -> None:
+        """Trade the pool (and the pair's other pools, as arbitrage would) to ``factor`` times
+        its sqrt price; the devnet's keeper then pushes the feeds."""
+        m = self.chain.manifest
+        w3 = self.chain.w3
+        info = m.pool(POOL)
+        pool = contract(w3, "UniswapV3Pool", info.address)
+        router = contract(w3, "SwapRouter02", m.contracts["SwapRouter02"])
+        trader = m.accounts.traders[0]
+        target = int(pool.functions.slot0().call()[0] * factor)
+        up = factor > 1  # the sqrt price of token1 in token0 rises: token1 is sold
+        t_in, t_out = (info.token1, info.token0) if up else (info.token0, info.token1)
+        for p in [p for p in m.pools if {p.token0, p.token1} == {info.token0, info.token1}]:
+            tx = router.functions.exactInputSingle(
+                (m.token(t_in).address, m.token(t_out).address, p.fee, trader, 10**24, 0, target)
+            ).transact({"from": trader, "gas": GAS})
+            w3.eth.wait_for_transaction_receipt(tx)
+        push_feeds(w3, m)
+
+
+@pytest.fixture
+def env(chain: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    for name, index in (("bot", 8), ("owner1", 9), ("owner2", 10)):
+        key = bytes(dev_signer(index)._account.key)
+        write_keystore(tmp_path / "keys" / f"{name}.json", key, f"pw-{name}")
+        monkeypatch.setenv(f"LPBOT_TEST_{name.upper()}_PW", f"pw-{name}")
+    yield Env(chain, tmp_path)
+
+
+def _position(config: Path) -> tuple[App, tasks.ManagedPosition, MemoryNotifier]:
+    app = App.load(config)
+    mp = build_runtime(app).positions[NAME]
+    notifier = MemoryNotifier()
+    mp.notifier = notifier
+    return app, mp, notifier
+
+
+def tick(env: Env, mp: tasks.ManagedPosition, factor: float, seconds: int) -> Level:
+    """``seconds`` pass, the price moves by ``factor`` (of its sqrt), the hedge and the
+    monitor run as the daemon's jobs do; the regime the monitor left."""
+    env.chain.increase_time(seconds)
+    if factor != 1:
+        env.move(factor)
+    tasks.hedge_sync(mp)
+    tasks.monitor(mp)
+    assert mp.regime is not None and mp.regime.tracker is not None
+    return mp.regime.level
+
+
+def calm(env: Env, mp: tasks.ManagedPosition, n: int, seed: int = 1) -> list[Level]:
+    """``n`` ticks five minutes apart, the price wandering by about 0.05% each."""
+    rng = random.Random(seed)
+    return [tick(env, mp, 1 + rng.choice((-1, 1)) * 0.00025, 300) for _ in range(n)]
+
+
+def _regime_alerts(notifier: MemoryNotifier) -> list[str]:
+    return [a.title for a in notifier.alerts if a.kind == "risk_regime"]
+
+
+def test_a_crash_drives_the_regime_up_and_a_restart_resumes_it(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = env.config()
+    app, mp, notifier = _position(config)
+    try:
+        levels = calm(env, mp, 12)  # an hour of calm: the baseline
+        assert set(levels) == {Level.NORMAL}, levels
+        # the crash: ETH falls about 2% in a minute, then 6% more over the next two
+        levels = [tick(env, mp, f, 60) for f in (1.01, 1.015, 1.015)]
+        assert levels == [Level.ELEVATED, Level.STRESSED, Level.STRESSED], levels
+        assert _regime_alerts(notifier) == [
+            f"{NAME}: market regime normal -> elevated",
+            f"{NAME}: market regime elevated -> stressed",
+        ]
+        elevated, stressed = (a for a in notifier.alerts if a.kind == "risk_regime")
+        assert "TWAP" in elevated.body, elevated.body
+        assert mp.regime is not None and mp.regime.tracker is not None
+        assert "TWAP" in stressed.body and "(stressed)" in stressed.body, stressed.body
+        # the next tick while stressed: no new alert
+        tick(env, mp, 1.0, 60)
+        state = mp.regime.tracker.state
+        assert len(_regime_alerts(notifier)) == 2
+
+        # what `lpbot status` and the dashboard read back from the store
+        with app.sessions() as s:
+            stored = regime.stored_regime(s, NAME)
+        assert stored is not None and stored["regime"] == "stressed"
+        assert stored["reasons"] == list(mp.regime.tracker.state.reasons)
+        assert stored["inputs"]["twap_deviation_bps"] > 0
+        # `lpbot status` (--json) and the dashboard show it
+        (row,) = [x for x in status_data(app)["positions"] if x["token_id"] == mp.token_id]
+        assert row["regime"]["regime"] == "stressed"
+        assert row["regime"]["reasons"] == stored["reasons"]
+        shown = regime_of(app, NAME)
+        assert shown is not None and shown["regime"] == "stressed"
+        assert shown["reasons"] == stored["reasons"]
+    finally:
+        app.close()
+    # a restarted daemon resumes the stored state: still stressed, since the same time
+    app2, mp2, notifier2 = _position(config)
+    try:
+        loaded = regime.load_state(app2.sessions, NAME)
+        assert loaded is not None
+        assert (loaded.level, loaded.since, loaded.reasons) == (
+            Level.STRESSED,
+            state.since,
+            state.reasons,
+        )
+        level = tick(env, mp2, 1.0, 60)
+        assert level is Level.STRESSED
+        assert mp2.regime is not None and mp2.regime.tracker is not None
+        assert mp2.regime.tracker.state.since == state.since
+        assert _regime_alerts(notifier2) == []
+    finally:
+        app2.close()
+    capsys.readouterr()
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"regime of {NAME}: stressed since" in out and "TWAP" in out, out
+
+
+def test_a_calm_market_stays_normal(env: Env) -> None:
+    app, mp, notifier = _position(env.config())
+    try:
+        levels = calm(env, mp, 16, seed=7)
+        assert set(levels) == {Level.NORMAL}, levels
+        assert _regime_alerts(notifier) == []
+        with app.sessions() as s:
+            stored = regime.stored_regime(s, NAME)
+        assert stored is not None and stored["regime"] == "normal" and stored["reasons"] == []
+    finally:
+        app.close()
+
+
+def _hedge_size(data: Path) -> Decimal:
+    (state_file,) = (data / "hedge").glob("hedge-paper-*.json")
+    return Decimal(json.loads(state_file.read_text())["ledger"]["size"])

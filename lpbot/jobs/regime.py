@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from lpbot.errors import LpbotError
+from lpbot.errors import LpbotError, Refused
 from lpbot.jobs.alerts import Alert
 from lpbot.jobs.regime_view import regime_view
 from lpbot.risk.actions import LevelActions, RegimeActions
@@ -67,6 +67,7 @@ class RegimeWatch:
     tracker: RegimeTracker | None = None
     saved: dict[str, Any] | None = None  # the state last written (without its updated_at)
     inputs: dict[str, float] | None = None  # the last evaluation's signals
+    refused_since: float | None = None  # the stressed spell whose withdraw was refused
 
     @property
     def level(self) -> Level:
@@ -252,3 +253,41 @@ def next_interval(watch: RegimeWatch | None, normal_seconds: int) -> int:
     if watch is None or watch.level is Level.NORMAL:
         return normal_seconds
     return min(normal_seconds, watch.stress_monitor_seconds)
+
+
+def act(mp: ManagedPosition, state: RegimeState) -> str | None:
+    """What the level asks of the position now (``lpbot.risk.actions``): stressed with
+    ``[risk.stressed] action = "withdraw"``: ``tasks.plan_withdraw`` (executed where the
+    auto-execute policy or the module allows it, else the first thing the owners are asked;
+    the hedge then goes to the new delta, zero). ``"widest"`` is carried out by the rebalance
+    check (``policy``). None when nothing is asked."""
+    from lpbot.jobs import tasks
+
+    watch = mp.regime
+    if watch is None or state.level is not Level.STRESSED or mp.withdrawn:
+        return None
+    todo = watch.actions.for_level(state.level)
+    if todo.liquidity != "withdraw":
+        return None
+    reason = (
+        f"market regime stressed: {'; '.join(state.reasons)} "
+        f"([risk.stressed] action = withdraw, hedge = {todo.hedge})"
+    )
+    try:
+        record = tasks.plan_withdraw(mp, reason)
+    except Refused as exc:
+        # a pre-flight guard says no for now (in a crash most often the spot's distance from
+        # the pool's TWAP, the manipulation guard): said once per stressed spell, tried again
+        # on every monitor tick until it passes
+        if watch.refused_since != state.since:
+            watch.refused_since = state.since
+            mp.notifier.notify(
+                Alert(
+                    "risk_action_refused",
+                    f"{mp.name}: the stressed withdraw is refused for now; retried every "
+                    f"{watch.stress_monitor_seconds} s",
+                    str(exc),
+                )
+            )
+        return f"withdraw refused for now: {exc}"
+    return f"withdraw {record.id} ({record.state.value}): {reason}"

@@ -28,8 +28,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers import SchedulerNotRunningError
-from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -76,6 +77,8 @@ def run_job(kind: str, name: str) -> None:
     guard = runtime.guard
     rpc_was_down = guard.rpc_down
     result = guard.run(f"{kind}:{name}", bodies[kind])
+    if kind == "monitor" and _SCHEDULER is not None:
+        monitor_interval(_SCHEDULER, runtime, name)
     if result is None:
         if guard.rpc_down and not rpc_was_down:
             _line(kind, name, "the node cannot be reached: retrying with a backoff")
@@ -94,6 +97,26 @@ def run_job(kind: str, name: str) -> None:
     else:
         message = str(result)
     _line(kind, name, message)
+
+
+def monitor_interval(scheduler: BaseScheduler, runtime: Runtime, name: str) -> int | None:
+    """Re-schedule position ``name``'s monitor to the interval its market regime asks for:
+    ``[risk] stress_monitor_seconds`` while not normal, ``[schedule] monitor_seconds`` when
+    normal (``lpbot.jobs.regime.next_interval``). Returns the new interval when it changed."""
+    from lpbot.jobs.regime import next_interval
+
+    mp = runtime.positions.get(name)
+    normal = runtime.config.schedule.monitor_seconds
+    want = next_interval(mp.regime if mp is not None else None, normal)
+    job = scheduler.get_job(f"monitor:{name}")
+    if job is None or not isinstance(job.trigger, IntervalTrigger):
+        return None
+    if int(job.trigger.interval.total_seconds()) == want:
+        return None
+    scheduler.reschedule_job(job.id, trigger="interval", seconds=want)
+    level = mp.regime.level.label if mp is not None and mp.regime is not None else "normal"
+    _line("monitor", name, f"now every {want} s (market regime {level})")
+    return want
 
 
 def _run_open(runtime: Runtime, name: str) -> None:

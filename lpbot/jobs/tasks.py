@@ -532,7 +532,9 @@ def monitor(mp: ManagedPosition) -> PositionState:
     if mp.regime is not None:
         from lpbot.jobs import regime
 
-        regime.evaluate(mp, snap, state)
+        now = regime.evaluate(mp, snap, state)
+        if now is not None:
+            regime.act(mp, now)
     return state
 
 

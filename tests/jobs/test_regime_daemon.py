@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.runtime import build_runtime
 from lpbot.risk.regime import Level
 from lpbot.signing.local import write_keystore
+from lpbot.store.models import Rebalance
 from lpbot.web.data import regime_of
 from tests.conftest import Devnet
 from tests.jobs.conftest import CONFIG, HOT_QUORUM_SIGNERS
@@ -52,7 +54,7 @@ class Env:
     chain: Devnet
     tmp: Path
 
-    def config(self, extra: str = "") -> Path:
+    def config(self, extra: str = "", *, auto: bool = False) -> Path:
         m = self.chain.manifest
         manifest = self.tmp / "manifest.json"
         m.write(manifest)
@@ -64,9 +66,22 @@ class Env:
             data=self.tmp / "data", manifest=manifest, token_id=m.safe_position, signers=signers
         )
         text = text.replace("[schedule]", HEDGE + RISK + extra + "[schedule]")
+        if not auto:  # the owners approve: a stressed withdraw waits for them
+            text = text.replace("enabled = true", "enabled = false")
         path = self.tmp / "lpbot.toml"
         path.write_text(text)
         return path
+
+    def balances_at(self, block: int) -> tuple[int, int]:
+        """The Safe's raw token0, token1 at ``block``."""
+        m = self.chain.manifest
+        info = m.pool(POOL)
+        return tuple(  # type: ignore[return-value]
+            contract(self.chain.w3, "TestERC20", m.token(t).address)
+            .functions.balanceOf(m.safe)
+            .call(block_identifier=block)
+            for t in (info.token0, info.token1)
+        )
 
     def move(self, factor: float) -> None:
         """Trade the pool (and the pair's other pools, as arbitrage would) to ``factor`` times
@@ -127,17 +142,44 @@ def _regime_alerts(notifier: MemoryNotifier) -> list[str]:
     return [a.title for a in notifier.alerts if a.kind == "risk_regime"]
 
 
+def crash(env: Env, mp: tasks.ManagedPosition) -> list[Level]:
+    """An hour of calm (the baseline), then ETH falls about 2% in a minute and 6% more over
+    the next two; the levels the monitor left after each crash tick."""
+    levels = calm(env, mp, 12)
+    assert set(levels) == {Level.NORMAL}, levels
+    return [tick(env, mp, f, 60) for f in (1.01, 1.015, 1.015)]
+
+
+def until_planned(env: Env, mp: tasks.ManagedPosition) -> list[Level]:
+    """Minute ticks, the price still, until a withdraw is planned (at most 15)."""
+    levels = []
+    for _ in range(15):
+        if [r for r in _records(mp) if r.kind == "withdraw"]:
+            return levels
+        levels.append(tick(env, mp, 1.0, 60))
+    raise AssertionError(f"no withdraw planned: {levels}")
+
+
 def test_a_crash_drives_the_regime_up_and_a_restart_resumes_it(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = env.config()
     app, mp, notifier = _position(config)
     try:
-        levels = calm(env, mp, 12)  # an hour of calm: the baseline
-        assert set(levels) == {Level.NORMAL}, levels
-        # the crash: ETH falls about 2% in a minute, then 6% more over the next two
-        levels = [tick(env, mp, f, 60) for f in (1.01, 1.015, 1.015)]
+        levels = crash(env, mp)
         assert levels == [Level.ELEVATED, Level.STRESSED, Level.STRESSED], levels
+        # the spot is far from the pool's 10-minute TWAP: the planner's manipulation guard
+        # refuses any plan for now (said once); the withdraw is tried on every stressed tick
+        # and planned as soon as the TWAP has caught up
+        assert [a.kind for a in notifier.alerts].count("risk_action_refused") == 1
+        levels = until_planned(env, mp)
+        assert set(levels) == {Level.STRESSED}, levels
+        # stressed asks for a withdraw: without the auto-execute policy it is the first thing
+        # the owners see, asked once
+        (ask,) = [a for a in notifier.alerts if a.kind == "approval_needed"]
+        assert "withdraw" in ask.title and "market regime stressed" in ask.body, ask
+        approvals = status_data(app)["pending_approvals"]
+        assert approvals[0]["kind"] == "withdraw" and "TWAP" in approvals[0]["reason"]
         assert _regime_alerts(notifier) == [
             f"{NAME}: market regime normal -> elevated",
             f"{NAME}: market regime elevated -> stressed",
@@ -181,12 +223,51 @@ def test_a_crash_drives_the_regime_up_and_a_restart_resumes_it(
         assert mp2.regime is not None and mp2.regime.tracker is not None
         assert mp2.regime.tracker.state.since == state.since
         assert _regime_alerts(notifier2) == []
+        assert [a.kind for a in notifier2.alerts if a.kind == "approval_needed"] == []
+        withdraws = [r for r in mp2.ctx.repo.unfinished() if r.kind == "withdraw"]
+        assert len(withdraws) == 1  # the same withdraw, still waiting
     finally:
         app2.close()
     capsys.readouterr()
     assert main(["status", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert f"regime of {NAME}: stressed since" in out and "TWAP" in out, out
+
+
+def test_stressed_withdraws_to_the_safe_and_flattens_the_hedge(env: Env) -> None:
+    app, mp, notifier = _position(env.config(auto=True))
+    try:
+        levels = crash(env, mp)
+        assert levels == [Level.ELEVATED, Level.STRESSED, Level.STRESSED], levels
+        levels = until_planned(env, mp)
+        assert set(levels) == {Level.STRESSED}, levels
+        assert mp.withdrawn
+        (record,) = [r for r in _records(mp) if r.kind == "withdraw"]
+        assert record.state.value == "CONFIRMED" and record.result is not None
+        with app.sessions() as s:
+            row = s.get(Rebalance, record.id)
+            assert row is not None and "market regime stressed" in str(row.reason)
+        # the Safe received exactly what the receipt collected (read at the withdraw's block
+        # against the block before it); the NFT holds nothing
+        collected = tuple(int(x) for x in record.result["collected"])
+        block = int(record.result["block"])
+        after, before = env.balances_at(block), env.balances_at(block - 1)
+        assert (after[0] - before[0], after[1] - before[1]) == collected
+        assert collected[0] > 0 or collected[1] > 0
+        # the hedge went to the position's new delta, zero
+        assert _hedge_size(env.tmp / "data") == 0
+        kinds = [a.kind for a in notifier.alerts]
+        assert kinds.count("risk_regime") == 2 and kinds.count("withdrawn") == 1, kinds
+    finally:
+        app.close()
+
+
+def _records(mp: tasks.ManagedPosition) -> list[Any]:
+    out, i = [], 1
+    while (r := mp.ctx.repo.get(i)) is not None:
+        out.append(r)
+        i += 1
+    return out
 
 
 def test_a_calm_market_stays_normal(env: Env) -> None:

@@ -931,10 +931,11 @@ class HealthConfig(_Frozen):
 
     ``on_unhealthy``: what a managed pool falling below the rule does besides refusing new
     opens and rebalances into it: ``"alert"`` (an alert, once, until it recovers) or
-    ``"stressed"`` (the alert, and the position moves to the stressed regime once the market
-    regime runs; until then it alerts as ``"alert"`` does). ``accept_unhealthy``: the
-    positions (names in [[positions]]) a person has accepted to open and rebalance into an
-    unhealthy pool (as ``--accept-unhealthy-pool`` does for one command)."""
+    ``"stressed"`` (the alert, and the daemon's market regime is held at stressed while the
+    pool is below the rule, with its ``[risk.stressed]`` actions; ``lpbot.jobs.regime``).
+    ``accept_unhealthy``: the positions (names in [[positions]]) a person has accepted to open
+    and rebalance into an unhealthy pool (as ``--accept-unhealthy-pool`` does for one
+    command)."""
 
     min_depth_usd_1pct: Annotated[HealthNumber, Field(ge=0)] = Decimal(500_000)
     max_spread_bps: Annotated[HealthNumber, Field(gt=0, le=10_000)] = Decimal(30)

@@ -17,7 +17,12 @@ measures them, from what the daemon has:
 The tracker's state is persisted in the append-only audit log (kind ``"risk_regime"``, subject
 ``regime:<name>``; ``data``: ``{"state": RegimeState.to_dict(), "inputs": {signal: value}}``)
 whenever it changes, so that a restart or the standby resumes it (``load_state``). Every level
-change raises one ``risk_regime`` alert with its reasons.
+change raises one ``risk_regime`` alert with its reasons. A pool below the ``[health]`` rule
+with ``on_unhealthy = "stressed"`` holds the regime at stressed (``evaluate``).
+
+While stressed, ``act`` carries out ``[risk.stressed] action = "withdraw"`` through
+``tasks.plan_withdraw``; the scheduler runs the monitor every ``stress_monitor_seconds`` while
+the regime is not normal (``next_interval``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from lpbot.store.models import AuditEntry, Position, PositionSnapshot
 if TYPE_CHECKING:
     from lpbot.chain.reader import PoolSnapshot
     from lpbot.jobs.tasks import ManagedPosition, PositionState
+    from lpbot.risk.health import PoolHealth
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +206,18 @@ def measure(mp: ManagedPosition, snap: PoolSnapshot, state: PositionState) -> Re
     )
 
 
-def evaluate(mp: ManagedPosition, snap: PoolSnapshot, state: PositionState) -> RegimeState | None:
+def evaluate(
+    mp: ManagedPosition,
+    snap: PoolSnapshot,
+    state: PositionState,
+    *,
+    health: PoolHealth | None = None,
+) -> RegimeState | None:
     """Evaluate ``mp``'s regime after its monitor read ``snap`` (module docstring): the new
-    state persisted when it changed, one alert on a level change. None without ``[risk]``."""
+    state persisted when it changed, one alert on a level change. A pool below the health rule
+    with ``[health] on_unhealthy = "stressed"`` (``health.wants_stress``) holds the regime at
+    stressed, its problems among the reasons; once healthy the regime leaves stressed by the
+    tracker's own hysteresis. None without ``[risk]``."""
     watch = mp.regime
     if watch is None:
         return None
@@ -218,6 +233,14 @@ def evaluate(mp: ManagedPosition, snap: PoolSnapshot, state: PositionState) -> R
     if before.updated_at is not None and now < before.updated_at:
         now = before.updated_at  # a block time before the last evaluation's: a standby's view
     after = watch.tracker.update(inputs, now)
+    if health is not None and health.wants_stress:
+        line = "pool below the health rule ([health] on_unhealthy = stressed): " + "; ".join(
+            health.problems
+        )
+        since = after.since if after.level is Level.STRESSED else now
+        reasons = tuple(r for r in after.reasons if not r.startswith("every signal below"))
+        after = RegimeState(Level.STRESSED, since, (*reasons, line), None, None, now)
+        watch.tracker.state = after
     watch.inputs = signals
     data = after.to_dict()
     if _persisted(data) != watch.saved:

@@ -527,12 +527,11 @@ def monitor(mp: ManagedPosition) -> PositionState:
             Alert("range_exit", f"{mp.name}: price left the range", f"tick {state.tick}")
         )
     mp.was_in_range = state.in_range
-    if mp.health_rule is not None:
-        watch_health(mp, snap, marks)
+    health = watch_health(mp, snap, marks) if mp.health_rule is not None else None
     if mp.regime is not None:
         from lpbot.jobs import regime
 
-        now = regime.evaluate(mp, snap, state)
+        now = regime.evaluate(mp, snap, state, health=health)
         if now is not None:
             regime.act(mp, now)
     return state

@@ -270,6 +270,24 @@ def _records(mp: tasks.ManagedPosition) -> list[Any]:
     return out
 
 
+def test_an_unhealthy_pool_moves_the_regime_to_stressed(env: Env) -> None:
+    # no pool on the devnet holds $1T within 1%: below the rule at once
+    extra = '[health]\nmin_depth_usd_1pct = 1000000000000\non_unhealthy = "stressed"\n'
+    app, mp, notifier = _position(env.config(extra))
+    try:
+        levels = calm(env, mp, 3)
+        assert levels == [Level.STRESSED] * 3, levels
+        assert mp.regime is not None and mp.regime.tracker is not None
+        (reason,) = mp.regime.tracker.state.reasons
+        assert reason.startswith("pool below the health rule"), reason
+        kinds = [a.kind for a in notifier.alerts]
+        assert kinds.count("pool_unhealthy") == 1 and kinds.count("risk_regime") == 1, kinds
+        # the stressed action: a withdraw for the owners to approve (auto-execute is off)
+        assert kinds.count("approval_needed") == 1, kinds
+    finally:
+        app.close()
+
+
 def test_a_calm_market_stays_normal(env: Env) -> None:
     app, mp, notifier = _position(env.config())
     try:

@@ -74,6 +74,7 @@ class RegimeWatch:
     saved: dict[str, Any] | None = None  # the state last written (without its updated_at)
     inputs: dict[str, float] | None = None  # the last evaluation's signals
     refused_since: float | None = None  # the stressed spell whose withdraw was refused
+    hedge_band: tuple[Decimal, Decimal] | None = None  # the configured (band_abs, band_pct)
 
     @property
     def level(self) -> Level:
@@ -275,7 +276,7 @@ def next_interval(watch: RegimeWatch | None, normal_seconds: int) -> int:
     """The monitor's interval: ``stress_monitor_seconds`` while the regime is not normal."""
     if watch is None or watch.level is Level.NORMAL:
         return normal_seconds
-    return min(normal_seconds, watch.stress_monitor_seconds)
+    return watch.stress_monitor_seconds
 
 
 def act(mp: ManagedPosition, state: RegimeState) -> str | None:

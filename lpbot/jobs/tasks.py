@@ -702,6 +702,39 @@ def _module_refused(mp: ManagedPosition, report: dict[str, Any], what: str) -> l
     return refused
 
 
+def decision_policy(mp: ManagedPosition) -> RebalancePolicy:
+    """The policy the rebalance check decides with: the configured one, its strategy's widths
+    scaled by ``[risk.elevated] widen_factor`` while the market regime is not normal
+    (``lpbot.risk.actions.policy_for``), so the next range is wider."""
+    if mp.regime is None:
+        return mp.policy
+    from lpbot.risk.actions import policy_for
+
+    return policy_for(mp.policy, mp.regime.for_level())
+
+
+def regime_band(mp: ManagedPosition) -> None:
+    """The hedge band for the market regime: ``band_abs`` and ``band_pct`` as configured times
+    ``[risk.elevated] hedge_band_factor`` while the regime is not normal (``band_abs`` never
+    below the venue's minimum order), as configured when normal."""
+    if mp.regime is None or mp.hedge is None:
+        return
+    c = mp.hedge
+    try:
+        minimum = c.market.min_amount  # resolves band_abs 0 to the venue's narrowest band
+    except LpbotError as exc:  # the venue down: the sync says so itself
+        log.warning("%s: hedge band left as it is: %s", mp.name, exc)
+        return
+    if mp.regime.hedge_band is None:
+        mp.regime.hedge_band = (c.config.band_abs, c.config.band_pct)
+    base_abs, base_pct = mp.regime.hedge_band
+    f = Decimal(str(mp.regime.for_level().hedge_band_factor))
+    band = (max(base_abs * f, minimum), base_pct * f)
+    if (c.config.band_abs, c.config.band_pct) != band:
+        log.info("%s: hedge band %s tokens / %s%% (regime %s)", mp.name, *band, mp.regime.level)
+        c.config = c.config.model_copy(update={"band_abs": band[0], "band_pct": band[1]})
+
+
 def rebalance_check(mp: ManagedPosition) -> str:
     """Decide; on Rebalance plan and dry-run, then auto-execute if allowed, else ask."""
     if (note := withdrawn_note(mp)) is not None:
@@ -733,7 +766,7 @@ def rebalance_check(mp: ManagedPosition) -> str:
         mp.reader,
         mp.pool,
         mp.token_id,
-        mp.policy,
+        decision_policy(mp),
         decimals=mp.decimals,
         usd=(prices.token0, prices.token1),
         native_usd=prices.eth,
@@ -1289,6 +1322,7 @@ def hedge_sync(mp: ManagedPosition) -> str:
     """Keep the perp short within the band of the position's delta."""
     if mp.hedge is None:
         return "no hedge configured"
+    regime_band(mp)
     snap = mp.reader.fetch_pool_state(mp.pool, token_ids=[mp.token_id], twap_seconds=(0,))
     try:
         mp.fetch_marks(snap.block_number)

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from lpbot.app import App
 from lpbot.cli import main
@@ -22,6 +24,7 @@ from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.market import push_feeds
 from lpbot.jobs import regime, tasks
+from lpbot.jobs import scheduler as scheduler_mod
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.runtime import build_runtime
 from lpbot.risk.regime import Level
@@ -166,8 +169,24 @@ def test_a_crash_drives_the_regime_up_and_a_restart_resumes_it(
     config = env.config()
     app, mp, notifier = _position(config)
     try:
+        assert mp.hedge is not None
+        band = (mp.hedge.config.band_abs, mp.hedge.config.band_pct)
+        assert band[1] == Decimal(5)
+        assert tasks.decision_policy(mp).strategy == mp.policy.strategy
         levels = crash(env, mp)
         assert levels == [Level.ELEVATED, Level.STRESSED, Level.STRESSED], levels
+        # not normal: the next range twice as wide, the hedge band half as wide
+        strategy = tasks.decision_policy(mp).strategy
+        assert getattr(strategy, "half_width_ticks", None) == 1200, strategy
+        assert mp.hedge.config.band_pct == Decimal("2.5")
+        assert mp.hedge.config.band_abs == max(band[0] / 2, mp.hedge.market.min_amount)
+        # the monitor's job now runs every stress_monitor_seconds (60 s, not 2 s)
+        scheduler = BackgroundScheduler()
+        scheduler.add_job(print, "interval", seconds=2, id=f"monitor:{NAME}")
+        runtime = SimpleNamespace(positions={NAME: mp}, config=app.config)
+        assert scheduler_mod.monitor_interval(scheduler, runtime, NAME) == 60  # type: ignore[arg-type]
+        assert scheduler.get_job(f"monitor:{NAME}").trigger.interval.total_seconds() == 60
+        assert scheduler_mod.monitor_interval(scheduler, runtime, NAME) is None  # type: ignore[arg-type]
         # the spot is far from the pool's 10-minute TWAP: the planner's manipulation guard
         # refuses any plan for now (said once); the withdraw is tried on every stressed tick
         # and planned as soon as the TWAP has caught up

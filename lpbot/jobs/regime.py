@@ -75,6 +75,7 @@ class RegimeWatch:
     inputs: dict[str, float] | None = None  # the last evaluation's signals
     refused_since: float | None = None  # the stressed spell whose withdraw was refused
     hedge_band: tuple[Decimal, Decimal] | None = None  # the configured (band_abs, band_pct)
+    withdrawn_for_stress: bool = False  # ``act`` withdrew it: it waits in the Safe
 
     @property
     def level(self) -> Level:
@@ -314,4 +315,16 @@ def act(mp: ManagedPosition, state: RegimeState) -> str | None:
                 )
             )
         return f"withdraw refused for now: {exc}"
+    if record.state.value == "CONFIRMED":
+        # re-entry is not automatic: the position waits withdrawn, and the owners are told
+        watch.withdrawn_for_stress = True
+        mp.notifier.notify(
+            Alert(
+                "risk_withdrawn",
+                f"{mp.name}: withdrawn to the Safe for the stressed market; it waits there",
+                "lpbot does not re-enter on its own: when the market is calm again, open it "
+                "anew with the Safe's tokens (`lpbot position open`, or [positions.open] "
+                "under `lpbot run`), through the EV and pool health gates",
+            )
+        )
     return f"withdraw {record.id} ({record.state.value}): {reason}"

@@ -1052,6 +1052,11 @@ def check_withdrawn(mp: ManagedPosition) -> bool:
 def withdrawn_note(mp: ManagedPosition) -> str | None:
     """What a job of a withdrawn position says instead of running; None while it is managed."""
     if check_withdrawn(mp):
+        if mp.regime is not None and mp.regime.withdrawn_for_stress:
+            return (
+                f"withdrawn for the stressed market: #{mp.token_id}'s liquidity and fees are in "
+                "the Safe; waits there until the owners open it again"
+            )
         return f"withdrawn: #{mp.token_id}'s liquidity and fees are in the Safe; not managed"
     return None
 

@@ -277,6 +277,10 @@ def test_stressed_withdraws_to_the_safe_and_flattens_the_hedge(env: Env) -> None
         assert _hedge_size(env.tmp / "data") == 0
         kinds = [a.kind for a in notifier.alerts]
         assert kinds.count("risk_regime") == 2 and kinds.count("withdrawn") == 1, kinds
+        # it waits withdrawn, and says so (no automatic re-entry)
+        assert kinds.count("risk_withdrawn") == 1, kinds
+        note = tasks.withdrawn_note(mp)
+        assert note is not None and note.startswith("withdrawn for the stressed market"), note
     finally:
         app.close()
 

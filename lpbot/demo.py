@@ -58,6 +58,19 @@ HOUR = 3600
 
 
 @dataclass(frozen=True)
+class CrashResult:
+    """The crash scenario: each regime change (minute, level, reasons), the withdraw's record
+    id and what the Safe received (raw token0, token1), the hedge before and after."""
+
+    changes: list[tuple[int, str, tuple[str, ...]]]
+    withdraw_id: int | None
+    received: tuple[int, int] | None
+    hedge_before: Decimal
+    hedge_after: Decimal
+    alerts: list[str]
+
+
+@dataclass(frozen=True)
 class DemoResult:
     fees_usd: Decimal
     il_usd: Decimal
@@ -84,7 +97,15 @@ def run(
     workdir: Path | None = None,
     via: str = "module",
     signer: str = "keys",
-) -> DemoResult:
+    scenario: str = "hourly",
+) -> Any:
+    """Run the demo (module docstring); ``scenario="crash"``: the market regime through a crash
+    (``_crash``, returns a ``CrashResult``), else ``days`` of hourly management
+    (a ``DemoResult``)."""
+    if scenario == "crash":
+        # the stressed withdraw runs on its own through the multisig (the demo's hot quorum):
+        # the module's limits may refuse it at a crash's prices, and then the owners sign
+        via, signer = "multisig", "keys"
     work = workdir or Path(tempfile.mkdtemp(prefix="lpbot-demo-"))
     cache = Path(tempfile.gettempdir()) / "lpbot-demo-cache"
     t0 = time.monotonic()
@@ -212,6 +233,8 @@ def run(
         mp.entry_marks = mp.prices(opened)
         mp.opened_by([mint_tx])  # the opening's gas: the ledger's first cost
 
+        if scenario == "crash":
+            return _crash(w3, manifest, info, mp, hedge, clock, price_box, notifier, out, t0)
         out(f"4. {days} days of market; monitor and hedge hourly, rebalance check every 4 h")
         out(
             f"   {'hour':>4} {'ETH/USD':>9} {'range':>5} {'value $':>10} {'hold $':>10} "
@@ -400,3 +423,122 @@ def _summary(
         database=database,
         alerts=alerts,
     )
+
+
+def _crash(
+    w3: Any,
+    manifest: Manifest,
+    info: PoolInfo,
+    mp: tasks.ManagedPosition,
+    hedge: HedgeController,
+    clock: ManualClock,
+    price_box: list[Decimal],
+    notifier: MemoryNotifier,
+    out: Callable[[str], None],
+    t0: float,
+) -> CrashResult:
+    """The market regime through a crash: an hour of calm (the baseline), ETH falling about 8%
+    in three minutes with the paper perp's liquidations and open interest following, the
+    regime rising with its reasons (the next range wider and the hedge band tighter when
+    elevated, the withdraw to the Safe and the hedge to the new delta when stressed, the
+    monitor every minute), then the market calming and the regime coming back to normal."""
+    import random
+
+    from lpbot.config import RiskConfig
+    from lpbot.devnet.market import move_price
+    from lpbot.jobs.regime import RegimeWatch
+    from lpbot.risk.regime import Level
+
+    risk = RiskConfig(min_dwell_seconds=600)
+    mp.regime = RegimeWatch(risk.regime_config(), risk.actions(), risk.stress_monitor_seconds)
+    pool_c = contract(w3, "UniswapV3Pool", info.address)
+    usdc, weth = manifest.token(info.token0), manifest.token(info.token1)
+    rng = random.Random(5)
+    start = int(w3.eth.get_block("latest")["timestamp"])
+    changes: list[tuple[int, str, tuple[str, ...]]] = []
+    withdraw_id: int | None = None
+    received: tuple[int, int] | None = None
+
+    def step(seconds: int, factor: float) -> str:
+        w3.provider.make_request("evm_increaseTime", [seconds])
+        w3.provider.make_request("evm_mine", [])
+        if factor != 1:
+            move_price(w3, manifest, info, factor)
+        clock.set(int(w3.eth.get_block("latest")["timestamp"]) * 1000)
+        price_box[0] = price0_per_1(
+            pool_c.functions.slot0().call()[0], usdc.decimals, weth.decimals
+        )
+        before = mp.regime.level if mp.regime is not None else Level.NORMAL
+        tasks.run_safely("hedge_sync", lambda: tasks.hedge_sync(mp), notifier)
+        state = tasks.monitor(mp)
+        assert mp.regime is not None and mp.regime.tracker is not None
+        now = mp.regime.tracker.state
+        minute = (int(w3.eth.get_block("latest")["timestamp"]) - start) // 60
+        event = ""
+        if now.level != before:
+            changes.append((minute, now.level.label, now.reasons))
+            why = "; ".join(now.reasons) or (
+                f"every signal below its {before.label} exit threshold for "
+                f"{risk.min_dwell_seconds:.0f} s"
+            )
+            event = f"{before.label} -> {now.level.label}: {why}"
+        status = hedge.status(state.delta)
+        out(
+            f"   {minute:>4} {state.price:>9.2f} {now.level.label:>8} "
+            f"{state.value_usd:>10.2f} {state.delta:>8.4f} {status.hedge:>+8.4f}  {event}"
+        )
+        return event
+
+    out("4. a crash with a liquidation cascade; the market regime on every monitor tick")
+    out(f"   {'min':>4} {'ETH/USD':>9} {'regime':>8} {'value $':>10} {'LP delta':>8} {'hedge':>8}")
+    hedge_before = Decimal(0)
+    for _ in range(12):  # an hour of calm, every 5 minutes: the baseline
+        step(300, 1 + rng.choice((-1, 1)) * 0.00025)
+        hedge_before = hedge.status(Decimal(0)).hedge
+    for factor in (1.01, 1.015, 1.015):  # ETH falls about 2%, then 6% more
+        step(60, factor)
+        if mp.regime.level is Level.ELEVATED:
+            widened = tasks.decision_policy(mp).strategy
+            out(
+                f"        elevated: the next range {mp.regime.actions.widen_factor:g}x as wide "
+                f"({type(widened).__name__}), the hedge band x"
+                f"{mp.regime.actions.hedge_band_factor:g}"
+            )
+    for _ in range(20):  # stressed: every minute, until the withdraw is through
+        if mp.withdrawn:
+            break
+        step(60, 1.0)
+    for r in _withdraws(mp):
+        withdraw_id = r.id
+        if r.result is not None:
+            received = (int(r.result["collected"][0]), int(r.result["collected"][1]))
+    if received is not None:
+        out(
+            f"        withdrew to the Safe: {to_units(received[0], usdc.decimals)} USDC + "
+            f"{to_units(received[1], weth.decimals)} WETH; the hedge to the new delta, zero"
+        )
+    for _ in range(12):  # the market calms: every 5 minutes
+        step(300, 1 + rng.choice((-1, 1)) * 0.00025)
+        if mp.regime.level is Level.NORMAL:
+            break
+    if mp.regime.level is Level.NORMAL:
+        out(
+            "        the regime is normal again: the position waits in the Safe, re-entry is "
+            "the owners' (`lpbot position open`): lpbot does not re-enter on its own yet"
+        )
+    hedge_after = hedge.status(Decimal(0)).hedge
+    alerts = [f"{a.kind}: {a.title}" + (f" ({a.body})" if a.body else "") for a in notifier.alerts]
+    out("5. alerts")
+    for a in alerts:
+        out(f"   {a}")
+    out(f"   done in {time.monotonic() - t0:.0f} s")
+    return CrashResult(changes, withdraw_id, received, hedge_before, hedge_after, alerts)
+
+
+def _withdraws(mp: tasks.ManagedPosition) -> list[Any]:
+    out, i = [], 1
+    while (r := mp.ctx.repo.get(i)) is not None:
+        if r.kind == "withdraw":
+            out.append(r)
+        i += 1
+    return out

@@ -110,3 +110,18 @@ def test_the_demo_as_make_demo_runs_it_compounds_through_the_module(tmp_path: Pa
         for line in lines
     )
     assert not any("awaits approval" in line for line in lines)
+
+
+def test_the_crash_scenario_widens_withdraws_rehedges_and_comes_back(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = demo.run(seed=11, out=lines.append, workdir=tmp_path, scenario="crash")
+    print("\n".join(lines))
+    levels = [level for _minute, level, _reasons in result.changes]
+    assert levels[:2] == ["elevated", "stressed"], result.changes
+    assert any("TWAP" in r for r in result.changes[1][2])
+    assert result.withdraw_id is not None and result.received is not None
+    assert result.received[0] > 0 or result.received[1] > 0
+    assert result.hedge_before < 0 and result.hedge_after == 0
+    assert levels[-1] == "normal", result.changes
+    assert [a for a in result.alerts if a.startswith("withdrawn:")]
+    assert any("elevated: the next range" in line for line in lines)

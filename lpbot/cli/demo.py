@@ -17,7 +17,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from lpbot import demo
 
     print("lpbot demo: a Safe-owned USDC/WETH position managed on a local chain\n")
-    demo.run(days=args.days, seed=args.seed, via=args.via, signer=args.signer)
+    demo.run(
+        days=args.days, seed=args.seed, via=args.via, signer=args.signer, scenario=args.scenario
+    )
     return 0
 
 
@@ -42,10 +44,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     "host's party and a co-signer process with its own policy; needs `make mpc`)",
 )
 @click.option("--offline", is_flag=True, help="the exact core alone, without a local chain")
-def demo(days: int, hours: int, seed: int, via: str, signer: str, offline: bool) -> int:
+@click.option(
+    "--scenario",
+    type=click.Choice(["hourly", "crash"]),
+    default="hourly",
+    show_default=True,
+    help="crash: the market regime through a crash and a liquidation cascade (widen, withdraw "
+    "and re-hedge, back to normal)",
+)
+def demo(
+    days: int, hours: int, seed: int, via: str, signer: str, offline: bool, scenario: str
+) -> int:
     """Run lpbot's main job on a local chain and show the result."""
     return _cmd_demo(
         argparse.Namespace(
-            days=days, hours=hours, seed=seed, via=via, signer=signer, offline=offline
+            days=days,
+            hours=hours,
+            seed=seed,
+            via=via,
+            signer=signer,
+            offline=offline,
+            scenario=scenario,
         )
     )

@@ -177,3 +177,39 @@ def write_feeds(w3: Web3, updater: str, feeds: dict[str, str], answers: dict[str
         fn = contract(w3, "PriceFeed", feeds[symbol]).functions.updateAnswer(int(answer * 10**8))
         tx = fn.transact({"from": updater, "gas": GAS})
         w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)
+
+
+def move_price(
+    w3: Web3, manifest: Manifest, pool_info: PoolInfo, factor: float, *, keeper: bool = True
+) -> int:
+    """Trade the pool, and the pair's other pools as arbitrage would, to ``factor`` times its
+    sqrt price (one exact-input swap each, the price limit as the target) and wait for the
+    receipts; with ``keeper`` the devnet's USD feeds follow (``push_feeds``). Returns the
+    pool's new sqrt price."""
+    if not factor > 0:
+        raise Refused(f"market: the price factor must be > 0, got {factor}")
+    pool = contract(w3, "UniswapV3Pool", pool_info.address)
+    router = contract(w3, "SwapRouter02", manifest.contracts["SwapRouter02"])
+    trader = manifest.accounts.traders[0]
+    target = int(pool.functions.slot0().call()[0] * factor)
+    up = factor > 1  # the sqrt price (token1 per token0) rises when token1 is sold
+    t_in, t_out = (
+        (pool_info.token1, pool_info.token0) if up else (pool_info.token0, pool_info.token1)
+    )
+    pair = {pool_info.token0, pool_info.token1}
+    for p in [p for p in manifest.pools if {p.token0, p.token1} == pair]:
+        tx = router.functions.exactInputSingle(
+            (
+                manifest.token(t_in).address,
+                manifest.token(t_out).address,
+                p.fee,
+                trader,
+                10**24,
+                0,
+                target,
+            )
+        ).transact({"from": trader, "gas": GAS})
+        w3.eth.wait_for_transaction_receipt(tx)
+    if keeper:
+        push_feeds(w3, manifest)
+    return int(pool.functions.slot0().call()[0])

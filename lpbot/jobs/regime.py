@@ -263,7 +263,12 @@ def evaluate(
                 KIND,
                 f"{mp.name}: market regime {before.level.label} -> {after.level.label}",
                 "; ".join(after.reasons)
-                or ("every signal calm" if not worse else "no reason recorded"),
+                or (
+                    f"every signal below its {before.level.label} exit threshold for "
+                    f"{watch.config.min_dwell_seconds:.0f} s"
+                    if not worse
+                    else "no reason recorded"
+                ),
             )
         )
     return after

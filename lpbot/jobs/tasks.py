@@ -1066,6 +1066,7 @@ def after_withdraw(mp: ManagedPosition) -> str:
     position's delta now, zero (the hedge path's own sync on the emptied NFT, its orders
     recorded as any sync's)."""
     mp.withdrawn = True
+    mp._last_seen = None  # lpbot emptied the NFT itself: no outside change to alert on
     if mp.hedge is None:
         _last_snapshot(mp)
         return "no hedge"

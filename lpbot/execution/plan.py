@@ -26,7 +26,7 @@ from web3 import Web3
 
 from lpbot.analytics.types import Tick
 from lpbot.chain import artifacts
-from lpbot.chain.reader import PoolSnapshot
+from lpbot.chain.reader import NpmPositionState, PoolSnapshot
 from lpbot.errors import Refused
 from lpbot.strategy.base import Range
 from lpbot.strategy.open import OpenPlan, plan_open
@@ -278,6 +278,41 @@ def _price_guards(
     return spot, twap, deviation, ref_dev
 
 
+def _kept_position(
+    snapshot: PoolSnapshot,
+    token_id: int,
+    verb: str,
+    slippage_bps: int,
+    max_slippage_bps: int,
+    deadline_seconds: int,
+    max_twap_deviation_bps: int,
+    reference_price: Decimal | None,
+    max_reference_deviation_bps: int,
+    reference_source: str,
+) -> tuple[NpmPositionState, tuple[int, int, float, Decimal | None]]:
+    """The checks of a plan on an NFT it keeps (a compound, a withdraw): bounds, the slippage
+    cap, the position in the snapshot with liquidity to ``verb``, and the price guards."""
+    _check_bounds(slippage_bps, deadline_seconds)
+    if slippage_bps > max_slippage_bps:
+        raise Refused(
+            f"slippage {slippage_bps} bps is above {max_slippage_bps} bps: minimums that loose "
+            "let a sandwich take that much; pass --force to plan with it anyway"
+        )
+    pos = snapshot.positions.get(token_id)
+    if pos is None:
+        raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
+    if pos.npm.liquidity == 0:
+        raise Refused(f"position {token_id} has no liquidity to {verb}")
+    guards = _price_guards(
+        snapshot,
+        max_twap_deviation_bps,
+        reference_price,
+        max_reference_deviation_bps,
+        reference_source,
+    )
+    return pos, guards
+
+
 def _amounts(
     open_plan: OpenPlan,
     slippage_bps: int,
@@ -440,24 +475,10 @@ def build_compound_plan(
     (``multisig`` or ``module``) is part of the idempotency key: a compound the module refuses
     is planned again, in the same block, as a Safe transaction for the owners. The price
     guards and the slippage cap are a rebalance's: its swap goes through the same pool."""
-    _check_bounds(slippage_bps, deadline_seconds)
-    if slippage_bps > max_slippage_bps:
-        raise Refused(
-            f"slippage {slippage_bps} bps is above {max_slippage_bps} bps: minimums that loose "
-            "let a sandwich take that much; pass --force to plan with it anyway"
-        )
-    pos = snapshot.positions.get(token_id)
-    if pos is None:
-        raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
-    if pos.npm.liquidity == 0:
-        raise Refused(f"position {token_id} has no liquidity to compound into")
-    spot, twap, deviation, ref_dev = _price_guards(
-        snapshot,
-        max_twap_deviation_bps,
-        reference_price,
-        max_reference_deviation_bps,
-        reference_source,
-    )
+    pos, (spot, twap, deviation, ref_dev) = _kept_position(
+        snapshot, token_id, "compound into", slippage_bps, max_slippage_bps, deadline_seconds,
+        max_twap_deviation_bps, reference_price, max_reference_deviation_bps, reference_source,
+    )  # fmt: skip
     lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
     rng = Range(Tick(lower), Tick(upper), snapshot.tick_spacing)
     fees0, fees1 = snapshot.uncollected_fees(token_id)
@@ -547,24 +568,10 @@ def build_withdraw_plan(
     minimums those less the slippage, with the deadline; the price guards are a rebalance's
     (a decrease at a pushed price hands the pusher the difference). ``route`` is part of the
     idempotency key, as for a rebalance."""
-    _check_bounds(slippage_bps, deadline_seconds)
-    if slippage_bps > max_slippage_bps:
-        raise Refused(
-            f"slippage {slippage_bps} bps is above {max_slippage_bps} bps: minimums that loose "
-            "let a sandwich take that much; pass --force to plan with it anyway"
-        )
-    pos = snapshot.positions.get(token_id)
-    if pos is None:
-        raise Refused(f"position {token_id} is not in the snapshot of pool {snapshot.address}")
-    if pos.npm.liquidity == 0:
-        raise Refused(f"position {token_id} has no liquidity to withdraw")
-    spot, twap, deviation, ref_dev = _price_guards(
-        snapshot,
-        max_twap_deviation_bps,
-        reference_price,
-        max_reference_deviation_bps,
-        reference_source,
-    )
+    pos, (spot, twap, deviation, ref_dev) = _kept_position(
+        snapshot, token_id, "withdraw", slippage_bps, max_slippage_bps, deadline_seconds,
+        max_twap_deviation_bps, reference_price, max_reference_deviation_bps, reference_source,
+    )  # fmt: skip
     lower, upper = pos.npm.tick_lower, pos.npm.tick_upper
     pool = snapshot.to_pool()
     inside = snapshot.fee_growth_inside(token_id)

@@ -33,6 +33,9 @@ def _health(env: Env, section: str) -> None:
 
 def test_pools_health_ranks_the_configured_pools(env: Env, cli: Any) -> None:
     c = ("--config", str(env.config))
+    # a minute passes (a devnet deployed from scratch mines its blocks within one second, and
+    # over no time the volume is unknown rather than zero)
+    env.chain.increase_time(60)
     run = cli(*c, "pools", "health", "--json")
     assert run.code == 0, run.err
     data = json.loads(run.out)

@@ -235,13 +235,11 @@ def status_data(a: Any) -> dict[str, Any]:
                 out["last_decisions"].append(
                     {"at": _at(at), "kind": kind, "decision": decision, "subject": subject}
                 )
-        if leased:
-            from lpbot.jobs.scheduler import LOCK_NAME
-            from lpbot.store.lock import lock_holder
-
-            out["daemon"] = lock_holder(engine, LOCK_NAME)
-        from lpbot.jobs.scheduler import lock_interval
         from lpbot.store.instances import instances
+        from lpbot.store.lock import LOCK_NAME, lock_holder, lock_interval
+
+        if leased:
+            out["daemon"] = lock_holder(engine, LOCK_NAME)
 
         every = lock_interval(a.config.schedule.standby_takeover_seconds)
         for i in instances(engine, interval_seconds=every):

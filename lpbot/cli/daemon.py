@@ -103,7 +103,8 @@ def _health(q: Any, subject: str) -> dict[str, Any] | None:
 
 
 def status_data(a: Any) -> dict[str, Any]:
-    """What ``lpbot status`` shows: positions with their last snapshot, approvals waiting,
+    """What ``lpbot status`` shows: positions with their last snapshot, grouped by chain with
+    each chain's totals and the grand total (``lpbot.report.chains``), approvals waiting,
     unfinished rebalances, every configured job with its next run, the last decisions.
 
     Read with SQLAlchemy Core and plain queries (no ORM, no Alembic): ``status`` starts in
@@ -112,8 +113,12 @@ def status_data(a: Any) -> dict[str, Any]:
     from sqlalchemy.exc import DatabaseError
 
     from lpbot.jobs.regime_view import regime_view
+    from lpbot.report.chains import configured_chains, group_by_chain
 
     now = datetime.now(UTC)
+    chains = configured_chains(a.config, a.environ)
+    chain_names = {c.chain_id: c.name for c in chains}
+    ledgers: dict[str, Any] = {}  # a position name's ledger totals at its last snapshot
     out: dict[str, Any] = {
         "at": now.isoformat(),
         "config": a.source,
@@ -122,6 +127,9 @@ def status_data(a: Any) -> dict[str, Any]:
         # every `lpbot run` on it, the active one and those standing by (`--standby`)
         "instances": [],
         "positions": [],
+        # the positions' chains, each with its positions' names and totals; the grand total
+        "chains": [],
+        "totals": None,
         "pending_approvals": [],
         "unfinished_rebalances": [],
         "jobs": [],
@@ -160,9 +168,9 @@ def status_data(a: Any) -> dict[str, Any]:
                 )
             ).all():
                 regimes[str(subject).removeprefix("regime:")] = regime_view(data, at)
-            for pid, label, token, low, high, closed in q(
+            for pid, label, token, low, high, closed, chain_id in q(
                 text(
-                    "SELECT id, label, token_id, tick_lower, tick_upper, closed_at "
+                    "SELECT id, label, token_id, tick_lower, tick_upper, closed_at, chain_id "
                     "FROM positions ORDER BY id"
                 )
             ).all():
@@ -178,6 +186,9 @@ def status_data(a: Any) -> dict[str, Any]:
                 item: dict[str, Any] = {
                     "name": label,
                     "token_id": int(token),
+                    # the chain's name in [chains] (None: this configuration does not name it)
+                    "chain": chain_names.get(int(chain_id)),
+                    "chain_id": int(chain_id),
                     "tick_lower": low,
                     "tick_upper": high,
                     "state": ("withdrawn" if pid in withdrawn else "closed" if closed else "open"),
@@ -235,13 +246,11 @@ def status_data(a: Any) -> dict[str, Any]:
                 out["last_decisions"].append(
                     {"at": _at(at), "kind": kind, "decision": decision, "subject": subject}
                 )
-        if leased:
-            from lpbot.jobs.scheduler import LOCK_NAME
-            from lpbot.store.lock import lock_holder
-
-            out["daemon"] = lock_holder(engine, LOCK_NAME)
-        from lpbot.jobs.scheduler import lock_interval
         from lpbot.store.instances import instances
+        from lpbot.store.lock import LOCK_NAME, lock_holder, lock_interval
+
+        if leased:
+            out["daemon"] = lock_holder(engine, LOCK_NAME)
 
         every = lock_interval(a.config.schedule.standby_takeover_seconds)
         for i in instances(engine, interval_seconds=every):
@@ -262,7 +271,10 @@ def status_data(a: Any) -> dict[str, Any]:
         if any(p["last"] for p in out["positions"]):
             # value against holding: the ledger at each position's last snapshot
             with a.sessions() as session:
-                out["ledger"] = ledger_items(session)
+                out["ledger"], ledgers = _ledgers(session)
+    groups, totals = group_by_chain(chains, out["positions"], ledgers)
+    out["chains"] = [g.as_json() for g in groups]
+    out["totals"] = totals.as_json()
     if out["daemon"] is None:  # the jobs `lpbot run` left in the database wait for the next
         scheduled = {job_id: None for job_id in scheduled}
     configured = a.jobs()
@@ -304,6 +316,69 @@ def status_data(a: Any) -> dict[str, Any]:
     return out
 
 
+_POSITION_COLUMNS = ["name", "NFT", "range", "state", "regime", "tick", "value $", "delta", "at"]
+
+
+def _position_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    last = p["last"] or {}
+    return (
+        p["name"],
+        f"#{p['token_id']}",
+        f"[{p['tick_lower']}, {p['tick_upper']})",
+        p["state"],
+        (p.get("regime") or {}).get("regime", "-"),
+        "" if not last else f"{last['tick']} {'in' if last['in_range'] else 'OUT'}",
+        "" if not last else f"{last['value_usd'] or 0:,.2f}",
+        "" if not last else f"{last['delta'] or 0:.4f}",
+        "" if not last else str(last["taken_at"])[11:19],
+    )
+
+
+def _positions_by_chain(data: dict[str, Any]) -> None:
+    """The positions under a line per chain, each chain's subtotal, then the total (the
+    ledgers at each position's last snapshot)."""
+    from lpbot.report.chains import ChainRef, Totals
+
+    if not data["positions"]:
+        table(
+            "positions",
+            _POSITION_COLUMNS,
+            [],
+            empty="none recorded yet (the monitor records them: `lpbot run`)",
+        )
+        return
+    shown = 0
+    for g in data["chains"]:
+        title = ChainRef(g["chain_id"], g["name"]).title
+        mine = [p for p in data["positions"] if p["chain_id"] == g["chain_id"]]
+        if not mine:
+            click.echo(f"{title}: no positions")
+            continue
+        shown += 1
+        n = len(g["positions"])
+        table(
+            f"{title}: {n} position{'s' if n != 1 else ''}, {g['open']} open NFT"
+            f"{'s' if g['open'] != 1 else ''}",
+            _POSITION_COLUMNS,
+            [_position_row(p) for p in mine],
+            right=["value $", "delta"],
+        )
+        t = Totals.from_json(g["totals"])
+        missing = g["without_ledger"]
+        note = f" (without a ledger, not counted: {', '.join(missing)})" if missing else ""
+        label = g["name"] or f"chain {g['chain_id']}"
+        click.echo(
+            f"subtotal {label}: {t.line()}{note}"
+            if t.ledgers
+            else f"subtotal {label}: no ledger yet{note}"
+        )
+    total = Totals.from_json(data["totals"])
+    click.echo(
+        f"total of {shown} chain{'s' if shown != 1 else ''}: "
+        + (total.line() if total.ledgers else "no ledger yet")
+    )
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     data = status_data(app())
     if args.json:
@@ -318,29 +393,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 f"standby: {i['owner']} (since {_at(i['since'])}, last heartbeat "
                 f"{_at(i['heartbeat_at'])[11:]})"
             )
-    rows = []
-    for p in data["positions"]:
-        last = p["last"] or {}
-        rows.append(
-            (
-                p["name"],
-                f"#{p['token_id']}",
-                f"[{p['tick_lower']}, {p['tick_upper']})",
-                p["state"],
-                (p.get("regime") or {}).get("regime", "-"),
-                "" if not last else f"{last['tick']} {'in' if last['in_range'] else 'OUT'}",
-                "" if not last else f"{last['value_usd'] or 0:,.2f}",
-                "" if not last else f"{last['delta'] or 0:.4f}",
-                "" if not last else str(last["taken_at"])[11:19],
-            )
-        )
-    table(
-        "positions",
-        ["name", "NFT", "range", "state", "regime", "tick", "value $", "delta", "at"],
-        rows,
-        empty="none recorded yet (the monitor records them: `lpbot run`)",
-        right=["value $", "delta"],
-    )
+    _positions_by_chain(data)
     checked = [p for p in data["positions"] if p["health"]]
     if checked:
         table(
@@ -429,10 +482,18 @@ def ledger_items(session: Any) -> list[dict[str, Any]]:
     """Per position with a recorded deposit: its ledger at the last snapshot as one line, and
     the passive full-range benchmark's figures (USD strings, the ledger's; None without one)
     with where it starts (``lpbot status --json``'s ``ledger``)."""
+    return _ledgers(session)[0]
+
+
+def _ledgers(session: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``ledger_items``, and each position name's ledger totals at its last snapshot
+    (``lpbot.report.chains.Totals``; a name whose ledger cannot be read has none)."""
     from lpbot.errors import NeedsAttention
     from lpbot.jobs.ledger import history, labels
+    from lpbot.report.chains import Totals
 
     out: list[dict[str, Any]] = []
+    totals: dict[str, Totals] = {}
     for label in labels(session):
         item: dict[str, Any] = {
             "position": label,
@@ -454,6 +515,7 @@ def ledger_items(session: Any) -> list[dict[str, Any]]:
             item["line"] = "no snapshot yet"
             continue
         u = last.usd
+        totals[label] = Totals.of_ledger(u)
         line = (
             f"block {last.block}: value ${u.value:,.2f} vs hold ${u.hold:,.2f}; fees "
             f"${u.fees:,.2f}, IL ${u.il:,.2f}, hedge ${u.hedge_pnl:,.2f}, funding "
@@ -475,7 +537,7 @@ def ledger_items(session: Any) -> list[dict[str, Any]]:
         else:
             line += f"; {h.full_range_note}"
         item["line"] = line
-    return out
+    return out, totals
 
 
 def ledger_lines(session: Any) -> list[tuple[str, str]]:
@@ -606,15 +668,48 @@ def gas_lost(session: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return lost, replan
 
 
+EXPORT_CHAIN_COLUMNS = ("chain", "chain_id")  # after the ledger's own columns
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
-    """The ledger as CSV or JSON rows: one per snapshot and per action (``jobs.ledger``)."""
+    """The ledger as CSV or JSON rows: one per snapshot and per action (``jobs.ledger``), each
+    with its chain, grouped by chain; ``--chain NAME``: that chain's rows only."""
     import csv
     import json
 
-    from lpbot.jobs.ledger import EXPORT_COLUMNS, export_rows
+    from sqlalchemy import select
 
-    with app().sessions() as s:
+    from lpbot.errors import Refused
+    from lpbot.jobs.ledger import EXPORT_COLUMNS, export_rows
+    from lpbot.report.chains import chain_refs, configured_chains, rows_by_chain
+    from lpbot.store.models import Position, Rebalance
+
+    a = app()
+    configured = configured_chains(a.config, a.environ)
+    wanted = getattr(args, "chain", None)
+    if wanted is not None and wanted not in {c.name for c in configured}:
+        if wanted in a.config.chains:  # the devnet's, whose manifest is not there
+            raise Refused(
+                f"--chain {wanted}: its chain id is not known here (is the devnet up?); "
+                "nothing written"
+            )
+        raise Refused(
+            f"--chain {wanted}: no such chain in [chains] (have: {', '.join(a.config.chains)}); "
+            "nothing written"
+        )
+    with a.sessions() as s:
         rows = export_rows(s)
+        nfts = [(p.label, int(p.token_id), int(p.chain_id)) for p in s.scalars(select(Position))]
+        chain_of = {p.id: int(p.chain_id) for p in s.scalars(select(Position))}
+        rebalances = {
+            int(r.id): chain_of[r.position_id]
+            for r in s.scalars(select(Rebalance))
+            if r.position_id in chain_of
+        }
+    refs = chain_refs(configured, (cid for _n, _t, cid in nfts))
+    rows = rows_by_chain(rows, refs, nfts, rebalances)
+    if wanted is not None:
+        rows = [r for r in rows if r["chain"] == wanted]
     out = Path(args.out or f"lpbot-ledger.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:
@@ -622,10 +717,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
             json.dump(rows, f, indent=1)
             f.write("\n")
         else:
-            w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+            w = csv.DictWriter(f, fieldnames=[*EXPORT_COLUMNS, *EXPORT_CHAIN_COLUMNS])
             w.writeheader()
             w.writerows(rows)
-    print(f"{len(rows)} rows written to {out}")
+    print(f"{len(rows)} rows written to {out}" + (f" (chain {wanted})" if wanted else ""))
     return 0
 
 
@@ -672,6 +767,8 @@ def report(out: str | None) -> int:
 @click.option("--out", help="output file (default lpbot-ledger.csv or .json)")
 @click.option("--format", "format_", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True)  # fmt: skip
-def export(out: str | None, format_: str) -> int:
-    """The ledger, one row per snapshot and action (CSV or JSON), for your own accounting."""
-    return _cmd_export(argparse.Namespace(out=out, format=format_))
+@click.option("--chain", metavar="NAME", help="that chain's rows only (its name in [chains])")
+def export(out: str | None, format_: str, chain: str | None) -> int:
+    """The ledger, one row per snapshot and action (CSV or JSON), for your own accounting;
+    each row names its chain, the rows grouped by chain."""
+    return _cmd_export(argparse.Namespace(out=out, format=format_, chain=chain))

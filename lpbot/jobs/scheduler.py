@@ -41,18 +41,20 @@ from lpbot.jobs.guard import JobGuard, close_interrupted
 from lpbot.jobs.runtime import Runtime
 from lpbot.store import instances
 from lpbot.store.lock import (
+    LOCK_NAME,
     Lock,
     LockLost,
     acquire_instance_lock,
     end_holder_session,
+    lease_seconds,
     lock_holder,
+    lock_interval,
 )
 
 log = logging.getLogger(__name__)
 
 _RUNTIME: Runtime | None = None  # the process's runtime, for the job store's function refs
 _SCHEDULER: BlockingScheduler | None = None  # to schedule a position's jobs once it is opened
-LOCK_NAME = "lpbot-run"
 
 
 def _line(job: str, position: str, message: str) -> None:
@@ -169,18 +171,6 @@ def _schedule_position(
 
 def _instance() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
-
-
-def lock_interval(takeover_seconds: float) -> float:
-    """How often the active renews (and checks) its instance lock and a standby tries to take
-    it: a third of the takeover time, so a standby acts within it of the active's end."""
-    return takeover_seconds / 3
-
-
-def lease_seconds(takeover_seconds: float) -> float:
-    """SQLite's lease: two renewals long, so a holder that stopped renewing loses it, and a
-    standby trying every third of the takeover time takes it, within the takeover time."""
-    return 2 * takeover_seconds / 3
 
 
 def take_lock(engine: Engine, *, takeover_seconds: float = 30.0) -> Lock:

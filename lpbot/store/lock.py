@@ -67,11 +67,14 @@ from lpbot.store.session import APPLICATION_PREFIX, application_name
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
+    "LOCK_NAME",
     "Lock",
     "LockLost",
     "acquire_instance_lock",
     "end_holder_session",
+    "lease_seconds",
     "lock_holder",
+    "lock_interval",
 ]
 
 
@@ -83,6 +86,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 60.0
 Clock = Callable[[], datetime]
+LOCK_NAME = "lpbot-run"  # the lock `lpbot run` holds (``lpbot.jobs.scheduler``)
+
+
+def lock_interval(takeover_seconds: float) -> float:
+    """How often the active renews (and checks) its instance lock and a standby tries to take
+    it: a third of the takeover time, so a standby acts within it of the active's end."""
+    return takeover_seconds / 3
+
+
+def lease_seconds(takeover_seconds: float) -> float:
+    """SQLite's lease: two renewals long, so a holder that stopped renewing loses it, and a
+    standby trying every third of the takeover time takes it, within the takeover time."""
+    return 2 * takeover_seconds / 3
 
 
 def _utcnow() -> datetime:

@@ -16,10 +16,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from lpbot.report.chains import EXPLORERS  # a transaction's page per chain id (a real chain's)
+
 if TYPE_CHECKING:
-    from lpbot.analytics.ledger import LedgerLines
+    from lpbot.analytics.ledger import GasPaid, LedgerLines, RebalanceFlow
     from lpbot.app import App
     from lpbot.jobs.ledger import LedgerHistory
+    from lpbot.report.chains import ChainRef
 
 __all__ = [
     "EXPLORERS",
@@ -35,12 +38,6 @@ __all__ = [
     "version",
 ]
 
-# a transaction's page per chain id (the devnet has none)
-EXPLORERS: dict[int, str] = {
-    1: "https://etherscan.io/tx/",
-    42161: "https://arbiscan.io/tx/",
-    324: "https://explorer.zksync.io/tx/",
-}
 _STABLES = ("USDC", "USDT", "DAI", "USDC.e")
 LEDGER_LINES = (
     ("value", "value"),
@@ -90,18 +87,25 @@ def _lines(lines: LedgerLines | None) -> dict[str, Decimal | None] | None:
     return {key: getattr(lines, key) for key, _label in LEDGER_LINES}
 
 
-def _chain_names(a: App) -> dict[int, str]:
-    """Chain id -> its name in the configuration (the registry's name otherwise)."""
-    from lpbot.chain.registry import CHAINS
-    from lpbot.errors import ConfigError
+def _chain_refs(a: App) -> dict[int, ChainRef]:
+    """The configured chains by id (``lpbot.report.chains``: their explorer a real chain's
+    only)."""
+    from lpbot.report.chains import configured_chains
 
-    names = {cid: info.name for cid, info in CHAINS.items()}
-    for name in a.config.chains:
-        try:
-            names[a.config.resolve_chain(name, a.environ).chain_id] = name
-        except ConfigError:
-            continue  # no RPC URL in this environment: the registry's name stands
-    return names
+    return {c.chain_id: c for c in configured_chains(a.config, a.environ)}
+
+
+def _chain_ref(refs: dict[int, ChainRef], chain_id: int) -> ChainRef:
+    from lpbot.report.chains import ChainRef
+
+    return refs.get(chain_id) or ChainRef(chain_id, None)
+
+
+def _tx_kind(flow: RebalanceFlow | None, gas: GasPaid) -> str:
+    """A ledger transaction's kind, as ``lpbot export`` names it."""
+    if flow is None:
+        return "failed transaction" if gas.failed else "opening transaction"
+    return "compound" if flow.burned == (0, 0) else "rebalance"
 
 
 def _histories(session: Any) -> dict[str, LedgerHistory | str]:
@@ -120,16 +124,18 @@ def _histories(session: Any) -> dict[str, LedgerHistory | str]:
 
 def overview(a: App) -> dict[str, Any]:
     """Every position (its current NFT) with its range against the price and the ledger at its
-    last snapshot; the jobs' next runs; the last decisions and alerts (``lpbot status``)."""
+    last snapshot, in a section per chain with the chain's totals, and the grand total (``lpbot
+    status``'s); the jobs' next runs; the last decisions and alerts (``lpbot status``)."""
     from sqlalchemy import select
 
     from lpbot.cli.daemon import status_data
+    from lpbot.report.chains import Totals
     from lpbot.store.models import Position
 
     status = status_data(a)
     positions: list[dict[str, Any]] = []
+    refs = _chain_refs(a)
     if status["positions"]:
-        chains = _chain_names(a)
         with a.sessions() as s:
             histories = _histories(s)
             rows = {
@@ -143,12 +149,15 @@ def overview(a: App) -> dict[str, Any]:
         for label, p in current.items():
             row = rows.get((label, p["token_id"]))
             h = histories.get(label)
+            ref = _chain_ref(refs, p["chain_id"])
             item: dict[str, Any] = {
                 "label": label,
                 "token_id": p["token_id"],
                 "state": p["state"],
-                "chain": chains.get(row.chain_id, str(row.chain_id)) if row else "",
+                "chain": ref.name or f"chain {ref.chain_id}",
+                "chain_id": ref.chain_id,
                 "pool": row.pool_address if row else "",
+                "last_tx": None,
                 "tick_lower": p["tick_lower"],
                 "tick_upper": p["tick_upper"],
                 "last": p["last"],
@@ -172,12 +181,37 @@ def overview(a: App) -> dict[str, Any]:
                     ledger=_lines(ledger.usd),
                     ledger_eth=_lines(ledger.eth),
                 )
+            if h is not None and not isinstance(h, str) and h.rebalances:
+                (block, flow, gas), when = h.rebalances[-1], h.times[-1]
+                item["last_tx"] = {
+                    "kind": _tx_kind(flow, gas),
+                    "block": block,
+                    "tx_hash": gas.tx_hash,
+                    "at": datetime.fromtimestamp(when, UTC).isoformat(),
+                    "link": ref.tx_link(gas.tx_hash),
+                }
             positions.append(item)
+    chains = []
+    for g in status["chains"]:
+        ref = _chain_ref(refs, g["chain_id"])
+        chains.append(
+            {
+                "title": ref.title,
+                "name": ref.name,
+                "chain_id": ref.chain_id,
+                "positions": [p for p in positions if p["chain_id"] == ref.chain_id],
+                "totals": Totals.from_json(g["totals"]),
+                "without_ledger": g["without_ledger"],
+            }
+        )
     return {
         "at": status["at"],
         "config": status["config"],
         "database": status["database"],
         "positions": positions,
+        # the positions in a section per chain, each with its totals; the grand total
+        "chains": chains,
+        "totals": Totals.from_json(status["totals"]),
         "pending_approvals": status["pending_approvals"],
         "unfinished_rebalances": status["unfinished_rebalances"],
         "jobs": status["jobs"],
@@ -233,7 +267,7 @@ def position_page(a: App, label: str) -> dict[str, Any]:
         }
     q = quote_of(h.symbols, h.decimals)
     chain_id = next(iter(chain_ids)) if len(chain_ids) == 1 else None
-    explorer = EXPLORERS.get(chain_id or 0)
+    ref = None if chain_id is None else _chain_ref(_chain_refs(a), chain_id)
     points = []
     for p in h.points:
         u = p.ledger.usd
@@ -258,20 +292,14 @@ def position_page(a: App, label: str) -> dict[str, Any]:
         )
     transactions = []
     for (block, flow, gas), when in zip(h.rebalances, h.times, strict=True):
-        kind = (
-            ("failed transaction" if gas.failed else "opening transaction")
-            if flow is None
-            else "compound"
-            if flow.burned == (0, 0)
-            else "rebalance"
-        )  # the names ``lpbot export`` gives them
         transactions.append(
             {
                 "at": datetime.fromtimestamp(when, UTC).isoformat(),
-                "kind": kind,
+                "kind": _tx_kind(flow, gas),
                 "block": block,
                 "tx_hash": gas.tx_hash,
-                "link": f"{explorer}{gas.tx_hash}" if explorer else None,
+                # the explorer's page on a real chain only (none on the devnet, a local node)
+                "link": ref.tx_link(gas.tx_hash) if ref else None,
                 "gas_wei": gas.wei,
                 "gas_usd": gas.usd.quantize(Decimal("0.01")),
             }

@@ -1710,6 +1710,13 @@ manifest = ".lpbot/devnet/manifest.json"     # written by `lpbot devnet up`: cha
 
 # [chains.arbitrum]
 # rpc_url_env = "LPBOT_ARBITRUM_RPC"        # the URL (with its API key) is in the environment
+# sender = "arb-bot"                        # this chain's own sender, Safe, module and gas
+# max_gas_price_gwei = 0.5                  # limits; unset: [signer] and [execution]'s
+# max_fee_usd = "5"
+# [chains.arbitrum.safe]                    # a Safe's address differs per chain
+# address = "0x..."
+# threshold = 2
+# owners = [{ address = "0x...", keystore = "owner1" }, { address = "0x..." }]
 
 # [chains.ethereum]
 # rpc_url_env = "LPBOT_ETHEREUM_RPC"
@@ -1833,6 +1840,8 @@ depeg_bps = 50                       # a stablecoin further off 1 USD raises an 
 max_price_move_share_pct = 50        # re-checked: a price move past 50% of the slippage
 gas_margin_pct = 20                  # tolerance, or a simulated revert, makes it STALE
 # max_fee_usd = "25"                 # above this gas fee a rebalance waits (alert)
+# max_gas_price_gwei = 50            # above this max fee per gas it waits too (alert); a
+                                     # stuck transaction is still replaced or cancelled
 replace_after_seconds = 60
 max_replacements = 3                 # then the stuck transaction is cancelled (alert)
 max_sandwich_bps = 5                 # a slippage derived from the range's width lets a

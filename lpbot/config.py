@@ -1361,7 +1361,7 @@ class Config(_Frozen):
             return []
         names = list(dict.fromkeys(p.chain for p in self.positions if p.chain in self.chains))
         problems: list[str] = []
-        for name in names or [self.default_chain()]:
+        for name in names or [next(iter(self.chains))]:
             for problem in self._auto_execute_chain_problems(self.chain_signer(name)):
                 if problem not in problems:
                     problems.append(problem)

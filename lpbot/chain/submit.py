@@ -495,6 +495,11 @@ class Submitter:
                 raise
             except Underpriced as exc:
                 fees = self._repriced(sent.fees)
+                limit = self.max_fee_per_gas_limit
+                if sent.kind == "send" and limit is not None and fees.max_fee_per_gas > limit:
+                    # the node took nothing: re-pricing a new transaction above the limit is
+                    # sending it above the limit
+                    raise GasPriceTooHigh(fees.max_fee_per_gas, limit) from exc
                 self.on_progress(
                     f"{exc}: re-priced from the fee market to max fee "
                     f"{fees.max_fee_per_gas:,} wei (priority {fees.max_priority_fee_per_gas:,})"

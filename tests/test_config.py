@@ -1032,3 +1032,24 @@ def test_a_devnet_on_the_chain_id_of_another_table_is_refused_when_resolved(
     _write_manifest(tmp_path / "devnet" / "manifest.json")  # the devnet's own id: 31337
     assert config.resolve_chain("devnet", {}).chain_id == 31337
     assert config.resolve_chain("ethereum", {}).chain_id == 1
+
+
+def test_config_check_shows_each_chains_signers_and_the_owner_keys_of_each_safe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_CHAINS)
+    assert _cli("--config", str(config), "config", "check") == 1  # the keystores do not exist
+    out = capsys.readouterr().out
+    assert (
+        f"signers on arbitrum: Safe {ARB_POOL} (chains.arbitrum.safe), module {ARB_POOL} "
+        "(chains.arbitrum.module), sender arb-bot (chains.arbitrum.sender); gas limits: $2 per "
+        "rebalance, 0.1 gwei max fee per gas"
+    ) in out
+    assert (
+        f"signers on ethereum: Safe {ETH_SAFE} (signer.safe), module none, sender bot "
+        "(signer.sender); gas limits: $25 per rebalance, no gas price limit"
+    ) in out
+    for where in ("signer.safe", "chains.arbitrum.safe"):
+        assert f"owner keys ({where}): the bot can unlock 1 of the 2 owner keys" in out

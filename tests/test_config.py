@@ -1053,3 +1053,20 @@ def test_config_check_shows_each_chains_signers_and_the_owner_keys_of_each_safe(
     ) in out
     for where in ("signer.safe", "chains.arbitrum.safe"):
         assert f"owner keys ({where}): the bot can unlock 1 of the 2 owner keys" in out
+
+
+def test_keys_list_names_each_keys_role_on_each_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_CHAINS)
+    assert _cli("--config", str(config), "keys", "list", "--json") == 0
+    roles = {k["name"]: k["roles"] for k in json.loads(capsys.readouterr().out)}
+    assert roles == {
+        "bot": ["sender"],
+        "arb-bot": ["sender on arbitrum", "module operator on arbitrum"],
+        "owner": ["Safe owner", "Safe owner on arbitrum"],
+    }

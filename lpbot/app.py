@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lpbot.config import (
     CONFIG_ENV,
     DEFAULT_CONFIG_NAME,
+    ChainSigner,
     Config,
     KeystoreRef,
     PositionConfig,
@@ -512,21 +513,29 @@ class App:
     def expected_addresses(self) -> dict[str, str]:
         """Keystore name -> the address the configuration expects it to hold."""
         out = {n: r.address for n, r in self.config.signer.keystores.items() if r.address}
-        if self.config.signer.safe is not None:
-            for owner in self.config.signer.safe.owners:
+        for _where, safe in self.config.safes():
+            for owner in safe.owners:
                 if owner.keystore is not None:
                     out.setdefault(owner.keystore, owner.address)
         return out
 
-    def sender(self) -> Signer | None:
-        name = self.config.signer.sender
+    def chain_signer(self, chain: str | None = None) -> ChainSigner:
+        """Chain ``chain``'s Safe, module and sender (None: ``chain_name()``'s)."""
+        return self.config.chain_signer(chain or self.chain_name())
+
+    def sender(self, chain: str | None = None) -> Signer | None:
+        """The keystore that sends and pays gas on ``chain`` (None: the first chain)."""
+        name = self.chain_signer(chain).sender
         return self.signer(name) if name else None
 
-    def owner_signers(self, approval: SignedApproval | None = None) -> list[Signer]:
-        """The Safe owners the bot signs for: each keystore owner, and the MPC owner (this
-        host's party and the co-signer) with ``approval`` (a person's) or, without it, the
-        approvals of the bot's policy key (``auto_execute.approver``)."""
-        safe = self.config.signer.safe
+    def owner_signers(
+        self, approval: SignedApproval | None = None, chain: str | None = None
+    ) -> list[Signer]:
+        """The owners of ``chain``'s Safe (None: the first chain's) the bot signs for: each
+        keystore owner, and the MPC owner (this host's party and the co-signer) with
+        ``approval`` (a person's) or, without it, the approvals of the bot's policy key
+        (``auto_execute.approver``)."""
+        safe = self.chain_signer(chain).safe
         if safe is None:
             return []
         out: list[Signer] = []
@@ -562,8 +571,9 @@ class App:
             return MpcSafeOwner(mpc, policy_approvals(key, auto.approval_ttl_seconds))
         return MpcSafeOwner(mpc, no_approval)
 
-    def operator(self) -> Signer | None:
-        module = self.config.signer.module
+    def operator(self, chain: str | None = None) -> Signer | None:
+        """The module operator's keystore on ``chain`` (None: the first chain)."""
+        module = self.chain_signer(chain).module
         return self.signer(module.operator) if module is not None else None
 
     # ------------------------------------------------------------------------------ prices
@@ -667,7 +677,7 @@ class App:
 
     def execution_context(self, position: str | None = None, *, actor: str) -> ExecutionContext:
         """The rebalance steps' context for ``position``'s chain (or the first chain): its
-        Safe, the configured sender and operator keys (unlocked on first use), the reports
+        Safe, sender and operator keys (unlocked on first use) and gas limits, the reports
         directory and the policy's slippage."""
         from lpbot.devnet.context import devnet_context
         from lpbot.jobs.alerts import Alert
@@ -696,7 +706,9 @@ class App:
                 # spot vs TWAP, at plan time and right before sending: never looser than it
                 max_twap_deviation_bps=slippage if twap is None else min(twap, slippage),
             )
-        safe_cfg = self.config.signer.safe
+        signers = self.chain_signer(chain_name)
+        limits = self.config.chain_limits(chain_name)
+        safe_cfg = signers.safe
         if safe_cfg is not None and safe_cfg.address != "devnet":
             overrides["safe"] = safe_cfg.address
         # the execution policy ([execution]) and the chain's submit endpoint
@@ -706,7 +718,8 @@ class App:
         overrides.update(
             max_price_move_share_bps=round(ex.max_price_move_share_pct * 100),
             gas_margin_bps=round(ex.gas_margin_pct * 100),
-            max_fee_usd=ex.max_fee_usd,
+            max_fee_usd=limits.max_fee_usd,
+            max_gas_price_wei=limits.max_gas_price_wei,
             replace_after=ex.replace_after_seconds,
             max_replacements=ex.max_replacements,
             public_fallback=chain_cfg.public_fallback,
@@ -720,12 +733,12 @@ class App:
             # the configured endpoint, or the chain's default private one (Ethereum's)
             overrides["submit_w3"] = connect(chain.submit_url)
         if not self.devnet_defaults:
-            sender, operator = self.sender(), self.operator()
+            sender, operator = self.sender(chain_name), self.operator(chain_name)
             if sender is not None:
                 overrides["executor"] = sender
             if operator is not None:
                 overrides["operator"] = operator
-        module_cfg = self.config.signer.module
+        module_cfg = signers.module
         if module_cfg is not None and module_cfg.address != "devnet":
             overrides["contracts"] = {
                 **manifest.contracts,
@@ -736,14 +749,14 @@ class App:
             # operate, never the devnet's development accounts
             if overrides.get("executor") is None:
                 raise ConfigError(
-                    f"signer.sender: name the keystore that sends transactions on chain "
-                    f"{chain_name}"
+                    f"{signers.where['sender']}: name the keystore that sends transactions on "
+                    f"chain {chain_name}"
                 )
-            overrides["operator"] = self.operator()
+            overrides["operator"] = self.operator(chain_name)
             if safe_cfg is None or safe_cfg.address == "devnet":
                 raise ConfigError(
-                    f"signer.safe.address: chain {chain_name} has no devnet Safe; give the "
-                    "address of the Safe that owns the positions"
+                    f"{signers.where['safe']}.address: chain {chain_name} has no devnet Safe; "
+                    "give the address of the Safe that owns the positions"
                 )
         if chain.dry_run == "call":
             # only eth_call on the chain's node (zkSync Era, which Anvil cannot fork, or a

@@ -20,6 +20,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -60,6 +61,8 @@ __all__ = [
     "EXAMPLE_TOML",
     "AutoExecuteConfig",
     "ChainConfig",
+    "ChainLimits",
+    "ChainSigner",
     "Config",
     "DashboardConfig",
     "FixedStrategyConfig",
@@ -270,6 +273,13 @@ class ChainConfig(_Frozen):
     # SimulateTxAccessor, its effects read back; ``lpbot.execution.callsim``). Default: "fork"
     # where Anvil can fork the chain, "call" on zkSync Era (which it cannot)
     dry_run: Literal["fork", "call"] | None = None
+    # this chain's own Safe, module, sender (a keystore of [signer.keystores]) and gas limits;
+    # unset: the global ones ([signer.safe], [signer.module], signer.sender, [execution])
+    safe: SafeConfig | None = None
+    module: ModuleConfig | None = None
+    sender: str | None = None
+    max_fee_usd: UsdLimit | None = None
+    max_gas_price_gwei: GweiPrice | None = None
 
     @model_validator(mode="after")
     def _one_rpc_source(self) -> ChainConfig:
@@ -658,69 +668,110 @@ class SignerConfig(_Frozen):
     @model_validator(mode="after")
     def _references(self) -> SignerConfig:
         problems: list[str] = []
-
-        def known(ref: str | None, where: str) -> None:
-            if ref is not None and ref not in self.keystores:
-                names = ", ".join(sorted(self.keystores)) or "none"
-                problems.append(f"{where}: no keystore {ref!r} in [signer.keystores] ({names})")
-
         for name in self.keystores:
             try:
                 _name(name)
             except ValueError as exc:
                 problems.append(f"keystores.{name}: {exc}")
-        known(self.sender, "sender")
-        if self.module is not None:
-            known(self.module.operator, "module.operator")
-        if self.safe is not None:
-            for i, owner in enumerate(self.safe.owners):
-                known(owner.keystore, f"safe.owners[{i}].keystore")
-                if owner.mpc and self.mpc is None:
-                    problems.append(f"safe.owners[{i}].mpc: there is no [signer.mpc]")
-                elif (
-                    owner.mpc
-                    and self.mpc is not None
-                    and self.mpc.address is not None
-                    and owner.address.lower() != self.mpc.address.lower()
-                ):
-                    problems.append(
-                        f"safe.owners[{i}].address: {owner.address} is not the MPC key's "
-                        f"address {self.mpc.address} ([signer.mpc] address)"
-                    )
+        problems.extend(
+            _signer_problems(
+                self.keystores,
+                self.mpc,
+                safe=self.safe,
+                module=self.module,
+                sender=self.sender,
+                where="",
+                allow_hot_quorum=self.allow_hot_quorum,
+            )
+        )
         if self.mpc is not None:
             problems.extend(_mpc_problems(self.mpc))
-        if self.safe is not None:
-            hot = self.hot_owner_keystores()
-            if len(hot) >= self.safe.threshold and not self.allow_hot_quorum:
-                problems.append(
-                    f"safe: the bot holds keystores ({', '.join(hot)}) for {len(hot)} Safe "
-                    f"owners, the threshold is {self.safe.threshold}: its process alone could "
-                    "move everything the Safe holds. Give the bot at most "
-                    f"{self.safe.threshold - 1} owner key(s) and rebalance through "
-                    "[signer.module], or set signer.allow_hot_quorum = true to accept it"
-                )
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
-    def hot_owner_keystores(self, owner_addresses: Iterable[str] | None = None) -> list[str]:
-        """The keystores in ``[signer.keystores]`` that sign for a Safe owner: the owners whose
-        entry names one, and any keystore declaring an owner's address (``owner_addresses``,
-        e.g. the owners read from chain; default the configured ones). Every configured
-        keystore counts: the process is given its password's environment variable."""
-        if self.safe is None:
-            return []
-        owners = {a.lower() for a in owner_addresses} if owner_addresses is not None else None
-        configured = {o.address.lower(): o.keystore for o in self.safe.owners}
-        if owners is None:
-            owners = set(configured)
-        held = {ks for a, ks in configured.items() if ks is not None and a in owners}
-        held |= {
-            name
-            for name, ref in self.keystores.items()
-            if ref.address is not None and ref.address.lower() in owners
-        }
-        return sorted(held)
+    def hot_owner_keystores(
+        self, owner_addresses: Iterable[str] | None = None, *, safe: SafeConfig | None = None
+    ) -> list[str]:
+        """The keystores in ``[signer.keystores]`` that sign for an owner of ``safe`` (default
+        ``[signer.safe]``): the owners whose entry names one, and any keystore declaring an
+        owner's address (``owner_addresses``, e.g. the owners read from chain; default the
+        configured ones). Every configured keystore counts: the process is given its
+        password's environment variable."""
+        return _hot_owner_keystores(safe or self.safe, self.keystores, owner_addresses)
+
+
+def _hot_owner_keystores(
+    safe: SafeConfig | None,
+    keystores: Mapping[str, KeystoreRef],
+    owner_addresses: Iterable[str] | None = None,
+) -> list[str]:
+    """``SignerConfig.hot_owner_keystores`` for any Safe."""
+    if safe is None:
+        return []
+    owners = {a.lower() for a in owner_addresses} if owner_addresses is not None else None
+    configured = {o.address.lower(): o.keystore for o in safe.owners}
+    if owners is None:
+        owners = set(configured)
+    held = {ks for a, ks in configured.items() if ks is not None and a in owners}
+    held |= {
+        name
+        for name, ref in keystores.items()
+        if ref.address is not None and ref.address.lower() in owners
+    }
+    return sorted(held)
+
+
+def _signer_problems(
+    keystores: Mapping[str, KeystoreRef],
+    mpc: MpcConfig | None,
+    *,
+    safe: SafeConfig | None,
+    module: ModuleConfig | None,
+    sender: str | None,
+    where: str,
+    allow_hot_quorum: bool,
+) -> list[str]:
+    """What is wrong with one Safe, module and sender, each named by its key path under
+    ``where`` ("" for [signer], "chains.NAME." for a chain's own): a keystore that is not in
+    [signer.keystores], an MPC owner without [signer.mpc] or at another address, and a Safe
+    whose threshold of owner keys the bot's process holds (unless ``allow_hot_quorum``)."""
+    problems: list[str] = []
+
+    def known(ref: str | None, key: str) -> None:
+        if ref is not None and ref not in keystores:
+            names = ", ".join(sorted(keystores)) or "none"
+            problems.append(f"{where}{key}: no keystore {ref!r} in [signer.keystores] ({names})")
+
+    known(sender, "sender")
+    if module is not None:
+        known(module.operator, "module.operator")
+    if safe is None:
+        return problems
+    for i, owner in enumerate(safe.owners):
+        known(owner.keystore, f"safe.owners[{i}].keystore")
+        if owner.mpc and mpc is None:
+            problems.append(f"{where}safe.owners[{i}].mpc: there is no [signer.mpc]")
+        elif (
+            owner.mpc
+            and mpc is not None
+            and mpc.address is not None
+            and owner.address.lower() != mpc.address.lower()
+        ):
+            problems.append(
+                f"{where}safe.owners[{i}].address: {owner.address} is not the MPC key's "
+                f"address {mpc.address} ([signer.mpc] address)"
+            )
+    hot = _hot_owner_keystores(safe, keystores)
+    if len(hot) >= safe.threshold and not allow_hot_quorum:
+        problems.append(
+            f"{where}safe: the bot holds keystores ({', '.join(hot)}) for {len(hot)} Safe "
+            f"owners, the threshold is {safe.threshold}: its process alone could "
+            "move everything the Safe holds. Give the bot at most "
+            f"{safe.threshold - 1} owner key(s) and rebalance through "
+            "[signer.module], or set signer.allow_hot_quorum = true to accept it"
+        )
+    return problems
 
 
 def _mpc_problems(mpc: MpcConfig) -> list[str]:
@@ -880,6 +931,23 @@ class AutoExecuteConfig(_Frozen):
     approval_ttl_seconds: int = Field(default=600, gt=0, le=86_400)
 
 
+UsdLimit = Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)]
+
+
+def _gwei(value: Any) -> Any:
+    """A gas price in gwei: an int, a decimal string, or a float read exactly as written."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return Decimal(repr(value))
+    return value
+
+
+GweiPrice = Annotated[Decimal, BeforeValidator(_gwei), AfterValidator(_exact_decimal), Field(gt=0)]
+
+
 class ExecutionConfig(_Frozen):
     """The pre-flight and sending policy of every rebalance.
 
@@ -903,7 +971,10 @@ class ExecutionConfig(_Frozen):
     # width, at most 300 bps: ``lpbot.execution.plan.default_slippage_bps``)
     max_sandwich_bps: int = Field(default=5, ge=1, le=150)
     gas_margin_pct: float = Field(default=20.0, ge=0, le=500)
-    max_fee_usd: Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)] | None = None
+    max_fee_usd: UsdLimit | None = None
+    # above this max fee per gas (gwei) a new transaction waits (alert); replacements and the
+    # cancel of a stuck one are always sent. A chain's own max_gas_price_gwei replaces it
+    max_gas_price_gwei: GweiPrice | None = None
     replace_after_seconds: float = Field(default=60.0, gt=0)
     max_replacements: int = Field(default=3, ge=0, le=20)
 
@@ -1094,6 +1165,37 @@ class RiskConfig(_Frozen):
         )
 
 
+ChainConfig.model_rebuild()  # its safe, module and limits are declared below it
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSigner:
+    """Who acts on one chain: its Safe, its module and the keystore that sends (the chain's own
+    where ``[chains.NAME]`` gives them, else the global ones); ``where`` names each one's key
+    path for messages."""
+
+    safe: SafeConfig | None
+    module: ModuleConfig | None
+    sender: str | None
+    where: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLimits:
+    """One chain's gas limits: the most one rebalance may cost (USD) and the highest max fee
+    per gas (gwei) a new transaction is sent with; None: no limit."""
+
+    max_fee_usd: Decimal | None
+    max_gas_price_gwei: Decimal | None
+
+    @property
+    def max_gas_price_wei(self) -> int | None:
+        """The gas price limit in wei per gas, rounded down."""
+        if self.max_gas_price_gwei is None:
+            return None
+        return int(self.max_gas_price_gwei * 10**9)
+
+
 class Config(_Frozen):
     """The whole configuration. Build it with ``load_config``."""
 
@@ -1196,6 +1298,7 @@ class Config(_Frozen):
                     "held that far off its TWAP would set the price every minimum is computed "
                     "from; keep it at most the slippage"
                 )
+        problems.extend(self._chain_problems())
         problems.extend(self._auto_execute_problems())
         approver = self.auto_execute.approver
         if approver is not None and approver not in self.signer.keystores:
@@ -1207,28 +1310,138 @@ class Config(_Frozen):
             raise ValueError("\n".join(problems))
         return self
 
+    def _chain_problems(self) -> list[str]:
+        """Each chain's own Safe, module and sender (the keystores they name, the hot-quorum
+        rule, ``"devnet"`` addresses only on a devnet chain), and two tables of one chain."""
+        problems: list[str] = []
+        signer = self.signer
+        with_positions = {p.chain for p in self.positions}
+        first_of: dict[int, str] = {}
+        for name, chain in self.chains.items():
+            where = f"chains.{name}."
+            problems.extend(
+                _signer_problems(
+                    signer.keystores,
+                    signer.mpc,
+                    safe=chain.safe,
+                    module=chain.module,
+                    sender=chain.sender,
+                    where=where,
+                    allow_hot_quorum=signer.allow_hot_quorum,
+                )
+            )
+            if not chain.is_devnet:
+                cs = self.chain_signer(name)
+                for key, part in (("safe", cs.safe), ("module", cs.module)):
+                    if part is None or part.address != DEVNET:
+                        continue
+                    own = getattr(chain, key) is not None
+                    if not own and name not in with_positions:
+                        continue  # the global one, used by no position of this live chain
+                    problems.append(
+                        f'{cs.where[key]}.address: "devnet" is the devnet\'s {key}, but chain '
+                        f"{name} is live; give its 0x address"
+                        + ("" if own else f" in [chains.{name}.{key}]")
+                    )
+                chain_id = chain.chain_id or next(
+                    (c.chain_id for c in CHAINS.values() if c.name == name), None
+                )
+                if chain_id is not None and chain_id in first_of:
+                    problems.append(
+                        f"chains.{name}: chain id {chain_id}, as chains.{first_of[chain_id]}: "
+                        "two tables of one chain would share the sender's nonces; keep one"
+                    )
+                elif chain_id is not None:
+                    first_of[chain_id] = name
+        return problems
+
     def _auto_execute_problems(self) -> list[str]:
-        auto, signer = self.auto_execute, self.signer
+        auto = self.auto_execute
         if not auto.enabled:
             return []
+        names = list(dict.fromkeys(p.chain for p in self.positions if p.chain in self.chains))
+        problems: list[str] = []
+        for name in names or [next(iter(self.chains))]:
+            for problem in self._auto_execute_chain_problems(self.chain_signer(name)):
+                if problem not in problems:
+                    problems.append(problem)
+        return problems
+
+    def _auto_execute_chain_problems(self, cs: ChainSigner) -> list[str]:
+        auto = self.auto_execute
         if auto.via == "module":
-            if signer.module is None:
-                return ["auto_execute.via: 'module' needs [signer.module]"]
+            if cs.module is None:
+                return [f"auto_execute.via: 'module' needs [{cs.where['module']}]"]
             return []
-        if signer.safe is None:
-            return ["auto_execute.via: 'multisig' needs [signer.safe]"]
-        signable = sum(1 for owner in signer.safe.owners if owner.bot_signs)
-        if signable < signer.safe.threshold:
+        safe = cs.safe
+        if safe is None:
+            return [f"auto_execute.via: 'multisig' needs [{cs.where['safe']}]"]
+        signable = sum(1 for owner in safe.owners if owner.bot_signs)
+        of = "" if cs.where["safe"] == "signer.safe" else f" of [{cs.where['safe']}]"
+        if signable < safe.threshold:
             return [
-                f"auto_execute.via: 'multisig' needs the bot to sign for {signer.safe.threshold} "
-                f"owners; it holds keys for {signable} (keystore or mpc)"
+                f"auto_execute.via: 'multisig' needs the bot to sign for {safe.threshold} "
+                f"owners{of}; it holds keys for {signable} (keystore or mpc)"
             ]
-        if any(owner.mpc for owner in signer.safe.owners) and auto.approver is None:
+        if any(owner.mpc for owner in safe.owners) and auto.approver is None:
             return [
                 "auto_execute.approver: an MPC owner's co-signer signs only an approved report; "
                 "name the keystore of the bot's policy key that signs the approvals"
             ]
         return []
+
+    # -------------------------------------------------------------------------- per chain
+
+    def default_chain(self) -> str:
+        """The chain a command without a position works on: the first position's, else the
+        first in [chains]."""
+        if self.positions:
+            return self.positions[0].chain
+        return next(iter(self.chains))
+
+    def chain_signer(self, name: str | None = None) -> ChainSigner:
+        """Chain ``name``'s Safe, module and sender (None: the default chain's): its own
+        ``[chains.NAME.safe]``, ``[chains.NAME.module]``, ``chains.NAME.sender``, else the
+        global ones."""
+        name = name or self.default_chain()
+        chain = self.chains.get(name)
+        if chain is None:
+            raise ConfigError(f"no chain {name!r} in [chains] (have: {', '.join(self.chains)})")
+        s = self.signer
+        where = {
+            "safe": f"chains.{name}.safe" if chain.safe is not None else "signer.safe",
+            "module": f"chains.{name}.module" if chain.module is not None else "signer.module",
+            "sender": f"chains.{name}.sender" if chain.sender is not None else "signer.sender",
+        }
+        return ChainSigner(
+            safe=chain.safe if chain.safe is not None else s.safe,
+            module=chain.module if chain.module is not None else s.module,
+            sender=chain.sender if chain.sender is not None else s.sender,
+            where=where,
+        )
+
+    def chain_limits(self, name: str | None = None) -> ChainLimits:
+        """Chain ``name``'s gas limits: its own ``max_fee_usd`` and ``max_gas_price_gwei``,
+        else ``[execution]``'s."""
+        name = name or self.default_chain()
+        chain = self.chains.get(name)
+        if chain is None:
+            raise ConfigError(f"no chain {name!r} in [chains] (have: {', '.join(self.chains)})")
+        ex = self.execution
+        return ChainLimits(
+            max_fee_usd=chain.max_fee_usd if chain.max_fee_usd is not None else ex.max_fee_usd,
+            max_gas_price_gwei=(
+                chain.max_gas_price_gwei
+                if chain.max_gas_price_gwei is not None
+                else ex.max_gas_price_gwei
+            ),
+        )
+
+    def safes(self) -> list[tuple[str, SafeConfig]]:
+        """Every configured Safe with its key path: [signer.safe], then each chain's own."""
+        out = [("signer.safe", self.signer.safe)] if self.signer.safe is not None else []
+        out += [(f"chains.{n}.safe", c.safe) for n, c in self.chains.items() if c.safe is not None]
+        return out
 
     # -------------------------------------------------------------------------- accessors
 
@@ -1295,6 +1508,7 @@ class Config(_Frozen):
             chain_id = chain.chain_id
         else:
             chain_id = next(c.chain_id for c in CHAINS.values() if c.name == name)
+        self._check_chain_id_unique(name, chain_id)
         submit_url, endpoint = None, None
         if chain.submit_url_env is not None:
             submit_url = env.get(chain.submit_url_env)
@@ -1321,6 +1535,27 @@ class Config(_Frozen):
             submit_endpoint=endpoint,
             dry_run=dry_run,
         )
+
+    def _check_chain_id_unique(self, name: str, chain_id: int) -> None:
+        """Refuse a chain whose id another [chains] table resolves to as well (a devnet's is
+        known from its manifest only): they would share the sender's nonces."""
+        for other, chain in self.chains.items():
+            if other == name or (not chain.is_devnet and not self.chains[name].is_devnet):
+                continue  # two live chains: refused when the file was read
+            if chain.manifest is not None:
+                try:
+                    other_id: int | None = Manifest.read(chain.manifest).chain_id
+                except (OSError, ValueError):
+                    other_id = None  # not written yet: its own resolve says so
+            else:
+                other_id = chain.chain_id or next(
+                    (c.chain_id for c in CHAINS.values() if c.name == other), None
+                )
+            if other_id == chain_id:
+                raise ConfigError(
+                    f"chains.{name}: chain id {chain_id}, as chains.{other}: two tables of one "
+                    "chain would share the sender's nonces; keep one"
+                )
 
 
 def _url_password(url: str) -> bool:
@@ -1475,6 +1710,13 @@ manifest = ".lpbot/devnet/manifest.json"     # written by `lpbot devnet up`: cha
 
 # [chains.arbitrum]
 # rpc_url_env = "LPBOT_ARBITRUM_RPC"        # the URL (with its API key) is in the environment
+# sender = "arb-bot"                        # this chain's own sender, Safe, module and gas
+# max_gas_price_gwei = 0.5                  # limits; unset: [signer] and [execution]'s
+# max_fee_usd = "5"
+# [chains.arbitrum.safe]                    # a Safe's address differs per chain
+# address = "0x..."
+# threshold = 2
+# owners = [{ address = "0x...", keystore = "owner1" }, { address = "0x..." }]
 
 # [chains.ethereum]
 # rpc_url_env = "LPBOT_ETHEREUM_RPC"
@@ -1598,6 +1840,8 @@ depeg_bps = 50                       # a stablecoin further off 1 USD raises an 
 max_price_move_share_pct = 50        # re-checked: a price move past 50% of the slippage
 gas_margin_pct = 20                  # tolerance, or a simulated revert, makes it STALE
 # max_fee_usd = "25"                 # above this gas fee a rebalance waits (alert)
+# max_gas_price_gwei = 50            # above this max fee per gas it waits too (alert); a
+                                     # stuck transaction is still replaced or cancelled
 replace_after_seconds = 60
 max_replacements = 3                 # then the stuck transaction is cancelled (alert)
 max_sandwich_bps = 5                 # a slippage derived from the range's width lets a

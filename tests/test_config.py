@@ -619,11 +619,11 @@ def test_resolve_chains(tmp_path: Path) -> None:
     assert devnet.manifest is not None and devnet.manifest.pool("USDC/WETH-500").fee == 500
 
 
-def _write_manifest(path: Path) -> None:
+def _write_manifest(path: Path, chain_id: int = 31337) -> None:
     from lpbot.devnet.manifest import Accounts, Manifest, PoolInfo, TokenInfo
 
     Manifest(
-        chain_id=31337,
+        chain_id=chain_id,
         rpc_url="http://127.0.0.1:8545",
         block=1,
         timestamp=0,
@@ -876,3 +876,197 @@ def test_config_check_explains_the_route_and_each_positions_slippage(
     assert "slippage wide: 10 bps (derived from the range's half-width of 887272 ticks" in out
     assert "slippage narrow: 105 bps (derived from the range's half-width of 2000 ticks" in out
     assert "slippage set: 40 bps (positions.set.policy.slippage_bps)" in out
+
+
+# ------------------------------------------------------------------- several chains, one file
+
+OWNER_A = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+OWNER_B = "0xBcd4042DE499D14e55001CcbB24a551F3b954096"
+ETH_SAFE = "0x71bE63f3384f5fb98995898A86B02Fb2426c5788"
+ETH_POOL = "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"
+TWO_CHAINS = f"""
+[chains.ethereum]
+rpc_url_env = "LPBOT_ETH_RPC"
+[chains.arbitrum]
+rpc_url_env = "LPBOT_ARB_RPC"
+sender = "arb-bot"
+max_gas_price_gwei = 0.1
+max_fee_usd = "2"
+[chains.arbitrum.safe]
+address = "{ARB_POOL}"
+threshold = 2
+owners = [{{ address = "{OWNER_A}", keystore = "owner" }}, {{ address = "{OWNER_B}" }}]
+[chains.arbitrum.module]
+address = "{ARB_POOL}"
+operator = "arb-bot"
+
+[[positions]]
+name = "eth"
+chain = "ethereum"
+pool = "{ETH_POOL}"
+token_id = 1
+[positions.strategy]
+kind = "full_range"
+[[positions]]
+name = "arb"
+chain = "arbitrum"
+pool = "{ARB_POOL}"
+token_id = 2
+[positions.strategy]
+kind = "full_range"
+
+[signer]
+sender = "bot"
+[signer.keystores.bot]
+path = "bot.json"
+password_env = "BOT_PW"
+[signer.keystores.arb-bot]
+path = "arb-bot.json"
+password_env = "ARB_BOT_PW"
+[signer.keystores.owner]
+path = "owner.json"
+password_env = "OWNER_PW"
+[signer.safe]
+address = "{ETH_SAFE}"
+threshold = 2
+owners = [{{ address = "{OWNER_A}", keystore = "owner" }}, {{ address = "{OWNER_B}" }}]
+[execution]
+max_fee_usd = "25"
+"""
+
+
+def test_a_chain_uses_its_own_safe_module_sender_and_gas_limits_else_the_global_ones() -> None:
+    config = parse_config(TWO_CHAINS)
+    arb = config.chain_signer("arbitrum")
+    assert arb.safe is not None and arb.safe.address == ARB_POOL
+    assert arb.module is not None and arb.module.operator == "arb-bot"
+    assert arb.sender == "arb-bot" and arb.where["safe"] == "chains.arbitrum.safe"
+    eth = config.chain_signer("ethereum")
+    assert eth.safe is not None and eth.safe.address == ETH_SAFE
+    assert (eth.module, eth.sender, eth.where["sender"]) == (None, "bot", "signer.sender")
+    assert config.chain_signer() == eth  # no chain named: the first position's
+    limits = config.chain_limits("arbitrum")
+    assert (limits.max_fee_usd, limits.max_gas_price_gwei) == (Decimal(2), Decimal("0.1"))
+    assert limits.max_gas_price_wei == 100_000_000
+    eth_limits = config.chain_limits("ethereum")
+    assert (eth_limits.max_fee_usd, eth_limits.max_gas_price_wei) == (Decimal(25), None)
+    assert [w for w, _safe in config.safes()] == ["signer.safe", "chains.arbitrum.safe"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (
+            ('sender = "arb-bot"\nmax', 'sender = "arb-bto"\nmax'),
+            "chains.arbitrum.sender: no keystore 'arb-bto' in [signer.keystores]",
+        ),
+        (
+            ('operator = "arb-bot"', 'operator = "cold"'),
+            "chains.arbitrum.module.operator: no keystore 'cold' in [signer.keystores]",
+        ),
+        (
+            (
+                f'address = "{ARB_POOL}"\nthreshold = 2\nowners = [{{ address = "{OWNER_A}", '
+                'keystore = "owner"',
+                f'address = "{ARB_POOL}"\nthreshold = 2\nowners = [{{ address = "{OWNER_A}", '
+                'keystore = "owner2"',
+            ),
+            "chains.arbitrum.safe.owners[0].keystore: no keystore 'owner2'",
+        ),
+        (
+            ("max_gas_price_gwei = 0.1", "max_gas_price_gwei = 0"),
+            "chains.arbitrum.max_gas_price_gwei: must be > 0",
+        ),
+        (
+            (
+                f'[chains.arbitrum.safe]\naddress = "{ARB_POOL}"',
+                '[chains.arbitrum.safe]\naddress = "devnet"',
+            ),
+            'chains.arbitrum.safe.address: "devnet" is the devnet\'s safe, but chain arbitrum '
+            "is live",
+        ),
+        (
+            (f'[signer.safe]\naddress = "{ETH_SAFE}"', '[signer.safe]\naddress = "devnet"'),
+            'signer.safe.address: "devnet" is the devnet\'s safe, but chain ethereum is live; '
+            "give its 0x address in [chains.ethereum.safe]",
+        ),
+        (
+            ("[chains.arbitrum]\n", "[chains.arbitrum]\nchain_id = 1\n"),
+            "chains.arbitrum: chain id 1, as chains.ethereum: two tables of one chain would "
+            "share the sender's nonces",
+        ),
+        (
+            (
+                f'{{ address = "{OWNER_B}" }}]\n[chains.arbitrum.module]',
+                f'{{ address = "{OWNER_B}", keystore = "bot" }}]\n[chains.arbitrum.module]',
+            ),
+            "chains.arbitrum.safe: the bot holds keystores (bot, owner) for 2 Safe owners, the "
+            "threshold is 2",
+        ),
+    ],
+)
+def test_a_bad_chain_signer_is_named_by_its_key_path(change: tuple[str, str], error: str) -> None:
+    old, new = change
+    assert old in TWO_CHAINS
+    assert error in _errors(TWO_CHAINS.replace(old, new, 1))
+
+
+def test_a_devnet_on_the_chain_id_of_another_table_is_refused_when_resolved(
+    tmp_path: Path,
+) -> None:
+    """The devnet's chain id is known from its manifest only: checked when it is resolved."""
+    text = """
+    [chains.devnet]
+    manifest = "devnet/manifest.json"
+    [chains.ethereum]
+    rpc_url = "http://127.0.0.1:8545"
+    """
+    path = tmp_path / "lpbot.toml"
+    path.write_text(textwrap.dedent(text))
+    _write_manifest(tmp_path / "devnet" / "manifest.json", chain_id=1)  # a fork of Ethereum
+    config = load_config(path)
+    with pytest.raises(ConfigError, match=r"chains.devnet: chain id 1, as chains.ethereum"):
+        config.resolve_chain("devnet", {})
+    with pytest.raises(ConfigError, match=r"chains.ethereum: chain id 1, as chains.devnet"):
+        config.resolve_chain("ethereum", {})
+    _write_manifest(tmp_path / "devnet" / "manifest.json")  # the devnet's own id: 31337
+    assert config.resolve_chain("devnet", {}).chain_id == 31337
+    assert config.resolve_chain("ethereum", {}).chain_id == 1
+
+
+def test_config_check_shows_each_chains_signers_and_the_owner_keys_of_each_safe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_CHAINS)
+    assert _cli("--config", str(config), "config", "check") == 1  # the keystores do not exist
+    out = capsys.readouterr().out
+    assert (
+        f"signers on arbitrum: Safe {ARB_POOL} (chains.arbitrum.safe), module {ARB_POOL} "
+        "(chains.arbitrum.module), sender arb-bot (chains.arbitrum.sender); gas limits: $2 per "
+        "rebalance, 0.1 gwei max fee per gas"
+    ) in out
+    assert (
+        f"signers on ethereum: Safe {ETH_SAFE} (signer.safe), module none, sender bot "
+        "(signer.sender); gas limits: $25 per rebalance, no gas price limit"
+    ) in out
+    for where in ("signer.safe", "chains.arbitrum.safe"):
+        assert f"owner keys ({where}): the bot can unlock 1 of the 2 owner keys" in out
+
+
+def test_keys_list_names_each_keys_role_on_each_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    monkeypatch.delenv("LPBOT_CONFIG", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_CHAINS)
+    assert _cli("--config", str(config), "keys", "list", "--json") == 0
+    roles = {k["name"]: k["roles"] for k in json.loads(capsys.readouterr().out)}
+    assert roles == {
+        "bot": ["sender"],
+        "arb-bot": ["sender on arbitrum", "module operator on arbitrum"],
+        "owner": ["Safe owner", "Safe owner on arbitrum"],
+    }

@@ -235,6 +235,25 @@ class Underpriced(RetryLater):
     """The node refused the transaction's fees (a replacement bump too small, or the market)."""
 
 
+class GasPriceTooHigh(RetryLater):
+    """The max fee per gas a new transaction would be sent with is above the chain's limit
+    (``max_gas_price_gwei``): nothing is signed or sent; it waits and is tried again later."""
+
+    def __init__(self, max_fee_per_gas: int, limit: int) -> None:
+        self.max_fee_per_gas, self.limit = max_fee_per_gas, limit
+        super().__init__(
+            f"the max fee per gas is {_gwei(max_fee_per_gas)} gwei, above the limit of "
+            f"{_gwei(limit)} gwei (max_gas_price_gwei): waiting"
+        )
+
+
+def _gwei(wei: int) -> str:
+    """Wei per gas as gwei, exact (``Decimal``), without trailing zeros."""
+    from decimal import Decimal
+
+    return f"{(Decimal(wei) / 10**9).normalize():f}"
+
+
 class NonceUsedElsewhere(NeedsAttention):
     """A nonce of ours was used by a transaction lpbot did not send: nothing more is sent."""
 
@@ -341,6 +360,10 @@ class Submitter:
     ``public_fallback`` is set. Receipts and blocks are read from ``w3``. While waiting,
     ``on_progress`` gets one line per new block and per replacement; after ``max_replacements``
     it sends a zero-value self-transfer at the same nonce (the cancel) and waits for it.
+
+    ``max_fee_per_gas_limit`` (wei per gas): a new transaction whose max fee per gas would be
+    above it is not signed (``GasPriceTooHigh``, retried later); a replacement or the cancel
+    of one already sent is exempt, so a stuck nonce can always be freed.
     """
 
     def __init__(
@@ -360,8 +383,10 @@ class Submitter:
         fees: Callable[[], Fees] | None = None,
         market: Callable[[], Fees] | None = None,
         on_progress: Callable[[str], None] | None = None,
+        max_fee_per_gas_limit: int | None = None,
     ) -> None:
         self.w3 = w3
+        self.max_fee_per_gas_limit = max_fee_per_gas_limit
         self.signer = signer
         self.preflight = preflight
         self.confirmations = confirmations
@@ -397,8 +422,12 @@ class Submitter:
         signed is dropped unsent and the send starts again with the next nonce."""
         for _attempt in range(NONCE_ATTEMPTS):
             fresh = nonce is None
+            chosen = fees or self.fees()
+            limit = self.max_fee_per_gas_limit
+            if kind == "send" and limit is not None and chosen.max_fee_per_gas > limit:
+                raise GasPriceTooHigh(chosen.max_fee_per_gas, limit)  # before a nonce is taken
             n = self.nonces.next(self.signer.address) if nonce is None else nonce
-            sent = self._sign(to, data, gas, n, fees or self.fees(), kind, fresh)
+            sent = self._sign(to, data, gas, n, chosen, kind, fresh)
             if on_signed is not None:
                 try:
                     on_signed(sent)  # recorded before broadcasting: a timeout cannot lose it
@@ -466,6 +495,11 @@ class Submitter:
                 raise
             except Underpriced as exc:
                 fees = self._repriced(sent.fees)
+                limit = self.max_fee_per_gas_limit
+                if sent.kind == "send" and limit is not None and fees.max_fee_per_gas > limit:
+                    # the node took nothing: re-pricing a new transaction above the limit is
+                    # sending it above the limit
+                    raise GasPriceTooHigh(fees.max_fee_per_gas, limit) from exc
                 self.on_progress(
                     f"{exc}: re-priced from the fee market to max fee "
                     f"{fees.max_fee_per_gas:,} wei (priority {fees.max_priority_fee_per_gas:,})"

@@ -21,8 +21,9 @@ from lpbot.cli.common import app, config_option, emit_json, json_option, table
 
 if TYPE_CHECKING:
     from lpbot.app import App
+    from lpbot.config import SafeConfig
 
-__all__ = ["check_keystores", "check_online", "check_quorum", "config", "init"]
+__all__ = ["check_keystores", "check_online", "check_quorum", "check_quorums", "config", "init"]
 
 
 @click.command()
@@ -81,17 +82,21 @@ def check_keystores(a: App) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def check_quorum(a: App, keystores: list[tuple[str, str, str, bool]]) -> tuple[str, bool] | None:
-    """(finding, ok): how many of the Safe's owner keys the bot's process holds or can unlock
-    (every configured keystore: it is given their passwords' variables), read from the
-    keystore files' addresses as well as the owners' entries. A threshold of them is refused
-    unless ``signer.allow_hot_quorum = true``."""
+def check_quorum(
+    a: App,
+    keystores: list[tuple[str, str, str, bool]],
+    safe: SafeConfig | None = None,
+) -> tuple[str, bool] | None:
+    """(finding, ok): how many of ``safe``'s (default [signer.safe]) owner keys the bot's
+    process holds or can unlock (every configured keystore: it is given their passwords'
+    variables), read from the keystore files' addresses as well as the owners' entries. A
+    threshold of them is refused unless ``signer.allow_hot_quorum = true``."""
     signer = a.config.signer
-    safe = signer.safe
+    safe = safe or signer.safe
     if safe is None:
         return None
     owners = {o.address.lower() for o in safe.owners}
-    held = set(signer.hot_owner_keystores())
+    held = set(signer.hot_owner_keystores(safe=safe))
     held |= {name for name, _path, found, good in keystores if good and found.lower() in owners}
     n, threshold = len(held), safe.threshold
     names = f" ({', '.join(sorted(held))})" if held else ""
@@ -108,9 +113,24 @@ def check_quorum(a: App, keystores: list[tuple[str, str, str, bool]]) -> tuple[s
     )
 
 
-def _module_budget_row(w3: Any, module: str, module_cfg: Any) -> tuple[str, str, bool]:
+def check_quorums(
+    a: App, keystores: list[tuple[str, str, str, bool]]
+) -> list[tuple[str, str, bool]]:
+    """(key path, finding, ok): ``check_quorum`` for each configured Safe ([signer.safe] and
+    each chain's own [chains.NAME.safe])."""
+    rows = []
+    for where, safe in a.config.safes():
+        found = check_quorum(a, keystores, safe)
+        if found is not None:
+            rows.append((where, *found))
+    return rows
+
+
+def _module_budget_row(
+    w3: Any, module: str, module_cfg: Any, where: str = "signer.module"
+) -> tuple[str, str, bool]:
     """The limits the Safe's owners set on the module, as read from chain, and whether the
-    configuration's budgets are the same numbers."""
+    configuration's budgets (at key path ``where``) are the same numbers."""
     from lpbot.signing.module import budget_mismatches, fetch_module_bounds
 
     bounds = fetch_module_bounds(w3, module)
@@ -118,6 +138,7 @@ def _module_budget_row(w3: Any, module: str, module_cfg: Any) -> tuple[str, str,
         bounds,
         per_call_bps=module_cfg.loss_budget_per_call_bps,
         per_day_bps=module_cfg.loss_budget_per_day_bps,
+        where=where,
     )
     return ("module budget", "; ".join(bounds.lines() + mismatches), not mismatches)
 
@@ -194,8 +215,10 @@ def check_slippage(a: App) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _module_operator_row(a: App, w3: Any, module: str, name: str) -> tuple[str, str, bool]:
-    """Whether keystore ``name`` (``signer.module.operator``) holds the key the module lets
+def _module_operator_row(
+    a: App, w3: Any, module: str, name: str, where: str = "signer.module"
+) -> tuple[str, str, bool]:
+    """Whether keystore ``name`` (``<where>.operator``) holds the key the module lets
     rebalance (read from the keystore file, nothing decrypted): the module refuses any other
     key, so a rebalance the configuration auto-executes through it would wait for the owners."""
     from eth_utils.address import to_checksum_address
@@ -217,7 +240,7 @@ def _module_operator_row(a: App, w3: Any, module: str, name: str) -> tuple[str, 
         return "module operator", f"{on_chain}: keystore {name}", True
     return (
         "module operator",
-        f"the module's operator is {on_chain}, but keystore {name} (signer.module.operator) "
+        f"the module's operator is {on_chain}, but keystore {name} ({where}.operator) "
         f"holds {mine}: the module refuses it, so every rebalance waits for the owners; the "
         f"owners make {mine} the operator (a Safe transaction calling setOperator on {module}), "
         f"or `lpbot keys import {name}` the operator's key",
@@ -244,25 +267,22 @@ def _dry_run_row(a: App, chain: str, w3: Any, contracts: dict[str, str]) -> tupl
 
 
 def check_online(a: App) -> list[tuple[str, str, bool]]:
-    """(what, finding, ok) for each thing the chain must confirm."""
-    from eth_utils.address import to_checksum_address
-
-    from lpbot.chain import artifacts
+    """(what, finding, ok) for each thing the chain must confirm: each chain answers; on each
+    one that does, its dry-run, its Safe, module and sender, and its positions. With several
+    chains each chain's rows name it ("Safe (arbitrum)")."""
     from lpbot.errors import LpbotError
 
     rows: list[tuple[str, str, bool]] = []
+    answering = []
     for name in a.config.chains:
         try:
             a.w3(name)
             rows.append((f"chain {name}", f"answers with chain id {a.chain(name).chain_id}", True))
+            answering.append(name)
         except LpbotError as exc:
             rows.append((f"chain {name}", str(exc), False))
-    chain = a.chain_name()
-    try:
-        w3, manifest = a.w3(chain), a.manifest(chain)
-    except LpbotError:
+    if a.chain_name() not in answering:
         return rows
-    rows.append(_dry_run_row(a, chain, w3, manifest.contracts))
     try:
         unpriced = a.pricing_problems(online=True)
     except LpbotError as exc:
@@ -270,16 +290,57 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
     rows.append(
         ("pricing", "; ".join(unpriced) or "every position token has a route", not unpriced)
     )
-    safe_cfg = a.config.signer.safe
+    rows.extend(_hedge_rows(a))
+    several = len(a.config.chains) > 1
+    for chain in answering:
+        label = f" ({chain})" if several else ""
+        try:
+            chain_rows = _chain_rows(a, chain)
+        except LpbotError as exc:
+            chain_rows = [("chain", str(exc), False)]
+        rows.extend((what + label, finding, ok) for what, finding, ok in chain_rows)
+    return rows
+
+
+def _chain_rows(a: App, chain: str) -> list[tuple[str, str, bool]]:
+    """Chain ``chain``'s rows of ``check_online``: its dry-run, its Safe (owners, threshold),
+    its module (enabled, operator, budgets), its sender's key, and its positions."""
+    from eth_utils.address import to_checksum_address
+
+    from lpbot.app import keystore_address
+    from lpbot.chain import artifacts
+    from lpbot.errors import ConfigError
+
+    w3, manifest = a.w3(chain), a.manifest(chain)
+    signers = a.chain_signer(chain)
+    rows: list[tuple[str, str, bool]] = [_dry_run_row(a, chain, w3, manifest.contracts)]
+    if signers.sender is not None:
+        try:
+            sender = keystore_address(a.keystore(signers.sender).path)
+            balance = int(w3.eth.get_balance(to_checksum_address(sender)))
+            rows.append(
+                (
+                    "sender",
+                    f"{sender}: keystore {signers.sender} ({signers.where['sender']}), "
+                    f"{balance / 10**18:.6f} of the gas token",
+                    True,
+                )
+            )
+        except ConfigError as exc:
+            rows.append(("sender", f"{signers.where['sender']}: {exc}", False))
+    safe_cfg = signers.safe
+    safe_where = signers.where["safe"]
     safe_addr: str | None = None
     if safe_cfg is not None:
         safe_addr = manifest.safe if safe_cfg.address == "devnet" else safe_cfg.address
     if safe_cfg is not None and safe_addr is None:
-        rows.append(("Safe", 'address = "devnet" but this chain has no devnet Safe', False))
+        rows.append(
+            ("Safe", f'{safe_where}.address = "devnet" but this chain has no devnet Safe', False)
+        )
     elif safe_cfg is not None and safe_addr is not None:
         safe_addr = to_checksum_address(safe_addr)
         if not w3.eth.get_code(safe_addr):
-            rows.append(("Safe", f"no contract at {safe_addr}", False))
+            rows.append(("Safe", f"no contract at {safe_addr} ({safe_where}.address)", False))
             safe_addr = None
         else:
             safe = w3.eth.contract(address=safe_addr, abi=artifacts.abi("SafeL2"))
@@ -297,7 +358,8 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
             if threshold != safe_cfg.threshold:
                 finding += f"; the configuration says threshold {safe_cfg.threshold}"
             rows.append(("Safe", finding, ok))
-            module_cfg = a.config.signer.module
+            module_cfg = signers.module
+            module_where = signers.where["module"]
             if module_cfg is not None:
                 module = (
                     manifest.contracts.get("LPRebalanceModule")
@@ -305,7 +367,13 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                     else module_cfg.address
                 )
                 if module is None:
-                    rows.append(("module", 'address = "devnet" but none is deployed', False))
+                    rows.append(
+                        (
+                            "module",
+                            f'{module_where}.address = "devnet" but none is deployed',
+                            False,
+                        )
+                    )
                 else:
                     enabled = bool(
                         safe.functions.isModuleEnabled(to_checksum_address(module)).call()
@@ -317,9 +385,10 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
                             enabled,
                         )
                     )
-                    rows.append(_module_operator_row(a, w3, module, module_cfg.operator))
-                    rows.append(_module_budget_row(w3, module, module_cfg))
-    rows.extend(_hedge_rows(a))
+                    rows.append(
+                        _module_operator_row(a, w3, module, module_cfg.operator, module_where)
+                    )
+                    rows.append(_module_budget_row(w3, module, module_cfg, module_where))
     npm = w3.eth.contract(
         address=to_checksum_address(manifest.contracts["NonfungiblePositionManager"]),
         abi=artifacts.abi("NonfungiblePositionManager"),
@@ -462,6 +531,26 @@ def _managed_token(a: App, name: str, chain_id: int, configured: int) -> int:
     return current[-1] if current else configured
 
 
+def _chain_signers(a: App) -> dict[str, dict[str, Any]]:
+    """Per chain, the Safe, module, sender and gas limits it uses, each with its key path."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in a.config.chains:
+        cs, limits = a.config.chain_signer(name), a.config.chain_limits(name)
+        fee, gwei = limits.max_fee_usd, limits.max_gas_price_gwei
+        out[name] = {
+            "safe": "none" if cs.safe is None else f"{cs.safe.address} ({cs.where['safe']})",
+            "module": "none"
+            if cs.module is None
+            else f"{cs.module.address} ({cs.where['module']})",
+            "sender": "none" if cs.sender is None else f"{cs.sender} ({cs.where['sender']})",
+            "max_fee_usd": "no fee limit" if fee is None else f"${fee} per rebalance",
+            "max_gas_price_gwei": "no gas price limit"
+            if gwei is None
+            else f"{gwei} gwei max fee per gas",
+        }
+    return out
+
+
 def _offline_problems(a: App) -> list[str]:
     """What needs no RPC to be found: on a devnet, a manifest that does not exist or cannot be
     read, and a position's pool that the manifest does not name; a paper hedge market that does
@@ -547,13 +636,14 @@ def check(online: bool, as_json: bool) -> int:
         raise ConfigError("; ".join(problems))
     offline_problems = _offline_problems(a)
     keystores = check_keystores(a)
-    quorum = check_quorum(a, keystores)
+    quorums = check_quorums(a, keystores)
+    quorum = quorums[0][1:] if quorums else None
     chain_rows = check_online(a) if online else []
     ok = (
         not offline_problems
         and all(k[3] for k in keystores)
         and all(r[2] for r in chain_rows)
-        and (quorum is None or quorum[1])
+        and all(q[2] for q in quorums)
     )
     summary: dict[str, Any] = {
         "source": a.source,
@@ -581,6 +671,8 @@ def check(online: bool, as_json: bool) -> int:
         "auto_execute": c.auto_execute.model_dump(mode="json"),
         "pricing": c.pricing.model_dump(mode="json"),
         "owner_keys": None if quorum is None else {"finding": quorum[0], "ok": quorum[1]},
+        "owner_keys_per_safe": [{"safe": w, "finding": f, "ok": good} for w, f, good in quorums],
+        "chain_signers": _chain_signers(a),
         "database": (
             f"${c.database_url_env}" if c.database_url_env else redact_url(c.resolve_database_url())
         ),
@@ -626,8 +718,14 @@ def check(online: bool, as_json: bool) -> int:
         click.echo(f"  auto-execute: up to ${auto.max_value_usd} per rebalance via {auto.via}")
     else:
         click.echo("  auto-execute: off (every rebalance waits for a person)")
-    if quorum is not None:
-        click.echo(f"  owner keys: {'' if quorum[1] else 'BAD '}{quorum[0]}")
+    for name, row in summary["chain_signers"].items():
+        click.echo(
+            f"  signers on {name}: Safe {row['safe']}, module {row['module']}, sender "
+            f"{row['sender']}; gas limits: {row['max_fee_usd']}, {row['max_gas_price_gwei']}"
+        )
+    for where, finding, good in quorums:
+        of = "" if len(quorums) == 1 else f" ({where})"
+        click.echo(f"  owner keys{of}: {'' if good else 'BAD '}{finding}")
     click.echo(f"  database: {summary['database']}")
     click.echo(f"  data: {c.data_dir}, reports: {c.reports_path}")
     if keystores:

@@ -128,15 +128,28 @@ def list_(as_json: bool) -> int:
 
     a = app()
     roles: dict[str, list[str]] = {}
+
+    def role(name: str, what: str) -> None:
+        if what not in roles.setdefault(name, []):
+            roles[name].append(what)
+
     s = a.config.signer
     if s.sender:
-        roles.setdefault(s.sender, []).append("sender")
+        role(s.sender, "sender")
     if s.module is not None:
-        roles.setdefault(s.module.operator, []).append("module operator")
+        role(s.module.operator, "module operator")
     if s.safe is not None:
         for o in s.safe.owners:
             if o.keystore:
-                roles.setdefault(o.keystore, []).append("Safe owner")
+                role(o.keystore, "Safe owner")
+    for chain, c in a.config.chains.items():  # a chain's own: the role names its chain
+        if c.sender:
+            role(c.sender, f"sender on {chain}")
+        if c.module is not None:
+            role(c.module.operator, f"module operator on {chain}")
+        for o in c.safe.owners if c.safe is not None else ():
+            if o.keystore:
+                role(o.keystore, f"Safe owner on {chain}")
     rows = check_keystores(a)
     if as_json:
         emit_json(

@@ -34,6 +34,7 @@ from lpbot.chain.reader import PoolReader, PoolSnapshot
 from lpbot.chain.registry import default_contract
 from lpbot.chain.submit import (
     Fees,
+    GasPriceTooHigh,
     NonceManager,
     NonceUsedElsewhere,
     SentTx,
@@ -157,6 +158,9 @@ class ExecutionContext:
     gas_margin_bps: int = 2_000
     # the most one rebalance may cost in gas (expected fee, USD); above it, wait and alert
     max_fee_usd: Decimal | None = None
+    # the highest max fee per gas (wei) a rebalance's transaction is first sent with; above
+    # it, wait and alert (a replacement or cancel of one already sent is always sent)
+    max_gas_price_wei: int | None = None
     # the gas token's USD price (a mark from pricing/, or the pools'); None: ``native_usd``
     gas_token_usd: Callable[[], Decimal] | None = None
     gas_model: GasModel | None = None  # None: the chain's, from the registry
@@ -1176,7 +1180,7 @@ def _send_recorded(
         swap=carries_swap(report),
     )
     on_sent = _recorder(ctx, state, signer)
-    with _alert_on_foreign_nonce(ctx, record):
+    with _alert_on_foreign_nonce(ctx, record), _alert_on_gas_price(ctx, record):
         receipt, mined = _send_or_resume(
             ctx, record, submitter, signer, to, data, gas, pending, on_sent, regas
         )
@@ -1197,6 +1201,19 @@ def _alert_on_foreign_nonce(ctx: ExecutionContext, record: RebalanceRecord) -> A
         yield
     except NonceUsedElsewhere as exc:
         ctx.alert("nonce_taken", f"rebalance {record.id}: {exc}")
+        raise
+
+
+@contextlib.contextmanager
+def _alert_on_gas_price(ctx: ExecutionContext, record: RebalanceRecord) -> Any:
+    """The chain's gas price above its limit: alert, and wait (nothing was signed)."""
+    try:
+        yield
+    except GasPriceTooHigh as exc:
+        ctx.alert(
+            "gas_price_too_high",
+            f"rebalance {record.id} waits: {exc}; it is retried on the next resume",
+        )
         raise
 
 
@@ -1293,6 +1310,7 @@ def _submitter(
         fees=fees,
         market=market,
         on_progress=ctx.progress,
+        max_fee_per_gas_limit=ctx.max_gas_price_wei,
     )
 
 

@@ -301,19 +301,34 @@ def check_start(app: App) -> list[Signer]:
     values every position, a sender is named, every key it signs with unlocks. A standby
     checks it before it stands by: a wrong password or a price source it cannot reach is
     found at once, not when the active one has died and the standby is the only one left.
-    Returns the Safe owners' signers it checked."""
+    Each enabled position's chain is checked with its own Safe, module and sender. Returns the
+    Safe owners' signers it checked."""
     unpriced = app.pricing_problems(online=True)
     if unpriced:
         raise ConfigError("; ".join(unpriced))
-    if app.config.signer.sender is None and not app.devnet_defaults:
-        raise ConfigError("signer.sender: name the keystore that sends transactions")
+    chains = list(dict.fromkeys(p.chain for p in app.config.positions if p.enabled))
+    chains = chains or [app.chain_name()]
+    for chain in chains:
+        signers = app.chain_signer(chain)
+        if signers.sender is None and not app.devnet_defaults:
+            raise ConfigError(
+                f"{signers.where['sender']}: name the keystore that sends transactions on "
+                f"chain {chain}"
+            )
     approver = app.config.auto_execute.approver
     policy_key = app.signer(approver) if approver is not None else None
-    owners = app.owner_signers()
-    for signer in (app.sender(), app.operator(), policy_key, *owners):
-        if signer is not None and hasattr(signer, "unlock"):
+    checked: list[Any] = [policy_key]
+    owners: list[Signer] = []
+    for chain in chains:
+        chain_owners = app.owner_signers(chain=chain)
+        owners += chain_owners
+        checked += [app.sender(chain), app.operator(chain), *chain_owners]
+    for signer in checked:
+        if signer is None:
+            continue
+        if hasattr(signer, "unlock"):
             signer.unlock()
-        elif signer is not None and hasattr(signer, "check"):
+        elif hasattr(signer, "check"):
             signer.check()  # the MPC owner: this host's party can open (the co-signer later)
     return owners
 
@@ -330,7 +345,7 @@ def build_runtime(
     runtime.app = app
     # a position the price source cannot value is neither monitored nor hedged, and the keys
     # are unlocked now, so a missing or wrong password stops the start, not the first rebalance
-    owners = check_start(app)
+    check_start(app)
     auto = config.auto_execute
     auto_max = auto.max_value_usd if auto.enabled else None
     contexts: dict[str, ExecutionContext] = {}
@@ -369,7 +384,7 @@ def build_runtime(
                 pos, ctx, manifest, app.policy(pos.name), runtime.notifier, sessions,
                 config.health,
             )  # fmt: skip
-            pending.owner_signers = owners
+            pending.owner_signers = app.owner_signers(chain=pos.chain)
             pending.auto_execute_max_usd = Decimal(auto_max) if auto_max is not None else None
             pending.allow_hot_quorum = config.signer.allow_hot_quorum
             opened = service.latest_open(ctx, pos.name)
@@ -545,7 +560,7 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
         token0=token0,
         token1=token1,
         notifier=runtime.notifier,
-        owner_signers=app.owner_signers(),
+        owner_signers=app.owner_signers(chain=pos.chain),
         auto_execute_max_usd=Decimal(auto_max) if auto_max is not None else None,
         auto_via=auto.via,
         allow_hot_quorum=config.signer.allow_hot_quorum,

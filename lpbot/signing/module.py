@@ -291,18 +291,23 @@ def fetch_module_bounds(w3: Web3, module: str) -> ModuleBounds:
 
 
 def budget_mismatches(
-    bounds: ModuleBounds, *, per_call_bps: int | None, per_day_bps: int | None
+    bounds: ModuleBounds,
+    *,
+    per_call_bps: int | None,
+    per_day_bps: int | None,
+    where: str = "signer.module",
 ) -> list[str]:
-    """Where lpbot.toml's [signer.module] budgets differ from what the owners set on chain."""
+    """Where lpbot.toml's module budgets (``where``: [signer.module], or a chain's own
+    [chains.NAME.module]) differ from what the owners set on chain."""
     out = []
     if per_call_bps is not None and per_call_bps != bounds.loss_budget_per_call_bps:
         out.append(
-            f"signer.module.loss_budget_per_call_bps = {per_call_bps}, but the module's owners "
+            f"{where}.loss_budget_per_call_bps = {per_call_bps}, but the module's owners "
             f"set {bounds.loss_budget_per_call_bps}"
         )
     if per_day_bps is not None and per_day_bps != bounds.loss_budget_per_day_bps:
         out.append(
-            f"signer.module.loss_budget_per_day_bps = {per_day_bps}, but the module's owners "
+            f"{where}.loss_budget_per_day_bps = {per_day_bps}, but the module's owners "
             f"set {bounds.loss_budget_per_day_bps}"
         )
     return out

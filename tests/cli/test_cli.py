@@ -408,6 +408,7 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
         "chain devnet",
         "dry-run",
         "pricing",
+        "sender",
         "Safe",
         "module",
         "module operator",
@@ -416,6 +417,7 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
         "position eth-usdc",
     }
     assert online["pricing"]["finding"] == "every position token has a route"
+    assert "keystore bot (signer.sender)" in online["sender"]["finding"]
     # the owners' on-chain limits are shown as read from the module
     assert "loss budget: 100 bps per call, 300 bps per 24 h" in online["module budget"]["finding"]
     # a wrong threshold and a position the Safe does not own are both named

@@ -25,6 +25,7 @@ from lpbot.store import migrate
 from lpbot.store.rebalances import SqlRebalanceRepo
 from lpbot.store.session import make_engine, session_factory
 from lpbot.testing.rpc import RecordingProvider, SubmitEndpoint, decode_raw
+from tests.conftest import Devnet
 from tests.execution.conftest import Crash, Setup
 
 pytestmark = pytest.mark.devnet
@@ -201,6 +202,56 @@ def test_gas_above_the_usd_limit_waits_and_alerts_then_sends(setup: Setup) -> No
     [record] = service.resume(ctx)
     assert record.state == S.CONFIRMED
     assert assert_every_send_was_preflighted(provider) == 1
+
+
+def test_a_gas_price_above_the_chains_limit_sends_nothing_until_it_is_raised(
+    setup: Setup,
+) -> None:
+    """``max_gas_price_gwei``: above it the rebalance waits (nothing signed, the sender's nonce
+    unchanged) and alerts; with the limit raised the next resume sends it."""
+    from lpbot.chain.submit import fetch_fees
+
+    ctx = setup.ctx
+    report = _planned_and_approved(setup)
+    alerts = _alerts(setup)
+    provider = _recording(setup)
+    sender = ctx.executor.address
+    nonce = ctx.w3.eth.get_transaction_count(sender)
+    fee = fetch_fees(ctx.w3).max_fee_per_gas
+    ctx.max_gas_price_wei = fee // 2  # the chain's max fee per gas is twice the limit
+    with pytest.raises(RetryLater, match="max_gas_price_gwei"):
+        service.execute(ctx, report["report_id"], signers=_owners())
+    assert [k for k, _ in alerts] == ["gas_price_too_high"] and _sends(provider) == []
+    assert ctx.w3.eth.get_transaction_count(sender) == nonce
+    assert ctx.repo.transactions(ctx.repo.by_report(report["report_id"]).id) == []  # type: ignore[union-attr]
+    assert ctx.repo.by_report(report["report_id"]).state == S.SIGNED  # type: ignore[union-attr]
+    ctx.max_gas_price_wei = fee * 10
+    [record] = service.resume(ctx)
+    assert record.state == S.CONFIRMED
+    assert ctx.w3.eth.get_transaction_count(sender) == nonce + 1
+    [tx] = ctx.repo.transactions(record.id)
+    assert tx.max_fee_per_gas <= fee * 10
+    assert assert_every_send_was_preflighted(provider) == 1
+
+
+def test_a_replacement_is_sent_above_the_gas_price_limit_a_new_transaction_is_not(
+    chain: Devnet,
+) -> None:
+    """The limit stops new transactions only: a stuck nonce can always be replaced."""
+    from lpbot.chain.submit import Fees, GasPriceTooHigh, Submitter
+
+    w3, signer = chain.w3, dev_signer(9)
+    high = Fees(max_fee_per_gas=50 * 10**9, max_priority_fee_per_gas=10**9)
+    submitter = Submitter(
+        w3, signer, preflight=lambda tx: None, fees=lambda: high, max_fee_per_gas_limit=10**9
+    )
+    nonce = w3.eth.get_transaction_count(signer.address, "pending")
+    with pytest.raises(GasPriceTooHigh, match="50 gwei, above the limit of 1 gwei"):
+        submitter.send(signer.address, b"", 21_000)
+    assert w3.eth.get_transaction_count(signer.address, "pending") == nonce
+    sent = submitter.send(signer.address, b"", 21_000, nonce=nonce, kind="replacement")
+    assert w3.eth.wait_for_transaction_receipt(sent.hash)["status"] == 1
+    assert w3.eth.get_transaction_count(signer.address) == nonce + 1
 
 
 class MarketMovesWhileSigning:

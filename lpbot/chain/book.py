@@ -260,8 +260,9 @@ class AddressBook:
         return self._pool_info(address, t0, t1, fee)
 
     def quote_index(self, pool: PoolInfo) -> Literal[0, 1]:
-        """The token a pool's prices are shown in: the stablecoin, else WETH, else token1."""
-        if self.is_stablecoin(pool.token0) and not self.is_stablecoin(pool.token1):
+        """The token a pool's prices are shown in: the stablecoin (token0 when both are), else
+        WETH, else token1."""
+        if self.is_stablecoin(pool.token0):
             return 0
         if self.is_stablecoin(pool.token1):
             return 1

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from eth_abi.abi import decode
+from eth_abi.exceptions import DecodingError
 from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
@@ -69,8 +70,8 @@ def _symbol(raw: bytes) -> str | None:
     if len(raw) >= 64:
         try:
             text = str(decode(["string"], raw)[0])
-        except Exception:  # not an ABI string: a bytes32 is tried next
-            text = None
+        except (DecodingError, UnicodeDecodeError, ValueError, OverflowError):
+            text = None  # not an ABI string: a bytes32 is tried next
     if text is None and len(raw) == 32:
         text = raw.rstrip(b"\0").decode("utf-8", errors="replace")
     if not text or not text.strip():

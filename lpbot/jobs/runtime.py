@@ -428,7 +428,9 @@ def pending_open(
     from lpbot.position_commands import Chain, open_range_chooser
 
     assert pos.open is not None
-    chain = Chain(ctx.w3, manifest, service.pool_reader(ctx), ctx.pricer)
+    # the context's address book (``chain_context``): one cache of the chain's tokens and pools
+    book = getattr(ctx.symbols, "book", None)
+    chain = Chain(ctx.w3, manifest, service.pool_reader(ctx), ctx.pricer, book)
     return PendingOpen(
         name=pos.name,
         ctx=ctx,

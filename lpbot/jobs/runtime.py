@@ -429,7 +429,10 @@ def pending_open(
 
     assert pos.open is not None
     # the context's address book (``chain_context``): one cache of the chain's tokens and pools
-    book = getattr(ctx.symbols, "book", None)
+    from lpbot.chain.book import AddressBook, BookSymbols
+
+    symbols = ctx.symbols
+    book = symbols.book if isinstance(symbols, BookSymbols) else AddressBook.of(ctx.w3, manifest)
     chain = Chain(ctx.w3, manifest, service.pool_reader(ctx), ctx.pricer, book)
     return PendingOpen(
         name=pos.name,

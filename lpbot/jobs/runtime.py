@@ -431,8 +431,8 @@ def pending_open(
     # the context's address book (``chain_context``): one cache of the chain's tokens and pools
     from lpbot.chain.book import AddressBook, BookSymbols
 
-    symbols = ctx.symbols
-    book = symbols.book if isinstance(symbols, BookSymbols) else AddressBook.of(ctx.w3, manifest)
+    known = ctx.symbols
+    book = known.book if isinstance(known, BookSymbols) else AddressBook.of(ctx.w3, manifest)
     chain = Chain(ctx.w3, manifest, service.pool_reader(ctx), ctx.pricer, book)
     return PendingOpen(
         name=pos.name,

@@ -220,8 +220,8 @@ class AddressBook:
         if not is_address(name_or_address):
             known = ", ".join(f"{p.token0}/{p.token1}-{p.fee}" for p in self._pools.values())
             raise UnknownPool(
-                f"no pool {name_or_address!r} on this chain: give the pool's address, or one of: "
-                f"{known}"
+                f"{name_or_address!r} is not a pool of this chain: give the pool's address, or "
+                f"one of: {known}"
             )
         address = to_checksum_address(name_or_address)
         c = self.w3.eth.contract(address=address, abi=artifacts.abi("UniswapV3Pool"))

@@ -648,12 +648,12 @@ class App:
     def position_symbols(self, position: str) -> tuple[str, ...]:
         """The symbols of ``position``'s pool tokens: a known pool's, else read from the pool
         and its tokens' contracts (``AddressBook.pool``)."""
-        from lpbot.chain.book import UnknownPool
+        from lpbot.chain.book import NotAToken, UnknownPool
 
         pos = self.position(position)
         try:
             info = self.book(pos.chain).pool(pos.pool)
-        except UnknownPool as exc:
+        except (UnknownPool, NotAToken) as exc:
             raise ConfigError(f"positions.{pos.name}.pool: {exc}") from None
         return info.token0, info.token1
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
     from web3 import Web3
 
+    from lpbot.chain.book import AddressBook
     from lpbot.devnet.manifest import Manifest
     from lpbot.execution.service import ExecutionContext
     from lpbot.jobs.alerts import Notifier
@@ -427,11 +428,21 @@ class App:
                 if self.overrides.rpc_url:
                     return chain.manifest.model_copy(update={"rpc_url": chain.rpc_url})
                 return chain.manifest
-            from lpbot.devnet.fork import registry_manifest
+            from lpbot.chain.book import registry_manifest
 
             return registry_manifest(self.w3(name), chain.rpc_url)
 
         return self._cached(f"manifest:{name}", build)  # type: ignore[no-any-return]
+
+    def book(self, name: str | None = None) -> AddressBook:
+        """The chain's address book: the manifest's tokens and pools, and every other token
+        and pool read from the chain when first asked (``lpbot.chain.book``); one per chain."""
+        from lpbot.chain.book import AddressBook
+
+        name = name or self.chain_name()
+        return self._cached(  # type: ignore[no-any-return]
+            f"book:{name}", lambda: AddressBook.of(self.w3(name), self.manifest(name))
+        )
 
     # --------------------------------------------------------------------------- positions
 
@@ -581,14 +592,17 @@ class App:
     def pricer(self, chain: str | None = None) -> Any:
         """The chain's price source (``lpbot.pricing``) as ``[pricing]`` configures it: its
         pools, its Chainlink feeds, or (the devnet only) fixed marks; the same marks every
-        surface uses."""
-        from lpbot.devnet.context import manifest_pricer
+        surface uses. A token none of the chain's known pools prices is priced through the
+        pools its factory has of it (``AddressBook.price_routes``)."""
+        from lpbot.pricing.marks import chain_pricer
 
         name = chain or self.chain_name()
         settings = self.config.pricing.pricing_config()
         return self._cached(
             f"pricer:{name}",
-            lambda: manifest_pricer(self.w3(name), self.manifest(name), settings),
+            lambda: chain_pricer(
+                self.w3(name), self.manifest(name), settings, book=self.book(name)
+            ),
         )
 
     def chain_tokens(self, name: str) -> list[str]:
@@ -642,36 +656,16 @@ class App:
         return problems
 
     def position_symbols(self, position: str) -> tuple[str, ...]:
-        """The symbols of ``position``'s pool tokens (an address where the chain's tokens do not
-        name it): the devnet pool's name, else the pool's ``token0()`` and ``token1()``."""
-        from eth_utils.address import to_checksum_address
-
-        from lpbot.chain import artifacts
+        """The symbols of ``position``'s pool tokens: a known pool's, else read from the pool
+        and its tokens' contracts (``AddressBook.pool``)."""
+        from lpbot.chain.book import NotAToken, UnknownPool
 
         pos = self.position(position)
-        manifest = self.manifest(pos.chain)
         try:
-            info = manifest.pool(pos.pool)
-            return info.token0, info.token1
-        except KeyError:
-            pass
-        from eth_utils.address import is_address
-
-        if not is_address(pos.pool):
-            raise ConfigError(
-                f"positions.{pos.name}.pool: {pos.pool!r} is not a pool of this chain "
-                "(neither a pool the chain's manifest names nor an address)"
-            )
-        w3 = self.w3(pos.chain)
-        pool = w3.eth.contract(
-            address=to_checksum_address(pos.pool), abi=artifacts.abi("UniswapV3Pool")
-        )
-        by_address = {t.address.lower(): s for s, t in manifest.tokens.items()}
-        out = []
-        for fn in (pool.functions.token0, pool.functions.token1):
-            address = str(fn().call())
-            out.append(by_address.get(address.lower(), address))
-        return tuple(out)
+            info = self.book(pos.chain).pool(pos.pool)
+        except (UnknownPool, NotAToken) as exc:
+            raise ConfigError(f"positions.{pos.name}.pool: {exc}") from None
+        return info.token0, info.token1
 
     # --------------------------------------------------------------------------- execution
 
@@ -679,7 +673,7 @@ class App:
         """The rebalance steps' context for ``position``'s chain (or the first chain): its
         Safe, sender and operator keys (unlocked on first use) and gas limits, the reports
         directory and the policy's slippage."""
-        from lpbot.devnet.context import devnet_context
+        from lpbot.execution.service import chain_context
         from lpbot.jobs.alerts import Alert
 
         chain_name = self.chain_name(position) if position else self.chain_name()
@@ -709,8 +703,6 @@ class App:
         signers = self.chain_signer(chain_name)
         limits = self.config.chain_limits(chain_name)
         safe_cfg = signers.safe
-        if safe_cfg is not None and safe_cfg.address != "devnet":
-            overrides["safe"] = safe_cfg.address
         # the execution policy ([execution]) and the chain's submit endpoint
         ex = self.config.execution
         notifier = self.notifier
@@ -732,12 +724,10 @@ class App:
 
             # the configured endpoint, or the chain's default private one (Ethereum's)
             overrides["submit_w3"] = connect(chain.submit_url)
+        executor: Signer | None = None
+        operator: Signer | None = None
         if not self.devnet_defaults:
-            sender, operator = self.sender(chain_name), self.operator(chain_name)
-            if sender is not None:
-                overrides["executor"] = sender
-            if operator is not None:
-                overrides["operator"] = operator
+            executor, operator = self.sender(chain_name), self.operator(chain_name)
         module_cfg = signers.module
         if module_cfg is not None and module_cfg.address != "devnet":
             overrides["contracts"] = {
@@ -747,16 +737,33 @@ class App:
         if chain.manifest is None:
             # a chain configured by its RPC URL: only the configured keys send, sign and
             # operate, never the devnet's development accounts
-            if overrides.get("executor") is None:
+            if executor is None:
                 raise ConfigError(
                     f"{signers.where['sender']}: name the keystore that sends transactions on "
                     f"chain {chain_name}"
                 )
-            overrides["operator"] = self.operator(chain_name)
+            operator = self.operator(chain_name)
             if safe_cfg is None or safe_cfg.address == "devnet":
                 raise ConfigError(
                     f"{signers.where['safe']}.address: chain {chain_name} has no devnet Safe; "
                     "give the address of the Safe that owns the positions"
+                )
+            safe = str(safe_cfg.address)
+        else:
+            # a devnet (configured by its manifest): its bot account sends and operates where
+            # no key is configured, and its demo Safe owns the positions unless one is given
+            from lpbot.devnet.context import bot_signer
+
+            executor = executor or bot_signer()
+            operator = operator or bot_signer()
+            if safe_cfg is not None and safe_cfg.address != "devnet":
+                safe = str(safe_cfg.address)
+            elif manifest.safe is not None:
+                safe = manifest.safe
+            else:
+                raise ConfigError(
+                    f"{signers.where['safe']}.address: chain {chain_name} (a fork?) has no demo "
+                    "Safe; give the address of the Safe that owns the positions"
                 )
         if chain.dry_run == "call":
             # only eth_call on the chain's node (zkSync Era, which Anvil cannot fork, or a
@@ -775,10 +782,13 @@ class App:
         kill_at, pause_at = self.environ.get(KILL_AT_ENV), self.environ.get(PAUSE_AT_ENV)
         if kill_at or pause_at:
             overrides["checkpoint"] = _killer(kill_at or "", pause_at or "")
-        overrides["on_reconciled"] = self._ledger_recorder(position, w3, overrides["pricer"])
-        return devnet_context(
-            w3, manifest, self.rebalance_repo(actor), self.reports_dir, **overrides
-        )
+        pricer = overrides.pop("pricer")
+        overrides["on_reconciled"] = self._ledger_recorder(position, w3, pricer)
+        return chain_context(
+            w3, manifest, self.rebalance_repo(actor), self.reports_dir, safe=safe,
+            executor=executor, operator=operator, pricer=pricer, book=self.book(chain_name),
+            **overrides,
+        )  # fmt: skip
 
     def _ledger_recorder(self, position: str | None, w3: Web3, pricer: Any) -> Any:
         """Every reconciled rebalance into the store's ledger of the position managing its NFT

@@ -32,7 +32,7 @@ from lpbot.analytics.prices import price0_per_1, to_units
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.rpc import connect
 from lpbot.devnet import anvil
-from lpbot.devnet.context import SAFE_OWNER_INDEXES, devnet_context, manifest_pricer
+from lpbot.devnet.context import SAFE_OWNER_INDEXES, devnet_context
 from lpbot.devnet.deploy import contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.manifest import Manifest, PoolInfo
@@ -48,6 +48,7 @@ from lpbot.hedge.plan import HedgeConfig
 from lpbot.hedge.state import MemoryStateStore
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
+from lpbot.pricing.marks import chain_pricer
 from lpbot.store import migrate
 from lpbot.store.rebalances import SqlRebalanceRepo
 from lpbot.store.session import make_engine, session_factory
@@ -169,7 +170,7 @@ def run(
         token_id, entry, mint_tx = _open(ctx, manifest, info, strategy, capital_usd, out)
 
         clock = ManualClock(w3.eth.get_block("latest")["timestamp"] * 1000)
-        pricer = manifest_pricer(w3, manifest)
+        pricer = chain_pricer(w3, manifest)
         opened = pricer.fetch_marks(["USDC", "WETH"], w3.eth.block_number)
         price_box: list[Decimal] = [opened.usd("WETH")]
         spec, book = PAPER_MARKETS["ETH/USDT:USDT"]

@@ -34,11 +34,11 @@ from lpbot.analytics.types import PriceHistory, RawAmount, TokenAmounts
 from lpbot.analytics.value import position_amounts, value_in_token0, value_in_token1
 from lpbot.analytics.var import DEFAULT_MIN_WINDOWS, VarEstimate, position_var
 from lpbot.chain import artifacts
+from lpbot.chain.book import AddressBook
 from lpbot.chain.history import fetch_oracle_history
 from lpbot.chain.reader import PoolReader
 from lpbot.chain.reader import PoolSnapshot as ChainSnapshot
 from lpbot.devnet.manifest import Manifest, PoolInfo, TokenInfo
-from lpbot.devnet.summary import STABLES
 from lpbot.errors import ConfigError, Refused, RetryLater
 from lpbot.execution.snapshots import pool_snapshot, position_snapshot
 from lpbot.pricing.base import Marks
@@ -191,17 +191,23 @@ def build_strategy(
 
 @dataclass(frozen=True)
 class Chain:
-    """The node, the manifest of its addresses and a pool reader on it."""
+    """The node, the manifest of its addresses, its address book (tokens and pools read from the
+    chain where the manifest does not list them), a pool reader and the pricer on it."""
 
     w3: Web3
     manifest: Manifest
     reader: PoolReader
     pricer: Pricer
+    book: AddressBook = None  # type: ignore[assignment]  # None: the manifest's own
+
+    def __post_init__(self) -> None:
+        if self.book is None:
+            object.__setattr__(self, "book", AddressBook.of(self.w3, self.manifest))
 
     @classmethod
     def connect(cls, rpc_url: str, manifest: Manifest) -> Chain:
         from lpbot.chain.rpc import connect
-        from lpbot.devnet.context import manifest_pricer
+        from lpbot.pricing.marks import chain_pricer
 
         w3 = connect(rpc_url)
         c = manifest.contracts
@@ -211,7 +217,8 @@ class Chain:
             tick_lens=c["TickLens"],
             position_manager=c["NonfungiblePositionManager"],
         )
-        return cls(w3, manifest, reader, manifest_pricer(w3, manifest))
+        book = AddressBook.of(w3, manifest)
+        return cls(w3, manifest, reader, chain_pricer(w3, manifest, book=book), book)
 
     @classmethod
     def of(cls, a: App, name: str | None = None) -> Chain:
@@ -225,7 +232,7 @@ class Chain:
             tick_lens=c["TickLens"],
             position_manager=c["NonfungiblePositionManager"],
         )
-        return cls(w3, manifest, reader, a.pricer(name))
+        return cls(w3, manifest, reader, a.pricer(name), a.book(name))
 
     def marks(self, pool: PoolTokens, block: int) -> PoolTokens:
         """``pool`` with its tokens' marks at ``block``."""
@@ -239,8 +246,8 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class PoolTokens:
-    """A pool of the manifest with its two tokens; ``quote`` is the index of the token prices
-    are shown in (the stablecoin; WETH against WBTC), the other one is the risky token."""
+    """A pool with its two tokens; ``quote`` is the index of the token prices are shown in
+    (the stablecoin, else WETH: ``AddressBook.quote_index``), the other one is the risky token."""
 
     info: PoolInfo
     token0: TokenInfo
@@ -249,11 +256,9 @@ class PoolTokens:
     marks: Marks | None = None  # the USD marks every USD figure of a read uses
 
     @classmethod
-    def of(cls, manifest: Manifest, info: PoolInfo) -> PoolTokens:
-        quote: Literal[0, 1] = (
-            0 if info.token0 in STABLES or (info.token0, info.token1) == ("WETH", "WBTC") else 1
-        )
-        return cls(info, manifest.token(info.token0), manifest.token(info.token1), quote)
+    def of(cls, book: AddressBook, info: PoolInfo) -> PoolTokens:
+        token0, token1 = book.symbol_token(info.token0), book.symbol_token(info.token1)
+        return cls(info, token0, token1, book.quote_index(info))
 
     @property
     def decimals(self) -> tuple[int, int]:
@@ -309,17 +314,15 @@ class PoolTokens:
         return prices.usd((amounts.amount0, amounts.amount1), self.decimals)
 
 
-def _pool_by_name(manifest: Manifest, name: str) -> PoolTokens:
-    return PoolTokens.of(manifest, manifest.pool(name))
+def _pool_by_name(chain: Chain, name: str) -> PoolTokens:
+    """A pool by name or address (``AddressBook.pool``: read from the chain when not known)."""
+    return PoolTokens.of(chain.book, chain.book.pool(name))
 
 
-def _pool_of_tokens(manifest: Manifest, token0: str, token1: str, fee: int) -> PoolTokens:
-    by_address = {t.address.lower(): t.symbol for t in manifest.tokens.values()}
-    s0, s1 = by_address.get(token0.lower()), by_address.get(token1.lower())
-    for info in manifest.pools:
-        if (info.token0, info.token1, info.fee) == (s0, s1, fee):
-            return PoolTokens.of(manifest, info)
-    raise Refused(f"the pool of {token0}/{token1} fee {fee} is not in the devnet manifest")
+def _pool_of_tokens(chain: Chain, token0: str, token1: str, fee: int) -> PoolTokens:
+    """The pool of two token addresses and a fee (``AddressBook.pool_of``: found by the
+    factory when not known)."""
+    return PoolTokens.of(chain.book, chain.book.pool_of(token0, token1, fee))
 
 
 def _history(
@@ -338,15 +341,16 @@ def _quote_usd_history(
     chain: Chain, pool: PoolTokens, window_seconds: int, step_seconds: int
 ) -> PriceHistory | None:
     """The quote token's USD price over time from the oracle of its pool against a stablecoin
-    in the manifest (the first one listed), or None when the quote is a stablecoin or has no
-    such pool or its history is too short yet (then VaR holds the quote's USD price fixed, and
+    the address book knows (the first one listed), or None when the quote is a stablecoin or has
+    no such pool or its history is too short yet (then VaR holds the quote's USD price fixed, and
     says so)."""
     quote = pool.quote_token.symbol
-    if quote in STABLES:
+    stable = chain.book.is_stablecoin
+    if stable(quote):
         return None
-    for info in chain.manifest.pools:
+    for info in chain.book.pools:
         pair = (info.token0, info.token1)
-        if quote not in pair or not any(t in STABLES for t in pair if t != quote):
+        if quote not in pair or not any(stable(t) for t in pair if t != quote):
             continue
         history, _why = _history(chain, info.address, window_seconds, step_seconds)
         if history is None:
@@ -424,7 +428,7 @@ def quote_position(
     Solved by ``plan_open`` on ``Pool`` built from the pool's snapshot (``to_pool``): exact within
     the ticks read. Refused when the swap would leave them, or the plan is impossible.
     """
-    pool = _pool_by_name(chain.manifest, pool_name)
+    pool = _pool_by_name(chain, pool_name)
     amount0, amount1 = capital_amounts(capital, pool.token0, pool.token1)
     snap = chain.reader.fetch_pool_state(pool.info.address, twap_seconds=(0,))
     pool = chain.marks(pool, snap.block_number)
@@ -519,7 +523,7 @@ def open_range_chooser(
     from lpbot.execution.health import health_at, refuse_unhealthy
 
     def choose(snap: ChainSnapshot) -> Range:
-        pool = chain.marks(_pool_by_name(chain.manifest, pool_name), snap.block_number)
+        pool = chain.marks(_pool_by_name(chain, pool_name), snap.block_number)
         if health_rule is not None:
             assert pool.marks is not None
             health = health_at(
@@ -957,7 +961,7 @@ def _position_pool(chain: Chain, token_id: int) -> tuple[PoolTokens, str]:
         raise Refused(
             f"position {token_id} does not exist on this chain ({reason}); give the NFT's token id"
         ) from exc
-    return _pool_of_tokens(chain.manifest, p[2], p[3], p[4]), owner
+    return _pool_of_tokens(chain, p[2], p[3], p[4]), owner
 
 
 def show_position(

@@ -98,6 +98,9 @@ class ChainInfo:
     # update while the price stays within its deviation threshold, so a mark that old is not
     # stale (Ethereum's USDC / USD and every Arbitrum feed: 24 h)
     price_feed_heartbeats: dict[str, int] = field(default_factory=dict)
+    # the USD stablecoins of the chain (USDC, USDT, DAI and their bridged forms), by address:
+    # a pool against one of them is quoted in it (``lpbot.chain.book.AddressBook.is_stablecoin``)
+    stablecoins: tuple[str, ...] = ()
 
 
 CHAINS: dict[int, ChainInfo] = {
@@ -121,6 +124,11 @@ CHAINS: dict[int, ChainInfo] = {
             "USDC": "0x8fFfFfd4AfB6115b954Bd326cbe7B4BA576818f6",
         },
         price_feed_heartbeats={"WETH": 3600, "WBTC": 3600, "USDC": 86400},
+        stablecoins=(
+            "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",  # USDC
+            "0xdAC17F958D2ee523a2206206994597C13D831ec7",  # USDT
+            "0x6B175474E89094C44Da98b954EedeAC495271d0F",  # DAI
+        ),
     ),
     42161: ChainInfo(
         chain_id=42161,
@@ -144,6 +152,12 @@ CHAINS: dict[int, ChainInfo] = {
             "USDC": "0x50834F3163758fcC1Df9973b6e91f0F0F0434aD3",
         },
         price_feed_heartbeats={"WETH": 86400, "WBTC": 86400, "USDC": 86400},
+        stablecoins=(
+            "0xaf88d065e77c8cC2239327C5EDb3A432268e5831",  # USDC (Circle's native)
+            "0xFF970A61A04b1cA14834A43f5dE4533eBDDB5CC8",  # USDC.e (bridged)
+            "0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9",  # USDT
+            "0xDA10009cBd5D07dd0CeCc66161FC93D7c9000da1",  # DAI
+        ),
     ),
     324: ChainInfo(
         chain_id=324,
@@ -175,6 +189,10 @@ CHAINS: dict[int, ChainInfo] = {
         # zkSync Era's ``block.number`` was the L1 batch number before its virtual-blocks
         # upgrade; the node's answer is right before and after
         block_number_source="node",
+        stablecoins=(
+            "0x1d17CBcF0D6D143135aE902365D2E5e2A16538D4",  # USDC (Circle's native)
+            "0x3355df6D4c9C3035724Fd0e3914dE96A5a83aaf4",  # USDC.e (bridged)
+        ),
     ),
 }
 

@@ -437,7 +437,7 @@ def _open_row(a: App, p: Any, manifest: Any, w3: Any, safe: str | None) -> tuple
     from eth_utils.address import to_checksum_address
 
     from lpbot.chain import artifacts
-    from lpbot.errors import ConfigError
+    from lpbot.errors import ConfigError, Refused
     from lpbot.jobs.runtime import _pool_address, open_capital
 
     what = f"open {p.name}"
@@ -451,21 +451,16 @@ def _open_row(a: App, p: Any, manifest: Any, w3: Any, safe: str | None) -> tuple
         if held is not None:
             return what, f"opened: the database manages #{held}", True
     try:
-        pool = w3.eth.contract(
-            address=to_checksum_address(_pool_address(manifest, p.pool)),
-            abi=artifacts.abi("UniswapV3Pool"),
-        )
-        tokens = [to_checksum_address(pool.functions.token0().call())]
-        tokens.append(to_checksum_address(pool.functions.token1().call()))
+        # the pool's tokens as the address book has them: read from their contracts where the
+        # chain's manifest does not list them
+        book = a.book(p.chain)
+        info = book.pool(_pool_address(manifest, p.pool))
+        t0, t1 = book.symbol_token(info.token0), book.symbol_token(info.token1)
+        tokens = [to_checksum_address(t0.address), to_checksum_address(t1.address)]
         erc20 = [w3.eth.contract(address=t, abi=artifacts.abi("TestERC20")) for t in tokens]
-        by_address = {to_checksum_address(t.address): t for t in manifest.tokens.values()}
-        symbols = tuple(
-            by_address[t].symbol if t in by_address else str(c.functions.symbol().call())
-            for t, c in zip(tokens, erc20, strict=True)
-        )
-        decimals = tuple(int(c.functions.decimals().call()) for c in erc20)
+        symbols, decimals = (t0.symbol, t1.symbol), (t0.decimals, t1.decimals)
         raw = open_capital(p, (symbols[0], symbols[1]), (decimals[0], decimals[1]))
-    except ConfigError as exc:
+    except (ConfigError, Refused) as exc:
         return what, str(exc), False
     capital = " + ".join(f"{amount} {symbol}" for symbol, amount in p.open.capital.items())
     if safe is None:

@@ -61,9 +61,10 @@ from lpbot.hedge.state import (
 from lpbot.hedge.wiring import HedgeFiles, default_setting, hedge_files, hedge_lock
 
 if TYPE_CHECKING:
+    from lpbot.chain.book import AddressBook
     from lpbot.chain.reader import PoolReader
     from lpbot.config import HedgeConfig as HedgeSection
-    from lpbot.devnet.manifest import Manifest, PoolInfo
+    from lpbot.devnet.manifest import PoolInfo
 
 __all__ = ["hedge"]
 
@@ -108,7 +109,8 @@ def _session(args: argparse.Namespace, *, dry_run: bool = False) -> Iterator[_Se
     if section is not None and section.exchange != venue:
         section = None  # the configuration's hedge is on another venue: defaults only
     w3, manifest = app().w3(args.chain), app().manifest(args.chain)
-    pool = manifest.pool(args.pool)
+    book = app().book(args.chain)  # a pool the manifest does not list is read from the chain
+    pool = book.pool(args.pool)
     npm = manifest.contracts["NonfungiblePositionManager"]
     reader = PoolReader(
         w3,
@@ -119,14 +121,14 @@ def _session(args: argparse.Namespace, *, dry_run: bool = False) -> Iterator[_Se
     position_id = f"{manifest.chain_id}:{npm}:{args.token_id}"
     files = hedge_files(home, venue, position_id)
     with hedge_lock(files):
-        yield _open(args, reader, pool, manifest, section, venue, position_id, files, dry_run)
+        yield _open(args, reader, pool, book, section, venue, position_id, files, dry_run)
 
 
 def _open(
     args: argparse.Namespace,
     reader: PoolReader,
     pool: PoolInfo,
-    manifest: Manifest,
+    book: AddressBook,
     section: HedgeSection | None,
     venue: str,
     position_id: str,
@@ -135,7 +137,7 @@ def _open(
 ) -> _Session:
     snapshot = reader.fetch_pool_state(pool.address, token_ids=[args.token_id])
     risky = risky_index(pool.token0, pool.token1, args.hedge_token)
-    d0, d1 = manifest.token(pool.token0).decimals, manifest.token(pool.token1).decimals
+    d0, d1 = book.symbol_token(pool.token0).decimals, book.symbol_token(pool.token1).decimals
     include_fees = bool(_default(section, "include_uncollected_fees"))
     delta = lp_delta(
         snapshot, args.token_id, decimals0=d0, decimals1=d1, risky=risky, include_fees=include_fees

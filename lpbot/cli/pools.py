@@ -33,17 +33,6 @@ class _Pool:
     positions: tuple[str, ...]
 
 
-def _erc20_decimals(a: App, chain: str, token: str) -> int:
-    from eth_utils.address import to_checksum_address
-
-    from lpbot.chain import artifacts
-
-    erc20 = a.w3(chain).eth.contract(
-        address=to_checksum_address(token), abi=artifacts.abi("TestERC20")
-    )
-    return int(erc20.functions.decimals().call())
-
-
 def configured_pools(a: App, chain: str | None) -> list[_Pool]:
     """The pools of the chain(s): the manifest's, then those positions name (by address)."""
     from eth_utils.address import to_checksum_address
@@ -79,10 +68,8 @@ def configured_pools(a: App, chain: str | None) -> list[_Pool]:
         for address, held_by in held.items():
             symbols = a.position_symbols(held_by[0])
             s0, s1 = symbols[0], symbols[1]
-            decimals = tuple(
-                manifest.tokens[s].decimals if s in manifest.tokens else _erc20_decimals(a, name, s)
-                for s in (s0, s1)
-            )
+            book = a.book(name)  # the symbols were read into it (App.position_symbols)
+            decimals = tuple(book.symbol_token(s).decimals for s in (s0, s1))
             out[(name, address)] = _Pool(
                 name, f"{s0}/{s1}", address, (s0, s1), (decimals[0], decimals[1]), tuple(held_by)
             )

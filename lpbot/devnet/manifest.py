@@ -7,6 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+# the devnet's own USD stablecoins (by symbol: it deploys its tokens itself); a chain of the
+# registry has its own list (``lpbot.chain.registry.ChainInfo.stablecoins``)
+DEVNET_STABLECOINS = frozenset({"USDC", "USDT", "DAI"})
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -64,6 +68,10 @@ class Manifest(_Frozen):
                 return p
         known = ", ".join(f"{p.token0}/{p.token1}-{p.fee}" for p in self.pools)
         raise KeyError(f"no pool {name_or_address!r} in the devnet manifest; known: {known}")
+
+    def stablecoin_addresses(self) -> list[str]:
+        """The addresses of the devnet's USD stablecoins (``DEVNET_STABLECOINS``)."""
+        return [t.address for s, t in self.tokens.items() if s in DEVNET_STABLECOINS]
 
     def token(self, symbol: str) -> TokenInfo:
         return self.tokens[symbol]

@@ -8,9 +8,8 @@ from web3 import Web3
 
 from lpbot.analytics.prices import price1_per_0
 from lpbot.chain.reader import PoolReader
+from lpbot.devnet.manifest import DEVNET_STABLECOINS as STABLES
 from lpbot.devnet.manifest import Manifest, PoolInfo
-
-STABLES = {"USDC", "USDT", "DAI"}
 
 
 def quote(pool: PoolInfo, sqrt_price_x96: int, manifest: Manifest) -> str:

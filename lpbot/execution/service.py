@@ -13,12 +13,12 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import requests
 from eth_utils.address import to_checksum_address
@@ -88,6 +88,10 @@ from lpbot.signing.safe import (
 )
 from lpbot.strategy.base import Range
 
+if TYPE_CHECKING:
+    from lpbot.chain.book import AddressBook
+    from lpbot.devnet.manifest import Manifest
+
 log = logging.getLogger(__name__)
 S = RebalanceState
 P = ParamSpec("P")
@@ -123,7 +127,7 @@ class ExecutionContext:
     repo: RebalanceRepo
     reports_dir: Path
     executor: Signer
-    symbols: dict[str, tuple[str, int]]  # token address -> (symbol, decimals)
+    symbols: Mapping[str, tuple[str, int]]  # token address -> (symbol, decimals)
     native_usd: Decimal
     slippage_bps: int = 50
     max_slippage_bps: int = MAX_SLIPPAGE_BPS  # --force: up to 9,999
@@ -196,6 +200,46 @@ class ExecutionContext:
     @property
     def safe_contract(self) -> Any:
         return self.contract("SafeL2", self.safe)
+
+
+def chain_context(
+    w3: Web3,
+    manifest: Manifest,
+    repo: RebalanceRepo,
+    reports_dir: Path,
+    *,
+    safe: str,
+    executor: Signer,
+    pricer: Any,
+    operator: Signer | None = None,
+    book: AddressBook | None = None,
+    **overrides: object,
+) -> ExecutionContext:
+    """A context for ``manifest``'s chain (a live chain's ``registry_manifest`` or the devnet's):
+    the Safe that owns the positions, the key that sends, the chain's pricer; token symbols and
+    decimals from ``book`` (read from the chain where the manifest does not list them). The
+    gas token's USD price is WETH's mark when the rebalance is sent."""
+    from lpbot.chain.book import AddressBook as Book
+    from lpbot.chain.book import BookSymbols
+
+    book = book or Book.of(w3, manifest)
+    ctx = ExecutionContext(
+        w3=w3,
+        chain_id=manifest.chain_id,
+        safe=str(safe),
+        contracts=dict(manifest.contracts),
+        repo=repo,
+        reports_dir=reports_dir,
+        executor=executor,
+        symbols=BookSymbols(book),
+        native_usd=pricer.fetch_mark("WETH", w3.eth.block_number).usd,
+        operator=operator,
+        pricer=pricer,
+        gas_token_usd=lambda: pricer.fetch_mark("WETH", w3.eth.block_number).usd,
+    )
+    for k, v in overrides.items():
+        setattr(ctx, k, v)
+    return ctx
 
 
 def plan_slippage(

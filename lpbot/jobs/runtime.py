@@ -443,7 +443,12 @@ def pending_open(
     from lpbot.position_commands import Chain, open_range_chooser
 
     assert pos.open is not None
-    chain = Chain(ctx.w3, manifest, service.pool_reader(ctx), ctx.pricer)
+    # the context's address book (``chain_context``): one cache of the chain's tokens and pools
+    from lpbot.chain.book import AddressBook, BookSymbols
+
+    known = ctx.symbols
+    book = known.book if isinstance(known, BookSymbols) else AddressBook.of(ctx.w3, manifest)
+    chain = Chain(ctx.w3, manifest, service.pool_reader(ctx), ctx.pricer, book)
     return PendingOpen(
         name=pos.name,
         ctx=ctx,
@@ -512,9 +517,13 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
     # after a rebalance the position lives on in a new NFT: the store knows which (and a
     # rebalance confirmed just before a crash is followed to its NFT here)
     db_token = current_token(sessions, pos.name)
-    token_id = db_token or pos.token_id or manifest.safe_position
+    # the devnet's demo position is the default on the devnet alone: a chain configured by its
+    # RPC URL manages the NFT the configuration or the store names, nothing else
+    devnet = app.chain(pos.chain).manifest is not None
+    token_id = db_token or pos.token_id or (manifest.safe_position if devnet else None)
     if token_id is None:
-        raise ConfigError(f"positions.{pos.name}: no token_id, and the devnet has none")
+        where = "and the devnet has none" if devnet else f"required on chain {pos.chain}"
+        raise ConfigError(f"positions.{pos.name}.token_id: none given, {where}")
     gone = withdrawn_token(sessions, pos.name)
     withdrawn = gone is not None or was_withdrawn(sessions, ctx.chain_id, token_id)
     if withdrawn and not _hedged(config, pos.name):

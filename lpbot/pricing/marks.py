@@ -8,13 +8,14 @@ trades in) and, where a Chainlink feed exists, reads the feed too: the two must 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import TYPE_CHECKING
 
 from web3 import Web3
 
-from lpbot.chain.registry import ChainInfo
+from lpbot.chain.registry import CHAINS, ChainInfo
 from lpbot.pricing.base import (
     Mark,
     Marks,
@@ -28,6 +29,10 @@ from lpbot.pricing.chainlink import ChainlinkFeeds
 from lpbot.pricing.fixed import FixedPrices
 from lpbot.pricing.pools import PoolPrices, PoolRef
 from lpbot.uniswap.pool_address import compute_pool_address
+
+if TYPE_CHECKING:
+    from lpbot.chain.book import AddressBook
+    from lpbot.devnet.manifest import Manifest
 
 # the numeraires' tokens are marked with every set, so ETH and BTC figures and gas can be read
 ALWAYS = ("WETH", "WBTC")
@@ -136,10 +141,12 @@ def build_pricer(
     feeds: Mapping[str, str],
     heartbeats: Mapping[str, int] | None = None,
     config: PricingConfig | None = None,
+    discover: Callable[[str], Sequence[tuple[PoolRef, int, int]]] | None = None,
 ) -> Pricer:
     """The price source ``config.source`` names, over a chain's pools and Chainlink feeds:
-    ``pools`` (marks from the pools, the feeds anchoring the stablecoin and checking them),
-    ``chainlink`` (the feeds alone) or ``fixed`` (its constant marks)."""
+    ``pools`` (marks from the pools, the feeds anchoring the stablecoin and checking them;
+    ``discover`` finds the pools of a token none of ``pools`` prices), ``chainlink`` (the feeds
+    alone) or ``fixed`` (its constant marks)."""
     config = config or PricingConfig()
     if config.source == "fixed":
         fixed = FixedPrices(w3, chain=chain, prices=dict(config.fixed))
@@ -150,8 +157,47 @@ def build_pricer(
         if cl is None:
             raise NoPriceRoute("any token", chain, "[pricing] source 'chainlink': no feeds listed")
         pools = []
+        discover = None
     return Pricer(
-        PoolPrices(w3, chain=chain, tokens=tokens, pools=pools, config=config, anchor=cl), cl
+        PoolPrices(w3, chain=chain, tokens=tokens, pools=pools, config=config, anchor=cl,
+                   discover=discover),
+        cl,
+    )  # fmt: skip
+
+
+def chain_pricer(
+    w3: Web3,
+    manifest: Manifest,
+    config: PricingConfig | None = None,
+    *,
+    book: AddressBook | None = None,
+) -> Pricer:
+    """Marks for ``manifest``'s chain (the devnet's, or a live chain's ``registry_manifest``) from
+    its pools and price feeds (``config.source`` says which: ``build_pricer``). On a chain of the
+    registry (live, or a fork or shape of it) the feeds are the registry's, each with its
+    heartbeat: a feed that updates once a day is current for a day, not ``max_age_seconds``.
+    With ``book``, a token none of the manifest's pools prices is priced through the pools the
+    chain's factory has of it (``AddressBook.price_routes``)."""
+    known = CHAINS.get(manifest.chain_id)
+    feeds = dict(manifest.price_feeds)
+    heartbeats: dict[str, int] = {}
+    if known is not None:
+        feeds = feeds or dict(known.price_feeds)
+        # a heartbeat is the registry feed's: it holds only where the manifest lists that feed
+        heartbeats = {
+            t: hb
+            for t, hb in known.price_feed_heartbeats.items()
+            if feeds.get(t, "").lower() == known.price_feeds.get(t, "").lower()
+        }
+    return build_pricer(
+        w3,
+        chain=known.name if known else "devnet",
+        tokens={s: t.decimals for s, t in manifest.tokens.items()},
+        pools=[PoolRef(p.address, p.token0, p.token1, p.fee) for p in manifest.pools],
+        feeds=feeds,
+        heartbeats=heartbeats,
+        config=config,
+        discover=book.price_routes if book is not None else None,
     )
 
 

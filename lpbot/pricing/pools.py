@@ -20,7 +20,7 @@ against it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any
@@ -79,6 +79,7 @@ class PoolPrices:
         pools: Sequence[PoolRef],
         config: PricingConfig,
         anchor: PriceSource | None = None,
+        discover: Callable[[str], Sequence[tuple[PoolRef, int, int]]] | None = None,
     ) -> None:
         self.w3 = w3
         self.chain = chain
@@ -89,6 +90,10 @@ class PoolPrices:
         self._abi = artifacts.abi("UniswapV3Pool")
         self._quotes: dict[tuple[str, int], PoolQuote] = {}
         self._contracts: dict[str, Any] = {}
+        # the chain's pools of a token no listed pool prices, with both tokens' decimals
+        # (``lpbot.chain.book.AddressBook.price_routes``): asked once per token
+        self._discover = discover
+        self._discovered: set[str] = set()
 
     @property
     def source(self) -> str:
@@ -98,8 +103,28 @@ class PoolPrices:
     def _pairs(self, a: str, b: str) -> list[PoolRef]:
         return [p for p in self.pools if {p.token0, p.token1} == {a, b}]
 
+    def _learn(self, token: str) -> None:
+        """Add the chain's pools of ``token`` when no listed pool of it is against the
+        stablecoin or WETH (once per token)."""
+        if self._discover is None or token in self._discovered:
+            return
+        if token in self.tokens and (
+            self._pairs(token, self.config.stable) or self._pairs(token, "WETH")
+        ):
+            return
+        self._discovered.add(token)
+        listed = {p.address.lower() for p in self.pools}
+        for ref, d0, d1 in self._discover(token):
+            self.tokens.setdefault(ref.token0, d0)
+            self.tokens.setdefault(ref.token1, d1)
+            if ref.address.lower() not in listed:
+                self.pools.append(ref)
+                listed.add(ref.address.lower())
+
     def has_route(self, token: str) -> bool:
         stable = self.config.stable
+        if token != stable:
+            self._learn(token)
         if token == stable:
             return self.anchor is not None and (
                 self.anchor.has_route(stable)
@@ -157,6 +182,7 @@ class PoolPrices:
         stable = self.config.stable
         if token == stable:
             return self._stable_mark(block)
+        self._learn(token)
         if token not in self.tokens:
             raise NoPriceRoute(token, self.chain, "not a token of this chain's registry")
         if self._pairs(token, stable):

@@ -288,7 +288,7 @@ def test_a_live_zksync_chain_lists_its_pools_at_their_zksync_create2_addresses()
     """A zkSync Era chain configured by its RPC URL is described by the registry: its
     well-known pool is where zkSync's CREATE2 rule puts it (the live USDC.e/WETH 0.3% pool),
     not where the EVM rule would with Era's bytecode hash."""
-    from lpbot.devnet.fork import registry_manifest
+    from lpbot.chain.book import registry_manifest
 
     standin = RpcStandIn(chain_id=ERA)
     standin.answer(

@@ -224,9 +224,9 @@ def test_artifacts_are_the_official_packages() -> None:
 def test_marks_from_the_pools_and_feeds_match_the_seeded_prices(devnet: Devnet) -> None:
     from decimal import Decimal
 
-    from lpbot.devnet.context import manifest_pricer
+    from lpbot.pricing.marks import chain_pricer
 
-    marks = manifest_pricer(devnet.w3, devnet.manifest).fetch_marks(
+    marks = chain_pricer(devnet.w3, devnet.manifest).fetch_marks(
         ["USDC", "WETH", "WBTC"], devnet.w3.eth.block_number
     )
     # seeded at 3,000 and 90,000 USDC with feeds at 3,000 and 90,000 USD; the sqrt price

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from web3.logs import DISCARD
 
-from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.context import devnet_context
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
 from lpbot.devnet.market import run_market
@@ -21,6 +21,7 @@ from lpbot.execution.state import RebalanceState as S
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
+from lpbot.pricing.marks import chain_pricer
 from lpbot.report.dryrun import read_report
 from lpbot.store import migrate
 from lpbot.store.rebalances import SqlRebalanceRepo
@@ -100,7 +101,7 @@ def position(chain: Devnet, tmp_path: Path) -> Iterator[Position]:
         allow_hot_quorum=True,  # the test's two owners sign from this process, accepted
         auto_execute_max_usd=Decimal(1_000_000),
         auto_via="multisig",
-        pricer=manifest_pricer(w3, m),
+        pricer=chain_pricer(w3, m),
         ledger_from_first_snapshot=True,
         out=lambda _line: None,
     )

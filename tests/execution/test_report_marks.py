@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from lpbot.devnet.context import manifest_pricer
 from lpbot.errors import Refused
 from lpbot.execution import service
 from lpbot.execution.state import RebalanceRepo
 from lpbot.pricing.base import PricingConfig
+from lpbot.pricing.marks import chain_pricer
 from lpbot.report.dryrun import approvable
 from lpbot.testing.fakes import MemoryRebalanceRepo
 from tests.execution.conftest import Setup
@@ -56,7 +56,7 @@ def test_the_report_is_valued_at_the_marks_of_the_plans_block(setup: Setup) -> N
 def test_a_stale_mark_fails_the_report_and_it_cannot_be_approved(setup: Setup) -> None:
     ctx = setup.ctx
     m = setup.chain.manifest
-    ctx.pricer = manifest_pricer(setup.chain.w3, m, PricingConfig(max_age_seconds=3600))
+    ctx.pricer = chain_pricer(setup.chain.w3, m, PricingConfig(max_age_seconds=3600))
     setup.chain.increase_time(2 * 3600)  # the feeds stop updating for two hours
     _, report, paths = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
     failed = [c for c in report["checks"] if not c["ok"]]

@@ -12,13 +12,14 @@ from web3.logs import DISCARD
 
 from lpbot.analytics.full_range import full_range_ticks
 from lpbot.chain.reader import PoolReader
-from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.context import devnet_context
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.market import run_market
 from lpbot.devnet.positions import mint_usdc_weth_tx
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
+from lpbot.pricing.marks import chain_pricer
 from lpbot.store import migrate
 from lpbot.store.session import make_engine, session_factory
 from tests.conftest import Devnet
@@ -43,7 +44,7 @@ def test_the_full_range_benchmarks_fees_are_a_real_full_range_positions_to_the_w
     engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
     migrate.upgrade(engine)
     sessions = session_factory(engine)
-    pricer = manifest_pricer(w3, m)
+    pricer = chain_pricer(w3, m)
     mp = tasks.ManagedPosition(
         name="p",
         ctx=devnet_context(w3, m, None, tmp_path),  # type: ignore[arg-type]

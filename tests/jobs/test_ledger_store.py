@@ -12,13 +12,14 @@ import pytest
 from lpbot.analytics.ledger import HedgeFigures, Prices
 from lpbot.cli import main
 from lpbot.cli.daemon import ledger_lines
-from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.context import devnet_context
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.errors import NeedsAttention
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.pricing.base import Marks
+from lpbot.pricing.marks import chain_pricer
 from lpbot.store import migrate, repo
 from lpbot.store.session import make_engine, session_factory
 from tests.conftest import Devnet
@@ -166,7 +167,7 @@ def test_the_monitor_alerts_when_someone_else_adds_to_the_position(
         token0=m.token(info.token0).address,
         token1=m.token(info.token1).address,
         notifier=notifier,
-        pricer=manifest_pricer(chain.w3, m),
+        pricer=chain_pricer(chain.w3, m),
         ledger_from_first_snapshot=True,
     )
     tasks.monitor(mp)
@@ -207,7 +208,7 @@ def test_the_opening_gas_is_the_ledgers_first_cost_to_the_wei(
     wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
     engine = make_engine(f"sqlite:///{tmp_path / 'lpbot.db'}")
     migrate.upgrade(engine)
-    pricer = manifest_pricer(w3, m)
+    pricer = chain_pricer(w3, m)
     mp = tasks.ManagedPosition(
         name="p",
         ctx=devnet_context(w3, m, None, tmp_path),  # type: ignore[arg-type]

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from lpbot.analytics.prices import price0_per_1, price1_per_0, sqrt_price_x96_from_price
-from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.context import devnet_context
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.market import push_feeds, run_market
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.pricing.base import NoPriceRoute, PricingConfig
+from lpbot.pricing.marks import chain_pricer
 from lpbot.pricing.pools import mean_tick
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 from tests.conftest import Devnet
@@ -43,7 +44,7 @@ def test_pool_marks_equal_the_most_liquid_pool_and_the_feed(chain: Devnet) -> No
     run_market(chain.w3, chain.manifest, chain.manifest.pool("USDC/WETH-500"), steps=3, vol=1.0,
                seed=3)  # fmt: skip
     block = chain.w3.eth.block_number
-    marks = manifest_pricer(chain.w3, chain.manifest).fetch_marks(["USDC", "WETH"], block)
+    marks = chain_pricer(chain.w3, chain.manifest).fetch_marks(["USDC", "WETH"], block)
     address, sqrt, _ = max(_weth_pools(chain), key=lambda p: p[2])
     in_usdc = price0_per_1(sqrt, 6, 18)  # USDC per WETH, USDC is token0
     feed = _feed(chain, "WETH")
@@ -71,7 +72,7 @@ def test_without_a_stablecoin_feed_weth_is_the_feed_and_not_checked_against_it(
     # so a WETH pool mark would be the feed again: WETH is marked by the feed, and says so
     m = chain.manifest
     feeds = {s: a for s, a in m.price_feeds.items() if s != "USDC"}
-    pricer = manifest_pricer(chain.w3, m.model_copy(update={"price_feeds": feeds}))
+    pricer = chain_pricer(chain.w3, m.model_copy(update={"price_feeds": feeds}))
     _push_weth_price(chain, Decimal(3300))
     marks = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
     weth, usdc = marks.marks["WETH"], marks.marks["USDC"]
@@ -88,7 +89,7 @@ def test_twap_marks_use_the_oracle_mean_tick(chain: Devnet) -> None:
     info = chain.manifest.pool("USDC/WETH-500")
     run_market(chain.w3, chain.manifest, info, steps=4, vol=2.0, seed=8, step_seconds=300)
     block = chain.w3.eth.block_number
-    pricer = manifest_pricer(chain.w3, chain.manifest, PricingConfig(twap_seconds=600))
+    pricer = chain_pricer(chain.w3, chain.manifest, PricingConfig(twap_seconds=600))
     quote = pricer.pools.fetch_quote(pricer.pools.pools[0], block)
     pool = contract(chain.w3, "UniswapV3Pool", info.address)
     cum, _ = pool.functions.observe([600, 0]).call(block_identifier=block)
@@ -116,7 +117,7 @@ def _push_weth_price(chain: Devnet, usdc_per_weth: Decimal) -> None:
 
 
 def test_a_weth_pool_off_the_eth_feed_is_a_disagreement_on_weth(chain: Devnet) -> None:
-    pricer = manifest_pricer(chain.w3, chain.manifest)
+    pricer = chain_pricer(chain.w3, chain.manifest)
     push_feeds(chain.w3, chain.manifest)
     before = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
     assert before.alerts == ()
@@ -132,7 +133,7 @@ def test_a_weth_pool_off_the_eth_feed_is_a_disagreement_on_weth(chain: Devnet) -
 
 
 def test_a_depegged_usdc_changes_the_marks_and_raises_the_alert(chain: Devnet) -> None:
-    pricer = manifest_pricer(chain.w3, chain.manifest)
+    pricer = chain_pricer(chain.w3, chain.manifest)
     push_feeds(chain.w3, chain.manifest)
     # USDC / USD falls to 0.97 while the pools still pay 3000 USDC per WETH
     m = chain.manifest
@@ -169,13 +170,13 @@ def _managed(chain: Devnet) -> tasks.ManagedPosition:
         token0=m.token(info.token0).address,
         token1=m.token(info.token1).address,
         notifier=MemoryNotifier(),
-        pricer=manifest_pricer(chain.w3, m),
+        pricer=chain_pricer(chain.w3, m),
     )
 
 
 def test_a_feed_that_stopped_updating_is_a_stale_alert(chain: Devnet) -> None:
     config = PricingConfig(max_age_seconds=3600)
-    pricer = manifest_pricer(chain.w3, chain.manifest, config)
+    pricer = chain_pricer(chain.w3, chain.manifest, config)
     push_feeds(chain.w3, chain.manifest)
     chain.increase_time(2 * 3600)
     marks = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
@@ -184,12 +185,12 @@ def test_a_feed_that_stopped_updating_is_a_stale_alert(chain: Devnet) -> None:
 
 
 def test_a_token_with_no_route_is_named_with_its_chain(chain: Devnet) -> None:
-    pricer = manifest_pricer(chain.w3, chain.manifest)
+    pricer = chain_pricer(chain.w3, chain.manifest)
     block = chain.w3.eth.block_number
     with pytest.raises(NoPriceRoute, match=r"no price route for DAI on devnet"):
         pricer.fetch_marks(["USDC", "DAI"], block)
     # a chain without feeds cannot anchor its stablecoin: refused, not assumed 1 USD
-    bare = manifest_pricer(chain.w3, chain.manifest.model_copy(update={"price_feeds": {}}))
+    bare = chain_pricer(chain.w3, chain.manifest.model_copy(update={"price_feeds": {}}))
     with pytest.raises(NoPriceRoute, match=r"no price route for USDC on devnet"):
         bare.fetch_marks(["USDC", "WETH"], block)
 
@@ -210,7 +211,7 @@ def test_a_btc_mark_the_chain_cannot_give_leaves_the_usd_marks(chain: Devnet) ->
         assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
         empty = factory.functions.getPool(t0, t1, fee).call()
         pools.append(p.model_copy(update={"address": empty, "fee": fee}))
-    pricer = manifest_pricer(chain.w3, m.model_copy(update={"pools": pools}))
+    pricer = chain_pricer(chain.w3, m.model_copy(update={"pools": pools}))
     marks = pricer.fetch_marks(["USDC", "WETH"], chain.w3.eth.block_number)
     assert set(marks.marks) == {"USDC", "WETH"}
     assert [(a.kind, a.token) for a in marks.alerts] == [("unpriced", "WBTC")]

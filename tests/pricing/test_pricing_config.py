@@ -16,7 +16,7 @@ from lpbot.chain.reader import PoolReader
 from lpbot.cli import main
 from lpbot.cli.rebalance import decide
 from lpbot.config import EXAMPLE_TOML, parse_config
-from lpbot.devnet.context import devnet_context, manifest_pricer
+from lpbot.devnet.context import devnet_context
 from lpbot.devnet.manifest import Manifest
 from lpbot.devnet.market import run_market
 from lpbot.errors import ConfigError
@@ -26,6 +26,7 @@ from lpbot.hedge.state import MemoryStateStore
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.pricing.base import NoPriceRoute
+from lpbot.pricing.marks import chain_pricer
 from lpbot.strategy.rebalance import RebalancePolicy
 from lpbot.strategy.vol_band import VolatilityBand
 from tests.conftest import Devnet
@@ -253,7 +254,7 @@ def test_the_hedge_does_not_trade_a_position_it_cannot_value(chain: Devnet) -> N
         token1=m.token(info.token1).address,
         notifier=MemoryNotifier(),
         # no feed anchors USDC to USD: the position has no value in USD
-        pricer=manifest_pricer(chain.w3, m.model_copy(update={"price_feeds": {}})),
+        pricer=chain_pricer(chain.w3, m.model_copy(update={"price_feeds": {}})),
         hedge=HedgeController(
             ex, CONFIG, MemoryStateStore(), position_id="1:npm:1", clock=ex.clock, sleep=Sleeps()
         ),
@@ -263,6 +264,6 @@ def test_the_hedge_does_not_trade_a_position_it_cannot_value(chain: Devnet) -> N
     assert ex.fetch_position(ETH).size == 0
     assert [a.kind for a in mp.notifier.alerts] == ["failure"]  # type: ignore[attr-defined]
     # valued, the same position is hedged
-    mp.pricer = manifest_pricer(chain.w3, m)
+    mp.pricer = chain_pricer(chain.w3, m)
     assert "(traded)" in tasks.hedge_sync(mp)
     assert ex.fetch_position(ETH).size < 0

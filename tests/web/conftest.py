@@ -67,9 +67,10 @@ def live(site: Site) -> str:
     monitor: a position with a ledger on a chain that answers. Its name."""
     from sqlalchemy import select
 
-    from lpbot.devnet.context import devnet_context, manifest_pricer
+    from lpbot.devnet.context import devnet_context
     from lpbot.jobs import tasks
     from lpbot.jobs.alerts import MemoryNotifier
+    from lpbot.pricing.marks import chain_pricer
     from lpbot.store.models import Position
 
     chain, token = site.env.chain, site.env.values["token_id"]
@@ -88,7 +89,7 @@ def live(site: Site) -> str:
         token0=m.token(info.token0).address,
         token1=m.token(info.token1).address,
         notifier=MemoryNotifier(),
-        pricer=manifest_pricer(chain.w3, m),
+        pricer=chain_pricer(chain.w3, m),
         ledger_from_first_snapshot=True,
         out=lambda _line: None,
     )

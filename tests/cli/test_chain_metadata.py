@@ -1,0 +1,188 @@
+"""Token metadata, prices and pools read from the chain on a chain configured only by its RPC URL.
+
+On a devnet shaped like Ethereum (the registry's addresses), a token the registry does not list
+("ZRO", 9 decimals) gets a pool through the real factory, and a position in it: ``lpbot position
+show`` finds the pool through the factory, names the token as its contract does, scales its
+amounts by its own decimals and marks it through the pool against WETH. A pool whose token is no
+ERC-20 token, and an address that is no pool, are refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3.logs import DISCARD
+
+from lpbot import cli
+from lpbot.chain.book import AddressBook, NotAToken, fetch_token
+from lpbot.chain.registry import CHAINS
+from lpbot.devnet.deploy import GAS, Deployer, contract
+from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
+from tests.conftest import Devnet, shaped_devnet
+
+pytestmark = pytest.mark.devnet
+
+INFO = CHAINS[1]
+FEE = 3000
+# 1 ZRO = 0.001 WETH: raw price 10**6 (ZRO token0) or 10**-6 (WETH token0), ~138,163 ticks
+TICK = 138_180
+
+# runtime code answering decimals() with 18 and every other call (symbol()) with the bytes32
+# "MKR" (as Maker's token does): PUSH1 0 CALLDATALOAD PUSH1 0xe0 SHR PUSH4 decimals EQ
+# PUSH1 0x38 JUMPI PUSH32 "MKR" PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN JUMPDEST PUSH1 18 ...
+BYTES32_TOKEN = (
+    "0x600035" "60e01c" "63313ce567" "14" "6038" "57"
+    "7f" + b"MKR".ljust(32, b"\0").hex() + "600052" "60206000f3"
+    "5b" "6012" "600052" "60206000f3"
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def eth() -> Iterator[Devnet]:
+    with shaped_devnet("ethereum") as devnet:
+        yield devnet
+
+
+def _tx(devnet: Devnet, fn: Any, sender: str) -> Any:
+    receipt = devnet.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "gas": GAS}))
+    assert receipt["status"] == 1
+    return receipt
+
+
+def _new_pool(devnet: Devnet, token: str, tick: int) -> str:
+    """A pool of ``token`` and WETH created through the registry's factory, its price set."""
+    factory = contract(devnet.w3, "UniswapV3Factory", INFO.contracts["UniswapV3Factory"])
+    weth = INFO.tokens["WETH"].address
+    trader = devnet.manifest.accounts.traders[0]
+    _tx(devnet, factory.functions.createPool(token, weth, FEE), trader)
+    address = str(factory.functions.getPool(token, weth, FEE).call())
+    pool = contract(devnet.w3, "UniswapV3Pool", address)
+    tick = tick if int(token, 16) < int(weth, 16) else -tick
+    _tx(devnet, pool.functions.initialize(get_sqrt_ratio_at_tick(tick)), trader)
+    return address
+
+
+@pytest.fixture(scope="module")
+def zro(eth: Devnet) -> tuple[str, str, int]:
+    """The ZRO token, its pool against WETH and a trader's position in it."""
+    w3, trader = eth.w3, eth.manifest.accounts.traders[0]
+    token = Deployer(w3).deploy("TestERC20", "Zero Test Token", "ZRO", 9)
+    _tx(eth, token.functions.mint(trader, 10_000 * 10**9), trader)
+    pool = _new_pool(eth, token.address, TICK)
+    npm_address = INFO.contracts["NonfungiblePositionManager"]
+    weth = contract(w3, "TestERC20", INFO.tokens["WETH"].address)
+    for erc20 in (token, weth):
+        _tx(eth, erc20.functions.approve(npm_address, 2**256 - 1), trader)
+    zro_first = int(token.address, 16) < int(weth.address, 16)
+    t0, t1 = (token.address, weth.address) if zro_first else (weth.address, token.address)
+    center = TICK if zro_first else -TICK
+    a0, a1 = (5_000 * 10**9, 5 * 10**18) if zro_first else (5 * 10**18, 5_000 * 10**9)
+    npm = contract(w3, "NonfungiblePositionManager", npm_address)
+    params = (t0, t1, FEE, center - 6000, center + 6000, a0, a1, 0, 0, trader, 2**40)
+    receipt = _tx(eth, npm.functions.mint(params), trader)
+    (event,) = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)
+    return token.address, pool, int(event.args.tokenId)
+
+
+@pytest.fixture
+def lpbot(
+    eth: Devnet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """``lpbot ARGS`` with a configuration naming the chain by its RPC URL alone."""
+    config = tmp_path / "lpbot.toml"
+    config.write_text(
+        f'version = 1\ndata_dir = "{tmp_path / "data"}"\n[chains.ethereum]\nrpc_url = "{eth.url}"\n'
+    )
+    assert "manifest" not in config.read_text()
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = cli.main(["--config", str(config), *argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_show_reads_a_token_and_pool_the_registry_does_not_list_from_the_chain(
+    eth: Devnet, zro: tuple[str, str, int], lpbot: Callable[..., tuple[int, str, str]]
+) -> None:
+    _token, pool_address, token_id = zro
+    assert "ZRO" not in INFO.tokens
+    registry_pools = {p.address.lower() for p in eth.manifest.pools}
+    assert pool_address.lower() not in registry_pools
+
+    code, out, err = lpbot("position", "show", str(token_id), "--json")
+    assert code == 0, err
+    report: dict[str, Any] = json.loads(out)
+    pool = report["pool"]
+    assert pool["address"].lower() == pool_address.lower()  # found through the factory
+    tokens = {pool["token0"]["symbol"]: pool["token0"], pool["token1"]["symbol"]: pool["token1"]}
+    assert set(tokens) == {"ZRO", "WETH"}
+    assert (tokens["ZRO"]["decimals"], tokens["WETH"]["decimals"]) == (9, 18)
+    # the price is in WETH per ZRO (WETH quotes a pair without a stablecoin), near 0.001
+    assert pool["price_unit"] == "WETH per ZRO"
+    assert Decimal("0.00099") < Decimal(pool["price"]) < Decimal("0.00101")
+    # ZRO is marked through its pool against WETH, whose mark is the registry's route
+    usd = {s: Decimal(v) for s, v in pool["marks"]["usd"].items()}
+    assert pool_address in pool["marks"]["sources"]["ZRO"]
+    zro_usd, weth_usd = usd["ZRO"], usd["WETH"]
+    assert abs(zro_usd / weth_usd - Decimal("0.001")) < Decimal("0.00001")
+    # the position's value is its amounts at those marks, each scaled by its own decimals
+    npm = contract(
+        eth.w3, "NonfungiblePositionManager", INFO.contracts["NonfungiblePositionManager"]
+    )
+    assert int(report["liquidity"]) == npm.functions.positions(token_id).call()[7]
+    a0, a1 = int(report["amounts"]["amount0"]), int(report["amounts"]["amount1"])
+    d0, d1 = pool["token0"]["decimals"], pool["token1"]["decimals"]
+    m0, m1 = usd[pool["token0"]["symbol"]], usd[pool["token1"]["symbol"]]
+    expected = Decimal(a0) / 10**d0 * m0 + Decimal(a1) / 10**d1 * m1
+    assert abs(Decimal(report["value"]["principal_usd"]) - expected) <= Decimal("0.01")
+
+    code, text, err = lpbot("position", "show", str(token_id))
+    assert code == 0, err
+    assert "ZRO" in text and "WETH per ZRO" in text
+
+
+def test_a_pool_of_a_non_token_and_an_address_that_is_no_pool_are_refused_in_one_line(
+    eth: Devnet, lpbot: Callable[..., tuple[int, str, str]]
+) -> None:
+    multicall = INFO.contracts["Multicall3"]  # a contract, but no ERC-20 token
+    pool = _new_pool(eth, multicall, 0)
+    code, _out, err = lpbot("position", "quote", "--pool", pool, "--capital", "1 WETH")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"{multicall} is not an ERC-20 token" in lines[0]
+
+    usdc = INFO.tokens["USDC"].address
+    code, _out, err = lpbot("position", "quote", "--pool", usdc, "--capital", "1 WETH")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"{usdc} is not a Uniswap V3 pool on this chain" in lines[0]
+
+
+def test_the_book_reads_bytes32_symbols_and_tells_copycats_apart(eth: Devnet) -> None:
+    w3 = eth.w3
+    mkr = "0x000000000000000000000000000000000000b332"
+    w3.provider.make_request("anvil_setCode", [mkr, BYTES32_TOKEN])  # type: ignore[arg-type]
+    token = fetch_token(w3, mkr)
+    assert (token.symbol, token.decimals) == ("MKR", 18)
+
+    book = AddressBook.of(w3, eth.manifest)
+    real = INFO.tokens["USDC"].address
+    assert book.is_stablecoin(real) and book.is_stablecoin("USDC")
+    fake = Deployer(w3).deploy("TestERC20", "USD Coin", "USDC", 6).address
+    copy = book.token(fake)
+    assert copy.symbol == f"USDC.{fake[2:6].lower()}"  # never the real USDC's marks
+    assert not book.is_stablecoin(fake) and not book.is_stablecoin(copy.symbol)
+    assert book.symbol_token("USDC").address == real
+
+    with pytest.raises(NotAToken, match="no contract there"):
+        fetch_token(w3, "0x" + "ab" * 20)

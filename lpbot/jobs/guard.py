@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,15 +126,20 @@ class JobGuard:
     _errors: dict[str, _Seen] = field(default_factory=dict)
     # per chain (None: a job that names no chain, as a single-chain caller's)
     _rpc: dict[str | None, _Rpc] = field(default_factory=dict)
+    # the chains' jobs run on their own threads: their shared state is changed under it
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _outbox: list[Alert] = field(default_factory=list)
 
     @property
     def rpc_down(self) -> bool:
         """Whether any chain's node is down."""
-        return any(r.down for r in self._rpc.values())
+        with self._lock:
+            return any(r.down for r in self._rpc.values())
 
     def chain_down(self, chain: str | None) -> bool:
         """Whether chain ``chain``'s node is down (its jobs wait their backoff)."""
-        state = self._rpc.get(chain)
+        with self._lock:
+            state = self._rpc.get(chain)
         return state is not None and state.down
 
     def _state(self, chain: str | None) -> _Rpc:
@@ -156,13 +162,14 @@ class JobGuard:
         or did not run (``chain``'s node down: the backoff is waited out, nothing recorded)."""
         if self.fatal is not None:
             return None
-        rpc = self._state(chain)
-        if rpc.down:
-            moved = self._followed(self.follow(), chain)
-            if moved:  # the node is back at another address: try it now
-                rpc.moved, rpc.retry_at = moved, 0.0
-        if rpc.down and self.clock() < rpc.retry_at:
-            return None  # the node is down: wait the backoff out, record nothing
+        with self._lock:
+            rpc = self._state(chain)
+            if rpc.down:
+                moved = self._followed(self.follow(), chain)
+                if moved:  # the node is back at another address: try it now
+                    rpc.moved, rpc.retry_at = moved, 0.0
+            if rpc.down and self.clock() < rpc.retry_at:
+                return None  # the node is down: wait the backoff out, record nothing
         try:
             with self.sessions() as s, s.begin():
                 run_id = repo.start_job_run(s, job, instance=self.instance).id
@@ -207,6 +214,11 @@ class JobGuard:
             self.database_failed(exc)
 
     def _succeeded(self, job: str, chain: str | None) -> None:
+        with self._lock:
+            self._succeeded_locked(job, chain)
+        self._send()
+
+    def _succeeded_locked(self, job: str, chain: str | None) -> None:
         for key in [k for k in self._errors if k.startswith(f"{job}|")]:
             del self._errors[key]
         rpc = self._state(chain)
@@ -215,7 +227,7 @@ class JobGuard:
             rpc.down, rpc.delay = False, RPC_BACKOFF_FIRST
             where = f"; {'; '.join(rpc.moved)}" if rpc.moved else ""
             rpc.moved = []
-            self.notifier.notify(
+            self._outbox.append(
                 Alert(
                     "rpc_recovered", f"{_node(chain)} answers again", f"job {job} succeeded{where}"
                 )
@@ -223,11 +235,24 @@ class JobGuard:
             log.warning("%s answers again (last backoff %.0f s)", _node(chain), down_for)
 
     def _failed(self, job: str, exc: Exception, chain: str | None) -> None:
+        with self._lock:
+            self._failed_locked(job, exc, chain)
+        self._send()
+
+    def _send(self) -> None:
+        """The alerts decided under the lock, sent outside it (a slow webhook holds back no
+        other chain's job)."""
+        with self._lock:
+            alerts, self._outbox = self._outbox, []
+        for alert in alerts:
+            self.notifier.notify(alert)
+
+    def _failed_locked(self, job: str, exc: Exception, chain: str | None) -> None:
         if rpc_lost(exc):
             moved = [] if self.chain_down(chain) else self.follow()
             if moved:  # not down: moved; the job runs again at its next time, at the new URL
                 log.warning("job %s: a node moved: %s", job, "; ".join(moved))
-                self.notifier.notify(
+                self._outbox.append(
                     Alert("rpc_moved", "the node moved; following its manifest", "; ".join(moved))
                 )
                 if self._followed(moved, chain):
@@ -240,14 +265,14 @@ class JobGuard:
         if seen is None:
             log.error("job %s failed: %s", job, exc, exc_info=exc)
             self._errors[key] = _Seen(1, now + REMIND_FIRST, REMIND_FIRST)
-            self.notifier.notify(Alert("failure", f"job {job} failed", _one_line(exc)))
+            self._outbox.append(Alert("failure", f"job {job} failed", _one_line(exc)))
             return
         seen.count += 1
         log.warning("job %s failed again (%d times): %s", job, seen.count, _one_line(exc))
         if now >= seen.remind_at:
             seen.delay = min(seen.delay * 2, REMIND_MAX)
             seen.remind_at = now + seen.delay
-            self.notifier.notify(
+            self._outbox.append(
                 Alert(
                     "failure",
                     f"job {job} still fails ({seen.count} times)",
@@ -263,7 +288,7 @@ class JobGuard:
             log.error("job %s: %s cannot be reached: %s", job, _node(chain), type(exc).__name__)
             whose = "the jobs" if chain is None else f"chain {chain}'s jobs"
             others = "" if chain is None else "; the other chains' jobs go on"
-            self.notifier.notify(
+            self._outbox.append(
                 Alert(
                     "rpc_down",
                     f"{_node(chain)} cannot be reached",

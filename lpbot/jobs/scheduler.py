@@ -264,10 +264,10 @@ def reconnect(scheduler: BaseScheduler, runtime: Runtime, chain: str) -> str:
         if runtime.config.position(name).chain == chain:
             _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
     first = datetime.now(UTC)
-    names = [n for n in runtime.positions if runtime.config.position(n).chain == chain]
+    names = [n for n in list(runtime.positions) if runtime.config.position(n).chain == chain]
     for name in names:
         _schedule_position(scheduler, runtime, name, first)
-    opens = [n for n in runtime.opens if runtime.config.position(n).chain == chain]
+    opens = [n for n in list(runtime.opens) if runtime.config.position(n).chain == chain]
     for name in opens:
         _schedule_open(scheduler, runtime, name, first)
     title = f"chain {chain} answers: its positions are managed"

@@ -30,8 +30,10 @@ from tests.conftest import Devnet
 
 pytestmark = pytest.mark.devnet
 
-# a second chain: the same devnet behind a proxy that is not listening yet, and a position on
-# it still to open
+CHAIN_B = 31338
+
+# a second chain (its own chain id): the same devnet behind a proxy that is not listening yet,
+# and a position on it still to open
 SECOND = """
 [chains.devnet-b]
 manifest = "{manifest}"
@@ -50,17 +52,25 @@ half_width_ticks = 600
 """
 
 
-def _proxy(port: int, target: str) -> ThreadingHTTPServer:
-    """A JSON-RPC node at ``port`` that answers as ``target`` does (the chain back)."""
+def _proxy(port: int, target: str, chain_id: int | None = CHAIN_B) -> ThreadingHTTPServer:
+    """A JSON-RPC node at ``port`` that answers as ``target`` does (the chain back), but for
+    its chain id: ``chain_id`` (a second chain, as the configuration says; None: the
+    devnet's own)."""
 
     class Forward(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            request = urllib.request.Request(
-                target, data=body, headers={"Content-Type": "application/json"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                answer = response.read()
+            call = json.loads(body)
+            if chain_id is not None and call.get("method") == "eth_chainId":
+                answer = json.dumps(
+                    {"jsonrpc": "2.0", "id": call["id"], "result": hex(chain_id)}
+                ).encode()
+            else:
+                request = urllib.request.Request(
+                    target, data=body, headers={"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = response.read()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
@@ -84,7 +94,7 @@ def two_chains(
     config = Path(env["LPBOT_CONFIG"])
     port = free_port()
     manifest = tmp_path / "manifest-b.json"
-    devnet.manifest.write(manifest)
+    devnet.manifest.model_copy(update={"chain_id": CHAIN_B}).write(manifest)
     second = SECOND.format(manifest=manifest, port=port)
     config.write_text(config.read_text().replace("[schedule]", f"{second}\n[schedule]"))
     app = App.load(config, environ=env)
@@ -167,17 +177,12 @@ def test_a_configuration_error_found_when_a_chain_answers_is_alerted_and_not_tri
     two_chains: tuple[App, int, Devnet],
 ) -> None:
     app, port, devnet = two_chains
-    # the second chain's node serves the devnet's chain id, where its manifest says another
-    manifest = Path(app.config.chains["devnet-b"].manifest or "")
-    data = json.loads(manifest.read_text())
-    data["chain_id"] = 42161
-    manifest.write_text(json.dumps(data))
-    app = App.load(app.source, environ=app.environ)
+    # when it answers, the second chain's node serves the devnet's chain id, not its own
     runtime, sched, notifier = _start(app)
     try:
         assert set(runtime.deferred) == {"devnet-b"}
         scheduler.defer_chain(sched, runtime, "devnet-b", runtime.deferred["devnet-b"])
-        server = _proxy(port, devnet.url)
+        server = _proxy(port, devnet.url, chain_id=None)
         try:
             assert scheduler.reconnect(sched, runtime, "devnet-b") == "failed"
             # not tried again: no connect job left, and a later call does nothing
@@ -189,13 +194,12 @@ def test_a_configuration_error_found_when_a_chain_answers_is_alerted_and_not_tri
         assert [a.kind for a in notifier.alerts] == ["chain_deferred", "chain_failed"]
         failed = notifier.alerts[1]
         assert "devnet-b" in failed.title and "needs attention" in failed.title
-        assert "serves chain id 31337, not the configured 42161" in failed.body
+        assert f"serves chain id 31337, not the configured {CHAIN_B}" in failed.body
         assert runtime.deferred == {} and "b-usdc" not in runtime.opens
         assert set(runtime.positions) == {"eth-usdc"}
         assert _audit(app) == [("chain_deferred", "deferred"), ("chain_failed", "needs_attention")]
     finally:
         runtime.close()
-        app.close()
 
 
 def test_no_chain_answering_at_start_stops_the_start_with_its_one_line(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -616,10 +616,13 @@ class App:
         info = CHAINS.get(chain.chain_id)
         return sorted(t.symbol for t in info.tokens.values()) if info else []
 
-    def pricing_problems(self, *, online: bool = False) -> list[str]:
+    def pricing_problems(
+        self, *, online: bool = False, chains: Collection[str] | None = None
+    ) -> list[str]:
         """What ``[pricing]`` cannot do here, each naming its key: ``pricing.stable`` that is
         not a token of a configured chain; with ``online``, an enabled position's token the
-        configured source has no price route for (the chain is asked for the pool's tokens)."""
+        configured source has no price route for (the chain is asked for the pool's tokens),
+        of the positions on ``chains`` (default: every chain)."""
         pricing = self.config.pricing
         problems: list[str] = []
         stable_ok: set[str] = set()
@@ -639,6 +642,8 @@ class App:
             return problems
         for pos in self.config.positions:
             if not pos.enabled or pos.chain not in stable_ok:
+                continue
+            if chains is not None and pos.chain not in chains:
                 continue
             pricer = self.pricer(pos.chain)
             for symbol in self.position_symbols(pos.name):

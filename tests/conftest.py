@@ -26,6 +26,7 @@ class Devnet:
     w3: Web3
     manifest: Manifest
     url: str
+    pid: int | None = None  # its Anvil's process (a test that kills the node)
 
     def snapshot(self) -> str:
         result: str = self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
@@ -64,7 +65,7 @@ def shaped_devnet(shape: str) -> Iterator[Devnet]:
     try:
         w3 = connect(proc.url)
         manifest, _cached = load_or_deploy(w3, proc.url, home, shape)
-        yield Devnet(w3=w3, manifest=manifest, url=proc.url)
+        yield Devnet(w3=w3, manifest=manifest, url=proc.url, pid=proc.process.pid)
     finally:
         proc.stop()
 

@@ -126,6 +126,8 @@ def status_data(a: Any) -> dict[str, Any]:
         "daemon": None,  # who runs `lpbot run` on this database (pid@host), or None
         # every `lpbot run` on it, the active one and those standing by (`--standby`)
         "instances": [],
+        # the chains the running daemon could not connect (``chains_waiting``)
+        "chains_waiting": [],
         "positions": [],
         # the positions' chains, each with its positions' names and totals; the grand total
         "chains": [],
@@ -240,6 +242,13 @@ def status_data(a: Any) -> dict[str, Any]:
             leased = engine.dialect.name != "sqlite" or bool(
                 q(text("SELECT count(*) FROM instance_locks")).scalar()
             )
+            chain_rows = q(
+                text(
+                    "SELECT subject, decision, reasons, at FROM audit_log WHERE id IN (SELECT "
+                    "MAX(id) FROM audit_log WHERE kind IN ('chain_deferred', 'chain_connected', "
+                    "'chain_failed') GROUP BY subject)"
+                )
+            ).all()
             for at, kind, decision, subject in q(
                 text("SELECT at, kind, decision, subject FROM audit_log ORDER BY id DESC LIMIT 5")
             ).all():
@@ -265,6 +274,7 @@ def status_data(a: Any) -> dict[str, Any]:
                 }
             )
         engine.dispose()
+        out["chains_waiting"] = chains_waiting(chain_rows, out["instances"], out["daemon"])
         if has_rebalances:
             with a.sessions() as session:
                 out["gas_lost"], out["to_replan"] = gas_lost(session)
@@ -379,6 +389,37 @@ def _positions_by_chain(data: dict[str, Any]) -> None:
     )
 
 
+def chains_waiting(
+    rows: Sequence[Any], instances: Sequence[dict[str, Any]], daemon: str | None
+) -> list[dict[str, Any]]:
+    """The chains the running daemon deferred at its start (its node did not answer) and has
+    not connected since, or found misconfigured when it answered: each chain's last
+    ``chain_*`` audit entry, written since the active instance became active."""
+    active = next((i for i in instances if i["owner"] == daemon and i["role"] == "active"), None)
+    if active is None:
+        return []
+
+    def utc(value: Any) -> datetime:
+        t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+    since = utc(active["since"])
+    out = []
+    for subject, decision, reasons, at in rows:
+        if utc(at) < since or decision not in ("deferred", "needs_attention"):
+            continue
+        reasons = json.loads(reasons) if isinstance(reasons, str) else reasons or []
+        out.append(
+            {
+                "chain": str(subject).removeprefix("chain:"),
+                "state": "waiting" if decision == "deferred" else "needs attention",
+                "since": _at(at),
+                "reason": reasons[-1] if reasons else "",
+            }
+        )
+    return out
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     data = status_data(app())
     if args.json:
@@ -387,6 +428,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     click.echo(f"lpbot status at {data['at'][:19].replace('T', ' ')} UTC ({data['config']})")
     daemon = data["daemon"]
     click.echo(f"daemon: running ({daemon})" if daemon else "daemon: not running (`lpbot run`)")
+    for w in data["chains_waiting"]:
+        click.echo(f"chain {w['chain']}: {w['state']} since {w['since']} ({w['reason']})")
     for i in data["instances"]:
         if i["role"] == "standby":
             click.echo(

@@ -11,10 +11,12 @@
 - The RPC lost (the node refuses or drops connections, times out): one ``rpc_down`` alert, then
   the jobs wait an exponential backoff (5 s doubling to 5 min) before trying the node again
   (the HTTP client reconnects by itself); the first success after that sends one
-  ``rpc_recovered`` alert. A devnet's node that moved (``lpbot devnet up`` found its port taken
-  and started on another) is followed through its manifest (``follow``): seen at the first
-  failed request, one ``rpc_moved`` alert and no backoff; seen while the node is down, the
-  backoff ends and the one ``rpc_recovered`` alert names the new address.
+  ``rpc_recovered`` alert. This state is kept per chain (``run(..., chain=NAME)``, the alerts
+  name it): a chain whose node is down holds back its own jobs only, the other chains' jobs
+  run on. A devnet's node that moved (``lpbot devnet up`` found its port taken and started on
+  another) is followed through its manifest (``follow``): seen at the first failed request,
+  one ``rpc_moved`` alert and no backoff; seen while the node is down, the backoff ends and
+  the one ``rpc_recovered`` alert names the new address.
 - The database cannot be written (a write fails, and a probe write fails too): an alert is
   attempted, ``stop`` is called once and ``fatal`` holds the one line ``lpbot run`` exits with
   (non-zero, so a supervisor restarts it once the database is back).
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +90,26 @@ class _Seen:
 
 
 @dataclass
+class _Rpc:
+    """One chain's node as the jobs see it: down since a lost request, and its backoff."""
+
+    down: bool = False
+    retry_at: float = 0.0
+    delay: float = RPC_BACKOFF_FIRST
+    moved: list[str] = field(default_factory=list)  # where the node went while it was down
+
+
+def _of_chain(line: str) -> str | None:
+    """The chain a ``follow`` line is about (``chain NAME: ...``), or None."""
+    m = re.match(r"chain ([^:]+):", line)
+    return m.group(1) if m else None
+
+
+def _node(chain: str | None) -> str:
+    return "the node" if chain is None else f"the node of chain {chain}"
+
+
+@dataclass
 class JobGuard:
     """Runs job bodies with their ``job_runs`` row, alerts and backoffs (module docstring)."""
 
@@ -100,26 +123,53 @@ class JobGuard:
     # re-point the clients at the RPC URL a devnet's manifest names now; what moved (one line
     # per chain), empty when nothing did (``App.follow_manifests``)
     follow: Callable[[], list[str]] = lambda: []
-    _moved: list[str] = field(default_factory=list)
     _errors: dict[str, _Seen] = field(default_factory=dict)
-    _rpc_down: bool = False
-    _rpc_retry_at: float = 0.0
-    _rpc_delay: float = RPC_BACKOFF_FIRST
+    # per chain (None: a job that names no chain, as a single-chain caller's)
+    _rpc: dict[str | None, _Rpc] = field(default_factory=dict)
+    # the chains' jobs run on their own threads: their shared state is changed under it
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _outbox: list[Alert] = field(default_factory=list)
 
     @property
     def rpc_down(self) -> bool:
-        return self._rpc_down
+        """Whether any chain's node is down."""
+        with self._lock:
+            return any(r.down for r in self._rpc.values())
 
-    def run(self, job: str, body: Callable[[], Any]) -> Any:
-        """Run ``body`` as job ``job``; its result, or None when it failed or did not run."""
+    def chain_down(self, chain: str | None) -> bool:
+        """Whether chain ``chain``'s node is down (its jobs wait their backoff)."""
+        with self._lock:
+            state = self._rpc.get(chain)
+        return state is not None and state.down
+
+    def _state(self, chain: str | None) -> _Rpc:
+        return self._rpc.setdefault(chain, _Rpc())
+
+    def _followed(self, moved: list[str], chain: str | None) -> list[str]:
+        """Of the nodes ``follow`` re-pointed, those of ``chain`` (every one when the job names
+        none); another chain's node that is down is tried again at its next job."""
+        mine = []
+        for line in moved:
+            of = _of_chain(line)
+            if chain is None or of is None or of == chain:
+                mine.append(line)
+            elif (other := self._rpc.get(of)) is not None and other.down:
+                other.moved, other.retry_at = [*other.moved, line], 0.0
+        return mine
+
+    def run(self, job: str, body: Callable[[], Any], *, chain: str | None = None) -> Any:
+        """Run ``body`` as job ``job`` of chain ``chain``; its result, or None when it failed
+        or did not run (``chain``'s node down: the backoff is waited out, nothing recorded)."""
         if self.fatal is not None:
             return None
-        if self._rpc_down:
-            moved = self.follow()
-            if moved:  # the node is back at another address: try it now
-                self._moved, self._rpc_retry_at = moved, 0.0
-        if self._rpc_down and self.clock() < self._rpc_retry_at:
-            return None  # the node is down: wait the backoff out, record nothing
+        with self._lock:
+            rpc = self._state(chain)
+            if rpc.down:
+                moved = self._followed(self.follow(), chain)
+                if moved:  # the node is back at another address: try it now
+                    rpc.moved, rpc.retry_at = moved, 0.0
+            if rpc.down and self.clock() < rpc.retry_at:
+                return None  # the node is down: wait the backoff out, record nothing
         try:
             with self.sessions() as s, s.begin():
                 run_id = repo.start_job_run(s, job, instance=self.instance).id
@@ -131,7 +181,7 @@ class JobGuard:
         try:
             result = body()
             status, error = JobStatus.SUCCEEDED, None
-            self._succeeded(job)
+            self._succeeded(job, chain)
         except LockLost as exc:  # another instance took over: record nothing more, stop
             error = _one_line(exc)
             self.lock_lost(exc)
@@ -139,16 +189,16 @@ class JobGuard:
             log.warning("job %s: refused: %s", job, exc)
             result = f"refused: {exc}"
             status, error = JobStatus.SUCCEEDED, None
-            self._succeeded(job)
+            self._succeeded(job, chain)
         except SQLAlchemyError as exc:
             error = _one_line(exc)
             if not self._writable():
                 self.database_failed(exc)
                 return None
-            self._failed(job, exc)
+            self._failed(job, exc, chain)
         except Exception as exc:  # a library's error as much as lpbot's: recorded, alerted
             error = _one_line(exc)
-            self._failed(job, exc)
+            self._failed(job, exc, chain)
         finally:
             self._close(run_id, status, error, result)
         return result
@@ -163,29 +213,51 @@ class JobGuard:
         except SQLAlchemyError as exc:
             self.database_failed(exc)
 
-    def _succeeded(self, job: str) -> None:
+    def _succeeded(self, job: str, chain: str | None) -> None:
+        with self._lock:
+            self._succeeded_locked(job, chain)
+        self._send()
+
+    def _succeeded_locked(self, job: str, chain: str | None) -> None:
         for key in [k for k in self._errors if k.startswith(f"{job}|")]:
             del self._errors[key]
-        if self._rpc_down:
-            down_for = self._rpc_delay
-            self._rpc_down, self._rpc_delay = False, RPC_BACKOFF_FIRST
-            where = f"; {'; '.join(self._moved)}" if self._moved else ""
-            self._moved = []
-            self.notifier.notify(
-                Alert("rpc_recovered", "the node answers again", f"job {job} succeeded{where}")
+        rpc = self._state(chain)
+        if rpc.down:
+            down_for = rpc.delay
+            rpc.down, rpc.delay = False, RPC_BACKOFF_FIRST
+            where = f"; {'; '.join(rpc.moved)}" if rpc.moved else ""
+            rpc.moved = []
+            self._outbox.append(
+                Alert(
+                    "rpc_recovered", f"{_node(chain)} answers again", f"job {job} succeeded{where}"
+                )
             )
-            log.warning("the node answers again (last backoff %.0f s)", down_for)
+            log.warning("%s answers again (last backoff %.0f s)", _node(chain), down_for)
 
-    def _failed(self, job: str, exc: Exception) -> None:
+    def _failed(self, job: str, exc: Exception, chain: str | None) -> None:
+        with self._lock:
+            self._failed_locked(job, exc, chain)
+        self._send()
+
+    def _send(self) -> None:
+        """The alerts decided under the lock, sent outside it (a slow webhook holds back no
+        other chain's job)."""
+        with self._lock:
+            alerts, self._outbox = self._outbox, []
+        for alert in alerts:
+            self.notifier.notify(alert)
+
+    def _failed_locked(self, job: str, exc: Exception, chain: str | None) -> None:
         if rpc_lost(exc):
-            moved = [] if self._rpc_down else self.follow()
+            moved = [] if self.chain_down(chain) else self.follow()
             if moved:  # not down: moved; the job runs again at its next time, at the new URL
-                log.warning("job %s: the node moved: %s", job, "; ".join(moved))
-                self.notifier.notify(
+                log.warning("job %s: a node moved: %s", job, "; ".join(moved))
+                self._outbox.append(
                     Alert("rpc_moved", "the node moved; following its manifest", "; ".join(moved))
                 )
-                return
-            self._rpc_failed(job, exc)
+                if self._followed(moved, chain):
+                    return
+            self._rpc_failed(job, exc, chain)
             return
         now = self.clock()
         key = error_key(job, exc)
@@ -193,14 +265,14 @@ class JobGuard:
         if seen is None:
             log.error("job %s failed: %s", job, exc, exc_info=exc)
             self._errors[key] = _Seen(1, now + REMIND_FIRST, REMIND_FIRST)
-            self.notifier.notify(Alert("failure", f"job {job} failed", _one_line(exc)))
+            self._outbox.append(Alert("failure", f"job {job} failed", _one_line(exc)))
             return
         seen.count += 1
         log.warning("job %s failed again (%d times): %s", job, seen.count, _one_line(exc))
         if now >= seen.remind_at:
             seen.delay = min(seen.delay * 2, REMIND_MAX)
             seen.remind_at = now + seen.delay
-            self.notifier.notify(
+            self._outbox.append(
                 Alert(
                     "failure",
                     f"job {job} still fails ({seen.count} times)",
@@ -208,21 +280,24 @@ class JobGuard:
                 )
             )
 
-    def _rpc_failed(self, job: str, exc: Exception) -> None:
+    def _rpc_failed(self, job: str, exc: Exception, chain: str | None) -> None:
         now = self.clock()
-        if not self._rpc_down:
-            self._rpc_down, self._rpc_delay = True, RPC_BACKOFF_FIRST
-            log.error("job %s: the node cannot be reached: %s", job, type(exc).__name__)
-            self.notifier.notify(
+        rpc = self._state(chain)
+        if not rpc.down:
+            rpc.down, rpc.delay = True, RPC_BACKOFF_FIRST
+            log.error("job %s: %s cannot be reached: %s", job, _node(chain), type(exc).__name__)
+            whose = "the jobs" if chain is None else f"chain {chain}'s jobs"
+            others = "" if chain is None else "; the other chains' jobs go on"
+            self._outbox.append(
                 Alert(
                     "rpc_down",
-                    "the node cannot be reached",
-                    f"job {job}: {type(exc).__name__}; the jobs retry with a backoff",
+                    f"{_node(chain)} cannot be reached",
+                    f"job {job}: {type(exc).__name__}; {whose} retry with a backoff{others}",
                 )
             )
         else:
-            self._rpc_delay = min(self._rpc_delay * 2, RPC_BACKOFF_MAX)
-        self._rpc_retry_at = now + self._rpc_delay
+            rpc.delay = min(rpc.delay * 2, RPC_BACKOFF_MAX)
+        rpc.retry_at = now + rpc.delay
 
     def _writable(self) -> bool:
         """A probe write (rolled back): whether the database still takes writes."""

@@ -11,6 +11,7 @@ like any other; an open confirmed before a crash is found in the store and manag
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,7 @@ from web3 import Web3
 from lpbot.chain.forksim import ForkSimulator
 from lpbot.config import Config, HealthConfig, PositionConfig
 from lpbot.devnet.manifest import Manifest
-from lpbot.errors import ConfigError, NeedsAttention, Refused
+from lpbot.errors import ConfigError, NeedsAttention, Refused, RetryLater
 from lpbot.execution import service
 from lpbot.execution.service import ExecutionContext
 from lpbot.execution.state import RebalanceRecord
@@ -54,6 +55,11 @@ class Runtime:
     guard: Any = None  # the scheduler's lpbot.jobs.guard.JobGuard, once started
     app: Any = None  # the lpbot.app.App it was built from
     opens: dict[str, PendingOpen] = field(default_factory=dict)  # [positions.open], no NFT yet
+    # the chains whose node did not answer at start, each with that line: their positions are
+    # built when it answers (``connect_chain``)
+    deferred: dict[str, str] = field(default_factory=dict)
+    lock: Any = None  # the instance lock whose fence every recorded step checks
+    contexts: dict[str, ExecutionContext] = field(default_factory=dict)  # per position
 
     def close(self) -> None:
         for sim in self.simulators:
@@ -296,14 +302,36 @@ def check_position(
         )
 
 
-def check_start(app: App) -> list[Signer]:
+def unreachable_chains(app: App) -> dict[str, str]:
+    """The chains of enabled positions whose node does not answer now, each with the one
+    line saying so; ``lpbot run`` defers them. When none answers, that line is raised
+    (``RetryLater``): there is nothing to run. A node serving another chain id is raised at
+    once (``NeedsAttention``): a wrong configuration, not a node away."""
+    chains = list(dict.fromkeys(p.chain for p in app.config.positions if p.enabled))
+    down: dict[str, RetryLater] = {}
+    for name in chains:
+        try:
+            app.w3(name)
+        except RetryLater as exc:
+            down[name] = exc
+    if chains and len(down) == len(chains):
+        raise down[chains[0]]
+    return {name: str(exc) for name, exc in down.items()}
+
+
+def check_start(app: App, deferred: Collection[str] | None = None) -> list[Signer]:
     """What ``lpbot run`` needs before it may act, checked without acting: the price source
     values every position, a sender is named, every key it signs with unlocks. A standby
     checks it before it stands by: a wrong password or a price source it cannot reach is
     found at once, not when the active one has died and the standby is the only one left.
-    Each enabled position's chain is checked with its own Safe, module and sender. Returns the
-    Safe owners' signers it checked."""
-    unpriced = app.pricing_problems(online=True)
+    Each enabled position's chain is checked with its own Safe, module and sender; the
+    positions of ``deferred`` chains (whose node does not answer; by default those of
+    ``unreachable_chains``) are priced when their chain answers (``connect_chain``). Returns
+    the Safe owners' signers it checked."""
+    if deferred is None:
+        deferred = unreachable_chains(app)
+    answering = {p.chain for p in app.config.positions} - set(deferred)
+    unpriced = app.pricing_problems(online=True, chains=answering)
     if unpriced:
         raise ConfigError("; ".join(unpriced))
     chains = list(dict.fromkeys(p.chain for p in app.config.positions if p.enabled))
@@ -338,39 +366,61 @@ def build_runtime(
 ) -> Runtime:
     """Open the database (migrated), unlock the keys, and build every enabled position; refuse
     (``ConfigError``, naming both sides and the command that fixes it) when the configuration
-    and the chain or the database disagree."""
+    and the chain or the database disagree. A chain whose node does not answer while another
+    does is deferred (``Runtime.deferred``): its positions are built when it answers
+    (``connect_chain``); when no chain answers, the start is refused with that line."""
     config = app.config
-    sessions = app.sessions
-    runtime = Runtime(config, app.engine, sessions, notifier=notifier or app.notifier)
-    runtime.app = app
+    runtime = Runtime(config, app.engine, app.sessions, notifier=notifier or app.notifier)
+    runtime.app, runtime.lock = app, lock
+    runtime.deferred = unreachable_chains(app)
     # a position the price source cannot value is neither monitored nor hedged, and the keys
     # are unlocked now, so a missing or wrong password stops the start, not the first rebalance
-    check_start(app)
+    check_start(app, runtime.deferred)
+    build_chains(runtime, {p.chain for p in config.positions} - set(runtime.deferred))
+    return runtime
+
+
+def connect_chain(runtime: Runtime, chain: str) -> None:
+    """Deferred chain ``chain`` answers: check it as the start does (the configured chain id,
+    its positions' prices), resume its unfinished work against it and build its positions.
+    ``RetryLater`` (or a lost connection): it does not answer (yet); ``NeedsAttention``
+    (``ConfigError``): a configuration a person must fix."""
+    app = runtime.app
+    app.w3(chain)
+    unpriced = app.pricing_problems(online=True, chains={chain})
+    if unpriced:
+        raise ConfigError("; ".join(unpriced))
+    build_chains(runtime, {chain})
+    runtime.deferred.pop(chain, None)
+
+
+def build_chains(runtime: Runtime, chains: Collection[str]) -> None:
+    """Build the enabled positions of ``chains``: their unfinished rebalances resumed against
+    the chain first, then each one managed, or to open (``runtime.opens``)."""
+    app, config, sessions, lock = runtime.app, runtime.config, runtime.sessions, runtime.lock
     auto = config.auto_execute
     auto_max = auto.max_value_usd if auto.enabled else None
-    contexts: dict[str, ExecutionContext] = {}
+    mine = [p for p in config.positions if p.enabled and p.chain in chains]
+    contexts = runtime.contexts
     # the chain's truth first: every unfinished rebalance is finished or abandoned against the
     # chain (its CONFIRMED recorded with the position it minted) before anything reads which
     # NFT a position is now
-    for pos in config.positions:
-        if not pos.enabled:
-            continue
+    for pos in mine:
         chain = app.chain(pos.chain)
         if chain.manifest is None and pos.token_id is None and pos.open is None:
             raise ConfigError(f"positions.{pos.name}.token_id: required on a live chain")
-        ctx = app.execution_context(pos.name, actor=f"lpbot run ({pos.name})")
+        if pos.name not in contexts:  # built once (a retried chain keeps its dry-run fork)
+            ctx = app.execution_context(pos.name, actor=f"lpbot run ({pos.name})")
+            if lock is not None and isinstance(ctx.repo, SqlRebalanceRepo):
+                ctx.repo.fence = lock.fence  # every recorded step checks the lock is ours
+            contexts[pos.name] = ctx
         # the runtime's and the app's: closing either stops the dry-run forks
         for sim in app._cache.get("simulators", []):
             if sim not in runtime.simulators:
                 runtime.simulators.append(sim)
-        if lock is not None and isinstance(ctx.repo, SqlRebalanceRepo):
-            ctx.repo.fence = lock.fence  # every recorded step checks the lock is still ours
-        contexts[pos.name] = ctx
-        for record in service.resume(ctx):
+        for record in service.resume(contexts[pos.name]):
             runtime.resumed.append((pos.name, record))
-    for pos in config.positions:
-        if not pos.enabled:
-            continue
+    for pos in mine:
         ctx = contexts[pos.name]
         manifest = app.manifest(pos.chain)
         gone = withdrawn_token(sessions, pos.name)
@@ -393,7 +443,6 @@ def build_runtime(
                 continue
             adopt_opened(sessions, ctx, pos.name, opened)  # confirmed just before a crash
         manage(runtime, pos.name, ctx)
-    return runtime
 
 
 def open_capital(

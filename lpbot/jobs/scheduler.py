@@ -7,6 +7,13 @@ are resumed (checked against the chain first). A configured position still to op
 ``open`` job (process-local) until its NFT is minted; then its own jobs are scheduled.
 SIGINT/SIGTERM stop the scheduler after the running job finishes; a rebalance interrupted
 harder is resumed on the next start.
+
+Several chains: each chain's jobs run on its own executor (``chain:NAME``, one at a time), so a
+slow or hanging node delays its own chain only; the guard keeps each chain's node state
+apart. A chain whose node does not answer at start, while another does, is deferred
+(``defer_chain``): alerted and audited once, tried again with a backoff by its process-local
+``connect:NAME`` job, and, once it answers, resumed and scheduled as a start would
+(``reconnect``); a configuration error found then is alerted and not tried again.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -34,10 +42,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from lpbot.errors import Refused
+from lpbot.errors import NeedsAttention, Refused, RetryLater
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import Alert
-from lpbot.jobs.guard import JobGuard, close_interrupted
+from lpbot.jobs.guard import (
+    RPC_BACKOFF_FIRST,
+    RPC_BACKOFF_MAX,
+    JobGuard,
+    close_interrupted,
+    error_key,
+    rpc_lost,
+)
 from lpbot.jobs.runtime import Runtime
 from lpbot.store import instances
 from lpbot.store.lock import (
@@ -70,19 +85,22 @@ def run_job(kind: str, name: str) -> None:
     if kind == "open":
         _run_open(runtime, name)
         return
-    mp = runtime.positions[name]
+    mp = runtime.positions.get(name)
+    if mp is None:  # a job an earlier run stored, of a chain deferred now (``run_connect``)
+        return
     bodies: dict[str, Callable[[], Any]] = {
         "monitor": lambda: tasks.withdrawn_note(mp) or tasks.monitor(mp),
         "rebalance_check": lambda: tasks.rebalance_check(mp),
         "hedge_sync": lambda: tasks.hedge_sync(mp),
     }
     guard = runtime.guard
-    rpc_was_down = guard.rpc_down
-    result = guard.run(f"{kind}:{name}", bodies[kind])
+    chain = runtime.config.position(name).chain
+    rpc_was_down = guard.chain_down(chain)
+    result = guard.run(f"{kind}:{name}", bodies[kind], chain=chain)
     if kind == "monitor" and _SCHEDULER is not None:
         monitor_interval(_SCHEDULER, runtime, name)
     if result is None:
-        if guard.rpc_down and not rpc_was_down:
+        if guard.chain_down(chain) and not rpc_was_down:
             _line(kind, name, "the node cannot be reached: retrying with a backoff")
         return
     if isinstance(result, tasks.PositionState):
@@ -128,7 +146,8 @@ def _run_open(runtime: Runtime, name: str) -> None:
     po = runtime.opens.get(name)
     if po is None or runtime.guard is None:
         return
-    result = runtime.guard.run(f"open:{name}", lambda: tasks.open_position(po))
+    chain = runtime.config.position(name).chain
+    result = runtime.guard.run(f"open:{name}", lambda: tasks.open_position(po), chain=chain)
     if result is not None:
         _line("open", name, str(result))
     if po.token_id is None:
@@ -142,8 +161,164 @@ def _run_open(runtime: Runtime, name: str) -> None:
         _schedule_position(_SCHEDULER, runtime, name, datetime.now(UTC))
 
 
+@dataclass
+class _Waiting:
+    """A deferred chain's connect job: its backoff, and whether its failure was alerted."""
+
+    delay: float = RPC_BACKOFF_FIRST
+    alerted: set[str] = field(default_factory=set)
+    cleared: bool = False  # its positions' jobs an earlier run stored are removed
+
+
+_WAITING: dict[str, _Waiting] = {}
+
+
+def _chain_audit(runtime: Runtime, chain: str, kind: str, decision: str, lines: list[str]) -> None:
+    from lpbot.store import repo
+
+    with runtime.sessions() as s, s.begin():
+        repo.append_audit(
+            s, kind, lines, subject=f"chain:{chain}", decision=decision, data={"chain": chain}
+        )
+
+
+def defer_chain(scheduler: BaseScheduler, runtime: Runtime, chain: str, reason: str) -> None:
+    """Chain ``chain`` did not answer at start: alert (and audit) once, and try it again with
+    a backoff (its ``connect:NAME`` job, process-local) while the other chains run."""
+    names = [p.name for p in runtime.config.positions if p.enabled and p.chain == chain]
+    title = f"chain {chain} does not answer: its positions wait, the other chains run"
+    body = f"{reason}; positions {', '.join(names)}; tried again with a backoff"
+    _chain_audit(runtime, chain, "chain_deferred", "deferred", [title, reason])
+    runtime.notifier.notify(Alert("chain_deferred", title, body))
+    _line("connect", chain, f"deferred: {reason}")
+    _WAITING[chain] = _Waiting()
+    _connect_later(scheduler, runtime, chain, RPC_BACKOFF_FIRST)
+
+
+def _connect_later(scheduler: BaseScheduler, runtime: Runtime, chain: str, delay: float) -> None:
+    scheduler.add_job(
+        run_connect,
+        "date",
+        run_date=datetime.now(UTC) + timedelta(seconds=delay),
+        args=[chain],
+        id=f"connect:{chain}",
+        name=f"connect {chain}",
+        jobstore="local",
+        executor=f"chain:{chain}",
+        replace_existing=True,
+    )
+
+
+def run_connect(chain: str) -> None:
+    """The connect job of deferred chain ``chain`` (``reconnect``)."""
+    if _RUNTIME is not None and _SCHEDULER is not None:
+        reconnect(_SCHEDULER, _RUNTIME, chain)
+
+
+def reconnect(scheduler: BaseScheduler, runtime: Runtime, chain: str) -> str:
+    """Try deferred chain ``chain`` again: when it answers, resume its unfinished work
+    against it, build and schedule its positions ("connected"); while it does not, try again
+    after a backoff (5 s doubling to 5 min, "waiting"); a configuration error (a node serving
+    another chain id, a pool that is not the chain's...) is alerted as needing attention and
+    not tried again ("failed"): the other chains run on."""
+    from lpbot.jobs.runtime import connect_chain
+
+    guard = runtime.guard
+    if chain not in runtime.deferred or (guard is not None and guard.fatal is not None):
+        return "stopped"
+    waiting = _WAITING.setdefault(chain, _Waiting())
+    if not waiting.cleared:  # until it answers its positions have no jobs (status says so)
+        waiting.cleared = True
+        for pos in runtime.config.positions:
+            for kind in ("hedge_sync", "monitor", "rebalance_check"):
+                if pos.chain == chain:
+                    with contextlib.suppress(JobLookupError):
+                        scheduler.remove_job(f"{kind}:{pos.name}")
+    try:
+        connect_chain(runtime, chain)
+    except LockLost as exc:
+        if guard is not None:
+            guard.lock_lost(exc)
+        return "stopped"
+    except SQLAlchemyError as exc:
+        if guard is not None:
+            guard.database_failed(exc)
+        return "stopped"
+    except NeedsAttention as exc:
+        return _chain_failed(scheduler, runtime, chain, exc)
+    except Exception as exc:  # not answering (yet), or a library's error: tried again later
+        if not isinstance(exc, RetryLater) and not rpc_lost(exc):
+            key = error_key(f"connect:{chain}", exc)
+            if key not in waiting.alerted:
+                waiting.alerted.add(key)
+                log.error("chain %s: connecting failed: %s", chain, exc, exc_info=exc)
+                runtime.notifier.notify(
+                    Alert("failure", f"chain {chain}: connecting failed", f"{exc}"[:500])
+                )
+        waiting.delay = min(waiting.delay * 2, RPC_BACKOFF_MAX)
+        log.warning("chain %s still does not answer; next try in %.0f s", chain, waiting.delay)
+        _connect_later(scheduler, runtime, chain, waiting.delay)
+        return "waiting"
+    _WAITING.pop(chain, None)
+    for name, record in runtime.resumed:
+        if runtime.config.position(name).chain == chain:
+            _line("resume", name, f"{record.kind} {record.id}: {record.state.value}")
+    first = datetime.now(UTC)
+    names = [n for n in list(runtime.positions) if runtime.config.position(n).chain == chain]
+    for name in names:
+        _schedule_position(scheduler, runtime, name, first)
+    opens = [n for n in list(runtime.opens) if runtime.config.position(n).chain == chain]
+    for name in opens:
+        _schedule_open(scheduler, runtime, name, first)
+    title = f"chain {chain} answers: its positions are managed"
+    body = f"{len(names)} position(s) scheduled" + (f", {len(opens)} to open" if opens else "")
+    _chain_audit(runtime, chain, "chain_connected", "connected", [title, body])
+    runtime.notifier.notify(Alert("chain_connected", title, body))
+    _line("connect", chain, f"connected: {body}")
+    return "connected"
+
+
+def _chain_failed(
+    scheduler: BaseScheduler, runtime: Runtime, chain: str, exc: NeedsAttention
+) -> str:
+    """A configuration error found when deferred chain ``chain`` answered: alerted, not
+    tried again; its positions stay unmanaged until a person fixes it and restarts."""
+    for name in [p.name for p in runtime.config.positions if p.chain == chain]:
+        runtime.positions.pop(name, None)
+        runtime.opens.pop(name, None)
+    runtime.deferred.pop(chain, None)
+    _WAITING.pop(chain, None)
+    with contextlib.suppress(JobLookupError):  # not tried again
+        scheduler.remove_job(f"connect:{chain}", jobstore="local")
+    title = f"chain {chain} needs attention: its positions are not managed"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    body = f"{text}; fix the configuration and restart `lpbot run` (the other chains run on)"
+    log.error("chain %s: %s", chain, text)
+    _chain_audit(runtime, chain, "chain_failed", "needs_attention", [title, text])
+    runtime.notifier.notify(Alert("chain_failed", title, body))
+    _line("connect", chain, f"needs attention, not tried again: {text}")
+    return "failed"
+
+
+def _schedule_open(scheduler: BaseScheduler, runtime: Runtime, name: str, first: datetime) -> None:
+    """Position ``name``'s open job: process-local (a restart finds the open in the store, not
+    in the job store), until its NFT is minted."""
+    scheduler.add_job(
+        run_job,
+        "interval",
+        seconds=runtime.config.schedule.rebalance_check_seconds,
+        args=["open", name],
+        id=f"open:{name}",
+        name=f"open {name}",
+        jobstore="local",
+        executor=executor_of(runtime, name),
+        replace_existing=True,
+        next_run_time=first,
+    )
+
+
 def _schedule_position(
-    scheduler: BlockingScheduler, runtime: Runtime, name: str, first: datetime
+    scheduler: BaseScheduler, runtime: Runtime, name: str, first: datetime
 ) -> None:
     """Position ``name``'s jobs: the hedge first (the monitor's ledger reads the hedge, whose
     paper venue is priced by its sync), then the monitor, then the rebalance check."""
@@ -164,9 +339,24 @@ def _schedule_position(
             args=[kind, name],
             id=f"{kind}:{name}",
             name=f"{kind} {name}",
+            executor=executor_of(runtime, name),
             replace_existing=True,
             next_run_time=first + timedelta(milliseconds=order),
         )
+
+
+def executor_of(runtime: Runtime, name: str) -> str:
+    """The executor of position ``name``'s jobs: its chain's (``chain:NAME``)."""
+    return f"chain:{runtime.config.position(name).chain}"
+
+
+def chain_executors(runtime: Runtime) -> dict[str, ThreadPoolExecutor]:
+    """One executor per chain with an enabled position, one worker each: a chain's jobs share
+    its reader (which caches ticks and hints between reads), its nonce manager and its dry-run
+    fork, so they run one at a time; another chain's jobs run beside them, so a slow or hanging
+    node delays its own chain only."""
+    chains = sorted({p.chain for p in runtime.config.positions if p.enabled})
+    return {f"chain:{c}": ThreadPoolExecutor(max_workers=1) for c in chains}
 
 
 def _instance() -> str:
@@ -389,14 +579,19 @@ def start(
     ``LockLost``: ``lpbot run`` exits non-zero rather than act beside another instance."""
     global _RUNTIME, _SCHEDULER
     _RUNTIME = runtime
+    _WAITING.clear()
     sched = runtime.config.schedule
     stopping = threading.Event()
     scheduler = _Scheduler(
         # the jobs in lpbot's database (they survive restarts); process-local ones in memory
         jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine), "local": MemoryJobStore()},
-        # one job at a time: a position's jobs share its chain reader (which caches ticks and
-        # hints between reads) and its execution context; run together they raced
-        executors={"default": ThreadPoolExecutor(max_workers=1), "lock": ThreadPoolExecutor(1)},
+        # one job at a time per chain (``chain_executors``); "default" runs a job stored by an
+        # older version until the start replaces it
+        executors={
+            "default": ThreadPoolExecutor(max_workers=1),
+            "lock": ThreadPoolExecutor(1),
+            **chain_executors(runtime),
+        },
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone=sched.timezone,
     )
@@ -430,18 +625,9 @@ def start(
             # one at a time: a position's jobs share its chain reader and execution context
             _schedule_position(scheduler, runtime, name, first)
         for name in runtime.opens:
-            # process-local: a restart finds the open in the store, not in the job store
-            scheduler.add_job(
-                run_job,
-                "interval",
-                seconds=sched.rebalance_check_seconds,
-                args=["open", name],
-                id=f"open:{name}",
-                name=f"open {name}",
-                jobstore="local",
-                replace_existing=True,
-                next_run_time=first,
-            )
+            _schedule_open(scheduler, runtime, name, first)
+        for chain, reason in runtime.deferred.items():
+            defer_chain(scheduler, runtime, chain, reason)
 
         def refresh_lock() -> None:
             try:

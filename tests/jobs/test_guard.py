@@ -315,3 +315,83 @@ def test_a_lost_lock_stops_even_when_its_alert_fails_and_the_alert_names_the_ins
     assert stops == [1]
     assert guard.fatal is not None and guard.fatal_error is LockLost
     assert len(sent) == 1 and "4242@host-b" in sent[0].title
+
+
+def test_a_chain_whose_node_is_down_holds_back_its_own_jobs_only(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Two chains: Arbitrum's node lost, Ethereum's jobs run on every time; the alerts name
+    arbitrum; Arbitrum's jobs wait their backoff and its return is alerted once."""
+    guard, notifier, clock = _guard(sessions)
+    port = free_port()
+    arbitrum = connect(f"http://127.0.0.1:{port}")  # nothing listens there: the node is down
+
+    def read_arbitrum() -> int:
+        return int(arbitrum.eth.block_number)
+
+    assert guard.run("monitor:arb", read_arbitrum, chain="arbitrum") is None
+    assert guard.chain_down("arbitrum") and not guard.chain_down("ethereum")
+    assert guard.rpc_down
+    (down,) = notifier.alerts
+    assert down.kind == "rpc_down" and "arbitrum" in down.title and "ethereum" not in down.title
+    tried = len(_runs(sessions))
+    ran: list[str] = []
+    for _ in range(10):  # within Arbitrum's backoff
+        assert guard.run("monitor:eth", lambda: ran.append("eth") or 1, chain="ethereum") == 1
+        assert guard.run("monitor:arb", read_arbitrum, chain="arbitrum") is None
+        clock.now += 0.2
+    # Ethereum's every job ran and was recorded, Arbitrum's none (no request, no row)
+    assert ran == ["eth"] * 10
+    runs = _runs(sessions)[tried:]
+    assert [r.job for r in runs] == ["monitor:eth"] * 10
+    assert all(r.status == JobStatus.SUCCEEDED for r in runs)
+    assert [a.kind for a in notifier.alerts] == ["rpc_down"]
+
+    # Ethereum's node lost too: its own alert, its own backoff
+    eth_port = free_port()
+    ethereum = connect(f"http://127.0.0.1:{eth_port}")
+    assert (
+        guard.run("monitor:eth", lambda: int(ethereum.eth.block_number), chain="ethereum") is None
+    )
+    assert [a.kind for a in notifier.alerts] == ["rpc_down", "rpc_down"]
+    assert "ethereum" in notifier.alerts[1].title
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Node)  # Arbitrum's node is back
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        clock.now += RPC_BACKOFF_FIRST
+        assert guard.run("monitor:arb", read_arbitrum, chain="arbitrum") == 42
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Arbitrum's return alerted once, naming it; Ethereum still down
+    assert [a.kind for a in notifier.alerts] == ["rpc_down", "rpc_down", "rpc_recovered"]
+    assert "arbitrum" in notifier.alerts[2].title
+    assert not guard.chain_down("arbitrum") and guard.chain_down("ethereum")
+
+
+def test_a_job_of_another_chain_does_not_end_a_chains_backoff_or_alert_its_return(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A success on Ethereum is not Arbitrum's node answering: no ``rpc_recovered``, and
+    Arbitrum's backoff goes on (each failed try doubles it)."""
+    guard, notifier, clock = _guard(sessions)
+    arbitrum = connect(f"http://127.0.0.1:{free_port()}")
+
+    def read_arbitrum() -> int:
+        return int(arbitrum.eth.block_number)
+
+    assert guard.run("monitor:arb", read_arbitrum, chain="arbitrum") is None
+    waits = []
+    for _ in range(3):
+        before = len([r for r in _runs(sessions) if r.job == "monitor:arb"])
+        waited = 0.0
+        while len([r for r in _runs(sessions) if r.job == "monitor:arb"]) == before:
+            assert guard.run("monitor:eth", lambda: 1, chain="ethereum") == 1
+            guard.run("monitor:arb", read_arbitrum, chain="arbitrum")
+            clock.now += 1
+            waited += 1
+        waits.append(waited)
+    assert waits == [RPC_BACKOFF_FIRST + 1, 2 * RPC_BACKOFF_FIRST, 4 * RPC_BACKOFF_FIRST]
+    assert [a.kind for a in notifier.alerts] == ["rpc_down"]
+    assert guard.chain_down("arbitrum")

@@ -555,6 +555,19 @@ def adopt_opened(
     return token_id
 
 
+def opening_transactions(ctx: service.ExecutionContext, name: str, mine: set[int]) -> list[str]:
+    """The hashes of the mined transactions (confirmed or reverted) of the confirmed open that
+    minted one of position ``name``'s NFTs (``mine``), oldest first; empty when lpbot did not
+    open it."""
+    record = service.latest_open(ctx, name)
+    if record is None or record.state.value != "CONFIRMED" or not record.result:
+        return []
+    if int(record.result.get("new_token_id", -1)) not in mine:
+        return []
+    mined = ("CONFIRMED", "REVERTED")
+    return [t.tx_hash for t in ctx.repo.transactions(record.id) if t.status in mined]
+
+
 def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> ManagedPosition | None:
     """Build position ``name``'s ``ManagedPosition`` on the NFT the store (or the config)
     names, following confirmed rebalances to their NFTs; refused when they disagree."""
@@ -635,6 +648,12 @@ def manage(runtime: Runtime, name: str, ctx: service.ExecutionContext) -> Manage
         )
     runtime.positions[pos.name] = mp
     mine = known_tokens(sessions, pos.name)
+    if not ledger_recorded(sessions, pos.name):
+        # lpbot opened it and its ledger starts at the first snapshot: the opening's mined
+        # transactions (a reverted attempt pays too) are its first cost
+        mined = opening_transactions(ctx, pos.name, mine)
+        if mined:
+            mp.opened_by(mined)
     for resumed_name, record in runtime.resumed:
         # a rebalance this start found confirmed: its flows and gas join the ledger too
         if (

@@ -17,6 +17,7 @@ from lpbot.devnet.market import run_market
 from lpbot.errors import ConfigError, Refused
 from lpbot.execution import service
 from lpbot.execution.state import RebalanceState as S
+from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
 from lpbot.jobs.runtime import build_runtime
@@ -180,6 +181,23 @@ def test_run_opens_the_configured_capital_as_one_safe_position(env: Env) -> None
         assert runtime.opens == {}
         assert runtime.positions[NAME].token_id == token_id
         assert tasks.monitor(runtime.positions[NAME]).tick_lower == p[5]
+    finally:
+        app.close()
+    # the ledger's first cost is the open's gas, to the wei, counted once across restarts
+    receipt = env.chain.w3.eth.get_transaction_receipt(record.result["tx_hash"])
+    paid = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    app = App.load(config)
+    try:
+        runtime = build_runtime(app)
+        tasks.monitor(runtime.positions[NAME])
+        with runtime.sessions() as s:
+            start = ledger_store.load(s, NAME)
+            assert start is not None
+            assert [(g.tx_hash, g.wei) for g in start.opening_gas] == [
+                (record.result["tx_hash"], paid)
+            ]
+            last = ledger_store.history(s, NAME).points[-1].ledger
+            assert sum(g.wei for g in last.gas) == paid  # no rebalance yet: the open alone
     finally:
         app.close()
     # and the open job run again (a second daemon, a replayed job) finds the first open

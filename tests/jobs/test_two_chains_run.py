@@ -1,5 +1,6 @@
 """One ``lpbot run``, one store, two chains: a devnet shaped like Ethereum and one shaped like
-Arbitrum One, each configured by its RPC URL alone, each with a position to open.
+Arbitrum One, each configured by its RPC URL alone, each with a position to open; Arbitrum
+with its own sender key and Safe table ([chains.arbitrum]), Ethereum with the global ones.
 
 The daemon opens both (each through the Safe on its own chain, the Safe's balances moved as
 each dry-run said, each ledger started); then Arbitrum's node is killed: one ``rpc_down``
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from eth_account import Account
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -76,6 +78,22 @@ rebalance_check_seconds = 2
 enabled = true
 max_value_usd = "100000"
 via = "multisig"
+"""
+
+ARBITRUM_SIGNERS = """sender = "arbbot"
+[chains.arbitrum.safe]
+address = "{safe}"
+threshold = 2
+owners = [
+    {{ address = "{o1}", keystore = "owner1" }},
+    {{ address = "{o2}", keystore = "owner2" }},
+    {{ address = "{o3}" }},
+]
+"""
+
+KEYSTORE = """[signer.keystores.arbbot]
+path = "{path}"
+password_env = "LPBOT_TEST_ARBBOT_PW"
 """
 
 NAMES = {"ethereum": "eth-usdc", "arbitrum": "arb-usdc"}
@@ -169,14 +187,25 @@ def test_two_chains_under_one_daemon_and_one_store_a_dead_node_stops_only_its_ch
         signers = HOT_QUORUM_SIGNERS.format(
             keys=data / "keys", o1=owners[0], o2=owners[1], o3=owners[2]
         ).replace('address = "devnet"', f'address = "{safe}"')
+        # Arbitrum has its own sender (a key of its own, funded there only) and its own Safe
+        # table; Ethereum takes the global [signer] ones
+        arb_sender = Account.create()
+        write_keystore(data / "keys" / "arbbot.json", bytes(arb_sender.key), "pw-arbbot")
+        env["LPBOT_TEST_ARBBOT_PW"] = "pw-arbbot"
+        chains["arbitrum"].w3.provider.make_request(
+            "anvil_setBalance", [arb_sender.address, hex(10**20)]
+        )
         text = f'version = 1\ndata_dir = "{data}"\n'
         for shape, devnet in chains.items():
             text += CHAIN.format(chain=shape, url=devnet.url, upper=shape.upper())
             env[f"LPBOT_TEST_SUBMIT_URL_{shape.upper()}"] = devnet.url
+            if shape == "arbitrum":
+                text += ARBITRUM_SIGNERS.format(safe=safe, o1=owners[0], o2=owners[1], o3=owners[2])
         for shape in chains:
             text += POSITION.format(name=NAMES[shape], chain=shape, pool=_pool(shape))
         config = tmp_path / "lpbot.toml"
-        config.write_text(text + signers + REST)
+        keystore = KEYSTORE.format(path=data / "keys" / "arbbot.json")
+        config.write_text(text + signers + keystore + REST)
         env["LPBOT_CONFIG"] = str(config)
         url, received = alerts
         env["LPBOT_WEBHOOK_URL"] = url
@@ -194,7 +223,8 @@ def test_two_chains_under_one_daemon_and_one_store_a_dead_node_stops_only_its_ch
                 )
 
             assert _wait(opened, 150), out.read_text()
-            tokens = _check_opened(data, chains, nonces)
+            senders = {"ethereum": dev_signer(8).address, "arbitrum": arb_sender.address}
+            tokens = _check_opened(data, chains, nonces, senders)
 
             # 2. Arbitrum's node dies: alerted, naming it; Ethereum's jobs go on; no exit
             killed = datetime.now(UTC)
@@ -224,7 +254,9 @@ def test_two_chains_under_one_daemon_and_one_store_a_dead_node_stops_only_its_ch
     _ledgers_started(data, tokens)
 
 
-def _check_opened(data: Path, chains: dict[str, Devnet], nonces: dict[str, int]) -> dict[str, int]:
+def _check_opened(
+    data: Path, chains: dict[str, Devnet], nonces: dict[str, int], senders: dict[str, str]
+) -> dict[str, int]:
     """Each open on its chain: the NFT owned by the Safe there, the Safe's nonce one up, its
     token balances moved by the exact amounts its dry-run said; each position's NFT."""
     tokens = {}
@@ -258,6 +290,7 @@ def _check_opened(data: Path, chains: dict[str, Devnet], nonces: dict[str, int])
                 )
             ).all()
         receipt = w3.eth.get_transaction_receipt(sent.tx_hash)  # on this chain, not the other
+        assert receipt["from"] == senders[shape]  # the chain's own sender, else the global one
         block = receipt["blockNumber"]
         changes = report["dry_run"]["balance_change"]
         assert changes and set(changes) <= {

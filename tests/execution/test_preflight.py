@@ -198,6 +198,8 @@ def test_gas_above_the_usd_limit_waits_and_alerts_then_sends(setup: Setup) -> No
         service.execute(ctx, report["report_id"], signers=_owners())
     assert [k for k, _ in alerts] == ["gas_too_high"] and _sends(provider) == []
     assert ctx.repo.by_report(report["report_id"]).state == S.SIGNED  # type: ignore[union-attr]
+    assert service.resume(ctx) == []  # the next tick, still too expensive: no new alert
+    assert [k for k, _ in alerts] == ["gas_too_high"] and _sends(provider) == []
     ctx.max_fee_usd = Decimal(100)
     [record] = service.resume(ctx)
     assert record.state == S.CONFIRMED
@@ -225,6 +227,9 @@ def test_a_gas_price_above_the_chains_limit_sends_nothing_until_it_is_raised(
     assert ctx.w3.eth.get_transaction_count(sender) == nonce
     assert ctx.repo.transactions(ctx.repo.by_report(report["report_id"]).id) == []  # type: ignore[union-attr]
     assert ctx.repo.by_report(report["report_id"]).state == S.SIGNED  # type: ignore[union-attr]
+    # the daemon's next ticks try again while the price is still too high: no new alert
+    assert service.resume(ctx) == [] and service.resume(ctx) == []
+    assert [k for k, _ in alerts] == ["gas_price_too_high"] and _sends(provider) == []
     ctx.max_gas_price_wei = fee * 10
     [record] = service.resume(ctx)
     assert record.state == S.CONFIRMED

@@ -241,3 +241,55 @@ def test_export_unknown_chain_is_one_line_exit_2_and_nothing_written(
         "nothing written"
     ]
     assert not out.exists() and run.out == ""
+
+
+TWO_LIVE_CHAINS = """version = 1
+data_dir = "data"
+[chains.ethereum]
+rpc_url_env = "LPBOT_TEST_ETH_RPC"
+[chains.arbitrum]
+rpc_url_env = "LPBOT_TEST_ARB_RPC"
+[[positions]]
+name = "eth"
+chain = "ethereum"
+pool = "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"
+token_id = 7
+[positions.strategy]
+kind = "full_range"
+[[positions]]
+name = "arb"
+chain = "arbitrum"
+pool = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
+token_id = 8
+[positions.strategy]
+kind = "full_range"
+"""
+
+
+@pytest.mark.parametrize("command", ["approve", "execute", "sign", "replan"])
+def test_a_rebalance_named_by_its_report_or_id_is_handled_on_its_own_chain(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Without --position, a command about an Arbitrum rebalance connects to Arbitrum (here:
+    its RPC variable is named as unset), never to the first position's chain, whose Safe,
+    sender and node would otherwise be used for the Arbitrum report."""
+    from lpbot.execution.state import RebalanceState as S
+
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    a = App.load(config)
+    rebalances = a.rebalance_repo("test")
+    record = rebalances.create(
+        idempotency_key="arb-8", chain_id=42161, safe="0x" + "22" * 20, token_id=8
+    )
+    rebalances.transition(record.id, S.PLANNED, S.SIMULATED, report_id="r-arb", report_hash="h")
+    a.close()
+    key = str(record.id) if command == "replan" else "r-arb"
+    extra = ["--yes"] if command == "approve" else []
+    extra += ["--dev-owner", "1", "--out", str(tmp_path / "s.json")] if command == "sign" else []
+    run = cli("--config", str(config), "rebalance", command, key, *extra)
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+    assert rebalances.get(record.id).state == S.SIMULATED  # type: ignore[union-attr]

@@ -293,3 +293,27 @@ def test_a_rebalance_named_by_its_report_or_id_is_handled_on_its_own_chain(
     assert run.code != 0
     assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
     assert rebalances.get(record.id).state == S.SIMULATED  # type: ignore[union-attr]
+
+
+def test_resume_without_a_position_resumes_each_chains_unfinished_rebalances(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lpbot rebalance resume`` goes to the chain of every unfinished rebalance: an Arbitrum
+    one is resumed on Arbitrum (its RPC variable named as unset), not skipped because the
+    first position is on Ethereum."""
+    from lpbot.execution.state import RebalanceState as S
+
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    a = App.load(config)
+    rebalances = a.rebalance_repo("test")
+    record = rebalances.create(
+        idempotency_key="arb-8", chain_id=42161, safe="0x" + "22" * 20, token_id=8
+    )
+    rebalances.transition(record.id, S.PLANNED, S.SIMULATED, report_id="r-arb", report_hash="h")
+    a.close()
+    run = cli("--config", str(config), "rebalance", "resume")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err

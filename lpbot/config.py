@@ -950,7 +950,20 @@ def _gwei(value: Any) -> Any:
     return value
 
 
-GweiPrice = Annotated[Decimal, BeforeValidator(_gwei), AfterValidator(_exact_decimal), Field(gt=0)]
+def _one_wei_or_more(value: Decimal) -> Decimal:
+    """A gas price limit below one wei per gas would hold every transaction for ever."""
+    if value * 10**9 < 1:
+        raise ValueError("must be at least 0.000000001 gwei (1 wei)")
+    return value
+
+
+GweiPrice = Annotated[
+    Decimal,
+    BeforeValidator(_gwei),
+    AfterValidator(_exact_decimal),
+    Field(gt=0),
+    AfterValidator(_one_wei_or_more),
+]
 
 
 class ExecutionConfig(_Frozen):

@@ -978,6 +978,11 @@ def test_a_chain_uses_its_own_safe_module_sender_and_gas_limits_else_the_global_
             "chains.arbitrum.max_gas_price_gwei: must be > 0",
         ),
         (
+            # below one wei per gas: every new transaction would wait for ever
+            ("max_gas_price_gwei = 0.1", 'max_gas_price_gwei = "0.0000000009"'),
+            "chains.arbitrum.max_gas_price_gwei: must be at least 0.000000001 gwei (1 wei)",
+        ),
+        (
             (
                 f'[chains.arbitrum.safe]\naddress = "{ARB_POOL}"',
                 '[chains.arbitrum.safe]\naddress = "devnet"',

@@ -269,6 +269,8 @@ def _cmd_withdraw(args: argparse.Namespace) -> int:
         token_id = current_token(a.sessions, pos.name) or pos.token_id
         if token_id is None:
             raise Refused(f"position {pos.name} has no NFT yet (its open is not confirmed)")
+    elif args.position is None:
+        name = a.position_for(token_id=token_id)  # the NFT's position: its chain and Safe
     chain_id = a.manifest(a.chain_name(args.position or name)).chain_id
     if was_withdrawn(a.sessions, chain_id, token_id):
         raise Refused(f"position #{token_id} was withdrawn: nothing to withdraw")

@@ -317,3 +317,18 @@ def test_resume_without_a_position_resumes_each_chains_unfinished_rebalances(
     run = cli("--config", str(config), "rebalance", "resume")
     assert run.code != 0
     assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+
+
+def test_withdraw_of_an_nft_without_a_position_goes_to_the_chain_of_the_position_holding_it(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lpbot position withdraw 8``: NFT #8 is the Arbitrum position's, so the withdraw is
+    planned on Arbitrum (its RPC variable named as unset), not on the first chain, where #8
+    is another NFT or none."""
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    run = cli("--config", str(config), "position", "withdraw", "8")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err

@@ -50,25 +50,9 @@ def _app(args: argparse.Namespace) -> Any:
 
 
 def _record_position(a: Any, args: argparse.Namespace) -> str | None:
-    """The configured position a command about one rebalance (``report_id`` or ``id``) is
-    about: one on the rebalance's chain, the one managing its NFT first; None when no
-    configured chain is the rebalance's (the defaults apply then)."""
+    """The configured position of the rebalance a command names (``report_id`` or ``id``)."""
     key = getattr(args, "report_id", None) or getattr(args, "id", None)
-    if key is None or not a.config.positions:
-        return None
-    from lpbot.report.chains import configured_chains
-
-    repo = a.rebalance_repo(getpass.getuser())
-    record = repo.get(int(key)) if isinstance(key, int) else repo.by_report(str(key))
-    if record is None:
-        return None
-    chains = configured_chains(a.config, a.environ)
-    names = {c.name for c in chains if c.chain_id == record.chain_id}
-    on_chain = [p.name for p in a.config.positions if p.chain in names]
-    if not on_chain:
-        return None
-    mine: str | None = a.position_for(token_id=record.token_id)
-    return mine if mine in on_chain else on_chain[0]
+    return None if key is None else a.rebalance_position(key)
 
 
 def _context(args: argparse.Namespace) -> Any:

@@ -259,6 +259,40 @@ def test_a_replacement_is_sent_above_the_gas_price_limit_a_new_transaction_is_no
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
 
 
+def test_a_recorded_transaction_the_node_never_took_is_not_replaced_above_the_limit(
+    chain: Devnet,
+) -> None:
+    """A transaction recorded but never taken by the node (its fees refused, or a crash before
+    broadcasting) is a new one: re-signed with a new gas limit on resume, it waits above the
+    gas price limit like any new transaction; nothing is sent."""
+    from lpbot.chain.submit import Fees, GasPriceTooHigh, Submitter, sent_from_raw
+
+    w3, signer = chain.w3, dev_signer(9)
+    high = Fees(max_fee_per_gas=50 * 10**9, max_priority_fee_per_gas=10**9)
+    submitter = Submitter(
+        w3,
+        signer,
+        preflight=lambda tx: None,
+        fees=lambda: high,
+        market=lambda: high,
+        max_fee_per_gas_limit=10**9,
+    )
+    nonce = w3.eth.get_transaction_count(signer.address, "pending")
+    signed = signer.sign_transaction(
+        {
+            "type": 2, "chainId": w3.eth.chain_id, "nonce": nonce, "to": signer.address,
+            "value": 0, "data": b"", "gas": 21_000, "maxFeePerGas": 10**9 // 2,
+            "maxPriorityFeePerGas": 10**8,
+        }
+    )  # fmt: skip
+    recorded = sent_from_raw(bytes(signed.raw))  # below the limit, never broadcast
+    sent: list[object] = []
+    with pytest.raises(GasPriceTooHigh):
+        submitter.resume_and_confirm([recorded], on_sent=sent.append, replace_gas=30_000)
+    assert sent == []
+    assert w3.eth.get_transaction_count(signer.address, "pending") == nonce
+
+
 class MarketMovesWhileSigning:
     """A signer that takes its time (as an MPC round does) while the market moves."""
 

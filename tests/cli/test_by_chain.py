@@ -332,3 +332,59 @@ def test_withdraw_of_an_nft_without_a_position_goes_to_the_chain_of_the_position
     run = cli("--config", str(config), "position", "withdraw", "8")
     assert run.code != 0
     assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+
+
+MPC_KEY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+WITH_MPC = (
+    TWO_LIVE_CHAINS
+    + f"""
+[signer.keystores.owner1]
+path = "owner1.json"
+password_env = "OWNER1_PW"
+[signer.safe]
+address = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
+threshold = 2
+owners = [{{ address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", keystore = "owner1" }},
+          {{ address = "{MPC_KEY}", mpc = true }}]
+[signer.mpc]
+threshold = 2
+share_count = 3
+address = "{MPC_KEY}"
+insecure_single_host = true
+parties = [
+    {{ kind = "local", index = 1, dir = "mpc/party-1", passphrase_env = "LPBOT_MPC_PW" }},
+    {{ kind = "local", index = 2, dir = "mpc/party-2", passphrase_env = "LPBOT_MPC_PW" }},
+    {{ kind = "remote", index = 3, url = "http://127.0.0.1:7411", offline = true }},
+]
+"""
+)
+
+
+def test_mpc_rotate_plans_on_the_chain_named_and_executes_on_the_reports_chain(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MPC key owns a Safe on each chain: ``mpc rotate plan --chain arbitrum`` swaps
+    Arbitrum's owner (its RPC variable named as unset), ``execute`` goes to the report's own
+    chain, and a chain not in [chains] is one line naming them."""
+    from lpbot.report.dryrun import canonical_hash
+
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(WITH_MPC)
+    c = ("--config", str(config), "mpc", "rotate")
+    new = str(tmp_path / "new.json")
+    run = cli(*c, "plan", "--chain", "arbitrum", "--new-key", new, "--insecure-single-host")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+    run = cli(*c, "plan", "--chain", "arbitrun", "--new-key", new)
+    assert run.code == 2 and "arbitrun" in run.err and "ethereum, arbitrum" in run.err
+    reports = tmp_path / "data" / "reports"
+    reports.mkdir(parents=True)
+    body = {"kind": "owner_rotation", "chain_id": 42161, "old_owner": MPC_KEY}
+    report_hash = canonical_hash(body)
+    report = {**body, "report_hash": report_hash, "report_id": "rotate-x"}
+    (reports / "rotate-x.json").write_text(json.dumps(report))
+    run = cli(*c, "execute", "rotate-x", "--dev-owner", "1")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err

@@ -100,6 +100,8 @@ def _cmd_quote(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from lpbot.position_commands import render_report, report_json, show_position
 
+    if not args.position:  # the NFT's position: its chain
+        args.position = app().position_for(token_id=args.token_id)
     r = show_position(_chain(args), args.token_id, from_block=args.from_block)
     _print(args, report_json(r), render_report(r))
     return 0

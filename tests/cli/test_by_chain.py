@@ -388,3 +388,17 @@ def test_mpc_rotate_plans_on_the_chain_named_and_executes_on_the_reports_chain(
     run = cli(*c, "execute", "rotate-x", "--dev-owner", "1")
     assert run.code != 0
     assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+
+
+def test_position_show_of_an_nft_reads_the_chain_of_the_position_holding_it(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lpbot position show 8`` reads NFT #8 on Arbitrum, the chain of the position holding
+    it (its RPC variable named as unset), not the first chain's #8."""
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    run = cli("--config", str(config), "position", "show", "8")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err

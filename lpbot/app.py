@@ -473,6 +473,26 @@ class App:
                     return pos.name
         return None
 
+    def rebalance_position(self, key: int | str) -> str | None:
+        """The configured position a command about rebalance ``key`` (its id, or its report's
+        id) is about: one on the rebalance's chain, the one managing its NFT first; None when
+        no configured chain is the rebalance's (the defaults apply then)."""
+        if not self.config.positions:
+            return None
+        from lpbot.report.chains import configured_chains
+
+        repo = self.rebalance_repo("lpbot")
+        record = repo.get(key) if isinstance(key, int) else repo.by_report(key)
+        if record is None:
+            return None
+        chains = configured_chains(self.config, self.environ)
+        names = {c.name for c in chains if c.chain_id == record.chain_id}
+        on_chain = [p.name for p in self.config.positions if p.chain in names]
+        if not on_chain:
+            return None
+        mine = self.position_for(token_id=record.token_id)
+        return mine if mine in on_chain else on_chain[0]
+
     def policy(self, position: str | None = None) -> RebalancePolicy:
         """The position's rebalance policy and strategy, with any slippage override."""
         import dataclasses

@@ -764,14 +764,19 @@ def _signer_problems(
             )
     hot = _hot_owner_keystores(safe, keystores)
     if len(hot) >= safe.threshold and not allow_hot_quorum:
-        problems.append(
-            f"{where}safe: the bot holds keystores ({', '.join(hot)}) for {len(hot)} Safe "
-            f"owners, the threshold is {safe.threshold}: its process alone could "
-            "move everything the Safe holds. Give the bot at most "
-            f"{safe.threshold - 1} owner key(s) and rebalance through "
-            "[signer.module], or set signer.allow_hot_quorum = true to accept it"
-        )
+        problems.append(_hot_quorum_problem(f"{where}safe", hot, safe.threshold))
     return problems
+
+
+def _hot_quorum_problem(key: str, hot: list[str], threshold: int, why: str = "") -> str:
+    """The hot-quorum refusal of the Safe at key path ``key``: the bot holds ``hot``."""
+    return (
+        f"{key}: the bot holds keystores ({', '.join(hot)}) for {len(hot)} Safe "
+        f"owners{why}, the threshold is {threshold}: its process alone could "
+        "move everything the Safe holds. Give the bot at most "
+        f"{threshold - 1} owner key(s) and rebalance through "
+        "[signer.module], or set signer.allow_hot_quorum = true to accept it"
+    )
 
 
 def _mpc_problems(mpc: MpcConfig) -> list[str]:
@@ -945,7 +950,20 @@ def _gwei(value: Any) -> Any:
     return value
 
 
-GweiPrice = Annotated[Decimal, BeforeValidator(_gwei), AfterValidator(_exact_decimal), Field(gt=0)]
+def _one_wei_or_more(value: Decimal) -> Decimal:
+    """A gas price limit below one wei per gas would hold every transaction for ever."""
+    if value * 10**9 < 1:
+        raise ValueError("must be at least 0.000000001 gwei (1 wei)")
+    return value
+
+
+GweiPrice = Annotated[
+    Decimal,
+    BeforeValidator(_gwei),
+    AfterValidator(_exact_decimal),
+    Field(gt=0),
+    AfterValidator(_one_wei_or_more),
+]
 
 
 class ExecutionConfig(_Frozen):
@@ -1299,6 +1317,7 @@ class Config(_Frozen):
                     "from; keep it at most the slippage"
                 )
         problems.extend(self._chain_problems())
+        problems.extend(self._split_quorum_problems())
         problems.extend(self._auto_execute_problems())
         approver = self.auto_execute.approver
         if approver is not None and approver not in self.signer.keystores:
@@ -1353,6 +1372,33 @@ class Config(_Frozen):
                     )
                 elif chain_id is not None:
                     first_of[chain_id] = name
+        return problems
+
+    def _split_quorum_problems(self) -> list[str]:
+        """The hot-quorum rule across Safes: a keystore named for an owner's address in one
+        Safe signs for that address wherever it is an owner (the same owners' Safe on another
+        chain), so owner keys split between the chains' Safes are counted together."""
+        signer = self.signer
+        if signer.allow_hot_quorum:
+            return []
+        safes = self.safes()
+        named = {(n, r.address.lower()) for n, r in signer.keystores.items() if r.address}
+        named |= {
+            (o.keystore, o.address.lower())
+            for _where, safe in safes
+            for o in safe.owners
+            if o.keystore is not None
+        }
+        problems: list[str] = []
+        for where, safe in safes:
+            own = _hot_owner_keystores(safe, signer.keystores)
+            if len(own) >= safe.threshold:
+                continue  # refused by the Safe's own check
+            owners = {o.address.lower() for o in safe.owners}
+            hot = sorted({*own, *(n for n, address in named if address in owners)})
+            if len(hot) >= safe.threshold:
+                why = " (keys named for the same owners in another Safe of this file count too)"
+                problems.append(_hot_quorum_problem(where, hot, safe.threshold, why))
         return problems
 
     def _auto_execute_problems(self) -> list[str]:

@@ -978,6 +978,11 @@ def test_a_chain_uses_its_own_safe_module_sender_and_gas_limits_else_the_global_
             "chains.arbitrum.max_gas_price_gwei: must be > 0",
         ),
         (
+            # below one wei per gas: every new transaction would wait for ever
+            ("max_gas_price_gwei = 0.1", 'max_gas_price_gwei = "0.0000000009"'),
+            "chains.arbitrum.max_gas_price_gwei: must be at least 0.000000001 gwei (1 wei)",
+        ),
+        (
             (
                 f'[chains.arbitrum.safe]\naddress = "{ARB_POOL}"',
                 '[chains.arbitrum.safe]\naddress = "devnet"',
@@ -1070,3 +1075,26 @@ def test_keys_list_names_each_keys_role_on_each_chain(
         "arb-bot": ["sender on arbitrum", "module operator on arbitrum"],
         "owner": ["Safe owner", "Safe owner on arbitrum"],
     }
+
+
+def test_owner_keys_split_between_two_chains_safes_still_make_a_hot_quorum() -> None:
+    """Ethereum's Safe names the key of owner A, Arbitrum's the key of owner B; both Safes
+    have owners A and B with threshold 2: the process holds both keys, so on each chain it
+    could move the Safe alone. Refused, each Safe named, unless allow_hot_quorum."""
+    split = (
+        TWO_CHAINS.replace(
+            f'owners = [{{ address = "{OWNER_A}", keystore = "owner" }}, '
+            f'{{ address = "{OWNER_B}" }}]\n[chains.arbitrum.module]',
+            f'owners = [{{ address = "{OWNER_A}" }}, '
+            f'{{ address = "{OWNER_B}", keystore = "owner2" }}]\n[chains.arbitrum.module]',
+        )
+        + '[signer.keystores.owner2]\npath = "owner2.json"\npassword_env = "OWNER2_PW"\n'
+    )
+    assert 'keystore = "owner2"' in split
+    message = _errors(split)
+    assert "chains.arbitrum.safe: the bot holds keystores (owner, owner2) for 2 Safe owners" in (
+        message
+    )
+    assert "signer.safe: the bot holds keystores (owner, owner2) for 2 Safe owners" in message
+    allowed = parse_config(split.replace("[signer]\n", "[signer]\nallow_hot_quorum = true\n"))
+    assert allowed.signer.allow_hot_quorum

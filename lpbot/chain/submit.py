@@ -588,6 +588,17 @@ class Submitter:
             raise Underpriced(f"{who} refused the fees of nonce {nonce}: {message}")
         raise RetryLater(f"{who} refused transaction (nonce {nonce}): {message}")
 
+    def _known(self, sent: SentTx) -> bool:
+        """Whether the node has ``sent`` (pending or mined). Sent through a private endpoint,
+        the public node cannot tell: taken as known, so a stuck nonce can always be freed."""
+        if self.submit_w3 is not None:
+            return True
+        try:
+            self.w3.eth.get_transaction(sent.hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        return True
+
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         try:
             return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
@@ -683,6 +694,9 @@ class Submitter:
             pending = pending if in_flight is last else [*pending, in_flight]
             return self._confirm(pending, on_sent=on_sent, regas=regas)
         gas = replace_gas if replace_gas is not None else last.gas
+        # one the node never took (its fees refused, or a crash before broadcasting) frees no
+        # stuck nonce: it is a new transaction, and the gas price limit applies to it
+        kind = "replacement" if any(self._known(p) for p in pending) else "send"
         self.on_progress(
             f"nonce {last.nonce}: the recorded transaction {last.hash[:12]} is replaced "
             f"(gas limit {last.gas:,} -> {gas:,})"
@@ -694,7 +708,7 @@ class Submitter:
                 gas,
                 nonce=last.nonce,
                 fees=self._replacement_fees(last),
-                kind="replacement",
+                kind=kind,
                 on_signed=on_sent,
             )
         except Refused as exc:

@@ -281,7 +281,7 @@ def check_online(a: App) -> list[tuple[str, str, bool]]:
             answering.append(name)
         except LpbotError as exc:
             rows.append((f"chain {name}", str(exc), False))
-    if a.chain_name() not in answering:
+    if not answering:
         return rows
     try:
         unpriced = a.pricing_problems(online=True)

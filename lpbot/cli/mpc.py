@@ -59,6 +59,12 @@ def _rotate_parser() -> Any:
     plan = sub.add_parser("plan", help="generate the new key; dry-run the owner swap; report")
     plan.add_argument("--new-key", required=True, help="the new key's mpc.json (its parties)")
     plan.add_argument(
+        "--chain",
+        metavar="NAME",
+        help="the chain whose Safe swaps the owner (its name in [chains]; default: the first "
+        "position's); each chain's Safe is rotated by its own plan",
+    )
+    plan.add_argument(
         "--insecure-single-host",
         action="store_true",
         help="no --new-key file yet: put every new share on this host (demo and tests only)",
@@ -91,8 +97,8 @@ def _rotate(argv: list[str]) -> int:
     mpc = a.config.signer.mpc
     if mpc is None or mpc.address is None:
         raise ConfigError(f"no [signer.mpc] key with an address in {a.source} to rotate")
-    ctx = a.execution_context(actor=getpass.getuser())
     if args.step == "plan":
+        ctx = a.execution_context(_chain_position(a, args.chain), actor=getpass.getuser())
         new = _new_key(Path(args.new_key), args.insecure_single_host, mpc.threshold)
         report = rotate.plan_rotation(
             ctx.w3,
@@ -114,6 +120,8 @@ def _rotate(argv: list[str]) -> int:
     from lpbot.cli.rebalance import _defaults, _signers
 
     report = rotate.read_rotation(a.reports_dir, args.report_id)
+    # the report's own chain: its Safe, sender and node
+    ctx = a.execution_context(_chain_id_position(a, report["chain_id"]), actor=getpass.getuser())
     if report["old_owner"].lower() != mpc.address.lower():
         raise ConfigError(
             f"report {args.report_id} retires {report['old_owner']}, not {mpc.address}"
@@ -151,6 +159,32 @@ def _rotate(argv: list[str]) -> int:
         "and mark that owner mpc = true"
     )
     return 0
+
+
+def _chain_position(a: Any, chain: str | None) -> str | None:
+    """A position on ``chain`` (a name in [chains]), whose context holds the chain's Safe,
+    sender and node; None: the default (the first position's chain)."""
+    from lpbot.errors import Refused
+
+    if chain is None:
+        return None
+    if chain not in a.config.chains:
+        raise Refused(
+            f"--chain {chain}: no such chain in [chains] (have: {', '.join(a.config.chains)})"
+        )
+    on_chain = [p.name for p in a.config.positions if p.chain == chain]
+    if not on_chain and a.config.positions:
+        raise Refused(f"--chain {chain}: no position on it names the Safe to rotate there")
+    return on_chain[0] if on_chain else None
+
+
+def _chain_id_position(a: Any, chain_id: int) -> str | None:
+    """A position on the configured chain of id ``chain_id`` (None: the default)."""
+    from lpbot.report.chains import configured_chains
+
+    names = [c.name for c in configured_chains(a.config, a.environ) if c.chain_id == chain_id]
+    on_chain = [p.name for p in a.config.positions if p.chain in names]
+    return on_chain[0] if on_chain else None
 
 
 def _new_key(path: Any, insecure_single_host: bool, threshold: int) -> str:

@@ -100,6 +100,8 @@ def _cmd_quote(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from lpbot.position_commands import render_report, report_json, show_position
 
+    if not args.position:  # the NFT's position: its chain
+        args.position = app().position_for(token_id=args.token_id)
     r = show_position(_chain(args), args.token_id, from_block=args.from_block)
     _print(args, report_json(r), render_report(r))
     return 0
@@ -269,6 +271,8 @@ def _cmd_withdraw(args: argparse.Namespace) -> int:
         token_id = current_token(a.sessions, pos.name) or pos.token_id
         if token_id is None:
             raise Refused(f"position {pos.name} has no NFT yet (its open is not confirmed)")
+    elif args.position is None:
+        name = a.position_for(token_id=token_id)  # the NFT's position: its chain and Safe
     chain_id = a.manifest(a.chain_name(args.position or name)).chain_id
     if was_withdrawn(a.sessions, chain_id, token_id):
         raise Refused(f"position #{token_id} was withdrawn: nothing to withdraw")

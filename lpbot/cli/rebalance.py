@@ -49,8 +49,17 @@ def _app(args: argparse.Namespace) -> Any:
     )
 
 
+def _record_position(a: Any, args: argparse.Namespace) -> str | None:
+    """The configured position of the rebalance a command names (``report_id`` or ``id``)."""
+    key = getattr(args, "report_id", None) or getattr(args, "id", None)
+    return None if key is None else a.rebalance_position(key)
+
+
 def _context(args: argparse.Namespace) -> Any:
     a = _app(args)
+    if not args.position:
+        # a rebalance named by its report or id: its own chain's Safe, keys and node
+        args.position = _record_position(a, args)
     position = args.position if args.position or a.config.positions else None
     ctx = a.execution_context(position, actor=getpass.getuser())
     if getattr(args, "force", False):
@@ -415,15 +424,35 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_positions(args: argparse.Namespace) -> list[str | None]:
+    """The positions whose contexts ``resume`` runs in: ``--position``'s, else the first
+    position of each configured chain with an unfinished rebalance (else the default)."""
+    a = _app(args)
+    if args.position or not a.config.positions:
+        return [args.position]
+    from lpbot.report.chains import configured_chains
+
+    waiting = {r.chain_id for r in a.rebalance_repo(getpass.getuser()).unfinished()}
+    out: list[str | None] = []
+    for ref in configured_chains(a.config, a.environ):
+        on_chain = [p.name for p in a.config.positions if p.chain == ref.name]
+        if ref.chain_id in waiting and on_chain:
+            out.append(on_chain[0])
+    return out or [None]
+
+
 def _cmd_resume(args: argparse.Namespace) -> int:
     from lpbot.execution import service
 
-    ctx, _ = _context(args)
-    resume_hint(RESUME)
-    records = service.resume(ctx)
-    for record in records:
-        print(f"rebalance {record.id}: {record.state.value}")
-        _record_successor(args, ctx, record)
+    records = []
+    for position in _resume_positions(args):
+        args.position = position
+        ctx, _ = _context(args)
+        resume_hint(RESUME)
+        for record in service.resume(ctx):
+            records.append(record)
+            print(f"rebalance {record.id}: {record.state.value}")
+            _record_successor(args, ctx, record)
     if not records:
         print("nothing to resume")
     return 0

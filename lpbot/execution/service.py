@@ -192,6 +192,15 @@ class ExecutionContext:
     alert: Callable[[str, str], None] = field(
         default=lambda kind, text: log.warning("alert %s: %s", kind, text)
     )
+    # (rebalance id, alert kind) of the waits already alerted: each wait is alerted once,
+    # not on every resume that finds it still waiting
+    waits_alerted: set[tuple[int, str]] = field(default_factory=set)
+
+    def alert_wait(self, record_id: int, kind: str, text: str) -> None:
+        """Alert ``kind`` for rebalance ``record_id``'s wait, the first time it waits so."""
+        if (record_id, kind) not in self.waits_alerted:
+            self.waits_alerted.add((record_id, kind))
+            self.alert(kind, text)
 
     def contract(self, name: str, address: str | None = None) -> Any:
         addr = address or self.contracts[name]
@@ -1254,7 +1263,8 @@ def _alert_on_gas_price(ctx: ExecutionContext, record: RebalanceRecord) -> Any:
     try:
         yield
     except GasPriceTooHigh as exc:
-        ctx.alert(
+        ctx.alert_wait(
+            record.id,
             "gas_price_too_high",
             f"rebalance {record.id} waits: {exc}; it is retried on the next resume",
         )
@@ -1312,7 +1322,8 @@ def _priced_gas(
     if ctx.max_fee_usd is not None and not usd > 0:
         raise RetryLater("no USD price for the gas token: the fee limit cannot be checked")
     if ctx.max_fee_usd is not None and fee_usd > ctx.max_fee_usd:
-        ctx.alert(
+        ctx.alert_wait(
+            record.id,
             "gas_too_high",
             f"rebalance {record.id} waits: gas would cost ${fee_usd:.2f} (limit "
             f"${ctx.max_fee_usd}); it is retried on the next resume",

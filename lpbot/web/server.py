@@ -351,7 +351,8 @@ class Dashboard:
 
         approver = self.approver(client)
         with self._approve_lock:
-            position = None  # as the command: the first configured position's chain
+            # as the command: the rebalance's own chain (else the first position's)
+            position = self.a.rebalance_position(report_id)
             ctx = self.a.execution_context(position, actor=approver)
             return service.approve(ctx, report_id, approver=approver)
 

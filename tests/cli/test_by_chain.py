@@ -241,3 +241,164 @@ def test_export_unknown_chain_is_one_line_exit_2_and_nothing_written(
         "nothing written"
     ]
     assert not out.exists() and run.out == ""
+
+
+TWO_LIVE_CHAINS = """version = 1
+data_dir = "data"
+[chains.ethereum]
+rpc_url_env = "LPBOT_TEST_ETH_RPC"
+[chains.arbitrum]
+rpc_url_env = "LPBOT_TEST_ARB_RPC"
+[[positions]]
+name = "eth"
+chain = "ethereum"
+pool = "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"
+token_id = 7
+[positions.strategy]
+kind = "full_range"
+[[positions]]
+name = "arb"
+chain = "arbitrum"
+pool = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
+token_id = 8
+[positions.strategy]
+kind = "full_range"
+"""
+
+
+@pytest.mark.parametrize("command", ["approve", "execute", "sign", "replan"])
+def test_a_rebalance_named_by_its_report_or_id_is_handled_on_its_own_chain(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Without --position, a command about an Arbitrum rebalance connects to Arbitrum (here:
+    its RPC variable is named as unset), never to the first position's chain, whose Safe,
+    sender and node would otherwise be used for the Arbitrum report."""
+    from lpbot.execution.state import RebalanceState as S
+
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    a = App.load(config)
+    rebalances = a.rebalance_repo("test")
+    record = rebalances.create(
+        idempotency_key="arb-8", chain_id=42161, safe="0x" + "22" * 20, token_id=8
+    )
+    rebalances.transition(record.id, S.PLANNED, S.SIMULATED, report_id="r-arb", report_hash="h")
+    a.close()
+    key = str(record.id) if command == "replan" else "r-arb"
+    extra = ["--yes"] if command == "approve" else []
+    extra += ["--dev-owner", "1", "--out", str(tmp_path / "s.json")] if command == "sign" else []
+    run = cli("--config", str(config), "rebalance", command, key, *extra)
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+    assert rebalances.get(record.id).state == S.SIMULATED  # type: ignore[union-attr]
+
+
+def test_resume_without_a_position_resumes_each_chains_unfinished_rebalances(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lpbot rebalance resume`` goes to the chain of every unfinished rebalance: an Arbitrum
+    one is resumed on Arbitrum (its RPC variable named as unset), not skipped because the
+    first position is on Ethereum."""
+    from lpbot.execution.state import RebalanceState as S
+
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    a = App.load(config)
+    rebalances = a.rebalance_repo("test")
+    record = rebalances.create(
+        idempotency_key="arb-8", chain_id=42161, safe="0x" + "22" * 20, token_id=8
+    )
+    rebalances.transition(record.id, S.PLANNED, S.SIMULATED, report_id="r-arb", report_hash="h")
+    a.close()
+    run = cli("--config", str(config), "rebalance", "resume")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+
+
+def test_withdraw_of_an_nft_without_a_position_goes_to_the_chain_of_the_position_holding_it(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lpbot position withdraw 8``: NFT #8 is the Arbitrum position's, so the withdraw is
+    planned on Arbitrum (its RPC variable named as unset), not on the first chain, where #8
+    is another NFT or none."""
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    run = cli("--config", str(config), "position", "withdraw", "8")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+
+
+MPC_KEY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+WITH_MPC = (
+    TWO_LIVE_CHAINS
+    + f"""
+[signer.keystores.owner1]
+path = "owner1.json"
+password_env = "OWNER1_PW"
+[signer.safe]
+address = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
+threshold = 2
+owners = [{{ address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", keystore = "owner1" }},
+          {{ address = "{MPC_KEY}", mpc = true }}]
+[signer.mpc]
+threshold = 2
+share_count = 3
+address = "{MPC_KEY}"
+insecure_single_host = true
+parties = [
+    {{ kind = "local", index = 1, dir = "mpc/party-1", passphrase_env = "LPBOT_MPC_PW" }},
+    {{ kind = "local", index = 2, dir = "mpc/party-2", passphrase_env = "LPBOT_MPC_PW" }},
+    {{ kind = "remote", index = 3, url = "http://127.0.0.1:7411", offline = true }},
+]
+"""
+)
+
+
+def test_mpc_rotate_plans_on_the_chain_named_and_executes_on_the_reports_chain(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MPC key owns a Safe on each chain: ``mpc rotate plan --chain arbitrum`` swaps
+    Arbitrum's owner (its RPC variable named as unset), ``execute`` goes to the report's own
+    chain, and a chain not in [chains] is one line naming them."""
+    from lpbot.report.dryrun import canonical_hash
+
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(WITH_MPC)
+    c = ("--config", str(config), "mpc", "rotate")
+    new = str(tmp_path / "new.json")
+    run = cli(*c, "plan", "--chain", "arbitrum", "--new-key", new, "--insecure-single-host")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+    run = cli(*c, "plan", "--chain", "arbitrun", "--new-key", new)
+    assert run.code == 2 and "arbitrun" in run.err and "ethereum, arbitrum" in run.err
+    reports = tmp_path / "data" / "reports"
+    reports.mkdir(parents=True)
+    body = {"kind": "owner_rotation", "chain_id": 42161, "old_owner": MPC_KEY}
+    report_hash = canonical_hash(body)
+    report = {**body, "report_hash": report_hash, "report_id": "rotate-x"}
+    (reports / "rotate-x.json").write_text(json.dumps(report))
+    run = cli(*c, "execute", "rotate-x", "--dev-owner", "1")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err
+
+
+def test_position_show_of_an_nft_reads_the_chain_of_the_position_holding_it(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lpbot position show 8`` reads NFT #8 on Arbitrum, the chain of the position holding
+    it (its RPC variable named as unset), not the first chain's #8."""
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    run = cli("--config", str(config), "position", "show", "8")
+    assert run.code != 0
+    assert "LPBOT_TEST_ARB_RPC" in run.err and "LPBOT_TEST_ETH_RPC" not in run.err

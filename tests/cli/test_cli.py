@@ -444,6 +444,43 @@ def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
     )
 
 
+ETHEREUM_FIRST = """[chains.ethereum]
+rpc_url_env = "LPBOT_TEST_ETH_RPC"
+[chains.ethereum.safe]
+address = "0x71bE63f3384f5fb98995898A86B02Fb2426c5788"
+threshold = 1
+owners = [{ address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" }]
+[chains.ethereum.module]
+address = "0x1F98431c8aD98523631AE4a59f267346ea31F984"
+operator = "bot"
+[[positions]]
+name = "eth"
+chain = "ethereum"
+pool = "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"
+token_id = 1
+[positions.strategy]
+kind = "full_range"
+[chains.devnet]"""
+
+
+@pytest.mark.devnet
+def test_config_check_online_checks_the_chains_that_answer_when_the_first_does_not(
+    env: Env, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first position's chain (Ethereum) has no node here: its row says so, and the
+    devnet, which answers, still has its Safe, module, sender and position checked."""
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    env.config.write_text(env.config.read_text().replace("[chains.devnet]", ETHEREUM_FIRST, 1))
+    run = cli("--config", str(env.config), "config", "check", "--online", "--json")
+    assert run.code == 1, run.out + run.err
+    online = {r["check"]: r for r in json.loads(run.out)["online"]}
+    assert not online["chain ethereum"]["ok"]
+    assert "LPBOT_TEST_ETH_RPC" in online["chain ethereum"]["finding"]
+    assert online["chain devnet"]["ok"]
+    assert online["Safe (devnet)"]["ok"] and "2 of 3 owners" in online["Safe (devnet)"]["finding"]
+    assert online["position eth-usdc (devnet)"]["ok"]
+
+
 @pytest.mark.devnet
 def test_config_check_online_names_a_module_operator_the_bot_does_not_hold(
     env: Env, cli: Any

@@ -198,6 +198,8 @@ def test_gas_above_the_usd_limit_waits_and_alerts_then_sends(setup: Setup) -> No
         service.execute(ctx, report["report_id"], signers=_owners())
     assert [k for k, _ in alerts] == ["gas_too_high"] and _sends(provider) == []
     assert ctx.repo.by_report(report["report_id"]).state == S.SIGNED  # type: ignore[union-attr]
+    assert service.resume(ctx) == []  # the next tick, still too expensive: no new alert
+    assert [k for k, _ in alerts] == ["gas_too_high"] and _sends(provider) == []
     ctx.max_fee_usd = Decimal(100)
     [record] = service.resume(ctx)
     assert record.state == S.CONFIRMED
@@ -225,6 +227,9 @@ def test_a_gas_price_above_the_chains_limit_sends_nothing_until_it_is_raised(
     assert ctx.w3.eth.get_transaction_count(sender) == nonce
     assert ctx.repo.transactions(ctx.repo.by_report(report["report_id"]).id) == []  # type: ignore[union-attr]
     assert ctx.repo.by_report(report["report_id"]).state == S.SIGNED  # type: ignore[union-attr]
+    # the daemon's next ticks try again while the price is still too high: no new alert
+    assert service.resume(ctx) == [] and service.resume(ctx) == []
+    assert [k for k, _ in alerts] == ["gas_price_too_high"] and _sends(provider) == []
     ctx.max_gas_price_wei = fee * 10
     [record] = service.resume(ctx)
     assert record.state == S.CONFIRMED
@@ -252,6 +257,40 @@ def test_a_replacement_is_sent_above_the_gas_price_limit_a_new_transaction_is_no
     sent = submitter.send(signer.address, b"", 21_000, nonce=nonce, kind="replacement")
     assert w3.eth.wait_for_transaction_receipt(sent.hash)["status"] == 1
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
+
+
+def test_a_recorded_transaction_the_node_never_took_is_not_replaced_above_the_limit(
+    chain: Devnet,
+) -> None:
+    """A transaction recorded but never taken by the node (its fees refused, or a crash before
+    broadcasting) is a new one: re-signed with a new gas limit on resume, it waits above the
+    gas price limit like any new transaction; nothing is sent."""
+    from lpbot.chain.submit import Fees, GasPriceTooHigh, Submitter, sent_from_raw
+
+    w3, signer = chain.w3, dev_signer(9)
+    high = Fees(max_fee_per_gas=50 * 10**9, max_priority_fee_per_gas=10**9)
+    submitter = Submitter(
+        w3,
+        signer,
+        preflight=lambda tx: None,
+        fees=lambda: high,
+        market=lambda: high,
+        max_fee_per_gas_limit=10**9,
+    )
+    nonce = w3.eth.get_transaction_count(signer.address, "pending")
+    signed = signer.sign_transaction(
+        {
+            "type": 2, "chainId": w3.eth.chain_id, "nonce": nonce, "to": signer.address,
+            "value": 0, "data": b"", "gas": 21_000, "maxFeePerGas": 10**9 // 2,
+            "maxPriorityFeePerGas": 10**8,
+        }
+    )  # fmt: skip
+    recorded = sent_from_raw(bytes(signed.raw))  # below the limit, never broadcast
+    sent: list[object] = []
+    with pytest.raises(GasPriceTooHigh):
+        submitter.resume_and_confirm([recorded], on_sent=sent.append, replace_gas=30_000)
+    assert sent == []
+    assert w3.eth.get_transaction_count(signer.address, "pending") == nonce
 
 
 class MarketMovesWhileSigning:

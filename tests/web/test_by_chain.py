@@ -5,6 +5,8 @@ machine, and on a chain no longer configured)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -86,3 +88,32 @@ def test_a_transaction_links_to_the_explorer_only_on_a_real_chain(client: TestCl
     position = client.get("/position/eth-a", headers=AUTH).text
     assert f'href="https://etherscan.io/tx/{GAS_TX}"' in position
     assert "arbiscan" not in client.get("/position/arb-a", headers=AUTH).text
+
+
+def test_approving_in_the_dashboard_uses_the_rebalances_own_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Arbitrum report approved in the dashboard goes through Arbitrum's context (here its
+    RPC variable is named as unset), as ``lpbot rebalance approve`` does, never the first
+    position's chain."""
+    from lpbot.app import App
+    from lpbot.execution.state import RebalanceState as S
+    from tests.cli.test_by_chain import TWO_LIVE_CHAINS
+
+    monkeypatch.delenv("LPBOT_TEST_ETH_RPC", raising=False)
+    monkeypatch.delenv("LPBOT_TEST_ARB_RPC", raising=False)
+    config = tmp_path / "lpbot.toml"
+    config.write_text(TWO_LIVE_CHAINS)
+    a = App.load(config)
+    repo = a.rebalance_repo("test")
+    record = repo.create(idempotency_key="arb-8", chain_id=42161, safe="0x" + "22" * 20, token_id=8)
+    repo.transition(record.id, S.PLANNED, S.SIMULATED, report_id="r-arb", report_hash="h")
+    try:
+        with TestClient(create_app(a, TOKEN), base_url="http://127.0.0.1:8765") as c:
+            csrf = hmac.new(TOKEN.encode(), b"lpbot-dashboard-csrf", hashlib.sha256).hexdigest()
+            r = c.post("/rebalances/r-arb/approve", data={"csrf": csrf}, headers=AUTH)
+        assert r.status_code == 409
+        assert "LPBOT_TEST_ARB_RPC" in r.text and "LPBOT_TEST_ETH_RPC" not in r.text
+        assert repo.get(record.id).state == S.SIMULATED  # type: ignore[union-attr]
+    finally:
+        a.close()

@@ -34,7 +34,7 @@ from lpbot.chain import artifacts
 from lpbot.chain.registry import CHAINS, chain
 from lpbot.devnet.manifest import Accounts, Manifest, PoolInfo, TokenInfo
 from lpbot.errors import Refused, RetryLater
-from lpbot.pricing.pools import PoolRef
+from lpbot.pricing.pools import FoundPool, PoolRef
 from lpbot.uniswap.pool import FEE_TICK_SPACING
 from lpbot.uniswap.pool_address import compute_pool_address, sort_tokens
 
@@ -269,10 +269,11 @@ class AddressBook:
             return 1
         return 0 if pool.token0 == "WETH" else 1
 
-    def price_routes(self, symbol: str) -> list[tuple[PoolRef, int, int]]:
+    def price_routes(self, symbol: str) -> list[FoundPool]:
         """The pools of token ``symbol`` against this chain's stablecoins and WETH that the
-        factory has (each fee tier), with both tokens' decimals: what a pricer needs to mark a
-        token no known pool prices. Asked once per token."""
+        factory has (each fee tier), with both tokens' decimals and the stablecoin's or WETH's
+        address: what a pricer needs to mark a token no known pool prices. Asked once per
+        token."""
         if symbol in self._routes_tried or symbol not in self._by_symbol:
             return []
         self._routes_tried.add(symbol)
@@ -290,7 +291,8 @@ class AddressBook:
                 except UnknownPool:
                     continue
                 d0, d1 = self.symbol_token(p.token0).decimals, self.symbol_token(p.token1).decimals
-                out.append((PoolRef(p.address, p.token0, p.token1, p.fee), d0, d1))
+                ref = PoolRef(p.address, p.token0, p.token1, p.fee)
+                out.append(FoundPool(ref, d0, d1, other.address))
         return out
 
 

@@ -27,7 +27,7 @@ from lpbot.pricing.base import (
 )
 from lpbot.pricing.chainlink import ChainlinkFeeds
 from lpbot.pricing.fixed import FixedPrices
-from lpbot.pricing.pools import PoolPrices, PoolRef
+from lpbot.pricing.pools import FoundPool, PoolPrices, PoolRef
 from lpbot.uniswap.pool_address import compute_pool_address
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class Pricer:
         quotes = [q for q in (self.pools.fetch_quote(p, block) for p in others) if q.liquidity > 0]
         if not quotes:
             return None
-        best = max(quotes, key=lambda q: q.liquidity)
+        best = self.pools.deepest(quotes, block)
         with localcontext() as ctx:
             ctx.prec = 40
             price = best.price1_per_0 if best.pool.token0 == token0 else 1 / best.price1_per_0
@@ -141,7 +141,7 @@ def build_pricer(
     feeds: Mapping[str, str],
     heartbeats: Mapping[str, int] | None = None,
     config: PricingConfig | None = None,
-    discover: Callable[[str], Sequence[tuple[PoolRef, int, int]]] | None = None,
+    discover: Callable[[str], Sequence[FoundPool]] | None = None,
 ) -> Pricer:
     """The price source ``config.source`` names, over a chain's pools and Chainlink feeds:
     ``pools`` (marks from the pools, the feeds anchoring the stablecoin and checking them;

@@ -186,3 +186,50 @@ def test_the_book_reads_bytes32_symbols_and_tells_copycats_apart(eth: Devnet) ->
 
     with pytest.raises(NotAToken, match="no contract there"):
         fetch_token(w3, "0x" + "ab" * 20)
+
+
+def test_a_thin_pool_anyone_creates_does_not_set_an_unlisted_tokens_mark(
+    eth: Devnet, zro: tuple[str, str, int], lpbot: Callable[..., tuple[int, str, str]]
+) -> None:
+    """Anyone may create ZRO's 1% pool through the factory at a thousandth of the market's price
+    and put a sliver of capital in one tick spacing: its in-range liquidity beats the real
+    pool's, but it holds a fraction of its WETH. ZRO stays marked at the real pool's price."""
+    token, real_pool, token_id = zro
+    w3, attacker = eth.w3, eth.manifest.accounts.traders[1]
+    snap = eth.snapshot()
+    try:
+        zro_token = contract(w3, "TestERC20", token)
+        weth = contract(w3, "TestERC20", INFO.tokens["WETH"].address)
+        _tx(eth, zro_token.functions.mint(attacker, 10_000 * 10**9), attacker)
+        fake_tick = TICK - 69_080  # 1 ZRO = ~0.000001 WETH instead of ~0.001
+        factory = contract(w3, "UniswapV3Factory", INFO.contracts["UniswapV3Factory"])
+        _tx(eth, factory.functions.createPool(token, weth.address, 10_000), attacker)
+        fake_pool = contract(w3, "UniswapV3Pool", factory.functions.getPool(
+            token, weth.address, 10_000).call())  # fmt: skip
+        zro_first = int(token, 16) < int(weth.address, 16)
+        tick = fake_tick if zro_first else -fake_tick
+        _tx(eth, fake_pool.functions.initialize(get_sqrt_ratio_at_tick(tick)), attacker)
+        npm_address = INFO.contracts["NonfungiblePositionManager"]
+        npm = contract(w3, "NonfungiblePositionManager", npm_address)
+        for erc20 in (zro_token, weth):
+            _tx(eth, erc20.functions.approve(npm_address, 2**256 - 1), attacker)
+        lower = (tick // 200) * 200
+        t0, t1 = (token, weth.address) if zro_first else (weth.address, token)
+        # ZRO costs its issuer nothing; WETH is what a pool's depth is worth
+        amounts = (10_000 * 10**9, 10**18) if zro_first else (10**18, 10_000 * 10**9)
+        params = (t0, t1, 10_000, lower, lower + 200, *amounts, 0, 0, attacker, 2**40)
+        _tx(eth, npm.functions.mint(params), attacker)
+        real = contract(w3, "UniswapV3Pool", real_pool)
+        # the attack's precondition: more in-range liquidity, far less WETH than the real pool
+        assert fake_pool.functions.liquidity().call() > real.functions.liquidity().call()
+        assert weth.functions.balanceOf(fake_pool.address).call() * 4 < weth.functions.balanceOf(
+            real_pool).call()  # fmt: skip
+
+        code, out, err = lpbot("position", "show", str(token_id), "--json")
+        assert code == 0, err
+        marks = json.loads(out)["pool"]["marks"]
+        usd = {s: Decimal(v) for s, v in marks["usd"].items()}
+        assert abs(usd["ZRO"] / usd["WETH"] - Decimal("0.001")) < Decimal("0.00001")
+        assert real_pool in marks["sources"]["ZRO"]
+    finally:
+        eth.revert(snap)

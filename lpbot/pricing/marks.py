@@ -3,7 +3,9 @@
 ``Pricer.fetch_marks`` marks each token through the chain's pools (the market the position
 trades in) and, where a Chainlink feed exists, reads the feed too: the two must agree within
 ``max_deviation_bps``. A token only a feed prices is marked by the feed. Every alert of
-``pricing.base.check`` is on the returned ``Marks``; the caller raises it.
+``pricing.base.check`` is on the returned ``Marks``; the caller raises it. A token marked through a
+pool found through the factory, with no feed to check it, carries an ``unchecked`` alert: its
+figures are shown, and the auto-execute policy leaves what is valued at them to a person.
 """
 
 from __future__ import annotations
@@ -127,6 +129,18 @@ class Pricer:
                 and marks[token].source != self.feeds.source
             ):
                 checks[token] = self.feeds.fetch_mark(token, block)
+        for token in asked:
+            found = self.pools.found_in(marks[token]) if token in marks else None
+            if found is not None and token not in checks:
+                unpriced.append(
+                    PriceAlert(
+                        "unchecked",
+                        token,
+                        f"{token} is marked only through {found}, a pool found through the "
+                        "factory that no feed checks: its USD figures are unchecked, and a "
+                        "person approves what is valued at them",
+                    )
+                )
         timestamp = int(self.pools.w3.eth.get_block(block)["timestamp"])
         alerts = check(marks, checks, timestamp=timestamp, config=self.config)
         return Marks(self.chain, block, timestamp, marks, checks, (*unpriced, *alerts))

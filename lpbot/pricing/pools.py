@@ -199,6 +199,14 @@ class PoolPrices:
             price = best.price1_per_0 if best.pool.token0 == token else 1 / best.price1_per_0
         return price, best
 
+    def found_in(self, mark: Mark) -> str | None:
+        """The step of ``mark``'s route through a pool found through the factory (name and
+        address), if it went through one: a price no listed pool or feed vouches for."""
+        for step in mark.route:
+            if step.rsplit(" ", 1)[-1].lower() in self._found:
+                return step
+        return None
+
     def deepest(self, quotes: Sequence[PoolQuote], block: int) -> PoolQuote:
         """The deepest of ``quotes`` (pools of one pair): the most in-range liquidity, or, where
         a pool was found through the factory, the most of its quote token held (``FoundPool``)."""

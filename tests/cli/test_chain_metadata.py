@@ -19,9 +19,14 @@ import pytest
 from web3.logs import DISCARD
 
 from lpbot import cli
-from lpbot.chain.book import AddressBook, NotAToken, fetch_token
+from lpbot.chain.book import AddressBook, NotAToken, fetch_token, registry_manifest
 from lpbot.chain.registry import CHAINS
 from lpbot.devnet.deploy import GAS, Deployer, contract
+from lpbot.jobs.tasks import policy_approves
+from lpbot.pricing.marks import chain_pricer
+from lpbot.report.dryrun import _marks_json
+from lpbot.store import migrate
+from lpbot.store.session import make_engine, session_factory
 from lpbot.uniswap.tick_math import get_sqrt_ratio_at_tick
 from tests.conftest import Devnet, shaped_devnet
 
@@ -233,3 +238,44 @@ def test_a_thin_pool_anyone_creates_does_not_set_an_unlisted_tokens_mark(
         assert real_pool in marks["sources"]["ZRO"]
     finally:
         eth.revert(snap)
+
+
+def test_a_mark_no_feed_checks_is_labelled_and_never_auto_executed(
+    eth: Devnet, zro: tuple[str, str, int], tmp_path: Path
+) -> None:
+    """ZRO's mark comes from a pool found through the factory, which anyone may create and
+    move: the marks say so, and the auto-execute policy leaves a report valued at it to a
+    person, whatever its value; a report at the feeds' checked marks it runs."""
+    token, pool, _token_id = zro
+    w3 = eth.w3
+    manifest = registry_manifest(w3, eth.url)  # the chain as named by its RPC URL alone
+    book = AddressBook.of(w3, manifest)
+    assert book.token(token).symbol == "ZRO"
+    pricer = chain_pricer(w3, manifest, book=book)
+    block = w3.eth.block_number
+    engine = make_engine(f"sqlite:///{tmp_path}/policy.db")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+
+    def auto(symbols: tuple[str, str]) -> tuple[bool, list[str]]:
+        marks = pricer.fetch_marks(list(symbols), block)
+        report = {
+            "checks": [{"name": "simulated", "ok": True, "detail": ""}],
+            "dry_run": {"value_usd": "5"},
+            "snapshot": {"block": block},
+            "marks": _marks_json(marks, (*symbols, "WETH")),
+        }
+        return policy_approves(
+            sessions, report, Decimal(1_000), can_sign=True, subject="position:test:1"
+        )
+
+    marks = pricer.fetch_marks(["ZRO", "WETH"], block)
+    unchecked = [a for a in marks.alerts if a.kind == "unchecked"]
+    assert [a.token for a in unchecked] == ["ZRO"]
+    assert pool in unchecked[0].message
+
+    ran, why = auto(("ZRO", "WETH"))
+    assert not ran
+    assert any("ZRO" in line and "no feed" in line for line in why), why
+    ran, why = auto(("USDC", "WETH"))
+    assert ran, why

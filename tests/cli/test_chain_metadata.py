@@ -279,3 +279,30 @@ def test_a_mark_no_feed_checks_is_labelled_and_never_auto_executed(
     assert any("ZRO" in line and "no feed" in line for line in why), why
     ran, why = auto(("USDC", "WETH"))
     assert ran, why
+
+
+def test_a_copycat_read_first_never_takes_a_stablecoins_name(eth: Devnet) -> None:
+    """A token calling itself DAI, read before the chain's DAI (which the registry lists as a
+    stablecoin by address only), is told apart by its address; the real DAI keeps its name and
+    is the stablecoin ``DAI`` names."""
+    w3 = eth.w3
+    snap = eth.snapshot()
+    try:
+        book = AddressBook.of(w3, registry_manifest(w3, eth.url))
+        fake = Deployer(w3).deploy("TestERC20", "Dai Stablecoin", "DAI", 18).address
+        copy = book.token(fake)
+        assert copy.symbol == f"DAI.{fake[2:6].lower()}"
+        real = "0x6B175474E89094C44Da98b954EedeAC495271d0F"
+        dai_code = BYTES32_TOKEN.replace(
+            b"MKR".ljust(32, b"\0").hex(), b"DAI".ljust(32, b"\0").hex()
+        )
+        w3.provider.make_request("anvil_setCode", [real, dai_code])  # type: ignore[arg-type]
+        assert book.token(real).symbol == "DAI"
+        assert book.symbol_token("DAI").address.lower() == real.lower()
+        assert book.is_stablecoin("DAI") and not book.is_stablecoin(copy.symbol)
+        # a token naming itself after a copycat's label is told apart by a longer one
+        squatter = Deployer(w3).deploy("TestERC20", "x", f"DAI.{fake[2:6].lower()}", 18).address
+        assert book.token(squatter).symbol not in (copy.symbol, "DAI")
+        assert book.symbol_token(copy.symbol).address == fake
+    finally:
+        eth.revert(snap)

@@ -88,7 +88,7 @@ class Pricer:
             if {p.token0, p.token1} == {token0, token1}
             and p.address.lower() != exclude_pool.lower()
         ]
-        quotes = [q for q in (self.pools.fetch_quote(p, block) for p in others) if q.liquidity > 0]
+        quotes = [q for q in self.pools.fetch_quotes(others, block)[0] if q.liquidity > 0]
         if not quotes:
             return None
         best = self.pools.deepest(quotes, block)

@@ -189,15 +189,33 @@ class PoolPrices:
 
     def _best(self, token: str, against: str, block: int) -> tuple[Decimal, PoolQuote]:
         """``token``'s price in ``against`` through the most liquid pool of the pair."""
-        quotes = [self.fetch_quote(p, block) for p in self._pairs(token, against)]
+        quotes, unread = self.fetch_quotes(self._pairs(token, against), block)
         quotes = [q for q in quotes if q.liquidity > 0]
         if not quotes:
+            if unread:
+                raise unread[0]
             raise NoPriceRoute(token, self.chain, f"no pool against {against} has liquidity")
         best = self.deepest(quotes, block)
         with localcontext() as ctx:
             ctx.prec = 40
             price = best.price1_per_0 if best.pool.token0 == token else 1 / best.price1_per_0
         return price, best
+
+    def fetch_quotes(
+        self, pools: Sequence[PoolRef], block: int
+    ) -> tuple[list[PoolQuote], list[NoPriceRoute]]:
+        """``fetch_quote`` of each of ``pools``; a pool found through the factory that cannot be
+        read (too young for the TWAP: 'OLD'; never initialized: 'I') is left out, with why."""
+        quotes: list[PoolQuote] = []
+        unread: list[NoPriceRoute] = []
+        for p in pools:
+            try:
+                quotes.append(self.fetch_quote(p, block))
+            except NoPriceRoute as exc:
+                if p.address.lower() not in self._found:
+                    raise
+                unread.append(exc)  # anyone may create one: the others price the token
+        return quotes, unread
 
     def found_in(self, mark: Mark) -> str | None:
         """The step of ``mark``'s route through a pool found through the factory (name and

@@ -23,6 +23,7 @@ from lpbot.chain.book import AddressBook, NotAToken, fetch_token, registry_manif
 from lpbot.chain.registry import CHAINS
 from lpbot.devnet.deploy import GAS, Deployer, contract
 from lpbot.jobs.tasks import policy_approves
+from lpbot.pricing.base import PricingConfig
 from lpbot.pricing.marks import chain_pricer
 from lpbot.report.dryrun import _marks_json
 from lpbot.store import migrate
@@ -304,5 +305,33 @@ def test_a_copycat_read_first_never_takes_a_stablecoins_name(eth: Devnet) -> Non
         squatter = Deployer(w3).deploy("TestERC20", "x", f"DAI.{fake[2:6].lower()}", 18).address
         assert book.token(squatter).symbol not in (copy.symbol, "DAI")
         assert book.symbol_token(copy.symbol).address == fake
+    finally:
+        eth.revert(snap)
+
+
+def test_a_fresh_pool_anyone_creates_does_not_leave_a_token_unpriced_at_a_twap(
+    eth: Devnet, zro: tuple[str, str, int]
+) -> None:
+    """Marks at a 10-minute TWAP: a ZRO pool created a moment ago has no TWAP to give (its
+    oracle says 'OLD'), one created and never initialized has none ever ('I'); ZRO is still
+    marked through its pool that has one."""
+    token, real_pool, _token_id = zro
+    w3, attacker = eth.w3, eth.manifest.accounts.traders[1]
+    snap = eth.snapshot()
+    try:
+        eth.increase_time(700)  # the real pool's oracle reaches back 10 minutes
+        factory = contract(w3, "UniswapV3Factory", INFO.contracts["UniswapV3Factory"])
+        weth = INFO.tokens["WETH"].address
+        _tx(eth, factory.functions.createPool(token, weth, 500), attacker)
+        fresh = contract(w3, "UniswapV3Pool", factory.functions.getPool(token, weth, 500).call())
+        _tx(eth, fresh.functions.initialize(get_sqrt_ratio_at_tick(0)), attacker)
+        _tx(eth, factory.functions.createPool(token, weth, 10_000), attacker)
+        manifest = registry_manifest(w3, eth.url)
+        book = AddressBook.of(w3, manifest)
+        book.token(token)
+        pricer = chain_pricer(w3, manifest, PricingConfig(twap_seconds=600), book=book)
+        marks = pricer.fetch_marks(["ZRO", "WETH"], w3.eth.block_number)
+        assert abs(marks.usd("ZRO") / marks.usd("WETH") - Decimal("0.001")) < Decimal("0.00001")
+        assert real_pool in marks.marks["ZRO"].route_text
     finally:
         eth.revert(snap)

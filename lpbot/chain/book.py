@@ -14,10 +14,10 @@ contracts the first time it is asked, then keeps it:
 Prices are keyed by symbol, so two tokens that call themselves by one symbol are told apart by
 their address (the second ``USDC`` read becomes ``USDC.1a2b``, more digits while that is taken):
 a copycat token never takes the real one's marks. A token read from the chain calling itself by
-a stablecoin's name (``pricing.base.STABLECOINS``) that is not one of the chain's stablecoins is
-told apart even when it is read first, so the real DAI read later is still ``DAI``. Whether a
-token is a USD stablecoin is the registry's knowledge of the chain (``ChainInfo.stablecoins``),
-or the devnet manifest's for the devnet.
+a stablecoin's name (``pricing.base.STABLECOINS``, in any case) that is not one of the chain's
+stablecoins is told apart even when it is read first, so the real DAI read later is still
+``DAI``. Whether a token is a USD stablecoin is the registry's knowledge of the chain
+(``ChainInfo.stablecoins``), or the devnet manifest's for the devnet.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ SYMBOL = "0x95d89b41"  # symbol()
 DECIMALS = "0x313ce567"  # decimals()
 # what a symbol read from a token may hold: the rest becomes "_" (a pool is named "A/B-fee")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+$_-]")
+# a stablecoin's name in any letters (the hedge reads symbols regardless of case)
+_STABLE_NAMES = frozenset(s.upper() for s in STABLECOINS)
 
 
 class NotAToken(Refused):
@@ -175,7 +177,7 @@ class AddressBook:
         if found is None:
             read = fetch_token(self.w3, address)
             # a stablecoin's name is the chain's stablecoin's, even before that one is read
-            copycat = read.symbol in STABLECOINS and not self.is_stablecoin(read.address)
+            copycat = read.symbol.upper() in _STABLE_NAMES and not self.is_stablecoin(read.address)
             found = self._add_token(read, apart=copycat)
             log.info("token %s read from the chain: %s, %d decimals", address, found.symbol,
                      found.decimals)  # fmt: skip

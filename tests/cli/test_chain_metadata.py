@@ -305,6 +305,10 @@ def test_a_copycat_read_first_never_takes_a_stablecoins_name(eth: Devnet) -> Non
         squatter = Deployer(w3).deploy("TestERC20", "x", f"DAI.{fake[2:6].lower()}", 18).address
         assert book.token(squatter).symbol not in (copy.symbol, "DAI")
         assert book.symbol_token(copy.symbol).address == fake
+        # so is one calling itself by a stablecoin's name in other letters (the hedge reads
+        # symbols regardless of case)
+        lower = Deployer(w3).deploy("TestERC20", "usd coin", "usdc", 6).address
+        assert book.token(lower).symbol == f"usdc.{lower[2:6].lower()}"
     finally:
         eth.revert(snap)
 

@@ -12,8 +12,11 @@ contracts the first time it is asked, then keeps it:
   fee: the factory's ``getPool``.
 
 Prices are keyed by symbol, so two tokens that call themselves by one symbol are told apart by
-their address (the second ``USDC`` read becomes ``USDC.1a2b``): a copycat token never takes the
-real one's marks. Whether a token is a USD stablecoin is the registry's knowledge of the chain
+their address (the second ``USDC`` read becomes ``USDC.1a2b``, more digits while that is taken):
+a copycat token never takes the real one's marks. A token read from the chain calling itself by
+a stablecoin's name (``pricing.base.STABLECOINS``, in any case) that is not one of the chain's
+stablecoins is told apart even when it is read first, so the real DAI read later is still
+``DAI``. Whether a token is a USD stablecoin is the registry's knowledge of the chain
 (``ChainInfo.stablecoins``), or the devnet manifest's for the devnet.
 """
 
@@ -34,7 +37,8 @@ from lpbot.chain import artifacts
 from lpbot.chain.registry import CHAINS, chain
 from lpbot.devnet.manifest import Accounts, Manifest, PoolInfo, TokenInfo
 from lpbot.errors import Refused, RetryLater
-from lpbot.pricing.pools import PoolRef
+from lpbot.pricing.base import STABLECOINS
+from lpbot.pricing.pools import FoundPool, PoolRef
 from lpbot.uniswap.pool import FEE_TICK_SPACING
 from lpbot.uniswap.pool_address import compute_pool_address, sort_tokens
 
@@ -45,6 +49,8 @@ SYMBOL = "0x95d89b41"  # symbol()
 DECIMALS = "0x313ce567"  # decimals()
 # what a symbol read from a token may hold: the rest becomes "_" (a pool is named "A/B-fee")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+$_-]")
+# a stablecoin's name in any letters (the hedge reads symbols regardless of case)
+_STABLE_NAMES = frozenset(s.upper() for s in STABLECOINS)
 
 
 class NotAToken(Refused):
@@ -144,13 +150,18 @@ class AddressBook:
 
     # ---------------------------------------------------------------------------- tokens
 
-    def _add_token(self, token: TokenInfo) -> TokenInfo:
+    def _add_token(self, token: TokenInfo, *, apart: bool = False) -> TokenInfo:
+        """Keep ``token``; one whose symbol another token goes by (or any with ``apart``) is
+        told apart by its address' first hex digits, more of them while that label is taken."""
         taken = self._by_symbol.get(token.symbol)
-        if taken is not None and taken.address.lower() != token.address.lower():
-            # another token already goes by this symbol: this one is told apart by its address
-            token = token.model_copy(
-                update={"symbol": f"{token.symbol}.{token.address[2:6].lower()}"}
-            )
+        if apart or (taken is not None and taken.address.lower() != token.address.lower()):
+            digits = token.address[2:].lower()
+            for n in range(4, 41):
+                label = f"{token.symbol}.{digits[:n]}"
+                owner = self._by_symbol.get(label)
+                if owner is None or owner.address.lower() == token.address.lower():
+                    break
+            token = token.model_copy(update={"symbol": label})
         self._tokens[token.address.lower()] = token
         self._by_symbol[token.symbol] = token
         return token
@@ -164,7 +175,10 @@ class AddressBook:
         """Token ``address``: known, or read from its contract (``fetch_token``) and kept."""
         found = self._tokens.get(address.lower())
         if found is None:
-            found = self._add_token(fetch_token(self.w3, address))
+            read = fetch_token(self.w3, address)
+            # a stablecoin's name is the chain's stablecoin's, even before that one is read
+            copycat = read.symbol.upper() in _STABLE_NAMES and not self.is_stablecoin(read.address)
+            found = self._add_token(read, apart=copycat)
             log.info("token %s read from the chain: %s, %d decimals", address, found.symbol,
                      found.decimals)  # fmt: skip
         return found
@@ -269,10 +283,11 @@ class AddressBook:
             return 1
         return 0 if pool.token0 == "WETH" else 1
 
-    def price_routes(self, symbol: str) -> list[tuple[PoolRef, int, int]]:
+    def price_routes(self, symbol: str) -> list[FoundPool]:
         """The pools of token ``symbol`` against this chain's stablecoins and WETH that the
-        factory has (each fee tier), with both tokens' decimals: what a pricer needs to mark a
-        token no known pool prices. Asked once per token."""
+        factory has (each fee tier), with both tokens' decimals and the stablecoin's or WETH's
+        address: what a pricer needs to mark a token no known pool prices. Asked once per
+        token."""
         if symbol in self._routes_tried or symbol not in self._by_symbol:
             return []
         self._routes_tried.add(symbol)
@@ -290,7 +305,8 @@ class AddressBook:
                 except UnknownPool:
                     continue
                 d0, d1 = self.symbol_token(p.token0).decimals, self.symbol_token(p.token1).decimals
-                out.append((PoolRef(p.address, p.token0, p.token1, p.fee), d0, d1))
+                ref = PoolRef(p.address, p.token0, p.token1, p.fee)
+                out.append(FoundPool(ref, d0, d1, other.address))
         return out
 
 

@@ -591,6 +591,14 @@ def watch_health(mp: ManagedPosition, snap: PoolSnapshot, marks: Marks) -> PoolH
     return health
 
 
+def unchecked_marks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's ``unchecked`` price alerts on the tokens it is valued in: marks taken through
+    a pool found through the factory, which no feed checks (anyone may create and move one)."""
+    marks = report.get("marks") or {}
+    used = {m["token"] for m in marks.get("used", [])}
+    return [a for a in marks.get("alerts", []) if a["kind"] == "unchecked" and a["token"] in used]
+
+
 def auto_execute_reasons(
     report: dict[str, Any],
     limit: Decimal | None,
@@ -616,6 +624,7 @@ def auto_execute_reasons(
             f"auto-execute limit ${limit:,.2f}"
         )
     reasons = [f"{head}, at marks of block {marks['block']}: {at}"]
+    reasons += [f"unchecked mark: {a['message']}" for a in unchecked_marks(report)]
     if not ready:
         failed = [c["name"] for c in report["checks"] if not c["ok"]]
         reasons.append(f"report failed its checks: {', '.join(failed)}")
@@ -677,10 +686,12 @@ def policy_approves(
     its value within the limit, keys to sign with), with its reasons, written to the audit log.
 
     The limit is read against the report's value: the price source's marks at the plan's
-    block, checks applied (a flagged mark fails the report, so it is never auto-executed)."""
+    block, checks applied (a flagged mark fails the report, so it is never auto-executed); a
+    value at a mark no feed checks (``unchecked_marks``) is a person's to approve."""
     ready = all(c["ok"] for c in report["checks"])
     value = Decimal(report["dry_run"]["value_usd"])
     auto = not module_refused and ready and limit is not None and value <= limit and can_sign
+    auto = auto and not unchecked_marks(report)
     why = auto_execute_reasons(report, limit, ready, can_sign, signing, module_refused)
     with sessions() as s, s.begin():
         repo.append_audit(

@@ -92,7 +92,9 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class PriceAlert:
-    kind: str  # "stale" | "disagree" | "depeg" | "unpriced"
+    # "stale" | "disagree" | "depeg" | "unpriced" | "unchecked" (a mark no feed checks, from a
+    # pool found through the factory: shown, never auto-executed on)
+    kind: str
     token: str
     message: str
 

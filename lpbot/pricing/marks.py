@@ -3,7 +3,9 @@
 ``Pricer.fetch_marks`` marks each token through the chain's pools (the market the position
 trades in) and, where a Chainlink feed exists, reads the feed too: the two must agree within
 ``max_deviation_bps``. A token only a feed prices is marked by the feed. Every alert of
-``pricing.base.check`` is on the returned ``Marks``; the caller raises it.
+``pricing.base.check`` is on the returned ``Marks``; the caller raises it. A token marked through a
+pool found through the factory, with no feed to check it, carries an ``unchecked`` alert: its
+figures are shown, and the auto-execute policy leaves what is valued at them to a person.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from lpbot.pricing.base import (
 )
 from lpbot.pricing.chainlink import ChainlinkFeeds
 from lpbot.pricing.fixed import FixedPrices
-from lpbot.pricing.pools import PoolPrices, PoolRef
+from lpbot.pricing.pools import FoundPool, PoolPrices, PoolRef
 from lpbot.uniswap.pool_address import compute_pool_address
 
 if TYPE_CHECKING:
@@ -86,10 +88,10 @@ class Pricer:
             if {p.token0, p.token1} == {token0, token1}
             and p.address.lower() != exclude_pool.lower()
         ]
-        quotes = [q for q in (self.pools.fetch_quote(p, block) for p in others) if q.liquidity > 0]
+        quotes = [q for q in self.pools.fetch_quotes(others, block)[0] if q.liquidity > 0]
         if not quotes:
             return None
-        best = max(quotes, key=lambda q: q.liquidity)
+        best = self.pools.deepest(quotes, block)
         with localcontext() as ctx:
             ctx.prec = 40
             price = best.price1_per_0 if best.pool.token0 == token0 else 1 / best.price1_per_0
@@ -127,6 +129,18 @@ class Pricer:
                 and marks[token].source != self.feeds.source
             ):
                 checks[token] = self.feeds.fetch_mark(token, block)
+        for token in asked:
+            found = self.pools.found_in(marks[token]) if token in marks else None
+            if found is not None and token not in checks:
+                unpriced.append(
+                    PriceAlert(
+                        "unchecked",
+                        token,
+                        f"{token} is marked only through {found}, a pool found through the "
+                        "factory that no feed checks: its USD figures are unchecked, and a "
+                        "person approves what is valued at them",
+                    )
+                )
         timestamp = int(self.pools.w3.eth.get_block(block)["timestamp"])
         alerts = check(marks, checks, timestamp=timestamp, config=self.config)
         return Marks(self.chain, block, timestamp, marks, checks, (*unpriced, *alerts))
@@ -141,7 +155,7 @@ def build_pricer(
     feeds: Mapping[str, str],
     heartbeats: Mapping[str, int] | None = None,
     config: PricingConfig | None = None,
-    discover: Callable[[str], Sequence[tuple[PoolRef, int, int]]] | None = None,
+    discover: Callable[[str], Sequence[FoundPool]] | None = None,
 ) -> Pricer:
     """The price source ``config.source`` names, over a chain's pools and Chainlink feeds:
     ``pools`` (marks from the pools, the feeds anchoring the stablecoin and checking them;

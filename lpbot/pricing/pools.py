@@ -2,9 +2,13 @@
 
 A token is priced through its most liquid pool against the stablecoin (the largest in-range
 ``liquidity()`` among the pair's fee tiers), or, when it has none, through its most liquid pool
-against WETH and WETH's own mark. The price is the pool's spot (``slot0``) or, with
-``twap_seconds``, its arithmetic-mean tick over that window (``OracleLibrary.consult``,
-v3-periphery 1.0.0, rounded toward negative infinity). Conversions are ``Decimal`` (analytics).
+against WETH and WETH's own mark. Among pools found through the factory (``FoundPool``: anyone
+may create one), the deepest is the one holding most of the stablecoin or WETH it is priced
+against, not the one with most in-range liquidity: a sliver of capital in one tick spacing at any
+price outbids a deep pool's in-range liquidity, never its balance. The price is the pool's spot
+(``slot0``) or, with ``twap_seconds``, its arithmetic-mean tick over that window
+(``OracleLibrary.consult``, v3-periphery 1.0.0, rounded toward negative infinity). Conversions
+are ``Decimal`` (analytics).
 
 The stablecoin itself is not taken as 1 USD: it is marked by the anchor source's feed of the
 stablecoin (USDC / USD on Ethereum and Arbitrum; the devnet's stand-in), independent of the pools.
@@ -49,6 +53,20 @@ class PoolRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FoundPool:
+    """A pool the chain's factory has of a token no listed pool prices, against ``quote`` (the
+    address of the stablecoin or WETH it prices the token in), with both tokens' decimals."""
+
+    pool: PoolRef
+    decimals0: int
+    decimals1: int
+    quote: str
+
+
+BALANCE_OF = "0x70a08231"  # balanceOf(address)
+
+
+@dataclass(frozen=True, slots=True)
 class PoolQuote:
     """One pool read at one block: its price of token0 in token1 (whole units) and depth."""
 
@@ -79,7 +97,7 @@ class PoolPrices:
         pools: Sequence[PoolRef],
         config: PricingConfig,
         anchor: PriceSource | None = None,
-        discover: Callable[[str], Sequence[tuple[PoolRef, int, int]]] | None = None,
+        discover: Callable[[str], Sequence[FoundPool]] | None = None,
     ) -> None:
         self.w3 = w3
         self.chain = chain
@@ -94,6 +112,7 @@ class PoolPrices:
         # (``lpbot.chain.book.AddressBook.price_routes``): asked once per token
         self._discover = discover
         self._discovered: set[str] = set()
+        self._found: dict[str, str] = {}  # found pool's address -> its quote token's address
 
     @property
     def source(self) -> str:
@@ -114,12 +133,14 @@ class PoolPrices:
             return
         self._discovered.add(token)
         listed = {p.address.lower() for p in self.pools}
-        for ref, d0, d1 in self._discover(token):
-            self.tokens.setdefault(ref.token0, d0)
-            self.tokens.setdefault(ref.token1, d1)
+        for found in self._discover(token):
+            ref = found.pool
+            self.tokens.setdefault(ref.token0, found.decimals0)
+            self.tokens.setdefault(ref.token1, found.decimals1)
             if ref.address.lower() not in listed:
                 self.pools.append(ref)
                 listed.add(ref.address.lower())
+                self._found[ref.address.lower()] = found.quote
 
     def has_route(self, token: str) -> bool:
         stable = self.config.stable
@@ -168,15 +189,66 @@ class PoolPrices:
 
     def _best(self, token: str, against: str, block: int) -> tuple[Decimal, PoolQuote]:
         """``token``'s price in ``against`` through the most liquid pool of the pair."""
-        quotes = [self.fetch_quote(p, block) for p in self._pairs(token, against)]
+        quotes, unread = self.fetch_quotes(self._pairs(token, against), block)
         quotes = [q for q in quotes if q.liquidity > 0]
         if not quotes:
+            if unread:
+                raise unread[0]
             raise NoPriceRoute(token, self.chain, f"no pool against {against} has liquidity")
-        best = max(quotes, key=lambda q: q.liquidity)
+        best = self.deepest(quotes, block)
         with localcontext() as ctx:
             ctx.prec = 40
             price = best.price1_per_0 if best.pool.token0 == token else 1 / best.price1_per_0
         return price, best
+
+    def fetch_quotes(
+        self, pools: Sequence[PoolRef], block: int
+    ) -> tuple[list[PoolQuote], list[NoPriceRoute]]:
+        """``fetch_quote`` of each of ``pools``; a pool found through the factory that cannot be
+        read (too young for the TWAP: 'OLD'; never initialized: 'I') is left out, with why."""
+        quotes: list[PoolQuote] = []
+        unread: list[NoPriceRoute] = []
+        for p in pools:
+            try:
+                quotes.append(self.fetch_quote(p, block))
+            except NoPriceRoute as exc:
+                if p.address.lower() not in self._found:
+                    raise
+                unread.append(exc)  # anyone may create one: the others price the token
+        return quotes, unread
+
+    def found_in(self, mark: Mark) -> str | None:
+        """The step of ``mark``'s route through a pool found through the factory (name and
+        address), if it went through one: a price no listed pool or feed vouches for."""
+        for step in mark.route:
+            if step.rsplit(" ", 1)[-1].lower() in self._found:
+                return step
+        return None
+
+    def deepest(self, quotes: Sequence[PoolQuote], block: int) -> PoolQuote:
+        """The deepest of ``quotes`` (pools of one pair): the most in-range liquidity, or, where
+        a pool was found through the factory, the most of its quote token held (``FoundPool``)."""
+        if not any(q.pool.address.lower() in self._found for q in quotes):
+            return max(quotes, key=lambda q: q.liquidity)
+        return max(quotes, key=lambda q: self._fetch_held(q.pool, block))
+
+    def _fetch_held(self, pool: PoolRef, block: int) -> int:
+        """The raw amount of a found pool's quote token (stablecoin or WETH) it holds at
+        ``block``; 0 for a pool not found through the factory."""
+        quote = self._found.get(pool.address.lower())
+        if quote is None:
+            return 0
+        data = BALANCE_OF + pool.address.lower()[2:].rjust(64, "0")
+        try:
+            raw = self.w3.eth.call(
+                {"to": to_checksum_address(quote), "data": data},  # type: ignore[typeddict-item]
+                block_identifier=block,
+            )
+        except (ContractLogicError, BadFunctionCallOutput):
+            return 0
+        except OSError as exc:
+            raise RetryLater(f"pool {pool.name} on {self.chain} at block {block}: {exc}") from exc
+        return int.from_bytes(bytes(raw)[:32], "big") if len(raw) >= 32 else 0
 
     def fetch_mark(self, token: str, block: int) -> Mark:
         stable = self.config.stable

@@ -168,7 +168,11 @@ def build_report(
             )
         )
     used = (symbols[0], symbols[1], "WETH")
-    flagged = [x for x in marks.alerts if x.kind != "unpriced" and x.token in used]
+    # an unchecked mark (no feed checks it) is for a person to judge: the auto-execute policy
+    # refuses it (``jobs.tasks.policy_approves``), an approval does not
+    flagged = [
+        x for x in marks.alerts if x.kind not in ("unpriced", "unchecked") and x.token in used
+    ]
     checks.append(
         _check(
             "marks current and consistent",

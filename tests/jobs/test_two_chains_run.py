@@ -2,9 +2,11 @@
 Arbitrum One, each configured by its RPC URL alone, each with a position to open; Arbitrum
 with its own sender key and Safe table ([chains.arbitrum]), Ethereum with the global ones.
 
-The daemon opens both (each through the Safe on its own chain, the Safe's balances moved as
-each dry-run said, each ledger started); then Arbitrum's node is killed: one ``rpc_down``
-alert names arbitrum, Ethereum's jobs go on succeeding and the daemon keeps running.
+The daemon opens both (each through the Safe on its own chain, from that chain's sender, the
+Safe's balances moved as each dry-run said, each ledger started); Ethereum's price leaves its
+range and the running daemon rebalances Ethereum's position alone; then Arbitrum's node is
+killed: one ``rpc_down`` alert names arbitrum, Ethereum's jobs go on succeeding and the daemon
+keeps running.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 from lpbot.chain.registry import CHAINS, EVM_POOL_INIT_CODE_HASH
 from lpbot.devnet.deploy import GAS, contract
 from lpbot.devnet.keys import dev_signer
-from lpbot.devnet.market import run_market
+from lpbot.devnet.market import push_feeds, run_market
 from lpbot.devnet.shapes import SHAPES
 from lpbot.signing.local import write_keystore
 from lpbot.store.models import JobRun, JobStatus, RebalanceState, Transaction, TxStatus
@@ -226,7 +228,13 @@ def test_two_chains_under_one_daemon_and_one_store_a_dead_node_stops_only_its_ch
             senders = {"ethereum": dev_signer(8).address, "arbitrum": arb_sender.address}
             tokens = _check_opened(data, chains, nonces, senders)
 
-            # 2. Arbitrum's node dies: alerted, naming it; Ethereum's jobs go on; no exit
+            # 2. Ethereum's price leaves the range while the daemon runs: Ethereum's position
+            # is rebalanced through its Safe, Arbitrum's stays as it is
+            _leave_range(chains["ethereum"], "ethereum", tokens[NAMES["ethereum"]])
+            assert _wait(lambda: len(_confirmed(data)) >= 3, 120), out.read_text()
+            _check_rebalanced(data, chains, tokens)
+
+            # 3. Arbitrum's node dies: alerted, naming it; Ethereum's jobs go on; no exit
             killed = datetime.now(UTC)
             arbitrum = chains["arbitrum"]
             assert arbitrum.pid is not None
@@ -252,6 +260,55 @@ def test_two_chains_under_one_daemon_and_one_store_a_dead_node_stops_only_its_ch
         assert proc.returncode == 0, out.read_text()
         assert "Traceback" not in out.read_text()
     _ledgers_started(data, tokens)
+
+
+def _leave_range(devnet: Devnet, shape: str, token_id: int) -> None:
+    """ETH about 8% up in steps ten minutes apart (the TWAP follows; the pair's other tier is
+    arbitraged along), the feeds written: the position's range is left behind."""
+    w3, m = devnet.w3, devnet.manifest
+    info = CHAINS[SHAPES[shape]]
+    pool = contract(w3, "UniswapV3Pool", _pool(shape))
+    router = contract(w3, "SwapRouter02", info.contracts["SwapRouter02"])
+    pool_info = m.pool(_pool(shape))
+    t0, t1 = m.token(pool_info.token0).address, m.token(pool_info.token1).address
+    trader = m.accounts.traders[0]
+    tiers = [p for p in m.pools if {p.token0, p.token1} == {"USDC", "WETH"}]
+    for _ in range(20):
+        target = pool.functions.slot0().call()[0] * 1004 // 1000
+        for p in tiers:
+            params = (t1, t0, p.fee, trader, 10**24, 0, target)
+            tx = router.functions.exactInputSingle(params).transact({"from": trader, "gas": GAS})
+            w3.eth.wait_for_transaction_receipt(tx)
+        devnet.increase_time(600)
+    push_feeds(w3, m)
+    npm = contract(w3, "NonfungiblePositionManager", info.contracts["NonfungiblePositionManager"])
+    lower, upper = npm.functions.positions(token_id).call()[5:7]
+    assert not lower <= pool.functions.slot0().call()[1] < upper
+
+
+def _check_rebalanced(data: Path, chains: dict[str, Devnet], tokens: dict[str, int]) -> None:
+    """Ethereum's position rebalanced on Ethereum into a Safe-owned NFT; Arbitrum's untouched."""
+    reports = [
+        json.loads((data / "reports" / f"{r.report_id}.json").read_text()) for r in _confirmed(data)
+    ]
+    moved = [r for r in reports if r["operation"] == "rebalance"]
+    assert moved and {r["chain_id"] for r in moved} == {SHAPES["ethereum"]}
+    assert all(c["ok"] for r in moved for c in r["checks"])
+    eth = chains["ethereum"]
+    npm = contract(
+        eth.w3, "NonfungiblePositionManager", CHAINS[1].contracts["NonfungiblePositionManager"]
+    )
+    new_id = int(moved[-1]["dry_run"]["new_token_id"])
+    assert new_id != tokens[NAMES["ethereum"]]
+    assert npm.functions.ownerOf(new_id).call() == eth.manifest.safe
+    arb = chains["arbitrum"]
+    arb_npm = contract(
+        arb.w3,
+        "NonfungiblePositionManager",
+        CHAINS[SHAPES["arbitrum"]].contracts["NonfungiblePositionManager"],
+    )
+    assert arb_npm.functions.ownerOf(tokens[NAMES["arbitrum"]]).call() == arb.manifest.safe
+    tokens[NAMES["ethereum"]] = new_id
 
 
 def _check_opened(
@@ -317,9 +374,12 @@ def _ledgers_started(data: Path, tokens: dict[str, int]) -> None:
         assert sorted(ledger_store.labels(s)) == sorted(NAMES.values())
         # the store's positions: each named, on its own chain, its own NFT
         rows = s.scalars(select(Position).where(Position.token_id != 0)).all()
-        assert {(r.label, r.chain_id, int(r.token_id), r.closed_at) for r in rows} == {
-            (NAMES[shape], SHAPES[shape], tokens[NAMES[shape]], None) for shape in NAMES
+        assert {(r.label, r.chain_id, int(r.token_id)) for r in rows if r.closed_at is None} == {
+            (NAMES[shape], SHAPES[shape], tokens[NAMES[shape]]) for shape in NAMES
         }
+        # the rebalanced one's old NFT is closed; Arbitrum's was never replaced
+        closed = {(r.label, r.chain_id) for r in rows if r.closed_at is not None}
+        assert closed == {(NAMES["ethereum"], SHAPES["ethereum"])}
         for name in NAMES.values():
             start = ledger_store.load(s, name)
             assert start is not None and start.symbols in (("USDC", "WETH"), ("WETH", "USDC"))

@@ -939,8 +939,8 @@ class AutoExecuteConfig(_Frozen):
 UsdLimit = Annotated[Decimal, AfterValidator(_exact_decimal), Field(gt=0)]
 
 
-def _gwei(value: Any) -> Any:
-    """A gas price in gwei: an int, a decimal string, or a float read exactly as written."""
+def _exact_number(value: Any) -> Any:
+    """A number (int, a decimal string, or a float read exactly as written) for a Decimal."""
     if isinstance(value, bool):
         raise ValueError(f"must be a number, got {value!r}")
     if isinstance(value, float):
@@ -959,7 +959,7 @@ def _one_wei_or_more(value: Decimal) -> Decimal:
 
 GweiPrice = Annotated[
     Decimal,
-    BeforeValidator(_gwei),
+    BeforeValidator(_exact_number),
     AfterValidator(_exact_decimal),
     Field(gt=0),
     AfterValidator(_one_wei_or_more),
@@ -997,18 +997,7 @@ class ExecutionConfig(_Frozen):
     max_replacements: int = Field(default=3, ge=0, le=20)
 
 
-def _usd_or_bps(value: Any) -> Any:
-    """A number (int, a decimal string, or a float read exactly as written) for a Decimal."""
-    if isinstance(value, bool):
-        raise ValueError(f"must be a number, got {value!r}")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return Decimal(repr(value))
-    return value
-
-
-HealthNumber = Annotated[Decimal, BeforeValidator(_usd_or_bps), AfterValidator(_exact_decimal)]
+HealthNumber = Annotated[Decimal, BeforeValidator(_exact_number), AfterValidator(_exact_decimal)]
 
 
 class HealthConfig(_Frozen):

@@ -13,6 +13,7 @@ offline too).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -318,12 +319,14 @@ def _chain_rows(a: App, chain: str) -> list[tuple[str, str, bool]]:
         try:
             sender = keystore_address(a.keystore(signers.sender).path)
             balance = int(w3.eth.get_balance(to_checksum_address(sender)))
+            held = f"{Decimal(balance) / 10**18:f} of the gas token"
+            if balance == 0:
+                held = "no gas token: it cannot send a transaction until it is funded"
             rows.append(
                 (
                     "sender",
-                    f"{sender}: keystore {signers.sender} ({signers.where['sender']}), "
-                    f"{balance / 10**18:.6f} of the gas token",
-                    True,
+                    f"{sender}: keystore {signers.sender} ({signers.where['sender']}), {held}",
+                    balance > 0,
                 )
             )
         except ConfigError as exc:

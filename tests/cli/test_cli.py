@@ -397,6 +397,20 @@ def test_config_check_verifies_keystores_without_decrypting(env: Env, cli: Any) 
 
 
 @pytest.mark.devnet
+def test_config_check_online_says_a_sender_without_gas_cannot_send(env: Env, cli: Any) -> None:
+    w3, bot = env.chain.w3, dev_signer(8).address
+    balance = w3.eth.get_balance(bot)
+    w3.provider.make_request("anvil_setBalance", [bot, hex(0)])  # type: ignore[arg-type]
+    try:
+        run = cli("--config", str(env.config), "config", "check", "--online", "--json")
+    finally:
+        w3.provider.make_request("anvil_setBalance", [bot, hex(balance)])  # type: ignore[arg-type]
+    assert run.code == 1, run.out + run.err
+    sender = {r["check"]: r for r in json.loads(run.out)["online"]}["sender"]
+    assert not sender["ok"] and "no gas token: it cannot send" in sender["finding"], sender
+
+
+@pytest.mark.devnet
 def test_config_check_online_asks_the_chain(env: Env, cli: Any) -> None:
     run = cli("--config", str(env.config), "config", "check", "--online", "--json")
     assert run.code == 0, run.out + run.err

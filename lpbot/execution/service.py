@@ -799,8 +799,8 @@ def plan_open(
         sym, dec = ctx.symbols.get(token, (token, 0))
         if amount > have[token]:
             raise Refused(
-                f"{label}: capital {Decimal(amount).scaleb(-dec)} {sym} is more than the Safe "
-                f"{ctx.safe} holds ({Decimal(have[token]).scaleb(-dec)} {sym})"
+                f"{label}: capital {Decimal(amount).scaleb(-dec):f} {sym} is more than the Safe "
+                f"{ctx.safe} holds ({Decimal(have[token]).scaleb(-dec):f} {sym})"
             )
     snapshot = pool_reader(ctx).fetch_pool_state(
         to_checksum_address(pool), twap_seconds=(0, ctx.twap_seconds)

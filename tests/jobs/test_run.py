@@ -113,6 +113,11 @@ def _ledger_started_once_and_adds_up(data: Path, *, opened: bool = False) -> Non
         paid = {t.tx_hash: t.gas_paid for t in s.scalars(select(Transaction))}
         for _block, _flow, gas in start.rebalances:
             assert gas.wei == paid[gas.tx_hash] > 0
+        # a position the daemon opened pays its opening's gas from the start, once
+        assert bool(start.opening_gas) == opened
+        for gas in start.opening_gas:
+            assert gas.wei == paid[gas.tx_hash] > 0
+        opening = sum((g.usd for g in start.opening_gas), Decimal(0))
     assert h.points
     for p in h.points:
         u = p.ledger.usd
@@ -121,5 +126,7 @@ def _ledger_started_once_and_adds_up(data: Path, *, opened: bool = False) -> Non
         assert abs(u.net - value_less_hold) <= Decimal("0.02")  # each rounded on its own
     # the first snapshot is the start: nothing earned or lost yet (but a hedge's first trade)
     first = h.points[0].ledger.usd
-    assert (first.fees, first.il, first.gas) == (0, 0, 0)
-    assert first.net == (first.hedge_pnl + first.funding if opened else 0)
+    assert first.fees == 0 and first.gas == opening.quantize(Decimal("0.01"))
+    assert abs(first.il) <= Decimal("0.01")  # IL, the derived line, takes the rounding residue
+    expected = first.hedge_pnl + first.funding - first.gas if opened else Decimal(0)
+    assert abs(first.net - expected) <= Decimal("0.01")

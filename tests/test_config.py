@@ -1070,3 +1070,20 @@ def test_keys_list_names_each_keys_role_on_each_chain(
         "arb-bot": ["sender on arbitrum", "module operator on arbitrum"],
         "owner": ["Safe owner", "Safe owner on arbitrum"],
     }
+
+
+def test_a_live_venue_hedges_one_position() -> None:
+    # the venue keeps one position per symbol in the account: two positions' hedges (one per
+    # chain, each on its own thread) would each size that one short against its own delta
+    # alone and adopt the other's short as its own, hedging the pair as if it were one
+    second = MINIMAL.split("[[positions]]")[1].replace('name = "p"', 'name = "q"')
+    keys = 'api_key_env = "K"\napi_secret_env = "S"\n'
+    hedge = f'[hedge]\nexchange = "binanceusdm"\nsymbol = "ETH/USDT:USDT"\nband_pct = 5\n{keys}'
+    two = _with("[[positions]]" + second.format(pool=ARB_POOL) + hedge)
+    message = _errors(two)
+    assert "hedge.positions: binanceusdm keeps one ETH/USDT:USDT position" in message
+    assert "'p', 'q'" in message
+    config = parse_config(two.replace(keys, keys + 'positions = ["q"]\n'))
+    assert config.hedge is not None and config.hedge.positions == ("q",)
+    # the paper venue keeps an account per position: any number
+    assert parse_config(two.replace('"binanceusdm"', '"paper"')).hedge is not None

@@ -741,8 +741,9 @@ def rebalance_check(mp: ManagedPosition) -> str:
         return note
     # unfinished rebalances first, checked against the chain (a step left by an error or a
     # kill): one found executed moves the position to the NFT it minted; a report the Safe's
-    # nonce has left behind expires
-    for done in service.resume(mp.ctx):
+    # nonce has left behind expires; another position's are left to its own check, which
+    # follows the NFT they mint
+    for done in service.resume(mp.ctx, token_ids={mp.token_id}):
         if done.kind == "withdraw" and done.state.value == "CONFIRMED":
             if done.token_id == mp.token_id:  # a withdraw sent before a kill, found mined
                 mp.reload_ledger()

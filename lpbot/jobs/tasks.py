@@ -456,6 +456,8 @@ def monitor(mp: ManagedPosition) -> PositionState:
     assert marks is not None
     s0, s1 = mp.symbols
     owner_balances = fetch_owner_balances(mp, snap.block_number)
+    # the venue is asked before the write transaction: a slow venue holds back no other chain
+    hedge = ledger_store.hedge_json(hedge_figures(mp, state.delta))
     with mp.sessions() as s, s.begin():
         position = repo.record_position(
             s,
@@ -497,7 +499,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
             eth_usd=float(marks.usd("WETH")),
             btc_usd=float(marks.marks["WBTC"].usd) if "WBTC" in marks.marks else None,
             mark_sources=ledger_store.mark_sources_json(mp.prices(marks), marks),
-            hedge=ledger_store.hedge_json(hedge_figures(mp, state.delta)),
+            hedge=hedge,
             value_usd=float(state.value_usd),
             il_usd=float(state.ledger.usd.il) if state.ledger is not None else None,
             delta=float(state.delta),

@@ -468,3 +468,60 @@ def test_a_slow_node_reading_a_rebalances_marks_holds_no_write_lock(tmp_path: Pa
         assert ledger_store.recorded_hashes(s, "a") == {"0x" + "ab" * 32}
         (_block, flow, gas) = ledger_store.load(s, "a").rebalances[0]  # type: ignore[union-attr]
         assert gas.wei == 300_000 * 10**9 and flow is not None and flow.fees == (10, 5)
+
+
+@pytest.mark.devnet
+def test_the_monitor_reads_the_hedge_venue_before_it_takes_the_write_lock(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    # the hedge's PnL is read at the venue (a network call, with retries while it is down):
+    # meanwhile the other chains' jobs must be able to write to the one SQLite store
+    import sqlite3
+
+    from lpbot.hedge.state import HedgePnl
+
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    assert m.safe_position is not None
+    path = tmp_path / "lpbot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    others_wrote: list[bool] = []
+
+    class SlowVenue:  # the runner's face the monitor uses
+        include_fees = True
+
+        def pnl(self, delta: Decimal) -> HedgePnl:
+            other = sqlite3.connect(path, timeout=0.2)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                others_wrote.append(True)
+            except sqlite3.OperationalError:  # "database is locked"
+                others_wrote.append(False)
+            finally:
+                other.close()
+            return HedgePnl(
+                realised=Decimal(5), unrealised=Decimal(0), fees=Decimal(1), funding=Decimal(0)
+            )
+
+    mp = tasks.ManagedPosition(
+        name="p",
+        ctx=devnet_context(chain.w3, m, None, tmp_path),  # type: ignore[arg-type]
+        sessions=session_factory(engine),
+        policy=None,  # type: ignore[arg-type]
+        token_id=m.safe_position,
+        pool=info.address,
+        token0=m.token(info.token0).address,
+        token1=m.token(info.token1).address,
+        notifier=MemoryNotifier(),
+        pricer=chain_pricer(chain.w3, m),
+        ledger_from_first_snapshot=True,
+    )
+    mp.hedge, mp.hedge_runner = object(), SlowVenue()  # type: ignore[assignment]
+    tasks.monitor(mp)
+    assert others_wrote and all(others_wrote)
+    with session_factory(engine)() as s:  # the snapshot has the hedge's figures
+        (point,) = ledger_store.history(s, "p").points
+        hedge = json.loads(point.snapshot.hedge or "{}")
+        assert (hedge["realised"], hedge["fees"]) == ("5", "1")

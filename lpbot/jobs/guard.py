@@ -17,6 +17,8 @@
   another) is followed through its manifest (``follow``): seen at the first failed request,
   one ``rpc_moved`` alert and no backoff; seen while the node is down, the backoff ends and
   the one ``rpc_recovered`` alert names the new address.
+- Stopping (SIGTERM, Ctrl-C): each chain's running job finishes; a job queued behind it on
+  its chain's executor does not start (``stopping``).
 - The database cannot be written (a write fails, and a probe write fails too): an alert is
   attempted, ``stop`` is called once and ``fatal`` holds the one line ``lpbot run`` exits with
   (non-zero, so a supervisor restarts it once the database is back).
@@ -120,6 +122,8 @@ class JobGuard:
     clock: Callable[[], float] = time.monotonic
     fatal: str | None = None
     fatal_error: type[LpbotError] = NeedsAttention  # what ``lpbot run`` raises with ``fatal``
+    # ``lpbot run`` is stopping (SIGTERM): the running jobs finish, none starts after
+    stopping: bool = False
     # re-point the clients at the RPC URL a devnet's manifest names now; what moved (one line
     # per chain), empty when nothing did (``App.follow_manifests``)
     follow: Callable[[], list[str]] = lambda: []
@@ -159,8 +163,9 @@ class JobGuard:
 
     def run(self, job: str, body: Callable[[], Any], *, chain: str | None = None) -> Any:
         """Run ``body`` as job ``job`` of chain ``chain``; its result, or None when it failed
-        or did not run (``chain``'s node down: the backoff is waited out, nothing recorded)."""
-        if self.fatal is not None:
+        or did not run (``chain``'s node down: the backoff is waited out, nothing recorded;
+        the process stopping: a job queued behind a chain's running one does not start)."""
+        if self.fatal is not None or self.stopping:
             return None
         with self._lock:
             rpc = self._state(chain)

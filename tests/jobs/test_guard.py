@@ -395,3 +395,57 @@ def test_a_job_of_another_chain_does_not_end_a_chains_backoff_or_alert_its_retur
     assert waits == [RPC_BACKOFF_FIRST + 1, 2 * RPC_BACKOFF_FIRST, 4 * RPC_BACKOFF_FIRST]
     assert [a.kind for a in notifier.alerts] == ["rpc_down"]
     assert guard.chain_down("arbitrum")
+
+
+def test_a_stop_waits_for_each_chains_running_job_and_starts_none_queued_behind_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    # SIGTERM while chain a's monitor is slow (its node hangs): chain a's rebalance check,
+    # due meanwhile and queued behind it on a's executor, must not start once stopping
+    from datetime import UTC, datetime, timedelta
+
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.memory import MemoryJobStore
+
+    from lpbot.jobs import scheduler
+
+    sched = scheduler._Scheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"chain:a": ThreadPoolExecutor(1), "chain:b": ThreadPoolExecutor(1)},
+    )
+    guard = sched.guard = JobGuard(sessions, MemoryNotifier(), "test@host")
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def monitor() -> None:
+        started.set()
+        release.wait(10)
+        ran.append("monitor:a")
+
+    def monitor_a() -> None:
+        guard.run("monitor:a", monitor, chain="a")
+
+    now = datetime.now(UTC)
+    sched.add_job(monitor_a, "date", run_date=now, executor="chain:a", id="monitor:a")
+    sched.add_job(
+        lambda: guard.run("rebalance_check:a", lambda: ran.append("rebalance_check:a"), chain="a"),
+        "date",
+        run_date=now + timedelta(milliseconds=1),
+        executor="chain:a",
+        id="rebalance_check:a",
+    )
+    loop = threading.Thread(target=sched.start)
+    loop.start()
+    assert started.wait(10)
+    for _ in range(100):  # submitted to a's executor: queued behind the monitor
+        if sched.get_job("rebalance_check:a") is None:
+            break
+        threading.Event().wait(0.05)
+    scheduler._stop(sched)
+    release.set()
+    scheduler.shutdown_executors(sched)
+    loop.join(10)
+    assert ran == ["monitor:a"]
+    with sessions() as s:  # the running one finished and recorded; nothing else began
+        runs = s.scalars(select(JobRun)).all()
+        assert [(r.job, r.status) for r in runs] == [("monitor:a", JobStatus.SUCCEEDED)]

@@ -307,13 +307,26 @@ def unreachable_chains(app: App) -> dict[str, str]:
     line saying so; ``lpbot run`` defers them. When none answers, that line is raised
     (``RetryLater``): there is nothing to run. A node serving another chain id is raised at
     once (``NeedsAttention``): a wrong configuration, not a node away."""
+    from lpbot.app import _no_answer_reason
+    from lpbot.chain.rpc import redact_url
+    from lpbot.jobs.guard import rpc_lost
+
     chains = list(dict.fromkeys(p.chain for p in app.config.positions if p.enabled))
     down: dict[str, RetryLater] = {}
     for name in chains:
         try:
-            app.w3(name)
+            # asked now: a connection an earlier check made (a standby's, before it stood by)
+            # may be to a node that has died since
+            app.w3(name).eth.block_number  # noqa: B018
         except RetryLater as exc:
             down[name] = exc
+        except OSError as exc:  # the node's loss is a deferral, anything else is raised
+            if not rpc_lost(exc):
+                raise
+            where = redact_url(app.chain(name).rpc_url)
+            down[name] = RetryLater(
+                f"the RPC of chain {name} at {where} does not answer ({_no_answer_reason(exc)})"
+            )
     if chains and len(down) == len(chains):
         raise down[chains[0]]
     return {name: str(exc) for name, exc in down.items()}

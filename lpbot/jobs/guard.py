@@ -8,7 +8,8 @@
   distinct error (the same job, type and message, digits aside); while it repeats, a reminder
   goes out after 10 minutes, then 20, 40... (at most daily). The job runs again at its next
   time; a success clears its errors.
-- The RPC lost (the node refuses or drops connections, times out): one ``rpc_down`` alert, then
+- The RPC lost (the node refuses or drops connections, times out, or its provider's gateway
+  answers 502, 503 or 504): one ``rpc_down`` alert, then
   the jobs wait an exponential backoff (5 s doubling to 5 min) before trying the node again
   (the HTTP client reconnects by itself); the first success after that sends one
   ``rpc_recovered`` alert. This state is kept per chain (``run(..., chain=NAME)``, the alerts
@@ -51,6 +52,7 @@ REMIND_FIRST = 600.0  # seconds until a still-repeating error is alerted again
 REMIND_MAX = 86_400.0
 RPC_BACKOFF_FIRST = 5.0
 RPC_BACKOFF_MAX = 300.0
+GATEWAY_DOWN = (502, 503, 504)  # a provider's gateway answering for a node that is not there
 
 
 class DatabaseUnwritable(NeedsAttention):
@@ -58,14 +60,19 @@ class DatabaseUnwritable(NeedsAttention):
 
 
 def rpc_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) says the node could not be reached or timed out."""
+    """Whether ``exc`` (or what caused it) says the node could not be reached or timed out,
+    or, behind a provider's gateway, is not there (HTTP 502, 503, 504)."""
     import requests
+
+    from lpbot.chain.rpc import RpcTransportError
 
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, requests.ConnectionError | requests.Timeout | ConnectionError):
+            return True
+        if isinstance(e, RpcTransportError) and e.status in GATEWAY_DOWN:
             return True
         if isinstance(e, TimeoutError):
             return True

@@ -449,3 +449,60 @@ def test_a_stop_waits_for_each_chains_running_job_and_starts_none_queued_behind_
     with sessions() as s:  # the running one finished and recorded; nothing else began
         runs = s.scalars(select(JobRun)).all()
         assert [(r.job, r.status) for r in runs] == [("monitor:a", JobStatus.SUCCEEDED)]
+
+
+class _Gateway(BaseHTTPRequestHandler):
+    """A provider's gateway whose nodes are all down: HTTP 503 to every request, until
+    ``healthy``, then the node's answer."""
+
+    healthy = False
+
+    def do_POST(self) -> None:
+        if _Gateway.healthy:
+            _Node.do_POST(self)  # type: ignore[arg-type]
+            return
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b"no healthy upstream"
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_a_provider_answering_503_for_a_chain_is_its_node_down_alerted_once_per_chain(
+    sessions: sessionmaker[Session],
+) -> None:
+    # a hosted node behind its provider's gateway: the gateway answers, the node does not.
+    # Every job of the chain failing must be one rpc_down (not an alert per job), a backoff,
+    # and one rpc_recovered; the key in the URL's path appears in no alert and no job run
+    guard, notifier, clock = _guard(sessions)
+    _Gateway.healthy = False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    arbitrum = connect(f"http://127.0.0.1:{server.server_address[1]}/v2/sEcReTkEy123")
+
+    def read() -> int:
+        return int(arbitrum.eth.block_number)
+
+    try:
+        for job in ("monitor:a", "rebalance_check:a", "hedge_sync:a", "monitor:b"):
+            assert guard.run(job, read, chain="arbitrum") is None
+        assert [a.kind for a in notifier.alerts] == ["rpc_down"]
+        assert "arbitrum" in notifier.alerts[0].title
+        tried = len(_runs(sessions))
+        clock.now += 1  # within the backoff: no request, no row
+        assert guard.run("monitor:a", read, chain="arbitrum") is None
+        assert len(_runs(sessions)) == tried
+        _Gateway.healthy = True
+        clock.now += RPC_BACKOFF_FIRST
+        assert guard.run("monitor:a", read, chain="arbitrum") == 42
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [a.kind for a in notifier.alerts] == ["rpc_down", "rpc_recovered"]
+    said = " ".join(f"{a.title} {a.body}" for a in notifier.alerts)
+    said += " ".join(r.error or "" for r in _runs(sessions))
+    assert "sEcReTkEy123" not in said

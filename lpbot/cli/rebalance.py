@@ -343,7 +343,9 @@ def _record_successor(args: argparse.Namespace, ctx: Any, record: Any) -> None:
     if record.kind != "rebalance":
         return
     old = int(record.token_id)
-    names = [args.position] if args.position else [p.name for p in a.config.positions]
+    names = [args.position] if args.position else [
+        p.name for p in a.config.positions if a.chain(p.chain).chain_id == ctx.chain_id
+    ]  # fmt: skip
     for name in names:
         pos = a.position(name)
         if old == pos.token_id or old in known_tokens(a.sessions, name):
@@ -416,17 +418,34 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
+    from lpbot.errors import RetryLater
     from lpbot.execution import service
 
-    ctx, _ = _context(args)
+    positions = _app(args).config.positions
+    chains = list(dict.fromkeys(p.chain for p in positions))
+    if args.position or len(chains) <= 1:
+        firsts: list[str | None] = [args.position]
+    else:  # every chain's, each with its own context (its first position's)
+        firsts = [next(p.name for p in positions if p.chain == c) for c in chains]
     resume_hint(RESUME)
-    records = service.resume(ctx)
-    for record in records:
-        print(f"rebalance {record.id}: {record.state.value}")
-        _record_successor(args, ctx, record)
-    if not records:
+    records, waiting = [], []
+    for first in firsts:
+        try:
+            ctx, _ = _context(argparse.Namespace(**{**vars(args), "position": first}))
+        except RetryLater as exc:  # this chain's node does not answer: the others go on
+            if len(firsts) == 1:
+                raise
+            waiting.append(str(exc))
+            continue
+        for record in service.resume(ctx):
+            records.append(record)
+            print(f"rebalance {record.id}: {record.state.value}")
+            _record_successor(args, ctx, record)
+    for line in waiting:
+        print(f"not resumed: {line}")
+    if not records and not waiting:
         print("nothing to resume")
-    return 0
+    return 1 if waiting else 0
 
 
 def _cmd_replan(args: argparse.Namespace) -> int:

@@ -242,3 +242,27 @@ def test_a_standby_whose_second_chain_died_while_it_stood_by_defers_it_at_the_ta
         assert "does not answer" in runtime.deferred["devnet-b"]
     finally:
         runtime.close()
+
+
+def test_rebalance_resume_finishes_the_unfinished_work_of_every_chain(
+    two_chains: tuple[App, int, Devnet], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `lpbot run` stopped says an interrupted rebalance is resumed by `lpbot rebalance
+    # resume`: with several chains, one left on the second chain is found there too
+    from lpbot.cli import main
+    from lpbot.store.rebalances import SqlRebalanceRepo
+
+    app, port, devnet = two_chains
+    safe = devnet.manifest.safe
+    assert safe is not None
+    left = SqlRebalanceRepo(app.sessions, "test").create(
+        idempotency_key="b-left", chain_id=CHAIN_B, safe=safe, token_id=7, kind="rebalance"
+    )
+    server = _proxy(port, devnet.url)
+    try:
+        assert main(["rebalance", "resume", "--config", str(app.source)]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"rebalance {left.id}: EXPIRED" in capsys.readouterr().out
+    assert SqlRebalanceRepo(app.sessions, "test").unfinished() == []

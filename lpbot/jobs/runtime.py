@@ -432,7 +432,8 @@ def build_chains(runtime: Runtime, chains: Collection[str]) -> None:
             if sim not in runtime.simulators:
                 runtime.simulators.append(sim)
         for record in service.resume(contexts[pos.name]):
-            runtime.resumed.append((pos.name, record))
+            # this context resumes every one of its chain and Safe: each is its NFT's position's
+            runtime.resumed.append((_owner(sessions, mine, pos, record), record))
     for pos in mine:
         ctx = contexts[pos.name]
         manifest = app.manifest(pos.chain)
@@ -456,6 +457,24 @@ def build_chains(runtime: Runtime, chains: Collection[str]) -> None:
                 continue
             adopt_opened(sessions, ctx, pos.name, opened)  # confirmed just before a crash
         manage(runtime, pos.name, ctx)
+
+
+def _owner(
+    sessions: sessionmaker[Session],
+    positions: list[PositionConfig],
+    first: PositionConfig,
+    record: RebalanceRecord,
+) -> str:
+    """The position of ``positions`` (on ``first``'s chain) whose NFT resumed ``record`` is
+    about (an open: its label), else ``first``."""
+    if record.kind == "open" and record.label in {p.name for p in positions}:
+        return str(record.label)
+    for pos in positions:
+        if pos.chain == first.chain and (
+            record.token_id == pos.token_id or record.token_id in known_tokens(sessions, pos.name)
+        ):
+            return pos.name
+    return first.name
 
 
 def open_capital(

@@ -896,6 +896,8 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
         for r in mp.ctx.repo.unfinished()
         if r.kind == "compound"
         and r.token_id == mp.token_id
+        and r.chain_id == mp.ctx.chain_id  # one Safe address and NFT id on another chain
+        and r.safe.lower() == mp.ctx.safe.lower()
         and r.state in (S.SIMULATED, S.APPROVED)
     ]
     for r in waiting:

@@ -877,9 +877,16 @@ def replan(
 
 
 def _record_for(ctx: ExecutionContext, report_id: str) -> RebalanceRecord:
+    """Report ``report_id``'s rebalance, refused unless it is of this context's chain and
+    Safe (one store holds every chain's: another chain's is left as it is)."""
     record = ctx.repo.by_report(report_id)
     if record is None:
         raise Refused(f"no rebalance has report {report_id}")
+    if record.chain_id != ctx.chain_id or record.safe.lower() != ctx.safe.lower():
+        raise Refused(
+            f"report {report_id} is of chain id {record.chain_id}, not {ctx.chain_id} (Safe "
+            f"{record.safe}): act on it with a position of its chain (--position)"
+        )
     return record
 
 

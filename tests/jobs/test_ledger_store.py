@@ -525,3 +525,54 @@ def test_the_monitor_reads_the_hedge_venue_before_it_takes_the_write_lock(
         (point,) = ledger_store.history(s, "p").points
         hedge = json.loads(point.snapshot.hedge or "{}")
         assert (hedge["realised"], hedge["fees"]) == ("5", "1")
+
+
+def test_a_rebalance_reconciled_without_a_position_is_booked_on_its_own_chain(
+    tmp_path: Path,
+) -> None:
+    # `lpbot rebalance execute` without --position: the rebalanced NFT's id is also that of a
+    # position on another chain (NFT ids are per chain), listed first; the ledger entry goes
+    # to the position of the chain it was executed on
+    from lpbot.app import App
+
+    pool = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
+    text = f'version = 1\ndata_dir = "{tmp_path}"\n'
+    for chain in ("arbitrum", "ethereum"):
+        text += f'[chains.{chain}]\nrpc_url_env = "LPBOT_{chain.upper()}_RPC"\n'
+    for name, chain in (("arb", "arbitrum"), ("eth", "ethereum")):
+        text += (
+            f'[[positions]]\nname = "{name}"\nchain = "{chain}"\npool = "{pool}"\n'
+            'token_id = 7\n[positions.strategy]\nkind = "full_range"\n'
+        )
+    (tmp_path / "lpbot.toml").write_text(text)
+    app = App.load(tmp_path / "lpbot.toml", environ={})
+    p = Prices(Decimal(1), Decimal(3000), Decimal(3000), None, block=99)
+    with app.sessions() as s, s.begin():
+        for name in ("arb", "eth"):
+            ledger_store.record_deposit(
+                s, name, deposit=(3_000_000_000, 10**18), decimals=(6, 18),
+                symbols=("USDC", "WETH"), marks=p,
+            )  # fmt: skip
+
+    class Node:
+        def fetch_marks(self, symbols: list[str], block: int) -> Marks:
+            at = {t: Mark(t, u, "pool", (t,), block, 0) for t, u in (("USDC", 1), ("WETH", 3000))}
+            return Marks("ethereum", block, 0, at)
+
+        class eth:  # web3's attribute
+            @staticmethod
+            def get_block(block: int) -> dict[str, int]:
+                return {"timestamp": 1_700_000_000}
+
+    record = app._ledger_recorder(None, Node(), Node(), "ethereum")
+    outcome = {
+        "tx_hash": "0x" + "cd" * 32, "block": 100, "decreased": [1000, 10**15],
+        "collected": [1010, 10**15 + 5], "swap": None, "minted": [1000, 10**15],
+    }  # fmt: skip
+    report = {"tokens": [{"symbol": "USDC"}, {"symbol": "WETH"}]}
+    receipt = {"blockNumber": 100, "gasUsed": 300_000, "effectiveGasPrice": 10**9}
+    record(type("Rec", (), {"kind": "rebalance", "token_id": 7})(), outcome, report, receipt, True)
+    with app.sessions() as s:
+        assert ledger_store.recorded_hashes(s, "eth") == {"0x" + "cd" * 32}
+        assert ledger_store.recorded_hashes(s, "arb") == set()
+    app.close()

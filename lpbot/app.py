@@ -808,20 +808,23 @@ class App:
         if kill_at or pause_at:
             overrides["checkpoint"] = _killer(kill_at or "", pause_at or "")
         pricer = overrides.pop("pricer")
-        overrides["on_reconciled"] = self._ledger_recorder(position, w3, pricer)
+        overrides["on_reconciled"] = self._ledger_recorder(position, w3, pricer, chain_name)
         return chain_context(
             w3, manifest, self.rebalance_repo(actor), self.reports_dir, safe=safe,
             executor=executor, operator=operator, pricer=pricer, book=self.book(chain_name),
             **overrides,
         )  # fmt: skip
 
-    def _ledger_recorder(self, position: str | None, w3: Web3, pricer: Any) -> Any:
-        """Every reconciled rebalance into the store's ledger of the position managing its NFT
-        (``jobs.ledger.reconciled_recorder``), whoever executed it."""
+    def _ledger_recorder(self, position: str | None, w3: Web3, pricer: Any, chain: str) -> Any:
+        """Every reconciled rebalance on ``chain`` into the store's ledger of the position
+        managing its NFT (``jobs.ledger.reconciled_recorder``), whoever executed it; NFT ids
+        are per chain, so only that chain's positions are candidates."""
         from lpbot.jobs import ledger as ledger_store
         from lpbot.jobs.runtime import known_tokens
 
-        candidates = [position] if position else [p.name for p in self.config.positions]
+        candidates = (
+            [position] if position else [p.name for p in self.config.positions if p.chain == chain]
+        )
 
         def names(token_id: int) -> list[str]:
             return [

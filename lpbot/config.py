@@ -1280,6 +1280,19 @@ class Config(_Frozen):
             for j, name in enumerate(self.hedge.positions):
                 if name not in seen:
                     problems.append(f"hedge.positions[{j}]: no position named {name!r}")
+            hedged = [
+                p.name
+                for p in self.positions
+                if p.enabled and (not self.hedge.positions or p.name in self.hedge.positions)
+            ]
+            if self.hedge.exchange != "paper" and len(hedged) > 1:
+                # each position's hedge sizes the venue's position against its own delta
+                problems.append(
+                    f"hedge.positions: {self.hedge.exchange} keeps one {self.hedge.symbol} "
+                    f"position per account, and the hedges of {', '.join(map(repr, hedged))} "
+                    "would each take it for their own; name one position (the paper venue "
+                    "keeps an account per position)"
+                )
         if self.database_url is not None and self.database_url_env is not None:
             problems.append("database_url: give database_url or database_url_env, not both")
         if self.database_url is not None and _url_password(self.database_url):

@@ -1098,3 +1098,20 @@ def test_owner_keys_split_between_two_chains_safes_still_make_a_hot_quorum() -> 
     assert "signer.safe: the bot holds keystores (owner, owner2) for 2 Safe owners" in message
     allowed = parse_config(split.replace("[signer]\n", "[signer]\nallow_hot_quorum = true\n"))
     assert allowed.signer.allow_hot_quorum
+
+
+def test_a_live_venue_hedges_one_position() -> None:
+    # the venue keeps one position per symbol in the account: two positions' hedges (one per
+    # chain, each on its own thread) would each size that one short against its own delta
+    # alone and adopt the other's short as its own, hedging the pair as if it were one
+    second = MINIMAL.split("[[positions]]")[1].replace('name = "p"', 'name = "q"')
+    keys = 'api_key_env = "K"\napi_secret_env = "S"\n'
+    hedge = f'[hedge]\nexchange = "binanceusdm"\nsymbol = "ETH/USDT:USDT"\nband_pct = 5\n{keys}'
+    two = _with("[[positions]]" + second.format(pool=ARB_POOL) + hedge)
+    message = _errors(two)
+    assert "hedge.positions: binanceusdm keeps one ETH/USDT:USDT position" in message
+    assert "'p', 'q'" in message
+    config = parse_config(two.replace(keys, keys + 'positions = ["q"]\n'))
+    assert config.hedge is not None and config.hedge.positions == ("q",)
+    # the paper venue keeps an account per position: any number
+    assert parse_config(two.replace('"binanceusdm"', '"paper"')).hedge is not None

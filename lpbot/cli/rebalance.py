@@ -352,7 +352,9 @@ def _record_successor(args: argparse.Namespace, ctx: Any, record: Any) -> None:
     if record.kind != "rebalance":
         return
     old = int(record.token_id)
-    names = [args.position] if args.position else [p.name for p in a.config.positions]
+    names = [args.position] if args.position else [
+        p.name for p in a.config.positions if a.chain(p.chain).chain_id == ctx.chain_id
+    ]  # fmt: skip
     for name in names:
         pos = a.position(name)
         if old == pos.token_id or old in known_tokens(a.sessions, name):
@@ -442,20 +444,29 @@ def _resume_positions(args: argparse.Namespace) -> list[str | None]:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
+    from lpbot.errors import RetryLater
     from lpbot.execution import service
 
-    records = []
-    for position in _resume_positions(args):
-        args.position = position
-        ctx, _ = _context(args)
-        resume_hint(RESUME)
+    firsts = _resume_positions(args)  # every chain with unfinished work, each its context
+    resume_hint(RESUME)
+    records, waiting = [], []
+    for first in firsts:
+        try:
+            ctx, _ = _context(argparse.Namespace(**{**vars(args), "position": first}))
+        except RetryLater as exc:  # this chain's node does not answer: the others go on
+            if len(firsts) == 1:
+                raise
+            waiting.append(str(exc))
+            continue
         for record in service.resume(ctx):
             records.append(record)
             print(f"rebalance {record.id}: {record.state.value}")
             _record_successor(args, ctx, record)
-    if not records:
+    for line in waiting:
+        print(f"not resumed: {line}")
+    if not records and not waiting:
         print("nothing to resume")
-    return 0
+    return 1 if waiting else 0
 
 
 def _cmd_replan(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -886,9 +886,16 @@ def replan(
 
 
 def _record_for(ctx: ExecutionContext, report_id: str) -> RebalanceRecord:
+    """Report ``report_id``'s rebalance, refused unless it is of this context's chain and
+    Safe (one store holds every chain's: another chain's is left as it is)."""
     record = ctx.repo.by_report(report_id)
     if record is None:
         raise Refused(f"no rebalance has report {report_id}")
+    if record.chain_id != ctx.chain_id or record.safe.lower() != ctx.safe.lower():
+        raise Refused(
+            f"report {report_id} is of chain id {record.chain_id}, not {ctx.chain_id} (Safe "
+            f"{record.safe}): act on it with a position of its chain (--position)"
+        )
     return record
 
 
@@ -1764,14 +1771,19 @@ def _resume_module(ctx: ExecutionContext, record: RebalanceRecord) -> RebalanceR
     return _execute_module(ctx, record, pending=outcome.pending)
 
 
-def resume(ctx: ExecutionContext) -> list[RebalanceRecord]:
-    """Resume every unfinished rebalance of this context's chain and Safe. One that must wait
-    (retry later: gas above the limit, the node away) or is refused is said so, and the others
-    are still resumed."""
+def resume(
+    ctx: ExecutionContext, token_ids: Collection[int] | None = None
+) -> list[RebalanceRecord]:
+    """Resume every unfinished rebalance of this context's chain and Safe (with ``token_ids``:
+    only those of these NFTs, opens aside; a position's job leaves its neighbours' to their
+    own, which follow the NFT they mint). One that must wait (retry later: gas above the
+    limit, the node away) or is refused is said so, and the others are still resumed."""
     done = []
     for record in ctx.repo.unfinished():
         if record.chain_id != ctx.chain_id or record.safe.lower() != ctx.safe.lower():
             continue  # another chain's or Safe's: its own context resumes it
+        if token_ids is not None and record.kind != "open" and record.token_id not in token_ids:
+            continue  # another position's: its own job resumes it
         try:
             done.append(resume_one(ctx, record))
         except RetryLater as exc:

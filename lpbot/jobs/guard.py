@@ -8,7 +8,8 @@
   distinct error (the same job, type and message, digits aside); while it repeats, a reminder
   goes out after 10 minutes, then 20, 40... (at most daily). The job runs again at its next
   time; a success clears its errors.
-- The RPC lost (the node refuses or drops connections, times out): one ``rpc_down`` alert, then
+- The RPC lost (the node refuses or drops connections, times out, or its provider's gateway
+  answers 502, 503 or 504): one ``rpc_down`` alert, then
   the jobs wait an exponential backoff (5 s doubling to 5 min) before trying the node again
   (the HTTP client reconnects by itself); the first success after that sends one
   ``rpc_recovered`` alert. This state is kept per chain (``run(..., chain=NAME)``, the alerts
@@ -17,6 +18,8 @@
   another) is followed through its manifest (``follow``): seen at the first failed request,
   one ``rpc_moved`` alert and no backoff; seen while the node is down, the backoff ends and
   the one ``rpc_recovered`` alert names the new address.
+- Stopping (SIGTERM, Ctrl-C): each chain's running job finishes; a job queued behind it on
+  its chain's executor does not start (``stopping``).
 - The database cannot be written (a write fails, and a probe write fails too): an alert is
   attempted, ``stop`` is called once and ``fatal`` holds the one line ``lpbot run`` exits with
   (non-zero, so a supervisor restarts it once the database is back).
@@ -49,6 +52,7 @@ REMIND_FIRST = 600.0  # seconds until a still-repeating error is alerted again
 REMIND_MAX = 86_400.0
 RPC_BACKOFF_FIRST = 5.0
 RPC_BACKOFF_MAX = 300.0
+GATEWAY_DOWN = (502, 503, 504)  # a provider's gateway answering for a node that is not there
 
 
 class DatabaseUnwritable(NeedsAttention):
@@ -56,14 +60,19 @@ class DatabaseUnwritable(NeedsAttention):
 
 
 def rpc_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) says the node could not be reached or timed out."""
+    """Whether ``exc`` (or what caused it) says the node could not be reached or timed out,
+    or, behind a provider's gateway, is not there (HTTP 502, 503, 504)."""
     import requests
+
+    from lpbot.chain.rpc import RpcTransportError
 
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, requests.ConnectionError | requests.Timeout | ConnectionError):
+            return True
+        if isinstance(e, RpcTransportError) and e.status in GATEWAY_DOWN:
             return True
         if isinstance(e, TimeoutError):
             return True
@@ -120,6 +129,8 @@ class JobGuard:
     clock: Callable[[], float] = time.monotonic
     fatal: str | None = None
     fatal_error: type[LpbotError] = NeedsAttention  # what ``lpbot run`` raises with ``fatal``
+    # ``lpbot run`` is stopping (SIGTERM): the running jobs finish, none starts after
+    stopping: bool = False
     # re-point the clients at the RPC URL a devnet's manifest names now; what moved (one line
     # per chain), empty when nothing did (``App.follow_manifests``)
     follow: Callable[[], list[str]] = lambda: []
@@ -159,8 +170,9 @@ class JobGuard:
 
     def run(self, job: str, body: Callable[[], Any], *, chain: str | None = None) -> Any:
         """Run ``body`` as job ``job`` of chain ``chain``; its result, or None when it failed
-        or did not run (``chain``'s node down: the backoff is waited out, nothing recorded)."""
-        if self.fatal is not None:
+        or did not run (``chain``'s node down: the backoff is waited out, nothing recorded;
+        the process stopping: a job queued behind a chain's running one does not start)."""
+        if self.fatal is not None or self.stopping:
             return None
         with self._lock:
             rpc = self._state(chain)

@@ -320,16 +320,20 @@ def reconciled_recorder(
             return  # an open: the ledger of the position it opens starts after it
         # a withdraw's flows: all burned and collected, nothing minted (idle in the Safe)
         candidates = names(int(record.token_id))
-        with sessions() as s, s.begin():
+        tx_hash = str(outcome["tx_hash"]).lower()
+        with sessions() as s:
             with_deposit = set(labels(s))
             label = next((n for n in candidates if n in with_deposit), None)
-            if label is None or str(outcome["tx_hash"]).lower() in recorded_hashes(s, label):
+            if label is None or tx_hash in recorded_hashes(s, label):
                 return
-            symbols = (str(report["tokens"][0]["symbol"]), str(report["tokens"][1]["symbol"]))
-            block = int(receipt["blockNumber"])
-            marks = ledger_prices(pricer.fetch_marks(list(symbols), block - 1), symbols)
-            timestamp = int(w3.eth.get_block(block)["timestamp"])
-            wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+        # the chain is read outside any transaction: a slow node holds no write lock that the
+        # other chains' jobs wait for (SQLite's one writer)
+        symbols = (str(report["tokens"][0]["symbol"]), str(report["tokens"][1]["symbol"]))
+        block = int(receipt["blockNumber"])
+        marks = ledger_prices(pricer.fetch_marks(list(symbols), block - 1), symbols)
+        timestamp = int(w3.eth.get_block(block)["timestamp"])
+        wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+        with sessions() as s, s.begin():  # once per hash (``record_reconciled`` checks again)
             record_reconciled(
                 s, label, outcome, gas_wei=wei, confirmed=ok, marks=marks, timestamp=timestamp,
                 what=what,

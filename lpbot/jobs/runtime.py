@@ -307,13 +307,26 @@ def unreachable_chains(app: App) -> dict[str, str]:
     line saying so; ``lpbot run`` defers them. When none answers, that line is raised
     (``RetryLater``): there is nothing to run. A node serving another chain id is raised at
     once (``NeedsAttention``): a wrong configuration, not a node away."""
+    from lpbot.app import _no_answer_reason
+    from lpbot.chain.rpc import redact_url
+    from lpbot.jobs.guard import rpc_lost
+
     chains = list(dict.fromkeys(p.chain for p in app.config.positions if p.enabled))
     down: dict[str, RetryLater] = {}
     for name in chains:
         try:
-            app.w3(name)
+            # asked now: a connection an earlier check made (a standby's, before it stood by)
+            # may be to a node that has died since
+            app.w3(name).eth.block_number  # noqa: B018
         except RetryLater as exc:
             down[name] = exc
+        except OSError as exc:  # the node's loss is a deferral, anything else is raised
+            if not rpc_lost(exc):
+                raise
+            where = redact_url(app.chain(name).rpc_url)
+            down[name] = RetryLater(
+                f"the RPC of chain {name} at {where} does not answer ({_no_answer_reason(exc)})"
+            )
     if chains and len(down) == len(chains):
         raise down[chains[0]]
     return {name: str(exc) for name, exc in down.items()}
@@ -419,7 +432,8 @@ def build_chains(runtime: Runtime, chains: Collection[str]) -> None:
             if sim not in runtime.simulators:
                 runtime.simulators.append(sim)
         for record in service.resume(contexts[pos.name]):
-            runtime.resumed.append((pos.name, record))
+            # this context resumes every one of its chain and Safe: each is its NFT's position's
+            runtime.resumed.append((_owner(sessions, mine, pos, record), record))
     for pos in mine:
         ctx = contexts[pos.name]
         manifest = app.manifest(pos.chain)
@@ -443,6 +457,24 @@ def build_chains(runtime: Runtime, chains: Collection[str]) -> None:
                 continue
             adopt_opened(sessions, ctx, pos.name, opened)  # confirmed just before a crash
         manage(runtime, pos.name, ctx)
+
+
+def _owner(
+    sessions: sessionmaker[Session],
+    positions: list[PositionConfig],
+    first: PositionConfig,
+    record: RebalanceRecord,
+) -> str:
+    """The position of ``positions`` (on ``first``'s chain) whose NFT resumed ``record`` is
+    about (an open: its label), else ``first``."""
+    if record.kind == "open" and record.label in {p.name for p in positions}:
+        return str(record.label)
+    for pos in positions:
+        if pos.chain == first.chain and (
+            record.token_id == pos.token_id or record.token_id in known_tokens(sessions, pos.name)
+        ):
+            return pos.name
+    return first.name
 
 
 def open_capital(

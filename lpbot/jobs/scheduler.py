@@ -224,7 +224,9 @@ def reconnect(scheduler: BaseScheduler, runtime: Runtime, chain: str) -> str:
     from lpbot.jobs.runtime import connect_chain
 
     guard = runtime.guard
-    if chain not in runtime.deferred or (guard is not None and guard.fatal is not None):
+    if chain not in runtime.deferred or (
+        guard is not None and (guard.fatal is not None or guard.stopping)
+    ):
         return "stopped"
     waiting = _WAITING.setdefault(chain, _Waiting())
     if not waiting.cleared:  # until it answers its positions have no jobs (status says so)
@@ -556,6 +558,9 @@ def _stop(scheduler: BlockingScheduler) -> None:
     ``shutdown(wait=True)`` waits for it while holding the job stores' lock, which a job that
     adds or removes jobs as it finishes (an open scheduling its new position's jobs) waits for,
     so the two would wait for each other forever."""
+    guard = getattr(scheduler, "guard", None)
+    if guard is not None:  # a job queued behind a chain's running one starts no more
+        guard.stopping = True
     with contextlib.suppress(SchedulerNotRunningError):  # stopped already, or not started
         scheduler.pause()
         # a pass of the scheduler's loop that began before the pause submits its due jobs while
@@ -564,6 +569,13 @@ def _stop(scheduler: BlockingScheduler) -> None:
         with scheduler._jobstores_lock:
             pass
         scheduler.shutdown(wait=False)
+
+
+def shutdown_executors(scheduler: BaseScheduler) -> None:
+    """Wait for every chain's running job to finish (the scheduler stopped)."""
+    for executor in list(getattr(scheduler, "_executors", {}).values()):
+        with contextlib.suppress(Exception):  # an executor never started
+            executor.shutdown(wait=True)
 
 
 def start(
@@ -677,9 +689,7 @@ def start(
         # the scheduler's loop ends as soon as it is told to stop, the running job may not have:
         # the lock is held until it has finished (released under it, the job would record its
         # step for nobody, and the fence refuses exactly that)
-        for executor in list(getattr(scheduler, "_executors", {}).values()):
-            with contextlib.suppress(Exception):  # an executor never started
-                executor.shutdown(wait=True)
+        shutdown_executors(scheduler)
         runtime.close()
         with contextlib.suppress(SQLAlchemyError):  # an unwritable database: the lease expires
             lock.release()

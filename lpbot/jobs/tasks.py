@@ -456,6 +456,8 @@ def monitor(mp: ManagedPosition) -> PositionState:
     assert marks is not None
     s0, s1 = mp.symbols
     owner_balances = fetch_owner_balances(mp, snap.block_number)
+    # the venue is asked before the write transaction: a slow venue holds back no other chain
+    hedge = ledger_store.hedge_json(hedge_figures(mp, state.delta))
     with mp.sessions() as s, s.begin():
         position = repo.record_position(
             s,
@@ -497,7 +499,7 @@ def monitor(mp: ManagedPosition) -> PositionState:
             eth_usd=float(marks.usd("WETH")),
             btc_usd=float(marks.marks["WBTC"].usd) if "WBTC" in marks.marks else None,
             mark_sources=ledger_store.mark_sources_json(mp.prices(marks), marks),
-            hedge=ledger_store.hedge_json(hedge_figures(mp, state.delta)),
+            hedge=hedge,
             value_usd=float(state.value_usd),
             il_usd=float(state.ledger.usd.il) if state.ledger is not None else None,
             delta=float(state.delta),
@@ -752,8 +754,9 @@ def rebalance_check(mp: ManagedPosition) -> str:
         return note
     # unfinished rebalances first, checked against the chain (a step left by an error or a
     # kill): one found executed moves the position to the NFT it minted; a report the Safe's
-    # nonce has left behind expires
-    for done in service.resume(mp.ctx):
+    # nonce has left behind expires; another position's are left to its own check, which
+    # follows the NFT they mint
+    for done in service.resume(mp.ctx, token_ids={mp.token_id}):
         if done.kind == "withdraw" and done.state.value == "CONFIRMED":
             if done.token_id == mp.token_id:  # a withdraw sent before a kill, found mined
                 mp.reload_ledger()
@@ -904,6 +907,8 @@ def compound(mp: ManagedPosition, decision: Compound) -> str:
         for r in mp.ctx.repo.unfinished()
         if r.kind == "compound"
         and r.token_id == mp.token_id
+        and r.chain_id == mp.ctx.chain_id  # one Safe address and NFT id on another chain
+        and r.safe.lower() == mp.ctx.safe.lower()
         and r.state in (S.SIMULATED, S.APPROVED)
     ]
     for r in waiting:

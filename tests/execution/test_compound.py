@@ -255,3 +255,36 @@ def test_a_pool_whose_fees_are_below_its_lvr_is_alerted_once(position: Position)
     assert kinds == ["expected_loss"], kinds
     assert "fee/LVR 0." in notifier.alerts[0].title
     assert position.safe_nonce() == nonce
+
+
+def test_a_compound_waiting_on_another_chain_holds_back_nothing_here(position: Position) -> None:
+    # one Safe address on two chains (a Safe deployed at the same address everywhere) and an
+    # NFT of the same id on each: the other chain's compound awaiting approval is neither
+    # resumed with this chain's context nor a reason for this chain's to wait
+    from sqlalchemy import select
+
+    from lpbot.store.models import Position as Row
+    from lpbot.store.models import Rebalance
+
+    mp = position.mp
+    limit, mp.auto_execute_max_usd = mp.auto_execute_max_usd, Decimal(0)  # asks the owners
+    assert "awaits approval" in tasks.rebalance_check(mp)
+    (waiting,) = [r for r in _records(mp) if r.kind == "compound"]
+    assert waiting.state == S.SIMULATED
+    with mp.sessions() as s, s.begin():  # that one is the other chain's (Arbitrum's)
+        row = s.get(Rebalance, waiting.id)
+        assert row is not None
+        s.add(Row(**{
+            c.name: getattr(s.get(Row, row.position_id), c.name)
+            for c in Row.__table__.columns if c.name != "id"
+        } | {"chain_id": 42161, "label": f"42161:{mp.token_id}"}))  # fmt: skip
+        s.flush()
+        row.position_id = s.scalars(select(Row.id).where(Row.chain_id == 42161)).one()
+        row.idempotency_key = f"42161:{row.idempotency_key}"  # its key names its chain
+    assert mp.ctx.repo.get(waiting.id).chain_id == 42161  # type: ignore[union-attr]
+    mp.auto_execute_max_usd = limit
+    nonce = position.safe_nonce()
+    event = tasks.rebalance_check(mp)
+    assert event.startswith("compounded fees"), event
+    assert position.safe_nonce() == nonce + 1
+    assert mp.ctx.repo.get(waiting.id).state == S.SIMULATED  # type: ignore[union-attr]

@@ -203,3 +203,22 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees(chain: Devnet) -> None
     assert "0x" + bytes(receipt["transactionHash"]).hex() == second.hash == mined.hash
     assert receipt["status"] == 1
     assert len(checked) == 4  # each transaction checked before signing and before sending
+
+
+def test_a_report_of_another_chain_is_refused_and_left_as_it_was(setup: Setup) -> None:
+    # one store, several chains, one Safe address on each: `lpbot rebalance execute REPORT`
+    # run with another chain's context (its first position's, --position forgotten) must
+    # refuse in one line, neither expire nor spoil the report, and send nothing
+    import dataclasses
+
+    ctx = setup.ctx
+    nonce, before = setup.safe_nonce(), setup.balances()
+    record, report, _ = service.plan_rebalance(ctx, setup.token_id, setup.new_range, "test")
+    service.approve(ctx, report["report_id"], approver="alice")
+    arbitrum = dataclasses.replace(ctx, chain_id=42161)  # the same Safe address, on Arbitrum
+    with pytest.raises(Refused, match=f"of chain id {ctx.chain_id}, not 42161"):
+        service.execute(arbitrum, report["report_id"], signers=_owners()[:2])
+    with pytest.raises(Refused, match=f"of chain id {ctx.chain_id}, not 42161"):
+        service.approve(arbitrum, report["report_id"], approver="bob")
+    assert ctx.repo.get(record.id).state == S.APPROVED  # type: ignore[union-attr]
+    assert setup.safe_nonce() == nonce and setup.balances() == before

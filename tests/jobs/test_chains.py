@@ -218,3 +218,51 @@ def test_no_chain_answering_at_start_stops_the_start_with_its_one_line(
             build_runtime(app, notifier=MemoryNotifier())
     finally:
         app.close()
+
+
+def test_a_standby_whose_second_chain_died_while_it_stood_by_defers_it_at_the_takeover(
+    two_chains: tuple[App, int, Devnet],
+) -> None:
+    from lpbot.jobs.runtime import check_start
+
+    app, port, devnet = two_chains
+    server = _proxy(port, devnet.url)  # both chains answer when the standby starts
+    try:
+        check_start(app)  # what `lpbot run --standby` checks before it stands by
+    finally:
+        server.shutdown()
+        server.server_close()
+    # the second chain's node died while it stood by; the active one ends: the takeover
+    # starts the chain that answers and defers the other, as a fresh start would
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    try:
+        assert set(runtime.positions) == {"eth-usdc"} and runtime.opens == {}
+        assert set(runtime.deferred) == {"devnet-b"}
+        assert "devnet-b" in runtime.deferred["devnet-b"]
+        assert "does not answer" in runtime.deferred["devnet-b"]
+    finally:
+        runtime.close()
+
+
+def test_rebalance_resume_finishes_the_unfinished_work_of_every_chain(
+    two_chains: tuple[App, int, Devnet], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `lpbot run` stopped says an interrupted rebalance is resumed by `lpbot rebalance
+    # resume`: with several chains, one left on the second chain is found there too
+    from lpbot.cli import main
+    from lpbot.store.rebalances import SqlRebalanceRepo
+
+    app, port, devnet = two_chains
+    safe = devnet.manifest.safe
+    assert safe is not None
+    left = SqlRebalanceRepo(app.sessions, "test").create(
+        idempotency_key="b-left", chain_id=CHAIN_B, safe=safe, token_id=7, kind="rebalance"
+    )
+    server = _proxy(port, devnet.url)
+    try:
+        assert main(["rebalance", "resume", "--config", str(app.source)]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"rebalance {left.id}: EXPIRED" in capsys.readouterr().out
+    assert SqlRebalanceRepo(app.sessions, "test").unfinished() == []

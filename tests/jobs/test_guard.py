@@ -395,3 +395,114 @@ def test_a_job_of_another_chain_does_not_end_a_chains_backoff_or_alert_its_retur
     assert waits == [RPC_BACKOFF_FIRST + 1, 2 * RPC_BACKOFF_FIRST, 4 * RPC_BACKOFF_FIRST]
     assert [a.kind for a in notifier.alerts] == ["rpc_down"]
     assert guard.chain_down("arbitrum")
+
+
+def test_a_stop_waits_for_each_chains_running_job_and_starts_none_queued_behind_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    # SIGTERM while chain a's monitor is slow (its node hangs): chain a's rebalance check,
+    # due meanwhile and queued behind it on a's executor, must not start once stopping
+    from datetime import UTC, datetime, timedelta
+
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.memory import MemoryJobStore
+
+    from lpbot.jobs import scheduler
+
+    sched = scheduler._Scheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"chain:a": ThreadPoolExecutor(1), "chain:b": ThreadPoolExecutor(1)},
+    )
+    guard = sched.guard = JobGuard(sessions, MemoryNotifier(), "test@host")
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def monitor() -> None:
+        started.set()
+        release.wait(10)
+        ran.append("monitor:a")
+
+    def monitor_a() -> None:
+        guard.run("monitor:a", monitor, chain="a")
+
+    now = datetime.now(UTC)
+    sched.add_job(monitor_a, "date", run_date=now, executor="chain:a", id="monitor:a")
+    sched.add_job(
+        lambda: guard.run("rebalance_check:a", lambda: ran.append("rebalance_check:a"), chain="a"),
+        "date",
+        run_date=now + timedelta(milliseconds=1),
+        executor="chain:a",
+        id="rebalance_check:a",
+    )
+    loop = threading.Thread(target=sched.start)
+    loop.start()
+    assert started.wait(10)
+    for _ in range(100):  # submitted to a's executor: queued behind the monitor
+        if sched.get_job("rebalance_check:a") is None:
+            break
+        threading.Event().wait(0.05)
+    scheduler._stop(sched)
+    release.set()
+    scheduler.shutdown_executors(sched)
+    loop.join(10)
+    assert ran == ["monitor:a"]
+    with sessions() as s:  # the running one finished and recorded; nothing else began
+        runs = s.scalars(select(JobRun)).all()
+        assert [(r.job, r.status) for r in runs] == [("monitor:a", JobStatus.SUCCEEDED)]
+
+
+class _Gateway(BaseHTTPRequestHandler):
+    """A provider's gateway whose nodes are all down: HTTP 503 to every request, until
+    ``healthy``, then the node's answer."""
+
+    healthy = False
+
+    def do_POST(self) -> None:
+        if _Gateway.healthy:
+            _Node.do_POST(self)  # type: ignore[arg-type]
+            return
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b"no healthy upstream"
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_a_provider_answering_503_for_a_chain_is_its_node_down_alerted_once_per_chain(
+    sessions: sessionmaker[Session],
+) -> None:
+    # a hosted node behind its provider's gateway: the gateway answers, the node does not.
+    # Every job of the chain failing must be one rpc_down (not an alert per job), a backoff,
+    # and one rpc_recovered; the key in the URL's path appears in no alert and no job run
+    guard, notifier, clock = _guard(sessions)
+    _Gateway.healthy = False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    arbitrum = connect(f"http://127.0.0.1:{server.server_address[1]}/v2/sEcReTkEy123")
+
+    def read() -> int:
+        return int(arbitrum.eth.block_number)
+
+    try:
+        for job in ("monitor:a", "rebalance_check:a", "hedge_sync:a", "monitor:b"):
+            assert guard.run(job, read, chain="arbitrum") is None
+        assert [a.kind for a in notifier.alerts] == ["rpc_down"]
+        assert "arbitrum" in notifier.alerts[0].title
+        tried = len(_runs(sessions))
+        clock.now += 1  # within the backoff: no request, no row
+        assert guard.run("monitor:a", read, chain="arbitrum") is None
+        assert len(_runs(sessions)) == tried
+        _Gateway.healthy = True
+        clock.now += RPC_BACKOFF_FIRST
+        assert guard.run("monitor:a", read, chain="arbitrum") == 42
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [a.kind for a in notifier.alerts] == ["rpc_down", "rpc_recovered"]
+    said = " ".join(f"{a.title} {a.body}" for a in notifier.alerts)
+    said += " ".join(r.error or "" for r in _runs(sessions))
+    assert "sEcReTkEy123" not in said

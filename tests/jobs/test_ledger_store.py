@@ -18,7 +18,7 @@ from lpbot.errors import NeedsAttention
 from lpbot.jobs import ledger as ledger_store
 from lpbot.jobs import tasks
 from lpbot.jobs.alerts import MemoryNotifier
-from lpbot.pricing.base import Marks
+from lpbot.pricing.base import Mark, Marks
 from lpbot.pricing.marks import chain_pricer
 from lpbot.store import migrate, repo
 from lpbot.store.session import make_engine, session_factory
@@ -411,3 +411,168 @@ def test_the_full_range_benchmark_starts_at_the_first_snapshot_with_fee_growth(
     ]
     assert [r["full_range_from_block"] for r in rows] == [None, 30, 30]
     engine.dispose()
+
+
+def test_a_slow_node_reading_a_rebalances_marks_holds_no_write_lock(tmp_path: Path) -> None:
+    # two chains, one store: chain A's rebalance is reconciled while A's node is slow; its
+    # marks and block time are read from that node. Meanwhile chain B's jobs must be able to
+    # write (on SQLite a held write lock makes them fail "database is locked" after 30 s,
+    # and the daemon then stops as if the database could not be written)
+    import sqlite3
+
+    path = tmp_path / "lpbot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    p = Prices(Decimal(1), Decimal(3000), Decimal(3000), None, block=99)
+    with sessions() as s, s.begin():
+        ledger_store.record_deposit(
+            s, "a", deposit=(3_000_000_000, 10**18), decimals=(6, 18), symbols=("USDC", "WETH"),
+            marks=p,
+        )  # fmt: skip
+    others_wrote: list[bool] = []
+
+    def another_chain_writes() -> None:  # chain B's job, while A's node is being read
+        other = sqlite3.connect(path, timeout=0.2)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            others_wrote.append(True)
+        except sqlite3.OperationalError:  # "database is locked"
+            others_wrote.append(False)
+        finally:
+            other.close()
+
+    class SlowNode:
+        def fetch_marks(self, symbols: list[str], block: int) -> Marks:
+            another_chain_writes()
+            at = {t: Mark(t, u, "pool", (t,), block, 0) for t, u in (("USDC", 1), ("WETH", 3000))}
+            return Marks("a", block, 0, at)
+
+        class eth:  # web3's attribute
+            @staticmethod
+            def get_block(block: int) -> dict[str, int]:
+                another_chain_writes()
+                return {"timestamp": 1_700_000_000}
+
+    record = ledger_store.reconciled_recorder(sessions, SlowNode(), SlowNode(), lambda _t: ["a"])
+    outcome = {
+        "tx_hash": "0x" + "ab" * 32, "block": 100, "decreased": [1000, 10**15],
+        "collected": [1010, 10**15 + 5], "swap": None, "minted": [1000, 10**15],
+    }  # fmt: skip
+    report = {"tokens": [{"symbol": "USDC"}, {"symbol": "WETH"}]}
+    receipt = {"blockNumber": 100, "gasUsed": 300_000, "effectiveGasPrice": 10**9}
+    record(type("Rec", (), {"kind": "rebalance", "token_id": 7})(), outcome, report, receipt, True)
+    assert others_wrote == [True, True]
+    with sessions() as s:  # recorded once, with its gas
+        assert ledger_store.recorded_hashes(s, "a") == {"0x" + "ab" * 32}
+        (_block, flow, gas) = ledger_store.load(s, "a").rebalances[0]  # type: ignore[union-attr]
+        assert gas.wei == 300_000 * 10**9 and flow is not None and flow.fees == (10, 5)
+
+
+@pytest.mark.devnet
+def test_the_monitor_reads_the_hedge_venue_before_it_takes_the_write_lock(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    # the hedge's PnL is read at the venue (a network call, with retries while it is down):
+    # meanwhile the other chains' jobs must be able to write to the one SQLite store
+    import sqlite3
+
+    from lpbot.hedge.state import HedgePnl
+
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    assert m.safe_position is not None
+    path = tmp_path / "lpbot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    others_wrote: list[bool] = []
+
+    class SlowVenue:  # the runner's face the monitor uses
+        include_fees = True
+
+        def pnl(self, delta: Decimal) -> HedgePnl:
+            other = sqlite3.connect(path, timeout=0.2)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                others_wrote.append(True)
+            except sqlite3.OperationalError:  # "database is locked"
+                others_wrote.append(False)
+            finally:
+                other.close()
+            return HedgePnl(
+                realised=Decimal(5), unrealised=Decimal(0), fees=Decimal(1), funding=Decimal(0)
+            )
+
+    mp = tasks.ManagedPosition(
+        name="p",
+        ctx=devnet_context(chain.w3, m, None, tmp_path),  # type: ignore[arg-type]
+        sessions=session_factory(engine),
+        policy=None,  # type: ignore[arg-type]
+        token_id=m.safe_position,
+        pool=info.address,
+        token0=m.token(info.token0).address,
+        token1=m.token(info.token1).address,
+        notifier=MemoryNotifier(),
+        pricer=chain_pricer(chain.w3, m),
+        ledger_from_first_snapshot=True,
+    )
+    mp.hedge, mp.hedge_runner = object(), SlowVenue()  # type: ignore[assignment]
+    tasks.monitor(mp)
+    assert others_wrote and all(others_wrote)
+    with session_factory(engine)() as s:  # the snapshot has the hedge's figures
+        (point,) = ledger_store.history(s, "p").points
+        hedge = json.loads(point.snapshot.hedge or "{}")
+        assert (hedge["realised"], hedge["fees"]) == ("5", "1")
+
+
+def test_a_rebalance_reconciled_without_a_position_is_booked_on_its_own_chain(
+    tmp_path: Path,
+) -> None:
+    # `lpbot rebalance execute` without --position: the rebalanced NFT's id is also that of a
+    # position on another chain (NFT ids are per chain), listed first; the ledger entry goes
+    # to the position of the chain it was executed on
+    from lpbot.app import App
+
+    pool = "0xC6962004f452bE9203591991D15f6b388e09E8D0"
+    text = f'version = 1\ndata_dir = "{tmp_path}"\n'
+    for chain in ("arbitrum", "ethereum"):
+        text += f'[chains.{chain}]\nrpc_url_env = "LPBOT_{chain.upper()}_RPC"\n'
+    for name, chain in (("arb", "arbitrum"), ("eth", "ethereum")):
+        text += (
+            f'[[positions]]\nname = "{name}"\nchain = "{chain}"\npool = "{pool}"\n'
+            'token_id = 7\n[positions.strategy]\nkind = "full_range"\n'
+        )
+    (tmp_path / "lpbot.toml").write_text(text)
+    app = App.load(tmp_path / "lpbot.toml", environ={})
+    p = Prices(Decimal(1), Decimal(3000), Decimal(3000), None, block=99)
+    with app.sessions() as s, s.begin():
+        for name in ("arb", "eth"):
+            ledger_store.record_deposit(
+                s, name, deposit=(3_000_000_000, 10**18), decimals=(6, 18),
+                symbols=("USDC", "WETH"), marks=p,
+            )  # fmt: skip
+
+    class Node:
+        def fetch_marks(self, symbols: list[str], block: int) -> Marks:
+            at = {t: Mark(t, u, "pool", (t,), block, 0) for t, u in (("USDC", 1), ("WETH", 3000))}
+            return Marks("ethereum", block, 0, at)
+
+        class eth:  # web3's attribute
+            @staticmethod
+            def get_block(block: int) -> dict[str, int]:
+                return {"timestamp": 1_700_000_000}
+
+    record = app._ledger_recorder(None, Node(), Node(), "ethereum")
+    outcome = {
+        "tx_hash": "0x" + "cd" * 32, "block": 100, "decreased": [1000, 10**15],
+        "collected": [1010, 10**15 + 5], "swap": None, "minted": [1000, 10**15],
+    }  # fmt: skip
+    report = {"tokens": [{"symbol": "USDC"}, {"symbol": "WETH"}]}
+    receipt = {"blockNumber": 100, "gasUsed": 300_000, "effectiveGasPrice": 10**9}
+    record(type("Rec", (), {"kind": "rebalance", "token_id": 7})(), outcome, report, receipt, True)
+    with app.sessions() as s:
+        assert ledger_store.recorded_hashes(s, "eth") == {"0x" + "cd" * 32}
+        assert ledger_store.recorded_hashes(s, "arb") == set()
+    app.close()

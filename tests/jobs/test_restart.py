@@ -330,3 +330,140 @@ def test_rebalance_resume_reads_the_configuration_and_brings_the_store_to_the_ch
     finally:
         runtime.close()
         app.close()
+
+
+def _mint_full_range_to_safe(chain: Devnet) -> int:
+    """A second NFT of the devnet's Safe (full range: in range whatever the price)."""
+    from web3.logs import DISCARD
+
+    from lpbot.analytics.full_range import full_range_ticks
+    from lpbot.devnet.deploy import GAS
+
+    m = chain.manifest
+    info = m.pool("USDC/WETH-500")
+    npm = contract(
+        chain.w3, "NonfungiblePositionManager", m.contracts["NonfungiblePositionManager"]
+    )
+    lo, hi = full_range_ticks(10)
+    deadline = int(chain.w3.eth.get_block("latest")["timestamp"]) + 600
+    t0, t1 = m.token(info.token0), m.token(info.token1)
+    amounts = (10 ** (t0.decimals + 2) // 10, 10 ** (t1.decimals + 2) // 10)
+    params = (t0.address, t1.address, info.fee, lo, hi, *amounts, 0, 0, m.safe, deadline)
+    tx = npm.functions.mint(params).transact({"from": m.accounts.bot, "gas": GAS})
+    receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
+    event = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)[0]
+    return int(event["args"]["tokenId"])
+
+
+def test_a_rebalance_interrupted_on_one_position_is_finished_by_its_own_check_not_a_neighbours(
+    setup: tuple[Path, dict[str, str], Devnet], passwords: None
+) -> None:
+    # two positions of one Safe on one chain (their jobs share the chain's executor): the
+    # first one's rebalance stops after its transaction is mined (its node died, say); the
+    # other position's check runs first when the chain is back. The interrupted rebalance
+    # is finished for its own position: it manages the new NFT, its ledger has the rebalance
+    from lpbot.jobs import ledger as ledger_store
+
+    data, env, chain = setup
+    npm = contract(
+        chain.w3,
+        "NonfungiblePositionManager",
+        chain.manifest.contracts["NonfungiblePositionManager"],
+    )
+    other = _mint_full_range_to_safe(chain)
+    config = Path(env["LPBOT_CONFIG"])
+    config.write_text(
+        config.read_text()
+        + f'\n[[positions]]\nname = "wide"\nchain = "devnet"\npool = "USDC/WETH-500"\n'
+        f'token_id = {other}\n[positions.strategy]\nkind = "full_range"\n'
+    )
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    try:
+        mp, wide = runtime.positions["eth-usdc"], runtime.positions["wide"]
+        old = mp.token_id
+        tasks.monitor(mp)
+        tasks.monitor(wide)
+
+        def crash(name: str) -> None:
+            if name == "mined":
+                raise Crash(name)
+
+        mp.ctx.checkpoint = crash
+        with pytest.raises(Crash):
+            tasks.rebalance_check(mp)
+        mp.ctx.checkpoint = lambda _name: None
+        (row,) = rebalances(data)
+        assert row.state == RebalanceState.SUBMITTED
+        chain.w3.eth.wait_for_transaction_receipt(row.plan["tx_hashes"][0])
+
+        tasks.rebalance_check(wide)  # the neighbour's check comes first
+        assert wide.token_id == other
+        tasks.rebalance_check(mp)
+        (row,) = rebalances(data)
+        assert row.state == RebalanceState.CONFIRMED
+        new = int(row.plan["result"]["new_token_id"])
+        assert mp.token_id == new != old
+        with mp.sessions() as s:
+            start = ledger_store.load(s, "eth-usdc")
+        assert start is not None
+        assert [g.tx_hash for _b, _f, g in start.rebalances] == [row.plan["result"]["tx_hash"]]
+        state = tasks.monitor(mp)
+        assert (state.tick_lower, state.tick_upper) == tuple(
+            npm.functions.positions(new).call()[5:7]
+        )
+    finally:
+        runtime.close()
+        app.close()
+
+
+def test_a_rebalance_interrupted_on_the_second_position_of_a_chain_is_booked_in_its_ledger(
+    setup: tuple[Path, dict[str, str], Devnet], passwords: None
+) -> None:
+    # the start resumes a chain's unfinished rebalances through its first position's context:
+    # one of the chain's second position, confirmed then, is that position's (its NFT, its
+    # ledger), as if it had not been interrupted
+    from lpbot.jobs import ledger as ledger_store
+
+    data, env, chain = setup
+    other = _mint_full_range_to_safe(chain)
+    config = Path(env["LPBOT_CONFIG"])
+    wide = (
+        f'[[positions]]\nname = "wide"\nchain = "devnet"\npool = "USDC/WETH-500"\n'
+        f'token_id = {other}\n[positions.strategy]\nkind = "full_range"\n\n'
+    )
+    config.write_text(config.read_text().replace("[[positions]]\n", wide + "[[positions]]\n", 1))
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    mp = runtime.positions["eth-usdc"]
+    old = mp.token_id
+    tasks.monitor(mp)
+
+    def crash(name: str) -> None:
+        if name == "mined":
+            raise Crash(name)
+
+    mp.ctx.checkpoint = crash
+    with pytest.raises(Crash):
+        tasks.rebalance_check(mp)
+    runtime.close()
+    app.close()
+    (row,) = rebalances(data)
+    chain.w3.eth.wait_for_transaction_receipt(row.plan["tx_hashes"][0])
+
+    app = _load(env)
+    runtime = build_runtime(app, notifier=MemoryNotifier())
+    try:
+        (row,) = rebalances(data)
+        assert row.state == RebalanceState.CONFIRMED
+        new = int(row.plan["result"]["new_token_id"])
+        mp = runtime.positions["eth-usdc"]
+        assert mp.token_id == new != old and runtime.positions["wide"].token_id == other
+        assert [(name, r.id) for name, r in runtime.resumed] == [("eth-usdc", row.id)]
+        with mp.sessions() as s:
+            start = ledger_store.load(s, "eth-usdc")
+        assert start is not None
+        assert [g.tx_hash for _b, _f, g in start.rebalances] == [row.plan["result"]["tx_hash"]]
+    finally:
+        runtime.close()
+        app.close()

@@ -61,6 +61,10 @@ def app(overrides: Overrides | None = None) -> App:
         built = App.load(ctx.meta.get("lpbot.config"), overrides=overrides)
         ctx.meta["lpbot.app"] = built
         ctx.call_on_close(built.close)
+    elif overrides is not None and overrides != built.overrides:
+        # built first without the command's flags (--rpc, --reports...): they would be
+        # ignored, and the command would act on the configured node instead of the one named
+        raise RuntimeError("the command's context was built before its flags were applied")
     return built
 
 

@@ -21,6 +21,7 @@ import click
 from lpbot.cli.common import app, config_option, emit_json, json_option
 
 if TYPE_CHECKING:
+    from lpbot.app import App
     from lpbot.position_commands import Chain
     from lpbot.strategy.base import RangeStrategy
 
@@ -29,11 +30,17 @@ STRATEGIES = ("fixed", "vol_band", "skewed", "full")
 __all__ = ["position"]
 
 
-def _chain(args: argparse.Namespace) -> Chain:
+def _app(args: argparse.Namespace) -> App:
+    """The command's application context, with its ``--rpc`` (where it has one)."""
     from lpbot.app import Overrides
+
+    return app(Overrides(rpc_url=getattr(args, "rpc", None)))
+
+
+def _chain(args: argparse.Namespace) -> Chain:
     from lpbot.position_commands import Chain
 
-    a = app(Overrides(rpc_url=args.rpc))
+    a = _app(args)
     return Chain.of(a, a.chain_name(args.position) if args.position else None)
 
 
@@ -44,10 +51,10 @@ def _print(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None
 def _strategy(args: argparse.Namespace) -> RangeStrategy:
     from lpbot.position_commands import build_strategy
 
-    if args.strategy is None and not app().config.positions:
+    if args.strategy is None and not _app(args).config.positions:
         args.strategy = "vol_band"
     if args.strategy is None:  # the configured position's strategy
-        pos = app().position(args.position)
+        pos = _app(args).position(args.position)
         args.strategy = {"full_range": "full"}.get(pos.strategy.kind, pos.strategy.kind)
         if args.width_pct is None and args.width_ticks is None and args.k is None:
             return pos.strategy.build()
@@ -62,7 +69,7 @@ def _configured(args: argparse.Namespace, *, token_id: int | None = None) -> Any
     (the strategy given on the command line in it), or None: the defaults apply."""
     import dataclasses
 
-    a = app()
+    a = _app(args)
     if not a.config.positions:
         return None
     if args.position is None:
@@ -83,7 +90,7 @@ def _cmd_quote(args: argparse.Namespace) -> int:
 
     policy = _configured(args)
     strategy = policy.strategy if policy is not None else _strategy(args)
-    pool = args.pool or app().position(args.position).pool
+    pool = args.pool or _app(args).position(args.position).pool
     q = quote_position(
         _chain(args),
         pool,
@@ -91,7 +98,7 @@ def _cmd_quote(args: argparse.Namespace) -> int:
         args.strategy,
         strategy,
         policy=policy,
-        health_rule=app().config.health.rule(),
+        health_rule=_app(args).config.health.rule(),
     )
     _print(args, quote_json(q), render_quote(q))
     return 0
@@ -101,7 +108,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from lpbot.position_commands import render_report, report_json, show_position
 
     if not args.position:  # the NFT's position: its chain
-        args.position = app().position_for(token_id=args.token_id)
+        args.position = _app(args).position_for(token_id=args.token_id)
     r = show_position(_chain(args), args.token_id, from_block=args.from_block)
     _print(args, report_json(r), render_report(r))
     return 0
@@ -134,7 +141,7 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
     from lpbot.jobs.runtime import _pool_address, current_token, record_successor
     from lpbot.store import repo
 
-    a = app()
+    a = _app(args)
     pos = a.position(args.position)
     ctx = a.execution_context(pos.name, actor="lpbot position adopt")
     try:
@@ -190,7 +197,7 @@ def _cmd_open(args: argparse.Namespace) -> int:
     from lpbot.jobs.runtime import current_token, pending_open
     from lpbot.position_commands import open_range_chooser
 
-    a = app()
+    a = _app(args)
     pos = a.position(args.position)
     if pos.open is None:
         raise Refused(f"positions.{pos.name} has no [positions.open]: nothing to open")
@@ -259,7 +266,7 @@ def _cmd_withdraw(args: argparse.Namespace) -> int:
     from lpbot.execution import service
     from lpbot.jobs.runtime import current_token, was_withdrawn, withdrawn_token
 
-    a = app()
+    a = _app(args)
     name = None
     token_id = args.token_id
     if token_id is None:  # the configured position's NFT now (after rebalances, the newest)

@@ -848,6 +848,20 @@ def test_rpc_unreachable_is_one_line(env: Env, cli: Any) -> None:
     assert "does not answer (Connection refused)" in run.err and "HTTPConnection" not in run.err
 
 
+def test_position_commands_use_their_rpc_flag(env: Env, cli: Any) -> None:
+    """Before: `position show` of a managed NFT and `position quote` with the configured
+    strategy read the configuration first, then ignored --rpc and asked the configured node."""
+    dead = "http://127.0.0.1:9"
+    token = str(env.values["token_id"])
+    for args in (
+        ("position", "show", token, "--rpc", dead),
+        ("position", "quote", "--capital", "3000 USDC", "--capital", "1 WETH", "--rpc", dead),
+    ):
+        run = cli("--config", str(env.config), *args)
+        assert run.code == 2, (args, run.out, run.err)
+        assert "does not answer (Connection refused)" in run.err, run.err
+
+
 def test_run_with_the_rpc_down_is_one_line(env: Env, cli: Any) -> None:
     """Before: `lpbot run` said "position 23 does not exist" when the RPC was down."""
     data = json.loads(env.manifest_path.read_text())
